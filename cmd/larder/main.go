@@ -1,0 +1,120 @@
+// Command larder is the larder file server and its client.
+//
+//	larder serve                 run the server
+//	larder register              register an account on a server
+//	larder get PATH [-o FILE]    fetch a file
+//
+// Run "larder help" for the list of subcommands and "larder CMD -h" for the
+// flags of one.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, restore the default action so that a second
+	// one kills the process even while a graceful shutdown is under way.
+	go func() { <-ctx.Done(); stop() }()
+
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	err := Run(ctx, env, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stderr, "larder: %v\n", err)
+	}
+	os.Exit(ExitCode(err))
+}
+
+// Env is what a subcommand may touch of the process it runs in, so that
+// tests can run subcommands in-process with their own streams and
+// environment.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// A command is one subcommand of larder.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// commands lists the subcommands in the order "larder help" shows them.
+func commands() []command {
+	return []command{
+		{"serve", "run the file server", runServe},
+		{"register", "register an account on a server", runRegister},
+		{"get", "fetch a file from a server", runGet},
+	}
+}
+
+// Run runs the subcommand named by args[0].
+func Run(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		usage(env.Stderr)
+		return usageError("no subcommand given")
+	}
+	name, args := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		usage(env.Stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, env, args)
+		}
+	}
+	usage(env.Stderr)
+	return usageError("unknown subcommand %q", name)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: larder <command> [flags] [args]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'larder <command> -h' for the flags of a command.\n")
+}
+
+// UsageError reports a command line that could not be understood.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg }
+
+func usageError(format string, args ...any) error {
+	return &UsageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// parseFlags parses args with fs, allowing flags after positional arguments
+// ("larder get notes.txt -o out") as users type them. It returns the
+// positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,117 @@
+// Package larder holds the domain of the larder file server: its users and
+// the kinds of error that every layer speaks. Adapters live in sub-packages
+// named after what they adapt (wire, internal/sqlite, internal/disk, ...);
+// this package imports none of them.
+package larder
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxUsernameLen is the longest username in bytes. The course protocol
+// carries the name in a fixed 16-byte field, so no longer name could ever
+// log in over it.
+const MaxUsernameLen = 16
+
+// User is an account. The password never reaches the server: clients send a
+// signature derived from it, and the server keeps only a slow, salted hash of
+// that signature in Verifier.
+type User struct {
+	ID   int64
+	Name string
+
+	// Verifier is the stored hash of the user's signature, as a PHC string
+	// that names its algorithm and parameters ("$argon2id$v=19$m=...").
+	Verifier string
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ValidateUsername reports whether name can be a username: 1 to 16 bytes of
+// valid UTF-8 with no control characters. The returned error has code
+// EINVALID and says what is wrong.
+func ValidateUsername(name string) error {
+	switch {
+	case name == "":
+		return Errorf(EINVALID, "username is empty")
+	case len(name) > MaxUsernameLen:
+		return Errorf(EINVALID, "username is %d bytes long; the limit is %d", len(name), MaxUsernameLen)
+	case !utf8.ValidString(name):
+		return Errorf(EINVALID, "username %q is not valid UTF-8", name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return Errorf(EINVALID, "username %q contains the control character %U", name, r)
+		}
+	}
+	return nil
+}
+
+// Error codes. Callers decide by code, never by message text; each protocol
+// maps codes to its own status values at its boundary.
+const (
+	ECONFLICT     = "conflict"     // the thing already exists
+	EINTERNAL     = "internal"     // a failure the client cannot fix
+	EINVALID      = "invalid"      // the request is coherent but not acceptable
+	ENOTFOUND     = "not_found"    // no such user or file
+	EUNAUTHORIZED = "unauthorized" // wrong credentials
+	EUNAVAILABLE  = "unavailable"  // busy or shutting down: retry later
+)
+
+// Error is larder's error type. Message is safe to show to a client; Err,
+// when set, carries the internal cause for logs and is never sent.
+type Error struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+// Error returns the message, followed by the internal cause if there is one.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("larder: %s: %v", e.Message, e.Err)
+	}
+	return "larder: " + e.Message
+}
+
+// Unwrap returns the internal cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
+// for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the client-safe message of the first *Error in err's
+// chain, and a generic text for any other error, so that internal details
+// never reach a client.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	default:
+		return "internal error"
+	}
+}

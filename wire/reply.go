@@ -1,0 +1,222 @@
+package wire
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// BlockHeader is the 80-byte header in front of every block of a reply.
+type BlockHeader struct {
+	Length    uint32   // payload bytes in this block, at most MaxBlockPayload
+	Status    Status   // the reply's status, the same in every block
+	Index     uint32   // zero-based block number; the payload belongs at Index*944
+	Count     uint32   // number of blocks in the reply
+	BlockHash [32]byte // SHA-256 of this block's payload
+	TotalHash [32]byte // SHA-256 of the whole payload, all blocks joined in order
+}
+
+// AppendBinary appends the 80-byte encoding of h to b.
+func (h *BlockHeader) AppendBinary(b []byte) ([]byte, error) {
+	b = binary.BigEndian.AppendUint32(b, h.Length)
+	b = binary.BigEndian.AppendUint32(b, uint32(h.Status))
+	b = binary.BigEndian.AppendUint32(b, h.Index)
+	b = binary.BigEndian.AppendUint32(b, h.Count)
+	b = append(b, h.BlockHash[:]...)
+	return append(b, h.TotalHash[:]...), nil
+}
+
+// parseBlockHeader decodes the first BlockHeaderSize bytes of b.
+func parseBlockHeader(b []byte) BlockHeader {
+	h := BlockHeader{
+		Length: binary.BigEndian.Uint32(b[0:]),
+		Status: Status(binary.BigEndian.Uint32(b[4:])),
+		Index:  binary.BigEndian.Uint32(b[8:]),
+		Count:  binary.BigEndian.Uint32(b[12:]),
+	}
+	copy(h.BlockHash[:], b[16:48])
+	copy(h.TotalHash[:], b[48:80])
+	return h
+}
+
+// A BlockReader reads the blocks of a reply, as a client does.
+type BlockReader struct {
+	r   *bufio.Reader
+	buf [MaxMessageSize]byte
+}
+
+// NewBlockReader returns a BlockReader that reads from r through a buffer
+// large enough for 64 full blocks, so that a large reply costs few reads.
+func NewBlockReader(r io.Reader) *BlockReader {
+	return &BlockReader{r: bufio.NewReaderSize(r, 64*MaxMessageSize)}
+}
+
+// ReadBlock reads the next block. The payload aliases the reader's buffer
+// and is valid until the next call. At the end of the reply (the server
+// closed the connection between blocks) it returns io.EOF.
+//
+// A declared length above MaxBlockPayload, or a block cut short, is a
+// *ProtocolError. ReadBlock does not check the hashes, nor that blocks agree
+// with each other: that is the job of whoever reassembles the payload.
+func (r *BlockReader) ReadBlock() (BlockHeader, []byte, error) {
+	hdr := r.buf[:BlockHeaderSize]
+	if n, err := io.ReadFull(r.r, hdr); err != nil {
+		if err == io.EOF {
+			return BlockHeader{}, nil, io.EOF
+		}
+		return BlockHeader{}, nil, &ProtocolError{
+			Msg: fmt.Sprintf("block header cut short after %d of %d bytes", n, BlockHeaderSize),
+			Err: err,
+		}
+	}
+	h := parseBlockHeader(hdr)
+	if h.Length > MaxBlockPayload {
+		return h, nil, &ProtocolError{Msg: fmt.Sprintf(
+			"block %d declares %d payload bytes; the maximum is %d", h.Index, h.Length, MaxBlockPayload)}
+	}
+	payload := r.buf[BlockHeaderSize : BlockHeaderSize+int(h.Length)]
+	if n, err := io.ReadFull(r.r, payload); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return h, nil, &ProtocolError{
+			Msg: fmt.Sprintf("block %d cut short after %d of %d payload bytes", h.Index, n, h.Length),
+			Err: err,
+		}
+	}
+	return h, payload, nil
+}
+
+// A Writer writes the blocks of a reply, as a server does. It buffers up to
+// 64 full blocks and writes them to the underlying writer together; call
+// Flush when the reply is complete.
+type Writer struct {
+	w   *bufio.Writer
+	hdr [BlockHeaderSize]byte
+	buf []byte // payload chunk for WritePayload, allocated on first use
+}
+
+// WriterBufferSize is the size of a Writer's buffer: 64 whole blocks.
+const WriterBufferSize = 64 * MaxMessageSize
+
+// NewWriter returns a Writer that writes to w.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{w: bufio.NewWriterSize(w, WriterBufferSize)}
+}
+
+// Reset discards anything buffered and makes the Writer write to w, so that
+// a Writer can be reused from a pool.
+func (w *Writer) Reset(dst io.Writer) { w.w.Reset(dst) }
+
+// Flush writes any buffered blocks to the underlying writer.
+func (w *Writer) Flush() error { return w.w.Flush() }
+
+// WriteBlock writes one block. It sets h.Length and h.BlockHash from payload,
+// which must be at most MaxBlockPayload bytes long.
+func (w *Writer) WriteBlock(h *BlockHeader, payload []byte) error {
+	if len(payload) > MaxBlockPayload {
+		return fmt.Errorf("wire: block payload of %d bytes exceeds %d", len(payload), MaxBlockPayload)
+	}
+	h.Length = uint32(len(payload))
+	h.BlockHash = sha256.Sum256(payload)
+	hdr, _ := h.AppendBinary(w.hdr[:0])
+	if _, err := w.w.Write(hdr); err != nil {
+		return err
+	}
+	_, err := w.w.Write(payload)
+	return err
+}
+
+// WriteMessage writes a whole reply whose payload is the text msg, split
+// into blocks like a file. It does not flush.
+func (w *Writer) WriteMessage(status Status, msg string) error {
+	p := []byte(msg)
+	count, err := BlockCount(int64(len(p)))
+	if err != nil {
+		return err
+	}
+	h := BlockHeader{Status: status, Count: count, TotalHash: sha256.Sum256(p)}
+	for i := range count {
+		h.Index = i
+		n := min(len(p), MaxBlockPayload)
+		if err := w.WriteBlock(&h, p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// chunkBlocks is how many blocks WritePayload reads from its source at once.
+const chunkBlocks = 64
+
+// WritePayload writes a whole reply whose payload is the first size bytes
+// of src, with the given status and total hash (SHA-256 of those bytes, which
+// the caller knows because the protocol puts it in front of the first block).
+// An empty payload is sent as one empty block.
+//
+// Blocks go in order unless order is non-nil, in which case the i-th block
+// written is block order(i); order must be a permutation of [0, count). In
+// order, the source is read 64 blocks at a time. WritePayload does not flush.
+// It returns the number of payload bytes written.
+func (w *Writer) WritePayload(status Status, src io.ReaderAt, size int64, total [32]byte, order func(i uint32) uint32) (int64, error) {
+	count, err := BlockCount(size)
+	if err != nil {
+		return 0, err
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, chunkBlocks*MaxBlockPayload)
+	}
+	h := BlockHeader{Status: status, Count: count, TotalHash: total}
+	var sent int64
+	if size == 0 {
+		return 0, w.WriteBlock(&h, nil)
+	}
+	if order != nil {
+		for i := range count {
+			h.Index = order(i)
+			off := int64(h.Index) * MaxBlockPayload
+			p := w.buf[:min(int64(MaxBlockPayload), size-off)]
+			if err := readFullAt(src, p, off); err != nil {
+				return sent, err
+			}
+			if err := w.WriteBlock(&h, p); err != nil {
+				return sent, err
+			}
+			sent += int64(len(p))
+		}
+		return sent, nil
+	}
+	for off := int64(0); off < size; {
+		chunk := w.buf[:min(int64(len(w.buf)), size-off)]
+		if err := readFullAt(src, chunk, off); err != nil {
+			return sent, err
+		}
+		for p := chunk; len(p) > 0; h.Index++ {
+			n := min(len(p), MaxBlockPayload)
+			if err := w.WriteBlock(&h, p[:n]); err != nil {
+				return sent, err
+			}
+			sent += int64(n)
+			p = p[n:]
+		}
+		off += int64(len(chunk))
+	}
+	return sent, nil
+}
+
+// readFullAt fills p from src at off, treating a short read as the source
+// having shrunk under us.
+func readFullAt(src io.ReaderAt, p []byte, off int64) error {
+	n, err := src.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("wire: reading payload at offset %d: %w", off, err)
+}
