@@ -67,6 +67,10 @@ func (s Status) Valid() bool { return s >= StatusOK && s <= StatusMalformed }
 // SHA-256 of the password followed by the client's salt.
 type Signature [SignatureSize]byte
 
+// CourseSalt is the fixed client salt of the course's Python client. Using
+// it lets one account be used from that client and from larder's.
+const CourseSalt = "0123456789012345678901234567890123456789012345678901234567890123"
+
 // NewSignature computes the course protocol's signature: SHA-256 over the
 // UTF-8 bytes of password and salt concatenated, password first, with no
 // separator.

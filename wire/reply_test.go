@@ -1,0 +1,181 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestBlockCount(t *testing.T) {
+	tests := []struct {
+		size int64
+		want uint32
+	}{
+		{0, 1}, {1, 1}, {943, 1}, {944, 1}, {945, 2}, {944 * 64, 64}, {944*64 + 1, 65},
+		{944 * (1<<32 - 1), 1<<32 - 1},
+	}
+	for _, tt := range tests {
+		got, err := BlockCount(tt.size)
+		if err != nil || got != tt.want {
+			t.Errorf("BlockCount(%d) = %d, %v; want %d", tt.size, got, err, tt.want)
+		}
+	}
+	for _, size := range []int64{-1, 944*(1<<32-1) + 1} {
+		if _, err := BlockCount(size); err == nil {
+			t.Errorf("BlockCount(%d) succeeded; want an error", size)
+		}
+	}
+}
+
+// readReply reads every block of a reply and reassembles the payload,
+// checking what a careful client checks.
+func readReply(t *testing.T, r io.Reader) (Status, []byte) {
+	t.Helper()
+	br := NewBlockReader(r)
+	var (
+		status Status
+		count  uint32
+		total  [32]byte
+		seen   = map[uint32]bool{}
+		out    []byte
+	)
+	for {
+		h, p, err := br.ReadBlock()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("ReadBlock: %v", err)
+		}
+		if len(seen) == 0 {
+			status, count, total = h.Status, h.Count, h.TotalHash
+		}
+		if h.Status != status || h.Count != count || h.TotalHash != total {
+			t.Fatalf("block %d disagrees with the first block: %+v", h.Index, h)
+		}
+		if h.Index >= count || seen[h.Index] {
+			t.Fatalf("block index %d repeated or not below count %d", h.Index, count)
+		}
+		if sha256.Sum256(p) != h.BlockHash {
+			t.Fatalf("block %d: hash mismatch", h.Index)
+		}
+		if h.Index+1 < count && len(p) != MaxBlockPayload {
+			t.Fatalf("block %d of %d carries %d bytes; only the last may be short", h.Index, count, len(p))
+		}
+		seen[h.Index] = true
+		end := int(h.Index)*MaxBlockPayload + len(p)
+		if end > len(out) {
+			out = append(out, make([]byte, end-len(out))...)
+		}
+		copy(out[int(h.Index)*MaxBlockPayload:], p)
+	}
+	if uint32(len(seen)) != count {
+		t.Fatalf("got %d blocks, want %d", len(seen), count)
+	}
+	if sha256.Sum256(out) != total {
+		t.Fatal("total hash mismatch")
+	}
+	return status, out
+}
+
+func TestWritePayloadRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{0, 1, 943, 944, 945, 944 * 64, 944*64 + 1, 944*200 + 17} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		total := sha256.Sum256(data)
+		for _, shuffled := range []bool{false, true} {
+			var order func(uint32) uint32
+			if shuffled {
+				count, _ := BlockCount(int64(size))
+				perm := rng.Perm(int(count))
+				order = func(i uint32) uint32 { return uint32(perm[i]) }
+			}
+			var b bytes.Buffer
+			w := NewWriter(&b)
+			n, err := w.WritePayload(StatusOK, bytes.NewReader(data), int64(size), total, order)
+			if err != nil || n != int64(size) {
+				t.Fatalf("size %d: WritePayload = %d, %v", size, n, err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			count, _ := BlockCount(int64(size))
+			if want := int(count)*BlockHeaderSize + size; b.Len() != want {
+				t.Fatalf("size %d: wrote %d bytes, want %d", size, b.Len(), want)
+			}
+			status, got := readReply(t, iotest.HalfReader(&b))
+			if status != StatusOK || !bytes.Equal(got, data) {
+				t.Fatalf("size %d shuffled=%v: payload differs after the round trip", size, shuffled)
+			}
+		}
+	}
+}
+
+func TestWritePayloadSourceShrank(t *testing.T) {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	_, err := w.WritePayload(StatusOK, strings.NewReader("short"), 2000, [32]byte{}, nil)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("got %v, want io.ErrUnexpectedEOF when the source is shorter than size", err)
+	}
+}
+
+func TestWriteMessage(t *testing.T) {
+	for _, msg := range []string{"", "New user alice registered.", strings.Repeat("é", 1000)} {
+		var b bytes.Buffer
+		w := NewWriter(&b)
+		if err := w.WriteMessage(StatusBadRequest, msg); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		status, got := readReply(t, &b)
+		if status != StatusBadRequest || string(got) != msg {
+			t.Fatalf("got %v %q, want %v %q", status, got, StatusBadRequest, msg)
+		}
+	}
+}
+
+func TestReadBlockErrors(t *testing.T) {
+	var ok bytes.Buffer
+	w := NewWriter(&ok)
+	w.WriteMessage(StatusOK, "hello")
+	w.Flush()
+	good := ok.Bytes()
+
+	oversize := bytes.Clone(good)
+	oversize[2], oversize[3] = 0x03, 0xb1 // length 945
+
+	tests := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"header cut short", good[:40], "block header cut short after 40 of 80"},
+		{"payload cut short", good[:BlockHeaderSize+2], "cut short after 2 of 5 payload bytes"},
+		{"length above 944", oversize, "declares 945 payload bytes"},
+	}
+	for _, tt := range tests {
+		_, _, err := NewBlockReader(bytes.NewReader(tt.in)).ReadBlock()
+		var pe *ProtocolError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want a ProtocolError containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestStatusString(t *testing.T) {
+	if StatusMalformed.String() != "MALFORMED" || Status(42).String() != "STATUS(42)" {
+		t.Fatalf("got %q and %q", StatusMalformed, Status(42))
+	}
+	if Status(0).Valid() || !StatusOK.Valid() || Status(8).Valid() {
+		t.Fatal("Valid disagrees with the seven codes")
+	}
+}
