@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/internal/sqlite"
+)
+
+// ServeConfig is everything "larder serve" can be told.
+type ServeConfig struct {
+	Listen         string
+	DataDir        string // database and server state
+	FilesDir       string // the served folder; "" means DataDir/files
+	MaxConns       int
+	RequestTimeout time.Duration
+	WriteTimeout   time.Duration
+	ShutdownGrace  time.Duration
+	Registration   string // "open" or "closed"
+	ShuffleBlocks  bool
+
+	Hash             auth.Params
+	HashConcurrency  int
+	AuthCacheTTL     time.Duration
+	AuthCacheEntries int
+
+	LogLevel  string
+	LogFormat string
+}
+
+// defaultServeConfig returns the embedded defaults: the course's port on
+// loopback, a data folder under the user's data home.
+func defaultServeConfig(getenv func(string) string) ServeConfig {
+	return ServeConfig{
+		Listen:           "127.0.0.1:23456",
+		DataDir:          defaultDataDir(getenv),
+		MaxConns:         server.DefaultMaxConns,
+		RequestTimeout:   server.DefaultRequestTimeout,
+		WriteTimeout:     server.DefaultWriteTimeout,
+		ShutdownGrace:    30 * time.Second,
+		Registration:     "open",
+		Hash:             auth.DefaultParams,
+		AuthCacheTTL:     5 * time.Minute,
+		AuthCacheEntries: 10000,
+		LogLevel:         "info",
+		LogFormat:        "text",
+	}
+}
+
+// defaultDataDir follows the XDG base directory convention.
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "larder")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "share", "larder")
+	}
+	return "larder-data"
+}
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultServeConfig(env.Getenv)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` to listen on (the course's port by default)")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "`folder` for the account database and server state")
+	fs.StringVar(&cfg.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "connections served at once; more are told the server is busy")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "time a client has to send its whole request")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "time a client has to take each batch of reply blocks")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
+	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "registration `policy`: open (as the course server) or closed")
+	fs.BoolVar(&cfg.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
+	fs.Func("hash-memory", "argon2id memory per hash in `KiB` (default 19456, OWASP's minimum)", uintFlag(&cfg.Hash.Memory))
+	fs.Func("hash-passes", "argon2id passes over memory (default 2)", uintFlag(&cfg.Hash.Time))
+	fs.Func("hash-lanes", "argon2id lanes (default 1)", func(s string) error {
+		var v uint32
+		if err := uintFlag(&v)(s); err != nil || v > 255 {
+			return fmt.Errorf("want 1 to 255")
+		}
+		cfg.Hash.Threads = uint8(v)
+		return nil
+	})
+	fs.IntVar(&cfg.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (default: one per core)")
+	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered")
+	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` logged: debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("serve takes no arguments, got %q", fs.Args())
+	}
+	logger, err := newLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return usageError("%v", err)
+	}
+
+	m := &Main{Config: cfg, Logger: logger}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (data in %s)\n", m.FilesDir(), m.Addr(), cfg.DataDir)
+
+	served := make(chan error, 1)
+	go func() { served <- m.Serve() }()
+	select {
+	case err := <-served:
+		m.Close()
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", cfg.ShutdownGrace, "connections", m.srv.Conns())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	err = m.Shutdown(sctx)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("transfers still running after the %v grace period were cut off", cfg.ShutdownGrace)
+	}
+	return err
+}
+
+// uintFlag parses a positive 32-bit integer flag into p.
+func uintFlag(p *uint32) func(string) error {
+	return func(s string) error {
+		var v uint32
+		if _, err := fmt.Sscan(s, &v); err != nil || v == 0 {
+			return fmt.Errorf("want a positive integer")
+		}
+		*p = v
+		return nil
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}
+
+// Main is the server program with every adapter built explicitly, so that
+// tests run the real thing on port 0 and a temporary folder.
+type Main struct {
+	Config ServeConfig
+	Logger *slog.Logger
+
+	db    *sqlite.DB
+	files *disk.Store
+	srv   *server.Server
+	ln    net.Listener
+}
+
+// Open validates the configuration, opens the database and the served
+// folder, and starts listening.
+func (m *Main) Open(ctx context.Context) (err error) {
+	cfg := &m.Config
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	if cfg.Registration != "open" && cfg.Registration != "closed" {
+		return usageError("bad --registration %q: want open or closed", cfg.Registration)
+	}
+	if err := cfg.Hash.Validate(); err != nil {
+		return usageError("bad password-hash parameters: %v", err)
+	}
+	if !cfg.Hash.MeetsOWASPMinimum() {
+		m.Logger.Warn("password-hash parameters are below OWASP's minimum (19456 KiB, 2 passes, 1 lane)", "params", cfg.Hash.String())
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	if cfg.FilesDir == "" {
+		cfg.FilesDir = filepath.Join(cfg.DataDir, "files")
+		if err := os.MkdirAll(cfg.FilesDir, 0o750); err != nil {
+			return fmt.Errorf("served folder: %w", err)
+		}
+	}
+	if err := checkApart(cfg.DataDir, cfg.FilesDir); err != nil {
+		return err
+	}
+	if m.files, err = disk.Open(cfg.FilesDir, 0); err != nil {
+		return fmt.Errorf("served folder: %w", err)
+	}
+	if m.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "larder.db")); err != nil {
+		return err
+	}
+	authn := auth.New(sqlite.NewUserStore(m.db),
+		auth.NewHasher(cfg.Hash, cfg.HashConcurrency),
+		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries))
+	m.srv = &server.Server{
+		Auth:               authn,
+		Files:              m.files,
+		Logger:             m.Logger,
+		MaxConns:           cfg.MaxConns,
+		RequestTimeout:     cfg.RequestTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		ClosedRegistration: cfg.Registration == "closed",
+		ShuffleBlocks:      cfg.ShuffleBlocks,
+	}
+	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkApart refuses a served folder that contains the data folder: the
+// account database would be served to anyone who asked for it.
+func checkApart(dataDir, filesDir string) error {
+	data, err1 := filepath.EvalSymlinks(dataDir)
+	files, err2 := filepath.EvalSymlinks(filesDir)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	data, _ = filepath.Abs(data)
+	files, _ = filepath.Abs(files)
+	if rel, err := filepath.Rel(files, data); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("the data folder %s is inside the served folder %s: its database would be served to anyone; keep them apart", dataDir, filesDir)
+	}
+	return nil
+}
+
+// Addr returns the address the server listens on.
+func (m *Main) Addr() net.Addr { return m.ln.Addr() }
+
+// FilesDir returns the served folder.
+func (m *Main) FilesDir() string { return m.Config.FilesDir }
+
+// Serve serves until Shutdown or Close; it then returns nil.
+func (m *Main) Serve() error {
+	if err := m.srv.Serve(m.ln); !errors.Is(err, server.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting and waits for the transfers in flight, until
+// ctx ends.
+func (m *Main) Shutdown(ctx context.Context) error { return m.srv.Shutdown(ctx) }
+
+// Close stops the server at once and closes the database and the served
+// folder. It is safe to call after a partial Open.
+func (m *Main) Close() error {
+	var errs []error
+	if m.srv != nil {
+		errs = append(errs, m.srv.Close())
+	}
+	if m.ln != nil {
+		if err := m.ln.Close(); !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.db != nil {
+		errs = append(errs, m.db.Close())
+	}
+	if m.files != nil {
+		errs = append(errs, m.files.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,219 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/larderfs/larder/wire"
+)
+
+// Connection states, for Shutdown to tell a client still sending its
+// request (interrupted) from one being answered (left to finish).
+const (
+	stateReading int32 = iota
+	stateReplying
+)
+
+// lingerTimeout bounds how long a connection drains the client's unread
+// input after the reply, so that closing does not reset the connection
+// and destroy the reply's tail in flight.
+const lingerTimeout = 2 * time.Second
+
+// conn is one client connection, owned by the goroutine running serve.
+type conn struct {
+	srv      *Server
+	rwc      net.Conn
+	accepted time.Time
+	state    atomic.Int32
+}
+
+// exchange is what one request-reply turn did, for the log line.
+type exchange struct {
+	op     string // "register", "retrieve", or "" if no request was parsed
+	user   string
+	path   string
+	status wire.Status
+	bytes  int64 // payload bytes sent
+	err    error // the internal cause of a failure, never sent to the client
+}
+
+func (c *conn) serve() {
+	s := c.srv
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger().Error("panic serving connection", "remote", c.rwc.RemoteAddr().String(),
+				"panic", p, "stack", string(debug.Stack()))
+			c.rwc.Close()
+		}
+		s.trackConn(c, false)
+		<-s.slots
+	}()
+
+	deadline := c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout))
+	c.rwc.SetReadDeadline(deadline)
+	req, err := wire.ReadRequest(c.rwc)
+	c.state.Store(stateReplying)
+	if err == io.EOF {
+		c.rwc.Close() // connected and hung up without a word
+		return
+	}
+
+	// Handling gets its own allowance from the moment the request is in:
+	// the password check may queue for the hash pool, and a registration
+	// waits for the database's fsync.
+	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
+	defer cancel()
+	w := c.newWriter()
+	defer w.release()
+
+	var ex exchange
+	if err != nil {
+		ex = c.refuseUnreadable(w.Writer, err)
+	} else {
+		ex = s.handle(ctx, w.Writer, req)
+	}
+	if ferr := w.Flush(); ferr != nil && ex.err == nil {
+		ex.err = ferr
+	}
+	lingerClose(c.rwc, lingerTimeout)
+	c.log(ex)
+}
+
+// refuseUnreadable answers a request that could not be read whole.
+func (c *conn) refuseUnreadable(w *wire.Writer, err error) exchange {
+	ex := exchange{err: err}
+	var pe *wire.ProtocolError
+	switch {
+	case !errors.As(err, &pe):
+		// A reset or similar: nobody is left to answer.
+		return ex
+	case c.srv.inShutdown.Load():
+		ex.status = busyStatus
+		ex.err = nil
+		return reply(w, ex, shuttingDownMessage)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		ex.status = wire.StatusMalformed
+		return reply(w, ex, "malformed request: not complete within "+
+			cmp(c.srv.RequestTimeout, DefaultRequestTimeout).String()+": "+pe.Msg)
+	default:
+		ex.status = wire.StatusMalformed
+		return reply(w, ex, "malformed request: "+pe.Msg)
+	}
+}
+
+const shuttingDownMessage = "server is shutting down; retry later"
+
+// busyStatus is the status of "busy" and "shutting down" replies: the
+// course protocol has no better code than OTHER for "try again".
+const busyStatus = wire.StatusOther
+
+func (c *conn) log(ex exchange) {
+	level := slog.LevelInfo
+	if ex.err != nil && ex.status == 0 || ex.status == wire.StatusOther {
+		level = slog.LevelWarn
+	}
+	l := c.srv.logger()
+	if !l.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("remote", c.rwc.RemoteAddr().String()),
+		slog.String("op", ex.op),
+		slog.String("user", ex.user),
+		slog.String("path", ex.path),
+		slog.Int("status", int(ex.status)),
+		slog.Int64("bytes", ex.bytes),
+		slog.Duration("duration", time.Since(c.accepted)),
+	}
+	if ex.err != nil {
+		attrs = append(attrs, slog.String("error", ex.err.Error()))
+	}
+	l.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// lingerClose closes rwc after the reply: it half-closes the sending side,
+// so the client sees the end of the reply, then drains what the client
+// sent beyond its request, bounded in time and size, before closing.
+func lingerClose(rwc net.Conn, timeout time.Duration) {
+	if cw, ok := rwc.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			rwc.SetReadDeadline(time.Now().Add(timeout))
+			io.CopyN(io.Discard, rwc, 64<<10)
+		}
+	}
+	rwc.Close()
+}
+
+// deadlineWriter sets a fresh write deadline before every write to the
+// socket, so that each batch of blocks must be taken by the client within
+// the timeout: a client that stops reading is cut off, one that reads
+// slowly but steadily is not.
+type deadlineWriter struct {
+	rwc     net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.rwc.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.rwc.Write(p)
+}
+
+// Writers carry buffers of 64 KiB; pooling them keeps a busy server from
+// allocating them per request, and idle connections from holding them.
+var writerPool sync.Pool
+
+// pooledWriter is a reply writer bound to one connection's deadlines.
+type pooledWriter struct {
+	*wire.Writer
+	dw deadlineWriter
+}
+
+func (c *conn) newWriter() *pooledWriter {
+	pw, _ := writerPool.Get().(*pooledWriter)
+	if pw == nil {
+		pw = &pooledWriter{}
+		pw.Writer = wire.NewWriter(&pw.dw)
+	}
+	pw.dw = deadlineWriter{rwc: c.rwc, timeout: cmp(c.srv.WriteTimeout, DefaultWriteTimeout)}
+	pw.Reset(&pw.dw)
+	return pw
+}
+
+func (pw *pooledWriter) release() {
+	pw.dw = deadlineWriter{}
+	pw.Reset(&pw.dw)
+	writerPool.Put(pw)
+}
+
+// messageReply encodes a whole reply carrying msg, for replies sent
+// without a pooled writer.
+func messageReply(status wire.Status, msg string) []byte {
+	var b bytes.Buffer
+	w := wire.NewWriter(&b)
+	if err := w.WriteMessage(status, msg); err != nil {
+		panic(err) // only for short constant messages
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// busyReply turns away a client over the connection limit.
+var busyReply = messageReply(busyStatus, "server busy: too many connections, retry later")
+
+// isTemporary reports accept errors worth retrying: running out of file
+// descriptors or memory, or a connection aborted before it was accepted.
+func isTemporary(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED)
+}

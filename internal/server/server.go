@@ -1,0 +1,281 @@
+// Package server runs larder's listener: it accepts connections, gives each
+// one goroutine with hard limits and deadlines, answers course-protocol
+// requests, and shuts down gracefully. Its lifecycle follows net/http's
+// Server: configure the exported fields, call Serve, stop with Shutdown or
+// Close.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/disk"
+)
+
+// Defaults for the Server fields whose zero value means "default".
+const (
+	DefaultMaxConns       = 4096
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("server: closed")
+
+// Server serves the course protocol. Set its fields before calling Serve
+// and do not change them afterwards.
+type Server struct {
+	Auth  *auth.Authenticator // accounts; required
+	Files *disk.Store         // the served folder; required
+
+	// Logger receives one line per request and the server's own events.
+	// Nil means slog.Default().
+	Logger *slog.Logger
+
+	// MaxConns bounds the connections served at once. A slot is taken in
+	// the accept loop, before a goroutine is started; a connection over
+	// the limit is told the server is busy and closed. Zero means
+	// DefaultMaxConns.
+	MaxConns int
+
+	// RequestTimeout is how long a client has, from the moment it is
+	// accepted, to send its whole request; it also bounds the password
+	// check. A client that sends one byte a second is cut off when it
+	// runs out. Zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+
+	// WriteTimeout bounds every write of reply blocks to the socket, so a
+	// client that stops reading is cut off. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+
+	// ClosedRegistration refuses registrations; the course server accepts
+	// anyone, which is the default.
+	ClosedRegistration bool
+
+	// ShuffleBlocks sends the blocks of a reply in random order, as the
+	// course's reference server does, so that client authors can test
+	// their reassembly against larder.
+	ShuffleBlocks bool
+
+	initOnce sync.Once
+	slots    chan struct{} // one per connection being served
+	rejects  chan struct{} // bounds goroutines telling clients we are busy
+	ctx      context.Context
+	cancel   context.CancelFunc // cancels ctx on Close
+
+	inShutdown atomic.Bool
+	mu         sync.Mutex
+	listeners  map[*net.Listener]struct{}
+	conns      map[*conn]struct{}
+
+	rejected    atomic.Int64
+	lastWarning atomic.Int64 // unix nanoseconds of the last "busy" log line
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.slots = make(chan struct{}, cmp(s.MaxConns, DefaultMaxConns))
+		s.rejects = make(chan struct{}, 64)
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.listeners = make(map[*net.Listener]struct{})
+		s.conns = make(map[*conn]struct{})
+	})
+}
+
+// cmp returns v, or def if v is zero or negative.
+func cmp[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Serve accepts connections on ln and serves each in its own goroutine.
+// It always returns a non-nil error and closes ln; after Shutdown or Close
+// the error is ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	if !s.trackListener(&ln, true) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.trackListener(&ln, false)
+
+	var backoff time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			// Out of descriptors and the like: wait and retry, as
+			// net/http does, rather than spin or give up.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logger().Warn("accept failed; retrying", "error", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.reject(rwc)
+			continue
+		}
+		c := &conn{srv: s, rwc: rwc, accepted: time.Now()}
+		if !s.trackConn(c, true) {
+			<-s.slots
+			rwc.Close()
+			return ErrServerClosed
+		}
+		go c.serve()
+	}
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, tells
+// every client still sending its request that the server is shutting down,
+// and waits for the replies in flight to finish. If ctx ends first it
+// returns ctx.Err() and leaves the remaining connections open; call Close
+// to cut them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.inShutdown.Store(true)
+	s.closeListeners()
+
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		if s.interruptReaders() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+		}
+	}
+}
+
+// Close stops the server at once: listeners and every connection are
+// closed, whatever they were doing.
+func (s *Server) Close() error {
+	s.init()
+	s.inShutdown.Store(true)
+	s.cancel()
+	err := s.closeListeners()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.rwc.Close()
+	}
+	return err
+}
+
+// interruptReaders wakes every connection still waiting for its request,
+// which then answers that the server is shutting down, and returns how
+// many connections remain.
+func (s *Server) interruptReaders() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.Load() == stateReading {
+			c.rwc.SetReadDeadline(time.Now())
+		}
+	}
+	return len(s.conns)
+}
+
+func (s *Server) closeListeners() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	for ln := range s.listeners {
+		if cerr := (*ln).Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	clear(s.listeners)
+	return err
+}
+
+func (s *Server) trackListener(ln *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.listeners, ln)
+		return true
+	}
+	if s.inShutdown.Load() {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) trackConn(c *conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.conns, c)
+		return true
+	}
+	if s.ctx.Err() != nil { // closed hard
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// Conns returns the number of connections being served.
+func (s *Server) Conns() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Rejected returns how many connections were turned away at the
+// connection limit.
+func (s *Server) Rejected() int64 { return s.rejected.Load() }
+
+// reject turns away a connection over the limit. Telling the client why
+// takes a write and a drain (closing with unread input would reset the
+// connection and destroy the reply), so it is done off the accept loop by
+// at most cap(s.rejects) goroutines; beyond that the connection is simply
+// closed.
+func (s *Server) reject(rwc net.Conn) {
+	s.rejected.Add(1)
+	if now, last := time.Now().UnixNano(), s.lastWarning.Load(); now-last > int64(time.Second) && s.lastWarning.CompareAndSwap(last, now) {
+		s.logger().Warn("connection limit reached; turning clients away",
+			"max_conns", cap(s.slots), "rejected_total", s.rejected.Load())
+	}
+	select {
+	case s.rejects <- struct{}{}:
+	default:
+		rwc.Close()
+		return
+	}
+	go func() {
+		defer func() { <-s.rejects }()
+		rwc.SetWriteDeadline(time.Now().Add(time.Second))
+		rwc.Write(busyReply)
+		lingerClose(rwc, time.Second)
+	}()
+}
