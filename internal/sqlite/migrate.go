@@ -1,0 +1,84 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// migrations is the schema's history: migration i+1 is migrations[i]. Each
+// runs once, in its own transaction, and is recorded in schema_migrations.
+// Never edit or reorder an entry that has shipped; append a new one.
+var migrations = []string{
+	// 1: accounts. AUTOINCREMENT so that an id is never reused after a
+	// deletion: rows elsewhere (files, audit) that name an old id must not
+	// come to name a new user. name uses the default BINARY collation, so
+	// names compare byte for byte ("Bob" and "bob" are two users), and its
+	// UNIQUE index serves the lookup by name.
+	`CREATE TABLE users (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		name       TEXT NOT NULL UNIQUE,
+		verifier   TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	) STRICT`,
+}
+
+// migrate applies the migrations that the database has not seen yet. Each
+// transaction begins IMMEDIATE (see DB), so two processes opening a new file
+// at once apply each migration exactly once.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	) STRICT`); err != nil {
+		return err
+	}
+
+	var newest int
+	if err := db.write.QueryRowContext(ctx,
+		`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return err
+	}
+	// A newer binary has migrated this file; running old code on a schema
+	// it does not know could corrupt data.
+	if newest > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this program's %d", newest, len(migrations))
+	}
+
+	// Migrations apply in order, so every version up to newest is done.
+	for v := newest + 1; v <= len(migrations); v++ {
+		if err := db.applyMigration(ctx, v, migrations[v-1]); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) applyMigration(ctx context.Context, version int, query string) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+
+	// Checked inside the transaction: another process may have applied it
+	// since migrate read the newest version.
+	var n int
+	if err := tx.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, query); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		version, formatTime(time.Now())); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

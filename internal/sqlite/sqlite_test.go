@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func openTest(t testing.TB, path string) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", path, err)
+	}
+	return db
+}
+
+// TestOpenPragmas checks the settings on several pooled connections of each
+// pool at once, held open together so that they are distinct connections:
+// the settings must hold on every connection database/sql opens, not only
+// on the first.
+func TestOpenPragmas(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "larder.db"))
+	defer db.Close()
+	ctx := context.Background()
+
+	for name, pool := range map[string]*sql.DB{"read": db.read, "write": db.write} {
+		n := pool.Stats().MaxOpenConnections
+		var conns []*sql.Conn
+		for range min(n, 3) {
+			c, err := pool.Conn(ctx)
+			if err != nil {
+				t.Fatalf("%s pool: Conn: %v", name, err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+		}
+		for i, c := range conns {
+			for _, tc := range []struct{ pragma, want string }{
+				{"journal_mode", "wal"},
+				{"synchronous", "2"}, // FULL
+				{"foreign_keys", "1"},
+				{"busy_timeout", "5000"},
+			} {
+				var got string
+				if err := c.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+					t.Fatalf("%s pool, conn %d: PRAGMA %s: %v", name, i, tc.pragma, err)
+				}
+				if got != tc.want {
+					t.Errorf("%s pool, conn %d: PRAGMA %s = %q, want %q", name, i, tc.pragma, got, tc.want)
+				}
+			}
+		}
+	}
+}
+
+func TestOpenFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	db := openTest(t, path)
+	defer db.Close()
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != 0o600 {
+			t.Errorf("mode of %s = %v, want 0600", filepath.Base(p), got)
+		}
+	}
+}
+
+func TestOpenMissingDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no", "such", "dir", "larder.db")
+	if db, err := Open(context.Background(), path); err == nil {
+		db.Close()
+		t.Fatalf("Open(%q) succeeded, want an error", path)
+	}
+}
+
+// TestOpenOddPath checks that a path holding URI syntax is taken literally.
+func TestOpenOddPath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "odd?name#x%20 y.db")
+	db := openTest(t, path)
+	db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at the given path: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "odd?name#x%20 y.db") {
+			t.Errorf("unexpected file %q in the directory", e.Name())
+		}
+	}
+}
+
+func TestReadPoolIsReadOnly(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "larder.db"))
+	defer db.Close()
+	_, err := db.read.ExecContext(context.Background(),
+		`INSERT INTO users (name, verifier, created_at, updated_at) VALUES ('x', 'y', 'z', 'z')`)
+	if err == nil {
+		t.Fatal("insert through the read pool succeeded, want an error")
+	}
+}
+
+func schemaVersions(t *testing.T, db *DB) []int {
+	t.Helper()
+	rows, err := db.read.QueryContext(context.Background(), `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	for i := range 3 {
+		db := openTest(t, path)
+		vs := schemaVersions(t, db)
+		if len(vs) != len(migrations) {
+			t.Errorf("open %d: %d migrations recorded, want %d", i+1, len(vs), len(migrations))
+		}
+		for j, v := range vs {
+			if v != j+1 {
+				t.Errorf("open %d: recorded versions %v, want 1..%d", i+1, vs, len(migrations))
+				break
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestMigrationsRefuseNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	db := openTest(t, path)
+	if _, err := db.write.ExecContext(context.Background(),
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 'later')`, len(migrations)+1); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err := Open(context.Background(), path); err == nil {
+		db.Close()
+		t.Fatal("Open of a database from a newer program succeeded, want an error")
+	}
+}
