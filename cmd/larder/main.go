@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -29,7 +30,7 @@ func main() {
 	err := Run(ctx, env, os.Args[1:])
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(os.Stderr, "larder: %v\n", err)
+		fmt.Fprintf(os.Stderr, "larder: %s\n", strings.TrimPrefix(err.Error(), "larder: "))
 	}
 	os.Exit(ExitCode(err))
 }
@@ -99,22 +100,28 @@ func usageError(format string, args ...any) error {
 }
 
 // parseFlags parses args with fs, allowing flags after positional arguments
-// ("larder get notes.txt -o out") as users type them. It returns the
-// positional arguments.
+// ("larder get notes.txt -o out") as users type them; everything after
+// "--" is positional. It returns the positional arguments. Errors other
+// than flag.ErrHelp are usage errors.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError("%v", err)
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		if len(rest) == 0 {
 			return positional, nil
 		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
+		// Parse stops at the first non-flag, or just after a "--", which
+		// it consumes; after "--" every argument is positional.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), nil
 		}
-		positional = append(positional, args[0])
-		args = args[1:]
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
 }

@@ -1,0 +1,108 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/larderfs/larder/wire"
+)
+
+// ErrClientUsed is returned by a second request on one Client. The protocol
+// allows one request per connection; dial again for another.
+var ErrClientUsed = errors.New("client: a Client serves one request; dial again for the next")
+
+// ErrIntegrity matches every *IntegrityError with errors.Is.
+var ErrIntegrity = errors.New("client: the reply failed an integrity check")
+
+// ErrBufferLimit reports that blocks arrived so far out of order that
+// writing them in order to a plain io.Writer would take more memory than
+// Client.MaxBuffer allows. A destination that can be written at offsets
+// (a regular *os.File) takes blocks in any order without buffering.
+var ErrBufferLimit = errors.New("client: blocks arrived out of order beyond the memory buffer; retrieve into a file, which takes blocks in any order")
+
+// StatusError is a reply whose status is not OK. Message is the server's
+// text, reassembled and checked like a file, with invalid UTF-8 and control
+// characters replaced so that it is safe to print on a terminal.
+type StatusError struct {
+	Status  wire.Status
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("client: the server replied %v", e.Status)
+	}
+	return fmt.Sprintf("client: the server replied %v: %s", e.Status, e.Message)
+}
+
+// IntegrityError reports a reply that cannot be trusted: a block whose
+// hash, header or length is wrong, a block missing or repeated, a payload
+// whose total hash does not match, or a reply cut short. Nothing a Client
+// returns as a success ever failed one of these checks.
+type IntegrityError struct {
+	// Block is the index of the offending block, or -1 when the failure
+	// concerns the reply as a whole.
+	Block int64
+
+	// Reason says what failed, e.g. "hash mismatch".
+	Reason string
+
+	// Err is the underlying cause, if any: io.ErrUnexpectedEOF for a reply
+	// cut short, a *wire.ProtocolError for a frame that cannot be parsed.
+	Err error
+}
+
+func (e *IntegrityError) Error() string {
+	var b strings.Builder
+	b.WriteString("client: bad reply: ")
+	if e.Block >= 0 {
+		fmt.Fprintf(&b, "block %d: ", e.Block)
+	}
+	b.WriteString(e.Reason)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (e *IntegrityError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrIntegrity.
+func (e *IntegrityError) Is(target error) bool { return target == ErrIntegrity }
+
+func blockError(index uint32, format string, args ...any) *IntegrityError {
+	return &IntegrityError{Block: int64(index), Reason: fmt.Sprintf(format, args...)}
+}
+
+func replyError(format string, args ...any) *IntegrityError {
+	return &IntegrityError{Block: -1, Reason: fmt.Sprintf(format, args...)}
+}
+
+// netError marks an I/O error of the connection, which Client.do words
+// with the context's reason when the context caused it.
+type netError struct{ err error }
+
+func (e *netError) Error() string { return e.err.Error() }
+func (e *netError) Unwrap() error { return e.err }
+
+// cleanText turns a server's message into a single line of printable text:
+// a hostile server must not be able to move a terminal's cursor or rewrite
+// what the user sees through an error message.
+func cleanText(b []byte) string {
+	s := strings.ToValidUTF8(string(b), string(utf8.RuneError))
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r):
+			return utf8.RuneError
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}

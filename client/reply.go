@@ -1,0 +1,156 @@
+package client
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/larderfs/larder/wire"
+)
+
+// progressEvery is how often, at most, Client.Progress is called; the clock
+// is read only every progressCheck blocks, since reading it per 944-byte
+// block would cost measurably at loopback speeds.
+const (
+	progressEvery = 100 * time.Millisecond
+	progressCheck = 64
+)
+
+// reply is what readReply learnt from a complete, checked reply.
+type reply struct {
+	noReply bool
+	status  wire.Status
+	total   [32]byte
+	size    int64
+	blocks  uint32
+}
+
+// assembly checks the blocks of one reply against each other and against
+// the protocol's rules, and hands each good block to the sink.
+type assembly struct {
+	first  wire.BlockHeader // the first block's header; the reference for the others
+	blocks uint32           // blocks expected: the count, or 1 for a count of 0
+	seen   blockSet
+	got    uint32 // blocks received
+	bytes  int64  // payload bytes received
+	size   int64  // exact payload size, once the last block has arrived; else -1
+	sink   sink
+}
+
+// readReply reads and checks the blocks of a reply from br until all have
+// arrived. pick chooses the sink once the first block has told the
+// status. Connection failures come back as *netError; a reply that breaks
+// the rules as *IntegrityError.
+func readReply(br *wire.BlockReader, pick func(wire.Status) sink,
+	progress func(received, expected int64)) (reply, error) {
+	var a assembly
+	var lastReport time.Time
+	for {
+		h, p, err := br.ReadBlock()
+		if err != nil {
+			return reply{noReply: err == io.EOF && a.sink == nil}, a.readError(err)
+		}
+		if a.sink == nil {
+			if err := a.start(h, pick); err != nil {
+				return reply{}, err
+			}
+		}
+		if err := a.add(h, p); err != nil {
+			return reply{}, err
+		}
+		done := a.got == a.blocks
+		// Progress concerns payloads, not the text of an error reply.
+		if progress != nil && a.first.Status == wire.StatusOK &&
+			(a.got == 1 || done || a.got%progressCheck == 0 && time.Since(lastReport) >= progressEvery) {
+			progress(a.bytes, a.expected())
+			lastReport = time.Now()
+		}
+		if done {
+			if err := a.sink.finish(a.size, a.first.TotalHash); err != nil {
+				return reply{}, sinkError(err)
+			}
+			return reply{status: a.first.Status, total: a.first.TotalHash, size: a.size, blocks: a.got}, nil
+		}
+	}
+}
+
+// readError classifies an error of ReadBlock.
+func (a *assembly) readError(err error) error {
+	var pe *wire.ProtocolError
+	switch {
+	case err == io.EOF && a.sink == nil:
+		return nil // no reply at all: the caller decides what that means
+	case err == io.EOF:
+		return &IntegrityError{Block: -1, Err: io.ErrUnexpectedEOF,
+			Reason: fmt.Sprintf("reply ended after %d of %d blocks", a.got, a.blocks)}
+	case errors.As(err, &pe) && (pe.Err == nil || errors.Is(pe.Err, io.ErrUnexpectedEOF)):
+		// A frame that cannot be parsed, or one cut short by a clean close,
+		// is the server's fault; anything else (a reset, a deadline) is the
+		// network's.
+		where := "in its first block"
+		if a.sink != nil {
+			where = fmt.Sprintf("after %d of %d blocks", a.got, a.blocks)
+		}
+		return &IntegrityError{Block: -1, Err: err, Reason: where}
+	default:
+		return &netError{err}
+	}
+}
+
+// start takes the first block's header as the reference for the reply and
+// chooses its sink.
+func (a *assembly) start(h wire.BlockHeader, pick func(wire.Status) sink) error {
+	a.first = h
+	a.blocks = max(h.Count, 1) // a count of 0 with an empty block is an empty payload
+	a.size = -1
+	if h.Status != wire.StatusOK && int64(a.blocks-1)*wire.MaxBlockPayload >= maxMessage {
+		return replyError("a %v reply of %d blocks is longer than the %d bytes allowed for a message",
+			h.Status, h.Count, maxMessage)
+	}
+	a.sink = pick(h.Status)
+	return nil
+}
+
+// add checks one block and hands it to the sink.
+func (a *assembly) add(h wire.BlockHeader, p []byte) error {
+	i, f := h.Index, &a.first
+	switch {
+	case h.Status != f.Status:
+		return blockError(i, "status %v differs from the first block's %v", h.Status, f.Status)
+	case h.Count != f.Count:
+		return blockError(i, "block count %d differs from the first block's %d", h.Count, f.Count)
+	case h.TotalHash != f.TotalHash:
+		return blockError(i, "total hash differs from the first block's")
+	case i >= a.blocks:
+		return blockError(i, "index out of range for a count of %d", h.Count)
+	case h.Count == 0 && len(p) != 0:
+		return blockError(i, "%d payload bytes in a reply that declares 0 blocks", len(p))
+	case i < a.blocks-1 && len(p) != wire.MaxBlockPayload:
+		return blockError(i, "%d payload bytes; every block but the last carries %d", len(p), wire.MaxBlockPayload)
+	case i == a.blocks-1 && a.blocks > 1 && len(p) == 0:
+		return blockError(i, "the last of %d blocks is empty", a.blocks)
+	case sha256.Sum256(p) != h.BlockHash:
+		return blockError(i, "hash mismatch")
+	case !a.seen.add(i):
+		return blockError(i, "received twice")
+	}
+	if i == a.blocks-1 {
+		a.size = int64(i)*wire.MaxBlockPayload + int64(len(p))
+	}
+	a.got++
+	a.bytes += int64(len(p))
+	if err := a.sink.put(i, p); err != nil {
+		return sinkError(err)
+	}
+	return nil
+}
+
+// expected is the payload size as far as it is known.
+func (a *assembly) expected() int64 {
+	if a.size >= 0 {
+		return a.size
+	}
+	return int64(a.blocks) * wire.MaxBlockPayload
+}

@@ -1,0 +1,282 @@
+package salt
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/larderfs/larder"
+)
+
+const testSalt = "0123456789012345678901234567890123456789012345678901234567890123"
+
+func newStore(t *testing.T) *Store {
+	return Open(filepath.Join(t.TempDir(), "config", "larder"))
+}
+
+func TestStoreGetPut(t *testing.T) {
+	s := newStore(t)
+	_, err := s.Get("127.0.0.1:23456", "alice")
+	if larder.ErrorCode(err) != larder.ENOTFOUND {
+		t.Fatalf("Get from an empty store: got %v, want ENOTFOUND", err)
+	}
+	for _, want := range []string{`"alice"`, "127.0.0.1:23456", "register from this machine", "--salt"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+
+	if err := s.Put("Example.ORG:23456", "alice", "salt-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put("example.org:23456", "bob", "salt-b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put("127.0.0.1:23456", "alice", testSalt); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		server, user, want string
+	}{
+		{"example.org:23456", "alice", "salt-a"},
+		{"EXAMPLE.org:23456", "bob", "salt-b"},
+		{"127.0.0.1:23456", "alice", testSalt},
+		{"localhost:23456", "alice", ""}, // a different key, on purpose
+		{"example.org:23457", "alice", ""},
+		{"example.org:23456", "Alice", ""}, // usernames are case-sensitive
+	}
+	for _, tt := range tests {
+		got, err := s.Get(tt.server, tt.user)
+		if tt.want == "" {
+			if larder.ErrorCode(err) != larder.ENOTFOUND {
+				t.Errorf("Get(%q, %q) = %q, %v; want ENOTFOUND", tt.server, tt.user, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Get(%q, %q) = %q, %v; want %q", tt.server, tt.user, got, err, tt.want)
+		}
+	}
+
+	// Put replaces.
+	if err := s.Put("example.org:23456", "alice", "salt-a2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get("example.org:23456", "alice"); got != "salt-a2" {
+		t.Errorf("after a second Put got %q, want salt-a2", got)
+	}
+	if err := s.Put("x:1", "alice", ""); err == nil {
+		t.Error("an empty salt was stored")
+	}
+}
+
+func TestServerKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"127.0.0.1:23456", "127.0.0.1:23456"},
+		{"LocalHost:23456", "localhost:23456"},
+		{"[::1]:23456", "[::1]:23456"},
+		{"[FE80::1]:80", "[fe80::1]:80"},
+		{"NoPort", "noport"},
+	}
+	for _, tt := range tests {
+		if got := ServerKey(tt.in); got != tt.want {
+			t.Errorf("ServerKey(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestStorePermissions(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions")
+	}
+	s := newStore(t)
+	if err := s.Put("h:1", "alice", "s"); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]fs.FileMode{
+		s.Dir():                          0o700,
+		s.Path():                         0o600,
+		filepath.Join(s.Dir(), lockName): 0o600,
+	} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s has mode %04o, want %04o", filepath.Base(name), got, want)
+		}
+	}
+
+	// A file others can read is refused, with the fix in the message...
+	if err := os.Chmod(s.Path(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Get("h:1", "alice")
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("Get from a 0644 file: got %v, want a refusal naming chmod 600", err)
+	}
+	// ...and repaired by Put, which must not lose what it held.
+	if err := s.Put("h:1", "bob", "t"); err != nil {
+		t.Fatalf("Put over a 0644 file: %v", err)
+	}
+	if got, err := s.Get("h:1", "alice"); err != nil || got != "s" {
+		t.Errorf("after Put repaired the file: got %q, %v", got, err)
+	}
+}
+
+func TestStoreDamaged(t *testing.T) {
+	s := newStore(t)
+	if err := s.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	for _, content := range []string{"{not json", `{"version": 2, "salts": {}}`} {
+		if err := os.WriteFile(s.Path(), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get("h:1", "alice"); err == nil || larder.ErrorCode(err) == larder.ENOTFOUND {
+			t.Errorf("%q: got %v, want a damaged-file error", content, err)
+		}
+		// Put must not overwrite a file it cannot read: it may hold salts
+		// that a newer version wrote.
+		if err := s.Put("h:1", "alice", "s"); err == nil {
+			t.Errorf("%q: Put replaced a file it could not read", content)
+		}
+	}
+}
+
+func TestStoreNoTempFilesLeft(t *testing.T) {
+	s := newStore(t)
+	for i := range 10 {
+		if err := s.Put("h:1", fmt.Sprint("u", i), "s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := os.ReadDir(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 {
+		t.Errorf("folder holds %v, want only %s and %s", names, fileName, lockName)
+	}
+}
+
+func TestPrepare(t *testing.T) {
+	s := newStore(t)
+	if err := s.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.Dir()); err != nil {
+		t.Errorf("Prepare did not create the folder: %v", err)
+	}
+	if runtime.GOOS == "windows" || os.Getuid() == 0 {
+		return // root ignores permissions
+	}
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(ro, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if err := Open(filepath.Join(ro, "larder")).Prepare(); err == nil {
+		t.Error("Prepare in a read-only folder succeeded")
+	}
+}
+
+func TestDefaultDir(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", "/tmp/xdg")
+	t.Setenv("HOME", "/tmp/home")
+	dir, err := DefaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(dir) != "larder" {
+		t.Errorf("DefaultDir() = %q, want a folder named larder", dir)
+	}
+}
+
+// TestConcurrentPut stores salts from many goroutines at once; the lock
+// must keep every one.
+func TestConcurrentPut(t *testing.T) {
+	s := newStore(t)
+	const workers, each = 8, 10
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				if err := s.Put("h:1", fmt.Sprintf("w%d-%d", w, i), strconv.Itoa(w*each+i)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkAll(t, s, "w", workers, each)
+}
+
+func checkAll(t *testing.T, s *Store, prefix string, workers, each int) {
+	t.Helper()
+	for w := range workers {
+		for i := range each {
+			user := fmt.Sprintf("%s%d-%d", prefix, w, i)
+			if got, err := s.Get("h:1", user); err != nil || got != strconv.Itoa(w*each+i) {
+				t.Errorf("%s: got %q, %v", user, got, err)
+			}
+		}
+	}
+}
+
+// helperEnv names the environment variable that turns this test binary
+// into a process that stores salts, for TestConcurrentPutProcesses.
+const helperEnv = "LARDER_SALT_TEST_HELPER"
+
+// TestConcurrentPutProcesses runs the test binary as several processes that
+// store salts in one folder at once: the flock, not a mutex, is what keeps
+// them from losing each other's writes.
+func TestConcurrentPutProcesses(t *testing.T) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		runHelper(t, spec)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	s := newStore(t)
+	const procs, each = 3, 15
+	cmds := make([]*exec.Cmd, procs)
+	outs := make([]strings.Builder, procs)
+	for p := range cmds {
+		cmds[p] = exec.Command(os.Args[0], "-test.run=^TestConcurrentPutProcesses$")
+		cmds[p].Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|%d", helperEnv, s.Dir(), p, each))
+		cmds[p].Stdout, cmds[p].Stderr = &outs[p], &outs[p]
+		if err := cmds[p].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("helper process %d: %v\n%s", p, err, outs[p].String())
+		}
+	}
+	checkAll(t, s, "p", procs, each)
+}
+
+func runHelper(t *testing.T, spec string) {
+	parts := strings.Split(spec, "|")
+	p, _ := strconv.Atoi(parts[1])
+	each, _ := strconv.Atoi(parts[2])
+	s := Open(parts[0])
+	for i := range each {
+		if err := s.Put("h:1", fmt.Sprintf("p%d-%d", p, i), strconv.Itoa(p*each+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
