@@ -228,7 +228,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ClosedRegistration: cfg.Registration == "closed",
 		ShuffleBlocks:      cfg.ShuffleBlocks,
 	}
-	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+	// No TCP keepalive probes: every connection carries one request under
+	// read and write deadlines, so the probes would find nothing the
+	// deadlines do not, and setting them costs a syscall per accept.
+	lc := net.ListenConfig{KeepAlive: -1}
+	if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
 		return err
 	}
 	return nil

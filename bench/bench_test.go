@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder/wire"
+)
+
+func TestPercentile(t *testing.T) {
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	tests := []struct {
+		sample []int
+		p      float64
+		want   int
+	}{
+		{hundred, 50, 50},
+		{hundred, 99, 99},
+		{hundred, 99.5, 100},
+		{hundred, 100, 100},
+		{hundred, 0, 1},
+		{hundred, 1, 1},
+		{[]int{7}, 99, 7},
+		{[]int{1, 2, 3, 4}, 50, 2}, // nearest rank: ceil(0.5*4) = 2nd
+		{[]int{1, 2, 3, 4}, 51, 3},
+		{nil, 50, 0},
+	}
+	for _, tt := range tests {
+		if got := percentile(tt.sample, tt.p); got != tt.want {
+			t.Errorf("percentile(%d values, %v) = %d, want %d", len(tt.sample), tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	xs := []float64{3, 1, 2}
+	if got := median(xs); got != 2 {
+		t.Errorf("median(3,1,2) = %v, want 2", got)
+	}
+	if xs[0] != 3 {
+		t.Errorf("median sorted its input: %v", xs)
+	}
+	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("median(4,1,3,2) = %v, want 2.5", got)
+	}
+	if got := median(nil); !math.IsNaN(got) {
+		t.Errorf("median() = %v, want NaN", got)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	lat := []time.Duration{5, 1, 4, 2, 3}
+	s := summarize(lat)
+	if s.n != 5 || s.p50 != 3 || s.p99 != 5 || s.max != 5 || s.mean != 3 {
+		t.Errorf("summarize = %+v, want n=5 p50=3 p99=5 max=5 mean=3", s)
+	}
+}
+
+func TestTableMarkdown(t *testing.T) {
+	tbl := &Table{Title: "T", Header: []string{"system", "req/s"}}
+	tbl.Add("larder", "5123")
+	tbl.Add("a|b") // short row, and a pipe to escape
+	tbl.Note("n=%d", 3)
+	var b bytes.Buffer
+	if err := tbl.Markdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "### T\n\n" +
+		"| system | req/s |\n" +
+		"|--------|-------|\n" +
+		"| larder | 5123  |\n" +
+		`| a\|b   |       |` + "\n" +
+		"\n- n=3\n"
+	if got := b.String(); got != want {
+		t.Errorf("Markdown:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// encodeReply builds a reply as larder does, blocks in the given order
+// (nil: in order).
+func encodeReply(t *testing.T, status wire.Status, payload []byte, order func(uint32) uint32) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := wire.NewWriter(&b)
+	if _, err := w.WritePayload(status, bytes.NewReader(payload), int64(len(payload)), sha256.Sum256(payload), order); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+func TestCheckFileReply(t *testing.T) {
+	content := bytes.Repeat([]byte("0123456789abcdef"), 150) // 2400 bytes: 3 blocks
+	f := fileSpec{Path: "f", Size: len(content), Sum: sha256.Sum256(content)}
+	good := encodeReply(t, wire.StatusOK, content, nil)
+	if len(good) != f.replySize() {
+		t.Fatalf("reply is %d bytes, replySize says %d", len(good), f.replySize())
+	}
+	reversed := encodeReply(t, wire.StatusOK, content, func(i uint32) uint32 { return 2 - i })
+
+	mutate := func(b []byte, off int) []byte {
+		b = bytes.Clone(b)
+		b[off] ^= 1
+		return b
+	}
+	var msg bytes.Buffer
+	mw := wire.NewWriter(&msg)
+	mw.WriteMessage(wire.StatusInvalidLogin, "Signature hashes do not match for bob.")
+	mw.Flush()
+	other := bytes.Clone(content)
+	other[0] ^= 1
+	twice := append(bytes.Clone(good[:wire.MaxMessageSize]), good...) // block 0 repeated
+
+	tests := []struct {
+		name  string
+		reply []byte
+		want  string // substring of the error; "" for none
+	}{
+		{"in order", good, ""},
+		{"reversed", reversed, ""},
+		{"payload byte flipped", mutate(good, wire.BlockHeaderSize+5), "block hash"},
+		{"total hash flipped", mutate(good, 50), "disagrees"},
+		{"truncated", good[:len(good)-1], "ends inside the payload"},
+		{"trailing byte", append(bytes.Clone(good), 0), "follow the last"},
+		{"empty", nil, "shorter than one block header"},
+		{"block repeated", twice, "sent twice"},
+		{"error status", msg.Bytes(), "INVALID_LOGIN"},
+		{"other content", encodeReply(t, wire.StatusOK, other, nil), "not the file's content"},
+		{"shorter content", encodeReply(t, wire.StatusOK, content[:2000], nil), "payload of 2000 bytes"},
+	}
+	for _, tt := range tests {
+		err := checkFileReply(tt.reply, f, nil)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: got error %v, want none", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: got error %v, want one containing %q", tt.name, err, tt.want)
+		}
+	}
+	var se *statusError
+	if err := checkFileReply(msg.Bytes(), f, nil); !errors.As(err, &se) || se.status != wire.StatusInvalidLogin {
+		t.Errorf("error reply: got %v, want a *statusError with INVALID_LOGIN", err)
+	}
+}
+
+func TestCheckFileReplyEmptyFile(t *testing.T) {
+	f := fileSpec{Size: 0, Sum: sha256.Sum256(nil)}
+	if err := checkFileReply(encodeReply(t, wire.StatusOK, nil, nil), f, nil); err != nil {
+		t.Errorf("empty file: %v", err)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with a space and a parenthesis, as /proc allows.
+	stat := "1234 (lar der) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 100 0 0\n"
+	got, err := parseStatCPU([]byte(stat))
+	if err != nil || got != 3*time.Second {
+		t.Errorf("parseStatCPU = %v, %v; want 3s (300 ticks)", got, err)
+	}
+}
+
+func TestIntList(t *testing.T) {
+	var l intList
+	if err := l.Set("1, 16,64"); err != nil || l.String() != "1,16,64" {
+		t.Errorf("Set(\"1, 16,64\") = %v, %v", l.String(), err)
+	}
+	for _, bad := range []string{"", "1,,2", "0", "x"} {
+		if err := l.Set(bad); err == nil {
+			t.Errorf("Set(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{"5s": "5s", "1,16,64": "1,16,64", "a b": "'a b'", "it's": `'it'\''s'`, "": "''"} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

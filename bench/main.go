@@ -1,0 +1,240 @@
+// Command bench measures larder against a bare baseline server, side by side
+// in one invocation, and prints markdown tables for docs/BENCHMARKS.md.
+//
+//	go run ./bench rps            requests per second and latency, 1 to 256 clients
+//	go run ./bench throughput     MB/s of one 100 MiB retrieval
+//	go run ./bench idle-latency   latency of one request with 1,000 idle connections open
+//	go run ./bench idle-memory    resident memory per idle connection, 10,000 open
+//	go run ./bench all            the four above with quick defaults
+//
+// Every figure is a ratio against a baseline measured in the same run.
+// Rounds alternate the systems (A B A B ...) so that the noise of a shared
+// machine falls on both alike, and the tables report medians across rounds.
+// Each system under test runs as a child process whose PID the bench knows,
+// so that it can read the system's CPU time and memory from /proc.
+//
+// The baseline is this same program re-executed in a hidden mode
+// ("bench baseline-server"): a bare Go TCP server, one goroutine per
+// connection, no authentication, that answers with the bytes larder would
+// send. It is the ceiling of the connection-per-request pattern.
+//
+// Run "go run ./bench SCENARIO -h" for the flags of a scenario. Every table
+// is followed by the command that reproduces it, all flags spelled out.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == baselineMode {
+		if err := runBaselineServer(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "bench %s: %v\n", baselineMode, err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	// SIGPIPE too: "bench rps | head" must not kill the bench before it has
+	// stopped its servers and removed its files. It stays caught, so that
+	// the writes that follow fail instead of killing the bench.
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	go func() {
+		for s := range sigs {
+			cancel()
+			if s != syscall.SIGPIPE {
+				// The scenario winds down and the servers are stopped;
+				// a second Ctrl-C kills the bench at once (its servers
+				// then die with it: see startProcess).
+				signal.Reset(os.Interrupt, syscall.SIGTERM)
+			}
+		}
+	}()
+	code := run(ctx, os.Stdout, os.Stderr, os.Args[1:])
+	cancel()
+	os.Exit(code)
+}
+
+// scenarioConfig is the configuration of one scenario: its flags, its quick
+// variant for "all", and the function that runs it.
+type scenarioConfig interface {
+	// register defines the scenario's flags on fs, with the config's
+	// current values as defaults.
+	register(fs *flag.FlagSet)
+	// quick shrinks the defaults for "bench all".
+	quick()
+	// run runs the rounds and returns the tables to print.
+	run(env *Env) ([]*Table, error)
+}
+
+// scenario is one named benchmark.
+type scenario struct {
+	name    string
+	summary string
+	config  func() scenarioConfig // a config with the default values
+}
+
+func scenarios() []scenario {
+	return []scenario{
+		{"rps", "authenticated small-file requests per second and latency at 1 to 256 clients", newRPSConfig},
+		{"throughput", "MB/s of one large retrieval, every block hash checked", newThroughputConfig},
+		{"idle-latency", "latency of one request with idle connections held open, against none", newIdleLatencyConfig},
+		{"idle-memory", "resident memory per idle connection", newIdleMemoryConfig},
+	}
+}
+
+// run runs the scenario named by args[0] and returns the exit code.
+func run(ctx context.Context, stdout, stderr io.Writer, args []string) int {
+	if len(args) == 0 || slices.Contains([]string{"help", "-h", "-help", "--help"}, args[0]) {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	name, args := args[0], args[1:]
+
+	var selected []scenario
+	if name == "all" {
+		selected = scenarios()
+	} else {
+		for _, s := range scenarios() {
+			if s.name == name {
+				selected = []scenario{s}
+			}
+		}
+	}
+	if selected == nil {
+		fmt.Fprintf(stderr, "bench: unknown scenario %q\n\n", name)
+		usage(stderr)
+		return 2
+	}
+
+	// Parse the command line: "all" takes the common flags only.
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common commonOptions
+	common.register(fs)
+	configs := make([]scenarioConfig, len(selected))
+	for i, s := range selected {
+		configs[i] = s.config()
+		if name == "all" {
+			configs[i].quick()
+		} else {
+			configs[i].register(fs)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+
+	env, err := newEnv(ctx, stdout, stderr, common)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	// Close stops every server and removes the temporary folder, also when
+	// a scenario panics (the panic goes on after the deferred call).
+	defer env.Close()
+
+	env.printSystemInfo()
+	failed := false
+	for i, s := range selected {
+		if ctx.Err() != nil {
+			break
+		}
+		cmdline := commandLine(s.name, common, configs[i])
+		fmt.Fprintf(stdout, "\n## %s: %s\n\n", s.name, s.summary)
+		fmt.Fprintf(stdout, "Command: `%s`\n", cmdline)
+		env.scenario = s.name
+		tables, err := configs[i].run(env)
+		for _, t := range tables {
+			fmt.Fprintln(stdout)
+			t.Markdown(stdout)
+		}
+		if err != nil {
+			failed = true
+			fmt.Fprintf(stdout, "\n**%s failed: %v**\n", s.name, err)
+			fmt.Fprintf(stderr, "bench %s: %v\n", s.name, err)
+		}
+		fmt.Fprintf(stdout, "\nReproduce: `%s`  \nLoad average after the scenario: %s\n", cmdline, loadAverage())
+		env.stopAll()
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "bench: interrupted")
+		return 130
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: go run ./bench <scenario> [flags]\n\nScenarios:\n")
+	for _, s := range scenarios() {
+		fmt.Fprintf(w, "  %-13s %s\n", s.name, s.summary)
+	}
+	fmt.Fprintf(w, "  %-13s %s\n", "all", "all of the above with quick defaults")
+	fmt.Fprintf(w, "\nRun 'go run ./bench <scenario> -h' for the flags of a scenario.\n")
+}
+
+// commandLine returns the command that reproduces a scenario's run, every
+// flag spelled out so that a change of defaults does not change its meaning.
+func commandLine(name string, common commonOptions, cfg scenarioConfig) string {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	common.register(fs)
+	cfg.register(fs)
+	parts := []string{"go", "run", "./bench", name}
+	fs.VisitAll(func(f *flag.Flag) {
+		v := f.Value.String()
+		if v == "" {
+			return // an unset path: the default behaviour
+		}
+		parts = append(parts, "--"+f.Name, shellQuote(v))
+	})
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell if it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:,=+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// commonOptions are the flags every scenario takes.
+type commonOptions struct {
+	larder         string // a prebuilt larder binary; "" builds one
+	serverLogLevel string // --log-level of larder serve
+	cpuProfile     string // prefix of the baseline server's CPU profiles
+}
+
+func (o *commonOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.larder, "larder", o.larder, "larder `binary` to measure (default: go build ./cmd/larder into the temporary folder)")
+	if o.serverLogLevel == "" {
+		o.serverLogLevel = "warn"
+	}
+	fs.StringVar(&o.serverLogLevel, "server-log-level", o.serverLogLevel, "--log-level of larder serve (info logs one line per request)")
+	fs.StringVar(&o.cpuProfile, "baseline-cpuprofile", o.cpuProfile, "write the baseline server's CPU profile to `prefix`-N.pprof")
+}
