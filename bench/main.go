@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures larder against a bare baseline server, side by side
 // in one invocation, and prints markdown tables for docs/BENCHMARKS.md.
 //

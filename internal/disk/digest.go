@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"io/fs"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -21,17 +19,6 @@ type fileKey struct {
 	dev, ino     uint64
 	size         int64
 	mtime, ctime int64 // nanoseconds
-}
-
-func keyOf(fi fs.FileInfo) fileKey {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileKey{}
-	}
-	return fileKey{
-		dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
-		mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(),
-	}
 }
 
 // defaultRacyWindow is how recently a file may have changed for its digest still
