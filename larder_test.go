@@ -1,0 +1,74 @@
+package larder_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/larderfs/larder"
+)
+
+func TestValidateUsername(t *testing.T) {
+	tests := []struct {
+		name string
+		want string // substring of the error; "" for valid
+	}{
+		{"alice", ""},
+		{"a", ""},
+		{"0123456789abcdef", ""}, // 16 bytes
+		{"ålice-ünïcø", ""},      // 15 bytes of UTF-8
+		{"with space", ""},
+		{"", "empty"},
+		{"0123456789abcdefg", "17 bytes long"},
+		{"ååååååååå", "18 bytes long"},
+		{"bad\xffutf8", "not valid UTF-8"},
+		{"tab\there", "control character U+0009"},
+		{"nul\x00", "control character U+0000"},
+		{"del\x7f", "control character U+007F"},
+		{"c1\u0085", "control character U+0085"},
+	}
+	for _, tt := range tests {
+		err := larder.ValidateUsername(tt.name)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("ValidateUsername(%q) = %v, want nil", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("ValidateUsername(%q) = %v, want an error containing %q", tt.name, err, tt.want)
+		case tt.want != "" && larder.ErrorCode(err) != larder.EINVALID:
+			t.Errorf("ValidateUsername(%q) code = %q, want EINVALID", tt.name, larder.ErrorCode(err))
+		}
+	}
+}
+
+func TestErrorCodeAndMessage(t *testing.T) {
+	cause := errors.New("disk on fire at /var/lib/larder")
+	domain := &larder.Error{Code: larder.ENOTFOUND, Message: "no such file", Err: cause}
+	wrapped := fmt.Errorf("opening: %w", domain)
+	tests := []struct {
+		err     error
+		code    string
+		message string
+		causeIs bool
+	}{
+		{nil, "", "", false},
+		{cause, larder.EINTERNAL, "internal error", true},
+		{domain, larder.ENOTFOUND, "no such file", true},
+		{wrapped, larder.ENOTFOUND, "no such file", true},
+	}
+	for _, tt := range tests {
+		if got := larder.ErrorCode(tt.err); got != tt.code {
+			t.Errorf("ErrorCode(%v) = %q, want %q", tt.err, got, tt.code)
+		}
+		if got := larder.ErrorMessage(tt.err); got != tt.message {
+			t.Errorf("ErrorMessage(%v) = %q, want %q", tt.err, got, tt.message)
+		}
+		if got := errors.Is(tt.err, cause); got != tt.causeIs {
+			t.Errorf("errors.Is(%v, cause) = %v, want %v", tt.err, got, tt.causeIs)
+		}
+	}
+	// The client-safe message never carries the internal cause.
+	if msg := larder.ErrorMessage(wrapped); strings.Contains(msg, "/var/lib") {
+		t.Errorf("message %q leaks the internal cause", msg)
+	}
+}
