@@ -244,10 +244,7 @@ type larderProcess struct {
 	err    error         // its exit, once exited is closed
 }
 
-func (p *larderProcess) put(t *testing.T, name string, data []byte) {
-	t.Helper()
-	must(t, os.WriteFile(filepath.Join(p.files, name), data, 0o644))
-}
+func (p *larderProcess) put(t *testing.T, name string, data []byte) { putFile(t, p.files, name, data) }
 
 // wait waits for the process to exit, at most a minute.
 func (p *larderProcess) wait() error {

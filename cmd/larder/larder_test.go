@@ -45,9 +45,13 @@ type testLarder struct {
 func (l *testLarder) addr() string { return net.JoinHostPort(l.host, l.port) }
 
 // put writes a file into the served folder.
-func (l *testLarder) put(t *testing.T, name string, data []byte) {
+func (l *testLarder) put(t *testing.T, name string, data []byte) { putFile(t, l.files, name, data) }
+
+// putFile writes data to the slash-separated name below dir, creating
+// folders as needed.
+func putFile(t *testing.T, dir, name string, data []byte) {
 	t.Helper()
-	path := filepath.Join(l.files, filepath.FromSlash(name))
+	path := filepath.Join(dir, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
