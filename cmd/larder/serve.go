@@ -84,8 +84,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "registration `policy`: open (as the course server) or closed")
 	fs.BoolVar(&cfg.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
 	fs.Func("hash-memory", "argon2id memory per hash in `KiB` (default 19456, OWASP's minimum)", uintFlag(&cfg.Hash.Memory))
-	fs.Func("hash-passes", "argon2id passes over memory (default 2)", uintFlag(&cfg.Hash.Time))
-	fs.Func("hash-lanes", "argon2id lanes (default 1)", func(s string) error {
+	fs.Func("hash-passes", "argon2id `passes` over memory (default 2)", uintFlag(&cfg.Hash.Time))
+	fs.Func("hash-lanes", "argon2id `lanes` (default 1)", func(s string) error {
 		var v uint32
 		if err := uintFlag(&v)(s); err != nil || v > 255 {
 			return fmt.Errorf("want 1 to 255")
@@ -98,6 +98,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` logged: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: larder serve [flags]\n\n"+
+			"Serves the files of a folder over the course protocol, to registered users.\n"+
+			"SIGINT or SIGTERM stops it gracefully; a second one stops it at once.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
