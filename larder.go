@@ -5,6 +5,7 @@
 package larder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -25,11 +26,48 @@ type User struct {
 	Name string
 
 	// Verifier is the stored hash of the user's signature, as a PHC string
-	// that names its algorithm and parameters ("$argon2id$v=19$m=...").
+	// that names its algorithm and parameters ("$argon2id$v=19$m=..."), or
+	// a legacy format that internal/auth can read.
 	Verifier string
+
+	// Disabled accounts cannot log in; they keep their name and files.
+	Disabled bool
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// UserStore keeps accounts. internal/sqlite (the embedded default) and
+// internal/postgres (for several servers sharing accounts) implement it,
+// and internal/storetest holds the conformance suite both pass.
+//
+// Names are compared byte for byte. Every method that names a missing
+// account fails with code ENOTFOUND.
+type UserStore interface {
+	// CreateUser stores a new account with u.Name, u.Verifier and
+	// u.Disabled, and sets u.ID, u.CreatedAt and u.UpdatedAt. A taken name
+	// fails with code ECONFLICT; of concurrent calls for one name exactly
+	// one succeeds.
+	CreateUser(ctx context.Context, u *User) error
+
+	// UserByName returns the account called name.
+	UserByName(ctx context.Context, name string) (*User, error)
+
+	// ReplaceVerifier sets the verifier of account name to new if it is
+	// still old, atomically, and updates UpdatedAt. If the verifier has
+	// changed meanwhile it fails with code ECONFLICT and changes nothing, so
+	// that a rehash on login never overwrites a password reset.
+	ReplaceVerifier(ctx context.Context, name, old, new string) error
+
+	// SetDisabled disables or enables account name.
+	SetDisabled(ctx context.Context, name string, disabled bool) error
+
+	// DeleteUser removes account name.
+	DeleteUser(ctx context.Context, name string) error
+
+	// ListUsers returns up to limit accounts whose names sort after after,
+	// in byte order of their names; after "" starts at the beginning.
+	ListUsers(ctx context.Context, after string, limit int) ([]*User, error)
 }
 
 // ValidateUsername reports whether name can be a username: 1 to 16 bytes of
@@ -61,6 +99,7 @@ const (
 	ENOTFOUND     = "not_found"    // no such user or file
 	EUNAUTHORIZED = "unauthorized" // wrong credentials
 	EUNAVAILABLE  = "unavailable"  // busy or shutting down: retry later
+	ETHROTTLED    = "throttled"    // too many failed attempts: retry later
 )
 
 // Error is larder's error type. Message is safe to show to a client; Err,
