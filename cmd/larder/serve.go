@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -16,13 +17,13 @@ import (
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/internal/sqlite"
 )
 
 // ServeConfig is everything "larder serve" can be told.
 type ServeConfig struct {
+	AccountConfig // where accounts live and how passwords are hashed
+
 	Listen         string
-	DataDir        string // database and server state
 	FilesDir       string // the served folder; "" means DataDir/files
 	MaxConns       int
 	RequestTimeout time.Duration
@@ -31,10 +32,9 @@ type ServeConfig struct {
 	Registration   string // "open" or "closed"
 	ShuffleBlocks  bool
 
-	Hash             auth.Params
-	HashConcurrency  int
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
+	Throttle         auth.ThrottleConfig
 
 	LogLevel  string
 	LogFormat string
@@ -44,30 +44,19 @@ type ServeConfig struct {
 // loopback, a data folder under the user's data home.
 func defaultServeConfig(getenv func(string) string) ServeConfig {
 	return ServeConfig{
+		AccountConfig:    defaultAccountConfig(getenv),
 		Listen:           "127.0.0.1:23456",
-		DataDir:          defaultDataDir(getenv),
 		MaxConns:         server.DefaultMaxConns,
 		RequestTimeout:   server.DefaultRequestTimeout,
 		WriteTimeout:     server.DefaultWriteTimeout,
 		ShutdownGrace:    30 * time.Second,
 		Registration:     "open",
-		Hash:             auth.DefaultParams,
-		AuthCacheTTL:     5 * time.Minute,
-		AuthCacheEntries: 10000,
+		AuthCacheTTL:     auth.DefaultCacheTTL,
+		AuthCacheEntries: auth.DefaultCacheEntries,
+		Throttle:         auth.DefaultThrottleConfig(),
 		LogLevel:         "info",
 		LogFormat:        "text",
 	}
-}
-
-// defaultDataDir follows the XDG base directory convention.
-func defaultDataDir(getenv func(string) string) string {
-	if d := getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "larder")
-	}
-	if h := getenv("HOME"); h != "" {
-		return filepath.Join(h, ".local", "share", "larder")
-	}
-	return "larder-data"
 }
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -75,7 +64,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` to listen on (the course's port by default)")
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "`folder` for the account database and server state")
+	cfg.AccountConfig.define(fs)
 	fs.StringVar(&cfg.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "connections served at once; more are told the server is busy")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "time a client has to send its whole request")
@@ -83,19 +72,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
 	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "registration `policy`: open (as the course server) or closed")
 	fs.BoolVar(&cfg.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
-	fs.Func("hash-memory", "argon2id memory per hash in `KiB` (default 19456, OWASP's minimum)", uintFlag(&cfg.Hash.Memory))
-	fs.Func("hash-passes", "argon2id `passes` over memory (default 2)", uintFlag(&cfg.Hash.Time))
-	fs.Func("hash-lanes", "argon2id `lanes` (default 1)", func(s string) error {
-		var v uint32
-		if err := uintFlag(&v)(s); err != nil || v > 255 {
-			return fmt.Errorf("want 1 to 255")
-		}
-		cfg.Hash.Threads = uint8(v)
-		return nil
-	})
-	fs.IntVar(&cfg.HashConcurrency, "hash-concurrency", 0, "password hashes computed at once (default: one per core)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered")
 	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
+	th := &cfg.Throttle
+	fs.Func("throttle-pair", "failed logins per account and address before that address is refused for that account, then one per interval: `N/INTERVAL` or off (default 5/30s)",
+		bucketFlag(&th.PairFailures, &th.PairRefill))
+	fs.Func("throttle-address", "failed logins per address, over all accounts, before it is refused: `N/INTERVAL` or off (default 30/10s)",
+		bucketFlag(&th.AddrFailures, &th.AddrRefill))
+	fs.Func("throttle-account", "failed logins per account, from all addresses, before its logins are delayed (never refused): `N/INTERVAL` or off (default 20/30s)",
+		bucketFlag(&th.AccountFailures, &th.AccountRefill))
+	fs.DurationVar(&th.AccountDelay, "throttle-delay", th.AccountDelay, "the delay of --throttle-account")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` logged: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	fs.Usage = func() {
@@ -142,14 +128,21 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	return err
 }
 
-// uintFlag parses a positive 32-bit integer flag into p.
-func uintFlag(p *uint32) func(string) error {
+// bucketFlag parses "N/INTERVAL" (N failures, then one more per interval)
+// or "off" into a throttle limit.
+func bucketFlag(n *int, every *time.Duration) func(string) error {
 	return func(s string) error {
-		var v uint32
-		if _, err := fmt.Sscan(s, &v); err != nil || v == 0 {
-			return fmt.Errorf("want a positive integer")
+		if s == "off" {
+			*n = -1
+			return nil
 		}
-		*p = v
+		count, interval, ok := strings.Cut(s, "/")
+		var v int
+		d, err := time.ParseDuration(interval)
+		if _, serr := fmt.Sscan(count, &v); !ok || serr != nil || v < 1 || err != nil || d <= 0 {
+			return fmt.Errorf("want N/INTERVAL, such as 5/30s, or off")
+		}
+		*n, *every = v, d
 		return nil
 	}
 }
@@ -175,10 +168,10 @@ type Main struct {
 	Config ServeConfig
 	Logger *slog.Logger
 
-	db    *sqlite.DB
-	files *disk.Store
-	srv   *server.Server
-	ln    net.Listener
+	accounts *accounts
+	files    *disk.Store
+	srv      *server.Server
+	ln       net.Listener
 }
 
 // Open validates the configuration, opens the database and the served
@@ -190,9 +183,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return usageError("bad --registration %q: want open or closed", cfg.Registration)
-	}
-	if err := cfg.Hash.Validate(); err != nil {
-		return usageError("bad password-hash parameters: %v", err)
 	}
 	if !cfg.Hash.MeetsOWASPMinimum() {
 		m.Logger.Warn("password-hash parameters are below OWASP's minimum (19456 KiB, 2 passes, 1 lane)", "params", cfg.Hash.String())
@@ -212,18 +202,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("served folder: %w", err)
 		}
 	}
-	if err := checkApart(cfg.DataDir, cfg.FilesDir); err != nil {
+	if err := checkApart(cfg.DataDir, cfg.FilesDir, cfg.pepperFile()); err != nil {
 		return err
 	}
 	if m.files, err = disk.Open(cfg.FilesDir, 0); err != nil {
 		return fmt.Errorf("served folder: %w", err)
 	}
-	if m.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "larder.db")); err != nil {
+	if m.accounts, err = openAccounts(ctx, &cfg.AccountConfig); err != nil {
 		return err
 	}
-	authn := auth.New(sqlite.NewUserStore(m.db),
-		auth.NewHasher(cfg.Hash, cfg.HashConcurrency),
-		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries))
+	authn := auth.New(m.accounts.store, m.accounts.hasher,
+		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), auth.NewThrottle(cfg.Throttle))
+	authn.Logger = m.Logger
 	m.srv = &server.Server{
 		Auth:               authn,
 		Files:              m.files,
@@ -244,20 +234,40 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	return nil
 }
 
-// checkApart refuses a served folder that contains the data folder: the
-// account database would be served to anyone who asked for it.
-func checkApart(dataDir, filesDir string) error {
-	data, err1 := filepath.EvalSymlinks(dataDir)
-	files, err2 := filepath.EvalSymlinks(filesDir)
-	if err := errors.Join(err1, err2); err != nil {
+// checkApart refuses a served folder that contains the data folder or the
+// pepper file: the account database or the pepper would be served to
+// anyone who asked for it.
+func checkApart(dataDir, filesDir, pepperFile string) error {
+	files, err := realPath(filesDir)
+	if err != nil {
 		return err
 	}
-	data, _ = filepath.Abs(data)
-	files, _ = filepath.Abs(files)
-	if rel, err := filepath.Rel(files, data); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-		return fmt.Errorf("the data folder %s is inside the served folder %s: its database would be served to anyone; keep them apart", dataDir, filesDir)
+	for _, secret := range []struct{ what, path string }{
+		{"data folder", dataDir},
+		{"pepper file", pepperFile},
+	} {
+		p, err := realPath(secret.path)
+		if errors.Is(err, fs.ErrNotExist) { // a pepper file not made yet
+			p, err = realPath(filepath.Dir(secret.path))
+			p = filepath.Join(p, filepath.Base(secret.path))
+		}
+		if err != nil {
+			return err
+		}
+		if rel, err := filepath.Rel(files, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return fmt.Errorf("the %s %s is inside the served folder %s: it would be served to anyone; keep them apart", secret.what, secret.path, filesDir)
+		}
 	}
 	return nil
+}
+
+// realPath resolves symbolic links and makes path absolute.
+func realPath(path string) (string, error) {
+	p, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(p)
 }
 
 // Addr returns the address the server listens on.
@@ -290,9 +300,7 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if m.db != nil {
-		errs = append(errs, m.db.Close())
-	}
+	errs = append(errs, m.accounts.Close())
 	if m.files != nil {
 		errs = append(errs, m.files.Close())
 	}

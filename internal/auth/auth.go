@@ -1,16 +1,13 @@
-// Package auth registers and authenticates larder's users.
-//
-// Clients never send a password: they send a signature derived from it,
-// SHA-256(password ‖ client salt), with every request. The server stores
-// only argon2id(signature) with a random per-user salt, as a PHC string that
-// records the algorithm and its parameters. Hashes are computed in a bounded
-// pool (Hasher), and successful checks are remembered for a few minutes
-// (Cache) so that the slow hash does not run on every request.
 package auth
 
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
 
 	"github.com/larderfs/larder"
 )
@@ -18,29 +15,25 @@ import (
 // SignatureSize is the length of a signature in bytes: a SHA-256 digest.
 const SignatureSize = sha256.Size
 
-// UserStore is the account storage that an Authenticator needs.
-type UserStore interface {
-	// CreateUser stores a new account and sets its ID and times; a taken
-	// name is an error with code ECONFLICT.
-	CreateUser(ctx context.Context, u *larder.User) error
-	// UserByName returns an account; a missing one is an error with code
-	// ENOTFOUND.
-	UserByName(ctx context.Context, name string) (*larder.User, error)
-}
-
 // Authenticator registers users and checks their signatures. It is safe for
 // concurrent use.
 type Authenticator struct {
-	store  UserStore
-	hasher *Hasher
-	cache  *Cache
+	store    larder.UserStore
+	hasher   *Hasher
+	cache    *Cache
+	throttle *Throttle
+
+	// Logger receives a line for every hash upgraded on login; nil means
+	// none.
+	Logger *slog.Logger
 }
 
-// New returns an Authenticator over store that hashes with hasher and
-// remembers successful logins in cache. A nil cache remembers nothing, so
-// every login runs the slow hash.
-func New(store UserStore, hasher *Hasher, cache *Cache) *Authenticator {
-	return &Authenticator{store: store, hasher: hasher, cache: cache}
+// New returns an Authenticator over store that hashes with hasher,
+// remembers successful logins in cache and throttles guessing with
+// throttle. A nil cache remembers nothing, so every login runs the slow
+// hash; a nil throttle allows every attempt.
+func New(store larder.UserStore, hasher *Hasher, cache *Cache, throttle *Throttle) *Authenticator {
+	return &Authenticator{store: store, hasher: hasher, cache: cache, throttle: throttle}
 }
 
 // Register creates the account name with signature sig and returns it. An
@@ -75,32 +68,111 @@ func (a *Authenticator) Register(ctx context.Context, name string, sig []byte) (
 	return u, nil
 }
 
-// Login returns the account name if sig is its signature. A missing account
-// is an error with code ENOTFOUND, a wrong signature one with code
-// EUNAUTHORIZED; a full hashing pool gives EUNAVAILABLE.
+// Login returns the account name if sig is its signature, presented from
+// the network address from. Errors, by code:
+//   - ENOTFOUND: no such account. It costs as much as a wrong signature,
+//     by a check against a dummy hash, so that timing does not tell which
+//     names exist (the course protocol's status codes do; see SECURITY.md).
+//   - EUNAUTHORIZED: a wrong signature, or a disabled account (said only to
+//     a caller with the right signature).
+//   - ETHROTTLED: too many failed attempts for this account from this
+//     address, or from this address at all; refused before any hashing.
+//   - EUNAVAILABLE: the hashing pool stayed full until ctx ended.
 //
 // The account is read from the store on every call, even when the check is
 // cached: the lookup is cheap, and a change to the account made anywhere
-// takes effect at once.
-func (a *Authenticator) Login(ctx context.Context, name string, sig []byte) (*larder.User, error) {
+// (a password reset, disabling, deletion, by an administrator or another
+// server sharing the store) takes effect at once. A stored hash that
+// differs from the hasher's policy is replaced, on success, by one made
+// from sig with the current policy.
+func (a *Authenticator) Login(ctx context.Context, name string, sig []byte, from netip.Addr) (*larder.User, error) {
 	if err := validate(name, sig); err != nil {
 		return nil, err
 	}
 	u, err := a.store.UserByName(ctx, name)
-	if err != nil {
+	if err != nil && larder.ErrorCode(err) != larder.ENOTFOUND {
 		return nil, err
 	}
-	if a.cache.Verified(u.Name, sig, u.Verifier) {
-		return u, nil
+	if u != nil && a.cache.Verified(u.Name, sig, u.Verifier) {
+		return admit(u)
 	}
-	ok, err := a.hasher.Verify(ctx, u.Verifier, sig)
+
+	d := a.throttle.Attempt(name, from)
+	if d.Refused {
+		return nil, d.Err()
+	}
+	ok, err := a.check(ctx, u, sig, d.Delay)
 	if err != nil {
+		a.throttle.Abandoned(name, from) // the server's trouble, not a guess
 		return nil, err
 	}
-	if !ok {
+	switch {
+	case u == nil:
+		return nil, larder.Errorf(larder.ENOTFOUND, "no such user %q", name)
+	case !ok:
 		return nil, larder.Errorf(larder.EUNAUTHORIZED, "signature does not match for user %q", name)
 	}
+	a.throttle.Succeeded(name, from)
+	a.upgrade(ctx, u, sig)
 	a.cache.Remember(u.Name, sig, u.Verifier)
+	return admit(u)
+}
+
+// check runs the slow hash for a login after the throttle's delay: against
+// the account's stored hash, or a dummy one if there is no account.
+func (a *Authenticator) check(ctx context.Context, u *larder.User, sig []byte, delay time.Duration) (bool, error) {
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false, busy(ctx.Err())
+		}
+	}
+	if u == nil {
+		return a.hasher.VerifyDummy(ctx, sig)
+	}
+	return a.hasher.Verify(ctx, u.Verifier, sig)
+}
+
+// upgrade replaces u's stored hash with one by the current policy, made
+// from the signature just verified, if the stored one differs from the
+// policy. It is best effort: the login succeeds anyway, and a concurrent
+// change to the account (a reset) wins over the upgrade.
+func (a *Authenticator) upgrade(ctx context.Context, u *larder.User, sig []byte) {
+	if !a.hasher.NeedsRehash(u.Verifier) {
+		return
+	}
+	from, _ := a.hasher.Describe(u.Verifier)
+	v, err := a.hasher.Hash(ctx, sig)
+	if err == nil {
+		err = a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, v)
+	}
+	if err != nil {
+		a.log(slog.LevelWarn, "password hash not upgraded", "user", u.Name, "from", from, "error", err)
+		return
+	}
+	u.Verifier = v
+	to, _ := a.hasher.Describe(v)
+	a.log(slog.LevelInfo, "password hash upgraded", "user", u.Name, "from", from, "to", to)
+}
+
+func (a *Authenticator) log(level slog.Level, msg string, args ...any) {
+	if a.Logger != nil {
+		a.Logger.Log(context.Background(), level, msg, args...)
+	}
+}
+
+// ErrDisabled is the cause of Login's error for a disabled account, so that
+// a protocol can tell it from a wrong signature.
+var ErrDisabled = errors.New("auth: account disabled")
+
+// admit returns u, or an error if the account is disabled.
+func admit(u *larder.User) (*larder.User, error) {
+	if u.Disabled {
+		return nil, &larder.Error{Code: larder.EUNAUTHORIZED, Message: fmt.Sprintf("account %q is disabled", u.Name), Err: ErrDisabled}
+	}
 	return u, nil
 }
 

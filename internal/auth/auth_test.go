@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func (e *env) open(t testing.TB) {
 	}
 	e.db = db
 	e.cache = auth.NewCache(0, 0)
-	e.a = auth.New(sqlite.NewUserStore(db), auth.NewHasher(cheap, 2), e.cache)
+	e.a = auth.New(sqlite.NewUserStore(db), auth.NewHasher(cheap, nil, 2), e.cache, nil)
 }
 
 func wantCode(t *testing.T, what string, err error, code string) {
@@ -75,7 +76,7 @@ func TestRegisterAndLogin(t *testing.T) {
 		t.Error("the verifier contains the signature")
 	}
 
-	got, err := e.a.Login(ctx, "alice", sig)
+	got, err := e.a.Login(ctx, "alice", sig, testAddr)
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
@@ -83,13 +84,13 @@ func TestRegisterAndLogin(t *testing.T) {
 		t.Errorf("Login = %+v, want %+v", *got, *u)
 	}
 
-	_, err = e.a.Login(ctx, "alice", signature("hunter3"))
+	_, err = e.a.Login(ctx, "alice", signature("hunter3"), testAddr)
 	wantCode(t, "Login with a wrong signature", err, larder.EUNAUTHORIZED)
 	if msg, want := larder.ErrorMessage(err), `signature does not match for user "alice"`; msg != want {
 		t.Errorf("message %q, want %q", msg, want)
 	}
 
-	_, err = e.a.Login(ctx, "bob", sig)
+	_, err = e.a.Login(ctx, "bob", sig, testAddr)
 	wantCode(t, "Login of an unknown user", err, larder.ENOTFOUND)
 	if msg := larder.ErrorMessage(err); !strings.Contains(msg, `"bob"`) {
 		t.Errorf("message %q does not name the user", msg)
@@ -108,10 +109,10 @@ func TestRegisterTaken(t *testing.T) {
 		t.Errorf("message %q, want %q", msg, want)
 	}
 	// The first signature still logs in; the second does not.
-	if _, err := e.a.Login(ctx, "alice", signature("one")); err != nil {
+	if _, err := e.a.Login(ctx, "alice", signature("one"), testAddr); err != nil {
 		t.Errorf("Login with the first signature: %v", err)
 	}
-	_, err = e.a.Login(ctx, "alice", signature("two"))
+	_, err = e.a.Login(ctx, "alice", signature("two"), testAddr)
 	wantCode(t, "Login with the rejected signature", err, larder.EUNAUTHORIZED)
 	// Names are byte-exact: "Alice" is free.
 	if _, err := e.a.Register(ctx, "Alice", signature("two")); err != nil {
@@ -136,7 +137,7 @@ func TestInvalidInput(t *testing.T) {
 	} {
 		_, err := e.a.Register(ctx, tc.name, tc.sig)
 		wantCode(t, fmt.Sprintf("Register(%q, %d bytes)", tc.name, len(tc.sig)), err, larder.EINVALID)
-		_, err = e.a.Login(ctx, tc.name, tc.sig)
+		_, err = e.a.Login(ctx, tc.name, tc.sig, testAddr)
 		wantCode(t, fmt.Sprintf("Login(%q, %d bytes)", tc.name, len(tc.sig)), err, larder.EINVALID)
 	}
 }
@@ -170,7 +171,7 @@ func TestConcurrentRegister(t *testing.T) {
 	// Only the winner's signature logs in, even with the cache cleared.
 	e.a.Forget("carol")
 	for i := range n {
-		_, err := e.a.Login(context.Background(), "carol", signature(fmt.Sprint(i)))
+		_, err := e.a.Login(context.Background(), "carol", signature(fmt.Sprint(i)), testAddr)
 		if (err == nil) != (i == winner) {
 			t.Errorf("Login with signature %d: %v (winner %d)", i, err, winner)
 		}
@@ -191,14 +192,14 @@ func TestLoginCache(t *testing.T) {
 
 	// Failures are never remembered.
 	for range 3 {
-		_, err := e.a.Login(ctx, "alice", signature("wrong"))
+		_, err := e.a.Login(ctx, "alice", signature("wrong"), testAddr)
 		wantCode(t, "Login with a wrong signature", err, larder.EUNAUTHORIZED)
 	}
 	if n := e.cache.Len(); n != 0 {
 		t.Errorf("cache holds %d entries after failed logins, want 0", n)
 	}
 
-	if _, err := e.a.Login(ctx, "alice", sig); err != nil {
+	if _, err := e.a.Login(ctx, "alice", sig, testAddr); err != nil {
 		t.Fatal(err)
 	}
 	u, err := sqlite.NewUserStore(e.db).UserByName(ctx, "alice")
@@ -208,7 +209,7 @@ func TestLoginCache(t *testing.T) {
 	if n := e.cache.Len(); n != 1 || !e.cache.Verified("alice", sig, u.Verifier) {
 		t.Errorf("after a successful login the cache holds %d entries, want alice's", n)
 	}
-	if _, err := e.a.Login(ctx, "alice", sig); err != nil {
+	if _, err := e.a.Login(ctx, "alice", sig, testAddr); err != nil {
 		t.Errorf("cached Login: %v", err)
 	}
 }
@@ -223,11 +224,11 @@ func TestVerifierChangedElsewhere(t *testing.T) {
 	if _, err := e.a.Register(ctx, "alice", oldSig); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.a.Login(ctx, "alice", oldSig); err != nil {
+	if _, err := e.a.Login(ctx, "alice", oldSig, testAddr); err != nil {
 		t.Fatal(err)
 	}
 
-	newVerifier, err := auth.NewHasher(cheap, 1).Hash(ctx, newSig)
+	newVerifier, err := auth.NewHasher(cheap, nil, 1).Hash(ctx, newSig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,9 +241,9 @@ func TestVerifierChangedElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = e.a.Login(ctx, "alice", oldSig)
+	_, err = e.a.Login(ctx, "alice", oldSig, testAddr)
 	wantCode(t, "Login with the old signature after the change", err, larder.EUNAUTHORIZED)
-	if _, err := e.a.Login(ctx, "alice", newSig); err != nil {
+	if _, err := e.a.Login(ctx, "alice", newSig, testAddr); err != nil {
 		t.Errorf("Login with the new signature: %v", err)
 	}
 }
@@ -263,7 +264,7 @@ func TestRestart(t *testing.T) {
 	e.open(t)
 	for i := range 5 {
 		name := fmt.Sprint("user", i)
-		if _, err := e.a.Login(ctx, name, signature(fmt.Sprint("pw", i))); err != nil {
+		if _, err := e.a.Login(ctx, name, signature(fmt.Sprint("pw", i)), testAddr); err != nil {
 			t.Errorf("Login(%s) after restart: %v", name, err)
 		}
 		_, err := e.a.Register(ctx, name, signature("x"))
@@ -279,7 +280,7 @@ func TestLoginCanceled(t *testing.T) {
 	e.a.Forget("alice")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := e.a.Login(ctx, "alice", signature("pw")); !errors.Is(err, context.Canceled) {
+	if _, err := e.a.Login(ctx, "alice", signature("pw"), testAddr); !errors.Is(err, context.Canceled) {
 		t.Errorf("Login with a canceled context: %v, want context.Canceled in the chain", err)
 	}
 }
@@ -298,7 +299,7 @@ func BenchmarkLoginCached(b *testing.B) {
 		}
 	}
 	login := func(i int) {
-		if _, err := e.a.Login(ctx, names[i%users], sigs[i%users]); err != nil {
+		if _, err := e.a.Login(ctx, names[i%users], sigs[i%users], testAddr); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -321,3 +322,6 @@ func BenchmarkLoginCached(b *testing.B) {
 		})
 	})
 }
+
+// testAddr is the client address of the tests' logins.
+var testAddr = netip.MustParseAddr("192.0.2.10")

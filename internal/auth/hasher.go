@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"fmt"
 	"runtime"
 
@@ -13,46 +12,75 @@ import (
 
 // Limits on the cost of a stored hash that Verify will compute, unless the
 // hasher's own parameters are higher. A corrupted or hostile row could ask
-// for up to 4 TiB and 2³² passes; without a cap one such row would exhaust
-// the memory or hold a pool slot for ever.
+// for up to 4 TiB and 2³² passes, bcrypt cost 31 or 2³² PBKDF2 iterations;
+// without a cap one such row would exhaust the memory or hold a pool slot
+// for hours. Each is a few seconds of work at most on our machines.
 const (
 	verifyMemoryCap = 256 << 10 // KiB: 256 MiB
 	verifyTimeCap   = 16
+	// bcryptCostCap is 2¹⁶ rounds: about 3.7 s (cost 10 takes 58 ms).
+	bcryptCostCap = 16
+	// pbkdf2IterationsCap is about 2 s of PBKDF2-HMAC-SHA256.
+	pbkdf2IterationsCap = 10_000_000
 )
 
-// Hasher makes and checks argon2id hashes in a bounded pool: at most a fixed
-// number of hashes are computed at once, each taking Params.Memory KiB, so a
-// flood of logins queues instead of exhausting memory. It is safe for
-// concurrent use.
+// Hasher makes and checks password hashes in a bounded pool: at most a
+// fixed number of slow hashes are computed at once, each taking up to
+// Params.Memory KiB, so a flood of logins queues instead of exhausting
+// memory. It is safe for concurrent use.
+//
+// Its policy is its Params and the current pepper of its Peppers: Hash makes
+// hashes by that policy, Verify accepts every supported scheme (doc.go), and
+// NeedsRehash tells which stored hashes differ from the policy.
 type Hasher struct {
 	params    Params
+	peppers   *Peppers      // nil: new hashes have no pepper
 	sem       chan struct{} // one token per hash in progress
 	maxMemory uint32        // KiB; see verifyMemoryCap
 	maxTime   uint32
+
+	// dummy is a hash by the policy of nothing at all, for VerifyDummy.
+	dummy *phc
 
 	// key computes an argon2id key. It is argon2.IDKey, wrapped by the
 	// package's tests to observe how many run at once.
 	key func(secret, salt []byte, p Params, keyLen uint32) []byte
 }
 
-// NewHasher returns a Hasher that makes new hashes with p and computes at
-// most concurrency hashes at once; concurrency ≤ 0 means runtime.NumCPU().
-// NewHasher panics if p is invalid: the caller validates its configuration
-// with Params.Validate first.
-func NewHasher(p Params, concurrency int) *Hasher {
+// NewHasher returns a Hasher that makes new hashes with p and the current
+// pepper of peppers, and computes at most concurrency slow hashes at once;
+// concurrency ≤ 0 means runtime.NumCPU().
+//
+// peppers may be nil only where there is no pepper file: tests, and tools
+// that check or import hashes without one. Such a Hasher makes unpeppered
+// hashes, and refuses (EINTERNAL) to check any hash that names a pepper.
+// A server always passes its Peppers.
+//
+// NewHasher panics if p is invalid or peppers holds no pepper: the caller
+// validates its configuration with Params.Validate first.
+func NewHasher(p Params, peppers *Peppers, concurrency int) *Hasher {
 	if err := p.Validate(); err != nil {
 		panic(err)
+	}
+	if peppers != nil && len(peppers.list) == 0 {
+		panic("auth: NewHasher: Peppers holds no pepper")
 	}
 	if concurrency <= 0 {
 		concurrency = runtime.NumCPU()
 	}
-	return &Hasher{
+	h := &Hasher{
 		params:    p,
+		peppers:   peppers,
 		sem:       make(chan struct{}, concurrency),
 		maxMemory: max(verifyMemoryCap, p.Memory),
 		maxTime:   max(verifyTimeCap, p.Time),
 		key:       argon2Key,
 	}
+	// A random "hash" costs as much to check as a real one, and matches
+	// nothing.
+	h.dummy = h.newPHC()
+	rand.Read(h.dummy.hash)
+	return h
 }
 
 func argon2Key(secret, salt []byte, p Params, keyLen uint32) []byte {
@@ -62,61 +90,150 @@ func argon2Key(secret, salt []byte, p Params, keyLen uint32) []byte {
 // Params returns the parameters with which h makes new hashes.
 func (h *Hasher) Params() Params { return h.params }
 
-// Hash returns a PHC string of an argon2id hash of secret, with a fresh
-// random salt and h's parameters. If ctx ends while it waits for a slot in
-// the pool, the error has code EUNAVAILABLE.
-func (h *Hasher) Hash(ctx context.Context, secret []byte) (string, error) {
+// newPHC returns an argon2id hash by h's policy with a fresh random salt,
+// and a zero hash of the standard length for the caller to fill in.
+func (h *Hasher) newPHC() *phc {
 	salt := make([]byte, saltLen)
 	rand.Read(salt) // never fails: since Go 1.24 it crashes the program instead
-	key, err := h.derive(ctx, secret, salt, h.params, keyLen)
-	if err != nil {
+	v := &phc{params: h.params, salt: salt, hash: make([]byte, keyLen)}
+	if h.peppers != nil {
+		v.keyID = []byte(h.peppers.Current().ID)
+	}
+	return v
+}
+
+// isCurrent reports whether v is a hash that Hash could have made now.
+func (h *Hasher) isCurrent(v *phc) bool {
+	want := ""
+	if h.peppers != nil {
+		want = h.peppers.Current().ID
+	}
+	return v.params == h.params && string(v.keyID) == want &&
+		len(v.salt) == saltLen && len(v.hash) == keyLen
+}
+
+// pepper returns the pepper that keyID names; nil names none.
+func (h *Hasher) pepper(keyID []byte) (*Pepper, error) {
+	if keyID == nil {
+		return nil, nil
+	}
+	if h.peppers == nil {
+		return nil, fmt.Errorf("auth: stored hash was made with pepper %q, and this server has no pepper file", keyID)
+	}
+	p, ok := h.peppers.Lookup(string(keyID))
+	if !ok {
+		return nil, fmt.Errorf("auth: stored hash was made with pepper %q, which is not in this server's pepper file (it has %s)", keyID, h.peppers)
+	}
+	return &p, nil
+}
+
+// peppered returns the input of argon2id for secret under the pepper that
+// keyID names: HMAC-SHA256(pepper, secret), or secret itself for none.
+func (h *Hasher) peppered(keyID, secret []byte) ([]byte, error) {
+	p, err := h.pepper(keyID)
+	if err != nil || p == nil {
+		return secret, err
+	}
+	return p.mac(secret), nil
+}
+
+// Hash returns a PHC string of an argon2id hash of sig by h's policy: a
+// fresh random salt, h's parameters and, if h has peppers, HMAC-SHA256 of
+// sig under the current pepper, whose ID is recorded as the keyid. If ctx
+// ends while it waits for a slot in the pool, the error has code
+// EUNAVAILABLE.
+func (h *Hasher) Hash(ctx context.Context, sig []byte) (string, error) {
+	v := h.newPHC()
+	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
-	return (&phc{params: h.params, salt: salt, hash: key}).encode(), nil
+	defer h.release()
+	d, err := v.digest(h, sig)
+	if err != nil {
+		return "", err // cannot happen: the current pepper is h's
+	}
+	v.hash = d
+	return v.encode(), nil
 }
 
-// Verify reports whether secret matches the PHC string encoded. It uses the
-// parameters recorded in encoded, not h's, so that hashes made before a
-// change of parameters still verify. An unreadable or unsupported stored
-// hash, or one that asks for far more work than h's own parameters, is an
-// error with code EINTERNAL; if ctx ends while Verify waits for a slot in
-// the pool, the error has code EUNAVAILABLE. A mismatch is not an error.
-func (h *Hasher) Verify(ctx context.Context, encoded string, secret []byte) (bool, error) {
-	stored, err := decodePHC(encoded)
+// Verify reports whether sig matches the stored hash encoded, of any
+// supported scheme (doc.go). It uses the scheme and parameters recorded in
+// encoded, not h's, so that hashes made before a change of policy still
+// verify. An unreadable stored hash, one that asks for far more work than
+// h allows or one made with a pepper that h does not have is an error with
+// code EINTERNAL; if ctx ends while Verify waits for a slot in the pool,
+// the error has code EUNAVAILABLE. A mismatch is not an error.
+func (h *Hasher) Verify(ctx context.Context, encoded string, sig []byte) (bool, error) {
+	v, err := decodeHash(encoded)
 	if err != nil {
-		return false, &larder.Error{Code: larder.EINTERNAL, Message: "stored password hash is unreadable", Err: err}
+		return false, unreadable(err)
 	}
-	if stored.keyID != nil {
-		// A keyed (peppered) hash cannot be checked without its key; a
-		// plain argon2id of the secret would just never match.
-		return false, &larder.Error{Code: larder.EINTERNAL, Message: "stored password hash is unusable",
-			Err: fmt.Errorf("auth: stored hash needs key %q, and this server has no keys", b64.EncodeToString(stored.keyID))}
+	if err := v.usable(h); err != nil {
+		return false, unusable(err)
 	}
-	if p := stored.params; p.Memory > h.maxMemory || p.Time > h.maxTime {
-		return false, &larder.Error{Code: larder.EINTERNAL, Message: "stored password hash is unusable",
-			Err: fmt.Errorf("auth: stored hash asks for %v; this server computes at most m=%d,t=%d", p, h.maxMemory, h.maxTime)}
+	return h.verify(ctx, v, sig)
+}
+
+// verify checks sig against v, which is usable, in the pool if v is slow.
+func (h *Hasher) verify(ctx context.Context, v storedHash, sig []byte) (bool, error) {
+	if v.slow() {
+		if err := h.acquire(ctx); err != nil {
+			return false, err
+		}
+		defer h.release()
 	}
-	key, err := h.derive(ctx, secret, stored.salt, stored.params, uint32(len(stored.hash)))
+	ok, err := v.verify(h, sig)
 	if err != nil {
+		return false, unusable(err)
+	}
+	return ok, nil
+}
+
+// VerifyDummy does the work of Verify against a hash by h's policy that
+// matches no signature, and reports false, or an error if ctx ends while
+// it waits for a slot in the pool (code EUNAVAILABLE). A login for an
+// unknown user calls it, so that it costs as much as one with a wrong
+// signature and the time taken does not tell which names exist.
+func (h *Hasher) VerifyDummy(ctx context.Context, sig []byte) (bool, error) {
+	if _, err := h.verify(ctx, h.dummy, sig); err != nil {
 		return false, err
 	}
-	return subtle.ConstantTimeCompare(key, stored.hash) == 1, nil
+	return false, nil
 }
 
-// derive computes an argon2id key in the pool.
-func (h *Hasher) derive(ctx context.Context, secret, salt []byte, p Params, n uint32) ([]byte, error) {
+// NeedsRehash reports whether the stored hash encoded differs from h's
+// policy, so that the caller, having just verified the signature, should
+// replace it with Hash's: it is true unless encoded is a plain argon2id hash
+// with exactly h's parameters, h's current pepper (or none if h has no
+// peppers) and the salt and output lengths that Hash uses. Any difference
+// counts, weaker or stronger, as with PHP's password_needs_rehash: a policy
+// lowered on purpose (say, for a smaller machine) is applied too. Every
+// other scheme, a wrapped hash and an unreadable string need a rehash.
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	v, err := decodeHash(encoded)
+	if err != nil {
+		return true
+	}
+	a, ok := v.(*phc)
+	return !ok || !h.isCurrent(a)
+}
+
+// acquire takes a slot of the pool, waiting for one until ctx ends.
+func (h *Hasher) acquire(ctx context.Context) error {
 	// Do not spend a slot on a caller that has already gone.
 	if err := ctx.Err(); err != nil {
-		return nil, busy(err)
+		return busy(err)
 	}
 	select {
 	case h.sem <- struct{}{}:
+		return nil
 	case <-ctx.Done():
-		return nil, busy(ctx.Err())
+		return busy(ctx.Err())
 	}
-	defer func() { <-h.sem }()
-	return h.key(secret, salt, p, n), nil
 }
+
+// release gives back the slot that acquire took.
+func (h *Hasher) release() { <-h.sem }
 
 func busy(err error) error {
 	return &larder.Error{
@@ -124,4 +241,12 @@ func busy(err error) error {
 		Message: "server busy: too many password checks in progress, retry later",
 		Err:     err,
 	}
+}
+
+func unreadable(err error) error {
+	return &larder.Error{Code: larder.EINTERNAL, Message: "stored password hash is unreadable", Err: err}
+}
+
+func unusable(err error) error {
+	return &larder.Error{Code: larder.EINTERNAL, Message: "stored password hash is unusable", Err: err}
 }

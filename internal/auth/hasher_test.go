@@ -71,12 +71,12 @@ func TestNewHasherPanicsOnInvalidParams(t *testing.T) {
 			t.Error("NewHasher(invalid params) did not panic")
 		}
 	}()
-	NewHasher(Params{}, 1)
+	NewHasher(Params{}, nil, 1)
 }
 
 // TestHashVerifyDefault runs the real cost once: slow, especially under -race.
 func TestHashVerifyDefault(t *testing.T) {
-	h := NewHasher(DefaultParams, 0)
+	h := NewHasher(DefaultParams, nil, 0)
 	if h.Params() != DefaultParams {
 		t.Errorf("Params() = %v, want %v", h.Params(), DefaultParams)
 	}
@@ -94,7 +94,7 @@ func TestHashVerifyDefault(t *testing.T) {
 }
 
 func TestHashVerify(t *testing.T) {
-	h := NewHasher(cheap, 2)
+	h := NewHasher(cheap, nil, 2)
 	ctx := t.Context()
 	sig := courseSignature("hunter2")
 	a, err := h.Hash(ctx, sig)
@@ -130,7 +130,7 @@ func TestHashVerify(t *testing.T) {
 	}
 
 	// A hasher with other parameters verifies with the recorded ones.
-	h2 := NewHasher(Params{Memory: 128, Time: 2, Threads: 2}, 1)
+	h2 := NewHasher(Params{Memory: 128, Time: 2, Threads: 2}, nil, 1)
 	if ok, err := h2.Verify(ctx, a, sig); !ok || err != nil {
 		t.Errorf("Verify with other current params = %v, %v; want true, nil", ok, err)
 	}
@@ -139,7 +139,7 @@ func TestHashVerify(t *testing.T) {
 // TestVerifyTampered flips each character of a stored hash: every variant
 // either fails to decode (EINTERNAL) or does not match.
 func TestVerifyTampered(t *testing.T) {
-	h := NewHasher(cheap, 2)
+	h := NewHasher(cheap, nil, 2)
 	sig := courseSignature("hunter2")
 	encoded, err := h.Hash(t.Context(), sig)
 	if err != nil {
@@ -159,19 +159,21 @@ func TestVerifyTampered(t *testing.T) {
 }
 
 func TestVerifyRefusesUnusable(t *testing.T) {
-	h := NewHasher(cheap, 1)
+	h := NewHasher(cheap, nil, 1)
 	h.key = func([]byte, []byte, Params, uint32) []byte {
 		t.Error("Verify computed a hash it should have refused")
 		return nil
 	}
 	salt, hash := make([]byte, 16), make([]byte, 32)
 	for name, s := range map[string]string{
-		"garbage":       "not a hash",
-		"bcrypt":        "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
-		"1 GiB":         (&phc{params: Params{Memory: 1 << 20, Time: 1, Threads: 1}, salt: salt, hash: hash}).encode(),
-		"4 GiB":         (&phc{params: Params{Memory: MaxMemory, Time: 1, Threads: 1}, salt: salt, hash: hash}).encode(),
-		"2^32-1 passes": (&phc{params: Params{Memory: 64, Time: 1<<32 - 1, Threads: 1}, salt: salt, hash: hash}).encode(),
-		"keyid":         (&phc{params: cheap, keyID: []byte("k1"), salt: salt, hash: hash}).encode(),
+		"garbage":        "not a hash",
+		"bcrypt cost 17": "$2a$17$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
+		"pbkdf2 2^24":    "$pbkdf2-sha256$i=16777216$bGFyZGVyLXBia2RmMi0wMQ$I6onqLYLjKv1TK67syYF3jfzRUtOqW9Zp7SxynOexuw",
+		"scrypt":         "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E",
+		"1 GiB":          (&phc{params: Params{Memory: 1 << 20, Time: 1, Threads: 1}, salt: salt, hash: hash}).encode(),
+		"4 GiB":          (&phc{params: Params{Memory: MaxMemory, Time: 1, Threads: 1}, salt: salt, hash: hash}).encode(),
+		"2^32-1 passes":  (&phc{params: Params{Memory: 64, Time: 1<<32 - 1, Threads: 1}, salt: salt, hash: hash}).encode(),
+		"keyid":          (&phc{params: cheap, keyID: []byte("k1"), salt: salt, hash: hash}).encode(),
 	} {
 		ok, err := h.Verify(t.Context(), s, []byte("x"))
 		if ok || larder.ErrorCode(err) != larder.EINTERNAL {
@@ -181,7 +183,7 @@ func TestVerifyRefusesUnusable(t *testing.T) {
 
 	// The hasher's own parameters are always allowed, even above the cap.
 	big := Params{Memory: verifyMemoryCap + 8, Time: verifyTimeCap + 1, Threads: 1}
-	hb := NewHasher(big, 1)
+	hb := NewHasher(big, nil, 1)
 	called := false
 	hb.key = func(_, _ []byte, p Params, n uint32) []byte { called = true; return make([]byte, n) }
 	s := (&phc{params: big, salt: salt, hash: hash}).encode()
@@ -195,7 +197,7 @@ func TestVerifyRefusesUnusable(t *testing.T) {
 // the pool does let that many run.
 func TestPoolBound(t *testing.T) {
 	const size, callers = 3, 24
-	h := NewHasher(cheap, size)
+	h := NewHasher(cheap, nil, size)
 	var running, peak atomic.Int32
 	h.key = func(secret, salt []byte, p Params, n uint32) []byte {
 		r := running.Add(1)
@@ -227,7 +229,7 @@ func TestPoolBound(t *testing.T) {
 }
 
 func TestDefaultConcurrency(t *testing.T) {
-	h := NewHasher(cheap, 0)
+	h := NewHasher(cheap, nil, 0)
 	if cap(h.sem) < 1 {
 		t.Errorf("pool size %d, want NumCPU", cap(h.sem))
 	}
@@ -236,7 +238,7 @@ func TestDefaultConcurrency(t *testing.T) {
 // TestBusy fills the pool and checks that a caller whose context ends while
 // it waits gets EUNAVAILABLE, wrapping the context's error.
 func TestBusy(t *testing.T) {
-	h := NewHasher(cheap, 1)
+	h := NewHasher(cheap, nil, 1)
 	entered, release := make(chan struct{}), make(chan struct{})
 	h.key = func(_, _ []byte, _ Params, n uint32) []byte {
 		entered <- struct{}{}
@@ -281,7 +283,7 @@ func TestBusy(t *testing.T) {
 }
 
 func BenchmarkVerifyDefault(b *testing.B) {
-	h := NewHasher(DefaultParams, 1)
+	h := NewHasher(DefaultParams, nil, 1)
 	sig := courseSignature("hunter2")
 	encoded, err := h.Hash(context.Background(), sig)
 	if err != nil {

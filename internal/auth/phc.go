@@ -10,13 +10,14 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// A stored verifier is a PHC string (P-H-C/phc-string-format):
+// The argon2id PHC string (P-H-C/phc-string-format) is larder's own format:
 //
-//	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
+//	$argon2id$v=19$m=19456,t=2,p=1[,keyid=<id>]$<salt>$<hash>
 //
-// with salt and hash in standard base64 without padding. The string names
-// its algorithm and parameters, so hashes of several costs (and later of
-// several algorithms) can live side by side.
+// with keyid, salt and hash in standard base64 without padding. The string
+// names its algorithm and parameters, so hashes of several costs, peppers
+// and algorithms can live side by side. doc.go gives the grammar of every
+// format this package reads.
 
 const (
 	algArgon2id = "argon2id"
@@ -37,6 +38,9 @@ const (
 // non-zero trailing bits, so every hash has exactly one encoding.
 var b64 = base64.RawStdEncoding.Strict()
 
+// ab64 is passlib's "adapted base64": the PHC base64 with '.' for '+'.
+var ab64 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789./").WithPadding(base64.NoPadding).Strict()
+
 // phc is a decoded argon2id PHC string.
 type phc struct {
 	params Params
@@ -49,6 +53,12 @@ type phc struct {
 
 // encode returns h as a PHC string.
 func (h *phc) encode() string {
+	return h.stub() + "$" + b64.EncodeToString(h.hash)
+}
+
+// stub returns h as a PHC string without its last field, the hash: the
+// inner part of a wrapped hash (wrap.go).
+func (h *phc) stub() string {
 	var b strings.Builder
 	b.Grow(128)
 	fmt.Fprintf(&b, "$%s$v=%d$%s", algArgon2id, argon2.Version, h.params)
@@ -58,15 +68,18 @@ func (h *phc) encode() string {
 	}
 	b.WriteByte('$')
 	b.WriteString(b64.EncodeToString(h.salt))
-	b.WriteByte('$')
-	b.WriteString(b64.EncodeToString(h.hash))
 	return b.String()
 }
 
 // decodePHC parses an argon2id PHC string strictly: anything but the one
 // canonical form of a supported hash is an error. Errors never quote s,
 // which holds the hash.
-func decodePHC(s string) (*phc, error) {
+func decodePHC(s string) (*phc, error) { return decodeArgon2id(s, true) }
+
+// decodeArgon2id parses an argon2id PHC string, or, if withHash is false,
+// its stub: the string without its last field. A stub's hash is keyLen
+// bytes long, as every argon2id hash that larder makes.
+func decodeArgon2id(s string, withHash bool) (*phc, error) {
 	if len(s) > maxPHCLen {
 		return nil, fmt.Errorf("auth: PHC string is %d bytes long; the limit is %d", len(s), maxPHCLen)
 	}
@@ -77,8 +90,12 @@ func decodePHC(s string) (*phc, error) {
 	if fields[1] != algArgon2id {
 		return nil, fmt.Errorf("auth: unsupported hash algorithm %q", truncate(fields[1]))
 	}
-	if len(fields) != 6 {
-		return nil, fmt.Errorf("auth: argon2id PHC string has %d fields, want 6", len(fields)-1)
+	want := 6
+	if !withHash {
+		want = 5
+	}
+	if len(fields) != want {
+		return nil, fmt.Errorf("auth: argon2id PHC string has %d fields, want %d", len(fields)-1, want-1)
 	}
 	if want := "v=" + strconv.Itoa(argon2.Version); fields[2] != want {
 		return nil, fmt.Errorf("auth: unsupported argon2 version %q, want %q", truncate(fields[2]), want)
@@ -89,10 +106,14 @@ func decodePHC(s string) (*phc, error) {
 		return nil, err
 	}
 	var err error
-	if h.salt, err = decodeB64("salt", fields[4], minSaltLen, maxSaltLen); err != nil {
+	if h.salt, err = decodeB64("argon2id salt", fields[4], minSaltLen, maxSaltLen); err != nil {
 		return nil, err
 	}
-	if h.hash, err = decodeB64("hash", fields[5], minHashLen, maxHashLen); err != nil {
+	if !withHash {
+		h.hash = make([]byte, keyLen) // only its length matters
+		return h, nil
+	}
+	if h.hash, err = decodeB64("argon2id hash", fields[5], minHashLen, maxHashLen); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -113,7 +134,7 @@ func (h *phc) decodeParams(s string) error {
 			return fmt.Errorf("auth: argon2id parameter %d is %q, want %s=...", i+1, truncate(part), names[i])
 		}
 		if i == 3 {
-			id, err := decodeB64("keyid", val, 1, maxKeyIDLen)
+			id, err := decodeB64("argon2id keyid", val, 1, maxKeyIDLen)
 			if err != nil {
 				return err
 			}
@@ -150,20 +171,28 @@ func parseDecimal(s string) (uint32, error) {
 	return uint32(v), nil
 }
 
+// decodeB64 decodes field s, which must be the canonical PHC base64 of
+// minLen to maxLen bytes; what names the field in errors.
 func decodeB64(what, s string, minLen, maxLen int) ([]byte, error) {
-	// encoding/base64 skips '\r' and '\n' anywhere in its input; a PHC
-	// field is the bare alphabet.
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/') {
-			return nil, fmt.Errorf("auth: argon2id %s holds a byte outside the base64 alphabet", what)
-		}
+	return decodeBase64(b64, what, s, minLen, maxLen)
+}
+
+// decodeBase64 decodes s with enc, an encoding without padding, and checks
+// that the result is minLen to maxLen bytes long; what names the field in
+// errors.
+func decodeBase64(enc *base64.Encoding, what, s string, minLen, maxLen int) ([]byte, error) {
+	// encoding/base64 skips '\r' and '\n' anywhere in its input, and
+	// rejects every other byte outside its alphabet; a field of a stored
+	// hash is the bare alphabet.
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, fmt.Errorf("auth: %s holds a byte outside the base64 alphabet", what)
 	}
-	b, err := b64.DecodeString(s)
+	b, err := enc.DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("auth: argon2id %s is not valid base64: %w", what, err)
+		return nil, fmt.Errorf("auth: %s is not valid base64: %w", what, err)
 	}
 	if len(b) < minLen || len(b) > maxLen {
-		return nil, fmt.Errorf("auth: argon2id %s is %d bytes long, want %d to %d", what, len(b), minLen, maxLen)
+		return nil, fmt.Errorf("auth: %s is %d bytes long, want %d to %d", what, len(b), minLen, maxLen)
 	}
 	return b, nil
 }

@@ -78,7 +78,7 @@ func TestKnownVectors(t *testing.T) {
 			if v.params.Memory > 1024 {
 				return
 			}
-			hs := NewHasher(Params{Memory: 64, Time: 1, Threads: 1}, 1)
+			hs := NewHasher(Params{Memory: 64, Time: 1, Threads: 1}, nil, 1)
 			if ok, err := hs.Verify(t.Context(), v.encoded, v.secret); !ok || err != nil {
 				t.Errorf("Verify(right secret) = %v, %v; want true, nil", ok, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -80,7 +81,7 @@ func (c *conn) serve() {
 	if err != nil {
 		ex = c.refuseUnreadable(w.Writer, err)
 	} else {
-		ex = s.handle(ctx, w.Writer, req)
+		ex = s.handle(ctx, w.Writer, req, remoteIP(c.rwc))
 	}
 	if ferr := w.Flush(); ferr != nil && ex.err == nil {
 		ex.err = ferr
@@ -139,6 +140,15 @@ func (c *conn) log(ex exchange) {
 		attrs = append(attrs, slog.String("error", ex.err.Error()))
 	}
 	l.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// remoteIP returns the client's IP address, for throttling; the zero
+// netip.Addr for a connection without one (a pipe).
+func remoteIP(rwc net.Conn) netip.Addr {
+	if a, ok := rwc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr()
+	}
+	return netip.Addr{}
 }
 
 // lingerClose closes rwc after the reply: it half-closes the sending side,

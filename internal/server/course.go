@@ -2,16 +2,19 @@ package server
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/wire"
 )
 
 // handle answers one parsed course-protocol request. Errors become a status
 // and a message for the client; their internal causes go to the log only.
-func (s *Server) handle(ctx context.Context, w *wire.Writer, req *wire.Request) exchange {
+func (s *Server) handle(ctx context.Context, w *wire.Writer, req *wire.Request, from netip.Addr) exchange {
 	ex := exchange{op: "retrieve", user: req.Username}
 	if req.IsRegister() {
 		ex.op = "register"
@@ -23,7 +26,7 @@ func (s *Server) handle(ctx context.Context, w *wire.Writer, req *wire.Request) 
 	if req.IsRegister() {
 		return s.register(ctx, w, req, ex)
 	}
-	return s.retrieve(ctx, w, req, ex)
+	return s.retrieve(ctx, w, req, from, ex)
 }
 
 func (s *Server) register(ctx context.Context, w *wire.Writer, req *wire.Request, ex exchange) exchange {
@@ -44,20 +47,20 @@ func (s *Server) register(ctx context.Context, w *wire.Writer, req *wire.Request
 	}
 }
 
-func (s *Server) retrieve(ctx context.Context, w *wire.Writer, req *wire.Request, ex exchange) exchange {
+func (s *Server) retrieve(ctx context.Context, w *wire.Writer, req *wire.Request, from netip.Addr, ex exchange) exchange {
 	// As in the reference server, a leading "/" means the served folder.
 	ex.path = strings.TrimPrefix(string(req.Body), "/")
 
-	_, err := s.Auth.Login(ctx, req.Username, req.Signature[:])
-	switch larder.ErrorCode(err) {
-	case "":
-	case larder.ENOTFOUND:
+	_, err := s.Auth.Login(ctx, req.Username, req.Signature[:], from)
+	switch code := larder.ErrorCode(err); {
+	case code == "":
+	case code == larder.ENOTFOUND:
 		ex.status = wire.StatusUserMissing
 		return reply(w, ex, "Cannot serve non-registered user '"+req.Username+"'")
-	case larder.EUNAUTHORIZED:
+	case code == larder.EUNAUTHORIZED && !errors.Is(err, auth.ErrDisabled):
 		ex.status = wire.StatusInvalidLogin
 		return reply(w, ex, "Signature hashes do not match for "+req.Username+".")
-	default:
+	default: // a disabled account, throttling, a busy pool: the error says
 		return s.failed(w, ex, err)
 	}
 
@@ -94,7 +97,7 @@ func (s *Server) failed(w *wire.Writer, ex exchange, err error) exchange {
 		ex.status = wire.StatusBadRequest
 	case larder.EUNAUTHORIZED:
 		ex.status = wire.StatusInvalidLogin
-	default: // EINTERNAL, EUNAVAILABLE
+	default: // EINTERNAL, EUNAVAILABLE, ETHROTTLED: retry later
 		ex.status = wire.StatusOther
 	}
 	return reply(w, ex, larder.ErrorMessage(err))

@@ -67,7 +67,7 @@ func newHarness(t *testing.T, configure ...func(*server.Server)) *harness {
 	files, err := disk.Open(h.files, 0)
 	must(t, err)
 	h.srv = &server.Server{
-		Auth:           auth.New(sqlite.NewUserStore(db), auth.NewHasher(cheapHash, 0), auth.NewCache(0, 0)),
+		Auth:           auth.New(sqlite.NewUserStore(db), auth.NewHasher(cheapHash, nil, 0), auth.NewCache(0, 0), auth.NewThrottle(auth.ThrottleConfig{})),
 		Files:          files,
 		Logger:         slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RequestTimeout: 5 * time.Second,

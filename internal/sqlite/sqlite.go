@@ -56,6 +56,11 @@ type stmtKey struct {
 // password hashes) if it does not exist; the directory must exist. It then
 // applies any migrations the file has not seen yet.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return open(ctx, path, migrations)
+}
+
+// open is Open with the given migrations.
+func open(ctx context.Context, path string, migrations []string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -83,7 +88,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.write.SetMaxOpenConns(1)
 	db.write.SetMaxIdleConns(1)
 	db.write.SetConnMaxIdleTime(0)
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, migrations); err != nil {
 		db.write.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", abs, err)
 	}
@@ -183,4 +188,18 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("sqlite: bad stored time %q: %w", s, err)
 	}
 	return t, nil
+}
+
+// inTx runs f in a transaction on the write pool, which begins IMMEDIATE,
+// and commits if f returns nil.
+func (db *DB) inTx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

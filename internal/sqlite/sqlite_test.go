@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func openTest(t testing.TB, path string) *DB {
@@ -159,5 +161,66 @@ func TestMigrationsRefuseNewerSchema(t *testing.T) {
 	if db, err := Open(context.Background(), path); err == nil {
 		db.Close()
 		t.Fatal("Open of a database from a newer program succeeded, want an error")
+	}
+}
+
+// TestUpgradeFromFirstSchema opens a database that only the first migration
+// built, as the previous release left it, and checks that it upgrades in
+// place: the disabled column appears, and the old accounts read as enabled
+// and can be disabled.
+func TestUpgradeFromFirstSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	ctx := context.Background()
+	old, err := open(ctx, path, migrations[:1])
+	if err != nil {
+		t.Fatalf("open with the first migration only: %v", err)
+	}
+	// The previous release's insert, which knows no disabled column.
+	if _, err := old.write.ExecContext(ctx,
+		`INSERT INTO users (name, verifier, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+		"olduser", "old-verifier", formatTime(time.Now()), formatTime(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if got := schemaVersions(t, old); !slices.Equal(got, []int{1}) {
+		t.Fatalf("versions of the old database: got %v, want [1]", got)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := openTest(t, path)
+	defer db.Close()
+	if got, want := schemaVersions(t, db), []int{1, 2}; !slices.Equal(got, want) {
+		t.Errorf("versions after the upgrade: got %v, want %v", got, want)
+	}
+	var (
+		typ, dflt string
+		notNull   bool
+	)
+	if err := db.read.QueryRowContext(ctx,
+		`SELECT type, "notnull", dflt_value FROM pragma_table_info('users') WHERE name = 'disabled'`).Scan(&typ, &notNull, &dflt); err != nil {
+		t.Fatalf("column disabled after the upgrade: %v", err)
+	}
+	if typ != "INTEGER" || !notNull || dflt != "0" {
+		t.Errorf("column disabled: got type %q, not null %v, default %q; want INTEGER, true, 0", typ, notNull, dflt)
+	}
+
+	s := NewUserStore(db)
+	u, err := s.UserByName(ctx, "olduser")
+	if err != nil {
+		t.Fatalf("UserByName(olduser) after the upgrade: %v", err)
+	}
+	if u.Disabled || u.Verifier != "old-verifier" {
+		t.Errorf("olduser after the upgrade: got Disabled %v, Verifier %q; want false, %q", u.Disabled, u.Verifier, "old-verifier")
+	}
+	if err := s.SetDisabled(ctx, "olduser", true); err != nil {
+		t.Fatalf("SetDisabled(olduser): %v", err)
+	}
+	if u, err := s.UserByName(ctx, "olduser"); err != nil || !u.Disabled {
+		t.Errorf("olduser after SetDisabled: got %+v, %v; want Disabled", u, err)
+	}
+	// The column holds booleans only.
+	if _, err := db.write.ExecContext(ctx, `UPDATE users SET disabled = 2`); err == nil {
+		t.Error("storing disabled = 2: got nil, want a CHECK failure")
 	}
 }

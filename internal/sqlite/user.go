@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/larderfs/larder"
 	"modernc.org/sqlite"
@@ -18,19 +20,34 @@ type UserStore struct {
 	db *DB
 }
 
+var _ larder.UserStore = (*UserStore)(nil)
+
 // NewUserStore returns a UserStore over db.
 func NewUserStore(db *DB) *UserStore {
 	return &UserStore{db: db}
 }
 
+// userColumns is what every query that returns accounts selects, in the
+// order scanUser reads.
+const userColumns = `id, name, verifier, disabled, created_at, updated_at`
+
 const (
-	insertUserSQL = `INSERT INTO users (name, verifier, created_at, updated_at) VALUES (?, ?, ?, ?)`
-	userByNameSQL = `SELECT id, name, verifier, created_at, updated_at FROM users WHERE name = ?`
+	insertUserSQL = `INSERT INTO users (name, verifier, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
+	userByNameSQL = `SELECT ` + userColumns + ` FROM users WHERE name = ?`
+	listUsersSQL  = `SELECT ` + userColumns + ` FROM users WHERE name > ? ORDER BY name LIMIT ?`
+	userExistsSQL = `SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)`
+
+	// max() keeps updated_at from going back if the clock does; the
+	// fixed-width text of formatTime compares in time order.
+	replaceVerifierSQL = `UPDATE users SET verifier = ?, updated_at = max(?, updated_at) WHERE name = ? AND verifier = ?`
+	setDisabledSQL     = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
+	deleteUserSQL      = `DELETE FROM users WHERE name = ?`
 )
 
-// CreateUser stores a new account with u.Name and u.Verifier, and sets u.ID,
-// u.CreatedAt and u.UpdatedAt. If the name is taken, the error has code
-// ECONFLICT; of several concurrent calls for one name exactly one succeeds.
+// CreateUser stores a new account with u.Name, u.Verifier and u.Disabled,
+// and sets u.ID, u.CreatedAt and u.UpdatedAt. If the name is taken, the
+// error has code ECONFLICT; of several concurrent calls for one name exactly
+// one succeeds.
 func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
 	if err := larder.ValidateUsername(u.Name); err != nil {
 		return err
@@ -45,7 +62,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
 	// UTC() also drops the monotonic clock reading, so u compares equal to
 	// what a later lookup returns (times are stored to the nanosecond).
 	now := time.Now().UTC()
-	res, err := stmt.ExecContext(ctx, u.Name, u.Verifier, formatTime(now), formatTime(now))
+	res, err := stmt.ExecContext(ctx, u.Name, u.Verifier, u.Disabled, formatTime(now), formatTime(now))
 	if isUniqueViolation(err) {
 		// The UNIQUE index decides, not an earlier lookup: that is what
 		// makes concurrent registrations of one name safe.
@@ -69,17 +86,143 @@ func (s *UserStore) UserByName(ctx context.Context, name string) (*larder.User, 
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: user %q: %w", name, err)
 	}
-	var (
-		u                larder.User
-		created, updated string
-	)
-	err = stmt.QueryRowContext(ctx, name).Scan(&u.ID, &u.Name, &u.Verifier, &created, &updated)
+	u, err := scanUser(stmt.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, larder.Errorf(larder.ENOTFOUND, "no such user %q", name)
+		return nil, notFound(name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: user %q: %w", name, err)
 	}
+	return u, nil
+}
+
+// ReplaceVerifier sets the verifier of account name to new if it is still
+// old, and updates UpdatedAt. If the verifier is no longer old, the error
+// has code ECONFLICT and nothing changes; if there is no such account, it
+// has code ENOTFOUND.
+func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) error {
+	if new == "" {
+		return fmt.Errorf("sqlite: replace verifier of %q: empty verifier", name)
+	}
+	// Prepared before the transaction takes the write pool's only
+	// connection: preparing inside it would wait for that connection.
+	update, err := s.db.stmt(ctx, false, replaceVerifierSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+	}
+	exists, err := s.db.stmt(ctx, false, userExistsSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+	}
+	// The WHERE clause is the compare-and-swap. When it matches nothing,
+	// the existence check in the same IMMEDIATE transaction tells the two
+	// reasons apart without a writer slipping in between.
+	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, new, formatTime(time.Now()), name, old)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		var found bool
+		if err := tx.StmtContext(ctx, exists).QueryRowContext(ctx, name).Scan(&found); err != nil {
+			return err
+		}
+		if !found {
+			return notFound(name)
+		}
+		return verifierChanged(name)
+	})
+	if larder.ErrorCode(err) == larder.EINTERNAL {
+		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+	}
+	return err
+}
+
+// SetDisabled disables or enables account name, and updates UpdatedAt. If
+// there is no such account, the error has code ENOTFOUND.
+func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool) error {
+	n, err := s.exec(ctx, setDisabledSQL, disabled, formatTime(time.Now()), name)
+	if err != nil {
+		return fmt.Errorf("sqlite: set disabled of %q: %w", name, err)
+	}
+	if n == 0 {
+		return notFound(name)
+	}
+	return nil
+}
+
+// DeleteUser removes account name. If there is no such account, the error
+// has code ENOTFOUND. Its id is never given to another account.
+func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
+	n, err := s.exec(ctx, deleteUserSQL, name)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete user %q: %w", name, err)
+	}
+	if n == 0 {
+		return notFound(name)
+	}
+	return nil
+}
+
+// ListUsers returns up to limit accounts whose names sort after after, in
+// byte order of their names (SQLite's BINARY collation); after "" starts at
+// the beginning. To page through every account, pass the last name of one
+// page as after of the next, until a page holds fewer than limit accounts.
+// A limit below 1, or an after that is not UTF-8 or holds a NUL byte (no
+// name can), is an error with code EINVALID.
+func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*larder.User, error) {
+	if err := validateListArgs(after, limit); err != nil {
+		return nil, err
+	}
+	stmt, err := s.db.stmt(ctx, true, listUsersSQL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	defer rows.Close()
+	var users []*larder.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	return users, nil
+}
+
+// exec runs a one-statement write and returns the number of rows it
+// changed.
+func (s *UserStore) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	stmt, err := s.db.stmt(ctx, false, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := stmt.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// scanUser reads the userColumns of one row.
+func scanUser(row interface{ Scan(...any) error }) (*larder.User, error) {
+	var (
+		u                larder.User
+		created, updated string
+	)
+	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &created, &updated); err != nil {
+		return nil, err
+	}
+	var err error
 	if u.CreatedAt, err = parseTime(created); err != nil {
 		return nil, err
 	}
@@ -87,6 +230,27 @@ func (s *UserStore) UserByName(ctx context.Context, name string) (*larder.User, 
 		return nil, err
 	}
 	return &u, nil
+}
+
+func notFound(name string) error {
+	return larder.Errorf(larder.ENOTFOUND, "no such user %q", name)
+}
+
+func verifierChanged(name string) error {
+	return larder.Errorf(larder.ECONFLICT, "the verifier of user %q has changed", name)
+}
+
+// validateListArgs checks the arguments of ListUsers. An after that no
+// name could be is refused rather than compared: PostgreSQL cannot hold it
+// in a text value, and both stores must answer alike.
+func validateListArgs(after string, limit int) error {
+	switch {
+	case limit < 1:
+		return larder.Errorf(larder.EINVALID, "list users: limit %d is not positive", limit)
+	case !utf8.ValidString(after), strings.IndexByte(after, 0) >= 0:
+		return larder.Errorf(larder.EINVALID, "list users: %q cannot be a username", after)
+	}
+	return nil
 }
 
 // isUniqueViolation reports whether err is SQLite's UNIQUE constraint

@@ -6,15 +6,11 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/sqlite"
+	"github.com/larderfs/larder/internal/storetest"
 )
-
-// The store satisfies what the authenticator consumes.
-var _ auth.UserStore = (*sqlite.UserStore)(nil)
 
 func open(t testing.TB, path string) *sqlite.DB {
 	t.Helper()
@@ -33,128 +29,13 @@ func newStore(t testing.TB) (*sqlite.UserStore, string) {
 	return sqlite.NewUserStore(db), path
 }
 
-func TestCreateAndLookup(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-
-	u := &larder.User{Name: "alice", Verifier: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"}
-	if err := s.CreateUser(ctx, u); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	if u.ID == 0 || u.CreatedAt.IsZero() || !u.UpdatedAt.Equal(u.CreatedAt) {
-		t.Errorf("after CreateUser: ID=%d CreatedAt=%v UpdatedAt=%v, want ID set and equal times", u.ID, u.CreatedAt, u.UpdatedAt)
-	}
-	if u.CreatedAt.Location() != time.UTC {
-		t.Errorf("CreatedAt location = %v, want UTC", u.CreatedAt.Location())
-	}
-
-	got, err := s.UserByName(ctx, "alice")
-	if err != nil {
-		t.Fatalf("UserByName: %v", err)
-	}
-	if *got != *u {
-		t.Errorf("UserByName = %+v, want %+v", *got, *u)
-	}
-}
-
-func TestUserByNameMissing(t *testing.T) {
-	s, _ := newStore(t)
-	_, err := s.UserByName(context.Background(), "nobody")
-	if code := larder.ErrorCode(err); code != larder.ENOTFOUND {
-		t.Fatalf("UserByName(nobody) error = %v (code %q), want code %q", err, code, larder.ENOTFOUND)
-	}
-	if msg, want := larder.ErrorMessage(err), `no such user "nobody"`; msg != want {
-		t.Errorf("message = %q, want %q", msg, want)
-	}
-}
-
-func TestCreateDuplicate(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	if err := s.CreateUser(ctx, &larder.User{Name: "bob", Verifier: "v1"}); err != nil {
-		t.Fatal(err)
-	}
-	err := s.CreateUser(ctx, &larder.User{Name: "bob", Verifier: "v2"})
-	if code := larder.ErrorCode(err); code != larder.ECONFLICT {
-		t.Fatalf("second CreateUser(bob) error = %v (code %q), want code %q", err, code, larder.ECONFLICT)
-	}
-	if msg, want := larder.ErrorMessage(err), `user "bob" already exists`; msg != want {
-		t.Errorf("message = %q, want %q", msg, want)
-	}
-	u, err := s.UserByName(ctx, "bob")
-	if err != nil || u.Verifier != "v1" {
-		t.Errorf("after the conflict UserByName(bob) = %+v, %v; want the first account", u, err)
-	}
-}
-
-// TestNamesAreByteExact: the course protocol treats "Bob" and "bob" as two
-// users, and so does every byte of a UTF-8 name.
-func TestNamesAreByteExact(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	names := []string{"bob", "Bob", "BOB", "bøb", "bob "}
-	for _, n := range names {
-		if err := s.CreateUser(ctx, &larder.User{Name: n, Verifier: "v-" + n}); err != nil {
-			t.Fatalf("CreateUser(%q): %v", n, err)
-		}
-	}
-	for _, n := range names {
-		u, err := s.UserByName(ctx, n)
-		if err != nil {
-			t.Fatalf("UserByName(%q): %v", n, err)
-		}
-		if u.Name != n || u.Verifier != "v-"+n {
-			t.Errorf("UserByName(%q) = %q with verifier %q, want its own account", n, u.Name, u.Verifier)
-		}
-	}
-	if _, err := s.UserByName(ctx, "bOb"); larder.ErrorCode(err) != larder.ENOTFOUND {
-		t.Errorf("UserByName(bOb) error = %v, want ENOTFOUND", err)
-	}
-}
-
-func TestCreateInvalid(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	for _, n := range []string{"", "seventeen-bytes!!", "a\x00b", "\xff"} {
-		err := s.CreateUser(ctx, &larder.User{Name: n, Verifier: "v"})
-		if code := larder.ErrorCode(err); code != larder.EINVALID {
-			t.Errorf("CreateUser(%q) error = %v (code %q), want code %q", n, err, code, larder.EINVALID)
-		}
-	}
-	if err := s.CreateUser(ctx, &larder.User{Name: "nov"}); err == nil {
-		t.Error("CreateUser with an empty verifier succeeded, want an error")
-	}
-}
-
-// TestConcurrentDuplicates: of many simultaneous registrations of one name,
-// exactly one wins and every other gets ECONFLICT (never SQLITE_BUSY).
-func TestConcurrentDuplicates(t *testing.T) {
-	s, _ := newStore(t)
-	const n = 20
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = s.CreateUser(context.Background(), &larder.User{Name: "carol", Verifier: fmt.Sprint("v", i)})
-		})
-	}
-	close(start)
-	wg.Wait()
-	wins := 0
-	for i, err := range errs {
-		switch larder.ErrorCode(err) {
-		case "":
-			wins++
-		case larder.ECONFLICT:
-		default:
-			t.Errorf("goroutine %d: %v, want nil or ECONFLICT", i, err)
-		}
-	}
-	if wins != 1 {
-		t.Errorf("%d registrations of one name succeeded, want exactly 1", wins)
-	}
+// TestConformance runs the store suite, on a new database file for each
+// test.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) larder.UserStore {
+		s, _ := newStore(t)
+		return s
+	})
 }
 
 // TestConcurrentWritersTwoHandles registers distinct names through two DBs
@@ -233,48 +114,7 @@ func TestReopenKeepsAccounts(t *testing.T) {
 	}
 }
 
-func TestContextCanceled(t *testing.T) {
-	s, _ := newStore(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := s.UserByName(ctx, "alice"); err == nil {
-		t.Error("UserByName with a canceled context succeeded, want an error")
-	}
-	if err := s.CreateUser(ctx, &larder.User{Name: "alice", Verifier: "v"}); err == nil {
-		t.Error("CreateUser with a canceled context succeeded, want an error")
-	}
-}
-
 func BenchmarkUserByName(b *testing.B) {
 	s, _ := newStore(b)
-	ctx := context.Background()
-	names := make([]string, 1000)
-	for i := range names {
-		names[i] = fmt.Sprint("user", i)
-		if err := s.CreateUser(ctx, &larder.User{Name: names[i], Verifier: "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$PL01amPyeUuxG7H0vIr5X+qHkZvWnHmGBGXFYvh8z2E"}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := s.UserByName(ctx, names[i%len(names)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, err := s.UserByName(ctx, names[i%len(names)]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-	})
+	storetest.BenchmarkUserByName(b, s)
 }

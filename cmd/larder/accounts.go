@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/postgres"
+	"github.com/larderfs/larder/internal/sqlite"
+)
+
+// AccountConfig says where accounts live and how their passwords are
+// hashed. "larder serve" and "larder admin" share it, so that the
+// administrator's tools hash exactly as the server does.
+type AccountConfig struct {
+	DataDir    string // server state; the SQLite database unless DB is set
+	DB         string // a postgres:// URL, or "" for SQLite in DataDir
+	PepperFile string // "" means DataDir/pepper
+
+	Hash            auth.Params // the cost policy: new hashes use it, older ones are upgraded
+	HashConcurrency int         // hashes computed at once; 0 means one per core
+}
+
+func defaultAccountConfig(getenv func(string) string) AccountConfig {
+	return AccountConfig{DataDir: defaultDataDir(getenv), Hash: auth.DefaultParams}
+}
+
+// defaultDataDir follows the XDG base directory convention.
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "larder")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "share", "larder")
+	}
+	return "larder-data"
+}
+
+// define registers the account flags on fs.
+func (c *AccountConfig) define(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "`folder` for the account database and server state")
+	fs.StringVar(&c.DB, "db", c.DB, "account database `URL`: postgres://… to share accounts between servers (default: SQLite in the data folder)")
+	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "`file` of the password pepper, mode 0600, created if absent (default: the data folder's pepper)")
+	fs.Func("hash-memory", "argon2id memory per hash in `KiB` (default 19456, OWASP's minimum)", uintFlag(&c.Hash.Memory))
+	fs.Func("hash-passes", "argon2id `passes` over memory (default 2)", uintFlag(&c.Hash.Time))
+	fs.Func("hash-lanes", "argon2id `lanes` (default 1)", func(s string) error {
+		var v uint32
+		if err := uintFlag(&v)(s); err != nil || v > 255 {
+			return fmt.Errorf("want 1 to 255")
+		}
+		c.Hash.Threads = uint8(v)
+		return nil
+	})
+	fs.IntVar(&c.HashConcurrency, "hash-concurrency", c.HashConcurrency, "password hashes computed at once (default: one per core)")
+}
+
+// uintFlag parses a positive 32-bit integer flag into p.
+func uintFlag(p *uint32) func(string) error {
+	return func(s string) error {
+		var v uint32
+		if _, err := fmt.Sscan(s, &v); err != nil || v == 0 {
+			return fmt.Errorf("want a positive integer")
+		}
+		*p = v
+		return nil
+	}
+}
+
+func (c *AccountConfig) pepperFile() string {
+	if c.PepperFile != "" {
+		return c.PepperFile
+	}
+	return filepath.Join(c.DataDir, "pepper")
+}
+
+// accounts is the opened account store with the hasher of the policy.
+type accounts struct {
+	store   larder.UserStore
+	hasher  *auth.Hasher
+	peppers *auth.Peppers
+	close   func() error
+}
+
+// openAccounts validates c, creates the data folder if it is missing, opens
+// the store and loads the peppers, creating the pepper file on first start.
+func openAccounts(ctx context.Context, c *AccountConfig) (a *accounts, err error) {
+	if err := c.Hash.Validate(); err != nil {
+		return nil, usageError("bad password-hash parameters: %v", err)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	a = &accounts{}
+	switch {
+	case c.DB == "":
+		db, err := sqlite.Open(ctx, filepath.Join(c.DataDir, "larder.db"))
+		if err != nil {
+			return nil, err
+		}
+		a.store, a.close = sqlite.NewUserStore(db), db.Close
+	case strings.HasPrefix(c.DB, "postgres://"), strings.HasPrefix(c.DB, "postgresql://"):
+		db, err := postgres.Open(ctx, c.DB)
+		if err != nil {
+			return nil, err
+		}
+		a.store, a.close = postgres.NewUserStore(db), func() error { db.Close(); return nil }
+	default:
+		return nil, usageError("bad --db %q: want a postgres:// URL, or nothing for SQLite in the data folder", redactURL(c.DB))
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.peppers, err = loadOrCreatePeppers(ctx, c.pepperFile(), a.store); err != nil {
+		return nil, err
+	}
+	a.hasher = auth.NewHasher(c.Hash, a.peppers, c.HashConcurrency)
+	return a, nil
+}
+
+// loadOrCreatePeppers loads the pepper file, or creates it if it does not
+// exist and no stored hash needs a pepper. A missing file while hashes name
+// peppers means a wrong --pepper-file or a lost file: a new pepper would
+// make every such account fail to log in, so that is refused.
+func loadOrCreatePeppers(ctx context.Context, path string, store larder.UserStore) (*auth.Peppers, error) {
+	p, err := auth.LoadPeppers(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return p, err
+	}
+	parser := auth.NewHasher(auth.DefaultParams, nil, 1) // reads hashes; computes none
+	used := map[string]int{}
+	err = eachUser(ctx, store, func(u *larder.User) error {
+		for _, id := range parser.PepperIDs(u.Verifier) {
+			used[id]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(used) > 0 {
+		return nil, fmt.Errorf("pepper file %s does not exist, but the accounts' hashes use peppers %v: "+
+			"restore the file or point --pepper-file at it; a new pepper would lock those accounts out", path, sortedKeys(used))
+	}
+	return auth.CreatePepperFile(path)
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// redactURL hides the password of a database URL, for messages.
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest := s[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+				return s[:i+3] + rest[:colon] + ":xxxxx" + rest[at:]
+			}
+		}
+	}
+	return s
+}
+
+// Close closes the store.
+func (a *accounts) Close() error {
+	if a == nil || a.close == nil {
+		return nil
+	}
+	return a.close()
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/larderfs/larder"
+)
+
+// adminCommands are the subcommands of "larder admin". They work on the
+// account store directly, so they can run beside a running server: the
+// server reads the account on every request, and a change takes effect at
+// its next one.
+func adminCommands() []command {
+	return []command{
+		{"user", "list, add, change, disable, enable, delete or import accounts", runAdminUser},
+		{"hashes", "count the accounts on each password-hash scheme and parameter set", runAdminHashes},
+		{"upgrade", "rewrap weak password hashes without the passwords (--wrap)", runAdminUpgrade},
+		{"calibrate", "measure this machine and propose argon2id parameters", runAdminCalibrate},
+		{"pepper", "list, rotate or retire the password peppers", runAdminPepper},
+	}
+}
+
+func runAdmin(ctx context.Context, env *Env, args []string) error {
+	return dispatch(ctx, env, "admin", adminCommands(), args)
+}
+
+// dispatch runs the subcommand of cmds named by args[0], for command
+// groups such as "larder admin".
+func dispatch(ctx context.Context, env *Env, group string, cmds []command, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		w := env.Stdout
+		if len(args) == 0 {
+			w = env.Stderr
+		}
+		fmt.Fprintf(w, "Usage: larder %s <command> [flags] [args]\n\nCommands:\n", group)
+		for _, c := range cmds {
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		}
+		fmt.Fprintf(w, "\nRun 'larder %s <command> -h' for the flags of a command.\n", group)
+		if len(args) == 0 {
+			return usageError("larder %s: no command given", group)
+		}
+		return nil
+	}
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	return usageError("larder %s: unknown command %q", group, args[0])
+}
+
+// adminFlagSet returns a flag set for "larder admin NAME" with the account
+// flags defined on cfg.
+func adminFlagSet(env *Env, name, synopsis, help string, cfg *AccountConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("admin "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	cfg.define(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: larder admin %s\n\n%s\n\nFlags:\n", synopsis, help)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// eachUser calls f for every account, in byte order of names, a page at a
+// time so that a large table is never held whole.
+func eachUser(ctx context.Context, store larder.UserStore, f func(*larder.User) error) error {
+	const page = 500
+	after := ""
+	for {
+		users, err := store.ListUsers(ctx, after, page)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if err := f(u); err != nil {
+				return err
+			}
+		}
+		if len(users) < page {
+			return nil
+		}
+		after = users[len(users)-1].Name
+	}
+}
+
+func runAdminHashes(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "hashes", "hashes [flags]",
+		"Counts the accounts on each password-hash scheme and parameter set, and says\n"+
+			"which are below the current policy (upgraded at the user's next login, or\n"+
+			"rewrapped at once by 'larder admin upgrade --wrap').", &cfg)
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	type group struct {
+		label   string
+		count   int
+		current bool
+	}
+	groups := map[string]*group{}
+	total := 0
+	err = eachUser(ctx, a.store, func(u *larder.User) error {
+		label, err := a.hasher.Describe(u.Verifier)
+		if err != nil {
+			label = "unreadable"
+		}
+		g := groups[label]
+		if g == nil {
+			g = &group{label: label, current: !a.hasher.NeedsRehash(u.Verifier)}
+			groups[label] = g
+		}
+		g.count++
+		total++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sorted := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		sorted = append(sorted, g)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].count != sorted[j].count {
+			return sorted[i].count > sorted[j].count
+		}
+		return sorted[i].label < sorted[j].label
+	})
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "ACCOUNTS\tPOLICY\tHASH\n")
+	for _, g := range sorted {
+		state := "below policy"
+		if g.current {
+			state = "current"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", g.count, state, g.label)
+	}
+	tw.Flush()
+	fmt.Fprintf(env.Stdout, "%d accounts; the policy is argon2id %v with pepper %s\n", total, cfg.Hash, a.peppers.Current().ID)
+	return nil
+}
+
+// noArgs parses flags and refuses positional arguments.
+func noArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("larder %s takes no arguments, got %q", fs.Name(), pos)
+	}
+	return nil
+}
+
+// oneArg parses flags and returns the single positional argument, named
+// what in the error.
+func oneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", usageError("larder %s takes one %s, got %d arguments", fs.Name(), what, len(pos))
+	}
+	return pos[0], nil
+}

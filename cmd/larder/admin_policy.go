@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
+)
+
+func runAdminUpgrade(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "upgrade", "upgrade --wrap [--dry-run] [flags]",
+		"Hashes below the current policy are upgraded at each user's next login, from\n"+
+			"the signature presented. For users who do not come back, --wrap rewraps every\n"+
+			"weak hash now, without the passwords: argon2id with the current parameters and\n"+
+			"pepper over the old hash. A stolen database then holds no fast hash, and no\n"+
+			"hash usable without the pepper. Wrapped accounts still log in, and are\n"+
+			"unwrapped to a plain current hash at their next login.", &cfg)
+	wrap := fs.Bool("wrap", false, "rewrap every hash below the policy (required: it is the only upgrade that needs no password)")
+	dryRun := fs.Bool("dry-run", false, "only count what would be rewrapped")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if !*wrap {
+		return usageError("larder admin upgrade: say --wrap; without the passwords, wrapping is the only upgrade possible (the others happen at login)")
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	// Collect first, then wrap in parallel: one argon2id per account.
+	var todo []*larder.User
+	var current, wrapped, unreadable int
+	err = eachUser(ctx, a.store, func(u *larder.User) error {
+		switch _, err := a.hasher.Describe(u.Verifier); {
+		case err != nil:
+			unreadable++
+		case !a.hasher.NeedsRehash(u.Verifier):
+			current++
+		case auth.IsWrapped(u.Verifier):
+			wrapped++
+		default:
+			todo = append(todo, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%d accounts current, %d already wrapped, %d unreadable, %d to wrap\n",
+		current, wrapped, unreadable, len(todo))
+	if *dryRun || len(todo) == 0 {
+		return nil
+	}
+
+	start := time.Now()
+	var (
+		mu          sync.Mutex
+		done, raced int
+		firstErr    error
+		work        = make(chan *larder.User)
+		wg          sync.WaitGroup
+		workers     = max(1, min(runtime.NumCPU(), len(todo)))
+	)
+	for range workers {
+		wg.Go(func() {
+			for u := range work {
+				err := wrapOne(ctx, a, u)
+				mu.Lock()
+				switch {
+				case err == nil:
+					done++
+				case larder.ErrorCode(err) == larder.ECONFLICT || larder.ErrorCode(err) == larder.ENOTFOUND:
+					raced++ // changed or deleted meanwhile: nothing to protect
+				case firstErr == nil:
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, u := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+	fmt.Fprintf(env.Stdout, "%d accounts wrapped in %v; %d changed meanwhile and were left alone\n",
+		done, time.Since(start).Round(time.Millisecond), raced)
+	return errors.Join(firstErr, ctx.Err())
+}
+
+// wrapOne rewraps one account's hash, if it has not changed since it was
+// read: a user who logs in meanwhile gets a current hash, which wins.
+func wrapOne(ctx context.Context, a *accounts, u *larder.User) error {
+	w, err := a.hasher.Wrap(ctx, u.Verifier)
+	if err != nil {
+		return fmt.Errorf("wrapping %s: %w", u.Name, err)
+	}
+	return a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, w)
+}
+
+func runAdminCalibrate(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "calibrate", "calibrate [--target 250ms] [--max-memory KiB] [flags]",
+		"Measures argon2id on this machine and proposes the parameters that take about\n"+
+			"the target time per hash, never below OWASP's minimum. It changes nothing:\n"+
+			"start the server with the flags it prints, and every account is upgraded to\n"+
+			"them at its next login.", &cfg)
+	target := fs.Duration("target", 250*time.Millisecond, "time one password hash should take")
+	maxMemory := fs.Uint("max-memory", 64<<10, "most memory one hash may take, in `KiB`; the server needs this times --hash-concurrency")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *maxMemory == 0 || *maxMemory > uint(auth.MaxMemory) {
+		return usageError("bad --max-memory %d: want 1 to %d KiB", *maxMemory, auth.MaxMemory)
+	}
+	fmt.Fprintf(env.Stderr, "measuring argon2id on this machine for a %v target…\n", *target)
+	p, took, err := auth.Calibrate(ctx, *target, uint32(*maxMemory), cfg.Hash.Threads)
+	if err != nil {
+		return err
+	}
+	conc := cfg.HashConcurrency
+	if conc <= 0 {
+		conc = runtime.NumCPU()
+	}
+	fmt.Fprintf(env.Stdout, "proposed: --hash-memory %d --hash-passes %d --hash-lanes %d\n", p.Memory, p.Time, p.Threads)
+	fmt.Fprintf(env.Stdout, "one hash takes %v and %d MiB here; with --hash-concurrency %d this machine checks about %.0f passwords/s and needs %d MiB for hashing\n",
+		took.Round(time.Millisecond), p.Memory>>10, conc, float64(conc)/took.Seconds(), conc*int(p.Memory>>10))
+	if !p.MeetsOWASPMinimum() {
+		fmt.Fprintf(env.Stdout, "warning: below OWASP's minimum (m=19456 KiB, t=2, p=1)\n")
+	}
+	return nil
+}
+
+func pepperCommands() []command {
+	return []command{
+		{"list", "list the peppers and how many accounts use each", runPepperList},
+		{"rotate", "add a new current pepper; old hashes keep theirs until rehashed", runPepperRotate},
+		{"retire", "remove a pepper that no account uses any more", runPepperRetire},
+	}
+}
+
+func runAdminPepper(ctx context.Context, env *Env, args []string) error {
+	return dispatch(ctx, env, "admin pepper", pepperCommands(), args)
+}
+
+// pepperUse counts the accounts whose hash uses each pepper id.
+func pepperUse(ctx context.Context, a *accounts) (map[string]int, error) {
+	use := map[string]int{}
+	err := eachUser(ctx, a.store, func(u *larder.User) error {
+		for _, id := range a.hasher.PepperIDs(u.Verifier) {
+			use[id]++
+		}
+		return nil
+	})
+	return use, err
+}
+
+func runPepperList(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "pepper list", "pepper list [flags]", "Lists the peppers of the pepper file (ids only, never the keys).", &cfg)
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	use, err := pepperUse(ctx, a)
+	if err != nil {
+		return err
+	}
+	for _, id := range a.peppers.IDs() {
+		mark := ""
+		if id == a.peppers.Current().ID {
+			mark = " (current)"
+		}
+		fmt.Fprintf(env.Stdout, "%s%s: %d accounts\n", id, mark, use[id])
+		delete(use, id)
+	}
+	for id, n := range use {
+		fmt.Fprintf(env.Stdout, "%s: %d accounts, NOT IN THE PEPPER FILE: they cannot log in\n", id, n)
+	}
+	return nil
+}
+
+func runPepperRotate(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "pepper rotate", "pepper rotate [flags]",
+		"Adds a new pepper to the pepper file and makes it current. New hashes use it;\n"+
+			"each account moves to it at its next login. Copy the file to every server\n"+
+			"sharing the accounts, then restart them.", &cfg)
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	id, err := auth.RotatePepper(cfg.pepperFile())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "pepper %s added to %s and made current; restart the servers to use it\n", id, cfg.pepperFile())
+	return nil
+}
+
+func runPepperRetire(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "pepper retire", "pepper retire ID [flags]",
+		"Removes a pepper from the pepper file. It refuses while an account still uses it:\n"+
+			"those accounts could no longer log in.", &cfg)
+	id, err := oneArg(fs, args, "pepper id")
+	if err != nil {
+		return err
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	use, err := pepperUse(ctx, a)
+	if err != nil {
+		return err
+	}
+	if n := use[id]; n > 0 {
+		return fmt.Errorf("pepper %s is still used by %d accounts; they move to the current pepper as they log in ('larder admin upgrade --wrap' moves them now)", id, n)
+	}
+	if err := auth.RetirePepper(cfg.pepperFile(), id); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "pepper %s removed from %s\n", id, cfg.pepperFile())
+	return nil
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/salt"
+	"github.com/larderfs/larder/wire"
+)
+
+func userCommands() []command {
+	return []command{
+		{"list", "list the accounts", runUserList},
+		{"add", "add an account with a password typed at the prompt", runUserAdd},
+		{"passwd", "reset an account's password, typed at the prompt", runUserPasswd},
+		{"disable", "refuse an account's logins, at once", runUserSetDisabled(true)},
+		{"enable", "allow a disabled account's logins again", runUserSetDisabled(false)},
+		{"delete", "delete an account, at once", runUserDelete},
+		{"import", "import accounts and their hashes from a file (NAME:HASH lines)", runUserImport},
+	}
+}
+
+func runAdminUser(ctx context.Context, env *Env, args []string) error {
+	return dispatch(ctx, env, "admin user", userCommands(), args)
+}
+
+func runUserList(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "user list", "user list [--json] [flags]", "Lists the accounts in byte order of their names.", &cfg)
+	asJSON := fs.Bool("json", false, "one JSON object per line, for scripts")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	enc := json.NewEncoder(env.Stdout)
+	if !*asJSON {
+		fmt.Fprintf(tw, "NAME\tSTATE\tCREATED\tCHANGED\tHASH\n")
+	}
+	err = eachUser(ctx, a.store, func(u *larder.User) error {
+		label, err := a.hasher.Describe(u.Verifier)
+		if err != nil {
+			label = "unreadable"
+		}
+		state := "enabled"
+		if u.Disabled {
+			state = "disabled"
+		}
+		if *asJSON {
+			return enc.Encode(struct {
+				Name     string    `json:"name"`
+				Disabled bool      `json:"disabled"`
+				Created  time.Time `json:"created"`
+				Changed  time.Time `json:"changed"`
+				Hash     string    `json:"hash"`
+				Current  bool      `json:"hash_current"`
+			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, !a.hasher.NeedsRehash(u.Verifier)})
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, state,
+			u.CreatedAt.Format(time.DateTime), u.UpdatedAt.Format(time.DateTime), label)
+		return nil
+	})
+	if !*asJSON {
+		tw.Flush()
+	}
+	return err
+}
+
+// passwordFlags are the flags of the commands that set a password.
+type passwordFlags struct {
+	salt          string
+	passwordStdin bool
+}
+
+func (p *passwordFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&p.salt, "salt", "", "the client `salt` the user will sign with; \"course\" for the course client's fixed salt (default: a new random salt, printed)")
+	fs.BoolVar(&p.passwordStdin, "password-stdin", false, "read the password from the first line of stdin (else LARDER_PASSWORD, else a prompt)")
+}
+
+// signature reads the new password for name and returns its signature
+// under the chosen salt, and the salt. The password and the signature are
+// never printed; only the verifier made from them is stored.
+func (p *passwordFlags) signature(ctx context.Context, env *Env, name string) (wire.Signature, string, error) {
+	s := p.salt
+	switch s {
+	case "course":
+		s = wire.CourseSalt
+	case "":
+		var err error
+		if s, err = salt.New(); err != nil {
+			return wire.Signature{}, "", err
+		}
+	}
+	pw, err := readPassword(ctx, env, p.passwordStdin, name+" (new)", true)
+	if err != nil {
+		return wire.Signature{}, "", err
+	}
+	return wire.NewSignature(pw, s), s, nil
+}
+
+// tellSalt tells the administrator which salt the user must sign with.
+// The salt is no secret from the server's administrator: it only makes the
+// signature differ between servers and users.
+func tellSalt(env *Env, name, s string) {
+	if s == wire.CourseSalt {
+		fmt.Fprintf(env.Stdout, "%s signs with the course client's fixed salt (larder get --salt %s).\n", name, s)
+		return
+	}
+	fmt.Fprintf(env.Stdout, "%s's client salt, to hand over with the password: %s\n"+
+		"(larder get --salt %s …, or keep it in the larder client's salt store)\n", name, s, s)
+}
+
+func runUserAdd(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	var pf passwordFlags
+	fs := adminFlagSet(env, "user add", "user add NAME [flags]",
+		"Adds an account. The password is typed at the prompt (by the user, ideally),\n"+
+			"signed with the client salt and hashed; neither it nor its signature is shown\n"+
+			"or stored anywhere but in the account's hash.", &cfg)
+	pf.define(fs)
+	name, err := oneArg(fs, args, "account name")
+	if err != nil {
+		return err
+	}
+	if err := larder.ValidateUsername(name); err != nil {
+		return err
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.store.UserByName(ctx, name); err == nil {
+		return larder.Errorf(larder.ECONFLICT, "user %q already exists", name)
+	}
+	sig, s, err := pf.signature(ctx, env, name)
+	if err != nil {
+		return err
+	}
+	v, err := a.hasher.Hash(ctx, sig[:])
+	if err != nil {
+		return err
+	}
+	if err := a.store.CreateUser(ctx, &larder.User{Name: name, Verifier: v}); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "user %s added\n", name)
+	tellSalt(env, name, s)
+	return nil
+}
+
+func runUserPasswd(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	var pf passwordFlags
+	fs := adminFlagSet(env, "user passwd", "user passwd NAME [flags]",
+		"Resets an account's password. The new password is typed at the prompt (by the\n"+
+			"user, ideally); neither it nor its signature is shown or stored anywhere but in\n"+
+			"the account's hash. The old password stops working at once, on every server.", &cfg)
+	pf.define(fs)
+	name, err := oneArg(fs, args, "account name")
+	if err != nil {
+		return err
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.store.UserByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	sig, s, err := pf.signature(ctx, env, name)
+	if err != nil {
+		return err
+	}
+	v, err := a.hasher.Hash(ctx, sig[:])
+	if err != nil {
+		return err
+	}
+	if err := a.store.ReplaceVerifier(ctx, name, u.Verifier, v); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "password of %s changed\n", name)
+	tellSalt(env, name, s)
+	return nil
+}
+
+func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) error {
+	verb, help := "enable", "Allows a disabled account's logins again."
+	if disabled {
+		verb, help = "disable", "Refuses the account's logins from its next request on, on every server;\nits files and password stay."
+	}
+	return func(ctx context.Context, env *Env, args []string) error {
+		cfg := defaultAccountConfig(env.Getenv)
+		fs := adminFlagSet(env, "user "+verb, "user "+verb+" NAME [flags]", help, &cfg)
+		name, err := oneArg(fs, args, "account name")
+		if err != nil {
+			return err
+		}
+		a, err := openAccounts(ctx, &cfg)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if err := a.store.SetDisabled(ctx, name, disabled); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "user %s %sd\n", name, verb)
+		return nil
+	}
+}
+
+func runUserDelete(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "user delete", "user delete NAME [flags]",
+		"Deletes an account, from its next request on, on every server. The name can\nthen be registered again.", &cfg)
+	name, err := oneArg(fs, args, "account name")
+	if err != nil {
+		return err
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.store.DeleteUser(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "user %s deleted\n", name)
+	return nil
+}
+
+func runUserImport(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	fs := adminFlagSet(env, "user import", "user import FILE [flags]",
+		"Imports accounts from FILE (\"-\" for stdin): one NAME:HASH per line, # comments.\n"+
+			"HASH is any format larder reads: argon2id, bcrypt ($2a$, $2b$, $2y$),\n"+
+			"PBKDF2-SHA256 in PHC form, or the course server's scheme; see docs/SECURITY.md\n"+
+			"for what each must be a hash of. Imported hashes are upgraded to the current\n"+
+			"policy at each user's next login; 'larder admin upgrade --wrap' protects them\n"+
+			"at once. Existing names are skipped, never overwritten.", &cfg)
+	file, err := oneArg(fs, args, "file")
+	if err != nil {
+		return err
+	}
+	var in io.Reader = env.Stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	var added, skipped, bad int
+	sc := bufio.NewScanner(in)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, hash, ok := strings.Cut(line, ":")
+		if !ok {
+			fmt.Fprintf(env.Stderr, "%s:%d: want NAME:HASH\n", file, n)
+			bad++
+			continue
+		}
+		if err := larder.ValidateUsername(name); err != nil {
+			fmt.Fprintf(env.Stderr, "%s:%d: %s\n", file, n, larder.ErrorMessage(err))
+			bad++
+			continue
+		}
+		if _, err := a.hasher.Describe(hash); err != nil {
+			fmt.Fprintf(env.Stderr, "%s:%d: %s: the hash is not in a format larder reads: %v\n", file, n, name, err)
+			bad++
+			continue
+		}
+		switch err := a.store.CreateUser(ctx, &larder.User{Name: name, Verifier: hash}); larder.ErrorCode(err) {
+		case "":
+			added++
+		case larder.ECONFLICT:
+			fmt.Fprintf(env.Stderr, "%s:%d: %s exists already; skipped\n", file, n, name)
+			skipped++
+		default:
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%d accounts imported, %d skipped as existing, %d lines refused\n", added, skipped, bad)
+	if bad > 0 {
+		return fmt.Errorf("%d lines of %s were refused", bad, file)
+	}
+	return nil
+}

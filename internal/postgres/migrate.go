@@ -1,0 +1,81 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrations is the schema's history: migration i+1 is migrations[i]. They
+// run in one transaction and are recorded in schema_migrations. Never edit
+// or reorder an entry that has shipped; append a new one.
+var migrations = []string{
+	// 1: accounts. An identity column never hands out an id twice, so
+	// that rows elsewhere (files, audit) that name an old id never come to
+	// name a new user. name is COLLATE "C", so that names compare and sort
+	// byte for byte whatever the database's locale ("Bob" and "bob" are two
+	// users, as in SQLite's BINARY collation); its UNIQUE index serves the
+	// lookup by name and ListUsers' keyset paging. PostgreSQL keeps times
+	// to the microsecond.
+	`CREATE TABLE users (
+		id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		name       text COLLATE "C" NOT NULL UNIQUE,
+		verifier   text NOT NULL,
+		disabled   boolean NOT NULL DEFAULT false,
+		created_at timestamptz NOT NULL,
+		updated_at timestamptz NOT NULL
+	)`,
+}
+
+// migrationLock is the key of the advisory lock that serializes migrations
+// between servers starting at once: "larder" in ASCII, then 1. Advisory
+// locks are per database, so servers on different databases never wait for
+// each other.
+const migrationLock int64 = 0x6c61_7264_6572_0001
+
+// migrate applies the migrations that the database has not seen yet, all
+// in one transaction that first takes migrationLock: a second server that
+// starts meanwhile waits, then finds the work done. PostgreSQL's DDL is
+// transactional, so a failed migration leaves nothing half done.
+func (db *DB) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+			return err
+		}
+		// Names travel as UTF-8; in a database of another encoding the
+		// server would convert them, refuse some, and sort them by other
+		// bytes than the client's.
+		var encoding string
+		if err := tx.QueryRow(ctx, `SELECT current_setting('server_encoding')`).Scan(&encoding); err != nil {
+			return err
+		}
+		if encoding != "UTF8" {
+			return fmt.Errorf("the database's encoding is %s; larder needs UTF8", encoding)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return err
+		}
+		var newest int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+			return err
+		}
+		// A newer binary has migrated this database; running old code on
+		// a schema it does not know could corrupt data.
+		if newest > len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this program's %d", newest, len(migrations))
+		}
+		for v := newest + 1; v <= len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, v); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,247 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/larderfs/larder"
+)
+
+// UserStore keeps accounts in the users table of a DB. It is safe for
+// concurrent use, also by several processes on one database.
+type UserStore struct {
+	db *DB
+}
+
+var _ larder.UserStore = (*UserStore)(nil)
+
+// NewUserStore returns a UserStore over db.
+func NewUserStore(db *DB) *UserStore {
+	return &UserStore{db: db}
+}
+
+// userColumns is what every query that returns accounts selects, in the
+// order scanUser reads.
+const userColumns = `id, name, verifier, disabled, created_at, updated_at`
+
+// Times come from the server's clock, now(), not from the clients': the
+// servers that share a database may disagree about the time, and the one
+// clock keeps UpdatedAt in order. GREATEST keeps it from going back if that
+// clock does.
+const (
+	insertUserSQL = `INSERT INTO users (name, verifier, disabled, created_at, updated_at)
+		VALUES ($1, $2, $3, now(), now()) RETURNING id, created_at`
+	userByNameSQL = `SELECT ` + userColumns + ` FROM users WHERE name = $1`
+	listUsersSQL  = `SELECT ` + userColumns + ` FROM users WHERE name > $1 ORDER BY name LIMIT $2`
+
+	// The compare-and-swap, and what the account looked like in the
+	// statement's snapshot, in one round trip. A data-modifying WITH runs
+	// on the same snapshot as the main query, which so sees the row as it
+	// was before the UPDATE.
+	replaceVerifierSQL = `WITH updated AS (
+			UPDATE users SET verifier = $3, updated_at = GREATEST(now(), updated_at)
+			WHERE name = $1 AND verifier = $2
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM updated), (SELECT verifier FROM users WHERE name = $1)`
+	setDisabledSQL = `UPDATE users SET disabled = $2, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
+	deleteUserSQL  = `DELETE FROM users WHERE name = $1`
+)
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
+// CreateUser stores a new account with u.Name, u.Verifier and u.Disabled,
+// and sets u.ID, u.CreatedAt and u.UpdatedAt. If the name is taken, the
+// error has code ECONFLICT; of several concurrent calls for one name, on
+// one server or on several, exactly one succeeds.
+func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
+	if err := larder.ValidateUsername(u.Name); err != nil {
+		return err
+	}
+	if u.Verifier == "" {
+		return fmt.Errorf("postgres: create user %q: empty verifier", u.Name)
+	}
+	var (
+		id      int64
+		created time.Time
+	)
+	err := s.db.pool.QueryRow(ctx, insertUserSQL, u.Name, u.Verifier, u.Disabled).Scan(&id, &created)
+	if pgCode(err) == uniqueViolation {
+		// The UNIQUE index decides, not an earlier lookup: that is what
+		// makes concurrent registrations of one name safe.
+		return larder.Errorf(larder.ECONFLICT, "user %q already exists", u.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create user %q: %w", u.Name, err)
+	}
+	u.ID, u.CreatedAt, u.UpdatedAt = id, created.UTC(), created.UTC()
+	return nil
+}
+
+// UserByName returns the account named name, compared byte for byte. If
+// there is none, the error has code ENOTFOUND.
+func (s *UserStore) UserByName(ctx context.Context, name string) (*larder.User, error) {
+	if !canExist(name) {
+		return nil, notFound(name)
+	}
+	u, err := scanUser(s.db.pool.QueryRow(ctx, userByNameSQL, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: user %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// ReplaceVerifier sets the verifier of account name to new if it is still
+// old, and updates UpdatedAt. If the verifier is no longer old, the error
+// has code ECONFLICT and nothing changes; if there is no such account, it
+// has code ENOTFOUND.
+func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) error {
+	if new == "" {
+		return fmt.Errorf("postgres: replace verifier of %q: empty verifier", name)
+	}
+	if !canExist(name) {
+		return notFound(name)
+	}
+	// Each try is one atomic statement. It can match nothing although its
+	// snapshot saw old: the UPDATE waited for the row lock of a concurrent
+	// transaction that then changed the verifier or deleted the row. The
+	// next try's snapshot sees what that transaction did, so it answers
+	// unless the row changes again under it; after a few such tries the
+	// verifier has been changing all along, which is a conflict.
+	const tries = 3
+	for range tries {
+		var (
+			swapped bool
+			current *string
+		)
+		if err := s.db.pool.QueryRow(ctx, replaceVerifierSQL, name, old, new).Scan(&swapped, &current); err != nil {
+			return fmt.Errorf("postgres: replace verifier of %q: %w", name, err)
+		}
+		switch {
+		case swapped:
+			return nil
+		case current == nil:
+			return notFound(name)
+		case *current != old:
+			return verifierChanged(name)
+		}
+	}
+	return verifierChanged(name)
+}
+
+// SetDisabled disables or enables account name, and updates UpdatedAt. If
+// there is no such account, the error has code ENOTFOUND.
+func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool) error {
+	if !canExist(name) {
+		return notFound(name)
+	}
+	tag, err := s.db.pool.Exec(ctx, setDisabledSQL, name, disabled)
+	if err != nil {
+		return fmt.Errorf("postgres: set disabled of %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound(name)
+	}
+	return nil
+}
+
+// DeleteUser removes account name. If there is no such account, the error
+// has code ENOTFOUND. Its id is never given to another account.
+func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
+	if !canExist(name) {
+		return notFound(name)
+	}
+	tag, err := s.db.pool.Exec(ctx, deleteUserSQL, name)
+	if err != nil {
+		return fmt.Errorf("postgres: delete user %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound(name)
+	}
+	return nil
+}
+
+// ListUsers returns up to limit accounts whose names sort after after, in
+// byte order of their names (the column's "C" collation); after "" starts
+// at the beginning. To page through every account, pass the last name of
+// one page as after of the next, until a page holds fewer than limit
+// accounts. A limit below 1, or an after that is not UTF-8 or holds a NUL
+// byte (no name can), is an error with code EINVALID.
+func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*larder.User, error) {
+	if err := validateListArgs(after, limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.pool.Query(ctx, listUsersSQL, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*larder.User, error) {
+		return scanUser(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	return users, nil
+}
+
+// scanUser reads the userColumns of one row.
+func scanUser(row pgx.Row) (*larder.User, error) {
+	var (
+		u                larder.User
+		created, updated time.Time
+	)
+	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &created, &updated); err != nil {
+		return nil, err
+	}
+	// pgx gives times in the local zone; UTC as internal/sqlite does.
+	u.CreatedAt, u.UpdatedAt = created.UTC(), updated.UTC()
+	return &u, nil
+}
+
+// canExist reports whether an account could be called name. CreateUser
+// refuses every other name, so a lookup of one can answer ENOTFOUND without
+// asking the server, which would refuse a name that is not UTF-8 or holds
+// a NUL byte with an error of its own: such names come from clients.
+func canExist(name string) bool {
+	return larder.ValidateUsername(name) == nil
+}
+
+func notFound(name string) error {
+	return larder.Errorf(larder.ENOTFOUND, "no such user %q", name)
+}
+
+func verifierChanged(name string) error {
+	return larder.Errorf(larder.ECONFLICT, "the verifier of user %q has changed", name)
+}
+
+// validateListArgs checks the arguments of ListUsers as internal/sqlite
+// does. An after that no name could be is refused: a PostgreSQL text value
+// cannot hold it.
+func validateListArgs(after string, limit int) error {
+	switch {
+	case limit < 1:
+		return larder.Errorf(larder.EINVALID, "list users: limit %d is not positive", limit)
+	case !utf8.ValidString(after), strings.IndexByte(after, 0) >= 0:
+		return larder.Errorf(larder.EINVALID, "list users: %q cannot be a username", after)
+	}
+	return nil
+}
+
+// pgCode returns the SQLSTATE of err if it is an error from the server.
+func pgCode(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}

@@ -1,0 +1,579 @@
+// Package storetest is the conformance suite of larder.UserStore. Every
+// implementation runs it from its own tests, so that the embedded SQLite
+// store and the shared PostgreSQL store behave alike down to error codes and
+// messages:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) larder.UserStore { ... })
+//	}
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder"
+)
+
+// Run runs the conformance suite against the stores that open returns. It
+// calls open once in each subtest, which must return an empty store of its
+// own, closed in t.Cleanup. The subtests run in parallel.
+func Run(t *testing.T, open func(t *testing.T) larder.UserStore) {
+	tests := []struct {
+		name string
+		f    func(t *testing.T, s larder.UserStore)
+	}{
+		{"CreateAndLookup", testCreateAndLookup},
+		{"CreateDisabled", testCreateDisabled},
+		{"CreateInvalid", testCreateInvalid},
+		{"UserByNameMissing", testUserByNameMissing},
+		{"CreateDuplicate", testCreateDuplicate},
+		{"ConcurrentCreates", testConcurrentCreates},
+		{"NamesAreByteExact", testNamesAreByteExact},
+		{"ReplaceVerifier", testReplaceVerifier},
+		{"ReplaceVerifierStale", testReplaceVerifierStale},
+		{"ReplaceVerifierMissing", testReplaceVerifierMissing},
+		{"ConcurrentReplaces", testConcurrentReplaces},
+		{"SetDisabled", testSetDisabled},
+		{"DeleteUser", testDeleteUser},
+		{"ListUsersEmpty", testListUsersEmpty},
+		{"ListUsersPaging", testListUsersPaging},
+		{"ListUsersInvalid", testListUsersInvalid},
+		{"ContextCanceled", testContextCanceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.f(t, open(t))
+		})
+	}
+}
+
+// BenchmarkUserByName measures s.UserByName, which every request calls,
+// over 1000 accounts: serially, and from GOMAXPROCS goroutines at once. s
+// must be empty.
+func BenchmarkUserByName(b *testing.B, s larder.UserStore) {
+	ctx := context.Background()
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = fmt.Sprint("user", i)
+		if err := s.CreateUser(ctx, &larder.User{Name: names[i], Verifier: verifier}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := s.UserByName(ctx, names[i%len(names)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, err := s.UserByName(ctx, names[i%len(names)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	})
+}
+
+// verifier is a realistic stored verifier; the stores treat it as opaque.
+const verifier = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$PL01amPyeUuxG7H0vIr5X+qHkZvWnHmGBGXFYvh8z2E"
+
+func testCreateAndLookup(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	before := time.Now()
+	u := &larder.User{Name: "alice", Verifier: verifier}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatalf("CreateUser(alice): got %v, want nil", err)
+	}
+	after := time.Now()
+	if u.ID == 0 {
+		t.Errorf("ID after CreateUser: got 0, want it set")
+	}
+	checkNow(t, "CreatedAt after CreateUser", u.CreatedAt, before, after)
+	if !u.UpdatedAt.Equal(u.CreatedAt) {
+		t.Errorf("UpdatedAt after CreateUser: got %v, want CreatedAt %v", u.UpdatedAt, u.CreatedAt)
+	}
+	got := mustGet(t, s, "alice")
+	checkUser(t, "UserByName(alice)", got, u)
+	// Times come back in UTC, wherever the store or the program runs.
+	if got.CreatedAt.Location() != time.UTC || got.UpdatedAt.Location() != time.UTC {
+		t.Errorf("locations of CreatedAt, UpdatedAt: got %v, %v, want UTC", got.CreatedAt.Location(), got.UpdatedAt.Location())
+	}
+	if got.Disabled {
+		t.Errorf("Disabled: got true, want false")
+	}
+}
+
+func testCreateDisabled(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	for _, u := range []*larder.User{
+		{Name: "off", Verifier: "v-off", Disabled: true},
+		{Name: "on", Verifier: "v-on", Disabled: false},
+	} {
+		want := *u
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatalf("CreateUser(%q): got %v, want nil", u.Name, err)
+		}
+		if got := mustGet(t, s, u.Name); got.Disabled != want.Disabled {
+			t.Errorf("UserByName(%q).Disabled: got %v, want %v", u.Name, got.Disabled, want.Disabled)
+		}
+	}
+}
+
+func testCreateInvalid(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	for _, name := range []string{"", "seventeen-bytes!!", "a\x00b", "a\nb", "\xff", "caf\xc3"} {
+		err := s.CreateUser(ctx, &larder.User{Name: name, Verifier: "v"})
+		checkCode(t, fmt.Sprintf("CreateUser(%q)", name), err, larder.EINVALID)
+	}
+	if err := s.CreateUser(ctx, &larder.User{Name: "nov"}); err == nil {
+		t.Errorf("CreateUser with an empty verifier: got nil, want an error")
+	}
+	checkError(t, "UserByName(nov)", getErr(s, "nov"), larder.ENOTFOUND, `no such user "nov"`)
+}
+
+func testUserByNameMissing(t *testing.T, s larder.UserStore) {
+	mustCreate(t, s, "present", "v")
+	checkError(t, "UserByName(nobody)", getErr(s, "nobody"), larder.ENOTFOUND, `no such user "nobody"`)
+	// Names that no account can have are not found either, rather than
+	// being an error of the store: they come from clients.
+	for _, name := range []string{"", "seventeen-bytes!!", "a\x00b", "\xff", "present\x00"} {
+		checkError(t, fmt.Sprintf("UserByName(%q)", name), getErr(s, name), larder.ENOTFOUND, fmt.Sprintf("no such user %q", name))
+	}
+}
+
+func testCreateDuplicate(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	first := mustCreate(t, s, "bob", "v1")
+	err := s.CreateUser(ctx, &larder.User{Name: "bob", Verifier: "v2"})
+	checkError(t, "second CreateUser(bob)", err, larder.ECONFLICT, `user "bob" already exists`)
+	checkUser(t, "UserByName(bob) after the conflict", mustGet(t, s, "bob"), first)
+}
+
+// testConcurrentCreates: of simultaneous registrations of one name exactly
+// one wins, and every other gets ECONFLICT (never a busy or serialization
+// error of the database).
+func testConcurrentCreates(t *testing.T, s larder.UserStore) {
+	winner := race(t, "CreateUser(carol)", func(i int) error {
+		return s.CreateUser(context.Background(), &larder.User{Name: "carol", Verifier: fmt.Sprint("v", i)})
+	})
+	if got, want := mustGet(t, s, "carol").Verifier, fmt.Sprint("v", winner); got != want {
+		t.Errorf("verifier of carol: got %q, want the winner's %q", got, want)
+	}
+}
+
+// byteExactNames are distinct accounts: names compare byte for byte, with
+// no case folding, trimming or Unicode normalization.
+var byteExactNames = []string{
+	"bob", "Bob", "BOB", "bob ", " bob", "bøb", "bØb",
+	"\u00e9", "e\u0301", // é precomposed and decomposed
+	"日本", "日本語", "日本人",
+	"ü1", "ü2", // differ only after a multibyte character
+	"😀", "😁",
+}
+
+func testNamesAreByteExact(t *testing.T, s larder.UserStore) {
+	for _, n := range byteExactNames {
+		mustCreate(t, s, n, "v-"+n)
+	}
+	for _, n := range byteExactNames {
+		u := mustGet(t, s, n)
+		if u.Name != n || u.Verifier != "v-"+n {
+			t.Errorf("UserByName(%q): got name %q with verifier %q, want its own account", n, u.Name, u.Verifier)
+		}
+	}
+	for _, n := range []string{"bOb", "bob  ", "BØB", "日", "ü", "ü3", "e"} {
+		checkCode(t, fmt.Sprintf("UserByName(%q)", n), getErr(s, n), larder.ENOTFOUND)
+	}
+	users, err := s.ListUsers(context.Background(), "", 100)
+	if err != nil {
+		t.Fatalf("ListUsers: got %v, want nil", err)
+	}
+	checkNames(t, "ListUsers", names(users), slices.Sorted(slices.Values(byteExactNames))) // byte order
+}
+
+func testReplaceVerifier(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "dave", "old")
+	other := mustCreate(t, s, "erin", "old")
+	pause()
+	if err := s.ReplaceVerifier(ctx, "dave", "old", "new"); err != nil {
+		t.Fatalf("ReplaceVerifier(dave, old, new): got %v, want nil", err)
+	}
+	got := mustGet(t, s, "dave")
+	want := *u
+	want.Verifier, want.UpdatedAt = "new", got.UpdatedAt
+	checkUser(t, "UserByName(dave) after ReplaceVerifier", got, &want)
+	checkLater(t, "UpdatedAt after ReplaceVerifier", got.UpdatedAt, u.UpdatedAt)
+	checkUser(t, "UserByName(erin), untouched", mustGet(t, s, "erin"), other)
+
+	// Replacing with the same value is a successful swap.
+	if err := s.ReplaceVerifier(ctx, "dave", "new", "new"); err != nil {
+		t.Errorf("ReplaceVerifier(dave, new, new): got %v, want nil", err)
+	}
+	if err := s.ReplaceVerifier(ctx, "dave", "new", ""); err == nil {
+		t.Errorf("ReplaceVerifier to an empty verifier: got nil, want an error")
+	}
+	if got := mustGet(t, s, "dave").Verifier; got != "new" {
+		t.Errorf("verifier of dave: got %q, want %q", got, "new")
+	}
+}
+
+func testReplaceVerifierStale(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "frank", "reset-by-admin")
+	// A login that read the account before the reset tries to rehash the
+	// old verifier: it must not undo the reset.
+	err := s.ReplaceVerifier(ctx, "frank", "before-reset", "rehashed")
+	checkError(t, "ReplaceVerifier(frank) from a stale verifier", err, larder.ECONFLICT, `the verifier of user "frank" has changed`)
+	checkUser(t, "UserByName(frank) after the conflict", mustGet(t, s, "frank"), u)
+	// Byte for byte, like names.
+	err = s.ReplaceVerifier(ctx, "frank", "Reset-by-admin", "rehashed")
+	checkCode(t, "ReplaceVerifier(frank) from a verifier that differs in case", err, larder.ECONFLICT)
+	err = s.ReplaceVerifier(ctx, "Frank", "reset-by-admin", "rehashed")
+	checkCode(t, "ReplaceVerifier(Frank)", err, larder.ENOTFOUND)
+	checkUser(t, "UserByName(frank) after the failures", mustGet(t, s, "frank"), u)
+}
+
+func testReplaceVerifierMissing(t *testing.T, s larder.UserStore) {
+	for _, name := range []string{"nobody", "", "\xff"} {
+		err := s.ReplaceVerifier(context.Background(), name, "old", "new")
+		checkError(t, fmt.Sprintf("ReplaceVerifier(%q)", name), err, larder.ENOTFOUND, fmt.Sprintf("no such user %q", name))
+	}
+	checkCode(t, "UserByName(nobody) after ReplaceVerifier", getErr(s, "nobody"), larder.ENOTFOUND)
+}
+
+// testConcurrentReplaces: of simultaneous swaps from one verifier (two
+// logins rehashing at once, or a login and a reset) exactly one wins.
+func testConcurrentReplaces(t *testing.T, s larder.UserStore) {
+	mustCreate(t, s, "grace", "old")
+	winner := race(t, "ReplaceVerifier(grace)", func(i int) error {
+		return s.ReplaceVerifier(context.Background(), "grace", "old", fmt.Sprint("new", i))
+	})
+	if got, want := mustGet(t, s, "grace").Verifier, fmt.Sprint("new", winner); got != want {
+		t.Errorf("verifier of grace: got %q, want the winner's %q", got, want)
+	}
+}
+
+func testSetDisabled(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "heidi", "v")
+	other := mustCreate(t, s, "ivan", "v")
+	prev := u
+	for _, disabled := range []bool{true, true, false, false, true} {
+		pause()
+		if err := s.SetDisabled(ctx, "heidi", disabled); err != nil {
+			t.Fatalf("SetDisabled(heidi, %v): got %v, want nil", disabled, err)
+		}
+		got := mustGet(t, s, "heidi")
+		want := *u
+		want.Disabled, want.UpdatedAt = disabled, got.UpdatedAt
+		checkUser(t, fmt.Sprintf("UserByName(heidi) after SetDisabled(%v)", disabled), got, &want)
+		checkLater(t, fmt.Sprintf("UpdatedAt after SetDisabled(%v)", disabled), got.UpdatedAt, prev.UpdatedAt)
+		prev = got
+	}
+	checkUser(t, "UserByName(ivan), untouched", mustGet(t, s, "ivan"), other)
+	for _, name := range []string{"nobody", "Heidi", ""} {
+		err := s.SetDisabled(ctx, name, true)
+		checkError(t, fmt.Sprintf("SetDisabled(%q)", name), err, larder.ENOTFOUND, fmt.Sprintf("no such user %q", name))
+	}
+}
+
+func testDeleteUser(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "judy", "v1")
+	other := mustCreate(t, s, "Judy", "v")
+	if err := s.DeleteUser(ctx, "judy"); err != nil {
+		t.Fatalf("DeleteUser(judy): got %v, want nil", err)
+	}
+	checkError(t, "UserByName(judy) after DeleteUser", getErr(s, "judy"), larder.ENOTFOUND, `no such user "judy"`)
+	checkError(t, "second DeleteUser(judy)", s.DeleteUser(ctx, "judy"), larder.ENOTFOUND, `no such user "judy"`)
+	checkCode(t, "ReplaceVerifier(judy) after DeleteUser", s.ReplaceVerifier(ctx, "judy", "v1", "v2"), larder.ENOTFOUND)
+	checkCode(t, "SetDisabled(judy) after DeleteUser", s.SetDisabled(ctx, "judy", true), larder.ENOTFOUND)
+	checkCode(t, "DeleteUser(nobody)", s.DeleteUser(ctx, "nobody"), larder.ENOTFOUND)
+	checkUser(t, "UserByName(Judy), untouched", mustGet(t, s, "Judy"), other)
+
+	// The name is free again, and the new account is a new one: an id is
+	// never reused, so that records naming the old id cannot come to name
+	// the new user.
+	again := mustCreate(t, s, "judy", "v2")
+	if again.ID == u.ID || again.ID == other.ID {
+		t.Errorf("ID of the re-created judy: got %d, want one that is not %d (old judy) or %d (Judy)", again.ID, u.ID, other.ID)
+	}
+	checkUser(t, "UserByName(judy) after re-creating it", mustGet(t, s, "judy"), again)
+}
+
+func testListUsersEmpty(t *testing.T, s larder.UserStore) {
+	users, err := s.ListUsers(context.Background(), "", 10)
+	if err != nil || len(users) != 0 {
+		t.Errorf("ListUsers on an empty store: got %d users, %v; want 0, nil", len(users), err)
+	}
+}
+
+// testListUsersPaging pages through 250 accounts 100 at a time, in byte
+// order, with names that a collation other than bytes would sort
+// differently.
+func testListUsersPaging(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	var all []string
+	for i := range 200 {
+		all = append(all, fmt.Sprintf("user%03d", i))
+	}
+	all = append(all, byteExactNames...)
+	all = append(all, "Zed", "zed", "_x", "a", "ab", "a b", "Ärger", "arg", "Ångström", "Ω", "ω", "ß", "ss",
+		"🦊", "~", "9", "10", "user", "user1", "user10", "userZ", "User", "éclair", "eclair", "Eclair",
+		"ñ", "n", "中", "한국어", "עברית", "العربية", "ⅰ", "ﬁ", "fi")
+	for len(all) < 250 {
+		all = append(all, fmt.Sprintf("zz%02d", len(all)))
+	}
+	byName := map[string]*larder.User{}
+	for i, n := range all {
+		// Some disabled, to see the field come back from a list.
+		u := &larder.User{Name: n, Verifier: "v-" + n, Disabled: i%7 == 0}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatalf("CreateUser(%q): got %v, want nil", n, err)
+		}
+		byName[n] = u
+	}
+	want := slices.Sorted(slices.Values(all))
+
+	var got []string
+	after := ""
+	for page := 0; ; page++ {
+		users, err := s.ListUsers(ctx, after, 100)
+		if err != nil {
+			t.Fatalf("ListUsers(%q, 100): got %v, want nil", after, err)
+		}
+		if wantLen := min(100, len(want)-len(got)); len(users) != wantLen {
+			t.Fatalf("page %d, ListUsers(%q, 100): got %d users, want %d", page, after, len(users), wantLen)
+		}
+		for _, u := range users {
+			w, ok := byName[u.Name]
+			if !ok {
+				t.Fatalf("page %d: got user %q, which was never created", page, u.Name)
+			}
+			checkUser(t, fmt.Sprintf("page %d, user %q", page, u.Name), u, w)
+		}
+		got = append(got, names(users)...)
+		if len(users) < 100 {
+			break
+		}
+		after = users[len(users)-1].Name
+	}
+	checkNames(t, "names over all pages", got, want)
+
+	// after need not be a name that exists; the limit is honoured; paging
+	// past the end gives nothing.
+	for _, tc := range []struct {
+		after string
+		limit int
+	}{
+		{"user0995", 3}, {"user", 2}, {"Ä", 5}, {"日", 4}, {"\U0010FFFF", 10}, {want[len(want)-1], 10}, {"", 1},
+	} {
+		users, err := s.ListUsers(ctx, tc.after, tc.limit)
+		if err != nil {
+			t.Fatalf("ListUsers(%q, %d): got %v, want nil", tc.after, tc.limit, err)
+		}
+		i, _ := slices.BinarySearch(want, tc.after)
+		if i < len(want) && want[i] == tc.after {
+			i++
+		}
+		checkNames(t, fmt.Sprintf("ListUsers(%q, %d)", tc.after, tc.limit), names(users), want[i:min(i+tc.limit, len(want))])
+	}
+}
+
+func testListUsersInvalid(t *testing.T, s larder.UserStore) {
+	mustCreate(t, s, "kim", "v")
+	ctx := context.Background()
+	for _, limit := range []int{0, -1} {
+		_, err := s.ListUsers(ctx, "", limit)
+		checkError(t, fmt.Sprintf("ListUsers(\"\", %d)", limit), err, larder.EINVALID, fmt.Sprintf("list users: limit %d is not positive", limit))
+	}
+	for _, after := range []string{"\xff", "a\x00"} {
+		_, err := s.ListUsers(ctx, after, 10)
+		checkError(t, fmt.Sprintf("ListUsers(%q, 10)", after), err, larder.EINVALID, fmt.Sprintf("list users: %q cannot be a username", after))
+	}
+}
+
+func testContextCanceled(t *testing.T, s larder.UserStore) {
+	mustCreate(t, s, "leo", "v")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for op, err := range map[string]error{
+		"CreateUser":      s.CreateUser(ctx, &larder.User{Name: "mia", Verifier: "v"}),
+		"UserByName":      func() error { _, err := s.UserByName(ctx, "leo"); return err }(),
+		"ReplaceVerifier": s.ReplaceVerifier(ctx, "leo", "v", "w"),
+		"SetDisabled":     s.SetDisabled(ctx, "leo", true),
+		"DeleteUser":      s.DeleteUser(ctx, "leo"),
+		"ListUsers":       func() error { _, err := s.ListUsers(ctx, "", 10); return err }(),
+	} {
+		if err == nil {
+			t.Errorf("%s with a canceled context: got nil, want an error", op)
+		}
+	}
+}
+
+// Helpers.
+
+// race calls op(i) for i in [0, 20) in as many goroutines at once, checks
+// that exactly one call succeeds and every other fails with ECONFLICT, and
+// returns the i of the one.
+func race(t *testing.T, what string, op func(i int) error) (winner int) {
+	t.Helper()
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = op(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner = -1
+	for i, err := range errs {
+		switch larder.ErrorCode(err) {
+		case "":
+			if winner >= 0 {
+				t.Errorf("%s in goroutines %d and %d: both got nil, want one code %q", what, winner, i, larder.ECONFLICT)
+			}
+			winner = i
+		case larder.ECONFLICT:
+		default:
+			t.Errorf("%s in goroutine %d: got %v, want nil or code %q", what, i, err, larder.ECONFLICT)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("successful %s calls: got 0, want 1", what)
+	}
+	return winner
+}
+
+func mustCreate(t *testing.T, s larder.UserStore, name, verifier string) *larder.User {
+	t.Helper()
+	u := &larder.User{Name: name, Verifier: verifier}
+	if err := s.CreateUser(context.Background(), u); err != nil {
+		t.Fatalf("CreateUser(%q): got %v, want nil", name, err)
+	}
+	return u
+}
+
+func mustGet(t *testing.T, s larder.UserStore, name string) *larder.User {
+	t.Helper()
+	u, err := s.UserByName(context.Background(), name)
+	if err != nil {
+		t.Fatalf("UserByName(%q): got %v, want nil", name, err)
+	}
+	return u
+}
+
+func getErr(s larder.UserStore, name string) error {
+	_, err := s.UserByName(context.Background(), name)
+	return err
+}
+
+func names(users []*larder.User) []string {
+	var ns []string
+	for _, u := range users {
+		ns = append(ns, u.Name)
+	}
+	return ns
+}
+
+// checkNames compares lists of names, showing where they first differ.
+func checkNames(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
+	}
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	from := max(0, i-2)
+	t.Errorf("%s: %d names, first difference at %d:\n\tgot  …%q…\n\twant …%q… (%d names)",
+		what, len(got), i, got[from:min(i+4, len(got))], want[from:min(i+4, len(want))], len(want))
+}
+
+// checkUser compares accounts field by field. Times compare truncated to
+// the microsecond, which is what PostgreSQL keeps.
+func checkUser(t *testing.T, what string, got, want *larder.User) {
+	t.Helper()
+	var diffs []string
+	if got.ID != want.ID {
+		diffs = append(diffs, fmt.Sprintf("ID: got %d, want %d", got.ID, want.ID))
+	}
+	if got.Name != want.Name {
+		diffs = append(diffs, fmt.Sprintf("Name: got %q, want %q", got.Name, want.Name))
+	}
+	if got.Verifier != want.Verifier {
+		diffs = append(diffs, fmt.Sprintf("Verifier: got %q, want %q", got.Verifier, want.Verifier))
+	}
+	if got.Disabled != want.Disabled {
+		diffs = append(diffs, fmt.Sprintf("Disabled: got %v, want %v", got.Disabled, want.Disabled))
+	}
+	if !micro(got.CreatedAt).Equal(micro(want.CreatedAt)) {
+		diffs = append(diffs, fmt.Sprintf("CreatedAt: got %v, want %v", got.CreatedAt, want.CreatedAt))
+	}
+	if !micro(got.UpdatedAt).Equal(micro(want.UpdatedAt)) {
+		diffs = append(diffs, fmt.Sprintf("UpdatedAt: got %v, want %v", got.UpdatedAt, want.UpdatedAt))
+	}
+	if len(diffs) > 0 {
+		t.Errorf("%s:\n\t%s", what, strings.Join(diffs, "\n\t"))
+	}
+}
+
+func micro(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
+
+// checkNow checks that a time a store set lies between before and after,
+// read from the clock around the call.
+func checkNow(t *testing.T, what string, got, before, after time.Time) {
+	t.Helper()
+	if g := micro(got); g.Before(micro(before)) || g.After(after) {
+		t.Errorf("%s: got %v, want between %v and %v", what, got, before, after)
+	}
+}
+
+// checkLater checks that a time moved forward.
+func checkLater(t *testing.T, what string, got, prev time.Time) {
+	t.Helper()
+	if !micro(got).After(micro(prev)) {
+		t.Errorf("%s: got %v, want after %v", what, got, prev)
+	}
+}
+
+// pause lets the clock move on by more than the microsecond that a store
+// may round times to, so that an update's time differs from the last.
+func pause() { time.Sleep(2 * time.Millisecond) }
+
+func checkCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if got := larder.ErrorCode(err); got != code {
+		t.Errorf("%s: got error %v (code %q), want code %q", what, err, got, code)
+	}
+}
+
+func checkError(t *testing.T, what string, err error, code, msg string) {
+	t.Helper()
+	checkCode(t, what, err, code)
+	if got := larder.ErrorMessage(err); err != nil && got != msg {
+		t.Errorf("%s: got message %q, want %q", what, got, msg)
+	}
+}
