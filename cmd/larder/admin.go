@@ -25,33 +25,7 @@ func adminCommands() []command {
 }
 
 func runAdmin(ctx context.Context, env *Env, args []string) error {
-	return dispatch(ctx, env, "admin", adminCommands(), args)
-}
-
-// dispatch runs the subcommand of cmds named by args[0], for command
-// groups such as "larder admin".
-func dispatch(ctx context.Context, env *Env, group string, cmds []command, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
-		w := env.Stdout
-		if len(args) == 0 {
-			w = env.Stderr
-		}
-		fmt.Fprintf(w, "Usage: larder %s <command> [flags] [args]\n\nCommands:\n", group)
-		for _, c := range cmds {
-			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-		}
-		fmt.Fprintf(w, "\nRun 'larder %s <command> -h' for the flags of a command.\n", group)
-		if len(args) == 0 {
-			return usageError("larder %s: no command given", group)
-		}
-		return nil
-	}
-	for _, c := range cmds {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
-	}
-	return usageError("larder %s: unknown command %q", group, args[0])
+	return dispatch(ctx, env, "larder admin", adminCommands(), args)
 }
 
 // adminFlagSet returns a flag set for "larder admin NAME" with the account

@@ -151,7 +151,7 @@ func pepperCommands() []command {
 }
 
 func runAdminPepper(ctx context.Context, env *Env, args []string) error {
-	return dispatch(ctx, env, "admin pepper", pepperCommands(), args)
+	return dispatch(ctx, env, "larder admin pepper", pepperCommands(), args)
 }
 
 // pepperUse counts the accounts whose hash uses each pepper id.

@@ -30,7 +30,7 @@ func userCommands() []command {
 }
 
 func runAdminUser(ctx context.Context, env *Env, args []string) error {
-	return dispatch(ctx, env, "admin user", userCommands(), args)
+	return dispatch(ctx, env, "larder admin user", userCommands(), args)
 }
 
 func runUserList(ctx context.Context, env *Env, args []string) error {

@@ -3,6 +3,7 @@
 //	larder serve                 run the server
 //	larder register              register an account on a server
 //	larder get PATH [-o FILE]    fetch a file
+//	larder admin ...             administer accounts and password hashing
 //
 // Run "larder help" for the list of subcommands and "larder CMD -h" for the
 // flags of one.
@@ -58,36 +59,47 @@ func commands() []command {
 		{"serve", "run the file server", runServe},
 		{"register", "register an account on a server", runRegister},
 		{"get", "fetch a file from a server", runGet},
+		{"admin", "administer accounts and password hashing", runAdmin},
 	}
 }
 
 // Run runs the subcommand named by args[0].
 func Run(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		usage(env.Stderr)
-		return usageError("no subcommand given")
-	}
-	name, args := args[0], args[1:]
-	switch name {
-	case "help", "-h", "-help", "--help":
-		usage(env.Stdout)
-		return nil
-	}
-	for _, c := range commands() {
-		if c.name == name {
-			return c.run(ctx, env, args)
-		}
-	}
-	usage(env.Stderr)
-	return usageError("unknown subcommand %q", name)
+	return dispatch(ctx, env, "larder", commands(), args)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: larder <command> [flags] [args]\n\nCommands:\n")
-	for _, c := range commands() {
+// dispatch runs the command of cmds named by args[0]; prog names the
+// program or command group ("larder", "larder admin") in messages.
+func dispatch(ctx context.Context, env *Env, prog string, cmds []command, args []string) error {
+	// Messages get "larder: " from main; say only the rest of prog.
+	where := strings.TrimPrefix(strings.TrimPrefix(prog, "larder"), " ")
+	if where != "" {
+		where += ": "
+	}
+	if len(args) == 0 {
+		usage(env.Stderr, prog, cmds)
+		return usageError("%sno command given", where)
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(env.Stdout, prog, cmds)
+		return nil
+	}
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	usage(env.Stderr, prog, cmds)
+	return usageError("%sunknown command %q", where, args[0])
+}
+
+func usage(w io.Writer, prog string, cmds []command) {
+	fmt.Fprintf(w, "Usage: %s <command> [flags] [args]\n\nCommands:\n", prog)
+	for _, c := range cmds {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'larder <command> -h' for the flags of a command.\n")
+	fmt.Fprintf(w, "\nRun '%s <command> -h' for the flags of a command.\n", prog)
 }
 
 // UsageError reports a command line that could not be understood.
