@@ -137,7 +137,7 @@ func runUserAdd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := larder.ValidateUsername(name); err != nil {
-		return err
+		return usageError("bad account name: %s", larder.ErrorMessage(err))
 	}
 	a, err := openAccounts(ctx, &cfg)
 	if err != nil {

@@ -309,13 +309,7 @@ type wireReply struct {
 // with readReply.
 func rawExchange(t *testing.T, addr, user string, sig wire.Signature, path string) wireReply {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	must(t, err)
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute))
-	_, err = (&wire.Request{Username: user, Signature: sig, Body: []byte(path)}).WriteTo(c)
-	must(t, err)
-	return readReply(t, c)
+	return rawExchangeFrom(t, "", addr, user, sig, path)
 }
 
 // readReply reassembles a reply from any block order and checks every

@@ -94,6 +94,13 @@ func (a *Authenticator) Login(ctx context.Context, name string, sig []byte, from
 		return nil, err
 	}
 	if u != nil && a.cache.Verified(u.Name, sig, u.Verifier) {
+		// A cached check proves the signature, but a refused address must
+		// still be refused: otherwise, while the owner's check is cached,
+		// a guesser would see its one right guess answered among quick
+		// refusals, and could guess at the speed of the network.
+		if d := a.throttle.Check(name, from); d.Refused {
+			return nil, d.Err()
+		}
 		return admit(u)
 	}
 

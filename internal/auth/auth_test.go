@@ -325,3 +325,33 @@ func BenchmarkLoginCached(b *testing.B) {
 
 // testAddr is the client address of the tests' logins.
 var testAddr = netip.MustParseAddr("192.0.2.10")
+
+// TestThrottleHoldsOnCacheHit: while the owner's check is cached, a
+// refused address is still refused with the right signature, so that its
+// one right guess does not stand out among refusals.
+func TestThrottleHoldsOnCacheHit(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "larder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := auth.New(sqlite.NewUserStore(db), auth.NewHasher(cheap, nil, 2), auth.NewCache(0, 0), auth.NewThrottle(auth.ThrottleConfig{}))
+	sig := signature("right")
+	if _, err := a.Register(ctx, "alice", sig); err != nil {
+		t.Fatal(err)
+	}
+	owner, guesser := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.9")
+	if _, err := a.Login(ctx, "alice", sig, owner); err != nil {
+		t.Fatalf("owner's login: %v", err)
+	}
+	for i := range 5 {
+		_, err := a.Login(ctx, "alice", signature(fmt.Sprint("guess", i)), guesser)
+		wantCode(t, fmt.Sprint("guess ", i), err, larder.EUNAUTHORIZED)
+	}
+	_, err = a.Login(ctx, "alice", sig, guesser)
+	wantCode(t, "the right guess from the refused address", err, larder.ETHROTTLED)
+	if _, err := a.Login(ctx, "alice", sig, owner); err != nil {
+		t.Fatalf("owner's login after the guesser was refused: %v", err)
+	}
+}
