@@ -188,3 +188,33 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestDurStr(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		77 * time.Nanosecond:     "77.0 ns",
+		350 * time.Nanosecond:    "350 ns",
+		1500 * time.Nanosecond:   "1.50 µs",
+		24100 * time.Microsecond: "24.1 ms",
+		113 * time.Millisecond:   "113 ms",
+	} {
+		if got := durStr(d); got != want {
+			t.Errorf("durStr(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestBytesStr(t *testing.T) {
+	for b, want := range map[float64]string{19.9e6: "19.9 MB", 192: "192 B", 0.026: "0.026 B"} {
+		if got := bytesStr(b); got != want {
+			t.Errorf("bytesStr(%v) = %q, want %q", b, got, want)
+		}
+	}
+}
+
+func TestCount(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 384: "384", 2.5: "2", math.NaN(): "–"} {
+		if got := fmtCount(v); got != want {
+			t.Errorf("fmtCount(%v) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -30,6 +30,15 @@ func newAccount(i int) account {
 	}
 }
 
+// newAccounts returns the accounts 0 to n-1.
+func newAccounts(n int) []account {
+	accts := make([]account, n)
+	for i := range accts {
+		accts[i] = newAccount(i)
+	}
+	return accts
+}
+
 // request encodes a's request for path; "" registers a.
 func (a account) request(path string) []byte {
 	r := wire.Request{Username: a.name, Signature: a.sig, Body: []byte(path)}
@@ -173,13 +182,19 @@ func newClient(addr string, timeout time.Duration) *client {
 	return &client{addr: addr, timeout: timeout, dialer: net.Dialer{Timeout: timeout}}
 }
 
-// dial connects with a deadline of c.timeout on everything that follows.
+// dial connects with a deadline of c.timeout on everything that follows,
+// or ctx's deadline if that comes first: a load that must end at a given
+// time gives its requests a context with that deadline.
 func (c *client) dial(ctx context.Context) (net.Conn, error) {
 	conn, err := c.dialer.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
 		return nil, err
 	}
-	conn.SetDeadline(time.Now().Add(c.timeout))
+	deadline := time.Now().Add(c.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetDeadline(deadline)
 	return conn, nil
 }
 

@@ -7,7 +7,10 @@
 //	go run ./bench throughput     MB/s of one 100 MiB retrieval
 //	go run ./bench idle-latency   latency of one request with 1,000 idle connections open
 //	go run ./bench idle-memory    resident memory per idle connection, 10,000 open
-//	go run ./bench all            the four above with quick defaults
+//	go run ./bench hashcost       time and memory of one password verification
+//	go run ./bench flood          a logged-in user and larder's memory during a login flood
+//	go run ./bench enumeration    login time, unknown user against wrong password
+//	go run ./bench all            all of the above with quick defaults
 //
 // Every figure is a ratio against a baseline measured in the same run.
 // Rounds alternate the systems (A B A B ...) so that the noise of a shared
@@ -92,6 +95,9 @@ func scenarios() []scenario {
 		{"throughput", "MB/s of one large retrieval, every block hash checked", newThroughputConfig},
 		{"idle-latency", "latency of one request with idle connections held open, against none", newIdleLatencyConfig},
 		{"idle-memory", "resident memory per idle connection", newIdleMemoryConfig},
+		{"hashcost", "time and memory of one password verification, against the course server's SHA-256", newHashCostConfig},
+		{"flood", "a logged-in user's latency and larder's memory during a flood of wrong-password logins", newFloodConfig},
+		{"enumeration", "login time for an unknown user against a known user with a wrong password", newEnumerationConfig},
 	}
 }
 

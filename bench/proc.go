@@ -41,9 +41,10 @@ type Process struct {
 }
 
 // startProcess starts a system under test, listening on addr, and waits
-// until it accepts connections. The process is tracked by env, which stops
-// it on Close.
-func (e *Env) startProcess(name, addr, path string, args ...string) (*Process, error) {
+// until it accepts connections. environ holds variables added to the
+// bench's own environment, such as GODEBUG=gctrace=1. The process is
+// tracked by env, which stops it on Close.
+func (e *Env) startProcess(name, addr, path string, environ []string, args ...string) (*Process, error) {
 	e.seq++
 	logPath := fmt.Sprintf("%s/%s-%s-%d.log", e.tmp, e.scenario, name, e.seq)
 	logFile, err := os.Create(logPath)
@@ -53,6 +54,9 @@ func (e *Env) startProcess(name, addr, path string, args ...string) (*Process, e
 	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if len(environ) > 0 {
+		cmd.Env = append(os.Environ(), environ...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Its own process group, so that Ctrl-C reaches the bench only,
 		// which then stops the servers in order.
@@ -185,20 +189,8 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 
 // RSS returns the process's resident set size (VmRSS) in bytes.
 func (p *Process) RSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
-				return 0, fmt.Errorf("bench: VmRSS line %q: %w", line, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("bench: no VmRSS in /proc status")
+	m, err := p.memStatus()
+	return m.rss, err
 }
 
 // FDs returns how many file descriptors the process has open: with a

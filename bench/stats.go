@@ -136,3 +136,44 @@ func (l *intList) Set(s string) error {
 	*l = out
 	return nil
 }
+
+// perRound returns fig of each round's result.
+func perRound[R any](rounds []R, fig func(R) float64) []float64 {
+	xs := make([]float64, len(rounds))
+	for i, r := range rounds {
+		xs[i] = fig(r)
+	}
+	return xs
+}
+
+// medianDur returns the median of a sample of durations, which it sorts.
+func medianDur(ds []time.Duration) time.Duration {
+	return summarize(ds).p50
+}
+
+// fmtCount formats a count, or a median of counts.
+func fmtCount(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// durStr formats a duration with three significant digits in ns, µs or ms.
+func durStr(d time.Duration) string {
+	switch {
+	case d >= time.Millisecond:
+		return num(float64(d)/float64(time.Millisecond)) + " ms"
+	case d >= time.Microsecond:
+		return num(float64(d)/float64(time.Microsecond)) + " µs"
+	}
+	return num(float64(d)) + " ns"
+}
+
+// bytesStr formats a byte count in MB (10^6) from 1 MB up, else in bytes.
+func bytesStr(b float64) string {
+	if b >= 1e6 {
+		return num(b/1e6) + " MB"
+	}
+	return num(b) + " B"
+}

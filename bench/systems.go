@@ -63,6 +63,12 @@ func writeRandomFile(path string, size int, seed uint64) ([32]byte, error) {
 // the default password hashing and any extra flags. Its data folder (the
 // accounts) is dataDir, or a fresh one if dataDir is "".
 func (e *Env) startLarder(filesDir, dataDir string, extra ...string) (*Process, error) {
+	return e.startLarderEnv(nil, filesDir, dataDir, extra...)
+}
+
+// startLarderEnv is startLarder with variables added to larder's
+// environment, such as GODEBUG=gctrace=1 or GOMEMLIMIT.
+func (e *Env) startLarderEnv(environ []string, filesDir, dataDir string, extra ...string) (*Process, error) {
 	bin, err := e.larderBinary()
 	if err != nil {
 		return nil, err
@@ -86,11 +92,15 @@ func (e *Env) startLarder(filesDir, dataDir string, extra ...string) (*Process, 
 		// connections by then.
 		"--shutdown-grace", "2s",
 	}, extra...)
-	p, err := e.startProcess("larder", addr, bin, args...)
+	p, err := e.startProcess("larder", addr, bin, environ, args...)
 	if err != nil {
 		return nil, err
 	}
-	e.progress("larder started: pid %d on %s: larder %s", p.PID, addr, shellArgs(args))
+	prefix := ""
+	if len(environ) > 0 {
+		prefix = shellArgs(environ) + " "
+	}
+	e.progress("larder started: pid %d on %s: %slarder %s", p.PID, addr, prefix, shellArgs(args))
 	return p, nil
 }
 
@@ -106,7 +116,7 @@ func (e *Env) startBaseline(filesDir string) (*Process, error) {
 		e.seq++
 		args = append(args, "--cpuprofile", fmt.Sprintf("%s-%s-%d.pprof", e.opts.cpuProfile, e.scenario, e.seq))
 	}
-	p, err := e.startProcess("baseline", addr, e.self, args...)
+	p, err := e.startProcess("baseline", addr, e.self, nil, args...)
 	if err != nil {
 		return nil, err
 	}

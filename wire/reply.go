@@ -133,21 +133,32 @@ func (w *Writer) WriteBlock(h *BlockHeader, payload []byte) error {
 // WriteMessage writes a whole reply whose payload is the text msg, split
 // into blocks like a file. It does not flush.
 func (w *Writer) WriteMessage(status Status, msg string) error {
-	p := []byte(msg)
-	count, err := BlockCount(int64(len(p)))
+	b, err := AppendMessage(nil, status, msg)
 	if err != nil {
 		return err
 	}
-	h := BlockHeader{Status: status, Count: count, TotalHash: sha256.Sum256(p)}
-	for i := range count {
-		h.Index = i
-		n := min(len(p), MaxBlockPayload)
-		if err := w.WriteBlock(&h, p[:n]); err != nil {
-			return err
-		}
-		p = p[n:]
+	_, err = w.w.Write(b)
+	return err
+}
+
+// AppendMessage appends to b a whole reply whose payload is the text msg,
+// split into blocks like a file. A one-block message (most are) takes
+// 80 bytes plus the text, so a caller can encode it without a Writer and
+// its 64 KiB buffer.
+func AppendMessage(b []byte, status Status, msg string) ([]byte, error) {
+	count, err := BlockCount(int64(len(msg)))
+	if err != nil {
+		return b, err
 	}
-	return nil
+	h := BlockHeader{Status: status, Count: count, TotalHash: sha256.Sum256([]byte(msg))}
+	for i := range count {
+		p := msg[:min(len(msg), MaxBlockPayload)]
+		msg = msg[len(p):]
+		h.Index, h.Length, h.BlockHash = i, uint32(len(p)), sha256.Sum256([]byte(p))
+		b, _ = h.AppendBinary(b)
+		b = append(b, p...)
+	}
+	return b, nil
 }
 
 // chunkBlocks is how many blocks WritePayload reads from its source at once.

@@ -59,7 +59,7 @@ func (c *AccountConfig) define(fs *flag.FlagSet) {
 		c.Hash.Threads = uint8(v)
 		return nil
 	})
-	fs.IntVar(&c.HashConcurrency, "hash-concurrency", c.HashConcurrency, "password hashes computed at once (default: one per core)")
+	fs.IntVar(&c.HashConcurrency, "hash-concurrency", c.HashConcurrency, "password hashes computed at once (default: one fewer than the cores, at least one)")
 }
 
 // uintFlag parses a positive 32-bit integer flag into p.

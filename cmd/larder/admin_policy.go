@@ -131,7 +131,7 @@ func runAdminCalibrate(ctx context.Context, env *Env, args []string) error {
 	}
 	conc := cfg.HashConcurrency
 	if conc <= 0 {
-		conc = runtime.NumCPU()
+		conc = auth.DefaultConcurrency()
 	}
 	fmt.Fprintf(env.Stdout, "proposed: --hash-memory %d --hash-passes %d --hash-lanes %d\n", p.Memory, p.Time, p.Threads)
 	fmt.Fprintf(env.Stdout, "one hash takes %v and %d MiB here; with --hash-concurrency %d this machine checks about %.0f passwords/s and needs %d MiB for hashing\n",

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/wire"
 )
 
@@ -46,6 +47,12 @@ type exchange struct {
 	status wire.Status
 	bytes  int64 // payload bytes sent
 	err    error // the internal cause of a failure, never sent to the client
+
+	// The answer: msg with status, or the file with its SHA-256. An
+	// exchange with neither status nor file sends nothing.
+	msg  string
+	file *disk.File
+	sum  [32]byte
 }
 
 func (c *conn) serve() {
@@ -74,24 +81,49 @@ func (c *conn) serve() {
 	// waits for the database's fsync.
 	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
 	defer cancel()
-	w := c.newWriter()
-	defer w.release()
-
 	var ex exchange
 	if err != nil {
-		ex = c.refuseUnreadable(w.Writer, err)
+		ex = c.refuseUnreadable(err)
 	} else {
-		ex = s.handle(ctx, w.Writer, req, remoteIP(c.rwc))
+		ex = s.handle(ctx, req, remoteIP(c.rwc))
 	}
-	if ferr := w.Flush(); ferr != nil && ex.err == nil {
-		ex.err = ferr
-	}
+	c.send(&ex)
 	lingerClose(c.rwc, lingerTimeout)
 	c.log(ex)
 }
 
+// send writes the answer that ex holds: a file through a pooled writer, a
+// message encoded on the spot.
+func (c *conn) send(ex *exchange) {
+	var err error
+	switch {
+	case ex.file != nil:
+		defer ex.file.Close()
+		w := c.newWriter()
+		defer w.release()
+		var order func(uint32) uint32
+		if c.srv.ShuffleBlocks {
+			count, _ := wire.BlockCount(ex.file.Size)
+			order = shuffled(count)
+		}
+		if ex.bytes, err = w.WritePayload(ex.status, ex.file, ex.file.Size, ex.sum, order); err == nil {
+			err = w.Flush()
+		}
+	case ex.status != 0:
+		var buf [wire.BlockHeaderSize + wire.MaxBlockPayload]byte
+		b, aerr := wire.AppendMessage(buf[:0], ex.status, ex.msg)
+		if err = aerr; err == nil {
+			c.rwc.SetWriteDeadline(time.Now().Add(cmp(c.srv.WriteTimeout, DefaultWriteTimeout)))
+			_, err = c.rwc.Write(b)
+		}
+	}
+	if err != nil && ex.err == nil {
+		ex.err = err
+	}
+}
+
 // refuseUnreadable answers a request that could not be read whole.
-func (c *conn) refuseUnreadable(w *wire.Writer, err error) exchange {
+func (c *conn) refuseUnreadable(err error) exchange {
 	ex := exchange{err: err}
 	var pe *wire.ProtocolError
 	switch {
@@ -101,14 +133,14 @@ func (c *conn) refuseUnreadable(w *wire.Writer, err error) exchange {
 	case c.srv.inShutdown.Load():
 		ex.status = busyStatus
 		ex.err = nil
-		return reply(w, ex, shuttingDownMessage)
+		return reply(ex, shuttingDownMessage)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ex.status = wire.StatusMalformed
-		return reply(w, ex, "malformed request: not complete within "+
+		return reply(ex, "malformed request: not complete within "+
 			cmp(c.srv.RequestTimeout, DefaultRequestTimeout).String()+": "+pe.Msg)
 	default:
 		ex.status = wire.StatusMalformed
-		return reply(w, ex, "malformed request: "+pe.Msg)
+		return reply(ex, "malformed request: "+pe.Msg)
 	}
 }
 
@@ -119,8 +151,11 @@ const shuttingDownMessage = "server is shutting down; retry later"
 const busyStatus = wire.StatusOther
 
 func (c *conn) log(ex exchange) {
+	// Warn of what an operator should look at: connections lost without a
+	// reply, and server-side failures. A throttled guesser is expected
+	// traffic, and a flood of them must not flood the log at warn level.
 	level := slog.LevelInfo
-	if ex.err != nil && ex.status == 0 || ex.status == wire.StatusOther {
+	if ex.err != nil && ex.status == 0 || ex.status == wire.StatusOther && larder.ErrorCode(ex.err) != larder.ETHROTTLED {
 		level = slog.LevelWarn
 	}
 	l := c.srv.logger()
@@ -179,7 +214,9 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 }
 
 // Writers carry buffers of 64 KiB; pooling them keeps a busy server from
-// allocating them per request, and idle connections from holding them.
+// allocating them per request. Only a file reply takes one, once the
+// request has been authenticated: connections waiting for their request
+// or for the hash pool hold none.
 var writerPool sync.Pool
 
 // pooledWriter is a reply writer bound to one connection's deadlines.
@@ -205,20 +242,8 @@ func (pw *pooledWriter) release() {
 	writerPool.Put(pw)
 }
 
-// messageReply encodes a whole reply carrying msg, for replies sent
-// without a pooled writer.
-func messageReply(status wire.Status, msg string) []byte {
-	var b bytes.Buffer
-	w := wire.NewWriter(&b)
-	if err := w.WriteMessage(status, msg); err != nil {
-		panic(err) // only for short constant messages
-	}
-	w.Flush()
-	return b.Bytes()
-}
-
 // busyReply turns away a client over the connection limit.
-var busyReply = messageReply(busyStatus, "server busy: too many connections, retry later")
+var busyReply, _ = wire.AppendMessage(nil, busyStatus, "server busy: too many connections, retry later")
 
 // isTemporary reports accept errors worth retrying: running out of file
 // descriptors or memory, or a connection aborted before it was accepted.

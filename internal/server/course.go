@@ -12,42 +12,45 @@ import (
 	"github.com/larderfs/larder/wire"
 )
 
-// handle answers one parsed course-protocol request. Errors become a status
-// and a message for the client; their internal causes go to the log only.
-func (s *Server) handle(ctx context.Context, w *wire.Writer, req *wire.Request, from netip.Addr) exchange {
+// handle decides the answer to one parsed course-protocol request: a
+// status and a message, or a file to send. Errors become a status and a
+// message for the client; their internal causes go to the log only.
+// Nothing is written here, so that a request waiting for the hash pool
+// holds no reply buffer.
+func (s *Server) handle(ctx context.Context, req *wire.Request, from netip.Addr) exchange {
 	ex := exchange{op: "retrieve", user: req.Username}
 	if req.IsRegister() {
 		ex.op = "register"
 	}
 	if err := larder.ValidateUsername(req.Username); err != nil {
 		ex.status = wire.StatusBadRequest
-		return reply(w, ex, larder.ErrorMessage(err))
+		return reply(ex, larder.ErrorMessage(err))
 	}
 	if req.IsRegister() {
-		return s.register(ctx, w, req, ex)
+		return s.register(ctx, req, ex)
 	}
-	return s.retrieve(ctx, w, req, from, ex)
+	return s.retrieve(ctx, req, from, ex)
 }
 
-func (s *Server) register(ctx context.Context, w *wire.Writer, req *wire.Request, ex exchange) exchange {
+func (s *Server) register(ctx context.Context, req *wire.Request, ex exchange) exchange {
 	if s.ClosedRegistration {
 		ex.status = wire.StatusBadRequest
-		return reply(w, ex, "registration is closed on this server; ask its administrator for an account")
+		return reply(ex, "registration is closed on this server; ask its administrator for an account")
 	}
 	_, err := s.Auth.Register(ctx, req.Username, req.Signature[:])
 	switch larder.ErrorCode(err) {
 	case "":
 		ex.status = wire.StatusOK
-		return reply(w, ex, "New user "+req.Username+" registered.")
+		return reply(ex, "New user "+req.Username+" registered.")
 	case larder.ECONFLICT:
 		ex.status = wire.StatusUserExists
-		return reply(w, ex, "Cannot register user under name '"+req.Username+"', already exists")
+		return reply(ex, "Cannot register user under name '"+req.Username+"', already exists")
 	default:
-		return s.failed(w, ex, err)
+		return s.failed(ex, err)
 	}
 }
 
-func (s *Server) retrieve(ctx context.Context, w *wire.Writer, req *wire.Request, from netip.Addr, ex exchange) exchange {
+func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Addr, ex exchange) exchange {
 	// As in the reference server, a leading "/" means the served folder.
 	ex.path = strings.TrimPrefix(string(req.Body), "/")
 
@@ -56,41 +59,36 @@ func (s *Server) retrieve(ctx context.Context, w *wire.Writer, req *wire.Request
 	case code == "":
 	case code == larder.ENOTFOUND:
 		ex.status = wire.StatusUserMissing
-		return reply(w, ex, "Cannot serve non-registered user '"+req.Username+"'")
+		return reply(ex, "Cannot serve non-registered user '"+req.Username+"'")
 	case code == larder.EUNAUTHORIZED && !errors.Is(err, auth.ErrDisabled):
 		ex.status = wire.StatusInvalidLogin
-		return reply(w, ex, "Signature hashes do not match for "+req.Username+".")
+		return reply(ex, "Signature hashes do not match for "+req.Username+".")
 	default: // a disabled account, throttling, a busy pool: the error says
-		return s.failed(w, ex, err)
+		return s.failed(ex, err)
 	}
 
 	f, err := s.Files.Open(ex.path)
 	if err != nil {
-		return s.failed(w, ex, err)
+		return s.failed(ex, err)
 	}
-	defer f.Close()
-	count, err := wire.BlockCount(f.Size)
-	if err != nil {
+	if _, err := wire.BlockCount(f.Size); err != nil {
+		f.Close()
 		ex.status = wire.StatusBadRequest
 		ex.err = err
-		return reply(w, ex, "file is too large for the course protocol's 32-bit block count")
+		return reply(ex, "file is too large for the course protocol's 32-bit block count")
 	}
 	sum, err := s.Files.Digest(f)
 	if err != nil {
-		return s.failed(w, ex, err)
+		f.Close()
+		return s.failed(ex, err)
 	}
-	var order func(uint32) uint32
-	if s.ShuffleBlocks {
-		order = shuffled(count)
-	}
-	ex.status = wire.StatusOK
-	ex.bytes, ex.err = w.WritePayload(wire.StatusOK, f, f.Size, sum, order)
+	ex.status, ex.file, ex.sum = wire.StatusOK, f, sum
 	return ex
 }
 
 // failed answers with the status that err's code maps to and its
 // client-safe message, keeping the cause for the log.
-func (s *Server) failed(w *wire.Writer, ex exchange, err error) exchange {
+func (s *Server) failed(ex exchange, err error) exchange {
 	ex.err = err
 	switch larder.ErrorCode(err) {
 	case larder.EINVALID, larder.ENOTFOUND, larder.ECONFLICT:
@@ -100,15 +98,12 @@ func (s *Server) failed(w *wire.Writer, ex exchange, err error) exchange {
 	default: // EINTERNAL, EUNAVAILABLE, ETHROTTLED: retry later
 		ex.status = wire.StatusOther
 	}
-	return reply(w, ex, larder.ErrorMessage(err))
+	return reply(ex, larder.ErrorMessage(err))
 }
 
-// reply writes a message reply with ex.status and returns ex, recording a
-// write failure if there was no earlier error.
-func reply(w *wire.Writer, ex exchange, msg string) exchange {
-	if err := w.WriteMessage(ex.status, msg); err != nil && ex.err == nil {
-		ex.err = err
-	}
+// reply sets the message that answers ex, with ex.status.
+func reply(ex exchange, msg string) exchange {
+	ex.msg = msg
 	return ex
 }
 
