@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -86,6 +87,32 @@ func ValidateUsername(name string) error {
 		if unicode.IsControl(r) {
 			return Errorf(EINVALID, "username %q contains the control character %U", name, r)
 		}
+	}
+	return nil
+}
+
+// UserNotFound is the error of a UserStore method that names a missing
+// account.
+func UserNotFound(name string) error {
+	return Errorf(ENOTFOUND, "no such user %q", name)
+}
+
+// VerifierChanged is ReplaceVerifier's error when the account's verifier is
+// no longer the one the caller read.
+func VerifierChanged(name string) error {
+	return Errorf(ECONFLICT, "the verifier of user %q has changed", name)
+}
+
+// ValidateListUsers checks the arguments of UserStore.ListUsers, so that
+// every store refuses the same ones: a limit below one, and an after that
+// no name could be (a PostgreSQL text value cannot even hold one with a
+// NUL byte).
+func ValidateListUsers(after string, limit int) error {
+	switch {
+	case limit < 1:
+		return Errorf(EINVALID, "list users: limit %d is not positive", limit)
+	case !utf8.ValidString(after), strings.IndexByte(after, 0) >= 0:
+		return Errorf(EINVALID, "list users: %q cannot be a username", after)
 	}
 	return nil
 }

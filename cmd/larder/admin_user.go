@@ -125,18 +125,36 @@ func tellSalt(env *Env, name, s string) {
 }
 
 func runUserAdd(ctx context.Context, env *Env, args []string) error {
+	return setPassword(ctx, env, args, true)
+}
+
+func runUserPasswd(ctx context.Context, env *Env, args []string) error {
+	return setPassword(ctx, env, args, false)
+}
+
+// setPassword adds an account (add) or resets its password. The password
+// is typed at the prompt, signed with the client salt and hashed; neither
+// it nor its signature is shown or stored anywhere but in the hash.
+func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	var pf passwordFlags
-	fs := adminFlagSet(env, "user add", "user add NAME [flags]",
-		"Adds an account. The password is typed at the prompt (by the user, ideally),\n"+
-			"signed with the client salt and hashed; neither it nor its signature is shown\n"+
-			"or stored anywhere but in the account's hash.", &cfg)
+	name, synopsis, help := "user passwd", "user passwd NAME [flags]",
+		"Resets an account's password. The new password is typed at the prompt (by the\n"+
+			"user, ideally); neither it nor its signature is shown or stored anywhere but in\n"+
+			"the account's hash. The old password stops working at once, on every server."
+	if add {
+		name, synopsis, help = "user add", "user add NAME [flags]",
+			"Adds an account. The password is typed at the prompt (by the user, ideally),\n"+
+				"signed with the client salt and hashed; neither it nor its signature is shown\n"+
+				"or stored anywhere but in the account's hash."
+	}
+	fs := adminFlagSet(env, name, synopsis, help, &cfg)
 	pf.define(fs)
-	name, err := oneArg(fs, args, "account name")
+	user, err := oneArg(fs, args, "account name")
 	if err != nil {
 		return err
 	}
-	if err := larder.ValidateUsername(name); err != nil {
+	if err := larder.ValidateUsername(user); err != nil {
 		return usageError("bad account name: %s", larder.ErrorMessage(err))
 	}
 	a, err := openAccounts(ctx, &cfg)
@@ -144,10 +162,14 @@ func runUserAdd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	if _, err := a.store.UserByName(ctx, name); err == nil {
-		return larder.Errorf(larder.ECONFLICT, "user %q already exists", name)
+	u, err := a.store.UserByName(ctx, user)
+	switch {
+	case add && err == nil:
+		return larder.Errorf(larder.ECONFLICT, "user %q already exists", user)
+	case !add && err != nil:
+		return err
 	}
-	sig, s, err := pf.signature(ctx, env, name)
+	sig, s, err := pf.signature(ctx, env, user)
 	if err != nil {
 		return err
 	}
@@ -155,48 +177,20 @@ func runUserAdd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.CreateUser(ctx, &larder.User{Name: name, Verifier: v}); err != nil {
-		return err
+	if add {
+		err = a.store.CreateUser(ctx, &larder.User{Name: user, Verifier: v})
+	} else {
+		err = a.store.ReplaceVerifier(ctx, user, u.Verifier, v)
 	}
-	fmt.Fprintf(env.Stdout, "user %s added\n", name)
-	tellSalt(env, name, s)
-	return nil
-}
-
-func runUserPasswd(ctx context.Context, env *Env, args []string) error {
-	cfg := defaultAccountConfig(env.Getenv)
-	var pf passwordFlags
-	fs := adminFlagSet(env, "user passwd", "user passwd NAME [flags]",
-		"Resets an account's password. The new password is typed at the prompt (by the\n"+
-			"user, ideally); neither it nor its signature is shown or stored anywhere but in\n"+
-			"the account's hash. The old password stops working at once, on every server.", &cfg)
-	pf.define(fs)
-	name, err := oneArg(fs, args, "account name")
 	if err != nil {
 		return err
 	}
-	a, err := openAccounts(ctx, &cfg)
-	if err != nil {
-		return err
+	if add {
+		fmt.Fprintf(env.Stdout, "user %s added\n", user)
+	} else {
+		fmt.Fprintf(env.Stdout, "password of %s changed\n", user)
 	}
-	defer a.Close()
-	u, err := a.store.UserByName(ctx, name)
-	if err != nil {
-		return err
-	}
-	sig, s, err := pf.signature(ctx, env, name)
-	if err != nil {
-		return err
-	}
-	v, err := a.hasher.Hash(ctx, sig[:])
-	if err != nil {
-		return err
-	}
-	if err := a.store.ReplaceVerifier(ctx, name, u.Verifier, v); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "password of %s changed\n", name)
-	tellSalt(env, name, s)
+	tellSalt(env, user, s)
 	return nil
 }
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -89,11 +87,11 @@ func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
 // there is none, the error has code ENOTFOUND.
 func (s *UserStore) UserByName(ctx context.Context, name string) (*larder.User, error) {
 	if !canExist(name) {
-		return nil, notFound(name)
+		return nil, larder.UserNotFound(name)
 	}
 	u, err := scanUser(s.db.pool.QueryRow(ctx, userByNameSQL, name))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound(name)
+		return nil, larder.UserNotFound(name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: user %q: %w", name, err)
@@ -110,7 +108,7 @@ func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) 
 		return fmt.Errorf("postgres: replace verifier of %q: empty verifier", name)
 	}
 	if !canExist(name) {
-		return notFound(name)
+		return larder.UserNotFound(name)
 	}
 	// Each try is one atomic statement. It can match nothing although its
 	// snapshot saw old: the UPDATE waited for the row lock of a concurrent
@@ -131,26 +129,26 @@ func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) 
 		case swapped:
 			return nil
 		case current == nil:
-			return notFound(name)
+			return larder.UserNotFound(name)
 		case *current != old:
-			return verifierChanged(name)
+			return larder.VerifierChanged(name)
 		}
 	}
-	return verifierChanged(name)
+	return larder.VerifierChanged(name)
 }
 
 // SetDisabled disables or enables account name, and updates UpdatedAt. If
 // there is no such account, the error has code ENOTFOUND.
 func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool) error {
 	if !canExist(name) {
-		return notFound(name)
+		return larder.UserNotFound(name)
 	}
 	tag, err := s.db.pool.Exec(ctx, setDisabledSQL, name, disabled)
 	if err != nil {
 		return fmt.Errorf("postgres: set disabled of %q: %w", name, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return notFound(name)
+		return larder.UserNotFound(name)
 	}
 	return nil
 }
@@ -159,14 +157,14 @@ func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool)
 // has code ENOTFOUND. Its id is never given to another account.
 func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
 	if !canExist(name) {
-		return notFound(name)
+		return larder.UserNotFound(name)
 	}
 	tag, err := s.db.pool.Exec(ctx, deleteUserSQL, name)
 	if err != nil {
 		return fmt.Errorf("postgres: delete user %q: %w", name, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return notFound(name)
+		return larder.UserNotFound(name)
 	}
 	return nil
 }
@@ -178,7 +176,7 @@ func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
 // accounts. A limit below 1, or an after that is not UTF-8 or holds a NUL
 // byte (no name can), is an error with code EINVALID.
 func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*larder.User, error) {
-	if err := validateListArgs(after, limit); err != nil {
+	if err := larder.ValidateListUsers(after, limit); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.pool.Query(ctx, listUsersSQL, after, limit)
@@ -214,27 +212,6 @@ func scanUser(row pgx.Row) (*larder.User, error) {
 // a NUL byte with an error of its own: such names come from clients.
 func canExist(name string) bool {
 	return larder.ValidateUsername(name) == nil
-}
-
-func notFound(name string) error {
-	return larder.Errorf(larder.ENOTFOUND, "no such user %q", name)
-}
-
-func verifierChanged(name string) error {
-	return larder.Errorf(larder.ECONFLICT, "the verifier of user %q has changed", name)
-}
-
-// validateListArgs checks the arguments of ListUsers as internal/sqlite
-// does. An after that no name could be is refused: a PostgreSQL text value
-// cannot hold it.
-func validateListArgs(after string, limit int) error {
-	switch {
-	case limit < 1:
-		return larder.Errorf(larder.EINVALID, "list users: limit %d is not positive", limit)
-	case !utf8.ValidString(after), strings.IndexByte(after, 0) >= 0:
-		return larder.Errorf(larder.EINVALID, "list users: %q cannot be a username", after)
-	}
-	return nil
 }
 
 // pgCode returns the SQLSTATE of err if it is an error from the server.

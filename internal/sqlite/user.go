@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/larderfs/larder"
 	"modernc.org/sqlite"
@@ -88,7 +86,7 @@ func (s *UserStore) UserByName(ctx context.Context, name string) (*larder.User, 
 	}
 	u, err := scanUser(stmt.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound(name)
+		return nil, larder.UserNotFound(name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: user %q: %w", name, err)
@@ -130,9 +128,9 @@ func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) 
 			return err
 		}
 		if !found {
-			return notFound(name)
+			return larder.UserNotFound(name)
 		}
-		return verifierChanged(name)
+		return larder.VerifierChanged(name)
 	})
 	if larder.ErrorCode(err) == larder.EINTERNAL {
 		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
@@ -148,7 +146,7 @@ func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool)
 		return fmt.Errorf("sqlite: set disabled of %q: %w", name, err)
 	}
 	if n == 0 {
-		return notFound(name)
+		return larder.UserNotFound(name)
 	}
 	return nil
 }
@@ -161,7 +159,7 @@ func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
 		return fmt.Errorf("sqlite: delete user %q: %w", name, err)
 	}
 	if n == 0 {
-		return notFound(name)
+		return larder.UserNotFound(name)
 	}
 	return nil
 }
@@ -173,7 +171,7 @@ func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
 // A limit below 1, or an after that is not UTF-8 or holds a NUL byte (no
 // name can), is an error with code EINVALID.
 func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*larder.User, error) {
-	if err := validateListArgs(after, limit); err != nil {
+	if err := larder.ValidateListUsers(after, limit); err != nil {
 		return nil, err
 	}
 	stmt, err := s.db.stmt(ctx, true, listUsersSQL)
@@ -230,27 +228,6 @@ func scanUser(row interface{ Scan(...any) error }) (*larder.User, error) {
 		return nil, err
 	}
 	return &u, nil
-}
-
-func notFound(name string) error {
-	return larder.Errorf(larder.ENOTFOUND, "no such user %q", name)
-}
-
-func verifierChanged(name string) error {
-	return larder.Errorf(larder.ECONFLICT, "the verifier of user %q has changed", name)
-}
-
-// validateListArgs checks the arguments of ListUsers. An after that no
-// name could be is refused rather than compared: PostgreSQL cannot hold it
-// in a text value, and both stores must answer alike.
-func validateListArgs(after string, limit int) error {
-	switch {
-	case limit < 1:
-		return larder.Errorf(larder.EINVALID, "list users: limit %d is not positive", limit)
-	case !utf8.ValidString(after), strings.IndexByte(after, 0) >= 0:
-		return larder.Errorf(larder.EINVALID, "list users: %q cannot be a username", after)
-	}
-	return nil
 }
 
 // isUniqueViolation reports whether err is SQLite's UNIQUE constraint
