@@ -83,6 +83,7 @@ func (c *AccountConfig) pepperFile() string {
 
 // accounts is the opened account store with the hasher of the policy.
 type accounts struct {
+	where   string // the store, for messages: a file, or a URL without its password
 	store   larder.UserStore
 	hasher  *auth.Hasher
 	peppers *auth.Peppers
@@ -105,12 +106,14 @@ func openAccounts(ctx context.Context, c *AccountConfig) (a *accounts, err error
 		if err != nil {
 			return nil, err
 		}
+		a.where = filepath.Join(c.DataDir, "larder.db")
 		a.store, a.close = sqlite.NewUserStore(db), db.Close
 	case strings.HasPrefix(c.DB, "postgres://"), strings.HasPrefix(c.DB, "postgresql://"):
 		db, err := postgres.Open(ctx, c.DB)
 		if err != nil {
 			return nil, err
 		}
+		a.where = db.String()
 		a.store, a.close = postgres.NewUserStore(db), func() error { db.Close(); return nil }
 	default:
 		return nil, usageError("bad --db %q: want a postgres:// URL, or nothing for SQLite in the data folder", redactURL(c.DB))

@@ -105,7 +105,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (data in %s)\n", m.FilesDir(), m.Addr(), cfg.DataDir)
+	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (accounts in %s, pepper %s)\n",
+		m.FilesDir(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID)
 
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
@@ -184,9 +185,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return usageError("bad --registration %q: want open or closed", cfg.Registration)
 	}
-	if !cfg.Hash.MeetsOWASPMinimum() {
-		m.Logger.Warn("password-hash parameters are below OWASP's minimum (19456 KiB, 2 passes, 1 lane)", "params", cfg.Hash.String())
-	}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -210,6 +208,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if m.accounts, err = openAccounts(ctx, &cfg.AccountConfig); err != nil {
 		return err
+	}
+	if !cfg.Hash.MeetsOWASPMinimum() {
+		m.Logger.Warn("password-hash parameters are below OWASP's minimum (19456 KiB, 2 passes, 1 lane)", "params", cfg.Hash.String())
 	}
 	authn := auth.New(m.accounts.store, m.accounts.hasher,
 		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), auth.NewThrottle(cfg.Throttle))
