@@ -154,7 +154,13 @@ func loadOrCreatePeppers(ctx context.Context, path string, store larder.UserStor
 		return nil, fmt.Errorf("pepper file %s does not exist, but the accounts' hashes use peppers %v: "+
 			"restore the file or point --pepper-file at it; a new pepper would lock those accounts out", path, sortedKeys(used))
 	}
-	return auth.CreatePepperFile(path)
+	p, err = auth.CreatePepperFile(path)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process (a second server, an admin command) created it
+		// meanwhile.
+		return auth.LoadPeppers(path)
+	}
+	return p, err
 }
 
 func sortedKeys(m map[string]int) []string {

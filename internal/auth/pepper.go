@@ -6,10 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -305,27 +303,6 @@ func CreatePepperFile(path string) (ps *Peppers, err error) {
 		return nil, fmt.Errorf("auth: pepper file: %w", err)
 	}
 	ps, _, err = parsePeppers(path, data)
-	return ps, err
-}
-
-// OpenOrCreatePeppers loads the pepper file at path, creating it with
-// CreatePepperFile if it does not exist. Two processes starting at once
-// create one file between them.
-//
-// A caller that must know whether the file is new (a server should say so,
-// and should not create one beside a database that already holds peppered
-// hashes: every login would then fail) calls LoadPeppers and
-// CreatePepperFile itself.
-func OpenOrCreatePeppers(path string) (*Peppers, error) {
-	ps, err := LoadPeppers(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return ps, err
-	}
-	ps, err = CreatePepperFile(path)
-	if errors.Is(err, fs.ErrExist) {
-		// Another process created it meanwhile.
-		return LoadPeppers(path)
-	}
 	return ps, err
 }
 

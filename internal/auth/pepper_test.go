@@ -246,30 +246,6 @@ func mustLookup(t *testing.T, ps *Peppers, id string) Pepper {
 	return p
 }
 
-func TestOpenOrCreatePeppers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pepper")
-	first, err := OpenOrCreatePeppers(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := OpenOrCreatePeppers(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sameKey(mustLookup(t, first, "p1"), mustLookup(t, second, "p1")) {
-		t.Error("the second open created a new pepper")
-	}
-	if _, err := OpenOrCreatePeppers(filepath.Join(t.TempDir(), "no", "such", "dir", "pepper")); err == nil {
-		t.Error("OpenOrCreatePeppers in a missing folder succeeded")
-	}
-	if runtime.GOOS != "windows" {
-		os.Chmod(path, 0o644)
-		if _, err := OpenOrCreatePeppers(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
-			t.Errorf("OpenOrCreatePeppers(0644 file) = %v, want refused", err)
-		}
-	}
-}
-
 func TestRotateAndRetirePepper(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pepper")
 	if _, err := CreatePepperFile(path); err != nil {
