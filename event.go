@@ -1,0 +1,143 @@
+package larder
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// EventKind says what an audit event records.
+type EventKind string
+
+// The kinds of audit events. Later features record their events with
+// kinds of their own through the same pipeline.
+const (
+	EventConnOpen    EventKind = "conn.open"    // a connection was accepted
+	EventConnClose   EventKind = "conn.close"   // a connection ended; Duration is its life
+	EventRegister    EventKind = "register"     // a registration, granted (Status OK) or refused (Reason)
+	EventLogin       EventKind = "login"        // a successful login
+	EventLoginFailed EventKind = "login.failed" // a failed login; Reason: unknown user, wrong signature, disabled
+	EventThrottled   EventKind = "throttled"    // a login refused by the throttle, without checking
+	EventDownload    EventKind = "download"     // a file sent whole; Bytes and SHA256 say what
+	EventUpload      EventKind = "upload"       // a file received whole
+	EventList        EventKind = "list"         // a folder listed
+	EventDelete      EventKind = "delete"       // a file deleted
+	EventRefused     EventKind = "refused"      // a request refused: malformed, bad path, busy, ...
+	EventAccount     EventKind = "account"      // an account changed; Reason: added, password, disabled, enabled, deleted, imported, rehashed, wrapped
+	EventServerStart EventKind = "server.start" // a server started; Reason holds its version and settings
+	EventServerStop  EventKind = "server.stop"  // a server stopped
+)
+
+// EventKinds lists every kind above, in that order.
+var EventKinds = []EventKind{
+	EventConnOpen, EventConnClose, EventRegister, EventLogin, EventLoginFailed,
+	EventThrottled, EventDownload, EventUpload, EventList, EventDelete,
+	EventRefused, EventAccount, EventServerStart, EventServerStop,
+}
+
+// Event is one record of the audit trail: who did what, from where, with
+// what result. Zero fields are absent.
+type Event struct {
+	ID       EventID
+	Time     time.Time
+	Kind     EventKind
+	Server   string // the server that recorded it (its listening address or configured name)
+	User     string
+	Remote   string // the client's address, host:port
+	Path     string
+	Bytes    int64
+	SHA256   [32]byte // of the file that moved; all zero if none
+	Status   int      // the protocol status answered; 0 if none
+	Duration time.Duration
+	Reason   string // why, for failures and refusals; what changed, for accounts
+
+	// Seq is the position a store gave the event when it was stored; it is
+	// set only on events read back from a store, and orders them by arrival
+	// there (an event delivered late, after an outage, comes after earlier
+	// arrivals whatever its Time).
+	Seq int64
+}
+
+// HasSHA256 reports whether e carries a file's SHA-256.
+func (e *Event) HasSHA256() bool { return e.SHA256 != [32]byte{} }
+
+// EventID identifies an event uniquely, across servers and restarts: a
+// UUID version 7, whose first 48 bits are the Unix time in milliseconds,
+// so that IDs sort roughly by time. Sinks use it to store each event
+// exactly once however often it is delivered.
+type EventID [16]byte
+
+// NewEventID returns a fresh EventID for an event at t. Its 74 random
+// bits come from math/rand/v2's per-thread ChaCha8 generator, seeded from
+// the operating system: unique in practice, and cheap enough for the
+// request path (an ID is not a secret).
+func NewEventID(t time.Time) EventID {
+	var id EventID
+	ms := uint64(t.UnixMilli())
+	r1, r2 := rand.Uint64(), rand.Uint64()
+	id[0], id[1], id[2], id[3], id[4], id[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	id[6] = 0x70 | byte(r1>>60)&0x0f // version 7
+	id[7] = byte(r1 >> 52)
+	id[8] = 0x80 | byte(r1>>46)&0x3f // variant 10
+	for i := 9; i < 16; i++ {
+		id[i] = byte(r2 >> (8 * (i - 9)))
+	}
+	return id
+}
+
+// IsZero reports whether id is the zero ID, which no event carries.
+func (id EventID) IsZero() bool { return id == EventID{} }
+
+// String returns the canonical UUID form, 8-4-4-4-12 lowercase hex digits.
+func (id EventID) String() string {
+	var b [36]byte
+	hex.Encode(b[0:8], id[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], id[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], id[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], id[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], id[10:])
+	return string(b[:])
+}
+
+// ParseEventID parses the canonical UUID form that String returns.
+func ParseEventID(s string) (EventID, error) {
+	var id EventID
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return id, errors.New("larder: event id is not in the 8-4-4-4-12 form")
+	}
+	src := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:36]
+	if _, err := hex.Decode(id[:], []byte(src)); err != nil {
+		return EventID{}, errors.New("larder: event id is not hexadecimal")
+	}
+	return id, nil
+}
+
+// EventFilter selects events to read back from a store. Zero fields match
+// everything.
+type EventFilter struct {
+	User     string
+	Kinds    []EventKind
+	Since    time.Time // Time at or after
+	Until    time.Time // Time before
+	AfterSeq int64     // Seq after: how "audit tail -f" follows new arrivals
+	Limit    int       // at most this many; 0 means a store's default
+	Newest   bool      // the newest Limit, still returned oldest first
+}
+
+// EventStore is an audit sink that can also be read: internal/sqlite (the
+// default, in the data folder) and internal/postgres implement it.
+type EventStore interface {
+	// StoreEvents stores events durably and idempotently, keyed by ID: an
+	// event stored again (a redelivery after a crash or an outage) is
+	// stored once. It returns nil only when every event is stored.
+	StoreEvents(ctx context.Context, events []Event) error
+
+	// Events returns the stored events that match f, ordered by Seq.
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
+}

@@ -1,0 +1,84 @@
+package larder_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder"
+)
+
+func TestEventID(t *testing.T) {
+	at := time.UnixMilli(0x0123456789ab)
+	seen := map[larder.EventID]bool{}
+	for range 10000 {
+		id := larder.NewEventID(at)
+		if seen[id] {
+			t.Fatalf("duplicate event id %v", id)
+		}
+		seen[id] = true
+		if id[6]>>4 != 7 || id[8]>>6 != 2 {
+			t.Fatalf("%v: got version %d, variant %b; want 7 and 10", id, id[6]>>4, id[8]>>6)
+		}
+		if !bytes.Equal(id[:6], []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab}) {
+			t.Fatalf("%v does not start with the time in milliseconds", id)
+		}
+		back, err := larder.ParseEventID(id.String())
+		if err != nil || back != id {
+			t.Fatalf("ParseEventID(%q) = %v, %v; want %v", id.String(), back, err, id)
+		}
+	}
+	later := larder.NewEventID(at.Add(time.Millisecond))
+	for id := range seen {
+		if bytes.Compare(id[:], later[:]) >= 0 {
+			t.Fatalf("an id of a later millisecond sorts before %v", id)
+		}
+	}
+	for _, bad := range []string{"", "0123", "01234567-89ab-7cde-8f01-23456789abcg", "0123456789ab-7cde-8f01-23456789abcdef"} {
+		if _, err := larder.ParseEventID(bad); err == nil {
+			t.Errorf("ParseEventID(%q) succeeded", bad)
+		}
+	}
+}
+
+func BenchmarkNewEventID(b *testing.B) {
+	now := time.Now()
+	for b.Loop() {
+		larder.NewEventID(now)
+	}
+}
+
+func TestEventJSONRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 22, 18, 0, 0, 123456789, time.UTC)
+	events := []larder.Event{
+		{ID: larder.NewEventID(at), Time: at, Kind: larder.EventDownload, Server: "127.0.0.1:23456",
+			User: "ålice", Remote: "127.0.0.1:40000", Path: "dir/f \"q\".txt", Bytes: 1 << 40,
+			SHA256: [32]byte{1, 2, 3}, Status: 1, Duration: 1500 * time.Millisecond, Seq: 7},
+		{ID: larder.NewEventID(at), Time: at, Kind: larder.EventLoginFailed, User: "bob", Reason: "wrong signature", Status: 4},
+	}
+	for _, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back larder.Event
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !back.Time.Equal(e.Time) {
+			t.Fatalf("time %v, want %v", back.Time, e.Time)
+		}
+		back.Time = e.Time
+		if back != e {
+			t.Fatalf("round trip of %s:\n got %+v\nwant %+v", b, back, e)
+		}
+	}
+	var e larder.Event
+	for _, bad := range []string{`{"id":"x","time":"2026-11-22T18:00:00Z"}`, `{"id":"` + events[0].ID.String() + `","time":"yesterday"}`,
+		`{"id":"` + events[0].ID.String() + `","time":"2026-11-22T18:00:00Z","sha256":"abc"}`} {
+		if err := json.Unmarshal([]byte(bad), &e); err == nil {
+			t.Errorf("Unmarshal(%s) succeeded", bad)
+		}
+	}
+}
