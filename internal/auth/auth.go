@@ -22,6 +22,7 @@ type Authenticator struct {
 	hasher   *Hasher
 	cache    *Cache
 	throttle *Throttle
+	stats    authCounters
 
 	// Logger receives a line for every hash upgraded on login; nil means
 	// none.
@@ -99,16 +100,19 @@ func (a *Authenticator) Login(ctx context.Context, name string, sig []byte, from
 		// a guesser would see its one right guess answered among quick
 		// refusals, and could guess at the speed of the network.
 		if d := a.throttle.Check(name, from); d.Refused {
+			a.stats.throttled(d)
 			return nil, d.Err()
 		}
 		return admit(u)
 	}
 
 	d := a.throttle.Attempt(name, from)
+	a.stats.throttled(d)
 	if d.Refused {
 		return nil, d.Err()
 	}
 	ok, err := a.check(ctx, u, sig, d.Delay)
+	a.stats.checked(u == nil, ok, err)
 	if err != nil {
 		a.throttle.Abandoned(name, from) // the server's trouble, not a guess
 		return nil, err
@@ -157,10 +161,12 @@ func (a *Authenticator) upgrade(ctx context.Context, u *larder.User, sig []byte)
 		err = a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, v)
 	}
 	if err != nil {
+		a.stats.rehashFailures.Add(1)
 		a.log(slog.LevelWarn, "password hash not upgraded", "user", u.Name, "from", from, "error", err)
 		return
 	}
 	u.Verifier = v
+	a.stats.rehashes.Add(1)
 	to, _ := a.hasher.Describe(v)
 	a.log(slog.LevelInfo, "password hash upgraded", "user", u.Name, "from", from, "to", to)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,8 @@ type Cache struct {
 	now func() time.Time // time.Now; tests replace it
 
 	macs sync.Pool // of *macState
+
+	hits, misses atomic.Int64 // for Authenticator.Stats
 
 	mu      sync.Mutex
 	entries map[cacheKey]*cacheEntry
@@ -120,12 +123,15 @@ func (c *Cache) Verified(name string, sig []byte, verifier string) bool {
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
 	if !ok {
+		c.misses.Add(1)
 		return false
 	}
 	if !now.Before(e.expires) {
 		c.remove(e)
+		c.misses.Add(1)
 		return false
 	}
+	c.hits.Add(1)
 	// A hit makes the entry recent but does not extend its life: the slow
 	// check must run again at least once per TTL.
 	c.lru.MoveToFront(e.lruElem)

@@ -88,6 +88,7 @@ func (c *conn) serve() {
 		ex = s.handle(ctx, req, remoteIP(c.rwc))
 	}
 	c.send(&ex)
+	s.counters.count(&ex, time.Since(c.accepted))
 	lingerClose(c.rwc, lingerTimeout)
 	c.log(ex)
 }

@@ -76,6 +76,7 @@ type Server struct {
 
 	rejected    atomic.Int64
 	lastWarning atomic.Int64 // unix nanoseconds of the last "busy" log line
+	counters    counters     // for Stats
 }
 
 func (s *Server) init() {
@@ -145,6 +146,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			rwc.Close()
 			return ErrServerClosed
 		}
+		s.counters.accepted.Add(1)
 		go c.serve()
 	}
 }

@@ -1,0 +1,120 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// AuditStats is what a Handler exports of the audit pipeline: a copy of
+// the audit log's own statistics, made by a small function in the program
+// that wires the two together, so that neither package imports the other.
+// Counters count from the start of the process.
+type AuditStats struct {
+	// QueueDepth is the number of events waiting in the in-memory queue,
+	// and QueueCapacity its bound.
+	QueueDepth, QueueCapacity int
+
+	// Taken counts the events the queue accepted.
+	Taken int64
+	// Events the pipeline could not take, by reason: the queue was full
+	// (after the configured wait), the spool was full, or the log was
+	// closed.
+	NotTakenQueueFull, NotTakenSpoolFull, NotTakenClosed int64
+
+	// Durable counts the events written and fsync'd to the spool, and
+	// Delivered those the sink confirmed.
+	Durable, Delivered int64
+
+	// DeliveryFailures counts the deliveries to the sink that failed, and
+	// DeliveryRetries the deliveries sent again after a failure.
+	DeliveryFailures, DeliveryRetries int64
+
+	// SpoolBytes and SpoolSegments measure the spool on disk: events
+	// durable but not yet delivered.
+	SpoolBytes    int64
+	SpoolSegments int
+
+	// SinkUp reports whether the last delivery to the sink succeeded (or
+	// none has failed yet).
+	SinkUp bool
+}
+
+// auditCollector exports AuditStats:
+//
+//	larder_audit_queue_depth                      gauge
+//	larder_audit_queue_capacity                   gauge
+//	larder_audit_events_taken_total               counter
+//	larder_audit_events_not_taken_total{reason}   counter
+//	larder_audit_events_durable_total             counter
+//	larder_audit_events_delivered_total           counter
+//	larder_audit_delivery_failures_total          counter
+//	larder_audit_delivery_retries_total           counter
+//	larder_audit_spool_bytes                      gauge
+//	larder_audit_spool_segments                   gauge
+//	larder_audit_sink_up                          gauge, 1 or 0
+//
+// reason is queue_full, spool_full or closed. Taken, durable and delivered
+// are stages that every event passes in turn, not outcomes that divide
+// the events, so each is a metric of its own: a sum over them would mean
+// nothing. Their differences do: taken - durable are in the queue or
+// waiting for their fsync, durable - delivered in the spool.
+type auditCollector struct {
+	stats func() AuditStats
+
+	queueDepth, queueCapacity                    *prometheus.Desc
+	taken, notTaken, durable, delivered          *prometheus.Desc
+	failures, retries, spoolBytes, spoolSegments *prometheus.Desc
+	sinkUp                                       *prometheus.Desc
+}
+
+func newAuditCollector(stats func() AuditStats) *auditCollector {
+	return &auditCollector{
+		stats: stats,
+		queueDepth: newDesc("larder_audit_queue_depth",
+			"Audit events waiting in the in-memory queue."),
+		queueCapacity: newDesc("larder_audit_queue_capacity",
+			"Bound of the in-memory audit queue."),
+		taken: newDesc("larder_audit_events_taken_total",
+			"Audit events the queue accepted."),
+		notTaken: newDesc("larder_audit_events_not_taken_total",
+			"Audit events the pipeline could not take, by reason: queue_full, spool_full or closed.",
+			"reason"),
+		durable: newDesc("larder_audit_events_durable_total",
+			"Audit events written and fsync'd to the spool."),
+		delivered: newDesc("larder_audit_events_delivered_total",
+			"Audit events the sink confirmed."),
+		failures: newDesc("larder_audit_delivery_failures_total",
+			"Deliveries of audit events to the sink that failed."),
+		retries: newDesc("larder_audit_delivery_retries_total",
+			"Deliveries of audit events sent again after a failure."),
+		spoolBytes: newDesc("larder_audit_spool_bytes",
+			"Size on disk of the audit spool: events durable but not yet delivered."),
+		spoolSegments: newDesc("larder_audit_spool_segments",
+			"Segment files in the audit spool."),
+		sinkUp: newDesc("larder_audit_sink_up",
+			"1 if the last delivery to the audit sink succeeded, 0 if it failed."),
+	}
+}
+
+func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
+	describe(ch, c.queueDepth, c.queueCapacity, c.taken, c.notTaken, c.durable, c.delivered,
+		c.failures, c.retries, c.spoolBytes, c.spoolSegments, c.sinkUp)
+}
+
+func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	emit(ch, c.queueDepth, prometheus.GaugeValue, float64(s.QueueDepth))
+	emit(ch, c.queueCapacity, prometheus.GaugeValue, float64(s.QueueCapacity))
+	emit(ch, c.taken, prometheus.CounterValue, float64(s.Taken))
+	emit(ch, c.notTaken, prometheus.CounterValue, float64(s.NotTakenQueueFull), "queue_full")
+	emit(ch, c.notTaken, prometheus.CounterValue, float64(s.NotTakenSpoolFull), "spool_full")
+	emit(ch, c.notTaken, prometheus.CounterValue, float64(s.NotTakenClosed), "closed")
+	emit(ch, c.durable, prometheus.CounterValue, float64(s.Durable))
+	emit(ch, c.delivered, prometheus.CounterValue, float64(s.Delivered))
+	emit(ch, c.failures, prometheus.CounterValue, float64(s.DeliveryFailures))
+	emit(ch, c.retries, prometheus.CounterValue, float64(s.DeliveryRetries))
+	emit(ch, c.spoolBytes, prometheus.GaugeValue, float64(s.SpoolBytes))
+	emit(ch, c.spoolSegments, prometheus.GaugeValue, float64(s.SpoolSegments))
+	up := 0.0
+	if s.SinkUp {
+		up = 1
+	}
+	emit(ch, c.sinkUp, prometheus.GaugeValue, up)
+}

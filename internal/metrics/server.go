@@ -1,0 +1,93 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/wire"
+)
+
+// serverCollector exports server.Stats:
+//
+//	larder_connections_total                      counter
+//	larder_connections_open                       gauge
+//	larder_connections_max                        gauge
+//	larder_connections_rejected_total             counter
+//	larder_requests_total{op,status}              counter
+//	larder_request_duration_seconds{op}           histogram
+//	larder_payload_bytes_sent_total               counter
+//
+// op is none, register or retrieve; status is the reply's status as the
+// protocol names it (OK, USER_EXISTS, USER_MISSING, INVALID_LOGIN,
+// BAD_REQUEST, OTHER, MALFORMED), or none for an exchange that sent no
+// reply. Every (op, status) pair is exported, zero or not, so that rates
+// over them need no special case for a series that appears late.
+type serverCollector struct {
+	stats func() server.Stats
+
+	accepted, open, max, rejected *prometheus.Desc
+	requests, duration, payload   *prometheus.Desc
+
+	buckets []float64 // upper bounds of the duration histogram, in seconds
+}
+
+func newServerCollector(stats func() server.Stats) *serverCollector {
+	c := &serverCollector{
+		stats: stats,
+		accepted: newDesc("larder_connections_total",
+			"Connections accepted and served; those turned away at the limit are counted in larder_connections_rejected_total."),
+		open: newDesc("larder_connections_open",
+			"Connections being served."),
+		max: newDesc("larder_connections_max",
+			"Limit of connections served at once (--max-conns)."),
+		rejected: newDesc("larder_connections_rejected_total",
+			"Connections turned away because larder_connections_max were being served."),
+		requests: newDesc("larder_requests_total",
+			"Requests answered, by op (register, retrieve, or none if the request could not be read) and by the status of the reply (none if no reply was sent).",
+			"op", "status"),
+		duration: newDesc("larder_request_duration_seconds",
+			"Time from accepting a connection to the last byte of its reply, by op.",
+			"op"),
+		payload: newDesc("larder_payload_bytes_sent_total",
+			"File bytes sent in replies, without block headers."),
+	}
+	for _, b := range server.DurationBuckets() {
+		c.buckets = append(c.buckets, b.Seconds())
+	}
+	return c
+}
+
+func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
+	describe(ch, c.accepted, c.open, c.max, c.rejected, c.requests, c.duration, c.payload)
+}
+
+func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	emit(ch, c.accepted, prometheus.CounterValue, float64(s.Accepted))
+	emit(ch, c.open, prometheus.GaugeValue, float64(s.Open))
+	emit(ch, c.max, prometheus.GaugeValue, float64(s.MaxConns))
+	emit(ch, c.rejected, prometheus.CounterValue, float64(s.Rejected))
+	emit(ch, c.payload, prometheus.CounterValue, float64(s.PayloadBytes))
+	for op := range server.Op(server.NumOps) {
+		for status, n := range s.Requests[op] {
+			emit(ch, c.requests, prometheus.CounterValue, float64(n), op.String(), statusLabel(wire.Status(status)))
+		}
+		h := &s.Durations[op]
+		cumulative := make(map[float64]uint64, len(c.buckets))
+		var n uint64
+		for i, le := range c.buckets {
+			n += h.Counts[i]
+			cumulative[le] = n
+		}
+		n += h.Counts[len(c.buckets)] // the +Inf bucket, which Prometheus adds itself
+		ch <- prometheus.MustNewConstHistogram(c.duration, n, h.Sum.Seconds(), cumulative, op.String())
+	}
+}
+
+// statusLabel returns the protocol's name of s, or "none" for no reply.
+func statusLabel(s wire.Status) string {
+	if s == 0 {
+		return "none"
+	}
+	return s.String()
+}

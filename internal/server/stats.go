@@ -1,0 +1,195 @@
+package server
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/larderfs/larder/wire"
+)
+
+// Op is the kind of a request, as Stats counts them.
+type Op uint8
+
+// The kinds of request.
+const (
+	OpNone     Op = iota // no request was read whole: malformed, cut off or reset
+	OpRegister           // a registration
+	OpRetrieve           // a file retrieval
+)
+
+// NumOps is the number of Ops; Stats' arrays are indexed by Op.
+const NumOps = 3
+
+// String returns "none", "register" or "retrieve".
+func (op Op) String() string {
+	switch op {
+	case OpRegister:
+		return "register"
+	case OpRetrieve:
+		return "retrieve"
+	}
+	return "none"
+}
+
+// opOf maps the op of an exchange, as logged, to an Op.
+func opOf(s string) Op {
+	switch s {
+	case "register":
+		return OpRegister
+	case "retrieve":
+		return OpRetrieve
+	}
+	return OpNone
+}
+
+// NumStatuses bounds the statuses Stats counts: Stats.Requests is indexed
+// by wire.Status, from 0, which counts exchanges that decided no reply (the
+// client reset the connection before its request was read whole), to
+// wire.StatusMalformed.
+const NumStatuses = int(wire.StatusMalformed) + 1
+
+// durationBounds are the upper bounds of the buckets of Stats.Durations,
+// from a cached login on loopback (well under a millisecond) through the
+// slow password hash (tens of milliseconds) to large downloads; a last
+// bucket holds everything longer.
+var durationBounds = [...]time.Duration{
+	500 * time.Microsecond,
+	time.Millisecond,
+	2500 * time.Microsecond,
+	5 * time.Millisecond,
+	10 * time.Millisecond,
+	25 * time.Millisecond,
+	50 * time.Millisecond,
+	100 * time.Millisecond,
+	250 * time.Millisecond,
+	500 * time.Millisecond,
+	time.Second,
+	2500 * time.Millisecond,
+	5 * time.Second,
+	10 * time.Second,
+	30 * time.Second,
+	60 * time.Second,
+}
+
+// DurationBuckets returns the upper bounds of the buckets of a Histogram,
+// in increasing order. The result is a fresh copy.
+func DurationBuckets() []time.Duration { return append([]time.Duration(nil), durationBounds[:]...) }
+
+// Histogram is a snapshot of the durations of one kind of request.
+type Histogram struct {
+	// Counts[i], for i < len(DurationBuckets()), is the number of requests
+	// that took at most DurationBuckets()[i] and longer than the bound
+	// before it; the last element counts those longer than every bound.
+	// The counts are per bucket, not cumulative.
+	Counts [len(durationBounds) + 1]uint64
+
+	// Sum is the total time the requests took. It wraps after 292 years
+	// of accumulated request time, as a Prometheus counter may.
+	Sum time.Duration
+}
+
+// Count returns the number of requests in h.
+func (h *Histogram) Count() uint64 {
+	var n uint64
+	for _, c := range h.Counts {
+		n += c
+	}
+	return n
+}
+
+// Stats is a snapshot of a Server's counters, for monitoring. Every field
+// is read atomically, but not all at one instant: a request that ends
+// during the snapshot may be counted in some fields and not yet in others.
+type Stats struct {
+	// Listening is the number of listeners being served; zero before
+	// Serve, after it returned, and during shutdown.
+	Listening int
+	// ShuttingDown reports that Shutdown or Close has been called.
+	ShuttingDown bool
+
+	// MaxConns is the limit of connections served at once.
+	MaxConns int
+	// Accepted counts the connections accepted and served since the
+	// server started; those turned away at the limit are in Rejected.
+	Accepted int64
+	// Open is the number of connections being served now.
+	Open int
+	// Rejected counts the connections turned away at MaxConns.
+	Rejected int64
+
+	// Requests counts the exchanges that ended, by op and by the status
+	// of their reply (see NumStatuses). A connection that hung up without
+	// sending a byte is an accepted connection but no exchange.
+	Requests [NumOps][NumStatuses]int64
+	// PayloadBytes counts the file bytes sent in replies (not the block
+	// headers, nor the text of status messages).
+	PayloadBytes int64
+	// Durations holds, by op, how long the exchanges took: from accepting
+	// the connection to the last byte of the reply handed to the kernel,
+	// without the wait for the client to hang up.
+	Durations [NumOps]Histogram
+}
+
+// counters are a Server's own statistics. Counting an exchange costs a few
+// atomic adds: no lock, no allocation.
+type counters struct {
+	accepted  atomic.Int64
+	requests  [NumOps][NumStatuses]atomic.Int64
+	payload   atomic.Int64
+	durations [NumOps]histogram
+}
+
+// histogram counts durations in the buckets of durationBounds.
+type histogram struct {
+	counts [len(durationBounds) + 1]atomic.Uint64
+	sum    atomic.Int64 // nanoseconds
+}
+
+// count records an exchange that took d.
+func (c *counters) count(ex *exchange, d time.Duration) {
+	op, st := opOf(ex.op), ex.status
+	if int(st) >= NumStatuses { // cannot happen: the server sends only valid statuses
+		st = 0
+	}
+	c.requests[op][st].Add(1)
+	if ex.bytes > 0 {
+		c.payload.Add(ex.bytes)
+	}
+	c.durations[op].observe(d)
+}
+
+func (h *histogram) observe(d time.Duration) {
+	i := 0
+	for i < len(durationBounds) && d > durationBounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sum.Add(int64(d))
+}
+
+// Stats returns a snapshot of the server's counters. It is safe to call at
+// any time, from any goroutine, before Serve and after Close too.
+func (s *Server) Stats() Stats {
+	s.init()
+	st := Stats{
+		ShuttingDown: s.inShutdown.Load(),
+		MaxConns:     cap(s.slots),
+		Accepted:     s.counters.accepted.Load(),
+		Rejected:     s.rejected.Load(),
+		PayloadBytes: s.counters.payload.Load(),
+	}
+	s.mu.Lock()
+	st.Listening, st.Open = len(s.listeners), len(s.conns)
+	s.mu.Unlock()
+	for op := range NumOps {
+		for status := range NumStatuses {
+			st.Requests[op][status] = s.counters.requests[op][status].Load()
+		}
+		h := &s.counters.durations[op]
+		for i := range h.counts {
+			st.Durations[op].Counts[i] = h.counts[i].Load()
+		}
+		st.Durations[op].Sum = time.Duration(h.sum.Load())
+	}
+	return st
+}
