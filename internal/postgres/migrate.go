@@ -26,6 +26,34 @@ var migrations = []string{
 		created_at timestamptz NOT NULL,
 		updated_at timestamptz NOT NULL
 	)`,
+
+	// 2: the audit trail (see EventStore). seq orders events by arrival;
+	// id is the event's UUID, and its UNIQUE index makes a redelivered
+	// event a no-op. time is a timestamptz, which keeps microseconds: the
+	// spool and the JSON form keep nanoseconds, this table their first six
+	// digits. Absent text and numbers are '' and 0; an absent sha256 is
+	// NULL. The user column is "username", "user" being a reserved word.
+	// Text that is compared is COLLATE "C": byte for byte, as in SQLite,
+	// and cheaper to index. The indexes serve the filters of Events: a
+	// user's events, kinds of events, and a time range, each by time.
+	`CREATE TABLE events (
+		seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		id          uuid NOT NULL UNIQUE,
+		time        timestamptz NOT NULL,
+		kind        text COLLATE "C" NOT NULL,
+		server      text NOT NULL,
+		username    text COLLATE "C" NOT NULL,
+		remote      text NOT NULL,
+		path        text NOT NULL,
+		bytes       bigint NOT NULL,
+		sha256      bytea CHECK (octet_length(sha256) = 32),
+		status      integer NOT NULL,
+		duration_ns bigint NOT NULL,
+		reason      text NOT NULL
+	);
+	CREATE INDEX events_username_time ON events (username, time);
+	CREATE INDEX events_kind_time ON events (kind, time);
+	CREATE INDEX events_time ON events (time)`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -27,6 +27,35 @@ var migrations = []string{
 	// added column holds for the rows already there, as they all take the
 	// default.
 	`ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))`,
+
+	// 3: the audit trail (see EventStore). seq orders events by arrival
+	// and AUTOINCREMENT never hands one out twice, so that a reader
+	// following the trail by seq never misses or repeats an event. id is
+	// the event's UUID as 16 bytes; its UNIQUE index makes a redelivered
+	// event a no-op. time is formatTime's fixed-width UTC text, exact to
+	// the nanosecond and ordered as text. Absent text and numbers are ''
+	// and 0; an absent sha256 is NULL. The user column is "username", as
+	// in internal/postgres, where "user" is a reserved word. The indexes
+	// serve the filters of Events: a user's events, kinds of events, and a
+	// time range, each by time.
+	`CREATE TABLE events (
+		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+		id          BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+		time        TEXT NOT NULL,
+		kind        TEXT NOT NULL,
+		server      TEXT NOT NULL,
+		username    TEXT NOT NULL,
+		remote      TEXT NOT NULL,
+		path        TEXT NOT NULL,
+		bytes       INTEGER NOT NULL,
+		sha256      BLOB CHECK (length(sha256) = 32),
+		status      INTEGER NOT NULL,
+		duration_ns INTEGER NOT NULL,
+		reason      TEXT NOT NULL
+	) STRICT;
+	CREATE INDEX events_username_time ON events (username, time);
+	CREATE INDEX events_kind_time ON events (kind, time);
+	CREATE INDEX events_time ON events (time)`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.
