@@ -81,13 +81,80 @@ func (c *AccountConfig) pepperFile() string {
 	return filepath.Join(c.DataDir, "pepper")
 }
 
+// database is the opened database of accounts and, by default, of the
+// audit trail: SQLite in the data folder, or PostgreSQL.
+type database struct {
+	where  string // for messages: a file, or a URL without its password
+	sqlite *sqlite.DB
+	pg     *postgres.DB
+}
+
+// openDatabase creates the data folder if it is missing and opens the
+// database c names.
+func openDatabase(ctx context.Context, c *AccountConfig) (*database, error) {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	switch {
+	case c.DB == "":
+		path := filepath.Join(c.DataDir, "larder.db")
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return &database{where: path, sqlite: db}, nil
+	case strings.HasPrefix(c.DB, "postgres://"), strings.HasPrefix(c.DB, "postgresql://"):
+		db, err := postgres.Open(ctx, c.DB)
+		if err != nil {
+			return nil, err
+		}
+		return &database{where: db.String(), pg: db}, nil
+	}
+	return nil, usageError("bad --db %q: want a postgres:// URL, or nothing for SQLite in the data folder", redactURL(c.DB))
+}
+
+func (d *database) users() larder.UserStore {
+	if d.pg != nil {
+		return postgres.NewUserStore(d.pg)
+	}
+	return sqlite.NewUserStore(d.sqlite)
+}
+
+func (d *database) events() larder.EventStore {
+	if d.pg != nil {
+		return postgres.NewEventStore(d.pg)
+	}
+	return sqlite.NewEventStore(d.sqlite)
+}
+
+// Close closes the database.
+func (d *database) Close() error {
+	if d == nil {
+		return nil
+	}
+	if d.pg != nil {
+		d.pg.Close()
+		return nil
+	}
+	return d.sqlite.Close()
+}
+
+// openEvents opens the audit trail of the database c names, for reading.
+func openEvents(ctx context.Context, c *AccountConfig) (larder.EventStore, func(), error) {
+	db, err := openDatabase(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db.events(), func() { db.Close() }, nil
+}
+
 // accounts is the opened account store with the hasher of the policy.
 type accounts struct {
-	where   string // the store, for messages: a file, or a URL without its password
+	db      *database
+	where   string // the store, for messages
 	store   larder.UserStore
 	hasher  *auth.Hasher
 	peppers *auth.Peppers
-	close   func() error
 }
 
 // openAccounts validates c, creates the data folder if it is missing, opens
@@ -96,28 +163,11 @@ func openAccounts(ctx context.Context, c *AccountConfig) (a *accounts, err error
 	if err := c.Hash.Validate(); err != nil {
 		return nil, usageError("bad password-hash parameters: %v", err)
 	}
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
+	db, err := openDatabase(ctx, c)
+	if err != nil {
+		return nil, err
 	}
-	a = &accounts{}
-	switch {
-	case c.DB == "":
-		db, err := sqlite.Open(ctx, filepath.Join(c.DataDir, "larder.db"))
-		if err != nil {
-			return nil, err
-		}
-		a.where = filepath.Join(c.DataDir, "larder.db")
-		a.store, a.close = sqlite.NewUserStore(db), db.Close
-	case strings.HasPrefix(c.DB, "postgres://"), strings.HasPrefix(c.DB, "postgresql://"):
-		db, err := postgres.Open(ctx, c.DB)
-		if err != nil {
-			return nil, err
-		}
-		a.where = db.String()
-		a.store, a.close = postgres.NewUserStore(db), func() error { db.Close(); return nil }
-	default:
-		return nil, usageError("bad --db %q: want a postgres:// URL, or nothing for SQLite in the data folder", redactURL(c.DB))
-	}
+	a = &accounts{db: db, where: db.where, store: db.users()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -187,8 +237,8 @@ func redactURL(s string) string {
 
 // Close closes the store.
 func (a *accounts) Close() error {
-	if a == nil || a.close == nil {
+	if a == nil {
 		return nil
 	}
-	return a.close()
+	return a.db.Close()
 }

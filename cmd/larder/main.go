@@ -60,6 +60,8 @@ func commands() []command {
 		{"register", "register an account on a server", runRegister},
 		{"get", "fetch a file from a server", runGet},
 		{"admin", "administer accounts and password hashing", runAdmin},
+		{"audit", "read the audit trail", runAudit},
+		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},
 	}
 }
 
