@@ -141,3 +141,13 @@ type EventStore interface {
 	// Events returns the stored events that match f, ordered by Seq.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
 }
+
+// EventRecorder takes events from the code that causes them: the request
+// path, the account tools. internal/audit's Log implements it.
+type EventRecorder interface {
+	// Record takes ev, filling its ID, Time and Server if they are zero.
+	// It must not wait on disk or network, except for the kinds its
+	// implementation is told to make durable before it returns; an error
+	// means such an event could not be made durable.
+	Record(ctx context.Context, ev Event) error
+}

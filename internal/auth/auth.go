@@ -27,6 +27,10 @@ type Authenticator struct {
 	// Logger receives a line for every hash upgraded on login; nil means
 	// none.
 	Logger *slog.Logger
+
+	// Audit receives an account event (Reason "rehashed: FROM -> TO") for
+	// every hash upgraded on login; nil records none.
+	Audit larder.EventRecorder
 }
 
 // New returns an Authenticator over store that hashes with hasher,
@@ -124,7 +128,7 @@ func (a *Authenticator) Login(ctx context.Context, name string, sig []byte, from
 		return nil, larder.Errorf(larder.EUNAUTHORIZED, "signature does not match for user %q", name)
 	}
 	a.throttle.Succeeded(name, from)
-	a.upgrade(ctx, u, sig)
+	a.upgrade(ctx, u, sig, from)
 	a.cache.Remember(u.Name, sig, u.Verifier)
 	return admit(u)
 }
@@ -151,7 +155,7 @@ func (a *Authenticator) check(ctx context.Context, u *larder.User, sig []byte, d
 // from the signature just verified, if the stored one differs from the
 // policy. It is best effort: the login succeeds anyway, and a concurrent
 // change to the account (a reset) wins over the upgrade.
-func (a *Authenticator) upgrade(ctx context.Context, u *larder.User, sig []byte) {
+func (a *Authenticator) upgrade(ctx context.Context, u *larder.User, sig []byte, remote netip.Addr) {
 	if !a.hasher.NeedsRehash(u.Verifier) {
 		return
 	}
@@ -169,6 +173,15 @@ func (a *Authenticator) upgrade(ctx context.Context, u *larder.User, sig []byte)
 	a.stats.rehashes.Add(1)
 	to, _ := a.hasher.Describe(v)
 	a.log(slog.LevelInfo, "password hash upgraded", "user", u.Name, "from", from, "to", to)
+	if a.Audit != nil {
+		ev := larder.Event{Kind: larder.EventAccount, User: u.Name, Reason: "rehashed: " + from + " -> " + to}
+		if remote.IsValid() {
+			ev.Remote = remote.String()
+		}
+		if err := a.Audit.Record(ctx, ev); err != nil {
+			a.log(slog.LevelError, "audit event not recorded", "kind", ev.Kind, "user", ev.User, "reason", ev.Reason, "error", err)
+		}
+	}
 }
 
 func (a *Authenticator) log(level slog.Level, msg string, args ...any) {

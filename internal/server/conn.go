@@ -35,6 +35,7 @@ const lingerTimeout = 2 * time.Second
 type conn struct {
 	srv      *Server
 	rwc      net.Conn
+	remote   string // the client's address, host:port
 	accepted time.Time
 	state    atomic.Int32
 }
@@ -42,11 +43,16 @@ type conn struct {
 // exchange is what one request-reply turn did, for the log line.
 type exchange struct {
 	op     string // "register", "retrieve", or "" if no request was parsed
+	remote string
 	user   string
 	path   string
 	status wire.Status
 	bytes  int64 // payload bytes sent
 	err    error // the internal cause of a failure, never sent to the client
+
+	// refused says the answer refuses the request, for the audit trail;
+	// registrations and failed logins are recorded as such instead.
+	refused bool
 
 	// The answer: msg with status, or the file with its SHA-256. An
 	// exchange with neither status nor file sends nothing.
@@ -57,15 +63,22 @@ type exchange struct {
 
 func (c *conn) serve() {
 	s := c.srv
+	c.remote = c.rwc.RemoteAddr().String()
+	var ex exchange
+	closeReason := ""
 	defer func() {
 		if p := recover(); p != nil {
-			s.logger().Error("panic serving connection", "remote", c.rwc.RemoteAddr().String(),
+			s.logger().Error("panic serving connection", "remote", c.remote,
 				"panic", p, "stack", string(debug.Stack()))
 			c.rwc.Close()
+			closeReason = "internal error"
 		}
+		s.record(s.ctx, larder.Event{Kind: larder.EventConnClose, User: ex.user, Remote: c.remote,
+			Status: int(ex.status), Bytes: ex.bytes, Duration: time.Since(c.accepted), Reason: closeReason})
 		s.trackConn(c, false)
 		<-s.slots
 	}()
+	s.record(s.ctx, larder.Event{Kind: larder.EventConnOpen, Remote: c.remote, Time: c.accepted})
 
 	deadline := c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout))
 	c.rwc.SetReadDeadline(deadline)
@@ -73,6 +86,7 @@ func (c *conn) serve() {
 	c.state.Store(stateReplying)
 	if err == io.EOF {
 		c.rwc.Close() // connected and hung up without a word
+		closeReason = "closed without a request"
 		return
 	}
 
@@ -81,15 +95,19 @@ func (c *conn) serve() {
 	// waits for the database's fsync.
 	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
 	defer cancel()
-	var ex exchange
 	if err != nil {
 		ex = c.refuseUnreadable(err)
 	} else {
-		ex = s.handle(ctx, req, remoteIP(c.rwc))
+		ex = s.handle(ctx, req, remoteIP(c.rwc), c.remote)
 	}
 	c.send(&ex)
-	s.counters.count(&ex, time.Since(c.accepted))
+	d := time.Since(c.accepted)
+	s.counters.count(&ex, d)
+	s.recordOutcome(ctx, &ex, d)
 	lingerClose(c.rwc, lingerTimeout)
+	if ex.status == 0 && ex.err != nil {
+		closeReason = ex.err.Error()
+	}
 	c.log(ex)
 }
 
@@ -125,12 +143,16 @@ func (c *conn) send(ex *exchange) {
 
 // refuseUnreadable answers a request that could not be read whole.
 func (c *conn) refuseUnreadable(err error) exchange {
-	ex := exchange{err: err}
+	ex := exchange{remote: c.remote, err: err}
 	var pe *wire.ProtocolError
 	switch {
 	case !errors.As(err, &pe):
-		// A reset or similar: nobody is left to answer.
+		// A reset or similar: nobody is left to answer, and conn.close
+		// says what happened.
 		return ex
+	}
+	ex.refused = true
+	switch {
 	case c.srv.inShutdown.Load():
 		ex.status = busyStatus
 		ex.err = nil
@@ -164,7 +186,7 @@ func (c *conn) log(ex exchange) {
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("remote", c.rwc.RemoteAddr().String()),
+		slog.String("remote", c.remote),
 		slog.String("op", ex.op),
 		slog.String("user", ex.user),
 		slog.String("path", ex.path),

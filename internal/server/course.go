@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
@@ -17,22 +18,32 @@ import (
 // message for the client; their internal causes go to the log only.
 // Nothing is written here, so that a request waiting for the hash pool
 // holds no reply buffer.
-func (s *Server) handle(ctx context.Context, req *wire.Request, from netip.Addr) exchange {
-	ex := exchange{op: "retrieve", user: req.Username}
+func (s *Server) handle(ctx context.Context, req *wire.Request, from netip.Addr, remote string) exchange {
+	ex := exchange{op: "retrieve", remote: remote, user: req.Username}
 	if req.IsRegister() {
 		ex.op = "register"
+		ex = s.register(ctx, req, ex)
+		// Recorded before the reply is sent: a sync kind is durable
+		// before the client hears of its account.
+		ev := ex.event(larder.EventRegister)
+		if ex.status != wire.StatusOK {
+			ev.Reason = ex.msg
+		}
+		s.record(ctx, ev)
+		return ex
 	}
 	if err := larder.ValidateUsername(req.Username); err != nil {
-		ex.status = wire.StatusBadRequest
+		ex.status, ex.refused = wire.StatusBadRequest, true
 		return reply(ex, larder.ErrorMessage(err))
-	}
-	if req.IsRegister() {
-		return s.register(ctx, req, ex)
 	}
 	return s.retrieve(ctx, req, from, ex)
 }
 
 func (s *Server) register(ctx context.Context, req *wire.Request, ex exchange) exchange {
+	if err := larder.ValidateUsername(req.Username); err != nil {
+		ex.status = wire.StatusBadRequest
+		return reply(ex, larder.ErrorMessage(err))
+	}
 	if s.ClosedRegistration {
 		ex.status = wire.StatusBadRequest
 		return reply(ex, "registration is closed on this server; ask its administrator for an account")
@@ -54,7 +65,9 @@ func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Add
 	// As in the reference server, a leading "/" means the served folder.
 	ex.path = strings.TrimPrefix(string(req.Body), "/")
 
+	start := time.Now()
 	_, err := s.Auth.Login(ctx, req.Username, req.Signature[:], from)
+	s.recordLogin(ctx, &ex, err, time.Since(start))
 	switch code := larder.ErrorCode(err); {
 	case code == "":
 	case code == larder.ENOTFOUND:
@@ -67,6 +80,8 @@ func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Add
 		return s.failed(ex, err)
 	}
 
+	// From here on, an error refuses the request.
+	ex.refused = true
 	f, err := s.Files.Open(ex.path)
 	if err != nil {
 		return s.failed(ex, err)
@@ -82,7 +97,7 @@ func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Add
 		f.Close()
 		return s.failed(ex, err)
 	}
-	ex.status, ex.file, ex.sum = wire.StatusOK, f, sum
+	ex.status, ex.file, ex.sum, ex.refused = wire.StatusOK, f, sum, false
 	return ex
 }
 

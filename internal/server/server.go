@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
 )
@@ -37,6 +38,10 @@ type Server struct {
 	// Logger receives one line per request and the server's own events.
 	// Nil means slog.Default().
 	Logger *slog.Logger
+
+	// Audit receives an event for every connection, registration,
+	// login, download and refusal (see audit.go); nil records none.
+	Audit larder.EventRecorder
 
 	// MaxConns bounds the connections served at once. A slot is taken in
 	// the accept loop, before a goroutine is started; a connection over
@@ -73,6 +78,7 @@ type Server struct {
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
+	running    sync.WaitGroup // connection goroutines, for Wait
 
 	rejected    atomic.Int64
 	lastWarning atomic.Int64 // unix nanoseconds of the last "busy" log line
@@ -147,7 +153,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return ErrServerClosed
 		}
 		s.counters.accepted.Add(1)
-		go c.serve()
+		s.running.Go(c.serve)
 	}
 }
 
@@ -188,6 +194,12 @@ func (s *Server) Close() error {
 		c.rwc.Close()
 	}
 	return err
+}
+
+// Wait waits for every connection goroutine to end: after Close, so that
+// their last events are recorded before the audit trail is closed.
+func (s *Server) Wait() {
+	s.running.Wait()
 }
 
 // interruptReaders wakes every connection still waiting for its request,
@@ -264,6 +276,8 @@ func (s *Server) Rejected() int64 { return s.rejected.Load() }
 // closed.
 func (s *Server) reject(rwc net.Conn) {
 	s.rejected.Add(1)
+	s.record(s.ctx, larder.Event{Kind: larder.EventRefused, Remote: rwc.RemoteAddr().String(),
+		Status: int(busyStatus), Reason: "connection limit reached"})
 	if now, last := time.Now().UnixNano(), s.lastWarning.Load(); now-last > int64(time.Second) && s.lastWarning.CompareAndSwap(last, now) {
 		s.logger().Warn("connection limit reached; turning clients away",
 			"max_conns", cap(s.slots), "rejected_total", s.rejected.Load())
