@@ -226,13 +226,18 @@ func (w *Writer) setup(ctx context.Context) error {
 
 // fetch returns up to a batch of messages, waiting up to MaxWait for the
 // batch to fill. It may return messages and an error both.
+//
+// The wait is the server's (FetchMaxWait), not a context's: the server
+// ends the pull with a status, after which no message of it is under way.
+// A pull ended by the client's context instead can lose a message the
+// server sent just before: delivered, so not sent again until AckWait,
+// but never seen. So a Run whose ctx ends notices at the end of the
+// fetch, within MaxWait.
 func (w *Writer) fetch(ctx context.Context) ([]natsjs.Msg, error) {
 	if !w.nc.IsConnected() {
 		return nil, fmt.Errorf("not connected to NATS (%v)", w.nc.Status())
 	}
-	fctx, cancel := context.WithTimeout(ctx, w.cfg.MaxWait)
-	defer cancel()
-	batch, err := w.cons.Fetch(w.cfg.Batch, natsjs.FetchContext(fctx))
+	batch, err := w.cons.Fetch(w.cfg.Batch, natsjs.FetchMaxWait(w.cfg.MaxWait))
 	if err != nil {
 		return nil, err
 	}
@@ -240,11 +245,8 @@ func (w *Writer) fetch(ctx context.Context) ([]natsjs.Msg, error) {
 	for m := range batch.Messages() {
 		msgs = append(msgs, m)
 	}
-	err = batch.Error()
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		err = nil // the batch did not fill within MaxWait
-	}
-	return msgs, err
+	// A batch that did not fill within MaxWait ends without an error.
+	return msgs, batch.Error()
 }
 
 // move stores the events of msgs and acknowledges them, trying until the

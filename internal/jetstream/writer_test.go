@@ -3,15 +3,12 @@ package jetstream_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/jetstream"
 	"github.com/larderfs/larder/internal/jetstream/natstest"
@@ -259,7 +256,7 @@ func TestWriterWaitsForPostgres(t *testing.T) {
 	events := testEvents(50)
 	store(t, ts.sink(t, jetstream.SinkConfig{}), events)
 
-	setAllowConnections(t, url, false)
+	pgtest.SetAllowConnections(t, url, false)
 	r := startWriter(t, context.Background(), ts, connect(t, ts.url), pg, jetstream.WriterConfig{
 		AckWait: 2 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 	})
@@ -274,40 +271,12 @@ func TestWriterWaitsForPostgres(t *testing.T) {
 		t.Errorf("the stream holds %d messages while PostgreSQL is down, want 50", got)
 	}
 
-	setAllowConnections(t, url, true)
+	pgtest.SetAllowConnections(t, url, true)
 	waitFor(t, "an empty stream", func() bool { return stream(t, ts.url, ts.name).State.Msgs == 0 })
 	r.stop(t)
 	checkStoredOnce(t, pg, events)
 	if st := r.w.Stats(); st.Moved != 50 || st.Batches != 1 {
 		t.Errorf("Stats: got %+v, want 50 moved in 1 batch", st)
-	}
-}
-
-// setAllowConnections lets the database of url take connections, or
-// refuses them and ends those it has: PostgreSQL down, for the clients of
-// that database only.
-func setAllowConnections(t *testing.T, url string, allow bool) {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// From the server's admin database, as the test's may refuse us.
-	admin, err := pgx.Connect(ctx, os.Getenv(pgtest.EnvVar))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	name := pgx.Identifier{cfg.Database}.Sanitize()
-	if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %v`, name, allow)); err != nil {
-		t.Fatal(err)
-	}
-	if !allow {
-		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, cfg.Database); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

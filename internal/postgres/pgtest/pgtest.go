@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -102,4 +103,32 @@ func withDatabase(t testing.TB, connString, name string) string {
 	}
 	// A keyword/value string: the last setting of a keyword wins.
 	return connString + " dbname=" + name
+}
+
+// SetAllowConnections lets the database of url take connections, or
+// refuses them and ends those it has: PostgreSQL down, for the clients of
+// that database only.
+func SetAllowConnections(t testing.TB, url string, allow bool) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// From the server's admin database, as the test's may refuse us.
+	admin, err := pgx.Connect(ctx, os.Getenv(EnvVar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	name := pgx.Identifier{cfg.Database}.Sanitize()
+	if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %v`, name, allow)); err != nil {
+		t.Fatal(err)
+	}
+	if !allow {
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, cfg.Database); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
