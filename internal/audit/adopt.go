@@ -17,6 +17,9 @@ import (
 // could deliver), locks them, cuts their torn tails and queues them for
 // delivery, oldest first. It runs in Open and then in the deliverer.
 func (l *Log) adopt() {
+	if l.cfg.NoAdopt {
+		return
+	}
 	d := &l.dl
 	entries, err := os.ReadDir(l.cfg.Dir)
 	if err != nil {
@@ -145,8 +148,10 @@ func (l *Log) repairTail(s *source, path string) (int64, error) {
 	cut := size - good
 	attrs := []any{"path", path, "cut_at", good, "bytes_cut", cut}
 	if cut > maxTornTail {
-		to := filepath.Join(l.cfg.Dir, quarantineName, s.name+"-"+filepath.Base(path))
-		err := copyFile(f, to)
+		to, err := quarantinePath(filepath.Join(l.cfg.Dir, quarantineName), s.name+"-"+filepath.Base(path))
+		if err == nil {
+			err = copyFile(f, to)
+		}
 		l.log.Error("audit: a damaged spool segment tail is longer than a torn write can be; a copy is set aside",
 			append(attrs, "copy", to, "copy_err", err)...)
 	}
@@ -163,9 +168,6 @@ func (l *Log) repairTail(s *source, path string) (int64, error) {
 
 // copyFile copies f whole to a new file at path, synced.
 func copyFile(f *os.File, path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
 	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err

@@ -40,11 +40,12 @@ type source struct {
 	segs []segment // adopted: the segments left, oldest first
 	seq  uint64    // own: the segment being read
 
-	f     *os.File // the segment being read
-	off   int64    // where its next record starts; 0 before its header is read
-	bad   bool     // a damaged record starts at off
-	why   error    // what was wrong with it
-	reads int      // read errors in a row (an I/O error is retried, then taken for damage)
+	f           *os.File // the segment being read
+	openFailing bool     // opening it failed, and that was logged
+	off         int64    // where its next record starts; 0 before its header is read
+	bad         bool     // a damaged record starts at off
+	why         error    // what was wrong with it
+	reads       int      // read errors in a row (an I/O error is retried, then taken for damage)
 }
 
 // segment is one segment of an adopted folder and the bytes it counts for
@@ -158,13 +159,17 @@ func (d *deliverer) read(l *Log, s *source) int {
 			f, err := os.Open(path)
 			if err != nil {
 				if s.own || !errors.Is(err, fs.ErrNotExist) {
-					l.log.Error("audit: cannot open a spool segment", "path", path, "err", err)
+					// Once, not at every commit that wakes us.
+					if !s.openFailing {
+						l.log.Error("audit: cannot open a spool segment; its events wait", "path", path, "err", err)
+						s.openFailing = true
+					}
 					return 0
 				}
 				s.finished(l, seq, end) // gone: an operator removed it
 				continue
 			}
-			s.f, s.off, s.bad = f, 0, false
+			s.f, s.off, s.bad, s.openFailing = f, 0, false, false
 		}
 		if s.off == 0 {
 			if err := readHeader(s.f); err != nil {
@@ -253,8 +258,7 @@ func (s *source) finished(l *Log, seq uint64, end int64) {
 func (l *Log) quarantine(s *source, seq uint64, end int64) {
 	from := segPath(s.dir, seq)
 	qdir := filepath.Join(l.cfg.Dir, quarantineName)
-	to := filepath.Join(qdir, s.name+"-"+filepath.Base(from))
-	err := os.MkdirAll(qdir, 0o700)
+	to, err := quarantinePath(qdir, s.name+"-"+filepath.Base(from))
 	if err == nil {
 		err = os.Rename(from, to)
 	}
@@ -263,10 +267,29 @@ func (l *Log) quarantine(s *source, seq uint64, end int64) {
 	}
 	lost := max(end-s.off, 0)
 	l.stats.corrupt.Add(lost)
-	l.log.Error("audit: damaged spool segment: the events before the damage are delivered; the segment is set aside",
-		"segment", from, "offset", s.off, "bytes_after", lost, "damage", s.why, "moved_to", to, "move_err", err)
 	if err != nil {
-		os.Remove(from)
+		// Left where it is, as evidence; its folder then stays too.
+		to = from
+	}
+	l.log.Error("audit: damaged spool segment: the events before the damage are delivered; the segment is set aside",
+		"segment", from, "offset", s.off, "bytes_after", lost, "damage", s.why, "kept_at", to, "move_err", err)
+}
+
+// quarantinePath returns a path in qdir, created if need be, for a file
+// named name that takes the place of no other: a segment damaged again
+// after a copy of it was set aside (see repairTail) keeps both.
+func quarantinePath(qdir, name string) (string, error) {
+	if err := os.MkdirAll(qdir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(qdir, name)
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			return path, nil
+		} else if err != nil {
+			return "", err
+		}
+		path = filepath.Join(qdir, fmt.Sprintf("%s.%d", name, i))
 	}
 }
 

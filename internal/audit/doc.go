@@ -1,7 +1,9 @@
 // Package audit is larder's audit pipeline: it takes events from the
 // request path without slowing it, makes them durable in a spool on the
 // local disk, and delivers them to a sink (SQLite, PostgreSQL, NATS
-// JetStream, JSON lines) that stores each exactly once.
+// JetStream, JSON lines). The SQL sinks store each event once, by its ID;
+// JetStream drops repeats within its duplicate window; JSON lines may
+// repeat a batch after a crash, for the shipper to drop by ID.
 //
 // # How an event travels
 //

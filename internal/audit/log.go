@@ -90,7 +90,9 @@ type Config struct {
 	Server string
 
 	// QueueSize is how many events the queue in memory holds; default
-	// 65536 (about 13 MiB).
+	// 65536. Each queued event takes about 200 bytes, and after a burst
+	// the queue and the writer's batch each keep the room they grew to:
+	// up to about 26 MiB at the default.
 	QueueSize int
 
 	// Full is what Record does with an event of an asynchronous kind when
@@ -133,6 +135,11 @@ type Config struct {
 
 	// DeliverTimeout bounds one StoreEvents call; default 30s.
 	DeliverTimeout time.Duration
+
+	// NoAdopt leaves other Logs' folders alone: for a short-lived process
+	// (an administrator's command) that must deliver its own events, not
+	// a crashed server's backlog.
+	NoAdopt bool
 
 	// RetryMin and RetryMax bound the backoff between deliveries that
 	// failed, and between attempts to write the spool after a disk

@@ -10,7 +10,9 @@ import (
 // one, so it takes the lock once per batch, not once per event, and a
 // Record contends only with other Records, for the few nanoseconds of an
 // append. (A buffered channel costs each event a lock handed between the
-// cores of producer and consumer: about three times as much here.)
+// cores of producer and consumer: measured here, 1.3 to 1.6 times as much
+// under load, and twelve times on an idle server, where every send wakes
+// the consumer.)
 //
 // The same mutex guards the closed flag, so that once Close has set it no
 // event can enter; a Record already waiting for room when Close came is

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -332,5 +333,26 @@ func TestWriteErrors(t *testing.T) {
 	got, _ := deliverSpool(t, dir)
 	if uint64(len(got)) != st.Durable {
 		t.Errorf("got %d events delivered from the spool, want the %d durable", len(got), st.Durable)
+	}
+}
+
+// TestQuarantinePathKeepsEarlierCopies: a name taken in the quarantine
+// folder gets a numbered sibling, never the old file's place.
+func TestQuarantinePathKeepsEarlierCopies(t *testing.T) {
+	qdir := filepath.Join(t.TempDir(), quarantineName)
+	var got []string
+	for range 3 {
+		p, err := quarantinePath(qdir, "w-000000000001.seg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, filepath.Base(p))
+	}
+	want := []string{"w-000000000001.seg", "w-000000000001.seg.1", "w-000000000001.seg.2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

@@ -34,6 +34,15 @@ type AuditStats struct {
 	// SinkUp reports whether the last delivery to the sink succeeded (or
 	// none has failed yet).
 	SinkUp bool
+
+	// Lost counts events taken but never made durable: the spool could
+	// not be written before shutdown gave up. WriteErrors counts the
+	// spool writes and syncs that failed (and were retried).
+	Lost, WriteErrors int64
+
+	// TornBytes counts the bytes cut from torn segment tails after a
+	// crash, QuarantinedBytes those of damaged segments set aside.
+	TornBytes, QuarantinedBytes int64
 }
 
 // auditCollector exports AuditStats:
@@ -49,6 +58,10 @@ type AuditStats struct {
 //	larder_audit_spool_bytes                      gauge
 //	larder_audit_spool_segments                   gauge
 //	larder_audit_sink_up                          gauge, 1 or 0
+//	larder_audit_events_lost_total                counter
+//	larder_audit_spool_write_errors_total         counter
+//	larder_audit_spool_torn_bytes_total           counter
+//	larder_audit_spool_quarantined_bytes_total    counter
 //
 // reason is queue_full, spool_full or closed. Taken, durable and delivered
 // are stages that every event passes in turn, not outcomes that divide
@@ -61,7 +74,7 @@ type auditCollector struct {
 	queueDepth, queueCapacity                    *prometheus.Desc
 	taken, notTaken, durable, delivered          *prometheus.Desc
 	failures, retries, spoolBytes, spoolSegments *prometheus.Desc
-	sinkUp                                       *prometheus.Desc
+	sinkUp, lost, writeErrors, torn, quarantined *prometheus.Desc
 }
 
 func newAuditCollector(stats func() AuditStats) *auditCollector {
@@ -90,12 +103,21 @@ func newAuditCollector(stats func() AuditStats) *auditCollector {
 			"Segment files in the audit spool."),
 		sinkUp: newDesc("larder_audit_sink_up",
 			"1 if the last delivery to the audit sink succeeded, 0 if it failed."),
+		lost: newDesc("larder_audit_events_lost_total",
+			"Audit events taken but never made durable: the spool could not be written before shutdown gave up."),
+		writeErrors: newDesc("larder_audit_spool_write_errors_total",
+			"Writes and syncs of the audit spool that failed and were retried."),
+		torn: newDesc("larder_audit_spool_torn_bytes_total",
+			"Bytes cut from torn audit spool segment tails after a crash."),
+		quarantined: newDesc("larder_audit_spool_quarantined_bytes_total",
+			"Bytes of damaged audit spool segments set aside undelivered, in the spool's quarantine folder."),
 	}
 }
 
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, c.queueDepth, c.queueCapacity, c.taken, c.notTaken, c.durable, c.delivered,
-		c.failures, c.retries, c.spoolBytes, c.spoolSegments, c.sinkUp)
+		c.failures, c.retries, c.spoolBytes, c.spoolSegments, c.sinkUp,
+		c.lost, c.writeErrors, c.torn, c.quarantined)
 }
 
 func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
@@ -117,4 +139,8 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	emit(ch, c.sinkUp, prometheus.GaugeValue, up)
+	emit(ch, c.lost, prometheus.CounterValue, float64(s.Lost))
+	emit(ch, c.writeErrors, prometheus.CounterValue, float64(s.WriteErrors))
+	emit(ch, c.torn, prometheus.CounterValue, float64(s.TornBytes))
+	emit(ch, c.quarantined, prometheus.CounterValue, float64(s.QuarantinedBytes))
 }
