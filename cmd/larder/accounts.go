@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
@@ -155,6 +157,8 @@ type accounts struct {
 	store   larder.UserStore
 	hasher  *auth.Hasher
 	peppers *auth.Peppers
+	audit   *auditTrail // for the commands that change accounts; nil for the others
+	dataDir string
 }
 
 // openAccounts validates c, creates the data folder if it is missing, opens
@@ -235,10 +239,59 @@ func redactURL(s string) string {
 	return s
 }
 
-// Close closes the store.
+// Close closes the audit trail, if any, and the store.
 func (a *accounts) Close() error {
 	if a == nil {
 		return nil
 	}
-	return a.db.Close()
+	var err error
+	if a.audit != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), adminAuditDrain)
+		defer cancel()
+		if a.audit.Close(ctx) != nil {
+			err = fmt.Errorf("the audit sink did not take this command's events within %v: they wait in %s for the server to deliver",
+				adminAuditDrain, filepath.Join(a.dataDir, "audit"))
+		}
+	}
+	return errors.Join(err, a.db.Close())
+}
+
+// adminAuditDrain bounds how long an admin command waits for the sink to
+// take its events before it leaves them in the spool.
+const adminAuditDrain = 10 * time.Second
+
+// defineAuditSink defines --audit-sink on the flag set of a command that
+// changes accounts.
+func defineAuditSink(fs *flag.FlagSet) *string {
+	return fs.String("audit-sink", "db", auditSinkHelp+"; give the server's")
+}
+
+// openAccountsAudited is openAccounts for the commands that change
+// accounts: each change is recorded as an account event, through the
+// spool in the data folder, into the audit sink.
+func openAccountsAudited(ctx context.Context, env *Env, c *AccountConfig, sink string) (*accounts, error) {
+	a, err := openAccounts(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	ac := defaultAuditConfig()
+	ac.Sink = sink
+	ac.noAdopt = true // a server's backlog is the server's to deliver
+	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if a.audit, err = openAuditTrail(ctx, &ac, c.DataDir, a.db, env.Stdout, serverName("admin"), logger); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.dataDir = c.DataDir
+	return a, nil
+}
+
+// recordChange records that an administrator changed user's account (or,
+// for "", the password policy); what says how.
+func (a *accounts) recordChange(ctx context.Context, user, what string) error {
+	err := a.audit.Record(ctx, larder.Event{Kind: larder.EventAccount, User: user, Reason: what})
+	if err != nil {
+		return fmt.Errorf("done, but the audit trail could not record it: %w", err)
+	}
+	return nil
 }

@@ -23,13 +23,14 @@ func runAdminUpgrade(ctx context.Context, env *Env, args []string) error {
 			"unwrapped to a plain current hash at their next login.", &cfg)
 	wrap := fs.Bool("wrap", false, "rewrap every hash below the policy (required: it is the only upgrade that needs no password)")
 	dryRun := fs.Bool("dry-run", false, "only count what would be rewrapped")
+	sink := defineAuditSink(fs)
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	if !*wrap {
 		return usageError("larder admin upgrade: say --wrap; without the passwords, wrapping is the only upgrade possible (the others happen at login)")
 	}
-	a, err := openAccounts(ctx, &cfg)
+	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,12 @@ func wrapOne(ctx context.Context, a *accounts, u *larder.User) error {
 	if err != nil {
 		return fmt.Errorf("wrapping %s: %w", u.Name, err)
 	}
-	return a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, w)
+	if err := a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, w); err != nil {
+		return err
+	}
+	from, _ := a.hasher.Describe(u.Verifier)
+	to, _ := a.hasher.Describe(w)
+	return a.recordChange(ctx, u.Name, "wrapped by an administrator: "+from+" -> "+to)
 }
 
 func runAdminCalibrate(ctx context.Context, env *Env, args []string) error {
@@ -201,6 +207,7 @@ func runPepperRotate(ctx context.Context, env *Env, args []string) error {
 		"Adds a new pepper to the pepper file and makes it current. New hashes use it;\n"+
 			"each account moves to it at its next login. Copy the file to every server\n"+
 			"sharing the accounts, then restart them.", &cfg)
+	sink := defineAuditSink(fs)
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -209,7 +216,12 @@ func runPepperRotate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "pepper %s added to %s and made current; restart the servers to use it\n", id, cfg.pepperFile())
-	return nil
+	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
+	if err != nil {
+		return fmt.Errorf("pepper rotated, but the audit trail could not be opened to record it: %w", err)
+	}
+	defer a.Close()
+	return a.recordChange(ctx, "", "pepper "+id+" added and made current")
 }
 
 func runPepperRetire(ctx context.Context, env *Env, args []string) error {
@@ -217,11 +229,12 @@ func runPepperRetire(ctx context.Context, env *Env, args []string) error {
 	fs := adminFlagSet(env, "pepper retire", "pepper retire ID [flags]",
 		"Removes a pepper from the pepper file. It refuses while an account still uses it:\n"+
 			"those accounts could no longer log in.", &cfg)
+	sink := defineAuditSink(fs)
 	id, err := oneArg(fs, args, "pepper id")
 	if err != nil {
 		return err
 	}
-	a, err := openAccounts(ctx, &cfg)
+	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
 	if err != nil {
 		return err
 	}
@@ -237,5 +250,5 @@ func runPepperRetire(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "pepper %s removed from %s\n", id, cfg.pepperFile())
-	return nil
+	return a.recordChange(ctx, "", "pepper "+id+" retired")
 }

@@ -150,6 +150,7 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	}
 	fs := adminFlagSet(env, name, synopsis, help, &cfg)
 	pf.define(fs)
+	sink := defineAuditSink(fs)
 	user, err := oneArg(fs, args, "account name")
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if err := larder.ValidateUsername(user); err != nil {
 		return usageError("bad account name: %s", larder.ErrorMessage(err))
 	}
-	a, err := openAccounts(ctx, &cfg)
+	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
 	if err != nil {
 		return err
 	}
@@ -185,13 +186,15 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if err != nil {
 		return err
 	}
+	what := "password reset by an administrator"
 	if add {
+		what = "added by an administrator"
 		fmt.Fprintf(env.Stdout, "user %s added\n", user)
 	} else {
 		fmt.Fprintf(env.Stdout, "password of %s changed\n", user)
 	}
 	tellSalt(env, user, s)
-	return nil
+	return a.recordChange(ctx, user, what)
 }
 
 func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) error {
@@ -202,11 +205,12 @@ func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) err
 	return func(ctx context.Context, env *Env, args []string) error {
 		cfg := defaultAccountConfig(env.Getenv)
 		fs := adminFlagSet(env, "user "+verb, "user "+verb+" NAME [flags]", help, &cfg)
+		sink := defineAuditSink(fs)
 		name, err := oneArg(fs, args, "account name")
 		if err != nil {
 			return err
 		}
-		a, err := openAccounts(ctx, &cfg)
+		a, err := openAccountsAudited(ctx, env, &cfg, *sink)
 		if err != nil {
 			return err
 		}
@@ -215,7 +219,7 @@ func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) err
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "user %s %sd\n", name, verb)
-		return nil
+		return a.recordChange(ctx, name, verb+"d by an administrator")
 	}
 }
 
@@ -223,11 +227,12 @@ func runUserDelete(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	fs := adminFlagSet(env, "user delete", "user delete NAME [flags]",
 		"Deletes an account, from its next request on, on every server. The name can\nthen be registered again.", &cfg)
+	sink := defineAuditSink(fs)
 	name, err := oneArg(fs, args, "account name")
 	if err != nil {
 		return err
 	}
-	a, err := openAccounts(ctx, &cfg)
+	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
 	if err != nil {
 		return err
 	}
@@ -236,7 +241,7 @@ func runUserDelete(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "user %s deleted\n", name)
-	return nil
+	return a.recordChange(ctx, name, "deleted by an administrator")
 }
 
 func runUserImport(ctx context.Context, env *Env, args []string) error {
@@ -248,6 +253,7 @@ func runUserImport(ctx context.Context, env *Env, args []string) error {
 			"for what each must be a hash of. Imported hashes are upgraded to the current\n"+
 			"policy at each user's next login; 'larder admin upgrade --wrap' protects them\n"+
 			"at once. Existing names are skipped, never overwritten.", &cfg)
+	sink := defineAuditSink(fs)
 	file, err := oneArg(fs, args, "file")
 	if err != nil {
 		return err
@@ -261,7 +267,7 @@ func runUserImport(ctx context.Context, env *Env, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	a, err := openAccounts(ctx, &cfg)
+	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
 	if err != nil {
 		return err
 	}
@@ -293,6 +299,10 @@ func runUserImport(ctx context.Context, env *Env, args []string) error {
 		switch err := a.store.CreateUser(ctx, &larder.User{Name: name, Verifier: hash}); larder.ErrorCode(err) {
 		case "":
 			added++
+			label, _ := a.hasher.Describe(hash)
+			if err := a.recordChange(ctx, name, "imported with a "+label+" hash"); err != nil {
+				return err
+			}
 		case larder.ECONFLICT:
 			fmt.Fprintf(env.Stderr, "%s:%d: %s exists already; skipped\n", file, n, name)
 			skipped++

@@ -42,6 +42,7 @@ type testLarder struct {
 	files      string      // the served folder
 	data       string      // the data folder
 	cfg        ServeConfig // as started: restart and admin reuse it
+	main       *Main
 	stopOnce   sync.Once
 	stop       func() // graceful shutdown, then Close; checked
 }
@@ -109,7 +110,7 @@ func startLarder(t *testing.T, configure ...func(*ServeConfig)) *testLarder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &testLarder{host: host, port: port, files: m.FilesDir(), data: cfg.DataDir, cfg: cfg}
+	l := &testLarder{host: host, port: port, files: m.FilesDir(), data: cfg.DataDir, cfg: cfg, main: m}
 	l.stop = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

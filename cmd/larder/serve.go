@@ -9,19 +9,24 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 )
 
 // ServeConfig is everything "larder serve" can be told.
 type ServeConfig struct {
 	AccountConfig // where accounts live and how passwords are hashed
+	Audit         AuditConfig
 
 	Listen         string
 	FilesDir       string // the served folder; "" means DataDir/files
@@ -31,6 +36,7 @@ type ServeConfig struct {
 	ShutdownGrace  time.Duration
 	Registration   string // "open" or "closed"
 	ShuffleBlocks  bool
+	MetricsListen  string // "" means no metrics listener
 
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
@@ -45,6 +51,7 @@ type ServeConfig struct {
 func defaultServeConfig(getenv func(string) string) ServeConfig {
 	return ServeConfig{
 		AccountConfig:    defaultAccountConfig(getenv),
+		Audit:            defaultAuditConfig(),
 		Listen:           "127.0.0.1:23456",
 		MaxConns:         server.DefaultMaxConns,
 		RequestTimeout:   server.DefaultRequestTimeout,
@@ -72,6 +79,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
 	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "registration `policy`: open (as the course server) or closed")
 	fs.BoolVar(&cfg.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
+	cfg.Audit.define(fs)
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered")
 	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
 	th := &cfg.Throttle
@@ -101,12 +110,15 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return usageError("%v", err)
 	}
 
-	m := &Main{Config: cfg, Logger: logger}
+	m := &Main{Config: cfg, Logger: logger, Stdout: env.Stdout}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (accounts in %s, pepper %s)\n",
-		m.FilesDir(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID)
+	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (accounts in %s, pepper %s, audit trail to %s)\n",
+		m.FilesDir(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
+	if m.metricsLn != nil {
+		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
@@ -168,11 +180,18 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 type Main struct {
 	Config ServeConfig
 	Logger *slog.Logger
+	Stdout io.Writer // where --audit-sink stdout writes; nil means os.Stdout
 
 	accounts *accounts
+	audit    *auditTrail // nil with --audit-sink off
+	stopOnce sync.Once   // records server.stop and closes the audit trail
 	files    *disk.Store
 	srv      *server.Server
 	ln       net.Listener
+
+	metrics     *http.Server // nil without --metrics-listen
+	metricsLn   net.Listener
+	metricsDone chan error // the metrics server's Serve result
 }
 
 // Open validates the configuration, opens the database and the served
@@ -232,7 +251,75 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
 		return err
 	}
+	// Opened once the address is known, since it names this server in
+	// the trail; before Serve, so no request goes unrecorded.
+	stdout := m.Stdout
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if m.audit, err = openAuditTrail(ctx, &cfg.Audit, cfg.DataDir, m.accounts.db, stdout, serverName(m.ln.Addr().String()), m.Logger); err != nil {
+		return err
+	}
+	m.srv.Audit, authn.Audit = m.audit.recorder(), m.audit.recorder()
+	m.audit.Record(ctx, larder.Event{Kind: larder.EventServerStart, Reason: m.startReason()})
+	if cfg.MetricsListen != "" {
+		if m.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mc := metrics.Config{
+			Server: m.srv.Stats,
+			Auth:   authn.Stats,
+			Logger: m.Logger,
+		}
+		if m.audit != nil {
+			mc.Audit = m.audit.stats
+		}
+		h := metrics.NewHandler(mc)
+		// Served from now on: /healthz says "not listening" until Serve.
+		m.metrics = metrics.NewHTTPServer(h, m.Logger)
+		m.metricsDone = make(chan error, 1)
+		go func() {
+			err := m.metrics.Serve(m.metricsLn)
+			if !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("metrics listener failed", "error", err)
+			}
+			m.metricsDone <- err
+		}()
+	}
 	return nil
+}
+
+// startReason sums up the settings an auditor would want to know.
+func (m *Main) startReason() string {
+	c := &m.Config
+	return fmt.Sprintf("larder %s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
+		version(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
+}
+
+// auditWhere says where the audit trail goes.
+func (m *Main) auditWhere() string {
+	if m.audit == nil {
+		return "nowhere (--audit-sink off)"
+	}
+	return m.audit.sink.where
+}
+
+// stopAudit records server.stop and closes the audit trail, giving the
+// sink up to drain to take what is spooled. It runs once.
+func (m *Main) stopAudit(how string, drain time.Duration) {
+	m.stopOnce.Do(func() {
+		if m.audit == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
+		defer cancel()
+		m.audit.Record(ctx, larder.Event{Kind: larder.EventServerStop, Reason: how})
+		if err := m.audit.Close(ctx); err != nil {
+			st := m.audit.log.Stats()
+			m.Logger.Warn("audit trail: the sink did not take every event before the drain timeout; the rest waits in the spool for the next start",
+				"drain_timeout", drain, "spool_bytes", st.SpoolBytes, "sink_up", st.SinkUp, "last_error", st.LastDeliveryErr)
+		}
+	})
 }
 
 // checkApart refuses a served folder that contains the data folder or the
@@ -274,6 +361,15 @@ func realPath(path string) (string, error) {
 // Addr returns the address the server listens on.
 func (m *Main) Addr() net.Addr { return m.ln.Addr() }
 
+// MetricsAddr returns the address of the metrics listener, or nil without
+// one.
+func (m *Main) MetricsAddr() net.Addr {
+	if m.metricsLn == nil {
+		return nil
+	}
+	return m.metricsLn.Addr()
+}
+
 // FilesDir returns the served folder.
 func (m *Main) FilesDir() string { return m.Config.FilesDir }
 
@@ -286,15 +382,42 @@ func (m *Main) Serve() error {
 }
 
 // Shutdown stops accepting and waits for the transfers in flight, until
-// ctx ends.
-func (m *Main) Shutdown(ctx context.Context) error { return m.srv.Shutdown(ctx) }
+// ctx ends. The metrics listener stops last, so that /healthz answers 503
+// through the whole drain and the last scrapes see it.
+func (m *Main) Shutdown(ctx context.Context) error {
+	err := m.srv.Shutdown(ctx)
+	// Connections record their last events before they end; what
+	// Shutdown cut short records them as Close ends it.
+	if err == nil {
+		m.stopAudit("shutdown", m.Config.Audit.DrainTimeout)
+	}
+	if m.metrics != nil {
+		if merr := m.metrics.Shutdown(ctx); err == nil {
+			err = merr
+		}
+	}
+	return err
+}
 
-// Close stops the server at once and closes the database and the served
-// folder. It is safe to call after a partial Open.
+// Close stops the server at once, gives the audit trail up to its drain
+// timeout to write and deliver what is queued, and closes the database and
+// the served folder. It is safe to call after a partial Open.
 func (m *Main) Close() error {
 	var errs []error
 	if m.srv != nil {
 		errs = append(errs, m.srv.Close())
+		m.srv.Wait()
+	}
+	// What is queued is written to the spool, and the sink is given the
+	// drain timeout still; what it has not taken waits in the spool for
+	// the next start.
+	m.stopAudit("closed", m.Config.Audit.DrainTimeout)
+	if m.metrics != nil {
+		errs = append(errs, m.metrics.Close())
+		if err := <-m.metricsDone; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		m.metrics = nil // Close may be called again
 	}
 	if m.ln != nil {
 		if err := m.ln.Close(); !errors.Is(err, net.ErrClosed) {

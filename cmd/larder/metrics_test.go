@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMetricsListener: --metrics-listen serves /metrics and /healthz while
+// the server runs, and stops with it.
+func TestMetricsListener(t *testing.T) {
+	cfg := testServeConfig(t)
+	cfg.MetricsListen = "127.0.0.1:0"
+	m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler)}
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + m.MetricsAddr().String()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 503 || !strings.Contains(body, "not listening") {
+		t.Errorf("before Serve: %d %q", code, body)
+	}
+	served := make(chan error, 1)
+	go func() { served <- m.Serve() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for code, body := get("/healthz"); code != 200; code, body = get("/healthz") {
+		if time.Now().After(deadline) {
+			t.Fatalf("serving: %d %q", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "\nlarder_connections_total 0\n") || !strings.Contains(body, "larder_password_checks_total{") {
+		t.Errorf("/metrics: %d %q", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("the metrics listener still answers after Close")
+	}
+}
