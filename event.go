@@ -130,6 +130,27 @@ type EventFilter struct {
 	Newest   bool      // the newest Limit, still returned oldest first
 }
 
+// Limits of EventStore.Events.
+const (
+	DefaultEventLimit = 1000    // events returned when the filter's Limit is 0
+	MaxEventLimit     = 100_000 // the largest Limit that Events accepts
+)
+
+// EffectiveLimit returns how many events f asks for: its Limit, or
+// DefaultEventLimit for 0. A negative Limit, or one above MaxEventLimit, is
+// an error with code EINVALID.
+func (f *EventFilter) EffectiveLimit() (int, error) {
+	switch {
+	case f.Limit == 0:
+		return DefaultEventLimit, nil
+	case f.Limit < 0:
+		return 0, Errorf(EINVALID, "events: limit %d is negative", f.Limit)
+	case f.Limit > MaxEventLimit:
+		return 0, Errorf(EINVALID, "events: limit %d is above the most, %d", f.Limit, MaxEventLimit)
+	}
+	return f.Limit, nil
+}
+
 // EventStore is an audit sink that can also be read: internal/sqlite (the
 // default, in the data folder) and internal/postgres implement it.
 type EventStore interface {

@@ -48,7 +48,7 @@ func readAll(t *testing.T, store larder.EventStore) []larder.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	events, err := store.Events(ctx, larder.EventFilter{Limit: sqlite.MaxEventLimit})
+	events, err := store.Events(ctx, larder.EventFilter{Limit: larder.MaxEventLimit})
 	if err != nil {
 		t.Fatalf("reading the sink: %v", err)
 	}

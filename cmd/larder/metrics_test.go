@@ -41,7 +41,8 @@ func TestMetricsListener(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "\nlarder_connections_total 0\n") || !strings.Contains(body, "larder_password_checks_total{") {
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "\nlarder_connections_total 0\n") || !strings.Contains(body, "larder_password_checks_total{") ||
+		!strings.Contains(body, "\nlarder_audit_sink_up 1\n") || !strings.Contains(body, "\nlarder_audit_events_not_taken_total{reason=\"queue_full\"} 0\n") {
 		t.Errorf("/metrics: %d %q", code, body)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

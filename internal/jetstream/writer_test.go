@@ -102,7 +102,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // stored returns every event of the store.
 func stored(t *testing.T, s larder.EventStore) []larder.Event {
 	t.Helper()
-	events, err := s.Events(context.Background(), larder.EventFilter{Limit: postgres.MaxEventLimit})
+	events, err := s.Events(context.Background(), larder.EventFilter{Limit: larder.MaxEventLimit})
 	if err != nil {
 		t.Fatalf("Events: %v", err)
 	}

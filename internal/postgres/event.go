@@ -40,12 +40,6 @@ func NewEventStore(db *DB) *EventStore {
 	return &EventStore{db: db}
 }
 
-// Limits of Events, the same as internal/sqlite's.
-const (
-	DefaultEventLimit = 1000    // events returned when the filter's Limit is 0
-	MaxEventLimit     = 100_000 // the largest Limit that Events accepts
-)
-
 // eventsLock is the key of the advisory lock that orders the writers of
 // the events table (see EventStore): "larder" in ASCII, then 2.
 const eventsLock int64 = 0x6c61_7264_6572_0002
@@ -126,10 +120,10 @@ func text(s string) string {
 }
 
 // Events returns the stored events that match f, ordered by Seq, with Seq
-// set. A Limit of 0 means DefaultEventLimit; a negative one, or one above
-// MaxEventLimit, is an error with code EINVALID.
+// set. A Limit of 0 means larder.DefaultEventLimit; a negative one, or one
+// above larder.MaxEventLimit, is an error with code EINVALID.
 func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder.Event, error) {
-	limit, err := eventLimit(f.Limit)
+	limit, err := f.EffectiveLimit()
 	if err != nil {
 		return nil, err
 	}
@@ -204,17 +198,4 @@ func scanEvent(row pgx.CollectableRow) (larder.Event, error) {
 	// pgx gives times in the local zone; UTC as internal/sqlite does.
 	e.ID, e.Time, e.Kind, e.Duration = id, t.UTC(), larder.EventKind(kind), time.Duration(duration)
 	return e, nil
-}
-
-// eventLimit returns the number of events that a filter's Limit asks for.
-func eventLimit(limit int) (int, error) {
-	switch {
-	case limit == 0:
-		return DefaultEventLimit, nil
-	case limit < 0:
-		return 0, larder.Errorf(larder.EINVALID, "events: limit %d is negative", limit)
-	case limit > MaxEventLimit:
-		return 0, larder.Errorf(larder.EINVALID, "events: limit %d is above the most, %d", limit, MaxEventLimit)
-	}
-	return limit, nil
 }

@@ -32,12 +32,6 @@ func NewEventStore(db *DB) *EventStore {
 	return &EventStore{db: db}
 }
 
-// Limits of Events, the same as internal/postgres's.
-const (
-	DefaultEventLimit = 1000    // events returned when the filter's Limit is 0
-	MaxEventLimit     = 100_000 // the largest Limit that Events accepts
-)
-
 // eventColumns is what every query that returns events selects, in the
 // order scanEvent reads.
 const eventColumns = `seq, id, time, kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason`
@@ -97,10 +91,10 @@ func appendEventArgs(args []any, e *larder.Event) []any {
 }
 
 // Events returns the stored events that match f, ordered by Seq, with Seq
-// set. A Limit of 0 means DefaultEventLimit; a negative one, or one above
-// MaxEventLimit, is an error with code EINVALID.
+// set. A Limit of 0 means larder.DefaultEventLimit; a negative one, or one
+// above larder.MaxEventLimit, is an error with code EINVALID.
 func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder.Event, error) {
-	limit, err := eventLimit(f.Limit)
+	limit, err := f.EffectiveLimit()
 	if err != nil {
 		return nil, err
 	}
@@ -191,19 +185,6 @@ func scanEvent(rows *sql.Rows) (larder.Event, error) {
 	var err error
 	e.Time, err = parseTime(t)
 	return e, err
-}
-
-// eventLimit returns the number of events that a filter's Limit asks for.
-func eventLimit(limit int) (int, error) {
-	switch {
-	case limit == 0:
-		return DefaultEventLimit, nil
-	case limit < 0:
-		return 0, larder.Errorf(larder.EINVALID, "events: limit %d is negative", limit)
-	case limit > MaxEventLimit:
-		return 0, larder.Errorf(larder.EINVALID, "events: limit %d is above the most, %d", limit, MaxEventLimit)
-	}
-	return limit, nil
 }
 
 // checkEventIDs refuses a batch with an event that has no ID: it could not

@@ -13,13 +13,6 @@ import (
 	"github.com/larderfs/larder"
 )
 
-// The limits of EventStore.Events that every store keeps: a filter's Limit
-// of 0 means eventDefaultLimit, and one above eventMaxLimit is refused.
-const (
-	eventDefaultLimit = 1000
-	eventMaxLimit     = 100_000
-)
-
 // RunEvents runs the conformance suite of larder.EventStore against the
 // stores that open returns. It calls open once in each subtest, which must
 // return an empty store of its own, closed in t.Cleanup. The subtests run
@@ -376,7 +369,7 @@ func filterEvents(events []larder.Event, f larder.EventFilter) []larder.Event {
 	}
 	limit := f.Limit
 	if limit == 0 {
-		limit = eventDefaultLimit
+		limit = larder.DefaultEventLimit
 	}
 	if len(out) > limit {
 		if f.Newest {
@@ -523,17 +516,17 @@ func testEventsNewest(t *testing.T, s larder.EventStore, precision time.Duration
 }
 
 func testEventsLimits(t *testing.T, s larder.EventStore, precision time.Duration) {
-	all := newEvents(eventDefaultLimit+5, eventBase)
+	all := newEvents(larder.DefaultEventLimit+5, eventBase)
 	mustStore(t, s, all)
-	checkEvents(t, "Events with Limit 0", mustEvents(t, s, larder.EventFilter{}), all[:eventDefaultLimit], precision)
+	checkEvents(t, "Events with Limit 0", mustEvents(t, s, larder.EventFilter{}), all[:larder.DefaultEventLimit], precision)
 	checkEvents(t, "Events with Newest and Limit 0", mustEvents(t, s, larder.EventFilter{Newest: true}), all[5:], precision)
-	checkEvents(t, fmt.Sprintf("Events with Limit %d", eventMaxLimit), mustEvents(t, s, larder.EventFilter{Limit: eventMaxLimit}), all, precision)
+	checkEvents(t, fmt.Sprintf("Events with Limit %d", larder.MaxEventLimit), mustEvents(t, s, larder.EventFilter{Limit: larder.MaxEventLimit}), all, precision)
 	for _, tc := range []struct {
 		limit int
 		msg   string
 	}{
 		{-1, "events: limit -1 is negative"},
-		{eventMaxLimit + 1, fmt.Sprintf("events: limit %d is above the most, %d", eventMaxLimit+1, eventMaxLimit)},
+		{larder.MaxEventLimit + 1, fmt.Sprintf("events: limit %d is above the most, %d", larder.MaxEventLimit+1, larder.MaxEventLimit)},
 	} {
 		_, err := s.Events(context.Background(), larder.EventFilter{Limit: tc.limit})
 		checkError(t, fmt.Sprintf("Events(Limit %d)", tc.limit), err, larder.EINVALID, tc.msg)
