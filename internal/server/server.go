@@ -196,8 +196,9 @@ func (s *Server) Close() error {
 	return err
 }
 
-// Wait waits for every connection goroutine to end: after Close, so that
-// their last events are recorded before the audit trail is closed.
+// Wait waits for every connection goroutine (and every goroutine telling
+// a client the server is busy) to end: after Close, so that their last
+// events are recorded before the audit trail is closed.
 func (s *Server) Wait() {
 	s.running.Wait()
 }
@@ -276,8 +277,8 @@ func (s *Server) Rejected() int64 { return s.rejected.Load() }
 // closed.
 func (s *Server) reject(rwc net.Conn) {
 	s.rejected.Add(1)
-	s.record(s.ctx, larder.Event{Kind: larder.EventRefused, Remote: rwc.RemoteAddr().String(),
-		Status: int(busyStatus), Reason: "connection limit reached"})
+	ev := larder.Event{Kind: larder.EventRefused, Remote: rwc.RemoteAddr().String(), Time: time.Now(),
+		Status: int(busyStatus), Reason: "connection limit reached"}
 	if now, last := time.Now().UnixNano(), s.lastWarning.Load(); now-last > int64(time.Second) && s.lastWarning.CompareAndSwap(last, now) {
 		s.logger().Warn("connection limit reached; turning clients away",
 			"max_conns", cap(s.slots), "rejected_total", s.rejected.Load())
@@ -286,12 +287,15 @@ func (s *Server) reject(rwc net.Conn) {
 	case s.rejects <- struct{}{}:
 	default:
 		rwc.Close()
+		s.record(s.ctx, ev)
 		return
 	}
-	go func() {
+	s.running.Go(func() {
 		defer func() { <-s.rejects }()
+		// Off the accept loop: a sync kind would wait for its fsync.
+		s.record(s.ctx, ev)
 		rwc.SetWriteDeadline(time.Now().Add(time.Second))
 		rwc.Write(busyReply)
 		lingerClose(rwc, time.Second)
-	}()
+	})
 }
