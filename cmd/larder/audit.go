@@ -61,6 +61,9 @@ func runAuditTail(ctx context.Context, env *Env, args []string) error {
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
+	if *n < 0 || *n > larder.MaxEventLimit || *every <= 0 {
+		return usageError("bad -n %d or --interval %v: want 0 to %d events, and a positive interval", *n, *every, larder.MaxEventLimit)
+	}
 	store, closeStore, err := openEventStore(ctx, &f)
 	if err != nil {
 		return err
@@ -119,6 +122,9 @@ func runAuditQuery(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	filter := larder.EventFilter{User: *user, Limit: *limit}
+	if *limit < 1 || *limit > larder.MaxEventLimit {
+		return usageError("bad --limit %d: want 1 to %d", *limit, larder.MaxEventLimit)
+	}
 	var err error
 	if filter.Since, err = parseWhen(*since, time.Now()); err != nil {
 		return usageError("bad --since: %v", err)
