@@ -3,9 +3,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -166,11 +168,17 @@ func (u cpuUse) String() string {
 }
 
 // logRecords returns how many lines p has logged, less larder's start-up
-// line ("larder: serving ..."), which is not a log record.
+// notices ("larder: serving ...", "larder: metrics at ..."), which are not
+// log records.
 func (p *Process) logRecords() int {
 	n := p.LogLines()
 	if p.Name == "larder" {
-		n--
+		b, _ := os.ReadFile(p.logPath)
+		for line := range bytes.Lines(b) {
+			if bytes.HasPrefix(line, []byte("larder: serving ")) || bytes.HasPrefix(line, []byte("larder: metrics at ")) {
+				n--
+			}
+		}
 	}
 	return n
 }

@@ -10,9 +10,11 @@
 //	go run ./bench hashcost       time and memory of one password verification
 //	go run ./bench flood          a logged-in user and larder's memory during a login flood
 //	go run ./bench enumeration    login time, unknown user against wrong password
+//	go run ./bench audit          requests per second with the audit sink off, up and down
 //	go run ./bench all            all of the above with quick defaults
 //
-// Every figure is a ratio against a baseline measured in the same run.
+// Every figure is a ratio against a baseline measured in the same run (in
+// the audit scenario, larder itself with its audit trail off).
 // Rounds alternate the systems (A B A B ...) so that the noise of a shared
 // machine falls on both alike, and the tables report medians across rounds.
 // Each system under test runs as a child process whose PID the bench knows,
@@ -98,6 +100,7 @@ func scenarios() []scenario {
 		{"hashcost", "time and memory of one password verification, against the course server's SHA-256", newHashCostConfig},
 		{"flood", "a logged-in user's latency and larder's memory during a flood of wrong-password logins", newFloodConfig},
 		{"enumeration", "login time for an unknown user against a known user with a wrong password", newEnumerationConfig},
+		{"audit", "authenticated small-file requests per second with the audit trail off, its sink up, and its sink down", newAuditConfig},
 	}
 }
 
