@@ -43,6 +43,7 @@ type source struct {
 	f           *os.File // the segment being read
 	openFailing bool     // opening it failed, and that was logged
 	off         int64    // where its next record starts; 0 before its header is read
+	released    int64    // bytes of the segment taken off Stats.SpoolBytes already
 	bad         bool     // a damaged record starts at off
 	why         error    // what was wrong with it
 	reads       int      // read errors in a row (an I/O error is retried, then taken for damage)
@@ -87,6 +88,10 @@ func (l *Log) deliverLoop() {
 			if !l.deliver(d.events) {
 				return
 			}
+			// Delivered bytes leave the count as they are delivered,
+			// not when their segment is deleted.
+			d.cur.released += d.next - d.cur.off
+			l.stats.spoolBytes.Add(-(d.next - d.cur.off))
 			d.cur.off = d.next
 			continue
 		}
@@ -235,8 +240,8 @@ func (s *source) finished(l *Log, seq uint64, end int64) {
 		s.f.Close()
 		s.f = nil
 	}
-	s.off, s.bad, s.why = 0, false, nil
-	l.stats.spoolBytes.Add(-end)
+	l.stats.spoolBytes.Add(-(end - s.released))
+	s.off, s.bad, s.why, s.released = 0, false, nil, 0
 	l.stats.segments.Add(-1)
 	if s.own {
 		l.pos.Lock()

@@ -121,8 +121,10 @@ type Config struct {
 	// next begun; default 16 MiB, at least 4 KiB.
 	SegmentSize int64
 
-	// MaxSpool bounds the bytes of the segments this Log holds (its own
-	// and those it adopted); default 1 GiB. When the spool reaches it,
+	// MaxSpool bounds the bytes this Log holds not yet delivered (its own
+	// and those it adopted); default 1 GiB. On disk, each folder may hold
+	// up to one segment more: a segment is deleted once all of it is
+	// delivered. When the spool reaches it,
 	// new events are not taken (counted, and logged at most once a
 	// minute) and the oldest are kept: an audit trail's earlier records
 	// are the evidence, and noise must not flush them. The bound is
@@ -245,7 +247,7 @@ type Stats struct {
 	LastDeliveryErr  string // the last delivery error, "" if none
 	LastDeliveryAt   time.Time
 
-	SpoolBytes    int64  // bytes of the segments held, own and adopted
+	SpoolBytes    int64  // bytes held not yet delivered, own and adopted
 	SpoolSegments int64  // how many segments that is
 	Adopted       uint64 // folders of other Logs adopted
 	TornBytes     int64  // bytes cut from torn segment tails

@@ -98,7 +98,7 @@ func newAuditCollector(stats func() AuditStats) *auditCollector {
 		retries: newDesc("larder_audit_delivery_retries_total",
 			"Deliveries of audit events sent again after a failure."),
 		spoolBytes: newDesc("larder_audit_spool_bytes",
-			"Size on disk of the audit spool: events durable but not yet delivered."),
+			"Bytes of audit events durable in the spool and not yet delivered."),
 		spoolSegments: newDesc("larder_audit_spool_segments",
 			"Segment files in the audit spool."),
 		sinkUp: newDesc("larder_audit_sink_up",
