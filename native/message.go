@@ -1,0 +1,547 @@
+package native
+
+import (
+	"encoding/binary"
+	"time"
+	"unicode/utf8"
+)
+
+// Message is a frame's body with its type: every request, and the
+// server's WELCOME, REPLY and END.
+type Message interface {
+	Type() Type
+	AppendBody(b []byte) []byte
+}
+
+// Hello opens a session.
+type Hello struct {
+	User      string
+	Signature [32]byte
+	MaxBlock  uint32
+}
+
+// Welcome answers a Hello.
+type Welcome struct {
+	Status    Status
+	Message   string
+	BlockSize uint32
+	Server    string
+}
+
+// Whoami asks who the session is, and the account's usage.
+type Whoami struct{}
+
+// Stat asks for the entry at Path.
+type Stat struct{ Path string }
+
+// List asks for the entries of the folder at Path after After.
+type List struct {
+	Path, After string
+	Limit       uint32
+}
+
+// Mkdir makes a folder.
+type Mkdir struct{ Path string }
+
+// Delete removes a file or an empty folder.
+type Delete struct{ Path string }
+
+// Rename moves From to To.
+type Rename struct {
+	From, To  string
+	Overwrite bool
+}
+
+// Passwd replaces the account's signature.
+type Passwd struct{ Old, New [32]byte }
+
+// Sums asks for the hashes of Count blocks from block First.
+type Sums struct {
+	Path  string
+	First uint64
+	Count uint32
+}
+
+// Get asks for the file at Path from Offset.
+type Get struct {
+	Path   string
+	Offset uint64
+}
+
+// Put starts an upload of Size bytes to Path.
+type Put struct {
+	Path              string
+	Size              uint64
+	Overwrite, Resume bool
+}
+
+// Reply answers a request: Status, Message, and for StatusOK the fields of
+// the request's reply in Body, to be parsed by the type that the request
+// calls for (WhoamiReply, Entry, ListReply, SumsReply, GetReply, PutReply).
+type Reply struct {
+	Status  Status
+	Message string
+	Body    []byte
+}
+
+// EndStatus ends a GET's DATA frames: the server says whether every byte
+// was sent.
+type EndStatus struct {
+	Status  Status
+	Message string
+}
+
+// EndHash ends a PUT's DATA frames: the client gives the whole file's
+// SHA-256.
+type EndHash struct{ SHA256 [32]byte }
+
+// Data is a DATA frame's body. Payload points into the frame it was
+// parsed from.
+type Data struct {
+	Offset  uint64
+	SHA256  [32]byte
+	Payload []byte
+}
+
+func (Hello) Type() Type     { return TypeHello }
+func (Welcome) Type() Type   { return TypeWelcome }
+func (Whoami) Type() Type    { return TypeWhoami }
+func (Stat) Type() Type      { return TypeStat }
+func (List) Type() Type      { return TypeList }
+func (Mkdir) Type() Type     { return TypeMkdir }
+func (Delete) Type() Type    { return TypeDelete }
+func (Rename) Type() Type    { return TypeRename }
+func (Passwd) Type() Type    { return TypePasswd }
+func (Sums) Type() Type      { return TypeSums }
+func (Get) Type() Type       { return TypeGet }
+func (Put) Type() Type       { return TypePut }
+func (Reply) Type() Type     { return TypeReply }
+func (EndStatus) Type() Type { return TypeEnd }
+func (EndHash) Type() Type   { return TypeEnd }
+
+func (m Hello) AppendBody(b []byte) []byte {
+	b = append(b, Magic...)
+	b = appendStr(b, m.User)
+	b = append(b, m.Signature[:]...)
+	return binary.BigEndian.AppendUint32(b, m.MaxBlock)
+}
+
+func (m Welcome) AppendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(m.Status))
+	b = appendStr(b, m.Message)
+	b = binary.BigEndian.AppendUint32(b, m.BlockSize)
+	return appendStr(b, m.Server)
+}
+
+func (Whoami) AppendBody(b []byte) []byte   { return b }
+func (m Stat) AppendBody(b []byte) []byte   { return appendStr(b, m.Path) }
+func (m Mkdir) AppendBody(b []byte) []byte  { return appendStr(b, m.Path) }
+func (m Delete) AppendBody(b []byte) []byte { return appendStr(b, m.Path) }
+
+func (m List) AppendBody(b []byte) []byte {
+	b = appendStr(appendStr(b, m.Path), m.After)
+	return binary.BigEndian.AppendUint32(b, m.Limit)
+}
+
+func (m Rename) AppendBody(b []byte) []byte {
+	return appendBool(appendStr(appendStr(b, m.From), m.To), m.Overwrite)
+}
+
+func (m Passwd) AppendBody(b []byte) []byte { return append(append(b, m.Old[:]...), m.New[:]...) }
+
+func (m Sums) AppendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(appendStr(b, m.Path), m.First)
+	return binary.BigEndian.AppendUint32(b, m.Count)
+}
+
+func (m Get) AppendBody(b []byte) []byte {
+	return binary.BigEndian.AppendUint64(appendStr(b, m.Path), m.Offset)
+}
+
+func (m Put) AppendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(appendStr(b, m.Path), m.Size)
+	return appendBool(appendBool(b, m.Overwrite), m.Resume)
+}
+
+func (m Reply) AppendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(m.Status))
+	return append(appendStr(b, m.Message), m.Body...)
+}
+
+func (m EndStatus) AppendBody(b []byte) []byte {
+	return appendStr(binary.BigEndian.AppendUint16(b, uint16(m.Status)), m.Message)
+}
+
+func (m EndHash) AppendBody(b []byte) []byte { return append(b, m.SHA256[:]...) }
+
+// AppendHead appends a DATA body's offset and hash: the payload follows
+// (see Writer.WriteFrameParts).
+func (m *Data) AppendHead(b []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(b, m.Offset), m.SHA256[:]...)
+}
+
+// ParseRequest parses the body of a request frame of type t, as the
+// server reads it. A type that is not a request is a *ProtocolError.
+func ParseRequest(t Type, body []byte) (Message, error) {
+	d := decoder{b: body}
+	var m Message
+	switch t {
+	case TypeWhoami:
+		m = Whoami{}
+	case TypeStat:
+		m = Stat{Path: d.path()}
+	case TypeList:
+		m = List{Path: d.path(), After: d.str(MaxNameSize), Limit: d.u32()}
+	case TypeMkdir:
+		m = Mkdir{Path: d.path()}
+	case TypeDelete:
+		m = Delete{Path: d.path()}
+	case TypeRename:
+		m = Rename{From: d.path(), To: d.path(), Overwrite: d.bool()}
+	case TypePasswd:
+		m = Passwd{Old: d.hash(), New: d.hash()}
+	case TypeSums:
+		m = Sums{Path: d.path(), First: d.u64(), Count: d.u32()}
+	case TypeGet:
+		m = Get{Path: d.path(), Offset: d.u64()}
+	case TypePut:
+		m = Put{Path: d.path(), Size: d.u64(), Overwrite: d.bool(), Resume: d.bool()}
+	default:
+		return nil, malformed("%v is not a request", t)
+	}
+	if err := d.done(t); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ParseHello parses a HELLO body.
+func ParseHello(body []byte) (Hello, error) {
+	d := decoder{b: body}
+	if magic := d.bytes(len(Magic)); d.err == nil && string(magic) != Magic {
+		return Hello{}, &ProtocolError{Msg: "not LNP/1: the HELLO does not start with " + Magic}
+	}
+	m := Hello{User: d.str(64), Signature: d.hash(), MaxBlock: d.u32()}
+	return m, d.done(TypeHello)
+}
+
+// ParseWelcome parses a WELCOME body.
+func ParseWelcome(body []byte) (Welcome, error) {
+	d := decoder{b: body}
+	m := Welcome{Status: Status(d.u16()), Message: d.str(MaxControlBody), BlockSize: d.u32(), Server: d.str(MaxControlBody)}
+	return m, d.done(TypeWelcome)
+}
+
+// ParseReply parses a REPLY body; Body points into body.
+func ParseReply(body []byte) (Reply, error) {
+	d := decoder{b: body}
+	m := Reply{Status: Status(d.u16()), Message: d.str(MaxControlBody)}
+	m.Body = d.b
+	return m, d.err
+}
+
+// ParseEndStatus parses the END of a GET.
+func ParseEndStatus(body []byte) (EndStatus, error) {
+	d := decoder{b: body}
+	m := EndStatus{Status: Status(d.u16()), Message: d.str(MaxControlBody)}
+	return m, d.done(TypeEnd)
+}
+
+// ParseEndHash parses the END of a PUT.
+func ParseEndHash(body []byte) (EndHash, error) {
+	d := decoder{b: body}
+	m := EndHash{SHA256: d.hash()}
+	return m, d.done(TypeEnd)
+}
+
+// ParseData parses a DATA body, checking only its shape: the payload is
+// 1 byte or more; its hash is the reader's to check.
+func ParseData(body []byte) (Data, error) {
+	if len(body) <= DataOverhead {
+		return Data{}, malformed("DATA frame of %d bytes: no payload", len(body))
+	}
+	return Data{
+		Offset:  binary.BigEndian.Uint64(body),
+		SHA256:  [32]byte(body[8:DataOverhead]),
+		Payload: body[DataOverhead:],
+	}, nil
+}
+
+// Entry is a file or folder, in the replies of STAT, LIST and PUT.
+type Entry struct {
+	Name     string
+	Dir      bool
+	Size     uint64
+	Modified time.Time
+	SHA256   [32]byte // all zeros for a folder
+}
+
+// Entry kinds on the wire.
+const (
+	kindFile = 1
+	kindDir  = 2
+)
+
+// AppendEntry appends e's fields.
+func AppendEntry(b []byte, e *Entry) []byte {
+	kind := byte(kindFile)
+	if e.Dir {
+		kind = kindDir
+	}
+	b = append(appendStr(b, e.Name), kind)
+	b = binary.BigEndian.AppendUint64(b, e.Size)
+	b = appendTime(b, e.Modified)
+	return append(b, e.SHA256[:]...)
+}
+
+func (d *decoder) entry() Entry {
+	e := Entry{Name: d.str(MaxNameSize)}
+	switch d.u8() {
+	case kindFile:
+	case kindDir:
+		e.Dir = true
+	default:
+		d.fail("an entry of unknown kind")
+	}
+	e.Size, e.Modified, e.SHA256 = d.u64(), d.time(), d.hash()
+	return e
+}
+
+// ParseEntry parses the body of an OK reply to STAT or PUT.
+func ParseEntry(body []byte) (Entry, error) {
+	d := decoder{b: body}
+	e := d.entry()
+	return e, d.done(TypeReply)
+}
+
+// WhoamiReply is the body of an OK reply to WHOAMI.
+type WhoamiReply struct {
+	User                  string
+	BytesUsed, BytesQuota uint64
+	FilesUsed, FilesQuota uint64
+}
+
+func (m *WhoamiReply) AppendBody(b []byte) []byte {
+	b = appendStr(b, m.User)
+	for _, v := range []uint64{m.BytesUsed, m.BytesQuota, m.FilesUsed, m.FilesQuota} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+// ParseWhoamiReply parses the body of an OK reply to WHOAMI.
+func ParseWhoamiReply(body []byte) (WhoamiReply, error) {
+	d := decoder{b: body}
+	m := WhoamiReply{User: d.str(64), BytesUsed: d.u64(), BytesQuota: d.u64(), FilesUsed: d.u64(), FilesQuota: d.u64()}
+	return m, d.done(TypeReply)
+}
+
+// ListReply is the body of an OK reply to LIST.
+type ListReply struct {
+	Entries []Entry
+	More    bool
+}
+
+func (m *ListReply) AppendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(m.Entries)))
+	for i := range m.Entries {
+		b = AppendEntry(b, &m.Entries[i])
+	}
+	return appendBool(b, m.More)
+}
+
+// ParseListReply parses the body of an OK reply to LIST.
+func ParseListReply(body []byte) (ListReply, error) {
+	d := decoder{b: body}
+	n := d.u32()
+	if n > MaxListLimit {
+		d.fail("a list of more than 10,000 entries")
+	}
+	var m ListReply
+	for i := uint32(0); i < n && d.err == nil; i++ {
+		m.Entries = append(m.Entries, d.entry())
+	}
+	m.More = d.bool()
+	return m, d.done(TypeReply)
+}
+
+// SumsReply is the body of an OK reply to SUMS.
+type SumsReply struct{ Sums [][32]byte }
+
+func (m *SumsReply) AppendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(m.Sums)))
+	for i := range m.Sums {
+		b = append(b, m.Sums[i][:]...)
+	}
+	return b
+}
+
+// ParseSumsReply parses the body of an OK reply to SUMS.
+func ParseSumsReply(body []byte) (SumsReply, error) {
+	d := decoder{b: body}
+	n := d.u32()
+	if n > MaxSumsCount {
+		d.fail("more than 4,096 sums")
+	}
+	var m SumsReply
+	for i := uint32(0); i < n && d.err == nil; i++ {
+		m.Sums = append(m.Sums, d.hash())
+	}
+	return m, d.done(TypeReply)
+}
+
+// GetReply is the body of an OK reply to GET.
+type GetReply struct {
+	Size     uint64
+	Modified time.Time
+	SHA256   [32]byte
+}
+
+func (m *GetReply) AppendBody(b []byte) []byte {
+	b = appendTime(binary.BigEndian.AppendUint64(b, m.Size), m.Modified)
+	return append(b, m.SHA256[:]...)
+}
+
+// ParseGetReply parses the body of an OK reply to GET.
+func ParseGetReply(body []byte) (GetReply, error) {
+	d := decoder{b: body}
+	m := GetReply{Size: d.u64(), Modified: d.time(), SHA256: d.hash()}
+	return m, d.done(TypeReply)
+}
+
+// PutReply is the body of the OK reply that starts an upload.
+type PutReply struct{ Offset uint64 }
+
+func (m *PutReply) AppendBody(b []byte) []byte { return binary.BigEndian.AppendUint64(b, m.Offset) }
+
+// ParsePutReply parses the body of the OK reply that starts an upload.
+func ParsePutReply(body []byte) (PutReply, error) {
+	d := decoder{b: body}
+	m := PutReply{Offset: d.u64()}
+	return m, d.done(TypeReply)
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint16(b, uint16(len(s))), s...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	return binary.BigEndian.AppendUint64(b, uint64(ns))
+}
+
+// decoder reads fields from a body; the first failure sticks, and later
+// reads return zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = malformed("%s", what)
+	}
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.b) < n {
+		d.fail("a frame body cut short")
+		return nil
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) u8() uint8 {
+	if p := d.bytes(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *decoder) u16() uint16 {
+	if p := d.bytes(2); p != nil {
+		return binary.BigEndian.Uint16(p)
+	}
+	return 0
+}
+
+func (d *decoder) u32() uint32 {
+	if p := d.bytes(4); p != nil {
+		return binary.BigEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if p := d.bytes(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (d *decoder) time() time.Time {
+	ns := int64(d.u64())
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func (d *decoder) bool() bool {
+	switch d.u8() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("a flag that is neither 0 nor 1")
+	return false
+}
+
+func (d *decoder) hash() (h [32]byte) {
+	if p := d.bytes(32); p != nil {
+		h = [32]byte(p)
+	}
+	return h
+}
+
+// str reads a string of at most limit bytes of UTF-8.
+func (d *decoder) str(limit int) string {
+	n := int(d.u16())
+	if d.err == nil && n > limit {
+		d.fail("a string longer than its field allows")
+		return ""
+	}
+	p := d.bytes(n)
+	if p != nil && !utf8.Valid(p) {
+		d.fail("a string that is not UTF-8")
+		return ""
+	}
+	return string(p)
+}
+
+// path reads a path; its rules beyond its length are the server's.
+func (d *decoder) path() string { return d.str(MaxPathSize) }
+
+// done reports the first failure, or bytes left over.
+func (d *decoder) done(t Type) error {
+	if d.err == nil && len(d.b) > 0 {
+		d.err = malformed("%v body with %d bytes left over", t, len(d.b))
+	}
+	return d.err
+}

@@ -1,0 +1,124 @@
+// Package native encodes and decodes the frames of LNP/1, larder's native
+// protocol: one login per connection, then any number of requests, with
+// 64-bit sizes and offsets and large blocks, each with its SHA-256.
+// docs/PROTOCOL.md describes it byte by byte.
+//
+// Every frame is a type byte, a 32-bit big-endian body length and the
+// body. A Reader refuses a length above its limit before it reads or
+// reserves anything for the body; message types append their bodies to a
+// slice and parse them back, refusing a body that is short or has bytes
+// left over. The package holds no policy; anything that cannot be parsed
+// is a *ProtocolError.
+package native
+
+import (
+	"crypto/sha256"
+	"fmt"
+)
+
+// Magic opens every HELLO: the protocol and its version.
+const Magic = "LNP1"
+
+// Sizes, in bytes.
+const (
+	HeaderSize       = 5        // type and body length
+	MaxControlBody   = 64 << 10 // the largest body of a frame other than DATA
+	MinBlockSize     = 4 << 10
+	MaxBlockSize     = 4 << 20
+	DefaultBlockSize = 1 << 20
+	DataOverhead     = 8 + sha256.Size // a DATA body's offset and hash
+	MaxPathSize      = 4096
+	MaxNameSize      = 255
+	MaxListLimit     = 10_000
+	MaxSumsCount     = 4096
+)
+
+// Type is a frame's type.
+type Type uint8
+
+// The frame types.
+const (
+	TypeHello   Type = 0x01
+	TypeWelcome Type = 0x02
+	TypeWhoami  Type = 0x10
+	TypeStat    Type = 0x11
+	TypeList    Type = 0x12
+	TypeMkdir   Type = 0x13
+	TypeDelete  Type = 0x14
+	TypeRename  Type = 0x15
+	TypePasswd  Type = 0x16
+	TypeSums    Type = 0x17
+	TypeGet     Type = 0x20
+	TypePut     Type = 0x30
+	TypeData    Type = 0x40
+	TypeEnd     Type = 0x41
+	TypeReply   Type = 0x7F
+)
+
+var typeNames = map[Type]string{
+	TypeHello: "HELLO", TypeWelcome: "WELCOME", TypeWhoami: "WHOAMI", TypeStat: "STAT",
+	TypeList: "LIST", TypeMkdir: "MKDIR", TypeDelete: "DELETE", TypeRename: "RENAME",
+	TypePasswd: "PASSWD", TypeSums: "SUMS", TypeGet: "GET", TypePut: "PUT",
+	TypeData: "DATA", TypeEnd: "END", TypeReply: "REPLY",
+}
+
+func (t Type) String() string {
+	if n, ok := typeNames[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("TYPE(0x%02x)", uint8(t))
+}
+
+// Status is the status of a WELCOME, a REPLY or an END.
+type Status uint16
+
+// The status codes. 1 to 7 mean what they mean in the course protocol.
+const (
+	StatusOK            Status = 1
+	StatusInvalidLogin  Status = 4
+	StatusBadRequest    Status = 5
+	StatusOther         Status = 6
+	StatusMalformed     Status = 7
+	StatusNotFound      Status = 8
+	StatusDenied        Status = 9
+	StatusConflict      Status = 10
+	StatusQuotaExceeded Status = 11
+	StatusThrottled     Status = 12
+	StatusHashMismatch  Status = 13
+	StatusBusy          Status = 14
+	StatusVersion       Status = 15
+)
+
+var statusNames = map[Status]string{
+	StatusOK: "OK", StatusInvalidLogin: "INVALID_LOGIN", StatusBadRequest: "BAD_REQUEST",
+	StatusOther: "OTHER", StatusMalformed: "MALFORMED", StatusNotFound: "NOT_FOUND",
+	StatusDenied: "DENIED", StatusConflict: "CONFLICT", StatusQuotaExceeded: "QUOTA_EXCEEDED",
+	StatusThrottled: "THROTTLED", StatusHashMismatch: "HASH_MISMATCH", StatusBusy: "BUSY",
+	StatusVersion: "VERSION",
+}
+
+func (s Status) String() string {
+	if n, ok := statusNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("STATUS(%d)", uint16(s))
+}
+
+// ProtocolError is a frame that cannot be parsed.
+type ProtocolError struct {
+	Msg string
+	Err error // the I/O error behind it, if any
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Err != nil {
+		return "native: " + e.Msg + ": " + e.Err.Error()
+	}
+	return "native: " + e.Msg
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+func malformed(format string, args ...any) error {
+	return &ProtocolError{Msg: fmt.Sprintf(format, args...)}
+}
