@@ -127,6 +127,9 @@ const (
 	EUNAUTHORIZED = "unauthorized" // wrong credentials
 	EUNAVAILABLE  = "unavailable"  // busy or shutting down: retry later
 	ETHROTTLED    = "throttled"    // too many failed attempts: retry later
+	EQUOTA        = "quota"        // the space's byte or file quota would be exceeded
+	EFORBIDDEN    = "forbidden"    // not the caller's to change (the shared area)
+	EINTEGRITY    = "integrity"    // data does not match its SHA-256
 )
 
 // Error is larder's error type. Message is safe to show to a client; Err,
