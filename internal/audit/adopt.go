@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/larderfs/larder/internal/flock"
 )
 
 // adopt scans the spool folder for the folders of other Logs that no
@@ -56,7 +58,7 @@ func (l *Log) adoptFolder(name string) *source {
 		}
 		return nil
 	}
-	ok, err := tryLock(lock)
+	ok, err := flock.TryLock(lock)
 	if ok {
 		// The lock is worth something only if the file is still the
 		// folder's: its owner may have removed it since we opened it.
@@ -180,7 +182,7 @@ func copyFile(f *os.File, path string) error {
 		err = err1
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = flock.SyncDir(filepath.Dir(path))
 	}
 	return err
 }
@@ -199,7 +201,7 @@ func (l *Log) removeHalfMade(name string) {
 		return
 	}
 	defer lock.Close()
-	if ok, _ := tryLock(lock); ok {
+	if ok, _ := flock.TryLock(lock); ok {
 		// No event is ever written before the folder is renamed into
 		// place: there is nothing in it to lose.
 		os.RemoveAll(dir)

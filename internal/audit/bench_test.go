@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/flock"
 )
 
 // The benchmarks of this file come in pairs, larder and a baseline, as
@@ -298,7 +299,7 @@ func rawSpool(b *testing.B, k int) {
 			err = datasync(f)
 		}
 		if err == nil {
-			err = syncDir(dir)
+			err = flock.SyncDir(dir)
 		}
 		if err != nil {
 			b.Fatal(err)

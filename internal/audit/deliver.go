@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/flock"
 )
 
 // deliverer is the deliverer goroutine's state: the folders it delivers,
@@ -268,7 +269,7 @@ func (l *Log) quarantine(s *source, seq uint64, end int64) {
 		err = os.Rename(from, to)
 	}
 	if err == nil {
-		err = syncDir(qdir)
+		err = flock.SyncDir(qdir)
 	}
 	lost := max(end-s.off, 0)
 	l.stats.corrupt.Add(lost)
@@ -375,7 +376,7 @@ func removeFolder(l *Log, dir string, logErrs bool) {
 		err = os.Remove(dir)
 	}
 	if err == nil {
-		err = syncDir(l.cfg.Dir)
+		err = flock.SyncDir(l.cfg.Dir)
 	}
 	if err != nil && logErrs {
 		l.log.Warn("audit: cannot remove a delivered spool folder", "folder", dir, "err", err)

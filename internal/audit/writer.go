@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/larderfs/larder/internal/flock"
 )
 
 // Group commit limits: a batch is written with one write and one
@@ -56,7 +58,7 @@ func (l *Log) createOwn() error {
 				return err
 			}
 			o.lock = lock
-			if ok, err := tryLock(lock); !ok {
+			if ok, err := flock.TryLock(lock); !ok {
 				return fmt.Errorf("audit: cannot lock %s: %v", lock.Name(), err)
 			}
 			o.dir = tmp
@@ -68,7 +70,7 @@ func (l *Log) createOwn() error {
 				return err
 			}
 			o.name, o.dir = name, final
-			return syncDir(l.cfg.Dir)
+			return flock.SyncDir(l.cfg.Dir)
 		}()
 		if err != nil {
 			if o.f != nil {
@@ -100,7 +102,7 @@ func (o *ownFolder) create(l *Log, seq uint64) error {
 		err = datasync(f)
 	}
 	if err == nil {
-		err = syncDir(o.dir)
+		err = flock.SyncDir(o.dir)
 	}
 	if err != nil {
 		f.Close()

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/flock"
 )
 
 // Names of the files in a Store's folder.
@@ -198,7 +199,7 @@ func (s *Store) writeFile(b []byte) (err error) {
 	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
 		return fmt.Errorf("salt: %w", err)
 	}
-	return syncDir(s.dir)
+	return flock.SyncDir(s.dir)
 }
 
 // lock creates the folder if need be and takes the exclusive lock on
@@ -213,7 +214,7 @@ func (s *Store) lock() (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("salt: %w", err)
 	}
-	if err := lockFile(f); err != nil {
+	if err := flock.Lock(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("salt: locking %s: %w", f.Name(), err)
 	}
