@@ -155,7 +155,9 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 	c.Close()
 
 	// The connection limit: three idle connections, and a fourth turned
-	// away. The idle ones then hang up without a request.
+	// away. The idle ones then hang up without a request. (The earlier
+	// connections must be gone first, lingering ones included.)
+	waitUntil(t, "earlier connections gone", func() bool { return l.main.srv.Conns() == 0 })
 	var idle []net.Conn
 	for range 3 {
 		c, err := net.Dial("tcp", l.addr())
@@ -309,7 +311,9 @@ func TestAuditSinkDown(t *testing.T) {
 				t.Errorf("after the outage: sink up %v, %d failed deliveries", st.SinkUp, st.DeliveryFailures)
 			}
 			l.shutdown()
-			if events := sink.events(t); len(events) != want+1 {
+			// (JetStream's events reach PostgreSQL through the writer,
+			// after shutdown.)
+			if events := waitForEvents(t, sink, want+1); len(events) != want+1 {
 				t.Errorf("after shutdown the sink holds %d events, want %d (with server.stop)", len(events), want+1)
 			}
 		})
