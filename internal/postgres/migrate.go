@@ -54,6 +54,22 @@ var migrations = []string{
 	CREATE INDEX events_username_time ON events (username, time);
 	CREATE INDEX events_kind_time ON events (kind, time);
 	CREATE INDEX events_time ON events (time)`,
+
+	// 3: the records of stored files (see FileStore), keyed by space (the
+	// owner's name, '' for the shared area) and path. Both are COLLATE
+	// "C", so that the primary key's order is byte order, as in SQLite:
+	// its index serves a lookup, a space's sums, and the range of paths
+	// below a folder. modified is the file's modification time in
+	// nanoseconds since 1970 UTC, not a timestamptz, which keeps only
+	// microseconds: callers compare it with the file's time on disk.
+	`CREATE TABLE files (
+		space    text COLLATE "C" NOT NULL,
+		path     text COLLATE "C" NOT NULL CHECK (path <> ''),
+		size     bigint NOT NULL CHECK (size >= 0),
+		modified bigint NOT NULL,
+		sha256   bytea NOT NULL CHECK (octet_length(sha256) = 32),
+		PRIMARY KEY (space, path)
+	)`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -58,6 +58,23 @@ var migrations = []string{
 	) STRICT;
 	CREATE INDEX events_username_time ON events (username, time);
 	CREATE INDEX events_time ON events (time)`,
+
+	// 4: the records of stored files (see FileStore), keyed by space (the
+	// owner's name, '' for the shared area) and path. The primary key's
+	// BINARY order is byte order, so its index serves a lookup, a space's
+	// sums, and the range of paths below a folder. modified is the file's
+	// modification time in nanoseconds since 1970 UTC: exact, where text
+	// or a float would need care, as callers compare it with the file's
+	// time on disk. WITHOUT ROWID: the table is its key's index, and rows
+	// are small.
+	`CREATE TABLE files (
+		space    TEXT NOT NULL,
+		path     TEXT NOT NULL CHECK (path <> ''),
+		size     INTEGER NOT NULL CHECK (size >= 0),
+		modified INTEGER NOT NULL,
+		sha256   BLOB NOT NULL CHECK (length(sha256) = 32),
+		PRIMARY KEY (space, path)
+	) STRICT, WITHOUT ROWID`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.

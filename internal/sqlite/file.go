@@ -1,0 +1,307 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/larderfs/larder"
+)
+
+// FileStore keeps the records of stored files in the files table of a DB,
+// the same file as the accounts. It is safe for concurrent use, also by
+// several processes on one database file.
+//
+// Modified is stored to the nanosecond and reads back in UTC. Spaces and
+// paths are text that a PostgreSQL database can hold too (UTF-8 without NUL
+// bytes), so that both stores accept the same records: a lookup of any
+// other is not found, and recording one is an error with code EINVALID.
+type FileStore struct {
+	db *DB
+}
+
+var _ larder.FileStore = (*FileStore)(nil)
+
+// NewFileStore returns a FileStore over db.
+func NewFileStore(db *DB) *FileStore {
+	return &FileStore{db: db}
+}
+
+// The paths below folder p are those in [p+"/", p+"0"): '0' is the byte
+// after '/', and BINARY comparison is byte order. A range on the primary
+// key rather than LIKE, whose wildcards (and ASCII case folding) would
+// need escaping in every path.
+const (
+	fileByPathSQL = `SELECT size, modified, sha256 FROM files WHERE space = ? AND path = ?`
+	upsertFileSQL = `INSERT INTO files (space, path, size, modified, sha256) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (space, path) DO UPDATE SET size = excluded.size, modified = excluded.modified, sha256 = excluded.sha256`
+	spaceUsageSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ?`
+	// The usage of a space without the record at one path, which the
+	// file being committed replaces.
+	usageWithoutSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ? AND path <> ?`
+	deleteFilesSQL  = `DELETE FROM files WHERE space = ? AND (path = ? OR (path >= ? AND path < ?))`
+	// length() and substr() count characters, alike for path and for the
+	// folder it starts with, which is UTF-8 (see checkPaths).
+	renameFilesSQL = `UPDATE files SET path = ? || substr(path, length(?) + 1)
+		WHERE space = ? AND (path = ? OR (path >= ? AND path < ?))`
+)
+
+// FileByPath returns the record of path in space. If there is none, the
+// error has code ENOTFOUND; an empty path is an error with code EINVALID.
+func (s *FileStore) FileByPath(ctx context.Context, space, path string) (*larder.File, error) {
+	if path == "" {
+		return nil, larder.Errorf(larder.EINVALID, "file record: empty path")
+	}
+	if !isText(space) || !isText(path) {
+		return nil, fileNotFound(space, path) // none can be recorded
+	}
+	stmt, err := s.db.stmt(ctx, true, fileByPathSQL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: file %q in space %q: %w", path, space, err)
+	}
+	f := &larder.File{Space: space, Path: path}
+	var (
+		modified int64
+		sum      []byte
+	)
+	err = stmt.QueryRowContext(ctx, space, path).Scan(&f.Size, &modified, &sum)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fileNotFound(space, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: file %q in space %q: %w", path, space, err)
+	}
+	if len(sum) != len(f.SHA256) {
+		return nil, fmt.Errorf("sqlite: file %q in space %q: stored sha256 has %d bytes", path, space, len(sum))
+	}
+	copy(f.SHA256[:], sum)
+	f.Modified = time.Unix(0, modified).UTC()
+	return f, nil
+}
+
+// PutFile records f, replacing any record of its path, with no quota
+// check. An empty path, a space or path that is not UTF-8 text without NUL
+// bytes, a negative size, or a Modified before 1678 or after 2262 (beyond
+// an int64 of nanoseconds) is an error with code EINVALID; so it is for
+// CommitFile.
+func (s *FileStore) PutFile(ctx context.Context, f *larder.File) error {
+	if err := checkFile("put file", f); err != nil {
+		return err
+	}
+	stmt, err := s.db.stmt(ctx, false, upsertFileSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: put file %q in space %q: %w", f.Path, f.Space, err)
+	}
+	if _, err := stmt.ExecContext(ctx, fileArgs(f)...); err != nil {
+		return fmt.Errorf("sqlite: put file %q in space %q: %w", f.Path, f.Space, err)
+	}
+	return nil
+}
+
+// CommitFile records f under quota, atomically with place, in one
+// IMMEDIATE transaction: the database's write lock keeps every other
+// CommitFile (of any space, in this process or another) out until it ends.
+// In it, CommitFile computes the usage the space would have with f in
+// place of any record at f.Path; if that exceeds quota, it fails with code
+// EQUOTA without calling place. Otherwise it writes f's record, then calls
+// place, and commits if place succeeds; if place fails, the transaction
+// rolls back, so nothing changes, and place's error is returned as it is.
+// Writing first means that a record the database refuses fails CommitFile
+// before the file is placed, never after.
+//
+// place runs holding the database's only write connection: it must be
+// quick (a rename), and must not write through this DB, or it waits
+// forever.
+//
+// If the commit fails after place succeeded, the error says so: the file
+// is in place but has no record (or, if it replaced one, the old record
+// stays, and its size and time no longer match the file), so FileByPath
+// finds nothing that matches, and the caller recomputes the hash.
+func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder.Quota, place func() error) error {
+	if err := checkFile("commit file", f); err != nil {
+		return err
+	}
+	// Prepared before the transaction takes the write pool's only
+	// connection: preparing inside it would wait for that connection.
+	usage, err := s.db.stmt(ctx, false, usageWithoutSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+	}
+	upsert, err := s.db.stmt(ctx, false, upsertFileSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+	}
+	var placed, placeFailed bool
+	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
+		var u larder.Usage
+		if err := tx.StmtContext(ctx, usage).QueryRowContext(ctx, f.Space, f.Path).Scan(&u.Bytes, &u.Files); err != nil {
+			return err
+		}
+		u.Bytes, u.Files = u.Bytes+f.Size, u.Files+1
+		if quota.Exceeds(u) {
+			return quotaExceeded(quota, u)
+		}
+		// The record first: if the database refuses it, the file is not
+		// placed. place's failure undoes it.
+		if _, err := tx.StmtContext(ctx, upsert).ExecContext(ctx, fileArgs(f)...); err != nil {
+			return err
+		}
+		if err := place(); err != nil {
+			placeFailed = true
+			return err
+		}
+		placed = true
+		return nil
+	})
+	switch {
+	case err == nil, placeFailed, larder.ErrorCode(err) == larder.EQUOTA:
+		return err
+	case placed:
+		return fmt.Errorf("sqlite: commit file %q in space %q: the file is in place but not recorded: %w", f.Path, f.Space, err)
+	default:
+		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+	}
+}
+
+// DeleteFiles removes the record of path in space and those of every path
+// below it (path + "/" ...). It is not an error if there is none. An empty
+// path is an error with code EINVALID.
+func (s *FileStore) DeleteFiles(ctx context.Context, space, path string) error {
+	if err := checkPaths("delete files", space, path); err != nil {
+		return err
+	}
+	stmt, err := s.db.stmt(ctx, false, deleteFilesSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete files %q in space %q: %w", path, space, err)
+	}
+	if _, err := stmt.ExecContext(ctx, space, path, path+"/", path+"0"); err != nil {
+		return fmt.Errorf("sqlite: delete files %q in space %q: %w", path, space, err)
+	}
+	return nil
+}
+
+// RenameFiles moves the record of from, and those of every path below it,
+// to to and below, in one transaction, after removing every record at to
+// and below it: the caller has already renamed from to to on disk, which
+// replaced whatever was there. Renaming a path to itself changes nothing;
+// to a path below itself, or to one above it, is an error with code
+// EINVALID, as is an empty path.
+func (s *FileStore) RenameFiles(ctx context.Context, space, from, to string) error {
+	if err := checkRename(space, from, to); err != nil || from == to {
+		return err
+	}
+	del, err := s.db.stmt(ctx, false, deleteFilesSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err)
+	}
+	move, err := s.db.stmt(ctx, false, renameFilesSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err)
+	}
+	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, del).ExecContext(ctx, space, to, to+"/", to+"0"); err != nil {
+			return err
+		}
+		_, err := tx.StmtContext(ctx, move).ExecContext(ctx, to, from, space, from, from+"/", from+"0")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err)
+	}
+	return nil
+}
+
+// SpaceUsage returns the bytes and files recorded in space.
+func (s *FileStore) SpaceUsage(ctx context.Context, space string) (larder.Usage, error) {
+	var u larder.Usage
+	if !isText(space) {
+		return u, nil // none can be recorded
+	}
+	stmt, err := s.db.stmt(ctx, true, spaceUsageSQL)
+	if err != nil {
+		return u, fmt.Errorf("sqlite: usage of space %q: %w", space, err)
+	}
+	if err := stmt.QueryRowContext(ctx, space).Scan(&u.Bytes, &u.Files); err != nil {
+		return u, fmt.Errorf("sqlite: usage of space %q: %w", space, err)
+	}
+	return u, nil
+}
+
+// fileArgs returns the values of f's columns, in the order of
+// upsertFileSQL.
+func fileArgs(f *larder.File) []any {
+	return []any{f.Space, f.Path, f.Size, f.Modified.UnixNano(), f.SHA256[:]}
+}
+
+// The checks below are internal/postgres's, word for word, so that both
+// stores refuse the same records with the same messages.
+
+// fileNotFound is FileByPath's error when there is no record.
+func fileNotFound(space, path string) error {
+	return larder.Errorf(larder.ENOTFOUND, "no record of file %q in space %q", path, space)
+}
+
+// quotaExceeded is CommitFile's error when the space would hold u, beyond
+// q: it names the limit that u exceeds, the bytes one if both.
+func quotaExceeded(q larder.Quota, u larder.Usage) error {
+	if q.Bytes > 0 && u.Bytes > q.Bytes {
+		return larder.Errorf(larder.EQUOTA, "quota exceeded: with this file the space would hold %d bytes, over its quota of %d", u.Bytes, q.Bytes)
+	}
+	return larder.Errorf(larder.EQUOTA, "quota exceeded: with this file the space would hold %d files, over its quota of %d", u.Files, q.Files)
+}
+
+// isText reports whether s is text that a PostgreSQL text value can hold:
+// UTF-8 without NUL bytes.
+func isText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// checkPaths refuses, with code EINVALID, an empty path and a space or path
+// that is not text (see isText). Path syntax is otherwise the caller's.
+func checkPaths(op, space string, paths ...string) error {
+	if !isText(space) {
+		return larder.Errorf(larder.EINVALID, "%s: space %q is not UTF-8 text without NUL bytes", op, space)
+	}
+	for _, p := range paths {
+		switch {
+		case p == "":
+			return larder.Errorf(larder.EINVALID, "%s: empty path", op)
+		case !isText(p):
+			return larder.Errorf(larder.EINVALID, "%s: path %q is not UTF-8 text without NUL bytes", op, p)
+		}
+	}
+	return nil
+}
+
+// checkFile refuses, with code EINVALID, a record that checkPaths refuses,
+// a negative size, and a modification time that nanoseconds since 1970 in
+// an int64 cannot hold (before 1678 or after 2262).
+func checkFile(op string, f *larder.File) error {
+	if err := checkPaths(op, f.Space, f.Path); err != nil {
+		return err
+	}
+	if f.Size < 0 {
+		return larder.Errorf(larder.EINVALID, "%s %q: negative size %d", op, f.Path, f.Size)
+	}
+	if !time.Unix(0, f.Modified.UnixNano()).Equal(f.Modified) {
+		return larder.Errorf(larder.EINVALID, "%s %q: modification time %v is out of range", op, f.Path, f.Modified)
+	}
+	return nil
+}
+
+// checkRename refuses what checkPaths refuses, and a move of a folder into
+// itself or over a folder that holds it: the records at to and below
+// would be those moved, and no file system allows either.
+func checkRename(space, from, to string) error {
+	if err := checkPaths("rename files", space, from, to); err != nil {
+		return err
+	}
+	if strings.HasPrefix(to, from+"/") || strings.HasPrefix(from, to+"/") {
+		return larder.Errorf(larder.EINVALID, "rename files: %q and %q are one inside the other", from, to)
+	}
+	return nil
+}
