@@ -111,6 +111,10 @@ func (s *Store) Digest(f *File) ([32]byte, error) {
 
 var hashBufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
+// HashFile returns the SHA-256 of the first f.Size bytes of f, without the
+// cache: for files whose hash is recorded elsewhere.
+func HashFile(f *File) ([32]byte, error) { return hashFile(f) }
+
 // hashFile hashes the first f.Size bytes of f, reading with ReadAt so that
 // it does not disturb anyone else's use of the descriptor.
 func hashFile(f *File) ([32]byte, error) {

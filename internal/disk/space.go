@@ -1,0 +1,396 @@
+package disk
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/flock"
+)
+
+// Limits of a path in a space, as LNP/1 states them.
+const (
+	MaxPathLen = 4096
+	MaxNameLen = 255
+)
+
+// CleanPath checks a client's slash-separated path and returns it without
+// its leading slash ("" for the top of the space). It refuses, with code
+// EINVALID and a message that says why, NUL bytes, empty elements, "." and
+// "..", and names or paths that are too long.
+func CleanPath(p string) (string, error) {
+	if len(p) > MaxPathLen {
+		return "", larder.Errorf(larder.EINVALID, "path is %d bytes long; the most is %d", len(p), MaxPathLen)
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return "", larder.Errorf(larder.EINVALID, "the path contains a NUL byte")
+	}
+	p = strings.TrimPrefix(p, "/")
+	if p == "" {
+		return "", nil
+	}
+	for elem := range strings.SplitSeq(p, "/") {
+		switch {
+		case elem == "":
+			return "", larder.Errorf(larder.EINVALID, "path %s has an empty element", quote(p))
+		case elem == "." || elem == "..":
+			return "", larder.Errorf(larder.EINVALID, "path %s may not contain %q", quote(p), elem)
+		case len(elem) > MaxNameLen:
+			return "", larder.Errorf(larder.EINVALID, "a name in path %s is longer than %d bytes", quote(p), MaxNameLen)
+		}
+	}
+	return p, nil
+}
+
+// Spaces keeps every user's private space below one folder. A user's space
+// is a folder named after the hex of the user's name (names may hold any
+// character but control characters, "/" and ".." included), holding
+// files/, the user's tree, and uploads/, the uploads in progress: on one
+// file system, so that an upload moves into the tree with one rename.
+type Spaces struct {
+	root    *os.Root
+	escapes error
+}
+
+// OpenSpaces opens (creating it if need be) the folder of the spaces.
+func OpenSpaces(dir string) (*Spaces, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("disk: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("disk: %w", err)
+	}
+	_, probe := root.Stat("..")
+	var pe *fs.PathError
+	if !errors.As(probe, &pe) {
+		root.Close()
+		return nil, fmt.Errorf("disk: os.Root did not refuse \"..\" (got %v)", probe)
+	}
+	return &Spaces{root: root, escapes: pe.Err}, nil
+}
+
+// Close closes the folder.
+func (s *Spaces) Close() error { return s.root.Close() }
+
+// Space opens user's space, creating it on first use. Close it after use.
+func (s *Spaces) Space(user string) (*Space, error) {
+	dir := "u-" + hex.EncodeToString([]byte(user))
+	for _, sub := range []string{"files", "uploads"} {
+		if err := s.root.MkdirAll(dir+"/"+sub, 0o700); err != nil {
+			return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot open your space", Err: err}
+		}
+	}
+	root, err := s.root.OpenRoot(dir)
+	if err != nil {
+		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot open your space", Err: err}
+	}
+	return &Space{root: root, escapes: s.escapes}, nil
+}
+
+// Space is one user's private space. Paths are cleaned by CleanPath;
+// errors are *larder.Error values whose messages are safe to show.
+type Space struct {
+	root    *os.Root
+	escapes error
+}
+
+// Close closes the space.
+func (sp *Space) Close() error { return sp.root.Close() }
+
+func tree(p string) string {
+	if p == "" {
+		return "files"
+	}
+	return "files/" + p
+}
+
+// Stat returns what is at p: a regular file or a folder.
+func (sp *Space) Stat(p string) (fs.FileInfo, error) {
+	fi, err := sp.root.Lstat(tree(p))
+	if err != nil {
+		return nil, sp.pathError(p, err)
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return nil, larder.Errorf(larder.ENOTFOUND, "%s does not exist", quote(p))
+	}
+	return fi, nil
+}
+
+// List returns the regular files and folders in folder p, by byte order
+// of their names.
+func (sp *Space) List(p string) ([]fs.FileInfo, error) {
+	return listDir(sp.root, tree(p), p, sp.pathError)
+}
+
+// listDir lists folder name of root, sorted, without special files.
+func listDir(root *os.Root, name, shown string, pathError func(string, error) error) ([]fs.FileInfo, error) {
+	d, err := root.Open(name)
+	if err != nil {
+		return nil, pathError(shown, err)
+	}
+	defer d.Close()
+	fi, err := d.Stat()
+	if err != nil {
+		return nil, pathError(shown, err)
+	}
+	if !fi.IsDir() {
+		return nil, larder.Errorf(larder.EINVALID, "%s is not a folder", quote(shown))
+	}
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, pathError(shown, err)
+	}
+	infos := make([]fs.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		if t := e.Type(); t != 0 && !t.IsDir() {
+			continue // symbolic links and special files are not served
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		infos = append(infos, info)
+	}
+	slices.SortFunc(infos, func(a, b fs.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
+	return infos, nil
+}
+
+// Mkdir makes folder p; its parent must exist.
+func (sp *Space) Mkdir(p string) error {
+	if p == "" {
+		return larder.Errorf(larder.ECONFLICT, "the top of your space exists")
+	}
+	if err := sp.root.Mkdir(tree(p), 0o700); err != nil {
+		return sp.pathError(p, err)
+	}
+	return syncParent(sp.root, tree(p))
+}
+
+// Remove removes the file or empty folder p.
+func (sp *Space) Remove(p string) error {
+	if p == "" {
+		return larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
+	}
+	if err := sp.root.Remove(tree(p)); err != nil {
+		return sp.pathError(p, err)
+	}
+	return syncParent(sp.root, tree(p))
+}
+
+// Rename moves from to to. Without overwrite an existing to is a conflict.
+func (sp *Space) Rename(from, to string, overwrite bool) error {
+	if from == "" || to == "" {
+		return larder.Errorf(larder.EINVALID, "the top of your space cannot be moved or replaced")
+	}
+	if from == to || strings.HasPrefix(to, from+"/") {
+		return larder.Errorf(larder.EINVALID, "%s cannot move into itself", quote(from))
+	}
+	if _, err := sp.Stat(from); err != nil {
+		return err
+	}
+	if !overwrite {
+		if _, err := sp.root.Lstat(tree(to)); err == nil {
+			return larder.Errorf(larder.ECONFLICT, "%s exists", quote(to))
+		}
+	}
+	if err := sp.root.Rename(tree(from), tree(to)); err != nil {
+		return sp.pathError(to, err)
+	}
+	if err := syncParent(sp.root, tree(from)); err != nil {
+		return err
+	}
+	return syncParent(sp.root, tree(to))
+}
+
+// Open opens the regular file p for reading.
+func (sp *Space) Open(p string) (*File, error) {
+	f, err := sp.root.OpenFile(tree(p), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, sp.pathError(p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + quote(p), Err: err}
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, larder.Errorf(larder.EINVALID, "%s is not a file", quote(p))
+	}
+	return &File{File: f, Name: p, Size: fi.Size(), ModTime: fi.ModTime(), key: keyOf(fi)}, nil
+}
+
+func (sp *Space) pathError(p string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENOTEMPTY):
+		what := "exists"
+		if errors.Is(err, syscall.ENOTEMPTY) {
+			what = "is a folder that is not empty"
+		}
+		return &larder.Error{Code: larder.ECONFLICT, Message: quote(p) + " " + what, Err: err}
+	case errors.Is(err, syscall.ENOTDIR):
+		return &larder.Error{Code: larder.ENOTFOUND, Message: "a parent of " + quote(p) + " is not a folder", Err: err}
+	case errors.Is(err, syscall.EISDIR):
+		return &larder.Error{Code: larder.ECONFLICT, Message: quote(p) + " is a folder", Err: err}
+	}
+	return (&Store{escapes: sp.escapes}).openError(p, err)
+}
+
+// syncParent makes a change to the folder that holds name durable.
+func syncParent(root *os.Root, name string) error {
+	d, err := root.Open(path.Dir(name))
+	if err != nil {
+		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot sync a folder", Err: err}
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot sync a folder", Err: err}
+	}
+	return nil
+}
+
+// Upload is an upload in progress: a part file in the space's uploads/,
+// locked while one session writes it, named after the target's path and
+// size so that an interrupted upload of the same file can be resumed.
+type Upload struct {
+	sp     *Space
+	f      *os.File
+	name   string // of the part file, in the space's root
+	Target string // the path the file goes to
+	Size   int64  // the file's final size
+	Offset int64  // the bytes written and verified so far
+}
+
+// StartUpload opens the upload of a file of size bytes to p. With resume,
+// an earlier part file of the same path and size is continued from its
+// end; otherwise any is discarded. An upload of p being written by another
+// session is a conflict.
+func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error) {
+	sum := sha256.Sum256([]byte(p))
+	name := "uploads/" + hex.EncodeToString(sum[:16]) + "-" + strconv.FormatInt(size, 10) + ".part"
+	f, err := sp.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
+	}
+	if ok, err := flock.TryLock(f); !ok {
+		f.Close()
+		if err != nil {
+			return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
+		}
+		return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(p))
+	}
+	u := &Upload{sp: sp, f: f, name: name, Target: p, Size: size}
+	fi, err := f.Stat()
+	if err == nil && resume && fi.Size() <= size {
+		u.Offset = fi.Size()
+	} else if err == nil {
+		err = f.Truncate(0)
+	}
+	if err == nil {
+		_, err = f.Seek(u.Offset, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
+	}
+	return u, nil
+}
+
+// Write appends verified bytes.
+func (u *Upload) Write(p []byte) (int, error) {
+	n, err := u.f.Write(p)
+	u.Offset += int64(n)
+	if err != nil {
+		return n, &larder.Error{Code: larder.EINTERNAL, Message: "cannot write the upload", Err: err}
+	}
+	return n, nil
+}
+
+// HashPrefix returns a SHA-256 state over the first n bytes written: what
+// a resumed upload had before this session.
+func (u *Upload) HashPrefix(h io.Writer, n int64) error {
+	if _, err := io.Copy(h, io.NewSectionReader(u.f, 0, n)); err != nil {
+		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot read the upload", Err: err}
+	}
+	return nil
+}
+
+// Sync makes the written bytes durable, and returns the part file's
+// modification time: the file's, once it is in place.
+func (u *Upload) Sync() (fs.FileInfo, error) {
+	if err := u.f.Sync(); err != nil {
+		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot write the upload", Err: err}
+	}
+	fi, err := u.f.Stat()
+	if err != nil {
+		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot write the upload", Err: err}
+	}
+	return fi, nil
+}
+
+// Place moves the synced upload to its target in one rename, replacing
+// any file there, and syncs the target's folder. Without overwrite an
+// existing target is a conflict.
+func (u *Upload) Place(overwrite bool) error {
+	dst := tree(u.Target)
+	if fi, err := u.sp.root.Lstat(dst); err == nil && (!overwrite || fi.IsDir()) {
+		if fi.IsDir() {
+			return larder.Errorf(larder.ECONFLICT, "%s is a folder", quote(u.Target))
+		}
+		return larder.Errorf(larder.ECONFLICT, "%s exists", quote(u.Target))
+	}
+	if err := u.sp.root.Rename(u.name, dst); err != nil {
+		return u.sp.pathError(u.Target, err)
+	}
+	return syncParent(u.sp.root, dst)
+}
+
+// Close lets go of the upload; a part file not placed stays for a resume.
+func (u *Upload) Close() error { return u.f.Close() }
+
+// Discard removes the part file and lets go of the upload.
+func (u *Upload) Discard() error {
+	u.sp.root.Remove(u.name)
+	return u.f.Close()
+}
+
+// Stat returns what is at name in the served folder, "" being the folder
+// itself: a regular file or a folder.
+func (s *Store) Stat(name string) (fs.FileInfo, error) {
+	if name == "" {
+		name = "."
+	} else if err := checkPath(name); err != nil {
+		return nil, err
+	}
+	fi, err := s.root.Stat(name)
+	if err != nil {
+		return nil, s.openError(name, err)
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return nil, larder.Errorf(larder.ENOTFOUND, "%s does not exist", quote(name))
+	}
+	return fi, nil
+}
+
+// List returns the regular files and folders in folder name of the served
+// folder ("" for the folder itself), by byte order of their names.
+func (s *Store) List(name string) ([]fs.FileInfo, error) {
+	dir := name
+	if dir == "" {
+		dir = "."
+	} else if err := checkPath(dir); err != nil {
+		return nil, err
+	}
+	return listDir(s.root, dir, name, s.openError)
+}

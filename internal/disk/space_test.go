@@ -1,0 +1,52 @@
+package disk_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/disk"
+)
+
+func TestCleanPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"":          "",
+		"/":         "",
+		"a":         "a",
+		"/a/b.txt":  "a/b.txt",
+		"a b/c":     "a b/c",
+		"...":       "...",
+		"a/.hidden": "a/.hidden",
+	} {
+		if got, err := disk.CleanPath(in); err != nil || got != want {
+			t.Errorf("CleanPath(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{
+		"..", "a/../b", "a/./b", ".", "a//b", "a/", "//a", "a\x00b",
+		strings.Repeat("n", disk.MaxNameLen+1), strings.Repeat("a/", disk.MaxPathLen/2+1),
+	} {
+		if _, err := disk.CleanPath(in); larder.ErrorCode(err) != larder.EINVALID {
+			t.Errorf("CleanPath(%q): %v, want an EINVALID error", in, err)
+		}
+	}
+}
+
+// A user whose name is a path gets a space of its own like any other.
+func TestSpacesKeepUsersApart(t *testing.T) {
+	spaces, err := disk.OpenSpaces(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spaces.Close()
+	for _, name := range []string{"alice", "../alice", "a/b", "..", "ålice"} {
+		sp, err := spaces.Space(name)
+		if err != nil {
+			t.Fatalf("space of %q: %v", name, err)
+		}
+		if err := sp.Mkdir("mine"); err != nil {
+			t.Errorf("%q: mkdir: %v (another user's folder?)", name, err)
+		}
+		sp.Close()
+	}
+}
