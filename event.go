@@ -23,7 +23,10 @@ const (
 	EventDownload    EventKind = "download"     // a file sent whole; Bytes and SHA256 say what
 	EventUpload      EventKind = "upload"       // a file received whole
 	EventList        EventKind = "list"         // a folder listed
-	EventDelete      EventKind = "delete"       // a file deleted
+	EventDelete      EventKind = "delete"       // a file or folder deleted
+	EventMkdir       EventKind = "mkdir"        // a folder made
+	EventRename      EventKind = "rename"       // a file or folder moved; Path is the old path, Reason "to NEW"
+	EventStat        EventKind = "stat"         // an entry, the account's usage (Reason "whoami") or block hashes (Reason "sums") read
 	EventRefused     EventKind = "refused"      // a request refused: malformed, bad path, busy, ...
 	EventAccount     EventKind = "account"      // an account changed; Reason: added, password, disabled, enabled, deleted, imported, rehashed, wrapped
 	EventServerStart EventKind = "server.start" // a server started; Reason holds its version and settings
@@ -34,6 +37,7 @@ const (
 var EventKinds = []EventKind{
 	EventConnOpen, EventConnClose, EventRegister, EventLogin, EventLoginFailed,
 	EventThrottled, EventDownload, EventUpload, EventList, EventDelete,
+	EventMkdir, EventRename, EventStat,
 	EventRefused, EventAccount, EventServerStart, EventServerStop,
 }
 

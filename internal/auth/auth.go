@@ -217,3 +217,47 @@ func validate(name string, sig []byte) error {
 	}
 	return nil
 }
+
+// Still reports whether the account that logged in as u is unchanged:
+// not deleted, not disabled, and its verifier the one it logged in with.
+// A session checks it before every request, so that a password change, a
+// disabling or a deletion made anywhere ends it at its next request. The
+// error has code EUNAUTHORIZED and says what changed.
+func (a *Authenticator) Still(ctx context.Context, u *larder.User) error {
+	cur, err := a.store.UserByName(ctx, u.Name)
+	switch {
+	case larder.ErrorCode(err) == larder.ENOTFOUND:
+		return larder.Errorf(larder.EUNAUTHORIZED, "account %q was deleted", u.Name)
+	case err != nil:
+		return err
+	case cur.Disabled:
+		return &larder.Error{Code: larder.EUNAUTHORIZED, Message: fmt.Sprintf("account %q is disabled", u.Name), Err: ErrDisabled}
+	case cur.Verifier != u.Verifier:
+		return larder.Errorf(larder.EUNAUTHORIZED, "the password of %q changed: log in again", u.Name)
+	}
+	return nil
+}
+
+// ChangeSignature replaces the signature of account name with newSig if
+// oldSig is right, checked as a login from the address from (so guessing
+// through it is throttled), and forgets every remembered check of the
+// user. It returns the account as it now is.
+func (a *Authenticator) ChangeSignature(ctx context.Context, name string, oldSig, newSig []byte, from netip.Addr) (*larder.User, error) {
+	if err := validate(name, newSig); err != nil {
+		return nil, err
+	}
+	u, err := a.Login(ctx, name, oldSig, from)
+	if err != nil {
+		return nil, err
+	}
+	v, err := a.hasher.Hash(ctx, newSig)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.ReplaceVerifier(ctx, name, u.Verifier, v); err != nil {
+		return nil, err
+	}
+	a.Forget(name)
+	u.Verifier = v
+	return u, nil
+}

@@ -68,6 +68,22 @@ type Server struct {
 	// their reassembly against larder.
 	ShuffleBlocks bool
 
+	// The native protocol (ServeNative). Spaces holds the users' private
+	// spaces; Files, read-only, is every user's shared area. FileStore,
+	// if set, records each file's hash when it is uploaded, so that a
+	// download announces it without reading the file first; Quota bounds
+	// each space. BlockSize is the largest block (default 1 MiB),
+	// IdleTimeout how long a session may wait between requests (default 5
+	// minutes), MaxTransfersPerUser how many transfers one user may run
+	// at once (default 4). Name is sent in WELCOME.
+	Spaces              *disk.Spaces
+	FileStore           larder.FileStore
+	Quota               larder.Quota
+	BlockSize           int
+	IdleTimeout         time.Duration
+	MaxTransfersPerUser int
+	Name                string
+
 	initOnce sync.Once
 	slots    chan struct{} // one per connection being served
 	rejects  chan struct{} // bounds goroutines telling clients we are busy
@@ -79,6 +95,8 @@ type Server struct {
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
 	running    sync.WaitGroup // connection goroutines, for Wait
+
+	native sessions // the live native sessions, by user
 
 	rejected    atomic.Int64
 	lastWarning atomic.Int64 // unix nanoseconds of the last "busy" log line
@@ -110,10 +128,16 @@ func (s *Server) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// Serve accepts connections on ln and serves each in its own goroutine.
-// It always returns a non-nil error and closes ln; after Shutdown or Close
-// the error is ErrServerClosed.
+// Serve accepts connections on ln and serves the course protocol on each
+// in its own goroutine. It always returns a non-nil error and closes ln;
+// after Shutdown or Close the error is ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.serve(ln, (*conn).serve, busyReply)
+}
+
+// serve is the accept loop of both protocols: handle serves a connection,
+// busy turns one away at the connection limit.
+func (s *Server) serve(ln net.Listener, handle func(*conn), busy []byte) error {
 	s.init()
 	if !s.trackListener(&ln, true) {
 		ln.Close()
@@ -143,7 +167,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		select {
 		case s.slots <- struct{}{}:
 		default:
-			s.reject(rwc)
+			s.reject(rwc, busy)
 			continue
 		}
 		c := &conn{srv: s, rwc: rwc, accepted: time.Now()}
@@ -153,7 +177,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return ErrServerClosed
 		}
 		s.counters.accepted.Add(1)
-		s.running.Go(c.serve)
+		s.running.Go(func() { handle(c) })
 	}
 }
 
@@ -275,7 +299,7 @@ func (s *Server) Rejected() int64 { return s.rejected.Load() }
 // connection and destroy the reply), so it is done off the accept loop by
 // at most cap(s.rejects) goroutines; beyond that the connection is simply
 // closed.
-func (s *Server) reject(rwc net.Conn) {
+func (s *Server) reject(rwc net.Conn, busy []byte) {
 	s.rejected.Add(1)
 	ev := larder.Event{Kind: larder.EventRefused, Remote: rwc.RemoteAddr().String(), Time: time.Now(),
 		Status: int(busyStatus), Reason: "connection limit reached"}
@@ -295,7 +319,7 @@ func (s *Server) reject(rwc net.Conn) {
 		// Off the accept loop: a sync kind would wait for its fsync.
 		s.record(s.ctx, ev)
 		rwc.SetWriteDeadline(time.Now().Add(time.Second))
-		rwc.Write(busyReply)
+		rwc.Write(busy)
 		lingerClose(rwc, time.Second)
 	})
 }

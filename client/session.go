@@ -1,0 +1,419 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/wire"
+)
+
+// NativeError is a status other than OK from a server speaking LNP/1.
+type NativeError struct {
+	Status  native.Status
+	Message string
+}
+
+func (e *NativeError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("client: the server replied %v", e.Status)
+	}
+	return fmt.Sprintf("client: the server replied %v: %s", e.Status, e.Message)
+}
+
+// Session is a logged-in LNP/1 session: any number of requests, one at a
+// time, on one connection (TLS, normally: see internal/tlsconf). It is not
+// safe for concurrent use; open more sessions for parallel transfers.
+type Session struct {
+	conn      *deadlineConn
+	raw       net.Conn
+	r         *native.Reader
+	w         *native.Writer
+	blockSize int
+	server    string
+	buf       []byte
+}
+
+// SessionOptions tunes a session.
+type SessionOptions struct {
+	// MaxBlock is the largest block the client takes; 0 means the
+	// protocol's default, 1 MiB.
+	MaxBlock int
+	// Idle bounds each wait for the server; 0 means one minute.
+	Idle time.Duration
+}
+
+// NewSession logs in over conn, which it owns from then on.
+func NewSession(ctx context.Context, conn net.Conn, user string, sig wire.Signature, opts SessionOptions) (*Session, error) {
+	if opts.MaxBlock == 0 {
+		opts.MaxBlock = native.DefaultBlockSize
+	}
+	if opts.Idle == 0 {
+		opts.Idle = time.Minute
+	}
+	dc := newDeadlineConn(conn, ctx, opts.Idle)
+	s := &Session{conn: dc, raw: conn, r: native.NewReader(dc), w: native.NewWriter(dc, 256<<10)}
+	s.r.SetBlockSize(native.MaxBlockSize)
+	if err := s.w.Write(native.Hello{User: user, Signature: sig, MaxBlock: uint32(opts.MaxBlock)}); err != nil {
+		conn.Close()
+		return nil, s.ioError(ctx, err)
+	}
+	if err := s.w.Flush(); err != nil {
+		conn.Close()
+		return nil, s.ioError(ctx, err)
+	}
+	t, body, err := s.r.Next()
+	if err == nil && t != native.TypeWelcome {
+		err = &native.ProtocolError{Msg: "the server answered HELLO with " + t.String()}
+	}
+	var w native.Welcome
+	if err == nil {
+		w, err = native.ParseWelcome(body)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, s.ioError(ctx, err)
+	}
+	if w.Status != native.StatusOK {
+		conn.Close()
+		return nil, &NativeError{Status: w.Status, Message: w.Message}
+	}
+	if w.BlockSize < native.MinBlockSize || int(w.BlockSize) > opts.MaxBlock {
+		conn.Close()
+		return nil, &native.ProtocolError{Msg: fmt.Sprintf("the server chose a block size of %d bytes", w.BlockSize)}
+	}
+	s.blockSize, s.server = int(w.BlockSize), w.Server
+	s.r.SetBlockSize(s.blockSize)
+	s.buf = make([]byte, s.blockSize)
+	return s, nil
+}
+
+// BlockSize returns the session's block size.
+func (s *Session) BlockSize() int { return s.blockSize }
+
+// Server returns the name the server gave in WELCOME.
+func (s *Session) Server() string { return s.server }
+
+// Close ends the session.
+func (s *Session) Close() error { return s.raw.Close() }
+
+// ioError wraps a transport failure: the context's error if it ended.
+func (s *Session) ioError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// begin applies ctx to the connection until the returned function is
+// called: its deadline, and its cancellation, which breaks the session
+// (a request cut in the middle leaves the protocol nowhere to resume).
+func (s *Session) begin(ctx context.Context) (end func() bool) {
+	s.conn.deadline, _ = ctx.Deadline()
+	return context.AfterFunc(ctx, s.conn.abort)
+}
+
+// call sends m and reads the REPLY; an OK reply's body is returned.
+func (s *Session) call(ctx context.Context, m native.Message) ([]byte, error) {
+	if err := s.w.Write(m); err != nil {
+		return nil, s.ioError(ctx, err)
+	}
+	if err := s.w.Flush(); err != nil {
+		return nil, s.ioError(ctx, err)
+	}
+	return s.readReply(ctx)
+}
+
+func (s *Session) readReply(ctx context.Context) ([]byte, error) {
+	t, body, err := s.r.Next()
+	if err != nil {
+		return nil, s.ioError(ctx, err)
+	}
+	if t != native.TypeReply {
+		return nil, &native.ProtocolError{Msg: "a " + t.String() + " frame where a REPLY was due"}
+	}
+	r, err := native.ParseReply(body)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != native.StatusOK {
+		return nil, &NativeError{Status: r.Status, Message: r.Message}
+	}
+	return r.Body, nil
+}
+
+// Whoami returns the account's name and usage.
+func (s *Session) Whoami(ctx context.Context) (native.WhoamiReply, error) {
+	defer s.begin(ctx)()
+	body, err := s.call(ctx, native.Whoami{})
+	if err != nil {
+		return native.WhoamiReply{}, err
+	}
+	return native.ParseWhoamiReply(body)
+}
+
+// Stat returns the entry at path.
+func (s *Session) Stat(ctx context.Context, path string) (native.Entry, error) {
+	defer s.begin(ctx)()
+	body, err := s.call(ctx, native.Stat{Path: path})
+	if err != nil {
+		return native.Entry{}, err
+	}
+	return native.ParseEntry(body)
+}
+
+// List returns up to limit entries of the folder at path after the name
+// after, and whether there are more.
+func (s *Session) List(ctx context.Context, path, after string, limit int) ([]native.Entry, bool, error) {
+	defer s.begin(ctx)()
+	body, err := s.call(ctx, native.List{Path: path, After: after, Limit: uint32(limit)})
+	if err != nil {
+		return nil, false, err
+	}
+	r, err := native.ParseListReply(body)
+	return r.Entries, r.More, err
+}
+
+// ListAll returns every entry of the folder at path, a page at a time.
+func (s *Session) ListAll(ctx context.Context, path string) ([]native.Entry, error) {
+	var all []native.Entry
+	after := ""
+	for {
+		page, more, err := s.List(ctx, path, after, native.MaxListLimit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if !more || len(page) == 0 {
+			return all, nil
+		}
+		after = page[len(page)-1].Name
+	}
+}
+
+// Mkdir makes a folder.
+func (s *Session) Mkdir(ctx context.Context, path string) error {
+	defer s.begin(ctx)()
+	_, err := s.call(ctx, native.Mkdir{Path: path})
+	return err
+}
+
+// Delete removes a file or an empty folder.
+func (s *Session) Delete(ctx context.Context, path string) error {
+	defer s.begin(ctx)()
+	_, err := s.call(ctx, native.Delete{Path: path})
+	return err
+}
+
+// Rename moves from to to, replacing to if overwrite.
+func (s *Session) Rename(ctx context.Context, from, to string, overwrite bool) error {
+	defer s.begin(ctx)()
+	_, err := s.call(ctx, native.Rename{From: from, To: to, Overwrite: overwrite})
+	return err
+}
+
+// Passwd changes the account's signature from old to new. The server ends
+// the user's other sessions.
+func (s *Session) Passwd(ctx context.Context, old, new wire.Signature) error {
+	defer s.begin(ctx)()
+	_, err := s.call(ctx, native.Passwd{Old: old, New: new})
+	return err
+}
+
+// Sums returns the SHA-256 of up to count blocks of the session's block
+// size, from block first.
+func (s *Session) Sums(ctx context.Context, path string, first uint64, count int) ([][32]byte, error) {
+	defer s.begin(ctx)()
+	body, err := s.call(ctx, native.Sums{Path: path, First: first, Count: uint32(count)})
+	if err != nil {
+		return nil, err
+	}
+	r, err := native.ParseSumsReply(body)
+	return r.Sums, err
+}
+
+// Get writes the file at path, from offset, to dst, checking every
+// block's hash, and returns what the server announced. The whole file's
+// hash is the caller's to check (GetFile does), since only the caller has
+// the bytes before offset. progress, if set, is told of each block.
+func (s *Session) Get(ctx context.Context, path string, offset int64, dst io.Writer, progress func(n int)) (native.GetReply, error) {
+	defer s.begin(ctx)()
+	body, err := s.call(ctx, native.Get{Path: path, Offset: uint64(offset)})
+	if err != nil {
+		return native.GetReply{}, err
+	}
+	head, err := native.ParseGetReply(body)
+	if err != nil {
+		return head, err
+	}
+	at := uint64(offset)
+	for {
+		t, body, err := s.r.Next()
+		if err != nil {
+			return head, s.ioError(ctx, err)
+		}
+		switch t {
+		case native.TypeData:
+			d, err := native.ParseData(body)
+			switch {
+			case err != nil:
+				return head, err
+			case d.Offset != at || d.Offset+uint64(len(d.Payload)) > head.Size:
+				return head, &IntegrityError{Block: -1, Reason: fmt.Sprintf("a block at offset %d where %d was due", d.Offset, at)}
+			case sha256.Sum256(d.Payload) != d.SHA256:
+				return head, &IntegrityError{Block: int64(d.Offset) / int64(s.blockSize), Reason: "hash mismatch"}
+			}
+			if _, err := dst.Write(d.Payload); err != nil {
+				return head, err
+			}
+			at += uint64(len(d.Payload))
+			if progress != nil {
+				progress(len(d.Payload))
+			}
+		case native.TypeEnd:
+			e, err := native.ParseEndStatus(body)
+			if err != nil {
+				return head, err
+			}
+			if e.Status != native.StatusOK {
+				return head, &NativeError{Status: e.Status, Message: e.Message}
+			}
+			if at != head.Size {
+				return head, &IntegrityError{Block: -1, Reason: fmt.Sprintf("END after %d of %d bytes", at, head.Size)}
+			}
+			return head, nil
+		default:
+			return head, &native.ProtocolError{Msg: "a " + t.String() + " frame in a download"}
+		}
+	}
+}
+
+// GetFile downloads the file at path into the file at local, resuming
+// from what local already holds if its blocks match the server's (a
+// partial file that does not match is downloaded again from the start),
+// and checks the whole file's SHA-256 before it returns.
+func (s *Session) GetFile(ctx context.Context, path, local string, progress func(n int)) (native.GetReply, error) {
+	f, err := os.OpenFile(local, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return native.GetReply{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return native.GetReply{}, err
+	}
+	have, err := s.verifiedPrefix(ctx, path, f, fi.Size())
+	if err != nil {
+		return native.GetReply{}, err
+	}
+	if err := f.Truncate(have); err != nil {
+		return native.GetReply{}, err
+	}
+	if _, err := f.Seek(have, io.SeekStart); err != nil {
+		return native.GetReply{}, err
+	}
+	head, err := s.Get(ctx, path, have, f, progress)
+	if err != nil {
+		return head, err
+	}
+	if err := f.Sync(); err != nil {
+		return head, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, int64(head.Size))); err != nil {
+		return head, err
+	}
+	if [32]byte(h.Sum(nil)) != head.SHA256 {
+		return head, &IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced"}
+	}
+	return head, nil
+}
+
+// verifiedPrefix returns how many leading bytes of f, which has size
+// bytes, match the server's blocks of path: whole blocks only.
+func (s *Session) verifiedPrefix(ctx context.Context, path string, f *os.File, size int64) (int64, error) {
+	bs := int64(s.blockSize)
+	blocks := size / bs
+	var good int64
+	for first := int64(0); first < blocks; first += native.MaxSumsCount {
+		n := min(blocks-first, native.MaxSumsCount)
+		sums, err := s.Sums(ctx, path, uint64(first), int(n))
+		if err != nil {
+			return 0, err
+		}
+		for i, want := range sums {
+			off := (first + int64(i)) * bs
+			if _, err := f.ReadAt(s.buf[:bs], off); err != nil {
+				return good, nil
+			}
+			if sha256.Sum256(s.buf[:bs]) != want {
+				return good, nil
+			}
+			good = off + bs
+		}
+		if int64(len(sums)) < n {
+			return good, nil
+		}
+	}
+	return good, nil
+}
+
+// PutOptions tunes an upload.
+type PutOptions struct {
+	Overwrite bool
+	Resume    bool      // continue an interrupted upload of the same path and size
+	Progress  func(int) // told of each block sent (and of the bytes skipped by a resume)
+}
+
+// Put uploads size bytes of src to path. The server verifies every block
+// and the whole file, and the file appears atomically once it matches.
+func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size int64, opts PutOptions) (native.Entry, error) {
+	defer s.begin(ctx)()
+	body, err := s.call(ctx, native.Put{Path: path, Size: uint64(size), Overwrite: opts.Overwrite, Resume: opts.Resume})
+	if err != nil {
+		return native.Entry{}, err
+	}
+	r, err := native.ParsePutReply(body)
+	if err != nil {
+		return native.Entry{}, err
+	}
+	if r.Offset > uint64(size) {
+		return native.Entry{}, &native.ProtocolError{Msg: fmt.Sprintf("the server resumes at %d of %d bytes", r.Offset, size)}
+	}
+	h := sha256.New()
+	// The bytes the server already has count in the whole file's hash.
+	if _, err := io.Copy(h, io.NewSectionReader(src, 0, int64(r.Offset))); err != nil {
+		return native.Entry{}, err
+	}
+	if opts.Progress != nil && r.Offset > 0 {
+		opts.Progress(int(r.Offset))
+	}
+	var hd [native.DataOverhead]byte
+	for off := int64(r.Offset); off < size; {
+		n := min(int64(s.blockSize), size-off)
+		p := s.buf[:n]
+		if _, err := src.ReadAt(p, off); err != nil && !(errors.Is(err, io.EOF) && len(p) == int(n)) {
+			return native.Entry{}, err
+		}
+		h.Write(p)
+		d := native.Data{Offset: uint64(off), SHA256: sha256.Sum256(p)}
+		if err := s.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), p); err != nil {
+			return native.Entry{}, s.ioError(ctx, err)
+		}
+		off += n
+		if opts.Progress != nil {
+			opts.Progress(int(n))
+		}
+	}
+	body, err = s.call(ctx, native.EndHash{SHA256: [32]byte(h.Sum(nil))})
+	if err != nil {
+		return native.Entry{}, err
+	}
+	return native.ParseEntry(body)
+}

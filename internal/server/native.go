@@ -1,0 +1,321 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/native"
+)
+
+// Defaults of the native protocol's settings.
+const (
+	DefaultIdleTimeout         = 5 * time.Minute
+	DefaultMaxTransfersPerUser = 4
+)
+
+// ServeNative accepts connections on ln, which is a TLS listener unless
+// plaintext was asked for, and serves LNP/1 sessions on each in its own
+// goroutine; the connections count against MaxConns with the course
+// protocol's. Spaces must be set. It returns as Serve does.
+func (s *Server) ServeNative(ln net.Listener) error {
+	if s.Spaces == nil {
+		ln.Close()
+		return errors.New("server: ServeNative without Spaces")
+	}
+	return s.serve(ln, (*conn).serveNative, nativeBusy)
+}
+
+var nativeBusy = frame(native.Welcome{Status: native.StatusBusy, Message: "server busy: too many connections, retry later"})
+
+// frame encodes m as a whole frame.
+func frame(m native.Message) []byte {
+	var b bytes.Buffer
+	w := native.NewWriter(&b, 0)
+	w.Write(m)
+	w.Flush()
+	return b.Bytes()
+}
+
+// session is one logged-in LNP/1 connection.
+type session struct {
+	c         *conn
+	s         *Server
+	user      *larder.User
+	space     *disk.Space
+	r         *native.Reader
+	w         *native.Writer
+	dw        deadlineWriter
+	blockSize int
+	buf       []byte      // a block's worth, for transfers
+	ended     atomic.Bool // another session changed the password
+}
+
+func (c *conn) serveNative() {
+	s := c.srv
+	c.remote = c.rwc.RemoteAddr().String()
+	closeReason := ""
+	var user string
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger().Error("panic serving a native session", "remote", c.remote, "user", user,
+				"panic", p, "stack", string(debug.Stack()))
+			closeReason = "internal error"
+		}
+		c.rwc.Close()
+		s.record(s.ctx, larder.Event{Kind: larder.EventConnClose, User: user, Remote: c.remote,
+			Duration: time.Since(c.accepted), Reason: closeReason})
+		s.trackConn(c, false)
+		<-s.slots
+	}()
+	s.record(s.ctx, larder.Event{Kind: larder.EventConnOpen, Remote: c.remote, Time: c.accepted})
+
+	ss := &session{c: c, s: s, r: native.NewReader(c.rwc)}
+	ss.dw = deadlineWriter{rwc: c.rwc, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
+	ss.w = native.NewWriter(&ss.dw, 256<<10)
+	// The TLS handshake and the HELLO must come within the request
+	// timeout, counted from the accept.
+	c.rwc.SetReadDeadline(c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
+	if !ss.hello() {
+		closeReason = "no login"
+		return
+	}
+	user = ss.user.Name
+	defer ss.space.Close()
+	s.addSession(ss)
+	defer s.removeSession(ss)
+	closeReason = ss.loop()
+}
+
+// hello reads the HELLO, logs the user in and answers WELCOME. It reports
+// whether the session goes on.
+func (ss *session) hello() bool {
+	s, c := ss.s, ss.c
+	t, body, err := ss.r.Next()
+	if err != nil || t != native.TypeHello {
+		if err == nil {
+			err = &native.ProtocolError{Msg: "the first frame is " + t.String() + ", not HELLO"}
+		}
+		ss.refuse(native.StatusMalformed, "malformed HELLO: "+err.Error(), err)
+		return false
+	}
+	h, err := native.ParseHello(body)
+	if err != nil {
+		if bytes.HasPrefix(body, []byte("LNP")) && len(body) >= 4 && body[3] != '1' {
+			ss.refuse(native.StatusVersion, "this server speaks LNP/1 only", err)
+			return false
+		}
+		ss.refuse(native.StatusMalformed, "malformed HELLO: "+err.Error(), err)
+		return false
+	}
+	ss.c.state.Store(stateReplying)
+	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
+	defer cancel()
+	start := time.Now()
+	u, err := s.Auth.Login(ctx, h.User, h.Signature[:], remoteIP(c.rwc))
+	ex := exchange{remote: c.remote, user: h.User}
+	s.recordLogin(ctx, &ex, err, time.Since(start))
+	if err != nil {
+		status, msg := loginStatus(h.User, err)
+		ss.welcome(native.Welcome{Status: status, Message: msg})
+		return false
+	}
+	space, err := s.Spaces.Space(u.Name)
+	if err != nil {
+		ss.refuse(native.StatusOther, larder.ErrorMessage(err), err)
+		return false
+	}
+	ss.user, ss.space = u, space
+	ss.blockSize = min(max(int(h.MaxBlock), native.MinBlockSize), cmp(s.BlockSize, native.DefaultBlockSize))
+	ss.r.SetBlockSize(ss.blockSize)
+	ss.buf = make([]byte, ss.blockSize)
+	return ss.welcome(native.Welcome{Status: native.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name})
+}
+
+// loginStatus maps a failed login to its status and message, in the
+// course protocol's wording where it has one.
+func loginStatus(user string, err error) (native.Status, string) {
+	switch code := larder.ErrorCode(err); {
+	case code == larder.ENOTFOUND:
+		return native.StatusInvalidLogin, "Cannot serve non-registered user '" + user + "'"
+	case code == larder.EUNAUTHORIZED && !errors.Is(err, auth.ErrDisabled):
+		return native.StatusInvalidLogin, "Signature hashes do not match for " + user + "."
+	default:
+		return statusOf(err), larder.ErrorMessage(err)
+	}
+}
+
+// statusOf maps an error's code to its LNP/1 status.
+func statusOf(err error) native.Status {
+	switch larder.ErrorCode(err) {
+	case "":
+		return native.StatusOK
+	case larder.EINVALID:
+		return native.StatusBadRequest
+	case larder.ENOTFOUND:
+		return native.StatusNotFound
+	case larder.ECONFLICT:
+		return native.StatusConflict
+	case larder.EUNAUTHORIZED:
+		return native.StatusInvalidLogin
+	case larder.EFORBIDDEN:
+		return native.StatusDenied
+	case larder.EQUOTA:
+		return native.StatusQuotaExceeded
+	case larder.ETHROTTLED:
+		return native.StatusThrottled
+	case larder.EINTEGRITY:
+		return native.StatusHashMismatch
+	case larder.EUNAVAILABLE:
+		return native.StatusBusy
+	}
+	return native.StatusOther
+}
+
+func (ss *session) welcome(m native.Welcome) bool {
+	if err := ss.w.Write(m); err != nil {
+		return false
+	}
+	return ss.w.Flush() == nil
+}
+
+// refuse answers a session that cannot start, and records why.
+func (ss *session) refuse(status native.Status, msg string, cause error) {
+	ss.s.record(ss.s.ctx, larder.Event{Kind: larder.EventRefused, Remote: ss.c.remote, Status: int(status), Reason: msg})
+	if !errors.Is(cause, os.ErrDeadlineExceeded) && !errors.Is(cause, io.EOF) && !errors.Is(cause, net.ErrClosed) {
+		ss.welcome(native.Welcome{Status: status, Message: msg})
+	}
+}
+
+// loop serves requests until the session ends, and says why it ended.
+func (ss *session) loop() string {
+	s, c := ss.s, ss.c
+	idle := cmp(s.IdleTimeout, DefaultIdleTimeout)
+	for {
+		c.state.Store(stateReading)
+		if s.inShutdown.Load() {
+			return "server shutting down"
+		}
+		c.rwc.SetReadDeadline(time.Now().Add(idle))
+		t, body, err := ss.r.Next()
+		c.state.Store(stateReplying)
+		switch {
+		case err == io.EOF:
+			return ""
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.inShutdown.Load():
+			return "server shutting down"
+		case errors.Is(err, os.ErrDeadlineExceeded) && ss.ended.Load():
+			return "the password changed in another session"
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return "idle for " + idle.String()
+		case err != nil:
+			ss.reply(native.StatusMalformed, err.Error(), nil)
+			return "malformed frame: " + err.Error()
+		}
+		m, err := native.ParseRequest(t, body)
+		if err != nil {
+			ss.reply(native.StatusMalformed, err.Error(), nil)
+			return "malformed request: " + err.Error()
+		}
+		c.rwc.SetReadDeadline(time.Now().Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
+		ctx, cancel := context.WithCancel(s.ctx)
+		if err := s.Auth.Still(ctx, ss.user); err != nil {
+			ss.reply(statusOf(err), larder.ErrorMessage(err), nil)
+			cancel()
+			return "account changed: " + larder.ErrorMessage(err)
+		}
+		goOn := ss.handle(ctx, m)
+		cancel()
+		if !goOn {
+			return "ended in a transfer"
+		}
+	}
+}
+
+// reply writes a REPLY and flushes it. It reports whether that worked.
+func (ss *session) reply(status native.Status, msg string, body []byte) bool {
+	if err := ss.w.Write(native.Reply{Status: status, Message: msg, Body: body}); err != nil {
+		return false
+	}
+	return ss.w.Flush() == nil
+}
+
+// sessions tracks the live sessions of each user, so that a password
+// change ends the others at once.
+type sessions struct {
+	mu     sync.Mutex
+	byUser map[string]map[*session]struct{}
+	// transfers counts each user's transfers in progress.
+	transfers map[string]int
+}
+
+func (s *Server) addSession(ss *session) {
+	s.native.mu.Lock()
+	defer s.native.mu.Unlock()
+	if s.native.byUser == nil {
+		s.native.byUser = map[string]map[*session]struct{}{}
+		s.native.transfers = map[string]int{}
+	}
+	m := s.native.byUser[ss.user.Name]
+	if m == nil {
+		m = map[*session]struct{}{}
+		s.native.byUser[ss.user.Name] = m
+	}
+	m[ss] = struct{}{}
+}
+
+func (s *Server) removeSession(ss *session) {
+	s.native.mu.Lock()
+	defer s.native.mu.Unlock()
+	m := s.native.byUser[ss.user.Name]
+	delete(m, ss)
+	if len(m) == 0 {
+		delete(s.native.byUser, ss.user.Name)
+	}
+}
+
+// endOtherSessions wakes every idle session of user but except, which
+// then finds the account changed and ends; a session in a transfer ends
+// at its next request.
+func (s *Server) endOtherSessions(user string, except *session) {
+	s.native.mu.Lock()
+	defer s.native.mu.Unlock()
+	for ss := range s.native.byUser[user] {
+		if ss != except {
+			ss.ended.Store(true)
+			if ss.c.state.Load() == stateReading {
+				ss.c.rwc.SetReadDeadline(time.Now())
+			}
+		}
+	}
+}
+
+// startTransfer takes one of user's transfer slots, or reports that all
+// are taken.
+func (s *Server) startTransfer(user string) bool {
+	s.native.mu.Lock()
+	defer s.native.mu.Unlock()
+	if s.native.transfers[user] >= cmp(s.MaxTransfersPerUser, DefaultMaxTransfersPerUser) {
+		return false
+	}
+	s.native.transfers[user]++
+	return true
+}
+
+func (s *Server) endTransfer(user string) {
+	s.native.mu.Lock()
+	defer s.native.mu.Unlock()
+	if s.native.transfers[user]--; s.native.transfers[user] <= 0 {
+		delete(s.native.transfers, user)
+	}
+}

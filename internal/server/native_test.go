@@ -1,0 +1,456 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/internal/sqlite"
+	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/wire"
+)
+
+// nativeHarness is a real server speaking LNP/1 over TLS on 127.0.0.1,
+// with the course protocol on a listener of its own, over temporary
+// folders and a SQLite database.
+type nativeHarness struct {
+	srv        *server.Server
+	addr       string // LNP/1
+	courseAddr string
+	files      string // the shared area
+	spaces     string
+	known      *tlsconf.KnownServers
+	users      *sqlite.UserStore
+	logs       *syncBuffer
+}
+
+func newNativeHarness(t *testing.T, configure ...func(*server.Server)) *nativeHarness {
+	t.Helper()
+	top := t.TempDir()
+	h := &nativeHarness{files: filepath.Join(top, "files"), spaces: filepath.Join(top, "spaces"), logs: &syncBuffer{}}
+	must(t, os.Mkdir(h.files, 0o755))
+	db, err := sqlite.Open(context.Background(), filepath.Join(top, "larder.db"))
+	must(t, err)
+	files, err := disk.Open(h.files, 0)
+	must(t, err)
+	spaces, err := disk.OpenSpaces(h.spaces)
+	must(t, err)
+	id, err := tlsconf.LoadOrCreate(filepath.Join(top, "tls"))
+	must(t, err)
+	h.known = tlsconf.OpenKnownServers(filepath.Join(top, "client", "known_servers"))
+	h.users = sqlite.NewUserStore(db)
+	h.srv = &server.Server{
+		Auth:           auth.New(h.users, auth.NewHasher(cheapHash, nil, 0), auth.NewCache(0, 0), auth.NewThrottle(auth.ThrottleConfig{})),
+		Files:          files,
+		Spaces:         spaces,
+		FileStore:      sqlite.NewFileStore(db),
+		Logger:         slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RequestTimeout: 5 * time.Second,
+		WriteTimeout:   5 * time.Second,
+		Name:           "larder test",
+	}
+	for _, f := range configure {
+		f(h.srv)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	cln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	h.addr, h.courseAddr = ln.Addr().String(), cln.Addr().String()
+	done := make(chan error, 2)
+	go func() { done <- h.srv.ServeNative(tls.NewListener(ln, id.ServerConfig())) }()
+	go func() { done <- h.srv.Serve(cln) }()
+	t.Cleanup(func() {
+		h.srv.Close()
+		for range 2 {
+			if err := <-done; !errors.Is(err, server.ErrServerClosed) {
+				t.Errorf("Serve returned %v, want ErrServerClosed", err)
+			}
+		}
+		h.srv.Wait()
+		spaces.Close()
+		files.Close()
+		db.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", h.logs)
+		}
+	})
+	return h
+}
+
+// register makes an account through the course protocol, as a user would.
+func (h *nativeHarness) register(t *testing.T, user, password string) wire.Signature {
+	t.Helper()
+	sig := wire.NewSignature(password, wire.CourseSalt)
+	c, err := client.Dial(context.Background(), h.courseAddr)
+	must(t, err)
+	defer c.Close()
+	if _, err := c.Register(context.Background(), user, sig); err != nil {
+		t.Fatalf("register %s: %v", user, err)
+	}
+	return sig
+}
+
+// login opens an LNP/1 session over TLS, pinning the server on first use.
+func (h *nativeHarness) login(t *testing.T, user string, sig wire.Signature) *client.Session {
+	t.Helper()
+	s, err := h.dial(user, sig, 0)
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func (h *nativeHarness) dial(user string, sig wire.Signature, maxBlock int) (*client.Session, error) {
+	cfg, err := tlsconf.ClientConfig(h.addr, h.known, tlsconf.ClientOptions{Warn: new(bytes.Buffer)})
+	if err != nil {
+		return nil, err
+	}
+	conn, err := tls.Dial("tcp", h.addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return client.NewSession(context.Background(), conn, user, sig, client.SessionOptions{MaxBlock: maxBlock})
+}
+
+func wantNativeStatus(t *testing.T, what string, err error, want native.Status) {
+	t.Helper()
+	var ne *client.NativeError
+	if !errors.As(err, &ne) || ne.Status != want {
+		t.Fatalf("%s: got %v, want status %v", what, err, want)
+	}
+}
+
+func TestNativeLogin(t *testing.T) {
+	h := newNativeHarness(t)
+	sig := h.register(t, "alice", "pw")
+	s := h.login(t, "alice", sig)
+	if s.BlockSize() != native.DefaultBlockSize || s.Server() != "larder test" {
+		t.Errorf("block size %d, server %q", s.BlockSize(), s.Server())
+	}
+	who, err := s.Whoami(context.Background())
+	if err != nil || who.User != "alice" {
+		t.Fatalf("whoami: %+v %v", who, err)
+	}
+	_, err = h.dial("alice", wire.NewSignature("wrong", wire.CourseSalt), 0)
+	wantNativeStatus(t, "a wrong signature", err, native.StatusInvalidLogin)
+	_, err = h.dial("nobody", sig, 0)
+	wantNativeStatus(t, "an unknown user", err, native.StatusInvalidLogin)
+	// A client may ask for small blocks.
+	small, err := h.dial("alice", sig, native.MinBlockSize)
+	if err != nil || small.BlockSize() != native.MinBlockSize {
+		t.Fatalf("small blocks: %v", err)
+	}
+	small.Close()
+}
+
+func TestNativePutGetRoundTrip(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	must(t, s.Mkdir(ctx, "docs"))
+	for _, size := range []int{0, 1, native.MinBlockSize, native.DefaultBlockSize + 1, 3*native.DefaultBlockSize - 5} {
+		data := randomBytes(size, 101)
+		name := fmt.Sprintf("docs/f%d.bin", size)
+		e, err := s.Put(ctx, name, bytes.NewReader(data), int64(size), client.PutOptions{Overwrite: true})
+		if err != nil {
+			t.Fatalf("put %d bytes: %v", size, err)
+		}
+		if e.Size != uint64(size) || e.SHA256 != sha256.Sum256(data) {
+			t.Fatalf("put %d bytes: entry %+v", size, e)
+		}
+		var got bytes.Buffer
+		head, err := s.Get(ctx, name, 0, &got, nil)
+		if err != nil || !bytes.Equal(got.Bytes(), data) || head.SHA256 != e.SHA256 {
+			t.Fatalf("get %d bytes: %v, %d bytes back", size, err, got.Len())
+		}
+		// From an offset.
+		got.Reset()
+		if _, err := s.Get(ctx, name, int64(size/2), &got, nil); err != nil || !bytes.Equal(got.Bytes(), data[size/2:]) {
+			t.Fatalf("get %d bytes from %d: %v", size, size/2, err)
+		}
+	}
+	st, err := s.Stat(ctx, "docs")
+	if err != nil || !st.Dir || st.Name != "docs" {
+		t.Errorf("stat docs: %+v %v", st, err)
+	}
+	who, err := s.Whoami(ctx)
+	if err != nil || who.FilesUsed != 5 {
+		t.Errorf("whoami after 5 uploads: %+v %v", who, err)
+	}
+}
+
+func TestNativeTreeOperations(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	must(t, os.WriteFile(filepath.Join(h.files, "course.txt"), []byte("shared file"), 0o644))
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	put := func(name, data string) {
+		t.Helper()
+		if _, err := s.Put(ctx, name, strings.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+			t.Fatalf("put %s: %v", name, err)
+		}
+	}
+	must(t, s.Mkdir(ctx, "a"))
+	put("a/one.txt", "1")
+	put("b.txt", "22")
+	entries, err := s.ListAll(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name)
+	}
+	if got := strings.Join(names, " "); got != "a b.txt shared" {
+		t.Errorf("the top lists %q", got)
+	}
+	// Paging.
+	page, more, err := s.List(ctx, "/", "", 2)
+	if err != nil || len(page) != 2 || !more {
+		t.Errorf("a page of 2: %v %v %v", page, more, err)
+	}
+	page, more, err = s.List(ctx, "/", "b.txt", 2)
+	if err != nil || len(page) != 1 || page[0].Name != "shared" || more {
+		t.Errorf("after b.txt: %v %v %v", page, more, err)
+	}
+
+	// The shared area: readable, not writable.
+	var got bytes.Buffer
+	if _, err := s.Get(ctx, "/shared/course.txt", 0, &got, nil); err != nil || got.String() != "shared file" {
+		t.Errorf("get the shared file: %v %q", err, got.String())
+	}
+	_, err = s.Put(ctx, "shared/mine.txt", strings.NewReader("x"), 1, client.PutOptions{})
+	wantNativeStatus(t, "upload into the shared area", err, native.StatusDenied)
+	wantNativeStatus(t, "delete in the shared area", s.Delete(ctx, "shared/course.txt"), native.StatusDenied)
+
+	// Rename, delete, conflicts.
+	wantNativeStatus(t, "put over an existing file", func() error {
+		_, err := s.Put(ctx, "b.txt", strings.NewReader("3"), 1, client.PutOptions{})
+		return err
+	}(), native.StatusConflict)
+	must(t, s.Rename(ctx, "b.txt", "a/b.txt", false))
+	wantNativeStatus(t, "rename onto an existing file", s.Rename(ctx, "a/one.txt", "a/b.txt", false), native.StatusConflict)
+	wantNativeStatus(t, "delete a folder that is not empty", s.Delete(ctx, "a"), native.StatusConflict)
+	must(t, s.Delete(ctx, "a/one.txt"))
+	must(t, s.Delete(ctx, "a/b.txt"))
+	must(t, s.Delete(ctx, "a"))
+	_, err = s.Stat(ctx, "a")
+	wantNativeStatus(t, "stat a deleted folder", err, native.StatusNotFound)
+
+	// Paths that can never be right.
+	for _, p := range []string{"../etc/passwd", "a//b", "a/./b", "x\x00y"} {
+		_, err := s.Stat(ctx, p)
+		wantNativeStatus(t, "stat "+p, err, native.StatusBadRequest)
+	}
+}
+
+func TestNativeUsersAreApart(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	alice := h.login(t, "alice", h.register(t, "alice", "pw"))
+	bob := h.login(t, "bob", h.register(t, "bob", "pw2"))
+	if _, err := alice.Put(ctx, "secret.txt", strings.NewReader("alice's"), 7, client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := bob.Stat(ctx, "secret.txt")
+	wantNativeStatus(t, "bob stats alice's file", err, native.StatusNotFound)
+	entries, err := bob.ListAll(ctx, "/")
+	if err != nil || len(entries) != 1 || entries[0].Name != "shared" {
+		t.Errorf("bob's top: %+v %v", entries, err)
+	}
+	if _, err := bob.Put(ctx, "secret.txt", strings.NewReader("bob's!!"), 7, client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := alice.Get(ctx, "secret.txt", 0, &got, nil); err != nil || got.String() != "alice's" {
+		t.Errorf("alice's file after bob's upload: %q %v", got.String(), err)
+	}
+	// A user name that is a path is only a name.
+	evil := h.login(t, "../alice", h.register(t, "../alice", "pw3"))
+	_, err = evil.Stat(ctx, "secret.txt")
+	wantNativeStatus(t, "../alice stats alice's file", err, native.StatusNotFound)
+}
+
+func TestNativePasswdEndsOtherSessions(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	old := h.register(t, "alice", "old")
+	a := h.login(t, "alice", old)
+	b := h.login(t, "alice", old)
+	neu := wire.NewSignature("new", wire.CourseSalt)
+	must(t, a.Passwd(ctx, old, neu))
+	if _, err := a.Whoami(ctx); err != nil {
+		t.Errorf("the session that changed the password: %v", err)
+	}
+	if _, err := b.Whoami(ctx); err == nil {
+		t.Error("another session of alice still works after the password changed")
+	}
+	_, err := h.dial("alice", old, 0)
+	wantNativeStatus(t, "the old signature", err, native.StatusInvalidLogin)
+	h.login(t, "alice", neu)
+	// The course protocol sees the new password too.
+	c, err := client.Dial(ctx, h.courseAddr)
+	must(t, err)
+	defer c.Close()
+	must(t, os.WriteFile(filepath.Join(h.files, "f.txt"), []byte("x"), 0o644))
+	if _, err := c.Retrieve(ctx, "alice", old, "f.txt", new(bytes.Buffer)); err == nil {
+		t.Error("the course protocol takes the old signature")
+	}
+}
+
+func TestNativeQuota(t *testing.T) {
+	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 100} })
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	if _, err := s.Put(ctx, "a", bytes.NewReader(make([]byte, 60)), 60, client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Put(ctx, "b", bytes.NewReader(make([]byte, 60)), 60, client.PutOptions{})
+	wantNativeStatus(t, "over quota", err, native.StatusQuotaExceeded)
+	if _, err := s.Stat(ctx, "b"); err == nil {
+		t.Error("an upload over quota left a file")
+	}
+	// Replacing counts only the new size.
+	if _, err := s.Put(ctx, "a", bytes.NewReader(make([]byte, 100)), 100, client.PutOptions{Overwrite: true}); err != nil {
+		t.Errorf("replacing 60 bytes with 100 under a quota of 100: %v", err)
+	}
+}
+
+func TestNativeUploadResumes(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	s := h.login(t, "alice", sig)
+	data := randomBytes(5*native.DefaultBlockSize+123, 102)
+
+	// The first session sends three blocks and dies.
+	cut := &cutReader{r: bytes.NewReader(data), after: 3 * native.DefaultBlockSize}
+	first, err := h.dial("alice", sig, 0)
+	must(t, err)
+	_, err = first.Put(ctx, "big.bin", cut, int64(len(data)), client.PutOptions{})
+	if err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+	first.Close()
+	if _, err := s.Stat(ctx, "big.bin"); err == nil {
+		t.Fatal("a cut upload left a file")
+	}
+	// The next resumes where the server's verified bytes end: some of
+	// what the first sent (its last block may have been in flight), in
+	// whole blocks.
+	var resumedAt int
+	waitFor(t, func() bool {
+		next, err := h.dial("alice", sig, 0)
+		if err != nil {
+			return false
+		}
+		defer next.Close()
+		resumedAt = 0
+		_, err = next.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{
+			Resume:   true,
+			Progress: func(n int) { resumedAt = max(resumedAt, n) },
+		})
+		return err == nil
+	})
+	if resumedAt <= native.DefaultBlockSize || resumedAt > 3*native.DefaultBlockSize || resumedAt%native.DefaultBlockSize != 0 {
+		t.Errorf("resumed after %d bytes, want whole blocks, more than one, at most the 3 sent", resumedAt)
+	}
+	var got bytes.Buffer
+	if _, err := s.Get(ctx, "big.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("the resumed file: %v", err)
+	}
+}
+
+// cutReader fails reads at or past after: a client killed midway.
+type cutReader struct {
+	r     *bytes.Reader
+	after int64
+}
+
+func (c *cutReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= c.after {
+		return 0, errors.New("killed")
+	}
+	return c.r.ReadAt(p, off)
+}
+
+func TestNativeDownloadResumes(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	data := randomBytes(3*native.DefaultBlockSize+77, 103)
+	if _, err := s.Put(ctx, "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(t.TempDir(), "f.bin")
+	// A partial file: two good blocks and a corrupt third.
+	partial := append([]byte(nil), data[:3*native.DefaultBlockSize-10]...)
+	partial[2*native.DefaultBlockSize+5] ^= 0xff
+	must(t, os.WriteFile(local, partial, 0o600))
+	var fetched int
+	head, err := s.GetFile(ctx, "f.bin", local, func(n int) { fetched += n })
+	if err != nil || head.Size != uint64(len(data)) {
+		t.Fatalf("GetFile: %v", err)
+	}
+	if fetched != len(data)-2*native.DefaultBlockSize {
+		t.Errorf("fetched %d bytes, want %d: the two good blocks kept, the corrupt one fetched again", fetched, len(data)-2*native.DefaultBlockSize)
+	}
+	got, err := os.ReadFile(local)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the resumed download is not the file: %v", err)
+	}
+}
+
+func TestNativeRacingUploads(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	a, b := randomBytes(2*native.DefaultBlockSize, 104), randomBytes(2*native.DefaultBlockSize, 105)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, data := range [][]byte{a, b} {
+		wg.Go(func() {
+			s, err := h.dial("alice", sig, 0)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer s.Close()
+			_, errs[i] = s.Put(ctx, "race.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{Overwrite: true})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		var ne *client.NativeError
+		if err != nil && !(errors.As(err, &ne) && ne.Status == native.StatusConflict) {
+			t.Errorf("a racing upload: %v", err)
+		}
+	}
+	s := h.login(t, "alice", sig)
+	var got bytes.Buffer
+	if _, err := s.Get(ctx, "race.bin", 0, &got, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), a) && !bytes.Equal(got.Bytes(), b) {
+		t.Error("racing uploads left a mix of both files")
+	}
+}

@@ -1,0 +1,348 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/native"
+)
+
+// sharedName is the folder under which every user sees the shared area.
+const sharedName = "shared"
+
+// where is a resolved path: in the user's space, or in the shared area.
+type where struct {
+	shared bool
+	path   string // cleaned, relative to its area; "" for its top
+}
+
+// space is the FileStore space of w, for a session of user.
+func (w where) space(user string) string {
+	if w.shared {
+		return ""
+	}
+	return user
+}
+
+func resolve(p string) (where, error) {
+	clean, err := disk.CleanPath(p)
+	if err != nil {
+		return where{}, err
+	}
+	if clean == sharedName {
+		return where{shared: true}, nil
+	}
+	if rest, ok := strings.CutPrefix(clean, sharedName+"/"); ok {
+		return where{shared: true, path: rest}, nil
+	}
+	return where{path: clean}, nil
+}
+
+// writable refuses a change to the shared area or to the top of the space.
+func writable(p string) (where, error) {
+	w, err := resolve(p)
+	switch {
+	case err != nil:
+		return w, err
+	case w.shared:
+		return w, larder.Errorf(larder.EFORBIDDEN, "the shared area is read-only")
+	case w.path == "":
+		return w, larder.Errorf(larder.EINVALID, "the top of your space cannot be changed")
+	}
+	return w, nil
+}
+
+// handle serves one request. It reports whether the session goes on.
+func (ss *session) handle(ctx context.Context, m native.Message) bool {
+	switch m := m.(type) {
+	case native.Whoami:
+		return ss.whoami(ctx)
+	case native.Stat:
+		return ss.stat(ctx, m)
+	case native.List:
+		return ss.list(ctx, m)
+	case native.Mkdir:
+		ev := larder.Event{Kind: larder.EventMkdir, Path: m.Path}
+		w, err := writable(m.Path)
+		if err == nil {
+			err = ss.space.Mkdir(w.path)
+		}
+		return ss.done(ctx, ev, err, nil)
+	case native.Delete:
+		return ss.delete(ctx, m)
+	case native.Rename:
+		return ss.rename(ctx, m)
+	case native.Passwd:
+		return ss.passwd(ctx, m)
+	case native.Sums:
+		return ss.sums(ctx, m)
+	case native.Get:
+		return ss.get(ctx, m)
+	case native.Put:
+		return ss.put(ctx, m)
+	}
+	return ss.done(ctx, larder.Event{Kind: larder.EventRefused}, larder.Errorf(larder.EINVALID, "%v is not served", m.Type()), nil)
+}
+
+// done answers a request with err's status and message (OK and body if
+// err is nil), and records ev with them.
+func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []byte) bool {
+	status, msg := statusOf(err), ""
+	if err != nil {
+		msg, body = larder.ErrorMessage(err), nil
+		if ev.Reason == "" {
+			ev.Reason = msg
+		}
+		if larder.ErrorCode(err) == larder.EINTERNAL {
+			ss.s.logger().Warn("native request failed", "remote", ss.c.remote, "user", ss.user.Name,
+				"op", ev.Kind, "path", ev.Path, "error", err)
+		}
+	}
+	ev.User, ev.Remote, ev.Status = ss.user.Name, ss.c.remote, int(status)
+	ss.s.record(ctx, ev)
+	return ss.reply(status, msg, body)
+}
+
+func (ss *session) whoami(ctx context.Context) bool {
+	r := native.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(ss.s.Quota.Bytes), FilesQuota: uint64(ss.s.Quota.Files)}
+	var err error
+	if fs := ss.s.FileStore; fs != nil {
+		var u larder.Usage
+		if u, err = fs.SpaceUsage(ctx, ss.user.Name); err == nil {
+			r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
+		}
+	}
+	return ss.done(ctx, larder.Event{Kind: larder.EventStat, Reason: "whoami"}, err, r.AppendBody(nil))
+}
+
+// statOf returns what is at w.
+func (ss *session) statOf(w where) (fs.FileInfo, error) {
+	if w.shared {
+		return ss.s.Files.Stat(w.path)
+	}
+	return ss.space.Stat(w.path)
+}
+
+// entry describes fi, found at w, with its hash if it is known without
+// reading the file.
+func (ss *session) entry(ctx context.Context, w where, fi fs.FileInfo) native.Entry {
+	e := native.Entry{Name: path.Base("/" + w.path), Dir: fi.IsDir(), Modified: fi.ModTime()}
+	if w.shared && w.path == "" {
+		e.Name = sharedName
+	}
+	if !e.Dir {
+		e.Size = uint64(fi.Size())
+		e.SHA256, _ = ss.knownSum(ctx, w, fi.Size(), fi.ModTime())
+	}
+	return e
+}
+
+// knownSum returns the recorded SHA-256 of the file at w if the record
+// still matches its size and modification time.
+func (ss *session) knownSum(ctx context.Context, w where, size int64, mod time.Time) ([32]byte, bool) {
+	if ss.s.FileStore == nil {
+		return [32]byte{}, false
+	}
+	f, err := ss.s.FileStore.FileByPath(ctx, w.space(ss.user.Name), w.path)
+	if err != nil || f.Size != size || !f.Modified.Equal(mod) {
+		return [32]byte{}, false
+	}
+	return f.SHA256, true
+}
+
+// sum returns the SHA-256 of the open file f at w: the recorded one, or
+// one computed now and recorded.
+func (ss *session) sum(ctx context.Context, w where, f *disk.File) ([32]byte, error) {
+	if sum, ok := ss.knownSum(ctx, w, f.Size, f.ModTime); ok {
+		return sum, nil
+	}
+	var sum [32]byte
+	var err error
+	if w.shared {
+		sum, err = ss.s.Files.Digest(f)
+	} else {
+		sum, err = disk.HashFile(f)
+	}
+	if err != nil {
+		return sum, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + w.path, Err: err}
+	}
+	if ss.s.FileStore != nil {
+		// Best effort: a record that cannot be written is computed again
+		// next time.
+		ss.s.FileStore.PutFile(ctx, &larder.File{Space: w.space(ss.user.Name), Path: w.path, Size: f.Size, Modified: f.ModTime, SHA256: sum})
+	}
+	return sum, nil
+}
+
+func (ss *session) stat(ctx context.Context, m native.Stat) bool {
+	ev := larder.Event{Kind: larder.EventStat, Path: m.Path}
+	w, err := resolve(m.Path)
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = ss.statOf(w)
+	}
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	e := ss.entry(ctx, w, fi)
+	if w.path == "" && !w.shared {
+		e.Name = "/"
+	}
+	return ss.done(ctx, ev, nil, native.AppendEntry(nil, &e))
+}
+
+// Listing limits.
+const defaultListLimit = 1000
+
+func (ss *session) list(ctx context.Context, m native.List) bool {
+	ev := larder.Event{Kind: larder.EventList, Path: m.Path}
+	limit := int(m.Limit)
+	switch {
+	case limit == 0:
+		limit = defaultListLimit
+	case limit > native.MaxListLimit:
+		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "a limit of %d entries is above the most, %d", limit, native.MaxListLimit), nil)
+	}
+	w, err := resolve(m.Path)
+	var infos []fs.FileInfo
+	if err == nil && w.shared {
+		infos, err = ss.s.Files.List(w.path)
+	} else if err == nil {
+		infos, err = ss.space.List(w.path)
+	}
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	var r native.ListReply
+	add := func(w where, fi fs.FileInfo) {
+		if fi.Name() <= m.After && m.After != "" {
+			return
+		}
+		if len(r.Entries) == limit {
+			r.More = true
+			return
+		}
+		r.Entries = append(r.Entries, ss.entry(ctx, w, fi))
+	}
+	shared := !w.shared && w.path == "" // the top of the space shows the shared area
+	for _, fi := range infos {
+		if shared && sharedName < fi.Name() {
+			ss.addShared(add)
+			shared = false
+		}
+		child := w
+		child.path = path.Join(w.path, fi.Name())
+		add(child, fi)
+	}
+	if shared {
+		ss.addShared(add)
+	}
+	ev.Bytes = int64(len(r.Entries))
+	return ss.done(ctx, ev, nil, r.AppendBody(nil))
+}
+
+// addShared adds the shared area's entry to a listing of the top.
+func (ss *session) addShared(add func(where, fs.FileInfo)) {
+	if fi, err := ss.s.Files.Stat(""); err == nil {
+		add(where{shared: true}, namedInfo{fi, sharedName})
+	}
+}
+
+// namedInfo is a FileInfo under another name.
+type namedInfo struct {
+	fs.FileInfo
+	name string
+}
+
+func (n namedInfo) Name() string { return n.name }
+
+func (ss *session) delete(ctx context.Context, m native.Delete) bool {
+	ev := larder.Event{Kind: larder.EventDelete, Path: m.Path}
+	w, err := writable(m.Path)
+	if err == nil {
+		err = ss.space.Remove(w.path)
+	}
+	if err == nil && ss.s.FileStore != nil {
+		err = ss.s.FileStore.DeleteFiles(ctx, ss.user.Name, w.path)
+	}
+	return ss.done(ctx, ev, err, nil)
+}
+
+func (ss *session) rename(ctx context.Context, m native.Rename) bool {
+	ev := larder.Event{Kind: larder.EventRename, Path: m.From, Reason: "to " + m.To}
+	from, err := writable(m.From)
+	var to where
+	if err == nil {
+		to, err = writable(m.To)
+	}
+	if err == nil {
+		err = ss.space.Rename(from.path, to.path, m.Overwrite)
+	}
+	if err == nil && ss.s.FileStore != nil {
+		err = ss.s.FileStore.RenameFiles(ctx, ss.user.Name, from.path, to.path)
+	}
+	if err != nil {
+		ev.Reason = ""
+	}
+	return ss.done(ctx, ev, err, nil)
+}
+
+func (ss *session) passwd(ctx context.Context, m native.Passwd) bool {
+	ev := larder.Event{Kind: larder.EventAccount, Reason: "password changed by the user"}
+	u, err := ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], remoteIP(ss.c.rwc))
+	if err == nil {
+		ss.user = u
+		ss.s.endOtherSessions(u.Name, ss)
+	} else {
+		ev.Reason = ""
+	}
+	return ss.done(ctx, ev, err, nil)
+}
+
+// open opens the regular file at p for reading.
+func (ss *session) open(p string) (where, *disk.File, error) {
+	w, err := resolve(p)
+	if err != nil {
+		return w, nil, err
+	}
+	var f *disk.File
+	if w.shared {
+		f, err = ss.s.Files.Open(w.path)
+	} else {
+		f, err = ss.space.Open(w.path)
+	}
+	return w, f, err
+}
+
+func (ss *session) sums(ctx context.Context, m native.Sums) bool {
+	ev := larder.Event{Kind: larder.EventStat, Path: m.Path, Reason: "sums"}
+	if m.Count > native.MaxSumsCount {
+		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "%d sums asked for; the most is %d", m.Count, native.MaxSumsCount), nil)
+	}
+	_, f, err := ss.open(m.Path)
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	defer f.Close()
+	var r native.SumsReply
+	bs := int64(ss.blockSize)
+	for i := range uint64(m.Count) {
+		off := (m.First + i) * uint64(bs)
+		if m.First+i < m.First || off/uint64(bs) != m.First+i || off >= uint64(f.Size) {
+			break // past the end (or an offset that overflows)
+		}
+		n := min(bs, f.Size-int64(off))
+		if _, err := f.ReadAt(ss.buf[:n], int64(off)); err != nil && err != io.EOF {
+			return ss.done(ctx, ev, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + m.Path, Err: err}, nil)
+		}
+		r.Sums = append(r.Sums, sha256.Sum256(ss.buf[:n]))
+	}
+	return ss.done(ctx, ev, nil, r.AppendBody(nil))
+}

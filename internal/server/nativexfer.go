@@ -1,0 +1,252 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/native"
+)
+
+var errBusyTransfers = &larder.Error{Code: larder.EUNAVAILABLE, Message: "too many transfers at once for this account: retry when one ends"}
+
+// get sends a file from an offset: REPLY with its size, time and hash,
+// DATA frames, END.
+func (ss *session) get(ctx context.Context, m native.Get) bool {
+	start := time.Now()
+	ev := larder.Event{Kind: larder.EventDownload, Path: m.Path}
+	if !ss.s.startTransfer(ss.user.Name) {
+		return ss.done(ctx, ev, errBusyTransfers, nil)
+	}
+	defer ss.s.endTransfer(ss.user.Name)
+	w, f, err := ss.open(m.Path)
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	defer f.Close()
+	if m.Offset > uint64(f.Size) {
+		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "offset %d is past the end of the file (%d bytes)", m.Offset, f.Size), nil)
+	}
+	sum, err := ss.sum(ctx, w, f)
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	head := native.GetReply{Size: uint64(f.Size), Modified: f.ModTime, SHA256: sum}
+	if err := ss.w.Write(native.Reply{Status: native.StatusOK, Body: head.AppendBody(nil)}); err != nil {
+		return false
+	}
+
+	// The blocks, each read, hashed and written; the writer's buffer
+	// gathers them into large socket writes.
+	var hd [native.DataOverhead]byte
+	off := int64(m.Offset)
+	end := native.EndStatus{Status: native.StatusOK}
+	for off < f.Size && err == nil {
+		n := min(int64(ss.blockSize), f.Size-off)
+		p := ss.buf[:n]
+		if _, err = f.ReadAt(p, off); err != nil && !(err == io.EOF && len(p) == int(n)) {
+			end = native.EndStatus{Status: native.StatusOther, Message: "cannot read the file"}
+			break
+		}
+		err = nil
+		d := native.Data{Offset: uint64(off), SHA256: sha256.Sum256(p)}
+		if err = ss.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), p); err != nil {
+			break
+		}
+		off += n
+	}
+	ev.Bytes, ev.SHA256, ev.Duration = off-int64(m.Offset), sum, time.Since(start)
+	ev.User, ev.Remote = ss.user.Name, ss.c.remote
+	if err != nil && end.Status == native.StatusOK {
+		// The client is gone or stopped reading: no END can reach it.
+		ev.Status, ev.Reason = int(native.StatusOther), "interrupted: "+err.Error()
+		ss.s.record(ctx, ev)
+		return false
+	}
+	ev.Status, ev.Reason = int(end.Status), end.Message
+	ss.s.record(ctx, ev)
+	if ss.w.Write(end) != nil || ss.w.Flush() != nil {
+		return false
+	}
+	return end.Status == native.StatusOK
+}
+
+// put receives an upload: REPLY with the offset to start from, then the
+// client's DATA frames and END, then REPLY with the new entry. An error in
+// the middle of the DATA frames ends the session after its REPLY, since
+// the client's frames still in flight cannot be told from requests.
+func (ss *session) put(ctx context.Context, m native.Put) bool {
+	start := time.Now()
+	ev := larder.Event{Kind: larder.EventUpload, Path: m.Path, Bytes: int64(m.Size)}
+	w, err := writable(m.Path)
+	if err == nil && m.Size > 1<<62 {
+		err = larder.Errorf(larder.EINVALID, "a size of %d bytes is too large", m.Size)
+	}
+	if err == nil {
+		err = ss.checkTarget(ctx, w, int64(m.Size), m.Overwrite)
+	}
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	if !ss.s.startTransfer(ss.user.Name) {
+		return ss.done(ctx, ev, errBusyTransfers, nil)
+	}
+	defer ss.s.endTransfer(ss.user.Name)
+	up, err := ss.space.StartUpload(w.path, int64(m.Size), m.Resume)
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	defer up.Close()
+	h := sha256.New()
+	if up.Offset > 0 {
+		if err := up.HashPrefix(h, up.Offset); err != nil {
+			return ss.done(ctx, ev, err, nil)
+		}
+	}
+	resumedAt := up.Offset
+	r := native.PutReply{Offset: uint64(up.Offset)}
+	if !ss.reply(native.StatusOK, "", r.AppendBody(nil)) {
+		return false
+	}
+
+	total, err := ss.receive(up, h)
+	ev.Duration = time.Since(start)
+	if err != nil {
+		if errors.Is(err, errClientGone) {
+			ev.User, ev.Remote, ev.Status, ev.Reason = ss.user.Name, ss.c.remote, int(native.StatusOther), fmt.Sprintf("interrupted at %d bytes: %v", up.Offset, err)
+			ss.s.record(ctx, ev)
+			return false
+		}
+		ss.done(ctx, ev, err, nil)
+		return false
+	}
+	if got := [32]byte(h.Sum(nil)); got != total {
+		up.Discard() // what was received is not that file: nothing to resume
+		return ss.done(ctx, ev, larder.Errorf(larder.EINTEGRITY,
+			"the file's SHA-256 does not match: %d bytes received (%d before this session), nothing kept", m.Size, resumedAt), nil)
+	}
+	fi, err := up.Sync()
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	place := func() error { return up.Place(m.Overwrite) }
+	if fs := ss.s.FileStore; fs != nil {
+		rec := &larder.File{Space: ss.user.Name, Path: w.path, Size: int64(m.Size), Modified: fi.ModTime(), SHA256: total}
+		err = fs.CommitFile(ctx, rec, ss.s.Quota, place)
+	} else {
+		err = place()
+	}
+	if err != nil {
+		return ss.done(ctx, ev, err, nil)
+	}
+	ev.SHA256 = total
+	e := native.Entry{Name: path.Base(w.path), Size: m.Size, Modified: fi.ModTime(), SHA256: total}
+	return ss.done(ctx, ev, nil, native.AppendEntry(nil, &e))
+}
+
+// checkTarget refuses, before any byte is sent, an upload that cannot
+// commit: a target that is a folder, or exists without overwrite; a
+// missing parent folder; a size beyond the quota (checked again, exactly,
+// at commit).
+func (ss *session) checkTarget(ctx context.Context, w where, size int64, overwrite bool) error {
+	var replaced int64 = -1
+	if fi, err := ss.space.Stat(w.path); err == nil {
+		switch {
+		case fi.IsDir():
+			return larder.Errorf(larder.ECONFLICT, "%q is a folder", w.path)
+		case !overwrite:
+			return larder.Errorf(larder.ECONFLICT, "%q exists; overwrite it to replace it", w.path)
+		}
+		replaced = fi.Size()
+	}
+	if parent := path.Dir(w.path); parent != "." {
+		if fi, err := ss.space.Stat(parent); err != nil || !fi.IsDir() {
+			return larder.Errorf(larder.ENOTFOUND, "the folder %q does not exist", parent)
+		}
+	}
+	q := ss.s.Quota
+	if ss.s.FileStore == nil || q == (larder.Quota{}) {
+		return nil
+	}
+	u, err := ss.s.FileStore.SpaceUsage(ctx, ss.user.Name)
+	if err != nil {
+		return err
+	}
+	u.Bytes += size
+	u.Files++
+	if replaced >= 0 {
+		u.Bytes -= replaced
+		u.Files--
+	}
+	if q.Exceeds(u) {
+		return larder.Errorf(larder.EQUOTA, "the upload would take your space to %d bytes in %d files; your quota is %s", u.Bytes, u.Files, quotaText(q))
+	}
+	return nil
+}
+
+func quotaText(q larder.Quota) string {
+	switch {
+	case q.Bytes > 0 && q.Files > 0:
+		return fmt.Sprintf("%d bytes and %d files", q.Bytes, q.Files)
+	case q.Bytes > 0:
+		return fmt.Sprintf("%d bytes", q.Bytes)
+	}
+	return fmt.Sprintf("%d files", q.Files)
+}
+
+// errClientGone is a transfer cut by the client or the network.
+var errClientGone = errors.New("the client went away")
+
+// receive takes DATA frames up to the upload's size, verifying each, and
+// the END that follows; it returns the SHA-256 the client says the file
+// has. A bad block keeps the verified bytes before it for a resume.
+func (ss *session) receive(up *disk.Upload, h hash.Hash) ([32]byte, error) {
+	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
+	for {
+		ss.c.rwc.SetReadDeadline(time.Now().Add(timeout))
+		t, body, err := ss.r.Next()
+		if err != nil {
+			var pe *native.ProtocolError
+			if errors.As(err, &pe) && pe.Err == nil {
+				return [32]byte{}, larder.Errorf(larder.EINVALID, "malformed frame in the upload: %v", err)
+			}
+			return [32]byte{}, fmt.Errorf("%w: %v", errClientGone, err)
+		}
+		switch t {
+		case native.TypeData:
+			d, err := native.ParseData(body)
+			switch {
+			case err != nil:
+				return [32]byte{}, larder.Errorf(larder.EINVALID, "malformed DATA frame: %v", err)
+			case d.Offset != uint64(up.Offset):
+				return [32]byte{}, larder.Errorf(larder.EINVALID, "a block at offset %d, where %d was due", d.Offset, up.Offset)
+			case uint64(len(d.Payload)) > uint64(up.Size-up.Offset):
+				return [32]byte{}, larder.Errorf(larder.EINVALID, "a block at offset %d runs past the announced size of %d bytes", d.Offset, up.Size)
+			case sha256.Sum256(d.Payload) != d.SHA256:
+				return [32]byte{}, larder.Errorf(larder.EINTEGRITY, "the block at offset %d does not match its SHA-256; the %d bytes before it are kept for a resume", d.Offset, up.Offset)
+			}
+			if _, err := up.Write(d.Payload); err != nil {
+				return [32]byte{}, err
+			}
+			h.Write(d.Payload)
+		case native.TypeEnd:
+			if up.Offset != up.Size {
+				return [32]byte{}, larder.Errorf(larder.EINVALID, "END after %d of %d bytes", up.Offset, up.Size)
+			}
+			e, err := native.ParseEndHash(body)
+			if err != nil {
+				return [32]byte{}, larder.Errorf(larder.EINVALID, "malformed END: %v", err)
+			}
+			return e.SHA256, nil
+		default:
+			return [32]byte{}, larder.Errorf(larder.EINVALID, "a %v frame in the middle of an upload", t)
+		}
+	}
+}
