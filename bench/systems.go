@@ -87,6 +87,7 @@ func (e *Env) startLarderEnv(environ []string, filesDir, dataDir string, extra .
 		"--listen", addr,
 		"--data", data,
 		"--files", filesDir,
+		"--native-listen", "off", // the scenarios measure the course protocol
 		"--log-level", e.opts.serverLogLevel,
 		// Stopping is the bench's business: it has already closed its
 		// connections by then.

@@ -122,6 +122,13 @@ func (d *database) users() larder.UserStore {
 	return sqlite.NewUserStore(d.sqlite)
 }
 
+func (d *database) files() larder.FileStore {
+	if d.pg != nil {
+		return postgres.NewFileStore(d.pg)
+	}
+	return sqlite.NewFileStore(d.sqlite)
+}
+
 func (d *database) events() larder.EventStore {
 	if d.pg != nil {
 		return postgres.NewEventStore(d.pg)

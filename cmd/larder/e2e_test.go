@@ -262,7 +262,7 @@ var servingLine = regexp.MustCompile(`serving .* on (127\.0\.0\.1:\d+) `)
 func startProcess(t *testing.T, args ...string) *larderProcess {
 	t.Helper()
 	p := &larderProcess{files: t.TempDir(), stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", p.files,
+	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", p.files,
 		"--hash-memory", "64", "--hash-passes", "1"}, args...)
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(os.Environ(), "LARDER_TEST_RUN_MAIN=1")

@@ -76,6 +76,7 @@ func shuffleBlocks(c *ServeConfig) { c.ShuffleBlocks = true }
 func testServeConfig(t *testing.T) ServeConfig {
 	cfg := defaultServeConfig(func(string) string { return "" })
 	cfg.Listen = "127.0.0.1:0"
+	cfg.NativeListen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.FilesDir = t.TempDir()
 	cfg.RequestTimeout = 5 * time.Second

@@ -368,7 +368,7 @@ func TestPepperFileMustBePrivate(t *testing.T) {
 	// the context ends, and then return no error.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _, err = runLarderContext(ctx, t, "", "serve", "--listen", "127.0.0.1:0", "--data", cfg.DataDir, "--files", cfg.FilesDir,
+	_, _, err = runLarderContext(ctx, t, "", "serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", cfg.DataDir, "--files", cfg.FilesDir,
 		"--pepper-file", cfg.PepperFile, "--hash-memory", "64", "--hash-passes", "1")
 	wantErrorSaying(t, "larder serve with a pepper file of mode 0644", err, cfg.PepperFile, "chmod 600")
 	if code := ExitCode(err); code != exitFailure {

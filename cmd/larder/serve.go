@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/internal/tlsconf"
 )
 
 // ServeConfig is everything "larder serve" can be told.
@@ -38,6 +40,14 @@ type ServeConfig struct {
 	ShuffleBlocks  bool
 	MetricsListen  string // "" means no metrics listener
 
+	// The native protocol.
+	NativeListen            string // "off" for none
+	InsecurePlaintextNative bool
+	TLSCert, TLSKey         string // "" for the self-signed identity in DataDir/tls
+	Quota                   larder.Quota
+	MaxTransfersPerUser     int
+	NativeIdleTimeout       time.Duration
+
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
 	Throttle         auth.ThrottleConfig
@@ -50,19 +60,22 @@ type ServeConfig struct {
 // loopback, a data folder under the user's data home.
 func defaultServeConfig(getenv func(string) string) ServeConfig {
 	return ServeConfig{
-		AccountConfig:    defaultAccountConfig(getenv),
-		Audit:            defaultAuditConfig(),
-		Listen:           "127.0.0.1:23456",
-		MaxConns:         server.DefaultMaxConns,
-		RequestTimeout:   server.DefaultRequestTimeout,
-		WriteTimeout:     server.DefaultWriteTimeout,
-		ShutdownGrace:    30 * time.Second,
-		Registration:     "open",
-		AuthCacheTTL:     auth.DefaultCacheTTL,
-		AuthCacheEntries: auth.DefaultCacheEntries,
-		Throttle:         auth.DefaultThrottleConfig(),
-		LogLevel:         "info",
-		LogFormat:        "text",
+		AccountConfig:       defaultAccountConfig(getenv),
+		Audit:               defaultAuditConfig(),
+		Listen:              "127.0.0.1:23456",
+		MaxConns:            server.DefaultMaxConns,
+		RequestTimeout:      server.DefaultRequestTimeout,
+		WriteTimeout:        server.DefaultWriteTimeout,
+		ShutdownGrace:       30 * time.Second,
+		Registration:        "open",
+		NativeListen:        "127.0.0.1:23457",
+		MaxTransfersPerUser: server.DefaultMaxTransfersPerUser,
+		NativeIdleTimeout:   server.DefaultIdleTimeout,
+		AuthCacheTTL:        auth.DefaultCacheTTL,
+		AuthCacheEntries:    auth.DefaultCacheEntries,
+		Throttle:            auth.DefaultThrottleConfig(),
+		LogLevel:            "info",
+		LogFormat:           "text",
 	}
 }
 
@@ -80,6 +93,14 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "registration `policy`: open (as the course server) or closed")
 	fs.BoolVar(&cfg.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
 	cfg.Audit.define(fs)
+	fs.StringVar(&cfg.NativeListen, "native-listen", cfg.NativeListen, "`address` of the native protocol (LNP/1, TLS 1.3), or off")
+	fs.BoolVar(&cfg.InsecurePlaintextNative, "insecure-plaintext-native", false, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate `file` (PEM, chain) from a CA for the native protocol (default: a self-signed one made in DATA/tls)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the key `file` of --tls-cert, mode 0600")
+	fs.Func("quota-bytes", "most `bytes` in each user's private space (suffixes KiB, MiB, GiB, TiB; default none)", sizeFlag(&cfg.Quota.Bytes))
+	fs.Int64Var(&cfg.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
+	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
+	fs.DurationVar(&cfg.NativeIdleTimeout, "native-idle-timeout", cfg.NativeIdleTimeout, "how long a native session may wait between requests")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered")
 	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
@@ -116,6 +137,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (accounts in %s, pepper %s, audit trail to %s)\n",
 		m.FilesDir(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
+	fmt.Fprintf(env.Stderr, "larder: %s\n", m.nativeLine())
 	if m.metricsLn != nil {
 		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
 	}
@@ -184,7 +206,10 @@ type Main struct {
 
 	accounts *accounts
 	audit    *auditTrail // nil with --audit-sink off
-	stopOnce sync.Once   // records server.stop and closes the audit trail
+	spaces   *disk.Spaces
+	nativeLn net.Listener      // nil with --native-listen off
+	identity *tlsconf.Identity // nil in plaintext
+	stopOnce sync.Once         // records server.stop and closes the audit trail
 	files    *disk.Store
 	srv      *server.Server
 	ln       net.Listener
@@ -235,20 +260,27 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), auth.NewThrottle(cfg.Throttle))
 	authn.Logger = m.Logger
 	m.srv = &server.Server{
-		Auth:               authn,
-		Files:              m.files,
-		Logger:             m.Logger,
-		MaxConns:           cfg.MaxConns,
-		RequestTimeout:     cfg.RequestTimeout,
-		WriteTimeout:       cfg.WriteTimeout,
-		ClosedRegistration: cfg.Registration == "closed",
-		ShuffleBlocks:      cfg.ShuffleBlocks,
+		Auth:                authn,
+		Files:               m.files,
+		Logger:              m.Logger,
+		MaxConns:            cfg.MaxConns,
+		RequestTimeout:      cfg.RequestTimeout,
+		WriteTimeout:        cfg.WriteTimeout,
+		ClosedRegistration:  cfg.Registration == "closed",
+		ShuffleBlocks:       cfg.ShuffleBlocks,
+		Quota:               cfg.Quota,
+		MaxTransfersPerUser: cfg.MaxTransfersPerUser,
+		IdleTimeout:         cfg.NativeIdleTimeout,
+		Name:                "larder " + version(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
 	// read and write deadlines, so the probes would find nothing the
 	// deadlines do not, and setting them costs a syscall per accept.
 	lc := net.ListenConfig{KeepAlive: -1}
 	if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
+		return err
+	}
+	if err := m.openNative(ctx, lc); err != nil {
 		return err
 	}
 	// Opened once the address is known, since it names this server in
@@ -375,10 +407,21 @@ func (m *Main) FilesDir() string { return m.Config.FilesDir }
 
 // Serve serves until Shutdown or Close; it then returns nil.
 func (m *Main) Serve() error {
-	if err := m.srv.Serve(m.ln); !errors.Is(err, server.ErrServerClosed) {
-		return err
+	errs := make(chan error, 2)
+	go func() { errs <- m.srv.Serve(m.ln) }()
+	n := 1
+	if m.nativeLn != nil {
+		n++
+		go func() { errs <- m.srv.ServeNative(m.nativeLn) }()
 	}
-	return nil
+	var first error
+	for range n {
+		if err := <-errs; !errors.Is(err, server.ErrServerClosed) && first == nil {
+			first = err
+			m.srv.Close() // the other listener goes too
+		}
+	}
+	return first
 }
 
 // Shutdown stops accepting and waits for the transfers in flight, until
@@ -424,9 +467,81 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if m.nativeLn != nil {
+		if err := m.nativeLn.Close(); !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.spaces != nil {
+		errs = append(errs, m.spaces.Close())
+	}
 	errs = append(errs, m.accounts.Close())
 	if m.files != nil {
 		errs = append(errs, m.files.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// openNative opens the users' spaces, the TLS identity and the native
+// protocol's listener, unless --native-listen is off.
+func (m *Main) openNative(ctx context.Context, lc net.ListenConfig) (err error) {
+	cfg := &m.Config
+	if cfg.NativeListen == "off" {
+		return nil
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return usageError("--tls-cert and --tls-key go together")
+	}
+	if cfg.Quota.Files < 0 || cfg.MaxTransfersPerUser < 1 || cfg.NativeIdleTimeout <= 0 {
+		return usageError("--quota-files may not be negative, --max-transfers-per-user and --native-idle-timeout must be positive")
+	}
+	if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
+		return fmt.Errorf("users' spaces: %w", err)
+	}
+	m.srv.Spaces, m.srv.FileStore = m.spaces, m.accounts.db.files()
+	if !cfg.InsecurePlaintextNative {
+		if cfg.TLSCert != "" {
+			m.identity, err = tlsconf.LoadFiles(cfg.TLSCert, cfg.TLSKey)
+		} else {
+			m.identity, err = tlsconf.LoadOrCreate(filepath.Join(cfg.DataDir, "tls"))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	ln, err := lc.Listen(ctx, "tcp", cfg.NativeListen)
+	if err != nil {
+		return fmt.Errorf("native protocol: %w", err)
+	}
+	if m.identity != nil {
+		ln = tls.NewListener(ln, m.identity.ServerConfig())
+	}
+	m.nativeLn = ln
+	return nil
+}
+
+// NativeAddr returns the native protocol's address, or nil without it.
+func (m *Main) NativeAddr() net.Addr {
+	if m.nativeLn == nil {
+		return nil
+	}
+	return m.nativeLn.Addr()
+}
+
+// nativeLine says where and how the native protocol is served.
+func (m *Main) nativeLine() string {
+	switch {
+	case m.nativeLn == nil:
+		return "native protocol off"
+	case m.identity == nil:
+		return fmt.Sprintf("native protocol on %s IN PLAINTEXT (--insecure-plaintext-native)", m.NativeAddr())
+	}
+	how := "self-signed certificate"
+	if m.identity.Created {
+		how = "new self-signed certificate"
+	}
+	if m.Config.TLSCert != "" {
+		how = "certificate " + m.Config.TLSCert
+	}
+	return fmt.Sprintf("native protocol (LNP/1, TLS 1.3) on %s, %s %s", m.NativeAddr(), how, m.identity.Fingerprint)
 }
