@@ -91,11 +91,14 @@ func LoadOrCreate(dir string) (*Identity, error) {
 
 	keyPEM, err := readKeyFile(keyPath, 0o077)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Stat(certPath); err == nil {
+		if _, serr := os.Stat(certPath); serr != nil {
+			keyPEM, err = createKey(keyPath)
+		} else if keyPEM, err = readKeyFile(keyPath, 0o077); errors.Is(err, fs.ErrNotExist) {
+			// Not another process that made both since we looked: the
+			// key is published before the certificate, so it is gone.
 			return nil, fmt.Errorf("tlsconf: %s exists but its key %s does not: restore the key from a backup, or remove %s to make a new pair (clients that pinned the old certificate will then refuse the server until their users remove its line from their known_servers)",
 				certPath, keyPath, certPath)
 		}
-		keyPEM, err = createKey(keyPath)
 	}
 	if err != nil {
 		return nil, err
