@@ -2,7 +2,9 @@ package larder
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // File is what larder knows of a stored file without reading it: its size,
@@ -62,4 +64,73 @@ type FileStore interface {
 
 	// SpaceUsage returns the bytes and files recorded in space.
 	SpaceUsage(ctx context.Context, space string) (Usage, error)
+}
+
+// The checks and errors that every FileStore shares, so that the stores
+// refuse the same records with the same messages.
+
+// FileNotFound is a FileStore's error when there is no record of path.
+func FileNotFound(space, path string) error {
+	return Errorf(ENOTFOUND, "no record of file %q in space %q", path, space)
+}
+
+// QuotaExceeded is FileStore.CommitFile's error when the space would hold u, beyond
+// q: it names the limit that u exceeds, the bytes one if both.
+func QuotaExceeded(q Quota, u Usage) error {
+	if q.Bytes > 0 && u.Bytes > q.Bytes {
+		return Errorf(EQUOTA, "quota exceeded: with this file the space would hold %d bytes, over its quota of %d", u.Bytes, q.Bytes)
+	}
+	return Errorf(EQUOTA, "quota exceeded: with this file the space would hold %d files, over its quota of %d", u.Files, q.Files)
+}
+
+// IsText reports whether s is text that a PostgreSQL text value can hold:
+// UTF-8 without NUL bytes.
+func IsText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// CheckFilePaths refuses, with code EINVALID, an empty path and a space or path
+// that is not text (see IsText). Path syntax is otherwise the caller's.
+func CheckFilePaths(op, space string, paths ...string) error {
+	if !IsText(space) {
+		return Errorf(EINVALID, "%s: space %q is not UTF-8 text without NUL bytes", op, space)
+	}
+	for _, p := range paths {
+		switch {
+		case p == "":
+			return Errorf(EINVALID, "%s: empty path", op)
+		case !IsText(p):
+			return Errorf(EINVALID, "%s: path %q is not UTF-8 text without NUL bytes", op, p)
+		}
+	}
+	return nil
+}
+
+// CheckFile refuses, with code EINVALID, a record that CheckFilePaths refuses,
+// a negative size, and a modification time that nanoseconds since 1970 in
+// an int64 cannot hold (before 1678 or after 2262).
+func CheckFile(op string, f *File) error {
+	if err := CheckFilePaths(op, f.Space, f.Path); err != nil {
+		return err
+	}
+	if f.Size < 0 {
+		return Errorf(EINVALID, "%s %q: negative size %d", op, f.Path, f.Size)
+	}
+	if !time.Unix(0, f.Modified.UnixNano()).Equal(f.Modified) {
+		return Errorf(EINVALID, "%s %q: modification time %v is out of range", op, f.Path, f.Modified)
+	}
+	return nil
+}
+
+// CheckRename refuses what CheckFilePaths refuses, and a move of a folder into
+// itself or over a folder that holds it: the records at to and below
+// would be those moved, and no file system allows either.
+func CheckRename(space, from, to string) error {
+	if err := CheckFilePaths("rename files", space, from, to); err != nil {
+		return err
+	}
+	if strings.HasPrefix(to, from+"/") || strings.HasPrefix(from, to+"/") {
+		return Errorf(EINVALID, "rename files: %q and %q are one inside the other", from, to)
+	}
+	return nil
 }

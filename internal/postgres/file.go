@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/larderfs/larder"
@@ -73,8 +71,8 @@ func (s *FileStore) FileByPath(ctx context.Context, space, path string) (*larder
 	if path == "" {
 		return nil, larder.Errorf(larder.EINVALID, "file record: empty path")
 	}
-	if !isText(space) || !isText(path) {
-		return nil, fileNotFound(space, path) // none can be recorded
+	if !larder.IsText(space) || !larder.IsText(path) {
+		return nil, larder.FileNotFound(space, path) // none can be recorded
 	}
 	f := &larder.File{Space: space, Path: path}
 	var (
@@ -83,7 +81,7 @@ func (s *FileStore) FileByPath(ctx context.Context, space, path string) (*larder
 	)
 	err := s.db.pool.QueryRow(ctx, fileByPathSQL, space, path).Scan(&f.Size, &modified, &sum)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fileNotFound(space, path)
+		return nil, larder.FileNotFound(space, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: file %q in space %q: %w", path, space, err)
@@ -102,7 +100,7 @@ func (s *FileStore) FileByPath(ctx context.Context, space, path string) (*larder
 // an int64 of nanoseconds) is an error with code EINVALID; so it is for
 // CommitFile.
 func (s *FileStore) PutFile(ctx context.Context, f *larder.File) error {
-	if err := checkFile("put file", f); err != nil {
+	if err := larder.CheckFile("put file", f); err != nil {
 		return err
 	}
 	if _, err := s.db.pool.Exec(ctx, upsertFileSQL, fileArgs(f)...); err != nil {
@@ -135,7 +133,7 @@ func (s *FileStore) PutFile(ctx context.Context, f *larder.File) error {
 // stays, and its size and time no longer match the file), so FileByPath
 // finds nothing that matches, and the caller recomputes the hash.
 func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder.Quota, place func() error) error {
-	if err := checkFile("commit file", f); err != nil {
+	if err := larder.CheckFile("commit file", f); err != nil {
 		return err
 	}
 	var placed, placeFailed bool
@@ -156,7 +154,7 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 		}
 		u.Bytes, u.Files = u.Bytes+f.Size, u.Files+1
 		if quota.Exceeds(u) {
-			return quotaExceeded(quota, u)
+			return larder.QuotaExceeded(quota, u)
 		}
 		// The record first: if the database refuses it (a path too long
 		// for the index, say), the file is not placed. place's failure
@@ -187,7 +185,7 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 // below it (path + "/" ...). It is not an error if there is none. An empty
 // path is an error with code EINVALID.
 func (s *FileStore) DeleteFiles(ctx context.Context, space, path string) error {
-	if err := checkPaths("delete files", space, path); err != nil {
+	if err := larder.CheckFilePaths("delete files", space, path); err != nil {
 		return err
 	}
 	if _, err := s.db.pool.Exec(ctx, deleteFilesSQL, space, path, path+"/", path+"0"); err != nil {
@@ -203,7 +201,7 @@ func (s *FileStore) DeleteFiles(ctx context.Context, space, path string) error {
 // to a path below itself, or to one above it, is an error with code
 // EINVALID, as is an empty path.
 func (s *FileStore) RenameFiles(ctx context.Context, space, from, to string) error {
-	if err := checkRename(space, from, to); err != nil || from == to {
+	if err := larder.CheckRename(space, from, to); err != nil || from == to {
 		return err
 	}
 	// One pipeline ending in one Sync is one implicit transaction, in one
@@ -223,7 +221,7 @@ func (s *FileStore) RenameFiles(ctx context.Context, space, from, to string) err
 // SpaceUsage returns the bytes and files recorded in space.
 func (s *FileStore) SpaceUsage(ctx context.Context, space string) (larder.Usage, error) {
 	var u larder.Usage
-	if !isText(space) {
+	if !larder.IsText(space) {
 		return u, nil // none can be recorded
 	}
 	if err := s.db.pool.QueryRow(ctx, spaceUsageSQL, space).Scan(&u.Bytes, &u.Files); err != nil {
@@ -256,73 +254,4 @@ func pathTooLong(op, path string, err error) error {
 // upsertFileSQL.
 func fileArgs(f *larder.File) []any {
 	return []any{f.Space, f.Path, f.Size, f.Modified.UnixNano(), f.SHA256[:]}
-}
-
-// The checks below are internal/sqlite's, word for word, so that both
-// stores refuse the same records with the same messages.
-
-// fileNotFound is FileByPath's error when there is no record.
-func fileNotFound(space, path string) error {
-	return larder.Errorf(larder.ENOTFOUND, "no record of file %q in space %q", path, space)
-}
-
-// quotaExceeded is CommitFile's error when the space would hold u, beyond
-// q: it names the limit that u exceeds, the bytes one if both.
-func quotaExceeded(q larder.Quota, u larder.Usage) error {
-	if q.Bytes > 0 && u.Bytes > q.Bytes {
-		return larder.Errorf(larder.EQUOTA, "quota exceeded: with this file the space would hold %d bytes, over its quota of %d", u.Bytes, q.Bytes)
-	}
-	return larder.Errorf(larder.EQUOTA, "quota exceeded: with this file the space would hold %d files, over its quota of %d", u.Files, q.Files)
-}
-
-// isText reports whether s is text that a PostgreSQL text value can hold:
-// UTF-8 without NUL bytes.
-func isText(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
-}
-
-// checkPaths refuses, with code EINVALID, an empty path and a space or path
-// that is not text (see isText). Path syntax is otherwise the caller's.
-func checkPaths(op, space string, paths ...string) error {
-	if !isText(space) {
-		return larder.Errorf(larder.EINVALID, "%s: space %q is not UTF-8 text without NUL bytes", op, space)
-	}
-	for _, p := range paths {
-		switch {
-		case p == "":
-			return larder.Errorf(larder.EINVALID, "%s: empty path", op)
-		case !isText(p):
-			return larder.Errorf(larder.EINVALID, "%s: path %q is not UTF-8 text without NUL bytes", op, p)
-		}
-	}
-	return nil
-}
-
-// checkFile refuses, with code EINVALID, a record that checkPaths refuses,
-// a negative size, and a modification time that nanoseconds since 1970 in
-// an int64 cannot hold (before 1678 or after 2262).
-func checkFile(op string, f *larder.File) error {
-	if err := checkPaths(op, f.Space, f.Path); err != nil {
-		return err
-	}
-	if f.Size < 0 {
-		return larder.Errorf(larder.EINVALID, "%s %q: negative size %d", op, f.Path, f.Size)
-	}
-	if !time.Unix(0, f.Modified.UnixNano()).Equal(f.Modified) {
-		return larder.Errorf(larder.EINVALID, "%s %q: modification time %v is out of range", op, f.Path, f.Modified)
-	}
-	return nil
-}
-
-// checkRename refuses what checkPaths refuses, and a move of a folder into
-// itself or over a folder that holds it: the records at to and below
-// would be those moved, and no file system allows either.
-func checkRename(space, from, to string) error {
-	if err := checkPaths("rename files", space, from, to); err != nil {
-		return err
-	}
-	if strings.HasPrefix(to, from+"/") || strings.HasPrefix(from, to+"/") {
-		return larder.Errorf(larder.EINVALID, "rename files: %q and %q are one inside the other", from, to)
-	}
-	return nil
 }
