@@ -186,19 +186,9 @@ func (ss *session) checkTarget(ctx context.Context, w where, size int64, overwri
 		u.Files--
 	}
 	if q.Exceeds(u) {
-		return larder.Errorf(larder.EQUOTA, "the upload would take your space to %d bytes in %d files; your quota is %s", u.Bytes, u.Files, quotaText(q))
+		return larder.QuotaExceeded(q, u)
 	}
 	return nil
-}
-
-func quotaText(q larder.Quota) string {
-	switch {
-	case q.Bytes > 0 && q.Files > 0:
-		return fmt.Sprintf("%d bytes and %d files", q.Bytes, q.Files)
-	case q.Bytes > 0:
-		return fmt.Sprintf("%d bytes", q.Bytes)
-	}
-	return fmt.Sprintf("%d files", q.Files)
 }
 
 // errClientGone is a transfer cut by the client or the network.
