@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +22,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/server"
@@ -452,5 +457,207 @@ func TestNativeRacingUploads(t *testing.T) {
 	}
 	if !bytes.Equal(got.Bytes(), a) && !bytes.Equal(got.Bytes(), b) {
 		t.Error("racing uploads left a mix of both files")
+	}
+}
+
+// TestNativeOneGiB uploads and downloads a 1 GiB file of random bytes over
+// TLS, and checks it byte-exact through its SHA-256 (streamed, never held
+// in memory).
+func TestNativeOneGiB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1 GiB over TLS: skipped with -short")
+	}
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	const size = 1 << 30
+	src := chachaFile{seed: 7}
+	want := sha256.New()
+	if _, err := io.Copy(want, io.NewSectionReader(src, 0, size)); err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.Put(ctx, "big.bin", src, size, client.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.SHA256 != [32]byte(want.Sum(nil)) || e.Size != size {
+		t.Fatalf("the upload's entry: %d bytes, hash %x", e.Size, e.SHA256)
+	}
+	got := sha256.New()
+	head, err := s.Get(ctx, "big.bin", 0, got, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if [32]byte(got.Sum(nil)) != e.SHA256 || head.SHA256 != e.SHA256 {
+		t.Fatal("the downloaded bytes are not the uploaded file")
+	}
+}
+
+// chachaFile is an endless file of pseudo-random bytes, readable at any
+// offset: block i of 64 KiB is ChaCha8 keyed by the seed and i.
+type chachaFile struct{ seed byte }
+
+func (f chachaFile) ReadAt(p []byte, off int64) (int, error) {
+	const bs = 64 << 10
+	n := 0
+	for n < len(p) {
+		block := (off + int64(n)) / bs
+		var key [32]byte
+		key[0] = f.seed
+		binary.BigEndian.PutUint64(key[8:], uint64(block))
+		var buf [bs]byte
+		mrand.NewChaCha8(key).Read(buf[:])
+		n += copy(p[n:], buf[(off+int64(n))%bs:])
+	}
+	return n, nil
+}
+
+// lockedBuffer is a bytes.Buffer safe for the audit deliverer and a test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// TestNativeOperationsAreAudited: every operation of a session leaves its
+// event, with the fields an auditor needs.
+func TestNativeOperationsAreAudited(t *testing.T) {
+	var out lockedBuffer
+	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), Sink: audit.NewJSONLines(&out, nil)})
+	must(t, err)
+	h := newNativeHarness(t, func(s *server.Server) { s.Audit = trail })
+	ctx := context.Background()
+	old := h.register(t, "alice", "pw")
+	s := h.login(t, "alice", old)
+	data := []byte("audited content")
+	must(t, s.Mkdir(ctx, "d"))
+	if _, err := s.Put(ctx, "d/f.txt", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "d/f.txt", 0, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.ListAll(ctx, "d")
+	s.Stat(ctx, "d/f.txt")
+	s.Whoami(ctx)
+	must(t, s.Rename(ctx, "d/f.txt", "d/g.txt", false))
+	must(t, s.Delete(ctx, "d/g.txt"))
+	_, err = s.Stat(ctx, "d/missing")
+	wantNativeStatus(t, "stat a missing file", err, native.StatusNotFound)
+	must(t, s.Passwd(ctx, old, wire.NewSignature("new", wire.CourseSalt)))
+	s.Close()
+	h.srv.Close()
+	h.srv.Wait()
+	must(t, trail.Close(ctx))
+
+	sum := sha256.Sum256(data)
+	want := map[larder.EventKind]func(e larder.Event) bool{
+		larder.EventMkdir: func(e larder.Event) bool { return e.Path == "d" && e.Status == 1 },
+		larder.EventUpload: func(e larder.Event) bool {
+			return e.Path == "d/f.txt" && e.Bytes == int64(len(data)) && e.SHA256 == sum
+		},
+		larder.EventDownload: func(e larder.Event) bool {
+			return e.Path == "d/f.txt" && e.Bytes == int64(len(data)) && e.SHA256 == sum
+		},
+		larder.EventList:   func(e larder.Event) bool { return e.Path == "d" && e.Status == 1 },
+		larder.EventRename: func(e larder.Event) bool { return e.Path == "d/f.txt" && e.Reason == "to d/g.txt" },
+		larder.EventDelete: func(e larder.Event) bool { return e.Path == "d/g.txt" && e.Status == 1 },
+		larder.EventStat: func(e larder.Event) bool {
+			return e.Path == "d/missing" && e.Status == int(native.StatusNotFound) && e.Reason != ""
+		},
+		larder.EventAccount: func(e larder.Event) bool { return e.Reason == "password changed by the user" },
+		larder.EventLogin:   func(e larder.Event) bool { return e.Status == 0 },
+	}
+	found := map[larder.EventKind]bool{}
+	for line := range strings.SplitSeq(strings.TrimSpace(out.b.String()), "\n") {
+		var e larder.Event
+		must(t, json.Unmarshal([]byte(line), &e))
+		if check, ok := want[e.Kind]; ok && e.User == "alice" && strings.HasPrefix(e.Remote, "127.0.0.1:") && check(e) {
+			found[e.Kind] = true
+		}
+	}
+	for k := range want {
+		if !found[k] {
+			t.Errorf("no %s event with the right fields in:\n%s", k, out.b.String())
+		}
+	}
+}
+
+// TestNativeCorruptBlockRefused: a block whose payload does not match its
+// hash is refused with HASH_MISMATCH naming its offset; the blocks before
+// it are kept, and a resumed upload completes the file.
+func TestNativeCorruptBlockRefused(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	data := randomBytes(3*native.MinBlockSize, 106)
+
+	cfg, err := tlsconf.ClientConfig(h.addr, h.known, tlsconf.ClientOptions{Warn: io.Discard})
+	must(t, err)
+	conn, err := tls.Dial("tcp", h.addr, cfg)
+	must(t, err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	w, r := native.NewWriter(conn, 0), native.NewReader(conn)
+	next := func(want native.Type) []byte {
+		t.Helper()
+		typ, body, err := r.Next()
+		if err != nil || typ != want {
+			t.Fatalf("got %v %v, want a %v frame", typ, err, want)
+		}
+		return body
+	}
+	must(t, w.Write(native.Hello{User: "alice", Signature: sig, MaxBlock: native.MinBlockSize}))
+	must(t, w.Flush())
+	next(native.TypeWelcome)
+	must(t, w.Write(native.Put{Path: "f.bin", Size: uint64(len(data))}))
+	must(t, w.Flush())
+	next(native.TypeReply)
+	block := func(i int, corrupt bool) {
+		p := append([]byte(nil), data[i*native.MinBlockSize:(i+1)*native.MinBlockSize]...)
+		d := native.Data{Offset: uint64(i * native.MinBlockSize), SHA256: sha256.Sum256(p)}
+		if corrupt {
+			p[17] ^= 1
+		}
+		must(t, w.WriteFrameParts(native.TypeData, d.AppendHead(nil), p))
+	}
+	block(0, false)
+	block(1, true)
+	must(t, w.Flush())
+	reply, err := native.ParseReply(next(native.TypeReply))
+	must(t, err)
+	if reply.Status != native.StatusHashMismatch || !strings.Contains(reply.Message, "offset 4096") {
+		t.Fatalf("a corrupt block: %v %q", reply.Status, reply.Message)
+	}
+	if _, _, err := r.Next(); err == nil {
+		t.Error("the session goes on after a failed upload")
+	}
+
+	// A resume keeps the good block, and completes the file.
+	s := h.login(t, "alice", sig)
+	var resumedAt int
+	waitFor(t, func() bool {
+		resumedAt = -1
+		_, err := s.Put(ctx, "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{
+			Resume: true,
+			Progress: func(n int) {
+				if resumedAt < 0 {
+					resumedAt = n // the first report is the bytes the server kept
+				}
+			},
+		})
+		return err == nil
+	})
+	var got bytes.Buffer
+	if _, err := s.Get(ctx, "f.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("the file after the resume: %v", err)
+	}
+	if resumedAt != native.MinBlockSize {
+		t.Errorf("resumed after %d bytes, want the one good block of %d", resumedAt, native.MinBlockSize)
 	}
 }
