@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/flock"
@@ -393,4 +394,48 @@ func (s *Store) List(name string) ([]fs.FileInfo, error) {
 		return nil, err
 	}
 	return listDir(s.root, dir, name, s.openError)
+}
+
+// RemoveStaleUploads removes the part files of interrupted uploads last
+// written before before, in every space, except those a session is
+// writing now. It returns how many it removed.
+func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
+	dirs, err := fs.ReadDir(s.root.FS(), ".")
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, d := range dirs {
+		if !d.IsDir() || !strings.HasPrefix(d.Name(), "u-") {
+			continue
+		}
+		up := d.Name() + "/uploads"
+		parts, err := fs.ReadDir(s.root.FS(), up)
+		if err != nil {
+			continue
+		}
+		for _, p := range parts {
+			name := up + "/" + p.Name()
+			if fi, err := p.Info(); err != nil || !strings.HasSuffix(name, ".part") || !fi.ModTime().Before(before) {
+				continue
+			}
+			if s.removeUnlocked(name) {
+				removed++
+			}
+		}
+	}
+	return removed, nil
+}
+
+// removeUnlocked removes the part file name unless an upload holds it.
+func (s *Spaces) removeUnlocked(name string) bool {
+	f, err := s.root.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if ok, _ := flock.TryLock(f); !ok {
+		return false
+	}
+	return s.root.Remove(name) == nil
 }

@@ -3,6 +3,7 @@ package disk_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
@@ -48,5 +49,45 @@ func TestSpacesKeepUsersApart(t *testing.T) {
 			t.Errorf("%q: mkdir: %v (another user's folder?)", name, err)
 		}
 		sp.Close()
+	}
+}
+
+func TestRemoveStaleUploads(t *testing.T) {
+	spaces, err := disk.OpenSpaces(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spaces.Close()
+	sp, err := spaces.Space("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	idle, err := sp.StartUpload("idle.bin", 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle.Write([]byte("12345"))
+	idle.Close() // interrupted: kept for a resume
+	busy, err := sp.StartUpload("busy.bin", 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+
+	if n, err := spaces.RemoveStaleUploads(time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("uploads of the last hour: removed %d, %v", n, err)
+	}
+	if n, err := spaces.RemoveStaleUploads(time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("removed %d, %v; want the idle upload only", n, err)
+	}
+	// The idle upload starts over; the busy one is still there, locked.
+	again, err := sp.StartUpload("idle.bin", 10, true)
+	if err != nil || again.Offset != 0 {
+		t.Fatalf("resuming a removed upload: offset %v, %v", again, err)
+	}
+	again.Close()
+	if _, err := sp.StartUpload("busy.bin", 10, true); larder.ErrorCode(err) != larder.ECONFLICT {
+		t.Errorf("the busy upload: %v, want a conflict", err)
 	}
 }

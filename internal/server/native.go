@@ -22,6 +22,7 @@ import (
 const (
 	DefaultIdleTimeout         = 5 * time.Minute
 	DefaultMaxTransfersPerUser = 4
+	DefaultUploadRetention     = 24 * time.Hour
 )
 
 // ServeNative accepts connections on ln, which is a TLS listener unless
@@ -33,7 +34,29 @@ func (s *Server) ServeNative(ln net.Listener) error {
 		ln.Close()
 		return errors.New("server: ServeNative without Spaces")
 	}
+	s.init()
+	s.janitor.Do(func() { s.running.Go(s.removeStaleUploads) })
 	return s.serve(ln, (*conn).serveNative, nativeBusy)
+}
+
+// removeStaleUploads removes, at start and then every hour until Close,
+// the interrupted uploads older than UploadRetention.
+func (s *Server) removeStaleUploads() {
+	keep := cmp(s.UploadRetention, DefaultUploadRetention)
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.Spaces.RemoveStaleUploads(time.Now().Add(-keep)); err != nil {
+			s.logger().Warn("cannot remove stale uploads", "error", err)
+		} else if n > 0 {
+			s.logger().Info("removed interrupted uploads", "count", n, "older_than", keep)
+		}
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return
+		}
+	}
 }
 
 var nativeBusy = frame(native.Welcome{Status: native.StatusBusy, Message: "server busy: too many connections, retry later"})

@@ -84,6 +84,10 @@ type Server struct {
 	MaxTransfersPerUser int
 	Name                string
 
+	// UploadRetention is how long an interrupted upload is kept for a
+	// resume; default 24 hours.
+	UploadRetention time.Duration
+
 	initOnce sync.Once
 	slots    chan struct{} // one per connection being served
 	rejects  chan struct{} // bounds goroutines telling clients we are busy
@@ -96,7 +100,8 @@ type Server struct {
 	conns      map[*conn]struct{}
 	running    sync.WaitGroup // connection goroutines, for Wait
 
-	native sessions // the live native sessions, by user
+	native  sessions  // the live native sessions, by user
+	janitor sync.Once // starts removeStaleUploads
 
 	rejected    atomic.Int64
 	lastWarning atomic.Int64 // unix nanoseconds of the last "busy" log line
