@@ -216,20 +216,7 @@ func (sp *Space) Rename(from, to string, overwrite bool) error {
 
 // Open opens the regular file p for reading.
 func (sp *Space) Open(p string) (*File, error) {
-	f, err := sp.root.OpenFile(tree(p), os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, sp.pathError(p, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + quote(p), Err: err}
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, larder.Errorf(larder.EINVALID, "%s is not a file", quote(p))
-	}
-	return &File{File: f, Name: p, Size: fi.Size(), ModTime: fi.ModTime(), key: keyOf(fi)}, nil
+	return openRegular(sp.root, tree(p), p, sp.pathError)
 }
 
 func (sp *Space) pathError(p string, err error) error {

@@ -66,17 +66,23 @@ func (s *Store) Open(name string) (*File, error) {
 	if err := checkPath(name); err != nil {
 		return nil, err
 	}
+	return openRegular(s.root, name, name, s.openError)
+}
+
+// openRegular opens the regular file name of root for reading; shown is
+// its name for messages.
+func openRegular(root *os.Root, name, shown string, pathError func(string, error) error) (*File, error) {
 	// O_NONBLOCK so that opening a FIFO someone left in the folder returns
 	// at once instead of blocking until a writer appears; it changes
 	// nothing for a regular file.
-	f, err := s.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, s.openError(name, err)
+		return nil, pathError(shown, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + quote(name), Err: err}
+		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + quote(shown), Err: err}
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
@@ -84,9 +90,9 @@ func (s *Store) Open(name string) (*File, error) {
 		if fi.IsDir() {
 			what = "a directory"
 		}
-		return nil, larder.Errorf(larder.EINVALID, "%s is %s", quote(name), what)
+		return nil, larder.Errorf(larder.EINVALID, "%s is %s", quote(shown), what)
 	}
-	return &File{File: f, Name: name, Size: fi.Size(), ModTime: fi.ModTime(), key: keyOf(fi)}, nil
+	return &File{File: f, Name: shown, Size: fi.Size(), ModTime: fi.ModTime(), key: keyOf(fi)}, nil
 }
 
 // checkPath refuses, before touching the disk, what can never name a file

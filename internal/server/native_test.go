@@ -512,22 +512,10 @@ func (f chachaFile) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// lockedBuffer is a bytes.Buffer safe for the audit deliverer and a test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
 // TestNativeOperationsAreAudited: every operation of a session leaves its
 // event, with the fields an auditor needs.
 func TestNativeOperationsAreAudited(t *testing.T) {
-	var out lockedBuffer
+	var out syncBuffer
 	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), Sink: audit.NewJSONLines(&out, nil)})
 	must(t, err)
 	h := newNativeHarness(t, func(s *server.Server) { s.Audit = trail })
@@ -574,7 +562,7 @@ func TestNativeOperationsAreAudited(t *testing.T) {
 		larder.EventLogin:   func(e larder.Event) bool { return e.Status == 0 },
 	}
 	found := map[larder.EventKind]bool{}
-	for line := range strings.SplitSeq(strings.TrimSpace(out.b.String()), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(out.String()), "\n") {
 		var e larder.Event
 		must(t, json.Unmarshal([]byte(line), &e))
 		if check, ok := want[e.Kind]; ok && e.User == "alice" && strings.HasPrefix(e.Remote, "127.0.0.1:") && check(e) {
@@ -583,7 +571,7 @@ func TestNativeOperationsAreAudited(t *testing.T) {
 	}
 	for k := range want {
 		if !found[k] {
-			t.Errorf("no %s event with the right fields in:\n%s", k, out.b.String())
+			t.Errorf("no %s event with the right fields in:\n%s", k, out.String())
 		}
 	}
 }
