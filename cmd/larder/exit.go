@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/native"
 	"github.com/larderfs/larder/wire"
 )
 
@@ -16,14 +18,25 @@ import (
 // reading messages:
 //
 //	0    success (or -h)
-//	1    any other failure
+//	1    any other failure; among them the native protocol's CONFLICT (the
+//	     target exists, a folder is not empty, an upload of that path is in
+//	     progress) and QUOTA_EXCEEDED, whose messages say which, and its
+//	     BUSY and OTHER (retry later)
 //	2    the command line is wrong
 //	3    not found: no such user (USER_MISSING), or the server refused the
-//	     request as bad (BAD_REQUEST), which for get means no such file
+//	     request as bad (BAD_REQUEST), which for get means no such file; in
+//	     the native protocol, no such file or folder (NOT_FOUND), or a path
+//	     that can never name one (BAD_REQUEST)
 //	4    denied: wrong password (INVALID_LOGIN), or the name is taken
-//	     (USER_EXISTS)
-//	5    network: cannot connect, timed out, connection reset
-//	6    integrity: the server's reply failed a check; nothing was kept
+//	     (USER_EXISTS); in the native protocol also a change to the
+//	     read-only shared area (DENIED), too many failed logins (THROTTLED),
+//	     and a server whose certificate is not the one pinned for it
+//	     (tlsconf.CertChangedError)
+//	5    network: cannot connect, timed out, connection reset, or the
+//	     server closed a native session in the middle
+//	6    integrity: the server's reply failed a check, or the server found
+//	     an upload's block or whole file wrong (HASH_MISMATCH); nothing
+//	     was kept that failed a check
 //	130  interrupted
 const (
 	exitOK        = 0
@@ -41,6 +54,7 @@ func ExitCode(err error) int {
 	var (
 		usage  *UsageError
 		status *client.StatusError
+		nerr   *client.NativeError
 		op     *net.OpError
 		dns    *net.DNSError
 	)
@@ -51,6 +65,20 @@ func ExitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, client.ErrIntegrity):
 		return exitIntegrity
+	case errors.As(err, new(*tlsconf.CertChangedError)):
+		return exitDenied
+	case errors.As(err, &nerr):
+		switch nerr.Status {
+		case native.StatusNotFound, native.StatusBadRequest:
+			return exitNotFound
+		case native.StatusInvalidLogin, native.StatusDenied, native.StatusThrottled:
+			return exitDenied
+		case native.StatusHashMismatch:
+			return exitIntegrity
+		}
+		return exitFailure
+	case errors.Is(err, errServerClosed):
+		return exitNetwork
 	case errors.As(err, &status):
 		switch status.Status {
 		case wire.StatusUserMissing, wire.StatusBadRequest:

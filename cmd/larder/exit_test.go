@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/native"
 	"github.com/larderfs/larder/wire"
 )
 
@@ -36,6 +38,21 @@ func TestExitCode(t *testing.T) {
 		{fmt.Errorf("x: %w", syscall.ECONNRESET), exitNetwork},
 		{&os.PathError{Op: "write", Path: "f", Err: syscall.ENOSPC}, exitFailure},
 		{client.ErrBufferLimit, exitFailure},
+		{&client.NativeError{Status: native.StatusNotFound}, exitNotFound},
+		{&client.NativeError{Status: native.StatusBadRequest}, exitNotFound},
+		{&client.NativeError{Status: native.StatusInvalidLogin}, exitDenied},
+		{&client.NativeError{Status: native.StatusDenied}, exitDenied},
+		{&client.NativeError{Status: native.StatusThrottled}, exitDenied},
+		{&client.NativeError{Status: native.StatusHashMismatch}, exitIntegrity},
+		{&client.NativeError{Status: native.StatusConflict}, exitFailure},
+		{&hintError{err: &client.NativeError{Status: native.StatusQuotaExceeded}, hint: "h"}, exitFailure},
+		{&client.NativeError{Status: native.StatusBusy}, exitFailure},
+		{&client.NativeError{Status: native.StatusOther}, exitFailure},
+		{&tlsconf.CertChangedError{Addr: "a:1", Pinned: "SHA256:00", Got: "SHA256:11"}, exitDenied},
+		{sessionError(io.EOF), exitNetwork},
+		{sessionError(&native.ProtocolError{Msg: "frame body cut short", Err: io.ErrUnexpectedEOF}), exitNetwork},
+		{sessionError(&client.IntegrityError{Block: -1, Reason: "cut", Err: io.ErrUnexpectedEOF}), exitIntegrity},
+		{&native.ProtocolError{Msg: "garbage"}, exitFailure},
 		{errors.New("other"), exitFailure},
 	}
 	for _, tt := range tests {

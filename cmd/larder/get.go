@@ -13,24 +13,76 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/native"
 	"github.com/larderfs/larder/wire"
 )
 
 func runGet(ctx context.Context, env *Env, args []string) error {
-	var f clientFlags
-	flags := f.newFlagSet(env, "get", "get PATH [-o FILE] [flags]",
+	var f nativeFlags
+	flags := f.clientFlags.newFlagSet(env, "get", "get PATH [-o FILE] [flags]",
 		"Fetches the file at PATH and checks it against the server's hashes.\n"+
-			"With -o, FILE appears only once it is complete and verified.")
-	var out string
-	flags.StringVar(&out, "o", "", "write to `FILE` instead of stdout (\"-\": stdout)")
-	pos, err := parseFlags(flags, args)
+			"\n"+
+			"After 'larder login' (a profile exists), or with --native, get speaks the\n"+
+			"native protocol (LNP/1, over TLS): FILE is by default PATH's name in the\n"+
+			"current folder (\"-\": stdout). A FILE that exists is taken for an earlier,\n"+
+			"interrupted download: its blocks that match the server's are kept and only\n"+
+			"the rest is fetched (--no-resume starts over). The whole file is checked\n"+
+			"before get reports success; a failed download keeps what it fetched, for the\n"+
+			"next run to go on from. A new FILE is private (mode 0600). The server, user\n"+
+			"and trust come from the flags, else LARDER_NATIVE_SERVER and LARDER_USER,\n"+
+			"else the profile.\n"+
+			"\n"+
+			"Otherwise, or with --course, get speaks the course protocol: the payload\n"+
+			"goes to stdout, or with -o to FILE, which appears only once it is complete\n"+
+			"and verified.")
+	f.defineTrust(flags)
+	// Its default depends on the protocol, which the usage says.
+	server := flags.Lookup("server")
+	server.Usage = "server `address` (course protocol: env LARDER_SERVER, else " + defaultServer + ";\n" +
+		"native: env LARDER_NATIVE_SERVER, else the profile's, else " + defaultNativeServer + ")"
+	server.DefValue = ""
+	var (
+		out                            string
+		useNative, useCourse, noResume bool
+	)
+	flags.StringVar(&out, "o", "", "write to `FILE` (\"-\": stdout); see above for the default")
+	flags.BoolVar(&useNative, "native", false, "speak the native protocol, with or without a profile")
+	flags.BoolVar(&useCourse, "course", false, "speak the course protocol, even with a profile")
+	flags.BoolVar(&noResume, "no-resume", false, "native protocol: start over rather than go on from what FILE holds")
+	pos, err := f.parse(flags, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usageError("get takes one PATH, got %d arguments", len(pos))
 	}
-	path := pos[0]
+	if useNative && useCourse {
+		return usageError("--native and --course exclude each other")
+	}
+	if !useNative && !useCourse {
+		prof, err := loadProfile(env)
+		if err != nil {
+			return fmt.Errorf("%w (or pass --course)", err)
+		}
+		useNative = prof != nil
+	}
+	if useNative {
+		if pos[0] == "" || len(pos[0]) > native.MaxPathSize {
+			return usageError("PATH must be 1 to %d bytes long", native.MaxPathSize)
+		}
+		return getNative(ctx, env, &f, pos[0], out, noResume)
+	}
+	for _, name := range []string{"ca-file", "system-roots", "insecure-plaintext", "no-resume"} {
+		if f.set[name] {
+			return usageError("--%s is for the native protocol: log in first ('larder login'), or pass --native", name)
+		}
+	}
+	return getCourse(ctx, env, &f.clientFlags, pos[0], out)
+}
+
+// getCourse fetches path through the course protocol into out, or to
+// stdout.
+func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string) error {
 	if path == "" || len(path) > wire.MaxBodySize {
 		return usageError("PATH must be 1 to %d bytes long", wire.MaxBodySize)
 	}
@@ -58,6 +110,7 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	// Fail on an unusable FILE before asking for a password.
 	var dst *outputFile
 	if out != "" {
+		var err error
 		if dst, err = createOutput(out); err != nil {
 			return err
 		}

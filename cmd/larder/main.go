@@ -2,7 +2,11 @@
 //
 //	larder serve                 run the server
 //	larder register              register an account on a server
+//	larder login                 log in to the native protocol, save a profile
 //	larder get PATH [-o FILE]    fetch a file
+//	larder put LOCAL [REMOTE]    upload a file (native protocol)
+//	larder ls, stat, mkdir, mv, rm, passwd, whoami
+//	                             the rest of the native protocol
 //	larder admin ...             administer accounts and password hashing
 //
 // Run "larder help" for the list of subcommands and "larder CMD -h" for the
@@ -59,7 +63,16 @@ func commands() []command {
 	return []command{
 		{"serve", "run the file server", runServe},
 		{"register", "register an account on a server", runRegister},
-		{"get", "fetch a file from a server", runGet},
+		{"login", "log in to a server's native protocol and save a profile", runLogin},
+		{"get", "fetch a file (native protocol after login, else the course protocol)", runGet},
+		{"put", "upload a file, resuming an interrupted upload (native)", runPut},
+		{"ls", "list a folder (native)", runLs},
+		{"stat", "describe a file or folder (native)", runStat},
+		{"mkdir", "make a folder (native)", runMkdir},
+		{"mv", "move or rename a file or folder (native)", runMv},
+		{"rm", "remove a file or an empty folder (native)", runRm},
+		{"passwd", "change your password (native)", runPasswd},
+		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},

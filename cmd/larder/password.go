@@ -21,10 +21,27 @@ const maxPassword = 4096
 // on the terminal without echo, asked twice if confirm. who names the
 // account in the prompt. The password is never printed.
 func readPassword(ctx context.Context, env *Env, fromStdin bool, who string, confirm bool) (string, error) {
+	in := passwordInput{envVar: "LARDER_PASSWORD", prompt: fmt.Sprintf("Password for %s: ", who), confirm: confirm}
+	if fromStdin {
+		in.stdin = bufio.NewReader(io.LimitReader(env.Stdin, maxPassword+2))
+	}
+	return in.read(ctx, env)
+}
+
+// passwordInput says where one password comes from.
+type passwordInput struct {
+	stdin   *bufio.Reader // the next line of this, if set
+	envVar  string        // else this environment variable, if set
+	prompt  string        // else a prompt on the terminal
+	confirm bool          // ask twice on the terminal; refuse an empty password
+}
+
+// read returns the password from the first of in's sources that has one.
+func (in passwordInput) read(ctx context.Context, env *Env) (string, error) {
 	var pw string
 	switch {
-	case fromStdin:
-		line, err := bufio.NewReader(io.LimitReader(env.Stdin, maxPassword+2)).ReadString('\n')
+	case in.stdin != nil:
+		line, err := in.stdin.ReadString('\n')
 		if err != nil && err != io.EOF {
 			return "", fmt.Errorf("reading the password from stdin: %w", err)
 		}
@@ -33,20 +50,20 @@ func readPassword(ctx context.Context, env *Env, fromStdin bool, who string, con
 		}
 		pw = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if len(pw) > maxPassword {
-			return "", fmt.Errorf("--password-stdin: the first line is longer than %d bytes", maxPassword)
+			return "", fmt.Errorf("--password-stdin: a line is longer than %d bytes", maxPassword)
 		}
-	case env.Getenv("LARDER_PASSWORD") != "":
-		pw = env.Getenv("LARDER_PASSWORD")
+	case env.Getenv(in.envVar) != "":
+		pw = env.Getenv(in.envVar)
 	default:
 		fd, ok := terminalFd(env.Stdin)
 		if !ok {
-			return "", errors.New("no password: stdin is not a terminal to ask on; use --password-stdin or set LARDER_PASSWORD")
+			return "", fmt.Errorf("no password: stdin is not a terminal to ask on; use --password-stdin or set %s", in.envVar)
 		}
 		var err error
-		if pw, err = prompt(ctx, env, fd, fmt.Sprintf("Password for %s: ", who)); err != nil {
+		if pw, err = prompt(ctx, env, fd, in.prompt); err != nil {
 			return "", err
 		}
-		if confirm && pw != "" {
+		if in.confirm && pw != "" {
 			again, err := prompt(ctx, env, fd, "Again, to confirm: ")
 			if err != nil {
 				return "", err
@@ -56,8 +73,8 @@ func readPassword(ctx context.Context, env *Env, fromStdin bool, who string, con
 			}
 		}
 	}
-	if confirm && pw == "" {
-		return "", errors.New("refusing to register with an empty password")
+	if in.confirm && pw == "" {
+		return "", errors.New("refusing an empty password")
 	}
 	return pw, nil
 }

@@ -49,6 +49,12 @@ func (f *clientFlags) define(fs *flag.FlagSet, env *Env) {
 		server = defaultServer
 	}
 	fs.StringVar(&f.server, "server", server, "server `address` (env LARDER_SERVER)")
+	f.defineAccount(fs, env)
+}
+
+// defineAccount declares the shared flags but --server, whose default
+// depends on the protocol.
+func (f *clientFlags) defineAccount(fs *flag.FlagSet, env *Env) {
 	fs.StringVar(&f.user, "user", env.Getenv("LARDER_USER"), "`name` of the account (env LARDER_USER; default: your login name)")
 	fs.StringVar(&f.salt, "salt", "", "sign with this `salt` instead of the stored one, and store nothing\n"+
 		"(e.g. the course client's 0123456789 repeated to 64 characters)")
@@ -77,15 +83,26 @@ func (f *clientFlags) resolveUser() error {
 	return nil
 }
 
-// saltStore opens the salt store: LARDER_CONFIG_DIR if set, else the
-// user's configuration folder.
-func saltStore(env *Env) (*salt.Store, error) {
+// configDir returns the client's configuration folder, which holds the
+// salts, the pinned certificates (known_servers) and the profile of
+// "larder login": LARDER_CONFIG_DIR if set, else the folder "larder" in
+// the user's configuration folder (~/.config/larder on Linux).
+func configDir(env *Env) (string, error) {
 	if dir := env.Getenv("LARDER_CONFIG_DIR"); dir != "" {
-		return salt.Open(dir), nil
+		return dir, nil
 	}
 	dir, err := salt.DefaultDir()
 	if err != nil {
-		return nil, fmt.Errorf("%w (set LARDER_CONFIG_DIR, or pass --salt)", err)
+		return "", fmt.Errorf("%w (set LARDER_CONFIG_DIR)", err)
+	}
+	return dir, nil
+}
+
+// saltStore opens the salt store in the configuration folder.
+func saltStore(env *Env) (*salt.Store, error) {
+	dir, err := configDir(env)
+	if err != nil {
+		return nil, fmt.Errorf("%w, or pass --salt", err)
 	}
 	return salt.Open(dir), nil
 }

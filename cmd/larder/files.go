@@ -1,0 +1,451 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/native"
+)
+
+// hintError adds to an error of the server what the user can do about it.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() + " (" + e.hint + ")" }
+func (e *hintError) Unwrap() error { return e.err }
+
+// withHint adds hints[status] to err if err is a *client.NativeError of
+// that status.
+func withHint(err error, hints map[native.Status]string) error {
+	if st, ok := nativeStatus(err); ok && hints[st] != "" {
+		return &hintError{err: err, hint: hints[st]}
+	}
+	return err
+}
+
+// quotaHint is the hint of QUOTA_EXCEEDED.
+const quotaHint = "'larder whoami' shows the account's usage and quotas"
+
+// intoFolder returns to, or to/name if to ends in a slash or is a folder
+// on the server: where a file named name lands when put or moved to to.
+func intoFolder(ctx context.Context, s *nativeSession, to, name string) (string, error) {
+	if strings.HasSuffix(to, "/") {
+		return path.Join(to, name), nil
+	}
+	e, err := s.Stat(ctx, to)
+	if st, ok := nativeStatus(err); ok && st == native.StatusNotFound {
+		return to, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if e.Dir {
+		return path.Join(to, name), nil
+	}
+	return to, nil
+}
+
+func runPut(ctx context.Context, env *Env, args []string) error {
+	var (
+		overwrite, noResume bool
+		src                 *os.File
+		size                int64
+	)
+	defer func() {
+		if src != nil {
+			src.Close()
+		}
+	}()
+	c := nativeCommand{
+		name: "put", synopsis: "put LOCAL [REMOTE] [flags]",
+		help: "Uploads the file LOCAL to REMOTE: by default LOCAL's name at the top of your\n" +
+			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
+			"The server checks every block and the whole file, and REMOTE appears whole,\n" +
+			"at once, only when it matches. An interrupted upload of the same REMOTE and\n" +
+			"size goes on from where it stopped, unless --no-resume.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&overwrite, "overwrite", false, "replace REMOTE if it exists")
+			fs.BoolVar(&overwrite, "f", false, "short for --overwrite")
+			fs.BoolVar(&noResume, "no-resume", false, "start over rather than go on with an interrupted upload")
+		},
+		args: func(pos []string) error {
+			if err := wantArgs("put", 1, 2, "LOCAL and an optional REMOTE")(pos); err != nil {
+				return err
+			}
+			var err error
+			if src, err = os.Open(pos[0]); err != nil {
+				return err
+			}
+			fi, err := src.Stat()
+			if err != nil {
+				return err
+			}
+			if !fi.Mode().IsRegular() {
+				return usageError("put: %s is not a regular file", pos[0])
+			}
+			size = fi.Size()
+			return nil
+		},
+		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+			name := filepath.Base(pos[0])
+			remote := "/" + name
+			if len(pos) == 2 {
+				var err error
+				if remote, err = intoFolder(ctx, s, pos[1], name); err != nil {
+					return err
+				}
+			}
+			opts := client.PutOptions{Overwrite: overwrite, Resume: !noResume}
+			if showProgress(env, false) {
+				bar := newProgressBar(env.Stderr, time.Now)
+				defer bar.done()
+				opts.Progress = (&transferMeter{bar: bar, total: size}).add
+			}
+			_, err := s.Put(ctx, remote, src, size, opts)
+			return withHint(err, map[native.Status]string{
+				native.StatusConflict:      "--overwrite (-f) replaces a file",
+				native.StatusQuotaExceeded: quotaHint,
+				native.StatusHashMismatch:  "if LOCAL changed since an interrupted upload, start over with --no-resume",
+			})
+		},
+	}
+	return c.main(ctx, env, args)
+}
+
+// getNative fetches remote through the native protocol into out: a file
+// ("" for remote's base name in the current folder, a folder for that
+// name in it) or "-" for stdout.
+func getNative(ctx context.Context, env *Env, f *nativeFlags, remote, out string, noResume bool) error {
+	local := out
+	if out != "-" {
+		base := path.Base(strings.TrimRight(remote, "/"))
+		if fi, err := os.Stat(out); out == "" || err == nil && fi.IsDir() {
+			if base == "." || base == "/" || base == ".." {
+				return usageError("get: %q names no file; name LOCAL with -o", remote)
+			}
+			local = filepath.Join(out, base)
+		}
+		if fi, err := os.Stat(local); err == nil && fi.IsDir() {
+			return usageError("get: %s is a folder; name a file with -o", local)
+		}
+	}
+	ctx, s, err := f.connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	// The size, for the progress bar, and a clear refusal of a folder or
+	// of a file that does not exist before GetFile creates LOCAL.
+	e, err := s.Stat(ctx, remote)
+	if err != nil {
+		return sessionError(err)
+	}
+	if e.Dir {
+		return fmt.Errorf("get: %s is a folder on the server", printable(remote))
+	}
+	var bar *progressBar
+	if showProgress(env, local == "-") {
+		bar = newProgressBar(env.Stderr, time.Now)
+		defer bar.done()
+	}
+	switch fi, err := os.Stat(local); {
+	case local == "-":
+		return sessionError(getStream(ctx, s, remote, env.Stdout, int64(e.Size), bar))
+	case err == nil && !fi.Mode().IsRegular():
+		// A device or a named pipe, which cannot be resumed into.
+		f, err := os.OpenFile(local, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return sessionError(getStream(ctx, s, remote, f, int64(e.Size), bar))
+	}
+	return sessionError(getFile(ctx, env, s, remote, local, int64(e.Size), noResume, bar))
+}
+
+// getFile fetches remote into local with Session.GetFile, which goes on
+// from what local holds if its blocks match the server's, and checks the
+// whole file before it reports success. A failed download leaves what
+// it fetched in local, for the next run to go on from.
+func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local string, size int64, noResume bool, bar *progressBar) error {
+	_, err := os.Lstat(local)
+	existed := err == nil
+	if existed && noResume {
+		if err := os.Truncate(local, 0); err != nil {
+			return err
+		}
+	}
+	var fetched int64
+	var meter *transferMeter
+	if bar != nil {
+		meter = &transferMeter{bar: bar, total: size, first: func(n int) int64 {
+			// GetFile writes each block to local before it reports it, so
+			// local holds what it kept and this block.
+			if fi, err := os.Stat(local); err == nil {
+				return max(fi.Size()-int64(n), 0)
+			}
+			return 0
+		}}
+	}
+	head, err := s.GetFile(ctx, remote, local, func(n int) {
+		fetched += int64(n)
+		if meter != nil {
+			meter.add(n)
+		}
+	})
+	if bar != nil {
+		bar.done()
+	}
+	if err != nil {
+		if fi, serr := os.Stat(local); serr == nil && fi.Size() == 0 && !existed {
+			os.Remove(local)
+		} else if serr == nil && fi.Size() > 0 && !errors.Is(err, client.ErrIntegrity) {
+			fmt.Fprintf(env.Stderr, "larder: %s holds the %s fetched so far; the same command goes on from there\n", local, formatBytes(fi.Size()))
+		}
+		return err
+	}
+	if kept := int64(head.Size) - fetched; kept > 0 {
+		fmt.Fprintf(env.Stderr, "larder: resumed: kept the first %d bytes of %s, which match the server's, and fetched the other %d\n",
+			kept, local, fetched)
+	}
+	return nil
+}
+
+// getStream writes remote to w, checking every block and, at the end, the
+// whole file; what was written before a failure stays written.
+func getStream(ctx context.Context, s *nativeSession, remote string, w io.Writer, size int64, bar *progressBar) error {
+	h := sha256.New()
+	var progress func(int)
+	if bar != nil {
+		progress = (&transferMeter{bar: bar, total: size}).add
+	}
+	head, err := s.Get(ctx, remote, 0, io.MultiWriter(w, h), progress)
+	if err != nil {
+		return err
+	}
+	if [32]byte(h.Sum(nil)) != head.SHA256 {
+		return &client.IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced; what was written is corrupt"}
+	}
+	return nil
+}
+
+// entryJSON is an entry as ls --json and stat --json print it.
+type entryJSON struct {
+	Path     string    `json:"path,omitempty"` // stat only
+	Name     string    `json:"name"`
+	Type     string    `json:"type"` // "file" or "folder"
+	Size     uint64    `json:"size"`
+	Modified time.Time `json:"modified"`
+	// SHA256 is the file's hash in hex, if the server knows it without
+	// reading the file.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+func toJSON(e native.Entry) entryJSON {
+	j := entryJSON{Name: e.Name, Type: "file", Size: e.Size, Modified: e.Modified.UTC()}
+	if e.Dir {
+		j.Type = "folder"
+	} else if e.SHA256 != ([32]byte{}) {
+		j.SHA256 = hex.EncodeToString(e.SHA256[:])
+	}
+	return j
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// timeFormat is how ls -l and stat show times, in the local time zone.
+const timeFormat = "2006-01-02 15:04:05"
+
+func runLs(ctx context.Context, env *Env, args []string) error {
+	var asJSON, long bool
+	c := nativeCommand{
+		name: "ls", synopsis: "ls [PATH] [--json] [-l]",
+		help: "Lists the folder PATH (default: the top of your space, where the folder\n" +
+			"shared holds the course protocol's files), one name a line, folders with a\n" +
+			"slash; or the file PATH.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print a JSON array of entries: name, type, size, modified, sha256")
+			fs.BoolVar(&long, "l", false, "print the type, size and modification time of each entry too")
+		},
+		args: wantArgs("ls", 0, 1, "at most one PATH"),
+		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+			p := "/"
+			if len(pos) == 1 {
+				p = pos[0]
+			}
+			entries, err := s.ListAll(ctx, p)
+			if st, ok := nativeStatus(err); ok && st == native.StatusBadRequest {
+				// Perhaps a file, which ls shows alone, as ls(1) does.
+				if e, serr := s.Stat(ctx, p); serr == nil && !e.Dir {
+					entries, err = []native.Entry{e}, nil
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				list := make([]entryJSON, 0, len(entries))
+				for _, e := range entries {
+					list = append(list, toJSON(e))
+				}
+				return writeJSON(env.Stdout, list)
+			}
+			width := 1
+			for _, e := range entries {
+				width = max(width, len(fmt.Sprint(e.Size)))
+			}
+			for _, e := range entries {
+				name := printable(e.Name)
+				if e.Dir {
+					name += "/"
+				}
+				if !long {
+					fmt.Fprintln(env.Stdout, name)
+					continue
+				}
+				kind, size := "-", fmt.Sprint(e.Size)
+				if e.Dir {
+					kind, size = "d", "-"
+				}
+				fmt.Fprintf(env.Stdout, "%s %*s %s %s\n", kind, width, size, e.Modified.Local().Format(timeFormat), name)
+			}
+			return nil
+		},
+	}
+	return c.main(ctx, env, args)
+}
+
+func runStat(ctx context.Context, env *Env, args []string) error {
+	var asJSON bool
+	c := nativeCommand{
+		name: "stat", synopsis: "stat PATH [--json]",
+		help: "Prints what the server knows of the file or folder PATH.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print a JSON object: path, name, type, size, modified, sha256")
+		},
+		args: wantArgs("stat", 1, 1, "one PATH"),
+		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+			e, err := s.Stat(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			j := toJSON(e)
+			j.Path = pos[0]
+			if asJSON {
+				return writeJSON(env.Stdout, j)
+			}
+			fmt.Fprintf(env.Stdout, "path:     %s\ntype:     %s\n", printable(j.Path), j.Type)
+			if !e.Dir {
+				fmt.Fprintf(env.Stdout, "size:     %d (%s)\n", e.Size, formatBytes(int64(e.Size)))
+			}
+			fmt.Fprintf(env.Stdout, "modified: %s\n", e.Modified.Local().Format(timeFormat+" -0700"))
+			if !e.Dir {
+				sum := j.SHA256
+				if sum == "" {
+					sum = "not known yet (the server computes it at the first download)"
+				}
+				fmt.Fprintf(env.Stdout, "sha256:   %s\n", sum)
+			}
+			return nil
+		},
+	}
+	return c.main(ctx, env, args)
+}
+
+func runRm(ctx context.Context, env *Env, args []string) error {
+	c := nativeCommand{
+		name: "rm", synopsis: "rm PATH...",
+		help: "Removes each file or empty folder PATH from your space.",
+		args: wantArgs("rm", 1, 1<<20, "one PATH or more"),
+		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+			for _, p := range pos {
+				if err := s.Delete(ctx, p); err != nil {
+					return withHint(err, map[native.Status]string{native.StatusConflict: "a folder must be empty to be removed"})
+				}
+			}
+			return nil
+		},
+	}
+	return c.main(ctx, env, args)
+}
+
+func runMv(ctx context.Context, env *Env, args []string) error {
+	var overwrite bool
+	c := nativeCommand{
+		name: "mv", synopsis: "mv FROM TO [-f]",
+		help: "Moves or renames the file or folder FROM to TO, within your space. A TO that\n" +
+			"is a folder, or ends in a slash, gets FROM's name in it.",
+		flags: func(fs *flag.FlagSet) { fs.BoolVar(&overwrite, "f", false, "replace TO if it exists") },
+		args:  wantArgs("mv", 2, 2, "FROM and TO"),
+		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+			to, err := intoFolder(ctx, s, pos[1], path.Base(strings.TrimRight(pos[0], "/")))
+			if err != nil {
+				return err
+			}
+			err = s.Rename(ctx, pos[0], to, overwrite)
+			return withHint(err, map[native.Status]string{native.StatusConflict: "-f replaces it"})
+		},
+	}
+	return c.main(ctx, env, args)
+}
+
+func runMkdir(ctx context.Context, env *Env, args []string) error {
+	var parents bool
+	c := nativeCommand{
+		name: "mkdir", synopsis: "mkdir [-p] PATH...",
+		help: "Makes each folder PATH in your space.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&parents, "p", false, "make missing parents too, and accept folders that exist")
+		},
+		args: wantArgs("mkdir", 1, 1<<20, "one PATH or more"),
+		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+			for _, p := range pos {
+				if err := mkdir(ctx, s, p, parents); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	return c.main(ctx, env, args)
+}
+
+// mkdir makes the folder p, and with parents its missing parents, where a
+// folder that exists is no conflict.
+func mkdir(ctx context.Context, s *nativeSession, p string, parents bool) error {
+	if !parents {
+		return s.Mkdir(ctx, p)
+	}
+	elems := strings.Split(strings.Trim(p, "/"), "/")
+	for i := range elems {
+		dir := "/" + strings.Join(elems[:i+1], "/")
+		err := s.Mkdir(ctx, dir)
+		if st, ok := nativeStatus(err); ok && st == native.StatusConflict {
+			if e, serr := s.Stat(ctx, dir); serr == nil && e.Dir {
+				continue
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

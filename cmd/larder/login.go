@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/salt"
+	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/wire"
+)
+
+func runLogin(ctx context.Context, env *Env, args []string) error {
+	var f nativeFlags
+	fs := f.newFlagSet(env, "login", "login [flags]",
+		"Logs in to a server's native protocol (LNP/1) to check the password, and saves\n"+
+			"a profile (the server, the account, how its certificate is trusted; never the\n"+
+			"password) so that put, get, ls and the other native commands need no flags.\n"+
+			"\n"+
+			"The first connection to a server pins its certificate's fingerprint in\n"+
+			"known_servers in your configuration folder, as ssh does; compare it with the\n"+
+			"one the server printed. A server whose certificate changed is refused.\n"+
+			"\n"+
+			"The salt is --salt's, else the one stored for this server and user, else the\n"+
+			"one 'larder register' stored for the course server (--course-server); it is\n"+
+			"then stored for this server.")
+	fs.Lookup("salt").Usage = "sign with this `salt`, and store it for this server and user"
+	var courseServer string
+	fs.StringVar(&courseServer, "course-server", "", "`address` of the course protocol on which the account was registered, whose\n"+
+		"stored salt to use if none is stored for this server (default: env LARDER_SERVER,\n"+
+		"else this server's host on port 23456)")
+	pos, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("login", 0, 0, "no arguments")(pos); err != nil {
+		return err
+	}
+	t, err := f.target(env)
+	if err != nil {
+		return err
+	}
+	store, err := saltStore(env)
+	if err != nil {
+		return err
+	}
+	s, from, err := loginSalt(env, store, f.salt, t, courseServer)
+	if err != nil {
+		return err
+	}
+	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
+	if err != nil {
+		return err
+	}
+	_, sess, err := f.login(ctx, env, t, wire.NewSignature(password, s))
+	if err != nil && from != "" {
+		return withHint(err, map[native.Status]string{
+			native.StatusInvalidLogin: "signed with the salt stored for " + from + "; pass --salt if the account has another",
+		})
+	}
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+
+	if from != t.server {
+		if err := store.Put(t.server, t.user, s); err != nil {
+			return fmt.Errorf("saving the salt: %w", err)
+		}
+		fmt.Fprintf(env.Stderr, "larder: salt for %s on %s saved in %s\n", t.user, t.server, store.Path())
+	}
+	path, err := saveProfile(env, &profile{Server: t.server, User: t.user, trust: t.trust})
+	if err != nil {
+		return fmt.Errorf("saving the profile: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "Logged in to %s as %s (%s).\n", t.server, t.user, printable(sess.Server()))
+	switch t.Mode {
+	case trustPin:
+		dir, _ := configDir(env)
+		fmt.Fprintf(env.Stdout, "Server certificate %s, pinned in %s.\n", sess.fingerprint, filepath.Join(dir, knownServersName))
+	case trustCA:
+		fmt.Fprintf(env.Stdout, "Server certificate %s, verified by a certificate authority.\n", sess.fingerprint)
+	case trustPlaintext:
+		fmt.Fprintln(env.Stdout, "No TLS (--insecure-plaintext): the signature and files travel in the clear.")
+	}
+	fmt.Fprintf(env.Stdout, "Profile saved in %s.\n", path)
+	return nil
+}
+
+// loginSalt returns the salt to log in to t with, and the server it is
+// stored for ("" for --salt): given, stored for t, or stored for the
+// course server the account was registered on.
+func loginSalt(env *Env, store *salt.Store, given string, t nativeTarget, courseServer string) (s, from string, err error) {
+	if given != "" {
+		return given, "", nil
+	}
+	if s, err = store.Get(t.server, t.user); err == nil {
+		return s, t.server, nil
+	} else if larder.ErrorCode(err) != larder.ENOTFOUND {
+		return "", "", err
+	}
+	if courseServer == "" {
+		courseServer = env.Getenv("LARDER_SERVER")
+	}
+	if courseServer == "" {
+		host, _, _ := net.SplitHostPort(t.server)
+		courseServer = net.JoinHostPort(host, "23456")
+	}
+	if s, err = store.Get(courseServer, t.user); err == nil {
+		return s, courseServer, nil
+	} else if larder.ErrorCode(err) != larder.ENOTFOUND {
+		return "", "", err
+	}
+	return "", "", fmt.Errorf("no salt for user %q on %s or on the course server %s in %s: register from this machine ('larder register'), "+
+		"name the course server you registered on (--course-server), or pass the salt the account was registered with (--salt)",
+		t.user, t.server, courseServer, store.Path())
+}
+
+func runWhoami(ctx context.Context, env *Env, args []string) error {
+	c := nativeCommand{
+		name: "whoami", synopsis: "whoami [flags]",
+		help: "Prints the account, the server, and the account's usage and quotas.",
+		args: wantArgs("whoami", 0, 0, "no arguments"),
+		run: func(ctx context.Context, s *nativeSession, _ []string) error {
+			w, err := s.Whoami(ctx)
+			if err != nil {
+				return err
+			}
+			quota := func(q uint64, unit func(uint64) string) string {
+				if q == 0 {
+					return "no quota"
+				}
+				return "quota " + unit(q)
+			}
+			bytes := func(n uint64) string { return fmt.Sprintf("%s (%d bytes)", formatBytes(int64(n)), n) }
+			fmt.Fprintf(env.Stdout, "user:   %s\n", printable(w.User))
+			fmt.Fprintf(env.Stdout, "server: %s (%s)\n", s.target.server, printable(s.Server()))
+			fmt.Fprintf(env.Stdout, "bytes:  %s used, %s\n", bytes(w.BytesUsed), quota(w.BytesQuota, bytes))
+			fmt.Fprintf(env.Stdout, "files:  %d used, %s\n", w.FilesUsed, quota(w.FilesQuota, func(n uint64) string { return fmt.Sprint(n) }))
+			return nil
+		},
+	}
+	return c.main(ctx, env, args)
+}
+
+func runPasswd(ctx context.Context, env *Env, args []string) error {
+	var f nativeFlags
+	fs := f.newFlagSet(env, "passwd", "passwd [flags]",
+		"Changes the account's password. The old and the new password are signed with\n"+
+			"the salt stored for the account; the server replaces its verifier and ends your\n"+
+			"other sessions.\n"+
+			"\n"+
+			"The old password comes from the first line of stdin with --password-stdin,\n"+
+			"else LARDER_PASSWORD, else a prompt; the new one from the second line of stdin\n"+
+			"with --password-stdin, else LARDER_NEW_PASSWORD, else a prompt, asked twice.")
+	pos, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("passwd", 0, 0, "no arguments")(pos); err != nil {
+		return err
+	}
+	t, err := f.target(env)
+	if err != nil {
+		return err
+	}
+	s, err := f.saltFor(env, t)
+	if err != nil {
+		return err
+	}
+	who := t.user + "@" + t.server
+	old := passwordInput{envVar: "LARDER_PASSWORD", prompt: fmt.Sprintf("Old password for %s: ", who)}
+	next := passwordInput{envVar: "LARDER_NEW_PASSWORD", prompt: fmt.Sprintf("New password for %s: ", who), confirm: true}
+	if f.passwordStdin {
+		old.stdin = bufio.NewReader(io.LimitReader(env.Stdin, 2*(maxPassword+2)))
+		next.stdin = old.stdin
+	}
+	oldPw, err := old.read(ctx, env)
+	if err != nil {
+		return err
+	}
+	newPw, err := next.read(ctx, env)
+	if err != nil {
+		return fmt.Errorf("the new password: %w", err)
+	}
+	ctx, sess, err := f.login(ctx, env, t, wire.NewSignature(oldPw, s))
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	if err := sess.Passwd(ctx, wire.NewSignature(oldPw, s), wire.NewSignature(newPw, s)); err != nil {
+		return sessionError(err)
+	}
+	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)
+	return nil
+}

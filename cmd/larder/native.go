@@ -1,0 +1,390 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+	"unicode"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/salt"
+	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/wire"
+)
+
+// defaultNativeServer is the native protocol's port on this machine.
+const defaultNativeServer = "127.0.0.1:23457"
+
+// knownServersName is the file, in the configuration folder, of the
+// certificates pinned on first use.
+const knownServersName = "known_servers"
+
+// nativeHelp ends the help of every native command.
+const nativeHelp = "\n\nThe server, the account and how the server's certificate is trusted come\n" +
+	"from the flags, else LARDER_NATIVE_SERVER and LARDER_USER, else the profile\n" +
+	"that 'larder login' saved. The password comes from --password-stdin, else\n" +
+	"LARDER_PASSWORD, else a prompt."
+
+// nativeFlags are the flags of the commands of the native protocol.
+type nativeFlags struct {
+	clientFlags
+	caFile            string
+	systemRoots       bool
+	insecurePlaintext bool
+
+	set map[string]bool // the flags given on the command line
+}
+
+// newFlagSet returns the flag set of a native command, as
+// clientFlags.newFlagSet does for the course protocol's.
+func (f *nativeFlags) newFlagSet(env *Env, name, synopsis, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: larder %s\n\n%s%s\n\nFlags:\n", synopsis, help, nativeHelp)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.server, "server", "", "`address` of the server's native protocol (default: env LARDER_NATIVE_SERVER,\n"+
+		"else the profile's, else "+defaultNativeServer+")")
+	f.defineAccount(fs, env)
+	f.defineTrust(fs)
+	return fs
+}
+
+// defineTrust declares the flags that choose how the server is trusted.
+func (f *nativeFlags) defineTrust(fs *flag.FlagSet) {
+	fs.StringVar(&f.caFile, "ca-file", "", "verify the server's certificate with the authorities in this PEM `file`,\n"+
+		"instead of pinning it on first use")
+	fs.BoolVar(&f.systemRoots, "system-roots", false, "verify the server's certificate with the system's authorities,\n"+
+		"instead of pinning it on first use")
+	fs.BoolVar(&f.insecurePlaintext, "insecure-plaintext", false, "speak to a server run with --insecure-plaintext-native, without TLS: the\n"+
+		"signature, which logs in as you, and the files travel in the clear")
+}
+
+// parse parses args as parseFlags does and notes which flags were given.
+func (f *nativeFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	f.set = make(map[string]bool)
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	return pos, nil
+}
+
+// nativeTarget is where a native command connects, as whom, and how it
+// trusts the server.
+type nativeTarget struct {
+	server string
+	user   string
+	trust
+}
+
+// target resolves the server, the user and the trust from the flags, the
+// environment and the profile, in that order. Only the profile's own
+// server is trusted as the profile says: a plaintext or CA setting made
+// for one server never carries over to another, which is pinned.
+func (f *nativeFlags) target(env *Env) (nativeTarget, error) {
+	prof, err := loadProfile(env)
+	if err != nil {
+		return nativeTarget{}, err
+	}
+	var t nativeTarget
+	switch {
+	case f.set["server"]:
+		t.server = f.server
+	case env.Getenv("LARDER_NATIVE_SERVER") != "":
+		t.server = env.Getenv("LARDER_NATIVE_SERVER")
+	case prof != nil:
+		t.server = prof.Server
+	default:
+		t.server = defaultNativeServer
+	}
+	if _, _, err := net.SplitHostPort(t.server); err != nil {
+		return t, usageError("bad --server %q: want HOST:PORT", t.server)
+	}
+	if f.user == "" && prof != nil {
+		f.user = prof.User
+	}
+	if err := f.resolveUser(); err != nil {
+		return t, err
+	}
+	t.user = f.user
+
+	switch {
+	case f.insecurePlaintext && (f.caFile != "" || f.systemRoots):
+		return t, usageError("--insecure-plaintext goes with neither --ca-file nor --system-roots")
+	case f.insecurePlaintext:
+		t.trust = trust{Mode: trustPlaintext}
+	case f.caFile != "" || f.systemRoots:
+		t.trust = trust{Mode: trustCA, SystemRoots: f.systemRoots}
+		if f.caFile != "" {
+			if t.CAFile, err = filepath.Abs(f.caFile); err != nil {
+				return t, err
+			}
+		}
+	case prof != nil && salt.ServerKey(prof.Server) == salt.ServerKey(t.server):
+		t.trust = prof.trust
+	default:
+		t.trust = trust{Mode: trustPin}
+	}
+	return t, nil
+}
+
+// signature returns the signature of the password for t, with f's salt.
+func (f *nativeFlags) signature(ctx context.Context, env *Env, t nativeTarget) (wire.Signature, error) {
+	s, err := f.saltFor(env, t)
+	if err != nil {
+		return wire.Signature{}, err
+	}
+	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
+	if err != nil {
+		return wire.Signature{}, err
+	}
+	return wire.NewSignature(password, s), nil
+}
+
+// saltFor returns --salt, or the salt stored for t's server and user.
+func (f *nativeFlags) saltFor(env *Env, t nativeTarget) (string, error) {
+	if f.salt != "" {
+		return f.salt, nil
+	}
+	store, err := saltStore(env)
+	if err != nil {
+		return "", err
+	}
+	s, err := store.Get(t.server, t.user)
+	if larder.ErrorCode(err) == larder.ENOTFOUND {
+		// Not the "not found" exit code, which is for files.
+		return "", fmt.Errorf("%s; or run 'larder login' first", larder.ErrorMessage(err))
+	}
+	return s, err
+}
+
+// nativeSession is a logged-in session of a native command.
+type nativeSession struct {
+	*client.Session
+	target      nativeTarget
+	fingerprint string // of the server's certificate; "" in plaintext
+	cancel      context.CancelFunc
+}
+
+// Close ends the session and its context.
+func (s *nativeSession) Close() {
+	s.Session.Close()
+	s.cancel()
+}
+
+// connect logs in to the target of f with f's password and salt. The
+// returned context carries --timeout; the session's Close cancels it.
+func (f *nativeFlags) connect(ctx context.Context, env *Env) (context.Context, *nativeSession, error) {
+	t, err := f.target(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, err := f.signature(ctx, env, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.login(ctx, env, t, sig)
+}
+
+// login connects to t within the connect timeout, sets up TLS as t trusts
+// the server, and logs in with sig.
+func (f *nativeFlags) login(ctx context.Context, env *Env, t nativeTarget, sig wire.Signature) (context.Context, *nativeSession, error) {
+	cancel := context.CancelFunc(func() {})
+	if f.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+	}
+	conn, err := f.dialNative(ctx, env, t)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	s := &nativeSession{target: t, cancel: cancel}
+	if tc, ok := conn.(*tls.Conn); ok {
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+			s.fingerprint = tlsconf.Fingerprint(certs[0].Raw)
+		}
+	}
+	// The session's idle timeout; 0 means never, which SessionOptions
+	// spells as a negative duration.
+	idle := f.idleTimeout
+	if idle == 0 {
+		idle = -1
+	}
+	if s.Session, err = client.NewSession(ctx, conn, t.user, sig, client.SessionOptions{Idle: idle}); err != nil {
+		cancel()
+		return nil, nil, sessionError(err)
+	}
+	return ctx, s, nil
+}
+
+// dialNative opens the connection, with its TLS handshake done.
+func (f *nativeFlags) dialNative(ctx context.Context, env *Env, t nativeTarget) (net.Conn, error) {
+	if f.connectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.connectTimeout)
+		defer cancel()
+	}
+	d := &net.Dialer{}
+	if t.Mode == trustPlaintext {
+		if host, _, _ := net.SplitHostPort(t.server); !isLoopback(host) {
+			fmt.Fprintf(env.Stderr, "larder: warning: no TLS to %s (--insecure-plaintext): anyone on the way can read your files, and your signature, which logs in as you\n", t.server)
+		}
+		return d.DialContext(ctx, "tcp", t.server)
+	}
+	opts := tlsconf.ClientOptions{CAFile: t.CAFile, SystemRoots: t.SystemRoots, Warn: env.Stderr}
+	var known *tlsconf.KnownServers
+	if t.Mode == trustPin {
+		dir, err := configDir(env)
+		if err != nil {
+			return nil, fmt.Errorf("%w, or pass --ca-file or --system-roots", err)
+		}
+		known = tlsconf.OpenKnownServers(filepath.Join(dir, knownServersName))
+	}
+	cfg, err := tlsconf.ClientConfig(t.server, known, opts)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", t.server)
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		return nil, fmt.Errorf("the server at %s does not speak TLS; if it runs with --insecure-plaintext-native, pass --insecure-plaintext: %w", t.server, err)
+	}
+	return conn, err
+}
+
+// isLoopback reports whether host is a loopback address or localhost.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// nativeStatus returns the status of a *client.NativeError in err.
+func nativeStatus(err error) (native.Status, bool) {
+	if ne, ok := errors.AsType[*client.NativeError](err); ok {
+		return ne.Status, true
+	}
+	return 0, false
+}
+
+// printable returns s as it may be shown on a terminal: quoted, with
+// escapes, if it holds anything but printable characters, so that a name
+// from the server cannot move the cursor or rewrite what the user sees.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// errServerClosed marks an error of a session that the server ended in
+// the middle (the idle timeout, a restart, the password changed
+// elsewhere): a network failure for the exit code.
+var errServerClosed = errors.New("the server closed the connection")
+
+// sessionError words an error of a session for the user: a connection
+// that ended is errServerClosed.
+func sessionError(err error) error {
+	if err == nil || errors.Is(err, client.ErrIntegrity) {
+		return err
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %w", errServerClosed, err)
+	}
+	return err
+}
+
+// nativeCommand is the frame of a native command: its flags and
+// arguments, a session, then its work.
+type nativeCommand struct {
+	name, synopsis, help string
+	// flags declares the command's own flags; it may be nil.
+	flags func(fs *flag.FlagSet)
+	// args checks the positional arguments, and anything local that can
+	// fail before the password is asked for.
+	args func(pos []string) error
+	// run does the command's work in the session s.
+	run func(ctx context.Context, s *nativeSession, pos []string) error
+}
+
+// main runs c with the command-line args.
+func (c *nativeCommand) main(ctx context.Context, env *Env, args []string) error {
+	var f nativeFlags
+	fs := f.newFlagSet(env, c.name, c.synopsis, c.help)
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	pos, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := c.args(pos); err != nil {
+		return err
+	}
+	ctx, s, err := f.connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return sessionError(c.run(ctx, s, pos))
+}
+
+// wantArgs returns an args check for between min and max positional
+// arguments, named by what.
+func wantArgs(name string, min, max int, what string) func([]string) error {
+	return func(pos []string) error {
+		if len(pos) < min || len(pos) > max {
+			return usageError("%s takes %s, got %d arguments", name, what, len(pos))
+		}
+		return nil
+	}
+}
+
+// transferMeter draws a progressBar from a session's reports of each
+// block, at most ten times a second and once at the end.
+type transferMeter struct {
+	bar      *progressBar
+	total    int64
+	received int64
+	started  bool
+	last     time.Time
+	// first, if set, is told of the first report and returns the bytes
+	// that were there before it, for a transfer that resumes.
+	first func(n int) int64
+}
+
+func (m *transferMeter) add(n int) {
+	if !m.started {
+		m.started = true
+		if m.first != nil {
+			m.received = m.first(n)
+		}
+		m.received += int64(n)
+		// The rate counts from here: the first report may be the bytes
+		// a resumed transfer skips, which took no time.
+		m.bar.rebase(m.received)
+	} else {
+		m.received += int64(n)
+	}
+	now := m.bar.now()
+	if now.Sub(m.last) < 100*time.Millisecond && m.received < m.total {
+		return
+	}
+	m.last = now
+	m.bar.update(m.received, m.total)
+}
