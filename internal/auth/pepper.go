@@ -280,23 +280,31 @@ func newPepperLine(id string) []byte {
 // must exist.
 func CreatePepperFile(path string) (ps *Peppers, err error) {
 	data := append([]byte(pepperHeader), newPepperLine(firstPepperID)...)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Written whole under a temporary name, then linked into place: a
+	// concurrent start sees no file or the whole file, never a part, and
+	// the link fails with fs.ErrExist if another made it first.
+	f, err := os.CreateTemp(filepath.Dir(path), ".pepper-*")
 	if err != nil {
 		return nil, fmt.Errorf("auth: pepper file: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(path) // a half-written file would stop the next start
-		}
-	}()
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("auth: pepper file: %w", err)
+	}
 	if _, err := f.Write(data); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("auth: pepper file: %w", err)
 	}
 	if err := f.Sync(); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("auth: pepper file: %w", err)
 	}
 	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("auth: pepper file: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil {
 		return nil, fmt.Errorf("auth: pepper file: %w", err)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
