@@ -398,7 +398,12 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 	for off := int64(r.Offset); off < size; {
 		n := min(int64(s.blockSize), size-off)
 		p := s.buf[:n]
-		if _, err := src.ReadAt(p, off); err != nil && !(errors.Is(err, io.EOF) && len(p) == int(n)) {
+		// ReadAt may return io.EOF with a full read at the end; a short
+		// read is a source smaller than announced, never stale bytes.
+		if got, err := src.ReadAt(p, off); got < len(p) {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = fmt.Errorf("client: put: the source ended at %d of the %d bytes announced", off+int64(got), size)
+			}
 			return native.Entry{}, err
 		}
 		h.Write(p)

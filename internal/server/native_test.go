@@ -649,3 +649,18 @@ func TestNativeCorruptBlockRefused(t *testing.T) {
 		t.Errorf("resumed after %d bytes, want the one good block of %d", resumedAt, native.MinBlockSize)
 	}
 }
+
+// TestNativePutShortSource: a source shorter than the size announced
+// fails the upload, and no file appears.
+func TestNativePutShortSource(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	if _, err := s.Put(ctx, "short.bin", bytes.NewReader(make([]byte, 100)), 200, client.PutOptions{}); err == nil || !strings.Contains(err.Error(), "ended at 100 of the 200 bytes") {
+		t.Fatalf("a 100-byte source announced as 200: %v", err)
+	}
+	s3 := h.login(t, "alice", wire.NewSignature("pw", wire.CourseSalt))
+	if _, err := s3.Stat(ctx, "short.bin"); err == nil {
+		t.Error("an upload from a short source left a file")
+	}
+}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -339,8 +338,8 @@ func (ss *session) sums(ctx context.Context, m native.Sums) bool {
 			break // past the end (or an offset that overflows)
 		}
 		n := min(bs, f.Size-int64(off))
-		if _, err := f.ReadAt(ss.buf[:n], int64(off)); err != nil && err != io.EOF {
-			return ss.done(ctx, ev, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + m.Path, Err: err}, nil)
+		if got, err := f.ReadAt(ss.buf[:n], int64(off)); got < int(n) {
+			return ss.done(ctx, ev, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + m.Path + ": it changed or could not be read", Err: err}, nil)
 		}
 		r.Sums = append(r.Sums, sha256.Sum256(ss.buf[:n]))
 	}

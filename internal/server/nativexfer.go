@@ -51,11 +51,16 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 	for off < f.Size && err == nil {
 		n := min(int64(ss.blockSize), f.Size-off)
 		p := ss.buf[:n]
-		if _, err = f.ReadAt(p, off); err != nil && !(err == io.EOF && len(p) == int(n)) {
-			end = native.EndStatus{Status: native.StatusOther, Message: "cannot read the file"}
+		// A short read is a file that shrank during the download: what
+		// is left of the buffer must never be sent for it.
+		if got, rerr := f.ReadAt(p, off); got < len(p) {
+			msg := "cannot read the file"
+			if rerr == nil || rerr == io.EOF {
+				msg = "the file changed during the download"
+			}
+			end = native.EndStatus{Status: native.StatusOther, Message: msg}
 			break
 		}
-		err = nil
 		d := native.Data{Offset: uint64(off), SHA256: sha256.Sum256(p)}
 		if err = ss.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), p); err != nil {
 			break
