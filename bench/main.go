@@ -11,10 +11,12 @@
 //	go run ./bench flood          a logged-in user and larder's memory during a login flood
 //	go run ./bench enumeration    login time, unknown user against wrong password
 //	go run ./bench audit          requests per second with the audit sink off, up and down
+//	go run ./bench native         MB/s of a 1 GiB upload and download over LNP/1, against scp
 //	go run ./bench all            all of the above with quick defaults
 //
 // Every figure is a ratio against a baseline measured in the same run (in
-// the audit scenario, larder itself with its audit trail off).
+// the audit scenario, larder itself with its audit trail off; in the
+// native scenario, scp to a private sshd).
 // Rounds alternate the systems (A B A B ...) so that the noise of a shared
 // machine falls on both alike, and the tables report medians across rounds.
 // Each system under test runs as a child process whose PID the bench knows,
@@ -101,6 +103,7 @@ func scenarios() []scenario {
 		{"flood", "a logged-in user's latency and larder's memory during a flood of wrong-password logins", newFloodConfig},
 		{"enumeration", "login time for an unknown user against a known user with a wrong password", newEnumerationConfig},
 		{"audit", "authenticated small-file requests per second with the audit trail off, its sink up, and its sink down", newAuditConfig},
+		{"native", "MB/s of one large file up and down over LNP/1, with TLS and in plaintext, against scp to a local sshd", newNativeConfig},
 	}
 }
 

@@ -166,25 +166,49 @@ func (p *Process) CPU() (time.Duration, error) {
 	return parseStatCPU(b)
 }
 
+// TreeCPU returns the CPU time of the process and of the children it has
+// waited for: for a server that forks per connection (sshd), the
+// connections that have ended.
+func (p *Process) TreeCPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID))
+	if err != nil {
+		return 0, err
+	}
+	own, err := parseStatCPU(b)
+	if err != nil {
+		return 0, err
+	}
+	children, err := parseStatFields(b, 13, 14) // cutime, cstime
+	return own + children, err
+}
+
 // parseStatCPU extracts utime+stime from the contents of /proc/PID/stat.
-// The command name, in parentheses, may hold spaces; fields are counted
-// from the last ')'.
 func parseStatCPU(b []byte) (time.Duration, error) {
+	return parseStatFields(b, 11, 12) // utime, stime: fields 14 and 15
+}
+
+// parseStatFields returns the sum of the clock-tick fields at indexes is,
+// counted from field 3 (state), of the contents of /proc/PID/stat. The
+// command name, in parentheses, may hold spaces; fields are counted from
+// the last ')'.
+func parseStatFields(b []byte, is ...int) (time.Duration, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, errors.New("bench: unreadable /proc stat")
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, errors.New("bench: short /proc stat")
+	var sum int64
+	for _, i := range is {
+		if len(f) <= i {
+			return 0, errors.New("bench: short /proc stat")
+		}
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return time.Duration(sum) * time.Second / clockTicks, nil
 }
 
 // RSS returns the process's resident set size (VmRSS) in bytes.
@@ -206,9 +230,15 @@ func (p *Process) FDs() (int, error) {
 }
 
 // selfCPU returns the CPU time the bench itself has used: the client side.
-func selfCPU() time.Duration {
+func selfCPU() time.Duration { return rusageCPU(syscall.RUSAGE_SELF) }
+
+// childrenCPU returns the CPU time of the bench's children that have ended
+// and been waited for: a client run as a program, such as scp.
+func childrenCPU() time.Duration { return rusageCPU(syscall.RUSAGE_CHILDREN) }
+
+func rusageCPU(who int) time.Duration {
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	if err := syscall.Getrusage(who, &ru); err != nil {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

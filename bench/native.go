@@ -1,0 +1,738 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	larderclient "github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/tlsconf"
+)
+
+// nativeConfig configures the native scenario: the throughput of one large
+// file up and down over LNP/1, with TLS and in plaintext, against scp to a
+// private OpenSSH server, with the machine's limits for context.
+type nativeConfig struct {
+	size    int
+	rounds  int
+	timeout time.Duration
+	settle  time.Duration
+	ciphers cipherList // scp's ciphers; "default" is OpenSSH's choice
+	perf    string     // a folder for perf profiles of one more transfer each, or ""
+}
+
+func newNativeConfig() scenarioConfig {
+	return &nativeConfig{size: 1 << 30, rounds: 3, timeout: 2 * time.Minute, settle: 3 * time.Second,
+		ciphers: cipherList{"default", "aes128-gcm@openssh.com"}}
+}
+
+func (c *nativeConfig) register(fs *flag.FlagSet) {
+	fs.IntVar(&c.size, "size", c.size, "size of the file uploaded and downloaded, in `bytes`")
+	fs.IntVar(&c.rounds, "rounds", c.rounds, "rounds, each running every transfer and limit in turn")
+	fs.DurationVar(&c.timeout, "timeout", c.timeout, "deadline of each transfer")
+	fs.DurationVar(&c.settle, "settle", c.settle, "pause before each timed transfer and limit, so that each finds the machine's free memory in the same state")
+	fs.Var(&c.ciphers, "scp-ciphers", "comma-separated `ciphers` for scp: \"default\" (OpenSSH's choice) or names as for scp -c; \"off\" skips scp")
+	fs.StringVar(&c.perf, "perf", c.perf, "after the rounds, run each transfer once more under \"perf record -a\" and keep the profiles in `folder`")
+}
+
+func (c *nativeConfig) quick() {
+	c.size, c.rounds, c.ciphers = 256<<20, 2, cipherList{"default"}
+}
+
+// cipherList is a flag holding comma-separated cipher names.
+type cipherList []string
+
+func (l *cipherList) String() string { return strings.Join(*l, ",") }
+
+func (l *cipherList) Set(s string) error {
+	var out cipherList
+	for v := range strings.SplitSeq(s, ",") {
+		v = strings.TrimSpace(v)
+		if v == "" || strings.ContainsAny(v, " \t") || slices.Contains(out, v) {
+			return fmt.Errorf("want comma-separated cipher names without repeats, got %q", s)
+		}
+		out = append(out, v)
+	}
+	if slices.Contains(out, "off") {
+		if len(out) > 1 {
+			return fmt.Errorf("\"off\" goes alone, got %q", s)
+		}
+		out = nil
+	}
+	*l = out
+	return nil
+}
+
+// xfer is one row of the native scenario: a system moving the file one
+// way. run is timed; check, after it, is not: it verifies the result
+// byte for byte and clears it away for the next round.
+type xfer struct {
+	system    string // "larder", "scp"
+	transport string // "LNP/1 over TLS 1.3", …
+	direction string // "upload" or "download"
+	verifies  string // what the system itself verifies, for the table
+	server    *Process
+	forks     bool // the server forks per connection: count its waited-for children
+	child     bool // the client is a child process (scp), not the bench
+	cipher    string
+	run       func(ctx context.Context) error
+	check     func(ctx context.Context) error
+}
+
+// xferSample is one timed transfer.
+type xferSample struct {
+	mbps                  float64
+	server, client, other float64 // CPU, % of one core over the transfer
+}
+
+func (c *nativeConfig) run(env *Env) ([]*Table, error) {
+	if c.rounds < 1 || c.size < 1 {
+		return nil, errors.New("need at least one round and one byte")
+	}
+	env.progress("writing a %d-byte random file", c.size)
+	dir, specs, err := env.makeFiles(c.size)
+	if err != nil {
+		return nil, err
+	}
+	f := specs[0]
+	src := filepath.Join(dir, f.Path)
+	work, err := env.mkdir("transfers")
+	if err != nil {
+		return nil, err
+	}
+	acct := newAccount(0)
+	known := tlsconf.OpenKnownServers(filepath.Join(work, "known_servers"))
+
+	var xfers []*xfer
+	var suites []string
+	for _, useTLS := range []bool{true, false} {
+		ln, err := env.startNativeLarder(dir, useTLS, c.timeout)
+		if err != nil {
+			return nil, err
+		}
+		if err := newClient(ln.proc.Addr, c.timeout).register(env.ctx, acct); err != nil {
+			return nil, err
+		}
+		ln.acct, ln.known = acct, known
+		if useTLS {
+			if suites, err = ln.cipherSuite(env.ctx); err != nil {
+				return nil, err
+			}
+		}
+		xfers = append(xfers, ln.xfers(f, src, work)...)
+	}
+
+	// scp to a private sshd, if OpenSSH is here.
+	scpXfers, sshNotes, scpSkipped := c.scpXfers(env, f, src, work)
+	xfers = append(xfers, scpXfers...)
+	if scpSkipped != "" {
+		env.progress("scp SKIPPED: %s", scpSkipped)
+	}
+
+	limits, err := c.limits(env, src, work)
+	if err != nil {
+		return nil, err
+	}
+
+	// One untimed pass over every transfer: the first of a fresh process
+	// runs slower, and larder's first download of the file reads it whole
+	// for its SHA-256, which it then records.
+	for _, x := range xfers {
+		if err := runXfer(env, x, int64(f.Size), c.timeout, 0, nil); err != nil {
+			return nil, fmt.Errorf("warm-up, %s %s: %w", x.label(), x.direction, err)
+		}
+	}
+
+	samples := make([][]xferSample, len(xfers))
+	var limitNames []string
+	for _, l := range limits {
+		limitNames = append(limitNames, l.names...)
+	}
+	limitMBps := make([][]float64, len(limitNames))
+	var runErr error
+measure:
+	for r := range c.rounds {
+		for i, x := range xfers {
+			var s xferSample
+			if err := runXfer(env, x, int64(f.Size), c.timeout, c.settle, &s); err != nil {
+				runErr = fmt.Errorf("round %d, %s %s: %w", r+1, x.label(), x.direction, err)
+				break measure
+			}
+			samples[i] = append(samples[i], s)
+			env.progress("round %d/%d %-40s %-8s %6.0f MB/s  cpu server %s client %s other %s",
+				r+1, c.rounds, x.label(), x.direction, s.mbps, pct(s.server), pct(s.client), pct(s.other))
+		}
+		row := 0
+		for _, l := range limits {
+			if err := sleepCtx(env.ctx, c.settle); err != nil {
+				runErr = err
+				break measure
+			}
+			n, els, err := l.run(env.ctx)
+			if err == nil && len(els) != len(l.names) {
+				err = fmt.Errorf("%d figures for %d names", len(els), len(l.names))
+			}
+			if err != nil {
+				runErr = fmt.Errorf("round %d, %s: %w", r+1, l.names[0], err)
+				break measure
+			}
+			for i, el := range els {
+				mb := float64(n) / el.Seconds() / 1e6
+				limitMBps[row] = append(limitMBps[row], mb)
+				env.progress("round %d/%d %-50s %6.0f MB/s", r+1, c.rounds, l.names[i], mb)
+				row++
+			}
+		}
+	}
+
+	var profile *Table
+	if c.perf != "" && runErr == nil {
+		profile, runErr = c.profile(env, xfers, int64(f.Size))
+	}
+
+	tables := []*Table{c.xferTable(xfers, samples, f, suites, sshNotes, scpSkipped), limitTable(limitNames, limitMBps, c.size)}
+	if profile != nil {
+		tables = append(tables, profile)
+	}
+	for _, x := range xfers {
+		if x.system == "larder" && x.direction == "upload" {
+			tables[0].Note("%s.", serverLogNote(x.server))
+		}
+	}
+	return tables, runErr
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// scpXfers starts a private sshd and returns scp's transfers, one upload
+// and one download per cipher asked for, with notes for the table; or,
+// if OpenSSH is missing or does not work here, why scp is skipped.
+func (c *nativeConfig) scpXfers(env *Env, f fileSpec, src, work string) (xfers []*xfer, notes []string, skipped string) {
+	if len(c.ciphers) == 0 {
+		return nil, nil, "not asked for (--scp-ciphers off)"
+	}
+	tools, err := findSSHTools()
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	sd, err := env.startSSHD(tools)
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	notes = append(notes, fmt.Sprintf("OpenSSH: %s; sshd (pid %d) runs as %s on 127.0.0.1:%s with a configuration of its own (loopback only, keys only, `UsePAM no`, sftp subsystem %s); scp runs with `-F /dev/null`, so its defaults are OpenSSH's, not this machine's ssh_config.",
+		tools.version, sd.proc.PID, sd.user, sd.port, tools.sftpServer))
+	probe := filepath.Join(work, "cipher-probe")
+	recv, err := env.mkdir("sshd-received")
+	if err == nil {
+		err = os.WriteFile(probe, []byte("which cipher?\n"), 0o600)
+	}
+	if err != nil {
+		env.stop(sd.proc)
+		return nil, nil, err.Error()
+	}
+	for _, ci := range c.ciphers {
+		flagCipher := ci
+		if ci == "default" {
+			flagCipher = ""
+		}
+		// A small copy with ssh's debug output says which cipher the
+		// two sides chose.
+		debug, err := sd.scp(env.ctx, flagCipher, true, probe, sd.remote(filepath.Join(recv, "cipher-probe")))
+		var got string
+		if err == nil {
+			got, err = negotiatedCipher(debug)
+		}
+		if err != nil {
+			env.stop(sd.proc)
+			return nil, nil, fmt.Sprintf("scp -c %s to the private sshd: %v", ci, err)
+		}
+		name := got
+		if ci == "default" {
+			name += " (OpenSSH's default)"
+		}
+		xfers = append(xfers, sd.xfers(f, src, work, recv, flagCipher, name)...)
+		if ci == c.ciphers[0] {
+			notes = append(notes, "scp commands: `"+sd.scpCommand(flagCipher, src, sd.remote(filepath.Join(recv, "upload.bin")))+"` (upload), and the reverse for the download.")
+		}
+	}
+	return xfers, notes, ""
+}
+
+// label names a row's system and transport.
+func (x *xfer) label() string {
+	if x.system == "scp" {
+		return "scp " + x.cipher
+	}
+	return x.system + " " + x.transport
+}
+
+// runXfer runs one transfer, timed if s is not nil, then its check.
+func runXfer(env *Env, x *xfer, size int64, timeout, settle time.Duration, s *xferSample) error {
+	// Start each transfer with nothing dirty in the page cache, so that
+	// none pays for the writeback of another, and after the same pause.
+	syscall.Sync()
+	if err := sleepCtx(env.ctx, settle); err != nil {
+		return err
+	}
+	if err := timeXfer(env.ctx, x, size, timeout, s); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(env.ctx, timeout)
+	defer cancel()
+	return x.check(ctx)
+}
+
+// timeXfer runs a transfer and, if s is not nil, records its time and
+// CPU in s.
+func timeXfer(ctx context.Context, x *xfer, size int64, timeout time.Duration, s *xferSample) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	srv0 := procCPU(x)
+	self0, kids0 := selfCPU(), childrenCPU()
+	mc0 := readMachineCPU()
+	start := time.Now()
+	err := x.run(ctx)
+	el := time.Since(start)
+	if x.forks {
+		waitChildren(x.server.PID, 3*time.Second)
+	}
+	srv1 := procCPU(x)
+	self1, kids1 := selfCPU(), childrenCPU()
+	mc1 := readMachineCPU()
+	if err != nil || s == nil {
+		return err
+	}
+	share := func(d time.Duration) float64 { return 100 * d.Seconds() / el.Seconds() }
+	s.mbps = float64(size) / el.Seconds() / 1e6
+	s.server = share(srv1 - srv0)
+	if x.child {
+		s.client = share(kids1 - kids0)
+	} else {
+		s.client = share(self1 - self0)
+	}
+	s.other = max(0, share(mc1.busy-mc0.busy)-s.server-s.client)
+	return nil
+}
+
+func procCPU(x *xfer) time.Duration {
+	if x.forks {
+		d, _ := x.server.TreeCPU()
+		return d
+	}
+	d, _ := x.server.CPU()
+	return d
+}
+
+// nativeLarder is a larder serving LNP/1 on a port of its own.
+type nativeLarder struct {
+	proc  *Process
+	data  string
+	addr  string // LNP/1
+	tls   bool
+	acct  account
+	known *tlsconf.KnownServers
+}
+
+// startNativeLarder starts larder with its native listener on a free
+// port, over TLS (a self-signed certificate made in its data folder) or in
+// plaintext.
+func (e *Env) startNativeLarder(filesDir string, useTLS bool, timeout time.Duration) (*nativeLarder, error) {
+	data, err := e.mkdir("larder-data")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	// Later flags win: this replaces startLarder's "--native-listen off".
+	extra := []string{"--native-listen", addr, "--write-timeout", timeout.String(), "--request-timeout", timeout.String()}
+	if !useTLS {
+		extra = append(extra, "--insecure-plaintext-native")
+	}
+	p, err := e.startLarder(filesDir, data, extra...)
+	if err != nil {
+		return nil, err
+	}
+	// The course listener is up; the native one starts alongside.
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) || e.ctx.Err() != nil {
+			return nil, fmt.Errorf("larder's native listener %s does not accept connections: %v; its log:\n%s", addr, err, p.LogTail(20))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &nativeLarder{proc: p, data: data, addr: addr, tls: useTLS}, nil
+}
+
+// session dials and logs in: over TLS with the certificate pinned in the
+// bench's known-servers file on first use, as larder's client does.
+func (ln *nativeLarder) session(ctx context.Context) (*larderclient.Session, net.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	var conn net.Conn
+	var err error
+	if ln.tls {
+		var cfg *tls.Config
+		if cfg, err = tlsconf.ClientConfig(ln.addr, ln.known, tlsconf.ClientOptions{Warn: io.Discard}); err != nil {
+			return nil, nil, err
+		}
+		conn, err = (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", ln.addr)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", ln.addr)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := larderclient.NewSession(ctx, conn, ln.acct.name, ln.acct.sig, larderclient.SessionOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, conn, nil
+}
+
+// cipherSuite returns the TLS version and cipher suite the client and
+// larder agree on.
+func (ln *nativeLarder) cipherSuite(ctx context.Context) ([]string, error) {
+	s, conn, err := ln.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	cs := conn.(*tls.Conn).ConnectionState()
+	return []string{tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), cs.CurveID.String()}, nil
+}
+
+// xfers returns larder's upload and download of the file at src (of the
+// served folder, so also /shared/NAME to larder). The upload lands in the
+// user's space, checked on the server's disk; the download, a fresh local
+// file each time, is checked by GetFile and again by the bench.
+func (ln *nativeLarder) xfers(f fileSpec, src, work string) []*xfer {
+	transport := "LNP/1, plaintext"
+	if ln.tls {
+		transport = "LNP/1 over TLS 1.3"
+	}
+	onDisk := filepath.Join(ln.data, "spaces", "u-"+hex.EncodeToString([]byte(ln.acct.name)), "files", "upload.bin")
+	local := filepath.Join(work, fmt.Sprintf("download-larder-tls-%t.bin", ln.tls))
+	up := &xfer{system: "larder", transport: transport, direction: "upload", server: ln.proc,
+		verifies: "SHA-256 of every 1 MiB block and of the whole file (server); written, fsync'd and renamed into place",
+		run: func(ctx context.Context) error {
+			in, err := os.Open(src)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			s, _, err := ln.session(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			e, err := s.Put(ctx, "upload.bin", in, int64(f.Size), larderclient.PutOptions{})
+			if err != nil {
+				return err
+			}
+			if e.SHA256 != f.Sum || e.Size != uint64(f.Size) {
+				return fmt.Errorf("the server recorded %d bytes with SHA-256 %x, want %d and %x", e.Size, e.SHA256, f.Size, f.Sum)
+			}
+			return nil
+		},
+		check: func(ctx context.Context) error {
+			if err := sameFiles(src, onDisk); err != nil {
+				return fmt.Errorf("the file on the server's disk: %w", err)
+			}
+			s, _, err := ln.session(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return s.Delete(ctx, "upload.bin")
+		},
+	}
+	down := &xfer{system: "larder", transport: transport, direction: "download", server: ln.proc,
+		verifies: "SHA-256 of every 1 MiB block, then of the whole file read back (client); written and fsync'd",
+		run: func(ctx context.Context) error {
+			s, _, err := ln.session(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			head, err := s.GetFile(ctx, "/shared/"+f.Path, local, nil)
+			if err == nil && head.SHA256 != f.Sum {
+				err = fmt.Errorf("the server announced SHA-256 %x, want %x", head.SHA256, f.Sum)
+			}
+			return err
+		},
+		check: func(context.Context) error { return checkDownload(local, f) },
+	}
+	return []*xfer{up, down}
+}
+
+// xfers returns scp's upload of the file at src into recv, the private
+// sshd's folder, and its download of src into a fresh local file.
+func (sd *sshdServer) xfers(f fileSpec, src, work, recv, cipher, name string) []*xfer {
+	onDisk := filepath.Join(recv, "upload.bin")
+	local := filepath.Join(work, "download-scp.bin")
+	const verifies = "nothing beyond SSH's per-packet MAC; the file is written, not fsync'd"
+	base := xfer{system: "scp", transport: "SSH (SFTP protocol)", server: sd.proc, forks: true, child: true, cipher: name, verifies: verifies}
+	up, down := base, base
+	up.direction, down.direction = "upload", "download"
+	up.run = func(ctx context.Context) error {
+		_, err := sd.scp(ctx, cipher, false, src, sd.remote(onDisk))
+		return err
+	}
+	up.check = func(context.Context) error {
+		err := sameFiles(src, onDisk)
+		if rerr := os.Remove(onDisk); err == nil {
+			err = rerr
+		}
+		return err
+	}
+	down.run = func(ctx context.Context) error {
+		_, err := sd.scp(ctx, cipher, false, sd.remote(src), local)
+		return err
+	}
+	down.check = func(context.Context) error { return checkDownload(local, f) }
+	return []*xfer{&up, &down}
+}
+
+// checkDownload checks a downloaded file's size and SHA-256, then removes
+// it, so that the next download starts from nothing.
+func checkDownload(path string, f fileSpec) error {
+	defer os.Remove(path)
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, in)
+	if err != nil {
+		return err
+	}
+	if n != int64(f.Size) || [32]byte(h.Sum(nil)) != f.Sum {
+		return fmt.Errorf("downloaded %d bytes with SHA-256 %x, want %d and %x", n, h.Sum(nil), f.Size, f.Sum)
+	}
+	return nil
+}
+
+// sameFiles reports whether the files at a and b hold the same bytes.
+func sameFiles(a, b string) error {
+	fa, err := os.Open(a)
+	if err != nil {
+		return err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; {
+		na, erra := io.ReadFull(fa, ba)
+		nb, errb := io.ReadFull(fb, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
+			return fmt.Errorf("%s and %s differ in the MiB from byte %d", a, b, off)
+		}
+		off += int64(na)
+		aEnd := erra == io.EOF || erra == io.ErrUnexpectedEOF
+		bEnd := errb == io.EOF || errb == io.ErrUnexpectedEOF
+		switch {
+		case aEnd && bEnd:
+			return nil
+		case erra != nil && !aEnd:
+			return erra
+		case errb != nil && !bEnd:
+			return errb
+		case aEnd != bEnd:
+			return fmt.Errorf("%s and %s differ in length, from byte %d", a, b, off)
+		}
+	}
+}
+
+// limits returns the machine's limits measured in each round.
+func (c *nativeConfig) limits(env *Env, src, work string) ([]limit, error) {
+	srvTLS, cliTLS, err := loopbackTLS()
+	if err != nil {
+		return nil, err
+	}
+	buf := randomBuffer(64 << 20)
+	reps := min(max(c.size/len(buf), 1), 16)
+	return []limit{
+		oneLimit("TCP copy over loopback: sendfile → read into 1 MiB, drop", func(ctx context.Context) (int64, time.Duration, error) {
+			return copyLoopback(ctx, src, nil, nil)
+		}),
+		oneLimit("TLS 1.3 copy over loopback (crypto/tls, AES-128-GCM): 1 MiB writes → read, drop", func(ctx context.Context) (int64, time.Duration, error) {
+			return copyLoopback(ctx, src, srvTLS, cliTLS)
+		}),
+		oneLimit("SHA-256 (crypto/sha256), one core, 64 MiB buffer", func(context.Context) (int64, time.Duration, error) {
+			return hashSpeed(buf, reps)
+		}),
+		oneLimit("AES-128-GCM seal (crypto/cipher), one core, 16 KiB records", func(context.Context) (int64, time.Duration, error) {
+			return sealSpeed(buf, reps)
+		}),
+		{[]string{
+			"disk: write the file into a new file in 1 MiB writes, one per block as larder does (into the page cache)",
+			"disk: the same 1 MiB writes, then fsync (the time of both)",
+			"disk: again at once, into the memory just freed: the 1 MiB writes",
+			"disk: again at once: the 1 MiB writes, then fsync"},
+			func(context.Context) (int64, []time.Duration, error) {
+				syscall.Sync()
+				// A file's pages freed more than a second ago may have
+				// gone back to the hypervisor (free page reporting);
+				// the second write shows what memory at hand costs.
+				n, cold, err := writeFile(src, filepath.Join(work, "written.bin"), 1<<20)
+				if err != nil {
+					return n, nil, err
+				}
+				_, warm, err := writeFile(src, filepath.Join(work, "written.bin"), 1<<20)
+				return n, append(cold, warm...), err
+			}},
+		{[]string{
+			"disk: the same blocks, each in four 256 KiB writes (into the page cache)",
+			"disk: the same 256 KiB writes, then fsync"},
+			func(context.Context) (int64, []time.Duration, error) {
+				syscall.Sync()
+				return writeFile(src, filepath.Join(work, "written.bin"), 256<<10)
+			}},
+	}, nil
+}
+
+// medRange formats the median of xs with its range, "612 (590–640)".
+func medRange(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s (%s–%s)", num(median(xs)), num(slices.Min(xs)), num(slices.Max(xs)))
+}
+
+func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec, suites, sshNotes []string, scpSkipped string) *Table {
+	tbl := &Table{
+		Title: fmt.Sprintf("Native protocol: one %s MiB file up and down, MB/s of file content (1 MB = 10^6 bytes)", num(float64(f.Size)/(1<<20))),
+		Header: []string{"system", "transport", "direction", "what the transfer itself verifies", "MB/s: median (min–max)", "per round",
+			"larder ÷ scp (default cipher)", "server CPU", "client CPU", "other CPU"},
+	}
+	// The first scp row of each direction is the reference.
+	ref := map[string]int{}
+	for i, x := range xfers {
+		if _, ok := ref[x.direction]; !ok && x.system == "scp" {
+			ref[x.direction] = i
+		}
+	}
+	med, ratios := map[string]float64{}, map[string]float64{}
+	for i, x := range xfers {
+		rs := samples[i]
+		mb := perRound(rs, func(s xferSample) float64 { return s.mbps })
+		ratioCell := "–"
+		if j, ok := ref[x.direction]; ok && x.system == "larder" {
+			var rr []float64
+			for k := range min(len(rs), len(samples[j])) {
+				rr = append(rr, rs[k].mbps/samples[j][k].mbps)
+			}
+			if len(rr) > 0 {
+				ratioCell = fmt.Sprintf("%s (%s)", fmtFactor(median(rr)), list(rr, func(v float64) string { return fmt.Sprintf("%.2f", v) }))
+				ratios[x.label()+" "+x.direction] = median(rr)
+			}
+		}
+		transport := x.transport
+		if x.system == "scp" {
+			transport += ", " + x.cipher
+		}
+		tbl.Add(x.system, transport, x.direction, x.verifies, medRange(mb), list(mb, num), ratioCell,
+			pct(median(perRound(rs, func(s xferSample) float64 { return s.server }))),
+			pct(median(perRound(rs, func(s xferSample) float64 { return s.client }))),
+			pct(median(perRound(rs, func(s xferSample) float64 { return s.other }))))
+		med[x.label()+" "+x.direction] = median(mb)
+	}
+	if scpSkipped != "" {
+		tbl.Add("scp", "SSH", "upload, download", "–", "skipped: "+scpSkipped, "", "", "", "", "")
+	}
+	tbl.Note("After one untimed pass over every transfer, %d rounds, each running every transfer in the order of the table, then the limits below; median, minimum and maximum across rounds; the ratio is the median of the per-round ratios (per round in brackets).", c.rounds)
+	tbl.Note("A transfer's time runs from the dial (larder: TCP, TLS handshake, login; scp: the program's start, SSH key exchange and public-key login) until the file is complete: for larder, until Put or GetFile returns, after the server's or the client's fsync and whole-file check. Before each transfer the bench calls sync(2) and waits %v, untimed: the previous transfer's file has just been removed, and this virtual machine hands free memory back to its host about a second or two later, so every transfer starts with the same, cold, memory (see the disk limits below).", c.settle)
+	tbl.Note("After each transfer, untimed, the bench checks the result byte for byte: an upload against the file on the server's disk (larder: DATA/spaces/u-HEX/files/upload.bin), a download by its SHA-256; then it deletes it. Every check passed.")
+	if len(suites) > 0 {
+		tbl.Note("larder with TLS: %s, %s, key exchange %s; the certificate is larder's self-signed one, pinned by the bench on first use (tlsconf.ClientConfig with a known-servers file in the bench's folder). Plaintext: `--insecure-plaintext-native`.", suites[0], suites[1], suites[2])
+	}
+	tbl.Note("larder downloads /shared/%s, the served folder's copy of the file that scp downloads too; uploads go to the user's space as upload.bin. Block size 1 MiB (the default). The client is client.Session in the bench's process; its CPU is the bench's.", f.Path)
+	for _, n := range sshNotes {
+		tbl.Note("%s", n)
+	}
+	if scpSkipped == "" {
+		tbl.Note("scp verifies nothing of the file itself: each SSH packet carries a MAC (with ChaCha20-Poly1305 or AES-GCM, the AEAD's tag) against corruption on the way, but no hash of the file or of its blocks is compared end to end, and the received file is not fsync'd. larder checks the SHA-256 of every block and of the whole file, and fsyncs before it answers.")
+	} else {
+		tbl.Note("scp skipped: %s. The bench installs nothing; on Debian, `apt-get install openssh-server openssh-client` (as root, sshd also needs its privilege separation folder, /run/sshd, which the package's service creates).", scpSkipped)
+	}
+	tbl.Note("CPU, in percent of one core over the transfer's wall time, medians across rounds: server, its user+system time (/proc/PID/stat; for sshd with its per-connection processes, sshd and sftp-server, counted once they end); client, the bench's own (larder's client runs in the bench) or scp's with its ssh (getrusage of children); other, the rest of the machine's busy time (/proc/stat): the kernel's writeback threads, interrupts, and the other processes of this shared machine.")
+	tbl.Note("Client and server share the machine's %d cores.", runtime.NumCPU())
+	verdict := func(name string, aim float64) {
+		for _, dir := range []string{"upload", "download"} {
+			v, ok := med["larder "+name+" "+dir]
+			if !ok || math.IsNaN(v) {
+				continue
+			}
+			state := "met"
+			if v < aim {
+				state = "NOT met"
+			}
+			tbl.Note("Aim ≥ %s MB/s, larder %s, %s: %s (%s MB/s).", num(aim), name, dir, state, num(v))
+		}
+	}
+	verdict("LNP/1 over TLS 1.3", 500)
+	verdict("LNP/1, plaintext", 1000)
+	for _, name := range []string{"LNP/1 over TLS 1.3", "LNP/1, plaintext"} {
+		for _, dir := range []string{"upload", "download"} {
+			if r, ok := ratios["larder "+name+" "+dir]; ok {
+				state := "met"
+				if r < 1 {
+					state = "NOT met"
+				}
+				tbl.Note("Aim ≥ scp (default cipher), larder %s, %s: %s (%s).", name, dir, state, fmtFactor(r))
+			}
+		}
+	}
+	return tbl
+}
+
+func limitTable(names []string, mbps [][]float64, size int) *Table {
+	tbl := &Table{
+		Title:  "The machine's limits, measured in the same rounds",
+		Header: []string{"limit", "MB/s: median (min–max)", "per round"},
+	}
+	for i, name := range names {
+		tbl.Add(name, medRange(mbps[i]), list(mbps[i], num))
+	}
+	tbl.Note("The copies move the same %d-byte file between two goroutines of the bench: the ceiling of the transport alone, with and without TLS, before any hashing or disk. Hashing and sealing run over %s of a 64 MiB buffer. The disk limits are what storing a received file costs at least: durably, with fsync, as a larder upload does on the server and a GetFile download on the client, or only into the page cache, as scp does; the file is read 1 MiB at a time, as larder's blocks come; sync(2) and the pause run before, untimed, and the file is removed after. The second write, at once after the first, goes into memory the kernel has just freed: on a virtual machine that hands free memory back to its host, the first write pays for getting it back, as every transfer here does after its pause. The 256 KiB rows write the same blocks in four pieces each (sftp-server writes 32 KiB at a time).",
+		size, bytesStr(float64(min(max(size/(64<<20), 1), 16))*(64<<20)))
+	return tbl
+}

@@ -1,0 +1,251 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNegotiatedCipher(t *testing.T) {
+	debug := `debug1: kex: algorithm: sntrup761x25519-sha512@openssh.com
+debug1: kex: host key algorithm: ssh-ed25519
+debug1: kex: server->client cipher: chacha20-poly1305@openssh.com MAC: <implicit> compression: none
+debug1: kex: client->server cipher: chacha20-poly1305@openssh.com MAC: <implicit> compression: none
+`
+	if got, err := negotiatedCipher(debug); err != nil || got != "chacha20-poly1305@openssh.com" {
+		t.Errorf("got %q, %v; want chacha20-poly1305@openssh.com", got, err)
+	}
+	ctr := strings.ReplaceAll(strings.ReplaceAll(debug, "chacha20-poly1305@openssh.com", "aes128-ctr"), "<implicit>", "umac-64-etm@openssh.com")
+	if got, err := negotiatedCipher(ctr); err != nil || got != "aes128-ctr, MAC umac-64-etm@openssh.com" {
+		t.Errorf("got %q, %v; want aes128-ctr with its MAC", got, err)
+	}
+	if _, err := negotiatedCipher("debug1: Connection established.\n"); err == nil {
+		t.Error("no kex lines: got no error")
+	}
+	mixed := strings.Replace(debug, "server->client cipher: chacha20-poly1305@openssh.com", "server->client cipher: aes128-gcm@openssh.com", 1)
+	if _, err := negotiatedCipher(mixed); err == nil {
+		t.Error("different ciphers each way: got no error")
+	}
+}
+
+func TestSSHDConfig(t *testing.T) {
+	cfg := sshdConfig("/tmp/b/sshd-1", "2222", "internal-sftp")
+	for _, want := range []string{"Port 2222\n", "ListenAddress 127.0.0.1\n", "HostKey /tmp/b/sshd-1/ssh_host_ed25519_key\n",
+		"AuthorizedKeysFile /tmp/b/sshd-1/authorized_keys\n", "PidFile /tmp/b/sshd-1/sshd.pid\n", "UsePAM no\n",
+		"StrictModes no\n", "PasswordAuthentication no\n", "Subsystem sftp internal-sftp\n"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+	s := &sshdServer{port: "2222", user: "alice", key: "/k"}
+	args := strings.Join(s.scpArgs("", false, "a", s.remote("/b")), " ")
+	for _, want := range []string{"-F /dev/null", "-i /k", "-P 2222", "-o UserKnownHostsFile=/dev/null", "a alice@127.0.0.1:/b"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("scp arguments %q lack %q", args, want)
+		}
+	}
+	if strings.Contains(args, "-c ") {
+		t.Errorf("default cipher: scp arguments %q name one", args)
+	}
+	if args := strings.Join(s.scpArgs("aes128-gcm@openssh.com", true, "a", "b"), " "); !strings.Contains(args, "-v -c aes128-gcm@openssh.com a b") {
+		t.Errorf("scp arguments %q: want -v and the cipher", args)
+	}
+}
+
+func TestCipherList(t *testing.T) {
+	var l cipherList
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Var(&l, "c", "")
+	if err := fs.Parse([]string{"-c", "default, aes128-gcm@openssh.com"}); err != nil || l.String() != "default,aes128-gcm@openssh.com" {
+		t.Errorf("got %q, %v", l.String(), err)
+	}
+	if err := l.Set("off"); err != nil || len(l) != 0 {
+		t.Errorf("off: got %q, %v; want none", l.String(), err)
+	}
+	for _, bad := range []string{"", "a,a", "off,default", "a b"} {
+		if err := l.Set(bad); err == nil {
+			t.Errorf("%q: got no error", bad)
+		}
+	}
+}
+
+const perfSample = `# Samples: 2K of event 'cpu-clock:ppp'
+#
+# Overhead|Command        |Shared Object       |Symbol
+ 30.00% |larder         |larder              |[.] crypto/internal/fips140/sha256.blockSHANI.abi0
+ 20.00% |bench          |bench               |[.] crypto/internal/fips140/aes/gcm.gcmAesDec.abi0
+ 10.00% |swapper        |[kernel.kallsyms]   |[k] pvm_safe_halt_hc
+ 10.00% |bench          |[kernel.kallsyms]   |[k] _copy_to_iter
+ 8.00%  |larder         |larder              |[.] runtime.memmove
+ 6.00%  |compile        |compile             |[.] cmd/compile/internal/ssa.(*Func).Block
+ 5.00%  |kworker/u8:0-wr|[kernel.kallsyms]   |[k] blk_mq_submit_bio
+ 5.00%  |larder         |larder              |[.] runtime.mallocgc
+ 4.00%  |sshd           |libcrypto.so.3      |[.] 0x00000000001f2a10
+ 2.00%  |sshd           |sshd                |[.] 0x0000000000052511
+`
+
+func TestPerfReport(t *testing.T) {
+	lines, err := parsePerfReport(strings.NewReader(perfSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 10 {
+		t.Fatalf("got %d lines, want 10", len(lines))
+	}
+	if l := lines[3]; l.pct != 10 || l.comm != "bench" || !l.kern || l.sym != "_copy_to_iter" {
+		t.Errorf("line 4: got %+v", l)
+	}
+	wantCat := []string{catSHA, catCipher, catKernel, catCopy, catCopy, catOther, catKernel, catRuntime, catCipher, catOther}
+	for i, l := range lines {
+		if got := perfCategory(l); got != wantCat[i] {
+			t.Errorf("%s: got %q, want %q", l.sym, got, wantCat[i])
+		}
+	}
+
+	if got := perfCategory(perfLine{kern: true, sym: "copy_folio_from_iter_atomic"}); got != catWrite {
+		t.Errorf("write(2)'s copy into the page cache: got %q, want %q", got, catWrite)
+	}
+	s := summarizePerf(lines, []string{"larder", "sshd"}, []string{"bench"})
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
+	// Busy: all but swapper's 10%; the transfer's own: larder 43 + sshd 6
+	// + bench 30 + kworker 5 = 84; compile's 6 is another process.
+	if !near(s.busy, 90) || !near(s.server, 100*49.0/90) || !near(s.client, 100*30.0/90) || !near(s.io, 100*5.0/90) || !near(s.other, 100*6.0/90) {
+		t.Errorf("processes: got busy %v, server %v, client %v, io %v, other %v", s.busy, s.server, s.client, s.io, s.other)
+	}
+	if !near(s.cats[catSHA], 100*30.0/84) || !near(s.cats[catCopy], 100*18.0/84) || !near(s.cats[catKernel], 100*5.0/84) {
+		t.Errorf("kinds of work: got %v", s.cats)
+	}
+	var sum float64
+	for _, v := range s.cats {
+		sum += v
+	}
+	if !near(sum, 100) {
+		t.Errorf("kinds of work add up to %v%%, want 100%%", sum)
+	}
+	if len(s.top) != 6 || s.top[0].sym != "crypto/internal/fips140/sha256.blockSHANI" || !near(s.top[0].pct, 100*30.0/84) {
+		t.Errorf("top: got %+v", s.top)
+	}
+
+	// Lines of one function (addresses the bench named) add up.
+	two := []perfLine{{pct: 20, comm: "bench", sym: "f"}, {pct: 30, comm: "bench", sym: "g"}, {pct: 15, comm: "bench", sym: "f"}}
+	if top := summarizePerf(two, nil, []string{"bench"}).top; len(top) != 2 || top[0].sym != "f" || !near(top[0].pct, 100*35.0/65) {
+		t.Errorf("merged top: got %+v", top)
+	}
+}
+
+func TestSelfSymbols(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms := newSelfSymbols(exe)
+	if len(syms.loads) == 0 {
+		t.Skip("the test binary is not a fixed-address executable")
+	}
+	pc := uint64(reflect.ValueOf(hashSpeed).Pointer())
+	for _, p := range syms.loads {
+		if pc >= p.Vaddr && pc < p.Vaddr+p.Filesz {
+			off := pc - p.Vaddr + p.Off
+			if got := syms.name(fmt.Sprintf("0x%016x", off+3)); !strings.HasSuffix(got, ".hashSpeed") {
+				t.Errorf("the offset of hashSpeed: got %q, want …hashSpeed", got)
+			}
+		}
+	}
+	for _, sym := range []string{"runtime.memmove", "0xnothex", "0x0000000000000001"} {
+		if got := syms.name(sym); got != sym {
+			t.Errorf("%q: got %q, want it unchanged", sym, got)
+		}
+	}
+}
+
+func TestParseStatChildren(t *testing.T) {
+	// sshd (pid 7) after two connections: utime 3, stime 2, cutime 40,
+	// cstime 15 ticks.
+	stat := "7 (sshd) S 1 7 7 0 -1 4194560 100 200 0 0 3 2 40 15 20 0 1 0 100 1000 200"
+	own, err := parseStatCPU([]byte(stat))
+	if err != nil || own != 50*time.Millisecond {
+		t.Errorf("own: got %v, %v; want 50ms", own, err)
+	}
+	kids, err := parseStatFields([]byte(stat), 13, 14)
+	if err != nil || kids != 550*time.Millisecond {
+		t.Errorf("children: got %v, %v; want 550ms", kids, err)
+	}
+	if _, err := parseStatFields([]byte("7 (sshd) S 1"), 13); err == nil {
+		t.Error("short stat: got no error")
+	}
+}
+
+func TestSameFilesAndLimits(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	sum, err := writeRandomFile(a, 3<<20+5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, _ := os.ReadFile(a)
+	if err := os.WriteFile(b, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sameFiles(a, b); err != nil {
+		t.Errorf("same files: %v", err)
+	}
+	if err := checkDownload(b, fileSpec{Size: len(content), Sum: sum}); err != nil {
+		t.Errorf("checkDownload of a good file: %v", err)
+	}
+	if _, err := os.Stat(b); !os.IsNotExist(err) {
+		t.Errorf("checkDownload left the file: %v", err)
+	}
+	for _, change := range []func([]byte) []byte{
+		func(c []byte) []byte { c = append([]byte(nil), c...); c[2<<20+7] ^= 1; return c },
+		func(c []byte) []byte { return c[:len(c)-1] },
+		func(c []byte) []byte { return append(append([]byte(nil), c...), 0) },
+	} {
+		if err := os.WriteFile(b, change(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := sameFiles(a, b); err == nil {
+			t.Error("different files: got no error")
+		}
+		if err := checkDownload(b, fileSpec{Size: len(content), Sum: sum}); err == nil {
+			t.Error("checkDownload of a bad file: got no error")
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, cli, err := loopbackTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := copyLoopback(ctx, a, nil, nil); err != nil || n != int64(len(content)) {
+		t.Errorf("TCP copy: got %d bytes, %v; want %d", n, err, len(content))
+	}
+	if n, _, err := copyLoopback(ctx, a, srv, cli); err != nil || n != int64(len(content)) {
+		t.Errorf("TLS copy: got %d bytes, %v; want %d", n, err, len(content))
+	}
+	for _, chunk := range []int{1 << 20, 256 << 10, 100_000} {
+		n, times, err := writeFile(a, filepath.Join(dir, "w"), chunk)
+		if err != nil || n != int64(len(content)) || len(times) != 2 || times[1] < times[0] {
+			t.Errorf("writeFile in %d-byte writes: got %d, %v, %v", chunk, n, times, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "w")); !os.IsNotExist(err) {
+			t.Errorf("writeFile left its file: %v", err)
+		}
+	}
+	buf := randomBuffer(1 << 20)
+	if n, _, err := hashSpeed(buf, 2); err != nil || n != 2<<20 {
+		t.Errorf("hashSpeed: %d, %v", n, err)
+	}
+	if n, _, err := sealSpeed(buf, 2); err != nil || n != 2<<20 {
+		t.Errorf("sealSpeed: %d, %v", n, err)
+	}
+}
