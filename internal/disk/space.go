@@ -68,17 +68,11 @@ func OpenSpaces(dir string) (*Spaces, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("disk: %w", err)
 	}
-	root, err := os.OpenRoot(dir)
+	root, escapes, err := openRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("disk: %w", err)
+		return nil, err
 	}
-	_, probe := root.Stat("..")
-	var pe *fs.PathError
-	if !errors.As(probe, &pe) {
-		root.Close()
-		return nil, fmt.Errorf("disk: os.Root did not refuse \"..\" (got %v)", probe)
-	}
-	return &Spaces{root: root, escapes: pe.Err}, nil
+	return &Spaces{root: root, escapes: escapes}, nil
 }
 
 // Close closes the folder.

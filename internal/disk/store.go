@@ -30,17 +30,28 @@ type Store struct {
 // Open opens the folder dir. digestEntries bounds the cache of file hashes
 // (0 means 4096).
 func Open(dir string, digestEntries int) (*Store, error) {
-	root, err := os.OpenRoot(dir)
+	root, escapes, err := openRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("disk: %w", err)
+		return nil, err
+	}
+	return &Store{root: root, digests: newDigestCache(digestEntries), escapes: escapes}, nil
+}
+
+// openRoot opens dir as an os.Root, with the error it returns for a path
+// that leads out. The os package does not export that error, so a probe
+// captures it, which is sturdier than matching its text.
+func openRoot(dir string) (root *os.Root, escapes, err error) {
+	root, err = os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("disk: %w", err)
 	}
 	_, probe := root.Stat("..")
 	var pe *fs.PathError
 	if !errors.As(probe, &pe) {
 		root.Close()
-		return nil, fmt.Errorf("disk: os.Root did not refuse \"..\" (got %v)", probe)
+		return nil, nil, fmt.Errorf("disk: os.Root did not refuse \"..\" (got %v)", probe)
 	}
-	return &Store{root: root, digests: newDigestCache(digestEntries), escapes: pe.Err}, nil
+	return root, pe.Err, nil
 }
 
 // Dir returns the folder's name as given to Open.
