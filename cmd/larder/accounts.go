@@ -293,6 +293,19 @@ func openAccountsAudited(ctx context.Context, env *Env, c *AccountConfig, sink s
 	return a, nil
 }
 
+// openAuditedOneArg parses the flags of fs, a command that changes
+// accounts and takes one argument (what it is), defining --audit-sink on
+// it first, and opens the accounts with the audit trail.
+func openAuditedOneArg(ctx context.Context, env *Env, fs *flag.FlagSet, cfg *AccountConfig, args []string, what string) (*accounts, string, error) {
+	sink := defineAuditSink(fs)
+	arg, err := oneArg(fs, args, what)
+	if err != nil {
+		return nil, "", err
+	}
+	a, err := openAccountsAudited(ctx, env, cfg, *sink)
+	return a, arg, err
+}
+
 // recordChange records that an administrator changed user's account (or,
 // for "", the password policy); what says how.
 func (a *accounts) recordChange(ctx context.Context, user, what string) error {

@@ -229,12 +229,7 @@ func runPepperRetire(ctx context.Context, env *Env, args []string) error {
 	fs := adminFlagSet(env, "pepper retire", "pepper retire ID [flags]",
 		"Removes a pepper from the pepper file. It refuses while an account still uses it:\n"+
 			"those accounts could no longer log in.", &cfg)
-	sink := defineAuditSink(fs)
-	id, err := oneArg(fs, args, "pepper id")
-	if err != nil {
-		return err
-	}
-	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
+	a, id, err := openAuditedOneArg(ctx, env, fs, &cfg, args, "pepper id")
 	if err != nil {
 		return err
 	}

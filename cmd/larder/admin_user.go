@@ -205,12 +205,7 @@ func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) err
 	return func(ctx context.Context, env *Env, args []string) error {
 		cfg := defaultAccountConfig(env.Getenv)
 		fs := adminFlagSet(env, "user "+verb, "user "+verb+" NAME [flags]", help, &cfg)
-		sink := defineAuditSink(fs)
-		name, err := oneArg(fs, args, "account name")
-		if err != nil {
-			return err
-		}
-		a, err := openAccountsAudited(ctx, env, &cfg, *sink)
+		a, name, err := openAuditedOneArg(ctx, env, fs, &cfg, args, "account name")
 		if err != nil {
 			return err
 		}
@@ -227,12 +222,7 @@ func runUserDelete(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	fs := adminFlagSet(env, "user delete", "user delete NAME [flags]",
 		"Deletes an account, from its next request on, on every server. The name can\nthen be registered again.", &cfg)
-	sink := defineAuditSink(fs)
-	name, err := oneArg(fs, args, "account name")
-	if err != nil {
-		return err
-	}
-	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
+	a, name, err := openAuditedOneArg(ctx, env, fs, &cfg, args, "account name")
 	if err != nil {
 		return err
 	}
