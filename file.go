@@ -19,6 +19,55 @@ type File struct {
 	SHA256   [32]byte
 }
 
+// BlockSums are the SHA-256 of each BlockSize-byte block of a file's
+// content, the last block maybe shorter: what a download sends with each
+// block, kept so that the server need not hash a file again each time it
+// sends it. They are a function of the content alone, so they are keyed
+// by the content's SHA-256 and size, not by a path: a rename, a copy or a
+// second upload of the same bytes finds them too.
+type BlockSums struct {
+	SHA256    [32]byte // of the whole content
+	Size      int64
+	BlockSize int
+	Sums      []byte // 32 bytes per block, in order
+}
+
+// Blocks returns how many blocks of BlockSize bytes Size bytes make.
+// Written so that no size or block size overflows it.
+func (b *BlockSums) Blocks() int64 {
+	if b.Size <= 0 || b.BlockSize <= 0 {
+		return 0
+	}
+	return (b.Size-1)/int64(b.BlockSize) + 1
+}
+
+// Sum returns the SHA-256 of block i.
+func (b *BlockSums) Sum(i int64) [32]byte {
+	return [32]byte(b.Sums[32*i : 32*i+32])
+}
+
+// MaxBlockSums is the most blocks whose sums are kept for one content:
+// 8 MiB of sums, 256 GiB of content in blocks of 1 MiB. Larger files are
+// hashed as they are sent.
+const MaxBlockSums = 1 << 18
+
+// CheckBlockSums refuses, with code EINVALID, block sums that do not fit
+// their content: a block size that is not positive, a negative size, more
+// than MaxBlockSums blocks, or a number of sums that is not one per block.
+func CheckBlockSums(b *BlockSums) error {
+	switch {
+	case b.BlockSize <= 0:
+		return Errorf(EINVALID, "block sums: block size %d", b.BlockSize)
+	case b.Size < 0:
+		return Errorf(EINVALID, "block sums: negative size %d", b.Size)
+	case b.Blocks() > MaxBlockSums:
+		return Errorf(EINVALID, "block sums: %d blocks; the most kept is %d", b.Blocks(), MaxBlockSums)
+	case int64(len(b.Sums)) != 32*b.Blocks():
+		return Errorf(EINVALID, "block sums: %d bytes of sums for %d blocks", len(b.Sums), b.Blocks())
+	}
+	return nil
+}
+
 // Usage is what a space holds, and Quota what it may hold; a limit of 0
 // is none.
 type Usage struct{ Bytes, Files int64 }
@@ -64,6 +113,20 @@ type FileStore interface {
 
 	// SpaceUsage returns the bytes and files recorded in space.
 	SpaceUsage(ctx context.Context, space string) (Usage, error)
+
+	// BlockSums returns the block sums recorded for the content of size
+	// bytes with SHA-256 sum, in blocks of blockSize bytes, or an error
+	// with code ENOTFOUND.
+	BlockSums(ctx context.Context, sum [32]byte, size int64, blockSize int) (*BlockSums, error)
+
+	// PutBlockSums records b (see CheckBlockSums), replacing any record
+	// of the same content and block size. The caller vouches for them:
+	// they were verified against the content's SHA-256.
+	PutBlockSums(ctx context.Context, b *BlockSums) error
+
+	// PruneBlockSums removes the block sums of every content that no file
+	// record has (same SHA-256 and size), and returns how many it removed.
+	PruneBlockSums(ctx context.Context) (int64, error)
 }
 
 // The checks and errors that every FileStore shares, so that the stores
@@ -72,6 +135,13 @@ type FileStore interface {
 // FileNotFound is a FileStore's error when there is no record of path.
 func FileNotFound(space, path string) error {
 	return Errorf(ENOTFOUND, "no record of file %q in space %q", path, space)
+}
+
+// BlockSumsNotFound is a FileStore's error when no block sums of
+// blockSize-byte blocks are recorded for the content of size bytes with
+// SHA-256 sum.
+func BlockSumsNotFound(sum [32]byte, size int64, blockSize int) error {
+	return Errorf(ENOTFOUND, "no block sums of %d-byte blocks recorded for content %x of %d bytes", blockSize, sum, size)
 }
 
 // QuotaExceeded is FileStore.CommitFile's error when the space would hold u, beyond

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"os"
 	"time"
 
+	"github.com/larderfs/larder/internal/xfer"
 	"github.com/larderfs/larder/native"
 	"github.com/larderfs/larder/wire"
 )
@@ -243,6 +245,13 @@ func (s *Session) Sums(ctx context.Context, path string, first uint64, count int
 // hash is the caller's to check (GetFile does), since only the caller has
 // the bytes before offset. progress, if set, is told of each block.
 func (s *Session) Get(ctx context.Context, path string, offset int64, dst io.Writer, progress func(n int)) (native.GetReply, error) {
+	return s.get(ctx, path, offset, dst, nil, progress)
+}
+
+// get is Get, writing each block to dst (and to whole, if set) behind the
+// receiving, in a pipeline, so that the blocks' hashes and the whole
+// file's are computed at once.
+func (s *Session) get(ctx context.Context, path string, offset int64, dst io.Writer, whole hash.Hash, progress func(n int)) (native.GetReply, error) {
 	defer s.begin(ctx)()
 	body, err := s.call(ctx, native.Get{Path: path, Offset: uint64(offset)})
 	if err != nil {
@@ -252,26 +261,37 @@ func (s *Session) Get(ctx context.Context, path string, offset int64, dst io.Wri
 	if err != nil {
 		return head, err
 	}
-	at := uint64(offset)
+	wr := xfer.NewWriter(dst, whole, xfer.Depth)
+	err = s.receive(ctx, head, uint64(offset), wr, progress)
+	if werr := wr.Close(); err == nil {
+		err = werr
+	}
+	return head, err
+}
+
+// receive takes a download's DATA frames and its END.
+func (s *Session) receive(ctx context.Context, head native.GetReply, at uint64, wr *xfer.Writer, progress func(n int)) error {
 	for {
 		t, body, err := s.r.Next()
 		if err != nil {
-			return head, s.ioError(ctx, err)
+			return s.ioError(ctx, err)
 		}
 		switch t {
 		case native.TypeData:
 			d, err := native.ParseData(body)
 			switch {
 			case err != nil:
-				return head, err
+				return err
 			case d.Offset != at || d.Offset+uint64(len(d.Payload)) > head.Size:
-				return head, &IntegrityError{Block: -1, Reason: fmt.Sprintf("a block at offset %d where %d was due", d.Offset, at)}
+				return &IntegrityError{Block: -1, Reason: fmt.Sprintf("a block at offset %d where %d was due", d.Offset, at)}
 			case sha256.Sum256(d.Payload) != d.SHA256:
-				return head, &IntegrityError{Block: int64(d.Offset) / int64(s.blockSize), Reason: "hash mismatch"}
+				return &IntegrityError{Block: int64(d.Offset) / int64(s.blockSize), Reason: "hash mismatch"}
 			}
-			if _, err := dst.Write(d.Payload); err != nil {
-				return head, err
+			next, err := wr.Buffer()
+			if err != nil {
+				return err
 			}
+			wr.Write(s.r.SwapBuffer(next), d.Payload)
 			at += uint64(len(d.Payload))
 			if progress != nil {
 				progress(len(d.Payload))
@@ -279,17 +299,17 @@ func (s *Session) Get(ctx context.Context, path string, offset int64, dst io.Wri
 		case native.TypeEnd:
 			e, err := native.ParseEndStatus(body)
 			if err != nil {
-				return head, err
+				return err
 			}
 			if e.Status != native.StatusOK {
-				return head, &NativeError{Status: e.Status, Message: e.Message}
+				return &NativeError{Status: e.Status, Message: e.Message}
 			}
 			if at != head.Size {
-				return head, &IntegrityError{Block: -1, Reason: fmt.Sprintf("END after %d of %d bytes", at, head.Size)}
+				return &IntegrityError{Block: -1, Reason: fmt.Sprintf("END after %d of %d bytes", at, head.Size)}
 			}
-			return head, nil
+			return nil
 		default:
-			return head, &native.ProtocolError{Msg: "a " + t.String() + " frame in a download"}
+			return &native.ProtocolError{Msg: "a " + t.String() + " frame in a download"}
 		}
 	}
 }
@@ -308,7 +328,8 @@ func (s *Session) GetFile(ctx context.Context, path, local string, progress func
 	if err != nil {
 		return native.GetReply{}, err
 	}
-	have, err := s.verifiedPrefix(ctx, path, f, fi.Size())
+	whole := sha256.New()
+	have, err := s.verifiedPrefix(ctx, path, f, fi.Size(), whole)
 	if err != nil {
 		return native.GetReply{}, err
 	}
@@ -318,26 +339,20 @@ func (s *Session) GetFile(ctx context.Context, path, local string, progress func
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
 		return native.GetReply{}, err
 	}
-	head, err := s.Get(ctx, path, have, f, progress)
+	head, err := s.get(ctx, path, have, xfer.NewFile(f, have), whole, progress)
 	if err != nil {
 		return head, err
 	}
-	if err := f.Sync(); err != nil {
-		return head, err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, int64(head.Size))); err != nil {
-		return head, err
-	}
-	if [32]byte(h.Sum(nil)) != head.SHA256 {
+	if [32]byte(whole.Sum(nil)) != head.SHA256 {
 		return head, &IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced"}
 	}
-	return head, nil
+	return head, f.Sync()
 }
 
 // verifiedPrefix returns how many leading bytes of f, which has size
-// bytes, match the server's blocks of path: whole blocks only.
-func (s *Session) verifiedPrefix(ctx context.Context, path string, f *os.File, size int64) (int64, error) {
+// bytes, match the server's blocks of path: whole blocks only. Those bytes
+// are written to whole.
+func (s *Session) verifiedPrefix(ctx context.Context, path string, f *os.File, size int64, whole hash.Hash) (int64, error) {
 	bs := int64(s.blockSize)
 	blocks := size / bs
 	var good int64
@@ -355,6 +370,7 @@ func (s *Session) verifiedPrefix(ctx context.Context, path string, f *os.File, s
 			if sha256.Sum256(s.buf[:bs]) != want {
 				return good, nil
 			}
+			whole.Write(s.buf[:bs])
 			good = off + bs
 		}
 		if int64(len(sums)) < n {
@@ -394,26 +410,31 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 	if opts.Progress != nil && r.Offset > 0 {
 		opts.Progress(int(r.Offset))
 	}
+	// The source is read, and hashed whole and by block, ahead of the
+	// sending by a pipeline.
+	rd := xfer.NewReader(src, int64(r.Offset), size, xfer.ReadOptions{BlockSize: s.blockSize, Whole: h})
+	defer rd.Close()
 	var hd [native.DataOverhead]byte
-	for off := int64(r.Offset); off < size; {
-		n := min(int64(s.blockSize), size-off)
-		p := s.buf[:n]
-		// ReadAt may return io.EOF with a full read at the end; a short
-		// read is a source smaller than announced, never stale bytes.
-		if got, err := src.ReadAt(p, off); got < len(p) {
-			if err == nil || errors.Is(err, io.EOF) {
-				err = fmt.Errorf("client: put: the source ended at %d of the %d bytes announced", off+int64(got), size)
-			}
+	for {
+		b, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		var short *xfer.ShortError
+		if errors.As(err, &short) {
+			return native.Entry{}, fmt.Errorf("client: put: the source ended at %d of the %d bytes announced", short.At, size)
+		}
+		if err != nil {
 			return native.Entry{}, err
 		}
-		h.Write(p)
-		d := native.Data{Offset: uint64(off), SHA256: sha256.Sum256(p)}
-		if err := s.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), p); err != nil {
+		d := native.Data{Offset: uint64(b.Offset), SHA256: b.SHA256}
+		err = s.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), b.Data)
+		rd.Release(b)
+		if err != nil {
 			return native.Entry{}, s.ioError(ctx, err)
 		}
-		off += n
 		if opts.Progress != nil {
-			opts.Progress(int(n))
+			opts.Progress(len(b.Data))
 		}
 	}
 	body, err = s.call(ctx, native.EndHash{SHA256: [32]byte(h.Sum(nil))})

@@ -56,6 +56,16 @@ func (r *Reader) Next() (Type, []byte, error) {
 	return t, body, nil
 }
 
+// SwapBuffer returns the buffer holding the last frame's body, which is
+// then the caller's, and makes buf (which may be nil) the buffer for the
+// frames that follow: a block received can be handed on to be written
+// while the next one is read, without a copy.
+func (r *Reader) SwapBuffer(buf []byte) []byte {
+	old := r.buf
+	r.buf = buf[:0:cap(buf)]
+	return old
+}
+
 // Writer writes frames through a buffer: Flush sends them.
 type Writer struct {
 	w   *bufio.Writer
@@ -75,15 +85,23 @@ func (w *Writer) WriteFrame(t Type, body []byte) error {
 // WriteFrameParts writes a frame whose body is head followed by tail, so
 // that a DATA frame's payload is never copied into a body first.
 func (w *Writer) WriteFrameParts(t Type, head, tail []byte) error {
-	w.hdr[0] = byte(t)
-	binary.BigEndian.PutUint32(w.hdr[1:], uint32(len(head)+len(tail)))
-	if _, err := w.w.Write(w.hdr[:]); err != nil {
-		return err
-	}
-	if _, err := w.w.Write(head); err != nil {
+	if err := w.WriteFrameHead(t, head, len(tail)); err != nil {
 		return err
 	}
 	_, err := w.w.Write(tail)
+	return err
+}
+
+// WriteFrameHead writes the header of a frame of type t whose body is
+// head followed by n more bytes, and head: the caller writes those n
+// bytes to the stream itself, after a Flush (with sendfile, say).
+func (w *Writer) WriteFrameHead(t Type, head []byte, n int) error {
+	w.hdr[0] = byte(t)
+	binary.BigEndian.PutUint32(w.hdr[1:], uint32(len(head)+n))
+	if _, err := w.w.Write(w.hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.w.Write(head)
 	return err
 }
 

@@ -146,20 +146,38 @@ func TestFrames(t *testing.T) {
 	d := Data{Offset: 4096, SHA256: sha256.Sum256(payload)}
 	must(t, w.Write(Stat{Path: "a"}))
 	must(t, w.WriteFrameParts(TypeData, d.AppendHead(nil), payload))
+	// The same frame with its payload written by the caller after the
+	// head, as a sendfile would.
+	must(t, w.WriteFrameHead(TypeData, d.AppendHead(nil), len(payload)))
 	must(t, w.Flush())
+	buf.Write(payload)
 
 	r := NewReader(&buf)
 	typ, body, err := r.Next()
 	if err != nil || typ != TypeStat || string(body) != "\x00\x01a" {
 		t.Fatalf("first frame: %v %q %v", typ, body, err)
 	}
-	typ, body, err = r.Next()
-	if err != nil || typ != TypeData {
-		t.Fatalf("second frame: %v %v", typ, err)
+	var kept []byte
+	for i := range 2 {
+		typ, body, err = r.Next()
+		if err != nil || typ != TypeData {
+			t.Fatalf("DATA frame %d: %v %v", i, typ, err)
+		}
+		got, err := ParseData(body)
+		if err != nil || got.Offset != d.Offset || got.SHA256 != d.SHA256 || !bytes.Equal(got.Payload, payload) {
+			t.Fatalf("DATA frame %d: %+v %v", i, got.Offset, err)
+		}
+		// The body of the first is taken from the reader, and must stay
+		// as it is while the second is read.
+		if i == 0 {
+			kept = r.SwapBuffer(nil)
+			if &kept[:len(body)][0] != &body[0] {
+				t.Fatal("SwapBuffer did not return the buffer holding the last body")
+			}
+		}
 	}
-	got, err := ParseData(body)
-	if err != nil || got.Offset != d.Offset || got.SHA256 != d.SHA256 || !bytes.Equal(got.Payload, payload) {
-		t.Fatalf("data: %+v %v", got.Offset, err)
+	if got, err := ParseData(kept[:len(body)]); err != nil || !bytes.Equal(got.Payload, payload) {
+		t.Fatal("the body taken with SwapBuffer changed while the next frame was read")
 	}
 	if _, _, err := r.Next(); err != io.EOF {
 		t.Fatalf("at the end: %v, want io.EOF", err)

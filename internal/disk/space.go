@@ -17,6 +17,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/flock"
+	"github.com/larderfs/larder/internal/xfer"
 )
 
 // Limits of a path in a space, as LNP/1 states them.
@@ -248,10 +249,11 @@ func syncParent(root *os.Root, name string) error {
 type Upload struct {
 	sp     *Space
 	f      *os.File
-	name   string // of the part file, in the space's root
-	Target string // the path the file goes to
-	Size   int64  // the file's final size
-	Offset int64  // the bytes written and verified so far
+	w      *xfer.File // f, written with early writeback
+	name   string     // of the part file, in the space's root
+	Target string     // the path the file goes to
+	Size   int64      // the file's final size
+	Offset int64      // the bytes written and verified so far
 }
 
 // StartUpload opens the upload of a file of size bytes to p. With resume,
@@ -286,12 +288,13 @@ func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error)
 		f.Close()
 		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
 	}
+	u.w = xfer.NewFile(f, u.Offset)
 	return u, nil
 }
 
 // Write appends verified bytes.
 func (u *Upload) Write(p []byte) (int, error) {
-	n, err := u.f.Write(p)
+	n, err := u.w.Write(p)
 	u.Offset += int64(n)
 	if err != nil {
 		return n, &larder.Error{Code: larder.EINTERNAL, Message: "cannot write the upload", Err: err}

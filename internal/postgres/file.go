@@ -230,6 +230,77 @@ func (s *FileStore) SpaceUsage(ctx context.Context, space string) (larder.Usage,
 	return u, nil
 }
 
+// A content's block sums are keyed by its SHA-256, its size and the block
+// size; see migration 4.
+const (
+	blockSumsSQL       = `SELECT sums FROM block_sums WHERE sha256 = $1 AND size = $2 AND block_size = $3`
+	upsertBlockSumsSQL = `INSERT INTO block_sums (sha256, size, block_size, sums) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (sha256, size, block_size) DO UPDATE SET sums = EXCLUDED.sums`
+	// NOT EXISTS, which the planner makes an anti-join (by hash or by
+	// merge) that reads files once. NOT IN would do so only while the
+	// subquery's rows fit in work_mem, and past that scan files for each
+	// row of block_sums.
+	pruneBlockSumsSQL = `DELETE FROM block_sums b
+		WHERE NOT EXISTS (SELECT FROM files f WHERE f.sha256 = b.sha256 AND f.size = b.size)`
+)
+
+// BlockSums returns the block sums recorded for the content of size bytes
+// with SHA-256 sum, in blocks of blockSize bytes. If there are none, the
+// error has code ENOTFOUND; a block size that is not positive, or a
+// negative size, is an error with code EINVALID. Sums read back that are
+// not one per block are an error.
+func (s *FileStore) BlockSums(ctx context.Context, sum [32]byte, size int64, blockSize int) (*larder.BlockSums, error) {
+	switch {
+	case blockSize <= 0:
+		return nil, larder.Errorf(larder.EINVALID, "block sums: block size %d", blockSize)
+	case size < 0:
+		return nil, larder.Errorf(larder.EINVALID, "block sums: negative size %d", size)
+	}
+	b := &larder.BlockSums{SHA256: sum, Size: size, BlockSize: blockSize}
+	err := s.db.pool.QueryRow(ctx, blockSumsSQL, sum[:], size, blockSize).Scan(&b.Sums)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, larder.BlockSumsNotFound(sum, size, blockSize)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: block sums of %d-byte blocks of %x: %w", blockSize, sum, err)
+	}
+	if int64(len(b.Sums)) != 32*b.Blocks() {
+		return nil, fmt.Errorf("postgres: block sums of %d-byte blocks of %x: stored sums have %d bytes for %d blocks", blockSize, sum, len(b.Sums), b.Blocks())
+	}
+	return b, nil
+}
+
+// PutBlockSums records b, replacing any record of the same content and
+// block size. Sums that larder.CheckBlockSums refuses are an error with
+// code EINVALID, and change nothing.
+func (s *FileStore) PutBlockSums(ctx context.Context, b *larder.BlockSums) error {
+	if err := larder.CheckBlockSums(b); err != nil {
+		return err
+	}
+	// pgx sends a nil slice, an empty content's sums, as NULL.
+	sums := b.Sums
+	if sums == nil {
+		sums = []byte{}
+	}
+	if _, err := s.db.pool.Exec(ctx, upsertBlockSumsSQL, b.SHA256[:], b.Size, b.BlockSize, sums); err != nil {
+		return fmt.Errorf("postgres: put block sums of %d-byte blocks of %x: %w", b.BlockSize, b.SHA256, err)
+	}
+	return nil
+}
+
+// PruneBlockSums removes the block sums of every content that no file
+// record has (same SHA-256 and size, in any space), and returns how many
+// it removed. It sees the file records committed when it starts: sums put
+// for a file whose record is committed after that may go with the rest.
+// They are a cache, and the next download of it hashes it again.
+func (s *FileStore) PruneBlockSums(ctx context.Context) (int64, error) {
+	tag, err := s.db.pool.Exec(ctx, pruneBlockSumsSQL)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune block sums: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // programLimitExceeded is PostgreSQL's SQLSTATE for a value too large for
 // where it goes: for the files table, an entry of the primary key's index
 // beyond btree's limit of 2704 bytes, which a path over about 2700 bytes

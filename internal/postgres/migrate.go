@@ -70,6 +70,23 @@ var migrations = []string{
 		sha256   bytea NOT NULL CHECK (octet_length(sha256) = 32),
 		PRIMARY KEY (space, path)
 	)`,
+
+	// 4: the block sums of contents (see FileStore.BlockSums), keyed by
+	// the content's SHA-256 and size and the block size, not by a file:
+	// every file with those bytes shares them. block_size is a bigint, as
+	// in SQLite, so that both stores accept every block size a Go int
+	// holds. sums holds 32 bytes per block, up to 8 MiB
+	// (larder.MaxBlockSums), kept out of line by TOAST; EXTERNAL stores
+	// it uncompressed, as SHA-256 sums do not compress and trying costs
+	// every write.
+	`CREATE TABLE block_sums (
+		sha256     bytea NOT NULL CHECK (octet_length(sha256) = 32),
+		size       bigint NOT NULL CHECK (size >= 0),
+		block_size bigint NOT NULL CHECK (block_size > 0),
+		sums       bytea NOT NULL,
+		PRIMARY KEY (sha256, size, block_size)
+	);
+	ALTER TABLE block_sums ALTER COLUMN sums SET STORAGE EXTERNAL`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

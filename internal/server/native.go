@@ -35,13 +35,14 @@ func (s *Server) ServeNative(ln net.Listener) error {
 		return errors.New("server: ServeNative without Spaces")
 	}
 	s.init()
-	s.janitor.Do(func() { s.running.Go(s.removeStaleUploads) })
+	s.janitor.Do(func() { s.running.Go(s.sweep) })
 	return s.serve(ln, (*conn).serveNative, nativeBusy)
 }
 
-// removeStaleUploads removes, at start and then every hour until Close,
-// the interrupted uploads older than UploadRetention.
-func (s *Server) removeStaleUploads() {
+// sweep, at start and then every hour until Close, removes the
+// interrupted uploads older than UploadRetention and the block sums of
+// contents no file has any more.
+func (s *Server) sweep() {
 	keep := cmp(s.UploadRetention, DefaultUploadRetention)
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -50,6 +51,13 @@ func (s *Server) removeStaleUploads() {
 			s.logger().Warn("cannot remove stale uploads", "error", err)
 		} else if n > 0 {
 			s.logger().Info("removed interrupted uploads", "count", n, "older_than", keep)
+		}
+		if s.FileStore != nil {
+			if n, err := s.FileStore.PruneBlockSums(s.ctx); err != nil && s.ctx.Err() == nil {
+				s.logger().Warn("cannot prune block sums", "error", err)
+			} else if n > 0 {
+				s.logger().Info("pruned the block sums of contents no file has", "count", n)
+			}
 		}
 		select {
 		case <-t.C:

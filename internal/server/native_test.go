@@ -44,12 +44,25 @@ type nativeHarness struct {
 	known      *tlsconf.KnownServers
 	users      *sqlite.UserStore
 	logs       *syncBuffer
+	plaintext  bool
 }
 
 func newNativeHarness(t *testing.T, configure ...func(*server.Server)) *nativeHarness {
 	t.Helper()
+	return startNativeHarness(t, false, configure...)
+}
+
+// newPlaintextNativeHarness is newNativeHarness without TLS, as
+// --insecure-plaintext-native serves it.
+func newPlaintextNativeHarness(t *testing.T, configure ...func(*server.Server)) *nativeHarness {
+	t.Helper()
+	return startNativeHarness(t, true, configure...)
+}
+
+func startNativeHarness(t *testing.T, plaintext bool, configure ...func(*server.Server)) *nativeHarness {
+	t.Helper()
 	top := t.TempDir()
-	h := &nativeHarness{files: filepath.Join(top, "files"), spaces: filepath.Join(top, "spaces"), logs: &syncBuffer{}}
+	h := &nativeHarness{files: filepath.Join(top, "files"), spaces: filepath.Join(top, "spaces"), logs: &syncBuffer{}, plaintext: plaintext}
 	must(t, os.Mkdir(h.files, 0o755))
 	db, err := sqlite.Open(context.Background(), filepath.Join(top, "larder.db"))
 	must(t, err)
@@ -80,7 +93,11 @@ func newNativeHarness(t *testing.T, configure ...func(*server.Server)) *nativeHa
 	must(t, err)
 	h.addr, h.courseAddr = ln.Addr().String(), cln.Addr().String()
 	done := make(chan error, 2)
-	go func() { done <- h.srv.ServeNative(tls.NewListener(ln, id.ServerConfig())) }()
+	nln := ln
+	if !plaintext {
+		nln = tls.NewListener(ln, id.ServerConfig())
+	}
+	go func() { done <- h.srv.ServeNative(nln) }()
 	go func() { done <- h.srv.Serve(cln) }()
 	t.Cleanup(func() {
 		h.srv.Close()
@@ -125,6 +142,13 @@ func (h *nativeHarness) login(t *testing.T, user string, sig wire.Signature) *cl
 }
 
 func (h *nativeHarness) dial(user string, sig wire.Signature, maxBlock int) (*client.Session, error) {
+	if h.plaintext {
+		conn, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			return nil, err
+		}
+		return client.NewSession(context.Background(), conn, user, sig, client.SessionOptions{MaxBlock: maxBlock})
+	}
 	cfg, err := tlsconf.ClientConfig(h.addr, h.known, tlsconf.ClientOptions{Warn: new(bytes.Buffer)})
 	if err != nil {
 		return nil, err

@@ -325,17 +325,25 @@ func (ss *session) sums(ctx context.Context, m native.Sums) bool {
 	if m.Count > native.MaxSumsCount {
 		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "%d sums asked for; the most is %d", m.Count, native.MaxSumsCount), nil)
 	}
-	_, f, err := ss.open(m.Path)
+	w, f, err := ss.open(m.Path)
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer f.Close()
+	var known *larder.BlockSums
+	if sum, ok := ss.knownSum(ctx, w, f.Size, f.ModTime); ok {
+		known = ss.knownBlocks(ctx, f.Size, 0, sum)
+	}
 	var r native.SumsReply
 	bs := int64(ss.blockSize)
 	for i := range uint64(m.Count) {
 		off := (m.First + i) * uint64(bs)
 		if m.First+i < m.First || off/uint64(bs) != m.First+i || off >= uint64(f.Size) {
 			break // past the end (or an offset that overflows)
+		}
+		if known != nil {
+			r.Sums = append(r.Sums, known.Sum(int64(m.First+i)))
+			continue
 		}
 		n := min(bs, f.Size-int64(off))
 		if got, err := f.ReadAt(ss.buf[:n], int64(off)); got < int(n) {

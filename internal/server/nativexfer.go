@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"path"
 	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/xfer"
 	"github.com/larderfs/larder/native"
 )
 
@@ -43,30 +43,7 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 		return false
 	}
 
-	// The blocks, each read, hashed and written; the writer's buffer
-	// gathers them into large socket writes.
-	var hd [native.DataOverhead]byte
-	off := int64(m.Offset)
-	end := native.EndStatus{Status: native.StatusOK}
-	for off < f.Size && err == nil {
-		n := min(int64(ss.blockSize), f.Size-off)
-		p := ss.buf[:n]
-		// A short read is a file that shrank during the download: what
-		// is left of the buffer must never be sent for it.
-		if got, rerr := f.ReadAt(p, off); got < len(p) {
-			msg := "cannot read the file"
-			if rerr == nil || rerr == io.EOF {
-				msg = "the file changed during the download"
-			}
-			end = native.EndStatus{Status: native.StatusOther, Message: msg}
-			break
-		}
-		d := native.Data{Offset: uint64(off), SHA256: sha256.Sum256(p)}
-		if err = ss.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), p); err != nil {
-			break
-		}
-		off += n
-	}
+	off, end, err := ss.send(ctx, f, int64(m.Offset), sum)
 	ev.Bytes, ev.SHA256, ev.Duration = off-int64(m.Offset), sum, time.Since(start)
 	ev.User, ev.Remote = ss.user.Name, ss.c.remote
 	if err != nil && end.Status == native.StatusOK {
@@ -121,7 +98,7 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		return false
 	}
 
-	total, err := ss.receive(up, h)
+	total, sums, err := ss.receive(up, h)
 	ev.Duration = time.Since(start)
 	if err != nil {
 		if errors.Is(err, errClientGone) {
@@ -150,6 +127,13 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
+	}
+	if sums != nil && ss.s.FileStore != nil {
+		// Best effort: sums not recorded are computed at the first download.
+		b := &larder.BlockSums{SHA256: total, Size: int64(m.Size), BlockSize: ss.blockSize, Sums: sums}
+		if err := ss.s.FileStore.PutBlockSums(ctx, b); err != nil {
+			ss.s.logger().Warn("cannot record block sums", "path", w.path, "err", err)
+		}
 	}
 	ev.SHA256 = total
 	e := native.Entry{Name: path.Base(w.path), Size: m.Size, Modified: fi.ModTime(), SHA256: total}
@@ -201,9 +185,32 @@ var errClientGone = errors.New("the client went away")
 
 // receive takes DATA frames up to the upload's size, verifying each, and
 // the END that follows; it returns the SHA-256 the client says the file
-// has. A bad block keeps the verified bytes before it for a resume.
-func (ss *session) receive(up *disk.Upload, h hash.Hash) ([32]byte, error) {
+// has, and whole holds the hash of what was received. Verified blocks are
+// written, and hashed into whole, behind the receiving by a pipeline. A
+// bad block keeps the verified bytes before it for a resume.
+//
+// It also returns the blocks' sums, to be recorded with the file, if the
+// whole file came in this session in blocks of the session's size.
+func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, error) {
+	wr := xfer.NewWriter(up, whole, xfer.Depth)
+	var sums []byte
+	keep := &sums
+	if up.Offset > 0 || up.Size < minKnownSums || (up.Size+int64(ss.blockSize)-1)/int64(ss.blockSize) > larder.MaxBlockSums {
+		keep = nil
+	}
+	sum, err := ss.receiveBlocks(up, wr, keep)
+	if werr := wr.Close(); werr != nil && (err == nil || errors.Is(err, errClientGone)) {
+		err = werr
+	}
+	return sum, sums, err
+}
+
+// receiveBlocks is receive's loop. It appends each block's sum to *sums
+// while the blocks have the session's size, and sets it to nil if one
+// does not (the last may be shorter).
+func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
 	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
+	at := up.Offset // the writer moves up.Offset behind us
 	for {
 		ss.c.rwc.SetReadDeadline(time.Now().Add(timeout))
 		t, body, err := ss.r.Next()
@@ -220,20 +227,29 @@ func (ss *session) receive(up *disk.Upload, h hash.Hash) ([32]byte, error) {
 			switch {
 			case err != nil:
 				return [32]byte{}, larder.Errorf(larder.EINVALID, "malformed DATA frame: %v", err)
-			case d.Offset != uint64(up.Offset):
-				return [32]byte{}, larder.Errorf(larder.EINVALID, "a block at offset %d, where %d was due", d.Offset, up.Offset)
-			case uint64(len(d.Payload)) > uint64(up.Size-up.Offset):
+			case d.Offset != uint64(at):
+				return [32]byte{}, larder.Errorf(larder.EINVALID, "a block at offset %d, where %d was due", d.Offset, at)
+			case uint64(len(d.Payload)) > uint64(up.Size-at):
 				return [32]byte{}, larder.Errorf(larder.EINVALID, "a block at offset %d runs past the announced size of %d bytes", d.Offset, up.Size)
 			case sha256.Sum256(d.Payload) != d.SHA256:
-				return [32]byte{}, larder.Errorf(larder.EINTEGRITY, "the block at offset %d does not match its SHA-256; the %d bytes before it are kept for a resume", d.Offset, up.Offset)
+				return [32]byte{}, larder.Errorf(larder.EINTEGRITY, "the block at offset %d does not match its SHA-256; the %d bytes before it are kept for a resume", d.Offset, at)
 			}
-			if _, err := up.Write(d.Payload); err != nil {
+			if sums != nil {
+				if len(d.Payload) == ss.blockSize || at+int64(len(d.Payload)) == up.Size {
+					*sums = append(*sums, d.SHA256[:]...)
+				} else {
+					*sums, sums = nil, nil
+				}
+			}
+			next, err := wr.Buffer()
+			if err != nil {
 				return [32]byte{}, err
 			}
-			h.Write(d.Payload)
+			wr.Write(ss.r.SwapBuffer(next), d.Payload)
+			at += int64(len(d.Payload))
 		case native.TypeEnd:
-			if up.Offset != up.Size {
-				return [32]byte{}, larder.Errorf(larder.EINVALID, "END after %d of %d bytes", up.Offset, up.Size)
+			if at != up.Size {
+				return [32]byte{}, larder.Errorf(larder.EINVALID, "END after %d of %d bytes", at, up.Size)
 			}
 			e, err := native.ParseEndHash(body)
 			if err != nil {

@@ -101,7 +101,7 @@ type Server struct {
 	running    sync.WaitGroup // connection goroutines, for Wait
 
 	native  sessions  // the live native sessions, by user
-	janitor sync.Once // starts removeStaleUploads
+	janitor sync.Once // starts sweep
 
 	rejected    atomic.Int64
 	lastWarning atomic.Int64 // unix nanoseconds of the last "busy" log line

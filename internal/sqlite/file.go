@@ -229,6 +229,93 @@ func (s *FileStore) SpaceUsage(ctx context.Context, space string) (larder.Usage,
 	return u, nil
 }
 
+// A content's block sums are keyed by its SHA-256, its size and the block
+// size; see migration 5.
+const (
+	blockSumsSQL       = `SELECT sums FROM block_sums WHERE sha256 = ? AND size = ? AND block_size = ?`
+	upsertBlockSumsSQL = `INSERT INTO block_sums (sha256, size, block_size, sums) VALUES (?, ?, ?, ?)
+		ON CONFLICT (sha256, size, block_size) DO UPDATE SET sums = excluded.sums`
+	// A NOT IN whose subquery names no column of the outer query runs
+	// that subquery once, into a temporary index that each row of
+	// block_sums probes: one scan of files, where a correlated NOT EXISTS
+	// would scan it for each row, as no index of files leads with the
+	// content.
+	pruneBlockSumsSQL = `DELETE FROM block_sums WHERE (sha256, size) NOT IN (SELECT sha256, size FROM files)`
+)
+
+// BlockSums returns the block sums recorded for the content of size bytes
+// with SHA-256 sum, in blocks of blockSize bytes. If there are none, the
+// error has code ENOTFOUND; a block size that is not positive, or a
+// negative size, is an error with code EINVALID. Sums read back that are
+// not one per block are an error.
+func (s *FileStore) BlockSums(ctx context.Context, sum [32]byte, size int64, blockSize int) (*larder.BlockSums, error) {
+	switch {
+	case blockSize <= 0:
+		return nil, larder.Errorf(larder.EINVALID, "block sums: block size %d", blockSize)
+	case size < 0:
+		return nil, larder.Errorf(larder.EINVALID, "block sums: negative size %d", size)
+	}
+	stmt, err := s.db.stmt(ctx, true, blockSumsSQL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: block sums of %d-byte blocks of %x: %w", blockSize, sum, err)
+	}
+	b := &larder.BlockSums{SHA256: sum, Size: size, BlockSize: blockSize}
+	err = stmt.QueryRowContext(ctx, sum[:], size, blockSize).Scan(&b.Sums)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, larder.BlockSumsNotFound(sum, size, blockSize)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: block sums of %d-byte blocks of %x: %w", blockSize, sum, err)
+	}
+	if int64(len(b.Sums)) != 32*b.Blocks() {
+		return nil, fmt.Errorf("sqlite: block sums of %d-byte blocks of %x: stored sums have %d bytes for %d blocks", blockSize, sum, len(b.Sums), b.Blocks())
+	}
+	return b, nil
+}
+
+// PutBlockSums records b, replacing any record of the same content and
+// block size. Sums that larder.CheckBlockSums refuses are an error with
+// code EINVALID, and change nothing.
+func (s *FileStore) PutBlockSums(ctx context.Context, b *larder.BlockSums) error {
+	if err := larder.CheckBlockSums(b); err != nil {
+		return err
+	}
+	stmt, err := s.db.stmt(ctx, false, upsertBlockSumsSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: put block sums of %d-byte blocks of %x: %w", b.BlockSize, b.SHA256, err)
+	}
+	// The driver binds a nil slice, an empty content's sums, as NULL.
+	sums := b.Sums
+	if sums == nil {
+		sums = []byte{}
+	}
+	if _, err := stmt.ExecContext(ctx, b.SHA256[:], b.Size, b.BlockSize, sums); err != nil {
+		return fmt.Errorf("sqlite: put block sums of %d-byte blocks of %x: %w", b.BlockSize, b.SHA256, err)
+	}
+	return nil
+}
+
+// PruneBlockSums removes the block sums of every content that no file
+// record has (same SHA-256 and size, in any space), and returns how many
+// it removed. It holds the write lock while it reads every file record.
+// Sums put for a file before its record is committed may go with the
+// rest: they are a cache, and the next download of it hashes it again.
+func (s *FileStore) PruneBlockSums(ctx context.Context) (int64, error) {
+	stmt, err := s.db.stmt(ctx, false, pruneBlockSumsSQL)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune block sums: %w", err)
+	}
+	res, err := stmt.ExecContext(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune block sums: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune block sums: %w", err)
+	}
+	return n, nil
+}
+
 // fileArgs returns the values of f's columns, in the order of
 // upsertFileSQL.
 func fileArgs(f *larder.File) []any {

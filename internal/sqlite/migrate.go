@@ -75,6 +75,20 @@ var migrations = []string{
 		sha256   BLOB NOT NULL CHECK (length(sha256) = 32),
 		PRIMARY KEY (space, path)
 	) STRICT, WITHOUT ROWID`,
+
+	// 5: the block sums of contents (see FileStore.BlockSums), keyed by
+	// the content's SHA-256 and size and the block size, not by a file:
+	// every file with those bytes shares them. sums holds 32 bytes per
+	// block, up to 8 MiB (larder.MaxBlockSums), so this is a rowid table:
+	// WITHOUT ROWID suits small rows, and a large one would spill its
+	// overflow pages from the key's b-tree itself.
+	`CREATE TABLE block_sums (
+		sha256     BLOB NOT NULL CHECK (length(sha256) = 32),
+		size       INTEGER NOT NULL CHECK (size >= 0),
+		block_size INTEGER NOT NULL CHECK (block_size > 0),
+		sums       BLOB NOT NULL,
+		PRIMARY KEY (sha256, size, block_size)
+	) STRICT`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.

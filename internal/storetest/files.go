@@ -1,11 +1,13 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +47,10 @@ func RunFiles(t *testing.T, open func(t *testing.T) larder.FileStore) {
 		{"RenameInvalid", testFilesRenameInvalid},
 		{"SpacesApart", testFilesSpacesApart},
 		{"ContextCanceled", testFilesContextCanceled},
+		{"BlockSums", testBlockSums},
+		{"BlockSumsLarge", testBlockSumsLarge},
+		{"BlockSumsInvalid", testBlockSumsInvalid},
+		{"PruneBlockSums", testPruneBlockSums},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -591,12 +597,15 @@ func testFilesContextCanceled(t *testing.T, s larder.FileStore) {
 	cancel()
 	placed := false
 	for op, err := range map[string]error{
-		"FileByPath":  func() error { _, err := s.FileByPath(ctx, "alice", "f"); return err }(),
-		"PutFile":     s.PutFile(ctx, newFile("alice", "g", 1)),
-		"CommitFile":  s.CommitFile(ctx, newFile("alice", "h", 1), larder.Quota{}, func() error { placed = true; return nil }),
-		"DeleteFiles": s.DeleteFiles(ctx, "alice", "f"),
-		"RenameFiles": s.RenameFiles(ctx, "alice", "f", "f2"),
-		"SpaceUsage":  func() error { _, err := s.SpaceUsage(ctx, "alice"); return err }(),
+		"FileByPath":     func() error { _, err := s.FileByPath(ctx, "alice", "f"); return err }(),
+		"PutFile":        s.PutFile(ctx, newFile("alice", "g", 1)),
+		"CommitFile":     s.CommitFile(ctx, newFile("alice", "h", 1), larder.Quota{}, func() error { placed = true; return nil }),
+		"DeleteFiles":    s.DeleteFiles(ctx, "alice", "f"),
+		"RenameFiles":    s.RenameFiles(ctx, "alice", "f", "f2"),
+		"SpaceUsage":     func() error { _, err := s.SpaceUsage(ctx, "alice"); return err }(),
+		"BlockSums":      func() error { _, err := s.BlockSums(ctx, f.SHA256, f.Size, 1); return err }(),
+		"PutBlockSums":   s.PutBlockSums(ctx, newBlockSums(f.SHA256, f.Size, 1)),
+		"PruneBlockSums": func() error { _, err := s.PruneBlockSums(ctx); return err }(),
 	} {
 		if err == nil {
 			t.Errorf("%s with a canceled context: got nil, want an error", op)
@@ -608,7 +617,256 @@ func testFilesContextCanceled(t *testing.T, s larder.FileStore) {
 	checkPaths(t, s, "alice", "after the canceled calls", []string{"f"})
 }
 
+func testBlockSums(t *testing.T, s larder.FileStore) {
+	content := sha256.Sum256([]byte("content"))
+	const size = 5<<16 + 100
+	checkBlockSumsNotFound(t, s, "before any PutBlockSums", content, size, 1<<16)
+
+	records := []*larder.BlockSums{
+		newBlockSums(content, size, 1<<16), // 6 blocks, the last short
+		newBlockSums(content, size, 1<<20), // one short block
+		newBlockSums(content, 6<<16, 1<<16),
+		newBlockSums(sha256.Sum256([]byte("other")), size, 1<<16),
+		// An empty content has no blocks, so no sums, nil or not.
+		newBlockSums(sha256.Sum256(nil), 0, 1<<16),
+		{SHA256: sha256.Sum256(nil), Size: 0, BlockSize: 1 << 20},
+		// Block sizes beyond 32 bits, where a Go int holds them.
+		newBlockSums(content, size, int(min(math.MaxInt, 1<<40))),
+	}
+	for _, b := range records {
+		mustPutBlockSums(t, s, b)
+	}
+	for _, b := range records {
+		checkBlockSums(t, s, "after PutBlockSums", b)
+	}
+
+	// A second record of the same content and block size replaces the
+	// first, and only it.
+	second := newBlockSums(content, size, 1<<16)
+	for i := range second.Sums {
+		second.Sums[i] ^= 0xff
+	}
+	mustPutBlockSums(t, s, second)
+	checkBlockSums(t, s, "after a second PutBlockSums", second)
+	for _, b := range records[1:] {
+		checkBlockSums(t, s, "after another's replacement", b)
+	}
+
+	// The same SHA-256 with another size, or another block size, is
+	// another content's, or another record.
+	for _, tc := range []struct {
+		size      int64
+		blockSize int
+	}{
+		{size - 1, 1 << 16}, {size + 1, 1 << 16}, {size, 1<<16 + 1}, {size, 1 << 15}, {size, 1},
+	} {
+		checkBlockSumsNotFound(t, s, "with the same SHA-256", content, tc.size, tc.blockSize)
+	}
+	checkBlockSumsNotFound(t, s, "of another SHA-256", sha256.Sum256([]byte("never")), size, 1<<16)
+}
+
+// testBlockSumsLarge: the most blocks whose sums a store keeps, 8 MiB of
+// them, round-trip.
+func testBlockSumsLarge(t *testing.T, s larder.FileStore) {
+	content := sha256.Sum256([]byte("large"))
+	for _, size := range []int64{larder.MaxBlockSums << 20, larder.MaxBlockSums<<20 - 1} {
+		b := newBlockSums(content, size, 1<<20)
+		if got := b.Blocks(); got != larder.MaxBlockSums {
+			t.Fatalf("blocks of 1 MiB in %d bytes: got %d, want %d", size, got, larder.MaxBlockSums)
+		}
+		mustPutBlockSums(t, s, b)
+		checkBlockSums(t, s, "of the most blocks kept", b)
+	}
+}
+
+func testBlockSumsInvalid(t *testing.T, s larder.FileStore) {
+	ctx := context.Background()
+	content := sha256.Sum256([]byte("content"))
+	kept := newBlockSums(content, 100, 10)
+	mustPutBlockSums(t, s, kept)
+
+	// withSums returns sums of content with n bytes of sums.
+	withSums := func(size int64, blockSize, n int) *larder.BlockSums {
+		return &larder.BlockSums{SHA256: content, Size: size, BlockSize: blockSize, Sums: make([]byte, n)}
+	}
+	bad := map[string]*larder.BlockSums{
+		"a block size of 0":                        {SHA256: content, Size: 100, BlockSize: 0},
+		"a negative block size":                    {SHA256: content, Size: 100, BlockSize: -10, Sums: make([]byte, 32*10)},
+		"a negative size":                          {SHA256: content, Size: -1, BlockSize: 10},
+		"one block beyond the most kept":           withSums(larder.MaxBlockSums<<10+1, 1<<10, 32*(larder.MaxBlockSums+1)),
+		"no sums for a content":                    withSums(100, 10, 0),
+		"nil sums for a content":                   {SHA256: content, Size: 100, BlockSize: 10},
+		"one sum short":                            withSums(100, 10, 32*9),
+		"one sum over":                             withSums(100, 10, 32*11),
+		"one byte short":                           withSums(100, 10, 32*10-1),
+		"a sum of 31 bytes for one block":          withSums(10, 10, 31),
+		"a sum for an empty content":               withSums(0, 10, 32),
+		"the sums of another block size":           withSums(100, 20, 32*10),
+		"a short last block's missing sum":         withSums(101, 10, 32*10),
+		"sums for a last block not there":          withSums(99, 11, 32*10),
+		"the sums of 100 bytes for 1 block":        withSums(1, 100, 32*100),
+		"a size whose block count overflows":       {SHA256: content, Size: math.MaxInt64, BlockSize: 2},
+		"a block size whose block count overflows": {SHA256: content, Size: 10, BlockSize: math.MaxInt},
+	}
+	for what, b := range bad {
+		checkCode(t, "PutBlockSums of "+what, s.PutBlockSums(ctx, b), larder.EINVALID)
+	}
+	// Nothing was recorded, and the record of the same key is intact.
+	for what, b := range bad {
+		if b.BlockSize > 0 && b.Size >= 0 && (b.Size != kept.Size || b.BlockSize != kept.BlockSize) {
+			checkBlockSumsNotFound(t, s, "after the refusal of "+what, b.SHA256, b.Size, b.BlockSize)
+		}
+	}
+	checkBlockSums(t, s, "after the refusals", kept)
+
+	// A lookup of what no record can hold.
+	for _, tc := range []struct {
+		size      int64
+		blockSize int
+	}{
+		{100, 0}, {100, -10}, {-1, 10}, {-1, 0},
+	} {
+		_, err := s.BlockSums(ctx, content, tc.size, tc.blockSize)
+		checkCode(t, fmt.Sprintf("BlockSums(%d bytes, blocks of %d)", tc.size, tc.blockSize), err, larder.EINVALID)
+	}
+}
+
+// testPruneBlockSums: the sums of a content that some file record has
+// (same SHA-256 and size, in any space) are kept, the others removed.
+func testPruneBlockSums(t *testing.T, s larder.FileStore) {
+	ctx := context.Background()
+	prune := func(what string, want int64) {
+		t.Helper()
+		n, err := s.PruneBlockSums(ctx)
+		if err != nil {
+			t.Fatalf("PruneBlockSums %s: got %v, want nil", what, err)
+		}
+		if n != want {
+			t.Errorf("PruneBlockSums %s: got %d removed, want %d", what, n, want)
+		}
+	}
+	prune("of an empty store", 0)
+
+	shared, own := newFile("", "shared.bin", 2000), newFile("alice", "a/own.bin", 10)
+	// The same bytes as bob's, in carol's space: they outlive his.
+	bobs := newFile("bob", "copied", 30)
+	carols := *bobs
+	carols.Space, carols.Path = "carol", "copy"
+	gone := newFile("dave", "gone", 40)
+	empty := newFile("alice", "empty", 0)
+	for _, f := range []*larder.File{shared, own, bobs, &carols, gone, empty} {
+		mustPut(t, s, f)
+	}
+	kept := []*larder.BlockSums{
+		newBlockSums(shared.SHA256, shared.Size, 512),
+		newBlockSums(shared.SHA256, shared.Size, 1<<20),
+		newBlockSums(own.SHA256, own.Size, 4),
+		newBlockSums(bobs.SHA256, bobs.Size, 8),
+		newBlockSums(empty.SHA256, empty.Size, 8),
+	}
+	removed := []*larder.BlockSums{
+		newBlockSums(gone.SHA256, gone.Size, 8),
+		// The SHA-256 of a file with another size, and a size with
+		// another SHA-256.
+		newBlockSums(own.SHA256, own.Size+1, 4),
+		newBlockSums(own.SHA256, own.Size-1, 4),
+		newBlockSums(shared.SHA256, 0, 4),
+		newBlockSums(sha256.Sum256([]byte("orphan")), own.Size, 4),
+	}
+	for _, b := range append(slices.Clone(kept), removed...) {
+		mustPutBlockSums(t, s, b)
+	}
+	if err := s.DeleteFiles(ctx, "dave", "gone"); err != nil {
+		t.Fatalf("DeleteFiles(dave, gone): got %v, want nil", err)
+	}
+	if err := s.DeleteFiles(ctx, "bob", "copied"); err != nil {
+		t.Fatalf("DeleteFiles(bob, copied): got %v, want nil", err)
+	}
+	// A rename keeps the content, and so its sums.
+	if err := s.RenameFiles(ctx, "alice", "a", "b"); err != nil {
+		t.Fatalf("RenameFiles(alice, a, b): got %v, want nil", err)
+	}
+
+	prune("after the deletions", int64(len(removed)))
+	for _, b := range kept {
+		checkBlockSums(t, s, "after PruneBlockSums", b)
+	}
+	for _, b := range removed {
+		checkBlockSumsNotFound(t, s, "after PruneBlockSums", b.SHA256, b.Size, b.BlockSize)
+	}
+	prune("a second time", 0)
+
+	// The last file of a content goes, and its sums with the next prune.
+	if err := s.DeleteFiles(ctx, "carol", "copy"); err != nil {
+		t.Fatalf("DeleteFiles(carol, copy): got %v, want nil", err)
+	}
+	prune("after the last copy went", 1)
+	checkBlockSumsNotFound(t, s, "after the last copy went", bobs.SHA256, bobs.Size, 8)
+}
+
 // Helpers.
+
+// newBlockSums returns block sums of the content of size bytes with SHA-256
+// sum, in blocks of blockSize bytes: random sums, from a generator seeded
+// by the content and the block size, so that they differ from one to the
+// other and from block to block. Generated rather than hashed, as 8 MiB of
+// them would take seconds to hash under the race detector.
+func newBlockSums(sum [32]byte, size int64, blockSize int) *larder.BlockSums {
+	b := &larder.BlockSums{SHA256: sum, Size: size, BlockSize: blockSize}
+	b.Sums = make([]byte, 32*b.Blocks())
+	seed := sha256.Sum256(fmt.Appendf(sum[:], "\x00%d", blockSize))
+	rand.NewChaCha8(seed).Read(b.Sums)
+	return b
+}
+
+func mustPutBlockSums(t *testing.T, s larder.FileStore, b *larder.BlockSums) {
+	t.Helper()
+	if err := s.PutBlockSums(context.Background(), b); err != nil {
+		t.Fatalf("PutBlockSums(%x, %d bytes, blocks of %d): got %v, want nil", b.SHA256[:4], b.Size, b.BlockSize, err)
+	}
+}
+
+// checkBlockSums checks that s holds want, field by field; sums by block,
+// naming the first that differs rather than printing megabytes.
+func checkBlockSums(t *testing.T, s larder.FileStore, what string, want *larder.BlockSums) {
+	t.Helper()
+	what = fmt.Sprintf("BlockSums(%x, %d bytes, blocks of %d) %s", want.SHA256[:4], want.Size, want.BlockSize, what)
+	got, err := s.BlockSums(context.Background(), want.SHA256, want.Size, want.BlockSize)
+	if err != nil {
+		t.Errorf("%s: got %v, want nil", what, err)
+		return
+	}
+	var diffs []string
+	if got.SHA256 != want.SHA256 {
+		diffs = append(diffs, fmt.Sprintf("SHA256: got %x, want %x", got.SHA256, want.SHA256))
+	}
+	if got.Size != want.Size {
+		diffs = append(diffs, fmt.Sprintf("Size: got %d, want %d", got.Size, want.Size))
+	}
+	if got.BlockSize != want.BlockSize {
+		diffs = append(diffs, fmt.Sprintf("BlockSize: got %d, want %d", got.BlockSize, want.BlockSize))
+	}
+	if len(got.Sums) != len(want.Sums) {
+		diffs = append(diffs, fmt.Sprintf("Sums: got %d bytes, want %d", len(got.Sums), len(want.Sums)))
+	} else {
+		for i := 0; i < len(want.Sums); i += 32 {
+			if g, w := got.Sums[i:i+32], want.Sums[i:i+32]; !bytes.Equal(g, w) {
+				diffs = append(diffs, fmt.Sprintf("Sums: block %d: got %x, want %x", i/32, g, w))
+				break
+			}
+		}
+	}
+	if len(diffs) > 0 {
+		t.Errorf("%s:\n\t%s", what, strings.Join(diffs, "\n\t"))
+	}
+}
+
+func checkBlockSumsNotFound(t *testing.T, s larder.FileStore, what string, sum [32]byte, size int64, blockSize int) {
+	t.Helper()
+	_, err := s.BlockSums(context.Background(), sum, size, blockSize)
+	checkError(t, fmt.Sprintf("BlockSums(%x, %d bytes, blocks of %d) %s", sum[:4], size, blockSize, what), err, larder.ENOTFOUND,
+		larder.ErrorMessage(larder.BlockSumsNotFound(sum, size, blockSize)))
+}
 
 func mustPut(t *testing.T, s larder.FileStore, f *larder.File) {
 	t.Helper()

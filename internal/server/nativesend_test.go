@@ -1,0 +1,128 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/server"
+)
+
+// blockSums returns the SHA-256 of each bs-byte block of data.
+func blockSums(data []byte, bs int) []byte {
+	var sums []byte
+	for off := 0; off < len(data); off += bs {
+		s := sha256.Sum256(data[off:min(off+bs, len(data))])
+		sums = append(sums, s[:]...)
+	}
+	return sums
+}
+
+// TestNativeKnownBlockSums: an upload records its blocks' sums, and a
+// download sends them instead of hashing the file again (through
+// sendfile without TLS). The client still checks every block, so a file
+// corrupted on the server's disk is caught, not served.
+func TestNativeKnownBlockSums(t *testing.T) {
+	for name, start := range map[string]func(*testing.T, ...func(*server.Server)) *nativeHarness{
+		"TLS":       newNativeHarness,
+		"plaintext": newPlaintextNativeHarness,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := start(t)
+			ctx := context.Background()
+			sig := h.register(t, "alice", "pw")
+			s := h.login(t, "alice", sig)
+			bs := s.BlockSize()
+			data := randomBytes(3*bs+1234, 11)
+			sum := sha256.Sum256(data)
+			if _, err := s.Put(ctx, "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			fs := h.srv.FileStore
+			got, err := fs.BlockSums(ctx, sum, int64(len(data)), bs)
+			if err != nil {
+				t.Fatalf("the upload's block sums: got %v, want them recorded", err)
+			}
+			if !bytes.Equal(got.Sums, blockSums(data, bs)) {
+				t.Fatal("the recorded block sums are not the file's")
+			}
+
+			local := filepath.Join(t.TempDir(), "f.bin")
+			if _, err := s.GetFile(ctx, "f.bin", local, nil); err != nil {
+				t.Fatal(err)
+			}
+			if back, _ := os.ReadFile(local); !bytes.Equal(back, data) {
+				t.Fatal("the download is not the file")
+			}
+
+			// Sums that are wrong for block 1: a server that sends the
+			// recorded sums without hashing sends a wrong one there.
+			wrong := *got
+			wrong.Sums = bytes.Clone(got.Sums)
+			wrong.Sums[32] ^= 1
+			must(t, fs.PutBlockSums(ctx, &wrong))
+			_, err = s.Get(ctx, "f.bin", 0, new(bytes.Buffer), nil)
+			var ie *client.IntegrityError
+			if !errors.As(err, &ie) || ie.Block != 1 {
+				t.Fatalf("a download with a wrong recorded sum for block 1: got %v, want an IntegrityError on block 1", err)
+			}
+			s = h.login(t, "alice", sig) // that session stopped in the middle of the download
+			sums, err := s.Sums(ctx, "f.bin", 0, 4)
+			if err != nil || len(sums) != 4 || sums[1] != wrong.Sum(1) {
+				t.Fatalf("SUMS: got %d sums, %v; want the 4 recorded", len(sums), err)
+			}
+			// The right sums again, and a block corrupted on the server's
+			// disk with its size and time kept: the client catches it.
+			must(t, fs.PutBlockSums(ctx, got))
+			onDisk := filepath.Join(h.spaces, "u-616c696365", "files", "f.bin")
+			fi, err := os.Stat(onDisk)
+			must(t, err)
+			corrupt := bytes.Clone(data)
+			corrupt[2*bs+7] ^= 0x80
+			must(t, os.WriteFile(onDisk, corrupt, 0o600))
+			must(t, os.Chtimes(onDisk, fi.ModTime(), fi.ModTime()))
+			_, err = s.Get(ctx, "f.bin", 0, new(bytes.Buffer), nil)
+			if !errors.As(err, &ie) || ie.Block != 2 {
+				t.Fatalf("a download of a file corrupted on disk: got %v, want an IntegrityError on block 2", err)
+			}
+		})
+	}
+}
+
+// TestNativeFirstDownloadRecordsBlockSums: a file placed in the shared
+// area by other means is hashed block by block at its first download, and
+// its sums are recorded for the next; a download from an offset inside a
+// block does without them.
+func TestNativeFirstDownloadRecordsBlockSums(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	bs := s.BlockSize()
+	data := randomBytes(2*bs+99, 12)
+	must(t, os.WriteFile(filepath.Join(h.files, "placed.bin"), data, 0o644))
+	sum := sha256.Sum256(data)
+	if _, err := h.srv.FileStore.BlockSums(ctx, sum, int64(len(data)), bs); larder.ErrorCode(err) != larder.ENOTFOUND {
+		t.Fatalf("block sums before any download: got %v, want none", err)
+	}
+	var got bytes.Buffer
+	if _, err := s.Get(ctx, "/shared/placed.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("first download: %v", err)
+	}
+	rec, err := h.srv.FileStore.BlockSums(ctx, sum, int64(len(data)), bs)
+	if err != nil || !bytes.Equal(rec.Sums, blockSums(data, bs)) {
+		t.Fatalf("block sums after the first download: got %v, want the file's", err)
+	}
+	got.Reset()
+	if _, err := s.Get(ctx, "/shared/placed.bin", int64(bs)+5, &got, nil); err != nil || !bytes.Equal(got.Bytes(), data[bs+5:]) {
+		t.Fatalf("download from inside a block: %v", err)
+	}
+	if _, err := s.Get(ctx, "/shared/placed.bin", 0, &got, nil); err != nil {
+		t.Fatalf("second download: %v", err)
+	}
+}

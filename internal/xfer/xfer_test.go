@@ -1,0 +1,214 @@
+package xfer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{7})
+	r.Read(b)
+	return b
+}
+
+func TestReaderBlocks(t *testing.T) {
+	data := randomBytes(10*1000 + 123)
+	for _, tc := range []struct {
+		name       string
+		off, end   int64
+		block      int
+		wantBlocks int
+	}{
+		{"whole", 0, int64(len(data)), 1000, 11},
+		{"from an offset", 2500, int64(len(data)), 1000, 8},
+		{"one short block", 0, 10, 1000, 1},
+		{"nothing", int64(len(data)), int64(len(data)), 1000, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			whole := sha256.New()
+			r := NewReader(bytes.NewReader(data), tc.off, tc.end, ReadOptions{BlockSize: tc.block, Whole: whole})
+			defer r.Close()
+			var got []byte
+			blocks := 0
+			for {
+				b, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := tc.off + int64(len(got)); b.Offset != want {
+					t.Fatalf("block at %d, want %d", b.Offset, want)
+				}
+				if b.SHA256 != sha256.Sum256(b.Data) {
+					t.Fatalf("block at %d: wrong SHA-256", b.Offset)
+				}
+				got = append(got, b.Data...)
+				blocks++
+				r.Release(b)
+			}
+			if !bytes.Equal(got, data[tc.off:tc.end]) {
+				t.Fatalf("got %d bytes that differ from the source's %d", len(got), tc.end-tc.off)
+			}
+			if blocks != tc.wantBlocks {
+				t.Errorf("got %d blocks, want %d", blocks, tc.wantBlocks)
+			}
+			if sum := [32]byte(whole.Sum(nil)); sum != sha256.Sum256(data[tc.off:tc.end]) {
+				t.Error("the whole hash differs from the bytes read")
+			}
+			if _, err := r.Next(); err != io.EOF {
+				t.Errorf("Next after the end: %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+func TestReaderShortSource(t *testing.T) {
+	data := randomBytes(2500)
+	r := NewReader(bytes.NewReader(data), 0, 4000, ReadOptions{BlockSize: 1000})
+	defer r.Close()
+	n := 0
+	for {
+		b, err := r.Next()
+		var short *ShortError
+		if errors.As(err, &short) {
+			if short.At != 2500 || n != 2 {
+				t.Fatalf("ended at %d after %d blocks, want 2500 after 2", short.At, n)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("got %v, want a ShortError", err)
+		}
+		n++
+		r.Release(b)
+	}
+}
+
+type failingReaderAt struct{ err error }
+
+func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) { return 0, f.err }
+
+func TestReaderError(t *testing.T) {
+	boom := errors.New("boom")
+	r := NewReader(failingReaderAt{boom}, 0, 100, ReadOptions{BlockSize: 10})
+	defer r.Close()
+	if _, err := r.Next(); err != boom {
+		t.Fatalf("got %v, want %v", err, boom)
+	}
+}
+
+// A Reader closed while its goroutines wait on a consumer that never
+// comes back must not leak them: Close returns only once they end.
+func TestReaderCloseEarly(t *testing.T) {
+	r := NewReader(bytes.NewReader(randomBytes(100000)), 0, 100000, ReadOptions{BlockSize: 100, Depth: 2})
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+}
+
+// chunkRecorder records each Write's size.
+type chunkRecorder struct {
+	bytes.Buffer
+	sizes []int
+	fail  error
+}
+
+func (c *chunkRecorder) Write(p []byte) (int, error) {
+	if c.fail != nil {
+		return 0, c.fail
+	}
+	c.sizes = append(c.sizes, len(p))
+	return c.Buffer.Write(p)
+}
+
+func TestWriter(t *testing.T) {
+	data := randomBytes(3*ChunkSize + 1000)
+	var dst chunkRecorder
+	whole := sha256.New()
+	w := NewWriter(&dst, whole, 2)
+	const block = ChunkSize*2 + 10
+	made := 0
+	for off := 0; off < len(data); off += block {
+		buf, err := w.Buffer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if buf == nil {
+			made++
+			buf = make([]byte, block)
+		}
+		n := copy(buf, data[off:])
+		w.Write(buf, buf[:n])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dst.Bytes(), data) {
+		t.Fatal("the destination differs from the blocks written")
+	}
+	for _, n := range dst.sizes {
+		if n > ChunkSize {
+			t.Errorf("a write of %d bytes; the most is %d", n, ChunkSize)
+		}
+	}
+	if sum := [32]byte(whole.Sum(nil)); sum != sha256.Sum256(data) {
+		t.Error("the whole hash differs from the bytes written")
+	}
+	if made > 2 {
+		t.Errorf("the caller made %d buffers for a Writer of depth 2", made)
+	}
+}
+
+func TestWriterError(t *testing.T) {
+	boom := errors.New("disk full")
+	w := NewWriter(&chunkRecorder{fail: boom}, nil, 2)
+	var err error
+	for i := 0; i < 10 && err == nil; i++ {
+		var buf []byte
+		buf, err = w.Buffer()
+		if err == nil {
+			w.Write(buf, []byte("block"))
+		}
+	}
+	if err != boom {
+		t.Errorf("Buffer: got %v, want %v", err, boom)
+	}
+	if err := w.Close(); err != boom {
+		t.Errorf("Close: got %v, want %v", err, boom)
+	}
+	if err := w.Close(); err != boom {
+		t.Errorf("Close again: got %v, want %v", err, boom)
+	}
+}
+
+func TestReaderUnhashed(t *testing.T) {
+	data := randomBytes(5000)
+	r := NewReader(bytes.NewReader(data), 0, 5000, ReadOptions{BlockSize: 1000, Unhashed: true})
+	defer r.Close()
+	var got []byte
+	for {
+		b, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.SHA256 != ([32]byte{}) {
+			t.Fatalf("block at %d: hashed, want its SHA256 left zero", b.Offset)
+		}
+		got = append(got, b.Data...)
+		r.Release(b)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("the blocks differ from the source")
+	}
+}
