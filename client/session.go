@@ -261,10 +261,14 @@ func (s *Session) get(ctx context.Context, path string, offset int64, dst io.Wri
 	if err != nil {
 		return head, err
 	}
-	wr := xfer.NewWriter(dst, whole, xfer.Depth)
+	wr := xfer.NewWriter(dst, xfer.WriteOptions{Whole: whole, Verify: true})
 	err = s.receive(ctx, head, uint64(offset), wr, progress)
-	if werr := wr.Close(); err == nil {
+	if werr := wr.Close(); err == nil || errors.Is(err, werr) {
 		err = werr
+	}
+	var bad *xfer.MismatchError
+	if errors.As(err, &bad) {
+		err = &IntegrityError{Block: bad.Offset / int64(s.blockSize), Reason: "hash mismatch"}
 	}
 	return head, err
 }
@@ -284,14 +288,12 @@ func (s *Session) receive(ctx context.Context, head native.GetReply, at uint64, 
 				return err
 			case d.Offset != at || d.Offset+uint64(len(d.Payload)) > head.Size:
 				return &IntegrityError{Block: -1, Reason: fmt.Sprintf("a block at offset %d where %d was due", d.Offset, at)}
-			case sha256.Sum256(d.Payload) != d.SHA256:
-				return &IntegrityError{Block: int64(d.Offset) / int64(s.blockSize), Reason: "hash mismatch"}
 			}
 			next, err := wr.Buffer()
 			if err != nil {
 				return err
 			}
-			wr.Write(s.r.SwapBuffer(next), d.Payload)
+			wr.Write(s.r.SwapBuffer(next), int64(at), d.Payload, d.SHA256)
 			at += uint64(len(d.Payload))
 			if progress != nil {
 				progress(len(d.Payload))

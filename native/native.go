@@ -97,6 +97,12 @@ var statusNames = map[Status]string{
 	StatusVersion: "VERSION",
 }
 
+// Known reports whether s is a status LNP/1 defines.
+func (s Status) Known() bool {
+	_, ok := statusNames[s]
+	return ok
+}
+
 func (s Status) String() string {
 	if n, ok := statusNames[s]; ok {
 		return n

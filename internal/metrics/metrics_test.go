@@ -28,6 +28,7 @@ import (
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
+	"github.com/larderfs/larder/native"
 	"github.com/larderfs/larder/wire"
 )
 
@@ -406,5 +407,53 @@ func TestNoSources(t *testing.T) {
 	}
 	if code, body := get(t, url+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz: %d %q, want 200 \"ok\\n\"", code, body)
+	}
+}
+
+// TestScrapeNative: LNP/1's counters are exported with their op and
+// status names, every known status of every op, and the bytes both ways.
+func TestScrapeNative(t *testing.T) {
+	var st server.Stats
+	get, put := server.NativeOp(8), server.NativeOp(9)
+	st.NativeRequests[get][native.StatusOK] = 3
+	st.NativeRequests[put][native.StatusQuotaExceeded] = 2
+	st.NativeDurations[get].Counts[0] = 1
+	st.NativeDurations[get].Counts[len(server.DurationBuckets())] = 2
+	st.NativeDurations[get].Sum = 90 * time.Second
+	st.NativeBytesSent, st.NativeBytesReceived = 1<<30, 5
+	url := serveHTTP(t, metrics.NewHandler(metrics.Config{Server: func() server.Stats { return st }}))
+	fams := scrape(t, url)
+
+	if get.String() != "get" || put.String() != "put" {
+		t.Fatalf("ops 8 and 9 are %q and %q, want get and put", get, put)
+	}
+	known := 0
+	for s := range native.Status(server.NumNativeStatuses) {
+		if s.Known() {
+			known++
+		}
+	}
+	if n := len(fams["larder_native_requests_total"].GetMetric()); n != server.NumNativeOps*known {
+		t.Errorf("larder_native_requests_total has %d series, want %d", n, server.NumNativeOps*known)
+	}
+	for _, c := range []struct {
+		op, status string
+		want       float64
+	}{
+		{"get", "OK", 3}, {"put", "QUOTA_EXCEEDED", 2}, {"put", "OK", 0}, {"whoami", "HASH_MISMATCH", 0},
+	} {
+		if got := value(t, fams, "larder_native_requests_total", "op", c.op, "status", c.status); got != c.want {
+			t.Errorf("larder_native_requests_total{op=%q,status=%q} = %v, want %v", c.op, c.status, got, c.want)
+		}
+	}
+	if got := value(t, fams, "larder_native_bytes_total", "direction", "sent"); got != 1<<30 {
+		t.Errorf("bytes sent = %v, want %v", got, 1<<30)
+	}
+	if got := value(t, fams, "larder_native_bytes_total", "direction", "received"); got != 5 {
+		t.Errorf("bytes received = %v, want 5", got)
+	}
+	h := find(fams, "larder_native_request_duration_seconds", "op", "get").GetHistogram()
+	if h.GetSampleCount() != 3 || h.GetSampleSum() != 90 || h.Bucket[0].GetCumulativeCount() != 1 {
+		t.Errorf("duration{op=get}: count %d, sum %v, first bucket %d; want 3, 90, 1", h.GetSampleCount(), h.GetSampleSum(), h.Bucket[0].GetCumulativeCount())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/native"
 	"github.com/larderfs/larder/wire"
 )
 
@@ -16,17 +17,26 @@ import (
 //	larder_requests_total{op,status}              counter
 //	larder_request_duration_seconds{op}           histogram
 //	larder_payload_bytes_sent_total               counter
+//	larder_native_requests_total{op,status}       counter
+//	larder_native_request_duration_seconds{op}    histogram
+//	larder_native_bytes_total{direction}          counter
 //
 // op is none, register or retrieve; status is the reply's status as the
 // protocol names it (OK, USER_EXISTS, USER_MISSING, INVALID_LOGIN,
 // BAD_REQUEST, OTHER, MALFORMED), or none for an exchange that sent no
 // reply. Every (op, status) pair is exported, zero or not, so that rates
 // over them need no special case for a series that appears late.
+//
+// The native metrics are LNP/1's: op is the request (whoami, stat, list,
+// mkdir, delete, rename, passwd, sums, get, put), status one LNP/1
+// defines; direction is sent (downloads) or received (uploads).
 type serverCollector struct {
 	stats func() server.Stats
 
 	accepted, open, max, rejected *prometheus.Desc
 	requests, duration, payload   *prometheus.Desc
+
+	nativeRequests, nativeDuration, nativeBytes *prometheus.Desc
 
 	buckets []float64 // upper bounds of the duration histogram, in seconds
 }
@@ -50,6 +60,15 @@ func newServerCollector(stats func() server.Stats) *serverCollector {
 			"op"),
 		payload: newDesc("larder_payload_bytes_sent_total",
 			"File bytes sent in replies, without block headers."),
+		nativeRequests: newDesc("larder_native_requests_total",
+			"LNP/1 requests answered, by op and by the status they ended with (a transfer cut off by the client counts as OTHER).",
+			"op", "status"),
+		nativeDuration: newDesc("larder_native_request_duration_seconds",
+			"Time from reading an LNP/1 request to the end of its reply (for a transfer, its END), by op.",
+			"op"),
+		nativeBytes: newDesc("larder_native_bytes_total",
+			"File bytes of LNP/1 transfers, without frame headers: sent in downloads, received in uploads.",
+			"direction"),
 	}
 	for _, b := range server.DurationBuckets() {
 		c.buckets = append(c.buckets, b.Seconds())
@@ -58,7 +77,8 @@ func newServerCollector(stats func() server.Stats) *serverCollector {
 }
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, c.accepted, c.open, c.max, c.rejected, c.requests, c.duration, c.payload)
+	describe(ch, c.accepted, c.open, c.max, c.rejected, c.requests, c.duration, c.payload,
+		c.nativeRequests, c.nativeDuration, c.nativeBytes)
 }
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
@@ -72,16 +92,31 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		for status, n := range s.Requests[op] {
 			emit(ch, c.requests, prometheus.CounterValue, float64(n), op.String(), statusLabel(wire.Status(status)))
 		}
-		h := &s.Durations[op]
-		cumulative := make(map[float64]uint64, len(c.buckets))
-		var n uint64
-		for i, le := range c.buckets {
-			n += h.Counts[i]
-			cumulative[le] = n
-		}
-		n += h.Counts[len(c.buckets)] // the +Inf bucket, which Prometheus adds itself
-		ch <- prometheus.MustNewConstHistogram(c.duration, n, h.Sum.Seconds(), cumulative, op.String())
+		ch <- c.histogram(c.duration, &s.Durations[op], op.String())
 	}
+	for op := range server.NativeOp(server.NumNativeOps) {
+		for status, n := range s.NativeRequests[op] {
+			if st := native.Status(status); st.Known() {
+				emit(ch, c.nativeRequests, prometheus.CounterValue, float64(n), op.String(), st.String())
+			}
+		}
+		ch <- c.histogram(c.nativeDuration, &s.NativeDurations[op], op.String())
+	}
+	emit(ch, c.nativeBytes, prometheus.CounterValue, float64(s.NativeBytesSent), "sent")
+	emit(ch, c.nativeBytes, prometheus.CounterValue, float64(s.NativeBytesReceived), "received")
+}
+
+// histogram converts h, whose buckets are c.buckets and +Inf, to a
+// Prometheus histogram.
+func (c *serverCollector) histogram(d *prometheus.Desc, h *server.Histogram, label string) prometheus.Metric {
+	cumulative := make(map[float64]uint64, len(c.buckets))
+	var n uint64
+	for i, le := range c.buckets {
+		n += h.Counts[i]
+		cumulative[le] = n
+	}
+	n += h.Counts[len(c.buckets)] // the +Inf bucket, which Prometheus adds itself
+	return prometheus.MustNewConstHistogram(d, n, h.Sum.Seconds(), cumulative, label)
 }
 
 // statusLabel returns the protocol's name of s, or "none" for no reply.

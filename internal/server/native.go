@@ -88,8 +88,9 @@ type session struct {
 	w         *native.Writer
 	dw        deadlineWriter
 	blockSize int
-	buf       []byte      // a block's worth, for transfers
-	ended     atomic.Bool // another session changed the password
+	buf       []byte        // a block's worth, for transfers
+	ended     atomic.Bool   // another session changed the password
+	status    native.Status // how the request being served ended, for Stats
 }
 
 func (c *conn) serveNative() {
@@ -265,8 +266,11 @@ func (ss *session) loop() string {
 			cancel()
 			return "account changed: " + larder.ErrorMessage(err)
 		}
+		start := time.Now()
+		ss.status = 0
 		goOn := ss.handle(ctx, m)
 		cancel()
+		s.counters.countNative(t, ss.status, time.Since(start))
 		if !goOn {
 			return "ended in a transfer"
 		}

@@ -90,6 +90,12 @@ func (ss *session) handle(ctx context.Context, m native.Message) bool {
 	return ss.done(ctx, larder.Event{Kind: larder.EventRefused}, larder.Errorf(larder.EINVALID, "%v is not served", m.Type()), nil)
 }
 
+// record records ev, the outcome of the request being served.
+func (ss *session) record(ctx context.Context, ev larder.Event) {
+	ss.status = native.Status(ev.Status)
+	ss.s.record(ctx, ev)
+}
+
 // done answers a request with err's status and message (OK and body if
 // err is nil), and records ev with them.
 func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []byte) bool {
@@ -105,7 +111,7 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 		}
 	}
 	ev.User, ev.Remote, ev.Status = ss.user.Name, ss.c.remote, int(status)
-	ss.s.record(ctx, ev)
+	ss.record(ctx, ev)
 	return ss.reply(status, msg, body)
 }
 

@@ -33,8 +33,7 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 	o := xfer.ReadOptions{BlockSize: ss.blockSize, Unhashed: known != nil}
 	var rec *larder.BlockSums
 	var whole = sha256.New()
-	if known == nil && off == 0 && ss.s.FileStore != nil && f.Size >= minKnownSums &&
-		(f.Size+int64(ss.blockSize)-1)/int64(ss.blockSize) <= larder.MaxBlockSums {
+	if known == nil && off == 0 && ss.s.FileStore != nil && ss.keepsSums(f.Size) {
 		// The sums of this pass are recorded if the bytes read are the
 		// content whose hash was announced: the file may change meanwhile.
 		rec = &larder.BlockSums{SHA256: sum, Size: f.Size, BlockSize: ss.blockSize}
@@ -72,6 +71,14 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 		}
 	}
 	return off, native.EndStatus{Status: native.StatusOK}, nil
+}
+
+// keepsSums reports whether the block sums of a file of size bytes are
+// recorded: not for files so small that hashing them costs less than the
+// query, nor for those with more than larder.MaxBlockSums blocks.
+func (ss *session) keepsSums(size int64) bool {
+	b := larder.BlockSums{Size: size, BlockSize: ss.blockSize}
+	return size >= minKnownSums && b.Blocks() <= larder.MaxBlockSums
 }
 
 // readFailed is the END of a download whose file could not be read: a

@@ -12,6 +12,7 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/native"
 )
 
 // blockSums returns the SHA-256 of each bs-byte block of data.
@@ -124,5 +125,49 @@ func TestNativeFirstDownloadRecordsBlockSums(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, "/shared/placed.bin", 0, &got, nil); err != nil {
 		t.Fatalf("second download: %v", err)
+	}
+}
+
+// TestNativeStats: every LNP/1 request is counted by op and status, and
+// the file bytes of transfers both ways.
+func TestNativeStats(t *testing.T) {
+	h := newNativeHarness(t)
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	data := randomBytes(3000, 13)
+	if _, err := s.Put(ctx, "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.Get(ctx, "f.bin", 1000, new(bytes.Buffer), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Stat(ctx, "missing"); err == nil {
+		t.Fatal("stat of a missing file succeeded")
+	}
+	st := h.srv.Stats()
+	count := func(op string, status native.Status) int64 {
+		for i := range server.NativeOp(server.NumNativeOps) {
+			if i.String() == op {
+				return st.NativeRequests[i][status]
+			}
+		}
+		t.Fatalf("no op %q", op)
+		return 0
+	}
+	for _, c := range []struct {
+		op     string
+		status native.Status
+		want   int64
+	}{
+		{"put", native.StatusOK, 1}, {"get", native.StatusOK, 2}, {"stat", native.StatusNotFound, 1}, {"stat", native.StatusOK, 0},
+	} {
+		if got := count(c.op, c.status); got != c.want {
+			t.Errorf("%s %v: counted %d, want %d", c.op, c.status, got, c.want)
+		}
+	}
+	if st.NativeBytesReceived != 3000 || st.NativeBytesSent != 4000 {
+		t.Errorf("bytes received, sent: %d, %d; want 3000, 4000", st.NativeBytesReceived, st.NativeBytesSent)
 	}
 }

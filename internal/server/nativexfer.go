@@ -45,15 +45,16 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 
 	off, end, err := ss.send(ctx, f, int64(m.Offset), sum)
 	ev.Bytes, ev.SHA256, ev.Duration = off-int64(m.Offset), sum, time.Since(start)
+	ss.s.counters.nativeSent.Add(ev.Bytes)
 	ev.User, ev.Remote = ss.user.Name, ss.c.remote
 	if err != nil && end.Status == native.StatusOK {
 		// The client is gone or stopped reading: no END can reach it.
 		ev.Status, ev.Reason = int(native.StatusOther), "interrupted: "+err.Error()
-		ss.s.record(ctx, ev)
+		ss.record(ctx, ev)
 		return false
 	}
 	ev.Status, ev.Reason = int(end.Status), end.Message
-	ss.s.record(ctx, ev)
+	ss.record(ctx, ev)
 	if ss.w.Write(end) != nil || ss.w.Flush() != nil {
 		return false
 	}
@@ -103,7 +104,7 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 	if err != nil {
 		if errors.Is(err, errClientGone) {
 			ev.User, ev.Remote, ev.Status, ev.Reason = ss.user.Name, ss.c.remote, int(native.StatusOther), fmt.Sprintf("interrupted at %d bytes: %v", up.Offset, err)
-			ss.s.record(ctx, ev)
+			ss.record(ctx, ev)
 			return false
 		}
 		ss.done(ctx, ev, err, nil)
@@ -192,15 +193,22 @@ var errClientGone = errors.New("the client went away")
 // It also returns the blocks' sums, to be recorded with the file, if the
 // whole file came in this session in blocks of the session's size.
 func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, error) {
-	wr := xfer.NewWriter(up, whole, xfer.Depth)
+	wr := xfer.NewWriter(up, xfer.WriteOptions{Whole: whole, Verify: true})
 	var sums []byte
 	keep := &sums
-	if up.Offset > 0 || up.Size < minKnownSums || (up.Size+int64(ss.blockSize)-1)/int64(ss.blockSize) > larder.MaxBlockSums {
+	if up.Offset > 0 || !ss.keepsSums(up.Size) {
 		keep = nil
 	}
+	from := up.Offset
 	sum, err := ss.receiveBlocks(up, wr, keep)
-	if werr := wr.Close(); werr != nil && (err == nil || errors.Is(err, errClientGone)) {
+	werr := wr.Close()
+	ss.s.counters.nativeReceived.Add(up.Offset - from)
+	if werr != nil && (err == nil || errors.Is(err, errClientGone)) {
 		err = werr
+	}
+	var bad *xfer.MismatchError
+	if errors.As(err, &bad) {
+		err = larder.Errorf(larder.EINTEGRITY, "the block at offset %d does not match its SHA-256; the %d bytes before it are kept for a resume", bad.Offset, up.Offset)
 	}
 	return sum, sums, err
 }
@@ -231,8 +239,6 @@ func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte)
 				return [32]byte{}, larder.Errorf(larder.EINVALID, "a block at offset %d, where %d was due", d.Offset, at)
 			case uint64(len(d.Payload)) > uint64(up.Size-at):
 				return [32]byte{}, larder.Errorf(larder.EINVALID, "a block at offset %d runs past the announced size of %d bytes", d.Offset, up.Size)
-			case sha256.Sum256(d.Payload) != d.SHA256:
-				return [32]byte{}, larder.Errorf(larder.EINTEGRITY, "the block at offset %d does not match its SHA-256; the %d bytes before it are kept for a resume", d.Offset, at)
 			}
 			if sums != nil {
 				if len(d.Payload) == ss.blockSize || at+int64(len(d.Payload)) == up.Size {
@@ -245,7 +251,7 @@ func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte)
 			if err != nil {
 				return [32]byte{}, err
 			}
-			wr.Write(ss.r.SwapBuffer(next), d.Payload)
+			wr.Write(ss.r.SwapBuffer(next), at, d.Payload, d.SHA256)
 			at += int64(len(d.Payload))
 		case native.TypeEnd:
 			if at != up.Size {

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/larderfs/larder/native"
 	"github.com/larderfs/larder/wire"
 )
 
@@ -41,6 +43,36 @@ func opOf(s string) Op {
 	}
 	return OpNone
 }
+
+// NativeOp is the kind of an LNP/1 request, as Stats counts them.
+type NativeOp uint8
+
+// nativeOps are the request types of LNP/1, indexed by NativeOp.
+var nativeOps = [...]native.Type{
+	native.TypeWhoami, native.TypeStat, native.TypeList, native.TypeMkdir, native.TypeDelete,
+	native.TypeRename, native.TypePasswd, native.TypeSums, native.TypeGet, native.TypePut,
+}
+
+// NumNativeOps is the number of NativeOps.
+const NumNativeOps = len(nativeOps)
+
+// String returns the request's type in lower case: "get", "put", ...
+func (op NativeOp) String() string { return strings.ToLower(nativeOps[op].String()) }
+
+// nativeOpOf returns the NativeOp of a request of type t.
+func nativeOpOf(t native.Type) (NativeOp, bool) {
+	for i, nt := range nativeOps {
+		if nt == t {
+			return NativeOp(i), true
+		}
+	}
+	return 0, false
+}
+
+// NumNativeStatuses bounds the statuses of LNP/1 requests that Stats
+// counts: Stats.NativeRequests is indexed by native.Status, up to
+// native.StatusVersion.
+const NumNativeStatuses = int(native.StatusVersion) + 1
 
 // NumStatuses bounds the statuses Stats counts: Stats.Requests is indexed
 // by wire.Status, from 0, which counts exchanges that decided no reply (the
@@ -128,6 +160,16 @@ type Stats struct {
 	// the connection to the last byte of the reply handed to the kernel,
 	// without the wait for the client to hang up.
 	Durations [NumOps]Histogram
+
+	// NativeRequests counts the LNP/1 requests that ended, by op and by
+	// their status (a transfer cut off by the client counts as OTHER).
+	NativeRequests [NumNativeOps][NumNativeStatuses]int64
+	// NativeDurations holds, by op, how long LNP/1 requests took: from
+	// the request read to the end of its reply (for a transfer, the END).
+	NativeDurations [NumNativeOps]Histogram
+	// NativeBytesSent and NativeBytesReceived count the file bytes of
+	// LNP/1 downloads and uploads, without frame headers.
+	NativeBytesSent, NativeBytesReceived int64
 }
 
 // counters are a Server's own statistics. Counting an exchange costs a few
@@ -137,6 +179,11 @@ type counters struct {
 	requests  [NumOps][NumStatuses]atomic.Int64
 	payload   atomic.Int64
 	durations [NumOps]histogram
+
+	native          [NumNativeOps][NumNativeStatuses]atomic.Int64
+	nativeDurations [NumNativeOps]histogram
+	nativeSent      atomic.Int64
+	nativeReceived  atomic.Int64
 }
 
 // histogram counts durations in the buckets of durationBounds.
@@ -156,6 +203,27 @@ func (c *counters) count(ex *exchange, d time.Duration) {
 		c.payload.Add(ex.bytes)
 	}
 	c.durations[op].observe(d)
+}
+
+// snapshot returns what h holds.
+func (h *histogram) snapshot() Histogram {
+	var s Histogram
+	for i := range h.counts {
+		s.Counts[i] = h.counts[i].Load()
+	}
+	s.Sum = time.Duration(h.sum.Load())
+	return s
+}
+
+// countNative records an LNP/1 request of type t that ended with status
+// after d.
+func (c *counters) countNative(t native.Type, status native.Status, d time.Duration) {
+	op, ok := nativeOpOf(t)
+	if !ok || int(status) >= NumNativeStatuses {
+		return // cannot happen: the session serves only these, and sends only valid statuses
+	}
+	c.native[op][status].Add(1)
+	c.nativeDurations[op].observe(d)
 }
 
 func (h *histogram) observe(d time.Duration) {
@@ -185,11 +253,14 @@ func (s *Server) Stats() Stats {
 		for status := range NumStatuses {
 			st.Requests[op][status] = s.counters.requests[op][status].Load()
 		}
-		h := &s.counters.durations[op]
-		for i := range h.counts {
-			st.Durations[op].Counts[i] = h.counts[i].Load()
-		}
-		st.Durations[op].Sum = time.Duration(h.sum.Load())
+		st.Durations[op] = s.counters.durations[op].snapshot()
 	}
+	for op := range NumNativeOps {
+		for status := range NumNativeStatuses {
+			st.NativeRequests[op][status] = s.counters.native[op][status].Load()
+		}
+		st.NativeDurations[op] = s.counters.nativeDurations[op].snapshot()
+	}
+	st.NativeBytesSent, st.NativeBytesReceived = s.counters.nativeSent.Load(), s.counters.nativeReceived.Load()
 	return st
 }

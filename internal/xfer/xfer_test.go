@@ -133,7 +133,7 @@ func TestWriter(t *testing.T) {
 	data := randomBytes(3*ChunkSize + 1000)
 	var dst chunkRecorder
 	whole := sha256.New()
-	w := NewWriter(&dst, whole, 2)
+	w := NewWriter(&dst, WriteOptions{Whole: whole, Depth: 2, Verify: true})
 	const block = ChunkSize*2 + 10
 	made := 0
 	for off := 0; off < len(data); off += block {
@@ -146,7 +146,7 @@ func TestWriter(t *testing.T) {
 			buf = make([]byte, block)
 		}
 		n := copy(buf, data[off:])
-		w.Write(buf, buf[:n])
+		w.Write(buf, int64(off), buf[:n], sha256.Sum256(buf[:n]))
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -169,13 +169,13 @@ func TestWriter(t *testing.T) {
 
 func TestWriterError(t *testing.T) {
 	boom := errors.New("disk full")
-	w := NewWriter(&chunkRecorder{fail: boom}, nil, 2)
+	w := NewWriter(&chunkRecorder{fail: boom}, WriteOptions{Depth: 2})
 	var err error
 	for i := 0; i < 10 && err == nil; i++ {
 		var buf []byte
 		buf, err = w.Buffer()
 		if err == nil {
-			w.Write(buf, []byte("block"))
+			w.Write(buf, int64(5*i), []byte("block"), [32]byte{})
 		}
 	}
 	if err != boom {
@@ -210,5 +210,33 @@ func TestReaderUnhashed(t *testing.T) {
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatal("the blocks differ from the source")
+	}
+}
+
+// A block that does not match its sum is not written, nor anything
+// after it, and every block before it is.
+func TestWriterVerify(t *testing.T) {
+	data := randomBytes(10 * 100)
+	var dst chunkRecorder
+	w := NewWriter(&dst, WriteOptions{Verify: true})
+	var err error
+	for off := 0; off < len(data) && err == nil; off += 100 {
+		var buf []byte
+		if buf, err = w.Buffer(); err != nil {
+			break
+		}
+		buf = append(buf[:0], data[off:off+100]...)
+		sum := sha256.Sum256(buf)
+		if off == 400 {
+			sum[0] ^= 1
+		}
+		w.Write(buf, int64(off), buf, sum)
+	}
+	var bad *MismatchError
+	if err := w.Close(); !errors.As(err, &bad) || bad.Offset != 400 {
+		t.Fatalf("Close: got %v, want a MismatchError at offset 400", err)
+	}
+	if !bytes.Equal(dst.Bytes(), data[:400]) {
+		t.Errorf("written: %d bytes, want the 400 before the bad block", dst.Len())
 	}
 }
