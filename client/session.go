@@ -430,13 +430,14 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 			return native.Entry{}, err
 		}
 		d := native.Data{Offset: uint64(b.Offset), SHA256: b.SHA256}
+		n := len(b.Data)
 		err = s.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), b.Data)
 		rd.Release(b)
 		if err != nil {
 			return native.Entry{}, s.ioError(ctx, err)
 		}
 		if opts.Progress != nil {
-			opts.Progress(len(b.Data))
+			opts.Progress(n)
 		}
 	}
 	body, err = s.call(ctx, native.EndHash{SHA256: [32]byte(h.Sum(nil))})

@@ -9,6 +9,7 @@ import (
 
 // Reader reads frames. The body it returns is valid until the next call.
 type Reader struct {
+	hdr     [HeaderSize]byte // a field, so that reading it allocates nothing
 	r       *bufio.Reader
 	maxData int // the largest DATA body: the block size and its overhead
 	buf     []byte
@@ -28,8 +29,8 @@ func (r *Reader) SetBlockSize(n int) { r.maxData = n + DataOverhead }
 // io.EOF; anything else that goes wrong is a *ProtocolError, wrapping the
 // I/O error if there is one.
 func (r *Reader) Next() (Type, []byte, error) {
-	var h [HeaderSize]byte
-	if _, err := io.ReadFull(r.r, h[:]); err != nil {
+	h := r.hdr[:]
+	if _, err := io.ReadFull(r.r, h); err != nil {
 		if err == io.EOF {
 			return 0, nil, io.EOF
 		}
@@ -68,8 +69,9 @@ func (r *Reader) SwapBuffer(buf []byte) []byte {
 
 // Writer writes frames through a buffer: Flush sends them.
 type Writer struct {
-	w   *bufio.Writer
-	hdr [HeaderSize]byte
+	w    *bufio.Writer
+	hdr  [HeaderSize]byte
+	body []byte // a control message's body, kept for the next
 }
 
 // NewWriter returns a Writer with a buffer of size bytes (at least 64 KiB).
@@ -107,8 +109,12 @@ func (w *Writer) WriteFrameHead(t Type, head []byte, n int) error {
 
 // Write writes a message as a frame of its type.
 func (w *Writer) Write(m Message) error {
-	var buf [512]byte
-	return w.WriteFrame(m.Type(), m.AppendBody(buf[:0]))
+	w.body = m.AppendBody(w.body[:0])
+	err := w.WriteFrame(m.Type(), w.body)
+	if cap(w.body) > 4<<10 {
+		w.body = nil // a large listing's: not kept for the life of the session
+	}
+	return err
 }
 
 // Flush sends what is buffered.

@@ -57,12 +57,13 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 		if rec != nil {
 			rec.Sums = append(rec.Sums, d.SHA256[:]...)
 		}
+		n := len(b.Data)
 		err = ss.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), b.Data)
 		rd.Release(b)
 		if err != nil {
 			return off, native.EndStatus{}, err
 		}
-		off += int64(len(b.Data))
+		off += int64(n)
 	}
 	if rec != nil && [32]byte(whole.Sum(nil)) == sum {
 		// Best effort: sums not recorded are computed again next time.

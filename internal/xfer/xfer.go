@@ -53,7 +53,7 @@ func (e *ShortError) Error() string {
 // Next returns the blocks in order. It is for one goroutine's use.
 type Reader struct {
 	out  chan result
-	free chan []byte
+	free chan *Block
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
@@ -79,7 +79,7 @@ func NewReader(src io.ReaderAt, off, end int64, o ReadOptions) *Reader {
 	depth := cmpOr(o.Depth, Depth)
 	r := &Reader{
 		out:  make(chan result, depth),
-		free: make(chan []byte, depth),
+		free: make(chan *Block, depth),
 		stop: make(chan struct{}),
 	}
 	if o.Unhashed {
@@ -107,26 +107,27 @@ func (r *Reader) read(src io.ReaderAt, off, end int64, blockSize, depth int, who
 	made := 0
 	for off < end {
 		n := int(min(int64(blockSize), end-off))
-		var buf []byte
+		var b *Block
 		select {
-		case buf = <-r.free:
+		case b = <-r.free:
 		case <-r.stop:
 			return
 		default:
 			if made < depth {
 				made++
+				b = new(Block)
 				break
 			}
 			select {
-			case buf = <-r.free:
+			case b = <-r.free:
 			case <-r.stop:
 				return
 			}
 		}
-		if cap(buf) < n {
-			buf = make([]byte, min(int64(blockSize), end-off))
+		if cap(b.buf) < n {
+			b.buf = make([]byte, min(int64(blockSize), end-off))
 		}
-		p := buf[:n]
+		p := b.buf[:n]
 		got, err := src.ReadAt(p, off)
 		if got < n {
 			// ReadAt may report io.EOF with a full block at the end; a
@@ -143,8 +144,9 @@ func (r *Reader) read(src io.ReaderAt, off, end int64, blockSize, depth int, who
 		if whole != nil {
 			whole.Write(p)
 		}
+		b.Offset, b.Data, b.SHA256 = off, p, [32]byte{}
 		select {
-		case read <- result{b: &Block{Offset: off, Data: p, buf: buf}}:
+		case read <- result{b: b}:
 		case <-r.stop:
 			return
 		}
@@ -184,10 +186,11 @@ func (r *Reader) Next() (*Block, error) {
 	return res.b, r.err
 }
 
-// Release gives a block back for reading further.
+// Release gives a block back for reading further: b is not to be used
+// after.
 func (r *Reader) Release(b *Block) {
 	select {
-	case r.free <- b.buf:
+	case r.free <- b:
 	default: // the Reader holds as many as it may
 	}
 }
