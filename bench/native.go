@@ -480,7 +480,7 @@ func (ln *nativeLarder) xfers(f fileSpec, src, work string) []*xfer {
 		},
 	}
 	down := &xfer{system: "larder", transport: transport, direction: "download", server: ln.proc,
-		verifies: "SHA-256 of every 1 MiB block, then of the whole file read back (client); written and fsync'd",
+		verifies: "SHA-256 of every 1 MiB block and of the whole file, as they arrive (client); written and fsync'd",
 		run: func(ctx context.Context) error {
 			s, _, err := ln.session(ctx)
 			if err != nil {
