@@ -51,15 +51,27 @@ func (b *BlockSums) Sum(i int64) [32]byte {
 // hashed as they are sent.
 const MaxBlockSums = 1 << 18
 
+// CheckBlockSumsKey refuses, with code EINVALID, a lookup of block sums
+// that no record can match: a block size that is not positive, or a
+// negative size. CheckBlockSums checks those too.
+func CheckBlockSumsKey(size int64, blockSize int) error {
+	switch {
+	case blockSize <= 0:
+		return Errorf(EINVALID, "block sums: block size %d", blockSize)
+	case size < 0:
+		return Errorf(EINVALID, "block sums: negative size %d", size)
+	}
+	return nil
+}
+
 // CheckBlockSums refuses, with code EINVALID, block sums that do not fit
 // their content: a block size that is not positive, a negative size, more
 // than MaxBlockSums blocks, or a number of sums that is not one per block.
 func CheckBlockSums(b *BlockSums) error {
+	if err := CheckBlockSumsKey(b.Size, b.BlockSize); err != nil {
+		return err
+	}
 	switch {
-	case b.BlockSize <= 0:
-		return Errorf(EINVALID, "block sums: block size %d", b.BlockSize)
-	case b.Size < 0:
-		return Errorf(EINVALID, "block sums: negative size %d", b.Size)
 	case b.Blocks() > MaxBlockSums:
 		return Errorf(EINVALID, "block sums: %d blocks; the most kept is %d", b.Blocks(), MaxBlockSums)
 	case int64(len(b.Sums)) != 32*b.Blocks():

@@ -249,11 +249,8 @@ const (
 // negative size, is an error with code EINVALID. Sums read back that are
 // not one per block are an error.
 func (s *FileStore) BlockSums(ctx context.Context, sum [32]byte, size int64, blockSize int) (*larder.BlockSums, error) {
-	switch {
-	case blockSize <= 0:
-		return nil, larder.Errorf(larder.EINVALID, "block sums: block size %d", blockSize)
-	case size < 0:
-		return nil, larder.Errorf(larder.EINVALID, "block sums: negative size %d", size)
+	if err := larder.CheckBlockSumsKey(size, blockSize); err != nil {
+		return nil, err
 	}
 	stmt, err := s.db.stmt(ctx, true, blockSumsSQL)
 	if err != nil {
@@ -267,8 +264,8 @@ func (s *FileStore) BlockSums(ctx context.Context, sum [32]byte, size int64, blo
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: block sums of %d-byte blocks of %x: %w", blockSize, sum, err)
 	}
-	if int64(len(b.Sums)) != 32*b.Blocks() {
-		return nil, fmt.Errorf("sqlite: block sums of %d-byte blocks of %x: stored sums have %d bytes for %d blocks", blockSize, sum, len(b.Sums), b.Blocks())
+	if err := larder.CheckBlockSums(b); err != nil {
+		return nil, fmt.Errorf("sqlite: stored block sums of %x: %v", sum, larder.ErrorMessage(err))
 	}
 	return b, nil
 }
