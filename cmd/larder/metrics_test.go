@@ -63,3 +63,35 @@ func TestMetricsListener(t *testing.T) {
 		t.Error("the metrics listener still answers after Close")
 	}
 }
+
+// TestProfilingListener: --pprof serves Go's profiles beside /metrics,
+// and only with --metrics-listen; without it there are none.
+func TestProfilingListener(t *testing.T) {
+	for _, profiling := range []bool{false, true} {
+		cfg := testServeConfig(t)
+		cfg.MetricsListen, cfg.Profiling = "127.0.0.1:0", profiling
+		m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler)}
+		if err := m.Open(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get("http://" + m.MetricsAddr().String() + "/debug/pprof/heap?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case profiling && (resp.StatusCode != 200 || !strings.Contains(string(body), "heap profile")):
+			t.Errorf("with --pprof, /debug/pprof/heap: %d %.100q", resp.StatusCode, body)
+		case !profiling && resp.StatusCode != 404:
+			t.Errorf("without --pprof, /debug/pprof/heap: %d, want 404", resp.StatusCode)
+		}
+		m.Close()
+	}
+	cfg := testServeConfig(t)
+	cfg.Profiling = true
+	m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler)}
+	if err := m.Open(t.Context()); err == nil || !strings.Contains(err.Error(), "--metrics-listen") {
+		t.Errorf("--pprof without --metrics-listen: got %v, want an error naming --metrics-listen", err)
+	}
+}

@@ -39,6 +39,7 @@ type ServeConfig struct {
 	Registration   string // "open" or "closed"
 	ShuffleBlocks  bool
 	MetricsListen  string // "" means no metrics listener
+	Profiling      bool   // Go's profiles at /debug/pprof/ on the metrics listener
 
 	// The native protocol.
 	NativeListen            string // "off" for none
@@ -102,6 +103,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
 	fs.DurationVar(&cfg.NativeIdleTimeout, "native-idle-timeout", cfg.NativeIdleTimeout, "how long a native session may wait between requests")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
+	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered")
 	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
 	th := &cfg.Throttle
@@ -229,6 +231,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return usageError("bad --registration %q: want open or closed", cfg.Registration)
 	}
+	if cfg.Profiling && cfg.MetricsListen == "" {
+		return usageError("--pprof serves the profiles on the --metrics-listen address: give one")
+	}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -299,9 +304,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		mc := metrics.Config{
-			Server: m.srv.Stats,
-			Auth:   authn.Stats,
-			Logger: m.Logger,
+			Server:    m.srv.Stats,
+			Auth:      authn.Stats,
+			Logger:    m.Logger,
+			Profiling: cfg.Profiling,
 		}
 		if m.audit != nil {
 			mc.Audit = m.audit.stats

@@ -18,6 +18,7 @@ import (
 	"cmp"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,13 @@ type Config struct {
 
 	// Checks are further health checks for /healthz.
 	Checks []Check
+
+	// Profiling serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/: CPU, heap, goroutines, blocking, the execution trace.
+	// Off by default: a profile costs CPU while it runs and shows the
+	// program's internals. The server's write timeout bounds a CPU profile
+	// or trace to under 30 seconds.
+	Profiling bool
 
 	// Logger receives the errors of scrapes and of the HTTP server. Nil
 	// means slog.Default().
@@ -102,6 +110,13 @@ func NewHandler(cfg Config) *Handler {
 		Timeout:             scrapeTimeout,
 	}))
 	h.mux.HandleFunc("GET /healthz", h.serveHealth)
+	if cfg.Profiling {
+		h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		h.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		h.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return h
 }
 
@@ -109,8 +124,8 @@ func NewHandler(cfg Config) *Handler {
 // components (database pools, say) to join the scrape.
 func (h *Handler) Registry() *prometheus.Registry { return h.reg }
 
-// ServeHTTP serves GET (and HEAD) /metrics and /healthz; any other path is
-// 404, any other method 405.
+// ServeHTTP serves GET (and HEAD) /metrics and /healthz, and with
+// Profiling /debug/pprof/; any other path is 404, any other method 405.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 // NewHTTPServer returns an http.Server that serves h with limits fit for a
