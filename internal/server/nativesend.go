@@ -32,12 +32,11 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 	}
 	o := xfer.ReadOptions{BlockSize: ss.blockSize, Unhashed: known != nil}
 	var rec *larder.BlockSums
-	var whole = sha256.New()
 	if known == nil && off == 0 && ss.s.FileStore != nil && ss.keepsSums(f.Size) {
 		// The sums of this pass are recorded if the bytes read are the
 		// content whose hash was announced: the file may change meanwhile.
 		rec = &larder.BlockSums{SHA256: sum, Size: f.Size, BlockSize: ss.blockSize}
-		o.Whole = whole
+		o.Whole = sha256.New()
 	}
 	rd := xfer.NewReader(f, off, f.Size, o)
 	defer rd.Close()
@@ -65,7 +64,7 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 		}
 		off += int64(n)
 	}
-	if rec != nil && [32]byte(whole.Sum(nil)) == sum {
+	if rec != nil && [32]byte(o.Whole.Sum(nil)) == sum {
 		// Best effort: sums not recorded are computed again next time.
 		if err := ss.s.FileStore.PutBlockSums(ctx, rec); err != nil {
 			ss.s.logger().Warn("cannot record block sums", "path", f.Name, "err", err)
