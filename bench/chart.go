@@ -7,11 +7,14 @@ import (
 	"cmp"
 	"fmt"
 	"image/color"
+	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	xfont "golang.org/x/image/font"
 	"gonum.org/v1/plot"
@@ -539,4 +542,53 @@ func chartText(fnt font.Font, size vg.Length, clr color.Color) text.Style {
 // rgb returns the opaque colour 0xRRGGBB.
 func rgb(v uint32) color.NRGBA {
 	return color.NRGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 255}
+}
+
+// writeCharts writes t's charts as PNG files in dir, named after the
+// scenario and the chart's title, and a markdown image line for each to
+// w, its path relative to dir's parent. With dir "" it does nothing.
+func writeCharts(w io.Writer, dir, scenario string, t *Table) error {
+	if dir == "" || len(t.Charts) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, c := range t.Charts {
+		name := scenario + "-" + slug(c.Title) + ".png"
+		if err := c.WritePNG(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("chart %q: %w", c.Title, err)
+		}
+		fmt.Fprintf(w, "\n![%s](%s/%s)\n", c.Title, filepath.Base(dir), name)
+	}
+	return nil
+}
+
+// slug returns s in lower case with every run of other characters than
+// letters and digits made one "-", at most 60 bytes.
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) && r < unicode.MaxASCII || unicode.IsDigit(r) {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(b.String()[:min(b.Len(), 60)], "-")
+}
+
+// add appends one group's figure: the median, minimum and maximum of xs
+// (NaN if there are none).
+func (s *Series) add(xs []float64) {
+	if len(xs) == 0 {
+		s.Median, s.Min, s.Max = append(s.Median, math.NaN()), append(s.Min, math.NaN()), append(s.Max, math.NaN())
+		return
+	}
+	s.Median = append(s.Median, median(xs))
+	s.Min = append(s.Min, slices.Min(xs))
+	s.Max = append(s.Max, slices.Max(xs))
 }

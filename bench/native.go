@@ -28,19 +28,21 @@ import (
 
 // nativeConfig configures the native scenario: the throughput of one large
 // file up and down over LNP/1, with TLS and in plaintext, against scp to a
-// private OpenSSH server, with the machine's limits for context.
+// private OpenSSH server and against a private nginx over HTTP, with the
+// machine's limits for context.
 type nativeConfig struct {
 	size    int
 	rounds  int
 	timeout time.Duration
 	settle  time.Duration
 	ciphers cipherList // scp's ciphers; "default" is OpenSSH's choice
+	nginx   onOff      // compare with nginx
 	perf    string     // a folder for perf profiles of one more transfer each, or ""
 }
 
 func newNativeConfig() scenarioConfig {
 	return &nativeConfig{size: 1 << 30, rounds: 3, timeout: 2 * time.Minute, settle: 3 * time.Second,
-		ciphers: cipherList{"default", "aes128-gcm@openssh.com"}}
+		ciphers: cipherList{"default", "aes128-gcm@openssh.com"}, nginx: true}
 }
 
 func (c *nativeConfig) register(fs *flag.FlagSet) {
@@ -49,6 +51,7 @@ func (c *nativeConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "deadline of each transfer")
 	fs.DurationVar(&c.settle, "settle", c.settle, "pause before each timed transfer and limit, so that each finds the machine's free memory in the same state")
 	fs.Var(&c.ciphers, "scp-ciphers", "comma-separated `ciphers` for scp: \"default\" (OpenSSH's choice) or names as for scp -c; \"off\" skips scp")
+	fs.Var(&c.nginx, "nginx", "\"on\": compare with nginx over HTTP, its downloads checked by the client's SHA-256; \"off\" skips nginx")
 	fs.StringVar(&c.perf, "perf", c.perf, "after the rounds, run each transfer once more under \"perf record -a\" and keep the profiles in `folder`")
 }
 
@@ -80,16 +83,39 @@ func (l *cipherList) Set(s string) error {
 	return nil
 }
 
+// onOff is a flag that is "on" or "off".
+type onOff bool
+
+func (o *onOff) String() string {
+	if o != nil && *o {
+		return "on"
+	}
+	return "off"
+}
+
+func (o *onOff) Set(s string) error {
+	switch s {
+	case "on":
+		*o = true
+	case "off":
+		*o = false
+	default:
+		return fmt.Errorf("want on or off, got %q", s)
+	}
+	return nil
+}
+
 // xfer is one row of the native scenario: a system moving the file one
 // way. run is timed; check, after it, is not: it verifies the result
 // byte for byte and clears it away for the next round.
 type xfer struct {
-	system    string // "larder", "scp"
+	system    string // "larder", "scp", "nginx"
 	transport string // "LNP/1 over TLS 1.3", …
 	direction string // "upload" or "download"
 	verifies  string // what the system itself verifies, for the table
 	server    *Process
 	forks     bool // the server forks per connection: count its waited-for children
+	workers   bool // the server works in long-lived children (nginx's workers): count them, running
 	child     bool // the client is a child process (scp), not the bench
 	cipher    string
 	run       func(ctx context.Context) error
@@ -144,6 +170,13 @@ func (c *nativeConfig) run(env *Env) ([]*Table, error) {
 	xfers = append(xfers, scpXfers...)
 	if scpSkipped != "" {
 		env.progress("scp SKIPPED: %s", scpSkipped)
+	}
+
+	// nginx over HTTP, if it is here.
+	ngXfers, ngNotes, ngSkipped := c.nginxXfers(env, f, dir, src, work)
+	xfers = append(xfers, ngXfers...)
+	if ngSkipped != "" {
+		env.progress("nginx: %s", ngSkipped)
 	}
 
 	limits, err := c.limits(env, src, work)
@@ -207,7 +240,8 @@ measure:
 		profile, runErr = c.profile(env, xfers, int64(f.Size))
 	}
 
-	tables := []*Table{c.xferTable(xfers, samples, f, suites, sshNotes, scpSkipped), limitTable(limitNames, limitMBps, c.size)}
+	tbl := c.xferTable(xfers, samples, f, suites, peerNotes{sshNotes, scpSkipped}, peerNotes{ngNotes, ngSkipped})
+	tables := []*Table{tbl, limitTable(limitNames, limitMBps, c.size)}
 	if profile != nil {
 		tables = append(tables, profile)
 	}
@@ -342,6 +376,10 @@ func timeXfer(ctx context.Context, x *xfer, size int64, timeout time.Duration, s
 }
 
 func procCPU(x *xfer) time.Duration {
+	if x.workers {
+		d, _ := familyCPU(x.server)
+		return d
+	}
 	if x.forks {
 		d, _ := x.server.TreeCPU()
 		return d
@@ -511,19 +549,23 @@ func (sd *sshdServer) xfers(f fileSpec, src, work, recv, cipher, name string) []
 		_, err := sd.scp(ctx, cipher, false, src, sd.remote(onDisk))
 		return err
 	}
-	up.check = func(context.Context) error {
-		err := sameFiles(src, onDisk)
-		if rerr := os.Remove(onDisk); err == nil {
-			err = rerr
-		}
-		return err
-	}
+	up.check = func(context.Context) error { return checkUpload(src, onDisk) }
 	down.run = func(ctx context.Context) error {
 		_, err := sd.scp(ctx, cipher, false, sd.remote(src), local)
 		return err
 	}
 	down.check = func(context.Context) error { return checkDownload(local, f) }
 	return []*xfer{&up, &down}
+}
+
+// checkUpload checks an uploaded file on the server's disk against its
+// source, then removes it, so that the next upload starts from nothing.
+func checkUpload(src, onDisk string) error {
+	err := sameFiles(src, onDisk)
+	if rerr := os.Remove(onDisk); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // checkDownload checks a downloaded file's size and SHA-256, then removes
@@ -637,63 +679,95 @@ func medRange(xs []float64) string {
 	return fmt.Sprintf("%s (%s–%s)", num(median(xs)), num(slices.Min(xs)), num(slices.Max(xs)))
 }
 
-func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec, suites, sshNotes []string, scpSkipped string) *Table {
+// peerNotes is what the transfer table says of a system larder is
+// compared with: notes on how it ran, or why it was skipped.
+type peerNotes struct {
+	notes   []string
+	skipped string // "" if it ran
+}
+
+func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec, suites []string, ssh, ng peerNotes) *Table {
 	tbl := &Table{
 		Title: fmt.Sprintf("Native protocol: one %s MiB file up and down, MB/s of file content (1 MB = 10^6 bytes)", num(float64(f.Size)/(1<<20))),
 		Header: []string{"system", "transport", "direction", "what the transfer itself verifies", "MB/s: median (min–max)", "per round",
-			"larder ÷ scp (default cipher)", "server CPU", "client CPU", "other CPU"},
+			"larder ÷ scp (default cipher)", "larder ÷ nginx", "server CPU", "client CPU", "other CPU"},
 	}
-	// The first scp row of each direction is the reference.
+	// The first row of scp and of nginx in each direction is the
+	// reference of larder's rows in that direction.
 	ref := map[string]int{}
 	for i, x := range xfers {
-		if _, ok := ref[x.direction]; !ok && x.system == "scp" {
-			ref[x.direction] = i
+		k := x.system + " " + x.direction
+		if _, ok := ref[k]; !ok && x.system != "larder" {
+			ref[k] = i
 		}
 	}
-	med, ratios := map[string]float64{}, map[string]float64{}
+	// ratioTo returns the median of the per-round ratios of row i, a
+	// larder row, to the reference of system, and the cell showing them.
+	ratioTo := func(system string, i int) (float64, string) {
+		j, ok := ref[system+" "+xfers[i].direction]
+		if !ok || xfers[i].system != "larder" {
+			return math.NaN(), "–"
+		}
+		var rr []float64
+		for k := range min(len(samples[i]), len(samples[j])) {
+			rr = append(rr, samples[i][k].mbps/samples[j][k].mbps)
+		}
+		if len(rr) == 0 {
+			return math.NaN(), "–"
+		}
+		return median(rr), fmt.Sprintf("%s (%s)", fmtFactor(median(rr)), list(rr, func(v float64) string { return fmt.Sprintf("%.2f", v) }))
+	}
+	med, scpRatios, ngRatios := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for i, x := range xfers {
 		rs := samples[i]
 		mb := perRound(rs, func(s xferSample) float64 { return s.mbps })
-		ratioCell := "–"
-		if j, ok := ref[x.direction]; ok && x.system == "larder" {
-			var rr []float64
-			for k := range min(len(rs), len(samples[j])) {
-				rr = append(rr, rs[k].mbps/samples[j][k].mbps)
-			}
-			if len(rr) > 0 {
-				ratioCell = fmt.Sprintf("%s (%s)", fmtFactor(median(rr)), list(rr, func(v float64) string { return fmt.Sprintf("%.2f", v) }))
-				ratios[x.label()+" "+x.direction] = median(rr)
-			}
+		key := x.label() + " " + x.direction
+		scpRatio, scpCell := ratioTo("scp", i)
+		ngRatio, ngCell := ratioTo("nginx", i)
+		if !math.IsNaN(scpRatio) {
+			scpRatios[key] = scpRatio
+		}
+		if !math.IsNaN(ngRatio) {
+			ngRatios[key] = ngRatio
 		}
 		transport := x.transport
 		if x.system == "scp" {
 			transport += ", " + x.cipher
 		}
-		tbl.Add(x.system, transport, x.direction, x.verifies, medRange(mb), list(mb, num), ratioCell,
+		tbl.Add(x.system, transport, x.direction, x.verifies, medRange(mb), list(mb, num), scpCell, ngCell,
 			pct(median(perRound(rs, func(s xferSample) float64 { return s.server }))),
 			pct(median(perRound(rs, func(s xferSample) float64 { return s.client }))),
 			pct(median(perRound(rs, func(s xferSample) float64 { return s.other }))))
-		med[x.label()+" "+x.direction] = median(mb)
+		med[key] = median(mb)
 	}
-	if scpSkipped != "" {
-		tbl.Add("scp", "SSH", "upload, download", "–", "skipped: "+scpSkipped, "", "", "", "", "")
+	if ssh.skipped != "" {
+		tbl.Add("scp", "SSH", "upload, download", "–", "skipped: "+ssh.skipped)
+	}
+	if ng.skipped != "" {
+		tbl.Add("nginx", "HTTP/1.1", "upload, download", "–", "skipped: "+ng.skipped)
 	}
 	tbl.Note("After one untimed pass over every transfer, %d rounds, each running every transfer in the order of the table, then the limits below; median, minimum and maximum across rounds; the ratio is the median of the per-round ratios (per round in brackets).", c.rounds)
-	tbl.Note("A transfer's time runs from the dial (larder: TCP, TLS handshake, login; scp: the program's start, SSH key exchange and public-key login) until the file is complete: for larder, until Put or GetFile returns, after the server's or the client's fsync and whole-file check. Before each transfer the bench calls sync(2) and waits %v, untimed: the previous transfer's file has just been removed, and this virtual machine hands free memory back to its host about a second or two later, so every transfer starts with the same, cold, memory (see the disk limits below).", c.settle)
-	tbl.Note("After each transfer, untimed, the bench checks the result byte for byte: an upload against the file on the server's disk (larder: DATA/spaces/u-HEX/files/upload.bin), a download by its SHA-256; then it deletes it. Every check passed.")
+	tbl.Note("A transfer's time runs from the dial (larder: TCP, TLS handshake, login; scp: the program's start, SSH key exchange and public-key login; nginx: the HTTP client's TCP connection, a fresh one each time) until the file is complete: for larder, until Put or GetFile returns, after the server's or the client's fsync and whole-file check; for nginx, until its answer to the upload, or until the client has written, fsync'd and checked the download. Before each transfer the bench calls sync(2) and waits %v, untimed: the previous transfer's file has just been removed, and this virtual machine hands free memory back to its host about a second or two later, so every transfer starts with the same, cold, memory (see the disk limits below).", c.settle)
+	tbl.Note("After each transfer, untimed, the bench checks the result byte for byte: an upload against the file on the server's disk (larder: DATA/spaces/u-HEX/files/upload.bin; scp and nginx: their folders of received files), a download by its SHA-256; then it deletes it. Every check passed.")
 	if len(suites) > 0 {
 		tbl.Note("larder with TLS: %s, %s, key exchange %s; the certificate is larder's self-signed one, pinned by the bench on first use (tlsconf.ClientConfig with a known-servers file in the bench's folder). Plaintext: `--insecure-plaintext-native`.", suites[0], suites[1], suites[2])
 	}
-	tbl.Note("larder downloads /shared/%s, the served folder's copy of the file that scp downloads too; uploads go to the user's space as upload.bin. Block size 1 MiB (the default). The client is client.Session in the bench's process; its CPU is the bench's.", f.Path)
-	for _, n := range sshNotes {
+	tbl.Note("larder downloads /shared/%s, the served folder's copy of the file that scp and nginx download too; uploads go to the user's space as upload.bin. Block size 1 MiB (the default). The client is client.Session in the bench's process; its CPU is the bench's.", f.Path)
+	for _, n := range ssh.notes {
 		tbl.Note("%s", n)
 	}
-	if scpSkipped == "" {
+	if ssh.skipped == "" {
 		tbl.Note("scp verifies nothing of the file itself: each SSH packet carries a MAC (with ChaCha20-Poly1305 or AES-GCM, the AEAD's tag) against corruption on the way, but no hash of the file or of its blocks is compared end to end, and the received file is not fsync'd. larder checks the SHA-256 of every block and of the whole file, and fsyncs before it answers.")
 	} else {
-		tbl.Note("scp skipped: %s. The bench installs nothing; on Debian, `apt-get install openssh-server openssh-client` (as root, sshd also needs its privilege separation folder, /run/sshd, which the package's service creates).", scpSkipped)
+		tbl.Note("scp skipped: %s. The bench installs nothing; on Debian, `apt-get install openssh-server openssh-client` (as root, sshd also needs its privilege separation folder, /run/sshd, which the package's service creates).", ssh.skipped)
 	}
-	tbl.Note("CPU, in percent of one core over the transfer's wall time, medians across rounds: server, its user+system time (/proc/PID/stat; for sshd with its per-connection processes, sshd and sftp-server, counted once they end); client, the bench's own (larder's client runs in the bench) or scp's with its ssh (getrusage of children); other, the rest of the machine's busy time (/proc/stat): the kernel's writeback threads, interrupts, and the other processes of this shared machine.")
+	for _, n := range ng.notes {
+		tbl.Note("%s", n)
+	}
+	if ng.skipped != "" {
+		tbl.Note("nginx skipped: %s. The bench installs nothing; Debian's nginx-light has the WebDAV module the uploads need.", ng.skipped)
+	}
+	tbl.Note("CPU, in percent of one core over the transfer's wall time, medians across rounds: server, its user+system time (/proc/PID/stat; for sshd with its per-connection processes, sshd and sftp-server, counted once they end; for nginx, its master and its workers, read while they run); client, the bench's own (larder's and nginx's clients run in the bench) or scp's with its ssh (getrusage of children); other, the rest of the machine's busy time (/proc/stat): the kernel's writeback threads, interrupts, and the other processes of this shared machine.")
 	tbl.Note("Client and server share the machine's %d cores.", runtime.NumCPU())
 	verdict := func(name string, aim float64) {
 		for _, dir := range []string{"upload", "download"} {
@@ -710,16 +784,33 @@ func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSp
 	}
 	verdict("LNP/1 over TLS 1.3", 500)
 	verdict("LNP/1, plaintext", 1000)
+	met := func(r float64) string {
+		if r < 1 {
+			return "NOT met"
+		}
+		return "met"
+	}
 	for _, name := range []string{"LNP/1 over TLS 1.3", "LNP/1, plaintext"} {
 		for _, dir := range []string{"upload", "download"} {
-			if r, ok := ratios["larder "+name+" "+dir]; ok {
-				state := "met"
-				if r < 1 {
-					state = "NOT met"
-				}
-				tbl.Note("Aim ≥ scp (default cipher), larder %s, %s: %s (%s).", name, dir, state, fmtFactor(r))
+			if r, ok := scpRatios["larder "+name+" "+dir]; ok {
+				tbl.Note("Aim ≥ scp (default cipher), larder %s, %s: %s (%s).", name, dir, met(r), fmtFactor(r))
 			}
 		}
+	}
+	// nginx speaks plain HTTP: the aim is larder's plaintext download,
+	// which carries the same whole-file SHA-256 and fsync as nginx's
+	// client; the rest is for information.
+	if r, ok := ngRatios["larder LNP/1, plaintext download"]; ok {
+		tbl.Note("Aim ≥ 1.0× nginx + client SHA-256, larder LNP/1 plaintext, download: %s (%s).", met(r), fmtFactor(r))
+	}
+	var info []string
+	for _, k := range []string{"LNP/1 over TLS 1.3 upload", "LNP/1 over TLS 1.3 download", "LNP/1, plaintext upload"} {
+		if r, ok := ngRatios["larder "+k]; ok {
+			info = append(info, fmt.Sprintf("%s %s", k, fmtFactor(r)))
+		}
+	}
+	if len(info) > 0 {
+		tbl.Note("For information, no aim: larder ÷ nginx, %s (larder with TLS against nginx without; uploads, larder's hashed and fsync'd against nginx's neither).", strings.Join(info, "; "))
 	}
 	return tbl
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -247,5 +248,67 @@ func TestSameFilesAndLimits(t *testing.T) {
 	}
 	if n, _, err := sealSpeed(buf, 2); err != nil || n != 2<<20 {
 		t.Errorf("sealSpeed: %d, %v", n, err)
+	}
+}
+
+func TestXferTableRatios(t *testing.T) {
+	var xfers []*xfer
+	var samples [][]xferSample
+	add := func(system, transport, dir string, mbps ...float64) {
+		xfers = append(xfers, &xfer{system: system, transport: transport, direction: dir, cipher: "c"})
+		var ss []xferSample
+		for _, v := range mbps {
+			ss = append(ss, xferSample{mbps: v})
+		}
+		samples = append(samples, ss)
+	}
+	add("larder", "LNP/1 over TLS 1.3", "upload", 400, 400)
+	add("larder", "LNP/1 over TLS 1.3", "download", 600, 600)
+	add("larder", "LNP/1, plaintext", "upload", 800, 800)
+	add("larder", "LNP/1, plaintext", "download", 900, 1100)
+	add("scp", "SSH", "upload", 200, 200)
+	add("scp", "SSH", "download", 300, 300)
+	add("nginx", "HTTP/1.1, plaintext", "upload", 1000, 1000)
+	add("nginx", "HTTP/1.1, plaintext", "download", 1000, 1000)
+	c := &nativeConfig{rounds: 2, settle: time.Second}
+	tbl := c.xferTable(xfers, samples, fileSpec{Path: "f", Size: 1 << 20}, nil, peerNotes{}, peerNotes{notes: []string{"nginx note"}})
+
+	scpCol, ngCol := slices.Index(tbl.Header, "larder ÷ scp (default cipher)"), slices.Index(tbl.Header, "larder ÷ nginx")
+	if scpCol < 0 || ngCol < 0 {
+		t.Fatalf("header %q lacks a ratio column", tbl.Header)
+	}
+	for i, want := range [][2]string{
+		{"2.00× (2.00 / 2.00)", "0.40× (0.40 / 0.40)"},
+		{"2.00× (2.00 / 2.00)", "0.60× (0.60 / 0.60)"},
+		{"4.00× (4.00 / 4.00)", "0.80× (0.80 / 0.80)"},
+		{"3.33× (3.00 / 3.67)", "1.00× (0.90 / 1.10)"},
+		{"–", "–"}, {"–", "–"}, {"–", "–"}, {"–", "–"},
+	} {
+		if got := [2]string{tbl.Rows[i][scpCol], tbl.Rows[i][ngCol]}; got != want {
+			t.Errorf("row %d (%s %s): got ratios %q, want %q", i, tbl.Rows[i][0], tbl.Rows[i][2], got, want)
+		}
+	}
+	notes := strings.Join(tbl.Notes, "\n")
+	for _, want := range []string{
+		"Aim ≥ 1.0× nginx + client SHA-256, larder LNP/1 plaintext, download: met (1.00×).",
+		"larder ÷ nginx, LNP/1 over TLS 1.3 upload 0.40×; LNP/1 over TLS 1.3 download 0.60×; LNP/1, plaintext upload 0.80×",
+		"Aim ≥ scp (default cipher), larder LNP/1, plaintext, download: met (3.33×).",
+		"nginx note",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+
+	// Without nginx: no ratio to it, no aim, and a row that says why.
+	tbl = c.xferTable(xfers[:6], samples[:6], fileSpec{Path: "f", Size: 1 << 20}, nil, peerNotes{}, peerNotes{skipped: nginxNotFound})
+	if got := tbl.Rows[3][ngCol]; got != "–" {
+		t.Errorf("without nginx: got ratio %q", got)
+	}
+	if last := tbl.Rows[len(tbl.Rows)-1]; last[0] != "nginx" || !strings.Contains(strings.Join(last, " "), "skipped: "+nginxNotFound) {
+		t.Errorf("without nginx: last row %q", last)
+	}
+	if notes := strings.Join(tbl.Notes, "\n"); strings.Contains(notes, "Aim ≥ 1.0× nginx") || !strings.Contains(notes, "nginx skipped: "+nginxNotFound) {
+		t.Errorf("without nginx, notes:\n%s", notes)
 	}
 }

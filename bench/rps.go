@@ -139,6 +139,14 @@ measure:
 			"larder p99 ms", "baseline p99 ms", "p99 ratio", "server µs/req ratio"},
 	}
 	at64 := math.NaN()
+	rateChart := &Chart{Title: fmt.Sprintf("Authenticated %d-byte requests per second", c.size), YLabel: "requests/s",
+		Lines: []Line{{Label: "aim 10,000 at 64", Y: 10000}}}
+	p99Chart := &Chart{Title: fmt.Sprintf("p99 latency of authenticated %d-byte requests", c.size), YLabel: "p99 (ms)",
+		Lines: []Line{{Label: "aim 20 ms at 64", Y: 20}}}
+	for _, t := range systems {
+		rateChart.Series = append(rateChart.Series, Series{Name: t.name})
+		p99Chart.Series = append(p99Chart.Series, Series{Name: t.name})
+	}
 	for pi, n := range c.clients {
 		rounds := results[pi]
 		if len(rounds) < len(systems) || len(rounds[len(systems)-1]) == 0 {
@@ -159,6 +167,8 @@ measure:
 				failed += r.failed
 			}
 			med[si].rate, med[si].p99 = median(rates), median(p99s)
+			rateChart.Series[si].add(rates)
+			p99Chart.Series[si].add(p99s)
 			med[si].srvReq = median(srvReq)
 			tbl.Add(append([]string{fmt.Sprint(n), t.name, num(median(rates)), list(rates, num), msf(median(p50s)), msf(median(p99s)),
 				fmt.Sprint(failed), num(median(srvReq)), num(median(cliReq))}, cpuCells(cpu)...)...)
@@ -169,6 +179,8 @@ measure:
 				}
 			}
 		}
+		rateChart.Groups = append(rateChart.Groups, fmt.Sprintf("%d clients", n))
+		p99Chart.Groups = append(p99Chart.Groups, fmt.Sprintf("%d clients", n))
 		// Pair the rounds: larder's round i against the baseline's round i.
 		k := min(len(rounds[0]), len(rounds[1]))
 		rr, pr, cr := make([]float64, k), make([]float64, k), make([]float64, k)
@@ -199,6 +211,11 @@ measure:
 		tbl.Note("Target ≥ 5,000 req/s at 64 clients: %s (larder %s req/s).", verdict, num(at64))
 	}
 	tbl.Note("%s; %s.", serverLogNote(lp), serverLogNote(bp))
+	note := fmt.Sprintf("one request per connection, every reply checked whole; median of %d rounds of %v, min–max whiskers", c.rounds, c.duration)
+	rateChart.Note, p99Chart.Note = note, note
+	if len(rateChart.Groups) > 0 {
+		tbl.Charts = []*Chart{rateChart, p99Chart}
+	}
 	return []*Table{tbl, ratios}, runErr
 }
 

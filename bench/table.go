@@ -15,6 +15,7 @@ type Table struct {
 	Header []string
 	Rows   [][]string
 	Notes  []string
+	Charts []*Chart // drawn from the same figures, written with --charts
 }
 
 // Add appends a row.
