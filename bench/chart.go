@@ -592,3 +592,27 @@ func (s *Series) add(xs []float64) {
 	s.Min = append(s.Min, slices.Min(xs))
 	s.Max = append(s.Max, slices.Max(xs))
 }
+
+// chartAdd puts xs, the figures of one system in one group, into c: in
+// the series named name (added if new), at the group named group.
+func chartAdd(c *Chart, name, group string, xs []float64) {
+	g := slices.Index(c.Groups, group)
+	if g < 0 {
+		return
+	}
+	i := slices.IndexFunc(c.Series, func(s Series) bool { return s.Name == name })
+	if i < 0 {
+		nan := func() []float64 {
+			v := make([]float64, len(c.Groups))
+			for k := range v {
+				v[k] = math.NaN()
+			}
+			return v
+		}
+		c.Series = append(c.Series, Series{Name: name, Median: nan(), Min: nan(), Max: nan()})
+		i = len(c.Series) - 1
+	}
+	if len(xs) > 0 {
+		c.Series[i].Median[g], c.Series[i].Min[g], c.Series[i].Max[g] = median(xs), slices.Min(xs), slices.Max(xs)
+	}
+}

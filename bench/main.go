@@ -12,7 +12,12 @@
 //	go run ./bench enumeration    login time, unknown user against wrong password
 //	go run ./bench audit          requests per second with the audit sink off, up and down
 //	go run ./bench native         MB/s of a 1 GiB upload and download over LNP/1, against scp
+//	go run ./bench mixed          small requests' latency alone and beside large downloads
 //	go run ./bench all            all of the above with quick defaults
+//
+//	go run ./bench compare        larder against nginx, scp and the machine's
+//	                              ceilings: the scenarios above that compare,
+//	                              written into docs/BENCHMARKS.md with charts
 //
 // Every figure is a ratio against a baseline measured in the same run (in
 // the audit scenario, larder itself with its audit trail off; in the
@@ -103,7 +108,8 @@ func scenarios() []scenario {
 		{"flood", "a logged-in user's latency and larder's memory during a flood of wrong-password logins", newFloodConfig},
 		{"enumeration", "login time for an unknown user against a known user with a wrong password", newEnumerationConfig},
 		{"audit", "authenticated small-file requests per second with the audit trail off, its sink up, and its sink down", newAuditConfig},
-		{"native", "MB/s of one large file up and down over LNP/1, with TLS and in plaintext, against scp to a local sshd", newNativeConfig},
+		{"native", "MB/s of one large file up and down over LNP/1, with TLS and in plaintext, against nginx and scp to a local sshd", newNativeConfig},
+		{"mixed", "small requests' latency alone and beside a few large downloads: large transfers must not starve small requests", newMixedConfig},
 	}
 }
 
@@ -117,6 +123,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 		return 0
 	}
 	name, args := args[0], args[1:]
+	if name == "compare" {
+		return runCompare(ctx, stdout, stderr, args)
+	}
 
 	var selected []scenario
 	if name == "all" {
@@ -182,6 +191,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 		for _, t := range tables {
 			fmt.Fprintln(stdout)
 			t.Markdown(stdout)
+			if cerr := writeCharts(stdout, common.charts, s.name, t); cerr != nil && err == nil {
+				err = cerr
+			}
 		}
 		if err != nil {
 			failed = true
@@ -207,6 +219,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s %s\n", s.name, s.summary)
 	}
 	fmt.Fprintf(w, "  %-13s %s\n", "all", "all of the above with quick defaults")
+	fmt.Fprintf(w, "  %-13s %s\n", "compare", "larder against nginx, scp and the machine's ceilings, written into docs/BENCHMARKS.md with charts (--quick: 2 minutes)")
 	fmt.Fprintf(w, "\nRun 'go run ./bench <scenario> -h' for the flags of a scenario.\n")
 }
 
@@ -242,6 +255,7 @@ type commonOptions struct {
 	larder         string // a prebuilt larder binary; "" builds one
 	serverLogLevel string // --log-level of larder serve
 	cpuProfile     string // prefix of the baseline server's CPU profiles
+	charts         string // folder of the tables' PNG charts; "" draws none
 }
 
 func (o *commonOptions) register(fs *flag.FlagSet) {
@@ -251,4 +265,5 @@ func (o *commonOptions) register(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&o.serverLogLevel, "server-log-level", o.serverLogLevel, "--log-level of larder serve (info logs one line per request)")
 	fs.StringVar(&o.cpuProfile, "baseline-cpuprofile", o.cpuProfile, "write the baseline server's CPU profile to `prefix`-N.pprof")
+	fs.StringVar(&o.charts, "charts", o.charts, "draw the tables' charts as PNG files in `folder`, referenced from the markdown as FOLDER-NAME/FILE.png (docs/bench beside docs/BENCHMARKS.md)")
 }

@@ -241,6 +241,15 @@ measure:
 	}
 
 	tbl := c.xferTable(xfers, samples, f, suites, peerNotes{sshNotes, scpSkipped}, peerNotes{ngNotes, ngSkipped})
+	for i, name := range limitNames {
+		if len(limitMBps[i]) > 0 && (strings.HasPrefix(name, "TCP copy") || strings.HasPrefix(name, "SHA-256")) {
+			label := "bare TCP copy"
+			if strings.HasPrefix(name, "SHA-256") {
+				label = "SHA-256, one core"
+			}
+			tbl.Charts[0].Lines = append(tbl.Charts[0].Lines, Line{Label: label, Y: median(limitMBps[i])})
+		}
+	}
 	tables := []*Table{tbl, limitTable(limitNames, limitMBps, c.size)}
 	if profile != nil {
 		tables = append(tables, profile)
@@ -692,6 +701,13 @@ func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSp
 		Header: []string{"system", "transport", "direction", "what the transfer itself verifies", "MB/s: median (min–max)", "per round",
 			"larder ÷ scp (default cipher)", "larder ÷ nginx", "server CPU", "client CPU", "other CPU"},
 	}
+	chart := &Chart{
+		Title:  fmt.Sprintf("A %s MiB file up and down, verified", num(float64(f.Size)/(1<<20))),
+		YLabel: "MB/s",
+		Groups: []string{"upload", "download"},
+		Note:   fmt.Sprintf("median of %d rounds, min–max whiskers; larder checks every block's SHA-256 and the whole file's and fsyncs; nginx's client hashes the download", c.rounds),
+	}
+	tbl.Charts = []*Chart{chart}
 	// The first row of scp and of nginx in each direction is the
 	// reference of larder's rows in that direction.
 	ref := map[string]int{}
@@ -739,6 +755,7 @@ func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSp
 			pct(median(perRound(rs, func(s xferSample) float64 { return s.client }))),
 			pct(median(perRound(rs, func(s xferSample) float64 { return s.other }))))
 		med[key] = median(mb)
+		chartAdd(chart, x.label(), x.direction, mb)
 	}
 	if ssh.skipped != "" {
 		tbl.Add("scp", "SSH", "upload, download", "–", "skipped: "+ssh.skipped)
