@@ -168,14 +168,14 @@ func (u cpuUse) String() string {
 }
 
 // logRecords returns how many lines p has logged, less larder's start-up
-// notices ("larder: serving ...", "larder: metrics at ..."), which are not
-// log records.
+// notices ("larder: serving ...", "larder: native protocol ...", "larder:
+// metrics at ..."), which are not log records.
 func (p *Process) logRecords() int {
 	n := p.LogLines()
 	if p.Name == "larder" {
 		b, _ := os.ReadFile(p.logPath)
 		for line := range bytes.Lines(b) {
-			if bytes.HasPrefix(line, []byte("larder: serving ")) || bytes.HasPrefix(line, []byte("larder: metrics at ")) {
+			if bytes.HasPrefix(line, []byte("larder: ")) {
 				n--
 			}
 		}

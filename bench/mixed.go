@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -224,60 +223,8 @@ func (c *mixedConfig) measure(ctx context.Context, small, large mixedLoad, mixed
 
 // smallLoad runs the small load and returns it with its p99.9.
 func (c *mixedConfig) smallLoad(ctx context.Context, l mixedLoad) (loadResult, time.Duration) {
-	r, sample := runLoadSample(ctx, l.t, l.reqs, l.f, c.clients, c.duration)
-	return r, percentile(sample, 99.9)
-}
-
-// runLoadSample is runLoad returning its latency sample too, sorted, for
-// the percentiles beyond latencySummary's p99. It repeats runLoad's loop
-// because runLoad keeps only the summary; if runLoad returned its sample,
-// this function would go.
-func runLoadSample(ctx context.Context, t target, reqs [][]byte, f fileSpec, workers int, d time.Duration) (loadResult, []time.Duration) {
-	meter := startCPU(t.proc)
-	start := time.Now()
-	end := start.Add(d)
-	lats := make([][]time.Duration, workers)
-	fails := make([]int, workers)
-	errs := make([]error, workers)
-	count, _ := wire.BlockCount(int64(f.Size))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			req := reqs[w%len(reqs)]
-			buf := make([]byte, f.replySize()+1)
-			scratch := make([]byte, int(count)*wire.MaxBlockPayload)
-			lat := make([]time.Duration, 0, 1024)
-			for time.Now().Before(end) && ctx.Err() == nil {
-				t0 := time.Now()
-				b, err := t.cl.roundTrip(ctx, req, buf)
-				if err == nil {
-					err = checkFileReply(b, f, scratch)
-				}
-				if err != nil {
-					fails[w]++
-					if errs[w] == nil {
-						errs[w] = err
-					}
-					time.Sleep(time.Millisecond) // no spinning on a dead server
-					continue
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			lats[w] = lat
-		})
-	}
-	wg.Wait()
-	r := loadResult{elapsed: time.Since(start), cpu: meter.stop()}
-	all := slices.Concat(lats...)
-	r.ok = len(all)
-	r.lat = summarize(all) // sorts all
-	for w := range workers {
-		r.failed += fails[w]
-		if r.firstErr == nil {
-			r.firstErr = errs[w]
-		}
-	}
-	return r, all
+	r := runLoad(ctx, l.t, l.reqs, l.f, c.clients, c.duration)
+	return r, r.lat.p999
 }
 
 // runLarge has one client per request in reqs download f over and over

@@ -42,9 +42,9 @@ func median(xs []float64) float64 {
 
 // latencySummary is a latency sample, reduced.
 type latencySummary struct {
-	n             int
-	p50, p99, max time.Duration
-	mean          time.Duration
+	n                   int
+	p50, p99, p999, max time.Duration
+	mean                time.Duration
 }
 
 // summarize sorts the sample in place and reduces it.
@@ -60,6 +60,7 @@ func summarize(lat []time.Duration) latencySummary {
 	}
 	s.p50 = percentile(lat, 50)
 	s.p99 = percentile(lat, 99)
+	s.p999 = percentile(lat, 99.9)
 	s.max = lat[len(lat)-1]
 	s.mean = sum / time.Duration(len(lat))
 	return s
