@@ -9,17 +9,21 @@ import (
 	"github.com/larderfs/larder/internal/auth"
 )
 
-// The events a connection leaves in the audit trail, in order:
+// The events a course-protocol connection leaves in the audit trail, in
+// order:
 //
-//   - conn.open, as its goroutine starts;
 //   - register, granted or refused, before the reply is sent (so that
 //     a sync kind is durable before the client hears of it);
 //   - login, login.failed or throttled, as the password check ends;
 //   - download once the file is sent, or refused for a request answered
 //     with an error;
-//   - conn.close once the connection is closed, with its life's Duration.
+//   - conn.close, with its life's Duration and a reason, only for a
+//     connection that ended without those (closed without a request, an
+//     internal error, a reset before the reply).
 //
-// A connection turned away at the limit leaves one refused event.
+// A connection turned away at the limit leaves one refused event. An
+// LNP/1 session, which carries many requests, is framed by conn.open and
+// conn.close (see native.go).
 
 // record hands ev to the audit trail, if there is one. An event that could
 // not be made durable (only events of sync kinds report that) is logged
