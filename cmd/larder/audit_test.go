@@ -185,7 +185,7 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 	want := map[larder.EventKind]int{
 		larder.EventServerStart: 2, larder.EventServerStop: 2,
 		larder.EventConnClose: 3, // the idle connections: the others' requests say it all
-		larder.EventRegister: 3, larder.EventLogin: 3, larder.EventLoginFailed: 4, larder.EventThrottled: 1,
+		larder.EventRegister:  3, larder.EventLogin: 3, larder.EventLoginFailed: 4, larder.EventThrottled: 1,
 		larder.EventDownload: 2, larder.EventRefused: 3, larder.EventAccount: 2,
 	}
 	total := 0
