@@ -43,7 +43,7 @@ func compareParts(quick bool) []comparePart {
 	native := newNativeConfig().(*nativeConfig)
 	native.rounds, native.ciphers = 2, cipherList{"default"}
 	rps := newRPSConfig().(*rpsConfig)
-	rps.rounds = 2
+	rps.rounds, rps.files = 2, 10000
 	mixed := newMixedConfig().(*mixedConfig)
 	idle1k := newIdleMemoryConfig().(*idleMemoryConfig)
 	idle1k.conns, idle1k.rounds = 1000, 2

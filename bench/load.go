@@ -46,25 +46,45 @@ func (r loadResult) perRequest(share float64) float64 {
 // SHA-256). Client w sends reqs[w%len(reqs)]. Latency runs from the dial
 // to the end of the reply.
 func runLoad(ctx context.Context, t target, reqs [][]byte, f fileSpec, workers int, d time.Duration) loadResult {
+	jobs := make([]loadJob, len(reqs))
+	for i, req := range reqs {
+		jobs[i] = loadJob{req: req, f: f}
+	}
+	return runJobs(ctx, t, jobs, workers, d)
+}
+
+// loadJob is one request of a load and the file its reply must carry.
+type loadJob struct {
+	req []byte
+	f   fileSpec
+}
+
+// runJobs is runLoad over requests for several files: client w sends
+// jobs[w], then jobs[w+workers], jobs[w+2*workers] and so on, around.
+func runJobs(ctx context.Context, t target, jobs []loadJob, workers int, d time.Duration) loadResult {
 	meter := startCPU(t.proc)
 	start := time.Now()
 	end := start.Add(d)
 	lats := make([][]time.Duration, workers)
 	fails := make([]int, workers)
 	errs := make([]error, workers)
-	count, _ := wire.BlockCount(int64(f.Size))
+	var reply, blocks int
+	for _, j := range jobs {
+		count, _ := wire.BlockCount(int64(j.f.Size))
+		reply, blocks = max(reply, j.f.replySize()), max(blocks, int(count))
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			req := reqs[w%len(reqs)]
-			buf := make([]byte, f.replySize()+1)
-			scratch := make([]byte, int(count)*wire.MaxBlockPayload)
+			buf := make([]byte, reply+1)
+			scratch := make([]byte, blocks*wire.MaxBlockPayload)
 			lat := make([]time.Duration, 0, 1024)
-			for time.Now().Before(end) && ctx.Err() == nil {
+			for k := w % len(jobs); time.Now().Before(end) && ctx.Err() == nil; k = (k + workers) % len(jobs) {
+				j := &jobs[k]
 				t0 := time.Now()
-				b, err := t.cl.roundTrip(ctx, req, buf)
+				b, err := t.cl.roundTrip(ctx, j.req, buf)
 				if err == nil {
-					err = checkFileReply(b, f, scratch)
+					err = checkFileReply(b, j.f, scratch)
 				}
 				if err != nil {
 					fails[w]++

@@ -16,6 +16,7 @@ type rpsConfig struct {
 	rounds   int
 	users    int
 	size     int
+	files    int
 	timeout  time.Duration
 }
 
@@ -26,6 +27,7 @@ func newRPSConfig() scenarioConfig {
 		rounds:   3,
 		users:    64,
 		size:     1024,
+		files:    1,
 		timeout:  10 * time.Second,
 	}
 }
@@ -36,16 +38,20 @@ func (c *rpsConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.rounds, "rounds", c.rounds, "rounds per client count, each measuring larder then the baseline")
 	fs.IntVar(&c.users, "users", c.users, "accounts; client i sends as account i mod users")
 	fs.IntVar(&c.size, "size", c.size, "size of the file retrieved, in `bytes`")
+	fs.IntVar(&c.files, "files", c.files, "distinct files of that size; each client goes through them in turn")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "deadline of each connection")
 }
 
 func (c *rpsConfig) quick() { c.duration, c.rounds = 2*time.Second, 2 }
 
 func (c *rpsConfig) run(env *Env) ([]*Table, error) {
-	if c.rounds < 1 || c.users < 1 || c.size < 1 || len(c.clients) == 0 {
-		return nil, fmt.Errorf("need at least one round, user, byte and client count")
+	if c.rounds < 1 || c.users < 1 || c.size < 1 || c.files < 1 || len(c.clients) == 0 {
+		return nil, fmt.Errorf("need at least one round, user, byte, file and client count")
 	}
 	dir, specs, err := env.makeFiles(c.size)
+	if c.files > 1 {
+		dir, specs, err = env.makeSmallFiles(c.files, c.size)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +69,13 @@ func (c *rpsConfig) run(env *Env) ([]*Table, error) {
 	for i := range accts {
 		accts[i] = newAccount(i)
 		reqs[i] = accts[i].request(f.Path)
+	}
+	// The load: every file in turn, file i asked for by account i mod
+	// users (the accounts' requests for the first file with one file).
+	jobs := make([]loadJob, max(len(specs), len(accts)))
+	for i := range jobs {
+		spec := specs[i%len(specs)]
+		jobs[i] = loadJob{req: accts[i%len(accts)].request(spec.Path), f: spec}
 	}
 	t0 := time.Now()
 	if err := newClient(lp.Addr, c.timeout).registerAll(env.ctx, accts); err != nil {
@@ -112,7 +125,7 @@ measure:
 		results[pi] = make([][]loadResult, len(systems))
 		for r := range c.rounds {
 			for si, t := range systems {
-				res := runLoad(env.ctx, t, reqs, f, n, c.duration)
+				res := runJobs(env.ctx, t, jobs, n, c.duration)
 				if err := env.ctx.Err(); err != nil {
 					runErr = err
 					break measure
@@ -129,7 +142,7 @@ measure:
 	}
 
 	tbl := &Table{
-		Title: fmt.Sprintf("Requests per second: %d-byte file, one request per connection", c.size),
+		Title: fmt.Sprintf("Requests per second: %s of %d bytes, one request per connection", plural(c.files, "file"), c.size),
 		Header: append([]string{"clients", "system", "req/s", "req/s per round", "p50 ms", "p99 ms",
 			"failed", "server µs/req", "client µs/req"}, cpuHeader...),
 	}
@@ -197,8 +210,8 @@ measure:
 		}
 	}
 	tbl.Note("Each client loops: dial, send the request, read to EOF, close. Only complete replies count, each checked whole: status, length, every block hash, the total hash, and the file's SHA-256. Latency runs from the dial to the end of the reply. %d rounds of %v per client count and system, alternating larder and baseline; figures are medians across rounds.", c.rounds, c.duration)
-	tbl.Note("larder runs with its default password hashing (argon2id m=19456 KiB, t=2, p=1) and its verification cache: %d accounts, client i using account i mod %d. Registering leaves an account's signature in the cache, so the bench restarts larder on the same accounts before measuring: then each account's first retrieval pays the hash. Measured apart, one at a time, before the rounds: p50 %s ms, p99 %s ms, max %s ms (n=%d). The rounds are measured with the cache warm; its entries live 5 minutes from that first retrieval, so a run longer than that pays the hash again.",
-		c.users, c.users, ms(coldSum.p50), ms(coldSum.p99), ms(coldSum.max), coldSum.n)
+	tbl.Note("larder runs with its default password hashing (argon2id m=19456 KiB, t=2, p=1) and its verification cache: %d accounts; request k of the load is for file k mod %d (of %d) as account k mod %d, and client w sends requests w, w+clients, w+2·clients, … in turn. Registering leaves an account's signature in the cache, so the bench restarts larder on the same accounts before measuring: then each account's first retrieval pays the hash. Measured apart, one at a time, before the rounds: p50 %s ms, p99 %s ms, max %s ms (n=%d). The rounds are measured with the cache warm; its entries live 5 minutes from that first retrieval, so a run longer than that pays the hash again.",
+		c.users, len(specs), len(specs), c.users, ms(coldSum.p50), ms(coldSum.p99), ms(coldSum.max), coldSum.n)
 	tbl.Note("Registering the %d accounts (one hash each, two at a time) took %v.", c.users, regTime.Round(time.Millisecond))
 	tbl.Note("Baseline: a bare Go server, one goroutine per connection, no authentication, sending a precomputed reply. Its reply is byte-identical to larder's: %s.", same)
 	tbl.Note(cpuNote)

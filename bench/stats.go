@@ -178,3 +178,11 @@ func bytesStr(b float64) string {
 	}
 	return num(b) + " B"
 }
+
+// plural returns "1 file" or "10000 files".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

@@ -34,6 +34,25 @@ func (e *Env) makeFiles(sizes ...int) (string, []fileSpec, error) {
 	return dir, specs, nil
 }
 
+// makeSmallFiles creates a folder of n random files of size bytes each,
+// named small-00000.bin on, and returns it with their specs.
+func (e *Env) makeSmallFiles(n, size int) (string, []fileSpec, error) {
+	dir, err := e.mkdir("files")
+	if err != nil {
+		return "", nil, err
+	}
+	specs := make([]fileSpec, n)
+	for i := range specs {
+		name := fmt.Sprintf("small-%05d.bin", i)
+		sum, err := writeRandomFile(filepath.Join(dir, name), size, uint64(1000+i))
+		if err != nil {
+			return "", nil, err
+		}
+		specs[i] = fileSpec{Path: name, Size: size, Sum: sum}
+	}
+	return dir, specs, nil
+}
+
 func writeRandomFile(path string, size int, seed uint64) ([32]byte, error) {
 	f, err := os.Create(path)
 	if err != nil {
