@@ -155,6 +155,11 @@ rounds:
 		Header: []string{"system", "RSS before MiB", "RSS after MiB", "KiB per connection",
 			"per round", "accept s", "settle s", "larder / this"},
 	}
+	group := fmt.Sprintf("%d idle connections", c.conns)
+	chart := &Chart{Title: fmt.Sprintf("Memory per idle connection, %d held open", c.conns), YLabel: "KiB per connection",
+		Groups: []string{group}, Lines: []Line{{Label: "aim 30 KiB", Y: 30}},
+		Note: fmt.Sprintf("resident memory after − before, over %d connections; median of %d rounds, min–max whiskers", c.conns, c.rounds)}
+	tbl.Charts = []*Chart{chart}
 	var larderKiB float64
 	for si, s := range starts {
 		rs := results[si]
@@ -169,6 +174,7 @@ rounds:
 		if si == 0 {
 			larderKiB = median(per)
 		}
+		chartAdd(chart, s.name, group, per)
 		var rr []float64
 		for i := range min(len(rs), len(results[0])) {
 			rr = append(rr, results[0][i].perConnKiB(c.conns)/rs[i].perConnKiB(c.conns))

@@ -293,6 +293,13 @@ func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, g
 		Header: append([]string{"load", "small req/s", "req/s per round", "p50 ms", "p99 ms", "p99.9 ms", "p99 per round",
 			"p99 ÷ alone", "per round", "failed", "large MB/s", "large transfers"}, cpuHeader...),
 	}
+	chart := &Chart{
+		Title:  fmt.Sprintf("Small requests' latency, alone and beside %d large downloads", c.large),
+		YLabel: "latency (ms)",
+		Groups: []string{"p50", "p99", "p99.9"},
+		Note:   fmt.Sprintf("%d clients retrieving %d bytes; %d clients downloading %s; median of %d rounds, min–max whiskers", c.clients, c.size, c.large, mibStr(c.largeSize), c.rounds),
+	}
+	tbl.Charts = []*Chart{chart}
 	p99 := func(s mixedSample) time.Duration { return s.small.lat.p99 }
 	p99Ratios := mixedRatios(results, p99)
 	for state, rs := range results {
@@ -303,6 +310,9 @@ func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, g
 		p50s := perRound(rs, func(s mixedSample) float64 { return msOf(s.small.lat.p50) })
 		p99s := perRound(rs, func(s mixedSample) float64 { return msOf(s.small.lat.p99) })
 		p999s := perRound(rs, func(s mixedSample) float64 { return msOf(s.p999) })
+		chartAdd(chart, mixedStates[state], "p50", p50s)
+		chartAdd(chart, mixedStates[state], "p99", p99s)
+		chartAdd(chart, mixedStates[state], "p99.9", p999s)
 		cpu := make([]cpuUse, len(rs))
 		failed := 0
 		var lr largeResult
