@@ -42,6 +42,8 @@ type comparePart struct {
 func compareParts(quick bool) []comparePart {
 	native := newNativeConfig().(*nativeConfig)
 	native.rounds, native.ciphers = 2, cipherList{"default"}
+	course := newThroughputConfig().(*throughputConfig)
+	course.size, course.rounds, course.transfers = 1<<30, 2, 1
 	rps := newRPSConfig().(*rpsConfig)
 	rps.rounds, rps.files = 2, 10000
 	mixed := newMixedConfig().(*mixedConfig)
@@ -53,6 +55,7 @@ func compareParts(quick bool) []comparePart {
 	flood.rounds, flood.throttle.values = 1, []string{"on"}
 	if quick {
 		native.size, native.rounds, native.settle = 256<<20, 1, time.Second
+		course.size, course.rounds = 256<<20, 1
 		rps.clients, rps.duration, rps.rounds = intList{1, 64}, 2*time.Second, 1
 		mixed.quick()
 		idle1k.rounds = 1
@@ -60,6 +63,7 @@ func compareParts(quick bool) []comparePart {
 	}
 	parts := []comparePart{
 		{"native", native},
+		{"throughput", course},
 		{"rps", rps},
 		{"mixed", mixed},
 		{"idle-memory", idle1k},

@@ -250,6 +250,19 @@ measure:
 			tbl.Charts[0].Lines = append(tbl.Charts[0].Lines, Line{Label: label, Y: median(limitMBps[i])})
 		}
 	}
+	for i, name := range limitNames {
+		for j, x := range xfers {
+			if strings.HasPrefix(name, "TCP copy") && len(limitMBps[i]) > 0 && len(samples[j]) > 0 &&
+				x.label() == "larder LNP/1, plaintext" && x.direction == "download" {
+				r := median(limitMBps[i]) / median(perRound(samples[j], func(s xferSample) float64 { return s.mbps }))
+				verdict := "met"
+				if r > 2 {
+					verdict = "NOT met"
+				}
+				tbl.Note("Aim (issue 6) within 2× of the bare TCP copy, larder's verified plaintext download: %s (the copy is %s faster).", verdict, fmtFactor(r))
+			}
+		}
+	}
 	tables := []*Table{tbl, limitTable(limitNames, limitMBps, c.size)}
 	if profile != nil {
 		tables = append(tables, profile)
@@ -819,6 +832,13 @@ func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSp
 	// client; the rest is for information.
 	if r, ok := ngRatios["larder LNP/1, plaintext download"]; ok {
 		tbl.Note("Aim ≥ 1.0× nginx + client SHA-256, larder LNP/1 plaintext, download: %s (%s).", met(r), fmtFactor(r))
+	}
+	if r, ok := scpRatios["larder LNP/1 over TLS 1.3 download"]; ok {
+		verdict := "met"
+		if r < 2 {
+			verdict = "NOT met"
+		}
+		tbl.Note("Aim (issue 6) ≥ 2× scp, larder LNP/1 over TLS 1.3 against scp, download (the like-for-like pair: both encrypted): %s (%s).", verdict, fmtFactor(r))
 	}
 	var info []string
 	for _, k := range []string{"LNP/1 over TLS 1.3 upload", "LNP/1 over TLS 1.3 download", "LNP/1, plaintext upload"} {
