@@ -114,31 +114,17 @@ func runCompare(ctx context.Context, stdout, stderr io.Writer, args []string) in
 		if ctx.Err() != nil {
 			break
 		}
-		summary := ""
+		var sc scenario
 		for _, s := range scenarios() {
 			if s.name == p.name {
-				summary = s.summary
+				sc = s
 			}
 		}
-		cmdline := commandLine(p.name, common, p.config)
-		fmt.Fprintf(out, "\n## %s: %s\n\nCommand: `%s`\n", p.name, summary, cmdline)
-		env.scenario = p.name
 		t0 := time.Now()
-		tables, err := p.config.run(env)
-		for _, t := range tables {
-			fmt.Fprintln(out)
-			t.Markdown(out)
-			if cerr := writeCharts(out, common.charts, p.name, t); cerr != nil && err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
+		if _, err := runScenario(env, out, stderr, sc, common, p.config); err != nil {
 			failed = true
-			fmt.Fprintf(out, "\n**%s failed: %v**\n", p.name, err)
-			fmt.Fprintf(stderr, "bench compare %s: %v\n", p.name, err)
 		}
 		fmt.Fprintf(out, "\nTook %v. Load average after it: %s\n", time.Since(t0).Round(time.Second), loadAverage())
-		env.stopAll()
 	}
 	fmt.Fprintf(out, "\nThe whole comparison took %v.%s\n", time.Since(start).Round(time.Second), missing)
 	if ctx.Err() != nil {

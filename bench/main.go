@@ -183,25 +183,11 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 		if ctx.Err() != nil {
 			break
 		}
-		cmdline := commandLine(s.name, common, configs[i])
-		fmt.Fprintf(stdout, "\n## %s: %s\n\n", s.name, s.summary)
-		fmt.Fprintf(stdout, "Command: `%s`\n", cmdline)
-		env.scenario = s.name
-		tables, err := configs[i].run(env)
-		for _, t := range tables {
-			fmt.Fprintln(stdout)
-			t.Markdown(stdout)
-			if cerr := writeCharts(stdout, common.charts, s.name, t); cerr != nil && err == nil {
-				err = cerr
-			}
-		}
+		cmdline, err := runScenario(env, stdout, stderr, s, common, configs[i])
 		if err != nil {
 			failed = true
-			fmt.Fprintf(stdout, "\n**%s failed: %v**\n", s.name, err)
-			fmt.Fprintf(stderr, "bench %s: %v\n", s.name, err)
 		}
 		fmt.Fprintf(stdout, "\nReproduce: `%s`  \nLoad average after the scenario: %s\n", cmdline, loadAverage())
-		env.stopAll()
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "bench: interrupted")
@@ -211,6 +197,30 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// runScenario runs one scenario in env and prints its heading, command,
+// tables and charts (see --charts) to out, and its failure to stderr too.
+// It stops the scenario's servers, and returns the command that
+// reproduces it and the scenario's error.
+func runScenario(env *Env, out, stderr io.Writer, s scenario, common commonOptions, cfg scenarioConfig) (string, error) {
+	defer env.stopAll()
+	cmdline := commandLine(s.name, common, cfg)
+	fmt.Fprintf(out, "\n## %s: %s\n\nCommand: `%s`\n", s.name, s.summary, cmdline)
+	env.scenario = s.name
+	tables, err := cfg.run(env)
+	for _, t := range tables {
+		fmt.Fprintln(out)
+		t.Markdown(out)
+		if cerr := writeCharts(out, common.charts, s.name, t); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(out, "\n**%s failed: %v**\n", s.name, err)
+		fmt.Fprintf(stderr, "bench %s: %v\n", s.name, err)
+	}
+	return cmdline, err
 }
 
 func usage(w io.Writer) {
