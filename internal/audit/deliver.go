@@ -85,7 +85,7 @@ func (l *Log) deliverLoop() {
 			return
 		default:
 		}
-		if d.fill(l) > 0 {
+		if n := d.fill(l); n > 0 {
 			if !l.deliver(d.events) {
 				return
 			}
@@ -94,6 +94,20 @@ func (l *Log) deliverLoop() {
 			d.cur.released += d.next - d.cur.off
 			l.stats.spoolBytes.Add(-(d.next - d.cur.off))
 			d.cur.off = d.next
+			if n < l.cfg.DeliverBatch && l.cfg.DeliverLinger > 0 && writerDone != nil {
+				// Let more gather before the next batch (see
+				// Config.DeliverLinger); a drain does not wait.
+				linger := time.NewTimer(l.cfg.DeliverLinger)
+				select {
+				case <-linger.C:
+				case <-writerDone:
+					writerDone = nil
+				case <-l.giveUp:
+					linger.Stop()
+					return
+				}
+				linger.Stop()
+			}
 			continue
 		}
 		if writerDone == nil {

@@ -138,6 +138,14 @@ type Config struct {
 	// DeliverTimeout bounds one StoreEvents call; default 30s.
 	DeliverTimeout time.Duration
 
+	// DeliverLinger is how long the deliverer waits for more events after
+	// handing the sink a batch smaller than DeliverBatch; default 25ms, a
+	// negative value none. The events wait durable in the spool; without
+	// the wait, a busy server hands the sink a few events per spool
+	// commit, and the sink's per-transaction cost (a database commit and
+	// its fsync) is paid hundreds of times a second.
+	DeliverLinger time.Duration
+
 	// NoAdopt leaves other Logs' folders alone: for a short-lived process
 	// (an administrator's command) that must deliver its own events, not
 	// a crashed server's backlog.
@@ -270,6 +278,7 @@ const (
 	defaultMaxSpool       = 1 << 30
 	defaultDeliverBatch   = 1000
 	defaultDeliverTimeout = 30 * time.Second
+	defaultDeliverLinger  = 25 * time.Millisecond
 	defaultRetryMin       = 100 * time.Millisecond
 	defaultRetryMax       = 30 * time.Second
 	minSegmentSize        = 4 << 10
@@ -292,6 +301,7 @@ func (c *Config) setDefaults() error {
 	def(&c.FullWait, defaultFullWait)
 	def(&c.CommitInterval, defaultCommitInterval)
 	def(&c.DeliverTimeout, defaultDeliverTimeout)
+	def(&c.DeliverLinger, defaultDeliverLinger)
 	def(&c.RetryMin, defaultRetryMin)
 	def(&c.RetryMax, defaultRetryMax)
 	if c.SegmentSize == 0 {

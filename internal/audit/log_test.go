@@ -531,3 +531,35 @@ func TestConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliverLinger: events recorded a few at a time reach the sink in
+// batches gathered over DeliverLinger, not one call per spool commit; a
+// negative linger delivers as they come.
+func TestDeliverLinger(t *testing.T) {
+	const n = 60
+	calls := func(linger time.Duration) (int, time.Duration) {
+		sink := newMemSink()
+		l := openTest(t, Config{Dir: t.TempDir(), Sink: sink, DeliverLinger: linger}, hooks{})
+		start := time.Now()
+		for i := range n {
+			l.Record(context.Background(), fullEvent(larder.EventDownload, i))
+			time.Sleep(2 * time.Millisecond) // every event its own spool commit
+		}
+		waitFor(t, "delivery", func() bool { return sink.len() == n })
+		took := time.Since(start)
+		closeLog(t, l)
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return sink.calls, took
+	}
+	// With a linger, one call per linger at most (and one more at each
+	// end); without, about one per event.
+	const linger = 100 * time.Millisecond
+	lingering, took := calls(linger)
+	if most := int(took/linger) + 2; lingering > most {
+		t.Errorf("with a linger of %v, %d events over %v took %d calls of the sink, want at most %d", linger, n, took, lingering, most)
+	}
+	if eager, _ := calls(-1); eager < n/3 {
+		t.Errorf("without a linger, %d events 2ms apart took %d calls of the sink, want about one each", n, eager)
+	}
+}
