@@ -2,6 +2,7 @@ package larder
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -147,6 +148,31 @@ type FileStore interface {
 // FileNotFound is a FileStore's error when there is no record of path.
 func FileNotFound(space, path string) error {
 	return Errorf(ENOTFOUND, "no record of file %q in space %q", path, space)
+}
+
+// CheckFileLookup checks the arguments of a FileStore's FileByPath: an
+// empty path is an error with code EINVALID, and a space or path that no
+// store can hold (see IsText) is not found.
+func CheckFileLookup(space, path string) error {
+	if path == "" {
+		return Errorf(EINVALID, "file record: empty path")
+	}
+	if !IsText(space) || !IsText(path) {
+		return FileNotFound(space, path) // none can be recorded
+	}
+	return nil
+}
+
+// FileRecord makes the File of a stored record: modified in nanoseconds
+// since 1970, read back in UTC, and sum the stored SHA-256, which must
+// have 32 bytes.
+func FileRecord(space, path string, size, modified int64, sum []byte) (*File, error) {
+	f := &File{Space: space, Path: path, Size: size, Modified: time.Unix(0, modified).UTC()}
+	if len(sum) != len(f.SHA256) {
+		return nil, fmt.Errorf("file %q in space %q: stored sha256 has %d bytes", path, space, len(sum))
+	}
+	copy(f.SHA256[:], sum)
+	return f, nil
 }
 
 // BlockSumsNotFound is a FileStore's error when no block sums of

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/larderfs/larder"
@@ -68,29 +67,24 @@ const (
 // FileByPath returns the record of path in space. If there is none, the
 // error has code ENOTFOUND; an empty path is an error with code EINVALID.
 func (s *FileStore) FileByPath(ctx context.Context, space, path string) (*larder.File, error) {
-	if path == "" {
-		return nil, larder.Errorf(larder.EINVALID, "file record: empty path")
+	if err := larder.CheckFileLookup(space, path); err != nil {
+		return nil, err
 	}
-	if !larder.IsText(space) || !larder.IsText(path) {
-		return nil, larder.FileNotFound(space, path) // none can be recorded
-	}
-	f := &larder.File{Space: space, Path: path}
 	var (
-		modified int64
-		sum      []byte
+		size, modified int64
+		sum            []byte
 	)
-	err := s.db.pool.QueryRow(ctx, fileByPathSQL, space, path).Scan(&f.Size, &modified, &sum)
+	err := s.db.pool.QueryRow(ctx, fileByPathSQL, space, path).Scan(&size, &modified, &sum)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, larder.FileNotFound(space, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: file %q in space %q: %w", path, space, err)
 	}
-	if len(sum) != len(f.SHA256) {
-		return nil, fmt.Errorf("postgres: file %q in space %q: stored sha256 has %d bytes", path, space, len(sum))
+	f, err := larder.FileRecord(space, path, size, modified, sum)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	copy(f.SHA256[:], sum)
-	f.Modified = time.Unix(0, modified).UTC()
 	return f, nil
 }
 
