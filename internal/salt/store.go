@@ -176,30 +176,11 @@ func (s *Store) read(checkMode bool) (*file, error) {
 }
 
 // writeFile replaces the salts file with b, atomically and durably.
-func (s *Store) writeFile(b []byte) (err error) {
-	tmp, err := os.CreateTemp(s.dir, fileName+".*.tmp") // mode 0600
-	if err != nil {
-		return fmt.Errorf("salt: %w", err)
+func (s *Store) writeFile(b []byte) error {
+	if err := flock.ReplaceFile(s.Path(), b); err != nil {
+		return fmt.Errorf("salt: writing %s: %w", s.Path(), err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("salt: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("salt: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("salt: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
-		return fmt.Errorf("salt: %w", err)
-	}
-	return flock.SyncDir(s.dir)
+	return nil
 }
 
 // lock creates the folder if need be and takes the exclusive lock on
@@ -207,17 +188,10 @@ func (s *Store) writeFile(b []byte) (err error) {
 // never removed: removing it would let a process that opened the old file
 // and one that creates a new one both hold "the" lock.
 func (s *Store) lock() (unlock func(), err error) {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("salt: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(s.dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	path := filepath.Join(s.dir, lockName)
+	unlock, err = flock.LockPath(path)
 	if err != nil {
-		return nil, fmt.Errorf("salt: %w", err)
+		return nil, fmt.Errorf("salt: locking %s: %w", path, err)
 	}
-	if err := flock.Lock(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("salt: locking %s: %w", f.Name(), err)
-	}
-	// Closing the file releases the lock.
-	return func() { f.Close() }, nil
+	return unlock, nil
 }

@@ -188,25 +188,9 @@ func parseFingerprint(s string) (string, error) {
 }
 
 // writeFile replaces the file with data, atomically and durably.
-func (k *KnownServers) writeFile(data []byte) (err error) {
-	dir := filepath.Dir(k.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(k.path)+".*.tmp") // mode 0600
-	if err != nil {
-		return fmt.Errorf("tlsconf: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := writeSynced(tmp, data, 0o600); err != nil {
+func (k *KnownServers) writeFile(data []byte) error {
+	if err := flock.ReplaceFile(k.path, data); err != nil {
 		return fmt.Errorf("tlsconf: writing %s: %w", k.path, err)
-	}
-	if err := os.Rename(tmp.Name(), k.path); err != nil {
-		return fmt.Errorf("tlsconf: %w", err)
-	}
-	if err := flock.SyncDir(dir); err != nil {
-		return fmt.Errorf("tlsconf: %w", err)
 	}
 	return nil
 }
@@ -216,17 +200,9 @@ func (k *KnownServers) writeFile(data []byte) (err error) {
 // lock file is never removed: removing it would let a process that opened
 // the old file and one that creates a new one both hold "the" lock.
 func (k *KnownServers) lock() (unlock func(), err error) {
-	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
-		return nil, fmt.Errorf("tlsconf: %w", err)
-	}
-	f, err := os.OpenFile(k.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	unlock, err = flock.LockPath(k.path + ".lock")
 	if err != nil {
-		return nil, fmt.Errorf("tlsconf: %w", err)
+		return nil, fmt.Errorf("tlsconf: locking %s.lock: %w", k.path, err)
 	}
-	if err := flock.Lock(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("tlsconf: locking %s: %w", f.Name(), err)
-	}
-	// Closing the file releases the lock.
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
