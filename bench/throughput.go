@@ -36,6 +36,7 @@ func (c *throughputConfig) quick() { c.rounds, c.transfers = 3, 2 }
 type transferVariant struct {
 	name   string
 	client string // what the client does, for the table
+	short  string // the same in a few words, for a chart
 	t      target
 	fetch  func(ctx context.Context) (int64, error)
 }
@@ -80,16 +81,16 @@ func (c *throughputConfig) run(env *Env) ([]*Table, error) {
 	framed.Size = f.replySize()
 
 	variants := []transferVariant{
-		{"larder", "course protocol: checks every block hash, the total hash and the file's SHA-256", larder,
+		{"larder", "course protocol: checks every block hash, the total hash and the file's SHA-256", "every hash checked", larder,
 			func(ctx context.Context) (int64, error) { return larder.cl.fetchFramed(ctx, req, f) }},
-		{"larder", "counts the bytes of the framed reply, checks nothing", larder,
+		{"larder", "counts the bytes of the framed reply, checks nothing", "nothing checked", larder,
 			func(ctx context.Context) (int64, error) {
 				n, err := larder.cl.fetchRaw(ctx, req, framed, false, buf)
 				return n * int64(f.Size) / int64(framed.Size), err // payload bytes, for a like-for-like MB/s
 			}},
-		{"baseline", "unframed io.Copy (sendfile); counts the bytes", baseline,
+		{"baseline", "unframed io.Copy (sendfile); counts the bytes", "bare copy", baseline,
 			func(ctx context.Context) (int64, error) { return baseline.cl.fetchRaw(ctx, req, f, false, buf) }},
-		{"baseline", "unframed io.Copy (sendfile); SHA-256 of the stream", baseline,
+		{"baseline", "unframed io.Copy (sendfile); SHA-256 of the stream", "bare copy + SHA-256", baseline,
 			func(ctx context.Context) (int64, error) { return baseline.cl.fetchRaw(ctx, req, f, true, buf) }},
 	}
 
@@ -133,6 +134,15 @@ measure:
 		Title:  fmt.Sprintf("Throughput: one %.1f MiB file per connection, MB/s of file content (1 MB = 10^6 bytes)", float64(c.size)/(1<<20)),
 		Header: append([]string{"system", "client", "MB/s", "MB/s per round", "larder (checked) / this"}, cpuHeader...),
 	}
+	// One group per variant, one series: the variants differ by what
+	// their client checks, which the group names say.
+	chart := &Chart{
+		Title:  fmt.Sprintf("Course protocol: one %s MiB retrieval", num(float64(c.size)/(1<<20))),
+		YLabel: "MB/s",
+		Series: []Series{{Name: "MB/s of file content"}},
+		Note:   fmt.Sprintf("median of %d rounds, min–max whiskers; the baselines are a bare Go server's unframed copy", c.rounds),
+	}
+	tbl.Charts = []*Chart{chart}
 	var larderMed float64
 	for vi, v := range variants {
 		rs := results[vi]
@@ -153,6 +163,8 @@ measure:
 			rr = append(rr, results[0][i].mbps/rs[i].mbps)
 		}
 		tbl.Add(append([]string{v.name, v.client, num(median(mb)), list(mb, num), fmtFactor(median(rr))}, cpuCells(cpu)...)...)
+		chart.Groups = append(chart.Groups, v.name+", "+v.short)
+		chart.Series[0].add(mb)
 	}
 	tbl.Note("After one untimed pass over every variant, %d rounds; in each, every variant runs %d retrievals one after another; MB/s = file bytes / wall time, median across rounds; the ratio is the median of the per-round ratios.", c.rounds, c.transfers)
 	tbl.Note("larder's reply frames the %d file bytes in %d blocks of ≤ 944 bytes behind 80-byte headers: %d bytes on the wire (%.1f%% more). The \"counts the bytes\" larder row reads all of them but reports file bytes, to compare like with like.",
