@@ -49,15 +49,14 @@ func OpenKnownServers(path string) *KnownServers {
 }
 
 // DefaultKnownServersPath returns the file in which the larder client keeps
-// the servers it knows: known_servers in the folder "larder" of
-// os.UserConfigDir (~/.config/larder/known_servers on Linux), beside the
-// client's salts.
+// the servers it knows: known_servers beside the client's salts, in
+// salt.DefaultDir (~/.config/larder/known_servers on Linux).
 func DefaultKnownServersPath() (string, error) {
-	dir, err := os.UserConfigDir()
+	dir, err := salt.DefaultDir()
 	if err != nil {
-		return "", fmt.Errorf("tlsconf: %w", err)
+		return "", err
 	}
-	return filepath.Join(dir, "larder", "known_servers"), nil
+	return filepath.Join(dir, "known_servers"), nil
 }
 
 // Path returns the path of the file.
