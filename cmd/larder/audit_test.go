@@ -121,6 +121,9 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 		t.Helper()
 		r := rawExchangeFrom(t, src, l.addr(), user, sig, body)
 		wantStatus(t, fmt.Sprintf("%s %q", user, body), r, want)
+		// The server may still hold the connection after the reply, and
+		// with MaxConns at 3 the next ones would be turned away.
+		waitUntil(t, "the exchange's connection gone", func() bool { return l.main.srv.Conns() == 0 })
 		return r
 	}
 
