@@ -51,7 +51,8 @@ type UserStore interface {
 	// one succeeds.
 	CreateUser(ctx context.Context, u *User) error
 
-	// UserByName returns the account called name.
+	// UserByName returns the account called name. It sees at once every
+	// change committed by any process sharing the store.
 	UserByName(ctx context.Context, name string) (*User, error)
 
 	// ReplaceVerifier sets the verifier of account name to new if it is

@@ -84,10 +84,11 @@ func (a *Authenticator) Register(ctx context.Context, name string, sig []byte) (
 //     address, or from this address at all; refused before any hashing.
 //   - EUNAVAILABLE: the hashing pool stayed full until ctx ended.
 //
-// The account is read from the store on every call, even when the check is
-// cached: the lookup is cheap, and a change to the account made anywhere
-// (a password reset, disabling, deletion, by an administrator or another
-// server sharing the store) takes effect at once. A stored hash that
+// The account is asked of the store on every call, even when the check is
+// cached, so that a change to the account made anywhere (a password reset,
+// disabling, deletion, by an administrator or another server sharing the
+// store) takes effect at once: the stores promise that UserByName sees
+// such changes at once, from a cache or not. A stored hash that
 // differs from the hasher's policy is replaced, on success, by one made
 // from sig with the current policy.
 func (a *Authenticator) Login(ctx context.Context, name string, sig []byte, from netip.Addr) (*larder.User, error) {

@@ -45,6 +45,10 @@ type DB struct {
 
 	// stmts caches prepared statements by query text and pool; see stmt.
 	stmts sync.Map // stmtKey -> *sql.Stmt
+
+	// accounts caches UserByName's reads; its stamp file is the
+	// database's path with "-accounts" added.
+	accounts *accountCache
 }
 
 type stmtKey struct {
@@ -80,9 +84,13 @@ func open(ctx context.Context, path string, migrations []string) (*DB, error) {
 	}
 
 	db := &DB{path: abs}
+	if db.accounts, err = openAccountCache(abs + "-accounts"); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	// The write pool comes first: the first connection turns the file into
 	// WAL mode and the migrations create the tables before any reader runs.
 	if db.write, err = sql.Open("sqlite", dsn(abs, false)); err != nil {
+		db.accounts.close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
 	db.write.SetMaxOpenConns(1)
@@ -90,11 +98,13 @@ func open(ctx context.Context, path string, migrations []string) (*DB, error) {
 	db.write.SetConnMaxIdleTime(0)
 	if err := db.migrate(ctx, migrations); err != nil {
 		db.write.Close()
+		db.accounts.close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", abs, err)
 	}
 
 	if db.read, err = sql.Open("sqlite", dsn(abs, true)); err != nil {
 		db.write.Close()
+		db.accounts.close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
 	// Keep every reader open: database/sql closes connections above
@@ -145,7 +155,7 @@ func (db *DB) Close() error {
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
-	errs = append(errs, db.write.Close())
+	errs = append(errs, db.write.Close(), db.accounts.close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", db.path, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/larderfs/larder"
 )
 
 func openTest(t testing.TB, path string) *DB {
@@ -226,5 +228,43 @@ func TestUpgradeFromFirstSchema(t *testing.T) {
 	// The column holds booleans only.
 	if _, err := db.write.ExecContext(ctx, `UPDATE users SET disabled = 2`); err == nil {
 		t.Error("storing disabled = 2: got nil, want a CHECK failure")
+	}
+}
+
+// TestAccountCacheUsedAndBounded: a lookup is served from the cache while
+// the stamp is unchanged, even when the row changed behind every store's
+// back (as if the process that changed it had died before its stamp), and
+// then for no longer than the TTL.
+func TestAccountCacheUsedAndBounded(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "larder.db"))
+	defer db.Close()
+	db.accounts.ttl = 200 * time.Millisecond
+	ctx := context.Background()
+	s := NewUserStore(db)
+	if err := s.CreateUser(ctx, &larder.User{Name: "alice", Verifier: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserByName(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.write.ExecContext(ctx, `UPDATE users SET disabled = 1 WHERE name = 'alice'`); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.UserByName(ctx, "alice"); err != nil || u.Disabled {
+		t.Fatalf("right after an unstamped change: %+v, %v; want the cached, enabled account", u, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u, err := s.UserByName(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Disabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an unstamped change still unseen 10s after, with a TTL of 200ms")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -47,6 +47,7 @@ const (
 // error has code ECONFLICT; of several concurrent calls for one name exactly
 // one succeeds.
 func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
+	// No stamp: only accounts found are cached, and this one was not.
 	if err := larder.ValidateUsername(u.Name); err != nil {
 		return err
 	}
@@ -78,8 +79,25 @@ func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
 }
 
 // UserByName returns the account named name, compared byte for byte. If
-// there is none, the error has code ENOTFOUND.
+// there is none, the error has code ENOTFOUND. A change made to the
+// account by any process, through a UserStore, is seen at once (see
+// accountCache).
 func (s *UserStore) UserByName(ctx context.Context, name string) (*larder.User, error) {
+	stamp, cacheable := s.db.accounts.stamp()
+	if cacheable {
+		if u, ok := s.db.accounts.get(name, stamp); ok {
+			return u, nil
+		}
+	}
+	u, err := s.userByName(ctx, name)
+	if err == nil && cacheable {
+		s.db.accounts.put(u, stamp)
+	}
+	return u, err
+}
+
+// userByName reads the account called name from the database.
+func (s *UserStore) userByName(ctx context.Context, name string) (*larder.User, error) {
 	stmt, err := s.db.stmt(ctx, true, userByNameSQL)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: user %q: %w", name, err)
@@ -99,6 +117,7 @@ func (s *UserStore) UserByName(ctx context.Context, name string) (*larder.User, 
 // has code ECONFLICT and nothing changes; if there is no such account, it
 // has code ENOTFOUND.
 func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) error {
+	defer s.db.accounts.changed()
 	if new == "" {
 		return fmt.Errorf("sqlite: replace verifier of %q: empty verifier", name)
 	}
@@ -141,6 +160,7 @@ func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) 
 // SetDisabled disables or enables account name, and updates UpdatedAt. If
 // there is no such account, the error has code ENOTFOUND.
 func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool) error {
+	defer s.db.accounts.changed()
 	n, err := s.exec(ctx, setDisabledSQL, disabled, formatTime(time.Now()), name)
 	if err != nil {
 		return fmt.Errorf("sqlite: set disabled of %q: %w", name, err)
@@ -154,6 +174,7 @@ func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool)
 // DeleteUser removes account name. If there is no such account, the error
 // has code ENOTFOUND. Its id is never given to another account.
 func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
+	defer s.db.accounts.changed()
 	n, err := s.exec(ctx, deleteUserSQL, name)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete user %q: %w", name, err)
