@@ -365,3 +365,20 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestInputAfterRequestKeepsReply: a client that sends bytes after its
+// request still gets the whole reply. Closing with its bytes unread would
+// reset the connection, and the kernel would drop the reply's tail still
+// in the send buffer; the server drains them instead.
+func TestInputAfterRequestKeepsReply(t *testing.T) {
+	h := newHarness(t)
+	h.register(t, "alice")
+	data := randomBytes(8<<20, 5)
+	h.write(t, "big", data)
+	raw := append(request("alice", testSig, "big"), bytes.Repeat([]byte("junk"), 2048)...)
+	for range 3 {
+		if r := h.exchange(t, raw); r.status != wire.StatusOK || !bytes.Equal(r.payload, data) {
+			t.Fatalf("reply to a request followed by junk: status %v, %d of %d bytes", r.status, len(r.payload), len(data))
+		}
+	}
+}
