@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -116,6 +117,57 @@ func TestWritePayloadRoundTrip(t *testing.T) {
 				t.Fatalf("size %d shuffled=%v: payload differs after the round trip", size, shuffled)
 			}
 		}
+	}
+}
+
+// TestWritePayloadSums: with the blocks' hashes given, the reply is the
+// very bytes WritePayload sends, in order or not; the hashes given are the
+// ones sent, unchecked (a wrong one reaches the client); and a count that
+// does not match the blocks is refused before anything is written.
+func TestWritePayloadSums(t *testing.T) {
+	data := make([]byte, 944*70+5)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	total := sha256.Sum256(data)
+	count, _ := BlockCount(int64(len(data)))
+	sums := make([][32]byte, count)
+	for i := range sums {
+		sums[i] = sha256.Sum256(data[i*944 : min(len(data), (i+1)*944)])
+	}
+	reverse := func(i uint32) uint32 { return count - 1 - i }
+	for _, order := range []func(uint32) uint32{nil, reverse} {
+		var want, got bytes.Buffer
+		w := NewWriter(&want)
+		if _, err := w.WritePayload(StatusOK, bytes.NewReader(data), int64(len(data)), total, order); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		w = NewWriter(&got)
+		if n, err := w.WritePayloadSums(StatusOK, bytes.NewReader(data), int64(len(data)), total, sums, order); err != nil || n != int64(len(data)) {
+			t.Fatalf("WritePayloadSums = %d, %v", n, err)
+		}
+		w.Flush()
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("in order %v: the reply differs from WritePayload's", order == nil)
+		}
+	}
+
+	wrong := slices.Clone(sums)
+	wrong[3] = [32]byte{0xba, 0xd}
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	if _, err := w.WritePayloadSums(StatusOK, bytes.NewReader(data), int64(len(data)), total, wrong, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if h := parseBlockHeader(b.Bytes()[3*(BlockHeaderSize+944):]); h.Index != 3 || h.BlockHash != wrong[3] {
+		t.Fatalf("block %d went out with %x, want block 3 with the hash given", h.Index, h.BlockHash)
+	}
+
+	b.Reset()
+	if _, err := w.WritePayloadSums(StatusOK, bytes.NewReader(data), int64(len(data)), total, sums[1:], nil); err == nil || b.Len() != 0 {
+		t.Fatalf("one hash short: %v, %d bytes written; want an error and nothing", err, b.Len())
 	}
 }
 

@@ -3,7 +3,6 @@ package auth_test
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -232,12 +231,18 @@ func TestVerifierChangedElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", e.path)
+	// A store of its own on the same file: another process's.
+	otherDB, err := sqlite.Open(ctx, e.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
-	if _, err := other.ExecContext(ctx, `UPDATE users SET verifier = ? WHERE name = ?`, newVerifier, "alice"); err != nil {
+	defer otherDB.Close()
+	other := sqlite.NewUserStore(otherDB)
+	u, err := other.UserByName(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ReplaceVerifier(ctx, "alice", u.Verifier, newVerifier); err != nil {
 		t.Fatal(err)
 	}
 

@@ -29,102 +29,187 @@ type fileKey struct {
 // timestamps that are too close to the moment of reading.
 const defaultRacyWindow = 2 * time.Second
 
+// MinBlockSumsSize is the smallest file whose block hashes DigestBlocks
+// computes and remembers: below it, hashing the blocks as they are sent
+// costs less than keeping their hashes.
+const MinBlockSumsSize = 1 << 20
+
+// defaultBlockSumsBytes bounds the memory the remembered block hashes
+// take, all files together: 64 MiB holds those of about 1.8 GB of files
+// in the course protocol's 944-byte blocks.
+const defaultBlockSumsBytes = 64 << 20
+
 // digestCache remembers the SHA-256 of recently served files, so that a
 // file fetched again is not read twice (the course protocol needs the hash
-// before the first block).
+// before the first block), and the hashes of the blocks of large ones, so
+// that a file fetched again is not hashed again either.
 type digestCache struct {
-	max    int
-	racy   time.Duration // see defaultRacyWindow
-	flight singleflight.Group
+	max        int
+	maxBlocks  int           // bytes of block hashes, all entries together
+	racy       time.Duration // see defaultRacyWindow
+	flight     singleflight.Group
+	blockBytes int // held now
 
 	mu    sync.Mutex
 	byKey map[fileKey]*list.Element
 	lru   list.List // of *digestEntry, most recent at the front
 }
 
+// digestEntry is what is known of one version of a file: its SHA-256 and,
+// for a large file, the SHA-256 of each of its blocks of blockSize bytes
+// (nil when not computed, or dropped to stay within the memory bound).
+// Blocks, once made, is never written to, so callers share it.
 type digestEntry struct {
-	key fileKey
-	sum [32]byte
+	key       fileKey
+	sum       [32]byte
+	blockSize int
+	blocks    [][32]byte
 }
 
 func newDigestCache(max int) *digestCache {
 	if max <= 0 {
 		max = 4096
 	}
-	return &digestCache{max: max, racy: defaultRacyWindow, byKey: make(map[fileKey]*list.Element)}
+	return &digestCache{max: max, maxBlocks: defaultBlockSumsBytes, racy: defaultRacyWindow, byKey: make(map[fileKey]*list.Element)}
 }
 
-func (c *digestCache) get(k fileKey) ([32]byte, bool) {
+func (c *digestCache) get(k fileKey) (digestEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.byKey[k]
 	if !ok {
-		return [32]byte{}, false
+		return digestEntry{}, false
 	}
 	c.lru.MoveToFront(e)
-	return e.Value.(*digestEntry).sum, true
+	return *e.Value.(*digestEntry), true
 }
 
-func (c *digestCache) put(k fileKey, sum [32]byte) {
+func (c *digestCache) put(d digestEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.byKey[k]; ok {
+	if len(d.blocks)*32 > c.maxBlocks {
+		d.blocks, d.blockSize = nil, 0
+	}
+	if e, ok := c.byKey[d.key]; ok {
 		c.lru.MoveToFront(e)
-		return
+		old := e.Value.(*digestEntry)
+		if d.blocks == nil {
+			return
+		}
+		c.blockBytes -= len(old.blocks) * 32
+		*old = d
+	} else {
+		c.byKey[d.key] = c.lru.PushFront(&d)
 	}
-	c.byKey[k] = c.lru.PushFront(&digestEntry{key: k, sum: sum})
+	c.blockBytes += len(d.blocks) * 32
 	for c.lru.Len() > c.max {
-		oldest := c.lru.Back()
-		delete(c.byKey, oldest.Value.(*digestEntry).key)
-		c.lru.Remove(oldest)
+		c.remove(c.lru.Back())
 	}
+	// Over the bound, the least recently used entries lose their block
+	// hashes first, and keep their digests.
+	for e := c.lru.Back(); c.blockBytes > c.maxBlocks && e != nil; e = e.Prev() {
+		if old := e.Value.(*digestEntry); old.blocks != nil && old.key != d.key {
+			c.blockBytes -= len(old.blocks) * 32
+			old.blocks, old.blockSize = nil, 0
+		}
+	}
+}
+
+func (c *digestCache) remove(e *list.Element) {
+	d := e.Value.(*digestEntry)
+	c.blockBytes -= len(d.blocks) * 32
+	delete(c.byKey, d.key)
+	c.lru.Remove(e)
 }
 
 // Digest returns the SHA-256 of f's content. It is computed once per
 // version of the file and remembered; concurrent callers for the same
 // version share one computation.
 func (s *Store) Digest(f *File) ([32]byte, error) {
-	if f.key == (fileKey{}) {
-		return hashFile(f)
+	d, err := s.digest(f, 0)
+	return d.sum, err
+}
+
+// DigestBlocks is Digest that also returns, for a file of at least
+// MinBlockSumsSize bytes, the SHA-256 of each of its blocks of blockSize
+// bytes (the last one may be shorter), computed in the same pass and
+// remembered with the digest, within a bound on the memory they take.
+// blocks is nil for a smaller file; it must not be modified.
+func (s *Store) DigestBlocks(f *File, blockSize int) (sum [32]byte, blocks [][32]byte, err error) {
+	if blockSize <= 0 {
+		return sum, nil, fmt.Errorf("disk: block size %d", blockSize)
 	}
-	if sum, ok := s.digests.get(f.key); ok {
-		return sum, nil
+	d, err := s.digest(f, blockSize)
+	return d.sum, d.blocks, err
+}
+
+// digest returns what is known of f, with its block hashes if blockSize
+// is not 0 and f is large enough.
+func (s *Store) digest(f *File, blockSize int) (digestEntry, error) {
+	if f.Size < MinBlockSumsSize {
+		blockSize = 0
+	}
+	if f.key == (fileKey{}) {
+		return hashFile(f, blockSize)
+	}
+	if d, ok := s.digests.get(f.key); ok && d.blockSize == blockSize || ok && blockSize == 0 {
+		return d, nil
 	}
 	k := f.key
-	flightKey := fmt.Sprintf("%d:%d:%d:%d:%d", k.dev, k.ino, k.size, k.mtime, k.ctime)
+	flightKey := fmt.Sprintf("%d:%d:%d:%d:%d:%d", k.dev, k.ino, k.size, k.mtime, k.ctime, blockSize)
 	v, err, _ := s.digests.flight.Do(flightKey, func() (any, error) {
 		start := time.Now()
-		sum, err := hashFile(f)
+		d, err := hashFile(f, blockSize)
 		if err != nil {
 			return nil, err
 		}
 		if racy := s.digests.racy; start.Sub(time.Unix(0, k.ctime)) > racy && start.Sub(time.Unix(0, k.mtime)) > racy {
-			s.digests.put(k, sum)
+			s.digests.put(d)
 		}
-		return sum, nil
+		return d, nil
 	})
 	if err != nil {
-		return [32]byte{}, err
+		return digestEntry{}, err
 	}
-	return v.([32]byte), nil
+	return v.(digestEntry), nil
 }
 
 var hashBufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // HashFile returns the SHA-256 of the first f.Size bytes of f, without the
 // cache: for files whose hash is recorded elsewhere.
-func HashFile(f *File) ([32]byte, error) { return hashFile(f) }
+func HashFile(f *File) ([32]byte, error) {
+	d, err := hashFile(f, 0)
+	return d.sum, err
+}
 
-// hashFile hashes the first f.Size bytes of f, reading with ReadAt so that
-// it does not disturb anyone else's use of the descriptor.
-func hashFile(f *File) ([32]byte, error) {
+// hashFile hashes the first f.Size bytes of f, and each of its blocks if
+// blockSize is not 0, reading with ReadAt so that it does not disturb
+// anyone else's use of the descriptor.
+func hashFile(f *File, blockSize int) (digestEntry, error) {
 	bp := hashBufPool.Get().(*[]byte)
 	defer hashBufPool.Put(bp)
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, f.Size), *bp); err != nil {
-		return [32]byte{}, fmt.Errorf("disk: hashing %s: %w", f.Name, err)
+	buf := *bp
+	d := digestEntry{key: f.key, blockSize: blockSize}
+	if blockSize > 0 {
+		buf = buf[:len(buf)/blockSize*blockSize] // whole blocks per read
+		d.blocks = make([][32]byte, 0, (f.Size+int64(blockSize)-1)/int64(blockSize))
 	}
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum, nil
+	h := sha256.New()
+	for off := int64(0); off < f.Size; {
+		chunk := buf[:min(int64(len(buf)), f.Size-off)]
+		if n, err := f.ReadAt(chunk, off); n < len(chunk) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // the file shrank since it was opened
+			}
+			return digestEntry{}, fmt.Errorf("disk: hashing %s: %w", f.Name, err)
+		}
+		h.Write(chunk)
+		for p := chunk; blockSize > 0 && len(p) > 0; p = p[min(len(p), blockSize):] {
+			d.blocks = append(d.blocks, sha256.Sum256(p[:min(len(p), blockSize)]))
+		}
+		off += int64(len(chunk))
+	}
+	h.Sum(d.sum[:0])
+	return d, nil
 }

@@ -200,7 +200,7 @@ func TestDigestNotCachedWhileRacy(t *testing.T) {
 func TestDigestCacheBounded(t *testing.T) {
 	c := newDigestCache(3)
 	for i := range 10 {
-		c.put(fileKey{ino: uint64(i)}, [32]byte{byte(i)})
+		c.put(digestEntry{key: fileKey{ino: uint64(i)}, sum: [32]byte{byte(i)}})
 	}
 	if c.lru.Len() != 3 || len(c.byKey) != 3 {
 		t.Fatalf("cache holds %d/%d entries, want 3", c.lru.Len(), len(c.byKey))
@@ -210,5 +210,75 @@ func TestDigestCacheBounded(t *testing.T) {
 	}
 	if _, ok := c.get(fileKey{ino: 0}); ok {
 		t.Fatal("oldest entry kept")
+	}
+}
+
+// TestDigestBlocks: the block hashes of a large file are each block's
+// SHA-256, come with the file's own, and are remembered with it; a small
+// file has none.
+func TestDigestBlocks(t *testing.T) {
+	dir := t.TempDir()
+	const blockSize = 944
+	data := make([]byte, MinBlockSumsSize+5*blockSize+17) // a short last block
+	for i := range data {
+		data[i] = byte(i * 7 / 3)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "large"), data, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "small"), data[:MinBlockSumsSize-1], 0o644))
+	s := openStore(t, dir)
+	s.digests.racy = 0
+
+	get := func(name string) ([32]byte, [][32]byte) {
+		t.Helper()
+		f, err := s.Open(name)
+		must(t, err)
+		defer f.Close()
+		sum, blocks, err := s.DigestBlocks(f, blockSize)
+		must(t, err)
+		return sum, blocks
+	}
+	sum, blocks := get("large")
+	if sum != sha256.Sum256(data) {
+		t.Fatal("the file's SHA-256 is wrong")
+	}
+	if want := (len(data) + blockSize - 1) / blockSize; len(blocks) != want {
+		t.Fatalf("%d block hashes, want %d", len(blocks), want)
+	}
+	for i, b := range blocks {
+		if b != sha256.Sum256(data[i*blockSize:min(len(data), (i+1)*blockSize)]) {
+			t.Fatalf("block %d: wrong hash", i)
+		}
+	}
+	if _, again := get("large"); &again[0] != &blocks[0] {
+		t.Error("the block hashes were computed again, not remembered")
+	}
+	if sum, blocks := get("small"); blocks != nil || sum != sha256.Sum256(data[:MinBlockSumsSize-1]) {
+		t.Errorf("small file: %d block hashes, sum right: %v; want none, true", len(blocks), sum == sha256.Sum256(data[:MinBlockSumsSize-1]))
+	}
+}
+
+// TestDigestBlocksBounded: over the memory bound, the least recently used
+// files lose their block hashes, never their digests.
+func TestDigestBlocksBounded(t *testing.T) {
+	c := newDigestCache(10)
+	c.maxBlocks = 3 * 32 * 100
+	for i := range 5 {
+		c.put(digestEntry{key: fileKey{ino: uint64(i)}, sum: [32]byte{byte(i)}, blockSize: 944, blocks: make([][32]byte, 100)})
+	}
+	if c.blockBytes > c.maxBlocks {
+		t.Fatalf("%d bytes of block hashes held, bound %d", c.blockBytes, c.maxBlocks)
+	}
+	for i := range 5 {
+		d, ok := c.get(fileKey{ino: uint64(i)})
+		if !ok || d.sum != [32]byte{byte(i)} {
+			t.Fatalf("entry %d lost its digest", i)
+		}
+		if kept := d.blocks != nil; kept != (i >= 2) {
+			t.Errorf("entry %d kept its block hashes: %v; want only the 3 most recent to", i, kept)
+		}
+	}
+	c.put(digestEntry{key: fileKey{ino: 99}, blockSize: 944, blocks: make([][32]byte, 1000)})
+	if d, _ := c.get(fileKey{ino: 99}); d.blocks != nil || c.blockBytes > c.maxBlocks {
+		t.Errorf("block hashes larger than the whole bound were kept")
 	}
 }

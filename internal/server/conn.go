@@ -60,6 +60,10 @@ type exchange struct {
 	msg  string
 	file *disk.File
 	sum  [32]byte
+
+	// blockSums are the file's blocks' SHA-256, remembered from an
+	// earlier reply; nil for a small file, which is hashed as it is sent.
+	blockSums [][32]byte
 }
 
 func (c *conn) serve() {
@@ -132,7 +136,7 @@ func (c *conn) send(ex *exchange) {
 			count, _ := wire.BlockCount(ex.file.Size)
 			order = shuffled(count)
 		}
-		if ex.bytes, err = w.WritePayload(ex.status, yielding{ex.file}, ex.file.Size, ex.sum, order); err == nil {
+		if ex.bytes, err = w.WritePayloadSums(ex.status, yielding{ex.file}, ex.file.Size, ex.sum, ex.blockSums, order); err == nil {
 			err = w.Flush()
 		}
 	case ex.status != 0:

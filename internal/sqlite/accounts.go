@@ -55,7 +55,14 @@ func openAccountCache(path string) (*accountCache, error) {
 	return &accountCache{stamps: f, ttl: accountCacheTTL, entries: make(map[string]cachedAccount)}, nil
 }
 
-func (c *accountCache) close() error { return c.stamps.Close() }
+// close closes the stamp file; closing it again does nothing, as closing
+// a DB twice does nothing.
+func (c *accountCache) close() error {
+	if err := c.stamps.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	return nil
+}
 
 // stamp reads the current stamp; ok is false if it cannot be read, and
 // then the cache must not be used. A file no change has stamped yet
