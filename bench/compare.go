@@ -52,7 +52,10 @@ func compareParts(quick bool) []comparePart {
 	idle10k := newIdleMemoryConfig().(*idleMemoryConfig)
 	idle10k.rounds = 2
 	flood := newFloodConfig().(*floodConfig)
-	flood.rounds, flood.throttle.values = 1, []string{"on"}
+	// The memory bound of the login-flood analysis in BENCHMARKS.md:
+	// the pool's work area, plus 40 MiB for the collector's headroom (a
+	// second work area awaiting it) and the connections in flight.
+	flood.rounds, flood.throttle.values, flood.marginMiB = 1, []string{"on"}, 40
 	if quick {
 		native.size, native.rounds, native.settle = 256<<20, 1, time.Second
 		course.size, course.rounds = 256<<20, 1
@@ -95,6 +98,19 @@ func runCompare(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	if *doc != "" && common.charts == "" {
 		common.charts = filepath.Join(filepath.Dir(*doc), "bench")
 	}
+	// The servers write their profiles into a folder of their own; each
+	// scenario's are merged into one, kept beside the charts.
+	profiles := ""
+	if *doc != "" {
+		profiles = filepath.Join(filepath.Dir(*doc), "bench", "profiles")
+		raw := filepath.Join(profiles, "raw")
+		if err := resetProfiles(profiles); err != nil {
+			fmt.Fprintf(stderr, "bench compare: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(raw)
+		common.profiles = raw
+	}
 
 	var report bytes.Buffer
 	out := io.MultiWriter(stdout, &report)
@@ -123,6 +139,11 @@ func runCompare(ctx context.Context, stdout, stderr io.Writer, args []string) in
 		t0 := time.Now()
 		if _, err := runScenario(env, out, stderr, sc, common, p.config); err != nil {
 			failed = true
+		}
+		if profiles != "" {
+			if err := profileSummary(out, common.profiles, profiles, p.name); err != nil {
+				fmt.Fprintf(out, "\nNo profile summary: %v\n", err)
+			}
 		}
 		fmt.Fprintf(out, "\nTook %v. Load average after it: %s\n", time.Since(t0).Round(time.Second), loadAverage())
 	}
@@ -211,4 +232,81 @@ func replaceGenerated(path, text string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// resetProfiles makes dir, empty of profiles, for a new comparison.
+func resetProfiles(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "*.pprof"))
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// profileSummary merges the CPU profiles that the larder servers of the
+// scenario just run left in raw into one, dir/NAME.pprof (NAME-2.pprof
+// for a second run of the scenario, and so on), removes them, and writes
+// where their time went: larder's own functions by cumulative time, and
+// the hottest functions of all by their own time.
+func profileSummary(w io.Writer, raw, dir, name string) error {
+	fresh, err := filepath.Glob(filepath.Join(raw, "*.pprof"))
+	if err != nil {
+		return err
+	}
+	if len(fresh) == 0 {
+		return fmt.Errorf("no larder server left a profile in %s", raw)
+	}
+	defer func() {
+		for _, f := range fresh {
+			os.Remove(f)
+		}
+	}()
+	merged := filepath.Join(dir, name+".pprof")
+	for n := 2; ; n++ {
+		if _, err := os.Stat(merged); os.IsNotExist(err) {
+			break
+		}
+		merged = filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", name, n))
+	}
+	cmd := exec.Command("go", append([]string{"tool", "pprof", "-proto", "-output", merged}, fresh...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go tool pprof -proto: %v: %s", err, out)
+	}
+	own, err := pprofTop(merged, "-cum", "-show", `larderfs/larder`, "-nodecount", "25")
+	if err != nil {
+		return err
+	}
+	hot, err := pprofTop(merged, "-nodecount", "15")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n<details><summary>Where larder's CPU went: pprof of its %d server process(es), each over its whole life (setup included), merged in %s</summary>\n\n", len(fresh), merged)
+	fmt.Fprintf(w, "larder's own functions, by the time in them and in what they call (`go tool pprof -top -cum -show larderfs/larder %s`):\n\n```\n%s```\n\n", merged, own)
+	fmt.Fprintf(w, "The hottest functions of all, by the time in themselves (`go tool pprof -top %s`):\n\n```\n%s```\n\n</details>\n", merged, hot)
+	return nil
+}
+
+// pprofTop returns the table of go tool pprof -top with flags, without
+// the header lines that name the binary and the time.
+func pprofTop(path string, flags ...string) (string, error) {
+	out, err := exec.Command("go", append(append([]string{"tool", "pprof", "-top"}, flags...), path)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof -top: %v: %s", err, out)
+	}
+	var keep []string
+	for line := range strings.Lines(string(out)) {
+		switch {
+		case strings.HasPrefix(line, "File:"), strings.HasPrefix(line, "Build ID:"), strings.HasPrefix(line, "Type:"),
+			strings.HasPrefix(line, "Time:"), strings.HasPrefix(line, "Dropped"), strings.HasPrefix(line, "Active filters"),
+			strings.HasPrefix(line, "   show="):
+			continue
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, ""), nil
 }

@@ -44,12 +44,37 @@ func (c *floodConfig) tables(results map[string][]floodRound, logLevel string) [
 			"gave up waiting for pool", "other / no reply", "cut at end", "hashed per round", "refused per round",
 			"p50 ms hashed", "p50 ms refused", "p50 ms gave up"}, cpuHeader...),
 	}
+	latChart := &Chart{Title: fmt.Sprintf("An authenticated user's latency, alone and during a flood of %d wrong-password logins", c.conns),
+		YLabel: "latency (ms)", Groups: []string{"p50", "p99"}, Lines: []Line{{Label: "aim: p99 under 50 ms", Y: 50}},
+		Note: fmt.Sprintf("median of %d rounds, min–max whiskers", c.rounds)}
+	memChart := &Chart{Title: "larder's resident memory during the flood", YLabel: "MiB",
+		Note: fmt.Sprintf("VmRSS; the bound is the resting RSS + the hashing pool + a %d MiB margin; median of %d rounds", c.marginMiB, c.rounds)}
+	for _, setting := range c.throttle.values {
+		memChart.Groups = append(memChart.Groups, "throttle "+setting)
+	}
+	user.Charts, mem.Charts = []*Chart{latChart}, []*Chart{memChart}
 	var firsts []string
 	for _, setting := range c.throttle.values {
 		rs := results[setting]
 		if len(rs) == 0 {
 			continue
 		}
+		suffix := ""
+		if len(c.throttle.values) > 1 {
+			suffix = ", throttle " + setting
+		}
+		for _, state := range []struct {
+			name string
+			load func(floodRound) loadResult
+		}{{"no flood", func(r floodRound) loadResult { return r.quiet }}, {"flood", func(r floodRound) loadResult { return r.loaded }}} {
+			chartAdd(latChart, state.name+suffix, "p50", perRound(rs, func(r floodRound) float64 { return msOf(state.load(r).lat.p50) }))
+			chartAdd(latChart, state.name+suffix, "p99", perRound(rs, func(r floodRound) float64 { return msOf(state.load(r).lat.p99) }))
+		}
+		group := "throttle " + setting
+		chartAdd(memChart, "at rest", group, perRound(rs, func(r floodRound) float64 { return mib(r.rest) }))
+		chartAdd(memChart, "peak, no flood", group, perRound(rs, func(r floodRound) float64 { return mib(r.quietPeak.rss) }))
+		chartAdd(memChart, "peak, flood", group, perRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.rss) }))
+		chartAdd(memChart, "bound", group, perRound(rs, func(r floodRound) float64 { return mib(c.floodBound(r)) }))
 		// The user.
 		var ratios []float64
 		failed, nq, nl := 0, 0, 0

@@ -112,6 +112,13 @@ func (e *Env) startLarderEnv(environ []string, filesDir, dataDir string, extra .
 		// connections by then.
 		"--shutdown-grace", "2s",
 	}, extra...)
+	if e.opts.profiles != "" {
+		if err := os.MkdirAll(e.opts.profiles, 0o755); err != nil {
+			return nil, err
+		}
+		e.seq++
+		args = append(args, "--cpuprofile", filepath.Join(e.opts.profiles, fmt.Sprintf("%s-%d.pprof", e.scenario, e.seq)))
+	}
 	p, err := e.startProcess("larder", addr, bin, environ, args...)
 	if err != nil {
 		return nil, err

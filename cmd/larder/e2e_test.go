@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -358,5 +359,33 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServeCPUProfile: --cpuprofile leaves, after a graceful shutdown, a
+// profile go tool pprof reads: gzip-compressed protocol buffers.
+func TestServeCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	p := startProcess(t, "--cpuprofile", path)
+	if r := rawExchange(t, p.addr, "alice", wire.NewSignature("pw", "salt"), ""); r.status != wire.StatusOK {
+		t.Fatal(r.status)
+	}
+	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	if err := p.wait(); err != nil {
+		t.Fatalf("larder exited with %v\n%s", err, p.stderr)
+	}
+	f, err := os.Open(path)
+	must(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("the profile is not gzip-compressed: %v", err)
+	}
+	body, err := io.ReadAll(zr)
+	if err != nil || len(body) == 0 {
+		t.Fatalf("the profile reads as %d bytes, %v", len(body), err)
+	}
+	if !bytes.Contains(body, []byte("samples")) || !bytes.Contains(body, []byte("cpu")) {
+		t.Errorf("the profile names no cpu samples (%d bytes)", len(body))
 	}
 }

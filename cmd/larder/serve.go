@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,7 @@ type ServeConfig struct {
 	ShuffleBlocks  bool
 	MetricsListen  string // "" means no metrics listener
 	Profiling      bool   // Go's profiles at /debug/pprof/ on the metrics listener
+	CPUProfile     string // a file for a CPU profile of the whole run; "" for none
 
 	// The native protocol.
 	NativeListen            string // "off" for none
@@ -104,6 +106,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&cfg.NativeIdleTimeout, "native-idle-timeout", cfg.NativeIdleTimeout, "how long a native session may wait between requests")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered")
 	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
 	th := &cfg.Throttle
@@ -133,6 +136,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return usageError("%v", err)
 	}
 
+	if cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	m := &Main{Config: cfg, Logger: logger, Stdout: env.Stdout}
 	if err := m.Open(ctx); err != nil {
 		return err
@@ -550,4 +560,21 @@ func (m *Main) nativeLine() string {
 		how = "certificate " + m.Config.TLSCert
 	}
 	return fmt.Sprintf("native protocol (LNP/1, TLS 1.3) on %s, %s %s", m.NativeAddr(), how, m.identity.Fingerprint)
+}
+
+// startCPUProfile starts Go's CPU profiler writing to path; stop ends the
+// profile and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
