@@ -195,20 +195,14 @@ func (w *Writer) WritePayloadSums(status Status, src io.ReaderAt, size int64, to
 	if sums != nil && len(sums) != int(count) {
 		return 0, fmt.Errorf("wire: %d block hashes for %d blocks", len(sums), count)
 	}
-	write := w.WriteBlock
-	if sums != nil {
-		write = func(h *BlockHeader, p []byte) error {
-			h.BlockHash = sums[h.Index]
-			return w.writeBlock(h, p)
-		}
-	}
+
 	if w.buf == nil {
 		w.buf = make([]byte, chunkBlocks*MaxBlockPayload)
 	}
 	h := BlockHeader{Status: status, Count: count, TotalHash: total}
 	var sent int64
 	if size == 0 {
-		return 0, write(&h, nil)
+		return 0, w.writeBlockSum(&h, nil, sums)
 	}
 	if order != nil {
 		for i := range count {
@@ -218,7 +212,7 @@ func (w *Writer) WritePayloadSums(status Status, src io.ReaderAt, size int64, to
 			if err := readFullAt(src, p, off); err != nil {
 				return sent, err
 			}
-			if err := write(&h, p); err != nil {
+			if err := w.writeBlockSum(&h, p, sums); err != nil {
 				return sent, err
 			}
 			sent += int64(len(p))
@@ -232,7 +226,7 @@ func (w *Writer) WritePayloadSums(status Status, src io.ReaderAt, size int64, to
 		}
 		for p := chunk; len(p) > 0; h.Index++ {
 			n := min(len(p), MaxBlockPayload)
-			if err := write(&h, p[:n]); err != nil {
+			if err := w.writeBlockSum(&h, p[:n], sums); err != nil {
 				return sent, err
 			}
 			sent += int64(n)
@@ -241,6 +235,16 @@ func (w *Writer) WritePayloadSums(status Status, src io.ReaderAt, size int64, to
 		off += int64(len(chunk))
 	}
 	return sent, nil
+}
+
+// writeBlockSum writes one block with its hash from sums, or hashed here
+// if sums is nil.
+func (w *Writer) writeBlockSum(h *BlockHeader, payload []byte, sums [][32]byte) error {
+	if sums == nil {
+		return w.WriteBlock(h, payload)
+	}
+	h.BlockHash = sums[h.Index]
+	return w.writeBlock(h, payload)
 }
 
 // readFullAt fills p from src at off, treating a short read as the source
