@@ -28,7 +28,7 @@ type Store struct {
 }
 
 // Open opens the folder dir. digestEntries bounds the cache of file hashes
-// (0 means 4096).
+// (0 means defaultDigestEntries, 16,384).
 func Open(dir string, digestEntries int) (*Store, error) {
 	root, escapes, err := openRoot(dir)
 	if err != nil {
