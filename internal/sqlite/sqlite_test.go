@@ -268,3 +268,38 @@ func TestAccountCacheUsedAndBounded(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestAccountStampFileCut: a stamp file cut short behind larder's back
+// makes the mapped read fault; the lookup must then go to the database,
+// not crash the server, and the next change's stamp restores the file.
+func TestAccountStampFileCut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	db := openTest(t, path)
+	defer db.Close()
+	if db.accounts.mapped == nil {
+		t.Skip("the stamp file is not mapped on this system")
+	}
+	ctx := context.Background()
+	s := NewUserStore(db)
+	if err := s.CreateUser(ctx, &larder.User{Name: "alice", Verifier: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path+"-accounts", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := db.accounts.stamp(); ok {
+		t.Fatal("a stamp read from a file cut to nothing")
+	}
+	if u, err := s.UserByName(ctx, "alice"); err != nil || u.Verifier != "v1" {
+		t.Fatalf("lookup with the stamp file cut: %+v, %v", u, err)
+	}
+	if err := s.SetDisabled(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := db.accounts.stamp(); !ok {
+		t.Fatal("no stamp after a change rewrote the file")
+	}
+	if u, err := s.UserByName(ctx, "alice"); err != nil || !u.Disabled {
+		t.Fatalf("lookup after the change: %+v, %v", u, err)
+	}
+}
