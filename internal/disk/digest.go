@@ -144,9 +144,10 @@ func (s *Store) Digest(f *File) ([32]byte, error) {
 
 // DigestBlocks is Digest that also returns, for a file of at least
 // MinBlockSumsSize bytes, the SHA-256 of each of its blocks of blockSize
-// bytes (the last one may be shorter), computed in the same pass and
-// remembered with the digest, within a bound on the memory they take.
-// blocks is nil for a smaller file; it must not be modified.
+// bytes (the last one may be shorter), computed in the same pass as the
+// digest and remembered with it, within a bound on the memory they take.
+// blocks is nil for a smaller file, and for one whose digest was
+// remembered without them; it must not be modified.
 func (s *Store) DigestBlocks(f *File, blockSize int) (sum [32]byte, blocks [][32]byte, err error) {
 	if blockSize <= 0 {
 		return sum, nil, fmt.Errorf("disk: block size %d", blockSize)
@@ -164,7 +165,15 @@ func (s *Store) digest(f *File, blockSize int) (digestEntry, error) {
 	if f.key == (fileKey{}) {
 		return hashFile(f, blockSize)
 	}
-	if d, ok := s.digests.get(f.key); ok && d.blockSize == blockSize || ok && blockSize == 0 {
+	if d, ok := s.digests.get(f.key); ok {
+		// A digest remembered without these block hashes (made for
+		// another use, or dropped to stay within the memory bound) is not
+		// made again for them: a pass over the file just for them would
+		// cost what hashing the blocks as they are sent does, and come
+		// before the first byte.
+		if d.blockSize != blockSize {
+			d.blocks, d.blockSize = nil, 0
+		}
 		return d, nil
 	}
 	k := f.key

@@ -252,6 +252,18 @@ func TestDigestBlocks(t *testing.T) {
 	if _, again := get("large"); &again[0] != &blocks[0] {
 		t.Error("the block hashes were computed again, not remembered")
 	}
+	// A digest remembered without its block hashes is not made again
+	// for them: they are dropped here as the memory bound drops them.
+	s.digests.mu.Lock()
+	for _, e := range s.digests.byKey {
+		d := e.Value.(*digestEntry)
+		s.digests.blockBytes -= len(d.blocks) * 32
+		d.blocks, d.blockSize = nil, 0
+	}
+	s.digests.mu.Unlock()
+	if again, blocks := get("large"); again != sum || blocks != nil {
+		t.Errorf("after the block hashes were dropped: sum right %v, %d block hashes; want true, none (hashed as sent)", again == sum, len(blocks))
+	}
 	if sum, blocks := get("small"); blocks != nil || sum != sha256.Sum256(data[:MinBlockSumsSize-1]) {
 		t.Errorf("small file: %d block hashes, sum right: %v; want none, true", len(blocks), sum == sha256.Sum256(data[:MinBlockSumsSize-1]))
 	}
