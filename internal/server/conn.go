@@ -93,9 +93,9 @@ func (c *conn) serve() {
 
 	deadline := c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout))
 	c.rwc.SetReadDeadline(deadline)
-	req, err := wire.ReadRequest(c.rwc)
+	req, readErr := wire.ReadRequest(c.rwc)
 	c.state.Store(stateReplying)
-	if err == io.EOF {
+	if readErr == io.EOF {
 		c.rwc.Close() // connected and hung up without a word
 		closeReason = "closed without a request"
 		return
@@ -106,8 +106,8 @@ func (c *conn) serve() {
 	// waits for the database's fsync.
 	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
 	defer cancel()
-	if err != nil {
-		ex = c.refuseUnreadable(err)
+	if readErr != nil {
+		ex = c.refuseUnreadable(readErr)
 	} else {
 		ex = s.handle(ctx, req, remoteIP(c.rwc), c.remote)
 	}
@@ -115,7 +115,7 @@ func (c *conn) serve() {
 	d := time.Since(c.accepted)
 	s.counters.count(&ex, d)
 	s.recordOutcome(ctx, &ex, d)
-	closeAfterReply(c.rwc, err == nil)
+	closeAfterReply(c.rwc, readErr == nil)
 	if ex.status == 0 && ex.err != nil {
 		closeReason = ex.err.Error()
 	}
