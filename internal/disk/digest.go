@@ -76,6 +76,7 @@ type digestEntry struct {
 	sum       [32]byte
 	blockSize int
 	blocks    [][32]byte
+	dropped   bool // blocks were dropped for the memory bound
 }
 
 func newDigestCache(max int) *digestCache {
@@ -122,7 +123,7 @@ func (c *digestCache) put(d digestEntry) {
 	for e := c.lru.Back(); c.blockBytes > c.maxBlocks && e != nil; e = e.Prev() {
 		if old := e.Value.(*digestEntry); old.blocks != nil && old.key != d.key {
 			c.blockBytes -= len(old.blocks) * 32
-			old.blocks, old.blockSize = nil, 0
+			old.blocks, old.blockSize, old.dropped = nil, 0, true
 		}
 	}
 }
@@ -146,8 +147,8 @@ func (s *Store) Digest(f *File) ([32]byte, error) {
 // MinBlockSumsSize bytes, the SHA-256 of each of its blocks of blockSize
 // bytes (the last one may be shorter), computed in the same pass as the
 // digest and remembered with it, within a bound on the memory they take.
-// blocks is nil for a smaller file, and for one whose digest was
-// remembered without them; it must not be modified.
+// blocks is nil for a smaller file, and for one whose block hashes were
+// dropped for memory; it must not be modified.
 func (s *Store) DigestBlocks(f *File, blockSize int) (sum [32]byte, blocks [][32]byte, err error) {
 	if blockSize <= 0 {
 		return sum, nil, fmt.Errorf("disk: block size %d", blockSize)
@@ -165,12 +166,12 @@ func (s *Store) digest(f *File, blockSize int) (digestEntry, error) {
 	if f.key == (fileKey{}) {
 		return hashFile(f, blockSize)
 	}
-	if d, ok := s.digests.get(f.key); ok {
-		// A digest remembered without these block hashes (made for
-		// another use, or dropped to stay within the memory bound) is not
-		// made again for them: a pass over the file just for them would
-		// cost what hashing the blocks as they are sent does, and come
-		// before the first byte.
+	if d, ok := s.digests.get(f.key); ok && (d.blockSize == blockSize || blockSize == 0 || d.dropped) {
+		// Block hashes dropped to stay within the memory bound are not
+		// made again: a pass over the file just for them would cost what
+		// hashing the blocks as they are sent does, and come before the
+		// first byte, each time the file came back. (A digest made
+		// without them, for LNP/1, gets them once, below.)
 		if d.blockSize != blockSize {
 			d.blocks, d.blockSize = nil, 0
 		}
