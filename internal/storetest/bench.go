@@ -46,28 +46,9 @@ func putBenchFiles(b *testing.B, s larder.FileStore, n int) []string {
 
 func benchFileByPath(b *testing.B, s larder.FileStore, paths []string) {
 	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := s.FileByPath(ctx, "alice", paths[i%len(paths)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, err := s.FileByPath(ctx, "alice", paths[i%len(paths)]); err != nil {
-					b.Error(err)
-					return
-				}
-				i++
-			}
-		})
+	benchLookups(b, len(paths), func(i int) error {
+		_, err := s.FileByPath(ctx, "alice", paths[i])
+		return err
 	})
 	b.Run("missing", func(b *testing.B) {
 		b.ReportAllocs()
@@ -104,4 +85,32 @@ func benchBlockSums(b *testing.B, s larder.FileStore) {
 			b.Fatalf("got %d bytes of sums, want %d", len(got.Sums), len(sums.Sums))
 		}
 	}
+}
+
+// benchLookups runs lookup(i), for i going round [0, n), as two
+// benchmarks: "serial", one goroutine; "parallel", b.RunParallel's.
+func benchLookups(b *testing.B, n int, lookup func(i int) error) {
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if err := lookup(i % n); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if err := lookup(i % n); err != nil {
+					b.Error(err) // not Fatal: this is not the benchmark's goroutine
+					return
+				}
+				i++
+			}
+		})
+	})
 }

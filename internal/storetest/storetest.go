@@ -66,27 +66,9 @@ func BenchmarkUserByName(b *testing.B, s larder.UserStore) {
 			b.Fatal(err)
 		}
 	}
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := s.UserByName(ctx, names[i%len(names)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, err := s.UserByName(ctx, names[i%len(names)]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
+	benchLookups(b, len(names), func(i int) error {
+		_, err := s.UserByName(ctx, names[i])
+		return err
 	})
 }
 
