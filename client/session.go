@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/larderfs/larder/internal/xfer"
@@ -170,8 +172,11 @@ func (s *Session) Stat(ctx context.Context, path string) (native.Entry, error) {
 	return native.ParseEntry(body)
 }
 
-// List returns up to limit entries of the folder at path after the name
-// after, and whether there are more.
+// List returns a page of the listing of the folder at path: up to limit
+// entries, in the server's order, and whether there are more. With after
+// empty it starts the listing; with after the last name of the page
+// before, it goes on. The server keeps one listing per session in
+// progress: see docs/PROTOCOL.md.
 func (s *Session) List(ctx context.Context, path, after string, limit int) ([]native.Entry, bool, error) {
 	defer s.begin(ctx)()
 	body, err := s.call(ctx, native.List{Path: path, After: after, Limit: uint32(limit)})
@@ -182,7 +187,8 @@ func (s *Session) List(ctx context.Context, path, after string, limit int) ([]na
 	return r.Entries, r.More, err
 }
 
-// ListAll returns every entry of the folder at path, a page at a time.
+// ListAll returns every entry of the folder at path, sorted by name,
+// fetching it a page at a time.
 func (s *Session) ListAll(ctx context.Context, path string) ([]native.Entry, error) {
 	var all []native.Entry
 	after := ""
@@ -192,8 +198,12 @@ func (s *Session) ListAll(ctx context.Context, path string) ([]native.Entry, err
 			return nil, err
 		}
 		all = append(all, page...)
-		if !more || len(page) == 0 {
+		if !more {
+			slices.SortFunc(all, func(a, b native.Entry) int { return strings.Compare(a.Name, b.Name) })
 			return all, nil
+		}
+		if len(page) == 0 {
+			return nil, &native.ProtocolError{Msg: "an empty page of a listing that says there is more"}
 		}
 		after = page[len(page)-1].Name
 	}
