@@ -263,3 +263,49 @@ func (l *LocalFile) copyPrefix(n int64) error {
 	}
 	return nil
 }
+
+// prefixChecker passes writes of the part file, from offset off, to w, and
+// compares on the way the bytes below end with the destination's: the
+// first that differ fail the write with a *LocalDiffersError, so that a
+// download that could not replace the destination stops early.
+type prefixChecker struct {
+	w        io.Writer
+	local    *os.File
+	path     string
+	off, end int64
+	buf      []byte
+}
+
+func (c *prefixChecker) Write(p []byte) (int, error) {
+	if c.off < c.end {
+		n := int(min(int64(len(p)), c.end-c.off))
+		if cap(c.buf) < n {
+			c.buf = make([]byte, n)
+		}
+		b := c.buf[:n]
+		if _, err := c.local.ReadAt(b, c.off); err != nil {
+			return 0, fmt.Errorf("client: reading %s: %w", c.path, err)
+		}
+		if !bytes.Equal(b, p[:n]) {
+			return 0, &LocalDiffersError{Path: c.path, Reason: fmt.Sprintf("its bytes from %d on are not the server's", c.off)}
+		}
+	}
+	n, err := c.w.Write(p)
+	c.off += int64(n)
+	return n, err
+}
+
+// checkedWriter returns w, which writes the part from offset off, as a
+// prefixChecker against the destination if it exists and its bytes from
+// off on are not known to be the server's; close releases it.
+func (l *LocalFile) checkedWriter(w io.Writer, off int64) (io.Writer, func(), error) {
+	if l.Existing == nil || off >= l.Existing.Size() {
+		return w, func() {}, nil
+	}
+	f, err := os.Open(l.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &prefixChecker{w: w, local: f, path: l.Path, off: off, end: l.Existing.Size()}
+	return c, func() { f.Close() }, nil
+}

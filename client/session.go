@@ -423,7 +423,16 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 		return res, err
 	}
 	res.Kept = have
-	res.GetReply, err = s.get(ctx, path, have, xfer.NewFile(lf.Part, have), whole, opts.Progress)
+	var dst io.Writer = xfer.NewFile(lf.Part, have)
+	if !opts.Overwrite {
+		// Stop at once if local turns out not to be a copy.
+		var release func()
+		if dst, release, err = lf.checkedWriter(dst, have); err != nil {
+			return res, err
+		}
+		defer release()
+	}
+	res.GetReply, err = s.get(ctx, path, have, dst, whole, opts.Progress)
 	if err != nil {
 		return res, err
 	}

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/larderfs/larder/client"
@@ -206,10 +207,15 @@ func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local stri
 		if _, serr := os.Lstat(local); serr != nil {
 			untouched = "not made"
 		}
-		if fi, serr := os.Stat(part); serr == nil && fi.Size() > 0 && !errors.Is(err, client.ErrIntegrity) {
+		fi, serr := os.Stat(part)
+		switch {
+		case serr == nil && errors.Is(err, syscall.ENOSPC):
+			fmt.Fprintf(env.Stderr, "larder: the disk is full: %s was %s; %s holds the %s fetched so far, of %s: free %s more and the same command goes on from there (or remove it)\n",
+				local, untouched, part, formatBytes(fi.Size()), formatBytes(size), formatBytes(max(size-fi.Size(), 0)))
+		case serr == nil && fi.Size() > 0 && !errors.Is(err, client.ErrIntegrity):
 			fmt.Fprintf(env.Stderr, "larder: %s was %s; %s holds the %s fetched so far: the same command goes on from there (remove it to start over)\n",
 				local, untouched, part, formatBytes(fi.Size()))
-		} else {
+		default:
 			fmt.Fprintf(env.Stderr, "larder: %s was %s\n", local, untouched)
 		}
 		return err

@@ -234,6 +234,10 @@ func TestNativeGetKeepsUnrelatedFile(t *testing.T) {
 	if b, _ := os.ReadFile(notes); string(b) != "my notes, not a download" {
 		t.Errorf("notes.txt holds %d bytes, want it untouched", len(b))
 	}
+	// The download stopped at the first bytes that told.
+	if fi, err := os.Stat(notes + ".larder-part"); err == nil && fi.Size() >= int64(len(data)) {
+		t.Errorf("the refused download fetched all %d bytes", fi.Size())
+	}
 	runOK(t, env, "get", "/big.bin", "-o", notes, "-f")
 	if b, _ := os.ReadFile(notes); !bytes.Equal(b, data) {
 		t.Errorf("after -f, notes.txt holds %d bytes, want the download", len(b))
