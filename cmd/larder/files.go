@@ -220,6 +220,10 @@ func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local stri
 		}
 		return err
 	}
+	if res.UpToDate {
+		fmt.Fprintf(env.Stderr, "larder: %s is the server's file already (%d bytes, checked by its SHA-256): left as it was\n", local, res.Size)
+		return nil
+	}
 	if res.Kept > 0 {
 		fmt.Fprintf(env.Stderr, "larder: resumed: kept the first %d bytes of %s, which match the server's, and fetched the other %d\n",
 			res.Kept, res.From, int64(res.Size)-res.Kept)
