@@ -2,8 +2,8 @@ package client
 
 import (
 	"context"
-	"encoding"
 	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
