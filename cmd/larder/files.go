@@ -199,8 +199,11 @@ func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local stri
 	if bar != nil {
 		bar.done()
 	}
-	if errors.Is(err, client.ErrLocalDiffers) {
+	switch {
+	case errors.Is(err, client.ErrLocalDiffers):
 		return &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
+	case errors.Is(err, client.ErrDownloadRunning):
+		return err
 	}
 	if err != nil {
 		untouched := "not changed"
