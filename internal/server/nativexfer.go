@@ -116,12 +116,17 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 			"the file's SHA-256 does not match: %d bytes received (%d before this session), nothing kept", m.Size, resumedAt), nil)
 	}
 	fi, err := up.Sync()
+	if err == nil {
+		// Checked again at the last moment: an account disabled or
+		// deleted during the upload commits nothing.
+		err = ss.checkAccount(ctx)
+	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
 	place := func() error { return up.Place(m.Overwrite) }
 	if fs := ss.s.FileStore; fs != nil {
-		rec := &larder.File{Space: ss.user.Name, Path: w.path, Size: int64(m.Size), Modified: fi.ModTime(), SHA256: total}
+		rec := &larder.File{Space: ss.key(), Path: w.path, Size: int64(m.Size), Modified: fi.ModTime(), SHA256: total}
 		err = fs.CommitFile(ctx, rec, ss.s.Quota, place)
 	} else {
 		err = place()
@@ -165,7 +170,7 @@ func (ss *session) checkTarget(ctx context.Context, w where, size int64, overwri
 	if ss.s.FileStore == nil || q == (larder.Quota{}) {
 		return nil
 	}
-	u, err := ss.s.FileStore.SpaceUsage(ctx, ss.user.Name)
+	u, err := ss.s.FileStore.SpaceUsage(ctx, ss.key())
 	if err != nil {
 		return err
 	}
@@ -219,7 +224,11 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, 
 func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
 	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
 	at := up.Offset // the writer moves up.Offset behind us
+	watch := ss.watchAccount()
 	for {
+		if err := watch.check(ss.s.ctx); err != nil {
+			return [32]byte{}, err
+		}
 		ss.c.rwc.SetReadDeadline(time.Now().Add(timeout))
 		t, body, err := ss.r.Next()
 		if err != nil {
