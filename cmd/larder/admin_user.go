@@ -323,4 +323,3 @@ func runUserImport(ctx context.Context, env *Env, args []string) error {
 	}
 	return nil
 }
-
