@@ -200,7 +200,9 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) error {
 	verb, help := "enable", "Allows a disabled account's logins again."
 	if disabled {
-		verb, help = "disable", "Refuses the account's logins from its next request on, on every server;\nits files and password stay."
+		verb, help = "disable", "Refuses the account's logins from its next request on, on every server; its\n"+
+			"sessions end within a second, transfers in flight included (an upload is not\n"+
+			"committed). Its files and password stay."
 	}
 	return func(ctx context.Context, env *Env, args []string) error {
 		cfg := defaultAccountConfig(env.Getenv)

@@ -75,7 +75,7 @@ func (ss *session) watchAccount() *accountWatch {
 // check before the commit, and before the next request, decides.
 func (w *accountWatch) check(ctx context.Context) error {
 	now := time.Now()
-	if now.Before(w.next) && !w.ss.ended.Load() {
+	if now.Before(w.next) {
 		return nil
 	}
 	w.next = now.Add(accountCheckEvery)
@@ -87,8 +87,9 @@ func (w *accountWatch) check(ctx context.Context) error {
 
 // watchAccounts, until Close, checks every accountCheckEvery the account
 // of each LNP/1 session, and ends at once the idle sessions of an account
-// disabled or deleted by any process; sessions in a transfer notice it
-// themselves. One check per account, however many sessions it has.
+// disabled or deleted, or whose password changed, in any process;
+// sessions in a transfer notice it themselves. One check per account and
+// password, however many sessions share them.
 func (s *Server) watchAccounts() {
 	t := time.NewTicker(accountCheckEvery)
 	defer t.Stop()
@@ -100,29 +101,35 @@ func (s *Server) watchAccounts() {
 		}
 		// ss.user is read under the lock, as passwd sets it.
 		s.native.mu.Lock()
-		byID := map[int64]*larder.User{}
+		logins := map[login]*larder.User{}
 		for _, m := range s.native.byUser {
 			for ss := range m {
-				byID[ss.user.ID] = ss.user
+				logins[login{ss.user.ID, ss.user.Verifier}] = ss.user
 			}
 		}
 		s.native.mu.Unlock()
-		for id, u := range byID {
-			if err := s.checkAccount(s.ctx, u); accountEnded(err) {
-				s.endSessionsOf(id)
+		for l, u := range logins {
+			if err := s.checkAccount(s.ctx, u); accountEnded(err) || larder.ErrorCode(err) == larder.EUNAUTHORIZED {
+				s.endSessionsOf(l)
 			}
 		}
 	}
 }
 
-// endSessionsOf marks every session of the account id ended, and wakes
-// those reading their next request, which then find out why and end.
-func (s *Server) endSessionsOf(id int64) {
+// login is an account as a session logged in to it.
+type login struct {
+	id       int64
+	verifier string
+}
+
+// endSessionsOf marks every session of l ended, and wakes those reading
+// their next request, which then find out why and end.
+func (s *Server) endSessionsOf(l login) {
 	s.native.mu.Lock()
 	defer s.native.mu.Unlock()
 	for _, m := range s.native.byUser {
 		for ss := range m {
-			if ss.user.ID == id {
+			if ss.user.ID == l.id && ss.user.Verifier == l.verifier {
 				ss.ended.Store(true)
 				if ss.c.state.Load() == stateReading {
 					ss.c.rwc.SetReadDeadline(time.Now())

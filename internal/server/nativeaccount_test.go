@@ -140,15 +140,21 @@ func findEvent(t *testing.T, trail string, kind larder.EventKind, user string, s
 	return false
 }
 
-// endAccount disables or deletes account name through another handle on
-// the database, as "larder admin user disable|delete" does beside a
-// running server.
+// endAccount disables or deletes account name, or resets its password,
+// through another handle on the database, as "larder admin user
+// disable|delete|passwd" does beside a running server.
 func endAccount(t *testing.T, users *sqlite.UserStore, how, name string) {
 	t.Helper()
-	if how == "disabled" {
-		must(t, users.SetDisabled(context.Background(), name, true))
-	} else {
-		must(t, users.DeleteUser(context.Background(), name))
+	ctx := context.Background()
+	switch how {
+	case "disabled":
+		must(t, users.SetDisabled(ctx, name, true))
+	case "deleted":
+		must(t, users.DeleteUser(ctx, name))
+	case "reset":
+		u, err := users.UserByName(ctx, name)
+		must(t, err)
+		must(t, users.ReplaceVerifier(ctx, name, u.Verifier, "an administrator's reset"))
 	}
 }
 
@@ -344,10 +350,10 @@ func TestNativeEndedAccountEndsDownloadInFlight(t *testing.T) {
 }
 
 // TestNativeEndedAccountEndsIdleSession: an idle session of an account
-// disabled or deleted by another process is ended without waiting for
-// its next request.
+// disabled or deleted by another process, or whose password another
+// process reset, is ended without waiting for its next request.
 func TestNativeEndedAccountEndsIdleSession(t *testing.T) {
-	for _, how := range []string{"disabled", "deleted"} {
+	for _, how := range []string{"disabled", "deleted", "reset"} {
 		t.Run(how, func(t *testing.T) {
 			var trail syncBuffer
 			withAudit, closeAudit := auditTo(t, &trail)
@@ -364,7 +370,11 @@ func TestNativeEndedAccountEndsIdleSession(t *testing.T) {
 				t.Errorf("the next request of the ended session: got %v, want DENIED or a closed connection", err)
 			}
 			closeAudit(h)
-			if !findEvent(t, trail.String(), larder.EventConnClose, "alice", 0, "account "+how) {
+			reason := "account " + how
+			if how == "reset" {
+				reason = "the password changed"
+			}
+			if !findEvent(t, trail.String(), larder.EventConnClose, "alice", 0, reason) {
 				t.Errorf("no conn.close event saying the account is %s in:\n%s", how, trail.String())
 			}
 		})
