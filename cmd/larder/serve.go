@@ -281,7 +281,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.files, err = disk.Open(cfg.FilesDir, 0); err != nil {
 		return fmt.Errorf("served folder: %w", err)
 	}
-	if m.accounts, err = openAccounts(ctx, &cfg.AccountConfig); err != nil {
+	if m.accounts, err = openServerAccounts(ctx, &cfg.AccountConfig, m.Logger); err != nil {
 		return err
 	}
 	m.accounts.hasher.SetLogger(m.Logger)

@@ -113,7 +113,7 @@ func (h *Hasher) newPHC() *phc {
 // currentKeyID returns the ID of the pepper new hashes use, after a reload
 // if the pepper file changed; nil if h has no peppers.
 func (h *Hasher) currentKeyID() []byte {
-	h.refreshPeppers(false)
+	h.refreshPeppers()
 	if ps := h.peppers.Load(); ps != nil {
 		return []byte(ps.Current().ID)
 	}
@@ -140,7 +140,7 @@ func (h *Hasher) pepper(keyID []byte) (*Pepper, error) {
 	if !ok {
 		// Made by another process that has read a newer pepper file (an
 		// administrator's command after a rotation): read it too.
-		h.refreshPeppers(true)
+		h.refreshPeppers()
 		ps = h.peppers.Load()
 		p, ok = ps.Lookup(string(keyID))
 	}

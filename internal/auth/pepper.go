@@ -346,9 +346,8 @@ func nextPepperID(ps *Peppers) (string, error) {
 
 // RotatePepper appends a fresh random pepper to the pepper file at path and
 // returns its ID: "pN", N one more than the largest N of such IDs in the
-// file. It becomes the current pepper of every Hasher that reads the file:
-// each notices the change within a second, or at once when it meets a hash
-// made with the new pepper (see Hasher.ReloadPeppers). Servers on other
+// file. It becomes the current pepper of every Hasher that reads the file,
+// from its next hash on (see Hasher.ReloadPeppers). Servers on other
 // machines need a copy of the file before any hash made with it reaches
 // them. The file is replaced atomically (a private temporary file, synced,
 // renamed over it, the folder synced), keeping its comments and its owner.

@@ -6,19 +6,13 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 )
-
-// pepperCheckInterval is how often, at most, a Hasher looks whether its
-// pepper file changed before it makes or judges a hash: one stat a second.
-const pepperCheckInterval = time.Second
 
 // pepperReload is a Hasher's state for reloading its pepper file.
 type pepperReload struct {
-	mu        sync.Mutex   // serialises reloads
-	lastCheck atomic.Int64 // UnixNano of the last look at the file
-	bad       os.FileInfo  // a changed file that did not load; under mu
-	logger    atomic.Pointer[slog.Logger]
+	mu     sync.Mutex  // serialises reloads
+	bad    os.FileInfo // a changed file that did not load; under mu
+	logger atomic.Pointer[slog.Logger]
 }
 
 // SetLogger makes h log each reload of its pepper file, and each changed
@@ -37,9 +31,10 @@ func (h *Hasher) Peppers() *Peppers { return h.peppers.Load() }
 //
 // A Hasher also reloads by itself, so that a pepper rotated by an
 // administrator is used without a restart: when it meets a stored hash that
-// names a pepper it does not know, and, at most once a second, before it
-// makes a hash or judges whether one is current, if the file changed (its
-// identity, size or time). Any pepper file that loads is taken: one that a
+// names a pepper it does not know, and before it makes a hash or judges
+// whether one is current, if the file changed (its identity, size or
+// time). That costs one stat, beside a slow hash that costs ten thousand
+// times more. Any pepper file that loads is taken: one that a
 // rotation extended, or that a retirement shortened (a retired pepper
 // checks no hash any more).
 func (h *Hasher) ReloadPeppers() error {
@@ -57,20 +52,13 @@ func (h *Hasher) ReloadPeppers() error {
 	return nil
 }
 
-// refreshPeppers reloads h's pepper file if it changed since it was read:
-// if force, now; otherwise only if a second has passed since the last look.
-func (h *Hasher) refreshPeppers(force bool) {
+// refreshPeppers reloads h's pepper file if it changed since it was read.
+func (h *Hasher) refreshPeppers() {
 	ps := h.peppers.Load()
 	if ps == nil || ps.path == "" {
 		return
 	}
 	r := &h.reload
-	if !force {
-		now, last := time.Now().UnixNano(), r.lastCheck.Load()
-		if now-last < int64(pepperCheckInterval) || !r.lastCheck.CompareAndSwap(last, now) {
-			return
-		}
-	}
 	fi, err := os.Stat(ps.path)
 	if err == nil && sameVersion(fi, ps.file) {
 		return

@@ -165,17 +165,16 @@ func (h *Hasher) wrappable(stored string) (innerHash, error) {
 			return nil, unusable(fmt.Errorf("auth: an argon2id hash of %d bytes cannot be wrapped; the wrap format holds %d-byte ones", len(a.hash), keyLen))
 		}
 	}
+	if isArgon {
+		if p := h.params; a.params.Memory > p.Memory || a.params.Time > p.Time || a.params.Threads > p.Threads {
+			return nil, ErrStronger
+		}
+	}
 	if err := inner.usable(h); err != nil {
 		return nil, unusable(err)
 	}
-	if isArgon {
-		p := h.params
-		switch {
-		case a.params.Memory > p.Memory || a.params.Time > p.Time || a.params.Threads > p.Threads:
-			return nil, ErrStronger
-		case a.params == p && a.keyID != nil:
-			return nil, ErrOtherPepper
-		}
+	if isArgon && a.params == h.params && a.keyID != nil {
+		return nil, ErrOtherPepper
 	}
 	return inner, nil
 }
