@@ -206,6 +206,8 @@ func statusOf(err error) native.Status {
 		return native.StatusDenied
 	case larder.EQUOTA:
 		return native.StatusQuotaExceeded
+	case larder.ENOSPACE:
+		return native.StatusNoSpace
 	case larder.ETHROTTLED:
 		return native.StatusThrottled
 	case larder.EINTEGRITY:

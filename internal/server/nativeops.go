@@ -87,6 +87,10 @@ func (ss *session) handle(ctx context.Context, m native.Message) bool {
 		return ss.get(ctx, m)
 	case native.Put:
 		return ss.put(ctx, m)
+	case native.Parts:
+		return ss.parts(ctx, m)
+	case native.Cancel:
+		return ss.cancel(ctx, m)
 	}
 	return ss.done(ctx, larder.Event{Kind: larder.EventRefused}, larder.Errorf(larder.EINVALID, "%v is not served", m.Type()), nil)
 }
@@ -118,13 +122,8 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 
 func (ss *session) whoami(ctx context.Context) bool {
 	r := native.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(ss.s.Quota.Bytes), FilesQuota: uint64(ss.s.Quota.Files)}
-	var err error
-	if fs := ss.s.FileStore; fs != nil {
-		var u larder.Usage
-		if u, err = fs.SpaceUsage(ctx, ss.user.Name); err == nil {
-			r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
-		}
-	}
+	u, _, err := ss.usage(ctx, "")
+	r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
 	return ss.done(ctx, larder.Event{Kind: larder.EventStat, Reason: "whoami"}, err, r.AppendBody(nil))
 }
 
