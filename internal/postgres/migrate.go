@@ -88,7 +88,16 @@ var migrations = []string{
 	);
 	ALTER TABLE block_sums ALTER COLUMN sums SET STORAGE EXTERNAL`,
 
-	// 5: file records keyed by the owner's account id (larder.SpaceOf:
+	// 5: settings that every server on the database must agree on (see
+	// SettingStore): the servers' password-hash policy, which the
+	// administrator's commands read. A handful of rows, keyed by name.
+	`CREATE TABLE settings (
+		key        text COLLATE "C" PRIMARY KEY,
+		value      text NOT NULL,
+		updated_at timestamptz NOT NULL
+	)`,
+
+	// 6: file records keyed by the owner's account id (larder.SpaceOf:
 	// '#' and the id), not its name, so that an account registered
 	// again under a deleted one's name starts empty. The records of names
 	// no account has any more are a deleted account's: they go. The

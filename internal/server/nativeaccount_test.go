@@ -68,21 +68,21 @@ func TestNativeNewAccountSeesNothingOfAnOld(t *testing.T) {
 	}
 }
 
-// gatedReader is a file of size bytes whose reads past open wait for
+// pausedReader is a file of size bytes whose reads past open wait for
 // the gate, then come slowly, as from a slow network: a transfer that is
 // in flight when the test acts.
-type gatedReader struct {
+type pausedReader struct {
 	open    int64
 	reached chan struct{} // closed when a read passes open
 	gate    chan struct{} // closed by the test
 	once    sync.Once
 }
 
-func newGatedReader(open int64) *gatedReader {
-	return &gatedReader{open: open, reached: make(chan struct{}), gate: make(chan struct{})}
+func newPausedReader(open int64) *pausedReader {
+	return &pausedReader{open: open, reached: make(chan struct{}), gate: make(chan struct{})}
 }
 
-func (g *gatedReader) ReadAt(p []byte, off int64) (int, error) {
+func (g *pausedReader) ReadAt(p []byte, off int64) (int, error) {
 	if off+int64(len(p)) > g.open {
 		g.once.Do(func() { close(g.reached) })
 		<-g.gate
@@ -273,7 +273,7 @@ func TestNativeEndedAccountCannotCommit(t *testing.T) {
 			s := h.login(t, "alice", sig)
 			users, _ := h.otherStore(t)
 			size := int64(4*native.DefaultBlockSize + 10)
-			src := newGatedReader(size - 10)
+			src := newPausedReader(size - 10)
 			done := make(chan error, 1)
 			go func() {
 				_, err := s.Put(ctx, "last.bin", src, size, client.PutOptions{})

@@ -90,7 +90,16 @@ var migrations = []string{
 		PRIMARY KEY (sha256, size, block_size)
 	) STRICT`,
 
-	// 6: file records keyed by the owner's account id (larder.SpaceOf:
+	// 6: settings that every program on the database must agree on (see
+	// SettingStore): the servers' password-hash policy, which the
+	// administrator's commands read. A handful of rows, keyed by name.
+	`CREATE TABLE settings (
+		key        TEXT PRIMARY KEY,
+		value      TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	) STRICT, WITHOUT ROWID`,
+
+	// 7: file records keyed by the owner's account id (larder.SpaceOf:
 	// '#' and the id), not its name, so that an account registered
 	// again under a deleted one's name starts empty. The records of names
 	// no account has any more are a deleted account's: they go. The
