@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/larderfs/larder/internal/postgres/pgtest"
 )
 
 // TestAdminUserDeleteEndsTheAccountsFiles: "admin user delete" beside a
@@ -14,7 +16,14 @@ import (
 // registers the name next starts empty; with --keep-files the files are
 // moved to DATA/deleted/, where the command says.
 func TestAdminUserDeleteEndsTheAccountsFiles(t *testing.T) {
-	l := startLarder(t)
+	t.Run("sqlite", func(t *testing.T) { checkUserDelete(t, startLarder(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.URL(t)
+		checkUserDelete(t, startLarder(t, func(c *ServeConfig) { c.DB = url }))
+	})
+}
+
+func checkUserDelete(t *testing.T, l *testLarder) {
 	env := loggedIn(t, l)
 	dir := t.TempDir()
 	runOK(t, env, "put", writeLocal(t, dir, "secret.txt", []byte("alice's secret")), "secret.txt")
