@@ -548,9 +548,54 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 	if opts.Progress != nil && r.Offset > 0 {
 		opts.Progress(int(r.Offset))
 	}
+	// The server's REPLY is read while the blocks are sent: it comes
+	// after END, or earlier to end the upload (a bad block, the server's
+	// disk full), and then the sending stops at once, and the server's
+	// reason is what Put returns.
+	reply := make(chan error, 1)
+	var replyBody []byte
+	go func() {
+		body, err := s.readReply(ctx)
+		replyBody = body
+		reply <- err
+	}()
+	if err := s.send(ctx, src, size, int64(r.Offset), h, opts.Progress, reply); err != nil {
+		// The session is in the middle of a transfer it cannot finish:
+		// closing it also ends the reading of the REPLY.
+		s.raw.Close()
+		return native.Entry{}, err
+	}
+	if err := <-reply; err != nil {
+		return native.Entry{}, err
+	}
+	return native.ParseEntry(replyBody)
+}
+
+// send sends a PUT's DATA frames from offset and its END. A REPLY that
+// arrives before the END is done (reply yields its error) ends the
+// sending with the server's reason; so does one that comes just after a
+// write fails, since a server that ends an upload closes the connection.
+func (s *Session) send(ctx context.Context, src io.ReaderAt, size, offset int64, h hash.Hash, progress func(int), reply chan error) error {
+	early := func(werr error) error {
+		if werr != nil {
+			// The REPLY may be on its way: wait for it a little.
+			select {
+			case err := <-reply:
+				return earlyReply(err)
+			case <-time.After(2 * time.Second):
+				return s.ioError(ctx, werr)
+			}
+		}
+		select {
+		case err := <-reply:
+			return earlyReply(err)
+		default:
+			return nil
+		}
+	}
 	// The source is read, and hashed whole and by block, ahead of the
 	// sending by a pipeline.
-	rd := xfer.NewReader(src, int64(r.Offset), size, xfer.ReadOptions{BlockSize: s.blockSize, Whole: h})
+	rd := xfer.NewReader(src, offset, size, xfer.ReadOptions{BlockSize: s.blockSize, Whole: h})
 	defer rd.Close()
 	var hd [native.DataOverhead]byte
 	for {
@@ -560,25 +605,37 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 		}
 		var short *xfer.ShortError
 		if errors.As(err, &short) {
-			return native.Entry{}, fmt.Errorf("client: put: the source ended at %d of the %d bytes announced", short.At, size)
+			return fmt.Errorf("client: put: the source ended at %d of the %d bytes announced", short.At, size)
 		}
 		if err != nil {
-			return native.Entry{}, err
+			return err
 		}
 		d := native.Data{Offset: uint64(b.Offset), SHA256: b.SHA256}
 		n := len(b.Data)
 		err = s.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), b.Data)
 		rd.Release(b)
-		if err != nil {
-			return native.Entry{}, s.ioError(ctx, err)
+		if err := early(err); err != nil {
+			return err
 		}
-		if opts.Progress != nil {
-			opts.Progress(n)
+		if progress != nil {
+			progress(n)
 		}
 	}
-	body, err = s.call(ctx, native.EndHash{SHA256: [32]byte(h.Sum(nil))})
+	err := s.w.Write(native.EndHash{SHA256: [32]byte(h.Sum(nil))})
+	if err == nil {
+		err = s.w.Flush()
+	}
 	if err != nil {
-		return native.Entry{}, err
+		return early(err)
 	}
-	return native.ParseEntry(body)
+	return nil
+}
+
+// earlyReply is the error of a REPLY that came before the upload's END:
+// the server's reason for ending it, or, for an OK one, a protocol error.
+func earlyReply(err error) error {
+	if err == nil {
+		return &native.ProtocolError{Msg: "the server answered an upload before its END"}
+	}
+	return err
 }

@@ -206,6 +206,10 @@ func ParseRequest(t Type, body []byte) (Message, error) {
 		m = Get{Path: d.path(), Offset: d.u64()}
 	case TypePut:
 		m = Put{Path: d.path(), Size: d.u64(), Overwrite: d.bool(), Resume: d.bool()}
+	case TypeParts:
+		m = Parts{After: d.str(MaxNameSize)}
+	case TypeCancel:
+		m = Cancel{Path: d.path()}
 	default:
 		return nil, malformed("%v is not a request", t)
 	}

@@ -39,7 +39,7 @@ func withHint(err error, hints map[native.Status]string) error {
 }
 
 // quotaHint is the hint of QUOTA_EXCEEDED.
-const quotaHint = "'larder whoami' shows the account's usage and quotas"
+const quotaHint = "'larder whoami' shows the account's usage and quotas, 'larder parts' the unfinished uploads that count in it"
 
 // intoFolder returns to, or to/name if to ends in a slash or is a folder
 // on the server: where a file named name lands when put or moved to to.

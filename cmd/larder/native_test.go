@@ -462,7 +462,7 @@ func TestNativeQuota(t *testing.T) {
 	l := startLarder(t, func(c *ServeConfig) { c.Quota.Bytes = 1 << 20 })
 	env := loggedIn(t, l)
 	big := writeLocal(t, t.TempDir(), "big.bin", randomData(2<<20, 3))
-	wantExit(t, env, exitFailure, []string{"QUOTA_EXCEEDED", "whoami"}, "put", big)
+	wantExit(t, env, exitQuota, []string{"QUOTA_EXCEEDED", "whoami"}, "put", big)
 	out, _ := runOK(t, env, "whoami")
 	if !strings.Contains(out, fmt.Sprintf("bytes:  0 B (0 bytes) used, quota 1.0 MiB (%d bytes)", 1<<20)) {
 		t.Errorf("whoami printed %q", out)
