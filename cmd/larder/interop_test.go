@@ -365,15 +365,16 @@ func TestInteropCLICourseServer(t *testing.T) {
 		}
 	})
 	t.Run("get/empty-file-no-reply", func(t *testing.T) {
-		// The reference server sends nothing for an empty file; the
-		// command warns and writes an empty file.
+		// The reference server sends nothing for an empty file, as a
+		// server of another protocol would: the command says both, exits
+		// with the network code, and writes nothing (issue 11, B2).
 		dst := filepath.Join(out, "empty.txt")
-		_, stderr, err := cli.run(t, "s3cret", append([]string{"get", "empty.txt", "-o", dst}, course...)...)
-		if err != nil || !strings.Contains(stderr, "no reply") {
-			t.Fatalf("got %v, stderr %q; want success with a warning", err, stderr)
+		_, _, err := cli.run(t, "s3cret", append([]string{"get", "empty.txt", "-o", dst}, course...)...)
+		if ExitCode(err) != exitNetwork || err == nil || !strings.Contains(err.Error(), "no reply") || !strings.Contains(err.Error(), "empty file") {
+			t.Fatalf("got %v; want exit %d and both causes named", err, exitNetwork)
 		}
-		if got, err := os.ReadFile(dst); err != nil || len(got) != 0 {
-			t.Errorf("got %d bytes (%v), want an empty file", len(got), err)
+		if _, err := os.Stat(dst); err == nil {
+			t.Errorf("%s was made", dst)
 		}
 	})
 	for _, c := range []struct {
