@@ -88,6 +88,10 @@ type Server struct {
 	// resume; default 24 hours.
 	UploadRetention time.Duration
 
+	// Reserve, if set, keeps free disk space that uploads may not take:
+	// they are refused before and during the transfer below it.
+	Reserve *disk.Reserve
+
 	initOnce sync.Once
 	slots    chan struct{} // one per connection being served
 	rejects  chan struct{} // bounds goroutines telling clients we are busy
