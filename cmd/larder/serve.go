@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -147,6 +146,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 
 	if cfg.CPUProfile != "" {
+		// Checked before the profile is created (Open checks again).
+		if err := cfg.checkPaths(); err != nil {
+			return err
+		}
 		stop, err := startCPUProfile(cfg.CPUProfile)
 		if err != nil {
 			return err
@@ -260,6 +263,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.Profiling && cfg.MetricsListen == "" {
 		return usageError("--pprof serves the profiles on the --metrics-listen address: give one")
 	}
+	// Before anything is created: a refused configuration leaves no trace.
+	if err := cfg.checkPaths(); err != nil {
+		return err
+	}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -274,9 +281,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if err := os.MkdirAll(cfg.FilesDir, 0o750); err != nil {
 			return fmt.Errorf("served folder: %w", err)
 		}
-	}
-	if err := checkApart(cfg.DataDir, cfg.FilesDir, cfg.pepperFile()); err != nil {
-		return err
 	}
 	if m.files, err = disk.Open(cfg.FilesDir, 0); err != nil {
 		return fmt.Errorf("served folder: %w", err)
@@ -401,42 +405,6 @@ func (m *Main) stopAudit(how string, drain time.Duration) {
 				"drain_timeout", drain, "spool_bytes", st.SpoolBytes, "sink_up", st.SinkUp, "last_error", st.LastDeliveryErr)
 		}
 	})
-}
-
-// checkApart refuses a served folder that contains the data folder or the
-// pepper file: the account database or the pepper would be served to
-// anyone who asked for it.
-func checkApart(dataDir, filesDir, pepperFile string) error {
-	files, err := realPath(filesDir)
-	if err != nil {
-		return err
-	}
-	for _, secret := range []struct{ what, path string }{
-		{"data folder", dataDir},
-		{"pepper file", pepperFile},
-	} {
-		p, err := realPath(secret.path)
-		if errors.Is(err, fs.ErrNotExist) { // a pepper file not made yet
-			p, err = realPath(filepath.Dir(secret.path))
-			p = filepath.Join(p, filepath.Base(secret.path))
-		}
-		if err != nil {
-			return err
-		}
-		if rel, err := filepath.Rel(files, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			return fmt.Errorf("the %s %s is inside the served folder %s: it would be served to anyone; keep them apart", secret.what, secret.path, filesDir)
-		}
-	}
-	return nil
-}
-
-// realPath resolves symbolic links and makes path absolute.
-func realPath(path string) (string, error) {
-	p, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Abs(p)
 }
 
 // Addr returns the address the server listens on.
