@@ -166,6 +166,11 @@ func TestAdminUsesServersPolicy(t *testing.T) {
 	if code := ExitCode(err); code != exitUsage {
 		t.Errorf("disagreeing flags: exit code %d, want %d", code, exitUsage)
 	}
+	_, err = admin("hashes", "--hash-passes", "2")
+	wantErrorSaying(t, "admin hashes with one flag against the recorded policy", err, "m=64,t=3,p=1")
+	if _, err := admin("hashes", "--hash-passes", "3"); err != nil {
+		t.Errorf("admin hashes with one flag that agrees: %v", err)
+	}
 
 	// A hash above the policy in one parameter is never wrapped.
 	strong := legacyAccount{name: "dora", sig: wire.NewSignature("dora's password", "salt-d")}
@@ -204,7 +209,10 @@ func TestAdminUsesServersPolicy(t *testing.T) {
 		_, _, err := runLarder(t, "pw\n", append(append([]string{"admin"}, args...), "--data", data)...)
 		wantErrorSaying(t, strings.Join(args, " ")+" without a recorded policy", err, "records no password-hash policy", "--hash-memory")
 	}
-	if _, _, err := runLarder(t, "", "admin", "hashes", "--data", data, "--hash-memory", "64", "--hash-passes", "3"); err != nil {
+	if _, _, err := runLarder(t, "", "admin", "hashes", "--data", data, "--hash-memory", "64", "--hash-passes", "3"); err == nil {
+		t.Errorf("admin hashes with a policy given in part (lanes guessed): no error")
+	}
+	if _, _, err := runLarder(t, "", "admin", "hashes", "--data", data, "--hash-memory", "64", "--hash-passes", "3", "--hash-lanes", "1"); err != nil {
 		t.Errorf("admin hashes with the policy given by flags: %v", err)
 	}
 	if _, _, err := runLarder(t, "", "admin", "user", "list", "--data", data); err != nil {

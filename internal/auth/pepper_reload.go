@@ -10,9 +10,10 @@ import (
 
 // pepperReload is a Hasher's state for reloading its pepper file.
 type pepperReload struct {
-	mu     sync.Mutex  // serialises reloads
-	bad    os.FileInfo // a changed file that did not load; under mu
-	logger atomic.Pointer[slog.Logger]
+	mu      sync.Mutex  // serialises reloads
+	bad     os.FileInfo // a changed file that did not load; under mu
+	missing bool        // the file could not be found at the last look; under mu
+	logger  atomic.Pointer[slog.Logger]
 }
 
 // SetLogger makes h log each reload of its pepper file, and each changed
@@ -48,7 +49,8 @@ func (h *Hasher) ReloadPeppers() error {
 	if err != nil {
 		return err
 	}
-	h.swapPeppers(ps, np)
+	h.reload.bad, h.reload.missing = nil, false
+	h.peppers.Store(np) // the caller says what it did
 	return nil
 }
 
@@ -68,19 +70,20 @@ func (h *Hasher) refreshPeppers() {
 	if cur := h.peppers.Load(); cur != ps {
 		return // reloaded meanwhile
 	}
-	if err == nil && r.bad != nil && sameVersion(fi, r.bad) {
+	switch {
+	case err != nil && r.missing, err == nil && r.bad != nil && sameVersion(fi, r.bad):
 		return // this version did not load; wait for the next
 	}
-	np, err := LoadPeppers(ps.path)
-	if err != nil {
+	np, lerr := LoadPeppers(ps.path)
+	if lerr != nil {
 		// Said once per version of the file; the old peppers stay.
-		r.bad = fi
+		r.bad, r.missing = fi, err != nil
 		if l := r.logger.Load(); l != nil {
-			l.Error("the pepper file changed but does not load; the peppers already read stay in use", "peppers", ps, "error", err)
+			l.Error("the pepper file changed but does not load; the peppers already read stay in use", "peppers", ps, "error", lerr)
 		}
 		return
 	}
-	r.bad = nil
+	r.bad, r.missing = nil, false
 	h.swapPeppers(ps, np)
 }
 
