@@ -130,7 +130,7 @@ func openDatabase(ctx context.Context, c *AccountConfig, create bool) (*database
 		}
 		db, err := open(ctx, c.DB)
 		if larder.ErrorCode(err) == larder.ENOTFOUND {
-			return nil, fmt.Errorf("%s: give --db the URL of the servers' database (larder serve creates it on first start)", larder.ErrorMessage(err))
+			return nil, fmt.Errorf("%s: check the URL (--db, or --audit-db for the audit commands); larder serve creates the database on first start", larder.ErrorMessage(err))
 		}
 		if err != nil {
 			return nil, err

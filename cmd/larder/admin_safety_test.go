@@ -16,6 +16,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/postgres/pgtest"
 	"github.com/larderfs/larder/internal/sqlite"
 	"github.com/larderfs/larder/wire"
 )
@@ -217,5 +218,53 @@ func TestAdminUsesServersPolicy(t *testing.T) {
 	}
 	if _, _, err := runLarder(t, "", "admin", "user", "list", "--data", data); err != nil {
 		t.Errorf("admin user list needs no policy: %v", err)
+	}
+}
+
+// TestImportRefusesUncheckableHashes: no admin command stores a hash that
+// no server could check: import refuses one naming a pepper the file does
+// not hold, and one asking for more work than a server computes.
+func TestImportRefusesUncheckableHashes(t *testing.T) {
+	l := startLarder(t)
+	good := legacyAccounts(t)[0]
+	file, _ := writeImportFile(t, []legacyAccount{good},
+		"p9user:$argon2id$v=19$m=64,t=1,p=1,keyid=cDk$c29tZXNhbHRzb21lc2FsdA$PL01amPyeUuxG7H0vIr5X+qHkZvWnHmGBGXFYvh8z2E",
+		"huge:$argon2id$v=19$m=1048576,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$PL01amPyeUuxG7H0vIr5X+qHkZvWnHmGBGXFYvh8z2E")
+	_, stderr, err := l.admin(t, "", "user", "import", file)
+	if err == nil || !strings.Contains(stderr, `pepper "p9"`) || !strings.Contains(stderr, "huge") {
+		t.Errorf("import of uncheckable hashes: %v\n%s\nwant both refused, saying why", err, stderr)
+	}
+	stored := storedHashes(t, l)
+	if _, ok := stored["p9user"]; ok {
+		t.Error("a hash naming a pepper not in the file was stored")
+	}
+	if _, ok := stored["huge"]; ok {
+		t.Error("a hash asking for 1 GiB was stored")
+	}
+	if _, ok := stored[good.name]; !ok {
+		t.Errorf("the good line was not imported")
+	}
+}
+
+// TestAdminRefusesEmptyPostgres: admin and audit commands pointed at a
+// PostgreSQL database where no server has run refuse it, and create no
+// schema there.
+func TestAdminRefusesEmptyPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	data := t.TempDir()
+	_, err := auth.CreatePepperFile(filepath.Join(data, "pepper"))
+	must(t, err)
+	for _, args := range [][]string{
+		{"admin", "user", "list", "--db", url, "--data", data},
+		{"admin", "hashes", "--db", url, "--data", data},
+		{"audit", "tail", "--audit-db", url, "--data", data},
+	} {
+		_, _, err := runLarder(t, "", args...)
+		wantErrorSaying(t, strings.Join(args[:2], " ")+" on an empty database", err, "holds no larder database", "--db")
+	}
+	// Still empty: a server then starts on it as on any new database.
+	l := startLarder(t, func(c *ServeConfig) { c.DB = url })
+	if _, _, err := l.admin(t, "", "user", "list"); err != nil {
+		t.Errorf("admin user list once a server ran: %v", err)
 	}
 }
