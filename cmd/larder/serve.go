@@ -51,6 +51,7 @@ type ServeConfig struct {
 	Quota                   larder.Quota
 	MaxTransfersPerUser     int
 	NativeIdleTimeout       time.Duration
+	MinFree                 disk.MinFree // free disk space that uploads may not take
 
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
@@ -75,6 +76,7 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		NativeListen:        "127.0.0.1:23457",
 		MaxTransfersPerUser: server.DefaultMaxTransfersPerUser,
 		NativeIdleTimeout:   server.DefaultIdleTimeout,
+		MinFree:             disk.DefaultMinFree,
 		AuthCacheTTL:        auth.DefaultCacheTTL,
 		AuthCacheEntries:    auth.DefaultCacheEntries,
 		Throttle:            auth.DefaultThrottleConfig(),
@@ -112,6 +114,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.Int64Var(&cfg.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
 	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
 	fs.DurationVar(&cfg.NativeIdleTimeout, "native-idle-timeout", cfg.NativeIdleTimeout, "how long a native session may wait between requests")
+	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&cfg.MinFree))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
@@ -516,6 +519,7 @@ func (m *Main) openNative(ctx context.Context, lc net.ListenConfig) (err error) 
 		return fmt.Errorf("users' spaces: %w", err)
 	}
 	m.srv.Spaces, m.srv.FileStore = m.spaces, m.accounts.db.files()
+	m.srv.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
 	if !cfg.InsecurePlaintextNative {
 		if cfg.TLSCert != "" {
 			m.identity, err = tlsconf.LoadFiles(cfg.TLSCert, cfg.TLSKey)
