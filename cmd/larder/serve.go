@@ -248,6 +248,11 @@ type Main struct {
 	srv      *server.Server
 	ln       net.Listener
 
+	// The goroutine that looks at the pepper file every second; see
+	// watchPeppers.
+	stopPeppers chan struct{}
+	peppersDone chan struct{}
+
 	metrics     *http.Server // nil without --metrics-listen
 	metricsLn   net.Listener
 	metricsDone chan error // the metrics server's Serve result
@@ -292,6 +297,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.accounts.hasher.SetLogger(m.Logger)
+	m.watchPeppers()
 	if !cfg.Hash.MeetsOWASPMinimum() {
 		m.Logger.Warn("password-hash parameters are below OWASP's minimum (19456 KiB, 2 passes, 1 lane)", "params", cfg.Hash.String())
 	}
@@ -359,6 +365,31 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}()
 	}
 	return nil
+}
+
+// pepperLookInterval is how often the server looks whether its pepper file
+// changed, so that logins answered from the verification cache, which
+// compute no hash, follow a rotation too (the others look before each
+// hash).
+const pepperLookInterval = time.Second
+
+// watchPeppers starts the goroutine that looks at the pepper file every
+// pepperLookInterval, until Close.
+func (m *Main) watchPeppers() {
+	m.stopPeppers, m.peppersDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(m.peppersDone)
+		t := time.NewTicker(pepperLookInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stopPeppers:
+				return
+			case <-t.C:
+				m.accounts.hasher.RefreshPeppers()
+			}
+		}
+	}()
 }
 
 // Reload reloads what can change while the server runs, on SIGHUP: the
@@ -494,6 +525,11 @@ func (m *Main) Close() error {
 	}
 	if m.spaces != nil {
 		errs = append(errs, m.spaces.Close())
+	}
+	if m.stopPeppers != nil {
+		close(m.stopPeppers)
+		<-m.peppersDone
+		m.stopPeppers = nil // Close may be called again
 	}
 	errs = append(errs, m.accounts.Close())
 	if m.files != nil {

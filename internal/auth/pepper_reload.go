@@ -4,15 +4,17 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
 
 // pepperReload is a Hasher's state for reloading its pepper file.
 type pepperReload struct {
-	mu      sync.Mutex  // serialises reloads
-	bad     os.FileInfo // a changed file that did not load; under mu
-	missing bool        // the file could not be found at the last look; under mu
+	prefix  atomic.Pointer[currentPrefix] // for needsRehashLazily
+	mu      sync.Mutex                    // serialises reloads
+	bad     os.FileInfo                   // a changed file that did not load; under mu
+	missing bool                          // the file could not be found at the last look; under mu
 	logger  atomic.Pointer[slog.Logger]
 }
 
@@ -53,6 +55,59 @@ func (h *Hasher) ReloadPeppers() error {
 	h.peppers.Store(np) // the caller says what it did
 	return nil
 }
+
+// currentPrefix is the start of every hash that Hash makes under peppers.
+type currentPrefix struct {
+	peppers *Peppers
+	prefix  string // "$argon2id$v=19$m=…,t=…,p=…[,keyid=…]$"
+}
+
+// currentLen is the length of a hash that Hash makes, after its prefix:
+// the salt, a '$' and the output, in unpadded base64.
+var currentLen = b64.EncodedLen(saltLen) + 1 + b64.EncodedLen(keyLen)
+
+// needsRehashLazily is NeedsRehash for a login answered from the cache,
+// the hot path: it does not look at the pepper file (a server does that
+// every second with RefreshPeppers), and tells a current hash by its
+// prefix and length, without decoding it, which costs microseconds.
+func (h *Hasher) needsRehashLazily(encoded string) bool {
+	r := &h.reload
+	ps := h.peppers.Load()
+	cp := r.prefix.Load()
+	if cp == nil || cp.peppers != ps {
+		v := &phc{params: h.params}
+		if ps != nil {
+			v.keyID = []byte(ps.Current().ID)
+		}
+		stub := v.stub() // ends with "$" and the empty salt
+		cp = &currentPrefix{peppers: ps, prefix: stub}
+		r.prefix.Store(cp)
+	}
+	if len(encoded) == len(cp.prefix)+currentLen && strings.HasPrefix(encoded, cp.prefix) {
+		return false
+	}
+	v, err := decodeHash(encoded)
+	if err != nil {
+		return true
+	}
+	a, ok := v.(*phc)
+	if !ok {
+		return true
+	}
+	want := ""
+	if ps != nil {
+		want = ps.Current().ID
+	}
+	return !h.matchesPolicy(a, want)
+}
+
+// RefreshPeppers looks at h's pepper file and reloads it if it changed
+// since it was read (its identity, size or time): one stat. h does so by
+// itself before each slow hash; a server also calls it every second, so
+// that logins answered from the verification cache follow a rotation too.
+// A changed file that does not load is logged once (SetLogger), and the
+// peppers in use stay.
+func (h *Hasher) RefreshPeppers() { h.refreshPeppers() }
 
 // refreshPeppers reloads h's pepper file if it changed since it was read.
 func (h *Hasher) refreshPeppers() {
