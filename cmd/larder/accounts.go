@@ -267,8 +267,39 @@ func openAccountsMode(ctx context.Context, c *AccountConfig, server bool, logger
 	if a.peppers, err = loadOrCreatePeppers(ctx, c.pepperFile(), a.store, server); err != nil {
 		return nil, err
 	}
+	if err := checkPeppers(ctx, db, a.peppers, c.pepperFile(), server); err != nil {
+		return nil, err
+	}
 	a.hasher = auth.NewHasher(c.Hash, a.peppers, c.HashConcurrency)
 	return a, nil
+}
+
+// checkPeppers compares the fingerprint of each pepper of ps, read from
+// file, with the one recorded in db under its ID, and refuses a pepper file
+// whose key differs from the one the others sharing db use under the same
+// ID: hashes made with either would not verify with the other. If record,
+// it records those not recorded yet (a server does, at each start).
+func checkPeppers(ctx context.Context, db *database, ps *auth.Peppers, file string, record bool) error {
+	settings := db.settings()
+	for _, id := range ps.IDs() {
+		p, _ := ps.Lookup(id)
+		key := "pepper." + id
+		got, err := settings.Setting(ctx, key)
+		switch {
+		case larder.ErrorCode(err) == larder.ENOTFOUND:
+			if record {
+				if err := settings.SetSetting(ctx, key, p.Fingerprint()); err != nil {
+					return fmt.Errorf("recording the fingerprint of pepper %s: %w", id, err)
+				}
+			}
+		case err != nil:
+			return fmt.Errorf("reading the fingerprint of pepper %s: %w", id, err)
+		case got != p.Fingerprint():
+			return fmt.Errorf("pepper %s of %s is not the pepper %s that the others sharing %s use (its fingerprint differs): "+
+				"point --pepper-file at their pepper file; hashes made with either would not verify with the other", id, file, id, db.where)
+		}
+	}
+	return nil
 }
 
 // recordPolicy records p as the servers' hash policy in db, for the

@@ -268,3 +268,34 @@ func TestAdminRefusesEmptyPostgres(t *testing.T) {
 		t.Errorf("admin user list once a server ran: %v", err)
 	}
 }
+
+// TestPepperFilesMustAgree: a server or admin command whose pepper file
+// calls another key by an ID the others use is refused, before it makes a
+// hash the others could not check.
+func TestPepperFilesMustAgree(t *testing.T) {
+	l := startLarder(t)
+	alice := wire.NewSignature("alice's password", "salt-a")
+	register(t, l, "alice", alice)
+	other := filepath.Join(t.TempDir(), "pepper")
+	_, err := auth.CreatePepperFile(other) // its own p1
+	must(t, err)
+
+	_, _, err = runLarder(t, "pw\n", "admin", "user", "add", "bob", "--password-stdin", "--data", l.data, "--pepper-file", other)
+	wantErrorSaying(t, "admin user add with another p1", err, "pepper p1 of "+other, "fingerprint differs", "--pepper-file")
+	if _, ok := storedHashes(t, l)["bob"]; ok {
+		t.Error("bob was added with a pepper the server does not have")
+	}
+	cfg := l.cfg
+	cfg.PepperFile = other
+	cfg.FilesDir = t.TempDir()
+	wantErrorSaying(t, "a second server with another p1", openMain(t, cfg), "pepper p1 of "+other, "fingerprint differs")
+
+	// A rotation records the new pepper; a copy of the file passes.
+	adminOK(t, l, "", "pepper", "rotate")
+	data, err := os.ReadFile(filepath.Join(l.data, "pepper"))
+	must(t, err)
+	must(t, os.WriteFile(other, data, 0o600))
+	if _, _, err := runLarder(t, "", "admin", "pepper", "list", "--data", l.data, "--pepper-file", other); err != nil {
+		t.Errorf("admin with a copy of the servers' pepper file: %v", err)
+	}
+}
