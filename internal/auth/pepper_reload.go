@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -37,9 +38,10 @@ func (h *Hasher) Peppers() *Peppers { return h.peppers.Load() }
 // names a pepper it does not know, and before it makes a hash or judges
 // whether one is current, if the file changed (its identity, size or
 // time). That costs one stat, beside a slow hash that costs ten thousand
-// times more. Any pepper file that loads is taken: one that a
-// rotation extended, or that a retirement shortened (a retired pepper
-// checks no hash any more).
+// times more. A pepper file is taken if it loads and keeps the key of every
+// pepper it still names: one that a rotation extended, or that a
+// retirement shortened (a retired pepper checks no hash any more); one that
+// gives a known ID another key is refused.
 func (h *Hasher) ReloadPeppers() error {
 	ps := h.peppers.Load()
 	if ps == nil || ps.path == "" {
@@ -47,7 +49,7 @@ func (h *Hasher) ReloadPeppers() error {
 	}
 	h.reload.mu.Lock()
 	defer h.reload.mu.Unlock()
-	np, err := LoadPeppers(ps.path)
+	np, err := loadChanged(ps)
 	if err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func (h *Hasher) refreshPeppers() {
 	case err != nil && r.missing, err == nil && r.bad != nil && sameVersion(fi, r.bad):
 		return // this version did not load; wait for the next
 	}
-	np, lerr := LoadPeppers(ps.path)
+	np, lerr := loadChanged(ps)
 	if lerr != nil {
 		// Said once per version of the file; the old peppers stay.
 		r.bad, r.missing = fi, err != nil
@@ -140,6 +142,23 @@ func (h *Hasher) refreshPeppers() {
 	}
 	r.bad, r.missing = nil, false
 	h.swapPeppers(ps, np)
+}
+
+// loadChanged reads the pepper file of ps again. It refuses a file in
+// which a pepper of ps has another key: the hashes made with the old key
+// would stop verifying (a file replaced by another server's, or by one
+// made anew); peppers may only be added and removed.
+func loadChanged(ps *Peppers) (*Peppers, error) {
+	np, err := LoadPeppers(ps.path)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps.list {
+		if q, ok := np.Lookup(p.ID); ok && q.Fingerprint() != p.Fingerprint() {
+			return nil, fmt.Errorf("auth: pepper file %s now gives pepper %s another key: the hashes made with its old key would stop verifying; refused (put the old key back, or restart if the new file is meant)", ps.path, p.ID)
+		}
+	}
+	return np, nil
 }
 
 // swapPeppers makes np h's peppers in place of old, and says so.

@@ -162,3 +162,33 @@ func TestHasherQuietWhileFileMissing(t *testing.T) {
 		t.Errorf("after the file came back rotated, a new hash names %v, want p2", got)
 	}
 }
+
+// TestHasherRefusesChangedKey: a pepper file replaced by one that gives an
+// existing ID another key (another server's file, one made anew) is not
+// taken: the hashes made with the old key would stop verifying.
+func TestHasherRefusesChangedKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pepper")
+	ps, err := CreatePepperFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHasher(cheap, ps, 1)
+	v, err := h.Hash(ctx, []byte("sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CreatePepperFile(filepath.Join(dir, "other")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "other"), path); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ReloadPeppers(); err == nil || !strings.Contains(err.Error(), "another key") {
+		t.Errorf("ReloadPeppers of a file with another p1: %v, want a refusal", err)
+	}
+	if ok, err := h.Verify(ctx, v, []byte("sig")); !ok || err != nil {
+		t.Fatalf("Verify after the file was replaced: %v, %v; want the old key still in use", ok, err)
+	}
+}
