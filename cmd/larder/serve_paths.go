@@ -15,7 +15,8 @@ import (
 //
 //   - the served folder may not lie inside the data folder, except inside
 //     the default DATA/files: beside it are the database, the pepper, the
-//     TLS key, the audit spool and every user's private space;
+//     TLS key, the audit spool, every user's private space and those kept
+//     from deleted accounts;
 //   - the served folder may contain none of the state: the data folder, the
 //     pepper file, the TLS key and certificate, nor a file the server writes
 //     (the audit sink's file, the CPU profile);
@@ -46,6 +47,7 @@ func (c *ServeConfig) statePaths() []statePath {
 		{"account database's stamp", "--data", db + "-accounts"},
 		{"TLS identity folder", "--data", filepath.Join(d, "tls")},
 		{"users' spaces", "--data", filepath.Join(d, "spaces")},
+		{"deleted accounts' files", "--data", filepath.Join(d, "deleted")},
 		{"audit spool", "--data", filepath.Join(d, "audit")},
 	}
 	if c.TLSKey != "" {

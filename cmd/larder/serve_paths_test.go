@@ -99,6 +99,14 @@ func TestServedFolderKeptApartFromSecrets(t *testing.T) {
 			c.CPUProfile = filepath.Join(c.DataDir, "larder.db")
 			return []string{c.CPUProfile, "--cpuprofile", "database"}
 		}},
+		{"files is DATA/deleted", func(t *testing.T, c *ServeConfig) []string {
+			c.FilesDir = filepath.Join(c.DataDir, "deleted")
+			return []string{c.FilesDir, "inside the data folder"}
+		}},
+		{"jsonl sink in DATA/deleted", func(t *testing.T, c *ServeConfig) []string {
+			c.Audit.Sink = "jsonl:" + filepath.Join(c.DataDir, "deleted", "a.jsonl")
+			return []string{filepath.Join(c.DataDir, "deleted"), "--audit-sink"}
+		}},
 		{"--cpuprofile over the TLS key", func(t *testing.T, c *ServeConfig) []string {
 			c.CPUProfile = filepath.Join(c.DataDir, "tls", "key.pem")
 			return []string{filepath.Join(c.DataDir, "tls"), "--cpuprofile"}
