@@ -88,7 +88,7 @@ type session struct {
 	w         *native.Writer
 	dw        deadlineWriter
 	blockSize int
-	buf       []byte        // a block's worth, for transfers
+	buf       []byte        // a block's worth, lent for a SUMS request (see buffers.go)
 	ended     atomic.Bool   // another session changed the password
 	status    native.Status // how the request being served ended, for Stats
 }
@@ -112,9 +112,12 @@ func (c *conn) serveNative() {
 	}()
 	s.record(s.ctx, larder.Event{Kind: larder.EventConnOpen, Remote: c.remote, Time: c.accepted})
 
-	ss := &session{c: c, s: s, r: native.NewReader(c.rwc)}
+	// Until the login, the session holds a small read buffer and no
+	// writer, and takes no frame larger than a HELLO: an idle connection
+	// or a stranger's flood costs a few KiB (see buffers.go).
+	ss := &session{c: c, s: s, r: native.NewReaderSize(c.rwc, sessionBuffer)}
+	ss.r.Limit(native.MaxHelloBody)
 	ss.dw = deadlineWriter{rwc: c.rwc, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
-	ss.w = native.NewWriter(&ss.dw, 256<<10)
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
 	c.rwc.SetReadDeadline(c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
@@ -134,6 +137,7 @@ func (c *conn) serveNative() {
 func (ss *session) hello() bool {
 	s, c := ss.s, ss.c
 	t, body, err := ss.r.Next()
+	ss.w = native.NewWriter(&ss.dw, sessionBuffer)
 	if err != nil || t != native.TypeHello {
 		if err == nil {
 			err = &native.ProtocolError{Msg: "the first frame is " + t.String() + ", not HELLO"}
@@ -170,7 +174,6 @@ func (ss *session) hello() bool {
 	ss.user, ss.space = u, space
 	ss.blockSize = min(max(int(h.MaxBlock), native.MinBlockSize), cmp(s.BlockSize, native.DefaultBlockSize))
 	ss.r.SetBlockSize(ss.blockSize)
-	ss.buf = make([]byte, ss.blockSize)
 	return ss.welcome(native.Welcome{Status: native.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name})
 }
 
@@ -268,7 +271,9 @@ func (ss *session) loop() string {
 		}
 		start := time.Now()
 		ss.status = 0
+		release := ss.borrowBuffers(t)
 		goOn := ss.handle(ctx, m)
+		release()
 		cancel()
 		s.counters.countNative(t, ss.status, time.Since(start))
 		if !goOn {

@@ -24,6 +24,9 @@ const (
 	DefaultMaxConns       = 4096
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
+
+	DefaultMaxSessionsPerUser = 16
+	DefaultMaxConnsPerAddress = 64
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -83,6 +86,18 @@ type Server struct {
 	IdleTimeout         time.Duration
 	MaxTransfersPerUser int
 	Name                string
+
+	// MaxSessionsPerUser bounds the LNP/1 sessions one account may hold
+	// at once; a login beyond it is answered BUSY, naming the limit. Zero
+	// means DefaultMaxSessionsPerUser, a negative value no limit.
+	MaxSessionsPerUser int
+
+	// MaxConnsPerAddress bounds the connections, of both protocols
+	// together, served at once for one client address (an IPv6 address's
+	// /64); one more is told the server is busy, naming the limit.
+	// Loopback is not exempt. Zero means DefaultMaxConnsPerAddress, a
+	// negative value no limit.
+	MaxConnsPerAddress int
 
 	// UploadRetention is how long an interrupted upload is kept for a
 	// resume; default 24 hours.
