@@ -43,6 +43,9 @@ type ServeConfig struct {
 	Profiling      bool   // Go's profiles at /debug/pprof/ on the metrics listener
 	CPUProfile     string // a file for a CPU profile of the whole run; "" for none
 
+	// Limits per client address and per account; 0 for no limit.
+	MaxConnsPerAddress, MaxSessionsPerUser int
+
 	// The native protocol.
 	NativeListen            string // "off" for none
 	InsecurePlaintextNative bool
@@ -67,6 +70,8 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		Audit:               defaultAuditConfig(),
 		Listen:              "127.0.0.1:23456",
 		MaxConns:            server.DefaultMaxConns,
+		MaxConnsPerAddress:  server.DefaultMaxConnsPerAddress,
+		MaxSessionsPerUser:  server.DefaultMaxSessionsPerUser,
 		RequestTimeout:      server.DefaultRequestTimeout,
 		WriteTimeout:        server.DefaultWriteTimeout,
 		ShutdownGrace:       30 * time.Second,
@@ -90,6 +95,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	cfg.AccountConfig.define(fs)
 	fs.StringVar(&cfg.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "connections served at once; more are told the server is busy")
+	fs.IntVar(&cfg.MaxConnsPerAddress, "max-conns-per-address", cfg.MaxConnsPerAddress, "connections of both protocols served at once for one client address (IPv6: one /64), loopback included; more are told the server is busy; 0 for no limit")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "time a client has to send its whole request")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "time a client has to take each batch of reply blocks")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
@@ -103,6 +109,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.Func("quota-bytes", "most `bytes` in each user's private space (suffixes KiB, MiB, GiB, TiB; default none)", sizeFlag(&cfg.Quota.Bytes))
 	fs.Int64Var(&cfg.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
 	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
+	fs.IntVar(&cfg.MaxSessionsPerUser, "max-sessions-per-user", cfg.MaxSessionsPerUser, "native sessions one account may hold at once; one more login is told BUSY; 0 for no limit")
 	fs.DurationVar(&cfg.NativeIdleTimeout, "native-idle-timeout", cfg.NativeIdleTimeout, "how long a native session may wait between requests")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
@@ -241,6 +248,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return usageError("bad --registration %q: want open or closed", cfg.Registration)
 	}
+	if cfg.MaxConnsPerAddress < 0 || cfg.MaxSessionsPerUser < 0 {
+		return usageError("--max-conns-per-address and --max-sessions-per-user may not be negative (0 is no limit)")
+	}
 	if cfg.Profiling && cfg.MetricsListen == "" {
 		return usageError("--pprof serves the profiles on the --metrics-listen address: give one")
 	}
@@ -279,6 +289,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Files:               m.files,
 		Logger:              m.Logger,
 		MaxConns:            cfg.MaxConns,
+		MaxConnsPerAddress:  noLimit(cfg.MaxConnsPerAddress),
+		MaxSessionsPerUser:  noLimit(cfg.MaxSessionsPerUser),
 		RequestTimeout:      cfg.RequestTimeout,
 		WriteTimeout:        cfg.WriteTimeout,
 		ClosedRegistration:  cfg.Registration == "closed",
@@ -496,6 +508,14 @@ func (m *Main) Close() error {
 		errs = append(errs, m.files.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// noLimit maps a flag's 0, no limit, to the server's -1.
+func noLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // openNative opens the users' spaces, the TLS identity and the native

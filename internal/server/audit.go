@@ -29,10 +29,23 @@ import (
 // not be made durable (only events of sync kinds report that) is logged
 // whole at error level, so that it is at least in the log; the request is
 // answered all the same, since what it did is done.
+//
+// An event of a connection that has not logged in, or a refusal at a
+// limit, is recorded only within its address's allowance (see
+// unauthenticated.go); beyond it, it is counted and summed up later in one
+// audit.suppressed event.
 func (s *Server) record(ctx context.Context, ev larder.Event) {
 	if s.Audit == nil {
 		return
 	}
+	if bounded(&ev) && !s.unauth.allow(s, &ev) {
+		return
+	}
+	s.store(ctx, ev)
+}
+
+// store hands ev to the audit trail, logging it if that fails.
+func (s *Server) store(ctx context.Context, ev larder.Event) {
 	if err := s.Audit.Record(ctx, ev); err != nil {
 		s.logger().Error("audit event not recorded", "kind", ev.Kind, "user", ev.User, "remote", ev.Remote,
 			"path", ev.Path, "status", ev.Status, "reason", ev.Reason, "error", err)

@@ -2,16 +2,22 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/native"
 	"github.com/larderfs/larder/wire"
@@ -239,4 +245,184 @@ func TestNativeIdleSessionsAreCheap(t *testing.T) {
 		t.Errorf("%d idle sessions, half of them after a download and an upload, hold %d KiB each, want at most 64", n, per>>10)
 	}
 	t.Logf("%.1f KiB per idle session", float64(per)/1024)
+}
+
+// auditBuffer returns an audit trail writing JSON lines to a buffer, and
+// the function that closes it and returns the events.
+func auditBuffer(t *testing.T) (*audit.Log, func() []larder.Event) {
+	t.Helper()
+	var out syncBuffer
+	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), Sink: audit.NewJSONLines(&out, nil)})
+	must(t, err)
+	return trail, func() []larder.Event {
+		must(t, trail.Close(context.Background()))
+		var evs []larder.Event
+		for line := range strings.SplitSeq(strings.TrimSpace(out.String()), "\n") {
+			if line == "" {
+				continue
+			}
+			var e larder.Event
+			must(t, json.Unmarshal([]byte(line), &e))
+			evs = append(evs, e)
+		}
+		return evs
+	}
+}
+
+// TestSessionsPerUserLimit: one account cannot hold more than
+// MaxSessionsPerUser LNP/1 sessions; the one over is answered BUSY with
+// the limit named, and recorded; other accounts are not affected.
+func TestSessionsPerUserLimit(t *testing.T) {
+	trail, events := auditBuffer(t)
+	h := newNativeHarness(t, func(s *server.Server) { s.MaxSessionsPerUser, s.Audit = 3, trail })
+	alice, bob := h.register(t, "alice", "pw"), h.register(t, "bob", "pw")
+	var held []*client.Session
+	for range 3 {
+		held = append(held, h.login(t, "alice", alice))
+	}
+	_, err := h.dial("alice", alice, 0)
+	wantNativeStatus(t, "a fourth session", err, native.StatusBusy)
+	if msg := err.Error(); !strings.Contains(msg, "sessions") || !strings.Contains(msg, "limit is 3") {
+		t.Errorf("the refusal %q does not name the limit and its value", msg)
+	}
+	h.login(t, "bob", bob) // another account is not held up
+	held[0].Close()
+	waitFor(t, func() bool {
+		s, err := h.dial("alice", alice, 0)
+		if err == nil {
+			s.Close()
+		}
+		return err == nil
+	})
+	h.srv.Close()
+	h.srv.Wait()
+	found := false
+	for _, e := range events() {
+		if e.Kind == larder.EventRefused && e.User == "alice" && e.Status == int(native.StatusBusy) && strings.Contains(e.Reason, "limit is 3") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no refused event for the session over the limit")
+	}
+}
+
+// TestConnsPerAddressLimit: one address cannot hold more than
+// MaxConnsPerAddress connections, of both protocols together; the one
+// over is told why in its protocol, and recorded.
+func TestConnsPerAddressLimit(t *testing.T) {
+	trail, events := auditBuffer(t)
+	h := newPlaintextNativeHarness(t, func(s *server.Server) { s.MaxConnsPerAddress, s.Audit = 3, trail })
+	sig := h.register(t, "alice", "pw")
+	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+	var idle []net.Conn
+	for _, addr := range []string{h.courseAddr, h.courseAddr, h.addr} {
+		c, err := net.Dial("tcp", addr)
+		must(t, err)
+		idle = append(idle, c)
+	}
+	waitFor(t, func() bool { return h.srv.Conns() == 3 })
+
+	c, err := net.Dial("tcp", h.courseAddr)
+	must(t, err)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.Write(request("alice", sig, ""))
+	must(t, err)
+	r := readWholeReply(t, c)
+	c.Close()
+	if r.status != wire.StatusOther || !strings.Contains(string(r.payload), "from your address") || !strings.Contains(string(r.payload), "limit is 3") {
+		t.Errorf("course protocol over the limit: got %v %q, want OTHER naming the limit", r.status, r.payload)
+	}
+	_, err = h.dial("alice", sig, 0)
+	wantNativeStatus(t, "LNP/1 over the limit", err, native.StatusBusy)
+	if !strings.Contains(err.Error(), "limit is 3") {
+		t.Errorf("LNP/1 over the limit: %v does not name the limit", err)
+	}
+	if st := h.srv.Stats(); st.RejectedPerAddress != 2 || st.Rejected != 0 {
+		t.Errorf("RejectedPerAddress, Rejected = %d, %d; want 2, 0", st.RejectedPerAddress, st.Rejected)
+	}
+
+	idle[0].Close()
+	waitFor(t, func() bool { return h.srv.Conns() == 2 })
+	h.login(t, "alice", sig) // room again
+	for _, c := range idle[1:] {
+		c.Close()
+	}
+	h.srv.Close()
+	h.srv.Wait()
+	n := 0
+	for _, e := range events() {
+		if e.Kind == larder.EventRefused && strings.Contains(e.Reason, "per address") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d refused events for the connections over the limit, want 2", n)
+	}
+}
+
+// TestUnauthenticatedEventsBounded: connections that connect and close
+// without logging in leave events within their address's allowance only;
+// the rest are counted and summed up in one audit.suppressed event, and
+// events of logged-in users are not held back.
+func TestUnauthenticatedEventsBounded(t *testing.T) {
+	trail, events := auditBuffer(t)
+	h := newPlaintextNativeHarness(t, func(s *server.Server) {
+		s.Audit, s.MaxConnsPerAddress = trail, -1
+		s.AuditUnauthBurst, s.AuditUnauthEvery, s.AuditSummaryInterval = 10, time.Hour, time.Hour
+	})
+	sig := h.register(t, "alice", "pw")
+	const cycles = 60
+	for i := range cycles {
+		addr := h.courseAddr
+		if i%2 == 1 {
+			addr = h.addr
+		}
+		c, err := net.Dial("tcp", addr)
+		must(t, err)
+		c.Close()
+	}
+	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+	for range 3 {
+		s := h.login(t, "alice", sig) // logged in: recorded whatever the allowance
+		s.Close()
+	}
+	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+	held := h.srv.Stats().AuditSuppressed
+	h.srv.Close()
+	h.srv.Wait()
+
+	unauth, logins := 0, 0
+	var sums []larder.Event
+	for _, e := range events() {
+		switch {
+		case e.Kind == larder.EventSuppressed:
+			sums = append(sums, e)
+		case e.Kind == larder.EventLogin:
+			logins++
+		case e.User == "":
+			unauth++
+		}
+	}
+	if unauth != 10 {
+		t.Errorf("%d events of connections that never logged in recorded, want the allowance of 10", unauth)
+	}
+	if logins != 3 {
+		t.Errorf("%d login events, want 3", logins)
+	}
+	// Each course cycle leaves conn.close, each LNP/1 one conn.open,
+	// refused (no HELLO) and conn.close, and each LNP/1 login a
+	// conn.open.
+	want := int64(cycles/2*(1+3) + 3 - 10)
+	if held != want {
+		t.Errorf("Stats().AuditSuppressed = %d, want %d", held, want)
+	}
+	if len(sums) != 1 {
+		t.Fatalf("%d audit.suppressed events, want 1: %+v", len(sums), sums)
+	}
+	s := sums[0]
+	if s.Remote != "127.0.0.1" || s.Bytes != want || !strings.Contains(s.Reason, fmt.Sprintf("suppressed %d events from 127.0.0.1", want)) ||
+		!strings.Contains(s.Reason, "conn.close") || !strings.Contains(s.Reason, "conn.open") {
+		t.Errorf("the summary does not say what was held back: %+v", s)
+	}
 }

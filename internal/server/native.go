@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -67,7 +68,10 @@ func (s *Server) sweep() {
 	}
 }
 
-var nativeBusy = frame(native.Welcome{Status: native.StatusBusy, Message: "server busy: too many connections, retry later"})
+// nativeBusy is LNP/1's answer to a client turned away at a limit.
+func nativeBusy(msg string) []byte {
+	return frame(native.Welcome{Status: native.StatusBusy, Message: msg})
+}
 
 // frame encodes m as a whole frame.
 func frame(m native.Message) []byte {
@@ -121,14 +125,14 @@ func (c *conn) serveNative() {
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
 	c.rwc.SetReadDeadline(c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
+	waitForClient(c.rwc)
 	if !ss.hello() {
 		closeReason = "no login"
 		return
 	}
 	user = ss.user.Name
 	defer ss.space.Close()
-	s.addSession(ss)
-	defer s.removeSession(ss)
+	defer s.removeSession(ss) // hello added it
 	closeReason = ss.loop()
 }
 
@@ -172,9 +176,22 @@ func (ss *session) hello() bool {
 		return false
 	}
 	ss.user, ss.space = u, space
+	if n, ok := s.addSession(ss); !ok {
+		space.Close()
+		s.sessionsRefused.Add(1)
+		msg := fmt.Sprintf("too many sessions at once for this account (the limit is %d per account): close one, or retry later", n)
+		s.record(ctx, larder.Event{Kind: larder.EventRefused, User: u.Name, Remote: c.remote, Status: int(native.StatusBusy), Reason: msg})
+		ss.welcome(native.Welcome{Status: native.StatusBusy, Message: msg})
+		return false
+	}
 	ss.blockSize = min(max(int(h.MaxBlock), native.MinBlockSize), cmp(s.BlockSize, native.DefaultBlockSize))
 	ss.r.SetBlockSize(ss.blockSize)
-	return ss.welcome(native.Welcome{Status: native.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name})
+	if !ss.welcome(native.Welcome{Status: native.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name}) {
+		s.removeSession(ss)
+		space.Close()
+		return false
+	}
+	return true
 }
 
 // loginStatus maps a failed login to its status and message, in the
@@ -299,7 +316,10 @@ type sessions struct {
 	transfers map[string]int
 }
 
-func (s *Server) addSession(ss *session) {
+// addSession adds ss to its user's sessions, unless the user has
+// MaxSessionsPerUser already; it returns that limit and whether it added.
+func (s *Server) addSession(ss *session) (int, bool) {
+	limit := cmp(s.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
 	s.native.mu.Lock()
 	defer s.native.mu.Unlock()
 	if s.native.byUser == nil {
@@ -307,11 +327,15 @@ func (s *Server) addSession(ss *session) {
 		s.native.transfers = map[string]int{}
 	}
 	m := s.native.byUser[ss.user.Name]
+	if s.MaxSessionsPerUser >= 0 && len(m) >= limit {
+		return limit, false
+	}
 	if m == nil {
 		m = map[*session]struct{}{}
 		s.native.byUser[ss.user.Name] = m
 	}
 	m[ss] = struct{}{}
+	return limit, true
 }
 
 func (s *Server) removeSession(ss *session) {

@@ -8,8 +8,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/wire"
 )
 
 // Defaults for the Server fields whose zero value means "default".
@@ -99,6 +102,18 @@ type Server struct {
 	// negative value no limit.
 	MaxConnsPerAddress int
 
+	// AuditUnauthBurst and AuditUnauthEvery bound the audit events of
+	// connections that never log in, per client address: a burst of
+	// AuditUnauthBurst, then one more per AuditUnauthEvery; the rest are
+	// counted and summed up every AuditSummaryInterval in one
+	// audit.suppressed event per address (see unauthenticated.go). Zero
+	// means DefaultAuditUnauthBurst, DefaultAuditUnauthEvery and
+	// DefaultAuditSummaryInterval; a negative AuditUnauthBurst records
+	// every event.
+	AuditUnauthBurst     int
+	AuditUnauthEvery     time.Duration
+	AuditSummaryInterval time.Duration
+
 	// UploadRetention is how long an interrupted upload is kept for a
 	// resume; default 24 hours.
 	UploadRetention time.Duration
@@ -112,15 +127,22 @@ type Server struct {
 	inShutdown atomic.Bool
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
-	conns      map[*conn]struct{}
-	running    sync.WaitGroup // connection goroutines, for Wait
+	conns      map[*conn]netip.Addr // each with its address's key (addrKey)
+	perAddr    map[netip.Addr]int   // connections being served, by addrKey
+	running    sync.WaitGroup       // connection goroutines, for Wait
 
 	native  sessions  // the live native sessions, by user
 	janitor sync.Once // starts sweep
 
-	rejected    atomic.Int64
-	lastWarning atomic.Int64 // unix nanoseconds of the last "busy" log line
-	counters    counters     // for Stats
+	unauth     unauthLimiter // the audit allowance of connections that never logged in
+	summarizer sync.Once     // starts summarize
+
+	rejected     atomic.Int64 // at MaxConns
+	rejectedAddr atomic.Int64 // at MaxConnsPerAddress
+
+	sessionsRefused atomic.Int64 // at MaxSessionsPerUser
+	lastWarning     atomic.Int64 // unix nanoseconds of the last "busy" log line
+	counters        counters     // for Stats
 }
 
 func (s *Server) init() {
@@ -129,7 +151,8 @@ func (s *Server) init() {
 		s.rejects = make(chan struct{}, 64)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[*net.Listener]struct{})
-		s.conns = make(map[*conn]struct{})
+		s.conns = make(map[*conn]netip.Addr)
+		s.perAddr = make(map[netip.Addr]int)
 	})
 }
 
@@ -152,13 +175,23 @@ func (s *Server) logger() *slog.Logger {
 // in its own goroutine. It always returns a non-nil error and closes ln;
 // after Shutdown or Close the error is ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.serve(ln, (*conn).serve, busyReply)
+	return s.serve(ln, (*conn).serve, courseBusy)
 }
 
+// courseBusy is the course protocol's answer to a client turned away at a
+// limit: status OTHER with msg.
+func courseBusy(msg string) []byte {
+	b, _ := wire.AppendMessage(nil, busyStatus, msg)
+	return b
+}
+
+const tooManyConns = "server busy: too many connections, retry later"
+
 // serve is the accept loop of both protocols: handle serves a connection,
-// busy turns one away at the connection limit.
-func (s *Server) serve(ln net.Listener, handle func(*conn), busy []byte) error {
+// busy encodes the answer to one turned away at a limit.
+func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string) []byte) error {
 	s.init()
+	s.summarizer.Do(func() { s.running.Go(s.summarize) })
 	if !s.trackListener(&ln, true) {
 		ln.Close()
 		return ErrServerClosed
@@ -187,14 +220,22 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy []byte) error {
 		select {
 		case s.slots <- struct{}{}:
 		default:
-			s.reject(rwc, busy)
+			s.reject(rwc, busy(tooManyConns), "connection limit reached")
 			continue
 		}
 		c := &conn{srv: s, rwc: rwc, accepted: time.Now()}
-		if !s.trackConn(c, true) {
+		switch s.admit(c) {
+		case admitClosed:
 			<-s.slots
 			rwc.Close()
 			return ErrServerClosed
+		case admitAddressFull:
+			<-s.slots
+			n := cmp(s.MaxConnsPerAddress, DefaultMaxConnsPerAddress)
+			s.rejectedAddr.Add(1)
+			s.reject(rwc, busy(fmt.Sprintf("server busy: too many connections from your address (the limit is %d per address), retry later", n)),
+				fmt.Sprintf("connection limit per address reached (%d)", n))
+			continue
 		}
 		s.counters.accepted.Add(1)
 		s.running.Go(func() { handle(c) })
@@ -215,6 +256,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer ticker.Stop()
 	for {
 		if s.interruptReaders() == 0 {
+			s.recordSummaries() // before the audit trail is closed
 			return nil
 		}
 		select {
@@ -288,18 +330,59 @@ func (s *Server) trackListener(ln *net.Listener, add bool) bool {
 	return true
 }
 
+// trackConn starts tracking c (see admit), reporting whether it did, or
+// stops tracking c, which has ended.
 func (s *Server) trackConn(c *conn, add bool) bool {
+	if add {
+		return s.admit(c) == admitted
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !add {
+	if key, ok := s.conns[c]; ok {
 		delete(s.conns, c)
-		return true
+		if s.perAddr[key]--; s.perAddr[key] <= 0 {
+			delete(s.perAddr, key)
+		}
 	}
-	if s.ctx.Err() != nil { // closed hard
-		return false
-	}
-	s.conns[c] = struct{}{}
 	return true
+}
+
+// What admit decided.
+const (
+	admitted = iota
+	admitClosed
+	admitAddressFull
+)
+
+// admit starts tracking c, unless the server is closed or c's address
+// already has MaxConnsPerAddress connections being served.
+func (s *Server) admit(c *conn) int {
+	key := addrKey(c.rwc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil { // closed hard
+		return admitClosed
+	}
+	if n := s.MaxConnsPerAddress; n >= 0 && s.perAddr[key] >= cmp(n, DefaultMaxConnsPerAddress) {
+		return admitAddressFull
+	}
+	s.conns[c] = key
+	s.perAddr[key]++
+	return admitted
+}
+
+// addrKey returns the key under which rwc's connections are counted: its
+// IPv4 address, or its IPv6 address's /64 prefix (one subscriber usually
+// holds a whole /64, as the login throttle assumes too).
+func addrKey(rwc net.Conn) netip.Addr { return maskAddr(remoteIP(rwc)) }
+
+// maskAddr returns a's key (see addrKey).
+func maskAddr(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		a = netip.PrefixFrom(a.WithZone(""), 64).Masked().Addr()
+	}
+	return a
 }
 
 // Conns returns the number of connections being served.
@@ -319,13 +402,15 @@ func (s *Server) Rejected() int64 { return s.rejected.Load() }
 // connection and destroy the reply), so it is done off the accept loop by
 // at most cap(s.rejects) goroutines; beyond that the connection is simply
 // closed.
-func (s *Server) reject(rwc net.Conn, busy []byte) {
-	s.rejected.Add(1)
+func (s *Server) reject(rwc net.Conn, busy []byte, reason string) {
+	if reason == "connection limit reached" {
+		s.rejected.Add(1)
+	}
 	ev := larder.Event{Kind: larder.EventRefused, Remote: rwc.RemoteAddr().String(), Time: time.Now(),
-		Status: int(busyStatus), Reason: "connection limit reached"}
+		Status: int(busyStatus), Reason: reason}
 	if now, last := time.Now().UnixNano(), s.lastWarning.Load(); now-last > int64(time.Second) && s.lastWarning.CompareAndSwap(last, now) {
-		s.logger().Warn("connection limit reached; turning clients away",
-			"max_conns", cap(s.slots), "rejected_total", s.rejected.Load())
+		s.logger().Warn(reason+"; turning clients away", "remote", ev.Remote,
+			"max_conns", cap(s.slots), "rejected_total", s.rejected.Load(), "rejected_per_address_total", s.rejectedAddr.Load())
 	}
 	select {
 	case s.rejects <- struct{}{}:
