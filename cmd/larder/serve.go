@@ -45,6 +45,10 @@ type ServeConfig struct {
 
 	// Limits per client address and per account; 0 for no limit.
 	MaxConnsPerAddress, MaxSessionsPerUser int
+	// The audit events of connections that never log in, per address: a
+	// burst, then one per interval; a burst of -1 records every one.
+	AuditUnauthBurst int
+	AuditUnauthEvery time.Duration
 
 	// The native protocol.
 	NativeListen            string // "off" for none
@@ -72,6 +76,8 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		MaxConns:            server.DefaultMaxConns,
 		MaxConnsPerAddress:  server.DefaultMaxConnsPerAddress,
 		MaxSessionsPerUser:  server.DefaultMaxSessionsPerUser,
+		AuditUnauthBurst:    server.DefaultAuditUnauthBurst,
+		AuditUnauthEvery:    server.DefaultAuditUnauthEvery,
 		RequestTimeout:      server.DefaultRequestTimeout,
 		WriteTimeout:        server.DefaultWriteTimeout,
 		ShutdownGrace:       30 * time.Second,
@@ -124,6 +130,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.Func("throttle-account", "failed logins per account, from all addresses, before its logins are delayed (never refused): `N/INTERVAL` or off (default 20/30s)",
 		bucketFlag(&th.AccountFailures, &th.AccountRefill))
 	fs.DurationVar(&th.AccountDelay, "throttle-delay", th.AccountDelay, "the delay of --throttle-account")
+	fs.Func("audit-unauthenticated", "audit events that connections which never log in (and refusals at a limit) may leave per address: `N/INTERVAL`, N at once then one more per interval, or off to record every one; the rest are counted and summed up in one audit.suppressed event per address each minute (default 100/100ms)",
+		bucketFlag(&cfg.AuditUnauthBurst, &cfg.AuditUnauthEvery))
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` logged: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	fs.Usage = func() {
@@ -291,6 +299,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		MaxConns:            cfg.MaxConns,
 		MaxConnsPerAddress:  noLimit(cfg.MaxConnsPerAddress),
 		MaxSessionsPerUser:  noLimit(cfg.MaxSessionsPerUser),
+		AuditUnauthBurst:    cfg.AuditUnauthBurst,
+		AuditUnauthEvery:    cfg.AuditUnauthEvery,
 		RequestTimeout:      cfg.RequestTimeout,
 		WriteTimeout:        cfg.WriteTimeout,
 		ClosedRegistration:  cfg.Registration == "closed",
