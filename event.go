@@ -44,8 +44,8 @@ var EventKinds = []EventKind{
 
 // EventSuppressed sums up the events that connections which never logged
 // in (and refusals at a limit) would have left beyond their address's
-// allowance: Remote is the address (an IPv6 address's /64), Bytes how many
-// events in all, Reason how many of each kind, and since when.
+// allowance: Remote is the address (an IPv6 address's /64), Duration the
+// time since the first of them, Reason how many in all and of each kind.
 const EventSuppressed EventKind = "audit.suppressed"
 
 // Event is one record of the audit trail: who did what, from where, with

@@ -58,6 +58,7 @@ func (r *Reader) Release() {
 		r.buf = nil
 	}
 	if r.r != nil && r.r.Buffered() == 0 {
+		r.r.Reset(nil) // the pool keeps no connection alive
 		readers.Put(r.r)
 		r.r = nil
 	}

@@ -421,7 +421,7 @@ func TestUnauthenticatedEventsBounded(t *testing.T) {
 		t.Fatalf("%d audit.suppressed events, want 1: %+v", len(sums), sums)
 	}
 	s := sums[0]
-	if s.Remote != "127.0.0.1" || s.Bytes != want || !strings.Contains(s.Reason, fmt.Sprintf("suppressed %d events from 127.0.0.1", want)) ||
+	if s.Remote != "127.0.0.1" || !strings.Contains(s.Reason, fmt.Sprintf("suppressed %d events from 127.0.0.1", want)) ||
 		!strings.Contains(s.Reason, "conn.close") || !strings.Contains(s.Reason, "conn.open") {
 		t.Errorf("the summary does not say what was held back: %+v", s)
 	}

@@ -156,7 +156,7 @@ func summary(key netip.Addr, a *allowance, now time.Time) larder.Event {
 		}
 		fmt.Fprintf(&b, " %s %d", k, a.held[k])
 	}
-	return larder.Event{Kind: larder.EventSuppressed, Remote: addr, Time: now, Duration: now.Sub(a.since), Bytes: n, Reason: b.String()}
+	return larder.Event{Kind: larder.EventSuppressed, Remote: addr, Time: now, Duration: now.Sub(a.since), Reason: b.String()}
 }
 
 // remoteKey is addrKey for an event's Remote, host:port.
@@ -190,7 +190,7 @@ func (s *Server) recordSummaries() {
 		return
 	}
 	for _, ev := range s.unauth.summaries(s) {
-		s.logger().Warn("audit events of connections that never logged in held back", "remote", ev.Remote, "count", ev.Bytes)
+		s.logger().Warn("audit events of connections that never logged in held back", "remote", ev.Remote, "summary", ev.Reason)
 		s.store(context.Background(), ev)
 	}
 }
