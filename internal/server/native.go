@@ -95,6 +95,7 @@ type session struct {
 	buf       []byte        // a block's worth, lent for a SUMS request (see buffers.go)
 	ended     atomic.Bool   // another session changed the password
 	status    native.Status // how the request being served ended, for Stats
+	listing   *listCursor   // the listing in progress, if any
 }
 
 func (c *conn) serveNative() {
@@ -132,6 +133,7 @@ func (c *conn) serveNative() {
 	}
 	user = ss.user.Name
 	defer ss.space.Close()
+	defer ss.closeListing()
 	defer s.removeSession(ss) // hello added it
 	closeReason = ss.loop()
 }
@@ -224,6 +226,8 @@ func statusOf(err error) native.Status {
 		return native.StatusDenied
 	case larder.EQUOTA:
 		return native.StatusQuotaExceeded
+	case larder.ENOSPACE:
+		return native.StatusNoSpace
 	case larder.ETHROTTLED:
 		return native.StatusThrottled
 	case larder.EINTEGRITY:
