@@ -426,3 +426,29 @@ func TestUnauthenticatedEventsBounded(t *testing.T) {
 		t.Errorf("the summary does not say what was held back: %+v", s)
 	}
 }
+
+// TestRefusalsNotHeldBySilentClients: clients turned away at a limit that
+// never speak (over TLS, the refusal waits for their handshake) cannot hold
+// the few goroutines that tell clients why for longer than a second, so a
+// real client turned away later still hears the reason.
+func TestRefusalsNotHeldBySilentClients(t *testing.T) {
+	h := newNativeHarness(t, func(s *server.Server) { s.MaxConnsPerAddress = 1 })
+	sig := h.register(t, "alice", "pw")
+	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+	held := h.login(t, "alice", sig)
+	defer held.Close()
+	var silent []net.Conn
+	for range 80 { // more than the server tells at once
+		c, err := net.Dial("tcp", h.addr)
+		must(t, err)
+		silent = append(silent, c)
+	}
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	_, err := h.dial("alice", sig, 0)
+	wantNativeStatus(t, "a client over the limit after 80 silent ones", err, native.StatusBusy)
+}

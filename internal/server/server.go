@@ -433,7 +433,9 @@ func (s *Server) reject(rwc net.Conn, busy []byte, reason string) {
 		defer func() { <-s.rejects }()
 		// Off the accept loop: a sync kind would wait for its fsync.
 		s.record(s.ctx, ev)
-		rwc.SetWriteDeadline(time.Now().Add(time.Second))
+		// Reads too: over TLS, the write waits for the client's side of
+		// the handshake, which a silent client would never send.
+		rwc.SetDeadline(time.Now().Add(time.Second))
 		rwc.Write(busy)
 		lingerClose(rwc, time.Second)
 	})
