@@ -37,7 +37,8 @@ type AuditConfig struct {
 	RetryMax       time.Duration
 	Retention      time.Duration // 0 keeps every event
 
-	noAdopt bool // for the short-lived account commands
+	noAdopt       bool          // for the short-lived account commands
+	pruneInterval time.Duration // for tests; 0 is the audit package's default
 }
 
 func defaultAuditConfig() AuditConfig {
@@ -67,7 +68,7 @@ func (c *AuditConfig) define(fs *flag.FlagSet) {
 	fs.Func("audit-spool-max", "most `bytes` of undelivered audit events kept on disk (suffixes KiB, MiB, GiB; default 1GiB); beyond it new events are refused and counted", sizeFlag(&c.SpoolMax))
 	fs.DurationVar(&c.RetryMax, "audit-retry-max", c.RetryMax, "longest wait between two attempts to deliver to a sink that is down")
 	fs.DurationVar(&c.DrainTimeout, "audit-drain-timeout", c.DrainTimeout, "at shutdown, how long to wait for the sink to take the spooled events; the rest waits in the spool for the next start")
-	fs.Func("audit-retention", "how long the SQL sinks (db, sqlite:, postgres://) keep events: a `duration` such as 90d or 720h, or 0 to keep them forever (default 90d); older ones are deleted in small batches, at start and every hour", retentionFlag(&c.Retention))
+	fs.Func("audit-retention", "how long the SQL sinks (db, sqlite:, postgres://) keep events: a `duration` such as 90d or 720h, or 0 to keep them forever (default 90d); older ones are deleted in small batches, a minute after start and every hour", retentionFlag(&c.Retention))
 }
 
 // retentionFlag parses a duration that may also be a number of days
@@ -292,6 +293,7 @@ func openAuditTrail(ctx context.Context, c *AuditConfig, dataDir string, db *dat
 		RetryMax:       c.RetryMax,
 		NoAdopt:        c.noAdopt,
 		Retention:      c.retention(),
+		PruneInterval:  c.pruneInterval,
 	})
 	if err != nil {
 		sink.close()

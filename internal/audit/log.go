@@ -153,10 +153,11 @@ type Config struct {
 
 	// Retention is how long events are kept in a sink that can delete
 	// them (a larder.EventPruner: the SQL sinks); zero keeps every event.
-	// The Log deletes older ones at Open and then every PruneInterval
-	// (default an hour), PruneBatch at a time (default 500) with a pause
-	// between batches, so that a large backlog never holds the sink's
-	// writer for long.
+	// The Log deletes older ones a minute after Open (or one
+	// PruneInterval, if shorter), then every PruneInterval (default an
+	// hour), PruneBatch at a time (default 500) with a pause between
+	// batches, so that a large backlog never holds the sink's writer for
+	// long.
 	Retention     time.Duration
 	PruneInterval time.Duration
 	PruneBatch    int

@@ -32,17 +32,25 @@ func (l *Log) stopPruning() {
 	}
 }
 
-// pruneLoop deletes the events older than the retention from the sink at
-// once, then every PruneInterval, until ctx ends.
+// firstPrune is the longest wait for the first pass after Open: a
+// starting server leaves the sink's writer to its own events first, and a
+// sink that another process holds makes the pass wait for its lock.
+const firstPrune = time.Minute
+
+// pruneLoop deletes the events older than the retention from the sink a
+// minute after Open (or one PruneInterval, if shorter), then every
+// PruneInterval, until ctx ends.
 func (l *Log) pruneLoop(ctx context.Context, p larder.EventPruner) {
 	defer close(l.pruneDone)
+	wait := min(firstPrune, l.cfg.PruneInterval)
 	for {
-		l.prune(ctx, p)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(jitter(l.cfg.PruneInterval)):
+		case <-time.After(wait):
 		}
+		l.prune(ctx, p)
+		wait = jitter(l.cfg.PruneInterval)
 	}
 }
 

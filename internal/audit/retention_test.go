@@ -34,7 +34,7 @@ func TestRetentionPrunesOldEvents(t *testing.T) {
 		if err := store.StoreEvents(ctx, evs); err != nil {
 			t.Fatal(err)
 		}
-		l, err := Open(Config{Dir: t.TempDir(), Sink: store, Retention: retention, PruneBatch: 4})
+		l, err := Open(Config{Dir: t.TempDir(), Sink: store, Retention: retention, PruneBatch: 4, PruneInterval: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
