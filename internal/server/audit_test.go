@@ -104,7 +104,11 @@ func TestSyncDownloadWithheldWhenNotDurable(t *testing.T) {
 	if n != 4 {
 		t.Errorf("got %d blocks of 5; want 4, the last withheld", n)
 	}
-	if !strings.Contains(h.logs.String(), "download event was not recorded") {
-		t.Errorf("the log does not say why the download failed:\n%s", h.logs)
+	// The request's log line is written after the connection is closed.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(h.logs.String(), "the last block withheld: the download event was not recorded"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not say why the download failed:\n%s", h.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
