@@ -94,7 +94,11 @@ type Part struct {
 }
 
 // Parts returns the space's unfinished uploads, by their IDs.
-func (sp *Space) Parts() ([]Part, error) {
+func (sp *Space) Parts() ([]Part, error) { return sp.parts(true) }
+
+// parts returns the space's unfinished uploads, with their targets if
+// targets is set (which takes a read of a file for each).
+func (sp *Space) parts(targets bool) ([]Part, error) {
 	entries, err := fs.ReadDir(sp.root.FS(), "uploads")
 	if err != nil {
 		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot list your unfinished uploads", Err: err}
@@ -111,8 +115,8 @@ func (sp *Space) Parts() ([]Part, error) {
 		name := "uploads/" + e.Name()
 		p := Part{ID: e.Name(), Received: fi.Size(), Modified: fi.ModTime(), Active: sp.spaces.active.has(sp.dir + "/" + name)}
 		p.Size = declaredSize(e.Name(), fi.Size())
-		if t, err := sp.readTarget(pathName(name)); err == nil {
-			p.Target = t
+		if targets {
+			p.Target, _ = sp.readTarget(pathName(name))
 		}
 		parts = append(parts, p)
 	}
@@ -151,7 +155,7 @@ func (sp *Space) readTarget(name string) (string, error) {
 // its announced size, which it will take once complete, from its start
 // until it commits, is cancelled or expires.
 func (sp *Space) PartUsage(except string) (larder.Usage, error) {
-	parts, err := sp.Parts()
+	parts, err := sp.parts(false)
 	var u larder.Usage
 	for _, p := range parts {
 		if p.ID != except {

@@ -122,10 +122,7 @@ func (r *Reserve) Check(need int64) error {
 			n = need
 		}
 		if st.avail-n < r.min.of(st.total) {
-			if n > 0 {
-				return larder.Errorf(larder.ENOSPACE, "the server has too little free disk space for %s more; retry later", formatSize(n))
-			}
-			return larder.Errorf(larder.ENOSPACE, "the server is short of disk space; retry later")
+			return larder.Errorf(larder.ENOSPACE, "the server is short of disk space for uploads; retry later")
 		}
 	}
 	return nil

@@ -255,7 +255,7 @@ func (ss *session) drain() {
 }
 
 // reserveEvery is how many bytes an upload receives between two checks of
-// the server's free disk space.
+// the server's free disk space; each check asks for room for them.
 const reserveEvery = 4 << 20
 
 // errClientGone is a transfer cut by the client or the network.
@@ -296,13 +296,15 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, 
 func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
 	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
 	at := up.Offset // the writer moves up.Offset behind us
-	checked := at
+	checked := at   // where the free space is checked next
 	for {
-		if at-checked >= reserveEvery {
-			if err := ss.s.Reserve.Check(0); err != nil {
+		if at >= checked {
+			// Room for what comes before the next check: the disk is
+			// never let below the reserve between two checks.
+			if err := ss.s.Reserve.Check(min(reserveEvery, up.Size-at)); err != nil {
 				return [32]byte{}, err
 			}
-			checked = at
+			checked = at + reserveEvery
 		}
 		ss.c.rwc.SetReadDeadline(time.Now().Add(timeout))
 		t, body, err := ss.r.Next()
