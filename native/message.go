@@ -340,6 +340,15 @@ func ParseWhoamiReply(body []byte) (WhoamiReply, error) {
 	return m, d.done(TypeReply)
 }
 
+// EntrySize returns the bytes that an entry named name takes in a reply.
+func EntrySize(name string) int { return 2 + len(name) + 1 + 8 + 8 + 32 }
+
+// MaxListBytes is the most that a LIST reply's entries may take, so that
+// its REPLY (status, empty message, count, entries, more) fits in a frame
+// of MaxControlBody bytes. A server fills a page until the next entry
+// would pass it.
+const MaxListBytes = MaxControlBody - (2 + 2) - (4 + 1)
+
 // ListReply is the body of an OK reply to LIST.
 type ListReply struct {
 	Entries []Entry

@@ -67,8 +67,8 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 				Created  time.Time `json:"created"`
 				Changed  time.Time `json:"changed"`
 				Hash     string    `json:"hash"`
-				Current  bool      `json:"hash_current"`
-			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, !a.hasher.NeedsRehash(u.Verifier)})
+				Current  *bool     `json:"hash_current"` // null: no policy known
+			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, a.hashCurrent(u.Verifier)})
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, state,
 			u.CreatedAt.Format(time.DateTime), u.UpdatedAt.Format(time.DateTime), label)
@@ -163,6 +163,9 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.needPolicy(); err != nil {
+		return err // a hash by another policy would be replaced at the first login, or be weaker
+	}
 	u, err := a.store.UserByName(ctx, user)
 	switch {
 	case add && err == nil:

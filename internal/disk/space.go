@@ -9,11 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/flock"
@@ -126,34 +126,56 @@ func (sp *Space) Stat(p string) (fs.FileInfo, error) {
 	return fi, nil
 }
 
-// List returns the regular files and folders in folder p, by byte order
-// of their names.
-func (sp *Space) List(p string) ([]fs.FileInfo, error) {
-	return listDir(sp.root, tree(p), p, sp.pathError)
+// OpenList opens folder p for listing.
+func (sp *Space) OpenList(p string) (*Lister, error) {
+	return openLister(sp.root, tree(p), p, sp.pathError)
 }
 
-// listDir lists folder name of root, sorted, without special files.
-func listDir(root *os.Root, name, shown string, pathError func(string, error) error) ([]fs.FileInfo, error) {
+// Lister reads a folder's regular files and folders a few at a time, in
+// the order the file system keeps them (not sorted), so that each read
+// costs the same whatever the folder's size. As with readdir(3), an entry
+// there throughout is read exactly once; one added or removed meanwhile
+// may or may not be. It holds the folder open until Close.
+type Lister struct {
+	d     *os.File
+	shown string
+	err   func(string, error) error
+}
+
+// openLister opens folder name of root, shown to users as shown.
+func openLister(root *os.Root, name, shown string, pathError func(string, error) error) (*Lister, error) {
 	d, err := root.Open(name)
 	if err != nil {
 		return nil, pathError(shown, err)
 	}
-	defer d.Close()
 	fi, err := d.Stat()
 	if err != nil {
+		d.Close()
 		return nil, pathError(shown, err)
 	}
 	if !fi.IsDir() {
+		d.Close()
 		return nil, larder.Errorf(larder.EINVALID, "%s is not a folder", quote(shown))
 	}
-	entries, err := d.ReadDir(-1)
-	if err != nil {
-		return nil, pathError(shown, err)
+	return &Lister{d: d, shown: shown, err: pathError}, nil
+}
+
+// Next reads up to n more entries and returns the regular files and
+// folders among them (symbolic links, special files and names that are
+// not UTF-8, which no request can name, are left out, so it may return
+// fewer, even none). At the end of the folder it returns io.EOF.
+func (l *Lister) Next(n int) ([]fs.FileInfo, error) {
+	entries, err := l.d.ReadDir(n)
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil && len(entries) == 0 {
+		return nil, l.err(l.shown, err)
 	}
 	infos := make([]fs.FileInfo, 0, len(entries))
 	for _, e := range entries {
-		if t := e.Type(); t != 0 && !t.IsDir() {
-			continue // symbolic links and special files are not served
+		if t := e.Type(); t != 0 && !t.IsDir() || !utf8.ValidString(e.Name()) {
+			continue
 		}
 		info, err := e.Info()
 		if err != nil {
@@ -161,9 +183,11 @@ func listDir(root *os.Root, name, shown string, pathError func(string, error) er
 		}
 		infos = append(infos, info)
 	}
-	slices.SortFunc(infos, func(a, b fs.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
 	return infos, nil
 }
+
+// Close lets go of the folder.
+func (l *Lister) Close() error { return l.d.Close() }
 
 // Mkdir makes folder p; its parent must exist.
 func (sp *Space) Mkdir(p string) error {
@@ -382,16 +406,16 @@ func (s *Store) Stat(name string) (fs.FileInfo, error) {
 	return fi, nil
 }
 
-// List returns the regular files and folders in folder name of the served
-// folder ("" for the folder itself), by byte order of their names.
-func (s *Store) List(name string) ([]fs.FileInfo, error) {
+// OpenList opens folder name of the served folder ("" for the folder
+// itself) for listing.
+func (s *Store) OpenList(name string) (*Lister, error) {
 	dir := name
 	if dir == "" {
 		dir = "."
 	} else if err := checkPath(dir); err != nil {
 		return nil, err
 	}
-	return listDir(s.root, dir, name, s.openError)
+	return openLister(s.root, dir, name, s.openError)
 }
 
 // RemoveStaleUploads removes the part files of interrupted uploads last

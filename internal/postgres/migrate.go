@@ -87,6 +87,15 @@ var migrations = []string{
 		PRIMARY KEY (sha256, size, block_size)
 	);
 	ALTER TABLE block_sums ALTER COLUMN sums SET STORAGE EXTERNAL`,
+
+	// 5: settings that every server on the database must agree on (see
+	// SettingStore): the servers' password-hash policy, which the
+	// administrator's commands read. A handful of rows, keyed by name.
+	`CREATE TABLE settings (
+		key        text COLLATE "C" PRIMARY KEY,
+		value      text NOT NULL,
+		updated_at timestamptz NOT NULL
+	)`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

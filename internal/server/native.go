@@ -91,6 +91,7 @@ type session struct {
 	buf       []byte        // a block's worth, for transfers
 	ended     atomic.Bool   // another session changed the password
 	status    native.Status // how the request being served ended, for Stats
+	listing   *listCursor   // the listing in progress, if any
 }
 
 func (c *conn) serveNative() {
@@ -124,6 +125,7 @@ func (c *conn) serveNative() {
 	}
 	user = ss.user.Name
 	defer ss.space.Close()
+	defer ss.closeListing()
 	s.addSession(ss)
 	defer s.removeSession(ss)
 	closeReason = ss.loop()

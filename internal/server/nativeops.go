@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -203,8 +204,44 @@ func (ss *session) stat(ctx context.Context, m native.Stat) bool {
 }
 
 // Listing limits.
-const defaultListLimit = 1000
+const (
+	defaultListLimit = 1000
+	// listRead is how many entries a page reads from the folder at once.
+	listRead = 256
+)
 
+// listCursor is the listing in progress of a session: the folder's open
+// stream, and the name that ended the last page, from which a LIST goes
+// on. A session holds one at most, so that a page costs what its entries
+// cost whatever the folder's size, and a session holds one folder open at
+// most; it is closed at the end of the folder, by a LIST of another
+// folder, and with the session.
+type listCursor struct {
+	at   where
+	dir  *disk.Lister
+	last string   // the last name sent
+	held []listed // read from the folder but not sent yet
+	eof  bool     // the folder has no more to read
+}
+
+// listed is an entry read from a folder, where it was found.
+type listed struct {
+	w  where
+	fi fs.FileInfo
+}
+
+// closeListing closes the session's listing in progress, if any.
+func (ss *session) closeListing() {
+	if ss.listing != nil {
+		ss.listing.dir.Close()
+		ss.listing = nil
+	}
+}
+
+// list serves a page of a listing: a LIST with an empty after opens the
+// folder, one with after set to the last name of the page before goes on.
+// The page ends at limit entries, or where the next entry would not fit
+// in a REPLY frame.
 func (ss *session) list(ctx context.Context, m native.List) bool {
 	ev := larder.Event{Kind: larder.EventList, Path: m.Path}
 	limit := int(m.Limit)
@@ -215,41 +252,86 @@ func (ss *session) list(ctx context.Context, m native.List) bool {
 		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "a limit of %d entries is above the most, %d", limit, native.MaxListLimit), nil)
 	}
 	w, err := resolve(m.Path)
-	var infos []fs.FileInfo
-	if err == nil && w.shared {
-		infos, err = ss.s.Files.List(w.path)
-	} else if err == nil {
-		infos, err = ss.space.List(w.path)
-	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
+	cur := ss.listing
+	if m.After == "" {
+		ss.closeListing()
+		if cur, err = ss.openListing(w); err != nil {
+			return ss.done(ctx, ev, err, nil)
+		}
+		ss.listing = cur
+	} else if cur == nil || cur.at != w || cur.last != m.After {
+		return ss.done(ctx, ev, larder.Errorf(larder.ECONFLICT,
+			"no listing of %s in this session ended at %q: a listing goes on from the last name of its last page, one folder at a time; list again from the start", m.Path, m.After), nil)
+	}
 	var r native.ListReply
-	add := func(w where, fi fs.FileInfo) {
-		if fi.Name() <= m.After && m.After != "" {
-			return
+	size := 0
+	for len(r.Entries) < limit {
+		if len(cur.held) == 0 {
+			if cur.eof {
+				break
+			}
+			infos, err := cur.dir.Next(min(limit-len(r.Entries), listRead))
+			if err == io.EOF {
+				cur.eof = true
+				continue
+			}
+			if err != nil {
+				ss.closeListing()
+				return ss.done(ctx, ev, err, nil)
+			}
+			for _, fi := range infos {
+				if !w.shared && w.path == "" && fi.Name() == sharedName {
+					continue // listed first, as the shared area
+				}
+				child := w
+				child.path = path.Join(w.path, fi.Name())
+				cur.held = append(cur.held, listed{child, fi})
+			}
+			continue
 		}
-		if len(r.Entries) == limit {
-			r.More = true
-			return
+		next := cur.held[0]
+		n := native.EntrySize(next.fi.Name())
+		if size+n > native.MaxListBytes {
+			break
 		}
-		r.Entries = append(r.Entries, ss.entry(ctx, w, fi))
+		e := ss.entry(ctx, next.w, next.fi)
+		e.Name = next.fi.Name()
+		r.Entries = append(r.Entries, e)
+		size += n
+		cur.held = cur.held[1:]
 	}
-	shared := !w.shared && w.path == "" // the top of the space shows the shared area
-	for _, fi := range infos {
-		if shared && sharedName < fi.Name() {
-			ss.addShared(add)
-			shared = false
-		}
-		child := w
-		child.path = path.Join(w.path, fi.Name())
-		add(child, fi)
+	r.More = len(cur.held) > 0 || !cur.eof
+	if len(r.Entries) > 0 {
+		cur.last = r.Entries[len(r.Entries)-1].Name
 	}
-	if shared {
-		ss.addShared(add)
+	if !r.More {
+		ss.closeListing()
 	}
 	ev.Bytes = int64(len(r.Entries))
 	return ss.done(ctx, ev, nil, r.AppendBody(nil))
+}
+
+// openListing opens the folder at w for a listing; the top of the space
+// lists the shared area first.
+func (ss *session) openListing(w where) (*listCursor, error) {
+	var l *disk.Lister
+	var err error
+	if w.shared {
+		l, err = ss.s.Files.OpenList(w.path)
+	} else {
+		l, err = ss.space.OpenList(w.path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cur := &listCursor{at: w, dir: l}
+	if !w.shared && w.path == "" {
+		ss.addShared(func(w where, fi fs.FileInfo) { cur.held = append(cur.held, listed{w, fi}) })
+	}
+	return cur, nil
 }
 
 // addShared adds the shared area's entry to a listing of the top.

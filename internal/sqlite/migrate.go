@@ -89,6 +89,15 @@ var migrations = []string{
 		sums       BLOB NOT NULL,
 		PRIMARY KEY (sha256, size, block_size)
 	) STRICT`,
+
+	// 6: settings that every program on the database must agree on (see
+	// SettingStore): the servers' password-hash policy, which the
+	// administrator's commands read. A handful of rows, keyed by name.
+	`CREATE TABLE settings (
+		key        TEXT PRIMARY KEY,
+		value      TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	) STRICT, WITHOUT ROWID`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.
