@@ -74,6 +74,33 @@ func (sp *Space) startPart(u *Upload) error {
 	return nil
 }
 
+// openPart opens and locks the part file name of an upload to target,
+// creating it if need be. A part file removed between its opening and its
+// locking (cancelled, or swept) is opened again, so that an upload never
+// writes a file that has no name any more.
+func (sp *Space) openPart(name, target string) (*os.File, error) {
+	for range 3 {
+		f, err := sp.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, noSpace(&larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err})
+		}
+		if ok, err := flock.TryLock(f); !ok {
+			f.Close()
+			if err != nil {
+				return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
+			}
+			return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(target))
+		}
+		fi, err := f.Stat()
+		named, nerr := sp.root.Lstat(name)
+		if err == nil && nerr == nil && os.SameFile(fi, named) {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, larder.Errorf(larder.ECONFLICT, "the upload of %s was cancelled meanwhile; retry", quote(target))
+}
+
 // noSpace gives err the code ENOSPACE if the file system ran out of space
 // or of the user's disk quota.
 func noSpace(err *larder.Error) error {

@@ -292,16 +292,9 @@ func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error)
 	sum := sha256.Sum256([]byte(p))
 	id := hex.EncodeToString(sum[:16]) + "-" + strconv.FormatInt(size, 10) + partSuffix
 	name := "uploads/" + id
-	f, err := sp.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := sp.openPart(name, p)
 	if err != nil {
-		return nil, noSpace(&larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err})
-	}
-	if ok, err := flock.TryLock(f); !ok {
-		f.Close()
-		if err != nil {
-			return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
-		}
-		return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(p))
+		return nil, err
 	}
 	u := &Upload{sp: sp, f: f, name: name, ID: id, Target: p, Size: size}
 	if err := sp.startPart(u); err != nil {

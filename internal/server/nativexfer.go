@@ -89,6 +89,9 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer up.Close()
+	// The path's unfinished uploads of other sizes, which this one could
+	// never resume, are superseded: their space is this one's.
+	ss.space.CancelUploads(w.path)
 	if err := ss.admit(ctx, up, replaced); err != nil {
 		if up.Offset == 0 {
 			up.Discard() // nothing in it

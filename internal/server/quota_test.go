@@ -106,6 +106,36 @@ func TestNativePartsCountAgainstQuota(t *testing.T) {
 	}
 }
 
+// TestNativeUploadSupersedesOtherSizes: an upload of a path replaces the
+// unfinished uploads of that path of other sizes, which it could never
+// resume and which would otherwise hold its quota.
+func TestNativeUploadSupersedesOtherSizes(t *testing.T) {
+	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	data := randomBytes(2*mib, 205)
+	cut, err := h.dial("alice", sig, 0)
+	must(t, err)
+	if _, err := cut.Put(ctx, "f.bin", &cutReader{r: bytes.NewReader(data), after: mib}, int64(len(data)), client.PutOptions{}); err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+	cut.Close()
+	s := h.login(t, "alice", sig)
+	waitFor(t, func() bool {
+		parts, err := s.Parts(ctx)
+		return err == nil && len(parts) == 1 && !parts[0].Active
+	})
+	// The file changed: 2 MiB more, which with the old part's 2 MiB would
+	// be over the quota.
+	changed := append(data, data[:mib]...)
+	if _, err := s.Put(ctx, "f.bin", bytes.NewReader(changed[:2*mib+1]), 2*mib+1, client.PutOptions{Resume: true}); err != nil {
+		t.Fatalf("an upload of the same path with another size: %v", err)
+	}
+	if got := partFiles(t, h.spaces); len(got) != 0 {
+		t.Errorf("part files left: %v", got)
+	}
+}
+
 // TestNativeUploadsAtOnceSeeEachOther: two uploads that together exceed
 // the quota, started together: the second is refused before its data, not
 // at commit with a complete part left behind (issue 11, F1).
