@@ -42,7 +42,7 @@ func TestNativeParts(t *testing.T) {
 	s.Close()
 
 	out, _ := runOK(t, env, "whoami")
-	if !strings.Contains(out, "bytes:  2.0 MiB (2097152 bytes) used") || !strings.Contains(out, "parts:  1 unfinished uploads hold 2.0 MiB") {
+	if !strings.Contains(out, "bytes:  2.0 MiB (2097152 bytes) used") || !strings.Contains(out, "parts:  1 unfinished upload, holding 2.0 MiB") {
 		t.Errorf("whoami printed %q, want the part counted", out)
 	}
 	out, _ = runOK(t, env, "parts")

@@ -214,7 +214,7 @@ func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) e
 	err = larder.QuotaExceeded(q, u)
 	if parts.Files > 0 {
 		e := err.(*larder.Error)
-		e.Message += fmt.Sprintf(" (%d unfinished uploads hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
+		e.Message += fmt.Sprintf(" (unfinished uploads, %d, hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
 	}
 	return err
 }
