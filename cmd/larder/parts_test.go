@@ -86,3 +86,21 @@ func TestNativeFullDiskExitCode(t *testing.T) {
 		t.Fatalf("register after the disk filled: %v\n%s", err, stderr)
 	}
 }
+
+func TestMinFreeFlag(t *testing.T) {
+	for in, want := range map[string]disk.MinFree{
+		"auto": disk.DefaultMinFree, "0": {}, "2%": {Percent: 2}, "0.5%": {Percent: 0.5},
+		"512MiB": {Bytes: 512 << 20}, "1000": {Bytes: 1000},
+	} {
+		var got disk.MinFree
+		if err := minFreeFlag(&got)(in); err != nil || got != want {
+			t.Errorf("--min-free %q = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "100%", "x%", "1GB", "auto2"} {
+		var got disk.MinFree
+		if err := minFreeFlag(&got)(in); err == nil {
+			t.Errorf("--min-free %q accepted", in)
+		}
+	}
+}

@@ -208,7 +208,7 @@ func (sp *Space) CancelUploads(target string) (n int, bytes int64, err error) {
 		if target != "" && p.Target != target {
 			continue
 		}
-		if !p.Active && sp.removePart("uploads/"+p.ID) {
+		if !p.Active && removePart(sp.root, "uploads/"+p.ID) {
 			n++
 			bytes += p.Received
 		} else {
@@ -224,10 +224,10 @@ func (sp *Space) CancelUploads(target string) (n int, bytes int64, err error) {
 	return 0, 0, larder.Errorf(larder.ENOTFOUND, "no unfinished upload of %s", quote(target))
 }
 
-// removePart removes the part file name and its target, unless an upload
-// holds it.
-func (sp *Space) removePart(name string) bool {
-	f, err := sp.root.OpenFile(name, os.O_RDWR, 0)
+// removePart removes the part file name of root and its target, unless
+// an upload holds it, and reports whether it did.
+func removePart(root *os.Root, name string) bool {
+	f, err := root.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return false
 	}
@@ -235,10 +235,10 @@ func (sp *Space) removePart(name string) bool {
 	if ok, _ := flock.TryLock(f); !ok {
 		return false
 	}
-	sp.root.Remove(pathName(name))
-	if sp.root.Remove(name) != nil {
+	root.Remove(pathName(name))
+	if root.Remove(name) != nil {
 		return false
 	}
-	syncParent(sp.root, name)
+	syncParent(root, name)
 	return true
 }

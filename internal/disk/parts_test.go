@@ -10,21 +10,28 @@ import (
 	"github.com/larderfs/larder/internal/disk"
 )
 
-// TestParts: an unfinished upload is listed with its target, counts at its
-// file's size, and is cancelled with its target file, but not while it is
-// written.
-func TestParts(t *testing.T) {
+// openSpace opens the spaces in a temporary folder, and alice's space.
+func openSpace(t *testing.T) (string, *disk.Spaces, *disk.Space) {
+	t.Helper()
 	dir := t.TempDir()
 	spaces, err := disk.OpenSpaces(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer spaces.Close()
+	t.Cleanup(func() { spaces.Close() })
 	sp, err := spaces.Space("alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sp.Close()
+	t.Cleanup(func() { sp.Close() })
+	return dir, spaces, sp
+}
+
+// TestParts: an unfinished upload is listed with its target, counts at its
+// file's size, and is cancelled with its target file, but not while it is
+// written.
+func TestParts(t *testing.T) {
+	dir, _, sp := openSpace(t)
 	up, err := sp.StartUpload("a/b.bin", 1000, false)
 	if err != nil {
 		t.Fatal(err)
@@ -67,17 +74,7 @@ func TestParts(t *testing.T) {
 // TestStaleUploadsTakeTheirTargets: the sweep removes a part file and the
 // file of its target.
 func TestStaleUploadsTakeTheirTargets(t *testing.T) {
-	dir := t.TempDir()
-	spaces, err := disk.OpenSpaces(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spaces.Close()
-	sp, err := spaces.Space("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	dir, spaces, sp := openSpace(t)
 	up, err := sp.StartUpload("x", 10, false)
 	if err != nil {
 		t.Fatal(err)
@@ -93,22 +90,6 @@ func TestStaleUploadsTakeTheirTargets(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*", "uploads", "*")); len(left) != 0 {
 		t.Errorf("files left in uploads/: %v", left)
-	}
-}
-
-func TestParseMinFree(t *testing.T) {
-	for in, want := range map[string]disk.MinFree{
-		"auto": disk.DefaultMinFree, "0": {}, "2%": {Percent: 2}, "0.5%": {Percent: 0.5},
-		"512MiB": {Bytes: 512 << 20}, "1000": {Bytes: 1000},
-	} {
-		if got, err := disk.ParseMinFree(in); err != nil || got != want {
-			t.Errorf("ParseMinFree(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "100%", "x%", "1GB", "auto2"} {
-		if _, err := disk.ParseMinFree(in); err == nil {
-			t.Errorf("ParseMinFree(%q) accepted", in)
-		}
 	}
 }
 

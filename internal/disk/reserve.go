@@ -1,12 +1,6 @@
 package disk
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-
-	"github.com/larderfs/larder"
-)
+import "github.com/larderfs/larder"
 
 // MinFree is the free space the server keeps on each file system it
 // writes, below which it refuses uploads (and nothing else), so that
@@ -31,60 +25,6 @@ func (m MinFree) of(total int64) int64 {
 		return min(r, m.Bytes)
 	}
 	return r
-}
-
-func (m MinFree) String() string {
-	switch {
-	case m.Percent > 0 && m.Bytes > 0:
-		return fmt.Sprintf("the smaller of %g%% and %s", m.Percent, formatSize(m.Bytes))
-	case m.Percent > 0:
-		return fmt.Sprintf("%g%%", m.Percent)
-	}
-	return formatSize(m.Bytes)
-}
-
-// ParseMinFree parses a reserve as --min-free takes it: "auto"
-// (DefaultMinFree), a percentage ("2%"), a size in bytes or with a suffix
-// KiB, MiB, GiB or TiB ("512MiB"), or "0" for none.
-func ParseMinFree(s string) (MinFree, error) {
-	bad := fmt.Errorf("want auto (the smaller of 1%% and 256MiB), a percentage such as 2%%, a size such as 512MiB, or 0")
-	if s == "auto" {
-		return DefaultMinFree, nil
-	}
-	if n, ok := strings.CutSuffix(s, "%"); ok {
-		p, err := strconv.ParseFloat(n, 64)
-		if err != nil || p < 0 || p >= 100 {
-			return MinFree{}, bad
-		}
-		return MinFree{Percent: p}, nil
-	}
-	num, mult := s, int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}} {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			num, mult = n, u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || v < 0 || v > (1<<62)/mult {
-		return MinFree{}, bad
-	}
-	return MinFree{Bytes: v * mult}, nil
-}
-
-func formatSize(n int64) string {
-	for _, u := range []struct {
-		suffix string
-		size   int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.size && n%u.size == 0 {
-			return strconv.FormatInt(n/u.size, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // Reserve keeps MinFree on the file systems of some folders: the first

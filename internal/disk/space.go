@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/flock"
 	"github.com/larderfs/larder/internal/xfer"
 )
 
@@ -440,7 +439,7 @@ func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
 				if _, err := s.root.Lstat(strings.TrimSuffix(name, pathSuffix) + partSuffix); errors.Is(err, fs.ErrNotExist) {
 					s.root.Remove(name)
 				}
-			case strings.HasSuffix(name, partSuffix) && s.removeUnlocked(name):
+			case strings.HasSuffix(name, partSuffix) && removePart(s.root, name):
 				removed++
 			}
 		}
@@ -448,16 +447,3 @@ func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
 	return removed, nil
 }
 
-// removeUnlocked removes the part file name unless an upload holds it.
-func (s *Spaces) removeUnlocked(name string) bool {
-	f, err := s.root.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if ok, _ := flock.TryLock(f); !ok {
-		return false
-	}
-	s.root.Remove(pathName(name))
-	return s.root.Remove(name) == nil
-}
