@@ -446,4 +446,3 @@ func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
 	}
 	return removed, nil
 }
-
