@@ -550,6 +550,9 @@ func (m *Main) openNative(ctx context.Context, lc net.ListenConfig) (err error) 
 	if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
 		return fmt.Errorf("users' spaces: %w", err)
 	}
+	if err := m.adoptSpaces(ctx); err != nil {
+		return fmt.Errorf("users' spaces: %w", err)
+	}
 	m.srv.Spaces, m.srv.FileStore = m.spaces, m.accounts.db.files()
 	m.srv.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
 	if !cfg.InsecurePlaintextNative {

@@ -19,7 +19,7 @@ func openSpace(t *testing.T) (string, *disk.Spaces, *disk.Space) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { spaces.Close() })
-	sp, err := spaces.Space("alice")
+	sp, err := spaces.Space(1)
 	if err != nil {
 		t.Fatal(err)
 	}

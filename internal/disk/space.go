@@ -53,12 +53,15 @@ func CleanPath(p string) (string, error) {
 	return p, nil
 }
 
-// Spaces keeps every user's private space below one folder. A user's space
-// is a folder named after the hex of the user's name (names may hold any
-// character but control characters, "/" and ".." included), holding
-// files/, the user's tree, and uploads/, the uploads in progress: on one
-// file system, so that an upload moves into the tree with one rename.
+// Spaces keeps every user's private space below one folder. An account's
+// space is a folder named after its id (spaceDir), never its name, so
+// that an account registered again under a deleted one's name starts
+// empty; it holds files/, the user's tree, and uploads/, the uploads in
+// progress: on one file system, so that an upload moves into the tree
+// with one rename. See spaces.go for deleting a space and for adopting
+// the folders of older versions, which were named after the user's name.
 type Spaces struct {
+	dir     string
 	root    *os.Root
 	escapes error
 	active  activeParts // the part files being written, by this process
@@ -73,15 +76,16 @@ func OpenSpaces(dir string) (*Spaces, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Spaces{root: root, escapes: escapes}, nil
+	return &Spaces{dir: dir, root: root, escapes: escapes}, nil
 }
 
 // Close closes the folder.
 func (s *Spaces) Close() error { return s.root.Close() }
 
-// Space opens user's space, creating it on first use. Close it after use.
-func (s *Spaces) Space(user string) (*Space, error) {
-	dir := "u-" + hex.EncodeToString([]byte(user))
+// Space opens the space of the account with the given id, creating it on
+// first use. Close it after use.
+func (s *Spaces) Space(id int64) (*Space, error) {
+	dir := spaceDir(id)
 	for _, sub := range []string{"files", "uploads"} {
 		if err := s.root.MkdirAll(dir+"/"+sub, 0o700); err != nil {
 			return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot open your space", Err: err}
@@ -420,7 +424,7 @@ func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
 	}
 	removed := 0
 	for _, d := range dirs {
-		if !d.IsDir() || !strings.HasPrefix(d.Name(), "u-") {
+		if !d.IsDir() || !strings.HasPrefix(d.Name(), spacePrefix) {
 			continue
 		}
 		up := d.Name() + "/uploads"

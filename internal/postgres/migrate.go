@@ -96,6 +96,18 @@ var migrations = []string{
 		value      text NOT NULL,
 		updated_at timestamptz NOT NULL
 	)`,
+
+	// 6: file records keyed by the owner's account id (larder.SpaceOf:
+	// '#' and the id), not its name, so that an account registered
+	// again under a deleted one's name starts empty. The records of names
+	// no account has any more are a deleted account's: they go. The
+	// others move in two steps, through a name behind a control
+	// character, which no name and no id key can be, so that no row
+	// takes a key another still has (a unique index is checked row by
+	// row).
+	`DELETE FROM files f WHERE f.space <> '' AND NOT EXISTS (SELECT FROM users u WHERE u.name = f.space);
+	UPDATE files SET space = chr(1) || space WHERE space <> '';
+	UPDATE files f SET space = '#' || u.id FROM users u WHERE chr(1) || u.name = f.space`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

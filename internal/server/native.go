@@ -35,7 +35,7 @@ func (s *Server) ServeNative(ln net.Listener) error {
 		return errors.New("server: ServeNative without Spaces")
 	}
 	s.init()
-	s.janitor.Do(func() { s.running.Go(s.sweep) })
+	s.janitor.Do(func() { s.running.Go(s.sweep); s.running.Go(s.watchAccounts) })
 	return s.serve(ln, (*conn).serveNative, nativeBusy)
 }
 
@@ -164,7 +164,7 @@ func (ss *session) hello() bool {
 		ss.welcome(native.Welcome{Status: status, Message: msg})
 		return false
 	}
-	space, err := s.Spaces.Space(u.Name)
+	space, err := s.Spaces.Space(u.ID)
 	if err != nil {
 		ss.refuse(native.StatusOther, larder.ErrorMessage(err), err)
 		return false
@@ -251,6 +251,9 @@ func (ss *session) loop() string {
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.inShutdown.Load():
 			return "server shutting down"
 		case errors.Is(err, os.ErrDeadlineExceeded) && ss.ended.Load():
+			if err := ss.checkAccount(s.ctx); accountEnded(err) {
+				return ss.endSession(s.ctx, err)
+			}
 			return "the password changed in another session"
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return "idle for " + idle.String()
@@ -265,10 +268,9 @@ func (ss *session) loop() string {
 		}
 		c.rwc.SetReadDeadline(time.Now().Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
 		ctx, cancel := context.WithCancel(s.ctx)
-		if err := s.Auth.Still(ctx, ss.user); err != nil {
-			ss.reply(statusOf(err), larder.ErrorMessage(err), nil)
+		if err := ss.checkAccount(ctx); err != nil {
 			cancel()
-			return "account changed: " + larder.ErrorMessage(err)
+			return ss.endSession(s.ctx, err)
 		}
 		start := time.Now()
 		ss.status = 0

@@ -23,12 +23,13 @@ type where struct {
 	path   string // cleaned, relative to its area; "" for its top
 }
 
-// space is the FileStore space of w, for a session of user.
-func (w where) space(user string) string {
+// space is the FileStore space of w, for a session whose own space is
+// key.
+func (w where) space(key string) string {
 	if w.shared {
 		return ""
 	}
-	return user
+	return key
 }
 
 func resolve(p string) (where, error) {
@@ -155,7 +156,7 @@ func (ss *session) knownSum(ctx context.Context, w where, size int64, mod time.T
 	if ss.s.FileStore == nil {
 		return [32]byte{}, false
 	}
-	f, err := ss.s.FileStore.FileByPath(ctx, w.space(ss.user.Name), w.path)
+	f, err := ss.s.FileStore.FileByPath(ctx, w.space(ss.key()), w.path)
 	if err != nil || f.Size != size || !f.Modified.Equal(mod) {
 		return [32]byte{}, false
 	}
@@ -181,7 +182,7 @@ func (ss *session) sum(ctx context.Context, w where, f *disk.File) ([32]byte, er
 	if ss.s.FileStore != nil {
 		// Best effort: a record that cannot be written is computed again
 		// next time.
-		ss.s.FileStore.PutFile(ctx, &larder.File{Space: w.space(ss.user.Name), Path: w.path, Size: f.Size, Modified: f.ModTime, SHA256: sum})
+		ss.s.FileStore.PutFile(ctx, &larder.File{Space: w.space(ss.key()), Path: w.path, Size: f.Size, Modified: f.ModTime, SHA256: sum})
 	}
 	return sum, nil
 }
@@ -356,7 +357,7 @@ func (ss *session) delete(ctx context.Context, m native.Delete) bool {
 		err = ss.space.Remove(w.path)
 	}
 	if err == nil && ss.s.FileStore != nil {
-		err = ss.s.FileStore.DeleteFiles(ctx, ss.user.Name, w.path)
+		err = ss.s.FileStore.DeleteFiles(ctx, ss.key(), w.path)
 	}
 	return ss.done(ctx, ev, err, nil)
 }
@@ -372,7 +373,7 @@ func (ss *session) rename(ctx context.Context, m native.Rename) bool {
 		err = ss.space.Rename(from.path, to.path, m.Overwrite)
 	}
 	if err == nil && ss.s.FileStore != nil {
-		err = ss.s.FileStore.RenameFiles(ctx, ss.user.Name, from.path, to.path)
+		err = ss.s.FileStore.RenameFiles(ctx, ss.key(), from.path, to.path)
 	}
 	if err != nil {
 		ev.Reason = ""
@@ -384,7 +385,9 @@ func (ss *session) passwd(ctx context.Context, m native.Passwd) bool {
 	ev := larder.Event{Kind: larder.EventAccount, Reason: "password changed by the user"}
 	u, err := ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], remoteIP(ss.c.rwc))
 	if err == nil {
+		ss.s.native.mu.Lock() // watchAccounts reads ss.user
 		ss.user = u
+		ss.s.native.mu.Unlock()
 		ss.s.endOtherSessions(u.Name, ss)
 	} else {
 		ev.Reason = ""

@@ -133,12 +133,17 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 			"the file's SHA-256 does not match: %d bytes received (%d before this session), nothing kept", m.Size, resumedAt), nil)
 	}
 	fi, err := up.Sync()
+	if err == nil {
+		// Checked again at the last moment: an account disabled or
+		// deleted during the upload commits nothing.
+		err = ss.checkAccount(ctx)
+	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
 	place := func() error { return up.Place(m.Overwrite) }
 	if fs := ss.s.FileStore; fs != nil {
-		rec := &larder.File{Space: ss.user.Name, Path: w.path, Size: int64(m.Size), Modified: fi.ModTime(), SHA256: total}
+		rec := &larder.File{Space: ss.key(), Path: w.path, Size: int64(m.Size), Modified: fi.ModTime(), SHA256: total}
 		err = fs.CommitFile(ctx, rec, ss.s.Quota, place)
 	} else {
 		err = place()
@@ -223,7 +228,7 @@ func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) e
 // whose ID is except included, and the part of it they hold.
 func (ss *session) usage(ctx context.Context, except string) (u, parts larder.Usage, err error) {
 	if ss.s.FileStore != nil {
-		if u, err = ss.s.FileStore.SpaceUsage(ctx, ss.user.Name); err != nil {
+		if u, err = ss.s.FileStore.SpaceUsage(ctx, ss.key()); err != nil {
 			return u, parts, err
 		}
 	}
@@ -300,7 +305,11 @@ func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte)
 	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
 	at := up.Offset // the writer moves up.Offset behind us
 	checked := at   // where the free space is checked next
+	watch := ss.watchAccount()
 	for {
+		if err := watch.check(ss.s.ctx); err != nil {
+			return [32]byte{}, err
+		}
 		if at >= checked {
 			// Room for what comes before the next check: the disk is
 			// never let below the reserve between two checks.
