@@ -454,6 +454,11 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 		lf.Part.Truncate(0)
 		return res, &IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced"}
 	}
+	if err := ctx.Err(); err != nil {
+		// Interrupted after the last byte came: the part is kept to resume
+		// from, and the target stays as it was.
+		return res, err
+	}
 	return res, lf.Commit(opts.Overwrite, verified)
 }
 
