@@ -285,7 +285,8 @@ func fill(t *testing.T, dir string, leave int64) string {
 // free space is refused before its data; one that runs into the reserve in
 // the middle (another writer filled the disk) ends with NO_SPACE, which
 // the client reads instead of a reset connection, and its part is removed;
-// once space is freed uploads work again (issue 11, F1 and F2).
+// once space is freed uploads work again, and of two that do not fit
+// together the second is refused before its data (issue 11, F1 and F2).
 func TestNativeFullDisk(t *testing.T) {
 	small := mountSmall(t, "64m")
 	var reserveDir string
@@ -317,8 +318,15 @@ func TestNativeFullDisk(t *testing.T) {
 	waitFor(t, func() bool { return len(partFiles(t, reserveDir)) == 0 })
 
 	must(t, os.Remove(filler))
+	// Two uploads that do not fit together: the second is refused before
+	// its data, counting what the first is still to write, and the first
+	// completes.
+	release, done = h.heldPut(t, sig, "big.bin", data, 8*mib, reserveDir)
 	s = h.login(t, "alice", sig)
-	if _, err := s.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+	_, err = s.Put(ctx, "other.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
+	wantNativeStatus(t, "an upload beside one the disk cannot also take", err, native.StatusNoSpace)
+	release()
+	if err := <-done; err != nil {
 		t.Fatalf("the upload once space is back: %v", err)
 	}
 }
