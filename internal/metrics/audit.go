@@ -43,6 +43,9 @@ type AuditStats struct {
 	// TornBytes counts the bytes cut from torn segment tails after a
 	// crash, QuarantinedBytes those of damaged segments set aside.
 	TornBytes, QuarantinedBytes int64
+
+	// Pruned counts the events deleted from the sink past the retention.
+	Pruned int64
 }
 
 // auditCollector exports AuditStats:
@@ -62,6 +65,7 @@ type AuditStats struct {
 //	larder_audit_spool_write_errors_total         counter
 //	larder_audit_spool_torn_bytes_total           counter
 //	larder_audit_spool_quarantined_bytes_total    counter
+//	larder_audit_events_pruned_total              counter
 //
 // reason is queue_full, spool_full or closed. Taken, durable and delivered
 // are stages that every event passes in turn, not outcomes that divide
@@ -75,6 +79,7 @@ type auditCollector struct {
 	taken, notTaken, durable, delivered          *prometheus.Desc
 	failures, retries, spoolBytes, spoolSegments *prometheus.Desc
 	sinkUp, lost, writeErrors, torn, quarantined *prometheus.Desc
+	pruned                                       *prometheus.Desc
 }
 
 func newAuditCollector(stats func() AuditStats) *auditCollector {
@@ -111,13 +116,15 @@ func newAuditCollector(stats func() AuditStats) *auditCollector {
 			"Bytes cut from torn audit spool segment tails after a crash."),
 		quarantined: newDesc("larder_audit_spool_quarantined_bytes_total",
 			"Bytes of damaged audit spool segments set aside undelivered, in the spool's quarantine folder."),
+		pruned: newDesc("larder_audit_events_pruned_total",
+			"Audit events deleted from the sink because they were older than --audit-retention."),
 	}
 }
 
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, c.queueDepth, c.queueCapacity, c.taken, c.notTaken, c.durable, c.delivered,
 		c.failures, c.retries, c.spoolBytes, c.spoolSegments, c.sinkUp,
-		c.lost, c.writeErrors, c.torn, c.quarantined)
+		c.lost, c.writeErrors, c.torn, c.quarantined, c.pruned)
 }
 
 func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
@@ -143,4 +150,5 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.writeErrors, prometheus.CounterValue, float64(s.WriteErrors))
 	emit(ch, c.torn, prometheus.CounterValue, float64(s.TornBytes))
 	emit(ch, c.quarantined, prometheus.CounterValue, float64(s.QuarantinedBytes))
+	emit(ch, c.pruned, prometheus.CounterValue, float64(s.Pruned))
 }
