@@ -89,12 +89,17 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer up.Close()
-	if err := ss.admit(ctx, up, replaced); err != nil {
+	// The path's unfinished uploads of other sizes, which this one could
+	// never resume, are superseded: their space is this one's.
+	ss.space.CancelUploads(w.path)
+	hold, err := ss.admit(ctx, up, replaced)
+	if err != nil {
 		if up.Offset == 0 {
 			up.Discard() // nothing in it
 		}
 		return ss.done(ctx, ev, err, nil)
 	}
+	defer hold.Release()
 	h := sha256.New()
 	if up.Offset > 0 {
 		if err := up.HashPrefix(h, up.Offset); err != nil {
@@ -107,7 +112,7 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		return false
 	}
 
-	total, sums, err := ss.receive(up, h)
+	total, sums, err := ss.receive(up, h, hold)
 	ev.Duration = time.Since(start)
 	if err != nil {
 		if errors.Is(err, errClientGone) {
@@ -190,12 +195,18 @@ func (ss *session) checkTarget(w where, overwrite bool) (int64, error) {
 // the space beyond its quota, counting every unfinished upload of the
 // space at its file's size (so two uploads started together see each
 // other; the quota is checked again, exactly, at commit), or the server's
-// disk below its reserve. replaced is the size of the file it replaces,
-// or -1.
-func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) error {
-	if err := ss.s.Reserve.Check(up.Size - up.Offset); err != nil {
-		return err
+// disk below its reserve, counting what other uploads are still to write.
+// replaced is the size of the file it replaces, or -1. It returns the
+// upload's hold on the disk's space.
+func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) (*disk.Hold, error) {
+	if err := ss.checkQuota(ctx, up, replaced); err != nil {
+		return nil, err
 	}
+	return ss.s.Reserve.Hold(up.Size - up.Offset)
+}
+
+// checkQuota is admit's check of the quota.
+func (ss *session) checkQuota(ctx context.Context, up *disk.Upload, replaced int64) error {
 	q := ss.s.Quota
 	if ss.s.FileStore == nil || q == (larder.Quota{}) {
 		return nil
@@ -216,7 +227,7 @@ func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) e
 	err = larder.QuotaExceeded(q, u)
 	if parts.Files > 0 {
 		e := err.(*larder.Error)
-		e.Message += fmt.Sprintf(" (%d unfinished uploads hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
+		e.Message += fmt.Sprintf(" (unfinished uploads, %d, hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
 	}
 	return err
 }
@@ -274,7 +285,7 @@ var errClientGone = errors.New("the client went away")
 //
 // It also returns the blocks' sums, to be recorded with the file, if the
 // whole file came in this session in blocks of the session's size.
-func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, error) {
+func (ss *session) receive(up *disk.Upload, whole hash.Hash, hold *disk.Hold) ([32]byte, []byte, error) {
 	wr := xfer.NewWriter(up, xfer.WriteOptions{Whole: whole, Verify: true})
 	var sums []byte
 	keep := &sums
@@ -282,7 +293,7 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, 
 		keep = nil
 	}
 	from := up.Offset
-	sum, err := ss.receiveBlocks(up, wr, keep)
+	sum, err := ss.receiveBlocks(up, wr, keep, hold)
 	werr := wr.Close()
 	ss.s.counters.nativeReceived.Add(up.Offset - from)
 	if werr != nil && (err == nil || errors.Is(err, errClientGone)) {
@@ -298,7 +309,7 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, 
 // receiveBlocks is receive's loop. It appends each block's sum to *sums
 // while the blocks have the session's size, and sets it to nil if one
 // does not (the last may be shorter).
-func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
+func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte, hold *disk.Hold) ([32]byte, error) {
 	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
 	at := up.Offset // the writer moves up.Offset behind us
 	checked := at
@@ -308,7 +319,9 @@ func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte)
 			return [32]byte{}, err
 		}
 		if at-checked >= reserveEvery {
-			if err := ss.s.Reserve.Check(0); err != nil {
+			// What was received is written or on its way; the rest is
+			// held. Another writer may have taken the space meanwhile.
+			if err := hold.Wrote(at - checked); err != nil {
 				return [32]byte{}, err
 			}
 			checked = at
