@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,7 @@ type session struct {
 	buf       []byte        // a block's worth, for transfers
 	ended     atomic.Bool   // another session changed the password
 	status    native.Status // how the request being served ended, for Stats
+	last      larder.Event  // the event it recorded, for its log line
 }
 
 func (c *conn) serveNative() {
@@ -159,6 +161,7 @@ func (ss *session) hello() bool {
 	s.recordLogin(ctx, &ex, err, time.Since(start))
 	if err != nil {
 		status, msg := loginStatus(h.User, err)
+		ss.logRequest("login", &larder.Event{User: h.User, Status: int(status), Reason: msg}, time.Since(start))
 		ss.welcome(native.Welcome{Status: status, Message: msg})
 		return false
 	}
@@ -171,6 +174,7 @@ func (ss *session) hello() bool {
 	ss.blockSize = min(max(int(h.MaxBlock), native.MinBlockSize), cmp(s.BlockSize, native.DefaultBlockSize))
 	ss.r.SetBlockSize(ss.blockSize)
 	ss.buf = make([]byte, ss.blockSize)
+	ss.logRequest("login", &larder.Event{User: u.Name, Status: int(native.StatusOK)}, time.Since(start))
 	return ss.welcome(native.Welcome{Status: native.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name})
 }
 
@@ -223,7 +227,9 @@ func (ss *session) welcome(m native.Welcome) bool {
 
 // refuse answers a session that cannot start, and records why.
 func (ss *session) refuse(status native.Status, msg string, cause error) {
-	ss.s.record(ss.s.ctx, larder.Event{Kind: larder.EventRefused, Remote: ss.c.remote, Status: int(status), Reason: msg})
+	ev := larder.Event{Kind: larder.EventRefused, Remote: ss.c.remote, Status: int(status), Reason: msg}
+	ss.s.record(ss.s.ctx, ev)
+	ss.logRequest("login", &ev, time.Since(ss.c.accepted))
 	if !errors.Is(cause, os.ErrDeadlineExceeded) && !errors.Is(cause, io.EOF) && !errors.Is(cause, net.ErrClosed) {
 		ss.welcome(native.Welcome{Status: status, Message: msg})
 	}
@@ -267,10 +273,12 @@ func (ss *session) loop() string {
 			return "account changed: " + larder.ErrorMessage(err)
 		}
 		start := time.Now()
-		ss.status = 0
+		ss.status, ss.last = 0, larder.Event{}
 		goOn := ss.handle(ctx, m)
 		cancel()
-		s.counters.countNative(t, ss.status, time.Since(start))
+		d := time.Since(start)
+		s.counters.countNative(t, ss.status, d)
+		ss.logRequest(strings.ToLower(t.String()), &ss.last, d)
 		if !goOn {
 			return "ended in a transfer"
 		}

@@ -92,7 +92,9 @@ func (ss *session) handle(ctx context.Context, m native.Message) bool {
 
 // record records ev, the outcome of the request being served.
 func (ss *session) record(ctx context.Context, ev larder.Event) {
+	ev.Path = nativePath(ev.Path)
 	ss.status = native.Status(ev.Status)
+	ss.last = ev
 	ss.s.record(ctx, ev)
 }
 
@@ -281,7 +283,7 @@ func (ss *session) delete(ctx context.Context, m native.Delete) bool {
 }
 
 func (ss *session) rename(ctx context.Context, m native.Rename) bool {
-	ev := larder.Event{Kind: larder.EventRename, Path: m.From, Reason: "to " + m.To}
+	ev := larder.Event{Kind: larder.EventRename, Path: m.From, Reason: "to " + nativePath(m.To)}
 	from, err := writable(m.From)
 	var to where
 	if err == nil {

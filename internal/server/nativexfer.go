@@ -44,10 +44,16 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 	}
 
 	off, end, err := ss.send(ctx, f, int64(m.Offset), sum)
+	if err == nil {
+		// The blocks still buffered must reach the network before the
+		// download is recorded as sent (and, for a sync kind, recorded
+		// durably before the END completes the reply).
+		err = ss.w.Flush()
+	}
 	ev.Bytes, ev.SHA256, ev.Duration = off-int64(m.Offset), sum, time.Since(start)
 	ss.s.counters.nativeSent.Add(ev.Bytes)
 	ev.User, ev.Remote = ss.user.Name, ss.c.remote
-	if err != nil && end.Status == native.StatusOK {
+	if err != nil {
 		// The client is gone or stopped reading: no END can reach it.
 		ev.Status, ev.Reason = int(native.StatusOther), "interrupted: "+err.Error()
 		ss.record(ctx, ev)
