@@ -305,6 +305,7 @@ func (t *auditTrail) stats() metrics.AuditStats {
 		DeliveryRetries:   int64(s.DeliveryRetries),
 		SpoolBytes:        s.SpoolBytes,
 		SpoolSegments:     int(s.SpoolSegments),
+		SpoolMax:          s.SpoolMax,
 		SinkUp:            s.SinkUp,
 		Lost:              int64(s.Failed),
 		WriteErrors:       int64(s.WriteErrors),

@@ -256,6 +256,7 @@ type Stats struct {
 	LastDeliveryAt   time.Time
 
 	SpoolBytes    int64  // bytes held not yet delivered, own and adopted
+	SpoolMax      int64  // Config.MaxSpool: while SpoolBytes is at it, events are refused
 	SpoolSegments int64  // how many segments that is
 	Adopted       uint64 // folders of other Logs adopted
 	TornBytes     int64  // bytes cut from torn segment tails
@@ -554,6 +555,7 @@ func (l *Log) Stats() Stats {
 		SinkUp:           !s.sinkDown.Load(),
 		SpoolBytes:       s.spoolBytes.Load(),
 		SpoolSegments:    s.segments.Load(),
+		SpoolMax:         l.cfg.MaxSpool,
 		Adopted:          s.adopted.Load(),
 		TornBytes:        s.tornBytes.Load(),
 		CorruptBytes:     s.corrupt.Load(),

@@ -31,6 +31,11 @@ type AuditStats struct {
 	SpoolBytes    int64
 	SpoolSegments int
 
+	// SpoolMax is the spool's bound (--audit-spool-max): while SpoolBytes
+	// is at it, new events are refused, and /healthz says the server is
+	// degraded. Zero means no bound is known.
+	SpoolMax int64
+
 	// SinkUp reports whether the last delivery to the sink succeeded (or
 	// none has failed yet).
 	SinkUp bool
