@@ -289,10 +289,28 @@ func (t *auditTrail) Close(ctx context.Context) error {
 	return err
 }
 
+// reopen opens the sink's file anew, for a jsonl: sink (log rotation's
+// SIGHUP); for other sinks it does nothing.
+func (t *auditTrail) reopen() error {
+	if t == nil {
+		return nil
+	}
+	if j, ok := t.sink.sink.(*audit.JSONLines); ok {
+		return j.Reopen()
+	}
+	return nil
+}
+
 // stats adapts the Log's counters to the metrics package's.
 func (t *auditTrail) stats() metrics.AuditStats {
 	s := t.log.Stats()
+	var js audit.JSONLinesStats
+	if j, ok := t.sink.sink.(*audit.JSONLines); ok {
+		js = j.Stats()
+	}
 	return metrics.AuditStats{
+		SinkReopens:       int64(js.Reopens),
+		SinkUnwritten:     int64(js.Unwritten),
 		QueueDepth:        s.QueueDepth,
 		QueueCapacity:     s.QueueCap,
 		Taken:             int64(s.Taken),
@@ -322,4 +340,38 @@ func serverName(what string) string {
 		host = "unknown-host"
 	}
 	return host + "/" + what
+}
+
+// Reopen opens the audit trail's file anew (a jsonl: sink), as log
+// rotation asks with SIGHUP, and logs the outcome.
+func (m *Main) Reopen() {
+	if err := m.audit.reopen(); err != nil {
+		m.Logger.Error("audit: cannot reopen the sink's file; events wait in the spool, and the next batch tries again", "sink", m.auditWhere(), "error", err)
+		return
+	}
+	if m.audit != nil && strings.HasPrefix(m.audit.sink.where, "jsonl:") {
+		m.Logger.Info("audit: reopened the sink's file", "sink", m.auditWhere())
+	}
+}
+
+// reopenOnSIGHUP calls m.Reopen at every SIGHUP until the returned stop
+// is called.
+func reopenOnSIGHUP(m *Main) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				m.Reopen()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }

@@ -147,6 +147,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
+	defer reopenOnSIGHUP(m)() // log rotation: the audit file anew
 	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (accounts in %s, pepper %s, audit trail to %s)\n",
 		m.FilesDir(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
 	fmt.Fprintf(env.Stderr, "larder: %s\n", m.nativeLine())
