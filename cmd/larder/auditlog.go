@@ -324,6 +324,7 @@ func (t *auditTrail) stats() metrics.AuditStats {
 		SpoolBytes:        s.SpoolBytes,
 		SpoolSegments:     int(s.SpoolSegments),
 		SpoolMax:          s.SpoolMax,
+		SpoolFailing:      s.SpoolFailing,
 		SinkUp:            s.SinkUp,
 		Lost:              int64(s.Failed),
 		WriteErrors:       int64(s.WriteErrors),

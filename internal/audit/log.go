@@ -224,7 +224,7 @@ type counters struct {
 	delivered, deliveryFailures, retries     atomic.Uint64
 	adopted                                  atomic.Uint64
 	spoolBytes, segments, tornBytes, corrupt atomic.Int64
-	sinkDown                                 atomic.Bool
+	sinkDown, spoolFailing                   atomic.Bool
 	lastErr                                  atomic.Pointer[deliveryError]
 }
 
@@ -257,6 +257,7 @@ type Stats struct {
 
 	SpoolBytes    int64  // bytes held not yet delivered, own and adopted
 	SpoolMax      int64  // Config.MaxSpool: while SpoolBytes is at it, events are refused
+	SpoolFailing  bool   // the last write of the spool failed: events wait in the queue until one succeeds
 	SpoolSegments int64  // how many segments that is
 	Adopted       uint64 // folders of other Logs adopted
 	TornBytes     int64  // bytes cut from torn segment tails
@@ -556,6 +557,7 @@ func (l *Log) Stats() Stats {
 		SpoolBytes:       s.spoolBytes.Load(),
 		SpoolSegments:    s.segments.Load(),
 		SpoolMax:         l.cfg.MaxSpool,
+		SpoolFailing:     s.spoolFailing.Load(),
 		Adopted:          s.adopted.Load(),
 		TornBytes:        s.tornBytes.Load(),
 		CorruptBytes:     s.corrupt.Load(),

@@ -36,6 +36,11 @@ type AuditStats struct {
 	// degraded. Zero means no bound is known.
 	SpoolMax int64
 
+	// SpoolFailing reports that the last write of the spool failed (a
+	// full or failing disk): events wait in the queue, and once it is full
+	// are refused. /healthz says the server is degraded meanwhile.
+	SpoolFailing bool
+
 	// SinkUp reports whether the last delivery to the sink succeeded (or
 	// none has failed yet).
 	SinkUp bool

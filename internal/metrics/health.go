@@ -62,6 +62,10 @@ func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(&b, "audit sink: down; events wait in the spool (%d bytes in %d segments)\n",
 				s.SpoolBytes, s.SpoolSegments)
 		}
+		if s.SpoolFailing {
+			degraded = true
+			fmt.Fprintf(&b, "audit spool: cannot be written; events wait in the queue (%d of %d), then are refused\n", s.QueueDepth, s.QueueCapacity)
+		}
 		if s.SpoolMax > 0 && s.SpoolBytes >= s.SpoolMax {
 			// The condition under which the audit log refuses events.
 			degraded = true

@@ -37,6 +37,9 @@ func TestHealthzChecks(t *testing.T) {
 	spoolFull := func() metrics.AuditStats {
 		return metrics.AuditStats{SpoolBytes: 1 << 20, SpoolSegments: 1, SpoolMax: 1 << 20, NotTakenSpoolFull: 3}
 	}
+	spoolFailing := func() metrics.AuditStats {
+		return metrics.AuditStats{SinkUp: true, SpoolFailing: true, QueueDepth: 10, QueueCapacity: 100}
+	}
 	spoolNearlyFull := func() metrics.AuditStats {
 		return metrics.AuditStats{SpoolBytes: 1<<20 - 1, SpoolSegments: 1, SpoolMax: 1 << 20}
 	}
@@ -58,6 +61,8 @@ func TestHealthzChecks(t *testing.T) {
 		{"audit spool full", metrics.Config{Audit: spoolFull}, 503,
 			"degraded\naudit sink: down; events wait in the spool (1048576 bytes in 1 segments)\n" +
 				"audit spool: full (1048576 of 1048576 bytes): new events are refused\n"},
+		{"audit spool unwritable", metrics.Config{Audit: spoolFailing}, 503,
+			"degraded\naudit sink: up\naudit spool: cannot be written; events wait in the queue (10 of 100), then are refused\n"},
 		{"audit spool nearly full", metrics.Config{Audit: spoolNearlyFull}, 200,
 			"ok\naudit sink: down; events wait in the spool (1048575 bytes in 1 segments)\n"},
 		{"check passes", metrics.Config{Checks: []metrics.Check{{Name: "db", Func: passes}}}, 200, "ok\ndb: ok\n"},
