@@ -38,8 +38,9 @@ type JSONLines struct {
 	buf     []byte
 	partial bool // the last write stopped inside a line
 
-	path string   // of a file opened by OpenJSONLinesFile; "" for a writer
-	f    *os.File // the file open at path, nil after a reopen failed
+	path   string   // of a file opened by OpenJSONLinesFile; "" for a writer
+	f      *os.File // the file open at path, nil after a reopen failed
+	closed bool     // Close was called: nothing is opened again
 
 	reopens, unwritten atomic.Uint64
 
@@ -65,6 +66,7 @@ func OpenJSONLinesFile(path string) (*JSONLines, error) {
 	j.close = func() error {
 		j.mu.Lock()
 		defer j.mu.Unlock()
+		j.closed = true
 		if j.f == nil {
 			return nil
 		}
@@ -78,6 +80,9 @@ func OpenJSONLinesFile(path string) (*JSONLines, error) {
 // open opens the file at j.path, in place of the one open; j.mu is held
 // (or j not yet shared).
 func (j *JSONLines) open() error {
+	if j.closed {
+		return fmt.Errorf("audit: %s: the sink is closed", j.path)
+	}
 	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -105,6 +110,9 @@ func (j *JSONLines) Reopen() error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
 	if err := j.open(); err != nil {
 		// Let go of the old file all the same (logrotate may be waiting
 		// to compress it); the events wait in the spool meanwhile.

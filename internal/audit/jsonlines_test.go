@@ -241,3 +241,23 @@ func TestJSONLinesReopen(t *testing.T) {
 		t.Errorf("got %d events unwritten, want 1", s.Unwritten)
 	}
 }
+
+// TestJSONLinesReopenAfterClose: a SIGHUP that comes during shutdown,
+// after the sink is closed, opens nothing.
+func TestJSONLinesReopenAfterClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	j, err := OpenJSONLinesFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	if err := j.Reopen(); err != nil {
+		t.Errorf("Reopen after Close: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Reopen after Close made a file: %v", err)
+	}
+}
