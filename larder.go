@@ -111,18 +111,23 @@ func ValidateNewUsername(name string) error {
 // U+0020, in Unicode normalization form C. It refuses control characters
 // (a newline, ESC), format characters (bidirectional controls such as
 // U+202E, which reverse how the rest of a name reads; zero-width ones,
-// which hide in it), private-use, surrogate and unassigned code points,
-// and separators other than U+0020: each makes a name read as something
+// which hide in it), the other characters Unicode says show as nothing
+// (Other_Default_Ignorable_Code_Point: Hangul fillers, the combining
+// grapheme joiner, ...), private-use, surrogate and unassigned code
+// points, and separators other than U+0020: each makes a name read as something
 // else, on a screen or in a log. what names it in the message ("username",
 // "file name"). The error has code EINVALID; its message quotes name with
 // such characters escaped. name must be valid UTF-8.
 func ValidateNewName(what, name string) error {
 	for _, r := range name {
-		if r == ' ' || unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) {
+		ignorable := unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
+		if !ignorable && (r == ' ' || unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)) {
 			continue
 		}
 		var kind string
 		switch {
+		case ignorable:
+			kind = "a character that shows as nothing (such as a Hangul filler)"
 		case unicode.Is(unicode.Cc, r):
 			kind = "a control character"
 		case unicode.Is(unicode.Cf, r):

@@ -99,6 +99,10 @@ func TestValidateNewName(t *testing.T) {
 		{"private\ue000", "U+E000"},
 		{"unassigned\U000e0080", "U+E0080"},
 		{"cafe\u0301", "NFC"},
+		{"\u3164", "U+3164"},               // Hangul filler: a name that shows as nothing
+		{"a\u034fb", "U+034F"},             // combining grapheme joiner
+		{"\u2764\ufe0f.png", ""},           // a variation selector, as emoji use it
+		{"\U0001f600\u200d.png", "U+200D"}, // zero-width joiner
 	}
 	for _, tt := range tests {
 		err := larder.ValidateNewName("name", tt.name)
