@@ -45,7 +45,16 @@ func (s *Server) record(ctx context.Context, ev larder.Event) {
 
 // event returns an event of kind about ex's request.
 func (ex *exchange) event(kind larder.EventKind) larder.Event {
-	return larder.Event{Kind: kind, User: ex.user, Remote: ex.remote, Path: coursePath(ex.path), Status: int(ex.status)}
+	return larder.Event{Kind: kind, User: ex.user, Remote: ex.remote, Path: ex.shownPath(), Status: int(ex.status)}
+}
+
+// shownPath is the path of ex's request in its canonical form, for events
+// and the log: "" if the request names none (a registration).
+func (ex *exchange) shownPath() string {
+	if ex.op != "retrieve" {
+		return ""
+	}
+	return coursePath(ex.path)
 }
 
 // Paths in events and in the log have one form, whichever protocol the
@@ -55,8 +64,9 @@ func (ex *exchange) event(kind larder.EventKind) larder.Event {
 // (the only folder the course protocol reaches). Slashes that repeat and
 // "." elements are cleaned away. A path that cannot name a file without
 // leaving its area (one with a ".." element or a NUL byte) is kept as the
-// client sent it, as evidence of what was tried. An empty path (a
-// registration, an LNP/1 login) stays empty.
+// client sent it, as evidence of what was tried. An empty path names the
+// top of its area; a request that names no path (a registration, a login,
+// WHOAMI) records none.
 
 // canonicalPath returns "/" and p cleaned, and true; or p unchanged, and
 // false, if p has a ".." element or a NUL byte.
@@ -74,9 +84,6 @@ func canonicalPath(p string) (string, bool) {
 
 // nativePath returns the canonical form of p, a path of an LNP/1 request.
 func nativePath(p string) string {
-	if p == "" {
-		return ""
-	}
 	c, _ := canonicalPath(p)
 	return c
 }
@@ -84,9 +91,6 @@ func nativePath(p string) string {
 // coursePath returns the canonical form of p, a path of a course-protocol
 // request (relative to the served folder, its leading "/" removed).
 func coursePath(p string) string {
-	if p == "" {
-		return ""
-	}
 	c, ok := canonicalPath(p)
 	switch {
 	case !ok:
@@ -160,7 +164,7 @@ func (ss *session) logRequest(op string, ev *larder.Event, d time.Duration) {
 		slog.String("protocol", "LNP/1"),
 		slog.String("op", op),
 		slog.String("user", ev.User),
-		slog.String("path", nativePath(ev.Path)),
+		slog.String("path", ev.Path),
 		slog.Int("status", ev.Status),
 		slog.Int64("bytes", ev.Bytes),
 		slog.Duration("duration", d),

@@ -120,7 +120,8 @@ func TestAuditPathsCanonical(t *testing.T) {
 	}
 	must(t, s.Rename(ctx, "d1/x.txt", "/d1/y.txt", false))
 	s.Stat(ctx, "/d1/../../etc/passwd")
-	for _, p := range []string{"hello.txt", "/hello.txt", "../secret.txt"} {
+	s.Stat(ctx, "") // the top of the space
+	for _, p := range []string{"hello.txt", "/hello.txt", "../secret.txt", "/"} {
 		c, err := client.Dial(ctx, h.courseAddr)
 		must(t, err)
 		c.Retrieve(ctx, "alice", sig, p, io.Discard)
@@ -141,6 +142,10 @@ func TestAuditPathsCanonical(t *testing.T) {
 		{larder.EventRename, "/d1/x.txt"}:           1,
 		{larder.EventStat, "/d1/../../etc/passwd"}:  1,
 		{larder.EventRefused, "../secret.txt"}:      1,
+		{larder.EventRefused, "/shared"}:            1, // the served folder itself
+		{larder.EventStat, "/"}:                     1,
+		{larder.EventStat, ""}:                      0,
+		{larder.EventRegister, ""}:                  1, // a registration names no path
 		{larder.EventLogin, "/shared/hello.txt"}:    2,
 		{larder.EventLogin, "../secret.txt"}:        1,
 		{larder.EventDownload, "hello.txt"}:         0,

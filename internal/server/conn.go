@@ -201,7 +201,7 @@ func (c *conn) log(ex exchange) {
 		slog.String("protocol", "course"),
 		slog.String("op", ex.op),
 		slog.String("user", ex.user),
-		slog.String("path", coursePath(ex.path)),
+		slog.String("path", ex.shownPath()),
 		slog.Int("status", int(ex.status)),
 		slog.Int64("bytes", ex.bytes),
 		slog.Duration("duration", time.Since(c.accepted)),

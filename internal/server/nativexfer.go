@@ -21,7 +21,7 @@ var errBusyTransfers = &larder.Error{Code: larder.EUNAVAILABLE, Message: "too ma
 // DATA frames, END.
 func (ss *session) get(ctx context.Context, m native.Get) bool {
 	start := time.Now()
-	ev := larder.Event{Kind: larder.EventDownload, Path: m.Path}
+	ev := larder.Event{Kind: larder.EventDownload, Path: nativePath(m.Path)}
 	if !ss.s.startTransfer(ss.user.Name) {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
@@ -73,7 +73,7 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 // the client's frames still in flight cannot be told from requests.
 func (ss *session) put(ctx context.Context, m native.Put) bool {
 	start := time.Now()
-	ev := larder.Event{Kind: larder.EventUpload, Path: m.Path, Bytes: int64(m.Size)}
+	ev := larder.Event{Kind: larder.EventUpload, Path: nativePath(m.Path), Bytes: int64(m.Size)}
 	w, err := writable(m.Path)
 	if err == nil && m.Size > 1<<62 {
 		err = larder.Errorf(larder.EINVALID, "a size of %d bytes is too large", m.Size)
