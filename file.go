@@ -3,6 +3,7 @@ package larder
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,7 +14,7 @@ import (
 // file placed in the shared area by other means, when it is first read,
 // and trusted while its size and modification time are unchanged).
 type File struct {
-	Space    string // the owner's name, or "" for the shared area
+	Space    string // SpaceOf the owner's account id, or "" for the shared area
 	Path     string // slash-separated, relative to the space, no leading slash
 	Size     int64
 	Modified time.Time // the file's modification time on disk, as recorded
@@ -127,6 +128,11 @@ type FileStore interface {
 	// SpaceUsage returns the bytes and files recorded in space.
 	SpaceUsage(ctx context.Context, space string) (Usage, error)
 
+	// DeleteSpace removes every record of space, and returns what they
+	// held. It is for a deleted account; the shared area ("") cannot be
+	// deleted (EINVALID).
+	DeleteSpace(ctx context.Context, space string) (Usage, error)
+
 	// BlockSums returns the block sums recorded for the content of size
 	// bytes with SHA-256 sum, in blocks of blockSize bytes, or an error
 	// with code ENOTFOUND.
@@ -141,6 +147,13 @@ type FileStore interface {
 	// record has (same SHA-256 and size), and returns how many it removed.
 	PruneBlockSums(ctx context.Context) (int64, error)
 }
+
+// SpaceOf returns the FileStore space of the account with the given id:
+// "#" and the id in decimal. A space is keyed by the account's id, never
+// by its name, and stores never give an id twice, so that an account
+// deleted and registered again under its name starts with nothing of the
+// old one's.
+func SpaceOf(id int64) string { return "#" + strconv.FormatInt(id, 10) }
 
 // The checks and errors that every FileStore shares, so that the stores
 // refuse the same records with the same messages.

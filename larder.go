@@ -190,6 +190,7 @@ const (
 	EQUOTA        = "quota"        // the space's byte or file quota would be exceeded
 	EFORBIDDEN    = "forbidden"    // not the caller's to change (the shared area)
 	EINTEGRITY    = "integrity"    // data does not match its SHA-256
+	ENOSPACE      = "no_space"     // the server keeps its last free disk space: retry later
 )
 
 // Error is larder's error type. Message is safe to show to a client; Err,

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -503,7 +502,9 @@ func (ln *nativeLarder) xfers(f fileSpec, src, work string) []*xfer {
 	if ln.tls {
 		transport = "LNP/1 over TLS 1.3"
 	}
-	onDisk := filepath.Join(ln.data, "spaces", "u-"+hex.EncodeToString([]byte(ln.acct.name)), "files", "upload.bin")
+	// The space of the server's only account: a fresh data folder's
+	// first account has id 1.
+	onDisk := filepath.Join(ln.data, "spaces", "id-1", "files", "upload.bin")
 	local := filepath.Join(work, fmt.Sprintf("download-larder-tls-%t.bin", ln.tls))
 	up := &xfer{system: "larder", transport: transport, direction: "upload", server: ln.proc,
 		verifies: "SHA-256 of every 1 MiB block and of the whole file (server); written, fsync'd and renamed into place",
@@ -778,7 +779,7 @@ func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSp
 	}
 	tbl.Note("After one untimed pass over every transfer, %d rounds, each running every transfer in the order of the table, then the limits below; median, minimum and maximum across rounds; the ratio is the median of the per-round ratios (per round in brackets).", c.rounds)
 	tbl.Note("A transfer's time runs from the dial (larder: TCP, TLS handshake, login; scp: the program's start, SSH key exchange and public-key login; nginx: the HTTP client's TCP connection, a fresh one each time) until the file is complete: for larder, until Put or GetFile returns, after the server's or the client's fsync and whole-file check; for nginx, until its answer to the upload, or until the client has written, fsync'd and checked the download. Before each transfer the bench calls sync(2) and waits %v, untimed: the previous transfer's file has just been removed, and this virtual machine hands free memory back to its host about a second or two later, so every transfer starts with the same, cold, memory (see the disk limits below).", c.settle)
-	tbl.Note("After each transfer, untimed, the bench checks the result byte for byte: an upload against the file on the server's disk (larder: DATA/spaces/u-HEX/files/upload.bin; scp and nginx: their folders of received files), a download by its SHA-256; then it deletes it. Every check passed.")
+	tbl.Note("After each transfer, untimed, the bench checks the result byte for byte: an upload against the file on the server's disk (larder: DATA/spaces/id-1/files/upload.bin; scp and nginx: their folders of received files), a download by its SHA-256; then it deletes it. Every check passed.")
 	if len(suites) > 0 {
 		tbl.Note("larder with TLS: %s, %s, key exchange %s; the certificate is larder's self-signed one, pinned by the bench on first use (tlsconf.ClientConfig with a known-servers file in the bench's folder). Plaintext: `--insecure-plaintext-native`.", suites[0], suites[1], suites[2])
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/larderfs/larder/internal/xfer"
@@ -170,8 +172,11 @@ func (s *Session) Stat(ctx context.Context, path string) (native.Entry, error) {
 	return native.ParseEntry(body)
 }
 
-// List returns up to limit entries of the folder at path after the name
-// after, and whether there are more.
+// List returns a page of the listing of the folder at path: up to limit
+// entries, in the server's order, and whether there are more. With after
+// empty it starts the listing; with after the last name of the page
+// before, it goes on. The server keeps one listing per session in
+// progress: see docs/PROTOCOL.md.
 func (s *Session) List(ctx context.Context, path, after string, limit int) ([]native.Entry, bool, error) {
 	defer s.begin(ctx)()
 	body, err := s.call(ctx, native.List{Path: path, After: after, Limit: uint32(limit)})
@@ -182,7 +187,8 @@ func (s *Session) List(ctx context.Context, path, after string, limit int) ([]na
 	return r.Entries, r.More, err
 }
 
-// ListAll returns every entry of the folder at path, a page at a time.
+// ListAll returns every entry of the folder at path, sorted by name,
+// fetching it a page at a time.
 func (s *Session) ListAll(ctx context.Context, path string) ([]native.Entry, error) {
 	var all []native.Entry
 	after := ""
@@ -192,8 +198,12 @@ func (s *Session) ListAll(ctx context.Context, path string) ([]native.Entry, err
 			return nil, err
 		}
 		all = append(all, page...)
-		if !more || len(page) == 0 {
+		if !more {
+			slices.SortFunc(all, func(a, b native.Entry) int { return strings.Compare(a.Name, b.Name) })
 			return all, nil
+		}
+		if len(page) == 0 {
+			return nil, &native.ProtocolError{Msg: "an empty page of a listing that says there is more"}
 		}
 		after = page[len(page)-1].Name
 	}
@@ -316,45 +326,128 @@ func (s *Session) receive(ctx context.Context, head native.GetReply, at uint64, 
 	}
 }
 
-// GetFile downloads the file at path into the file at local, resuming
-// from what local already holds if its blocks match the server's (a
-// partial file that does not match is downloaded again from the start),
-// and checks the whole file's SHA-256 before it returns.
+// GetFile downloads the file at path into the file at local, replacing
+// it, as Download does with Overwrite set: local changes only once the
+// download is complete and verified.
 func (s *Session) GetFile(ctx context.Context, path, local string, progress func(n int)) (native.GetReply, error) {
-	f, err := os.OpenFile(local, os.O_RDWR|os.O_CREATE, 0o600)
+	r, err := s.Download(ctx, path, local, DownloadOptions{Overwrite: true, Progress: progress})
+	return r.GetReply, err
+}
+
+// DownloadOptions tunes Download.
+type DownloadOptions struct {
+	// Overwrite replaces a local file that is not an earlier, partial copy
+	// of the remote one; without it such a file is a *LocalDiffersError.
+	Overwrite bool
+	// NoResume starts over: a part file of an earlier download is
+	// discarded, and a partial local file is not drawn on.
+	NoResume bool
+	// Progress, if set, is told of each block received.
+	Progress func(n int)
+}
+
+// DownloadResult is what Download did.
+type DownloadResult struct {
+	native.GetReply
+	// Kept is how many bytes came from an earlier download (a part file,
+	// or a partial local file) rather than from the server.
+	Kept int64
+	// From names the file Kept bytes came from.
+	From string
+}
+
+// Download downloads the file at path into the local regular file local
+// (see OpenLocal for anything else). The download is written to the part
+// file local+PartSuffix, and renamed over local only once it is complete
+// and its SHA-256 matches the server's, so that local never holds a
+// partial or corrupt file, and an interrupted or failed download leaves
+// it as it was.
+//
+// It resumes: the part file of an earlier download, or else local itself
+// (an earlier, partial copy, as older clients left them), is checked
+// block by block against the server's hashes (SUMS), and its matching
+// blocks are kept. A failed download keeps the part file for the next one
+// to go on from.
+//
+// An existing local file is replaced only if it is an earlier, partial
+// copy (its bytes are the first bytes of the file), or with Overwrite;
+// otherwise Download returns a *LocalDiffersError, before it downloads
+// anything when the blocks already tell.
+func (s *Session) Download(ctx context.Context, path, local string, opts DownloadOptions) (DownloadResult, error) {
+	lf, err := OpenLocal(local, true)
 	if err != nil {
-		return native.GetReply{}, err
+		return DownloadResult{}, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return native.GetReply{}, err
-	}
+	defer lf.Abort()
+	var res DownloadResult
 	whole := sha256.New()
-	have, err := s.verifiedPrefix(ctx, path, f, fi.Size(), whole)
+	have := int64(0)
+	if opts.NoResume {
+		err = lf.Part.Truncate(0)
+	} else if size, serr := lf.partSize(); serr != nil {
+		err = serr
+	} else if size > 0 {
+		have, err = s.verifiedPrefix(ctx, path, lf.Part, size, whole)
+		res.From = lf.Part.Name()
+	}
 	if err != nil {
-		return native.GetReply{}, err
+		return res, err
 	}
-	if err := f.Truncate(have); err != nil {
-		return native.GetReply{}, err
+	// What local holds: whole blocks that match are known to be a copy.
+	var verified int64
+	if lf.Existing != nil && lf.Existing.Size() > 0 {
+		f, err := os.Open(lf.Path)
+		if err != nil {
+			return res, err
+		}
+		lh := sha256.New()
+		verified, err = s.verifiedPrefix(ctx, path, f, lf.Existing.Size(), lh)
+		f.Close()
+		if err != nil {
+			return res, err
+		}
+		if blocks := lf.Existing.Size() / int64(s.blockSize) * int64(s.blockSize); verified < blocks && !opts.Overwrite {
+			return res, &LocalDiffersError{Path: lf.Path, Reason: fmt.Sprintf("its block %d is not the server's", verified/int64(s.blockSize))}
+		}
+		if !opts.NoResume && verified > have {
+			if err := lf.copyPrefix(verified); err != nil {
+				return res, err
+			}
+			have, whole, res.From = verified, lh, lf.Path
+		}
 	}
-	if _, err := f.Seek(have, io.SeekStart); err != nil {
-		return native.GetReply{}, err
+	if err := lf.Part.Truncate(have); err != nil {
+		return res, err
 	}
-	head, err := s.get(ctx, path, have, xfer.NewFile(f, have), whole, progress)
+	if _, err := lf.Part.Seek(have, io.SeekStart); err != nil {
+		return res, err
+	}
+	res.Kept = have
+	var dst io.Writer = xfer.NewFile(lf.Part, have)
+	if !opts.Overwrite {
+		// Stop at once if local turns out not to be a copy.
+		var release func()
+		if dst, release, err = lf.checkedWriter(dst, have); err != nil {
+			return res, err
+		}
+		defer release()
+	}
+	res.GetReply, err = s.get(ctx, path, have, dst, whole, opts.Progress)
 	if err != nil {
-		return head, err
+		return res, err
 	}
-	if [32]byte(whole.Sum(nil)) != head.SHA256 {
-		return head, &IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced"}
+	if [32]byte(whole.Sum(nil)) != res.SHA256 {
+		// The part is wrong somewhere: the next download starts over.
+		lf.Part.Truncate(0)
+		return res, &IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced"}
 	}
-	return head, f.Sync()
+	return res, lf.Commit(opts.Overwrite, verified)
 }
 
 // verifiedPrefix returns how many leading bytes of f, which has size
 // bytes, match the server's blocks of path: whole blocks only. Those bytes
 // are written to whole.
-func (s *Session) verifiedPrefix(ctx context.Context, path string, f *os.File, size int64, whole hash.Hash) (int64, error) {
+func (s *Session) verifiedPrefix(ctx context.Context, path string, f io.ReaderAt, size int64, whole hash.Hash) (int64, error) {
 	bs := int64(s.blockSize)
 	blocks := size / bs
 	var good int64
@@ -412,9 +505,54 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 	if opts.Progress != nil && r.Offset > 0 {
 		opts.Progress(int(r.Offset))
 	}
+	// The server's REPLY is read while the blocks are sent: it comes
+	// after END, or earlier to end the upload (a bad block, the server's
+	// disk full), and then the sending stops at once, and the server's
+	// reason is what Put returns.
+	reply := make(chan error, 1)
+	var replyBody []byte
+	go func() {
+		body, err := s.readReply(ctx)
+		replyBody = body
+		reply <- err
+	}()
+	if err := s.send(ctx, src, size, int64(r.Offset), h, opts.Progress, reply); err != nil {
+		// The session is in the middle of a transfer it cannot finish:
+		// closing it also ends the reading of the REPLY.
+		s.raw.Close()
+		return native.Entry{}, err
+	}
+	if err := <-reply; err != nil {
+		return native.Entry{}, err
+	}
+	return native.ParseEntry(replyBody)
+}
+
+// send sends a PUT's DATA frames from offset and its END. A REPLY that
+// arrives before the END is done (reply yields its error) ends the
+// sending with the server's reason; so does one that comes just after a
+// write fails, since a server that ends an upload closes the connection.
+func (s *Session) send(ctx context.Context, src io.ReaderAt, size, offset int64, h hash.Hash, progress func(int), reply chan error) error {
+	early := func(werr error) error {
+		if werr != nil {
+			// The REPLY may be on its way: wait for it a little.
+			select {
+			case err := <-reply:
+				return earlyReply(err)
+			case <-time.After(2 * time.Second):
+				return s.ioError(ctx, werr)
+			}
+		}
+		select {
+		case err := <-reply:
+			return earlyReply(err)
+		default:
+			return nil
+		}
+	}
 	// The source is read, and hashed whole and by block, ahead of the
 	// sending by a pipeline.
-	rd := xfer.NewReader(src, int64(r.Offset), size, xfer.ReadOptions{BlockSize: s.blockSize, Whole: h})
+	rd := xfer.NewReader(src, offset, size, xfer.ReadOptions{BlockSize: s.blockSize, Whole: h})
 	defer rd.Close()
 	var hd [native.DataOverhead]byte
 	for {
@@ -424,25 +562,37 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 		}
 		var short *xfer.ShortError
 		if errors.As(err, &short) {
-			return native.Entry{}, fmt.Errorf("client: put: the source ended at %d of the %d bytes announced", short.At, size)
+			return fmt.Errorf("client: put: the source ended at %d of the %d bytes announced", short.At, size)
 		}
 		if err != nil {
-			return native.Entry{}, err
+			return err
 		}
 		d := native.Data{Offset: uint64(b.Offset), SHA256: b.SHA256}
 		n := len(b.Data)
 		err = s.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), b.Data)
 		rd.Release(b)
-		if err != nil {
-			return native.Entry{}, s.ioError(ctx, err)
+		if err := early(err); err != nil {
+			return err
 		}
-		if opts.Progress != nil {
-			opts.Progress(n)
+		if progress != nil {
+			progress(n)
 		}
 	}
-	body, err = s.call(ctx, native.EndHash{SHA256: [32]byte(h.Sum(nil))})
+	err := s.w.Write(native.EndHash{SHA256: [32]byte(h.Sum(nil))})
+	if err == nil {
+		err = s.w.Flush()
+	}
 	if err != nil {
-		return native.Entry{}, err
+		return early(err)
 	}
-	return native.ParseEntry(body)
+	return nil
+}
+
+// earlyReply is the error of a REPLY that came before the upload's END:
+// the server's reason for ending it, or, for an OK one, a protocol error.
+func earlyReply(err error) error {
+	if err == nil {
+		return &native.ProtocolError{Msg: "the server answered an upload before its END"}
+	}
+	return err
 }

@@ -206,6 +206,10 @@ func ParseRequest(t Type, body []byte) (Message, error) {
 		m = Get{Path: d.path(), Offset: d.u64()}
 	case TypePut:
 		m = Put{Path: d.path(), Size: d.u64(), Overwrite: d.bool(), Resume: d.bool()}
+	case TypeParts:
+		m = Parts{After: d.str(MaxNameSize)}
+	case TypeCancel:
+		m = Cancel{Path: d.path()}
 	default:
 		return nil, malformed("%v is not a request", t)
 	}
@@ -335,6 +339,15 @@ func ParseWhoamiReply(body []byte) (WhoamiReply, error) {
 	m := WhoamiReply{User: d.str(64), BytesUsed: d.u64(), BytesQuota: d.u64(), FilesUsed: d.u64(), FilesQuota: d.u64()}
 	return m, d.done(TypeReply)
 }
+
+// EntrySize returns the bytes that an entry named name takes in a reply.
+func EntrySize(name string) int { return 2 + len(name) + 1 + 8 + 8 + 32 }
+
+// MaxListBytes is the most that a LIST reply's entries may take, so that
+// its REPLY (status, empty message, count, entries, more) fits in a frame
+// of MaxControlBody bytes. A server fills a page until the next entry
+// would pass it.
+const MaxListBytes = MaxControlBody - (2 + 2) - (4 + 1)
 
 // ListReply is the body of an OK reply to LIST.
 type ListReply struct {

@@ -48,6 +48,8 @@ const (
 	TypeRename  Type = 0x15
 	TypePasswd  Type = 0x16
 	TypeSums    Type = 0x17
+	TypeParts   Type = 0x18
+	TypeCancel  Type = 0x19
 	TypeGet     Type = 0x20
 	TypePut     Type = 0x30
 	TypeData    Type = 0x40
@@ -60,6 +62,7 @@ var typeNames = map[Type]string{
 	TypeList: "LIST", TypeMkdir: "MKDIR", TypeDelete: "DELETE", TypeRename: "RENAME",
 	TypePasswd: "PASSWD", TypeSums: "SUMS", TypeGet: "GET", TypePut: "PUT",
 	TypeData: "DATA", TypeEnd: "END", TypeReply: "REPLY",
+	TypeParts: "PARTS", TypeCancel: "CANCEL",
 }
 
 func (t Type) String() string {
@@ -87,6 +90,7 @@ const (
 	StatusHashMismatch  Status = 13
 	StatusBusy          Status = 14
 	StatusVersion       Status = 15
+	StatusNoSpace       Status = 16
 )
 
 var statusNames = map[Status]string{
@@ -94,7 +98,7 @@ var statusNames = map[Status]string{
 	StatusOther: "OTHER", StatusMalformed: "MALFORMED", StatusNotFound: "NOT_FOUND",
 	StatusDenied: "DENIED", StatusConflict: "CONFLICT", StatusQuotaExceeded: "QUOTA_EXCEEDED",
 	StatusThrottled: "THROTTLED", StatusHashMismatch: "HASH_MISMATCH", StatusBusy: "BUSY",
-	StatusVersion: "VERSION",
+	StatusVersion: "VERSION", StatusNoSpace: "NO_SPACE",
 }
 
 // Known reports whether s is a status LNP/1 defines.

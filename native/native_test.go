@@ -23,6 +23,8 @@ var requests = []Message{
 	Sums{Path: "big.iso", First: 1 << 33, Count: 4096},
 	Get{Path: "big.iso", Offset: 1<<40 + 7},
 	Put{Path: "up/load.bin", Size: 20 << 30, Overwrite: true, Resume: true},
+	Parts{After: "0a1b-20.part"},
+	Cancel{Path: "up/load.bin"},
 }
 
 func TestRequestsRoundTrip(t *testing.T) {

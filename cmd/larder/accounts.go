@@ -29,6 +29,10 @@ type AccountConfig struct {
 
 	Hash            auth.Params // the cost policy: new hashes use it, older ones are upgraded
 	HashConcurrency int         // hashes computed at once; 0 means one per core
+
+	// hashGiven records that a --hash-… flag was given, so that an admin
+	// command can tell the administrator's word from the default.
+	hashGiven bool
 }
 
 func defaultAccountConfig(getenv func(string) string) AccountConfig {
@@ -51,16 +55,19 @@ func (c *AccountConfig) define(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "`folder` for the account database and server state")
 	fs.StringVar(&c.DB, "db", c.DB, "account database `URL`: postgres://… to share accounts between servers (default: SQLite in the data folder)")
 	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "`file` of the password pepper, mode 0600, created if absent (default: the data folder's pepper)")
-	fs.Func("hash-memory", "argon2id memory per hash in `KiB` (default 19456, OWASP's minimum)", uintFlag(&c.Hash.Memory))
-	fs.Func("hash-passes", "argon2id `passes` over memory (default 2)", uintFlag(&c.Hash.Time))
-	fs.Func("hash-lanes", "argon2id `lanes` (default 1)", func(s string) error {
+	given := func(f func(string) error) func(string) error {
+		return func(s string) error { c.hashGiven = true; return f(s) }
+	}
+	fs.Func("hash-memory", "argon2id memory per hash in `KiB` (default 19456, OWASP's minimum)", given(uintFlag(&c.Hash.Memory)))
+	fs.Func("hash-passes", "argon2id `passes` over memory (default 2)", given(uintFlag(&c.Hash.Time)))
+	fs.Func("hash-lanes", "argon2id `lanes` (default 1)", given(func(s string) error {
 		var v uint32
 		if err := uintFlag(&v)(s); err != nil || v > 255 {
 			return fmt.Errorf("want 1 to 255")
 		}
 		c.Hash.Threads = uint8(v)
 		return nil
-	})
+	}))
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", c.HashConcurrency, "password hashes computed at once (default: one fewer than the cores, at least one)")
 }
 
@@ -91,22 +98,39 @@ type database struct {
 	pg     *postgres.DB
 }
 
-// openDatabase creates the data folder if it is missing and opens the
-// database c names.
-func openDatabase(ctx context.Context, c *AccountConfig) (*database, error) {
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
+// openDatabase opens the database c names. Only a server creates one (and
+// the data folder), if create is set: every other command works on what a
+// server made, and a data folder or database that does not exist is a
+// wrong --data or --db, refused with a message that names it, never an
+// empty database made there.
+func openDatabase(ctx context.Context, c *AccountConfig, create bool) (*database, error) {
+	if create {
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data folder: %w", err)
+		}
 	}
 	switch {
 	case c.DB == "":
 		path := filepath.Join(c.DataDir, "larder.db")
+		if !create {
+			if err := mustExist(c.DataDir, path); err != nil {
+				return nil, err
+			}
+		}
 		db, err := sqlite.Open(ctx, path)
 		if err != nil {
 			return nil, err
 		}
 		return &database{where: path, sqlite: db}, nil
 	case strings.HasPrefix(c.DB, "postgres://"), strings.HasPrefix(c.DB, "postgresql://"):
-		db, err := postgres.Open(ctx, c.DB)
+		open := postgres.Open
+		if !create {
+			open = postgres.OpenExisting
+		}
+		db, err := open(ctx, c.DB)
+		if larder.ErrorCode(err) == larder.ENOTFOUND {
+			return nil, fmt.Errorf("%s: give --db the URL of the servers' database (larder serve creates it on first start)", larder.ErrorMessage(err))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -127,6 +151,34 @@ func (d *database) files() larder.FileStore {
 		return postgres.NewFileStore(d.pg)
 	}
 	return sqlite.NewFileStore(d.sqlite)
+}
+
+func (d *database) settings() larder.SettingStore {
+	if d.pg != nil {
+		return postgres.NewSettingStore(d.pg)
+	}
+	return sqlite.NewSettingStore(d.sqlite)
+}
+
+// mustExist checks that the data folder dir and the SQLite database path
+// in it exist, naming what is missing and the flag that points at it.
+func mustExist(dir, path string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no data folder %s: give --data the folder of the server (larder serve creates it on first start)", dir)
+	case err != nil:
+		return fmt.Errorf("data folder: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("the data folder %s is not a folder: give --data the folder of the server", dir)
+	}
+	switch _, err := os.Stat(path); {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no larder database in %s (no %s): give --data the server's data folder, or --db its PostgreSQL URL (larder serve creates the database on first start)", dir, filepath.Base(path))
+	case err != nil:
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
 }
 
 func (d *database) events() larder.EventStore {
@@ -150,7 +202,7 @@ func (d *database) Close() error {
 
 // openEvents opens the audit trail of the database c names, for reading.
 func openEvents(ctx context.Context, c *AccountConfig) (larder.EventStore, func(), error) {
-	db, err := openDatabase(ctx, c)
+	db, err := openDatabase(ctx, c, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -166,15 +218,34 @@ type accounts struct {
 	peppers *auth.Peppers
 	audit   *auditTrail // for the commands that change accounts; nil for the others
 	dataDir string
+
+	// policyErr says why the servers' hash policy is not known (no
+	// server recorded one, and no flag gave it); nil when c.Hash is it.
+	policyErr error
 }
 
-// openAccounts validates c, creates the data folder if it is missing, opens
-// the store and loads the peppers, creating the pepper file on first start.
-func openAccounts(ctx context.Context, c *AccountConfig) (a *accounts, err error) {
+// openAccounts opens the accounts for an administrator's command, beside
+// the servers: the data folder, the database and the pepper file must
+// exist (a server creates them), and the hash policy is the one the servers
+// recorded in the database. --hash-… flags that disagree with it are
+// refused; without a recorded policy they are taken as the administrator's
+// word, and without either, needPolicy refuses to guess.
+func openAccounts(ctx context.Context, c *AccountConfig) (*accounts, error) {
+	return openAccountsMode(ctx, c, false, nil)
+}
+
+// openServerAccounts opens the accounts for "larder serve": it creates the
+// data folder, the database and the pepper file if they are missing, and
+// records c.Hash as the servers' policy, logging a change of it.
+func openServerAccounts(ctx context.Context, c *AccountConfig, logger *slog.Logger) (*accounts, error) {
+	return openAccountsMode(ctx, c, true, logger)
+}
+
+func openAccountsMode(ctx context.Context, c *AccountConfig, server bool, logger *slog.Logger) (a *accounts, err error) {
 	if err := c.Hash.Validate(); err != nil {
 		return nil, usageError("bad password-hash parameters: %v", err)
 	}
-	db, err := openDatabase(ctx, c)
+	db, err := openDatabase(ctx, c, server)
 	if err != nil {
 		return nil, err
 	}
@@ -184,18 +255,80 @@ func openAccounts(ctx context.Context, c *AccountConfig) (a *accounts, err error
 			a.Close()
 		}
 	}()
-	if a.peppers, err = loadOrCreatePeppers(ctx, c.pepperFile(), a.store); err != nil {
+	if server {
+		err = recordPolicy(ctx, db, c.Hash, logger)
+	} else {
+		a.policyErr, err = serversPolicy(ctx, db, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.peppers, err = loadOrCreatePeppers(ctx, c.pepperFile(), a.store, server); err != nil {
 		return nil, err
 	}
 	a.hasher = auth.NewHasher(c.Hash, a.peppers, c.HashConcurrency)
 	return a, nil
 }
 
-// loadOrCreatePeppers loads the pepper file, or creates it if it does not
-// exist and no stored hash needs a pepper. A missing file while hashes name
-// peppers means a wrong --pepper-file or a lost file: a new pepper would
-// make every such account fail to log in, so that is refused.
-func loadOrCreatePeppers(ctx context.Context, path string, store larder.UserStore) (*auth.Peppers, error) {
+// recordPolicy records p as the servers' hash policy in db, for the
+// administrator's commands to read, and logs a change of it.
+func recordPolicy(ctx context.Context, db *database, p auth.Params, logger *slog.Logger) error {
+	settings := db.settings()
+	prev, err := settings.Setting(ctx, larder.SettingHashPolicy)
+	if err != nil && larder.ErrorCode(err) != larder.ENOTFOUND {
+		return fmt.Errorf("reading the recorded hash policy: %w", err)
+	}
+	if prev == p.String() {
+		return nil
+	}
+	if err := settings.SetSetting(ctx, larder.SettingHashPolicy, p.String()); err != nil {
+		return fmt.Errorf("recording the hash policy: %w", err)
+	}
+	if prev != "" && logger != nil {
+		logger.Warn("password-hash policy changed: hashes are moved to the new one as their users log in; every server sharing the accounts should use it",
+			"was", prev, "now", p.String())
+	}
+	return nil
+}
+
+// serversPolicy sets c.Hash to the policy the servers recorded in db. It
+// refuses --hash-… flags that disagree with it. Without a recorded policy
+// it keeps c.Hash if flags gave it, and otherwise returns, as policyErr,
+// why the policy is unknown.
+func serversPolicy(ctx context.Context, db *database, c *AccountConfig) (policyErr, err error) {
+	v, err := db.settings().Setting(ctx, larder.SettingHashPolicy)
+	if larder.ErrorCode(err) == larder.ENOTFOUND {
+		if c.hashGiven {
+			return nil, nil
+		}
+		return fmt.Errorf("the database %s records no password-hash policy (no server of this version has started on it), and admin commands do not guess it: "+
+			"start larder serve once with its flags, or give --hash-memory, --hash-passes and --hash-lanes as the servers use them", db.where), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the servers' hash policy: %w", err)
+	}
+	p, err := auth.ParseParams(v)
+	if err != nil {
+		return nil, fmt.Errorf("the servers' hash policy recorded in %s: %w", db.where, err)
+	}
+	if c.hashGiven && c.Hash != p {
+		return nil, usageError("the --hash-… flags say argon2id %v, but the servers on %s use %v: admin commands hash as the servers do; "+
+			"drop the flags, or restart the servers with the new policy first", c.Hash, db.where, p)
+	}
+	c.Hash = p
+	return nil, nil
+}
+
+// needPolicy returns an error unless the servers' hash policy is known: a
+// command that makes hashes or judges them against the policy calls it.
+func (a *accounts) needPolicy() error { return a.policyErr }
+
+// loadOrCreatePeppers loads the pepper file. If it does not exist, a
+// server (create) creates it, unless a stored hash needs a pepper: a
+// missing file while hashes name peppers means a wrong --pepper-file or a
+// lost file, and a new pepper would make every such account fail to log
+// in. Other commands never create it: they work on the servers' file.
+func loadOrCreatePeppers(ctx context.Context, path string, store larder.UserStore, create bool) (*auth.Peppers, error) {
 	p, err := auth.LoadPeppers(path)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return p, err
@@ -214,6 +347,9 @@ func loadOrCreatePeppers(ctx context.Context, path string, store larder.UserStor
 	if len(used) > 0 {
 		return nil, fmt.Errorf("pepper file %s does not exist, but the accounts' hashes use peppers %v: "+
 			"restore the file or point --pepper-file at it; a new pepper would lock those accounts out", path, sortedKeys(used))
+	}
+	if !create {
+		return nil, fmt.Errorf("pepper file %s does not exist: give --pepper-file the servers' pepper file (larder serve creates it on first start)", path)
 	}
 	p, err = auth.CreatePepperFile(path)
 	if errors.Is(err, fs.ErrExist) {

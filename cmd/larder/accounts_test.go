@@ -11,7 +11,7 @@ import (
 	"github.com/larderfs/larder/internal/sqlite"
 )
 
-// Servers and admin commands starting at once on a fresh data folder
+// Servers starting at once on a fresh data folder
 // create one pepper file between them, and all use its pepper.
 func TestPepperFileCreatedOnceByConcurrentStarts(t *testing.T) {
 	dir := t.TempDir()
@@ -26,7 +26,7 @@ func TestPepperFileCreatedOnceByConcurrentStarts(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range starts {
 		wg.Go(func() {
-			p, err := loadOrCreatePeppers(context.Background(), path, store)
+			p, err := loadOrCreatePeppers(context.Background(), path, store, true)
 			if err != nil {
 				t.Errorf("start %d: %v", i, err)
 				return

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"sort"
 	"text/tabwriter"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
 )
 
 // adminCommands are the subcommands of "larder admin". They work on the
@@ -67,8 +69,11 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	fs := adminFlagSet(env, "hashes", "hashes [flags]",
 		"Counts the accounts on each password-hash scheme and parameter set, and says\n"+
-			"which are below the current policy (upgraded at the user's next login, or\n"+
-			"rewrapped at once by 'larder admin upgrade --wrap').", &cfg)
+			"how each compares with the servers' policy, which they record in the database:\n"+
+			"current; below policy (upgraded at the user's next login, or wrapped at once\n"+
+			"by 'larder admin upgrade --wrap'); above policy in some parameter (replaced by\n"+
+			"the policy's hash at the next login, never wrapped); or on an older pepper\n"+
+			"(moved to the current one at the next login).", &cfg)
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -77,11 +82,14 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.needPolicy(); err != nil {
+		return err
+	}
 
 	type group struct {
-		label   string
-		count   int
-		current bool
+		label string
+		count int
+		state string
 	}
 	groups := map[string]*group{}
 	total := 0
@@ -92,7 +100,7 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 		}
 		g := groups[label]
 		if g == nil {
-			g = &group{label: label, current: !a.hasher.NeedsRehash(u.Verifier)}
+			g = &group{label: label, state: hashState(a.hasher, u.Verifier)}
 			groups[label] = g
 		}
 		g.count++
@@ -115,15 +123,38 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ACCOUNTS\tPOLICY\tHASH\n")
 	for _, g := range sorted {
-		state := "below policy"
-		if g.current {
-			state = "current"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\n", g.count, state, g.label)
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", g.count, g.state, g.label)
 	}
 	tw.Flush()
 	fmt.Fprintf(env.Stdout, "%d accounts; the policy is argon2id %v with pepper %s\n", total, cfg.Hash, a.peppers.Current().ID)
 	return nil
+}
+
+// hashState says how stored compares with h's policy: "current", "above
+// policy" (an argon2id hash that costs more in some parameter), "older
+// pepper" (by the policy, with another pepper), or "below policy" (the
+// rest: weaker, legacy, wrapped or unreadable).
+func hashState(h *auth.Hasher, stored string) string {
+	if !h.NeedsRehash(stored) {
+		return "current"
+	}
+	switch err := h.WrapCheck(stored); {
+	case errors.Is(err, auth.ErrStronger):
+		return "above policy"
+	case errors.Is(err, auth.ErrOtherPepper):
+		return "older pepper"
+	}
+	return "below policy"
+}
+
+// hashCurrent reports whether stored follows the servers' policy, or nil
+// if that policy is not known.
+func (a *accounts) hashCurrent(stored string) *bool {
+	if a.needPolicy() != nil {
+		return nil
+	}
+	current := !a.hasher.NeedsRehash(stored)
+	return &current
 }
 
 // noArgs parses flags and refuses positional arguments.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,12 +17,16 @@ import (
 func runAdminUpgrade(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	fs := adminFlagSet(env, "upgrade", "upgrade --wrap [--dry-run] [flags]",
-		"Hashes below the current policy are upgraded at each user's next login, from\n"+
+		"Hashes below the servers' policy are upgraded at each user's next login, from\n"+
 			"the signature presented. For users who do not come back, --wrap rewraps every\n"+
 			"weak hash now, without the passwords: argon2id with the current parameters and\n"+
 			"pepper over the old hash. A stolen database then holds no fast hash, and no\n"+
 			"hash usable without the pepper. Wrapped accounts still log in, and are\n"+
-			"unwrapped to a plain current hash at their next login.", &cfg)
+			"unwrapped to a plain current hash at their next login.\n\n"+
+			"The policy is the one the servers recorded in the database. A hash above it\n"+
+			"in any parameter is never wrapped (that would weaken it), nor one by the\n"+
+			"policy on an older pepper (wrapping keeps the old pepper in use; only a login\n"+
+			"moves it to the current one).", &cfg)
 	wrap := fs.Bool("wrap", false, "rewrap every hash below the policy (required: it is the only upgrade that needs no password)")
 	dryRun := fs.Bool("dry-run", false, "only count what would be rewrapped")
 	sink := defineAuditSink(fs)
@@ -35,28 +41,35 @@ func runAdminUpgrade(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.needPolicy(); err != nil {
+		return err
+	}
 
 	// Collect first, then wrap in parallel: one argon2id per account.
 	var todo []*larder.User
-	var current, wrapped, unreadable int
+	var current, wrapped, stronger, olderPepper, unusable int
 	err = eachUser(ctx, a.store, func(u *larder.User) error {
-		switch _, err := a.hasher.Describe(u.Verifier); {
-		case err != nil:
-			unreadable++
-		case !a.hasher.NeedsRehash(u.Verifier):
-			current++
-		case auth.IsWrapped(u.Verifier):
-			wrapped++
-		default:
+		switch err := a.hasher.WrapCheck(u.Verifier); {
+		case err == nil:
 			todo = append(todo, u)
+		case errors.Is(err, auth.ErrAlreadyCurrent):
+			current++
+		case errors.Is(err, auth.ErrAlreadyWrapped):
+			wrapped++
+		case errors.Is(err, auth.ErrStronger):
+			stronger++
+		case errors.Is(err, auth.ErrOtherPepper):
+			olderPepper++
+		default:
+			unusable++ // unreadable, or not checkable here: not checkable wrapped either
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%d accounts current, %d already wrapped, %d unreadable, %d to wrap\n",
-		current, wrapped, unreadable, len(todo))
+	fmt.Fprintf(env.Stdout, "%d accounts current, %d already wrapped, %d above policy (left alone), %d on an older pepper (moved at login), %d unusable, %d to wrap\n",
+		current, wrapped, stronger, olderPepper, unusable, len(todo))
 	if *dryRun || len(todo) == 0 {
 		return nil
 	}
@@ -172,6 +185,25 @@ func pepperUse(ctx context.Context, a *accounts) (map[string]int, error) {
 	return use, err
 }
 
+// pepperUsers returns the names of up to most accounts whose hash uses
+// pepper id, and "…" after them if there are more.
+func (a *accounts) pepperUsers(ctx context.Context, id string, most int) []string {
+	var names []string
+	eachUser(ctx, a.store, func(u *larder.User) error {
+		if slices.Contains(a.hasher.PepperIDs(u.Verifier), id) {
+			if len(names) == most {
+				names = append(names, "…")
+				return errEnough
+			}
+			names = append(names, u.Name)
+		}
+		return nil
+	})
+	return names
+}
+
+var errEnough = errors.New("enough")
+
 func runPepperList(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	fs := adminFlagSet(env, "pepper list", "pepper list [flags]", "Lists the peppers of the pepper file (ids only, never the keys).", &cfg)
@@ -205,22 +237,26 @@ func runPepperRotate(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	fs := adminFlagSet(env, "pepper rotate", "pepper rotate [flags]",
 		"Adds a new pepper to the pepper file and makes it current. New hashes use it;\n"+
-			"each account moves to it at its next login. Copy the file to every server\n"+
-			"sharing the accounts, then restart them.", &cfg)
+			"each account moves to it at its next login. Servers that read this file use\n"+
+			"it from their next hash on, without a restart; copy the file to every server on\n"+
+			"another machine sharing the accounts (they reload it when it changes, or on\n"+
+			"SIGHUP).", &cfg)
 	sink := defineAuditSink(fs)
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
+	// Opened first: a wrong --data is refused before the file is touched.
+	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 	id, err := auth.RotatePepper(cfg.pepperFile())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "pepper %s added to %s and made current; restart the servers to use it\n", id, cfg.pepperFile())
-	a, err := openAccountsAudited(ctx, env, &cfg, *sink)
-	if err != nil {
-		return fmt.Errorf("pepper rotated, but the audit trail could not be opened to record it: %w", err)
-	}
-	defer a.Close()
+	fmt.Fprintf(env.Stdout, "pepper %s added to %s and made current; servers reading this file use it from their next hash, "+
+		"servers on other machines once they have a copy of it\n", id, cfg.pepperFile())
 	return a.recordChange(ctx, "", "pepper "+id+" added and made current")
 }
 
@@ -239,7 +275,9 @@ func runPepperRetire(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if n := use[id]; n > 0 {
-		return fmt.Errorf("pepper %s is still used by %d accounts; they move to the current pepper as they log in ('larder admin upgrade --wrap' moves them now)", id, n)
+		return fmt.Errorf("pepper %s is still used by %d accounts (%s): each moves to the current pepper at its next login; "+
+			"no command can move a hash to another pepper without its password (a wrapped hash keeps the pepper of the hash inside it). "+
+			"Wait for those logins, or reset those passwords with 'larder admin user passwd NAME'", id, n, strings.Join(a.pepperUsers(ctx, id, 5), ", "))
 	}
 	if err := auth.RetirePepper(cfg.pepperFile(), id); err != nil {
 		return err

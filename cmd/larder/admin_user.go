@@ -67,8 +67,8 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 				Created  time.Time `json:"created"`
 				Changed  time.Time `json:"changed"`
 				Hash     string    `json:"hash"`
-				Current  bool      `json:"hash_current"`
-			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, !a.hasher.NeedsRehash(u.Verifier)})
+				Current  *bool     `json:"hash_current"` // null: no policy known
+			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, a.hashCurrent(u.Verifier)})
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, state,
 			u.CreatedAt.Format(time.DateTime), u.UpdatedAt.Format(time.DateTime), label)
@@ -167,6 +167,9 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.needPolicy(); err != nil {
+		return err // a hash by another policy would be replaced at the first login, or be weaker
+	}
 	u, err := a.store.UserByName(ctx, user)
 	switch {
 	case add && err == nil:
@@ -204,7 +207,9 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) error {
 	verb, help := "enable", "Allows a disabled account's logins again."
 	if disabled {
-		verb, help = "disable", "Refuses the account's logins from its next request on, on every server;\nits files and password stay."
+		verb, help = "disable", "Refuses the account's logins from its next request on, on every server; its\n"+
+			"sessions end within a second, transfers in flight included (an upload is not\n"+
+			"committed). Its files and password stay."
 	}
 	return func(ctx context.Context, env *Env, args []string) error {
 		cfg := defaultAccountConfig(env.Getenv)
@@ -224,18 +229,32 @@ func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) err
 
 func runUserDelete(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
-	fs := adminFlagSet(env, "user delete", "user delete NAME [flags]",
-		"Deletes an account, from its next request on, on every server. The name can\nthen be registered again.", &cfg)
+	fs := adminFlagSet(env, "user delete", "user delete NAME [--keep-files] [flags]",
+		"Deletes an account at once, on every server: its sessions and transfers end\n"+
+			"within a second, its password hash goes, and with it the records of its files.\n"+
+			"Its private space (DATA/spaces/id-N, the files and interrupted uploads) is\n"+
+			"removed; with --keep-files it is moved to DATA/deleted/NAME-ID-TIME/ for an\n"+
+			"administrator to hand over. The name can then be registered again: the new\n"+
+			"account is a new id and starts empty.", &cfg)
+	keep := fs.Bool("keep-files", false, "move the account's files to DATA/deleted/ instead of removing them")
 	a, name, err := openAuditedOneArg(ctx, env, fs, &cfg, args, "account name")
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	u, err := a.store.UserByName(ctx, name)
+	if err != nil {
+		return err
+	}
 	if err := a.store.DeleteUser(ctx, name); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "user %s deleted\n", name)
-	return a.recordChange(ctx, name, "deleted by an administrator")
+	fmt.Fprintf(env.Stdout, "user %s deleted (account id %d); its sessions end within a second\n", name, u.ID)
+	what, err := deleteSpace(ctx, env, a, &cfg, u, *keep)
+	if rerr := a.recordChange(ctx, name, "deleted by an administrator; "+what); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 func runUserImport(ctx context.Context, env *Env, args []string) error {

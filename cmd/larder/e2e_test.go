@@ -389,3 +389,34 @@ func TestServeCPUProfile(t *testing.T) {
 		t.Errorf("the profile names no cpu samples (%d bytes)", len(body))
 	}
 }
+
+// TestServeProcessSIGHUP: SIGHUP, which an operator sends to reload (and a
+// closed terminal sends too), never stops the server: it keeps serving,
+// says what it did, and still shuts down gracefully on SIGTERM after.
+func TestServeProcessSIGHUP(t *testing.T) {
+	p := startProcess(t)
+	p.put(t, "f.txt", []byte("still served"))
+	sig := wire.NewSignature("pw", "salt")
+	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != wire.StatusOK {
+		t.Fatal(r.status)
+	}
+	for range 3 {
+		must(t, p.cmd.Process.Signal(syscall.SIGHUP))
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case <-p.exited:
+		t.Fatalf("larder exited on SIGHUP: %v\n%s", p.err, p.stderr)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if r := rawExchange(t, p.addr, "alice", sig, "f.txt"); r.status != wire.StatusOK || string(r.payload) != "still served" {
+		t.Fatalf("after SIGHUP: %v %q", r.status, r.payload)
+	}
+	if !strings.Contains(p.stderr.String(), "SIGHUP") {
+		t.Errorf("SIGHUP not logged:\n%s", p.stderr)
+	}
+	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	if err := p.wait(); err != nil {
+		t.Fatalf("larder exited with %v after SIGHUP then SIGTERM\n%s", err, p.stderr)
+	}
+}

@@ -20,8 +20,8 @@ import (
 //	0    success (or -h)
 //	1    any other failure; among them the native protocol's CONFLICT (the
 //	     target exists, a folder is not empty, an upload of that path is in
-//	     progress) and QUOTA_EXCEEDED, whose messages say which, and its
-//	     BUSY and OTHER (retry later)
+//	     progress), whose messages say which, and its BUSY and OTHER (retry
+//	     later)
 //	2    the command line is wrong
 //	3    not found: no such user (USER_MISSING), or the server refused the
 //	     request as bad (BAD_REQUEST), which for get means no such file; in
@@ -37,6 +37,10 @@ import (
 //	6    integrity: the server's reply failed a check, or the server found
 //	     an upload's block or whole file wrong (HASH_MISMATCH); nothing
 //	     was kept that failed a check
+//	7    quota: the account's byte or file quota would be exceeded
+//	     (QUOTA_EXCEEDED); unfinished uploads count ('larder parts')
+//	8    no space: the server keeps its last free disk space and refuses
+//	     uploads (NO_SPACE); retry later
 //	130  interrupted
 const (
 	exitOK        = 0
@@ -46,6 +50,8 @@ const (
 	exitDenied    = 4
 	exitNetwork   = 5
 	exitIntegrity = 6
+	exitQuota     = 7
+	exitNoSpace   = 8
 	exitInterrupt = 130
 )
 
@@ -75,6 +81,10 @@ func ExitCode(err error) int {
 			return exitDenied
 		case native.StatusHashMismatch:
 			return exitIntegrity
+		case native.StatusQuotaExceeded:
+			return exitQuota
+		case native.StatusNoSpace:
+			return exitNoSpace
 		}
 		return exitFailure
 	case errors.Is(err, errServerClosed):

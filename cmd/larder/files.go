@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/larderfs/larder/client"
@@ -39,7 +40,7 @@ func withHint(err error, hints map[native.Status]string) error {
 }
 
 // quotaHint is the hint of QUOTA_EXCEEDED.
-const quotaHint = "'larder whoami' shows the account's usage and quotas"
+const quotaHint = "'larder whoami' shows the account's usage and quotas, 'larder parts' the unfinished uploads that count in it"
 
 // intoFolder returns to, or to/name if to ends in a slash or is a folder
 // on the server: where a file named name lands when put or moved to to.
@@ -132,7 +133,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 // getNative fetches remote through the native protocol into out: a file
 // ("" for remote's base name in the current folder, a folder for that
 // name in it) or "-" for stdout.
-func getNative(ctx context.Context, env *Env, f *nativeFlags, remote, out string, noResume bool) error {
+func getNative(ctx context.Context, env *Env, f *nativeFlags, remote, out string, opts client.DownloadOptions) error {
 	local := out
 	if out != "-" {
 		base := path.Base(strings.TrimRight(remote, "/"))
@@ -152,7 +153,7 @@ func getNative(ctx context.Context, env *Env, f *nativeFlags, remote, out string
 	}
 	defer s.Close()
 	// The size, for the progress bar, and a clear refusal of a folder or
-	// of a file that does not exist before GetFile creates LOCAL.
+	// of a file that does not exist before anything local is made.
 	e, err := s.Stat(ctx, remote)
 	if err != nil {
 		return sessionError(err)
@@ -169,7 +170,8 @@ func getNative(ctx context.Context, env *Env, f *nativeFlags, remote, out string
 	case local == "-":
 		return sessionError(getStream(ctx, s, remote, env.Stdout, int64(e.Size), bar))
 	case err == nil && !fi.Mode().IsRegular():
-		// A device or a named pipe, which cannot be resumed into.
+		// A device or a named pipe: written into, never replaced, and
+		// not resumed into.
 		f, err := os.OpenFile(local, os.O_WRONLY, 0)
 		if err != nil {
 			return err
@@ -177,53 +179,53 @@ func getNative(ctx context.Context, env *Env, f *nativeFlags, remote, out string
 		defer f.Close()
 		return sessionError(getStream(ctx, s, remote, f, int64(e.Size), bar))
 	}
-	return sessionError(getFile(ctx, env, s, remote, local, int64(e.Size), noResume, bar))
+	return sessionError(getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar))
 }
 
-// getFile fetches remote into local with Session.GetFile, which goes on
-// from what local holds if its blocks match the server's, and checks the
-// whole file before it reports success. A failed download leaves what
-// it fetched in local, for the next run to go on from.
-func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local string, size int64, noResume bool, bar *progressBar) error {
-	_, err := os.Lstat(local)
-	existed := err == nil
-	if existed && noResume {
-		if err := os.Truncate(local, 0); err != nil {
-			return err
-		}
-	}
-	var fetched int64
+// getFile fetches remote into local with Session.Download: into
+// LOCAL.larder-part, which goes on from an earlier download, and replaces
+// local only once it is complete and verified.
+func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar) error {
+	part := local + client.PartSuffix
 	var meter *transferMeter
 	if bar != nil {
 		meter = &transferMeter{bar: bar, total: size, first: func(n int) int64 {
-			// GetFile writes each block to local before it reports it, so
-			// local holds what it kept and this block.
-			if fi, err := os.Stat(local); err == nil {
+			// The part file holds what Download kept, and about this block.
+			if fi, err := os.Stat(part); err == nil {
 				return max(fi.Size()-int64(n), 0)
 			}
 			return 0
 		}}
+		opts.Progress = meter.add
 	}
-	head, err := s.GetFile(ctx, remote, local, func(n int) {
-		fetched += int64(n)
-		if meter != nil {
-			meter.add(n)
-		}
-	})
+	res, err := s.Download(ctx, remote, local, opts)
 	if bar != nil {
 		bar.done()
 	}
+	if errors.Is(err, client.ErrLocalDiffers) {
+		return &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
+	}
 	if err != nil {
-		if fi, serr := os.Stat(local); serr == nil && fi.Size() == 0 && !existed {
-			os.Remove(local)
-		} else if serr == nil && fi.Size() > 0 && !errors.Is(err, client.ErrIntegrity) {
-			fmt.Fprintf(env.Stderr, "larder: %s holds the %s fetched so far; the same command goes on from there\n", local, formatBytes(fi.Size()))
+		untouched := "not changed"
+		if _, serr := os.Lstat(local); serr != nil {
+			untouched = "not made"
+		}
+		fi, serr := os.Stat(part)
+		switch {
+		case serr == nil && errors.Is(err, syscall.ENOSPC):
+			fmt.Fprintf(env.Stderr, "larder: the disk is full: %s was %s; %s holds the %s fetched so far, of %s: free %s more and the same command goes on from there (or remove it)\n",
+				local, untouched, part, formatBytes(fi.Size()), formatBytes(size), formatBytes(max(size-fi.Size(), 0)))
+		case serr == nil && fi.Size() > 0 && !errors.Is(err, client.ErrIntegrity):
+			fmt.Fprintf(env.Stderr, "larder: %s was %s; %s holds the %s fetched so far: the same command goes on from there (remove it to start over)\n",
+				local, untouched, part, formatBytes(fi.Size()))
+		default:
+			fmt.Fprintf(env.Stderr, "larder: %s was %s\n", local, untouched)
 		}
 		return err
 	}
-	if kept := int64(head.Size) - fetched; kept > 0 {
+	if res.Kept > 0 {
 		fmt.Fprintf(env.Stderr, "larder: resumed: kept the first %d bytes of %s, which match the server's, and fetched the other %d\n",
-			kept, local, fetched)
+			res.Kept, res.From, int64(res.Size)-res.Kept)
 	}
 	return nil
 }

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -22,19 +19,27 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	flags := f.clientFlags.newFlagSet(env, "get", "get PATH [-o FILE] [flags]",
 		"Fetches the file at PATH and checks it against the server's hashes.\n"+
 			"\n"+
+			"FILE (-o) changes only once the whole file has arrived and been checked: the\n"+
+			"download goes to a file beside it, which then replaces it in one rename, so a\n"+
+			"failed or interrupted get leaves FILE as it was. A FILE that exists is\n"+
+			"replaced only if it is an earlier, partial copy of PATH (its bytes are PATH's\n"+
+			"first bytes), or with -f. A FILE that is not a regular file (a device such as\n"+
+			"/dev/null, a FIFO) is written into, never replaced; \"-\" is stdout.\n"+
+			"\n"+
 			"After 'larder login' (a profile exists), or with --native, get speaks the\n"+
 			"native protocol (LNP/1, over TLS): FILE is by default PATH's name in the\n"+
-			"current folder (\"-\": stdout). A FILE that exists is taken for an earlier,\n"+
-			"interrupted download: its blocks that match the server's are kept and only\n"+
-			"the rest is fetched (--no-resume starts over). The whole file is checked\n"+
-			"before get reports success; a failed download keeps what it fetched, for the\n"+
-			"next run to go on from. A new FILE is private (mode 0600). The server, user\n"+
-			"and trust come from the flags, else LARDER_NATIVE_SERVER and LARDER_USER,\n"+
-			"else the profile.\n"+
+			"current folder. The download goes to FILE.larder-part, which a failed or\n"+
+			"interrupted get keeps: the same command goes on from it, keeping its blocks\n"+
+			"that match the server's (--no-resume starts over); so it does from a FILE\n"+
+			"that is an earlier, partial copy. A new FILE is private (mode 0600). The\n"+
+			"server, user and trust come from the flags, else LARDER_NATIVE_SERVER and\n"+
+			"LARDER_USER, else the profile.\n"+
 			"\n"+
 			"Otherwise, or with --course, get speaks the course protocol: the payload\n"+
-			"goes to stdout, or with -o to FILE, which appears only once it is complete\n"+
-			"and verified.")
+			"goes to stdout, or with -o to FILE. A server that closes the connection\n"+
+			"without a reply is an error: it does not speak the course protocol, or it\n"+
+			"is the course's reference server and PATH is an empty file, for which that\n"+
+			"server sends nothing.")
 	f.defineTrust(flags)
 	// Its default depends on the protocol, which the usage says.
 	server := flags.Lookup("server")
@@ -42,13 +47,15 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 		"native: env LARDER_NATIVE_SERVER, else the profile's, else " + defaultNativeServer + ")"
 	server.DefValue = ""
 	var (
-		out                            string
-		useNative, useCourse, noResume bool
+		out                                       string
+		useNative, useCourse, noResume, overwrite bool
 	)
 	flags.StringVar(&out, "o", "", "write to `FILE` (\"-\": stdout); see above for the default")
 	flags.BoolVar(&useNative, "native", false, "speak the native protocol, with or without a profile")
 	flags.BoolVar(&useCourse, "course", false, "speak the course protocol, even with a profile")
-	flags.BoolVar(&noResume, "no-resume", false, "native protocol: start over rather than go on from what FILE holds")
+	flags.BoolVar(&noResume, "no-resume", false, "native protocol: start over rather than go on from an earlier download")
+	flags.BoolVar(&overwrite, "overwrite", false, "replace FILE even if it is not an earlier, partial copy of PATH")
+	flags.BoolVar(&overwrite, "f", false, "short for --overwrite")
 	pos, err := f.parse(flags, args)
 	if err != nil {
 		return err
@@ -70,19 +77,19 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 		if pos[0] == "" || len(pos[0]) > native.MaxPathSize {
 			return usageError("PATH must be 1 to %d bytes long", native.MaxPathSize)
 		}
-		return getNative(ctx, env, &f, pos[0], out, noResume)
+		return getNative(ctx, env, &f, pos[0], out, client.DownloadOptions{Overwrite: overwrite, NoResume: noResume})
 	}
 	for _, name := range []string{"ca-file", "system-roots", "insecure-plaintext", "no-resume"} {
 		if f.set[name] {
 			return usageError("--%s is for the native protocol: log in first ('larder login'), or pass --native", name)
 		}
 	}
-	return getCourse(ctx, env, &f.clientFlags, pos[0], out)
+	return getCourse(ctx, env, &f.clientFlags, pos[0], out, overwrite)
 }
 
 // getCourse fetches path through the course protocol into out, or to
 // stdout.
-func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string) error {
+func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, overwrite bool) error {
 	if path == "" || len(path) > wire.MaxBodySize {
 		return usageError("PATH must be 1 to %d bytes long", wire.MaxBodySize)
 	}
@@ -108,13 +115,28 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string) 
 		out = ""
 	}
 	// Fail on an unusable FILE before asking for a password.
-	var dst *outputFile
+	var (
+		dst *client.LocalFile
+		dev *os.File // a FILE that is not a regular file, written into
+	)
 	if out != "" {
+		if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+			return usageError("-o %s is a folder; name a file", out)
+		}
 		var err error
-		if dst, err = createOutput(out); err != nil {
+		dst, err = client.OpenLocal(out, false)
+		if errors.Is(err, client.ErrNotRegular) {
+			// No O_TRUNC, no O_CREATE: a device or FIFO as it is.
+			dev, err = os.OpenFile(out, os.O_WRONLY, 0)
+		}
+		if err != nil {
 			return err
 		}
-		defer dst.abort()
+		if dst != nil {
+			defer dst.Abort()
+		} else {
+			defer dev.Close()
+		}
 	}
 	password, err := readPassword(ctx, env, f.passwordStdin, fmt.Sprintf("%s@%s", f.user, f.server), false)
 	if err != nil {
@@ -128,10 +150,13 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string) 
 	defer cancel()
 	defer c.Close()
 	var w io.Writer = plainWriter{env.Stdout}
-	if dst != nil {
-		w = dst.f
+	switch {
+	case dst != nil:
+		w = dst.Part
+	case dev != nil:
+		w = plainWriter{dev}
 	}
-	if showProgress(env, dst == nil) {
+	if showProgress(env, out == "") {
 		bar := newProgressBar(env.Stderr, time.Now)
 		c.Progress = bar.update
 		defer bar.done()
@@ -144,10 +169,21 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string) 
 		return err
 	}
 	if res.NoReply {
-		fmt.Fprintf(env.Stderr, "larder: warning: the server sent no reply; the course's reference server does this for an empty file, so %s is taken to be empty\n", path)
+		left := ""
+		if dst != nil && dst.Existing != nil {
+			left = "; " + out + " was left as it was"
+		}
+		// errServerClosed: the network exit code.
+		return fmt.Errorf("%w with no reply to %s: it is not a course-protocol server (for larder's native port, log in or pass --native), "+
+			"or it is the course's reference server and %s is an empty file, for which that server sends nothing%s",
+			errServerClosed, printable(path), printable(path), left)
 	}
 	if dst != nil {
-		return dst.commit()
+		err := dst.Commit(overwrite, 0)
+		if errors.Is(err, client.ErrLocalDiffers) {
+			return &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
+		}
+		return err
 	}
 	return nil
 }
@@ -156,79 +192,3 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string) 
 // *os.File, which the client would otherwise write at offsets from 0: into
 // a pipe that cannot seek, or over what a shell wrote before it.
 type plainWriter struct{ io.Writer }
-
-// outputFile is the -o FILE of get: the payload goes to a temporary file
-// in FILE's folder, which replaces FILE only once the client has verified
-// it, so that FILE is never partial or corrupt.
-type outputFile struct {
-	final string
-	f     *os.File
-	mode  fs.FileMode // FILE's mode to keep, or 0 for a new file
-	done  bool
-}
-
-// createOutput creates the temporary file for final.
-func createOutput(final string) (*outputFile, error) {
-	o := &outputFile{final: final}
-	if fi, err := os.Stat(final); err == nil {
-		if fi.IsDir() {
-			return nil, usageError("-o %s is a folder; name a file", final)
-		}
-		o.mode = fi.Mode().Perm()
-	}
-	dir, base := filepath.Split(final)
-	if dir == "" {
-		dir = "."
-	}
-	// Not os.CreateTemp, which makes mode 0600: a new FILE should get the
-	// usual 0666 less the umask, which only the kernel knows.
-	for range 10 {
-		name := filepath.Join(dir, "."+base+".larder-"+rand.Text()[:10]+".tmp")
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		o.f = f
-		return o, nil
-	}
-	return nil, fmt.Errorf("cannot create a temporary file next to %s", final)
-}
-
-// commit makes the verified payload durable under its final name.
-func (o *outputFile) commit() error {
-	if err := o.f.Sync(); err != nil {
-		return err
-	}
-	if o.mode != 0 {
-		if err := o.f.Chmod(o.mode); err != nil {
-			return err
-		}
-	}
-	if err := o.f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(o.f.Name(), o.final); err != nil {
-		return err
-	}
-	o.done = true
-	// Sync the folder so that the rename survives a crash. Best effort:
-	// some systems cannot open a folder for syncing, and the data itself
-	// is already safe.
-	if d, err := os.Open(filepath.Dir(o.final)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// abort removes the temporary file unless commit renamed it.
-func (o *outputFile) abort() {
-	if o.done {
-		return
-	}
-	o.f.Close()
-	os.Remove(o.f.Name())
-}

@@ -90,21 +90,6 @@ func TestGetToStdout(t *testing.T) {
 	}
 }
 
-func TestGetNoReply(t *testing.T) {
-	srv := filesServer(t, map[string][]byte{"empty": nil})
-	env, _, stderr := testEnv(t, srv.addr)
-	out := filepath.Join(t.TempDir(), "empty")
-	if err := run(env, "get", "--salt", testSalt, "empty", "-o", out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(stderr.String(), "the server sent no reply") {
-		t.Errorf("no warning on stderr: %q", stderr)
-	}
-	if fi, err := os.Stat(out); err != nil || fi.Size() != 0 {
-		t.Errorf("want an empty %s: %v", out, err)
-	}
-}
-
 // TestGetCorrupt checks that a reply failing its checks leaves no file,
 // and an existing file untouched.
 func TestGetCorrupt(t *testing.T) {
@@ -141,7 +126,7 @@ func TestGetKeepsMode(t *testing.T) {
 	if err := os.WriteFile(out, []byte("old content"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(env, "get", "--salt", testSalt, "f", "-o", out); err != nil {
+	if err := run(env, "get", "--salt", testSalt, "f", "-o", out, "-f"); err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(out)

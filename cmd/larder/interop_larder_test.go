@@ -239,3 +239,66 @@ func TestInteropSharedAccount(t *testing.T) {
 		}
 	})
 }
+
+// TestInteropSingleRecvClient runs a client that reads each block the way
+// the course's handout client does, with one recv(4) and then ONE
+// recv(length+76), never looping (testdata/interop/single_recv_client.py),
+// many times against larder, in order and shuffled: it works only if every
+// block reaches it whole. larder once wrote replies in 64 KiB pieces and
+// the handout client failed 19 runs of 20 on hamlet.txt's size. Also: a
+// slow reader, whose receive window the server waits for, and a client
+// whose MSS is not one block, which larder sends one block per write.
+func TestInteropSingleRecvClient(t *testing.T) {
+	py := lookPython(t)
+	script := peerFile(t, "single_recv_client.py")
+	files := []struct {
+		name   string
+		size   int
+		repeat string
+	}{
+		{"empty", 0, "20"},
+		{"one-byte", 1, "20"},
+		{"one-block", wire.MaxBlockPayload, "20"},
+		{"one-block-and-a-byte", wire.MaxBlockPayload + 1, "20"},
+		{"hamlet-size", 196_746, "20"},
+		{"5MiB", 5 << 20, "3"},
+	}
+	servers := []struct {
+		name string
+		l    *testLarder
+	}{
+		{"in-order", startLarder(t)},
+		{"shuffled", startLarder(t, shuffleBlocks)},
+	}
+	for _, srv := range servers {
+		for _, f := range files {
+			srv.l.put(t, f.name, interopRandom(f.size))
+		}
+		if r := runPeer(t, py, "-I", script, srv.l.host, srv.l.port, "alice", "s3cret"); r.code != peerExitOK {
+			t.Fatalf("register alice on %s: %v", srv.name, r)
+		}
+	}
+	fetch := func(t *testing.T, l *testLarder, name string, size int, args ...string) {
+		t.Helper()
+		r := runPeer(t, py, append([]string{"-I", script, l.host, l.port, "alice", "s3cret", name}, args...)...)
+		if r.code != peerExitOK || !bytes.Equal(r.stdout, interopRandom(size)) {
+			t.Errorf("got %v, want exit 0 and the file's %d bytes, every time", r, size)
+		}
+	}
+	for _, srv := range servers {
+		for _, f := range files {
+			t.Run(srv.name+"/"+f.name, func(t *testing.T) {
+				t.Parallel()
+				fetch(t, srv.l, f.name, f.size, "--repeat", f.repeat)
+			})
+		}
+		t.Run(srv.name+"/slow-reader", func(t *testing.T) {
+			t.Parallel()
+			fetch(t, srv.l, "5MiB", 5<<20, "--repeat", "2", "--pause-every", "16:2")
+		})
+		t.Run(srv.name+"/mss-900", func(t *testing.T) {
+			t.Parallel()
+			fetch(t, srv.l, "hamlet-size", 196_746, "--repeat", "5", "--mss", "900")
+		})
+	}
+}

@@ -141,6 +141,13 @@ func runWhoami(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stdout, "server: %s (%s)\n", s.target.server, printable(s.Server()))
 			fmt.Fprintf(env.Stdout, "bytes:  %s used, %s\n", bytes(w.BytesUsed), quota(w.BytesQuota, bytes))
 			fmt.Fprintf(env.Stdout, "files:  %d used, %s\n", w.FilesUsed, quota(w.FilesQuota, func(n uint64) string { return fmt.Sprint(n) }))
+			if parts, err := s.Parts(ctx); err == nil && len(parts) > 0 {
+				var held uint64
+				for _, p := range parts {
+					held += p.Size
+				}
+				fmt.Fprintf(env.Stdout, "parts:  %d unfinished uploads hold %s of that ('larder parts')\n", len(parts), bytes(held))
+			}
 			return nil
 		},
 	}

@@ -73,6 +73,7 @@ func commands() []command {
 		{"rm", "remove a file or an empty folder (native)", runRm},
 		{"passwd", "change your password (native)", runPasswd},
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
+		{"parts", "list or cancel your unfinished uploads (native)", runParts},
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},

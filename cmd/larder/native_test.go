@@ -210,7 +210,9 @@ func TestNativePutGetRoundTrip(t *testing.T) {
 	other := writeLocal(t, dir, "data.bin", randomData(1000, 8))
 	wantExit(t, env, exitFailure, []string{"CONFLICT", "--overwrite"}, "put", other)
 	runOK(t, env, "put", "-f", other, "/")
-	runOK(t, env, "get", "/data.bin", "-o", got)
+	// And replacing got, which is not a partial copy of the new file, -f.
+	wantExit(t, env, exitFailure, []string{"-f"}, "get", "/data.bin", "-o", got)
+	runOK(t, env, "get", "-f", "/data.bin", "-o", got)
 	if b, _ := os.ReadFile(got); len(b) != 1000 {
 		t.Errorf("after put -f, got %d bytes, want 1000", len(b))
 	}
@@ -232,18 +234,27 @@ func TestNativeGetResumes(t *testing.T) {
 		name    string
 		partial []byte
 		args    []string
-		kept    int // bytes kept: -1 for none, and nothing said
+		kept    int  // bytes kept: -1 for none, and nothing said
+		refused bool // without -f: the file is not a partial copy
 	}{
-		{"half a block past two", data[:2*block+block/2], nil, 2 * block},
-		{"a bad second block", corrupt(data[:2*block+block/2], block+7), nil, block},
-		{"a first block of something else", corrupt(data[:2*block], 0), nil, -1},
-		{"all there", data, nil, 3 * block}, // whole blocks only
-		{"longer than the file", append(bytes.Clone(data), "more"...), nil, 3 * block},
-		{"--no-resume", data[:2*block], []string{"--no-resume"}, -1},
+		{"half a block past two", data[:2*block+block/2], nil, 2 * block, false},
+		{"a bad second block", corrupt(data[:2*block+block/2], block+7), []string{"-f"}, block, true},
+		{"a first block of something else", corrupt(data[:2*block], 0), []string{"-f"}, -1, true},
+		{"a bad last byte", corrupt(data[:2*block+block/2], 2*block+block/2-1), []string{"-f"}, 2 * block, true},
+		{"all there", data, nil, 3 * block, false}, // whole blocks only
+		{"longer than the file", append(bytes.Clone(data), "more"...), []string{"-f"}, 3 * block, true},
+		{"--no-resume", data[:2*block], []string{"--no-resume"}, -1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			must(t, os.WriteFile(out, tt.partial, 0o600))
+			if tt.refused {
+				wantExit(t, env, exitFailure, []string{"-f"}, "get", "/big.bin", "-o", out)
+				if b, _ := os.ReadFile(out); !bytes.Equal(b, tt.partial) {
+					t.Fatalf("a refused get changed %s", out)
+				}
+				os.Remove(out + ".larder-part") // what a refusal at the end kept
+			}
 			_, stderr := runOK(t, env, append([]string{"get", "/big.bin", "-o", out}, tt.args...)...)
 			if b, _ := os.ReadFile(out); !bytes.Equal(b, data) {
 				t.Fatalf("after get, %s holds %d bytes that differ from the %d on the server", out, len(b), len(data))
@@ -448,7 +459,7 @@ func TestNativeQuota(t *testing.T) {
 	l := startLarder(t, func(c *ServeConfig) { c.Quota.Bytes = 1 << 20 })
 	env := loggedIn(t, l)
 	big := writeLocal(t, t.TempDir(), "big.bin", randomData(2<<20, 3))
-	wantExit(t, env, exitFailure, []string{"QUOTA_EXCEEDED", "whoami"}, "put", big)
+	wantExit(t, env, exitQuota, []string{"QUOTA_EXCEEDED", "whoami"}, "put", big)
 	out, _ := runOK(t, env, "whoami")
 	if !strings.Contains(out, fmt.Sprintf("bytes:  0 B (0 bytes) used, quota 1.0 MiB (%d bytes)", 1<<20)) {
 		t.Errorf("whoami printed %q", out)

@@ -12,10 +12,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -50,6 +52,7 @@ type ServeConfig struct {
 	Quota                   larder.Quota
 	MaxTransfersPerUser     int
 	NativeIdleTimeout       time.Duration
+	MinFree                 disk.MinFree // free disk space that uploads may not take
 
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
@@ -74,6 +77,7 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		NativeListen:        "127.0.0.1:23457",
 		MaxTransfersPerUser: server.DefaultMaxTransfersPerUser,
 		NativeIdleTimeout:   server.DefaultIdleTimeout,
+		MinFree:             disk.DefaultMinFree,
 		AuthCacheTTL:        auth.DefaultCacheTTL,
 		AuthCacheEntries:    auth.DefaultCacheEntries,
 		Throttle:            auth.DefaultThrottleConfig(),
@@ -83,6 +87,13 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 }
 
 func runServe(ctx context.Context, env *Env, args []string) error {
+	// SIGHUP never stops a server: an operator sends it to reload, a
+	// closed terminal sends it too. Taken before anything else, so that
+	// one arriving while the server starts does not kill it either.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	cfg := defaultServeConfig(env.Getenv)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
@@ -104,6 +115,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.Int64Var(&cfg.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
 	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
 	fs.DurationVar(&cfg.NativeIdleTimeout, "native-idle-timeout", cfg.NativeIdleTimeout, "how long a native session may wait between requests")
+	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&cfg.MinFree))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
@@ -122,7 +134,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: larder serve [flags]\n\n"+
 			"Serves the files of a folder over the course protocol, to registered users.\n"+
-			"SIGINT or SIGTERM stops it gracefully; a second one stops it at once.\n\nFlags:\n")
+			"SIGINT or SIGTERM stops it gracefully; a second one stops it at once.\n"+
+			"SIGHUP reloads the pepper file; it never stops the server.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if _, err := parseFlags(fs, args); err != nil {
@@ -157,11 +170,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
-	select {
-	case err := <-served:
-		m.Close()
-		return err
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case err := <-served:
+			m.Close()
+			return err
+		case <-hup:
+			m.Reload()
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	logger.Info("shutting down", "grace", cfg.ShutdownGrace, "connections", m.srv.Conns())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
@@ -266,9 +285,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.files, err = disk.Open(cfg.FilesDir, 0); err != nil {
 		return fmt.Errorf("served folder: %w", err)
 	}
-	if m.accounts, err = openAccounts(ctx, &cfg.AccountConfig); err != nil {
+	if m.accounts, err = openServerAccounts(ctx, &cfg.AccountConfig, m.Logger); err != nil {
 		return err
 	}
+	m.accounts.hasher.SetLogger(m.Logger)
 	if !cfg.Hash.MeetsOWASPMinimum() {
 		m.Logger.Warn("password-hash parameters are below OWASP's minimum (19456 KiB, 2 passes, 1 lane)", "params", cfg.Hash.String())
 	}
@@ -336,6 +356,22 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}()
 	}
 	return nil
+}
+
+// Reload reloads what can change while the server runs, on SIGHUP: the
+// pepper file, so that a rotation takes effect without a restart. The rest
+// of the configuration is read only at start; a reload says so and never
+// stops the server.
+func (m *Main) Reload() {
+	before := m.accounts.hasher.Peppers()
+	err := m.accounts.hasher.ReloadPeppers()
+	if err != nil {
+		m.Logger.Error("SIGHUP: the pepper file could not be reloaded; the server goes on with the peppers it has",
+			"peppers", before, "error", err)
+	} else {
+		m.Logger.Info("SIGHUP: pepper file reloaded", "peppers", m.accounts.hasher.Peppers())
+	}
+	m.Logger.Warn("SIGHUP: the rest of the configuration is read only at start (flags); restart the server to change it")
 }
 
 // startReason sums up the settings an auditor would want to know.
@@ -515,7 +551,11 @@ func (m *Main) openNative(ctx context.Context, lc net.ListenConfig) (err error) 
 	if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
 		return fmt.Errorf("users' spaces: %w", err)
 	}
+	if err := m.adoptSpaces(ctx); err != nil {
+		return fmt.Errorf("users' spaces: %w", err)
+	}
 	m.srv.Spaces, m.srv.FileStore = m.spaces, m.accounts.db.files()
+	m.srv.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
 	if !cfg.InsecurePlaintextNative {
 		if cfg.TLSCert != "" {
 			m.identity, err = tlsconf.LoadFiles(cfg.TLSCert, cfg.TLSKey)

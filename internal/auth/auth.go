@@ -200,6 +200,10 @@ func (a *Authenticator) log(level slog.Level, msg string, args ...any) {
 // a protocol can tell it from a wrong signature.
 var ErrDisabled = errors.New("auth: account disabled")
 
+// ErrDeleted is the cause of Still's error for an account deleted since
+// the session logged in (even if its name was registered again since).
+var ErrDeleted = errors.New("auth: account deleted")
+
 // admit returns u, or an error if the account is disabled.
 func admit(u *larder.User) (*larder.User, error) {
 	if u.Disabled {
@@ -232,8 +236,8 @@ func validate(name string, sig []byte) error {
 func (a *Authenticator) Still(ctx context.Context, u *larder.User) error {
 	cur, err := a.store.UserByName(ctx, u.Name)
 	switch {
-	case larder.ErrorCode(err) == larder.ENOTFOUND:
-		return larder.Errorf(larder.EUNAUTHORIZED, "account %q was deleted", u.Name)
+	case larder.ErrorCode(err) == larder.ENOTFOUND, err == nil && cur.ID != u.ID:
+		return &larder.Error{Code: larder.EUNAUTHORIZED, Message: fmt.Sprintf("account %q was deleted", u.Name), Err: ErrDeleted}
 	case err != nil:
 		return err
 	case cur.Disabled:

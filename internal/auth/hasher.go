@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/larderfs/larder"
 	"golang.org/x/crypto/argon2"
@@ -34,9 +35,10 @@ const (
 // NeedsRehash tells which stored hashes differ from the policy.
 type Hasher struct {
 	params    Params
-	peppers   *Peppers      // nil: new hashes have no pepper
-	sem       chan struct{} // one token per hash in progress
-	maxMemory uint32        // KiB; see verifyMemoryCap
+	peppers   atomic.Pointer[Peppers] // nil: new hashes have no pepper
+	reload    pepperReload            // see ReloadPeppers
+	sem       chan struct{}           // one token per hash in progress
+	maxMemory uint32                  // KiB; see verifyMemoryCap
 	maxTime   uint32
 
 	// dummy is a hash by the policy of nothing at all, for VerifyDummy.
@@ -78,12 +80,12 @@ func NewHasher(p Params, peppers *Peppers, concurrency int) *Hasher {
 	}
 	h := &Hasher{
 		params:    p,
-		peppers:   peppers,
 		sem:       make(chan struct{}, concurrency),
 		maxMemory: max(verifyMemoryCap, p.Memory),
 		maxTime:   max(verifyTimeCap, p.Time),
 		key:       argon2Key,
 	}
+	h.peppers.Store(peppers)
 	// A random "hash" costs as much to check as a real one, and matches
 	// nothing.
 	h.dummy = h.newPHC()
@@ -104,18 +106,23 @@ func (h *Hasher) newPHC() *phc {
 	salt := make([]byte, saltLen)
 	rand.Read(salt) // never fails: since Go 1.24 it crashes the program instead
 	v := &phc{params: h.params, salt: salt, hash: make([]byte, keyLen)}
-	if h.peppers != nil {
-		v.keyID = []byte(h.peppers.Current().ID)
-	}
+	v.keyID = h.currentKeyID()
 	return v
+}
+
+// currentKeyID returns the ID of the pepper new hashes use, after a reload
+// if the pepper file changed; nil if h has no peppers.
+func (h *Hasher) currentKeyID() []byte {
+	h.refreshPeppers()
+	if ps := h.peppers.Load(); ps != nil {
+		return []byte(ps.Current().ID)
+	}
+	return nil
 }
 
 // isCurrent reports whether v is a hash that Hash could have made now.
 func (h *Hasher) isCurrent(v *phc) bool {
-	want := ""
-	if h.peppers != nil {
-		want = h.peppers.Current().ID
-	}
+	want := string(h.currentKeyID())
 	return v.params == h.params && string(v.keyID) == want &&
 		len(v.salt) == saltLen && len(v.hash) == keyLen
 }
@@ -125,12 +132,20 @@ func (h *Hasher) pepper(keyID []byte) (*Pepper, error) {
 	if keyID == nil {
 		return nil, nil
 	}
-	if h.peppers == nil {
+	ps := h.peppers.Load()
+	if ps == nil {
 		return nil, fmt.Errorf("auth: stored hash was made with pepper %q, and this server has no pepper file", keyID)
 	}
-	p, ok := h.peppers.Lookup(string(keyID))
+	p, ok := ps.Lookup(string(keyID))
 	if !ok {
-		return nil, fmt.Errorf("auth: stored hash was made with pepper %q, which is not in this server's pepper file (it has %s)", keyID, h.peppers)
+		// Made by another process that has read a newer pepper file (an
+		// administrator's command after a rotation): read it too.
+		h.refreshPeppers()
+		ps = h.peppers.Load()
+		p, ok = ps.Lookup(string(keyID))
+	}
+	if !ok {
+		return nil, fmt.Errorf("auth: stored hash was made with pepper %q, which is not in this server's pepper file %s (it has %s)", keyID, ps.path, ps)
 	}
 	return &p, nil
 }
@@ -203,7 +218,11 @@ func (h *Hasher) verify(ctx context.Context, v storedHash, sig []byte) (bool, er
 // unknown user calls it, so that it costs as much as one with a wrong
 // signature and the time taken does not tell which names exist.
 func (h *Hasher) VerifyDummy(ctx context.Context, sig []byte) (bool, error) {
-	if _, err := h.verify(ctx, h.dummy, sig); err != nil {
+	// Under the current pepper, which may have changed since h was made
+	// (and the dummy's may have been retired).
+	d := *h.dummy
+	d.keyID = h.currentKeyID()
+	if _, err := h.verify(ctx, &d, sig); err != nil {
 		return false, err
 	}
 	return false, nil

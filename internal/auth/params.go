@@ -1,6 +1,10 @@
 package auth
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Params are the cost parameters of argon2id. Every stored hash records the
 // parameters it was made with, so they can be raised without invalidating
@@ -62,4 +66,30 @@ func (p Params) MeetsOWASPMinimum() bool {
 // String returns p in the notation of PHC strings, "m=19456,t=2,p=1".
 func (p Params) String() string {
 	return fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads)
+}
+
+// ParseParams parses parameters in the notation of String, "m=19456,t=2,p=1",
+// and validates them.
+func ParseParams(s string) (Params, error) {
+	var p Params
+	fields := strings.Split(s, ",")
+	if len(fields) != 3 {
+		return p, fmt.Errorf("auth: argon2id parameters %q: want m=KiB,t=PASSES,p=LANES", s)
+	}
+	for i, name := range []string{"m", "t", "p"} {
+		v, ok := strings.CutPrefix(fields[i], name+"=")
+		n, err := strconv.ParseUint(v, 10, 32)
+		if !ok || err != nil || (name == "p" && n > 255) {
+			return p, fmt.Errorf("auth: argon2id parameters %q: want m=KiB,t=PASSES,p=LANES", s)
+		}
+		switch name {
+		case "m":
+			p.Memory = uint32(n)
+		case "t":
+			p.Time = uint32(n)
+		case "p":
+			p.Threads = uint8(n)
+		}
+	}
+	return p, p.Validate()
 }

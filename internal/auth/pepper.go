@@ -91,9 +91,14 @@ func (p Pepper) Format(f fmt.State, verb rune) {
 func (p Pepper) LogValue() slog.Value { return slog.GroupValue(slog.String("id", p.ID)) }
 
 // Peppers is the content of a pepper file: every pepper by ID, and the
-// current one. It is immutable and safe for concurrent use.
+// current one. It is immutable and safe for concurrent use. A Peppers that
+// LoadPeppers or CreatePepperFile returns remembers its file, so that a
+// Hasher can reload it when it changes (see Hasher.ReloadPeppers).
 type Peppers struct {
 	list []Pepper // in file order; the last is current
+
+	path string      // the file it was read from; "" for none
+	file os.FileInfo // the file as it was read, to tell when it changes
 }
 
 // Current returns the pepper with which new hashes are made. A Peppers
@@ -250,6 +255,7 @@ func readPeppers(path string) (*Peppers, []byte, map[string]int, os.FileInfo, er
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	ps.path, ps.file = path, fi
 	return ps, data, lineOf, fi, nil
 }
 
@@ -310,8 +316,15 @@ func CreatePepperFile(path string) (ps *Peppers, err error) {
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("auth: pepper file: %w", err)
 	}
-	ps, _, err = parsePeppers(path, data)
-	return ps, err
+	if ps, _, err = parsePeppers(path, data); err != nil {
+		return nil, err
+	}
+	ps.path = path
+	ps.file, err = os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: pepper file: %w", err)
+	}
+	return ps, nil
 }
 
 // nextPepperID returns "pN" for the smallest N above every ID of that form.
@@ -333,10 +346,10 @@ func nextPepperID(ps *Peppers) (string, error) {
 
 // RotatePepper appends a fresh random pepper to the pepper file at path and
 // returns its ID: "pN", N one more than the largest N of such IDs in the
-// file. It becomes the current pepper for the servers that load the file
-// after it; every server sharing a database must then be restarted, since
-// one that does not know the new pepper cannot check the hashes made with
-// it. The file is replaced atomically (a private temporary file, synced,
+// file. It becomes the current pepper of every Hasher that reads the file,
+// from its next hash on (see Hasher.ReloadPeppers). Servers on other
+// machines need a copy of the file before any hash made with it reaches
+// them. The file is replaced atomically (a private temporary file, synced,
 // renamed over it, the folder synced), keeping its comments and its owner.
 // Two rotations of one file at the same instant can lose one of them.
 func RotatePepper(path string) (string, error) {

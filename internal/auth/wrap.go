@@ -40,6 +40,16 @@ const (
 var (
 	ErrAlreadyCurrent = errors.New("auth: stored hash already follows the current policy")
 	ErrAlreadyWrapped = errors.New("auth: stored hash is already wrapped")
+	// ErrStronger: an argon2id hash that costs more than the policy in
+	// some parameter. Wrapping it would put it inside a weaker hash, and
+	// have the next login replace it with one.
+	ErrStronger = errors.New("auth: stored hash costs more than the policy in some parameter; wrapping would weaken it")
+	// ErrOtherPepper: an argon2id hash by the policy's parameters with
+	// another pepper than the current one. Wrapping it would add nothing
+	// (it is peppered and as costly) and would keep its pepper in use
+	// besides the current one; only a login moves it to the current
+	// pepper.
+	ErrOtherPepper = errors.New("auth: stored hash follows the policy with an older pepper; it moves to the current one at its next login")
 )
 
 // wrapped is a decoded wrapped hash.
@@ -103,32 +113,20 @@ func (w *wrapped) verify(h *Hasher, sig []byte) (bool, error) {
 
 // Wrap returns stored wrapped in argon2id by h's policy (current parameters
 // and pepper), without the signature: see the format above. It wraps
-// bcrypt, PBKDF2 and course-sha256 hashes, and argon2id hashes that differ
-// from h's policy. It returns ErrAlreadyCurrent for a hash that follows the
-// policy, ErrAlreadyWrapped for a wrapped one, and an error with code
+// bcrypt, PBKDF2 and course-sha256 hashes, and argon2id hashes that cost
+// less than h's policy, or as much without a pepper. It never makes a hash
+// weaker: it returns ErrAlreadyCurrent for a hash that follows the policy,
+// ErrStronger for an argon2id hash above the policy in some parameter,
+// ErrOtherPepper for one by the policy with an older pepper,
+// ErrAlreadyWrapped for a wrapped one, and an error with code
 // EINTERNAL for one that is unreadable or that h could not check (too
 // costly, or made with a pepper that h does not have), since the wrapped
 // hash could not be checked either. If ctx ends while it waits for a slot
 // in the pool, the error has code EUNAVAILABLE.
 func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
-	v, err := decodeHash(stored)
+	inner, err := h.wrappable(stored)
 	if err != nil {
-		return "", unreadable(err)
-	}
-	inner, ok := v.(innerHash)
-	if !ok {
-		return "", ErrAlreadyWrapped
-	}
-	if a, ok := v.(*phc); ok {
-		if h.isCurrent(a) {
-			return "", ErrAlreadyCurrent
-		}
-		if len(a.hash) != keyLen {
-			return "", unusable(fmt.Errorf("auth: an argon2id hash of %d bytes cannot be wrapped; the wrap format holds %d-byte ones", len(a.hash), keyLen))
-		}
-	}
-	if err := inner.usable(h); err != nil {
-		return "", unusable(err)
+		return "", err
 	}
 	w := &wrapped{inner: inner, outer: h.newPHC()}
 	if err := h.acquire(ctx); err != nil {
@@ -139,6 +137,46 @@ func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
 		return "", unusable(err) // cannot happen: the current pepper is h's
 	}
 	return w.encode(), nil
+}
+
+// WrapCheck returns the error Wrap would return for stored without
+// computing anything: nil if Wrap would wrap it.
+func (h *Hasher) WrapCheck(stored string) error {
+	_, err := h.wrappable(stored)
+	return err
+}
+
+// wrappable decodes stored if Wrap may wrap it, and says why not otherwise.
+func (h *Hasher) wrappable(stored string) (innerHash, error) {
+	v, err := decodeHash(stored)
+	if err != nil {
+		return nil, unreadable(err)
+	}
+	inner, ok := v.(innerHash)
+	if !ok {
+		return nil, ErrAlreadyWrapped
+	}
+	a, isArgon := v.(*phc)
+	if isArgon {
+		if h.isCurrent(a) {
+			return nil, ErrAlreadyCurrent
+		}
+		if len(a.hash) != keyLen {
+			return nil, unusable(fmt.Errorf("auth: an argon2id hash of %d bytes cannot be wrapped; the wrap format holds %d-byte ones", len(a.hash), keyLen))
+		}
+	}
+	if isArgon {
+		if p := h.params; a.params.Memory > p.Memory || a.params.Time > p.Time || a.params.Threads > p.Threads {
+			return nil, ErrStronger
+		}
+	}
+	if err := inner.usable(h); err != nil {
+		return nil, unusable(err)
+	}
+	if isArgon && a.params == h.params && a.keyID != nil {
+		return nil, ErrOtherPepper
+	}
+	return inner, nil
 }
 
 // IsWrapped reports whether stored is a wrapped hash, which Wrap leaves

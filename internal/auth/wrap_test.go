@@ -23,11 +23,11 @@ func weakHashes(t *testing.T, sig []byte) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldPepper, err := NewHasher(cheap, p1Only(t), 1).Hash(t.Context(), sig)
+	oldPepper, err := NewHasher(Params{Memory: 32, Time: 1, Threads: 1}, p1Only(t), 1).Hash(t.Context(), sig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldParams, err := NewHasher(Params{Memory: 32, Time: 3, Threads: 1}, vectorPeppers(t), 1).Hash(t.Context(), sig)
+	oldParams, err := NewHasher(Params{Memory: 32, Time: 1, Threads: 1}, vectorPeppers(t), 1).Hash(t.Context(), sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,15 +40,15 @@ func weakHashes(t *testing.T, sig []byte) map[string]string {
 	pb64 := &pbkdf2Hash{iterations: 1000, explicitL: true, salt: []byte("salt"), hash: make([]byte, 64)}
 	pb64.hash, _ = pb64.digest(nil, sig)
 	return map[string]string{
-		"bcrypt":              string(bc),
-		"bcrypt $2y$":         "$2y$" + string(bc[4:]),
-		"pbkdf2":              pb.encode(),
-		"pbkdf2 passlib":      pbPasslib.encode(),
-		"pbkdf2 l=64":         pb64.encode(),
-		"course":              course.encode(),
-		"argon2id no pepper":  unpeppered,
-		"argon2id pepper p1":  oldPepper,
-		"argon2id old params": oldParams,
+		"bcrypt":                         string(bc),
+		"bcrypt $2y$":                    "$2y$" + string(bc[4:]),
+		"pbkdf2":                         pb.encode(),
+		"pbkdf2 passlib":                 pbPasslib.encode(),
+		"pbkdf2 l=64":                    pb64.encode(),
+		"course":                         course.encode(),
+		"argon2id no pepper":             unpeppered,
+		"argon2id old params, pepper p1": oldPepper,
+		"argon2id old params":            oldParams,
 	}
 }
 
@@ -141,7 +141,6 @@ func TestWrapRefuses(t *testing.T) {
 		"scrypt":          "$scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaA",
 		"missing pepper":  (&phc{params: cheap, keyID: []byte("p7"), salt: salt, hash: hash}).encode(),
 		"16-byte output":  (&phc{params: cheap, salt: salt, hash: hash[:16]}).encode(),
-		"1 GiB argon2id":  (&phc{params: Params{Memory: 1 << 20, Time: 1, Threads: 1}, salt: salt, hash: hash}).encode(),
 		"bcrypt cost 17":  "$2b$17$larderBcryptVectorSal.Ts1iAZ9gXVbAAaUws/mqFkln6D/vBoS",
 		"pbkdf2 too many": "$pbkdf2-sha256$i=10000001$bGFyZGVyLXBia2RmMi0wMQ$I6onqLYLjKv1TK67syYF3jfzRUtOqW9Zp7SxynOexuw",
 	} {
@@ -163,6 +162,37 @@ func TestWrapRefuses(t *testing.T) {
 	}
 	if ok, err := none.Verify(t.Context(), w, sig); !ok || err != nil {
 		t.Errorf("Verify(unpeppered wrap) = %v, %v", ok, err)
+	}
+}
+
+// TestWrapNeverWeakens: an argon2id hash above the policy in any
+// parameter is never wrapped in the policy's hash, and one by the policy
+// with an older pepper is left for its login to move; WrapCheck says so
+// without hashing.
+func TestWrapNeverWeakens(t *testing.T) {
+	h := NewHasher(cheap, vectorPeppers(t), 1)
+	h.key = func(secret, salt []byte, p Params, n uint32) []byte {
+		t.Errorf("argon2id computed for a hash that is not wrapped")
+		return argon2Key(secret, salt, p, n)
+	}
+	salt, hash := make([]byte, 16), make([]byte, 32)
+	for name, tc := range map[string]struct {
+		stored string
+		want   error
+	}{
+		"more memory":         {(&phc{params: Params{Memory: 128, Time: 1, Threads: 1}, keyID: []byte("p2"), salt: salt, hash: hash}).encode(), ErrStronger},
+		"more passes":         {(&phc{params: Params{Memory: 32, Time: 3, Threads: 1}, keyID: []byte("p2"), salt: salt, hash: hash}).encode(), ErrStronger},
+		"more lanes":          {(&phc{params: Params{Memory: 64, Time: 1, Threads: 2}, salt: salt, hash: hash}).encode(), ErrStronger},
+		"older pepper":        {(&phc{params: cheap, keyID: []byte("p1"), salt: salt, hash: hash}).encode(), ErrOtherPepper},
+		"current":             {(&phc{params: cheap, keyID: []byte("p2"), salt: salt, hash: hash}).encode(), ErrAlreadyCurrent},
+		"stronger, no pepper": {(&phc{params: Params{Memory: 64, Time: 2, Threads: 1}, salt: salt, hash: hash}).encode(), ErrStronger},
+	} {
+		if err := h.WrapCheck(tc.stored); !errors.Is(err, tc.want) {
+			t.Errorf("%s: WrapCheck = %v, want %v", name, err, tc.want)
+		}
+		if w, err := h.Wrap(t.Context(), tc.stored); w != "" || !errors.Is(err, tc.want) {
+			t.Errorf("%s: Wrap = %q, %v; want %v", name, w, err, tc.want)
+		}
 	}
 }
 

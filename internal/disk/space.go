@@ -9,11 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/flock"
@@ -54,14 +54,18 @@ func CleanPath(p string) (string, error) {
 	return p, nil
 }
 
-// Spaces keeps every user's private space below one folder. A user's space
-// is a folder named after the hex of the user's name (names may hold any
-// character but control characters, "/" and ".." included), holding
-// files/, the user's tree, and uploads/, the uploads in progress: on one
-// file system, so that an upload moves into the tree with one rename.
+// Spaces keeps every user's private space below one folder. An account's
+// space is a folder named after its id (spaceDir), never its name, so
+// that an account registered again under a deleted one's name starts
+// empty; it holds files/, the user's tree, and uploads/, the uploads in
+// progress: on one file system, so that an upload moves into the tree
+// with one rename. See spaces.go for deleting a space and for adopting
+// the folders of older versions, which were named after the user's name.
 type Spaces struct {
+	dir     string
 	root    *os.Root
 	escapes error
+	active  activeParts // the part files being written, by this process
 }
 
 // OpenSpaces opens (creating it if need be) the folder of the spaces.
@@ -73,15 +77,16 @@ func OpenSpaces(dir string) (*Spaces, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Spaces{root: root, escapes: escapes}, nil
+	return &Spaces{dir: dir, root: root, escapes: escapes}, nil
 }
 
 // Close closes the folder.
 func (s *Spaces) Close() error { return s.root.Close() }
 
-// Space opens user's space, creating it on first use. Close it after use.
-func (s *Spaces) Space(user string) (*Space, error) {
-	dir := "u-" + hex.EncodeToString([]byte(user))
+// Space opens the space of the account with the given id, creating it on
+// first use. Close it after use.
+func (s *Spaces) Space(id int64) (*Space, error) {
+	dir := spaceDir(id)
 	for _, sub := range []string{"files", "uploads"} {
 		if err := s.root.MkdirAll(dir+"/"+sub, 0o700); err != nil {
 			return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot open your space", Err: err}
@@ -91,7 +96,7 @@ func (s *Spaces) Space(user string) (*Space, error) {
 	if err != nil {
 		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot open your space", Err: err}
 	}
-	return &Space{root: root, escapes: s.escapes}, nil
+	return &Space{root: root, escapes: s.escapes, spaces: s, dir: dir}, nil
 }
 
 // Space is one user's private space. Paths are cleaned by CleanPath;
@@ -99,6 +104,8 @@ func (s *Spaces) Space(user string) (*Space, error) {
 type Space struct {
 	root    *os.Root
 	escapes error
+	spaces  *Spaces
+	dir     string // in spaces
 }
 
 // Close closes the space.
@@ -123,34 +130,56 @@ func (sp *Space) Stat(p string) (fs.FileInfo, error) {
 	return fi, nil
 }
 
-// List returns the regular files and folders in folder p, by byte order
-// of their names.
-func (sp *Space) List(p string) ([]fs.FileInfo, error) {
-	return listDir(sp.root, tree(p), p, sp.pathError)
+// OpenList opens folder p for listing.
+func (sp *Space) OpenList(p string) (*Lister, error) {
+	return openLister(sp.root, tree(p), p, sp.pathError)
 }
 
-// listDir lists folder name of root, sorted, without special files.
-func listDir(root *os.Root, name, shown string, pathError func(string, error) error) ([]fs.FileInfo, error) {
+// Lister reads a folder's regular files and folders a few at a time, in
+// the order the file system keeps them (not sorted), so that each read
+// costs the same whatever the folder's size. As with readdir(3), an entry
+// there throughout is read exactly once; one added or removed meanwhile
+// may or may not be. It holds the folder open until Close.
+type Lister struct {
+	d     *os.File
+	shown string
+	err   func(string, error) error
+}
+
+// openLister opens folder name of root, shown to users as shown.
+func openLister(root *os.Root, name, shown string, pathError func(string, error) error) (*Lister, error) {
 	d, err := root.Open(name)
 	if err != nil {
 		return nil, pathError(shown, err)
 	}
-	defer d.Close()
 	fi, err := d.Stat()
 	if err != nil {
+		d.Close()
 		return nil, pathError(shown, err)
 	}
 	if !fi.IsDir() {
+		d.Close()
 		return nil, larder.Errorf(larder.EINVALID, "%s is not a folder", quote(shown))
 	}
-	entries, err := d.ReadDir(-1)
-	if err != nil {
-		return nil, pathError(shown, err)
+	return &Lister{d: d, shown: shown, err: pathError}, nil
+}
+
+// Next reads up to n more entries and returns the regular files and
+// folders among them (symbolic links, special files and names that are
+// not UTF-8, which no request can name, are left out, so it may return
+// fewer, even none). At the end of the folder it returns io.EOF.
+func (l *Lister) Next(n int) ([]fs.FileInfo, error) {
+	entries, err := l.d.ReadDir(n)
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil && len(entries) == 0 {
+		return nil, l.err(l.shown, err)
 	}
 	infos := make([]fs.FileInfo, 0, len(entries))
 	for _, e := range entries {
-		if t := e.Type(); t != 0 && !t.IsDir() {
-			continue // symbolic links and special files are not served
+		if t := e.Type(); t != 0 && !t.IsDir() || !utf8.ValidString(e.Name()) {
+			continue
 		}
 		info, err := e.Info()
 		if err != nil {
@@ -158,9 +187,11 @@ func listDir(root *os.Root, name, shown string, pathError func(string, error) er
 		}
 		infos = append(infos, info)
 	}
-	slices.SortFunc(infos, func(a, b fs.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
 	return infos, nil
 }
+
+// Close lets go of the folder.
+func (l *Lister) Close() error { return l.d.Close() }
 
 // Mkdir makes folder p; its parent must exist.
 func (sp *Space) Mkdir(p string) error {
@@ -257,6 +288,7 @@ type Upload struct {
 	f      *os.File
 	w      *xfer.File // f, written with early writeback
 	name   string     // of the part file, in the space's root
+	ID     string     // the part file's name in uploads/
 	Target string     // the path the file goes to
 	Size   int64      // the file's final size
 	Offset int64      // the bytes written and verified so far
@@ -271,10 +303,11 @@ func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error)
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(p))
-	name := "uploads/" + hex.EncodeToString(sum[:16]) + "-" + strconv.FormatInt(size, 10) + ".part"
+	id := hex.EncodeToString(sum[:16]) + "-" + strconv.FormatInt(size, 10) + partSuffix
+	name := "uploads/" + id
 	f, err := sp.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
+		return nil, noSpace(&larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err})
 	}
 	if ok, err := flock.TryLock(f); !ok {
 		f.Close()
@@ -283,7 +316,11 @@ func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error)
 		}
 		return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(p))
 	}
-	u := &Upload{sp: sp, f: f, name: name, Target: p, Size: size}
+	u := &Upload{sp: sp, f: f, name: name, ID: id, Target: p, Size: size}
+	if err := sp.startPart(u); err != nil {
+		f.Close()
+		return nil, err
+	}
 	fi, err := f.Stat()
 	if err == nil && resume && fi.Size() <= size {
 		u.Offset = fi.Size()
@@ -294,7 +331,7 @@ func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error)
 		_, err = f.Seek(u.Offset, io.SeekStart)
 	}
 	if err != nil {
-		f.Close()
+		u.Close()
 		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
 	}
 	u.w = xfer.NewFile(f, u.Offset)
@@ -306,7 +343,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 	n, err := u.w.Write(p)
 	u.Offset += int64(n)
 	if err != nil {
-		return n, &larder.Error{Code: larder.EINTERNAL, Message: "cannot write the upload", Err: err}
+		return n, noSpace(&larder.Error{Code: larder.EINTERNAL, Message: "cannot write the upload", Err: err})
 	}
 	return n, nil
 }
@@ -324,7 +361,7 @@ func (u *Upload) HashPrefix(h io.Writer, n int64) error {
 // modification time: the file's, once it is in place.
 func (u *Upload) Sync() (fs.FileInfo, error) {
 	if err := u.f.Sync(); err != nil {
-		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot write the upload", Err: err}
+		return nil, noSpace(&larder.Error{Code: larder.EINTERNAL, Message: "cannot write the upload", Err: err})
 	}
 	fi, err := u.f.Stat()
 	if err != nil {
@@ -347,16 +384,21 @@ func (u *Upload) Place(overwrite bool) error {
 	if err := u.sp.root.Rename(u.name, dst); err != nil {
 		return u.sp.pathError(u.Target, err)
 	}
+	u.sp.root.Remove(pathName(u.name))
 	return syncParent(u.sp.root, dst)
 }
 
 // Close lets go of the upload; a part file not placed stays for a resume.
-func (u *Upload) Close() error { return u.f.Close() }
+func (u *Upload) Close() error {
+	u.sp.spaces.active.remove(u.sp.dir + "/" + u.name)
+	return u.f.Close()
+}
 
 // Discard removes the part file and lets go of the upload.
 func (u *Upload) Discard() error {
 	u.sp.root.Remove(u.name)
-	return u.f.Close()
+	u.sp.root.Remove(pathName(u.name))
+	return u.Close()
 }
 
 // Stat returns what is at name in the served folder, "" being the folder
@@ -377,16 +419,16 @@ func (s *Store) Stat(name string) (fs.FileInfo, error) {
 	return fi, nil
 }
 
-// List returns the regular files and folders in folder name of the served
-// folder ("" for the folder itself), by byte order of their names.
-func (s *Store) List(name string) ([]fs.FileInfo, error) {
+// OpenList opens folder name of the served folder ("" for the folder
+// itself) for listing.
+func (s *Store) OpenList(name string) (*Lister, error) {
 	dir := name
 	if dir == "" {
 		dir = "."
 	} else if err := checkPath(dir); err != nil {
 		return nil, err
 	}
-	return listDir(s.root, dir, name, s.openError)
+	return openLister(s.root, dir, name, s.openError)
 }
 
 // RemoveStaleUploads removes the part files of interrupted uploads last
@@ -399,7 +441,7 @@ func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
 	}
 	removed := 0
 	for _, d := range dirs {
-		if !d.IsDir() || !strings.HasPrefix(d.Name(), "u-") {
+		if !d.IsDir() || !strings.HasPrefix(d.Name(), spacePrefix) {
 			continue
 		}
 		up := d.Name() + "/uploads"
@@ -409,10 +451,16 @@ func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
 		}
 		for _, p := range parts {
 			name := up + "/" + p.Name()
-			if fi, err := p.Info(); err != nil || !strings.HasSuffix(name, ".part") || !fi.ModTime().Before(before) {
+			if fi, err := p.Info(); err != nil || !fi.ModTime().Before(before) {
 				continue
 			}
-			if s.removeUnlocked(name) {
+			switch {
+			case strings.HasSuffix(name, pathSuffix):
+				// The target of a part file that is gone.
+				if _, err := s.root.Lstat(strings.TrimSuffix(name, pathSuffix) + partSuffix); errors.Is(err, fs.ErrNotExist) {
+					s.root.Remove(name)
+				}
+			case strings.HasSuffix(name, partSuffix) && s.removeUnlocked(name):
 				removed++
 			}
 		}
@@ -430,5 +478,6 @@ func (s *Spaces) removeUnlocked(name string) bool {
 	if ok, _ := flock.TryLock(f); !ok {
 		return false
 	}
+	s.root.Remove(pathName(name))
 	return s.root.Remove(name) == nil
 }

@@ -58,6 +58,8 @@ const (
 	// file being committed replaces.
 	usageWithoutSQL = `SELECT COALESCE(SUM(size), 0)::bigint, COUNT(*) FROM files WHERE space = $1 AND path <> $2`
 	deleteFilesSQL  = `DELETE FROM files WHERE space = $1 AND (path = $2 OR (path >= $3 AND path < $4))`
+	deleteSpaceSQL  = `WITH gone AS (DELETE FROM files WHERE space = $1 RETURNING size)
+		SELECT COALESCE(SUM(size), 0)::bigint, COUNT(*) FROM gone`
 	// char_length() and substr() count characters, alike for path and
 	// for the folder it starts with.
 	renameFilesSQL = `UPDATE files SET path = $1 || substr(path, char_length($2) + 1)
@@ -220,6 +222,22 @@ func (s *FileStore) SpaceUsage(ctx context.Context, space string) (larder.Usage,
 	}
 	if err := s.db.pool.QueryRow(ctx, spaceUsageSQL, space).Scan(&u.Bytes, &u.Files); err != nil {
 		return u, fmt.Errorf("postgres: usage of space %q: %w", space, err)
+	}
+	return u, nil
+}
+
+// DeleteSpace removes every record of space and returns what they held.
+// The shared area's space "" is an error with code EINVALID.
+func (s *FileStore) DeleteSpace(ctx context.Context, space string) (larder.Usage, error) {
+	var u larder.Usage
+	if space == "" {
+		return u, larder.Errorf(larder.EINVALID, "delete space: the shared area cannot be deleted")
+	}
+	if !larder.IsText(space) {
+		return u, nil // none can be recorded
+	}
+	if err := s.db.pool.QueryRow(ctx, deleteSpaceSQL, space).Scan(&u.Bytes, &u.Files); err != nil {
+		return larder.Usage{}, fmt.Errorf("postgres: delete space %q: %w", space, err)
 	}
 	return u, nil
 }

@@ -87,6 +87,27 @@ var migrations = []string{
 		PRIMARY KEY (sha256, size, block_size)
 	);
 	ALTER TABLE block_sums ALTER COLUMN sums SET STORAGE EXTERNAL`,
+
+	// 5: settings that every server on the database must agree on (see
+	// SettingStore): the servers' password-hash policy, which the
+	// administrator's commands read. A handful of rows, keyed by name.
+	`CREATE TABLE settings (
+		key        text COLLATE "C" PRIMARY KEY,
+		value      text NOT NULL,
+		updated_at timestamptz NOT NULL
+	)`,
+
+	// 6: file records keyed by the owner's account id (larder.SpaceOf:
+	// '#' and the id), not its name, so that an account registered
+	// again under a deleted one's name starts empty. The records of names
+	// no account has any more are a deleted account's: they go. The
+	// others move in two steps, through a name behind a control
+	// character, which no name and no id key can be, so that no row
+	// takes a key another still has (a unique index is checked row by
+	// row).
+	`DELETE FROM files f WHERE f.space <> '' AND NOT EXISTS (SELECT FROM users u WHERE u.name = f.space);
+	UPDATE files SET space = chr(1) || space WHERE space <> '';
+	UPDATE files f SET space = '#' || u.id FROM users u WHERE chr(1) || u.name = f.space`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

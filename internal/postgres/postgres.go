@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/larderfs/larder"
 )
 
 // DB is a pool of connections to a larder database on a PostgreSQL server.
@@ -39,6 +41,19 @@ type DB struct {
 // The string comes from the user and may hold a password: no error that
 // Open returns contains it.
 func Open(ctx context.Context, connString string) (*DB, error) {
+	return open(ctx, connString, false)
+}
+
+// OpenExisting is Open for a database that must already hold larder's
+// schema: a tool that reads or changes what servers made (an
+// administrator's command) refuses an empty database, which is a wrong URL,
+// rather than create the schema there. For a database without it, the
+// error has code ENOTFOUND.
+func OpenExisting(ctx context.Context, connString string) (*DB, error) {
+	return open(ctx, connString, true)
+}
+
+func open(ctx context.Context, connString string, mustExist bool) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgx masks the password in its message only as best it can, and
@@ -51,6 +66,18 @@ func Open(ctx context.Context, connString string) (*DB, error) {
 	db := &DB{target: target(cfg)}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, scrubbed("postgres: open "+db.target+": ", err, connString)
+	}
+	if mustExist {
+		var exists bool
+		err := db.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
+		if err == nil && !exists {
+			db.pool.Close()
+			return nil, larder.Errorf(larder.ENOTFOUND, "postgres: %s holds no larder database: no larder serve has run on it", db.target)
+		}
+		if err != nil {
+			db.pool.Close()
+			return nil, scrubbed("postgres: open "+db.target+": ", err, connString)
+		}
 	}
 	// The pool connects lazily; the migrations connect now, so that a bad
 	// address or credentials fail here rather than at the first request.

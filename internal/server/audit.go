@@ -32,15 +32,19 @@ import (
 // record hands ev to the audit trail, if there is one. An event that could
 // not be made durable (only events of sync kinds report that) is logged
 // whole at error level, so that it is at least in the log; the request is
-// answered all the same, since what it did is done.
-func (s *Server) record(ctx context.Context, ev larder.Event) {
+// answered all the same, since what it did is done. The error is returned
+// for the one caller that can still hold back what the event records: a
+// download before its last block (conn.recordDownload).
+func (s *Server) record(ctx context.Context, ev larder.Event) error {
 	if s.Audit == nil {
-		return
+		return nil
 	}
-	if err := s.Audit.Record(ctx, ev); err != nil {
+	err := s.Audit.Record(ctx, ev)
+	if err != nil {
 		s.logger().Error("audit event not recorded", "kind", ev.Kind, "user", ev.User, "remote", ev.Remote,
 			"path", ev.Path, "status", ev.Status, "reason", ev.Reason, "error", err)
 	}
+	return err
 }
 
 // event returns an event of kind about ex's request.
@@ -128,6 +132,9 @@ func (s *Server) recordOutcome(ctx context.Context, ex *exchange, d time.Duratio
 	var ev larder.Event
 	switch {
 	case ex.file != nil:
+		if ex.recorded {
+			return
+		}
 		ev = ex.event(larder.EventDownload)
 		ev.Bytes, ev.SHA256 = ex.bytes, ex.sum
 		if ex.err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -64,6 +65,13 @@ type exchange struct {
 	// blockSums are the file's blocks' SHA-256, remembered from an
 	// earlier reply; nil for a small file, which is hashed as it is sent.
 	blockSums [][32]byte
+
+	// sendPath is how the file's blocks went to the socket, for the log.
+	sendPath sendPath
+
+	// recorded says the download event was recorded, before the reply's
+	// last block (see recordDownload).
+	recorded bool
 }
 
 func (c *conn) serve() {
@@ -111,13 +119,27 @@ func (c *conn) serve() {
 	} else {
 		ex = s.handle(ctx, req, remoteIP(c.rwc), c.remote)
 	}
+	if ex.file == nil {
+		// A refusal is recorded before its reply, as a registration
+		// is: an event of a sync kind is durable before the client
+		// hears the answer. A download records itself before its last
+		// block (recordDownload).
+		s.recordOutcome(ctx, &ex, time.Since(c.accepted))
+	}
 	c.send(&ex)
 	d := time.Since(c.accepted)
 	s.counters.count(&ex, d)
-	s.recordOutcome(ctx, &ex, d)
+	if ex.file != nil {
+		s.recordOutcome(ctx, &ex, d) // only if cut short before recordDownload
+	}
 	closeAfterReply(c.rwc, readErr == nil)
-	if ex.status == 0 && ex.err != nil {
+	switch {
+	case ex.status == 0 && ex.err != nil:
 		closeReason = ex.err.Error()
+	case ex.recorded && ex.err != nil:
+		// The download event is in the trail, but the client has not
+		// got the whole file: this says so.
+		closeReason = "reply cut short after its download event: " + ex.err.Error()
 	}
 	c.log(ex)
 }
@@ -129,15 +151,27 @@ func (c *conn) send(ex *exchange) {
 	switch {
 	case ex.file != nil:
 		defer ex.file.Close()
-		w := c.newWriter()
+		path, raw := chooseSendPath(c.rwc)
+		ex.sendPath = path
+		w := c.newWriter(sendWriter(path, c.rwc, raw))
 		defer w.release()
+		if path == sendPerBlock {
+			w.SetBlocksPerWrite(1)
+		}
 		var order func(uint32) uint32
 		if c.srv.ShuffleBlocks {
 			count, _ := wire.BlockCount(ex.file.Size)
-			order = shuffled(count)
+			// A short last block sent in the middle would shift every
+			// later block off the segment boundaries of the aligned
+			// path: it goes last, the others in any order.
+			order = shuffled(count, ex.file.Size%wire.MaxBlockPayload != 0)
 		}
+		w.SetBeforeLast(func() error { return c.recordDownload(ex) })
 		if ex.bytes, err = w.WritePayloadSums(ex.status, yielding{ex.file}, ex.file.Size, ex.sum, ex.blockSums, order); err == nil {
 			err = w.Flush()
+		}
+		if ferr := finishSend(path, raw); err == nil {
+			err = ferr
 		}
 	case ex.status != 0:
 		var buf [wire.BlockHeaderSize + wire.MaxBlockPayload]byte
@@ -150,6 +184,28 @@ func (c *conn) send(ex *exchange) {
 	if err != nil && ex.err == nil {
 		ex.err = err
 	}
+}
+
+// recordDownload records ex's download event; the reply's writer calls it
+// once every block but the last is written, before the last one. So the
+// client cannot have the whole file before the event is recorded: for a
+// sync kind (--audit-sync), before it is durable. If a sync event cannot
+// be made durable, the last block is withheld and the download fails:
+// with sync, no complete download goes unrecorded. The event says what
+// the reply carries whole: a reply cut short after it is recorded leaves
+// a conn.close event saying so.
+func (c *conn) recordDownload(ex *exchange) error {
+	ev := ex.event(larder.EventDownload)
+	ev.Bytes, ev.SHA256, ev.Duration = ex.file.Size, ex.sum, time.Since(c.accepted)
+	// The request's context may have run out during a long transfer;
+	// the event gets the time a write has.
+	ctx, cancel := context.WithTimeout(c.srv.ctx, cmp(c.srv.WriteTimeout, DefaultWriteTimeout))
+	defer cancel()
+	ex.recorded = true
+	if err := c.srv.record(ctx, ev); err != nil {
+		return fmt.Errorf("the last block withheld: the download event was not recorded: %w", err)
+	}
+	return nil
 }
 
 // refuseUnreadable answers a request that could not be read whole.
@@ -206,6 +262,10 @@ func (c *conn) log(ex exchange) {
 		slog.Int64("bytes", ex.bytes),
 		slog.Duration("duration", time.Since(c.accepted)),
 	}
+	if ex.file != nil && ex.sendPath != sendAligned {
+		// Slower than the aligned path: say why a transfer was.
+		attrs = append(attrs, slog.String("send", ex.sendPath.String()))
+	}
 	if ex.err != nil {
 		attrs = append(attrs, slog.String("error", ex.err.Error()))
 	}
@@ -253,12 +313,16 @@ func lingerClose(rwc net.Conn, timeout time.Duration) {
 // the timeout: a client that stops reading is cut off, one that reads
 // slowly but steadily is not.
 type deadlineWriter struct {
-	rwc     net.Conn
+	rwc     net.Conn  // whose deadline is set
+	w       io.Writer // a writer on rwc's descriptor; nil writes to rwc
 	timeout time.Duration
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
 	d.rwc.SetWriteDeadline(time.Now().Add(d.timeout))
+	if d.w != nil {
+		return d.w.Write(p)
+	}
 	return d.rwc.Write(p)
 }
 
@@ -274,13 +338,15 @@ type pooledWriter struct {
 	dw deadlineWriter
 }
 
-func (c *conn) newWriter() *pooledWriter {
+// newWriter returns a reply writer that writes to dst, c's connection or
+// a writer on its descriptor.
+func (c *conn) newWriter(dst io.Writer) *pooledWriter {
 	pw, _ := writerPool.Get().(*pooledWriter)
 	if pw == nil {
 		pw = &pooledWriter{}
 		pw.Writer = wire.NewWriter(&pw.dw)
 	}
-	pw.dw = deadlineWriter{rwc: c.rwc, timeout: cmp(c.srv.WriteTimeout, DefaultWriteTimeout)}
+	pw.dw = deadlineWriter{rwc: c.rwc, w: dst, timeout: cmp(c.srv.WriteTimeout, DefaultWriteTimeout)}
 	pw.Reset(&pw.dw)
 	return pw
 }

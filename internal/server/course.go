@@ -131,17 +131,26 @@ func reply(ex exchange, msg string) exchange {
 const shuffleWindow = 1 << 16
 
 // shuffled returns an order function that permutes blocks within windows.
-func shuffled(count uint32) func(uint32) uint32 {
+// With keepLast, the last block is sent last and only the others are
+// permuted.
+func shuffled(count uint32, keepLast bool) func(uint32) uint32 {
+	n := count
+	if keepLast {
+		n--
+	}
 	var (
 		perm []uint32
 		base uint32
 	)
 	return func(i uint32) uint32 {
+		if i >= n {
+			return i
+		}
 		if perm == nil || i-base >= uint32(len(perm)) {
 			base = i - i%shuffleWindow
-			n := min(uint32(shuffleWindow), count-base)
+			w := min(uint32(shuffleWindow), n-base)
 			perm = perm[:0]
-			for j := range n {
+			for j := range w {
 				perm = append(perm, base+j)
 			}
 			rand.Shuffle(len(perm), func(a, b int) { perm[a], perm[b] = perm[b], perm[a] })

@@ -36,7 +36,7 @@ func (s *Server) ServeNative(ln net.Listener) error {
 		return errors.New("server: ServeNative without Spaces")
 	}
 	s.init()
-	s.janitor.Do(func() { s.running.Go(s.sweep) })
+	s.janitor.Do(func() { s.running.Go(s.sweep); s.running.Go(s.watchAccounts) })
 	return s.serve(ln, (*conn).serveNative, nativeBusy)
 }
 
@@ -93,6 +93,7 @@ type session struct {
 	ended     atomic.Bool   // another session changed the password
 	status    native.Status // how the request being served ended, for Stats
 	last      larder.Event  // the event it recorded, for its log line
+	listing   *listCursor   // the listing in progress, if any
 }
 
 func (c *conn) serveNative() {
@@ -126,6 +127,7 @@ func (c *conn) serveNative() {
 	}
 	user = ss.user.Name
 	defer ss.space.Close()
+	defer ss.closeListing()
 	s.addSession(ss)
 	defer s.removeSession(ss)
 	closeReason = ss.loop()
@@ -165,7 +167,7 @@ func (ss *session) hello() bool {
 		ss.welcome(native.Welcome{Status: status, Message: msg})
 		return false
 	}
-	space, err := s.Spaces.Space(u.Name)
+	space, err := s.Spaces.Space(u.ID)
 	if err != nil {
 		ss.refuse(native.StatusOther, larder.ErrorMessage(err), err)
 		return false
@@ -212,6 +214,8 @@ func statusOf(err error) native.Status {
 		return native.StatusDenied
 	case larder.EQUOTA:
 		return native.StatusQuotaExceeded
+	case larder.ENOSPACE:
+		return native.StatusNoSpace
 	case larder.ETHROTTLED:
 		return native.StatusThrottled
 	case larder.EINTEGRITY:
@@ -257,6 +261,9 @@ func (ss *session) loop() string {
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.inShutdown.Load():
 			return "server shutting down"
 		case errors.Is(err, os.ErrDeadlineExceeded) && ss.ended.Load():
+			if err := ss.checkAccount(s.ctx); accountEnded(err) {
+				return ss.endSession(s.ctx, err)
+			}
 			return "the password changed in another session"
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return "idle for " + idle.String()
@@ -271,10 +278,9 @@ func (ss *session) loop() string {
 		}
 		c.rwc.SetReadDeadline(time.Now().Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
 		ctx, cancel := context.WithCancel(s.ctx)
-		if err := s.Auth.Still(ctx, ss.user); err != nil {
-			ss.reply(statusOf(err), larder.ErrorMessage(err), nil)
+		if err := ss.checkAccount(ctx); err != nil {
 			cancel()
-			return "account changed: " + larder.ErrorMessage(err)
+			return ss.endSession(s.ctx, err)
 		}
 		start := time.Now()
 		ss.status, ss.last = 0, larder.Event{}

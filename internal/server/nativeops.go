@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -22,12 +23,13 @@ type where struct {
 	path   string // cleaned, relative to its area; "" for its top
 }
 
-// space is the FileStore space of w, for a session of user.
-func (w where) space(user string) string {
+// space is the FileStore space of w, for a session whose own space is
+// key.
+func (w where) space(key string) string {
 	if w.shared {
 		return ""
 	}
-	return user
+	return key
 }
 
 func resolve(p string) (where, error) {
@@ -86,6 +88,10 @@ func (ss *session) handle(ctx context.Context, m native.Message) bool {
 		return ss.get(ctx, m)
 	case native.Put:
 		return ss.put(ctx, m)
+	case native.Parts:
+		return ss.parts(ctx, m)
+	case native.Cancel:
+		return ss.cancel(ctx, m)
 	}
 	return ss.done(ctx, larder.Event{Kind: larder.EventRefused}, larder.Errorf(larder.EINVALID, "%v is not served", m.Type()), nil)
 }
@@ -121,13 +127,8 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 
 func (ss *session) whoami(ctx context.Context) bool {
 	r := native.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(ss.s.Quota.Bytes), FilesQuota: uint64(ss.s.Quota.Files)}
-	var err error
-	if fs := ss.s.FileStore; fs != nil {
-		var u larder.Usage
-		if u, err = fs.SpaceUsage(ctx, ss.user.Name); err == nil {
-			r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
-		}
-	}
+	u, _, err := ss.usage(ctx, "")
+	r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
 	return ss.done(ctx, larder.Event{Kind: larder.EventStat, Reason: "whoami"}, err, r.AppendBody(nil))
 }
 
@@ -159,7 +160,7 @@ func (ss *session) knownSum(ctx context.Context, w where, size int64, mod time.T
 	if ss.s.FileStore == nil {
 		return [32]byte{}, false
 	}
-	f, err := ss.s.FileStore.FileByPath(ctx, w.space(ss.user.Name), w.path)
+	f, err := ss.s.FileStore.FileByPath(ctx, w.space(ss.key()), w.path)
 	if err != nil || f.Size != size || !f.Modified.Equal(mod) {
 		return [32]byte{}, false
 	}
@@ -185,7 +186,7 @@ func (ss *session) sum(ctx context.Context, w where, f *disk.File) ([32]byte, er
 	if ss.s.FileStore != nil {
 		// Best effort: a record that cannot be written is computed again
 		// next time.
-		ss.s.FileStore.PutFile(ctx, &larder.File{Space: w.space(ss.user.Name), Path: w.path, Size: f.Size, Modified: f.ModTime, SHA256: sum})
+		ss.s.FileStore.PutFile(ctx, &larder.File{Space: w.space(ss.key()), Path: w.path, Size: f.Size, Modified: f.ModTime, SHA256: sum})
 	}
 	return sum, nil
 }
@@ -208,8 +209,44 @@ func (ss *session) stat(ctx context.Context, m native.Stat) bool {
 }
 
 // Listing limits.
-const defaultListLimit = 1000
+const (
+	defaultListLimit = 1000
+	// listRead is how many entries a page reads from the folder at once.
+	listRead = 256
+)
 
+// listCursor is the listing in progress of a session: the folder's open
+// stream, and the name that ended the last page, from which a LIST goes
+// on. A session holds one at most, so that a page costs what its entries
+// cost whatever the folder's size, and a session holds one folder open at
+// most; it is closed at the end of the folder, by a LIST of another
+// folder, and with the session.
+type listCursor struct {
+	at   where
+	dir  *disk.Lister
+	last string   // the last name sent
+	held []listed // read from the folder but not sent yet
+	eof  bool     // the folder has no more to read
+}
+
+// listed is an entry read from a folder, where it was found.
+type listed struct {
+	w  where
+	fi fs.FileInfo
+}
+
+// closeListing closes the session's listing in progress, if any.
+func (ss *session) closeListing() {
+	if ss.listing != nil {
+		ss.listing.dir.Close()
+		ss.listing = nil
+	}
+}
+
+// list serves a page of a listing: a LIST with an empty after opens the
+// folder, one with after set to the last name of the page before goes on.
+// The page ends at limit entries, or where the next entry would not fit
+// in a REPLY frame.
 func (ss *session) list(ctx context.Context, m native.List) bool {
 	ev := larder.Event{Kind: larder.EventList, Path: nativePath(m.Path)}
 	limit := int(m.Limit)
@@ -220,41 +257,86 @@ func (ss *session) list(ctx context.Context, m native.List) bool {
 		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "a limit of %d entries is above the most, %d", limit, native.MaxListLimit), nil)
 	}
 	w, err := resolve(m.Path)
-	var infos []fs.FileInfo
-	if err == nil && w.shared {
-		infos, err = ss.s.Files.List(w.path)
-	} else if err == nil {
-		infos, err = ss.space.List(w.path)
-	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
+	cur := ss.listing
+	if m.After == "" {
+		ss.closeListing()
+		if cur, err = ss.openListing(w); err != nil {
+			return ss.done(ctx, ev, err, nil)
+		}
+		ss.listing = cur
+	} else if cur == nil || cur.at != w || cur.last != m.After {
+		return ss.done(ctx, ev, larder.Errorf(larder.ECONFLICT,
+			"no listing of %s in this session ended at %q: a listing goes on from the last name of its last page, one folder at a time; list again from the start", m.Path, m.After), nil)
+	}
 	var r native.ListReply
-	add := func(w where, fi fs.FileInfo) {
-		if fi.Name() <= m.After && m.After != "" {
-			return
+	size := 0
+	for len(r.Entries) < limit {
+		if len(cur.held) == 0 {
+			if cur.eof {
+				break
+			}
+			infos, err := cur.dir.Next(min(limit-len(r.Entries), listRead))
+			if err == io.EOF {
+				cur.eof = true
+				continue
+			}
+			if err != nil {
+				ss.closeListing()
+				return ss.done(ctx, ev, err, nil)
+			}
+			for _, fi := range infos {
+				if !w.shared && w.path == "" && fi.Name() == sharedName {
+					continue // listed first, as the shared area
+				}
+				child := w
+				child.path = path.Join(w.path, fi.Name())
+				cur.held = append(cur.held, listed{child, fi})
+			}
+			continue
 		}
-		if len(r.Entries) == limit {
-			r.More = true
-			return
+		next := cur.held[0]
+		n := native.EntrySize(next.fi.Name())
+		if size+n > native.MaxListBytes {
+			break
 		}
-		r.Entries = append(r.Entries, ss.entry(ctx, w, fi))
+		e := ss.entry(ctx, next.w, next.fi)
+		e.Name = next.fi.Name()
+		r.Entries = append(r.Entries, e)
+		size += n
+		cur.held = cur.held[1:]
 	}
-	shared := !w.shared && w.path == "" // the top of the space shows the shared area
-	for _, fi := range infos {
-		if shared && sharedName < fi.Name() {
-			ss.addShared(add)
-			shared = false
-		}
-		child := w
-		child.path = path.Join(w.path, fi.Name())
-		add(child, fi)
+	r.More = len(cur.held) > 0 || !cur.eof
+	if len(r.Entries) > 0 {
+		cur.last = r.Entries[len(r.Entries)-1].Name
 	}
-	if shared {
-		ss.addShared(add)
+	if !r.More {
+		ss.closeListing()
 	}
 	ev.Bytes = int64(len(r.Entries))
 	return ss.done(ctx, ev, nil, r.AppendBody(nil))
+}
+
+// openListing opens the folder at w for a listing; the top of the space
+// lists the shared area first.
+func (ss *session) openListing(w where) (*listCursor, error) {
+	var l *disk.Lister
+	var err error
+	if w.shared {
+		l, err = ss.s.Files.OpenList(w.path)
+	} else {
+		l, err = ss.space.OpenList(w.path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cur := &listCursor{at: w, dir: l}
+	if !w.shared && w.path == "" {
+		ss.addShared(func(w where, fi fs.FileInfo) { cur.held = append(cur.held, listed{w, fi}) })
+	}
+	return cur, nil
 }
 
 // addShared adds the shared area's entry to a listing of the top.
@@ -279,7 +361,7 @@ func (ss *session) delete(ctx context.Context, m native.Delete) bool {
 		err = ss.space.Remove(w.path)
 	}
 	if err == nil && ss.s.FileStore != nil {
-		err = ss.s.FileStore.DeleteFiles(ctx, ss.user.Name, w.path)
+		err = ss.s.FileStore.DeleteFiles(ctx, ss.key(), w.path)
 	}
 	return ss.done(ctx, ev, err, nil)
 }
@@ -295,7 +377,7 @@ func (ss *session) rename(ctx context.Context, m native.Rename) bool {
 		err = ss.space.Rename(from.path, to.path, m.Overwrite)
 	}
 	if err == nil && ss.s.FileStore != nil {
-		err = ss.s.FileStore.RenameFiles(ctx, ss.user.Name, from.path, to.path)
+		err = ss.s.FileStore.RenameFiles(ctx, ss.key(), from.path, to.path)
 	}
 	if err != nil {
 		ev.Reason = ""
@@ -307,7 +389,9 @@ func (ss *session) passwd(ctx context.Context, m native.Passwd) bool {
 	ev := larder.Event{Kind: larder.EventAccount, Reason: "password changed by the user"}
 	u, err := ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], remoteIP(ss.c.rwc))
 	if err == nil {
+		ss.s.native.mu.Lock() // watchAccounts reads ss.user
 		ss.user = u
+		ss.s.native.mu.Unlock()
 		ss.s.endOtherSessions(u.Name, ss)
 	} else {
 		ev.Reason = ""

@@ -41,7 +41,11 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 	rd := xfer.NewReader(f, off, f.Size, o)
 	defer rd.Close()
 	var hd [native.DataOverhead]byte
+	watch := ss.watchAccount()
 	for {
+		if err := watch.check(ctx); err != nil {
+			return off, accountEnd(err), nil
+		}
 		b, err := rd.Next()
 		if err == io.EOF {
 			break
@@ -81,6 +85,12 @@ func (ss *session) keepsSums(size int64) bool {
 	return size >= minKnownSums && b.Blocks() <= larder.MaxBlockSums
 }
 
+// accountEnd is the END of a download whose account was disabled or
+// deleted during it.
+func accountEnd(err error) native.EndStatus {
+	return native.EndStatus{Status: statusOf(err), Message: larder.ErrorMessage(err)}
+}
+
 // readFailed is the END of a download whose file could not be read: a
 // short read is a file that shrank during the download.
 func readFailed(err error) native.EndStatus {
@@ -117,7 +127,11 @@ func (ss *session) sendFile(tcp *net.TCPConn, f *disk.File, off int64, known *la
 	}
 	timeout := cmp(ss.s.WriteTimeout, DefaultWriteTimeout)
 	var hd [native.DataOverhead]byte
+	watch := ss.watchAccount()
 	for off < f.Size {
+		if err := watch.check(ss.s.ctx); err != nil {
+			return off, accountEnd(err), nil
+		}
 		n := min(int64(ss.blockSize), f.Size-off)
 		d := native.Data{Offset: uint64(off), SHA256: known.Sum(off / int64(ss.blockSize))}
 		if err := ss.w.WriteFrameHead(native.TypeData, d.AppendHead(hd[:0]), int(n)); err != nil {

@@ -81,7 +81,7 @@ func TestNativeKnownBlockSums(t *testing.T) {
 			// The right sums again, and a block corrupted on the server's
 			// disk with its size and time kept: the client catches it.
 			must(t, fs.PutBlockSums(ctx, got))
-			onDisk := filepath.Join(h.spaces, "u-616c696365", "files", "f.bin")
+			onDisk := filepath.Join(h.spaces, "id-1", "files", "f.bin")
 			fi, err := os.Stat(onDisk)
 			must(t, err)
 			corrupt := bytes.Clone(data)

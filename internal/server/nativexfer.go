@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"path"
 	"time"
 
@@ -78,8 +79,9 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 	if err == nil && m.Size > 1<<62 {
 		err = larder.Errorf(larder.EINVALID, "a size of %d bytes is too large", m.Size)
 	}
+	var replaced int64
 	if err == nil {
-		err = ss.checkTarget(ctx, w, int64(m.Size), m.Overwrite)
+		replaced, err = ss.checkTarget(w, m.Overwrite)
 	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
@@ -93,6 +95,12 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer up.Close()
+	if err := ss.admit(ctx, up, replaced); err != nil {
+		if up.Offset == 0 {
+			up.Discard() // nothing in it
+		}
+		return ss.done(ctx, ev, err, nil)
+	}
 	h := sha256.New()
 	if up.Offset > 0 {
 		if err := up.HashPrefix(h, up.Offset); err != nil {
@@ -113,7 +121,13 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 			ss.record(ctx, ev)
 			return false
 		}
-		ss.done(ctx, ev, err, nil)
+		if larder.ErrorCode(err) == larder.ENOSPACE {
+			// Its space goes back at once to the server's other writers.
+			up.Discard()
+		}
+		if ss.done(ctx, ev, err, nil) {
+			ss.drain()
+		}
 		return false
 	}
 	if got := [32]byte(h.Sum(nil)); got != total {
@@ -122,15 +136,23 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 			"the file's SHA-256 does not match: %d bytes received (%d before this session), nothing kept", m.Size, resumedAt), nil)
 	}
 	fi, err := up.Sync()
+	if err == nil {
+		// Checked again at the last moment: an account disabled or
+		// deleted during the upload commits nothing.
+		err = ss.checkAccount(ctx)
+	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
 	place := func() error { return up.Place(m.Overwrite) }
 	if fs := ss.s.FileStore; fs != nil {
-		rec := &larder.File{Space: ss.user.Name, Path: w.path, Size: int64(m.Size), Modified: fi.ModTime(), SHA256: total}
+		rec := &larder.File{Space: ss.key(), Path: w.path, Size: int64(m.Size), Modified: fi.ModTime(), SHA256: total}
 		err = fs.CommitFile(ctx, rec, ss.s.Quota, place)
 	} else {
 		err = place()
+	}
+	if larder.ErrorCode(err) == larder.EQUOTA {
+		up.Discard() // it can never commit
 	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
@@ -149,43 +171,103 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 
 // checkTarget refuses, before any byte is sent, an upload that cannot
 // commit: a target that is a folder, or exists without overwrite; a
-// missing parent folder; a size beyond the quota (checked again, exactly,
-// at commit).
-func (ss *session) checkTarget(ctx context.Context, w where, size int64, overwrite bool) error {
+// missing parent folder. It returns the size of the file the upload
+// replaces, or -1.
+func (ss *session) checkTarget(w where, overwrite bool) (int64, error) {
 	var replaced int64 = -1
 	if fi, err := ss.space.Stat(w.path); err == nil {
 		switch {
 		case fi.IsDir():
-			return larder.Errorf(larder.ECONFLICT, "%q is a folder", w.path)
+			return 0, larder.Errorf(larder.ECONFLICT, "%q is a folder", w.path)
 		case !overwrite:
-			return larder.Errorf(larder.ECONFLICT, "%q exists; overwrite it to replace it", w.path)
+			return 0, larder.Errorf(larder.ECONFLICT, "%q exists; overwrite it to replace it", w.path)
 		}
 		replaced = fi.Size()
 	}
 	if parent := path.Dir(w.path); parent != "." {
 		if fi, err := ss.space.Stat(parent); err != nil || !fi.IsDir() {
-			return larder.Errorf(larder.ENOTFOUND, "the folder %q does not exist", parent)
+			return 0, larder.Errorf(larder.ENOTFOUND, "the folder %q does not exist", parent)
 		}
+	}
+	return replaced, nil
+}
+
+// admit refuses, before any byte is sent, an upload whose file would take
+// the space beyond its quota, counting every unfinished upload of the
+// space at its file's size (so two uploads started together see each
+// other; the quota is checked again, exactly, at commit), or the server's
+// disk below its reserve. replaced is the size of the file it replaces,
+// or -1.
+func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) error {
+	if err := ss.s.Reserve.Check(up.Size - up.Offset); err != nil {
+		return err
 	}
 	q := ss.s.Quota
 	if ss.s.FileStore == nil || q == (larder.Quota{}) {
 		return nil
 	}
-	u, err := ss.s.FileStore.SpaceUsage(ctx, ss.user.Name)
+	u, parts, err := ss.usage(ctx, up.ID)
 	if err != nil {
 		return err
 	}
-	u.Bytes += size
+	u.Bytes += up.Size
 	u.Files++
 	if replaced >= 0 {
 		u.Bytes -= replaced
 		u.Files--
 	}
-	if q.Exceeds(u) {
-		return larder.QuotaExceeded(q, u)
+	if !q.Exceeds(u) {
+		return nil
 	}
-	return nil
+	err = larder.QuotaExceeded(q, u)
+	if parts.Files > 0 {
+		e := err.(*larder.Error)
+		e.Message += fmt.Sprintf(" (%d unfinished uploads hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
+	}
+	return err
 }
+
+// usage returns the space's usage, its unfinished uploads but the one
+// whose ID is except included, and the part of it they hold.
+func (ss *session) usage(ctx context.Context, except string) (u, parts larder.Usage, err error) {
+	if ss.s.FileStore != nil {
+		if u, err = ss.s.FileStore.SpaceUsage(ctx, ss.key()); err != nil {
+			return u, parts, err
+		}
+	}
+	if parts, err = ss.space.PartUsage(except); err != nil {
+		return u, parts, err
+	}
+	u.Bytes += parts.Bytes
+	u.Files += parts.Files
+	return u, parts, nil
+}
+
+// Upload draining: after a REPLY that ends an upload in the middle, how
+// long and how much of the client's frames still in flight the server
+// takes before it closes.
+const (
+	drainTimeout = 2 * time.Second
+	drainMax     = 64 << 20
+)
+
+// drain lets the client read the REPLY that ended its upload in the
+// middle: closing with its frames unread would reset the connection,
+// which can destroy the REPLY before the client reads it, and make its
+// writes fail with "connection reset" instead of the server's reason. It
+// ends the sending side, then takes what the client still sends, bounded
+// in time and bytes; the session closes after.
+func (ss *session) drain() {
+	rwc := ss.c.rwc
+	if cw, ok := rwc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		rwc.SetReadDeadline(time.Now().Add(drainTimeout))
+		io.CopyN(io.Discard, rwc, drainMax)
+	}
+}
+
+// reserveEvery is how many bytes an upload receives between two checks of
+// the server's free disk space.
+const reserveEvery = 4 << 20
 
 // errClientGone is a transfer cut by the client or the network.
 var errClientGone = errors.New("the client went away")
@@ -225,7 +307,18 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, 
 func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
 	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
 	at := up.Offset // the writer moves up.Offset behind us
+	checked := at
+	watch := ss.watchAccount()
 	for {
+		if err := watch.check(ss.s.ctx); err != nil {
+			return [32]byte{}, err
+		}
+		if at-checked >= reserveEvery {
+			if err := ss.s.Reserve.Check(0); err != nil {
+				return [32]byte{}, err
+			}
+			checked = at
+		}
 		ss.c.rwc.SetReadDeadline(time.Now().Add(timeout))
 		t, body, err := ss.r.Next()
 		if err != nil {

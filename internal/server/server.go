@@ -88,6 +88,10 @@ type Server struct {
 	// resume; default 24 hours.
 	UploadRetention time.Duration
 
+	// Reserve, if set, keeps free disk space that uploads may not take:
+	// they are refused before and during the transfer below it.
+	Reserve *disk.Reserve
+
 	initOnce sync.Once
 	slots    chan struct{} // one per connection being served
 	rejects  chan struct{} // bounds goroutines telling clients we are busy
@@ -137,6 +141,12 @@ func (s *Server) logger() *slog.Logger {
 // in its own goroutine. It always returns a non-nil error and closes ln;
 // after Shutdown or Close the error is ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
+	// Segments of one block each keep blocks whole for clients that read
+	// a block with one recv (segments_linux.go); without, replies go one
+	// block per write.
+	if err := alignSegments(ln); err != nil {
+		s.logger().Warn("course listener: segments of one block not set; replies go one block per write", "error", err)
+	}
 	return s.serve(ln, (*conn).serve, busyReply)
 }
 

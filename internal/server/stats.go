@@ -51,6 +51,7 @@ type NativeOp uint8
 var nativeOps = [...]native.Type{
 	native.TypeWhoami, native.TypeStat, native.TypeList, native.TypeMkdir, native.TypeDelete,
 	native.TypeRename, native.TypePasswd, native.TypeSums, native.TypeGet, native.TypePut,
+	native.TypeParts, native.TypeCancel,
 }
 
 // NumNativeOps is the number of NativeOps.
@@ -71,8 +72,8 @@ func nativeOpOf(t native.Type) (NativeOp, bool) {
 
 // NumNativeStatuses bounds the statuses of LNP/1 requests that Stats
 // counts: Stats.NativeRequests is indexed by native.Status, up to
-// native.StatusVersion.
-const NumNativeStatuses = int(native.StatusVersion) + 1
+// native.StatusNoSpace.
+const NumNativeStatuses = int(native.StatusNoSpace) + 1
 
 // NumStatuses bounds the statuses Stats counts: Stats.Requests is indexed
 // by wire.Status, from 0, which counts exchanges that decided no reply (the

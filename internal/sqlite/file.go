@@ -41,6 +41,7 @@ const (
 	// file being committed replaces.
 	usageWithoutSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ? AND path <> ?`
 	deleteFilesSQL  = `DELETE FROM files WHERE space = ? AND (path = ? OR (path >= ? AND path < ?))`
+	deleteSpaceSQL  = `DELETE FROM files WHERE space = ? RETURNING size`
 	// length() and substr() count characters, alike for path and for the
 	// folder it starts with, which is UTF-8 (see checkPaths).
 	renameFilesSQL = `UPDATE files SET path = ? || substr(path, length(?) + 1)
@@ -219,6 +220,38 @@ func (s *FileStore) SpaceUsage(ctx context.Context, space string) (larder.Usage,
 	}
 	if err := stmt.QueryRowContext(ctx, space).Scan(&u.Bytes, &u.Files); err != nil {
 		return u, fmt.Errorf("sqlite: usage of space %q: %w", space, err)
+	}
+	return u, nil
+}
+
+// DeleteSpace removes every record of space and returns what they held.
+// The shared area's space "" is an error with code EINVALID.
+func (s *FileStore) DeleteSpace(ctx context.Context, space string) (larder.Usage, error) {
+	var u larder.Usage
+	if space == "" {
+		return u, larder.Errorf(larder.EINVALID, "delete space: the shared area cannot be deleted")
+	}
+	if !larder.IsText(space) {
+		return u, nil // none can be recorded
+	}
+	stmt, err := s.db.stmt(ctx, false, deleteSpaceSQL)
+	if err != nil {
+		return u, fmt.Errorf("sqlite: delete space %q: %w", space, err)
+	}
+	rows, err := stmt.QueryContext(ctx, space)
+	if err != nil {
+		return u, fmt.Errorf("sqlite: delete space %q: %w", space, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var size int64
+		if err := rows.Scan(&size); err != nil {
+			return larder.Usage{}, fmt.Errorf("sqlite: delete space %q: %w", space, err)
+		}
+		u.Bytes, u.Files = u.Bytes+size, u.Files+1
+	}
+	if err := rows.Err(); err != nil {
+		return larder.Usage{}, fmt.Errorf("sqlite: delete space %q: %w", space, err)
 	}
 	return u, nil
 }

@@ -89,6 +89,27 @@ var migrations = []string{
 		sums       BLOB NOT NULL,
 		PRIMARY KEY (sha256, size, block_size)
 	) STRICT`,
+
+	// 6: settings that every program on the database must agree on (see
+	// SettingStore): the servers' password-hash policy, which the
+	// administrator's commands read. A handful of rows, keyed by name.
+	`CREATE TABLE settings (
+		key        TEXT PRIMARY KEY,
+		value      TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	) STRICT, WITHOUT ROWID`,
+
+	// 7: file records keyed by the owner's account id (larder.SpaceOf:
+	// '#' and the id), not its name, so that an account registered
+	// again under a deleted one's name starts empty. The records of names
+	// no account has any more are a deleted account's: they go. The
+	// others move in two steps, through a name behind a control
+	// character, which no name and no id key can be, so that no row
+	// takes a key another still has.
+	`DELETE FROM files WHERE space <> '' AND space NOT IN (SELECT name FROM users);
+	UPDATE files SET space = char(1) || space WHERE space <> '';
+	UPDATE files SET space = '#' || (SELECT id FROM users WHERE char(1) || users.name = files.space)
+		WHERE space <> ''`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.

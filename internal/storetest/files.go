@@ -46,6 +46,7 @@ func RunFiles(t *testing.T, open func(t *testing.T) larder.FileStore) {
 		{"RenameFolder", testFilesRenameFolder},
 		{"RenameInvalid", testFilesRenameInvalid},
 		{"SpacesApart", testFilesSpacesApart},
+		{"DeleteSpace", testFilesDeleteSpace},
 		{"ContextCanceled", testFilesContextCanceled},
 		{"BlockSums", testBlockSums},
 		{"BlockSumsLarge", testBlockSumsLarge},
@@ -588,6 +589,34 @@ func testFilesSpacesApart(t *testing.T, s larder.FileStore) {
 			t.Errorf("SpaceUsage(%q): got %+v, want %+v", space, got, want)
 		}
 	}
+}
+
+// testFilesDeleteSpace: DeleteSpace removes every record of one space,
+// says what they held, and touches no other space.
+func testFilesDeleteSpace(t *testing.T, s larder.FileStore) {
+	ctx := context.Background()
+	gone, kept := larder.SpaceOf(7), larder.SpaceOf(70)
+	for _, space := range []string{"", gone, kept, "#7x"} {
+		mustPut(t, s, newFile(space, "f", 50))
+		mustPut(t, s, newFile(space, "d/g", 20))
+	}
+	u, err := s.DeleteSpace(ctx, gone)
+	if want := (larder.Usage{Bytes: 70, Files: 2}); err != nil || u != want {
+		t.Errorf("DeleteSpace(%q): got %+v, %v; want %+v, nil", gone, u, err, want)
+	}
+	checkPaths(t, s, gone, "the deleted space", nil)
+	for _, space := range []string{"", kept, "#7x"} {
+		checkPaths(t, s, space, "space "+space, []string{"d/g", "f"})
+	}
+	if u, err := s.DeleteSpace(ctx, gone); err != nil || u != (larder.Usage{}) {
+		t.Errorf("DeleteSpace(%q) again: got %+v, %v; want nothing, nil", gone, u, err)
+	}
+	if u, err := s.DeleteSpace(ctx, "no\x00text"); err != nil || u != (larder.Usage{}) {
+		t.Errorf("DeleteSpace of a space no store can hold: got %+v, %v; want nothing, nil", u, err)
+	}
+	_, err = s.DeleteSpace(ctx, "")
+	checkCode(t, "DeleteSpace of the shared area", err, larder.EINVALID)
+	checkPaths(t, s, "", "the shared area", []string{"d/g", "f"})
 }
 
 func testFilesContextCanceled(t *testing.T, s larder.FileStore) {

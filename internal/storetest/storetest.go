@@ -298,6 +298,16 @@ func testDeleteUser(t *testing.T, s larder.UserStore) {
 		t.Errorf("ID of the re-created judy: got %d, want one that is not %d (old judy) or %d (Judy)", again.ID, u.ID, other.ID)
 	}
 	checkUser(t, "UserByName(judy) after re-creating it", mustGet(t, s, "judy"), again)
+
+	// Not even the newest id, which SQLite without AUTOINCREMENT would
+	// hand out again once its row is gone.
+	if err := s.DeleteUser(ctx, "judy"); err != nil {
+		t.Fatal(err)
+	}
+	third := mustCreate(t, s, "judy", "v3")
+	if third.ID <= again.ID {
+		t.Errorf("ID of judy re-created after deleting the newest account: got %d, want more than %d", third.ID, again.ID)
+	}
 }
 
 func testListUsersEmpty(t *testing.T, s larder.UserStore) {

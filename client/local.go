@@ -1,0 +1,311 @@
+package client
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/larderfs/larder/internal/flock"
+)
+
+// PartSuffix ends the name of the part file in which a resumable download
+// into LOCAL is built: LOCAL.larder-part, beside LOCAL. It stays after a
+// failed or interrupted download, for the next one to go on from, and is
+// renamed over LOCAL once the download is complete and verified.
+const PartSuffix = ".larder-part"
+
+// ErrLocalDiffers matches every *LocalDiffersError with errors.Is.
+var ErrLocalDiffers = errors.New("client: the local file is not a copy of the remote one")
+
+// LocalDiffersError refuses to replace an existing local file that is
+// not an earlier, partial copy of the file downloaded: its bytes are not
+// all the first bytes of the download. The file is left as it was.
+type LocalDiffersError struct {
+	Path   string // the local file
+	Reason string // e.g. "its block 3 differs"
+}
+
+func (e *LocalDiffersError) Error() string {
+	return fmt.Sprintf("client: %s exists and is not an earlier, partial copy of the file downloaded (%s); it was left as it was", e.Path, e.Reason)
+}
+
+func (e *LocalDiffersError) Is(target error) bool { return target == ErrLocalDiffers }
+
+// LocalFile is where a download into a local regular file goes: a part
+// file beside the destination, which replaces it, whole, only once the
+// download is complete and verified (Commit), so that a failed,
+// interrupted or refused download never changes the destination. Anything
+// that is not a regular file (a device, a FIFO) cannot be replaced that
+// way, and is to be written into instead: OpenLocal refuses it.
+type LocalFile struct {
+	// Path is the file that Commit replaces: the destination, with its
+	// symbolic links resolved, so that a link keeps pointing at it.
+	Path string
+	// Part is the part file, open for reading and writing.
+	Part *os.File
+	// Existing describes the file at Path as OpenLocal found it, or is nil
+	// if there was none.
+	Existing fs.FileInfo
+
+	resumable bool
+	done      bool
+}
+
+// OpenLocal opens the part file of a download into dst. A resumable part
+// file is dst's name with PartSuffix, kept after a failure and locked
+// against a second download into dst meanwhile; otherwise it has a random
+// name and is removed by Abort. dst may not be a folder, nor anything else
+// that is not a regular file (errors.Is(err, ErrNotRegular)).
+func OpenLocal(dst string, resumable bool) (*LocalFile, error) {
+	path := dst
+	if fi, err := os.Lstat(dst); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if path, err = filepath.EvalSymlinks(dst); err != nil {
+			return nil, fmt.Errorf("client: %s is a symbolic link that leads nowhere: %w", dst, err)
+		}
+	}
+	l := &LocalFile{Path: path, resumable: resumable}
+	switch fi, err := os.Stat(path); {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("client: %s is a folder; name a file", dst)
+	case err == nil && !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("client: %s: %w", dst, ErrNotRegular)
+	case err == nil:
+		l.Existing = fi
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	var err error
+	if resumable {
+		err = l.openPart()
+	} else {
+		err = l.openTemp()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// ErrNotRegular is a destination that is not a regular file, and cannot
+// be replaced: a device, a FIFO, a socket. Write into it instead.
+var ErrNotRegular = errors.New("not a regular file: it is written into, never replaced")
+
+// openPart opens (creating it) and locks the resumable part file.
+func (l *LocalFile) openPart() error {
+	name := l.Path + PartSuffix
+	if fi, err := os.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("client: %s, where the download would go first, is not a regular file; move it away", name)
+	}
+	// A new file is private: it may be a copy of a private file, and its
+	// mode becomes the destination's only if that existed.
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("client: cannot write beside %s: %w", l.Path, err)
+	}
+	if ok, err := flock.TryLock(f); !ok {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("another download into %s is running (it holds %s)", l.Path, name)
+		}
+		return fmt.Errorf("client: %w", err)
+	}
+	l.Part = f
+	return nil
+}
+
+// openTemp creates a temporary file of a random name beside the
+// destination, with the usual mode 0666 less the umask, which only the
+// kernel knows (os.CreateTemp would make it 0600).
+func (l *LocalFile) openTemp() error {
+	dir, base := filepath.Split(l.Path)
+	if dir == "" {
+		dir = "."
+	}
+	for range 10 {
+		name := filepath.Join(dir, "."+base+".larder-"+rand.Text()[:10]+".tmp")
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("client: cannot write beside %s: %w", l.Path, err)
+		}
+		l.Part = f
+		return nil
+	}
+	return fmt.Errorf("client: cannot create a temporary file beside %s", l.Path)
+}
+
+// Commit replaces the destination with the part file, which holds the
+// complete and verified download: it syncs the part, renames it over the
+// destination and syncs the folder. An existing destination is replaced
+// only if overwrite is set or its bytes are the first bytes of the part,
+// an earlier, partial copy; its first verified bytes are known to be (the
+// caller checked them by their hashes) and are not compared again.
+// Otherwise Commit returns a *LocalDiffersError and the destination stays
+// as it was. The destination's mode is kept.
+func (l *LocalFile) Commit(overwrite bool, verified int64) error {
+	if err := l.Part.Sync(); err != nil {
+		return fmt.Errorf("client: writing %s: %w", l.Part.Name(), err)
+	}
+	if l.Existing != nil {
+		now, err := os.Stat(l.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Removed meanwhile: nothing to lose.
+		case err != nil:
+			return err
+		case !overwrite && (!os.SameFile(now, l.Existing) || now.Size() != l.Existing.Size() || !now.ModTime().Equal(l.Existing.ModTime())):
+			return &LocalDiffersError{Path: l.Path, Reason: "it changed during the download"}
+		case !overwrite:
+			if err := l.comparePrefix(verified); err != nil {
+				return err
+			}
+			fallthrough
+		default:
+			if err := l.Part.Chmod(now.Mode().Perm()); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.Part.Close(); err != nil {
+		return fmt.Errorf("client: writing %s: %w", l.Part.Name(), err)
+	}
+	if err := os.Rename(l.Part.Name(), l.Path); err != nil {
+		return err
+	}
+	l.done = true
+	// The rename survives a crash once the folder is synced. Best effort:
+	// some systems cannot sync a folder, and the data is safe already.
+	flock.SyncDir(filepath.Dir(l.Path))
+	return nil
+}
+
+// comparePrefix checks that the destination's bytes from verified on are
+// the part's.
+func (l *LocalFile) comparePrefix(verified int64) error {
+	size := l.Existing.Size()
+	fi, err := l.Part.Stat()
+	if err != nil {
+		return err
+	}
+	if size > fi.Size() {
+		return &LocalDiffersError{Path: l.Path, Reason: fmt.Sprintf("it is %d bytes long, the download %d", size, fi.Size())}
+	}
+	f, err := os.Open(l.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	a, b := make([]byte, 64<<10), make([]byte, 64<<10)
+	for off := min(verified, size); off < size; {
+		n := int(min(int64(len(a)), size-off))
+		if _, err := f.ReadAt(a[:n], off); err != nil {
+			return fmt.Errorf("client: reading %s: %w", l.Path, err)
+		}
+		if _, err := l.Part.ReadAt(b[:n], off); err != nil {
+			return fmt.Errorf("client: reading %s: %w", l.Part.Name(), err)
+		}
+		if !bytes.Equal(a[:n], b[:n]) {
+			return &LocalDiffersError{Path: l.Path, Reason: fmt.Sprintf("its bytes from %d on differ", off)}
+		}
+		off += int64(n)
+	}
+	return nil
+}
+
+// Abort lets go of the part file unless Commit placed it: a resumable
+// one stays for the next download to go on from, unless it is empty; a
+// temporary one is removed. The destination is not touched.
+func (l *LocalFile) Abort() {
+	if l.done {
+		return
+	}
+	l.done = true
+	fi, err := l.Part.Stat()
+	l.Part.Close()
+	if !l.resumable || err == nil && fi.Size() == 0 {
+		os.Remove(l.Part.Name())
+	}
+}
+
+// partSize returns the part file's size.
+func (l *LocalFile) partSize() (int64, error) {
+	fi, err := l.Part.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// copyPrefix makes the part file the first n bytes of the destination.
+func (l *LocalFile) copyPrefix(n int64) error {
+	src, err := os.Open(l.Path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := l.Part.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := l.Part.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	// io.Copy between files uses copy_file_range on Linux, which may share
+	// the blocks rather than copy them.
+	if _, err := io.CopyN(l.Part, src, n); err != nil {
+		return fmt.Errorf("client: copying the first %d bytes of %s to %s: %w", n, l.Path, l.Part.Name(), err)
+	}
+	return nil
+}
+
+// prefixChecker passes writes of the part file, from offset off, to w, and
+// compares on the way the bytes below end with the destination's: the
+// first that differ fail the write with a *LocalDiffersError, so that a
+// download that could not replace the destination stops early.
+type prefixChecker struct {
+	w        io.Writer
+	local    *os.File
+	path     string
+	off, end int64
+	buf      []byte
+}
+
+func (c *prefixChecker) Write(p []byte) (int, error) {
+	if c.off < c.end {
+		n := int(min(int64(len(p)), c.end-c.off))
+		if cap(c.buf) < n {
+			c.buf = make([]byte, n)
+		}
+		b := c.buf[:n]
+		if _, err := c.local.ReadAt(b, c.off); err != nil {
+			return 0, fmt.Errorf("client: reading %s: %w", c.path, err)
+		}
+		if !bytes.Equal(b, p[:n]) {
+			return 0, &LocalDiffersError{Path: c.path, Reason: fmt.Sprintf("its bytes from %d on are not the server's", c.off)}
+		}
+	}
+	n, err := c.w.Write(p)
+	c.off += int64(n)
+	return n, err
+}
+
+// checkedWriter returns w, which writes the part from offset off, as a
+// prefixChecker against the destination if it exists and its bytes from
+// off on are not known to be the server's; close releases it.
+func (l *LocalFile) checkedWriter(w io.Writer, off int64) (io.Writer, func(), error) {
+	if l.Existing == nil || off >= l.Existing.Size() {
+		return w, func() {}, nil
+	}
+	f, err := os.Open(l.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &prefixChecker{w: w, local: f, path: l.Path, off: off, end: l.Existing.Size()}
+	return c, func() { f.Close() }, nil
+}

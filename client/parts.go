@@ -1,0 +1,44 @@
+package client
+
+import (
+	"context"
+
+	"github.com/larderfs/larder/native"
+)
+
+// Parts returns the account's unfinished uploads: interrupted ones kept
+// for a resume, and those being written now. Each holds its file's size
+// against the account's quota until it completes, is cancelled, or the
+// server lets it expire.
+func (s *Session) Parts(ctx context.Context) ([]native.Part, error) {
+	defer s.begin(ctx)()
+	var all []native.Part
+	after := ""
+	for {
+		body, err := s.call(ctx, native.Parts{After: after})
+		if err != nil {
+			return nil, err
+		}
+		r, err := native.ParsePartsReply(body)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, r.Parts...)
+		if !r.More || len(r.Parts) == 0 {
+			return all, nil
+		}
+		after = r.Parts[len(r.Parts)-1].ID
+	}
+}
+
+// Cancel removes the unfinished uploads of path, or, if path is "", every
+// one not being written now, and returns how many it removed and the
+// bytes they held on the server.
+func (s *Session) Cancel(ctx context.Context, path string) (native.CancelReply, error) {
+	defer s.begin(ctx)()
+	body, err := s.call(ctx, native.Cancel{Path: path})
+	if err != nil {
+		return native.CancelReply{}, err
+	}
+	return native.ParseCancelReply(body)
+}

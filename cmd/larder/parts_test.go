@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/disk"
+)
+
+// cutAt serves data but fails reads at or past at: a client killed midway.
+type cutAt struct {
+	data []byte
+	at   int64
+}
+
+func (c *cutAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > c.at {
+		return 0, errors.New("killed")
+	}
+	return bytes.NewReader(c.data).ReadAt(p, off)
+}
+
+// TestNativeParts: an interrupted upload shows in whoami and parts,
+// counts against the quota (exit code 7, naming parts), and parts rm
+// gives its space back (issue 11, F1).
+func TestNativeParts(t *testing.T) {
+	l := startLarder(t, func(c *ServeConfig) { c.Quota.Bytes = 3 << 20 })
+	env := loggedIn(t, l)
+	ctx := context.Background()
+	_, s, err := nativeFlagsFor(t, env).connect(ctx, env)
+	must(t, err)
+	data := randomData(2<<20, 7)
+	if _, err := s.Put(ctx, "/big.bin", &cutAt{data: data, at: 1 << 20}, int64(len(data)), client.PutOptions{}); err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+	s.Close()
+
+	out, _ := runOK(t, env, "whoami")
+	if !strings.Contains(out, "bytes:  2.0 MiB (2097152 bytes) used") || !strings.Contains(out, "parts:  1 unfinished uploads hold 2.0 MiB") {
+		t.Errorf("whoami printed %q, want the part counted", out)
+	}
+	out, _ = runOK(t, env, "parts")
+	if !strings.Contains(out, "/big.bin  ") || !strings.Contains(out, "of 2.0 MiB") {
+		t.Errorf("parts printed %q", out)
+	}
+	other := writeLocal(t, t.TempDir(), "other.bin", data)
+	wantExit(t, env, exitQuota, []string{"QUOTA_EXCEEDED", "unfinished upload", "larder parts"}, "put", other)
+	wantExit(t, env, exitUsage, nil, "parts", "rm")
+	wantExit(t, env, exitNotFound, []string{"no unfinished upload"}, "parts", "rm", "/nothing")
+	runOK(t, env, "parts", "rm", "/big.bin")
+	if out, _ := runOK(t, env, "parts"); out != "no unfinished uploads\n" {
+		t.Errorf("parts after rm printed %q", out)
+	}
+	runOK(t, env, "put", other)
+}
+
+// TestNativeFullDiskExitCode: with the data folder on a small file system
+// and no reserve, an upload that fills the disk in the middle is ended by
+// the server with NO_SPACE, which the client reports with its own exit
+// code instead of "connection reset by peer"; its part is removed, so
+// registrations and uploads work again at once (issue 11, F2).
+func TestNativeFullDiskExitCode(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (needs root): %v: %s", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	l := startLarder(t, func(c *ServeConfig) {
+		c.DataDir = dir
+		c.MinFree = disk.MinFree{} // none: the disk itself runs out
+	})
+	env := loggedIn(t, l)
+	big := writeLocal(t, t.TempDir(), "big.bin", randomData(100<<20, 8))
+	wantExit(t, env, exitNoSpace, []string{"NO_SPACE"}, "put", big)
+
+	small := writeLocal(t, t.TempDir(), "small.bin", randomData(1<<20, 9))
+	runOK(t, env, "put", small)
+	other, _, stderr := testEnv(t, l.addr())
+	if err := run(other, "register", "--user", "bob"); err != nil {
+		t.Fatalf("register after the disk filled: %v\n%s", err, stderr)
+	}
+}

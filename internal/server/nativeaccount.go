@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/native"
+)
+
+// accountCheckEvery is how often a transfer in flight, and the watch over
+// idle sessions, check that the account is still there and enabled. On
+// SQLite a check costs a read of the account stamp while no account
+// changed; on PostgreSQL one indexed lookup per account with a session.
+const accountCheckEvery = time.Second
+
+// key returns the FileStore space of the session's account.
+func (ss *session) key() string { return larder.SpaceOf(ss.user.ID) }
+
+// checkAccount reports whether the session's account is as it logged in.
+// A disabled or deleted account is an error with code EFORBIDDEN (DENIED)
+// saying so; a changed password one with code EUNAUTHORIZED.
+func (ss *session) checkAccount(ctx context.Context) error {
+	return ss.s.checkAccount(ctx, ss.user)
+}
+
+// checkAccount is session.checkAccount for the account that logged in as
+// u.
+func (s *Server) checkAccount(ctx context.Context, u *larder.User) error {
+	err := s.Auth.Still(ctx, u)
+	switch {
+	case errors.Is(err, auth.ErrDisabled):
+		return &larder.Error{Code: larder.EFORBIDDEN, Message: "account disabled: the session is ended", Err: err}
+	case errors.Is(err, auth.ErrDeleted):
+		return &larder.Error{Code: larder.EFORBIDDEN, Message: "account deleted: the session is ended", Err: err}
+	}
+	return err
+}
+
+// accountEnded reports whether err, from checkAccount, says the account
+// was disabled or deleted.
+func accountEnded(err error) bool {
+	return errors.Is(err, auth.ErrDisabled) || errors.Is(err, auth.ErrDeleted)
+}
+
+// endSession answers the request being read, or the next one, with err
+// (from checkAccount), records why, and returns the reason of the
+// session's conn.close event.
+func (ss *session) endSession(ctx context.Context, err error) string {
+	if accountEnded(err) {
+		ss.s.record(ctx, larder.Event{Kind: larder.EventRefused, User: ss.user.Name, Remote: ss.c.remote,
+			Status: int(native.StatusDenied), Reason: larder.ErrorMessage(err)})
+	}
+	ss.c.rwc.SetWriteDeadline(time.Now().Add(cmp(ss.s.WriteTimeout, DefaultWriteTimeout)))
+	ss.reply(statusOf(err), larder.ErrorMessage(err), nil)
+	return "account changed: " + larder.ErrorMessage(err)
+}
+
+// accountWatch checks a session's account every accountCheckEvery during
+// a transfer.
+type accountWatch struct {
+	ss   *session
+	next time.Time
+}
+
+func (ss *session) watchAccount() *accountWatch {
+	return &accountWatch{ss: ss, next: time.Now().Add(accountCheckEvery)}
+}
+
+// check checks the account if it is time to, and returns checkAccount's
+// error if it says the account was disabled or deleted. Other failures
+// (the store unreachable for a moment) let the transfer go on: the
+// check before the commit, and before the next request, decides.
+func (w *accountWatch) check(ctx context.Context) error {
+	now := time.Now()
+	if now.Before(w.next) {
+		return nil
+	}
+	w.next = now.Add(accountCheckEvery)
+	if err := w.ss.checkAccount(ctx); accountEnded(err) {
+		return err
+	}
+	return nil
+}
+
+// watchAccounts, until Close, checks every accountCheckEvery the account
+// of each LNP/1 session, and ends at once the idle sessions of an account
+// disabled or deleted, or whose password changed, in any process;
+// sessions in a transfer notice it themselves. One check per account and
+// password, however many sessions share them.
+func (s *Server) watchAccounts() {
+	t := time.NewTicker(accountCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return
+		}
+		// ss.user is read under the lock, as passwd sets it.
+		s.native.mu.Lock()
+		logins := map[login]*larder.User{}
+		for _, m := range s.native.byUser {
+			for ss := range m {
+				logins[login{ss.user.ID, ss.user.Verifier}] = ss.user
+			}
+		}
+		s.native.mu.Unlock()
+		for l, u := range logins {
+			if err := s.checkAccount(s.ctx, u); accountEnded(err) || larder.ErrorCode(err) == larder.EUNAUTHORIZED {
+				s.endSessionsOf(l)
+			}
+		}
+	}
+}
+
+// login is an account as a session logged in to it.
+type login struct {
+	id       int64
+	verifier string
+}
+
+// endSessionsOf marks every session of l ended, and wakes those reading
+// their next request, which then find out why and end.
+func (s *Server) endSessionsOf(l login) {
+	s.native.mu.Lock()
+	defer s.native.mu.Unlock()
+	for _, m := range s.native.byUser {
+		for ss := range m {
+			if ss.user.ID == l.id && ss.user.Verifier == l.verifier {
+				ss.ended.Store(true)
+				if ss.c.state.Load() == stateReading {
+					ss.c.rwc.SetReadDeadline(time.Now())
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,348 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/wire"
+)
+
+const mib = 1 << 20
+
+// gatedReader serves r, but blocks reads at or past gate until open is
+// closed: an upload held in the middle.
+type gatedReader struct {
+	r    *bytes.Reader
+	gate int64
+	open chan struct{}
+}
+
+func newGatedReader(data []byte, gate int64) *gatedReader {
+	return &gatedReader{r: bytes.NewReader(data), gate: gate, open: make(chan struct{})}
+}
+
+func (g *gatedReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > g.gate {
+		<-g.open
+	}
+	return g.r.ReadAt(p, off)
+}
+
+// partFiles returns the part files in the spaces below dir.
+func partFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	parts, err := filepath.Glob(filepath.Join(dir, "*", "uploads", "*.part"))
+	must(t, err)
+	return parts
+}
+
+// TestNativePartsCountAgainstQuota: an interrupted upload's part counts
+// in whoami and in the admission of the next upload, at its file's size,
+// until its owner lists and cancels it (issue 11, F1).
+func TestNativePartsCountAgainstQuota(t *testing.T) {
+	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	data := randomBytes(2*mib+5, 201)
+
+	cut, err := h.dial("alice", sig, 0)
+	must(t, err)
+	if _, err := cut.Put(ctx, "big.bin", &cutReader{r: bytes.NewReader(data), after: mib}, int64(len(data)), client.PutOptions{}); err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+	cut.Close()
+	s := h.login(t, "alice", sig)
+	waitFor(t, func() bool {
+		w, err := s.Whoami(ctx)
+		return err == nil && w.BytesUsed == uint64(len(data)) && w.FilesUsed == 1
+	})
+
+	// 2 MiB more would make 4 MiB with the part: refused before any data,
+	// and leaving no part of its own.
+	_, err = s.Put(ctx, "b.bin", bytes.NewReader(data[:2*mib]), 2*mib, client.PutOptions{})
+	wantNativeStatus(t, "an upload over the quota with the part", err, native.StatusQuotaExceeded)
+	if !strings.Contains(err.Error(), "unfinished upload") {
+		t.Errorf("the refusal does not name the unfinished upload: %v", err)
+	}
+	s = h.login(t, "alice", sig)
+	if got := partFiles(t, h.spaces); len(got) != 1 {
+		t.Errorf("%d part files, want the interrupted one only", len(got))
+	}
+
+	parts, err := s.Parts(ctx)
+	if err != nil || len(parts) != 1 {
+		t.Fatalf("parts: %v, %v", parts, err)
+	}
+	if p := parts[0]; p.Path != "big.bin" || p.Size != uint64(len(data)) || p.Received > mib || p.Active {
+		t.Errorf("the part: %+v", p)
+	}
+	_, err = s.Cancel(ctx, "nothing.bin")
+	wantNativeStatus(t, "cancelling an upload that does not exist", err, native.StatusNotFound)
+	r, err := s.Cancel(ctx, "/big.bin")
+	if err != nil || r.Count != 1 {
+		t.Fatalf("cancel: %+v, %v", r, err)
+	}
+	if w, err := s.Whoami(ctx); err != nil || w.BytesUsed != 0 || w.FilesUsed != 0 {
+		t.Errorf("whoami after the cancel: %+v, %v", w, err)
+	}
+	if got := partFiles(t, h.spaces); len(got) != 0 {
+		t.Errorf("part files after the cancel: %v", got)
+	}
+	if _, err := s.Put(ctx, "b.bin", bytes.NewReader(data[:2*mib]), 2*mib, client.PutOptions{}); err != nil {
+		t.Errorf("the upload after the cancel: %v", err)
+	}
+}
+
+// TestNativeUploadsAtOnceSeeEachOther: two uploads that together exceed
+// the quota, started together: the second is refused before its data, not
+// at commit with a complete part left behind (issue 11, F1).
+func TestNativeUploadsAtOnceSeeEachOther(t *testing.T) {
+	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	data := randomBytes(2*mib, 202)
+
+	first, err := h.dial("alice", sig, 0)
+	must(t, err)
+	defer first.Close()
+	held := newGatedReader(data, mib)
+	done := make(chan error, 1)
+	go func() {
+		_, err := first.Put(ctx, "a.bin", held, int64(len(data)), client.PutOptions{})
+		done <- err
+	}()
+	waitFor(t, func() bool { return len(partFiles(t, h.spaces)) == 1 })
+
+	s := h.login(t, "alice", sig)
+	_, err = s.Put(ctx, "b.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
+	wantNativeStatus(t, "a second upload beside one in flight", err, native.StatusQuotaExceeded)
+	close(held.open)
+	if err := <-done; err != nil {
+		t.Fatalf("the first upload: %v", err)
+	}
+	if got := partFiles(t, h.spaces); len(got) != 0 {
+		t.Errorf("part files left: %v", got)
+	}
+}
+
+// TestNativeRefusedAtCommitLeavesNoPart: an upload that passes its
+// admission but is refused at commit (here because another server sharing
+// the database took the quota meanwhile) can never commit: its part is
+// removed (issue 11, F1).
+func TestNativeRefusedAtCommitLeavesNoPart(t *testing.T) {
+	quota := func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} }
+	h := newNativeHarness(t, quota)
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	data := randomBytes(2*mib, 203)
+
+	// A second server on the same database, with spaces of its own.
+	spaces, err := disk.OpenSpaces(t.TempDir())
+	must(t, err)
+	twin := &server.Server{Auth: h.srv.Auth, Files: h.srv.Files, Spaces: spaces, FileStore: h.srv.FileStore, Quota: h.srv.Quota, Logger: h.srv.Logger}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	go twin.ServeNative(ln)
+	t.Cleanup(func() { twin.Close(); twin.Wait(); spaces.Close() })
+
+	first, err := h.dial("alice", sig, 0)
+	must(t, err)
+	defer first.Close()
+	held := newGatedReader(data, mib)
+	done := make(chan error, 1)
+	go func() {
+		_, err := first.Put(ctx, "a.bin", held, int64(len(data)), client.PutOptions{})
+		done <- err
+	}()
+	waitFor(t, func() bool { return len(partFiles(t, h.spaces)) == 1 })
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	must(t, err)
+	other, err := client.NewSession(ctx, conn, "alice", sig, client.SessionOptions{})
+	must(t, err)
+	defer other.Close()
+	if _, err := other.Put(ctx, "b.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+		t.Fatalf("the upload through the other server: %v", err)
+	}
+	close(held.open)
+	wantNativeStatus(t, "the upload refused at commit", <-done, native.StatusQuotaExceeded)
+	if got := partFiles(t, h.spaces); len(got) != 0 {
+		t.Errorf("the part of an upload refused at commit is left: %v", got)
+	}
+}
+
+// TestNativeReserveRefusesUploadsOnly: below the reserve of free disk
+// space an upload is refused with NO_SPACE before any data, and leaves no
+// part; registrations, logins and other requests go on (issue 11, F1).
+func TestNativeReserveRefusesUploadsOnly(t *testing.T) {
+	var spaces string
+	h := newNativeHarness(t, func(s *server.Server) {
+		// A reserve larger than any free space: a full disk without a mount.
+		spaces = t.TempDir()
+		s.Reserve = disk.NewReserve(disk.MinFree{Bytes: 1 << 60}, spaces)
+	})
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	_, err := s.Put(ctx, "a.bin", bytes.NewReader([]byte("hello")), 5, client.PutOptions{})
+	wantNativeStatus(t, "an upload below the reserve", err, native.StatusNoSpace)
+	if got := partFiles(t, h.spaces); len(got) != 0 {
+		t.Errorf("a refused upload left parts: %v", got)
+	}
+	h.register(t, "bob", "pw")
+	b := h.login(t, "bob", wire.NewSignature("pw", wire.CourseSalt))
+	if _, err := b.Whoami(ctx); err != nil {
+		t.Errorf("whoami below the reserve: %v", err)
+	}
+	if err := b.Mkdir(ctx, "d"); err != nil {
+		t.Errorf("mkdir below the reserve: %v", err)
+	}
+}
+
+// mountSmall mounts a tmpfs of size bytes on a temporary folder, or skips
+// the test saying why it cannot.
+func mountSmall(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (needs root): %v: %s", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fill writes a file in dir that leaves about leave bytes free.
+func fill(t *testing.T, dir string, leave int64) string {
+	t.Helper()
+	var st syscall.Statfs_t
+	must(t, syscall.Statfs(dir, &st))
+	name := filepath.Join(dir, "filler")
+	f, err := os.Create(name)
+	must(t, err)
+	defer f.Close()
+	n := int64(st.Bavail)*st.Bsize - leave
+	buf := make([]byte, mib)
+	for n > 0 {
+		k, err := f.Write(buf[:min(n, mib)])
+		if err != nil {
+			break
+		}
+		n -= int64(k)
+	}
+	return name
+}
+
+// TestNativeFullDisk: on a small file system, an upload larger than the
+// free space is refused before its data; one that runs into the reserve in
+// the middle (another writer filled the disk) ends with NO_SPACE, which
+// the client reads instead of a reset connection, and its part is removed;
+// once space is freed uploads work again (issue 11, F1 and F2).
+func TestNativeFullDisk(t *testing.T) {
+	small := mountSmall(t, "64m")
+	var reserveDir string
+	h := newNativeHarness(t, func(s *server.Server) {
+		sp, err := disk.OpenSpaces(filepath.Join(small, "spaces"))
+		must(t, err)
+		t.Cleanup(func() { sp.Close() })
+		reserveDir = filepath.Join(small, "spaces")
+		s.Spaces = sp
+		s.Reserve = disk.NewReserve(disk.DefaultMinFree, reserveDir)
+	})
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	s := h.login(t, "alice", sig)
+
+	_, err := s.Put(ctx, "huge.bin", bytes.NewReader(nil), 100_000_000, client.PutOptions{})
+	wantNativeStatus(t, "100 MB on a 64 MiB disk", err, native.StatusNoSpace)
+
+	data := randomBytes(40*mib, 204)
+	held := newGatedReader(data, 8*mib)
+	up, err := h.dial("alice", sig, 0)
+	must(t, err)
+	defer up.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := up.Put(ctx, "big.bin", held, int64(len(data)), client.PutOptions{})
+		done <- err
+	}()
+	waitFor(t, func() bool {
+		parts := partFiles(t, reserveDir)
+		if len(parts) != 1 {
+			return false
+		}
+		fi, err := os.Stat(parts[0])
+		return err == nil && fi.Size() >= 4*mib
+	})
+	filler := fill(t, small, 256<<10)
+	close(held.open)
+	err = <-done
+	wantNativeStatus(t, "an upload that meets the reserve in the middle", err, native.StatusNoSpace)
+	waitFor(t, func() bool { return len(partFiles(t, reserveDir)) == 0 })
+
+	must(t, os.Remove(filler))
+	s = h.login(t, "alice", sig)
+	if _, err := s.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+		t.Fatalf("the upload once space is back: %v", err)
+	}
+}
+
+// TestNativeClientReadsReasonOfEarlyEnd: a client still sending when the
+// server ends its upload (here: a corrupt block, then many more blocks
+// sent without reading) finds the server's REPLY, not a reset connection
+// (issue 11, F2).
+func TestNativeClientReadsReasonOfEarlyEnd(t *testing.T) {
+	h := newPlaintextNativeHarness(t)
+	sig := h.register(t, "alice", "pw")
+	conn, err := net.Dial("tcp", h.addr)
+	must(t, err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	w, r := native.NewWriter(conn, 0), native.NewReader(conn)
+	must(t, w.Write(native.Hello{User: "alice", Signature: sig, MaxBlock: native.DefaultBlockSize}))
+	must(t, w.Flush())
+	if typ, _, err := r.Next(); err != nil || typ != native.TypeWelcome {
+		t.Fatalf("welcome: %v %v", typ, err)
+	}
+	const blocks = 32
+	must(t, w.Write(native.Put{Path: "f.bin", Size: blocks * mib}))
+	must(t, w.Flush())
+	if typ, _, err := r.Next(); err != nil || typ != native.TypeReply {
+		t.Fatalf("put: %v %v", typ, err)
+	}
+	payload := make([]byte, mib)
+	for i := range blocks {
+		d := native.Data{Offset: uint64(i * mib)} // a wrong hash in every block
+		if err := w.WriteFrameParts(native.TypeData, d.AppendHead(nil), payload); err != nil {
+			t.Fatalf("block %d: the server reset the connection it should have drained: %v", i, err)
+		}
+	}
+	w.Flush()
+	r.SetBlockSize(native.DefaultBlockSize)
+	typ, body, err := r.Next()
+	if err != nil || typ != native.TypeReply {
+		t.Fatalf("got %v %v, want the REPLY that ended the upload", typ, err)
+	}
+	reply, err := native.ParseReply(body)
+	if err != nil || reply.Status != native.StatusHashMismatch {
+		t.Fatalf("the REPLY: %+v %v", reply, err)
+	}
+	if _, _, err := r.Next(); err == nil {
+		t.Error("the session goes on after a failed upload")
+	}
+}

@@ -1,0 +1,44 @@
+//go:build !linux
+
+package server
+
+import (
+	"io"
+	"net"
+	"syscall"
+)
+
+// Elsewhere than Linux, larder does not rely on how the kernel cuts
+// segments: a reply over TCP goes one block per write, as the course's
+// reference server sends it (see segments_linux.go).
+
+type sendPath int
+
+const (
+	sendBatched sendPath = iota
+	sendAligned
+	sendPerBlock
+)
+
+func (p sendPath) String() string {
+	switch p {
+	case sendAligned:
+		return "aligned"
+	case sendPerBlock:
+		return "per-block"
+	}
+	return "batched"
+}
+
+func alignSegments(net.Listener) error { return nil }
+
+func chooseSendPath(rwc net.Conn) (sendPath, syscall.RawConn) {
+	if _, ok := rwc.(*net.TCPConn); ok {
+		return sendPerBlock, nil
+	}
+	return sendBatched, nil
+}
+
+func finishSend(sendPath, syscall.RawConn) error { return nil }
+
+func sendWriter(_ sendPath, rwc net.Conn, _ syscall.RawConn) io.Writer { return rwc }
