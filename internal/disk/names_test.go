@@ -16,7 +16,7 @@ func TestNamesBeforeTheRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer spaces.Close()
-	sp, err := spaces.Space("alice")
+	sp, err := spaces.Space(1)
 	if err != nil {
 		t.Fatal(err)
 	}
