@@ -91,6 +91,10 @@ func OpenLocal(dst string, resumable bool) (*LocalFile, error) {
 	return l, nil
 }
 
+// ErrDownloadRunning is a destination that another download, of this
+// process or another, is writing.
+var ErrDownloadRunning = errors.New("another download is running")
+
 // ErrNotRegular is a destination that is not a regular file, and cannot
 // be replaced: a device, a FIFO, a socket. Write into it instead.
 var ErrNotRegular = errors.New("not a regular file: it is written into, never replaced")
@@ -110,7 +114,7 @@ func (l *LocalFile) openPart() error {
 	if ok, err := flock.TryLock(f); !ok {
 		f.Close()
 		if err == nil {
-			err = fmt.Errorf("another download into %s is running (it holds %s)", l.Path, name)
+			return fmt.Errorf("client: %w into %s (it holds %s)", ErrDownloadRunning, l.Path, name)
 		}
 		return fmt.Errorf("client: %w", err)
 	}

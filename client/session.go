@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
@@ -354,6 +355,9 @@ type DownloadResult struct {
 	Kept int64
 	// From names the file Kept bytes came from.
 	From string
+	// UpToDate reports that the local file was the remote one already,
+	// and was left as it was.
+	UpToDate bool
 }
 
 // Download downloads the file at path into the local regular file local
@@ -402,6 +406,15 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 		}
 		lh := sha256.New()
 		verified, err = s.verifiedPrefix(ctx, path, f, lf.Existing.Size(), lh)
+		if err == nil && !opts.NoResume && verified == lf.Existing.Size()/int64(s.blockSize)*int64(s.blockSize) {
+			var same bool
+			same, res.GetReply, err = s.sameFile(ctx, path, f, verified, lf.Existing.Size(), lh)
+			if err == nil && same {
+				f.Close()
+				res.Kept, res.From, res.UpToDate = int64(res.Size), lf.Path, true
+				return res, nil
+			}
+		}
 		f.Close()
 		if err != nil {
 			return res, err
@@ -441,7 +454,42 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 		lf.Part.Truncate(0)
 		return res, &IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced"}
 	}
+	if err := ctx.Err(); err != nil {
+		// Interrupted after the last byte came: the part is kept to resume
+		// from, and the target stays as it was.
+		return res, err
+	}
 	return res, lf.Commit(opts.Overwrite, verified)
+}
+
+// sameFile reports whether f, whose first verified bytes match the
+// server's blocks of path and are hashed in h, is the whole file: its size
+// is the server's, and with the rest of its bytes its SHA-256 too. It
+// asks for the file from f's end, which sends no block if the sizes are
+// the same; h is left as it was.
+func (s *Session) sameFile(ctx context.Context, path string, f io.ReaderAt, verified, size int64, h hash.Hash) (bool, native.GetReply, error) {
+	st, err := s.Stat(ctx, path)
+	if err != nil || st.Dir || st.Size != uint64(size) {
+		return false, native.GetReply{}, err
+	}
+	c, ok := h.(encoding.BinaryMarshaler)
+	if !ok {
+		return false, native.GetReply{}, nil
+	}
+	state, err := c.MarshalBinary()
+	if err != nil {
+		return false, native.GetReply{}, nil
+	}
+	whole := sha256.New()
+	whole.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
+	if _, err := io.Copy(whole, io.NewSectionReader(f, verified, size-verified)); err != nil {
+		return false, native.GetReply{}, err
+	}
+	head, err := s.get(ctx, path, size, io.Discard, nil, nil)
+	if err != nil {
+		return false, head, err
+	}
+	return head.Size == uint64(size) && [32]byte(whole.Sum(nil)) == head.SHA256, head, nil
 }
 
 // verifiedPrefix returns how many leading bytes of f, which has size

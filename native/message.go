@@ -394,7 +394,7 @@ func ParseSumsReply(body []byte) (SumsReply, error) {
 	d := decoder{b: body}
 	n := d.u32()
 	if n > MaxSumsCount {
-		d.fail("more than 4,096 sums")
+		d.fail("more sums than a SUMS may ask for")
 	}
 	var m SumsReply
 	for i := uint32(0); i < n && d.err == nil; i++ {

@@ -30,7 +30,9 @@ const (
 	MaxPathSize      = 4096
 	MaxNameSize      = 255
 	MaxListLimit     = 10_000
-	MaxSumsCount     = 4096
+	// MaxSumsCount is the most sums a SUMS asks for: as many as fit in a
+	// REPLY (status, empty message, count, then 32 bytes each).
+	MaxSumsCount = (MaxControlBody - (2 + 2) - 4) / sha256.Size
 )
 
 // Type is a frame's type.

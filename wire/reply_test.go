@@ -231,3 +231,152 @@ func TestStatusString(t *testing.T) {
 		t.Fatal("Valid disagrees with the seven codes")
 	}
 }
+
+// writeLog records every Write a Writer makes to its destination.
+type writeLog struct {
+	writes [][]byte
+	fail   error // returned by every Write once set
+}
+
+func (l *writeLog) Write(p []byte) (int, error) {
+	if l.fail != nil {
+		return 0, l.fail
+	}
+	l.writes = append(l.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+// wholeBlocks returns how many blocks p holds, or -1 if it ends inside
+// one.
+func wholeBlocks(p []byte) int {
+	n := 0
+	for len(p) > 0 {
+		if len(p) < BlockHeaderSize {
+			return -1
+		}
+		size := BlockHeaderSize + int(parseBlockHeader(p).Length)
+		if len(p) < size {
+			return -1
+		}
+		p, n = p[size:], n+1
+	}
+	return n
+}
+
+// TestWriterWritesWholeBlocks: every Write a Writer makes holds whole
+// blocks, at most the number set, even when a short block is sent in the
+// middle of a shuffled reply (a buffer that wrote whenever it was full cut
+// the blocks after it in two). A server keeps blocks whole on the wire on
+// top of this.
+func TestWriterWritesWholeBlocks(t *testing.T) {
+	data := make([]byte, 944*150+100)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	total := sha256.Sum256(data)
+	count, _ := BlockCount(int64(len(data)))
+	shortFirst := func(i uint32) uint32 { return (i + count - 1) % count } // the short block first
+	for _, perWrite := range []int{0, 1, 3, 64} {
+		for _, order := range []func(uint32) uint32{nil, shortFirst} {
+			var dst writeLog
+			w := NewWriter(&dst)
+			if perWrite > 0 {
+				w.SetBlocksPerWrite(perWrite)
+			}
+			if _, err := w.WritePayload(StatusOK, bytes.NewReader(data), int64(len(data)), total, order); err != nil {
+				t.Fatal(err)
+			}
+			must(t, w.Flush())
+			most := cmpInt(perWrite, 64)
+			blocks := 0
+			for i, p := range dst.writes {
+				n := wholeBlocks(p)
+				if n < 1 || n > most {
+					t.Fatalf("%d per write, order %v: write %d of %d bytes holds %d whole blocks; want 1 to %d",
+						perWrite, order != nil, i, len(p), n, most)
+				}
+				blocks += n
+			}
+			if blocks != int(count) {
+				t.Errorf("%d per write: %d blocks written, want %d", perWrite, blocks, count)
+			}
+			_, got := readReply(t, bytes.NewReader(bytes.Join(dst.writes, nil)))
+			if !bytes.Equal(got, data) {
+				t.Errorf("%d per write: payload differs after the round trip", perWrite)
+			}
+		}
+	}
+}
+
+func cmpInt(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriterBeforeLast: the function set with SetBeforeLast runs once,
+// when every block but the last one sent has reached the destination and
+// the last has not; its error withholds the last block; the next reply
+// runs no function.
+func TestWriterBeforeLast(t *testing.T) {
+	for _, size := range []int{0, 1, 944, 945, 944*64 + 1, 944 * 200} {
+		data := bytes.Repeat([]byte{'x'}, size)
+		total := sha256.Sum256(data)
+		count, _ := BlockCount(int64(size))
+		reverse := func(i uint32) uint32 { return count - 1 - i }
+		for _, order := range []func(uint32) uint32{nil, reverse} {
+			var dst writeLog
+			w := NewWriter(&dst)
+			calls := 0
+			w.SetBeforeLast(func() error {
+				calls++
+				if got := wholeBlocks(bytes.Join(dst.writes, nil)); got != int(count)-1 {
+					t.Errorf("size %d: %d blocks written before the last, want %d", size, got, count-1)
+				}
+				return nil
+			})
+			if _, err := w.WritePayload(StatusOK, bytes.NewReader(data), int64(size), total, order); err != nil {
+				t.Fatal(err)
+			}
+			must(t, w.Flush())
+			if calls != 1 || wholeBlocks(bytes.Join(dst.writes, nil)) != int(count) {
+				t.Errorf("size %d: %d calls, want 1, and every block written", size, calls)
+			}
+
+			// Refused: the last block stays unwritten.
+			dst = writeLog{}
+			w.Reset(&dst)
+			refusal := errors.New("not recorded")
+			w.SetBeforeLast(func() error { return refusal })
+			if _, err := w.WritePayload(StatusOK, bytes.NewReader(data), int64(size), total, order); !errors.Is(err, refusal) {
+				t.Errorf("size %d: got %v, want the function's error", size, err)
+			}
+			w.Flush()
+			if got := wholeBlocks(bytes.Join(dst.writes, nil)); got != int(count)-1 {
+				t.Errorf("size %d: %d blocks written after a refusal, want %d", size, got, count-1)
+			}
+
+			// Used once: the next reply calls nothing.
+			dst = writeLog{}
+			w.Reset(&dst)
+			calls = 0
+			w.SetBeforeLast(func() error { calls++; return nil })
+			for range 2 {
+				if _, err := w.WritePayload(StatusOK, bytes.NewReader(data), int64(size), total, order); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if calls != 1 {
+				t.Errorf("size %d: %d calls over two replies, want 1", size, calls)
+			}
+		}
+	}
+}

@@ -30,9 +30,10 @@ type AccountConfig struct {
 	Hash            auth.Params // the cost policy: new hashes use it, older ones are upgraded
 	HashConcurrency int         // hashes computed at once; 0 means one per core
 
-	// hashGiven records that a --hash-… flag was given, so that an admin
-	// command can tell the administrator's word from the default.
-	hashGiven bool
+	// hashGiven records which --hash-… flags were given (memory, passes,
+	// lanes), so that an admin command can tell the administrator's word
+	// from the defaults.
+	hashGiven [3]bool
 }
 
 func defaultAccountConfig(getenv func(string) string) AccountConfig {
@@ -55,12 +56,12 @@ func (c *AccountConfig) define(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "`folder` for the account database and server state")
 	fs.StringVar(&c.DB, "db", c.DB, "account database `URL`: postgres://… to share accounts between servers (default: SQLite in the data folder)")
 	fs.StringVar(&c.PepperFile, "pepper-file", c.PepperFile, "`file` of the password pepper, mode 0600, created if absent (default: the data folder's pepper)")
-	given := func(f func(string) error) func(string) error {
-		return func(s string) error { c.hashGiven = true; return f(s) }
+	given := func(i int, f func(string) error) func(string) error {
+		return func(s string) error { c.hashGiven[i] = true; return f(s) }
 	}
-	fs.Func("hash-memory", "argon2id memory per hash in `KiB` (default 19456, OWASP's minimum)", given(uintFlag(&c.Hash.Memory)))
-	fs.Func("hash-passes", "argon2id `passes` over memory (default 2)", given(uintFlag(&c.Hash.Time)))
-	fs.Func("hash-lanes", "argon2id `lanes` (default 1)", given(func(s string) error {
+	fs.Func("hash-memory", "argon2id memory per hash in `KiB` (default 19456, OWASP's minimum)", given(0, uintFlag(&c.Hash.Memory)))
+	fs.Func("hash-passes", "argon2id `passes` over memory (default 2)", given(1, uintFlag(&c.Hash.Time)))
+	fs.Func("hash-lanes", "argon2id `lanes` (default 1)", given(2, func(s string) error {
 		var v uint32
 		if err := uintFlag(&v)(s); err != nil || v > 255 {
 			return fmt.Errorf("want 1 to 255")
@@ -129,7 +130,7 @@ func openDatabase(ctx context.Context, c *AccountConfig, create bool) (*database
 		}
 		db, err := open(ctx, c.DB)
 		if larder.ErrorCode(err) == larder.ENOTFOUND {
-			return nil, fmt.Errorf("%s: give --db the URL of the servers' database (larder serve creates it on first start)", larder.ErrorMessage(err))
+			return nil, fmt.Errorf("%s: check the URL (--db, or --audit-db for the audit commands); larder serve creates the database on first start", larder.ErrorMessage(err))
 		}
 		if err != nil {
 			return nil, err
@@ -266,8 +267,39 @@ func openAccountsMode(ctx context.Context, c *AccountConfig, server bool, logger
 	if a.peppers, err = loadOrCreatePeppers(ctx, c.pepperFile(), a.store, server); err != nil {
 		return nil, err
 	}
+	if err := checkPeppers(ctx, db, a.peppers, c.pepperFile(), server); err != nil {
+		return nil, err
+	}
 	a.hasher = auth.NewHasher(c.Hash, a.peppers, c.HashConcurrency)
 	return a, nil
+}
+
+// checkPeppers compares the fingerprint of each pepper of ps, read from
+// file, with the one recorded in db under its ID, and refuses a pepper file
+// whose key differs from the one the others sharing db use under the same
+// ID: hashes made with either would not verify with the other. If record,
+// it records those not recorded yet (a server does, at each start).
+func checkPeppers(ctx context.Context, db *database, ps *auth.Peppers, file string, record bool) error {
+	settings := db.settings()
+	for _, id := range ps.IDs() {
+		p, _ := ps.Lookup(id)
+		key := "pepper." + id
+		got, err := settings.Setting(ctx, key)
+		switch {
+		case larder.ErrorCode(err) == larder.ENOTFOUND:
+			if record {
+				if err := settings.SetSetting(ctx, key, p.Fingerprint()); err != nil {
+					return fmt.Errorf("recording the fingerprint of pepper %s: %w", id, err)
+				}
+			}
+		case err != nil:
+			return fmt.Errorf("reading the fingerprint of pepper %s: %w", id, err)
+		case got != p.Fingerprint():
+			return fmt.Errorf("pepper %s of %s is not the pepper %s that the others sharing %s use (its fingerprint differs): "+
+				"point --pepper-file at their pepper file; hashes made with either would not verify with the other", id, file, id, db.where)
+		}
+	}
+	return nil
 }
 
 // recordPolicy records p as the servers' hash policy in db, for the
@@ -293,16 +325,16 @@ func recordPolicy(ctx context.Context, db *database, p auth.Params, logger *slog
 
 // serversPolicy sets c.Hash to the policy the servers recorded in db. It
 // refuses --hash-… flags that disagree with it. Without a recorded policy
-// it keeps c.Hash if flags gave it, and otherwise returns, as policyErr,
-// why the policy is unknown.
+// it keeps c.Hash if the three flags gave it whole, and otherwise returns,
+// as policyErr, why the policy is unknown.
 func serversPolicy(ctx context.Context, db *database, c *AccountConfig) (policyErr, err error) {
 	v, err := db.settings().Setting(ctx, larder.SettingHashPolicy)
 	if larder.ErrorCode(err) == larder.ENOTFOUND {
-		if c.hashGiven {
+		if c.hashGiven == [3]bool{true, true, true} {
 			return nil, nil
 		}
 		return fmt.Errorf("the database %s records no password-hash policy (no server of this version has started on it), and admin commands do not guess it: "+
-			"start larder serve once with its flags, or give --hash-memory, --hash-passes and --hash-lanes as the servers use them", db.where), nil
+			"start larder serve once with its flags, or give all of --hash-memory, --hash-passes and --hash-lanes as the servers use them", db.where), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the servers' hash policy: %w", err)
@@ -311,7 +343,7 @@ func serversPolicy(ctx context.Context, db *database, c *AccountConfig) (policyE
 	if err != nil {
 		return nil, fmt.Errorf("the servers' hash policy recorded in %s: %w", db.where, err)
 	}
-	if c.hashGiven && c.Hash != p {
+	if g := c.hashGiven; g[0] && c.Hash.Memory != p.Memory || g[1] && c.Hash.Time != p.Time || g[2] && c.Hash.Threads != p.Threads {
 		return nil, usageError("the --hash-… flags say argon2id %v, but the servers on %s use %v: admin commands hash as the servers do; "+
 			"drop the flags, or restart the servers with the new policy first", c.Hash, db.where, p)
 	}

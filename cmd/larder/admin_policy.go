@@ -255,6 +255,15 @@ func runPepperRotate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ps, err := auth.LoadPeppers(cfg.pepperFile())
+	if err == nil {
+		// Recorded, so that a server or command with another file
+		// calling another key id is refused.
+		err = checkPeppers(ctx, a.db, ps, cfg.pepperFile(), true)
+	}
+	if err != nil {
+		return fmt.Errorf("pepper %s added to %s, but: %w", id, cfg.pepperFile(), err)
+	}
 	fmt.Fprintf(env.Stdout, "pepper %s added to %s and made current; servers reading this file use it from their next hash, "+
 		"servers on other machines once they have a copy of it\n", id, cfg.pepperFile())
 	return a.recordChange(ctx, "", "pepper "+id+" added and made current")

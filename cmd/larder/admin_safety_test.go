@@ -16,6 +16,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/postgres/pgtest"
 	"github.com/larderfs/larder/internal/sqlite"
 	"github.com/larderfs/larder/wire"
 )
@@ -166,6 +167,11 @@ func TestAdminUsesServersPolicy(t *testing.T) {
 	if code := ExitCode(err); code != exitUsage {
 		t.Errorf("disagreeing flags: exit code %d, want %d", code, exitUsage)
 	}
+	_, err = admin("hashes", "--hash-passes", "2")
+	wantErrorSaying(t, "admin hashes with one flag against the recorded policy", err, "m=64,t=3,p=1")
+	if _, err := admin("hashes", "--hash-passes", "3"); err != nil {
+		t.Errorf("admin hashes with one flag that agrees: %v", err)
+	}
 
 	// A hash above the policy in one parameter is never wrapped.
 	strong := legacyAccount{name: "dora", sig: wire.NewSignature("dora's password", "salt-d")}
@@ -204,10 +210,92 @@ func TestAdminUsesServersPolicy(t *testing.T) {
 		_, _, err := runLarder(t, "pw\n", append(append([]string{"admin"}, args...), "--data", data)...)
 		wantErrorSaying(t, strings.Join(args, " ")+" without a recorded policy", err, "records no password-hash policy", "--hash-memory")
 	}
-	if _, _, err := runLarder(t, "", "admin", "hashes", "--data", data, "--hash-memory", "64", "--hash-passes", "3"); err != nil {
+	if _, _, err := runLarder(t, "", "admin", "hashes", "--data", data, "--hash-memory", "64", "--hash-passes", "3"); err == nil {
+		t.Errorf("admin hashes with a policy given in part (lanes guessed): no error")
+	}
+	if _, _, err := runLarder(t, "", "admin", "hashes", "--data", data, "--hash-memory", "64", "--hash-passes", "3", "--hash-lanes", "1"); err != nil {
 		t.Errorf("admin hashes with the policy given by flags: %v", err)
 	}
 	if _, _, err := runLarder(t, "", "admin", "user", "list", "--data", data); err != nil {
 		t.Errorf("admin user list needs no policy: %v", err)
+	}
+}
+
+// TestImportRefusesUncheckableHashes: no admin command stores a hash that
+// no server could check: import refuses one naming a pepper the file does
+// not hold, and one asking for more work than a server computes.
+func TestImportRefusesUncheckableHashes(t *testing.T) {
+	l := startLarder(t)
+	good := legacyAccounts(t)[0]
+	file, _ := writeImportFile(t, []legacyAccount{good},
+		"p9user:$argon2id$v=19$m=64,t=1,p=1,keyid=cDk$c29tZXNhbHRzb21lc2FsdA$PL01amPyeUuxG7H0vIr5X+qHkZvWnHmGBGXFYvh8z2E",
+		"huge:$argon2id$v=19$m=1048576,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$PL01amPyeUuxG7H0vIr5X+qHkZvWnHmGBGXFYvh8z2E")
+	_, stderr, err := l.admin(t, "", "user", "import", file)
+	if err == nil || !strings.Contains(stderr, `pepper "p9"`) || !strings.Contains(stderr, "huge") {
+		t.Errorf("import of uncheckable hashes: %v\n%s\nwant both refused, saying why", err, stderr)
+	}
+	stored := storedHashes(t, l)
+	if _, ok := stored["p9user"]; ok {
+		t.Error("a hash naming a pepper not in the file was stored")
+	}
+	if _, ok := stored["huge"]; ok {
+		t.Error("a hash asking for 1 GiB was stored")
+	}
+	if _, ok := stored[good.name]; !ok {
+		t.Errorf("the good line was not imported")
+	}
+}
+
+// TestAdminRefusesEmptyPostgres: admin and audit commands pointed at a
+// PostgreSQL database where no server has run refuse it, and create no
+// schema there.
+func TestAdminRefusesEmptyPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	data := t.TempDir()
+	_, err := auth.CreatePepperFile(filepath.Join(data, "pepper"))
+	must(t, err)
+	for _, args := range [][]string{
+		{"admin", "user", "list", "--db", url, "--data", data},
+		{"admin", "hashes", "--db", url, "--data", data},
+		{"audit", "tail", "--audit-db", url, "--data", data},
+	} {
+		_, _, err := runLarder(t, "", args...)
+		wantErrorSaying(t, strings.Join(args[:2], " ")+" on an empty database", err, "holds no larder database", "--db")
+	}
+	// Still empty: a server then starts on it as on any new database.
+	l := startLarder(t, func(c *ServeConfig) { c.DB = url })
+	if _, _, err := l.admin(t, "", "user", "list"); err != nil {
+		t.Errorf("admin user list once a server ran: %v", err)
+	}
+}
+
+// TestPepperFilesMustAgree: a server or admin command whose pepper file
+// calls another key by an ID the others use is refused, before it makes a
+// hash the others could not check.
+func TestPepperFilesMustAgree(t *testing.T) {
+	l := startLarder(t)
+	alice := wire.NewSignature("alice's password", "salt-a")
+	register(t, l, "alice", alice)
+	other := filepath.Join(t.TempDir(), "pepper")
+	_, err := auth.CreatePepperFile(other) // its own p1
+	must(t, err)
+
+	_, _, err = runLarder(t, "pw\n", "admin", "user", "add", "bob", "--password-stdin", "--data", l.data, "--pepper-file", other)
+	wantErrorSaying(t, "admin user add with another p1", err, "pepper p1 of "+other, "fingerprint differs", "--pepper-file")
+	if _, ok := storedHashes(t, l)["bob"]; ok {
+		t.Error("bob was added with a pepper the server does not have")
+	}
+	cfg := l.cfg
+	cfg.PepperFile = other
+	cfg.FilesDir = t.TempDir()
+	wantErrorSaying(t, "a second server with another p1", openMain(t, cfg), "pepper p1 of "+other, "fingerprint differs")
+
+	// A rotation records the new pepper; a copy of the file passes.
+	adminOK(t, l, "", "pepper", "rotate")
+	data, err := os.ReadFile(filepath.Join(l.data, "pepper"))
+	must(t, err)
+	must(t, os.WriteFile(other, data, 0o600))
+	if _, _, err := runLarder(t, "", "admin", "pepper", "list", "--data", l.data, "--pepper-file", other); err != nil {
+		t.Errorf("admin with a copy of the servers' pepper file: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -306,6 +307,13 @@ func runUserImport(ctx context.Context, env *Env, args []string) error {
 		}
 		if _, err := a.hasher.Describe(hash); err != nil {
 			fmt.Fprintf(env.Stderr, "%s:%d: %s: the hash is not in a format larder reads: %v\n", file, n, name, err)
+			bad++
+			continue
+		}
+		// Never store a hash no server could check: one too costly, or
+		// made with a pepper the servers' file does not hold.
+		if err := a.hasher.Usable(hash); err != nil {
+			fmt.Fprintf(env.Stderr, "%s:%d: %s: the hash could not be checked by the servers: %v\n", file, n, name, errors.Unwrap(err))
 			bad++
 			continue
 		}

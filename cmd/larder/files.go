@@ -202,8 +202,11 @@ func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local stri
 	if bar != nil {
 		bar.done()
 	}
-	if errors.Is(err, client.ErrLocalDiffers) {
+	switch {
+	case errors.Is(err, client.ErrLocalDiffers):
 		return &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
+	case errors.Is(err, client.ErrDownloadRunning):
+		return err
 	}
 	if err != nil {
 		untouched := "not changed"
@@ -222,6 +225,10 @@ func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local stri
 			fmt.Fprintf(env.Stderr, "larder: %s was %s\n", local, untouched)
 		}
 		return err
+	}
+	if res.UpToDate {
+		fmt.Fprintf(env.Stderr, "larder: %s is the server's file already (%d bytes, checked by its SHA-256): left as it was\n", local, res.Size)
+		return nil
 	}
 	if res.Kept > 0 {
 		fmt.Fprintf(env.Stderr, "larder: resumed: kept the first %d bytes of %s, which match the server's, and fetched the other %d\n",

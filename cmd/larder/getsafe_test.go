@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/salt"
 )
 
@@ -272,5 +273,22 @@ func TestNativeGetFullDisk(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(local); !bytes.Equal(b, data[:1000]) {
 		t.Errorf("%s holds %d bytes, want its 1000 untouched", local, len(b))
+	}
+}
+
+// TestNativeGetOneAtATime checks that a second get into the same file,
+// while one runs, is refused rather than writing the same part file.
+func TestNativeGetOneAtATime(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	dir := t.TempDir()
+	runOK(t, env, "put", writeLocal(t, dir, "f.bin", []byte("content")), "/f.bin")
+	local := filepath.Join(dir, "got.bin")
+	first, err := client.OpenLocal(local, true) // as a get running does
+	must(t, err)
+	defer first.Abort()
+	wantExit(t, env, exitFailure, []string{"another download"}, "get", "/f.bin", "-o", local)
+	if _, err := os.Stat(local); err == nil {
+		t.Errorf("%s was made", local)
 	}
 }

@@ -365,15 +365,21 @@ func TestInteropCLICourseServer(t *testing.T) {
 		}
 	})
 	t.Run("get/empty-file-no-reply", func(t *testing.T) {
-		// The reference server sends nothing for an empty file; the
-		// command warns and writes an empty file.
+		// The reference server sends nothing for an empty file, and so does
+		// anything that is not a course server: the command cannot tell
+		// them apart, so it fails with the network's exit code and leaves an
+		// existing file as it was (issue 11, B2).
 		dst := filepath.Join(out, "empty.txt")
-		_, stderr, err := cli.run(t, "s3cret", append([]string{"get", "empty.txt", "-o", dst}, course...)...)
-		if err != nil || !strings.Contains(stderr, "no reply") {
-			t.Fatalf("got %v, stderr %q; want success with a warning", err, stderr)
+		keep := []byte("kept")
+		if err := os.WriteFile(dst, keep, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		if got, err := os.ReadFile(dst); err != nil || len(got) != 0 {
-			t.Errorf("got %d bytes (%v), want an empty file", len(got), err)
+		_, stderr, err := cli.run(t, "s3cret", append([]string{"get", "empty.txt", "-o", dst}, course...)...)
+		if code := ExitCode(err); code != exitNetwork || err == nil || !strings.Contains(err.Error(), "no reply") {
+			t.Fatalf("got exit %d (%v), stderr %q; want exit %d naming the missing reply", code, err, stderr, exitNetwork)
+		}
+		if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, keep) {
+			t.Errorf("got %q (%v), want the existing file untouched", got, err)
 		}
 	})
 	for _, c := range []struct {

@@ -241,7 +241,7 @@ func TestNativeGetResumes(t *testing.T) {
 		{"a bad second block", corrupt(data[:2*block+block/2], block+7), []string{"-f"}, block, true},
 		{"a first block of something else", corrupt(data[:2*block], 0), []string{"-f"}, -1, true},
 		{"a bad last byte", corrupt(data[:2*block+block/2], 2*block+block/2-1), []string{"-f"}, 2 * block, true},
-		{"all there", data, nil, 3 * block, false}, // whole blocks only
+		{"all there", data, nil, -1, false}, // nothing to fetch: said below
 		{"longer than the file", append(bytes.Clone(data), "more"...), []string{"-f"}, 3 * block, true},
 		{"--no-resume", data[:2*block], []string{"--no-resume"}, -1, false},
 	}
@@ -258,6 +258,9 @@ func TestNativeGetResumes(t *testing.T) {
 			_, stderr := runOK(t, env, append([]string{"get", "/big.bin", "-o", out}, tt.args...)...)
 			if b, _ := os.ReadFile(out); !bytes.Equal(b, data) {
 				t.Fatalf("after get, %s holds %d bytes that differ from the %d on the server", out, len(b), len(data))
+			}
+			if up := strings.Contains(stderr, "is the server's file already"); up != bytes.Equal(tt.partial, data) {
+				t.Errorf("stderr %q: says up to date %v, want %v", stderr, up, !up)
 			}
 			m := resumedLine.FindStringSubmatch(stderr)
 			if tt.kept < 0 {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -150,6 +149,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 
 	if cfg.CPUProfile != "" {
+		// Checked before the profile is created (Open checks again).
+		if err := cfg.checkPaths(); err != nil {
+			return err
+		}
 		stop, err := startCPUProfile(cfg.CPUProfile)
 		if err != nil {
 			return err
@@ -246,6 +249,11 @@ type Main struct {
 	srv      *server.Server
 	ln       net.Listener
 
+	// The goroutine that looks at the pepper file every second; see
+	// watchPeppers.
+	stopPeppers chan struct{}
+	peppersDone chan struct{}
+
 	metrics     *http.Server // nil without --metrics-listen
 	metricsLn   net.Listener
 	metricsDone chan error // the metrics server's Serve result
@@ -264,6 +272,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.Profiling && cfg.MetricsListen == "" {
 		return usageError("--pprof serves the profiles on the --metrics-listen address: give one")
 	}
+	// Before anything is created: a refused configuration leaves no trace.
+	if err := cfg.checkPaths(); err != nil {
+		return err
+	}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -279,9 +291,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("served folder: %w", err)
 		}
 	}
-	if err := checkApart(cfg.DataDir, cfg.FilesDir, cfg.pepperFile()); err != nil {
-		return err
-	}
 	if m.files, err = disk.Open(cfg.FilesDir, 0); err != nil {
 		return fmt.Errorf("served folder: %w", err)
 	}
@@ -289,6 +298,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.accounts.hasher.SetLogger(m.Logger)
+	m.watchPeppers()
 	if !cfg.Hash.MeetsOWASPMinimum() {
 		m.Logger.Warn("password-hash parameters are below OWASP's minimum (19456 KiB, 2 passes, 1 lane)", "params", cfg.Hash.String())
 	}
@@ -358,6 +368,31 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	return nil
 }
 
+// pepperLookInterval is how often the server looks whether its pepper file
+// changed, so that logins answered from the verification cache, which
+// compute no hash, follow a rotation too (the others look before each
+// hash).
+const pepperLookInterval = time.Second
+
+// watchPeppers starts the goroutine that looks at the pepper file every
+// pepperLookInterval, until Close.
+func (m *Main) watchPeppers() {
+	m.stopPeppers, m.peppersDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(m.peppersDone)
+		t := time.NewTicker(pepperLookInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stopPeppers:
+				return
+			case <-t.C:
+				m.accounts.hasher.RefreshPeppers()
+			}
+		}
+	}()
+}
+
 // Reload reloads what can change while the server runs, on SIGHUP: the
 // pepper file, so that a rotation takes effect without a restart. The rest
 // of the configuration is read only at start; a reload says so and never
@@ -405,42 +440,6 @@ func (m *Main) stopAudit(how string, drain time.Duration) {
 				"drain_timeout", drain, "spool_bytes", st.SpoolBytes, "sink_up", st.SinkUp, "last_error", st.LastDeliveryErr)
 		}
 	})
-}
-
-// checkApart refuses a served folder that contains the data folder or the
-// pepper file: the account database or the pepper would be served to
-// anyone who asked for it.
-func checkApart(dataDir, filesDir, pepperFile string) error {
-	files, err := realPath(filesDir)
-	if err != nil {
-		return err
-	}
-	for _, secret := range []struct{ what, path string }{
-		{"data folder", dataDir},
-		{"pepper file", pepperFile},
-	} {
-		p, err := realPath(secret.path)
-		if errors.Is(err, fs.ErrNotExist) { // a pepper file not made yet
-			p, err = realPath(filepath.Dir(secret.path))
-			p = filepath.Join(p, filepath.Base(secret.path))
-		}
-		if err != nil {
-			return err
-		}
-		if rel, err := filepath.Rel(files, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			return fmt.Errorf("the %s %s is inside the served folder %s: it would be served to anyone; keep them apart", secret.what, secret.path, filesDir)
-		}
-	}
-	return nil
-}
-
-// realPath resolves symbolic links and makes path absolute.
-func realPath(path string) (string, error) {
-	p, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Abs(p)
 }
 
 // Addr returns the address the server listens on.
@@ -527,6 +526,11 @@ func (m *Main) Close() error {
 	}
 	if m.spaces != nil {
 		errs = append(errs, m.spaces.Close())
+	}
+	if m.stopPeppers != nil {
+		close(m.stopPeppers)
+		<-m.peppersDone
+		m.stopPeppers = nil // Close may be called again
 	}
 	errs = append(errs, m.accounts.Close())
 	if m.files != nil {

@@ -113,6 +113,13 @@ func (a *Authenticator) Login(ctx context.Context, name string, sig []byte, from
 			a.stats.throttled(d)
 			return nil, d.Err()
 		}
+		// The signature is proven: a hash that no longer follows the
+		// policy (a rotated pepper, new parameters) is upgraded now, as
+		// after a full check, rather than only once the cache forgets.
+		if a.hasher.needsRehashLazily(u.Verifier) {
+			a.upgrade(ctx, u, sig, from)
+			a.cache.Remember(u.Name, sig, u.Verifier)
+		}
 		return admit(u)
 	}
 

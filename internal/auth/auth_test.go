@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
@@ -358,5 +360,45 @@ func TestThrottleHoldsOnCacheHit(t *testing.T) {
 	wantCode(t, "the right guess from the refused address", err, larder.ETHROTTLED)
 	if _, err := a.Login(ctx, "alice", sig, owner); err != nil {
 		t.Fatalf("owner's login after the guesser was refused: %v", err)
+	}
+}
+
+// TestCachedLoginFollowsRotation: after a pepper rotation, a login answered
+// from the verification cache moves the account to the new pepper too
+// (once the file has been looked at again), rather than leave it on the old
+// one until the cache forgets it, which would hold up the old pepper's
+// retirement with no way for the user to help.
+func TestCachedLoginFollowsRotation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "larder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pepper := filepath.Join(dir, "pepper")
+	ps, err := auth.CreatePepperFile(pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := auth.NewHasher(cheap, ps, 1)
+	a := auth.New(sqlite.NewUserStore(db), h, auth.NewCache(time.Hour, 10), nil)
+	sig := signature("pw")
+	if _, err := a.Register(ctx, "alice", sig); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.RotatePepper(pepper); err != nil {
+		t.Fatal(err)
+	}
+	h.RefreshPeppers() // as a server does every second
+	u, err := a.Login(ctx, "alice", sig, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.PepperIDs(u.Verifier); !slices.Equal(got, []string{"p2"}) {
+		t.Fatalf("a cached login after the rotation left alice's hash on %v", got)
+	}
+	if got := a.Stats().Rehashes; got != 1 {
+		t.Errorf("rehashes: got %d, want 1", got)
 	}
 }

@@ -122,8 +122,13 @@ func (h *Hasher) currentKeyID() []byte {
 
 // isCurrent reports whether v is a hash that Hash could have made now.
 func (h *Hasher) isCurrent(v *phc) bool {
-	want := string(h.currentKeyID())
-	return v.params == h.params && string(v.keyID) == want &&
+	return h.matchesPolicy(v, string(h.currentKeyID()))
+}
+
+// matchesPolicy reports whether v has h's parameters, the pepper pepperID
+// (none if "") and the lengths that Hash uses.
+func (h *Hasher) matchesPolicy(v *phc, pepperID string) bool {
+	return v.params == h.params && string(v.keyID) == pepperID &&
 		len(v.salt) == saltLen && len(v.hash) == keyLen
 }
 

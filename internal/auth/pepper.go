@@ -90,6 +90,16 @@ func (p Pepper) Format(f fmt.State, verb rune) {
 // LogValue logs only the ID.
 func (p Pepper) LogValue() slog.Value { return slog.GroupValue(slog.String("id", p.ID)) }
 
+// Fingerprint returns a public value that tells this pepper's key from any
+// other with the same ID: HMAC-SHA256 of a fixed label under the key, in
+// unpadded base64. Programs sharing accounts record and compare it, so that
+// two pepper files that both call different keys "p1" are caught before
+// either makes hashes the other cannot check. It reveals nothing of the
+// key: HMAC is a pseudo-random function, and the key is 32 random bytes.
+func (p Pepper) Fingerprint() string {
+	return b64.EncodeToString(p.mac([]byte("larder pepper fingerprint v1")))
+}
+
 // Peppers is the content of a pepper file: every pepper by ID, and the
 // current one. It is immutable and safe for concurrent use. A Peppers that
 // LoadPeppers or CreatePepperFile returns remembers its file, so that a

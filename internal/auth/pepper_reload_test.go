@@ -2,9 +2,11 @@ package auth
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -119,5 +121,74 @@ func TestHasherKeepsPeppersOfBrokenFile(t *testing.T) {
 	}
 	if ok, err := h.VerifyDummy(ctx, []byte("sig")); ok || err != nil {
 		t.Fatalf("VerifyDummy after its pepper was retired: %v, %v; want false, nil", ok, err)
+	}
+}
+
+// TestHasherQuietWhileFileMissing: a pepper file moved away is said once,
+// not at every hash; the Hasher goes on with its peppers, and takes the
+// file again once it is back.
+func TestHasherQuietWhileFileMissing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pepper")
+	ps, err := CreatePepperFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHasher(cheap, ps, 1)
+	var logs strings.Builder
+	h.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := h.Hash(ctx, []byte("sig")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logs.String(), "does not load"); n != 1 {
+		t.Errorf("the missing file was logged %d times, want once:\n%s", n, logs.String())
+	}
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RotatePepper(path); err != nil {
+		t.Fatal(err)
+	}
+	v, err := h.Hash(ctx, []byte("sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.PepperIDs(v); !slices.Equal(got, []string{"p2"}) {
+		t.Errorf("after the file came back rotated, a new hash names %v, want p2", got)
+	}
+}
+
+// TestHasherRefusesChangedKey: a pepper file replaced by one that gives an
+// existing ID another key (another server's file, one made anew) is not
+// taken: the hashes made with the old key would stop verifying.
+func TestHasherRefusesChangedKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pepper")
+	ps, err := CreatePepperFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHasher(cheap, ps, 1)
+	v, err := h.Hash(ctx, []byte("sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CreatePepperFile(filepath.Join(dir, "other")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "other"), path); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ReloadPeppers(); err == nil || !strings.Contains(err.Error(), "another key") {
+		t.Errorf("ReloadPeppers of a file with another p1: %v, want a refusal", err)
+	}
+	if ok, err := h.Verify(ctx, v, []byte("sig")); !ok || err != nil {
+		t.Fatalf("Verify after the file was replaced: %v, %v; want the old key still in use", ok, err)
 	}
 }

@@ -179,6 +179,22 @@ func (h *Hasher) wrappable(stored string) (innerHash, error) {
 	return inner, nil
 }
 
+// Usable returns an error, with code EINTERNAL, if h could not check the
+// stored hash: it is unreadable, asks for more work than h computes, or
+// names a pepper that h's pepper file does not hold. A tool that stores a
+// hash made elsewhere ("larder admin user import") calls it first, so that
+// it never stores one that no server could check.
+func (h *Hasher) Usable(stored string) error {
+	v, err := decodeHash(stored)
+	if err != nil {
+		return unreadable(err)
+	}
+	if err := v.usable(h); err != nil {
+		return unusable(err)
+	}
+	return nil
+}
+
 // IsWrapped reports whether stored is a wrapped hash, which Wrap leaves
 // alone and the next login unwraps.
 func IsWrapped(stored string) bool {

@@ -19,11 +19,13 @@ import (
 //   - register, granted or refused, before the reply is sent (so that
 //     a sync kind is durable before the client hears of it);
 //   - login, login.failed or throttled, as the password check ends;
-//   - download once the file is sent, or refused for a request answered
-//     with an error;
+//   - download once every block of the file but the last is sent, before
+//     the last one (conn.recordDownload), or refused, before the reply,
+//     for a request answered with an error;
 //   - conn.close, with its life's Duration and a reason, only for a
 //     connection that ended without those (closed without a request, an
-//     internal error, a reset before the reply).
+//     internal error, a reset before the reply, a reply cut short after
+//     its download event).
 //
 // A connection turned away at the limit leaves one refused event. An
 // LNP/1 session, which carries many requests, is framed by conn.open and

@@ -74,3 +74,37 @@ func TestSyncDownloadDurableBeforeLastBlock(t *testing.T) {
 		t.Errorf("got %d download events, want %d:\n%s", n, downloads, out.String())
 	}
 }
+
+// TestSyncDownloadWithheldWhenNotDurable: if a download's event is of a
+// sync kind and cannot be made durable (here the trail is closed), the
+// reply's last block is withheld: the client never has the whole file
+// without its event.
+func TestSyncDownloadWithheldWhenNotDurable(t *testing.T) {
+	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), SyncKinds: []larder.EventKind{larder.EventDownload}})
+	must(t, err)
+	h := newHarness(t, func(s *server.Server) { s.Audit = trail })
+	h.write(t, "f.bin", make([]byte, 5*wire.MaxBlockPayload))
+	h.register(t, "alice")
+	must(t, trail.Close(context.Background()))
+
+	c, err := net.Dial("tcp", h.addr)
+	must(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.Write(request("alice", testSig, "f.bin"))
+	must(t, err)
+	br := wire.NewBlockReader(c)
+	n := 0
+	for {
+		if _, _, err := br.ReadBlock(); err != nil {
+			break
+		}
+		n++
+	}
+	if n != 4 {
+		t.Errorf("got %d blocks of 5; want 4, the last withheld", n)
+	}
+	if !strings.Contains(h.logs.String(), "download event was not recorded") {
+		t.Errorf("the log does not say why the download failed:\n%s", h.logs)
+	}
+}

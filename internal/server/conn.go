@@ -136,6 +136,8 @@ func (c *conn) serve() {
 	switch {
 	case ex.status == 0 && ex.err != nil:
 		closeReason = ex.err.Error()
+	case errors.Is(ex.err, errLastBlockWithheld):
+		closeReason = ex.err.Error()
 	case ex.recorded && ex.err != nil:
 		// The download event is in the trail, but the client has not
 		// got the whole file: this says so.
@@ -203,10 +205,14 @@ func (c *conn) recordDownload(ex *exchange) error {
 	defer cancel()
 	ex.recorded = true
 	if err := c.srv.record(ctx, ev); err != nil {
-		return fmt.Errorf("the last block withheld: the download event was not recorded: %w", err)
+		return fmt.Errorf("%w: the download event was not recorded: %w", errLastBlockWithheld, err)
 	}
 	return nil
 }
+
+// errLastBlockWithheld says a download failed because its event could not
+// be made durable.
+var errLastBlockWithheld = errors.New("the last block withheld")
 
 // refuseUnreadable answers a request that could not be read whole.
 func (c *conn) refuseUnreadable(err error) exchange {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -184,4 +185,27 @@ func TestShuffledBlocks(t *testing.T) {
 
 func symlink(h *harness, target, name string) error {
 	return os.Symlink(target, filepath.Join(h.files, name))
+}
+
+// TestShuffledShortBlockLast: shuffled, a short last block is sent last
+// (in the middle, its odd length would shift every later block off the
+// segment boundaries that keep blocks whole on the wire); the others
+// still come in any order.
+func TestShuffledShortBlockLast(t *testing.T) {
+	h := newHarness(t, func(s *server.Server) { s.ShuffleBlocks = true })
+	h.register(t, "alice")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 944+1) // 16 full blocks and 16 bytes
+	h.write(t, "f", data)
+	for range 5 {
+		r := h.exchange(t, request("alice", testSig, "f"))
+		if r.status != wire.StatusOK || !bytes.Equal(r.payload, data) {
+			t.Fatalf("got %v and %d bytes", r.status, len(r.payload))
+		}
+		if last := r.blocks[len(r.blocks)-1]; last != 16 {
+			t.Fatalf("blocks arrived in the order %v; want the short block 16 last", r.blocks)
+		}
+		if slices.IsSorted(r.blocks) {
+			t.Fatalf("17 blocks arrived in order with --shuffle-blocks")
+		}
+	}
 }

@@ -59,3 +59,31 @@ func TestNativeDownloadInterruptedKeepsLocal(t *testing.T) {
 		t.Errorf("%s holds %d entries, want only the file: no part left", dir, len(names))
 	}
 }
+
+// TestNativeDownloadResumesManyBlocks resumes a download of more blocks
+// than one SUMS reply could hold when it allowed 4,096 sums: 131 KiB, over
+// the 64 KiB a REPLY frame may carry.
+func TestNativeDownloadResumesManyBlocks(t *testing.T) {
+	h := newNativeHarness(t)
+	sig := h.register(t, "alice", "pw")
+	s, err := h.dial("alice", sig, native.MinBlockSize)
+	must(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	data := randomBytes(5000*native.MinBlockSize+1, 112)
+	if _, err := s.Put(ctx, "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(t.TempDir(), "f.bin")
+	must(t, os.WriteFile(local, data[:4500*native.MinBlockSize], 0o600))
+	res, err := s.Download(ctx, "f.bin", local, client.DownloadOptions{})
+	if err != nil {
+		t.Fatalf("Download: %v", err)
+	}
+	if res.Kept != 4500*native.MinBlockSize {
+		t.Errorf("kept %d bytes, want %d", res.Kept, 4500*native.MinBlockSize)
+	}
+	if b, _ := os.ReadFile(local); !bytes.Equal(b, data) {
+		t.Errorf("%s holds %d bytes, want the file's %d", local, len(b), len(data))
+	}
+}
