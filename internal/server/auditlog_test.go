@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -216,4 +217,23 @@ func logHas(log string, want []string) bool {
 		}
 	}
 	return false
+}
+
+// TestAuditNativeSyncDownloadUnrecorded: with download among the sync
+// kinds, an LNP/1 download whose event cannot be made durable (the spool
+// is full) does not end with END OK: the client has no complete download
+// that the trail does not hold.
+func TestAuditNativeSyncDownloadUnrecorded(t *testing.T) {
+	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), MaxSpool: 1, SyncKinds: []larder.EventKind{larder.EventDownload}})
+	must(t, err)
+	h := newNativeHarness(t, func(s *server.Server) { s.Audit = trail })
+	t.Cleanup(func() { trail.Close(context.Background()) })
+	sig := h.register(t, "alice", "pw")
+	must(t, os.WriteFile(filepath.Join(h.files, "f.txt"), []byte("content"), 0o644))
+	s := h.login(t, "alice", sig)
+	_, err = s.Get(context.Background(), "/shared/f.txt", 0, io.Discard, nil)
+	var ne *client.NativeError
+	if !errors.As(err, &ne) || ne.Status != native.StatusOther || !strings.Contains(ne.Message, "audit") {
+		t.Fatalf("a download whose sync event was refused: got %v, want END OTHER saying the audit trail could not record it", err)
+	}
 }

@@ -97,13 +97,14 @@ func (ss *session) handle(ctx context.Context, m native.Message) bool {
 }
 
 // record records ev, the outcome of the request being served.
-func (ss *session) record(ctx context.Context, ev larder.Event) {
+// It returns Server.record's error: a sync event not made durable.
+func (ss *session) record(ctx context.Context, ev larder.Event) error {
 	if ev.Path != "" {
 		ev.Path = nativePath(ev.Path) // in case a handler did not
 	}
 	ss.status = native.Status(ev.Status)
 	ss.last = ev
-	ss.s.record(ctx, ev)
+	return ss.s.record(ctx, ev)
 }
 
 // done answers a request with err's status and message (OK and body if

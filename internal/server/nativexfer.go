@@ -61,7 +61,13 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 		return false
 	}
 	ev.Status, ev.Reason = int(end.Status), end.Message
-	ss.record(ctx, ev)
+	if err := ss.record(ctx, ev); err != nil && end.Status == native.StatusOK {
+		// A sync event not made durable: the END that completes the
+		// download is withheld, so that no client has a complete
+		// download the trail does not hold.
+		end = native.EndStatus{Status: native.StatusOther, Message: "the audit trail could not record the download: retry later"}
+		ss.status, ss.last.Status, ss.last.Reason = end.Status, int(end.Status), end.Message
+	}
 	if ss.w.Write(end) != nil || ss.w.Flush() != nil {
 		return false
 	}
