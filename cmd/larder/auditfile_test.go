@@ -10,7 +10,7 @@ import (
 )
 
 // TestAuditFileRotation: with --audit-sink jsonl:PATH, log rotation's
-// "mv PATH PATH.1", then Main.Reopen (what SIGHUP does), lets go of the
+// "mv PATH PATH.1", then Main.Reload (what SIGHUP does), lets go of the
 // moved file at once, and the events after it go to a new file at PATH.
 func TestAuditFileRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
@@ -21,7 +21,7 @@ func TestAuditFileRotation(t *testing.T) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	l.main.Reopen()
+	l.main.Reload()
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("after the reopen, the file at the path: %v, %v; want one of mode 0600", fi, err)
 	}

@@ -354,25 +354,3 @@ func (m *Main) Reopen() {
 		m.Logger.Info("audit: reopened the sink's file", "sink", m.auditWhere())
 	}
 }
-
-// reopenOnSIGHUP calls m.Reopen at every SIGHUP until the returned stop
-// is called.
-func reopenOnSIGHUP(m *Main) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-hup:
-				m.Reopen()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(hup)
-		close(done)
-	}
-}
