@@ -39,7 +39,14 @@ var EventKinds = []EventKind{
 	EventThrottled, EventDownload, EventUpload, EventList, EventDelete,
 	EventMkdir, EventRename, EventStat,
 	EventRefused, EventAccount, EventServerStart, EventServerStop,
+	EventSuppressed,
 }
+
+// EventSuppressed sums up the events that connections which never logged
+// in (and refusals at a limit) would have left beyond their address's
+// allowance: Remote is the address (an IPv6 address's /64), Duration the
+// time since the first of them, Reason how many in all and of each kind.
+const EventSuppressed EventKind = "audit.suppressed"
 
 // Event is one record of the audit trail: who did what, from where, with
 // what result. Zero fields are absent.
@@ -165,6 +172,15 @@ type EventStore interface {
 
 	// Events returns the stored events that match f, ordered by Seq.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
+}
+
+// EventPruner is an EventStore that can delete old events, for the audit
+// trail's retention: internal/sqlite and internal/postgres implement it.
+type EventPruner interface {
+	// PruneEvents deletes up to limit of the events whose Time is before
+	// before, the oldest first, and returns how many it deleted. A limit
+	// below 1 is an error with code EINVALID.
+	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // EventRecorder takes events from the code that causes them: the request

@@ -364,6 +364,12 @@ func (c *client) fetchRaw(ctx context.Context, req []byte, f fileSpec, hash bool
 // several goroutines. Each gets a deadline of hold, though nothing reads
 // it. On failure it closes what it opened.
 func openIdle(ctx context.Context, addr string, n int, hold time.Duration) ([]net.Conn, error) {
+	return openIdleWith(ctx, addr, n, hold, nil)
+}
+
+// openIdleWith is openIdle, with start (if not nil) run on each connection
+// once it is open: a TLS handshake, say.
+func openIdleWith(ctx context.Context, addr string, n int, hold time.Duration, start func(context.Context, net.Conn) (net.Conn, error)) ([]net.Conn, error) {
 	const dialers = 16
 	conns := make([]net.Conn, n)
 	var (
@@ -387,6 +393,16 @@ func openIdle(ctx context.Context, addr string, n int, hold time.Duration) ([]ne
 					return
 				}
 				c.SetDeadline(time.Now().Add(hold))
+				if start != nil {
+					sc, err := start(ctx, c)
+					if err != nil {
+						c.Close()
+						errOnce.Do(func() { first = fmt.Errorf("starting idle connection %d of %d: %w", i+1, n, err) })
+						next.Store(int64(n))
+						return
+					}
+					c = sc
+				}
 				conns[i] = c
 			}
 		})

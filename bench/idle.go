@@ -75,12 +75,17 @@ func quietFDs(ctx context.Context, p *Process) (int, error) {
 // them all, judged by its descriptor count. It returns the connections and
 // the time from the first dial to the last accept.
 func holdIdle(ctx context.Context, p *Process, n int) ([]net.Conn, time.Duration, error) {
+	return holdIdleWith(ctx, p, n, nil)
+}
+
+// holdIdleWith is holdIdle with openIdleWith's start.
+func holdIdleWith(ctx context.Context, p *Process, n int, open func(context.Context, net.Conn) (net.Conn, error)) ([]net.Conn, time.Duration, error) {
 	before, err := quietFDs(ctx, p)
 	if err != nil {
 		return nil, 0, err
 	}
 	start := time.Now()
-	conns, err := openIdle(ctx, p.Addr, n, idleHold)
+	conns, err := openIdleWith(ctx, p.Addr, n, idleHold, open)
 	if err != nil {
 		return nil, 0, err
 	}

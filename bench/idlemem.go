@@ -4,9 +4,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"math"
+	"net"
 	"strings"
 	"time"
 )
@@ -17,6 +19,8 @@ type idleMemoryConfig struct {
 	rounds    int
 	warm      int
 	settleMax time.Duration
+	native    bool // also larder's LNP/1 listener, over TLS
+	handshake bool // the LNP/1 connections complete the TLS handshake
 }
 
 func newIdleMemoryConfig() scenarioConfig {
@@ -28,6 +32,8 @@ func (c *idleMemoryConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.rounds, "rounds", c.rounds, "rounds, each starting a fresh larder then a fresh baseline")
 	fs.IntVar(&c.warm, "warm", c.warm, "small-file requests each server answers before the measurement (0: none)")
 	fs.DurationVar(&c.settleMax, "settle-max", c.settleMax, "longest wait for the resident memory to stabilise")
+	fs.BoolVar(&c.native, "native", c.native, "also measure larder's native protocol (LNP/1 over TLS), whose connections send nothing either")
+	fs.BoolVar(&c.handshake, "tls-handshake", c.handshake, "with --native, each connection completes the TLS handshake, then sends nothing")
 }
 
 func (c *idleMemoryConfig) quick() { c.rounds = 1 }
@@ -113,6 +119,7 @@ func (c *idleMemoryConfig) run(env *Env) ([]*Table, error) {
 	starts := []struct {
 		name  string
 		start func() (*Process, error)
+		open  func(context.Context, net.Conn) (net.Conn, error) // run on each idle connection
 	}{
 		{"larder", func() (*Process, error) {
 			p, err := env.startLarder(dir, "", "--max-conns", idleMaxConns, "--request-timeout", idleRequestTimeout)
@@ -120,14 +127,37 @@ func (c *idleMemoryConfig) run(env *Env) ([]*Table, error) {
 				return nil, err
 			}
 			return warm(p, true)
-		}},
+		}, nil},
 		{"baseline", func() (*Process, error) {
 			p, err := env.startBaseline(dir)
 			if err != nil {
 				return nil, err
 			}
 			return warm(p, false)
-		}},
+		}, nil},
+	}
+	if c.native {
+		var open func(context.Context, net.Conn) (net.Conn, error)
+		if c.handshake {
+			open = func(ctx context.Context, nc net.Conn) (net.Conn, error) {
+				// The bench measures memory, not trust: the
+				// self-signed certificate is not checked.
+				tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+				return tc, tc.HandshakeContext(ctx)
+			}
+		}
+		starts = append(starts, struct {
+			name  string
+			start func() (*Process, error)
+			open  func(context.Context, net.Conn) (net.Conn, error)
+		}{"larder LNP/1", func() (*Process, error) {
+			ln, err := env.startNativeLarder(dir, true, 10*time.Minute, "--max-conns", idleMaxConns)
+			if err != nil {
+				return nil, err
+			}
+			ln.proc.Addr = ln.addr // its idle connections go to the native listener
+			return ln.proc, nil
+		}, open})
 	}
 	results := make([][]memSample, len(starts))
 	var notes []string
@@ -135,7 +165,7 @@ func (c *idleMemoryConfig) run(env *Env) ([]*Table, error) {
 rounds:
 	for r := range c.rounds {
 		for si, s := range starts {
-			m, note, err := c.measure(env, s.start)
+			m, note, err := c.measure(env, s.start, s.open)
 			if note != "" {
 				notes = append(notes, note)
 			}
@@ -200,12 +230,28 @@ rounds:
 		}
 		tbl.Note("Target ≤ 30 KiB per connection (larder): %s (%s KiB).", verdict, num(larderKiB))
 	}
+	if c.native && len(results) > 2 && len(results[2]) > 0 && len(results[0]) > 0 {
+		var per []float64
+		for _, m := range results[2] {
+			per = append(per, m.perConnKiB(c.conns))
+		}
+		how := "send nothing (the TLS handshake not begun)"
+		if c.handshake {
+			how = "complete the TLS handshake, then send nothing"
+		}
+		ratio := median(per) / larderKiB
+		verdict := "met"
+		if ratio > 2 {
+			verdict = "NOT met"
+		}
+		tbl.Note("larder LNP/1 is larder's native listener (TLS, --max-conns %s), whose connections %s. Target ≤ 2× the course protocol's per connection: %s (%s×).", idleMaxConns, how, verdict, num(ratio))
+	}
 	return []*Table{tbl}, runErr
 }
 
 // measure starts a fresh system, holds c.conns idle connections to it,
 // and stops it. The note reports anything unusual.
-func (c *idleMemoryConfig) measure(env *Env, start func() (*Process, error)) (memSample, string, error) {
+func (c *idleMemoryConfig) measure(env *Env, start func() (*Process, error), open func(context.Context, net.Conn) (net.Conn, error)) (memSample, string, error) {
 	var m memSample
 	p, err := start()
 	if p != nil {
@@ -222,7 +268,7 @@ func (c *idleMemoryConfig) measure(env *Env, start func() (*Process, error)) (me
 	if !ok {
 		note = fmt.Sprintf("%s (pid %d): RSS before had not settled after %v", p.Name, p.PID, c.settleMax)
 	}
-	conns, took, err := holdIdle(env.ctx, p, c.conns)
+	conns, took, err := holdIdleWith(env.ctx, p, c.conns, open)
 	if err != nil {
 		return m, note, err
 	}

@@ -422,7 +422,7 @@ type nativeLarder struct {
 // startNativeLarder starts larder with its native listener on a free
 // port, over TLS (a self-signed certificate made in its data folder) or in
 // plaintext.
-func (e *Env) startNativeLarder(filesDir string, useTLS bool, timeout time.Duration) (*nativeLarder, error) {
+func (e *Env) startNativeLarder(filesDir string, useTLS bool, timeout time.Duration, more ...string) (*nativeLarder, error) {
 	data, err := e.mkdir("larder-data")
 	if err != nil {
 		return nil, err
@@ -436,7 +436,7 @@ func (e *Env) startNativeLarder(filesDir string, useTLS bool, timeout time.Durat
 	if !useTLS {
 		extra = append(extra, "--insecure-plaintext-native")
 	}
-	p, err := e.startLarder(filesDir, data, extra...)
+	p, err := e.startLarder(filesDir, data, append(extra, more...)...)
 	if err != nil {
 		return nil, err
 	}

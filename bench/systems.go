@@ -107,6 +107,9 @@ func (e *Env) startLarderEnv(environ []string, filesDir, dataDir string, extra .
 		"--data", data,
 		"--files", filesDir,
 		"--native-listen", "off", // the scenarios measure the course protocol
+		// Every client of the bench is on loopback: the limits meant for
+		// one client of many would turn most of them away.
+		"--max-conns-per-address", "0", "--max-sessions-per-user", "0",
 		"--log-level", e.opts.serverLogLevel,
 		// Stopping is the bench's business: it has already closed its
 		// connections by then.

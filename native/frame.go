@@ -5,39 +5,97 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync"
 )
 
 // Reader reads frames. The body it returns is valid until the next call.
 type Reader struct {
-	hdr     [HeaderSize]byte // a field, so that reading it allocates nothing
-	r       *bufio.Reader
-	maxData int // the largest DATA body: the block size and its overhead
-	buf     []byte
+	hdr        [HeaderSize]byte // a field, so that reading it allocates nothing
+	src        io.Reader
+	size       int           // of r
+	r          *bufio.Reader // nil until a frame's header is in, and after Release
+	maxControl int           // the largest body of a frame other than DATA
+	maxData    int           // the largest DATA body: the block size and its overhead
+	buf        []byte
 }
 
-// NewReader returns a Reader that takes DATA frames of up to
-// DefaultBlockSize until SetBlockSize says otherwise.
-func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 64<<10), maxData: DefaultBlockSize + DataOverhead}
+// smallBody is the largest body buffer a Reader keeps through Release:
+// any request but an upload's DATA fits.
+const smallBody = 4 << 10
+
+// NewReader returns a Reader with a 64 KiB buffer that takes DATA frames
+// of up to DefaultBlockSize until SetBlockSize says otherwise.
+func NewReader(r io.Reader) *Reader { return NewReaderSize(r, 64<<10) }
+
+// NewReaderSize is NewReader with a buffer of size bytes. A large body is
+// read straight into its own buffer whatever the size, so a server gives a
+// connection a small one. The buffer is taken once a frame's header is in
+// and given back by Release: a Reader waiting for a frame holds none.
+func NewReaderSize(r io.Reader, size int) *Reader {
+	return &Reader{src: r, size: size, maxControl: MaxControlBody, maxData: DefaultBlockSize + DataOverhead}
 }
 
-// SetBlockSize sets the largest DATA payload the Reader takes: the
-// session's block size.
-func (r *Reader) SetBlockSize(n int) { r.maxData = n + DataOverhead }
+// readers holds the buffers Release gave back, of any size.
+var readers sync.Pool
+
+// Limit caps the body of every frame, DATA frames included, at n bytes
+// until SetBlockSize: a server that has not seen a login yet reads
+// nothing larger than a HELLO (MaxHelloBody), and refuses a larger frame
+// from its header alone, before reading or making room for its body.
+func (r *Reader) Limit(n int) { r.maxControl, r.maxData = n, n }
+
+// SetBlockSize sets the largest DATA payload the Reader takes, the
+// session's block size, and lifts a Limit: other frames may have up to
+// MaxControlBody bytes again.
+func (r *Reader) SetBlockSize(n int) { r.maxControl, r.maxData = MaxControlBody, n+DataOverhead }
+
+// Release gives back the read buffer if it holds no byte of the next
+// frame, and drops the buffer of the last frame's body if it is larger
+// than a small request needs, so that a connection waiting for its next
+// request holds neither. The body Next returned is then no longer valid.
+func (r *Reader) Release() {
+	if cap(r.buf) > smallBody {
+		r.buf = nil
+	}
+	if r.r != nil && r.r.Buffered() == 0 {
+		r.r.Reset(nil) // the pool keeps no connection alive
+		readers.Put(r.r)
+		r.r = nil
+	}
+}
+
+// header reads a frame's header: straight from the stream when the Reader
+// holds no buffer, which it then takes for the body and the frames after.
+func (r *Reader) header() error {
+	if r.r != nil {
+		_, err := io.ReadFull(r.r, r.hdr[:])
+		return err
+	}
+	if _, err := io.ReadFull(r.src, r.hdr[:]); err != nil {
+		return err
+	}
+	if br, _ := readers.Get().(*bufio.Reader); br != nil && br.Size() == r.size {
+		br.Reset(r.src)
+		r.r = br
+	} else {
+		r.r = bufio.NewReaderSize(r.src, r.size)
+	}
+	return nil
+}
 
 // Next reads the next frame. A clean end of the stream before a frame is
 // io.EOF; anything else that goes wrong is a *ProtocolError, wrapping the
 // I/O error if there is one.
 func (r *Reader) Next() (Type, []byte, error) {
 	h := r.hdr[:]
-	if _, err := io.ReadFull(r.r, h); err != nil {
+	if err := r.header(); err != nil {
 		if err == io.EOF {
 			return 0, nil, io.EOF
 		}
 		return 0, nil, &ProtocolError{Msg: "frame header cut short", Err: err}
 	}
 	t, n := Type(h[0]), binary.BigEndian.Uint32(h[1:])
-	limit := MaxControlBody
+	limit := r.maxControl
 	if t == TypeData {
 		limit = r.maxData
 	}
@@ -74,9 +132,11 @@ type Writer struct {
 	body []byte // a control message's body, kept for the next
 }
 
-// NewWriter returns a Writer with a buffer of size bytes (at least 64 KiB).
+// NewWriter returns a Writer with a buffer of size bytes (at least 4
+// KiB). A frame larger than the buffer goes to w in as few writes as it
+// can: the buffer only gathers small frames and frames' heads.
 func NewWriter(w io.Writer, size int) *Writer {
-	return &Writer{w: bufio.NewWriterSize(w, max(size, 64<<10))}
+	return &Writer{w: bufio.NewWriterSize(w, max(size, 4<<10))}
 }
 
 // WriteFrame writes a frame of type t with body.

@@ -35,8 +35,10 @@ type AuditConfig struct {
 	SpoolMax       int64
 	DrainTimeout   time.Duration
 	RetryMax       time.Duration
+	Retention      time.Duration // 0 keeps every event
 
-	noAdopt bool // for the short-lived account commands
+	noAdopt       bool          // for the short-lived account commands
+	pruneInterval time.Duration // for tests; 0 is the audit package's default
 }
 
 func defaultAuditConfig() AuditConfig {
@@ -50,6 +52,7 @@ func defaultAuditConfig() AuditConfig {
 		SpoolMax:       1 << 30,
 		DrainTimeout:   10 * time.Second,
 		RetryMax:       30 * time.Second,
+		Retention:      90 * 24 * time.Hour,
 	}
 }
 
@@ -65,6 +68,28 @@ func (c *AuditConfig) define(fs *flag.FlagSet) {
 	fs.Func("audit-spool-max", "most `bytes` of undelivered audit events kept on disk (suffixes KiB, MiB, GiB; default 1GiB); beyond it new events are refused and counted", sizeFlag(&c.SpoolMax))
 	fs.DurationVar(&c.RetryMax, "audit-retry-max", c.RetryMax, "longest wait between two attempts to deliver to a sink that is down")
 	fs.DurationVar(&c.DrainTimeout, "audit-drain-timeout", c.DrainTimeout, "at shutdown, how long to wait for the sink to take the spooled events; the rest waits in the spool for the next start")
+	fs.Func("audit-retention", "how long the SQL sinks (db, sqlite:, postgres://) keep events: a `duration` such as 90d or 720h, or 0 to keep them forever (default 90d); older ones are deleted in small batches, a minute after start and every hour", retentionFlag(&c.Retention))
+}
+
+// retentionFlag parses a duration that may also be a number of days
+// ("90d"), or 0.
+func retentionFlag(p *time.Duration) func(string) error {
+	return func(s string) error {
+		if days, ok := strings.CutSuffix(s, "d"); ok {
+			n, err := strconv.Atoi(days)
+			if err != nil || n < 0 || n > 100*365 {
+				return fmt.Errorf("want a number of days such as 90d, a duration such as 720h, or 0")
+			}
+			*p = time.Duration(n) * 24 * time.Hour
+			return nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a number of days such as 90d, a duration such as 720h, or 0")
+		}
+		*p = d
+		return nil
+	}
 }
 
 // sizeFlag parses a byte count with an optional binary suffix.
@@ -141,6 +166,21 @@ func (l *lazySink) StoreEvents(ctx context.Context, events []larder.Event) error
 	s := l.sink
 	l.mu.Unlock()
 	return s.StoreEvents(ctx, events)
+}
+
+// PruneEvents prunes the sink, opening it if need be, if it can prune.
+func (l *lazySink) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if err := l.tryOpen(ctx); err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	s := l.sink
+	l.mu.Unlock()
+	p, ok := s.(larder.EventPruner)
+	if !ok {
+		return 0, nil
+	}
+	return p.PruneEvents(ctx, before, limit)
 }
 
 // Close closes the sink if it was opened. The Log has stopped using it.
@@ -252,12 +292,23 @@ func openAuditTrail(ctx context.Context, c *AuditConfig, dataDir string, db *dat
 		MaxSpool:       c.SpoolMax,
 		RetryMax:       c.RetryMax,
 		NoAdopt:        c.noAdopt,
+		Retention:      c.retention(),
+		PruneInterval:  c.pruneInterval,
 	})
 	if err != nil {
 		sink.close()
 		return nil, err
 	}
 	return &auditTrail{log: log, sink: sink}, nil
+}
+
+// retention is the Log's retention: none for the short-lived commands,
+// which leave pruning to the server.
+func (c *AuditConfig) retention() time.Duration {
+	if c.noAdopt {
+		return 0
+	}
+	return c.Retention
 }
 
 // recorder returns t as a larder.EventRecorder, nil if t is nil (an
@@ -330,6 +381,7 @@ func (t *auditTrail) stats() metrics.AuditStats {
 		WriteErrors:       int64(s.WriteErrors),
 		TornBytes:         s.TornBytes,
 		QuarantinedBytes:  s.CorruptBytes,
+		Pruned:            int64(s.Pruned),
 	}
 }
 

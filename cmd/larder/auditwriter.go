@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/larderfs/larder/internal/jetstream"
@@ -15,6 +18,12 @@ import (
 // servers publish to NATS JetStream into PostgreSQL, until SIGINT or
 // SIGTERM.
 func runAuditWriter(ctx context.Context, env *Env, args []string) error {
+	// As for serve: SIGHUP (a closed terminal, an operator's reload) never
+	// stops the writer. It has nothing to reload; it says so.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	fs := flag.NewFlagSet("audit-writer", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server `URL`s, comma-separated")
@@ -83,6 +92,16 @@ func runAuditWriter(ctx context.Context, env *Env, args []string) error {
 	if *every > 0 {
 		go logProgress(logger, w, *every, done)
 	}
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				logger.Info("SIGHUP: the audit writer reads its flags only at start; restart it to change them")
+			}
+		}
+	}()
 	err = w.Run(ctx)
 	st := w.Stats()
 	logger.Info("audit writer: stopped", "moved", st.Moved, "batches", st.Batches, "retries", st.Retries, "rejected", st.Rejected)

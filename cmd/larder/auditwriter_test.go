@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,5 +146,53 @@ func TestAuditWriterBadDatabase(t *testing.T) {
 	err := runAuditWriter(context.Background(), env, []string{"--db", "postgres://larder:s3cret@127.0.0.1:1/larder?connect_timeout=5"})
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("audit-writer with an unreachable database: got %v, want an error without the password", err)
+	}
+}
+
+// TestAuditWriterProcessSIGHUP is issue 11's H1 for the other long-running
+// command: a SIGHUP (a closed terminal, an operator's reload) never stops
+// the writer; SIGTERM still does, cleanly.
+func TestAuditWriterProcessSIGHUP(t *testing.T) {
+	natsURL := natstest.URL(t)
+	stream, subject := natstest.Stream(t, natsURL)
+	dbURL := pgtest.URL(t)
+
+	stderr := &lockedBuffer{}
+	cmd := exec.Command(os.Args[0], "audit-writer", "--nats", natsURL, "--db", dbURL,
+		"--stream", stream, "--subject", subject, "--progress", "0")
+	cmd.Env = append(os.Environ(), "LARDER_TEST_RUN_MAIN=1")
+	cmd.Stderr = stderr
+	must(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "audit writer: starting") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer did not start:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 3 {
+		must(t, cmd.Process.Signal(syscall.SIGHUP))
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("audit-writer exited on SIGHUP: %v\n%s", err, stderr)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if !strings.Contains(stderr.String(), "SIGHUP") {
+		t.Errorf("SIGHUP not logged:\n%s", stderr)
+	}
+	must(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("audit-writer exited with %v after SIGHUP then SIGTERM\n%s", err, stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("audit-writer did not stop on SIGTERM:\n%s", stderr)
 	}
 }

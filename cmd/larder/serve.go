@@ -44,6 +44,13 @@ type ServeConfig struct {
 	Profiling      bool   // Go's profiles at /debug/pprof/ on the metrics listener
 	CPUProfile     string // a file for a CPU profile of the whole run; "" for none
 
+	// Limits per client address and per account; 0 for no limit.
+	MaxConnsPerAddress, MaxSessionsPerUser int
+	// The audit events of connections that never log in, per address: a
+	// burst, then one per interval; a burst of -1 records every one.
+	AuditUnauthBurst int
+	AuditUnauthEvery time.Duration
+
 	// The native protocol.
 	NativeListen            string // "off" for none
 	InsecurePlaintextNative bool
@@ -69,6 +76,10 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		Audit:               defaultAuditConfig(),
 		Listen:              "127.0.0.1:23456",
 		MaxConns:            server.DefaultMaxConns,
+		MaxConnsPerAddress:  server.DefaultMaxConnsPerAddress,
+		MaxSessionsPerUser:  server.DefaultMaxSessionsPerUser,
+		AuditUnauthBurst:    server.DefaultAuditUnauthBurst,
+		AuditUnauthEvery:    server.DefaultAuditUnauthEvery,
 		RequestTimeout:      server.DefaultRequestTimeout,
 		WriteTimeout:        server.DefaultWriteTimeout,
 		ShutdownGrace:       30 * time.Second,
@@ -100,6 +111,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	cfg.AccountConfig.define(fs)
 	fs.StringVar(&cfg.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "connections served at once; more are told the server is busy")
+	fs.IntVar(&cfg.MaxConnsPerAddress, "max-conns-per-address", cfg.MaxConnsPerAddress, "connections of both protocols served at once for one client address (IPv6: one /64), loopback included; more are told the server is busy; 0 for no limit")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "time a client has to send its whole request")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "time a client has to take each batch of reply blocks")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
@@ -113,6 +125,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.Func("quota-bytes", "most `bytes` in each user's private space (suffixes KiB, MiB, GiB, TiB; default none)", sizeFlag(&cfg.Quota.Bytes))
 	fs.Int64Var(&cfg.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
 	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
+	fs.IntVar(&cfg.MaxSessionsPerUser, "max-sessions-per-user", cfg.MaxSessionsPerUser, "native sessions one account may hold at once; one more login is told BUSY; 0 for no limit")
 	fs.DurationVar(&cfg.NativeIdleTimeout, "native-idle-timeout", cfg.NativeIdleTimeout, "how long a native session may wait between requests")
 	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&cfg.MinFree))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
@@ -128,6 +141,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.Func("throttle-account", "failed logins per account, from all addresses, before its logins are delayed (never refused): `N/INTERVAL` or off (default 20/30s)",
 		bucketFlag(&th.AccountFailures, &th.AccountRefill))
 	fs.DurationVar(&th.AccountDelay, "throttle-delay", th.AccountDelay, "the delay of --throttle-account")
+	fs.Func("audit-unauthenticated", "audit events that connections which never log in (and refusals at a limit) may leave per address: `N/INTERVAL`, N at once then one more per interval, or off to record every one; the rest are counted and summed up in one audit.suppressed event per address each minute (default 100/100ms)",
+		bucketFlag(&cfg.AuditUnauthBurst, &cfg.AuditUnauthEvery))
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` logged: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	fs.Usage = func() {
@@ -268,6 +283,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return usageError("bad --registration %q: want open or closed", cfg.Registration)
 	}
+	if cfg.MaxConnsPerAddress < 0 || cfg.MaxSessionsPerUser < 0 {
+		return usageError("--max-conns-per-address and --max-sessions-per-user may not be negative (0 is no limit)")
+	}
 	if cfg.Profiling && cfg.MetricsListen == "" {
 		return usageError("--pprof serves the profiles on the --metrics-listen address: give one")
 	}
@@ -309,6 +327,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Files:               m.files,
 		Logger:              m.Logger,
 		MaxConns:            cfg.MaxConns,
+		MaxConnsPerAddress:  noLimit(cfg.MaxConnsPerAddress),
+		MaxSessionsPerUser:  noLimit(cfg.MaxSessionsPerUser),
+		AuditUnauthBurst:    cfg.AuditUnauthBurst,
+		AuditUnauthEvery:    cfg.AuditUnauthEvery,
 		RequestTimeout:      cfg.RequestTimeout,
 		WriteTimeout:        cfg.WriteTimeout,
 		ClosedRegistration:  cfg.Registration == "closed",
@@ -538,6 +560,14 @@ func (m *Main) Close() error {
 		errs = append(errs, m.files.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// noLimit maps a flag's 0, no limit, to the server's -1.
+func noLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // openNative opens the users' spaces, the TLS identity and the native

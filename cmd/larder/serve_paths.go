@@ -125,8 +125,16 @@ func (c *ServeConfig) checkPaths() error {
 
 // resolvePath returns path absolute with its symbolic links resolved. For
 // a path that does not exist (yet), it resolves its deepest existing
-// folder and appends the rest.
+// folder and appends the rest; a link that leads nowhere yet is followed to
+// where it leads.
 func resolvePath(path string) (string, error) {
+	return resolveDepth(path, 0)
+}
+
+func resolveDepth(path string, depth int) (string, error) {
+	if depth > 40 {
+		return "", fmt.Errorf("%s: too many levels of symbolic links", path)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
@@ -139,6 +147,17 @@ func resolvePath(path string) (string, error) {
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return "", err
+		}
+		if fi, lerr := os.Lstat(p); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			// A dangling link: follow it by hand.
+			target, err := os.Readlink(p)
+			if err != nil {
+				return "", err
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(filepath.Dir(p), target)
+			}
+			return resolveDepth(filepath.Join(append([]string{target}, rest...)...), depth+1)
 		}
 		parent := filepath.Dir(p)
 		if parent == p {

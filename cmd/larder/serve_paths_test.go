@@ -52,6 +52,12 @@ func TestServedFolderKeptApartFromSecrets(t *testing.T) {
 			c.FilesDir = link
 			return []string{link, c.DataDir}
 		}},
+		{"files is a link to DATA/tls, not made yet", func(t *testing.T, c *ServeConfig) []string {
+			link := filepath.Join(t.TempDir(), "www")
+			must(t, os.Symlink(filepath.Join(c.DataDir, "tls"), link))
+			c.FilesDir = link
+			return []string{link, c.DataDir, "inside the data folder"}
+		}},
 		{"--tls-key in files", func(t *testing.T, c *ServeConfig) []string {
 			other := t.TempDir()
 			makeIdentity(t, c.FilesDir, other)

@@ -151,6 +151,17 @@ type Config struct {
 	// a crashed server's backlog.
 	NoAdopt bool
 
+	// Retention is how long events are kept in a sink that can delete
+	// them (a larder.EventPruner: the SQL sinks); zero keeps every event.
+	// The Log deletes older ones a minute after Open (or one
+	// PruneInterval, if shorter), then every PruneInterval (default an
+	// hour), PruneBatch at a time (default 500) with a pause between
+	// batches, so that a large backlog never holds the sink's writer for
+	// long.
+	Retention     time.Duration
+	PruneInterval time.Duration
+	PruneBatch    int
+
 	// RetryMin and RetryMax bound the backoff between deliveries that
 	// failed, and between attempts to write the spool after a disk
 	// error; defaults 100ms and 30s. The wait doubles from RetryMin up to
@@ -215,6 +226,9 @@ type Log struct {
 
 	stats    counters
 	nextWarn atomic.Int64 // when the next "not taken" warning may be logged
+
+	stopPrune context.CancelFunc // ends pruneLoop; nil without retention
+	pruneDone chan struct{}      // closed when pruneLoop has ended
 }
 
 // counters are the atomics behind Stats.
@@ -222,7 +236,7 @@ type counters struct {
 	full, spoolFull, closed, failed          atomic.Uint64
 	durable, commits, cut, writeErrors       atomic.Uint64
 	delivered, deliveryFailures, retries     atomic.Uint64
-	adopted                                  atomic.Uint64
+	adopted, pruned                          atomic.Uint64
 	spoolBytes, segments, tornBytes, corrupt atomic.Int64
 	sinkDown, spoolFailing                   atomic.Bool
 	lastErr                                  atomic.Pointer[deliveryError]
@@ -260,6 +274,7 @@ type Stats struct {
 	SpoolFailing  bool   // the last write of the spool failed: events wait in the queue until one succeeds
 	SpoolSegments int64  // how many segments that is
 	Adopted       uint64 // folders of other Logs adopted
+	Pruned        uint64 // events deleted from the sink for Config.Retention
 	TornBytes     int64  // bytes cut from torn segment tails
 	CorruptBytes  int64  // bytes of damaged segments set aside in DIR/quarantine
 }
@@ -286,6 +301,8 @@ const (
 	minSegmentSize        = 4 << 10
 	adoptInterval         = time.Minute // how often the folder is rescanned for folders to adopt
 	warnInterval          = time.Minute // the least time between two "not taken" warnings
+	defaultPruneInterval  = time.Hour
+	defaultPruneBatch     = 500
 )
 
 func (c *Config) setDefaults() error {
@@ -306,6 +323,10 @@ func (c *Config) setDefaults() error {
 	def(&c.DeliverLinger, defaultDeliverLinger)
 	def(&c.RetryMin, defaultRetryMin)
 	def(&c.RetryMax, defaultRetryMax)
+	def(&c.PruneInterval, defaultPruneInterval)
+	if c.PruneBatch == 0 {
+		c.PruneBatch = defaultPruneBatch
+	}
 	if c.SegmentSize == 0 {
 		c.SegmentSize = defaultSegmentSize
 	}
@@ -317,7 +338,7 @@ func (c *Config) setDefaults() error {
 	}
 	switch {
 	case c.QueueSize < 0, c.FullWait < 0, c.CommitInterval < 0, c.DeliverTimeout < 0,
-		c.RetryMin < 0, c.MaxSpool < 0, c.DeliverBatch < 0:
+		c.RetryMin < 0, c.MaxSpool < 0, c.DeliverBatch < 0, c.Retention < 0, c.PruneInterval < 0, c.PruneBatch < 0:
 		return errors.New("audit: a negative size or duration in the configuration")
 	case c.Full < Wait || c.Full > Block:
 		return fmt.Errorf("audit: unknown full-queue policy %d", c.Full)
@@ -371,6 +392,7 @@ func openLog(cfg Config, h hooks) (*Log, error) {
 	}
 	go l.writeLoop()
 	go l.deliverLoop()
+	l.startPruning()
 	return l, nil
 }
 
@@ -509,6 +531,7 @@ func (l *Log) notTaken(c *atomic.Uint64) {
 func (l *Log) Close(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, l.abandon)
 	defer stop()
+	l.stopPruning()
 	l.q.close()
 	<-l.writerDone
 	select {
@@ -559,6 +582,7 @@ func (l *Log) Stats() Stats {
 		SpoolMax:         l.cfg.MaxSpool,
 		SpoolFailing:     s.spoolFailing.Load(),
 		Adopted:          s.adopted.Load(),
+		Pruned:           s.pruned.Load(),
 		TornBytes:        s.tornBytes.Load(),
 		CorruptBytes:     s.corrupt.Load(),
 	}

@@ -61,12 +61,7 @@ func TestHasherFollowsRotation(t *testing.T) {
 // Hasher makes its next hash with a rotated pepper.
 func TestHasherNoticesChangedFile(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "pepper")
-	ps, err := CreatePepperFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := NewHasher(cheap, ps, 1)
+	h, path := fileHasher(t)
 	id, err := RotatePepper(path)
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +81,7 @@ func TestHasherNoticesChangedFile(t *testing.T) {
 // works after the dummy's pepper is retired.
 func TestHasherKeepsPeppersOfBrokenFile(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "pepper")
-	ps, err := CreatePepperFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := NewHasher(cheap, ps, 1)
+	h, path := fileHasher(t)
 	v, err := h.Hash(ctx, []byte("sig"))
 	if err != nil {
 		t.Fatal(err)
@@ -129,12 +119,7 @@ func TestHasherKeepsPeppersOfBrokenFile(t *testing.T) {
 // file again once it is back.
 func TestHasherQuietWhileFileMissing(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "pepper")
-	ps, err := CreatePepperFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := NewHasher(cheap, ps, 1)
+	h, path := fileHasher(t)
 	var logs strings.Builder
 	h.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := os.Rename(path, path+".away"); err != nil {
@@ -191,4 +176,16 @@ func TestHasherRefusesChangedKey(t *testing.T) {
 	if ok, err := h.Verify(ctx, v, []byte("sig")); !ok || err != nil {
 		t.Fatalf("Verify after the file was replaced: %v, %v; want the old key still in use", ok, err)
 	}
+}
+
+// fileHasher returns a Hasher by the cheap policy over a new pepper file,
+// and the file.
+func fileHasher(t *testing.T) (*Hasher, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pepper")
+	ps, err := CreatePepperFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewHasher(cheap, ps, 1), path
 }

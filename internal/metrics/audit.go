@@ -61,6 +61,9 @@ type AuditStats struct {
 	// TornBytes counts the bytes cut from torn segment tails after a
 	// crash, QuarantinedBytes those of damaged segments set aside.
 	TornBytes, QuarantinedBytes int64
+
+	// Pruned counts the events deleted from the sink past the retention.
+	Pruned int64
 }
 
 // auditCollector exports AuditStats:
@@ -83,6 +86,7 @@ type AuditStats struct {
 //	larder_audit_spool_write_errors_total         counter
 //	larder_audit_spool_torn_bytes_total           counter
 //	larder_audit_spool_quarantined_bytes_total    counter
+//	larder_audit_events_pruned_total              counter
 //
 // reason is queue_full, spool_full or closed. Taken, durable and delivered
 // are stages that every event passes in turn, not outcomes that divide
@@ -97,6 +101,7 @@ type auditCollector struct {
 	failures, retries, spoolBytes, spoolSegments *prometheus.Desc
 	sinkUp, lost, writeErrors, torn, quarantined *prometheus.Desc
 	spoolMax, reopens, unwritten                 *prometheus.Desc
+	pruned                                       *prometheus.Desc
 }
 
 func newAuditCollector(stats func() AuditStats) *auditCollector {
@@ -139,13 +144,15 @@ func newAuditCollector(stats func() AuditStats) *auditCollector {
 			"Times the jsonl audit sink opened its file anew (SIGHUP, or the file moved or removed)."),
 		unwritten: newDesc("larder_audit_sink_events_unwritten_total",
 			"Audit events of batches that did not reach the jsonl sink's file (each batch offered again)."),
+		pruned: newDesc("larder_audit_events_pruned_total",
+			"Audit events deleted from the sink because they were older than --audit-retention."),
 	}
 }
 
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, c.queueDepth, c.queueCapacity, c.taken, c.notTaken, c.durable, c.delivered,
 		c.failures, c.retries, c.spoolBytes, c.spoolSegments, c.sinkUp,
-		c.lost, c.writeErrors, c.torn, c.quarantined, c.spoolMax, c.reopens, c.unwritten)
+		c.lost, c.writeErrors, c.torn, c.quarantined, c.spoolMax, c.reopens, c.unwritten, c.pruned)
 }
 
 func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
@@ -174,4 +181,5 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.spoolMax, prometheus.GaugeValue, float64(s.SpoolMax))
 	emit(ch, c.reopens, prometheus.CounterValue, float64(s.SinkReopens))
 	emit(ch, c.unwritten, prometheus.CounterValue, float64(s.SinkUnwritten))
+	emit(ch, c.pruned, prometheus.CounterValue, float64(s.Pruned))
 }

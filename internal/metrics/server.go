@@ -14,6 +14,8 @@ import (
 //	larder_connections_open                       gauge
 //	larder_connections_max                        gauge
 //	larder_connections_rejected_total             counter
+//	larder_limit_refusals_total{limit}            counter
+//	larder_audit_events_suppressed_total          counter
 //	larder_requests_total{op,status}              counter
 //	larder_request_duration_seconds{op}           histogram
 //	larder_payload_bytes_sent_total               counter
@@ -34,6 +36,7 @@ type serverCollector struct {
 	stats func() server.Stats
 
 	accepted, open, max, rejected *prometheus.Desc
+	limitRefusals, suppressed     *prometheus.Desc
 	requests, duration, payload   *prometheus.Desc
 
 	nativeRequests, nativeDuration, nativeBytes *prometheus.Desc
@@ -52,6 +55,11 @@ func newServerCollector(stats func() server.Stats) *serverCollector {
 			"Limit of connections served at once (--max-conns)."),
 		rejected: newDesc("larder_connections_rejected_total",
 			"Connections turned away because larder_connections_max were being served."),
+		limitRefusals: newDesc("larder_limit_refusals_total",
+			"Clients turned away at a limit other than larder_connections_max, by limit: conns_per_address (--max-conns-per-address) or sessions_per_user (--max-sessions-per-user).",
+			"limit"),
+		suppressed: newDesc("larder_audit_events_suppressed_total",
+			"Audit events of connections that never logged in (and refusals at a limit) held back beyond their address's allowance, and summed up in audit.suppressed events instead."),
 		requests: newDesc("larder_requests_total",
 			"Requests answered, by op (register, retrieve, or none if the request could not be read) and by the status of the reply (none if no reply was sent).",
 			"op", "status"),
@@ -77,7 +85,7 @@ func newServerCollector(stats func() server.Stats) *serverCollector {
 }
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, c.accepted, c.open, c.max, c.rejected, c.requests, c.duration, c.payload,
+	describe(ch, c.accepted, c.open, c.max, c.rejected, c.limitRefusals, c.suppressed, c.requests, c.duration, c.payload,
 		c.nativeRequests, c.nativeDuration, c.nativeBytes)
 }
 
@@ -87,6 +95,9 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.open, prometheus.GaugeValue, float64(s.Open))
 	emit(ch, c.max, prometheus.GaugeValue, float64(s.MaxConns))
 	emit(ch, c.rejected, prometheus.CounterValue, float64(s.Rejected))
+	emit(ch, c.limitRefusals, prometheus.CounterValue, float64(s.RejectedPerAddress), "conns_per_address")
+	emit(ch, c.limitRefusals, prometheus.CounterValue, float64(s.SessionsRefused), "sessions_per_user")
+	emit(ch, c.suppressed, prometheus.CounterValue, float64(s.AuditSuppressed))
 	emit(ch, c.payload, prometheus.CounterValue, float64(s.PayloadBytes))
 	for op := range server.Op(server.NumOps) {
 		for status, n := range s.Requests[op] {

@@ -199,3 +199,20 @@ func scanEvent(row pgx.CollectableRow) (larder.Event, error) {
 	e.ID, e.Time, e.Kind, e.Duration = id, t.UTC(), larder.EventKind(kind), time.Duration(duration)
 	return e, nil
 }
+
+var _ larder.EventPruner = (*EventStore)(nil)
+
+// PruneEvents deletes up to limit of the events older than before, the
+// oldest first, in one statement, so that each batch's locks are few and
+// brief.
+func (s *EventStore) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, larder.Errorf(larder.EINVALID, "prune events: limit %d is below 1", limit)
+	}
+	tag, err := s.db.pool.Exec(ctx, `DELETE FROM events WHERE seq IN
+		(SELECT seq FROM events WHERE time < $1 ORDER BY time LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune events: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -37,10 +37,23 @@ import (
 // answered all the same, since what it did is done. The error is returned
 // for the one caller that can still hold back what the event records: a
 // download before its last block (conn.recordDownload).
+//
+// An event of a connection that has not logged in, or a refusal at a
+// limit, is recorded only within its address's allowance (see
+// unauthenticated.go); beyond it, it is counted and summed up later in one
+// audit.suppressed event.
 func (s *Server) record(ctx context.Context, ev larder.Event) error {
 	if s.Audit == nil {
 		return nil
 	}
+	if bounded(&ev) && !s.unauth.allow(s, &ev) {
+		return nil
+	}
+	return s.store(ctx, ev)
+}
+
+// store hands ev to the audit trail, logging it if that fails.
+func (s *Server) store(ctx context.Context, ev larder.Event) error {
 	err := s.Audit.Record(ctx, ev)
 	if err != nil {
 		s.logger().Error("audit event not recorded", "kind", ev.Kind, "user", ev.User, "remote", ev.Remote,

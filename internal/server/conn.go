@@ -363,9 +363,6 @@ func (pw *pooledWriter) release() {
 	writerPool.Put(pw)
 }
 
-// busyReply turns away a client over the connection limit.
-var busyReply, _ = wire.AppendMessage(nil, busyStatus, "server busy: too many connections, retry later")
-
 // isTemporary reports accept errors worth retrying: running out of file
 // descriptors or memory, or a connection aborted before it was accepted.
 func isTemporary(err error) bool {

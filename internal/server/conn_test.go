@@ -24,7 +24,7 @@ func randomBytes(n int, seed uint64) []byte {
 }
 
 func TestManyClientsAtOnce(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(s *server.Server) { s.MaxConnsPerAddress = -1 }) // all from 127.0.0.1
 	h.register(t, "alice")
 	data := randomBytes(50_000, 1)
 	h.write(t, "f.bin", data)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -68,7 +69,10 @@ func (s *Server) sweep() {
 	}
 }
 
-var nativeBusy = frame(native.Welcome{Status: native.StatusBusy, Message: "server busy: too many connections, retry later"})
+// nativeBusy is LNP/1's answer to a client turned away at a limit.
+func nativeBusy(msg string) []byte {
+	return frame(native.Welcome{Status: native.StatusBusy, Message: msg})
+}
 
 // frame encodes m as a whole frame.
 func frame(m native.Message) []byte {
@@ -89,7 +93,7 @@ type session struct {
 	w         *native.Writer
 	dw        deadlineWriter
 	blockSize int
-	buf       []byte        // a block's worth, for transfers
+	buf       []byte        // a block's worth, lent for a SUMS request (see buffers.go)
 	ended     atomic.Bool   // another session changed the password
 	status    native.Status // how the request being served ended, for Stats
 	last      larder.Event  // the event it recorded, for its log line
@@ -115,12 +119,16 @@ func (c *conn) serveNative() {
 	}()
 	s.record(s.ctx, larder.Event{Kind: larder.EventConnOpen, Remote: c.remote, Time: c.accepted})
 
-	ss := &session{c: c, s: s, r: native.NewReader(c.rwc)}
+	// Until the login, the session holds a small read buffer and no
+	// writer, and takes no frame larger than a HELLO: an idle connection
+	// or a stranger's flood costs a few KiB (see buffers.go).
+	ss := &session{c: c, s: s, r: native.NewReaderSize(c.rwc, sessionBuffer)}
+	ss.r.Limit(native.MaxHelloBody)
 	ss.dw = deadlineWriter{rwc: c.rwc, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
-	ss.w = native.NewWriter(&ss.dw, 256<<10)
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
 	c.rwc.SetReadDeadline(c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
+	waitForClient(c.rwc)
 	if !ss.hello() {
 		closeReason = "no login"
 		return
@@ -128,8 +136,7 @@ func (c *conn) serveNative() {
 	user = ss.user.Name
 	defer ss.space.Close()
 	defer ss.closeListing()
-	s.addSession(ss)
-	defer s.removeSession(ss)
+	defer s.removeSession(ss) // hello added it
 	closeReason = ss.loop()
 }
 
@@ -138,6 +145,7 @@ func (c *conn) serveNative() {
 func (ss *session) hello() bool {
 	s, c := ss.s, ss.c
 	t, body, err := ss.r.Next()
+	ss.w = native.NewWriter(&ss.dw, sessionBuffer)
 	if err != nil || t != native.TypeHello {
 		if err == nil {
 			err = &native.ProtocolError{Msg: "the first frame is " + t.String() + ", not HELLO"}
@@ -173,11 +181,25 @@ func (ss *session) hello() bool {
 		return false
 	}
 	ss.user, ss.space = u, space
+	if n, ok := s.addSession(ss); !ok {
+		space.Close()
+		s.sessionsRefused.Add(1)
+		msg := fmt.Sprintf("too many sessions at once for this account (the limit is %d per account): close one, or retry later", n)
+		ev := larder.Event{Kind: larder.EventRefused, User: u.Name, Remote: c.remote, Status: int(native.StatusBusy), Reason: msg}
+		s.record(ctx, ev)
+		ss.logRequest("login", &ev, time.Since(start))
+		ss.welcome(native.Welcome{Status: native.StatusBusy, Message: msg})
+		return false
+	}
 	ss.blockSize = min(max(int(h.MaxBlock), native.MinBlockSize), cmp(s.BlockSize, native.DefaultBlockSize))
 	ss.r.SetBlockSize(ss.blockSize)
-	ss.buf = make([]byte, ss.blockSize)
 	ss.logRequest("login", &larder.Event{User: u.Name, Status: int(native.StatusOK)}, time.Since(start))
-	return ss.welcome(native.Welcome{Status: native.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name})
+	if !ss.welcome(native.Welcome{Status: native.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name}) {
+		s.removeSession(ss)
+		space.Close()
+		return false
+	}
+	return true
 }
 
 // badLogin answers both a name that has no account and a wrong password:
@@ -284,7 +306,9 @@ func (ss *session) loop() string {
 		}
 		start := time.Now()
 		ss.status, ss.last = 0, larder.Event{}
+		release := ss.borrowBuffers(t)
 		goOn := ss.handle(ctx, m)
+		release()
 		cancel()
 		d := time.Since(start)
 		s.counters.countNative(t, ss.status, d)
@@ -312,7 +336,10 @@ type sessions struct {
 	transfers map[string]int
 }
 
-func (s *Server) addSession(ss *session) {
+// addSession adds ss to its user's sessions, unless the user has
+// MaxSessionsPerUser already; it returns that limit and whether it added.
+func (s *Server) addSession(ss *session) (int, bool) {
+	limit := cmp(s.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
 	s.native.mu.Lock()
 	defer s.native.mu.Unlock()
 	if s.native.byUser == nil {
@@ -320,11 +347,15 @@ func (s *Server) addSession(ss *session) {
 		s.native.transfers = map[string]int{}
 	}
 	m := s.native.byUser[ss.user.Name]
+	if s.MaxSessionsPerUser >= 0 && len(m) >= limit {
+		return limit, false
+	}
 	if m == nil {
 		m = map[*session]struct{}{}
 		s.native.byUser[ss.user.Name] = m
 	}
 	m[ss] = struct{}{}
+	return limit, true
 }
 
 func (s *Server) removeSession(ss *session) {

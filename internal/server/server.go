@@ -8,8 +8,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/wire"
 )
 
 // Defaults for the Server fields whose zero value means "default".
@@ -24,6 +27,9 @@ const (
 	DefaultMaxConns       = 4096
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
+
+	DefaultMaxSessionsPerUser = 16
+	DefaultMaxConnsPerAddress = 64
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -84,6 +90,30 @@ type Server struct {
 	MaxTransfersPerUser int
 	Name                string
 
+	// MaxSessionsPerUser bounds the LNP/1 sessions one account may hold
+	// at once; a login beyond it is answered BUSY, naming the limit. Zero
+	// means DefaultMaxSessionsPerUser, a negative value no limit.
+	MaxSessionsPerUser int
+
+	// MaxConnsPerAddress bounds the connections, of both protocols
+	// together, served at once for one client address (an IPv6 address's
+	// /64); one more is told the server is busy, naming the limit.
+	// Loopback is not exempt. Zero means DefaultMaxConnsPerAddress, a
+	// negative value no limit.
+	MaxConnsPerAddress int
+
+	// AuditUnauthBurst and AuditUnauthEvery bound the audit events of
+	// connections that never log in, per client address: a burst of
+	// AuditUnauthBurst, then one more per AuditUnauthEvery; the rest are
+	// counted and summed up every AuditSummaryInterval in one
+	// audit.suppressed event per address (see unauthenticated.go). Zero
+	// means DefaultAuditUnauthBurst, DefaultAuditUnauthEvery and
+	// DefaultAuditSummaryInterval; a negative AuditUnauthBurst records
+	// every event.
+	AuditUnauthBurst     int
+	AuditUnauthEvery     time.Duration
+	AuditSummaryInterval time.Duration
+
 	// UploadRetention is how long an interrupted upload is kept for a
 	// resume; default 24 hours.
 	UploadRetention time.Duration
@@ -101,15 +131,22 @@ type Server struct {
 	inShutdown atomic.Bool
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
-	conns      map[*conn]struct{}
-	running    sync.WaitGroup // connection goroutines, for Wait
+	conns      map[*conn]netip.Addr // each with its address's key (addrKey)
+	perAddr    map[netip.Addr]int   // connections being served, by addrKey
+	running    sync.WaitGroup       // connection goroutines, for Wait
 
 	native  sessions  // the live native sessions, by user
 	janitor sync.Once // starts sweep
 
-	rejected    atomic.Int64
-	lastWarning atomic.Int64 // unix nanoseconds of the last "busy" log line
-	counters    counters     // for Stats
+	unauth     unauthLimiter // the audit allowance of connections that never logged in
+	summarizer sync.Once     // starts summarize
+
+	rejected     atomic.Int64 // at MaxConns
+	rejectedAddr atomic.Int64 // at MaxConnsPerAddress
+
+	sessionsRefused atomic.Int64 // at MaxSessionsPerUser
+	lastWarning     atomic.Int64 // unix nanoseconds of the last "busy" log line
+	counters        counters     // for Stats
 }
 
 func (s *Server) init() {
@@ -118,7 +155,8 @@ func (s *Server) init() {
 		s.rejects = make(chan struct{}, 64)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[*net.Listener]struct{})
-		s.conns = make(map[*conn]struct{})
+		s.conns = make(map[*conn]netip.Addr)
+		s.perAddr = make(map[netip.Addr]int)
 	})
 }
 
@@ -147,13 +185,23 @@ func (s *Server) Serve(ln net.Listener) error {
 	if err := alignSegments(ln); err != nil {
 		s.logger().Warn("course listener: segments of one block not set; replies go one block per write", "error", err)
 	}
-	return s.serve(ln, (*conn).serve, busyReply)
+	return s.serve(ln, (*conn).serve, courseBusy)
 }
 
+// courseBusy is the course protocol's answer to a client turned away at a
+// limit: status OTHER with msg.
+func courseBusy(msg string) []byte {
+	b, _ := wire.AppendMessage(nil, busyStatus, msg)
+	return b
+}
+
+const tooManyConns = "server busy: too many connections, retry later"
+
 // serve is the accept loop of both protocols: handle serves a connection,
-// busy turns one away at the connection limit.
-func (s *Server) serve(ln net.Listener, handle func(*conn), busy []byte) error {
+// busy encodes the answer to one turned away at a limit.
+func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string) []byte) error {
 	s.init()
+	s.summarizer.Do(func() { s.running.Go(s.summarize) })
 	if !s.trackListener(&ln, true) {
 		ln.Close()
 		return ErrServerClosed
@@ -182,14 +230,22 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy []byte) error {
 		select {
 		case s.slots <- struct{}{}:
 		default:
-			s.reject(rwc, busy)
+			s.reject(rwc, busy(tooManyConns), "connection limit reached")
 			continue
 		}
 		c := &conn{srv: s, rwc: rwc, accepted: time.Now()}
-		if !s.trackConn(c, true) {
+		switch s.admit(c) {
+		case admitClosed:
 			<-s.slots
 			rwc.Close()
 			return ErrServerClosed
+		case admitAddressFull:
+			<-s.slots
+			n := cmp(s.MaxConnsPerAddress, DefaultMaxConnsPerAddress)
+			s.rejectedAddr.Add(1)
+			s.reject(rwc, busy(fmt.Sprintf("server busy: too many connections from your address (the limit is %d per address), retry later", n)),
+				fmt.Sprintf("connection limit per address reached (%d)", n))
+			continue
 		}
 		s.counters.accepted.Add(1)
 		s.running.Go(func() { handle(c) })
@@ -210,6 +266,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer ticker.Stop()
 	for {
 		if s.interruptReaders() == 0 {
+			s.recordSummaries() // before the audit trail is closed
 			return nil
 		}
 		select {
@@ -283,18 +340,59 @@ func (s *Server) trackListener(ln *net.Listener, add bool) bool {
 	return true
 }
 
+// trackConn starts tracking c (see admit), reporting whether it did, or
+// stops tracking c, which has ended.
 func (s *Server) trackConn(c *conn, add bool) bool {
+	if add {
+		return s.admit(c) == admitted
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !add {
+	if key, ok := s.conns[c]; ok {
 		delete(s.conns, c)
-		return true
+		if s.perAddr[key]--; s.perAddr[key] <= 0 {
+			delete(s.perAddr, key)
+		}
 	}
-	if s.ctx.Err() != nil { // closed hard
-		return false
-	}
-	s.conns[c] = struct{}{}
 	return true
+}
+
+// What admit decided.
+const (
+	admitted = iota
+	admitClosed
+	admitAddressFull
+)
+
+// admit starts tracking c, unless the server is closed or c's address
+// already has MaxConnsPerAddress connections being served.
+func (s *Server) admit(c *conn) int {
+	key := addrKey(c.rwc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil { // closed hard
+		return admitClosed
+	}
+	if n := s.MaxConnsPerAddress; n >= 0 && s.perAddr[key] >= cmp(n, DefaultMaxConnsPerAddress) {
+		return admitAddressFull
+	}
+	s.conns[c] = key
+	s.perAddr[key]++
+	return admitted
+}
+
+// addrKey returns the key under which rwc's connections are counted: its
+// IPv4 address, or its IPv6 address's /64 prefix (one subscriber usually
+// holds a whole /64, as the login throttle assumes too).
+func addrKey(rwc net.Conn) netip.Addr { return maskAddr(remoteIP(rwc)) }
+
+// maskAddr returns a's key (see addrKey).
+func maskAddr(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		a = netip.PrefixFrom(a.WithZone(""), 64).Masked().Addr()
+	}
+	return a
 }
 
 // Conns returns the number of connections being served.
@@ -314,13 +412,15 @@ func (s *Server) Rejected() int64 { return s.rejected.Load() }
 // connection and destroy the reply), so it is done off the accept loop by
 // at most cap(s.rejects) goroutines; beyond that the connection is simply
 // closed.
-func (s *Server) reject(rwc net.Conn, busy []byte) {
-	s.rejected.Add(1)
+func (s *Server) reject(rwc net.Conn, busy []byte, reason string) {
+	if reason == "connection limit reached" {
+		s.rejected.Add(1)
+	}
 	ev := larder.Event{Kind: larder.EventRefused, Remote: rwc.RemoteAddr().String(), Time: time.Now(),
-		Status: int(busyStatus), Reason: "connection limit reached"}
+		Status: int(busyStatus), Reason: reason}
 	if now, last := time.Now().UnixNano(), s.lastWarning.Load(); now-last > int64(time.Second) && s.lastWarning.CompareAndSwap(last, now) {
-		s.logger().Warn("connection limit reached; turning clients away",
-			"max_conns", cap(s.slots), "rejected_total", s.rejected.Load())
+		s.logger().Warn(reason+"; turning clients away", "remote", ev.Remote,
+			"max_conns", cap(s.slots), "rejected_total", s.rejected.Load(), "rejected_per_address_total", s.rejectedAddr.Load())
 	}
 	select {
 	case s.rejects <- struct{}{}:
@@ -333,7 +433,9 @@ func (s *Server) reject(rwc net.Conn, busy []byte) {
 		defer func() { <-s.rejects }()
 		// Off the accept loop: a sync kind would wait for its fsync.
 		s.record(s.ctx, ev)
-		rwc.SetWriteDeadline(time.Now().Add(time.Second))
+		// Reads too: over TLS, the write waits for the client's side of
+		// the handshake, which a silent client would never send.
+		rwc.SetDeadline(time.Now().Add(time.Second))
 		rwc.Write(busy)
 		lingerClose(rwc, time.Second)
 	})

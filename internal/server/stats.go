@@ -149,6 +149,15 @@ type Stats struct {
 	Open int
 	// Rejected counts the connections turned away at MaxConns.
 	Rejected int64
+	// RejectedPerAddress counts the connections turned away at
+	// MaxConnsPerAddress, SessionsRefused the LNP/1 logins refused at
+	// MaxSessionsPerUser.
+	RejectedPerAddress, SessionsRefused int64
+
+	// AuditSuppressed counts the audit events of connections that never
+	// logged in that were held back beyond their address's allowance,
+	// and summed up in audit.suppressed events instead.
+	AuditSuppressed int64
 
 	// Requests counts the exchanges that ended, by op and by the status
 	// of their reply (see NumStatuses). A connection that hung up without
@@ -245,7 +254,11 @@ func (s *Server) Stats() Stats {
 		MaxConns:     cap(s.slots),
 		Accepted:     s.counters.accepted.Load(),
 		Rejected:     s.rejected.Load(),
-		PayloadBytes: s.counters.payload.Load(),
+
+		RejectedPerAddress: s.rejectedAddr.Load(),
+		SessionsRefused:    s.sessionsRefused.Load(),
+		AuditSuppressed:    s.unauth.heldBack(),
+		PayloadBytes:       s.counters.payload.Load(),
 	}
 	s.mu.Lock()
 	st.Listening, st.Open = len(s.listeners), len(s.conns)

@@ -199,3 +199,25 @@ func checkEventIDs(events []larder.Event) error {
 	}
 	return nil
 }
+
+var _ larder.EventPruner = (*EventStore)(nil)
+
+// PruneEvents deletes up to limit of the events older than before, the
+// oldest first, in one statement: a small batch holds the database's one
+// writer briefly, between the batches of events stored.
+func (s *EventStore) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, larder.Errorf(larder.EINVALID, "prune events: limit %d is below 1", limit)
+	}
+	stmt, err := s.db.stmt(ctx, false, `DELETE FROM events WHERE seq IN
+		(SELECT seq FROM events WHERE time < ? ORDER BY time LIMIT ?)`)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune events: %w", err)
+	}
+	res, err := stmt.ExecContext(ctx, formatTime(before), limit)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune events: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -40,6 +40,7 @@ func RunEvents(t *testing.T, precision time.Duration, open func(t *testing.T) la
 		{"LargeBatch", testEventsLargeBatch},
 		{"ZeroID", testEventsZeroID},
 		{"ContextCanceled", testEventsContextCanceled},
+		{"Prune", testEventsPrune},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -691,4 +692,52 @@ func abbrev(s []string) []string {
 		return append(slices.Clip(s[:6]), append([]string{"…"}, s[len(s)-6:]...)...)
 	}
 	return s
+}
+
+// testEventsPrune: PruneEvents deletes the oldest events before a time,
+// at most limit at once, and nothing else.
+func testEventsPrune(t *testing.T, s larder.EventStore, precision time.Duration) {
+	p, ok := s.(larder.EventPruner)
+	if !ok {
+		t.Skip("the store does not prune")
+	}
+	ctx := context.Background()
+	events := newEvents(50, eventBase)
+	// Stored out of time order: pruning goes by Time, not by arrival.
+	mustStore(t, s, events[25:])
+	mustStore(t, s, events[:25])
+	cut := events[30].Time.Truncate(precision) // 30 events before it
+	if _, err := p.PruneEvents(ctx, cut, 0); larder.ErrorCode(err) != larder.EINVALID {
+		t.Errorf("PruneEvents with limit 0: got %v, want EINVALID", err)
+	}
+	var pruned []int
+	for {
+		n, err := p.PruneEvents(ctx, cut, 8)
+		if err != nil {
+			t.Fatalf("PruneEvents: got %v, want nil", err)
+		}
+		if n > 8 {
+			t.Fatalf("PruneEvents(limit 8) deleted %d", n)
+		}
+		pruned = append(pruned, n)
+		if n < 8 {
+			break
+		}
+	}
+	if want := []int{8, 8, 8, 6}; !slices.Equal(pruned, want) {
+		t.Errorf("batches pruned: got %v, want %v", pruned, want)
+	}
+	got := allEvents(t, s)
+	slices.SortFunc(got, func(a, b larder.Event) int { return a.Time.Compare(b.Time) })
+	if len(got) != 20 {
+		t.Fatalf("%d events left after pruning, want 20", len(got))
+	}
+	for i, e := range got {
+		if e.ID != events[30+i].ID {
+			t.Fatalf("event %d left after pruning has ID %s, want %s", i, e.ID, events[30+i].ID)
+		}
+	}
+	if n, err := p.PruneEvents(ctx, cut, 8); n != 0 || err != nil {
+		t.Errorf("PruneEvents again: got %d, %v; want 0, nil", n, err)
+	}
 }
