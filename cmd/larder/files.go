@@ -18,6 +18,7 @@ import (
 
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/native"
+	"golang.org/x/text/unicode/norm"
 )
 
 // hintError adds to an error of the server what the user can do about it.
@@ -104,7 +105,9 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			return nil
 		},
 		run: func(ctx context.Context, s *nativeSession, pos []string) error {
-			name := filepath.Base(pos[0])
+			// Composed, as the server wants new names: macOS writes
+			// them decomposed.
+			name := norm.NFC.String(filepath.Base(pos[0]))
 			remote := "/" + name
 			if len(pos) == 2 {
 				var err error

@@ -197,6 +197,9 @@ func (sp *Space) Mkdir(p string) error {
 	if p == "" {
 		return larder.Errorf(larder.ECONFLICT, "the top of your space exists")
 	}
+	if err := sp.checkNewName(p); err != nil {
+		return err
+	}
 	if err := sp.root.Mkdir(tree(p), 0o700); err != nil {
 		return sp.pathError(p, err)
 	}
@@ -221,6 +224,9 @@ func (sp *Space) Rename(from, to string, overwrite bool) error {
 	}
 	if from == to || strings.HasPrefix(to, from+"/") {
 		return larder.Errorf(larder.EINVALID, "%s cannot move into itself", quote(from))
+	}
+	if err := sp.checkNewName(to); err != nil {
+		return err
 	}
 	if _, err := sp.Stat(from); err != nil {
 		return err
@@ -292,6 +298,9 @@ type Upload struct {
 // end; otherwise any is discarded. An upload of p being written by another
 // session is a conflict.
 func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error) {
+	if err := sp.checkNewName(p); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256([]byte(p))
 	id := hex.EncodeToString(sum[:16]) + "-" + strconv.FormatInt(size, 10) + partSuffix
 	name := "uploads/" + id

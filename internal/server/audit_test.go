@@ -66,8 +66,8 @@ func TestSyncDownloadDurableBeforeLastBlock(t *testing.T) {
 			continue
 		}
 		n++
-		if e.User != "alice" || e.Path != "f.bin" || e.Bytes != int64(len(data)) || e.SHA256 != sum || e.Status != int(wire.StatusOK) || e.Reason != "" {
-			t.Errorf("download event %+v; want alice, f.bin, %d bytes, the file's SHA-256, status 1, no reason", e, len(data))
+		if e.User != "alice" || e.Path != "/shared/f.bin" || e.Bytes != int64(len(data)) || e.SHA256 != sum || e.Status != int(wire.StatusOK) || e.Reason != "" {
+			t.Errorf("download event %+v; want alice, /shared/f.bin, %d bytes, the file's SHA-256, status 1, no reason", e, len(data))
 		}
 	}
 	if n != downloads {

@@ -22,7 +22,7 @@ var errBusyTransfers = &larder.Error{Code: larder.EUNAVAILABLE, Message: "too ma
 // DATA frames, END.
 func (ss *session) get(ctx context.Context, m native.Get) bool {
 	start := time.Now()
-	ev := larder.Event{Kind: larder.EventDownload, Path: m.Path}
+	ev := larder.Event{Kind: larder.EventDownload, Path: nativePath(m.Path)}
 	if !ss.s.startTransfer(ss.user.Name) {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
@@ -45,17 +45,29 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 	}
 
 	off, end, err := ss.send(ctx, f, int64(m.Offset), sum)
+	if err == nil {
+		// The blocks still buffered must reach the network before the
+		// download is recorded as sent (and, for a sync kind, recorded
+		// durably before the END completes the reply).
+		err = ss.w.Flush()
+	}
 	ev.Bytes, ev.SHA256, ev.Duration = off-int64(m.Offset), sum, time.Since(start)
 	ss.s.counters.nativeSent.Add(ev.Bytes)
 	ev.User, ev.Remote = ss.user.Name, ss.c.remote
-	if err != nil && end.Status == native.StatusOK {
+	if err != nil {
 		// The client is gone or stopped reading: no END can reach it.
 		ev.Status, ev.Reason = int(native.StatusOther), "interrupted: "+err.Error()
 		ss.record(ctx, ev)
 		return false
 	}
 	ev.Status, ev.Reason = int(end.Status), end.Message
-	ss.record(ctx, ev)
+	if err := ss.record(ctx, ev); err != nil && end.Status == native.StatusOK {
+		// A sync event not made durable: the END that completes the
+		// download is withheld, so that no client has a complete
+		// download the trail does not hold.
+		end = native.EndStatus{Status: native.StatusOther, Message: "the audit trail could not record the download: retry later"}
+		ss.status, ss.last.Status, ss.last.Reason = end.Status, int(end.Status), end.Message
+	}
 	if ss.w.Write(end) != nil || ss.w.Flush() != nil {
 		return false
 	}
@@ -68,7 +80,7 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 // the client's frames still in flight cannot be told from requests.
 func (ss *session) put(ctx context.Context, m native.Put) bool {
 	start := time.Now()
-	ev := larder.Event{Kind: larder.EventUpload, Path: m.Path, Bytes: int64(m.Size)}
+	ev := larder.Event{Kind: larder.EventUpload, Path: nativePath(m.Path), Bytes: int64(m.Size)}
 	w, err := writable(m.Path)
 	if err == nil && m.Size > 1<<62 {
 		err = larder.Errorf(larder.EINVALID, "a size of %d bytes is too large", m.Size)
