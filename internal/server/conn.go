@@ -40,6 +40,7 @@ type conn struct {
 	remote   string // the client's address, host:port
 	accepted time.Time
 	state    atomic.Int32
+	cut      cut // set when the account served ends during a reply
 }
 
 // exchange is what one request-reply turn did, for the log line.
@@ -72,6 +73,10 @@ type exchange struct {
 	// recorded says the download event was recorded, before the reply's
 	// last block (see recordDownload).
 	recorded bool
+
+	// account is the account the file is sent to, watched during the
+	// reply (see watchAccounts).
+	account *larder.User
 }
 
 func (c *conn) serve() {
@@ -126,13 +131,30 @@ func (c *conn) serve() {
 		// block (recordDownload).
 		s.recordOutcome(ctx, &ex, time.Since(c.accepted))
 	}
+	if ex.file != nil {
+		s.startDownload(c, ex.account)
+	}
 	c.send(&ex)
+	if ex.file != nil {
+		s.endDownload(c)
+	}
+	cutErr := c.cutError()
+	if cutErr != nil {
+		// The account ended during the reply: the connection is closed
+		// mid-reply, the only way the course protocol has to say so
+		// (the client's hashes fail).
+		ex.err = fmt.Errorf("reply cut off: %s", larder.ErrorMessage(cutErr))
+	}
 	d := time.Since(c.accepted)
 	s.counters.count(&ex, d)
 	if ex.file != nil {
 		s.recordOutcome(ctx, &ex, d) // only if cut short before recordDownload
 	}
-	closeAfterReply(c.rwc, readErr == nil)
+	if cutErr != nil {
+		c.closeCut()
+	} else {
+		closeAfterReply(c.rwc, readErr == nil)
+	}
 	switch {
 	case ex.status == 0 && ex.err != nil:
 		closeReason = ex.err.Error()
@@ -179,7 +201,7 @@ func (c *conn) send(ex *exchange) {
 		var buf [wire.BlockHeaderSize + wire.MaxBlockPayload]byte
 		b, aerr := wire.AppendMessage(buf[:0], ex.status, ex.msg)
 		if err = aerr; err == nil {
-			c.rwc.SetWriteDeadline(time.Now().Add(cmp(c.srv.WriteTimeout, DefaultWriteTimeout)))
+			c.setWriteDeadline(time.Now().Add(cmp(c.srv.WriteTimeout, DefaultWriteTimeout)))
 			_, err = c.rwc.Write(b)
 		}
 	}
@@ -317,19 +339,20 @@ func lingerClose(rwc net.Conn, timeout time.Duration) {
 // deadlineWriter sets a fresh write deadline before every write to the
 // socket, so that each batch of blocks must be taken by the client within
 // the timeout: a client that stops reading is cut off, one that reads
-// slowly but steadily is not.
+// slowly but steadily is not. A connection cut (see cutWrites) keeps the
+// cut's deadline.
 type deadlineWriter struct {
-	rwc     net.Conn  // whose deadline is set
-	w       io.Writer // a writer on rwc's descriptor; nil writes to rwc
+	c       *conn     // whose deadline is set
+	w       io.Writer // a writer on c's descriptor; nil writes to c.rwc
 	timeout time.Duration
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
-	d.rwc.SetWriteDeadline(time.Now().Add(d.timeout))
+	d.c.setWriteDeadline(time.Now().Add(d.timeout))
 	if d.w != nil {
 		return d.w.Write(p)
 	}
-	return d.rwc.Write(p)
+	return d.c.rwc.Write(p)
 }
 
 // Writers carry buffers of 64 KiB; pooling them keeps a busy server from
@@ -352,7 +375,7 @@ func (c *conn) newWriter(dst io.Writer) *pooledWriter {
 		pw = &pooledWriter{}
 		pw.Writer = wire.NewWriter(&pw.dw)
 	}
-	pw.dw = deadlineWriter{rwc: c.rwc, w: dst, timeout: cmp(c.srv.WriteTimeout, DefaultWriteTimeout)}
+	pw.dw = deadlineWriter{c: c, w: dst, timeout: cmp(c.srv.WriteTimeout, DefaultWriteTimeout)}
 	pw.Reset(&pw.dw)
 	return pw
 }

@@ -66,7 +66,7 @@ func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Add
 	ex.path = strings.TrimPrefix(string(req.Body), "/")
 
 	start := time.Now()
-	_, err := s.Auth.Login(ctx, req.Username, req.Signature[:], from)
+	u, err := s.Auth.Login(ctx, req.Username, req.Signature[:], from)
 	s.recordLogin(ctx, &ex, err, time.Since(start))
 	switch code := larder.ErrorCode(err); {
 	case code == "":
@@ -101,6 +101,7 @@ func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Add
 		return s.failed(ex, err)
 	}
 	ex.status, ex.file, ex.sum, ex.blockSums, ex.refused = wire.StatusOK, f, sum, blocks, false
+	ex.account = u
 	return ex
 }
 

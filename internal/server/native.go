@@ -37,7 +37,8 @@ func (s *Server) ServeNative(ln net.Listener) error {
 		return errors.New("server: ServeNative without Spaces")
 	}
 	s.init()
-	s.janitor.Do(func() { s.running.Go(s.sweep); s.running.Go(s.watchAccounts) })
+	s.janitor.Do(func() { s.running.Go(s.sweep) })
+	s.startWatch()
 	return s.serve(ln, (*conn).serveNative, nativeBusy)
 }
 
@@ -111,7 +112,11 @@ func (c *conn) serveNative() {
 				"panic", p, "stack", string(debug.Stack()))
 			closeReason = "internal error"
 		}
-		c.rwc.Close()
+		if c.cutError() != nil {
+			c.closeCut()
+		} else {
+			c.rwc.Close()
+		}
 		s.record(s.ctx, larder.Event{Kind: larder.EventConnClose, User: user, Remote: c.remote,
 			Duration: time.Since(c.accepted), Reason: closeReason})
 		s.trackConn(c, false)
@@ -124,7 +129,7 @@ func (c *conn) serveNative() {
 	// or a stranger's flood costs a few KiB (see buffers.go).
 	ss := &session{c: c, s: s, r: native.NewReaderSize(c.rwc, sessionBuffer)}
 	ss.r.Limit(native.MaxHelloBody)
-	ss.dw = deadlineWriter{rwc: c.rwc, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
+	ss.dw = deadlineWriter{c: c, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
 	c.rwc.SetReadDeadline(c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))

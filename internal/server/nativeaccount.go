@@ -53,7 +53,7 @@ func (ss *session) endSession(ctx context.Context, err error) string {
 		ss.s.record(ctx, larder.Event{Kind: larder.EventRefused, User: ss.user.Name, Remote: ss.c.remote,
 			Status: int(native.StatusDenied), Reason: larder.ErrorMessage(err)})
 	}
-	ss.c.rwc.SetWriteDeadline(time.Now().Add(cmp(ss.s.WriteTimeout, DefaultWriteTimeout)))
+	ss.c.setWriteDeadline(time.Now().Add(cmp(ss.s.WriteTimeout, DefaultWriteTimeout)))
 	ss.reply(statusOf(err), larder.ErrorMessage(err), nil)
 	return "account changed: " + larder.ErrorMessage(err)
 }
@@ -74,6 +74,9 @@ func (ss *session) watchAccount() *accountWatch {
 // (the store unreachable for a moment) let the transfer go on: the
 // check before the commit, and before the next request, decides.
 func (w *accountWatch) check(ctx context.Context) error {
+	if err := w.ss.c.cutError(); err != nil {
+		return err // watchAccounts found it first
+	}
 	now := time.Now()
 	if now.Before(w.next) {
 		return nil
@@ -85,11 +88,20 @@ func (w *accountWatch) check(ctx context.Context) error {
 	return nil
 }
 
+// startWatch starts watchAccounts, once for both protocols.
+func (s *Server) startWatch() {
+	s.watcher.Do(func() { s.running.Go(s.watchAccounts) })
+}
+
 // watchAccounts, until Close, checks every accountCheckEvery the account
-// of each LNP/1 session, and ends at once the idle sessions of an account
-// disabled or deleted, or whose password changed, in any process;
-// sessions in a transfer notice it themselves. One check per account and
-// password, however many sessions share them.
+// of each LNP/1 session and of each course reply in flight, one check per
+// account and password however many share them. When an account is
+// disabled or deleted, in any process, every reply in flight to it is cut
+// (cutWrites), even one whose write is blocked on a client that does not
+// read: a course reply at once, an LNP/1 one after cutGrace to send END
+// DENIED. Idle sessions of an account disabled or deleted, or whose
+// password changed, are ended at once; a session in a transfer when the
+// password changed ends at its next request.
 func (s *Server) watchAccounts() {
 	t := time.NewTicker(accountCheckEvery)
 	defer t.Stop()
@@ -108,12 +120,43 @@ func (s *Server) watchAccounts() {
 			}
 		}
 		s.native.mu.Unlock()
+		s.downloads.mu.Lock()
+		for _, u := range s.downloads.m {
+			logins[login{u.ID, u.Verifier}] = u
+		}
+		s.downloads.mu.Unlock()
 		for l, u := range logins {
-			if err := s.checkAccount(s.ctx, u); accountEnded(err) || larder.ErrorCode(err) == larder.EUNAUTHORIZED {
+			err := s.checkAccount(s.ctx, u)
+			if accountEnded(err) {
+				s.cutRepliesOf(l, err)
+			}
+			if accountEnded(err) || larder.ErrorCode(err) == larder.EUNAUTHORIZED {
 				s.endSessionsOf(l)
 			}
 		}
 	}
+}
+
+// cutRepliesOf cuts the connections of l, whose account ended with err:
+// the course replies at once, the LNP/1 sessions after cutGrace.
+func (s *Server) cutRepliesOf(l login, err error) {
+	now := time.Now()
+	s.native.mu.Lock()
+	for _, m := range s.native.byUser {
+		for ss := range m {
+			if ss.user.ID == l.id && ss.user.Verifier == l.verifier {
+				ss.c.cutWrites(err, now.Add(cutGrace))
+			}
+		}
+	}
+	s.native.mu.Unlock()
+	s.downloads.mu.Lock()
+	for c, u := range s.downloads.m {
+		if u.ID == l.id && u.Verifier == l.verifier {
+			c.cutWrites(err, now)
+		}
+	}
+	s.downloads.mu.Unlock()
 }
 
 // login is an account as a session logged in to it.

@@ -140,7 +140,7 @@ func (ss *session) sendFile(tcp *net.TCPConn, f *disk.File, off int64, known *la
 		if err := ss.w.Flush(); err != nil {
 			return off, native.EndStatus{}, err
 		}
-		tcp.SetWriteDeadline(time.Now().Add(timeout))
+		ss.c.setWriteDeadline(time.Now().Add(timeout))
 		sent, err := tcp.ReadFrom(&io.LimitedReader{R: f.File, N: n})
 		if sent < n {
 			// The frame announced n bytes: whatever comes next would be

@@ -57,6 +57,11 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 	if err != nil {
 		// The client is gone or stopped reading: no END can reach it.
 		ev.Status, ev.Reason = int(native.StatusOther), "interrupted: "+err.Error()
+		if cerr := ss.c.cutError(); cerr != nil {
+			// Cut mid-frame: the account ended while the client
+			// did not read.
+			ev.Status, ev.Reason = int(statusOf(cerr)), "interrupted: "+larder.ErrorMessage(cerr)
+		}
 		ss.record(ctx, ev)
 		return false
 	}

@@ -135,8 +135,10 @@ type Server struct {
 	perAddr    map[netip.Addr]int   // connections being served, by addrKey
 	running    sync.WaitGroup       // connection goroutines, for Wait
 
-	native  sessions  // the live native sessions, by user
-	janitor sync.Once // starts sweep
+	native    sessions  // the live native sessions, by user
+	downloads downloads // the course replies in flight, by connection
+	janitor   sync.Once // starts sweep
+	watcher   sync.Once // starts watchAccounts
 
 	unauth     unauthLimiter // the audit allowance of connections that never logged in
 	summarizer sync.Once     // starts summarize
@@ -185,6 +187,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	if err := alignSegments(ln); err != nil {
 		s.logger().Warn("course listener: segments of one block not set; replies go one block per write", "error", err)
 	}
+	s.init()
+	s.startWatch()
 	return s.serve(ln, (*conn).serve, courseBusy)
 }
 
