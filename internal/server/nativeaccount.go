@@ -11,7 +11,8 @@ import (
 )
 
 // accountCheckEvery is how often a transfer in flight, and the watch over
-// idle sessions, check that the account is still there and enabled. On
+// sessions and course replies (watchAccounts), check that the account is
+// still there and enabled. On
 // SQLite a check costs a read of the account stamp while no account
 // changed; on PostgreSQL one indexed lookup per account with a session.
 const accountCheckEvery = time.Second
