@@ -120,7 +120,7 @@ func wrapOne(ctx context.Context, a *accounts, u *larder.User) error {
 	if err != nil {
 		return fmt.Errorf("wrapping %s: %w", u.Name, err)
 	}
-	if err := a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, w); err != nil {
+	if err := a.store.RehashVerifier(ctx, u.Name, u.Verifier, w); err != nil { // the same password: sessions go on
 		return err
 	}
 	from, _ := a.hasher.Describe(u.Verifier)

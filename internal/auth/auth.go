@@ -170,7 +170,8 @@ func (a *Authenticator) upgrade(ctx context.Context, u *larder.User, sig []byte,
 	from, _ := a.hasher.Describe(u.Verifier)
 	v, err := a.hasher.Hash(ctx, sig)
 	if err == nil {
-		err = a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, v)
+		// The same password: the account's sessions go on.
+		err = a.store.RehashVerifier(ctx, u.Name, u.Verifier, v)
 	}
 	if err != nil {
 		a.stats.rehashFailures.Add(1)
@@ -231,10 +232,12 @@ func validate(name string, sig []byte) error {
 }
 
 // Still reports whether the account that logged in as u is unchanged:
-// not deleted, not disabled, and its verifier the one it logged in with.
-// A session checks it before every request, so that a password change, a
-// disabling or a deletion made anywhere ends it at its next request. The
-// error has code EUNAUTHORIZED and says what changed.
+// not deleted, not disabled, and its password the one it logged in with
+// (its CredentialGen; a rehash, which keeps the password, changes the
+// verifier but not that). A session checks it before every request, so
+// that a password change, a disabling or a deletion made anywhere ends it
+// at its next request. The error has code EUNAUTHORIZED and says what
+// changed.
 func (a *Authenticator) Still(ctx context.Context, u *larder.User) error {
 	cur, err := a.store.UserByName(ctx, u.Name)
 	switch {
@@ -244,7 +247,7 @@ func (a *Authenticator) Still(ctx context.Context, u *larder.User) error {
 		return err
 	case cur.Disabled:
 		return &larder.Error{Code: larder.EUNAUTHORIZED, Message: fmt.Sprintf("account %q is disabled", u.Name), Err: ErrDisabled}
-	case cur.Verifier != u.Verifier:
+	case cur.CredentialGen != u.CredentialGen:
 		return larder.Errorf(larder.EUNAUTHORIZED, "the password of %q changed: log in again", u.Name)
 	}
 	return nil
@@ -270,6 +273,8 @@ func (a *Authenticator) ChangeSignature(ctx context.Context, name string, oldSig
 		return nil, err
 	}
 	a.Forget(name)
+	// The swap from u.Verifier succeeded, so the generation was u's.
 	u.Verifier = v
+	u.CredentialGen++
 	return u, nil
 }
