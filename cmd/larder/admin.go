@@ -135,12 +135,12 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 // pepper" (by the policy, with another pepper), or "below policy" (the
 // rest: weaker, legacy, wrapped or unreadable).
 func hashState(h *auth.Hasher, stored string) string {
-	if !h.NeedsRehash(stored) {
-		return "current"
-	}
-	switch err := h.WrapCheck(stored); {
+	err := h.WrapCheck(stored)
+	switch {
 	case errors.Is(err, auth.ErrStronger):
-		return "above policy"
+		return "above policy" // a login keeps it, or raises its other parameters
+	case !h.NeedsRehash(stored):
+		return "current"
 	case errors.Is(err, auth.ErrOtherPepper):
 		return "older pepper"
 	}
