@@ -148,7 +148,9 @@ func hashState(h *auth.Hasher, stored string) string {
 }
 
 // hashCurrent reports whether stored follows the servers' policy, or nil
-// if that policy is not known.
+// if that policy is not known: true also for a hash above the policy in
+// some parameter and below it in none, which no login replaces (a login
+// never weakens a hash); "larder admin hashes" tells the two apart.
 func (a *accounts) hashCurrent(stored string) *bool {
 	if a.needPolicy() != nil {
 		return nil
