@@ -92,8 +92,14 @@ func TestNativePartsCountAgainstQuota(t *testing.T) {
 	h.cutPut(t, sig, "big.bin", data, mib)
 	s := h.login(t, "alice", sig)
 	waitFor(t, func() bool {
+		// The cut upload's part counts at once, but its server side lets go
+		// of it only once it has seen the connection end: wait for both.
 		w, err := s.Whoami(ctx)
-		return err == nil && w.BytesUsed == uint64(len(data)) && w.FilesUsed == 1
+		if err != nil || w.BytesUsed != uint64(len(data)) || w.FilesUsed != 1 {
+			return false
+		}
+		parts, err := s.Parts(ctx)
+		return err == nil && len(parts) == 1 && !parts[0].Active
 	})
 
 	// 2 MiB more would make 4 MiB with the part: refused before any data,
