@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -81,6 +82,10 @@ func OpenLocal(dst string, resumable bool) (*LocalFile, error) {
 		l.Existing = fi
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
+	}
+	// Leftovers of a course get of this target that was killed.
+	if dir, base := filepath.Split(path); base != "" {
+		removeStaleTemps(cmp.Or(dir, "."), base)
 	}
 	var err error
 	if resumable {
@@ -206,7 +211,6 @@ func (l *LocalFile) openTemp() error {
 	if dir == "" {
 		dir = "."
 	}
-	removeStaleTemps(dir, base)
 	for range 10 {
 		name := tempName(dir, base, rand.Text()[:tempRandom])
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
