@@ -130,13 +130,30 @@ func (e *PartError) Error() string {
 
 func (e *PartError) Is(target error) bool { return target == ErrForeignPart }
 
+// kindOf names the kind of a file that is not a regular file.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
+}
+
 // partKind refuses a part file that is not a regular file of one name.
 func partKind(name string, fi fs.FileInfo) error {
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return &PartError{Path: name, Reason: "is a symbolic link", NotRegular: true}
 	case !fi.Mode().IsRegular():
-		return &PartError{Path: name, Reason: "is not a regular file (" + fi.Mode().Type().String() + ")", NotRegular: true}
+		return &PartError{Path: name, Reason: "is " + kindOf(fi.Mode()) + ", not a regular file", NotRegular: true}
 	case links(fi) > 1:
 		return &PartError{Path: name, Reason: fmt.Sprintf("has other names (%d hard links), which a download would change", links(fi)), NotRegular: true}
 	}
@@ -467,13 +484,18 @@ type tailChecker struct {
 	w    io.Writer
 	want []byte // the bytes not compared yet
 	path string
+	at   int64 // the offset of want in the part file
 }
 
 func (c *tailChecker) Write(p []byte) (int, error) {
 	if len(c.want) > 0 {
 		n := min(len(p), len(c.want))
 		if !bytes.Equal(p[:n], c.want[:n]) {
-			return 0, &PartError{Path: c.path, Reason: "its last bytes are not the server's"}
+			reason := fmt.Sprintf("its bytes from %d on are not the server's", c.at)
+			if c.at == 0 {
+				reason = "its bytes are not the first bytes of the server's file"
+			}
+			return 0, &PartError{Path: c.path, Reason: reason}
 		}
 		c.want = c.want[n:]
 	}

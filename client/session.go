@@ -401,7 +401,7 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 		case err != nil:
 		case have == size:
 		case size-have < bs && !opts.Overwrite:
-			tail = &tailChecker{want: make([]byte, size-have), path: lf.Part.Name()}
+			tail = &tailChecker{want: make([]byte, size-have), path: lf.Part.Name(), at: have}
 			if _, err = lf.Part.ReadAt(tail.want, have); err != nil {
 				return res, err
 			}
@@ -478,9 +478,6 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 	if tail != nil && len(tail.want) > 0 {
 		// The server's file ended before the part did.
 		return res, &PartError{Path: lf.Part.Name(), Reason: "it is longer than the server's file"}
-	}
-	if tail != nil {
-		res.Kept += int64(cap(tail.want))
 	}
 	if [32]byte(whole.Sum(nil)) != res.SHA256 {
 		// The part is wrong somewhere: the next download starts over.
