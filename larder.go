@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // MaxUsernameLen is the longest username in bytes. The course protocol
@@ -88,6 +90,63 @@ func ValidateUsername(name string) error {
 		if unicode.IsControl(r) {
 			return Errorf(EINVALID, "username %q contains the control character %U", name, r)
 		}
+	}
+	return nil
+}
+
+// ValidateNewUsername reports whether name can be given to a new account:
+// a username (ValidateUsername) that ValidateNewName accepts. Accounts
+// made before it existed keep their names, and log in with them.
+func ValidateNewUsername(name string) error {
+	if err := ValidateUsername(name); err != nil {
+		return err
+	}
+	return ValidateNewName("username", name)
+}
+
+// ValidateNewName reports whether name, a name a user chooses for
+// something new (an account, a file, a folder), holds only characters that
+// show as what they are, in the spirit of the PRECIS framework (RFC 8264,
+// 8265): letters, marks, numbers, punctuation, symbols and the space
+// U+0020, in Unicode normalization form C. It refuses control characters
+// (a newline, ESC), format characters (bidirectional controls such as
+// U+202E, which reverse how the rest of a name reads; zero-width ones,
+// which hide in it), the other characters Unicode says show as nothing
+// (Other_Default_Ignorable_Code_Point: Hangul fillers, the combining
+// grapheme joiner, ...), private-use, surrogate and unassigned code
+// points, and separators other than U+0020: each makes a name read as something
+// else, on a screen or in a log. what names it in the message ("username",
+// "file name"). The error has code EINVALID; its message quotes name with
+// such characters escaped. name must be valid UTF-8.
+func ValidateNewName(what, name string) error {
+	for _, r := range name {
+		ignorable := unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
+		if !ignorable && (r == ' ' || unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)) {
+			continue
+		}
+		var kind string
+		switch {
+		case ignorable:
+			kind = "a character that shows as nothing (such as a Hangul filler)"
+		case unicode.Is(unicode.Cc, r):
+			kind = "a control character"
+		case unicode.Is(unicode.Cf, r):
+			kind = "an invisible format character (a bidirectional control, a zero-width character)"
+		case unicode.Is(unicode.Co, r):
+			kind = "a private-use character"
+		case unicode.Is(unicode.Cs, r), r == utf8.RuneError:
+			kind = "not a character"
+		case unicode.Is(unicode.Zs, r):
+			kind = "a space other than U+0020"
+		case unicode.In(r, unicode.Zl, unicode.Zp):
+			kind = "a line or paragraph separator"
+		default:
+			kind = "a code point Unicode does not assign"
+		}
+		return Errorf(EINVALID, "%s %q contains %U, %s: new names may hold only letters, marks, numbers, punctuation, symbols and spaces (U+0020)", what, name, r, kind)
+	}
+	if !norm.NFC.IsNormalString(name) {
+		return Errorf(EINVALID, "%s %+q is not in Unicode normalization form C (NFC); write it %+q", what, name, norm.NFC.String(name))
 	}
 	return nil
 }

@@ -72,3 +72,60 @@ func TestErrorCodeAndMessage(t *testing.T) {
 		t.Errorf("message %q leaks the internal cause", msg)
 	}
 }
+
+// TestValidateNewName: names given to new accounts and files may hold
+// no character that hides or disguises text (RFC 8264's classes): no
+// control, format (bidirectional, zero-width), private-use, surrogate or
+// unassigned code point, no separator but U+0020, and only in NFC.
+func TestValidateNewName(t *testing.T) {
+	tests := []struct {
+		name string
+		want string // substring of the error; "" for valid
+	}{
+		{"alice", ""},
+		{"ålice-ünïcø", ""},
+		{"with space", ""},
+		{"report (final).pdf", ""},
+		{"日本語.txt", ""},
+		{"😀.png", ""},
+		{"evil\u202egnp.exe", "U+202E"},
+		{"rtl\u200fmark", "U+200F"},
+		{"zero\u200bwidth", "U+200B"},
+		{"bom\ufeff", "U+FEFF"},
+		{"line\nbreak", "U+000A"},
+		{"esc\x1b[31mred", "U+001B"},
+		{"ls\u2028sep", "U+2028"},
+		{"nb\u00a0space", "U+00A0"},
+		{"private\ue000", "U+E000"},
+		{"unassigned\U000e0080", "U+E0080"},
+		{"cafe\u0301", "NFC"},
+		{"\u3164", "U+3164"},               // Hangul filler: a name that shows as nothing
+		{"a\u034fb", "U+034F"},             // combining grapheme joiner
+		{"\u2764\ufe0f.png", ""},           // a variation selector, as emoji use it
+		{"\U0001f600\u200d.png", "U+200D"}, // zero-width joiner
+	}
+	for _, tt := range tests {
+		err := larder.ValidateNewName("name", tt.name)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("ValidateNewName(%q) = %v, want nil", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("ValidateNewName(%q) = %v, want an error containing %q", tt.name, err, tt.want)
+		case tt.want != "" && larder.ErrorCode(err) != larder.EINVALID:
+			t.Errorf("ValidateNewName(%q) code = %q, want EINVALID", tt.name, larder.ErrorCode(err))
+		case err != nil && strings.ContainsAny(err.Error(), "\u202e\n\x1b"):
+			t.Errorf("ValidateNewName(%q) = %q: the message holds the character itself", tt.name, err)
+		}
+	}
+	// A new username must also be a username; an existing one keeps
+	// logging in (ValidateUsername stays as it was).
+	if err := larder.ValidateNewUsername("evil\u202eab"); err == nil || !strings.Contains(err.Error(), "username") {
+		t.Errorf("ValidateNewUsername of a bidi override: %v", err)
+	}
+	if err := larder.ValidateNewUsername("0123456789abcdefg"); err == nil {
+		t.Error("ValidateNewUsername of a 17-byte name: no error")
+	}
+	if err := larder.ValidateUsername("evil\u202eab"); err != nil {
+		t.Errorf("ValidateUsername of an existing name with a bidi override: %v", err)
+	}
+}

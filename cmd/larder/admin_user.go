@@ -156,7 +156,11 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if err != nil {
 		return err
 	}
-	if err := larder.ValidateUsername(user); err != nil {
+	validate := larder.ValidateUsername
+	if add {
+		validate = larder.ValidateNewUsername // an existing name keeps working
+	}
+	if err := validate(user); err != nil {
 		return usageError("bad account name: %s", larder.ErrorMessage(err))
 	}
 	a, err := openAccountsAudited(ctx, env, &cfg, *sink)

@@ -209,7 +209,7 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 
 	sum := sha256.Sum256(content)
 	for _, d := range find(t, events, 2, larder.EventDownload, nil) {
-		if d.User != "alice" || d.Path != "a.txt" || d.Bytes != int64(len(content)) || d.SHA256 != sum ||
+		if d.User != "alice" || d.Path != "/shared/a.txt" || d.Bytes != int64(len(content)) || d.SHA256 != sum ||
 			d.Status != int(wire.StatusOK) || d.Duration <= 0 || d.Reason != "" || !strings.HasPrefix(d.Remote, "127.0.0.1:") {
 			t.Errorf("download event: %+v", d)
 		}
@@ -232,7 +232,7 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 		return e.User == "carol" && strings.HasPrefix(e.Remote, attacker+":") && strings.Contains(e.Reason, "too many")
 	})
 	find(t, events, 1, larder.EventRefused, func(e *larder.Event) bool {
-		return e.User == "alice" && e.Path == "missing.txt" && e.Status == int(wire.StatusBadRequest) && strings.Contains(e.Reason, "does not exist")
+		return e.User == "alice" && e.Path == "/shared/missing.txt" && e.Status == int(wire.StatusBadRequest) && strings.Contains(e.Reason, "does not exist")
 	})
 	find(t, events, 1, larder.EventRefused, func(e *larder.Event) bool {
 		return e.Status == int(wire.StatusMalformed) && strings.Contains(e.Reason, "malformed")
@@ -304,7 +304,7 @@ func TestAuditSinkDown(t *testing.T) {
 				t.Fatalf("%d events arrived, want %d:\n%s", len(events), want, dumpEvents(events))
 			}
 			wantOnce(t, events)
-			find(t, events, users, larder.EventDownload, func(e *larder.Event) bool { return e.Path == "f.txt" && e.Bytes == 9 })
+			find(t, events, users, larder.EventDownload, func(e *larder.Event) bool { return e.Path == "/shared/f.txt" && e.Bytes == 9 })
 			if st := l.main.audit.log.Stats(); !st.SinkUp || st.DeliveryFailures == 0 {
 				t.Errorf("after the outage: sink up %v, %d failed deliveries", st.SinkUp, st.DeliveryFailures)
 			}

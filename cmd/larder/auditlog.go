@@ -340,10 +340,28 @@ func (t *auditTrail) Close(ctx context.Context) error {
 	return err
 }
 
+// reopen opens the sink's file anew, for a jsonl: sink (log rotation's
+// SIGHUP); for other sinks it does nothing.
+func (t *auditTrail) reopen() error {
+	if t == nil {
+		return nil
+	}
+	if j, ok := t.sink.sink.(*audit.JSONLines); ok {
+		return j.Reopen()
+	}
+	return nil
+}
+
 // stats adapts the Log's counters to the metrics package's.
 func (t *auditTrail) stats() metrics.AuditStats {
 	s := t.log.Stats()
+	var js audit.JSONLinesStats
+	if j, ok := t.sink.sink.(*audit.JSONLines); ok {
+		js = j.Stats()
+	}
 	return metrics.AuditStats{
+		SinkReopens:       int64(js.Reopens),
+		SinkUnwritten:     int64(js.Unwritten),
 		QueueDepth:        s.QueueDepth,
 		QueueCapacity:     s.QueueCap,
 		Taken:             int64(s.Taken),
@@ -356,6 +374,8 @@ func (t *auditTrail) stats() metrics.AuditStats {
 		DeliveryRetries:   int64(s.DeliveryRetries),
 		SpoolBytes:        s.SpoolBytes,
 		SpoolSegments:     int(s.SpoolSegments),
+		SpoolMax:          s.SpoolMax,
+		SpoolFailing:      s.SpoolFailing,
 		SinkUp:            s.SinkUp,
 		Lost:              int64(s.Failed),
 		WriteErrors:       int64(s.WriteErrors),
@@ -373,4 +393,16 @@ func serverName(what string) string {
 		host = "unknown-host"
 	}
 	return host + "/" + what
+}
+
+// Reopen opens the audit trail's file anew (a jsonl: sink), as log
+// rotation asks with SIGHUP, and logs the outcome.
+func (m *Main) Reopen() {
+	if err := m.audit.reopen(); err != nil {
+		m.Logger.Error("audit: cannot reopen the sink's file; events wait in the spool, and the next batch tries again", "sink", m.auditWhere(), "error", err)
+		return
+	}
+	if m.audit != nil && strings.HasPrefix(m.audit.sink.where, "jsonl:") {
+		m.Logger.Info("audit: reopened the sink's file", "sink", m.auditWhere())
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/native"
+	"golang.org/x/text/unicode/norm"
 )
 
 // hintError adds to an error of the server what the user can do about it.
@@ -77,7 +78,9 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
 			"The server checks every block and the whole file, and REMOTE appears whole,\n" +
 			"at once, only when it matches. An interrupted upload of the same REMOTE and\n" +
-			"size goes on from where it stopped, unless --no-resume.",
+			"size goes on from where it stopped, unless --no-resume. Until it completes,\n" +
+			"an interrupted upload holds its file's size against your quota: 'larder parts'\n" +
+			"lists them, 'larder parts rm' cancels them.",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&overwrite, "overwrite", false, "replace REMOTE if it exists")
 			fs.BoolVar(&overwrite, "f", false, "short for --overwrite")
@@ -102,7 +105,9 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			return nil
 		},
 		run: func(ctx context.Context, s *nativeSession, pos []string) error {
-			name := filepath.Base(pos[0])
+			// Composed, as the server wants new names: macOS writes
+			// them decomposed.
+			name := norm.NFC.String(filepath.Base(pos[0]))
 			remote := "/" + name
 			if len(pos) == 2 {
 				var err error

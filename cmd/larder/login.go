@@ -146,7 +146,7 @@ func runWhoami(ctx context.Context, env *Env, args []string) error {
 				for _, p := range parts {
 					held += p.Size
 				}
-				fmt.Fprintf(env.Stdout, "parts:  %d unfinished uploads hold %s of that ('larder parts')\n", len(parts), bytes(held))
+				fmt.Fprintf(env.Stdout, "parts:  %s, holding %s of that ('larder parts')\n", unfinished(len(parts)), bytes(held))
 			}
 			return nil
 		},

@@ -47,8 +47,8 @@ func runParts(ctx context.Context, env *Env, args []string) error {
 				held += p.Size
 				fmt.Fprintln(env.Stdout, partLine(p))
 			}
-			fmt.Fprintf(env.Stdout, "%d unfinished uploads hold %s against your quota; 'larder parts rm PATH' cancels one\n",
-				len(parts), formatBytes(int64(held)))
+			fmt.Fprintf(env.Stdout, "%s, holding %s against your quota; 'larder parts rm PATH' cancels one\n",
+				unfinished(len(parts)), formatBytes(int64(held)))
 			return nil
 		},
 	}
@@ -107,10 +107,18 @@ func runPartsRm(ctx context.Context, env *Env, args []string) error {
 				if err != nil {
 					return withHint(err, map[native.Status]string{native.StatusConflict: "a session is uploading it now"})
 				}
-				fmt.Fprintf(env.Stderr, "larder: cancelled %d unfinished uploads, %s freed\n", r.Count, formatBytes(int64(r.Bytes)))
+				fmt.Fprintf(env.Stderr, "larder: cancelled %s, %s freed\n", unfinished(int(r.Count)), formatBytes(int64(r.Bytes)))
 			}
 			return nil
 		},
 	}
 	return c.main(ctx, env, args)
+}
+
+// unfinished counts n unfinished uploads in words.
+func unfinished(n int) string {
+	if n == 1 {
+		return "1 unfinished upload"
+	}
+	return fmt.Sprintf("%d unfinished uploads", n)
 }

@@ -42,7 +42,7 @@ func TestNativeParts(t *testing.T) {
 	s.Close()
 
 	out, _ := runOK(t, env, "whoami")
-	if !strings.Contains(out, "bytes:  2.0 MiB (2097152 bytes) used") || !strings.Contains(out, "parts:  1 unfinished uploads hold 2.0 MiB") {
+	if !strings.Contains(out, "bytes:  2.0 MiB (2097152 bytes) used") || !strings.Contains(out, "parts:  1 unfinished upload, holding 2.0 MiB") {
 		t.Errorf("whoami printed %q, want the part counted", out)
 	}
 	out, _ = runOK(t, env, "parts")
@@ -84,5 +84,23 @@ func TestNativeFullDiskExitCode(t *testing.T) {
 	other, _, stderr := testEnv(t, l.addr())
 	if err := run(other, "register", "--user", "bob"); err != nil {
 		t.Fatalf("register after the disk filled: %v\n%s", err, stderr)
+	}
+}
+
+func TestMinFreeFlag(t *testing.T) {
+	for in, want := range map[string]disk.MinFree{
+		"auto": disk.DefaultMinFree, "0": {}, "2%": {Percent: 2}, "0.5%": {Percent: 0.5},
+		"512MiB": {Bytes: 512 << 20}, "1000": {Bytes: 1000},
+	} {
+		var got disk.MinFree
+		if err := minFreeFlag(&got)(in); err != nil || got != want {
+			t.Errorf("--min-free %q = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "100%", "x%", "1GB", "auto2"} {
+		var got disk.MinFree
+		if err := minFreeFlag(&got)(in); err == nil {
+			t.Errorf("--min-free %q accepted", in)
+		}
 	}
 }

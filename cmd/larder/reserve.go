@@ -1,20 +1,37 @@
 package main
 
 import (
+	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/larderfs/larder/internal/disk"
 )
 
-// minFreeFlag parses --min-free into p.
+// minFreeFlag parses --min-free into p: auto (disk.DefaultMinFree), a
+// percentage of the file system ("2%"), a size as sizeFlag takes it
+// ("512MiB"), or 0 for none.
 func minFreeFlag(p *disk.MinFree) func(string) error {
 	return func(s string) error {
-		m, err := disk.ParseMinFree(s)
-		if err != nil {
-			return err
+		bad := errors.New("want auto (the smaller of 1% and 256MiB), a percentage such as 2%, a size such as 512MiB, or 0")
+		switch n, pct := strings.CutSuffix(s, "%"); {
+		case s == "auto":
+			*p = disk.DefaultMinFree
+		case s == "0":
+			*p = disk.MinFree{}
+		case pct:
+			v, err := strconv.ParseFloat(n, 64)
+			if err != nil || v < 0 || v >= 100 {
+				return bad
+			}
+			*p = disk.MinFree{Percent: v}
+		default:
+			*p = disk.MinFree{}
+			if sizeFlag(&p.Bytes)(s) != nil {
+				return bad
+			}
 		}
-		*p = m
 		return nil
 	}
 }

@@ -149,7 +149,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(fs.Output(), "Usage: larder serve [flags]\n\n"+
 			"Serves the files of a folder over the course protocol, to registered users.\n"+
 			"SIGINT or SIGTERM stops it gracefully; a second one stops it at once.\n"+
-			"SIGHUP reloads the pepper file; it never stops the server.\n\nFlags:\n")
+			"SIGHUP reloads the pepper file and reopens a jsonl: audit file; it never stops the server.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if _, err := parseFlags(fs, args); err != nil {
@@ -415,10 +415,12 @@ func (m *Main) watchPeppers() {
 }
 
 // Reload reloads what can change while the server runs, on SIGHUP: the
-// pepper file, so that a rotation takes effect without a restart. The rest
-// of the configuration is read only at start; a reload says so and never
+// pepper file, so that a rotation takes effect without a restart, and a
+// jsonl: audit file, which log rotation moved away (Reopen). The rest of
+// the configuration is read only at start; a reload says so and never
 // stops the server.
 func (m *Main) Reload() {
+	m.Reopen()
 	before := m.accounts.hasher.Peppers()
 	err := m.accounts.hasher.ReloadPeppers()
 	if err != nil {

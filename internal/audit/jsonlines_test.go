@@ -110,3 +110,154 @@ func TestJSONLinesThroughLog(t *testing.T) {
 		t.Errorf("got %d lines, want 100", n)
 	}
 }
+
+// readLines returns the events of the JSON lines file at path, or nil if
+// there is none.
+func readLines(t *testing.T, path string) []larder.Event {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []larder.Event
+	for line := range bytes.Lines(b) {
+		var e larder.Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("%s: line %q: %v", path, line, err)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// TestJSONLinesFollowsRotation: after logrotate moves the file away, or
+// removes it, the next batch goes to a new file at the path, not on into
+// the moved file or into a deleted one.
+func TestJSONLinesFollowsRotation(t *testing.T) {
+	for _, how := range []string{"mv", "rm"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "audit.jsonl")
+			j, err := OpenJSONLinesFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			ctx := context.Background()
+			first, second := fullEvent(larder.EventLogin, 1), fullEvent(larder.EventDownload, 2)
+			if err := j.StoreEvents(ctx, []larder.Event{first}); err != nil {
+				t.Fatal(err)
+			}
+			if how == "mv" {
+				err = os.Rename(path, path+".1")
+			} else {
+				err = os.Remove(path)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.StoreEvents(ctx, []larder.Event{second}); err != nil {
+				t.Fatal(err)
+			}
+			if got := readLines(t, path); len(got) != 1 || !sameEvent(got[0], second) {
+				t.Errorf("after %s, the file at the path holds %d events, want the one written since", how, len(got))
+			}
+			if how == "mv" {
+				if got := readLines(t, path+".1"); len(got) != 1 || !sameEvent(got[0], first) {
+					t.Errorf("the moved file holds %d events, want the one written before the move", len(got))
+				}
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("the new file: %v, %v; want mode 0600", fi, err)
+			}
+			if s := j.Stats(); s.Reopens != 1 {
+				t.Errorf("got %d reopens, want 1", s.Reopens)
+			}
+		})
+	}
+}
+
+// TestJSONLinesRemovedDuringBatch: a file removed while a batch is being
+// written has taken that batch into nothing; the batch is written again
+// to a new file at the path, and counted.
+func TestJSONLinesRemovedDuringBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	j, err := OpenJSONLinesFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	removed := false
+	j.beforeWrite = func() {
+		if !removed {
+			removed = true
+			os.Remove(path)
+		}
+	}
+	evs := []larder.Event{fullEvent(larder.EventLogin, 1), fullEvent(larder.EventDownload, 2)}
+	if err := j.StoreEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	got := readLines(t, path)
+	if len(got) != 2 || !sameEvent(got[0], evs[0]) || !sameEvent(got[1], evs[1]) {
+		t.Errorf("the file at the path holds %d events, want the batch of 2", len(got))
+	}
+	if s := j.Stats(); s.Reopens != 1 || s.Unwritten != 2 {
+		t.Errorf("got %+v, want 1 reopen and 2 events unwritten (written into the removed file)", s)
+	}
+}
+
+// TestJSONLinesReopen: Reopen (on SIGHUP) lets go of a moved file at
+// once, before any event comes, and begins a new one at the path.
+func TestJSONLinesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	j, err := OpenJSONLinesFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("no new file after Reopen: %v", err)
+	}
+	// A failed reopen (the folder is gone) is an error, and the next
+	// batch fails and is counted, to be offered again.
+	os.RemoveAll(filepath.Dir(path))
+	if err := j.Reopen(); err == nil {
+		t.Error("Reopen into a removed folder succeeded")
+	}
+	if err := j.StoreEvents(context.Background(), []larder.Event{fullEvent(larder.EventLogin, 1)}); err == nil {
+		t.Error("a batch into a removed folder succeeded")
+	}
+	if s := j.Stats(); s.Unwritten != 1 {
+		t.Errorf("got %d events unwritten, want 1", s.Unwritten)
+	}
+}
+
+// TestJSONLinesReopenAfterClose: a SIGHUP that comes during shutdown,
+// after the sink is closed, opens nothing.
+func TestJSONLinesReopenAfterClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	j, err := OpenJSONLinesFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	if err := j.Reopen(); err != nil {
+		t.Errorf("Reopen after Close: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Reopen after Close made a file: %v", err)
+	}
+}

@@ -238,7 +238,7 @@ type counters struct {
 	delivered, deliveryFailures, retries     atomic.Uint64
 	adopted, pruned                          atomic.Uint64
 	spoolBytes, segments, tornBytes, corrupt atomic.Int64
-	sinkDown                                 atomic.Bool
+	sinkDown, spoolFailing                   atomic.Bool
 	lastErr                                  atomic.Pointer[deliveryError]
 }
 
@@ -270,6 +270,8 @@ type Stats struct {
 	LastDeliveryAt   time.Time
 
 	SpoolBytes    int64  // bytes held not yet delivered, own and adopted
+	SpoolMax      int64  // Config.MaxSpool: while SpoolBytes is at it, events are refused
+	SpoolFailing  bool   // the last write of the spool failed: events wait in the queue until one succeeds
 	SpoolSegments int64  // how many segments that is
 	Adopted       uint64 // folders of other Logs adopted
 	Pruned        uint64 // events deleted from the sink for Config.Retention
@@ -577,6 +579,8 @@ func (l *Log) Stats() Stats {
 		SinkUp:           !s.sinkDown.Load(),
 		SpoolBytes:       s.spoolBytes.Load(),
 		SpoolSegments:    s.segments.Load(),
+		SpoolMax:         l.cfg.MaxSpool,
+		SpoolFailing:     s.spoolFailing.Load(),
 		Adopted:          s.adopted.Load(),
 		Pruned:           s.pruned.Load(),
 		TornBytes:        s.tornBytes.Load(),

@@ -297,9 +297,15 @@ func TestWriteErrors(t *testing.T) {
 		t.Fatalf("sync Record returned %v while the spool cannot be written; %+v", err, l.Stats())
 	case <-time.After(50 * time.Millisecond):
 	}
+	if !l.Stats().SpoolFailing {
+		t.Error("Stats.SpoolFailing is false while the spool cannot be written")
+	}
 	os.Remove(segPath(l.Dir(), 2))
 	if err := <-done; err != nil {
 		t.Fatalf("sync Record once the disk has room: %v", err)
+	}
+	if l.Stats().SpoolFailing {
+		t.Error("Stats.SpoolFailing is still true once the spool was written")
 	}
 	n++
 	if st := l.Stats(); st.Durable != uint64(n) || st.Failed != 0 {

@@ -199,6 +199,7 @@ func (l *Log) commit() {
 		if !o.failing {
 			l.log.Error("audit: cannot write the spool; retrying", "dir", o.dir, "err", err)
 			o.failing = true
+			l.stats.spoolFailing.Store(true)
 		}
 		o.abandon(l)
 		select {
@@ -229,6 +230,7 @@ func (l *Log) commit() {
 	if o.failing {
 		l.log.Info("audit: the spool is writable again", "dir", o.dir)
 		o.failing = false
+		l.stats.spoolFailing.Store(false)
 	}
 	l.stats.durable.Add(uint64(o.n))
 	l.stats.commits.Add(1)

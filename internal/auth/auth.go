@@ -48,6 +48,11 @@ func (a *Authenticator) Register(ctx context.Context, name string, sig []byte) (
 	if err := validate(name, sig); err != nil {
 		return nil, err
 	}
+	// A new name is held to the stricter rule; accounts named before it
+	// still log in (validate).
+	if err := larder.ValidateNewUsername(name); err != nil {
+		return nil, err
+	}
 	// A cheap lookup first, so that registering a taken name (the common
 	// conflict) costs no slow hash. It is no guarantee: a concurrent
 	// registration can still take the name, and then CreateUser reports

@@ -74,6 +74,33 @@ func (sp *Space) startPart(u *Upload) error {
 	return nil
 }
 
+// openPart opens and locks the part file name of an upload to target,
+// creating it if need be. A part file removed between its opening and its
+// locking (cancelled, or swept) is opened again, so that an upload never
+// writes a file that has no name any more.
+func (sp *Space) openPart(name, target string) (*os.File, error) {
+	for range 3 {
+		f, err := sp.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, noSpace(&larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err})
+		}
+		if ok, err := flock.TryLock(f); !ok {
+			f.Close()
+			if err != nil {
+				return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
+			}
+			return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(target))
+		}
+		fi, err := f.Stat()
+		named, nerr := sp.root.Lstat(name)
+		if err == nil && nerr == nil && os.SameFile(fi, named) {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, larder.Errorf(larder.ECONFLICT, "the upload of %s was cancelled meanwhile; retry", quote(target))
+}
+
 // noSpace gives err the code ENOSPACE if the file system ran out of space
 // or of the user's disk quota.
 func noSpace(err *larder.Error) error {
@@ -94,7 +121,11 @@ type Part struct {
 }
 
 // Parts returns the space's unfinished uploads, by their IDs.
-func (sp *Space) Parts() ([]Part, error) {
+func (sp *Space) Parts() ([]Part, error) { return sp.parts(true) }
+
+// parts returns the space's unfinished uploads, with their targets if
+// targets is set (which takes a read of a file for each).
+func (sp *Space) parts(targets bool) ([]Part, error) {
 	entries, err := fs.ReadDir(sp.root.FS(), "uploads")
 	if err != nil {
 		return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot list your unfinished uploads", Err: err}
@@ -111,8 +142,8 @@ func (sp *Space) Parts() ([]Part, error) {
 		name := "uploads/" + e.Name()
 		p := Part{ID: e.Name(), Received: fi.Size(), Modified: fi.ModTime(), Active: sp.spaces.active.has(sp.dir + "/" + name)}
 		p.Size = declaredSize(e.Name(), fi.Size())
-		if t, err := sp.readTarget(pathName(name)); err == nil {
-			p.Target = t
+		if targets {
+			p.Target, _ = sp.readTarget(pathName(name))
 		}
 		parts = append(parts, p)
 	}
@@ -151,7 +182,7 @@ func (sp *Space) readTarget(name string) (string, error) {
 // its announced size, which it will take once complete, from its start
 // until it commits, is cancelled or expires.
 func (sp *Space) PartUsage(except string) (larder.Usage, error) {
-	parts, err := sp.Parts()
+	parts, err := sp.parts(false)
 	var u larder.Usage
 	for _, p := range parts {
 		if p.ID != except {
@@ -177,7 +208,7 @@ func (sp *Space) CancelUploads(target string) (n int, bytes int64, err error) {
 		if target != "" && p.Target != target {
 			continue
 		}
-		if !p.Active && sp.removePart("uploads/"+p.ID) {
+		if !p.Active && removePart(sp.root, "uploads/"+p.ID) {
 			n++
 			bytes += p.Received
 		} else {
@@ -193,10 +224,10 @@ func (sp *Space) CancelUploads(target string) (n int, bytes int64, err error) {
 	return 0, 0, larder.Errorf(larder.ENOTFOUND, "no unfinished upload of %s", quote(target))
 }
 
-// removePart removes the part file name and its target, unless an upload
-// holds it.
-func (sp *Space) removePart(name string) bool {
-	f, err := sp.root.OpenFile(name, os.O_RDWR, 0)
+// removePart removes the part file name of root and its target, unless
+// an upload holds it, and reports whether it did.
+func removePart(root *os.Root, name string) bool {
+	f, err := root.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return false
 	}
@@ -204,10 +235,10 @@ func (sp *Space) removePart(name string) bool {
 	if ok, _ := flock.TryLock(f); !ok {
 		return false
 	}
-	sp.root.Remove(pathName(name))
-	if sp.root.Remove(name) != nil {
+	root.Remove(pathName(name))
+	if root.Remove(name) != nil {
 		return false
 	}
-	syncParent(sp.root, name)
+	syncParent(root, name)
 	return true
 }

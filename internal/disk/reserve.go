@@ -1,9 +1,7 @@
 package disk
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
+	"sync"
 
 	"github.com/larderfs/larder"
 )
@@ -33,67 +31,19 @@ func (m MinFree) of(total int64) int64 {
 	return r
 }
 
-func (m MinFree) String() string {
-	switch {
-	case m.Percent > 0 && m.Bytes > 0:
-		return fmt.Sprintf("the smaller of %g%% and %s", m.Percent, formatSize(m.Bytes))
-	case m.Percent > 0:
-		return fmt.Sprintf("%g%%", m.Percent)
-	}
-	return formatSize(m.Bytes)
-}
-
-// ParseMinFree parses a reserve as --min-free takes it: "auto"
-// (DefaultMinFree), a percentage ("2%"), a size in bytes or with a suffix
-// KiB, MiB, GiB or TiB ("512MiB"), or "0" for none.
-func ParseMinFree(s string) (MinFree, error) {
-	bad := fmt.Errorf("want auto (the smaller of 1%% and 256MiB), a percentage such as 2%%, a size such as 512MiB, or 0")
-	if s == "auto" {
-		return DefaultMinFree, nil
-	}
-	if n, ok := strings.CutSuffix(s, "%"); ok {
-		p, err := strconv.ParseFloat(n, 64)
-		if err != nil || p < 0 || p >= 100 {
-			return MinFree{}, bad
-		}
-		return MinFree{Percent: p}, nil
-	}
-	num, mult := s, int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}} {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			num, mult = n, u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || v < 0 || v > (1<<62)/mult {
-		return MinFree{}, bad
-	}
-	return MinFree{Bytes: v * mult}, nil
-}
-
-func formatSize(n int64) string {
-	for _, u := range []struct {
-		suffix string
-		size   int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.size && n%u.size == 0 {
-			return strconv.FormatInt(n/u.size, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
-}
-
 // Reserve keeps MinFree on the file systems of some folders: the first
 // takes the uploads, the others only the server's own records (the
-// database, the audit spool). It holds nothing open; every Check asks
-// the file systems afresh, so space freed is seen at once.
+// database, the audit spool). It asks the file systems afresh at every
+// check, so space freed is seen at once, and it counts the bytes that
+// uploads in progress are still to write (their Holds), so that uploads
+// started together see each other before their data, not when the disk
+// is full.
 type Reserve struct {
 	min   MinFree
 	paths []string
+
+	mu   sync.Mutex
+	held int64 // by every Hold
 }
 
 // NewReserve returns the reserve min on the file systems of uploads and
@@ -103,13 +53,20 @@ func NewReserve(min MinFree, uploads string, others ...string) *Reserve {
 }
 
 // Check reports, with code ENOSPACE, whether need more bytes on the
-// uploads' file system, or any at all, would leave less than the reserve
-// free on one of the file systems. A file system that cannot be asked is
-// not checked (writes to it fail on their own).
+// uploads' file system, beside those held, or any at all, would leave less
+// than the reserve free on one of the file systems.
 func (r *Reserve) Check(need int64) error {
 	if r == nil || r.min == (MinFree{}) {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.check(need)
+}
+
+// check is Check with r.mu held. A file system that cannot be asked is not
+// checked (writes to it fail on their own).
+func (r *Reserve) check(need int64) error {
 	seen := make(map[fsID]bool, len(r.paths))
 	for i, p := range r.paths {
 		st, ok := statFS(p)
@@ -119,16 +76,60 @@ func (r *Reserve) Check(need int64) error {
 		seen[st.id] = true
 		n := int64(0)
 		if i == 0 {
-			n = need
+			n = need + r.held
 		}
 		if st.avail-n < r.min.of(st.total) {
-			if n > 0 {
-				return larder.Errorf(larder.ENOSPACE, "the server has too little free disk space for %s more; retry later", formatSize(n))
-			}
-			return larder.Errorf(larder.ENOSPACE, "the server is short of disk space; retry later")
+			return larder.Errorf(larder.ENOSPACE, "the server is short of disk space for uploads; retry later")
 		}
 	}
 	return nil
+}
+
+// Hold is the space an upload in progress is still to write.
+type Hold struct {
+	r *Reserve
+	n int64
+}
+
+// Hold checks that n more bytes on the uploads' file system leave the
+// reserve free, beside the bytes other uploads hold, and holds them.
+// Release the Hold when the upload ends.
+func (r *Reserve) Hold(n int64) (*Hold, error) {
+	if r == nil || r.min == (MinFree{}) {
+		return nil, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.check(n); err != nil {
+		return nil, err
+	}
+	r.held += n
+	return &Hold{r: r, n: n}, nil
+}
+
+// Wrote tells the reserve that n of the held bytes are on the disk, and
+// checks the free space again: another writer may have taken it.
+func (h *Hold) Wrote(n int64) error {
+	if h == nil {
+		return nil
+	}
+	h.r.mu.Lock()
+	defer h.r.mu.Unlock()
+	n = min(n, h.n)
+	h.n -= n
+	h.r.held -= n
+	return h.r.check(0)
+}
+
+// Release lets go of what h still holds.
+func (h *Hold) Release() {
+	if h == nil {
+		return
+	}
+	h.r.mu.Lock()
+	defer h.r.mu.Unlock()
+	h.r.held -= h.n
+	h.n = 0
 }
 
 // fsStat is what Check needs of a file system.

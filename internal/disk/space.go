@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/flock"
 	"github.com/larderfs/larder/internal/xfer"
 )
 
@@ -198,6 +197,9 @@ func (sp *Space) Mkdir(p string) error {
 	if p == "" {
 		return larder.Errorf(larder.ECONFLICT, "the top of your space exists")
 	}
+	if err := sp.checkNewName(p); err != nil {
+		return err
+	}
 	if err := sp.root.Mkdir(tree(p), 0o700); err != nil {
 		return sp.pathError(p, err)
 	}
@@ -222,6 +224,9 @@ func (sp *Space) Rename(from, to string, overwrite bool) error {
 	}
 	if from == to || strings.HasPrefix(to, from+"/") {
 		return larder.Errorf(larder.EINVALID, "%s cannot move into itself", quote(from))
+	}
+	if err := sp.checkNewName(to); err != nil {
+		return err
 	}
 	if _, err := sp.Stat(from); err != nil {
 		return err
@@ -293,19 +298,15 @@ type Upload struct {
 // end; otherwise any is discarded. An upload of p being written by another
 // session is a conflict.
 func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error) {
+	if err := sp.checkNewName(p); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256([]byte(p))
 	id := hex.EncodeToString(sum[:16]) + "-" + strconv.FormatInt(size, 10) + partSuffix
 	name := "uploads/" + id
-	f, err := sp.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := sp.openPart(name, p)
 	if err != nil {
-		return nil, noSpace(&larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err})
-	}
-	if ok, err := flock.TryLock(f); !ok {
-		f.Close()
-		if err != nil {
-			return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot start the upload", Err: err}
-		}
-		return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(p))
+		return nil, err
 	}
 	u := &Upload{sp: sp, f: f, name: name, ID: id, Target: p, Size: size}
 	if err := sp.startPart(u); err != nil {
@@ -451,24 +452,10 @@ func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
 				if _, err := s.root.Lstat(strings.TrimSuffix(name, pathSuffix) + partSuffix); errors.Is(err, fs.ErrNotExist) {
 					s.root.Remove(name)
 				}
-			case strings.HasSuffix(name, partSuffix) && s.removeUnlocked(name):
+			case strings.HasSuffix(name, partSuffix) && removePart(s.root, name):
 				removed++
 			}
 		}
 	}
 	return removed, nil
-}
-
-// removeUnlocked removes the part file name unless an upload holds it.
-func (s *Spaces) removeUnlocked(name string) bool {
-	f, err := s.root.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if ok, _ := flock.TryLock(f); !ok {
-		return false
-	}
-	s.root.Remove(pathName(name))
-	return s.root.Remove(name) == nil
 }

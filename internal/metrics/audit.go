@@ -31,9 +31,27 @@ type AuditStats struct {
 	SpoolBytes    int64
 	SpoolSegments int
 
+	// SpoolMax is the spool's bound (--audit-spool-max): while SpoolBytes
+	// is at it, new events are refused, and /healthz says the server is
+	// degraded. Zero means no bound is known.
+	SpoolMax int64
+
+	// SpoolFailing reports that the last write of the spool failed (a
+	// full or failing disk): events wait in the queue, and once it is full
+	// are refused. /healthz says the server is degraded meanwhile.
+	SpoolFailing bool
+
 	// SinkUp reports whether the last delivery to the sink succeeded (or
 	// none has failed yet).
 	SinkUp bool
+
+	// SinkReopens counts the times a file sink (jsonl:) opened its file
+	// anew: on SIGHUP, or because its path no longer named the file open
+	// (moved or removed by log rotation). SinkUnwritten counts the events
+	// of batches that did not reach the file (a failed write or sync, a
+	// file that could not be opened, or one removed while written to);
+	// each such batch was offered again. Zero for other sinks.
+	SinkReopens, SinkUnwritten int64
 
 	// Lost counts events taken but never made durable: the spool could
 	// not be written before shutdown gave up. WriteErrors counts the
@@ -61,6 +79,9 @@ type AuditStats struct {
 //	larder_audit_spool_bytes                      gauge
 //	larder_audit_spool_segments                   gauge
 //	larder_audit_sink_up                          gauge, 1 or 0
+//	larder_audit_spool_max_bytes                  gauge
+//	larder_audit_sink_reopens_total               counter
+//	larder_audit_sink_events_unwritten_total      counter
 //	larder_audit_events_lost_total                counter
 //	larder_audit_spool_write_errors_total         counter
 //	larder_audit_spool_torn_bytes_total           counter
@@ -79,6 +100,7 @@ type auditCollector struct {
 	taken, notTaken, durable, delivered          *prometheus.Desc
 	failures, retries, spoolBytes, spoolSegments *prometheus.Desc
 	sinkUp, lost, writeErrors, torn, quarantined *prometheus.Desc
+	spoolMax, reopens, unwritten                 *prometheus.Desc
 	pruned                                       *prometheus.Desc
 }
 
@@ -116,6 +138,12 @@ func newAuditCollector(stats func() AuditStats) *auditCollector {
 			"Bytes cut from torn audit spool segment tails after a crash."),
 		quarantined: newDesc("larder_audit_spool_quarantined_bytes_total",
 			"Bytes of damaged audit spool segments set aside undelivered, in the spool's quarantine folder."),
+		spoolMax: newDesc("larder_audit_spool_max_bytes",
+			"Bound of the audit spool: at it, new events are refused."),
+		reopens: newDesc("larder_audit_sink_reopens_total",
+			"Times the jsonl audit sink opened its file anew (SIGHUP, or the file moved or removed)."),
+		unwritten: newDesc("larder_audit_sink_events_unwritten_total",
+			"Audit events of batches that did not reach the jsonl sink's file (each batch offered again)."),
 		pruned: newDesc("larder_audit_events_pruned_total",
 			"Audit events deleted from the sink because they were older than --audit-retention."),
 	}
@@ -124,7 +152,7 @@ func newAuditCollector(stats func() AuditStats) *auditCollector {
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, c.queueDepth, c.queueCapacity, c.taken, c.notTaken, c.durable, c.delivered,
 		c.failures, c.retries, c.spoolBytes, c.spoolSegments, c.sinkUp,
-		c.lost, c.writeErrors, c.torn, c.quarantined, c.pruned)
+		c.lost, c.writeErrors, c.torn, c.quarantined, c.spoolMax, c.reopens, c.unwritten, c.pruned)
 }
 
 func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
@@ -150,5 +178,8 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.writeErrors, prometheus.CounterValue, float64(s.WriteErrors))
 	emit(ch, c.torn, prometheus.CounterValue, float64(s.TornBytes))
 	emit(ch, c.quarantined, prometheus.CounterValue, float64(s.QuarantinedBytes))
+	emit(ch, c.spoolMax, prometheus.GaugeValue, float64(s.SpoolMax))
+	emit(ch, c.reopens, prometheus.CounterValue, float64(s.SinkReopens))
+	emit(ch, c.unwritten, prometheus.CounterValue, float64(s.SinkUnwritten))
 	emit(ch, c.pruned, prometheus.CounterValue, float64(s.Pruned))
 }

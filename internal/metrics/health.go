@@ -28,16 +28,19 @@ type Check struct {
 const checkTimeout = 2 * time.Second
 
 // serveHealth answers /healthz: 200 with a first line "ok" while the
-// server can take clients, 503 with "unavailable" otherwise, and then one
-// line per component, "name: state". The server is unavailable before it
-// listens and from the start of its shutdown, so that a load balancer
-// stops sending clients during the grace period, and while a Check that is
-// not Advisory fails. The audit sink is reported but advisory: while it is
-// down, events wait in the durable spool.
+// server can take clients and keep its audit trail; 503 with "unavailable"
+// while it cannot take clients, or "degraded" while it serves but cannot
+// keep its trail; and then one line per component, "name: state". The
+// server is unavailable before it listens and from the start of its
+// shutdown, so that a load balancer stops sending clients during the grace
+// period, and while a Check that is not Advisory fails. The audit sink is
+// reported but advisory: while it is down, events wait in the durable
+// spool. A spool at its bound is not: new events are refused, so requests
+// would go unrecorded.
 func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 	defer cancel()
-	healthy := true
+	healthy, degraded := true, false
 	var b strings.Builder
 	if h.cfg.Server != nil {
 		switch s := h.cfg.Server(); {
@@ -52,11 +55,21 @@ func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.cfg.Audit != nil {
-		if s := h.cfg.Audit(); s.SinkUp {
+		s := h.cfg.Audit()
+		if s.SinkUp {
 			b.WriteString("audit sink: up\n")
 		} else {
 			fmt.Fprintf(&b, "audit sink: down; events wait in the spool (%d bytes in %d segments)\n",
 				s.SpoolBytes, s.SpoolSegments)
+		}
+		if s.SpoolFailing {
+			degraded = true
+			fmt.Fprintf(&b, "audit spool: cannot be written; events wait in the queue (%d of %d), then are refused\n", s.QueueDepth, s.QueueCapacity)
+		}
+		if s.SpoolMax > 0 && s.SpoolBytes >= s.SpoolMax {
+			// The condition under which the audit log refuses events.
+			degraded = true
+			fmt.Fprintf(&b, "audit spool: full (%d of %d bytes): new events are refused\n", s.SpoolBytes, s.SpoolMax)
 		}
 	}
 	for _, c := range h.cfg.Checks {
@@ -75,8 +88,12 @@ func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	verdict := "ok\n"
-	if !healthy {
+	switch {
+	case !healthy:
 		verdict = "unavailable\n"
+		w.WriteHeader(http.StatusServiceUnavailable)
+	case degraded:
+		verdict = "degraded\n"
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	w.Write([]byte(verdict + b.String()))

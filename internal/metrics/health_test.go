@@ -34,6 +34,15 @@ func TestHealthzFollowsServer(t *testing.T) {
 func TestHealthzChecks(t *testing.T) {
 	sinkDown := func() metrics.AuditStats { return metrics.AuditStats{SpoolBytes: 12345, SpoolSegments: 2} }
 	sinkUp := func() metrics.AuditStats { return metrics.AuditStats{SinkUp: true} }
+	spoolFull := func() metrics.AuditStats {
+		return metrics.AuditStats{SpoolBytes: 1 << 20, SpoolSegments: 1, SpoolMax: 1 << 20, NotTakenSpoolFull: 3}
+	}
+	spoolFailing := func() metrics.AuditStats {
+		return metrics.AuditStats{SinkUp: true, SpoolFailing: true, QueueDepth: 10, QueueCapacity: 100}
+	}
+	spoolNearlyFull := func() metrics.AuditStats {
+		return metrics.AuditStats{SpoolBytes: 1<<20 - 1, SpoolSegments: 1, SpoolMax: 1 << 20}
+	}
 	fails := func(context.Context) error { return errors.New("disk full\nreally") }
 	passes := func(context.Context) error { return nil }
 	tests := []struct {
@@ -47,6 +56,15 @@ func TestHealthzChecks(t *testing.T) {
 		// Events are spooled while the sink is down: the server still works.
 		{"audit sink down", metrics.Config{Audit: sinkDown}, 200,
 			"ok\naudit sink: down; events wait in the spool (12345 bytes in 2 segments)\n"},
+		// A spool that refuses events: the server can no longer keep its
+		// audit trail, and a load balancer should send clients elsewhere.
+		{"audit spool full", metrics.Config{Audit: spoolFull}, 503,
+			"degraded\naudit sink: down; events wait in the spool (1048576 bytes in 1 segments)\n" +
+				"audit spool: full (1048576 of 1048576 bytes): new events are refused\n"},
+		{"audit spool unwritable", metrics.Config{Audit: spoolFailing}, 503,
+			"degraded\naudit sink: up\naudit spool: cannot be written; events wait in the queue (10 of 100), then are refused\n"},
+		{"audit spool nearly full", metrics.Config{Audit: spoolNearlyFull}, 200,
+			"ok\naudit sink: down; events wait in the spool (1048575 bytes in 1 segments)\n"},
 		{"check passes", metrics.Config{Checks: []metrics.Check{{Name: "db", Func: passes}}}, 200, "ok\ndb: ok\n"},
 		{"check fails", metrics.Config{Checks: []metrics.Check{{Name: "db", Func: passes}, {Name: "spool", Func: fails}}}, 503,
 			"unavailable\ndb: ok\nspool: disk full really\n"},

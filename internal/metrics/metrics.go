@@ -45,7 +45,9 @@ type Config struct {
 	// Audit returns the audit pipeline's numbers. /healthz reports its
 	// sink, but a sink that is down does not make the server unhealthy:
 	// events wait in the durable spool until it returns, and taking the
-	// server out of a load balancer would not bring the sink back.
+	// server out of a load balancer would not bring the sink back. A
+	// spool at its bound (AuditStats.SpoolMax) does: new events are refused
+	// then, and /healthz answers 503 "degraded".
 	Audit func() AuditStats
 
 	// Checks are further health checks for /healthz.

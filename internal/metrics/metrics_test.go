@@ -240,7 +240,8 @@ func TestScrape(t *testing.T) {
 		QueueDepth: 3, QueueCapacity: 1024, Taken: 100,
 		NotTakenQueueFull: 4, NotTakenSpoolFull: 5, NotTakenClosed: 6,
 		Durable: 90, Delivered: 80, DeliveryFailures: 7, DeliveryRetries: 8,
-		SpoolBytes: 4096, SpoolSegments: 2, SinkUp: true,
+		SpoolBytes: 4096, SpoolSegments: 2, SinkUp: true, SpoolMax: 1 << 20,
+		SinkReopens: 9, SinkUnwritten: 10,
 	}
 	url := serveHTTP(t, metrics.NewHandler(metrics.Config{
 		Server: r.srv.Stats,
@@ -318,6 +319,9 @@ func TestScrape(t *testing.T) {
 		{"larder_audit_spool_bytes", nil, 4096},
 		{"larder_audit_spool_segments", nil, 2},
 		{"larder_audit_sink_up", nil, 1},
+		{"larder_audit_spool_max_bytes", nil, 1 << 20},
+		{"larder_audit_sink_reopens_total", nil, 9},
+		{"larder_audit_sink_events_unwritten_total", nil, 10},
 	}
 	for _, e := range exact {
 		if got := value(t, fams, e.name, e.labels...); got != e.want {

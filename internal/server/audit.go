@@ -3,10 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/native"
 )
 
 // The events a course-protocol connection leaves in the audit trail, in
@@ -60,7 +64,60 @@ func (s *Server) store(ctx context.Context, ev larder.Event) error {
 
 // event returns an event of kind about ex's request.
 func (ex *exchange) event(kind larder.EventKind) larder.Event {
-	return larder.Event{Kind: kind, User: ex.user, Remote: ex.remote, Path: ex.path, Status: int(ex.status)}
+	return larder.Event{Kind: kind, User: ex.user, Remote: ex.remote, Path: ex.shownPath(), Status: int(ex.status)}
+}
+
+// shownPath is the path of ex's request in its canonical form, for events
+// and the log: "" if the request names none (a registration).
+func (ex *exchange) shownPath() string {
+	if ex.op != "retrieve" {
+		return ""
+	}
+	return coursePath(ex.path)
+}
+
+// Paths in events and in the log have one form, whichever protocol the
+// request came by and however the client spelled it: absolute, in the
+// namespace LNP/1 shows a user, that is "/d1/x.txt" for a file of the
+// user's own space and "/shared/hello.txt" for one of the served folder
+// (the only folder the course protocol reaches). Slashes that repeat and
+// "." elements are cleaned away. A path that cannot name a file without
+// leaving its area (one with a ".." element or a NUL byte) is kept as the
+// client sent it, as evidence of what was tried. An empty path names the
+// top of its area; a request that names no path (a registration, a login,
+// WHOAMI) records none.
+
+// canonicalPath returns "/" and p cleaned, and true; or p unchanged, and
+// false, if p has a ".." element or a NUL byte.
+func canonicalPath(p string) (string, bool) {
+	if strings.IndexByte(p, 0) >= 0 {
+		return p, false
+	}
+	for elem := range strings.SplitSeq(p, "/") {
+		if elem == ".." {
+			return p, false
+		}
+	}
+	return path.Clean("/" + p), true
+}
+
+// nativePath returns the canonical form of p, a path of an LNP/1 request.
+func nativePath(p string) string {
+	c, _ := canonicalPath(p)
+	return c
+}
+
+// coursePath returns the canonical form of p, a path of a course-protocol
+// request (relative to the served folder, its leading "/" removed).
+func coursePath(p string) string {
+	c, ok := canonicalPath(p)
+	switch {
+	case !ok:
+		return p
+	case c == "/":
+		return "/" + sharedName
+	}
+	return "/" + sharedName + c
 }
 
 // recordLogin records the outcome of a password check that took d and
@@ -109,4 +166,33 @@ func (s *Server) recordOutcome(ctx context.Context, ex *exchange, d time.Duratio
 	}
 	ev.Duration = d
 	s.record(ctx, ev)
+}
+
+// logRequest writes the log line of one LNP/1 request, in the course
+// protocol's form (see conn.log): ev is the event the request recorded, op
+// its type, d its duration. A failure of the server's own, or a transfer
+// cut off, is logged at warn level, the rest at info.
+func (ss *session) logRequest(op string, ev *larder.Event, d time.Duration) {
+	level := slog.LevelInfo
+	if native.Status(ev.Status) == native.StatusOther {
+		level = slog.LevelWarn
+	}
+	l := ss.s.logger()
+	if !l.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("remote", ss.c.remote),
+		slog.String("protocol", "LNP/1"),
+		slog.String("op", op),
+		slog.String("user", ev.User),
+		slog.String("path", ev.Path),
+		slog.Int("status", ev.Status),
+		slog.Int64("bytes", ev.Bytes),
+		slog.Duration("duration", d),
+	}
+	if ev.Reason != "" {
+		attrs = append(attrs, slog.String("reason", ev.Reason))
+	}
+	l.LogAttrs(context.Background(), level, "request", attrs...)
 }

@@ -66,8 +66,8 @@ func TestSyncDownloadDurableBeforeLastBlock(t *testing.T) {
 			continue
 		}
 		n++
-		if e.User != "alice" || e.Path != "f.bin" || e.Bytes != int64(len(data)) || e.SHA256 != sum || e.Status != int(wire.StatusOK) || e.Reason != "" {
-			t.Errorf("download event %+v; want alice, f.bin, %d bytes, the file's SHA-256, status 1, no reason", e, len(data))
+		if e.User != "alice" || e.Path != "/shared/f.bin" || e.Bytes != int64(len(data)) || e.SHA256 != sum || e.Status != int(wire.StatusOK) || e.Reason != "" {
+			t.Errorf("download event %+v; want alice, /shared/f.bin, %d bytes, the file's SHA-256, status 1, no reason", e, len(data))
 		}
 	}
 	if n != downloads {
@@ -104,7 +104,11 @@ func TestSyncDownloadWithheldWhenNotDurable(t *testing.T) {
 	if n != 4 {
 		t.Errorf("got %d blocks of 5; want 4, the last withheld", n)
 	}
-	if !strings.Contains(h.logs.String(), "download event was not recorded") {
-		t.Errorf("the log does not say why the download failed:\n%s", h.logs)
+	// The request's log line is written after the connection is closed.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(h.logs.String(), "the last block withheld: the download event was not recorded"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not say why the download failed:\n%s", h.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

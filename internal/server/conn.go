@@ -260,9 +260,10 @@ func (c *conn) log(ex exchange) {
 	}
 	attrs := []slog.Attr{
 		slog.String("remote", c.remote),
+		slog.String("protocol", "course"),
 		slog.String("op", ex.op),
 		slog.String("user", ex.user),
-		slog.String("path", ex.path),
+		slog.String("path", ex.shownPath()),
 		slog.Int("status", int(ex.status)),
 		slog.Int64("bytes", ex.bytes),
 		slog.Duration("duration", time.Since(c.accepted)),

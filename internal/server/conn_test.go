@@ -341,10 +341,10 @@ func TestLogLine(t *testing.T) {
 	h.register(t, "alice")
 	h.write(t, "logged.txt", []byte("12345"))
 	h.exchange(t, request("alice", testSig, "logged.txt"))
-	waitFor(t, func() bool { return strings.Contains(h.logs.String(), "path=logged.txt") })
+	waitFor(t, func() bool { return strings.Contains(h.logs.String(), "path=/shared/logged.txt") })
 	var line string
 	for l := range strings.Lines(h.logs.String()) {
-		if strings.Contains(l, "path=logged.txt") {
+		if strings.Contains(l, "path=/shared/logged.txt") {
 			line = l
 		}
 	}

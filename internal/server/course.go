@@ -40,7 +40,7 @@ func (s *Server) handle(ctx context.Context, req *wire.Request, from netip.Addr,
 }
 
 func (s *Server) register(ctx context.Context, req *wire.Request, ex exchange) exchange {
-	if err := larder.ValidateUsername(req.Username); err != nil {
+	if err := larder.ValidateNewUsername(req.Username); err != nil {
 		ex.status = wire.StatusBadRequest
 		return reply(ex, larder.ErrorMessage(err))
 	}

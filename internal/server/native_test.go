@@ -577,18 +577,18 @@ func TestNativeOperationsAreAudited(t *testing.T) {
 
 	sum := sha256.Sum256(data)
 	want := map[larder.EventKind]func(e larder.Event) bool{
-		larder.EventMkdir: func(e larder.Event) bool { return e.Path == "d" && e.Status == 1 },
+		larder.EventMkdir: func(e larder.Event) bool { return e.Path == "/d" && e.Status == 1 },
 		larder.EventUpload: func(e larder.Event) bool {
-			return e.Path == "d/f.txt" && e.Bytes == int64(len(data)) && e.SHA256 == sum
+			return e.Path == "/d/f.txt" && e.Bytes == int64(len(data)) && e.SHA256 == sum
 		},
 		larder.EventDownload: func(e larder.Event) bool {
-			return e.Path == "d/f.txt" && e.Bytes == int64(len(data)) && e.SHA256 == sum
+			return e.Path == "/d/f.txt" && e.Bytes == int64(len(data)) && e.SHA256 == sum
 		},
-		larder.EventList:   func(e larder.Event) bool { return e.Path == "d" && e.Status == 1 },
-		larder.EventRename: func(e larder.Event) bool { return e.Path == "d/f.txt" && e.Reason == "to d/g.txt" },
-		larder.EventDelete: func(e larder.Event) bool { return e.Path == "d/g.txt" && e.Status == 1 },
+		larder.EventList:   func(e larder.Event) bool { return e.Path == "/d" && e.Status == 1 },
+		larder.EventRename: func(e larder.Event) bool { return e.Path == "/d/f.txt" && e.Reason == "to /d/g.txt" },
+		larder.EventDelete: func(e larder.Event) bool { return e.Path == "/d/g.txt" && e.Status == 1 },
 		larder.EventStat: func(e larder.Event) bool {
-			return e.Path == "d/missing" && e.Status == int(native.StatusNotFound) && e.Reason != ""
+			return e.Path == "/d/missing" && e.Status == int(native.StatusNotFound) && e.Reason != ""
 		},
 		larder.EventAccount: func(e larder.Event) bool { return e.Reason == "password changed by the user" },
 		larder.EventLogin:   func(e larder.Event) bool { return e.Status == 0 },

@@ -70,7 +70,7 @@ func (ss *session) handle(ctx context.Context, m native.Message) bool {
 	case native.List:
 		return ss.list(ctx, m)
 	case native.Mkdir:
-		ev := larder.Event{Kind: larder.EventMkdir, Path: m.Path}
+		ev := larder.Event{Kind: larder.EventMkdir, Path: nativePath(m.Path)}
 		w, err := writable(m.Path)
 		if err == nil {
 			err = ss.space.Mkdir(w.path)
@@ -97,9 +97,14 @@ func (ss *session) handle(ctx context.Context, m native.Message) bool {
 }
 
 // record records ev, the outcome of the request being served.
-func (ss *session) record(ctx context.Context, ev larder.Event) {
+// It returns Server.record's error: a sync event not made durable.
+func (ss *session) record(ctx context.Context, ev larder.Event) error {
+	if ev.Path != "" {
+		ev.Path = nativePath(ev.Path) // in case a handler did not
+	}
 	ss.status = native.Status(ev.Status)
-	ss.s.record(ctx, ev)
+	ss.last = ev
+	return ss.s.record(ctx, ev)
 }
 
 // done answers a request with err's status and message (OK and body if
@@ -188,7 +193,7 @@ func (ss *session) sum(ctx context.Context, w where, f *disk.File) ([32]byte, er
 }
 
 func (ss *session) stat(ctx context.Context, m native.Stat) bool {
-	ev := larder.Event{Kind: larder.EventStat, Path: m.Path}
+	ev := larder.Event{Kind: larder.EventStat, Path: nativePath(m.Path)}
 	w, err := resolve(m.Path)
 	var fi fs.FileInfo
 	if err == nil {
@@ -244,7 +249,7 @@ func (ss *session) closeListing() {
 // The page ends at limit entries, or where the next entry would not fit
 // in a REPLY frame.
 func (ss *session) list(ctx context.Context, m native.List) bool {
-	ev := larder.Event{Kind: larder.EventList, Path: m.Path}
+	ev := larder.Event{Kind: larder.EventList, Path: nativePath(m.Path)}
 	limit := int(m.Limit)
 	switch {
 	case limit == 0:
@@ -351,7 +356,7 @@ type namedInfo struct {
 func (n namedInfo) Name() string { return n.name }
 
 func (ss *session) delete(ctx context.Context, m native.Delete) bool {
-	ev := larder.Event{Kind: larder.EventDelete, Path: m.Path}
+	ev := larder.Event{Kind: larder.EventDelete, Path: nativePath(m.Path)}
 	w, err := writable(m.Path)
 	if err == nil {
 		err = ss.space.Remove(w.path)
@@ -363,7 +368,7 @@ func (ss *session) delete(ctx context.Context, m native.Delete) bool {
 }
 
 func (ss *session) rename(ctx context.Context, m native.Rename) bool {
-	ev := larder.Event{Kind: larder.EventRename, Path: m.From, Reason: "to " + m.To}
+	ev := larder.Event{Kind: larder.EventRename, Path: nativePath(m.From), Reason: "to " + nativePath(m.To)}
 	from, err := writable(m.From)
 	var to where
 	if err == nil {
@@ -411,7 +416,7 @@ func (ss *session) open(p string) (where, *disk.File, error) {
 }
 
 func (ss *session) sums(ctx context.Context, m native.Sums) bool {
-	ev := larder.Event{Kind: larder.EventStat, Path: m.Path, Reason: "sums"}
+	ev := larder.Event{Kind: larder.EventStat, Path: nativePath(m.Path), Reason: "sums"}
 	if m.Count > native.MaxSumsCount {
 		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "%d sums asked for; the most is %d", m.Count, native.MaxSumsCount), nil)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"strings"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/native"
@@ -38,8 +37,8 @@ func (ss *session) parts(ctx context.Context, m native.Parts) bool {
 // cancel removes the unfinished uploads of m.Path, or all of them.
 func (ss *session) cancel(ctx context.Context, m native.Cancel) bool {
 	ev := larder.Event{Kind: larder.EventDelete, Path: m.Path, Reason: "unfinished upload cancelled"}
-	target := ""
-	if strings.TrimPrefix(m.Path, "/") != "" {
+	target := "" // every one
+	if m.Path != "" {
 		w, err := writable(m.Path)
 		if err != nil {
 			return ss.done(ctx, ev, err, nil)

@@ -22,7 +22,7 @@ var errBusyTransfers = &larder.Error{Code: larder.EUNAVAILABLE, Message: "too ma
 // DATA frames, END.
 func (ss *session) get(ctx context.Context, m native.Get) bool {
 	start := time.Now()
-	ev := larder.Event{Kind: larder.EventDownload, Path: m.Path}
+	ev := larder.Event{Kind: larder.EventDownload, Path: nativePath(m.Path)}
 	if !ss.s.startTransfer(ss.user.Name) {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
@@ -45,17 +45,29 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 	}
 
 	off, end, err := ss.send(ctx, f, int64(m.Offset), sum)
+	if err == nil {
+		// The blocks still buffered must reach the network before the
+		// download is recorded as sent (and, for a sync kind, recorded
+		// durably before the END completes the reply).
+		err = ss.w.Flush()
+	}
 	ev.Bytes, ev.SHA256, ev.Duration = off-int64(m.Offset), sum, time.Since(start)
 	ss.s.counters.nativeSent.Add(ev.Bytes)
 	ev.User, ev.Remote = ss.user.Name, ss.c.remote
-	if err != nil && end.Status == native.StatusOK {
+	if err != nil {
 		// The client is gone or stopped reading: no END can reach it.
 		ev.Status, ev.Reason = int(native.StatusOther), "interrupted: "+err.Error()
 		ss.record(ctx, ev)
 		return false
 	}
 	ev.Status, ev.Reason = int(end.Status), end.Message
-	ss.record(ctx, ev)
+	if err := ss.record(ctx, ev); err != nil && end.Status == native.StatusOK {
+		// A sync event not made durable: the END that completes the
+		// download is withheld, so that no client has a complete
+		// download the trail does not hold.
+		end = native.EndStatus{Status: native.StatusOther, Message: "the audit trail could not record the download: retry later"}
+		ss.status, ss.last.Status, ss.last.Reason = end.Status, int(end.Status), end.Message
+	}
 	if ss.w.Write(end) != nil || ss.w.Flush() != nil {
 		return false
 	}
@@ -68,7 +80,7 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 // the client's frames still in flight cannot be told from requests.
 func (ss *session) put(ctx context.Context, m native.Put) bool {
 	start := time.Now()
-	ev := larder.Event{Kind: larder.EventUpload, Path: m.Path, Bytes: int64(m.Size)}
+	ev := larder.Event{Kind: larder.EventUpload, Path: nativePath(m.Path), Bytes: int64(m.Size)}
 	w, err := writable(m.Path)
 	if err == nil && m.Size > 1<<62 {
 		err = larder.Errorf(larder.EINVALID, "a size of %d bytes is too large", m.Size)
@@ -89,12 +101,17 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer up.Close()
-	if err := ss.admit(ctx, up, replaced); err != nil {
+	// The path's unfinished uploads of other sizes, which this one could
+	// never resume, are superseded: their space is this one's.
+	ss.space.CancelUploads(w.path)
+	hold, err := ss.admit(ctx, up, replaced)
+	if err != nil {
 		if up.Offset == 0 {
 			up.Discard() // nothing in it
 		}
 		return ss.done(ctx, ev, err, nil)
 	}
+	defer hold.Release()
 	h := sha256.New()
 	if up.Offset > 0 {
 		if err := up.HashPrefix(h, up.Offset); err != nil {
@@ -107,7 +124,7 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		return false
 	}
 
-	total, sums, err := ss.receive(up, h)
+	total, sums, err := ss.receive(up, h, hold)
 	ev.Duration = time.Since(start)
 	if err != nil {
 		if errors.Is(err, errClientGone) {
@@ -190,12 +207,18 @@ func (ss *session) checkTarget(w where, overwrite bool) (int64, error) {
 // the space beyond its quota, counting every unfinished upload of the
 // space at its file's size (so two uploads started together see each
 // other; the quota is checked again, exactly, at commit), or the server's
-// disk below its reserve. replaced is the size of the file it replaces,
-// or -1.
-func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) error {
-	if err := ss.s.Reserve.Check(up.Size - up.Offset); err != nil {
-		return err
+// disk below its reserve, counting what other uploads are still to write.
+// replaced is the size of the file it replaces, or -1. It returns the
+// upload's hold on the disk's space.
+func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) (*disk.Hold, error) {
+	if err := ss.checkQuota(ctx, up, replaced); err != nil {
+		return nil, err
 	}
+	return ss.s.Reserve.Hold(up.Size - up.Offset)
+}
+
+// checkQuota is admit's check of the quota.
+func (ss *session) checkQuota(ctx context.Context, up *disk.Upload, replaced int64) error {
 	q := ss.s.Quota
 	if ss.s.FileStore == nil || q == (larder.Quota{}) {
 		return nil
@@ -216,7 +239,7 @@ func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) e
 	err = larder.QuotaExceeded(q, u)
 	if parts.Files > 0 {
 		e := err.(*larder.Error)
-		e.Message += fmt.Sprintf(" (%d unfinished uploads hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
+		e.Message += fmt.Sprintf(" (unfinished uploads, %d, hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
 	}
 	return err
 }
@@ -274,7 +297,7 @@ var errClientGone = errors.New("the client went away")
 //
 // It also returns the blocks' sums, to be recorded with the file, if the
 // whole file came in this session in blocks of the session's size.
-func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, error) {
+func (ss *session) receive(up *disk.Upload, whole hash.Hash, hold *disk.Hold) ([32]byte, []byte, error) {
 	wr := xfer.NewWriter(up, xfer.WriteOptions{Whole: whole, Verify: true})
 	var sums []byte
 	keep := &sums
@@ -282,7 +305,7 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, 
 		keep = nil
 	}
 	from := up.Offset
-	sum, err := ss.receiveBlocks(up, wr, keep)
+	sum, err := ss.receiveBlocks(up, wr, keep, hold)
 	werr := wr.Close()
 	ss.s.counters.nativeReceived.Add(up.Offset - from)
 	if werr != nil && (err == nil || errors.Is(err, errClientGone)) {
@@ -298,7 +321,7 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash) ([32]byte, []byte, 
 // receiveBlocks is receive's loop. It appends each block's sum to *sums
 // while the blocks have the session's size, and sets it to nil if one
 // does not (the last may be shorter).
-func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
+func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte, hold *disk.Hold) ([32]byte, error) {
 	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
 	at := up.Offset // the writer moves up.Offset behind us
 	checked := at
@@ -308,7 +331,9 @@ func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte)
 			return [32]byte{}, err
 		}
 		if at-checked >= reserveEvery {
-			if err := ss.s.Reserve.Check(0); err != nil {
+			// What was received is written or on its way; the rest is
+			// held. Another writer may have taken the space meanwhile.
+			if err := hold.Wrote(at - checked); err != nil {
 				return [32]byte{}, err
 			}
 			checked = at

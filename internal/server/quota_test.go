@@ -41,6 +41,37 @@ func (g *gatedReader) ReadAt(p []byte, off int64) (int, error) {
 	return g.r.ReadAt(p, off)
 }
 
+// heldPut starts an upload of data to path in a session of its own, and
+// holds it once it has sent gate bytes or fewer, when its part file is in
+// the spaces below dir. Calling release lets it go on; done yields its
+// outcome.
+func (h *nativeHarness) heldPut(t *testing.T, sig wire.Signature, path string, data []byte, gate int64, dir string) (release func(), done <-chan error) {
+	t.Helper()
+	s, err := h.dial("alice", sig, 0)
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	held := newGatedReader(data, gate)
+	result := make(chan error, 1)
+	go func() {
+		_, err := s.Put(context.Background(), path, held, int64(len(data)), client.PutOptions{})
+		result <- err
+	}()
+	waitFor(t, func() bool { return len(partFiles(t, dir)) == 1 })
+	return func() { close(held.open) }, result
+}
+
+// cutPut uploads data to path in a session of its own that dies after
+// sending after bytes, leaving an interrupted upload.
+func (h *nativeHarness) cutPut(t *testing.T, sig wire.Signature, path string, data []byte, after int64) {
+	t.Helper()
+	cut, err := h.dial("alice", sig, 0)
+	must(t, err)
+	defer cut.Close()
+	if _, err := cut.Put(context.Background(), path, &cutReader{r: bytes.NewReader(data), after: after}, int64(len(data)), client.PutOptions{}); err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+}
+
 // partFiles returns the part files in the spaces below dir.
 func partFiles(t *testing.T, dir string) []string {
 	t.Helper()
@@ -58,21 +89,22 @@ func TestNativePartsCountAgainstQuota(t *testing.T) {
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib+5, 201)
 
-	cut, err := h.dial("alice", sig, 0)
-	must(t, err)
-	if _, err := cut.Put(ctx, "big.bin", &cutReader{r: bytes.NewReader(data), after: mib}, int64(len(data)), client.PutOptions{}); err == nil {
-		t.Fatal("the cut upload succeeded")
-	}
-	cut.Close()
+	h.cutPut(t, sig, "big.bin", data, mib)
 	s := h.login(t, "alice", sig)
 	waitFor(t, func() bool {
+		// The cut upload's part counts at once, but its server side lets go
+		// of it only once it has seen the connection end: wait for both.
 		w, err := s.Whoami(ctx)
-		return err == nil && w.BytesUsed == uint64(len(data)) && w.FilesUsed == 1
+		if err != nil || w.BytesUsed != uint64(len(data)) || w.FilesUsed != 1 {
+			return false
+		}
+		parts, err := s.Parts(ctx)
+		return err == nil && len(parts) == 1 && !parts[0].Active
 	})
 
 	// 2 MiB more would make 4 MiB with the part: refused before any data,
 	// and leaving no part of its own.
-	_, err = s.Put(ctx, "b.bin", bytes.NewReader(data[:2*mib]), 2*mib, client.PutOptions{})
+	_, err := s.Put(ctx, "b.bin", bytes.NewReader(data[:2*mib]), 2*mib, client.PutOptions{})
 	wantNativeStatus(t, "an upload over the quota with the part", err, native.StatusQuotaExceeded)
 	if !strings.Contains(err.Error(), "unfinished upload") {
 		t.Errorf("the refusal does not name the unfinished upload: %v", err)
@@ -106,6 +138,31 @@ func TestNativePartsCountAgainstQuota(t *testing.T) {
 	}
 }
 
+// TestNativeUploadSupersedesOtherSizes: an upload of a path replaces the
+// unfinished uploads of that path of other sizes, which it could never
+// resume and which would otherwise hold its quota.
+func TestNativeUploadSupersedesOtherSizes(t *testing.T) {
+	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	data := randomBytes(2*mib, 205)
+	h.cutPut(t, sig, "f.bin", data, mib)
+	s := h.login(t, "alice", sig)
+	waitFor(t, func() bool {
+		parts, err := s.Parts(ctx)
+		return err == nil && len(parts) == 1 && !parts[0].Active
+	})
+	// The file changed: 2 MiB more, which with the old part's 2 MiB would
+	// be over the quota.
+	changed := append(data, data[:mib]...)
+	if _, err := s.Put(ctx, "f.bin", bytes.NewReader(changed[:2*mib+1]), 2*mib+1, client.PutOptions{Resume: true}); err != nil {
+		t.Fatalf("an upload of the same path with another size: %v", err)
+	}
+	if got := partFiles(t, h.spaces); len(got) != 0 {
+		t.Errorf("part files left: %v", got)
+	}
+}
+
 // TestNativeUploadsAtOnceSeeEachOther: two uploads that together exceed
 // the quota, started together: the second is refused before its data, not
 // at commit with a complete part left behind (issue 11, F1).
@@ -115,21 +172,12 @@ func TestNativeUploadsAtOnceSeeEachOther(t *testing.T) {
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib, 202)
 
-	first, err := h.dial("alice", sig, 0)
-	must(t, err)
-	defer first.Close()
-	held := newGatedReader(data, mib)
-	done := make(chan error, 1)
-	go func() {
-		_, err := first.Put(ctx, "a.bin", held, int64(len(data)), client.PutOptions{})
-		done <- err
-	}()
-	waitFor(t, func() bool { return len(partFiles(t, h.spaces)) == 1 })
+	release, done := h.heldPut(t, sig, "a.bin", data, mib, h.spaces)
 
 	s := h.login(t, "alice", sig)
-	_, err = s.Put(ctx, "b.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
+	_, err := s.Put(ctx, "b.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
 	wantNativeStatus(t, "a second upload beside one in flight", err, native.StatusQuotaExceeded)
-	close(held.open)
+	release()
 	if err := <-done; err != nil {
 		t.Fatalf("the first upload: %v", err)
 	}
@@ -158,16 +206,7 @@ func TestNativeRefusedAtCommitLeavesNoPart(t *testing.T) {
 	go twin.ServeNative(ln)
 	t.Cleanup(func() { twin.Close(); twin.Wait(); spaces.Close() })
 
-	first, err := h.dial("alice", sig, 0)
-	must(t, err)
-	defer first.Close()
-	held := newGatedReader(data, mib)
-	done := make(chan error, 1)
-	go func() {
-		_, err := first.Put(ctx, "a.bin", held, int64(len(data)), client.PutOptions{})
-		done <- err
-	}()
-	waitFor(t, func() bool { return len(partFiles(t, h.spaces)) == 1 })
+	release, done := h.heldPut(t, sig, "a.bin", data, mib, h.spaces)
 
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	must(t, err)
@@ -177,7 +216,7 @@ func TestNativeRefusedAtCommitLeavesNoPart(t *testing.T) {
 	if _, err := other.Put(ctx, "b.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
 		t.Fatalf("the upload through the other server: %v", err)
 	}
-	close(held.open)
+	release()
 	wantNativeStatus(t, "the upload refused at commit", <-done, native.StatusQuotaExceeded)
 	if got := partFiles(t, h.spaces); len(got) != 0 {
 		t.Errorf("the part of an upload refused at commit is left: %v", got)
@@ -252,7 +291,8 @@ func fill(t *testing.T, dir string, leave int64) string {
 // free space is refused before its data; one that runs into the reserve in
 // the middle (another writer filled the disk) ends with NO_SPACE, which
 // the client reads instead of a reset connection, and its part is removed;
-// once space is freed uploads work again (issue 11, F1 and F2).
+// once space is freed uploads work again, and of two that do not fit
+// together the second is refused before its data (issue 11, F1 and F2).
 func TestNativeFullDisk(t *testing.T) {
 	small := mountSmall(t, "64m")
 	var reserveDir string
@@ -272,32 +312,27 @@ func TestNativeFullDisk(t *testing.T) {
 	wantNativeStatus(t, "100 MB on a 64 MiB disk", err, native.StatusNoSpace)
 
 	data := randomBytes(40*mib, 204)
-	held := newGatedReader(data, 8*mib)
-	up, err := h.dial("alice", sig, 0)
-	must(t, err)
-	defer up.Close()
-	done := make(chan error, 1)
-	go func() {
-		_, err := up.Put(ctx, "big.bin", held, int64(len(data)), client.PutOptions{})
-		done <- err
-	}()
+	release, done := h.heldPut(t, sig, "big.bin", data, 8*mib, reserveDir)
 	waitFor(t, func() bool {
-		parts := partFiles(t, reserveDir)
-		if len(parts) != 1 {
-			return false
-		}
-		fi, err := os.Stat(parts[0])
+		fi, err := os.Stat(partFiles(t, reserveDir)[0])
 		return err == nil && fi.Size() >= 4*mib
 	})
 	filler := fill(t, small, 256<<10)
-	close(held.open)
+	release()
 	err = <-done
 	wantNativeStatus(t, "an upload that meets the reserve in the middle", err, native.StatusNoSpace)
 	waitFor(t, func() bool { return len(partFiles(t, reserveDir)) == 0 })
 
 	must(t, os.Remove(filler))
+	// Two uploads that do not fit together: the second is refused before
+	// its data, counting what the first is still to write, and the first
+	// completes.
+	release, done = h.heldPut(t, sig, "big.bin", data, 8*mib, reserveDir)
 	s = h.login(t, "alice", sig)
-	if _, err := s.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+	_, err = s.Put(ctx, "other.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
+	wantNativeStatus(t, "an upload beside one the disk cannot also take", err, native.StatusNoSpace)
+	release()
+	if err := <-done; err != nil {
 		t.Fatalf("the upload once space is back: %v", err)
 	}
 }

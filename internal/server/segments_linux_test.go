@@ -75,7 +75,11 @@ func TestRepliesPerBlockForOtherMSS(t *testing.T) {
 	if !bytes.Equal(r.payload, data) {
 		t.Fatalf("got %d bytes, want the file's %d", len(r.payload), len(data))
 	}
-	if !strings.Contains(h.logs.String(), "send=per-block") {
-		t.Errorf("the log does not say send=per-block:\n%s", h.logs)
+	// The request's log line is written after the connection is closed.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(h.logs.String(), "send=per-block"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not say send=per-block:\n%s", h.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

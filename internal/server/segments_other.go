@@ -12,24 +12,6 @@ import (
 // segments: a reply over TCP goes one block per write, as the course's
 // reference server sends it (see segments_linux.go).
 
-type sendPath int
-
-const (
-	sendBatched sendPath = iota
-	sendAligned
-	sendPerBlock
-)
-
-func (p sendPath) String() string {
-	switch p {
-	case sendAligned:
-		return "aligned"
-	case sendPerBlock:
-		return "per-block"
-	}
-	return "batched"
-}
-
 func alignSegments(net.Listener) error { return nil }
 
 func chooseSendPath(rwc net.Conn) (sendPath, syscall.RawConn) {
