@@ -36,6 +36,13 @@ type User struct {
 	// Disabled accounts cannot log in; they keep their name and files.
 	Disabled bool
 
+	// CredentialGen counts the changes of the account's password:
+	// ReplaceVerifier adds one, RehashVerifier (the same password hashed
+	// anew) does not. A session compares it with the account's to tell a
+	// password change, which ends the session, from a rehash, which does
+	// not.
+	CredentialGen int64
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -57,11 +64,17 @@ type UserStore interface {
 	// change committed by any process sharing the store.
 	UserByName(ctx context.Context, name string) (*User, error)
 
-	// ReplaceVerifier sets the verifier of account name to new if it is
-	// still old, atomically, and updates UpdatedAt. If the verifier has
-	// changed meanwhile it fails with code ECONFLICT and changes nothing, so
-	// that a rehash on login never overwrites a password reset.
+	// ReplaceVerifier sets the verifier of account name to new, for a new
+	// password, if it is still old, atomically; it adds one to
+	// CredentialGen and updates UpdatedAt. If the verifier has changed
+	// meanwhile it fails with code ECONFLICT and changes nothing.
 	ReplaceVerifier(ctx context.Context, name, old, new string) error
+
+	// RehashVerifier is ReplaceVerifier for a new hash of the same
+	// password (a rehash on login, a wrap): CredentialGen stays, so that
+	// the account's sessions go on. Its compare-and-swap makes sure that a
+	// rehash never overwrites a password reset.
+	RehashVerifier(ctx context.Context, name, old, new string) error
 
 	// SetDisabled disables or enables account name.
 	SetDisabled(ctx context.Context, name string, disabled bool) error

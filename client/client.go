@@ -111,8 +111,7 @@ func (c *Client) Register(ctx context.Context, username string, sig wire.Signatu
 		return "", err
 	}
 	if rep.noReply {
-		return "", fmt.Errorf("client: register %q: the server closed the connection without a reply: %w",
-			username, io.ErrUnexpectedEOF)
+		return "", fmt.Errorf("client: register %q: %w: %w", username, ErrNoReply, io.ErrUnexpectedEOF)
 	}
 	text := cleanText(msg.b)
 	if rep.status != wire.StatusOK {
@@ -221,7 +220,8 @@ func (c *Client) do(ctx context.Context, op string, req *wire.Request,
 	if _, err := req.WriteTo(dc); err != nil {
 		return reply{}, c.ioError(ctx, op, "sending the request", err)
 	}
-	rep, err := readReply(wire.NewBlockReader(dc), pick, progress)
+	head := &headReader{r: dc}
+	rep, err := readReply(wire.NewBlockReader(head), head, pick, progress)
 	var ne *netError
 	if errors.As(err, &ne) {
 		return reply{}, c.ioError(ctx, op, "reading the reply", ne.err)

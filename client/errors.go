@@ -106,3 +106,13 @@ func cleanText(b []byte) string {
 	}, s)
 	return strings.TrimSpace(s)
 }
+
+// ErrNotCourse matches a reply that no course-protocol server would send:
+// its first header is impossible (a length above 944, a status outside
+// 1–7, a block number at or above the count). Something else answered:
+// an HTTP server, a TLS port, the wrong service.
+var ErrNotCourse = errors.New("client: the server's reply is not the course protocol")
+
+// ErrNoReply matches a registration to which the server sent nothing
+// before it closed the connection.
+var ErrNoReply = errors.New("the server closed the connection without a reply")

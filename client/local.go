@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/larderfs/larder/internal/flock"
 )
@@ -53,6 +56,7 @@ type LocalFile struct {
 	Existing fs.FileInfo
 
 	resumable bool
+	created   bool // the part file is this download's: made by OpenLocal
 	done      bool
 }
 
@@ -79,6 +83,10 @@ func OpenLocal(dst string, resumable bool) (*LocalFile, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
+	// Leftovers of a course get of this target that was killed.
+	if dir, base := filepath.Split(path); base != "" {
+		removeStaleTemps(cmp.Or(dir, "."), base)
+	}
 	var err error
 	if resumable {
 		err = l.openPart()
@@ -99,17 +107,95 @@ var ErrDownloadRunning = errors.New("another download is running")
 // be replaced: a device, a FIFO, a socket. Write into it instead.
 var ErrNotRegular = errors.New("not a regular file: it is written into, never replaced")
 
-// openPart opens (creating it) and locks the resumable part file.
+// ErrForeignPart matches every *PartError with errors.Is.
+var ErrForeignPart = errors.New("client: the part file is not larder's own")
+
+// PartError refuses a part file (LOCAL.larder-part) that larder cannot
+// tell for its own: one that is not a regular file of one name (it is
+// never followed, written nor removed), or one whose bytes are not the
+// first bytes of the file downloaded (it is left as it was, unless the
+// caller asked to start over).
+type PartError struct {
+	Path       string // the part file
+	Reason     string // e.g. "is a symbolic link", "its block 3 is not the server's"
+	NotRegular bool   // not a regular file of one name: nothing undoes that
+}
+
+func (e *PartError) Error() string {
+	if e.NotRegular {
+		return fmt.Sprintf("client: %s, where the download would go first, %s: larder neither follows, writes nor removes it", e.Path, e.Reason)
+	}
+	return fmt.Sprintf("client: %s is not part of an earlier download of this file (%s); it was left as it was", e.Path, e.Reason)
+}
+
+func (e *PartError) Is(target error) bool { return target == ErrForeignPart }
+
+// kindOf names the kind of a file that is not a regular file.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
+}
+
+// partKind refuses a part file that is not a regular file of one name.
+func partKind(name string, fi fs.FileInfo) error {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return &PartError{Path: name, Reason: "is a symbolic link", NotRegular: true}
+	case !fi.Mode().IsRegular():
+		return &PartError{Path: name, Reason: "is " + kindOf(fi.Mode()) + ", not a regular file", NotRegular: true}
+	case links(fi) > 1:
+		return &PartError{Path: name, Reason: fmt.Sprintf("has other names (%d hard links), which a download would change", links(fi)), NotRegular: true}
+	}
+	return nil
+}
+
+// openPart opens (creating it) and locks the resumable part file. An
+// existing one must be a regular file of one name, opened without
+// following a link; whether its bytes are the download's is Download's
+// to check.
 func (l *LocalFile) openPart() error {
 	name := l.Path + PartSuffix
-	if fi, err := os.Lstat(name); err == nil && !fi.Mode().IsRegular() {
-		return fmt.Errorf("client: %s, where the download would go first, is not a regular file; move it away", name)
+	fi, err := os.Lstat(name)
+	if err == nil {
+		if err := partKind(name, fi); err != nil {
+			return err
+		}
 	}
 	// A new file is private: it may be a copy of a private file, and its
 	// mode becomes the destination's only if that existed.
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|openNoFollow, 0o600)
+	if err == nil {
+		l.created = true
+	} else if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(name, os.O_RDWR|openNoFollow, 0)
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return &PartError{Path: name, Reason: "is a symbolic link", NotRegular: true}
+	}
 	if err != nil {
 		return fmt.Errorf("client: cannot write beside %s: %w", l.Path, err)
+	}
+	// What was opened, not what was looked at: the name may have changed.
+	ofi, err := f.Stat()
+	if err == nil {
+		if err = partKind(name, ofi); err == nil && fi != nil && !l.created && !os.SameFile(fi, ofi) {
+			err = &PartError{Path: name, Reason: "changed while it was opened", NotRegular: true}
+		}
+	}
+	if err != nil {
+		f.Close()
+		return err
 	}
 	if ok, err := flock.TryLock(f); !ok {
 		f.Close()
@@ -122,16 +208,28 @@ func (l *LocalFile) openPart() error {
 	return nil
 }
 
+// tempRandom is how many random characters a temporary file's name
+// holds, from rand.Text's alphabet (A to Z, 2 to 7).
+const tempRandom = 10
+
+// tempName returns the name of a temporary file beside the destination
+// base, of random part r: .BASE.larder-R.tmp.
+func tempName(dir, base, r string) string {
+	return filepath.Join(dir, "."+base+".larder-"+r+".tmp")
+}
+
 // openTemp creates a temporary file of a random name beside the
 // destination, with the usual mode 0666 less the umask, which only the
-// kernel knows (os.CreateTemp would make it 0600).
+// kernel knows (os.CreateTemp would make it 0600), and locks it for as
+// long as the download runs, so that removeStaleTemps can tell it from
+// the leftover of a get that was killed.
 func (l *LocalFile) openTemp() error {
 	dir, base := filepath.Split(l.Path)
 	if dir == "" {
 		dir = "."
 	}
 	for range 10 {
-		name := filepath.Join(dir, "."+base+".larder-"+rand.Text()[:10]+".tmp")
+		name := tempName(dir, base, rand.Text()[:tempRandom])
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -139,10 +237,73 @@ func (l *LocalFile) openTemp() error {
 		if err != nil {
 			return fmt.Errorf("client: cannot write beside %s: %w", l.Path, err)
 		}
+		// Another get's removeStaleTemps may have found it before the
+		// lock: then it is locked by that get, or gone, and another name
+		// is tried.
+		ok, _ := flock.TryLock(f)
+		fi, ferr := f.Stat()
+		now, nerr := os.Lstat(name)
+		if !ok || ferr != nil || nerr != nil || !os.SameFile(fi, now) {
+			f.Close()
+			continue
+		}
 		l.Part = f
 		return nil
 	}
 	return fmt.Errorf("client: cannot create a temporary file beside %s", l.Path)
+}
+
+// removeStaleTemps removes the temporary files of earlier course gets
+// into dir/base that were killed before they could (kill -9, a crash):
+// only names of larder's exact pattern (.BASE.larder-XXXXXXXXXX.tmp, ten
+// characters of A to Z and 2 to 7), only regular files of one name, and
+// only those no running get holds locked. Best effort: what cannot be
+// checked is left.
+func removeStaleTemps(dir, base string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix, suffix := "."+base+".larder-", ".tmp"
+	for _, e := range entries {
+		n := e.Name()
+		if len(n) != len(prefix)+tempRandom+len(suffix) || !strings.HasPrefix(n, prefix) || !strings.HasSuffix(n, suffix) ||
+			!isRandText(n[len(prefix):len(prefix)+tempRandom]) || !e.Type().IsRegular() {
+			continue
+		}
+		removeIfStale(filepath.Join(dir, n))
+	}
+}
+
+// removeIfStale removes the temporary file name if it is a regular file
+// of one name that no one holds locked.
+func removeIfStale(name string) {
+	fi, err := os.Lstat(name)
+	if err != nil || !fi.Mode().IsRegular() || links(fi) > 1 {
+		return
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|openNoFollow, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	ofi, err := f.Stat()
+	if err != nil || !os.SameFile(fi, ofi) {
+		return
+	}
+	if ok, _ := flock.TryLock(f); ok {
+		os.Remove(name)
+	}
+}
+
+// isRandText reports whether s is made of rand.Text's characters.
+func isRandText(s string) bool {
+	for _, c := range []byte(s) {
+		if !('A' <= c && c <= 'Z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // Commit replaces the destination with the part file, which holds the
@@ -224,8 +385,9 @@ func (l *LocalFile) comparePrefix(verified int64) error {
 }
 
 // Abort lets go of the part file unless Commit placed it: a resumable
-// one stays for the next download to go on from, unless it is empty; a
-// temporary one is removed. The destination is not touched.
+// one stays for the next download to go on from, unless it is empty and
+// this download made it; a temporary one is removed. The destination is
+// not touched.
 func (l *LocalFile) Abort() {
 	if l.done {
 		return
@@ -233,7 +395,7 @@ func (l *LocalFile) Abort() {
 	l.done = true
 	fi, err := l.Part.Stat()
 	l.Part.Close()
-	if !l.resumable || err == nil && fi.Size() == 0 {
+	if !l.resumable || l.created && err == nil && fi.Size() == 0 {
 		os.Remove(l.Part.Name())
 	}
 }
@@ -312,4 +474,30 @@ func (l *LocalFile) checkedWriter(w io.Writer, off int64) (io.Writer, func(), er
 	}
 	c := &prefixChecker{w: w, local: f, path: l.Path, off: off, end: l.Existing.Size()}
 	return c, func() { f.Close() }, nil
+}
+
+// tailChecker passes writes of the part file to w, and compares on the
+// way the first bytes with want, the part's last bytes, short of a block,
+// which the server's block hashes could not check: the first that differ
+// fail the write, before anything is written over them.
+type tailChecker struct {
+	w    io.Writer
+	want []byte // the bytes not compared yet
+	path string
+	at   int64 // the offset of want in the part file
+}
+
+func (c *tailChecker) Write(p []byte) (int, error) {
+	if len(c.want) > 0 {
+		n := min(len(p), len(c.want))
+		if !bytes.Equal(p[:n], c.want[:n]) {
+			reason := fmt.Sprintf("its bytes from %d on are not the server's", c.at)
+			if c.at == 0 {
+				reason = "its bytes are not the first bytes of the server's file"
+			}
+			return 0, &PartError{Path: c.path, Reason: reason}
+		}
+		c.want = c.want[n:]
+	}
+	return c.w.Write(p)
 }

@@ -2,9 +2,11 @@ package client
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/larderfs/larder/wire"
@@ -31,7 +33,7 @@ type reply struct {
 // the protocol's rules, and hands each good block to the sink.
 type assembly struct {
 	first  wire.BlockHeader // the first block's header; the reference for the others
-	blocks uint32           // blocks expected: the count, or 1 for a count of 0
+	blocks uint32           // blocks expected: the count
 	seen   blockSet
 	got    uint32 // blocks received
 	bytes  int64  // payload bytes received
@@ -43,12 +45,20 @@ type assembly struct {
 // arrived. pick chooses the sink once the first block has told the
 // status. Connection failures come back as *netError; a reply that breaks
 // the rules as *IntegrityError.
-func readReply(br *wire.BlockReader, pick func(wire.Status) sink,
+//
+// A first header that no course server would send is ErrNotCourse, worded
+// with the first bytes, which head holds.
+func readReply(br *wire.BlockReader, head *headReader, pick func(wire.Status) sink,
 	progress func(received, expected int64)) (reply, error) {
 	var a assembly
 	var lastReport time.Time
 	for {
 		h, p, err := br.ReadBlock()
+		if a.sink == nil && (err == nil || h.Length > wire.MaxBlockPayload || errors.Is(err, io.ErrUnexpectedEOF)) {
+			if why := notCourse(h, head.b); why != "" {
+				return reply{}, &notCourseError{head: head.b, why: why}
+			}
+		}
 		if err != nil {
 			return reply{noReply: err == io.EOF && a.sink == nil}, a.readError(err)
 		}
@@ -102,8 +112,12 @@ func (a *assembly) readError(err error) error {
 // start takes the first block's header as the reference for the reply and
 // chooses its sink.
 func (a *assembly) start(h wire.BlockHeader, pick func(wire.Status) sink) error {
+	if h.Count == 0 {
+		// Even an empty file is one block, of length 0.
+		return replyError("the reply declares 0 blocks; even an empty payload is one block")
+	}
 	a.first = h
-	a.blocks = max(h.Count, 1) // a count of 0 with an empty block is an empty payload
+	a.blocks = h.Count
 	a.size = -1
 	if h.Status != wire.StatusOK && int64(a.blocks-1)*wire.MaxBlockPayload >= maxMessage {
 		return replyError("a %v reply of %d blocks is longer than the %d bytes allowed for a message",
@@ -125,8 +139,6 @@ func (a *assembly) add(h wire.BlockHeader, p []byte) error {
 		return blockError(i, "total hash differs from the first block's")
 	case i >= a.blocks:
 		return blockError(i, "index out of range for a count of %d", h.Count)
-	case h.Count == 0 && len(p) != 0:
-		return blockError(i, "%d payload bytes in a reply that declares 0 blocks", len(p))
 	case i < a.blocks-1 && len(p) != wire.MaxBlockPayload:
 		return blockError(i, "%d payload bytes; every block but the last carries %d", len(p), wire.MaxBlockPayload)
 	case i == a.blocks-1 && a.blocks > 1 && len(p) == 0:
@@ -153,4 +165,64 @@ func (a *assembly) expected() int64 {
 		return a.size
 	}
 	return int64(a.blocks) * wire.MaxBlockPayload
+}
+
+// notCourse says why a first block header, whose first bytes are head,
+// cannot come from a course server, or returns "". head may be shorter
+// than a header, for a reply cut short: only its length field is judged
+// then.
+func notCourse(h wire.BlockHeader, head []byte) string {
+	if len(head) >= 4 && len(head) < wire.BlockHeaderSize {
+		h.Length = binary.BigEndian.Uint32(head)
+	}
+	switch {
+	case len(head) >= 4 && h.Length > wire.MaxBlockPayload:
+		return fmt.Sprintf("a block of %d bytes, above %d", h.Length, wire.MaxBlockPayload)
+	case len(head) < wire.BlockHeaderSize:
+		return ""
+	case !h.Status.Valid():
+		return fmt.Sprintf("status %d, outside 1–7", uint32(h.Status))
+	case h.Count > 0 && h.Index >= h.Count:
+		return fmt.Sprintf("block %d of %d", h.Index, h.Count)
+	}
+	return ""
+}
+
+// notCourseError is a reply that no course server would send.
+type notCourseError struct {
+	head []byte // its first bytes
+	why  string
+}
+
+func (e *notCourseError) Error() string {
+	return fmt.Sprintf("client: the server's reply is not the course protocol (it starts with %s: %s): is this the right port?",
+		quoteHead(e.head), e.why)
+}
+
+func (e *notCourseError) Is(target error) bool { return target == ErrNotCourse }
+
+// quoteHead quotes the first bytes of a reply for a message: up to 32 of
+// them, as Go quotes a string, with "…" if there were more.
+func quoteHead(b []byte) string {
+	const most = 32
+	more := ""
+	if len(b) > most {
+		b, more = b[:most], "…"
+	}
+	return strconv.Quote(string(b) + more)
+}
+
+// headReader keeps the first bytes read through it, up to a block header,
+// for the message of a reply that is not the course protocol.
+type headReader struct {
+	r io.Reader
+	b []byte
+}
+
+func (h *headReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if keep := wire.BlockHeaderSize - len(h.b); keep > 0 && n > 0 {
+		h.b = append(h.b, p[:min(n, keep)]...)
+	}
+	return n, err
 }

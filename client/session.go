@@ -386,13 +386,33 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 	var res DownloadResult
 	whole := sha256.New()
 	have := int64(0)
+	// The part's last bytes, short of a block: compared with the first
+	// bytes downloaded before they are written over.
+	var tail *tailChecker
 	if opts.NoResume {
 		err = lf.Part.Truncate(0)
 	} else if size, serr := lf.partSize(); serr != nil {
 		err = serr
 	} else if size > 0 {
+		bs := int64(s.blockSize)
 		have, err = s.verifiedPrefix(ctx, path, lf.Part, size, whole)
 		res.From = lf.Part.Name()
+		switch {
+		case err != nil:
+		case have == size:
+		case size-have < bs && !opts.Overwrite:
+			tail = &tailChecker{want: make([]byte, size-have), path: lf.Part.Name(), at: have}
+			if _, err = lf.Part.ReadAt(tail.want, have); err != nil {
+				return res, err
+			}
+		case !opts.Overwrite:
+			// Not larder's from this file: the user's, or the file
+			// changed on the server. Left as it is.
+			return res, &PartError{Path: lf.Part.Name(), Reason: fmt.Sprintf("its block %d is not the server's", have/bs)}
+		default:
+			// -f: start over.
+			have, whole, res.From = 0, sha256.New(), ""
+		}
 	}
 	if err != nil {
 		return res, err
@@ -422,21 +442,27 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 		if blocks := lf.Existing.Size() / int64(s.blockSize) * int64(s.blockSize); verified < blocks && !opts.Overwrite {
 			return res, &LocalDiffersError{Path: lf.Path, Reason: fmt.Sprintf("its block %d is not the server's", verified/int64(s.blockSize))}
 		}
-		if !opts.NoResume && verified > have {
+		if !opts.NoResume && verified > have && tail == nil {
 			if err := lf.copyPrefix(verified); err != nil {
 				return res, err
 			}
 			have, whole, res.From = verified, lh, lf.Path
 		}
 	}
-	if err := lf.Part.Truncate(have); err != nil {
-		return res, err
+	if tail == nil {
+		if err := lf.Part.Truncate(have); err != nil {
+			return res, err
+		}
 	}
 	if _, err := lf.Part.Seek(have, io.SeekStart); err != nil {
 		return res, err
 	}
 	res.Kept = have
 	var dst io.Writer = xfer.NewFile(lf.Part, have)
+	if tail != nil {
+		tail.w = dst
+		dst = tail
+	}
 	if !opts.Overwrite {
 		// Stop at once if local turns out not to be a copy.
 		var release func()
@@ -448,6 +474,10 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 	res.GetReply, err = s.get(ctx, path, have, dst, whole, opts.Progress)
 	if err != nil {
 		return res, err
+	}
+	if tail != nil && len(tail.want) > 0 {
+		// The server's file ended before the part did.
+		return res, &PartError{Path: lf.Part.Name(), Reason: "it is longer than the server's file"}
 	}
 	if [32]byte(whole.Sum(nil)) != res.SHA256 {
 		// The part is wrong somewhere: the next download starts over.

@@ -34,6 +34,10 @@ type AccountConfig struct {
 	// lanes), so that an admin command can tell the administrator's word
 	// from the defaults.
 	hashGiven [3]bool
+
+	// LowerHashPolicy lets a server record a policy weaker than the
+	// recorded one in some parameter (serve --hash-lower-policy).
+	LowerHashPolicy bool
 }
 
 func defaultAccountConfig(getenv func(string) string) AccountConfig {
@@ -257,7 +261,7 @@ func openAccountsMode(ctx context.Context, c *AccountConfig, server bool, logger
 		}
 	}()
 	if server {
-		err = recordPolicy(ctx, db, c.Hash, logger)
+		err = recordPolicy(ctx, db, c.Hash, c.LowerHashPolicy, logger)
 	} else {
 		a.policyErr, err = serversPolicy(ctx, db, c)
 	}
@@ -303,8 +307,12 @@ func checkPeppers(ctx context.Context, db *database, ps *auth.Peppers, file stri
 }
 
 // recordPolicy records p as the servers' hash policy in db, for the
-// administrator's commands to read, and logs a change of it.
-func recordPolicy(ctx context.Context, db *database, p auth.Params, logger *slog.Logger) error {
+// administrator's commands to read, and logs a change of it. A policy
+// weaker than the recorded one in some parameter (memory, passes, lanes)
+// is refused unless lower: a mistyped flag must not quietly make every
+// new hash (registrations, password changes) weaker. Stored hashes are
+// never lowered either way (auth.Hasher.NeedsRehash).
+func recordPolicy(ctx context.Context, db *database, p auth.Params, lower bool, logger *slog.Logger) error {
 	settings := db.settings()
 	prev, err := settings.Setting(ctx, larder.SettingHashPolicy)
 	if err != nil && larder.ErrorCode(err) != larder.ENOTFOUND {
@@ -313,11 +321,24 @@ func recordPolicy(ctx context.Context, db *database, p auth.Params, logger *slog
 	if prev == p.String() {
 		return nil
 	}
+	old, oldErr := auth.ParseParams(prev)
+	weaker := prev != "" && oldErr == nil && (p.Memory < old.Memory || p.Time < old.Time || p.Threads < old.Threads)
+	if weaker && !lower {
+		return usageError("the password-hash policy argon2id %v is weaker than argon2id %v, the one the servers on %s recorded: "+
+			"give the --hash-… flags of that policy (or stronger), or add --hash-lower-policy to make new hashes weaker on purpose "+
+			"(stored hashes are never lowered)", p, old, db.where)
+	}
 	if err := settings.SetSetting(ctx, larder.SettingHashPolicy, p.String()); err != nil {
 		return fmt.Errorf("recording the hash policy: %w", err)
 	}
-	if prev != "" && logger != nil {
-		logger.Warn("password-hash policy changed: hashes are moved to the new one as their users log in; every server sharing the accounts should use it",
+	switch {
+	case logger == nil || prev == "":
+	case weaker:
+		logger.Warn("password-hash policy LOWERED by --hash-lower-policy: new hashes (registrations, password changes) are weaker; "+
+			"stored hashes stronger than it are kept, and a login raises only their weaker parameters",
+			"was", prev, "now", p.String())
+	default:
+		logger.Warn("password-hash policy changed: hashes weaker than it are moved to it as their users log in; every server sharing the accounts should use it",
 			"was", prev, "now", p.String())
 	}
 	return nil

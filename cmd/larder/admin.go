@@ -135,12 +135,12 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 // pepper" (by the policy, with another pepper), or "below policy" (the
 // rest: weaker, legacy, wrapped or unreadable).
 func hashState(h *auth.Hasher, stored string) string {
-	if !h.NeedsRehash(stored) {
-		return "current"
-	}
-	switch err := h.WrapCheck(stored); {
+	err := h.WrapCheck(stored)
+	switch {
 	case errors.Is(err, auth.ErrStronger):
-		return "above policy"
+		return "above policy" // a login keeps it, or raises its other parameters
+	case !h.NeedsRehash(stored):
+		return "current"
 	case errors.Is(err, auth.ErrOtherPepper):
 		return "older pepper"
 	}
@@ -148,7 +148,9 @@ func hashState(h *auth.Hasher, stored string) string {
 }
 
 // hashCurrent reports whether stored follows the servers' policy, or nil
-// if that policy is not known.
+// if that policy is not known: true also for a hash above the policy in
+// some parameter and below it in none, which no login replaces (a login
+// never weakens a hash); "larder admin hashes" tells the two apart.
 func (a *accounts) hashCurrent(stored string) *bool {
 	if a.needPolicy() != nil {
 		return nil

@@ -120,7 +120,7 @@ func wrapOne(ctx context.Context, a *accounts, u *larder.User) error {
 	if err != nil {
 		return fmt.Errorf("wrapping %s: %w", u.Name, err)
 	}
-	if err := a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, w); err != nil {
+	if err := a.store.RehashVerifier(ctx, u.Name, u.Verifier, w); err != nil { // the same password: sessions go on
 		return err
 	}
 	from, _ := a.hasher.Describe(u.Verifier)
@@ -133,8 +133,9 @@ func runAdminCalibrate(ctx context.Context, env *Env, args []string) error {
 	fs := adminFlagSet(env, "calibrate", "calibrate [--target 250ms] [--max-memory KiB] [flags]",
 		"Measures argon2id on this machine and proposes the parameters that take about\n"+
 			"the target time per hash, never below OWASP's minimum. It changes nothing:\n"+
-			"start the server with the flags it prints, and every account is upgraded to\n"+
-			"them at its next login.", &cfg)
+			"start the server with the flags it prints, and every account whose hash is\n"+
+			"weaker in some parameter is raised at its next login. No hash is ever\n"+
+			"lowered: a proposal below the servers' recorded policy is said so.", &cfg)
 	target := fs.Duration("target", 250*time.Millisecond, "time one password hash should take")
 	maxMemory := fs.Uint("max-memory", 64<<10, "most memory one hash may take, in `KiB`; the server needs this times --hash-concurrency")
 	if err := noArgs(fs, args); err != nil {
@@ -142,6 +143,16 @@ func runAdminCalibrate(ctx context.Context, env *Env, args []string) error {
 	}
 	if *maxMemory == 0 || *maxMemory > uint(auth.MaxMemory) {
 		return usageError("bad --max-memory %d: want 1 to %d KiB", *maxMemory, auth.MaxMemory)
+	}
+	// The servers' policy, if a server recorded one in the data folder:
+	// a proposal below it must say what it would mean.
+	var recorded *auth.Params
+	if a, err := openAccounts(ctx, &cfg); err == nil {
+		if a.needPolicy() == nil {
+			p := a.hasher.Params()
+			recorded = &p
+		}
+		a.Close()
 	}
 	fmt.Fprintf(env.Stderr, "measuring argon2id on this machine for a %v target…\n", *target)
 	p, took, err := auth.Calibrate(ctx, *target, uint32(*maxMemory), cfg.Hash.Threads)
@@ -157,6 +168,22 @@ func runAdminCalibrate(ctx context.Context, env *Env, args []string) error {
 		took.Round(time.Millisecond), p.Memory>>10, conc, float64(conc)/took.Seconds(), conc*int(p.Memory>>10))
 	if !p.MeetsOWASPMinimum() {
 		fmt.Fprintf(env.Stdout, "warning: below OWASP's minimum (m=19456 KiB, t=2, p=1)\n")
+	}
+	if r := recorded; r != nil && (p.Memory < r.Memory || p.Time < r.Time || p.Threads < r.Threads) {
+		var less []string
+		if p.Memory < r.Memory {
+			less = append(less, fmt.Sprintf("less memory (%d KiB < %d KiB)", p.Memory, r.Memory))
+		}
+		if p.Time < r.Time {
+			less = append(less, fmt.Sprintf("fewer passes (%d < %d)", p.Time, r.Time))
+		}
+		if p.Threads < r.Threads {
+			less = append(less, fmt.Sprintf("fewer lanes (%d < %d)", p.Threads, r.Threads))
+		}
+		fmt.Fprintf(env.Stdout, "warning: the proposal has %s than the servers' recorded policy argon2id %v: "+
+			"serve refuses it without --hash-lower-policy; with it, only new hashes (registrations, password changes) follow it, "+
+			"stored hashes are never lowered, and a login raises only a hash's weaker parameters (to argon2id %v here)\n",
+			strings.Join(less, " and "), *r, auth.Params{Memory: max(p.Memory, r.Memory), Time: max(p.Time, r.Time), Threads: max(p.Threads, r.Threads)})
 	}
 	return nil
 }

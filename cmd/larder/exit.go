@@ -32,8 +32,10 @@ import (
 //	     read-only shared area (DENIED), too many failed logins (THROTTLED),
 //	     and a server whose certificate is not the one pinned for it
 //	     (tlsconf.CertChangedError)
-//	5    network: cannot connect, timed out, connection reset, or the
-//	     server closed a native session in the middle
+//	5    network: cannot connect, timed out, connection reset, the
+//	     server closed a native session in the middle, or what answered
+//	     is not a course-protocol server (no reply, or a reply no course
+//	     server sends: the wrong port)
 //	6    integrity: the server's reply failed a check, or the server found
 //	     an upload's block or whole file wrong (HASH_MISMATCH); nothing
 //	     was kept that failed a check
@@ -69,6 +71,8 @@ func ExitCode(err error) int {
 		return exitOK
 	case errors.As(err, &usage):
 		return exitUsage
+	case errors.Is(err, client.ErrNotCourse):
+		return exitNetwork
 	case errors.Is(err, client.ErrIntegrity):
 		return exitIntegrity
 	case errors.As(err, new(*tlsconf.CertChangedError)):

@@ -209,6 +209,13 @@ func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local stri
 		return &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
 	case errors.Is(err, client.ErrDownloadRunning):
 		return err
+	case errors.As(err, new(*client.PartError)):
+		var pe *client.PartError
+		errors.As(err, &pe)
+		if pe.NotRegular {
+			return &hintError{err: err, hint: "move it away, or name another FILE with -o"}
+		}
+		return &hintError{err: err, hint: "remove it, or pass -f (or --no-resume) to start over"}
 	}
 	if err != nil {
 		untouched := "not changed"

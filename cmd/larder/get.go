@@ -29,17 +29,20 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 			"After 'larder login' (a profile exists), or with --native, get speaks the\n"+
 			"native protocol (LNP/1, over TLS): FILE is by default PATH's name in the\n"+
 			"current folder. The download goes to FILE.larder-part, which a failed or\n"+
-			"interrupted get keeps: the same command goes on from it, keeping its blocks\n"+
-			"that match the server's (--no-resume starts over); so it does from a FILE\n"+
-			"that is an earlier, partial copy. A new FILE is private (mode 0600). The\n"+
-			"server, user and trust come from the flags, else LARDER_NATIVE_SERVER and\n"+
-			"LARDER_USER, else the profile.\n"+
+			"interrupted get keeps: the same command goes on from it if its bytes are\n"+
+			"PATH's first (checked by the server's block hashes; --no-resume starts over);\n"+
+			"so it does from a FILE that is an earlier, partial copy. A FILE.larder-part\n"+
+			"that is not is left as it was and named (remove it, or -f starts over); one\n"+
+			"that is a link, a device or a FIFO is never followed nor written. A new FILE\n"+
+			"is private (mode 0600). The server, user and trust come from the flags, else\n"+
+			"LARDER_NATIVE_SERVER and LARDER_USER, else the profile.\n"+
 			"\n"+
 			"Otherwise, or with --course, get speaks the course protocol: the payload\n"+
-			"goes to stdout, or with -o to FILE. A server that closes the connection\n"+
-			"without a reply is an error: it does not speak the course protocol, or it\n"+
-			"is the course's reference server and PATH is an empty file, for which that\n"+
-			"server sends nothing.")
+			"goes to stdout, or with -o to FILE, through a hidden .FILE.larder-*.tmp beside\n"+
+			"it; one left by a killed get is removed by the next get of FILE. A server\n"+
+			"that closes the connection without a reply is an error: it does not speak\n"+
+			"the course protocol, or it is the course's reference server and PATH is an\n"+
+			"empty file, for which that server sends nothing.")
 	f.defineTrust(flags)
 	// Its default depends on the protocol, which the usage says.
 	server := flags.Lookup("server")

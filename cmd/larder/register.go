@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os/user"
@@ -174,6 +175,11 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 	defer cancel()
 	defer c.Close()
 	msg, err := c.Register(ctx, f.user, wire.NewSignature(password, s))
+	if errors.Is(err, client.ErrNoReply) {
+		// errServerClosed: the network exit code, as get's.
+		return fmt.Errorf("%w with no reply to the registration: it is not a course-protocol server "+
+			"(larder's native port, perhaps: register on its course port, then 'larder login' to the native one)", errServerClosed)
+	}
 	if err != nil {
 		return err
 	}

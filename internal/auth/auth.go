@@ -93,9 +93,10 @@ func (a *Authenticator) Register(ctx context.Context, name string, sig []byte) (
 // cached, so that a change to the account made anywhere (a password reset,
 // disabling, deletion, by an administrator or another server sharing the
 // store) takes effect at once: the stores promise that UserByName sees
-// such changes at once, from a cache or not. A stored hash that
-// differs from the hasher's policy is replaced, on success, by one made
-// from sig with the current policy.
+// such changes at once, from a cache or not. A stored hash weaker than
+// the hasher's policy (see Hasher.NeedsRehash) is replaced, on success, by
+// one made from sig with the current policy, never weaker than the old
+// one in any parameter; the account's sessions go on (RehashVerifier).
 func (a *Authenticator) Login(ctx context.Context, name string, sig []byte, from netip.Addr) (*larder.User, error) {
 	if err := validate(name, sig); err != nil {
 		return nil, err
@@ -165,17 +166,20 @@ func (a *Authenticator) check(ctx context.Context, u *larder.User, sig []byte, d
 }
 
 // upgrade replaces u's stored hash with one by the current policy, made
-// from the signature just verified, if the stored one differs from the
-// policy. It is best effort: the login succeeds anyway, and a concurrent
+// from the signature just verified, if the stored one is weaker than the
+// policy in some parameter or has another pepper or scheme (NeedsRehash);
+// the new hash keeps in each parameter the higher of the old one's and
+// the policy's (Rehash). It is best effort: the login succeeds anyway, and a concurrent
 // change to the account (a reset) wins over the upgrade.
 func (a *Authenticator) upgrade(ctx context.Context, u *larder.User, sig []byte, remote netip.Addr) {
 	if !a.hasher.NeedsRehash(u.Verifier) {
 		return
 	}
 	from, _ := a.hasher.Describe(u.Verifier)
-	v, err := a.hasher.Hash(ctx, sig)
+	v, err := a.hasher.Rehash(ctx, u.Verifier, sig) // never weaker than the old one
 	if err == nil {
-		err = a.store.ReplaceVerifier(ctx, u.Name, u.Verifier, v)
+		// The same password: the account's sessions go on.
+		err = a.store.RehashVerifier(ctx, u.Name, u.Verifier, v)
 	}
 	if err != nil {
 		a.stats.rehashFailures.Add(1)
@@ -236,10 +240,12 @@ func validate(name string, sig []byte) error {
 }
 
 // Still reports whether the account that logged in as u is unchanged:
-// not deleted, not disabled, and its verifier the one it logged in with.
-// A session checks it before every request, so that a password change, a
-// disabling or a deletion made anywhere ends it at its next request. The
-// error has code EUNAUTHORIZED and says what changed.
+// not deleted, not disabled, and its password the one it logged in with
+// (its CredentialGen; a rehash, which keeps the password, changes the
+// verifier but not that). A session checks it before every request, so
+// that a password change, a disabling or a deletion made anywhere ends it
+// at its next request. The error has code EUNAUTHORIZED and says what
+// changed.
 func (a *Authenticator) Still(ctx context.Context, u *larder.User) error {
 	cur, err := a.store.UserByName(ctx, u.Name)
 	switch {
@@ -249,7 +255,7 @@ func (a *Authenticator) Still(ctx context.Context, u *larder.User) error {
 		return err
 	case cur.Disabled:
 		return &larder.Error{Code: larder.EUNAUTHORIZED, Message: fmt.Sprintf("account %q is disabled", u.Name), Err: ErrDisabled}
-	case cur.Verifier != u.Verifier:
+	case cur.CredentialGen != u.CredentialGen:
 		return larder.Errorf(larder.EUNAUTHORIZED, "the password of %q changed: log in again", u.Name)
 	}
 	return nil
@@ -275,6 +281,8 @@ func (a *Authenticator) ChangeSignature(ctx context.Context, name string, oldSig
 		return nil, err
 	}
 	a.Forget(name)
+	// The swap from u.Verifier succeeded, so the generation was u's.
 	u.Verifier = v
+	u.CredentialGen++
 	return u, nil
 }

@@ -102,10 +102,13 @@ func (h *Hasher) Params() Params { return h.params }
 
 // newPHC returns an argon2id hash by h's policy with a fresh random salt,
 // and a zero hash of the standard length for the caller to fill in.
-func (h *Hasher) newPHC() *phc {
+func (h *Hasher) newPHC() *phc { return h.newPHCWith(h.params) }
+
+// newPHCWith is newPHC with the parameters p instead of h's.
+func (h *Hasher) newPHCWith(p Params) *phc {
 	salt := make([]byte, saltLen)
 	rand.Read(salt) // never fails: since Go 1.24 it crashes the program instead
-	v := &phc{params: h.params, salt: salt, hash: make([]byte, keyLen)}
+	v := &phc{params: p, salt: salt, hash: make([]byte, keyLen)}
 	v.keyID = h.currentKeyID()
 	return v
 }
@@ -130,6 +133,56 @@ func (h *Hasher) isCurrent(v *phc) bool {
 func (h *Hasher) matchesPolicy(v *phc, pepperID string) bool {
 	return v.params == h.params && string(v.keyID) == pepperID &&
 		len(v.salt) == saltLen && len(v.hash) == keyLen
+}
+
+// keptAtLogin reports whether a login leaves v alone under the pepper
+// pepperID (none if ""): v has that pepper and the lengths that Hash uses,
+// and is at least as strong as h's parameters in each (memory, passes,
+// lanes). A hash stronger than the policy in some parameter is kept, so
+// that a login under a lowered policy never weakens a hash.
+func (h *Hasher) keptAtLogin(v *phc, pepperID string) bool {
+	p := h.params
+	return v.params.Memory >= p.Memory && v.params.Time >= p.Time && v.params.Threads >= p.Threads &&
+		string(v.keyID) == pepperID && len(v.salt) == saltLen && len(v.hash) == keyLen
+}
+
+// rehashParams returns the parameters of the hash that replaces the stored
+// one at a login: in each parameter the higher of h's and the stored
+// argon2id hash's (for a wrapped hash, its outer hash's and its inner
+// one's, if argon2id), so that the new hash is never weaker than the old
+// in any parameter. They are h's for every other scheme.
+func (h *Hasher) rehashParams(encoded string) Params {
+	p := h.params
+	raise := func(a *phc) {
+		p.Memory = max(p.Memory, a.params.Memory)
+		p.Time = max(p.Time, a.params.Time)
+		p.Threads = max(p.Threads, a.params.Threads)
+	}
+	v, err := decodeHash(encoded)
+	if err != nil {
+		return p
+	}
+	switch v := v.(type) {
+	case *phc:
+		raise(v)
+	case *wrapped:
+		raise(v.outer)
+		if a, ok := v.inner.(*phc); ok {
+			raise(a)
+		}
+	}
+	if p.Validate() != nil {
+		return h.params // cannot happen: each of the two was valid
+	}
+	return p
+}
+
+// Rehash returns a new hash of sig, just verified against the stored hash
+// encoded, to replace it: by h's policy (current pepper), with in each
+// parameter the higher of h's and encoded's (see rehashParams). Errors as
+// Hash's.
+func (h *Hasher) Rehash(ctx context.Context, encoded string, sig []byte) (string, error) {
+	return h.hashWith(ctx, sig, h.rehashParams(encoded))
 }
 
 // pepper returns the pepper that keyID names; nil names none.
@@ -171,7 +224,12 @@ func (h *Hasher) peppered(keyID, secret []byte) ([]byte, error) {
 // ends while it waits for a slot in the pool, the error has code
 // EUNAVAILABLE.
 func (h *Hasher) Hash(ctx context.Context, sig []byte) (string, error) {
-	v := h.newPHC()
+	return h.hashWith(ctx, sig, h.params)
+}
+
+// hashWith is Hash with the parameters p.
+func (h *Hasher) hashWith(ctx context.Context, sig []byte, p Params) (string, error) {
+	v := h.newPHCWith(p)
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
@@ -233,21 +291,23 @@ func (h *Hasher) VerifyDummy(ctx context.Context, sig []byte) (bool, error) {
 	return false, nil
 }
 
-// NeedsRehash reports whether the stored hash encoded differs from h's
+// NeedsRehash reports whether the stored hash encoded is weaker than h's
 // policy, so that the caller, having just verified the signature, should
-// replace it with Hash's: it is true unless encoded is a plain argon2id hash
-// with exactly h's parameters, h's current pepper (or none if h has no
-// peppers) and the salt and output lengths that Hash uses. Any difference
-// counts, weaker or stronger, as with PHP's password_needs_rehash: a policy
-// lowered on purpose (say, for a smaller machine) is applied too. Every
-// other scheme, a wrapped hash and an unreadable string need a rehash.
+// replace it with Rehash's: it is false for a plain argon2id hash with h's
+// current pepper (or none if h has no peppers), the salt and output
+// lengths that Hash uses, and in each parameter (memory, passes, lanes) at
+// least h's. A hash stronger than the policy is kept: unlike PHP's
+// password_needs_rehash, a policy lowered (say, for a smaller machine, or
+// by a mistyped flag) never weakens a stored hash; it applies to new
+// hashes only. Every other scheme, a wrapped hash and an unreadable string
+// need a rehash.
 func (h *Hasher) NeedsRehash(encoded string) bool {
 	v, err := decodeHash(encoded)
 	if err != nil {
 		return true
 	}
 	a, ok := v.(*phc)
-	return !ok || !h.isCurrent(a)
+	return !ok || !h.keptAtLogin(a, string(h.currentKeyID()))
 }
 
 // acquire takes a slot of the pool, waiting for one until ctx ends.

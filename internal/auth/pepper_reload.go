@@ -100,7 +100,7 @@ func (h *Hasher) needsRehashLazily(encoded string) bool {
 	if ps != nil {
 		want = ps.Current().ID
 	}
-	return !h.matchesPolicy(a, want)
+	return !h.keptAtLogin(a, want)
 }
 
 // RefreshPeppers looks at h's pepper file and reloads it if it changed

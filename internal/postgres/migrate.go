@@ -108,6 +108,11 @@ var migrations = []string{
 	`DELETE FROM files f WHERE f.space <> '' AND NOT EXISTS (SELECT FROM users u WHERE u.name = f.space);
 	UPDATE files SET space = chr(1) || space WHERE space <> '';
 	UPDATE files f SET space = '#' || u.id FROM users u WHERE chr(1) || u.name = f.space`,
+
+	// 7: the credential generation (larder.User.CredentialGen), which a
+	// password change raises and a rehash keeps. Rows from before start
+	// at 0.
+	`ALTER TABLE users ADD COLUMN credential_gen bigint NOT NULL DEFAULT 0`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

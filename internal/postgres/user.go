@@ -26,7 +26,7 @@ func NewUserStore(db *DB) *UserStore {
 
 // userColumns is what every query that returns accounts selects, in the
 // order scanUser reads.
-const userColumns = `id, name, verifier, disabled, created_at, updated_at`
+const userColumns = `id, name, verifier, disabled, credential_gen, created_at, updated_at`
 
 // Times come from the server's clock, now(), not from the clients': the
 // servers that share a database may disagree about the time, and the one
@@ -41,9 +41,10 @@ const (
 	// The compare-and-swap, and what the account looked like in the
 	// statement's snapshot, in one round trip. A data-modifying WITH runs
 	// on the same snapshot as the main query, which so sees the row as it
-	// was before the UPDATE.
+	// was before the UPDATE. $4 is 1 for a password change, 0 for a
+	// rehash.
 	replaceVerifierSQL = `WITH updated AS (
-			UPDATE users SET verifier = $3, updated_at = GREATEST(now(), updated_at)
+			UPDATE users SET verifier = $3, credential_gen = credential_gen + $4, updated_at = GREATEST(now(), updated_at)
 			WHERE name = $1 AND verifier = $2
 			RETURNING 1
 		)
@@ -99,11 +100,21 @@ func (s *UserStore) UserByName(ctx context.Context, name string) (*larder.User, 
 	return u, nil
 }
 
-// ReplaceVerifier sets the verifier of account name to new if it is still
-// old, and updates UpdatedAt. If the verifier is no longer old, the error
-// has code ECONFLICT and nothing changes; if there is no such account, it
-// has code ENOTFOUND.
+// ReplaceVerifier sets the verifier of account name to new, for a new
+// password, if it is still old, adds one to its CredentialGen and updates
+// UpdatedAt. If the verifier is no longer old, the error has code ECONFLICT
+// and nothing changes; if there is no such account, it has code ENOTFOUND.
 func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) error {
+	return s.replaceVerifier(ctx, name, old, new, 1)
+}
+
+// RehashVerifier is ReplaceVerifier for a new hash of the same password:
+// CredentialGen stays.
+func (s *UserStore) RehashVerifier(ctx context.Context, name, old, new string) error {
+	return s.replaceVerifier(ctx, name, old, new, 0)
+}
+
+func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, gen int64) error {
 	if new == "" {
 		return fmt.Errorf("postgres: replace verifier of %q: empty verifier", name)
 	}
@@ -122,7 +133,7 @@ func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) 
 			swapped bool
 			current *string
 		)
-		if err := s.db.pool.QueryRow(ctx, replaceVerifierSQL, name, old, new).Scan(&swapped, &current); err != nil {
+		if err := s.db.pool.QueryRow(ctx, replaceVerifierSQL, name, old, new, gen).Scan(&swapped, &current); err != nil {
 			return fmt.Errorf("postgres: replace verifier of %q: %w", name, err)
 		}
 		switch {
@@ -198,7 +209,7 @@ func scanUser(row pgx.Row) (*larder.User, error) {
 		u                larder.User
 		created, updated time.Time
 	)
-	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &created, &updated); err != nil {
 		return nil, err
 	}
 	// pgx gives times in the local zone; UTC as internal/sqlite does.

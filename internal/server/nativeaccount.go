@@ -117,7 +117,7 @@ func (s *Server) watchAccounts() {
 		logins := map[login]*larder.User{}
 		for _, m := range s.native.byUser {
 			for ss := range m {
-				logins[login{ss.user.ID, ss.user.Verifier}] = ss.user
+				logins[login{ss.user.ID, ss.user.CredentialGen}] = ss.user
 			}
 		}
 		s.native.mu.Unlock()
@@ -162,8 +162,8 @@ func (s *Server) cutRepliesOf(l login, err error) {
 
 // login is an account as a session logged in to it.
 type login struct {
-	id       int64
-	verifier string
+	id  int64
+	gen int64 // larder.User.CredentialGen
 }
 
 // endSessionsOf marks every session of l ended, and wakes those reading
@@ -173,7 +173,7 @@ func (s *Server) endSessionsOf(l login) {
 	defer s.native.mu.Unlock()
 	for _, m := range s.native.byUser {
 		for ss := range m {
-			if ss.user.ID == l.id && ss.user.Verifier == l.verifier {
+			if ss.user.ID == l.id && ss.user.CredentialGen == l.gen {
 				ss.ended.Store(true)
 				if ss.c.state.Load() == stateReading {
 					ss.c.rwc.SetReadDeadline(time.Now())

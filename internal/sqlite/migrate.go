@@ -110,6 +110,11 @@ var migrations = []string{
 	UPDATE files SET space = char(1) || space WHERE space <> '';
 	UPDATE files SET space = '#' || (SELECT id FROM users WHERE char(1) || users.name = files.space)
 		WHERE space <> ''`,
+
+	// 8: the credential generation (larder.User.CredentialGen), which a
+	// password change raises and a rehash keeps. Rows from before start
+	// at 0.
+	`ALTER TABLE users ADD COLUMN credential_gen INTEGER NOT NULL DEFAULT 0`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.

@@ -27,7 +27,7 @@ func NewUserStore(db *DB) *UserStore {
 
 // userColumns is what every query that returns accounts selects, in the
 // order scanUser reads.
-const userColumns = `id, name, verifier, disabled, created_at, updated_at`
+const userColumns = `id, name, verifier, disabled, credential_gen, created_at, updated_at`
 
 const (
 	insertUserSQL = `INSERT INTO users (name, verifier, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
@@ -37,7 +37,8 @@ const (
 
 	// max() keeps updated_at from going back if the clock does; the
 	// fixed-width text of formatTime compares in time order.
-	replaceVerifierSQL = `UPDATE users SET verifier = ?, updated_at = max(?, updated_at) WHERE name = ? AND verifier = ?`
+	// The second parameter is 1 for a password change, 0 for a rehash.
+	replaceVerifierSQL = `UPDATE users SET verifier = ?, credential_gen = credential_gen + ?, updated_at = max(?, updated_at) WHERE name = ? AND verifier = ?`
 	setDisabledSQL     = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
 	deleteUserSQL      = `DELETE FROM users WHERE name = ?`
 )
@@ -112,11 +113,21 @@ func (s *UserStore) userByName(ctx context.Context, name string) (*larder.User, 
 	return u, nil
 }
 
-// ReplaceVerifier sets the verifier of account name to new if it is still
-// old, and updates UpdatedAt. If the verifier is no longer old, the error
-// has code ECONFLICT and nothing changes; if there is no such account, it
-// has code ENOTFOUND.
+// ReplaceVerifier sets the verifier of account name to new, for a new
+// password, if it is still old, adds one to its CredentialGen and updates
+// UpdatedAt. If the verifier is no longer old, the error has code ECONFLICT
+// and nothing changes; if there is no such account, it has code ENOTFOUND.
 func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) error {
+	return s.replaceVerifier(ctx, name, old, new, 1)
+}
+
+// RehashVerifier is ReplaceVerifier for a new hash of the same password:
+// CredentialGen stays.
+func (s *UserStore) RehashVerifier(ctx context.Context, name, old, new string) error {
+	return s.replaceVerifier(ctx, name, old, new, 0)
+}
+
+func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, gen int) error {
 	defer s.db.accounts.changed()
 	if new == "" {
 		return fmt.Errorf("sqlite: replace verifier of %q: empty verifier", name)
@@ -135,7 +146,7 @@ func (s *UserStore) ReplaceVerifier(ctx context.Context, name, old, new string) 
 	// the existence check in the same IMMEDIATE transaction tells the two
 	// reasons apart without a writer slipping in between.
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, new, formatTime(time.Now()), name, old)
+		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, new, gen, formatTime(time.Now()), name, old)
 		if err != nil {
 			return err
 		}
@@ -238,7 +249,7 @@ func scanUser(row interface{ Scan(...any) error }) (*larder.User, error) {
 		u                larder.User
 		created, updated string
 	)
-	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &created, &updated); err != nil {
 		return nil, err
 	}
 	var err error

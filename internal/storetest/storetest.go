@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) larder.UserStore) {
 		{"ReplaceVerifierStale", testReplaceVerifierStale},
 		{"ReplaceVerifierMissing", testReplaceVerifierMissing},
 		{"ConcurrentReplaces", testConcurrentReplaces},
+		{"CredentialGen", testCredentialGen},
 		{"SetDisabled", testSetDisabled},
 		{"DeleteUser", testDeleteUser},
 		{"ListUsersEmpty", testListUsersEmpty},
@@ -199,7 +200,7 @@ func testReplaceVerifier(t *testing.T, s larder.UserStore) {
 	}
 	got := mustGet(t, s, "dave")
 	want := *u
-	want.Verifier, want.UpdatedAt = "new", got.UpdatedAt
+	want.Verifier, want.UpdatedAt, want.CredentialGen = "new", got.UpdatedAt, 1
 	checkUser(t, "UserByName(dave) after ReplaceVerifier", got, &want)
 	checkLater(t, "UpdatedAt after ReplaceVerifier", got.UpdatedAt, u.UpdatedAt)
 	checkUser(t, "UserByName(erin), untouched", mustGet(t, s, "erin"), other)
@@ -249,6 +250,55 @@ func testConcurrentReplaces(t *testing.T, s larder.UserStore) {
 	})
 	if got, want := mustGet(t, s, "grace").Verifier, fmt.Sprint("new", winner); got != want {
 		t.Errorf("verifier of grace: got %q, want the winner's %q", got, want)
+	}
+}
+
+// testCredentialGen: a password change (ReplaceVerifier) raises the
+// credential generation, a rehash (RehashVerifier) keeps it, so that a
+// session can tell the two apart; a rehash is a compare-and-swap too, and
+// nothing else touches the generation.
+func testCredentialGen(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "vic", "v1")
+	if u.CredentialGen != 0 {
+		t.Errorf("CredentialGen of a new account: got %d, want 0", u.CredentialGen)
+	}
+	checkUser(t, "UserByName(vic) after CreateUser", mustGet(t, s, "vic"), u)
+	pause()
+	if err := s.RehashVerifier(ctx, "vic", "v1", "v1-rehashed"); err != nil {
+		t.Fatalf("RehashVerifier(vic): got %v, want nil", err)
+	}
+	got := mustGet(t, s, "vic")
+	want := *u
+	want.Verifier, want.UpdatedAt = "v1-rehashed", got.UpdatedAt
+	checkUser(t, "UserByName(vic) after RehashVerifier", got, &want)
+	checkLater(t, "UpdatedAt after RehashVerifier", got.UpdatedAt, u.UpdatedAt)
+
+	err := s.RehashVerifier(ctx, "vic", "v1", "stale-rehash")
+	checkError(t, "RehashVerifier(vic) from a stale verifier", err, larder.ECONFLICT, `the verifier of user "vic" has changed`)
+	checkCode(t, "RehashVerifier(nobody)", s.RehashVerifier(ctx, "nobody", "v", "w"), larder.ENOTFOUND)
+	if err := s.RehashVerifier(ctx, "vic", "v1-rehashed", ""); err == nil {
+		t.Errorf("RehashVerifier to an empty verifier: got nil, want an error")
+	}
+
+	for i, v := range []string{"v2", "v3"} {
+		prev := mustGet(t, s, "vic").Verifier
+		if err := s.ReplaceVerifier(ctx, "vic", prev, v); err != nil {
+			t.Fatalf("ReplaceVerifier(vic, %s): got %v, want nil", v, err)
+		}
+		if got := mustGet(t, s, "vic"); got.CredentialGen != int64(i+1) || got.Verifier != v {
+			t.Errorf("after password change %d: CredentialGen %d, verifier %q; want %d, %q", i+1, got.CredentialGen, got.Verifier, i+1, v)
+		}
+	}
+	if err := s.SetDisabled(ctx, "vic", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, "vic").CredentialGen; got != 2 {
+		t.Errorf("CredentialGen after SetDisabled: got %d, want 2", got)
+	}
+	users, err := s.ListUsers(ctx, "", 10)
+	if err != nil || len(users) != 1 || users[0].CredentialGen != 2 {
+		t.Errorf("ListUsers: got %v, %v; want vic with CredentialGen 2", users, err)
 	}
 }
 
@@ -410,6 +460,7 @@ func testContextCanceled(t *testing.T, s larder.UserStore) {
 		"CreateUser":      s.CreateUser(ctx, &larder.User{Name: "mia", Verifier: "v"}),
 		"UserByName":      func() error { _, err := s.UserByName(ctx, "leo"); return err }(),
 		"ReplaceVerifier": s.ReplaceVerifier(ctx, "leo", "v", "w"),
+		"RehashVerifier":  s.RehashVerifier(ctx, "leo", "v", "w"),
 		"SetDisabled":     s.SetDisabled(ctx, "leo", true),
 		"DeleteUser":      s.DeleteUser(ctx, "leo"),
 		"ListUsers":       func() error { _, err := s.ListUsers(ctx, "", 10); return err }(),
@@ -520,6 +571,9 @@ func checkUser(t *testing.T, what string, got, want *larder.User) {
 	}
 	if got.Disabled != want.Disabled {
 		diffs = append(diffs, fmt.Sprintf("Disabled: got %v, want %v", got.Disabled, want.Disabled))
+	}
+	if got.CredentialGen != want.CredentialGen {
+		diffs = append(diffs, fmt.Sprintf("CredentialGen: got %d, want %d", got.CredentialGen, want.CredentialGen))
 	}
 	if !micro(got.CreatedAt).Equal(micro(want.CreatedAt)) {
 		diffs = append(diffs, fmt.Sprintf("CreatedAt: got %v, want %v", got.CreatedAt, want.CreatedAt))
