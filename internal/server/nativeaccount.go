@@ -123,7 +123,7 @@ func (s *Server) watchAccounts() {
 		s.native.mu.Unlock()
 		s.downloads.mu.Lock()
 		for _, u := range s.downloads.m {
-			logins[login{u.ID, u.Verifier}] = u
+			logins[login{u.ID, u.CredentialGen}] = u
 		}
 		s.downloads.mu.Unlock()
 		for l, u := range logins {
@@ -145,7 +145,7 @@ func (s *Server) cutRepliesOf(l login, err error) {
 	s.native.mu.Lock()
 	for _, m := range s.native.byUser {
 		for ss := range m {
-			if ss.user.ID == l.id && ss.user.Verifier == l.verifier {
+			if ss.user.ID == l.id && ss.user.CredentialGen == l.gen {
 				ss.c.cutWrites(err, now.Add(cutGrace))
 			}
 		}
@@ -153,7 +153,7 @@ func (s *Server) cutRepliesOf(l login, err error) {
 	s.native.mu.Unlock()
 	s.downloads.mu.Lock()
 	for c, u := range s.downloads.m {
-		if u.ID == l.id && u.Verifier == l.verifier {
+		if u.ID == l.id && u.CredentialGen == l.gen {
 			c.cutWrites(err, now)
 		}
 	}
