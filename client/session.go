@@ -410,8 +410,11 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 			// changed on the server. Left as it is.
 			return res, &PartError{Path: lf.Part.Name(), Reason: fmt.Sprintf("its block %d is not the server's", have/bs)}
 		default:
-			// -f: start over.
-			have, whole, res.From = 0, sha256.New(), ""
+			// -f: the blocks that match are the server's, so they are
+			// kept; the rest of the part is fetched again.
+			if have == 0 {
+				res.From = ""
+			}
 		}
 	}
 	if err != nil {
