@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // baselineMode is the hidden first argument that makes this program the
@@ -130,9 +130,9 @@ func loadBaselineFiles(dir string) (map[string]baselineFile, error) {
 // with status OK, blocks in order, as larder sends it.
 func encodeFileReply(content []byte) []byte {
 	var b bytes.Buffer
-	w := wire.NewWriter(&b)
+	w := course.NewWriter(&b)
 	sum := sha256.Sum256(content)
-	if _, err := w.WritePayload(wire.StatusOK, bytes.NewReader(content), int64(len(content)), sum, nil); err != nil {
+	if _, err := w.WritePayload(course.StatusOK, bytes.NewReader(content), int64(len(content)), sum, nil); err != nil {
 		panic(err) // writing to memory
 	}
 	w.Flush()
@@ -142,12 +142,12 @@ func encodeFileReply(content []byte) []byte {
 func serveBaseline(c net.Conn, files map[string]baselineFile, timeout time.Duration) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(timeout))
-	var hdr [wire.RequestHeaderSize]byte
+	var hdr [course.RequestHeaderSize]byte
 	if _, err := io.ReadFull(c, hdr[:]); err != nil {
 		return
 	}
-	n := binary.BigEndian.Uint32(hdr[wire.UsernameSize+wire.SignatureSize:])
-	if n == 0 || n > wire.MaxBodySize {
+	n := binary.BigEndian.Uint32(hdr[course.UsernameSize+course.SignatureSize:])
+	if n == 0 || n > course.MaxBodySize {
 		return
 	}
 	body := make([]byte, n)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 func TestPercentile(t *testing.T) {
@@ -88,10 +88,10 @@ func TestTableMarkdown(t *testing.T) {
 
 // encodeReply builds a reply as larder does, blocks in the given order
 // (nil: in order).
-func encodeReply(t *testing.T, status wire.Status, payload []byte, order func(uint32) uint32) []byte {
+func encodeReply(t *testing.T, status course.Status, payload []byte, order func(uint32) uint32) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	w := wire.NewWriter(&b)
+	w := course.NewWriter(&b)
 	if _, err := w.WritePayload(status, bytes.NewReader(payload), int64(len(payload)), sha256.Sum256(payload), order); err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +102,11 @@ func encodeReply(t *testing.T, status wire.Status, payload []byte, order func(ui
 func TestCheckFileReply(t *testing.T) {
 	content := bytes.Repeat([]byte("0123456789abcdef"), 150) // 2400 bytes: 3 blocks
 	f := fileSpec{Path: "f", Size: len(content), Sum: sha256.Sum256(content)}
-	good := encodeReply(t, wire.StatusOK, content, nil)
+	good := encodeReply(t, course.StatusOK, content, nil)
 	if len(good) != f.replySize() {
 		t.Fatalf("reply is %d bytes, replySize says %d", len(good), f.replySize())
 	}
-	reversed := encodeReply(t, wire.StatusOK, content, func(i uint32) uint32 { return 2 - i })
+	reversed := encodeReply(t, course.StatusOK, content, func(i uint32) uint32 { return 2 - i })
 
 	mutate := func(b []byte, off int) []byte {
 		b = bytes.Clone(b)
@@ -114,12 +114,12 @@ func TestCheckFileReply(t *testing.T) {
 		return b
 	}
 	var msg bytes.Buffer
-	mw := wire.NewWriter(&msg)
-	mw.WriteMessage(wire.StatusInvalidLogin, "Signature hashes do not match for bob.")
+	mw := course.NewWriter(&msg)
+	mw.WriteMessage(course.StatusInvalidLogin, "Signature hashes do not match for bob.")
 	mw.Flush()
 	other := bytes.Clone(content)
 	other[0] ^= 1
-	twice := append(bytes.Clone(good[:wire.MaxMessageSize]), good...) // block 0 repeated
+	twice := append(bytes.Clone(good[:course.MaxMessageSize]), good...) // block 0 repeated
 
 	tests := []struct {
 		name  string
@@ -128,15 +128,15 @@ func TestCheckFileReply(t *testing.T) {
 	}{
 		{"in order", good, ""},
 		{"reversed", reversed, ""},
-		{"payload byte flipped", mutate(good, wire.BlockHeaderSize+5), "block hash"},
+		{"payload byte flipped", mutate(good, course.BlockHeaderSize+5), "block hash"},
 		{"total hash flipped", mutate(good, 50), "disagrees"},
 		{"truncated", good[:len(good)-1], "ends inside the payload"},
 		{"trailing byte", append(bytes.Clone(good), 0), "follow the last"},
 		{"empty", nil, "shorter than one block header"},
 		{"block repeated", twice, "sent twice"},
 		{"error status", msg.Bytes(), "INVALID_LOGIN"},
-		{"other content", encodeReply(t, wire.StatusOK, other, nil), "not the file's content"},
-		{"shorter content", encodeReply(t, wire.StatusOK, content[:2000], nil), "payload of 2000 bytes"},
+		{"other content", encodeReply(t, course.StatusOK, other, nil), "not the file's content"},
+		{"shorter content", encodeReply(t, course.StatusOK, content[:2000], nil), "payload of 2000 bytes"},
 	}
 	for _, tt := range tests {
 		err := checkFileReply(tt.reply, f, nil)
@@ -148,14 +148,14 @@ func TestCheckFileReply(t *testing.T) {
 		}
 	}
 	var se *statusError
-	if err := checkFileReply(msg.Bytes(), f, nil); !errors.As(err, &se) || se.status != wire.StatusInvalidLogin {
+	if err := checkFileReply(msg.Bytes(), f, nil); !errors.As(err, &se) || se.status != course.StatusInvalidLogin {
 		t.Errorf("error reply: got %v, want a *statusError with INVALID_LOGIN", err)
 	}
 }
 
 func TestCheckFileReplyEmptyFile(t *testing.T) {
 	f := fileSpec{Size: 0, Sum: sha256.Sum256(nil)}
-	if err := checkFileReply(encodeReply(t, wire.StatusOK, nil, nil), f, nil); err != nil {
+	if err := checkFileReply(encodeReply(t, course.StatusOK, nil, nil), f, nil); err != nil {
 		t.Errorf("empty file: %v", err)
 	}
 }

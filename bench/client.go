@@ -14,19 +14,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 )
 
 // account is a user of the systems under test.
 type account struct {
 	name string
-	sig  wire.Signature
+	sig  larder.Signature
 }
 
 func newAccount(i int) account {
 	return account{
 		name: fmt.Sprintf("bench%04d", i),
-		sig:  wire.NewSignature(fmt.Sprintf("bench-password-%d", i), wire.CourseSalt),
+		sig:  larder.NewSignature(fmt.Sprintf("bench-password-%d", i), course.CourseSalt),
 	}
 }
 
@@ -41,7 +42,7 @@ func newAccounts(n int) []account {
 
 // request encodes a's request for path; "" registers a.
 func (a account) request(path string) []byte {
-	r := wire.Request{Username: a.name, Signature: a.sig, Body: []byte(path)}
+	r := course.Request{Username: a.name, Signature: a.sig, Body: []byte(path)}
 	b, err := r.AppendBinary(nil)
 	if err != nil {
 		panic(err) // names and paths are made by the bench
@@ -60,13 +61,13 @@ type fileSpec struct {
 // replySize returns the number of bytes of the course-protocol reply that
 // carries f.
 func (f fileSpec) replySize() int {
-	n, _ := wire.BlockCount(int64(f.Size))
-	return int(n)*wire.BlockHeaderSize + f.Size
+	n, _ := course.BlockCount(int64(f.Size))
+	return int(n)*course.BlockHeaderSize + f.Size
 }
 
 // statusError is a reply whose status is not OK.
 type statusError struct {
-	status wire.Status
+	status course.Status
 	msg    string
 }
 
@@ -76,7 +77,7 @@ func (e *statusError) Error() string {
 
 // reply is a decoded course-protocol reply.
 type reply struct {
-	status  wire.Status
+	status  course.Status
 	payload []byte
 	total   [32]byte // the total hash every block carries, checked against payload
 }
@@ -88,35 +89,35 @@ type reply struct {
 // block may be missing or repeated, and no byte may follow the last one.
 //
 // The bench decodes replies from a byte slice rather than with
-// wire.BlockReader, which allocates a 64 KiB buffer per reader: at
+// course.BlockReader, which allocates a 64 KiB buffer per reader: at
 // thousands of requests a second that cost would land on the client.
 func decodeReply(b, dst []byte) (reply, error) {
 	var r reply
-	if len(b) < wire.BlockHeaderSize {
+	if len(b) < course.BlockHeaderSize {
 		return r, fmt.Errorf("reply of %d bytes is shorter than one block header", len(b))
 	}
 	count := binary.BigEndian.Uint32(b[12:])
-	if count == 0 || uint64(count)*wire.BlockHeaderSize > uint64(len(b)) {
+	if count == 0 || uint64(count)*course.BlockHeaderSize > uint64(len(b)) {
 		return r, fmt.Errorf("reply of %d bytes cannot hold the %d blocks it declares", len(b), count)
 	}
-	r.status = wire.Status(binary.BigEndian.Uint32(b[4:]))
+	r.status = course.Status(binary.BigEndian.Uint32(b[4:]))
 	copy(r.total[:], b[48:80])
-	if cap(dst) < int(count)*wire.MaxBlockPayload {
-		dst = make([]byte, int(count)*wire.MaxBlockPayload)
+	if cap(dst) < int(count)*course.MaxBlockPayload {
+		dst = make([]byte, int(count)*course.MaxBlockPayload)
 	}
 	dst = dst[:cap(dst)]
 	seen := make([]bool, count)
 	size := -1
 	for off, n := 0, uint32(0); n < count; n++ {
-		if len(b)-off < wire.BlockHeaderSize {
+		if len(b)-off < course.BlockHeaderSize {
 			return r, fmt.Errorf("reply ends inside the header of its block %d of %d", n+1, count)
 		}
-		h := b[off : off+wire.BlockHeaderSize]
+		h := b[off : off+course.BlockHeaderSize]
 		length := binary.BigEndian.Uint32(h[0:])
-		status := wire.Status(binary.BigEndian.Uint32(h[4:]))
+		status := course.Status(binary.BigEndian.Uint32(h[4:]))
 		index := binary.BigEndian.Uint32(h[8:])
 		switch {
-		case length > wire.MaxBlockPayload:
+		case length > course.MaxBlockPayload:
 			return r, fmt.Errorf("block %d declares %d payload bytes", index, length)
 		case status != r.status || binary.BigEndian.Uint32(h[12:]) != count || [32]byte(h[48:80]) != r.total:
 			return r, fmt.Errorf("block %d disagrees with the first block on status, count or total hash", index)
@@ -124,10 +125,10 @@ func decodeReply(b, dst []byte) (reply, error) {
 			return r, fmt.Errorf("block index %d out of range for %d blocks", index, count)
 		case seen[index]:
 			return r, fmt.Errorf("block %d sent twice", index)
-		case index < count-1 && length != wire.MaxBlockPayload:
+		case index < count-1 && length != course.MaxBlockPayload:
 			return r, fmt.Errorf("block %d of %d carries %d bytes; all but the last must be full", index, count, length)
 		}
-		off += wire.BlockHeaderSize
+		off += course.BlockHeaderSize
 		if len(b)-off < int(length) {
 			return r, fmt.Errorf("reply ends inside the payload of block %d", index)
 		}
@@ -137,9 +138,9 @@ func decodeReply(b, dst []byte) (reply, error) {
 			return r, fmt.Errorf("block %d: block hash does not match its payload", index)
 		}
 		seen[index] = true
-		copy(dst[int(index)*wire.MaxBlockPayload:], p)
+		copy(dst[int(index)*course.MaxBlockPayload:], p)
 		if index == count-1 {
-			size = int(index)*wire.MaxBlockPayload + int(length)
+			size = int(index)*course.MaxBlockPayload + int(length)
 		}
 		if n == count-1 && off != len(b) {
 			return r, fmt.Errorf("%d bytes follow the last of %d blocks", len(b)-off, count)
@@ -159,7 +160,7 @@ func checkFileReply(b []byte, f fileSpec, scratch []byte) error {
 	if err != nil {
 		return err
 	}
-	if r.status != wire.StatusOK {
+	if r.status != course.StatusOK {
 		return &statusError{r.status, string(r.payload)}
 	}
 	if len(r.payload) != f.Size {
@@ -236,7 +237,7 @@ func (c *client) register(ctx context.Context, a account) error {
 	if err != nil {
 		return fmt.Errorf("registering %s: %w", a.name, err)
 	}
-	if r.status != wire.StatusOK {
+	if r.status != course.StatusOK {
 		return fmt.Errorf("registering %s: %w", a.name, &statusError{r.status, string(r.payload)})
 	}
 	return nil
@@ -283,8 +284,8 @@ func (c *client) fetchFramed(ctx context.Context, req []byte, f fileSpec) (int64
 	if _, err := conn.Write(req); err != nil {
 		return 0, err
 	}
-	count, _ := wire.BlockCount(int64(f.Size))
-	br := wire.NewBlockReader(conn)
+	count, _ := course.BlockCount(int64(f.Size))
+	br := course.NewBlockReader(conn)
 	total := sha256.New()
 	var got int64
 	for next := uint32(0); ; next++ {
@@ -299,7 +300,7 @@ func (c *client) fetchFramed(ctx context.Context, req []byte, f fileSpec) (int64
 			return got, err
 		}
 		switch {
-		case h.Status != wire.StatusOK:
+		case h.Status != course.StatusOK:
 			return got, &statusError{h.Status, string(p)}
 		case h.Count != count:
 			return got, fmt.Errorf("block %d declares %d blocks, want %d", h.Index, h.Count, count)
@@ -307,7 +308,7 @@ func (c *client) fetchFramed(ctx context.Context, req []byte, f fileSpec) (int64
 			return got, fmt.Errorf("block %d arrived in position %d: this client checks in-order replies only", h.Index, next)
 		case h.TotalHash != f.Sum:
 			return got, fmt.Errorf("block %d: total hash is not the file's", h.Index)
-		case next < count-1 && h.Length != wire.MaxBlockPayload:
+		case next < count-1 && h.Length != course.MaxBlockPayload:
 			return got, fmt.Errorf("block %d carries %d bytes; all but the last must be full", h.Index, h.Length)
 		case sha256.Sum256(p) != h.BlockHash:
 			return got, fmt.Errorf("block %d: block hash does not match its payload", h.Index)

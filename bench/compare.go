@@ -40,8 +40,8 @@ type comparePart struct {
 
 // compareParts returns the scenarios of the comparison, full or quick.
 func compareParts(quick bool) []comparePart {
-	native := newNativeConfig().(*nativeConfig)
-	native.rounds, native.ciphers = 2, cipherList{"default"}
+	lnp := newLNPConfig().(*lnpConfig)
+	lnp.rounds, lnp.ciphers = 2, cipherList{"default"}
 	course := newThroughputConfig().(*throughputConfig)
 	course.size, course.rounds, course.transfers = 1<<30, 2, 1
 	rps := newRPSConfig().(*rpsConfig)
@@ -57,7 +57,7 @@ func compareParts(quick bool) []comparePart {
 	// second work area awaiting it) and the connections in flight.
 	flood.rounds, flood.throttle.values, flood.marginMiB = 1, []string{"on"}, 40
 	if quick {
-		native.size, native.rounds, native.settle = 256<<20, 1, time.Second
+		lnp.size, lnp.rounds, lnp.settle = 256<<20, 1, time.Second
 		course.size, course.rounds = 256<<20, 1
 		rps.clients, rps.duration, rps.rounds = intList{1, 64}, 2*time.Second, 1
 		mixed.quick()
@@ -65,7 +65,7 @@ func compareParts(quick bool) []comparePart {
 		flood.quiet, flood.duration = 2*time.Second, 3*time.Second
 	}
 	parts := []comparePart{
-		{"native", native},
+		{"native", lnp},
 		{"throughput", course},
 		{"rps", rps},
 		{"mixed", mixed},

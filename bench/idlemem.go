@@ -151,7 +151,7 @@ func (c *idleMemoryConfig) run(env *Env) ([]*Table, error) {
 			start func() (*Process, error)
 			open  func(context.Context, net.Conn) (net.Conn, error)
 		}{"larder LNP/1", func() (*Process, error) {
-			ln, err := env.startNativeLarder(dir, true, 10*time.Minute, "--max-conns", idleMaxConns)
+			ln, err := env.startLNPLarder(dir, true, 10*time.Minute, "--max-conns", idleMaxConns)
 			if err != nil {
 				return nil, err
 			}

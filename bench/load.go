@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // target is a system under test as the clients see it.
@@ -70,14 +70,14 @@ func runJobs(ctx context.Context, t target, jobs []loadJob, workers int, d time.
 	errs := make([]error, workers)
 	var reply, blocks int
 	for _, j := range jobs {
-		count, _ := wire.BlockCount(int64(j.f.Size))
+		count, _ := course.BlockCount(int64(j.f.Size))
 		reply, blocks = max(reply, j.f.replySize()), max(blocks, int(count))
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			buf := make([]byte, reply+1)
-			scratch := make([]byte, blocks*wire.MaxBlockPayload)
+			scratch := make([]byte, blocks*course.MaxBlockPayload)
 			lat := make([]time.Duration, 0, 1024)
 			for k := w % len(jobs); time.Now().Before(end) && ctx.Err() == nil; k = (k + workers) % len(jobs) {
 				j := &jobs[k]

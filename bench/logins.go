@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 )
 
 // This file sends logins that are meant to fail, as a password guesser
@@ -57,11 +58,11 @@ func classifyLogin(b []byte, err error) (o loginOutcome, msg string) {
 	}
 	msg = fmt.Sprintf("%v: %s", r.status, r.payload)
 	switch {
-	case r.status == wire.StatusInvalidLogin:
+	case r.status == course.StatusInvalidLogin:
 		return outcomeWrong, msg
-	case r.status == wire.StatusUserMissing:
+	case r.status == course.StatusUserMissing:
 		return outcomeMissing, msg
-	case r.status != wire.StatusOther:
+	case r.status != course.StatusOther:
 		return outcomeOther, msg
 	case strings.Contains(string(r.payload), "too many failed attempts"):
 		return outcomeThrottled, msg
@@ -96,8 +97,8 @@ func ended(ctx context.Context) bool {
 }
 
 // randomSignature returns a signature that matches no account.
-func randomSignature(rng *rand.Rand) wire.Signature {
-	var s wire.Signature
+func randomSignature(rng *rand.Rand) larder.Signature {
+	var s larder.Signature
 	for i := 0; i < len(s); i += 8 {
 		v := rng.Uint64()
 		for j := range 8 {

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
-func messageBytes(t *testing.T, status wire.Status, msg string) []byte {
+func messageBytes(t *testing.T, status course.Status, msg string) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	w := wire.NewWriter(&b)
+	w := course.NewWriter(&b)
 	if err := w.WriteMessage(status, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -29,14 +29,14 @@ func TestClassifyLogin(t *testing.T) {
 		err   error
 		want  loginOutcome
 	}{
-		{messageBytes(t, wire.StatusInvalidLogin, "Signature hashes do not match for bob."), nil, outcomeWrong},
-		{messageBytes(t, wire.StatusUserMissing, "Cannot serve non-registered user 'bob'"), nil, outcomeMissing},
-		{messageBytes(t, wire.StatusOther, "too many failed attempts from this address, retry in 10 s"), nil, outcomeThrottled},
-		{messageBytes(t, wire.StatusOther, "too many failed attempts, retry in 30 s"), nil, outcomeThrottled},
-		{messageBytes(t, wire.StatusOther, "server busy: too many password checks in progress, retry later"), nil, outcomePoolBusy},
-		{messageBytes(t, wire.StatusOther, "server busy: too many connections, retry later"), nil, outcomeConnBusy},
-		{messageBytes(t, wire.StatusOther, "server is shutting down; retry later"), nil, outcomeOther},
-		{messageBytes(t, wire.StatusOK, "New user bob registered."), nil, outcomeOther},
+		{messageBytes(t, course.StatusInvalidLogin, "Signature hashes do not match for bob."), nil, outcomeWrong},
+		{messageBytes(t, course.StatusUserMissing, "Cannot serve non-registered user 'bob'"), nil, outcomeMissing},
+		{messageBytes(t, course.StatusOther, "too many failed attempts from this address, retry in 10 s"), nil, outcomeThrottled},
+		{messageBytes(t, course.StatusOther, "too many failed attempts, retry in 30 s"), nil, outcomeThrottled},
+		{messageBytes(t, course.StatusOther, "server busy: too many password checks in progress, retry later"), nil, outcomePoolBusy},
+		{messageBytes(t, course.StatusOther, "server busy: too many connections, retry later"), nil, outcomeConnBusy},
+		{messageBytes(t, course.StatusOther, "server is shutting down; retry later"), nil, outcomeOther},
+		{messageBytes(t, course.StatusOK, "New user bob registered."), nil, outcomeOther},
 		{nil, errors.New("connection reset"), outcomeNoReply},
 		{[]byte{1, 2, 3}, nil, outcomeNoReply}, // not a whole reply
 	}

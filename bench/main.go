@@ -108,7 +108,7 @@ func scenarios() []scenario {
 		{"flood", "a logged-in user's latency and larder's memory during a flood of wrong-password logins", newFloodConfig},
 		{"enumeration", "login time for an unknown user against a known user with a wrong password", newEnumerationConfig},
 		{"audit", "authenticated small-file requests per second with the audit trail off, its sink up, and its sink down", newAuditConfig},
-		{"native", "MB/s of one large file up and down over LNP/1, with TLS and in plaintext, against nginx and scp to a local sshd", newNativeConfig},
+		{"native", "MB/s of one large file up and down over LNP/1, with TLS and in plaintext, against nginx and scp to a local sshd", newLNPConfig},
 		{"mixed", "small requests' latency alone and beside a few large downloads: large transfers must not starve small requests", newMixedConfig},
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // This file is the mixed scenario (issue 6): many clients retrieving a
@@ -119,7 +119,7 @@ func (c *mixedConfig) run(env *Env) ([]*Table, error) {
 	if c.largeSize <= c.size {
 		return nil, fmt.Errorf("the large file (%d bytes) must be larger than the small one (%d)", c.largeSize, c.size)
 	}
-	if _, err := wire.BlockCount(int64(c.largeSize)); err != nil {
+	if _, err := course.BlockCount(int64(c.largeSize)); err != nil {
 		return nil, fmt.Errorf("--large-size: %w", err)
 	}
 	goDefault := runtime.GOMAXPROCS(c.clientProcs())

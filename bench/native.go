@@ -25,11 +25,11 @@ import (
 	"github.com/larderfs/larder/internal/tlsconf"
 )
 
-// nativeConfig configures the native scenario: the throughput of one large
+// lnpConfig configures the native scenario: the throughput of one large
 // file up and down over LNP/1, with TLS and in plaintext, against scp to a
 // private OpenSSH server and against a private nginx over HTTP, with the
 // machine's limits for context.
-type nativeConfig struct {
+type lnpConfig struct {
 	size    int
 	rounds  int
 	timeout time.Duration
@@ -39,12 +39,12 @@ type nativeConfig struct {
 	perf    string     // a folder for perf profiles of one more transfer each, or ""
 }
 
-func newNativeConfig() scenarioConfig {
-	return &nativeConfig{size: 1 << 30, rounds: 3, timeout: 2 * time.Minute, settle: 3 * time.Second,
+func newLNPConfig() scenarioConfig {
+	return &lnpConfig{size: 1 << 30, rounds: 3, timeout: 2 * time.Minute, settle: 3 * time.Second,
 		ciphers: cipherList{"default", "aes128-gcm@openssh.com"}, nginx: true}
 }
 
-func (c *nativeConfig) register(fs *flag.FlagSet) {
+func (c *lnpConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.size, "size", c.size, "size of the file uploaded and downloaded, in `bytes`")
 	fs.IntVar(&c.rounds, "rounds", c.rounds, "rounds, each running every transfer and limit in turn")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "deadline of each transfer")
@@ -54,7 +54,7 @@ func (c *nativeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.perf, "perf", c.perf, "after the rounds, run each transfer once more under \"perf record -a\" and keep the profiles in `folder`")
 }
 
-func (c *nativeConfig) quick() {
+func (c *lnpConfig) quick() {
 	c.size, c.rounds, c.ciphers = 256<<20, 2, cipherList{"default"}
 }
 
@@ -127,7 +127,7 @@ type xferSample struct {
 	server, client, other float64 // CPU, % of one core over the transfer
 }
 
-func (c *nativeConfig) run(env *Env) ([]*Table, error) {
+func (c *lnpConfig) run(env *Env) ([]*Table, error) {
 	if c.rounds < 1 || c.size < 1 {
 		return nil, errors.New("need at least one round and one byte")
 	}
@@ -148,7 +148,7 @@ func (c *nativeConfig) run(env *Env) ([]*Table, error) {
 	var xfers []*xfer
 	var suites []string
 	for _, useTLS := range []bool{true, false} {
-		ln, err := env.startNativeLarder(dir, useTLS, c.timeout)
+		ln, err := env.startLNPLarder(dir, useTLS, c.timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +289,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // scpXfers starts a private sshd and returns scp's transfers, one upload
 // and one download per cipher asked for, with notes for the table; or,
 // if OpenSSH is missing or does not work here, why scp is skipped.
-func (c *nativeConfig) scpXfers(env *Env, f fileSpec, src, work string) (xfers []*xfer, notes []string, skipped string) {
+func (c *lnpConfig) scpXfers(env *Env, f fileSpec, src, work string) (xfers []*xfer, notes []string, skipped string) {
 	if len(c.ciphers) == 0 {
 		return nil, nil, "not asked for (--scp-ciphers off)"
 	}
@@ -409,8 +409,8 @@ func procCPU(x *xfer) time.Duration {
 	return d
 }
 
-// nativeLarder is a larder serving LNP/1 on a port of its own.
-type nativeLarder struct {
+// lnpLarder is a larder serving LNP/1 on a port of its own.
+type lnpLarder struct {
 	proc  *Process
 	data  string
 	addr  string // LNP/1
@@ -419,10 +419,10 @@ type nativeLarder struct {
 	known *tlsconf.KnownServers
 }
 
-// startNativeLarder starts larder with its native listener on a free
+// startLNPLarder starts larder with its native listener on a free
 // port, over TLS (a self-signed certificate made in its data folder) or in
 // plaintext.
-func (e *Env) startNativeLarder(filesDir string, useTLS bool, timeout time.Duration, more ...string) (*nativeLarder, error) {
+func (e *Env) startLNPLarder(filesDir string, useTLS bool, timeout time.Duration, more ...string) (*lnpLarder, error) {
 	data, err := e.mkdir("larder-data")
 	if err != nil {
 		return nil, err
@@ -453,12 +453,12 @@ func (e *Env) startNativeLarder(filesDir string, useTLS bool, timeout time.Durat
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &nativeLarder{proc: p, data: data, addr: addr, tls: useTLS}, nil
+	return &lnpLarder{proc: p, data: data, addr: addr, tls: useTLS}, nil
 }
 
 // session dials and logs in: over TLS with the certificate pinned in the
 // bench's known-servers file on first use, as larder's client does.
-func (ln *nativeLarder) session(ctx context.Context) (*larderclient.Session, net.Conn, error) {
+func (ln *lnpLarder) session(ctx context.Context) (*larderclient.Session, net.Conn, error) {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	var conn net.Conn
 	var err error
@@ -483,7 +483,7 @@ func (ln *nativeLarder) session(ctx context.Context) (*larderclient.Session, net
 
 // cipherSuite returns the TLS version and cipher suite the client and
 // larder agree on.
-func (ln *nativeLarder) cipherSuite(ctx context.Context) ([]string, error) {
+func (ln *lnpLarder) cipherSuite(ctx context.Context) ([]string, error) {
 	s, conn, err := ln.session(ctx)
 	if err != nil {
 		return nil, err
@@ -497,7 +497,7 @@ func (ln *nativeLarder) cipherSuite(ctx context.Context) ([]string, error) {
 // served folder, so also /shared/NAME to larder). The upload lands in the
 // user's space, checked on the server's disk; the download, a fresh local
 // file each time, is checked by GetFile and again by the bench.
-func (ln *nativeLarder) xfers(f fileSpec, src, work string) []*xfer {
+func (ln *lnpLarder) xfers(f fileSpec, src, work string) []*xfer {
 	transport := "LNP/1, plaintext"
 	if ln.tls {
 		transport = "LNP/1 over TLS 1.3"
@@ -647,7 +647,7 @@ func sameFiles(a, b string) error {
 }
 
 // limits returns the machine's limits measured in each round.
-func (c *nativeConfig) limits(env *Env, src, work string) ([]limit, error) {
+func (c *lnpConfig) limits(env *Env, src, work string) ([]limit, error) {
 	srvTLS, cliTLS, err := loopbackTLS()
 	if err != nil {
 		return nil, err
@@ -709,7 +709,7 @@ type peerNotes struct {
 	skipped string // "" if it ran
 }
 
-func (c *nativeConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec, suites []string, ssh, ng peerNotes) *Table {
+func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec, suites []string, ssh, ng peerNotes) *Table {
 	tbl := &Table{
 		Title: fmt.Sprintf("Native protocol: one %s MiB file up and down, MB/s of file content (1 MB = 10^6 bytes)", num(float64(f.Size)/(1<<20))),
 		Header: []string{"system", "transport", "direction", "what the transfer itself verifies", "MB/s: median (min–max)", "per round",

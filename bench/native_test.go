@@ -270,7 +270,7 @@ func TestXferTableRatios(t *testing.T) {
 	add("scp", "SSH", "download", 300, 300)
 	add("nginx", "HTTP/1.1, plaintext", "upload", 1000, 1000)
 	add("nginx", "HTTP/1.1, plaintext", "download", 1000, 1000)
-	c := &nativeConfig{rounds: 2, settle: time.Second}
+	c := &lnpConfig{rounds: 2, settle: time.Second}
 	tbl := c.xferTable(xfers, samples, fileSpec{Path: "f", Size: 1 << 20}, nil, peerNotes{}, peerNotes{notes: []string{"nginx note"}})
 
 	scpCol, ngCol := slices.Index(tbl.Header, "larder ÷ scp (default cipher)"), slices.Index(tbl.Header, "larder ÷ nginx")

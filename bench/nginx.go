@@ -325,7 +325,7 @@ func (ng *nginxServer) xfers(f fileSpec, src, work string) []*xfer {
 // nginxXfers starts a private nginx serving dir and returns its
 // transfers with notes for the table; or, if nginx is missing or does not
 // work here, why it is skipped.
-func (c *nativeConfig) nginxXfers(env *Env, f fileSpec, dir, src, work string) (xfers []*xfer, notes []string, skipped string) {
+func (c *lnpConfig) nginxXfers(env *Env, f fileSpec, dir, src, work string) (xfers []*xfer, notes []string, skipped string) {
 	if !c.nginx {
 		return nil, nil, "not asked for (--nginx off)"
 	}

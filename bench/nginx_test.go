@@ -156,7 +156,7 @@ func TestFindNginxMissing(t *testing.T) {
 }
 
 func TestOnOff(t *testing.T) {
-	c := newNativeConfig().(*nativeConfig)
+	c := newLNPConfig().(*lnpConfig)
 	fs := flag.NewFlagSet("native", flag.ContinueOnError)
 	c.register(fs)
 	if got := fs.Lookup("nginx").Value.String(); got != "on" {

@@ -189,7 +189,7 @@ func summarizePerf(lines []perfLine, server, client []string) perfSummary {
 // profile runs each transfer once more under "perf record -a" and returns
 // where the CPU went. Without perf, or without the right to sample the
 // whole machine, it returns a table that says so.
-func (c *nativeConfig) profile(env *Env, xfers []*xfer, size int64) (*Table, error) {
+func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*Table, error) {
 	tbl := &Table{
 		Title: "Where the CPU goes: one more transfer of each under perf record -a (every process and the kernel, 999 samples/s per core)",
 		Header: append([]string{"system", "direction", "machine busy", "server / client / writeback / other processes"},

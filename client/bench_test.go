@@ -7,7 +7,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // BenchmarkRetrieve measures a 16 MiB reply in order over a real loopback
@@ -15,7 +15,7 @@ import (
 // offset path, including its fsync-free writes).
 func BenchmarkRetrieve(b *testing.B) {
 	const size = 16 << 20
-	reply := encode(split(wire.StatusOK, randomBytes(size, 30)))
+	reply := encode(split(course.StatusOK, randomBytes(size, 30)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -29,7 +29,7 @@ func BenchmarkRetrieve(b *testing.B) {
 			}
 			go func() {
 				defer conn.Close()
-				if _, err := wire.ReadRequest(conn); err != nil {
+				if _, err := course.ReadRequest(conn); err != nil {
 					return
 				}
 				conn.Write(reply)

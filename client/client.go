@@ -22,7 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 )
 
 // DefaultMaxBuffer is the memory that Retrieve may use, when MaxBuffer is
@@ -98,13 +99,13 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
-// Register registers username with signature sig (see wire.NewSignature)
+// Register registers username with signature sig (see larder.NewSignature)
 // and returns the server's message. A reply other than OK, such as
 // USER_EXISTS, is a *StatusError carrying the server's message.
-func (c *Client) Register(ctx context.Context, username string, sig wire.Signature) (message string, err error) {
-	req := &wire.Request{Username: username, Signature: sig}
+func (c *Client) Register(ctx context.Context, username string, sig larder.Signature) (message string, err error) {
+	req := &course.Request{Username: username, Signature: sig}
 	var msg bytesSink
-	rep, err := c.do(ctx, fmt.Sprintf("register %q", username), req, func(wire.Status) sink {
+	rep, err := c.do(ctx, fmt.Sprintf("register %q", username), req, func(course.Status) sink {
 		return newStreamSink(&msg, maxMessage)
 	}, nil)
 	if err != nil {
@@ -114,7 +115,7 @@ func (c *Client) Register(ctx context.Context, username string, sig wire.Signatu
 		return "", fmt.Errorf("client: register %q: %w: %w", username, ErrNoReply, io.ErrUnexpectedEOF)
 	}
 	text := cleanText(msg.b)
-	if rep.status != wire.StatusOK {
+	if rep.status != course.StatusOK {
 		return "", &StatusError{Status: rep.status, Message: text}
 	}
 	return text, nil
@@ -152,16 +153,16 @@ func (c *Client) Register(ctx context.Context, username string, sig wire.Signatu
 // closes before the first block is not an error: the Result has NoReply set.
 // If ctx is cancelled or its deadline passes, the request is abandoned and
 // the error wraps ctx.Err().
-func (c *Client) Retrieve(ctx context.Context, username string, sig wire.Signature, path string, dst io.Writer) (*Result, error) {
+func (c *Client) Retrieve(ctx context.Context, username string, sig larder.Signature, path string, dst io.Writer) (*Result, error) {
 	op := fmt.Sprintf("retrieve %q", path)
 	if path == "" {
 		// An empty body would turn the request into a registration.
 		return nil, errors.New("client: retrieve: empty path")
 	}
-	req := &wire.Request{Username: username, Signature: sig, Body: []byte(path)}
+	req := &course.Request{Username: username, Signature: sig, Body: []byte(path)}
 	var msg bytesSink
-	rep, err := c.do(ctx, op, req, func(status wire.Status) sink {
-		if status != wire.StatusOK {
+	rep, err := c.do(ctx, op, req, func(status course.Status) sink {
+		if status != course.StatusOK {
 			return newStreamSink(&msg, maxMessage)
 		}
 		return c.dataSink(dst)
@@ -172,7 +173,7 @@ func (c *Client) Retrieve(ctx context.Context, username string, sig wire.Signatu
 	if rep.noReply {
 		return &Result{NoReply: true}, nil
 	}
-	if rep.status != wire.StatusOK {
+	if rep.status != course.StatusOK {
 		return nil, &StatusError{Status: rep.status, Message: cleanText(msg.b)}
 	}
 	return &Result{Size: rep.size, Total: rep.total, Blocks: rep.blocks}, nil
@@ -205,8 +206,8 @@ func (c *Client) maxBuffer() int64 {
 // do sends req and reads the reply into the sink that pick chooses once the
 // first block has told the status. It enforces the one-request rule and
 // applies ctx to the connection.
-func (c *Client) do(ctx context.Context, op string, req *wire.Request,
-	pick func(wire.Status) sink, progress func(int64, int64)) (reply, error) {
+func (c *Client) do(ctx context.Context, op string, req *course.Request,
+	pick func(course.Status) sink, progress func(int64, int64)) (reply, error) {
 	if !c.used.CompareAndSwap(false, true) {
 		return reply{}, ErrClientUsed
 	}
@@ -221,7 +222,7 @@ func (c *Client) do(ctx context.Context, op string, req *wire.Request,
 		return reply{}, c.ioError(ctx, op, "sending the request", err)
 	}
 	head := &headReader{r: dc}
-	rep, err := readReply(wire.NewBlockReader(head), head, pick, progress)
+	rep, err := readReply(course.NewBlockReader(head), head, pick, progress)
 	var ne *netError
 	if errors.As(err, &ne) {
 		return reply{}, c.ioError(ctx, op, "reading the reply", ne.err)

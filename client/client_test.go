@@ -14,10 +14,11 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 )
 
-var testSig = wire.NewSignature("hunter2", "0123456789012345678901234567890123456789012345678901234567890123")
+var testSig = larder.NewSignature("hunter2", "0123456789012345678901234567890123456789012345678901234567890123")
 
 func TestRetrieveOrders(t *testing.T) {
 	orders := []struct {
@@ -34,7 +35,7 @@ func TestRetrieveOrders(t *testing.T) {
 			for _, size := range sizes {
 				t.Run(fmt.Sprintf("%s/%s/%d", dst.name, o.name, size), func(t *testing.T) {
 					payload := randomBytes(size, uint64(size))
-					c, p := pipePeer(t, replyWith(encode(o.order(split(wire.StatusOK, payload)))))
+					c, p := pipePeer(t, replyWith(encode(o.order(split(course.StatusOK, payload)))))
 					w, contents := dst.open(t)
 					res, err := c.Retrieve(context.Background(), "alice", testSig, "/notes.txt", w)
 					if err != nil {
@@ -78,7 +79,7 @@ func TestRetrieveTruncatesStaleFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, _ := pipePeer(t, replyWith(encode(reversed(split(wire.StatusOK, payload)))))
+	c, _ := pipePeer(t, replyWith(encode(reversed(split(course.StatusOK, payload)))))
 	if _, err := c.Retrieve(context.Background(), "alice", testSig, "f", f); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestRetrieveToPipe(t *testing.T) {
 	defer r.Close()
 	got := make(chan []byte)
 	go func() { b, _ := io.ReadAll(r); got <- b }()
-	c, _ := pipePeer(t, replyWith(encode(shuffled(split(wire.StatusOK, payload), 3))))
+	c, _ := pipePeer(t, replyWith(encode(shuffled(split(course.StatusOK, payload), 3))))
 	_, err = c.Retrieve(context.Background(), "alice", testSig, "f", w)
 	w.Close()
 	if err != nil {
@@ -116,7 +117,7 @@ func TestRetrieveEmpty(t *testing.T) {
 		reply []byte
 		want  Result
 	}{
-		{"one empty block", encode(split(wire.StatusOK, nil)), Result{Total: empty, Blocks: 1}},
+		{"one empty block", encode(split(course.StatusOK, nil)), Result{Total: empty, Blocks: 1}},
 		{"no reply", nil, Result{NoReply: true}},
 	}
 	for _, dst := range destinations() {
@@ -141,7 +142,7 @@ func TestRetrieveEmpty(t *testing.T) {
 
 func TestRetrieveBufferLimit(t *testing.T) {
 	payload := randomBytes(100_000, 4)
-	reply := encode(reversed(split(wire.StatusOK, payload)))
+	reply := encode(reversed(split(course.StatusOK, payload)))
 
 	c, _ := pipePeer(t, replyWith(reply))
 	c.MaxBuffer = 10_000
@@ -174,7 +175,7 @@ func TestRetrieveBufferLimit(t *testing.T) {
 // notice, and checks the error says which.
 func TestRetrieveIntegrity(t *testing.T) {
 	payload := randomBytes(5*944+100, 5)
-	good := func() []block { return split(wire.StatusOK, payload) }
+	good := func() []block { return split(course.StatusOK, payload) }
 	tests := []struct {
 		name  string
 		reply func() []byte
@@ -205,7 +206,7 @@ func TestRetrieveIntegrity(t *testing.T) {
 		}, "block 1: block count 7 differs from the first block's 6"},
 		{"status differs", func() []byte {
 			bs := good()
-			bs[4].h.Status = wire.StatusOther
+			bs[4].h.Status = course.StatusOther
 			return encode(bs)
 		}, "block 4: status OTHER differs from the first block's OK"},
 		{"duplicate", func() []byte {
@@ -224,7 +225,7 @@ func TestRetrieveIntegrity(t *testing.T) {
 		}, "block 1: 900 payload bytes; every block but the last carries 944"},
 		{"empty last block", func() []byte {
 			p := randomBytes(944, 6)
-			bs := split(wire.StatusOK, p)
+			bs := split(course.StatusOK, p)
 			last := block{h: bs[0].h, p: nil}
 			last.h.Index, last.h.Length, last.h.BlockHash = 1, 0, sha256.Sum256(nil)
 			bs = append(bs, last)
@@ -241,7 +242,7 @@ func TestRetrieveIntegrity(t *testing.T) {
 		{"count 0 with payload", func() []byte {
 			p := []byte("hello")
 			h := sha256.Sum256(p)
-			return encode([]block{{h: wire.BlockHeader{Length: 5, Status: wire.StatusOK, BlockHash: h, TotalHash: h}, p: p}})
+			return encode([]block{{h: course.BlockHeader{Length: 5, Status: course.StatusOK, BlockHash: h, TotalHash: h}, p: p}})
 		}, "the reply declares 0 blocks"},
 		{"oversize length", func() []byte {
 			// In the first block, it is not the course protocol at all
@@ -257,9 +258,9 @@ func TestRetrieveIntegrity(t *testing.T) {
 		{"cut in a header", func() []byte {
 			b := encode(good())
 			return b[:1024+30]
-		}, "after 1 of 6 blocks: wire: block header cut short after 30 of 80 bytes"},
+		}, "after 1 of 6 blocks: course: block header cut short after 30 of 80 bytes"},
 		{"empty payload, wrong total", func() []byte {
-			bs := split(wire.StatusOK, nil)
+			bs := split(course.StatusOK, nil)
 			bs[0].h.TotalHash[5] ^= 1
 			return encode(bs)
 		}, "total hash mismatch"},
@@ -292,7 +293,7 @@ func TestHostileCount(t *testing.T) {
 	payload := randomBytes(944, 8)
 	mk := func(index uint32, p []byte) []byte {
 		h := sha256.Sum256(p)
-		return encode([]block{{h: wire.BlockHeader{Length: uint32(len(p)), Status: wire.StatusOK,
+		return encode([]block{{h: course.BlockHeader{Length: uint32(len(p)), Status: course.StatusOK,
 			Index: index, Count: count, BlockHash: h, TotalHash: h}, p: p}})
 	}
 	tests := []struct {
@@ -333,7 +334,7 @@ func TestStatusError(t *testing.T) {
 	long := strings.Repeat("no such file, really. ", 150) // 3300 bytes: 4 blocks
 	for _, dst := range destinations() {
 		t.Run(dst.name, func(t *testing.T) {
-			reply := encode(shuffled(split(wire.StatusBadRequest, []byte(long)), 9))
+			reply := encode(shuffled(split(course.StatusBadRequest, []byte(long)), 9))
 			c, _ := pipePeer(t, replyWith(reply))
 			w, contents := dst.open(t)
 			_, err := c.Retrieve(context.Background(), "alice", testSig, "nope", w)
@@ -341,7 +342,7 @@ func TestStatusError(t *testing.T) {
 			if !errors.As(err, &se) {
 				t.Fatalf("got %v, want a *StatusError", err)
 			}
-			if se.Status != wire.StatusBadRequest || se.Message != strings.TrimSpace(long) {
+			if se.Status != course.StatusBadRequest || se.Message != strings.TrimSpace(long) {
 				t.Errorf("got status %v message %d bytes, want BAD_REQUEST and %d bytes", se.Status, len(se.Message), len(long))
 			}
 			if n := len(contents()); n != 0 {
@@ -350,7 +351,7 @@ func TestStatusError(t *testing.T) {
 		})
 	}
 	t.Run("corrupt message", func(t *testing.T) {
-		bs := split(wire.StatusBadRequest, []byte(long))
+		bs := split(course.StatusBadRequest, []byte(long))
 		bs[1].h.BlockHash[0] ^= 1
 		c, _ := pipePeer(t, replyWith(encode(bs)))
 		_, err := c.Retrieve(context.Background(), "alice", testSig, "nope", io.Discard)
@@ -359,14 +360,14 @@ func TestStatusError(t *testing.T) {
 		}
 	})
 	t.Run("message too long", func(t *testing.T) {
-		c, _ := pipePeer(t, replyWith(encode(split(wire.StatusOther, make([]byte, 100_000)))))
+		c, _ := pipePeer(t, replyWith(encode(split(course.StatusOther, make([]byte, 100_000)))))
 		_, err := c.Retrieve(context.Background(), "alice", testSig, "nope", io.Discard)
 		if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), "longer than") {
 			t.Errorf("got %v, want a message too long", err)
 		}
 	})
 	t.Run("control characters", func(t *testing.T) {
-		c, _ := pipePeer(t, replyWith(encode(split(wire.StatusInvalidLogin, []byte("bad\x1b[2J\nlogin\xff\u202e")))))
+		c, _ := pipePeer(t, replyWith(encode(split(course.StatusInvalidLogin, []byte("bad\x1b[2J\nlogin\xff\u202e")))))
 		_, err := c.Retrieve(context.Background(), "alice", testSig, "x", io.Discard)
 		var se *StatusError
 		if !errors.As(err, &se) || se.Message != "bad\uFFFD[2J login\uFFFD\uFFFD" {
@@ -376,7 +377,7 @@ func TestStatusError(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
-	c, p := pipePeer(t, replyWith(encode(split(wire.StatusOK, []byte("New user alice registered.")))))
+	c, p := pipePeer(t, replyWith(encode(split(course.StatusOK, []byte("New user alice registered.")))))
 	msg, err := c.Register(context.Background(), "alice", testSig)
 	if err != nil || msg != "New user alice registered." {
 		t.Fatalf("got %q, %v", msg, err)
@@ -385,10 +386,10 @@ func TestRegister(t *testing.T) {
 		t.Errorf("server got %+v", req)
 	}
 
-	c, _ = pipePeer(t, replyWith(encode(split(wire.StatusUserExists, []byte("Cannot register user under name 'alice', already exists")))))
+	c, _ = pipePeer(t, replyWith(encode(split(course.StatusUserExists, []byte("Cannot register user under name 'alice', already exists")))))
 	_, err = c.Register(context.Background(), "alice", testSig)
 	var se *StatusError
-	if !errors.As(err, &se) || se.Status != wire.StatusUserExists || !strings.Contains(se.Message, "already exists") {
+	if !errors.As(err, &se) || se.Status != course.StatusUserExists || !strings.Contains(se.Message, "already exists") {
 		t.Errorf("got %v, want USER_EXISTS", err)
 	}
 
@@ -399,7 +400,7 @@ func TestRegister(t *testing.T) {
 }
 
 func TestSecondRequestRefused(t *testing.T) {
-	c, _ := pipePeer(t, replyWith(encode(split(wire.StatusOK, []byte("hi")))))
+	c, _ := pipePeer(t, replyWith(encode(split(course.StatusOK, []byte("hi")))))
 	if _, err := c.Retrieve(context.Background(), "alice", testSig, "f", io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -425,8 +426,8 @@ func TestEmptyPathRefused(t *testing.T) {
 // waiting for the close, and that what follows it (the reference server's
 // second reply after a MALFORMED one) does not matter.
 func TestTrailingBytesIgnored(t *testing.T) {
-	first := encode(split(wire.StatusMalformed, []byte("Malformed request.")))
-	second := encode(split(wire.StatusUserMissing, []byte("Cannot serve non-registered user ''")))
+	first := encode(split(course.StatusMalformed, []byte("Malformed request.")))
+	second := encode(split(course.StatusUserMissing, []byte("Cannot serve non-registered user ''")))
 	c, _ := pipePeer(t, func(conn net.Conn) {
 		conn.Write(first)
 		conn.Write(second) // fails once the client has closed: fine
@@ -434,7 +435,7 @@ func TestTrailingBytesIgnored(t *testing.T) {
 	_, err := c.Retrieve(context.Background(), "alice", testSig, "f", io.Discard)
 	c.Close()
 	var se *StatusError
-	if !errors.As(err, &se) || se.Status != wire.StatusMalformed {
+	if !errors.As(err, &se) || se.Status != course.StatusMalformed {
 		t.Errorf("got %v, want MALFORMED", err)
 	}
 }
@@ -449,7 +450,7 @@ func halfThenWait(reply []byte) func(net.Conn) {
 }
 
 func TestContext(t *testing.T) {
-	reply := encode(split(wire.StatusOK, randomBytes(100_000, 10)))
+	reply := encode(split(course.StatusOK, randomBytes(100_000, 10)))
 
 	t.Run("cancel mid-transfer", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -536,7 +537,7 @@ func TestContext(t *testing.T) {
 
 func TestProgress(t *testing.T) {
 	payload := randomBytes(3<<20, 11)
-	c, _ := pipePeer(t, replyWith(encode(shuffled(split(wire.StatusOK, payload), 12))))
+	c, _ := pipePeer(t, replyWith(encode(shuffled(split(course.StatusOK, payload), 12))))
 	type call struct{ received, expected int64 }
 	var calls []call
 	c.Progress = func(r, e int64) { calls = append(calls, call{r, e}) }
@@ -572,7 +573,7 @@ func TestDial(t *testing.T) {
 		if err != nil {
 			return
 		}
-		startPeer(t, conn, replyWith(encode(shuffled(split(wire.StatusOK, payload), 14))))
+		startPeer(t, conn, replyWith(encode(shuffled(split(course.StatusOK, payload), 14))))
 	}()
 	c, err := Dial(context.Background(), ln.Addr().String())
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // ErrClientUsed is returned by a second request on one Client. The protocol
@@ -27,7 +27,7 @@ var ErrBufferLimit = errors.New("client: blocks arrived out of order beyond the 
 // text, reassembled and checked like a file, with invalid UTF-8 and control
 // characters replaced so that it is safe to print on a terminal.
 type StatusError struct {
-	Status  wire.Status
+	Status  course.Status
 	Message string
 }
 
@@ -51,7 +51,7 @@ type IntegrityError struct {
 	Reason string
 
 	// Err is the underlying cause, if any: io.ErrUnexpectedEOF for a reply
-	// cut short, a *wire.ProtocolError for a frame that cannot be parsed.
+	// cut short, a *course.ProtocolError for a frame that cannot be parsed.
 	Err error
 }
 

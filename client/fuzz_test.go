@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // replayConn is a net.Conn whose peer replays fixed bytes in reads of at
@@ -38,12 +38,12 @@ func (c *replayConn) SetWriteDeadline(time.Time) error { return nil }
 
 func FuzzRetrieve(f *testing.F) {
 	payload := randomBytes(5*944+17, 20)
-	good := split(wire.StatusOK, payload)
+	good := split(course.StatusOK, payload)
 	f.Add(encode(good), false, uint16(0))
 	f.Add(encode(reversed(good)), true, uint16(100))
 	f.Add(encode(shuffled(good, 3)), false, uint16(1))
-	f.Add(encode(split(wire.StatusOK, nil)), true, uint16(0))
-	f.Add(encode(split(wire.StatusBadRequest, []byte("Requested content x does not exist"))), false, uint16(7))
+	f.Add(encode(split(course.StatusOK, nil)), true, uint16(0))
+	f.Add(encode(split(course.StatusBadRequest, []byte("Requested content x does not exist"))), false, uint16(7))
 	f.Add(encode(good[:3]), true, uint16(0))
 	dup := append(append([]block(nil), good...), good[2])
 	f.Add(encode(dup[1:]), false, uint16(0))

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // TestCountZeroRefused: the course protocol always sends at least one
@@ -15,7 +15,7 @@ import (
 // 0 blocks is malformed, and nothing is written.
 func TestCountZeroRefused(t *testing.T) {
 	empty := sha256.Sum256(nil)
-	reply := encode([]block{{h: wire.BlockHeader{Status: wire.StatusOK, BlockHash: empty, TotalHash: empty}}})
+	reply := encode([]block{{h: course.BlockHeader{Status: course.StatusOK, BlockHash: empty, TotalHash: empty}}})
 	for _, dst := range destinations() {
 		t.Run(dst.name, func(t *testing.T) {
 			c, _ := pipePeer(t, replyWith(reply))
@@ -35,7 +35,7 @@ func TestCountZeroRefused(t *testing.T) {
 // (an HTTP reply, a status out of range, an index beyond the count) is
 // not the course protocol, said with the bytes it starts with.
 func TestNotCourseReply(t *testing.T) {
-	good := func() []byte { return encode(split(wire.StatusOK, []byte("hello"))) }
+	good := func() []byte { return encode(split(course.StatusOK, []byte("hello"))) }
 	tests := []struct {
 		name  string
 		reply []byte

@@ -3,23 +3,23 @@ package client
 import (
 	"context"
 
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // Parts returns the account's unfinished uploads: interrupted ones kept
 // for a resume, and those being written now. Each holds its file's size
 // against the account's quota until it completes, is cancelled, or the
 // server lets it expire.
-func (s *Session) Parts(ctx context.Context) ([]native.Part, error) {
+func (s *Session) Parts(ctx context.Context) ([]lnp.Part, error) {
 	defer s.begin(ctx)()
-	var all []native.Part
+	var all []lnp.Part
 	after := ""
 	for {
-		body, err := s.call(ctx, native.Parts{After: after})
+		body, err := s.call(ctx, lnp.Parts{After: after})
 		if err != nil {
 			return nil, err
 		}
-		r, err := native.ParsePartsReply(body)
+		r, err := lnp.ParsePartsReply(body)
 		if err != nil {
 			return nil, err
 		}
@@ -34,11 +34,11 @@ func (s *Session) Parts(ctx context.Context) ([]native.Part, error) {
 // Cancel removes the unfinished uploads of path, or, if path is "", every
 // one not being written now, and returns how many it removed and the
 // bytes they held on the server.
-func (s *Session) Cancel(ctx context.Context, path string) (native.CancelReply, error) {
+func (s *Session) Cancel(ctx context.Context, path string) (lnp.CancelReply, error) {
 	defer s.begin(ctx)()
-	body, err := s.call(ctx, native.Cancel{Path: path})
+	body, err := s.call(ctx, lnp.Cancel{Path: path})
 	if err != nil {
-		return native.CancelReply{}, err
+		return lnp.CancelReply{}, err
 	}
-	return native.ParseCancelReply(body)
+	return lnp.ParseCancelReply(body)
 }

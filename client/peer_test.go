@@ -11,33 +11,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // This file holds the scripted servers that the tests talk to. Only a
 // scripted peer can send corrupt or out-of-order blocks, so these build
-// replies from the real codec (wire.BlockHeader, wire.Writer) and then
+// replies from the real codec (course.BlockHeader, course.Writer) and then
 // break them as each test needs.
 
 // block is one block of a reply before encoding. Its header is written
 // as is, so a test can make it lie.
 type block struct {
-	h wire.BlockHeader
+	h course.BlockHeader
 	p []byte
 }
 
 // split cuts payload into correct blocks with the given status.
-func split(status wire.Status, payload []byte) []block {
-	count, err := wire.BlockCount(int64(len(payload)))
+func split(status course.Status, payload []byte) []block {
+	count, err := course.BlockCount(int64(len(payload)))
 	if err != nil {
 		panic(err)
 	}
 	total := sha256.Sum256(payload)
 	bs := make([]block, count)
 	for i := range bs {
-		p := payload[min(i*wire.MaxBlockPayload, len(payload)):min((i+1)*wire.MaxBlockPayload, len(payload))]
+		p := payload[min(i*course.MaxBlockPayload, len(payload)):min((i+1)*course.MaxBlockPayload, len(payload))]
 		bs[i] = block{
-			h: wire.BlockHeader{Length: uint32(len(p)), Status: status, Index: uint32(i), Count: count,
+			h: course.BlockHeader{Length: uint32(len(p)), Status: status, Index: uint32(i), Count: count,
 				BlockHash: sha256.Sum256(p), TotalHash: total},
 			p: p,
 		}
@@ -83,8 +83,8 @@ func randomBytes(n int, seed uint64) []byte {
 
 // peer is a scripted server at the far end of a net.Pipe.
 type peer struct {
-	req  chan *wire.Request // the request it read, or nil if it could not
-	done chan struct{}      // closed when the script has finished
+	req  chan *course.Request // the request it read, or nil if it could not
+	done chan struct{}        // closed when the script has finished
 }
 
 // pipePeer starts script on the server end of a net.Pipe after reading the
@@ -102,11 +102,11 @@ func pipePeer(t *testing.T, script func(conn net.Conn)) (*Client, *peer) {
 }
 
 func startPeer(t *testing.T, sc net.Conn, script func(conn net.Conn)) *peer {
-	p := &peer{req: make(chan *wire.Request, 1), done: make(chan struct{})}
+	p := &peer{req: make(chan *course.Request, 1), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		defer sc.Close()
-		req, err := wire.ReadRequest(sc)
+		req, err := course.ReadRequest(sc)
 		p.req <- req
 		if err != nil {
 			return
@@ -130,7 +130,7 @@ func replyWith(b []byte) func(net.Conn) {
 }
 
 // request returns the request that the peer read.
-func (p *peer) request(t *testing.T) *wire.Request {
+func (p *peer) request(t *testing.T) *course.Request {
 	t.Helper()
 	select {
 	case r := <-p.req:

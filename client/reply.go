@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // progressEvery is how often, at most, Client.Progress is called; the clock
@@ -23,7 +23,7 @@ const (
 // reply is what readReply learnt from a complete, checked reply.
 type reply struct {
 	noReply bool
-	status  wire.Status
+	status  course.Status
 	total   [32]byte
 	size    int64
 	blocks  uint32
@@ -32,8 +32,8 @@ type reply struct {
 // assembly checks the blocks of one reply against each other and against
 // the protocol's rules, and hands each good block to the sink.
 type assembly struct {
-	first  wire.BlockHeader // the first block's header; the reference for the others
-	blocks uint32           // blocks expected: the count
+	first  course.BlockHeader // the first block's header; the reference for the others
+	blocks uint32             // blocks expected: the count
 	seen   blockSet
 	got    uint32 // blocks received
 	bytes  int64  // payload bytes received
@@ -48,13 +48,13 @@ type assembly struct {
 //
 // A first header that no course server would send is ErrNotCourse, worded
 // with the first bytes, which head holds.
-func readReply(br *wire.BlockReader, head *headReader, pick func(wire.Status) sink,
+func readReply(br *course.BlockReader, head *headReader, pick func(course.Status) sink,
 	progress func(received, expected int64)) (reply, error) {
 	var a assembly
 	var lastReport time.Time
 	for {
 		h, p, err := br.ReadBlock()
-		if a.sink == nil && (err == nil || h.Length > wire.MaxBlockPayload || errors.Is(err, io.ErrUnexpectedEOF)) {
+		if a.sink == nil && (err == nil || h.Length > course.MaxBlockPayload || errors.Is(err, io.ErrUnexpectedEOF)) {
 			if why := notCourse(h, head.b); why != "" {
 				return reply{}, &notCourseError{head: head.b, why: why}
 			}
@@ -72,7 +72,7 @@ func readReply(br *wire.BlockReader, head *headReader, pick func(wire.Status) si
 		}
 		done := a.got == a.blocks
 		// Progress concerns payloads, not the text of an error reply.
-		if progress != nil && a.first.Status == wire.StatusOK &&
+		if progress != nil && a.first.Status == course.StatusOK &&
 			(a.got == 1 || done || a.got%progressCheck == 0 && time.Since(lastReport) >= progressEvery) {
 			progress(a.bytes, a.expected())
 			lastReport = time.Now()
@@ -88,7 +88,7 @@ func readReply(br *wire.BlockReader, head *headReader, pick func(wire.Status) si
 
 // readError classifies an error of ReadBlock.
 func (a *assembly) readError(err error) error {
-	var pe *wire.ProtocolError
+	var pe *course.ProtocolError
 	switch {
 	case err == io.EOF && a.sink == nil:
 		return nil // no reply at all: the caller decides what that means
@@ -111,7 +111,7 @@ func (a *assembly) readError(err error) error {
 
 // start takes the first block's header as the reference for the reply and
 // chooses its sink.
-func (a *assembly) start(h wire.BlockHeader, pick func(wire.Status) sink) error {
+func (a *assembly) start(h course.BlockHeader, pick func(course.Status) sink) error {
 	if h.Count == 0 {
 		// Even an empty file is one block, of length 0.
 		return replyError("the reply declares 0 blocks; even an empty payload is one block")
@@ -119,7 +119,7 @@ func (a *assembly) start(h wire.BlockHeader, pick func(wire.Status) sink) error 
 	a.first = h
 	a.blocks = h.Count
 	a.size = -1
-	if h.Status != wire.StatusOK && int64(a.blocks-1)*wire.MaxBlockPayload >= maxMessage {
+	if h.Status != course.StatusOK && int64(a.blocks-1)*course.MaxBlockPayload >= maxMessage {
 		return replyError("a %v reply of %d blocks is longer than the %d bytes allowed for a message",
 			h.Status, h.Count, maxMessage)
 	}
@@ -128,7 +128,7 @@ func (a *assembly) start(h wire.BlockHeader, pick func(wire.Status) sink) error 
 }
 
 // add checks one block and hands it to the sink.
-func (a *assembly) add(h wire.BlockHeader, p []byte) error {
+func (a *assembly) add(h course.BlockHeader, p []byte) error {
 	i, f := h.Index, &a.first
 	switch {
 	case h.Status != f.Status:
@@ -139,8 +139,8 @@ func (a *assembly) add(h wire.BlockHeader, p []byte) error {
 		return blockError(i, "total hash differs from the first block's")
 	case i >= a.blocks:
 		return blockError(i, "index out of range for a count of %d", h.Count)
-	case i < a.blocks-1 && len(p) != wire.MaxBlockPayload:
-		return blockError(i, "%d payload bytes; every block but the last carries %d", len(p), wire.MaxBlockPayload)
+	case i < a.blocks-1 && len(p) != course.MaxBlockPayload:
+		return blockError(i, "%d payload bytes; every block but the last carries %d", len(p), course.MaxBlockPayload)
 	case i == a.blocks-1 && a.blocks > 1 && len(p) == 0:
 		return blockError(i, "the last of %d blocks is empty", a.blocks)
 	case sha256.Sum256(p) != h.BlockHash:
@@ -149,7 +149,7 @@ func (a *assembly) add(h wire.BlockHeader, p []byte) error {
 		return blockError(i, "received twice")
 	}
 	if i == a.blocks-1 {
-		a.size = int64(i)*wire.MaxBlockPayload + int64(len(p))
+		a.size = int64(i)*course.MaxBlockPayload + int64(len(p))
 	}
 	a.got++
 	a.bytes += int64(len(p))
@@ -164,21 +164,21 @@ func (a *assembly) expected() int64 {
 	if a.size >= 0 {
 		return a.size
 	}
-	return int64(a.blocks) * wire.MaxBlockPayload
+	return int64(a.blocks) * course.MaxBlockPayload
 }
 
 // notCourse says why a first block header, whose first bytes are head,
 // cannot come from a course server, or returns "". head may be shorter
 // than a header, for a reply cut short: only its length field is judged
 // then.
-func notCourse(h wire.BlockHeader, head []byte) string {
-	if len(head) >= 4 && len(head) < wire.BlockHeaderSize {
+func notCourse(h course.BlockHeader, head []byte) string {
+	if len(head) >= 4 && len(head) < course.BlockHeaderSize {
 		h.Length = binary.BigEndian.Uint32(head)
 	}
 	switch {
-	case len(head) >= 4 && h.Length > wire.MaxBlockPayload:
-		return fmt.Sprintf("a block of %d bytes, above %d", h.Length, wire.MaxBlockPayload)
-	case len(head) < wire.BlockHeaderSize:
+	case len(head) >= 4 && h.Length > course.MaxBlockPayload:
+		return fmt.Sprintf("a block of %d bytes, above %d", h.Length, course.MaxBlockPayload)
+	case len(head) < course.BlockHeaderSize:
 		return ""
 	case !h.Status.Valid():
 		return fmt.Sprintf("status %d, outside 1–7", uint32(h.Status))
@@ -221,7 +221,7 @@ type headReader struct {
 
 func (h *headReader) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
-	if keep := wire.BlockHeaderSize - len(h.b); keep > 0 && n > 0 {
+	if keep := course.BlockHeaderSize - len(h.b); keep > 0 && n > 0 {
 		h.b = append(h.b, p[:min(n, keep)]...)
 	}
 	return n, err

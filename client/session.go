@@ -14,18 +14,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/xfer"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
-// NativeError is a status other than OK from a server speaking LNP/1.
-type NativeError struct {
-	Status  native.Status
+// LNPError is a status other than OK from a server speaking LNP/1.
+type LNPError struct {
+	Status  lnp.Status
 	Message string
 }
 
-func (e *NativeError) Error() string {
+func (e *LNPError) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("client: the server replied %v", e.Status)
 	}
@@ -38,8 +38,8 @@ func (e *NativeError) Error() string {
 type Session struct {
 	conn      *deadlineConn
 	raw       net.Conn
-	r         *native.Reader
-	w         *native.Writer
+	r         *lnp.Reader
+	w         *lnp.Writer
 	blockSize int
 	server    string
 	buf       []byte
@@ -55,17 +55,17 @@ type SessionOptions struct {
 }
 
 // NewSession logs in over conn, which it owns from then on.
-func NewSession(ctx context.Context, conn net.Conn, user string, sig wire.Signature, opts SessionOptions) (*Session, error) {
+func NewSession(ctx context.Context, conn net.Conn, user string, sig larder.Signature, opts SessionOptions) (*Session, error) {
 	if opts.MaxBlock == 0 {
-		opts.MaxBlock = native.DefaultBlockSize
+		opts.MaxBlock = lnp.DefaultBlockSize
 	}
 	if opts.Idle == 0 {
 		opts.Idle = time.Minute
 	}
 	dc := newDeadlineConn(conn, ctx, opts.Idle)
-	s := &Session{conn: dc, raw: conn, r: native.NewReader(dc), w: native.NewWriter(dc, 256<<10)}
-	s.r.SetBlockSize(native.MaxBlockSize)
-	if err := s.w.Write(native.Hello{User: user, Signature: sig, MaxBlock: uint32(opts.MaxBlock)}); err != nil {
+	s := &Session{conn: dc, raw: conn, r: lnp.NewReader(dc), w: lnp.NewWriter(dc, 256<<10)}
+	s.r.SetBlockSize(lnp.MaxBlockSize)
+	if err := s.w.Write(lnp.Hello{User: user, Signature: sig, MaxBlock: uint32(opts.MaxBlock)}); err != nil {
 		conn.Close()
 		return nil, s.ioError(ctx, err)
 	}
@@ -74,24 +74,24 @@ func NewSession(ctx context.Context, conn net.Conn, user string, sig wire.Signat
 		return nil, s.ioError(ctx, err)
 	}
 	t, body, err := s.r.Next()
-	if err == nil && t != native.TypeWelcome {
-		err = &native.ProtocolError{Msg: "the server answered HELLO with " + t.String()}
+	if err == nil && t != lnp.TypeWelcome {
+		err = &lnp.ProtocolError{Msg: "the server answered HELLO with " + t.String()}
 	}
-	var w native.Welcome
+	var w lnp.Welcome
 	if err == nil {
-		w, err = native.ParseWelcome(body)
+		w, err = lnp.ParseWelcome(body)
 	}
 	if err != nil {
 		conn.Close()
 		return nil, s.ioError(ctx, err)
 	}
-	if w.Status != native.StatusOK {
+	if w.Status != lnp.StatusOK {
 		conn.Close()
-		return nil, &NativeError{Status: w.Status, Message: w.Message}
+		return nil, &LNPError{Status: w.Status, Message: w.Message}
 	}
-	if w.BlockSize < native.MinBlockSize || int(w.BlockSize) > opts.MaxBlock {
+	if w.BlockSize < lnp.MinBlockSize || int(w.BlockSize) > opts.MaxBlock {
 		conn.Close()
-		return nil, &native.ProtocolError{Msg: fmt.Sprintf("the server chose a block size of %d bytes", w.BlockSize)}
+		return nil, &lnp.ProtocolError{Msg: fmt.Sprintf("the server chose a block size of %d bytes", w.BlockSize)}
 	}
 	s.blockSize, s.server = int(w.BlockSize), w.Server
 	s.r.SetBlockSize(s.blockSize)
@@ -125,7 +125,7 @@ func (s *Session) begin(ctx context.Context) (end func() bool) {
 }
 
 // call sends m and reads the REPLY; an OK reply's body is returned.
-func (s *Session) call(ctx context.Context, m native.Message) ([]byte, error) {
+func (s *Session) call(ctx context.Context, m lnp.Message) ([]byte, error) {
 	if err := s.w.Write(m); err != nil {
 		return nil, s.ioError(ctx, err)
 	}
@@ -140,37 +140,37 @@ func (s *Session) readReply(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, s.ioError(ctx, err)
 	}
-	if t != native.TypeReply {
-		return nil, &native.ProtocolError{Msg: "a " + t.String() + " frame where a REPLY was due"}
+	if t != lnp.TypeReply {
+		return nil, &lnp.ProtocolError{Msg: "a " + t.String() + " frame where a REPLY was due"}
 	}
-	r, err := native.ParseReply(body)
+	r, err := lnp.ParseReply(body)
 	if err != nil {
 		return nil, err
 	}
-	if r.Status != native.StatusOK {
-		return nil, &NativeError{Status: r.Status, Message: r.Message}
+	if r.Status != lnp.StatusOK {
+		return nil, &LNPError{Status: r.Status, Message: r.Message}
 	}
 	return r.Body, nil
 }
 
 // Whoami returns the account's name and usage.
-func (s *Session) Whoami(ctx context.Context) (native.WhoamiReply, error) {
+func (s *Session) Whoami(ctx context.Context) (lnp.WhoamiReply, error) {
 	defer s.begin(ctx)()
-	body, err := s.call(ctx, native.Whoami{})
+	body, err := s.call(ctx, lnp.Whoami{})
 	if err != nil {
-		return native.WhoamiReply{}, err
+		return lnp.WhoamiReply{}, err
 	}
-	return native.ParseWhoamiReply(body)
+	return lnp.ParseWhoamiReply(body)
 }
 
 // Stat returns the entry at path.
-func (s *Session) Stat(ctx context.Context, path string) (native.Entry, error) {
+func (s *Session) Stat(ctx context.Context, path string) (lnp.Entry, error) {
 	defer s.begin(ctx)()
-	body, err := s.call(ctx, native.Stat{Path: path})
+	body, err := s.call(ctx, lnp.Stat{Path: path})
 	if err != nil {
-		return native.Entry{}, err
+		return lnp.Entry{}, err
 	}
-	return native.ParseEntry(body)
+	return lnp.ParseEntry(body)
 }
 
 // List returns a page of the listing of the folder at path: up to limit
@@ -178,33 +178,33 @@ func (s *Session) Stat(ctx context.Context, path string) (native.Entry, error) {
 // empty it starts the listing; with after the last name of the page
 // before, it goes on. The server keeps one listing per session in
 // progress: see docs/PROTOCOL.md.
-func (s *Session) List(ctx context.Context, path, after string, limit int) ([]native.Entry, bool, error) {
+func (s *Session) List(ctx context.Context, path, after string, limit int) ([]lnp.Entry, bool, error) {
 	defer s.begin(ctx)()
-	body, err := s.call(ctx, native.List{Path: path, After: after, Limit: uint32(limit)})
+	body, err := s.call(ctx, lnp.List{Path: path, After: after, Limit: uint32(limit)})
 	if err != nil {
 		return nil, false, err
 	}
-	r, err := native.ParseListReply(body)
+	r, err := lnp.ParseListReply(body)
 	return r.Entries, r.More, err
 }
 
 // ListAll returns every entry of the folder at path, sorted by name,
 // fetching it a page at a time.
-func (s *Session) ListAll(ctx context.Context, path string) ([]native.Entry, error) {
-	var all []native.Entry
+func (s *Session) ListAll(ctx context.Context, path string) ([]lnp.Entry, error) {
+	var all []lnp.Entry
 	after := ""
 	for {
-		page, more, err := s.List(ctx, path, after, native.MaxListLimit)
+		page, more, err := s.List(ctx, path, after, lnp.MaxListLimit)
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, page...)
 		if !more {
-			slices.SortFunc(all, func(a, b native.Entry) int { return strings.Compare(a.Name, b.Name) })
+			slices.SortFunc(all, func(a, b lnp.Entry) int { return strings.Compare(a.Name, b.Name) })
 			return all, nil
 		}
 		if len(page) == 0 {
-			return nil, &native.ProtocolError{Msg: "an empty page of a listing that says there is more"}
+			return nil, &lnp.ProtocolError{Msg: "an empty page of a listing that says there is more"}
 		}
 		after = page[len(page)-1].Name
 	}
@@ -213,29 +213,29 @@ func (s *Session) ListAll(ctx context.Context, path string) ([]native.Entry, err
 // Mkdir makes a folder.
 func (s *Session) Mkdir(ctx context.Context, path string) error {
 	defer s.begin(ctx)()
-	_, err := s.call(ctx, native.Mkdir{Path: path})
+	_, err := s.call(ctx, lnp.Mkdir{Path: path})
 	return err
 }
 
 // Delete removes a file or an empty folder.
 func (s *Session) Delete(ctx context.Context, path string) error {
 	defer s.begin(ctx)()
-	_, err := s.call(ctx, native.Delete{Path: path})
+	_, err := s.call(ctx, lnp.Delete{Path: path})
 	return err
 }
 
 // Rename moves from to to, replacing to if overwrite.
 func (s *Session) Rename(ctx context.Context, from, to string, overwrite bool) error {
 	defer s.begin(ctx)()
-	_, err := s.call(ctx, native.Rename{From: from, To: to, Overwrite: overwrite})
+	_, err := s.call(ctx, lnp.Rename{From: from, To: to, Overwrite: overwrite})
 	return err
 }
 
 // Passwd changes the account's signature from old to new. The server ends
 // the user's other sessions.
-func (s *Session) Passwd(ctx context.Context, old, new wire.Signature) error {
+func (s *Session) Passwd(ctx context.Context, old, new larder.Signature) error {
 	defer s.begin(ctx)()
-	_, err := s.call(ctx, native.Passwd{Old: old, New: new})
+	_, err := s.call(ctx, lnp.Passwd{Old: old, New: new})
 	return err
 }
 
@@ -243,11 +243,11 @@ func (s *Session) Passwd(ctx context.Context, old, new wire.Signature) error {
 // size, from block first.
 func (s *Session) Sums(ctx context.Context, path string, first uint64, count int) ([][32]byte, error) {
 	defer s.begin(ctx)()
-	body, err := s.call(ctx, native.Sums{Path: path, First: first, Count: uint32(count)})
+	body, err := s.call(ctx, lnp.Sums{Path: path, First: first, Count: uint32(count)})
 	if err != nil {
 		return nil, err
 	}
-	r, err := native.ParseSumsReply(body)
+	r, err := lnp.ParseSumsReply(body)
 	return r.Sums, err
 }
 
@@ -255,20 +255,20 @@ func (s *Session) Sums(ctx context.Context, path string, first uint64, count int
 // block's hash, and returns what the server announced. The whole file's
 // hash is the caller's to check (GetFile does), since only the caller has
 // the bytes before offset. progress, if set, is told of each block.
-func (s *Session) Get(ctx context.Context, path string, offset int64, dst io.Writer, progress func(n int)) (native.GetReply, error) {
+func (s *Session) Get(ctx context.Context, path string, offset int64, dst io.Writer, progress func(n int)) (lnp.GetReply, error) {
 	return s.get(ctx, path, offset, dst, nil, progress)
 }
 
 // get is Get, writing each block to dst (and to whole, if set) behind the
 // receiving, in a pipeline, so that the blocks' hashes and the whole
 // file's are computed at once.
-func (s *Session) get(ctx context.Context, path string, offset int64, dst io.Writer, whole hash.Hash, progress func(n int)) (native.GetReply, error) {
+func (s *Session) get(ctx context.Context, path string, offset int64, dst io.Writer, whole hash.Hash, progress func(n int)) (lnp.GetReply, error) {
 	defer s.begin(ctx)()
-	body, err := s.call(ctx, native.Get{Path: path, Offset: uint64(offset)})
+	body, err := s.call(ctx, lnp.Get{Path: path, Offset: uint64(offset)})
 	if err != nil {
-		return native.GetReply{}, err
+		return lnp.GetReply{}, err
 	}
-	head, err := native.ParseGetReply(body)
+	head, err := lnp.ParseGetReply(body)
 	if err != nil {
 		return head, err
 	}
@@ -285,15 +285,15 @@ func (s *Session) get(ctx context.Context, path string, offset int64, dst io.Wri
 }
 
 // receive takes a download's DATA frames and its END.
-func (s *Session) receive(ctx context.Context, head native.GetReply, at uint64, wr *xfer.Writer, progress func(n int)) error {
+func (s *Session) receive(ctx context.Context, head lnp.GetReply, at uint64, wr *xfer.Writer, progress func(n int)) error {
 	for {
 		t, body, err := s.r.Next()
 		if err != nil {
 			return s.ioError(ctx, err)
 		}
 		switch t {
-		case native.TypeData:
-			d, err := native.ParseData(body)
+		case lnp.TypeData:
+			d, err := lnp.ParseData(body)
 			switch {
 			case err != nil:
 				return err
@@ -309,20 +309,20 @@ func (s *Session) receive(ctx context.Context, head native.GetReply, at uint64, 
 			if progress != nil {
 				progress(len(d.Payload))
 			}
-		case native.TypeEnd:
-			e, err := native.ParseEndStatus(body)
+		case lnp.TypeEnd:
+			e, err := lnp.ParseEndStatus(body)
 			if err != nil {
 				return err
 			}
-			if e.Status != native.StatusOK {
-				return &NativeError{Status: e.Status, Message: e.Message}
+			if e.Status != lnp.StatusOK {
+				return &LNPError{Status: e.Status, Message: e.Message}
 			}
 			if at != head.Size {
 				return &IntegrityError{Block: -1, Reason: fmt.Sprintf("END after %d of %d bytes", at, head.Size)}
 			}
 			return nil
 		default:
-			return &native.ProtocolError{Msg: "a " + t.String() + " frame in a download"}
+			return &lnp.ProtocolError{Msg: "a " + t.String() + " frame in a download"}
 		}
 	}
 }
@@ -330,7 +330,7 @@ func (s *Session) receive(ctx context.Context, head native.GetReply, at uint64, 
 // GetFile downloads the file at path into the file at local, replacing
 // it, as Download does with Overwrite set: local changes only once the
 // download is complete and verified.
-func (s *Session) GetFile(ctx context.Context, path, local string, progress func(n int)) (native.GetReply, error) {
+func (s *Session) GetFile(ctx context.Context, path, local string, progress func(n int)) (lnp.GetReply, error) {
 	r, err := s.Download(ctx, path, local, DownloadOptions{Overwrite: true, Progress: progress})
 	return r.GetReply, err
 }
@@ -349,7 +349,7 @@ type DownloadOptions struct {
 
 // DownloadResult is what Download did.
 type DownloadResult struct {
-	native.GetReply
+	lnp.GetReply
 	// Kept is how many bytes came from an earlier download (a part file,
 	// or a partial local file) rather than from the server.
 	Kept int64
@@ -500,23 +500,23 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 // is the server's, and with the rest of its bytes its SHA-256 too. It
 // asks for the file from f's end, which sends no block if the sizes are
 // the same; h is left as it was.
-func (s *Session) sameFile(ctx context.Context, path string, f io.ReaderAt, verified, size int64, h hash.Hash) (bool, native.GetReply, error) {
+func (s *Session) sameFile(ctx context.Context, path string, f io.ReaderAt, verified, size int64, h hash.Hash) (bool, lnp.GetReply, error) {
 	st, err := s.Stat(ctx, path)
 	if err != nil || st.Dir || st.Size != uint64(size) {
-		return false, native.GetReply{}, err
+		return false, lnp.GetReply{}, err
 	}
 	c, ok := h.(encoding.BinaryMarshaler)
 	if !ok {
-		return false, native.GetReply{}, nil
+		return false, lnp.GetReply{}, nil
 	}
 	state, err := c.MarshalBinary()
 	if err != nil {
-		return false, native.GetReply{}, nil
+		return false, lnp.GetReply{}, nil
 	}
 	whole := sha256.New()
 	whole.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
 	if _, err := io.Copy(whole, io.NewSectionReader(f, verified, size-verified)); err != nil {
-		return false, native.GetReply{}, err
+		return false, lnp.GetReply{}, err
 	}
 	head, err := s.get(ctx, path, size, io.Discard, nil, nil)
 	if err != nil {
@@ -532,8 +532,8 @@ func (s *Session) verifiedPrefix(ctx context.Context, path string, f io.ReaderAt
 	bs := int64(s.blockSize)
 	blocks := size / bs
 	var good int64
-	for first := int64(0); first < blocks; first += native.MaxSumsCount {
-		n := min(blocks-first, native.MaxSumsCount)
+	for first := int64(0); first < blocks; first += lnp.MaxSumsCount {
+		n := min(blocks-first, lnp.MaxSumsCount)
 		sums, err := s.Sums(ctx, path, uint64(first), int(n))
 		if err != nil {
 			return 0, err
@@ -565,23 +565,23 @@ type PutOptions struct {
 
 // Put uploads size bytes of src to path. The server verifies every block
 // and the whole file, and the file appears atomically once it matches.
-func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size int64, opts PutOptions) (native.Entry, error) {
+func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size int64, opts PutOptions) (lnp.Entry, error) {
 	defer s.begin(ctx)()
-	body, err := s.call(ctx, native.Put{Path: path, Size: uint64(size), Overwrite: opts.Overwrite, Resume: opts.Resume})
+	body, err := s.call(ctx, lnp.Put{Path: path, Size: uint64(size), Overwrite: opts.Overwrite, Resume: opts.Resume})
 	if err != nil {
-		return native.Entry{}, err
+		return lnp.Entry{}, err
 	}
-	r, err := native.ParsePutReply(body)
+	r, err := lnp.ParsePutReply(body)
 	if err != nil {
-		return native.Entry{}, err
+		return lnp.Entry{}, err
 	}
 	if r.Offset > uint64(size) {
-		return native.Entry{}, &native.ProtocolError{Msg: fmt.Sprintf("the server resumes at %d of %d bytes", r.Offset, size)}
+		return lnp.Entry{}, &lnp.ProtocolError{Msg: fmt.Sprintf("the server resumes at %d of %d bytes", r.Offset, size)}
 	}
 	h := sha256.New()
 	// The bytes the server already has count in the whole file's hash.
 	if _, err := io.Copy(h, io.NewSectionReader(src, 0, int64(r.Offset))); err != nil {
-		return native.Entry{}, err
+		return lnp.Entry{}, err
 	}
 	if opts.Progress != nil && r.Offset > 0 {
 		opts.Progress(int(r.Offset))
@@ -601,12 +601,12 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 		// The session is in the middle of a transfer it cannot finish:
 		// closing it also ends the reading of the REPLY.
 		s.raw.Close()
-		return native.Entry{}, err
+		return lnp.Entry{}, err
 	}
 	if err := <-reply; err != nil {
-		return native.Entry{}, err
+		return lnp.Entry{}, err
 	}
-	return native.ParseEntry(replyBody)
+	return lnp.ParseEntry(replyBody)
 }
 
 // send sends a PUT's DATA frames from offset and its END. A REPLY that
@@ -635,7 +635,7 @@ func (s *Session) send(ctx context.Context, src io.ReaderAt, size, offset int64,
 	// sending by a pipeline.
 	rd := xfer.NewReader(src, offset, size, xfer.ReadOptions{BlockSize: s.blockSize, Whole: h})
 	defer rd.Close()
-	var hd [native.DataOverhead]byte
+	var hd [lnp.DataOverhead]byte
 	for {
 		b, err := rd.Next()
 		if err == io.EOF {
@@ -648,9 +648,9 @@ func (s *Session) send(ctx context.Context, src io.ReaderAt, size, offset int64,
 		if err != nil {
 			return err
 		}
-		d := native.Data{Offset: uint64(b.Offset), SHA256: b.SHA256}
+		d := lnp.Data{Offset: uint64(b.Offset), SHA256: b.SHA256}
 		n := len(b.Data)
-		err = s.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), b.Data)
+		err = s.w.WriteFrameParts(lnp.TypeData, d.AppendHead(hd[:0]), b.Data)
 		rd.Release(b)
 		if err := early(err); err != nil {
 			return err
@@ -659,7 +659,7 @@ func (s *Session) send(ctx context.Context, src io.ReaderAt, size, offset int64,
 			progress(n)
 		}
 	}
-	err := s.w.Write(native.EndHash{SHA256: [32]byte(h.Sum(nil))})
+	err := s.w.Write(lnp.EndHash{SHA256: [32]byte(h.Sum(nil))})
 	if err == nil {
 		err = s.w.Flush()
 	}
@@ -673,7 +673,7 @@ func (s *Session) send(ctx context.Context, src io.ReaderAt, size, offset int64,
 // the server's reason for ending it, or, for an OK one, a protocol error.
 func earlyReply(err error) error {
 	if err == nil {
-		return &native.ProtocolError{Msg: "the server answered an upload before its END"}
+		return &lnp.ProtocolError{Msg: "the server answered an upload before its END"}
 	}
 	return err
 }

@@ -8,7 +8,7 @@ import (
 	"hash"
 	"io"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // A sink receives the checked blocks of one payload and, once all have
@@ -103,7 +103,7 @@ func (s *streamSink) finish(size int64, total [32]byte) error {
 
 // fileRun is how many bytes of consecutive blocks a fileSink gathers before
 // one WriteAt: 64 blocks.
-const fileRun = 64 * wire.MaxBlockPayload
+const fileRun = 64 * course.MaxBlockPayload
 
 // fileSink writes each block at its offset in a destination that can also
 // be read back. It hashes the payload while blocks come in order; once one
@@ -124,7 +124,7 @@ func newFileSink(w io.WriterAt, r io.ReaderAt, dst io.Writer) *fileSink {
 }
 
 func (s *fileSink) put(i uint32, p []byte) error {
-	off := int64(i) * wire.MaxBlockPayload
+	off := int64(i) * course.MaxBlockPayload
 	if len(s.run) > 0 && (off != s.runOff+int64(len(s.run)) || len(s.run)+len(p) > cap(s.run)) {
 		if err := s.writeRun(); err != nil {
 			return err
@@ -153,7 +153,7 @@ func (s *fileSink) finish(size int64, total [32]byte) error {
 			return err
 		}
 	}
-	if off := int64(s.hashed) * wire.MaxBlockPayload; off < size {
+	if off := int64(s.hashed) * course.MaxBlockPayload; off < size {
 		n, err := io.Copy(s.h, io.NewSectionReader(s.r, off, size-off))
 		if err != nil {
 			return fmt.Errorf("reading back the payload to check it: %w", err)

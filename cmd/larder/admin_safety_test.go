@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/postgres/pgtest"
 	"github.com/larderfs/larder/internal/sqlite"
-	"github.com/larderfs/larder/wire"
 )
 
 // TestPepperRotateThenWrapBeforeRestart is the sequence of issue 11 E1:
@@ -31,7 +31,7 @@ func TestPepperRotateThenWrapBeforeRestart(t *testing.T) {
 	// remembered.
 	l := startLarder(t, func(c *ServeConfig) { c.AuthCacheTTL = time.Nanosecond })
 	l.put(t, "f.txt", []byte("still mine"))
-	alice, bob := wire.NewSignature("alice's password", "salt-a"), wire.NewSignature("bob's password", "salt-b")
+	alice, bob := larder.NewSignature("alice's password", "salt-a"), larder.NewSignature("bob's password", "salt-b")
 	register(t, l, "alice", alice)
 	register(t, l, "bob", bob)
 	legacy := legacyAccounts(t)[:1] // a bcrypt account: upgrade --wrap wraps it
@@ -49,7 +49,7 @@ func TestPepperRotateThenWrapBeforeRestart(t *testing.T) {
 	// bob's password is reset with the new pepper, before the server has
 	// made any hash with it.
 	adminOK(t, l, "bob's new password\n", "user", "passwd", "bob", "--salt", "course", "--password-stdin")
-	bob = wire.NewSignature("bob's new password", wire.CourseSalt)
+	bob = larder.NewSignature("bob's new password", course.CourseSalt)
 
 	// alice's hash names p1 until her next login: retire p1 is refused,
 	// and says what does help, not upgrade --wrap, which cannot.
@@ -141,7 +141,7 @@ func TestAdminUsesServersPolicy(t *testing.T) {
 	policy := auth.Params{Memory: 64, Time: 3, Threads: 1} // more passes than the default
 	l := startLarder(t, withHash(policy))
 	l.put(t, "f.txt", []byte("strong"))
-	alice := wire.NewSignature("alice's password", "salt-a")
+	alice := larder.NewSignature("alice's password", "salt-a")
 	register(t, l, "alice", alice)
 	before := storedHashes(t, l)["alice"]
 
@@ -174,7 +174,7 @@ func TestAdminUsesServersPolicy(t *testing.T) {
 	}
 
 	// A hash above the policy in one parameter is never wrapped.
-	strong := legacyAccount{name: "dora", sig: wire.NewSignature("dora's password", "salt-d")}
+	strong := legacyAccount{name: "dora", sig: larder.NewSignature("dora's password", "salt-d")}
 	{
 		h := auth.NewHasher(auth.Params{Memory: 128, Time: 1, Threads: 1}, nil, 1)
 		v, err := h.Hash(context.Background(), strong.sig[:])
@@ -274,7 +274,7 @@ func TestAdminRefusesEmptyPostgres(t *testing.T) {
 // hash the others could not check.
 func TestPepperFilesMustAgree(t *testing.T) {
 	l := startLarder(t)
-	alice := wire.NewSignature("alice's password", "salt-a")
+	alice := larder.NewSignature("alice's password", "salt-a")
 	register(t, l, "alice", alice)
 	other := filepath.Join(t.TempDir(), "pepper")
 	_, err := auth.CreatePepperFile(other) // its own p1

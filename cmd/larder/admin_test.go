@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 )
 
 // "larder admin" run in-process on the accounts of a real server; the
@@ -25,12 +26,12 @@ func TestAdminUserAddThenLogin(t *testing.T) {
 	l.put(t, "f.txt", []byte("added"))
 
 	out := adminOK(t, l, "course password\n", "user", "add", "carol", "--salt", "course", "--password-stdin")
-	if want := "user carol added\ncarol signs with the course client's fixed salt (larder get --salt " + wire.CourseSalt + ").\n"; out != want {
+	if want := "user carol added\ncarol signs with the course client's fixed salt (larder get --salt " + course.CourseSalt + ").\n"; out != want {
 		t.Errorf("user add --salt course printed %q, want %q", out, want)
 	}
-	wantFetch(t, l, "carol", wire.NewSignature("course password", wire.CourseSalt), "f.txt", "added")
+	wantFetch(t, l, "carol", larder.NewSignature("course password", course.CourseSalt), "f.txt", "added")
 	env, stdout, stderr := testEnv(t, l.addr(), "LARDER_USER", "carol", "LARDER_PASSWORD", "course password")
-	if err := run(env, "get", "f.txt", "--salt", wire.CourseSalt); err != nil || stdout.String() != "added" {
+	if err := run(env, "get", "f.txt", "--salt", course.CourseSalt); err != nil || stdout.String() != "added" {
 		t.Errorf("larder get as carol with the course salt: got %v and %q, want the file\n%s", err, stdout, stderr)
 	}
 
@@ -40,14 +41,14 @@ func TestAdminUserAddThenLogin(t *testing.T) {
 	if m == nil {
 		t.Fatalf("user add without --salt printed %q, want the new salt", out)
 	}
-	wantFetch(t, l, "dave", wire.NewSignature("random password", m[1]), "f.txt", "added")
+	wantFetch(t, l, "dave", larder.NewSignature("random password", m[1]), "f.txt", "added")
 
 	// A taken name is refused, and the account keeps its password.
 	_, _, err := l.admin(t, "other password\n", "user", "add", "carol", "--salt", "course", "--password-stdin")
 	if err == nil || !strings.Contains(err.Error(), `user "carol" already exists`) || ExitCode(err) == exitOK {
 		t.Errorf("user add of a taken name: got %v (exit code %d), want a failure saying it exists", err, ExitCode(err))
 	}
-	wantFetch(t, l, "carol", wire.NewSignature("course password", wire.CourseSalt), "f.txt", "added")
+	wantFetch(t, l, "carol", larder.NewSignature("course password", course.CourseSalt), "f.txt", "added")
 }
 
 // TestAdminUserListJSON checks that "user list --json" writes one JSON
@@ -58,8 +59,8 @@ func TestAdminUserListJSON(t *testing.T) {
 	if users := listUsers(t, l); len(users) != 0 {
 		t.Fatalf("user list --json on a new server: got %+v, want nothing", users)
 	}
-	register(t, l, "zoe", wire.NewSignature("zoe's password", "salt-z"))
-	register(t, l, "Bob", wire.NewSignature("bob's password", "salt-b"))
+	register(t, l, "zoe", larder.NewSignature("zoe's password", "salt-z"))
+	register(t, l, "Bob", larder.NewSignature("bob's password", "salt-b"))
 	adminOK(t, l, "carol's password\n", "user", "add", "carol", "--salt", "course", "--password-stdin")
 	adminOK(t, l, "", "user", "disable", "carol")
 
@@ -96,8 +97,8 @@ func TestAdminUserListJSON(t *testing.T) {
 // accounts on the policy, below it and imported.
 func TestAdminHashesCounts(t *testing.T) {
 	l := startLarder(t)
-	register(t, l, "alice", wire.NewSignature("alice's password", "salt-a"))
-	register(t, l, "bob", wire.NewSignature("bob's password", "salt-b"))
+	register(t, l, "alice", larder.NewSignature("alice's password", "salt-a"))
+	register(t, l, "bob", larder.NewSignature("bob's password", "salt-b"))
 	var legacy []legacyAccount
 	for _, a := range legacyAccounts(t) {
 		if strings.HasPrefix(a.name, "bcrypt") || a.name == "course" {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/salt"
-	"github.com/larderfs/larder/wire"
 )
 
 func userCommands() []command {
@@ -95,29 +95,29 @@ func (p *passwordFlags) define(fs *flag.FlagSet) {
 // signature reads the new password for name and returns its signature
 // under the chosen salt, and the salt. The password and the signature are
 // never printed; only the verifier made from them is stored.
-func (p *passwordFlags) signature(ctx context.Context, env *Env, name string) (wire.Signature, string, error) {
+func (p *passwordFlags) signature(ctx context.Context, env *Env, name string) (larder.Signature, string, error) {
 	s := p.salt
 	switch s {
 	case "course":
-		s = wire.CourseSalt
+		s = course.CourseSalt
 	case "":
 		var err error
 		if s, err = salt.New(); err != nil {
-			return wire.Signature{}, "", err
+			return larder.Signature{}, "", err
 		}
 	}
 	pw, err := readPassword(ctx, env, p.passwordStdin, name+" (new)", true)
 	if err != nil {
-		return wire.Signature{}, "", err
+		return larder.Signature{}, "", err
 	}
-	return wire.NewSignature(pw, s), s, nil
+	return larder.NewSignature(pw, s), s, nil
 }
 
 // tellSalt tells the administrator which salt the user must sign with.
 // The salt is no secret from the server's administrator: it only makes the
 // signature differ between servers and users.
 func tellSalt(env *Env, name, s string) {
-	if s == wire.CourseSalt {
+	if s == course.CourseSalt {
 		fmt.Fprintf(env.Stdout, "%s signs with the course client's fixed salt (larder get --salt %s).\n", name, s)
 		return
 	}

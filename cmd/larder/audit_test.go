@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/wire"
 )
 
 // auditServer configures a test server to record into sink: delivery
@@ -114,10 +114,10 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 		c.Throttle.PairFailures, c.Throttle.PairRefill = 1, time.Hour
 	})
 	l.put(t, "a.txt", content)
-	alice := wire.NewSignature("alice's password", wire.CourseSalt)
-	carol := wire.NewSignature("carol's password", wire.CourseSalt)
-	wrong := wire.NewSignature("a guess", wire.CourseSalt)
-	exchange := func(src, user string, sig wire.Signature, body string, want wire.Status) wireReply {
+	alice := larder.NewSignature("alice's password", course.CourseSalt)
+	carol := larder.NewSignature("carol's password", course.CourseSalt)
+	wrong := larder.NewSignature("a guess", course.CourseSalt)
+	exchange := func(src, user string, sig larder.Signature, body string, want course.Status) wireReply {
 		t.Helper()
 		r := rawExchangeFrom(t, src, l.addr(), user, sig, body)
 		wantStatus(t, fmt.Sprintf("%s %q", user, body), r, want)
@@ -127,31 +127,31 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 		return r
 	}
 
-	exchange("", "alice", alice, "", wire.StatusOK)
-	exchange("", "alice", alice, "", wire.StatusUserExists)
-	exchange("", "carol", carol, "", wire.StatusOK)
-	if r := exchange("", "alice", alice, "a.txt", wire.StatusOK); string(r.payload) != string(content) {
+	exchange("", "alice", alice, "", course.StatusOK)
+	exchange("", "alice", alice, "", course.StatusUserExists)
+	exchange("", "carol", carol, "", course.StatusOK)
+	if r := exchange("", "alice", alice, "a.txt", course.StatusOK); string(r.payload) != string(content) {
 		t.Fatalf("alice got %q", r.payload)
 	}
-	exchange("", "alice", alice, "missing.txt", wire.StatusBadRequest)
-	exchange("", "alice", wrong, "a.txt", wire.StatusInvalidLogin)
-	exchange("", "nobody", alice, "a.txt", wire.StatusUserMissing)
-	exchange(attacker, "carol", wrong, "a.txt", wire.StatusInvalidLogin)
-	exchange(attacker, "carol", wrong, "a.txt", wire.StatusOther) // throttled
+	exchange("", "alice", alice, "missing.txt", course.StatusBadRequest)
+	exchange("", "alice", wrong, "a.txt", course.StatusInvalidLogin)
+	exchange("", "nobody", alice, "a.txt", course.StatusUserMissing)
+	exchange(attacker, "carol", wrong, "a.txt", course.StatusInvalidLogin)
+	exchange(attacker, "carol", wrong, "a.txt", course.StatusOther) // throttled
 	if _, stderr, err := l.admin(t, "", "user", "disable", "carol", "--audit-sink", sink.spec); err != nil {
 		t.Fatalf("admin user disable: %v\n%s", err, stderr)
 	}
-	exchange(owner, "carol", carol, "a.txt", wire.StatusInvalidLogin) // disabled
+	exchange(owner, "carol", carol, "a.txt", course.StatusInvalidLogin) // disabled
 
 	// A request cut short.
 	c, err := net.Dial("tcp", l.addr())
 	must(t, err)
-	req, err := (&wire.Request{Username: "alice", Signature: alice, Body: []byte("a.txt")}).AppendBinary(nil)
+	req, err := (&course.Request{Username: "alice", Signature: alice, Body: []byte("a.txt")}).AppendBinary(nil)
 	must(t, err)
 	c.Write(req[:len(req)-2]) // and hangs up before the end
 	c.(*net.TCPConn).CloseWrite()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	wantStatus(t, "a short request", readReply(t, c), wire.StatusMalformed)
+	wantStatus(t, "a short request", readReply(t, c), course.StatusMalformed)
 	c.Close()
 
 	// The connection limit: three idle connections, and a fourth turned
@@ -168,7 +168,7 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 	busy, err := net.Dial("tcp", l.addr())
 	must(t, err)
 	busy.SetDeadline(time.Now().Add(30 * time.Second))
-	wantStatus(t, "over the limit", readReply(t, busy), wire.StatusOther)
+	wantStatus(t, "over the limit", readReply(t, busy), course.StatusOther)
 	busy.Close()
 	for _, c := range idle {
 		c.Close()
@@ -177,7 +177,7 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 
 	// A stronger policy: alice's hash is upgraded at her next login.
 	l = l.restart(t, func(c *ServeConfig) { c.Hash = auth.Params{Memory: 128, Time: 1, Threads: 1} })
-	exchange("", "alice", alice, "a.txt", wire.StatusOK)
+	exchange("", "alice", alice, "a.txt", course.StatusOK)
 	l.shutdown()
 
 	// Shutdown drained the pipeline: the sink took every event before
@@ -210,13 +210,13 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 	sum := sha256.Sum256(content)
 	for _, d := range find(t, events, 2, larder.EventDownload, nil) {
 		if d.User != "alice" || d.Path != "/shared/a.txt" || d.Bytes != int64(len(content)) || d.SHA256 != sum ||
-			d.Status != int(wire.StatusOK) || d.Duration <= 0 || d.Reason != "" || !strings.HasPrefix(d.Remote, "127.0.0.1:") {
+			d.Status != int(course.StatusOK) || d.Duration <= 0 || d.Reason != "" || !strings.HasPrefix(d.Remote, "127.0.0.1:") {
 			t.Errorf("download event: %+v", d)
 		}
 	}
-	find(t, events, 2, larder.EventRegister, func(e *larder.Event) bool { return e.Status == int(wire.StatusOK) && e.Reason == "" })
+	find(t, events, 2, larder.EventRegister, func(e *larder.Event) bool { return e.Status == int(course.StatusOK) && e.Reason == "" })
 	find(t, events, 1, larder.EventRegister, func(e *larder.Event) bool {
-		return e.User == "alice" && e.Status == int(wire.StatusUserExists) && strings.Contains(e.Reason, "already exists")
+		return e.User == "alice" && e.Status == int(course.StatusUserExists) && strings.Contains(e.Reason, "already exists")
 	})
 	find(t, events, 3, larder.EventLogin, func(e *larder.Event) bool { return e.User == "alice" && e.Path != "" && e.Duration > 0 })
 	for user, reason := range map[string]string{"alice": "wrong signature", "nobody": "unknown user"} {
@@ -232,10 +232,10 @@ func testAuditEveryKind(t *testing.T, sink *sinkUnderTest, dataDir string) {
 		return e.User == "carol" && strings.HasPrefix(e.Remote, attacker+":") && strings.Contains(e.Reason, "too many")
 	})
 	find(t, events, 1, larder.EventRefused, func(e *larder.Event) bool {
-		return e.User == "alice" && e.Path == "/shared/missing.txt" && e.Status == int(wire.StatusBadRequest) && strings.Contains(e.Reason, "does not exist")
+		return e.User == "alice" && e.Path == "/shared/missing.txt" && e.Status == int(course.StatusBadRequest) && strings.Contains(e.Reason, "does not exist")
 	})
 	find(t, events, 1, larder.EventRefused, func(e *larder.Event) bool {
-		return e.Status == int(wire.StatusMalformed) && strings.Contains(e.Reason, "malformed")
+		return e.Status == int(course.StatusMalformed) && strings.Contains(e.Reason, "malformed")
 	})
 	find(t, events, 1, larder.EventRefused, func(e *larder.Event) bool {
 		return e.Reason == "connection limit reached" && e.Remote != ""
@@ -282,9 +282,9 @@ func TestAuditSinkDown(t *testing.T) {
 			for i := range users {
 				wg.Go(func() {
 					name := fmt.Sprintf("user%d", i)
-					sig := wire.NewSignature(name, wire.CourseSalt)
-					wantExchange(t, l.addr(), name, sig, "", wire.StatusOK)
-					wantExchange(t, l.addr(), name, sig, "f.txt", wire.StatusOK)
+					sig := larder.NewSignature(name, course.CourseSalt)
+					wantExchange(t, l.addr(), name, sig, "", course.StatusOK)
+					wantExchange(t, l.addr(), name, sig, "f.txt", course.StatusOK)
 				})
 			}
 			wg.Wait()
@@ -330,14 +330,14 @@ func TestAuditFullQueueCounted(t *testing.T) {
 		c.Audit.Sync = "none"
 	})
 	l.put(t, "f.txt", []byte("some file"))
-	sig := wire.NewSignature("pw", wire.CourseSalt)
-	wantStatus(t, "register", rawExchange(t, l.addr(), "alice", sig, ""), wire.StatusOK)
+	sig := larder.NewSignature("pw", course.CourseSalt)
+	wantStatus(t, "register", rawExchange(t, l.addr(), "alice", sig, ""), course.StatusOK)
 	const gets = 200
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
 			for range gets / 8 {
-				wantExchange(t, l.addr(), "alice", sig, "f.txt", wire.StatusOK)
+				wantExchange(t, l.addr(), "alice", sig, "f.txt", course.StatusOK)
 			}
 		})
 	}
@@ -365,17 +365,17 @@ func TestAuditFullQueueCounted(t *testing.T) {
 
 // tryExchange is rawExchange for goroutines other than the test's: it
 // returns the reply's status, or an error, instead of failing the test.
-func tryExchange(addr, user string, sig wire.Signature, body string) (wire.Status, error) {
+func tryExchange(addr, user string, sig larder.Signature, body string) (course.Status, error) {
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
-	if _, err := (&wire.Request{Username: user, Signature: sig, Body: []byte(body)}).WriteTo(c); err != nil {
+	if _, err := (&course.Request{Username: user, Signature: sig, Body: []byte(body)}).WriteTo(c); err != nil {
 		return 0, err
 	}
-	br := wire.NewBlockReader(c)
+	br := course.NewBlockReader(c)
 	h, _, err := br.ReadBlock()
 	if err != nil {
 		return 0, err
@@ -391,7 +391,7 @@ func tryExchange(addr, user string, sig wire.Signature, body string) (wire.Statu
 
 // wantExchange runs tryExchange and reports, without stopping the test, a
 // reply other than want.
-func wantExchange(t *testing.T, addr, user string, sig wire.Signature, body string, want wire.Status) {
+func wantExchange(t *testing.T, addr, user string, sig larder.Signature, body string, want course.Status) {
 	if got, err := tryExchange(addr, user, sig, body); err != nil || got != want {
 		t.Errorf("%s %q: got status %v, error %v; want %v", user, body, got, err, want)
 	}
@@ -430,8 +430,8 @@ func TestAuditSurvivesSIGKILL(t *testing.T) {
 						default:
 						}
 						name := fmt.Sprintf("w%d-%d", w, i)
-						sig := wire.NewSignature(name, wire.CourseSalt)
-						if s, err := tryExchange(p.addr, name, sig, ""); err != nil || s != wire.StatusOK {
+						sig := larder.NewSignature(name, course.CourseSalt)
+						if s, err := tryExchange(p.addr, name, sig, ""); err != nil || s != course.StatusOK {
 							continue // the server is gone, or going
 						}
 						mu.Lock()
@@ -493,7 +493,7 @@ func waitForAll(t *testing.T, sink *sinkUnderTest, names []string) []larder.Even
 		events := sink.events(t)
 		registered := map[string]bool{}
 		for _, ev := range events {
-			if ev.Kind == larder.EventRegister && ev.Status == int(wire.StatusOK) {
+			if ev.Kind == larder.EventRegister && ev.Status == int(course.StatusOK) {
 				registered[ev.User] = true
 			}
 		}

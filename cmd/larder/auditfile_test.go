@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 )
 
 // TestAuditFileRotation: with --audit-sink jsonl:PATH, log rotation's
@@ -15,7 +16,7 @@ import (
 func TestAuditFileRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	l := startLarder(t, func(c *ServeConfig) { c.Audit.Sink = "jsonl:" + path })
-	sig := wire.NewSignature("pw", wire.CourseSalt)
+	sig := larder.NewSignature("pw", course.CourseSalt)
 	register(t, l, "alice", sig)
 	waitUntil(t, "alice's registration in the file", func() bool { b, _ := os.ReadFile(path); return strings.Contains(string(b), `"alice"`) })
 	if err := os.Rename(path, path+".1"); err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // auditedServer starts a server recording into its data folder, with
@@ -18,10 +18,10 @@ func auditedServer(t *testing.T) *testLarder {
 	t.Helper()
 	l := startLarder(t)
 	l.put(t, "f.txt", []byte("a file"))
-	sig := wire.NewSignature("pw", wire.CourseSalt)
-	wantStatus(t, "register", rawExchange(t, l.addr(), "alice", sig, ""), wire.StatusOK)
-	wantStatus(t, "get", rawExchange(t, l.addr(), "alice", sig, "f.txt"), wire.StatusOK)
-	wantStatus(t, "guess", rawExchange(t, l.addr(), "alice", wire.NewSignature("guess", wire.CourseSalt), "f.txt"), wire.StatusInvalidLogin)
+	sig := larder.NewSignature("pw", course.CourseSalt)
+	wantStatus(t, "register", rawExchange(t, l.addr(), "alice", sig, ""), course.StatusOK)
+	wantStatus(t, "get", rawExchange(t, l.addr(), "alice", sig, "f.txt"), course.StatusOK)
+	wantStatus(t, "guess", rawExchange(t, l.addr(), "alice", larder.NewSignature("guess", course.CourseSalt), "f.txt"), course.StatusInvalidLogin)
 	waitUntil(t, "every event delivered", func() bool {
 		st := l.main.audit.log.Stats()
 		return l.main.srv.Conns() == 0 && st.Delivered == st.Taken
@@ -128,7 +128,7 @@ func TestAuditTail(t *testing.T) {
 		done <- out
 	}()
 	time.Sleep(200 * time.Millisecond) // tail has read where the trail ends
-	wantStatus(t, "bob", rawExchange(t, l.addr(), "bob", wire.NewSignature("pw", wire.CourseSalt), ""), wire.StatusOK)
+	wantStatus(t, "bob", rawExchange(t, l.addr(), "bob", larder.NewSignature("pw", course.CourseSalt), ""), course.StatusOK)
 	waitUntil(t, "bob's events delivered", func() bool {
 		st := l.main.audit.log.Stats()
 		return l.main.srv.Conns() == 0 && st.Delivered == st.Taken

@@ -19,8 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // TestMain lets the test binary stand in for the larder binary: run with
@@ -99,10 +100,10 @@ func TestRestartKeepsAccounts(t *testing.T) {
 	l := startLarder(t, same)
 	l.put(t, "f.txt", []byte("still here"))
 
-	sig := func(i int) wire.Signature { return wire.NewSignature(fmt.Sprint("password", i), "salt") }
+	sig := func(i int) larder.Signature { return larder.NewSignature(fmt.Sprint("password", i), "salt") }
 	const users = 25
 	for i := range users {
-		if r := rawExchange(t, l.addr(), fmt.Sprint("user", i), sig(i), ""); r.status != wire.StatusOK {
+		if r := rawExchange(t, l.addr(), fmt.Sprint("user", i), sig(i), ""); r.status != course.StatusOK {
 			t.Fatalf("register user%d: %v", i, r.status)
 		}
 	}
@@ -111,14 +112,14 @@ func TestRestartKeepsAccounts(t *testing.T) {
 	l = startLarder(t, same)
 	for i := range users {
 		name := fmt.Sprint("user", i)
-		if r := rawExchange(t, l.addr(), name, sig(i), "f.txt"); r.status != wire.StatusOK || string(r.payload) != "still here" {
+		if r := rawExchange(t, l.addr(), name, sig(i), "f.txt"); r.status != course.StatusOK || string(r.payload) != "still here" {
 			t.Fatalf("%s after restart: %v %q", name, r.status, r.payload)
 		}
-		if r := rawExchange(t, l.addr(), name, sig(i+1), "f.txt"); r.status != wire.StatusInvalidLogin {
+		if r := rawExchange(t, l.addr(), name, sig(i+1), "f.txt"); r.status != course.StatusInvalidLogin {
 			t.Fatalf("%s with another's password after restart: %v", name, r.status)
 		}
 	}
-	if r := rawExchange(t, l.addr(), "user0", sig(0), ""); r.status != wire.StatusUserExists {
+	if r := rawExchange(t, l.addr(), "user0", sig(0), ""); r.status != course.StatusUserExists {
 		t.Fatalf("re-registering after restart: %v", r.status)
 	}
 }
@@ -129,8 +130,8 @@ func TestShuffledBlocksReassembledByClient(t *testing.T) {
 	l := startLarder(t, shuffleBlocks)
 	data := randomData(1<<20, 2)
 	l.put(t, "shuffled.bin", data)
-	sig := wire.NewSignature("pw", "salt")
-	if r := rawExchange(t, l.addr(), "alice", sig, ""); r.status != wire.StatusOK {
+	sig := larder.NewSignature("pw", "salt")
+	if r := rawExchange(t, l.addr(), "alice", sig, ""); r.status != course.StatusOK {
 		t.Fatal(r.status)
 	}
 	// The server really shuffles.
@@ -166,8 +167,8 @@ func TestShuffledBlocksReassembledByClient(t *testing.T) {
 func TestServeProcessSIGTERM(t *testing.T) {
 	p := startProcess(t, "--shutdown-grace", "1m")
 	p.put(t, "big", randomData(32<<20, 3))
-	sig := wire.NewSignature("pw", "salt")
-	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != wire.StatusOK {
+	sig := larder.NewSignature("pw", "salt")
+	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != course.StatusOK {
 		t.Fatal(r.status)
 	}
 	want := sha256.Sum256(randomData(32<<20, 3))
@@ -176,7 +177,7 @@ func TestServeProcessSIGTERM(t *testing.T) {
 	must(t, err)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	_, err = (&wire.Request{Username: "alice", Signature: sig, Body: []byte("big")}).WriteTo(c)
+	_, err = (&course.Request{Username: "alice", Signature: sig, Body: []byte("big")}).WriteTo(c)
 	must(t, err)
 	first := make([]byte, 1<<20)
 	_, err = io.ReadFull(c, first)
@@ -197,7 +198,7 @@ func TestServeProcessSIGTERM(t *testing.T) {
 	}
 
 	r := readReply(t, io.MultiReader(bytes.NewReader(first), c))
-	if r.status != wire.StatusOK || sha256.Sum256(r.payload) != want {
+	if r.status != course.StatusOK || sha256.Sum256(r.payload) != want {
 		t.Fatalf("download after SIGTERM: %v, %d bytes", r.status, len(r.payload))
 	}
 	c.Close()
@@ -215,14 +216,14 @@ func TestServeProcessSIGTERM(t *testing.T) {
 func TestServeProcessGraceExpires(t *testing.T) {
 	p := startProcess(t, "--shutdown-grace", "500ms", "--write-timeout", "1m")
 	p.put(t, "big", randomData(64<<20, 4))
-	sig := wire.NewSignature("pw", "salt")
-	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != wire.StatusOK {
+	sig := larder.NewSignature("pw", "salt")
+	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != course.StatusOK {
 		t.Fatal(r.status)
 	}
 	c, err := net.Dial("tcp", p.addr)
 	must(t, err)
 	defer c.Close()
-	_, err = (&wire.Request{Username: "alice", Signature: sig, Body: []byte("big")}).WriteTo(c)
+	_, err = (&course.Request{Username: "alice", Signature: sig, Body: []byte("big")}).WriteTo(c)
 	must(t, err)
 	time.Sleep(200 * time.Millisecond) // let the transfer start and stall
 	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
@@ -301,14 +302,14 @@ func startProcess(t *testing.T, args ...string) *larderProcess {
 
 // wireReply is a reply as read by rawExchange.
 type wireReply struct {
-	status  wire.Status
+	status  course.Status
 	payload []byte
 	inOrder bool
 }
 
 // rawExchange sends one request with the codec alone and reads the reply
 // with readReply.
-func rawExchange(t *testing.T, addr, user string, sig wire.Signature, path string) wireReply {
+func rawExchange(t *testing.T, addr, user string, sig larder.Signature, path string) wireReply {
 	t.Helper()
 	return rawExchangeFrom(t, "", addr, user, sig, path)
 }
@@ -317,7 +318,7 @@ func rawExchange(t *testing.T, addr, user string, sig wire.Signature, path strin
 // hash; it is independent of package client, which it helps to test.
 func readReply(t *testing.T, r io.Reader) wireReply {
 	t.Helper()
-	br := wire.NewBlockReader(r)
+	br := course.NewBlockReader(r)
 	var (
 		out      wireReply
 		payload  []byte
@@ -335,16 +336,16 @@ func readReply(t *testing.T, r io.Reader) wireReply {
 		must(t, err)
 		if got == 0 {
 			out.status, count, total = h.Status, h.Count, h.TotalHash
-			payload = make([]byte, int(count)*wire.MaxBlockPayload)
+			payload = make([]byte, int(count)*course.MaxBlockPayload)
 		}
 		if h.Index >= count || sha256.Sum256(p) != h.BlockHash || h.TotalHash != total {
 			t.Fatalf("bad block %d of %d", h.Index, count)
 		}
 		out.inOrder = out.inOrder && h.Index == expected
 		expected++
-		copy(payload[int(h.Index)*wire.MaxBlockPayload:], p)
+		copy(payload[int(h.Index)*course.MaxBlockPayload:], p)
 		if h.Index == count-1 {
-			payload = payload[:int(h.Index)*wire.MaxBlockPayload+len(p)]
+			payload = payload[:int(h.Index)*course.MaxBlockPayload+len(p)]
 		}
 		got++
 	}
@@ -367,7 +368,7 @@ func must(t *testing.T, err error) {
 func TestServeCPUProfile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cpu.pprof")
 	p := startProcess(t, "--cpuprofile", path)
-	if r := rawExchange(t, p.addr, "alice", wire.NewSignature("pw", "salt"), ""); r.status != wire.StatusOK {
+	if r := rawExchange(t, p.addr, "alice", larder.NewSignature("pw", "salt"), ""); r.status != course.StatusOK {
 		t.Fatal(r.status)
 	}
 	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
@@ -396,8 +397,8 @@ func TestServeCPUProfile(t *testing.T) {
 func TestServeProcessSIGHUP(t *testing.T) {
 	p := startProcess(t)
 	p.put(t, "f.txt", []byte("still served"))
-	sig := wire.NewSignature("pw", "salt")
-	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != wire.StatusOK {
+	sig := larder.NewSignature("pw", "salt")
+	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != course.StatusOK {
 		t.Fatal(r.status)
 	}
 	for range 3 {
@@ -409,7 +410,7 @@ func TestServeProcessSIGHUP(t *testing.T) {
 		t.Fatalf("larder exited on SIGHUP: %v\n%s", p.err, p.stderr)
 	case <-time.After(200 * time.Millisecond):
 	}
-	if r := rawExchange(t, p.addr, "alice", sig, "f.txt"); r.status != wire.StatusOK || string(r.payload) != "still served" {
+	if r := rawExchange(t, p.addr, "alice", sig, "f.txt"); r.status != course.StatusOK || string(r.payload) != "still served" {
 		t.Fatalf("after SIGHUP: %v %q", r.status, r.payload)
 	}
 	if !strings.Contains(p.stderr.String(), "SIGHUP") {

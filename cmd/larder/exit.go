@@ -9,9 +9,9 @@ import (
 	"syscall"
 
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/tlsconf"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 // Exit codes of larder, so that scripts can tell failures apart without
@@ -62,7 +62,7 @@ func ExitCode(err error) int {
 	var (
 		usage  *UsageError
 		status *client.StatusError
-		nerr   *client.NativeError
+		nerr   *client.LNPError
 		op     *net.OpError
 		dns    *net.DNSError
 	)
@@ -79,15 +79,15 @@ func ExitCode(err error) int {
 		return exitDenied
 	case errors.As(err, &nerr):
 		switch nerr.Status {
-		case native.StatusNotFound, native.StatusBadRequest:
+		case lnp.StatusNotFound, lnp.StatusBadRequest:
 			return exitNotFound
-		case native.StatusInvalidLogin, native.StatusDenied, native.StatusThrottled:
+		case lnp.StatusInvalidLogin, lnp.StatusDenied, lnp.StatusThrottled:
 			return exitDenied
-		case native.StatusHashMismatch:
+		case lnp.StatusHashMismatch:
 			return exitIntegrity
-		case native.StatusQuotaExceeded:
+		case lnp.StatusQuotaExceeded:
 			return exitQuota
-		case native.StatusNoSpace:
+		case lnp.StatusNoSpace:
 			return exitNoSpace
 		}
 		return exitFailure
@@ -95,9 +95,9 @@ func ExitCode(err error) int {
 		return exitNetwork
 	case errors.As(err, &status):
 		switch status.Status {
-		case wire.StatusUserMissing, wire.StatusBadRequest:
+		case course.StatusUserMissing, course.StatusBadRequest:
 			return exitNotFound
-		case wire.StatusInvalidLogin, wire.StatusUserExists:
+		case course.StatusInvalidLogin, course.StatusUserExists:
 			return exitDenied
 		}
 		return exitFailure

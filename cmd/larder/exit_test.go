@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/tlsconf"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 func TestExitCode(t *testing.T) {
@@ -24,12 +24,12 @@ func TestExitCode(t *testing.T) {
 		{nil, exitOK},
 		{flag.ErrHelp, exitOK},
 		{usageError("bad"), exitUsage},
-		{&client.StatusError{Status: wire.StatusUserMissing}, exitNotFound},
-		{&client.StatusError{Status: wire.StatusBadRequest}, exitNotFound},
-		{&client.StatusError{Status: wire.StatusInvalidLogin}, exitDenied},
-		{&client.StatusError{Status: wire.StatusUserExists}, exitDenied},
-		{&client.StatusError{Status: wire.StatusOther}, exitFailure},
-		{&client.StatusError{Status: wire.StatusMalformed}, exitFailure},
+		{&client.StatusError{Status: course.StatusUserMissing}, exitNotFound},
+		{&client.StatusError{Status: course.StatusBadRequest}, exitNotFound},
+		{&client.StatusError{Status: course.StatusInvalidLogin}, exitDenied},
+		{&client.StatusError{Status: course.StatusUserExists}, exitDenied},
+		{&client.StatusError{Status: course.StatusOther}, exitFailure},
+		{&client.StatusError{Status: course.StatusMalformed}, exitFailure},
 		{&client.IntegrityError{Block: 3, Reason: "hash mismatch"}, exitIntegrity},
 		{&client.IntegrityError{Block: -1, Reason: "cut", Err: io.ErrUnexpectedEOF}, exitIntegrity},
 		{fmt.Errorf("client: x: %w", context.Canceled), exitInterrupt},
@@ -38,22 +38,22 @@ func TestExitCode(t *testing.T) {
 		{fmt.Errorf("x: %w", syscall.ECONNRESET), exitNetwork},
 		{&os.PathError{Op: "write", Path: "f", Err: syscall.ENOSPC}, exitFailure},
 		{client.ErrBufferLimit, exitFailure},
-		{&client.NativeError{Status: native.StatusNotFound}, exitNotFound},
-		{&client.NativeError{Status: native.StatusBadRequest}, exitNotFound},
-		{&client.NativeError{Status: native.StatusInvalidLogin}, exitDenied},
-		{&client.NativeError{Status: native.StatusDenied}, exitDenied},
-		{&client.NativeError{Status: native.StatusThrottled}, exitDenied},
-		{&client.NativeError{Status: native.StatusHashMismatch}, exitIntegrity},
-		{&client.NativeError{Status: native.StatusConflict}, exitFailure},
-		{&hintError{err: &client.NativeError{Status: native.StatusQuotaExceeded}, hint: "h"}, exitQuota},
-		{&client.NativeError{Status: native.StatusNoSpace}, exitNoSpace},
-		{&client.NativeError{Status: native.StatusBusy}, exitFailure},
-		{&client.NativeError{Status: native.StatusOther}, exitFailure},
+		{&client.LNPError{Status: lnp.StatusNotFound}, exitNotFound},
+		{&client.LNPError{Status: lnp.StatusBadRequest}, exitNotFound},
+		{&client.LNPError{Status: lnp.StatusInvalidLogin}, exitDenied},
+		{&client.LNPError{Status: lnp.StatusDenied}, exitDenied},
+		{&client.LNPError{Status: lnp.StatusThrottled}, exitDenied},
+		{&client.LNPError{Status: lnp.StatusHashMismatch}, exitIntegrity},
+		{&client.LNPError{Status: lnp.StatusConflict}, exitFailure},
+		{&hintError{err: &client.LNPError{Status: lnp.StatusQuotaExceeded}, hint: "h"}, exitQuota},
+		{&client.LNPError{Status: lnp.StatusNoSpace}, exitNoSpace},
+		{&client.LNPError{Status: lnp.StatusBusy}, exitFailure},
+		{&client.LNPError{Status: lnp.StatusOther}, exitFailure},
 		{&tlsconf.CertChangedError{Addr: "a:1", Pinned: "SHA256:00", Got: "SHA256:11"}, exitDenied},
 		{sessionError(io.EOF), exitNetwork},
-		{sessionError(&native.ProtocolError{Msg: "frame body cut short", Err: io.ErrUnexpectedEOF}), exitNetwork},
+		{sessionError(&lnp.ProtocolError{Msg: "frame body cut short", Err: io.ErrUnexpectedEOF}), exitNetwork},
 		{sessionError(&client.IntegrityError{Block: -1, Reason: "cut", Err: io.ErrUnexpectedEOF}), exitIntegrity},
-		{&native.ProtocolError{Msg: "garbage"}, exitFailure},
+		{&lnp.ProtocolError{Msg: "garbage"}, exitFailure},
 		{errors.New("other"), exitFailure},
 	}
 	for _, tt := range tests {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -30,10 +30,10 @@ type hintError struct {
 func (e *hintError) Error() string { return e.err.Error() + " (" + e.hint + ")" }
 func (e *hintError) Unwrap() error { return e.err }
 
-// withHint adds hints[status] to err if err is a *client.NativeError of
+// withHint adds hints[status] to err if err is a *client.LNPError of
 // that status.
-func withHint(err error, hints map[native.Status]string) error {
-	if st, ok := nativeStatus(err); ok && hints[st] != "" {
+func withHint(err error, hints map[lnp.Status]string) error {
+	if st, ok := lnpStatus(err); ok && hints[st] != "" {
 		return &hintError{err: err, hint: hints[st]}
 	}
 	return err
@@ -44,12 +44,12 @@ const quotaHint = "'larder whoami' shows the account's usage and quotas, 'larder
 
 // intoFolder returns to, or to/name if to ends in a slash or is a folder
 // on the server: where a file named name lands when put or moved to to.
-func intoFolder(ctx context.Context, s *nativeSession, to, name string) (string, error) {
+func intoFolder(ctx context.Context, s *lnpSession, to, name string) (string, error) {
 	if strings.HasSuffix(to, "/") {
 		return path.Join(to, name), nil
 	}
 	e, err := s.Stat(ctx, to)
-	if st, ok := nativeStatus(err); ok && st == native.StatusNotFound {
+	if st, ok := lnpStatus(err); ok && st == lnp.StatusNotFound {
 		return to, nil
 	}
 	if err != nil {
@@ -72,7 +72,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			src.Close()
 		}
 	}()
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "put", synopsis: "put LOCAL [REMOTE] [flags]",
 		help: "Uploads the file LOCAL to REMOTE: by default LOCAL's name at the top of your\n" +
 			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
@@ -104,7 +104,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			size = fi.Size()
 			return nil
 		},
-		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+		run: func(ctx context.Context, s *lnpSession, pos []string) error {
 			// Composed, as the server wants new names: macOS writes
 			// them decomposed.
 			name := norm.NFC.String(filepath.Base(pos[0]))
@@ -122,20 +122,20 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 				opts.Progress = (&transferMeter{bar: bar, total: size}).add
 			}
 			_, err := s.Put(ctx, remote, src, size, opts)
-			return withHint(err, map[native.Status]string{
-				native.StatusConflict:      "--overwrite (-f) replaces a file",
-				native.StatusQuotaExceeded: quotaHint,
-				native.StatusHashMismatch:  "if LOCAL changed since an interrupted upload, start over with --no-resume",
+			return withHint(err, map[lnp.Status]string{
+				lnp.StatusConflict:      "--overwrite (-f) replaces a file",
+				lnp.StatusQuotaExceeded: quotaHint,
+				lnp.StatusHashMismatch:  "if LOCAL changed since an interrupted upload, start over with --no-resume",
 			})
 		},
 	}
 	return c.main(ctx, env, args)
 }
 
-// getNative fetches remote through the native protocol into out: a file
+// getLNP fetches remote through the native protocol into out: a file
 // ("" for remote's base name in the current folder, a folder for that
 // name in it) or "-" for stdout.
-func getNative(ctx context.Context, env *Env, f *nativeFlags, remote, out string, opts client.DownloadOptions) error {
+func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts client.DownloadOptions) error {
 	local := out
 	if out != "-" {
 		base := path.Base(strings.TrimRight(remote, "/"))
@@ -187,7 +187,7 @@ func getNative(ctx context.Context, env *Env, f *nativeFlags, remote, out string
 // getFile fetches remote into local with Session.Download: into
 // LOCAL.larder-part, which goes on from an earlier download, and replaces
 // local only once it is complete and verified.
-func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar) error {
+func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar) error {
 	part := local + client.PartSuffix
 	var meter *transferMeter
 	if bar != nil {
@@ -248,7 +248,7 @@ func getFile(ctx context.Context, env *Env, s *nativeSession, remote, local stri
 
 // getStream writes remote to w, checking every block and, at the end, the
 // whole file; what was written before a failure stays written.
-func getStream(ctx context.Context, s *nativeSession, remote string, w io.Writer, size int64, bar *progressBar) error {
+func getStream(ctx context.Context, s *lnpSession, remote string, w io.Writer, size int64, bar *progressBar) error {
 	h := sha256.New()
 	var progress func(int)
 	if bar != nil {
@@ -276,7 +276,7 @@ type entryJSON struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-func toJSON(e native.Entry) entryJSON {
+func toJSON(e lnp.Entry) entryJSON {
 	j := entryJSON{Name: e.Name, Type: "file", Size: e.Size, Modified: e.Modified.UTC()}
 	if e.Dir {
 		j.Type = "folder"
@@ -297,7 +297,7 @@ const timeFormat = "2006-01-02 15:04:05"
 
 func runLs(ctx context.Context, env *Env, args []string) error {
 	var asJSON, long bool
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "ls", synopsis: "ls [PATH] [--json] [-l]",
 		help: "Lists the folder PATH (default: the top of your space, where the folder\n" +
 			"shared holds the course protocol's files), one name a line, folders with a\n" +
@@ -307,16 +307,16 @@ func runLs(ctx context.Context, env *Env, args []string) error {
 			fs.BoolVar(&long, "l", false, "print the type, size and modification time of each entry too")
 		},
 		args: wantArgs("ls", 0, 1, "at most one PATH"),
-		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+		run: func(ctx context.Context, s *lnpSession, pos []string) error {
 			p := "/"
 			if len(pos) == 1 {
 				p = pos[0]
 			}
 			entries, err := s.ListAll(ctx, p)
-			if st, ok := nativeStatus(err); ok && st == native.StatusBadRequest {
+			if st, ok := lnpStatus(err); ok && st == lnp.StatusBadRequest {
 				// Perhaps a file, which ls shows alone, as ls(1) does.
 				if e, serr := s.Stat(ctx, p); serr == nil && !e.Dir {
-					entries, err = []native.Entry{e}, nil
+					entries, err = []lnp.Entry{e}, nil
 				}
 			}
 			if err != nil {
@@ -356,14 +356,14 @@ func runLs(ctx context.Context, env *Env, args []string) error {
 
 func runStat(ctx context.Context, env *Env, args []string) error {
 	var asJSON bool
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "stat", synopsis: "stat PATH [--json]",
 		help: "Prints what the server knows of the file or folder PATH.",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&asJSON, "json", false, "print a JSON object: path, name, type, size, modified, sha256")
 		},
 		args: wantArgs("stat", 1, 1, "one PATH"),
-		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+		run: func(ctx context.Context, s *lnpSession, pos []string) error {
 			e, err := s.Stat(ctx, pos[0])
 			if err != nil {
 				return err
@@ -392,14 +392,14 @@ func runStat(ctx context.Context, env *Env, args []string) error {
 }
 
 func runRm(ctx context.Context, env *Env, args []string) error {
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "rm", synopsis: "rm PATH...",
 		help: "Removes each file or empty folder PATH from your space.",
 		args: wantArgs("rm", 1, 1<<20, "one PATH or more"),
-		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+		run: func(ctx context.Context, s *lnpSession, pos []string) error {
 			for _, p := range pos {
 				if err := s.Delete(ctx, p); err != nil {
-					return withHint(err, map[native.Status]string{native.StatusConflict: "a folder must be empty to be removed"})
+					return withHint(err, map[lnp.Status]string{lnp.StatusConflict: "a folder must be empty to be removed"})
 				}
 			}
 			return nil
@@ -410,19 +410,19 @@ func runRm(ctx context.Context, env *Env, args []string) error {
 
 func runMv(ctx context.Context, env *Env, args []string) error {
 	var overwrite bool
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "mv", synopsis: "mv FROM TO [-f]",
 		help: "Moves or renames the file or folder FROM to TO, within your space. A TO that\n" +
 			"is a folder, or ends in a slash, gets FROM's name in it.",
 		flags: func(fs *flag.FlagSet) { fs.BoolVar(&overwrite, "f", false, "replace TO if it exists") },
 		args:  wantArgs("mv", 2, 2, "FROM and TO"),
-		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+		run: func(ctx context.Context, s *lnpSession, pos []string) error {
 			to, err := intoFolder(ctx, s, pos[1], path.Base(strings.TrimRight(pos[0], "/")))
 			if err != nil {
 				return err
 			}
 			err = s.Rename(ctx, pos[0], to, overwrite)
-			return withHint(err, map[native.Status]string{native.StatusConflict: "-f replaces it"})
+			return withHint(err, map[lnp.Status]string{lnp.StatusConflict: "-f replaces it"})
 		},
 	}
 	return c.main(ctx, env, args)
@@ -430,14 +430,14 @@ func runMv(ctx context.Context, env *Env, args []string) error {
 
 func runMkdir(ctx context.Context, env *Env, args []string) error {
 	var parents bool
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "mkdir", synopsis: "mkdir [-p] PATH...",
 		help: "Makes each folder PATH in your space.",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&parents, "p", false, "make missing parents too, and accept folders that exist")
 		},
 		args: wantArgs("mkdir", 1, 1<<20, "one PATH or more"),
-		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+		run: func(ctx context.Context, s *lnpSession, pos []string) error {
 			for _, p := range pos {
 				if err := mkdir(ctx, s, p, parents); err != nil {
 					return err
@@ -451,7 +451,7 @@ func runMkdir(ctx context.Context, env *Env, args []string) error {
 
 // mkdir makes the folder p, and with parents its missing parents, where a
 // folder that exists is no conflict.
-func mkdir(ctx context.Context, s *nativeSession, p string, parents bool) error {
+func mkdir(ctx context.Context, s *lnpSession, p string, parents bool) error {
 	if !parents {
 		return s.Mkdir(ctx, p)
 	}
@@ -459,7 +459,7 @@ func mkdir(ctx context.Context, s *nativeSession, p string, parents bool) error 
 	for i := range elems {
 		dir := "/" + strings.Join(elems[:i+1], "/")
 		err := s.Mkdir(ctx, dir)
-		if st, ok := nativeStatus(err); ok && st == native.StatusConflict {
+		if st, ok := lnpStatus(err); ok && st == lnp.StatusConflict {
 			if e, serr := s.Stat(ctx, dir); serr == nil && e.Dir {
 				continue
 			}

@@ -10,12 +10,12 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
+	"github.com/larderfs/larder/lnp"
 )
 
 func runGet(ctx context.Context, env *Env, args []string) error {
-	var f nativeFlags
+	var f lnpFlags
 	flags := f.clientFlags.newFlagSet(env, "get", "get PATH [-o FILE] [flags]",
 		"Fetches the file at PATH and checks it against the server's hashes.\n"+
 			"\n"+
@@ -47,14 +47,14 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	// Its default depends on the protocol, which the usage says.
 	server := flags.Lookup("server")
 	server.Usage = "server `address` (course protocol: env LARDER_SERVER, else " + defaultServer + ";\n" +
-		"native: env LARDER_NATIVE_SERVER, else the profile's, else " + defaultNativeServer + ")"
+		"native: env LARDER_NATIVE_SERVER, else the profile's, else " + defaultLNPServer + ")"
 	server.DefValue = ""
 	var (
-		out                                       string
-		useNative, useCourse, noResume, overwrite bool
+		out                                    string
+		useLNP, useCourse, noResume, overwrite bool
 	)
 	flags.StringVar(&out, "o", "", "write to `FILE` (\"-\": stdout); see above for the default")
-	flags.BoolVar(&useNative, "native", false, "speak the native protocol, with or without a profile")
+	flags.BoolVar(&useLNP, "native", false, "speak the native protocol, with or without a profile")
 	flags.BoolVar(&useCourse, "course", false, "speak the course protocol, even with a profile")
 	flags.BoolVar(&noResume, "no-resume", false, "native protocol: start over rather than go on from an earlier download")
 	flags.BoolVar(&overwrite, "overwrite", false, "replace FILE even if it is not an earlier, partial copy of PATH")
@@ -66,21 +66,21 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usageError("get takes one PATH, got %d arguments", len(pos))
 	}
-	if useNative && useCourse {
+	if useLNP && useCourse {
 		return usageError("--native and --course exclude each other")
 	}
-	if !useNative && !useCourse {
+	if !useLNP && !useCourse {
 		prof, err := loadProfile(env)
 		if err != nil {
 			return fmt.Errorf("%w (or pass --course)", err)
 		}
-		useNative = prof != nil
+		useLNP = prof != nil
 	}
-	if useNative {
-		if pos[0] == "" || len(pos[0]) > native.MaxPathSize {
-			return usageError("PATH must be 1 to %d bytes long", native.MaxPathSize)
+	if useLNP {
+		if pos[0] == "" || len(pos[0]) > lnp.MaxPathSize {
+			return usageError("PATH must be 1 to %d bytes long", lnp.MaxPathSize)
 		}
-		return getNative(ctx, env, &f, pos[0], out, client.DownloadOptions{Overwrite: overwrite, NoResume: noResume})
+		return getLNP(ctx, env, &f, pos[0], out, client.DownloadOptions{Overwrite: overwrite, NoResume: noResume})
 	}
 	for _, name := range []string{"ca-file", "system-roots", "insecure-plaintext", "no-resume"} {
 		if f.set[name] {
@@ -93,8 +93,8 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 // getCourse fetches path through the course protocol into out, or to
 // stdout.
 func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, overwrite bool) error {
-	if path == "" || len(path) > wire.MaxBodySize {
-		return usageError("PATH must be 1 to %d bytes long", wire.MaxBodySize)
+	if path == "" || len(path) > course.MaxBodySize {
+		return usageError("PATH must be 1 to %d bytes long", course.MaxBodySize)
 	}
 	if err := f.resolveUser(); err != nil {
 		return err
@@ -164,7 +164,7 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, 
 		c.Progress = bar.update
 		defer bar.done()
 	}
-	res, err := c.Retrieve(ctx, f.user, wire.NewSignature(password, s), path, w)
+	res, err := c.Retrieve(ctx, f.user, larder.NewSignature(password, s), path, w)
 	if errors.Is(err, client.ErrBufferLimit) {
 		return fmt.Errorf("%w: use -o FILE", err)
 	}

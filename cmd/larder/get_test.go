@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/salt"
-	"github.com/larderfs/larder/wire"
 )
 
 const testSalt = "0123456789012345678901234567890123456789012345678901234567890123"
@@ -16,16 +17,16 @@ const testSalt = "01234567890123456789012345678901234567890123456789012345678901
 // filesServer serves files by path to alice with password pw and salt
 // testSalt, answering like the course protocol says.
 func filesServer(t *testing.T, files map[string][]byte) *fakeServer {
-	return startServer(t, func(req *wire.Request) []byte {
+	return startServer(t, func(req *course.Request) []byte {
 		switch {
 		case req.Username != "alice":
-			return messageReply(wire.StatusUserMissing, "Cannot serve non-registered user '"+req.Username+"'")
-		case req.Signature != wire.NewSignature("pw", testSalt):
-			return messageReply(wire.StatusInvalidLogin, "Signature hashes do not match for alice.")
+			return messageReply(course.StatusUserMissing, "Cannot serve non-registered user '"+req.Username+"'")
+		case req.Signature != larder.NewSignature("pw", testSalt):
+			return messageReply(course.StatusInvalidLogin, "Signature hashes do not match for alice.")
 		}
 		data, ok := files[string(req.Body)]
 		if !ok {
-			return messageReply(wire.StatusBadRequest, "Requested content "+string(req.Body)+" does not exist")
+			return messageReply(course.StatusBadRequest, "Requested content "+string(req.Body)+" does not exist")
 		}
 		if data == nil {
 			return nil // the reference server's answer to an empty file
@@ -96,7 +97,7 @@ func TestGetCorrupt(t *testing.T) {
 	data := bytes.Repeat([]byte{7}, 5000)
 	reply := payloadReply(data)
 	reply[len(reply)-1] ^= 1 // the first block sent is the last; corrupt the last sent
-	srv := startServer(t, func(*wire.Request) []byte { return reply })
+	srv := startServer(t, func(*course.Request) []byte { return reply })
 	for _, existing := range []bool{false, true} {
 		env, _, _ := testEnv(t, srv.addr)
 		dir := t.TempDir()

@@ -20,9 +20,9 @@ import (
 // files of a killed course get are cleaned up by the next one, and by
 // nothing else.
 
-// TestNativeGetForeignPart: a FILE.larder-part that larder did not make
+// TestLNPGetForeignPart: a FILE.larder-part that larder did not make
 // from this file is refused by name, and kept, byte for byte.
-func TestNativeGetForeignPart(t *testing.T) {
+func TestLNPGetForeignPart(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
 	dir := t.TempDir()
@@ -76,10 +76,10 @@ func TestNativeGetForeignPart(t *testing.T) {
 	onlyFile(t, filepath.Dir(out), "big.bin")
 }
 
-// TestNativeGetPartNotRegular: a FILE.larder-part that is a symbolic
+// TestLNPGetPartNotRegular: a FILE.larder-part that is a symbolic
 // link, a FIFO or a hard link to another file is never followed nor
 // written, and the message does not call it the bytes fetched so far.
-func TestNativeGetPartNotRegular(t *testing.T) {
+func TestLNPGetPartNotRegular(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
 	dir := t.TempDir()
@@ -204,10 +204,10 @@ func TestCourseToHTTPServer(t *testing.T) {
 	onlyFile(t, dir, "precious.txt")
 }
 
-// TestRegisterOnNativePort: register against larder's native (TLS) port
+// TestRegisterOnLNPPort: register against larder's native (TLS) port
 // says what it met, with get's exit code.
-func TestRegisterOnNativePort(t *testing.T) {
+func TestRegisterOnLNPPort(t *testing.T) {
 	l := startLarder(t)
 	env, _, _ := testEnv(t, l.addr())
-	wantExit(t, env, exitNetwork, []string{"not a course-protocol server", "native"}, "register", "--server", l.nativeAddr())
+	wantExit(t, env, exitNetwork, []string{"not a course-protocol server", "native"}, "register", "--server", l.lnpAddr())
 }

@@ -102,8 +102,8 @@ func TestGetCourseIntoDevice(t *testing.T) {
 	})
 }
 
-// TestGetNativeIntoDevice is B1 for the native protocol.
-func TestGetNativeIntoDevice(t *testing.T) {
+// TestGetLNPIntoDevice is B1 for the native protocol.
+func TestGetLNPIntoDevice(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
 	data := randomData(100_000, 3)
@@ -156,9 +156,9 @@ func TestGetNoReplyKeepsFile(t *testing.T) {
 	onlyFile(t, dir, "precious.txt")
 }
 
-// TestGetCourseFromNativePort is B2 as it was seen: the course protocol
+// TestGetCourseFromLNPPort is B2 as it was seen: the course protocol
 // sent to larder's native (TLS) port.
-func TestGetCourseFromNativePort(t *testing.T) {
+func TestGetCourseFromLNPPort(t *testing.T) {
 	l := startLarder(t)
 	l.put(t, "hello.txt", []byte("hello"))
 	env, _, _ := testEnv(t, l.addr())
@@ -167,7 +167,7 @@ func TestGetCourseFromNativePort(t *testing.T) {
 	must(t, err)
 	dir := t.TempDir()
 	precious := writeLocal(t, dir, "precious.txt", []byte("precious"))
-	err = run(env, "get", "hello.txt", "--course", "--salt", s, "--server", l.nativeAddr(), "-o", precious)
+	err = run(env, "get", "hello.txt", "--course", "--salt", s, "--server", l.lnpAddr(), "-o", precious)
 	if code := ExitCode(err); code != exitNetwork {
 		t.Errorf("exit %d (%v), want %d", code, err, exitNetwork)
 	}
@@ -223,10 +223,10 @@ func TestGetCourseThroughSymlink(t *testing.T) {
 	}
 }
 
-// TestNativeGetKeepsUnrelatedFile is B3 for the native protocol: an
+// TestLNPGetKeepsUnrelatedFile is B3 for the native protocol: an
 // existing file that is not a partial copy of the remote is left as it was
 // without -f, and nothing is downloaded.
-func TestNativeGetKeepsUnrelatedFile(t *testing.T) {
+func TestLNPGetKeepsUnrelatedFile(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
 	data := randomData(3<<20, 5)
@@ -250,9 +250,9 @@ func TestNativeGetKeepsUnrelatedFile(t *testing.T) {
 	}
 }
 
-// TestNativeGetFullDisk is B3's full disk: the download fails with a clear
+// TestLNPGetFullDisk is B3's full disk: the download fails with a clear
 // error and the existing file is left as it was.
-func TestNativeGetFullDisk(t *testing.T) {
+func TestLNPGetFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	small := filepath.Join(dir, "small")
 	must(t, os.Mkdir(small, 0o700))
@@ -278,9 +278,9 @@ func TestNativeGetFullDisk(t *testing.T) {
 	}
 }
 
-// TestNativeGetOneAtATime checks that a second get into the same file,
+// TestLNPGetOneAtATime checks that a second get into the same file,
 // while one runs, is refused rather than writing the same part file.
-func TestNativeGetOneAtATime(t *testing.T) {
+func TestLNPGetOneAtATime(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
 	dir := t.TempDir()

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // peerClientCases are what both peer clients must do against larder: l,
@@ -83,23 +83,23 @@ func peerClientCases(t *testing.T, l *testLarder, run peerClient) {
 		if r := run(t, l.host, l.port, long, "pw", "notes.txt"); r.code != peerExitOK {
 			t.Errorf("retrieve as %s: %v, want exit 0", long, r)
 		}
-		if r := run(t, l.host, l.port, long[:16], "pw", ""); r.code != peerExitStatus(wire.StatusUserExists) {
-			t.Errorf("register %s: %v, want exit %d", long[:16], r, peerExitStatus(wire.StatusUserExists))
+		if r := run(t, l.host, l.port, long[:16], "pw", ""); r.code != peerExitStatus(course.StatusUserExists) {
+			t.Errorf("register %s: %v, want exit %d", long[:16], r, peerExitStatus(course.StatusUserExists))
 		}
 	})
 
 	refusals := []struct {
 		name, user, password, path string
-		want                       wire.Status
+		want                       course.Status
 	}{
-		{"name-taken", "alice", "another password", "", wire.StatusUserExists},
-		{"unknown-user", "mallory", "s3cret", "notes.txt", wire.StatusUserMissing},
-		{"wrong-password", "alice", "S3cret", "notes.txt", wire.StatusInvalidLogin},
-		{"missing-file", "alice", "s3cret", "no/such/file.txt", wire.StatusBadRequest},
-		{"directory", "alice", "s3cret", "sub/dir", wire.StatusBadRequest},
-		{"dot-dot", "alice", "s3cret", "../secret.txt", wire.StatusBadRequest},
-		{"empty-username/register", "", "s3cret", "", wire.StatusBadRequest},
-		{"empty-username/retrieve", "", "s3cret", "notes.txt", wire.StatusBadRequest},
+		{"name-taken", "alice", "another password", "", course.StatusUserExists},
+		{"unknown-user", "mallory", "s3cret", "notes.txt", course.StatusUserMissing},
+		{"wrong-password", "alice", "S3cret", "notes.txt", course.StatusInvalidLogin},
+		{"missing-file", "alice", "s3cret", "no/such/file.txt", course.StatusBadRequest},
+		{"directory", "alice", "s3cret", "sub/dir", course.StatusBadRequest},
+		{"dot-dot", "alice", "s3cret", "../secret.txt", course.StatusBadRequest},
+		{"empty-username/register", "", "s3cret", "", course.StatusBadRequest},
+		{"empty-username/retrieve", "", "s3cret", "notes.txt", course.StatusBadRequest},
 	}
 	for _, c := range refusals {
 		t.Run(c.name, func(t *testing.T) {
@@ -133,7 +133,7 @@ func TestInteropStudentClient(t *testing.T) {
 	l := startLarder(t)
 	run := func(t *testing.T, host, port, user, password, path string, extra ...string) peerRun {
 		t.Helper()
-		args := []string{host, port, user, password, wire.CourseSalt}
+		args := []string{host, port, user, password, course.CourseSalt}
 		if path != "" {
 			args = append(args, path)
 		}
@@ -177,16 +177,16 @@ func TestInteropStudentClient(t *testing.T) {
 	t.Run("fixed-buffer/missing-file", func(t *testing.T) {
 		t.Parallel()
 		r := run(t, l.host, l.port, "alice", "s3cret", "nope.txt", "--fixed-buffer")
-		if r.code != peerExitStatus(wire.StatusBadRequest) {
-			t.Errorf("got %v, want exit %d", r, peerExitStatus(wire.StatusBadRequest))
+		if r.code != peerExitStatus(course.StatusBadRequest) {
+			t.Errorf("got %v, want exit %d", r, peerExitStatus(course.StatusBadRequest))
 		}
 	})
 	t.Run("course-client-account", func(t *testing.T) {
 		t.Parallel()
 		// Registered with the course's Python client, used from C with
 		// the course's salt.
-		course := pythonCourseClient(t)
-		if r := course(t, l.host, l.port, "erin", "s3cret", ""); r.code != peerExitOK {
+		pyClient := pythonCourseClient(t)
+		if r := pyClient(t, l.host, l.port, "erin", "s3cret", ""); r.code != peerExitOK {
 			t.Fatalf("course client register: %v", r)
 		}
 		r := run(t, l.host, l.port, "erin", "s3cret", "sub/dir/binary.bin")
@@ -209,18 +209,18 @@ func TestInteropStudentClient(t *testing.T) {
 // --salt set to that salt, each registering for the other.
 // TestInteropStudentClient does the same with the C client.
 func TestInteropSharedAccount(t *testing.T) {
-	course := pythonCourseClient(t)
+	pyClient := pythonCourseClient(t)
 	l := startLarder(t)
 	data := interopBinary()
 	l.put(t, "shared/data.bin", data)
 	cli := newInteropCLI(t, l.addr())
 
 	t.Run("course-client-registers", func(t *testing.T) {
-		if r := course(t, l.host, l.port, "erin", "s3cret", ""); r.code != peerExitOK {
+		if r := pyClient(t, l.host, l.port, "erin", "s3cret", ""); r.code != peerExitOK {
 			t.Fatalf("course client register: %v", r)
 		}
 		dst := filepath.Join(t.TempDir(), "data.bin")
-		_, stderr, err := cli.run(t, "s3cret", "get", "shared/data.bin", "-o", dst, "--user", "erin", "--salt", wire.CourseSalt)
+		_, stderr, err := cli.run(t, "s3cret", "get", "shared/data.bin", "-o", dst, "--user", "erin", "--salt", course.CourseSalt)
 		if err != nil {
 			t.Fatalf("larder get: %v (stderr %q)", err, stderr)
 		}
@@ -229,11 +229,11 @@ func TestInteropSharedAccount(t *testing.T) {
 		}
 	})
 	t.Run("cli-registers", func(t *testing.T) {
-		_, stderr, err := cli.run(t, "hunter2", "register", "--user", "frank", "--salt", wire.CourseSalt)
+		_, stderr, err := cli.run(t, "hunter2", "register", "--user", "frank", "--salt", course.CourseSalt)
 		if err != nil {
 			t.Fatalf("larder register: %v (stderr %q)", err, stderr)
 		}
-		r := course(t, l.host, l.port, "frank", "hunter2", "shared/data.bin")
+		r := pyClient(t, l.host, l.port, "frank", "hunter2", "shared/data.bin")
 		if r.code != peerExitOK || !bytes.Equal(r.stdout, data) {
 			t.Errorf("course client get: %v, want exit 0 and the file's %d bytes", r, len(data))
 		}
@@ -258,8 +258,8 @@ func TestInteropSingleRecvClient(t *testing.T) {
 	}{
 		{"empty", 0, "20"},
 		{"one-byte", 1, "20"},
-		{"one-block", wire.MaxBlockPayload, "20"},
-		{"one-block-and-a-byte", wire.MaxBlockPayload + 1, "20"},
+		{"one-block", course.MaxBlockPayload, "20"},
+		{"one-block-and-a-byte", course.MaxBlockPayload + 1, "20"},
 		{"hamlet-size", 196_746, "20"},
 		{"5MiB", 5 << 20, "3"},
 	}

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // interopDir holds the peers, relative to this package.
@@ -48,7 +48,7 @@ const peerTimeout = 20 * time.Second
 const peerExitOK = 0
 
 // peerExitStatus is a peer client's exit code for a reply with status s.
-func peerExitStatus(s wire.Status) int { return 10 + int(s) }
+func peerExitStatus(s course.Status) int { return 10 + int(s) }
 
 func lookPython(t *testing.T) string {
 	t.Helper()

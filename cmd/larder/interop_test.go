@@ -21,8 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // dialGoClient dials addr for one request, bounded by peerTimeout.
@@ -38,7 +39,7 @@ func dialGoClient(t *testing.T, addr string) (context.Context, *client.Client) {
 	return ctx, c
 }
 
-var courseSig = wire.NewSignature("s3cret", wire.CourseSalt)
+var courseSig = larder.NewSignature("s3cret", course.CourseSalt)
 
 // lateBodyConn sends a request in two writes, as some student clients do:
 // the header, then the body only once the server has answered the header
@@ -53,7 +54,7 @@ type lateBodyConn struct {
 }
 
 func (c *lateBodyConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p[:min(len(p), wire.RequestHeaderSize)])
+	n, err := c.Conn.Write(p[:min(len(p), course.RequestHeaderSize)])
 	if err != nil || n == len(p) {
 		return n, err
 	}
@@ -75,7 +76,7 @@ func (c *lateBodyConn) Read(p []byte) (int, error) {
 
 // wantStatusError checks that err is a *client.StatusError with status
 // want, and returns its message.
-func wantStatusError(t *testing.T, err error, want wire.Status) string {
+func wantStatusError(t *testing.T, err error, want course.Status) string {
 	t.Helper()
 	var se *client.StatusError
 	if !errors.As(err, &se) || se.Status != want {
@@ -108,8 +109,8 @@ func TestInteropGoClientCourseServer(t *testing.T) {
 	})
 	t.Run("name-taken", func(t *testing.T) {
 		ctx, c := dialGoClient(t, s.addr)
-		_, err := c.Register(ctx, "alice", wire.NewSignature("other", wire.CourseSalt))
-		msg := wantStatusError(t, err, wire.StatusUserExists)
+		_, err := c.Register(ctx, "alice", larder.NewSignature("other", course.CourseSalt))
+		msg := wantStatusError(t, err, course.StatusUserExists)
 		if want := "Cannot register user under name 'alice', already exists"; msg != want {
 			t.Errorf("got message %q, want %q", msg, want)
 		}
@@ -174,11 +175,11 @@ func TestInteropGoClientCourseServer(t *testing.T) {
 		defer cancel()
 		var got bytes.Buffer
 		_, err = c.Retrieve(ctx, "alice", courseSig, "big.txt", &got)
-		msg := wantStatusError(t, err, wire.StatusMalformed)
+		msg := wantStatusError(t, err, course.StatusMalformed)
 		if want := "Malformed request. Length of request does not match given length"; msg != want {
 			t.Errorf("got message %q, want %q", msg, want)
 		}
-		if first := wire.BlockHeaderSize + len(msg); split.replyLen <= first {
+		if first := course.BlockHeaderSize + len(msg); split.replyLen <= first {
 			t.Errorf("the server sent %d bytes, no more than its first reply's %d: no second reply to ignore", split.replyLen, first)
 		}
 		if got.Len() != 0 {
@@ -187,16 +188,16 @@ func TestInteropGoClientCourseServer(t *testing.T) {
 	})
 	refusals := []struct {
 		name, user, path string
-		sig              wire.Signature
-		want             wire.Status
+		sig              larder.Signature
+		want             course.Status
 		message          string // "" means any non-empty message
 	}{
-		{"missing-file", "alice", "nope.txt", courseSig, wire.StatusBadRequest, "Requested content nope.txt does not exist"},
-		{"directory", "alice", "/sub/dir", courseSig, wire.StatusBadRequest, "Request URI sub/dir is not a file"},
-		{"wrong-password", "alice", "big.txt", wire.NewSignature("S3cret", wire.CourseSalt), wire.StatusInvalidLogin, "Signature hashes do not match for alice."},
-		{"unknown-user", "mallory", "big.txt", courseSig, wire.StatusUserMissing, "Cannot serve non-registered user 'mallory'"},
+		{"missing-file", "alice", "nope.txt", courseSig, course.StatusBadRequest, "Requested content nope.txt does not exist"},
+		{"directory", "alice", "/sub/dir", courseSig, course.StatusBadRequest, "Request URI sub/dir is not a file"},
+		{"wrong-password", "alice", "big.txt", larder.NewSignature("S3cret", course.CourseSalt), course.StatusInvalidLogin, "Signature hashes do not match for alice."},
+		{"unknown-user", "mallory", "big.txt", courseSig, course.StatusUserMissing, "Cannot serve non-registered user 'mallory'"},
 		// The reference server's text-mode defect.
-		{"binary-file", "alice", "binary.bin", courseSig, wire.StatusOther, ""},
+		{"binary-file", "alice", "binary.bin", courseSig, course.StatusOther, ""},
 	}
 	for _, c := range refusals {
 		t.Run(c.name, func(t *testing.T) {
@@ -232,7 +233,7 @@ func TestInteropCourseServerDefects(t *testing.T) {
 	// exchange sends req, in two writes if split (see lateBodyConn), and
 	// returns the status and index of every block received until the
 	// server closes.
-	exchange := func(t *testing.T, req []byte, split bool) (statuses []wire.Status, indexes []uint32) {
+	exchange := func(t *testing.T, req []byte, split bool) (statuses []course.Status, indexes []uint32) {
 		t.Helper()
 		conn, err := net.DialTimeout("tcp", s.addr, peerTimeout)
 		if err != nil {
@@ -246,7 +247,7 @@ func TestInteropCourseServerDefects(t *testing.T) {
 		if _, err := conn.Write(req); err != nil {
 			t.Fatal(err)
 		}
-		br := wire.NewBlockReader(conn)
+		br := course.NewBlockReader(conn)
 		for {
 			h, _, err := br.ReadBlock()
 			if err == io.EOF {
@@ -260,7 +261,7 @@ func TestInteropCourseServerDefects(t *testing.T) {
 		}
 	}
 	request := func(path string) []byte {
-		b, err := (&wire.Request{Username: "alice", Signature: courseSig, Body: []byte(path)}).AppendBinary(nil)
+		b, err := (&course.Request{Username: "alice", Signature: courseSig, Body: []byte(path)}).AppendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +270,7 @@ func TestInteropCourseServerDefects(t *testing.T) {
 
 	t.Run("shuffled", func(t *testing.T) {
 		statuses, indexes := exchange(t, request("long.txt"), false)
-		if len(indexes) != 35 || statuses[0] != wire.StatusOK {
+		if len(indexes) != 35 || statuses[0] != course.StatusOK {
 			t.Fatalf("got %d blocks with statuses %v, want 35 with OK", len(indexes), statuses)
 		}
 		inOrder := true
@@ -284,7 +285,7 @@ func TestInteropCourseServerDefects(t *testing.T) {
 		statuses, _ := exchange(t, request("long.txt"), true)
 		// Status 7, then the fall-through treats the missing body as a
 		// registration of a name already taken.
-		want := []wire.Status{wire.StatusMalformed, wire.StatusUserExists}
+		want := []course.Status{course.StatusMalformed, course.StatusUserExists}
 		if fmt.Sprint(statuses) != fmt.Sprint(want) {
 			t.Errorf("got block statuses %v, want %v", statuses, want)
 		}
@@ -336,11 +337,11 @@ func TestInteropCLICourseServer(t *testing.T) {
 	s.put(t, "empty.txt", nil)
 	s.put(t, "binary.bin", interopBinary())
 	cli := newInteropCLI(t, s.addr)
-	course := []string{"--user", "carol", "--salt", wire.CourseSalt}
+	courseArgs := []string{"--user", "carol", "--salt", course.CourseSalt}
 	out := t.TempDir()
 
 	t.Run("register/course-salt", func(t *testing.T) {
-		stdout, stderr, err := cli.run(t, "s3cret", append([]string{"register"}, course...)...)
+		stdout, stderr, err := cli.run(t, "s3cret", append([]string{"register"}, courseArgs...)...)
 		if err != nil || string(stdout) != "New user carol registered.\n" {
 			t.Fatalf("got %v, stdout %q, stderr %q; want the server's message", err, stdout, stderr)
 		}
@@ -350,7 +351,7 @@ func TestInteropCLICourseServer(t *testing.T) {
 	})
 	t.Run("get/file", func(t *testing.T) {
 		dst := filepath.Join(out, "big.txt")
-		_, stderr, err := cli.run(t, "s3cret", append([]string{"get", "big.txt", "-o", dst}, course...)...)
+		_, stderr, err := cli.run(t, "s3cret", append([]string{"get", "big.txt", "-o", dst}, courseArgs...)...)
 		if err != nil {
 			t.Fatalf("get: %v (stderr %q)", err, stderr)
 		}
@@ -359,7 +360,7 @@ func TestInteropCLICourseServer(t *testing.T) {
 		}
 	})
 	t.Run("get/stdout", func(t *testing.T) {
-		stdout, stderr, err := cli.run(t, "s3cret", append([]string{"get", "/big.txt"}, course...)...)
+		stdout, stderr, err := cli.run(t, "s3cret", append([]string{"get", "/big.txt"}, courseArgs...)...)
 		if err != nil || !bytes.Equal(stdout, text) {
 			t.Errorf("got %v, %d bytes (stderr %q); want the file's %d bytes", err, len(stdout), stderr, len(text))
 		}
@@ -374,7 +375,7 @@ func TestInteropCLICourseServer(t *testing.T) {
 		if err := os.WriteFile(dst, keep, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, stderr, err := cli.run(t, "s3cret", append([]string{"get", "empty.txt", "-o", dst}, course...)...)
+		_, stderr, err := cli.run(t, "s3cret", append([]string{"get", "empty.txt", "-o", dst}, courseArgs...)...)
 		if code := ExitCode(err); code != exitNetwork || err == nil || !strings.Contains(err.Error(), "no reply") {
 			t.Fatalf("got exit %d (%v), stderr %q; want exit %d naming the missing reply", code, err, stderr, exitNetwork)
 		}
@@ -384,18 +385,18 @@ func TestInteropCLICourseServer(t *testing.T) {
 	})
 	for _, c := range []struct {
 		name, user, password, path string
-		want                       wire.Status
+		want                       course.Status
 		code                       int
 	}{
-		{"missing-file", "carol", "s3cret", "nope.txt", wire.StatusBadRequest, exitNotFound},
-		{"wrong-password", "carol", "S3cret", "big.txt", wire.StatusInvalidLogin, exitDenied},
-		{"unknown-user", "mallory", "s3cret", "big.txt", wire.StatusUserMissing, exitNotFound},
+		{"missing-file", "carol", "s3cret", "nope.txt", course.StatusBadRequest, exitNotFound},
+		{"wrong-password", "carol", "S3cret", "big.txt", course.StatusInvalidLogin, exitDenied},
+		{"unknown-user", "mallory", "s3cret", "big.txt", course.StatusUserMissing, exitNotFound},
 		// The reference server's text-mode defect.
-		{"binary-file", "carol", "s3cret", "binary.bin", wire.StatusOther, exitFailure},
+		{"binary-file", "carol", "s3cret", "binary.bin", course.StatusOther, exitFailure},
 	} {
 		t.Run("get/"+c.name, func(t *testing.T) {
 			dst := filepath.Join(t.TempDir(), "out")
-			_, _, err := cli.run(t, c.password, "get", c.path, "-o", dst, "--user", c.user, "--salt", wire.CourseSalt)
+			_, _, err := cli.run(t, c.password, "get", c.path, "-o", dst, "--user", c.user, "--salt", course.CourseSalt)
 			wantStatusError(t, err, c.want)
 			if got := ExitCode(err); got != c.code {
 				t.Errorf("exit code %d, want %d", got, c.code)
@@ -416,7 +417,7 @@ func TestInteropCLICourseServer(t *testing.T) {
 			t.Errorf("get: %v, %d bytes (stderr %q); want the file's %d bytes", err, len(stdout), stderr, len(text))
 		}
 		// The course salt is not dora's: the server must refuse it.
-		_, _, err = cli.run(t, "pw", "get", "big.txt", "--user", "dora", "--salt", wire.CourseSalt)
-		wantStatusError(t, err, wire.StatusInvalidLogin)
+		_, _, err = cli.run(t, "pw", "get", "big.txt", "--user", "dora", "--salt", course.CourseSalt)
+		wantStatusError(t, err, course.StatusInvalidLogin)
 	})
 }

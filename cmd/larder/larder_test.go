@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/wire"
 )
 
 // lockedBuffer is a bytes.Buffer that a server's goroutines can log to.
@@ -76,7 +77,7 @@ func shuffleBlocks(c *ServeConfig) { c.ShuffleBlocks = true }
 func testServeConfig(t *testing.T) ServeConfig {
 	cfg := defaultServeConfig(func(string) string { return "" })
 	cfg.Listen = "127.0.0.1:0"
-	cfg.NativeListen = "127.0.0.1:0"
+	cfg.LNPListen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.FilesDir = t.TempDir()
 	cfg.RequestTimeout = 5 * time.Second
@@ -192,7 +193,7 @@ func runLarderContext(ctx context.Context, t *testing.T, stdin string, args ...s
 // rawExchangeFrom is rawExchange from the source address src, or the
 // system's choice if src is "". On Linux the whole of 127.0.0.0/8 is
 // loopback, so one test can be clients at several addresses.
-func rawExchangeFrom(t *testing.T, src, addr, user string, sig wire.Signature, path string) wireReply {
+func rawExchangeFrom(t *testing.T, src, addr, user string, sig larder.Signature, path string) wireReply {
 	t.Helper()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if src != "" {
@@ -202,7 +203,7 @@ func rawExchangeFrom(t *testing.T, src, addr, user string, sig wire.Signature, p
 	must(t, err)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
-	_, err = (&wire.Request{Username: user, Signature: sig, Body: []byte(path)}).WriteTo(c)
+	_, err = (&course.Request{Username: user, Signature: sig, Body: []byte(path)}).WriteTo(c)
 	must(t, err)
 	return readReply(t, c)
 }

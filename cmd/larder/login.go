@@ -10,12 +10,11 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/salt"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 func runLogin(ctx context.Context, env *Env, args []string) error {
-	var f nativeFlags
+	var f lnpFlags
 	fs := f.newFlagSet(env, "login", "login [flags]",
 		"Logs in to a server's native protocol (LNP/1) to check the password, and saves\n"+
 			"a profile (the server, the account, how its certificate is trusted; never the\n"+
@@ -56,10 +55,10 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, sess, err := f.login(ctx, env, t, wire.NewSignature(password, s))
+	_, sess, err := f.login(ctx, env, t, larder.NewSignature(password, s))
 	if err != nil && from != "" {
-		return withHint(err, map[native.Status]string{
-			native.StatusInvalidLogin: "signed with the salt stored for " + from + "; pass --salt if the account has another",
+		return withHint(err, map[lnp.Status]string{
+			lnp.StatusInvalidLogin: "signed with the salt stored for " + from + "; pass --salt if the account has another",
 		})
 	}
 	if err != nil {
@@ -94,7 +93,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 // loginSalt returns the salt to log in to t with, and the server it is
 // stored for ("" for --salt): given, stored for t, or stored for the
 // course server the account was registered on.
-func loginSalt(env *Env, store *salt.Store, given string, t nativeTarget, courseServer string) (s, from string, err error) {
+func loginSalt(env *Env, store *salt.Store, given string, t lnpTarget, courseServer string) (s, from string, err error) {
 	if given != "" {
 		return given, "", nil
 	}
@@ -121,11 +120,11 @@ func loginSalt(env *Env, store *salt.Store, given string, t nativeTarget, course
 }
 
 func runWhoami(ctx context.Context, env *Env, args []string) error {
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "whoami", synopsis: "whoami [flags]",
 		help: "Prints the account, the server, and the account's usage and quotas.",
 		args: wantArgs("whoami", 0, 0, "no arguments"),
-		run: func(ctx context.Context, s *nativeSession, _ []string) error {
+		run: func(ctx context.Context, s *lnpSession, _ []string) error {
 			w, err := s.Whoami(ctx)
 			if err != nil {
 				return err
@@ -155,7 +154,7 @@ func runWhoami(ctx context.Context, env *Env, args []string) error {
 }
 
 func runPasswd(ctx context.Context, env *Env, args []string) error {
-	var f nativeFlags
+	var f lnpFlags
 	fs := f.newFlagSet(env, "passwd", "passwd [flags]",
 		"Changes the account's password. The old and the new password are signed with\n"+
 			"the salt stored for the account; the server replaces its verifier and ends your\n"+
@@ -194,12 +193,12 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("the new password: %w", err)
 	}
-	ctx, sess, err := f.login(ctx, env, t, wire.NewSignature(oldPw, s))
+	ctx, sess, err := f.login(ctx, env, t, larder.NewSignature(oldPw, s))
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	if err := sess.Passwd(ctx, wire.NewSignature(oldPw, s), wire.NewSignature(newPw, s)); err != nil {
+	if err := sess.Passwd(ctx, larder.NewSignature(oldPw, s), larder.NewSignature(newPw, s)); err != nil {
 		return sessionError(err)
 	}
 	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // runParts lists the account's unfinished uploads, or with "rm" cancels
@@ -16,7 +16,7 @@ func runParts(ctx context.Context, env *Env, args []string) error {
 		return runPartsRm(ctx, env, args[1:])
 	}
 	var asJSON bool
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "parts", synopsis: "parts [--json] | parts rm PATH... | parts rm --all",
 		help: "Lists your unfinished uploads: those interrupted, kept for 'larder put' to\n" +
 			"resume, and those being written now. Each holds its file's whole size against\n" +
@@ -26,7 +26,7 @@ func runParts(ctx context.Context, env *Env, args []string) error {
 			fs.BoolVar(&asJSON, "json", false, "print a JSON array: path, size, received, modified, active, id")
 		},
 		args: wantArgs("parts", 0, 0, "no arguments but rm"),
-		run: func(ctx context.Context, s *nativeSession, _ []string) error {
+		run: func(ctx context.Context, s *lnpSession, _ []string) error {
 			parts, err := s.Parts(ctx)
 			if err != nil {
 				return err
@@ -66,7 +66,7 @@ type partJSON struct {
 }
 
 // partLine describes p on one line.
-func partLine(p native.Part) string {
+func partLine(p lnp.Part) string {
 	name := printable("/" + p.Path)
 	if p.Path == "" {
 		name = "(unknown path) " + p.ID
@@ -85,7 +85,7 @@ func partLine(p native.Part) string {
 
 func runPartsRm(ctx context.Context, env *Env, args []string) error {
 	var all bool
-	c := nativeCommand{
+	c := lnpCommand{
 		name: "parts rm", synopsis: "parts rm PATH... | parts rm --all",
 		help: "Cancels the unfinished uploads to each PATH, or with --all every one not being\n" +
 			"written now, and gives their space back to your quota.",
@@ -98,14 +98,14 @@ func runPartsRm(ctx context.Context, env *Env, args []string) error {
 			}
 			return nil
 		},
-		run: func(ctx context.Context, s *nativeSession, pos []string) error {
+		run: func(ctx context.Context, s *lnpSession, pos []string) error {
 			if all {
 				pos = []string{""}
 			}
 			for _, p := range pos {
 				r, err := s.Cancel(ctx, p)
 				if err != nil {
-					return withHint(err, map[native.Status]string{native.StatusConflict: "a session is uploading it now"})
+					return withHint(err, map[lnp.Status]string{lnp.StatusConflict: "a session is uploading it now"})
 				}
 				fmt.Fprintf(env.Stderr, "larder: cancelled %s, %s freed\n", unfinished(int(r.Count)), formatBytes(int64(r.Bytes)))
 			}

@@ -28,14 +28,14 @@ func (c *cutAt) ReadAt(p []byte, off int64) (int, error) {
 	return bytes.NewReader(c.data).ReadAt(p, off)
 }
 
-// TestNativeParts: an interrupted upload shows in whoami and parts,
+// TestLNPParts: an interrupted upload shows in whoami and parts,
 // counts against the quota (exit code 7, naming parts), and parts rm
 // gives its space back (issue 11, F1).
-func TestNativeParts(t *testing.T) {
+func TestLNPParts(t *testing.T) {
 	l := startLarder(t, func(c *ServeConfig) { c.Quota.Bytes = 3 << 20 })
 	env := loggedIn(t, l)
 	ctx := context.Background()
-	_, s, err := nativeFlagsFor(t, env).connect(ctx, env)
+	_, s, err := lnpFlagsFor(t, env).connect(ctx, env)
 	must(t, err)
 	data := randomData(2<<20, 7)
 	if _, err := s.Put(ctx, "/big.bin", &cutAt{data: data, at: 1 << 20}, int64(len(data)), client.PutOptions{}); err == nil {
@@ -62,12 +62,12 @@ func TestNativeParts(t *testing.T) {
 	runOK(t, env, "put", other)
 }
 
-// TestNativeFullDiskExitCode: with the data folder on a small file system
+// TestLNPFullDiskExitCode: with the data folder on a small file system
 // and no reserve, an upload that fills the disk in the middle is ended by
 // the server with NO_SPACE, which the client reports with its own exit
 // code instead of "connection reset by peer"; its part is removed, so
 // registrations and uploads work again at once (issue 11, F2).
-func TestNativeFullDiskExitCode(t *testing.T) {
+func TestLNPFullDiskExitCode(t *testing.T) {
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs to fill (needs root): %v: %s", err, bytes.TrimSpace(out))

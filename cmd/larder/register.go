@@ -12,7 +12,6 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/salt"
-	"github.com/larderfs/larder/wire"
 )
 
 // defaultServer is the course's port on this machine.
@@ -174,7 +173,7 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 	}
 	defer cancel()
 	defer c.Close()
-	msg, err := c.Register(ctx, f.user, wire.NewSignature(password, s))
+	msg, err := c.Register(ctx, f.user, larder.NewSignature(password, s))
 	if errors.Is(err, client.ErrNoReply) {
 		// errServerClosed: the network exit code, as get's.
 		return fmt.Errorf("%w with no reply to the registration: it is not a course-protocol server "+

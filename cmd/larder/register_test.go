@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/salt"
-	"github.com/larderfs/larder/wire"
 )
 
 // These tests run the subcommands in-process against a scripted server on
@@ -23,17 +24,17 @@ import (
 // request, then hangs up.
 type fakeServer struct {
 	addr string
-	reqs chan *wire.Request
+	reqs chan *course.Request
 }
 
-func startServer(t *testing.T, reply func(req *wire.Request) []byte) *fakeServer {
+func startServer(t *testing.T, reply func(req *course.Request) []byte) *fakeServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	s := &fakeServer{addr: ln.Addr().String(), reqs: make(chan *wire.Request, 16)}
+	s := &fakeServer{addr: ln.Addr().String(), reqs: make(chan *course.Request, 16)}
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -43,7 +44,7 @@ func startServer(t *testing.T, reply func(req *wire.Request) []byte) *fakeServer
 			go func() {
 				defer conn.Close()
 				conn.SetDeadline(time.Now().Add(10 * time.Second))
-				req, err := wire.ReadRequest(conn)
+				req, err := course.ReadRequest(conn)
 				if err != nil {
 					return
 				}
@@ -56,7 +57,7 @@ func startServer(t *testing.T, reply func(req *wire.Request) []byte) *fakeServer
 }
 
 // request returns the next request the server received.
-func (s *fakeServer) request(t *testing.T) *wire.Request {
+func (s *fakeServer) request(t *testing.T) *course.Request {
 	t.Helper()
 	select {
 	case r := <-s.reqs:
@@ -68,9 +69,9 @@ func (s *fakeServer) request(t *testing.T) *wire.Request {
 }
 
 // messageReply encodes a reply whose payload is text.
-func messageReply(status wire.Status, text string) []byte {
+func messageReply(status course.Status, text string) []byte {
 	var b bytes.Buffer
-	w := wire.NewWriter(&b)
+	w := course.NewWriter(&b)
 	w.WriteMessage(status, text)
 	w.Flush()
 	return b.Bytes()
@@ -80,9 +81,9 @@ func messageReply(status wire.Status, text string) []byte {
 // order, as a shuffling server might send them.
 func payloadReply(data []byte) []byte {
 	var b bytes.Buffer
-	w := wire.NewWriter(&b)
-	count, _ := wire.BlockCount(int64(len(data)))
-	w.WritePayload(wire.StatusOK, bytes.NewReader(data), int64(len(data)), sha256.Sum256(data),
+	w := course.NewWriter(&b)
+	count, _ := course.BlockCount(int64(len(data)))
+	w.WritePayload(course.StatusOK, bytes.NewReader(data), int64(len(data)), sha256.Sum256(data),
 		func(i uint32) uint32 { return count - 1 - i })
 	w.Flush()
 	return b.Bytes()
@@ -110,8 +111,8 @@ func run(env *Env, args ...string) error {
 }
 
 func TestRegister(t *testing.T) {
-	srv := startServer(t, func(req *wire.Request) []byte {
-		return messageReply(wire.StatusOK, "New user "+req.Username+" registered.")
+	srv := startServer(t, func(req *course.Request) []byte {
+		return messageReply(course.StatusOK, "New user "+req.Username+" registered.")
 	})
 	env, stdout, stderr := testEnv(t, srv.addr)
 	if err := run(env, "register"); err != nil {
@@ -131,7 +132,7 @@ func TestRegister(t *testing.T) {
 	if len(s) != salt.Len {
 		t.Errorf("stored salt has %d characters, want %d", len(s), salt.Len)
 	}
-	if req.Signature != wire.NewSignature("pw", s) {
+	if req.Signature != larder.NewSignature("pw", s) {
 		t.Error("the signature is not SHA-256(password + stored salt)")
 	}
 	if strings.Contains(stderr.String()+stdout.String(), s) {
@@ -141,14 +142,14 @@ func TestRegister(t *testing.T) {
 
 func TestRegisterWithSalt(t *testing.T) {
 	const courseSalt = "0123456789012345678901234567890123456789012345678901234567890123"
-	srv := startServer(t, func(*wire.Request) []byte { return messageReply(wire.StatusOK, "ok") })
+	srv := startServer(t, func(*course.Request) []byte { return messageReply(course.StatusOK, "ok") })
 	env, _, stderr := testEnv(t, srv.addr, "LARDER_PASSWORD", "")
 	env.Stdin = strings.NewReader("secret\r\nignored\n")
 	if err := run(env, "register", "--salt", courseSalt, "--password-stdin", "--user", "bob"); err != nil {
 		t.Fatalf("register: %v\n%s", err, stderr)
 	}
 	req := srv.request(t)
-	if req.Username != "bob" || req.Signature != wire.NewSignature("secret", courseSalt) {
+	if req.Username != "bob" || req.Signature != larder.NewSignature("secret", courseSalt) {
 		t.Errorf("server got user %q and a signature not made from the given salt", req.Username)
 	}
 	if _, err := os.Stat(env.Getenv("LARDER_CONFIG_DIR")); !os.IsNotExist(err) {
@@ -157,8 +158,8 @@ func TestRegisterWithSalt(t *testing.T) {
 }
 
 func TestRegisterUserExists(t *testing.T) {
-	srv := startServer(t, func(*wire.Request) []byte {
-		return messageReply(wire.StatusUserExists, "Cannot register user under name 'alice', already exists")
+	srv := startServer(t, func(*course.Request) []byte {
+		return messageReply(course.StatusUserExists, "Cannot register user under name 'alice', already exists")
 	})
 	env, _, _ := testEnv(t, srv.addr)
 	err := run(env, "register")
@@ -177,7 +178,7 @@ func TestRegisterUserExists(t *testing.T) {
 // server has registered the account: the salt must then be shown, or the
 // account is lost.
 func TestRegisterStoreFailsAfterwards(t *testing.T) {
-	srv := startServer(t, func(*wire.Request) []byte { return messageReply(wire.StatusOK, "registered") })
+	srv := startServer(t, func(*course.Request) []byte { return messageReply(course.StatusOK, "registered") })
 	env, _, stderr := testEnv(t, srv.addr)
 	dir := env.Getenv("LARDER_CONFIG_DIR")
 	// A folder where the salts file should be: the lock works, the read
@@ -192,7 +193,7 @@ func TestRegisterStoreFailsAfterwards(t *testing.T) {
 	req := srv.request(t)
 	var shown string
 	for _, f := range strings.Fields(stderr.String()) {
-		if len(f) == salt.Len && req.Signature == wire.NewSignature("pw", f) {
+		if len(f) == salt.Len && req.Signature == larder.NewSignature("pw", f) {
 			shown = f
 		}
 	}
@@ -202,7 +203,7 @@ func TestRegisterStoreFailsAfterwards(t *testing.T) {
 }
 
 func TestRegisterStoreUnusable(t *testing.T) {
-	srv := startServer(t, func(*wire.Request) []byte { return messageReply(wire.StatusOK, "registered") })
+	srv := startServer(t, func(*course.Request) []byte { return messageReply(course.StatusOK, "registered") })
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/wire"
 )
 
 // TestLowerPolicyNeverWeakensHashes is issue 11's "logins must never
@@ -23,7 +23,7 @@ func TestLowerPolicyNeverWeakensHashes(t *testing.T) {
 	strong := auth.Params{Memory: 256, Time: 2, Threads: 1}
 	l := startLarder(t, withHash(strong))
 	l.put(t, "f.txt", []byte("olga's"))
-	olga := wire.NewSignature("olga's password", "salt-o")
+	olga := larder.NewSignature("olga's password", "salt-o")
 	register(t, l, "olga", olga)
 	l.shutdown()
 

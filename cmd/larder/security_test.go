@@ -33,9 +33,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/postgres/pgtest"
-	"github.com/larderfs/larder/wire"
 )
 
 // cheapHash is how "larder admin" describes a hash by the test servers'
@@ -49,7 +49,7 @@ const cheapHash = "argon2id m=64,t=1,p=1"
 func TestPepperRotationMovesAccountsAsTheyLogIn(t *testing.T) {
 	l := startLarder(t)
 	l.put(t, "f.txt", []byte("peppered"))
-	alice, bob := wire.NewSignature("alice's password", "salt-a"), wire.NewSignature("bob's password", "salt-b")
+	alice, bob := larder.NewSignature("alice's password", "salt-a"), larder.NewSignature("bob's password", "salt-b")
 	register(t, l, "alice", alice)
 	register(t, l, "bob", bob)
 
@@ -121,7 +121,7 @@ func TestPolicyChangeUpgradesOnlyTheAccountThatLogsIn(t *testing.T) {
 	policyB := auth.Params{Memory: 128, Time: 1, Threads: 1}
 	l := startLarder(t, withHash(policyA))
 	l.put(t, "f.txt", []byte("policy"))
-	alice, bob := wire.NewSignature("alice's password", "salt-a"), wire.NewSignature("bob's password", "salt-b")
+	alice, bob := larder.NewSignature("alice's password", "salt-a"), larder.NewSignature("bob's password", "salt-b")
 	register(t, l, "alice", alice)
 	register(t, l, "bob", bob)
 
@@ -148,7 +148,7 @@ func withHash(p auth.Params) func(*ServeConfig) { return func(c *ServeConfig) { 
 // line of "larder admin user import".
 type legacyAccount struct {
 	name  string
-	sig   wire.Signature
+	sig   larder.Signature
 	hash  string // as the other system stored it
 	label string // as "larder admin" describes it
 }
@@ -161,8 +161,8 @@ func legacyAccounts(t *testing.T) []legacyAccount {
 	t.Helper()
 	b64 := base64.RawStdEncoding.EncodeToString
 	ab64 := func(b []byte) string { return strings.ReplaceAll(b64(b), "+", ".") } // passlib's
-	sig := func(name string) wire.Signature { return wire.NewSignature("password of "+name, "salt of "+name) }
-	hexSig := func(s wire.Signature) string { return hex.EncodeToString(s[:]) }
+	sig := func(name string) larder.Signature { return larder.NewSignature("password of "+name, "salt of "+name) }
+	hexSig := func(s larder.Signature) string { return hex.EncodeToString(s[:]) }
 
 	var accounts []legacyAccount
 	// x/crypto/bcrypt writes $2a$; for ASCII input shorter than 72 bytes
@@ -257,8 +257,8 @@ func TestLegacyHashesVerifyAndUpgradeOnLogin(t *testing.T) {
 	wantHashes(t, l, imported) // mallory is not among them
 
 	for _, a := range accounts {
-		r := rawExchange(t, l.addr(), a.name, wire.NewSignature("wrong", "salt of "+a.name), "f.txt")
-		wantStatus(t, a.name+" with a wrong signature", r, wire.StatusInvalidLogin)
+		r := rawExchange(t, l.addr(), a.name, larder.NewSignature("wrong", "salt of "+a.name), "f.txt")
+		wantStatus(t, a.name+" with a wrong signature", r, course.StatusInvalidLogin)
 	}
 	wantHashes(t, l, imported)
 
@@ -281,7 +281,7 @@ func TestLegacyHashesVerifyAndUpgradeOnLogin(t *testing.T) {
 func TestWrapProtectsLegacyHashesUntilLogin(t *testing.T) {
 	l := startLarder(t)
 	l.put(t, "f.txt", []byte("wrapped"))
-	dave := wire.NewSignature("dave's password", "salt-d")
+	dave := larder.NewSignature("dave's password", "salt-d")
 	register(t, l, "dave", dave) // current already: left alone
 	accounts := legacyAccounts(t)
 	file, _ := writeImportFile(t, accounts)
@@ -332,8 +332,8 @@ func TestWrapProtectsLegacyHashesUntilLogin(t *testing.T) {
 
 	current := map[string]string{"dave": cheapHash + " pepper=p1 [current]"}
 	for _, a := range accounts {
-		r := rawExchange(t, l.addr(), a.name, wire.NewSignature("wrong", "salt of "+a.name), "f.txt")
-		wantStatus(t, a.name+" wrapped, with a wrong signature", r, wire.StatusInvalidLogin)
+		r := rawExchange(t, l.addr(), a.name, larder.NewSignature("wrong", "salt of "+a.name), "f.txt")
+		wantStatus(t, a.name+" wrapped, with a wrong signature", r, course.StatusInvalidLogin)
 		wantFetch(t, l, a.name, a.sig, "f.txt", "wrapped")
 		current[a.name] = cheapHash + " pepper=p1 [current]"
 	}
@@ -426,7 +426,7 @@ func TestPepperFileInsideServedFolderRefused(t *testing.T) {
 func TestPepperFileMissingWhileHashesUseIt(t *testing.T) {
 	l := startLarder(t)
 	l.put(t, "f.txt", []byte("still here"))
-	alice := wire.NewSignature("alice's password", "salt-a")
+	alice := larder.NewSignature("alice's password", "salt-a")
 	register(t, l, "alice", alice)
 	l.shutdown()
 	pepper := filepath.Join(l.data, "pepper")
@@ -486,12 +486,12 @@ func TestThrottledAddressRefusedWhileOwnerGetsIn(t *testing.T) {
 	l, right := startThrottled(t)
 	cfg := auth.DefaultThrottleConfig()
 
-	n, took, refusal := failUntilRefused(t, l, attacker, func(int) string { return "alice" }, wire.StatusInvalidLogin)
+	n, took, refusal := failUntilRefused(t, l, attacker, func(int) string { return "alice" }, course.StatusInvalidLogin)
 	wantBudget(t, "wrong signatures for alice from one address", n, cfg.PairFailures, cfg.PairRefill, took)
 	wantRetry(t, refusal, "too many failed attempts, retry in ", cfg.PairRefill)
 
 	r := rawExchangeFrom(t, attacker, l.addr(), "alice", right, "f.txt")
-	wantStatus(t, "alice's right signature from the refused address", r, wire.StatusOther)
+	wantStatus(t, "alice's right signature from the refused address", r, course.StatusOther)
 
 	wantOwnerGetsIn(t, l, right)
 }
@@ -504,16 +504,16 @@ func TestThrottledUnknownNamesLikeKnownOnes(t *testing.T) {
 	l, right := startThrottled(t)
 	cfg := auth.DefaultThrottleConfig()
 
-	n, took, refusal := failUntilRefused(t, l, "127.0.0.4", func(int) string { return "nobody" }, wire.StatusUserMissing)
+	n, took, refusal := failUntilRefused(t, l, "127.0.0.4", func(int) string { return "nobody" }, course.StatusUserMissing)
 	wantBudget(t, "guesses for one unknown name from one address", n, cfg.PairFailures, cfg.PairRefill, took)
 	wantRetry(t, refusal, "too many failed attempts, retry in ", cfg.PairRefill)
 
 	const enumerator = "127.0.0.5"
-	n, took, refusal = failUntilRefused(t, l, enumerator, func(i int) string { return fmt.Sprint("user", i) }, wire.StatusUserMissing)
+	n, took, refusal = failUntilRefused(t, l, enumerator, func(i int) string { return fmt.Sprint("user", i) }, course.StatusUserMissing)
 	wantBudget(t, "guesses for new names from one address", n, cfg.AddrFailures, cfg.AddrRefill, took)
 	wantRetry(t, refusal, "too many failed attempts from this address, retry in ", cfg.AddrRefill)
 	r := rawExchangeFrom(t, enumerator, l.addr(), "alice", right, "f.txt")
-	wantStatus(t, "alice's right signature from the enumerating address", r, wire.StatusOther)
+	wantStatus(t, "alice's right signature from the enumerating address", r, course.StatusOther)
 
 	wantOwnerGetsIn(t, l, right)
 }
@@ -527,53 +527,55 @@ func TestThrottledUnknownNamesLikeKnownOnes(t *testing.T) {
 func TestThrottledAddressRefusedAfterOwnersLogin(t *testing.T) {
 	l, right := startThrottled(t)
 	cfg := auth.DefaultThrottleConfig()
-	n, took, _ := failUntilRefused(t, l, attacker, func(int) string { return "alice" }, wire.StatusInvalidLogin)
+	n, took, _ := failUntilRefused(t, l, attacker, func(int) string { return "alice" }, course.StatusInvalidLogin)
 	wantBudget(t, "wrong signatures for alice from one address", n, cfg.PairFailures, cfg.PairRefill, took)
 
 	wantOwnerGetsIn(t, l, right)
 
 	r := rawExchangeFrom(t, attacker, l.addr(), "alice", guess(1000), "f.txt")
-	wantStatus(t, "a wrong guess from the refused address", r, wire.StatusOther)
+	wantStatus(t, "a wrong guess from the refused address", r, course.StatusOther)
 	r = rawExchangeFrom(t, attacker, l.addr(), "alice", right, "f.txt")
-	wantStatus(t, "the right guess from the refused address, alice's check being cached", r, wire.StatusOther)
+	wantStatus(t, "the right guess from the refused address, alice's check being cached", r, course.StatusOther)
 }
 
 // startThrottled starts a server with the default throttle, serving
 // f.txt, with alice added by "larder admin user add"; it returns her
 // signature.
-func startThrottled(t *testing.T) (*testLarder, wire.Signature) {
+func startThrottled(t *testing.T) (*testLarder, larder.Signature) {
 	t.Helper()
 	l := startLarder(t)
 	l.put(t, "f.txt", []byte("alice's file"))
 	adminOK(t, l, "alice's password\n", "user", "add", "alice", "--salt", "course", "--password-stdin")
-	return l, wire.NewSignature("alice's password", wire.CourseSalt)
+	return l, larder.NewSignature("alice's password", course.CourseSalt)
 }
 
 // wantOwnerGetsIn checks that alice, from her own address, retrieves her
 // file with her signature right.
-func wantOwnerGetsIn(t *testing.T, l *testLarder, right wire.Signature) {
+func wantOwnerGetsIn(t *testing.T, l *testLarder, right larder.Signature) {
 	t.Helper()
 	r := rawExchangeFrom(t, owner, l.addr(), "alice", right, "f.txt")
-	wantStatus(t, "alice from her own address", r, wire.StatusOK)
+	wantStatus(t, "alice from her own address", r, course.StatusOK)
 	if string(r.payload) != "alice's file" {
 		t.Errorf("alice from her own address: got %q, want her file", r.payload)
 	}
 }
 
-func guess(i int) wire.Signature { return wire.NewSignature(fmt.Sprint("guess ", i), wire.CourseSalt) }
+func guess(i int) larder.Signature {
+	return larder.NewSignature(fmt.Sprint("guess ", i), course.CourseSalt)
+}
 
 // failUntilRefused sends wrong signatures from src for the names that
 // name(i) gives until the server refuses one (status OTHER). Each before
 // must have status fail. It returns how many failed, how long that took,
 // and the refusal.
-func failUntilRefused(t *testing.T, l *testLarder, src string, name func(int) string, fail wire.Status) (int, time.Duration, wireReply) {
+func failUntilRefused(t *testing.T, l *testLarder, src string, name func(int) string, fail course.Status) (int, time.Duration, wireReply) {
 	t.Helper()
 	start := time.Now()
 	for i := range 100 {
 		r := rawExchangeFrom(t, src, l.addr(), name(i), guess(i), "f.txt")
 		switch r.status {
 		case fail:
-		case wire.StatusOther:
+		case course.StatusOther:
 			return i, time.Since(start), r
 		default:
 			t.Fatalf("guess %d from %s for %s: got status %v (%q), want %v or a refusal", i+1, src, name(i), r.status, r.payload, fail)
@@ -632,9 +634,9 @@ func checkAccountChanges(t *testing.T, admin *testLarder, servers []*testLarder)
 	for _, s := range servers {
 		s.put(t, "f.txt", []byte("alice's file"))
 	}
-	old := wire.NewSignature("old password", "salt-a")
+	old := larder.NewSignature("old password", "salt-a")
 	register(t, servers[0], "alice", old)
-	each := func(what string, sig wire.Signature, want wire.Status, message string) {
+	each := func(what string, sig larder.Signature, want course.Status, message string) {
 		t.Helper()
 		for i, s := range servers {
 			r := rawExchange(t, s.addr(), "alice", sig, "f.txt")
@@ -644,16 +646,16 @@ func checkAccountChanges(t *testing.T, admin *testLarder, servers []*testLarder)
 			}
 		}
 	}
-	each("alice's first login", old, wire.StatusOK, "alice's file") // now cached on every server
+	each("alice's first login", old, course.StatusOK, "alice's file") // now cached on every server
 
 	if out := adminOK(t, admin, "", "user", "disable", "alice"); out != "user alice disabled\n" {
 		t.Errorf("user disable printed %q", out)
 	}
-	each("alice disabled", old, wire.StatusInvalidLogin, `account "alice" is disabled`)
+	each("alice disabled", old, course.StatusInvalidLogin, `account "alice" is disabled`)
 	// Only the right signature learns that the account is disabled.
-	each("alice disabled, a wrong signature", wire.NewSignature("wrong", "salt-a"), wire.StatusInvalidLogin, "Signature hashes do not match")
+	each("alice disabled, a wrong signature", larder.NewSignature("wrong", "salt-a"), course.StatusInvalidLogin, "Signature hashes do not match")
 	for i, s := range servers {
-		r := rawExchange(t, s.addr(), "alice", wire.NewSignature("wrong", "salt-a"), "f.txt")
+		r := rawExchange(t, s.addr(), "alice", larder.NewSignature("wrong", "salt-a"), "f.txt")
 		if strings.Contains(string(r.payload), "disabled") {
 			t.Errorf("alice disabled, a wrong signature, on server %d: got %q, which tells that the account is disabled", i+1, r.payload)
 		}
@@ -662,39 +664,39 @@ func checkAccountChanges(t *testing.T, admin *testLarder, servers []*testLarder)
 	if out := adminOK(t, admin, "", "user", "enable", "alice"); out != "user alice enabled\n" {
 		t.Errorf("user enable printed %q", out)
 	}
-	each("alice enabled again", old, wire.StatusOK, "alice's file")
+	each("alice enabled again", old, course.StatusOK, "alice's file")
 
 	adminOK(t, admin, "new password\n", "user", "passwd", "alice", "--salt", "course", "--password-stdin")
-	renewed := wire.NewSignature("new password", wire.CourseSalt)
-	each("alice's old password after a reset", old, wire.StatusInvalidLogin, "Signature hashes do not match")
-	each("alice's new password", renewed, wire.StatusOK, "alice's file")
+	renewed := larder.NewSignature("new password", course.CourseSalt)
+	each("alice's old password after a reset", old, course.StatusInvalidLogin, "Signature hashes do not match")
+	each("alice's new password", renewed, course.StatusOK, "alice's file")
 
 	if out := adminOK(t, admin, "", "user", "delete", "alice"); !strings.HasPrefix(out, "user alice deleted (account id ") {
 		t.Errorf("user delete printed %q", out)
 	}
-	each("alice deleted", renewed, wire.StatusUserMissing, "Cannot serve non-registered user 'alice'")
+	each("alice deleted", renewed, course.StatusUserMissing, "Cannot serve non-registered user 'alice'")
 }
 
 // Helpers of the tests above.
 
 // register registers name with sig on l.
-func register(t *testing.T, l *testLarder, name string, sig wire.Signature) {
+func register(t *testing.T, l *testLarder, name string, sig larder.Signature) {
 	t.Helper()
-	wantStatus(t, "register "+name, rawExchange(t, l.addr(), name, sig, ""), wire.StatusOK)
+	wantStatus(t, "register "+name, rawExchange(t, l.addr(), name, sig, ""), course.StatusOK)
 }
 
 // wantFetch retrieves path from l as user, and checks that it comes back
 // with want.
-func wantFetch(t *testing.T, l *testLarder, user string, sig wire.Signature, path, want string) {
+func wantFetch(t *testing.T, l *testLarder, user string, sig larder.Signature, path, want string) {
 	t.Helper()
 	r := rawExchange(t, l.addr(), user, sig, path)
-	wantStatus(t, user+" retrieving "+path, r, wire.StatusOK)
+	wantStatus(t, user+" retrieving "+path, r, course.StatusOK)
 	if string(r.payload) != want {
 		t.Fatalf("%s retrieving %s: got %q, want %q", user, path, r.payload, want)
 	}
 }
 
-func wantStatus(t *testing.T, what string, r wireReply, want wire.Status) {
+func wantStatus(t *testing.T, what string, r wireReply, want course.Status) {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("%s: got status %v (%q), want %v", what, r.status, r.payload, want)

@@ -52,13 +52,13 @@ type ServeConfig struct {
 	AuditUnauthEvery time.Duration
 
 	// The native protocol.
-	NativeListen            string // "off" for none
-	InsecurePlaintextNative bool
-	TLSCert, TLSKey         string // "" for the self-signed identity in DataDir/tls
-	Quota                   larder.Quota
-	MaxTransfersPerUser     int
-	NativeIdleTimeout       time.Duration
-	MinFree                 disk.MinFree // free disk space that uploads may not take
+	LNPListen            string // "off" for none
+	InsecurePlaintextLNP bool
+	TLSCert, TLSKey      string // "" for the self-signed identity in DataDir/tls
+	Quota                larder.Quota
+	MaxTransfersPerUser  int
+	LNPIdleTimeout       time.Duration
+	MinFree              disk.MinFree // free disk space that uploads may not take
 
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
@@ -84,9 +84,9 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		WriteTimeout:        server.DefaultWriteTimeout,
 		ShutdownGrace:       30 * time.Second,
 		Registration:        "open",
-		NativeListen:        "127.0.0.1:23457",
+		LNPListen:           "127.0.0.1:23457",
 		MaxTransfersPerUser: server.DefaultMaxTransfersPerUser,
-		NativeIdleTimeout:   server.DefaultIdleTimeout,
+		LNPIdleTimeout:      server.DefaultIdleTimeout,
 		MinFree:             disk.DefaultMinFree,
 		AuthCacheTTL:        auth.DefaultCacheTTL,
 		AuthCacheEntries:    auth.DefaultCacheEntries,
@@ -119,15 +119,15 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "registration `policy`: open (as the course server) or closed")
 	fs.BoolVar(&cfg.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
 	cfg.Audit.define(fs)
-	fs.StringVar(&cfg.NativeListen, "native-listen", cfg.NativeListen, "`address` of the native protocol (LNP/1, TLS 1.3), or off")
-	fs.BoolVar(&cfg.InsecurePlaintextNative, "insecure-plaintext-native", false, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
+	fs.StringVar(&cfg.LNPListen, "native-listen", cfg.LNPListen, "`address` of the native protocol (LNP/1, TLS 1.3), or off")
+	fs.BoolVar(&cfg.InsecurePlaintextLNP, "insecure-plaintext-native", false, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate `file` (PEM, chain) from a CA for the native protocol (default: a self-signed one made in DATA/tls)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the key `file` of --tls-cert, mode 0600")
 	fs.Func("quota-bytes", "most `bytes` in each user's private space (suffixes KiB, MiB, GiB, TiB; default none)", sizeFlag(&cfg.Quota.Bytes))
 	fs.Int64Var(&cfg.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
 	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
 	fs.IntVar(&cfg.MaxSessionsPerUser, "max-sessions-per-user", cfg.MaxSessionsPerUser, "native sessions one account may hold at once; one more login is told BUSY; 0 for no limit")
-	fs.DurationVar(&cfg.NativeIdleTimeout, "native-idle-timeout", cfg.NativeIdleTimeout, "how long a native session may wait between requests")
+	fs.DurationVar(&cfg.LNPIdleTimeout, "native-idle-timeout", cfg.LNPIdleTimeout, "how long a native session may wait between requests")
 	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&cfg.MinFree))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
@@ -181,7 +181,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (accounts in %s, pepper %s, audit trail to %s)\n",
 		m.FilesDir(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
-	fmt.Fprintf(env.Stderr, "larder: %s\n", m.nativeLine())
+	fmt.Fprintf(env.Stderr, "larder: %s\n", m.lnpLine())
 	if m.metricsLn != nil {
 		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
 	}
@@ -257,7 +257,7 @@ type Main struct {
 	accounts *accounts
 	audit    *auditTrail // nil with --audit-sink off
 	spaces   *disk.Spaces
-	nativeLn net.Listener      // nil with --native-listen off
+	lnpLn    net.Listener      // nil with --native-listen off
 	identity *tlsconf.Identity // nil in plaintext
 	stopOnce sync.Once         // records server.stop and closes the audit trail
 	files    *disk.Store
@@ -339,7 +339,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ShuffleBlocks:       cfg.ShuffleBlocks,
 		Quota:               cfg.Quota,
 		MaxTransfersPerUser: cfg.MaxTransfersPerUser,
-		IdleTimeout:         cfg.NativeIdleTimeout,
+		IdleTimeout:         cfg.LNPIdleTimeout,
 		Name:                "larder " + version(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
@@ -349,7 +349,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
 		return err
 	}
-	if err := m.openNative(ctx, lc); err != nil {
+	if err := m.openLNP(ctx, lc); err != nil {
 		return err
 	}
 	// Opened once the address is known, since it names this server in
@@ -487,9 +487,9 @@ func (m *Main) Serve() error {
 	errs := make(chan error, 2)
 	go func() { errs <- m.srv.Serve(m.ln) }()
 	n := 1
-	if m.nativeLn != nil {
+	if m.lnpLn != nil {
 		n++
-		go func() { errs <- m.srv.ServeNative(m.nativeLn) }()
+		go func() { errs <- m.srv.ServeLNP(m.lnpLn) }()
 	}
 	var first error
 	for range n {
@@ -544,8 +544,8 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if m.nativeLn != nil {
-		if err := m.nativeLn.Close(); !errors.Is(err, net.ErrClosed) {
+	if m.lnpLn != nil {
+		if err := m.lnpLn.Close(); !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}
@@ -572,17 +572,17 @@ func noLimit(n int) int {
 	return n
 }
 
-// openNative opens the users' spaces, the TLS identity and the native
+// openLNP opens the users' spaces, the TLS identity and the native
 // protocol's listener, unless --native-listen is off.
-func (m *Main) openNative(ctx context.Context, lc net.ListenConfig) (err error) {
+func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 	cfg := &m.Config
-	if cfg.NativeListen == "off" {
+	if cfg.LNPListen == "off" {
 		return nil
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return usageError("--tls-cert and --tls-key go together")
 	}
-	if cfg.Quota.Files < 0 || cfg.MaxTransfersPerUser < 1 || cfg.NativeIdleTimeout <= 0 {
+	if cfg.Quota.Files < 0 || cfg.MaxTransfersPerUser < 1 || cfg.LNPIdleTimeout <= 0 {
 		return usageError("--quota-files may not be negative, --max-transfers-per-user and --native-idle-timeout must be positive")
 	}
 	if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
@@ -593,7 +593,7 @@ func (m *Main) openNative(ctx context.Context, lc net.ListenConfig) (err error) 
 	}
 	m.srv.Spaces, m.srv.FileStore = m.spaces, m.accounts.db.files()
 	m.srv.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
-	if !cfg.InsecurePlaintextNative {
+	if !cfg.InsecurePlaintextLNP {
 		if cfg.TLSCert != "" {
 			m.identity, err = tlsconf.LoadFiles(cfg.TLSCert, cfg.TLSKey)
 		} else {
@@ -603,32 +603,32 @@ func (m *Main) openNative(ctx context.Context, lc net.ListenConfig) (err error) 
 			return err
 		}
 	}
-	ln, err := lc.Listen(ctx, "tcp", cfg.NativeListen)
+	ln, err := lc.Listen(ctx, "tcp", cfg.LNPListen)
 	if err != nil {
 		return fmt.Errorf("native protocol: %w", err)
 	}
 	if m.identity != nil {
 		ln = tls.NewListener(ln, m.identity.ServerConfig())
 	}
-	m.nativeLn = ln
+	m.lnpLn = ln
 	return nil
 }
 
-// NativeAddr returns the native protocol's address, or nil without it.
-func (m *Main) NativeAddr() net.Addr {
-	if m.nativeLn == nil {
+// LNPAddr returns the native protocol's address, or nil without it.
+func (m *Main) LNPAddr() net.Addr {
+	if m.lnpLn == nil {
 		return nil
 	}
-	return m.nativeLn.Addr()
+	return m.lnpLn.Addr()
 }
 
-// nativeLine says where and how the native protocol is served.
-func (m *Main) nativeLine() string {
+// lnpLine says where and how the native protocol is served.
+func (m *Main) lnpLine() string {
 	switch {
-	case m.nativeLn == nil:
+	case m.lnpLn == nil:
 		return "native protocol off"
 	case m.identity == nil:
-		return fmt.Sprintf("native protocol on %s IN PLAINTEXT (--insecure-plaintext-native)", m.NativeAddr())
+		return fmt.Sprintf("native protocol on %s IN PLAINTEXT (--insecure-plaintext-native)", m.LNPAddr())
 	}
 	how := "self-signed certificate"
 	if m.identity.Created {
@@ -637,7 +637,7 @@ func (m *Main) nativeLine() string {
 	if m.Config.TLSCert != "" {
 		how = "certificate " + m.Config.TLSCert
 	}
-	return fmt.Sprintf("native protocol (LNP/1, TLS 1.3) on %s, %s %s", m.NativeAddr(), how, m.identity.Fingerprint)
+	return fmt.Sprintf("native protocol (LNP/1, TLS 1.3) on %s, %s %s", m.LNPAddr(), how, m.identity.Fingerprint)
 }
 
 // startCPUProfile starts Go's CPU profiler writing to path; stop ends the

@@ -87,7 +87,7 @@ func TestRestartAdoptsSpacesKeyedByName(t *testing.T) {
 	must(t, os.RemoveAll(filepath.Join(l.data, "spaces", "id-1")))
 	l = l.restart(t)
 	l = l.restart(t)
-	runOK(t, env, "login", "--server", l.nativeAddr())
+	runOK(t, env, "login", "--server", l.lnpAddr())
 	if out, _ := runOK(t, env, "get", "old.txt", "-o", "-"); out != "alice's old file" {
 		t.Errorf("alice's old file after the upgrade: got %q", out)
 	}
@@ -97,6 +97,6 @@ func TestRestartAdoptsSpacesKeyedByName(t *testing.T) {
 	}
 	ghost, _, _ := testEnv(t, l.addr(), "LARDER_USER", "ghost")
 	must(t, run(ghost, "register"))
-	must(t, run(ghost, "login", "--server", l.nativeAddr()))
+	must(t, run(ghost, "login", "--server", l.lnpAddr()))
 	wantExit(t, ghost, exitNotFound, []string{"old.txt"}, "get", "old.txt", "-o", filepath.Join(t.TempDir(), "x"))
 }

@@ -22,14 +22,15 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 // cheapHash keeps the password hash fast; the tests are not about hashing.
@@ -87,12 +88,12 @@ func newRig(t *testing.T) *rig {
 var fileData = bytes.Repeat([]byte("larder "), 300)
 
 var (
-	rightSig = wire.NewSignature("correct horse", "battery staple salt")
-	wrongSig = wire.NewSignature("wrong horse", "battery staple salt")
+	rightSig = larder.NewSignature("correct horse", "battery staple salt")
+	wrongSig = larder.NewSignature("wrong horse", "battery staple salt")
 )
 
 // retrieve asks for path and returns the reply's status.
-func (r *rig) retrieve(t *testing.T, user string, sig wire.Signature, path string) wire.Status {
+func (r *rig) retrieve(t *testing.T, user string, sig larder.Signature, path string) course.Status {
 	t.Helper()
 	c, err := client.Dial(t.Context(), r.addr)
 	must(t, err)
@@ -102,7 +103,7 @@ func (r *rig) retrieve(t *testing.T, user string, sig wire.Signature, path strin
 	return statusOf(t, err)
 }
 
-func (r *rig) register(t *testing.T, user string) wire.Status {
+func (r *rig) register(t *testing.T, user string) course.Status {
 	t.Helper()
 	c, err := client.Dial(t.Context(), r.addr)
 	must(t, err)
@@ -111,12 +112,12 @@ func (r *rig) register(t *testing.T, user string) wire.Status {
 	return statusOf(t, err)
 }
 
-func statusOf(t *testing.T, err error) wire.Status {
+func statusOf(t *testing.T, err error) course.Status {
 	t.Helper()
 	var se *client.StatusError
 	switch {
 	case err == nil:
-		return wire.StatusOK
+		return course.StatusOK
 	case errors.As(err, &se):
 		return se.Status
 	}
@@ -126,18 +127,18 @@ func statusOf(t *testing.T, err error) wire.Status {
 
 // malformed sends a request whose declared length is over the limit and
 // returns the reply's status.
-func (r *rig) malformed(t *testing.T) wire.Status {
+func (r *rig) malformed(t *testing.T) course.Status {
 	t.Helper()
 	c, err := net.Dial("tcp", r.addr)
 	must(t, err)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	hdr := make([]byte, wire.RequestHeaderSize)
+	hdr := make([]byte, course.RequestHeaderSize)
 	copy(hdr, "alice")
-	binary.BigEndian.PutUint32(hdr[wire.UsernameSize+wire.SignatureSize:], wire.MaxBodySize+1)
+	binary.BigEndian.PutUint32(hdr[course.UsernameSize+course.SignatureSize:], course.MaxBodySize+1)
 	_, err = c.Write(hdr)
 	must(t, err)
-	h, _, err := wire.NewBlockReader(c).ReadBlock()
+	h, _, err := course.NewBlockReader(c).ReadBlock()
 	must(t, err)
 	io.Copy(io.Discard, c)
 	return h.Status
@@ -250,19 +251,19 @@ func TestScrape(t *testing.T) {
 	}))
 
 	steps := []struct {
-		do   func() wire.Status
-		want wire.Status
+		do   func() course.Status
+		want course.Status
 	}{
-		{func() wire.Status { return r.register(t, "alice") }, wire.StatusOK},                           // remembered by the cache
-		{func() wire.Status { return r.retrieve(t, "alice", rightSig, "f") }, wire.StatusOK},            // cache hit
-		{func() wire.Status { return r.retrieve(t, "alice", rightSig, "f") }, wire.StatusOK},            // cache hit
-		{func() wire.Status { return r.retrieve(t, "alice", rightSig, "/f") }, wire.StatusOK},           // cache hit
-		{func() wire.Status { return r.retrieve(t, "alice", rightSig, "nope") }, wire.StatusBadRequest}, // cache hit
-		{func() wire.Status { return r.retrieve(t, "bob", rightSig, "f") }, wire.StatusUserMissing},     // dummy check
-		{func() wire.Status { return r.retrieve(t, "alice", wrongSig, "f") }, wire.StatusInvalidLogin},  // miss, mismatch
-		{func() wire.Status { return r.retrieve(t, "alice", wrongSig, "f") }, wire.StatusInvalidLogin},  // miss, delayed, mismatch
-		{func() wire.Status { return r.retrieve(t, "alice", wrongSig, "f") }, wire.StatusOther},         // miss, refused
-		{func() wire.Status { return r.malformed(t) }, wire.StatusMalformed},
+		{func() course.Status { return r.register(t, "alice") }, course.StatusOK},                           // remembered by the cache
+		{func() course.Status { return r.retrieve(t, "alice", rightSig, "f") }, course.StatusOK},            // cache hit
+		{func() course.Status { return r.retrieve(t, "alice", rightSig, "f") }, course.StatusOK},            // cache hit
+		{func() course.Status { return r.retrieve(t, "alice", rightSig, "/f") }, course.StatusOK},           // cache hit
+		{func() course.Status { return r.retrieve(t, "alice", rightSig, "nope") }, course.StatusBadRequest}, // cache hit
+		{func() course.Status { return r.retrieve(t, "bob", rightSig, "f") }, course.StatusUserMissing},     // dummy check
+		{func() course.Status { return r.retrieve(t, "alice", wrongSig, "f") }, course.StatusInvalidLogin},  // miss, mismatch
+		{func() course.Status { return r.retrieve(t, "alice", wrongSig, "f") }, course.StatusInvalidLogin},  // miss, delayed, mismatch
+		{func() course.Status { return r.retrieve(t, "alice", wrongSig, "f") }, course.StatusOther},         // miss, refused
+		{func() course.Status { return r.malformed(t) }, course.StatusMalformed},
 	}
 	for i, s := range steps {
 		if got := s.do(); got != s.want {
@@ -343,7 +344,7 @@ func TestScrape(t *testing.T) {
 		t.Errorf("larder_requests_total has %d series, want %d", n, server.NumOps*server.NumStatuses)
 	}
 	for op := range server.Op(server.NumOps) {
-		for st := range wire.Status(server.NumStatuses) {
+		for st := range course.Status(server.NumStatuses) {
 			status := st.String()
 			if st == 0 {
 				status = "none"
@@ -414,17 +415,17 @@ func TestNoSources(t *testing.T) {
 	}
 }
 
-// TestScrapeNative: LNP/1's counters are exported with their op and
+// TestScrapeLNP: LNP/1's counters are exported with their op and
 // status names, every known status of every op, and the bytes both ways.
-func TestScrapeNative(t *testing.T) {
+func TestScrapeLNP(t *testing.T) {
 	var st server.Stats
-	get, put := server.NativeOp(8), server.NativeOp(9)
-	st.NativeRequests[get][native.StatusOK] = 3
-	st.NativeRequests[put][native.StatusQuotaExceeded] = 2
-	st.NativeDurations[get].Counts[0] = 1
-	st.NativeDurations[get].Counts[len(server.DurationBuckets())] = 2
-	st.NativeDurations[get].Sum = 90 * time.Second
-	st.NativeBytesSent, st.NativeBytesReceived = 1<<30, 5
+	get, put := server.LNPOp(8), server.LNPOp(9)
+	st.LNPRequests[get][lnp.StatusOK] = 3
+	st.LNPRequests[put][lnp.StatusQuotaExceeded] = 2
+	st.LNPDurations[get].Counts[0] = 1
+	st.LNPDurations[get].Counts[len(server.DurationBuckets())] = 2
+	st.LNPDurations[get].Sum = 90 * time.Second
+	st.LNPBytesSent, st.LNPBytesReceived = 1<<30, 5
 	url := serveHTTP(t, metrics.NewHandler(metrics.Config{Server: func() server.Stats { return st }}))
 	fams := scrape(t, url)
 
@@ -432,13 +433,13 @@ func TestScrapeNative(t *testing.T) {
 		t.Fatalf("ops 8 and 9 are %q and %q, want get and put", get, put)
 	}
 	known := 0
-	for s := range native.Status(server.NumNativeStatuses) {
+	for s := range lnp.Status(server.NumLNPStatuses) {
 		if s.Known() {
 			known++
 		}
 	}
-	if n := len(fams["larder_native_requests_total"].GetMetric()); n != server.NumNativeOps*known {
-		t.Errorf("larder_native_requests_total has %d series, want %d", n, server.NumNativeOps*known)
+	if n := len(fams["larder_native_requests_total"].GetMetric()); n != server.NumLNPOps*known {
+		t.Errorf("larder_native_requests_total has %d series, want %d", n, server.NumLNPOps*known)
 	}
 	for _, c := range []struct {
 		op, status string

@@ -3,9 +3,9 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 // serverCollector exports server.Stats:
@@ -39,7 +39,7 @@ type serverCollector struct {
 	limitRefusals, suppressed     *prometheus.Desc
 	requests, duration, payload   *prometheus.Desc
 
-	nativeRequests, nativeDuration, nativeBytes *prometheus.Desc
+	lnpRequests, lnpDuration, lnpBytes *prometheus.Desc
 
 	buckets []float64 // upper bounds of the duration histogram, in seconds
 }
@@ -68,13 +68,13 @@ func newServerCollector(stats func() server.Stats) *serverCollector {
 			"op"),
 		payload: newDesc("larder_payload_bytes_sent_total",
 			"File bytes sent in replies, without block headers."),
-		nativeRequests: newDesc("larder_native_requests_total",
+		lnpRequests: newDesc("larder_native_requests_total",
 			"LNP/1 requests answered, by op and by the status they ended with (a transfer cut off by the client counts as OTHER).",
 			"op", "status"),
-		nativeDuration: newDesc("larder_native_request_duration_seconds",
+		lnpDuration: newDesc("larder_native_request_duration_seconds",
 			"Time from reading an LNP/1 request to the end of its reply (for a transfer, its END), by op.",
 			"op"),
-		nativeBytes: newDesc("larder_native_bytes_total",
+		lnpBytes: newDesc("larder_native_bytes_total",
 			"File bytes of LNP/1 transfers, without frame headers: sent in downloads, received in uploads.",
 			"direction"),
 	}
@@ -86,7 +86,7 @@ func newServerCollector(stats func() server.Stats) *serverCollector {
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, c.accepted, c.open, c.max, c.rejected, c.limitRefusals, c.suppressed, c.requests, c.duration, c.payload,
-		c.nativeRequests, c.nativeDuration, c.nativeBytes)
+		c.lnpRequests, c.lnpDuration, c.lnpBytes)
 }
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
@@ -101,20 +101,20 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, c.payload, prometheus.CounterValue, float64(s.PayloadBytes))
 	for op := range server.Op(server.NumOps) {
 		for status, n := range s.Requests[op] {
-			emit(ch, c.requests, prometheus.CounterValue, float64(n), op.String(), statusLabel(wire.Status(status)))
+			emit(ch, c.requests, prometheus.CounterValue, float64(n), op.String(), statusLabel(course.Status(status)))
 		}
 		ch <- c.histogram(c.duration, &s.Durations[op], op.String())
 	}
-	for op := range server.NativeOp(server.NumNativeOps) {
-		for status, n := range s.NativeRequests[op] {
-			if st := native.Status(status); st.Known() {
-				emit(ch, c.nativeRequests, prometheus.CounterValue, float64(n), op.String(), st.String())
+	for op := range server.LNPOp(server.NumLNPOps) {
+		for status, n := range s.LNPRequests[op] {
+			if st := lnp.Status(status); st.Known() {
+				emit(ch, c.lnpRequests, prometheus.CounterValue, float64(n), op.String(), st.String())
 			}
 		}
-		ch <- c.histogram(c.nativeDuration, &s.NativeDurations[op], op.String())
+		ch <- c.histogram(c.lnpDuration, &s.LNPDurations[op], op.String())
 	}
-	emit(ch, c.nativeBytes, prometheus.CounterValue, float64(s.NativeBytesSent), "sent")
-	emit(ch, c.nativeBytes, prometheus.CounterValue, float64(s.NativeBytesReceived), "received")
+	emit(ch, c.lnpBytes, prometheus.CounterValue, float64(s.LNPBytesSent), "sent")
+	emit(ch, c.lnpBytes, prometheus.CounterValue, float64(s.LNPBytesReceived), "received")
 }
 
 // histogram converts h, whose buckets are c.buckets and +Inf, to a
@@ -131,7 +131,7 @@ func (c *serverCollector) histogram(d *prometheus.Desc, h *server.Histogram, lab
 }
 
 // statusLabel returns the protocol's name of s, or "none" for no reply.
-func statusLabel(s wire.Status) string {
+func statusLabel(s course.Status) string {
 	if s == 0 {
 		return "none"
 	}

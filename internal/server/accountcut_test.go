@@ -21,7 +21,7 @@ import (
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
 	"github.com/larderfs/larder/internal/tlsconf"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // dialSlow connects to addr with a receive buffer of 4 KiB, as a client
@@ -140,13 +140,13 @@ func TestCourseEndedAccountCutsDownloadInFlight(t *testing.T) {
 	}
 }
 
-// TestNativeEndedAccountCutsStalledDownload: an LNP/1 download to a
+// TestLNPEndedAccountCutsStalledDownload: an LNP/1 download to a
 // client that has stopped reading, so that the server's write is
 // blocked, is ended within about a second of its account being disabled
 // or deleted, not when the write timeout runs out; the client gets
 // nothing more than its buffers held, then END DENIED or the connection
 // closed.
-func TestNativeEndedAccountCutsStalledDownload(t *testing.T) {
+func TestLNPEndedAccountCutsStalledDownload(t *testing.T) {
 	for _, plaintext := range []bool{false, true} {
 		for _, how := range []string{"disabled", "deleted"} {
 			name := how
@@ -156,9 +156,9 @@ func TestNativeEndedAccountCutsStalledDownload(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				var out syncBuffer
 				withAudit, closeAudit := auditTo(t, &out)
-				start := newNativeHarness
+				start := newLNPHarness
 				if plaintext {
-					start = newPlaintextNativeHarness
+					start = newPlaintextLNPHarness
 				}
 				h := start(t, withAudit, func(s *server.Server) { s.WriteTimeout = time.Minute })
 				ctx := context.Background()
@@ -182,20 +182,20 @@ func TestNativeEndedAccountCutsStalledDownload(t *testing.T) {
 					conn = tls.Client(conn, cfg)
 				}
 				conn.SetDeadline(time.Now().Add(time.Minute))
-				w, r := native.NewWriter(conn, 0), native.NewReader(conn)
-				must(t, w.Write(native.Hello{User: "alice", Signature: sig}))
+				w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
+				must(t, w.Write(lnp.Hello{User: "alice", Signature: sig}))
 				must(t, w.Flush())
-				if typ, body, err := r.Next(); err != nil || typ != native.TypeWelcome {
+				if typ, body, err := r.Next(); err != nil || typ != lnp.TypeWelcome {
 					t.Fatalf("login: got %v %q %v, want WELCOME", typ, body, err)
 				}
-				must(t, w.Write(native.Get{Path: "big.bin"}))
+				must(t, w.Write(lnp.Get{Path: "big.bin"}))
 				must(t, w.Flush())
-				if typ, body, err := r.Next(); err != nil || typ != native.TypeReply {
+				if typ, body, err := r.Next(); err != nil || typ != lnp.TypeReply {
 					t.Fatalf("GET: got %v %q %v, want REPLY", typ, body, err)
 				}
 				// The client reads a frame, then stalls: the server's
 				// write blocks once the buffers are full.
-				if typ, _, err := r.Next(); err != nil || typ != native.TypeData {
+				if typ, _, err := r.Next(); err != nil || typ != lnp.TypeData {
 					t.Fatalf("the first DATA: got %v %v", typ, err)
 				}
 				time.Sleep(500 * time.Millisecond)
@@ -220,14 +220,14 @@ func TestNativeEndedAccountCutsStalledDownload(t *testing.T) {
 						end = err
 						break
 					}
-					if typ == native.TypeData {
+					if typ == lnp.TypeData {
 						data += int64(len(body))
 						continue
 					}
-					if typ == native.TypeEnd {
-						e, err := native.ParseEndStatus(body)
+					if typ == lnp.TypeEnd {
+						e, err := lnp.ParseEndStatus(body)
 						must(t, err)
-						if e.Status != native.StatusDenied || !strings.Contains(e.Message, "account "+how) {
+						if e.Status != lnp.StatusDenied || !strings.Contains(e.Message, "account "+how) {
 							t.Errorf("END: got %v %q, want DENIED saying the account was %s", e.Status, e.Message, how)
 						}
 						end = errors.New("END " + e.Status.String())

@@ -10,7 +10,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // The events a course-protocol connection leaves in the audit trail, in
@@ -29,7 +29,7 @@ import (
 //
 // A connection turned away at the limit leaves one refused event. An
 // LNP/1 session, which carries many requests, is framed by conn.open and
-// conn.close (see native.go).
+// conn.close (see lnp.go).
 
 // record hands ev to the audit trail, if there is one. An event that could
 // not be made durable (only events of sync kinds report that) is logged
@@ -101,8 +101,8 @@ func canonicalPath(p string) (string, bool) {
 	return path.Clean("/" + p), true
 }
 
-// nativePath returns the canonical form of p, a path of an LNP/1 request.
-func nativePath(p string) string {
+// lnpPath returns the canonical form of p, a path of an LNP/1 request.
+func lnpPath(p string) string {
 	c, _ := canonicalPath(p)
 	return c
 }
@@ -174,7 +174,7 @@ func (s *Server) recordOutcome(ctx context.Context, ex *exchange, d time.Duratio
 // cut off, is logged at warn level, the rest at info.
 func (ss *session) logRequest(op string, ev *larder.Event, d time.Duration) {
 	level := slog.LevelInfo
-	if native.Status(ev.Status) == native.StatusOther {
+	if lnp.Status(ev.Status) == lnp.StatusOther {
 		level = slog.LevelWarn
 	}
 	l := ss.s.logger()

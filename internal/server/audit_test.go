@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/wire"
 )
 
 // TestSyncDownloadDurableBeforeLastBlock: with every kind synchronous
@@ -41,7 +41,7 @@ func TestSyncDownloadDurableBeforeLastBlock(t *testing.T) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		_, err = c.Write(request("alice", testSig, "f.bin"))
 		must(t, err)
-		br := wire.NewBlockReader(c)
+		br := course.NewBlockReader(c)
 		for n, count := uint32(0), uint32(1); n < count; n++ {
 			hdr, _, err := br.ReadBlock()
 			must(t, err)
@@ -66,7 +66,7 @@ func TestSyncDownloadDurableBeforeLastBlock(t *testing.T) {
 			continue
 		}
 		n++
-		if e.User != "alice" || e.Path != "/shared/f.bin" || e.Bytes != int64(len(data)) || e.SHA256 != sum || e.Status != int(wire.StatusOK) || e.Reason != "" {
+		if e.User != "alice" || e.Path != "/shared/f.bin" || e.Bytes != int64(len(data)) || e.SHA256 != sum || e.Status != int(course.StatusOK) || e.Reason != "" {
 			t.Errorf("download event %+v; want alice, /shared/f.bin, %d bytes, the file's SHA-256, status 1, no reason", e, len(data))
 		}
 	}
@@ -83,7 +83,7 @@ func TestSyncDownloadWithheldWhenNotDurable(t *testing.T) {
 	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), SyncKinds: []larder.EventKind{larder.EventDownload}})
 	must(t, err)
 	h := newHarness(t, func(s *server.Server) { s.Audit = trail })
-	h.write(t, "f.bin", make([]byte, 5*wire.MaxBlockPayload))
+	h.write(t, "f.bin", make([]byte, 5*course.MaxBlockPayload))
 	h.register(t, "alice")
 	must(t, trail.Close(context.Background()))
 
@@ -93,7 +93,7 @@ func TestSyncDownloadWithheldWhenNotDurable(t *testing.T) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	_, err = c.Write(request("alice", testSig, "f.bin"))
 	must(t, err)
-	br := wire.NewBlockReader(c)
+	br := course.NewBlockReader(c)
 	n := 0
 	for {
 		if _, _, err := br.ReadBlock(); err != nil {

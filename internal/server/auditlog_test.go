@@ -15,22 +15,22 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
-// auditedNativeHarness is a nativeHarness whose audit trail goes, as JSON
+// auditedLNPHarness is a lnpHarness whose audit trail goes, as JSON
 // lines, to the returned buffer; closeTrail stops the server and delivers
 // every event.
-func auditedNativeHarness(t *testing.T) (h *nativeHarness, out *syncBuffer, closeTrail func()) {
+func auditedLNPHarness(t *testing.T) (h *lnpHarness, out *syncBuffer, closeTrail func()) {
 	t.Helper()
 	out = &syncBuffer{}
 	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), Sink: audit.NewJSONLines(out, nil)})
 	must(t, err)
-	h = newNativeHarness(t, func(s *server.Server) { s.Audit = trail })
+	h = newLNPHarness(t, func(s *server.Server) { s.Audit = trail })
 	return h, out, func() {
 		h.srv.Close()
 		h.srv.Wait()
@@ -50,11 +50,11 @@ func trailEvents(t *testing.T, out *syncBuffer) []larder.Event {
 	return evs
 }
 
-// TestAuditNativeInterruptedDownload: a download the client cuts off is
+// TestAuditLNPInterruptedDownload: a download the client cuts off is
 // recorded with a status and the reason "interrupted: …", as
 // OPERATIONS.md says, not as a download answered OK.
-func TestAuditNativeInterruptedDownload(t *testing.T) {
-	h, out, closeTrail := auditedNativeHarness(t)
+func TestAuditLNPInterruptedDownload(t *testing.T) {
+	h, out, closeTrail := auditedLNPHarness(t)
 	sig := h.register(t, "alice", "pw")
 	const size = 32 << 20
 	must(t, os.WriteFile(filepath.Join(h.files, "big.bin"), randomBytes(size, 7), 0o644))
@@ -64,15 +64,15 @@ func TestAuditNativeInterruptedDownload(t *testing.T) {
 	conn, err := tls.Dial("tcp", h.addr, cfg)
 	must(t, err)
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	w, r := native.NewWriter(conn, 0), native.NewReader(conn)
-	must(t, w.Write(native.Hello{User: "alice", Signature: sig}))
+	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
+	must(t, w.Write(lnp.Hello{User: "alice", Signature: sig}))
 	must(t, w.Flush())
-	if typ, _, err := r.Next(); err != nil || typ != native.TypeWelcome {
+	if typ, _, err := r.Next(); err != nil || typ != lnp.TypeWelcome {
 		t.Fatalf("got %v %v, want WELCOME", typ, err)
 	}
-	must(t, w.Write(native.Get{Path: "/shared/big.bin"}))
+	must(t, w.Write(lnp.Get{Path: "/shared/big.bin"}))
 	must(t, w.Flush())
-	if typ, _, err := r.Next(); err != nil || typ != native.TypeReply {
+	if typ, _, err := r.Next(); err != nil || typ != lnp.TypeReply {
 		t.Fatalf("got %v %v, want REPLY", typ, err)
 	}
 	r.Next() // one DATA frame, then the client goes away
@@ -91,9 +91,9 @@ func TestAuditNativeInterruptedDownload(t *testing.T) {
 	switch {
 	case got == nil:
 		t.Fatalf("no download event in:\n%s", out)
-	case got.Status != int(native.StatusOther) || !strings.HasPrefix(got.Reason, "interrupted: ") || got.Bytes >= size:
+	case got.Status != int(lnp.StatusOther) || !strings.HasPrefix(got.Reason, "interrupted: ") || got.Bytes >= size:
 		t.Errorf("an interrupted download was recorded with status %d, reason %q, %d bytes; want %d, \"interrupted: …\", fewer than %d",
-			got.Status, got.Reason, got.Bytes, native.StatusOther, size)
+			got.Status, got.Reason, got.Bytes, lnp.StatusOther, size)
 	}
 }
 
@@ -103,7 +103,7 @@ func TestAuditNativeInterruptedDownload(t *testing.T) {
 // folder (all the course protocol reaches) under "/shared". A path that
 // cannot name a file is kept as the client sent it, as evidence.
 func TestAuditPathsCanonical(t *testing.T) {
-	h, out, closeTrail := auditedNativeHarness(t)
+	h, out, closeTrail := auditedLNPHarness(t)
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	must(t, os.WriteFile(filepath.Join(h.files, "hello.txt"), []byte("hello\n"), 0o644))
@@ -172,10 +172,10 @@ func TestAuditPathsCanonical(t *testing.T) {
 	}
 }
 
-// TestNativeRequestsAreLogged: every LNP/1 request leaves one structured
+// TestLNPRequestsAreLogged: every LNP/1 request leaves one structured
 // line in the server log, as a course-protocol request does.
-func TestNativeRequestsAreLogged(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPRequestsAreLogged(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	s := h.login(t, "alice", sig)
@@ -188,7 +188,7 @@ func TestNativeRequestsAreLogged(t *testing.T) {
 	}
 	s.Stat(ctx, "missing")
 	s.Close()
-	h.dial("alice", wire.NewSignature("wrong", wire.CourseSalt), 0)
+	h.dial("alice", larder.NewSignature("wrong", course.CourseSalt), 0)
 	for _, want := range [][]string{
 		{"msg=request", "protocol=LNP/1", "remote=127.0.0.1:", "op=login", "user=alice", "status=1"},
 		{"msg=request", "protocol=LNP/1", "op=put", "user=alice", "path=/f.txt", "status=1", "bytes=14", "duration="},
@@ -219,21 +219,21 @@ func logHas(log string, want []string) bool {
 	return false
 }
 
-// TestAuditNativeSyncDownloadUnrecorded: with download among the sync
+// TestAuditLNPSyncDownloadUnrecorded: with download among the sync
 // kinds, an LNP/1 download whose event cannot be made durable (the spool
 // is full) does not end with END OK: the client has no complete download
 // that the trail does not hold.
-func TestAuditNativeSyncDownloadUnrecorded(t *testing.T) {
+func TestAuditLNPSyncDownloadUnrecorded(t *testing.T) {
 	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), MaxSpool: 1, SyncKinds: []larder.EventKind{larder.EventDownload}})
 	must(t, err)
-	h := newNativeHarness(t, func(s *server.Server) { s.Audit = trail })
+	h := newLNPHarness(t, func(s *server.Server) { s.Audit = trail })
 	t.Cleanup(func() { trail.Close(context.Background()) })
 	sig := h.register(t, "alice", "pw")
 	must(t, os.WriteFile(filepath.Join(h.files, "f.txt"), []byte("content"), 0o644))
 	s := h.login(t, "alice", sig)
 	_, err = s.Get(context.Background(), "/shared/f.txt", 0, io.Discard, nil)
-	var ne *client.NativeError
-	if !errors.As(err, &ne) || ne.Status != native.StatusOther || !strings.Contains(ne.Message, "audit") {
+	var ne *client.LNPError
+	if !errors.As(err, &ne) || ne.Status != lnp.StatusOther || !strings.Contains(ne.Message, "audit") {
 		t.Fatalf("a download whose sync event was refused: got %v, want END OTHER saying the audit trail could not record it", err)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"net"
 	"sync"
 
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // An LNP/1 session holds small buffers for its whole life, and borrows
@@ -25,7 +25,7 @@ const sessionBuffer = 4 << 10
 const transferWriteBuffer = 256 << 10
 
 var (
-	transferWriters sync.Pool // of *native.Writer with transferWriteBuffer
+	transferWriters sync.Pool // of *lnp.Writer with transferWriteBuffer
 	blockBuffers    sync.Pool // of *[]byte, for SUMS
 )
 
@@ -33,17 +33,17 @@ var (
 // its own buffers, and returns the function that takes them back once the
 // request is served: a download's writer, a SUMS request's block buffer.
 // It also drops the body buffer of an upload's last DATA frame.
-func (ss *session) borrowBuffers(t native.Type) (release func()) {
+func (ss *session) borrowBuffers(t lnp.Type) (release func()) {
 	own := ss.w
 	switch t {
-	case native.TypeGet:
-		w, _ := transferWriters.Get().(*native.Writer)
+	case lnp.TypeGet:
+		w, _ := transferWriters.Get().(*lnp.Writer)
 		if w == nil {
-			w = native.NewWriter(nil, transferWriteBuffer)
+			w = lnp.NewWriter(nil, transferWriteBuffer)
 		}
 		w.Reset(&ss.dw)
 		ss.w = w
-	case native.TypeSums:
+	case lnp.TypeSums:
 		if p, _ := blockBuffers.Get().(*[]byte); p != nil && cap(*p) >= ss.blockSize {
 			ss.buf = (*p)[:ss.blockSize]
 		} else {

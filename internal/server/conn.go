@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/disk"
-	"github.com/larderfs/larder/wire"
 )
 
 // Connection states, for Shutdown to tell a client still sending its
@@ -49,7 +49,7 @@ type exchange struct {
 	remote string
 	user   string
 	path   string
-	status wire.Status
+	status course.Status
 	bytes  int64 // payload bytes sent
 	err    error // the internal cause of a failure, never sent to the client
 
@@ -106,7 +106,7 @@ func (c *conn) serve() {
 
 	deadline := c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout))
 	c.rwc.SetReadDeadline(deadline)
-	req, readErr := wire.ReadRequest(c.rwc)
+	req, readErr := course.ReadRequest(c.rwc)
 	c.state.Store(stateReplying)
 	if readErr == io.EOF {
 		c.rwc.Close() // connected and hung up without a word
@@ -184,11 +184,11 @@ func (c *conn) send(ex *exchange) {
 		}
 		var order func(uint32) uint32
 		if c.srv.ShuffleBlocks {
-			count, _ := wire.BlockCount(ex.file.Size)
+			count, _ := course.BlockCount(ex.file.Size)
 			// A short last block sent in the middle would shift every
 			// later block off the segment boundaries of the aligned
 			// path: it goes last, the others in any order.
-			order = shuffled(count, ex.file.Size%wire.MaxBlockPayload != 0)
+			order = shuffled(count, ex.file.Size%course.MaxBlockPayload != 0)
 		}
 		w.SetBeforeLast(func() error { return c.recordDownload(ex) })
 		if ex.bytes, err = w.WritePayloadSums(ex.status, yielding{ex.file}, ex.file.Size, ex.sum, ex.blockSums, order); err == nil {
@@ -198,8 +198,8 @@ func (c *conn) send(ex *exchange) {
 			err = ferr
 		}
 	case ex.status != 0:
-		var buf [wire.BlockHeaderSize + wire.MaxBlockPayload]byte
-		b, aerr := wire.AppendMessage(buf[:0], ex.status, ex.msg)
+		var buf [course.BlockHeaderSize + course.MaxBlockPayload]byte
+		b, aerr := course.AppendMessage(buf[:0], ex.status, ex.msg)
 		if err = aerr; err == nil {
 			c.setWriteDeadline(time.Now().Add(cmp(c.srv.WriteTimeout, DefaultWriteTimeout)))
 			_, err = c.rwc.Write(b)
@@ -239,7 +239,7 @@ var errLastBlockWithheld = errors.New("the last block withheld")
 // refuseUnreadable answers a request that could not be read whole.
 func (c *conn) refuseUnreadable(err error) exchange {
 	ex := exchange{remote: c.remote, err: err}
-	var pe *wire.ProtocolError
+	var pe *course.ProtocolError
 	switch {
 	case !errors.As(err, &pe):
 		// A reset or similar: nobody is left to answer, and conn.close
@@ -253,11 +253,11 @@ func (c *conn) refuseUnreadable(err error) exchange {
 		ex.err = nil
 		return reply(ex, shuttingDownMessage)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		ex.status = wire.StatusMalformed
+		ex.status = course.StatusMalformed
 		return reply(ex, "malformed request: not complete within "+
 			cmp(c.srv.RequestTimeout, DefaultRequestTimeout).String()+": "+pe.Msg)
 	default:
-		ex.status = wire.StatusMalformed
+		ex.status = course.StatusMalformed
 		return reply(ex, "malformed request: "+pe.Msg)
 	}
 }
@@ -266,14 +266,14 @@ const shuttingDownMessage = "server is shutting down; retry later"
 
 // busyStatus is the status of "busy" and "shutting down" replies: the
 // course protocol has no better code than OTHER for "try again".
-const busyStatus = wire.StatusOther
+const busyStatus = course.StatusOther
 
 func (c *conn) log(ex exchange) {
 	// Warn of what an operator should look at: connections lost without a
 	// reply, and server-side failures. A throttled guesser is expected
 	// traffic, and a flood of them must not flood the log at warn level.
 	level := slog.LevelInfo
-	if ex.err != nil && ex.status == 0 || ex.status == wire.StatusOther && larder.ErrorCode(ex.err) != larder.ETHROTTLED {
+	if ex.err != nil && ex.status == 0 || ex.status == course.StatusOther && larder.ErrorCode(ex.err) != larder.ETHROTTLED {
 		level = slog.LevelWarn
 	}
 	l := c.srv.logger()
@@ -363,7 +363,7 @@ var writerPool sync.Pool
 
 // pooledWriter is a reply writer bound to one connection's deadlines.
 type pooledWriter struct {
-	*wire.Writer
+	*course.Writer
 	dw deadlineWriter
 }
 
@@ -373,7 +373,7 @@ func (c *conn) newWriter(dst io.Writer) *pooledWriter {
 	pw, _ := writerPool.Get().(*pooledWriter)
 	if pw == nil {
 		pw = &pooledWriter{}
-		pw.Writer = wire.NewWriter(&pw.dw)
+		pw.Writer = course.NewWriter(&pw.dw)
 	}
 	pw.dw = deadlineWriter{c: c, w: dst, timeout: cmp(c.srv.WriteTimeout, DefaultWriteTimeout)}
 	pw.Reset(&pw.dw)

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/wire"
 )
 
 func randomBytes(n int, seed uint64) []byte {
@@ -54,7 +54,7 @@ func TestManyClientsAtOnce(t *testing.T) {
 				errs <- err
 				return
 			}
-			if want := len(data) + 53*wire.BlockHeaderSize; len(got) != want {
+			if want := len(data) + 53*course.BlockHeaderSize; len(got) != want {
 				errs <- errors.New("short reply")
 			}
 		})
@@ -126,7 +126,7 @@ func TestSlowClientCutOffWithoutStallingOthers(t *testing.T) {
 	if elapsed := time.Since(slowStart); elapsed < timeout {
 		t.Errorf("slow client cut off after %v, before its %v deadline", elapsed, timeout)
 	}
-	if r.status != wire.StatusMalformed || !strings.Contains(string(r.payload), "not complete within 2s") {
+	if r.status != course.StatusMalformed || !strings.Contains(string(r.payload), "not complete within 2s") {
 		t.Fatalf("slow client got %v %q", r.status, r.payload)
 	}
 }
@@ -147,7 +147,7 @@ func TestLengthMismatchOneReply(t *testing.T) {
 		}
 		r := readWholeReply(t, c) // fails on a second reply: its block 0 repeats
 		c.Close()
-		if r.status != wire.StatusMalformed || len(r.blocks) != 1 {
+		if r.status != course.StatusMalformed || len(r.blocks) != 1 {
 			t.Fatalf("hang up %v: got %v in %d blocks", hangUp, r.status, len(r.blocks))
 		}
 		if !strings.Contains(string(r.payload), "received 10 of 20") {
@@ -187,7 +187,7 @@ func TestConnectionLimit(t *testing.T) {
 	}
 	waitFor(t, func() bool { return h.srv.Conns() == 2 })
 	r := h.exchange(t, request("alice", testSig, "f"))
-	if r.status != wire.StatusOther || !strings.Contains(string(r.payload), "too many connections") {
+	if r.status != course.StatusOther || !strings.Contains(string(r.payload), "too many connections") {
 		t.Fatalf("over the limit: got %v %q", r.status, r.payload)
 	}
 	if h.srv.Rejected() != 1 {
@@ -197,7 +197,7 @@ func TestConnectionLimit(t *testing.T) {
 		c.Close()
 	}
 	waitFor(t, func() bool { return h.srv.Conns() == 0 })
-	if r := h.exchange(t, request("alice", testSig, "f")); r.status != wire.StatusOK {
+	if r := h.exchange(t, request("alice", testSig, "f")); r.status != course.StatusOK {
 		t.Fatalf("after the idle clients left: got %v %q", r.status, r.payload)
 	}
 }
@@ -257,7 +257,7 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 	}
 
 	r := readWholeReply(t, io.MultiReader(bytes.NewReader(first), c))
-	if r.status != wire.StatusOK || sha256.Sum256(r.payload) != want {
+	if r.status != course.StatusOK || sha256.Sum256(r.payload) != want {
 		t.Fatalf("download finished with %v and %d bytes; want the whole file", r.status, len(r.payload))
 	}
 	c.Close()
@@ -281,7 +281,7 @@ func TestShutdownInterruptsWaitingClients(t *testing.T) {
 	defer cancel()
 	must(t, h.srv.Shutdown(ctx))
 	r := readWholeReply(t, c)
-	if r.status != wire.StatusOther || !strings.Contains(string(r.payload), "shutting down") {
+	if r.status != course.StatusOther || !strings.Contains(string(r.payload), "shutting down") {
 		t.Fatalf("got %v %q", r.status, r.payload)
 	}
 }
@@ -377,7 +377,7 @@ func TestInputAfterRequestKeepsReply(t *testing.T) {
 	h.write(t, "big", data)
 	raw := append(request("alice", testSig, "big"), bytes.Repeat([]byte("junk"), 2048)...)
 	for range 3 {
-		if r := h.exchange(t, raw); r.status != wire.StatusOK || !bytes.Equal(r.payload, data) {
+		if r := h.exchange(t, raw); r.status != course.StatusOK || !bytes.Equal(r.payload, data) {
 			t.Fatalf("reply to a request followed by junk: status %v, %d of %d bytes", r.status, len(r.payload), len(data))
 		}
 	}

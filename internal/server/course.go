@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/wire"
 )
 
 // handle decides the answer to one parsed course-protocol request: a
@@ -18,7 +18,7 @@ import (
 // message for the client; their internal causes go to the log only.
 // Nothing is written here, so that a request waiting for the hash pool
 // holds no reply buffer.
-func (s *Server) handle(ctx context.Context, req *wire.Request, from netip.Addr, remote string) exchange {
+func (s *Server) handle(ctx context.Context, req *course.Request, from netip.Addr, remote string) exchange {
 	ex := exchange{op: "retrieve", remote: remote, user: req.Username}
 	if req.IsRegister() {
 		ex.op = "register"
@@ -26,42 +26,42 @@ func (s *Server) handle(ctx context.Context, req *wire.Request, from netip.Addr,
 		// Recorded before the reply is sent: a sync kind is durable
 		// before the client hears of its account.
 		ev := ex.event(larder.EventRegister)
-		if ex.status != wire.StatusOK {
+		if ex.status != course.StatusOK {
 			ev.Reason = ex.msg
 		}
 		s.record(ctx, ev)
 		return ex
 	}
 	if err := larder.ValidateUsername(req.Username); err != nil {
-		ex.status, ex.refused = wire.StatusBadRequest, true
+		ex.status, ex.refused = course.StatusBadRequest, true
 		return reply(ex, larder.ErrorMessage(err))
 	}
 	return s.retrieve(ctx, req, from, ex)
 }
 
-func (s *Server) register(ctx context.Context, req *wire.Request, ex exchange) exchange {
+func (s *Server) register(ctx context.Context, req *course.Request, ex exchange) exchange {
 	if err := larder.ValidateNewUsername(req.Username); err != nil {
-		ex.status = wire.StatusBadRequest
+		ex.status = course.StatusBadRequest
 		return reply(ex, larder.ErrorMessage(err))
 	}
 	if s.ClosedRegistration {
-		ex.status = wire.StatusBadRequest
+		ex.status = course.StatusBadRequest
 		return reply(ex, "registration is closed on this server; ask its administrator for an account")
 	}
 	_, err := s.Auth.Register(ctx, req.Username, req.Signature[:])
 	switch larder.ErrorCode(err) {
 	case "":
-		ex.status = wire.StatusOK
+		ex.status = course.StatusOK
 		return reply(ex, "New user "+req.Username+" registered.")
 	case larder.ECONFLICT:
-		ex.status = wire.StatusUserExists
+		ex.status = course.StatusUserExists
 		return reply(ex, "Cannot register user under name '"+req.Username+"', already exists")
 	default:
 		return s.failed(ex, err)
 	}
 }
 
-func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Addr, ex exchange) exchange {
+func (s *Server) retrieve(ctx context.Context, req *course.Request, from netip.Addr, ex exchange) exchange {
 	// As in the reference server, a leading "/" means the served folder.
 	ex.path = strings.TrimPrefix(string(req.Body), "/")
 
@@ -71,10 +71,10 @@ func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Add
 	switch code := larder.ErrorCode(err); {
 	case code == "":
 	case code == larder.ENOTFOUND:
-		ex.status = wire.StatusUserMissing
+		ex.status = course.StatusUserMissing
 		return reply(ex, "Cannot serve non-registered user '"+req.Username+"'")
 	case code == larder.EUNAUTHORIZED && !errors.Is(err, auth.ErrDisabled):
-		ex.status = wire.StatusInvalidLogin
+		ex.status = course.StatusInvalidLogin
 		return reply(ex, "Signature hashes do not match for "+req.Username+".")
 	default: // a disabled account, throttling, a busy pool: the error says
 		return s.failed(ex, err)
@@ -86,21 +86,21 @@ func (s *Server) retrieve(ctx context.Context, req *wire.Request, from netip.Add
 	if err != nil {
 		return s.failed(ex, err)
 	}
-	if _, err := wire.BlockCount(f.Size); err != nil {
+	if _, err := course.BlockCount(f.Size); err != nil {
 		f.Close()
-		ex.status = wire.StatusBadRequest
+		ex.status = course.StatusBadRequest
 		ex.err = err
 		return reply(ex, "file is too large for the course protocol's 32-bit block count")
 	}
 	// The block hashes of a large file are remembered with its digest, so
 	// that sending it again hashes nothing: they were half the server's
 	// work for large files (the client checks every block all the same).
-	sum, blocks, err := s.Files.DigestBlocks(f, wire.MaxBlockPayload)
+	sum, blocks, err := s.Files.DigestBlocks(f, course.MaxBlockPayload)
 	if err != nil {
 		f.Close()
 		return s.failed(ex, err)
 	}
-	ex.status, ex.file, ex.sum, ex.blockSums, ex.refused = wire.StatusOK, f, sum, blocks, false
+	ex.status, ex.file, ex.sum, ex.blockSums, ex.refused = course.StatusOK, f, sum, blocks, false
 	ex.account = u
 	return ex
 }
@@ -111,11 +111,11 @@ func (s *Server) failed(ex exchange, err error) exchange {
 	ex.err = err
 	switch larder.ErrorCode(err) {
 	case larder.EINVALID, larder.ENOTFOUND, larder.ECONFLICT:
-		ex.status = wire.StatusBadRequest
+		ex.status = course.StatusBadRequest
 	case larder.EUNAUTHORIZED:
-		ex.status = wire.StatusInvalidLogin
+		ex.status = course.StatusInvalidLogin
 	default: // EINTERNAL, EUNAVAILABLE, ETHROTTLED: retry later
-		ex.status = wire.StatusOther
+		ex.status = course.StatusOther
 	}
 	return reply(ex, larder.ErrorMessage(err))
 }

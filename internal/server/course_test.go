@@ -10,8 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/wire"
 )
 
 func TestRegisterAndRetrieve(t *testing.T) {
@@ -19,16 +20,16 @@ func TestRegisterAndRetrieve(t *testing.T) {
 	h.write(t, "hello.txt", []byte("hello, world\n"))
 
 	r := h.exchange(t, request("alice", testSig, ""))
-	if r.status != wire.StatusOK || string(r.payload) != "New user alice registered." {
+	if r.status != course.StatusOK || string(r.payload) != "New user alice registered." {
 		t.Fatalf("register: got %v %q", r.status, r.payload)
 	}
 	r = h.exchange(t, request("alice", testSig, "hello.txt"))
-	if r.status != wire.StatusOK || string(r.payload) != "hello, world\n" {
+	if r.status != course.StatusOK || string(r.payload) != "hello, world\n" {
 		t.Fatalf("retrieve: got %v %q", r.status, r.payload)
 	}
 	// A leading slash means the served folder, as in the reference server.
 	r = h.exchange(t, request("alice", testSig, "/hello.txt"))
-	if r.status != wire.StatusOK || string(r.payload) != "hello, world\n" {
+	if r.status != course.StatusOK || string(r.payload) != "hello, world\n" {
 		t.Fatalf("retrieve /hello.txt: got %v %q", r.status, r.payload)
 	}
 }
@@ -38,26 +39,26 @@ func TestStatuses(t *testing.T) {
 	h.write(t, "f.txt", []byte("content"))
 	h.write(t, "dir/inner.txt", []byte("inner"))
 	h.register(t, "alice")
-	other := wire.NewSignature("wrong password", "battery staple salt")
+	other := larder.NewSignature("wrong password", "battery staple salt")
 
 	tests := []struct {
 		name    string
 		raw     []byte
-		status  wire.Status
+		status  course.Status
 		message string // substring of the reply's message
 	}{
-		{"name taken", request("alice", other, ""), wire.StatusUserExists, "already exists"},
-		{"unknown user", request("bob", testSig, "f.txt"), wire.StatusUserMissing, "non-registered user 'bob'"},
-		{"wrong signature", request("alice", other, "f.txt"), wire.StatusInvalidLogin, "do not match for alice"},
-		{"missing file", request("alice", testSig, "nope.txt"), wire.StatusBadRequest, `"nope.txt" does not exist`},
-		{"directory", request("alice", testSig, "dir"), wire.StatusBadRequest, "is a directory"},
-		{"served folder itself", request("alice", testSig, "/"), wire.StatusBadRequest, "directory"},
-		{"empty username", request("", testSig, "f.txt"), wire.StatusBadRequest, "username is empty"},
-		{"empty username registering", request("", testSig, ""), wire.StatusBadRequest, "username is empty"},
-		{"invalid UTF-8 name", request("al\xffce", testSig, ""), wire.StatusBadRequest, "not valid UTF-8"},
-		{"control character in name", request("al\x1bce", testSig, ""), wire.StatusBadRequest, "control character"},
-		{"bytes after NUL in name", rawHeader("bob\x00evil", testSig, 1, "f.txt"), wire.StatusMalformed, "NUL padding"},
-		{"length above limit", rawHeader("alice", testSig, 5000, "f.txt"), wire.StatusMalformed, "exceeds the maximum of 972"},
+		{"name taken", request("alice", other, ""), course.StatusUserExists, "already exists"},
+		{"unknown user", request("bob", testSig, "f.txt"), course.StatusUserMissing, "non-registered user 'bob'"},
+		{"wrong signature", request("alice", other, "f.txt"), course.StatusInvalidLogin, "do not match for alice"},
+		{"missing file", request("alice", testSig, "nope.txt"), course.StatusBadRequest, `"nope.txt" does not exist`},
+		{"directory", request("alice", testSig, "dir"), course.StatusBadRequest, "is a directory"},
+		{"served folder itself", request("alice", testSig, "/"), course.StatusBadRequest, "directory"},
+		{"empty username", request("", testSig, "f.txt"), course.StatusBadRequest, "username is empty"},
+		{"empty username registering", request("", testSig, ""), course.StatusBadRequest, "username is empty"},
+		{"invalid UTF-8 name", request("al\xffce", testSig, ""), course.StatusBadRequest, "not valid UTF-8"},
+		{"control character in name", request("al\x1bce", testSig, ""), course.StatusBadRequest, "control character"},
+		{"bytes after NUL in name", rawHeader("bob\x00evil", testSig, 1, "f.txt"), course.StatusMalformed, "NUL padding"},
+		{"length above limit", rawHeader("alice", testSig, 5000, "f.txt"), course.StatusMalformed, "exceeds the maximum of 972"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,9 +72,9 @@ func TestStatuses(t *testing.T) {
 
 // rawHeader builds a request whose header says what the test wants,
 // whatever the body.
-func rawHeader(name string, sig wire.Signature, length uint32, body string) []byte {
+func rawHeader(name string, sig larder.Signature, length uint32, body string) []byte {
 	var b bytes.Buffer
-	var field [wire.UsernameSize]byte
+	var field [course.UsernameSize]byte
 	copy(field[:], name)
 	b.Write(field[:])
 	b.Write(sig[:])
@@ -85,7 +86,7 @@ func rawHeader(name string, sig wire.Signature, length uint32, body string) []by
 func TestClosedRegistration(t *testing.T) {
 	h := newHarness(t, func(s *server.Server) { s.ClosedRegistration = true })
 	r := h.exchange(t, request("alice", testSig, ""))
-	if r.status != wire.StatusBadRequest || !strings.Contains(string(r.payload), "registration is closed") {
+	if r.status != course.StatusBadRequest || !strings.Contains(string(r.payload), "registration is closed") {
 		t.Fatalf("got %v %q", r.status, r.payload)
 	}
 }
@@ -107,7 +108,7 @@ func TestTraversalRefused(t *testing.T) {
 		"%2e%2e/secret.txt", "..\\secret.txt",
 	} {
 		r := h.exchange(t, request("alice", testSig, path))
-		if r.status != wire.StatusBadRequest {
+		if r.status != course.StatusBadRequest {
 			t.Errorf("path %q: got %v %q, want BAD_REQUEST", path, r.status, r.payload)
 		}
 		if bytes.Contains(r.raw, []byte("TOP SECRET")) {
@@ -128,7 +129,7 @@ func TestBinaryFileExact(t *testing.T) {
 	}
 	h.write(t, "all-bytes.bin", data)
 	r := h.exchange(t, request("alice", testSig, "all-bytes.bin"))
-	if r.status != wire.StatusOK || !bytes.Equal(r.payload, data) {
+	if r.status != course.StatusOK || !bytes.Equal(r.payload, data) {
 		t.Fatalf("got %v and %d bytes; want the %d bytes unchanged", r.status, len(r.payload), len(data))
 	}
 }
@@ -140,11 +141,11 @@ func TestEmptyFileOneEmptyBlock(t *testing.T) {
 	h.register(t, "alice")
 	h.write(t, "empty", nil)
 	r := h.exchange(t, request("alice", testSig, "empty"))
-	if r.status != wire.StatusOK || len(r.blocks) != 1 || len(r.payload) != 0 {
+	if r.status != course.StatusOK || len(r.blocks) != 1 || len(r.payload) != 0 {
 		t.Fatalf("got %v, %d blocks, %d bytes; want OK, 1 block, 0 bytes", r.status, len(r.blocks), len(r.payload))
 	}
-	if len(r.raw) != wire.BlockHeaderSize {
-		t.Fatalf("reply is %d bytes, want one bare %d-byte header", len(r.raw), wire.BlockHeaderSize)
+	if len(r.raw) != course.BlockHeaderSize {
+		t.Fatalf("reply is %d bytes, want one bare %d-byte header", len(r.raw), course.BlockHeaderSize)
 	}
 	hdr := r.raw
 	empty := sha256.Sum256(nil)
@@ -160,7 +161,7 @@ func TestBytesAfterBodyIgnored(t *testing.T) {
 	h.register(t, "alice")
 	h.write(t, "a.txt", []byte("A"))
 	raw := rawHeader("alice", testSig, 5, "a.txt"+strings.Repeat("\x00", 123))
-	if r := h.exchange(t, raw); r.status != wire.StatusOK || string(r.payload) != "A" {
+	if r := h.exchange(t, raw); r.status != course.StatusOK || string(r.payload) != "A" {
 		t.Fatalf("got %v %q", r.status, r.payload)
 	}
 }
@@ -171,7 +172,7 @@ func TestShuffledBlocks(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 944) // 16 blocks
 	h.write(t, "f", data)
 	r := h.exchange(t, request("alice", testSig, "f"))
-	if r.status != wire.StatusOK || !bytes.Equal(r.payload, data) {
+	if r.status != course.StatusOK || !bytes.Equal(r.payload, data) {
 		t.Fatalf("got %v and %d bytes", r.status, len(r.payload))
 	}
 	inOrder := true
@@ -198,7 +199,7 @@ func TestShuffledShortBlockLast(t *testing.T) {
 	h.write(t, "f", data)
 	for range 5 {
 		r := h.exchange(t, request("alice", testSig, "f"))
-		if r.status != wire.StatusOK || !bytes.Equal(r.payload, data) {
+		if r.status != course.StatusOK || !bytes.Equal(r.payload, data) {
 			t.Fatalf("got %v and %d bytes", r.status, len(r.payload))
 		}
 		if last := r.blocks[len(r.blocks)-1]; last != 16 {

@@ -8,17 +8,17 @@ import (
 	"testing"
 
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
-// TestNativeDownloadInterruptedKeepsLocal is issue 11's B3: a download cut
+// TestLNPDownloadInterruptedKeepsLocal is issue 11's B3: a download cut
 // in the middle leaves the file it was to replace as it was, and the next
 // one goes on from what the first fetched.
-func TestNativeDownloadInterruptedKeepsLocal(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPDownloadInterruptedKeepsLocal(t *testing.T) {
+	h := newLNPHarness(t)
 	sig := h.register(t, "alice", "pw")
 	s := h.login(t, "alice", sig)
-	data := randomBytes(4*native.DefaultBlockSize+99, 111)
+	data := randomBytes(4*lnp.DefaultBlockSize+99, 111)
 	if _, err := s.Put(context.Background(), "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestNativeDownloadInterruptedKeepsLocal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	fetched := 0
 	_, err := s.GetFile(ctx, "f.bin", local, func(n int) {
-		if fetched += n; fetched >= 2*native.DefaultBlockSize {
+		if fetched += n; fetched >= 2*lnp.DefaultBlockSize {
 			cancel() // as Ctrl-C does
 		}
 	})
@@ -49,7 +49,7 @@ func TestNativeDownloadInterruptedKeepsLocal(t *testing.T) {
 	if b, _ := os.ReadFile(local); !bytes.Equal(b, data) {
 		t.Fatalf("after the second download, %s holds %d bytes, want the file's %d", local, len(b), len(data))
 	}
-	if fetched > len(data)-native.DefaultBlockSize {
+	if fetched > len(data)-lnp.DefaultBlockSize {
 		t.Errorf("the second download fetched %d of %d bytes: it did not go on from the first", fetched, len(data))
 	}
 	if fi, _ := os.Stat(local); fi.Mode().Perm() != 0o640 {
@@ -60,28 +60,28 @@ func TestNativeDownloadInterruptedKeepsLocal(t *testing.T) {
 	}
 }
 
-// TestNativeDownloadResumesManyBlocks resumes a download of more blocks
+// TestLNPDownloadResumesManyBlocks resumes a download of more blocks
 // than one SUMS reply could hold when it allowed 4,096 sums: 131 KiB, over
 // the 64 KiB a REPLY frame may carry.
-func TestNativeDownloadResumesManyBlocks(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPDownloadResumesManyBlocks(t *testing.T) {
+	h := newLNPHarness(t)
 	sig := h.register(t, "alice", "pw")
-	s, err := h.dial("alice", sig, native.MinBlockSize)
+	s, err := h.dial("alice", sig, lnp.MinBlockSize)
 	must(t, err)
 	defer s.Close()
 	ctx := context.Background()
-	data := randomBytes(5000*native.MinBlockSize+1, 112)
+	data := randomBytes(5000*lnp.MinBlockSize+1, 112)
 	if _, err := s.Put(ctx, "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	local := filepath.Join(t.TempDir(), "f.bin")
-	must(t, os.WriteFile(local, data[:4500*native.MinBlockSize], 0o600))
+	must(t, os.WriteFile(local, data[:4500*lnp.MinBlockSize], 0o600))
 	res, err := s.Download(ctx, "f.bin", local, client.DownloadOptions{})
 	if err != nil {
 		t.Fatalf("Download: %v", err)
 	}
-	if res.Kept != 4500*native.MinBlockSize {
-		t.Errorf("kept %d bytes, want %d", res.Kept, 4500*native.MinBlockSize)
+	if res.Kept != 4500*lnp.MinBlockSize {
+		t.Errorf("kept %d bytes, want %d", res.Kept, 4500*lnp.MinBlockSize)
 	}
 	if b, _ := os.ReadFile(local); !bytes.Equal(b, data) {
 		t.Errorf("%s holds %d bytes, want the file's %d", local, len(b), len(data))

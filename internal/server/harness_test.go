@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
-	"github.com/larderfs/larder/wire"
 )
 
 // cheapHash keeps the password hash fast in tests that are not about
@@ -124,10 +125,10 @@ func (h *harness) write(t *testing.T, name string, data []byte) {
 	must(t, os.WriteFile(path, data, 0o644))
 }
 
-var testSig = wire.NewSignature("correct horse", "battery staple salt")
+var testSig = larder.NewSignature("correct horse", "battery staple salt")
 
-func request(user string, sig wire.Signature, path string) []byte {
-	b, err := (&wire.Request{Username: user, Signature: sig, Body: []byte(path)}).AppendBinary(nil)
+func request(user string, sig larder.Signature, path string) []byte {
+	b, err := (&course.Request{Username: user, Signature: sig, Body: []byte(path)}).AppendBinary(nil)
 	if err != nil {
 		panic(err)
 	}
@@ -136,7 +137,7 @@ func request(user string, sig wire.Signature, path string) []byte {
 
 // reply is a whole reply as a client sees it.
 type reply struct {
-	status  wire.Status
+	status  course.Status
 	payload []byte
 	blocks  []uint32 // block indexes in arrival order
 	raw     []byte   // every byte received
@@ -157,7 +158,7 @@ func (h *harness) exchange(t testing.TB, raw []byte) *reply {
 
 func (h *harness) register(t testing.TB, user string) {
 	t.Helper()
-	if r := h.exchange(t, request(user, testSig, "")); r.status != wire.StatusOK {
+	if r := h.exchange(t, request(user, testSig, "")); r.status != course.StatusOK {
 		t.Fatalf("register %s: %v %q", user, r.status, r.payload)
 	}
 }
@@ -168,7 +169,7 @@ func (h *harness) register(t testing.TB, user string) {
 func readWholeReply(t testing.TB, c io.Reader) *reply {
 	t.Helper()
 	raw := &limitedBuffer{max: 1 << 20}
-	br := wire.NewBlockReader(io.TeeReader(c, raw))
+	br := course.NewBlockReader(io.TeeReader(c, raw))
 	r := &reply{}
 	var (
 		count uint32
@@ -184,10 +185,10 @@ func readWholeReply(t testing.TB, c io.Reader) *reply {
 		must(t, err)
 		if len(r.blocks) == 0 {
 			r.status, count, total = hdr.Status, hdr.Count, hdr.TotalHash
-			if int64(count)*wire.MaxBlockPayload > 1<<28 {
+			if int64(count)*course.MaxBlockPayload > 1<<28 {
 				t.Fatalf("reply of %d blocks is too large for this test client", count)
 			}
-			r.payload = make([]byte, int(count)*wire.MaxBlockPayload)
+			r.payload = make([]byte, int(count)*course.MaxBlockPayload)
 		}
 		switch {
 		case hdr.Status != r.status || hdr.Count != count || hdr.TotalHash != total:
@@ -196,12 +197,12 @@ func readWholeReply(t testing.TB, c io.Reader) *reply {
 			t.Fatalf("block index %d repeated or not below count %d", hdr.Index, count)
 		case sha256.Sum256(p) != hdr.BlockHash:
 			t.Fatalf("block %d: hash mismatch", hdr.Index)
-		case hdr.Index+1 < count && len(p) != wire.MaxBlockPayload:
+		case hdr.Index+1 < count && len(p) != course.MaxBlockPayload:
 			t.Fatalf("block %d of %d is short (%d bytes)", hdr.Index, count, len(p))
 		}
 		seen[hdr.Index] = true
 		r.blocks = append(r.blocks, hdr.Index)
-		off := int(hdr.Index) * wire.MaxBlockPayload
+		off := int(hdr.Index) * course.MaxBlockPayload
 		copy(r.payload[off:], p)
 		size = max(size, off+len(p))
 	}

@@ -17,17 +17,17 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 // readWelcome reads one frame from c, which must be a WELCOME, within d.
-func readWelcome(t *testing.T, c net.Conn, d time.Duration) native.Welcome {
+func readWelcome(t *testing.T, c net.Conn, d time.Duration) lnp.Welcome {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(d))
-	var hdr [native.HeaderSize]byte
+	var hdr [lnp.HeaderSize]byte
 	if _, err := io.ReadFull(c, hdr[:]); err != nil {
 		t.Fatalf("no answer within %v: %v", d, err)
 	}
@@ -35,36 +35,36 @@ func readWelcome(t *testing.T, c net.Conn, d time.Duration) native.Welcome {
 	if _, err := io.ReadFull(c, body); err != nil {
 		t.Fatal(err)
 	}
-	if native.Type(hdr[0]) != native.TypeWelcome {
-		t.Fatalf("got a %v frame, want WELCOME", native.Type(hdr[0]))
+	if lnp.Type(hdr[0]) != lnp.TypeWelcome {
+		t.Fatalf("got a %v frame, want WELCOME", lnp.Type(hdr[0]))
 	}
-	w, err := native.ParseWelcome(body)
+	w, err := lnp.ParseWelcome(body)
 	must(t, err)
 	return w
 }
 
-// TestNativeLargeFrameBeforeHelloRefused: before the login a frame larger
+// TestLNPLargeFrameBeforeHelloRefused: before the login a frame larger
 // than a HELLO can be is refused as soon as its header is in, without the
 // server waiting for (or making room for) its body.
-func TestNativeLargeFrameBeforeHelloRefused(t *testing.T) {
-	h := newPlaintextNativeHarness(t, func(s *server.Server) { s.RequestTimeout = 30 * time.Second })
+func TestLNPLargeFrameBeforeHelloRefused(t *testing.T) {
+	h := newPlaintextLNPHarness(t, func(s *server.Server) { s.RequestTimeout = 30 * time.Second })
 	for _, tc := range []struct {
-		typ  native.Type
+		typ  lnp.Type
 		size uint32
 	}{
-		{native.TypeData, 1 << 20},
-		{native.TypeHello, native.MaxControlBody},
-		{native.TypeHello, native.MaxHelloBody + 1},
+		{lnp.TypeData, 1 << 20},
+		{lnp.TypeHello, lnp.MaxControlBody},
+		{lnp.TypeHello, lnp.MaxHelloBody + 1},
 	} {
 		c, err := net.Dial("tcp", h.addr)
 		must(t, err)
-		var hdr [native.HeaderSize]byte
+		var hdr [lnp.HeaderSize]byte
 		hdr[0] = byte(tc.typ)
 		binary.BigEndian.PutUint32(hdr[1:], tc.size)
 		_, err = c.Write(hdr[:])
 		must(t, err)
 		w := readWelcome(t, c, 3*time.Second)
-		if w.Status != native.StatusMalformed || !bytes.Contains([]byte(w.Message), []byte("bytes")) {
+		if w.Status != lnp.StatusMalformed || !bytes.Contains([]byte(w.Message), []byte("bytes")) {
 			t.Errorf("%v frame of %d bytes before HELLO: got %v %q, want MALFORMED naming the limit", tc.typ, tc.size, w.Status, w.Message)
 		}
 		c.Close()
@@ -81,12 +81,12 @@ func heapInUse() int64 {
 	return int64(m.HeapAlloc + m.StackInuse)
 }
 
-// TestNativeIdleConnectionsAreCheap: connections that have not logged in
+// TestLNPIdleConnectionsAreCheap: connections that have not logged in
 // yet hold small buffers only (a server that allocated its transfer
 // buffers at the accept took 1.2 GiB for 3,000 of them).
-func TestNativeIdleConnectionsAreCheap(t *testing.T) {
+func TestLNPIdleConnectionsAreCheap(t *testing.T) {
 	for _, proto := range []string{"course", "plaintext", "tls"} {
-		h := startNativeHarness(t, proto == "plaintext", func(s *server.Server) { s.MaxConnsPerAddress = -1 })
+		h := startLNPHarness(t, proto == "plaintext", func(s *server.Server) { s.MaxConnsPerAddress = -1 })
 		addr := h.addr
 		if proto == "course" {
 			addr = h.courseAddr
@@ -122,26 +122,26 @@ type rawSession struct {
 	c net.Conn
 }
 
-func rawLogin(t *testing.T, addr, user string, sig wire.Signature) *rawSession {
+func rawLogin(t *testing.T, addr, user string, sig larder.Signature) *rawSession {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	must(t, err)
 	t.Cleanup(func() { c.Close() })
 	rs := &rawSession{t: t, c: c}
-	rs.send(native.Hello{User: user, Signature: sig, MaxBlock: native.DefaultBlockSize})
-	if w := readWelcome(t, c, 5*time.Second); w.Status != native.StatusOK {
+	rs.send(lnp.Hello{User: user, Signature: sig, MaxBlock: lnp.DefaultBlockSize})
+	if w := readWelcome(t, c, 5*time.Second); w.Status != lnp.StatusOK {
 		t.Fatalf("login %s: %v %q", user, w.Status, w.Message)
 	}
 	return rs
 }
 
-func (rs *rawSession) send(m native.Message) {
+func (rs *rawSession) send(m lnp.Message) {
 	rs.t.Helper()
 	body := m.AppendBody(nil)
 	rs.frame(m.Type(), body)
 }
 
-func (rs *rawSession) frame(t native.Type, body []byte) {
+func (rs *rawSession) frame(t lnp.Type, body []byte) {
 	rs.t.Helper()
 	b := append([]byte{byte(t), 0, 0, 0, 0}, body...)
 	binary.BigEndian.PutUint32(b[1:], uint32(len(body)))
@@ -151,14 +151,14 @@ func (rs *rawSession) frame(t native.Type, body []byte) {
 }
 
 // next reads a frame; a DATA frame's body is discarded and returned nil.
-func (rs *rawSession) next() (native.Type, []byte) {
+func (rs *rawSession) next() (lnp.Type, []byte) {
 	rs.t.Helper()
 	rs.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var hdr [native.HeaderSize]byte
+	var hdr [lnp.HeaderSize]byte
 	_, err := io.ReadFull(rs.c, hdr[:])
 	must(rs.t, err)
-	t, n := native.Type(hdr[0]), int64(binary.BigEndian.Uint32(hdr[1:]))
-	if t == native.TypeData {
+	t, n := lnp.Type(hdr[0]), int64(binary.BigEndian.Uint32(hdr[1:]))
+	if t == lnp.TypeData {
 		_, err = io.CopyN(io.Discard, rs.c, n)
 		must(rs.t, err)
 		return t, nil
@@ -172,8 +172,8 @@ func (rs *rawSession) next() (native.Type, []byte) {
 func (rs *rawSession) wantOK(what string) []byte {
 	rs.t.Helper()
 	t, body := rs.next()
-	r, err := native.ParseReply(body)
-	if t != native.TypeReply || err != nil || r.Status != native.StatusOK {
+	r, err := lnp.ParseReply(body)
+	if t != lnp.TypeReply || err != nil || r.Status != lnp.StatusOK {
 		rs.t.Fatalf("%s: got %v %v %q (%v)", what, t, r.Status, r.Message, err)
 	}
 	return r.Body
@@ -182,40 +182,40 @@ func (rs *rawSession) wantOK(what string) []byte {
 // get downloads path and throws it away.
 func (rs *rawSession) get(path string) {
 	rs.t.Helper()
-	rs.send(native.Get{Path: path})
+	rs.send(lnp.Get{Path: path})
 	rs.wantOK("GET " + path)
 	for {
 		t, body := rs.next()
-		if t == native.TypeData {
+		if t == lnp.TypeData {
 			continue
 		}
-		if e, err := native.ParseEndStatus(body); t != native.TypeEnd || err != nil || e.Status != native.StatusOK {
+		if e, err := lnp.ParseEndStatus(body); t != lnp.TypeEnd || err != nil || e.Status != lnp.StatusOK {
 			rs.t.Fatalf("GET %s ended with %v %+v %v", path, t, e, err)
 		}
 		return
 	}
 }
 
-// put uploads data to path in blocks of native.DefaultBlockSize.
+// put uploads data to path in blocks of lnp.DefaultBlockSize.
 func (rs *rawSession) put(path string, data []byte) {
 	rs.t.Helper()
-	rs.send(native.Put{Path: path, Size: uint64(len(data)), Overwrite: true})
+	rs.send(lnp.Put{Path: path, Size: uint64(len(data)), Overwrite: true})
 	rs.wantOK("PUT " + path)
-	for off := 0; off < len(data); off += native.DefaultBlockSize {
-		p := data[off:min(off+native.DefaultBlockSize, len(data))]
-		d := native.Data{Offset: uint64(off), SHA256: sha256.Sum256(p)}
-		rs.frame(native.TypeData, append(d.AppendHead(nil), p...))
+	for off := 0; off < len(data); off += lnp.DefaultBlockSize {
+		p := data[off:min(off+lnp.DefaultBlockSize, len(data))]
+		d := lnp.Data{Offset: uint64(off), SHA256: sha256.Sum256(p)}
+		rs.frame(lnp.TypeData, append(d.AppendHead(nil), p...))
 	}
-	rs.send(native.EndHash{SHA256: sha256.Sum256(data)})
+	rs.send(lnp.EndHash{SHA256: sha256.Sum256(data)})
 	rs.wantOK("END of PUT " + path)
 }
 
-// TestNativeIdleSessionsAreCheap: a session that has logged in, or has
+// TestLNPIdleSessionsAreCheap: a session that has logged in, or has
 // finished its transfers, holds no transfer buffer while it idles (1,000
 // idle sessions of one user took 1.33 GiB).
-func TestNativeIdleSessionsAreCheap(t *testing.T) {
+func TestLNPIdleSessionsAreCheap(t *testing.T) {
 	const n = 30
-	h := newPlaintextNativeHarness(t, func(s *server.Server) {
+	h := newPlaintextLNPHarness(t, func(s *server.Server) {
 		s.MaxConnsPerAddress, s.MaxSessionsPerUser, s.MaxTransfersPerUser = -1, -1, n
 	})
 	sig := h.register(t, "alice", "pw")
@@ -274,14 +274,14 @@ func auditBuffer(t *testing.T) (*audit.Log, func() []larder.Event) {
 // the limit named, and recorded; other accounts are not affected.
 func TestSessionsPerUserLimit(t *testing.T) {
 	trail, events := auditBuffer(t)
-	h := newNativeHarness(t, func(s *server.Server) { s.MaxSessionsPerUser, s.Audit = 3, trail })
+	h := newLNPHarness(t, func(s *server.Server) { s.MaxSessionsPerUser, s.Audit = 3, trail })
 	alice, bob := h.register(t, "alice", "pw"), h.register(t, "bob", "pw")
 	var held []*client.Session
 	for range 3 {
 		held = append(held, h.login(t, "alice", alice))
 	}
 	_, err := h.dial("alice", alice, 0)
-	wantNativeStatus(t, "a fourth session", err, native.StatusBusy)
+	wantLNPStatus(t, "a fourth session", err, lnp.StatusBusy)
 	if msg := err.Error(); !strings.Contains(msg, "sessions") || !strings.Contains(msg, "limit is 3") {
 		t.Errorf("the refusal %q does not name the limit and its value", msg)
 	}
@@ -298,7 +298,7 @@ func TestSessionsPerUserLimit(t *testing.T) {
 	h.srv.Wait()
 	found := false
 	for _, e := range events() {
-		if e.Kind == larder.EventRefused && e.User == "alice" && e.Status == int(native.StatusBusy) && strings.Contains(e.Reason, "limit is 3") {
+		if e.Kind == larder.EventRefused && e.User == "alice" && e.Status == int(lnp.StatusBusy) && strings.Contains(e.Reason, "limit is 3") {
 			found = true
 		}
 	}
@@ -312,7 +312,7 @@ func TestSessionsPerUserLimit(t *testing.T) {
 // over is told why in its protocol, and recorded.
 func TestConnsPerAddressLimit(t *testing.T) {
 	trail, events := auditBuffer(t)
-	h := newPlaintextNativeHarness(t, func(s *server.Server) { s.MaxConnsPerAddress, s.Audit = 3, trail })
+	h := newPlaintextLNPHarness(t, func(s *server.Server) { s.MaxConnsPerAddress, s.Audit = 3, trail })
 	sig := h.register(t, "alice", "pw")
 	waitFor(t, func() bool { return h.srv.Conns() == 0 })
 	var idle []net.Conn
@@ -330,11 +330,11 @@ func TestConnsPerAddressLimit(t *testing.T) {
 	must(t, err)
 	r := readWholeReply(t, c)
 	c.Close()
-	if r.status != wire.StatusOther || !strings.Contains(string(r.payload), "from your address") || !strings.Contains(string(r.payload), "limit is 3") {
+	if r.status != course.StatusOther || !strings.Contains(string(r.payload), "from your address") || !strings.Contains(string(r.payload), "limit is 3") {
 		t.Errorf("course protocol over the limit: got %v %q, want OTHER naming the limit", r.status, r.payload)
 	}
 	_, err = h.dial("alice", sig, 0)
-	wantNativeStatus(t, "LNP/1 over the limit", err, native.StatusBusy)
+	wantLNPStatus(t, "LNP/1 over the limit", err, lnp.StatusBusy)
 	if !strings.Contains(err.Error(), "limit is 3") {
 		t.Errorf("LNP/1 over the limit: %v does not name the limit", err)
 	}
@@ -367,7 +367,7 @@ func TestConnsPerAddressLimit(t *testing.T) {
 // events of logged-in users are not held back.
 func TestUnauthenticatedEventsBounded(t *testing.T) {
 	trail, events := auditBuffer(t)
-	h := newPlaintextNativeHarness(t, func(s *server.Server) {
+	h := newPlaintextLNPHarness(t, func(s *server.Server) {
 		s.Audit, s.MaxConnsPerAddress = trail, -1
 		s.AuditUnauthBurst, s.AuditUnauthEvery, s.AuditSummaryInterval = 10, time.Hour, time.Hour
 	})
@@ -432,7 +432,7 @@ func TestUnauthenticatedEventsBounded(t *testing.T) {
 // the few goroutines that tell clients why for longer than a second, so a
 // real client turned away later still hears the reason.
 func TestRefusalsNotHeldBySilentClients(t *testing.T) {
-	h := newNativeHarness(t, func(s *server.Server) { s.MaxConnsPerAddress = 1 })
+	h := newLNPHarness(t, func(s *server.Server) { s.MaxConnsPerAddress = 1 })
 	sig := h.register(t, "alice", "pw")
 	waitFor(t, func() bool { return h.srv.Conns() == 0 })
 	held := h.login(t, "alice", sig)
@@ -450,5 +450,5 @@ func TestRefusalsNotHeldBySilentClients(t *testing.T) {
 	}()
 	time.Sleep(1500 * time.Millisecond)
 	_, err := h.dial("alice", sig, 0)
-	wantNativeStatus(t, "a client over the limit after 80 silent ones", err, native.StatusBusy)
+	wantLNPStatus(t, "a client over the limit after 80 silent ones", err, lnp.StatusBusy)
 }

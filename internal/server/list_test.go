@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // fillFolder makes dir/name with n empty files named by name(i).
@@ -28,10 +28,10 @@ func fillFolder(t *testing.T, dir string, n int, name func(int) string) []string
 	return names
 }
 
-// TestNativeListAnySize is issue 11's H2: a folder lists whatever the
+// TestLNPListAnySize is issue 11's H2: a folder lists whatever the
 // size of its listing, each page within a REPLY frame.
-func TestNativeListAnySize(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPListAnySize(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	folders := map[string][]string{
@@ -42,9 +42,9 @@ func TestNativeListAnySize(t *testing.T) {
 	for folder, want := range folders {
 		// One page as large as a client may ask for: it stops at the
 		// frame's limit and says there is more.
-		page, more, err := s.List(ctx, "/shared/"+folder, "", native.MaxListLimit)
+		page, more, err := s.List(ctx, "/shared/"+folder, "", lnp.MaxListLimit)
 		if err != nil || !more || len(page) == 0 {
-			t.Errorf("%s: a page of %d: %d entries, more %v, %v; want a full frame and more", folder, native.MaxListLimit, len(page), more, err)
+			t.Errorf("%s: a page of %d: %d entries, more %v, %v; want a full frame and more", folder, lnp.MaxListLimit, len(page), more, err)
 		}
 		entries, err := s.ListAll(ctx, "/shared/"+folder)
 		if err != nil {
@@ -60,10 +60,10 @@ func TestNativeListAnySize(t *testing.T) {
 	}
 }
 
-// TestNativeListPages checks paging: each name once, pages of the size
+// TestLNPListPages checks paging: each name once, pages of the size
 // asked, and a listing that goes on only from its last page.
-func TestNativeListPages(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPListPages(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	want := fillFolder(t, filepath.Join(h.files, "d"), 25, func(i int) string { return fmt.Sprintf("n%02d", i) })
@@ -91,7 +91,7 @@ func TestNativeListPages(t *testing.T) {
 	}
 	// A page after a name that no listing in progress ended with.
 	_, _, err := s.List(ctx, "/shared/d", "n03", 7)
-	wantNativeStatus(t, "a page after a name that ended no page", err, native.StatusConflict)
+	wantLNPStatus(t, "a page after a name that ended no page", err, lnp.StatusConflict)
 	// The top of the space lists the shared area first.
 	page, _, err := s.List(ctx, "/", "", 1)
 	if err != nil || len(page) != 1 || page[0].Name != "shared" || !page[0].Dir {
@@ -99,14 +99,14 @@ func TestNativeListPages(t *testing.T) {
 	}
 }
 
-// TestNativeListPageCost is H2's cost: a page of a large folder costs
+// TestLNPListPageCost is H2's cost: a page of a large folder costs
 // about what a page of a small one does. Listing read and sorted the whole
 // folder for each page: 100,000 entries took 0.5 s a page.
-func TestNativeListPageCost(t *testing.T) {
+func TestLNPListPageCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("makes 20,000 files")
 	}
-	h := newNativeHarness(t)
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	fillFolder(t, filepath.Join(h.files, "big"), 20_000, func(i int) string { return fmt.Sprintf("file-%06d.txt", i) })

@@ -9,9 +9,9 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 // TestNewNamesRefused: a registration, a folder, an upload or a rename
@@ -19,9 +19,9 @@ import (
 // refused with a message that says which character; an account made
 // before with such a name still logs in.
 func TestNewNamesRefused(t *testing.T) {
-	h := newNativeHarness(t)
+	h := newLNPHarness(t)
 	ctx := context.Background()
-	sig := wire.NewSignature("pw", wire.CourseSalt)
+	sig := larder.NewSignature("pw", course.CourseSalt)
 	for _, name := range []string{"evil\u202etxt", "zw\u200bsp", "nfd-e\u0301"} {
 		c, err := client.Dial(ctx, h.courseAddr)
 		must(t, err)
@@ -63,8 +63,8 @@ func TestNewNamesRefused(t *testing.T) {
 
 func wantRefusedName(t *testing.T, what string, err error) {
 	t.Helper()
-	var ne *client.NativeError
-	if !errors.As(err, &ne) || ne.Status != native.StatusBadRequest || !strings.Contains(ne.Message, "U+") && !strings.Contains(ne.Message, "NFC") {
+	var ne *client.LNPError
+	if !errors.As(err, &ne) || ne.Status != lnp.StatusBadRequest || !strings.Contains(ne.Message, "U+") && !strings.Contains(ne.Message, "NFC") {
 		t.Errorf("%s: got %v, want BAD_REQUEST naming the character", what, err)
 	}
 }

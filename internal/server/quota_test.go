@@ -14,10 +14,10 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 const mib = 1 << 20
@@ -45,7 +45,7 @@ func (g *gatedReader) ReadAt(p []byte, off int64) (int, error) {
 // holds it once it has sent gate bytes or fewer, when its part file is in
 // the spaces below dir. Calling release lets it go on; done yields its
 // outcome.
-func (h *nativeHarness) heldPut(t *testing.T, sig wire.Signature, path string, data []byte, gate int64, dir string) (release func(), done <-chan error) {
+func (h *lnpHarness) heldPut(t *testing.T, sig larder.Signature, path string, data []byte, gate int64, dir string) (release func(), done <-chan error) {
 	t.Helper()
 	s, err := h.dial("alice", sig, 0)
 	must(t, err)
@@ -62,7 +62,7 @@ func (h *nativeHarness) heldPut(t *testing.T, sig wire.Signature, path string, d
 
 // cutPut uploads data to path in a session of its own that dies after
 // sending after bytes, leaving an interrupted upload.
-func (h *nativeHarness) cutPut(t *testing.T, sig wire.Signature, path string, data []byte, after int64) {
+func (h *lnpHarness) cutPut(t *testing.T, sig larder.Signature, path string, data []byte, after int64) {
 	t.Helper()
 	cut, err := h.dial("alice", sig, 0)
 	must(t, err)
@@ -80,11 +80,11 @@ func partFiles(t *testing.T, dir string) []string {
 	return parts
 }
 
-// TestNativePartsCountAgainstQuota: an interrupted upload's part counts
+// TestLNPPartsCountAgainstQuota: an interrupted upload's part counts
 // in whoami and in the admission of the next upload, at its file's size,
 // until its owner lists and cancels it (issue 11, F1).
-func TestNativePartsCountAgainstQuota(t *testing.T) {
-	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+func TestLNPPartsCountAgainstQuota(t *testing.T) {
+	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib+5, 201)
@@ -105,7 +105,7 @@ func TestNativePartsCountAgainstQuota(t *testing.T) {
 	// 2 MiB more would make 4 MiB with the part: refused before any data,
 	// and leaving no part of its own.
 	_, err := s.Put(ctx, "b.bin", bytes.NewReader(data[:2*mib]), 2*mib, client.PutOptions{})
-	wantNativeStatus(t, "an upload over the quota with the part", err, native.StatusQuotaExceeded)
+	wantLNPStatus(t, "an upload over the quota with the part", err, lnp.StatusQuotaExceeded)
 	if !strings.Contains(err.Error(), "unfinished upload") {
 		t.Errorf("the refusal does not name the unfinished upload: %v", err)
 	}
@@ -122,7 +122,7 @@ func TestNativePartsCountAgainstQuota(t *testing.T) {
 		t.Errorf("the part: %+v", p)
 	}
 	_, err = s.Cancel(ctx, "nothing.bin")
-	wantNativeStatus(t, "cancelling an upload that does not exist", err, native.StatusNotFound)
+	wantLNPStatus(t, "cancelling an upload that does not exist", err, lnp.StatusNotFound)
 	r, err := s.Cancel(ctx, "/big.bin")
 	if err != nil || r.Count != 1 {
 		t.Fatalf("cancel: %+v, %v", r, err)
@@ -138,11 +138,11 @@ func TestNativePartsCountAgainstQuota(t *testing.T) {
 	}
 }
 
-// TestNativeUploadSupersedesOtherSizes: an upload of a path replaces the
+// TestLNPUploadSupersedesOtherSizes: an upload of a path replaces the
 // unfinished uploads of that path of other sizes, which it could never
 // resume and which would otherwise hold its quota.
-func TestNativeUploadSupersedesOtherSizes(t *testing.T) {
-	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+func TestLNPUploadSupersedesOtherSizes(t *testing.T) {
+	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib, 205)
@@ -163,11 +163,11 @@ func TestNativeUploadSupersedesOtherSizes(t *testing.T) {
 	}
 }
 
-// TestNativeUploadsAtOnceSeeEachOther: two uploads that together exceed
+// TestLNPUploadsAtOnceSeeEachOther: two uploads that together exceed
 // the quota, started together: the second is refused before its data, not
 // at commit with a complete part left behind (issue 11, F1).
-func TestNativeUploadsAtOnceSeeEachOther(t *testing.T) {
-	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+func TestLNPUploadsAtOnceSeeEachOther(t *testing.T) {
+	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib, 202)
@@ -176,7 +176,7 @@ func TestNativeUploadsAtOnceSeeEachOther(t *testing.T) {
 
 	s := h.login(t, "alice", sig)
 	_, err := s.Put(ctx, "b.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
-	wantNativeStatus(t, "a second upload beside one in flight", err, native.StatusQuotaExceeded)
+	wantLNPStatus(t, "a second upload beside one in flight", err, lnp.StatusQuotaExceeded)
 	release()
 	if err := <-done; err != nil {
 		t.Fatalf("the first upload: %v", err)
@@ -186,13 +186,13 @@ func TestNativeUploadsAtOnceSeeEachOther(t *testing.T) {
 	}
 }
 
-// TestNativeRefusedAtCommitLeavesNoPart: an upload that passes its
+// TestLNPRefusedAtCommitLeavesNoPart: an upload that passes its
 // admission but is refused at commit (here because another server sharing
 // the database took the quota meanwhile) can never commit: its part is
 // removed (issue 11, F1).
-func TestNativeRefusedAtCommitLeavesNoPart(t *testing.T) {
+func TestLNPRefusedAtCommitLeavesNoPart(t *testing.T) {
 	quota := func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} }
-	h := newNativeHarness(t, quota)
+	h := newLNPHarness(t, quota)
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib, 203)
@@ -203,7 +203,7 @@ func TestNativeRefusedAtCommitLeavesNoPart(t *testing.T) {
 	twin := &server.Server{Auth: h.srv.Auth, Files: h.srv.Files, Spaces: spaces, FileStore: h.srv.FileStore, Quota: h.srv.Quota, Logger: h.srv.Logger}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
-	go twin.ServeNative(ln)
+	go twin.ServeLNP(ln)
 	t.Cleanup(func() { twin.Close(); twin.Wait(); spaces.Close() })
 
 	release, done := h.heldPut(t, sig, "a.bin", data, mib, h.spaces)
@@ -217,18 +217,18 @@ func TestNativeRefusedAtCommitLeavesNoPart(t *testing.T) {
 		t.Fatalf("the upload through the other server: %v", err)
 	}
 	release()
-	wantNativeStatus(t, "the upload refused at commit", <-done, native.StatusQuotaExceeded)
+	wantLNPStatus(t, "the upload refused at commit", <-done, lnp.StatusQuotaExceeded)
 	if got := partFiles(t, h.spaces); len(got) != 0 {
 		t.Errorf("the part of an upload refused at commit is left: %v", got)
 	}
 }
 
-// TestNativeReserveRefusesUploadsOnly: below the reserve of free disk
+// TestLNPReserveRefusesUploadsOnly: below the reserve of free disk
 // space an upload is refused with NO_SPACE before any data, and leaves no
 // part; registrations, logins and other requests go on (issue 11, F1).
-func TestNativeReserveRefusesUploadsOnly(t *testing.T) {
+func TestLNPReserveRefusesUploadsOnly(t *testing.T) {
 	var spaces string
-	h := newNativeHarness(t, func(s *server.Server) {
+	h := newLNPHarness(t, func(s *server.Server) {
 		// A reserve larger than any free space: a full disk without a mount.
 		spaces = t.TempDir()
 		s.Reserve = disk.NewReserve(disk.MinFree{Bytes: 1 << 60}, spaces)
@@ -236,12 +236,12 @@ func TestNativeReserveRefusesUploadsOnly(t *testing.T) {
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	_, err := s.Put(ctx, "a.bin", bytes.NewReader([]byte("hello")), 5, client.PutOptions{})
-	wantNativeStatus(t, "an upload below the reserve", err, native.StatusNoSpace)
+	wantLNPStatus(t, "an upload below the reserve", err, lnp.StatusNoSpace)
 	if got := partFiles(t, h.spaces); len(got) != 0 {
 		t.Errorf("a refused upload left parts: %v", got)
 	}
 	h.register(t, "bob", "pw")
-	b := h.login(t, "bob", wire.NewSignature("pw", wire.CourseSalt))
+	b := h.login(t, "bob", larder.NewSignature("pw", course.CourseSalt))
 	if _, err := b.Whoami(ctx); err != nil {
 		t.Errorf("whoami below the reserve: %v", err)
 	}
@@ -287,16 +287,16 @@ func fill(t *testing.T, dir string, leave int64) string {
 	return name
 }
 
-// TestNativeFullDisk: on a small file system, an upload larger than the
+// TestLNPFullDisk: on a small file system, an upload larger than the
 // free space is refused before its data; one that runs into the reserve in
 // the middle (another writer filled the disk) ends with NO_SPACE, which
 // the client reads instead of a reset connection, and its part is removed;
 // once space is freed uploads work again, and of two that do not fit
 // together the second is refused before its data (issue 11, F1 and F2).
-func TestNativeFullDisk(t *testing.T) {
+func TestLNPFullDisk(t *testing.T) {
 	small := mountSmall(t, "64m")
 	var reserveDir string
-	h := newNativeHarness(t, func(s *server.Server) {
+	h := newLNPHarness(t, func(s *server.Server) {
 		sp, err := disk.OpenSpaces(filepath.Join(small, "spaces"))
 		must(t, err)
 		t.Cleanup(func() { sp.Close() })
@@ -309,7 +309,7 @@ func TestNativeFullDisk(t *testing.T) {
 	s := h.login(t, "alice", sig)
 
 	_, err := s.Put(ctx, "huge.bin", bytes.NewReader(nil), 100_000_000, client.PutOptions{})
-	wantNativeStatus(t, "100 MB on a 64 MiB disk", err, native.StatusNoSpace)
+	wantLNPStatus(t, "100 MB on a 64 MiB disk", err, lnp.StatusNoSpace)
 
 	data := randomBytes(40*mib, 204)
 	release, done := h.heldPut(t, sig, "big.bin", data, 8*mib, reserveDir)
@@ -320,7 +320,7 @@ func TestNativeFullDisk(t *testing.T) {
 	filler := fill(t, small, 256<<10)
 	release()
 	err = <-done
-	wantNativeStatus(t, "an upload that meets the reserve in the middle", err, native.StatusNoSpace)
+	wantLNPStatus(t, "an upload that meets the reserve in the middle", err, lnp.StatusNoSpace)
 	waitFor(t, func() bool { return len(partFiles(t, reserveDir)) == 0 })
 
 	must(t, os.Remove(filler))
@@ -330,51 +330,51 @@ func TestNativeFullDisk(t *testing.T) {
 	release, done = h.heldPut(t, sig, "big.bin", data, 8*mib, reserveDir)
 	s = h.login(t, "alice", sig)
 	_, err = s.Put(ctx, "other.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
-	wantNativeStatus(t, "an upload beside one the disk cannot also take", err, native.StatusNoSpace)
+	wantLNPStatus(t, "an upload beside one the disk cannot also take", err, lnp.StatusNoSpace)
 	release()
 	if err := <-done; err != nil {
 		t.Fatalf("the upload once space is back: %v", err)
 	}
 }
 
-// TestNativeClientReadsReasonOfEarlyEnd: a client still sending when the
+// TestLNPClientReadsReasonOfEarlyEnd: a client still sending when the
 // server ends its upload (here: a corrupt block, then many more blocks
 // sent without reading) finds the server's REPLY, not a reset connection
 // (issue 11, F2).
-func TestNativeClientReadsReasonOfEarlyEnd(t *testing.T) {
-	h := newPlaintextNativeHarness(t)
+func TestLNPClientReadsReasonOfEarlyEnd(t *testing.T) {
+	h := newPlaintextLNPHarness(t)
 	sig := h.register(t, "alice", "pw")
 	conn, err := net.Dial("tcp", h.addr)
 	must(t, err)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	w, r := native.NewWriter(conn, 0), native.NewReader(conn)
-	must(t, w.Write(native.Hello{User: "alice", Signature: sig, MaxBlock: native.DefaultBlockSize}))
+	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
+	must(t, w.Write(lnp.Hello{User: "alice", Signature: sig, MaxBlock: lnp.DefaultBlockSize}))
 	must(t, w.Flush())
-	if typ, _, err := r.Next(); err != nil || typ != native.TypeWelcome {
+	if typ, _, err := r.Next(); err != nil || typ != lnp.TypeWelcome {
 		t.Fatalf("welcome: %v %v", typ, err)
 	}
 	const blocks = 32
-	must(t, w.Write(native.Put{Path: "f.bin", Size: blocks * mib}))
+	must(t, w.Write(lnp.Put{Path: "f.bin", Size: blocks * mib}))
 	must(t, w.Flush())
-	if typ, _, err := r.Next(); err != nil || typ != native.TypeReply {
+	if typ, _, err := r.Next(); err != nil || typ != lnp.TypeReply {
 		t.Fatalf("put: %v %v", typ, err)
 	}
 	payload := make([]byte, mib)
 	for i := range blocks {
-		d := native.Data{Offset: uint64(i * mib)} // a wrong hash in every block
-		if err := w.WriteFrameParts(native.TypeData, d.AppendHead(nil), payload); err != nil {
+		d := lnp.Data{Offset: uint64(i * mib)} // a wrong hash in every block
+		if err := w.WriteFrameParts(lnp.TypeData, d.AppendHead(nil), payload); err != nil {
 			t.Fatalf("block %d: the server reset the connection it should have drained: %v", i, err)
 		}
 	}
 	w.Flush()
-	r.SetBlockSize(native.DefaultBlockSize)
+	r.SetBlockSize(lnp.DefaultBlockSize)
 	typ, body, err := r.Next()
-	if err != nil || typ != native.TypeReply {
+	if err != nil || typ != lnp.TypeReply {
 		t.Fatalf("got %v %v, want the REPLY that ended the upload", typ, err)
 	}
-	reply, err := native.ParseReply(body)
-	if err != nil || reply.Status != native.StatusHashMismatch {
+	reply, err := lnp.ParseReply(body)
+	if err != nil || reply.Status != lnp.StatusHashMismatch {
 		t.Fatalf("the REPLY: %+v %v", reply, err)
 	}
 	if _, _, err := r.Next(); err == nil {

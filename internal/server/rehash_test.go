@@ -9,7 +9,7 @@ import (
 
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // gateReader reads r, but holds a read at or past offset after until open
@@ -27,19 +27,19 @@ func (g *gateReader) ReadAt(p []byte, off int64) (int, error) {
 	return g.r.ReadAt(p, off)
 }
 
-// TestNativeRehashKeepsSessions is issue 11: a login elsewhere that
+// TestLNPRehashKeepsSessions is issue 11: a login elsewhere that
 // rehashes the account's password hash (a rotated pepper, a stronger
 // policy: the same password) ends neither an upload in flight nor an idle
 // session, as a password change does.
-func TestNativeRehashKeepsSessions(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPRehashKeepsSessions(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	sig := h.register(t, "vic", "pw")
 	up := h.login(t, "vic", sig)
 	idle := h.login(t, "vic", sig)
 
-	data := randomBytes(4*native.DefaultBlockSize+7, 11)
-	gate := &gateReader{r: bytes.NewReader(data), after: native.DefaultBlockSize, open: make(chan struct{})}
+	data := randomBytes(4*lnp.DefaultBlockSize+7, 11)
+	gate := &gateReader{r: bytes.NewReader(data), after: lnp.DefaultBlockSize, open: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() {
 		_, err := up.Put(ctx, "big.bin", gate, int64(len(data)), client.PutOptions{})

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // How a course reply keeps its blocks whole on the wire. The course's
@@ -42,7 +42,7 @@ func alignSegments(ln net.Listener) error {
 	}
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG, wire.MaxMessageSize+tcpTimestampOption)
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG, course.MaxMessageSize+tcpTimestampOption)
 	}); err != nil {
 		return err
 	}
@@ -68,11 +68,11 @@ func chooseSendPath(rwc net.Conn) (sendPath, syscall.RawConn) {
 		if ti, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); serr != nil {
 			return
 		}
-		if mss = ti.Snd_mss; mss == wire.MaxMessageSize {
+		if mss = ti.Snd_mss; mss == course.MaxMessageSize {
 			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, 1)
 		}
 	})
-	if err != nil || serr != nil || mss != wire.MaxMessageSize {
+	if err != nil || serr != nil || mss != course.MaxMessageSize {
 		return sendPerBlock, raw
 	}
 	return sendAligned, raw

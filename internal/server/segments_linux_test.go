@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // fetchWith retrieves path over a connection made by d, and returns the
@@ -49,8 +49,8 @@ func TestRepliesInSegmentsOfOneBlock(t *testing.T) {
 	if ti.Options&1 == 0 { // TCPI_OPT_TIMESTAMPS
 		t.Skip("TCP timestamps are off on this machine: replies go one block per write")
 	}
-	if ti.Rcv_mss != wire.MaxMessageSize {
-		t.Errorf("the client received segments of %d bytes, want %d", ti.Rcv_mss, wire.MaxMessageSize)
+	if ti.Rcv_mss != course.MaxMessageSize {
+		t.Errorf("the client received segments of %d bytes, want %d", ti.Rcv_mss, course.MaxMessageSize)
 	}
 	if strings.Contains(h.logs.String(), "send=") {
 		t.Errorf("the log names a slower path:\n%s", h.logs)

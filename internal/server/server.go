@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
-	"github.com/larderfs/larder/wire"
 )
 
 // Defaults for the Server fields whose zero value means "default".
@@ -74,7 +74,7 @@ type Server struct {
 	// their reassembly against larder.
 	ShuffleBlocks bool
 
-	// The native protocol (ServeNative). Spaces holds the users' private
+	// The native protocol (ServeLNP). Spaces holds the users' private
 	// spaces; Files, read-only, is every user's shared area. FileStore,
 	// if set, records each file's hash when it is uploaded, so that a
 	// download announces it without reading the file first; Quota bounds
@@ -135,7 +135,7 @@ type Server struct {
 	perAddr    map[netip.Addr]int   // connections being served, by addrKey
 	running    sync.WaitGroup       // connection goroutines, for Wait
 
-	native    sessions  // the live native sessions, by user
+	lnp       sessions  // the live LNP/1 sessions, by user
 	downloads downloads // the course replies in flight, by connection
 	janitor   sync.Once // starts sweep
 	watcher   sync.Once // starts watchAccounts
@@ -195,7 +195,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // courseBusy is the course protocol's answer to a client turned away at a
 // limit: status OTHER with msg.
 func courseBusy(msg string) []byte {
-	b, _ := wire.AppendMessage(nil, busyStatus, msg)
+	b, _ := course.AppendMessage(nil, busyStatus, msg)
 	return b
 }
 

@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
+	"github.com/larderfs/larder/lnp"
 )
 
 // Op is the kind of a request, as Stats counts them.
@@ -44,42 +44,42 @@ func opOf(s string) Op {
 	return OpNone
 }
 
-// NativeOp is the kind of an LNP/1 request, as Stats counts them.
-type NativeOp uint8
+// LNPOp is the kind of an LNP/1 request, as Stats counts them.
+type LNPOp uint8
 
-// nativeOps are the request types of LNP/1, indexed by NativeOp.
-var nativeOps = [...]native.Type{
-	native.TypeWhoami, native.TypeStat, native.TypeList, native.TypeMkdir, native.TypeDelete,
-	native.TypeRename, native.TypePasswd, native.TypeSums, native.TypeGet, native.TypePut,
-	native.TypeParts, native.TypeCancel,
+// lnpOps are the request types of LNP/1, indexed by LNPOp.
+var lnpOps = [...]lnp.Type{
+	lnp.TypeWhoami, lnp.TypeStat, lnp.TypeList, lnp.TypeMkdir, lnp.TypeDelete,
+	lnp.TypeRename, lnp.TypePasswd, lnp.TypeSums, lnp.TypeGet, lnp.TypePut,
+	lnp.TypeParts, lnp.TypeCancel,
 }
 
-// NumNativeOps is the number of NativeOps.
-const NumNativeOps = len(nativeOps)
+// NumLNPOps is the number of LNPOps.
+const NumLNPOps = len(lnpOps)
 
 // String returns the request's type in lower case: "get", "put", ...
-func (op NativeOp) String() string { return strings.ToLower(nativeOps[op].String()) }
+func (op LNPOp) String() string { return strings.ToLower(lnpOps[op].String()) }
 
-// nativeOpOf returns the NativeOp of a request of type t.
-func nativeOpOf(t native.Type) (NativeOp, bool) {
-	for i, nt := range nativeOps {
+// lnpOpOf returns the LNPOp of a request of type t.
+func lnpOpOf(t lnp.Type) (LNPOp, bool) {
+	for i, nt := range lnpOps {
 		if nt == t {
-			return NativeOp(i), true
+			return LNPOp(i), true
 		}
 	}
 	return 0, false
 }
 
-// NumNativeStatuses bounds the statuses of LNP/1 requests that Stats
-// counts: Stats.NativeRequests is indexed by native.Status, up to
-// native.StatusNoSpace.
-const NumNativeStatuses = int(native.StatusNoSpace) + 1
+// NumLNPStatuses bounds the statuses of LNP/1 requests that Stats
+// counts: Stats.LNPRequests is indexed by lnp.Status, up to
+// lnp.StatusNoSpace.
+const NumLNPStatuses = int(lnp.StatusNoSpace) + 1
 
 // NumStatuses bounds the statuses Stats counts: Stats.Requests is indexed
-// by wire.Status, from 0, which counts exchanges that decided no reply (the
+// by course.Status, from 0, which counts exchanges that decided no reply (the
 // client reset the connection before its request was read whole), to
-// wire.StatusMalformed.
-const NumStatuses = int(wire.StatusMalformed) + 1
+// course.StatusMalformed.
+const NumStatuses = int(course.StatusMalformed) + 1
 
 // durationBounds are the upper bounds of the buckets of Stats.Durations,
 // from a cached login on loopback (well under a millisecond) through the
@@ -171,15 +171,15 @@ type Stats struct {
 	// without the wait for the client to hang up.
 	Durations [NumOps]Histogram
 
-	// NativeRequests counts the LNP/1 requests that ended, by op and by
+	// LNPRequests counts the LNP/1 requests that ended, by op and by
 	// their status (a transfer cut off by the client counts as OTHER).
-	NativeRequests [NumNativeOps][NumNativeStatuses]int64
-	// NativeDurations holds, by op, how long LNP/1 requests took: from
+	LNPRequests [NumLNPOps][NumLNPStatuses]int64
+	// LNPDurations holds, by op, how long LNP/1 requests took: from
 	// the request read to the end of its reply (for a transfer, the END).
-	NativeDurations [NumNativeOps]Histogram
-	// NativeBytesSent and NativeBytesReceived count the file bytes of
+	LNPDurations [NumLNPOps]Histogram
+	// LNPBytesSent and LNPBytesReceived count the file bytes of
 	// LNP/1 downloads and uploads, without frame headers.
-	NativeBytesSent, NativeBytesReceived int64
+	LNPBytesSent, LNPBytesReceived int64
 }
 
 // counters are a Server's own statistics. Counting an exchange costs a few
@@ -190,10 +190,10 @@ type counters struct {
 	payload   atomic.Int64
 	durations [NumOps]histogram
 
-	native          [NumNativeOps][NumNativeStatuses]atomic.Int64
-	nativeDurations [NumNativeOps]histogram
-	nativeSent      atomic.Int64
-	nativeReceived  atomic.Int64
+	lnp          [NumLNPOps][NumLNPStatuses]atomic.Int64
+	lnpDurations [NumLNPOps]histogram
+	lnpSent      atomic.Int64
+	lnpReceived  atomic.Int64
 }
 
 // histogram counts durations in the buckets of durationBounds.
@@ -225,15 +225,15 @@ func (h *histogram) snapshot() Histogram {
 	return s
 }
 
-// countNative records an LNP/1 request of type t that ended with status
+// countLNP records an LNP/1 request of type t that ended with status
 // after d.
-func (c *counters) countNative(t native.Type, status native.Status, d time.Duration) {
-	op, ok := nativeOpOf(t)
-	if !ok || int(status) >= NumNativeStatuses {
+func (c *counters) countLNP(t lnp.Type, status lnp.Status, d time.Duration) {
+	op, ok := lnpOpOf(t)
+	if !ok || int(status) >= NumLNPStatuses {
 		return // cannot happen: the session serves only these, and sends only valid statuses
 	}
-	c.native[op][status].Add(1)
-	c.nativeDurations[op].observe(d)
+	c.lnp[op][status].Add(1)
+	c.lnpDurations[op].observe(d)
 }
 
 func (h *histogram) observe(d time.Duration) {
@@ -269,12 +269,12 @@ func (s *Server) Stats() Stats {
 		}
 		st.Durations[op] = s.counters.durations[op].snapshot()
 	}
-	for op := range NumNativeOps {
-		for status := range NumNativeStatuses {
-			st.NativeRequests[op][status] = s.counters.native[op][status].Load()
+	for op := range NumLNPOps {
+		for status := range NumLNPStatuses {
+			st.LNPRequests[op][status] = s.counters.lnp[op][status].Load()
 		}
-		st.NativeDurations[op] = s.counters.nativeDurations[op].snapshot()
+		st.LNPDurations[op] = s.counters.lnpDurations[op].snapshot()
 	}
-	st.NativeBytesSent, st.NativeBytesReceived = s.counters.nativeSent.Load(), s.counters.nativeReceived.Load()
+	st.LNPBytesSent, st.LNPBytesReceived = s.counters.lnpSent.Load(), s.counters.lnpReceived.Load()
 	return st
 }

@@ -4,14 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
 )
 
 // TestCountAllocatesNothing: counting an exchange on the request path is a
 // few atomic adds, with no allocation.
 func TestCountAllocatesNothing(t *testing.T) {
 	var c counters
-	ex := exchange{op: "retrieve", status: wire.StatusOK, bytes: 1234}
+	ex := exchange{op: "retrieve", status: course.StatusOK, bytes: 1234}
 	if n := testing.AllocsPerRun(1000, func() { c.count(&ex, 3*time.Millisecond) }); n != 0 {
 		t.Errorf("count allocates %v times per exchange, want 0", n)
 	}
@@ -33,7 +33,7 @@ func TestHistogramBuckets(t *testing.T) {
 	}
 	var c counters
 	for _, tt := range tests {
-		c.count(&exchange{op: "register", status: wire.StatusOK}, tt.d)
+		c.count(&exchange{op: "register", status: course.StatusOK}, tt.d)
 	}
 	var want [len(durationBounds) + 1]uint64
 	var sum time.Duration
@@ -73,7 +73,7 @@ func TestOpOf(t *testing.T) {
 func BenchmarkCount(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		var c counters
-		ex := exchange{op: "retrieve", status: wire.StatusOK, bytes: 944}
+		ex := exchange{op: "retrieve", status: course.StatusOK, bytes: 944}
 		b.ReportAllocs()
 		for b.Loop() {
 			c.count(&ex, 2*time.Millisecond)
@@ -83,7 +83,7 @@ func BenchmarkCount(b *testing.B) {
 		var c counters
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
-			ex := exchange{op: "retrieve", status: wire.StatusOK, bytes: 944}
+			ex := exchange{op: "retrieve", status: course.StatusOK, bytes: 944}
 			for pb.Next() {
 				c.count(&ex, 2*time.Millisecond)
 			}

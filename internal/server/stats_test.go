@@ -6,8 +6,9 @@ import (
 	"net"
 	"testing"
 
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/wire"
 )
 
 // TestStats drives a real server through each kind of exchange and checks
@@ -18,15 +19,15 @@ func TestStats(t *testing.T) {
 	h.write(t, "f", file)
 	h.register(t, "alice")
 	for range 2 {
-		if r := h.exchange(t, request("alice", testSig, "f")); r.status != wire.StatusOK {
+		if r := h.exchange(t, request("alice", testSig, "f")); r.status != course.StatusOK {
 			t.Fatalf("retrieve: got %v %q", r.status, r.payload)
 		}
 	}
-	wrong := wire.NewSignature("wrong", "battery staple salt")
-	if r := h.exchange(t, request("alice", wrong, "f")); r.status != wire.StatusInvalidLogin {
+	wrong := larder.NewSignature("wrong", "battery staple salt")
+	if r := h.exchange(t, request("alice", wrong, "f")); r.status != course.StatusInvalidLogin {
 		t.Fatalf("wrong signature: got %v %q", r.status, r.payload)
 	}
-	if r := h.exchange(t, rawHeader("alice", testSig, 5000, "f")); r.status != wire.StatusMalformed {
+	if r := h.exchange(t, rawHeader("alice", testSig, 5000, "f")); r.status != course.StatusMalformed {
 		t.Fatalf("malformed: got %v %q", r.status, r.payload)
 	}
 	// A client that hangs up without a word is a connection, not a request.
@@ -45,10 +46,10 @@ func TestStats(t *testing.T) {
 		t.Errorf("PayloadBytes = %d, want %d", s.PayloadBytes, want)
 	}
 	var want [server.NumOps][server.NumStatuses]int64
-	want[server.OpRegister][wire.StatusOK] = 1
-	want[server.OpRetrieve][wire.StatusOK] = 2
-	want[server.OpRetrieve][wire.StatusInvalidLogin] = 1
-	want[server.OpNone][wire.StatusMalformed] = 1
+	want[server.OpRegister][course.StatusOK] = 1
+	want[server.OpRetrieve][course.StatusOK] = 2
+	want[server.OpRetrieve][course.StatusInvalidLogin] = 1
+	want[server.OpNone][course.StatusMalformed] = 1
 	if s.Requests != want {
 		t.Errorf("Requests = %v, want %v", s.Requests, want)
 	}

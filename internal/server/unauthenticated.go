@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/course"
+	"github.com/larderfs/larder/lnp"
 )
 
 // Connections that never log in cost their client nothing but a connect,
@@ -45,9 +45,9 @@ func bounded(ev *larder.Event) bool {
 	case larder.EventLoginFailed, larder.EventThrottled:
 		return true
 	case larder.EventRegister:
-		return ev.Status != int(wire.StatusOK)
+		return ev.Status != int(course.StatusOK)
 	case larder.EventRefused:
-		return ev.User == "" || ev.Status == int(native.StatusBusy)
+		return ev.User == "" || ev.Status == int(lnp.StatusBusy)
 	case larder.EventConnOpen, larder.EventConnClose:
 		return ev.User == ""
 	}

@@ -7,15 +7,15 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/xfer"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 // A transfer of benchFile bytes in blocks of benchBlock, LNP/1's default.
 const (
 	benchFile  = 64 << 20
-	benchBlock = native.DefaultBlockSize
+	benchBlock = lnp.DefaultBlockSize
 )
 
 func benchBytes(n int) []byte {
@@ -25,15 +25,15 @@ func benchBytes(n int) []byte {
 }
 
 // BenchmarkSHA256 measures hashing one block of each protocol: a full
-// course block (944 bytes, wire.MaxBlockPayload) and a default native
+// course block (944 bytes, course.MaxBlockPayload) and a default native
 // block (1 MiB), what every block sent or received costs.
 func BenchmarkSHA256(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		size int
 	}{
-		{"course-944B", wire.MaxBlockPayload},
-		{"native-1MiB", native.DefaultBlockSize},
+		{"course-944B", course.MaxBlockPayload},
+		{"native-1MiB", lnp.DefaultBlockSize},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := benchBytes(tc.size)

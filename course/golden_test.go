@@ -1,4 +1,4 @@
-package wire
+package course
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/larderfs/larder"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
@@ -16,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden transcripts in testd
 // dumps, so that a reviewer can read a change to the encoding in a diff.
 // Run "go test ./wire -update" to rewrite them after a deliberate change.
 func TestGoldenFrames(t *testing.T) {
-	sig := NewSignature("password", CourseSalt)
+	sig := larder.NewSignature("password", CourseSalt)
 	frames := []struct {
 		name  string
 		build func(*bytes.Buffer) error

@@ -11,7 +11,7 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/xfer"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // minKnownSums is the smallest file whose block sums are looked up or
@@ -25,7 +25,7 @@ const minKnownSums = 256 << 10
 // whole pass for the next download. It returns where it stopped, the END
 // to send, and the error writing to the client, if any: then no END can
 // reach it.
-func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]byte) (int64, native.EndStatus, error) {
+func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]byte) (int64, lnp.EndStatus, error) {
 	known := ss.knownBlocks(ctx, f.Size, off, sum)
 	if tcp, ok := ss.c.rwc.(*net.TCPConn); ok && known != nil {
 		return ss.sendFile(tcp, f, off, known)
@@ -40,7 +40,7 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 	}
 	rd := xfer.NewReader(f, off, f.Size, o)
 	defer rd.Close()
-	var hd [native.DataOverhead]byte
+	var hd [lnp.DataOverhead]byte
 	watch := ss.watchAccount()
 	for {
 		if err := watch.check(ctx); err != nil {
@@ -53,7 +53,7 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 		if err != nil {
 			return off, readFailed(err), nil
 		}
-		d := native.Data{Offset: uint64(b.Offset), SHA256: b.SHA256}
+		d := lnp.Data{Offset: uint64(b.Offset), SHA256: b.SHA256}
 		if known != nil {
 			d.SHA256 = known.Sum(b.Offset / int64(ss.blockSize))
 		}
@@ -61,10 +61,10 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 			rec.Sums = append(rec.Sums, d.SHA256[:]...)
 		}
 		n := len(b.Data)
-		err = ss.w.WriteFrameParts(native.TypeData, d.AppendHead(hd[:0]), b.Data)
+		err = ss.w.WriteFrameParts(lnp.TypeData, d.AppendHead(hd[:0]), b.Data)
 		rd.Release(b)
 		if err != nil {
-			return off, native.EndStatus{}, err
+			return off, lnp.EndStatus{}, err
 		}
 		off += int64(n)
 	}
@@ -74,7 +74,7 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 			ss.s.logger().Warn("cannot record block sums", "path", f.Name, "err", err)
 		}
 	}
-	return off, native.EndStatus{Status: native.StatusOK}, nil
+	return off, lnp.EndStatus{Status: lnp.StatusOK}, nil
 }
 
 // keepsSums reports whether the block sums of a file of size bytes are
@@ -87,18 +87,18 @@ func (ss *session) keepsSums(size int64) bool {
 
 // accountEnd is the END of a download whose account was disabled or
 // deleted during it.
-func accountEnd(err error) native.EndStatus {
-	return native.EndStatus{Status: statusOf(err), Message: larder.ErrorMessage(err)}
+func accountEnd(err error) lnp.EndStatus {
+	return lnp.EndStatus{Status: statusOf(err), Message: larder.ErrorMessage(err)}
 }
 
 // readFailed is the END of a download whose file could not be read: a
 // short read is a file that shrank during the download.
-func readFailed(err error) native.EndStatus {
+func readFailed(err error) lnp.EndStatus {
 	msg := "cannot read the file"
 	if _, short := err.(*xfer.ShortError); short {
 		msg = "the file changed during the download"
 	}
-	return native.EndStatus{Status: native.StatusOther, Message: msg}
+	return lnp.EndStatus{Status: lnp.StatusOther, Message: msg}
 }
 
 // knownBlocks returns the block sums recorded for the content of size
@@ -121,24 +121,24 @@ func (ss *session) knownBlocks(ctx context.Context, size, off int64, sum [32]byt
 // sendFile writes the DATA frames of f from off with the known sums, each
 // frame's head through the session's writer and its payload straight from
 // the file to the socket with sendfile(2).
-func (ss *session) sendFile(tcp *net.TCPConn, f *disk.File, off int64, known *larder.BlockSums) (int64, native.EndStatus, error) {
+func (ss *session) sendFile(tcp *net.TCPConn, f *disk.File, off int64, known *larder.BlockSums) (int64, lnp.EndStatus, error) {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return off, readFailed(err), nil
 	}
 	timeout := cmp(ss.s.WriteTimeout, DefaultWriteTimeout)
-	var hd [native.DataOverhead]byte
+	var hd [lnp.DataOverhead]byte
 	watch := ss.watchAccount()
 	for off < f.Size {
 		if err := watch.check(ss.s.ctx); err != nil {
 			return off, accountEnd(err), nil
 		}
 		n := min(int64(ss.blockSize), f.Size-off)
-		d := native.Data{Offset: uint64(off), SHA256: known.Sum(off / int64(ss.blockSize))}
-		if err := ss.w.WriteFrameHead(native.TypeData, d.AppendHead(hd[:0]), int(n)); err != nil {
-			return off, native.EndStatus{}, err
+		d := lnp.Data{Offset: uint64(off), SHA256: known.Sum(off / int64(ss.blockSize))}
+		if err := ss.w.WriteFrameHead(lnp.TypeData, d.AppendHead(hd[:0]), int(n)); err != nil {
+			return off, lnp.EndStatus{}, err
 		}
 		if err := ss.w.Flush(); err != nil {
-			return off, native.EndStatus{}, err
+			return off, lnp.EndStatus{}, err
 		}
 		ss.c.setWriteDeadline(time.Now().Add(timeout))
 		sent, err := tcp.ReadFrom(&io.LimitedReader{R: f.File, N: n})
@@ -148,9 +148,9 @@ func (ss *session) sendFile(tcp *net.TCPConn, f *disk.File, off int64, known *la
 			if err == nil {
 				err = errors.New("the file changed during the download")
 			}
-			return off + sent, native.EndStatus{}, err
+			return off + sent, lnp.EndStatus{}, err
 		}
 		off += n
 	}
-	return off, native.EndStatus{Status: native.StatusOK}, nil
+	return off, lnp.EndStatus{Status: lnp.StatusOK}, nil
 }

@@ -1,4 +1,4 @@
-package wire
+package course
 
 import (
 	"bytes"
@@ -9,11 +9,13 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/larderfs/larder"
 )
 
 // rawRequest builds request bytes by hand, so that tests can send what
 // AppendBinary refuses to produce.
-func rawRequest(name string, sig Signature, declared uint32, body string) []byte {
+func rawRequest(name string, sig larder.Signature, declared uint32, body string) []byte {
 	var b bytes.Buffer
 	var field [UsernameSize]byte
 	copy(field[:], name)
@@ -25,7 +27,7 @@ func rawRequest(name string, sig Signature, declared uint32, body string) []byte
 }
 
 func TestReadRequest(t *testing.T) {
-	sig := NewSignature("hunter2", "0123456789")
+	sig := larder.NewSignature("hunter2", "0123456789")
 	tests := []struct {
 		name     string
 		in       []byte
@@ -83,7 +85,7 @@ func TestReadRequestEOF(t *testing.T) {
 }
 
 func TestReadRequestBodyEOFWrapsUnexpectedEOF(t *testing.T) {
-	_, err := ReadRequest(bytes.NewReader(rawRequest("a", Signature{}, 5, "ab")))
+	_, err := ReadRequest(bytes.NewReader(rawRequest("a", larder.Signature{}, 5, "ab")))
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("got %v, want it to wrap io.ErrUnexpectedEOF", err)
 	}
@@ -92,7 +94,7 @@ func TestReadRequestBodyEOFWrapsUnexpectedEOF(t *testing.T) {
 // A body that declares more than the limit must be refused before the
 // reader allocates or reads anything for it.
 func TestReadRequestDoesNotReadOversizeBody(t *testing.T) {
-	in := bytes.NewReader(append(rawRequest("a", Signature{}, 1<<30, ""), make([]byte, 4096)...))
+	in := bytes.NewReader(append(rawRequest("a", larder.Signature{}, 1<<30, ""), make([]byte, 4096)...))
 	if _, err := ReadRequest(in); err == nil {
 		t.Fatal("got nil error for an oversize body")
 	}
@@ -102,7 +104,7 @@ func TestReadRequestDoesNotReadOversizeBody(t *testing.T) {
 }
 
 func TestRequestRoundTrip(t *testing.T) {
-	req := &Request{Username: "ålice", Signature: NewSignature("pw", "salt"), Body: []byte("dir/file.bin")}
+	req := &Request{Username: "ålice", Signature: larder.NewSignature("pw", "salt"), Body: []byte("dir/file.bin")}
 	var b bytes.Buffer
 	if _, err := req.WriteTo(&b); err != nil {
 		t.Fatal(err)
@@ -139,9 +141,9 @@ func TestNewSignature(t *testing.T) {
 		{"pässwörd", "40e8df5212777caccce21fa44a5eef251f06934bdd4c1988a726c0ea474a3be1"},
 	}
 	for _, tt := range tests {
-		got := NewSignature(tt.password, CourseSalt)
+		got := larder.NewSignature(tt.password, CourseSalt)
 		if hex.EncodeToString(got[:]) != tt.want {
-			t.Errorf("NewSignature(%q, CourseSalt) = %x, want %s", tt.password, got, tt.want)
+			t.Errorf("larder.NewSignature(%q, CourseSalt) = %x, want %s", tt.password, got, tt.want)
 		}
 	}
 }

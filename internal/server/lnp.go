@@ -17,7 +17,7 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // Defaults of the native protocol's settings.
@@ -27,19 +27,19 @@ const (
 	DefaultUploadRetention     = 24 * time.Hour
 )
 
-// ServeNative accepts connections on ln, which is a TLS listener unless
+// ServeLNP accepts connections on ln, which is a TLS listener unless
 // plaintext was asked for, and serves LNP/1 sessions on each in its own
 // goroutine; the connections count against MaxConns with the course
 // protocol's. Spaces must be set. It returns as Serve does.
-func (s *Server) ServeNative(ln net.Listener) error {
+func (s *Server) ServeLNP(ln net.Listener) error {
 	if s.Spaces == nil {
 		ln.Close()
-		return errors.New("server: ServeNative without Spaces")
+		return errors.New("server: ServeLNP without Spaces")
 	}
 	s.init()
 	s.janitor.Do(func() { s.running.Go(s.sweep) })
 	s.startWatch()
-	return s.serve(ln, (*conn).serveNative, nativeBusy)
+	return s.serve(ln, (*conn).serveLNP, lnpBusy)
 }
 
 // sweep, at start and then every hour until Close, removes the
@@ -70,15 +70,15 @@ func (s *Server) sweep() {
 	}
 }
 
-// nativeBusy is LNP/1's answer to a client turned away at a limit.
-func nativeBusy(msg string) []byte {
-	return frame(native.Welcome{Status: native.StatusBusy, Message: msg})
+// lnpBusy is LNP/1's answer to a client turned away at a limit.
+func lnpBusy(msg string) []byte {
+	return frame(lnp.Welcome{Status: lnp.StatusBusy, Message: msg})
 }
 
 // frame encodes m as a whole frame.
-func frame(m native.Message) []byte {
+func frame(m lnp.Message) []byte {
 	var b bytes.Buffer
-	w := native.NewWriter(&b, 0)
+	w := lnp.NewWriter(&b, 0)
 	w.Write(m)
 	w.Flush()
 	return b.Bytes()
@@ -90,18 +90,18 @@ type session struct {
 	s         *Server
 	user      *larder.User
 	space     *disk.Space
-	r         *native.Reader
-	w         *native.Writer
+	r         *lnp.Reader
+	w         *lnp.Writer
 	dw        deadlineWriter
 	blockSize int
-	buf       []byte        // a block's worth, lent for a SUMS request (see buffers.go)
-	ended     atomic.Bool   // another session changed the password
-	status    native.Status // how the request being served ended, for Stats
-	last      larder.Event  // the event it recorded, for its log line
-	listing   *listCursor   // the listing in progress, if any
+	buf       []byte       // a block's worth, lent for a SUMS request (see buffers.go)
+	ended     atomic.Bool  // another session changed the password
+	status    lnp.Status   // how the request being served ended, for Stats
+	last      larder.Event // the event it recorded, for its log line
+	listing   *listCursor  // the listing in progress, if any
 }
 
-func (c *conn) serveNative() {
+func (c *conn) serveLNP() {
 	s := c.srv
 	c.remote = c.rwc.RemoteAddr().String()
 	closeReason := ""
@@ -127,8 +127,8 @@ func (c *conn) serveNative() {
 	// Until the login, the session holds a small read buffer and no
 	// writer, and takes no frame larger than a HELLO: an idle connection
 	// or a stranger's flood costs a few KiB (see buffers.go).
-	ss := &session{c: c, s: s, r: native.NewReaderSize(c.rwc, sessionBuffer)}
-	ss.r.Limit(native.MaxHelloBody)
+	ss := &session{c: c, s: s, r: lnp.NewReaderSize(c.rwc, sessionBuffer)}
+	ss.r.Limit(lnp.MaxHelloBody)
 	ss.dw = deadlineWriter{c: c, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
@@ -150,21 +150,21 @@ func (c *conn) serveNative() {
 func (ss *session) hello() bool {
 	s, c := ss.s, ss.c
 	t, body, err := ss.r.Next()
-	ss.w = native.NewWriter(&ss.dw, sessionBuffer)
-	if err != nil || t != native.TypeHello {
+	ss.w = lnp.NewWriter(&ss.dw, sessionBuffer)
+	if err != nil || t != lnp.TypeHello {
 		if err == nil {
-			err = &native.ProtocolError{Msg: "the first frame is " + t.String() + ", not HELLO"}
+			err = &lnp.ProtocolError{Msg: "the first frame is " + t.String() + ", not HELLO"}
 		}
-		ss.refuse(native.StatusMalformed, "malformed HELLO: "+err.Error(), err)
+		ss.refuse(lnp.StatusMalformed, "malformed HELLO: "+err.Error(), err)
 		return false
 	}
-	h, err := native.ParseHello(body)
+	h, err := lnp.ParseHello(body)
 	if err != nil {
 		if bytes.HasPrefix(body, []byte("LNP")) && len(body) >= 4 && body[3] != '1' {
-			ss.refuse(native.StatusVersion, "this server speaks LNP/1 only", err)
+			ss.refuse(lnp.StatusVersion, "this server speaks LNP/1 only", err)
 			return false
 		}
-		ss.refuse(native.StatusMalformed, "malformed HELLO: "+err.Error(), err)
+		ss.refuse(lnp.StatusMalformed, "malformed HELLO: "+err.Error(), err)
 		return false
 	}
 	ss.c.state.Store(stateReplying)
@@ -177,12 +177,12 @@ func (ss *session) hello() bool {
 	if err != nil {
 		status, msg := loginStatus(err)
 		ss.logRequest("login", &larder.Event{User: h.User, Status: int(status), Reason: msg}, time.Since(start))
-		ss.welcome(native.Welcome{Status: status, Message: msg})
+		ss.welcome(lnp.Welcome{Status: status, Message: msg})
 		return false
 	}
 	space, err := s.Spaces.Space(u.ID)
 	if err != nil {
-		ss.refuse(native.StatusOther, larder.ErrorMessage(err), err)
+		ss.refuse(lnp.StatusOther, larder.ErrorMessage(err), err)
 		return false
 	}
 	ss.user, ss.space = u, space
@@ -190,16 +190,16 @@ func (ss *session) hello() bool {
 		space.Close()
 		s.sessionsRefused.Add(1)
 		msg := fmt.Sprintf("too many sessions at once for this account (the limit is %d per account): close one, or retry later", n)
-		ev := larder.Event{Kind: larder.EventRefused, User: u.Name, Remote: c.remote, Status: int(native.StatusBusy), Reason: msg}
+		ev := larder.Event{Kind: larder.EventRefused, User: u.Name, Remote: c.remote, Status: int(lnp.StatusBusy), Reason: msg}
 		s.record(ctx, ev)
 		ss.logRequest("login", &ev, time.Since(start))
-		ss.welcome(native.Welcome{Status: native.StatusBusy, Message: msg})
+		ss.welcome(lnp.Welcome{Status: lnp.StatusBusy, Message: msg})
 		return false
 	}
-	ss.blockSize = min(max(int(h.MaxBlock), native.MinBlockSize), cmp(s.BlockSize, native.DefaultBlockSize))
+	ss.blockSize = min(max(int(h.MaxBlock), lnp.MinBlockSize), cmp(s.BlockSize, lnp.DefaultBlockSize))
 	ss.r.SetBlockSize(ss.blockSize)
-	ss.logRequest("login", &larder.Event{User: u.Name, Status: int(native.StatusOK)}, time.Since(start))
-	if !ss.welcome(native.Welcome{Status: native.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name}) {
+	ss.logRequest("login", &larder.Event{User: u.Name, Status: int(lnp.StatusOK)}, time.Since(start))
+	if !ss.welcome(lnp.Welcome{Status: lnp.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name}) {
 		s.removeSession(ss)
 		space.Close()
 		return false
@@ -215,45 +215,45 @@ func (ss *session) hello() bool {
 const badLogin = "unknown user or wrong password"
 
 // loginStatus maps a failed login to its status and message.
-func loginStatus(err error) (native.Status, string) {
+func loginStatus(err error) (lnp.Status, string) {
 	switch code := larder.ErrorCode(err); {
 	case code == larder.ENOTFOUND, code == larder.EUNAUTHORIZED && !errors.Is(err, auth.ErrDisabled):
-		return native.StatusInvalidLogin, badLogin
+		return lnp.StatusInvalidLogin, badLogin
 	default:
 		return statusOf(err), larder.ErrorMessage(err)
 	}
 }
 
 // statusOf maps an error's code to its LNP/1 status.
-func statusOf(err error) native.Status {
+func statusOf(err error) lnp.Status {
 	switch larder.ErrorCode(err) {
 	case "":
-		return native.StatusOK
+		return lnp.StatusOK
 	case larder.EINVALID:
-		return native.StatusBadRequest
+		return lnp.StatusBadRequest
 	case larder.ENOTFOUND:
-		return native.StatusNotFound
+		return lnp.StatusNotFound
 	case larder.ECONFLICT:
-		return native.StatusConflict
+		return lnp.StatusConflict
 	case larder.EUNAUTHORIZED:
-		return native.StatusInvalidLogin
+		return lnp.StatusInvalidLogin
 	case larder.EFORBIDDEN:
-		return native.StatusDenied
+		return lnp.StatusDenied
 	case larder.EQUOTA:
-		return native.StatusQuotaExceeded
+		return lnp.StatusQuotaExceeded
 	case larder.ENOSPACE:
-		return native.StatusNoSpace
+		return lnp.StatusNoSpace
 	case larder.ETHROTTLED:
-		return native.StatusThrottled
+		return lnp.StatusThrottled
 	case larder.EINTEGRITY:
-		return native.StatusHashMismatch
+		return lnp.StatusHashMismatch
 	case larder.EUNAVAILABLE:
-		return native.StatusBusy
+		return lnp.StatusBusy
 	}
-	return native.StatusOther
+	return lnp.StatusOther
 }
 
-func (ss *session) welcome(m native.Welcome) bool {
+func (ss *session) welcome(m lnp.Welcome) bool {
 	if err := ss.w.Write(m); err != nil {
 		return false
 	}
@@ -261,12 +261,12 @@ func (ss *session) welcome(m native.Welcome) bool {
 }
 
 // refuse answers a session that cannot start, and records why.
-func (ss *session) refuse(status native.Status, msg string, cause error) {
+func (ss *session) refuse(status lnp.Status, msg string, cause error) {
 	ev := larder.Event{Kind: larder.EventRefused, Remote: ss.c.remote, Status: int(status), Reason: msg}
 	ss.s.record(ss.s.ctx, ev)
 	ss.logRequest("login", &ev, time.Since(ss.c.accepted))
 	if !errors.Is(cause, os.ErrDeadlineExceeded) && !errors.Is(cause, io.EOF) && !errors.Is(cause, net.ErrClosed) {
-		ss.welcome(native.Welcome{Status: status, Message: msg})
+		ss.welcome(lnp.Welcome{Status: status, Message: msg})
 	}
 }
 
@@ -295,12 +295,12 @@ func (ss *session) loop() string {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return "idle for " + idle.String()
 		case err != nil:
-			ss.reply(native.StatusMalformed, err.Error(), nil)
+			ss.reply(lnp.StatusMalformed, err.Error(), nil)
 			return "malformed frame: " + err.Error()
 		}
-		m, err := native.ParseRequest(t, body)
+		m, err := lnp.ParseRequest(t, body)
 		if err != nil {
-			ss.reply(native.StatusMalformed, err.Error(), nil)
+			ss.reply(lnp.StatusMalformed, err.Error(), nil)
 			return "malformed request: " + err.Error()
 		}
 		c.rwc.SetReadDeadline(time.Now().Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
@@ -316,7 +316,7 @@ func (ss *session) loop() string {
 		release()
 		cancel()
 		d := time.Since(start)
-		s.counters.countNative(t, ss.status, d)
+		s.counters.countLNP(t, ss.status, d)
 		ss.logRequest(strings.ToLower(t.String()), &ss.last, d)
 		if !goOn {
 			return "ended in a transfer"
@@ -325,8 +325,8 @@ func (ss *session) loop() string {
 }
 
 // reply writes a REPLY and flushes it. It reports whether that worked.
-func (ss *session) reply(status native.Status, msg string, body []byte) bool {
-	if err := ss.w.Write(native.Reply{Status: status, Message: msg, Body: body}); err != nil {
+func (ss *session) reply(status lnp.Status, msg string, body []byte) bool {
+	if err := ss.w.Write(lnp.Reply{Status: status, Message: msg, Body: body}); err != nil {
 		return false
 	}
 	return ss.w.Flush() == nil
@@ -345,31 +345,31 @@ type sessions struct {
 // MaxSessionsPerUser already; it returns that limit and whether it added.
 func (s *Server) addSession(ss *session) (int, bool) {
 	limit := cmp(s.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
-	s.native.mu.Lock()
-	defer s.native.mu.Unlock()
-	if s.native.byUser == nil {
-		s.native.byUser = map[string]map[*session]struct{}{}
-		s.native.transfers = map[string]int{}
+	s.lnp.mu.Lock()
+	defer s.lnp.mu.Unlock()
+	if s.lnp.byUser == nil {
+		s.lnp.byUser = map[string]map[*session]struct{}{}
+		s.lnp.transfers = map[string]int{}
 	}
-	m := s.native.byUser[ss.user.Name]
+	m := s.lnp.byUser[ss.user.Name]
 	if s.MaxSessionsPerUser >= 0 && len(m) >= limit {
 		return limit, false
 	}
 	if m == nil {
 		m = map[*session]struct{}{}
-		s.native.byUser[ss.user.Name] = m
+		s.lnp.byUser[ss.user.Name] = m
 	}
 	m[ss] = struct{}{}
 	return limit, true
 }
 
 func (s *Server) removeSession(ss *session) {
-	s.native.mu.Lock()
-	defer s.native.mu.Unlock()
-	m := s.native.byUser[ss.user.Name]
+	s.lnp.mu.Lock()
+	defer s.lnp.mu.Unlock()
+	m := s.lnp.byUser[ss.user.Name]
 	delete(m, ss)
 	if len(m) == 0 {
-		delete(s.native.byUser, ss.user.Name)
+		delete(s.lnp.byUser, ss.user.Name)
 	}
 }
 
@@ -377,9 +377,9 @@ func (s *Server) removeSession(ss *session) {
 // then finds the account changed and ends; a session in a transfer ends
 // at its next request.
 func (s *Server) endOtherSessions(user string, except *session) {
-	s.native.mu.Lock()
-	defer s.native.mu.Unlock()
-	for ss := range s.native.byUser[user] {
+	s.lnp.mu.Lock()
+	defer s.lnp.mu.Unlock()
+	for ss := range s.lnp.byUser[user] {
 		if ss != except {
 			ss.ended.Store(true)
 			if ss.c.state.Load() == stateReading {
@@ -392,19 +392,19 @@ func (s *Server) endOtherSessions(user string, except *session) {
 // startTransfer takes one of user's transfer slots, or reports that all
 // are taken.
 func (s *Server) startTransfer(user string) bool {
-	s.native.mu.Lock()
-	defer s.native.mu.Unlock()
-	if s.native.transfers[user] >= cmp(s.MaxTransfersPerUser, DefaultMaxTransfersPerUser) {
+	s.lnp.mu.Lock()
+	defer s.lnp.mu.Unlock()
+	if s.lnp.transfers[user] >= cmp(s.MaxTransfersPerUser, DefaultMaxTransfersPerUser) {
 		return false
 	}
-	s.native.transfers[user]++
+	s.lnp.transfers[user]++
 	return true
 }
 
 func (s *Server) endTransfer(user string) {
-	s.native.mu.Lock()
-	defer s.native.mu.Unlock()
-	if s.native.transfers[user]--; s.native.transfers[user] <= 0 {
-		delete(s.native.transfers, user)
+	s.lnp.mu.Lock()
+	defer s.lnp.mu.Unlock()
+	if s.lnp.transfers[user]--; s.lnp.transfers[user] <= 0 {
+		delete(s.lnp.transfers, user)
 	}
 }

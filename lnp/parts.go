@@ -1,4 +1,4 @@
-package native
+package lnp
 
 import (
 	"encoding/binary"

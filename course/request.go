@@ -1,4 +1,4 @@
-package wire
+package course
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/larderfs/larder"
 )
 
 // Request is one request of the course protocol.
@@ -14,7 +16,7 @@ type Request struct {
 	// codec does not judge its content; larder.ValidateUsername does.
 	Username string
 
-	Signature Signature
+	Signature larder.Signature
 
 	// Body is empty for a registration, and otherwise the path of the file
 	// to retrieve, without a NUL terminator.
@@ -97,13 +99,13 @@ func parseUsername(field []byte) (string, error) {
 // longer than MaxBodySize.
 func (r *Request) AppendBinary(b []byte) ([]byte, error) {
 	if len(r.Username) > UsernameSize {
-		return b, fmt.Errorf("wire: username is %d bytes long; the field holds %d", len(r.Username), UsernameSize)
+		return b, fmt.Errorf("course: username is %d bytes long; the field holds %d", len(r.Username), UsernameSize)
 	}
 	if bytes.IndexByte([]byte(r.Username), 0) >= 0 {
-		return b, errors.New("wire: username contains a NUL byte")
+		return b, errors.New("course: username contains a NUL byte")
 	}
 	if len(r.Body) > MaxBodySize {
-		return b, fmt.Errorf("wire: body is %d bytes long; the maximum is %d", len(r.Body), MaxBodySize)
+		return b, fmt.Errorf("course: body is %d bytes long; the maximum is %d", len(r.Body), MaxBodySize)
 	}
 	var name [UsernameSize]byte
 	copy(name[:], r.Username)

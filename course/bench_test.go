@@ -1,4 +1,4 @@
-package wire_test
+package course_test
 
 import (
 	"bytes"
@@ -7,13 +7,14 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 )
 
 // benchRequest is a typical retrieval: a name, a signature and a short path.
-var benchRequest = wire.Request{
+var benchRequest = course.Request{
 	Username:  "alice",
-	Signature: wire.NewSignature("correct horse battery staple", wire.CourseSalt),
+	Signature: larder.NewSignature("correct horse battery staple", course.CourseSalt),
 	Body:      []byte("dir/report-2026.pdf"),
 }
 
@@ -27,9 +28,9 @@ func benchPayload(n int) []byte {
 // buffer, as the client sends it, and ReadRequest, as the server reads it.
 func BenchmarkRequest(b *testing.B) {
 	b.Run("encode", func(b *testing.B) {
-		buf := make([]byte, 0, wire.MaxMessageSize)
+		buf := make([]byte, 0, course.MaxMessageSize)
 		b.ReportAllocs()
-		b.SetBytes(int64(wire.RequestHeaderSize + len(benchRequest.Body)))
+		b.SetBytes(int64(course.RequestHeaderSize + len(benchRequest.Body)))
 		for b.Loop() {
 			var err error
 			if buf, err = benchRequest.AppendBinary(buf[:0]); err != nil {
@@ -47,7 +48,7 @@ func BenchmarkRequest(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 		for b.Loop() {
 			src.Reset(enc)
-			req, err := wire.ReadRequest(src)
+			req, err := course.ReadRequest(src)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -62,12 +63,12 @@ func BenchmarkRequest(b *testing.B) {
 // (which hashes the payload) through the Writer's buffer to io.Discard, and
 // ReadBlock from a stream of such blocks through the BlockReader's buffer.
 func BenchmarkBlock(b *testing.B) {
-	payload := benchPayload(wire.MaxBlockPayload)
+	payload := benchPayload(course.MaxBlockPayload)
 	b.Run("encode", func(b *testing.B) {
-		w := wire.NewWriter(io.Discard)
-		h := wire.BlockHeader{Status: wire.StatusOK, Count: 1 << 20, TotalHash: sha256.Sum256(payload)}
+		w := course.NewWriter(io.Discard)
+		h := course.BlockHeader{Status: course.StatusOK, Count: 1 << 20, TotalHash: sha256.Sum256(payload)}
 		b.ReportAllocs()
-		b.SetBytes(wire.MaxBlockPayload)
+		b.SetBytes(course.MaxBlockPayload)
 		for b.Loop() {
 			if err := w.WriteBlock(&h, payload); err != nil {
 				b.Fatal(err)
@@ -82,8 +83,8 @@ func BenchmarkBlock(b *testing.B) {
 		// 64 blocks, as many as the BlockReader's buffer holds, read
 		// over and over: each refill of the buffer is one Read.
 		var enc bytes.Buffer
-		w := wire.NewWriter(&enc)
-		h := wire.BlockHeader{Status: wire.StatusOK, Count: 64}
+		w := course.NewWriter(&enc)
+		h := course.BlockHeader{Status: course.StatusOK, Count: 64}
 		for h.Index = range 64 {
 			if err := w.WriteBlock(&h, payload); err != nil {
 				b.Fatal(err)
@@ -92,16 +93,16 @@ func BenchmarkBlock(b *testing.B) {
 		if err := w.Flush(); err != nil {
 			b.Fatal(err)
 		}
-		r := wire.NewBlockReader(&endless{b: enc.Bytes()})
+		r := course.NewBlockReader(&endless{b: enc.Bytes()})
 		b.ReportAllocs()
-		b.SetBytes(wire.MaxBlockPayload)
+		b.SetBytes(course.MaxBlockPayload)
 		for b.Loop() {
 			h, p, err := r.ReadBlock()
 			if err != nil {
 				b.Fatal(err)
 			}
-			if len(p) != wire.MaxBlockPayload || h.Status != wire.StatusOK {
-				b.Fatalf("got a block of %d bytes with status %v, want %d with %v", len(p), h.Status, wire.MaxBlockPayload, wire.StatusOK)
+			if len(p) != course.MaxBlockPayload || h.Status != course.StatusOK {
+				b.Fatalf("got a block of %d bytes with status %v, want %d with %v", len(p), h.Status, course.MaxBlockPayload, course.StatusOK)
 			}
 		}
 	})
@@ -116,8 +117,8 @@ func BenchmarkWritePayload(b *testing.B) {
 	payload := benchPayload(size)
 	total := sha256.Sum256(payload)
 	var sums [][32]byte
-	for p := payload; len(p) > 0; p = p[min(len(p), wire.MaxBlockPayload):] {
-		sums = append(sums, sha256.Sum256(p[:min(len(p), wire.MaxBlockPayload)]))
+	for p := payload; len(p) > 0; p = p[min(len(p), course.MaxBlockPayload):] {
+		sums = append(sums, sha256.Sum256(p[:min(len(p), course.MaxBlockPayload)]))
 	}
 	for _, bc := range []struct {
 		name string
@@ -125,11 +126,11 @@ func BenchmarkWritePayload(b *testing.B) {
 	}{{"hashed", nil}, {"sums", sums}} {
 		b.Run(bc.name, func(b *testing.B) {
 			src := bytes.NewReader(payload)
-			w := wire.NewWriter(io.Discard)
+			w := course.NewWriter(io.Discard)
 			b.ReportAllocs()
 			b.SetBytes(size)
 			for b.Loop() {
-				n, err := w.WritePayloadSums(wire.StatusOK, src, size, total, bc.sums, nil)
+				n, err := w.WritePayloadSums(course.StatusOK, src, size, total, bc.sums, nil)
 				if err != nil || n != size {
 					b.Fatalf("WritePayloadSums: got %d, %v; want %d, nil", n, err, size)
 				}

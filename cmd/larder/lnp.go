@@ -17,25 +17,24 @@ import (
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/salt"
 	"github.com/larderfs/larder/internal/tlsconf"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
-// defaultNativeServer is the native protocol's port on this machine.
-const defaultNativeServer = "127.0.0.1:23457"
+// defaultLNPServer is the native protocol's port on this machine.
+const defaultLNPServer = "127.0.0.1:23457"
 
 // knownServersName is the file, in the configuration folder, of the
 // certificates pinned on first use.
 const knownServersName = "known_servers"
 
-// nativeHelp ends the help of every native command.
-const nativeHelp = "\n\nThe server, the account and how the server's certificate is trusted come\n" +
+// lnpHelp ends the help of every native command.
+const lnpHelp = "\n\nThe server, the account and how the server's certificate is trusted come\n" +
 	"from the flags, else LARDER_NATIVE_SERVER and LARDER_USER, else the profile\n" +
 	"that 'larder login' saved. The password comes from --password-stdin, else\n" +
 	"LARDER_PASSWORD, else a prompt."
 
-// nativeFlags are the flags of the commands of the native protocol.
-type nativeFlags struct {
+// lnpFlags are the flags of the commands of the native protocol.
+type lnpFlags struct {
 	clientFlags
 	caFile            string
 	systemRoots       bool
@@ -46,22 +45,22 @@ type nativeFlags struct {
 
 // newFlagSet returns the flag set of a native command, as
 // clientFlags.newFlagSet does for the course protocol's.
-func (f *nativeFlags) newFlagSet(env *Env, name, synopsis, help string) *flag.FlagSet {
+func (f *lnpFlags) newFlagSet(env *Env, name, synopsis, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: larder %s\n\n%s%s\n\nFlags:\n", synopsis, help, nativeHelp)
+		fmt.Fprintf(fs.Output(), "Usage: larder %s\n\n%s%s\n\nFlags:\n", synopsis, help, lnpHelp)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&f.server, "server", "", "`address` of the server's native protocol (default: env LARDER_NATIVE_SERVER,\n"+
-		"else the profile's, else "+defaultNativeServer+")")
+		"else the profile's, else "+defaultLNPServer+")")
 	f.defineAccount(fs, env)
 	f.defineTrust(fs)
 	return fs
 }
 
 // defineTrust declares the flags that choose how the server is trusted.
-func (f *nativeFlags) defineTrust(fs *flag.FlagSet) {
+func (f *lnpFlags) defineTrust(fs *flag.FlagSet) {
 	fs.StringVar(&f.caFile, "ca-file", "", "verify the server's certificate with the authorities in this PEM `file`,\n"+
 		"instead of pinning it on first use")
 	fs.BoolVar(&f.systemRoots, "system-roots", false, "verify the server's certificate with the system's authorities,\n"+
@@ -71,7 +70,7 @@ func (f *nativeFlags) defineTrust(fs *flag.FlagSet) {
 }
 
 // parse parses args as parseFlags does and notes which flags were given.
-func (f *nativeFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+func (f *lnpFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return nil, err
@@ -81,9 +80,9 @@ func (f *nativeFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
-// nativeTarget is where a native command connects, as whom, and how it
+// lnpTarget is where a native command connects, as whom, and how it
 // trusts the server.
-type nativeTarget struct {
+type lnpTarget struct {
 	server string
 	user   string
 	trust
@@ -93,12 +92,12 @@ type nativeTarget struct {
 // environment and the profile, in that order. Only the profile's own
 // server is trusted as the profile says: a plaintext or CA setting made
 // for one server never carries over to another, which is pinned.
-func (f *nativeFlags) target(env *Env) (nativeTarget, error) {
+func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 	prof, err := loadProfile(env)
 	if err != nil {
-		return nativeTarget{}, err
+		return lnpTarget{}, err
 	}
-	var t nativeTarget
+	var t lnpTarget
 	switch {
 	case f.set["server"]:
 		t.server = f.server
@@ -107,7 +106,7 @@ func (f *nativeFlags) target(env *Env) (nativeTarget, error) {
 	case prof != nil:
 		t.server = prof.Server
 	default:
-		t.server = defaultNativeServer
+		t.server = defaultLNPServer
 	}
 	if _, _, err := net.SplitHostPort(t.server); err != nil {
 		return t, usageError("bad --server %q: want HOST:PORT", t.server)
@@ -141,20 +140,20 @@ func (f *nativeFlags) target(env *Env) (nativeTarget, error) {
 }
 
 // signature returns the signature of the password for t, with f's salt.
-func (f *nativeFlags) signature(ctx context.Context, env *Env, t nativeTarget) (wire.Signature, error) {
+func (f *lnpFlags) signature(ctx context.Context, env *Env, t lnpTarget) (larder.Signature, error) {
 	s, err := f.saltFor(env, t)
 	if err != nil {
-		return wire.Signature{}, err
+		return larder.Signature{}, err
 	}
 	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
 	if err != nil {
-		return wire.Signature{}, err
+		return larder.Signature{}, err
 	}
-	return wire.NewSignature(password, s), nil
+	return larder.NewSignature(password, s), nil
 }
 
 // saltFor returns --salt, or the salt stored for t's server and user.
-func (f *nativeFlags) saltFor(env *Env, t nativeTarget) (string, error) {
+func (f *lnpFlags) saltFor(env *Env, t lnpTarget) (string, error) {
 	if f.salt != "" {
 		return f.salt, nil
 	}
@@ -170,23 +169,23 @@ func (f *nativeFlags) saltFor(env *Env, t nativeTarget) (string, error) {
 	return s, err
 }
 
-// nativeSession is a logged-in session of a native command.
-type nativeSession struct {
+// lnpSession is a logged-in session of a native command.
+type lnpSession struct {
 	*client.Session
-	target      nativeTarget
+	target      lnpTarget
 	fingerprint string // of the server's certificate; "" in plaintext
 	cancel      context.CancelFunc
 }
 
 // Close ends the session and its context.
-func (s *nativeSession) Close() {
+func (s *lnpSession) Close() {
 	s.Session.Close()
 	s.cancel()
 }
 
 // connect logs in to the target of f with f's password and salt. The
 // returned context carries --timeout; the session's Close cancels it.
-func (f *nativeFlags) connect(ctx context.Context, env *Env) (context.Context, *nativeSession, error) {
+func (f *lnpFlags) connect(ctx context.Context, env *Env) (context.Context, *lnpSession, error) {
 	t, err := f.target(env)
 	if err != nil {
 		return nil, nil, err
@@ -200,17 +199,17 @@ func (f *nativeFlags) connect(ctx context.Context, env *Env) (context.Context, *
 
 // login connects to t within the connect timeout, sets up TLS as t trusts
 // the server, and logs in with sig.
-func (f *nativeFlags) login(ctx context.Context, env *Env, t nativeTarget, sig wire.Signature) (context.Context, *nativeSession, error) {
+func (f *lnpFlags) login(ctx context.Context, env *Env, t lnpTarget, sig larder.Signature) (context.Context, *lnpSession, error) {
 	cancel := context.CancelFunc(func() {})
 	if f.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 	}
-	conn, err := f.dialNative(ctx, env, t)
+	conn, err := f.dialLNP(ctx, env, t)
 	if err != nil {
 		cancel()
 		return nil, nil, err
 	}
-	s := &nativeSession{target: t, cancel: cancel}
+	s := &lnpSession{target: t, cancel: cancel}
 	if tc, ok := conn.(*tls.Conn); ok {
 		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
 			s.fingerprint = tlsconf.Fingerprint(certs[0].Raw)
@@ -229,8 +228,8 @@ func (f *nativeFlags) login(ctx context.Context, env *Env, t nativeTarget, sig w
 	return ctx, s, nil
 }
 
-// dialNative opens the connection, with its TLS handshake done.
-func (f *nativeFlags) dialNative(ctx context.Context, env *Env, t nativeTarget) (net.Conn, error) {
+// dialLNP opens the connection, with its TLS handshake done.
+func (f *lnpFlags) dialLNP(ctx context.Context, env *Env, t lnpTarget) (net.Conn, error) {
 	if f.connectTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.connectTimeout)
@@ -272,9 +271,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// nativeStatus returns the status of a *client.NativeError in err.
-func nativeStatus(err error) (native.Status, bool) {
-	if ne, ok := errors.AsType[*client.NativeError](err); ok {
+// lnpStatus returns the status of a *client.LNPError in err.
+func lnpStatus(err error) (lnp.Status, bool) {
+	if ne, ok := errors.AsType[*client.LNPError](err); ok {
 		return ne.Status, true
 	}
 	return 0, false
@@ -309,9 +308,9 @@ func sessionError(err error) error {
 	return err
 }
 
-// nativeCommand is the frame of a native command: its flags and
+// lnpCommand is the frame of a native command: its flags and
 // arguments, a session, then its work.
-type nativeCommand struct {
+type lnpCommand struct {
 	name, synopsis, help string
 	// flags declares the command's own flags; it may be nil.
 	flags func(fs *flag.FlagSet)
@@ -319,12 +318,12 @@ type nativeCommand struct {
 	// fail before the password is asked for.
 	args func(pos []string) error
 	// run does the command's work in the session s.
-	run func(ctx context.Context, s *nativeSession, pos []string) error
+	run func(ctx context.Context, s *lnpSession, pos []string) error
 }
 
 // main runs c with the command-line args.
-func (c *nativeCommand) main(ctx context.Context, env *Env, args []string) error {
-	var f nativeFlags
+func (c *lnpCommand) main(ctx context.Context, env *Env, args []string) error {
+	var f lnpFlags
 	fs := f.newFlagSet(env, c.name, c.synopsis, c.help)
 	if c.flags != nil {
 		c.flags(fs)

@@ -1,4 +1,4 @@
-package native_test
+package lnp_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // benchData returns a DATA frame's body with a payload of n bytes, and
@@ -15,7 +15,7 @@ import (
 func benchData(n int) (body, head, payload []byte) {
 	payload = make([]byte, n)
 	rand.NewChaCha8([32]byte{2}).Read(payload)
-	d := native.Data{Offset: 7 << 20, SHA256: sha256.Sum256(payload)}
+	d := lnp.Data{Offset: 7 << 20, SHA256: sha256.Sum256(payload)}
 	head = d.AppendHead(nil)
 	return append(head[:len(head):len(head)], payload...), head, payload
 }
@@ -24,10 +24,10 @@ func benchData(n int) (body, head, payload []byte) {
 // block (1 MiB) into the Reader's buffer, which it reuses: the steady
 // state must not allocate.
 func BenchmarkReaderNext(b *testing.B) {
-	body, _, _ := benchData(native.DefaultBlockSize)
+	body, _, _ := benchData(lnp.DefaultBlockSize)
 	var frame bytes.Buffer
-	w := native.NewWriter(&frame, 0)
-	if err := w.WriteFrame(native.TypeData, body); err != nil {
+	w := lnp.NewWriter(&frame, 0)
+	if err := w.WriteFrame(lnp.TypeData, body); err != nil {
 		b.Fatal(err)
 	}
 	if err := w.Flush(); err != nil {
@@ -35,7 +35,7 @@ func BenchmarkReaderNext(b *testing.B) {
 	}
 	enc := frame.Bytes()
 	src := bytes.NewReader(enc)
-	r := native.NewReader(src)
+	r := lnp.NewReader(src)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(enc)))
 	for b.Loop() {
@@ -44,7 +44,7 @@ func BenchmarkReaderNext(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if t != native.TypeData || len(got) != len(body) {
+		if t != lnp.TypeData || len(got) != len(body) {
 			b.Fatalf("got a %v frame of %d bytes, want DATA of %d", t, len(got), len(body))
 		}
 	}
@@ -54,12 +54,12 @@ func BenchmarkReaderNext(b *testing.B) {
 // server sends a block: its head and the payload apart, through a Writer
 // of the server's buffer size, flushed to io.Discard.
 func BenchmarkWriteFrameParts(b *testing.B) {
-	_, head, payload := benchData(native.DefaultBlockSize)
-	w := native.NewWriter(io.Discard, 256<<10)
+	_, head, payload := benchData(lnp.DefaultBlockSize)
+	w := lnp.NewWriter(io.Discard, 256<<10)
 	b.ReportAllocs()
-	b.SetBytes(int64(native.HeaderSize + len(head) + len(payload)))
+	b.SetBytes(int64(lnp.HeaderSize + len(head) + len(payload)))
 	for b.Loop() {
-		if err := w.WriteFrameParts(native.TypeData, head, payload); err != nil {
+		if err := w.WriteFrameParts(lnp.TypeData, head, payload); err != nil {
 			b.Fatal(err)
 		}
 		if err := w.Flush(); err != nil {
@@ -71,15 +71,15 @@ func BenchmarkWriteFrameParts(b *testing.B) {
 // BenchmarkParseData measures parsing a DATA body of 1 MiB: its shape
 // only, as the payload is not copied.
 func BenchmarkParseData(b *testing.B) {
-	body, _, _ := benchData(native.DefaultBlockSize)
+	body, _, _ := benchData(lnp.DefaultBlockSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		d, err := native.ParseData(body)
+		d, err := lnp.ParseData(body)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(d.Payload) != native.DefaultBlockSize {
-			b.Fatalf("got a payload of %d bytes, want %d", len(d.Payload), native.DefaultBlockSize)
+		if len(d.Payload) != lnp.DefaultBlockSize {
+			b.Fatalf("got a payload of %d bytes, want %d", len(d.Payload), lnp.DefaultBlockSize)
 		}
 	}
 }
@@ -89,16 +89,16 @@ func BenchmarkParseData(b *testing.B) {
 // server decodes it; "frame" adds the framing, Writer.Write and Flush
 // into a buffer and Reader.Next out of it.
 func BenchmarkControl(b *testing.B) {
-	for _, m := range []native.Message{
-		native.Stat{Path: "projects/larder/docs/PROTOCOL.md"},
-		native.Get{Path: "projects/larder/docs/PROTOCOL.md", Offset: 3 << 20},
+	for _, m := range []lnp.Message{
+		lnp.Stat{Path: "projects/larder/docs/PROTOCOL.md"},
+		lnp.Get{Path: "projects/larder/docs/PROTOCOL.md", Offset: 3 << 20},
 	} {
 		b.Run(m.Type().String()+"/body", func(b *testing.B) {
 			buf := make([]byte, 0, 512)
 			b.ReportAllocs()
 			for b.Loop() {
 				buf = m.AppendBody(buf[:0])
-				got, err := native.ParseRequest(m.Type(), buf)
+				got, err := lnp.ParseRequest(m.Type(), buf)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -110,7 +110,7 @@ func BenchmarkControl(b *testing.B) {
 		})
 		b.Run(m.Type().String()+"/frame", func(b *testing.B) {
 			var conn bytes.Buffer
-			w, r := native.NewWriter(&conn, 0), native.NewReader(&conn)
+			w, r := lnp.NewWriter(&conn, 0), lnp.NewReader(&conn)
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := w.Write(m); err != nil {
@@ -123,7 +123,7 @@ func BenchmarkControl(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				got, err := native.ParseRequest(t, body)
+				got, err := lnp.ParseRequest(t, body)
 				if err != nil {
 					b.Fatal(err)
 				}

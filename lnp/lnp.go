@@ -1,4 +1,4 @@
-// Package native encodes and decodes the frames of LNP/1, larder's native
+// Package lnp encodes and decodes the frames of LNP/1, larder's native
 // protocol: one login per connection, then any number of requests, with
 // 64-bit sizes and offsets and large blocks, each with its SHA-256.
 // docs/PROTOCOL.md describes it byte by byte.
@@ -9,7 +9,7 @@
 // slice and parse them back, refusing a body that is short or has bytes
 // left over. The package holds no policy; anything that cannot be parsed
 // is a *ProtocolError.
-package native
+package lnp
 
 import (
 	"crypto/sha256"
@@ -125,9 +125,9 @@ type ProtocolError struct {
 
 func (e *ProtocolError) Error() string {
 	if e.Err != nil {
-		return "native: " + e.Msg + ": " + e.Err.Error()
+		return "lnp: " + e.Msg + ": " + e.Err.Error()
 	}
-	return "native: " + e.Msg
+	return "lnp: " + e.Msg
 }
 
 func (e *ProtocolError) Unwrap() error { return e.Err }

@@ -12,7 +12,7 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/server"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // blockSums returns the SHA-256 of each bs-byte block of data.
@@ -25,14 +25,14 @@ func blockSums(data []byte, bs int) []byte {
 	return sums
 }
 
-// TestNativeKnownBlockSums: an upload records its blocks' sums, and a
+// TestLNPKnownBlockSums: an upload records its blocks' sums, and a
 // download sends them instead of hashing the file again (through
 // sendfile without TLS). The client still checks every block, so a file
 // corrupted on the server's disk is caught, not served.
-func TestNativeKnownBlockSums(t *testing.T) {
-	for name, start := range map[string]func(*testing.T, ...func(*server.Server)) *nativeHarness{
-		"TLS":       newNativeHarness,
-		"plaintext": newPlaintextNativeHarness,
+func TestLNPKnownBlockSums(t *testing.T) {
+	for name, start := range map[string]func(*testing.T, ...func(*server.Server)) *lnpHarness{
+		"TLS":       newLNPHarness,
+		"plaintext": newPlaintextLNPHarness,
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := start(t)
@@ -96,12 +96,12 @@ func TestNativeKnownBlockSums(t *testing.T) {
 	}
 }
 
-// TestNativeFirstDownloadRecordsBlockSums: a file placed in the shared
+// TestLNPFirstDownloadRecordsBlockSums: a file placed in the shared
 // area by other means is hashed block by block at its first download, and
 // its sums are recorded for the next; a download from an offset inside a
 // block does without them.
-func TestNativeFirstDownloadRecordsBlockSums(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPFirstDownloadRecordsBlockSums(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	bs := s.BlockSize()
@@ -128,10 +128,10 @@ func TestNativeFirstDownloadRecordsBlockSums(t *testing.T) {
 	}
 }
 
-// TestNativeStats: every LNP/1 request is counted by op and status, and
+// TestLNPStats: every LNP/1 request is counted by op and status, and
 // the file bytes of transfers both ways.
-func TestNativeStats(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPStats(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	data := randomBytes(3000, 13)
@@ -153,10 +153,10 @@ func TestNativeStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := h.srv.Stats()
-	count := func(op string, status native.Status) int64 {
-		for i := range server.NativeOp(server.NumNativeOps) {
+	count := func(op string, status lnp.Status) int64 {
+		for i := range server.LNPOp(server.NumLNPOps) {
 			if i.String() == op {
-				return st.NativeRequests[i][status]
+				return st.LNPRequests[i][status]
 			}
 		}
 		t.Fatalf("no op %q", op)
@@ -164,16 +164,16 @@ func TestNativeStats(t *testing.T) {
 	}
 	for _, c := range []struct {
 		op     string
-		status native.Status
+		status lnp.Status
 		want   int64
 	}{
-		{"put", native.StatusOK, 1}, {"get", native.StatusOK, 2}, {"stat", native.StatusNotFound, 1}, {"stat", native.StatusOK, 0},
+		{"put", lnp.StatusOK, 1}, {"get", lnp.StatusOK, 2}, {"stat", lnp.StatusNotFound, 1}, {"stat", lnp.StatusOK, 0},
 	} {
 		if got := count(c.op, c.status); got != c.want {
 			t.Errorf("%s %v: counted %d, want %d", c.op, c.status, got, c.want)
 		}
 	}
-	if st.NativeBytesReceived != 3000 || st.NativeBytesSent != 4000 {
-		t.Errorf("bytes received, sent: %d, %d; want 3000, 4000", st.NativeBytesReceived, st.NativeBytesSent)
+	if st.LNPBytesReceived != 3000 || st.LNPBytesSent != 4000 {
+		t.Errorf("bytes received, sent: %d, %d; want 3000, 4000", st.LNPBytesReceived, st.LNPBytesSent)
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // sharedName is the folder under which every user sees the shared area.
@@ -61,36 +61,36 @@ func writable(p string) (where, error) {
 }
 
 // handle serves one request. It reports whether the session goes on.
-func (ss *session) handle(ctx context.Context, m native.Message) bool {
+func (ss *session) handle(ctx context.Context, m lnp.Message) bool {
 	switch m := m.(type) {
-	case native.Whoami:
+	case lnp.Whoami:
 		return ss.whoami(ctx)
-	case native.Stat:
+	case lnp.Stat:
 		return ss.stat(ctx, m)
-	case native.List:
+	case lnp.List:
 		return ss.list(ctx, m)
-	case native.Mkdir:
-		ev := larder.Event{Kind: larder.EventMkdir, Path: nativePath(m.Path)}
+	case lnp.Mkdir:
+		ev := larder.Event{Kind: larder.EventMkdir, Path: lnpPath(m.Path)}
 		w, err := writable(m.Path)
 		if err == nil {
 			err = ss.space.Mkdir(w.path)
 		}
 		return ss.done(ctx, ev, err, nil)
-	case native.Delete:
+	case lnp.Delete:
 		return ss.delete(ctx, m)
-	case native.Rename:
+	case lnp.Rename:
 		return ss.rename(ctx, m)
-	case native.Passwd:
+	case lnp.Passwd:
 		return ss.passwd(ctx, m)
-	case native.Sums:
+	case lnp.Sums:
 		return ss.sums(ctx, m)
-	case native.Get:
+	case lnp.Get:
 		return ss.get(ctx, m)
-	case native.Put:
+	case lnp.Put:
 		return ss.put(ctx, m)
-	case native.Parts:
+	case lnp.Parts:
 		return ss.parts(ctx, m)
-	case native.Cancel:
+	case lnp.Cancel:
 		return ss.cancel(ctx, m)
 	}
 	return ss.done(ctx, larder.Event{Kind: larder.EventRefused}, larder.Errorf(larder.EINVALID, "%v is not served", m.Type()), nil)
@@ -100,9 +100,9 @@ func (ss *session) handle(ctx context.Context, m native.Message) bool {
 // It returns Server.record's error: a sync event not made durable.
 func (ss *session) record(ctx context.Context, ev larder.Event) error {
 	if ev.Path != "" {
-		ev.Path = nativePath(ev.Path) // in case a handler did not
+		ev.Path = lnpPath(ev.Path) // in case a handler did not
 	}
-	ss.status = native.Status(ev.Status)
+	ss.status = lnp.Status(ev.Status)
 	ss.last = ev
 	return ss.s.record(ctx, ev)
 }
@@ -127,7 +127,7 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 }
 
 func (ss *session) whoami(ctx context.Context) bool {
-	r := native.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(ss.s.Quota.Bytes), FilesQuota: uint64(ss.s.Quota.Files)}
+	r := lnp.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(ss.s.Quota.Bytes), FilesQuota: uint64(ss.s.Quota.Files)}
 	u, _, err := ss.usage(ctx, "")
 	r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
 	return ss.done(ctx, larder.Event{Kind: larder.EventStat, Reason: "whoami"}, err, r.AppendBody(nil))
@@ -143,8 +143,8 @@ func (ss *session) statOf(w where) (fs.FileInfo, error) {
 
 // entry describes fi, found at w, with its hash if it is known without
 // reading the file.
-func (ss *session) entry(ctx context.Context, w where, fi fs.FileInfo) native.Entry {
-	e := native.Entry{Name: path.Base("/" + w.path), Dir: fi.IsDir(), Modified: fi.ModTime()}
+func (ss *session) entry(ctx context.Context, w where, fi fs.FileInfo) lnp.Entry {
+	e := lnp.Entry{Name: path.Base("/" + w.path), Dir: fi.IsDir(), Modified: fi.ModTime()}
 	if w.shared && w.path == "" {
 		e.Name = sharedName
 	}
@@ -192,8 +192,8 @@ func (ss *session) sum(ctx context.Context, w where, f *disk.File) ([32]byte, er
 	return sum, nil
 }
 
-func (ss *session) stat(ctx context.Context, m native.Stat) bool {
-	ev := larder.Event{Kind: larder.EventStat, Path: nativePath(m.Path)}
+func (ss *session) stat(ctx context.Context, m lnp.Stat) bool {
+	ev := larder.Event{Kind: larder.EventStat, Path: lnpPath(m.Path)}
 	w, err := resolve(m.Path)
 	var fi fs.FileInfo
 	if err == nil {
@@ -206,7 +206,7 @@ func (ss *session) stat(ctx context.Context, m native.Stat) bool {
 	if w.path == "" && !w.shared {
 		e.Name = "/"
 	}
-	return ss.done(ctx, ev, nil, native.AppendEntry(nil, &e))
+	return ss.done(ctx, ev, nil, lnp.AppendEntry(nil, &e))
 }
 
 // Listing limits.
@@ -248,14 +248,14 @@ func (ss *session) closeListing() {
 // folder, one with after set to the last name of the page before goes on.
 // The page ends at limit entries, or where the next entry would not fit
 // in a REPLY frame.
-func (ss *session) list(ctx context.Context, m native.List) bool {
-	ev := larder.Event{Kind: larder.EventList, Path: nativePath(m.Path)}
+func (ss *session) list(ctx context.Context, m lnp.List) bool {
+	ev := larder.Event{Kind: larder.EventList, Path: lnpPath(m.Path)}
 	limit := int(m.Limit)
 	switch {
 	case limit == 0:
 		limit = defaultListLimit
-	case limit > native.MaxListLimit:
-		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "a limit of %d entries is above the most, %d", limit, native.MaxListLimit), nil)
+	case limit > lnp.MaxListLimit:
+		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "a limit of %d entries is above the most, %d", limit, lnp.MaxListLimit), nil)
 	}
 	w, err := resolve(m.Path)
 	if err != nil {
@@ -272,7 +272,7 @@ func (ss *session) list(ctx context.Context, m native.List) bool {
 		return ss.done(ctx, ev, larder.Errorf(larder.ECONFLICT,
 			"no listing of %s in this session ended at %q: a listing goes on from the last name of its last page, one folder at a time; list again from the start", m.Path, m.After), nil)
 	}
-	var r native.ListReply
+	var r lnp.ListReply
 	size := 0
 	for len(r.Entries) < limit {
 		if len(cur.held) == 0 {
@@ -299,8 +299,8 @@ func (ss *session) list(ctx context.Context, m native.List) bool {
 			continue
 		}
 		next := cur.held[0]
-		n := native.EntrySize(next.fi.Name())
-		if size+n > native.MaxListBytes {
+		n := lnp.EntrySize(next.fi.Name())
+		if size+n > lnp.MaxListBytes {
 			break
 		}
 		e := ss.entry(ctx, next.w, next.fi)
@@ -355,8 +355,8 @@ type namedInfo struct {
 
 func (n namedInfo) Name() string { return n.name }
 
-func (ss *session) delete(ctx context.Context, m native.Delete) bool {
-	ev := larder.Event{Kind: larder.EventDelete, Path: nativePath(m.Path)}
+func (ss *session) delete(ctx context.Context, m lnp.Delete) bool {
+	ev := larder.Event{Kind: larder.EventDelete, Path: lnpPath(m.Path)}
 	w, err := writable(m.Path)
 	if err == nil {
 		err = ss.space.Remove(w.path)
@@ -367,8 +367,8 @@ func (ss *session) delete(ctx context.Context, m native.Delete) bool {
 	return ss.done(ctx, ev, err, nil)
 }
 
-func (ss *session) rename(ctx context.Context, m native.Rename) bool {
-	ev := larder.Event{Kind: larder.EventRename, Path: nativePath(m.From), Reason: "to " + nativePath(m.To)}
+func (ss *session) rename(ctx context.Context, m lnp.Rename) bool {
+	ev := larder.Event{Kind: larder.EventRename, Path: lnpPath(m.From), Reason: "to " + lnpPath(m.To)}
 	from, err := writable(m.From)
 	var to where
 	if err == nil {
@@ -386,13 +386,13 @@ func (ss *session) rename(ctx context.Context, m native.Rename) bool {
 	return ss.done(ctx, ev, err, nil)
 }
 
-func (ss *session) passwd(ctx context.Context, m native.Passwd) bool {
+func (ss *session) passwd(ctx context.Context, m lnp.Passwd) bool {
 	ev := larder.Event{Kind: larder.EventAccount, Reason: "password changed by the user"}
 	u, err := ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], remoteIP(ss.c.rwc))
 	if err == nil {
-		ss.s.native.mu.Lock() // watchAccounts reads ss.user
+		ss.s.lnp.mu.Lock() // watchAccounts reads ss.user
 		ss.user = u
-		ss.s.native.mu.Unlock()
+		ss.s.lnp.mu.Unlock()
 		ss.s.endOtherSessions(u.Name, ss)
 	} else {
 		ev.Reason = ""
@@ -415,10 +415,10 @@ func (ss *session) open(p string) (where, *disk.File, error) {
 	return w, f, err
 }
 
-func (ss *session) sums(ctx context.Context, m native.Sums) bool {
-	ev := larder.Event{Kind: larder.EventStat, Path: nativePath(m.Path), Reason: "sums"}
-	if m.Count > native.MaxSumsCount {
-		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "%d sums asked for; the most is %d", m.Count, native.MaxSumsCount), nil)
+func (ss *session) sums(ctx context.Context, m lnp.Sums) bool {
+	ev := larder.Event{Kind: larder.EventStat, Path: lnpPath(m.Path), Reason: "sums"}
+	if m.Count > lnp.MaxSumsCount {
+		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "%d sums asked for; the most is %d", m.Count, lnp.MaxSumsCount), nil)
 	}
 	w, f, err := ss.open(m.Path)
 	if err != nil {
@@ -429,7 +429,7 @@ func (ss *session) sums(ctx context.Context, m native.Sums) bool {
 	if sum, ok := ss.knownSum(ctx, w, f.Size, f.ModTime); ok {
 		known = ss.knownBlocks(ctx, f.Size, 0, sum)
 	}
-	var r native.SumsReply
+	var r lnp.SumsReply
 	bs := int64(ss.blockSize)
 	for i := range uint64(m.Count) {
 		off := (m.First + i) * uint64(bs)

@@ -1,4 +1,4 @@
-package wire
+package course
 
 import (
 	"bufio"
@@ -160,7 +160,7 @@ func (w *Writer) Flush() error {
 // which must be at most MaxBlockPayload bytes long.
 func (w *Writer) WriteBlock(h *BlockHeader, payload []byte) error {
 	if len(payload) > MaxBlockPayload {
-		return fmt.Errorf("wire: block payload of %d bytes exceeds %d", len(payload), MaxBlockPayload)
+		return fmt.Errorf("course: block payload of %d bytes exceeds %d", len(payload), MaxBlockPayload)
 	}
 	h.BlockHash = sha256.Sum256(payload)
 	return w.writeBlock(h, payload)
@@ -251,7 +251,7 @@ func (w *Writer) WritePayloadSums(status Status, src io.ReaderAt, size int64, to
 		return 0, err
 	}
 	if sums != nil && len(sums) != int(count) {
-		return 0, fmt.Errorf("wire: %d block hashes for %d blocks", len(sums), count)
+		return 0, fmt.Errorf("course: %d block hashes for %d blocks", len(sums), count)
 	}
 
 	if w.buf == nil {
@@ -336,5 +336,5 @@ func readFullAt(src io.ReaderAt, p []byte, off int64) error {
 	if err == nil || err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("wire: reading payload at offset %d: %w", off, err)
+	return fmt.Errorf("course: reading payload at offset %d: %w", off, err)
 }

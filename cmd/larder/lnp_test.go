@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/salt"
-	"github.com/larderfs/larder/wire"
 )
 
-// nativeAddr returns the address of l's native protocol.
-func (l *testLarder) nativeAddr() string { return l.main.NativeAddr().String() }
+// lnpAddr returns the address of l's native protocol.
+func (l *testLarder) lnpAddr() string { return l.main.LNPAddr().String() }
 
 // withVars returns env with its own stdout and stderr, and vars (name,
 // value, ...) set on top of env's: the same configuration folder (salts,
@@ -50,7 +50,7 @@ func loggedIn(t *testing.T, l *testLarder) *Env {
 	if err := run(env, "register"); err != nil {
 		t.Fatalf("register: %v\n%s", err, stderr)
 	}
-	if err := run(env, "login", "--server", l.nativeAddr()); err != nil {
+	if err := run(env, "login", "--server", l.lnpAddr()); err != nil {
 		t.Fatalf("login: %v\n%s", err, stderr)
 	}
 	return env
@@ -96,7 +96,7 @@ func TestLoginPinsThenVerifies(t *testing.T) {
 	must(t, run(env, "register"))
 	stdout.Reset()
 	stderr.Reset()
-	addr, fp := l.nativeAddr(), l.main.identity.Fingerprint
+	addr, fp := l.lnpAddr(), l.main.identity.Fingerprint
 
 	if err := run(env, "login", "--server", addr); err != nil {
 		t.Fatalf("login: %v\n%s", err, stderr)
@@ -132,7 +132,7 @@ func TestLoginPinsThenVerifies(t *testing.T) {
 	if course, _ := store.Get(l.addr(), "alice"); s != course {
 		t.Errorf("salt for %s is %q, want the course server's %q", addr, s, course)
 	}
-	sig := wire.NewSignature("pw", s)
+	sig := larder.NewSignature("pw", s)
 	if bytes.Contains(raw, []byte(`"pw"`)) || bytes.Contains(raw, []byte(hex.EncodeToString(sig[:]))) {
 		t.Errorf("the profile holds the password or its signature:\n%s", raw)
 	}
@@ -153,14 +153,14 @@ func TestLoginPinsThenVerifies(t *testing.T) {
 func TestLoginRefusesChangedCertificate(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
-	addr, pinned := l.nativeAddr(), l.main.identity.Fingerprint
+	addr, pinned := l.lnpAddr(), l.main.identity.Fingerprint
 	config := env.Getenv("LARDER_CONFIG_DIR")
 	known, _ := os.ReadFile(filepath.Join(config, "known_servers"))
 
 	// The same server at the same address, with a new key.
 	l.shutdown()
 	must(t, os.RemoveAll(filepath.Join(l.data, "tls")))
-	l = l.restart(t, func(c *ServeConfig) { c.NativeListen = addr })
+	l = l.restart(t, func(c *ServeConfig) { c.LNPListen = addr })
 	now := l.main.identity.Fingerprint
 	if now == pinned {
 		t.Fatal("the restarted server kept its certificate")
@@ -173,7 +173,7 @@ func TestLoginRefusesChangedCertificate(t *testing.T) {
 	}
 }
 
-func TestNativePutGetRoundTrip(t *testing.T) {
+func TestLNPPutGetRoundTrip(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
 	data := randomData(3<<20+12345, 7)
@@ -221,7 +221,7 @@ func TestNativePutGetRoundTrip(t *testing.T) {
 // resumedLine is what get says when it kept part of a local file.
 var resumedLine = regexp.MustCompile(`kept the first (\d+) bytes of .*, and fetched the other (\d+)`)
 
-func TestNativeGetResumes(t *testing.T) {
+func TestLNPGetResumes(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
 	const block = 1 << 20 // the session's block size
@@ -288,7 +288,7 @@ func corrupt(b []byte, i int) []byte {
 	return c
 }
 
-func TestNativeFileCommands(t *testing.T) {
+func TestLNPFileCommands(t *testing.T) {
 	l := startLarder(t)
 	l.put(t, "course.txt", []byte("from the served folder"))
 	env := loggedIn(t, l)
@@ -366,7 +366,7 @@ func TestNativeFileCommands(t *testing.T) {
 	wantExit(t, nobody, exitDenied, []string{"INVALID_LOGIN"}, "ls", "--salt", testSalt)
 }
 
-func TestNativePasswd(t *testing.T) {
+func TestLNPPasswd(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
 	stdin, _, stderr := withVars(env)
@@ -407,7 +407,7 @@ func TestGetProtocol(t *testing.T) {
 	wantExit(t, env, exitUsage, []string{"native protocol"}, "get", "hello.txt", "--no-resume")
 
 	// --native without a profile: flags and environment only.
-	native, _, _ := withVars(env, "LARDER_NATIVE_SERVER", l.nativeAddr())
+	native, _, _ := withVars(env, "LARDER_NATIVE_SERVER", l.lnpAddr())
 	out := filepath.Join(t.TempDir(), "hello.txt")
 	runOK(t, native, "get", "--native", "--salt", s, "/shared/hello.txt", "-o", out)
 	if b, _ := os.ReadFile(out); string(b) != "hello" {
@@ -417,7 +417,7 @@ func TestGetProtocol(t *testing.T) {
 		t.Error("get --native saved a profile")
 	}
 
-	runOK(t, env, "login", "--server", l.nativeAddr())
+	runOK(t, env, "login", "--server", l.lnpAddr())
 	// The course protocol's files are in /shared; the top is alice's own.
 	wantExit(t, env, exitNotFound, []string{"NOT_FOUND"}, "get", "hello.txt", "-o", "-")
 	if out, _ := runOK(t, env, "get", "/shared/hello.txt", "-o", "-"); out != "hello" {
@@ -430,27 +430,27 @@ func TestGetProtocol(t *testing.T) {
 }
 
 func TestLoginPlaintext(t *testing.T) {
-	l := startLarder(t, func(c *ServeConfig) { c.InsecurePlaintextNative = true })
+	l := startLarder(t, func(c *ServeConfig) { c.InsecurePlaintextLNP = true })
 	env, stdout, _ := testEnv(t, l.addr())
 	must(t, run(env, "register"))
-	wantExit(t, env, exitFailure, []string{"does not speak TLS", "--insecure-plaintext"}, "login", "--server", l.nativeAddr())
-	must(t, run(env, "login", "--server", l.nativeAddr(), "--insecure-plaintext"))
+	wantExit(t, env, exitFailure, []string{"does not speak TLS", "--insecure-plaintext"}, "login", "--server", l.lnpAddr())
+	must(t, run(env, "login", "--server", l.lnpAddr(), "--insecure-plaintext"))
 	if !strings.Contains(stdout.String(), "No TLS") {
 		t.Errorf("login printed %q", stdout)
 	}
 	// The profile remembers it for this server, and only for it.
 	runOK(t, env, "whoami")
 	other, _, _ := withVars(env, "LARDER_NATIVE_SERVER", "127.0.0.1:1")
-	tgt, err := nativeFlagsFor(t, other).target(other)
+	tgt, err := lnpFlagsFor(t, other).target(other)
 	if err != nil || tgt.Mode != trustPin {
 		t.Errorf("another server is trusted as %q (%v), want %q", tgt.Mode, err, trustPin)
 	}
 }
 
-// nativeFlagsFor returns the flags of a native command run with no
+// lnpFlagsFor returns the flags of a native command run with no
 // arguments in env.
-func nativeFlagsFor(t *testing.T, env *Env) *nativeFlags {
-	var f nativeFlags
+func lnpFlagsFor(t *testing.T, env *Env) *lnpFlags {
+	var f lnpFlags
 	fs := f.newFlagSet(env, "x", "x", "")
 	if _, err := f.parse(fs, nil); err != nil {
 		t.Fatal(err)
@@ -458,7 +458,7 @@ func nativeFlagsFor(t *testing.T, env *Env) *nativeFlags {
 	return &f
 }
 
-func TestNativeQuota(t *testing.T) {
+func TestLNPQuota(t *testing.T) {
 	l := startLarder(t, func(c *ServeConfig) { c.Quota.Bytes = 1 << 20 })
 	env := loggedIn(t, l)
 	big := writeLocal(t, t.TempDir(), "big.bin", randomData(2<<20, 3))

@@ -13,16 +13,16 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/xfer"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 var errBusyTransfers = &larder.Error{Code: larder.EUNAVAILABLE, Message: "too many transfers at once for this account: retry when one ends"}
 
 // get sends a file from an offset: REPLY with its size, time and hash,
 // DATA frames, END.
-func (ss *session) get(ctx context.Context, m native.Get) bool {
+func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 	start := time.Now()
-	ev := larder.Event{Kind: larder.EventDownload, Path: nativePath(m.Path)}
+	ev := larder.Event{Kind: larder.EventDownload, Path: lnpPath(m.Path)}
 	if !ss.s.startTransfer(ss.user.Name) {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
@@ -39,8 +39,8 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
-	head := native.GetReply{Size: uint64(f.Size), Modified: f.ModTime, SHA256: sum}
-	if err := ss.w.Write(native.Reply{Status: native.StatusOK, Body: head.AppendBody(nil)}); err != nil {
+	head := lnp.GetReply{Size: uint64(f.Size), Modified: f.ModTime, SHA256: sum}
+	if err := ss.w.Write(lnp.Reply{Status: lnp.StatusOK, Body: head.AppendBody(nil)}); err != nil {
 		return false
 	}
 
@@ -52,11 +52,11 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 		err = ss.w.Flush()
 	}
 	ev.Bytes, ev.SHA256, ev.Duration = off-int64(m.Offset), sum, time.Since(start)
-	ss.s.counters.nativeSent.Add(ev.Bytes)
+	ss.s.counters.lnpSent.Add(ev.Bytes)
 	ev.User, ev.Remote = ss.user.Name, ss.c.remote
 	if err != nil {
 		// The client is gone or stopped reading: no END can reach it.
-		ev.Status, ev.Reason = int(native.StatusOther), "interrupted: "+err.Error()
+		ev.Status, ev.Reason = int(lnp.StatusOther), "interrupted: "+err.Error()
 		if cerr := ss.c.cutError(); cerr != nil {
 			// Cut mid-frame: the account ended while the client
 			// did not read.
@@ -66,26 +66,26 @@ func (ss *session) get(ctx context.Context, m native.Get) bool {
 		return false
 	}
 	ev.Status, ev.Reason = int(end.Status), end.Message
-	if err := ss.record(ctx, ev); err != nil && end.Status == native.StatusOK {
+	if err := ss.record(ctx, ev); err != nil && end.Status == lnp.StatusOK {
 		// A sync event not made durable: the END that completes the
 		// download is withheld, so that no client has a complete
 		// download the trail does not hold.
-		end = native.EndStatus{Status: native.StatusOther, Message: "the audit trail could not record the download: retry later"}
+		end = lnp.EndStatus{Status: lnp.StatusOther, Message: "the audit trail could not record the download: retry later"}
 		ss.status, ss.last.Status, ss.last.Reason = end.Status, int(end.Status), end.Message
 	}
 	if ss.w.Write(end) != nil || ss.w.Flush() != nil {
 		return false
 	}
-	return end.Status == native.StatusOK
+	return end.Status == lnp.StatusOK
 }
 
 // put receives an upload: REPLY with the offset to start from, then the
 // client's DATA frames and END, then REPLY with the new entry. An error in
 // the middle of the DATA frames ends the session after its REPLY, since
 // the client's frames still in flight cannot be told from requests.
-func (ss *session) put(ctx context.Context, m native.Put) bool {
+func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 	start := time.Now()
-	ev := larder.Event{Kind: larder.EventUpload, Path: nativePath(m.Path), Bytes: int64(m.Size)}
+	ev := larder.Event{Kind: larder.EventUpload, Path: lnpPath(m.Path), Bytes: int64(m.Size)}
 	w, err := writable(m.Path)
 	if err == nil && m.Size > 1<<62 {
 		err = larder.Errorf(larder.EINVALID, "a size of %d bytes is too large", m.Size)
@@ -124,8 +124,8 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		}
 	}
 	resumedAt := up.Offset
-	r := native.PutReply{Offset: uint64(up.Offset)}
-	if !ss.reply(native.StatusOK, "", r.AppendBody(nil)) {
+	r := lnp.PutReply{Offset: uint64(up.Offset)}
+	if !ss.reply(lnp.StatusOK, "", r.AppendBody(nil)) {
 		return false
 	}
 
@@ -133,7 +133,7 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 	ev.Duration = time.Since(start)
 	if err != nil {
 		if errors.Is(err, errClientGone) {
-			ev.User, ev.Remote, ev.Status, ev.Reason = ss.user.Name, ss.c.remote, int(native.StatusOther), fmt.Sprintf("interrupted at %d bytes: %v", up.Offset, err)
+			ev.User, ev.Remote, ev.Status, ev.Reason = ss.user.Name, ss.c.remote, int(lnp.StatusOther), fmt.Sprintf("interrupted at %d bytes: %v", up.Offset, err)
 			ss.record(ctx, ev)
 			return false
 		}
@@ -181,8 +181,8 @@ func (ss *session) put(ctx context.Context, m native.Put) bool {
 		}
 	}
 	ev.SHA256 = total
-	e := native.Entry{Name: path.Base(w.path), Size: m.Size, Modified: fi.ModTime(), SHA256: total}
-	return ss.done(ctx, ev, nil, native.AppendEntry(nil, &e))
+	e := lnp.Entry{Name: path.Base(w.path), Size: m.Size, Modified: fi.ModTime(), SHA256: total}
+	return ss.done(ctx, ev, nil, lnp.AppendEntry(nil, &e))
 }
 
 // checkTarget refuses, before any byte is sent, an upload that cannot
@@ -312,7 +312,7 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash, hold *disk.Hold) ([
 	from := up.Offset
 	sum, err := ss.receiveBlocks(up, wr, keep, hold)
 	werr := wr.Close()
-	ss.s.counters.nativeReceived.Add(up.Offset - from)
+	ss.s.counters.lnpReceived.Add(up.Offset - from)
 	if werr != nil && (err == nil || errors.Is(err, errClientGone)) {
 		err = werr
 	}
@@ -346,15 +346,15 @@ func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte,
 		ss.c.rwc.SetReadDeadline(time.Now().Add(timeout))
 		t, body, err := ss.r.Next()
 		if err != nil {
-			var pe *native.ProtocolError
+			var pe *lnp.ProtocolError
 			if errors.As(err, &pe) && pe.Err == nil {
 				return [32]byte{}, larder.Errorf(larder.EINVALID, "malformed frame in the upload: %v", err)
 			}
 			return [32]byte{}, fmt.Errorf("%w: %v", errClientGone, err)
 		}
 		switch t {
-		case native.TypeData:
-			d, err := native.ParseData(body)
+		case lnp.TypeData:
+			d, err := lnp.ParseData(body)
 			switch {
 			case err != nil:
 				return [32]byte{}, larder.Errorf(larder.EINVALID, "malformed DATA frame: %v", err)
@@ -376,11 +376,11 @@ func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte,
 			}
 			wr.Write(ss.r.SwapBuffer(next), at, d.Payload, d.SHA256)
 			at += int64(len(d.Payload))
-		case native.TypeEnd:
+		case lnp.TypeEnd:
 			if at != up.Size {
 				return [32]byte{}, larder.Errorf(larder.EINVALID, "END after %d of %d bytes", at, up.Size)
 			}
-			e, err := native.ParseEndHash(body)
+			e, err := lnp.ParseEndHash(body)
 			if err != nil {
 				return [32]byte{}, larder.Errorf(larder.EINVALID, "malformed END: %v", err)
 			}

@@ -22,20 +22,20 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
 	"github.com/larderfs/larder/internal/tlsconf"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
-// nativeHarness is a real server speaking LNP/1 over TLS on 127.0.0.1,
+// lnpHarness is a real server speaking LNP/1 over TLS on 127.0.0.1,
 // with the course protocol on a listener of its own, over temporary
 // folders and a SQLite database.
-type nativeHarness struct {
+type lnpHarness struct {
 	srv        *server.Server
 	addr       string // LNP/1
 	courseAddr string
@@ -47,22 +47,22 @@ type nativeHarness struct {
 	plaintext  bool
 }
 
-func newNativeHarness(t *testing.T, configure ...func(*server.Server)) *nativeHarness {
+func newLNPHarness(t *testing.T, configure ...func(*server.Server)) *lnpHarness {
 	t.Helper()
-	return startNativeHarness(t, false, configure...)
+	return startLNPHarness(t, false, configure...)
 }
 
-// newPlaintextNativeHarness is newNativeHarness without TLS, as
+// newPlaintextLNPHarness is newLNPHarness without TLS, as
 // --insecure-plaintext-native serves it.
-func newPlaintextNativeHarness(t *testing.T, configure ...func(*server.Server)) *nativeHarness {
+func newPlaintextLNPHarness(t *testing.T, configure ...func(*server.Server)) *lnpHarness {
 	t.Helper()
-	return startNativeHarness(t, true, configure...)
+	return startLNPHarness(t, true, configure...)
 }
 
-func startNativeHarness(t *testing.T, plaintext bool, configure ...func(*server.Server)) *nativeHarness {
+func startLNPHarness(t *testing.T, plaintext bool, configure ...func(*server.Server)) *lnpHarness {
 	t.Helper()
 	top := t.TempDir()
-	h := &nativeHarness{files: filepath.Join(top, "files"), spaces: filepath.Join(top, "spaces"), logs: &syncBuffer{}, plaintext: plaintext}
+	h := &lnpHarness{files: filepath.Join(top, "files"), spaces: filepath.Join(top, "spaces"), logs: &syncBuffer{}, plaintext: plaintext}
 	must(t, os.Mkdir(h.files, 0o755))
 	db, err := sqlite.Open(context.Background(), filepath.Join(top, "larder.db"))
 	must(t, err)
@@ -97,7 +97,7 @@ func startNativeHarness(t *testing.T, plaintext bool, configure ...func(*server.
 	if !plaintext {
 		nln = tls.NewListener(ln, id.ServerConfig())
 	}
-	go func() { done <- h.srv.ServeNative(nln) }()
+	go func() { done <- h.srv.ServeLNP(nln) }()
 	go func() { done <- h.srv.Serve(cln) }()
 	t.Cleanup(func() {
 		h.srv.Close()
@@ -118,9 +118,9 @@ func startNativeHarness(t *testing.T, plaintext bool, configure ...func(*server.
 }
 
 // register makes an account through the course protocol, as a user would.
-func (h *nativeHarness) register(t *testing.T, user, password string) wire.Signature {
+func (h *lnpHarness) register(t *testing.T, user, password string) larder.Signature {
 	t.Helper()
-	sig := wire.NewSignature(password, wire.CourseSalt)
+	sig := larder.NewSignature(password, course.CourseSalt)
 	c, err := client.Dial(context.Background(), h.courseAddr)
 	must(t, err)
 	defer c.Close()
@@ -131,7 +131,7 @@ func (h *nativeHarness) register(t *testing.T, user, password string) wire.Signa
 }
 
 // login opens an LNP/1 session over TLS, pinning the server on first use.
-func (h *nativeHarness) login(t *testing.T, user string, sig wire.Signature) *client.Session {
+func (h *lnpHarness) login(t *testing.T, user string, sig larder.Signature) *client.Session {
 	t.Helper()
 	s, err := h.dial(user, sig, 0)
 	if err != nil {
@@ -141,7 +141,7 @@ func (h *nativeHarness) login(t *testing.T, user string, sig wire.Signature) *cl
 	return s
 }
 
-func (h *nativeHarness) dial(user string, sig wire.Signature, maxBlock int) (*client.Session, error) {
+func (h *lnpHarness) dial(user string, sig larder.Signature, maxBlock int) (*client.Session, error) {
 	if h.plaintext {
 		conn, err := net.Dial("tcp", h.addr)
 		if err != nil {
@@ -160,43 +160,43 @@ func (h *nativeHarness) dial(user string, sig wire.Signature, maxBlock int) (*cl
 	return client.NewSession(context.Background(), conn, user, sig, client.SessionOptions{MaxBlock: maxBlock})
 }
 
-func wantNativeStatus(t *testing.T, what string, err error, want native.Status) {
+func wantLNPStatus(t *testing.T, what string, err error, want lnp.Status) {
 	t.Helper()
-	var ne *client.NativeError
+	var ne *client.LNPError
 	if !errors.As(err, &ne) || ne.Status != want {
 		t.Fatalf("%s: got %v, want status %v", what, err, want)
 	}
 }
 
-func TestNativeLogin(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPLogin(t *testing.T) {
+	h := newLNPHarness(t)
 	sig := h.register(t, "alice", "pw")
 	s := h.login(t, "alice", sig)
-	if s.BlockSize() != native.DefaultBlockSize || s.Server() != "larder test" {
+	if s.BlockSize() != lnp.DefaultBlockSize || s.Server() != "larder test" {
 		t.Errorf("block size %d, server %q", s.BlockSize(), s.Server())
 	}
 	who, err := s.Whoami(context.Background())
 	if err != nil || who.User != "alice" {
 		t.Fatalf("whoami: %+v %v", who, err)
 	}
-	_, err = h.dial("alice", wire.NewSignature("wrong", wire.CourseSalt), 0)
-	wantNativeStatus(t, "a wrong signature", err, native.StatusInvalidLogin)
+	_, err = h.dial("alice", larder.NewSignature("wrong", course.CourseSalt), 0)
+	wantLNPStatus(t, "a wrong signature", err, lnp.StatusInvalidLogin)
 	_, err = h.dial("nobody", sig, 0)
-	wantNativeStatus(t, "an unknown user", err, native.StatusInvalidLogin)
+	wantLNPStatus(t, "an unknown user", err, lnp.StatusInvalidLogin)
 	// A client may ask for small blocks.
-	small, err := h.dial("alice", sig, native.MinBlockSize)
-	if err != nil || small.BlockSize() != native.MinBlockSize {
+	small, err := h.dial("alice", sig, lnp.MinBlockSize)
+	if err != nil || small.BlockSize() != lnp.MinBlockSize {
 		t.Fatalf("small blocks: %v", err)
 	}
 	small.Close()
 }
 
-func TestNativePutGetRoundTrip(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPPutGetRoundTrip(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	must(t, s.Mkdir(ctx, "docs"))
-	for _, size := range []int{0, 1, native.MinBlockSize, native.DefaultBlockSize + 1, 3*native.DefaultBlockSize - 5} {
+	for _, size := range []int{0, 1, lnp.MinBlockSize, lnp.DefaultBlockSize + 1, 3*lnp.DefaultBlockSize - 5} {
 		data := randomBytes(size, 101)
 		name := fmt.Sprintf("docs/f%d.bin", size)
 		e, err := s.Put(ctx, name, bytes.NewReader(data), int64(size), client.PutOptions{Overwrite: true})
@@ -227,8 +227,8 @@ func TestNativePutGetRoundTrip(t *testing.T) {
 	}
 }
 
-func TestNativeTreeOperations(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPTreeOperations(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	must(t, os.WriteFile(filepath.Join(h.files, "course.txt"), []byte("shared file"), 0o644))
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
@@ -276,32 +276,32 @@ func TestNativeTreeOperations(t *testing.T) {
 		t.Errorf("get the shared file: %v %q", err, got.String())
 	}
 	_, err = s.Put(ctx, "shared/mine.txt", strings.NewReader("x"), 1, client.PutOptions{})
-	wantNativeStatus(t, "upload into the shared area", err, native.StatusDenied)
-	wantNativeStatus(t, "delete in the shared area", s.Delete(ctx, "shared/course.txt"), native.StatusDenied)
+	wantLNPStatus(t, "upload into the shared area", err, lnp.StatusDenied)
+	wantLNPStatus(t, "delete in the shared area", s.Delete(ctx, "shared/course.txt"), lnp.StatusDenied)
 
 	// Rename, delete, conflicts.
-	wantNativeStatus(t, "put over an existing file", func() error {
+	wantLNPStatus(t, "put over an existing file", func() error {
 		_, err := s.Put(ctx, "b.txt", strings.NewReader("3"), 1, client.PutOptions{})
 		return err
-	}(), native.StatusConflict)
+	}(), lnp.StatusConflict)
 	must(t, s.Rename(ctx, "b.txt", "a/b.txt", false))
-	wantNativeStatus(t, "rename onto an existing file", s.Rename(ctx, "a/one.txt", "a/b.txt", false), native.StatusConflict)
-	wantNativeStatus(t, "delete a folder that is not empty", s.Delete(ctx, "a"), native.StatusConflict)
+	wantLNPStatus(t, "rename onto an existing file", s.Rename(ctx, "a/one.txt", "a/b.txt", false), lnp.StatusConflict)
+	wantLNPStatus(t, "delete a folder that is not empty", s.Delete(ctx, "a"), lnp.StatusConflict)
 	must(t, s.Delete(ctx, "a/one.txt"))
 	must(t, s.Delete(ctx, "a/b.txt"))
 	must(t, s.Delete(ctx, "a"))
 	_, err = s.Stat(ctx, "a")
-	wantNativeStatus(t, "stat a deleted folder", err, native.StatusNotFound)
+	wantLNPStatus(t, "stat a deleted folder", err, lnp.StatusNotFound)
 
 	// Paths that can never be right.
 	for _, p := range []string{"../etc/passwd", "a//b", "a/./b", "x\x00y"} {
 		_, err := s.Stat(ctx, p)
-		wantNativeStatus(t, "stat "+p, err, native.StatusBadRequest)
+		wantLNPStatus(t, "stat "+p, err, lnp.StatusBadRequest)
 	}
 }
 
-func TestNativeUsersAreApart(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPUsersAreApart(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	alice := h.login(t, "alice", h.register(t, "alice", "pw"))
 	bob := h.login(t, "bob", h.register(t, "bob", "pw2"))
@@ -309,7 +309,7 @@ func TestNativeUsersAreApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := bob.Stat(ctx, "secret.txt")
-	wantNativeStatus(t, "bob stats alice's file", err, native.StatusNotFound)
+	wantLNPStatus(t, "bob stats alice's file", err, lnp.StatusNotFound)
 	entries, err := bob.ListAll(ctx, "/")
 	if err != nil || len(entries) != 1 || entries[0].Name != "shared" {
 		t.Errorf("bob's top: %+v %v", entries, err)
@@ -324,16 +324,16 @@ func TestNativeUsersAreApart(t *testing.T) {
 	// A user name that is a path is only a name.
 	evil := h.login(t, "../alice", h.register(t, "../alice", "pw3"))
 	_, err = evil.Stat(ctx, "secret.txt")
-	wantNativeStatus(t, "../alice stats alice's file", err, native.StatusNotFound)
+	wantLNPStatus(t, "../alice stats alice's file", err, lnp.StatusNotFound)
 }
 
-func TestNativePasswdEndsOtherSessions(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPPasswdEndsOtherSessions(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	old := h.register(t, "alice", "old")
 	a := h.login(t, "alice", old)
 	b := h.login(t, "alice", old)
-	neu := wire.NewSignature("new", wire.CourseSalt)
+	neu := larder.NewSignature("new", course.CourseSalt)
 	must(t, a.Passwd(ctx, old, neu))
 	if _, err := a.Whoami(ctx); err != nil {
 		t.Errorf("the session that changed the password: %v", err)
@@ -342,7 +342,7 @@ func TestNativePasswdEndsOtherSessions(t *testing.T) {
 		t.Error("another session of alice still works after the password changed")
 	}
 	_, err := h.dial("alice", old, 0)
-	wantNativeStatus(t, "the old signature", err, native.StatusInvalidLogin)
+	wantLNPStatus(t, "the old signature", err, lnp.StatusInvalidLogin)
 	h.login(t, "alice", neu)
 	// The course protocol sees the new password too.
 	c, err := client.Dial(ctx, h.courseAddr)
@@ -354,15 +354,15 @@ func TestNativePasswdEndsOtherSessions(t *testing.T) {
 	}
 }
 
-func TestNativeQuota(t *testing.T) {
-	h := newNativeHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 100} })
+func TestLNPQuota(t *testing.T) {
+	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 100} })
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	if _, err := s.Put(ctx, "a", bytes.NewReader(make([]byte, 60)), 60, client.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.Put(ctx, "b", bytes.NewReader(make([]byte, 60)), 60, client.PutOptions{})
-	wantNativeStatus(t, "over quota", err, native.StatusQuotaExceeded)
+	wantLNPStatus(t, "over quota", err, lnp.StatusQuotaExceeded)
 	if _, err := s.Stat(ctx, "b"); err == nil {
 		t.Error("an upload over quota left a file")
 	}
@@ -372,15 +372,15 @@ func TestNativeQuota(t *testing.T) {
 	}
 }
 
-func TestNativeUploadResumes(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPUploadResumes(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	s := h.login(t, "alice", sig)
-	data := randomBytes(5*native.DefaultBlockSize+123, 102)
+	data := randomBytes(5*lnp.DefaultBlockSize+123, 102)
 
 	// The first session sends three blocks and dies.
-	cut := &cutReader{r: bytes.NewReader(data), after: 3 * native.DefaultBlockSize}
+	cut := &cutReader{r: bytes.NewReader(data), after: 3 * lnp.DefaultBlockSize}
 	first, err := h.dial("alice", sig, 0)
 	must(t, err)
 	_, err = first.Put(ctx, "big.bin", cut, int64(len(data)), client.PutOptions{})
@@ -408,7 +408,7 @@ func TestNativeUploadResumes(t *testing.T) {
 		})
 		return err == nil
 	})
-	if resumedAt <= native.DefaultBlockSize || resumedAt > 3*native.DefaultBlockSize || resumedAt%native.DefaultBlockSize != 0 {
+	if resumedAt <= lnp.DefaultBlockSize || resumedAt > 3*lnp.DefaultBlockSize || resumedAt%lnp.DefaultBlockSize != 0 {
 		t.Errorf("resumed after %d bytes, want whole blocks, more than one, at most the 3 sent", resumedAt)
 	}
 	var got bytes.Buffer
@@ -430,26 +430,26 @@ func (c *cutReader) ReadAt(p []byte, off int64) (int, error) {
 	return c.r.ReadAt(p, off)
 }
 
-func TestNativeDownloadResumes(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPDownloadResumes(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
-	data := randomBytes(3*native.DefaultBlockSize+77, 103)
+	data := randomBytes(3*lnp.DefaultBlockSize+77, 103)
 	if _, err := s.Put(ctx, "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	local := filepath.Join(t.TempDir(), "f.bin")
 	// A partial file: two good blocks and a corrupt third.
-	partial := append([]byte(nil), data[:3*native.DefaultBlockSize-10]...)
-	partial[2*native.DefaultBlockSize+5] ^= 0xff
+	partial := append([]byte(nil), data[:3*lnp.DefaultBlockSize-10]...)
+	partial[2*lnp.DefaultBlockSize+5] ^= 0xff
 	must(t, os.WriteFile(local, partial, 0o600))
 	var fetched int
 	head, err := s.GetFile(ctx, "f.bin", local, func(n int) { fetched += n })
 	if err != nil || head.Size != uint64(len(data)) {
 		t.Fatalf("GetFile: %v", err)
 	}
-	if fetched != len(data)-2*native.DefaultBlockSize {
-		t.Errorf("fetched %d bytes, want %d: the two good blocks kept, the corrupt one fetched again", fetched, len(data)-2*native.DefaultBlockSize)
+	if fetched != len(data)-2*lnp.DefaultBlockSize {
+		t.Errorf("fetched %d bytes, want %d: the two good blocks kept, the corrupt one fetched again", fetched, len(data)-2*lnp.DefaultBlockSize)
 	}
 	got, err := os.ReadFile(local)
 	if err != nil || !bytes.Equal(got, data) {
@@ -457,11 +457,11 @@ func TestNativeDownloadResumes(t *testing.T) {
 	}
 }
 
-func TestNativeRacingUploads(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPRacingUploads(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
-	a, b := randomBytes(2*native.DefaultBlockSize, 104), randomBytes(2*native.DefaultBlockSize, 105)
+	a, b := randomBytes(2*lnp.DefaultBlockSize, 104), randomBytes(2*lnp.DefaultBlockSize, 105)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, data := range [][]byte{a, b} {
@@ -477,8 +477,8 @@ func TestNativeRacingUploads(t *testing.T) {
 	}
 	wg.Wait()
 	for _, err := range errs {
-		var ne *client.NativeError
-		if err != nil && !(errors.As(err, &ne) && ne.Status == native.StatusConflict) {
+		var ne *client.LNPError
+		if err != nil && !(errors.As(err, &ne) && ne.Status == lnp.StatusConflict) {
 			t.Errorf("a racing upload: %v", err)
 		}
 	}
@@ -492,14 +492,14 @@ func TestNativeRacingUploads(t *testing.T) {
 	}
 }
 
-// TestNativeOneGiB uploads and downloads a 1 GiB file of random bytes over
+// TestLNPOneGiB uploads and downloads a 1 GiB file of random bytes over
 // TLS, and checks it byte-exact through its SHA-256 (streamed, never held
 // in memory).
-func TestNativeOneGiB(t *testing.T) {
+func TestLNPOneGiB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1 GiB over TLS: skipped with -short")
 	}
-	h := newNativeHarness(t)
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	const size = 1 << 30
@@ -544,13 +544,13 @@ func (f chachaFile) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// TestNativeOperationsAreAudited: every operation of a session leaves its
+// TestLNPOperationsAreAudited: every operation of a session leaves its
 // event, with the fields an auditor needs.
-func TestNativeOperationsAreAudited(t *testing.T) {
+func TestLNPOperationsAreAudited(t *testing.T) {
 	var out syncBuffer
 	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), Sink: audit.NewJSONLines(&out, nil)})
 	must(t, err)
-	h := newNativeHarness(t, func(s *server.Server) { s.Audit = trail })
+	h := newLNPHarness(t, func(s *server.Server) { s.Audit = trail })
 	ctx := context.Background()
 	old := h.register(t, "alice", "pw")
 	s := h.login(t, "alice", old)
@@ -568,8 +568,8 @@ func TestNativeOperationsAreAudited(t *testing.T) {
 	must(t, s.Rename(ctx, "d/f.txt", "d/g.txt", false))
 	must(t, s.Delete(ctx, "d/g.txt"))
 	_, err = s.Stat(ctx, "d/missing")
-	wantNativeStatus(t, "stat a missing file", err, native.StatusNotFound)
-	must(t, s.Passwd(ctx, old, wire.NewSignature("new", wire.CourseSalt)))
+	wantLNPStatus(t, "stat a missing file", err, lnp.StatusNotFound)
+	must(t, s.Passwd(ctx, old, larder.NewSignature("new", course.CourseSalt)))
 	s.Close()
 	h.srv.Close()
 	h.srv.Wait()
@@ -588,7 +588,7 @@ func TestNativeOperationsAreAudited(t *testing.T) {
 		larder.EventRename: func(e larder.Event) bool { return e.Path == "/d/f.txt" && e.Reason == "to /d/g.txt" },
 		larder.EventDelete: func(e larder.Event) bool { return e.Path == "/d/g.txt" && e.Status == 1 },
 		larder.EventStat: func(e larder.Event) bool {
-			return e.Path == "/d/missing" && e.Status == int(native.StatusNotFound) && e.Reason != ""
+			return e.Path == "/d/missing" && e.Status == int(lnp.StatusNotFound) && e.Reason != ""
 		},
 		larder.EventAccount: func(e larder.Event) bool { return e.Reason == "password changed by the user" },
 		larder.EventLogin:   func(e larder.Event) bool { return e.Status == 0 },
@@ -608,14 +608,14 @@ func TestNativeOperationsAreAudited(t *testing.T) {
 	}
 }
 
-// TestNativeCorruptBlockRefused: a block whose payload does not match its
+// TestLNPCorruptBlockRefused: a block whose payload does not match its
 // hash is refused with HASH_MISMATCH naming its offset; the blocks before
 // it are kept, and a resumed upload completes the file.
-func TestNativeCorruptBlockRefused(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPCorruptBlockRefused(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
-	data := randomBytes(3*native.MinBlockSize, 106)
+	data := randomBytes(3*lnp.MinBlockSize, 106)
 
 	cfg, err := tlsconf.ClientConfig(h.addr, h.known, tlsconf.ClientOptions{Warn: io.Discard})
 	must(t, err)
@@ -623,8 +623,8 @@ func TestNativeCorruptBlockRefused(t *testing.T) {
 	must(t, err)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	w, r := native.NewWriter(conn, 0), native.NewReader(conn)
-	next := func(want native.Type) []byte {
+	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
+	next := func(want lnp.Type) []byte {
 		t.Helper()
 		typ, body, err := r.Next()
 		if err != nil || typ != want {
@@ -632,26 +632,26 @@ func TestNativeCorruptBlockRefused(t *testing.T) {
 		}
 		return body
 	}
-	must(t, w.Write(native.Hello{User: "alice", Signature: sig, MaxBlock: native.MinBlockSize}))
+	must(t, w.Write(lnp.Hello{User: "alice", Signature: sig, MaxBlock: lnp.MinBlockSize}))
 	must(t, w.Flush())
-	next(native.TypeWelcome)
-	must(t, w.Write(native.Put{Path: "f.bin", Size: uint64(len(data))}))
+	next(lnp.TypeWelcome)
+	must(t, w.Write(lnp.Put{Path: "f.bin", Size: uint64(len(data))}))
 	must(t, w.Flush())
-	next(native.TypeReply)
+	next(lnp.TypeReply)
 	block := func(i int, corrupt bool) {
-		p := append([]byte(nil), data[i*native.MinBlockSize:(i+1)*native.MinBlockSize]...)
-		d := native.Data{Offset: uint64(i * native.MinBlockSize), SHA256: sha256.Sum256(p)}
+		p := append([]byte(nil), data[i*lnp.MinBlockSize:(i+1)*lnp.MinBlockSize]...)
+		d := lnp.Data{Offset: uint64(i * lnp.MinBlockSize), SHA256: sha256.Sum256(p)}
 		if corrupt {
 			p[17] ^= 1
 		}
-		must(t, w.WriteFrameParts(native.TypeData, d.AppendHead(nil), p))
+		must(t, w.WriteFrameParts(lnp.TypeData, d.AppendHead(nil), p))
 	}
 	block(0, false)
 	block(1, true)
 	must(t, w.Flush())
-	reply, err := native.ParseReply(next(native.TypeReply))
+	reply, err := lnp.ParseReply(next(lnp.TypeReply))
 	must(t, err)
-	if reply.Status != native.StatusHashMismatch || !strings.Contains(reply.Message, "offset 4096") {
+	if reply.Status != lnp.StatusHashMismatch || !strings.Contains(reply.Message, "offset 4096") {
 		t.Fatalf("a corrupt block: %v %q", reply.Status, reply.Message)
 	}
 	if _, _, err := r.Next(); err == nil {
@@ -677,21 +677,21 @@ func TestNativeCorruptBlockRefused(t *testing.T) {
 	if _, err := s.Get(ctx, "f.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("the file after the resume: %v", err)
 	}
-	if resumedAt != native.MinBlockSize {
-		t.Errorf("resumed after %d bytes, want the one good block of %d", resumedAt, native.MinBlockSize)
+	if resumedAt != lnp.MinBlockSize {
+		t.Errorf("resumed after %d bytes, want the one good block of %d", resumedAt, lnp.MinBlockSize)
 	}
 }
 
-// TestNativePutShortSource: a source shorter than the size announced
+// TestLNPPutShortSource: a source shorter than the size announced
 // fails the upload, and no file appears.
-func TestNativePutShortSource(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPPutShortSource(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	if _, err := s.Put(ctx, "short.bin", bytes.NewReader(make([]byte, 100)), 200, client.PutOptions{}); err == nil || !strings.Contains(err.Error(), "ended at 100 of the 200 bytes") {
 		t.Fatalf("a 100-byte source announced as 200: %v", err)
 	}
-	s3 := h.login(t, "alice", wire.NewSignature("pw", wire.CourseSalt))
+	s3 := h.login(t, "alice", larder.NewSignature("pw", course.CourseSalt))
 	if _, err := s3.Stat(ctx, "short.bin"); err == nil {
 		t.Error("an upload from a short source left a file")
 	}

@@ -1,4 +1,4 @@
-package wire
+package course
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/larderfs/larder"
 )
 
 // splitReader returns the bytes of data in two reads, split at n, as TCP
@@ -35,7 +37,7 @@ func (r *splitReader) Read(p []byte) (int, error) {
 // the bytes it was read from; and that splitting the input at every
 // position gives the same answer.
 func FuzzReadRequest(f *testing.F) {
-	sig := NewSignature("pw", CourseSalt)
+	sig := larder.NewSignature("pw", CourseSalt)
 	f.Add(rawRequest("alice", sig, 0, ""))
 	f.Add(rawRequest("alice", sig, 9, "notes.txt"))
 	f.Add(rawRequest("bob\x00x", sig, 1, "x"))

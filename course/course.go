@@ -1,4 +1,4 @@
-// Package wire encodes and decodes the frames of the course protocol ("V1"),
+// Package course encodes and decodes the frames of the course protocol ("V1"),
 // the file-retrieval protocol of the DIKU CompSys course that larder speaks
 // byte for byte. docs/PROTOCOL.md describes it in full.
 //
@@ -10,17 +10,19 @@
 //
 // The package holds no policy: it frames bytes, enforces the size limits and
 // reports anything that cannot be parsed as a *ProtocolError.
-package wire
+package course
 
 import (
 	"crypto/sha256"
 	"fmt"
+
+	"github.com/larderfs/larder"
 )
 
 // Sizes of the course protocol, in bytes.
 const (
 	UsernameSize      = 16                                 // the username field, NUL-padded
-	SignatureSize     = sha256.Size                        // the signature field
+	SignatureSize     = larder.SignatureSize               // the signature field
 	RequestHeaderSize = UsernameSize + SignatureSize + 4   // 52: username, signature, length
 	MaxMessageSize    = 1024                               // MSG_MAX: the largest request or block
 	MaxBodySize       = MaxMessageSize - RequestHeaderSize // 972
@@ -63,25 +65,9 @@ func (s Status) String() string {
 // Valid reports whether s is one of the seven defined codes.
 func (s Status) Valid() bool { return s >= StatusOK && s <= StatusMalformed }
 
-// Signature is what a client sends instead of its password:
-// SHA-256 of the password followed by the client's salt.
-type Signature [SignatureSize]byte
-
 // CourseSalt is the fixed client salt of the course's Python client. Using
 // it lets one account be used from that client and from larder's.
 const CourseSalt = "0123456789012345678901234567890123456789012345678901234567890123"
-
-// NewSignature computes the course protocol's signature: SHA-256 over the
-// UTF-8 bytes of password and salt concatenated, password first, with no
-// separator.
-func NewSignature(password, salt string) Signature {
-	h := sha256.New()
-	h.Write([]byte(password))
-	h.Write([]byte(salt))
-	var s Signature
-	h.Sum(s[:0])
-	return s
-}
 
 // ProtocolError reports bytes that do not form a valid frame. The server
 // answers it with StatusMalformed; a client gives up on the reply.
@@ -92,9 +78,9 @@ type ProtocolError struct {
 
 func (e *ProtocolError) Error() string {
 	if e.Err != nil {
-		return "wire: " + e.Msg + ": " + e.Err.Error()
+		return "course: " + e.Msg + ": " + e.Err.Error()
 	}
-	return "wire: " + e.Msg
+	return "course: " + e.Msg
 }
 
 // Unwrap returns the underlying I/O error, so that callers can tell a
@@ -107,14 +93,14 @@ func (e *ProtocolError) Unwrap() error { return e.Err }
 // that is for payloads above about 3.7 TiB.
 func BlockCount(size int64) (uint32, error) {
 	if size < 0 {
-		return 0, fmt.Errorf("wire: negative payload size %d", size)
+		return 0, fmt.Errorf("course: negative payload size %d", size)
 	}
 	n := (size + MaxBlockPayload - 1) / MaxBlockPayload
 	if n == 0 {
 		return 1, nil
 	}
 	if n > 1<<32-1 {
-		return 0, fmt.Errorf("wire: a payload of %d bytes needs %d blocks; the protocol allows at most %d", size, n, uint32(1<<32-1))
+		return 0, fmt.Errorf("course: a payload of %d bytes needs %d blocks; the protocol allows at most %d", size, n, uint32(1<<32-1))
 	}
 	return uint32(n), nil
 }

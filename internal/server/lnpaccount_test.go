@@ -20,13 +20,12 @@ import (
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
 	"github.com/larderfs/larder/internal/tlsconf"
-	"github.com/larderfs/larder/native"
-	"github.com/larderfs/larder/wire"
+	"github.com/larderfs/larder/lnp"
 )
 
 // otherStore opens the harness's database a second time, as an
 // administrator's command in another process does.
-func (h *nativeHarness) otherStore(t *testing.T) (*sqlite.UserStore, *sqlite.FileStore) {
+func (h *lnpHarness) otherStore(t *testing.T) (*sqlite.UserStore, *sqlite.FileStore) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(filepath.Dir(h.spaces), "larder.db"))
 	must(t, err)
@@ -34,11 +33,11 @@ func (h *nativeHarness) otherStore(t *testing.T) (*sqlite.UserStore, *sqlite.Fil
 	return sqlite.NewUserStore(db), sqlite.NewFileStore(db)
 }
 
-// TestNativeNewAccountSeesNothingOfAnOld: an account deleted and
+// TestLNPNewAccountSeesNothingOfAnOld: an account deleted and
 // registered again under its name starts empty: none of the old
 // account's files, records or usage.
-func TestNativeNewAccountSeesNothingOfAnOld(t *testing.T) {
-	h := newNativeHarness(t)
+func TestLNPNewAccountSeesNothingOfAnOld(t *testing.T) {
+	h := newLNPHarness(t)
 	ctx := context.Background()
 	old := h.login(t, "bob", h.register(t, "bob", "old bob"))
 	must(t, old.Mkdir(ctx, "private"))
@@ -114,10 +113,10 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 
 // auditTo returns a configure function that sends the server's audit
 // trail to out, and a function that closes it once the server is done.
-func auditTo(t *testing.T, out *syncBuffer) (func(*server.Server), func(h *nativeHarness)) {
+func auditTo(t *testing.T, out *syncBuffer) (func(*server.Server), func(h *lnpHarness)) {
 	trail, err := audit.Open(audit.Config{Dir: t.TempDir(), Sink: audit.NewJSONLines(out, nil)})
 	must(t, err)
-	return func(s *server.Server) { s.Audit = trail }, func(h *nativeHarness) {
+	return func(s *server.Server) { s.Audit = trail }, func(h *lnpHarness) {
 		h.srv.Close()
 		h.srv.Wait()
 		must(t, trail.Close(context.Background()))
@@ -126,7 +125,7 @@ func auditTo(t *testing.T, out *syncBuffer) (func(*server.Server), func(h *nativ
 
 // findEvent reports whether the JSON-lines trail holds an event of kind
 // for user whose status and reason are as wanted.
-func findEvent(t *testing.T, trail string, kind larder.EventKind, user string, status native.Status, reason string) bool {
+func findEvent(t *testing.T, trail string, kind larder.EventKind, user string, status lnp.Status, reason string) bool {
 	t.Helper()
 	for line := range strings.SplitSeq(strings.TrimSpace(trail), "\n") {
 		var e larder.Event
@@ -160,7 +159,7 @@ func endAccount(t *testing.T, users *sqlite.UserStore, how, name string) {
 
 // rawSession logs user in over TLS and returns the frames' writer and
 // reader: a client that reads the server's REPLY while it still sends.
-func (h *nativeHarness) rawSession(t *testing.T, user string, sig wire.Signature) (*native.Writer, *native.Reader) {
+func (h *lnpHarness) rawSession(t *testing.T, user string, sig larder.Signature) (*lnp.Writer, *lnp.Reader) {
 	t.Helper()
 	cfg, err := tlsconf.ClientConfig(h.addr, h.known, tlsconf.ClientOptions{Warn: io.Discard})
 	must(t, err)
@@ -168,25 +167,25 @@ func (h *nativeHarness) rawSession(t *testing.T, user string, sig wire.Signature
 	must(t, err)
 	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	w, r := native.NewWriter(conn, 0), native.NewReader(conn)
-	must(t, w.Write(native.Hello{User: user, Signature: sig, MaxBlock: native.MinBlockSize}))
+	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
+	must(t, w.Write(lnp.Hello{User: user, Signature: sig, MaxBlock: lnp.MinBlockSize}))
 	must(t, w.Flush())
-	if typ, body, err := r.Next(); err != nil || typ != native.TypeWelcome {
+	if typ, body, err := r.Next(); err != nil || typ != lnp.TypeWelcome {
 		t.Fatalf("login: got %v %q %v, want WELCOME", typ, body, err)
 	}
 	return w, r
 }
 
-// TestNativeEndedAccountEndsUploadInFlight: an upload in flight when its
+// TestLNPEndedAccountEndsUploadInFlight: an upload in flight when its
 // account is disabled or deleted (from another store handle, as the
 // admin command does) is ended with DENIED within a few seconds, while
 // the client still sends, and is not committed.
-func TestNativeEndedAccountEndsUploadInFlight(t *testing.T) {
+func TestLNPEndedAccountEndsUploadInFlight(t *testing.T) {
 	for _, how := range []string{"disabled", "deleted"} {
 		t.Run(how, func(t *testing.T) {
 			var trail syncBuffer
 			withAudit, closeAudit := auditTo(t, &trail)
-			h := newNativeHarness(t, withAudit)
+			h := newLNPHarness(t, withAudit)
 			ctx := context.Background()
 			sig := h.register(t, "alice", "pw")
 			users, files := h.otherStore(t)
@@ -195,15 +194,15 @@ func TestNativeEndedAccountEndsUploadInFlight(t *testing.T) {
 
 			w, r := h.rawSession(t, "alice", sig)
 			const size = 1 << 30 // never sent whole: the client is slow
-			must(t, w.Write(native.Put{Path: "big.bin", Size: size}))
+			must(t, w.Write(lnp.Put{Path: "big.bin", Size: size}))
 			must(t, w.Flush())
-			if typ, body, err := r.Next(); err != nil || typ != native.TypeReply {
+			if typ, body, err := r.Next(); err != nil || typ != lnp.TypeReply {
 				t.Fatalf("PUT: got %v %q %v, want REPLY", typ, body, err)
 			}
-			block := make([]byte, native.MinBlockSize)
-			d := native.Data{SHA256: sha256.Sum256(block)}
+			block := make([]byte, lnp.MinBlockSize)
+			d := lnp.Data{SHA256: sha256.Sum256(block)}
 			send := func() error {
-				err := w.WriteFrameParts(native.TypeData, d.AppendHead(nil), block)
+				err := w.WriteFrameParts(lnp.TypeData, d.AppendHead(nil), block)
 				if err == nil {
 					err = w.Flush()
 				}
@@ -233,12 +232,12 @@ func TestNativeEndedAccountEndsUploadInFlight(t *testing.T) {
 			typ, body, err := r.Next()
 			close(stop)
 			<-sent
-			if err != nil || typ != native.TypeReply {
+			if err != nil || typ != lnp.TypeReply {
 				t.Fatalf("the upload of a %s account: got %v %v, want a REPLY", how, typ, err)
 			}
-			reply, err := native.ParseReply(body)
+			reply, err := lnp.ParseReply(body)
 			must(t, err)
-			if reply.Status != native.StatusDenied || !strings.Contains(reply.Message, "account "+how) {
+			if reply.Status != lnp.StatusDenied || !strings.Contains(reply.Message, "account "+how) {
 				t.Errorf("the upload of a %s account: got %v %q, want DENIED saying so", how, reply.Status, reply.Message)
 			}
 			if d := time.Since(ended); d > 5*time.Second {
@@ -254,25 +253,25 @@ func TestNativeEndedAccountEndsUploadInFlight(t *testing.T) {
 				}
 			}
 			closeAudit(h)
-			if !findEvent(t, trail.String(), larder.EventUpload, "alice", native.StatusDenied, "account "+how) {
+			if !findEvent(t, trail.String(), larder.EventUpload, "alice", lnp.StatusDenied, "account "+how) {
 				t.Errorf("no upload event with status DENIED and reason account %s in:\n%s", how, trail.String())
 			}
 		})
 	}
 }
 
-// TestNativeEndedAccountCannotCommit: an upload whose last bytes arrive
+// TestLNPEndedAccountCannotCommit: an upload whose last bytes arrive
 // just after the account is disabled or deleted is not committed: the
 // account is checked again before the commit.
-func TestNativeEndedAccountCannotCommit(t *testing.T) {
+func TestLNPEndedAccountCannotCommit(t *testing.T) {
 	for _, how := range []string{"disabled", "deleted"} {
 		t.Run(how, func(t *testing.T) {
-			h := newNativeHarness(t)
+			h := newLNPHarness(t)
 			ctx := context.Background()
 			sig := h.register(t, "alice", "pw")
 			s := h.login(t, "alice", sig)
 			users, _ := h.otherStore(t)
-			size := int64(4*native.DefaultBlockSize + 10)
+			size := int64(4*lnp.DefaultBlockSize + 10)
 			src := newPausedReader(size - 10)
 			done := make(chan error, 1)
 			go func() {
@@ -283,7 +282,7 @@ func TestNativeEndedAccountCannotCommit(t *testing.T) {
 			endAccount(t, users, how, "alice")
 			close(src.gate)
 			err := <-done
-			wantNativeStatus(t, "the commit of a "+how+" account", err, native.StatusDenied)
+			wantLNPStatus(t, "the commit of a "+how+" account", err, lnp.StatusDenied)
 			if how == "disabled" {
 				must(t, users.SetDisabled(ctx, "alice", false))
 				if _, err := h.login(t, "alice", sig).Stat(ctx, "last.bin"); err == nil {
@@ -294,10 +293,10 @@ func TestNativeEndedAccountCannotCommit(t *testing.T) {
 	}
 }
 
-// TestNativeEndedAccountEndsDownloadInFlight: a download in flight when
+// TestLNPEndedAccountEndsDownloadInFlight: a download in flight when
 // its account is disabled or deleted ends with DENIED before the file
 // is sent whole.
-func TestNativeEndedAccountEndsDownloadInFlight(t *testing.T) {
+func TestLNPEndedAccountEndsDownloadInFlight(t *testing.T) {
 	for _, plaintext := range []bool{false, true} {
 		for _, how := range []string{"disabled", "deleted"} {
 			name := how
@@ -305,9 +304,9 @@ func TestNativeEndedAccountEndsDownloadInFlight(t *testing.T) {
 				name += "/plaintext"
 			}
 			t.Run(name, func(t *testing.T) {
-				start := newNativeHarness
+				start := newLNPHarness
 				if plaintext {
-					start = newPlaintextNativeHarness
+					start = newPlaintextLNPHarness
 				}
 				h := start(t)
 				ctx := context.Background()
@@ -321,7 +320,7 @@ func TestNativeEndedAccountEndsDownloadInFlight(t *testing.T) {
 					t.Fatal(err)
 				}
 				users, _ := h.otherStore(t)
-				dst := &slowWriter{open: 4 * native.DefaultBlockSize, reached: make(chan struct{}), gate: make(chan struct{})}
+				dst := &slowWriter{open: 4 * lnp.DefaultBlockSize, reached: make(chan struct{}), gate: make(chan struct{})}
 				done := make(chan error, 1)
 				go func() {
 					_, err := s.Get(ctx, "big.bin", 0, dst, nil)
@@ -337,8 +336,8 @@ func TestNativeEndedAccountEndsDownloadInFlight(t *testing.T) {
 					<-done
 					t.Fatalf("the download was still going 20 s after the account was %s", how)
 				}
-				var ne *client.NativeError
-				if err == nil || (errors.As(err, &ne) && ne.Status != native.StatusDenied) {
+				var ne *client.LNPError
+				if err == nil || (errors.As(err, &ne) && ne.Status != lnp.StatusDenied) {
 					t.Fatalf("the download of a %s account: got %v, want DENIED", how, err)
 				}
 				if dst.n >= int64(e.Size) {
@@ -349,15 +348,15 @@ func TestNativeEndedAccountEndsDownloadInFlight(t *testing.T) {
 	}
 }
 
-// TestNativeEndedAccountEndsIdleSession: an idle session of an account
+// TestLNPEndedAccountEndsIdleSession: an idle session of an account
 // disabled or deleted by another process, or whose password another
 // process reset, is ended without waiting for its next request.
-func TestNativeEndedAccountEndsIdleSession(t *testing.T) {
+func TestLNPEndedAccountEndsIdleSession(t *testing.T) {
 	for _, how := range []string{"disabled", "deleted", "reset"} {
 		t.Run(how, func(t *testing.T) {
 			var trail syncBuffer
 			withAudit, closeAudit := auditTo(t, &trail)
-			h := newNativeHarness(t, withAudit)
+			h := newLNPHarness(t, withAudit)
 			ctx := context.Background()
 			s := h.login(t, "alice", h.register(t, "alice", "pw"))
 			users, _ := h.otherStore(t)
@@ -365,8 +364,8 @@ func TestNativeEndedAccountEndsIdleSession(t *testing.T) {
 			waitFor(t, func() bool { return h.srv.Stats().Open == 0 })
 			// The server said why before it closed; a client whose next
 			// request meets the closed connection may see only that.
-			var ne *client.NativeError
-			if _, err := s.Whoami(ctx); err == nil || (errors.As(err, &ne) && ne.Status != native.StatusDenied) {
+			var ne *client.LNPError
+			if _, err := s.Whoami(ctx); err == nil || (errors.As(err, &ne) && ne.Status != lnp.StatusDenied) {
 				t.Errorf("the next request of the ended session: got %v, want DENIED or a closed connection", err)
 			}
 			closeAudit(h)

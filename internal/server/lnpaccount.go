@@ -7,7 +7,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/native"
+	"github.com/larderfs/larder/lnp"
 )
 
 // accountCheckEvery is how often a transfer in flight, and the watch over
@@ -52,7 +52,7 @@ func accountEnded(err error) bool {
 func (ss *session) endSession(ctx context.Context, err error) string {
 	if accountEnded(err) {
 		ss.s.record(ctx, larder.Event{Kind: larder.EventRefused, User: ss.user.Name, Remote: ss.c.remote,
-			Status: int(native.StatusDenied), Reason: larder.ErrorMessage(err)})
+			Status: int(lnp.StatusDenied), Reason: larder.ErrorMessage(err)})
 	}
 	ss.c.setWriteDeadline(time.Now().Add(cmp(ss.s.WriteTimeout, DefaultWriteTimeout)))
 	ss.reply(statusOf(err), larder.ErrorMessage(err), nil)
@@ -113,14 +113,14 @@ func (s *Server) watchAccounts() {
 			return
 		}
 		// ss.user is read under the lock, as passwd sets it.
-		s.native.mu.Lock()
+		s.lnp.mu.Lock()
 		logins := map[login]*larder.User{}
-		for _, m := range s.native.byUser {
+		for _, m := range s.lnp.byUser {
 			for ss := range m {
 				logins[login{ss.user.ID, ss.user.CredentialGen}] = ss.user
 			}
 		}
-		s.native.mu.Unlock()
+		s.lnp.mu.Unlock()
 		s.downloads.mu.Lock()
 		for _, u := range s.downloads.m {
 			logins[login{u.ID, u.CredentialGen}] = u
@@ -142,15 +142,15 @@ func (s *Server) watchAccounts() {
 // the course replies at once, the LNP/1 sessions after cutGrace.
 func (s *Server) cutRepliesOf(l login, err error) {
 	now := time.Now()
-	s.native.mu.Lock()
-	for _, m := range s.native.byUser {
+	s.lnp.mu.Lock()
+	for _, m := range s.lnp.byUser {
 		for ss := range m {
 			if ss.user.ID == l.id && ss.user.CredentialGen == l.gen {
 				ss.c.cutWrites(err, now.Add(cutGrace))
 			}
 		}
 	}
-	s.native.mu.Unlock()
+	s.lnp.mu.Unlock()
 	s.downloads.mu.Lock()
 	for c, u := range s.downloads.m {
 		if u.ID == l.id && u.CredentialGen == l.gen {
@@ -169,9 +169,9 @@ type login struct {
 // endSessionsOf marks every session of l ended, and wakes those reading
 // their next request, which then find out why and end.
 func (s *Server) endSessionsOf(l login) {
-	s.native.mu.Lock()
-	defer s.native.mu.Unlock()
-	for _, m := range s.native.byUser {
+	s.lnp.mu.Lock()
+	defer s.lnp.mu.Unlock()
+	for _, m := range s.lnp.byUser {
 		for ss := range m {
 			if ss.user.ID == l.id && ss.user.CredentialGen == l.gen {
 				ss.ended.Store(true)

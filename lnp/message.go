@@ -1,9 +1,11 @@
-package native
+package lnp
 
 import (
 	"encoding/binary"
 	"time"
 	"unicode/utf8"
+
+	"github.com/larderfs/larder"
 )
 
 // Message is a frame's body with its type: every request, and the
@@ -16,7 +18,7 @@ type Message interface {
 // Hello opens a session.
 type Hello struct {
 	User      string
-	Signature [32]byte
+	Signature larder.Signature
 	MaxBlock  uint32
 }
 
