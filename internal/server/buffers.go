@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/tls"
-	"net"
 	"sync"
 
 	"github.com/larderfs/larder/lnp"
@@ -64,26 +62,4 @@ func (ss *session) borrowBuffers(t lnp.Type) (release func()) {
 		}
 		ss.r.Release()
 	}
-}
-
-// waitForClient waits until the client behind a TLS connection has sent
-// something, hung up, or the read deadline passed, on the socket itself,
-// then runs the TLS handshake on a goroutine of its own. The handshake's
-// calls run deep, and a goroutine keeps the stack they grew it to while
-// it waits for the client's next bytes: run on the connection's
-// goroutine, it tripled what a connection that sends nothing, or nothing
-// after the handshake, costs. An error is left for the first read to
-// report.
-func waitForClient(rwc net.Conn) {
-	tc, ok := rwc.(*tls.Conn)
-	if !ok {
-		return
-	}
-	waitReadable(tc.NetConn())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tc.Handshake()
-	}()
-	<-done
 }

@@ -101,48 +101,83 @@ type session struct {
 	listing   *listCursor  // the listing in progress, if any
 }
 
+// serveLNP serves one LNP/1 connection. Until the client has sent
+// something, only serveLNP and the calls of awaitClient are on the
+// goroutine's stack, which a connection keeps while it idles: the rest
+// of the work is in functions that have returned by then (openLNP) or
+// are yet to be called (sessionLNP), so that their frames are not kept.
 func (c *conn) serveLNP() {
-	s := c.srv
-	c.remote = c.rwc.RemoteAddr().String()
-	closeReason := ""
-	var user string
-	defer func() {
-		if p := recover(); p != nil {
-			s.logger().Error("panic serving a native session", "remote", c.remote, "user", user,
-				"panic", p, "stack", string(debug.Stack()))
-			closeReason = "internal error"
-		}
-		if c.cutError() != nil {
-			c.closeCut()
-		} else {
-			c.rwc.Close()
-		}
-		s.record(s.ctx, larder.Event{Kind: larder.EventConnClose, User: user, Remote: c.remote,
-			Duration: time.Since(c.accepted), Reason: closeReason})
-		s.trackConn(c, false)
-		<-s.slots
-	}()
-	s.record(s.ctx, larder.Event{Kind: larder.EventConnOpen, Remote: c.remote, Time: c.accepted})
+	var end lnpEnd
+	defer c.endLNP(&end)
+	c.openLNP()
+	// The TLS handshake and the HELLO must come within the request
+	// timeout, counted from the accept.
+	deadline := c.accepted.Add(cmp(c.srv.RequestTimeout, DefaultRequestTimeout))
+	c.rwc.SetReadDeadline(deadline)
+	early, ok := c.awaitClient(deadline)
+	if !ok {
+		end.reason = "internal error"
+		return
+	}
+	c.sessionLNP(early, &end)
+}
 
+// lnpEnd is how an LNP/1 connection ended, for its conn.close event.
+type lnpEnd struct {
+	user   string // who had logged in, if anyone
+	reason string
+}
+
+// openLNP records the connection's opening.
+func (c *conn) openLNP() {
+	c.remote = c.rwc.RemoteAddr().String()
+	c.srv.record(c.srv.ctx, larder.Event{Kind: larder.EventConnOpen, Remote: c.remote, Time: c.accepted})
+}
+
+// endLNP, deferred by serveLNP, logs a panic, closes the connection and
+// records how it ended.
+func (c *conn) endLNP(end *lnpEnd) {
+	s := c.srv
+	if p := recover(); p != nil {
+		s.logger().Error("panic serving a native session", "remote", c.remote, "user", end.user,
+			"panic", p, "stack", string(debug.Stack()))
+		end.reason = "internal error"
+	}
+	if c.cutError() != nil {
+		c.closeCut()
+	} else {
+		c.rwc.Close()
+	}
+	s.record(s.ctx, larder.Event{Kind: larder.EventConnClose, User: end.user, Remote: c.remote,
+		Duration: time.Since(c.accepted), Reason: end.reason})
+	s.trackConn(c, false)
+	<-s.slots
+}
+
+// sessionLNP runs the session once the client has sent something: its
+// login, then its requests. early is what the TLS handshake read of the
+// client's first frame.
+func (c *conn) sessionLNP(early []byte, end *lnpEnd) {
+	s := c.srv
+	var src io.Reader = c.rwc
+	if len(early) > 0 {
+		src = &earlyReader{early: early, r: c.rwc}
+	}
 	// Until the login, the session holds a small read buffer and no
 	// writer, and takes no frame larger than a HELLO: an idle connection
 	// or a stranger's flood costs a few KiB (see buffers.go).
-	ss := &session{c: c, s: s, r: lnp.NewReaderSize(c.rwc, sessionBuffer)}
+	ss := &session{c: c, s: s, r: lnp.NewReaderSize(src, sessionBuffer)}
 	ss.r.Limit(lnp.MaxHelloBody)
 	ss.dw = deadlineWriter{c: c, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
-	// The TLS handshake and the HELLO must come within the request
-	// timeout, counted from the accept.
-	c.rwc.SetReadDeadline(c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
-	waitForClient(c.rwc)
 	if !ss.hello() {
-		closeReason = "no login"
+		end.reason = "no login"
 		return
 	}
-	user = ss.user.Name
+	end.user = ss.user.Name
 	defer ss.space.Close()
 	defer ss.closeListing()
 	defer s.removeSession(ss) // hello added it
-	closeReason = ss.loop()
+	end.reason = ss.loop()
 }
 
 // hello reads the HELLO, logs the user in and answers WELCOME. It reports
