@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +162,40 @@ func TestLNPIdleAfterHandshakeKeepsSmallStack(t *testing.T) {
 	if shook > silent+512 {
 		t.Errorf("an idle connection holds %d bytes of goroutine stack after the TLS handshake, %d before it: want at most 512 bytes more", shook, silent)
 	}
+}
+
+// TestLNPPanicInHandshake: a panic during a TLS handshake (here in the
+// configuration's GetCertificate) ends that connection, logged, and the
+// server goes on; the handshake runs on a goroutine of its own, whose
+// panic would otherwise end the process.
+func TestLNPPanicInHandshake(t *testing.T) {
+	h := newLNPHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	panicky := tls.NewListener(ln, &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			panic("no certificate today")
+		},
+	})
+	served := make(chan error, 1)
+	go func() { served <- h.srv.ServeLNP(panicky) }()
+	t.Cleanup(func() {
+		h.srv.Close()
+		<-served
+	})
+
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	must(t, err)
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	c := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err := c.Handshake(); err == nil {
+		t.Fatal("handshake with a server whose certificate lookup panics: got no error")
+	}
+	waitFor(t, func() bool { return strings.Contains(h.logs.String(), "panic in a TLS handshake") })
+	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+	// The server still serves.
+	sig := h.register(t, "alice", "pw")
+	h.login(t, "alice", sig)
 }
