@@ -102,23 +102,19 @@ type session struct {
 }
 
 // serveLNP serves one LNP/1 connection. Until the client has sent
-// something, only serveLNP and the calls of awaitClient are on the
-// goroutine's stack, which a connection keeps while it idles: the rest
-// of the work is in functions that have returned by then (openLNP) or
-// are yet to be called (sessionLNP), so that their frames are not kept.
+// something, the goroutine runs nothing deep, so that its stack, which a
+// connection keeps while it idles, stays small (see lnphandshake.go):
+// the opening is recorded aside, and the session runs in sessionLNP,
+// once there is something to read.
 func (c *conn) serveLNP() {
 	var end lnpEnd
 	defer c.endLNP(&end)
-	c.openLNP()
+	aside(c.openLNP)
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
 	deadline := c.accepted.Add(cmp(c.srv.RequestTimeout, DefaultRequestTimeout))
 	c.rwc.SetReadDeadline(deadline)
-	early, ok := c.awaitClient(deadline)
-	if !ok {
-		end.reason = "internal error"
-		return
-	}
+	early := c.awaitClient(deadline)
 	c.sessionLNP(early, &end)
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
@@ -15,9 +16,11 @@ import (
 // read through crypto/tls: a goroutine parked inside tls.Conn.Read holds
 // an 8 KiB stack. So an LNP/1 connection waits for its client on the
 // socket itself, in shallow frames, both before the handshake and after
-// it, and runs the handshake on a goroutine of its own, which ends with
-// it; the goroutine stack of an idle connection then stays at its 2 KiB
-// minimum, or shrinks back to it at the next garbage collection.
+// it; the handshake, and recording the connection's opening, run on
+// goroutines of their own, which end with them (aside). The goroutine of
+// an idle connection then keeps the 2 KiB stack it started with: Go
+// shrinks a stack only when under a quarter of it is in use, which a
+// 4 KiB stack never is while its goroutine waits in the poller.
 
 // awaitClient waits until the client behind c has sent something, hung up,
 // or the read deadline (deadline, set by the caller) passed. Over TLS it
@@ -25,46 +28,29 @@ import (
 // the client's first frame. It returns the bytes of that frame which came
 // with the handshake's last flight, and which TLS has already taken from
 // the socket: they are to be read first. A failed handshake is left for
-// the first read to report. ok is false after a panic in the handshake,
-// which it logs.
-func (c *conn) awaitClient(deadline time.Time) (early []byte, ok bool) {
+// the first read to report.
+func (c *conn) awaitClient(deadline time.Time) (early []byte) {
 	tc, isTLS := c.rwc.(*tls.Conn)
 	if !isTLS {
 		waitReadable(c.rwc)
-		return nil, true
+		return nil
 	}
 	waitReadable(tc.NetConn())
-	done := make(chan handshakeResult, 1)
-	go c.handshake(tc, deadline, done)
-	r := <-done
-	if r.wait {
+	var wait bool
+	aside(func() { early, wait = handshake(tc, deadline) })
+	if wait {
 		waitReadable(tc.NetConn())
 	}
-	return r.early, !r.panicked
-}
-
-// handshakeResult is what handshake sends back.
-type handshakeResult struct {
-	early    []byte // the first bytes of the client's data, if TLS has them
-	wait     bool   // TLS holds none: wait for them on the socket
-	panicked bool
+	return early
 }
 
 // handshake runs the TLS handshake of tc, then takes whatever the client
 // sent after its Finished that TLS read along with it, without waiting
-// for more, and sends the result on done.
-func (c *conn) handshake(tc *tls.Conn, deadline time.Time, done chan<- handshakeResult) {
-	var r handshakeResult
-	defer func() {
-		if p := recover(); p != nil {
-			c.srv.logger().Error("panic in a TLS handshake", "remote", c.remote,
-				"panic", p, "stack", string(debug.Stack()))
-			r = handshakeResult{panicked: true}
-		}
-		done <- r
-	}()
+// for more. wait says that TLS holds none of it: it is to be waited for
+// on the socket.
+func handshake(tc *tls.Conn, deadline time.Time) (early []byte, wait bool) {
 	if tc.Handshake() != nil {
-		return
+		return nil, false
 	}
 	// A deadline in the past makes the read take what TLS holds, a whole
 	// record at least, and never touch the socket. A timeout is not
@@ -74,14 +60,40 @@ func (c *conn) handshake(tc *tls.Conn, deadline time.Time, done chan<- handshake
 	tc.SetReadDeadline(time.Unix(1, 0))
 	n, err := tc.Read(b[:])
 	tc.SetReadDeadline(deadline)
-	switch {
-	case n > 0:
-		r.early = b[:n]
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		r.wait = true
-	}
 	// Any other error (the client closed, an alert) is left for the
 	// first read, which meets it again.
+	return b[:n], n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// aside runs f on a goroutine of its own and waits for it to return, so
+// that the stack f's calls grow goes with that goroutine. A panic in f
+// is carried over to the caller, with the stack where it happened.
+func aside(f func()) {
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				p = asidePanic{v, debug.Stack()}
+			}
+		}()
+		f()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
+	}
+}
+
+// asidePanic is a panic on the goroutine of aside.
+type asidePanic struct {
+	value any
+	stack []byte
+}
+
+func (p asidePanic) String() string {
+	return fmt.Sprintf("%v (on a goroutine of its own, at:\n%s)", p.value, p.stack)
 }
 
 // earlyReader reads early, then r.
