@@ -21,6 +21,7 @@ type idleMemoryConfig struct {
 	settleMax time.Duration
 	native    bool // also larder's LNP/1 listener, over TLS
 	handshake bool // the LNP/1 connections complete the TLS handshake
+	x25519    bool // and offer X25519 alone, without the post-quantum key share
 }
 
 func newIdleMemoryConfig() scenarioConfig {
@@ -34,6 +35,7 @@ func (c *idleMemoryConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.settleMax, "settle-max", c.settleMax, "longest wait for the resident memory to stabilise")
 	fs.BoolVar(&c.native, "native", c.native, "also measure larder's native protocol (LNP/1 over TLS), whose connections send nothing either")
 	fs.BoolVar(&c.handshake, "tls-handshake", c.handshake, "with --native, each connection completes the TLS handshake, then sends nothing")
+	fs.BoolVar(&c.x25519, "tls-x25519-only", c.x25519, "with --tls-handshake, the connections offer X25519 alone, not the post-quantum X25519MLKEM768 that Go's clients (larder's among them) offer by default: what that key share costs the server")
 }
 
 func (c *idleMemoryConfig) quick() { c.rounds = 1 }
@@ -142,7 +144,11 @@ func (c *idleMemoryConfig) run(env *Env) ([]*Table, error) {
 			open = func(ctx context.Context, nc net.Conn) (net.Conn, error) {
 				// The bench measures memory, not trust: the
 				// self-signed certificate is not checked.
-				tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+				cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
+				if c.x25519 {
+					cfg.CurvePreferences = []tls.CurveID{tls.X25519}
+				}
+				tc := tls.Client(nc, cfg)
 				return tc, tc.HandshakeContext(ctx)
 			}
 		}
@@ -238,6 +244,9 @@ rounds:
 		how := "send nothing (the TLS handshake not begun)"
 		if c.handshake {
 			how = "complete the TLS handshake, then send nothing"
+		}
+		if c.handshake && c.x25519 {
+			how = "complete the TLS handshake offering X25519 alone (no post-quantum key share), then send nothing"
 		}
 		ratio := median(per) / larderKiB
 		verdict := "met"
