@@ -52,10 +52,10 @@ func handshake(tc *tls.Conn, deadline time.Time) (early []byte, wait bool) {
 	if tc.Handshake() != nil {
 		return nil, false
 	}
-	// A deadline in the past makes the read take what TLS holds, a whole
-	// record at least, and never touch the socket. A timeout is not
-	// fatal to a tls.Conn's reads: the next read goes on where it
-	// stopped, with any part of a record it holds.
+	// With a deadline in the past, the read returns data only from whole
+	// records that TLS already holds, and never touches the socket. A
+	// timeout is not fatal to a tls.Conn's reads: the next read goes on
+	// where it stopped, with any part of a record it holds.
 	var b [1]byte
 	tc.SetReadDeadline(time.Unix(1, 0))
 	n, err := tc.Read(b[:])
