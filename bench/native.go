@@ -22,6 +22,7 @@ import (
 	"time"
 
 	larderclient "github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/clientconf"
 	"github.com/larderfs/larder/internal/tlsconf"
 )
 
@@ -143,7 +144,7 @@ func (c *lnpConfig) run(env *Env) ([]*Table, error) {
 		return nil, err
 	}
 	acct := newAccount(0)
-	known := tlsconf.OpenKnownServers(filepath.Join(work, "known_servers"))
+	known := clientconf.Open(work).KnownServers()
 
 	var xfers []*xfer
 	var suites []string
@@ -416,7 +417,7 @@ type lnpLarder struct {
 	addr  string // LNP/1
 	tls   bool
 	acct  account
-	known *tlsconf.KnownServers
+	known *clientconf.KnownServers
 }
 
 // startLNPLarder starts larder with its native listener on a free

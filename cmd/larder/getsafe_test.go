@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/internal/salt"
 )
 
 // The tests of this file hold larder's promise that get never destroys
@@ -163,7 +162,7 @@ func TestGetCourseFromLNPPort(t *testing.T) {
 	l.put(t, "hello.txt", []byte("hello"))
 	env, _, _ := testEnv(t, l.addr())
 	must(t, run(env, "register"))
-	s, err := salt.Open(env.Getenv("LARDER_CONFIG_DIR")).Get(l.addr(), "alice")
+	s, err := storedSalt(env, l.addr(), "alice")
 	must(t, err)
 	dir := t.TempDir()
 	precious := writeLocal(t, dir, "precious.txt", []byte("precious"))
