@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // auditConfig configures the audit scenario: the rps scenario's load at
@@ -177,7 +179,7 @@ func settled(setup string, cur, prev auditCounters) bool {
 	return true
 }
 
-func (c *auditConfig) run(env *Env) ([]*Table, error) {
+func (c *auditConfig) run(env *Env) ([]*report.Table, error) {
 	if c.rounds < 1 || c.users < 1 || c.size < 1 || c.clients < 1 {
 		return nil, fmt.Errorf("need at least one round, user, byte and client")
 	}
@@ -253,7 +255,7 @@ measure:
 			results[si] = append(results[si], ar)
 			env.progress("round %d/%d %-4s %6.0f req/s  p99 %s ms  failed %d  server %s µs/req (%s in the load)  events %.0f (%.2f/req)  delivered %.0f  spool %s  not taken %.0f  settled in %v",
 				r+1, c.rounds, s.name, ar.load.rate(), ms(ar.load.lat.p99), ar.load.failed,
-				num(ar.cpuPerRequest()), num(ar.load.perRequest(ar.load.cpu.server)),
+				report.Num(ar.cpuPerRequest()), report.Num(ar.load.perRequest(ar.load.cpu.server)),
 				ar.recorded(), ar.recorded()/float64(ar.served()), ar.delivered(), bytesStr(ar.after.spoolBytes),
 				ar.notTaken(), ar.settle.Round(time.Millisecond))
 			if err := ar.check(s.name); err != nil {

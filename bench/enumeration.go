@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // The enumeration scenario: does a login's time tell whether the name
@@ -46,7 +48,7 @@ const (
 var kindNames = [2]string{"known user, wrong signature", "unknown user"}
 var kindOutcomes = [2]loginOutcome{outcomeWrong, outcomeMissing}
 
-func (c *enumerationConfig) run(env *Env) ([]*Table, error) {
+func (c *enumerationConfig) run(env *Env) ([]*report.Table, error) {
 	if c.pairs < 1 || c.rounds < 1 || c.accounts < 1 || c.warmup < 0 {
 		return nil, fmt.Errorf("need at least one pair, round and account")
 	}
@@ -113,11 +115,11 @@ rounds:
 		env.progress("round %d/%d: median known %s ms, unknown %s ms; %v", r+1, c.rounds,
 			ms(medianDur(rl[kindKnown])), ms(medianDur(rl[kindUnknown])), meter.stop())
 	}
-	return []*Table{c.table(lat, p)}, runErr
+	return []*report.Table{c.table(lat, p)}, runErr
 }
 
-func (c *enumerationConfig) table(lat [][2][]time.Duration, p *Process) *Table {
-	tbl := &Table{
+func (c *enumerationConfig) table(lat [][2][]time.Duration, p *Process) *report.Table {
+	tbl := &report.Table{
 		Title:  "Login time: unknown user against known user with a wrong signature",
 		Header: []string{"login", "n", "p50 ms", "p90 ms", "mean ms", "p50 per round", "p50 ratio to known", "per round"},
 	}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/larderfs/larder/bench/report"
 	"github.com/larderfs/larder/internal/auth"
 )
 
@@ -116,7 +117,7 @@ type floodRound struct {
 	lastLog       string
 }
 
-func (c *floodConfig) run(env *Env) ([]*Table, error) {
+func (c *floodConfig) run(env *Env) ([]*report.Table, error) {
 	if c.rounds < 1 || c.conns < 1 || c.accounts < 1 || c.addrs < 1 || c.addrs > 254*256 || len(c.throttle.values) == 0 {
 		return nil, fmt.Errorf("need at least one round, connection, account, flood address (at most %d) and throttle setting", 254*256)
 	}

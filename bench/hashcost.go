@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/larderfs/larder/bench/report"
 	"github.com/larderfs/larder/internal/auth"
 )
 
@@ -59,7 +60,7 @@ type hashCostRound struct {
 	larderRate           float64 // wrong logins per second on every core at once
 }
 
-func (c *hashCostConfig) run(env *Env) ([]*Table, error) {
+func (c *hashCostConfig) run(env *Env) ([]*report.Table, error) {
 	if c.n < 1 || c.rounds < 1 || c.batch < 1 || c.logins < 0 {
 		return nil, fmt.Errorf("need at least one check, round and batch")
 	}
@@ -235,21 +236,21 @@ func onEveryCore(workers, n int, check func()) float64 {
 	return float64(n) / time.Since(t0).Seconds()
 }
 
-func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest, selfRest int64) []*Table {
-	one := &Table{
+func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest, selfRest int64) []*report.Table {
+	one := &report.Table{
 		Title:  "One password check",
 		Header: []string{"check", "n", "p50", "min", "max", "p50 per round", "allocated per check", "time / SHA-256's"},
 	}
-	rate := &Table{
+	rate := &report.Table{
 		Title:  fmt.Sprintf("Checks per second with %d at once (one per core)", workers),
 		Header: []string{"check", "checks/s", "per round", "SHA-256's / this"},
 	}
-	mem := &Table{
+	mem := &report.Table{
 		Title:  "Resident memory while checking (VmRSS, sampled every 100 ms)",
 		Header: []string{"process", "RSS before MiB", "peak, one at a time", "peak, " + fmt.Sprint(workers) + " at once", "VmHWM MiB", "growth MiB, " + fmt.Sprint(workers) + " at once"},
 	}
 	if len(rounds) == 0 {
-		return []*Table{one, rate, mem}
+		return []*report.Table{one, rate, mem}
 	}
 	type figure struct {
 		name  string
@@ -283,7 +284,7 @@ func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest,
 			a = bytesStr(median(allocs))
 		}
 		one.Add(f.name, fmt.Sprint(s.n), durStr(s.p50), durStr(all[0]), durStr(s.max),
-			list(p50s, func(v float64) string { return durStr(time.Duration(v)) }), a, num(median(ratios))+"×")
+			list(p50s, func(v float64) string { return durStr(time.Duration(v)) }), a, report.Num(median(ratios))+"×")
 	}
 	argonRates := perRound(rounds, func(r hashCostRound) float64 { return r.argonRate })
 	shaRates := perRound(rounds, func(r hashCostRound) float64 { return r.shaRate })
@@ -293,7 +294,7 @@ func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest,
 		for i := range rates {
 			rr = append(rr, shaRates[i]/rates[i])
 		}
-		rate.Add(name, num(median(rates)), list(rates, num), num(median(rr))+"×")
+		rate.Add(name, report.Num(median(rates)), list(rates, report.Num), report.Num(median(rr))+"×")
 	}
 	rateRow("argon2id over HMAC-SHA256(pepper, signature): Hasher.Verify", argonRates)
 	if rounds[0].login != nil {
@@ -306,11 +307,11 @@ func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest,
 	}
 	selfPar, larderPar := peak(func(r hashCostRound) rssPeak { return r.selfPar }), peak(func(r hashCostRound) rssPeak { return r.larderPar })
 	last := rounds[len(rounds)-1]
-	mem.Add("bench (Hasher.Verify in process)", num(mib(selfRest)), list(peak(func(r hashCostRound) rssPeak { return r.selfSeq }), num),
-		list(selfPar, num), num(mib(last.selfPar.hwm)), num(slices.Max(selfPar)-mib(selfRest)))
+	mem.Add("bench (Hasher.Verify in process)", report.Num(mib(selfRest)), list(peak(func(r hashCostRound) rssPeak { return r.selfSeq }), report.Num),
+		list(selfPar, report.Num), report.Num(mib(last.selfPar.hwm)), report.Num(slices.Max(selfPar)-mib(selfRest)))
 	if rounds[0].login != nil {
-		mem.Add("larder (logins over loopback)", num(mib(larderRest)), list(peak(func(r hashCostRound) rssPeak { return r.larderSeq }), num),
-			list(larderPar, num), num(mib(last.larderPar.hwm)), num(slices.Max(larderPar)-mib(larderRest)))
+		mem.Add("larder (logins over loopback)", report.Num(mib(larderRest)), list(peak(func(r hashCostRound) rssPeak { return r.larderSeq }), report.Num),
+			list(larderPar, report.Num), report.Num(mib(last.larderPar.hwm)), report.Num(slices.Max(larderPar)-mib(larderRest)))
 	}
 
 	argonP50 := median(perRound(rounds, func(r hashCostRound) float64 { return float64(medianDur(r.argon)) }))
@@ -319,10 +320,10 @@ func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest,
 	one.Note("allocated per check: runtime.MemStats.TotalAlloc of the bench process before and after, divided by the checks. The argon2id figure is its 19 MiB work area plus small change (x/crypto/argon2 allocates the area afresh on every call).")
 	one.Note("larder's login adds to the hash the connection, the request, an SQLite lookup of the account and the reply; larder runs with %s.", shellArgs(throttleFlags("off")))
 	rate.Note("Guesses per second at m=19456 KiB, t=2, p=1 on this %d-core machine: **%s** (median of the rounds), measured with %d checks at once; a guesser holding the database and the pepper makes that many per second here, per account (salts are per user). Against the reference server's SHA-256 the same cores make %s.",
-		workers, num(median(argonRates)), workers, num(median(shaRates)))
+		workers, report.Num(median(argonRates)), workers, report.Num(median(shaRates)))
 	rate.Note("%d at once do not make %d× one at a time: alone, a check takes %s (p50), which would give %s per second on %d cores; measured, each of %d concurrent checks takes %s (%d / the rate). argon2id is memory-bound, and the cores share the memory bandwidth (on this shared machine, with the host's other guests too).",
-		workers, workers, durStr(time.Duration(argonP50)), num(float64(workers)/time.Duration(argonP50).Seconds()), workers,
+		workers, workers, durStr(time.Duration(argonP50)), report.Num(float64(workers)/time.Duration(argonP50).Seconds()), workers,
 		workers, durStr(time.Duration(float64(workers)/median(argonRates)*float64(time.Second))), workers)
 	mem.Note("RSS before: the bench once it has made its pepper file and its hash and checked it (two hashes); larder once settled after one registration (one hash). Peaks are per round; the first round shows the growth from rest, later ones what the process kept: the Go runtime keeps the freed work areas for reuse and returns them to the system slowly. Growth = the largest peak with %d at once − RSS before; one hash's work area is %.0f MiB.", workers, hashMiB)
-	return []*Table{one, rate, mem}
+	return []*report.Table{one, rate, mem}
 }

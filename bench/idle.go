@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // This file holds the two scenarios about idle connections: clients that
@@ -127,7 +129,7 @@ func (c *idleLatencyConfig) register(fs *flag.FlagSet) {
 
 func (c *idleLatencyConfig) quick() { c.requests, c.rounds = 1000, 2 }
 
-func (c *idleLatencyConfig) run(env *Env) ([]*Table, error) {
+func (c *idleLatencyConfig) run(env *Env) ([]*report.Table, error) {
 	if c.rounds < 1 || c.requests < 1 || c.idle < 1 || c.size < 1 {
 		return nil, fmt.Errorf("need at least one round, request, idle connection and byte")
 	}
@@ -208,7 +210,7 @@ rounds:
 		}
 	}
 
-	tbl := &Table{
+	tbl := &report.Table{
 		Title: fmt.Sprintf("Latency of one %d-byte retrieval with idle connections held open", c.size),
 		Header: append([]string{"system", "idle connections", "p50 ms", "p99 ms", "mean ms",
 			"p99 per round", "p50 ratio", "p99 ratio", "server µs/req"}, cpuHeader...),
@@ -239,7 +241,7 @@ rounds:
 				p99ratio[si] = median(q99)
 			}
 			tbl.Add(append([]string{t.name, fmt.Sprint(states[state]), msf(median(p50)), msf(median(p99)), msf(median(mean)),
-				list(p99, msf), r50, r99, num(median(srvReq))}, cpuCells(cpu)...)...)
+				list(p99, msf), r50, r99, report.Num(median(srvReq))}, cpuCells(cpu)...)...)
 		}
 	}
 	tbl.Note("Each measurement: %d requests one after another, each on a new connection, timed from the dial to the end of the checked reply; percentiles of the whole sample, medians across %d rounds. A round measures larder with no idle connection, then with %d, then the baseline likewise; the ratios are medians of the per-round ratios (loaded / unloaded, same process).",
@@ -255,7 +257,7 @@ rounds:
 		tbl.Note("Target: larder's p99 with %d idle connections ≤ 2× its p99 with none: %s (%s).", c.idle, verdict, fmtFactor(p99ratio[0]))
 	}
 	tbl.Note("%s; %s.", serverLogNote(lp), serverLogNote(bp))
-	return []*Table{tbl}, runErr
+	return []*report.Table{tbl}, runErr
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -52,6 +52,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 func main() {
@@ -93,7 +95,7 @@ type scenarioConfig interface {
 	// quick shrinks the defaults for "bench all".
 	quick()
 	// run runs the rounds and returns the tables to print.
-	run(env *Env) ([]*Table, error)
+	run(env *Env) ([]*report.Table, error)
 }
 
 // scenario is one named benchmark.
@@ -217,7 +219,7 @@ func runScenario(env *Env, out, stderr io.Writer, s scenario, common commonOptio
 	for _, t := range tables {
 		fmt.Fprintln(out)
 		t.Markdown(out)
-		if cerr := writeCharts(out, common.charts, s.name, t); cerr != nil && err == nil {
+		if cerr := report.WriteCharts(out, common.charts, s.name, t); cerr != nil && err == nil {
 			err = cerr
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // This file profiles the native scenario's transfers with Linux's perf:
@@ -189,8 +191,8 @@ func summarizePerf(lines []perfLine, server, client []string) perfSummary {
 // profile runs each transfer once more under "perf record -a" and returns
 // where the CPU went. Without perf, or without the right to sample the
 // whole machine, it returns a table that says so.
-func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*Table, error) {
-	tbl := &Table{
+func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*report.Table, error) {
+	tbl := &report.Table{
 		Title: "Where the CPU goes: one more transfer of each under perf record -a (every process and the kernel, 999 samples/s per core)",
 		Header: append([]string{"system", "direction", "machine busy", "server / client / writeback / other processes"},
 			perfCategories...),

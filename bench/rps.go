@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // rpsConfig configures the rps scenario.
@@ -44,7 +46,7 @@ func (c *rpsConfig) register(fs *flag.FlagSet) {
 
 func (c *rpsConfig) quick() { c.duration, c.rounds = 2*time.Second, 2 }
 
-func (c *rpsConfig) run(env *Env) ([]*Table, error) {
+func (c *rpsConfig) run(env *Env) ([]*report.Table, error) {
 	if c.rounds < 1 || c.users < 1 || c.size < 1 || c.files < 1 || len(c.clients) == 0 {
 		return nil, fmt.Errorf("need at least one round, user, byte, file and client count")
 	}
@@ -141,24 +143,24 @@ measure:
 		}
 	}
 
-	tbl := &Table{
+	tbl := &report.Table{
 		Title: fmt.Sprintf("Requests per second: %s of %d bytes, one request per connection", plural(c.files, "file"), c.size),
 		Header: append([]string{"clients", "system", "req/s", "req/s per round", "p50 ms", "p99 ms",
 			"failed", "server µs/req", "client µs/req"}, cpuHeader...),
 	}
-	ratios := &Table{
+	ratios := &report.Table{
 		Title: "larder / baseline (median of the per-round ratios; each round measures both back to back)",
 		Header: []string{"clients", "larder req/s", "baseline req/s", "req/s ratio", "per round",
 			"larder p99 ms", "baseline p99 ms", "p99 ratio", "server µs/req ratio"},
 	}
 	at64, p99at64 := math.NaN(), math.NaN()
-	rateChart := &Chart{Title: fmt.Sprintf("Authenticated %d-byte requests per second", c.size), YLabel: "requests/s",
-		Lines: []Line{{Label: "aim 10,000 at 64", Y: 10000}}}
-	p99Chart := &Chart{Title: fmt.Sprintf("p99 latency of authenticated %d-byte requests", c.size), YLabel: "p99 (ms)",
-		Lines: []Line{{Label: "aim 20 ms at 64", Y: 20}}}
+	rateChart := &report.Chart{Title: fmt.Sprintf("Authenticated %d-byte requests per second", c.size), YLabel: "requests/s",
+		Lines: []report.Line{{Label: "aim 10,000 at 64", Y: 10000}}}
+	p99Chart := &report.Chart{Title: fmt.Sprintf("p99 latency of authenticated %d-byte requests", c.size), YLabel: "p99 (ms)",
+		Lines: []report.Line{{Label: "aim 20 ms at 64", Y: 20}}}
 	for _, t := range systems {
-		rateChart.Series = append(rateChart.Series, Series{Name: t.name})
-		p99Chart.Series = append(p99Chart.Series, Series{Name: t.name})
+		rateChart.Series = append(rateChart.Series, report.Series{Name: t.name})
+		p99Chart.Series = append(p99Chart.Series, report.Series{Name: t.name})
 	}
 	for pi, n := range c.clients {
 		rounds := results[pi]
@@ -180,11 +182,11 @@ measure:
 				failed += r.failed
 			}
 			med[si].rate, med[si].p99 = median(rates), median(p99s)
-			rateChart.Series[si].add(rates)
-			p99Chart.Series[si].add(p99s)
+			rateChart.Series[si].Add(rates)
+			p99Chart.Series[si].Add(p99s)
 			med[si].srvReq = median(srvReq)
-			tbl.Add(append([]string{fmt.Sprint(n), t.name, num(median(rates)), list(rates, num), msf(median(p50s)), msf(median(p99s)),
-				fmt.Sprint(failed), num(median(srvReq)), num(median(cliReq))}, cpuCells(cpu)...)...)
+			tbl.Add(append([]string{fmt.Sprint(n), t.name, report.Num(median(rates)), list(rates, report.Num), msf(median(p50s)), msf(median(p99s)),
+				fmt.Sprint(failed), report.Num(median(srvReq)), report.Num(median(cliReq))}, cpuCells(cpu)...)...)
 			for _, r := range rs {
 				if r.firstErr != nil {
 					tbl.Note("%s at %d clients, first failure: %v", t.name, n, r.firstErr)
@@ -203,7 +205,7 @@ measure:
 			pr[i] = float64(a.lat.p99) / float64(b.lat.p99)
 			cr[i] = a.perRequest(a.cpu.server) / b.perRequest(b.cpu.server)
 		}
-		ratios.Add(fmt.Sprint(n), num(med[0].rate), num(med[1].rate), fmtFactor(median(rr)), list(rr, fmtFactor),
+		ratios.Add(fmt.Sprint(n), report.Num(med[0].rate), report.Num(med[1].rate), fmtFactor(median(rr)), list(rr, fmtFactor),
 			msf(med[0].p99), msf(med[1].p99), fmtFactor(median(pr)), fmtFactor(median(cr)))
 		if n == 64 {
 			at64, p99at64 = med[0].rate, med[0].p99
@@ -221,20 +223,20 @@ measure:
 		if at64 < 5000 {
 			verdict = "NOT met"
 		}
-		tbl.Note("Target ≥ 5,000 req/s at 64 clients: %s (larder %s req/s).", verdict, num(at64))
+		tbl.Note("Target ≥ 5,000 req/s at 64 clients: %s (larder %s req/s).", verdict, report.Num(at64))
 		verdict = "met"
 		if at64 < 10000 || p99at64 >= 20 {
 			verdict = "NOT met"
 		}
-		tbl.Note("Aim (issue 6) ≥ 10,000 req/s at 64 clients with a p99 under 20 ms: %s (larder %s req/s, p99 %s ms).", verdict, num(at64), msf(p99at64))
+		tbl.Note("Aim (issue 6) ≥ 10,000 req/s at 64 clients with a p99 under 20 ms: %s (larder %s req/s, p99 %s ms).", verdict, report.Num(at64), msf(p99at64))
 	}
 	tbl.Note("%s; %s.", serverLogNote(lp), serverLogNote(bp))
 	note := fmt.Sprintf("one request per connection, every reply checked whole; median of %d rounds of %v, min–max whiskers", c.rounds, c.duration)
 	rateChart.Note, p99Chart.Note = note, note
 	if len(rateChart.Groups) > 0 {
-		tbl.Charts = []*Chart{rateChart, p99Chart}
+		tbl.Charts = []*report.Chart{rateChart, p99Chart}
 	}
-	return []*Table{tbl, ratios}, runErr
+	return []*report.Table{tbl, ratios}, runErr
 }
 
 // fmtFactor formats a ratio already computed.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // throughputConfig configures the throughput scenario.
@@ -41,7 +43,7 @@ type transferVariant struct {
 	fetch  func(ctx context.Context) (int64, error)
 }
 
-func (c *throughputConfig) run(env *Env) ([]*Table, error) {
+func (c *throughputConfig) run(env *Env) ([]*report.Table, error) {
 	if c.rounds < 1 || c.transfers < 1 || c.size <= smallFileMax {
 		return nil, fmt.Errorf("need at least one round and transfer, and a file larger than %d bytes", smallFileMax)
 	}
@@ -130,19 +132,19 @@ measure:
 		}
 	}
 
-	tbl := &Table{
+	tbl := &report.Table{
 		Title:  fmt.Sprintf("Throughput: one %.1f MiB file per connection, MB/s of file content (1 MB = 10^6 bytes)", float64(c.size)/(1<<20)),
 		Header: append([]string{"system", "client", "MB/s", "MB/s per round", "larder (checked) / this"}, cpuHeader...),
 	}
 	// One group per variant, one series: the variants differ by what
 	// their client checks, which the group names say.
-	chart := &Chart{
-		Title:  fmt.Sprintf("Course protocol: one %s MiB retrieval", num(float64(c.size)/(1<<20))),
+	chart := &report.Chart{
+		Title:  fmt.Sprintf("Course protocol: one %s MiB retrieval", report.Num(float64(c.size)/(1<<20))),
 		YLabel: "MB/s",
-		Series: []Series{{Name: "MB/s of file content"}},
+		Series: []report.Series{{Name: "MB/s of file content"}},
 		Note:   fmt.Sprintf("median of %d rounds, min–max whiskers; the baselines are a bare Go server's unframed copy", c.rounds),
 	}
-	tbl.Charts = []*Chart{chart}
+	tbl.Charts = []*report.Chart{chart}
 	var larderMed float64
 	for vi, v := range variants {
 		rs := results[vi]
@@ -162,9 +164,9 @@ measure:
 		for i := range min(len(rs), len(results[0])) {
 			rr = append(rr, results[0][i].mbps/rs[i].mbps)
 		}
-		tbl.Add(append([]string{v.name, v.client, num(median(mb)), list(mb, num), fmtFactor(median(rr))}, cpuCells(cpu)...)...)
+		tbl.Add(append([]string{v.name, v.client, report.Num(median(mb)), list(mb, report.Num), fmtFactor(median(rr))}, cpuCells(cpu)...)...)
 		chart.Groups = append(chart.Groups, v.name+", "+v.short)
-		chart.Series[0].add(mb)
+		chart.Series[0].Add(mb)
 	}
 	tbl.Note("After one untimed pass over every variant, %d rounds; in each, every variant runs %d retrievals one after another; MB/s = file bytes / wall time, median across rounds; the ratio is the median of the per-round ratios.", c.rounds, c.transfers)
 	tbl.Note("larder's reply frames the %d file bytes in %d blocks of ≤ 944 bytes behind 80-byte headers: %d bytes on the wire (%.1f%% more). The \"counts the bytes\" larder row reads all of them but reports file bytes, to compare like with like.",
@@ -177,8 +179,8 @@ measure:
 		if larderMed < 300 {
 			verdict = "NOT met"
 		}
-		tbl.Note("Target ≥ 300 MB/s (larder, checked): %s (%s MB/s).", verdict, num(larderMed))
+		tbl.Note("Target ≥ 300 MB/s (larder, checked): %s (%s MB/s).", verdict, report.Num(larderMed))
 	}
 	tbl.Note("%s; %s.", serverLogNote(lp), serverLogNote(bp))
-	return []*Table{tbl}, runErr
+	return []*report.Table{tbl}, runErr
 }
