@@ -179,7 +179,24 @@ func settled(setup string, cur, prev auditCounters) bool {
 	return true
 }
 
-func (c *auditConfig) run(env *Env) ([]*report.Table, error) {
+// auditResults is what the audit scenario measured: the rounds of each
+// setup, what its server logged, the problems its checks found, whether
+// the setups' replies were the same, and the spool's file system.
+type auditResults struct {
+	c        *auditConfig
+	setups   []auditSetup
+	logs     []string       // [setup], see serverLogNote
+	rounds   [][]auditRound // [setup][round]
+	problems []string
+	same     string
+	spoolFS  string
+}
+
+func (r *auditResults) tables() []*report.Table {
+	return r.c.tables(r.setups, r.logs, r.rounds, r.problems, r.same, r.spoolFS)
+}
+
+func (c *auditConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.users < 1 || c.size < 1 || c.clients < 1 {
 		return nil, fmt.Errorf("need at least one round, user, byte and client")
 	}
@@ -271,7 +288,11 @@ measure:
 	if runErr == nil && len(problems) > 0 {
 		runErr = fmt.Errorf("the audit trail did not do what it should: %d problems, the first: %s", len(problems), problems[0])
 	}
-	return c.tables(servers, results, problems, same, spoolFS), runErr
+	logs := make([]string, len(servers))
+	for i, s := range servers {
+		logs[i] = serverLogNote(s.proc)
+	}
+	return &auditResults{c, setups, logs, results, problems, same, spoolFS}, runErr
 }
 
 // measure runs one load against s and waits until its audit pipeline has

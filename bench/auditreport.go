@@ -29,9 +29,9 @@ func signed(v float64) string {
 
 // tables reports the audit scenario: each configuration's throughput and
 // cost, what its pipeline did, and the ratios between them.
-func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, problems []string, same, spoolFS string) []*report.Table {
+func (c *auditConfig) tables(setups []auditSetup, logs []string, results [][]auditRound, problems []string, same, spoolFS string) []*report.Table {
 	idx := func(name string) int {
-		return slices.IndexFunc(servers, func(s *auditServer) bool { return s.name == name })
+		return slices.IndexFunc(setups, func(s auditSetup) bool { return s.name == name })
 	}
 	off, up, down := idx(auditOff), idx(auditUp), idx(auditDown)
 
@@ -46,7 +46,7 @@ func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, pro
 			"recorded/s during the load", "delivered/s during the load", "undelivered at the end of the load",
 			"settled after", "spool bytes after the last round", "not taken", "delivery failures"},
 	}
-	for si, s := range servers {
+	for si, s := range setups {
 		rs := results[si]
 		if len(rs) == 0 {
 			continue
@@ -61,7 +61,7 @@ func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, pro
 			cpu[i] = r.load.cpu
 			failed += r.load.failed
 		}
-		load.Add(append([]string{s.name, "`" + strings.Join(s.setup.flags, " ") + "`", spread(rates, report.Num), list(rates, report.Num),
+		load.Add(append([]string{s.name, "`" + strings.Join(s.flags, " ") + "`", spread(rates, report.Num), list(rates, report.Num),
 			spread(p99s, msf), fmt.Sprint(failed), spread(full, report.Num), spread(window, report.Num)}, cpuCells(cpu)...)...)
 		for _, r := range rs {
 			if r.load.firstErr != nil {
@@ -148,8 +148,8 @@ func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, pro
 	load.Note("Server CPU per completed request, from /proc/PID/stat (10 ms ticks): \"until settled\" runs from the start of the load until the pipeline has nothing left to do with the round's events (every one fsync'd to the spool, and with the sink up delivered), so that it counts the deliveries that trail the load; \"load only\" is the load's window. The bench reads /metrics every 20 ms while it waits, a few hundred µs of the server's CPU in all.")
 	load.Note(cpuNote)
 	load.Note("The spool is in the bench's temporary folder, on %s.", spoolFS)
-	for _, s := range servers {
-		load.Note("%s: %s; %s.", s.name, s.setup.what, serverLogNote(s.proc))
+	for i, s := range setups {
+		load.Note("%s: %s; %s.", s.name, s.what, logs[i])
 	}
 	pipe.Note("An authenticated retrieval records 2 events: login, download (4 in the issue 4 measurements, with the connection's conn.open and conn.close, no longer recorded for a course-protocol connection that was answered). The rates during the load count from its start to the reading taken as the last client finished; \"undelivered at the end of the load\" is events taken but not yet confirmed by the sink at that reading: the deliverer's lag. A delivery rate below the recording rate means the spool grows for as long as such a load lasts. \"Settled after\": from the end of the load until no connection is open, every event taken is fsync'd to the spool, and, with the sink up, delivered. Spool bytes count a segment until it is wholly delivered and sealed (16 MiB), so with the sink up they are the delivered part of the segment being written.")
 	if len(problems) == 0 {

@@ -60,7 +60,21 @@ type hashCostRound struct {
 	larderRate           float64 // wrong logins per second on every core at once
 }
 
-func (c *hashCostConfig) run(env *Env) ([]*report.Table, error) {
+// hashCostResults is what the hashcost scenario measured: its rounds, the
+// workers that checked at once, and the resting memory of larder and of
+// the bench.
+type hashCostResults struct {
+	c                    *hashCostConfig
+	rounds               []hashCostRound
+	workers              int
+	larderRest, selfRest int64
+}
+
+func (r *hashCostResults) tables() []*report.Table {
+	return r.c.tables(r.rounds, r.workers, r.larderRest, r.selfRest)
+}
+
+func (c *hashCostConfig) run(env *Env) (results, error) {
 	if c.n < 1 || c.rounds < 1 || c.batch < 1 || c.logins < 0 {
 		return nil, fmt.Errorf("need at least one check, round and batch")
 	}
@@ -133,7 +147,7 @@ func (c *hashCostConfig) run(env *Env) ([]*report.Table, error) {
 			t0 := time.Now()
 			if ok, err := h.Verify(ctx, stored, wrong[:]); ok || err != nil {
 				s.stop()
-				return c.tables(rounds, workers, larderRest, selfRest), fmt.Errorf("argon2id verification: ok %v, error %v; want a mismatch", ok, err)
+				return &hashCostResults{c, rounds, workers, larderRest, selfRest}, fmt.Errorf("argon2id verification: ok %v, error %v; want a mismatch", ok, err)
 			}
 			hr.argon = append(hr.argon, time.Since(t0))
 		}
@@ -183,7 +197,7 @@ func (c *hashCostConfig) run(env *Env) ([]*report.Table, error) {
 				o, d, msg := cl.tryLogin(ctx, wrongLogin, buf)
 				if o != outcomeWrong {
 					s.stop()
-					return c.tables(rounds, workers, larderRest, selfRest), fmt.Errorf("wrong-password login: got %v (%s), want %v", o, msg, outcomeWrong)
+					return &hashCostResults{c, rounds, workers, larderRest, selfRest}, fmt.Errorf("wrong-password login: got %v (%s), want %v", o, msg, outcomeWrong)
 				}
 				hr.login = append(hr.login, d)
 			}
@@ -197,18 +211,18 @@ func (c *hashCostConfig) run(env *Env) ([]*report.Table, error) {
 			})
 			hr.larderPar, _ = s.stop()
 			if bad.Load() > 0 {
-				return c.tables(rounds, workers, larderRest, selfRest), fmt.Errorf("%d concurrent wrong-password logins were not answered INVALID_LOGIN", bad.Load())
+				return &hashCostResults{c, rounds, workers, larderRest, selfRest}, fmt.Errorf("%d concurrent wrong-password logins were not answered INVALID_LOGIN", bad.Load())
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return c.tables(rounds, workers, larderRest, selfRest), err
+			return &hashCostResults{c, rounds, workers, larderRest, selfRest}, err
 		}
 		rounds = append(rounds, hr)
 		env.progress("round %d/%d: argon2id p50 %v (%.1f MB allocated), SHA-256 %v; %.1f vs %.0f checks/s on %d cores; larder login p50 %v, RSS peak %.1f MiB",
 			r+1, c.rounds, medianDur(hr.argon), hr.argonAlloc/1e6, medianDur(hr.sha), hr.argonRate, hr.shaRate, workers,
 			medianDur(hr.login), mib(hr.larderPar.rss))
 	}
-	return c.tables(rounds, workers, larderRest, selfRest), nil
+	return &hashCostResults{c, rounds, workers, larderRest, selfRest}, nil
 }
 
 // allocated returns the bytes this process has allocated on the Go heap

@@ -94,8 +94,18 @@ type scenarioConfig interface {
 	register(fs *flag.FlagSet)
 	// quick shrinks the defaults for "bench all".
 	quick()
-	// run runs the rounds and returns the tables to print.
-	run(env *Env) ([]*report.Table, error)
+	// run runs the rounds and returns what they measured: figures, not
+	// text. When it fails part way, it returns what it had measured too,
+	// or nil if nothing.
+	run(env *Env) (results, error)
+}
+
+// results is what a scenario measured. Presenting it is apart from
+// measuring it: tables turns the figures into the report's tables and
+// charts, and measures nothing (what a server logged is read into the
+// results while it runs).
+type results interface {
+	tables() []*report.Table
 }
 
 // scenario is one named benchmark.
@@ -215,7 +225,11 @@ func runScenario(env *Env, out, stderr io.Writer, s scenario, common commonOptio
 	cmdline := commandLine(s.name, common, cfg)
 	fmt.Fprintf(out, "\n## %s: %s\n\nCommand: `%s`\n", s.name, s.summary, cmdline)
 	env.scenario = s.name
-	tables, err := cfg.run(env)
+	res, err := cfg.run(env)
+	var tables []*report.Table
+	if res != nil {
+		tables = res.tables()
+	}
 	for _, t := range tables {
 		fmt.Fprintln(out)
 		t.Markdown(out)

@@ -113,7 +113,22 @@ type largeResult struct {
 
 func (r largeResult) mbps() float64 { return float64(r.bytes) / r.elapsed.Seconds() / 1e6 }
 
-func (c *mixedConfig) run(env *Env) ([]*report.Table, error) {
+// mixedResults is what the mixed scenario measured: the samples of each
+// state (small load alone, and beside the large downloads) by round, the
+// first large download, Go's default GOMAXPROCS, and what larder logged.
+type mixedResults struct {
+	c          *mixedConfig
+	samples    [][]mixedSample // [state][round]
+	firstLarge time.Duration
+	goDefault  int
+	log        string // see serverLogNote
+}
+
+func (r *mixedResults) tables() []*report.Table {
+	return []*report.Table{r.c.table(r.samples, r.firstLarge, r.goDefault, r.log)}
+}
+
+func (c *mixedConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.clients < 1 || c.large < 1 || c.size < 1 || c.duration <= 0 || c.procs < 0 {
 		return nil, fmt.Errorf("need at least one round, small client, large client and byte, a positive duration, and --client-procs ≥ 0")
 	}
@@ -198,7 +213,7 @@ measure:
 			}
 		}
 	}
-	return []*report.Table{c.table(results, firstLarge, goDefault, lp)}, runErr
+	return &mixedResults{c, results, firstLarge, goDefault, serverLogNote(lp)}, runErr
 }
 
 // measure runs the small load for c.duration, with the large transfers
@@ -287,7 +302,7 @@ func mixedRatios(results [][]mixedSample, fig func(mixedSample) time.Duration) [
 	return rs
 }
 
-func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, goDefault int, lp *Process) *report.Table {
+func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, goDefault int, serverLog string) *report.Table {
 	tbl := &report.Table{
 		Title: fmt.Sprintf("Small requests beside large transfers: %d clients retrieving %d bytes, alone and while %d clients download %s",
 			c.clients, c.size, c.large, mibStr(c.largeSize)),
@@ -372,7 +387,7 @@ func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, g
 		}
 		tbl.Note("Aim: small requests' p99 under the mixed load ≤ 2× alone: %s (%s).", verdict, fmtFactor(r))
 	}
-	tbl.Note("%s.", serverLogNote(lp))
+	tbl.Note("%s.", serverLog)
 	return tbl
 }
 

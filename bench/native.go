@@ -128,7 +128,7 @@ type xferSample struct {
 	server, client, other float64 // CPU, % of one core over the transfer
 }
 
-func (c *lnpConfig) run(env *Env) ([]*report.Table, error) {
+func (c *lnpConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.size < 1 {
 		return nil, errors.New("need at least one round and one byte")
 	}
@@ -235,12 +235,40 @@ measure:
 		}
 	}
 
-	var profile *report.Table
+	var profile *perfProfile
 	if c.perf != "" && runErr == nil {
 		profile, runErr = c.profile(env, xfers, int64(f.Size))
 	}
+	res := &lnpResults{c: c, xfers: xfers, samples: samples, f: f, suites: suites,
+		ssh: peerNotes{sshNotes, scpSkipped}, ng: peerNotes{ngNotes, ngSkipped},
+		limitNames: limitNames, limitMBps: limitMBps, profile: profile}
+	for _, x := range xfers {
+		if x.system == "larder" && x.direction == "upload" {
+			res.logs = append(res.logs, serverLogNote(x.server))
+		}
+	}
+	return res, runErr
+}
 
-	tbl := c.xferTable(xfers, samples, f, suites, peerNotes{sshNotes, scpSkipped}, peerNotes{ngNotes, ngSkipped})
+// lnpResults is what the native scenario measured: each transfer's
+// samples by round, the machine's limits by round, the peers' notes, what
+// larder logged, and perf's profile if one was asked for.
+type lnpResults struct {
+	c          *lnpConfig
+	xfers      []*xfer        // their descriptions: system, transport, direction, …
+	samples    [][]xferSample // [xfer][round]
+	f          fileSpec
+	suites     []string // the TLS session's cipher suite, version and key exchange
+	ssh, ng    peerNotes
+	limitNames []string
+	limitMBps  [][]float64 // [limit][round]
+	logs       []string    // larder's servers', see serverLogNote
+	profile    *perfProfile
+}
+
+func (r *lnpResults) tables() []*report.Table {
+	xfers, samples, limitNames, limitMBps := r.xfers, r.samples, r.limitNames, r.limitMBps
+	tbl := r.c.xferTable(xfers, samples, r.f, r.suites, r.ssh, r.ng)
 	for i, name := range limitNames {
 		if len(limitMBps[i]) > 0 && (strings.HasPrefix(name, "TCP copy") || strings.HasPrefix(name, "SHA-256")) {
 			label := "bare TCP copy"
@@ -263,16 +291,14 @@ measure:
 			}
 		}
 	}
-	tables := []*report.Table{tbl, limitTable(limitNames, limitMBps, c.size)}
-	if profile != nil {
-		tables = append(tables, profile)
+	tables := []*report.Table{tbl, limitTable(limitNames, limitMBps, r.c.size)}
+	if r.profile != nil {
+		tables = append(tables, r.profile.table())
 	}
-	for _, x := range xfers {
-		if x.system == "larder" && x.direction == "upload" {
-			tables[0].Note("%s.", serverLogNote(x.server))
-		}
+	for _, l := range r.logs {
+		tables[0].Note("%s.", l)
 	}
-	return tables, runErr
+	return tables
 }
 
 // sleepCtx sleeps for d or until ctx ends.
