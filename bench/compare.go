@@ -17,7 +17,7 @@ import (
 	"github.com/larderfs/larder/bench/report"
 )
 
-// The compare command: issue 6's whole comparison of larder with its
+// The compare command: the whole comparison of larder with its
 // peers in one run, written into docs/BENCHMARKS.md with its charts.
 //
 //	cd bench && go run . compare           the full run, about 10 minutes
