@@ -159,8 +159,13 @@ func repoRoot() (string, error) {
 // modulePath returns the path a go.mod file declares on its module line.
 func modulePath(gomod []byte) string {
 	for line := range strings.Lines(string(gomod)) {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
-			return strings.Trim(strings.TrimSpace(rest), `"`)
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module")
+		if !ok || rest == "" || rest[0] != ' ' && rest[0] != '\t' {
+			continue
+		}
+		rest, _, _ = strings.Cut(rest, "//")
+		if f := strings.Fields(rest); len(f) == 1 {
+			return strings.Trim(f[0], `"`)
 		}
 	}
 	return ""
