@@ -200,3 +200,36 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeReply: whatever the bytes, decodeReply does not panic, and a
+// reply it accepts reassembles to a payload whose SHA-256 is the total
+// hash, of the size its last block says.
+func FuzzDecodeReply(f *testing.F) {
+	content := bytes.Repeat([]byte("0123456789abcdef"), 150)
+	f.Add(encodeReplyFuzz(content, nil))
+	f.Add(encodeReplyFuzz(content, func(i uint32) uint32 { return 2 - i }))
+	f.Add(encodeReplyFuzz(nil, nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeReply(b, nil)
+		if err != nil {
+			return
+		}
+		if sha256.Sum256(r.payload) != r.total {
+			t.Fatalf("accepted a reply whose payload does not match its total hash")
+		}
+		if n, _ := course.BlockCount(int64(len(r.payload))); int(n)*course.BlockHeaderSize+len(r.payload) != len(b) {
+			t.Fatalf("accepted %d bytes for a payload of %d in %d blocks", len(b), len(r.payload), n)
+		}
+	})
+}
+
+// encodeReplyFuzz is encodeReply for a fuzz target's seeds.
+func encodeReplyFuzz(payload []byte, order func(uint32) uint32) []byte {
+	var b bytes.Buffer
+	w := course.NewWriter(&b)
+	if _, err := w.WritePayload(course.StatusOK, bytes.NewReader(payload), int64(len(payload)), sha256.Sum256(payload), order); err != nil {
+		panic(err)
+	}
+	w.Flush()
+	return b.Bytes()
+}
