@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// The compare command: issue 6's whole comparison of larder with its
-// peers in one run, written into docs/BENCHMARKS.md with its charts.
+// The compare command: the whole comparison of larder with its peers
+// in one run, written into docs/BENCHMARKS.md with its charts.
 //
 //	go run ./bench compare           the full run, about 10 minutes
 //	go run ./bench compare --quick   a smaller one, about 2 minutes
@@ -24,7 +24,7 @@ import (
 // It runs chosen scenarios with settings of its own, one after the
 // other, each alternating its systems round by round, and writes what
 // they print between two markers of the document, so that the rest of it
-// (the analyses of each issue) stays as written.
+// (the analyses written by hand) stays as written.
 
 // Markers of the generated part of docs/BENCHMARKS.md.
 const (

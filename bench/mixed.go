@@ -13,7 +13,7 @@ import (
 	"github.com/larderfs/larder/course"
 )
 
-// This file is the mixed scenario (issue 6): many clients retrieving a
+// This file is the mixed scenario: many clients retrieving a
 // small file, alone and then beside a few clients downloading a large one,
 // to see whether the large transfers starve the small requests.
 

@@ -149,9 +149,9 @@ func TestAuditWriterBadDatabase(t *testing.T) {
 	}
 }
 
-// TestAuditWriterProcessSIGHUP is issue 11's H1 for the other long-running
-// command: a SIGHUP (a closed terminal, an operator's reload) never stops
-// the writer; SIGTERM still does, cleanly.
+// TestAuditWriterProcessSIGHUP is TestServeProcessSIGHUP for the other
+// long-running command: a SIGHUP (a closed terminal, an operator's reload)
+// never stops the writer; SIGTERM still does, cleanly.
 func TestAuditWriterProcessSIGHUP(t *testing.T) {
 	natsURL := natstest.URL(t)
 	stream, subject := natstest.Stream(t, natsURL)

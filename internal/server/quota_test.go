@@ -82,7 +82,7 @@ func partFiles(t *testing.T, dir string) []string {
 
 // TestLNPPartsCountAgainstQuota: an interrupted upload's part counts
 // in whoami and in the admission of the next upload, at its file's size,
-// until its owner lists and cancels it (issue 11, F1).
+// until its owner lists and cancels it.
 func TestLNPPartsCountAgainstQuota(t *testing.T) {
 	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
@@ -165,7 +165,7 @@ func TestLNPUploadSupersedesOtherSizes(t *testing.T) {
 
 // TestLNPUploadsAtOnceSeeEachOther: two uploads that together exceed
 // the quota, started together: the second is refused before its data, not
-// at commit with a complete part left behind (issue 11, F1).
+// at commit with a complete part left behind.
 func TestLNPUploadsAtOnceSeeEachOther(t *testing.T) {
 	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
@@ -189,7 +189,7 @@ func TestLNPUploadsAtOnceSeeEachOther(t *testing.T) {
 // TestLNPRefusedAtCommitLeavesNoPart: an upload that passes its
 // admission but is refused at commit (here because another server sharing
 // the database took the quota meanwhile) can never commit: its part is
-// removed (issue 11, F1).
+// removed.
 func TestLNPRefusedAtCommitLeavesNoPart(t *testing.T) {
 	quota := func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} }
 	h := newLNPHarness(t, quota)
@@ -225,7 +225,7 @@ func TestLNPRefusedAtCommitLeavesNoPart(t *testing.T) {
 
 // TestLNPReserveRefusesUploadsOnly: below the reserve of free disk
 // space an upload is refused with NO_SPACE before any data, and leaves no
-// part; registrations, logins and other requests go on (issue 11, F1).
+// part; registrations, logins and other requests go on.
 func TestLNPReserveRefusesUploadsOnly(t *testing.T) {
 	var spaces string
 	h := newLNPHarness(t, func(s *server.Server) {
@@ -292,7 +292,7 @@ func fill(t *testing.T, dir string, leave int64) string {
 // the middle (another writer filled the disk) ends with NO_SPACE, which
 // the client reads instead of a reset connection, and its part is removed;
 // once space is freed uploads work again, and of two that do not fit
-// together the second is refused before its data (issue 11, F1 and F2).
+// together the second is refused before its data.
 func TestLNPFullDisk(t *testing.T) {
 	small := mountSmall(t, "64m")
 	var reserveDir string
@@ -339,8 +339,7 @@ func TestLNPFullDisk(t *testing.T) {
 
 // TestLNPClientReadsReasonOfEarlyEnd: a client still sending when the
 // server ends its upload (here: a corrupt block, then many more blocks
-// sent without reading) finds the server's REPLY, not a reset connection
-// (issue 11, F2).
+// sent without reading) finds the server's REPLY, not a reset connection.
 func TestLNPClientReadsReasonOfEarlyEnd(t *testing.T) {
 	h := newPlaintextLNPHarness(t)
 	sig := h.register(t, "alice", "pw")

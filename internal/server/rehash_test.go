@@ -27,7 +27,7 @@ func (g *gateReader) ReadAt(p []byte, off int64) (int, error) {
 	return g.r.ReadAt(p, off)
 }
 
-// TestLNPRehashKeepsSessions is issue 11: a login elsewhere that
+// TestLNPRehashKeepsSessions: a login elsewhere that
 // rehashes the account's password hash (a rotated pepper, a stronger
 // policy: the same password) ends neither an upload in flight nor an idle
 // session, as a password change does.
