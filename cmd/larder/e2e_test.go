@@ -225,7 +225,11 @@ func TestServeProcessGraceExpires(t *testing.T) {
 	defer c.Close()
 	_, err = (&course.Request{Username: "alice", Signature: sig, Body: []byte("big")}).WriteTo(c)
 	must(t, err)
-	time.Sleep(200 * time.Millisecond) // let the transfer start and stall
+	// The reply's first bytes say the transfer has started; the client
+	// reads no more, and the rest stalls in the socket buffers.
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	_, err = io.ReadFull(c, make([]byte, course.BlockHeaderSize))
+	must(t, err)
 	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	err = p.wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailure {
@@ -401,14 +405,24 @@ func TestServeProcessSIGHUP(t *testing.T) {
 	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != course.StatusOK {
 		t.Fatal(r.status)
 	}
-	for range 3 {
+	// Each SIGHUP is sent once the one before has been handled (logged):
+	// signals sent together may arrive as one.
+	const handled = "restart the server to change it"
+	for i := range 3 {
 		must(t, p.cmd.Process.Signal(syscall.SIGHUP))
-		time.Sleep(100 * time.Millisecond)
+		waitUntil(t, fmt.Sprintf("SIGHUP %d handled", i+1), func() bool {
+			select {
+			case <-p.exited:
+				return true
+			default:
+				return strings.Count(p.stderr.String(), handled) == i+1
+			}
+		})
 	}
 	select {
 	case <-p.exited:
 		t.Fatalf("larder exited on SIGHUP: %v\n%s", p.err, p.stderr)
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	if r := rawExchange(t, p.addr, "alice", sig, "f.txt"); r.status != course.StatusOK || string(r.payload) != "still served" {
 		t.Fatalf("after SIGHUP: %v %q", r.status, r.payload)
