@@ -7,11 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -141,10 +139,7 @@ func openAuditSink(ctx context.Context, spec string, db *database, stdout io.Wri
 	case spec == "db":
 		return &auditSink{sink: db.events(), where: db.where, close: func() {}}, nil
 	case spec == "stdout":
-		// A reader of standard output that goes away must make writes
-		// fail, for the spool to keep the events, not kill the server
-		// with SIGPIPE.
-		signal.Ignore(syscall.SIGPIPE)
+		// The command has set SIGPIPE aside (ignoreSIGPIPEFor).
 		return &auditSink{sink: audit.NewJSONLines(stdout, nil), where: "standard output", close: func() {}}, nil
 	case strings.HasPrefix(spec, "jsonl:") && len(spec) > len("jsonl:"):
 		j, err := audit.OpenJSONLinesFile(strings.TrimPrefix(spec, "jsonl:"))

@@ -267,11 +267,21 @@ var servingLine = regexp.MustCompile(`serving .* on (127\.0\.0\.1:\d+) `)
 
 func startProcess(t *testing.T, args ...string) *larderProcess {
 	t.Helper()
+	return startProcessWithStdout(t, nil, args...)
+}
+
+// startProcessWithStdout is startProcess with the process's standard
+// output going to stdout (nil: the null device).
+func startProcessWithStdout(t *testing.T, stdout *os.File, args ...string) *larderProcess {
+	t.Helper()
 	p := &larderProcess{files: t.TempDir(), stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", p.files,
 		"--hash-memory", "64", "--hash-passes", "1"}, args...)
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(os.Environ(), "LARDER_TEST_RUN_MAIN=1")
+	if stdout != nil {
+		p.cmd.Stdout = stdout
+	}
 	pr, pw := io.Pipe()
 	p.cmd.Stderr = io.MultiWriter(p.stderr, pw)
 	must(t, p.cmd.Start())
@@ -433,5 +443,41 @@ func TestServeProcessSIGHUP(t *testing.T) {
 	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	if err := p.wait(); err != nil {
 		t.Fatalf("larder exited with %v after SIGHUP then SIGTERM\n%s", err, p.stderr)
+	}
+}
+
+// TestServeProcessAuditStdoutReaderGone: with the audit trail on standard
+// output, a reader that goes away (the pipe's reading end closed) does not
+// kill the server with SIGPIPE: the deliveries fail, the events wait in
+// the spool, and the server goes on serving.
+func TestServeProcessAuditStdoutReaderGone(t *testing.T) {
+	r, w, err := os.Pipe()
+	must(t, err)
+	p := startProcessWithStdout(t, w, "--audit-sink", "stdout")
+	w.Close()
+	r.Close() // the reader is gone before the first event
+	sig := larder.NewSignature("pw", "salt")
+	if rep := rawExchange(t, p.addr, "alice", sig, ""); rep.status != course.StatusOK {
+		t.Fatalf("register: %v", rep.status)
+	}
+	waitUntil(t, "a delivery to the closed pipe failed", func() bool {
+		select {
+		case <-p.exited:
+			return true
+		default:
+			return strings.Contains(p.stderr.String(), "the sink is down")
+		}
+	})
+	select {
+	case <-p.exited:
+		t.Fatalf("larder exited when its audit reader went away: %v\n%s", p.err, p.stderr)
+	default:
+	}
+	p.put(t, "f.txt", []byte("still served"))
+	if rep := rawExchange(t, p.addr, "alice", sig, "f.txt"); rep.status != course.StatusOK || string(rep.payload) != "still served" {
+		t.Fatalf("after the reader went away: %v %q", rep.status, rep.payload)
+	}
+	if !strings.Contains(p.stderr.String(), "broken pipe") {
+		t.Errorf("the log does not say why the sink is down:\n%s", p.stderr)
 	}
 }
