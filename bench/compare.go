@@ -17,8 +17,8 @@ import (
 	"github.com/larderfs/larder/bench/report"
 )
 
-// The compare command: the whole comparison of larder with its
-// peers in one run, written into docs/BENCHMARKS.md with its charts.
+// The compare command: the whole comparison of larder with its peers
+// in one run, written into docs/BENCHMARKS.md with its charts.
 //
 //	cd bench && go run . compare           the full run, about 10 minutes
 //	cd bench && go run . compare --quick   a smaller one, about 2 minutes
@@ -26,7 +26,7 @@ import (
 // It runs chosen scenarios with settings of its own, one after the
 // other, each alternating its systems round by round, and writes what
 // they print between two markers of the document, so that the rest of it
-// (the analyses of each issue) stays as written.
+// (the analyses written by hand) stays as written.
 
 // comparePart is one scenario of the comparison, with its settings.
 type comparePart struct {
