@@ -198,6 +198,7 @@ const (
 	EINVALID      = "invalid"      // the request is coherent but not acceptable
 	ENOTFOUND     = "not_found"    // no such user or file
 	EUNAUTHORIZED = "unauthorized" // wrong credentials
+	EDISABLED     = "disabled"     // the account is disabled: no login, and its sessions end
 	EUNAVAILABLE  = "unavailable"  // busy or shutting down: retry later
 	ETHROTTLED    = "throttled"    // too many failed attempts: retry later
 	EQUOTA        = "quota"        // the space's byte or file quota would be exceeded

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // auditConfig configures the audit scenario: the rps scenario's load at
@@ -138,6 +140,12 @@ func (r auditRound) recorded() float64  { return r.after.taken - r.before.taken 
 func (r auditRound) delivered() float64 { return r.after.delivered - r.before.delivered }
 func (r auditRound) notTaken() float64  { return r.after.notTaken - r.before.notTaken }
 
+// auditEventsPerRetrieval is what an answered course-protocol retrieval
+// leaves in the audit trail: its login and its download (the connection's
+// conn.open and conn.close are recorded only for a connection that was not
+// answered).
+const auditEventsPerRetrieval = 2
+
 // check returns what went wrong with the round's events, if anything.
 func (r auditRound) check(setup string) error {
 	a := r.after
@@ -152,8 +160,8 @@ func (r auditRound) check(setup string) error {
 		return fmt.Errorf("%s: %v events not taken in the round", setup, r.notTaken())
 	case a.lost != 0:
 		return fmt.Errorf("%s: %v events lost", setup, a.lost)
-	case r.recorded() < float64(4*r.load.ok):
-		return fmt.Errorf("%s: %v events recorded for %d retrievals, want at least 4 each", setup, r.recorded(), r.load.ok)
+	case r.recorded() < float64(auditEventsPerRetrieval*r.load.ok):
+		return fmt.Errorf("%s: %v events recorded for %d retrievals, want at least %d each", setup, r.recorded(), r.load.ok, auditEventsPerRetrieval)
 	case setup == auditDown && r.delivered() != 0:
 		return fmt.Errorf("down: %v events delivered, want none", r.delivered())
 	case setup == auditUp && r.delivered() < r.recorded():
@@ -177,7 +185,24 @@ func settled(setup string, cur, prev auditCounters) bool {
 	return true
 }
 
-func (c *auditConfig) run(env *Env) ([]*Table, error) {
+// auditResults is what the audit scenario measured: the rounds of each
+// setup, what its server logged, the problems its checks found, whether
+// the setups' replies were the same, and the spool's file system.
+type auditResults struct {
+	c        *auditConfig
+	setups   []auditSetup
+	logs     []string       // [setup], see serverLogNote
+	rounds   [][]auditRound // [setup][round]
+	problems []string
+	same     string
+	spoolFS  string
+}
+
+func (r *auditResults) tables() []*report.Table {
+	return r.c.tables(r.setups, r.logs, r.rounds, r.problems, r.same, r.spoolFS)
+}
+
+func (c *auditConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.users < 1 || c.size < 1 || c.clients < 1 {
 		return nil, fmt.Errorf("need at least one round, user, byte and client")
 	}
@@ -253,7 +278,7 @@ measure:
 			results[si] = append(results[si], ar)
 			env.progress("round %d/%d %-4s %6.0f req/s  p99 %s ms  failed %d  server %s µs/req (%s in the load)  events %.0f (%.2f/req)  delivered %.0f  spool %s  not taken %.0f  settled in %v",
 				r+1, c.rounds, s.name, ar.load.rate(), ms(ar.load.lat.p99), ar.load.failed,
-				num(ar.cpuPerRequest()), num(ar.load.perRequest(ar.load.cpu.server)),
+				report.Num(ar.cpuPerRequest()), report.Num(ar.load.perRequest(ar.load.cpu.server)),
 				ar.recorded(), ar.recorded()/float64(ar.served()), ar.delivered(), bytesStr(ar.after.spoolBytes),
 				ar.notTaken(), ar.settle.Round(time.Millisecond))
 			if err := ar.check(s.name); err != nil {
@@ -269,7 +294,11 @@ measure:
 	if runErr == nil && len(problems) > 0 {
 		runErr = fmt.Errorf("the audit trail did not do what it should: %d problems, the first: %s", len(problems), problems[0])
 	}
-	return c.tables(servers, results, problems, same, spoolFS), runErr
+	logs := make([]string, len(servers))
+	for i, s := range servers {
+		logs[i] = serverLogNote(s.proc)
+	}
+	return &auditResults{c, setups, logs, results, problems, same, spoolFS}, runErr
 }
 
 // measure runs one load against s and waits until its audit pipeline has

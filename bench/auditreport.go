@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // spread formats the median of xs with its minimum and maximum,
@@ -20,31 +22,31 @@ func spread(xs []float64, format func(float64) string) string {
 // signed formats a difference with its sign, "+12.3".
 func signed(v float64) string {
 	if v >= 0 {
-		return "+" + num(v)
+		return "+" + report.Num(v)
 	}
-	return num(v)
+	return report.Num(v)
 }
 
 // tables reports the audit scenario: each configuration's throughput and
 // cost, what its pipeline did, and the ratios between them.
-func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, problems []string, same, spoolFS string) []*Table {
+func (c *auditConfig) tables(setups []auditSetup, logs []string, results [][]auditRound, problems []string, same, spoolFS string) []*report.Table {
 	idx := func(name string) int {
-		return slices.IndexFunc(servers, func(s *auditServer) bool { return s.name == name })
+		return slices.IndexFunc(setups, func(s auditSetup) bool { return s.name == name })
 	}
 	off, up, down := idx(auditOff), idx(auditUp), idx(auditDown)
 
-	load := &Table{
+	load := &report.Table{
 		Title: fmt.Sprintf("Requests per second by audit configuration: %d-byte file, %d clients, one request per connection", c.size, c.clients),
 		Header: append([]string{"sink", "larder flags", "req/s: median (min–max)", "per round", "p99 ms: median (min–max)",
 			"failed", "server CPU µs/req, until settled", "server CPU µs/req, load only"}, cpuHeader...),
 	}
-	pipe := &Table{
+	pipe := &report.Table{
 		Title: "The audit pipeline in each round (counters from the server's /metrics, before the load and once settled)",
 		Header: []string{"sink", "events recorded per round", "events per request", "delivered per round",
 			"recorded/s during the load", "delivered/s during the load", "undelivered at the end of the load",
 			"settled after", "spool bytes after the last round", "not taken", "delivery failures"},
 	}
-	for si, s := range servers {
+	for si, s := range setups {
 		rs := results[si]
 		if len(rs) == 0 {
 			continue
@@ -59,8 +61,8 @@ func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, pro
 			cpu[i] = r.load.cpu
 			failed += r.load.failed
 		}
-		load.Add(append([]string{s.name, "`" + strings.Join(s.setup.flags, " ") + "`", spread(rates, num), list(rates, num),
-			spread(p99s, msf), fmt.Sprint(failed), spread(full, num), spread(window, num)}, cpuCells(cpu)...)...)
+		load.Add(append([]string{s.name, "`" + strings.Join(s.flags, " ") + "`", spread(rates, report.Num), list(rates, report.Num),
+			spread(p99s, msf), fmt.Sprint(failed), spread(full, report.Num), spread(window, report.Num)}, cpuCells(cpu)...)...)
 		for _, r := range rs {
 			if r.load.firstErr != nil {
 				load.Note("%s, first failure: %v", s.name, r.load.firstErr)
@@ -84,7 +86,7 @@ func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, pro
 		}
 		pipe.Add(s.name,
 			spread(perRound(rs, auditRound.recorded), fmtCount),
-			spread(perRound(rs, func(r auditRound) float64 { return r.recorded() / float64(r.served()) }), num),
+			spread(perRound(rs, func(r auditRound) float64 { return r.recorded() / float64(r.served()) }), report.Num),
 			spread(perRound(rs, auditRound.delivered), fmtCount),
 			spread(perRound(rs, func(r auditRound) float64 { return (r.atEnd.taken - r.before.taken) / r.load.elapsed.Seconds() }), fmtCount),
 			spread(perRound(rs, func(r auditRound) float64 { return (r.atEnd.delivered - r.before.delivered) / r.load.elapsed.Seconds() }), fmtCount),
@@ -93,7 +95,7 @@ func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, pro
 			bytesStr(last.spoolBytes), fmtCount(notTaken), fmtCount(failures))
 	}
 
-	ratios := &Table{
+	ratios := &report.Table{
 		Title: "Ratios, each the median of the per-round ratios (each round measures off, up and down back to back)",
 		Header: []string{"comparison", "req/s ratio: median (min–max)", "per round", "p99 ratio", "server CPU µs/req ratio",
 			"server CPU µs/req difference", "aim"},
@@ -121,7 +123,7 @@ func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, pro
 				lost[i] = 100 * (1 - rr[i])
 			}
 			aim = fmt.Sprintf("recording costs %s %% of the throughput (%s) and %s µs of server CPU per request (%s)",
-				num(median(lost)), list(lost, num), signed(median(cd)), list(cd, signed))
+				report.Num(median(lost)), list(lost, report.Num), signed(median(cd)), list(cd, signed))
 		} else if aim != "" {
 			verdict := "met"
 			if median(rr) < 0.95 {
@@ -146,15 +148,15 @@ func (c *auditConfig) tables(servers []*auditServer, results [][]auditRound, pro
 	load.Note("Server CPU per completed request, from /proc/PID/stat (10 ms ticks): \"until settled\" runs from the start of the load until the pipeline has nothing left to do with the round's events (every one fsync'd to the spool, and with the sink up delivered), so that it counts the deliveries that trail the load; \"load only\" is the load's window. The bench reads /metrics every 20 ms while it waits, a few hundred µs of the server's CPU in all.")
 	load.Note(cpuNote)
 	load.Note("The spool is in the bench's temporary folder, on %s.", spoolFS)
-	for _, s := range servers {
-		load.Note("%s: %s; %s.", s.name, s.setup.what, serverLogNote(s.proc))
+	for i, s := range setups {
+		load.Note("%s: %s; %s.", s.name, s.what, logs[i])
 	}
 	pipe.Note("An authenticated retrieval records 2 events: login, download (4 in the issue 4 measurements, with the connection's conn.open and conn.close, no longer recorded for a course-protocol connection that was answered). The rates during the load count from its start to the reading taken as the last client finished; \"undelivered at the end of the load\" is events taken but not yet confirmed by the sink at that reading: the deliverer's lag. A delivery rate below the recording rate means the spool grows for as long as such a load lasts. \"Settled after\": from the end of the load until no connection is open, every event taken is fsync'd to the spool, and, with the sink up, delivered. Spool bytes count a segment until it is wholly delivered and sealed (16 MiB), so with the sink up they are the delivered part of the segment being written.")
 	if len(problems) == 0 {
-		pipe.Note("Checked after every round: no event refused (larder_audit_events_not_taken_total and larder_audit_events_lost_total unchanged), at least 4 events recorded per retrieval, with the sink down none delivered, with the sink up every one delivered, and with it off no audit metrics at all: all held.")
+		pipe.Note("Checked after every round: no event refused (larder_audit_events_not_taken_total and larder_audit_events_lost_total unchanged), at least %d events recorded per retrieval, with the sink down none delivered, with the sink up every one delivered, and with it off no audit metrics at all: all held.", auditEventsPerRetrieval)
 	} else {
-		pipe.Note("Checked after every round (events refused or lost, 4 events per retrieval, none delivered with the sink down, all with the sink up): **%d problems**: %s.", len(problems), strings.Join(problems, "; "))
+		pipe.Note("Checked after every round (events refused or lost, %d events per retrieval, none delivered with the sink down, all with the sink up): **%d problems**: %s.", auditEventsPerRetrieval, len(problems), strings.Join(problems, "; "))
 	}
 	ratios.Note("up ÷ off is what recording costs a request: the queue, the spool's group commit, and delivery to SQLite, on the two cores that also run the clients. down ÷ up is the aim of issue 4: with the sink down, a request must not be much slower than with it up.")
-	return []*Table{load, pipe, ratios}
+	return []*report.Table{load, pipe, ratios}
 }

@@ -66,26 +66,6 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
-func TestTableMarkdown(t *testing.T) {
-	tbl := &Table{Title: "T", Header: []string{"system", "req/s"}}
-	tbl.Add("larder", "5123")
-	tbl.Add("a|b") // short row, and a pipe to escape
-	tbl.Note("n=%d", 3)
-	var b bytes.Buffer
-	if err := tbl.Markdown(&b); err != nil {
-		t.Fatal(err)
-	}
-	want := "### T\n\n" +
-		"| system | req/s |\n" +
-		"|--------|-------|\n" +
-		"| larder | 5123  |\n" +
-		`| a\|b   |       |` + "\n" +
-		"\n- n=3\n"
-	if got := b.String(); got != want {
-		t.Errorf("Markdown:\n%s\nwant:\n%s", got, want)
-	}
-}
-
 // encodeReply builds a reply as larder does, blocks in the given order
 // (nil: in order).
 func encodeReply(t *testing.T, status course.Status, payload []byte, order func(uint32) uint32) []byte {
@@ -130,7 +110,9 @@ func TestCheckFileReply(t *testing.T) {
 		{"reversed", reversed, ""},
 		{"payload byte flipped", mutate(good, course.BlockHeaderSize+5), "block hash"},
 		{"total hash flipped", mutate(good, 50), "disagrees"},
-		{"truncated", good[:len(good)-1], "ends inside the payload"},
+		{"truncated", good[:len(good)-1], "block 2 cut short after 511 of 512 payload bytes"},
+		{"header truncated", good[:course.BlockHeaderSize-1], "block header cut short after 79 of 80 bytes"},
+		{"blocks missing", good[:course.MaxMessageSize], "ends after 1 of its 3 blocks"},
 		{"trailing byte", append(bytes.Clone(good), 0), "follow the last"},
 		{"empty", nil, "shorter than one block header"},
 		{"block repeated", twice, "sent twice"},
@@ -217,4 +199,37 @@ func TestCount(t *testing.T) {
 			t.Errorf("fmtCount(%v) = %q, want %q", v, got, want)
 		}
 	}
+}
+
+// FuzzDecodeReply: whatever the bytes, decodeReply does not panic, and a
+// reply it accepts reassembles to a payload whose SHA-256 is the total
+// hash, of the size its last block says.
+func FuzzDecodeReply(f *testing.F) {
+	content := bytes.Repeat([]byte("0123456789abcdef"), 150)
+	f.Add(encodeReplyFuzz(content, nil))
+	f.Add(encodeReplyFuzz(content, func(i uint32) uint32 { return 2 - i }))
+	f.Add(encodeReplyFuzz(nil, nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeReply(b, nil)
+		if err != nil {
+			return
+		}
+		if sha256.Sum256(r.payload) != r.total {
+			t.Fatalf("accepted a reply whose payload does not match its total hash")
+		}
+		if n, _ := course.BlockCount(int64(len(r.payload))); int(n)*course.BlockHeaderSize+len(r.payload) != len(b) {
+			t.Fatalf("accepted %d bytes for a payload of %d in %d blocks", len(b), len(r.payload), n)
+		}
+	})
+}
+
+// encodeReplyFuzz is encodeReply for a fuzz target's seeds.
+func encodeReplyFuzz(payload []byte, order func(uint32) uint32) []byte {
+	var b bytes.Buffer
+	w := course.NewWriter(&b)
+	if _, err := w.WritePayload(course.StatusOK, bytes.NewReader(payload), int64(len(payload)), sha256.Sum256(payload), order); err != nil {
+		panic(err)
+	}
+	w.Flush()
+	return b.Bytes()
 }

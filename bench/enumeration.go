@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // The enumeration scenario: does a login's time tell whether the name
@@ -46,7 +48,19 @@ const (
 var kindNames = [2]string{"known user, wrong signature", "unknown user"}
 var kindOutcomes = [2]loginOutcome{outcomeWrong, outcomeMissing}
 
-func (c *enumerationConfig) run(env *Env) ([]*Table, error) {
+// enumerationResults is what the enumeration scenario measured: the login
+// times of each round by kind, and what the server logged.
+type enumerationResults struct {
+	c   *enumerationConfig
+	lat [][2][]time.Duration // [round][kind]
+	log string               // see serverLogNote
+}
+
+func (r *enumerationResults) tables() []*report.Table {
+	return []*report.Table{r.c.table(r.lat, r.log)}
+}
+
+func (c *enumerationConfig) run(env *Env) (results, error) {
 	if c.pairs < 1 || c.rounds < 1 || c.accounts < 1 || c.warmup < 0 {
 		return nil, fmt.Errorf("need at least one pair, round and account")
 	}
@@ -113,11 +127,11 @@ rounds:
 		env.progress("round %d/%d: median known %s ms, unknown %s ms; %v", r+1, c.rounds,
 			ms(medianDur(rl[kindKnown])), ms(medianDur(rl[kindUnknown])), meter.stop())
 	}
-	return []*Table{c.table(lat, p)}, runErr
+	return &enumerationResults{c, lat, serverLogNote(p)}, runErr
 }
 
-func (c *enumerationConfig) table(lat [][2][]time.Duration, p *Process) *Table {
-	tbl := &Table{
+func (c *enumerationConfig) table(lat [][2][]time.Duration, serverLog string) *report.Table {
+	tbl := &report.Table{
 		Title:  "Login time: unknown user against known user with a wrong signature",
 		Header: []string{"login", "n", "p50 ms", "p90 ms", "mean ms", "p50 per round", "p50 ratio to known", "per round"},
 	}
@@ -157,6 +171,6 @@ func (c *enumerationConfig) table(lat [][2][]time.Duration, p *Process) *Table {
 		tbl.Note("Ratio = median unknown / median known, per round, then the median across rounds (%s); over all rounds pooled: %s. Target 0.95–1.05: %s.",
 			fmtFactor(median(ratios)), fmtFactor(pooledRatio), verdict)
 	}
-	tbl.Note("%s.", serverLogNote(p))
+	tbl.Note("%s.", serverLog)
 	return tbl
 }

@@ -113,9 +113,16 @@ func (e *Env) larderBinary() (string, error) {
 		e.larder = p
 		return p, nil
 	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", fmt.Errorf("building larder (or pass --larder PATH): %w", err)
+	}
 	out := filepath.Join(e.tmp, "larder")
-	e.progress("building larder: go build -o %s ./cmd/larder", out)
-	cmd := exec.CommandContext(e.ctx, "go", "build", "-o", out, "github.com/larderfs/larder/cmd/larder")
+	e.progress("building larder: go build -o %s ./cmd/larder in %s", out, root)
+	// Built in the checkout's own module, with its go.mod and version
+	// control stamp, as a user builds it, not as a dependency of the bench.
+	cmd := exec.CommandContext(e.ctx, "go", "build", "-o", out, "./cmd/larder")
+	cmd.Dir = root
 	var msg bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &msg, &msg
 	if err := cmd.Run(); err != nil {
@@ -123,6 +130,45 @@ func (e *Env) larderBinary() (string, error) {
 	}
 	e.larder = out
 	return out, nil
+}
+
+// larderModule is the module path of the server the bench measures.
+const larderModule = "github.com/larderfs/larder"
+
+// repoRoot returns the root of the larder checkout that holds the current
+// folder: the nearest folder at or above it whose go.mod declares
+// larderModule. The bench is a module of its own inside the checkout, run
+// from bench/, and builds and documents the larder around it.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modulePath(b) == larderModule {
+			return dir, nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", fmt.Errorf("no go.mod of %s in the current folder or above it: run the bench inside a larder checkout (cd bench && go run . SCENARIO)", larderModule)
+		}
+		dir = up
+	}
+}
+
+// modulePath returns the path a go.mod file declares on its module line.
+func modulePath(gomod []byte) string {
+	for line := range strings.Lines(string(gomod)) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module")
+		if !ok || rest == "" || rest[0] != ' ' && rest[0] != '\t' {
+			continue
+		}
+		rest, _, _ = strings.Cut(rest, "//")
+		if f := strings.Fields(rest); len(f) == 1 {
+			return strings.Trim(f[0], `"`)
+		}
+	}
+	return ""
 }
 
 // printSystemInfo prints what a reader needs to judge the figures: the

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/larderfs/larder/bench/report"
 	"github.com/larderfs/larder/internal/auth"
 )
 
@@ -116,7 +117,17 @@ type floodRound struct {
 	lastLog       string
 }
 
-func (c *floodConfig) run(env *Env) ([]*Table, error) {
+// floodResults is what the flood scenario measured: its rounds by
+// throttle setting.
+type floodResults struct {
+	c        *floodConfig
+	rounds   map[string][]floodRound
+	logLevel string
+}
+
+func (r *floodResults) tables() []*report.Table { return r.c.tables(r.rounds, r.logLevel) }
+
+func (c *floodConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.conns < 1 || c.accounts < 1 || c.addrs < 1 || c.addrs > 254*256 || len(c.throttle.values) == 0 {
 		return nil, fmt.Errorf("need at least one round, connection, account, flood address (at most %d) and throttle setting", 254*256)
 	}
@@ -152,7 +163,7 @@ rounds:
 				fr.tally.answered(), fr.tally.n[outcomeWrong], fr.tally.n[outcomeThrottled], fr.tally.n[outcomePoolBusy])
 		}
 	}
-	return c.tables(results, env.opts.serverLogLevel), runErr
+	return &floodResults{c, results, env.opts.serverLogLevel}, runErr
 }
 
 // registerOnce registers accts on a larder started for that, and stops it:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // medianRound returns the median across rounds of fig.
@@ -27,32 +29,32 @@ func (c *floodConfig) floodBound(r floodRound) int64 {
 	return r.rest + int64(float64(c.pool())*hashMiB*(1<<20)) + int64(c.marginMiB)<<20
 }
 
-func (c *floodConfig) tables(results map[string][]floodRound, logLevel string) []*Table {
-	user := &Table{
+func (c *floodConfig) tables(results map[string][]floodRound, logLevel string) []*report.Table {
+	user := &report.Table{
 		Title: fmt.Sprintf("An authenticated user's requests during a flood of %d concurrent wrong-password logins", c.conns),
 		Header: []string{"throttle", "p50 ms, no flood", "p99 ms, no flood", "p50 ms, flood", "p99 ms, flood",
 			"p99 flood / no flood", "p99 per round, flood", "requests no flood / flood", "failed", "p99 < 50 ms"},
 	}
-	mem := &Table{
+	mem := &report.Table{
 		Title: "larder's memory during the flood",
 		Header: []string{"throttle", "RSS at rest MiB", "peak MiB, no flood", "peak VmRSS MiB, flood", "per round", "VmHWM MiB", "anon / file at peak MiB",
 			"Go heap peak MiB", "live heap max MiB", "stacks max MiB", "GC cycles", "bound MiB", "within bound"},
 	}
-	out := &Table{
+	out := &report.Table{
 		Title: "What the flood's attempts got (medians across rounds)",
 		Header: append([]string{"throttle", "answered", "per s", "hashed (INVALID_LOGIN)", "refused by throttle",
 			"gave up waiting for pool", "other / no reply", "cut at end", "hashed per round", "refused per round",
 			"p50 ms hashed", "p50 ms refused", "p50 ms gave up"}, cpuHeader...),
 	}
-	latChart := &Chart{Title: fmt.Sprintf("An authenticated user's latency, alone and during a flood of %d wrong-password logins", c.conns),
-		YLabel: "latency (ms)", Groups: []string{"p50", "p99"}, Lines: []Line{{Label: "aim: p99 under 50 ms", Y: 50}},
+	latChart := &report.Chart{Title: fmt.Sprintf("An authenticated user's latency, alone and during a flood of %d wrong-password logins", c.conns),
+		YLabel: "latency (ms)", Groups: []string{"p50", "p99"}, Lines: []report.Line{{Label: "aim: p99 under 50 ms", Y: 50}},
 		Note: fmt.Sprintf("median of %d rounds, min–max whiskers", c.rounds)}
-	memChart := &Chart{Title: "larder's resident memory during the flood", YLabel: "MiB",
+	memChart := &report.Chart{Title: "larder's resident memory during the flood", YLabel: "MiB",
 		Note: fmt.Sprintf("VmRSS; the bound is the resting RSS + the hashing pool + a %d MiB margin; median of %d rounds", c.marginMiB, c.rounds)}
 	for _, setting := range c.throttle.values {
 		memChart.Groups = append(memChart.Groups, "throttle "+setting)
 	}
-	user.Charts, mem.Charts = []*Chart{latChart}, []*Chart{memChart}
+	user.Charts, mem.Charts = []*report.Chart{latChart}, []*report.Chart{memChart}
 	var firsts []string
 	for _, setting := range c.throttle.values {
 		rs := results[setting]
@@ -67,14 +69,14 @@ func (c *floodConfig) tables(results map[string][]floodRound, logLevel string) [
 			name string
 			load func(floodRound) loadResult
 		}{{"no flood", func(r floodRound) loadResult { return r.quiet }}, {"flood", func(r floodRound) loadResult { return r.loaded }}} {
-			chartAdd(latChart, state.name+suffix, "p50", perRound(rs, func(r floodRound) float64 { return msOf(state.load(r).lat.p50) }))
-			chartAdd(latChart, state.name+suffix, "p99", perRound(rs, func(r floodRound) float64 { return msOf(state.load(r).lat.p99) }))
+			latChart.Put(state.name+suffix, "p50", perRound(rs, func(r floodRound) float64 { return msOf(state.load(r).lat.p50) }))
+			latChart.Put(state.name+suffix, "p99", perRound(rs, func(r floodRound) float64 { return msOf(state.load(r).lat.p99) }))
 		}
 		group := "throttle " + setting
-		chartAdd(memChart, "at rest", group, perRound(rs, func(r floodRound) float64 { return mib(r.rest) }))
-		chartAdd(memChart, "peak, no flood", group, perRound(rs, func(r floodRound) float64 { return mib(r.quietPeak.rss) }))
-		chartAdd(memChart, "peak, flood", group, perRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.rss) }))
-		chartAdd(memChart, "bound", group, perRound(rs, func(r floodRound) float64 { return mib(c.floodBound(r)) }))
+		memChart.Put("at rest", group, perRound(rs, func(r floodRound) float64 { return mib(r.rest) }))
+		memChart.Put("peak, no flood", group, perRound(rs, func(r floodRound) float64 { return mib(r.quietPeak.rss) }))
+		memChart.Put("peak, flood", group, perRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.rss) }))
+		memChart.Put("bound", group, perRound(rs, func(r floodRound) float64 { return mib(c.floodBound(r)) }))
 		// The user.
 		var ratios []float64
 		failed, nq, nl := 0, 0, 0
@@ -113,17 +115,17 @@ func (c *floodConfig) tables(results map[string][]floodRound, logLevel string) [
 			}
 		}
 		mem.Add(setting,
-			num(medianRound(rs, func(r floodRound) float64 { return mib(r.rest) })),
-			num(medianRound(rs, func(r floodRound) float64 { return mib(r.quietPeak.rss) })),
-			num(median(peaks)), list(peaks, num),
-			num(medianRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.hwm) })),
-			num(medianRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.anon) }))+" / "+
-				num(medianRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.file) })),
-			num(medianRound(rs, func(r floodRound) float64 { return mib(r.gc.maxHeap) })),
-			num(medianRound(rs, func(r floodRound) float64 { return mib(r.gc.maxLive) })),
-			num(medianRound(rs, func(r floodRound) float64 { return mib(r.gc.maxStacks) })),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return mib(r.rest) })),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return mib(r.quietPeak.rss) })),
+			report.Num(median(peaks)), list(peaks, report.Num),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.hwm) })),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.anon) }))+" / "+
+				report.Num(medianRound(rs, func(r floodRound) float64 { return mib(r.floodPeak.file) })),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return mib(r.gc.maxHeap) })),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return mib(r.gc.maxLive) })),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return mib(r.gc.maxStacks) })),
 			fmtCount(medianRound(rs, func(r floodRound) float64 { return float64(r.gc.cycles) })),
-			num(medianRound(rs, func(r floodRound) float64 { return mib(c.floodBound(r)) })),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return mib(c.floodBound(r)) })),
 			within)
 
 		// The flood.
@@ -138,7 +140,7 @@ func (c *floodConfig) tables(results map[string][]floodRound, logLevel string) [
 		}
 		out.Add(append([]string{setting,
 			fmtCount(medianRound(rs, func(r floodRound) float64 { return float64(r.tally.answered()) })),
-			num(medianRound(rs, func(r floodRound) float64 { return float64(r.tally.answered()) / r.floodTime.Seconds() })),
+			report.Num(medianRound(rs, func(r floodRound) float64 { return float64(r.tally.answered()) / r.floodTime.Seconds() })),
 			fmtCount(median(hashed)), fmtCount(median(refused)),
 			fmtCount(medianRound(rs, tallied(outcomePoolBusy))),
 			fmtCount(medianRound(rs, func(r floodRound) float64 {
@@ -157,7 +159,7 @@ func (c *floodConfig) tables(results map[string][]floodRound, logLevel string) [
 		logs := perRound(rs, func(r floodRound) float64 { return float64(r.logLines) })
 		if median(logs) > 0 {
 			out.Note("throttle %s: larder logged %s lines per flood (median; gctrace aside) at --log-level %s, the last: `%s`",
-				setting, num(median(logs)), logLevel, rs[len(rs)-1].lastLog)
+				setting, report.Num(median(logs)), logLevel, rs[len(rs)-1].lastLog)
 		}
 	}
 
@@ -181,5 +183,5 @@ func (c *floodConfig) tables(results map[string][]floodRound, logLevel string) [
 	out.Note("Counts per flood of %v (ramp included); per s = answered attempts per second of flood. An attempt still waiting when the flood ended is cut at end, not an answer. larder's request timeout (10 s) bounds the wait for the pool, after which it answers OTHER, server busy.", c.ramp+c.duration)
 	out.Note("%s", "An answer is sorted by its status, and for OTHER by larder's message: "+strings.Join(outcomeNames[:], "; ")+". First of each kind, first round: "+strings.Join(firsts, "; ")+".")
 	out.Note(cpuNote)
-	return []*Table{user, mem, out}
+	return []*report.Table{user, mem, out}
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/larderfs/larder/bench/report"
 	"github.com/larderfs/larder/internal/auth"
 )
 
@@ -59,7 +60,21 @@ type hashCostRound struct {
 	larderRate           float64 // wrong logins per second on every core at once
 }
 
-func (c *hashCostConfig) run(env *Env) ([]*Table, error) {
+// hashCostResults is what the hashcost scenario measured: its rounds, the
+// workers that checked at once, and the resting memory of larder and of
+// the bench.
+type hashCostResults struct {
+	c                    *hashCostConfig
+	rounds               []hashCostRound
+	workers              int
+	larderRest, selfRest int64
+}
+
+func (r *hashCostResults) tables() []*report.Table {
+	return r.c.tables(r.rounds, r.workers, r.larderRest, r.selfRest)
+}
+
+func (c *hashCostConfig) run(env *Env) (results, error) {
 	if c.n < 1 || c.rounds < 1 || c.batch < 1 || c.logins < 0 {
 		return nil, fmt.Errorf("need at least one check, round and batch")
 	}
@@ -132,7 +147,7 @@ func (c *hashCostConfig) run(env *Env) ([]*Table, error) {
 			t0 := time.Now()
 			if ok, err := h.Verify(ctx, stored, wrong[:]); ok || err != nil {
 				s.stop()
-				return c.tables(rounds, workers, larderRest, selfRest), fmt.Errorf("argon2id verification: ok %v, error %v; want a mismatch", ok, err)
+				return &hashCostResults{c, rounds, workers, larderRest, selfRest}, fmt.Errorf("argon2id verification: ok %v, error %v; want a mismatch", ok, err)
 			}
 			hr.argon = append(hr.argon, time.Since(t0))
 		}
@@ -182,7 +197,7 @@ func (c *hashCostConfig) run(env *Env) ([]*Table, error) {
 				o, d, msg := cl.tryLogin(ctx, wrongLogin, buf)
 				if o != outcomeWrong {
 					s.stop()
-					return c.tables(rounds, workers, larderRest, selfRest), fmt.Errorf("wrong-password login: got %v (%s), want %v", o, msg, outcomeWrong)
+					return &hashCostResults{c, rounds, workers, larderRest, selfRest}, fmt.Errorf("wrong-password login: got %v (%s), want %v", o, msg, outcomeWrong)
 				}
 				hr.login = append(hr.login, d)
 			}
@@ -196,18 +211,18 @@ func (c *hashCostConfig) run(env *Env) ([]*Table, error) {
 			})
 			hr.larderPar, _ = s.stop()
 			if bad.Load() > 0 {
-				return c.tables(rounds, workers, larderRest, selfRest), fmt.Errorf("%d concurrent wrong-password logins were not answered INVALID_LOGIN", bad.Load())
+				return &hashCostResults{c, rounds, workers, larderRest, selfRest}, fmt.Errorf("%d concurrent wrong-password logins were not answered INVALID_LOGIN", bad.Load())
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return c.tables(rounds, workers, larderRest, selfRest), err
+			return &hashCostResults{c, rounds, workers, larderRest, selfRest}, err
 		}
 		rounds = append(rounds, hr)
 		env.progress("round %d/%d: argon2id p50 %v (%.1f MB allocated), SHA-256 %v; %.1f vs %.0f checks/s on %d cores; larder login p50 %v, RSS peak %.1f MiB",
 			r+1, c.rounds, medianDur(hr.argon), hr.argonAlloc/1e6, medianDur(hr.sha), hr.argonRate, hr.shaRate, workers,
 			medianDur(hr.login), mib(hr.larderPar.rss))
 	}
-	return c.tables(rounds, workers, larderRest, selfRest), nil
+	return &hashCostResults{c, rounds, workers, larderRest, selfRest}, nil
 }
 
 // allocated returns the bytes this process has allocated on the Go heap
@@ -235,21 +250,21 @@ func onEveryCore(workers, n int, check func()) float64 {
 	return float64(n) / time.Since(t0).Seconds()
 }
 
-func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest, selfRest int64) []*Table {
-	one := &Table{
+func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest, selfRest int64) []*report.Table {
+	one := &report.Table{
 		Title:  "One password check",
 		Header: []string{"check", "n", "p50", "min", "max", "p50 per round", "allocated per check", "time / SHA-256's"},
 	}
-	rate := &Table{
+	rate := &report.Table{
 		Title:  fmt.Sprintf("Checks per second with %d at once (one per core)", workers),
 		Header: []string{"check", "checks/s", "per round", "SHA-256's / this"},
 	}
-	mem := &Table{
+	mem := &report.Table{
 		Title:  "Resident memory while checking (VmRSS, sampled every 100 ms)",
 		Header: []string{"process", "RSS before MiB", "peak, one at a time", "peak, " + fmt.Sprint(workers) + " at once", "VmHWM MiB", "growth MiB, " + fmt.Sprint(workers) + " at once"},
 	}
 	if len(rounds) == 0 {
-		return []*Table{one, rate, mem}
+		return []*report.Table{one, rate, mem}
 	}
 	type figure struct {
 		name  string
@@ -283,7 +298,7 @@ func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest,
 			a = bytesStr(median(allocs))
 		}
 		one.Add(f.name, fmt.Sprint(s.n), durStr(s.p50), durStr(all[0]), durStr(s.max),
-			list(p50s, func(v float64) string { return durStr(time.Duration(v)) }), a, num(median(ratios))+"×")
+			list(p50s, func(v float64) string { return durStr(time.Duration(v)) }), a, report.Num(median(ratios))+"×")
 	}
 	argonRates := perRound(rounds, func(r hashCostRound) float64 { return r.argonRate })
 	shaRates := perRound(rounds, func(r hashCostRound) float64 { return r.shaRate })
@@ -293,7 +308,7 @@ func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest,
 		for i := range rates {
 			rr = append(rr, shaRates[i]/rates[i])
 		}
-		rate.Add(name, num(median(rates)), list(rates, num), num(median(rr))+"×")
+		rate.Add(name, report.Num(median(rates)), list(rates, report.Num), report.Num(median(rr))+"×")
 	}
 	rateRow("argon2id over HMAC-SHA256(pepper, signature): Hasher.Verify", argonRates)
 	if rounds[0].login != nil {
@@ -306,11 +321,11 @@ func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest,
 	}
 	selfPar, larderPar := peak(func(r hashCostRound) rssPeak { return r.selfPar }), peak(func(r hashCostRound) rssPeak { return r.larderPar })
 	last := rounds[len(rounds)-1]
-	mem.Add("bench (Hasher.Verify in process)", num(mib(selfRest)), list(peak(func(r hashCostRound) rssPeak { return r.selfSeq }), num),
-		list(selfPar, num), num(mib(last.selfPar.hwm)), num(slices.Max(selfPar)-mib(selfRest)))
+	mem.Add("bench (Hasher.Verify in process)", report.Num(mib(selfRest)), list(peak(func(r hashCostRound) rssPeak { return r.selfSeq }), report.Num),
+		list(selfPar, report.Num), report.Num(mib(last.selfPar.hwm)), report.Num(slices.Max(selfPar)-mib(selfRest)))
 	if rounds[0].login != nil {
-		mem.Add("larder (logins over loopback)", num(mib(larderRest)), list(peak(func(r hashCostRound) rssPeak { return r.larderSeq }), num),
-			list(larderPar, num), num(mib(last.larderPar.hwm)), num(slices.Max(larderPar)-mib(larderRest)))
+		mem.Add("larder (logins over loopback)", report.Num(mib(larderRest)), list(peak(func(r hashCostRound) rssPeak { return r.larderSeq }), report.Num),
+			list(larderPar, report.Num), report.Num(mib(last.larderPar.hwm)), report.Num(slices.Max(larderPar)-mib(larderRest)))
 	}
 
 	argonP50 := median(perRound(rounds, func(r hashCostRound) float64 { return float64(medianDur(r.argon)) }))
@@ -319,10 +334,10 @@ func (c *hashCostConfig) tables(rounds []hashCostRound, workers int, larderRest,
 	one.Note("allocated per check: runtime.MemStats.TotalAlloc of the bench process before and after, divided by the checks. The argon2id figure is its 19 MiB work area plus small change (x/crypto/argon2 allocates the area afresh on every call).")
 	one.Note("larder's login adds to the hash the connection, the request, an SQLite lookup of the account and the reply; larder runs with %s.", shellArgs(throttleFlags("off")))
 	rate.Note("Guesses per second at m=19456 KiB, t=2, p=1 on this %d-core machine: **%s** (median of the rounds), measured with %d checks at once; a guesser holding the database and the pepper makes that many per second here, per account (salts are per user). Against the reference server's SHA-256 the same cores make %s.",
-		workers, num(median(argonRates)), workers, num(median(shaRates)))
+		workers, report.Num(median(argonRates)), workers, report.Num(median(shaRates)))
 	rate.Note("%d at once do not make %d× one at a time: alone, a check takes %s (p50), which would give %s per second on %d cores; measured, each of %d concurrent checks takes %s (%d / the rate). argon2id is memory-bound, and the cores share the memory bandwidth (on this shared machine, with the host's other guests too).",
-		workers, workers, durStr(time.Duration(argonP50)), num(float64(workers)/time.Duration(argonP50).Seconds()), workers,
+		workers, workers, durStr(time.Duration(argonP50)), report.Num(float64(workers)/time.Duration(argonP50).Seconds()), workers,
 		workers, durStr(time.Duration(float64(workers)/median(argonRates)*float64(time.Second))), workers)
 	mem.Note("RSS before: the bench once it has made its pepper file and its hash and checked it (two hashes); larder once settled after one registration (one hash). Peaks are per round; the first round shows the growth from rest, later ones what the process kept: the Go runtime keeps the freed work areas for reuse and returns them to the system slowly. Growth = the largest peak with %d at once − RSS before; one hash's work area is %.0f MiB.", workers, hashMiB)
-	return []*Table{one, rate, mem}
+	return []*report.Table{one, rate, mem}
 }

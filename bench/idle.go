@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // This file holds the two scenarios about idle connections: clients that
@@ -127,7 +129,7 @@ func (c *idleLatencyConfig) register(fs *flag.FlagSet) {
 
 func (c *idleLatencyConfig) quick() { c.requests, c.rounds = 1000, 2 }
 
-func (c *idleLatencyConfig) run(env *Env) ([]*Table, error) {
+func (c *idleLatencyConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.requests < 1 || c.idle < 1 || c.size < 1 {
 		return nil, fmt.Errorf("need at least one round, request, idle connection and byte")
 	}
@@ -208,23 +210,44 @@ rounds:
 		}
 	}
 
-	tbl := &Table{
+	names := make([]string, len(systems))
+	for si, t := range systems {
+		names[si] = t.name
+	}
+	return &idleLatencyResults{c, names, states, results, accepts, [2]string{serverLogNote(lp), serverLogNote(bp)}}, runErr
+}
+
+// idleLatencyResults is what the idle-latency scenario measured: each
+// system's loads with no idle connection and with them, by round, how
+// long the idle connections took to open, and what the servers logged.
+type idleLatencyResults struct {
+	c       *idleLatencyConfig
+	systems []string         // larder, baseline
+	states  []int            // idle connections: none, then c.idle
+	results [][][]loadResult // [system][state][round]
+	accepts []time.Duration
+	logs    [2]string // larder's and the baseline's, see serverLogNote
+}
+
+func (r *idleLatencyResults) tables() []*report.Table {
+	c, states, results, accepts := r.c, r.states, r.results, r.accepts
+	tbl := &report.Table{
 		Title: fmt.Sprintf("Latency of one %d-byte retrieval with idle connections held open", c.size),
 		Header: append([]string{"system", "idle connections", "p50 ms", "p99 ms", "mean ms",
 			"p99 per round", "p50 ratio", "p99 ratio", "server µs/req"}, cpuHeader...),
 	}
-	p99ratio := make([]float64, len(systems))
-	for si, t := range systems {
+	p99ratio := make([]float64, len(r.systems))
+	for si, name := range r.systems {
 		none, loaded := results[si][0], results[si][1]
 		for state, rs := range results[si] {
 			if len(rs) == 0 {
 				continue
 			}
 			p50, p99, mean, srvReq, cpu := make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs)), make([]cpuUse, len(rs))
-			for i, r := range rs {
-				p50[i], p99[i], mean[i] = msOf(r.lat.p50), msOf(r.lat.p99), msOf(r.lat.mean)
-				srvReq[i] = r.perRequest(r.cpu.server)
-				cpu[i] = r.cpu
+			for i, lr := range rs {
+				p50[i], p99[i], mean[i] = msOf(lr.lat.p50), msOf(lr.lat.p99), msOf(lr.lat.mean)
+				srvReq[i] = lr.perRequest(lr.cpu.server)
+				cpu[i] = lr.cpu
 			}
 			r50, r99 := "1×", "1×"
 			if state == 1 {
@@ -238,8 +261,8 @@ rounds:
 				r50, r99 = fmtFactor(median(q50)), fmtFactor(median(q99))
 				p99ratio[si] = median(q99)
 			}
-			tbl.Add(append([]string{t.name, fmt.Sprint(states[state]), msf(median(p50)), msf(median(p99)), msf(median(mean)),
-				list(p99, msf), r50, r99, num(median(srvReq))}, cpuCells(cpu)...)...)
+			tbl.Add(append([]string{name, fmt.Sprint(states[state]), msf(median(p50)), msf(median(p99)), msf(median(mean)),
+				list(p99, msf), r50, r99, report.Num(median(srvReq))}, cpuCells(cpu)...)...)
 		}
 	}
 	tbl.Note("Each measurement: %d requests one after another, each on a new connection, timed from the dial to the end of the checked reply; percentiles of the whole sample, medians across %d rounds. A round measures larder with no idle connection, then with %d, then the baseline likewise; the ratios are medians of the per-round ratios (loaded / unloaded, same process).",
@@ -254,8 +277,8 @@ rounds:
 		}
 		tbl.Note("Target: larder's p99 with %d idle connections ≤ 2× its p99 with none: %s (%s).", c.idle, verdict, fmtFactor(p99ratio[0]))
 	}
-	tbl.Note("%s; %s.", serverLogNote(lp), serverLogNote(bp))
-	return []*Table{tbl}, runErr
+	tbl.Note("%s; %s.", r.logs[0], r.logs[1])
+	return []*report.Table{tbl}
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

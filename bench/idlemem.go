@@ -11,6 +11,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // idleMemoryConfig configures the idle-memory scenario.
@@ -92,7 +94,7 @@ type memSample struct {
 
 func (s memSample) perConnKiB(n int) float64 { return float64(s.after-s.before) / float64(n) / 1024 }
 
-func (c *idleMemoryConfig) run(env *Env) ([]*Table, error) {
+func (c *idleMemoryConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.conns < 1 {
 		return nil, fmt.Errorf("need at least one round and connection")
 	}
@@ -186,18 +188,36 @@ rounds:
 		}
 	}
 
-	tbl := &Table{
+	names := make([]string, len(starts))
+	for si, s := range starts {
+		names[si] = s.name
+	}
+	return &idleMemoryResults{c, names, results, notes}, runErr
+}
+
+// idleMemoryResults is what the idle-memory scenario measured: each
+// system's samples by round, and anything unusual they met.
+type idleMemoryResults struct {
+	c       *idleMemoryConfig
+	systems []string      // larder, baseline, larder LNP/1 with --native
+	results [][]memSample // [system][round]
+	notes   []string
+}
+
+func (r *idleMemoryResults) tables() []*report.Table {
+	c, results := r.c, r.results
+	tbl := &report.Table{
 		Title: fmt.Sprintf("Resident memory per idle connection, %d connections", c.conns),
 		Header: []string{"system", "RSS before MiB", "RSS after MiB", "KiB per connection",
 			"per round", "accept s", "settle s", "larder / this"},
 	}
 	group := fmt.Sprintf("%d idle connections", c.conns)
-	chart := &Chart{Title: fmt.Sprintf("Memory per idle connection, %d held open", c.conns), YLabel: "KiB per connection",
-		Groups: []string{group}, Lines: []Line{{Label: "aim 30 KiB", Y: 30}},
+	chart := &report.Chart{Title: fmt.Sprintf("Memory per idle connection, %d held open", c.conns), YLabel: "KiB per connection",
+		Groups: []string{group}, Lines: []report.Line{{Label: "aim 30 KiB", Y: 30}},
 		Note: fmt.Sprintf("resident memory after − before, over %d connections; median of %d rounds, min–max whiskers", c.conns, c.rounds)}
-	tbl.Charts = []*Chart{chart}
+	tbl.Charts = []*report.Chart{chart}
 	var larderKiB float64
-	for si, s := range starts {
+	for si, name := range r.systems {
 		rs := results[si]
 		if len(rs) == 0 {
 			continue
@@ -210,13 +230,13 @@ rounds:
 		if si == 0 {
 			larderKiB = median(per)
 		}
-		chartAdd(chart, s.name, group, per)
+		chart.Put(name, group, per)
 		var rr []float64
 		for i := range min(len(rs), len(results[0])) {
 			rr = append(rr, results[0][i].perConnKiB(c.conns)/rs[i].perConnKiB(c.conns))
 		}
-		tbl.Add(s.name, num(median(before)), num(median(after)), num(median(per)), list(per, num),
-			num(median(acc)), num(median(set)), fmtFactor(median(rr)))
+		tbl.Add(name, report.Num(median(before)), report.Num(median(after)), report.Num(median(per)), list(per, report.Num),
+			report.Num(median(acc)), report.Num(median(set)), fmtFactor(median(rr)))
 	}
 	served := "serves no request"
 	if c.warm > 0 {
@@ -226,7 +246,7 @@ rounds:
 		served, c.conns, rssStable, rssInterval, rssSlack>>10, 100*rssSlackFrac, c.settleMax)
 	tbl.Note("KiB per connection = (after − before) / %d, user-space memory only: the kernel's socket buffers are not in VmRSS. Medians across %d rounds.", c.conns, c.rounds)
 	tbl.Note("larder runs with --max-conns %s --request-timeout %s; the baseline has no limit and a 10-minute deadline per connection.", idleMaxConns, idleRequestTimeout)
-	for _, n := range notes {
+	for _, n := range r.notes {
 		tbl.Note("%s", n)
 	}
 	if len(results[0]) > 0 {
@@ -234,7 +254,7 @@ rounds:
 		if larderKiB > 30 {
 			verdict = "NOT met"
 		}
-		tbl.Note("Target ≤ 30 KiB per connection (larder): %s (%s KiB).", verdict, num(larderKiB))
+		tbl.Note("Target ≤ 30 KiB per connection (larder): %s (%s KiB).", verdict, report.Num(larderKiB))
 	}
 	if c.native && len(results) > 2 && len(results[2]) > 0 && len(results[0]) > 0 {
 		var per []float64
@@ -253,9 +273,9 @@ rounds:
 		if ratio > 2 {
 			verdict = "NOT met"
 		}
-		tbl.Note("larder LNP/1 is larder's native listener (TLS, --max-conns %s), whose connections %s. Target ≤ 2× the course protocol's per connection: %s (%s×).", idleMaxConns, how, verdict, num(ratio))
+		tbl.Note("larder LNP/1 is larder's native listener (TLS, --max-conns %s), whose connections %s. Target ≤ 2× the course protocol's per connection: %s (%s×).", idleMaxConns, how, verdict, report.Num(ratio))
 	}
-	return []*Table{tbl}, runErr
+	return []*report.Table{tbl}
 }
 
 // measure starts a fresh system, holds c.conns idle connections to it,

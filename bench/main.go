@@ -3,21 +3,26 @@
 // Command bench measures larder against a bare baseline server, side by side
 // in one invocation, and prints markdown tables for docs/BENCHMARKS.md.
 //
-//	go run ./bench rps            requests per second and latency, 1 to 256 clients
-//	go run ./bench throughput     MB/s of one 100 MiB retrieval
-//	go run ./bench idle-latency   latency of one request with 1,000 idle connections open
-//	go run ./bench idle-memory    resident memory per idle connection, 10,000 open
-//	go run ./bench hashcost       time and memory of one password verification
-//	go run ./bench flood          a logged-in user and larder's memory during a login flood
-//	go run ./bench enumeration    login time, unknown user against wrong password
-//	go run ./bench audit          requests per second with the audit sink off, up and down
-//	go run ./bench native         MB/s of a 1 GiB upload and download over LNP/1, against scp
-//	go run ./bench mixed          small requests' latency alone and beside large downloads
-//	go run ./bench all            all of the above with quick defaults
+// It is a module of its own (bench/go.mod, which replaces larder's module
+// with this checkout), so that the plotting libraries of its charts stay out
+// of the server's go.mod. Run it in bench/; it builds the larder of the
+// checkout around it:
 //
-//	go run ./bench compare        larder against nginx, scp and the machine's
-//	                              ceilings: the scenarios above that compare,
-//	                              written into docs/BENCHMARKS.md with charts
+//	go run . rps            requests per second and latency, 1 to 256 clients
+//	go run . throughput     MB/s of one 100 MiB retrieval
+//	go run . idle-latency   latency of one request with 1,000 idle connections open
+//	go run . idle-memory    resident memory per idle connection, 10,000 open
+//	go run . hashcost       time and memory of one password verification
+//	go run . flood          a logged-in user and larder's memory during a login flood
+//	go run . enumeration    login time, unknown user against wrong password
+//	go run . audit          requests per second with the audit sink off, up and down
+//	go run . native         MB/s of a 1 GiB upload and download over LNP/1, against scp
+//	go run . mixed          small requests' latency alone and beside large downloads
+//	go run . all            all of the above with quick defaults
+//
+//	go run . compare        larder against nginx, scp and the machine's
+//	                        ceilings: the scenarios above that compare,
+//	                        written into docs/BENCHMARKS.md with charts
 //
 // Every figure is a ratio against a baseline measured in the same run (in
 // the audit scenario, larder itself with its audit trail off; in the
@@ -32,7 +37,7 @@
 // connection, no authentication, that answers with the bytes larder would
 // send. It is the ceiling of the connection-per-request pattern.
 //
-// Run "go run ./bench SCENARIO -h" for the flags of a scenario. Every table
+// Run "go run . SCENARIO -h" for the flags of a scenario. Every table
 // is followed by the command that reproduces it, all flags spelled out.
 package main
 
@@ -47,6 +52,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 func main() {
@@ -87,8 +94,18 @@ type scenarioConfig interface {
 	register(fs *flag.FlagSet)
 	// quick shrinks the defaults for "bench all".
 	quick()
-	// run runs the rounds and returns the tables to print.
-	run(env *Env) ([]*Table, error)
+	// run runs the rounds and returns what they measured: figures, not
+	// text. When it fails part way, it returns what it had measured too,
+	// or nil if nothing.
+	run(env *Env) (results, error)
+}
+
+// results is what a scenario measured. Presenting it is apart from
+// measuring it: tables turns the figures into the report's tables and
+// charts, and measures nothing (what a server logged is read into the
+// results while it runs).
+type results interface {
+	tables() []*report.Table
 }
 
 // scenario is one named benchmark.
@@ -208,11 +225,15 @@ func runScenario(env *Env, out, stderr io.Writer, s scenario, common commonOptio
 	cmdline := commandLine(s.name, common, cfg)
 	fmt.Fprintf(out, "\n## %s: %s\n\nCommand: `%s`\n", s.name, s.summary, cmdline)
 	env.scenario = s.name
-	tables, err := cfg.run(env)
+	res, err := cfg.run(env)
+	var tables []*report.Table
+	if res != nil {
+		tables = res.tables()
+	}
 	for _, t := range tables {
 		fmt.Fprintln(out)
 		t.Markdown(out)
-		if cerr := writeCharts(out, common.charts, s.name, t); cerr != nil && err == nil {
+		if cerr := report.WriteCharts(out, common.charts, s.name, t); cerr != nil && err == nil {
 			err = cerr
 		}
 	}
@@ -224,14 +245,18 @@ func runScenario(env *Env, out, stderr io.Writer, s scenario, common commonOptio
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: go run ./bench <scenario> [flags]\n\nScenarios:\n")
+	fmt.Fprintf(w, "Usage (in bench/): go run . <scenario> [flags]\n\nScenarios:\n")
 	for _, s := range scenarios() {
 		fmt.Fprintf(w, "  %-13s %s\n", s.name, s.summary)
 	}
 	fmt.Fprintf(w, "  %-13s %s\n", "all", "all of the above with quick defaults")
 	fmt.Fprintf(w, "  %-13s %s\n", "compare", "larder against nginx, scp and the machine's ceilings, written into docs/BENCHMARKS.md with charts (--quick: 2 minutes)")
-	fmt.Fprintf(w, "\nRun 'go run ./bench <scenario> -h' for the flags of a scenario.\n")
+	fmt.Fprintf(w, "\nRun 'go run . <scenario> -h' for the flags of a scenario.\n")
 }
+
+// runCommand runs the bench from the root of the checkout: it is a module of
+// its own, and relative paths in its flags are relative to bench/.
+const runCommand = "cd bench && go run ."
 
 // commandLine returns the command that reproduces a scenario's run, every
 // flag spelled out so that a change of defaults does not change its meaning.
@@ -239,7 +264,7 @@ func commandLine(name string, common commonOptions, cfg scenarioConfig) string {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	common.register(fs)
 	cfg.register(fs)
-	parts := []string{"go", "run", "./bench", name}
+	parts := []string{runCommand, name}
 	fs.VisitAll(func(f *flag.Flag) {
 		v := f.Value.String()
 		if v == "" {

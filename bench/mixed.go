@@ -10,10 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/larderfs/larder/bench/report"
 	"github.com/larderfs/larder/course"
 )
 
-// This file is the mixed scenario (issue 6): many clients retrieving a
+// This file is the mixed scenario: many clients retrieving a
 // small file, alone and then beside a few clients downloading a large one,
 // to see whether the large transfers starve the small requests.
 
@@ -112,7 +113,22 @@ type largeResult struct {
 
 func (r largeResult) mbps() float64 { return float64(r.bytes) / r.elapsed.Seconds() / 1e6 }
 
-func (c *mixedConfig) run(env *Env) ([]*Table, error) {
+// mixedResults is what the mixed scenario measured: the samples of each
+// state (small load alone, and beside the large downloads) by round, the
+// first large download, Go's default GOMAXPROCS, and what larder logged.
+type mixedResults struct {
+	c          *mixedConfig
+	samples    [][]mixedSample // [state][round]
+	firstLarge time.Duration
+	goDefault  int
+	log        string // see serverLogNote
+}
+
+func (r *mixedResults) tables() []*report.Table {
+	return []*report.Table{r.c.table(r.samples, r.firstLarge, r.goDefault, r.log)}
+}
+
+func (c *mixedConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.clients < 1 || c.large < 1 || c.size < 1 || c.duration <= 0 || c.procs < 0 {
 		return nil, fmt.Errorf("need at least one round, small client, large client and byte, a positive duration, and --client-procs ≥ 0")
 	}
@@ -197,7 +213,7 @@ measure:
 			}
 		}
 	}
-	return []*Table{c.table(results, firstLarge, goDefault, lp)}, runErr
+	return &mixedResults{c, results, firstLarge, goDefault, serverLogNote(lp)}, runErr
 }
 
 // measure runs the small load for c.duration, with the large transfers
@@ -286,20 +302,20 @@ func mixedRatios(results [][]mixedSample, fig func(mixedSample) time.Duration) [
 	return rs
 }
 
-func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, goDefault int, lp *Process) *Table {
-	tbl := &Table{
+func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, goDefault int, serverLog string) *report.Table {
+	tbl := &report.Table{
 		Title: fmt.Sprintf("Small requests beside large transfers: %d clients retrieving %d bytes, alone and while %d clients download %s",
 			c.clients, c.size, c.large, mibStr(c.largeSize)),
 		Header: append([]string{"load", "small req/s", "req/s per round", "p50 ms", "p99 ms", "p99.9 ms", "p99 per round",
 			"p99 ÷ alone", "per round", "failed", "large MB/s", "large transfers"}, cpuHeader...),
 	}
-	chart := &Chart{
+	chart := &report.Chart{
 		Title:  fmt.Sprintf("Small requests' latency, alone and beside %d large downloads", c.large),
 		YLabel: "latency (ms)",
 		Groups: []string{"p50", "p99", "p99.9"},
 		Note:   fmt.Sprintf("%d clients retrieving %d bytes; %d clients downloading %s; median of %d rounds, min–max whiskers", c.clients, c.size, c.large, mibStr(c.largeSize), c.rounds),
 	}
-	tbl.Charts = []*Chart{chart}
+	tbl.Charts = []*report.Chart{chart}
 	p99 := func(s mixedSample) time.Duration { return s.small.lat.p99 }
 	p99Ratios := mixedRatios(results, p99)
 	for state, rs := range results {
@@ -310,9 +326,9 @@ func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, g
 		p50s := perRound(rs, func(s mixedSample) float64 { return msOf(s.small.lat.p50) })
 		p99s := perRound(rs, func(s mixedSample) float64 { return msOf(s.small.lat.p99) })
 		p999s := perRound(rs, func(s mixedSample) float64 { return msOf(s.p999) })
-		chartAdd(chart, mixedStates[state], "p50", p50s)
-		chartAdd(chart, mixedStates[state], "p99", p99s)
-		chartAdd(chart, mixedStates[state], "p99.9", p999s)
+		chart.Put(mixedStates[state], "p50", p50s)
+		chart.Put(mixedStates[state], "p99", p99s)
+		chart.Put(mixedStates[state], "p99.9", p999s)
 		cpu := make([]cpuUse, len(rs))
 		failed := 0
 		var lr largeResult
@@ -326,10 +342,10 @@ func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, g
 		ratio, perRatio, mbps, xfers := "1×", "–", "–", "–"
 		if state == stateMixed {
 			ratio, perRatio = fmtFactor(median(p99Ratios)), list(p99Ratios, fmtFactor)
-			mbps = num(median(perRound(rs, func(s mixedSample) float64 { return s.large.mbps() })))
+			mbps = report.Num(median(perRound(rs, func(s mixedSample) float64 { return s.large.mbps() })))
 			xfers = fmt.Sprintf("%d whole, %d cut, %d failed", lr.whole, lr.cut, lr.failed)
 		}
-		tbl.Add(append([]string{mixedStates[state], num(median(rates)), list(rates, num), msf(median(p50s)), msf(median(p99s)),
+		tbl.Add(append([]string{mixedStates[state], report.Num(median(rates)), list(rates, report.Num), msf(median(p50s)), msf(median(p99s)),
 			msf(median(p999s)), list(p99s, msf), ratio, perRatio, fmt.Sprint(failed), mbps, xfers}, cpuCells(cpu)...)...)
 		for _, s := range rs {
 			if s.small.firstErr != nil {
@@ -371,7 +387,7 @@ func (c *mixedConfig) table(results [][]mixedSample, firstLarge time.Duration, g
 		}
 		tbl.Note("Aim: small requests' p99 under the mixed load ≤ 2× alone: %s (%s).", verdict, fmtFactor(r))
 	}
-	tbl.Note("%s.", serverLogNote(lp))
+	tbl.Note("%s.", serverLog)
 	return tbl
 }
 
@@ -391,4 +407,4 @@ func procsNote(procs int) string {
 }
 
 // mibStr formats a size in MiB, "256 MiB".
-func mibStr(n int) string { return num(float64(n)/(1<<20)) + " MiB" }
+func mibStr(n int) string { return report.Num(float64(n)/(1<<20)) + " MiB" }

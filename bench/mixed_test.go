@@ -80,10 +80,27 @@ func TestMixedRun(t *testing.T) {
 	defer env.Close()
 	env.scenario = "mixed"
 	cfg := &mixedConfig{clients: 2, large: 1, size: 1024, largeSize: 8 << 20, duration: time.Second, rounds: 1, timeout: 10 * time.Second}
-	tables, err := cfg.run(env)
+	res, err := cfg.run(env)
 	if err != nil {
 		t.Fatalf("run: %v; progress:\n%s", err, progress.String())
 	}
+	// The figures first, as measured; then the table that presents them.
+	samples := res.(*mixedResults).samples
+	if len(samples) != len(mixedStates) {
+		t.Fatalf("samples of %d states, want %d", len(samples), len(mixedStates))
+	}
+	for state, rounds := range samples {
+		if len(rounds) != 1 {
+			t.Fatalf("%s: %d rounds, want 1", mixedStates[state], len(rounds))
+		}
+		if s := rounds[0]; s.small.ok == 0 || s.small.failed != 0 {
+			t.Errorf("%s: %d small requests answered, %d failed; want some and none", mixedStates[state], s.small.ok, s.small.failed)
+		}
+	}
+	if l := samples[stateMixed][0].large; l.whole == 0 || l.failed != 0 || l.bytes <= 0 {
+		t.Errorf("large transfers beside the small load: %d whole, %d failed, %d bytes; want some whole, none failed", l.whole, l.failed, l.bytes)
+	}
+	tables := res.tables()
 	if len(tables) != 1 {
 		t.Fatalf("got %d tables, want 1", len(tables))
 	}

@@ -21,7 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/larderfs/larder/bench/report"
 	larderclient "github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/clientconf"
 	"github.com/larderfs/larder/internal/tlsconf"
 )
 
@@ -127,7 +129,7 @@ type xferSample struct {
 	server, client, other float64 // CPU, % of one core over the transfer
 }
 
-func (c *lnpConfig) run(env *Env) ([]*Table, error) {
+func (c *lnpConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.size < 1 {
 		return nil, errors.New("need at least one round and one byte")
 	}
@@ -143,7 +145,7 @@ func (c *lnpConfig) run(env *Env) ([]*Table, error) {
 		return nil, err
 	}
 	acct := newAccount(0)
-	known := tlsconf.OpenKnownServers(filepath.Join(work, "known_servers"))
+	known := clientconf.Open(work).KnownServers()
 
 	var xfers []*xfer
 	var suites []string
@@ -234,19 +236,47 @@ measure:
 		}
 	}
 
-	var profile *Table
+	var profile *perfProfile
 	if c.perf != "" && runErr == nil {
 		profile, runErr = c.profile(env, xfers, int64(f.Size))
 	}
+	res := &lnpResults{c: c, xfers: xfers, samples: samples, f: f, suites: suites,
+		ssh: peerNotes{sshNotes, scpSkipped}, ng: peerNotes{ngNotes, ngSkipped},
+		limitNames: limitNames, limitMBps: limitMBps, profile: profile}
+	for _, x := range xfers {
+		if x.system == "larder" && x.direction == "upload" {
+			res.logs = append(res.logs, serverLogNote(x.server))
+		}
+	}
+	return res, runErr
+}
 
-	tbl := c.xferTable(xfers, samples, f, suites, peerNotes{sshNotes, scpSkipped}, peerNotes{ngNotes, ngSkipped})
+// lnpResults is what the native scenario measured: each transfer's
+// samples by round, the machine's limits by round, the peers' notes, what
+// larder logged, and perf's profile if one was asked for.
+type lnpResults struct {
+	c          *lnpConfig
+	xfers      []*xfer        // their descriptions: system, transport, direction, …
+	samples    [][]xferSample // [xfer][round]
+	f          fileSpec
+	suites     []string // the TLS session's cipher suite, version and key exchange
+	ssh, ng    peerNotes
+	limitNames []string
+	limitMBps  [][]float64 // [limit][round]
+	logs       []string    // larder's servers', see serverLogNote
+	profile    *perfProfile
+}
+
+func (r *lnpResults) tables() []*report.Table {
+	xfers, samples, limitNames, limitMBps := r.xfers, r.samples, r.limitNames, r.limitMBps
+	tbl := r.c.xferTable(xfers, samples, r.f, r.suites, r.ssh, r.ng)
 	for i, name := range limitNames {
 		if len(limitMBps[i]) > 0 && (strings.HasPrefix(name, "TCP copy") || strings.HasPrefix(name, "SHA-256")) {
 			label := "bare TCP copy"
 			if strings.HasPrefix(name, "SHA-256") {
 				label = "SHA-256, one core"
 			}
-			tbl.Charts[0].Lines = append(tbl.Charts[0].Lines, Line{Label: label, Y: median(limitMBps[i])})
+			tbl.Charts[0].Lines = append(tbl.Charts[0].Lines, report.Line{Label: label, Y: median(limitMBps[i])})
 		}
 	}
 	for i, name := range limitNames {
@@ -262,16 +292,14 @@ measure:
 			}
 		}
 	}
-	tables := []*Table{tbl, limitTable(limitNames, limitMBps, c.size)}
-	if profile != nil {
-		tables = append(tables, profile)
+	tables := []*report.Table{tbl, limitTable(limitNames, limitMBps, r.c.size)}
+	if r.profile != nil {
+		tables = append(tables, r.profile.table())
 	}
-	for _, x := range xfers {
-		if x.system == "larder" && x.direction == "upload" {
-			tables[0].Note("%s.", serverLogNote(x.server))
-		}
+	for _, l := range r.logs {
+		tables[0].Note("%s.", l)
 	}
-	return tables, runErr
+	return tables
 }
 
 // sleepCtx sleeps for d or until ctx ends.
@@ -416,7 +444,7 @@ type lnpLarder struct {
 	addr  string // LNP/1
 	tls   bool
 	acct  account
-	known *tlsconf.KnownServers
+	known *clientconf.KnownServers
 }
 
 // startLNPLarder starts larder with its native listener on a free
@@ -699,7 +727,7 @@ func medRange(xs []float64) string {
 	if len(xs) == 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%s (%s–%s)", num(median(xs)), num(slices.Min(xs)), num(slices.Max(xs)))
+	return fmt.Sprintf("%s (%s–%s)", report.Num(median(xs)), report.Num(slices.Min(xs)), report.Num(slices.Max(xs)))
 }
 
 // peerNotes is what the transfer table says of a system larder is
@@ -709,19 +737,19 @@ type peerNotes struct {
 	skipped string // "" if it ran
 }
 
-func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec, suites []string, ssh, ng peerNotes) *Table {
-	tbl := &Table{
-		Title: fmt.Sprintf("Native protocol: one %s MiB file up and down, MB/s of file content (1 MB = 10^6 bytes)", num(float64(f.Size)/(1<<20))),
+func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec, suites []string, ssh, ng peerNotes) *report.Table {
+	tbl := &report.Table{
+		Title: fmt.Sprintf("Native protocol: one %s MiB file up and down, MB/s of file content (1 MB = 10^6 bytes)", report.Num(float64(f.Size)/(1<<20))),
 		Header: []string{"system", "transport", "direction", "what the transfer itself verifies", "MB/s: median (min–max)", "per round",
 			"larder ÷ scp (default cipher)", "larder ÷ nginx", "server CPU", "client CPU", "other CPU"},
 	}
-	chart := &Chart{
-		Title:  fmt.Sprintf("A %s MiB file up and down, verified", num(float64(f.Size)/(1<<20))),
+	chart := &report.Chart{
+		Title:  fmt.Sprintf("A %s MiB file up and down, verified", report.Num(float64(f.Size)/(1<<20))),
 		YLabel: "MB/s",
 		Groups: []string{"upload", "download"},
 		Note:   fmt.Sprintf("median of %d rounds, min–max whiskers; larder checks every block's SHA-256 and the whole file's and fsyncs; nginx's client hashes the download", c.rounds),
 	}
-	tbl.Charts = []*Chart{chart}
+	tbl.Charts = []*report.Chart{chart}
 	// The first row of scp and of nginx in each direction is the
 	// reference of larder's rows in that direction.
 	ref := map[string]int{}
@@ -764,12 +792,12 @@ func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec,
 		if x.system == "scp" {
 			transport += ", " + x.cipher
 		}
-		tbl.Add(x.system, transport, x.direction, x.verifies, medRange(mb), list(mb, num), scpCell, ngCell,
+		tbl.Add(x.system, transport, x.direction, x.verifies, medRange(mb), list(mb, report.Num), scpCell, ngCell,
 			pct(median(perRound(rs, func(s xferSample) float64 { return s.server }))),
 			pct(median(perRound(rs, func(s xferSample) float64 { return s.client }))),
 			pct(median(perRound(rs, func(s xferSample) float64 { return s.other }))))
 		med[key] = median(mb)
-		chartAdd(chart, x.label(), x.direction, mb)
+		chart.Put(x.label(), x.direction, mb)
 	}
 	if ssh.skipped != "" {
 		tbl.Add("scp", "SSH", "upload, download", "–", "skipped: "+ssh.skipped)
@@ -810,7 +838,7 @@ func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec,
 			if v < aim {
 				state = "NOT met"
 			}
-			tbl.Note("Aim ≥ %s MB/s, larder %s, %s: %s (%s MB/s).", num(aim), name, dir, state, num(v))
+			tbl.Note("Aim ≥ %s MB/s, larder %s, %s: %s (%s MB/s).", report.Num(aim), name, dir, state, report.Num(v))
 		}
 	}
 	verdict("LNP/1 over TLS 1.3", 500)
@@ -853,13 +881,13 @@ func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec,
 	return tbl
 }
 
-func limitTable(names []string, mbps [][]float64, size int) *Table {
-	tbl := &Table{
+func limitTable(names []string, mbps [][]float64, size int) *report.Table {
+	tbl := &report.Table{
 		Title:  "The machine's limits, measured in the same rounds",
 		Header: []string{"limit", "MB/s: median (min–max)", "per round"},
 	}
 	for i, name := range names {
-		tbl.Add(name, medRange(mbps[i]), list(mbps[i], num))
+		tbl.Add(name, medRange(mbps[i]), list(mbps[i], report.Num))
 	}
 	tbl.Note("The copies move the same %d-byte file between two goroutines of the bench: the ceiling of the transport alone, with and without TLS, before any hashing or disk. Hashing and sealing run over %s of a 64 MiB buffer. The disk limits are what storing a received file costs at least: durably, with fsync, as a larder upload does on the server and a GetFile download on the client, or only into the page cache, as scp does; the file is read 1 MiB at a time, as larder's blocks come; sync(2) and the pause run before, untimed, and the file is removed after. The second write, at once after the first, goes into memory the kernel has just freed: on a virtual machine that hands free memory back to its host, the first write pays for getting it back, as every transfer here does after its pause. The 256 KiB rows write the same blocks in four pieces each (sftp-server writes 32 KiB at a time).",
 		size, bytesStr(float64(min(max(size/(64<<20), 1), 16))*(64<<20)))

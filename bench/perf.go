@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // This file profiles the native scenario's transfers with Linux's perf:
@@ -187,18 +189,27 @@ func summarizePerf(lines []perfLine, server, client []string) perfSummary {
 }
 
 // profile runs each transfer once more under "perf record -a" and returns
-// where the CPU went. Without perf, or without the right to sample the
-// whole machine, it returns a table that says so.
-func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*Table, error) {
-	tbl := &Table{
-		Title: "Where the CPU goes: one more transfer of each under perf record -a (every process and the kernel, 999 samples/s per core)",
-		Header: append([]string{"system", "direction", "machine busy", "server / client / writeback / other processes"},
-			perfCategories...),
-	}
+// where the CPU went. Without perf it returns a profile that says so, and
+// a transfer whose recording fails has a row that says why.
+// perfProfile is what perf recorded of one more transfer of each: a
+// summary per transfer, or why there is none.
+type perfProfile struct {
+	skipped string // why nothing was profiled; "" if perf ran
+	dir     string // where the perf.data files are
+	rows    []perfRow
+}
+
+// perfRow is the profile of one transfer.
+type perfRow struct {
+	label, direction string
+	failed           string // why perf recorded nothing; "" if it did
+	summary          perfSummary
+}
+
+func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*perfProfile, error) {
 	perfPath, err := exec.LookPath("perf")
 	if err != nil {
-		tbl.Note("Skipped: perf is not installed (Debian package linux-perf).")
-		return tbl, nil
+		return &perfProfile{skipped: "perf is not installed (Debian package linux-perf)"}, nil
 	}
 	dir, err := filepath.Abs(c.perf)
 	if err != nil {
@@ -207,6 +218,7 @@ func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*Table, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	prof := &perfProfile{dir: dir}
 	self, _ := os.Executable()
 	clientComm := []string{comm(self), "scp", "ssh"}
 	syms := newSelfSymbols(self)
@@ -226,7 +238,7 @@ func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*Table, error)
 		}
 		lines, err := perfRecord(env, perfPath, data, func() error { return timeXfer(env.ctx, x, size, c.timeout, nil) })
 		if err != nil {
-			tbl.Note("Profile of %s %s failed: %v", x.label(), x.direction, err)
+			prof.rows = append(prof.rows, perfRow{label: x.label(), direction: x.direction, failed: err.Error()})
 			continue
 		}
 		// The check, as after every transfer, once perf has stopped.
@@ -241,8 +253,29 @@ func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*Table, error)
 				lines[i].sym = syms.name(l.sym)
 			}
 		}
-		s := summarizePerf(lines, serverComm, clientComm)
-		row := []string{x.label(), x.direction, pct(s.busy),
+		prof.rows = append(prof.rows, perfRow{label: x.label(), direction: x.direction, summary: summarizePerf(lines, serverComm, clientComm)})
+	}
+	return prof, nil
+}
+
+// table presents the profile.
+func (p *perfProfile) table() *report.Table {
+	tbl := &report.Table{
+		Title: "Where the CPU goes: one more transfer of each under perf record -a (every process and the kernel, 999 samples/s per core)",
+		Header: append([]string{"system", "direction", "machine busy", "server / client / writeback / other processes"},
+			perfCategories...),
+	}
+	if p.skipped != "" {
+		tbl.Note("Skipped: %s.", p.skipped)
+		return tbl
+	}
+	for _, r := range p.rows {
+		if r.failed != "" {
+			tbl.Note("Profile of %s %s failed: %s", r.label, r.direction, r.failed)
+			continue
+		}
+		s := r.summary
+		row := []string{r.label, r.direction, pct(s.busy),
 			fmt.Sprintf("%s / %s / %s / %s", pct(s.server), pct(s.client), pct(s.io), pct(s.other))}
 		for _, k := range perfCategories {
 			row = append(row, pct(s.cats[k]))
@@ -252,11 +285,11 @@ func (c *lnpConfig) profile(env *Env, xfers []*xfer, size int64) (*Table, error)
 		for _, l := range s.top {
 			top = append(top, fmt.Sprintf("%s %s (%s)", pct(l.pct), l.sym, l.comm))
 		}
-		tbl.Note("%s %s, busiest functions (share of the transfer's samples): %s.", x.label(), x.direction, strings.Join(top, "; "))
+		tbl.Note("%s %s, busiest functions (share of the transfer's samples): %s.", r.label, r.direction, strings.Join(top, "; "))
 	}
-	tbl.Note("machine busy: percent of all samples of both cores that were not idle; processes: shares of those (writeback: the kernel's kworker and jbd2 threads; other: the rest of this shared machine and perf itself). The kinds of work are shares of the transfer's samples (server, client, writeback), sorted by the name of the function sampled (self time, no call graph): SHA-256; the cipher and its MAC (Go's AES-GCM; OpenSSL's, in libcrypto, for ssh); page-cache writes, write(2)'s copy into the page cache (copy_folio_from_iter_atomic), where fresh memory is first touched; other copies (memmove, the kernel's socket copies); the rest of the kernel (system calls, TCP, the page cache, the disk); the Go runtime (scheduler, garbage collector); and other user code, mostly OpenSSH's own, which perf cannot name (its binaries are stripped; its Poly1305 and packet code are there). The check after the transfer runs once perf has stopped. Reports: `perf report -i FILE --no-children --sort comm,dso,sym` on the files in %s.", dir)
+	tbl.Note("machine busy: percent of all samples of both cores that were not idle; processes: shares of those (writeback: the kernel's kworker and jbd2 threads; other: the rest of this shared machine and perf itself). The kinds of work are shares of the transfer's samples (server, client, writeback), sorted by the name of the function sampled (self time, no call graph): SHA-256; the cipher and its MAC (Go's AES-GCM; OpenSSL's, in libcrypto, for ssh); page-cache writes, write(2)'s copy into the page cache (copy_folio_from_iter_atomic), where fresh memory is first touched; other copies (memmove, the kernel's socket copies); the rest of the kernel (system calls, TCP, the page cache, the disk); the Go runtime (scheduler, garbage collector); and other user code, mostly OpenSSH's own, which perf cannot name (its binaries are stripped; its Poly1305 and packet code are there). The check after the transfer runs once perf has stopped. Reports: `perf report -i FILE --no-children --sort comm,dso,sym` on the files in %s.", p.dir)
 	tbl.Note("On this virtual machine perf samples with a timer (cpu-clock), taken when interrupts are enabled: time the kernel spends with them off is charged to pvm_irq_enable, where they are turned back on (kernel, other).")
-	return tbl, nil
+	return tbl
 }
 
 // selfSymbols names the functions of the bench's own binary that perf

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // rpsConfig configures the rps scenario.
@@ -44,7 +46,7 @@ func (c *rpsConfig) register(fs *flag.FlagSet) {
 
 func (c *rpsConfig) quick() { c.duration, c.rounds = 2*time.Second, 2 }
 
-func (c *rpsConfig) run(env *Env) ([]*Table, error) {
+func (c *rpsConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.users < 1 || c.size < 1 || c.files < 1 || len(c.clients) == 0 {
 		return nil, fmt.Errorf("need at least one round, user, byte, file and client count")
 	}
@@ -141,53 +143,74 @@ measure:
 		}
 	}
 
-	tbl := &Table{
+	return &rpsResults{c: c, systems: []string{larder.name, baseline.name}, results: results, files: len(specs),
+		cold: coldSum, regTime: regTime, same: same, logs: [2]string{serverLogNote(lp), serverLogNote(bp)}}, runErr
+}
+
+// rpsResults is what the rps scenario measured: the loads of each client
+// count, system and round, the first retrievals (cache cold), the
+// registrations, whether the baseline's reply is larder's, and what the
+// servers logged.
+type rpsResults struct {
+	c       *rpsConfig
+	systems []string         // larder, baseline
+	results [][][]loadResult // [client count][system][round]
+	files   int
+	cold    latencySummary
+	regTime time.Duration
+	same    string
+	logs    [2]string // larder's and the baseline's, see serverLogNote
+}
+
+func (r *rpsResults) tables() []*report.Table {
+	c, results, coldSum, regTime, same := r.c, r.results, r.cold, r.regTime, r.same
+	tbl := &report.Table{
 		Title: fmt.Sprintf("Requests per second: %s of %d bytes, one request per connection", plural(c.files, "file"), c.size),
 		Header: append([]string{"clients", "system", "req/s", "req/s per round", "p50 ms", "p99 ms",
 			"failed", "server µs/req", "client µs/req"}, cpuHeader...),
 	}
-	ratios := &Table{
+	ratios := &report.Table{
 		Title: "larder / baseline (median of the per-round ratios; each round measures both back to back)",
 		Header: []string{"clients", "larder req/s", "baseline req/s", "req/s ratio", "per round",
 			"larder p99 ms", "baseline p99 ms", "p99 ratio", "server µs/req ratio"},
 	}
 	at64, p99at64 := math.NaN(), math.NaN()
-	rateChart := &Chart{Title: fmt.Sprintf("Authenticated %d-byte requests per second", c.size), YLabel: "requests/s",
-		Lines: []Line{{Label: "aim 10,000 at 64", Y: 10000}}}
-	p99Chart := &Chart{Title: fmt.Sprintf("p99 latency of authenticated %d-byte requests", c.size), YLabel: "p99 (ms)",
-		Lines: []Line{{Label: "aim 20 ms at 64", Y: 20}}}
-	for _, t := range systems {
-		rateChart.Series = append(rateChart.Series, Series{Name: t.name})
-		p99Chart.Series = append(p99Chart.Series, Series{Name: t.name})
+	rateChart := &report.Chart{Title: fmt.Sprintf("Authenticated %d-byte requests per second", c.size), YLabel: "requests/s",
+		Lines: []report.Line{{Label: "aim 10,000 at 64", Y: 10000}}}
+	p99Chart := &report.Chart{Title: fmt.Sprintf("p99 latency of authenticated %d-byte requests", c.size), YLabel: "p99 (ms)",
+		Lines: []report.Line{{Label: "aim 20 ms at 64", Y: 20}}}
+	for _, name := range r.systems {
+		rateChart.Series = append(rateChart.Series, report.Series{Name: name})
+		p99Chart.Series = append(p99Chart.Series, report.Series{Name: name})
 	}
 	for pi, n := range c.clients {
 		rounds := results[pi]
-		if len(rounds) < len(systems) || len(rounds[len(systems)-1]) == 0 {
+		if len(rounds) < len(r.systems) || len(rounds[len(r.systems)-1]) == 0 {
 			break
 		}
 		var med [2]struct{ rate, p99, srvReq float64 }
-		for si, t := range systems {
+		for si, name := range r.systems {
 			rs := rounds[si]
 			rates, p50s, p99s := make([]float64, len(rs)), make([]float64, len(rs)), make([]float64, len(rs))
 			srvReq, cliReq := make([]float64, len(rs)), make([]float64, len(rs))
 			cpu := make([]cpuUse, len(rs))
 			failed := 0
-			for i, r := range rs {
-				rates[i] = r.rate()
-				p50s[i], p99s[i] = msOf(r.lat.p50), msOf(r.lat.p99)
-				srvReq[i], cliReq[i] = r.perRequest(r.cpu.server), r.perRequest(r.cpu.client)
-				cpu[i] = r.cpu
-				failed += r.failed
+			for i, lr := range rs {
+				rates[i] = lr.rate()
+				p50s[i], p99s[i] = msOf(lr.lat.p50), msOf(lr.lat.p99)
+				srvReq[i], cliReq[i] = lr.perRequest(lr.cpu.server), lr.perRequest(lr.cpu.client)
+				cpu[i] = lr.cpu
+				failed += lr.failed
 			}
 			med[si].rate, med[si].p99 = median(rates), median(p99s)
-			rateChart.Series[si].add(rates)
-			p99Chart.Series[si].add(p99s)
+			rateChart.Series[si].Add(rates)
+			p99Chart.Series[si].Add(p99s)
 			med[si].srvReq = median(srvReq)
-			tbl.Add(append([]string{fmt.Sprint(n), t.name, num(median(rates)), list(rates, num), msf(median(p50s)), msf(median(p99s)),
-				fmt.Sprint(failed), num(median(srvReq)), num(median(cliReq))}, cpuCells(cpu)...)...)
-			for _, r := range rs {
-				if r.firstErr != nil {
-					tbl.Note("%s at %d clients, first failure: %v", t.name, n, r.firstErr)
+			tbl.Add(append([]string{fmt.Sprint(n), name, report.Num(median(rates)), list(rates, report.Num), msf(median(p50s)), msf(median(p99s)),
+				fmt.Sprint(failed), report.Num(median(srvReq)), report.Num(median(cliReq))}, cpuCells(cpu)...)...)
+			for _, lr := range rs {
+				if lr.firstErr != nil {
+					tbl.Note("%s at %d clients, first failure: %v", name, n, lr.firstErr)
 					break
 				}
 			}
@@ -203,7 +226,7 @@ measure:
 			pr[i] = float64(a.lat.p99) / float64(b.lat.p99)
 			cr[i] = a.perRequest(a.cpu.server) / b.perRequest(b.cpu.server)
 		}
-		ratios.Add(fmt.Sprint(n), num(med[0].rate), num(med[1].rate), fmtFactor(median(rr)), list(rr, fmtFactor),
+		ratios.Add(fmt.Sprint(n), report.Num(med[0].rate), report.Num(med[1].rate), fmtFactor(median(rr)), list(rr, fmtFactor),
 			msf(med[0].p99), msf(med[1].p99), fmtFactor(median(pr)), fmtFactor(median(cr)))
 		if n == 64 {
 			at64, p99at64 = med[0].rate, med[0].p99
@@ -211,7 +234,7 @@ measure:
 	}
 	tbl.Note("Each client loops: dial, send the request, read to EOF, close. Only complete replies count, each checked whole: status, length, every block hash, the total hash, and the file's SHA-256. Latency runs from the dial to the end of the reply. %d rounds of %v per client count and system, alternating larder and baseline; figures are medians across rounds.", c.rounds, c.duration)
 	tbl.Note("larder runs with its default password hashing (argon2id m=19456 KiB, t=2, p=1) and its verification cache: %d accounts; request k of the load is for file k mod %d (of %d) as account k mod %d, and client w sends requests w, w+clients, w+2·clients, … in turn. Registering leaves an account's signature in the cache, so the bench restarts larder on the same accounts before measuring: then each account's first retrieval pays the hash. Measured apart, one at a time, before the rounds: p50 %s ms, p99 %s ms, max %s ms (n=%d). The rounds are measured with the cache warm; its entries live 5 minutes from that first retrieval, so a run longer than that pays the hash again.",
-		c.users, len(specs), len(specs), c.users, ms(coldSum.p50), ms(coldSum.p99), ms(coldSum.max), coldSum.n)
+		c.users, r.files, r.files, c.users, ms(coldSum.p50), ms(coldSum.p99), ms(coldSum.max), coldSum.n)
 	tbl.Note("Registering the %d accounts (one hash each, two at a time) took %v.", c.users, regTime.Round(time.Millisecond))
 	tbl.Note("Baseline: a bare Go server, one goroutine per connection, no authentication, sending a precomputed reply. Its reply is byte-identical to larder's: %s.", same)
 	tbl.Note(cpuNote)
@@ -221,20 +244,20 @@ measure:
 		if at64 < 5000 {
 			verdict = "NOT met"
 		}
-		tbl.Note("Target ≥ 5,000 req/s at 64 clients: %s (larder %s req/s).", verdict, num(at64))
+		tbl.Note("Target ≥ 5,000 req/s at 64 clients: %s (larder %s req/s).", verdict, report.Num(at64))
 		verdict = "met"
 		if at64 < 10000 || p99at64 >= 20 {
 			verdict = "NOT met"
 		}
-		tbl.Note("Aim (issue 6) ≥ 10,000 req/s at 64 clients with a p99 under 20 ms: %s (larder %s req/s, p99 %s ms).", verdict, num(at64), msf(p99at64))
+		tbl.Note("Aim (issue 6) ≥ 10,000 req/s at 64 clients with a p99 under 20 ms: %s (larder %s req/s, p99 %s ms).", verdict, report.Num(at64), msf(p99at64))
 	}
-	tbl.Note("%s; %s.", serverLogNote(lp), serverLogNote(bp))
+	tbl.Note("%s; %s.", r.logs[0], r.logs[1])
 	note := fmt.Sprintf("one request per connection, every reply checked whole; median of %d rounds of %v, min–max whiskers", c.rounds, c.duration)
 	rateChart.Note, p99Chart.Note = note, note
 	if len(rateChart.Groups) > 0 {
-		tbl.Charts = []*Chart{rateChart, p99Chart}
+		tbl.Charts = []*report.Chart{rateChart, p99Chart}
 	}
-	return []*Table{tbl, ratios}, runErr
+	return []*report.Table{tbl, ratios}
 }
 
 // fmtFactor formats a ratio already computed.

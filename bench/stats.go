@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // percentile returns the p-th percentile of a sorted sample by the
@@ -68,26 +70,10 @@ func summarize(lat []time.Duration) latencySummary {
 
 // ms formats a duration in milliseconds with three significant digits
 // or more.
-func ms(d time.Duration) string { return num(float64(d) / float64(time.Millisecond)) }
+func ms(d time.Duration) string { return report.Num(float64(d) / float64(time.Millisecond)) }
 
 // msf formats a float number of milliseconds.
-func msf(v float64) string { return num(v) }
-
-// num formats v with three significant digits at least, and no exponent.
-func num(v float64) string {
-	switch a := math.Abs(v); {
-	case math.IsNaN(v):
-		return "–"
-	case a >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case a >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	case a >= 1:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 3, 64)
-	}
-}
+func msf(v float64) string { return report.Num(v) }
 
 // ratio formats a/b as a factor, "1.23×".
 func ratio(a, b float64) string {
@@ -164,19 +150,19 @@ func fmtCount(v float64) string {
 func durStr(d time.Duration) string {
 	switch {
 	case d >= time.Millisecond:
-		return num(float64(d)/float64(time.Millisecond)) + " ms"
+		return report.Num(float64(d)/float64(time.Millisecond)) + " ms"
 	case d >= time.Microsecond:
-		return num(float64(d)/float64(time.Microsecond)) + " µs"
+		return report.Num(float64(d)/float64(time.Microsecond)) + " µs"
 	}
-	return num(float64(d)) + " ns"
+	return report.Num(float64(d)) + " ns"
 }
 
 // bytesStr formats a byte count in MB (10^6) from 1 MB up, else in bytes.
 func bytesStr(b float64) string {
 	if b >= 1e6 {
-		return num(b/1e6) + " MB"
+		return report.Num(b/1e6) + " MB"
 	}
-	return num(b) + " B"
+	return report.Num(b) + " B"
 }
 
 // plural returns "1 file" or "10000 files".

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/larderfs/larder/bench/report"
 )
 
 // throughputConfig configures the throughput scenario.
@@ -41,7 +43,7 @@ type transferVariant struct {
 	fetch  func(ctx context.Context) (int64, error)
 }
 
-func (c *throughputConfig) run(env *Env) ([]*Table, error) {
+func (c *throughputConfig) run(env *Env) (results, error) {
 	if c.rounds < 1 || c.transfers < 1 || c.size <= smallFileMax {
 		return nil, fmt.Errorf("need at least one round and transfer, and a file larger than %d bytes", smallFileMax)
 	}
@@ -102,11 +104,7 @@ func (c *throughputConfig) run(env *Env) ([]*Table, error) {
 		}
 	}
 
-	type sample struct {
-		mbps float64
-		cpu  cpuUse
-	}
-	results := make([][]sample, len(variants))
+	results := make([][]throughputSample, len(variants))
 	var runErr error
 measure:
 	for r := range c.rounds {
@@ -124,25 +122,52 @@ measure:
 			}
 			el := time.Since(start)
 			cpu := meter.stop()
-			s := sample{float64(bytes) / el.Seconds() / 1e6, cpu}
+			s := throughputSample{float64(bytes) / el.Seconds() / 1e6, cpu}
 			results[vi] = append(results[vi], s)
 			env.progress("round %d/%d %-8s %7.0f MB/s  %v  (%s)", r+1, c.rounds, v.name, s.mbps, cpu, v.client)
 		}
 	}
 
-	tbl := &Table{
+	res := &throughputResults{c: c, variants: variants, samples: results, f: f, framed: framed, first: first,
+		cores: runtime.NumCPU(), logs: [2]string{serverLogNote(lp), serverLogNote(bp)}}
+	return res, runErr
+}
+
+// throughputSample is one round of one variant.
+type throughputSample struct {
+	mbps float64
+	cpu  cpuUse
+}
+
+// throughputResults is what the throughput scenario measured: each
+// variant's rounds, the file and its reply's size, the first retrieval,
+// and what the servers logged.
+type throughputResults struct {
+	c        *throughputConfig
+	variants []transferVariant    // their descriptions: system, client
+	samples  [][]throughputSample // [variant][round]
+	f        fileSpec
+	framed   fileSpec // the reply that carries f, as its size on the wire
+	first    time.Duration
+	cores    int
+	logs     [2]string // larder's and the baseline's, see serverLogNote
+}
+
+func (r *throughputResults) tables() []*report.Table {
+	c, variants, results, f, framed := r.c, r.variants, r.samples, r.f, r.framed
+	tbl := &report.Table{
 		Title:  fmt.Sprintf("Throughput: one %.1f MiB file per connection, MB/s of file content (1 MB = 10^6 bytes)", float64(c.size)/(1<<20)),
 		Header: append([]string{"system", "client", "MB/s", "MB/s per round", "larder (checked) / this"}, cpuHeader...),
 	}
 	// One group per variant, one series: the variants differ by what
 	// their client checks, which the group names say.
-	chart := &Chart{
-		Title:  fmt.Sprintf("Course protocol: one %s MiB retrieval", num(float64(c.size)/(1<<20))),
+	chart := &report.Chart{
+		Title:  fmt.Sprintf("Course protocol: one %s MiB retrieval", report.Num(float64(c.size)/(1<<20))),
 		YLabel: "MB/s",
-		Series: []Series{{Name: "MB/s of file content"}},
+		Series: []report.Series{{Name: "MB/s of file content"}},
 		Note:   fmt.Sprintf("median of %d rounds, min–max whiskers; the baselines are a bare Go server's unframed copy", c.rounds),
 	}
-	tbl.Charts = []*Chart{chart}
+	tbl.Charts = []*report.Chart{chart}
 	var larderMed float64
 	for vi, v := range variants {
 		rs := results[vi]
@@ -162,23 +187,23 @@ measure:
 		for i := range min(len(rs), len(results[0])) {
 			rr = append(rr, results[0][i].mbps/rs[i].mbps)
 		}
-		tbl.Add(append([]string{v.name, v.client, num(median(mb)), list(mb, num), fmtFactor(median(rr))}, cpuCells(cpu)...)...)
+		tbl.Add(append([]string{v.name, v.client, report.Num(median(mb)), list(mb, report.Num), fmtFactor(median(rr))}, cpuCells(cpu)...)...)
 		chart.Groups = append(chart.Groups, v.name+", "+v.short)
-		chart.Series[0].add(mb)
+		chart.Series[0].Add(mb)
 	}
 	tbl.Note("After one untimed pass over every variant, %d rounds; in each, every variant runs %d retrievals one after another; MB/s = file bytes / wall time, median across rounds; the ratio is the median of the per-round ratios.", c.rounds, c.transfers)
 	tbl.Note("larder's reply frames the %d file bytes in %d blocks of ≤ 944 bytes behind 80-byte headers: %d bytes on the wire (%.1f%% more). The \"counts the bytes\" larder row reads all of them but reports file bytes, to compare like with like.",
 		f.Size, (framed.Size-f.Size)/80, framed.Size, 100*float64(framed.Size-f.Size)/float64(f.Size))
-	tbl.Note("The first retrieval from larder, not counted, took %v: it pays the password hash and larder's SHA-256 of the file, which it then caches.", first.Round(time.Millisecond))
+	tbl.Note("The first retrieval from larder, not counted, took %v: it pays the password hash and larder's SHA-256 of the file, which it then caches.", r.first.Round(time.Millisecond))
 	tbl.Note(cpuNote)
-	tbl.Note("Client and server share the machine's %d cores: a client that hashes every byte twice (block hash, total hash) competes with the server that hashes every block once.", runtime.NumCPU())
+	tbl.Note("Client and server share the machine's %d cores: a client that hashes every byte twice (block hash, total hash) competes with the server that hashes every block once.", r.cores)
 	if len(results[0]) > 0 {
 		verdict := "met"
 		if larderMed < 300 {
 			verdict = "NOT met"
 		}
-		tbl.Note("Target ≥ 300 MB/s (larder, checked): %s (%s MB/s).", verdict, num(larderMed))
+		tbl.Note("Target ≥ 300 MB/s (larder, checked): %s (%s MB/s).", verdict, report.Num(larderMed))
 	}
-	tbl.Note("%s; %s.", serverLogNote(lp), serverLogNote(bp))
-	return []*Table{tbl}, runErr
+	tbl.Note("%s; %s.", r.logs[0], r.logs[1])
+	return []*report.Table{tbl}
 }

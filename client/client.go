@@ -1,15 +1,22 @@
-// Package client is the Go client of larder's file-retrieval protocol, the
-// course protocol ("V1") that package wire frames: register an account, or
-// retrieve one file and check every byte of it against the server's hashes.
+// Package client is the Go client of larder's two protocols.
 //
-// The protocol allows one request per connection: the server answers, then
-// closes. A Client therefore serves exactly one request; dial again for the
-// next. Dial is a thin wrapper over NewClient, so tests and callers with
-// their own transport can pass any net.Conn.
+// The course protocol ("V1", framed by package course) registers an
+// account or retrieves one file, one request per connection: the server
+// answers, then closes. A Client therefore serves exactly one request;
+// dial again for the next. Dial is a thin wrapper over NewClient, so tests
+// and callers with their own transport can pass any net.Conn. A server,
+// malicious or buggy, can never make a Client write unverified data
+// without an error, crash it, or make it allocate memory out of proportion
+// to what it actually sent: see Retrieve for the rules.
 //
-// A server, malicious or buggy, can never make a Client write unverified
-// data without an error, crash it, or make it allocate memory out of
-// proportion to what it actually sent: see Retrieve for the rules.
+// LNP/1 (framed by package lnp) logs in once per connection and then
+// serves any number of requests on it: NewSession logs in over a
+// connection the caller dialled (TLS, normally), and a Session lists,
+// uploads (Put, resuming an interrupted upload), downloads (Get, and
+// Download into a local file, resuming from a part file), renames,
+// deletes and changes the password. Every block and every whole file
+// travels with its SHA-256: a download is checked by the Session, an
+// upload by the server before it commits.
 package client
 
 import (

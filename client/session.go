@@ -174,7 +174,8 @@ func (s *Session) Stat(ctx context.Context, path string) (lnp.Entry, error) {
 }
 
 // List returns a page of the listing of the folder at path: up to limit
-// entries, in the server's order, and whether there are more. With after
+// entries (at most lnp.MaxListLimit; 0 means the server's default), in the
+// server's order, and whether there are more. With after
 // empty it starts the listing; with after the last name of the page
 // before, it goes on. The server keeps one listing per session in
 // progress: see docs/PROTOCOL.md.

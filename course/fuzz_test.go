@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 
 	"github.com/larderfs/larder"
@@ -108,6 +109,27 @@ func FuzzReadBlock(f *testing.F) {
 			}
 		}
 		frames, err := read(bytes.NewReader(data))
+		// CutBlock, on the same bytes in memory, finds the same blocks
+		// and fails where ReadBlock fails.
+		var cut [][]byte
+		var cerr error
+		for rest := data; ; {
+			var h BlockHeader
+			var p []byte
+			h, p, rest, cerr = CutBlock(rest)
+			if cerr == io.EOF {
+				cerr = nil
+				break
+			}
+			if cerr != nil {
+				break
+			}
+			frame, _ := h.AppendBinary(nil)
+			cut = append(cut, append(frame, p...))
+		}
+		if (err == nil) != (cerr == nil) || err != nil && err.Error() != cerr.Error() || !slices.EqualFunc(cut, frames, bytes.Equal) {
+			t.Fatalf("CutBlock: %d blocks, error %v; ReadBlock: %d blocks, error %v", len(cut), cerr, len(frames), err)
+		}
 		if joined := bytes.Join(frames, nil); !bytes.Equal(joined, data[:len(joined)]) {
 			t.Fatal("decoded blocks do not re-encode to their input")
 		}

@@ -73,21 +73,62 @@ func (r *BlockReader) ReadBlock() (BlockHeader, []byte, error) {
 		}
 	}
 	h := parseBlockHeader(hdr)
-	if h.Length > MaxBlockPayload {
-		return h, nil, &ProtocolError{Msg: fmt.Sprintf(
-			"block %d declares %d payload bytes; the maximum is %d", h.Index, h.Length, MaxBlockPayload)}
+	if err := checkLength(h); err != nil {
+		return h, nil, err
 	}
 	payload := r.buf[BlockHeaderSize : BlockHeaderSize+int(h.Length)]
 	if n, err := io.ReadFull(r.r, payload); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return h, nil, &ProtocolError{
-			Msg: fmt.Sprintf("block %d cut short after %d of %d payload bytes", h.Index, n, h.Length),
-			Err: err,
-		}
+		return h, nil, payloadShort(h, n, err)
 	}
 	return h, payload, nil
+}
+
+// CutBlock splits the first block off b, a reply held in memory or what
+// remains of one: it returns the block's header, its payload (a slice of b)
+// and the bytes after the block. It decodes and checks as ReadBlock does,
+// with the same *ProtocolError for a length above MaxBlockPayload or a
+// block cut short, for a client that has the whole reply already and
+// wants no BlockReader with its 64 KiB buffer. An empty b is io.EOF.
+func CutBlock(b []byte) (h BlockHeader, payload, rest []byte, err error) {
+	if len(b) == 0 {
+		return BlockHeader{}, nil, nil, io.EOF
+	}
+	if len(b) < BlockHeaderSize {
+		return BlockHeader{}, nil, nil, &ProtocolError{
+			Msg: fmt.Sprintf("block header cut short after %d of %d bytes", len(b), BlockHeaderSize),
+			Err: io.ErrUnexpectedEOF,
+		}
+	}
+	h = parseBlockHeader(b)
+	if err := checkLength(h); err != nil {
+		return h, nil, nil, err
+	}
+	b = b[BlockHeaderSize:]
+	if len(b) < int(h.Length) {
+		return h, nil, nil, payloadShort(h, len(b), io.ErrUnexpectedEOF)
+	}
+	return h, b[:h.Length], b[h.Length:], nil
+}
+
+// checkLength refuses a block that declares more payload than a block can
+// carry, before any of it is read.
+func checkLength(h BlockHeader) error {
+	if h.Length > MaxBlockPayload {
+		return &ProtocolError{Msg: fmt.Sprintf(
+			"block %d declares %d payload bytes; the maximum is %d", h.Index, h.Length, MaxBlockPayload)}
+	}
+	return nil
+}
+
+// payloadShort is the error of a block whose payload ends after n bytes.
+func payloadShort(h BlockHeader, n int, err error) error {
+	return &ProtocolError{
+		Msg: fmt.Sprintf("block %d cut short after %d of %d payload bytes", h.Index, n, h.Length),
+		Err: err,
+	}
 }
 
 // A Writer writes the blocks of a reply, as a server does. It gathers whole

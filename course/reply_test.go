@@ -223,6 +223,70 @@ func TestReadBlockErrors(t *testing.T) {
 	}
 }
 
+// TestCutBlock: CutBlock takes a reply in memory apart block by block, as
+// ReadBlock does from a stream, and refuses what ReadBlock refuses with the
+// same errors.
+func TestCutBlock(t *testing.T) {
+	var ok bytes.Buffer
+	w := NewWriter(&ok)
+	data := bytes.Repeat([]byte("0123456789"), 100) // two blocks: 944 and 56 bytes
+	if _, err := w.WritePayload(StatusOK, bytes.NewReader(data), int64(len(data)), sha256.Sum256(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	must(t, w.Flush())
+	good := ok.Bytes()
+
+	var got []byte
+	rest := good
+	for i := uint32(0); ; i++ {
+		h, p, r, err := CutBlock(rest)
+		if err == io.EOF {
+			if i != 2 {
+				t.Fatalf("io.EOF after %d blocks, want 2", i)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("block %d: %v", i, err)
+		}
+		if h.Index != i || h.Count != 2 || h.Status != StatusOK || int(h.Length) != len(p) ||
+			h.BlockHash != sha256.Sum256(p) || h.TotalHash != sha256.Sum256(data) {
+			t.Fatalf("block %d: header %+v does not describe its payload of %d bytes", i, h, len(p))
+		}
+		if len(r) != len(rest)-BlockHeaderSize-len(p) {
+			t.Fatalf("block %d: %d bytes left, want %d", i, len(r), len(rest)-BlockHeaderSize-len(p))
+		}
+		got = append(got, p...)
+		rest = r
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("payload of %d bytes reassembled, want the %d written", len(got), len(data))
+	}
+
+	oversize := bytes.Clone(good)
+	oversize[2], oversize[3] = 0x03, 0xb1 // length 945
+	tests := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"header cut short", good[:40], "block header cut short after 40 of 80"},
+		{"payload cut short", good[:BlockHeaderSize+2], "cut short after 2 of 944 payload bytes"},
+		{"length above 944", oversize, "declares 945 payload bytes"},
+	}
+	for _, tt := range tests {
+		_, _, _, err := CutBlock(tt.in)
+		var pe *ProtocolError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want a ProtocolError containing %q", tt.name, err, tt.want)
+		}
+		_, _, rerr := NewBlockReader(bytes.NewReader(tt.in)).ReadBlock()
+		if rerr == nil || err == nil || rerr.Error() != err.Error() {
+			t.Errorf("%s: CutBlock says %v, ReadBlock %v; want the same error", tt.name, err, rerr)
+		}
+	}
+}
+
 func TestStatusString(t *testing.T) {
 	if StatusMalformed.String() != "MALFORMED" || Status(42).String() != "STATUS(42)" {
 		t.Fatalf("got %q and %q", StatusMalformed, Status(42))

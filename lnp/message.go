@@ -39,7 +39,9 @@ type Stat struct{ Path string }
 // List asks for the entries of the folder at Path after After.
 type List struct {
 	Path, After string
-	Limit       uint32
+	// Limit is the most entries of the page, up to MaxListLimit; 0 asks
+	// for the server's default (larder's is 1,000).
+	Limit uint32
 }
 
 // Mkdir makes a folder.

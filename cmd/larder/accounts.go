@@ -473,6 +473,7 @@ func openAccountsAudited(ctx context.Context, env *Env, c *AccountConfig, sink s
 	ac := defaultAuditConfig()
 	ac.Sink = sink
 	ac.noAdopt = true // a server's backlog is the server's to deliver
+	ignoreSIGPIPEFor(sink)
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if a.audit, err = openAuditTrail(ctx, &ac, c.DataDir, a.db, env.Stdout, serverName("admin"), logger); err != nil {
 		a.Close()

@@ -1,6 +1,6 @@
 package main
 
-// Regression tests of issue 11, part E: peppers and admin tools never lock
+// Regression tests of peppers and admin tools: they never lock
 // people out. Each runs a real server (Main on 127.0.0.1:0) and the admin
 // commands in-process beside it, as an administrator would.
 
@@ -21,7 +21,7 @@ import (
 	"github.com/larderfs/larder/internal/sqlite"
 )
 
-// TestPepperRotateThenWrapBeforeRestart is the sequence of issue 11 E1:
+// TestPepperRotateThenWrapBeforeRestart is an administrator's sequence:
 // "pepper rotate", then "upgrade --wrap" and a password reset while the
 // server still runs with the pepper file it started with. Every account
 // must still log in, at once, without a restart; and retire's advice must
@@ -87,7 +87,7 @@ func TestServerReloadsPepperOnSIGHUP(t *testing.T) {
 	}
 }
 
-// TestAdminRefusesMissingDatabase is issue 11 E2: admin and audit commands
+// TestAdminRefusesMissingDatabase: admin and audit commands
 // pointed at a data folder without a database (a typo) fail, naming the
 // folder and the flag, and create nothing there: no folder, no database,
 // no pepper file.
@@ -132,7 +132,7 @@ func TestAdminRefusesMissingDatabase(t *testing.T) {
 	}
 }
 
-// TestAdminUsesServersPolicy is issue 11 E3: a server with a policy above
+// TestAdminUsesServersPolicy: a server with a policy above
 // the defaults in one parameter records it; admin commands without hash
 // flags use it (its hashes are current, nothing is wrapped), refuse flags
 // that disagree, never wrap a hash stronger than the policy, and refuse to

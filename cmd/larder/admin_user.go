@@ -15,7 +15,6 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
-	"github.com/larderfs/larder/internal/salt"
 )
 
 func userCommands() []command {
@@ -102,7 +101,7 @@ func (p *passwordFlags) signature(ctx context.Context, env *Env, name string) (l
 		s = course.CourseSalt
 	case "":
 		var err error
-		if s, err = salt.New(); err != nil {
+		if s, err = larder.NewSalt(); err != nil {
 			return larder.Signature{}, "", err
 		}
 	}

@@ -7,12 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -133,65 +130,6 @@ type auditSink struct {
 	startErr error // the sink could not be reached at start
 }
 
-// lazySink opens a sink at its first delivery, and again after an open
-// that failed: a sink that is down at start is no reason not to serve,
-// since the spool holds the events meanwhile.
-type lazySink struct {
-	open  func(context.Context) (audit.Sink, func(), error)
-	mu    sync.Mutex
-	sink  audit.Sink
-	close func()
-}
-
-// tryOpen opens the sink now, if it is not open.
-func (l *lazySink) tryOpen(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.sink != nil {
-		return nil
-	}
-	s, closeSink, err := l.open(ctx)
-	if err != nil {
-		return err
-	}
-	l.sink, l.close = s, closeSink
-	return nil
-}
-
-func (l *lazySink) StoreEvents(ctx context.Context, events []larder.Event) error {
-	if err := l.tryOpen(ctx); err != nil {
-		return err
-	}
-	l.mu.Lock()
-	s := l.sink
-	l.mu.Unlock()
-	return s.StoreEvents(ctx, events)
-}
-
-// PruneEvents prunes the sink, opening it if need be, if it can prune.
-func (l *lazySink) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
-	if err := l.tryOpen(ctx); err != nil {
-		return 0, err
-	}
-	l.mu.Lock()
-	s := l.sink
-	l.mu.Unlock()
-	p, ok := s.(larder.EventPruner)
-	if !ok {
-		return 0, nil
-	}
-	return p.PruneEvents(ctx, before, limit)
-}
-
-// Close closes the sink if it was opened. The Log has stopped using it.
-func (l *lazySink) Close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.close != nil {
-		l.close()
-	}
-}
-
 // openAuditSink opens the sink that spec names. db is the account
 // database, the sink "db" writes to.
 func openAuditSink(ctx context.Context, spec string, db *database, stdout io.Writer, name string) (*auditSink, error) {
@@ -201,10 +139,7 @@ func openAuditSink(ctx context.Context, spec string, db *database, stdout io.Wri
 	case spec == "db":
 		return &auditSink{sink: db.events(), where: db.where, close: func() {}}, nil
 	case spec == "stdout":
-		// A reader of standard output that goes away must make writes
-		// fail, for the spool to keep the events, not kill the server
-		// with SIGPIPE.
-		signal.Ignore(syscall.SIGPIPE)
+		// The command has set SIGPIPE aside (ignoreSIGPIPEFor).
 		return &auditSink{sink: audit.NewJSONLines(stdout, nil), where: "standard output", close: func() {}}, nil
 	case strings.HasPrefix(spec, "jsonl:") && len(spec) > len("jsonl:"):
 		j, err := audit.OpenJSONLinesFile(strings.TrimPrefix(spec, "jsonl:"))
@@ -220,14 +155,14 @@ func openAuditSink(ctx context.Context, spec string, db *database, stdout io.Wri
 		}
 		return &auditSink{sink: sqlite.NewEventStore(db), where: path, close: func() { db.Close() }}, nil
 	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		ls := &lazySink{open: func(ctx context.Context) (audit.Sink, func(), error) {
+		ls := audit.NewLazySink(func(ctx context.Context) (audit.Sink, func(), error) {
 			pg, err := postgres.Open(ctx, spec)
 			if err != nil {
 				return nil, nil, err
 			}
 			return postgres.NewEventStore(pg), pg.Close, nil
-		}}
-		return &auditSink{sink: ls, where: redactURL(spec), close: ls.Close, startErr: ls.tryOpen(ctx)}, nil
+		})
+		return &auditSink{sink: ls, where: redactURL(spec), close: ls.Close, startErr: ls.Open(ctx)}, nil
 	case strings.HasPrefix(spec, "nats://"), strings.HasPrefix(spec, "tls://"):
 		// A NATS that is down at start is no reason not to serve: the
 		// connection keeps trying, and the spool holds the events.

@@ -120,26 +120,41 @@ func TestAuditTail(t *testing.T) {
 		t.Fatalf("tail -n 2 gave %+v\nthe whole trail is %+v", events, want)
 	}
 
-	// -f shows what arrives after it started, until interrupted.
+	// -n 0 shows nothing of what is there.
+	if out, stderr, err := runLarder(t, "", "audit", "tail", "-n", "0", "--data", l.data, "--json"); err != nil || out != "" {
+		t.Fatalf("audit tail -n 0: %v, printed %q\n%s", err, out, stderr)
+	}
+
+	// -f shows what arrives after it started, until interrupted. The
+	// newest event, shown first, says tail has read where the trail ends.
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan string)
+	defer cancel()
+	stdout := &lockedBuffer{}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: &lockedBuffer{}, Getenv: func(string) string { return "" }}
+	done := make(chan error, 1)
 	go func() {
-		out, _, _ := runLarderContext(ctx, t, "", "audit", "tail", "-n", "0", "-f", "--interval", "20ms", "--data", l.data, "--json")
-		done <- out
+		done <- Run(ctx, env, []string{"audit", "tail", "-n", "1", "-f", "--interval", "20ms", "--data", l.data, "--json"})
 	}()
-	time.Sleep(200 * time.Millisecond) // tail has read where the trail ends
+	waitUntil(t, "tail shows the newest event", func() bool { return strings.Count(stdout.String(), "\n") >= 1 })
 	wantStatus(t, "bob", rawExchange(t, l.addr(), "bob", larder.NewSignature("pw", course.CourseSalt), ""), course.StatusOK)
 	waitUntil(t, "bob's events delivered", func() bool {
 		st := l.main.audit.log.Stats()
 		return l.main.srv.Conns() == 0 && st.Delivered == st.Taken
 	})
-	time.Sleep(200 * time.Millisecond) // tail has looked again
+	waitUntil(t, "tail shows bob's registration", func() bool { return strings.Contains(stdout.String(), `"bob"`) })
 	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("audit tail -f, interrupted: %v", err)
+	}
+	followed := jsonEvents(t, stdout.String())
 	var kinds []string
-	for _, ev := range jsonEvents(t, <-done) {
+	for _, ev := range followed[1:] {
 		kinds = append(kinds, string(ev.Kind)+":"+ev.User)
 	}
+	if followed[0].ID != want[len(want)-1].ID {
+		t.Errorf("tail -n 1 -f showed %+v first, want the newest event %+v", followed[0], want[len(want)-1])
+	}
 	if got := strings.Join(kinds, " "); got != "register:bob" {
-		t.Errorf("tail -f showed %q", got)
+		t.Errorf("tail -f showed %q after the newest event, want register:bob", got)
 	}
 }

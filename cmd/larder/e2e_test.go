@@ -225,7 +225,11 @@ func TestServeProcessGraceExpires(t *testing.T) {
 	defer c.Close()
 	_, err = (&course.Request{Username: "alice", Signature: sig, Body: []byte("big")}).WriteTo(c)
 	must(t, err)
-	time.Sleep(200 * time.Millisecond) // let the transfer start and stall
+	// The reply's first bytes say the transfer has started; the client
+	// reads no more, and the rest stalls in the socket buffers.
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	_, err = io.ReadFull(c, make([]byte, course.BlockHeaderSize))
+	must(t, err)
 	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	err = p.wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailure {
@@ -263,11 +267,21 @@ var servingLine = regexp.MustCompile(`serving .* on (127\.0\.0\.1:\d+) `)
 
 func startProcess(t *testing.T, args ...string) *larderProcess {
 	t.Helper()
+	return startProcessWithStdout(t, nil, args...)
+}
+
+// startProcessWithStdout is startProcess with the process's standard
+// output going to stdout (nil: the null device).
+func startProcessWithStdout(t *testing.T, stdout *os.File, args ...string) *larderProcess {
+	t.Helper()
 	p := &larderProcess{files: t.TempDir(), stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", p.files,
 		"--hash-memory", "64", "--hash-passes", "1"}, args...)
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(os.Environ(), "LARDER_TEST_RUN_MAIN=1")
+	if stdout != nil {
+		p.cmd.Stdout = stdout
+	}
 	pr, pw := io.Pipe()
 	p.cmd.Stderr = io.MultiWriter(p.stderr, pw)
 	must(t, p.cmd.Start())
@@ -401,14 +415,24 @@ func TestServeProcessSIGHUP(t *testing.T) {
 	if r := rawExchange(t, p.addr, "alice", sig, ""); r.status != course.StatusOK {
 		t.Fatal(r.status)
 	}
-	for range 3 {
+	// Each SIGHUP is sent once the one before has been handled (logged):
+	// signals sent together may arrive as one.
+	const handled = "restart the server to change it"
+	for i := range 3 {
 		must(t, p.cmd.Process.Signal(syscall.SIGHUP))
-		time.Sleep(100 * time.Millisecond)
+		waitUntil(t, fmt.Sprintf("SIGHUP %d handled", i+1), func() bool {
+			select {
+			case <-p.exited:
+				return true
+			default:
+				return strings.Count(p.stderr.String(), handled) == i+1
+			}
+		})
 	}
 	select {
 	case <-p.exited:
 		t.Fatalf("larder exited on SIGHUP: %v\n%s", p.err, p.stderr)
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	if r := rawExchange(t, p.addr, "alice", sig, "f.txt"); r.status != course.StatusOK || string(r.payload) != "still served" {
 		t.Fatalf("after SIGHUP: %v %q", r.status, r.payload)
@@ -419,5 +443,41 @@ func TestServeProcessSIGHUP(t *testing.T) {
 	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	if err := p.wait(); err != nil {
 		t.Fatalf("larder exited with %v after SIGHUP then SIGTERM\n%s", err, p.stderr)
+	}
+}
+
+// TestServeProcessAuditStdoutReaderGone: with the audit trail on standard
+// output, a reader that goes away (the pipe's reading end closed) does not
+// kill the server with SIGPIPE: the deliveries fail, the events wait in
+// the spool, and the server goes on serving.
+func TestServeProcessAuditStdoutReaderGone(t *testing.T) {
+	r, w, err := os.Pipe()
+	must(t, err)
+	p := startProcessWithStdout(t, w, "--audit-sink", "stdout")
+	w.Close()
+	r.Close() // the reader is gone before the first event
+	sig := larder.NewSignature("pw", "salt")
+	if rep := rawExchange(t, p.addr, "alice", sig, ""); rep.status != course.StatusOK {
+		t.Fatalf("register: %v", rep.status)
+	}
+	waitUntil(t, "a delivery to the closed pipe failed", func() bool {
+		select {
+		case <-p.exited:
+			return true
+		default:
+			return strings.Contains(p.stderr.String(), "the sink is down")
+		}
+	})
+	select {
+	case <-p.exited:
+		t.Fatalf("larder exited when its audit reader went away: %v\n%s", p.err, p.stderr)
+	default:
+	}
+	p.put(t, "f.txt", []byte("still served"))
+	if rep := rawExchange(t, p.addr, "alice", sig, "f.txt"); rep.status != course.StatusOK || string(rep.payload) != "still served" {
+		t.Fatalf("after the reader went away: %v %q", rep.status, rep.payload)
+	}
+	if !strings.Contains(p.stderr.String(), "broken pipe") {
+		t.Errorf("the log does not say why the sink is down:\n%s", p.stderr)
 	}
 }

@@ -105,13 +105,11 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, 
 		if err != nil {
 			return err
 		}
-		if s, err = store.Get(f.server, f.user); err != nil {
-			if larder.ErrorCode(err) == larder.ENOTFOUND {
-				// A missing salt is not a missing file: keep it out of
-				// the "not found" exit code.
-				return errors.New(larder.ErrorMessage(err))
-			}
+		var ok bool
+		if s, ok, err = store.Lookup(f.server, f.user); err != nil {
 			return err
+		} else if !ok {
+			return noSalt(store, f.server, f.user)
 		}
 	}
 	if out == "-" {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
-	"github.com/larderfs/larder/internal/salt"
 )
 
 const testSalt = "0123456789012345678901234567890123456789012345678901234567890123"
@@ -37,9 +36,27 @@ func filesServer(t *testing.T, files map[string][]byte) *fakeServer {
 
 // storeSalt records testSalt for alice on server in env's store.
 func storeSalt(t *testing.T, env *Env, server string) {
-	if err := salt.Open(env.Getenv("LARDER_CONFIG_DIR")).Put(server, "alice", testSalt); err != nil {
+	store, err := saltStore(env)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := store.Record(server, "alice", testSalt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedSalt returns the salt stored for user on server in env's store,
+// and an error if there is none.
+func storedSalt(env *Env, server, user string) (string, error) {
+	store, err := saltStore(env)
+	if err != nil {
+		return "", err
+	}
+	s, ok, err := store.Lookup(server, user)
+	if err == nil && !ok {
+		err = noSalt(store, server, user)
+	}
+	return s, err
 }
 
 func TestGetToFile(t *testing.T) {

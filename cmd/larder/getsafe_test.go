@@ -13,11 +13,10 @@ import (
 	"time"
 
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/internal/salt"
 )
 
 // The tests of this file hold larder's promise that get never destroys
-// local data (issue 11, B): a device or FIFO is written into, never
+// local data: a device or FIFO is written into, never
 // replaced; a failed or doubtful fetch leaves an existing file as it was;
 // an existing file that is not an earlier, partial copy of the remote is
 // replaced only with -f.
@@ -70,8 +69,8 @@ func readFIFO(t *testing.T, dir, name string) (string, func() []byte) {
 	}
 }
 
-// TestGetCourseIntoDevice is issue 11's B1 for the course protocol: -o
-// naming a device or a FIFO writes into it, and leaves it what it was.
+// TestGetCourseIntoDevice: for the course protocol, -o naming a device or
+// a FIFO writes into it, and leaves it what it was.
 func TestGetCourseIntoDevice(t *testing.T) {
 	data := bytes.Repeat([]byte("device "), 1000)
 	srv := filesServer(t, map[string][]byte{"f": data})
@@ -102,7 +101,7 @@ func TestGetCourseIntoDevice(t *testing.T) {
 	})
 }
 
-// TestGetLNPIntoDevice is B1 for the native protocol.
+// TestGetLNPIntoDevice is TestGetCourseIntoDevice for LNP/1.
 func TestGetLNPIntoDevice(t *testing.T) {
 	l := startLarder(t)
 	env := loggedIn(t, l)
@@ -127,7 +126,7 @@ func TestGetLNPIntoDevice(t *testing.T) {
 	})
 }
 
-// TestGetNoReplyKeepsFile is B2: a course server's silence is an error
+// TestGetNoReplyKeepsFile: a course server's silence is an error
 // that says what it may mean, with the network exit code, and an existing
 // FILE stays as it was.
 func TestGetNoReplyKeepsFile(t *testing.T) {
@@ -156,14 +155,14 @@ func TestGetNoReplyKeepsFile(t *testing.T) {
 	onlyFile(t, dir, "precious.txt")
 }
 
-// TestGetCourseFromLNPPort is B2 as it was seen: the course protocol
-// sent to larder's native (TLS) port.
+// TestGetCourseFromLNPPort is TestGetNoReplyKeepsFile as users met it:
+// the course protocol sent to larder's LNP/1 (TLS) port.
 func TestGetCourseFromLNPPort(t *testing.T) {
 	l := startLarder(t)
 	l.put(t, "hello.txt", []byte("hello"))
 	env, _, _ := testEnv(t, l.addr())
 	must(t, run(env, "register"))
-	s, err := salt.Open(env.Getenv("LARDER_CONFIG_DIR")).Get(l.addr(), "alice")
+	s, err := storedSalt(env, l.addr(), "alice")
 	must(t, err)
 	dir := t.TempDir()
 	precious := writeLocal(t, dir, "precious.txt", []byte("precious"))
@@ -177,7 +176,7 @@ func TestGetCourseFromLNPPort(t *testing.T) {
 	onlyFile(t, dir, "precious.txt")
 }
 
-// TestGetCourseReplacesOnlyPrefix is B3 for the course protocol: an
+// TestGetCourseReplacesOnlyPrefix, for the course protocol: an
 // existing FILE that the download does not start with is replaced only
 // with -f; one it starts with (an earlier, partial copy) is replaced.
 func TestGetCourseReplacesOnlyPrefix(t *testing.T) {
@@ -223,7 +222,8 @@ func TestGetCourseThroughSymlink(t *testing.T) {
 	}
 }
 
-// TestLNPGetKeepsUnrelatedFile is B3 for the native protocol: an
+// TestLNPGetKeepsUnrelatedFile is TestGetCourseReplacesOnlyPrefix for
+// LNP/1: an
 // existing file that is not a partial copy of the remote is left as it was
 // without -f, and nothing is downloaded.
 func TestLNPGetKeepsUnrelatedFile(t *testing.T) {
@@ -250,7 +250,7 @@ func TestLNPGetKeepsUnrelatedFile(t *testing.T) {
 	}
 }
 
-// TestLNPGetFullDisk is B3's full disk: the download fails with a clear
+// TestLNPGetFullDisk: on a full disk the download fails with a clear
 // error and the existing file is left as it was.
 func TestLNPGetFullDisk(t *testing.T) {
 	dir := t.TempDir()

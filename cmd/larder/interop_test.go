@@ -1,6 +1,6 @@
 package main
 
-// Interoperability tests (issue 2): larder against the peers it must work
+// Interoperability tests: larder against the peers it must work
 // with unchanged, the course's Python client and server and students' C
 // clients. The course's code is not available to us, so the peers under
 // testdata/interop are independent re-creations written from the course
@@ -369,7 +369,7 @@ func TestInteropCLICourseServer(t *testing.T) {
 		// The reference server sends nothing for an empty file, and so does
 		// anything that is not a course server: the command cannot tell
 		// them apart, so it fails with the network's exit code and leaves an
-		// existing file as it was (issue 11, B2).
+		// existing file as it was.
 		dst := filepath.Join(out, "empty.txt")
 		keep := []byte("kept")
 		if err := os.WriteFile(dst, keep, 0o644); err != nil {

@@ -15,17 +15,13 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/internal/salt"
+	"github.com/larderfs/larder/internal/clientconf"
 	"github.com/larderfs/larder/internal/tlsconf"
 	"github.com/larderfs/larder/lnp"
 )
 
 // defaultLNPServer is the native protocol's port on this machine.
 const defaultLNPServer = "127.0.0.1:23457"
-
-// knownServersName is the file, in the configuration folder, of the
-// certificates pinned on first use.
-const knownServersName = "known_servers"
 
 // lnpHelp ends the help of every native command.
 const lnpHelp = "\n\nThe server, the account and how the server's certificate is trusted come\n" +
@@ -85,7 +81,7 @@ func (f *lnpFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 type lnpTarget struct {
 	server string
 	user   string
-	trust
+	clientconf.Trust
 }
 
 // target resolves the server, the user and the trust from the flags, the
@@ -123,18 +119,18 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 	case f.insecurePlaintext && (f.caFile != "" || f.systemRoots):
 		return t, usageError("--insecure-plaintext goes with neither --ca-file nor --system-roots")
 	case f.insecurePlaintext:
-		t.trust = trust{Mode: trustPlaintext}
+		t.Trust = clientconf.Trust{Mode: clientconf.TrustPlaintext}
 	case f.caFile != "" || f.systemRoots:
-		t.trust = trust{Mode: trustCA, SystemRoots: f.systemRoots}
+		t.Trust = clientconf.Trust{Mode: clientconf.TrustCA, SystemRoots: f.systemRoots}
 		if f.caFile != "" {
 			if t.CAFile, err = filepath.Abs(f.caFile); err != nil {
 				return t, err
 			}
 		}
-	case prof != nil && salt.ServerKey(prof.Server) == salt.ServerKey(t.server):
-		t.trust = prof.trust
+	case prof != nil && clientconf.ServerKey(prof.Server) == clientconf.ServerKey(t.server):
+		t.Trust = prof.Trust
 	default:
-		t.trust = trust{Mode: trustPin}
+		t.Trust = clientconf.Trust{Mode: clientconf.TrustPin}
 	}
 	return t, nil
 }
@@ -161,10 +157,9 @@ func (f *lnpFlags) saltFor(env *Env, t lnpTarget) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := store.Get(t.server, t.user)
-	if larder.ErrorCode(err) == larder.ENOTFOUND {
-		// Not the "not found" exit code, which is for files.
-		return "", fmt.Errorf("%s; or run 'larder login' first", larder.ErrorMessage(err))
+	s, ok, err := store.Lookup(t.server, t.user)
+	if err == nil && !ok {
+		return "", fmt.Errorf("%w; or run 'larder login' first", noSalt(store, t.server, t.user))
 	}
 	return s, err
 }
@@ -236,20 +231,20 @@ func (f *lnpFlags) dialLNP(ctx context.Context, env *Env, t lnpTarget) (net.Conn
 		defer cancel()
 	}
 	d := &net.Dialer{}
-	if t.Mode == trustPlaintext {
+	if t.Mode == clientconf.TrustPlaintext {
 		if host, _, _ := net.SplitHostPort(t.server); !isLoopback(host) {
 			fmt.Fprintf(env.Stderr, "larder: warning: no TLS to %s (--insecure-plaintext): anyone on the way can read your files, and your signature, which logs in as you\n", t.server)
 		}
 		return d.DialContext(ctx, "tcp", t.server)
 	}
 	opts := tlsconf.ClientOptions{CAFile: t.CAFile, SystemRoots: t.SystemRoots, Warn: env.Stderr}
-	var known *tlsconf.KnownServers
-	if t.Mode == trustPin {
-		dir, err := configDir(env)
+	var known *clientconf.KnownServers
+	if t.Mode == clientconf.TrustPin {
+		conf, err := config(env)
 		if err != nil {
 			return nil, fmt.Errorf("%w, or pass --ca-file or --system-roots", err)
 		}
-		known = tlsconf.OpenKnownServers(filepath.Join(dir, knownServersName))
+		known = conf.KnownServers()
 	}
 	cfg, err := tlsconf.ClientConfig(t.server, known, opts)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/salt"
+	"github.com/larderfs/larder/internal/clientconf"
 )
 
 // lnpAddr returns the address of l's native protocol.
@@ -120,16 +120,15 @@ func TestLoginPinsThenVerifies(t *testing.T) {
 		t.Errorf("%s has mode %04o, want 0600", path, fi.Mode().Perm())
 	}
 	raw, _ := os.ReadFile(path)
-	var p profile
+	var p clientconf.Settings
 	must(t, json.Unmarshal(raw, &p))
-	if p.Server != addr || p.User != "alice" || p.Mode != trustPin {
+	if p.Server != addr || p.User != "alice" || p.Mode != clientconf.TrustPin {
 		t.Errorf("profile %+v, want server %s, user alice, trust pin", p, addr)
 	}
 	// The salt now stored for the native address is the one register made.
-	store := salt.Open(config)
-	s, err := store.Get(addr, "alice")
+	s, err := storedSalt(env, addr, "alice")
 	must(t, err)
-	if course, _ := store.Get(l.addr(), "alice"); s != course {
+	if course, _ := storedSalt(env, l.addr(), "alice"); s != course {
 		t.Errorf("salt for %s is %q, want the course server's %q", addr, s, course)
 	}
 	sig := larder.NewSignature("pw", s)
@@ -399,7 +398,7 @@ func TestGetProtocol(t *testing.T) {
 	l.put(t, "hello.txt", []byte("hello"))
 	env, _, _ := testEnv(t, l.addr())
 	must(t, run(env, "register"))
-	s, err := salt.Open(env.Getenv("LARDER_CONFIG_DIR")).Get(l.addr(), "alice")
+	s, err := storedSalt(env, l.addr(), "alice")
 	must(t, err)
 	if out, _ := runOK(t, env, "get", "hello.txt"); out != "hello" {
 		t.Errorf("get without a profile printed %q", out)
@@ -413,7 +412,7 @@ func TestGetProtocol(t *testing.T) {
 	if b, _ := os.ReadFile(out); string(b) != "hello" {
 		t.Errorf("get --native wrote %q", b)
 	}
-	if _, err := os.Stat(filepath.Join(env.Getenv("LARDER_CONFIG_DIR"), profileName)); err == nil {
+	if _, err := os.Stat(filepath.Join(env.Getenv("LARDER_CONFIG_DIR"), "profile.json")); err == nil {
 		t.Error("get --native saved a profile")
 	}
 
@@ -442,8 +441,8 @@ func TestLoginPlaintext(t *testing.T) {
 	runOK(t, env, "whoami")
 	other, _, _ := withVars(env, "LARDER_NATIVE_SERVER", "127.0.0.1:1")
 	tgt, err := lnpFlagsFor(t, other).target(other)
-	if err != nil || tgt.Mode != trustPin {
-		t.Errorf("another server is trusted as %q (%v), want %q", tgt.Mode, err, trustPin)
+	if err != nil || tgt.Mode != clientconf.TrustPin {
+		t.Errorf("another server is trusted as %q (%v), want %q", tgt.Mode, err, clientconf.TrustPin)
 	}
 }
 

@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/salt"
+	"github.com/larderfs/larder/internal/clientconf"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -67,23 +66,25 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	defer sess.Close()
 
 	if from != t.server {
-		if err := store.Put(t.server, t.user, s); err != nil {
+		if err := store.Record(t.server, t.user, s); err != nil {
 			return fmt.Errorf("saving the salt: %w", err)
 		}
 		fmt.Fprintf(env.Stderr, "larder: salt for %s on %s saved in %s\n", t.user, t.server, store.Path())
 	}
-	path, err := saveProfile(env, &profile{Server: t.server, User: t.user, trust: t.trust})
+	path, err := saveProfile(env, clientconf.Settings{Server: t.server, User: t.user, Trust: t.Trust})
 	if err != nil {
 		return fmt.Errorf("saving the profile: %w", err)
 	}
 	fmt.Fprintf(env.Stdout, "Logged in to %s as %s (%s).\n", t.server, t.user, printable(sess.Server()))
 	switch t.Mode {
-	case trustPin:
-		dir, _ := configDir(env)
-		fmt.Fprintf(env.Stdout, "Server certificate %s, pinned in %s.\n", sess.fingerprint, filepath.Join(dir, knownServersName))
-	case trustCA:
+	case clientconf.TrustPin:
+		// dialLNP found the folder, or it would not have pinned.
+		if conf, err := config(env); err == nil {
+			fmt.Fprintf(env.Stdout, "Server certificate %s, pinned in %s.\n", sess.fingerprint, conf.KnownServers().Path())
+		}
+	case clientconf.TrustCA:
 		fmt.Fprintf(env.Stdout, "Server certificate %s, verified by a certificate authority.\n", sess.fingerprint)
-	case trustPlaintext:
+	case clientconf.TrustPlaintext:
 		fmt.Fprintln(env.Stdout, "No TLS (--insecure-plaintext): the signature and files travel in the clear.")
 	}
 	fmt.Fprintf(env.Stdout, "Profile saved in %s.\n", path)
@@ -93,14 +94,15 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 // loginSalt returns the salt to log in to t with, and the server it is
 // stored for ("" for --salt): given, stored for t, or stored for the
 // course server the account was registered on.
-func loginSalt(env *Env, store *salt.Store, given string, t lnpTarget, courseServer string) (s, from string, err error) {
+func loginSalt(env *Env, store *clientconf.Salts, given string, t lnpTarget, courseServer string) (s, from string, err error) {
 	if given != "" {
 		return given, "", nil
 	}
-	if s, err = store.Get(t.server, t.user); err == nil {
-		return s, t.server, nil
-	} else if larder.ErrorCode(err) != larder.ENOTFOUND {
+	var ok bool
+	if s, ok, err = store.Lookup(t.server, t.user); err != nil {
 		return "", "", err
+	} else if ok {
+		return s, t.server, nil
 	}
 	if courseServer == "" {
 		courseServer = env.Getenv("LARDER_SERVER")
@@ -109,10 +111,10 @@ func loginSalt(env *Env, store *salt.Store, given string, t lnpTarget, courseSer
 		host, _, _ := net.SplitHostPort(t.server)
 		courseServer = net.JoinHostPort(host, "23456")
 	}
-	if s, err = store.Get(courseServer, t.user); err == nil {
-		return s, courseServer, nil
-	} else if larder.ErrorCode(err) != larder.ENOTFOUND {
+	if s, ok, err = store.Lookup(courseServer, t.user); err != nil {
 		return "", "", err
+	} else if ok {
+		return s, courseServer, nil
 	}
 	return "", "", fmt.Errorf("no salt for user %q on %s or on the course server %s in %s: register from this machine ('larder register'), "+
 		"name the course server you registered on (--course-server), or pass the salt the account was registered with (--salt)",

@@ -1,16 +1,19 @@
 // Command larder is the larder file server and its client.
 //
-//	larder serve                 run the server
+//	larder serve                 run the server: the course protocol and LNP/1
 //	larder register              register an account on a server
-//	larder login                 log in to the native protocol, save a profile
-//	larder get PATH [-o FILE]    fetch a file
-//	larder put LOCAL [REMOTE]    upload a file (native protocol)
-//	larder ls, stat, mkdir, mv, rm, passwd, whoami
-//	                             the rest of the native protocol
+//	larder login                 log in to a server's LNP/1, save a profile
+//	larder get PATH [-o FILE]    fetch a file (LNP/1 after login, else the course protocol)
+//	larder put LOCAL [REMOTE]    upload a file (LNP/1)
+//	larder ls, stat, mkdir, mv, rm, passwd, whoami, parts
+//	                             the rest of LNP/1
 //	larder admin ...             administer accounts and password hashing
+//	larder audit                 read the audit trail
+//	larder audit-writer          move the audit trail from NATS JetStream into PostgreSQL
 //
-// Run "larder help" for the list of subcommands and "larder CMD -h" for the
-// flags of one.
+// main only wires signals and exit codes; Run dispatches to one file per
+// subcommand. Run "larder help" for the list of subcommands and
+// "larder CMD -h" for the flags of one.
 package main
 
 import (

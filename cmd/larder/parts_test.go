@@ -30,7 +30,7 @@ func (c *cutAt) ReadAt(p []byte, off int64) (int, error) {
 
 // TestLNPParts: an interrupted upload shows in whoami and parts,
 // counts against the quota (exit code 7, naming parts), and parts rm
-// gives its space back (issue 11, F1).
+// gives its space back.
 func TestLNPParts(t *testing.T) {
 	l := startLarder(t, func(c *ServeConfig) { c.Quota.Bytes = 3 << 20 })
 	env := loggedIn(t, l)
@@ -66,7 +66,7 @@ func TestLNPParts(t *testing.T) {
 // and no reserve, an upload that fills the disk in the middle is ended by
 // the server with NO_SPACE, which the client reports with its own exit
 // code instead of "connection reset by peer"; its part is removed, so
-// registrations and uploads work again at once (issue 11, F2).
+// registrations and uploads work again at once.
 func TestLNPFullDiskExitCode(t *testing.T) {
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", dir).CombinedOutput(); err != nil {

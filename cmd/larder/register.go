@@ -11,7 +11,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/internal/salt"
+	"github.com/larderfs/larder/internal/clientconf"
 )
 
 // defaultServer is the course's port on this machine.
@@ -83,30 +83,6 @@ func (f *clientFlags) resolveUser() error {
 	return nil
 }
 
-// configDir returns the client's configuration folder, which holds the
-// salts, the pinned certificates (known_servers) and the profile of
-// "larder login": LARDER_CONFIG_DIR if set, else the folder "larder" in
-// the user's configuration folder (~/.config/larder on Linux).
-func configDir(env *Env) (string, error) {
-	if dir := env.Getenv("LARDER_CONFIG_DIR"); dir != "" {
-		return dir, nil
-	}
-	dir, err := salt.DefaultDir()
-	if err != nil {
-		return "", fmt.Errorf("%w (set LARDER_CONFIG_DIR)", err)
-	}
-	return dir, nil
-}
-
-// saltStore opens the salt store in the configuration folder.
-func saltStore(env *Env) (*salt.Store, error) {
-	dir, err := configDir(env)
-	if err != nil {
-		return nil, fmt.Errorf("%w, or pass --salt", err)
-	}
-	return salt.Open(dir), nil
-}
-
 // dial connects within the connect timeout and sets up the client's idle
 // timeout. The returned context carries the overall timeout; cancel it
 // when done.
@@ -149,7 +125,7 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 	// Make sure the salt can be stored before the server registers the
 	// account: afterwards, a failure would leave an account nobody can
 	// sign for.
-	var store *salt.Store
+	var store *clientconf.Salts
 	s := f.salt
 	if s == "" {
 		if store, err = saltStore(env); err != nil {
@@ -158,7 +134,7 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 		if err := store.Prepare(); err != nil {
 			return err
 		}
-		if s, err = salt.New(); err != nil {
+		if s, err = larder.NewSalt(); err != nil {
 			return err
 		}
 	}
@@ -183,7 +159,7 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if store != nil {
-		if err := store.Put(f.server, f.user, s); err != nil {
+		if err := store.Record(f.server, f.user, s); err != nil {
 			// The account exists now and this salt is the only way into it.
 			fmt.Fprintf(env.Stderr, "larder: the server registered %q, but its salt could not be saved: %v\n"+
 				"larder: without this salt the account cannot be used; keep it somewhere private:\n\n    %s\n\n"+

@@ -13,7 +13,6 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
-	"github.com/larderfs/larder/internal/salt"
 )
 
 // These tests run the subcommands in-process against a scripted server on
@@ -125,12 +124,12 @@ func TestRegister(t *testing.T) {
 	if !req.IsRegister() || req.Username != "alice" {
 		t.Errorf("server got %+v", req)
 	}
-	s, err := salt.Open(env.Getenv("LARDER_CONFIG_DIR")).Get(srv.addr, "alice")
+	s, err := storedSalt(env, srv.addr, "alice")
 	if err != nil {
 		t.Fatalf("salt not stored: %v", err)
 	}
-	if len(s) != salt.Len {
-		t.Errorf("stored salt has %d characters, want %d", len(s), salt.Len)
+	if len(s) != larder.SaltLen {
+		t.Errorf("stored salt has %d characters, want %d", len(s), larder.SaltLen)
 	}
 	if req.Signature != larder.NewSignature("pw", s) {
 		t.Error("the signature is not SHA-256(password + stored salt)")
@@ -169,7 +168,7 @@ func TestRegisterUserExists(t *testing.T) {
 	if code := ExitCode(err); code != exitDenied {
 		t.Errorf("exit code %d, want %d", code, exitDenied)
 	}
-	if _, err := salt.Open(env.Getenv("LARDER_CONFIG_DIR")).Get(srv.addr, "alice"); err == nil {
+	if _, err := storedSalt(env, srv.addr, "alice"); err == nil {
 		t.Error("a salt was stored for a refused registration")
 	}
 }
@@ -193,7 +192,7 @@ func TestRegisterStoreFailsAfterwards(t *testing.T) {
 	req := srv.request(t)
 	var shown string
 	for _, f := range strings.Fields(stderr.String()) {
-		if len(f) == salt.Len && req.Signature == larder.NewSignature("pw", f) {
+		if len(f) == larder.SaltLen && req.Signature == larder.NewSignature("pw", f) {
 			shown = f
 		}
 	}

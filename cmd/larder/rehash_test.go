@@ -13,12 +13,11 @@ import (
 	"github.com/larderfs/larder/internal/auth"
 )
 
-// TestLowerPolicyNeverWeakensHashes is issue 11's "logins must never
-// weaken a hash": a server started with a policy below the recorded one
-// is refused unless --hash-lower-policy says it is meant; with it, a login
-// leaves a stronger hash alone, and raises only a hash's weaker
-// parameters. calibrate says when its proposal is below the recorded
-// policy.
+// TestLowerPolicyNeverWeakensHashes: logins must never weaken a hash. A
+// server started with a policy below the recorded one is refused unless
+// --hash-lower-policy says it is meant; with it, a login leaves a
+// stronger hash alone, and raises only a hash's weaker parameters.
+// calibrate says when its proposal is below the recorded policy.
 func TestLowerPolicyNeverWeakensHashes(t *testing.T) {
 	strong := auth.Params{Memory: 256, Time: 2, Threads: 1}
 	l := startLarder(t, withHash(strong))

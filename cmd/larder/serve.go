@@ -96,6 +96,17 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 	}
 }
 
+// ignoreSIGPIPEFor sets SIGPIPE aside when the audit sink is standard
+// output: a reader that goes away must make the sink's writes fail, for
+// the spool to keep the events until it is back, not kill the process
+// (Go kills a program whose writes to standard output meet a closed pipe,
+// unless it takes SIGPIPE itself).
+func ignoreSIGPIPEFor(sink string) {
+	if sink == "stdout" {
+		signal.Ignore(syscall.SIGPIPE)
+	}
+}
+
 func runServe(ctx context.Context, env *Env, args []string) error {
 	// SIGHUP never stops a server: an operator sends it to reload, a
 	// closed terminal sends it too. Taken before anything else, so that
@@ -163,6 +174,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	ignoreSIGPIPEFor(cfg.Audit.Sink)
 
 	if cfg.CPUProfile != "" {
 		// Checked before the profile is created (Open checks again).

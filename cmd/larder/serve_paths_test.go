@@ -1,6 +1,6 @@
 package main
 
-// Regression tests of issue 11, part C: a configuration that would serve a
+// Regression tests of serve's paths: a configuration that would serve a
 // secret, or write over one, is refused before anything is created or
 // served, with a message that names both paths.
 

@@ -3,8 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -83,8 +81,9 @@ func (a *Authenticator) Register(ctx context.Context, name string, sig []byte) (
 //   - ENOTFOUND: no such account. It costs as much as a wrong signature,
 //     by a check against a dummy hash, so that timing does not tell which
 //     names exist (the course protocol's status codes do; see SECURITY.md).
-//   - EUNAUTHORIZED: a wrong signature, or a disabled account (said only to
-//     a caller with the right signature).
+//   - EUNAUTHORIZED: a wrong signature, on an account disabled or not.
+//   - EDISABLED: the right signature of a disabled account (so that only
+//     a caller who knows the password learns that it is disabled).
 //   - ETHROTTLED: too many failed attempts for this account from this
 //     address, or from this address at all; refused before any hashing.
 //   - EUNAVAILABLE: the hashing pool stayed full until ctx ended.
@@ -207,20 +206,17 @@ func (a *Authenticator) log(level slog.Level, msg string, args ...any) {
 	}
 }
 
-// ErrDisabled is the cause of Login's error for a disabled account, so that
-// a protocol can tell it from a wrong signature.
-var ErrDisabled = errors.New("auth: account disabled")
-
-// ErrDeleted is the cause of Still's error for an account deleted since
-// the session logged in (even if its name was registered again since).
-var ErrDeleted = errors.New("auth: account deleted")
-
-// admit returns u, or an error if the account is disabled.
+// admit returns u, or an error with code EDISABLED if the account is
+// disabled.
 func admit(u *larder.User) (*larder.User, error) {
 	if u.Disabled {
-		return nil, &larder.Error{Code: larder.EUNAUTHORIZED, Message: fmt.Sprintf("account %q is disabled", u.Name), Err: ErrDisabled}
+		return nil, errDisabled(u.Name)
 	}
 	return u, nil
+}
+
+func errDisabled(name string) error {
+	return larder.Errorf(larder.EDISABLED, "account %q is disabled", name)
 }
 
 // Forget drops what the Authenticator remembers about user name. Call it
@@ -244,17 +240,19 @@ func validate(name string, sig []byte) error {
 // (its CredentialGen; a rehash, which keeps the password, changes the
 // verifier but not that). A session checks it before every request, so
 // that a password change, a disabling or a deletion made anywhere ends it
-// at its next request. The error has code EUNAUTHORIZED and says what
+// at its next request. The error says what changed, by its code:
+// ENOTFOUND, the account was deleted (even if its name was registered
+// again since); EDISABLED, it is disabled; EUNAUTHORIZED, its password
 // changed.
 func (a *Authenticator) Still(ctx context.Context, u *larder.User) error {
 	cur, err := a.store.UserByName(ctx, u.Name)
 	switch {
 	case larder.ErrorCode(err) == larder.ENOTFOUND, err == nil && cur.ID != u.ID:
-		return &larder.Error{Code: larder.EUNAUTHORIZED, Message: fmt.Sprintf("account %q was deleted", u.Name), Err: ErrDeleted}
+		return larder.Errorf(larder.ENOTFOUND, "account %q was deleted", u.Name)
 	case err != nil:
 		return err
 	case cur.Disabled:
-		return &larder.Error{Code: larder.EUNAUTHORIZED, Message: fmt.Sprintf("account %q is disabled", u.Name), Err: ErrDisabled}
+		return errDisabled(u.Name)
 	case cur.CredentialGen != u.CredentialGen:
 		return larder.Errorf(larder.EUNAUTHORIZED, "the password of %q changed: log in again", u.Name)
 	}

@@ -402,3 +402,48 @@ func TestCachedLoginFollowsRotation(t *testing.T) {
 		t.Errorf("rehashes: got %d, want 1", got)
 	}
 }
+
+// TestDisabledAndDeletedCodes: a disabled or deleted account is told by a
+// domain code (larder.EDISABLED, larder.ENOTFOUND), so that a protocol
+// maps it without knowing this package. Only the right signature learns
+// that an account is disabled.
+func TestDisabledAndDeletedCodes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	users := sqlite.NewUserStore(e.db)
+	sig := signature("pw")
+	for _, name := range []string{"alice", "bob"} {
+		if _, err := e.a.Register(ctx, name, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, err := e.a.Login(ctx, "alice", sig, testAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := e.a.Login(ctx, "bob", sig, testAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := users.SetDisabled(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.a.Login(ctx, "alice", sig, testAddr)
+	wantCode(t, "Login of a disabled account", err, larder.EDISABLED)
+	if msg, want := larder.ErrorMessage(err), `account "alice" is disabled`; msg != want {
+		t.Errorf("message %q, want %q", msg, want)
+	}
+	_, err = e.a.Login(ctx, "alice", signature("guess"), testAddr)
+	wantCode(t, "Login of a disabled account with a wrong signature", err, larder.EUNAUTHORIZED)
+	wantCode(t, "Still of a session of a disabled account", e.a.Still(ctx, alice), larder.EDISABLED)
+
+	if err := users.DeleteUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "Still of a session of a deleted account", e.a.Still(ctx, bob), larder.ENOTFOUND)
+	if _, err := e.a.Register(ctx, "bob", sig); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "Still of a session of a deleted account whose name was taken again", e.a.Still(ctx, bob), larder.ENOTFOUND)
+}

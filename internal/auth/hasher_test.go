@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,10 +229,21 @@ func TestPoolBound(t *testing.T) {
 	}
 }
 
+// TestDefaultConcurrency: by default the pool leaves one core to the users
+// already logged in (one fewer hash at once than the cores, at least one),
+// and a concurrency of zero or less means that default.
 func TestDefaultConcurrency(t *testing.T) {
-	h := NewHasher(cheap, nil, 0)
-	if cap(h.sem) < 1 {
-		t.Errorf("pool size %d, want NumCPU", cap(h.sem))
+	n, cpus := DefaultConcurrency(), runtime.NumCPU()
+	if want := max(1, cpus-1); n != want {
+		t.Errorf("DefaultConcurrency() = %d on %d cores, want %d", n, cpus, want)
+	}
+	for _, c := range []int{0, -1} {
+		if h := NewHasher(cheap, nil, c); cap(h.sem) != n {
+			t.Errorf("NewHasher with concurrency %d: pool of %d, want DefaultConcurrency() = %d", c, cap(h.sem), n)
+		}
+	}
+	if h := NewHasher(cheap, nil, 3); cap(h.sem) != 3 {
+		t.Errorf("NewHasher with concurrency 3: pool of %d, want 3", cap(h.sem))
 	}
 }
 

@@ -131,7 +131,7 @@ func TestNeedsRehash(t *testing.T) {
 		{"older pepper", cur(func(v *phc) { v.keyID = []byte("p1") }), true},
 		{"no pepper", cur(func(v *phc) { v.keyID = nil }), true},
 		{"unknown pepper", cur(func(v *phc) { v.keyID = []byte("p9") }), true},
-		// A stronger hash is kept: a login never weakens one (issue 11).
+		// A stronger hash is kept: a login never weakens one.
 		{"more memory", cur(func(v *phc) { v.params.Memory *= 2 }), false},
 		{"less memory", cur(func(v *phc) { v.params.Memory = 32 }), true},
 		{"more passes", cur(func(v *phc) { v.params.Time++ }), false},

@@ -29,8 +29,8 @@ func twoServers(t *testing.T) (larder.UserStore, func(p auth.Params, ps *auth.Pe
 }
 
 // TestLoginNeverWeakensHash: a server whose policy is weaker than a stored
-// hash in some parameter never lowers that parameter at a login (issue 11,
-// "logins must never weaken a hash"); it raises only the parameters where
+// hash in some parameter never lowers that parameter at a login (logins
+// must never weaken a hash); it raises only the parameters where
 // the hash is weaker, and leaves alone a hash at least as strong in all.
 func TestLoginNeverWeakensHash(t *testing.T) {
 	ctx := context.Background()
@@ -69,7 +69,7 @@ func TestLoginNeverWeakensHash(t *testing.T) {
 
 // TestRehashKeepsSessions: a rehash at login (onto a rotated pepper, or a
 // stronger policy) keeps the password, so the account's other sessions go
-// on (issue 11: an upload in flight was ended with "the password changed");
+// on (an upload in flight used to be ended with "the password changed");
 // a real password change still ends them.
 func TestRehashKeepsSessions(t *testing.T) {
 	ctx := context.Background()

@@ -1,6 +1,6 @@
 // Package flock locks files between processes, and makes changes to a
-// folder durable: the few system calls that the spool, the salt store and
-// the upload folders share.
+// folder durable: the few system calls that the audit spool, the client's
+// configuration files and the upload folders share.
 package flock
 
 import (

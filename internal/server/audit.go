@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -131,7 +129,7 @@ func (s *Server) recordLogin(ctx context.Context, ex *exchange, err error, d tim
 		ev.Kind, ev.Reason = larder.EventThrottled, larder.ErrorMessage(err)
 	case code == larder.ENOTFOUND:
 		ev.Kind, ev.Reason = larder.EventLoginFailed, "unknown user"
-	case errors.Is(err, auth.ErrDisabled):
+	case code == larder.EDISABLED:
 		ev.Kind, ev.Reason = larder.EventLoginFailed, "account disabled"
 	case code == larder.EUNAUTHORIZED:
 		ev.Kind, ev.Reason = larder.EventLoginFailed, "wrong signature"

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/larderfs/larder/course"
@@ -72,63 +73,50 @@ func TestManyClientsAtOnce(t *testing.T) {
 }
 
 // A client that sends its request one byte a second holds a connection,
-// but the others are served meanwhile; it is cut off at its deadline with
-// a MALFORMED reply that says so.
+// but the others are served meanwhile; it is cut off exactly at its
+// deadline, counted from the accept, with a MALFORMED reply that says so.
+// It runs on the fake clock of a synctest bubble, over pipes.
 func TestSlowClientCutOffWithoutStallingOthers(t *testing.T) {
-	const timeout = 2 * time.Second
-	h := newHarness(t, func(s *server.Server) { s.RequestTimeout = timeout })
-	h.register(t, "alice")
-	h.write(t, "f", []byte("fast"))
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 2 * time.Second
+		h := newPipeHarness(t, func(s *server.Server) { s.RequestTimeout = timeout })
+		h.register(t, "alice")
+		h.write(t, "f", []byte("fast"))
 
-	slowDone := make(chan *reply, 1)
-	slowStart := time.Now()
-	go func() {
-		c, err := net.Dial("tcp", h.addr)
-		if err != nil {
-			t.Error(err)
-			slowDone <- nil
-			return
-		}
+		slowStart := time.Now()
+		c, err := h.dial()
+		must(t, err)
 		defer c.Close()
-		stop := make(chan struct{})
 		go func() { // one byte a second until the server gives up
 			for _, b := range request("alice", testSig, "f") {
-				select {
-				case <-stop:
-					return
-				case <-time.After(time.Second):
-				}
+				time.Sleep(time.Second)
 				if _, err := c.Write([]byte{b}); err != nil {
 					return
 				}
 			}
 		}()
-		r := readWholeReply(t, c)
-		close(stop)
-		slowDone <- r
-	}()
+		slowDone := make(chan *reply, 1)
+		go func() { slowDone <- readWholeReply(t, c) }()
 
-	for i := range 20 {
-		if r := h.exchange(t, request("alice", testSig, "f")); string(r.payload) != "fast" {
-			t.Fatalf("request %d: got %v %q", i, r.status, r.payload)
+		for i := range 20 {
+			if r := h.exchange(t, request("alice", testSig, "f")); string(r.payload) != "fast" {
+				t.Fatalf("request %d: got %v %q", i, r.status, r.payload)
+			}
 		}
-	}
-	select {
-	case <-slowDone:
-		t.Fatal("the slow client was answered before the fast ones were all served")
-	default:
-	}
+		select {
+		case <-slowDone:
+			t.Fatal("the slow client was answered before the fast ones were all served")
+		default:
+		}
 
-	r := <-slowDone
-	if r == nil {
-		return
-	}
-	if elapsed := time.Since(slowStart); elapsed < timeout {
-		t.Errorf("slow client cut off after %v, before its %v deadline", elapsed, timeout)
-	}
-	if r.status != course.StatusMalformed || !strings.Contains(string(r.payload), "not complete within 2s") {
-		t.Fatalf("slow client got %v %q", r.status, r.payload)
-	}
+		r := <-slowDone
+		if elapsed := time.Since(slowStart); elapsed != timeout {
+			t.Errorf("slow client cut off after %v, want at its %v deadline", elapsed, timeout)
+		}
+		if r.status != course.StatusMalformed || !strings.Contains(string(r.payload), "not complete within 2s") {
+			t.Fatalf("slow client got %v %q", r.status, r.payload)
+		}
+	})
 }
 
 // A body shorter than its declared length gets exactly one MALFORMED reply
@@ -202,9 +190,41 @@ func TestConnectionLimit(t *testing.T) {
 	}
 }
 
-// A client that stops reading is cut off after the write timeout, and its
-// slot is freed.
+// A client that stops reading is cut off exactly at the write timeout, and
+// its slot is freed. It runs on the fake clock of a synctest bubble, over a
+// pipe, which holds no byte: the reply's first write blocks.
 func TestWriteTimeoutCutsStalledReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 300 * time.Millisecond
+		h := newPipeHarness(t, func(s *server.Server) { s.WriteTimeout = timeout })
+		h.register(t, "alice")
+		h.write(t, "big", randomBytes(1<<20, 2))
+		c, err := h.dial()
+		must(t, err)
+		defer c.Close()
+		_, err = c.Write(request("alice", testSig, "big"))
+		must(t, err)
+
+		time.Sleep(timeout - time.Millisecond)
+		synctest.Wait()
+		if h.srv.Conns() != 1 {
+			t.Fatalf("%v after the request: %d connections, want the stalled one still served", timeout-time.Millisecond, h.srv.Conns())
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if h.srv.Conns() != 0 {
+			t.Fatalf("at the write timeout: %d connections, want the stalled one cut off", h.srv.Conns())
+		}
+		if !strings.Contains(h.logs.String(), "op=retrieve") || !strings.Contains(h.logs.String(), "i/o timeout") {
+			t.Fatalf("the log does not show the write timing out:\n%s", h.logs)
+		}
+	})
+}
+
+// The write timeout reaches the kernel's send paths too (sendfile, the
+// segment-aligned writes on the socket's descriptor), which pipes do not
+// take: a stalled reader on a real socket is cut off.
+func TestWriteTimeoutCutsStalledReaderOnSocket(t *testing.T) {
 	h := newHarness(t, func(s *server.Server) { s.WriteTimeout = 300 * time.Millisecond })
 	h.register(t, "alice")
 	h.write(t, "big", randomBytes(64<<20, 2)) // far more than the socket buffers hold
@@ -286,26 +306,40 @@ func TestShutdownInterruptsWaitingClients(t *testing.T) {
 	}
 }
 
-// When the grace period ends first, Shutdown says so and Close cuts what
-// is left.
+// When the grace period ends first, Shutdown says so, at the end of the
+// grace, and Close cuts what is left. It runs on the fake clock of a
+// synctest bubble, over a pipe.
 func TestShutdownDeadline(t *testing.T) {
-	h := newHarness(t, func(s *server.Server) { s.WriteTimeout = time.Minute })
-	h.register(t, "alice")
-	h.write(t, "big", randomBytes(64<<20, 4))
-	c, err := net.Dial("tcp", h.addr)
-	must(t, err)
-	defer c.Close()
-	_, err = c.Write(request("alice", testSig, "big"))
-	must(t, err)
-	waitFor(t, func() bool { return h.srv.Conns() == 1 })
+	synctest.Test(t, func(t *testing.T) {
+		h := newPipeHarness(t, func(s *server.Server) { s.WriteTimeout = time.Minute })
+		h.register(t, "alice")
+		h.write(t, "big", randomBytes(1<<20, 4))
+		c, err := h.dial()
+		must(t, err)
+		defer c.Close()
+		_, err = c.Write(request("alice", testSig, "big")) // and never read
+		must(t, err)
+		synctest.Wait()
+		if h.srv.Conns() != 1 {
+			t.Fatalf("%d connections, want the stalled download's", h.srv.Conns())
+		}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if err := h.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
-	}
-	h.srv.Close()
-	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+		const grace = 300 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		start := time.Now()
+		if err := h.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != grace {
+			t.Errorf("Shutdown returned after %v, want at the end of the %v grace", d, grace)
+		}
+		h.srv.Close()
+		synctest.Wait()
+		if h.srv.Conns() != 0 {
+			t.Fatalf("%d connections after Close, want none", h.srv.Conns())
+		}
+	})
 }
 
 // A panic while serving one connection closes that connection only.

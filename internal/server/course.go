@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
-	"github.com/larderfs/larder/internal/auth"
 )
 
 // handle decides the answer to one parsed course-protocol request: a
@@ -73,7 +71,7 @@ func (s *Server) retrieve(ctx context.Context, req *course.Request, from netip.A
 	case code == larder.ENOTFOUND:
 		ex.status = course.StatusUserMissing
 		return reply(ex, "Cannot serve non-registered user '"+req.Username+"'")
-	case code == larder.EUNAUTHORIZED && !errors.Is(err, auth.ErrDisabled):
+	case code == larder.EUNAUTHORIZED:
 		ex.status = course.StatusInvalidLogin
 		return reply(ex, "Signature hashes do not match for "+req.Username+".")
 	default: // a disabled account, throttling, a busy pool: the error says
@@ -112,7 +110,7 @@ func (s *Server) failed(ex exchange, err error) exchange {
 	switch larder.ErrorCode(err) {
 	case larder.EINVALID, larder.ENOTFOUND, larder.ECONFLICT:
 		ex.status = course.StatusBadRequest
-	case larder.EUNAUTHORIZED:
+	case larder.EUNAUTHORIZED, larder.EDISABLED:
 		ex.status = course.StatusInvalidLogin
 	default: // EINTERNAL, EUNAVAILABLE, ETHROTTLED: retry later
 		ex.status = course.StatusOther

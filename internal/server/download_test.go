@@ -11,7 +11,7 @@ import (
 	"github.com/larderfs/larder/lnp"
 )
 
-// TestLNPDownloadInterruptedKeepsLocal is issue 11's B3: a download cut
+// TestLNPDownloadInterruptedKeepsLocal: a download cut
 // in the middle leaves the file it was to replace as it was, and the next
 // one goes on from what the first fetched.
 func TestLNPDownloadInterruptedKeepsLocal(t *testing.T) {

@@ -32,8 +32,9 @@ var cheapHash = auth.Params{Memory: 64, Time: 1, Threads: 1}
 type harness struct {
 	srv   *server.Server
 	addr  string
-	files string // the served folder
-	outer string // a folder beside it, holding a secret
+	dial  func() (net.Conn, error) // a new connection to the server
+	files string                   // the served folder
+	outer string                   // a folder beside it, holding a secret
 	logs  *syncBuffer
 	done  chan error // Serve's result
 }
@@ -57,9 +58,18 @@ func (s *syncBuffer) String() string {
 
 func newHarness(t *testing.T, configure ...func(*server.Server)) *harness {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := ln.Addr().String()
+	return startHarness(t, ln, func() (net.Conn, error) { return net.Dial("tcp", addr) }, configure...)
+}
+
+// startHarness is newHarness serving ln, to which dial connects.
+func startHarness(t *testing.T, ln net.Listener, dial func() (net.Conn, error), configure ...func(*server.Server)) *harness {
+	t.Helper()
 	before := runtime.NumGoroutine()
 	top := t.TempDir()
-	h := &harness{files: filepath.Join(top, "files"), outer: top, logs: &syncBuffer{}, done: make(chan error, 1)}
+	h := &harness{dial: dial, files: filepath.Join(top, "files"), outer: top, logs: &syncBuffer{}, done: make(chan error, 1)}
 	must(t, os.Mkdir(h.files, 0o755))
 	must(t, os.WriteFile(filepath.Join(top, "secret.txt"), []byte("TOP SECRET"), 0o600))
 
@@ -77,8 +87,6 @@ func newHarness(t *testing.T, configure ...func(*server.Server)) *harness {
 	for _, f := range configure {
 		f(h.srv)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
 	h.addr = ln.Addr().String()
 	go func() { h.done <- h.srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -147,7 +155,7 @@ type reply struct {
 // reads the reply to the end.
 func (h *harness) exchange(t testing.TB, raw []byte) *reply {
 	t.Helper()
-	c, err := net.Dial("tcp", h.addr)
+	c, err := h.dial()
 	must(t, err)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))

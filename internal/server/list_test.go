@@ -28,7 +28,7 @@ func fillFolder(t *testing.T, dir string, n int, name func(int) string) []string
 	return names
 }
 
-// TestLNPListAnySize is issue 11's H2: a folder lists whatever the
+// TestLNPListAnySize: a folder lists whatever the
 // size of its listing, each page within a REPLY frame.
 func TestLNPListAnySize(t *testing.T) {
 	h := newLNPHarness(t)
@@ -99,7 +99,7 @@ func TestLNPListPages(t *testing.T) {
 	}
 }
 
-// TestLNPListPageCost is H2's cost: a page of a large folder costs
+// TestLNPListPageCost is what a listing of any size costs: a page of a large folder costs
 // about what a page of a small one does. Listing read and sorted the whole
 // folder for each page: 100,000 entries took 0.5 s a page.
 func TestLNPListPageCost(t *testing.T) {

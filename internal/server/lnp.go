@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/lnp"
 )
@@ -248,7 +247,7 @@ const badLogin = "unknown user or wrong password"
 // loginStatus maps a failed login to its status and message.
 func loginStatus(err error) (lnp.Status, string) {
 	switch code := larder.ErrorCode(err); {
-	case code == larder.ENOTFOUND, code == larder.EUNAUTHORIZED && !errors.Is(err, auth.ErrDisabled):
+	case code == larder.ENOTFOUND, code == larder.EUNAUTHORIZED:
 		return lnp.StatusInvalidLogin, badLogin
 	default:
 		return statusOf(err), larder.ErrorMessage(err)
@@ -266,7 +265,7 @@ func statusOf(err error) lnp.Status {
 		return lnp.StatusNotFound
 	case larder.ECONFLICT:
 		return lnp.StatusConflict
-	case larder.EUNAUTHORIZED:
+	case larder.EUNAUTHORIZED, larder.EDISABLED:
 		return lnp.StatusInvalidLogin
 	case larder.EFORBIDDEN:
 		return lnp.StatusDenied

@@ -25,6 +25,7 @@ import (
 	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/clientconf"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
@@ -41,7 +42,7 @@ type lnpHarness struct {
 	courseAddr string
 	files      string // the shared area
 	spaces     string
-	known      *tlsconf.KnownServers
+	known      *clientconf.KnownServers
 	users      *sqlite.UserStore
 	logs       *syncBuffer
 	plaintext  bool
@@ -72,7 +73,7 @@ func startLNPHarness(t *testing.T, plaintext bool, configure ...func(*server.Ser
 	must(t, err)
 	id, err := tlsconf.LoadOrCreate(filepath.Join(top, "tls"))
 	must(t, err)
-	h.known = tlsconf.OpenKnownServers(filepath.Join(top, "client", "known_servers"))
+	h.known = clientconf.Open(filepath.Join(top, "client")).KnownServers()
 	h.users = sqlite.NewUserStore(db)
 	h.srv = &server.Server{
 		Auth:           auth.New(h.users, auth.NewHasher(cheapHash, nil, 0), auth.NewCache(0, 0), auth.NewThrottle(auth.ThrottleConfig{})),

@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -31,10 +29,10 @@ func (ss *session) checkAccount(ctx context.Context) error {
 // u.
 func (s *Server) checkAccount(ctx context.Context, u *larder.User) error {
 	err := s.Auth.Still(ctx, u)
-	switch {
-	case errors.Is(err, auth.ErrDisabled):
+	switch larder.ErrorCode(err) {
+	case larder.EDISABLED:
 		return &larder.Error{Code: larder.EFORBIDDEN, Message: "account disabled: the session is ended", Err: err}
-	case errors.Is(err, auth.ErrDeleted):
+	case larder.ENOTFOUND:
 		return &larder.Error{Code: larder.EFORBIDDEN, Message: "account deleted: the session is ended", Err: err}
 	}
 	return err
@@ -43,7 +41,7 @@ func (s *Server) checkAccount(ctx context.Context, u *larder.User) error {
 // accountEnded reports whether err, from checkAccount, says the account
 // was disabled or deleted.
 func accountEnded(err error) bool {
-	return errors.Is(err, auth.ErrDisabled) || errors.Is(err, auth.ErrDeleted)
+	return larder.ErrorCode(err) == larder.EFORBIDDEN
 }
 
 // endSession answers the request being read, or the next one, with err

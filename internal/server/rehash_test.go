@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,21 +14,24 @@ import (
 )
 
 // gateReader reads r, but holds a read at or past offset after until open
-// is closed.
+// is closed; reached is closed when the first such read arrives.
 type gateReader struct {
-	r     *bytes.Reader
-	after int64
-	open  chan struct{}
+	r       *bytes.Reader
+	after   int64
+	open    chan struct{}
+	reached chan struct{}
+	once    sync.Once
 }
 
 func (g *gateReader) ReadAt(p []byte, off int64) (int, error) {
 	if off+int64(len(p)) > g.after {
+		g.once.Do(func() { close(g.reached) })
 		<-g.open
 	}
 	return g.r.ReadAt(p, off)
 }
 
-// TestLNPRehashKeepsSessions is issue 11: a login elsewhere that
+// TestLNPRehashKeepsSessions: a login elsewhere that
 // rehashes the account's password hash (a rotated pepper, a stronger
 // policy: the same password) ends neither an upload in flight nor an idle
 // session, as a password change does.
@@ -39,13 +43,19 @@ func TestLNPRehashKeepsSessions(t *testing.T) {
 	idle := h.login(t, "vic", sig)
 
 	data := randomBytes(4*lnp.DefaultBlockSize+7, 11)
-	gate := &gateReader{r: bytes.NewReader(data), after: lnp.DefaultBlockSize, open: make(chan struct{})}
+	gate := &gateReader{r: bytes.NewReader(data), after: lnp.DefaultBlockSize, open: make(chan struct{}), reached: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() {
 		_, err := up.Put(ctx, "big.bin", gate, int64(len(data)), client.PutOptions{})
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // the upload is in flight
+	// The client reads past the first block only once the server has
+	// taken the upload (PUT answered): the upload is in flight.
+	select {
+	case <-gate.reached:
+	case err := <-done:
+		t.Fatalf("the upload ended before its gate: %v", err)
+	}
 
 	// Another server on the same accounts, with a stronger policy: its
 	// login rehashes vic's hash.

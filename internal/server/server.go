@@ -1,8 +1,11 @@
-// Package server runs larder's listener: it accepts connections, gives each
-// one goroutine with hard limits and deadlines, answers course-protocol
-// requests, and shuts down gracefully. Its lifecycle follows net/http's
-// Server: configure the exported fields, call Serve, stop with Shutdown or
-// Close.
+// Package server runs larder's two protocols: the course protocol (Serve;
+// conn.go, course.go) and LNP/1 (ServeLNP; the lnp*.go files). Both share
+// one lifecycle, modelled on net/http's Server: configure the exported
+// fields, call Serve and ServeLNP on their listeners, stop with Shutdown or
+// Close, then Wait. The accept loop takes a connection slot (MaxConns, and
+// MaxConnsPerAddress) before it starts the connection's goroutine, which
+// owns its deadlines; every connection, login, transfer and refusal is
+// logged and recorded on the audit trail (Audit).
 package server
 
 import (
@@ -35,8 +38,8 @@ const (
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("server: closed")
 
-// Server serves the course protocol. Set its fields before calling Serve
-// and do not change them afterwards.
+// Server serves the course protocol (Serve) and LNP/1 (ServeLNP). Set its
+// fields before calling either and do not change them afterwards.
 type Server struct {
 	Auth  *auth.Authenticator // accounts; required
 	Files *disk.Store         // the served folder; required

@@ -9,7 +9,7 @@ import (
 	"net"
 	"os"
 
-	"github.com/larderfs/larder/internal/salt"
+	"github.com/larderfs/larder/internal/clientconf"
 )
 
 // ClientOptions says how a client trusts servers. The zero value pins each
@@ -43,7 +43,7 @@ type ClientOptions struct {
 // compare with the one the server printed. If known pins another, the
 // handshake fails with a *CertChangedError; callers tell it apart with
 // errors.AsType[*tlsconf.CertChangedError](err).
-func ClientConfig(addr string, known *KnownServers, opts ClientOptions) (*tls.Config, error) {
+func ClientConfig(addr string, known *clientconf.KnownServers, opts ClientOptions) (*tls.Config, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("tlsconf: server address %q: want HOST:PORT: %w", addr, err)
@@ -63,7 +63,7 @@ func ClientConfig(addr string, known *KnownServers, opts ClientOptions) (*tls.Co
 	if warn == nil {
 		warn = os.Stderr
 	}
-	key := salt.ServerKey(addr)
+	key := clientconf.ServerKey(addr)
 	// The pin replaces the usual verification, which a self-signed
 	// certificate cannot pass.
 	cfg.InsecureSkipVerify = true
@@ -88,14 +88,24 @@ func ClientConfig(addr string, known *KnownServers, opts ClientOptions) (*tls.Co
 		case ok:
 			return &CertChangedError{Addr: key, Pinned: pinned, Got: got, File: known.Path()}
 		}
-		if err := known.Pin(key, got); err != nil {
-			return err
+		if err := known.Record(key, got); err != nil {
+			return certChanged(err)
 		}
 		fmt.Fprintf(warn, "larder: first connection to %s: pinned its certificate %s in %s; check that the server printed the same fingerprint\n",
 			key, got, known.Path())
 		return nil
 	}
 	return cfg, nil
+}
+
+// certChanged returns err, an error of recording a pin, as a
+// *CertChangedError if another client pinned another certificate for the
+// server between the lookup and the record.
+func certChanged(err error) error {
+	if c, ok := errors.AsType[*clientconf.PinConflictError](err); ok {
+		return &CertChangedError{Addr: c.Addr, Pinned: c.Pinned, Got: c.Got, File: c.File}
+	}
+	return err
 }
 
 // rootPool returns the authorities that opts trusts.

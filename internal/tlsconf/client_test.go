@@ -4,11 +4,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/larderfs/larder/internal/clientconf"
+	"github.com/larderfs/larder/internal/flock"
 	"github.com/larderfs/larder/internal/tlsconf"
 )
 
@@ -21,8 +27,8 @@ func newIdentity(t *testing.T) *tlsconf.Identity {
 	return id
 }
 
-func newKnown(t *testing.T) *tlsconf.KnownServers {
-	return tlsconf.OpenKnownServers(filepath.Join(t.TempDir(), "config", "larder", "known_servers"))
+func newKnown(t *testing.T) *clientconf.KnownServers {
+	return clientconf.Open(filepath.Join(t.TempDir(), "config", "larder")).KnownServers()
 }
 
 // TestPinning follows a client through its first connection to a server,
@@ -112,7 +118,7 @@ func TestPinPerAddress(t *testing.T) {
 	_, port, _ := strings.Cut(srv.Addr, ":")
 	other := newIdentity(t).Fingerprint
 	// Someone else's server once answered at localhost on this port.
-	if err := known.Pin("LocalHost:"+port, other); err != nil {
+	if err := known.Record("LocalHost:"+port, other); err != nil {
 		t.Fatal(err)
 	}
 	var warn strings.Builder
@@ -129,6 +135,77 @@ func TestPinPerAddress(t *testing.T) {
 			t.Errorf("%s: got %v, want a *CertChangedError", addr, err)
 		}
 	}
+}
+
+// TestPinRace has another client pin another certificate for the server
+// between this client's lookup, which finds no pin, and its record: the
+// handshake fails with a *CertChangedError, as when the other pin was
+// there first, and the other pin stays.
+func TestPinRace(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("watches the lock file's descriptors in /proc/self/fd, which only Linux has")
+	}
+	id := newIdentity(t)
+	srv := startServer(t, "tcp4", id.ServerConfig())
+	known := newKnown(t)
+	// The other client holds the lock while it pins.
+	lockPath := known.Path() + ".lock"
+	unlock, err := flock.LockPath(lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { unlock() }()
+	cfg, err := tlsconf.ClientConfig(srv.Addr, known, tlsconf.ClientOptions{Warn: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", srv.Addr, cfg)
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	// The client has looked up and found nothing once it opens the lock
+	// file too, to wait for the lock.
+	for deadline := time.Now().Add(10 * time.Second); openCount(t, lockPath) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the client never waited for the known-servers lock")
+		}
+	}
+	other := newIdentity(t).Fingerprint
+	if err := flock.ReplaceFile(known.Path(), []byte(srv.Addr+" "+other+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	unlock = func() {}
+
+	err = <-done
+	ce, ok := errors.AsType[*tlsconf.CertChangedError](err)
+	if !ok || ce.Addr != srv.Addr || ce.Pinned != other || ce.Got != id.Fingerprint || ce.File != known.Path() {
+		t.Errorf("got %v, want a *CertChangedError: pinned %s, got %s", err, other, id.Fingerprint)
+	}
+	if got, _, err := known.Lookup(srv.Addr); err != nil || got != other {
+		t.Errorf("after the race the pin is %q (%v), want the other client's %s", got, err, other)
+	}
+}
+
+// openCount returns how many of this process's file descriptors are open
+// on the file at path.
+func openCount(t *testing.T, path string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
 }
 
 func isCertChanged(err error) bool {

@@ -5,18 +5,18 @@
 // makes a private key and a self-signed certificate in the server's data
 // folder, and the server prints the certificate's Fingerprint. A client
 // trusts that certificate on first use, the way ssh trusts a host key: it
-// pins the fingerprint in its KnownServers file and from then on refuses,
-// with a *CertChangedError, a server at that address whose certificate
-// differs. Where a certificate authority is wanted, LoadFiles loads a
+// pins the fingerprint in its known servers (clientconf.KnownServers) and
+// from then on refuses, with a *CertChangedError, a server at that address
+// whose certificate differs. Where a certificate authority is wanted, LoadFiles loads a
 // certificate it issued and ClientOptions.CAFile or SystemRoots make the
 // client verify the chain and the server's name the usual way, without
 // pins.
 //
-// Both sides speak TLS 1.3 only. Files that the package keeps are written
-// atomically (a temporary file, synced, then linked or renamed into place,
-// the folder synced), so a crash or a second process never leaves half a
-// file; all are private (mode 0600) but the server's certificate, which is
-// public (0644).
+// Both sides speak TLS 1.3 only. The server's files that the package keeps
+// are written atomically (a temporary file, synced, then linked into
+// place, the folder synced), so a crash or a second process never leaves
+// half a file; the key is private (mode 0600) and the certificate public
+// (0644).
 package tlsconf
 
 import (

@@ -20,7 +20,7 @@ import (
 // ChunkSize is the most the Writer hands to one Write of its destination.
 // Large writes into a file's page cache were several times slower than
 // the same bytes written a quarter-MiB at a time on the machines larder
-// was measured on (docs/BENCHMARKS.md, issue 5); below that size the
+// was measured on (docs/BENCHMARKS.md); below that size the
 // difference disappears.
 const ChunkSize = 256 << 10
 

@@ -1,6 +1,4 @@
-//go:build linux
-
-package main
+package report
 
 import (
 	"bytes"
@@ -329,7 +327,7 @@ func (c *Chart) valueLabelStyle(groupW vg.Length) text.Style {
 		for _, s := range c.Series {
 			for _, v := range s.Median {
 				if !math.IsNaN(v) {
-					w = max(w, st.Width(num(v)))
+					w = max(w, st.Width(Num(v)))
 				}
 			}
 		}
@@ -457,7 +455,7 @@ func (b *chartBars) valueLabels(f func(label string, x, y float64)) {
 				continue
 			}
 			x, _ := b.barX(g, k)
-			f(num(med), x, orElse(hi, med))
+			f(Num(med), x, orElse(hi, med))
 		}
 	}
 }
@@ -544,10 +542,10 @@ func rgb(v uint32) color.NRGBA {
 	return color.NRGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 255}
 }
 
-// writeCharts writes t's charts as PNG files in dir, named after the
+// WriteCharts writes t's charts as PNG files in dir, named after the
 // scenario and the chart's title, and a markdown image line for each to
 // w, its path relative to dir's parent. With dir "" it does nothing.
-func writeCharts(w io.Writer, dir, scenario string, t *Table) error {
+func WriteCharts(w io.Writer, dir, scenario string, t *Table) error {
 	if dir == "" || len(t.Charts) == 0 {
 		return nil
 	}
@@ -581,9 +579,9 @@ func slug(s string) string {
 	return strings.TrimSuffix(b.String()[:min(b.Len(), 60)], "-")
 }
 
-// add appends one group's figure: the median, minimum and maximum of xs
+// Add appends one group's figure: the median, minimum and maximum of xs
 // (NaN if there are none).
-func (s *Series) add(xs []float64) {
+func (s *Series) Add(xs []float64) {
 	if len(xs) == 0 {
 		s.Median, s.Min, s.Max = append(s.Median, math.NaN()), append(s.Min, math.NaN()), append(s.Max, math.NaN())
 		return
@@ -593,9 +591,10 @@ func (s *Series) add(xs []float64) {
 	s.Max = append(s.Max, slices.Max(xs))
 }
 
-// chartAdd puts xs, the figures of one system in one group, into c: in
-// the series named name (added if new), at the group named group.
-func chartAdd(c *Chart, name, group string, xs []float64) {
+// Put puts xs, the figures of one system in one group, into c: their
+// median, minimum and maximum, in the series named name (added if new), at
+// the group named group. A group c does not have is left out.
+func (c *Chart) Put(name, group string, xs []float64) {
 	g := slices.Index(c.Groups, group)
 	if g < 0 {
 		return
@@ -614,5 +613,36 @@ func chartAdd(c *Chart, name, group string, xs []float64) {
 	}
 	if len(xs) > 0 {
 		c.Series[i].Median[g], c.Series[i].Min[g], c.Series[i].Max[g] = median(xs), slices.Min(xs), slices.Max(xs)
+	}
+}
+
+// median returns the median of xs, NaN if there are none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// Num formats v with three significant digits at least, and no exponent,
+// "–" for NaN: the numbers of the tables and of the charts' labels.
+func Num(v float64) string {
+	switch a := math.Abs(v); {
+	case math.IsNaN(v):
+		return "–"
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 3, 64)
 	}
 }

@@ -1,6 +1,4 @@
-//go:build linux
-
-package main
+package report
 
 import (
 	"flag"
@@ -29,7 +27,7 @@ func exampleChart() *Chart {
 			{Name: "scp", Median: []float64{231, 247, nan, 255}, Min: []float64{220, 240, nan, 251}, Max: []float64{239, 260, nan, 266}},
 		},
 		Lines: []Line{{Label: "aim 500 MB/s", Y: 500}},
-		Note:  "2 cores, 24 GiB; median of 5 rounds; go run ./bench native -rounds 5",
+		Note:  "2 cores, 24 GiB; median of 5 rounds; cd bench && go run . native -rounds 5",
 	}
 }
 

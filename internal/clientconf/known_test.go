@@ -1,4 +1,4 @@
-package tlsconf_test
+package clientconf_test
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/internal/clientconf"
 )
 
 // Two fingerprints for the tests.
@@ -24,10 +24,10 @@ func TestKnownServersPin(t *testing.T) {
 	if _, ok, err := k.Lookup("h:1"); ok || err != nil {
 		t.Fatalf("Lookup in a missing file: got %v, %v; want none", ok, err)
 	}
-	if err := k.Pin("Example.ORG:23456", fpA); err != nil {
+	if err := k.Record("Example.ORG:23456", fpA); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Pin("[::1]:23456", fpB); err != nil {
+	if err := k.Record("[::1]:23456", fpB); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct{ addr, want string }{
@@ -44,13 +44,13 @@ func TestKnownServersPin(t *testing.T) {
 		}
 	}
 
-	// Pinning again the same is nothing; another is refused.
-	if err := k.Pin("example.org:23456", fpA); err != nil {
+	// Recording again the same is nothing; another is refused.
+	if err := k.Record("example.org:23456", fpA); err != nil {
 		t.Errorf("pinning the same fingerprint again: %v", err)
 	}
-	err := k.Pin("example.org:23456", fpB)
-	if ce, ok := err.(*tlsconf.CertChangedError); !ok || ce.Pinned != fpA || ce.Got != fpB {
-		t.Errorf("pinning another fingerprint: got %v, want a *CertChangedError", err)
+	err := k.Record("example.org:23456", fpB)
+	if ce, ok := err.(*clientconf.PinConflictError); !ok || ce.Addr != "example.org:23456" || ce.Pinned != fpA || ce.Got != fpB || ce.File != k.Path() {
+		t.Errorf("pinning another fingerprint: got %v, want a *PinConflictError", err)
 	}
 
 	data, err := os.ReadFile(k.Path())
@@ -68,8 +68,8 @@ func TestKnownServersPin(t *testing.T) {
 		{"h:1", "SHA256:abc"},
 		{"h:1", strings.Repeat("a1", 32)},
 	} {
-		if err := k.Pin(bad.addr, bad.fp); err == nil {
-			t.Errorf("Pin(%q, %q) succeeded", bad.addr, bad.fp)
+		if err := k.Record(bad.addr, bad.fp); err == nil {
+			t.Errorf("Record(%q, %q) succeeded", bad.addr, bad.fp)
 		}
 	}
 }
@@ -101,7 +101,7 @@ func TestKnownServersKeepsLines(t *testing.T) {
 	if got, _, err := k.Lookup("home:23456"); err != nil || got != "SHA256:"+strings.Repeat("c3", 32) {
 		t.Errorf("Lookup of a line in openssl's form: got %q, %v", got, err)
 	}
-	if err := k.Pin("new:23456", fpB); err != nil {
+	if err := k.Record("new:23456", fpB); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(k.Path())
@@ -118,7 +118,7 @@ func TestKnownServersPermissions(t *testing.T) {
 		t.Skip("no Unix permissions")
 	}
 	k := newKnown(t)
-	if err := k.Pin("h:1", fpA); err != nil {
+	if err := k.Record("h:1", fpA); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]fs.FileMode{
@@ -148,15 +148,15 @@ func TestKnownServersPermissions(t *testing.T) {
 	if _, _, err := k.Lookup("h:1"); err == nil || !strings.Contains(err.Error(), "chmod 600 "+k.Path()) {
 		t.Errorf("Lookup in a 0664 file: got %v, want a refusal naming chmod 600", err)
 	}
-	// ...and Pin repairs it, keeping what it held.
-	if err := k.Pin("h:2", fpB); err != nil {
+	// ...and Record repairs it, keeping what it held.
+	if err := k.Record("h:2", fpB); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, err := k.Lookup("h:1"); err != nil || got != fpA {
-		t.Errorf("after Pin repaired the file: got %q, %v", got, err)
+		t.Errorf("after Record repaired the file: got %q, %v", got, err)
 	}
 	if fi, _ := os.Stat(k.Path()); fi.Mode().Perm() != 0o600 {
-		t.Errorf("after Pin the file has mode %04o, want 0600", fi.Mode().Perm())
+		t.Errorf("after Record the file has mode %04o, want 0600", fi.Mode().Perm())
 	}
 }
 
@@ -179,9 +179,9 @@ func TestKnownServersDamaged(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), k.Path()+" line ") {
 			t.Errorf("%q: got %v, want an error naming the file and line", content, err)
 		}
-		// Pin must not overwrite a file it cannot read.
-		if err := k.Pin("other:1", fpA); err == nil {
-			t.Errorf("%q: Pin replaced a file it could not read", content)
+		// Record must not overwrite a file it cannot read.
+		if err := k.Record("other:1", fpA); err == nil {
+			t.Errorf("%q: Record replaced a file it could not read", content)
 		}
 	}
 	k := newKnown(t)
@@ -205,7 +205,7 @@ func TestKnownServersConcurrentPin(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				if err := k.Pin(fmt.Sprintf("w%d:%d", w, i), fpA); err != nil {
+				if err := k.Record(fmt.Sprintf("w%d:%d", w, i), fpA); err != nil {
 					t.Error(err)
 				}
 			}
@@ -231,11 +231,16 @@ func TestKnownServersConcurrentPin(t *testing.T) {
 func TestDefaultKnownServersPath(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", "/tmp/xdg")
 	t.Setenv("HOME", "/tmp/home")
-	path, err := tlsconf.DefaultKnownServersPath()
+	dir, err := clientconf.DefaultPath()
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := clientconf.Open(dir).KnownServers().Path()
 	if runtime.GOOS == "linux" && path != "/tmp/xdg/larder/known_servers" {
-		t.Errorf("DefaultKnownServersPath() = %q, want /tmp/xdg/larder/known_servers", path)
+		t.Errorf("the default known servers are in %q, want /tmp/xdg/larder/known_servers", path)
 	}
+}
+
+func newKnown(t *testing.T) *clientconf.KnownServers {
+	return clientconf.Open(filepath.Join(t.TempDir(), "config", "larder")).KnownServers()
 }

@@ -1,4 +1,4 @@
-package salt
+package clientconf_test
 
 import (
 	"fmt"
@@ -12,34 +12,28 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/clientconf"
 )
 
 const testSalt = "0123456789012345678901234567890123456789012345678901234567890123"
 
-func newStore(t *testing.T) *Store {
-	return Open(filepath.Join(t.TempDir(), "config", "larder"))
+func newStore(t *testing.T) *clientconf.Salts {
+	return clientconf.Open(filepath.Join(t.TempDir(), "config", "larder")).Salts()
 }
 
-func TestStoreGetPut(t *testing.T) {
+func TestSaltsLookupRecord(t *testing.T) {
 	s := newStore(t)
-	_, err := s.Get("127.0.0.1:23456", "alice")
-	if larder.ErrorCode(err) != larder.ENOTFOUND {
-		t.Fatalf("Get from an empty store: got %v, want ENOTFOUND", err)
-	}
-	for _, want := range []string{`"alice"`, "127.0.0.1:23456", "register from this machine", "--salt"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %s", err, want)
-		}
+	if got, ok, err := s.Lookup("127.0.0.1:23456", "alice"); ok || err != nil {
+		t.Fatalf("Lookup in an empty store: got %q, %v, %v; want none", got, ok, err)
 	}
 
-	if err := s.Put("Example.ORG:23456", "alice", "salt-a"); err != nil {
+	if err := s.Record("Example.ORG:23456", "alice", "salt-a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put("example.org:23456", "bob", "salt-b"); err != nil {
+	if err := s.Record("example.org:23456", "bob", "salt-b"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put("127.0.0.1:23456", "alice", testSalt); err != nil {
+	if err := s.Record("127.0.0.1:23456", "alice", testSalt); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -53,26 +47,20 @@ func TestStoreGetPut(t *testing.T) {
 		{"example.org:23456", "Alice", ""}, // usernames are case-sensitive
 	}
 	for _, tt := range tests {
-		got, err := s.Get(tt.server, tt.user)
-		if tt.want == "" {
-			if larder.ErrorCode(err) != larder.ENOTFOUND {
-				t.Errorf("Get(%q, %q) = %q, %v; want ENOTFOUND", tt.server, tt.user, got, err)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("Get(%q, %q) = %q, %v; want %q", tt.server, tt.user, got, err, tt.want)
+		got, ok, err := s.Lookup(tt.server, tt.user)
+		if err != nil || got != tt.want || ok != (tt.want != "") {
+			t.Errorf("Lookup(%q, %q) = %q, %v, %v; want %q", tt.server, tt.user, got, ok, err, tt.want)
 		}
 	}
 
-	// Put replaces.
-	if err := s.Put("example.org:23456", "alice", "salt-a2"); err != nil {
+	// Record replaces.
+	if err := s.Record("example.org:23456", "alice", "salt-a2"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Get("example.org:23456", "alice"); got != "salt-a2" {
-		t.Errorf("after a second Put got %q, want salt-a2", got)
+	if got, _, _ := s.Lookup("example.org:23456", "alice"); got != "salt-a2" {
+		t.Errorf("after a second Record got %q, want salt-a2", got)
 	}
-	if err := s.Put("x:1", "alice", ""); err == nil {
+	if err := s.Record("x:1", "alice", ""); err == nil {
 		t.Error("an empty salt was stored")
 	}
 }
@@ -86,24 +74,25 @@ func TestServerKey(t *testing.T) {
 		{"NoPort", "noport"},
 	}
 	for _, tt := range tests {
-		if got := ServerKey(tt.in); got != tt.want {
+		if got := clientconf.ServerKey(tt.in); got != tt.want {
 			t.Errorf("ServerKey(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
-func TestStorePermissions(t *testing.T) {
+func TestSaltsPermissions(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix permissions")
 	}
 	s := newStore(t)
-	if err := s.Put("h:1", "alice", "s"); err != nil {
+	if err := s.Record("h:1", "alice", "s"); err != nil {
 		t.Fatal(err)
 	}
+	dir := filepath.Dir(s.Path())
 	for name, want := range map[string]fs.FileMode{
-		s.Dir():                          0o700,
+		dir:                              0o700,
 		s.Path():                         0o600,
-		filepath.Join(s.Dir(), lockName): 0o600,
+		filepath.Join(dir, "salts.lock"): 0o600,
 	} {
 		fi, err := os.Stat(name)
 		if err != nil {
@@ -118,20 +107,20 @@ func TestStorePermissions(t *testing.T) {
 	if err := os.Chmod(s.Path(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Get("h:1", "alice")
+	_, _, err := s.Lookup("h:1", "alice")
 	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
-		t.Errorf("Get from a 0644 file: got %v, want a refusal naming chmod 600", err)
+		t.Errorf("Lookup in a 0644 file: got %v, want a refusal naming chmod 600", err)
 	}
-	// ...and repaired by Put, which must not lose what it held.
-	if err := s.Put("h:1", "bob", "t"); err != nil {
-		t.Fatalf("Put over a 0644 file: %v", err)
+	// ...and repaired by Record, which must not lose what it held.
+	if err := s.Record("h:1", "bob", "t"); err != nil {
+		t.Fatalf("Record over a 0644 file: %v", err)
 	}
-	if got, err := s.Get("h:1", "alice"); err != nil || got != "s" {
-		t.Errorf("after Put repaired the file: got %q, %v", got, err)
+	if got, _, err := s.Lookup("h:1", "alice"); err != nil || got != "s" {
+		t.Errorf("after Record repaired the file: got %q, %v", got, err)
 	}
 }
 
-func TestStoreDamaged(t *testing.T) {
+func TestSaltsDamaged(t *testing.T) {
 	s := newStore(t)
 	if err := s.Prepare(); err != nil {
 		t.Fatal(err)
@@ -140,25 +129,25 @@ func TestStoreDamaged(t *testing.T) {
 		if err := os.WriteFile(s.Path(), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Get("h:1", "alice"); err == nil || larder.ErrorCode(err) == larder.ENOTFOUND {
-			t.Errorf("%q: got %v, want a damaged-file error", content, err)
+		if _, ok, err := s.Lookup("h:1", "alice"); err == nil {
+			t.Errorf("%q: got %v, %v, want a damaged-file error", content, ok, err)
 		}
-		// Put must not overwrite a file it cannot read: it may hold salts
-		// that a newer version wrote.
-		if err := s.Put("h:1", "alice", "s"); err == nil {
-			t.Errorf("%q: Put replaced a file it could not read", content)
+		// Record must not overwrite a file it cannot read: it may hold
+		// salts that a newer version wrote.
+		if err := s.Record("h:1", "alice", "s"); err == nil {
+			t.Errorf("%q: Record replaced a file it could not read", content)
 		}
 	}
 }
 
-func TestStoreNoTempFilesLeft(t *testing.T) {
+func TestSaltsNoTempFilesLeft(t *testing.T) {
 	s := newStore(t)
 	for i := range 10 {
-		if err := s.Put("h:1", fmt.Sprint("u", i), "s"); err != nil {
+		if err := s.Record("h:1", fmt.Sprint("u", i), "s"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	entries, err := os.ReadDir(s.Dir())
+	entries, err := os.ReadDir(filepath.Dir(s.Path()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +156,7 @@ func TestStoreNoTempFilesLeft(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	if len(names) != 2 {
-		t.Errorf("folder holds %v, want only %s and %s", names, fileName, lockName)
+		t.Errorf("folder holds %v, want only salts.json and salts.lock", names)
 	}
 }
 
@@ -176,7 +165,7 @@ func TestPrepare(t *testing.T) {
 	if err := s.Prepare(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(s.Dir()); err != nil {
+	if _, err := os.Stat(filepath.Dir(s.Path())); err != nil {
 		t.Errorf("Prepare did not create the folder: %v", err)
 	}
 	if runtime.GOOS == "windows" || os.Getuid() == 0 {
@@ -186,33 +175,33 @@ func TestPrepare(t *testing.T) {
 	if err := os.Mkdir(ro, 0o500); err != nil {
 		t.Fatal(err)
 	}
-	if err := Open(filepath.Join(ro, "larder")).Prepare(); err == nil {
+	if err := clientconf.Open(filepath.Join(ro, "larder")).Salts().Prepare(); err == nil {
 		t.Error("Prepare in a read-only folder succeeded")
 	}
 }
 
-func TestDefaultDir(t *testing.T) {
+func TestDefaultPath(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", "/tmp/xdg")
 	t.Setenv("HOME", "/tmp/home")
-	dir, err := DefaultDir()
+	dir, err := clientconf.DefaultPath()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if filepath.Base(dir) != "larder" {
-		t.Errorf("DefaultDir() = %q, want a folder named larder", dir)
+		t.Errorf("DefaultPath() = %q, want a folder named larder", dir)
 	}
 }
 
-// TestConcurrentPut stores salts from many goroutines at once; the lock
+// TestConcurrentRecord stores salts from many goroutines at once; the lock
 // must keep every one.
-func TestConcurrentPut(t *testing.T) {
+func TestConcurrentRecord(t *testing.T) {
 	s := newStore(t)
 	const workers, each = 8, 10
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				if err := s.Put("h:1", fmt.Sprintf("w%d-%d", w, i), strconv.Itoa(w*each+i)); err != nil {
+				if err := s.Record("h:1", fmt.Sprintf("w%d-%d", w, i), strconv.Itoa(w*each+i)); err != nil {
 					t.Error(err)
 				}
 			}
@@ -222,12 +211,12 @@ func TestConcurrentPut(t *testing.T) {
 	checkAll(t, s, "w", workers, each)
 }
 
-func checkAll(t *testing.T, s *Store, prefix string, workers, each int) {
+func checkAll(t *testing.T, s *clientconf.Salts, prefix string, workers, each int) {
 	t.Helper()
 	for w := range workers {
 		for i := range each {
 			user := fmt.Sprintf("%s%d-%d", prefix, w, i)
-			if got, err := s.Get("h:1", user); err != nil || got != strconv.Itoa(w*each+i) {
+			if got, _, err := s.Lookup("h:1", user); err != nil || got != strconv.Itoa(w*each+i) {
 				t.Errorf("%s: got %q, %v", user, got, err)
 			}
 		}
@@ -235,13 +224,13 @@ func checkAll(t *testing.T, s *Store, prefix string, workers, each int) {
 }
 
 // helperEnv names the environment variable that turns this test binary
-// into a process that stores salts, for TestConcurrentPutProcesses.
+// into a process that stores salts, for TestConcurrentRecordProcesses.
 const helperEnv = "LARDER_SALT_TEST_HELPER"
 
-// TestConcurrentPutProcesses runs the test binary as several processes that
+// TestConcurrentRecordProcesses runs the test binary as several processes that
 // store salts in one folder at once: the flock, not a mutex, is what keeps
 // them from losing each other's writes.
-func TestConcurrentPutProcesses(t *testing.T) {
+func TestConcurrentRecordProcesses(t *testing.T) {
 	if spec := os.Getenv(helperEnv); spec != "" {
 		runHelper(t, spec)
 		return
@@ -254,8 +243,8 @@ func TestConcurrentPutProcesses(t *testing.T) {
 	cmds := make([]*exec.Cmd, procs)
 	outs := make([]strings.Builder, procs)
 	for p := range cmds {
-		cmds[p] = exec.Command(os.Args[0], "-test.run=^TestConcurrentPutProcesses$")
-		cmds[p].Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|%d", helperEnv, s.Dir(), p, each))
+		cmds[p] = exec.Command(os.Args[0], "-test.run=^TestConcurrentRecordProcesses$")
+		cmds[p].Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|%d", helperEnv, filepath.Dir(s.Path()), p, each))
 		cmds[p].Stdout, cmds[p].Stderr = &outs[p], &outs[p]
 		if err := cmds[p].Start(); err != nil {
 			t.Fatal(err)
@@ -273,9 +262,9 @@ func runHelper(t *testing.T, spec string) {
 	parts := strings.Split(spec, "|")
 	p, _ := strconv.Atoi(parts[1])
 	each, _ := strconv.Atoi(parts[2])
-	s := Open(parts[0])
+	s := clientconf.Open(parts[0]).Salts()
 	for i := range each {
-		if err := s.Put("h:1", fmt.Sprintf("p%d-%d", p, i), strconv.Itoa(p*each+i)); err != nil {
+		if err := s.Record("h:1", fmt.Sprintf("p%d-%d", p, i), strconv.Itoa(p*each+i)); err != nil {
 			t.Fatal(err)
 		}
 	}

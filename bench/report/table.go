@@ -1,6 +1,8 @@
-//go:build linux
-
-package main
+// Package report turns the bench's results into what a reader sees: markdown
+// tables, PNG charts, and the generated part of docs/BENCHMARKS.md. It
+// measures nothing, and it is the only package of the bench that draws: the
+// plotting libraries are its dependencies alone.
+package report
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package salt
+package larder
 
 import (
 	"bytes"
@@ -6,24 +6,24 @@ import (
 	"testing"
 )
 
-func TestNew(t *testing.T) {
+func TestNewSalt(t *testing.T) {
 	seen := make(map[string]bool)
 	counts := make(map[rune]int)
 	for range 1000 {
-		s, err := New()
+		s, err := NewSalt()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(s) != Len {
-			t.Fatalf("got %d characters, want %d", len(s), Len)
+		if len(s) != SaltLen {
+			t.Fatalf("got %d characters, want %d", len(s), SaltLen)
 		}
 		if seen[s] {
 			t.Fatalf("salt %q drawn twice", s)
 		}
 		seen[s] = true
 		for _, r := range s {
-			if !strings.ContainsRune(alphabet, r) {
-				t.Fatalf("salt %q has %q, not in the alphabet", s, r)
+			if !strings.ContainsRune(saltAlphabet, r) {
+				t.Fatalf("salt %q has %q, not in the saltAlphabet", s, r)
 			}
 			counts[r]++
 		}
@@ -31,18 +31,18 @@ func TestNew(t *testing.T) {
 	// 64000 draws over 62 characters: about 1032 each, with a standard
 	// deviation of about 32. A modulo bias would give the first 8 about
 	// 1290.
-	for _, r := range alphabet {
+	for _, r := range saltAlphabet {
 		if n := counts[r]; n < 850 || n > 1220 {
 			t.Errorf("%q drawn %d times in 64000, want about 1032", r, n)
 		}
 	}
 }
 
-// TestNewUnbiased feeds every byte value equally often and checks that
+// TestNewSaltUnbiased feeds every byte value equally often and checks that
 // every character comes out exactly equally often: the bytes that a plain
 // modulo would fold onto the first characters must be rejected. Eight
 // cycles of 256 bytes hold 8×248 = 1984 accepted bytes, exactly 31 salts.
-func TestNewUnbiased(t *testing.T) {
+func TestNewSaltUnbiased(t *testing.T) {
 	const rounds = 10
 	var src bytes.Buffer
 	for range 8 * rounds {
@@ -52,7 +52,7 @@ func TestNewUnbiased(t *testing.T) {
 	}
 	counts := make(map[byte]int)
 	for range 31 * rounds {
-		s, err := newFrom(&src)
+		s, err := newSaltFrom(&src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,12 +60,12 @@ func TestNewUnbiased(t *testing.T) {
 			counts[s[i]]++
 		}
 	}
-	for i := range len(alphabet) {
-		if n := counts[alphabet[i]]; n != 32*rounds {
-			t.Errorf("%q came %d times, want %d", alphabet[i], n, 32*rounds)
+	for i := range len(saltAlphabet) {
+		if n := counts[saltAlphabet[i]]; n != 32*rounds {
+			t.Errorf("%q came %d times, want %d", saltAlphabet[i], n, 32*rounds)
 		}
 	}
-	if _, err := newFrom(bytes.NewReader(bytes.Repeat([]byte{255}, 4*Len))); err == nil {
+	if _, err := newSaltFrom(bytes.NewReader(bytes.Repeat([]byte{255}, 4*SaltLen))); err == nil {
 		t.Error("a source of only rejected bytes produced a salt")
 	}
 }

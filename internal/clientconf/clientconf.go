@@ -1,0 +1,146 @@
+// Package clientconf keeps the larder client's files in the user's
+// configuration folder (~/.config/larder on Linux): the salts it signs
+// with (salts.json), the certificates it pinned on first use
+// (known_servers) and the profile that "larder login" saves
+// (profile.json).
+//
+// A Dir opens the folder; its Salts, KnownServers and Profile are the
+// three stores, of one shape: Path, Lookup and Record. A Lookup needs no
+// lock, since every file is only ever replaced whole by a rename; a Record
+// writes a temporary file beside the old one, syncs it, renames it over
+// the old and syncs the folder, so that a crash leaves the old file or the
+// new one, never a mix. The stores that read, change and write back
+// (salts and pins) hold an exclusive lock on a file beside theirs across
+// it, so that two clients at once cannot lose each other's entries. The
+// folder is created with mode 0700 and the files with mode 0600, and a
+// Lookup refuses a file that other users may change.
+//
+// The formats are those of the files that users already have; a version
+// this package cannot read is refused, never overwritten.
+package clientconf
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/larderfs/larder/internal/flock"
+)
+
+// EnvDir names the environment variable that, when set, names the folder
+// instead of the user's configuration folder.
+const EnvDir = "LARDER_CONFIG_DIR"
+
+// Dir is the client's configuration folder. It holds no state but its
+// path: every Lookup reads the file again, so that what another client
+// recorded a moment before is seen.
+type Dir struct {
+	path string
+}
+
+// Open returns the folder at path. It touches nothing on disk until one
+// of its stores is used.
+func Open(path string) *Dir {
+	return &Dir{path: path}
+}
+
+// DefaultPath returns the folder in which the larder client keeps its
+// files: "larder" in os.UserConfigDir (~/.config/larder on Linux).
+func DefaultPath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		// The prefix is the one this error has always had; users may
+		// have seen it.
+		return "", fmt.Errorf("salt: %w", err)
+	}
+	return filepath.Join(dir, "larder"), nil
+}
+
+// Locate returns the folder that the environment chooses: the value of
+// EnvDir in getenv if it is set, else DefaultPath. Its error says to set
+// EnvDir.
+func Locate(getenv func(string) string) (string, error) {
+	if dir := getenv(EnvDir); dir != "" {
+		return dir, nil
+	}
+	dir, err := DefaultPath()
+	if err != nil {
+		return "", fmt.Errorf("%w (set %s)", err, EnvDir)
+	}
+	return dir, nil
+}
+
+// Path returns the folder's path.
+func (d *Dir) Path() string { return d.path }
+
+// Salts returns the store of the salts in the folder.
+func (d *Dir) Salts() *Salts {
+	return &Salts{dir: d.path}
+}
+
+// KnownServers returns the store of the certificates pinned in the
+// folder.
+func (d *Dir) KnownServers() *KnownServers {
+	return &KnownServers{path: filepath.Join(d.path, knownServersName)}
+}
+
+// Profile returns the store of the profile in the folder.
+func (d *Dir) Profile() *Profile {
+	return &Profile{path: filepath.Join(d.path, profileName)}
+}
+
+// ServerKey returns the key under which the stores file a server: the
+// address the user typed, with the host part in lower case.
+// "Example.org:23456" and "example.org:23456" are one key, but
+// "localhost:23456" and "127.0.0.1:23456" are two, as are a name and its
+// IP address, and two ports of one host. The stores cannot know that two
+// addresses reach one server, and guessing wrong would sign with a salt
+// the server never saw, or trust a certificate pinned for another server.
+func ServerKey(server string) string {
+	host, port, err := net.SplitHostPort(server)
+	if err != nil {
+		return strings.ToLower(server)
+	}
+	return net.JoinHostPort(strings.ToLower(host), port)
+}
+
+// openPrivate opens the file at path for reading. A missing file is no
+// error: f is nil. If any of the permission bits in forbid is set on the
+// file (on systems with Unix permissions), it returns refuse's error for
+// the file's permissions instead; forbid 0 checks nothing. Other errors
+// are prefixed with prefix.
+func openPrivate(path, prefix string, forbid fs.FileMode, refuse func(perm fs.FileMode) error) (f *os.File, err error) {
+	f, err = os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s%w", prefix, err)
+	}
+	if forbid != 0 && runtime.GOOS != "windows" {
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s%w", prefix, err)
+		}
+		if perm := fi.Mode().Perm(); perm&forbid != 0 {
+			f.Close()
+			return nil, refuse(perm)
+		}
+	}
+	return f, nil
+}
+
+// replace replaces the file at path with data, creating its folder (mode
+// 0700) if need be.
+func replace(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return flock.ReplaceFile(path, data)
+}
