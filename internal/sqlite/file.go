@@ -33,9 +33,9 @@ func NewFileStore(db *DB) *FileStore {
 // key rather than LIKE, whose wildcards (and ASCII case folding) would
 // need escaping in every path.
 const (
-	fileByPathSQL = `SELECT size, modified, sha256 FROM files WHERE space = ? AND path = ?`
-	upsertFileSQL = `INSERT INTO files (space, path, size, modified, sha256) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (space, path) DO UPDATE SET size = excluded.size, modified = excluded.modified, sha256 = excluded.sha256`
+	fileByPathSQL = `SELECT size, modified, sha256, version FROM files WHERE space = ? AND path = ?`
+	upsertFileSQL = `INSERT INTO files (space, path, size, modified, sha256, version) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (space, path) DO UPDATE SET size = excluded.size, modified = excluded.modified, sha256 = excluded.sha256, version = excluded.version`
 	spaceUsageSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ?`
 	// The usage of a space without the record at one path, which the
 	// file being committed replaces.
@@ -61,15 +61,16 @@ func (s *FileStore) FileByPath(ctx context.Context, space, path string) (*larder
 	var (
 		size, modified int64
 		sum            []byte
+		version        string
 	)
-	err = stmt.QueryRowContext(ctx, space, path).Scan(&size, &modified, &sum)
+	err = stmt.QueryRowContext(ctx, space, path).Scan(&size, &modified, &sum, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, larder.FileNotFound(space, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: file %q in space %q: %w", path, space, err)
 	}
-	f, err := larder.FileRecord(space, path, size, modified, sum)
+	f, err := larder.FileRecord(space, path, size, modified, sum, version)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -343,5 +344,64 @@ func (s *FileStore) PruneBlockSums(ctx context.Context) (int64, error) {
 // fileArgs returns the values of f's columns, in the order of
 // upsertFileSQL.
 func fileArgs(f *larder.File) []any {
-	return []any{f.Space, f.Path, f.Size, f.Modified.UnixNano(), f.SHA256[:]}
+	return []any{f.Space, f.Path, f.Size, f.Modified.UnixNano(), f.SHA256[:], f.Version}
+}
+
+const (
+	addIntentSQL  = `INSERT INTO file_intents (backend, op, space, path, dest) VALUES (?, ?, ?, ?, ?) RETURNING id`
+	intentsSQL    = `SELECT id, op, space, path, dest FROM file_intents WHERE backend = ? ORDER BY id`
+	doneIntentSQL = `DELETE FROM file_intents WHERE id = ?`
+)
+
+// AddIntent records in, committed before it returns, and sets its ID.
+// An intent larder.CheckIntent refuses is an error with code EINVALID.
+func (s *FileStore) AddIntent(ctx context.Context, in *larder.FileIntent) error {
+	if err := larder.CheckIntent(in); err != nil {
+		return err
+	}
+	stmt, err := s.db.stmt(ctx, false, addIntentSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: add intent to %s %q: %w", in.Op, in.Path, err)
+	}
+	if err := stmt.QueryRowContext(ctx, in.Backend, in.Op, in.Space, in.Path, in.To).Scan(&in.ID); err != nil {
+		return fmt.Errorf("sqlite: add intent to %s %q: %w", in.Op, in.Path, err)
+	}
+	return nil
+}
+
+// Intents returns the intents of backend not yet done, oldest first.
+func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileIntent, error) {
+	stmt, err := s.db.stmt(ctx, true, intentsSQL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: intents: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, backend)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: intents: %w", err)
+	}
+	defer rows.Close()
+	var ins []larder.FileIntent
+	for rows.Next() {
+		in := larder.FileIntent{Backend: backend}
+		if err := rows.Scan(&in.ID, &in.Op, &in.Space, &in.Path, &in.To); err != nil {
+			return nil, fmt.Errorf("sqlite: intents: %w", err)
+		}
+		ins = append(ins, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: intents: %w", err)
+	}
+	return ins, nil
+}
+
+// DoneIntent removes the intent with the given id, if there is one.
+func (s *FileStore) DoneIntent(ctx context.Context, id int64) error {
+	stmt, err := s.db.stmt(ctx, false, doneIntentSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: intent %d done: %w", id, err)
+	}
+	if _, err := stmt.ExecContext(ctx, id); err != nil {
+		return fmt.Errorf("sqlite: intent %d done: %w", id, err)
+	}
+	return nil
 }
