@@ -145,6 +145,10 @@ type FileStore interface {
 	// SpaceUsage returns the bytes and files recorded in space.
 	SpaceUsage(ctx context.Context, space string) (Usage, error)
 
+	// CountFiles returns the bytes and files recorded at path in space
+	// and below it. An empty path is an error with code EINVALID.
+	CountFiles(ctx context.Context, space, path string) (Usage, error)
+
 	// DeleteSpace removes every record of space, and returns what they
 	// held. It is for a deleted account; the shared area ("") cannot be
 	// deleted (EINVALID).

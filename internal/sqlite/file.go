@@ -348,10 +348,32 @@ func fileArgs(f *larder.File) []any {
 }
 
 const (
+	countFilesSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ? AND (path = ? OR (path >= ? AND path < ?))`
 	addIntentSQL  = `INSERT INTO file_intents (backend, op, space, path, dest) VALUES (?, ?, ?, ?, ?) RETURNING id`
 	intentsSQL    = `SELECT id, op, space, path, dest FROM file_intents WHERE backend = ? ORDER BY id`
 	doneIntentSQL = `DELETE FROM file_intents WHERE id = ?`
 )
+
+// CountFiles returns the bytes and files recorded at path in space and
+// below it. An empty path is an error with code EINVALID; a space or path
+// that no record can have counts nothing.
+func (s *FileStore) CountFiles(ctx context.Context, space, path string) (larder.Usage, error) {
+	var u larder.Usage
+	if path == "" {
+		return u, larder.Errorf(larder.EINVALID, "count files: empty path")
+	}
+	if !larder.IsText(space) || !larder.IsText(path) {
+		return u, nil // none can be recorded
+	}
+	stmt, err := s.db.stmt(ctx, true, countFilesSQL)
+	if err != nil {
+		return u, fmt.Errorf("sqlite: count files %q in space %q: %w", path, space, err)
+	}
+	if err := stmt.QueryRowContext(ctx, space, path, path+"/", path+"0").Scan(&u.Bytes, &u.Files); err != nil {
+		return u, fmt.Errorf("sqlite: count files %q in space %q: %w", path, space, err)
+	}
+	return u, nil
+}
 
 // AddIntent records in, committed before it returns, and sets its ID.
 // An intent larder.CheckIntent refuses is an error with code EINVALID.

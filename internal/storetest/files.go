@@ -54,6 +54,7 @@ func RunFiles(t *testing.T, open func(t *testing.T) larder.FileStore) {
 		{"PruneBlockSums", testPruneBlockSums},
 		{"Versions", testFilesVersions},
 		{"Intents", testFileIntents},
+		{"CountFiles", testCountFiles},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1068,5 +1069,40 @@ func testFileIntents(t *testing.T, s larder.FileStore) {
 		if err := s.AddIntent(ctx, bad); larder.ErrorCode(err) != larder.EINVALID {
 			t.Errorf("AddIntent(%+v): got %v, want EINVALID", bad, err)
 		}
+	}
+}
+
+// testCountFiles: a path counts its own record and those below it, not
+// those beside it that share its prefix, nor another space's.
+func testCountFiles(t *testing.T, s larder.FileStore) {
+	ctx := context.Background()
+	for _, f := range []*larder.File{
+		newFile("#1", "d", 1), // a file "d" and a folder "d/" cannot both be, but records can
+		newFile("#1", "d/a", 10),
+		newFile("#1", "d/sub/b", 100),
+		newFile("#1", "d.txt", 1000),
+		newFile("#1", "d0", 10000),
+		newFile("#2", "d/a", 100000),
+	} {
+		mustPut(t, s, f)
+	}
+	for _, tt := range []struct {
+		space, path string
+		want        larder.Usage
+	}{
+		{"#1", "d", larder.Usage{Bytes: 111, Files: 3}},
+		{"#1", "d/sub", larder.Usage{Bytes: 100, Files: 1}},
+		{"#1", "d.txt", larder.Usage{Bytes: 1000, Files: 1}},
+		{"#1", "none", larder.Usage{}},
+		{"#2", "d", larder.Usage{Bytes: 100000, Files: 1}},
+		{"#1", "\xff", larder.Usage{}},
+	} {
+		got, err := s.CountFiles(ctx, tt.space, tt.path)
+		if err != nil || got != tt.want {
+			t.Errorf("CountFiles(%q, %q): got %+v, %v; want %+v, nil", tt.space, tt.path, got, err, tt.want)
+		}
+	}
+	if _, err := s.CountFiles(ctx, "#1", ""); larder.ErrorCode(err) != larder.EINVALID {
+		t.Errorf("CountFiles with an empty path: got %v, want EINVALID", err)
 	}
 }
