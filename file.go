@@ -130,7 +130,11 @@ type FileStore interface {
 	// computes the usage the space would have with f (replacing any
 	// record at f's path), fails with code EQUOTA if that exceeds quota,
 	// else calls place and, if place succeeds, records f. If place fails,
-	// nothing is recorded and its error is returned.
+	// nothing is recorded and its error is returned. place may set
+	// f.Version (what identifies the content is known once it is in
+	// place): the record has the version f has when place returns. A
+	// Version that is not text (IsText) is then an error, and nothing is
+	// recorded.
 	CommitFile(ctx context.Context, f *File, quota Quota, place func() error) error
 
 	// DeleteFiles removes the record of path in space, and the records of

@@ -154,11 +154,11 @@ func TestCrashConsistency(t *testing.T) {
 		do     func(ctx context.Context, sp *Space) error
 	}
 	ops := []op{
-		{"put new", []string{"put:intent", "put:placed", "put:committed", "put:versioned"}, []string{"put:placed"},
+		{"put new", []string{"put:intent", "put:placed", "put:committed"}, []string{"put:placed"},
 			func(ctx context.Context, sp *Space) error {
 				return put(ctx, sp, "new.txt", []byte("a new file"), false)
 			}},
-		{"put over", []string{"put:intent", "put:placed", "put:committed", "put:versioned"}, []string{"put:placed"},
+		{"put over", []string{"put:intent", "put:placed", "put:committed"}, []string{"put:placed"},
 			func(ctx context.Context, sp *Space) error {
 				return put(ctx, sp, "a.txt", []byte("a.txt, longer, rewritten"), true)
 			}},

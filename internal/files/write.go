@@ -289,16 +289,19 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		moved   bool
 		crashed error
 	)
+	rec := &larder.File{Space: sp.key, Path: u.Target, Size: u.Size, Modified: part.ModTime, SHA256: sum}
 	place := func() error {
 		var err error
 		if placed, err = u.part.Place(u.overwrite); err != nil {
 			return err
 		}
 		moved = true
+		// The service wrote these bytes and hashed them as it did: the
+		// record is trusted for the version the file has in place.
+		rec.Version = placed.Version
 		crashed = s.step("put:placed")
 		return crashed
 	}
-	rec := &larder.File{Space: sp.key, Path: u.Target, Size: u.Size, Modified: part.ModTime, SHA256: sum}
 	if s.records != nil {
 		err = s.records.CommitFile(ctx, rec, s.quota, place)
 	} else {
@@ -319,17 +322,6 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		return Info{}, err
 	}
 	if err := s.step("put:committed"); err != nil {
-		return Info{}, err
-	}
-	if s.records != nil && placed.Version != "" {
-		// The service wrote these bytes and hashed them as it did: the
-		// record is trusted for the version the file has in place.
-		rec.Version = placed.Version
-		if err := s.records.PutFile(ctx, rec); err != nil {
-			s.log.Warn("cannot record an upload's version", "path", u.Target, "error", err)
-		}
-	}
-	if err := s.step("put:versioned"); err != nil {
 		return Info{}, err
 	}
 	s.done(ctx, in)

@@ -159,11 +159,19 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 		if _, err := tx.Exec(ctx, upsertFileSQL, fileArgs(f)...); err != nil {
 			return err
 		}
+		version := f.Version
 		if err := place(); err != nil {
 			placeFailed = true
 			return err
 		}
 		placed = true
+		if f.Version != version {
+			if !larder.IsText(f.Version) {
+				return larder.Errorf(larder.EINVALID, "commit file %q: version %q is not UTF-8 text without NUL bytes", f.Path, f.Version)
+			}
+			_, err := tx.Exec(ctx, setVersionSQL, f.Version, f.Space, f.Path)
+			return err
+		}
 		return nil
 	})
 	switch {
@@ -338,6 +346,7 @@ func fileArgs(f *larder.File) []any {
 }
 
 const (
+	setVersionSQL = `UPDATE files SET version = $1 WHERE space = $2 AND path = $3`
 	countFilesSQL = `SELECT COALESCE(SUM(size), 0)::bigint, COUNT(*) FROM files WHERE space = $1 AND (path = $2 OR (path >= $3 AND path < $4))`
 	addIntentSQL  = `INSERT INTO file_intents (backend, op, space, path, dest) VALUES ($1, $2, $3, $4, $5) RETURNING id`
 	intentsSQL    = `SELECT id, op, space, path, dest FROM file_intents WHERE backend = $1 ORDER BY id`

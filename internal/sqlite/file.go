@@ -129,6 +129,10 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 	if err != nil {
 		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
 	}
+	setVersion, err := s.db.stmt(ctx, false, setVersionSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+	}
 	var placed, placeFailed bool
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
 		var u larder.Usage
@@ -144,11 +148,19 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 		if _, err := tx.StmtContext(ctx, upsert).ExecContext(ctx, fileArgs(f)...); err != nil {
 			return err
 		}
+		version := f.Version
 		if err := place(); err != nil {
 			placeFailed = true
 			return err
 		}
 		placed = true
+		if f.Version != version {
+			if !larder.IsText(f.Version) {
+				return larder.Errorf(larder.EINVALID, "commit file %q: version %q is not UTF-8 text without NUL bytes", f.Path, f.Version)
+			}
+			_, err := tx.StmtContext(ctx, setVersion).ExecContext(ctx, f.Version, f.Space, f.Path)
+			return err
+		}
 		return nil
 	})
 	switch {
@@ -348,6 +360,7 @@ func fileArgs(f *larder.File) []any {
 }
 
 const (
+	setVersionSQL = `UPDATE files SET version = ? WHERE space = ? AND path = ?`
 	countFilesSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ? AND (path = ? OR (path >= ? AND path < ?))`
 	addIntentSQL  = `INSERT INTO file_intents (backend, op, space, path, dest) VALUES (?, ?, ?, ?, ?) RETURNING id`
 	intentsSQL    = `SELECT id, op, space, path, dest FROM file_intents WHERE backend = ? ORDER BY id`

@@ -1005,6 +1005,20 @@ func testFilesVersions(t *testing.T, s larder.FileStore) {
 	}
 	checkFile(t, "a committed record with a version", mustFile(t, s, g.Space, g.Path), g)
 
+	// A version set by place, once the file is in place, is recorded.
+	h := newFile("#1", "placed.txt", 30)
+	if err := s.CommitFile(ctx, h, larder.Quota{}, func() error { h.Version = "set in place"; return nil }); err != nil {
+		t.Fatalf("CommitFile with place setting the version: got %v, want nil", err)
+	}
+	checkFile(t, "a record whose version place set", mustFile(t, s, h.Space, h.Path), h)
+	bad := newFile("#1", "badversion.txt", 30)
+	if err := s.CommitFile(ctx, bad, larder.Quota{}, func() error { bad.Version = "nul\x00"; return nil }); larder.ErrorCode(err) != larder.EINVALID {
+		t.Errorf("CommitFile with place setting a version with a NUL byte: got %v, want EINVALID", err)
+	}
+	if _, err := s.FileByPath(ctx, "#1", "badversion.txt"); larder.ErrorCode(err) != larder.ENOTFOUND {
+		t.Errorf("the record of a commit refused for its version: got %v, want none", err)
+	}
+
 	if err := s.RenameFiles(ctx, "#1", "v.txt", "w.txt"); err != nil {
 		t.Fatalf("RenameFiles: got %v, want nil", err)
 	}
@@ -1016,7 +1030,7 @@ func testFilesVersions(t *testing.T, s larder.FileStore) {
 	mustPut(t, s, unversioned)
 	checkFile(t, "a record replaced by one without a version", mustFile(t, s, "#1", "w.txt"), unversioned)
 
-	bad := newFile("#1", "bad", 1)
+	bad = newFile("#1", "bad", 1)
 	bad.Version = "nul\x00"
 	if err := s.PutFile(ctx, bad); larder.ErrorCode(err) != larder.EINVALID {
 		t.Errorf("PutFile with a version holding a NUL byte: got %v, want EINVALID", err)
