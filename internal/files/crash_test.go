@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
@@ -222,4 +223,40 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestRecoverKeepsWhatItCannotReplay: an intent that cannot be replayed
+// (here of an op this version does not know) is kept for the next start
+// and does not stop the others, nor the start.
+func TestRecoverKeepsWhatItCannotReplay(t *testing.T) {
+	ctx := context.Background()
+	top := t.TempDir()
+	path := filepath.Join(top, "larder.db")
+	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: func() (larder.FileStore, func()) {
+		db, err := sqlite.Open(ctx, path)
+		must(t, err)
+		return sqlite.NewFileStore(db), func() { db.Close() }
+	}}
+	must(t, os.Mkdir(w.shared, 0o755))
+	s, sp := w.service("")
+	must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
+	// A record of a file that is not there, and an intent about it, as a
+	// delete stopped after its removal leaves them; and one of an op
+	// unknown to this version.
+	must(t, s.records.PutFile(ctx, &larder.File{Space: "#1", Path: "gone.txt", Size: 5, Modified: time.Unix(0, 0)}))
+	unknown := &larder.FileIntent{Backend: s.id, Op: "frobnicate", Space: "#1", Path: "a.txt"}
+	must(t, s.records.AddIntent(ctx, unknown))
+	must(t, s.records.AddIntent(ctx, &larder.FileIntent{Backend: s.id, Op: opDelete, Space: "#1", Path: "gone.txt"}))
+
+	n, err := s.Recover(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Recover: got %d, %v; want 1 replayed, nil", n, err)
+	}
+	if d := w.disagreement(s.records); d != "" {
+		t.Errorf("after Recover: %s", d)
+	}
+	ins, err := s.records.Intents(ctx, s.id)
+	if err != nil || len(ins) != 1 || ins[0].ID != unknown.ID {
+		t.Errorf("intents after Recover: got %+v, %v; want only the unknown one, kept", ins, err)
+	}
 }

@@ -74,8 +74,12 @@ func (s *Service) step(name string) error {
 }
 
 // Recover replays every intent of this backend left by a process that
-// stopped in the middle of a change, and returns how many. Run it at
-// start, before anything is served: it expects no change in flight.
+// stopped in the middle of a change, and returns how many it replayed.
+// Run it at start, before anything is served: it expects no change in
+// flight. An intent that cannot be replayed (a file that cannot be read)
+// is logged and kept for the next start, so that one bad file does not
+// keep the server from starting; only a journal that cannot be read at
+// all is an error.
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	if s.records == nil || s.id == "" {
 		return 0, nil
@@ -84,22 +88,25 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	n := 0
 	for i := range ins {
 		in := &ins[i]
 		a, err := s.backend.Area(in.Space)
+		if err == nil {
+			err = s.replay(ctx, in, a)
+			a.Close()
+		}
+		if err == nil {
+			err = s.records.DoneIntent(ctx, in.ID)
+		}
 		if err != nil {
-			return i, fmt.Errorf("files: replay %s of %q in space %q: %w", in.Op, in.Path, in.Space, err)
+			s.log.Warn("cannot finish a change to files interrupted at the last stop; the next start tries again",
+				"op", in.Op, "space", in.Space, "path", in.Path, "to", in.To, "error", err)
+			continue
 		}
-		err = s.replay(ctx, in, a)
-		a.Close()
-		if err != nil {
-			return i, fmt.Errorf("files: replay %s of %q in space %q: %w", in.Op, in.Path, in.Space, err)
-		}
-		if err := s.records.DoneIntent(ctx, in.ID); err != nil {
-			return i, err
-		}
+		n++
 	}
-	return len(ins), nil
+	return n, nil
 }
 
 // replay brings the records of the paths in touches in step with what a
