@@ -22,6 +22,10 @@ func (sp *Space) Mkdir(p string) error { return sp.area.Mkdir(p) }
 func (sp *Space) Delete(ctx context.Context, p string) error {
 	s := sp.s
 	defer s.lock(sp.key)()
+	// Nothing there is refused before anything is journaled.
+	if _, err := sp.area.Stat(p); larder.ErrorCode(err) == larder.ENOTFOUND {
+		return err
+	}
 	in, err := s.begin(ctx, "delete", sp.key, p, "")
 	if err != nil {
 		return err
