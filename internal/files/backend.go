@@ -43,7 +43,9 @@ type Area interface {
 	// Remove removes the file or empty folder p.
 	Remove(p string) error
 	// Rename moves from, a file or a folder, to to; without overwrite
-	// an existing to is a conflict.
+	// an existing to is a conflict. On a disk it is one step; a store
+	// that moves a folder object by object must be able to finish a move
+	// cut in the middle when it is called again, as Recover would.
 	Rename(from, to string, overwrite bool) error
 
 	// StartUpload opens the part of an upload of size bytes to p,

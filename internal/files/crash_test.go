@@ -121,6 +121,16 @@ func (w *crashWorld) disagreement(records larder.FileStore) string {
 	return strings.Join(diffs, "; ")
 }
 
+// sqliteWorld returns the open of a crashWorld on the SQLite database at
+// path.
+func sqliteWorld(t *testing.T, path string) func() (larder.FileStore, func()) {
+	return func() (larder.FileStore, func()) {
+		db, err := sqlite.Open(context.Background(), path)
+		must(t, err)
+		return sqlite.NewFileStore(db), func() { db.Close() }
+	}
+}
+
 // TestCrashConsistency stops a put, a delete and a rename after each of
 // their steps, as a SIGKILL there would, then opens a new service over
 // the same folder and database, as a restart does: after its Recover the
@@ -130,12 +140,7 @@ func (w *crashWorld) disagreement(records larder.FileStore) string {
 func TestCrashConsistency(t *testing.T) {
 	stores := map[string]func(t *testing.T) func() (larder.FileStore, func()){
 		"sqlite": func(t *testing.T) func() (larder.FileStore, func()) {
-			path := filepath.Join(t.TempDir(), "larder.db")
-			return func() (larder.FileStore, func()) {
-				db, err := sqlite.Open(context.Background(), path)
-				must(t, err)
-				return sqlite.NewFileStore(db), func() { db.Close() }
-			}
+			return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
 		},
 		"postgres": func(t *testing.T) func() (larder.FileStore, func()) {
 			url := pgtest.URL(t)
@@ -232,11 +237,7 @@ func TestRecoverKeepsWhatItCannotReplay(t *testing.T) {
 	ctx := context.Background()
 	top := t.TempDir()
 	path := filepath.Join(top, "larder.db")
-	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: func() (larder.FileStore, func()) {
-		db, err := sqlite.Open(ctx, path)
-		must(t, err)
-		return sqlite.NewFileStore(db), func() { db.Close() }
-	}}
+	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, path)}
 	must(t, os.Mkdir(w.shared, 0o755))
 	s, sp := w.service("")
 	must(t, put(ctx, sp, "a.txt", []byte("file a"), false))

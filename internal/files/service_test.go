@@ -1,0 +1,71 @@
+//go:build linux
+
+package files
+
+import (
+	"context"
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestRenameKeepsTheHashTrusted: a file moved keeps a record trusted for
+// the version the move gave it (the change time moves), so that it is not
+// read again to be hashed; a folder's files keep theirs as they were.
+func TestRenameKeepsTheHashTrusted(t *testing.T) {
+	ctx := context.Background()
+	top := t.TempDir()
+	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, filepath.Join(top, "larder.db"))}
+	must(t, os.Mkdir(w.shared, 0o755))
+	_, sp := w.service("")
+	data := []byte("some content")
+	must(t, put(ctx, sp, "a.txt", data, false))
+	must(t, sp.Mkdir("dir"))
+	must(t, put(ctx, sp, "dir/b.txt", data, false))
+
+	known := func(p string) bool {
+		t.Helper()
+		in, err := sp.Stat(Loc{Path: p})
+		must(t, err)
+		sum, ok := sp.Known(ctx, Loc{Path: p}, in)
+		return ok && sum == sha256.Sum256(data)
+	}
+	for _, p := range []string{"a.txt", "dir/b.txt"} {
+		if !known(p) {
+			t.Fatalf("%s after its upload: hash not known", p)
+		}
+	}
+	must(t, sp.Rename(ctx, "a.txt", "moved.txt", false))
+	must(t, sp.Rename(ctx, "dir", "folder", false))
+	for _, p := range []string{"moved.txt", "folder/b.txt"} {
+		if !known(p) {
+			t.Errorf("%s after a rename: hash not known; want the record trusted still", p)
+		}
+	}
+}
+
+// TestRacyHashRecordedUntrusted: a file hashed just after it changed is
+// recorded, so that it counts, but without a version, so that its hash is
+// not trusted until it is hashed again once settled.
+func TestRacyHashRecordedUntrusted(t *testing.T) {
+	ctx := context.Background()
+	top := t.TempDir()
+	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, filepath.Join(top, "larder.db"))}
+	must(t, os.Mkdir(w.shared, 0o755))
+	s, sp := w.service("")
+	s.racy = DefaultRacyWindow
+	must(t, os.WriteFile(filepath.Join(w.shared, "new.txt"), []byte("just written"), 0o644))
+	f, err := sp.Open(ctx, Loc{Shared: true, Path: "new.txt"})
+	must(t, err)
+	f.Close()
+	rec, err := s.records.FileByPath(ctx, "", "new.txt")
+	if err != nil || rec.Version != "" || rec.SHA256 != sha256.Sum256([]byte("just written")) {
+		t.Fatalf("the record of a file hashed just after a change: %+v, %v; want its hash, no version", rec, err)
+	}
+	in, err := sp.Stat(Loc{Shared: true, Path: "new.txt"})
+	must(t, err)
+	if _, ok := sp.Known(ctx, Loc{Shared: true, Path: "new.txt"}, in); ok {
+		t.Error("the hash of a file read within the racy window is trusted")
+	}
+}
