@@ -27,8 +27,9 @@
 // recorded again. A record written when an upload commits takes the
 // version of the file it placed, whose bytes it hashed as it wrote them;
 // a rename carries a file's record over to the version the move gives it.
-// Both protocols read through the same Open, so they cannot disagree on a
-// file's content.
+// Both protocols get a file's hash through Service.Hash, which applies the
+// rule to the memory cache and the records alike, so they cannot disagree
+// on a file's content.
 //
 // # Crash consistency
 //

@@ -23,6 +23,7 @@ type File struct {
 
 	info        Info
 	space, path string // in the records
+	record      bool   // a hash computed is recorded, not only remembered
 }
 
 // Stat returns what is at l.
@@ -86,7 +87,7 @@ func (sp *Space) Open(ctx context.Context, l Loc) (*File, error) {
 // OpenKnown opens the regular file at l without reading it: its SHA-256
 // is set, and known true, only if it is known for the file's version.
 func (sp *Space) OpenKnown(ctx context.Context, l Loc) (f *File, known bool, err error) {
-	a, _, err := sp.at(l)
+	a, key, err := sp.at(l)
 	if err != nil {
 		return nil, false, err
 	}
@@ -94,13 +95,16 @@ func (sp *Space) OpenKnown(ctx context.Context, l Loc) (f *File, known bool, err
 	if err != nil {
 		return nil, false, err
 	}
-	f = newFile(o, "", l.Path)
+	f = newFile(o, key, l.Path)
 	f.SHA256, known = sp.Known(ctx, l, f.info)
 	return f, known, nil
 }
 
 // OpenShared opens the regular file at p in the shared area, named as
 // the course protocol names it, without reading it: Hash it before use.
+// A hash computed for it is remembered in memory, not recorded: the
+// course protocol serves many small files in turn, for which a database
+// write would cost more than the hashing.
 func (s *Service) OpenShared(p string) (*File, error) {
 	if s.shared == nil {
 		return nil, larder.Errorf(larder.ENOTFOUND, "this server has no shared area")
@@ -119,6 +123,7 @@ func (s *Service) open(ctx context.Context, a Area, space, p string, blockSize i
 		return nil, err
 	}
 	f := newFile(o, space, p)
+	f.record = true
 	if err := s.Hash(ctx, f, blockSize); err != nil {
 		f.Close()
 		return nil, err
@@ -133,14 +138,14 @@ func newFile(o Object, space, p string) *File {
 
 // Hash sets f's SHA-256 and, if blockSize is not 0, the hashes of its
 // blocks of that size (see File.Blocks): those known for its version, or
-// computed now and recorded.
+// computed now, remembered and (but for OpenShared's) recorded.
 func (s *Service) Hash(ctx context.Context, f *File, blockSize int) error {
 	in, space, p := f.info, f.space, f.path
 	d, err := s.digest(f.Object, in, blockSize, func() ([32]byte, bool) { return s.recorded(ctx, space, p, in) })
 	if err != nil {
 		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + p, Err: err}
 	}
-	if d.hashed && s.records != nil && recordable(space, p) {
+	if d.hashed && f.record && s.records != nil && recordable(space, p) {
 		// Best effort: a record that cannot be written is computed again
 		// next time. One taken too soon after a change is kept without a
 		// version: it counts in the usage, and is never trusted.
