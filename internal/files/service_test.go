@@ -69,3 +69,34 @@ func TestRacyHashRecordedUntrusted(t *testing.T) {
 		t.Error("the hash of a file read within the racy window is trusted")
 	}
 }
+
+// TestRefusalReadsNothing: a rename refused before it changes anything
+// (its target exists) does not replay its intent, which would hash the
+// files it names when their records are not trusted (as records from
+// before versions are not).
+func TestRefusalReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	top := t.TempDir()
+	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, filepath.Join(top, "larder.db"))}
+	must(t, os.Mkdir(w.shared, 0o755))
+	s, sp := w.service("")
+	must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
+	must(t, put(ctx, sp, "b.txt", []byte("file b"), false))
+	for _, p := range []string{"a.txt", "b.txt"} {
+		rec, err := s.records.FileByPath(ctx, "#1", p)
+		must(t, err)
+		rec.Version = "" // as an older version recorded it
+		must(t, s.records.PutFile(ctx, rec))
+	}
+	if err := sp.Rename(ctx, "a.txt", "b.txt", false); err == nil {
+		t.Fatal("a rename onto an existing file without overwrite succeeded")
+	}
+	for _, p := range []string{"a.txt", "b.txt"} {
+		if rec, err := s.records.FileByPath(ctx, "#1", p); err != nil || rec.Version != "" {
+			t.Errorf("%s after a refused rename: %+v, %v; want its record untouched (not hashed again)", p, rec, err)
+		}
+	}
+	if ins, err := s.records.Intents(ctx, s.id); err != nil || len(ins) != 0 {
+		t.Errorf("intents after a refused rename: %v, %v; want none", ins, err)
+	}
+}

@@ -31,9 +31,7 @@ func (sp *Space) Delete(ctx context.Context, p string) error {
 		return err
 	}
 	if err := sp.area.Remove(p); err != nil {
-		// The backend may have changed before it failed (a removal not
-		// made durable): the records follow whatever it holds.
-		s.settle(ctx, in, sp.area)
+		s.unchanged(ctx, in, sp.area, p)
 		return err
 	}
 	if err := s.step("delete:removed"); err != nil {
@@ -63,7 +61,7 @@ func (sp *Space) Rename(ctx context.Context, from, to string, overwrite bool) er
 		return err
 	}
 	if err := sp.area.Rename(from, to, overwrite); err != nil {
-		s.settle(ctx, in, sp.area)
+		s.unchanged(ctx, in, sp.area, from)
 		return err
 	}
 	if err := s.step("rename:moved"); err != nil {
@@ -83,6 +81,20 @@ func (sp *Space) Rename(ctx context.Context, from, to string, overwrite bool) er
 	}
 	s.done(ctx, in)
 	return nil
+}
+
+// unchanged ends the intent of a change whose backend step failed: if p,
+// what the step would have moved or removed, is still there, nothing
+// changed (a conflict, a missing parent) and nothing is replayed, which
+// could mean hashing a large file for a refusal; otherwise the step got
+// as far as changing the backend (a change not made durable) and the
+// records follow whatever it holds.
+func (s *Service) unchanged(ctx context.Context, in *larder.FileIntent, a Area, p string) {
+	if _, err := a.Stat(p); err == nil {
+		s.done(ctx, in)
+		return
+	}
+	s.settle(ctx, in, a)
 }
 
 // restamp gives the record of the file just moved to p the version the
