@@ -22,6 +22,7 @@ type File struct {
 	Blocks [][32]byte
 
 	info        Info
+	area        Area
 	space, path string // in the records
 	record      bool   // a hash computed is recorded, not only remembered
 }
@@ -95,7 +96,7 @@ func (sp *Space) OpenKnown(ctx context.Context, l Loc) (f *File, known bool, err
 	if err != nil {
 		return nil, false, err
 	}
-	f = newFile(o, key, l.Path)
+	f = newFile(o, a, key, l.Path)
 	f.SHA256, known = sp.Known(ctx, l, f.info)
 	return f, known, nil
 }
@@ -113,7 +114,7 @@ func (s *Service) OpenShared(p string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newFile(o, "", p), nil
+	return newFile(o, s.shared, "", p), nil
 }
 
 // open opens p of area a, whose records are in space, and hashes it.
@@ -122,7 +123,7 @@ func (s *Service) open(ctx context.Context, a Area, space, p string, blockSize i
 	if err != nil {
 		return nil, err
 	}
-	f := newFile(o, space, p)
+	f := newFile(o, a, space, p)
 	f.record = true
 	if err := s.Hash(ctx, f, blockSize); err != nil {
 		f.Close()
@@ -131,9 +132,9 @@ func (s *Service) open(ctx context.Context, a Area, space, p string, blockSize i
 	return f, nil
 }
 
-func newFile(o Object, space, p string) *File {
+func newFile(o Object, a Area, space, p string) *File {
 	in := o.Info()
-	return &File{Object: o, Name: in.Name, Size: in.Size, ModTime: in.ModTime, info: in, space: space, path: p}
+	return &File{Object: o, Name: in.Name, Size: in.Size, ModTime: in.ModTime, info: in, area: a, space: space, path: p}
 }
 
 // Hash sets f's SHA-256 and, if blockSize is not 0, the hashes of its
@@ -145,20 +146,38 @@ func (s *Service) Hash(ctx context.Context, f *File, blockSize int) error {
 	if err != nil {
 		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + p, Err: err}
 	}
+	if err := s.step("hash:hashed"); err != nil {
+		return err
+	}
 	if d.hashed && f.record && s.records != nil && recordable(space, p) {
-		// Best effort: a record that cannot be written is computed again
-		// next time. One taken too soon after a change is kept without a
-		// version: it counts in the usage, and is never trusted.
-		rec := &larder.File{Space: space, Path: p, Size: in.Size, Modified: in.ModTime, SHA256: d.sum}
-		if d.settled {
-			rec.Version = in.Version
-		}
-		if err := s.records.PutFile(ctx, rec); err != nil {
-			s.log.Warn("cannot record a file's hash", "path", p, "error", err)
-		}
+		s.recordHash(ctx, f, d)
 	}
 	f.SHA256, f.Blocks = d.sum, d.blocks
 	return nil
+}
+
+// recordHash records the hash d of f, best effort: a record that cannot
+// be written is computed again next time. One taken too soon after a
+// change is kept without a version: it counts in the usage, and is never
+// trusted. It is written only if the file is still at its path, with the
+// version it was hashed at: a delete, rename or upload of the path while
+// it was hashed would otherwise be followed by a record of a file that is
+// not there. Holding the space's lock, no such change can come between
+// the check and the write.
+func (s *Service) recordHash(ctx context.Context, f *File, d digestEntry) {
+	in := f.info
+	defer s.lock(f.space)()
+	now, err := f.area.Stat(f.path)
+	if err != nil || now.Dir || now.Version != in.Version || now.Size != in.Size || !now.ModTime.Equal(in.ModTime) {
+		return
+	}
+	rec := &larder.File{Space: f.space, Path: f.path, Size: in.Size, Modified: in.ModTime, SHA256: d.sum}
+	if d.settled {
+		rec.Version = in.Version
+	}
+	if err := s.records.PutFile(ctx, rec); err != nil {
+		s.log.Warn("cannot record a file's hash", "path", f.path, "error", err)
+	}
 }
 
 // recordable reports whether p names a file in the records: the course

@@ -100,3 +100,34 @@ func TestRefusalReadsNothing(t *testing.T) {
 		t.Errorf("intents after a refused rename: %v, %v; want none", ins, err)
 	}
 }
+
+// TestDeleteWhileHashing: a file deleted while a download hashes it gets
+// no record when the hash is done: a record of a file that is not there
+// would count against the quota for good.
+func TestDeleteWhileHashing(t *testing.T) {
+	ctx := context.Background()
+	top := t.TempDir()
+	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, filepath.Join(top, "larder.db"))}
+	must(t, os.Mkdir(w.shared, 0o755))
+	s, sp := w.service("")
+	must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
+	// A record no longer trusted, as after a change behind the
+	// service's back: the next read hashes the file again.
+	rec, err := s.records.FileByPath(ctx, "#1", "a.txt")
+	must(t, err)
+	rec.Version = ""
+	must(t, s.records.PutFile(ctx, rec))
+	s.failpoint = func(step string) error {
+		if step == "hash:hashed" {
+			s.failpoint = nil
+			must(t, sp.Delete(ctx, "a.txt")) // by another session, meanwhile
+		}
+		return nil
+	}
+	f, err := sp.Open(ctx, Loc{Path: "a.txt"})
+	must(t, err)
+	f.Close()
+	if d := w.disagreement(s.records); d != "" {
+		t.Errorf("after a delete during a hash: %s", d)
+	}
+}
