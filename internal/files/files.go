@@ -45,7 +45,17 @@
 // Recover is replayed again. Mkdir, parts and cancels touch only the
 // backend, where usage reads them, so they need no intent. The mutations
 // of one space are serialized in the process, so a live replay of a
-// failed step never races another step on the same space.
+// failed step never races another step on the same space, and a hash is
+// recorded, under the same lock, only if its file is still there with the
+// version that was hashed.
+//
+// A journal rather than records derived from the backend at each start:
+// deriving them means listing every space (a bucket's LIST of every
+// object, at every start) and hashing what has no record, where the
+// journal touches only the paths that were changing. It costs two more
+// database commits per change (the intent and its removal); an intent is
+// kept per backend (Backend.ID), so servers that share a database but not
+// a disk each replay only their own.
 package files
 
 import (
