@@ -152,6 +152,7 @@ func (s *Service) digest(o io.ReaderAt, in Info, blockSize int, fromRecord func(
 		if d.blockSize != blockSize {
 			d.blocks, d.blockSize = nil, 0
 		}
+		d.hashed = false // known, not hashed by this call
 		return d, nil
 	}
 	if blockSize == 0 && fromRecord != nil {

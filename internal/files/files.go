@@ -21,10 +21,11 @@
 // version it was taken of: on the disk the device, inode, size and the
 // modification and change times to the nanosecond (the change time
 // cannot be set by a user, so a rewrite that puts the modification time
-// back is still seen), and only if the content had not changed for
-// RacyWindow before the hash began (git's racy-clean rule: a coarse clock
-// can give two writes one timestamp). Anything else is hashed again, and
-// recorded again. A record written when an upload commits takes the
+// back is still seen). Anything else is hashed again, and recorded again.
+// A hash taken within RacyWindow of a change is only shown (STAT, LIST),
+// never relied on to announce a transfer, and the next read hashes the
+// file again (git's racy-clean rule: a coarse clock can give two writes
+// one timestamp, so the version may not tell them apart). A record written when an upload commits takes the
 // version of the file it placed, whose bytes it hashed as it wrote them;
 // a rename carries a file's record over to the version the move gives it.
 // Both protocols get a file's hash through Service.Hash, which applies the
@@ -169,15 +170,39 @@ func (s *Service) lock(space string) func() {
 	return m.Unlock
 }
 
-// trusted reports whether rec holds the hash of the content that in
-// describes: the one staleness rule, for records as for memory.
-func trusted(rec *larder.File, in Info) bool {
-	return rec.Version != "" && rec.Version == in.Version && rec.Size == in.Size
+// racyMark marks the version in a record of a hash taken within the racy
+// window of a change: a second change in the same tick of the file
+// system's clock would leave the version as it is.
+const racyMark = "racy "
+
+// recordedVersion returns the Version a record of a hash of the content
+// in takes: its version, marked if the hash was not settled.
+func recordedVersion(in Info, settled bool) string {
+	if in.Version == "" || settled {
+		return in.Version
+	}
+	return racyMark + in.Version
+}
+
+// matches reports whether rec holds the hash of the content that in
+// describes: the one staleness rule, for records as for memory. A hash
+// relied on to announce and check a transfer must also have been settled
+// when it was taken (strict); one only shown (STAT, LIST) may have been
+// taken within the racy window, as git shows a racy entry until it reads
+// it: the next read hashes it again.
+func matches(rec *larder.File, in Info, strict bool) bool {
+	if rec.Version == "" || rec.Size != in.Size {
+		return false
+	}
+	if rec.Version == in.Version {
+		return true
+	}
+	return !strict && rec.Version == racyMark+in.Version
 }
 
 // settled reports whether a hash of the content in, begun at start, may
-// be trusted later for in's version: the content had not changed for the
-// racy window before the hash began.
+// be relied on later for in's version: the content had not changed for
+// the racy window before the hash began.
 func (s *Service) settled(in Info, start time.Time) bool {
 	return in.Version != "" && start.Sub(in.Changed) > s.racy
 }

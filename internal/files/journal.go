@@ -153,7 +153,7 @@ func (s *Service) reconcile(ctx context.Context, a Area, space, p string) error 
 	case info.Dir:
 		return nil
 	}
-	if rec, err := s.records.FileByPath(ctx, space, p); err == nil && trusted(rec, info) {
+	if rec, err := s.records.FileByPath(ctx, space, p); err == nil && matches(rec, info, false) {
 		return nil
 	}
 	o, err := a.Open(p)
@@ -166,9 +166,6 @@ func (s *Service) reconcile(ctx context.Context, a Area, space, p string) error 
 	if err != nil {
 		return err
 	}
-	rec := &larder.File{Space: space, Path: p, Size: info.Size, Modified: info.ModTime, SHA256: d.sum}
-	if d.settled {
-		rec.Version = info.Version
-	}
+	rec := &larder.File{Space: space, Path: p, Size: info.Size, Modified: info.ModTime, SHA256: d.sum, Version: recordedVersion(info, d.settled)}
 	return s.records.PutFile(ctx, rec)
 }

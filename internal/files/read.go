@@ -50,17 +50,17 @@ func (sp *Space) Known(ctx context.Context, l Loc, in Info) ([32]byte, bool) {
 	if err != nil {
 		return [32]byte{}, false
 	}
-	return sp.s.recorded(ctx, key, l.Path, in)
+	return sp.s.recorded(ctx, key, l.Path, in, false)
 }
 
 // recorded returns the recorded SHA-256 of path in space if its record
-// is trusted for in.
-func (s *Service) recorded(ctx context.Context, space, path string, in Info) ([32]byte, bool) {
+// matches in (see matches).
+func (s *Service) recorded(ctx context.Context, space, path string, in Info, strict bool) ([32]byte, bool) {
 	if s.records == nil || path == "" {
 		return [32]byte{}, false
 	}
 	rec, err := s.records.FileByPath(ctx, space, path)
-	if err != nil || !trusted(rec, in) {
+	if err != nil || !matches(rec, in, strict) {
 		return [32]byte{}, false
 	}
 	return rec.SHA256, true
@@ -142,12 +142,14 @@ func newFile(o Object, a Area, space, p string) *File {
 // computed now, remembered and (but for OpenShared's) recorded.
 func (s *Service) Hash(ctx context.Context, f *File, blockSize int) error {
 	in, space, p := f.info, f.space, f.path
-	d, err := s.digest(f.Object, in, blockSize, func() ([32]byte, bool) { return s.recorded(ctx, space, p, in) })
+	d, err := s.digest(f.Object, in, blockSize, func() ([32]byte, bool) { return s.recorded(ctx, space, p, in, true) })
 	if err != nil {
 		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + p, Err: err}
 	}
-	if err := s.step("hash:hashed"); err != nil {
-		return err
+	if d.hashed {
+		if err := s.step("hash:hashed"); err != nil {
+			return err
+		}
 	}
 	if d.hashed && f.record && s.records != nil && recordable(space, p) {
 		s.recordHash(ctx, f, d)
@@ -158,8 +160,7 @@ func (s *Service) Hash(ctx context.Context, f *File, blockSize int) error {
 
 // recordHash records the hash d of f, best effort: a record that cannot
 // be written is computed again next time. One taken too soon after a
-// change is kept without a version: it counts in the usage, and is never
-// trusted. It is written only if the file is still at its path, with the
+// change is marked so (see matches). It is written only if the file is still at its path, with the
 // version it was hashed at: a delete, rename or upload of the path while
 // it was hashed would otherwise be followed by a record of a file that is
 // not there. Holding the space's lock, no such change can come between
@@ -171,10 +172,7 @@ func (s *Service) recordHash(ctx context.Context, f *File, d digestEntry) {
 	if err != nil || now.Dir || now.Version != in.Version || now.Size != in.Size || !now.ModTime.Equal(in.ModTime) {
 		return
 	}
-	rec := &larder.File{Space: f.space, Path: f.path, Size: in.Size, Modified: in.ModTime, SHA256: d.sum}
-	if d.settled {
-		rec.Version = in.Version
-	}
+	rec := &larder.File{Space: f.space, Path: f.path, Size: in.Size, Modified: in.ModTime, SHA256: d.sum, Version: recordedVersion(in, d.settled)}
 	if err := s.records.PutFile(ctx, rec); err != nil {
 		s.log.Warn("cannot record a file's hash", "path", f.path, "error", err)
 	}

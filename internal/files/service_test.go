@@ -45,28 +45,52 @@ func TestRenameKeepsTheHashTrusted(t *testing.T) {
 	}
 }
 
-// TestRacyHashRecordedUntrusted: a file hashed just after it changed is
-// recorded, so that it counts, but without a version, so that its hash is
-// not trusted until it is hashed again once settled.
-func TestRacyHashRecordedUntrusted(t *testing.T) {
+// TestRacyHashShownNotReliedOn: a file hashed just after it changed is
+// recorded with its version marked racy: STAT shows the hash, but a read
+// does not rely on it and hashes the file again.
+func TestRacyHashShownNotReliedOn(t *testing.T) {
 	ctx := context.Background()
 	top := t.TempDir()
 	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, filepath.Join(top, "larder.db"))}
 	must(t, os.Mkdir(w.shared, 0o755))
 	s, sp := w.service("")
 	s.racy = DefaultRacyWindow
-	must(t, os.WriteFile(filepath.Join(w.shared, "new.txt"), []byte("just written"), 0o644))
-	f, err := sp.Open(ctx, Loc{Shared: true, Path: "new.txt"})
-	must(t, err)
-	f.Close()
-	rec, err := s.records.FileByPath(ctx, "", "new.txt")
-	if err != nil || rec.Version != "" || rec.SHA256 != sha256.Sum256([]byte("just written")) {
-		t.Fatalf("the record of a file hashed just after a change: %+v, %v; want its hash, no version", rec, err)
+	hashes := 0
+	s.failpoint = func(step string) error {
+		if step == "hash:hashed" {
+			hashes++
+		}
+		return nil
 	}
-	in, err := sp.Stat(Loc{Shared: true, Path: "new.txt"})
+	data := []byte("just written")
+	must(t, os.WriteFile(filepath.Join(w.shared, "new.txt"), data, 0o644))
+	l := Loc{Shared: true, Path: "new.txt"}
+	for range 2 {
+		f, err := sp.Open(ctx, l)
+		must(t, err)
+		f.Close()
+	}
+	if hashes != 2 {
+		t.Errorf("two reads within the racy window hashed the file %d times, want 2", hashes)
+	}
+	in, err := sp.Stat(l)
 	must(t, err)
-	if _, ok := sp.Known(ctx, Loc{Shared: true, Path: "new.txt"}, in); ok {
-		t.Error("the hash of a file read within the racy window is trusted")
+	rec, err := s.records.FileByPath(ctx, "", "new.txt")
+	if err != nil || rec.Version != racyMark+in.Version || rec.SHA256 != sha256.Sum256(data) {
+		t.Fatalf("the record of a file hashed just after a change: %+v, %v; want its hash, the version marked racy", rec, err)
+	}
+	if sum, ok := sp.Known(ctx, l, in); !ok || sum != sha256.Sum256(data) {
+		t.Error("the hash of a file read within the racy window is not shown")
+	}
+	// Once the window has passed, a read relies on a hash it takes.
+	s.racy = 0
+	for range 2 {
+		f, err := sp.Open(ctx, l)
+		must(t, err)
+		f.Close()
+	}
+	if hashes != 3 {
+		t.Errorf("two reads once settled hashed the file %d more times, want 1", hashes-2)
 	}
 }
 
