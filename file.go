@@ -11,14 +11,31 @@ import (
 
 // File is what larder knows of a stored file without reading it: its size,
 // modification time and SHA-256, recorded when an upload commits (or, for a
-// file placed in the shared area by other means, when it is first read,
-// and trusted while its size and modification time are unchanged).
+// file placed in the shared area by other means, when it is first read).
+// Version names the content the SHA-256 was taken of, as the storage
+// identifies it (internal/files): the record is trusted only while the
+// stored file still has that version. An empty Version is never trusted;
+// the record still counts in its space's usage.
 type File struct {
 	Space    string // SpaceOf the owner's account id, or "" for the shared area
 	Path     string // slash-separated, relative to the space, no leading slash
 	Size     int64
 	Modified time.Time // the file's modification time on disk, as recorded
 	SHA256   [32]byte
+	Version  string
+}
+
+// FileIntent is a change to stored files that is announced before it is
+// made, so that a crash in the middle of it (the storage changed, its
+// records not yet) is finished at the next start: internal/files
+// journals its puts, deletes and renames this way.
+type FileIntent struct {
+	ID      int64  // given by AddIntent
+	Backend string // the storage the change is made on
+	Op      string // what the change is, to its journal
+	Space   string
+	Path    string
+	To      string // a rename's destination
 }
 
 // BlockSums are the SHA-256 of each BlockSize-byte block of a file's
@@ -113,7 +130,11 @@ type FileStore interface {
 	// computes the usage the space would have with f (replacing any
 	// record at f's path), fails with code EQUOTA if that exceeds quota,
 	// else calls place and, if place succeeds, records f. If place fails,
-	// nothing is recorded and its error is returned.
+	// nothing is recorded and its error is returned. place may set
+	// f.Version (what identifies the content is known once it is in
+	// place): the record has the version f has when place returns. A
+	// Version that is not text (IsText) is then an error, and nothing is
+	// recorded.
 	CommitFile(ctx context.Context, f *File, quota Quota, place func() error) error
 
 	// DeleteFiles removes the record of path in space, and the records of
@@ -127,6 +148,10 @@ type FileStore interface {
 
 	// SpaceUsage returns the bytes and files recorded in space.
 	SpaceUsage(ctx context.Context, space string) (Usage, error)
+
+	// CountFiles returns the bytes and files recorded at path in space
+	// and below it. An empty path is an error with code EINVALID.
+	CountFiles(ctx context.Context, space, path string) (Usage, error)
 
 	// DeleteSpace removes every record of space, and returns what they
 	// held. It is for a deleted account; the shared area ("") cannot be
@@ -146,6 +171,18 @@ type FileStore interface {
 	// PruneBlockSums removes the block sums of every content that no file
 	// record has (same SHA-256 and size), and returns how many it removed.
 	PruneBlockSums(ctx context.Context) (int64, error)
+
+	// AddIntent records in, durably, before the change it announces is
+	// made, and sets its ID. Space, Path and To are checked as
+	// CheckFilePaths checks them (To may be empty).
+	AddIntent(ctx context.Context, in *FileIntent) error
+
+	// Intents returns the intents of backend not yet done, oldest first.
+	Intents(ctx context.Context, backend string) ([]FileIntent, error)
+
+	// DoneIntent removes the intent with the given id. It is not an error
+	// if there is none.
+	DoneIntent(ctx context.Context, id int64) error
 }
 
 // SpaceOf returns the FileStore space of the account with the given id:
@@ -179,8 +216,8 @@ func CheckFileLookup(space, path string) error {
 // FileRecord makes the File of a stored record: modified in nanoseconds
 // since 1970, read back in UTC, and sum the stored SHA-256, which must
 // have 32 bytes.
-func FileRecord(space, path string, size, modified int64, sum []byte) (*File, error) {
-	f := &File{Space: space, Path: path, Size: size, Modified: time.Unix(0, modified).UTC()}
+func FileRecord(space, path string, size, modified int64, sum []byte, version string) (*File, error) {
+	f := &File{Space: space, Path: path, Size: size, Modified: time.Unix(0, modified).UTC(), Version: version}
 	if len(sum) != len(f.SHA256) {
 		return nil, fmt.Errorf("file %q in space %q: stored sha256 has %d bytes", path, space, len(sum))
 	}
@@ -237,10 +274,26 @@ func CheckFile(op string, f *File) error {
 	if f.Size < 0 {
 		return Errorf(EINVALID, "%s %q: negative size %d", op, f.Path, f.Size)
 	}
+	if !IsText(f.Version) {
+		return Errorf(EINVALID, "%s %q: version %q is not UTF-8 text without NUL bytes", op, f.Path, f.Version)
+	}
 	if !time.Unix(0, f.Modified.UnixNano()).Equal(f.Modified) {
 		return Errorf(EINVALID, "%s %q: modification time %v is out of range", op, f.Path, f.Modified)
 	}
 	return nil
+}
+
+// CheckIntent refuses, with code EINVALID, an intent whose op, backend or
+// path is empty, or whose texts CheckFilePaths would refuse.
+func CheckIntent(in *FileIntent) error {
+	if in.Op == "" || in.Backend == "" || !IsText(in.Op) || !IsText(in.Backend) {
+		return Errorf(EINVALID, "file intent: op %q on backend %q", in.Op, in.Backend)
+	}
+	paths := []string{in.Path}
+	if in.To != "" {
+		paths = append(paths, in.To)
+	}
+	return CheckFilePaths("file intent", in.Space, paths...)
 }
 
 // CheckRename refuses what CheckFilePaths refuses, and a move of a folder into

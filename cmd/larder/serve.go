@@ -22,6 +22,7 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
@@ -321,7 +322,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("served folder: %w", err)
 		}
 	}
-	if m.files, err = disk.Open(cfg.FilesDir, 0); err != nil {
+	if m.files, err = disk.Open(cfg.FilesDir); err != nil {
 		return fmt.Errorf("served folder: %w", err)
 	}
 	if m.accounts, err = openServerAccounts(ctx, &cfg.AccountConfig, m.Logger); err != nil {
@@ -603,8 +604,26 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 	if err := m.adoptSpaces(ctx); err != nil {
 		return fmt.Errorf("users' spaces: %w", err)
 	}
-	m.srv.Spaces, m.srv.FileStore = m.spaces, m.accounts.db.files()
-	m.srv.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
+	svc, err := files.New(files.Config{
+		Backend: files.NewLocal(m.files, m.spaces),
+		Records: m.accounts.db.files(),
+		Quota:   cfg.Quota,
+		Reserve: disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...),
+		Logger:  m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("users' files: %w", err)
+	}
+	// Before anything is served: the changes a stop interrupted are
+	// finished, so that records and files agree.
+	n, err := svc.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("users' files: finish the changes interrupted at the last stop: %w", err)
+	}
+	if n > 0 {
+		m.Logger.Info("finished the changes to files interrupted at the last stop", "count", n)
+	}
+	m.srv.Spaces, m.srv.FileService = m.spaces, svc
 	if !cfg.InsecurePlaintextLNP {
 		if cfg.TLSCert != "" {
 			m.identity, err = tlsconf.LoadFiles(cfg.TLSCert, cfg.TLSKey)

@@ -1,7 +1,6 @@
 package disk
 
 import (
-	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,7 +30,7 @@ func benchStore(b *testing.B) (*Store, []byte) {
 	if err := os.WriteFile(filepath.Join(dir, "sub", "dir", "small.txt"), content, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	s, err := Open(dir, 0)
+	s, err := Open(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,35 +50,5 @@ func BenchmarkStoreOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 		f.Close()
-	}
-}
-
-// BenchmarkDigest measures Store.Digest of a file that has not changed
-// since its digest was cached: the cache hit every download of it after
-// the first takes. The racy window is turned off, as the file was written
-// just now; the lookup is the same as for an old file.
-func BenchmarkDigest(b *testing.B) {
-	s, content := benchStore(b)
-	s.digests.racy = 0
-	f, err := s.Open("sub/dir/small.txt")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if f.key == (fileKey{}) {
-		b.Skip("no file keys on this system (key_other.go): digests are never cached")
-	}
-	want := sha256.Sum256(content)
-	if sum, err := s.Digest(f); err != nil || sum != want {
-		b.Fatalf("first Digest: got %x, %v; want %x, nil", sum, err, want)
-	}
-	if n := s.digests.lru.Len(); n != 1 {
-		b.Fatalf("the cache holds %d digests after the first, want 1", n)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if sum, err := s.Digest(f); err != nil || sum != want {
-			b.Fatalf("Digest: got %x, %v; want %x, nil", sum, err, want)
-		}
 	}
 }

@@ -195,3 +195,19 @@ func (s *Spaces) Adopt(lookup func(name string) (int64, error), aside string) ([
 	}
 	return done, nil
 }
+
+// ID returns the name of this folder of spaces: "disk:" and its absolute
+// path with symbolic links resolved. The journal of changes to files says
+// with it which storage a change was made on, so that servers sharing a
+// database each replay their own; a folder moved after a crash and before
+// the next start leaves its intents unreplayed.
+func (s *Spaces) ID() (string, error) {
+	abs, err := filepath.Abs(s.dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return "", fmt.Errorf("disk: %w", err)
+	}
+	return "disk:" + abs, nil
+}

@@ -18,8 +18,7 @@ import (
 
 // Store is a read-only view of one folder.
 type Store struct {
-	root    *os.Root
-	digests *digestCache
+	root *os.Root
 
 	// escapes is the error os.Root returns for a path that leads out of
 	// the root. The os package does not export it, so Open captures it
@@ -27,14 +26,13 @@ type Store struct {
 	escapes error
 }
 
-// Open opens the folder dir. digestEntries bounds the cache of file hashes
-// (0 means defaultDigestEntries, 16,384).
-func Open(dir string, digestEntries int) (*Store, error) {
+// Open opens the folder dir.
+func Open(dir string) (*Store, error) {
 	root, escapes, err := openRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{root: root, digests: newDigestCache(digestEntries), escapes: escapes}, nil
+	return &Store{root: root, escapes: escapes}, nil
 }
 
 // openRoot opens dir as an os.Root, with the error it returns for a path
@@ -60,13 +58,15 @@ func (s *Store) Dir() string { return s.root.Name() }
 // Close closes the folder.
 func (s *Store) Close() error { return s.root.Close() }
 
-// File is a regular file opened for reading.
+// File is a regular file opened for reading, with the version of its
+// content (see VersionOf) when it was opened.
 type File struct {
 	*os.File
 	Name    string
 	Size    int64
 	ModTime time.Time
-	key     fileKey
+	Version string
+	Changed time.Time
 }
 
 // Open opens the regular file at name, a slash-separated path relative to
@@ -103,7 +103,8 @@ func openRegular(root *os.Root, name, shown string, pathError func(string, error
 		}
 		return nil, larder.Errorf(larder.EINVALID, "%s is %s", quote(shown), what)
 	}
-	return &File{File: f, Name: shown, Size: fi.Size(), ModTime: fi.ModTime(), key: keyOf(fi)}, nil
+	v, changed := VersionOf(fi)
+	return &File{File: f, Name: shown, Size: fi.Size(), ModTime: fi.ModTime(), Version: v, Changed: changed}, nil
 }
 
 // checkPath refuses, before touching the disk, what can never name a file

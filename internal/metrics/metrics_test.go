@@ -53,7 +53,7 @@ func newRig(t *testing.T) *rig {
 	db, err := sqlite.Open(context.Background(), filepath.Join(top, "larder.db"))
 	must(t, err)
 	t.Cleanup(func() { db.Close() })
-	store, err := disk.Open(files, 0)
+	store, err := disk.Open(files)
 	must(t, err)
 	t.Cleanup(func() { store.Close() })
 	must(t, os.WriteFile(filepath.Join(files, "f"), fileData, 0o644))

@@ -49,9 +49,9 @@ func spaceLockKey(space string) int32 {
 // primary key rather than LIKE, whose wildcards would need escaping in
 // every path.
 const (
-	fileByPathSQL = `SELECT size, modified, sha256 FROM files WHERE space = $1 AND path = $2`
-	upsertFileSQL = `INSERT INTO files (space, path, size, modified, sha256) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (space, path) DO UPDATE SET size = EXCLUDED.size, modified = EXCLUDED.modified, sha256 = EXCLUDED.sha256`
+	fileByPathSQL = `SELECT size, modified, sha256, version FROM files WHERE space = $1 AND path = $2`
+	upsertFileSQL = `INSERT INTO files (space, path, size, modified, sha256, version) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (space, path) DO UPDATE SET size = EXCLUDED.size, modified = EXCLUDED.modified, sha256 = EXCLUDED.sha256, version = EXCLUDED.version`
 	spaceUsageSQL = `SELECT COALESCE(SUM(size), 0)::bigint, COUNT(*) FROM files WHERE space = $1`
 	lockSpaceSQL  = `SELECT pg_advisory_xact_lock($1::integer, $2::integer)`
 	// The usage of a space without the record at one path, which the
@@ -75,15 +75,16 @@ func (s *FileStore) FileByPath(ctx context.Context, space, path string) (*larder
 	var (
 		size, modified int64
 		sum            []byte
+		version        string
 	)
-	err := s.db.pool.QueryRow(ctx, fileByPathSQL, space, path).Scan(&size, &modified, &sum)
+	err := s.db.pool.QueryRow(ctx, fileByPathSQL, space, path).Scan(&size, &modified, &sum, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, larder.FileNotFound(space, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: file %q in space %q: %w", path, space, err)
 	}
-	f, err := larder.FileRecord(space, path, size, modified, sum)
+	f, err := larder.FileRecord(space, path, size, modified, sum, version)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -158,11 +159,19 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 		if _, err := tx.Exec(ctx, upsertFileSQL, fileArgs(f)...); err != nil {
 			return err
 		}
+		version := f.Version
 		if err := place(); err != nil {
 			placeFailed = true
 			return err
 		}
 		placed = true
+		if f.Version != version {
+			if !larder.IsText(f.Version) {
+				return larder.Errorf(larder.EINVALID, "commit file %q: version %q is not UTF-8 text without NUL bytes", f.Path, f.Version)
+			}
+			_, err := tx.Exec(ctx, setVersionSQL, f.Version, f.Space, f.Path)
+			return err
+		}
 		return nil
 	})
 	switch {
@@ -333,5 +342,71 @@ func pathTooLong(op, path string, err error) error {
 // fileArgs returns the values of f's columns, in the order of
 // upsertFileSQL.
 func fileArgs(f *larder.File) []any {
-	return []any{f.Space, f.Path, f.Size, f.Modified.UnixNano(), f.SHA256[:]}
+	return []any{f.Space, f.Path, f.Size, f.Modified.UnixNano(), f.SHA256[:], f.Version}
+}
+
+const (
+	setVersionSQL = `UPDATE files SET version = $1 WHERE space = $2 AND path = $3`
+	countFilesSQL = `SELECT COALESCE(SUM(size), 0)::bigint, COUNT(*) FROM files WHERE space = $1 AND (path = $2 OR (path >= $3 AND path < $4))`
+	addIntentSQL  = `INSERT INTO file_intents (backend, op, space, path, dest) VALUES ($1, $2, $3, $4, $5) RETURNING id`
+	intentsSQL    = `SELECT id, op, space, path, dest FROM file_intents WHERE backend = $1 ORDER BY id`
+	doneIntentSQL = `DELETE FROM file_intents WHERE id = $1`
+)
+
+// CountFiles returns the bytes and files recorded at path in space and
+// below it. An empty path is an error with code EINVALID; a space or path
+// that no record can have counts nothing.
+func (s *FileStore) CountFiles(ctx context.Context, space, path string) (larder.Usage, error) {
+	var u larder.Usage
+	if path == "" {
+		return u, larder.Errorf(larder.EINVALID, "count files: empty path")
+	}
+	if !larder.IsText(space) || !larder.IsText(path) {
+		return u, nil // none can be recorded
+	}
+	if err := s.db.pool.QueryRow(ctx, countFilesSQL, space, path, path+"/", path+"0").Scan(&u.Bytes, &u.Files); err != nil {
+		return u, fmt.Errorf("postgres: count files %q in space %q: %w", path, space, err)
+	}
+	return u, nil
+}
+
+// AddIntent records in, committed before it returns, and sets its ID.
+// An intent larder.CheckIntent refuses is an error with code EINVALID.
+func (s *FileStore) AddIntent(ctx context.Context, in *larder.FileIntent) error {
+	if err := larder.CheckIntent(in); err != nil {
+		return err
+	}
+	if err := s.db.pool.QueryRow(ctx, addIntentSQL, in.Backend, in.Op, in.Space, in.Path, in.To).Scan(&in.ID); err != nil {
+		return fmt.Errorf("postgres: add intent to %s %q: %w", in.Op, in.Path, err)
+	}
+	return nil
+}
+
+// Intents returns the intents of backend not yet done, oldest first.
+func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileIntent, error) {
+	rows, err := s.db.pool.Query(ctx, intentsSQL, backend)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: intents: %w", err)
+	}
+	defer rows.Close()
+	var ins []larder.FileIntent
+	for rows.Next() {
+		in := larder.FileIntent{Backend: backend}
+		if err := rows.Scan(&in.ID, &in.Op, &in.Space, &in.Path, &in.To); err != nil {
+			return nil, fmt.Errorf("postgres: intents: %w", err)
+		}
+		ins = append(ins, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: intents: %w", err)
+	}
+	return ins, nil
+}
+
+// DoneIntent removes the intent with the given id, if there is one.
+func (s *FileStore) DoneIntent(ctx context.Context, id int64) error {
+	if _, err := s.db.pool.Exec(ctx, doneIntentSQL, id); err != nil {
+		return fmt.Errorf("postgres: intent %d done: %w", id, err)
+	}
+	return nil
 }

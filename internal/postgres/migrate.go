@@ -113,6 +113,21 @@ var migrations = []string{
 	// password change raises and a rehash keeps. Rows from before start
 	// at 0.
 	`ALTER TABLE users ADD COLUMN credential_gen bigint NOT NULL DEFAULT 0`,
+
+	// 8: what identifies the content a file record's SHA-256 was taken
+	// of (larder.File.Version), and the journal of changes to stored
+	// files (larder.FileIntent) that internal/files replays at start.
+	// Records from before have no version: each is hashed again once, at
+	// its next read.
+	`ALTER TABLE files ADD COLUMN version text COLLATE "C" NOT NULL DEFAULT '';
+	CREATE TABLE file_intents (
+		id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		backend text COLLATE "C" NOT NULL,
+		op      text COLLATE "C" NOT NULL,
+		space   text COLLATE "C" NOT NULL,
+		path    text COLLATE "C" NOT NULL,
+		dest    text COLLATE "C" NOT NULL
+	)`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -18,7 +18,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
-	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 )
 
 // Connection states, for Shutdown to tell a client still sending its
@@ -60,7 +60,7 @@ type exchange struct {
 	// The answer: msg with status, or the file with its SHA-256. An
 	// exchange with neither status nor file sends nothing.
 	msg  string
-	file *disk.File
+	file *files.File
 	sum  [32]byte
 
 	// blockSums are the file's blocks' SHA-256, remembered from an

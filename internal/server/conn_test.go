@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder/course"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/server"
 )
 
@@ -344,7 +345,9 @@ func TestShutdownDeadline(t *testing.T) {
 
 // A panic while serving one connection closes that connection only.
 func TestPanicRecovered(t *testing.T) {
-	h := newHarness(t, func(s *server.Server) { s.Files = nil }) // retrieving will panic
+	h := newHarness(t, func(s *server.Server) { // retrieving will panic
+		s.FileService, _ = files.New(files.Config{Backend: panicking{}})
+	})
 	h.register(t, "alice")
 	c, err := net.Dial("tcp", h.addr)
 	must(t, err)
@@ -416,3 +419,16 @@ func TestInputAfterRequestKeepsReply(t *testing.T) {
 		}
 	}
 }
+
+// panicking is a files.Backend whose shared area panics when a file is
+// opened.
+type panicking struct{}
+
+func (panicking) ID() (string, error)                       { return "panicking", nil }
+func (panicking) Area(string) (files.Area, error)           { return panickingArea{}, nil }
+func (panicking) RemoveStaleUploads(time.Time) (int, error) { return 0, nil }
+
+type panickingArea struct{ files.Area }
+
+func (panickingArea) Open(string) (files.Object, error) { panic("a fault injected by the test") }
+func (panickingArea) Close() error                      { return nil }

@@ -80,7 +80,7 @@ func (s *Server) retrieve(ctx context.Context, req *course.Request, from netip.A
 
 	// From here on, an error refuses the request.
 	ex.refused = true
-	f, err := s.Files.Open(ex.path)
+	f, err := s.fsvc.OpenShared(ex.path)
 	if err != nil {
 		return s.failed(ex, err)
 	}
@@ -93,12 +93,11 @@ func (s *Server) retrieve(ctx context.Context, req *course.Request, from netip.A
 	// The block hashes of a large file are remembered with its digest, so
 	// that sending it again hashes nothing: they were half the server's
 	// work for large files (the client checks every block all the same).
-	sum, blocks, err := s.Files.DigestBlocks(f, course.MaxBlockPayload)
-	if err != nil {
+	if err := s.fsvc.Hash(ctx, f, course.MaxBlockPayload); err != nil {
 		f.Close()
 		return s.failed(ex, err)
 	}
-	ex.status, ex.file, ex.sum, ex.blockSums, ex.refused = course.StatusOK, f, sum, blocks, false
+	ex.status, ex.file, ex.sum, ex.blockSums, ex.refused = course.StatusOK, f, f.SHA256, f.Blocks, false
 	ex.account = u
 	return ex
 }

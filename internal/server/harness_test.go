@@ -75,7 +75,7 @@ func startHarness(t *testing.T, ln net.Listener, dial func() (net.Conn, error), 
 
 	db, err := sqlite.Open(context.Background(), filepath.Join(top, "larder.db"))
 	must(t, err)
-	files, err := disk.Open(h.files, 0)
+	files, err := disk.Open(h.files)
 	must(t, err)
 	h.srv = &server.Server{
 		Auth:           auth.New(sqlite.NewUserStore(db), auth.NewHasher(cheapHash, nil, 0), auth.NewCache(0, 0), auth.NewThrottle(auth.ThrottleConfig{})),

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -29,11 +29,11 @@ const (
 // ServeLNP accepts connections on ln, which is a TLS listener unless
 // plaintext was asked for, and serves LNP/1 sessions on each in its own
 // goroutine; the connections count against MaxConns with the course
-// protocol's. Spaces must be set. It returns as Serve does.
+// protocol's. Spaces (or FileService) must be set. It returns as Serve does.
 func (s *Server) ServeLNP(ln net.Listener) error {
-	if s.Spaces == nil {
+	if s.Spaces == nil && s.FileService == nil {
 		ln.Close()
-		return errors.New("server: ServeLNP without Spaces")
+		return errors.New("server: ServeLNP without Spaces or FileService")
 	}
 	s.init()
 	s.janitor.Do(func() { s.running.Go(s.sweep) })
@@ -49,17 +49,15 @@ func (s *Server) sweep() {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := s.Spaces.RemoveStaleUploads(time.Now().Add(-keep)); err != nil {
+		if n, err := s.fsvc.RemoveStaleUploads(time.Now().Add(-keep)); err != nil {
 			s.logger().Warn("cannot remove stale uploads", "error", err)
 		} else if n > 0 {
 			s.logger().Info("removed interrupted uploads", "count", n, "older_than", keep)
 		}
-		if s.FileStore != nil {
-			if n, err := s.FileStore.PruneBlockSums(s.ctx); err != nil && s.ctx.Err() == nil {
-				s.logger().Warn("cannot prune block sums", "error", err)
-			} else if n > 0 {
-				s.logger().Info("pruned the block sums of contents no file has", "count", n)
-			}
+		if n, err := s.fsvc.PruneBlockSums(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.logger().Warn("cannot prune block sums", "error", err)
+		} else if n > 0 {
+			s.logger().Info("pruned the block sums of contents no file has", "count", n)
 		}
 		select {
 		case <-t.C:
@@ -88,7 +86,7 @@ type session struct {
 	c         *conn
 	s         *Server
 	user      *larder.User
-	space     *disk.Space
+	space     *files.Space
 	r         *lnp.Reader
 	w         *lnp.Writer
 	dw        deadlineWriter
@@ -210,7 +208,7 @@ func (ss *session) hello() bool {
 		ss.welcome(lnp.Welcome{Status: status, Message: msg})
 		return false
 	}
-	space, err := s.Spaces.Space(u.ID)
+	space, err := s.fsvc.Space(u.ID)
 	if err != nil {
 		ss.refuse(lnp.StatusOther, larder.ErrorMessage(err), err)
 		return false

@@ -67,7 +67,7 @@ func startLNPHarness(t *testing.T, plaintext bool, configure ...func(*server.Ser
 	must(t, os.Mkdir(h.files, 0o755))
 	db, err := sqlite.Open(context.Background(), filepath.Join(top, "larder.db"))
 	must(t, err)
-	files, err := disk.Open(h.files, 0)
+	files, err := disk.Open(h.files)
 	must(t, err)
 	spaces, err := disk.OpenSpaces(h.spaces)
 	must(t, err)

@@ -15,9 +15,6 @@ import (
 // changed; on PostgreSQL one indexed lookup per account with a session.
 const accountCheckEvery = time.Second
 
-// key returns the FileStore space of the session's account.
-func (ss *session) key() string { return larder.SpaceOf(ss.user.ID) }
-
 // checkAccount reports whether the session's account is as it logged in.
 // A disabled or deleted account is an error with code EFORBIDDEN (DENIED)
 // saying so; a changed password one with code EUNAUTHORIZED.

@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
-	"io/fs"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -18,19 +17,7 @@ import (
 const sharedName = "shared"
 
 // where is a resolved path: in the user's space, or in the shared area.
-type where struct {
-	shared bool
-	path   string // cleaned, relative to its area; "" for its top
-}
-
-// space is the FileStore space of w, for a session whose own space is
-// key.
-func (w where) space(key string) string {
-	if w.shared {
-		return ""
-	}
-	return key
-}
+type where = files.Loc
 
 func resolve(p string) (where, error) {
 	clean, err := disk.CleanPath(p)
@@ -38,12 +25,12 @@ func resolve(p string) (where, error) {
 		return where{}, err
 	}
 	if clean == sharedName {
-		return where{shared: true}, nil
+		return where{Shared: true}, nil
 	}
 	if rest, ok := strings.CutPrefix(clean, sharedName+"/"); ok {
-		return where{shared: true, path: rest}, nil
+		return where{Shared: true, Path: rest}, nil
 	}
-	return where{path: clean}, nil
+	return where{Path: clean}, nil
 }
 
 // writable refuses a change to the shared area or to the top of the space.
@@ -52,9 +39,9 @@ func writable(p string) (where, error) {
 	switch {
 	case err != nil:
 		return w, err
-	case w.shared:
+	case w.Shared:
 		return w, larder.Errorf(larder.EFORBIDDEN, "the shared area is read-only")
-	case w.path == "":
+	case w.Path == "":
 		return w, larder.Errorf(larder.EINVALID, "the top of your space cannot be changed")
 	}
 	return w, nil
@@ -73,7 +60,7 @@ func (ss *session) handle(ctx context.Context, m lnp.Message) bool {
 		ev := larder.Event{Kind: larder.EventMkdir, Path: lnpPath(m.Path)}
 		w, err := writable(m.Path)
 		if err == nil {
-			err = ss.space.Mkdir(w.path)
+			err = ss.space.Mkdir(w.Path)
 		}
 		return ss.done(ctx, ev, err, nil)
 	case lnp.Delete:
@@ -127,83 +114,39 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 }
 
 func (ss *session) whoami(ctx context.Context) bool {
-	r := lnp.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(ss.s.Quota.Bytes), FilesQuota: uint64(ss.s.Quota.Files)}
-	u, _, err := ss.usage(ctx, "")
+	q := ss.s.fsvc.Quota()
+	r := lnp.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(q.Bytes), FilesQuota: uint64(q.Files)}
+	u, _, err := ss.space.Usage(ctx, "")
 	r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
 	return ss.done(ctx, larder.Event{Kind: larder.EventStat, Reason: "whoami"}, err, r.AppendBody(nil))
 }
 
-// statOf returns what is at w.
-func (ss *session) statOf(w where) (fs.FileInfo, error) {
-	if w.shared {
-		return ss.s.Files.Stat(w.path)
-	}
-	return ss.space.Stat(w.path)
-}
-
-// entry describes fi, found at w, with its hash if it is known without
+// entry describes in, found at w, with its hash if it is known without
 // reading the file.
-func (ss *session) entry(ctx context.Context, w where, fi fs.FileInfo) lnp.Entry {
-	e := lnp.Entry{Name: path.Base("/" + w.path), Dir: fi.IsDir(), Modified: fi.ModTime()}
-	if w.shared && w.path == "" {
+func (ss *session) entry(ctx context.Context, w where, in files.Info) lnp.Entry {
+	e := lnp.Entry{Name: path.Base("/" + w.Path), Dir: in.Dir, Modified: in.ModTime}
+	if w.Shared && w.Path == "" {
 		e.Name = sharedName
 	}
 	if !e.Dir {
-		e.Size = uint64(fi.Size())
-		e.SHA256, _ = ss.knownSum(ctx, w, fi.Size(), fi.ModTime())
+		e.Size = uint64(in.Size)
+		e.SHA256, _ = ss.space.Known(ctx, w, in)
 	}
 	return e
-}
-
-// knownSum returns the recorded SHA-256 of the file at w if the record
-// still matches its size and modification time.
-func (ss *session) knownSum(ctx context.Context, w where, size int64, mod time.Time) ([32]byte, bool) {
-	if ss.s.FileStore == nil {
-		return [32]byte{}, false
-	}
-	f, err := ss.s.FileStore.FileByPath(ctx, w.space(ss.key()), w.path)
-	if err != nil || f.Size != size || !f.Modified.Equal(mod) {
-		return [32]byte{}, false
-	}
-	return f.SHA256, true
-}
-
-// sum returns the SHA-256 of the open file f at w: the recorded one, or
-// one computed now and recorded.
-func (ss *session) sum(ctx context.Context, w where, f *disk.File) ([32]byte, error) {
-	if sum, ok := ss.knownSum(ctx, w, f.Size, f.ModTime); ok {
-		return sum, nil
-	}
-	var sum [32]byte
-	var err error
-	if w.shared {
-		sum, err = ss.s.Files.Digest(f)
-	} else {
-		sum, err = disk.HashFile(f)
-	}
-	if err != nil {
-		return sum, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read " + w.path, Err: err}
-	}
-	if ss.s.FileStore != nil {
-		// Best effort: a record that cannot be written is computed again
-		// next time.
-		ss.s.FileStore.PutFile(ctx, &larder.File{Space: w.space(ss.key()), Path: w.path, Size: f.Size, Modified: f.ModTime, SHA256: sum})
-	}
-	return sum, nil
 }
 
 func (ss *session) stat(ctx context.Context, m lnp.Stat) bool {
 	ev := larder.Event{Kind: larder.EventStat, Path: lnpPath(m.Path)}
 	w, err := resolve(m.Path)
-	var fi fs.FileInfo
+	var in files.Info
 	if err == nil {
-		fi, err = ss.statOf(w)
+		in, err = ss.space.Stat(w)
 	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
-	e := ss.entry(ctx, w, fi)
-	if w.path == "" && !w.shared {
+	e := ss.entry(ctx, w, in)
+	if w.Path == "" && !w.Shared {
 		e.Name = "/"
 	}
 	return ss.done(ctx, ev, nil, lnp.AppendEntry(nil, &e))
@@ -224,7 +167,7 @@ const (
 // folder, and with the session.
 type listCursor struct {
 	at   where
-	dir  *disk.Lister
+	dir  files.Lister
 	last string   // the last name sent
 	held []listed // read from the folder but not sent yet
 	eof  bool     // the folder has no more to read
@@ -233,7 +176,7 @@ type listCursor struct {
 // listed is an entry read from a folder, where it was found.
 type listed struct {
 	w  where
-	fi fs.FileInfo
+	in files.Info
 }
 
 // closeListing closes the session's listing in progress, if any.
@@ -288,23 +231,23 @@ func (ss *session) list(ctx context.Context, m lnp.List) bool {
 				ss.closeListing()
 				return ss.done(ctx, ev, err, nil)
 			}
-			for _, fi := range infos {
-				if !w.shared && w.path == "" && fi.Name() == sharedName {
+			for _, in := range infos {
+				if !w.Shared && w.Path == "" && in.Name == sharedName {
 					continue // listed first, as the shared area
 				}
 				child := w
-				child.path = path.Join(w.path, fi.Name())
-				cur.held = append(cur.held, listed{child, fi})
+				child.Path = path.Join(w.Path, in.Name)
+				cur.held = append(cur.held, listed{child, in})
 			}
 			continue
 		}
 		next := cur.held[0]
-		n := lnp.EntrySize(next.fi.Name())
+		n := lnp.EntrySize(next.in.Name)
 		if size+n > lnp.MaxListBytes {
 			break
 		}
-		e := ss.entry(ctx, next.w, next.fi)
-		e.Name = next.fi.Name()
+		e := ss.entry(ctx, next.w, next.in)
+		e.Name = next.in.Name
 		r.Entries = append(r.Entries, e)
 		size += n
 		cur.held = cur.held[1:]
@@ -323,46 +266,26 @@ func (ss *session) list(ctx context.Context, m lnp.List) bool {
 // openListing opens the folder at w for a listing; the top of the space
 // lists the shared area first.
 func (ss *session) openListing(w where) (*listCursor, error) {
-	var l *disk.Lister
-	var err error
-	if w.shared {
-		l, err = ss.s.Files.OpenList(w.path)
-	} else {
-		l, err = ss.space.OpenList(w.path)
-	}
+	l, err := ss.space.List(w)
 	if err != nil {
 		return nil, err
 	}
 	cur := &listCursor{at: w, dir: l}
-	if !w.shared && w.path == "" {
-		ss.addShared(func(w where, fi fs.FileInfo) { cur.held = append(cur.held, listed{w, fi}) })
+	if !w.Shared && w.Path == "" {
+		top := where{Shared: true}
+		if in, err := ss.space.Stat(top); err == nil {
+			in.Name = sharedName
+			cur.held = append(cur.held, listed{top, in})
+		}
 	}
 	return cur, nil
 }
-
-// addShared adds the shared area's entry to a listing of the top.
-func (ss *session) addShared(add func(where, fs.FileInfo)) {
-	if fi, err := ss.s.Files.Stat(""); err == nil {
-		add(where{shared: true}, namedInfo{fi, sharedName})
-	}
-}
-
-// namedInfo is a FileInfo under another name.
-type namedInfo struct {
-	fs.FileInfo
-	name string
-}
-
-func (n namedInfo) Name() string { return n.name }
 
 func (ss *session) delete(ctx context.Context, m lnp.Delete) bool {
 	ev := larder.Event{Kind: larder.EventDelete, Path: lnpPath(m.Path)}
 	w, err := writable(m.Path)
 	if err == nil {
-		err = ss.space.Remove(w.path)
-	}
-	if err == nil && ss.s.FileStore != nil {
-		err = ss.s.FileStore.DeleteFiles(ctx, ss.key(), w.path)
+		err = ss.space.Delete(ctx, w.Path)
 	}
 	return ss.done(ctx, ev, err, nil)
 }
@@ -375,10 +298,7 @@ func (ss *session) rename(ctx context.Context, m lnp.Rename) bool {
 		to, err = writable(m.To)
 	}
 	if err == nil {
-		err = ss.space.Rename(from.path, to.path, m.Overwrite)
-	}
-	if err == nil && ss.s.FileStore != nil {
-		err = ss.s.FileStore.RenameFiles(ctx, ss.key(), from.path, to.path)
+		err = ss.space.Rename(ctx, from.Path, to.Path, m.Overwrite)
 	}
 	if err != nil {
 		ev.Reason = ""
@@ -400,18 +320,13 @@ func (ss *session) passwd(ctx context.Context, m lnp.Passwd) bool {
 	return ss.done(ctx, ev, err, nil)
 }
 
-// open opens the regular file at p for reading.
-func (ss *session) open(p string) (where, *disk.File, error) {
+// open opens the regular file at p for reading, with its SHA-256.
+func (ss *session) open(ctx context.Context, p string) (where, *files.File, error) {
 	w, err := resolve(p)
 	if err != nil {
 		return w, nil, err
 	}
-	var f *disk.File
-	if w.shared {
-		f, err = ss.s.Files.Open(w.path)
-	} else {
-		f, err = ss.space.Open(w.path)
-	}
+	f, err := ss.space.Open(ctx, w)
 	return w, f, err
 }
 
@@ -420,14 +335,19 @@ func (ss *session) sums(ctx context.Context, m lnp.Sums) bool {
 	if m.Count > lnp.MaxSumsCount {
 		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "%d sums asked for; the most is %d", m.Count, lnp.MaxSumsCount), nil)
 	}
-	w, f, err := ss.open(m.Path)
+	w, err := resolve(m.Path)
+	var f *files.File
+	var ok bool
+	if err == nil {
+		f, ok, err = ss.space.OpenKnown(ctx, w)
+	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer f.Close()
 	var known *larder.BlockSums
-	if sum, ok := ss.knownSum(ctx, w, f.Size, f.ModTime); ok {
-		known = ss.knownBlocks(ctx, f.Size, 0, sum)
+	if ok {
+		known = ss.knownBlocks(ctx, f, 0)
 	}
 	var r lnp.SumsReply
 	bs := int64(ss.blockSize)

@@ -43,7 +43,7 @@ func (ss *session) cancel(ctx context.Context, m lnp.Cancel) bool {
 		if err != nil {
 			return ss.done(ctx, ev, err, nil)
 		}
-		target = w.path
+		target = w.Path
 	}
 	n, bytes, err := ss.space.CancelUploads(target)
 	ev.Bytes = bytes

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/xfer"
 	"github.com/larderfs/larder/lnp"
 )
@@ -25,14 +25,15 @@ const minKnownSums = 256 << 10
 // whole pass for the next download. It returns where it stopped, the END
 // to send, and the error writing to the client, if any: then no END can
 // reach it.
-func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]byte) (int64, lnp.EndStatus, error) {
-	known := ss.knownBlocks(ctx, f.Size, off, sum)
+func (ss *session) send(ctx context.Context, f *files.File, off int64) (int64, lnp.EndStatus, error) {
+	sum := f.SHA256
+	known := ss.knownBlocks(ctx, f, off)
 	if tcp, ok := ss.c.rwc.(*net.TCPConn); ok && known != nil {
 		return ss.sendFile(tcp, f, off, known)
 	}
 	o := xfer.ReadOptions{BlockSize: ss.blockSize, Unhashed: known != nil}
 	var rec *larder.BlockSums
-	if known == nil && off == 0 && ss.s.FileStore != nil && ss.keepsSums(f.Size) {
+	if known == nil && off == 0 && ss.s.fsvc.HasRecords() && ss.keepsSums(f.Size) {
 		// The sums of this pass are recorded if the bytes read are the
 		// content whose hash was announced: the file may change meanwhile.
 		rec = &larder.BlockSums{SHA256: sum, Size: f.Size, BlockSize: ss.blockSize}
@@ -70,9 +71,7 @@ func (ss *session) send(ctx context.Context, f *disk.File, off int64, sum [32]by
 	}
 	if rec != nil && [32]byte(o.Whole.Sum(nil)) == sum {
 		// Best effort: sums not recorded are computed again next time.
-		if err := ss.s.FileStore.PutBlockSums(ctx, rec); err != nil {
-			ss.s.logger().Warn("cannot record block sums", "path", f.Name, "err", err)
-		}
+		ss.s.fsvc.PutBlockSums(ctx, rec)
 	}
 	return off, lnp.EndStatus{Status: lnp.StatusOK}, nil
 }
@@ -101,30 +100,20 @@ func readFailed(err error) lnp.EndStatus {
 	return lnp.EndStatus{Status: lnp.StatusOther, Message: msg}
 }
 
-// knownBlocks returns the block sums recorded for the content of size
-// bytes with SHA-256 sum in the session's block size, if a download from
-// off can use them (its blocks are theirs), or nil.
-func (ss *session) knownBlocks(ctx context.Context, size, off int64, sum [32]byte) *larder.BlockSums {
-	if ss.s.FileStore == nil || size < minKnownSums || off%int64(ss.blockSize) != 0 {
+// knownBlocks returns the block sums recorded for the content of f in
+// the session's block size, if a download from off can use them (its
+// blocks are theirs), or nil.
+func (ss *session) knownBlocks(ctx context.Context, f *files.File, off int64) *larder.BlockSums {
+	if f.Size < minKnownSums || off%int64(ss.blockSize) != 0 {
 		return nil
 	}
-	b, err := ss.s.FileStore.BlockSums(ctx, sum, size, ss.blockSize)
-	if err != nil {
-		if larder.ErrorCode(err) != larder.ENOTFOUND {
-			ss.s.logger().Warn("cannot read block sums", "err", err)
-		}
-		return nil
-	}
-	return b
+	return ss.s.fsvc.BlockSums(ctx, f, ss.blockSize)
 }
 
 // sendFile writes the DATA frames of f from off with the known sums, each
 // frame's head through the session's writer and its payload straight from
-// the file to the socket with sendfile(2).
-func (ss *session) sendFile(tcp *net.TCPConn, f *disk.File, off int64, known *larder.BlockSums) (int64, lnp.EndStatus, error) {
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return off, readFailed(err), nil
-	}
+// the store to the socket (with sendfile(2) from a disk).
+func (ss *session) sendFile(tcp *net.TCPConn, f *files.File, off int64, known *larder.BlockSums) (int64, lnp.EndStatus, error) {
 	timeout := cmp(ss.s.WriteTimeout, DefaultWriteTimeout)
 	var hd [lnp.DataOverhead]byte
 	watch := ss.watchAccount()
@@ -141,7 +130,7 @@ func (ss *session) sendFile(tcp *net.TCPConn, f *disk.File, off int64, known *la
 			return off, lnp.EndStatus{}, err
 		}
 		ss.c.setWriteDeadline(time.Now().Add(timeout))
-		sent, err := tcp.ReadFrom(&io.LimitedReader{R: f.File, N: n})
+		sent, err := f.WriteRangeTo(tcp, off, n)
 		if sent < n {
 			// The frame announced n bytes: whatever comes next would be
 			// read as its payload, so the session cannot go on.

@@ -2,16 +2,14 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"time"
 
 	"github.com/larderfs/larder"
-	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/xfer"
 	"github.com/larderfs/larder/lnp"
 )
@@ -27,7 +25,7 @@ func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
 	defer ss.s.endTransfer(ss.user.Name)
-	w, f, err := ss.open(m.Path)
+	_, f, err := ss.open(ctx, m.Path)
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
@@ -35,16 +33,13 @@ func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 	if m.Offset > uint64(f.Size) {
 		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "offset %d is past the end of the file (%d bytes)", m.Offset, f.Size), nil)
 	}
-	sum, err := ss.sum(ctx, w, f)
-	if err != nil {
-		return ss.done(ctx, ev, err, nil)
-	}
+	sum := f.SHA256
 	head := lnp.GetReply{Size: uint64(f.Size), Modified: f.ModTime, SHA256: sum}
 	if err := ss.w.Write(lnp.Reply{Status: lnp.StatusOK, Body: head.AppendBody(nil)}); err != nil {
 		return false
 	}
 
-	off, end, err := ss.send(ctx, f, int64(m.Offset), sum)
+	off, end, err := ss.send(ctx, f, int64(m.Offset))
 	if err == nil {
 		// The blocks still buffered must reach the network before the
 		// download is recorded as sent (and, for a sync kind, recorded
@@ -90,10 +85,6 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 	if err == nil && m.Size > 1<<62 {
 		err = larder.Errorf(larder.EINVALID, "a size of %d bytes is too large", m.Size)
 	}
-	var replaced int64
-	if err == nil {
-		replaced, err = ss.checkTarget(w, m.Overwrite)
-	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
@@ -101,39 +92,21 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
 	defer ss.s.endTransfer(ss.user.Name)
-	up, err := ss.space.StartUpload(w.path, int64(m.Size), m.Resume)
+	up, err := ss.space.StartUpload(ctx, w.Path, int64(m.Size), m.Resume, m.Overwrite)
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer up.Close()
-	// The path's unfinished uploads of other sizes, which this one could
-	// never resume, are superseded: their space is this one's.
-	ss.space.CancelUploads(w.path)
-	hold, err := ss.admit(ctx, up, replaced)
-	if err != nil {
-		if up.Offset == 0 {
-			up.Discard() // nothing in it
-		}
-		return ss.done(ctx, ev, err, nil)
-	}
-	defer hold.Release()
-	h := sha256.New()
-	if up.Offset > 0 {
-		if err := up.HashPrefix(h, up.Offset); err != nil {
-			return ss.done(ctx, ev, err, nil)
-		}
-	}
-	resumedAt := up.Offset
-	r := lnp.PutReply{Offset: uint64(up.Offset)}
+	r := lnp.PutReply{Offset: uint64(up.Start)}
 	if !ss.reply(lnp.StatusOK, "", r.AppendBody(nil)) {
 		return false
 	}
 
-	total, sums, err := ss.receive(up, h, hold)
+	total, sums, err := ss.receive(up)
 	ev.Duration = time.Since(start)
 	if err != nil {
 		if errors.Is(err, errClientGone) {
-			ev.User, ev.Remote, ev.Status, ev.Reason = ss.user.Name, ss.c.remote, int(lnp.StatusOther), fmt.Sprintf("interrupted at %d bytes: %v", up.Offset, err)
+			ev.User, ev.Remote, ev.Status, ev.Reason = ss.user.Name, ss.c.remote, int(lnp.StatusOther), fmt.Sprintf("interrupted at %d bytes: %v", up.Offset(), err)
 			ss.record(ctx, ev)
 			return false
 		}
@@ -146,123 +119,15 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 		}
 		return false
 	}
-	if got := [32]byte(h.Sum(nil)); got != total {
-		up.Discard() // what was received is not that file: nothing to resume
-		return ss.done(ctx, ev, larder.Errorf(larder.EINTEGRITY,
-			"the file's SHA-256 does not match: %d bytes received (%d before this session), nothing kept", m.Size, resumedAt), nil)
-	}
-	fi, err := up.Sync()
-	if err == nil {
-		// Checked again at the last moment: an account disabled or
-		// deleted during the upload commits nothing.
-		err = ss.checkAccount(ctx)
-	}
+	// The account is checked again at the last moment: one disabled or
+	// deleted during the upload commits nothing.
+	in, err := up.Commit(ctx, total, sums, ss.blockSize, ss.checkAccount)
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
-	}
-	place := func() error { return up.Place(m.Overwrite) }
-	if fs := ss.s.FileStore; fs != nil {
-		rec := &larder.File{Space: ss.key(), Path: w.path, Size: int64(m.Size), Modified: fi.ModTime(), SHA256: total}
-		err = fs.CommitFile(ctx, rec, ss.s.Quota, place)
-	} else {
-		err = place()
-	}
-	if larder.ErrorCode(err) == larder.EQUOTA {
-		up.Discard() // it can never commit
-	}
-	if err != nil {
-		return ss.done(ctx, ev, err, nil)
-	}
-	if sums != nil && ss.s.FileStore != nil {
-		// Best effort: sums not recorded are computed at the first download.
-		b := &larder.BlockSums{SHA256: total, Size: int64(m.Size), BlockSize: ss.blockSize, Sums: sums}
-		if err := ss.s.FileStore.PutBlockSums(ctx, b); err != nil {
-			ss.s.logger().Warn("cannot record block sums", "path", w.path, "err", err)
-		}
 	}
 	ev.SHA256 = total
-	e := lnp.Entry{Name: path.Base(w.path), Size: m.Size, Modified: fi.ModTime(), SHA256: total}
+	e := lnp.Entry{Name: path.Base(w.Path), Size: m.Size, Modified: in.ModTime, SHA256: total}
 	return ss.done(ctx, ev, nil, lnp.AppendEntry(nil, &e))
-}
-
-// checkTarget refuses, before any byte is sent, an upload that cannot
-// commit: a target that is a folder, or exists without overwrite; a
-// missing parent folder. It returns the size of the file the upload
-// replaces, or -1.
-func (ss *session) checkTarget(w where, overwrite bool) (int64, error) {
-	var replaced int64 = -1
-	if fi, err := ss.space.Stat(w.path); err == nil {
-		switch {
-		case fi.IsDir():
-			return 0, larder.Errorf(larder.ECONFLICT, "%q is a folder", w.path)
-		case !overwrite:
-			return 0, larder.Errorf(larder.ECONFLICT, "%q exists; overwrite it to replace it", w.path)
-		}
-		replaced = fi.Size()
-	}
-	if parent := path.Dir(w.path); parent != "." {
-		if fi, err := ss.space.Stat(parent); err != nil || !fi.IsDir() {
-			return 0, larder.Errorf(larder.ENOTFOUND, "the folder %q does not exist", parent)
-		}
-	}
-	return replaced, nil
-}
-
-// admit refuses, before any byte is sent, an upload whose file would take
-// the space beyond its quota, counting every unfinished upload of the
-// space at its file's size (so two uploads started together see each
-// other; the quota is checked again, exactly, at commit), or the server's
-// disk below its reserve, counting what other uploads are still to write.
-// replaced is the size of the file it replaces, or -1. It returns the
-// upload's hold on the disk's space.
-func (ss *session) admit(ctx context.Context, up *disk.Upload, replaced int64) (*disk.Hold, error) {
-	if err := ss.checkQuota(ctx, up, replaced); err != nil {
-		return nil, err
-	}
-	return ss.s.Reserve.Hold(up.Size - up.Offset)
-}
-
-// checkQuota is admit's check of the quota.
-func (ss *session) checkQuota(ctx context.Context, up *disk.Upload, replaced int64) error {
-	q := ss.s.Quota
-	if ss.s.FileStore == nil || q == (larder.Quota{}) {
-		return nil
-	}
-	u, parts, err := ss.usage(ctx, up.ID)
-	if err != nil {
-		return err
-	}
-	u.Bytes += up.Size
-	u.Files++
-	if replaced >= 0 {
-		u.Bytes -= replaced
-		u.Files--
-	}
-	if !q.Exceeds(u) {
-		return nil
-	}
-	err = larder.QuotaExceeded(q, u)
-	if parts.Files > 0 {
-		e := err.(*larder.Error)
-		e.Message += fmt.Sprintf(" (unfinished uploads, %d, hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
-	}
-	return err
-}
-
-// usage returns the space's usage, its unfinished uploads but the one
-// whose ID is except included, and the part of it they hold.
-func (ss *session) usage(ctx context.Context, except string) (u, parts larder.Usage, err error) {
-	if ss.s.FileStore != nil {
-		if u, err = ss.s.FileStore.SpaceUsage(ctx, ss.key()); err != nil {
-			return u, parts, err
-		}
-	}
-	if parts, err = ss.space.PartUsage(except); err != nil {
-		return u, parts, err
-	}
-	u.Bytes += parts.Bytes
-	u.Files += parts.Files
-	return u, parts, nil
 }
 
 // Upload draining: after a REPLY that ends an upload in the middle, how
@@ -302,23 +167,22 @@ var errClientGone = errors.New("the client went away")
 //
 // It also returns the blocks' sums, to be recorded with the file, if the
 // whole file came in this session in blocks of the session's size.
-func (ss *session) receive(up *disk.Upload, whole hash.Hash, hold *disk.Hold) ([32]byte, []byte, error) {
-	wr := xfer.NewWriter(up, xfer.WriteOptions{Whole: whole, Verify: true})
+func (ss *session) receive(up *files.Upload) ([32]byte, []byte, error) {
+	wr := xfer.NewWriter(up, xfer.WriteOptions{Whole: up.Hash, Verify: true})
 	var sums []byte
 	keep := &sums
-	if up.Offset > 0 || !ss.keepsSums(up.Size) {
+	if up.Start > 0 || !ss.keepsSums(up.Size) {
 		keep = nil
 	}
-	from := up.Offset
-	sum, err := ss.receiveBlocks(up, wr, keep, hold)
+	sum, err := ss.receiveBlocks(up, wr, keep)
 	werr := wr.Close()
-	ss.s.counters.lnpReceived.Add(up.Offset - from)
+	ss.s.counters.lnpReceived.Add(up.Offset() - up.Start)
 	if werr != nil && (err == nil || errors.Is(err, errClientGone)) {
 		err = werr
 	}
 	var bad *xfer.MismatchError
 	if errors.As(err, &bad) {
-		err = larder.Errorf(larder.EINTEGRITY, "the block at offset %d does not match its SHA-256; the %d bytes before it are kept for a resume", bad.Offset, up.Offset)
+		err = larder.Errorf(larder.EINTEGRITY, "the block at offset %d does not match its SHA-256; the %d bytes before it are kept for a resume", bad.Offset, up.Offset())
 	}
 	return sum, sums, err
 }
@@ -326,9 +190,9 @@ func (ss *session) receive(up *disk.Upload, whole hash.Hash, hold *disk.Hold) ([
 // receiveBlocks is receive's loop. It appends each block's sum to *sums
 // while the blocks have the session's size, and sets it to nil if one
 // does not (the last may be shorter).
-func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte, hold *disk.Hold) ([32]byte, error) {
+func (ss *session) receiveBlocks(up *files.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
 	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
-	at := up.Offset // the writer moves up.Offset behind us
+	at := up.Start // the writer moves up.Offset behind us
 	checked := at
 	watch := ss.watchAccount()
 	for {
@@ -338,7 +202,7 @@ func (ss *session) receiveBlocks(up *disk.Upload, wr *xfer.Writer, sums *[]byte,
 		if at-checked >= reserveEvery {
 			// What was received is written or on its way; the rest is
 			// held. Another writer may have taken the space meanwhile.
-			if err := hold.Wrote(at - checked); err != nil {
+			if err := up.Wrote(at - checked); err != nil {
 				return [32]byte{}, err
 			}
 			checked = at

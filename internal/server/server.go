@@ -23,6 +23,7 @@ import (
 	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 )
 
 // Defaults for the Server fields whose zero value means "default".
@@ -125,9 +126,16 @@ type Server struct {
 	// they are refused before and during the transfer below it.
 	Reserve *disk.Reserve
 
+	// FileService owns the stored files for both protocols: every read,
+	// upload, rename and delete goes through it. Nil means one made from
+	// Files, Spaces, FileStore, Quota and Reserve at the first Serve; a
+	// program that sets it runs its Recover before serving.
+	FileService *files.Service
+
 	initOnce sync.Once
-	slots    chan struct{} // one per connection being served
-	rejects  chan struct{} // bounds goroutines telling clients we are busy
+	fsvc     *files.Service // FileService, or the one made from the fields
+	slots    chan struct{}  // one per connection being served
+	rejects  chan struct{}  // bounds goroutines telling clients we are busy
 	ctx      context.Context
 	cancel   context.CancelFunc // cancels ctx on Close
 
@@ -162,6 +170,17 @@ func (s *Server) init() {
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]netip.Addr)
 		s.perAddr = make(map[netip.Addr]int)
+		s.fsvc = s.FileService
+		if s.fsvc == nil {
+			// New fails only without a backend, which this is.
+			s.fsvc, _ = files.New(files.Config{
+				Backend: files.NewLocal(s.Files, s.Spaces),
+				Records: s.FileStore,
+				Quota:   s.Quota,
+				Reserve: s.Reserve,
+				Logger:  s.Logger,
+			})
+		}
 	})
 }
 

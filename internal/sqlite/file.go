@@ -33,9 +33,9 @@ func NewFileStore(db *DB) *FileStore {
 // key rather than LIKE, whose wildcards (and ASCII case folding) would
 // need escaping in every path.
 const (
-	fileByPathSQL = `SELECT size, modified, sha256 FROM files WHERE space = ? AND path = ?`
-	upsertFileSQL = `INSERT INTO files (space, path, size, modified, sha256) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (space, path) DO UPDATE SET size = excluded.size, modified = excluded.modified, sha256 = excluded.sha256`
+	fileByPathSQL = `SELECT size, modified, sha256, version FROM files WHERE space = ? AND path = ?`
+	upsertFileSQL = `INSERT INTO files (space, path, size, modified, sha256, version) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (space, path) DO UPDATE SET size = excluded.size, modified = excluded.modified, sha256 = excluded.sha256, version = excluded.version`
 	spaceUsageSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ?`
 	// The usage of a space without the record at one path, which the
 	// file being committed replaces.
@@ -61,15 +61,16 @@ func (s *FileStore) FileByPath(ctx context.Context, space, path string) (*larder
 	var (
 		size, modified int64
 		sum            []byte
+		version        string
 	)
-	err = stmt.QueryRowContext(ctx, space, path).Scan(&size, &modified, &sum)
+	err = stmt.QueryRowContext(ctx, space, path).Scan(&size, &modified, &sum, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, larder.FileNotFound(space, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: file %q in space %q: %w", path, space, err)
 	}
-	f, err := larder.FileRecord(space, path, size, modified, sum)
+	f, err := larder.FileRecord(space, path, size, modified, sum, version)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -128,6 +129,10 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 	if err != nil {
 		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
 	}
+	setVersion, err := s.db.stmt(ctx, false, setVersionSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+	}
 	var placed, placeFailed bool
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
 		var u larder.Usage
@@ -143,11 +148,19 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 		if _, err := tx.StmtContext(ctx, upsert).ExecContext(ctx, fileArgs(f)...); err != nil {
 			return err
 		}
+		version := f.Version
 		if err := place(); err != nil {
 			placeFailed = true
 			return err
 		}
 		placed = true
+		if f.Version != version {
+			if !larder.IsText(f.Version) {
+				return larder.Errorf(larder.EINVALID, "commit file %q: version %q is not UTF-8 text without NUL bytes", f.Path, f.Version)
+			}
+			_, err := tx.StmtContext(ctx, setVersion).ExecContext(ctx, f.Version, f.Space, f.Path)
+			return err
+		}
 		return nil
 	})
 	switch {
@@ -343,5 +356,87 @@ func (s *FileStore) PruneBlockSums(ctx context.Context) (int64, error) {
 // fileArgs returns the values of f's columns, in the order of
 // upsertFileSQL.
 func fileArgs(f *larder.File) []any {
-	return []any{f.Space, f.Path, f.Size, f.Modified.UnixNano(), f.SHA256[:]}
+	return []any{f.Space, f.Path, f.Size, f.Modified.UnixNano(), f.SHA256[:], f.Version}
+}
+
+const (
+	setVersionSQL = `UPDATE files SET version = ? WHERE space = ? AND path = ?`
+	countFilesSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ? AND (path = ? OR (path >= ? AND path < ?))`
+	addIntentSQL  = `INSERT INTO file_intents (backend, op, space, path, dest) VALUES (?, ?, ?, ?, ?) RETURNING id`
+	intentsSQL    = `SELECT id, op, space, path, dest FROM file_intents WHERE backend = ? ORDER BY id`
+	doneIntentSQL = `DELETE FROM file_intents WHERE id = ?`
+)
+
+// CountFiles returns the bytes and files recorded at path in space and
+// below it. An empty path is an error with code EINVALID; a space or path
+// that no record can have counts nothing.
+func (s *FileStore) CountFiles(ctx context.Context, space, path string) (larder.Usage, error) {
+	var u larder.Usage
+	if path == "" {
+		return u, larder.Errorf(larder.EINVALID, "count files: empty path")
+	}
+	if !larder.IsText(space) || !larder.IsText(path) {
+		return u, nil // none can be recorded
+	}
+	stmt, err := s.db.stmt(ctx, true, countFilesSQL)
+	if err != nil {
+		return u, fmt.Errorf("sqlite: count files %q in space %q: %w", path, space, err)
+	}
+	if err := stmt.QueryRowContext(ctx, space, path, path+"/", path+"0").Scan(&u.Bytes, &u.Files); err != nil {
+		return u, fmt.Errorf("sqlite: count files %q in space %q: %w", path, space, err)
+	}
+	return u, nil
+}
+
+// AddIntent records in, committed before it returns, and sets its ID.
+// An intent larder.CheckIntent refuses is an error with code EINVALID.
+func (s *FileStore) AddIntent(ctx context.Context, in *larder.FileIntent) error {
+	if err := larder.CheckIntent(in); err != nil {
+		return err
+	}
+	stmt, err := s.db.stmt(ctx, false, addIntentSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: add intent to %s %q: %w", in.Op, in.Path, err)
+	}
+	if err := stmt.QueryRowContext(ctx, in.Backend, in.Op, in.Space, in.Path, in.To).Scan(&in.ID); err != nil {
+		return fmt.Errorf("sqlite: add intent to %s %q: %w", in.Op, in.Path, err)
+	}
+	return nil
+}
+
+// Intents returns the intents of backend not yet done, oldest first.
+func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileIntent, error) {
+	stmt, err := s.db.stmt(ctx, true, intentsSQL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: intents: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, backend)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: intents: %w", err)
+	}
+	defer rows.Close()
+	var ins []larder.FileIntent
+	for rows.Next() {
+		in := larder.FileIntent{Backend: backend}
+		if err := rows.Scan(&in.ID, &in.Op, &in.Space, &in.Path, &in.To); err != nil {
+			return nil, fmt.Errorf("sqlite: intents: %w", err)
+		}
+		ins = append(ins, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: intents: %w", err)
+	}
+	return ins, nil
+}
+
+// DoneIntent removes the intent with the given id, if there is one.
+func (s *FileStore) DoneIntent(ctx context.Context, id int64) error {
+	stmt, err := s.db.stmt(ctx, false, doneIntentSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite: intent %d done: %w", id, err)
+	}
+	if _, err := stmt.ExecContext(ctx, id); err != nil {
+		return fmt.Errorf("sqlite: intent %d done: %w", id, err)
+	}
+	return nil
 }

@@ -115,6 +115,22 @@ var migrations = []string{
 	// password change raises and a rehash keeps. Rows from before start
 	// at 0.
 	`ALTER TABLE users ADD COLUMN credential_gen INTEGER NOT NULL DEFAULT 0`,
+
+	// 9: what identifies the content a file record's SHA-256 was taken
+	// of (larder.File.Version), and the journal of changes to stored
+	// files (larder.FileIntent) that internal/files replays at start.
+	// Records from before have no version: each is hashed again once, at
+	// its next read. AUTOINCREMENT: an id is never given twice, so that
+	// a DoneIntent late for a removed intent cannot remove a newer one.
+	`ALTER TABLE files ADD COLUMN version TEXT NOT NULL DEFAULT '';
+	CREATE TABLE file_intents (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT,
+		backend TEXT NOT NULL,
+		op      TEXT NOT NULL,
+		space   TEXT NOT NULL,
+		path    TEXT NOT NULL,
+		dest    TEXT NOT NULL
+	) STRICT`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.

@@ -52,6 +52,9 @@ func RunFiles(t *testing.T, open func(t *testing.T) larder.FileStore) {
 		{"BlockSumsLarge", testBlockSumsLarge},
 		{"BlockSumsInvalid", testBlockSumsInvalid},
 		{"PruneBlockSums", testPruneBlockSums},
+		{"Versions", testFilesVersions},
+		{"Intents", testFileIntents},
+		{"CountFiles", testCountFiles},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -943,6 +946,9 @@ func checkFile(t *testing.T, what string, got, want *larder.File) {
 	if !got.Modified.Equal(want.Modified) {
 		diffs = append(diffs, fmt.Sprintf("Modified: got %v, want %v", got.Modified, want.Modified))
 	}
+	if got.Version != want.Version {
+		diffs = append(diffs, fmt.Sprintf("Version: got %q, want %q", got.Version, want.Version))
+	}
 	if got.SHA256 != want.SHA256 {
 		diffs = append(diffs, fmt.Sprintf("SHA256: got %x, want %x", got.SHA256, want.SHA256))
 	}
@@ -981,4 +987,136 @@ func without(all, drop []string) []string {
 		}
 	}
 	return kept
+}
+
+// testFilesVersions: a record keeps its Version through PutFile, CommitFile
+// and RenameFiles, and a new record of the path replaces it.
+func testFilesVersions(t *testing.T, s larder.FileStore) {
+	ctx := context.Background()
+	f := newFile("#1", "v.txt", 10)
+	f.Version = "dev:ino:10:123:456"
+	mustPut(t, s, f)
+	checkFile(t, "a record with a version", mustFile(t, s, f.Space, f.Path), f)
+
+	g := newFile("#1", "c.txt", 20)
+	g.Version = "etag \"abc\""
+	if err := s.CommitFile(ctx, g, larder.Quota{}, func() error { return nil }); err != nil {
+		t.Fatalf("CommitFile: got %v, want nil", err)
+	}
+	checkFile(t, "a committed record with a version", mustFile(t, s, g.Space, g.Path), g)
+
+	// A version set by place, once the file is in place, is recorded.
+	h := newFile("#1", "placed.txt", 30)
+	if err := s.CommitFile(ctx, h, larder.Quota{}, func() error { h.Version = "set in place"; return nil }); err != nil {
+		t.Fatalf("CommitFile with place setting the version: got %v, want nil", err)
+	}
+	checkFile(t, "a record whose version place set", mustFile(t, s, h.Space, h.Path), h)
+	bad := newFile("#1", "badversion.txt", 30)
+	if err := s.CommitFile(ctx, bad, larder.Quota{}, func() error { bad.Version = "nul\x00"; return nil }); larder.ErrorCode(err) != larder.EINVALID {
+		t.Errorf("CommitFile with place setting a version with a NUL byte: got %v, want EINVALID", err)
+	}
+	if _, err := s.FileByPath(ctx, "#1", "badversion.txt"); larder.ErrorCode(err) != larder.ENOTFOUND {
+		t.Errorf("the record of a commit refused for its version: got %v, want none", err)
+	}
+
+	if err := s.RenameFiles(ctx, "#1", "v.txt", "w.txt"); err != nil {
+		t.Fatalf("RenameFiles: got %v, want nil", err)
+	}
+	moved := *f
+	moved.Path = "w.txt"
+	checkFile(t, "a renamed record", mustFile(t, s, "#1", "w.txt"), &moved)
+
+	unversioned := newFile("#1", "w.txt", 10)
+	mustPut(t, s, unversioned)
+	checkFile(t, "a record replaced by one without a version", mustFile(t, s, "#1", "w.txt"), unversioned)
+
+	bad = newFile("#1", "bad", 1)
+	bad.Version = "nul\x00"
+	if err := s.PutFile(ctx, bad); larder.ErrorCode(err) != larder.EINVALID {
+		t.Errorf("PutFile with a version holding a NUL byte: got %v, want EINVALID", err)
+	}
+}
+
+// testFileIntents: intents are kept per backend, oldest first, with ids
+// that grow, until done; done twice is no error.
+func testFileIntents(t *testing.T, s larder.FileStore) {
+	ctx := context.Background()
+	ins := []*larder.FileIntent{
+		{Backend: "disk:a", Op: "put", Space: "#1", Path: "x/y.txt"},
+		{Backend: "disk:b", Op: "delete", Space: "#2", Path: "z"},
+		{Backend: "disk:a", Op: "rename", Space: "#1", Path: "a", To: "日本/b"},
+	}
+	var last int64
+	for _, in := range ins {
+		if err := s.AddIntent(ctx, in); err != nil {
+			t.Fatalf("AddIntent(%+v): got %v, want nil", in, err)
+		}
+		if in.ID <= last {
+			t.Fatalf("AddIntent gave id %d after %d, want a larger one", in.ID, last)
+		}
+		last = in.ID
+	}
+	got, err := s.Intents(ctx, "disk:a")
+	if err != nil {
+		t.Fatalf("Intents: got %v, want nil", err)
+	}
+	if want := []larder.FileIntent{*ins[0], *ins[2]}; !slices.Equal(got, want) {
+		t.Fatalf("Intents(disk:a): got %+v, want %+v", got, want)
+	}
+	if err := s.DoneIntent(ctx, ins[0].ID); err != nil {
+		t.Fatalf("DoneIntent: got %v, want nil", err)
+	}
+	if err := s.DoneIntent(ctx, ins[0].ID); err != nil {
+		t.Fatalf("DoneIntent of one already done: got %v, want nil", err)
+	}
+	got, err = s.Intents(ctx, "disk:a")
+	if err != nil || !slices.Equal(got, []larder.FileIntent{*ins[2]}) {
+		t.Fatalf("Intents(disk:a) after one done: got %+v, %v; want %+v", got, err, *ins[2])
+	}
+	for _, bad := range []*larder.FileIntent{
+		{Backend: "", Op: "put", Path: "p"},
+		{Backend: "b", Op: "", Path: "p"},
+		{Backend: "b", Op: "put", Path: ""},
+		{Backend: "b", Op: "put", Path: "nul\x00"},
+		{Backend: "b", Op: "rename", Path: "p", To: "\xff"},
+	} {
+		if err := s.AddIntent(ctx, bad); larder.ErrorCode(err) != larder.EINVALID {
+			t.Errorf("AddIntent(%+v): got %v, want EINVALID", bad, err)
+		}
+	}
+}
+
+// testCountFiles: a path counts its own record and those below it, not
+// those beside it that share its prefix, nor another space's.
+func testCountFiles(t *testing.T, s larder.FileStore) {
+	ctx := context.Background()
+	for _, f := range []*larder.File{
+		newFile("#1", "d", 1), // a file "d" and a folder "d/" cannot both be, but records can
+		newFile("#1", "d/a", 10),
+		newFile("#1", "d/sub/b", 100),
+		newFile("#1", "d.txt", 1000),
+		newFile("#1", "d0", 10000),
+		newFile("#2", "d/a", 100000),
+	} {
+		mustPut(t, s, f)
+	}
+	for _, tt := range []struct {
+		space, path string
+		want        larder.Usage
+	}{
+		{"#1", "d", larder.Usage{Bytes: 111, Files: 3}},
+		{"#1", "d/sub", larder.Usage{Bytes: 100, Files: 1}},
+		{"#1", "d.txt", larder.Usage{Bytes: 1000, Files: 1}},
+		{"#1", "none", larder.Usage{}},
+		{"#2", "d", larder.Usage{Bytes: 100000, Files: 1}},
+		{"#1", "\xff", larder.Usage{}},
+	} {
+		got, err := s.CountFiles(ctx, tt.space, tt.path)
+		if err != nil || got != tt.want {
+			t.Errorf("CountFiles(%q, %q): got %+v, %v; want %+v, nil", tt.space, tt.path, got, err, tt.want)
+		}
+	}
+	if _, err := s.CountFiles(ctx, "#1", ""); larder.ErrorCode(err) != larder.EINVALID {
+		t.Errorf("CountFiles with an empty path: got %v, want EINVALID", err)
+	}
 }

@@ -1,0 +1,263 @@
+//go:build linux
+
+package files
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/postgres"
+	"github.com/larderfs/larder/internal/postgres/pgtest"
+	"github.com/larderfs/larder/internal/sqlite"
+)
+
+// A crashWorld is a data folder and a database that services are opened
+// over, one after the other, as servers are over a restart.
+type crashWorld struct {
+	t      *testing.T
+	spaces string
+	shared string
+	open   func() (larder.FileStore, func()) // a new connection to the one database
+}
+
+// service opens a new Service over the world, stopping at the step named
+// stop (none if ""), with the racy window off.
+func (w *crashWorld) service(stop string) (*Service, *Space) {
+	t := w.t
+	spaces, err := disk.OpenSpaces(w.spaces)
+	must(t, err)
+	shared, err := disk.Open(w.shared)
+	must(t, err)
+	records, closeDB := w.open()
+	s, err := New(Config{Backend: NewLocal(shared, spaces), Records: records, Quota: larder.Quota{Bytes: 1 << 20}})
+	must(t, err)
+	s.racy = 0
+	if stop != "" {
+		s.failpoint = func(step string) error {
+			if step == stop {
+				return errors.New("killed")
+			}
+			return nil
+		}
+	}
+	sp, err := s.Space(1)
+	must(t, err)
+	t.Cleanup(func() {
+		sp.Close()
+		s.Close()
+		closeDB()
+		shared.Close()
+		spaces.Close()
+	})
+	return s, sp
+}
+
+// put uploads data to p through sp, as a session does.
+func put(ctx context.Context, sp *Space, p string, data []byte, overwrite bool) error {
+	u, err := sp.StartUpload(ctx, p, int64(len(data)), false, overwrite)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	if _, err := u.Write(data); err != nil {
+		return err
+	}
+	u.Hash.Write(data)
+	_, err = u.Commit(ctx, sha256.Sum256(data), nil, 0, nil)
+	return err
+}
+
+// disagreement returns how the records of space #1 differ from its files
+// on the disk, "" if they agree: every file has a record of its size and
+// SHA-256, and the records hold as many files and bytes as the disk (so
+// none is of a file that is not there), which is the usage the quota
+// counts.
+func (w *crashWorld) disagreement(records larder.FileStore) string {
+	ctx := context.Background()
+	top := filepath.Join(w.spaces, "id-1", "files")
+	var disk larder.Usage
+	var diffs []string
+	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(top, p)
+		rel = filepath.ToSlash(rel)
+		disk.Bytes += int64(len(data))
+		disk.Files++
+		rec, err := records.FileByPath(ctx, "#1", rel)
+		switch {
+		case err != nil:
+			diffs = append(diffs, fmt.Sprintf("%s: on the disk, no record (%v)", rel, larder.ErrorMessage(err)))
+		case rec.Size != int64(len(data)) || rec.SHA256 != sha256.Sum256(data):
+			diffs = append(diffs, fmt.Sprintf("%s: the record says %d bytes %x, the disk has %d bytes %x", rel, rec.Size, rec.SHA256[:4], len(data), sha256.Sum256(data)))
+		}
+		return nil
+	})
+	if err != nil {
+		return err.Error()
+	}
+	u, err := records.SpaceUsage(ctx, "#1")
+	if err != nil {
+		return err.Error()
+	}
+	if u != disk {
+		diffs = append(diffs, fmt.Sprintf("the records hold %+v, the disk %+v", u, disk))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// sqliteWorld returns the open of a crashWorld on the SQLite database at
+// path.
+func sqliteWorld(t *testing.T, path string) func() (larder.FileStore, func()) {
+	return func() (larder.FileStore, func()) {
+		db, err := sqlite.Open(context.Background(), path)
+		must(t, err)
+		return sqlite.NewFileStore(db), func() { db.Close() }
+	}
+}
+
+// TestCrashConsistency stops a put, a delete and a rename after each of
+// their steps, as a SIGKILL there would, then opens a new service over
+// the same folder and database, as a restart does: after its Recover the
+// records and the disk agree, usage included, and no intent is left. In
+// the middle of each change they disagree before Recover, which is what a
+// crash left behind before the journal.
+func TestCrashConsistency(t *testing.T) {
+	stores := map[string]func(t *testing.T) func() (larder.FileStore, func()){
+		"sqlite": func(t *testing.T) func() (larder.FileStore, func()) {
+			return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
+		},
+		"postgres": func(t *testing.T) func() (larder.FileStore, func()) {
+			url := pgtest.URL(t)
+			return func() (larder.FileStore, func()) {
+				db, err := postgres.Open(context.Background(), url)
+				must(t, err)
+				return postgres.NewFileStore(db), db.Close
+			}
+		},
+	}
+	type op struct {
+		name  string
+		steps []string
+		// middle are the steps after which, before Recover, the records
+		// and the disk disagree.
+		middle []string
+		do     func(ctx context.Context, sp *Space) error
+	}
+	ops := []op{
+		{"put new", []string{"put:intent", "put:placed", "put:committed"}, []string{"put:placed"},
+			func(ctx context.Context, sp *Space) error {
+				return put(ctx, sp, "new.txt", []byte("a new file"), false)
+			}},
+		{"put over", []string{"put:intent", "put:placed", "put:committed"}, []string{"put:placed"},
+			func(ctx context.Context, sp *Space) error {
+				return put(ctx, sp, "a.txt", []byte("a.txt, longer, rewritten"), true)
+			}},
+		{"delete", []string{"delete:intent", "delete:removed", "delete:recorded"}, []string{"delete:removed"},
+			func(ctx context.Context, sp *Space) error { return sp.Delete(ctx, "a.txt") }},
+		{"rename file", []string{"rename:intent", "rename:moved", "rename:recorded"}, []string{"rename:moved"},
+			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "a.txt", "moved.txt", false) }},
+		{"rename over", []string{"rename:intent", "rename:moved", "rename:recorded"}, []string{"rename:moved"},
+			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "a.txt", "c.txt", true) }},
+		{"rename folder", []string{"rename:intent", "rename:moved", "rename:recorded"}, []string{"rename:moved"},
+			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "dir", "elsewhere", false) }},
+	}
+	for store, open := range stores {
+		t.Run(store, func(t *testing.T) {
+			for _, o := range ops {
+				for _, stop := range o.steps {
+					t.Run(o.name+" stopped after "+stop, func(t *testing.T) {
+						ctx := context.Background()
+						top := t.TempDir()
+						w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: open(t)}
+						must(t, os.Mkdir(w.shared, 0o755))
+						_, sp := w.service("")
+						must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
+						must(t, put(ctx, sp, "c.txt", []byte("file c, to be replaced"), false))
+						must(t, sp.Mkdir("dir"))
+						must(t, put(ctx, sp, "dir/b.txt", []byte("file b, in a folder"), false))
+						must(t, put(ctx, sp, "dir/d.txt", []byte("file d"), false))
+
+						_, sp = w.service(stop)
+						if err := o.do(ctx, sp); !errors.Is(err, errCrash) {
+							t.Fatalf("%s: got %v, want it stopped after %s", o.name, err, stop)
+						}
+						// The restart: a new service over the same folder
+						// and database.
+						s2, _ := w.service("")
+						before := w.disagreement(s2.records)
+						if middle := contains(o.middle, stop); middle != (before != "") {
+							t.Errorf("before Recover: disagreement %q; want one: %v", before, middle)
+						}
+						n, err := s2.Recover(ctx)
+						if err != nil || n != 1 {
+							t.Fatalf("Recover: got %d, %v; want 1 intent replayed", n, err)
+						}
+						if d := w.disagreement(s2.records); d != "" {
+							t.Errorf("after Recover: %s", d)
+						}
+						if ins, err := s2.records.Intents(ctx, s2.id); err != nil || len(ins) != 0 {
+							t.Errorf("intents after Recover: got %v, %v; want none", ins, err)
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRecoverKeepsWhatItCannotReplay: an intent that cannot be replayed
+// (here of an op this version does not know) is kept for the next start
+// and does not stop the others, nor the start.
+func TestRecoverKeepsWhatItCannotReplay(t *testing.T) {
+	ctx := context.Background()
+	top := t.TempDir()
+	path := filepath.Join(top, "larder.db")
+	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, path)}
+	must(t, os.Mkdir(w.shared, 0o755))
+	s, sp := w.service("")
+	must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
+	// A record of a file that is not there, and an intent about it, as a
+	// delete stopped after its removal leaves them; and one of an op
+	// unknown to this version.
+	must(t, s.records.PutFile(ctx, &larder.File{Space: "#1", Path: "gone.txt", Size: 5, Modified: time.Unix(0, 0)}))
+	unknown := &larder.FileIntent{Backend: s.id, Op: "frobnicate", Space: "#1", Path: "a.txt"}
+	must(t, s.records.AddIntent(ctx, unknown))
+	must(t, s.records.AddIntent(ctx, &larder.FileIntent{Backend: s.id, Op: opDelete, Space: "#1", Path: "gone.txt"}))
+
+	n, err := s.Recover(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Recover: got %d, %v; want 1 replayed, nil", n, err)
+	}
+	if d := w.disagreement(s.records); d != "" {
+		t.Errorf("after Recover: %s", d)
+	}
+	ins, err := s.records.Intents(ctx, s.id)
+	if err != nil || len(ins) != 1 || ins[0].ID != unknown.ID {
+		t.Errorf("intents after Recover: got %+v, %v; want only the unknown one, kept", ins, err)
+	}
+}

@@ -1,0 +1,363 @@
+package files
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/disk"
+)
+
+// Mkdir makes the folder p of the space; its parent must exist. A folder
+// has no record, so there is nothing to journal.
+func (sp *Space) Mkdir(p string) error { return sp.area.Mkdir(p) }
+
+// Delete removes the file or empty folder p of the space, and its
+// records.
+func (sp *Space) Delete(ctx context.Context, p string) error {
+	s := sp.s
+	defer s.lock(sp.key)()
+	// Nothing there is refused before anything is journaled.
+	if _, err := sp.area.Stat(p); larder.ErrorCode(err) == larder.ENOTFOUND {
+		return err
+	}
+	in, err := s.begin(ctx, "delete", sp.key, p, "")
+	if err != nil {
+		return err
+	}
+	if err := sp.area.Remove(p); err != nil {
+		s.unchanged(ctx, in, sp.area, p)
+		return err
+	}
+	if err := s.step("delete:removed"); err != nil {
+		return err
+	}
+	if s.records != nil {
+		if err := s.records.DeleteFiles(ctx, sp.key, p); err != nil {
+			s.settle(ctx, in, sp.area)
+			return err
+		}
+	}
+	if err := s.step("delete:recorded"); err != nil {
+		return err
+	}
+	s.done(ctx, in)
+	return nil
+}
+
+// Rename moves the file or folder from of the space to to, and its
+// records; without overwrite an existing to is a conflict.
+func (sp *Space) Rename(ctx context.Context, from, to string, overwrite bool) error {
+	s := sp.s
+	defer s.lock(sp.key)()
+	before, _ := sp.area.Stat(from)
+	in, err := s.begin(ctx, "rename", sp.key, from, to)
+	if err != nil {
+		return err
+	}
+	if err := sp.area.Rename(from, to, overwrite); err != nil {
+		s.unchanged(ctx, in, sp.area, from)
+		return err
+	}
+	if err := s.step("rename:moved"); err != nil {
+		return err
+	}
+	if s.records != nil {
+		if err := s.records.RenameFiles(ctx, sp.key, from, to); err != nil {
+			s.settle(ctx, in, sp.area)
+			return err
+		}
+		if !before.Dir {
+			s.restamp(ctx, sp.area, sp.key, to, before.Version)
+		}
+	}
+	if err := s.step("rename:recorded"); err != nil {
+		return err
+	}
+	s.done(ctx, in)
+	return nil
+}
+
+// unchanged ends the intent of a change whose backend step failed: if p,
+// what the step would have moved or removed, is still there, nothing
+// changed (a conflict, a missing parent) and nothing is replayed, which
+// could mean hashing a large file for a refusal; otherwise the step got
+// as far as changing the backend (a change not made durable) and the
+// records follow whatever it holds.
+func (s *Service) unchanged(ctx context.Context, in *larder.FileIntent, a Area, p string) {
+	if _, err := a.Stat(p); err == nil {
+		s.done(ctx, in)
+		return
+	}
+	s.settle(ctx, in, a)
+}
+
+// restamp gives the record of the file just moved to p the version the
+// move gave it (on a disk the change time moves), if the record was
+// trusted for the version it had before: the bytes did not change, and
+// no one else writes a private space.
+func (s *Service) restamp(ctx context.Context, a Area, space, p, was string) {
+	rec, err := s.records.FileByPath(ctx, space, p)
+	if err != nil || was == "" || rec.Version != was {
+		return
+	}
+	now, err := a.Stat(p)
+	if err != nil || now.Dir || now.Size != rec.Size {
+		return
+	}
+	rec.Version = now.Version
+	if err := s.records.PutFile(ctx, rec); err != nil {
+		s.log.Warn("cannot record a moved file's version", "path", p, "error", err)
+	}
+}
+
+// Usage returns the space's usage, its unfinished uploads but the one
+// whose ID is except included, and the part of it they hold.
+func (sp *Space) Usage(ctx context.Context, except string) (u, parts larder.Usage, err error) {
+	if sp.s.records != nil {
+		if u, err = sp.s.records.SpaceUsage(ctx, sp.key); err != nil {
+			return u, parts, err
+		}
+	}
+	if parts, err = sp.area.PartUsage(except); err != nil {
+		return u, parts, err
+	}
+	u.Bytes += parts.Bytes
+	u.Files += parts.Files
+	return u, parts, nil
+}
+
+// Parts returns the space's unfinished uploads, by their IDs.
+func (sp *Space) Parts() ([]PartInfo, error) { return sp.area.Parts() }
+
+// CancelUploads removes the unfinished uploads of target, or all of them
+// if target is "", but those being written now, and returns how many it
+// removed and the bytes they held.
+func (sp *Space) CancelUploads(target string) (int, int64, error) {
+	return sp.area.CancelUploads(target)
+}
+
+// Upload is an upload in progress, from StartUpload to Commit or Close.
+type Upload struct {
+	sp        *Space
+	part      Part
+	hold      *disk.Hold
+	overwrite bool
+
+	ID     string // the part's, as Parts lists it
+	Target string
+	Size   int64 // announced
+	Start  int64 // where this session started: what an earlier one left
+	// Hash is the SHA-256 state of the whole content, the bytes before
+	// Start included: the receiver writes each verified byte to it too.
+	Hash hash.Hash
+}
+
+// StartUpload starts the upload of a file of size bytes to p, refusing,
+// before any byte is sent, one that cannot commit: a target that is a
+// folder, or exists without overwrite; a missing parent folder; a file
+// that would take the space beyond its quota (counting every unfinished
+// upload at its announced size, so two started together see each other;
+// the quota is checked again, exactly, at commit); or the disk below its
+// reserve. With resume an earlier part of the same path and size goes on;
+// the path's parts of other sizes, which it could never resume, go.
+func (sp *Space) StartUpload(ctx context.Context, p string, size int64, resume, overwrite bool) (*Upload, error) {
+	replaced, err := sp.checkTarget(p, overwrite)
+	if err != nil {
+		return nil, err
+	}
+	part, err := sp.area.StartUpload(p, size, resume)
+	if err != nil {
+		return nil, err
+	}
+	sp.area.CancelUploads(p)
+	u := &Upload{sp: sp, part: part, overwrite: overwrite, ID: part.ID(), Target: p, Size: size, Start: part.Offset(), Hash: sha256.New()}
+	if err := sp.checkQuota(ctx, u, replaced); err != nil {
+		u.abandon()
+		return nil, err
+	}
+	if u.hold, err = sp.s.reserve.Hold(size - u.Start); err != nil {
+		u.abandon()
+		return nil, err
+	}
+	if u.Start > 0 {
+		if _, err := io.Copy(u.Hash, io.NewSectionReader(part, 0, u.Start)); err != nil {
+			u.Close()
+			return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read the upload", Err: err}
+		}
+	}
+	return u, nil
+}
+
+// abandon lets go of an upload refused at its start; a part with nothing
+// in it goes.
+func (u *Upload) abandon() {
+	if u.Start == 0 {
+		u.Discard()
+		return
+	}
+	u.Close()
+}
+
+// checkTarget is StartUpload's check of the target. It returns the size
+// of the file the upload replaces, or -1.
+func (sp *Space) checkTarget(p string, overwrite bool) (int64, error) {
+	var replaced int64 = -1
+	if in, err := sp.area.Stat(p); err == nil {
+		switch {
+		case in.Dir:
+			return 0, larder.Errorf(larder.ECONFLICT, "%q is a folder", p)
+		case !overwrite:
+			return 0, larder.Errorf(larder.ECONFLICT, "%q exists; overwrite it to replace it", p)
+		}
+		replaced = in.Size
+	}
+	if parent := path.Dir(p); parent != "." {
+		if in, err := sp.area.Stat(parent); err != nil || !in.Dir {
+			return 0, larder.Errorf(larder.ENOTFOUND, "the folder %q does not exist", parent)
+		}
+	}
+	return replaced, nil
+}
+
+// checkQuota is StartUpload's check of the quota.
+func (sp *Space) checkQuota(ctx context.Context, u *Upload, replaced int64) error {
+	q := sp.s.quota
+	if sp.s.records == nil || q == (larder.Quota{}) {
+		return nil
+	}
+	usage, parts, err := sp.Usage(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	usage.Bytes += u.Size
+	usage.Files++
+	if replaced >= 0 {
+		usage.Bytes -= replaced
+		usage.Files--
+	}
+	if !q.Exceeds(usage) {
+		return nil
+	}
+	err = larder.QuotaExceeded(q, usage)
+	if parts.Files > 0 {
+		e := err.(*larder.Error)
+		e.Message += fmt.Sprintf(" (unfinished uploads, %d, hold %d bytes of it until they complete or are cancelled)", parts.Files, parts.Bytes)
+	}
+	return err
+}
+
+// Write appends verified bytes.
+func (u *Upload) Write(p []byte) (int, error) { return u.part.Write(p) }
+
+// Offset returns the bytes written and verified so far.
+func (u *Upload) Offset() int64 { return u.part.Offset() }
+
+// Wrote tells the reserve that n more bytes are on the disk and checks
+// the free space again: another writer may have taken it.
+func (u *Upload) Wrote(n int64) error { return u.hold.Wrote(n) }
+
+// Discard removes the part and lets go of the upload: nothing is kept for
+// a resume.
+func (u *Upload) Discard() error {
+	u.hold.Release()
+	return u.part.Discard()
+}
+
+// Close lets go of the upload; a part not committed stays for a resume.
+func (u *Upload) Close() error {
+	u.hold.Release()
+	return u.part.Close()
+}
+
+// Commit puts the complete upload in place, whose SHA-256 the client says
+// is sum, with its record, under the space's quota, and records sums, the
+// blocks' sums in blocks of blockSize bytes, if not nil. check, if not
+// nil, is asked last before anything changes (the account still allowed
+// to write). A content that does not match sum, or that the quota refuses,
+// is discarded. It returns what is at the target now.
+func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSize int, check func(context.Context) error) (Info, error) {
+	sp, s := u.sp, u.sp.s
+	if got := [32]byte(u.Hash.Sum(nil)); got != sum {
+		u.Discard() // what was received is not that file: nothing to resume
+		return Info{}, larder.Errorf(larder.EINTEGRITY,
+			"the file's SHA-256 does not match: %d bytes received (%d before this session), nothing kept", u.Size, u.Start)
+	}
+	part, err := u.part.Sync()
+	if err == nil && check != nil {
+		err = check(ctx)
+	}
+	if err != nil {
+		return Info{}, err
+	}
+	defer s.lock(sp.key)()
+	in, err := s.begin(ctx, "put", sp.key, u.Target, "")
+	if err != nil {
+		return Info{}, err
+	}
+	var (
+		placed  Info
+		moved   bool
+		crashed error
+	)
+	rec := &larder.File{Space: sp.key, Path: u.Target, Size: u.Size, Modified: part.ModTime, SHA256: sum}
+	place := func() error {
+		var err error
+		if placed, err = u.part.Place(u.overwrite); err != nil {
+			return err
+		}
+		moved = true
+		// The service wrote these bytes and hashed them as it did: the
+		// record is trusted for the version the file has in place.
+		rec.Version = placed.Version
+		crashed = s.step("put:placed")
+		return crashed
+	}
+	if s.records != nil {
+		err = s.records.CommitFile(ctx, rec, s.quota, place)
+	} else {
+		err = place()
+	}
+	if crashed != nil {
+		return Info{}, crashed
+	}
+	if larder.ErrorCode(err) == larder.EQUOTA {
+		u.Discard() // it can never commit
+	}
+	if err != nil {
+		if moved {
+			s.settle(ctx, in, sp.area)
+		} else {
+			s.done(ctx, in) // nothing changed
+		}
+		return Info{}, err
+	}
+	if err := s.step("put:committed"); err != nil {
+		return Info{}, err
+	}
+	s.done(ctx, in)
+	if sums != nil {
+		s.PutBlockSums(ctx, &larder.BlockSums{SHA256: sum, Size: u.Size, BlockSize: blockSize, Sums: sums})
+	}
+	return placed, nil
+}
+
+// RemoveStaleUploads removes the parts of uploads last written before
+// before, but those being written, and returns how many.
+func (s *Service) RemoveStaleUploads(before time.Time) (int, error) {
+	return s.backend.RemoveStaleUploads(before)
+}
+
+// PruneBlockSums removes the block sums of contents no file has any more,
+// and returns how many.
+func (s *Service) PruneBlockSums(ctx context.Context) (int64, error) {
+	if s.records == nil {
+		return 0, nil
+	}
+	return s.records.PruneBlockSums(ctx)
+}
