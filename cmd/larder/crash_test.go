@@ -340,8 +340,9 @@ func (c *crashTest) topFiles() []string {
 
 // crash runs an operation of a random kind on a logged-in session, kills
 // the server with SIGKILL after a random delay from its first request (up
-// to 1.3 times what the operation last took un-killed, so that most kills
-// land inside it), and checks the server started again.
+// to 1.3 times a running estimate of how long the operation takes
+// un-killed, so that most kills land inside it), and checks the server
+// started again.
 func (c *crashTest) crash() {
 	// Puts twice as often: they have the most steps inside.
 	kinds := []string{"put new", "put new", "put over", "put over", "mv file", "mv folder", "rm folder", "rm file"}
