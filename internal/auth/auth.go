@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -23,6 +24,9 @@ type Authenticator struct {
 	cache    *Cache
 	throttle *Throttle
 	stats    authCounters
+
+	mockKey  []byte // see SetMockKey
+	mockOnce sync.Once
 
 	// Logger receives a line for every hash upgraded on login; nil means
 	// none.

@@ -113,6 +113,11 @@ var migrations = []string{
 	// password change raises and a rehash keeps. Rows from before start
 	// at 0.
 	`ALTER TABLE users ADD COLUMN credential_gen bigint NOT NULL DEFAULT 0`,
+
+	// 8: the credential of LNP/1's channel-bound login
+	// (larder.User.LNPCredential). Rows from before have none: they are
+	// enrolled at their next LNP/1 login.
+	`ALTER TABLE users ADD COLUMN lnp_credential text NOT NULL DEFAULT ''`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

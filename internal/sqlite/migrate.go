@@ -115,6 +115,11 @@ var migrations = []string{
 	// password change raises and a rehash keeps. Rows from before start
 	// at 0.
 	`ALTER TABLE users ADD COLUMN credential_gen INTEGER NOT NULL DEFAULT 0`,
+
+	// 9: the credential of LNP/1's channel-bound login
+	// (larder.User.LNPCredential). Rows from before have none: they are
+	// enrolled at their next LNP/1 login.
+	`ALTER TABLE users ADD COLUMN lnp_credential TEXT NOT NULL DEFAULT ''`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.
