@@ -498,3 +498,34 @@ func TestTransferMeter(t *testing.T) {
 		t.Errorf("at the end: %q", b.String())
 	}
 }
+
+// TestLoginEnrollsOnce: the first native login of an account made on the
+// course port enrolls it for the channel-bound login, once; later
+// commands log in without the course signature. With the server's window
+// for signatures closed, an account not enrolled is refused.
+func TestLoginEnrollsOnce(t *testing.T) {
+	l := startLarder(t)
+	env, _, stderr := testEnv(t, l.addr())
+	if err := run(env, "register"); err != nil {
+		t.Fatalf("register: %v\n%s", err, stderr)
+	}
+	if err := run(env, "login", "--server", l.lnpAddr()); err != nil {
+		t.Fatalf("login: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr.String(), "now enrolled for the channel-bound login") {
+		t.Errorf("login's stderr %q: want it to say the account was enrolled", stderr)
+	}
+	_, errOut := runOK(t, env, "whoami")
+	if strings.Contains(errOut, "enrolled") {
+		t.Errorf("a second command enrolled again: %q", errOut)
+	}
+	wrong, _, _ := withVars(env, "LARDER_PASSWORD", "wrong")
+	wantExit(t, wrong, exitDenied, []string{"INVALID_LOGIN"}, "whoami")
+
+	closed := startLarder(t, func(c *ServeConfig) { c.SignatureLogins = "closed" })
+	env, _, stderr = testEnv(t, closed.addr())
+	if err := run(env, "register"); err != nil {
+		t.Fatalf("register: %v\n%s", err, stderr)
+	}
+	wantExit(t, env, exitDenied, []string{"INVALID_LOGIN"}, "login", "--server", closed.lnpAddr())
+}
