@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -52,6 +53,15 @@ func TestLoginMessagesRoundTrip(t *testing.T) {
 		if _, err := parseLogin(m.Type(), append(body, 0)); !isProtocolError(err) {
 			t.Errorf("%v with a byte left over: %v", m.Type(), err)
 		}
+	}
+	// The largest of each, as docs/PROTOCOL.md gives them, fit under the
+	// limit before the login.
+	long := strings.Repeat("a", 64)
+	if n := len(Hello2{User: long}.AppendBody(nil)); n != 107 || n > MaxHelloBody {
+		t.Errorf("the longest HELLO v2 is %d bytes; want 107", n)
+	}
+	if n := len(Enroll{Salt: make([]byte, MaxSaltSize)}.AppendBody(nil)); n != 138 {
+		t.Errorf("the longest ENROLL is %d bytes; want 138", n)
 	}
 	if !IsHello2(loginMessages[0].AppendBody(nil)) || IsHello2(Hello{User: "a"}.AppendBody(nil)) {
 		t.Error("IsHello2 does not tell a HELLO of version 2 from one of version 1")
