@@ -40,6 +40,10 @@ type lnpFlags struct {
 	caFile            string
 	systemRoots       bool
 	insecurePlaintext bool
+	// enrollAlways falls back to enrolling with the course signature even
+	// for an account this client knows to be enrolled: 'larder login',
+	// after a password reset.
+	enrollAlways bool
 
 	set map[string]bool // the flags given on the command line
 }
@@ -213,11 +217,20 @@ func (f *lnpFlags) login(ctx context.Context, env *Env, t lnpTarget, password st
 	s.fingerprint = fingerprintOf(conn)
 	s.Session, err = client.Login(ctx, conn, t.user, password, opts)
 	if st, ok := lnpStatus(err); ok && st == lnp.StatusInvalidLogin {
-		s.Session, err = f.enroll(ctx, env, t, password, salt, opts, err)
+		if f.enrollAlways || !knownEnrolled(env, t.server, t.user) {
+			s.Session, err = f.enroll(ctx, env, t, password, salt, opts, err)
+		} else {
+			err = withHint(err, map[lnp.Status]string{
+				lnp.StatusInvalidLogin: "if the password was reset or changed elsewhere, 'larder login' enrolls the new one",
+			})
+		}
 	}
 	if err != nil {
 		cancel()
 		return nil, nil, sessionError(err)
+	}
+	if err := rememberEnrolled(env, t.server, t.user); err != nil {
+		fmt.Fprintf(env.Stderr, "larder: warning: cannot note that %s on %s is enrolled (%v): a wrong password will be tried twice\n", t.user, t.server, err)
 	}
 	return ctx, s, nil
 }

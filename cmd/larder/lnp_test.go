@@ -519,8 +519,25 @@ func TestLoginEnrollsOnce(t *testing.T) {
 	if strings.Contains(errOut, "enrolled") {
 		t.Errorf("a second command enrolled again: %q", errOut)
 	}
+	// A password reset drops the credential: 'larder login' enrolls the
+	// new password, although this client knew the account as enrolled.
+	store, err := saltStore(env)
+	must(t, err)
+	aliceSalt, err := store.Get(l.addr(), "alice")
+	must(t, err)
+	adminOK(t, l, "new pw\n", "user", "passwd", "alice", "--salt", aliceSalt, "--password-stdin")
+	renewed, _, _ := withVars(env, "LARDER_PASSWORD", "new pw")
+	wantExit(t, renewed, exitDenied, []string{"INVALID_LOGIN", "larder login"}, "whoami")
+	runOK(t, renewed, "login")
+	runOK(t, renewed, "whoami")
+
+	// Known to be enrolled, a wrong password is one failed attempt, not
+	// two (the proof, then the course signature): five in a row stay
+	// within the throttle's five per account and address.
 	wrong, _, _ := withVars(env, "LARDER_PASSWORD", "wrong")
-	wantExit(t, wrong, exitDenied, []string{"INVALID_LOGIN"}, "whoami")
+	for range 5 {
+		wantExit(t, wrong, exitDenied, []string{"INVALID_LOGIN", "larder login"}, "whoami")
+	}
 
 	closed := startLarder(t, func(c *ServeConfig) { c.SignatureLogins = "closed" })
 	env, _, stderr = testEnv(t, closed.addr())

@@ -59,6 +59,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 		s, from, err = loginSalt(env, store, f.salt, t, courseServer)
 		return s, err
 	}
+	f.enrollAlways = true
 	_, sess, err := f.login(ctx, env, t, password, salt)
 	if err != nil && from != "" {
 		return withHint(err, map[lnp.Status]string{
