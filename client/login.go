@@ -84,8 +84,21 @@ func Login(ctx context.Context, conn net.Conn, user, password string, opts Login
 // account. Send the signature only to a server whose certificate is
 // trusted already: it logs in as the account until the enrollment.
 func Enroll(ctx context.Context, conn net.Conn, user string, sig larder.Signature, password string, opts LoginOptions) (*Session, error) {
+	return enrollWith(ctx, conn, lnp.MethodSignature, user, sig, password, opts)
+}
+
+// Register makes the account user over conn, which it owns from then on,
+// and logs it in: sig is the course signature the account will have on
+// the course protocol, and the LNP/1 credential is made from the
+// password. A taken name is an *LNPError with status CONFLICT; a server
+// whose registration is closed says so with BAD_REQUEST.
+func Register(ctx context.Context, conn net.Conn, user string, sig larder.Signature, password string, opts LoginOptions) (*Session, error) {
+	return enrollWith(ctx, conn, lnp.MethodRegister, user, sig, password, opts)
+}
+
+func enrollWith(ctx context.Context, conn net.Conn, method lnp.Method, user string, sig larder.Signature, password string, opts LoginOptions) (*Session, error) {
 	s := newSession(ctx, conn, &opts.SessionOptions)
-	err := s.sendLogin(lnp.Hello2{User: user, Method: lnp.MethodSignature, Nonce: sig, MaxBlock: uint32(opts.MaxBlock)})
+	err := s.sendLogin(lnp.Hello2{User: user, Method: method, Nonce: sig, MaxBlock: uint32(opts.MaxBlock)})
 	var v lnp.Verified
 	if err == nil {
 		v, err = s.verified(opts.SessionOptions)

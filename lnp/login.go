@@ -38,6 +38,10 @@ const (
 	// account that has no LNP/1 credential yet: the server then asks for
 	// one (VERIFIED with Renew) and the signature stops opening LNP/1.
 	MethodSignature Method = 2
+	// MethodRegister makes a new account: the nonce is the course
+	// signature the account will have on the course protocol, and the
+	// server asks for an LNP/1 credential (VERIFIED with Renew).
+	MethodRegister Method = 3
 )
 
 // Salt lengths a credential may have, in bytes.
@@ -60,7 +64,7 @@ type Hello2 struct {
 	User   string
 	Method Method
 	// Nonce is the client's fresh random nonce (MethodPassword), or the
-	// course signature (MethodSignature).
+	// course signature (MethodSignature, MethodRegister).
 	Nonce    [32]byte
 	MaxBlock uint32
 }
@@ -155,7 +159,7 @@ func ParseHello2(body []byte) (Hello2, error) {
 		return Hello2{}, &ProtocolError{Msg: "the HELLO does not start with " + Magic2}
 	}
 	m := Hello2{User: d.str(64), Method: Method(d.u8())}
-	if d.err == nil && m.Method != MethodPassword && m.Method != MethodSignature {
+	if d.err == nil && (m.Method < MethodPassword || m.Method > MethodRegister) {
 		d.fail(fmt.Sprintf("a HELLO of unknown method %d", m.Method))
 	}
 	m.Nonce, m.MaxBlock = d.hash(), d.u32()

@@ -15,6 +15,7 @@ import (
 var loginMessages = []Message{
 	Hello2{User: "alice", Method: MethodPassword, Nonce: sha256.Sum256([]byte("n")), MaxBlock: 1 << 20},
 	Hello2{User: "bob", Method: MethodSignature, Nonce: sha256.Sum256([]byte("sig")), MaxBlock: 4096},
+	Hello2{User: "carol", Method: MethodRegister, Nonce: sha256.Sum256([]byte("sig")), MaxBlock: 4096},
 	Challenge{Nonce: sha256.Sum256([]byte("s")), Salt: bytes.Repeat([]byte{7}, 16), KDF: KDF{19456, 2, 1}},
 	Proof{Proof: sha256.Sum256([]byte("p"))},
 	Verified{Signature: sha256.Sum256([]byte("v")), Renew: true, KDF: KDF{65536, 3, 4}},
@@ -71,7 +72,7 @@ func TestLoginMessagesRoundTrip(t *testing.T) {
 func TestLoginMessagesRefused(t *testing.T) {
 	hello := Hello2{User: "a", Method: MethodPassword}.AppendBody(nil)
 	badMethod := bytes.Clone(hello)
-	badMethod[4+2+1] = 3
+	badMethod[4+2+1] = 4
 	ch := Challenge{Salt: make([]byte, 16)}.AppendBody(nil)
 	shortSalt := bytes.Clone(ch)
 	shortSalt[32] = 15
@@ -85,7 +86,7 @@ func TestLoginMessagesRefused(t *testing.T) {
 		body []byte
 	}{
 		{"a HELLO of version 1", TypeHello, Hello{User: "a"}.AppendBody(nil)},
-		{"a method of 3", TypeHello, badMethod},
+		{"a method of 4", TypeHello, badMethod},
 		{"a salt of 15 bytes", TypeChallenge, shortSalt},
 		{"a salt of 65 bytes", TypeChallenge, longSalt},
 		{"a renew flag of 2", TypeVerified, ver},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/salt"
 )
 
@@ -545,4 +546,35 @@ func TestLoginEnrollsOnce(t *testing.T) {
 		t.Fatalf("register: %v\n%s", err, stderr)
 	}
 	wantExit(t, env, exitDenied, []string{"INVALID_LOGIN"}, "login", "--server", closed.lnpAddr())
+}
+
+// TestRegisterNative: an account registered over the native protocol
+// needs no course address: register --native, then login and the native
+// commands; the course protocol takes it too, with the stored salt. A
+// taken name is refused with the server's message.
+func TestRegisterNative(t *testing.T) {
+	l := startLarder(t)
+	env, stdout, stderr := testEnv(t, "127.0.0.1:1", "LARDER_NATIVE_SERVER", l.lnpAddr())
+	if err := run(env, "register", "--native"); err != nil {
+		t.Fatalf("register --native: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout.String(), "New user alice registered") {
+		t.Errorf("register --native printed %q", stdout)
+	}
+	if err := run(env, "login"); err != nil {
+		t.Fatalf("login: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr.String(), "enrolled") {
+		t.Errorf("login after register --native enrolled again: %q", stderr)
+	}
+	runOK(t, env, "whoami")
+	store, err := saltStore(env)
+	must(t, err)
+	s, err := store.Get(l.lnpAddr(), "alice")
+	must(t, err)
+	l.put(t, "hello.txt", []byte("hi"))
+	if r := rawExchangeFrom(t, "", l.addr(), "alice", larder.NewSignature("pw", s), "hello.txt"); r.status != course.StatusOK {
+		t.Errorf("course retrieve of an account registered natively: status %d", r.status)
+	}
+	wantExit(t, env, exitFailure, []string{"CONFLICT", "already exists"}, "register", "--native")
 }

@@ -187,13 +187,7 @@ func (a *Authenticator) reseal(ctx context.Context, u *larder.User, c *LNPChalle
 // least the policy's in each parameter, and the keys it derived. Once
 // stored, the course signature no longer opens LNP/1 for the account.
 func (a *Authenticator) EnrollLNP(ctx context.Context, u *larder.User, salt []byte, p Params, k LNPKeys, from netip.Addr) error {
-	if a.hasher.LNPWeakerThanPolicy(p) {
-		return larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is below the server's policy %v", p, a.hasher.Params())
-	}
-	if p.Memory > a.hasher.maxMemory || p.Time > a.hasher.maxTime {
-		return larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is above what this server allows (m=%d,t=%d)", p, a.hasher.maxMemory, a.hasher.maxTime)
-	}
-	v, err := a.hasher.SealLNP(u.Name, salt, p, k)
+	v, err := a.sealNew(u.Name, salt, p, k)
 	if err != nil {
 		return err
 	}
@@ -209,6 +203,62 @@ func (a *Authenticator) EnrollLNP(ctx context.Context, u *larder.User, salt []by
 	a.log(slog.LevelInfo, what[:len(what)-2], "user", u.Name, "credential", label)
 	a.audit(ctx, u.Name, from, what+label)
 	return nil
+}
+
+// sealNew seals a credential a client made, if its cost is at least the
+// policy's in each parameter and within what the server allows.
+func (a *Authenticator) sealNew(name string, salt []byte, p Params, k LNPKeys) (string, error) {
+	if a.hasher.LNPWeakerThanPolicy(p) {
+		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is below the server's policy %v", p, a.hasher.Params())
+	}
+	if p.Memory > a.hasher.maxMemory || p.Time > a.hasher.maxTime {
+		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is above what this server allows (m=%d,t=%d)", p, a.hasher.maxMemory, a.hasher.maxTime)
+	}
+	return a.hasher.SealLNP(name, salt, p, k)
+}
+
+// Available reports whether name may be registered: a valid new name
+// (larder.ValidateNewUsername, code EINVALID) that no account has (code
+// ECONFLICT otherwise). It is a cheap check before the client does the
+// work of a credential; RegisterLNP decides.
+func (a *Authenticator) Available(ctx context.Context, name string) error {
+	if err := larder.ValidateNewUsername(name); err != nil {
+		return err
+	}
+	switch _, err := a.store.UserByName(ctx, name); larder.ErrorCode(err) {
+	case larder.ENOTFOUND:
+		return nil
+	case "":
+		return larder.Errorf(larder.ECONFLICT, "user %q already exists", name)
+	default:
+		return err
+	}
+}
+
+// RegisterLNP creates the account name with both credentials: the course
+// signature's verifier, made here as Register makes it, and the LNP/1
+// credential the client made (at least at the policy). Errors as
+// Register's, and EINVALID for a credential below the policy.
+func (a *Authenticator) RegisterLNP(ctx context.Context, name string, sig []byte, salt []byte, p Params, k LNPKeys) (*larder.User, error) {
+	if err := validate(name, sig); err != nil {
+		return nil, err
+	}
+	if err := a.Available(ctx, name); err != nil {
+		return nil, err
+	}
+	cred, err := a.sealNew(name, salt, p, k)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := a.hasher.Hash(ctx, sig)
+	if err != nil {
+		return nil, err
+	}
+	u := &larder.User{Name: name, Verifier: verifier, LNPCredential: cred}
+	if err := a.store.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // LoginSignature logs in to LNP/1 with the course signature: only an

@@ -42,6 +42,10 @@ func (ss *session) hello2(body []byte) bool {
 		if u = ss.prove(ctx, h, hello, from, start); u == nil {
 			return false
 		}
+	case lnp.MethodRegister:
+		if u = ss.register(ctx, h); u == nil {
+			return false
+		}
 	}
 	return ss.start(ctx, u, h.MaxBlock, start)
 }
@@ -101,6 +105,21 @@ func (ss *session) verified(m lnp.Verified) bool {
 // enroll reads the client's ENROLL and stores its credential for u. It
 // reports whether that worked; if not, the client has been answered.
 func (ss *session) enroll(ctx context.Context, u *larder.User, from netip.Addr) bool {
+	m, ok := ss.readEnroll()
+	if !ok {
+		return false
+	}
+	p := auth.Params{Memory: m.KDF.Memory, Time: m.KDF.Time, Threads: m.KDF.Threads}
+	if err := ss.s.Auth.EnrollLNP(ctx, u, m.Salt, p, auth.LNPKeys{StoredKey: m.StoredKey, ServerKey: m.ServerKey}, from); err != nil {
+		ss.refuse(statusOf(err), larder.ErrorMessage(err), err)
+		return false
+	}
+	return true
+}
+
+// readEnroll reads an ENROLL; a malformed one is answered and ends the
+// session.
+func (ss *session) readEnroll() (lnp.Enroll, bool) {
 	t, body, err := ss.r.Next()
 	if err == nil && t != lnp.TypeEnroll {
 		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where an ENROLL was due"}
@@ -111,14 +130,47 @@ func (ss *session) enroll(ctx context.Context, u *larder.User, from netip.Addr) 
 	}
 	if err != nil {
 		ss.refuse(lnp.StatusMalformed, "malformed ENROLL: "+err.Error(), err)
-		return false
+		return m, false
+	}
+	return m, true
+}
+
+// register makes the account of a HELLO of MethodRegister, whose nonce is
+// its course signature, with the credential of the client's ENROLL, and
+// records the registration as the course protocol does. It returns the
+// account, or nil when the registration failed and was answered.
+func (ss *session) register(ctx context.Context, h lnp.Hello2) *larder.User {
+	s := ss.s
+	ev := larder.Event{Kind: larder.EventRegister, User: h.User, Remote: ss.c.remote}
+	fail := func(status lnp.Status, msg string) *larder.User {
+		ev.Status, ev.Reason = int(status), msg
+		s.record(ctx, ev)
+		ss.logRequest("register", &ev, time.Since(ss.c.accepted))
+		ss.welcome(lnp.Welcome{Status: status, Message: msg})
+		return nil
+	}
+	if s.ClosedRegistration {
+		return fail(lnp.StatusBadRequest, "registration is closed on this server; ask its administrator for an account")
+	}
+	if err := s.Auth.Available(ctx, h.User); err != nil {
+		return fail(statusOf(err), larder.ErrorMessage(err))
+	}
+	if !ss.verified(lnp.Verified{Renew: true, KDF: kdfOf(s.Auth.Params())}) {
+		return nil
+	}
+	m, ok := ss.readEnroll()
+	if !ok {
+		return nil
 	}
 	p := auth.Params{Memory: m.KDF.Memory, Time: m.KDF.Time, Threads: m.KDF.Threads}
-	if err := ss.s.Auth.EnrollLNP(ctx, u, m.Salt, p, auth.LNPKeys{StoredKey: m.StoredKey, ServerKey: m.ServerKey}, from); err != nil {
-		ss.refuse(statusOf(err), larder.ErrorMessage(err), err)
-		return false
+	u, err := s.Auth.RegisterLNP(ctx, h.User, h.Nonce[:], m.Salt, p, auth.LNPKeys{StoredKey: m.StoredKey, ServerKey: m.ServerKey})
+	if err != nil {
+		return fail(statusOf(err), larder.ErrorMessage(err))
 	}
-	return true
+	ev.Status = int(lnp.StatusOK)
+	s.record(ctx, ev)
+	ss.logRequest("register", &ev, time.Since(ss.c.accepted))
+	return u
 }
 
 // channelBinding returns the TLS exporter of RFC 9266 for c, or nil for a

@@ -546,3 +546,54 @@ func TestLNPClientRefusesCheapKDF(t *testing.T) {
 		t.Fatalf("the client sent %d frames; want only the HELLO", len(sent))
 	}
 }
+
+// TestLNPRegister: an account made over LNP/1 logs in at once, has its
+// LNP/1 credential and, for the course protocol, the signature it was
+// made with; a taken name is CONFLICT, and closed registration is
+// respected.
+func TestLNPRegister(t *testing.T) {
+	h := newLNPHarness(t)
+	ctx := context.Background()
+	sig := larder.NewSignature("pw", course.CourseSalt)
+	s, err := client.Register(ctx, h.tlsConn(t), "carol", sig, "pw", cheapLogin())
+	if err != nil {
+		t.Fatalf("register over LNP/1: %v", err)
+	}
+	if w, err := s.Whoami(ctx); err != nil || w.User != "carol" {
+		t.Fatalf("whoami after registering: %+v, %v", w, err)
+	}
+	s.Close()
+	if u, err := h.users.UserByName(ctx, "carol"); err != nil || u.LNPCredential == "" {
+		t.Fatalf("the account made over LNP/1: %+v, %v; want one with an LNP/1 credential", u, err)
+	}
+	s, err = h.loginPassword(t, "carol", "pw")
+	if err != nil {
+		t.Fatalf("password login after registering: %v", err)
+	}
+	s.Close()
+	_, err = h.dial("carol", sig, 0)
+	wantBadLogin(t, "the course signature of an account made over LNP/1", err)
+	must(t, os.WriteFile(filepath.Join(h.files, "f.txt"), []byte("course"), 0o644))
+	c, err := client.Dial(ctx, h.courseAddr)
+	must(t, err)
+	defer c.Close()
+	var got bytes.Buffer
+	if _, err := c.Retrieve(ctx, "carol", sig, "f.txt", &got); err != nil || got.String() != "course" {
+		t.Fatalf("course retrieve of an account made over LNP/1: %q, %v", got.String(), err)
+	}
+
+	_, err = client.Register(ctx, h.tlsConn(t), "carol", sig, "other", cheapLogin())
+	wantLNPStatus(t, "registering a taken name", err, lnp.StatusConflict)
+	_, err = client.Register(ctx, h.tlsConn(t), "a/b\u202e", sig, "pw", cheapLogin())
+	wantLNPStatus(t, "registering a name that does not show as itself", err, lnp.StatusBadRequest)
+
+	closed := newLNPHarness(t, func(s *server.Server) { s.ClosedRegistration = true })
+	_, err = client.Register(ctx, closed.tlsConn(t), "dave", sig, "pw", cheapLogin())
+	var ne *client.LNPError
+	if !errors.As(err, &ne) || ne.Status != lnp.StatusBadRequest || !strings.Contains(ne.Message, "registration is closed") {
+		t.Fatalf("registering with registration closed: got %v, want BAD_REQUEST saying it is closed", err)
+	}
+	if _, err := closed.users.UserByName(ctx, "dave"); larder.ErrorCode(err) != larder.ENOTFOUND {
+		t.Fatalf("registration closed, yet dave: %v", err)
+	}
+}
