@@ -156,21 +156,9 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 
-	// Make sure the salt can be stored before the server registers the
-	// account: afterwards, a failure would leave an account nobody can
-	// sign for.
-	var store *salt.Store
-	s := f.salt
-	if s == "" {
-		if store, err = saltStore(env); err != nil {
-			return err
-		}
-		if err := store.Prepare(); err != nil {
-			return err
-		}
-		if s, err = salt.New(); err != nil {
-			return err
-		}
+	s, store, err := registrationSalt(env, f.salt)
+	if err != nil {
+		return err
 	}
 	password, err := readPassword(ctx, env, f.passwordStdin, fmt.Sprintf("%s@%s", f.user, f.server), true)
 	if err != nil {
@@ -207,6 +195,26 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// registrationSalt returns the salt of a new account: given (then the
+// store is nil: nothing is stored), or a new random one with the store it
+// goes into, checked to be writable first: once the server has made the
+// account, a salt that cannot be stored leaves an account nobody can
+// sign for.
+func registrationSalt(env *Env, given string) (string, *salt.Store, error) {
+	if given != "" {
+		return given, nil, nil
+	}
+	store, err := saltStore(env)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := store.Prepare(); err != nil {
+		return "", nil, err
+	}
+	s, err := salt.New()
+	return s, store, err
+}
+
 // runRegisterNative registers over the native protocol: the account gets
 // its LNP/1 credential at once, and a course signature with a new random
 // salt, kept as the course registration keeps it.
@@ -229,18 +237,9 @@ func runRegisterNative(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var store *salt.Store
-	s := f.salt
-	if s == "" {
-		if store, err = saltStore(env); err != nil {
-			return err
-		}
-		if err := store.Prepare(); err != nil {
-			return err
-		}
-		if s, err = salt.New(); err != nil {
-			return err
-		}
+	s, store, err := registrationSalt(env, f.salt)
+	if err != nil {
+		return err
 	}
 	opts, err := loginOptions(env, f.idleTimeout)
 	if err != nil {

@@ -135,21 +135,29 @@ func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, 
 	if new == "" {
 		return fmt.Errorf("sqlite: replace verifier of %q: empty verifier", name)
 	}
+	return s.swap(ctx, "replace verifier", name, replaceVerifierSQL,
+		[]any{new, gen, gen, formatTime(time.Now()), name, old}, larder.VerifierChanged(name))
+}
+
+// swap runs update, a compare-and-swap on account name that matches no
+// row when it fails, and tells the two reasons apart: no such account
+// (ENOTFOUND), or conflict. what names the change in errors.
+func (s *UserStore) swap(ctx context.Context, what, name, update string, args []any, conflict error) error {
 	// Prepared before the transaction takes the write pool's only
 	// connection: preparing inside it would wait for that connection.
-	update, err := s.db.stmt(ctx, false, replaceVerifierSQL)
+	stmt, err := s.db.stmt(ctx, false, update)
 	if err != nil {
-		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+		return fmt.Errorf("sqlite: %s of %q: %w", what, name, err)
 	}
 	exists, err := s.db.stmt(ctx, false, userExistsSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+		return fmt.Errorf("sqlite: %s of %q: %w", what, name, err)
 	}
 	// The WHERE clause is the compare-and-swap. When it matches nothing,
 	// the existence check in the same IMMEDIATE transaction tells the two
 	// reasons apart without a writer slipping in between.
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, new, gen, gen, formatTime(time.Now()), name, old)
+		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -163,10 +171,10 @@ func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, 
 		if !found {
 			return larder.UserNotFound(name)
 		}
-		return larder.VerifierChanged(name)
+		return conflict
 	})
 	if larder.ErrorCode(err) == larder.EINTERNAL {
-		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+		return fmt.Errorf("sqlite: %s of %q: %w", what, name, err)
 	}
 	return err
 }
@@ -177,35 +185,9 @@ func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, 
 // has code ENOTFOUND.
 func (s *UserStore) SetLNPCredential(ctx context.Context, name, old, new string) error {
 	defer s.db.accounts.changed()
-	update, err := s.db.stmt(ctx, false, setLNPCredentialSQL)
-	if err != nil {
-		return fmt.Errorf("sqlite: set LNP/1 credential of %q: %w", name, err)
-	}
-	exists, err := s.db.stmt(ctx, false, userExistsSQL)
-	if err != nil {
-		return fmt.Errorf("sqlite: set LNP/1 credential of %q: %w", name, err)
-	}
-	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, new, formatTime(time.Now()), name, old)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		var found bool
-		if err := tx.StmtContext(ctx, exists).QueryRowContext(ctx, name).Scan(&found); err != nil {
-			return err
-		}
-		if !found {
-			return larder.UserNotFound(name)
-		}
-		return larder.Errorf(larder.ECONFLICT, "the LNP/1 credential of user %q has changed", name)
-	})
-	if larder.ErrorCode(err) == larder.EINTERNAL {
-		return fmt.Errorf("sqlite: set LNP/1 credential of %q: %w", name, err)
-	}
-	return err
+	return s.swap(ctx, "set LNP/1 credential", name, setLNPCredentialSQL,
+		[]any{new, formatTime(time.Now()), name, old},
+		larder.Errorf(larder.ECONFLICT, "the LNP/1 credential of user %q has changed", name))
 }
 
 // SetDisabled disables or enables account name, and updates UpdatedAt. If
