@@ -82,17 +82,23 @@ func (a *Authenticator) StartLNP(ctx context.Context, name string) (*LNPChalleng
 		// of a name no account can have, makes the two take alike.
 		a.store.UserByName(ctx, name+"\x00")
 	}
-	if c.user != nil && c.user.LNPCredential != "" {
-		if c.Salt, c.KDF, c.keys, err = a.hasher.OpenLNP(name, c.user.LNPCredential); err != nil {
+	// Both kinds of name do the same work, whichever answers: the mock
+	// salt, a credential sealed and one opened.
+	mockSalt, stored := a.mockSalt(name), a.hasher.dummyLNP(name)
+	c.real = c.user != nil && c.user.LNPCredential != ""
+	if c.real {
+		stored = c.user.LNPCredential
+	}
+	salt, kdf, keys, err := a.hasher.OpenLNP(name, stored)
+	if c.real {
+		if err != nil {
 			return nil, err
 		}
-		c.real = true
+		c.Salt, c.KDF, c.keys = salt, kdf, keys
 		return c, nil
 	}
-	c.Salt, c.KDF = a.mockSalt(name), a.hasher.Params()
-	// The same work as opening a real credential, so that the time taken
-	// does not tell the two apart; and keys that match no proof.
-	_, _, c.keys, _ = a.hasher.OpenLNP(name, a.hasher.dummyLNP(name))
+	// Keys that match no proof.
+	c.Salt, c.KDF = mockSalt, a.hasher.Params()
 	rand.Read(c.keys.StoredKey[:])
 	return c, nil
 }

@@ -120,6 +120,8 @@ func (ss *session) enroll(ctx context.Context, u *larder.User, from netip.Addr) 
 // readEnroll reads an ENROLL; a malformed one is answered and ends the
 // session.
 func (ss *session) readEnroll() (lnp.Enroll, bool) {
+	// The client runs argon2id first.
+	ss.c.rwc.SetReadDeadline(time.Now().Add(cmp(ss.s.RequestTimeout, DefaultRequestTimeout)))
 	t, body, err := ss.r.Next()
 	if err == nil && t != lnp.TypeEnroll {
 		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where an ENROLL was due"}
