@@ -520,6 +520,10 @@ func TestLoginEnrollsOnce(t *testing.T) {
 	if strings.Contains(errOut, "enrolled") {
 		t.Errorf("a second command enrolled again: %q", errOut)
 	}
+	// The administrator sees which accounts are enrolled.
+	if users := listUsers(t, l); len(users) != 1 || !strings.HasPrefix(users[0].Native, "lnp-scram m=64,t=1,p=1 pepper=p1") {
+		t.Errorf("user list --json after enrolling: %+v, want alice with an lnp-scram credential", users)
+	}
 	// A password reset drops the credential: 'larder login' enrolls the
 	// new password, although this client knew the account as enrolled.
 	store, err := saltStore(env)
