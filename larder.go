@@ -36,6 +36,13 @@ type User struct {
 	// Disabled accounts cannot log in; they keep their name and files.
 	Disabled bool
 
+	// LNPCredential is the account's credential for LNP/1's channel-bound
+	// login, as internal/auth stores it ("$lnp-scram$..."): a salt, an
+	// argon2id cost and two keys derived from the password, sealed with
+	// the pepper. "" means none yet: the account is enrolled at its next
+	// LNP/1 login with the course signature, if the server allows it.
+	LNPCredential string
+
 	// CredentialGen counts the changes of the account's password:
 	// ReplaceVerifier adds one, RehashVerifier (the same password hashed
 	// anew) does not. A session compares it with the account's to tell a
@@ -66,8 +73,9 @@ type UserStore interface {
 
 	// ReplaceVerifier sets the verifier of account name to new, for a new
 	// password, if it is still old, atomically; it adds one to
-	// CredentialGen and updates UpdatedAt. If the verifier has changed
-	// meanwhile it fails with code ECONFLICT and changes nothing.
+	// CredentialGen, empties LNPCredential (made from the old password)
+	// and updates UpdatedAt. If the verifier has changed meanwhile it
+	// fails with code ECONFLICT and changes nothing.
 	ReplaceVerifier(ctx context.Context, name, old, new string) error
 
 	// RehashVerifier is ReplaceVerifier for a new hash of the same
@@ -75,6 +83,13 @@ type UserStore interface {
 	// the account's sessions go on. Its compare-and-swap makes sure that a
 	// rehash never overwrites a password reset.
 	RehashVerifier(ctx context.Context, name, old, new string) error
+
+	// SetLNPCredential sets the LNPCredential of account name to new if it
+	// is still old ("" for an account not enrolled yet), atomically, and
+	// updates UpdatedAt; CredentialGen stays, as the password is the same.
+	// If the credential has changed meanwhile it fails with code
+	// ECONFLICT and changes nothing.
+	SetLNPCredential(ctx context.Context, name, old, new string) error
 
 	// SetDisabled disables or enables account name.
 	SetDisabled(ctx context.Context, name string, disabled bool) error

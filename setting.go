@@ -26,6 +26,12 @@ type SettingStore interface {
 // the notation of PHC strings: "m=19456,t=2,p=1".
 const SettingHashPolicy = "hash.policy"
 
+// SettingLNPMockKey is the key of the secret, in standard base64, from
+// which the servers derive the salt they show for a name that has no
+// LNP/1 credential: shared, so that every server sharing the accounts
+// shows a name the same salt.
+const SettingLNPMockKey = "lnp.mock_key"
+
 // Limits of a setting.
 const (
 	MaxSettingKey   = 64

@@ -54,17 +54,12 @@ type SessionOptions struct {
 	Idle time.Duration
 }
 
-// NewSession logs in over conn, which it owns from then on.
+// NewSession logs in over conn, which it owns from then on, with a HELLO
+// of version 1: the course signature, which the server takes only for an
+// account that has no LNP/1 credential yet, and only while its window for
+// signatures is open (docs/SECURITY.md). Login is the channel-bound login.
 func NewSession(ctx context.Context, conn net.Conn, user string, sig larder.Signature, opts SessionOptions) (*Session, error) {
-	if opts.MaxBlock == 0 {
-		opts.MaxBlock = lnp.DefaultBlockSize
-	}
-	if opts.Idle == 0 {
-		opts.Idle = time.Minute
-	}
-	dc := newDeadlineConn(conn, ctx, opts.Idle)
-	s := &Session{conn: dc, raw: conn, r: lnp.NewReader(dc), w: lnp.NewWriter(dc, 256<<10)}
-	s.r.SetBlockSize(lnp.MaxBlockSize)
+	s := newSession(ctx, conn, &opts)
 	if err := s.w.Write(lnp.Hello{User: user, Signature: sig, MaxBlock: uint32(opts.MaxBlock)}); err != nil {
 		conn.Close()
 		return nil, s.ioError(ctx, err)
@@ -77,26 +72,48 @@ func NewSession(ctx context.Context, conn net.Conn, user string, sig larder.Sign
 	if err == nil && t != lnp.TypeWelcome {
 		err = &lnp.ProtocolError{Msg: "the server answered HELLO with " + t.String()}
 	}
-	var w lnp.Welcome
-	if err == nil {
-		w, err = lnp.ParseWelcome(body)
-	}
 	if err != nil {
 		conn.Close()
 		return nil, s.ioError(ctx, err)
 	}
-	if w.Status != lnp.StatusOK {
+	if err := s.welcome(body, opts); err != nil {
 		conn.Close()
-		return nil, &LNPError{Status: w.Status, Message: w.Message}
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSession returns a session over conn that has not logged in yet.
+func newSession(ctx context.Context, conn net.Conn, opts *SessionOptions) *Session {
+	if opts.MaxBlock == 0 {
+		opts.MaxBlock = lnp.DefaultBlockSize
+	}
+	if opts.Idle == 0 {
+		opts.Idle = time.Minute
+	}
+	dc := newDeadlineConn(conn, ctx, opts.Idle)
+	s := &Session{conn: dc, raw: conn, r: lnp.NewReader(dc), w: lnp.NewWriter(dc, 256<<10)}
+	s.r.SetBlockSize(lnp.MaxBlockSize)
+	return s
+}
+
+// welcome takes the WELCOME whose body is body, and starts the session if
+// it says OK.
+func (s *Session) welcome(body []byte, opts SessionOptions) error {
+	w, err := lnp.ParseWelcome(body)
+	if err != nil {
+		return err
+	}
+	if w.Status != lnp.StatusOK {
+		return &LNPError{Status: w.Status, Message: w.Message}
 	}
 	if w.BlockSize < lnp.MinBlockSize || int(w.BlockSize) > opts.MaxBlock {
-		conn.Close()
-		return nil, &lnp.ProtocolError{Msg: fmt.Sprintf("the server chose a block size of %d bytes", w.BlockSize)}
+		return &lnp.ProtocolError{Msg: fmt.Sprintf("the server chose a block size of %d bytes", w.BlockSize)}
 	}
 	s.blockSize, s.server = int(w.BlockSize), w.Server
 	s.r.SetBlockSize(s.blockSize)
 	s.buf = make([]byte, s.blockSize)
-	return s, nil
+	return nil
 }
 
 // BlockSize returns the session's block size.

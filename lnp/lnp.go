@@ -23,7 +23,7 @@ const Magic = "LNP1"
 const (
 	HeaderSize       = 5        // type and body length
 	MaxControlBody   = 64 << 10 // the largest body of a frame other than DATA
-	MaxHelloBody     = 1 << 10  // the largest body of any frame before the login (a HELLO is at most 106)
+	MaxHelloBody     = 1 << 10  // the largest body of any frame before the login (a HELLO is at most 107, an ENROLL 138)
 	MinBlockSize     = 4 << 10
 	MaxBlockSize     = 4 << 20
 	DefaultBlockSize = 1 << 20
@@ -43,21 +43,26 @@ type Type uint8
 const (
 	TypeHello   Type = 0x01
 	TypeWelcome Type = 0x02
-	TypeWhoami  Type = 0x10
-	TypeStat    Type = 0x11
-	TypeList    Type = 0x12
-	TypeMkdir   Type = 0x13
-	TypeDelete  Type = 0x14
-	TypeRename  Type = 0x15
-	TypePasswd  Type = 0x16
-	TypeSums    Type = 0x17
-	TypeParts   Type = 0x18
-	TypeCancel  Type = 0x19
-	TypeGet     Type = 0x20
-	TypePut     Type = 0x30
-	TypeData    Type = 0x40
-	TypeEnd     Type = 0x41
-	TypeReply   Type = 0x7F
+	// The channel-bound login's (login.go).
+	TypeChallenge Type = 0x03
+	TypeProof     Type = 0x04
+	TypeVerified  Type = 0x05
+	TypeEnroll    Type = 0x06
+	TypeWhoami    Type = 0x10
+	TypeStat      Type = 0x11
+	TypeList      Type = 0x12
+	TypeMkdir     Type = 0x13
+	TypeDelete    Type = 0x14
+	TypeRename    Type = 0x15
+	TypePasswd    Type = 0x16
+	TypeSums      Type = 0x17
+	TypeParts     Type = 0x18
+	TypeCancel    Type = 0x19
+	TypeGet       Type = 0x20
+	TypePut       Type = 0x30
+	TypeData      Type = 0x40
+	TypeEnd       Type = 0x41
+	TypeReply     Type = 0x7F
 )
 
 var typeNames = map[Type]string{
@@ -66,6 +71,7 @@ var typeNames = map[Type]string{
 	TypePasswd: "PASSWD", TypeSums: "SUMS", TypeGet: "GET", TypePut: "PUT",
 	TypeData: "DATA", TypeEnd: "END", TypeReply: "REPLY",
 	TypeParts: "PARTS", TypeCancel: "CANCEL",
+	TypeChallenge: "CHALLENGE", TypeProof: "PROOF", TypeVerified: "VERIFIED", TypeEnroll: "ENROLL",
 }
 
 func (t Type) String() string {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -276,6 +278,32 @@ func openAccountsMode(ctx context.Context, c *AccountConfig, server bool, logger
 	}
 	a.hasher = auth.NewHasher(c.Hash, a.peppers, c.HashConcurrency)
 	return a, nil
+}
+
+// lnpMockKey returns the secret from which the servers on db derive the
+// salts shown for names without an LNP/1 credential, made and recorded by
+// the first server to start. Two first servers starting at the same
+// instant may each keep a key of their own until their next start; the
+// key read back after writing narrows that window.
+func lnpMockKey(ctx context.Context, db *database) ([]byte, error) {
+	settings := db.settings()
+	v, err := settings.Setting(ctx, larder.SettingLNPMockKey)
+	if larder.ErrorCode(err) == larder.ENOTFOUND {
+		key := make([]byte, auth.MockKeySize)
+		rand.Read(key)
+		if err := settings.SetSetting(ctx, larder.SettingLNPMockKey, base64.StdEncoding.EncodeToString(key)); err != nil {
+			return nil, fmt.Errorf("recording the LNP/1 mock key: %w", err)
+		}
+		v, err = settings.Setting(ctx, larder.SettingLNPMockKey)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the LNP/1 mock key: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(v)
+	if err != nil || len(key) != auth.MockKeySize {
+		return nil, fmt.Errorf("the LNP/1 mock key in the settings (%s) is not %d bytes of base64: delete it, and the next server makes a new one", larder.SettingLNPMockKey, auth.MockKeySize)
+	}
+	return key, nil
 }
 
 // checkPeppers compares the fingerprint of each pepper of ps, read from

@@ -200,11 +200,12 @@ func runAdminPepper(ctx context.Context, env *Env, args []string) error {
 	return dispatch(ctx, env, "larder admin pepper", pepperCommands(), args)
 }
 
-// pepperUse counts the accounts whose hash uses each pepper id.
+// pepperUse counts the accounts whose hash or LNP/1 credential uses each
+// pepper id.
 func pepperUse(ctx context.Context, a *accounts) (map[string]int, error) {
 	use := map[string]int{}
 	err := eachUser(ctx, a.store, func(u *larder.User) error {
-		for _, id := range a.hasher.PepperIDs(u.Verifier) {
+		for _, id := range a.accountPeppers(u) {
 			use[id]++
 		}
 		return nil
@@ -212,12 +213,24 @@ func pepperUse(ctx context.Context, a *accounts) (map[string]int, error) {
 	return use, err
 }
 
+// accountPeppers returns the IDs of the peppers that u's hash and LNP/1
+// credential need, each once.
+func (a *accounts) accountPeppers(u *larder.User) []string {
+	ids := a.hasher.PepperIDs(u.Verifier)
+	for _, id := range a.hasher.PepperIDs(u.LNPCredential) {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // pepperUsers returns the names of up to most accounts whose hash uses
 // pepper id, and "…" after them if there are more.
 func (a *accounts) pepperUsers(ctx context.Context, id string, most int) []string {
 	var names []string
 	eachUser(ctx, a.store, func(u *larder.User) error {
-		if slices.Contains(a.hasher.PepperIDs(u.Verifier), id) {
+		if slices.Contains(a.accountPeppers(u), id) {
 			if len(names) == most {
 				names = append(names, "…")
 				return errEnough

@@ -85,11 +85,16 @@ func TestAdminUserListJSON(t *testing.T) {
 	// The table is for people: a header, then one row per account.
 	out := adminOK(t, l, "", "user", "list")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "NAME STATE CREATED CHANGED HASH" {
+	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "NAME STATE CREATED CHANGED NATIVE HASH" {
 		t.Fatalf("user list: got\n%s\nwant a header and 3 rows", out)
 	}
-	if f := strings.Fields(lines[2]); f[0] != "carol" || f[1] != "disabled" {
-		t.Errorf("user list: got row %q, want carol, disabled", lines[2])
+	if f := strings.Fields(lines[2]); f[0] != "carol" || f[1] != "disabled" || f[6] != "no" {
+		t.Errorf("user list: got row %q, want carol, disabled, not enrolled for native logins", lines[2])
+	}
+	for _, u := range users {
+		if u.Native != "none" {
+			t.Errorf("user list --json: %s's native credential %q, want none", u.Name, u.Native)
+		}
 	}
 }
 

@@ -49,7 +49,7 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(env.Stdout)
 	if !*asJSON {
-		fmt.Fprintf(tw, "NAME\tSTATE\tCREATED\tCHANGED\tHASH\n")
+		fmt.Fprintf(tw, "NAME\tSTATE\tCREATED\tCHANGED\tNATIVE\tHASH\n")
 	}
 	err = eachUser(ctx, a.store, func(u *larder.User) error {
 		label, err := a.hasher.Describe(u.Verifier)
@@ -60,6 +60,18 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 		if u.Disabled {
 			state = "disabled"
 		}
+		// Whether the account has its credential for the native
+		// protocol's channel-bound login: an administrator closes the
+		// window for course signatures (--native-signature-logins
+		// closed) once every account that needs it has one.
+		native, err := a.hasher.DescribeLNP(u.LNPCredential)
+		if err != nil {
+			native = "unreadable"
+		}
+		enrolled := "enrolled"
+		if u.LNPCredential == "" {
+			enrolled = "no"
+		}
 		if *asJSON {
 			return enc.Encode(struct {
 				Name     string    `json:"name"`
@@ -68,10 +80,11 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 				Changed  time.Time `json:"changed"`
 				Hash     string    `json:"hash"`
 				Current  *bool     `json:"hash_current"` // null: no policy known
-			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, a.hashCurrent(u.Verifier)})
+				Native   string    `json:"native"`
+			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, a.hashCurrent(u.Verifier), native})
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, state,
-			u.CreatedAt.Format(time.DateTime), u.UpdatedAt.Format(time.DateTime), label)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, state,
+			u.CreatedAt.Format(time.DateTime), u.UpdatedAt.Format(time.DateTime), enrolled, label)
 		return nil
 	})
 	if !*asJSON {

@@ -16,6 +16,8 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/clientconf"
+
+	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/tlsconf"
 	"github.com/larderfs/larder/lnp"
 )
@@ -35,6 +37,10 @@ type lnpFlags struct {
 	caFile            string
 	systemRoots       bool
 	insecurePlaintext bool
+	// enrollAlways falls back to enrolling with the course signature even
+	// for an account this client knows to be enrolled: 'larder login',
+	// after a password reset.
+	enrollAlways bool
 
 	set map[string]bool // the flags given on the command line
 }
@@ -135,19 +141,6 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 	return t, nil
 }
 
-// signature returns the signature of the password for t, with f's salt.
-func (f *lnpFlags) signature(ctx context.Context, env *Env, t lnpTarget) (larder.Signature, error) {
-	s, err := f.saltFor(env, t)
-	if err != nil {
-		return larder.Signature{}, err
-	}
-	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
-	if err != nil {
-		return larder.Signature{}, err
-	}
-	return larder.NewSignature(password, s), nil
-}
-
 // saltFor returns --salt, or the salt stored for t's server and user.
 func (f *lnpFlags) saltFor(env *Env, t lnpTarget) (string, error) {
 	if f.salt != "" {
@@ -178,49 +171,125 @@ func (s *lnpSession) Close() {
 	s.cancel()
 }
 
-// connect logs in to the target of f with f's password and salt. The
-// returned context carries --timeout; the session's Close cancels it.
+// connect logs in to the target of f with f's password. The returned
+// context carries --timeout; the session's Close cancels it.
 func (f *lnpFlags) connect(ctx context.Context, env *Env) (context.Context, *lnpSession, error) {
 	t, err := f.target(env)
 	if err != nil {
 		return nil, nil, err
 	}
-	sig, err := f.signature(ctx, env, t)
+	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	return f.login(ctx, env, t, sig)
+	return f.login(ctx, env, t, password, func() (string, error) { return f.saltFor(env, t) })
 }
 
 // login connects to t within the connect timeout, sets up TLS as t trusts
-// the server, and logs in with sig.
-func (f *lnpFlags) login(ctx context.Context, env *Env, t lnpTarget, sig larder.Signature) (context.Context, *lnpSession, error) {
+// the server, and logs in with the password by the channel-bound login.
+// An account that has not logged in that way yet is refused as a wrong
+// password is; larder then enrolls it, once, with its course signature
+// (the password signed with the salt that salt returns). That signature
+// logs in as the account until the enrollment, but it has been sent in
+// the clear already, by the registration on the course port that made
+// the account; docs/SECURITY.md says how an administrator closes the
+// window.
+func (f *lnpFlags) login(ctx context.Context, env *Env, t lnpTarget, password string, salt func() (string, error)) (context.Context, *lnpSession, error) {
 	cancel := context.CancelFunc(func() {})
 	if f.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 	}
-	conn, err := f.dialLNP(ctx, env, t)
+	opts, err := loginOptions(env, f.idleTimeout)
 	if err != nil {
 		cancel()
 		return nil, nil, err
 	}
 	s := &lnpSession{target: t, cancel: cancel}
-	if tc, ok := conn.(*tls.Conn); ok {
-		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
-			s.fingerprint = tlsconf.Fingerprint(certs[0].Raw)
+	conn, err := f.dialLNP(ctx, env, t)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	s.fingerprint = fingerprintOf(conn)
+	s.Session, err = client.Login(ctx, conn, t.user, password, opts)
+	if st, ok := lnpStatus(err); ok && st == lnp.StatusInvalidLogin {
+		if f.enrollAlways || !knownEnrolled(env, t.server, t.user) {
+			s.Session, err = f.enroll(ctx, env, t, password, salt, opts, err)
+		} else {
+			err = withHint(err, map[lnp.Status]string{
+				lnp.StatusInvalidLogin: "if the password was reset or changed elsewhere, 'larder login' enrolls the new one",
+			})
 		}
 	}
-	// The session's idle timeout; 0 means never, which SessionOptions
-	// spells as a negative duration.
-	idle := f.idleTimeout
-	if idle == 0 {
-		idle = -1
-	}
-	if s.Session, err = client.NewSession(ctx, conn, t.user, sig, client.SessionOptions{Idle: idle}); err != nil {
+	if err != nil {
 		cancel()
 		return nil, nil, sessionError(err)
 	}
+	if err := rememberEnrolled(env, t.server, t.user); err != nil {
+		fmt.Fprintf(env.Stderr, "larder: warning: cannot note that %s on %s is enrolled (%v): a wrong password will be tried twice\n", t.user, t.server, err)
+	}
 	return ctx, s, nil
+}
+
+// enroll logs in with the course signature and enrolls the account, after
+// the channel-bound login was refused with loginErr.
+func (f *lnpFlags) enroll(ctx context.Context, env *Env, t lnpTarget, password string, salt func() (string, error), opts client.LoginOptions, loginErr error) (*client.Session, error) {
+	s, err := salt()
+	if err != nil {
+		// Which of the two is wrong, the password or the missing salt,
+		// cannot be told; the salt is the one the user can act on.
+		return nil, fmt.Errorf("%v; an account that has not logged in to the native protocol since its server began to use channel-bound logins "+
+			"enrolls once with its course signature, for which larder needs the salt: %w", loginErr, err)
+	}
+	conn, err := f.dialLNP(ctx, env, t)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := client.Enroll(ctx, conn, t.user, larder.NewSignature(password, s), password, opts)
+	if st, ok := lnpStatus(err); ok && st == lnp.StatusInvalidLogin {
+		return nil, loginErr
+	}
+	if err == nil {
+		fmt.Fprintf(env.Stderr, "larder: %s on %s is now enrolled for the channel-bound login: from now on the password never leaves this machine, and the course signature no longer opens the native protocol\n", t.user, t.server)
+	}
+	return sess, err
+}
+
+// loginOptions returns the options of a channel-bound login: the idle
+// timeout (0 means never), and LARDER_MIN_KDF, the least argon2id cost to
+// accept from a server, for servers run with a policy below OWASP's
+// minimum (tests, small machines).
+func loginOptions(env *Env, idle time.Duration) (client.LoginOptions, error) {
+	// SessionOptions spells "never" as a negative duration.
+	if idle == 0 {
+		idle = -1
+	}
+	opts := client.LoginOptions{SessionOptions: client.SessionOptions{Idle: idle}}
+	if v := env.Getenv("LARDER_MIN_KDF"); v != "" {
+		p, err := auth.ParseParams(v)
+		if err != nil {
+			return opts, fmt.Errorf("LARDER_MIN_KDF=%q: want m=KiB,t=PASSES,p=LANES: %w", v, err)
+		}
+		opts.MinKDF = lnp.KDF{Memory: p.Memory, Time: p.Time, Threads: p.Threads}
+	}
+	return opts, nil
+}
+
+// mustLoginOptions is loginOptions for a caller that has had them once.
+func mustLoginOptions(env *Env, idle time.Duration) client.LoginOptions {
+	opts, _ := loginOptions(env, idle)
+	return opts
+}
+
+// fingerprintOf returns the fingerprint of the certificate of conn's
+// server; "" in plaintext.
+func fingerprintOf(conn net.Conn) string {
+	if tc, ok := conn.(*tls.Conn); ok {
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+			return tlsconf.Fingerprint(certs[0].Raw)
+		}
+	}
+	return ""
 }
 
 // dialLNP opens the connection, with its TLS handshake done.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/clientconf"
+
+	"github.com/larderfs/larder/course"
 )
 
 // lnpAddr returns the address of l's native protocol.
@@ -496,4 +498,93 @@ func TestTransferMeter(t *testing.T) {
 	if !strings.Contains(b.String(), "100%") {
 		t.Errorf("at the end: %q", b.String())
 	}
+}
+
+// TestLoginEnrollsOnce: the first native login of an account made on the
+// course port enrolls it for the channel-bound login, once; later
+// commands log in without the course signature. With the server's window
+// for signatures closed, an account not enrolled is refused.
+func TestLoginEnrollsOnce(t *testing.T) {
+	l := startLarder(t)
+	env, _, stderr := testEnv(t, l.addr())
+	if err := run(env, "register"); err != nil {
+		t.Fatalf("register: %v\n%s", err, stderr)
+	}
+	if err := run(env, "login", "--server", l.lnpAddr()); err != nil {
+		t.Fatalf("login: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr.String(), "now enrolled for the channel-bound login") {
+		t.Errorf("login's stderr %q: want it to say the account was enrolled", stderr)
+	}
+	_, errOut := runOK(t, env, "whoami")
+	if strings.Contains(errOut, "enrolled") {
+		t.Errorf("a second command enrolled again: %q", errOut)
+	}
+	// The administrator sees which accounts are enrolled.
+	if users := listUsers(t, l); len(users) != 1 || !strings.HasPrefix(users[0].Native, "lnp-scram m=64,t=1,p=1 pepper=p1") {
+		t.Errorf("user list --json after enrolling: %+v, want alice with an lnp-scram credential", users)
+	}
+	// A password reset drops the credential: 'larder login' enrolls the
+	// new password, although this client knew the account as enrolled.
+	store, err := saltStore(env)
+	must(t, err)
+	aliceSalt, ok, err := store.Lookup(l.addr(), "alice")
+	must(t, err)
+	if !ok {
+		t.Fatal("no salt stored for alice")
+	}
+	adminOK(t, l, "new pw\n", "user", "passwd", "alice", "--salt", aliceSalt, "--password-stdin")
+	renewed, _, _ := withVars(env, "LARDER_PASSWORD", "new pw")
+	wantExit(t, renewed, exitDenied, []string{"INVALID_LOGIN", "larder login"}, "whoami")
+	runOK(t, renewed, "login")
+	runOK(t, renewed, "whoami")
+
+	// Known to be enrolled, a wrong password is one failed attempt, not
+	// two (the proof, then the course signature): five in a row stay
+	// within the throttle's five per account and address.
+	wrong, _, _ := withVars(env, "LARDER_PASSWORD", "wrong")
+	for range 5 {
+		wantExit(t, wrong, exitDenied, []string{"INVALID_LOGIN", "larder login"}, "whoami")
+	}
+
+	closed := startLarder(t, func(c *ServeConfig) { c.SignatureLogins = "closed" })
+	env, _, stderr = testEnv(t, closed.addr())
+	if err := run(env, "register"); err != nil {
+		t.Fatalf("register: %v\n%s", err, stderr)
+	}
+	wantExit(t, env, exitDenied, []string{"INVALID_LOGIN"}, "login", "--server", closed.lnpAddr())
+}
+
+// TestRegisterNative: an account registered over the native protocol
+// needs no course address: register --native, then login and the native
+// commands; the course protocol takes it too, with the stored salt. A
+// taken name is refused with the server's message.
+func TestRegisterNative(t *testing.T) {
+	l := startLarder(t)
+	env, stdout, stderr := testEnv(t, "127.0.0.1:1", "LARDER_NATIVE_SERVER", l.lnpAddr())
+	if err := run(env, "register", "--native"); err != nil {
+		t.Fatalf("register --native: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout.String(), "New user alice registered") {
+		t.Errorf("register --native printed %q", stdout)
+	}
+	if err := run(env, "login"); err != nil {
+		t.Fatalf("login: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr.String(), "enrolled") {
+		t.Errorf("login after register --native enrolled again: %q", stderr)
+	}
+	runOK(t, env, "whoami")
+	store, err := saltStore(env)
+	must(t, err)
+	s, ok, err := store.Lookup(l.lnpAddr(), "alice")
+	must(t, err)
+	if !ok {
+		t.Fatal("register --native stored no salt")
+	}
+	l.put(t, "hello.txt", []byte("hi"))
+	if r := rawExchangeFrom(t, "", l.addr(), "alice", larder.NewSignature("pw", s), "hello.txt"); r.status != course.StatusOK {
+		t.Errorf("course retrieve of an account registered natively: status %d", r.status)
+	}
+	wantExit(t, env, exitFailure, []string{"CONFLICT", "already exists"}, "register", "--native")
 }

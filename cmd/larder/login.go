@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -46,15 +47,19 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, from, err := loginSalt(env, store, f.salt, t, courseServer)
-	if err != nil {
-		return err
-	}
 	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
 	if err != nil {
 		return err
 	}
-	_, sess, err := f.login(ctx, env, t, larder.NewSignature(password, s))
+	// The salt is needed only to enroll an account (lnpFlags.enroll).
+	var s, from string
+	salt := func() (string, error) {
+		var err error
+		s, from, err = loginSalt(env, store, f.salt, t, courseServer)
+		return s, err
+	}
+	f.enrollAlways = true
+	_, sess, err := f.login(ctx, env, t, password, salt)
 	if err != nil && from != "" {
 		return withHint(err, map[lnp.Status]string{
 			lnp.StatusInvalidLogin: "signed with the salt stored for " + from + "; pass --salt if the account has another",
@@ -65,7 +70,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	}
 	defer sess.Close()
 
-	if from != t.server {
+	if s != "" && from != t.server {
 		if err := store.Record(t.server, t.user, s); err != nil {
 			return fmt.Errorf("saving the salt: %w", err)
 		}
@@ -85,7 +90,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	case clientconf.TrustCA:
 		fmt.Fprintf(env.Stdout, "Server certificate %s, verified by a certificate authority.\n", sess.fingerprint)
 	case clientconf.TrustPlaintext:
-		fmt.Fprintln(env.Stdout, "No TLS (--insecure-plaintext): the signature and files travel in the clear.")
+		fmt.Fprintln(env.Stdout, "No TLS (--insecure-plaintext): the login is bound to no channel, and files travel in the clear.")
 	}
 	fmt.Fprintf(env.Stdout, "Profile saved in %s.\n", path)
 	return nil
@@ -195,7 +200,7 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("the new password: %w", err)
 	}
-	ctx, sess, err := f.login(ctx, env, t, larder.NewSignature(oldPw, s))
+	ctx, sess, err := f.login(ctx, env, t, oldPw, func() (string, error) { return s, nil })
 	if err != nil {
 		return err
 	}
@@ -204,5 +209,12 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 		return sessionError(err)
 	}
 	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)
+	// The new password drops the account's credential for the
+	// channel-bound login: enroll the new one now.
+	enrolled, err := f.enroll(ctx, env, t, newPw, func() (string, error) { return s, nil }, mustLoginOptions(env, f.idleTimeout), errors.New("the new password was refused"))
+	if err != nil {
+		return fmt.Errorf("password changed, but the native protocol's login not renewed (it is at your next native command, while the server takes course signatures): %w", sessionError(err))
+	}
+	enrolled.Close()
 	return nil
 }

@@ -107,10 +107,20 @@ func (f *clientFlags) dial(ctx context.Context) (context.Context, context.Cancel
 }
 
 func runRegister(ctx context.Context, env *Env, args []string) error {
+	for i, a := range args {
+		if a == "--native" || a == "-native" {
+			return runRegisterNative(ctx, env, append(args[:i:i], args[i+1:]...))
+		}
+		if a == "--" {
+			break
+		}
+	}
 	var f clientFlags
 	fs := f.newFlagSet(env, "register", "register [flags]",
 		"Registers an account on a server. A random salt is made for the account and\n"+
-			"kept in your configuration folder; the password never leaves this machine.")
+			"kept in your configuration folder; the password never leaves this machine.\n"+
+			"With --native, registers on the native protocol instead (see 'larder register\n"+
+			"--native -h').")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -122,21 +132,9 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 
-	// Make sure the salt can be stored before the server registers the
-	// account: afterwards, a failure would leave an account nobody can
-	// sign for.
-	var store *clientconf.Salts
-	s := f.salt
-	if s == "" {
-		if store, err = saltStore(env); err != nil {
-			return err
-		}
-		if err := store.Prepare(); err != nil {
-			return err
-		}
-		if s, err = larder.NewSalt(); err != nil {
-			return err
-		}
+	s, store, err := registrationSalt(env, f.salt)
+	if err != nil {
+		return err
 	}
 	password, err := readPassword(ctx, env, f.passwordStdin, fmt.Sprintf("%s@%s", f.user, f.server), true)
 	if err != nil {
@@ -170,5 +168,89 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "larder: salt for %s on %s saved in %s\n", f.user, f.server, store.Path())
 	}
 	fmt.Fprintln(env.Stdout, msg)
+	return nil
+}
+
+// registrationSalt returns the salt of a new account: given (then the
+// store is nil: nothing is stored), or a new random one with the store it
+// goes into, checked to be writable first: once the server has made the
+// account, a salt that cannot be stored leaves an account nobody can
+// sign for.
+func registrationSalt(env *Env, given string) (string, *clientconf.Salts, error) {
+	if given != "" {
+		return given, nil, nil
+	}
+	store, err := saltStore(env)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := store.Prepare(); err != nil {
+		return "", nil, err
+	}
+	s, err := larder.NewSalt()
+	return s, store, err
+}
+
+// runRegisterNative registers over the native protocol: the account gets
+// its LNP/1 credential at once, and a course signature with a new random
+// salt, kept as the course registration keeps it.
+func runRegisterNative(ctx context.Context, env *Env, args []string) error {
+	var f lnpFlags
+	fs := f.newFlagSet(env, "register --native", "register --native [flags]",
+		"Registers an account on a server's native protocol (LNP/1), and logs it in once.\n"+
+			"The password never leaves this machine: the server gets a credential derived\n"+
+			"from it for the native protocol's channel-bound login, and, for the course\n"+
+			"protocol, the signature of a random salt kept in your configuration folder.\n"+
+			"Then run 'larder login' to save a profile.")
+	pos, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("register takes no arguments, got %q", pos)
+	}
+	t, err := f.target(env)
+	if err != nil {
+		return err
+	}
+	s, store, err := registrationSalt(env, f.salt)
+	if err != nil {
+		return err
+	}
+	opts, err := loginOptions(env, f.idleTimeout)
+	if err != nil {
+		return err
+	}
+	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, true)
+	if err != nil {
+		return err
+	}
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	conn, err := f.dialLNP(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	sess, err := client.Register(ctx, conn, t.user, larder.NewSignature(password, s), password, opts)
+	if err != nil {
+		return sessionError(err)
+	}
+	sess.Close()
+	if store != nil {
+		if err := store.Record(t.server, t.user, s); err != nil {
+			fmt.Fprintf(env.Stderr, "larder: the server registered %q, but its salt could not be saved: %v\n"+
+				"larder: the native protocol does not need it; the course protocol does: keep it somewhere private:\n\n    %s\n\n",
+				t.user, err, s)
+		} else {
+			fmt.Fprintf(env.Stderr, "larder: salt for %s on %s saved in %s\n", t.user, t.server, store.Path())
+		}
+	}
+	if err := rememberEnrolled(env, t.server, t.user); err != nil {
+		fmt.Fprintf(env.Stderr, "larder: warning: cannot note that %s on %s is enrolled: %v\n", t.user, t.server, err)
+	}
+	fmt.Fprintf(env.Stdout, "New user %s registered on %s (native protocol).\n", printable(t.user), t.server)
 	return nil
 }

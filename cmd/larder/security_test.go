@@ -722,6 +722,7 @@ type listedUser struct {
 	Changed  time.Time `json:"changed"`
 	Hash     string    `json:"hash"`
 	Current  bool      `json:"hash_current"`
+	Native   string    `json:"native"`
 }
 
 // listUsers returns the accounts of l as "larder admin user list --json"

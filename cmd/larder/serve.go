@@ -59,7 +59,11 @@ type ServeConfig struct {
 	Quota                larder.Quota
 	MaxTransfersPerUser  int
 	LNPIdleTimeout       time.Duration
-	MinFree              disk.MinFree // free disk space that uploads may not take
+	// SignatureLogins is "open" while accounts not yet enrolled for the
+	// channel-bound login may log in to LNP/1 with the course signature
+	// (and enroll), "closed" once that window is closed.
+	SignatureLogins string
+	MinFree         disk.MinFree // free disk space that uploads may not take
 
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
@@ -88,6 +92,7 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		LNPListen:           "127.0.0.1:23457",
 		MaxTransfersPerUser: server.DefaultMaxTransfersPerUser,
 		LNPIdleTimeout:      server.DefaultIdleTimeout,
+		SignatureLogins:     "open",
 		MinFree:             disk.DefaultMinFree,
 		AuthCacheTTL:        auth.DefaultCacheTTL,
 		AuthCacheEntries:    auth.DefaultCacheEntries,
@@ -140,6 +145,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
 	fs.IntVar(&cfg.MaxSessionsPerUser, "max-sessions-per-user", cfg.MaxSessionsPerUser, "native sessions one account may hold at once; one more login is told BUSY; 0 for no limit")
 	fs.DurationVar(&cfg.LNPIdleTimeout, "native-idle-timeout", cfg.LNPIdleTimeout, "how long a native session may wait between requests")
+	fs.StringVar(&cfg.SignatureLogins, "native-signature-logins", cfg.SignatureLogins, "`open`: an account not yet enrolled for the native protocol's channel-bound login\n"+
+		"may log in once with its course signature, and enrolls; closed: the course signature never\n"+
+		"opens the native protocol (docs/SECURITY.md)")
 	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&cfg.MinFree))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
@@ -297,6 +305,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return usageError("bad --registration %q: want open or closed", cfg.Registration)
 	}
+	if cfg.SignatureLogins != "open" && cfg.SignatureLogins != "closed" {
+		return usageError("bad --native-signature-logins %q: want open or closed", cfg.SignatureLogins)
+	}
 	if cfg.MaxConnsPerAddress < 0 || cfg.MaxSessionsPerUser < 0 {
 		return usageError("--max-conns-per-address and --max-sessions-per-user may not be negative (0 is no limit)")
 	}
@@ -337,23 +348,29 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	authn := auth.New(m.accounts.store, m.accounts.hasher,
 		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), auth.NewThrottle(cfg.Throttle))
 	authn.Logger = m.Logger
+	mockKey, err := lnpMockKey(ctx, m.accounts.db)
+	if err != nil {
+		return err
+	}
+	authn.SetMockKey(mockKey)
 	m.srv = &server.Server{
-		Auth:                authn,
-		Files:               m.files,
-		Logger:              m.Logger,
-		MaxConns:            cfg.MaxConns,
-		MaxConnsPerAddress:  noLimit(cfg.MaxConnsPerAddress),
-		MaxSessionsPerUser:  noLimit(cfg.MaxSessionsPerUser),
-		AuditUnauthBurst:    cfg.AuditUnauthBurst,
-		AuditUnauthEvery:    cfg.AuditUnauthEvery,
-		RequestTimeout:      cfg.RequestTimeout,
-		WriteTimeout:        cfg.WriteTimeout,
-		ClosedRegistration:  cfg.Registration == "closed",
-		ShuffleBlocks:       cfg.ShuffleBlocks,
-		Quota:               cfg.Quota,
-		MaxTransfersPerUser: cfg.MaxTransfersPerUser,
-		IdleTimeout:         cfg.LNPIdleTimeout,
-		Name:                "larder " + version(),
+		Auth:                 authn,
+		Files:                m.files,
+		Logger:               m.Logger,
+		MaxConns:             cfg.MaxConns,
+		MaxConnsPerAddress:   noLimit(cfg.MaxConnsPerAddress),
+		MaxSessionsPerUser:   noLimit(cfg.MaxSessionsPerUser),
+		AuditUnauthBurst:     cfg.AuditUnauthBurst,
+		AuditUnauthEvery:     cfg.AuditUnauthEvery,
+		RequestTimeout:       cfg.RequestTimeout,
+		WriteTimeout:         cfg.WriteTimeout,
+		ClosedRegistration:   cfg.Registration == "closed",
+		CloseSignatureLogins: cfg.SignatureLogins == "closed",
+		ShuffleBlocks:        cfg.ShuffleBlocks,
+		Quota:                cfg.Quota,
+		MaxTransfersPerUser:  cfg.MaxTransfersPerUser,
+		IdleTimeout:          cfg.LNPIdleTimeout,
+		Name:                 "larder " + version(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
 	// read and write deadlines, so the probes would find nothing the

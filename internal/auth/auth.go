@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -21,6 +22,9 @@ type Authenticator struct {
 	cache    *Cache
 	throttle *Throttle
 	stats    authCounters
+
+	mockKey  []byte // see SetMockKey
+	mockOnce sync.Once
 
 	// Logger receives a line for every hash upgraded on login; nil means
 	// none.

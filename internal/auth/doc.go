@@ -1,14 +1,32 @@
 // Package auth registers and authenticates larder's users, and stores their
 // password hashes as OWASP's Password Storage Cheat Sheet recommends.
 //
-// Clients never send a password: they send a signature derived from it,
-// SHA-256(password ‖ client salt), with every request. The server stores a
+// Clients never send a password. Over the course protocol they send a
+// signature derived from it, SHA-256(password ‖ client salt), with every
+// request; over LNP/1 a channel-bound proof (see LNP/1 credentials). The server stores a
 // slow hash of the signature: argon2id over HMAC-SHA256(pepper, signature)
 // with a random per-user salt, as a PHC string that records the algorithm,
 // its parameters and the pepper's ID. The pepper is a secret key kept in a
 // file apart from the database (Peppers, LoadPeppers). Hashes are computed
 // in a bounded pool (Hasher), and successful checks are remembered for a few
 // minutes (Cache) so that the slow hash does not run on every request.
+//
+// # LNP/1 credentials
+//
+// LNP/1's channel-bound login (docs/PROTOCOL.md, "Logging in") needs a
+// second credential per account, larder.User.LNPCredential, made by the
+// client from the password (not from the signature) with argon2id at the
+// policy and a salt of its own. The server keeps only SCRAM's StoredKey
+// and ServerKey, sealed with AES-256-GCM under a key derived from the
+// current pepper (lnpcred.go):
+//
+//	$lnp-scram$v=1$m=DEC,t=DEC,p=DEC[,keyid=B64]$B64(salt)$B64(sealed)
+//
+// StartLNP and FinishLNP check a proof with a few HMACs; EnrollLNP stores
+// a credential; LoginSignature is the course signature's login over LNP/1,
+// taken only from an account without a credential. A name without one
+// gets a challenge with a salt derived from the mock key (SetMockKey), so
+// that neither the answer nor its time tells which names exist.
 //
 // # Policy and upgrades
 //

@@ -15,7 +15,7 @@ import (
 // twoServers returns a database file, a store on it, and a function that
 // returns an Authenticator over it with policy p: servers started on one
 // data folder with different flags.
-func twoServers(t *testing.T) (larder.UserStore, func(p auth.Params, ps *auth.Peppers) *auth.Authenticator) {
+func twoServers(t testing.TB) (larder.UserStore, func(p auth.Params, ps *auth.Peppers) *auth.Authenticator) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "larder.db"))
 	if err != nil {

@@ -123,9 +123,13 @@ func (h *Hasher) Describe(stored string) (string, error) {
 // PepperIDs returns the IDs of the peppers that checking a stored hash
 // needs: none for an unpeppered or legacy hash, one for a peppered argon2id
 // hash, up to two for a wrapped one (its outer hash's, and its inner
-// argon2id hash's). An unreadable string needs none that can be told. A
-// caller checks before RetirePepper that no stored hash needs the pepper.
+// argon2id hash's), one for a sealed LNP/1 credential. An unreadable
+// string needs none that can be told. A caller checks before RetirePepper
+// that no stored hash or credential needs the pepper.
 func (h *Hasher) PepperIDs(stored string) []string {
+	if id := lnpPepper(stored); id != "" {
+		return []string{id}
+	}
 	v, err := decodeHash(stored)
 	if err != nil {
 		return nil

@@ -1,16 +1,17 @@
 // Package clientconf keeps the larder client's files in the user's
 // configuration folder (~/.config/larder on Linux): the salts it signs
 // with (salts.json), the certificates it pinned on first use
-// (known_servers) and the profile that "larder login" saves
-// (profile.json).
+// (known_servers), the profile that "larder login" saves (profile.json)
+// and the accounts enrolled for LNP/1's channel-bound login
+// (lnp_enrolled).
 //
-// A Dir opens the folder; its Salts, KnownServers and Profile are the
-// three stores, of one shape: Path, Lookup and Record. A Lookup needs no
+// A Dir opens the folder; its Salts, KnownServers, Profile and Enrolled
+// are the four stores, of one shape: Path, Lookup and Record. A Lookup needs no
 // lock, since every file is only ever replaced whole by a rename; a Record
 // writes a temporary file beside the old one, syncs it, renames it over
 // the old and syncs the folder, so that a crash leaves the old file or the
 // new one, never a mix. The stores that read, change and write back
-// (salts and pins) hold an exclusive lock on a file beside theirs across
+// (salts, pins and enrolments) hold an exclusive lock on a file beside theirs across
 // it, so that two clients at once cannot lose each other's entries. The
 // folder is created with mode 0700 and the files with mode 0600, and a
 // Lookup refuses a file that other users may change.
@@ -88,6 +89,10 @@ func (d *Dir) Salts() *Salts {
 func (d *Dir) KnownServers() *KnownServers {
 	return &KnownServers{path: filepath.Join(d.path, knownServersName)}
 }
+
+// Enrolled returns the list of the accounts enrolled for LNP/1's
+// channel-bound login.
+func (d *Dir) Enrolled() *Enrolled { return &Enrolled{dir: d.path} }
 
 // Profile returns the store of the profile in the folder.
 func (d *Dir) Profile() *Profile {

@@ -128,6 +128,11 @@ var migrations = []string{
 		path    text COLLATE "C" NOT NULL,
 		dest    text COLLATE "C" NOT NULL
 	)`,
+
+	// 9: the credential of LNP/1's channel-bound login
+	// (larder.User.LNPCredential). Rows from before have none: they are
+	// enrolled at their next LNP/1 login.
+	`ALTER TABLE users ADD COLUMN lnp_credential text NOT NULL DEFAULT ''`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -26,15 +26,15 @@ func NewUserStore(db *DB) *UserStore {
 
 // userColumns is what every query that returns accounts selects, in the
 // order scanUser reads.
-const userColumns = `id, name, verifier, disabled, credential_gen, created_at, updated_at`
+const userColumns = `id, name, verifier, disabled, credential_gen, lnp_credential, created_at, updated_at`
 
 // Times come from the server's clock, now(), not from the clients': the
 // servers that share a database may disagree about the time, and the one
 // clock keeps UpdatedAt in order. GREATEST keeps it from going back if that
 // clock does.
 const (
-	insertUserSQL = `INSERT INTO users (name, verifier, disabled, created_at, updated_at)
-		VALUES ($1, $2, $3, now(), now()) RETURNING id, created_at`
+	insertUserSQL = `INSERT INTO users (name, verifier, disabled, lnp_credential, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, now(), now()) RETURNING id, created_at`
 	userByNameSQL = `SELECT ` + userColumns + ` FROM users WHERE name = $1`
 	listUsersSQL  = `SELECT ` + userColumns + ` FROM users WHERE name > $1 ORDER BY name LIMIT $2`
 
@@ -42,13 +42,21 @@ const (
 	// statement's snapshot, in one round trip. A data-modifying WITH runs
 	// on the same snapshot as the main query, which so sees the row as it
 	// was before the UPDATE. $4 is 1 for a password change, 0 for a
-	// rehash.
+	// rehash; a password change also drops the LNP/1 credential of the
+	// old one.
 	replaceVerifierSQL = `WITH updated AS (
-			UPDATE users SET verifier = $3, credential_gen = credential_gen + $4, updated_at = GREATEST(now(), updated_at)
+			UPDATE users SET verifier = $3, credential_gen = credential_gen + $4,
+				lnp_credential = CASE WHEN $4 = 1 THEN '' ELSE lnp_credential END, updated_at = GREATEST(now(), updated_at)
 			WHERE name = $1 AND verifier = $2
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM updated), (SELECT verifier FROM users WHERE name = $1)`
+	setLNPCredentialSQL = `WITH updated AS (
+			UPDATE users SET lnp_credential = $3, updated_at = GREATEST(now(), updated_at)
+			WHERE name = $1 AND lnp_credential = $2
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM updated), (SELECT lnp_credential FROM users WHERE name = $1)`
 	setDisabledSQL = `UPDATE users SET disabled = $2, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
 	deleteUserSQL  = `DELETE FROM users WHERE name = $1`
 )
@@ -71,7 +79,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
 		id      int64
 		created time.Time
 	)
-	err := s.db.pool.QueryRow(ctx, insertUserSQL, u.Name, u.Verifier, u.Disabled).Scan(&id, &created)
+	err := s.db.pool.QueryRow(ctx, insertUserSQL, u.Name, u.Verifier, u.Disabled, u.LNPCredential).Scan(&id, &created)
 	if pgCode(err) == uniqueViolation {
 		// The UNIQUE index decides, not an earlier lookup: that is what
 		// makes concurrent registrations of one name safe.
@@ -148,6 +156,35 @@ func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, 
 	return larder.VerifierChanged(name)
 }
 
+// SetLNPCredential sets the LNP/1 credential of account name to new if it
+// is still old, and updates UpdatedAt. If it is no longer old, the error
+// has code ECONFLICT and nothing changes; if there is no such account, it
+// has code ENOTFOUND. It retries as replaceVerifier does.
+func (s *UserStore) SetLNPCredential(ctx context.Context, name, old, new string) error {
+	if !canExist(name) {
+		return larder.UserNotFound(name)
+	}
+	changed := larder.Errorf(larder.ECONFLICT, "the LNP/1 credential of user %q has changed", name)
+	for range 3 {
+		var (
+			swapped bool
+			current *string
+		)
+		if err := s.db.pool.QueryRow(ctx, setLNPCredentialSQL, name, old, new).Scan(&swapped, &current); err != nil {
+			return fmt.Errorf("postgres: set LNP/1 credential of %q: %w", name, err)
+		}
+		switch {
+		case swapped:
+			return nil
+		case current == nil:
+			return larder.UserNotFound(name)
+		case *current != old:
+			return changed
+		}
+	}
+	return changed
+}
+
 // SetDisabled disables or enables account name, and updates UpdatedAt. If
 // there is no such account, the error has code ENOTFOUND.
 func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool) error {
@@ -209,7 +246,7 @@ func scanUser(row pgx.Row) (*larder.User, error) {
 		u                larder.User
 		created, updated time.Time
 	)
-	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &u.LNPCredential, &created, &updated); err != nil {
 		return nil, err
 	}
 	// pgx gives times in the local zone; UTC as internal/sqlite does.

@@ -186,10 +186,13 @@ func (ss *session) hello() bool {
 		ss.refuse(lnp.StatusMalformed, "malformed HELLO: "+err.Error(), err)
 		return false
 	}
+	if lnp.IsHello2(body) {
+		return ss.hello2(body)
+	}
 	h, err := lnp.ParseHello(body)
 	if err != nil {
 		if bytes.HasPrefix(body, []byte("LNP")) && len(body) >= 4 && body[3] != '1' {
-			ss.refuse(lnp.StatusVersion, "this server speaks LNP/1 only", err)
+			ss.refuse(lnp.StatusVersion, "this server speaks LNP/1, with a HELLO of version 1 or 2", err)
 			return false
 		}
 		ss.refuse(lnp.StatusMalformed, "malformed HELLO: "+err.Error(), err)
@@ -199,15 +202,31 @@ func (ss *session) hello() bool {
 	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
 	defer cancel()
 	start := time.Now()
-	u, err := s.Auth.Login(ctx, h.User, h.Signature[:], remoteIP(c.rwc))
-	ex := exchange{remote: c.remote, user: h.User}
-	s.recordLogin(ctx, &ex, err, time.Since(start))
+	u, err := s.Auth.LoginSignature(ctx, h.User, h.Signature[:], remoteIP(c.rwc), !s.CloseSignatureLogins)
+	if !ss.loggedIn(ctx, h.User, err, start) {
+		return false
+	}
+	return ss.start(ctx, u, h.MaxBlock, start)
+}
+
+// loggedIn records a login's outcome and, if it failed, answers it. It
+// reports whether the login succeeded.
+func (ss *session) loggedIn(ctx context.Context, user string, err error, start time.Time) bool {
+	ex := exchange{remote: ss.c.remote, user: user}
+	ss.s.recordLogin(ctx, &ex, err, time.Since(start))
 	if err != nil {
 		status, msg := loginStatus(err)
-		ss.logRequest("login", &larder.Event{User: h.User, Status: int(status), Reason: msg}, time.Since(start))
+		ss.logRequest("login", &larder.Event{User: user, Status: int(status), Reason: msg}, time.Since(start))
 		ss.welcome(lnp.Welcome{Status: status, Message: msg})
 		return false
 	}
+	return true
+}
+
+// start starts the session of u, who logged in, and answers WELCOME. It
+// reports whether the session goes on.
+func (ss *session) start(ctx context.Context, u *larder.User, maxBlock uint32, start time.Time) bool {
+	s, c := ss.s, ss.c
 	space, err := s.fsvc.Space(u.ID)
 	if err != nil {
 		ss.refuse(lnp.StatusOther, larder.ErrorMessage(err), err)
@@ -224,7 +243,7 @@ func (ss *session) hello() bool {
 		ss.welcome(lnp.Welcome{Status: lnp.StatusBusy, Message: msg})
 		return false
 	}
-	ss.blockSize = min(max(int(h.MaxBlock), lnp.MinBlockSize), cmp(s.BlockSize, lnp.DefaultBlockSize))
+	ss.blockSize = min(max(int(maxBlock), lnp.MinBlockSize), cmp(s.BlockSize, lnp.DefaultBlockSize))
 	ss.r.SetBlockSize(ss.blockSize)
 	ss.logRequest("login", &larder.Event{User: u.Name, Status: int(lnp.StatusOK)}, time.Since(start))
 	if !ss.welcome(lnp.Welcome{Status: lnp.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name}) {

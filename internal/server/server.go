@@ -94,6 +94,13 @@ type Server struct {
 	MaxTransfersPerUser int
 	Name                string
 
+	// CloseSignatureLogins refuses the course signature on LNP/1 for
+	// every account, ending the window in which an account not yet
+	// enrolled for the channel-bound login still logs in (and enrolls)
+	// with it. The zero value keeps the window open; an enrolled account
+	// is refused the signature either way.
+	CloseSignatureLogins bool
+
 	// MaxSessionsPerUser bounds the LNP/1 sessions one account may hold
 	// at once; a login beyond it is answered BUSY, naming the limit. Zero
 	// means DefaultMaxSessionsPerUser, a negative value no limit.

@@ -131,6 +131,11 @@ var migrations = []string{
 		path    TEXT NOT NULL,
 		dest    TEXT NOT NULL
 	) STRICT`,
+
+	// 10: the credential of LNP/1's channel-bound login
+	// (larder.User.LNPCredential). Rows from before have none: they are
+	// enrolled at their next LNP/1 login.
+	`ALTER TABLE users ADD COLUMN lnp_credential TEXT NOT NULL DEFAULT ''`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.

@@ -27,20 +27,23 @@ func NewUserStore(db *DB) *UserStore {
 
 // userColumns is what every query that returns accounts selects, in the
 // order scanUser reads.
-const userColumns = `id, name, verifier, disabled, credential_gen, created_at, updated_at`
+const userColumns = `id, name, verifier, disabled, credential_gen, lnp_credential, created_at, updated_at`
 
 const (
-	insertUserSQL = `INSERT INTO users (name, verifier, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
+	insertUserSQL = `INSERT INTO users (name, verifier, disabled, lnp_credential, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
 	userByNameSQL = `SELECT ` + userColumns + ` FROM users WHERE name = ?`
 	listUsersSQL  = `SELECT ` + userColumns + ` FROM users WHERE name > ? ORDER BY name LIMIT ?`
 	userExistsSQL = `SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)`
 
 	// max() keeps updated_at from going back if the clock does; the
 	// fixed-width text of formatTime compares in time order.
-	// The second parameter is 1 for a password change, 0 for a rehash.
-	replaceVerifierSQL = `UPDATE users SET verifier = ?, credential_gen = credential_gen + ?, updated_at = max(?, updated_at) WHERE name = ? AND verifier = ?`
-	setDisabledSQL     = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
-	deleteUserSQL      = `DELETE FROM users WHERE name = ?`
+	// The second parameter is 1 for a password change, 0 for a rehash; a
+	// password change also drops the LNP/1 credential of the old one.
+	replaceVerifierSQL = `UPDATE users SET verifier = ?, credential_gen = credential_gen + ?,
+		lnp_credential = CASE WHEN ? = 1 THEN '' ELSE lnp_credential END, updated_at = max(?, updated_at) WHERE name = ? AND verifier = ?`
+	setLNPCredentialSQL = `UPDATE users SET lnp_credential = ?, updated_at = max(?, updated_at) WHERE name = ? AND lnp_credential = ?`
+	setDisabledSQL      = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
+	deleteUserSQL       = `DELETE FROM users WHERE name = ?`
 )
 
 // CreateUser stores a new account with u.Name, u.Verifier and u.Disabled,
@@ -62,7 +65,7 @@ func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
 	// UTC() also drops the monotonic clock reading, so u compares equal to
 	// what a later lookup returns (times are stored to the nanosecond).
 	now := time.Now().UTC()
-	res, err := stmt.ExecContext(ctx, u.Name, u.Verifier, u.Disabled, formatTime(now), formatTime(now))
+	res, err := stmt.ExecContext(ctx, u.Name, u.Verifier, u.Disabled, u.LNPCredential, formatTime(now), formatTime(now))
 	if isUniqueViolation(err) {
 		// The UNIQUE index decides, not an earlier lookup: that is what
 		// makes concurrent registrations of one name safe.
@@ -132,21 +135,29 @@ func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, 
 	if new == "" {
 		return fmt.Errorf("sqlite: replace verifier of %q: empty verifier", name)
 	}
+	return s.swap(ctx, "replace verifier", name, replaceVerifierSQL,
+		[]any{new, gen, gen, formatTime(time.Now()), name, old}, larder.VerifierChanged(name))
+}
+
+// swap runs update, a compare-and-swap on account name that matches no
+// row when it fails, and tells the two reasons apart: no such account
+// (ENOTFOUND), or conflict. what names the change in errors.
+func (s *UserStore) swap(ctx context.Context, what, name, update string, args []any, conflict error) error {
 	// Prepared before the transaction takes the write pool's only
 	// connection: preparing inside it would wait for that connection.
-	update, err := s.db.stmt(ctx, false, replaceVerifierSQL)
+	stmt, err := s.db.stmt(ctx, false, update)
 	if err != nil {
-		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+		return fmt.Errorf("sqlite: %s of %q: %w", what, name, err)
 	}
 	exists, err := s.db.stmt(ctx, false, userExistsSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+		return fmt.Errorf("sqlite: %s of %q: %w", what, name, err)
 	}
 	// The WHERE clause is the compare-and-swap. When it matches nothing,
 	// the existence check in the same IMMEDIATE transaction tells the two
 	// reasons apart without a writer slipping in between.
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, new, gen, formatTime(time.Now()), name, old)
+		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -160,12 +171,23 @@ func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, 
 		if !found {
 			return larder.UserNotFound(name)
 		}
-		return larder.VerifierChanged(name)
+		return conflict
 	})
 	if larder.ErrorCode(err) == larder.EINTERNAL {
-		return fmt.Errorf("sqlite: replace verifier of %q: %w", name, err)
+		return fmt.Errorf("sqlite: %s of %q: %w", what, name, err)
 	}
 	return err
+}
+
+// SetLNPCredential sets the LNP/1 credential of account name to new if it
+// is still old, and updates UpdatedAt. If it is no longer old, the error
+// has code ECONFLICT and nothing changes; if there is no such account, it
+// has code ENOTFOUND.
+func (s *UserStore) SetLNPCredential(ctx context.Context, name, old, new string) error {
+	defer s.db.accounts.changed()
+	return s.swap(ctx, "set LNP/1 credential", name, setLNPCredentialSQL,
+		[]any{new, formatTime(time.Now()), name, old},
+		larder.Errorf(larder.ECONFLICT, "the LNP/1 credential of user %q has changed", name))
 }
 
 // SetDisabled disables or enables account name, and updates UpdatedAt. If
@@ -249,7 +271,7 @@ func scanUser(row interface{ Scan(...any) error }) (*larder.User, error) {
 		u                larder.User
 		created, updated string
 	)
-	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &u.LNPCredential, &created, &updated); err != nil {
 		return nil, err
 	}
 	var err error

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) larder.UserStore) {
 		{"ReplaceVerifierMissing", testReplaceVerifierMissing},
 		{"ConcurrentReplaces", testConcurrentReplaces},
 		{"CredentialGen", testCredentialGen},
+		{"LNPCredential", testLNPCredential},
 		{"SetDisabled", testSetDisabled},
 		{"DeleteUser", testDeleteUser},
 		{"ListUsersEmpty", testListUsersEmpty},
@@ -251,6 +252,52 @@ func testConcurrentReplaces(t *testing.T, s larder.UserStore) {
 	if got, want := mustGet(t, s, "grace").Verifier, fmt.Sprint("new", winner); got != want {
 		t.Errorf("verifier of grace: got %q, want the winner's %q", got, want)
 	}
+}
+
+// testLNPCredential: the LNP/1 credential is set by a compare-and-swap
+// from "" (enrollment) or an older one (a renewal), keeps the credential
+// generation, survives a rehash, and goes with a password change, which
+// it was made from. CreateUser stores one given.
+func testLNPCredential(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "lena", "v1")
+	if u.LNPCredential != "" {
+		t.Errorf("LNPCredential of a new account: got %q, want none", u.LNPCredential)
+	}
+	pause()
+	if err := s.SetLNPCredential(ctx, "lena", "", "c1"); err != nil {
+		t.Fatalf("SetLNPCredential(lena, \"\", c1): got %v, want nil", err)
+	}
+	got := mustGet(t, s, "lena")
+	want := *u
+	want.LNPCredential, want.UpdatedAt = "c1", got.UpdatedAt
+	checkUser(t, "UserByName(lena) after SetLNPCredential", got, &want)
+	checkLater(t, "UpdatedAt after SetLNPCredential", got.UpdatedAt, u.UpdatedAt)
+
+	err := s.SetLNPCredential(ctx, "lena", "", "c-late")
+	checkError(t, "SetLNPCredential(lena) from a stale credential", err, larder.ECONFLICT, `the LNP/1 credential of user "lena" has changed`)
+	checkCode(t, "SetLNPCredential(nobody)", s.SetLNPCredential(ctx, "nobody", "", "c"), larder.ENOTFOUND)
+	if err := s.SetLNPCredential(ctx, "lena", "c1", "c2"); err != nil {
+		t.Fatalf("SetLNPCredential(lena, c1, c2): got %v, want nil", err)
+	}
+	if err := s.RehashVerifier(ctx, "lena", "v1", "v1-rehashed"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, "lena"); got.LNPCredential != "c2" || got.CredentialGen != 0 {
+		t.Errorf("after a renewal and a rehash: LNPCredential %q, CredentialGen %d; want c2, 0", got.LNPCredential, got.CredentialGen)
+	}
+	if err := s.ReplaceVerifier(ctx, "lena", "v1-rehashed", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, "lena"); got.LNPCredential != "" || got.CredentialGen != 1 {
+		t.Errorf("after a password change: LNPCredential %q, CredentialGen %d; want none, 1", got.LNPCredential, got.CredentialGen)
+	}
+
+	m := &larder.User{Name: "mia", Verifier: "v", LNPCredential: "c"}
+	if err := s.CreateUser(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	checkUser(t, "UserByName(mia) created with a credential", mustGet(t, s, "mia"), m)
 }
 
 // testCredentialGen: a password change (ReplaceVerifier) raises the
@@ -574,6 +621,9 @@ func checkUser(t *testing.T, what string, got, want *larder.User) {
 	}
 	if got.CredentialGen != want.CredentialGen {
 		diffs = append(diffs, fmt.Sprintf("CredentialGen: got %d, want %d", got.CredentialGen, want.CredentialGen))
+	}
+	if got.LNPCredential != want.LNPCredential {
+		diffs = append(diffs, fmt.Sprintf("LNPCredential: got %q, want %q", got.LNPCredential, want.LNPCredential))
 	}
 	if !micro(got.CreatedAt).Equal(micro(want.CreatedAt)) {
 		diffs = append(diffs, fmt.Sprintf("CreatedAt: got %v, want %v", got.CreatedAt, want.CreatedAt))
