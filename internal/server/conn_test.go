@@ -87,8 +87,13 @@ func TestSlowClientCutOffWithoutStallingOthers(t *testing.T) {
 		slowStart := time.Now()
 		c, err := h.dial()
 		must(t, err)
-		defer c.Close()
+		// The writer must end before the bubble's function returns: a
+		// goroutine still asleep then is a deadlock to synctest, since
+		// its clock no longer moves.
+		writerDone := make(chan struct{})
+		defer func() { c.Close(); <-writerDone }()
 		go func() { // one byte a second until the server gives up
+			defer close(writerDone)
 			for _, b := range request("alice", testSig, "f") {
 				time.Sleep(time.Second)
 				if _, err := c.Write([]byte{b}); err != nil {
