@@ -68,7 +68,7 @@ func (ex *exchange) event(kind larder.EventKind) larder.Event {
 // shownPath is the path of ex's request in its canonical form, for events
 // and the log: "" if the request names none (a registration).
 func (ex *exchange) shownPath() string {
-	if ex.op != "retrieve" {
+	if ex.op != OpRetrieve {
 		return ""
 	}
 	return coursePath(ex.path)

@@ -45,7 +45,7 @@ type conn struct {
 
 // exchange is what one request-reply turn did, for the log line.
 type exchange struct {
-	op     string // "register", "retrieve", or "" if no request was parsed
+	op     Op // OpNone if no request was read whole
 	remote string
 	user   string
 	path   string
@@ -104,7 +104,7 @@ func (c *conn) serve() {
 		<-s.slots
 	}()
 
-	deadline := c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout))
+	deadline := c.accepted.Add(s.conf.requestTimeout)
 	c.rwc.SetReadDeadline(deadline)
 	req, readErr := course.ReadRequest(c.rwc)
 	c.state.Store(stateReplying)
@@ -117,7 +117,7 @@ func (c *conn) serve() {
 	// Handling gets its own allowance from the moment the request is in:
 	// the password check may queue for the hash pool, and a registration
 	// waits for the database's fsync.
-	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
+	ctx, cancel := context.WithTimeout(s.ctx, s.conf.requestTimeout)
 	defer cancel()
 	if readErr != nil {
 		ex = c.refuseUnreadable(readErr)
@@ -201,7 +201,7 @@ func (c *conn) send(ex *exchange) {
 		var buf [course.BlockHeaderSize + course.MaxBlockPayload]byte
 		b, aerr := course.AppendMessage(buf[:0], ex.status, ex.msg)
 		if err = aerr; err == nil {
-			c.setWriteDeadline(time.Now().Add(cmp(c.srv.WriteTimeout, DefaultWriteTimeout)))
+			c.setWriteDeadline(time.Now().Add(c.srv.conf.writeTimeout))
 			_, err = c.rwc.Write(b)
 		}
 	}
@@ -223,7 +223,7 @@ func (c *conn) recordDownload(ex *exchange) error {
 	ev.Bytes, ev.SHA256, ev.Duration = ex.file.Size, ex.sum, time.Since(c.accepted)
 	// The request's context may have run out during a long transfer;
 	// the event gets the time a write has.
-	ctx, cancel := context.WithTimeout(c.srv.ctx, cmp(c.srv.WriteTimeout, DefaultWriteTimeout))
+	ctx, cancel := context.WithTimeout(c.srv.ctx, c.srv.conf.writeTimeout)
 	defer cancel()
 	ex.recorded = true
 	if err := c.srv.record(ctx, ev); err != nil {
@@ -255,7 +255,7 @@ func (c *conn) refuseUnreadable(err error) exchange {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ex.status = course.StatusMalformed
 		return reply(ex, "malformed request: not complete within "+
-			cmp(c.srv.RequestTimeout, DefaultRequestTimeout).String()+": "+pe.Msg)
+			c.srv.conf.requestTimeout.String()+": "+pe.Msg)
 	default:
 		ex.status = course.StatusMalformed
 		return reply(ex, "malformed request: "+pe.Msg)
@@ -283,7 +283,7 @@ func (c *conn) log(ex exchange) {
 	attrs := []slog.Attr{
 		slog.String("remote", c.remote),
 		slog.String("protocol", "course"),
-		slog.String("op", ex.op),
+		slog.String("op", ex.op.logName()),
 		slog.String("user", ex.user),
 		slog.String("path", ex.shownPath()),
 		slog.Int("status", int(ex.status)),
@@ -375,7 +375,7 @@ func (c *conn) newWriter(dst io.Writer) *pooledWriter {
 		pw = &pooledWriter{}
 		pw.Writer = course.NewWriter(&pw.dw)
 	}
-	pw.dw = deadlineWriter{c: c, w: dst, timeout: cmp(c.srv.WriteTimeout, DefaultWriteTimeout)}
+	pw.dw = deadlineWriter{c: c, w: dst, timeout: c.srv.conf.writeTimeout}
 	pw.Reset(&pw.dw)
 	return pw
 }

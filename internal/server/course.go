@@ -17,9 +17,9 @@ import (
 // Nothing is written here, so that a request waiting for the hash pool
 // holds no reply buffer.
 func (s *Server) handle(ctx context.Context, req *course.Request, from netip.Addr, remote string) exchange {
-	ex := exchange{op: "retrieve", remote: remote, user: req.Username}
+	ex := exchange{op: OpRetrieve, remote: remote, user: req.Username}
 	if req.IsRegister() {
-		ex.op = "register"
+		ex.op = OpRegister
 		ex = s.register(ctx, req, ex)
 		// Recorded before the reply is sent: a sync kind is durable
 		// before the client hears of its account.

@@ -45,7 +45,7 @@ func (s *Server) ServeLNP(ln net.Listener) error {
 // interrupted uploads older than UploadRetention and the block sums of
 // contents no file has any more.
 func (s *Server) sweep() {
-	keep := cmp(s.UploadRetention, DefaultUploadRetention)
+	keep := s.conf.uploadRetention
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -109,7 +109,7 @@ func (c *conn) serveLNP() {
 	aside(c.openLNP)
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
-	deadline := c.accepted.Add(cmp(c.srv.RequestTimeout, DefaultRequestTimeout))
+	deadline := c.accepted.Add(c.srv.conf.requestTimeout)
 	c.rwc.SetReadDeadline(deadline)
 	early := c.awaitClient(deadline)
 	c.sessionLNP(early, &end)
@@ -161,7 +161,7 @@ func (c *conn) sessionLNP(early []byte, end *lnpEnd) {
 	// or a stranger's flood costs a few KiB (see buffers.go).
 	ss := &session{c: c, s: s, r: lnp.NewReaderSize(src, sessionBuffer)}
 	ss.r.Limit(lnp.MaxHelloBody)
-	ss.dw = deadlineWriter{c: c, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
+	ss.dw = deadlineWriter{c: c, timeout: s.conf.writeTimeout}
 	if !ss.hello() {
 		end.reason = "no login"
 		return
@@ -301,7 +301,7 @@ func (ss *session) refuse(status lnp.Status, msg string, cause error) {
 // loop serves requests until the session ends, and says why it ended.
 func (ss *session) loop() string {
 	s, c := ss.s, ss.c
-	idle := cmp(s.IdleTimeout, DefaultIdleTimeout)
+	idle := s.conf.idleTimeout
 	for {
 		c.state.Store(stateReading)
 		if s.inShutdown.Load() {
@@ -331,7 +331,7 @@ func (ss *session) loop() string {
 			ss.reply(lnp.StatusMalformed, err.Error(), nil)
 			return "malformed request: " + err.Error()
 		}
-		c.rwc.SetReadDeadline(time.Now().Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
+		c.rwc.SetReadDeadline(time.Now().Add(s.conf.requestTimeout))
 		ctx, cancel := context.WithCancel(s.ctx)
 		if err := ss.checkAccount(ctx); err != nil {
 			cancel()
@@ -372,7 +372,7 @@ type sessions struct {
 // addSession adds ss to its user's sessions, unless the user has
 // MaxSessionsPerUser already; it returns that limit and whether it added.
 func (s *Server) addSession(ss *session) (int, bool) {
-	limit := cmp(s.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
+	limit := s.conf.maxSessionsPerUser
 	s.lnp.mu.Lock()
 	defer s.lnp.mu.Unlock()
 	if s.lnp.byUser == nil {
@@ -380,7 +380,7 @@ func (s *Server) addSession(ss *session) (int, bool) {
 		s.lnp.transfers = map[string]int{}
 	}
 	m := s.lnp.byUser[ss.user.Name]
-	if s.MaxSessionsPerUser >= 0 && len(m) >= limit {
+	if limit >= 0 && len(m) >= limit {
 		return limit, false
 	}
 	if m == nil {
@@ -422,7 +422,7 @@ func (s *Server) endOtherSessions(user string, except *session) {
 func (s *Server) startTransfer(user string) bool {
 	s.lnp.mu.Lock()
 	defer s.lnp.mu.Unlock()
-	if s.lnp.transfers[user] >= cmp(s.MaxTransfersPerUser, DefaultMaxTransfersPerUser) {
+	if s.lnp.transfers[user] >= s.conf.maxTransfers {
 		return false
 	}
 	s.lnp.transfers[user]++

@@ -160,11 +160,66 @@ type Server struct {
 	sessionsRefused atomic.Int64 // at MaxSessionsPerUser
 	lastWarning     atomic.Int64 // unix nanoseconds of the last "busy" log line
 	counters        counters     // for Stats
+
+	conf settings // the fields above, defaults resolved (init)
+}
+
+// settings are the Server's limits and timeouts with their defaults
+// resolved, once, by init: the code reads these, never the fields.
+type settings struct {
+	requestTimeout, writeTimeout time.Duration
+
+	maxConnsPerAddress int // negative: no limit
+	maxSessionsPerUser int // negative: no limit
+	maxTransfers       int // per user
+	idleTimeout        time.Duration
+	uploadRetention    time.Duration
+
+	auditUnauthBurst     int // negative: every event is recorded
+	auditUnauthEvery     time.Duration
+	auditSummaryInterval time.Duration
+}
+
+// resolve returns s's settings, each field's zero (or, where a negative
+// value has no meaning of its own, negative) value replaced by its
+// default.
+func (s *Server) resolve() settings {
+	c := settings{
+		requestTimeout:       positiveOr(s.RequestTimeout, DefaultRequestTimeout),
+		writeTimeout:         positiveOr(s.WriteTimeout, DefaultWriteTimeout),
+		maxConnsPerAddress:   s.MaxConnsPerAddress,
+		maxSessionsPerUser:   s.MaxSessionsPerUser,
+		maxTransfers:         positiveOr(s.MaxTransfersPerUser, DefaultMaxTransfersPerUser),
+		idleTimeout:          positiveOr(s.IdleTimeout, DefaultIdleTimeout),
+		uploadRetention:      positiveOr(s.UploadRetention, DefaultUploadRetention),
+		auditUnauthBurst:     s.AuditUnauthBurst,
+		auditUnauthEvery:     positiveOr(s.AuditUnauthEvery, DefaultAuditUnauthEvery),
+		auditSummaryInterval: positiveOr(s.AuditSummaryInterval, DefaultAuditSummaryInterval),
+	}
+	if c.maxConnsPerAddress == 0 {
+		c.maxConnsPerAddress = DefaultMaxConnsPerAddress
+	}
+	if c.maxSessionsPerUser == 0 {
+		c.maxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
+	if c.auditUnauthBurst == 0 {
+		c.auditUnauthBurst = DefaultAuditUnauthBurst
+	}
+	return c
+}
+
+// positiveOr returns v if it is positive, else def.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
-		s.slots = make(chan struct{}, cmp(s.MaxConns, DefaultMaxConns))
+		s.conf = s.resolve()
+		s.slots = make(chan struct{}, positiveOr(s.MaxConns, DefaultMaxConns))
 		s.rejects = make(chan struct{}, 64)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[*net.Listener]struct{})
@@ -184,12 +239,11 @@ func (s *Server) init() {
 	})
 }
 
-// cmp returns v, or def if v is zero or negative.
+// cmp returns v, or def if v is zero or negative. Only the LNP/1 login
+// (hello) and endSession still resolve a default at each use with it,
+// until they read the settings too; it goes with their last call.
 func cmp[T int | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
+	return positiveOr(v, def)
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -267,7 +321,7 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string
 			return ErrServerClosed
 		case admitAddressFull:
 			<-s.slots
-			n := cmp(s.MaxConnsPerAddress, DefaultMaxConnsPerAddress)
+			n := s.conf.maxConnsPerAddress
 			s.rejectedAddr.Add(1)
 			s.reject(rwc, busy(fmt.Sprintf("server busy: too many connections from your address (the limit is %d per address), retry later", n)),
 				fmt.Sprintf("connection limit per address reached (%d)", n))
@@ -399,7 +453,7 @@ func (s *Server) admit(c *conn) int {
 	if s.ctx.Err() != nil { // closed hard
 		return admitClosed
 	}
-	if n := s.MaxConnsPerAddress; n >= 0 && s.perAddr[key] >= cmp(n, DefaultMaxConnsPerAddress) {
+	if n := s.conf.maxConnsPerAddress; n >= 0 && s.perAddr[key] >= n {
 		return admitAddressFull
 	}
 	s.conns[c] = key

@@ -33,15 +33,13 @@ func (op Op) String() string {
 	return "none"
 }
 
-// opOf maps the op of an exchange, as logged, to an Op.
-func opOf(s string) Op {
-	switch s {
-	case "register":
-		return OpRegister
-	case "retrieve":
-		return OpRetrieve
+// logName returns op's name in the log: its String, but "" for OpNone,
+// the exchange of a connection whose request was never read whole.
+func (op Op) logName() string {
+	if op == OpNone {
+		return ""
 	}
-	return OpNone
+	return op.String()
 }
 
 // LNPOp is the kind of an LNP/1 request, as Stats counts them.
@@ -204,7 +202,10 @@ type histogram struct {
 
 // count records an exchange that took d.
 func (c *counters) count(ex *exchange, d time.Duration) {
-	op, st := opOf(ex.op), ex.status
+	op, st := ex.op, ex.status
+	if op >= NumOps {
+		op = OpNone // cannot happen: exchanges hold only these
+	}
 	if int(st) >= NumStatuses { // cannot happen: the server sends only valid statuses
 		st = 0
 	}
