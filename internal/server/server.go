@@ -146,10 +146,11 @@ type Server struct {
 	perAddr    map[netip.Addr]int   // connections being served, by addrKey
 	running    sync.WaitGroup       // connection goroutines, for Wait
 
-	lnp       sessions  // the live LNP/1 sessions, by user
-	downloads downloads // the course replies in flight, by connection
-	janitor   sync.Once // starts sweep
-	watcher   sync.Once // starts watchAccounts
+	course    *courseHandler // serves the course protocol (Serve)
+	downloads *downloads     // course.downloads, for watchAccounts
+	lnp       sessions       // the live LNP/1 sessions, by user
+	janitor   sync.Once      // starts sweep
+	watcher   sync.Once      // starts watchAccounts
 
 	unauth     unauthLimiter // the audit allowance of connections that never logged in
 	summarizer sync.Once     // starts summarize
@@ -219,6 +220,8 @@ func positiveOr[T int | time.Duration](v, def T) T {
 func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.conf = s.resolve()
+		s.course = newCourseHandler(s)
+		s.downloads = &s.course.downloads
 		s.slots = make(chan struct{}, positiveOr(s.MaxConns, DefaultMaxConns))
 		s.rejects = make(chan struct{}, 64)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -265,7 +268,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.init()
 	s.startWatch()
-	return s.serve(ln, (*conn).serve, courseBusy)
+	return s.serve(ln, s.course.serve, courseBusy)
 }
 
 // courseBusy is the course protocol's answer to a client turned away at a

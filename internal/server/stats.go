@@ -180,13 +180,10 @@ type Stats struct {
 	LNPBytesSent, LNPBytesReceived int64
 }
 
-// counters are a Server's own statistics. Counting an exchange costs a few
-// atomic adds: no lock, no allocation.
+// counters are the Server's statistics but the course protocol's (see
+// courseCounters): the connections it accepted, and LNP/1's requests.
 type counters struct {
-	accepted  atomic.Int64
-	requests  [NumOps][NumStatuses]atomic.Int64
-	payload   atomic.Int64
-	durations [NumOps]histogram
+	accepted atomic.Int64
 
 	lnp          [NumLNPOps][NumLNPStatuses]atomic.Int64
 	lnpDurations [NumLNPOps]histogram
@@ -201,7 +198,7 @@ type histogram struct {
 }
 
 // count records an exchange that took d.
-func (c *counters) count(ex *exchange, d time.Duration) {
+func (c *courseCounters) count(ex *exchange, d time.Duration) {
 	op, st := ex.op, ex.status
 	if op >= NumOps {
 		op = OpNone // cannot happen: exchanges hold only these
@@ -259,16 +256,16 @@ func (s *Server) Stats() Stats {
 		RejectedPerAddress: s.rejectedAddr.Load(),
 		SessionsRefused:    s.sessionsRefused.Load(),
 		AuditSuppressed:    s.unauth.heldBack(),
-		PayloadBytes:       s.counters.payload.Load(),
+		PayloadBytes:       s.course.counters.payload.Load(),
 	}
 	s.mu.Lock()
 	st.Listening, st.Open = len(s.listeners), len(s.conns)
 	s.mu.Unlock()
 	for op := range NumOps {
 		for status := range NumStatuses {
-			st.Requests[op][status] = s.counters.requests[op][status].Load()
+			st.Requests[op][status] = s.course.counters.requests[op][status].Load()
 		}
-		st.Durations[op] = s.counters.durations[op].snapshot()
+		st.Durations[op] = s.course.counters.durations[op].snapshot()
 	}
 	for op := range NumLNPOps {
 		for status := range NumLNPStatuses {

@@ -10,7 +10,7 @@ import (
 // TestCountAllocatesNothing: counting an exchange on the request path is a
 // few atomic adds, with no allocation.
 func TestCountAllocatesNothing(t *testing.T) {
-	var c counters
+	var c courseCounters
 	ex := exchange{op: OpRetrieve, status: course.StatusOK, bytes: 1234}
 	if n := testing.AllocsPerRun(1000, func() { c.count(&ex, 3*time.Millisecond) }); n != 0 {
 		t.Errorf("count allocates %v times per exchange, want 0", n)
@@ -31,7 +31,7 @@ func TestHistogramBuckets(t *testing.T) {
 		{durationBounds[last-1] + 1, last},
 		{time.Hour, last},
 	}
-	var c counters
+	var c courseCounters
 	for _, tt := range tests {
 		c.count(&exchange{op: OpRegister, status: course.StatusOK}, tt.d)
 	}
@@ -70,7 +70,7 @@ func TestOpLogName(t *testing.T) {
 // case of contention.
 func BenchmarkCount(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
-		var c counters
+		var c courseCounters
 		ex := exchange{op: OpRetrieve, status: course.StatusOK, bytes: 944}
 		b.ReportAllocs()
 		for b.Loop() {
@@ -78,7 +78,7 @@ func BenchmarkCount(b *testing.B) {
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
-		var c counters
+		var c courseCounters
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			ex := exchange{op: OpRetrieve, status: course.StatusOK, bytes: 944}
