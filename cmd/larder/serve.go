@@ -339,7 +339,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	authn.Logger = m.Logger
 	m.srv = &server.Server{
 		Auth:                authn,
-		Files:               m.files,
 		Logger:              m.Logger,
 		MaxConns:            cfg.MaxConns,
 		MaxConnsPerAddress:  noLimit(cfg.MaxConnsPerAddress),
@@ -350,7 +349,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		WriteTimeout:        cfg.WriteTimeout,
 		ClosedRegistration:  cfg.Registration == "closed",
 		ShuffleBlocks:       cfg.ShuffleBlocks,
-		Quota:               cfg.Quota,
 		MaxTransfersPerUser: cfg.MaxTransfersPerUser,
 		IdleTimeout:         cfg.LNPIdleTimeout,
 		Name:                "larder " + version(),
@@ -364,6 +362,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if err := m.openLNP(ctx, lc); err != nil {
 		return err
+	}
+	if m.srv.Files == nil {
+		// Without LNP/1 the files service has the served folder alone:
+		// no spaces and no records, so nothing to write or to recover.
+		if m.srv.Files, err = files.New(files.Config{Backend: files.NewLocal(m.files, nil), Logger: m.Logger}); err != nil {
+			return fmt.Errorf("served folder: %w", err)
+		}
 	}
 	// Opened once the address is known, since it names this server in
 	// the trail; before Serve, so no request goes unrecorded.
@@ -623,7 +628,7 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 	if n > 0 {
 		m.Logger.Info("finished the changes to files interrupted at the last stop", "count", n)
 	}
-	m.srv.Spaces, m.srv.FileService = m.spaces, svc
+	m.srv.Files = svc
 	if !cfg.InsecurePlaintextLNP {
 		if cfg.TLSCert != "" {
 			m.identity, err = tlsconf.LoadFiles(cfg.TLSCert, cfg.TLSKey)

@@ -29,11 +29,12 @@ const (
 // ServeLNP accepts connections on ln, which is a TLS listener unless
 // plaintext was asked for, and serves LNP/1 sessions on each in its own
 // goroutine; the connections count against MaxConns with the course
-// protocol's. Spaces (or FileService) must be set. It returns as Serve does.
+// protocol's. Files must be set, with the users' private spaces. It
+// returns as Serve does.
 func (s *Server) ServeLNP(ln net.Listener) error {
-	if s.Spaces == nil && s.FileService == nil {
+	if s.Files == nil {
 		ln.Close()
-		return errors.New("server: ServeLNP without Spaces or FileService")
+		return errors.New("server: ServeLNP without Files")
 	}
 	s.init()
 	s.janitor.Do(func() { s.running.Go(s.sweep) })

@@ -22,7 +22,6 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/files"
 )
 
@@ -42,8 +41,15 @@ var ErrServerClosed = errors.New("server: closed")
 // Server serves the course protocol (Serve) and LNP/1 (ServeLNP). Set its
 // fields before calling either and do not change them afterwards.
 type Server struct {
-	Auth  *auth.Authenticator // accounts; required
-	Files *disk.Store         // the served folder; required
+	Auth *auth.Authenticator // accounts; required
+
+	// Files owns the stored files of both protocols: the served folder
+	// (the course protocol's files, LNP/1's read-only shared area), the
+	// users' private spaces, their records, quotas and free-space
+	// reserve; every read, upload, rename and delete goes through it.
+	// Required, and for ServeLNP with private spaces; a program runs its
+	// Recover before serving.
+	Files *files.Service
 
 	// Logger receives one line per request and the server's own events.
 	// Nil means slog.Default().
@@ -78,17 +84,11 @@ type Server struct {
 	// their reassembly against larder.
 	ShuffleBlocks bool
 
-	// The native protocol (ServeLNP). Spaces holds the users' private
-	// spaces; Files, read-only, is every user's shared area. FileStore,
-	// if set, records each file's hash when it is uploaded, so that a
-	// download announces it without reading the file first; Quota bounds
-	// each space. BlockSize is the largest block (default 1 MiB),
-	// IdleTimeout how long a session may wait between requests (default 5
-	// minutes), MaxTransfersPerUser how many transfers one user may run
-	// at once (default 4). Name is sent in WELCOME.
-	Spaces              *disk.Spaces
-	FileStore           larder.FileStore
-	Quota               larder.Quota
+	// The native protocol (ServeLNP). BlockSize is the largest block
+	// (zero means 1 MiB), IdleTimeout how long a session may wait between
+	// requests (zero means DefaultIdleTimeout), MaxTransfersPerUser how
+	// many transfers one user may run at once (zero means
+	// DefaultMaxTransfersPerUser). Name is sent in WELCOME.
 	BlockSize           int
 	IdleTimeout         time.Duration
 	MaxTransfersPerUser int
@@ -119,21 +119,11 @@ type Server struct {
 	AuditSummaryInterval time.Duration
 
 	// UploadRetention is how long an interrupted upload is kept for a
-	// resume; default 24 hours.
+	// resume; zero means DefaultUploadRetention.
 	UploadRetention time.Duration
 
-	// Reserve, if set, keeps free disk space that uploads may not take:
-	// they are refused before and during the transfer below it.
-	Reserve *disk.Reserve
-
-	// FileService owns the stored files for both protocols: every read,
-	// upload, rename and delete goes through it. Nil means one made from
-	// Files, Spaces, FileStore, Quota and Reserve at the first Serve; a
-	// program that sets it runs its Recover before serving.
-	FileService *files.Service
-
 	initOnce sync.Once
-	fsvc     *files.Service // FileService, or the one made from the fields
+	fsvc     *files.Service // Files, as init found it
 	slots    chan struct{}  // one per connection being served
 	rejects  chan struct{}  // bounds goroutines telling clients we are busy
 	ctx      context.Context
@@ -228,17 +218,7 @@ func (s *Server) init() {
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]netip.Addr)
 		s.perAddr = make(map[netip.Addr]int)
-		s.fsvc = s.FileService
-		if s.fsvc == nil {
-			// New fails only without a backend, which this is.
-			s.fsvc, _ = files.New(files.Config{
-				Backend: files.NewLocal(s.Files, s.Spaces),
-				Records: s.FileStore,
-				Quota:   s.Quota,
-				Reserve: s.Reserve,
-				Logger:  s.Logger,
-			})
-		}
+		s.fsvc = s.Files
 	})
 }
 
@@ -260,6 +240,10 @@ func (s *Server) logger() *slog.Logger {
 // in its own goroutine. It always returns a non-nil error and closes ln;
 // after Shutdown or Close the error is ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.Files == nil {
+		ln.Close()
+		return errors.New("server: Serve without Files")
+	}
 	// Segments of one block each keep blocks whole for clients that read
 	// a block with one recv (segments_linux.go); without, replies go one
 	// block per write.
