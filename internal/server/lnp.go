@@ -37,7 +37,7 @@ func (s *Server) ServeLNP(ln net.Listener) error {
 		return errors.New("server: ServeLNP without Files")
 	}
 	s.init()
-	s.janitor.Do(func() { s.running.Go(s.sweep) })
+	s.janitor.Do(func() { s.running.Go(s.lnp.sweep) })
 	s.startWatch()
 	return s.serve(ln, (*conn).serveLNP, lnpBusy)
 }
@@ -45,8 +45,9 @@ func (s *Server) ServeLNP(ln net.Listener) error {
 // sweep, at start and then every hour until Close, removes the
 // interrupted uploads older than UploadRetention and the block sums of
 // contents no file has any more.
-func (s *Server) sweep() {
-	keep := s.conf.uploadRetention
+func (h *lnpHandler) sweep() {
+	s := h.srv
+	keep := h.uploadRetention
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -110,7 +111,7 @@ func (c *conn) serveLNP() {
 	aside(c.openLNP)
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
-	deadline := c.accepted.Add(c.srv.conf.requestTimeout)
+	deadline := c.accepted.Add(c.srv.lnp.requestTimeout)
 	c.rwc.SetReadDeadline(deadline)
 	early := c.awaitClient(deadline)
 	c.sessionLNP(early, &end)
@@ -162,7 +163,7 @@ func (c *conn) sessionLNP(early []byte, end *lnpEnd) {
 	// or a stranger's flood costs a few KiB (see buffers.go).
 	ss := &session{c: c, s: s, r: lnp.NewReaderSize(src, sessionBuffer)}
 	ss.r.Limit(lnp.MaxHelloBody)
-	ss.dw = deadlineWriter{c: c, timeout: s.conf.writeTimeout}
+	ss.dw = deadlineWriter{c: c, timeout: s.lnp.writeTimeout}
 	if !ss.hello() {
 		end.reason = "no login"
 		return
@@ -302,7 +303,7 @@ func (ss *session) refuse(status lnp.Status, msg string, cause error) {
 // loop serves requests until the session ends, and says why it ended.
 func (ss *session) loop() string {
 	s, c := ss.s, ss.c
-	idle := s.conf.idleTimeout
+	idle := s.lnp.idleTimeout
 	for {
 		c.state.Store(stateReading)
 		if s.inShutdown.Load() {
@@ -332,7 +333,7 @@ func (ss *session) loop() string {
 			ss.reply(lnp.StatusMalformed, err.Error(), nil)
 			return "malformed request: " + err.Error()
 		}
-		c.rwc.SetReadDeadline(time.Now().Add(s.conf.requestTimeout))
+		c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
 		ctx, cancel := context.WithCancel(s.ctx)
 		if err := ss.checkAccount(ctx); err != nil {
 			cancel()
@@ -345,7 +346,7 @@ func (ss *session) loop() string {
 		release()
 		cancel()
 		d := time.Since(start)
-		s.counters.countLNP(t, ss.status, d)
+		s.lnp.counters.count(t, ss.status, d)
 		ss.logRequest(strings.ToLower(t.String()), &ss.last, d)
 		if !goOn {
 			return "ended in a transfer"
@@ -361,6 +362,54 @@ func (ss *session) reply(status lnp.Status, msg string, body []byte) bool {
 	return ss.w.Flush() == nil
 }
 
+// lnpHandler serves LNP/1 on the connections its Server accepts
+// (ServeLNP). It holds the protocol's settings, resolved once from the
+// Server's fields, its live sessions with each user's transfer slots, and
+// its counters; the Server runs the lifecycle (listeners, connection
+// slots, Shutdown, Close), the audit trail and the account watch.
+type lnpHandler struct {
+	srv *Server
+
+	requestTimeout  time.Duration // RequestTimeout, resolved
+	writeTimeout    time.Duration // WriteTimeout, resolved
+	idleTimeout     time.Duration
+	maxSessions     int // per user; negative: no limit
+	maxTransfers    int // per user
+	uploadRetention time.Duration
+
+	// sessions is embedded: the account watch (watchAccounts) reads the
+	// sessions through the Server's lnp field.
+	sessions
+	counters lnpCounters // for Stats
+}
+
+// newLNPHandler returns the LNP/1 handler of s, whose settings init has
+// resolved.
+func newLNPHandler(s *Server) *lnpHandler {
+	return &lnpHandler{
+		srv:             s,
+		requestTimeout:  s.conf.requestTimeout,
+		writeTimeout:    s.conf.writeTimeout,
+		idleTimeout:     s.conf.idleTimeout,
+		maxSessions:     s.conf.maxSessionsPerUser,
+		maxTransfers:    s.conf.maxTransfers,
+		uploadRetention: s.conf.uploadRetention,
+		sessions: sessions{
+			byUser:    map[string]map[*session]struct{}{},
+			transfers: map[string]int{},
+		},
+	}
+}
+
+// lnpCounters are LNP/1's statistics. Counting a request costs a few
+// atomic adds: no lock, no allocation.
+type lnpCounters struct {
+	requests  [NumLNPOps][NumLNPStatuses]atomic.Int64
+	durations [NumLNPOps]histogram
+	sent      atomic.Int64 // file bytes of downloads
+	received  atomic.Int64 // file bytes of uploads
+}
+
 // sessions tracks the live sessions of each user, so that a password
 // change ends the others at once.
 type sessions struct {
@@ -370,45 +419,47 @@ type sessions struct {
 	transfers map[string]int
 }
 
+// addSession is lnpHandler.addSession, for the login (hello).
+func (s *Server) addSession(ss *session) (int, bool) { return s.lnp.addSession(ss) }
+
+// removeSession is lnpHandler.removeSession, for the login (hello).
+func (s *Server) removeSession(ss *session) { s.lnp.removeSession(ss) }
+
 // addSession adds ss to its user's sessions, unless the user has
 // MaxSessionsPerUser already; it returns that limit and whether it added.
-func (s *Server) addSession(ss *session) (int, bool) {
-	limit := s.conf.maxSessionsPerUser
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	if s.lnp.byUser == nil {
-		s.lnp.byUser = map[string]map[*session]struct{}{}
-		s.lnp.transfers = map[string]int{}
-	}
-	m := s.lnp.byUser[ss.user.Name]
+func (h *lnpHandler) addSession(ss *session) (int, bool) {
+	limit := h.maxSessions
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.byUser[ss.user.Name]
 	if limit >= 0 && len(m) >= limit {
 		return limit, false
 	}
 	if m == nil {
 		m = map[*session]struct{}{}
-		s.lnp.byUser[ss.user.Name] = m
+		h.byUser[ss.user.Name] = m
 	}
 	m[ss] = struct{}{}
 	return limit, true
 }
 
-func (s *Server) removeSession(ss *session) {
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	m := s.lnp.byUser[ss.user.Name]
+func (h *lnpHandler) removeSession(ss *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.byUser[ss.user.Name]
 	delete(m, ss)
 	if len(m) == 0 {
-		delete(s.lnp.byUser, ss.user.Name)
+		delete(h.byUser, ss.user.Name)
 	}
 }
 
 // endOtherSessions wakes every idle session of user but except, which
 // then finds the account changed and ends; a session in a transfer ends
 // at its next request.
-func (s *Server) endOtherSessions(user string, except *session) {
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	for ss := range s.lnp.byUser[user] {
+func (h *lnpHandler) endOtherSessions(user string, except *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ss := range h.byUser[user] {
 		if ss != except {
 			ss.ended.Store(true)
 			if ss.c.state.Load() == stateReading {
@@ -420,20 +471,20 @@ func (s *Server) endOtherSessions(user string, except *session) {
 
 // startTransfer takes one of user's transfer slots, or reports that all
 // are taken.
-func (s *Server) startTransfer(user string) bool {
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	if s.lnp.transfers[user] >= s.conf.maxTransfers {
+func (h *lnpHandler) startTransfer(user string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.transfers[user] >= h.maxTransfers {
 		return false
 	}
-	s.lnp.transfers[user]++
+	h.transfers[user]++
 	return true
 }
 
-func (s *Server) endTransfer(user string) {
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	if s.lnp.transfers[user]--; s.lnp.transfers[user] <= 0 {
-		delete(s.lnp.transfers, user)
+func (h *lnpHandler) endTransfer(user string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.transfers[user]--; h.transfers[user] <= 0 {
+		delete(h.transfers, user)
 	}
 }

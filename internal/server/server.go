@@ -138,7 +138,7 @@ type Server struct {
 
 	course    *courseHandler // serves the course protocol (Serve)
 	downloads *downloads     // course.downloads, for watchAccounts
-	lnp       sessions       // the live LNP/1 sessions, by user
+	lnp       *lnpHandler    // serves LNP/1 (ServeLNP)
 	janitor   sync.Once      // starts sweep
 	watcher   sync.Once      // starts watchAccounts
 
@@ -148,9 +148,9 @@ type Server struct {
 	rejected     atomic.Int64 // at MaxConns
 	rejectedAddr atomic.Int64 // at MaxConnsPerAddress
 
-	sessionsRefused atomic.Int64 // at MaxSessionsPerUser
+	sessionsRefused atomic.Int64 // LNP/1 logins at MaxSessionsPerUser (hello counts them)
 	lastWarning     atomic.Int64 // unix nanoseconds of the last "busy" log line
-	counters        counters     // for Stats
+	accepted        atomic.Int64 // connections served, for Stats
 
 	conf settings // the fields above, defaults resolved (init)
 }
@@ -212,6 +212,7 @@ func (s *Server) init() {
 		s.conf = s.resolve()
 		s.course = newCourseHandler(s)
 		s.downloads = &s.course.downloads
+		s.lnp = newLNPHandler(s)
 		s.slots = make(chan struct{}, positiveOr(s.MaxConns, DefaultMaxConns))
 		s.rejects = make(chan struct{}, 64)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -314,7 +315,7 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string
 				fmt.Sprintf("connection limit per address reached (%d)", n))
 			continue
 		}
-		s.counters.accepted.Add(1)
+		s.accepted.Add(1)
 		s.running.Go(func() { handle(c) })
 	}
 }

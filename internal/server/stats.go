@@ -180,17 +180,6 @@ type Stats struct {
 	LNPBytesSent, LNPBytesReceived int64
 }
 
-// counters are the Server's statistics but the course protocol's (see
-// courseCounters): the connections it accepted, and LNP/1's requests.
-type counters struct {
-	accepted atomic.Int64
-
-	lnp          [NumLNPOps][NumLNPStatuses]atomic.Int64
-	lnpDurations [NumLNPOps]histogram
-	lnpSent      atomic.Int64
-	lnpReceived  atomic.Int64
-}
-
 // histogram counts durations in the buckets of durationBounds.
 type histogram struct {
 	counts [len(durationBounds) + 1]atomic.Uint64
@@ -225,13 +214,13 @@ func (h *histogram) snapshot() Histogram {
 
 // countLNP records an LNP/1 request of type t that ended with status
 // after d.
-func (c *counters) countLNP(t lnp.Type, status lnp.Status, d time.Duration) {
+func (c *lnpCounters) count(t lnp.Type, status lnp.Status, d time.Duration) {
 	op, ok := lnpOpOf(t)
 	if !ok || int(status) >= NumLNPStatuses {
 		return // cannot happen: the session serves only these, and sends only valid statuses
 	}
-	c.lnp[op][status].Add(1)
-	c.lnpDurations[op].observe(d)
+	c.requests[op][status].Add(1)
+	c.durations[op].observe(d)
 }
 
 func (h *histogram) observe(d time.Duration) {
@@ -250,7 +239,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		ShuttingDown: s.inShutdown.Load(),
 		MaxConns:     cap(s.slots),
-		Accepted:     s.counters.accepted.Load(),
+		Accepted:     s.accepted.Load(),
 		Rejected:     s.rejected.Load(),
 
 		RejectedPerAddress: s.rejectedAddr.Load(),
@@ -269,10 +258,10 @@ func (s *Server) Stats() Stats {
 	}
 	for op := range NumLNPOps {
 		for status := range NumLNPStatuses {
-			st.LNPRequests[op][status] = s.counters.lnp[op][status].Load()
+			st.LNPRequests[op][status] = s.lnp.counters.requests[op][status].Load()
 		}
-		st.LNPDurations[op] = s.counters.lnpDurations[op].snapshot()
+		st.LNPDurations[op] = s.lnp.counters.durations[op].snapshot()
 	}
-	st.LNPBytesSent, st.LNPBytesReceived = s.counters.lnpSent.Load(), s.counters.lnpReceived.Load()
+	st.LNPBytesSent, st.LNPBytesReceived = s.lnp.counters.sent.Load(), s.lnp.counters.received.Load()
 	return st
 }
