@@ -5,7 +5,11 @@
 // Close, then Wait. The accept loop takes a connection slot (MaxConns, and
 // MaxConnsPerAddress) before it starts the connection's goroutine, which
 // owns its deadlines; every connection, login, transfer and refusal is
-// logged and recorded on the audit trail (Audit).
+// logged and recorded on the audit trail (Audit). Each protocol has a
+// handler of its own (courseHandler, lnpHandler) holding its settings,
+// its state and its counters; the Server holds what they share: the
+// listeners and connection slots, the accounts (Auth), the files service
+// (Files) and the audit trail.
 package server
 
 import (
