@@ -87,8 +87,13 @@ func TestSlowClientCutOffWithoutStallingOthers(t *testing.T) {
 		slowStart := time.Now()
 		c, err := h.dial()
 		must(t, err)
-		defer c.Close()
+		writing := make(chan struct{})
+		// The writer is waited for: if it were still asleep when the
+		// bubble's function returns, the fake clock would not wake it
+		// and synctest would report a deadlock.
+		defer func() { c.Close(); <-writing }()
 		go func() { // one byte a second until the server gives up
+			defer close(writing)
 			for _, b := range request("alice", testSig, "f") {
 				time.Sleep(time.Second)
 				if _, err := c.Write([]byte{b}); err != nil {
