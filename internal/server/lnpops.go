@@ -313,7 +313,7 @@ func (ss *session) passwd(ctx context.Context, m lnp.Passwd) bool {
 		ss.s.lnp.mu.Lock() // watchAccounts reads ss.user
 		ss.user = u
 		ss.s.lnp.mu.Unlock()
-		ss.s.endOtherSessions(u.Name, ss)
+		ss.s.lnp.endOtherSessions(u.Name, ss)
 	} else {
 		ev.Reason = ""
 	}
