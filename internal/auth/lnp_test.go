@@ -136,7 +136,7 @@ func TestLNPResealOnRotation(t *testing.T) {
 }
 
 // TestEnrollLNPPolicy: a credential below the policy in any parameter, or
-// above what the server allows, is refused; the policy's is stored, and
+// above what the server allows (memory, passes, lanes), is refused; the policy's is stored, and
 // the course signature then no longer opens LNP/1.
 func TestEnrollLNPPolicy(t *testing.T) {
 	ctx := context.Background()
@@ -147,7 +147,10 @@ func TestEnrollLNPPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, keys := lnpKeys("pw")
-	for _, p := range []auth.Params{{Memory: 32, Time: 2, Threads: 1}, {Memory: 64, Time: 1, Threads: 1}, {Memory: 1 << 20, Time: 2, Threads: 1}, {Memory: 64, Time: 100, Threads: 1}} {
+	for _, p := range []auth.Params{{Memory: 32, Time: 2, Threads: 1}, {Memory: 64, Time: 1, Threads: 1}, {Memory: 1 << 20, Time: 2, Threads: 1}, {Memory: 64, Time: 100, Threads: 1},
+		// more lanes than larder's client computes: the account could
+		// never log in again with it
+		{Memory: 64 * 17, Time: 2, Threads: 17}, {Memory: 19456, Time: 2, Threads: 255}} {
 		if err := a.EnrollLNP(ctx, u, lnpSalt, p, keys, testAddr); larder.ErrorCode(err) != larder.EINVALID {
 			t.Errorf("enroll at %v: got %v, want EINVALID", p, err)
 		}

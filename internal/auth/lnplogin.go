@@ -217,11 +217,18 @@ func (a *Authenticator) sealNew(name string, salt []byte, p Params, k LNPKeys) (
 	if a.hasher.LNPWeakerThanPolicy(p) {
 		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is below the server's policy %v", p, a.hasher.Params())
 	}
-	if p.Memory > a.hasher.maxMemory || p.Time > a.hasher.maxTime {
-		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is above what this server allows (m=%d,t=%d)", p, a.hasher.maxMemory, a.hasher.maxTime)
+	lanes := max(lnpLanesCap, a.hasher.Params().Threads)
+	if p.Memory > a.hasher.maxMemory || p.Time > a.hasher.maxTime || p.Threads > lanes {
+		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is above what this server allows (m=%d,t=%d,p=%d)", p, a.hasher.maxMemory, a.hasher.maxTime, lanes)
 	}
 	return a.hasher.SealLNP(name, salt, p, k)
 }
+
+// lnpLanesCap is the most lanes an LNP/1 credential may have beyond the
+// policy's: the most larder's client computes (client.DefaultMaxKDF). A
+// credential with more would be stored, and its account could then never
+// log in again: every client would refuse its challenge.
+const lnpLanesCap = 16
 
 // Available reports whether name may be registered: a valid new name
 // (larder.ValidateNewUsername, code EINVALID) that no account has (code
