@@ -169,3 +169,35 @@ func TestEnrollLNPPolicy(t *testing.T) {
 		t.Fatalf("the course protocol's login after enrollment: %v", err)
 	}
 }
+
+// TestEnrollLNPAfterPasswordChange: an enrollment that began with the old
+// password's signature and ends after the password was changed (by the
+// user, or by an administrator after a compromise) stores nothing. The old
+// password's credential would otherwise open LNP/1 for whoever knew it,
+// and lock the new password out of it, since the account would be
+// enrolled.
+func TestEnrollLNPAfterPasswordChange(t *testing.T) {
+	ctx := context.Background()
+	_, server := twoServers(t)
+	a := server(cheap, nil)
+	if _, err := a.Register(ctx, "alice", signature("old")); err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.LoginSignature(ctx, "alice", signature("old"), testAddr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ChangeSignature(ctx, "alice", signature("old"), signature("new"), testAddr); err != nil {
+		t.Fatal(err)
+	}
+	_, keys := lnpKeys("old")
+	if err := a.EnrollLNP(ctx, u, lnpSalt, cheap, keys, testAddr); larder.ErrorCode(err) != larder.ECONFLICT {
+		t.Errorf("enroll the old password after the change: got %v, want ECONFLICT", err)
+	}
+	if _, err := login(t, a, "alice", "old"); larder.ErrorCode(err) != larder.EUNAUTHORIZED {
+		t.Errorf("the old password over LNP/1 after the change: got %v, want EUNAUTHORIZED", err)
+	}
+	if _, err := a.LoginSignature(ctx, "alice", signature("new"), testAddr, true); err != nil {
+		t.Errorf("the new signature, to enroll the new password: %v", err)
+	}
+}

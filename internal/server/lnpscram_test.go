@@ -508,7 +508,7 @@ func TestLNPRenewAtPolicy(t *testing.T) {
 	keys := lnp.DeriveKeys(lnp.SaltedKey("pw", salt, lnp.KDF{Memory: 32, Time: 1, Threads: 1}))
 	v, err := auth.NewHasher(cheapHash, nil, 1).SealLNP("alice", salt, weak, auth.LNPKeys{StoredKey: keys.StoredKey, ServerKey: keys.ServerKey})
 	must(t, err)
-	must(t, h.users.SetLNPCredential(ctx, "alice", "", v))
+	must(t, h.users.SetLNPCredential(ctx, "alice", 0, "", v))
 	before, _ := h.users.UserByName(ctx, "alice")
 
 	s, err := h.loginPassword(t, "alice", "pw")
