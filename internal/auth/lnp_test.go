@@ -201,3 +201,53 @@ func TestEnrollLNPAfterPasswordChange(t *testing.T) {
 		t.Errorf("the new signature, to enroll the new password: %v", err)
 	}
 }
+
+// TestFinishLNPAfterChange: a right proof for the credential the account
+// had at the HELLO does not log in once its password was changed, or the
+// account disabled or deleted, before the PROOF arrived.
+func TestFinishLNPAfterChange(t *testing.T) {
+	ctx := context.Background()
+	for _, change := range []struct {
+		name string
+		do   func(a *auth.Authenticator, s larder.UserStore) error
+		want string
+	}{
+		{"password changed", func(a *auth.Authenticator, _ larder.UserStore) error {
+			_, err := a.ChangeSignature(ctx, "alice", signature("pw"), signature("new"), testAddr)
+			return err
+		}, larder.EUNAUTHORIZED},
+		{"account disabled", func(_ *auth.Authenticator, s larder.UserStore) error {
+			return s.SetDisabled(ctx, "alice", true)
+		}, larder.EDISABLED},
+		{"account deleted", func(_ *auth.Authenticator, s larder.UserStore) error {
+			return s.DeleteUser(ctx, "alice")
+		}, larder.EUNAUTHORIZED},
+	} {
+		t.Run(change.name, func(t *testing.T) {
+			store, server := twoServers(t)
+			a := server(cheap, nil)
+			u, err := a.Register(ctx, "alice", signature("pw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, keys := lnpKeys("pw")
+			if err := a.EnrollLNP(ctx, u, lnpSalt, cheap, keys, testAddr); err != nil {
+				t.Fatal(err)
+			}
+			hello := lnp.Hello2{User: "alice", Method: lnp.MethodPassword, MaxBlock: lnp.DefaultBlockSize}.AppendBody(nil)
+			c, err := a.StartLNP(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := change.do(a, store); err != nil {
+				t.Fatal(err)
+			}
+			ch := lnp.Challenge{Nonce: c.Nonce, Salt: c.Salt, KDF: lnp.KDF{Memory: c.KDF.Memory, Time: c.KDF.Time, Threads: c.KDF.Threads}}
+			am := lnp.AuthMessage(hello, ch.AppendBody(nil), bytes.Repeat([]byte{3}, 32))
+			k := lnp.DeriveKeys(lnp.SaltedKey("pw", ch.Salt, ch.KDF))
+			if _, err := a.FinishLNP(ctx, c, am, k.ClientProof(am), testAddr); larder.ErrorCode(err) != change.want {
+				t.Errorf("the old password's proof after the change: got %v, want code %s", err, change.want)
+			}
+		})
+	}
+}

@@ -155,12 +155,27 @@ func (a *Authenticator) FinishLNP(ctx context.Context, c *LNPChallenge, authMess
 	case !ok:
 		return nil, larder.Errorf(larder.EUNAUTHORIZED, "no LNP/1 credential of user %q matches the proof", c.name)
 	}
+	// The account may have changed since the HELLO, its challenge made
+	// from what it was then: a proof of the password it had does not log
+	// in after a password change or a deletion, nor to an account
+	// disabled meanwhile. Only a right proof pays for this lookup, so a
+	// wrong one takes as long as before.
+	now, err := a.store.UserByName(ctx, c.name)
+	switch {
+	case larder.ErrorCode(err) == larder.ENOTFOUND || err == nil && (now.ID != c.user.ID || now.CredentialGen != c.user.CredentialGen):
+		return nil, larder.Errorf(larder.EUNAUTHORIZED, "the password of user %q changed since its challenge", c.name)
+	case err != nil:
+		a.throttle.Abandoned(c.name, from) // the server's trouble, not a guess
+		return nil, err
+	}
 	a.throttle.Succeeded(c.name, from)
-	u, err := admit(c.user)
+	u, err := admit(now)
 	if err != nil {
 		return nil, err
 	}
-	if a.hasher.LNPNeedsReseal(u.LNPCredential) {
+	// A reseal replaces the credential the proof was checked against, and
+	// none other (a renewal may have replaced it meanwhile).
+	if u.LNPCredential == c.user.LNPCredential && a.hasher.LNPNeedsReseal(u.LNPCredential) {
 		a.reseal(ctx, u, c, from)
 	}
 	return &LNPResult{
