@@ -310,6 +310,15 @@ func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error)
 	}
 	u := &Upload{sp: sp, f: f, name: name, ID: id, Target: p, Size: size}
 	if err := sp.startPart(u); err != nil {
+		// A part with nothing in it (made just now) would count in the
+		// quota at the file's size until swept; one with bytes stays for
+		// a resume. It is still locked: no one else writes it.
+		if fi, serr := f.Stat(); serr == nil && fi.Size() == 0 {
+			sp.root.Remove(name)
+			if fi, perr := sp.root.Lstat(pathName(name)); perr == nil && fi.Mode().IsRegular() {
+				sp.root.Remove(pathName(name))
+			}
+		}
 		f.Close()
 		return nil, err
 	}
