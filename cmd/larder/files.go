@@ -427,6 +427,9 @@ func runMv(ctx context.Context, env *Env, args []string) error {
 				return err
 			}
 			err = s.Rename(ctx, pos[0], to, overwrite)
+			if overwrite {
+				return err // a conflict despite -f: a folder not empty
+			}
 			return withHint(err, map[lnp.Status]string{lnp.StatusConflict: "-f replaces it"})
 		},
 	}

@@ -162,3 +162,22 @@ func TestLNPPutWhileUploading(t *testing.T) {
 		t.Errorf("put -f while the path is uploaded: %v; the hint to pass -f cannot help", err)
 	}
 }
+
+// TestLNPMvOverFolderNotEmpty: mv -f of a folder onto a folder that is
+// not empty is refused, saying so, without the hint to pass -f, and
+// moves nothing.
+func TestLNPMvOverFolderNotEmpty(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	runOK(t, env, "mkdir", "-p", "/m1", "/m2/m1/sub")
+	env, _, _ = withVars(env)
+	err := run(env, "mv", "-f", "/m1", "/m2/")
+	if err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("mv -f onto a folder that is not empty: %v, want a conflict saying it is not empty", err)
+	}
+	if strings.Contains(err.Error(), "-f") {
+		t.Errorf("mv -f onto a folder that is not empty: %v; the hint to pass -f cannot help", err)
+	}
+	runOK(t, env, "stat", "/m1")
+	runOK(t, env, "stat", "/m2/m1/sub")
+}

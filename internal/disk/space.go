@@ -237,6 +237,11 @@ func (sp *Space) Rename(from, to string, overwrite bool) error {
 		}
 	}
 	if err := sp.root.Rename(tree(from), tree(to)); err != nil {
+		// os.Root reports a folder that is not empty as EEXIST, which
+		// would read "exists" to a caller who asked to replace it.
+		if fi, lerr := sp.root.Lstat(tree(to)); errors.Is(err, fs.ErrExist) && lerr == nil && fi.IsDir() {
+			return &larder.Error{Code: larder.ECONFLICT, Message: quote(to) + " is a folder that is not empty", Err: err}
+		}
 		return sp.pathError(to, err)
 	}
 	if err := syncParent(sp.root, tree(from)); err != nil {
