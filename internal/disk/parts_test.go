@@ -177,3 +177,31 @@ func TestStartUploadFailureKeepsResumable(t *testing.T) {
 		t.Errorf("resumed at %d, want 300: the failed start lost the bytes received before", up.Offset)
 	}
 }
+
+// TestPlaceAfterFolderMoved: an upload whose folder was moved or removed
+// while it was sent is refused at commit naming the folder that is gone,
+// not the file (which never existed), and stays for a resume.
+func TestPlaceAfterFolderMoved(t *testing.T) {
+	_, _, sp := openSpace(t)
+	if err := sp.Mkdir("d"); err != nil {
+		t.Fatal(err)
+	}
+	up, err := sp.StartUpload("d/x.bin", 3, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if _, err := up.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Rename("d", "e", false); err != nil {
+		t.Fatal(err)
+	}
+	err = up.Place(false)
+	if larder.ErrorCode(err) != larder.ENOTFOUND || !strings.Contains(larder.ErrorMessage(err), `folder "d"`) {
+		t.Errorf("placing into a folder moved away: %v (%s), want NOT_FOUND naming the folder \"d\"", err, larder.ErrorCode(err))
+	}
+	if parts, _ := sp.Parts(); len(parts) != 1 || parts[0].Received != 3 {
+		t.Errorf("parts after the refusal: %+v, want the upload kept for a resume", parts)
+	}
+}

@@ -388,6 +388,13 @@ func (u *Upload) Place(overwrite bool) error {
 		return larder.Errorf(larder.ECONFLICT, "%s exists", quote(u.Target))
 	}
 	if err := u.sp.root.Rename(u.name, dst); err != nil {
+		// The target never existed: what is gone is its folder, moved or
+		// removed while the upload was sent.
+		parent := path.Dir(u.Target)
+		if _, perr := u.sp.root.Lstat(tree(parent)); parent != "." && errors.Is(err, fs.ErrNotExist) && errors.Is(perr, fs.ErrNotExist) {
+			return &larder.Error{Code: larder.ENOTFOUND, Err: err, Message: "the folder " + quote(parent) +
+				" does not exist any more (moved or removed during the upload); the upload is kept: make the folder and put again to resume"}
+		}
 		return u.sp.pathError(u.Target, err)
 	}
 	u.sp.root.Remove(pathName(u.name))
