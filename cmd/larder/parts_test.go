@@ -181,3 +181,24 @@ func TestLNPMvOverFolderNotEmpty(t *testing.T) {
 	runOK(t, env, "stat", "/m1")
 	runOK(t, env, "stat", "/m2/m1/sub")
 }
+
+// TestLNPPartsRmEmptyPath: "parts rm" with an empty PATH (a shell
+// variable that was not set) is a usage error, not a cancel of every
+// unfinished upload, which only --all asks for.
+func TestLNPPartsRmEmptyPath(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	ctx := context.Background()
+	_, s, err := lnpFlagsFor(t, env).connect(ctx, env)
+	must(t, err)
+	data := randomData(2<<20, 7)
+	if _, err := s.Put(ctx, "/big.bin", &cutAt{data: data, at: 1 << 20}, int64(len(data)), client.PutOptions{}); err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+	s.Close()
+	wantExit(t, env, exitUsage, []string{"empty"}, "parts", "rm", "")
+	wantExit(t, env, exitUsage, []string{"empty"}, "parts", "rm", "/other.bin", "")
+	if out, _ := runOK(t, env, "parts"); !strings.Contains(out, "/big.bin  ") {
+		t.Errorf("parts after a refused rm printed %q, want the upload kept", out)
+	}
+}
