@@ -122,11 +122,16 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 				opts.Progress = (&transferMeter{bar: bar, total: size}).add
 			}
 			_, err := s.Put(ctx, remote, src, size, opts)
-			return withHint(err, map[lnp.Status]string{
-				lnp.StatusConflict:      "--overwrite (-f) replaces a file",
+			hints := map[lnp.Status]string{
 				lnp.StatusQuotaExceeded: quotaHint,
 				lnp.StatusHashMismatch:  "if LOCAL changed since an interrupted upload, start over with --no-resume",
-			})
+			}
+			if !overwrite {
+				// With -f, a conflict is an upload in progress or a
+				// folder, which -f cannot help.
+				hints[lnp.StatusConflict] = "--overwrite (-f) replaces a file"
+			}
+			return withHint(err, hints)
 		},
 	}
 	return c.main(ctx, env, args)
@@ -422,6 +427,9 @@ func runMv(ctx context.Context, env *Env, args []string) error {
 				return err
 			}
 			err = s.Rename(ctx, pos[0], to, overwrite)
+			if overwrite {
+				return err // a conflict despite -f: a folder not empty
+			}
 			return withHint(err, map[lnp.Status]string{lnp.StatusConflict: "-f replaces it"})
 		},
 	}

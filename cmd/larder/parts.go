@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/larderfs/larder/lnp"
@@ -95,6 +96,11 @@ func runPartsRm(ctx context.Context, env *Env, args []string) error {
 		args: func(pos []string) error {
 			if all != (len(pos) == 0) {
 				return usageError("parts rm takes one PATH or more, or --all")
+			}
+			// The protocol's empty path cancels every upload: only
+			// --all may ask for that, not a variable left unset.
+			if slices.Contains(pos, "") {
+				return usageError("parts rm: an empty PATH names no upload; --all cancels every one")
 			}
 			return nil
 		},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/disk"
@@ -104,5 +105,100 @@ func TestMinFreeFlag(t *testing.T) {
 		if err := minFreeFlag(&got)(in); err == nil {
 			t.Errorf("--min-free %q accepted", in)
 		}
+	}
+}
+
+// blockAt serves data but holds reads at or past at until release is
+// closed: an upload left in progress.
+type blockAt struct {
+	data    []byte
+	at      int64
+	release chan struct{}
+}
+
+func (b *blockAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > b.at {
+		<-b.release
+		return 0, errors.New("released")
+	}
+	return bytes.NewReader(b.data).ReadAt(p, off)
+}
+
+// TestLNPPutWhileUploading: a put of a path another session is uploading
+// is refused with CONFLICT naming the upload in progress, and, when it
+// was given -f, without the hint to pass -f, which could not help.
+func TestLNPPutWhileUploading(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	ctx := context.Background()
+	_, s, err := lnpFlagsFor(t, env).connect(ctx, env)
+	must(t, err)
+	defer s.Close()
+	data := randomData(2<<20, 9)
+	b := &blockAt{data: data, at: 1 << 20, release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Put(ctx, "/big.bin", b, int64(len(data)), client.PutOptions{})
+	}()
+	defer func() { close(b.release); <-done }()
+	// The upload is in progress once its part has bytes in it.
+	for i := 0; ; i++ {
+		if out, _ := runOK(t, env, "parts"); strings.Contains(out, "/big.bin  ") && !strings.Contains(out, "0 B of") {
+			break
+		}
+		if i == 100 {
+			t.Fatal("the upload never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	local := writeLocal(t, t.TempDir(), "big.bin", data)
+	env, _, _ = withVars(env)
+	err = run(env, "put", "-f", local, "/big.bin")
+	if err == nil || !strings.Contains(err.Error(), "in progress") {
+		t.Fatalf("put -f while the path is uploaded: %v, want a conflict naming the upload in progress", err)
+	}
+	if strings.Contains(err.Error(), "-f") {
+		t.Errorf("put -f while the path is uploaded: %v; the hint to pass -f cannot help", err)
+	}
+}
+
+// TestLNPMvOverFolderNotEmpty: mv -f of a folder onto a folder that is
+// not empty is refused, saying so, without the hint to pass -f, and
+// moves nothing.
+func TestLNPMvOverFolderNotEmpty(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	runOK(t, env, "mkdir", "-p", "/m1", "/m2/m1/sub")
+	env, _, _ = withVars(env)
+	err := run(env, "mv", "-f", "/m1", "/m2/")
+	if err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("mv -f onto a folder that is not empty: %v, want a conflict saying it is not empty", err)
+	}
+	if strings.Contains(err.Error(), "-f") {
+		t.Errorf("mv -f onto a folder that is not empty: %v; the hint to pass -f cannot help", err)
+	}
+	runOK(t, env, "stat", "/m1")
+	runOK(t, env, "stat", "/m2/m1/sub")
+}
+
+// TestLNPPartsRmEmptyPath: "parts rm" with an empty PATH (a shell
+// variable that was not set) is a usage error, not a cancel of every
+// unfinished upload, which only --all asks for.
+func TestLNPPartsRmEmptyPath(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	ctx := context.Background()
+	_, s, err := lnpFlagsFor(t, env).connect(ctx, env)
+	must(t, err)
+	data := randomData(2<<20, 7)
+	if _, err := s.Put(ctx, "/big.bin", &cutAt{data: data, at: 1 << 20}, int64(len(data)), client.PutOptions{}); err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+	s.Close()
+	wantExit(t, env, exitUsage, []string{"empty"}, "parts", "rm", "")
+	wantExit(t, env, exitUsage, []string{"empty"}, "parts", "rm", "/other.bin", "")
+	if out, _ := runOK(t, env, "parts"); !strings.Contains(out, "/big.bin  ") {
+		t.Errorf("parts after a refused rm printed %q, want the upload kept", out)
 	}
 }

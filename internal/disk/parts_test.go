@@ -1,8 +1,11 @@
 package disk_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +114,94 @@ func TestReserveCheck(t *testing.T) {
 	}
 	if err := disk.NewReserve(disk.MinFree{Bytes: 1 << 62}, "/nonexistent", dir).Check(0); larder.ErrorCode(err) != larder.ENOSPACE {
 		t.Errorf("another file system below its reserve: %v, want ENOSPACE", err)
+	}
+}
+
+// TestStartUploadFailureLeavesNoPart: an upload that cannot start (here
+// its target's record beside the part cannot be written; on a full disk,
+// for want of space) leaves no part behind, which would count in the
+// quota at the file's size until swept a day later.
+func TestStartUploadFailureLeavesNoPart(t *testing.T) {
+	dir, _, sp := openSpace(t)
+	sum := sha256.Sum256([]byte("big.bin"))
+	id := hex.EncodeToString(sum[:16]) + "-1000000"
+	// A folder where the target's record goes makes writing it fail.
+	if err := os.Mkdir(filepath.Join(dir, "id-1", "uploads", id+".path"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if up, err := sp.StartUpload("big.bin", 1000000, true); err == nil {
+		up.Close()
+		t.Fatal("the upload started though its target could not be recorded")
+	}
+	if parts, err := sp.Parts(); err != nil || len(parts) != 0 {
+		t.Errorf("parts after a failed start: %+v, %v; want none", parts, err)
+	}
+	if u, _ := sp.PartUsage(""); u != (larder.Usage{}) {
+		t.Errorf("PartUsage after a failed start: %+v; want nothing", u)
+	}
+}
+
+// TestStartUploadFailureKeepsResumable: a start that fails does not take
+// away what an earlier session of the upload received.
+func TestStartUploadFailureKeepsResumable(t *testing.T) {
+	dir, _, sp := openSpace(t)
+	up, err := sp.StartUpload("big.bin", 1000, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Write(make([]byte, 300)); err != nil {
+		t.Fatal(err)
+	}
+	up.Close()
+	uploads := filepath.Join(dir, "id-1", "uploads")
+	path := filepath.Join(uploads, strings.TrimSuffix(up.ID, ".part")+".path")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if up, err := sp.StartUpload("big.bin", 1000, true); err == nil {
+		up.Close()
+		t.Fatal("the upload started though its target could not be recorded")
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	up, err = sp.StartUpload("big.bin", 1000, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if up.Offset != 300 {
+		t.Errorf("resumed at %d, want 300: the failed start lost the bytes received before", up.Offset)
+	}
+}
+
+// TestPlaceAfterFolderMoved: an upload whose folder was moved or removed
+// while it was sent is refused at commit naming the folder that is gone,
+// not the file (which never existed), and stays for a resume.
+func TestPlaceAfterFolderMoved(t *testing.T) {
+	_, _, sp := openSpace(t)
+	if err := sp.Mkdir("d"); err != nil {
+		t.Fatal(err)
+	}
+	up, err := sp.StartUpload("d/x.bin", 3, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if _, err := up.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Rename("d", "e", false); err != nil {
+		t.Fatal(err)
+	}
+	err = up.Place(false)
+	if larder.ErrorCode(err) != larder.ENOTFOUND || !strings.Contains(larder.ErrorMessage(err), `folder "d"`) {
+		t.Errorf("placing into a folder moved away: %v (%s), want NOT_FOUND naming the folder \"d\"", err, larder.ErrorCode(err))
+	}
+	if parts, _ := sp.Parts(); len(parts) != 1 || parts[0].Received != 3 {
+		t.Errorf("parts after the refusal: %+v, want the upload kept for a resume", parts)
 	}
 }

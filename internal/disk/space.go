@@ -237,6 +237,11 @@ func (sp *Space) Rename(from, to string, overwrite bool) error {
 		}
 	}
 	if err := sp.root.Rename(tree(from), tree(to)); err != nil {
+		// os.Root reports a folder that is not empty as EEXIST, which
+		// would read "exists" to a caller who asked to replace it.
+		if fi, lerr := sp.root.Lstat(tree(to)); errors.Is(err, fs.ErrExist) && lerr == nil && fi.IsDir() {
+			return &larder.Error{Code: larder.ECONFLICT, Message: quote(to) + " is a folder that is not empty", Err: err}
+		}
 		return sp.pathError(to, err)
 	}
 	if err := syncParent(sp.root, tree(from)); err != nil {
@@ -310,6 +315,15 @@ func (sp *Space) StartUpload(p string, size int64, resume bool) (*Upload, error)
 	}
 	u := &Upload{sp: sp, f: f, name: name, ID: id, Target: p, Size: size}
 	if err := sp.startPart(u); err != nil {
+		// A part with nothing in it (made just now) would count in the
+		// quota at the file's size until swept; one with bytes stays for
+		// a resume. It is still locked: no one else writes it.
+		if fi, serr := f.Stat(); serr == nil && fi.Size() == 0 {
+			sp.root.Remove(name)
+			if fi, perr := sp.root.Lstat(pathName(name)); perr == nil && fi.Mode().IsRegular() {
+				sp.root.Remove(pathName(name))
+			}
+		}
 		f.Close()
 		return nil, err
 	}
@@ -374,6 +388,13 @@ func (u *Upload) Place(overwrite bool) error {
 		return larder.Errorf(larder.ECONFLICT, "%s exists", quote(u.Target))
 	}
 	if err := u.sp.root.Rename(u.name, dst); err != nil {
+		// The target never existed: what is gone is its folder, moved or
+		// removed while the upload was sent.
+		parent := path.Dir(u.Target)
+		if _, perr := u.sp.root.Lstat(tree(parent)); parent != "." && errors.Is(err, fs.ErrNotExist) && errors.Is(perr, fs.ErrNotExist) {
+			return &larder.Error{Code: larder.ENOTFOUND, Err: err, Message: "the folder " + quote(parent) +
+				" does not exist any more (moved or removed during the upload); the upload is kept: make the folder and put again to resume"}
+		}
 		return u.sp.pathError(u.Target, err)
 	}
 	u.sp.root.Remove(pathName(u.name))

@@ -88,10 +88,10 @@ func (s *FileStore) PutFile(ctx context.Context, f *larder.File) error {
 	}
 	stmt, err := s.db.stmt(ctx, false, upsertFileSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: put file %q in space %q: %w", f.Path, f.Space, err)
+		return noSpace(fmt.Errorf("sqlite: put file %q in space %q: %w", f.Path, f.Space, err))
 	}
 	if _, err := stmt.ExecContext(ctx, fileArgs(f)...); err != nil {
-		return fmt.Errorf("sqlite: put file %q in space %q: %w", f.Path, f.Space, err)
+		return noSpace(fmt.Errorf("sqlite: put file %q in space %q: %w", f.Path, f.Space, err))
 	}
 	return nil
 }
@@ -123,15 +123,15 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 	// connection: preparing inside it would wait for that connection.
 	usage, err := s.db.stmt(ctx, false, usageWithoutSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+		return noSpace(fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err))
 	}
 	upsert, err := s.db.stmt(ctx, false, upsertFileSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+		return noSpace(fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err))
 	}
 	setVersion, err := s.db.stmt(ctx, false, setVersionSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+		return noSpace(fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err))
 	}
 	var placed, placeFailed bool
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
@@ -167,9 +167,9 @@ func (s *FileStore) CommitFile(ctx context.Context, f *larder.File, quota larder
 	case err == nil, placeFailed, larder.ErrorCode(err) == larder.EQUOTA:
 		return err
 	case placed:
-		return fmt.Errorf("sqlite: commit file %q in space %q: the file is in place but not recorded: %w", f.Path, f.Space, err)
+		return noSpace(fmt.Errorf("sqlite: commit file %q in space %q: the file is in place but not recorded: %w", f.Path, f.Space, err))
 	default:
-		return fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err)
+		return noSpace(fmt.Errorf("sqlite: commit file %q in space %q: %w", f.Path, f.Space, err))
 	}
 }
 
@@ -182,10 +182,10 @@ func (s *FileStore) DeleteFiles(ctx context.Context, space, path string) error {
 	}
 	stmt, err := s.db.stmt(ctx, false, deleteFilesSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: delete files %q in space %q: %w", path, space, err)
+		return noSpace(fmt.Errorf("sqlite: delete files %q in space %q: %w", path, space, err))
 	}
 	if _, err := stmt.ExecContext(ctx, space, path, path+"/", path+"0"); err != nil {
-		return fmt.Errorf("sqlite: delete files %q in space %q: %w", path, space, err)
+		return noSpace(fmt.Errorf("sqlite: delete files %q in space %q: %w", path, space, err))
 	}
 	return nil
 }
@@ -202,11 +202,11 @@ func (s *FileStore) RenameFiles(ctx context.Context, space, from, to string) err
 	}
 	del, err := s.db.stmt(ctx, false, deleteFilesSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err)
+		return noSpace(fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err))
 	}
 	move, err := s.db.stmt(ctx, false, renameFilesSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err)
+		return noSpace(fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err))
 	}
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.StmtContext(ctx, del).ExecContext(ctx, space, to, to+"/", to+"0"); err != nil {
@@ -216,7 +216,7 @@ func (s *FileStore) RenameFiles(ctx context.Context, space, from, to string) err
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err)
+		return noSpace(fmt.Errorf("sqlite: rename files %q to %q in space %q: %w", from, to, space, err))
 	}
 	return nil
 }
@@ -396,10 +396,10 @@ func (s *FileStore) AddIntent(ctx context.Context, in *larder.FileIntent) error 
 	}
 	stmt, err := s.db.stmt(ctx, false, addIntentSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: add intent to %s %q: %w", in.Op, in.Path, err)
+		return noSpace(fmt.Errorf("sqlite: add intent to %s %q: %w", in.Op, in.Path, err))
 	}
 	if err := stmt.QueryRowContext(ctx, in.Backend, in.Op, in.Space, in.Path, in.To).Scan(&in.ID); err != nil {
-		return fmt.Errorf("sqlite: add intent to %s %q: %w", in.Op, in.Path, err)
+		return noSpace(fmt.Errorf("sqlite: add intent to %s %q: %w", in.Op, in.Path, err))
 	}
 	return nil
 }
@@ -433,10 +433,10 @@ func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileI
 func (s *FileStore) DoneIntent(ctx context.Context, id int64) error {
 	stmt, err := s.db.stmt(ctx, false, doneIntentSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: intent %d done: %w", id, err)
+		return noSpace(fmt.Errorf("sqlite: intent %d done: %w", id, err))
 	}
 	if _, err := stmt.ExecContext(ctx, id); err != nil {
-		return fmt.Errorf("sqlite: intent %d done: %w", id, err)
+		return noSpace(fmt.Errorf("sqlite: intent %d done: %w", id, err))
 	}
 	return nil
 }

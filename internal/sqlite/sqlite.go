@@ -19,7 +19,9 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"github.com/larderfs/larder"
+	msqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // busyTimeout is how long a connection waits for a lock held by another
@@ -212,4 +214,15 @@ func (db *DB) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// noSpace gives err, from a write, the code ENOSPACE if the database's file
+// system is full: a change refused for it is retried later (or once space
+// is freed), and the client is told so instead of "internal error".
+func noSpace(err error) error {
+	var e *msqlite.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL {
+		return &larder.Error{Code: larder.ENOSPACE, Message: "the server is out of disk space; retry later", Err: err}
+	}
+	return err
 }
