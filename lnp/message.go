@@ -214,6 +214,8 @@ func ParseRequest(t Type, body []byte) (Message, error) {
 		m = Parts{After: d.str(MaxNameSize)}
 	case TypeCancel:
 		m = Cancel{Path: d.path()}
+	case TypeDeviceAdd, TypeDevices, TypeDeviceRevoke:
+		m = d.deviceRequest(t)
 	default:
 		return nil, malformed("%v is not a request", t)
 	}

@@ -44,6 +44,7 @@ type lnpHarness struct {
 	spaces     string
 	known      *clientconf.KnownServers
 	users      *sqlite.UserStore
+	devices    *sqlite.DeviceStore
 	logs       *syncBuffer
 	plaintext  bool
 }
@@ -74,7 +75,7 @@ func startLNPHarness(t *testing.T, plaintext bool, configure ...func(*server.Ser
 	id, err := tlsconf.LoadOrCreate(filepath.Join(top, "tls"))
 	must(t, err)
 	h.known = clientconf.Open(filepath.Join(top, "client")).KnownServers()
-	h.users = sqlite.NewUserStore(db)
+	h.users, h.devices = sqlite.NewUserStore(db), sqlite.NewDeviceStore(db)
 	h.srv = &server.Server{
 		Auth:           auth.New(h.users, auth.NewHasher(cheapHash, nil, 0), auth.NewCache(0, 0), auth.NewThrottle(auth.ThrottleConfig{})),
 		Files:          files,
@@ -85,6 +86,7 @@ func startLNPHarness(t *testing.T, plaintext bool, configure ...func(*server.Ser
 		WriteTimeout:   5 * time.Second,
 		Name:           "larder test",
 	}
+	h.srv.Auth.Devices = h.devices
 	for _, f := range configure {
 		f(h.srv)
 	}

@@ -79,6 +79,8 @@ func (ss *session) handle(ctx context.Context, m lnp.Message) bool {
 		return ss.parts(ctx, m)
 	case lnp.Cancel:
 		return ss.cancel(ctx, m)
+	case lnp.DeviceAdd, lnp.Devices, lnp.DeviceRevoke:
+		return ss.devices(ctx, m)
 	}
 	return ss.done(ctx, larder.Event{Kind: larder.EventRefused}, larder.Errorf(larder.EINVALID, "%v is not served", m.Type()), nil)
 }
