@@ -66,7 +66,7 @@ type ServeConfig struct {
 	// DeviceLifetime is how long a device credential made by 'larder
 	// login' logs in; zero means auth.DefaultDeviceLifetime.
 	DeviceLifetime time.Duration
-	MinFree         disk.MinFree // free disk space that uploads may not take
+	MinFree        disk.MinFree // free disk space that uploads may not take
 
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
