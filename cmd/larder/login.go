@@ -28,6 +28,8 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 			"one 'larder register' stored for the course server (--course-server); it is\n"+
 			"then stored for this server.")
 	fs.Lookup("salt").Usage = "sign with this `salt`, and store it for this server and user"
+	noDevice := fs.Bool("no-device", false, "save no device credential: later commands ask for the password")
+	label := fs.String("device-label", defaultDeviceLabel(), "what 'larder devices' calls this machine")
 	var courseServer string
 	fs.StringVar(&courseServer, "course-server", "", "`address` of the course protocol on which the account was registered, whose\n"+
 		"stored salt to use if none is stored for this server (default: env LARDER_SERVER,\n"+
@@ -59,7 +61,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 		return s, err
 	}
 	f.enrollAlways = true
-	_, sess, err := f.login(ctx, env, t, password, salt)
+	lctx, sess, err := f.login(ctx, env, t, password, salt)
 	if err != nil && from != "" {
 		return withHint(err, map[lnp.Status]string{
 			lnp.StatusInvalidLogin: "signed with the salt stored for " + from + "; pass --salt if the account has another",
@@ -93,7 +95,10 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintln(env.Stdout, "No TLS (--insecure-plaintext): the login is bound to no channel, and files travel in the clear.")
 	}
 	fmt.Fprintf(env.Stdout, "Profile saved in %s.\n", path)
-	return nil
+	if *noDevice {
+		return nil
+	}
+	return addDevice(lctx, env, sess, *label)
 }
 
 // loginSalt returns the salt to log in to t with, and the server it is
@@ -169,7 +174,11 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 			"\n"+
 			"The old password comes from the first line of stdin with --password-stdin,\n"+
 			"else LARDER_PASSWORD, else a prompt; the new one from the second line of stdin\n"+
-			"with --password-stdin, else LARDER_NEW_PASSWORD, else a prompt, asked twice.")
+			"with --password-stdin, else LARDER_NEW_PASSWORD, else a prompt, asked twice.\n"+
+			"\n"+
+			"The account's device credentials on other machines are revoked, unless\n"+
+			"--keep-devices: whoever learned the old password may have made one.")
+	keepDevices := fs.Bool("keep-devices", false, "keep the device credentials of other machines")
 	pos, err := f.parse(fs, args)
 	if err != nil {
 		return err
@@ -209,6 +218,11 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 		return sessionError(err)
 	}
 	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)
+	if !*keepDevices {
+		if err := revokeOtherDevices(ctx, env, sess); err != nil {
+			return err
+		}
+	}
 	// The new password drops the account's credential for the
 	// channel-bound login: enroll the new one now.
 	enrolled, err := f.enroll(ctx, env, t, newPw, func() (string, error) { return s, nil }, mustLoginOptions(env, f.idleTimeout), errors.New("the new password was refused"))
