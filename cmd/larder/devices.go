@@ -300,4 +300,3 @@ func runUserDevices(ctx context.Context, env *Env, args []string) error {
 	}
 	return tw.Flush()
 }
-

@@ -161,7 +161,7 @@ func (f *lnpFlags) saltFor(env *Env, t lnpTarget) (string, error) {
 type lnpSession struct {
 	*client.Session
 	target      lnpTarget
-	fingerprint string // of the server's certificate; "" in plaintext
+	fingerprint string   // of the server's certificate; "" in plaintext
 	device      [16]byte // the device credential it logged in with; zero for the password
 	cancel      context.CancelFunc
 }
