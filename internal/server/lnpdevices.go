@@ -22,8 +22,7 @@ func (ss *session) proveDevice(ctx context.Context, h lnp.Hello2, hello []byte, 
 	}
 	// The salt is the device's ID and the cost zero: the device's secret
 	// is the salted key itself.
-	chBody := append(append(ch.Nonce[:], byte(len(ch.Salt))), ch.Salt...)
-	chBody = append(chBody, make([]byte, 9)...)
+	chBody := lnp.Challenge{Nonce: ch.Nonce, Salt: ch.Salt}.AppendBody(nil)
 	if ss.w.WriteFrame(lnp.TypeChallenge, chBody) != nil || ss.w.Flush() != nil {
 		return nil
 	}
