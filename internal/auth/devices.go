@@ -193,7 +193,11 @@ func (a *Authenticator) StartDevice(ctx context.Context, name string, id [16]byt
 	}
 	keys, reseal, err := a.hasher.OpenDevice(name, id, d.Credential)
 	if err != nil {
-		return nil, err
+		// Sealed with a pepper retired since, or altered: the device
+		// logs in no more, and its owner logs in again with the
+		// password, as for a revoked one.
+		a.log(slog.LevelWarn, "device credential unusable", "user", name, "device", DeviceID(id), "error", err)
+		return c, nil
 	}
 	c.device, c.reseal, c.keys, c.real = d, reseal, keys, true
 	return c, nil

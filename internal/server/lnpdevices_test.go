@@ -102,6 +102,15 @@ func TestLNPDeviceLogin(t *testing.T) {
 	wantBadLogin(t, "alice's device as bob", err)
 	_, err = h.loginDevice(t, "nobody", id, secret)
 	wantBadLogin(t, "an unknown user", err)
+
+	// A stored credential that no longer opens (its pepper retired, or
+	// altered) is refused as a revoked device is, so that the client
+	// forgets it and asks for the password.
+	u, err := h.users.UserByName(ctx, "alice")
+	must(t, err)
+	must(t, h.devices.TouchDevice(ctx, u.ID, id, time.Now(), "$lnp-device$v=1$keyid=cDk$AAAA"))
+	_, err = h.loginDevice(t, "alice", id, secret)
+	wantBadLogin(t, "a device whose stored credential does not open", err)
 }
 
 // TestLNPDeviceReplayFromNewConnection: a device's login, read in the
