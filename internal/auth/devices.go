@@ -130,8 +130,9 @@ func (a *Authenticator) devices() (larder.DeviceStore, error) {
 
 // AddDevice keeps a device credential for u, which logged in with its
 // password: the keys the client derived from the device's secret. It
-// expires after DeviceLifetime.
-func (a *Authenticator) AddDevice(ctx context.Context, u *larder.User, label string, k LNPKeys, from netip.Addr) (*larder.Device, error) {
+// expires after DeviceLifetime. The caller records the event (a
+// protocol's request event, an administrator's command).
+func (a *Authenticator) AddDevice(ctx context.Context, u *larder.User, label string, k LNPKeys) (*larder.Device, error) {
 	ds, err := a.devices()
 	if err != nil {
 		return nil, err
@@ -150,7 +151,6 @@ func (a *Authenticator) AddDevice(ctx context.Context, u *larder.User, label str
 	if err := ds.AddDevice(ctx, d); err != nil {
 		return nil, err
 	}
-	a.audit(ctx, u.Name, from, fmt.Sprintf("device added: %s %q, expires %s", DeviceID(d.ID), label, d.ExpiresAt.Format(time.RFC3339)))
 	return d, nil
 }
 
@@ -295,37 +295,22 @@ func (a *Authenticator) ListDevices(ctx context.Context, u *larder.User) ([]*lar
 	return ds.Devices(ctx, u.ID)
 }
 
-// RevokeDevice removes u's device id (ENOTFOUND if it has none such);
-// by says who did, for the audit trail ("owner", "admin").
-func (a *Authenticator) RevokeDevice(ctx context.Context, u *larder.User, id [16]byte, by string, from netip.Addr) error {
+// RevokeDevice removes u's device id (ENOTFOUND if it has none such).
+// The caller records the event, as for AddDevice.
+func (a *Authenticator) RevokeDevice(ctx context.Context, u *larder.User, id [16]byte) error {
 	ds, err := a.devices()
 	if err != nil {
 		return err
 	}
-	if err := ds.RevokeDevice(ctx, u.ID, id); err != nil {
-		return err
-	}
-	a.audit(ctx, u.Name, from, "device revoked by "+by+": "+DeviceID(id))
-	return nil
+	return ds.RevokeDevice(ctx, u.ID, id)
 }
 
 // RevokeDevices removes every device of u but except (none for a zero
 // ID), and returns how many.
-func (a *Authenticator) RevokeDevices(ctx context.Context, u *larder.User, except [16]byte, by string, from netip.Addr) (int, error) {
+func (a *Authenticator) RevokeDevices(ctx context.Context, u *larder.User, except [16]byte) (int, error) {
 	ds, err := a.devices()
 	if err != nil {
 		return 0, err
 	}
-	n, err := ds.RevokeDevices(ctx, u.ID, except)
-	if err != nil {
-		return 0, err
-	}
-	if n > 0 {
-		what := fmt.Sprintf("%d devices revoked by %s", n, by)
-		if except != ([16]byte{}) {
-			what += ", all but " + DeviceID(except)
-		}
-		a.audit(ctx, u.Name, from, what)
-	}
-	return n, nil
+	return ds.RevokeDevices(ctx, u.ID, except)
 }

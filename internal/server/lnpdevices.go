@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -57,22 +58,22 @@ func (ss *session) proveDevice(ctx context.Context, h lnp.Hello2, hello []byte, 
 
 // devices serves DEVICE_ADD, DEVICES and DEVICE_REVOKE.
 func (ss *session) devices(ctx context.Context, m lnp.Message) bool {
-	a, from := ss.s.Auth, remoteIP(ss.c.rwc)
+	a := ss.s.Auth
+	// The request's event is the audit trail's record of the change.
 	ev := larder.Event{Kind: larder.EventAccount}
 	switch m := m.(type) {
 	case lnp.DeviceAdd:
-		ev.Reason = "device add"
 		// A device adds no device: a stolen secret must not outlive
 		// the revocation of the device it was stolen from.
 		if ss.device != ([16]byte{}) {
 			return ss.done(ctx, ev, larder.Errorf(larder.EFORBIDDEN, "a session logged in with a device credential cannot add one: log in with the password ('larder login')"), nil)
 		}
-		d, err := a.AddDevice(ctx, ss.user, m.Label, auth.LNPKeys{StoredKey: m.StoredKey, ServerKey: m.ServerKey}, from)
+		d, err := a.AddDevice(ctx, ss.user, m.Label, auth.LNPKeys{StoredKey: m.StoredKey, ServerKey: m.ServerKey})
 		if err != nil {
 			return ss.done(ctx, ev, err, nil)
 		}
 		r := lnp.DeviceAddReply{ID: d.ID, Expires: d.ExpiresAt}
-		ev.Reason = "device added: " + auth.DeviceID(d.ID)
+		ev.Reason = fmt.Sprintf("device added: %s %q, expires %s", auth.DeviceID(d.ID), d.Label, d.ExpiresAt.Format(time.RFC3339))
 		return ss.done(ctx, ev, nil, r.AppendBody(nil))
 	case lnp.Devices:
 		ev.Kind, ev.Reason = larder.EventStat, "devices"
@@ -91,15 +92,20 @@ func (ss *session) devices(ctx context.Context, m lnp.Message) bool {
 		var err error
 		if m.Others {
 			var n int
-			n, err = a.RevokeDevices(ctx, ss.user, m.ID, "its owner", from)
+			n, err = a.RevokeDevices(ctx, ss.user, m.ID)
 			r.Count = uint32(n)
-			ev.Reason = "devices revoked"
+			ev.Reason = fmt.Sprintf("%d devices revoked by their owner", n)
+			if m.ID != ([16]byte{}) {
+				ev.Reason += ", all but " + auth.DeviceID(m.ID)
+			}
 		} else {
-			err = a.RevokeDevice(ctx, ss.user, m.ID, "its owner", from)
+			err = a.RevokeDevice(ctx, ss.user, m.ID)
 			r.Count = 1
-			ev.Reason = "device revoked: " + auth.DeviceID(m.ID)
+			ev.Reason = "device revoked by its owner: " + auth.DeviceID(m.ID)
 		}
-		if err == nil {
+		if err != nil {
+			ev.Reason = "" // the error's message says what failed
+		} else {
 			ss.s.endDeviceSessions()
 		}
 		return ss.done(ctx, ev, err, r.AppendBody(nil))

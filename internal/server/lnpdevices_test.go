@@ -43,7 +43,7 @@ func (a *auditLog) has(prefix string) bool {
 func deviceHarness(t *testing.T, configure ...func(*server.Server)) (*lnpHarness, *auditLog, [16]byte, [32]byte) {
 	t.Helper()
 	audit := &auditLog{}
-	h := newLNPHarness(t, append([]func(*server.Server){func(s *server.Server) { s.Auth.Audit = audit }}, configure...)...)
+	h := newLNPHarness(t, append([]func(*server.Server){func(s *server.Server) { s.Auth.Audit, s.Audit = audit, audit }}, configure...)...)
 	s, err := h.enroll(t, "alice", h.register(t, "alice", "pw"), "pw")
 	must(t, err)
 	defer s.Close()
