@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -169,8 +168,9 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 	var f lnpFlags
 	fs := f.newFlagSet(env, "passwd", "passwd [flags]",
 		"Changes the account's password. The old and the new password are signed with\n"+
-			"the salt stored for the account; the server replaces its verifier and ends your\n"+
-			"other sessions.\n"+
+			"the salt stored for the account; the server replaces its verifier, and the\n"+
+			"native protocol's credential with one made here from the new password, in one\n"+
+			"request, and ends your other sessions.\n"+
 			"\n"+
 			"The old password comes from the first line of stdin with --password-stdin,\n"+
 			"else LARDER_PASSWORD, else a prompt; the new one from the second line of stdin\n"+
@@ -214,7 +214,10 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer sess.Close()
-	if err := sess.Passwd(ctx, larder.NewSignature(oldPw, s), larder.NewSignature(newPw, s)); err != nil {
+	// Both credentials in one request: the course signature's, and the
+	// channel-bound login's, made from the new password here, so that no
+	// enrollment with the course signature is needed after.
+	if err := sess.ChangePassword(ctx, larder.NewSignature(oldPw, s), larder.NewSignature(newPw, s), newPw); err != nil {
 		return sessionError(err)
 	}
 	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)
@@ -223,12 +226,5 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	// The new password drops the account's credential for the
-	// channel-bound login: enroll the new one now.
-	enrolled, err := f.enroll(ctx, env, t, newPw, func() (string, error) { return s, nil }, mustLoginOptions(env, f.idleTimeout), errors.New("the new password was refused"))
-	if err != nil {
-		return fmt.Errorf("password changed, but the native protocol's login not renewed (it is at your next native command, while the server takes course signatures): %w", sessionError(err))
-	}
-	enrolled.Close()
 	return nil
 }
