@@ -17,7 +17,11 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	fs := f.newFlagSet(env, "login", "login [flags]",
 		"Logs in to a server's native protocol (LNP/1) to check the password, and saves\n"+
 			"a profile (the server, the account, how its certificate is trusted; never the\n"+
-			"password) so that put, get, ls and the other native commands need no flags.\n"+
+			"password) so that put, get, ls and the other native commands need no flags,\n"+
+			"and a device credential (a random secret in lnp_devices, mode 0600) so that they\n"+
+			"need no password either, until it expires or is revoked ('larder devices',\n"+
+			"'larder logout'). A password given explicitly (--password-stdin,\n"+
+			"LARDER_PASSWORD) is used instead of the device credential.\n"+
 			"\n"+
 			"The first connection to a server pins its certificate's fingerprint in\n"+
 			"known_servers in your configuration folder, as ssh does; compare it with the\n"+
@@ -97,7 +101,12 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	if *noDevice {
 		return nil
 	}
-	return addDevice(lctx, env, sess, *label)
+	// The login itself succeeded: a device credential that cannot be
+	// saved leaves the commands asking for the password, as before.
+	if err := addDevice(lctx, env, sess, *label); err != nil {
+		fmt.Fprintf(env.Stderr, "larder: warning: no device credential saved (%v): commands will ask for the password\n", err)
+	}
+	return nil
 }
 
 // loginSalt returns the salt to log in to t with, and the server it is
