@@ -117,3 +117,19 @@ func TestPasswdRevokesOtherDevices(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	runOK(t, noPassword(other2), "whoami")
 }
+
+// TestPepperRetireCountsDevices: a device credential sealed with a pepper
+// is a use of it, so 'pepper retire' refuses that pepper while one is
+// left (retiring it would lock the device out), and names the account.
+func TestPepperRetireCountsDevices(t *testing.T) {
+	l := startLarder(t)
+	loggedIn(t, l) // alice: her hash, LNP/1 credential and device on p1
+	adminOK(t, l, "", "pepper", "rotate")
+	// A reset moves her hash to p2 and drops her LNP/1 credential; her
+	// device stays sealed with p1.
+	adminOK(t, l, "new pw\n", "user", "passwd", "alice", "--salt", "course", "--password-stdin")
+	_, _, err := l.admin(t, "", "pepper", "retire", "p1")
+	wantErrorSaying(t, "pepper retire p1 while alice's device uses it", err, "still used by 1 accounts (alice)")
+	adminOK(t, l, "", "user", "devices", "alice", "--revoke-all")
+	adminOK(t, l, "", "pepper", "retire", "p1")
+}

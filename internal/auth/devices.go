@@ -109,6 +109,24 @@ func (h *Hasher) OpenDevice(name string, id [16]byte, stored string) (LNPKeys, b
 		string(keyID) != string(h.currentKeyID()), nil
 }
 
+// devicePepper returns the ID of the pepper that seals a stored device
+// credential; "" for none or an unreadable one.
+func devicePepper(stored string) string {
+	f := strings.Split(stored, "$")
+	if len(f) != 5 || f[0] != "" || f[1] != deviceScheme {
+		return ""
+	}
+	k, ok := strings.CutPrefix(f[3], "keyid=")
+	if !ok {
+		return ""
+	}
+	id, err := b64.DecodeString(k)
+	if err != nil {
+		return ""
+	}
+	return string(id)
+}
+
 // DeviceID formats a device's ID as its owner sees it: 32 hex digits.
 func DeviceID(id [16]byte) string { return hex.EncodeToString(id[:]) }
 
