@@ -85,11 +85,14 @@ type UserStore interface {
 	RehashVerifier(ctx context.Context, name, old, new string) error
 
 	// SetLNPCredential sets the LNPCredential of account name to new if it
-	// is still old ("" for an account not enrolled yet), atomically, and
-	// updates UpdatedAt; CredentialGen stays, as the password is the same.
-	// If the credential has changed meanwhile it fails with code
+	// is still old ("" for an account not enrolled yet) and its
+	// CredentialGen still gen, atomically, and updates UpdatedAt;
+	// CredentialGen stays, as the password is the same. The generation
+	// keeps an enrollment begun before a password change (when the
+	// credential was "" and is "" again) from storing the old password's
+	// credential. If either has changed meanwhile it fails with code
 	// ECONFLICT and changes nothing.
-	SetLNPCredential(ctx context.Context, name, old, new string) error
+	SetLNPCredential(ctx context.Context, name string, gen int64, old, new string) error
 
 	// SetDisabled disables or enables account name.
 	SetDisabled(ctx context.Context, name string, disabled bool) error

@@ -360,7 +360,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	authn.SetMockKey(mockKey)
 	m.srv = &server.Server{
 		Auth:                 authn,
-		Files:                m.files,
 		Logger:               m.Logger,
 		MaxConns:             cfg.MaxConns,
 		MaxConnsPerAddress:   noLimit(cfg.MaxConnsPerAddress),
@@ -372,7 +371,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ClosedRegistration:   cfg.Registration == "closed",
 		CloseSignatureLogins: cfg.SignatureLogins == "closed",
 		ShuffleBlocks:        cfg.ShuffleBlocks,
-		Quota:                cfg.Quota,
 		MaxTransfersPerUser:  cfg.MaxTransfersPerUser,
 		IdleTimeout:          cfg.LNPIdleTimeout,
 		Name:                 "larder " + version(),
@@ -386,6 +384,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if err := m.openLNP(ctx, lc); err != nil {
 		return err
+	}
+	if m.srv.Files == nil {
+		// Without LNP/1 the files service has the served folder alone:
+		// no spaces and no records, so nothing to write or to recover.
+		if m.srv.Files, err = files.New(files.Config{Backend: files.NewLocal(m.files, nil), Logger: m.Logger}); err != nil {
+			return fmt.Errorf("served folder: %w", err)
+		}
 	}
 	// Opened once the address is known, since it names this server in
 	// the trail; before Serve, so no request goes unrecorded.
@@ -645,7 +650,7 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 	if n > 0 {
 		m.Logger.Info("finished the changes to files interrupted at the last stop", "count", n)
 	}
-	m.srv.Spaces, m.srv.FileService = m.spaces, svc
+	m.srv.Files = svc
 	if !cfg.InsecurePlaintextLNP {
 		if cfg.TLSCert != "" {
 			m.identity, err = tlsconf.LoadFiles(cfg.TLSCert, cfg.TLSKey)

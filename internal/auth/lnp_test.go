@@ -136,7 +136,7 @@ func TestLNPResealOnRotation(t *testing.T) {
 }
 
 // TestEnrollLNPPolicy: a credential below the policy in any parameter, or
-// above what the server allows, is refused; the policy's is stored, and
+// above what the server allows (memory, passes, lanes), is refused; the policy's is stored, and
 // the course signature then no longer opens LNP/1.
 func TestEnrollLNPPolicy(t *testing.T) {
 	ctx := context.Background()
@@ -147,7 +147,10 @@ func TestEnrollLNPPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, keys := lnpKeys("pw")
-	for _, p := range []auth.Params{{Memory: 32, Time: 2, Threads: 1}, {Memory: 64, Time: 1, Threads: 1}, {Memory: 1 << 20, Time: 2, Threads: 1}, {Memory: 64, Time: 100, Threads: 1}} {
+	for _, p := range []auth.Params{{Memory: 32, Time: 2, Threads: 1}, {Memory: 64, Time: 1, Threads: 1}, {Memory: 1 << 20, Time: 2, Threads: 1}, {Memory: 64, Time: 100, Threads: 1},
+		// more lanes than larder's client computes: the account could
+		// never log in again with it
+		{Memory: 64 * 17, Time: 2, Threads: 17}, {Memory: 19456, Time: 2, Threads: 255}} {
 		if err := a.EnrollLNP(ctx, u, lnpSalt, p, keys, testAddr); larder.ErrorCode(err) != larder.EINVALID {
 			t.Errorf("enroll at %v: got %v, want EINVALID", p, err)
 		}
@@ -164,5 +167,87 @@ func TestEnrollLNPPolicy(t *testing.T) {
 	}
 	if _, err := a.Login(ctx, "alice", signature("pw"), testAddr); err != nil {
 		t.Fatalf("the course protocol's login after enrollment: %v", err)
+	}
+}
+
+// TestEnrollLNPAfterPasswordChange: an enrollment that began with the old
+// password's signature and ends after the password was changed (by the
+// user, or by an administrator after a compromise) stores nothing. The old
+// password's credential would otherwise open LNP/1 for whoever knew it,
+// and lock the new password out of it, since the account would be
+// enrolled.
+func TestEnrollLNPAfterPasswordChange(t *testing.T) {
+	ctx := context.Background()
+	_, server := twoServers(t)
+	a := server(cheap, nil)
+	if _, err := a.Register(ctx, "alice", signature("old")); err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.LoginSignature(ctx, "alice", signature("old"), testAddr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ChangeSignature(ctx, "alice", signature("old"), signature("new"), testAddr); err != nil {
+		t.Fatal(err)
+	}
+	_, keys := lnpKeys("old")
+	if err := a.EnrollLNP(ctx, u, lnpSalt, cheap, keys, testAddr); larder.ErrorCode(err) != larder.ECONFLICT {
+		t.Errorf("enroll the old password after the change: got %v, want ECONFLICT", err)
+	}
+	if _, err := login(t, a, "alice", "old"); larder.ErrorCode(err) != larder.EUNAUTHORIZED {
+		t.Errorf("the old password over LNP/1 after the change: got %v, want EUNAUTHORIZED", err)
+	}
+	if _, err := a.LoginSignature(ctx, "alice", signature("new"), testAddr, true); err != nil {
+		t.Errorf("the new signature, to enroll the new password: %v", err)
+	}
+}
+
+// TestFinishLNPAfterChange: a right proof for the credential the account
+// had at the HELLO does not log in once its password was changed, or the
+// account disabled or deleted, before the PROOF arrived.
+func TestFinishLNPAfterChange(t *testing.T) {
+	ctx := context.Background()
+	for _, change := range []struct {
+		name string
+		do   func(a *auth.Authenticator, s larder.UserStore) error
+		want string
+	}{
+		{"password changed", func(a *auth.Authenticator, _ larder.UserStore) error {
+			_, err := a.ChangeSignature(ctx, "alice", signature("pw"), signature("new"), testAddr)
+			return err
+		}, larder.EUNAUTHORIZED},
+		{"account disabled", func(_ *auth.Authenticator, s larder.UserStore) error {
+			return s.SetDisabled(ctx, "alice", true)
+		}, larder.EDISABLED},
+		{"account deleted", func(_ *auth.Authenticator, s larder.UserStore) error {
+			return s.DeleteUser(ctx, "alice")
+		}, larder.EUNAUTHORIZED},
+	} {
+		t.Run(change.name, func(t *testing.T) {
+			store, server := twoServers(t)
+			a := server(cheap, nil)
+			u, err := a.Register(ctx, "alice", signature("pw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, keys := lnpKeys("pw")
+			if err := a.EnrollLNP(ctx, u, lnpSalt, cheap, keys, testAddr); err != nil {
+				t.Fatal(err)
+			}
+			hello := lnp.Hello2{User: "alice", Method: lnp.MethodPassword, MaxBlock: lnp.DefaultBlockSize}.AppendBody(nil)
+			c, err := a.StartLNP(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := change.do(a, store); err != nil {
+				t.Fatal(err)
+			}
+			ch := lnp.Challenge{Nonce: c.Nonce, Salt: c.Salt, KDF: lnp.KDF{Memory: c.KDF.Memory, Time: c.KDF.Time, Threads: c.KDF.Threads}}
+			am := lnp.AuthMessage(hello, ch.AppendBody(nil), bytes.Repeat([]byte{3}, 32))
+			k := lnp.DeriveKeys(lnp.SaltedKey("pw", ch.Salt, ch.KDF))
+			if _, err := a.FinishLNP(ctx, c, am, k.ClientProof(am), testAddr); larder.ErrorCode(err) != change.want {
+				t.Errorf("the old password's proof after the change: got %v, want code %s", err, change.want)
+			}
+		})
 	}
 }

@@ -162,12 +162,27 @@ func (a *Authenticator) FinishLNP(ctx context.Context, c *LNPChallenge, authMess
 	case !ok:
 		return nil, larder.Errorf(larder.EUNAUTHORIZED, "no LNP/1 credential of user %q matches the proof", c.name)
 	}
+	// The account may have changed since the HELLO, its challenge made
+	// from what it was then: a proof of the password it had does not log
+	// in after a password change or a deletion, nor to an account
+	// disabled meanwhile. Only a right proof pays for this lookup, so a
+	// wrong one takes as long as before.
+	now, err := a.store.UserByName(ctx, c.name)
+	switch {
+	case larder.ErrorCode(err) == larder.ENOTFOUND || err == nil && (now.ID != c.user.ID || now.CredentialGen != c.user.CredentialGen):
+		return nil, larder.Errorf(larder.EUNAUTHORIZED, "the password of user %q changed since its challenge", c.name)
+	case err != nil:
+		a.throttle.Abandoned(c.name, from) // the server's trouble, not a guess
+		return nil, err
+	}
 	a.throttle.Succeeded(c.name, from)
-	u, err := admit(c.user)
+	u, err := admit(now)
 	if err != nil {
 		return nil, err
 	}
-	if a.hasher.LNPNeedsReseal(u.LNPCredential) {
+	// A reseal replaces the credential the proof was checked against, and
+	// none other (a renewal may have replaced it meanwhile).
+	if u.LNPCredential == c.user.LNPCredential && a.hasher.LNPNeedsReseal(u.LNPCredential) {
 		a.reseal(ctx, u, c, from)
 	}
 	return &LNPResult{
@@ -183,7 +198,7 @@ func (a *Authenticator) reseal(ctx context.Context, u *larder.User, c *LNPChalle
 	from0, _ := a.hasher.DescribeLNP(u.LNPCredential)
 	v, err := a.hasher.SealLNP(u.Name, c.Salt, c.KDF, c.keys)
 	if err == nil {
-		err = a.store.SetLNPCredential(ctx, u.Name, u.LNPCredential, v)
+		err = a.store.SetLNPCredential(ctx, u.Name, u.CredentialGen, u.LNPCredential, v)
 	}
 	if err != nil {
 		a.log(slog.LevelWarn, "LNP/1 credential not sealed again", "user", u.Name, "from", from0, "error", err)
@@ -204,7 +219,7 @@ func (a *Authenticator) EnrollLNP(ctx context.Context, u *larder.User, salt []by
 	if err != nil {
 		return err
 	}
-	if err := a.store.SetLNPCredential(ctx, u.Name, u.LNPCredential, v); err != nil {
+	if err := a.store.SetLNPCredential(ctx, u.Name, u.CredentialGen, u.LNPCredential, v); err != nil {
 		return err
 	}
 	what := "LNP/1 credential enrolled: "
@@ -224,11 +239,18 @@ func (a *Authenticator) sealNew(name string, salt []byte, p Params, k LNPKeys) (
 	if a.hasher.LNPWeakerThanPolicy(p) {
 		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is below the server's policy %v", p, a.hasher.Params())
 	}
-	if p.Memory > a.hasher.maxMemory || p.Time > a.hasher.maxTime {
-		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is above what this server allows (m=%d,t=%d)", p, a.hasher.maxMemory, a.hasher.maxTime)
+	lanes := max(lnpLanesCap, a.hasher.Params().Threads)
+	if p.Memory > a.hasher.maxMemory || p.Time > a.hasher.maxTime || p.Threads > lanes {
+		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is above what this server allows (m=%d,t=%d,p=%d)", p, a.hasher.maxMemory, a.hasher.maxTime, lanes)
 	}
 	return a.hasher.SealLNP(name, salt, p, k)
 }
+
+// lnpLanesCap is the most lanes an LNP/1 credential may have beyond the
+// policy's: the most larder's client computes (client.DefaultMaxKDF). A
+// credential with more would be stored, and its account could then never
+// log in again: every client would refuse its challenge.
+const lnpLanesCap = 16
 
 // Available reports whether name may be registered: a valid new name
 // (larder.ValidateNewUsername, code EINVALID) that no account has (code

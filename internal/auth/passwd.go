@@ -25,7 +25,7 @@ func (a *Authenticator) ChangePassword(ctx context.Context, name string, oldSig,
 	}
 	// ReplaceVerifier dropped the old password's credential.
 	u.LNPCredential = ""
-	if err := a.store.SetLNPCredential(ctx, name, "", cred); err != nil {
+	if err := a.store.SetLNPCredential(ctx, name, u.CredentialGen, "", cred); err != nil {
 		return u, err
 	}
 	u.LNPCredential = cred

@@ -27,6 +27,7 @@ import (
 	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
@@ -48,15 +49,15 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	top := t.TempDir()
-	files := filepath.Join(top, "files")
-	must(t, os.Mkdir(files, 0o755))
+	served := filepath.Join(top, "files")
+	must(t, os.Mkdir(served, 0o755))
 	db, err := sqlite.Open(context.Background(), filepath.Join(top, "larder.db"))
 	must(t, err)
 	t.Cleanup(func() { db.Close() })
-	store, err := disk.Open(files)
+	store, err := disk.Open(served)
 	must(t, err)
 	t.Cleanup(func() { store.Close() })
-	must(t, os.WriteFile(filepath.Join(files, "f"), fileData, 0o644))
+	must(t, os.WriteFile(filepath.Join(served, "f"), fileData, 0o644))
 
 	throttle := auth.NewThrottle(auth.ThrottleConfig{
 		PairFailures: 2, PairRefill: time.Hour, // an address's third wrong password for an account is refused
@@ -64,9 +65,11 @@ func newRig(t *testing.T) *rig {
 	})
 	r := &rig{done: make(chan error, 1)}
 	r.authn = auth.New(sqlite.NewUserStore(db), auth.NewHasher(cheapHash, nil, 1), auth.NewCache(0, 0), throttle)
+	svc, err := files.New(files.Config{Backend: files.NewLocal(store, nil)})
+	must(t, err)
 	r.srv = &server.Server{
 		Auth:           r.authn,
-		Files:          store,
+		Files:          svc,
 		Logger:         slog.New(slog.DiscardHandler),
 		RequestTimeout: 5 * time.Second,
 		WriteTimeout:   5 * time.Second,

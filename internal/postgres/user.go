@@ -53,10 +53,11 @@ const (
 		SELECT EXISTS (SELECT 1 FROM updated), (SELECT verifier FROM users WHERE name = $1)`
 	setLNPCredentialSQL = `WITH updated AS (
 			UPDATE users SET lnp_credential = $3, updated_at = GREATEST(now(), updated_at)
-			WHERE name = $1 AND lnp_credential = $2
+			WHERE name = $1 AND lnp_credential = $2 AND credential_gen = $4
 			RETURNING 1
 		)
-		SELECT EXISTS (SELECT 1 FROM updated), (SELECT lnp_credential FROM users WHERE name = $1)`
+		SELECT EXISTS (SELECT 1 FROM updated), (SELECT lnp_credential FROM users WHERE name = $1),
+			(SELECT credential_gen FROM users WHERE name = $1)`
 	setDisabledSQL = `UPDATE users SET disabled = $2, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
 	deleteUserSQL  = `DELETE FROM users WHERE name = $1`
 )
@@ -157,20 +158,22 @@ func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, 
 }
 
 // SetLNPCredential sets the LNP/1 credential of account name to new if it
-// is still old, and updates UpdatedAt. If it is no longer old, the error
-// has code ECONFLICT and nothing changes; if there is no such account, it
-// has code ENOTFOUND. It retries as replaceVerifier does.
-func (s *UserStore) SetLNPCredential(ctx context.Context, name, old, new string) error {
+// is still old and its credential generation still gen, and updates
+// UpdatedAt. If either has changed, the error has code ECONFLICT and
+// nothing changes; if there is no such account, it has code ENOTFOUND. It
+// retries as replaceVerifier does.
+func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64, old, new string) error {
 	if !canExist(name) {
 		return larder.UserNotFound(name)
 	}
 	changed := larder.Errorf(larder.ECONFLICT, "the LNP/1 credential of user %q has changed", name)
 	for range 3 {
 		var (
-			swapped bool
-			current *string
+			swapped    bool
+			current    *string
+			currentGen *int64
 		)
-		if err := s.db.pool.QueryRow(ctx, setLNPCredentialSQL, name, old, new).Scan(&swapped, &current); err != nil {
+		if err := s.db.pool.QueryRow(ctx, setLNPCredentialSQL, name, old, new, gen).Scan(&swapped, &current, &currentGen); err != nil {
 			return fmt.Errorf("postgres: set LNP/1 credential of %q: %w", name, err)
 		}
 		switch {
@@ -178,7 +181,7 @@ func (s *UserStore) SetLNPCredential(ctx context.Context, name, old, new string)
 			return nil
 		case current == nil:
 			return larder.UserNotFound(name)
-		case *current != old:
+		case *current != old, currentGen != nil && *currentGen != gen:
 			return changed
 		}
 	}

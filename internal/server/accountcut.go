@@ -4,8 +4,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/larderfs/larder"
 )
 
 // cutGrace is how long a connection whose account ended during a reply
@@ -90,27 +88,4 @@ func tcpConnOf(rwc net.Conn) *net.TCPConn {
 	}
 	tcp, _ := rwc.(*net.TCPConn)
 	return tcp
-}
-
-// downloads tracks the course-protocol replies in flight, with the
-// account each serves, for watchAccounts.
-type downloads struct {
-	mu sync.Mutex
-	m  map[*conn]*larder.User
-}
-
-// startDownload tracks c's reply to u until endDownload.
-func (s *Server) startDownload(c *conn, u *larder.User) {
-	s.downloads.mu.Lock()
-	defer s.downloads.mu.Unlock()
-	if s.downloads.m == nil {
-		s.downloads.m = map[*conn]*larder.User{}
-	}
-	s.downloads.m[c] = u
-}
-
-func (s *Server) endDownload(c *conn) {
-	s.downloads.mu.Lock()
-	defer s.downloads.mu.Unlock()
-	delete(s.downloads.m, c)
 }

@@ -18,7 +18,7 @@ import (
 //     a sync kind is durable before the client hears of it);
 //   - login, login.failed or throttled, as the password check ends;
 //   - download once every block of the file but the last is sent, before
-//     the last one (conn.recordDownload), or refused, before the reply,
+//     the last one (courseHandler.recordDownload), or refused, before the reply,
 //     for a request answered with an error;
 //   - conn.close, with its life's Duration and a reason, only for a
 //     connection that ended without those (closed without a request, an
@@ -34,7 +34,7 @@ import (
 // whole at error level, so that it is at least in the log; the request is
 // answered all the same, since what it did is done. The error is returned
 // for the one caller that can still hold back what the event records: a
-// download before its last block (conn.recordDownload).
+// download before its last block (courseHandler.recordDownload).
 //
 // An event of a connection that has not logged in, or a refusal at a
 // limit, is recorded only within its address's allowance (see
@@ -68,7 +68,7 @@ func (ex *exchange) event(kind larder.EventKind) larder.Event {
 // shownPath is the path of ex's request in its canonical form, for events
 // and the log: "" if the request names none (a registration).
 func (ex *exchange) shownPath() string {
-	if ex.op != "retrieve" {
+	if ex.op != OpRetrieve {
 		return ""
 	}
 	return coursePath(ex.path)

@@ -33,7 +33,8 @@ const (
 // and destroy the reply's tail in flight.
 const lingerTimeout = 2 * time.Second
 
-// conn is one client connection, owned by the goroutine running serve.
+// conn is one client connection, of either protocol, owned by the
+// goroutine serving it (courseHandler.serve, conn.serveLNP).
 type conn struct {
 	srv      *Server
 	rwc      net.Conn
@@ -45,7 +46,7 @@ type conn struct {
 
 // exchange is what one request-reply turn did, for the log line.
 type exchange struct {
-	op     string // "register", "retrieve", or "" if no request was parsed
+	op     Op // OpNone if no request was read whole
 	remote string
 	user   string
 	path   string
@@ -79,8 +80,10 @@ type exchange struct {
 	account *larder.User
 }
 
-func (c *conn) serve() {
-	s := c.srv
+// serve serves one course-protocol connection: its one request and
+// reply.
+func (h *courseHandler) serve(c *conn) {
+	s := h.srv
 	c.remote = c.rwc.RemoteAddr().String()
 	var ex exchange
 	closeReason := ""
@@ -104,7 +107,7 @@ func (c *conn) serve() {
 		<-s.slots
 	}()
 
-	deadline := c.accepted.Add(cmp(s.RequestTimeout, DefaultRequestTimeout))
+	deadline := c.accepted.Add(h.requestTimeout)
 	c.rwc.SetReadDeadline(deadline)
 	req, readErr := course.ReadRequest(c.rwc)
 	c.state.Store(stateReplying)
@@ -117,12 +120,12 @@ func (c *conn) serve() {
 	// Handling gets its own allowance from the moment the request is in:
 	// the password check may queue for the hash pool, and a registration
 	// waits for the database's fsync.
-	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
+	ctx, cancel := context.WithTimeout(s.ctx, h.requestTimeout)
 	defer cancel()
 	if readErr != nil {
-		ex = c.refuseUnreadable(readErr)
+		ex = h.refuseUnreadable(c, readErr)
 	} else {
-		ex = s.handle(ctx, req, remoteIP(c.rwc), c.remote)
+		ex = h.handle(ctx, req, remoteIP(c.rwc), c.remote)
 	}
 	if ex.file == nil {
 		// A refusal is recorded before its reply, as a registration
@@ -132,11 +135,11 @@ func (c *conn) serve() {
 		s.recordOutcome(ctx, &ex, time.Since(c.accepted))
 	}
 	if ex.file != nil {
-		s.startDownload(c, ex.account)
+		h.startDownload(c, ex.account)
 	}
-	c.send(&ex)
+	h.send(c, &ex)
 	if ex.file != nil {
-		s.endDownload(c)
+		h.endDownload(c)
 	}
 	cutErr := c.cutError()
 	if cutErr != nil {
@@ -146,7 +149,7 @@ func (c *conn) serve() {
 		ex.err = fmt.Errorf("reply cut off: %s", larder.ErrorMessage(cutErr))
 	}
 	d := time.Since(c.accepted)
-	s.counters.count(&ex, d)
+	h.counters.count(&ex, d)
 	if ex.file != nil {
 		s.recordOutcome(ctx, &ex, d) // only if cut short before recordDownload
 	}
@@ -168,29 +171,29 @@ func (c *conn) serve() {
 	c.log(ex)
 }
 
-// send writes the answer that ex holds: a file through a pooled writer, a
-// message encoded on the spot.
-func (c *conn) send(ex *exchange) {
+// send writes the answer that ex holds to c: a file through a pooled
+// writer, a message encoded on the spot.
+func (h *courseHandler) send(c *conn, ex *exchange) {
 	var err error
 	switch {
 	case ex.file != nil:
 		defer ex.file.Close()
 		path, raw := chooseSendPath(c.rwc)
 		ex.sendPath = path
-		w := c.newWriter(sendWriter(path, c.rwc, raw))
+		w := c.newWriter(sendWriter(path, c.rwc, raw), h.writeTimeout)
 		defer w.release()
 		if path == sendPerBlock {
 			w.SetBlocksPerWrite(1)
 		}
 		var order func(uint32) uint32
-		if c.srv.ShuffleBlocks {
+		if h.shuffleBlocks {
 			count, _ := course.BlockCount(ex.file.Size)
 			// A short last block sent in the middle would shift every
 			// later block off the segment boundaries of the aligned
 			// path: it goes last, the others in any order.
 			order = shuffled(count, ex.file.Size%course.MaxBlockPayload != 0)
 		}
-		w.SetBeforeLast(func() error { return c.recordDownload(ex) })
+		w.SetBeforeLast(func() error { return h.recordDownload(c, ex) })
 		if ex.bytes, err = w.WritePayloadSums(ex.status, yielding{ex.file}, ex.file.Size, ex.sum, ex.blockSums, order); err == nil {
 			err = w.Flush()
 		}
@@ -201,7 +204,7 @@ func (c *conn) send(ex *exchange) {
 		var buf [course.BlockHeaderSize + course.MaxBlockPayload]byte
 		b, aerr := course.AppendMessage(buf[:0], ex.status, ex.msg)
 		if err = aerr; err == nil {
-			c.setWriteDeadline(time.Now().Add(cmp(c.srv.WriteTimeout, DefaultWriteTimeout)))
+			c.setWriteDeadline(time.Now().Add(h.writeTimeout))
 			_, err = c.rwc.Write(b)
 		}
 	}
@@ -218,15 +221,15 @@ func (c *conn) send(ex *exchange) {
 // with sync, no complete download goes unrecorded. The event says what
 // the reply carries whole: a reply cut short after it is recorded leaves
 // a conn.close event saying so.
-func (c *conn) recordDownload(ex *exchange) error {
+func (h *courseHandler) recordDownload(c *conn, ex *exchange) error {
 	ev := ex.event(larder.EventDownload)
 	ev.Bytes, ev.SHA256, ev.Duration = ex.file.Size, ex.sum, time.Since(c.accepted)
 	// The request's context may have run out during a long transfer;
 	// the event gets the time a write has.
-	ctx, cancel := context.WithTimeout(c.srv.ctx, cmp(c.srv.WriteTimeout, DefaultWriteTimeout))
+	ctx, cancel := context.WithTimeout(h.srv.ctx, h.writeTimeout)
 	defer cancel()
 	ex.recorded = true
-	if err := c.srv.record(ctx, ev); err != nil {
+	if err := h.srv.record(ctx, ev); err != nil {
 		return fmt.Errorf("%w: the download event was not recorded: %w", errLastBlockWithheld, err)
 	}
 	return nil
@@ -236,8 +239,8 @@ func (c *conn) recordDownload(ex *exchange) error {
 // be made durable.
 var errLastBlockWithheld = errors.New("the last block withheld")
 
-// refuseUnreadable answers a request that could not be read whole.
-func (c *conn) refuseUnreadable(err error) exchange {
+// refuseUnreadable answers a request of c that could not be read whole.
+func (h *courseHandler) refuseUnreadable(c *conn, err error) exchange {
 	ex := exchange{remote: c.remote, err: err}
 	var pe *course.ProtocolError
 	switch {
@@ -248,14 +251,14 @@ func (c *conn) refuseUnreadable(err error) exchange {
 	}
 	ex.refused = true
 	switch {
-	case c.srv.inShutdown.Load():
+	case h.srv.inShutdown.Load():
 		ex.status = busyStatus
 		ex.err = nil
 		return reply(ex, shuttingDownMessage)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ex.status = course.StatusMalformed
 		return reply(ex, "malformed request: not complete within "+
-			cmp(c.srv.RequestTimeout, DefaultRequestTimeout).String()+": "+pe.Msg)
+			h.requestTimeout.String()+": "+pe.Msg)
 	default:
 		ex.status = course.StatusMalformed
 		return reply(ex, "malformed request: "+pe.Msg)
@@ -283,7 +286,7 @@ func (c *conn) log(ex exchange) {
 	attrs := []slog.Attr{
 		slog.String("remote", c.remote),
 		slog.String("protocol", "course"),
-		slog.String("op", ex.op),
+		slog.String("op", ex.op.logName()),
 		slog.String("user", ex.user),
 		slog.String("path", ex.shownPath()),
 		slog.Int("status", int(ex.status)),
@@ -368,14 +371,14 @@ type pooledWriter struct {
 }
 
 // newWriter returns a reply writer that writes to dst, c's connection or
-// a writer on its descriptor.
-func (c *conn) newWriter(dst io.Writer) *pooledWriter {
+// a writer on its descriptor, each write within timeout.
+func (c *conn) newWriter(dst io.Writer, timeout time.Duration) *pooledWriter {
 	pw, _ := writerPool.Get().(*pooledWriter)
 	if pw == nil {
 		pw = &pooledWriter{}
 		pw.Writer = course.NewWriter(&pw.dw)
 	}
-	pw.dw = deadlineWriter{c: c, w: dst, timeout: cmp(c.srv.WriteTimeout, DefaultWriteTimeout)}
+	pw.dw = deadlineWriter{c: c, w: dst, timeout: timeout}
 	pw.Reset(&pw.dw)
 	return pw
 }

@@ -87,8 +87,13 @@ func TestSlowClientCutOffWithoutStallingOthers(t *testing.T) {
 		slowStart := time.Now()
 		c, err := h.dial()
 		must(t, err)
-		defer c.Close()
+		// The writer must end before the bubble's function returns: a
+		// goroutine still asleep then is a deadlock to synctest, since
+		// its clock no longer moves.
+		writerDone := make(chan struct{})
+		defer func() { c.Close(); <-writerDone }()
 		go func() { // one byte a second until the server gives up
+			defer close(writerDone)
 			for _, b := range request("alice", testSig, "f") {
 				time.Sleep(time.Second)
 				if _, err := c.Write([]byte{b}); err != nil {
@@ -346,7 +351,7 @@ func TestShutdownDeadline(t *testing.T) {
 // A panic while serving one connection closes that connection only.
 func TestPanicRecovered(t *testing.T) {
 	h := newHarness(t, func(s *server.Server) { // retrieving will panic
-		s.FileService, _ = files.New(files.Config{Backend: panicking{}})
+		s.Files, _ = files.New(files.Config{Backend: panicking{}})
 	})
 	h.register(t, "alice")
 	c, err := net.Dial("tcp", h.addr)
@@ -432,3 +437,31 @@ type panickingArea struct{ files.Area }
 
 func (panickingArea) Open(string) (files.Object, error) { panic("a fault injected by the test") }
 func (panickingArea) Close() error                      { return nil }
+
+// TestServeWithoutFiles: a Server without its files service refuses to
+// serve, saying what is missing, and closes the listener, rather than
+// failing every request.
+func TestServeWithoutFiles(t *testing.T) {
+	for name, serve := range map[string]func(*server.Server, net.Listener) error{
+		"Serve":    (*server.Server).Serve,
+		"ServeLNP": (*server.Server).ServeLNP,
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		must(t, err)
+		done := make(chan error, 1)
+		go func() { done <- serve(&server.Server{}, ln) }()
+		select {
+		case err := <-done:
+			if err == nil || errors.Is(err, server.ErrServerClosed) || !strings.Contains(err.Error(), "without Files") {
+				t.Errorf("%s without Files: got %v, want an error naming Files", name, err)
+			}
+		case <-time.After(5 * time.Second):
+			ln.Close()
+			t.Fatalf("%s without Files is serving", name)
+		}
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			c.Close()
+			t.Errorf("%s without Files left its listener open", name)
+		}
+	}
+}

@@ -5,48 +5,111 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
 )
 
+// courseHandler serves the course protocol on the connections its Server
+// accepts (Serve): one request per connection, answered with a status and
+// a message or with a file. It holds the protocol's own settings, resolved
+// once from the Server's fields, the replies in flight and its counters;
+// the Server runs the lifecycle (listeners, connection slots, Shutdown,
+// Close) and the audit trail.
+type courseHandler struct {
+	srv *Server
+
+	requestTimeout     time.Duration // RequestTimeout, resolved
+	writeTimeout       time.Duration // WriteTimeout, resolved
+	closedRegistration bool
+	shuffleBlocks      bool
+
+	downloads downloads      // the replies in flight, for watchAccounts
+	counters  courseCounters // for Stats
+}
+
+// newCourseHandler returns the course protocol's handler of s, whose
+// settings init has resolved.
+func newCourseHandler(s *Server) *courseHandler {
+	return &courseHandler{
+		srv:                s,
+		requestTimeout:     s.conf.requestTimeout,
+		writeTimeout:       s.conf.writeTimeout,
+		closedRegistration: s.ClosedRegistration,
+		shuffleBlocks:      s.ShuffleBlocks,
+	}
+}
+
+// courseCounters are the course protocol's statistics. Counting an
+// exchange costs a few atomic adds: no lock, no allocation.
+type courseCounters struct {
+	requests  [NumOps][NumStatuses]atomic.Int64
+	payload   atomic.Int64
+	durations [NumOps]histogram
+}
+
+// downloads tracks the replies in flight, with the account each serves,
+// for watchAccounts.
+type downloads struct {
+	mu sync.Mutex
+	m  map[*conn]*larder.User
+}
+
+// startDownload tracks c's reply to u until endDownload.
+func (h *courseHandler) startDownload(c *conn, u *larder.User) {
+	h.downloads.mu.Lock()
+	defer h.downloads.mu.Unlock()
+	if h.downloads.m == nil {
+		h.downloads.m = map[*conn]*larder.User{}
+	}
+	h.downloads.m[c] = u
+}
+
+func (h *courseHandler) endDownload(c *conn) {
+	h.downloads.mu.Lock()
+	defer h.downloads.mu.Unlock()
+	delete(h.downloads.m, c)
+}
+
 // handle decides the answer to one parsed course-protocol request: a
 // status and a message, or a file to send. Errors become a status and a
 // message for the client; their internal causes go to the log only.
 // Nothing is written here, so that a request waiting for the hash pool
 // holds no reply buffer.
-func (s *Server) handle(ctx context.Context, req *course.Request, from netip.Addr, remote string) exchange {
-	ex := exchange{op: "retrieve", remote: remote, user: req.Username}
+func (h *courseHandler) handle(ctx context.Context, req *course.Request, from netip.Addr, remote string) exchange {
+	ex := exchange{op: OpRetrieve, remote: remote, user: req.Username}
 	if req.IsRegister() {
-		ex.op = "register"
-		ex = s.register(ctx, req, ex)
+		ex.op = OpRegister
+		ex = h.register(ctx, req, ex)
 		// Recorded before the reply is sent: a sync kind is durable
 		// before the client hears of its account.
 		ev := ex.event(larder.EventRegister)
 		if ex.status != course.StatusOK {
 			ev.Reason = ex.msg
 		}
-		s.record(ctx, ev)
+		h.srv.record(ctx, ev)
 		return ex
 	}
 	if err := larder.ValidateUsername(req.Username); err != nil {
 		ex.status, ex.refused = course.StatusBadRequest, true
 		return reply(ex, larder.ErrorMessage(err))
 	}
-	return s.retrieve(ctx, req, from, ex)
+	return h.retrieve(ctx, req, from, ex)
 }
 
-func (s *Server) register(ctx context.Context, req *course.Request, ex exchange) exchange {
+func (h *courseHandler) register(ctx context.Context, req *course.Request, ex exchange) exchange {
 	if err := larder.ValidateNewUsername(req.Username); err != nil {
 		ex.status = course.StatusBadRequest
 		return reply(ex, larder.ErrorMessage(err))
 	}
-	if s.ClosedRegistration {
+	if h.closedRegistration {
 		ex.status = course.StatusBadRequest
 		return reply(ex, "registration is closed on this server; ask its administrator for an account")
 	}
-	_, err := s.Auth.Register(ctx, req.Username, req.Signature[:])
+	_, err := h.srv.Auth.Register(ctx, req.Username, req.Signature[:])
 	switch larder.ErrorCode(err) {
 	case "":
 		ex.status = course.StatusOK
@@ -55,11 +118,12 @@ func (s *Server) register(ctx context.Context, req *course.Request, ex exchange)
 		ex.status = course.StatusUserExists
 		return reply(ex, "Cannot register user under name '"+req.Username+"', already exists")
 	default:
-		return s.failed(ex, err)
+		return failed(ex, err)
 	}
 }
 
-func (s *Server) retrieve(ctx context.Context, req *course.Request, from netip.Addr, ex exchange) exchange {
+func (h *courseHandler) retrieve(ctx context.Context, req *course.Request, from netip.Addr, ex exchange) exchange {
+	s := h.srv
 	// As in the reference server, a leading "/" means the served folder.
 	ex.path = strings.TrimPrefix(string(req.Body), "/")
 
@@ -75,14 +139,14 @@ func (s *Server) retrieve(ctx context.Context, req *course.Request, from netip.A
 		ex.status = course.StatusInvalidLogin
 		return reply(ex, "Signature hashes do not match for "+req.Username+".")
 	default: // a disabled account, throttling, a busy pool: the error says
-		return s.failed(ex, err)
+		return failed(ex, err)
 	}
 
 	// From here on, an error refuses the request.
 	ex.refused = true
 	f, err := s.fsvc.OpenShared(ex.path)
 	if err != nil {
-		return s.failed(ex, err)
+		return failed(ex, err)
 	}
 	if _, err := course.BlockCount(f.Size); err != nil {
 		f.Close()
@@ -95,7 +159,7 @@ func (s *Server) retrieve(ctx context.Context, req *course.Request, from netip.A
 	// work for large files (the client checks every block all the same).
 	if err := s.fsvc.Hash(ctx, f, course.MaxBlockPayload); err != nil {
 		f.Close()
-		return s.failed(ex, err)
+		return failed(ex, err)
 	}
 	ex.status, ex.file, ex.sum, ex.blockSums, ex.refused = course.StatusOK, f, f.SHA256, f.Blocks, false
 	ex.account = u
@@ -104,7 +168,7 @@ func (s *Server) retrieve(ctx context.Context, req *course.Request, from netip.A
 
 // failed answers with the status that err's code maps to and its
 // client-safe message, keeping the cause for the log.
-func (s *Server) failed(ex exchange, err error) exchange {
+func failed(ex exchange, err error) exchange {
 	ex.err = err
 	switch larder.ErrorCode(err) {
 	case larder.EINVALID, larder.ENOTFOUND, larder.ECONFLICT:

@@ -19,6 +19,7 @@ import (
 	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
 )
@@ -75,12 +76,13 @@ func startHarness(t *testing.T, ln net.Listener, dial func() (net.Conn, error), 
 
 	db, err := sqlite.Open(context.Background(), filepath.Join(top, "larder.db"))
 	must(t, err)
-	files, err := disk.Open(h.files)
+	shared, err := disk.Open(h.files)
 	must(t, err)
+	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.srv = &server.Server{
 		Auth:           auth.New(sqlite.NewUserStore(db), auth.NewHasher(cheapHash, nil, 0), auth.NewCache(0, 0), auth.NewThrottle(auth.ThrottleConfig{})),
-		Files:          files,
-		Logger:         slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Files:          newFiles(t, fileParts{shared: shared, logger: logger}),
+		Logger:         logger,
 		RequestTimeout: 5 * time.Second,
 		WriteTimeout:   5 * time.Second,
 	}
@@ -94,7 +96,7 @@ func startHarness(t *testing.T, ln net.Listener, dial func() (net.Conn, error), 
 		if err := <-h.done; !errors.Is(err, server.ErrServerClosed) {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
-		files.Close()
+		shared.Close()
 		db.Close()
 		if t.Failed() {
 			t.Logf("server log:\n%s", h.logs)
@@ -102,6 +104,34 @@ func startHarness(t *testing.T, ln net.Listener, dial func() (net.Conn, error), 
 		checkNoLeak(t, before)
 	})
 	return h
+}
+
+// fileParts are what the tests' files services are made of; the zero
+// value of each optional part is files.Config's.
+type fileParts struct {
+	shared  *disk.Store  // the served folder
+	spaces  *disk.Spaces // nil: none (a course-protocol server)
+	records larder.FileStore
+	quota   larder.Quota
+	reserve *disk.Reserve
+	racy    time.Duration
+	logger  *slog.Logger
+}
+
+// newFiles returns the files service of p, as larder serve makes it; with
+// fresh folders and records there is nothing for Recover to finish.
+func newFiles(t testing.TB, p fileParts) *files.Service {
+	t.Helper()
+	svc, err := files.New(files.Config{
+		Backend:    files.NewLocal(p.shared, p.spaces),
+		Records:    p.records,
+		Quota:      p.quota,
+		Reserve:    p.reserve,
+		RacyWindow: p.racy,
+		Logger:     p.logger,
+	})
+	must(t, err)
+	return svc
 }
 
 // checkNoLeak waits for the goroutines started during the test to end.

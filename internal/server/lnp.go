@@ -29,14 +29,15 @@ const (
 // ServeLNP accepts connections on ln, which is a TLS listener unless
 // plaintext was asked for, and serves LNP/1 sessions on each in its own
 // goroutine; the connections count against MaxConns with the course
-// protocol's. Spaces (or FileService) must be set. It returns as Serve does.
+// protocol's. Files must be set, with the users' private spaces. It
+// returns as Serve does.
 func (s *Server) ServeLNP(ln net.Listener) error {
-	if s.Spaces == nil && s.FileService == nil {
+	if s.Files == nil {
 		ln.Close()
-		return errors.New("server: ServeLNP without Spaces or FileService")
+		return errors.New("server: ServeLNP without Files")
 	}
 	s.init()
-	s.janitor.Do(func() { s.running.Go(s.sweep) })
+	s.janitor.Do(func() { s.running.Go(s.lnp.sweep) })
 	s.startWatch()
 	return s.serve(ln, (*conn).serveLNP, lnpBusy)
 }
@@ -44,8 +45,9 @@ func (s *Server) ServeLNP(ln net.Listener) error {
 // sweep, at start and then every hour until Close, removes the
 // interrupted uploads older than UploadRetention and the block sums of
 // contents no file has any more.
-func (s *Server) sweep() {
-	keep := cmp(s.UploadRetention, DefaultUploadRetention)
+func (h *lnpHandler) sweep() {
+	s := h.srv
+	keep := h.uploadRetention
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -110,7 +112,7 @@ func (c *conn) serveLNP() {
 	aside(c.openLNP)
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
-	deadline := c.accepted.Add(cmp(c.srv.RequestTimeout, DefaultRequestTimeout))
+	deadline := c.accepted.Add(c.srv.lnp.requestTimeout)
 	c.rwc.SetReadDeadline(deadline)
 	early := c.awaitClient(deadline)
 	c.sessionLNP(early, &end)
@@ -162,7 +164,7 @@ func (c *conn) sessionLNP(early []byte, end *lnpEnd) {
 	// or a stranger's flood costs a few KiB (see buffers.go).
 	ss := &session{c: c, s: s, r: lnp.NewReaderSize(src, sessionBuffer)}
 	ss.r.Limit(lnp.MaxHelloBody)
-	ss.dw = deadlineWriter{c: c, timeout: cmp(s.WriteTimeout, DefaultWriteTimeout)}
+	ss.dw = deadlineWriter{c: c, timeout: s.lnp.writeTimeout}
 	if !ss.hello() {
 		end.reason = "no login"
 		return
@@ -170,7 +172,7 @@ func (c *conn) sessionLNP(early []byte, end *lnpEnd) {
 	end.user = ss.user.Name
 	defer ss.space.Close()
 	defer ss.closeListing()
-	defer s.removeSession(ss) // hello added it
+	defer s.lnp.removeSession(ss) // hello added it
 	end.reason = ss.loop()
 }
 
@@ -200,7 +202,7 @@ func (ss *session) hello() bool {
 		return false
 	}
 	ss.c.state.Store(stateReplying)
-	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
+	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
 	defer cancel()
 	start := time.Now()
 	u, err := s.Auth.LoginSignature(ctx, h.User, h.Signature[:], remoteIP(c.rwc), !s.CloseSignatureLogins)
@@ -234,7 +236,7 @@ func (ss *session) start(ctx context.Context, u *larder.User, maxBlock uint32, s
 		return false
 	}
 	ss.user, ss.space = u, space
-	if n, ok := s.addSession(ss); !ok {
+	if n, ok := s.lnp.addSession(ss); !ok {
 		space.Close()
 		s.sessionsRefused.Add(1)
 		msg := fmt.Sprintf("too many sessions at once for this account (the limit is %d per account): close one, or retry later", n)
@@ -244,11 +246,11 @@ func (ss *session) start(ctx context.Context, u *larder.User, maxBlock uint32, s
 		ss.welcome(lnp.Welcome{Status: lnp.StatusBusy, Message: msg})
 		return false
 	}
-	ss.blockSize = min(max(int(maxBlock), lnp.MinBlockSize), cmp(s.BlockSize, lnp.DefaultBlockSize))
+	ss.blockSize = min(max(int(maxBlock), lnp.MinBlockSize), s.lnp.blockSize)
 	ss.r.SetBlockSize(ss.blockSize)
 	ss.logRequest("login", &larder.Event{User: u.Name, Status: int(lnp.StatusOK)}, time.Since(start))
 	if !ss.welcome(lnp.Welcome{Status: lnp.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name}) {
-		s.removeSession(ss)
+		s.lnp.removeSession(ss)
 		space.Close()
 		return false
 	}
@@ -321,7 +323,7 @@ func (ss *session) refuse(status lnp.Status, msg string, cause error) {
 // loop serves requests until the session ends, and says why it ended.
 func (ss *session) loop() string {
 	s, c := ss.s, ss.c
-	idle := cmp(s.IdleTimeout, DefaultIdleTimeout)
+	idle := s.lnp.idleTimeout
 	for {
 		c.state.Store(stateReading)
 		if s.inShutdown.Load() {
@@ -351,7 +353,7 @@ func (ss *session) loop() string {
 			ss.reply(lnp.StatusMalformed, err.Error(), nil)
 			return "malformed request: " + err.Error()
 		}
-		c.rwc.SetReadDeadline(time.Now().Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
+		c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
 		ctx, cancel := context.WithCancel(s.ctx)
 		if err := ss.checkAccount(ctx); err != nil {
 			cancel()
@@ -364,7 +366,7 @@ func (ss *session) loop() string {
 		release()
 		cancel()
 		d := time.Since(start)
-		s.counters.countLNP(t, ss.status, d)
+		s.lnp.counters.count(t, ss.status, d)
 		ss.logRequest(strings.ToLower(t.String()), &ss.last, d)
 		if !goOn {
 			return "ended in a transfer"
@@ -380,6 +382,56 @@ func (ss *session) reply(status lnp.Status, msg string, body []byte) bool {
 	return ss.w.Flush() == nil
 }
 
+// lnpHandler serves LNP/1 on the connections its Server accepts
+// (ServeLNP). It holds the protocol's settings, resolved once from the
+// Server's fields, its live sessions with each user's transfer slots, and
+// its counters; the Server runs the lifecycle (listeners, connection
+// slots, Shutdown, Close), the audit trail and the account watch.
+type lnpHandler struct {
+	srv *Server
+
+	requestTimeout  time.Duration // RequestTimeout, resolved
+	writeTimeout    time.Duration // WriteTimeout, resolved
+	idleTimeout     time.Duration
+	blockSize       int // the largest block a session agrees to
+	maxSessions     int // per user; negative: no limit
+	maxTransfers    int // per user
+	uploadRetention time.Duration
+
+	// sessions is embedded: the account watch (watchAccounts) reads the
+	// sessions through the Server's lnp field.
+	sessions
+	counters lnpCounters // for Stats
+}
+
+// newLNPHandler returns the LNP/1 handler of s, whose settings init has
+// resolved.
+func newLNPHandler(s *Server) *lnpHandler {
+	return &lnpHandler{
+		srv:             s,
+		requestTimeout:  s.conf.requestTimeout,
+		writeTimeout:    s.conf.writeTimeout,
+		idleTimeout:     s.conf.idleTimeout,
+		blockSize:       positiveOr(s.BlockSize, lnp.DefaultBlockSize),
+		maxSessions:     s.conf.maxSessionsPerUser,
+		maxTransfers:    s.conf.maxTransfers,
+		uploadRetention: s.conf.uploadRetention,
+		sessions: sessions{
+			byUser:    map[string]map[*session]struct{}{},
+			transfers: map[string]int{},
+		},
+	}
+}
+
+// lnpCounters are LNP/1's statistics. Counting a request costs a few
+// atomic adds: no lock, no allocation.
+type lnpCounters struct {
+	requests  [NumLNPOps][NumLNPStatuses]atomic.Int64
+	durations [NumLNPOps]histogram
+	sent      atomic.Int64 // file bytes of downloads
+	received  atomic.Int64 // file bytes of uploads
+}
+
 // sessions tracks the live sessions of each user, so that a password
 // change ends the others at once.
 type sessions struct {
@@ -391,43 +443,39 @@ type sessions struct {
 
 // addSession adds ss to its user's sessions, unless the user has
 // MaxSessionsPerUser already; it returns that limit and whether it added.
-func (s *Server) addSession(ss *session) (int, bool) {
-	limit := cmp(s.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	if s.lnp.byUser == nil {
-		s.lnp.byUser = map[string]map[*session]struct{}{}
-		s.lnp.transfers = map[string]int{}
-	}
-	m := s.lnp.byUser[ss.user.Name]
-	if s.MaxSessionsPerUser >= 0 && len(m) >= limit {
+func (h *lnpHandler) addSession(ss *session) (int, bool) {
+	limit := h.maxSessions
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.byUser[ss.user.Name]
+	if limit >= 0 && len(m) >= limit {
 		return limit, false
 	}
 	if m == nil {
 		m = map[*session]struct{}{}
-		s.lnp.byUser[ss.user.Name] = m
+		h.byUser[ss.user.Name] = m
 	}
 	m[ss] = struct{}{}
 	return limit, true
 }
 
-func (s *Server) removeSession(ss *session) {
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	m := s.lnp.byUser[ss.user.Name]
+func (h *lnpHandler) removeSession(ss *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.byUser[ss.user.Name]
 	delete(m, ss)
 	if len(m) == 0 {
-		delete(s.lnp.byUser, ss.user.Name)
+		delete(h.byUser, ss.user.Name)
 	}
 }
 
 // endOtherSessions wakes every idle session of user but except, which
 // then finds the account changed and ends; a session in a transfer ends
 // at its next request.
-func (s *Server) endOtherSessions(user string, except *session) {
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	for ss := range s.lnp.byUser[user] {
+func (h *lnpHandler) endOtherSessions(user string, except *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ss := range h.byUser[user] {
 		if ss != except {
 			ss.ended.Store(true)
 			if ss.c.state.Load() == stateReading {
@@ -439,20 +487,20 @@ func (s *Server) endOtherSessions(user string, except *session) {
 
 // startTransfer takes one of user's transfer slots, or reports that all
 // are taken.
-func (s *Server) startTransfer(user string) bool {
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	if s.lnp.transfers[user] >= cmp(s.MaxTransfersPerUser, DefaultMaxTransfersPerUser) {
+func (h *lnpHandler) startTransfer(user string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.transfers[user] >= h.maxTransfers {
 		return false
 	}
-	s.lnp.transfers[user]++
+	h.transfers[user]++
 	return true
 }
 
-func (s *Server) endTransfer(user string) {
-	s.lnp.mu.Lock()
-	defer s.lnp.mu.Unlock()
-	if s.lnp.transfers[user]--; s.lnp.transfers[user] <= 0 {
-		delete(s.lnp.transfers, user)
+func (h *lnpHandler) endTransfer(user string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.transfers[user]--; h.transfers[user] <= 0 {
+		delete(h.transfers, user)
 	}
 }

@@ -45,6 +45,7 @@ type lnpHarness struct {
 	known      *clientconf.KnownServers
 	users      *sqlite.UserStore
 	devices    *sqlite.DeviceStore
+	parts      fileParts // of the files service served
 	logs       *syncBuffer
 	plaintext  bool
 }
@@ -52,6 +53,13 @@ type lnpHarness struct {
 func newLNPHarness(t *testing.T, configure ...func(*server.Server)) *lnpHarness {
 	t.Helper()
 	return startLNPHarness(t, false, configure...)
+}
+
+// newLNPHarnessFiles is newLNPHarness serving a files service made of
+// the harness's parts as change leaves them.
+func newLNPHarnessFiles(t *testing.T, change func(*fileParts), configure ...func(*server.Server)) *lnpHarness {
+	t.Helper()
+	return startLNPHarnessFiles(t, false, change, configure...)
 }
 
 // newPlaintextLNPHarness is newLNPHarness without TLS, as
@@ -62,6 +70,13 @@ func newPlaintextLNPHarness(t *testing.T, configure ...func(*server.Server)) *ln
 }
 
 func startLNPHarness(t *testing.T, plaintext bool, configure ...func(*server.Server)) *lnpHarness {
+	t.Helper()
+	return startLNPHarnessFiles(t, plaintext, nil, configure...)
+}
+
+// startLNPHarnessFiles is startLNPHarness with the files service's parts
+// changed by change, unless it is nil.
+func startLNPHarnessFiles(t *testing.T, plaintext bool, change func(*fileParts), configure ...func(*server.Server)) *lnpHarness {
 	t.Helper()
 	top := t.TempDir()
 	h := &lnpHarness{files: filepath.Join(top, "files"), spaces: filepath.Join(top, "spaces"), logs: &syncBuffer{}, plaintext: plaintext}
@@ -76,12 +91,15 @@ func startLNPHarness(t *testing.T, plaintext bool, configure ...func(*server.Ser
 	must(t, err)
 	h.known = clientconf.Open(filepath.Join(top, "client")).KnownServers()
 	h.users, h.devices = sqlite.NewUserStore(db), sqlite.NewDeviceStore(db)
+	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.parts = fileParts{shared: files, spaces: spaces, records: sqlite.NewFileStore(db), logger: logger}
+	if change != nil {
+		change(&h.parts)
+	}
 	h.srv = &server.Server{
 		Auth:           auth.New(h.users, auth.NewHasher(cheapHash, nil, 0), auth.NewCache(0, 0), auth.NewThrottle(auth.ThrottleConfig{})),
-		Files:          files,
-		Spaces:         spaces,
-		FileStore:      sqlite.NewFileStore(db),
-		Logger:         slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Files:          newFiles(t, h.parts),
+		Logger:         logger,
 		RequestTimeout: 5 * time.Second,
 		WriteTimeout:   5 * time.Second,
 		Name:           "larder test",
@@ -358,7 +376,7 @@ func TestLNPPasswdEndsOtherSessions(t *testing.T) {
 }
 
 func TestLNPQuota(t *testing.T) {
-	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 100} })
+	h := newLNPHarnessFiles(t, func(p *fileParts) { p.quota = larder.Quota{Bytes: 100} })
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))
 	if _, err := s.Put(ctx, "a", bytes.NewReader(make([]byte, 60)), 60, client.PutOptions{}); err != nil {

@@ -27,7 +27,7 @@ func (ss *session) proveDevice(ctx context.Context, h lnp.Hello2, hello []byte, 
 	if ss.w.WriteFrame(lnp.TypeChallenge, chBody) != nil || ss.w.Flush() != nil {
 		return nil
 	}
-	c.rwc.SetReadDeadline(time.Now().Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
+	c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
 	t, body, err := ss.r.Next()
 	if err == nil && t != lnp.TypeProof {
 		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where a PROOF was due"}

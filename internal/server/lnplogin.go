@@ -22,7 +22,7 @@ func (ss *session) hello2(body []byte) bool {
 		return false
 	}
 	hello := append([]byte(nil), body...) // the reader reuses body
-	ctx, cancel := context.WithTimeout(s.ctx, cmp(s.RequestTimeout, DefaultRequestTimeout))
+	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
 	defer cancel()
 	start := time.Now()
 	from := remoteIP(c.rwc)
@@ -70,7 +70,7 @@ func (ss *session) prove(ctx context.Context, h lnp.Hello2, hello []byte, from n
 	}
 	// The client now runs argon2id: a slow machine, or a high policy,
 	// may take a few seconds.
-	c.rwc.SetReadDeadline(time.Now().Add(cmp(s.RequestTimeout, DefaultRequestTimeout)))
+	c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
 	t, body, err := ss.r.Next()
 	if err == nil && t != lnp.TypeProof {
 		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where a PROOF was due"}
@@ -125,7 +125,7 @@ func (ss *session) enroll(ctx context.Context, u *larder.User, from netip.Addr) 
 // session.
 func (ss *session) readEnroll() (lnp.Enroll, bool) {
 	// The client runs argon2id first.
-	ss.c.rwc.SetReadDeadline(time.Now().Add(cmp(ss.s.RequestTimeout, DefaultRequestTimeout)))
+	ss.c.rwc.SetReadDeadline(time.Now().Add(ss.s.lnp.requestTimeout))
 	t, body, err := ss.r.Next()
 	if err == nil && t != lnp.TypeEnroll {
 		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where an ENROLL was due"}

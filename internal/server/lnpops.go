@@ -323,7 +323,7 @@ func (ss *session) passwd(ctx context.Context, m lnp.Passwd) bool {
 			ss.s.lnp.mu.Lock()
 			ss.user = u
 			ss.s.lnp.mu.Unlock()
-			ss.s.endOtherSessions(u.Name, ss)
+			ss.s.lnp.endOtherSessions(u.Name, ss)
 		}
 	} else {
 		u, err = ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], remoteIP(ss.c.rwc))
@@ -332,7 +332,7 @@ func (ss *session) passwd(ctx context.Context, m lnp.Passwd) bool {
 		ss.s.lnp.mu.Lock() // watchAccounts reads ss.user
 		ss.user = u
 		ss.s.lnp.mu.Unlock()
-		ss.s.endOtherSessions(u.Name, ss)
+		ss.s.lnp.endOtherSessions(u.Name, ss)
 	} else {
 		ev.Reason = ""
 	}

@@ -508,7 +508,7 @@ func TestLNPRenewAtPolicy(t *testing.T) {
 	keys := lnp.DeriveKeys(lnp.SaltedKey("pw", salt, lnp.KDF{Memory: 32, Time: 1, Threads: 1}))
 	v, err := auth.NewHasher(cheapHash, nil, 1).SealLNP("alice", salt, weak, auth.LNPKeys{StoredKey: keys.StoredKey, ServerKey: keys.ServerKey})
 	must(t, err)
-	must(t, h.users.SetLNPCredential(ctx, "alice", "", v))
+	must(t, h.users.SetLNPCredential(ctx, "alice", 0, "", v))
 	before, _ := h.users.UserByName(ctx, "alice")
 
 	s, err := h.loginPassword(t, "alice", "pw")
@@ -597,4 +597,45 @@ func TestLNPRegister(t *testing.T) {
 	if _, err := closed.users.UserByName(ctx, "dave"); larder.ErrorCode(err) != larder.ENOTFOUND {
 		t.Fatalf("registration closed, yet dave: %v", err)
 	}
+}
+
+// TestLNPEnrollAcrossPasswordChange: an enrollment begun with the old
+// signature whose ENROLL arrives after an administrator reset the
+// password stores nothing: the old password must not go on opening LNP/1
+// (nor lock the new one out of it by making the account enrolled).
+func TestLNPEnrollAcrossPasswordChange(t *testing.T) {
+	h := newLNPHarness(t)
+	ctx := context.Background()
+	sig := h.register(t, "alice", "old")
+	conn := h.tlsConn(t)
+	defer conn.Close()
+	w, r := lnp.NewWriter(conn, 4096), lnp.NewReader(conn)
+	must(t, w.Write(lnp.Hello2{User: "alice", Method: lnp.MethodSignature, Nonce: sig, MaxBlock: lnp.DefaultBlockSize}))
+	must(t, w.Flush())
+	typ, body, err := r.Next()
+	must(t, err)
+	v, err := lnp.ParseVerified(body)
+	if typ != lnp.TypeVerified || err != nil || !v.Renew {
+		t.Fatalf("HELLO with the signature: got %v %+v (%v), want VERIFIED with renew", typ, v, err)
+	}
+
+	users, _ := h.otherStore(t)
+	u, err := users.UserByName(ctx, "alice")
+	must(t, err)
+	must(t, users.ReplaceVerifier(ctx, "alice", u.Verifier, "an administrator's reset"))
+
+	salt := []byte("0123456789abcdef")
+	keys := lnp.DeriveKeys(lnp.SaltedKey("old", salt, v.KDF))
+	must(t, w.Write(lnp.Enroll{Salt: salt, KDF: v.KDF, StoredKey: keys.StoredKey, ServerKey: keys.ServerKey}))
+	must(t, w.Flush())
+	typ, body, err = r.Next()
+	must(t, err)
+	if wel, err := lnp.ParseWelcome(body); typ != lnp.TypeWelcome || err != nil || wel.Status != lnp.StatusConflict {
+		t.Fatalf("ENROLL after the reset: got %v %+v (%v), want WELCOME CONFLICT", typ, wel, err)
+	}
+	if u, err := users.UserByName(ctx, "alice"); err != nil || u.LNPCredential != "" {
+		t.Fatalf("after the refused ENROLL: credential %q (%v), want none", u.LNPCredential, err)
+	}
+	_, err = h.loginPassword(t, "alice", "old")
+	wantBadLogin(t, "the old password after the reset", err)
 }

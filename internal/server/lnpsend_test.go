@@ -46,7 +46,7 @@ func TestLNPKnownBlockSums(t *testing.T) {
 			if _, err := s.Put(ctx, "f.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			fs := h.srv.FileStore
+			fs := h.parts.records
 			got, err := fs.BlockSums(ctx, sum, int64(len(data)), bs)
 			if err != nil {
 				t.Fatalf("the upload's block sums: got %v, want them recorded", err)
@@ -120,14 +120,14 @@ func TestLNPFirstDownloadRecordsBlockSums(t *testing.T) {
 	data := randomBytes(2*bs+99, 12)
 	must(t, os.WriteFile(filepath.Join(h.files, "placed.bin"), data, 0o644))
 	sum := sha256.Sum256(data)
-	if _, err := h.srv.FileStore.BlockSums(ctx, sum, int64(len(data)), bs); larder.ErrorCode(err) != larder.ENOTFOUND {
+	if _, err := h.parts.records.BlockSums(ctx, sum, int64(len(data)), bs); larder.ErrorCode(err) != larder.ENOTFOUND {
 		t.Fatalf("block sums before any download: got %v, want none", err)
 	}
 	var got bytes.Buffer
 	if _, err := s.Get(ctx, "/shared/placed.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("first download: %v", err)
 	}
-	rec, err := h.srv.FileStore.BlockSums(ctx, sum, int64(len(data)), bs)
+	rec, err := h.parts.records.BlockSums(ctx, sum, int64(len(data)), bs)
 	if err != nil || !bytes.Equal(rec.Sums, blockSums(data, bs)) {
 		t.Fatalf("block sums after the first download: got %v, want the file's", err)
 	}

@@ -21,10 +21,10 @@ var errBusyTransfers = &larder.Error{Code: larder.EUNAVAILABLE, Message: "too ma
 func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 	start := time.Now()
 	ev := larder.Event{Kind: larder.EventDownload, Path: lnpPath(m.Path)}
-	if !ss.s.startTransfer(ss.user.Name) {
+	if !ss.s.lnp.startTransfer(ss.user.Name) {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
-	defer ss.s.endTransfer(ss.user.Name)
+	defer ss.s.lnp.endTransfer(ss.user.Name)
 	_, f, err := ss.open(ctx, m.Path)
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
@@ -47,7 +47,7 @@ func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 		err = ss.w.Flush()
 	}
 	ev.Bytes, ev.SHA256, ev.Duration = off-int64(m.Offset), sum, time.Since(start)
-	ss.s.counters.lnpSent.Add(ev.Bytes)
+	ss.s.lnp.counters.sent.Add(ev.Bytes)
 	ev.User, ev.Remote = ss.user.Name, ss.c.remote
 	if err != nil {
 		// The client is gone or stopped reading: no END can reach it.
@@ -88,10 +88,10 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
-	if !ss.s.startTransfer(ss.user.Name) {
+	if !ss.s.lnp.startTransfer(ss.user.Name) {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
-	defer ss.s.endTransfer(ss.user.Name)
+	defer ss.s.lnp.endTransfer(ss.user.Name)
 	up, err := ss.space.StartUpload(ctx, w.Path, int64(m.Size), m.Resume, m.Overwrite)
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
@@ -176,7 +176,7 @@ func (ss *session) receive(up *files.Upload) ([32]byte, []byte, error) {
 	}
 	sum, err := ss.receiveBlocks(up, wr, keep)
 	werr := wr.Close()
-	ss.s.counters.lnpReceived.Add(up.Offset() - up.Start)
+	ss.s.lnp.counters.received.Add(up.Offset() - up.Start)
 	if werr != nil && (err == nil || errors.Is(err, errClientGone)) {
 		err = werr
 	}
@@ -191,7 +191,7 @@ func (ss *session) receive(up *files.Upload) ([32]byte, []byte, error) {
 // while the blocks have the session's size, and sets it to nil if one
 // does not (the last may be shorter).
 func (ss *session) receiveBlocks(up *files.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
-	timeout := cmp(ss.s.RequestTimeout, DefaultRequestTimeout)
+	timeout := ss.s.lnp.requestTimeout
 	at := up.Start // the writer moves up.Offset behind us
 	checked := at
 	watch := ss.watchAccount()

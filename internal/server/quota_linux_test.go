@@ -11,7 +11,6 @@ import (
 
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/disk"
-	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -63,13 +62,13 @@ func fill(t *testing.T, dir string, leave int64) string {
 func TestLNPFullDisk(t *testing.T) {
 	small := mountSmall(t, "64m")
 	var reserveDir string
-	h := newLNPHarness(t, func(s *server.Server) {
+	h := newLNPHarnessFiles(t, func(p *fileParts) {
 		sp, err := disk.OpenSpaces(filepath.Join(small, "spaces"))
 		must(t, err)
 		t.Cleanup(func() { sp.Close() })
 		reserveDir = filepath.Join(small, "spaces")
-		s.Spaces = sp
-		s.Reserve = disk.NewReserve(disk.DefaultMinFree, reserveDir)
+		p.spaces = sp
+		p.reserve = disk.NewReserve(disk.DefaultMinFree, reserveDir)
 	})
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")

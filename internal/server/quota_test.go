@@ -81,7 +81,7 @@ func partFiles(t *testing.T, dir string) []string {
 // in whoami and in the admission of the next upload, at its file's size,
 // until its owner lists and cancels it.
 func TestLNPPartsCountAgainstQuota(t *testing.T) {
-	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+	h := newLNPHarnessFiles(t, func(p *fileParts) { p.quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib+5, 201)
@@ -139,7 +139,7 @@ func TestLNPPartsCountAgainstQuota(t *testing.T) {
 // unfinished uploads of that path of other sizes, which it could never
 // resume and which would otherwise hold its quota.
 func TestLNPUploadSupersedesOtherSizes(t *testing.T) {
-	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+	h := newLNPHarnessFiles(t, func(p *fileParts) { p.quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib, 205)
@@ -164,7 +164,7 @@ func TestLNPUploadSupersedesOtherSizes(t *testing.T) {
 // the quota, started together: the second is refused before its data, not
 // at commit with a complete part left behind.
 func TestLNPUploadsAtOnceSeeEachOther(t *testing.T) {
-	h := newLNPHarness(t, func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} })
+	h := newLNPHarnessFiles(t, func(p *fileParts) { p.quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib, 202)
@@ -188,8 +188,7 @@ func TestLNPUploadsAtOnceSeeEachOther(t *testing.T) {
 // the database took the quota meanwhile) can never commit: its part is
 // removed.
 func TestLNPRefusedAtCommitLeavesNoPart(t *testing.T) {
-	quota := func(s *server.Server) { s.Quota = larder.Quota{Bytes: 3 * mib} }
-	h := newLNPHarness(t, quota)
+	h := newLNPHarnessFiles(t, func(p *fileParts) { p.quota = larder.Quota{Bytes: 3 * mib} })
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
 	data := randomBytes(2*mib, 203)
@@ -197,7 +196,9 @@ func TestLNPRefusedAtCommitLeavesNoPart(t *testing.T) {
 	// A second server on the same database, with spaces of its own.
 	spaces, err := disk.OpenSpaces(t.TempDir())
 	must(t, err)
-	twin := &server.Server{Auth: h.srv.Auth, Files: h.srv.Files, Spaces: spaces, FileStore: h.srv.FileStore, Quota: h.srv.Quota, Logger: h.srv.Logger}
+	parts := h.parts
+	parts.spaces = spaces
+	twin := &server.Server{Auth: h.srv.Auth, Files: newFiles(t, parts), Logger: h.srv.Logger}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	go twin.ServeLNP(ln)
@@ -225,10 +226,10 @@ func TestLNPRefusedAtCommitLeavesNoPart(t *testing.T) {
 // part; registrations, logins and other requests go on.
 func TestLNPReserveRefusesUploadsOnly(t *testing.T) {
 	var spaces string
-	h := newLNPHarness(t, func(s *server.Server) {
+	h := newLNPHarnessFiles(t, func(p *fileParts) {
 		// A reserve larger than any free space: a full disk without a mount.
 		spaces = t.TempDir()
-		s.Reserve = disk.NewReserve(disk.MinFree{Bytes: 1 << 60}, spaces)
+		p.reserve = disk.NewReserve(disk.MinFree{Bytes: 1 << 60}, spaces)
 	})
 	ctx := context.Background()
 	s := h.login(t, "alice", h.register(t, "alice", "pw"))

@@ -5,7 +5,11 @@
 // Close, then Wait. The accept loop takes a connection slot (MaxConns, and
 // MaxConnsPerAddress) before it starts the connection's goroutine, which
 // owns its deadlines; every connection, login, transfer and refusal is
-// logged and recorded on the audit trail (Audit).
+// logged and recorded on the audit trail (Audit). Each protocol has a
+// handler of its own (courseHandler, lnpHandler) holding its settings,
+// its state and its counters; the Server holds what they share: the
+// listeners and connection slots, the accounts (Auth), the files service
+// (Files) and the audit trail.
 package server
 
 import (
@@ -22,7 +26,6 @@ import (
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
-	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/files"
 )
 
@@ -42,8 +45,15 @@ var ErrServerClosed = errors.New("server: closed")
 // Server serves the course protocol (Serve) and LNP/1 (ServeLNP). Set its
 // fields before calling either and do not change them afterwards.
 type Server struct {
-	Auth  *auth.Authenticator // accounts; required
-	Files *disk.Store         // the served folder; required
+	Auth *auth.Authenticator // accounts; required
+
+	// Files owns the stored files of both protocols: the served folder
+	// (the course protocol's files, LNP/1's read-only shared area), the
+	// users' private spaces, their records, quotas and free-space
+	// reserve; every read, upload, rename and delete goes through it.
+	// Required, and for ServeLNP with private spaces; a program runs its
+	// Recover before serving.
+	Files *files.Service
 
 	// Logger receives one line per request and the server's own events.
 	// Nil means slog.Default().
@@ -78,17 +88,11 @@ type Server struct {
 	// their reassembly against larder.
 	ShuffleBlocks bool
 
-	// The native protocol (ServeLNP). Spaces holds the users' private
-	// spaces; Files, read-only, is every user's shared area. FileStore,
-	// if set, records each file's hash when it is uploaded, so that a
-	// download announces it without reading the file first; Quota bounds
-	// each space. BlockSize is the largest block (default 1 MiB),
-	// IdleTimeout how long a session may wait between requests (default 5
-	// minutes), MaxTransfersPerUser how many transfers one user may run
-	// at once (default 4). Name is sent in WELCOME.
-	Spaces              *disk.Spaces
-	FileStore           larder.FileStore
-	Quota               larder.Quota
+	// The native protocol (ServeLNP). BlockSize is the largest block
+	// (zero means 1 MiB), IdleTimeout how long a session may wait between
+	// requests (zero means DefaultIdleTimeout), MaxTransfersPerUser how
+	// many transfers one user may run at once (zero means
+	// DefaultMaxTransfersPerUser). Name is sent in WELCOME.
 	BlockSize           int
 	IdleTimeout         time.Duration
 	MaxTransfersPerUser int
@@ -126,21 +130,11 @@ type Server struct {
 	AuditSummaryInterval time.Duration
 
 	// UploadRetention is how long an interrupted upload is kept for a
-	// resume; default 24 hours.
+	// resume; zero means DefaultUploadRetention.
 	UploadRetention time.Duration
 
-	// Reserve, if set, keeps free disk space that uploads may not take:
-	// they are refused before and during the transfer below it.
-	Reserve *disk.Reserve
-
-	// FileService owns the stored files for both protocols: every read,
-	// upload, rename and delete goes through it. Nil means one made from
-	// Files, Spaces, FileStore, Quota and Reserve at the first Serve; a
-	// program that sets it runs its Recover before serving.
-	FileService *files.Service
-
 	initOnce sync.Once
-	fsvc     *files.Service // FileService, or the one made from the fields
+	fsvc     *files.Service // Files, as init found it
 	slots    chan struct{}  // one per connection being served
 	rejects  chan struct{}  // bounds goroutines telling clients we are busy
 	ctx      context.Context
@@ -153,10 +147,11 @@ type Server struct {
 	perAddr    map[netip.Addr]int   // connections being served, by addrKey
 	running    sync.WaitGroup       // connection goroutines, for Wait
 
-	lnp       sessions  // the live LNP/1 sessions, by user
-	downloads downloads // the course replies in flight, by connection
-	janitor   sync.Once // starts sweep
-	watcher   sync.Once // starts watchAccounts
+	course    *courseHandler // serves the course protocol (Serve)
+	downloads *downloads     // course.downloads, for watchAccounts
+	lnp       *lnpHandler    // serves LNP/1 (ServeLNP)
+	janitor   sync.Once      // starts sweep
+	watcher   sync.Once      // starts watchAccounts
 
 	unauth     unauthLimiter // the audit allowance of connections that never logged in
 	summarizer sync.Once     // starts summarize
@@ -164,39 +159,79 @@ type Server struct {
 	rejected     atomic.Int64 // at MaxConns
 	rejectedAddr atomic.Int64 // at MaxConnsPerAddress
 
-	sessionsRefused atomic.Int64 // at MaxSessionsPerUser
+	sessionsRefused atomic.Int64 // LNP/1 logins at MaxSessionsPerUser (hello counts them)
 	lastWarning     atomic.Int64 // unix nanoseconds of the last "busy" log line
-	counters        counters     // for Stats
+	accepted        atomic.Int64 // connections served, for Stats
+
+	conf settings // the fields above, defaults resolved (init)
+}
+
+// settings are the Server's limits and timeouts with their defaults
+// resolved, once, by init: the code reads these, never the fields.
+type settings struct {
+	requestTimeout, writeTimeout time.Duration
+
+	maxConnsPerAddress int // negative: no limit
+	maxSessionsPerUser int // negative: no limit
+	maxTransfers       int // per user
+	idleTimeout        time.Duration
+	uploadRetention    time.Duration
+
+	auditUnauthBurst     int // negative: every event is recorded
+	auditUnauthEvery     time.Duration
+	auditSummaryInterval time.Duration
+}
+
+// resolve returns s's settings, each field's zero (or, where a negative
+// value has no meaning of its own, negative) value replaced by its
+// default.
+func (s *Server) resolve() settings {
+	c := settings{
+		requestTimeout:       positiveOr(s.RequestTimeout, DefaultRequestTimeout),
+		writeTimeout:         positiveOr(s.WriteTimeout, DefaultWriteTimeout),
+		maxConnsPerAddress:   s.MaxConnsPerAddress,
+		maxSessionsPerUser:   s.MaxSessionsPerUser,
+		maxTransfers:         positiveOr(s.MaxTransfersPerUser, DefaultMaxTransfersPerUser),
+		idleTimeout:          positiveOr(s.IdleTimeout, DefaultIdleTimeout),
+		uploadRetention:      positiveOr(s.UploadRetention, DefaultUploadRetention),
+		auditUnauthBurst:     s.AuditUnauthBurst,
+		auditUnauthEvery:     positiveOr(s.AuditUnauthEvery, DefaultAuditUnauthEvery),
+		auditSummaryInterval: positiveOr(s.AuditSummaryInterval, DefaultAuditSummaryInterval),
+	}
+	if c.maxConnsPerAddress == 0 {
+		c.maxConnsPerAddress = DefaultMaxConnsPerAddress
+	}
+	if c.maxSessionsPerUser == 0 {
+		c.maxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
+	if c.auditUnauthBurst == 0 {
+		c.auditUnauthBurst = DefaultAuditUnauthBurst
+	}
+	return c
+}
+
+// positiveOr returns v if it is positive, else def.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
-		s.slots = make(chan struct{}, cmp(s.MaxConns, DefaultMaxConns))
+		s.conf = s.resolve()
+		s.course = newCourseHandler(s)
+		s.downloads = &s.course.downloads
+		s.lnp = newLNPHandler(s)
+		s.slots = make(chan struct{}, positiveOr(s.MaxConns, DefaultMaxConns))
 		s.rejects = make(chan struct{}, 64)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]netip.Addr)
 		s.perAddr = make(map[netip.Addr]int)
-		s.fsvc = s.FileService
-		if s.fsvc == nil {
-			// New fails only without a backend, which this is.
-			s.fsvc, _ = files.New(files.Config{
-				Backend: files.NewLocal(s.Files, s.Spaces),
-				Records: s.FileStore,
-				Quota:   s.Quota,
-				Reserve: s.Reserve,
-				Logger:  s.Logger,
-			})
-		}
+		s.fsvc = s.Files
 	})
-}
-
-// cmp returns v, or def if v is zero or negative.
-func cmp[T int | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -210,6 +245,10 @@ func (s *Server) logger() *slog.Logger {
 // in its own goroutine. It always returns a non-nil error and closes ln;
 // after Shutdown or Close the error is ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.Files == nil {
+		ln.Close()
+		return errors.New("server: Serve without Files")
+	}
 	// Segments of one block each keep blocks whole for clients that read
 	// a block with one recv (segments_linux.go); without, replies go one
 	// block per write.
@@ -218,7 +257,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.init()
 	s.startWatch()
-	return s.serve(ln, (*conn).serve, courseBusy)
+	return s.serve(ln, s.course.serve, courseBusy)
 }
 
 // courseBusy is the course protocol's answer to a client turned away at a
@@ -274,13 +313,13 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string
 			return ErrServerClosed
 		case admitAddressFull:
 			<-s.slots
-			n := cmp(s.MaxConnsPerAddress, DefaultMaxConnsPerAddress)
+			n := s.conf.maxConnsPerAddress
 			s.rejectedAddr.Add(1)
 			s.reject(rwc, busy(fmt.Sprintf("server busy: too many connections from your address (the limit is %d per address), retry later", n)),
 				fmt.Sprintf("connection limit per address reached (%d)", n))
 			continue
 		}
-		s.counters.accepted.Add(1)
+		s.accepted.Add(1)
 		s.running.Go(func() { handle(c) })
 	}
 }
@@ -406,7 +445,7 @@ func (s *Server) admit(c *conn) int {
 	if s.ctx.Err() != nil { // closed hard
 		return admitClosed
 	}
-	if n := s.MaxConnsPerAddress; n >= 0 && s.perAddr[key] >= cmp(n, DefaultMaxConnsPerAddress) {
+	if n := s.conf.maxConnsPerAddress; n >= 0 && s.perAddr[key] >= n {
 		return admitAddressFull
 	}
 	s.conns[c] = key

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/larderfs/larder/client"
-	"github.com/larderfs/larder/internal/files"
-	"github.com/larderfs/larder/internal/server"
 )
 
 // TestLNPRewriteSameSizeAndTime: a file rewritten in place with the same
@@ -26,14 +24,7 @@ import (
 func TestLNPRewriteSameSizeAndTime(t *testing.T) {
 	for name, window := range map[string]time.Duration{"default window": 0, "no window": time.Nanosecond} {
 		t.Run(name, func(t *testing.T) {
-			h := newLNPHarness(t, func(s *server.Server) {
-				if window == 0 {
-					return
-				}
-				svc, err := files.New(files.Config{Backend: files.NewLocal(s.Files, s.Spaces), Records: s.FileStore, RacyWindow: window})
-				must(t, err)
-				s.FileService = svc
-			})
+			h := newLNPHarnessFiles(t, func(p *fileParts) { p.racy = window })
 			ctx := context.Background()
 			sig := h.register(t, "alice", "pw")
 			s := h.login(t, "alice", sig)

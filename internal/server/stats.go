@@ -33,15 +33,13 @@ func (op Op) String() string {
 	return "none"
 }
 
-// opOf maps the op of an exchange, as logged, to an Op.
-func opOf(s string) Op {
-	switch s {
-	case "register":
-		return OpRegister
-	case "retrieve":
-		return OpRetrieve
+// logName returns op's name in the log: its String, but "" for OpNone,
+// the exchange of a connection whose request was never read whole.
+func (op Op) logName() string {
+	if op == OpNone {
+		return ""
 	}
-	return OpNone
+	return op.String()
 }
 
 // LNPOp is the kind of an LNP/1 request, as Stats counts them.
@@ -182,20 +180,6 @@ type Stats struct {
 	LNPBytesSent, LNPBytesReceived int64
 }
 
-// counters are a Server's own statistics. Counting an exchange costs a few
-// atomic adds: no lock, no allocation.
-type counters struct {
-	accepted  atomic.Int64
-	requests  [NumOps][NumStatuses]atomic.Int64
-	payload   atomic.Int64
-	durations [NumOps]histogram
-
-	lnp          [NumLNPOps][NumLNPStatuses]atomic.Int64
-	lnpDurations [NumLNPOps]histogram
-	lnpSent      atomic.Int64
-	lnpReceived  atomic.Int64
-}
-
 // histogram counts durations in the buckets of durationBounds.
 type histogram struct {
 	counts [len(durationBounds) + 1]atomic.Uint64
@@ -203,8 +187,11 @@ type histogram struct {
 }
 
 // count records an exchange that took d.
-func (c *counters) count(ex *exchange, d time.Duration) {
-	op, st := opOf(ex.op), ex.status
+func (c *courseCounters) count(ex *exchange, d time.Duration) {
+	op, st := ex.op, ex.status
+	if op >= NumOps {
+		op = OpNone // cannot happen: exchanges hold only these
+	}
 	if int(st) >= NumStatuses { // cannot happen: the server sends only valid statuses
 		st = 0
 	}
@@ -227,13 +214,13 @@ func (h *histogram) snapshot() Histogram {
 
 // countLNP records an LNP/1 request of type t that ended with status
 // after d.
-func (c *counters) countLNP(t lnp.Type, status lnp.Status, d time.Duration) {
+func (c *lnpCounters) count(t lnp.Type, status lnp.Status, d time.Duration) {
 	op, ok := lnpOpOf(t)
 	if !ok || int(status) >= NumLNPStatuses {
 		return // cannot happen: the session serves only these, and sends only valid statuses
 	}
-	c.lnp[op][status].Add(1)
-	c.lnpDurations[op].observe(d)
+	c.requests[op][status].Add(1)
+	c.durations[op].observe(d)
 }
 
 func (h *histogram) observe(d time.Duration) {
@@ -252,29 +239,29 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		ShuttingDown: s.inShutdown.Load(),
 		MaxConns:     cap(s.slots),
-		Accepted:     s.counters.accepted.Load(),
+		Accepted:     s.accepted.Load(),
 		Rejected:     s.rejected.Load(),
 
 		RejectedPerAddress: s.rejectedAddr.Load(),
 		SessionsRefused:    s.sessionsRefused.Load(),
 		AuditSuppressed:    s.unauth.heldBack(),
-		PayloadBytes:       s.counters.payload.Load(),
+		PayloadBytes:       s.course.counters.payload.Load(),
 	}
 	s.mu.Lock()
 	st.Listening, st.Open = len(s.listeners), len(s.conns)
 	s.mu.Unlock()
 	for op := range NumOps {
 		for status := range NumStatuses {
-			st.Requests[op][status] = s.counters.requests[op][status].Load()
+			st.Requests[op][status] = s.course.counters.requests[op][status].Load()
 		}
-		st.Durations[op] = s.counters.durations[op].snapshot()
+		st.Durations[op] = s.course.counters.durations[op].snapshot()
 	}
 	for op := range NumLNPOps {
 		for status := range NumLNPStatuses {
-			st.LNPRequests[op][status] = s.counters.lnp[op][status].Load()
+			st.LNPRequests[op][status] = s.lnp.counters.requests[op][status].Load()
 		}
-		st.LNPDurations[op] = s.counters.lnpDurations[op].snapshot()
+		st.LNPDurations[op] = s.lnp.counters.durations[op].snapshot()
 	}
-	st.LNPBytesSent, st.LNPBytesReceived = s.counters.lnpSent.Load(), s.counters.lnpReceived.Load()
+	st.LNPBytesSent, st.LNPBytesReceived = s.lnp.counters.sent.Load(), s.lnp.counters.received.Load()
 	return st
 }

@@ -10,8 +10,8 @@ import (
 // TestCountAllocatesNothing: counting an exchange on the request path is a
 // few atomic adds, with no allocation.
 func TestCountAllocatesNothing(t *testing.T) {
-	var c counters
-	ex := exchange{op: "retrieve", status: course.StatusOK, bytes: 1234}
+	var c courseCounters
+	ex := exchange{op: OpRetrieve, status: course.StatusOK, bytes: 1234}
 	if n := testing.AllocsPerRun(1000, func() { c.count(&ex, 3*time.Millisecond) }); n != 0 {
 		t.Errorf("count allocates %v times per exchange, want 0", n)
 	}
@@ -31,9 +31,9 @@ func TestHistogramBuckets(t *testing.T) {
 		{durationBounds[last-1] + 1, last},
 		{time.Hour, last},
 	}
-	var c counters
+	var c courseCounters
 	for _, tt := range tests {
-		c.count(&exchange{op: "register", status: course.StatusOK}, tt.d)
+		c.count(&exchange{op: OpRegister, status: course.StatusOK}, tt.d)
 	}
 	var want [len(durationBounds) + 1]uint64
 	var sum time.Duration
@@ -55,14 +55,12 @@ func TestHistogramBuckets(t *testing.T) {
 	}
 }
 
-func TestOpOf(t *testing.T) {
-	for _, op := range []Op{OpNone, OpRegister, OpRetrieve} {
-		name := op.String()
-		if op == OpNone {
-			name = "" // what an exchange that parsed no request holds
-		}
-		if got := opOf(name); got != op {
-			t.Errorf("opOf(%q) = %v, want %v", name, got, op)
+// TestOpLogName: the log names an exchange's op as it always has, with ""
+// for one whose request was never read whole.
+func TestOpLogName(t *testing.T) {
+	for op, want := range map[Op]string{OpNone: "", OpRegister: "register", OpRetrieve: "retrieve"} {
+		if got := op.logName(); got != want {
+			t.Errorf("%v.logName() = %q, want %q", op, got, want)
 		}
 	}
 }
@@ -72,18 +70,18 @@ func TestOpOf(t *testing.T) {
 // case of contention.
 func BenchmarkCount(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
-		var c counters
-		ex := exchange{op: "retrieve", status: course.StatusOK, bytes: 944}
+		var c courseCounters
+		ex := exchange{op: OpRetrieve, status: course.StatusOK, bytes: 944}
 		b.ReportAllocs()
 		for b.Loop() {
 			c.count(&ex, 2*time.Millisecond)
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
-		var c counters
+		var c courseCounters
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
-			ex := exchange{op: "retrieve", status: course.StatusOK, bytes: 944}
+			ex := exchange{op: OpRetrieve, status: course.StatusOK, bytes: 944}
 			for pb.Next() {
 				c.count(&ex, 2*time.Millisecond)
 			}

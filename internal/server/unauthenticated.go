@@ -72,11 +72,10 @@ type allowance struct {
 // allow takes one event of ev's address's allowance, or counts ev as held
 // back and reports false.
 func (l *unauthLimiter) allow(s *Server, ev *larder.Event) bool {
-	burst := cmp(s.AuditUnauthBurst, DefaultAuditUnauthBurst)
-	if s.AuditUnauthBurst < 0 {
+	burst, every := s.conf.auditUnauthBurst, s.conf.auditUnauthEvery
+	if burst < 0 {
 		return true
 	}
-	every := cmp(s.AuditUnauthEvery, DefaultAuditUnauthEvery)
 	key := remoteKey(ev.Remote)
 	now := time.Now()
 	l.mu.Lock()
@@ -114,8 +113,7 @@ func (l *unauthLimiter) allow(s *Server, ev *larder.Event) bool {
 // events held back, and forgets those and the addresses whose allowance
 // is whole again.
 func (l *unauthLimiter) summaries(s *Server) []larder.Event {
-	burst := float64(cmp(s.AuditUnauthBurst, DefaultAuditUnauthBurst))
-	every := cmp(s.AuditUnauthEvery, DefaultAuditUnauthEvery)
+	burst, every := float64(s.conf.auditUnauthBurst), s.conf.auditUnauthEvery
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -171,7 +169,7 @@ func remoteKey(remote string) netip.Addr {
 // summarize records the audit.suppressed events due, every
 // AuditSummaryInterval until the server is closed, and then once more.
 func (s *Server) summarize() {
-	t := time.NewTicker(cmp(s.AuditSummaryInterval, DefaultAuditSummaryInterval))
+	t := time.NewTicker(s.conf.auditSummaryInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -41,7 +41,7 @@ const (
 	// password change also drops the LNP/1 credential of the old one.
 	replaceVerifierSQL = `UPDATE users SET verifier = ?, credential_gen = credential_gen + ?,
 		lnp_credential = CASE WHEN ? = 1 THEN '' ELSE lnp_credential END, updated_at = max(?, updated_at) WHERE name = ? AND verifier = ?`
-	setLNPCredentialSQL = `UPDATE users SET lnp_credential = ?, updated_at = max(?, updated_at) WHERE name = ? AND lnp_credential = ?`
+	setLNPCredentialSQL = `UPDATE users SET lnp_credential = ?, updated_at = max(?, updated_at) WHERE name = ? AND credential_gen = ? AND lnp_credential = ?`
 	setDisabledSQL      = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
 	deleteUserSQL       = `DELETE FROM users WHERE name = ?`
 )
@@ -180,13 +180,13 @@ func (s *UserStore) swap(ctx context.Context, what, name, update string, args []
 }
 
 // SetLNPCredential sets the LNP/1 credential of account name to new if it
-// is still old, and updates UpdatedAt. If it is no longer old, the error
-// has code ECONFLICT and nothing changes; if there is no such account, it
-// has code ENOTFOUND.
-func (s *UserStore) SetLNPCredential(ctx context.Context, name, old, new string) error {
+// is still old and its credential generation still gen, and updates
+// UpdatedAt. If either has changed, the error has code ECONFLICT and
+// nothing changes; if there is no such account, it has code ENOTFOUND.
+func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64, old, new string) error {
 	defer s.db.accounts.changed()
 	return s.swap(ctx, "set LNP/1 credential", name, setLNPCredentialSQL,
-		[]any{new, formatTime(time.Now()), name, old},
+		[]any{new, formatTime(time.Now()), name, gen, old},
 		larder.Errorf(larder.ECONFLICT, "the LNP/1 credential of user %q has changed", name))
 }
 

@@ -257,7 +257,7 @@ func testConcurrentReplaces(t *testing.T, s larder.UserStore) {
 // testLNPCredential: the LNP/1 credential is set by a compare-and-swap
 // from "" (enrollment) or an older one (a renewal), keeps the credential
 // generation, survives a rehash, and goes with a password change, which
-// it was made from. CreateUser stores one given.
+// it was made from; one made before the change is refused after it. CreateUser stores one given.
 func testLNPCredential(t *testing.T, s larder.UserStore) {
 	ctx := context.Background()
 	u := mustCreate(t, s, "lena", "v1")
@@ -265,7 +265,7 @@ func testLNPCredential(t *testing.T, s larder.UserStore) {
 		t.Errorf("LNPCredential of a new account: got %q, want none", u.LNPCredential)
 	}
 	pause()
-	if err := s.SetLNPCredential(ctx, "lena", "", "c1"); err != nil {
+	if err := s.SetLNPCredential(ctx, "lena", 0, "", "c1"); err != nil {
 		t.Fatalf("SetLNPCredential(lena, \"\", c1): got %v, want nil", err)
 	}
 	got := mustGet(t, s, "lena")
@@ -274,10 +274,10 @@ func testLNPCredential(t *testing.T, s larder.UserStore) {
 	checkUser(t, "UserByName(lena) after SetLNPCredential", got, &want)
 	checkLater(t, "UpdatedAt after SetLNPCredential", got.UpdatedAt, u.UpdatedAt)
 
-	err := s.SetLNPCredential(ctx, "lena", "", "c-late")
+	err := s.SetLNPCredential(ctx, "lena", 0, "", "c-late")
 	checkError(t, "SetLNPCredential(lena) from a stale credential", err, larder.ECONFLICT, `the LNP/1 credential of user "lena" has changed`)
-	checkCode(t, "SetLNPCredential(nobody)", s.SetLNPCredential(ctx, "nobody", "", "c"), larder.ENOTFOUND)
-	if err := s.SetLNPCredential(ctx, "lena", "c1", "c2"); err != nil {
+	checkCode(t, "SetLNPCredential(nobody)", s.SetLNPCredential(ctx, "nobody", 0, "", "c"), larder.ENOTFOUND)
+	if err := s.SetLNPCredential(ctx, "lena", 0, "c1", "c2"); err != nil {
 		t.Fatalf("SetLNPCredential(lena, c1, c2): got %v, want nil", err)
 	}
 	if err := s.RehashVerifier(ctx, "lena", "v1", "v1-rehashed"); err != nil {
@@ -291,6 +291,16 @@ func testLNPCredential(t *testing.T, s larder.UserStore) {
 	}
 	if got := mustGet(t, s, "lena"); got.LNPCredential != "" || got.CredentialGen != 1 {
 		t.Errorf("after a password change: LNPCredential %q, CredentialGen %d; want none, 1", got.LNPCredential, got.CredentialGen)
+	}
+	// An enrollment begun before the change found the credential "" too:
+	// the generation tells it that the password it was made from is gone.
+	err = s.SetLNPCredential(ctx, "lena", 0, "", "c-old-password")
+	checkError(t, "SetLNPCredential(lena) of the generation before a password change", err, larder.ECONFLICT, `the LNP/1 credential of user "lena" has changed`)
+	if got := mustGet(t, s, "lena"); got.LNPCredential != "" {
+		t.Errorf("after an enrollment of the old password: LNPCredential %q, want none", got.LNPCredential)
+	}
+	if err := s.SetLNPCredential(ctx, "lena", 1, "", "c3"); err != nil {
+		t.Fatalf("SetLNPCredential(lena, 1, \"\", c3) after the password change: got %v, want nil", err)
 	}
 
 	m := &larder.User{Name: "mia", Verifier: "v", LNPCredential: "c"}
