@@ -187,6 +187,7 @@ func (s *Session) login(ctx context.Context, user, password string, opts *LoginO
 	if want := lnp.ServerSignature(keys.ServerKey, am); !hmac.Equal(v.Signature[:], want[:]) {
 		return ErrServerProof
 	}
+	s.policy = v.KDF
 	if v.Renew {
 		return s.enroll(password, v.KDF, opts)
 	}
@@ -202,10 +203,8 @@ func (s *Session) enroll(password string, k lnp.KDF, opts *LoginOptions) error {
 	if err := opts.checkKDF(k); err != nil {
 		return err
 	}
-	m := lnp.Enroll{Salt: make([]byte, 16), KDF: k}
-	rand.Read(m.Salt)
-	keys := lnp.DeriveKeys(lnp.SaltedKey(password, m.Salt, k))
-	m.StoredKey, m.ServerKey = keys.StoredKey, keys.ServerKey
+	s.policy = k
+	m := newCredential(password, k)
 	if err := s.sendLogin(m); err != nil {
 		return err
 	}
@@ -214,6 +213,32 @@ func (s *Session) enroll(password string, k lnp.KDF, opts *LoginOptions) error {
 		return err
 	}
 	return s.welcome(body, opts.SessionOptions)
+}
+
+// newCredential makes an LNP/1 credential of password at k, with a fresh
+// random salt.
+func newCredential(password string, k lnp.KDF) lnp.Enroll {
+	m := lnp.Enroll{Salt: make([]byte, 16), KDF: k}
+	rand.Read(m.Salt)
+	keys := lnp.DeriveKeys(lnp.SaltedKey(password, m.Salt, k))
+	m.StoredKey, m.ServerKey = keys.StoredKey, keys.ServerKey
+	return m
+}
+
+// ChangePassword changes the account's password from old to new in one
+// request: the course signatures of both (signed with the account's
+// salt) and the LNP/1 credential of the new password, at the server's
+// policy, so that the account need not enroll again. The session must
+// have logged in with the password (Login, Enroll, Register), which told
+// it the policy; otherwise it is an error and nothing is sent.
+func (s *Session) ChangePassword(ctx context.Context, old, new larder.Signature, newPassword string) error {
+	if s.policy == (lnp.KDF{}) {
+		return errors.New("client: this session did not log in with the password, so it does not know the server's argon2id policy: use Passwd")
+	}
+	c := newCredential(newPassword, s.policy)
+	defer s.begin(ctx)()
+	_, err := s.call(ctx, lnp.Passwd{Old: old, New: new, Credential: &c})
+	return err
 }
 
 // channelBinding returns the TLS exporter of RFC 9266 for conn, or nil

@@ -43,6 +43,7 @@ type Session struct {
 	blockSize int
 	server    string
 	buf       []byte
+	policy    lnp.KDF // the server's argon2id policy, from a password login's VERIFIED
 }
 
 // SessionOptions tunes a session.

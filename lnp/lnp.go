@@ -23,7 +23,7 @@ const Magic = "LNP1"
 const (
 	HeaderSize       = 5        // type and body length
 	MaxControlBody   = 64 << 10 // the largest body of a frame other than DATA
-	MaxHelloBody     = 1 << 10  // the largest body of any frame before the login (a HELLO is at most 107, an ENROLL 138)
+	MaxHelloBody     = 1 << 10  // the largest body of any frame before the login (a HELLO is at most 123, an ENROLL 138)
 	MinBlockSize     = 4 << 10
 	MaxBlockSize     = 4 << 20
 	DefaultBlockSize = 1 << 20
@@ -58,11 +58,15 @@ const (
 	TypeSums      Type = 0x17
 	TypeParts     Type = 0x18
 	TypeCancel    Type = 0x19
-	TypeGet       Type = 0x20
-	TypePut       Type = 0x30
-	TypeData      Type = 0x40
-	TypeEnd       Type = 0x41
-	TypeReply     Type = 0x7F
+	// Device credentials' (devices.go).
+	TypeDeviceAdd    Type = 0x1A
+	TypeDevices      Type = 0x1B
+	TypeDeviceRevoke Type = 0x1C
+	TypeGet          Type = 0x20
+	TypePut          Type = 0x30
+	TypeData         Type = 0x40
+	TypeEnd          Type = 0x41
+	TypeReply        Type = 0x7F
 )
 
 var typeNames = map[Type]string{
@@ -72,6 +76,7 @@ var typeNames = map[Type]string{
 	TypeData: "DATA", TypeEnd: "END", TypeReply: "REPLY",
 	TypeParts: "PARTS", TypeCancel: "CANCEL",
 	TypeChallenge: "CHALLENGE", TypeProof: "PROOF", TypeVerified: "VERIFIED", TypeEnroll: "ENROLL",
+	TypeDeviceAdd: "DEVICE_ADD", TypeDevices: "DEVICES", TypeDeviceRevoke: "DEVICE_REVOKE",
 }
 
 func (t Type) String() string {

@@ -42,6 +42,11 @@ const (
 	// signature the account will have on the course protocol, and the
 	// server asks for an LNP/1 credential (VERIFIED with Renew).
 	MethodRegister Method = 3
+	// MethodDevice proves a device credential (DeviceAdd) as
+	// MethodPassword proves the password: the HELLO carries the device's
+	// ID after the max block, the CHALLENGE has the ID as its salt and a
+	// cost of zeros, and the salted key is the device's secret itself.
+	MethodDevice Method = 4
 )
 
 // Salt lengths a credential may have, in bytes.
@@ -67,6 +72,8 @@ type Hello2 struct {
 	// course signature (MethodSignature, MethodRegister).
 	Nonce    [32]byte
 	MaxBlock uint32
+	// Device is the device's ID, with MethodDevice only.
+	Device [16]byte
 }
 
 // Challenge answers a Hello2 of MethodPassword: the server's nonce, and
@@ -110,7 +117,11 @@ func (Enroll) Type() Type    { return TypeEnroll }
 func (m Hello2) AppendBody(b []byte) []byte {
 	b = appendStr(append(b, Magic2...), m.User)
 	b = append(append(b, byte(m.Method)), m.Nonce[:]...)
-	return binary.BigEndian.AppendUint32(b, m.MaxBlock)
+	b = binary.BigEndian.AppendUint32(b, m.MaxBlock)
+	if m.Method == MethodDevice {
+		b = append(b, m.Device[:]...)
+	}
+	return b
 }
 
 func appendKDF(b []byte, k KDF) []byte {
@@ -159,10 +170,13 @@ func ParseHello2(body []byte) (Hello2, error) {
 		return Hello2{}, &ProtocolError{Msg: "the HELLO does not start with " + Magic2}
 	}
 	m := Hello2{User: d.str(64), Method: Method(d.u8())}
-	if d.err == nil && (m.Method < MethodPassword || m.Method > MethodRegister) {
+	if d.err == nil && (m.Method < MethodPassword || m.Method > MethodDevice) {
 		d.fail(fmt.Sprintf("a HELLO of unknown method %d", m.Method))
 	}
 	m.Nonce, m.MaxBlock = d.hash(), d.u32()
+	if m.Method == MethodDevice {
+		m.Device = d.id()
+	}
 	return m, d.done(TypeHello)
 }
 

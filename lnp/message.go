@@ -56,8 +56,13 @@ type Rename struct {
 	Overwrite bool
 }
 
-// Passwd replaces the account's signature.
-type Passwd struct{ Old, New [32]byte }
+// Passwd replaces the account's signature and, with Credential, its
+// LNP/1 credential too, made from the new password: both change in one
+// request, with no enrollment on another connection.
+type Passwd struct {
+	Old, New   [32]byte
+	Credential *Enroll
+}
 
 // Sums asks for the hashes of Count blocks from block First.
 type Sums struct {
@@ -151,7 +156,13 @@ func (m Rename) AppendBody(b []byte) []byte {
 	return appendBool(appendStr(appendStr(b, m.From), m.To), m.Overwrite)
 }
 
-func (m Passwd) AppendBody(b []byte) []byte { return append(append(b, m.Old[:]...), m.New[:]...) }
+func (m Passwd) AppendBody(b []byte) []byte {
+	b = append(append(b, m.Old[:]...), m.New[:]...)
+	if m.Credential != nil {
+		b = m.Credential.AppendBody(b)
+	}
+	return b
+}
 
 func (m Sums) AppendBody(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(appendStr(b, m.Path), m.First)
@@ -203,7 +214,11 @@ func ParseRequest(t Type, body []byte) (Message, error) {
 	case TypeRename:
 		m = Rename{From: d.path(), To: d.path(), Overwrite: d.bool()}
 	case TypePasswd:
-		m = Passwd{Old: d.hash(), New: d.hash()}
+		p := Passwd{Old: d.hash(), New: d.hash()}
+		if d.err == nil && len(d.b) > 0 {
+			p.Credential = &Enroll{Salt: d.salt(), KDF: d.kdf(), StoredKey: d.hash(), ServerKey: d.hash()}
+		}
+		m = p
 	case TypeSums:
 		m = Sums{Path: d.path(), First: d.u64(), Count: d.u32()}
 	case TypeGet:
@@ -214,6 +229,8 @@ func ParseRequest(t Type, body []byte) (Message, error) {
 		m = Parts{After: d.str(MaxNameSize)}
 	case TypeCancel:
 		m = Cancel{Path: d.path()}
+	case TypeDeviceAdd, TypeDevices, TypeDeviceRevoke:
+		m = d.deviceRequest(t)
 	default:
 		return nil, malformed("%v is not a request", t)
 	}

@@ -153,6 +153,13 @@ func (d *database) users() larder.UserStore {
 	return sqlite.NewUserStore(d.sqlite)
 }
 
+func (d *database) devices() larder.DeviceStore {
+	if d.pg != nil {
+		return postgres.NewDeviceStore(d.pg)
+	}
+	return sqlite.NewDeviceStore(d.sqlite)
+}
+
 func (d *database) files() larder.FileStore {
 	if d.pg != nil {
 		return postgres.NewFileStore(d.pg)

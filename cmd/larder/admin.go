@@ -18,7 +18,7 @@ import (
 // its next one.
 func adminCommands() []command {
 	return []command{
-		{"user", "list, add, change, disable, enable, delete or import accounts", runAdminUser},
+		{"user", "list, add, change, disable, enable, delete, import accounts, or list and revoke their devices", runAdminUser},
 		{"hashes", "count the accounts on each password-hash scheme and parameter set", runAdminHashes},
 		{"upgrade", "rewrap weak password hashes without the passwords (--wrap)", runAdminUpgrade},
 		{"calibrate", "measure this machine and propose argon2id parameters", runAdminCalibrate},

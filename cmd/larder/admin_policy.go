@@ -205,7 +205,7 @@ func runAdminPepper(ctx context.Context, env *Env, args []string) error {
 func pepperUse(ctx context.Context, a *accounts) (map[string]int, error) {
 	use := map[string]int{}
 	err := eachUser(ctx, a.store, func(u *larder.User) error {
-		for _, id := range a.accountPeppers(u) {
+		for _, id := range a.accountPeppers(ctx, u) {
 			use[id]++
 		}
 		return nil
@@ -213,13 +213,22 @@ func pepperUse(ctx context.Context, a *accounts) (map[string]int, error) {
 	return use, err
 }
 
-// accountPeppers returns the IDs of the peppers that u's hash and LNP/1
-// credential need, each once.
-func (a *accounts) accountPeppers(u *larder.User) []string {
-	ids := a.hasher.PepperIDs(u.Verifier)
-	for _, id := range a.hasher.PepperIDs(u.LNPCredential) {
-		if !slices.Contains(ids, id) {
-			ids = append(ids, id)
+// accountPeppers returns the IDs of the peppers that u's hash, LNP/1
+// credential and device credentials need, each once. A device that
+// cannot be read is no use of a pepper: it is left out, not guessed.
+func (a *accounts) accountPeppers(ctx context.Context, u *larder.User) []string {
+	creds := []string{u.Verifier, u.LNPCredential}
+	if devices, err := a.db.devices().Devices(ctx, u.ID); err == nil {
+		for _, d := range devices {
+			creds = append(creds, d.Credential)
+		}
+	}
+	var ids []string
+	for _, c := range creds {
+		for _, id := range a.hasher.PepperIDs(c) {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids
@@ -230,7 +239,7 @@ func (a *accounts) accountPeppers(u *larder.User) []string {
 func (a *accounts) pepperUsers(ctx context.Context, id string, most int) []string {
 	var names []string
 	eachUser(ctx, a.store, func(u *larder.User) error {
-		if slices.Contains(a.accountPeppers(u), id) {
+		if slices.Contains(a.accountPeppers(ctx, u), id) {
 			if len(names) == most {
 				names = append(names, "…")
 				return errEnough

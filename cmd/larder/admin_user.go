@@ -25,6 +25,7 @@ func userCommands() []command {
 		{"disable", "refuse an account's logins, at once", runUserSetDisabled(true)},
 		{"enable", "allow a disabled account's logins again", runUserSetDisabled(false)},
 		{"delete", "delete an account, at once", runUserDelete},
+		{"devices", "list or revoke an account's device credentials", runUserDevices},
 		{"import", "import accounts and their hashes from a file (NAME:HASH lines)", runUserImport},
 	}
 }

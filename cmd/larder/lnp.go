@@ -161,7 +161,8 @@ func (f *lnpFlags) saltFor(env *Env, t lnpTarget) (string, error) {
 type lnpSession struct {
 	*client.Session
 	target      lnpTarget
-	fingerprint string // of the server's certificate; "" in plaintext
+	fingerprint string   // of the server's certificate; "" in plaintext
+	device      [16]byte // the device credential it logged in with; zero for the password
 	cancel      context.CancelFunc
 }
 
@@ -177,6 +178,9 @@ func (f *lnpFlags) connect(ctx context.Context, env *Env) (context.Context, *lnp
 	t, err := f.target(env)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ctx, s, ok, err := f.deviceLogin(ctx, env, t); ok || err != nil {
+		return ctx, s, err
 	}
 	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
 	if err != nil {

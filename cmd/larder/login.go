@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,7 +17,11 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	fs := f.newFlagSet(env, "login", "login [flags]",
 		"Logs in to a server's native protocol (LNP/1) to check the password, and saves\n"+
 			"a profile (the server, the account, how its certificate is trusted; never the\n"+
-			"password) so that put, get, ls and the other native commands need no flags.\n"+
+			"password) so that put, get, ls and the other native commands need no flags,\n"+
+			"and a device credential (a random secret in lnp_devices, mode 0600) so that they\n"+
+			"need no password either, until it expires or is revoked ('larder devices',\n"+
+			"'larder logout'). A password given explicitly (--password-stdin,\n"+
+			"LARDER_PASSWORD) is used instead of the device credential.\n"+
 			"\n"+
 			"The first connection to a server pins its certificate's fingerprint in\n"+
 			"known_servers in your configuration folder, as ssh does; compare it with the\n"+
@@ -28,6 +31,8 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 			"one 'larder register' stored for the course server (--course-server); it is\n"+
 			"then stored for this server.")
 	fs.Lookup("salt").Usage = "sign with this `salt`, and store it for this server and user"
+	noDevice := fs.Bool("no-device", false, "save no device credential: later commands ask for the password")
+	label := fs.String("device-label", defaultDeviceLabel(), "what 'larder devices' calls this machine")
 	var courseServer string
 	fs.StringVar(&courseServer, "course-server", "", "`address` of the course protocol on which the account was registered, whose\n"+
 		"stored salt to use if none is stored for this server (default: env LARDER_SERVER,\n"+
@@ -59,7 +64,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 		return s, err
 	}
 	f.enrollAlways = true
-	_, sess, err := f.login(ctx, env, t, password, salt)
+	lctx, sess, err := f.login(ctx, env, t, password, salt)
 	if err != nil && from != "" {
 		return withHint(err, map[lnp.Status]string{
 			lnp.StatusInvalidLogin: "signed with the salt stored for " + from + "; pass --salt if the account has another",
@@ -93,6 +98,14 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintln(env.Stdout, "No TLS (--insecure-plaintext): the login is bound to no channel, and files travel in the clear.")
 	}
 	fmt.Fprintf(env.Stdout, "Profile saved in %s.\n", path)
+	if *noDevice {
+		return nil
+	}
+	// The login itself succeeded: a device credential that cannot be
+	// saved leaves the commands asking for the password, as before.
+	if err := addDevice(lctx, env, sess, *label); err != nil {
+		fmt.Fprintf(env.Stderr, "larder: warning: no device credential saved (%v): commands will ask for the password\n", err)
+	}
 	return nil
 }
 
@@ -164,12 +177,17 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 	var f lnpFlags
 	fs := f.newFlagSet(env, "passwd", "passwd [flags]",
 		"Changes the account's password. The old and the new password are signed with\n"+
-			"the salt stored for the account; the server replaces its verifier and ends your\n"+
-			"other sessions.\n"+
+			"the salt stored for the account; the server replaces its verifier, and the\n"+
+			"native protocol's credential with one made here from the new password, in one\n"+
+			"request, and ends your other sessions.\n"+
 			"\n"+
 			"The old password comes from the first line of stdin with --password-stdin,\n"+
 			"else LARDER_PASSWORD, else a prompt; the new one from the second line of stdin\n"+
-			"with --password-stdin, else LARDER_NEW_PASSWORD, else a prompt, asked twice.")
+			"with --password-stdin, else LARDER_NEW_PASSWORD, else a prompt, asked twice.\n"+
+			"\n"+
+			"The account's device credentials on other machines are revoked, unless\n"+
+			"--keep-devices: whoever learned the old password may have made one.")
+	keepDevices := fs.Bool("keep-devices", false, "keep the device credentials of other machines")
 	pos, err := f.parse(fs, args)
 	if err != nil {
 		return err
@@ -205,16 +223,17 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer sess.Close()
-	if err := sess.Passwd(ctx, larder.NewSignature(oldPw, s), larder.NewSignature(newPw, s)); err != nil {
+	// Both credentials in one request: the course signature's, and the
+	// channel-bound login's, made from the new password here, so that no
+	// enrollment with the course signature is needed after.
+	if err := sess.ChangePassword(ctx, larder.NewSignature(oldPw, s), larder.NewSignature(newPw, s), newPw); err != nil {
 		return sessionError(err)
 	}
 	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)
-	// The new password drops the account's credential for the
-	// channel-bound login: enroll the new one now.
-	enrolled, err := f.enroll(ctx, env, t, newPw, func() (string, error) { return s, nil }, mustLoginOptions(env, f.idleTimeout), errors.New("the new password was refused"))
-	if err != nil {
-		return fmt.Errorf("password changed, but the native protocol's login not renewed (it is at your next native command, while the server takes course signatures): %w", sessionError(err))
+	if !*keepDevices {
+		if err := revokeOtherDevices(ctx, env, sess); err != nil {
+			return err
+		}
 	}
-	enrolled.Close()
 	return nil
 }

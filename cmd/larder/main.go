@@ -75,6 +75,8 @@ func commands() []command {
 		{"mv", "move or rename a file or folder (native)", runMv},
 		{"rm", "remove a file or an empty folder (native)", runRm},
 		{"passwd", "change your password (native)", runPasswd},
+		{"devices", "list the machines that log in without the password (native)", runDevices},
+		{"logout", "revoke this machine's device credential (native)", runLogout},
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"parts", "list or cancel your unfinished uploads (native)", runParts},
 		{"admin", "administer accounts and password hashing", runAdmin},

@@ -63,7 +63,10 @@ type ServeConfig struct {
 	// channel-bound login may log in to LNP/1 with the course signature
 	// (and enroll), "closed" once that window is closed.
 	SignatureLogins string
-	MinFree         disk.MinFree // free disk space that uploads may not take
+	// DeviceLifetime is how long a device credential made by 'larder
+	// login' logs in; zero means auth.DefaultDeviceLifetime.
+	DeviceLifetime time.Duration
+	MinFree        disk.MinFree // free disk space that uploads may not take
 
 	AuthCacheTTL     time.Duration
 	AuthCacheEntries int
@@ -148,6 +151,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.SignatureLogins, "native-signature-logins", cfg.SignatureLogins, "`open`: an account not yet enrolled for the native protocol's channel-bound login\n"+
 		"may log in once with its course signature, and enrolls; closed: the course signature never\n"+
 		"opens the native protocol (docs/SECURITY.md)")
+	fs.DurationVar(&cfg.DeviceLifetime, "device-lifetime", auth.DefaultDeviceLifetime, "how long a device credential made by 'larder login' logs in without the password")
 	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&cfg.MinFree))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
@@ -348,6 +352,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	authn := auth.New(m.accounts.store, m.accounts.hasher,
 		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), auth.NewThrottle(cfg.Throttle))
 	authn.Logger = m.Logger
+	authn.Devices, authn.DeviceLifetime = m.accounts.db.devices(), cfg.DeviceLifetime
 	mockKey, err := lnpMockKey(ctx, m.accounts.db)
 	if err != nil {
 		return err

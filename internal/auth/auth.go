@@ -33,6 +33,13 @@ type Authenticator struct {
 	// Audit receives an account event (Reason "rehashed: FROM -> TO") for
 	// every hash upgraded on login; nil records none.
 	Audit larder.EventRecorder
+
+	// Devices keeps device credentials; nil means the server keeps none,
+	// and refuses to add one.
+	Devices larder.DeviceStore
+	// DeviceLifetime is how long a new device credential logs in; zero
+	// means DefaultDeviceLifetime.
+	DeviceLifetime time.Duration
 }
 
 // New returns an Authenticator over store that hashes with hasher,

@@ -17,13 +17,17 @@ import (
 // StartLNP, ended by FinishLNP. It holds the account's keys, or, for a
 // name with no credential, keys that match no proof.
 type LNPChallenge struct {
-	name  string
-	user  *larder.User // nil: no such account
-	real  bool         // the account has a credential
-	keys  LNPKeys
-	Salt  []byte
-	KDF   Params
-	Nonce [32]byte
+	name string
+	user *larder.User // nil: no such account
+	real bool         // the account has a credential
+	keys LNPKeys
+	// device is the device credential of a login by StartDevice; reseal
+	// says it is sealed with an older pepper.
+	device *larder.Device
+	reseal bool
+	Salt   []byte
+	KDF    Params
+	Nonce  [32]byte
 }
 
 // MockKeySize is the size of the secret from which the salts shown for
@@ -122,6 +126,9 @@ type LNPResult struct {
 	// Renew asks the client for a fresh credential at the policy: the
 	// account's is weaker in some parameter.
 	Renew bool
+	// Device is the device credential that logged in (FinishDevice); zero
+	// for the password.
+	Device [16]byte
 }
 
 // FinishLNP checks the client's proof for authMessage (lnp.AuthMessage of

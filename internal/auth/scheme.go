@@ -130,6 +130,9 @@ func (h *Hasher) PepperIDs(stored string) []string {
 	if id := lnpPepper(stored); id != "" {
 		return []string{id}
 	}
+	if id := devicePepper(stored); id != "" {
+		return []string{id}
+	}
 	v, err := decodeHash(stored)
 	if err != nil {
 		return nil

@@ -133,6 +133,21 @@ var migrations = []string{
 	// (larder.User.LNPCredential). Rows from before have none: they are
 	// enrolled at their next LNP/1 login.
 	`ALTER TABLE users ADD COLUMN lnp_credential text NOT NULL DEFAULT ''`,
+
+	// 10: device credentials (larder.Device), which log in to LNP/1
+	// without the password. They go with their account. The index on
+	// user_id serves a listing of an account's devices, and the cascade.
+	// last_used is NULL for a device not used yet.
+	`CREATE TABLE devices (
+		id         bytea PRIMARY KEY CHECK (length(id) = 16),
+		user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+		label      text NOT NULL,
+		credential text NOT NULL,
+		created_at timestamptz NOT NULL,
+		expires_at timestamptz NOT NULL,
+		last_used  timestamptz
+	);
+	CREATE INDEX devices_user_id ON devices (user_id)`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

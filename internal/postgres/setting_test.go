@@ -19,3 +19,13 @@ func TestSettingConformance(t *testing.T) {
 		return postgres.NewSettingStore(open(t, url)), postgres.NewSettingStore(open(t, url))
 	})
 }
+
+// TestDeviceConformance runs the device suite, the second store on a
+// second pool (another server).
+func TestDeviceConformance(t *testing.T) {
+	storetest.RunDevices(t, func(t *testing.T) storetest.DeviceStores {
+		url := pgtest.URL(t)
+		a := open(t, url)
+		return storetest.DeviceStores{Users: postgres.NewUserStore(a), Devices: postgres.NewDeviceStore(a), OtherProcess: postgres.NewDeviceStore(open(t, url))}
+	})
+}

@@ -95,6 +95,7 @@ type session struct {
 	blockSize int
 	buf       []byte       // a block's worth, lent for a SUMS request (see buffers.go)
 	ended     atomic.Bool  // another session changed the password
+	device    [16]byte     // the device credential that logged in; zero for the password
 	status    lnp.Status   // how the request being served ended, for Stats
 	last      larder.Event // the event it recorded, for its log line
 	listing   *listCursor  // the listing in progress, if any

@@ -44,6 +44,7 @@ type lnpHarness struct {
 	spaces     string
 	known      *clientconf.KnownServers
 	users      *sqlite.UserStore
+	devices    *sqlite.DeviceStore
 	parts      fileParts // of the files service served
 	logs       *syncBuffer
 	plaintext  bool
@@ -89,7 +90,7 @@ func startLNPHarnessFiles(t *testing.T, plaintext bool, change func(*fileParts),
 	id, err := tlsconf.LoadOrCreate(filepath.Join(top, "tls"))
 	must(t, err)
 	h.known = clientconf.Open(filepath.Join(top, "client")).KnownServers()
-	h.users = sqlite.NewUserStore(db)
+	h.users, h.devices = sqlite.NewUserStore(db), sqlite.NewDeviceStore(db)
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.parts = fileParts{shared: files, spaces: spaces, records: sqlite.NewFileStore(db), logger: logger}
 	if change != nil {
@@ -103,6 +104,7 @@ func startLNPHarnessFiles(t *testing.T, plaintext bool, change func(*fileParts),
 		WriteTimeout:   5 * time.Second,
 		Name:           "larder test",
 	}
+	h.srv.Auth.Devices = h.devices
 	for _, f := range configure {
 		f(h.srv)
 	}

@@ -19,7 +19,10 @@ const accountCheckEvery = time.Second
 // A disabled or deleted account is an error with code EFORBIDDEN (DENIED)
 // saying so; a changed password one with code EUNAUTHORIZED.
 func (ss *session) checkAccount(ctx context.Context) error {
-	return ss.s.checkAccount(ctx, ss.user)
+	if err := ss.s.checkAccount(ctx, ss.user); err != nil {
+		return err
+	}
+	return ss.checkDevice(ctx)
 }
 
 // checkAccount is session.checkAccount for the account that logged in as
@@ -86,7 +89,10 @@ func (w *accountWatch) check(ctx context.Context) error {
 
 // startWatch starts watchAccounts, once for both protocols.
 func (s *Server) startWatch() {
-	s.watcher.Do(func() { s.running.Go(s.watchAccounts) })
+	s.watcher.Do(func() {
+		s.running.Go(s.watchAccounts)
+		s.running.Go(s.watchDevices)
+	})
 }
 
 // watchAccounts, until Close, checks every accountCheckEvery the account

@@ -46,6 +46,10 @@ func (ss *session) hello2(body []byte) bool {
 		if u = ss.register(ctx, h); u == nil {
 			return false
 		}
+	case lnp.MethodDevice:
+		if u = ss.proveDevice(ctx, h, hello, from, start); u == nil {
+			return false
+		}
 	}
 	return ss.start(ctx, u, h.MaxBlock, start)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/lnp"
@@ -79,6 +80,8 @@ func (ss *session) handle(ctx context.Context, m lnp.Message) bool {
 		return ss.parts(ctx, m)
 	case lnp.Cancel:
 		return ss.cancel(ctx, m)
+	case lnp.DeviceAdd, lnp.Devices, lnp.DeviceRevoke:
+		return ss.devices(ctx, m)
 	}
 	return ss.done(ctx, larder.Event{Kind: larder.EventRefused}, larder.Errorf(larder.EINVALID, "%v is not served", m.Type()), nil)
 }
@@ -308,7 +311,23 @@ func (ss *session) rename(ctx context.Context, m lnp.Rename) bool {
 
 func (ss *session) passwd(ctx context.Context, m lnp.Passwd) bool {
 	ev := larder.Event{Kind: larder.EventAccount, Reason: "password changed by the user"}
-	u, err := ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], remoteIP(ss.c.rwc))
+	var u *larder.User
+	var err error
+	if c := m.Credential; c != nil {
+		ev.Reason = "password changed by the user, both credentials"
+		p := auth.Params{Memory: c.KDF.Memory, Time: c.KDF.Time, Threads: c.KDF.Threads}
+		u, err = ss.s.Auth.ChangePassword(ctx, ss.user.Name, m.Old[:], m.New[:], c.Salt, p,
+			auth.LNPKeys{StoredKey: c.StoredKey, ServerKey: c.ServerKey}, remoteIP(ss.c.rwc))
+		if err != nil && u != nil {
+			// The signature changed; only the credential failed.
+			ss.s.lnp.mu.Lock()
+			ss.user = u
+			ss.s.lnp.mu.Unlock()
+			ss.s.lnp.endOtherSessions(u.Name, ss)
+		}
+	} else {
+		u, err = ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], remoteIP(ss.c.rwc))
+	}
 	if err == nil {
 		ss.s.lnp.mu.Lock() // watchAccounts reads ss.user
 		ss.user = u

@@ -136,6 +136,20 @@ var migrations = []string{
 	// (larder.User.LNPCredential). Rows from before have none: they are
 	// enrolled at their next LNP/1 login.
 	`ALTER TABLE users ADD COLUMN lnp_credential TEXT NOT NULL DEFAULT ''`,
+
+	// 11: device credentials (larder.Device), which log in to LNP/1
+	// without the password. They go with their account. The index on
+	// user_id serves a listing of an account's devices, and the cascade.
+	`CREATE TABLE devices (
+		id         BLOB PRIMARY KEY CHECK (length(id) = 16),
+		user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+		label      TEXT NOT NULL,
+		credential TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		expires_at TEXT NOT NULL,
+		last_used  TEXT NOT NULL
+	) STRICT;
+	CREATE INDEX devices_user_id ON devices (user_id)`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.

@@ -21,3 +21,14 @@ func TestSettingConformance(t *testing.T) {
 		return sqlite.NewSettingStore(a), sqlite.NewSettingStore(b)
 	})
 }
+
+// TestDeviceConformance runs the device suite, the second store on a
+// second handle of the same file (another process).
+func TestDeviceConformance(t *testing.T) {
+	storetest.RunDevices(t, func(t *testing.T) storetest.DeviceStores {
+		path := filepath.Join(t.TempDir(), "larder.db")
+		a, b := open(t, path), open(t, path)
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return storetest.DeviceStores{Users: sqlite.NewUserStore(a), Devices: sqlite.NewDeviceStore(a), OtherProcess: sqlite.NewDeviceStore(b)}
+	})
+}
