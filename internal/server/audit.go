@@ -118,11 +118,12 @@ func coursePath(p string) string {
 	return "/" + sharedName + c
 }
 
-// recordLogin records the outcome of a password check that took d and
-// ended in err.
-func (s *Server) recordLogin(ctx context.Context, ex *exchange, err error, d time.Duration) {
-	ev := ex.event(larder.EventLogin)
-	ev.Status, ev.Duration = 0, d
+// recordLogin records the outcome of a check of a credential that took d
+// and ended in err; ev is the login event of the request (its user and
+// remote), and cred names the credential checked, for the reason of a
+// failure ("wrong " + cred).
+func (s *Server) recordLogin(ctx context.Context, ev larder.Event, cred credential, err error, d time.Duration) {
+	ev.Kind, ev.Status, ev.Duration = larder.EventLogin, 0, d
 	switch code := larder.ErrorCode(err); {
 	case code == "":
 	case code == larder.ETHROTTLED:
@@ -132,12 +133,22 @@ func (s *Server) recordLogin(ctx context.Context, ex *exchange, err error, d tim
 	case code == larder.EDISABLED:
 		ev.Kind, ev.Reason = larder.EventLoginFailed, "account disabled"
 	case code == larder.EUNAUTHORIZED:
-		ev.Kind, ev.Reason = larder.EventLoginFailed, "wrong signature"
+		ev.Kind, ev.Reason = larder.EventLoginFailed, "wrong "+string(cred)
 	default: // the server's trouble (a full hash pool, the database): no verdict on the client
 		ev.Kind, ev.Reason = larder.EventLoginFailed, "not checked: "+larder.ErrorMessage(err)
 	}
 	s.record(ctx, ev)
 }
+
+// credential names what a login proves, for the reason its failure is
+// recorded with.
+type credential string
+
+const (
+	credSignature credential = "signature"     // the course signature
+	credPassword  credential = "password"      // LNP/1's channel-bound proof of the password
+	credDevice    credential = "device secret" // LNP/1's proof of a device credential
+)
 
 // recordOutcome records what the reply to ex did, unless handling recorded
 // it already (registrations and failed logins).

@@ -237,3 +237,31 @@ func TestAuditLNPSyncDownloadUnrecorded(t *testing.T) {
 		t.Fatalf("a download whose sync event was refused: got %v, want END OTHER saying the audit trail could not record it", err)
 	}
 }
+
+// TestAuditLNPLoginFailureNamesCredential: a failed LNP/1 login is
+// recorded with the credential that failed, so that the trail tells a
+// mistyped password (the channel-bound proof) from a replayed course
+// signature.
+func TestAuditLNPLoginFailureNamesCredential(t *testing.T) {
+	h, out, closeTrail := auditedLNPHarness(t)
+	sig := h.register(t, "alice", "pw")
+	s, err := h.enroll(t, "alice", sig, "pw")
+	must(t, err)
+	s.Close()
+	_, err = client.Login(context.Background(), h.tlsConn(t), "alice", "not pw", cheapLogin())
+	wantBadLogin(t, "a wrong password", err)
+	h.register(t, "bob", "pw")
+	if _, err := h.dial("bob", larder.NewSignature("not pw", course.CourseSalt), 0); err == nil {
+		t.Fatal("a wrong signature logged in")
+	}
+	closeTrail()
+	got := map[string]string{}
+	for _, e := range trailEvents(t, out) {
+		if e.Kind == larder.EventLoginFailed {
+			got[e.User] = e.Reason
+		}
+	}
+	if got["alice"] != "wrong password" || got["bob"] != "wrong signature" {
+		t.Errorf("login.failed reasons %q; want alice's \"wrong password\", bob's \"wrong signature\"", got)
+	}
+}

@@ -129,7 +129,7 @@ func (h *courseHandler) retrieve(ctx context.Context, req *course.Request, from 
 
 	start := time.Now()
 	u, err := s.Auth.Login(ctx, req.Username, req.Signature[:], from)
-	s.recordLogin(ctx, &ex, err, time.Since(start))
+	s.recordLogin(ctx, ex.event(larder.EventLogin), credSignature, err, time.Since(start))
 	switch code := larder.ErrorCode(err); {
 	case code == "":
 	case code == larder.ENOTFOUND:

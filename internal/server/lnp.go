@@ -206,17 +206,16 @@ func (ss *session) hello() bool {
 	defer cancel()
 	start := time.Now()
 	u, err := s.Auth.LoginSignature(ctx, h.User, h.Signature[:], remoteIP(c.rwc), !s.CloseSignatureLogins)
-	if !ss.loggedIn(ctx, h.User, err, start) {
+	if !ss.loggedIn(ctx, h.User, credSignature, err, start) {
 		return false
 	}
 	return ss.start(ctx, u, h.MaxBlock, start)
 }
 
-// loggedIn records a login's outcome and, if it failed, answers it. It
-// reports whether the login succeeded.
-func (ss *session) loggedIn(ctx context.Context, user string, err error, start time.Time) bool {
-	ex := exchange{remote: ss.c.remote, user: user}
-	ss.s.recordLogin(ctx, &ex, err, time.Since(start))
+// loggedIn records the outcome of a login that checked cred and, if it
+// failed, answers it. It reports whether the login succeeded.
+func (ss *session) loggedIn(ctx context.Context, user string, cred credential, err error, start time.Time) bool {
+	ss.s.recordLogin(ctx, larder.Event{User: user, Remote: ss.c.remote}, cred, err, time.Since(start))
 	if err != nil {
 		status, msg := loginStatus(err)
 		ss.logRequest("login", &larder.Event{User: user, Status: int(status), Reason: msg}, time.Since(start))

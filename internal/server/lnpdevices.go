@@ -15,10 +15,10 @@ import (
 // does for the password, and returns the account, or nil when the login
 // failed and was answered.
 func (ss *session) proveDevice(ctx context.Context, h lnp.Hello2, hello []byte, from netip.Addr, start time.Time) *larder.User {
-	s, c := ss.s, ss.c
+	s := ss.s
 	ch, err := s.Auth.StartDevice(ctx, h.User, h.Device)
 	if err != nil {
-		ss.loggedIn(ctx, h.User, err, start)
+		ss.loggedIn(ctx, h.User, credDevice, err, start)
 		return nil
 	}
 	// The salt is the device's ID and the cost zero: the device's secret
@@ -27,26 +27,12 @@ func (ss *session) proveDevice(ctx context.Context, h lnp.Hello2, hello []byte, 
 	if ss.w.WriteFrame(lnp.TypeChallenge, chBody) != nil || ss.w.Flush() != nil {
 		return nil
 	}
-	c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
-	t, body, err := ss.r.Next()
-	if err == nil && t != lnp.TypeProof {
-		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where a PROOF was due"}
-	}
-	var p lnp.Proof
-	if err == nil {
-		p, err = lnp.ParseProof(body)
-	}
-	if err != nil {
-		ss.refuse(lnp.StatusMalformed, "malformed PROOF: "+err.Error(), err)
-		return nil
-	}
-	binding, err := channelBinding(c)
-	if err != nil {
-		ss.refuse(lnp.StatusOther, "the TLS connection has no channel binding to log in with", err)
+	p, binding, ok := ss.readProof()
+	if !ok {
 		return nil
 	}
 	res, err := s.Auth.FinishDevice(ctx, ch, lnp.AuthMessage(hello, chBody, binding), p.Proof, from)
-	if !ss.loggedIn(ctx, h.User, err, start) {
+	if !ss.loggedIn(ctx, h.User, credDevice, err, start) {
 		return nil
 	}
 	if !ss.verified(lnp.Verified{Signature: res.ServerSignature}) {

@@ -30,7 +30,7 @@ func (ss *session) hello2(body []byte) bool {
 	switch h.Method {
 	case lnp.MethodSignature:
 		u, err = s.Auth.LoginSignature(ctx, h.User, h.Nonce[:], from, !s.CloseSignatureLogins)
-		if !ss.loggedIn(ctx, h.User, err, start) {
+		if !ss.loggedIn(ctx, h.User, credSignature, err, start) {
 			return false
 		}
 		// The account has no credential yet (LoginSignature refuses one
@@ -57,10 +57,10 @@ func (ss *session) hello2(body []byte) bool {
 // prove runs the challenge and the proof of MethodPassword, and returns
 // the account, or nil when the login failed and was answered.
 func (ss *session) prove(ctx context.Context, h lnp.Hello2, hello []byte, from netip.Addr, start time.Time) *larder.User {
-	s, c := ss.s, ss.c
+	s := ss.s
 	ch, err := s.Auth.StartLNP(ctx, h.User)
 	if err != nil {
-		ss.loggedIn(ctx, h.User, err, start)
+		ss.loggedIn(ctx, h.User, credPassword, err, start)
 		return nil
 	}
 	challenge := lnp.Challenge{Nonce: ch.Nonce, Salt: ch.Salt, KDF: kdfOf(ch.KDF)}
@@ -70,26 +70,12 @@ func (ss *session) prove(ctx context.Context, h lnp.Hello2, hello []byte, from n
 	}
 	// The client now runs argon2id: a slow machine, or a high policy,
 	// may take a few seconds.
-	c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
-	t, body, err := ss.r.Next()
-	if err == nil && t != lnp.TypeProof {
-		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where a PROOF was due"}
-	}
-	var p lnp.Proof
-	if err == nil {
-		p, err = lnp.ParseProof(body)
-	}
-	if err != nil {
-		ss.refuse(lnp.StatusMalformed, "malformed PROOF: "+err.Error(), err)
-		return nil
-	}
-	binding, err := channelBinding(c)
-	if err != nil {
-		ss.refuse(lnp.StatusOther, "the TLS connection has no channel binding to log in with", err)
+	p, binding, ok := ss.readProof()
+	if !ok {
 		return nil
 	}
 	res, err := s.Auth.FinishLNP(ctx, ch, lnp.AuthMessage(hello, chBody, binding), p.Proof, from)
-	if !ss.loggedIn(ctx, h.User, err, start) {
+	if !ss.loggedIn(ctx, h.User, credPassword, err, start) {
 		return nil
 	}
 	if !ss.verified(lnp.Verified{Signature: res.ServerSignature, Renew: res.Renew, KDF: kdfOf(s.Auth.Params())}) {
@@ -193,4 +179,29 @@ func channelBinding(c *conn) ([]byte, error) {
 
 func kdfOf(p auth.Params) lnp.KDF {
 	return lnp.KDF{Memory: p.Memory, Time: p.Time, Threads: p.Threads}
+}
+
+// readProof reads the PROOF that answers a CHALLENGE, within the request
+// timeout, and the TLS channel binding it must be checked with. A
+// malformed PROOF, or a connection without a binding, is answered and
+// ok is false.
+func (ss *session) readProof() (p lnp.Proof, binding []byte, ok bool) {
+	ss.c.rwc.SetReadDeadline(time.Now().Add(ss.s.lnp.requestTimeout))
+	t, body, err := ss.r.Next()
+	if err == nil && t != lnp.TypeProof {
+		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where a PROOF was due"}
+	}
+	if err == nil {
+		p, err = lnp.ParseProof(body)
+	}
+	if err != nil {
+		ss.refuse(lnp.StatusMalformed, "malformed PROOF: "+err.Error(), err)
+		return p, nil, false
+	}
+	binding, err = channelBinding(ss.c)
+	if err != nil {
+		ss.refuse(lnp.StatusOther, "the TLS connection has no channel binding to log in with", err)
+		return p, nil, false
+	}
+	return p, binding, true
 }
