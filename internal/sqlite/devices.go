@@ -76,16 +76,8 @@ func (s *DeviceStore) Devices(ctx context.Context, userID int64) ([]*larder.Devi
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: devices: %w", err)
 	}
-	defer rows.Close()
-	var ds []*larder.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: devices: %w", err)
-		}
-		ds = append(ds, d)
-	}
-	if err := rows.Err(); err != nil {
+	ds, err := collect(rows, scanDevice)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: devices: %w", err)
 	}
 	return ds, nil
@@ -126,7 +118,7 @@ func affected(res sql.Result, err error, op string, id [16]byte) error {
 	return nil
 }
 
-func scanDevice(row interface{ Scan(...any) error }) (*larder.Device, error) {
+func scanDevice(row scanner) (*larder.Device, error) {
 	var (
 		d                      larder.Device
 		id                     []byte

@@ -149,23 +149,18 @@ func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events: %w", err)
 	}
-	defer rows.Close()
-	events := []larder.Event{}
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: events: %w", err)
-		}
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
+	events, err := collect(rows, scanEvent)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: events: %w", err)
+	}
+	if events == nil {
+		events = []larder.Event{} // none is an empty list, not null, in JSON
 	}
 	return events, nil
 }
 
 // scanEvent reads the eventColumns of one row.
-func scanEvent(rows *sql.Rows) (larder.Event, error) {
+func scanEvent(rows scanner) (larder.Event, error) {
 	var (
 		e        larder.Event
 		id, sum  []byte

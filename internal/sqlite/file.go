@@ -414,16 +414,12 @@ func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileI
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: intents: %w", err)
 	}
-	defer rows.Close()
-	var ins []larder.FileIntent
-	for rows.Next() {
+	ins, err := collect(rows, func(row scanner) (larder.FileIntent, error) {
 		in := larder.FileIntent{Backend: backend}
-		if err := rows.Scan(&in.ID, &in.Op, &in.Space, &in.Path, &in.To); err != nil {
-			return nil, fmt.Errorf("sqlite: intents: %w", err)
-		}
-		ins = append(ins, in)
-	}
-	if err := rows.Err(); err != nil {
+		err := row.Scan(&in.ID, &in.Op, &in.Space, &in.Path, &in.To)
+		return in, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: intents: %w", err)
 	}
 	return ins, nil

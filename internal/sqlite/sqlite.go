@@ -226,3 +226,20 @@ func noSpace(err error) error {
 	}
 	return err
 }
+
+// scanner is what a row offers to be read: *sql.Row and *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// collect reads every row of rows with scan, in order, and closes rows.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -236,16 +236,8 @@ func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list users: %w", err)
 	}
-	defer rows.Close()
-	var users []*larder.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list users: %w", err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
+	users, err := collect(rows, scanUser)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: list users: %w", err)
 	}
 	return users, nil
@@ -266,7 +258,7 @@ func (s *UserStore) exec(ctx context.Context, query string, args ...any) (int64,
 }
 
 // scanUser reads the userColumns of one row.
-func scanUser(row interface{ Scan(...any) error }) (*larder.User, error) {
+func scanUser(row scanner) (*larder.User, error) {
 	var (
 		u                larder.User
 		created, updated string
