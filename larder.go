@@ -30,7 +30,9 @@ type User struct {
 
 	// Verifier is the stored hash of the user's signature, as a PHC string
 	// that names its algorithm and parameters ("$argon2id$v=19$m=..."), or
-	// a legacy format that internal/auth can read.
+	// a legacy format that internal/auth can read. "" means the account
+	// has no password for the course protocol: it logs in over LNP/1 only,
+	// and then LNPCredential is set.
 	Verifier string
 
 	// Disabled accounts cannot log in; they keep their name and files.
@@ -61,10 +63,10 @@ type User struct {
 // Names are compared byte for byte. Every method that names a missing
 // account fails with code ENOTFOUND.
 type UserStore interface {
-	// CreateUser stores a new account with u.Name, u.Verifier and
-	// u.Disabled, and sets u.ID, u.CreatedAt and u.UpdatedAt. A taken name
-	// fails with code ECONFLICT; of concurrent calls for one name exactly
-	// one succeeds.
+	// CreateUser stores a new account with u.Name, u.Verifier,
+	// u.LNPCredential (at least one of the two set) and u.Disabled, and
+	// sets u.ID, u.CreatedAt and u.UpdatedAt. A taken name fails with code
+	// ECONFLICT; of concurrent calls for one name exactly one succeeds.
 	CreateUser(ctx context.Context, u *User) error
 
 	// UserByName returns the account called name. It sees at once every
@@ -75,7 +77,8 @@ type UserStore interface {
 	// password, if it is still old, atomically; it adds one to
 	// CredentialGen, empties LNPCredential (made from the old password)
 	// and updates UpdatedAt. If the verifier has changed meanwhile it
-	// fails with code ECONFLICT and changes nothing.
+	// fails with code ECONFLICT and changes nothing. An account with no
+	// verifier (old "") gets one only through ReplaceCredentials.
 	ReplaceVerifier(ctx context.Context, name, old, new string) error
 
 	// RehashVerifier is ReplaceVerifier for a new hash of the same
@@ -93,6 +96,14 @@ type UserStore interface {
 	// credential. If either has changed meanwhile it fails with code
 	// ECONFLICT and changes nothing.
 	SetLNPCredential(ctx context.Context, name string, gen int64, old, new string) error
+
+	// ReplaceCredentials sets both credentials of account name at once,
+	// for a new password, if its CredentialGen is still gen, and adds one
+	// to CredentialGen: verifier ("" for none: the account logs in over
+	// LNP/1 only) and lnpCredential, of which at least one is set. If the
+	// generation has changed meanwhile it fails with code ECONFLICT and
+	// changes nothing.
+	ReplaceCredentials(ctx context.Context, name string, gen int64, verifier, lnpCredential string) error
 
 	// SetDisabled disables or enables account name.
 	SetDisabled(ctx context.Context, name string, disabled bool) error
@@ -192,6 +203,21 @@ func UserNotFound(name string) error {
 // no longer the one the caller read.
 func VerifierChanged(name string) error {
 	return Errorf(ECONFLICT, "the verifier of user %q has changed", name)
+}
+
+// CredentialsChanged is ReplaceCredentials' error when the account's
+// password has changed since the caller read it.
+func CredentialsChanged(name string) error {
+	return Errorf(ECONFLICT, "the password of user %q has changed meanwhile", name)
+}
+
+// CheckCredentials is the stores' check that an account keeps a way to
+// log in: a verifier, an LNP/1 credential, or both.
+func CheckCredentials(name, verifier, lnpCredential string) error {
+	if verifier == "" && lnpCredential == "" {
+		return fmt.Errorf("account %q would have no credential: neither a verifier nor an LNP/1 credential", name)
+	}
+	return nil
 }
 
 // ValidateListUsers checks the arguments of UserStore.ListUsers, so that

@@ -96,6 +96,12 @@ func Register(ctx context.Context, conn net.Conn, user string, sig larder.Signat
 	return enrollWith(ctx, conn, lnp.MethodRegister, user, sig, password, opts)
 }
 
+// RegisterLNP is Register for an account that logs in over LNP/1 only: it
+// has no course signature, and no salt to keep.
+func RegisterLNP(ctx context.Context, conn net.Conn, user, password string, opts LoginOptions) (*Session, error) {
+	return enrollWith(ctx, conn, lnp.MethodRegisterLNP, user, larder.Signature{}, password, opts)
+}
+
 func enrollWith(ctx context.Context, conn net.Conn, method lnp.Method, user string, sig larder.Signature, password string, opts LoginOptions) (*Session, error) {
 	s := newSession(ctx, conn, &opts.SessionOptions)
 	err := s.sendLogin(lnp.Hello2{User: user, Method: method, Nonce: sig, MaxBlock: uint32(opts.MaxBlock)})
@@ -204,7 +210,7 @@ func (s *Session) enroll(password string, k lnp.KDF, opts *LoginOptions) error {
 		return err
 	}
 	s.policy = k
-	m := newCredential(password, k)
+	m := lnp.NewCredential(password, k)
 	if err := s.sendLogin(m); err != nil {
 		return err
 	}
@@ -215,27 +221,19 @@ func (s *Session) enroll(password string, k lnp.KDF, opts *LoginOptions) error {
 	return s.welcome(body, opts.SessionOptions)
 }
 
-// newCredential makes an LNP/1 credential of password at k, with a fresh
-// random salt.
-func newCredential(password string, k lnp.KDF) lnp.Enroll {
-	m := lnp.Enroll{Salt: make([]byte, 16), KDF: k}
-	rand.Read(m.Salt)
-	keys := lnp.DeriveKeys(lnp.SaltedKey(password, m.Salt, k))
-	m.StoredKey, m.ServerKey = keys.StoredKey, keys.ServerKey
-	return m
-}
-
 // ChangePassword changes the account's password from old to new in one
 // request: the course signatures of both (signed with the account's
-// salt) and the LNP/1 credential of the new password, at the server's
-// policy, so that the account need not enroll again. The session must
+// salt; zero for an account that logs in over LNP/1 only, whose login on
+// this session proved the old password) and the LNP/1 credential of the
+// new password, at the server's policy, so that the account need not
+// enroll again. The session must
 // have logged in with the password (Login, Enroll, Register), which told
 // it the policy; otherwise it is an error and nothing is sent.
 func (s *Session) ChangePassword(ctx context.Context, old, new larder.Signature, newPassword string) error {
 	if s.policy == (lnp.KDF{}) {
 		return errors.New("client: this session did not log in with the password, so it does not know the server's argon2id policy: use Passwd")
 	}
-	c := newCredential(newPassword, s.policy)
+	c := lnp.NewCredential(newPassword, s.policy)
 	defer s.begin(ctx)()
 	_, err := s.call(ctx, lnp.Passwd{Old: old, New: new, Credential: &c})
 	return err

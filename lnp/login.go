@@ -2,6 +2,7 @@ package lnp
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
@@ -38,15 +39,20 @@ const (
 	// account that has no LNP/1 credential yet: the server then asks for
 	// one (VERIFIED with Renew) and the signature stops opening LNP/1.
 	MethodSignature Method = 2
-	// MethodRegister makes a new account: the nonce is the course
-	// signature the account will have on the course protocol, and the
-	// server asks for an LNP/1 credential (VERIFIED with Renew).
+	// MethodRegister makes a new account for both protocols: the nonce
+	// is the course signature the account will have on the course
+	// protocol, and the server asks for an LNP/1 credential (VERIFIED
+	// with Renew).
 	MethodRegister Method = 3
 	// MethodDevice proves a device credential (DeviceAdd) as
 	// MethodPassword proves the password: the HELLO carries the device's
 	// ID after the max block, the CHALLENGE has the ID as its salt and a
 	// cost of zeros, and the salted key is the device's secret itself.
 	MethodDevice Method = 4
+	// MethodRegisterLNP makes a new account that logs in over LNP/1 only,
+	// as MethodRegister does but with no course signature: the nonce is
+	// sent as zeros and ignored.
+	MethodRegisterLNP Method = 5
 )
 
 // Salt lengths a credential may have, in bytes.
@@ -68,8 +74,8 @@ func (k KDF) String() string { return fmt.Sprintf("m=%d,t=%d,p=%d", k.Memory, k.
 type Hello2 struct {
 	User   string
 	Method Method
-	// Nonce is the client's fresh random nonce (MethodPassword), or the
-	// course signature (MethodSignature, MethodRegister).
+	// Nonce is the client's fresh random nonce (MethodPassword), the
+	// course signature (MethodSignature, MethodRegister), or zeros.
 	Nonce    [32]byte
 	MaxBlock uint32
 	// Device is the device's ID, with MethodDevice only.
@@ -170,7 +176,7 @@ func ParseHello2(body []byte) (Hello2, error) {
 		return Hello2{}, &ProtocolError{Msg: "the HELLO does not start with " + Magic2}
 	}
 	m := Hello2{User: d.str(64), Method: Method(d.u8())}
-	if d.err == nil && (m.Method < MethodPassword || m.Method > MethodDevice) {
+	if d.err == nil && (m.Method < MethodPassword || m.Method > MethodRegisterLNP) {
 		d.fail(fmt.Sprintf("a HELLO of unknown method %d", m.Method))
 	}
 	m.Nonce, m.MaxBlock = d.hash(), d.u32()
@@ -241,6 +247,16 @@ type Keys struct {
 // runs on the client.
 func SaltedKey(password string, salt []byte, k KDF) [32]byte {
 	return [32]byte(argon2.IDKey([]byte(password), salt, k.Time, k.Memory, k.Threads, 32))
+}
+
+// NewCredential makes the credential of password at k, with a fresh
+// random salt: what a client sends in ENROLL.
+func NewCredential(password string, k KDF) Enroll {
+	m := Enroll{Salt: make([]byte, 16), KDF: k}
+	rand.Read(m.Salt)
+	keys := DeriveKeys(SaltedKey(password, m.Salt, k))
+	m.StoredKey, m.ServerKey = keys.StoredKey, keys.ServerKey
+	return m
 }
 
 // DeriveKeys returns the keys of a salted key (RFC 5802 §3).

@@ -424,8 +424,10 @@ func loadOrCreatePeppers(ctx context.Context, path string, store larder.UserStor
 	parser := auth.NewHasher(auth.DefaultParams, nil, 1) // reads hashes; computes none
 	used := map[string]int{}
 	err = eachUser(ctx, store, func(u *larder.User) error {
-		for _, id := range parser.PepperIDs(u.Verifier) {
-			used[id]++
+		for _, c := range []string{u.Verifier, u.LNPCredential} {
+			for _, id := range parser.PepperIDs(c) {
+				used[id]++
+			}
 		}
 		return nil
 	})

@@ -137,6 +137,8 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 func hashState(h *auth.Hasher, stored string) string {
 	err := h.WrapCheck(stored)
 	switch {
+	case errors.Is(err, auth.ErrNoHash):
+		return "native only"
 	case errors.Is(err, auth.ErrStronger):
 		return "above policy" // a login keeps it, or raises its other parameters
 	case !h.NeedsRehash(stored):

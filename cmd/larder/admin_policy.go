@@ -47,7 +47,7 @@ func runAdminUpgrade(ctx context.Context, env *Env, args []string) error {
 
 	// Collect first, then wrap in parallel: one argon2id per account.
 	var todo []*larder.User
-	var current, wrapped, stronger, olderPepper, unusable int
+	var current, wrapped, stronger, olderPepper, nativeOnly, unusable int
 	err = eachUser(ctx, a.store, func(u *larder.User) error {
 		switch err := a.hasher.WrapCheck(u.Verifier); {
 		case err == nil:
@@ -60,6 +60,8 @@ func runAdminUpgrade(ctx context.Context, env *Env, args []string) error {
 			stronger++
 		case errors.Is(err, auth.ErrOtherPepper):
 			olderPepper++
+		case errors.Is(err, auth.ErrNoHash):
+			nativeOnly++
 		default:
 			unusable++ // unreadable, or not checkable here: not checkable wrapped either
 		}
@@ -68,8 +70,8 @@ func runAdminUpgrade(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%d accounts current, %d already wrapped, %d above policy (left alone), %d on an older pepper (moved at login), %d unusable, %d to wrap\n",
-		current, wrapped, stronger, olderPepper, unusable, len(todo))
+	fmt.Fprintf(env.Stdout, "%d accounts current, %d already wrapped, %d above policy (left alone), %d on an older pepper (moved at login), %d native only (no hash), %d unusable, %d to wrap\n",
+		current, wrapped, stronger, olderPepper, nativeOnly, unusable, len(todo))
 	if *dryRun || len(todo) == 0 {
 		return nil
 	}

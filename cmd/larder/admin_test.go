@@ -20,7 +20,8 @@ import (
 
 // TestAdminUserAddThenLogin adds accounts as an administrator does, with
 // the course client's salt and with a new random one, and checks that the
-// signature each user will send logs in, through the wire and the CLI.
+// signature each user will send logs in, through the wire and the CLI;
+// and, by default, an account that logs in over the native protocol only.
 func TestAdminUserAddThenLogin(t *testing.T) {
 	l := startLarder(t)
 	l.put(t, "f.txt", []byte("added"))
@@ -36,12 +37,27 @@ func TestAdminUserAddThenLogin(t *testing.T) {
 	}
 
 	// A new random salt, printed for the administrator to hand over.
-	out = adminOK(t, l, "random password\n", "user", "add", "dave", "--password-stdin")
+	out = adminOK(t, l, "random password\n", "user", "add", "dave", "--course", "--password-stdin")
 	m := regexp.MustCompile(`(?m)^dave's client salt, to hand over with the password: (\S+)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("user add without --salt printed %q, want the new salt", out)
 	}
 	wantFetch(t, l, "dave", larder.NewSignature("random password", m[1]), "f.txt", "added")
+
+	// By default the account logs in over the native protocol only: no
+	// salt to hand over, no signature the course protocol takes.
+	out = adminOK(t, l, "native password\n", "user", "add", "erin", "--password-stdin")
+	if want := "user erin added\nerin logs in over the native protocol only (larder login)\n"; out != want {
+		t.Errorf("user add printed %q, want %q", out, want)
+	}
+	if r := rawExchangeFrom(t, "", l.addr(), "erin", larder.NewSignature("native password", course.CourseSalt), "f.txt"); r.status != course.StatusInvalidLogin ||
+		!strings.Contains(string(r.payload), "logs in over LNP/1 only") {
+		t.Errorf("a course retrieval as erin: status %d %q, want INVALID_LOGIN saying the account is LNP/1 only", r.status, r.payload)
+	}
+	erin, stdout, stderr := testEnv(t, l.addr(), "LARDER_USER", "erin", "LARDER_PASSWORD", "native password", "LARDER_NATIVE_SERVER", l.lnpAddr())
+	if err := run(erin, "whoami"); err != nil || !strings.Contains(stdout.String(), "erin") {
+		t.Errorf("larder whoami as erin: %v, %q\n%s", err, stdout, stderr)
+	}
 
 	// A taken name is refused, and the account keeps its password.
 	_, _, err := l.admin(t, "other password\n", "user", "add", "carol", "--salt", "course", "--password-stdin")
@@ -88,12 +104,22 @@ func TestAdminUserListJSON(t *testing.T) {
 	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "NAME STATE CREATED CHANGED NATIVE HASH" {
 		t.Fatalf("user list: got\n%s\nwant a header and 3 rows", out)
 	}
-	if f := strings.Fields(lines[2]); f[0] != "carol" || f[1] != "disabled" || f[6] != "no" {
-		t.Errorf("user list: got row %q, want carol, disabled, not enrolled for native logins", lines[2])
+	// An administrator's account has its native credential from the
+	// start; those registered on the course port enroll at their first
+	// native login.
+	if f := strings.Fields(lines[2]); f[0] != "carol" || f[1] != "disabled" || f[6] != "enrolled" {
+		t.Errorf("user list: got row %q, want carol, disabled, enrolled for native logins", lines[2])
+	}
+	if f := strings.Fields(lines[3]); f[0] != "zoe" || f[6] != "no" {
+		t.Errorf("user list: got row %q, want zoe, not enrolled for native logins", lines[3])
 	}
 	for _, u := range users {
-		if u.Native != "none" {
-			t.Errorf("user list --json: %s's native credential %q, want none", u.Name, u.Native)
+		want := "none"
+		if u.Name == "carol" {
+			want = "lnp-scram m=64,t=1,p=1 pepper=p1"
+		}
+		if u.Native != want {
+			t.Errorf("user list --json: %s's native credential %q, want %q", u.Name, u.Native, want)
 		}
 	}
 }

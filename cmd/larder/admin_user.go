@@ -97,33 +97,33 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 // passwordFlags are the flags of the commands that set a password.
 type passwordFlags struct {
 	salt          string
+	course        bool // also a password for the course protocol
+	nativeOnly    bool // no password for the course protocol
 	passwordStdin bool
 }
 
-func (p *passwordFlags) define(fs *flag.FlagSet) {
-	fs.StringVar(&p.salt, "salt", "", "the client `salt` the user will sign with; \"course\" for the course client's fixed salt (default: a new random salt, printed)")
+func (p *passwordFlags) define(fs *flag.FlagSet, add bool) {
+	fs.StringVar(&p.salt, "salt", "", "the client `salt` the user will sign with on the course protocol; \"course\" for the course client's fixed salt\n"+
+		"(implies --course; default: a new random salt, printed)")
+	if add {
+		fs.BoolVar(&p.course, "course", false, "also give the account a password for the course protocol (by default it logs in over the native protocol only)")
+	} else {
+		fs.BoolVar(&p.course, "course", false, "also give the account a password for the course protocol, if it has none")
+		fs.BoolVar(&p.nativeOnly, "native-only", false, "take away the account's password for the course protocol: it logs in over the native protocol only")
+	}
 	fs.BoolVar(&p.passwordStdin, "password-stdin", false, "read the password from the first line of stdin (else LARDER_PASSWORD, else a prompt)")
 }
 
-// signature reads the new password for name and returns its signature
-// under the chosen salt, and the salt. The password and the signature are
-// never printed; only the verifier made from them is stored.
-func (p *passwordFlags) signature(ctx context.Context, env *Env, name string) (larder.Signature, string, error) {
-	s := p.salt
-	switch s {
+// courseSalt returns the salt of the account's course-protocol password:
+// --salt, or a new random one.
+func (p *passwordFlags) courseSalt() (string, error) {
+	switch p.salt {
 	case "course":
-		s = course.CourseSalt
+		return course.CourseSalt, nil
 	case "":
-		var err error
-		if s, err = larder.NewSalt(); err != nil {
-			return larder.Signature{}, "", err
-		}
+		return larder.NewSalt()
 	}
-	pw, err := readPassword(ctx, env, p.passwordStdin, name+" (new)", true)
-	if err != nil {
-		return larder.Signature{}, "", err
-	}
-	return larder.NewSignature(pw, s), s, nil
+	return p.salt, nil
 }
 
 // tellSalt tells the administrator which salt the user must sign with.
@@ -147,27 +147,39 @@ func runUserPasswd(ctx context.Context, env *Env, args []string) error {
 }
 
 // setPassword adds an account (add) or resets its password. The password
-// is typed at the prompt, signed with the client salt and hashed; neither
-// it nor its signature is shown or stored anywhere but in the hash.
+// is typed at the prompt; from it come the native protocol's credential
+// and, for an account that has one, the course protocol's verifier (of the
+// password signed with the client salt). Neither the password nor the
+// signature is shown or stored.
 func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	var pf passwordFlags
-	name, synopsis, help := "user passwd", "user passwd NAME [flags]",
+	name, synopsis, help := "user passwd", "user passwd NAME [--course | --native-only] [--keep-devices] [flags]",
 		"Resets an account's password. The new password is typed at the prompt (by the\n"+
 			"user, ideally); neither it nor its signature is shown or stored anywhere but in\n"+
-			"the account's hash. The old password stops working at once, on every server."
+			"the account's credentials: the native protocol's and, if the account has one,\n"+
+			"the course protocol's. The old password stops working at once, on every\n"+
+			"server, and the account's device credentials are revoked."
 	if add {
-		name, synopsis, help = "user add", "user add NAME [flags]",
-			"Adds an account. The password is typed at the prompt (by the user, ideally),\n"+
-				"signed with the client salt and hashed; neither it nor its signature is shown\n"+
-				"or stored anywhere but in the account's hash."
+		name, synopsis, help = "user add", "user add NAME [--course] [flags]",
+			"Adds an account. The password is typed at the prompt (by the user, ideally);\n"+
+				"neither it nor anything made from it is shown. The account logs in over the\n"+
+				"native protocol only, unless --course also gives it a password for the course\n"+
+				"protocol, signed with the client salt."
 	}
 	fs := adminFlagSet(env, name, synopsis, help, &cfg)
-	pf.define(fs)
+	pf.define(fs, add)
+	var keepDevices *bool
+	if !add {
+		keepDevices = fs.Bool("keep-devices", false, "keep the account's device credentials")
+	}
 	sink := defineAuditSink(fs)
 	user, err := oneArg(fs, args, "account name")
 	if err != nil {
 		return err
+	}
+	if pf.course && pf.nativeOnly || pf.salt != "" && pf.nativeOnly {
+		return usageError("--native-only goes with neither --course nor --salt")
 	}
 	validate := larder.ValidateUsername
 	if add {
@@ -191,18 +203,32 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	case !add && err != nil:
 		return err
 	}
-	sig, s, err := pf.signature(ctx, env, user)
+	withCourse := pf.course || pf.salt != "" || !add && u.Verifier != "" && !pf.nativeOnly
+	var s string
+	if withCourse {
+		if s, err = pf.courseSalt(); err != nil {
+			return err
+		}
+	}
+	pw, err := readPassword(ctx, env, pf.passwordStdin, user+" (new)", true)
 	if err != nil {
 		return err
 	}
-	v, err := a.hasher.Hash(ctx, sig[:])
+	var v string
+	if withCourse {
+		sig := larder.NewSignature(pw, s)
+		if v, err = a.hasher.Hash(ctx, sig[:]); err != nil {
+			return err
+		}
+	}
+	cred, err := a.hasher.NewLNPCredential(user, pw)
 	if err != nil {
 		return err
 	}
 	if add {
-		err = a.store.CreateUser(ctx, &larder.User{Name: user, Verifier: v})
+		err = a.store.CreateUser(ctx, &larder.User{Name: user, Verifier: v, LNPCredential: cred})
 	} else {
-		err = a.store.ReplaceVerifier(ctx, user, u.Verifier, v)
+		err = a.store.ReplaceCredentials(ctx, user, u.CredentialGen, v, cred)
 	}
 	if err != nil {
 		return err
@@ -214,8 +240,29 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	} else {
 		fmt.Fprintf(env.Stdout, "password of %s changed\n", user)
 	}
-	tellSalt(env, user, s)
-	return a.recordChange(ctx, user, what)
+	if withCourse {
+		what += ", with a password for the course protocol"
+		tellSalt(env, user, s)
+	} else {
+		what += ", native protocol only"
+		fmt.Fprintf(env.Stdout, "%s logs in over the native protocol only (larder login)\n", user)
+	}
+	if err := a.recordChange(ctx, user, what); err != nil {
+		return err
+	}
+	if add || *keepDevices {
+		return nil
+	}
+	// Whoever learned the old password may have made a device credential.
+	n, err := a.db.devices().RevokeDevices(ctx, u.ID, [16]byte{})
+	if err != nil {
+		return fmt.Errorf("the password changed, but the account's devices could not be revoked: %w; run 'larder admin user devices %s --revoke-all'", err, user)
+	}
+	if n > 0 {
+		fmt.Fprintf(env.Stdout, "%d devices of %s revoked\n", n, user)
+		return a.recordChange(ctx, user, fmt.Sprintf("%d devices revoked by an administrator", n))
+	}
+	return nil
 }
 
 func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) error {

@@ -125,9 +125,9 @@ func TestPepperRetireCountsDevices(t *testing.T) {
 	l := startLarder(t)
 	loggedIn(t, l) // alice: her hash, LNP/1 credential and device on p1
 	adminOK(t, l, "", "pepper", "rotate")
-	// A reset moves her hash to p2 and drops her LNP/1 credential; her
-	// device stays sealed with p1.
-	adminOK(t, l, "new pw\n", "user", "passwd", "alice", "--salt", "course", "--password-stdin")
+	// A reset moves her hash and LNP/1 credential to p2; her device,
+	// kept, stays sealed with p1.
+	adminOK(t, l, "new pw\n", "user", "passwd", "alice", "--salt", "course", "--keep-devices", "--password-stdin")
 	_, _, err := l.admin(t, "", "pepper", "retire", "p1")
 	wantErrorSaying(t, "pepper retire p1 while alice's device uses it", err, "still used by 1 accounts (alice)")
 	adminOK(t, l, "", "user", "devices", "alice", "--revoke-all")

@@ -108,9 +108,12 @@ func startLarder(t *testing.T, configure ...func(*ServeConfig)) *testLarder {
 	}
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
-	host, port, err := net.SplitHostPort(m.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	var host, port string
+	if m.Addr() != nil { // else --listen off
+		var err error
+		if host, port, err = net.SplitHostPort(m.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l := &testLarder{host: host, port: port, files: m.FilesDir(), data: cfg.DataDir, cfg: cfg, main: m}
 	l.stop = func() {

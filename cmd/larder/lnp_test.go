@@ -524,8 +524,8 @@ func TestLoginEnrollsOnce(t *testing.T) {
 	if users := listUsers(t, l); len(users) != 1 || !strings.HasPrefix(users[0].Native, "lnp-scram m=64,t=1,p=1 pepper=p1") {
 		t.Errorf("user list --json after enrolling: %+v, want alice with an lnp-scram credential", users)
 	}
-	// A password reset drops the credential: 'larder login' enrolls the
-	// new password, although this client knew the account as enrolled.
+	// An administrator's reset gives the new password both credentials:
+	// it logs in at once, with no enrollment.
 	store, err := saltStore(env)
 	must(t, err)
 	aliceSalt, ok, err := store.Lookup(l.addr(), "alice")
@@ -534,10 +534,11 @@ func TestLoginEnrollsOnce(t *testing.T) {
 		t.Fatal("no salt stored for alice")
 	}
 	adminOK(t, l, "new pw\n", "user", "passwd", "alice", "--salt", aliceSalt, "--password-stdin")
-	renewed, _, _ := withVars(env, "LARDER_PASSWORD", "new pw")
-	wantExit(t, renewed, exitDenied, []string{"INVALID_LOGIN", "larder login"}, "whoami")
-	runOK(t, renewed, "login")
+	renewed, _, stderr := withVars(env, "LARDER_PASSWORD", "new pw")
 	runOK(t, renewed, "whoami")
+	if strings.Contains(stderr.String(), "enrolled") {
+		t.Errorf("the reset password enrolled again: %q", stderr)
+	}
 
 	// Known to be enrolled, a wrong password is one failed attempt, not
 	// two (the proof, then the course signature): five in a row stay
@@ -557,8 +558,9 @@ func TestLoginEnrollsOnce(t *testing.T) {
 
 // TestRegisterNative: an account registered over the native protocol
 // needs no course address: register --native, then login and the native
-// commands; the course protocol takes it too, with the stored salt. A
-// taken name is refused with the server's message.
+// commands. It logs in over the native protocol only; with --course the
+// course protocol takes it too, with the stored salt. A taken name is
+// refused with the server's message.
 func TestRegisterNative(t *testing.T) {
 	l := startLarder(t)
 	env, stdout, stderr := testEnv(t, "127.0.0.1:1", "LARDER_NATIVE_SERVER", l.lnpAddr())
@@ -577,14 +579,28 @@ func TestRegisterNative(t *testing.T) {
 	runOK(t, env, "whoami")
 	store, err := saltStore(env)
 	must(t, err)
-	s, ok, err := store.Lookup(l.lnpAddr(), "alice")
-	must(t, err)
-	if !ok {
-		t.Fatal("register --native stored no salt")
+	if _, ok, err := store.Lookup(l.lnpAddr(), "alice"); err != nil || ok {
+		t.Errorf("register --native stored a salt (%v), want none: the account has no course password", err)
 	}
 	l.put(t, "hello.txt", []byte("hi"))
-	if r := rawExchangeFrom(t, "", l.addr(), "alice", larder.NewSignature("pw", s), "hello.txt"); r.status != course.StatusOK {
-		t.Errorf("course retrieve of an account registered natively: status %d", r.status)
+	if r := rawExchangeFrom(t, "", l.addr(), "alice", larder.NewSignature("pw", course.CourseSalt), "hello.txt"); r.status != course.StatusInvalidLogin {
+		t.Errorf("course retrieve of an account registered natively: status %d, want INVALID_LOGIN", r.status)
 	}
 	wantExit(t, env, exitFailure, []string{"CONFLICT", "already exists"}, "register", "--native")
+
+	bob, stdout, stderr := withVars(env, "LARDER_USER", "bob")
+	if err := run(bob, "register", "--native", "--course"); err != nil {
+		t.Fatalf("register --native --course: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout.String(), "also the course protocol") {
+		t.Errorf("register --native --course printed %q", stdout)
+	}
+	s, ok, err := store.Lookup(l.lnpAddr(), "bob")
+	must(t, err)
+	if !ok {
+		t.Fatal("register --native --course stored no salt")
+	}
+	if r := rawExchangeFrom(t, "", l.addr(), "bob", larder.NewSignature("pw", s), "hello.txt"); r.status != course.StatusOK {
+		t.Errorf("course retrieve of an account registered natively with --course: status %d", r.status)
+	}
 }

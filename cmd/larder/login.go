@@ -176,9 +176,10 @@ func runWhoami(ctx context.Context, env *Env, args []string) error {
 func runPasswd(ctx context.Context, env *Env, args []string) error {
 	var f lnpFlags
 	fs := f.newFlagSet(env, "passwd", "passwd [flags]",
-		"Changes the account's password. The old and the new password are signed with\n"+
-			"the salt stored for the account; the server replaces its verifier, and the\n"+
-			"native protocol's credential with one made here from the new password, in one\n"+
+		"Changes the account's password: the server replaces the native protocol's\n"+
+			"credential with one made here from the new password and, for an account that\n"+
+			"also has a password for the course protocol, its verifier (the old and the new\n"+
+			"password signed with the salt stored for the account, or --salt), in one\n"+
 			"request, and ends your other sessions.\n"+
 			"\n"+
 			"The old password comes from the first line of stdin with --password-stdin,\n"+
@@ -199,10 +200,9 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := f.saltFor(env, t)
-	if err != nil {
-		return err
-	}
+	// No salt: the account logs in over LNP/1 only, or the server says
+	// which salt it wants.
+	s, saltErr := f.saltFor(env, t)
 	who := t.user + "@" + t.server
 	old := passwordInput{envVar: "LARDER_PASSWORD", prompt: fmt.Sprintf("Old password for %s: ", who)}
 	next := passwordInput{envVar: "LARDER_NEW_PASSWORD", prompt: fmt.Sprintf("New password for %s: ", who), confirm: true}
@@ -218,7 +218,7 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("the new password: %w", err)
 	}
-	ctx, sess, err := f.login(ctx, env, t, oldPw, func() (string, error) { return s, nil })
+	ctx, sess, err := f.login(ctx, env, t, oldPw, func() (string, error) { return s, saltErr })
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,14 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 	// Both credentials in one request: the course signature's, and the
 	// channel-bound login's, made from the new password here, so that no
 	// enrollment with the course signature is needed after.
-	if err := sess.ChangePassword(ctx, larder.NewSignature(oldPw, s), larder.NewSignature(newPw, s), newPw); err != nil {
+	var oldSig, newSig larder.Signature
+	if saltErr == nil {
+		oldSig, newSig = larder.NewSignature(oldPw, s), larder.NewSignature(newPw, s)
+	}
+	if err := sess.ChangePassword(ctx, oldSig, newSig, newPw); err != nil {
+		if saltErr != nil {
+			err = withHint(err, map[lnp.Status]string{lnp.StatusBadRequest: saltErr.Error()})
+		}
 		return sessionError(err)
 	}
 	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)

@@ -192,16 +192,20 @@ func registrationSalt(env *Env, given string) (string, *clientconf.Salts, error)
 }
 
 // runRegisterNative registers over the native protocol: the account gets
-// its LNP/1 credential at once, and a course signature with a new random
-// salt, kept as the course registration keeps it.
+// its LNP/1 credential at once and logs in over LNP/1 only, unless
+// --course (or --salt) asks for a course signature too, with a new random
+// salt kept as the course registration keeps it.
 func runRegisterNative(ctx context.Context, env *Env, args []string) error {
 	var f lnpFlags
-	fs := f.newFlagSet(env, "register --native", "register --native [flags]",
+	fs := f.newFlagSet(env, "register --native", "register --native [--course] [flags]",
 		"Registers an account on a server's native protocol (LNP/1), and logs it in once.\n"+
 			"The password never leaves this machine: the server gets a credential derived\n"+
-			"from it for the native protocol's channel-bound login, and, for the course\n"+
-			"protocol, the signature of a random salt kept in your configuration folder.\n"+
+			"from it for the native protocol's channel-bound login. The account logs in\n"+
+			"over the native protocol only, unless --course also gives it a password for\n"+
+			"the course protocol (which sends its signature in the clear): the signature of\n"+
+			"a random salt kept in your configuration folder.\n"+
 			"Then run 'larder login' to save a profile.")
+	withCourse := fs.Bool("course", false, "also give the account a password for the course protocol (implied by --salt)")
 	pos, err := f.parse(fs, args)
 	if err != nil {
 		return err
@@ -213,9 +217,12 @@ func runRegisterNative(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, store, err := registrationSalt(env, f.salt)
-	if err != nil {
-		return err
+	var s string
+	var store *clientconf.Salts
+	if *withCourse || f.salt != "" {
+		if s, store, err = registrationSalt(env, f.salt); err != nil {
+			return err
+		}
 	}
 	opts, err := loginOptions(env, f.idleTimeout)
 	if err != nil {
@@ -234,7 +241,12 @@ func runRegisterNative(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sess, err := client.Register(ctx, conn, t.user, larder.NewSignature(password, s), password, opts)
+	var sess *client.Session
+	if s != "" {
+		sess, err = client.Register(ctx, conn, t.user, larder.NewSignature(password, s), password, opts)
+	} else {
+		sess, err = client.RegisterLNP(ctx, conn, t.user, password, opts)
+	}
 	if err != nil {
 		return sessionError(err)
 	}
@@ -251,6 +263,10 @@ func runRegisterNative(ctx context.Context, env *Env, args []string) error {
 	if err := rememberEnrolled(env, t.server, t.user); err != nil {
 		fmt.Fprintf(env.Stderr, "larder: warning: cannot note that %s on %s is enrolled: %v\n", t.user, t.server, err)
 	}
-	fmt.Fprintf(env.Stdout, "New user %s registered on %s (native protocol).\n", printable(t.user), t.server)
+	only := " only"
+	if s != "" {
+		only = "; also the course protocol"
+	}
+	fmt.Fprintf(env.Stdout, "New user %s registered on %s (native protocol%s).\n", printable(t.user), t.server, only)
 	return nil
 }

@@ -290,7 +290,7 @@ func TestWrapProtectsLegacyHashesUntilLogin(t *testing.T) {
 	before := storedHashes(t, l)
 
 	out := adminOK(t, l, "", "upgrade", "--wrap", "--dry-run")
-	if want := fmt.Sprintf("1 accounts current, 0 already wrapped, 0 above policy (left alone), 0 on an older pepper (moved at login), 0 unusable, %d to wrap\n", n); out != want {
+	if want := fmt.Sprintf("1 accounts current, 0 already wrapped, 0 above policy (left alone), 0 on an older pepper (moved at login), 0 native only (no hash), 0 unusable, %d to wrap\n", n); out != want {
 		t.Errorf("upgrade --wrap --dry-run printed %q, want %q", out, want)
 	}
 	if after := storedHashes(t, l); !maps.Equal(after, before) {
@@ -298,7 +298,7 @@ func TestWrapProtectsLegacyHashesUntilLogin(t *testing.T) {
 	}
 
 	out = adminOK(t, l, "", "upgrade", "--wrap")
-	wantOut := regexp.MustCompile(fmt.Sprintf(`^1 accounts current, 0 already wrapped, 0 above policy \(left alone\), 0 on an older pepper \(moved at login\), 0 unusable, %d to wrap\n`+
+	wantOut := regexp.MustCompile(fmt.Sprintf(`^1 accounts current, 0 already wrapped, 0 above policy \(left alone\), 0 on an older pepper \(moved at login\), 0 native only \(no hash\), 0 unusable, %d to wrap\n`+
 		`%d accounts wrapped in \S+; 0 changed meanwhile and were left alone\n$`, n, n))
 	if !wantOut.MatchString(out) {
 		t.Errorf("upgrade --wrap printed %q, want it to match %q", out, wantOut)
@@ -326,7 +326,7 @@ func TestWrapProtectsLegacyHashesUntilLogin(t *testing.T) {
 		fmt.Sprintf("%d accounts; the policy is %s with pepper p1", n+1, cheapHash))
 	wantHashesSummary(t, l, lines)
 
-	if out := adminOK(t, l, "", "upgrade", "--wrap"); out != fmt.Sprintf("1 accounts current, %d already wrapped, 0 above policy (left alone), 0 on an older pepper (moved at login), 0 unusable, 0 to wrap\n", n) {
+	if out := adminOK(t, l, "", "upgrade", "--wrap"); out != fmt.Sprintf("1 accounts current, %d already wrapped, 0 above policy (left alone), 0 on an older pepper (moved at login), 0 native only (no hash), 0 unusable, 0 to wrap\n", n) {
 		t.Errorf("a second upgrade --wrap printed %q, want every legacy account already wrapped and none to wrap", out)
 	}
 
@@ -343,7 +343,7 @@ func TestWrapProtectsLegacyHashesUntilLogin(t *testing.T) {
 			t.Errorf("%s's hash is still wrapped after a login", name)
 		}
 	}
-	if out := adminOK(t, l, "", "upgrade", "--wrap"); out != fmt.Sprintf("%d accounts current, 0 already wrapped, 0 above policy (left alone), 0 on an older pepper (moved at login), 0 unusable, 0 to wrap\n", n+1) {
+	if out := adminOK(t, l, "", "upgrade", "--wrap"); out != fmt.Sprintf("%d accounts current, 0 already wrapped, 0 above policy (left alone), 0 on an older pepper (moved at login), 0 native only (no hash), 0 unusable, 0 to wrap\n", n+1) {
 		t.Errorf("upgrade --wrap after every login printed %q, want all %d current", out, n+1)
 	}
 

@@ -127,7 +127,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultServeConfig(env.Getenv)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` to listen on (the course's port by default)")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` of the course protocol (the course's port by default), or off to serve the native protocol only")
 	cfg.AccountConfig.define(fs)
 	fs.BoolVar(&cfg.LowerHashPolicy, "hash-lower-policy", false, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
 	fs.StringVar(&cfg.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
@@ -204,8 +204,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (accounts in %s, pepper %s, audit trail to %s)\n",
-		m.FilesDir(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
+	fmt.Fprintf(env.Stderr, "larder: %s (accounts in %s, pepper %s, audit trail to %s)\n",
+		m.courseLine(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
 	fmt.Fprintf(env.Stderr, "larder: %s\n", m.lnpLine())
 	if m.metricsLn != nil {
 		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
@@ -379,8 +379,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// read and write deadlines, so the probes would find nothing the
 	// deadlines do not, and setting them costs a syscall per accept.
 	lc := net.ListenConfig{KeepAlive: -1}
-	if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
-		return err
+	switch {
+	case cfg.Listen == "off" && cfg.LNPListen == "off":
+		return usageError("--listen and --native-listen are both off: there is nothing to serve")
+	case cfg.Listen != "off":
+		if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
+			return err
+		}
 	}
 	if err := m.openLNP(ctx, lc); err != nil {
 		return err
@@ -398,7 +403,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if stdout == nil {
 		stdout = os.Stdout
 	}
-	if m.audit, err = openAuditTrail(ctx, &cfg.Audit, cfg.DataDir, m.accounts.db, stdout, serverName(m.ln.Addr().String()), m.Logger); err != nil {
+	if m.audit, err = openAuditTrail(ctx, &cfg.Audit, cfg.DataDir, m.accounts.db, stdout, serverName(m.firstAddr().String()), m.Logger); err != nil {
 		return err
 	}
 	m.srv.Audit, authn.Audit = m.audit.recorder(), m.audit.recorder()
@@ -507,8 +512,22 @@ func (m *Main) stopAudit(how string, drain time.Duration) {
 	})
 }
 
-// Addr returns the address the server listens on.
-func (m *Main) Addr() net.Addr { return m.ln.Addr() }
+// Addr returns the address of the course protocol, or nil with --listen
+// off.
+func (m *Main) Addr() net.Addr {
+	if m.ln == nil {
+		return nil
+	}
+	return m.ln.Addr()
+}
+
+// firstAddr returns the course protocol's address, else the native one's.
+func (m *Main) firstAddr() net.Addr {
+	if m.ln != nil {
+		return m.ln.Addr()
+	}
+	return m.lnpLn.Addr()
+}
 
 // MetricsAddr returns the address of the metrics listener, or nil without
 // one.
@@ -525,8 +544,11 @@ func (m *Main) FilesDir() string { return m.Config.FilesDir }
 // Serve serves until Shutdown or Close; it then returns nil.
 func (m *Main) Serve() error {
 	errs := make(chan error, 2)
-	go func() { errs <- m.srv.Serve(m.ln) }()
-	n := 1
+	n := 0
+	if m.ln != nil {
+		n++
+		go func() { errs <- m.srv.Serve(m.ln) }()
+	}
 	if m.lnpLn != nil {
 		n++
 		go func() { errs <- m.srv.ServeLNP(m.lnpLn) }()
@@ -678,6 +700,14 @@ func (m *Main) LNPAddr() net.Addr {
 		return nil
 	}
 	return m.lnpLn.Addr()
+}
+
+// courseLine says where the course protocol is served, and what.
+func (m *Main) courseLine() string {
+	if m.ln == nil {
+		return fmt.Sprintf("serving %s over the native protocol only (--listen off)", m.FilesDir())
+	}
+	return fmt.Sprintf("serving %s on %s", m.FilesDir(), m.Addr())
 }
 
 // lnpLine says where and how the native protocol is served.

@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -92,7 +94,8 @@ func (a *Authenticator) Register(ctx context.Context, name string, sig []byte) (
 //   - ENOTFOUND: no such account. It costs as much as a wrong signature,
 //     by a check against a dummy hash, so that timing does not tell which
 //     names exist (the course protocol's status codes do; see SECURITY.md).
-//   - EUNAUTHORIZED: a wrong signature, on an account disabled or not.
+//   - EUNAUTHORIZED: a wrong signature, on an account disabled or not;
+//     or an account that has no course signature (LNP/1 only).
 //   - EDISABLED: the right signature of a disabled account (so that only
 //     a caller who knows the password learns that it is disabled).
 //   - ETHROTTLED: too many failed attempts for this account from this
@@ -114,6 +117,11 @@ func (a *Authenticator) Login(ctx context.Context, name string, sig []byte, from
 	u, err := a.store.UserByName(ctx, name)
 	if err != nil && larder.ErrorCode(err) != larder.ENOTFOUND {
 		return nil, err
+	}
+	if u != nil && u.Verifier == "" {
+		// Nothing to guess at, so nothing hashed or throttled; the
+		// course protocol's statuses tell which names exist anyway.
+		return nil, errLNPOnly(name)
 	}
 	if u != nil && a.cache.Verified(u.Name, sig, u.Verifier) {
 		// A cached check proves the signature, but a refused address must
@@ -224,6 +232,15 @@ func admit(u *larder.User) (*larder.User, error) {
 		return nil, errDisabled(u.Name)
 	}
 	return u, nil
+}
+
+// ErrLNPOnly is in the chain of Login's error for an account that has no
+// course signature, so that the course protocol can say so.
+var ErrLNPOnly = errors.New("auth: the account logs in over LNP/1 only")
+
+func errLNPOnly(name string) error {
+	return &larder.Error{Code: larder.EUNAUTHORIZED, Err: ErrLNPOnly,
+		Message: fmt.Sprintf("user %q has no password for the course protocol: it logs in over LNP/1 only", name)}
 }
 
 func errDisabled(name string) error {

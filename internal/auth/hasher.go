@@ -302,6 +302,9 @@ func (h *Hasher) VerifyDummy(ctx context.Context, sig []byte) (bool, error) {
 // hashes only. Every other scheme, a wrapped hash and an unreadable string
 // need a rehash.
 func (h *Hasher) NeedsRehash(encoded string) bool {
+	if encoded == "" {
+		return false // no hash: nothing to rehash (LNP/1 only)
+	}
 	v, err := decodeHash(encoded)
 	if err != nil {
 		return true

@@ -270,13 +270,19 @@ func (a *Authenticator) Available(ctx context.Context, name string) error {
 	}
 }
 
-// RegisterLNP creates the account name with both credentials: the course
-// signature's verifier, made here as Register makes it, and the LNP/1
-// credential the client made (at least at the policy). Errors as
-// Register's, and EINVALID for a credential below the policy.
+// RegisterLNP creates the account name with the LNP/1 credential the
+// client made (at least at the policy), and, if sig is not nil, a verifier
+// of sig for the course protocol, made here as Register makes it; without
+// sig the account logs in over LNP/1 only. Errors as Register's, and
+// EINVALID for a credential below the policy.
 func (a *Authenticator) RegisterLNP(ctx context.Context, name string, sig []byte, salt []byte, p Params, k LNPKeys) (*larder.User, error) {
-	if err := validate(name, sig); err != nil {
+	if err := larder.ValidateUsername(name); err != nil {
 		return nil, err
+	}
+	if sig != nil {
+		if err := validate(name, sig); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.Available(ctx, name); err != nil {
 		return nil, err
@@ -285,11 +291,12 @@ func (a *Authenticator) RegisterLNP(ctx context.Context, name string, sig []byte
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := a.hasher.Hash(ctx, sig)
-	if err != nil {
-		return nil, err
+	u := &larder.User{Name: name, LNPCredential: cred}
+	if sig != nil {
+		if u.Verifier, err = a.hasher.Hash(ctx, sig); err != nil {
+			return nil, err
+		}
 	}
-	u := &larder.User{Name: name, Verifier: verifier, LNPCredential: cred}
 	if err := a.store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}

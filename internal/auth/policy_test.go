@@ -145,7 +145,8 @@ func TestNeedsRehash(t *testing.T) {
 		{"course", courseVectors[0], true},
 		{"wrapped", wrapped, true},
 		{"unreadable", "nonsense", true},
-		{"empty", "", true},
+		// No hash at all: the account logs in over LNP/1 only.
+		{"none", "", false},
 	} {
 		if got := h.NeedsRehash(tc.stored); got != tc.want {
 			t.Errorf("%s: NeedsRehash(%s) = %v, want %v", tc.name, tc.stored, got, tc.want)
@@ -168,12 +169,13 @@ func TestDescribe(t *testing.T) {
 		{courseVectors[0], "course-sha256"},
 		{wrapOf(bcryptVectors[0], withKeyID(wrappedVectors[0].cli, "p2")), "wrapped bcrypt cost=4 in argon2id m=256,t=2,p=1 pepper=p2"},
 		{wrapOf(courseVectors[0], wrappedVectors[2].cli), "wrapped course-sha256 in argon2id m=256,t=2,p=1"},
+		{"", "none"}, // an account that logs in over LNP/1 only
 	} {
 		if got, err := h.Describe(tc.stored); got != tc.want || err != nil {
 			t.Errorf("Describe(%s) = %q, %v; want %q", tc.stored, got, err, tc.want)
 		}
 	}
-	for _, s := range []string{"", "x", "$argon2id$", "$scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaA", "$wrap$$"} {
+	for _, s := range []string{"x", "$argon2id$", "$scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaA", "$wrap$$"} {
 		if got, err := h.Describe(s); got != "unreadable" || err == nil {
 			t.Errorf("Describe(%q) = %q, %v; want unreadable and an error", s, got, err)
 		}

@@ -113,6 +113,9 @@ func nonNil[T innerHash](v T, err error) (innerHash, error) {
 // "unreadable", and the error says why. The label depends on stored only,
 // not on h.
 func (h *Hasher) Describe(stored string) (string, error) {
+	if stored == "" {
+		return "none", nil // an account that logs in over LNP/1 only
+	}
 	v, err := decodeHash(stored)
 	if err != nil {
 		return "unreadable", err

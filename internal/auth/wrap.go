@@ -50,6 +50,9 @@ var (
 	// besides the current one; only a login moves it to the current
 	// pepper.
 	ErrOtherPepper = errors.New("auth: stored hash follows the policy with an older pepper; it moves to the current one at its next login")
+	// ErrNoHash: the account has no hash for the course protocol (it logs
+	// in over LNP/1 only), so there is nothing to wrap.
+	ErrNoHash = errors.New("auth: the account has no hash for the course protocol")
 )
 
 // wrapped is a decoded wrapped hash.
@@ -148,6 +151,9 @@ func (h *Hasher) WrapCheck(stored string) error {
 
 // wrappable decodes stored if Wrap may wrap it, and says why not otherwise.
 func (h *Hasher) wrappable(stored string) (innerHash, error) {
+	if stored == "" {
+		return nil, ErrNoHash
+	}
 	v, err := decodeHash(stored)
 	if err != nil {
 		return nil, unreadable(err)

@@ -58,6 +58,13 @@ const (
 		)
 		SELECT EXISTS (SELECT 1 FROM updated), (SELECT lnp_credential FROM users WHERE name = $1),
 			(SELECT credential_gen FROM users WHERE name = $1)`
+	replaceCredentialsSQL = `WITH updated AS (
+			UPDATE users SET verifier = $2, lnp_credential = $3, credential_gen = credential_gen + 1,
+				updated_at = GREATEST(now(), updated_at)
+			WHERE name = $1 AND credential_gen = $4
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM updated), (SELECT credential_gen FROM users WHERE name = $1)`
 	setDisabledSQL = `UPDATE users SET disabled = $2, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
 	deleteUserSQL  = `DELETE FROM users WHERE name = $1`
 )
@@ -73,8 +80,8 @@ func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
 	if err := larder.ValidateUsername(u.Name); err != nil {
 		return err
 	}
-	if u.Verifier == "" {
-		return fmt.Errorf("postgres: create user %q: empty verifier", u.Name)
+	if err := larder.CheckCredentials(u.Name, u.Verifier, u.LNPCredential); err != nil {
+		return fmt.Errorf("postgres: create user: %w", err)
 	}
 	var (
 		id      int64
@@ -124,8 +131,8 @@ func (s *UserStore) RehashVerifier(ctx context.Context, name, old, new string) e
 }
 
 func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, gen int64) error {
-	if new == "" {
-		return fmt.Errorf("postgres: replace verifier of %q: empty verifier", name)
+	if old == "" || new == "" {
+		return fmt.Errorf("postgres: replace verifier of %q: empty verifier (ReplaceCredentials adds or removes one)", name)
 	}
 	if !canExist(name) {
 		return larder.UserNotFound(name)
@@ -186,6 +193,39 @@ func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64
 		}
 	}
 	return changed
+}
+
+// ReplaceCredentials sets the verifier and the LNP/1 credential of account
+// name, for a new password, if its credential generation is still gen;
+// it adds one to the generation and updates UpdatedAt. If the generation
+// has changed, the error has code ECONFLICT and nothing changes; if there
+// is no such account, it has code ENOTFOUND. It retries as
+// replaceVerifier does.
+func (s *UserStore) ReplaceCredentials(ctx context.Context, name string, gen int64, verifier, lnpCredential string) error {
+	if err := larder.CheckCredentials(name, verifier, lnpCredential); err != nil {
+		return fmt.Errorf("postgres: replace credentials: %w", err)
+	}
+	if !canExist(name) {
+		return larder.UserNotFound(name)
+	}
+	for range 3 {
+		var (
+			swapped bool
+			current *int64
+		)
+		if err := s.db.pool.QueryRow(ctx, replaceCredentialsSQL, name, verifier, lnpCredential, gen).Scan(&swapped, &current); err != nil {
+			return fmt.Errorf("postgres: replace credentials of %q: %w", name, err)
+		}
+		switch {
+		case swapped:
+			return nil
+		case current == nil:
+			return larder.UserNotFound(name)
+		case *current != gen:
+			return larder.CredentialsChanged(name)
+		}
+	}
+	return larder.CredentialsChanged(name)
 }
 
 // SetDisabled disables or enables account name, and updates UpdatedAt. If

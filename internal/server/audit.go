@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -132,6 +134,8 @@ func (s *Server) recordLogin(ctx context.Context, ev larder.Event, cred credenti
 		ev.Kind, ev.Reason = larder.EventLoginFailed, "unknown user"
 	case code == larder.EDISABLED:
 		ev.Kind, ev.Reason = larder.EventLoginFailed, "account disabled"
+	case errors.Is(err, auth.ErrLNPOnly):
+		ev.Kind, ev.Reason = larder.EventLoginFailed, "no course password (LNP/1 only)"
 	case code == larder.EUNAUTHORIZED:
 		ev.Kind, ev.Reason = larder.EventLoginFailed, "wrong "+string(cred)
 	default: // the server's trouble (a full hash pool, the database): no verdict on the client

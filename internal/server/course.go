@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
+	"github.com/larderfs/larder/internal/auth"
 )
 
 // courseHandler serves the course protocol on the connections its Server
@@ -132,6 +134,9 @@ func (h *courseHandler) retrieve(ctx context.Context, req *course.Request, from 
 	s.recordLogin(ctx, ex.event(larder.EventLogin), credSignature, err, time.Since(start))
 	switch code := larder.ErrorCode(err); {
 	case code == "":
+	case errors.Is(err, auth.ErrLNPOnly):
+		ex.status = course.StatusInvalidLogin
+		return reply(ex, larder.ErrorMessage(err))
 	case code == larder.ENOTFOUND:
 		ex.status = course.StatusUserMissing
 		return reply(ex, "Cannot serve non-registered user '"+req.Username+"'")

@@ -42,7 +42,7 @@ func (ss *session) hello2(body []byte) bool {
 		if u = ss.prove(ctx, h, hello, from, start); u == nil {
 			return false
 		}
-	case lnp.MethodRegister:
+	case lnp.MethodRegister, lnp.MethodRegisterLNP:
 		if u = ss.register(ctx, h); u == nil {
 			return false
 		}
@@ -128,9 +128,10 @@ func (ss *session) readEnroll() (lnp.Enroll, bool) {
 }
 
 // register makes the account of a HELLO of MethodRegister, whose nonce is
-// its course signature, with the credential of the client's ENROLL, and
-// records the registration as the course protocol does. It returns the
-// account, or nil when the registration failed and was answered.
+// its course signature, or of MethodRegisterLNP, which has none, with the
+// credential of the client's ENROLL, and records the registration as the
+// course protocol does. It returns the account, or nil when the
+// registration failed and was answered.
 func (ss *session) register(ctx context.Context, h lnp.Hello2) *larder.User {
 	s := ss.s
 	ev := larder.Event{Kind: larder.EventRegister, User: h.User, Remote: ss.c.remote}
@@ -155,7 +156,11 @@ func (ss *session) register(ctx context.Context, h lnp.Hello2) *larder.User {
 		return nil
 	}
 	p := auth.Params{Memory: m.KDF.Memory, Time: m.KDF.Time, Threads: m.KDF.Threads}
-	u, err := s.Auth.RegisterLNP(ctx, h.User, h.Nonce[:], m.Salt, p, auth.LNPKeys{StoredKey: m.StoredKey, ServerKey: m.ServerKey})
+	var sig []byte // none: the account logs in over LNP/1 only
+	if h.Method == lnp.MethodRegister {
+		sig = h.Nonce[:]
+	}
+	u, err := s.Auth.RegisterLNP(ctx, h.User, sig, m.Salt, p, auth.LNPKeys{StoredKey: m.StoredKey, ServerKey: m.ServerKey})
 	if err != nil {
 		return fail(statusOf(err), larder.ErrorMessage(err))
 	}

@@ -311,32 +311,50 @@ func (ss *session) rename(ctx context.Context, m lnp.Rename) bool {
 
 func (ss *session) passwd(ctx context.Context, m lnp.Passwd) bool {
 	ev := larder.Event{Kind: larder.EventAccount, Reason: "password changed by the user"}
-	var u *larder.User
-	var err error
-	if c := m.Credential; c != nil {
-		ev.Reason = "password changed by the user, both credentials"
-		p := auth.Params{Memory: c.KDF.Memory, Time: c.KDF.Time, Threads: c.KDF.Threads}
-		u, err = ss.s.Auth.ChangePassword(ctx, ss.user.Name, m.Old[:], m.New[:], c.Salt, p,
-			auth.LNPKeys{StoredKey: c.StoredKey, ServerKey: c.ServerKey}, remoteIP(ss.c.rwc))
-		if err != nil && u != nil {
-			// The signature changed; only the credential failed.
-			ss.s.lnp.mu.Lock()
-			ss.user = u
-			ss.s.lnp.mu.Unlock()
-			ss.s.lnp.endOtherSessions(u.Name, ss)
-		}
-	} else {
-		u, err = ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], remoteIP(ss.c.rwc))
-	}
-	if err == nil {
+	u, err := ss.changePassword(ctx, m, &ev)
+	if u != nil {
 		ss.s.lnp.mu.Lock() // watchAccounts reads ss.user
 		ss.user = u
 		ss.s.lnp.mu.Unlock()
 		ss.s.lnp.endOtherSessions(u.Name, ss)
-	} else {
+	}
+	if err != nil {
 		ev.Reason = ""
 	}
 	return ss.done(ctx, ev, err, nil)
+}
+
+// changePassword changes the session's password as m asks, and returns
+// the account as it now is if its password changed (even when err says
+// that the LNP/1 credential could not be stored after the signature).
+func (ss *session) changePassword(ctx context.Context, m lnp.Passwd, ev *larder.Event) (*larder.User, error) {
+	c := m.Credential
+	var p auth.Params
+	var k auth.LNPKeys
+	if c != nil {
+		p = auth.Params{Memory: c.KDF.Memory, Time: c.KDF.Time, Threads: c.KDF.Threads}
+		k = auth.LNPKeys{StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+	}
+	from := remoteIP(ss.c.rwc)
+	switch {
+	case ss.user.Verifier == "":
+		// LNP/1 only: no signature to check again, so the login on this
+		// connection must have proved the password itself.
+		switch {
+		case ss.device != [16]byte{}:
+			return nil, larder.Errorf(larder.EFORBIDDEN, "this session logged in with a device credential, which cannot change the password: log in with the password")
+		case c == nil:
+			return nil, larder.Errorf(larder.EINVALID, "user %q logs in over LNP/1 only: PASSWD must carry the new password's credential", ss.user.Name)
+		}
+		ev.Reason = "password changed by the user, LNP/1 only"
+		return ss.s.Auth.ChangeLNPPassword(ctx, ss.user, c.Salt, p, k)
+	case m.Old == [32]byte{}:
+		return nil, larder.Errorf(larder.EINVALID, "user %q also has a password for the course protocol: PASSWD must carry the signatures of the old and the new password, made with the account's salt", ss.user.Name)
+	case c == nil:
+		return ss.s.Auth.ChangeSignature(ctx, ss.user.Name, m.Old[:], m.New[:], from)
+	}
+	ev.Reason = "password changed by the user, both credentials"
+	return ss.s.Auth.ChangePassword(ctx, ss.user.Name, m.Old[:], m.New[:], c.Salt, p, k, from)
 }
 
 // open opens the regular file at p for reading, with its SHA-256.

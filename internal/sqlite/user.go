@@ -41,9 +41,11 @@ const (
 	// password change also drops the LNP/1 credential of the old one.
 	replaceVerifierSQL = `UPDATE users SET verifier = ?, credential_gen = credential_gen + ?,
 		lnp_credential = CASE WHEN ? = 1 THEN '' ELSE lnp_credential END, updated_at = max(?, updated_at) WHERE name = ? AND verifier = ?`
-	setLNPCredentialSQL = `UPDATE users SET lnp_credential = ?, updated_at = max(?, updated_at) WHERE name = ? AND credential_gen = ? AND lnp_credential = ?`
-	setDisabledSQL      = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
-	deleteUserSQL       = `DELETE FROM users WHERE name = ?`
+	setLNPCredentialSQL   = `UPDATE users SET lnp_credential = ?, updated_at = max(?, updated_at) WHERE name = ? AND credential_gen = ? AND lnp_credential = ?`
+	replaceCredentialsSQL = `UPDATE users SET verifier = ?, lnp_credential = ?, credential_gen = credential_gen + 1,
+		updated_at = max(?, updated_at) WHERE name = ? AND credential_gen = ?`
+	setDisabledSQL = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
+	deleteUserSQL  = `DELETE FROM users WHERE name = ?`
 )
 
 // CreateUser stores a new account with u.Name, u.Verifier and u.Disabled,
@@ -55,8 +57,8 @@ func (s *UserStore) CreateUser(ctx context.Context, u *larder.User) error {
 	if err := larder.ValidateUsername(u.Name); err != nil {
 		return err
 	}
-	if u.Verifier == "" {
-		return fmt.Errorf("sqlite: create user %q: empty verifier", u.Name)
+	if err := larder.CheckCredentials(u.Name, u.Verifier, u.LNPCredential); err != nil {
+		return fmt.Errorf("sqlite: create user: %w", err)
 	}
 	stmt, err := s.db.stmt(ctx, false, insertUserSQL)
 	if err != nil {
@@ -132,8 +134,8 @@ func (s *UserStore) RehashVerifier(ctx context.Context, name, old, new string) e
 
 func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, gen int) error {
 	defer s.db.accounts.changed()
-	if new == "" {
-		return fmt.Errorf("sqlite: replace verifier of %q: empty verifier", name)
+	if old == "" || new == "" {
+		return fmt.Errorf("sqlite: replace verifier of %q: empty verifier (ReplaceCredentials adds or removes one)", name)
 	}
 	return s.swap(ctx, "replace verifier", name, replaceVerifierSQL,
 		[]any{new, gen, gen, formatTime(time.Now()), name, old}, larder.VerifierChanged(name))
@@ -188,6 +190,20 @@ func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64
 	return s.swap(ctx, "set LNP/1 credential", name, setLNPCredentialSQL,
 		[]any{new, formatTime(time.Now()), name, gen, old},
 		larder.Errorf(larder.ECONFLICT, "the LNP/1 credential of user %q has changed", name))
+}
+
+// ReplaceCredentials sets the verifier and the LNP/1 credential of account
+// name, for a new password, if its credential generation is still gen;
+// it adds one to the generation and updates UpdatedAt. If the generation
+// has changed, the error has code ECONFLICT and nothing changes; if there
+// is no such account, it has code ENOTFOUND.
+func (s *UserStore) ReplaceCredentials(ctx context.Context, name string, gen int64, verifier, lnpCredential string) error {
+	if err := larder.CheckCredentials(name, verifier, lnpCredential); err != nil {
+		return fmt.Errorf("sqlite: replace credentials: %w", err)
+	}
+	defer s.db.accounts.changed()
+	return s.swap(ctx, "replace credentials", name, replaceCredentialsSQL,
+		[]any{verifier, lnpCredential, formatTime(time.Now()), name, gen}, larder.CredentialsChanged(name))
 }
 
 // SetDisabled disables or enables account name, and updates UpdatedAt. If

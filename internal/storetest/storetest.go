@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) larder.UserStore) {
 		{"ConcurrentReplaces", testConcurrentReplaces},
 		{"CredentialGen", testCredentialGen},
 		{"LNPCredential", testLNPCredential},
+		{"LNPOnly", testLNPOnly},
+		{"ReplaceCredentials", testReplaceCredentials},
 		{"SetDisabled", testSetDisabled},
 		{"DeleteUser", testDeleteUser},
 		{"ListUsersEmpty", testListUsersEmpty},
@@ -126,7 +128,7 @@ func testCreateInvalid(t *testing.T, s larder.UserStore) {
 		checkCode(t, fmt.Sprintf("CreateUser(%q)", name), err, larder.EINVALID)
 	}
 	if err := s.CreateUser(ctx, &larder.User{Name: "nov"}); err == nil {
-		t.Errorf("CreateUser with an empty verifier: got nil, want an error")
+		t.Errorf("CreateUser with neither a verifier nor an LNP/1 credential: got nil, want an error")
 	}
 	checkError(t, "UserByName(nov)", getErr(s, "nov"), larder.ENOTFOUND, `no such user "nov"`)
 }
@@ -308,6 +310,63 @@ func testLNPCredential(t *testing.T, s larder.UserStore) {
 		t.Fatal(err)
 	}
 	checkUser(t, "UserByName(mia) created with a credential", mustGet(t, s, "mia"), m)
+}
+
+// testLNPOnly: an account may have no verifier, only an LNP/1 credential;
+// ReplaceVerifier and RehashVerifier never give it one (only
+// ReplaceCredentials does), so that no course-protocol path can.
+func testLNPOnly(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := &larder.User{Name: "nora", LNPCredential: "c1"}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatalf("CreateUser(nora) with an LNP/1 credential only: got %v, want nil", err)
+	}
+	checkUser(t, "UserByName(nora)", mustGet(t, s, "nora"), u)
+	if err := s.ReplaceVerifier(ctx, "nora", "", "v"); err == nil {
+		t.Errorf("ReplaceVerifier(nora) from no verifier: got nil, want an error")
+	}
+	if err := s.RehashVerifier(ctx, "nora", "", "v"); err == nil {
+		t.Errorf("RehashVerifier(nora) from no verifier: got nil, want an error")
+	}
+	checkUser(t, "UserByName(nora) after the refused swaps", mustGet(t, s, "nora"), u)
+}
+
+// testReplaceCredentials: a password change that sets both credentials at
+// once, guarded by the credential generation.
+func testReplaceCredentials(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "rita", "v1")
+	pause()
+	if err := s.ReplaceCredentials(ctx, "rita", 0, "", "c1"); err != nil {
+		t.Fatalf("ReplaceCredentials(rita, 0, \"\", c1): got %v, want nil", err)
+	}
+	got := mustGet(t, s, "rita")
+	want := *u
+	want.Verifier, want.LNPCredential, want.CredentialGen, want.UpdatedAt = "", "c1", 1, got.UpdatedAt
+	checkUser(t, "UserByName(rita) after ReplaceCredentials", got, &want)
+	checkLater(t, "UpdatedAt after ReplaceCredentials", got.UpdatedAt, u.UpdatedAt)
+
+	err := s.ReplaceCredentials(ctx, "rita", 0, "v-late", "c-late")
+	checkError(t, "ReplaceCredentials(rita) of a stale generation", err, larder.ECONFLICT, `the password of user "rita" has changed meanwhile`)
+	checkCode(t, "ReplaceCredentials(nobody)", s.ReplaceCredentials(ctx, "nobody", 0, "v", "c"), larder.ENOTFOUND)
+	if err := s.ReplaceCredentials(ctx, "rita", 1, "", ""); err == nil {
+		t.Errorf("ReplaceCredentials(rita) to no credential at all: got nil, want an error")
+	}
+	if err := s.ReplaceCredentials(ctx, "rita", 1, "v2", "c2"); err != nil {
+		t.Fatalf("ReplaceCredentials(rita, 1, v2, c2): got %v, want nil", err)
+	}
+	if got := mustGet(t, s, "rita"); got.Verifier != "v2" || got.LNPCredential != "c2" || got.CredentialGen != 2 {
+		t.Errorf("after the second change: verifier %q, LNP/1 credential %q, CredentialGen %d; want v2, c2, 2", got.Verifier, got.LNPCredential, got.CredentialGen)
+	}
+
+	// Of concurrent changes from one generation, exactly one wins.
+	mustCreate(t, s, "rex", "v")
+	winner := race(t, "ReplaceCredentials(rex)", func(i int) error {
+		return s.ReplaceCredentials(ctx, "rex", 0, "", fmt.Sprint("c", i))
+	})
+	if got := mustGet(t, s, "rex"); got.LNPCredential != fmt.Sprint("c", winner) || got.CredentialGen != 1 {
+		t.Errorf("after the race: LNP/1 credential %q, CredentialGen %d; want c%d, 1", got.LNPCredential, got.CredentialGen, winner)
+	}
 }
 
 // testCredentialGen: a password change (ReplaceVerifier) raises the
