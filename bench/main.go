@@ -292,6 +292,7 @@ type commonOptions struct {
 	cpuProfile     string // prefix of the baseline server's CPU profiles
 	charts         string // folder of the tables' PNG charts; "" draws none
 	profiles       string // folder of larder's CPU profiles; "" writes none
+	ports          portRange
 }
 
 func (o *commonOptions) register(fs *flag.FlagSet) {
@@ -302,5 +303,6 @@ func (o *commonOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.serverLogLevel, "server-log-level", o.serverLogLevel, "--log-level of larder serve (info logs one line per request)")
 	fs.StringVar(&o.cpuProfile, "baseline-cpuprofile", o.cpuProfile, "write the baseline server's CPU profile to `prefix`-N.pprof")
 	fs.StringVar(&o.profiles, "profiles", o.profiles, "write a CPU profile of each larder server the scenario starts, from its start to its stop, into `folder` as SCENARIO-N.pprof (larder serve --cpuprofile)")
+	fs.Var(&o.ports, "ports", "take the ports of the servers the bench starts from `LO-HI` on 127.0.0.1 (default: ports the kernel picks)")
 	fs.StringVar(&o.charts, "charts", o.charts, "draw the tables' charts as PNG files in `folder`, referenced from the markdown as FOLDER-NAME/FILE.png (docs/bench beside docs/BENCHMARKS.md)")
 }
