@@ -14,6 +14,7 @@
 //	go run . idle-memory    resident memory per idle connection, 10,000 open
 //	go run . hashcost       time and memory of one password verification
 //	go run . flood          a logged-in user and larder's memory during a login flood
+//	go run . logins         server CPU per login: LNP/1's login against the course's
 //	go run . enumeration    login time, unknown user against wrong password
 //	go run . audit          requests per second with the audit sink off, up and down
 //	go run . native         MB/s of a 1 GiB upload and download over LNP/1, against scp
@@ -123,6 +124,7 @@ func scenarios() []scenario {
 		{"idle-memory", "resident memory per idle connection", newIdleMemoryConfig},
 		{"hashcost", "time and memory of one password verification, against the course server's SHA-256", newHashCostConfig},
 		{"flood", "a logged-in user's latency and larder's memory during a flood of wrong-password logins", newFloodConfig},
+		{"logins", "server CPU per successful login and logins per second: LNP/1's channel-bound login against the course signature", newLoginsConfig},
 		{"enumeration", "login time for an unknown user against a known user with a wrong password", newEnumerationConfig},
 		{"audit", "authenticated small-file requests per second with the audit trail off, its sink up, and its sink down", newAuditConfig},
 		{"native", "MB/s of one large file up and down over LNP/1, with TLS and in plaintext, against nginx and scp to a local sshd", newLNPConfig},
