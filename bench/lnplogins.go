@@ -93,9 +93,9 @@ func (c *loginsConfig) quick() { c.rounds, c.duration = 1, 2*time.Second }
 // credential.
 type loginAccount struct {
 	account
-	key      map[*lnpLarder]*keptKey
-	device   [16]byte
-	secret   [lnp.DeviceSecretSize]byte
+	key    map[*lnpLarder]*keptKey
+	device [16]byte
+	secret [lnp.DeviceSecretSize]byte
 }
 
 // keptKey is a client's salted key for one account on one server: derived
