@@ -71,7 +71,7 @@ func (c *floodConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.quiet, "quiet", c.quiet, "the user's measurement with no flood")
 	fs.DurationVar(&c.ramp, "ramp", c.ramp, "flood before the user's measurement starts")
 	fs.DurationVar(&c.duration, "duration", c.duration, "the user's measurement during the flood")
-	fs.IntVar(&c.rounds, "rounds", c.rounds, "rounds, each measuring every throttle setting")
+	fs.IntVar(&c.rounds, "rounds", c.rounds, "rounds, each measuring every protocol and throttle setting")
 	fs.Var(&c.protocols, "protocol", "comma-separated `protocols` of the flood and the user: course (the course protocol) and lnp (LNP/1 over TLS, wrong channel-bound logins; the user on one LNP/1 session)")
 	fs.Var(&c.throttle, "throttle", "comma-separated throttle `settings`: off (every limit off) and on (larder's defaults)")
 	fs.IntVar(&c.marginMiB, "margin", c.marginMiB, "`MiB` allowed above the resting RSS plus the hashing pool's memory")
@@ -234,15 +234,17 @@ func (c *floodConfig) measure(env *Env, environ []string, dir, data string, st f
 			return fr, err
 		}
 		p = ln.proc
+	} else if p, err = env.startLarderEnv(environ, dir, data, c.larderFlags(st.throttle)...); err != nil {
+		return fr, err
+	}
+	defer env.stop(p)
+	if ln != nil {
 		known, err := env.mkdir("client")
 		if err != nil {
 			return fr, err
 		}
 		ln.known = clientconf.Open(known).KnownServers()
-	} else if p, err = env.startLarderEnv(environ, dir, data, c.larderFlags(st.throttle)...); err != nil {
-		return fr, err
 	}
-	defer env.stop(p)
 	// The user: on the course protocol, one retrieve per connection, the
 	// first paying the hash, the rest answered by the cache; on LNP/1,
 	// one session, logged in once with the password.
