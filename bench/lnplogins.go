@@ -54,7 +54,7 @@ var loginWhat = map[string]string{
 	loginCached:    "course protocol: the same retrieve, answered from larder's verification cache (its default): what a course request costs besides argon2id",
 	loginPassword:  "LNP/1 over TLS 1.3: TCP, TLS handshake, HELLO v2 with the password (SCRAM-SHA-256-PLUS, channel-bound) to WELCOME OK, close",
 	loginDevice:    "LNP/1 over TLS 1.3: TCP, TLS handshake, HELLO v2 with a device credential to WELCOME OK, close",
-	loginHandshake: "LNP/1 port, TLS 1.3: TCP and the TLS handshake alone, then close (no login: the part of the two rows above that is TLS)",
+	loginHandshake: "LNP/1 port, TLS 1.3: TCP and the TLS handshake alone, then close (no login: the part of the password and device logins that is TLS)",
 	loginPlaintext: "LNP/1 in plaintext (--insecure-plaintext-native): TCP, HELLO v2 with the password to WELCOME OK, close; no TLS, no channel binding",
 }
 

@@ -76,8 +76,12 @@ func (r *loginsResults) tables() []*report.Table {
 		for i := range pw {
 			diff[i] = pw[i] - hs[i]
 		}
-		t.Note("The password login over TLS less its handshake alone (per round, same larder): %s µs (%s); course ÷ that: %s.",
-			report.Num(median(diff)), list(diff, report.Num), fmtTimes(median(perRoundRatios(base, diff))))
+		vs := ""
+		if len(base) > 0 {
+			vs = "; course ÷ that: " + fmtTimes(median(perRoundRatios(base, diff)))
+		}
+		t.Note("The password login over TLS less its handshake alone (per round, same larder): %s µs (%s)%s.",
+			report.Num(median(diff)), list(diff, report.Num), vs)
 	}
 	for _, kind := range []string{loginPassword, loginPlaintext} {
 		if us := micros[kind]; len(us) > 0 && len(base) > 0 {
