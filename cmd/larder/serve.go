@@ -156,8 +156,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
 	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
-	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered")
-	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
+	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered; more than 0 (1ns: every login runs the hash)")
+	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once; at least 1")
 	th := &cfg.Throttle
 	fs.Func("throttle-pair", "failed logins per account and address before that address is refused for that account, then one per interval: `N/INTERVAL` or off (default 5/30s)",
 		bucketFlag(&th.PairFailures, &th.PairRefill))
@@ -182,6 +182,14 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError("serve takes no arguments, got %q", fs.Args())
+	}
+	// The cache takes zero for its defaults: from the command line, zero
+	// would keep it on while the operator meant it off.
+	if cfg.AuthCacheTTL <= 0 {
+		return usageError("--auth-cache-ttl must be more than 0, got %v: the verification cache cannot be turned off, but with --auth-cache-ttl 1ns every login runs the hash", cfg.AuthCacheTTL)
+	}
+	if cfg.AuthCacheEntries < 1 {
+		return usageError("--auth-cache-entries must be at least 1, got %d: the verification cache cannot be turned off, but with --auth-cache-ttl 1ns every login runs the hash", cfg.AuthCacheEntries)
 	}
 	logger, err := newLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
