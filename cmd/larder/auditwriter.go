@@ -57,7 +57,7 @@ func runAuditWriter(ctx context.Context, env *Env, args []string) error {
 	case cfg.MaxWait <= 0 || cfg.AckWait <= 0:
 		return usageError("--max-wait and --ack-wait must be positive")
 	}
-	logger, err := newLogger(env.Stderr, *logLevel, *logFormat)
+	logger, err := newLogger(env.Stderr, new(slog.LevelVar), *logLevel, *logFormat)
 	if err != nil {
 		return usageError("%v", err)
 	}

@@ -35,7 +35,7 @@ func main() {
 	// one kills the process even while a graceful shutdown is under way.
 	go func() { <-ctx.Done(); stop() }()
 
-	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, SystemConfig: SystemConfigFile}
 	err := Run(ctx, env, os.Args[1:])
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
@@ -52,6 +52,10 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// SystemConfig is the configuration file read when no other is
+	// named and the user has none: SystemConfigFile for the program,
+	// "" in tests, so that a machine's file never changes their outcome.
+	SystemConfig string
 }
 
 // A command is one subcommand of larder.
@@ -79,6 +83,7 @@ func commands() []command {
 		{"logout", "revoke this machine's device credential (native)", runLogout},
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"parts", "list or cancel your unfinished uploads (native)", runParts},
+		{"config", "check or show the server's configuration file", runConfig},
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},
@@ -148,16 +153,27 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return positional, nil
+			return positional, applyConfig(fs)
 		}
 		// Parse stops at the first non-flag, or just after a "--", which
 		// it consumes; after "--" every argument is positional.
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(positional, rest...), nil
+			return append(positional, rest...), applyConfig(fs)
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// applyConfig sets the flags of fs that the command line left from the
+// environment and the configuration file, if fs has --config.
+func applyConfig(fs *flag.FlagSet) error {
+	if f := fs.Lookup("config"); f != nil {
+		if c, ok := f.Value.(*configFlag); ok {
+			return c.apply(fs)
+		}
+	}
+	return nil
 }
 
 // version returns the module's version and, for a build from a checkout,
