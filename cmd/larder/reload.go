@@ -15,9 +15,10 @@ import (
 )
 
 // What a SIGHUP reloads without a restart: the log level, the TLS
-// certificate, the pepper file, and a jsonl: audit file (reopened, as
-// logrotate wants). A change to any other setting is reported as needing
-// a restart and left as it runs; a configuration that does not load or
+// certificate, the pepper file, the throttles, the quotas, whether
+// registration and course-signature logins are open, and a jsonl: audit
+// file (reopened, as logrotate wants). A change to any other setting is
+// reported as needing a restart and left as it runs; a configuration that does not load or
 // validate is refused whole, and the running one kept. Either way the
 // log and the audit trail (server.reload) say what happened.
 
@@ -37,8 +38,8 @@ func loadServeConfig(env *Env, args []string) (ServeConfig, *flag.FlagSet, error
 			"configuration file (--config; 'larder config check' checks one).\n"+
 			"SIGINT or SIGTERM stops it gracefully; a second one stops it at once.\n"+
 			"SIGHUP reloads the configuration file (the log level, the TLS certificate,\n"+
-			"the pepper file; other changes need a restart) and reopens a jsonl: audit\n"+
-			"file; it never stops the server.\n\nFlags:\n")
+			"registration, throttles, quotas, the pepper file; other changes need a\n"+
+			"restart) and reopens a jsonl: audit file; it never stops the server.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if _, err := parseFlags(fs, args); err != nil {
@@ -60,13 +61,12 @@ func (m *Main) ReloadConfig(next ServeConfig, err error) {
 		m.recordReload(ctx, 1, "refused: "+err.Error())
 		return
 	}
-	var done, failed []string
-	if next.LogLevel != m.Config.LogLevel && m.Level != nil {
-		var l slog.Level
-		if err := l.UnmarshalText([]byte(next.LogLevel)); err == nil {
-			m.Level.Set(l)
-			m.Config.LogLevel = next.LogLevel
-			done = append(done, "log-level "+next.LogLevel)
+	var done, failed, restart []string
+	for _, key := range m.Config.differences(next) {
+		if applied := m.apply(key, next); applied != "" {
+			done = append(done, applied)
+		} else {
+			restart = append(restart, key)
 		}
 	}
 	if m.identity != nil && m.Config.LNPListen == next.LNPListen {
@@ -77,7 +77,6 @@ func (m *Main) ReloadConfig(next ServeConfig, err error) {
 			done = append(done, "TLS certificate "+m.identity.Fingerprint)
 		}
 	}
-	restart := m.Config.differences(next)
 	if len(restart) > 0 {
 		m.Logger.Warn("SIGHUP: these settings changed, and take effect at the next restart", "settings", restart)
 	}
@@ -92,6 +91,33 @@ func (m *Main) ReloadConfig(next ServeConfig, err error) {
 		status = 1
 	}
 	m.recordReload(ctx, status, reason)
+}
+
+// apply applies the setting key of next to the running server, if it can
+// change while serving, and returns what it did ("" if it cannot).
+func (m *Main) apply(key string, next ServeConfig) string {
+	c := &m.Config
+	switch key {
+	case "log-level":
+		var l slog.Level
+		if m.Level == nil || l.UnmarshalText([]byte(next.LogLevel)) != nil {
+			return ""
+		}
+		m.Level.Set(l)
+		c.LogLevel = next.LogLevel
+	case "registration", "native-signature-logins":
+		c.Registration, c.SignatureLogins = next.Registration, next.SignatureLogins
+		m.srv.SetLoginPolicy(c.Registration == "closed", c.SignatureLogins == "closed")
+	case "throttle-pair", "throttle-address", "throttle-account", "throttle-delay":
+		c.Throttle = next.Throttle
+		m.throttle.SetLimits(c.Throttle)
+	case "quota-bytes", "quota-files":
+		c.Quota = next.Quota
+		m.srv.Files.SetQuota(c.Quota)
+	default:
+		return ""
+	}
+	return key
 }
 
 func listOrNone(s []string) string {
@@ -143,12 +169,13 @@ func (m *Main) tlsConfig() *tls.Config {
 }
 
 // differences names the settings, by their flags, whose values differ
-// between c and next but those a reload applied (log level, TLS files).
+// between c and next, but the TLS files, which a reload reads anew
+// whether their names changed or not.
 func (c ServeConfig) differences(next ServeConfig) []string {
 	a, b := flagValues(c), flagValues(next)
 	var names []string
 	for name, v := range a {
-		if b[name] != v && name != "log-level" && name != "tls-cert" && name != "tls-key" {
+		if b[name] != v && name != "tls-cert" && name != "tls-key" {
 			names = append(names, name)
 		}
 	}

@@ -87,7 +87,7 @@ func TestServeProcessSystemdAndReload(t *testing.T) {
 	}
 	waitUntil(t, "the reload logged", func() bool { return strings.Contains(p.stderr.String(), "SIGHUP: configuration reloaded") })
 	log := p.stderr.String()
-	if !strings.Contains(log, "log-level debug") || !strings.Contains(log, "needs_restart=[max-conns]") {
+	if !strings.Contains(log, "applied=[log-level]") || !strings.Contains(log, "needs_restart=[max-conns]") {
 		t.Errorf("the reload's log line: want log-level debug applied and max-conns needing a restart:\n%s", log)
 	}
 
@@ -143,7 +143,7 @@ func TestReloadRecordsEvent(t *testing.T) {
 	if len(events) != 2 {
 		t.Fatalf("server.reload events: %+v, want 2", events)
 	}
-	if ev := events[0]; ev.Status != 0 || ev.Reason != "applied: log-level debug; needs a restart: max-conns" {
+	if ev := events[0]; ev.Status != 0 || ev.Reason != "applied: log-level; needs a restart: max-conns" {
 		t.Errorf("the reload's event: %+v", ev)
 	}
 	if ev := events[1]; ev.Status != 1 || !strings.Contains(ev.Reason, `refused: larder.toml:2:1: unknown key "x"`) {
@@ -200,11 +200,36 @@ func TestReloadDifferences(t *testing.T) {
 		must(t, fs.Set(k, v))
 	}
 	got := strings.Join(cur.differences(next), " ")
-	// The log level is applied by the reload, so it needs no restart.
-	if want := "audit-retention hash-memory max-conns min-free quota-bytes registration throttle-pair"; got != want {
+	if want := "audit-retention hash-memory log-level max-conns min-free quota-bytes registration throttle-pair"; got != want {
 		t.Errorf("differences: %q, want %q", got, want)
 	}
 	if d := cur.differences(cur); len(d) != 0 {
 		t.Errorf("differences of a configuration with itself: %q", d)
+	}
+}
+
+// TestReloadAppliesPolicies: a reload closes registration, tightens the
+// throttle and changes the quotas of the running server.
+func TestReloadAppliesPolicies(t *testing.T) {
+	l := startLarder(t)
+	next := l.cfg
+	next.Registration = "closed"
+	next.Throttle.PairFailures, next.Throttle.PairRefill = 1, time.Hour
+	next.Quota = larder.Quota{Bytes: 1 << 20, Files: 3}
+	l.main.ReloadConfig(next, nil)
+	if r := rawExchange(t, l.addr(), "zed", larder.NewSignature("pw", "salt"), ""); r.status == course.StatusOK {
+		t.Error("a registration after the reload closed it was accepted")
+	}
+	sig := larder.NewSignature("pw", "salt")
+	if _, err := l.main.srv.Auth.Register(t.Context(), "alice", sig[:]); err != nil {
+		t.Fatal(err)
+	}
+	wrong := larder.NewSignature("wrong", "salt")
+	rawExchange(t, l.addr(), "alice", wrong, "f.txt")
+	if r := rawExchange(t, l.addr(), "alice", wrong, "f.txt"); !strings.Contains(string(r.payload), "too many failed") {
+		t.Errorf("a second wrong login under the reloaded throttle (1 per hour): %v %q, want refused by the throttle", r.status, r.payload)
+	}
+	if q := l.main.srv.Files.Quota(); q != next.Quota {
+		t.Errorf("quota after the reload: %+v, want %+v", q, next.Quota)
 	}
 }

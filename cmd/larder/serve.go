@@ -323,6 +323,7 @@ type Main struct {
 	audit    *auditTrail // nil with --audit-sink off
 	spaces   *disk.Spaces
 	lnpLn    net.Listener                    // nil with --native-listen off
+	throttle *auth.Throttle                  // the logins', which a reload changes
 	identity *tlsconf.Identity               // nil in plaintext
 	cert     atomic.Pointer[tls.Certificate] // the identity's, served to new connections
 	stopOnce sync.Once                       // records server.stop and closes the audit trail
@@ -378,8 +379,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Logger.Warn("password-hash parameters are below OWASP's minimum: new hashes are weaker than OWASP advises (stored ones are never lowered); for tests only",
 			"params", cfg.Hash.String(), "owasp_minimum", auth.DefaultParams.String())
 	}
+	m.throttle = auth.NewThrottle(cfg.Throttle)
 	authn := auth.New(m.accounts.store, m.accounts.hasher,
-		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), auth.NewThrottle(cfg.Throttle))
+		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), m.throttle)
 	authn.Logger = m.Logger
 	authn.Devices, authn.DeviceLifetime = m.accounts.db.devices(), cfg.DeviceLifetime
 	mockKey, err := lnpMockKey(ctx, m.accounts.db)

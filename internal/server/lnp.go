@@ -205,7 +205,7 @@ func (ss *session) hello() bool {
 	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
 	defer cancel()
 	start := time.Now()
-	u, err := s.Auth.LoginSignature(ctx, h.User, h.Signature[:], remoteIP(c.rwc), !s.CloseSignatureLogins)
+	u, err := s.Auth.LoginSignature(ctx, h.User, h.Signature[:], remoteIP(c.rwc), !s.closedSignatures.Load())
 	if !ss.loggedIn(ctx, h.User, credSignature, err, start) {
 		return false
 	}
