@@ -10,6 +10,7 @@
 //	larder admin ...             administer accounts and password hashing
 //	larder audit                 read the audit trail
 //	larder audit-writer          move the audit trail from NATS JetStream into PostgreSQL
+//	larder check server ADDR     check a course-protocol server against the protocol
 //
 // main only wires signals and exit codes; Run dispatches to one file per
 // subcommand. Run "larder help" for the list of subcommands and
@@ -87,6 +88,7 @@ func commands() []command {
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},
+		{"check", "check another course-protocol server against the protocol", runCheck},
 	}
 }
 
