@@ -121,6 +121,9 @@ func parseReply(raw []byte) *reply {
 	if payload == nil {
 		payload = []byte{}
 	}
+	if want, _ := course.BlockCount(int64(len(payload))); count != want {
+		r.problems = append(r.problems, fmt.Sprintf("%d blocks for %d bytes; the count must be ceil(%d/944) = %d (1 for an empty payload)", count, len(payload), len(payload), want))
+	}
 	if sha256.Sum256(payload) != r.blocks[0].h.TotalHash {
 		r.problems = append(r.problems, fmt.Sprintf("the total hash is not the SHA-256 of the %d bytes reassembled from the blocks", len(payload)))
 	}

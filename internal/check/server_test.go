@@ -1,0 +1,157 @@
+package check
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// runSuite runs the checks named by only (all if empty) against addr.
+func runSuite(t *testing.T, addr, files string, only ...string) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := ServerConfig{Addr: addr, Files: files, Timeout: time.Second, Clients: 8}
+	if len(only) > 0 {
+		cfg.Only = func(id string) bool { return slices.Contains(only, id) }
+	}
+	rep, err := Server(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Server: %v", err)
+	}
+	return rep
+}
+
+func result(t *testing.T, rep *Report, id string) Result {
+	t.Helper()
+	for _, r := range rep.Results {
+		if r.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("no result for %s", id)
+	return Result{}
+}
+
+// TestFaultlessServerPasses runs the whole suite against the test server
+// without faults: every check passes, so that each failure below is the
+// fault's doing.
+func TestFaultlessServerPasses(t *testing.T) {
+	root := t.TempDir()
+	s := startFaulty(t, root, "")
+	rep := runSuite(t, s.addr(), root)
+	for _, r := range rep.Results {
+		if r.Outcome != Pass {
+			t.Errorf("%s: %s, want pass\n  sent %s\n  expected %s\n  got %s", r.ID, r.Outcome, r.Sent, r.Expected, r.Got)
+		}
+	}
+	if err := rep.OK(); err != nil {
+		t.Errorf("OK: %v", err)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("the checker left %d entries in the served folder", len(entries))
+	}
+}
+
+// TestChecksFailOnFaults shows that each check fails against a server
+// with the fault it is there to find.
+func TestChecksFailOnFaults(t *testing.T) {
+	cases := []struct {
+		fault string
+		fails []string
+	}{
+		{"register-closed", []string{"register.new"}},
+		{"reregister", []string{"register.duplicate", "register.takeover"}},
+		{"empty-name-ok", []string{"register.empty-name"}},
+		{"no-empty-password", []string{"register.empty-password"}},
+		{"need-nul", []string{"register.long-name"}},
+		{"ascii-names", []string{"register.utf8-name"}},
+		{"name-rstrip", []string{"register.nul-in-name"}},
+		{"utf8-other", []string{"register.invalid-utf8"}},
+		{"missing-as-invalid", []string{"login.unknown-user"}},
+		{"any-signature", []string{"login.wrong-signature"}},
+		{"empty-no-block", []string{"get.empty"}},
+		{"hash-full-buffer", []string{"get.one-byte", "get.one-block-plus-one", "get.binary", "get.large"}},
+		{"extra-block", []string{"get.one-block"}},
+		{"cstring", []string{"get.binary"}},
+		{"missing-other", []string{"get.missing"}},
+		{"folder-other", []string{"get.folder"}},
+		{"keep-slash", []string{"get.leading-slash"}},
+		{"follow-dotdot", []string{"path.dotdot", "path.absolute"}},
+		{"follow-links", []string{"path.symlink"}},
+		{"cut-nul", []string{"path.nul"}},
+		{"silent-short", []string{"malformed.short-header"}},
+		{"second-reply", []string{"malformed.length-larger", "malformed.huge-length", "malformed.garbage"}},
+		{"whole-recv", []string{"malformed.length-smaller"}},
+		{"read-declared", []string{"malformed.huge-length"}},
+		{"max-1024", []string{"malformed.over-max"}},
+		{"one-recv", []string{"conn.byte-at-a-time"}},
+		{"no-drain", []string{"malformed.bytes-after-body"}},
+		{"exit-on-empty", []string{"conn.no-request"}},
+		{"single-threaded", []string{"conn.slow-client"}},
+		{"cap-4", []string{"conn.many-clients"}},
+		{"exit-on-malformed", []string{"conn.still-serving"}},
+	}
+	for _, c := range cases {
+		t.Run(c.fault, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			s := startFaulty(t, root, c.fault)
+			only := c.fails
+			if c.fault == "exit-on-malformed" {
+				// Garbage kills it; the server is then gone for the last check.
+				only = []string{"malformed.garbage", "conn.still-serving"}
+			}
+			rep := runSuite(t, s.addr(), root, only...)
+			for _, id := range c.fails {
+				if r := result(t, rep, id); r.Outcome != Fail {
+					t.Errorf("%s: %s, want fail (got %s)", id, r.Outcome, r.Got)
+				}
+			}
+			if rep.OK() == nil && slices.ContainsFunc(rep.Results, func(r Result) bool { return r.Required && r.Outcome == Fail }) {
+				t.Error("OK is nil with a required check failed")
+			}
+		})
+	}
+}
+
+// TestRemoteMode checks a server by the handout's files alone: tiny.txt
+// is known by its hash, a hamlet.txt that is not the handout's fails, and
+// without the files the checks that need them do not apply.
+func TestRemoteMode(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "tiny.txt"), []byte("Contents of a very small file."), 0o644)
+	os.WriteFile(filepath.Join(root, "hamlet.txt"), []byte("To be, or not to be, that is the question\n"), 0o644)
+	s := startFaulty(t, root, "")
+	rep := runSuite(t, s.addr(), "")
+	if r := result(t, rep, "get.tiny"); r.Outcome != Pass {
+		t.Errorf("get.tiny: %s (%s), want pass", r.Outcome, r.Got)
+	}
+	if r := result(t, rep, "get.hamlet"); r.Outcome != Fail {
+		t.Errorf("get.hamlet of another file: %s (%s), want fail", r.Outcome, r.Got)
+	}
+	for _, id := range []string{"conn.byte-at-a-time", "malformed.bytes-after-body", "conn.many-clients"} {
+		if r := result(t, rep, id); r.Outcome != Pass {
+			t.Errorf("%s: %s (%s), want pass", id, r.Outcome, r.Got)
+		}
+	}
+	for _, id := range []string{"path.dotdot", "path.symlink", "get.folder"} {
+		if r := result(t, rep, id); r.Outcome != NotApplicable {
+			t.Errorf("%s without --files: %s, want n/a", id, r.Outcome)
+		}
+	}
+
+	empty := startFaulty(t, t.TempDir(), "")
+	rep = runSuite(t, empty.addr(), "")
+	for _, id := range []string{"get.tiny", "conn.byte-at-a-time", "conn.many-clients"} {
+		if r := result(t, rep, id); r.Outcome != NotApplicable {
+			t.Errorf("%s with no handout files: %s (%s), want n/a", id, r.Outcome, r.Got)
+		}
+	}
+	if len(rep.Notes) == 0 {
+		t.Error("no note says which files the server lacks")
+	}
+}
