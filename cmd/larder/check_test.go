@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/larderfs/larder/internal/check"
+)
+
+// runCheckJSON runs "larder check server --json ARGS" in-process and
+// decodes its report.
+func runCheckJSON(t *testing.T, args ...string) (*check.Report, error) {
+	t.Helper()
+	stdout, stderr, err := runLarder(t, "", append([]string{"check", "server", "--json", "--timeout", "2s"}, args...)...)
+	var rep check.Report
+	if jerr := json.Unmarshal([]byte(stdout), &rep); jerr != nil {
+		t.Fatalf("larder check server %q: not a JSON report (%v); err %v; stderr %q; stdout %q", args, jerr, err, stderr, stdout)
+	}
+	return &rep, err
+}
+
+// TestCheckServerLarder runs the whole suite against larder, which must
+// pass every check, with its own files and with the handout's.
+func TestCheckServerLarder(t *testing.T) {
+	l := startLarder(t, shuffleBlocks)
+	rep, err := runCheckJSON(t, "--files", l.files, l.addr())
+	if err != nil {
+		t.Errorf("exit: %v (code %d), want success", err, ExitCode(err))
+	}
+	for _, r := range rep.Results {
+		if r.Outcome != check.Pass {
+			t.Errorf("%s: %s, want pass\n  sent %s\n  expected %s\n  got %s", r.ID, r.Outcome, r.Sent, r.Expected, r.Got)
+		}
+	}
+	if rep.Summary.Failed != 0 || rep.Summary.RequiredPassed != rep.Summary.Required || rep.Summary.Required < 30 {
+		t.Errorf("summary %+v, want every one of 30 or more required checks passed", rep.Summary)
+	}
+
+	// Remote mode: the handout's tiny.txt, known by its hash. The
+	// handout's hamlet.txt is not in this repository, so its check and
+	// nothing else does not apply.
+	l.put(t, "tiny.txt", []byte("Contents of a very small file."))
+	stdout, stderr, err := runLarder(t, "", "check", "server", l.addr())
+	if err != nil {
+		t.Errorf("remote mode: %v; stderr %q\n%s", err, stderr, stdout)
+	}
+	for _, want := range []string{"PASS  get.tiny", "N/A   get.hamlet", "does not serve hamlet.txt", "result: every required check passed"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("remote mode report lacks %q:\n%s", want, stdout)
+		}
+	}
+	if n := strings.Count(stdout, "\nFAIL "); n != 0 {
+		t.Errorf("remote mode: %d checks failed:\n%s", n, stdout)
+	}
+}
+
+// referenceFailures are the checks that the re-created reference server
+// fails, by its known defects (testdata/interop/README.md).
+var referenceFailures = []string{
+	"register.nul-in-name",    // "bob\0x" is another user
+	"get.empty",               // no block for an empty file
+	"get.binary",              // files read as text
+	"path.dotdot",             // ../ served
+	"path.absolute",           // //abs served
+	"path.symlink",            // links followed out
+	"malformed.length-larger", // status 7, then a second reply
+	"malformed.huge-length",
+	"malformed.over-max",
+	"malformed.garbage",
+	"conn.byte-at-a-time", // a single recv
+}
+
+// TestCheckServerCourseServer runs the suite against the re-created
+// course reference server: each of its known defects is found and named,
+// nothing else fails, and --profile reference expects exactly those.
+func TestCheckServerCourseServer(t *testing.T) {
+	s := startCourseServer(t)
+	rep, err := runCheckJSON(t, "--files", s.root, s.addr)
+	if !errors.Is(err, check.ErrFailed) || ExitCode(err) != exitFailure {
+		t.Errorf("exit: %v (code %d), want check.ErrFailed and exit %d", err, ExitCode(err), exitFailure)
+	}
+	var failed []string
+	for _, r := range rep.Results {
+		if r.Outcome == check.Fail {
+			failed = append(failed, r.ID)
+			if r.Reference == "" {
+				t.Errorf("%s fails on the reference server but is not marked as a known reference failure", r.ID)
+			}
+		}
+	}
+	slices.Sort(failed)
+	want := slices.Sorted(slices.Values(referenceFailures))
+	if !slices.Equal(failed, want) {
+		t.Errorf("failed checks:\n  %q\nwant:\n  %q", failed, want)
+	}
+
+	rep, err = runCheckJSON(t, "--files", s.root, "--profile", "reference", s.addr)
+	if err != nil {
+		t.Errorf("--profile reference: %v, want success", err)
+	}
+	if rep.Summary.Known != len(referenceFailures) || rep.Summary.Failed != 0 {
+		t.Errorf("--profile reference: summary %+v, want %d known failures and none other", rep.Summary, len(referenceFailures))
+	}
+}
+
+// TestCheckServerUsage checks that a wrong command line is a usage error
+// and that nothing listening is a network error, not a report.
+func TestCheckServerUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"check", "server"},
+		{"check", "server", "a:1", "b:2"},
+		{"check", "server", "--profile", "lax", "127.0.0.1:1"},
+		{"check", "server", "--clients", "0", "127.0.0.1:1"},
+	} {
+		if _, _, err := runLarder(t, "", args...); ExitCode(err) != exitUsage {
+			t.Errorf("%q: %v (code %d), want exit %d", args, err, ExitCode(err), exitUsage)
+		}
+	}
+	l := startLarder(t)
+	addr := l.addr()
+	l.shutdown()
+	stdout, _, err := runLarder(t, "", "check", "server", "--timeout", "1s", addr)
+	if ExitCode(err) != exitNetwork || stdout != "" {
+		t.Errorf("nothing listening: %v (code %d), stdout %q; want exit %d and no report", err, ExitCode(err), stdout, exitNetwork)
+	}
+}
