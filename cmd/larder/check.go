@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/larderfs/larder/internal/check"
@@ -12,6 +13,7 @@ import (
 func runCheck(ctx context.Context, env *Env, args []string) error {
 	return dispatch(ctx, env, "larder check", []command{
 		{"server", "check a course-protocol server against the protocol", runCheckServer},
+		{"client", "check a course-protocol client against an adversarial server", runCheckClient},
 	}, args)
 }
 
@@ -64,6 +66,78 @@ func runCheckServer(ctx context.Context, env *Env, args []string) error {
 	}
 	return rep.OK()
 }
+
+func runCheckClient(ctx context.Context, env *Env, args []string) error {
+	fs := flag.NewFlagSet("check client", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: larder check client [flags] -- COMMAND [ARG...]\n\n%s\n\nFlags:\n", checkClientHelp)
+		fs.PrintDefaults()
+	}
+	var (
+		cfg    check.ClientConfig
+		asJSON bool
+	)
+	fs.StringVar(&cfg.Output, "output", check.OutputFile, "where the client puts the file: file (named as the path it asked for, in its working folder) or stdout")
+	fs.StringVar(&cfg.File, "file", "larder-check.bin", "the `path` that {file} in the command stands for")
+	fs.StringVar(&cfg.Profile, "profile", check.ProfileStrict, "strict, or reference: the course's handout client's known failures are expected, not counted")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON, for grading scripts")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "how long each run of the client may take")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return usageError("check client: no client command given (after --)")
+	}
+	if cfg.Timeout <= 0 {
+		return usageError("check client: --timeout must be positive, got %v", cfg.Timeout)
+	}
+	if cfg.Output != check.OutputFile && cfg.Output != check.OutputStdout {
+		return usageError("check client: bad --output %q: want file or stdout", cfg.Output)
+	}
+	if cfg.Profile != check.ProfileStrict && cfg.Profile != check.ProfileReference {
+		return usageError("check client: bad --profile %q: want strict or reference", cfg.Profile)
+	}
+	if cmd := strings.Join(pos, " "); !strings.Contains(cmd, "{port}") && !strings.Contains(cmd, "{addr}") && !strings.Contains(cmd, "{config}") {
+		return usageError("check client: the command must say where the server is: put {port}, {addr} or {config} in it")
+	}
+	cfg.Command = pos
+	rep, err := check.Client(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		err = rep.WriteJSON(env.Stdout)
+	} else {
+		err = rep.WriteText(env.Stdout)
+	}
+	if err != nil {
+		return err
+	}
+	return rep.OK()
+}
+
+const checkClientHelp = `Starts an adversarial course-protocol server on a free port of 127.0.0.1
+and runs the client against it once per case: blocks shuffled, written in
+pieces, a byte at a time or all at once; exact multiples of 944 bytes;
+binary; empty; a wrong block hash, a wrong total hash, a reply cut short; an
+error status; a connection held open after the last block. It checks the
+file the client wrote, its exit status, and whether it noticed corruption.
+
+In COMMAND, {host}, {port} and {addr} (HOST:PORT) stand for the server;
+{config} for a YAML file with server_ip and server_port, as the handout's
+client reads; {file} for the path to fetch (--file). Every retrieval gets the
+case's reply and every registration succeeds, so a client that registers and
+then fetches several files is checked on each. The client runs in an empty
+temporary folder; with --output file (the default) the checker reads the
+file named as the path it asked for there.
+
+  larder check client -- python3 client.py {config} test
+  larder check client --output stdout -- ./client {host} {port} alice pw {file}
+
+docs/CHECK.md explains every case.`
 
 const checkServerHelp = `Runs a suite of checks against any server of the course protocol (the
 course's reference server, a student's, larder) and reports, for each, what

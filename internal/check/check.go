@@ -71,6 +71,9 @@ type Report struct {
 // ErrFailed is returned by OK when a required check failed.
 var ErrFailed = errors.New("check: a required check failed")
 
+// referenceLabel names the course's own implementation of each kind.
+var referenceLabel = map[string]string{"server": "reference server:", "client": "handout client:"}
+
 // summarize fills r.Summary from r.Results.
 func (r *Report) summarize() {
 	s := Summary{Checks: len(r.Results)}
@@ -144,7 +147,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "      why:      %s\n", res.Why)
 		if res.Reference != "" {
-			fmt.Fprintf(&b, "      reference server: %s\n", res.Reference)
+			fmt.Fprintf(&b, "      %s %s\n", referenceLabel[r.Kind], res.Reference)
 		}
 	}
 	s := r.Summary
