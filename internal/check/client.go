@@ -41,7 +41,8 @@ type ClientConfig struct {
 	Profile string
 	// Timeout bounds each run of the client; zero means 10 seconds.
 	Timeout time.Duration
-	// Only, if set, picks the cases to run by their ID.
+	// Only, if set, picks the cases to run by their result ID
+	// ("client.shuffled").
 	Only func(id string) bool
 }
 
@@ -129,7 +130,7 @@ func Client(ctx context.Context, cfg ClientConfig) (*Report, error) {
 	rep := &Report{Kind: "client", Target: strings.Join(cfg.Command, " "), Profile: cfg.Profile,
 		Mode: fmt.Sprintf("the client's file is read from its %s", map[string]string{OutputFile: "working folder, named as the path it asked for", OutputStdout: "standard output"}[cfg.Output])}
 	for _, c := range clientCases() {
-		if cfg.Only != nil && !cfg.Only(c.id) {
+		if cfg.Only != nil && !cfg.Only("client."+c.id) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
