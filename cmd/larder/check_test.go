@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/check"
 )
 
@@ -126,4 +130,78 @@ func TestCheckServerUsage(t *testing.T) {
 	if ExitCode(err) != exitNetwork || stdout != "" {
 		t.Errorf("nothing listening: %v (code %d), stdout %q; want exit %d and no report", err, ExitCode(err), stdout, exitNetwork)
 	}
+}
+
+// runClientCheck runs "larder check client --json ARGS" in-process and
+// decodes its report.
+func runClientCheck(t *testing.T, args ...string) (*check.Report, error) {
+	t.Helper()
+	stdout, stderr, err := runLarder(t, "", append([]string{"check", "client", "--json", "--timeout", "4s"}, args...)...)
+	var rep check.Report
+	if jerr := json.Unmarshal([]byte(stdout), &rep); jerr != nil {
+		t.Fatalf("larder check client %q: not a JSON report (%v); err %v; stderr %q; stdout %q", args, jerr, err, stderr, stdout)
+	}
+	return &rep, err
+}
+
+// TestCheckClientLarder runs every client case against larder's own
+// client ("larder get --course", the test binary standing in for larder):
+// it passes them all, the held-open connection included.
+func TestCheckClientLarder(t *testing.T) {
+	t.Parallel()
+	rep, err := runClientCheck(t, "--output", "stdout", "--",
+		"env", "LARDER_TEST_RUN_MAIN=1", "LARDER_PASSWORD=pw", "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
+		os.Args[0], "get", "--course", "--server", "{addr}", "--user", "alice", "--salt", course.CourseSalt, "{file}")
+	if err != nil {
+		t.Errorf("exit: %v, want success", err)
+	}
+	for _, r := range rep.Results {
+		if r.Outcome != check.Pass {
+			t.Errorf("%s: %s, want pass\n  sent %s\n  expected %s\n  got %s", r.ID, r.Outcome, r.Sent, r.Expected, r.Got)
+		}
+	}
+}
+
+// TestCheckClientPeers runs the client cases against the re-created
+// course client and the C student client: both pass every required case.
+// Both read until the server closes, as the protocol reference describes,
+// so the advisory held-open case fails for them.
+func TestCheckClientPeers(t *testing.T) {
+	t.Parallel()
+	py := lookPython(t)
+	peers := map[string][]string{
+		"course_client.py": {py, "-I", absPeer(t, "course_client.py"), "{host}", "{port}", "alice", "pw", "{file}"},
+	}
+	if runtime.GOOS != "windows" {
+		peers["student_client.c"] = []string{buildStudentClient(t), "{host}", "{port}", "alice", "pw", "salt", "{file}"}
+	}
+	for name, cmd := range peers {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rep, err := runClientCheck(t, append([]string{"--output", "stdout", "--"}, cmd...)...)
+			if err != nil {
+				t.Errorf("exit: %v, want success", err)
+			}
+			for _, r := range rep.Results {
+				want := check.Pass
+				if r.ID == "client.keep-open" {
+					want = check.Fail
+				}
+				if r.Outcome != want {
+					t.Errorf("%s: %s, want %s\n  got %s", r.ID, r.Outcome, want, r.Got)
+				}
+			}
+		})
+	}
+}
+
+// absPeer is peerFile as an absolute path: the checker runs clients in a
+// folder of their own.
+func absPeer(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(peerFile(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
