@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -28,12 +29,14 @@ func runCheckServer(ctx context.Context, env *Env, args []string) error {
 		cfg     check.ServerConfig
 		asJSON  bool
 		timeout time.Duration
+		run     string
 	)
 	fs.StringVar(&cfg.Files, "files", "", "the `folder` the server serves, on this machine and writable: the checker places its own files there (and removes them after)")
 	fs.StringVar(&cfg.Profile, "profile", check.ProfileStrict, "strict, or reference: the course reference server's known failures are expected, not counted")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON, for grading scripts")
 	fs.DurationVar(&timeout, "timeout", 5*time.Second, "how long each exchange may take")
 	fs.IntVar(&cfg.Clients, "clients", 16, "clients of the many-clients check, at once (1 to 256)")
+	fs.StringVar(&run, "run", "", "run only the checks whose ID matches this `regexp` (register.new always runs)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -52,7 +55,16 @@ func runCheckServer(ctx context.Context, env *Env, args []string) error {
 		return usageError("check server: bad --profile %q: want strict or reference", cfg.Profile)
 	}
 	cfg.Addr, cfg.Timeout = pos[0], timeout
+	if cfg.Only, err = onlyFlag(run); err != nil {
+		return err
+	}
 	rep, err := check.Server(ctx, cfg)
+	return writeReport(env, rep, err, asJSON)
+}
+
+// writeReport prints rep, as JSON or text, and returns the command's
+// error: err if the run failed, check.ErrFailed if a required check did.
+func writeReport(env *Env, rep *check.Report, err error, asJSON bool) error {
 	if err != nil {
 		return err
 	}
@@ -67,6 +79,18 @@ func runCheckServer(ctx context.Context, env *Env, args []string) error {
 	return rep.OK()
 }
 
+// onlyFlag turns --run's regular expression into a filter of check IDs.
+func onlyFlag(expr string) (func(string) bool, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, usageError("check: bad --run %q: %v", expr, err)
+	}
+	return re.MatchString, nil
+}
+
 func runCheckClient(ctx context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("check client", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
@@ -77,12 +101,14 @@ func runCheckClient(ctx context.Context, env *Env, args []string) error {
 	var (
 		cfg    check.ClientConfig
 		asJSON bool
+		run    string
 	)
 	fs.StringVar(&cfg.Output, "output", check.OutputFile, "where the client puts the file: file (named as the path it asked for, in its working folder) or stdout")
 	fs.StringVar(&cfg.File, "file", "larder-check.bin", "the `path` that {file} in the command stands for")
 	fs.StringVar(&cfg.Profile, "profile", check.ProfileStrict, "strict, or reference: the course's handout client's known failures are expected, not counted")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON, for grading scripts")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "how long each run of the client may take")
+	fs.StringVar(&run, "run", "", "run only the cases whose ID matches this `regexp`")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -104,19 +130,11 @@ func runCheckClient(ctx context.Context, env *Env, args []string) error {
 		return usageError("check client: the command must say where the server is: put {port}, {addr} or {config} in it")
 	}
 	cfg.Command = pos
+	if cfg.Only, err = onlyFlag(run); err != nil {
+		return err
+	}
 	rep, err := check.Client(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		err = rep.WriteJSON(env.Stdout)
-	} else {
-		err = rep.WriteText(env.Stdout)
-	}
-	if err != nil {
-		return err
-	}
-	return rep.OK()
+	return writeReport(env, rep, err, asJSON)
 }
 
 const checkClientHelp = `Starts an adversarial course-protocol server on a free port of 127.0.0.1
