@@ -78,7 +78,7 @@ func clientCases() []clientCase {
 			reference: "reads the length with one recv(4) and the rest with one recv: a short read crashes it (struct.error) or fails the block hash"},
 		{id: "one-write", title: "all blocks in one write", required: true, payload: textBytes(40 * course.MaxBlockPayload), order: "shuffled", write: "one write",
 			why:       "many blocks back to back: a recv can return the end of one block and the start of the next",
-			reference: "passes on loopback, where each recv happens to end at a block's end; on a real network its single recv per block can come up short"},
+			reference: "passes on loopback, where the whole reply is buffered before it reads; on a real network its single recv per block can come up short"},
 		{id: "exact-blocks", title: "a file of exactly 2 × 944 bytes", required: true, payload: textBytes(2 * course.MaxBlockPayload), order: "shuffled", write: "per block",
 			why: "no short last block: clients that hash past their buffer, or expect one block more, fail here"},
 		{id: "binary", title: "a binary file (all byte values, NULs, CR, LF)", required: true, payload: binaryBytes(), order: "shuffled", write: "per block",
