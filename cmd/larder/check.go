@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"strings"
 	"time"
@@ -128,6 +129,9 @@ func runCheckClient(ctx context.Context, env *Env, args []string) error {
 	}
 	if cmd := strings.Join(pos, " "); !strings.Contains(cmd, "{port}") && !strings.Contains(cmd, "{addr}") && !strings.Contains(cmd, "{config}") {
 		return usageError("check client: the command must say where the server is: put {port}, {addr} or {config} in it")
+	}
+	if _, err := exec.LookPath(pos[0]); err != nil {
+		return usageError("check client: cannot run %q: %v", pos[0], err)
 	}
 	cfg.Command = pos
 	if cfg.Only, err = onlyFlag(run); err != nil {

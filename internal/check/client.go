@@ -127,6 +127,7 @@ func Client(ctx context.Context, cfg ClientConfig) (*Report, error) {
 		!strings.Contains(strings.Join(cfg.Command, " "), "{config}"):
 		return nil, errors.New("check: the client command must say where the server is: put {port}, {addr} or {config} in it")
 	}
+	cfg.Command = absoluteFiles(cfg.Command)
 	rep := &Report{Kind: "client", Target: strings.Join(cfg.Command, " "), Profile: cfg.Profile,
 		Mode: fmt.Sprintf("the client's file is read from its %s", map[string]string{OutputFile: "working folder, named as the path it asked for", OutputStdout: "standard output"}[cfg.Output])}
 	for _, c := range clientCases() {
@@ -149,6 +150,28 @@ func Client(ctx context.Context, cfg ClientConfig) (*Report, error) {
 	}
 	rep.summarize()
 	return rep, nil
+}
+
+// absoluteFiles returns args with every argument that names an existing
+// file or folder by a relative path ("./client", "client.py", "../cfg")
+// made absolute: the client runs in a folder of its own, where those paths
+// would name nothing. A bare word ("test") is left alone even if a file of
+// that name exists, since it is more likely a mode than a path.
+func absoluteFiles(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if filepath.IsAbs(a) || strings.Contains(a, "{") || !strings.ContainsAny(a, "/.") {
+			continue
+		}
+		if _, err := os.Stat(a); err != nil {
+			continue
+		}
+		if abs, err := filepath.Abs(a); err == nil {
+			out[i] = abs
+		}
+	}
+	return out
 }
 
 // encodeReply returns the blocks of c's reply, in c's order and with c's
@@ -368,13 +391,13 @@ func runClientCase(ctx context.Context, cfg ClientConfig, c clientCase) (verdict
 		outputs = append(outputs, stdout.Bytes())
 	} else {
 		for _, p := range paths {
-			data, err := os.ReadFile(filepath.Join(work, filepath.FromSlash(strings.TrimPrefix(p, "/"))))
+			data, err := readOutput(work, p)
 			if err == nil {
 				outputs = append(outputs, data)
 				got = append(got, fmt.Sprintf("%s: %d bytes, sha256 %s", p, len(data), shortHash(data)))
 			} else {
 				outputs = append(outputs, nil)
-				got = append(got, p+": no file")
+				got = append(got, fmt.Sprintf("%s: no file (%v)", p, err))
 			}
 		}
 	}
@@ -435,6 +458,28 @@ func runClientCase(ctx context.Context, cfg ClientConfig, c clientCase) (verdict
 		}
 	}
 	return v, nil
+}
+
+// readOutput reads the file the client wrote for path in its folder work.
+// Only a file inside work counts: a client that asks for ../x or /x and
+// writes there has not written its file where a user would look, and the
+// checker reads nothing outside the folder it made.
+func readOutput(work, path string) ([]byte, error) {
+	name := filepath.FromSlash(strings.TrimPrefix(path, "/"))
+	if !filepath.IsLocal(name) {
+		return nil, errors.New("the path leads out of the client's folder")
+	}
+	root, err := os.OpenRoot(work)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, errors.Unwrap(err) // the path is in the report already
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxReply))
 }
 
 // lastLines returns the last n lines of s.

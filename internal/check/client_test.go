@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,6 +148,14 @@ done:
 	if i := bytes.IndexByte(data, 0); i >= 0 && has("cstring") {
 		data = data[:i]
 	}
+	if os.Getenv("LARDER_CHECK_TEST_OUT") == "file" {
+		// Where the path says, as the handout's client writes.
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	}
 	os.Stdout.Write(data)
 	return 0
 }
@@ -223,5 +233,54 @@ func TestClientCommandNeedsServer(t *testing.T) {
 	_, err := Client(context.Background(), ClientConfig{Command: []string{"true"}})
 	if err == nil {
 		t.Fatal("Client with no {port}, {addr} or {config}: no error")
+	}
+}
+
+// TestClientOutputStaysInItsFolder: a client that asks for ../x and writes
+// there has not written its file where the checker looks, and the checker
+// reads nothing outside the client's folder.
+func TestClientOutputStaysInItsFolder(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // the client's folder, and so ../, are in here
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run := func(file string) Result {
+		rep, err := Client(ctx, ClientConfig{
+			Command: []string{"env", "LARDER_CHECK_TEST_CLIENT=ok", "LARDER_CHECK_TEST_OUT=file", os.Args[0], "{addr}", "{file}"},
+			File:    file,
+			Timeout: 4 * time.Second,
+			Only:    func(id string) bool { return id == "client.in-order" },
+		})
+		if err != nil {
+			t.Fatalf("Client: %v", err)
+		}
+		return rep.Results[0]
+	}
+	if r := run("fetched.bin"); r.Outcome != Pass {
+		t.Fatalf("a file in the client's folder: %s (%s), want pass", r.Outcome, r.Got)
+	}
+	r := run("../escaped.bin")
+	if _, err := os.Stat(filepath.Join(tmp, "escaped.bin")); err != nil {
+		t.Fatalf("the test client did not write ../escaped.bin: %v", err)
+	}
+	if r.Outcome != Fail || !strings.Contains(r.Got, "leads out") {
+		t.Errorf("a file written outside the client's folder: %s (%s), want fail saying the path leads out", r.Outcome, r.Got)
+	}
+}
+
+// TestAbsoluteFiles: arguments that name files by relative paths become
+// absolute, since the client runs in a folder of its own; the rest stay.
+func TestAbsoluteFiles(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, name := range []string{"client.py", "test", "cfg.yaml"} {
+		os.WriteFile(name, nil, 0o644)
+	}
+	os.Mkdir("bin", 0o755)
+	os.WriteFile("bin/client", nil, 0o755)
+	got := absoluteFiles([]string{"python3", "client.py", "{config}", "test", "./bin/client", "missing.py", "cfg.yaml"})
+	want := []string{"python3", filepath.Join(dir, "client.py"), "{config}", "test", filepath.Join(dir, "bin/client"), "missing.py", filepath.Join(dir, "cfg.yaml")}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -82,6 +82,9 @@ type serverRun struct {
 
 	rootDepth int   // local mode: how many folders deep the served folder is
 	connErr   error // the first failure to connect
+	// filesUnseen counts the checker's files the server said it does
+	// not have: --files may not be the folder it serves.
+	filesUnseen int
 }
 
 // handout files and their known hashes.
@@ -159,6 +162,9 @@ func Server(ctx context.Context, cfg ServerConfig) (*Report, error) {
 		if f.absent {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("the server does not serve %s; checks that need it did not apply", f.path))
 		}
+	}
+	if s.filesUnseen > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the server said %d of the checker's files do not exist: is %s the folder it serves (for the course's server, the folder it runs in)?", s.filesUnseen, cfg.Files))
 	}
 	rep.summarize()
 	return rep, nil
@@ -288,10 +294,13 @@ func (s *serverRun) fileGet(ctx context.Context, f *knownFile) verdict {
 		}
 		return v
 	}
-	if r.complete() && len(r.afterProblems()) == 0 && r.status == course.StatusOK && bytes.Equal(r.payload, f.data) {
+	switch {
+	case r.complete() && len(r.afterProblems()) == 0 && r.status == course.StatusOK && bytes.Equal(r.payload, f.data):
 		v.outcome = Pass
-	} else if r.complete() && r.status == course.StatusOK {
+	case r.complete() && r.status == course.StatusOK:
 		v.got += "; " + payloadDiff(r.payload, f.data)
+	case r.complete() && r.status == course.StatusBadRequest:
+		s.filesUnseen++
 	}
 	if len(f.data) == 0 && r.payload != nil && len(r.blocks) != 1 {
 		v.outcome = Fail

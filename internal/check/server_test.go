@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -153,5 +154,18 @@ func TestRemoteMode(t *testing.T) {
 	}
 	if len(rep.Notes) == 0 {
 		t.Error("no note says which files the server lacks")
+	}
+}
+
+// TestWrongFilesFolder: --files naming a folder the server does not serve
+// fails the retrievals, and a note asks whether it is the right folder.
+func TestWrongFilesFolder(t *testing.T) {
+	s := startFaulty(t, t.TempDir(), "")
+	rep := runSuite(t, s.addr(), t.TempDir(), "get.one-byte")
+	if r := result(t, rep, "get.one-byte"); r.Outcome != Fail {
+		t.Errorf("get.one-byte from the wrong folder: %s, want fail", r.Outcome)
+	}
+	if len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "the folder it serves") {
+		t.Errorf("notes %q, want one asking whether --files is the served folder", rep.Notes)
 	}
 }

@@ -423,7 +423,7 @@ func (s *serverRun) manyClients(ctx context.Context) verdict {
 	type outcome struct {
 		ok      bool
 		elapsed time.Duration
-		got     string
+		kind    string // what went wrong, the same words for the same fault
 	}
 	results := make([]outcome, n)
 	var wg sync.WaitGroup
@@ -434,27 +434,37 @@ func (s *serverRun) manyClients(ctx context.Context) verdict {
 			defer wg.Done()
 			<-start
 			r, got := s.do(ctx, req, sendMode{})
-			results[i] = outcome{got: got}
+			results[i] = outcome{kind: got}
 			if r != nil {
 				results[i].elapsed = r.elapsed
 				results[i].ok = r.complete() && len(r.afterProblems()) == 0 && r.status == course.StatusOK && bytes.Equal(r.payload, f.data)
+				results[i].kind = r.fault()
 			}
 		}()
 	}
 	close(start)
 	wg.Wait()
-	good, slowest, firstBad := 0, time.Duration(0), ""
+	good, slowest := 0, time.Duration(0)
+	kinds := map[string]int{} // what went wrong, and how often
+	var order []string
 	for _, o := range results {
 		if o.ok {
 			good++
-		} else if firstBad == "" {
-			firstBad = o.got
+		} else {
+			if kinds[o.kind] == 0 {
+				order = append(order, o.kind)
+			}
+			kinds[o.kind]++
 		}
 		slowest = max(slowest, o.elapsed)
 	}
 	v.got = fmt.Sprintf("%d of %d whole and correct; slowest %v", good, n, slowest.Round(time.Millisecond))
-	if firstBad != "" {
-		v.got += "; first failure: " + firstBad
+	for i, k := range order {
+		if i == 3 {
+			v.got += fmt.Sprintf("; %d more kinds of failure", len(order)-i)
+			break
+		}
+		v.got += fmt.Sprintf("; %d: %s", kinds[k], k)
 	}
 	v.outcome = Fail
 	if good == n {
