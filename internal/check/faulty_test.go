@@ -241,6 +241,9 @@ func (s *faultyServer) request(c net.Conn, field []byte, sig [32]byte, body []by
 	case s.has("ascii-names") && strings.ContainsFunc(name, func(r rune) bool { return r > 127 }):
 		s.reply(c, course.StatusBadRequest, []byte("ASCII names only"))
 		return
+	case s.has("word-names") && strings.ContainsAny(name, " .!"):
+		s.reply(c, course.StatusBadRequest, []byte("letters, digits and - only"))
+		return
 	}
 	s.mu.Lock()
 	stored, known := s.users[name]

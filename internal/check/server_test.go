@@ -70,6 +70,7 @@ func TestChecksFailOnFaults(t *testing.T) {
 		{"no-empty-password", []string{"register.empty-password"}},
 		{"need-nul", []string{"register.long-name"}},
 		{"ascii-names", []string{"register.utf8-name"}},
+		{"word-names", []string{"register.punctuation-name"}},
 		{"name-rstrip", []string{"register.nul-in-name"}},
 		{"utf8-other", []string{"register.invalid-utf8"}},
 		{"missing-as-invalid", []string{"login.unknown-user"}},

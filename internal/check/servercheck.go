@@ -56,6 +56,11 @@ func (s *serverRun) checks() []serverCheck {
 			run: func(s *serverRun, ctx context.Context) verdict {
 				return s.registerAndLogin(ctx, "ø-"+s.tag+"-é", s.sig)
 			}},
+		{id: "register.punctuation-name", title: "a username with a space and punctuation registers and logs in", required: false,
+			why: "nothing in the protocol forbids them: a server that splits or trims names on spaces or dots logs in someone else, or no one",
+			run: func(s *serverRun, ctx context.Context) verdict {
+				return s.registerAndLogin(ctx, "c h.k-"+s.tag+"!", s.sig)
+			}},
 		{id: "register.nul-in-name", title: "a username field with bytes after its NUL padding", required: true,
 			why:       `"bob\0x" must not become a user distinct from "bob": two names that print alike are an impersonation`,
 			reference: `registers "name\0x" as a new user (status 1)`,
