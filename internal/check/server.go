@@ -85,6 +85,7 @@ type serverRun struct {
 	// filesUnseen counts the checker's files the server said it does
 	// not have: --files may not be the folder it serves.
 	filesUnseen int
+	notCourse   bool // not one block in reply to a registration
 }
 
 // handout files and their known hashes.
@@ -162,6 +163,9 @@ func Server(ctx context.Context, cfg ServerConfig) (*Report, error) {
 		if f.absent {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("the server does not serve %s; checks that need it did not apply", f.path))
 		}
+	}
+	if s.notCourse {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("not one block came back to a registration: is %s a course-protocol server? Most checks need the account and did not apply", cfg.Addr))
 	}
 	if s.filesUnseen > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("the server said %d of the checker's files do not exist: is %s the folder it serves (for the course's server, the folder it runs in)?", s.filesUnseen, cfg.Files))

@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -168,5 +169,32 @@ func TestWrongFilesFolder(t *testing.T) {
 	}
 	if len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "the folder it serves") {
 		t.Errorf("notes %q, want one asking whether --files is the served folder", rep.Notes)
+	}
+}
+
+// TestNotACourseServer: what answers no block to a registration (here it
+// closes every connection at once) gets a note asking whether it is a
+// course-protocol server at all.
+func TestNotACourseServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	rep := runSuite(t, ln.Addr().String(), "", "register.new")
+	if r := result(t, rep, "register.new"); r.Outcome != Fail {
+		t.Errorf("register.new: %s, want fail", r.Outcome)
+	}
+	if len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "a course-protocol server?") {
+		t.Errorf("notes %q, want one asking whether it is a course-protocol server", rep.Notes)
 	}
 }
