@@ -81,7 +81,7 @@ type serverRun struct {
 	secret  []byte     // its content
 
 	rootDepth int   // local mode: how many folders deep the served folder is
-	connErr   error // the first failure to connect
+	connErr   error // register.new could not connect
 	// filesUnseen counts the checker's files the server said it does
 	// not have: --files may not be the folder it serves.
 	filesUnseen int
@@ -174,9 +174,18 @@ func Server(ctx context.Context, cfg ServerConfig) (*Report, error) {
 	return rep, nil
 }
 
-// prerequisite reports whether the check id must run for others to.
+// prerequisite reports whether the check id must run for others to: the
+// registration, and the retrievals that learn the handout's files.
 func (s *serverRun) prerequisite(id string) bool {
-	return id == "register.new" || (s.dir == "" && strings.HasPrefix(id, "get.") && id != "get.missing" && id != "get.folder" && id != "get.leading-slash")
+	if id == "register.new" {
+		return true
+	}
+	for _, f := range s.files {
+		if f.data == nil && id == "get."+f.id {
+			return true
+		}
+	}
+	return false
 }
 
 // randomTag returns n random lower-case letters and digits, to keep the
@@ -196,9 +205,6 @@ func randomTag(n int) string {
 func (s *serverRun) do(ctx context.Context, req []byte, mode sendMode) (*reply, string) {
 	r, err := exchange(ctx, s.cfg.Addr, req, mode, s.cfg.Timeout)
 	if err != nil {
-		if s.connErr == nil {
-			s.connErr = err
-		}
 		return nil, err.Error()
 	}
 	return r, r.describe()

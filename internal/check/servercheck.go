@@ -262,8 +262,13 @@ func (s *serverRun) checks() []serverCheck {
 
 func (s *serverRun) registerNew(ctx context.Context) verdict {
 	req := request(s.user, s.sig, "")
-	r, got := s.do(ctx, req, sendMode{})
-	v := verdict{sent: describeRequest(req), expected: "one reply, status 1 OK, then the close", got: got, outcome: Fail}
+	v := verdict{sent: describeRequest(req), expected: "one reply, status 1 OK, then the close", outcome: Fail}
+	r, err := exchange(ctx, s.cfg.Addr, req, sendMode{}, s.cfg.Timeout)
+	if err != nil {
+		s.connErr = err
+		return v
+	}
+	v.got = r.describe()
 	if r != nil && r.complete() && len(r.afterProblems()) == 0 && r.status == course.StatusOK {
 		v.outcome, s.userOK = Pass, true
 	}
