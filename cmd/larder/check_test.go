@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -149,16 +150,24 @@ func runClientCheck(t *testing.T, args ...string) (*check.Report, error) {
 // it passes them all, the held-open connection included.
 func TestCheckClientLarder(t *testing.T) {
 	t.Parallel()
-	rep, err := runClientCheck(t, "--output", "stdout", "--",
-		"env", "LARDER_TEST_RUN_MAIN=1", "LARDER_PASSWORD=pw", "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
-		os.Args[0], "get", "--course", "--server", "{addr}", "--user", "alice", "--salt", course.CourseSalt, "{file}")
-	if err != nil {
-		t.Errorf("exit: %v, want success", err)
-	}
-	for _, r := range rep.Results {
-		if r.Outcome != check.Pass {
-			t.Errorf("%s: %s, want pass\n  sent %s\n  expected %s\n  got %s", r.ID, r.Outcome, r.Sent, r.Expected, r.Got)
-		}
+	cmd := []string{"env", "LARDER_TEST_RUN_MAIN=1", "LARDER_PASSWORD=pw", "XDG_DATA_HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir(),
+		os.Args[0], "get", "--course", "--server", "{addr}", "--user", "alice", "--salt", course.CourseSalt, "{file}"}
+	// One suite per case, in parallel: each starts the test binary, which
+	// takes a while under the race detector.
+	for _, id := range check.ClientCaseIDs() {
+		t.Run(id, func(t *testing.T) {
+			t.Parallel()
+			rep, err := runClientCheck(t, append([]string{"--output", "stdout", "--run", "^" + regexp.QuoteMeta(id) + "$", "--"}, cmd...)...)
+			if err != nil {
+				t.Errorf("exit: %v, want success", err)
+			}
+			if len(rep.Results) != 1 {
+				t.Fatalf("%d results, want 1", len(rep.Results))
+			}
+			if r := rep.Results[0]; r.Outcome != check.Pass {
+				t.Errorf("%s: %s, want pass\n  sent %s\n  expected %s\n  got %s", r.ID, r.Outcome, r.Sent, r.Expected, r.Got)
+			}
+		})
 	}
 }
 

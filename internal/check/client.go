@@ -100,6 +100,16 @@ func clientCases() []clientCase {
 	}
 }
 
+// ClientCaseIDs returns the IDs of the client cases, in the order they
+// run ("client.in-order", ...).
+func ClientCaseIDs() []string {
+	var ids []string
+	for _, c := range clientCases() {
+		ids = append(ids, "client."+c.id)
+	}
+	return ids
+}
+
 // Client runs every case against the client cfg names and returns the
 // report. It fails only if the checker cannot work at all (no port to
 // listen on, a command line without a place for the port).

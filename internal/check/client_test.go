@@ -182,16 +182,20 @@ func runClientSuite(t *testing.T, fault string, only ...string) *Report {
 }
 
 // TestFaultlessClientPasses: the test client without faults passes every
-// case, so that each failure below is the fault's doing.
+// case, so that each failure below is the fault's doing. The cases run in
+// parallel, one suite each, since most of their time is spent waiting.
 func TestFaultlessClientPasses(t *testing.T) {
-	rep := runClientSuite(t, "ok")
-	for _, r := range rep.Results {
-		if r.Outcome != Pass {
-			t.Errorf("%s: %s, want pass\n  sent %s\n  expected %s\n  got %s", r.ID, r.Outcome, r.Sent, r.Expected, r.Got)
-		}
-	}
-	if len(rep.Results) != len(clientCases()) {
-		t.Errorf("%d results for %d cases", len(rep.Results), len(clientCases()))
+	for _, c := range clientCases() {
+		t.Run(c.id, func(t *testing.T) {
+			t.Parallel()
+			rep := runClientSuite(t, "ok", "client."+c.id)
+			if len(rep.Results) != 1 {
+				t.Fatalf("%d results, want 1", len(rep.Results))
+			}
+			if r := rep.Results[0]; r.Outcome != Pass {
+				t.Errorf("%s: %s, want pass\n  sent %s\n  expected %s\n  got %s", r.ID, r.Outcome, r.Sent, r.Expected, r.Got)
+			}
+		})
 	}
 }
 
