@@ -123,6 +123,11 @@ func testClient(fault, addr, path string) int {
 		}
 		blocks[index] = payload
 		arrival = append(arrival, payload)
+		if has("first-block-only") {
+			count = 1 // a client that knows no more than one block
+			blocks = map[uint32][]byte{0: payload}
+			goto done
+		}
 		if status != course.StatusOK && !has("ignore-status") {
 			fmt.Fprintf(os.Stderr, "status %d: %s\n", status, payload)
 			return 10 + int(status)
@@ -137,7 +142,7 @@ done:
 			data = append(data, blocks[i]...)
 		}
 	}
-	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], total) && !has("no-total-hash") && !has("truncate-ok") {
+	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], total) && !has("no-total-hash") && !has("truncate-ok") && !has("first-block-only") {
 		fmt.Fprintln(os.Stderr, "total hash mismatch")
 		return 3
 	}
@@ -185,7 +190,16 @@ func runClientSuite(t *testing.T, fault string, only ...string) *Report {
 // case, so that each failure below is the fault's doing. The cases run in
 // parallel, one suite each, since most of their time is spent waiting.
 func TestFaultlessClientPasses(t *testing.T) {
+	tested := map[string]bool{}
+	for _, f := range clientFaults {
+		for _, id := range f.fails {
+			tested[id] = true
+		}
+	}
 	for _, c := range clientCases() {
+		if !tested["client."+c.id] {
+			t.Errorf("client.%s is not shown to fail against any fault (add one to clientFaults)", c.id)
+		}
 		t.Run(c.id, func(t *testing.T) {
 			t.Parallel()
 			rep := runClientSuite(t, "ok", "client."+c.id)
@@ -199,26 +213,30 @@ func TestFaultlessClientPasses(t *testing.T) {
 	}
 }
 
+// clientFaults pairs each fault of the test client with the cases that
+// must fail against it.
+var clientFaults = []struct {
+	fault string
+	fails []string
+}{
+	{"first-block-only", []string{"client.in-order"}},
+	{"single-recv", []string{"client.pieces", "client.byte-at-a-time"}},
+	{"block-per-read", []string{"client.one-write"}},
+	{"in-order", []string{"client.shuffled"}},
+	{"no-block-hash", []string{"client.bad-block-hash"}},
+	{"no-total-hash", []string{"client.bad-total-hash"}},
+	{"full-last", []string{"client.exact-blocks"}},
+	{"cstring", []string{"client.binary"}},
+	{"empty-error", []string{"client.empty"}},
+	{"ignore-status", []string{"client.error-status"}},
+	{"truncate-ok", []string{"client.truncated"}},
+	{"wait-close", []string{"client.keep-open"}},
+}
+
 // TestClientCasesFailOnFaults shows that each case fails against a client
 // with the fault it is there to find.
 func TestClientCasesFailOnFaults(t *testing.T) {
-	cases := []struct {
-		fault string
-		fails []string
-	}{
-		{"single-recv", []string{"client.pieces", "client.byte-at-a-time"}},
-		{"block-per-read", []string{"client.one-write"}},
-		{"in-order", []string{"client.shuffled"}},
-		{"no-block-hash", []string{"client.bad-block-hash"}},
-		{"no-total-hash", []string{"client.bad-total-hash"}},
-		{"full-last", []string{"client.exact-blocks"}},
-		{"cstring", []string{"client.binary"}},
-		{"empty-error", []string{"client.empty"}},
-		{"ignore-status", []string{"client.error-status"}},
-		{"truncate-ok", []string{"client.truncated"}},
-		{"wait-close", []string{"client.keep-open"}},
-	}
-	for _, c := range cases {
+	for _, c := range clientFaults {
 		t.Run(c.fault, func(t *testing.T) {
 			t.Parallel()
 			rep := runClientSuite(t, c.fault, c.fails...)

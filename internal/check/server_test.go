@@ -56,49 +56,65 @@ func TestFaultlessServerPasses(t *testing.T) {
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Errorf("the checker left %d entries in the served folder", len(entries))
 	}
+
+	// Every check has a fault that it is shown to fail on.
+	tested := map[string]bool{"get.tiny": true, "get.hamlet": true} // TestRemoteMode
+	for _, f := range serverFaults {
+		for _, id := range f.fails {
+			tested[id] = true
+		}
+	}
+	for _, r := range rep.Results {
+		if !tested[r.ID] {
+			t.Errorf("%s is not shown to fail against any fault (add one to serverFaults)", r.ID)
+		}
+	}
+}
+
+// serverFaults pairs each fault of the test server with the checks that
+// must fail against it.
+var serverFaults = []struct {
+	fault string
+	fails []string
+}{
+	{"register-closed", []string{"register.new"}},
+	{"reregister", []string{"register.duplicate", "register.takeover"}},
+	{"empty-name-ok", []string{"register.empty-name"}},
+	{"no-empty-password", []string{"register.empty-password"}},
+	{"need-nul", []string{"register.long-name"}},
+	{"ascii-names", []string{"register.utf8-name"}},
+	{"word-names", []string{"register.punctuation-name"}},
+	{"name-rstrip", []string{"register.nul-in-name"}},
+	{"utf8-other", []string{"register.invalid-utf8"}},
+	{"missing-as-invalid", []string{"login.unknown-user"}},
+	{"any-signature", []string{"login.wrong-signature"}},
+	{"empty-no-block", []string{"get.empty"}},
+	{"hash-full-buffer", []string{"get.one-byte", "get.one-block-plus-one", "get.binary", "get.large"}},
+	{"extra-block", []string{"get.one-block"}},
+	{"cstring", []string{"get.binary"}},
+	{"missing-other", []string{"get.missing"}},
+	{"folder-other", []string{"get.folder"}},
+	{"keep-slash", []string{"get.leading-slash"}},
+	{"follow-dotdot", []string{"path.dotdot", "path.absolute"}},
+	{"follow-links", []string{"path.symlink"}},
+	{"cut-nul", []string{"path.nul"}},
+	{"silent-short", []string{"malformed.short-header"}},
+	{"second-reply", []string{"malformed.length-larger", "malformed.huge-length", "malformed.garbage"}},
+	{"whole-recv", []string{"malformed.length-smaller"}},
+	{"read-declared", []string{"malformed.huge-length"}},
+	{"max-1024", []string{"malformed.over-max"}},
+	{"one-recv", []string{"conn.byte-at-a-time"}},
+	{"no-drain", []string{"malformed.bytes-after-body"}},
+	{"exit-on-empty", []string{"conn.no-request"}},
+	{"single-threaded", []string{"conn.slow-client"}},
+	{"cap-4", []string{"conn.many-clients"}},
+	{"exit-on-malformed", []string{"conn.still-serving"}},
 }
 
 // TestChecksFailOnFaults shows that each check fails against a server
 // with the fault it is there to find.
 func TestChecksFailOnFaults(t *testing.T) {
-	cases := []struct {
-		fault string
-		fails []string
-	}{
-		{"register-closed", []string{"register.new"}},
-		{"reregister", []string{"register.duplicate", "register.takeover"}},
-		{"empty-name-ok", []string{"register.empty-name"}},
-		{"no-empty-password", []string{"register.empty-password"}},
-		{"need-nul", []string{"register.long-name"}},
-		{"ascii-names", []string{"register.utf8-name"}},
-		{"word-names", []string{"register.punctuation-name"}},
-		{"name-rstrip", []string{"register.nul-in-name"}},
-		{"utf8-other", []string{"register.invalid-utf8"}},
-		{"missing-as-invalid", []string{"login.unknown-user"}},
-		{"any-signature", []string{"login.wrong-signature"}},
-		{"empty-no-block", []string{"get.empty"}},
-		{"hash-full-buffer", []string{"get.one-byte", "get.one-block-plus-one", "get.binary", "get.large"}},
-		{"extra-block", []string{"get.one-block"}},
-		{"cstring", []string{"get.binary"}},
-		{"missing-other", []string{"get.missing"}},
-		{"folder-other", []string{"get.folder"}},
-		{"keep-slash", []string{"get.leading-slash"}},
-		{"follow-dotdot", []string{"path.dotdot", "path.absolute"}},
-		{"follow-links", []string{"path.symlink"}},
-		{"cut-nul", []string{"path.nul"}},
-		{"silent-short", []string{"malformed.short-header"}},
-		{"second-reply", []string{"malformed.length-larger", "malformed.huge-length", "malformed.garbage"}},
-		{"whole-recv", []string{"malformed.length-smaller"}},
-		{"read-declared", []string{"malformed.huge-length"}},
-		{"max-1024", []string{"malformed.over-max"}},
-		{"one-recv", []string{"conn.byte-at-a-time"}},
-		{"no-drain", []string{"malformed.bytes-after-body"}},
-		{"exit-on-empty", []string{"conn.no-request"}},
-		{"single-threaded", []string{"conn.slow-client"}},
-		{"cap-4", []string{"conn.many-clients"}},
-		{"exit-on-malformed", []string{"conn.still-serving"}},
-	}
-	for _, c := range cases {
+	for _, c := range serverFaults {
 		t.Run(c.fault, func(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
@@ -145,6 +161,12 @@ func TestRemoteMode(t *testing.T) {
 		if r := result(t, rep, id); r.Outcome != NotApplicable {
 			t.Errorf("%s without --files: %s, want n/a", id, r.Outcome)
 		}
+	}
+
+	broken := startFaulty(t, root, "hash-full-buffer")
+	rep = runSuite(t, broken.addr(), "", "get.tiny")
+	if r := result(t, rep, "get.tiny"); r.Outcome != Fail {
+		t.Errorf("get.tiny with a wrong block hash: %s (%s), want fail", r.Outcome, r.Got)
 	}
 
 	empty := startFaulty(t, t.TempDir(), "")
