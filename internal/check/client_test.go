@@ -43,6 +43,10 @@ func testClient(fault, addr, path string) int {
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	req, _ := (&course.Request{Username: "alice", Signature: larder.NewSignature("pw", course.CourseSalt), Body: []byte(path)}).AppendBinary(nil)
 	conn.Write(req)
+	if has("half-close-wait") {
+		conn.(*net.TCPConn).CloseWrite()
+		fault = "wait-close" // and then wait for the close, as wait-close does
+	}
 
 	blocks := map[uint32][]byte{}
 	var arrival [][]byte
@@ -231,6 +235,7 @@ var clientFaults = []struct {
 	{"ignore-status", []string{"client.error-status"}},
 	{"truncate-ok", []string{"client.truncated"}},
 	{"wait-close", []string{"client.keep-open"}},
+	{"half-close-wait", []string{"client.keep-open"}},
 }
 
 // TestClientCasesFailOnFaults shows that each case fails against a client
