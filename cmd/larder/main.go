@@ -10,6 +10,7 @@
 //	larder admin ...             administer accounts and password hashing
 //	larder audit                 read the audit trail
 //	larder audit-writer          move the audit trail from NATS JetStream into PostgreSQL
+//	larder version, --version    print the version, commit and Go release
 //
 // main only wires signals and exit codes; Run dispatches to one file per
 // subcommand. Run "larder help" for the list of subcommands and
@@ -24,7 +25,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -82,11 +82,15 @@ func commands() []command {
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},
+		{"version", "print larder's version, commit and Go release (also --version)", runVersion},
 	}
 }
 
 // Run runs the subcommand named by args[0].
 func Run(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return runVersion(ctx, env, args[1:])
+	}
 	return dispatch(ctx, env, "larder", commands(), args)
 }
 
@@ -158,20 +162,4 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
-}
-
-// version returns the module's version and, for a build from a checkout,
-// its commit.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
 }

@@ -373,7 +373,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ShuffleBlocks:        cfg.ShuffleBlocks,
 		MaxTransfersPerUser:  cfg.MaxTransfersPerUser,
 		IdleTimeout:          cfg.LNPIdleTimeout,
-		Name:                 "larder " + version(),
+		Name:                 serverVersion(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
 	// read and write deadlines, so the probes would find nothing the
@@ -482,8 +482,8 @@ func (m *Main) Reload() {
 // startReason sums up the settings an auditor would want to know.
 func (m *Main) startReason() string {
 	c := &m.Config
-	return fmt.Sprintf("larder %s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
-		version(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
+	return fmt.Sprintf("%s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
+		serverVersion(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
 }
 
 // auditWhere says where the audit trail goes.
