@@ -26,6 +26,7 @@ import (
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/internal/version"
 )
 
 // ServeConfig is everything "larder serve" can be told.
@@ -412,7 +413,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsListen); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
+		build := version.Read()
 		mc := metrics.Config{
+			Build:     &build,
 			Server:    m.srv.Stats,
 			Auth:      authn.Stats,
 			Logger:    m.Logger,

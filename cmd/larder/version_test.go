@@ -124,3 +124,15 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 	check(versionOf(), "larder v0.0.0-", "+dirty\n", "revision  "+head+"\n",
 		"time      "+commitTime.UTC().Format(time.RFC3339)+"\n", "modified  true\n", "go        "+runtime.Version()+" ")
 }
+
+// The server names its build in LNP/1's WELCOME, whole, and the client
+// shows it.
+func TestWelcomeNamesBuild(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	stdout, _ := runOK(t, env, "whoami")
+	want := "server: " + l.lnpAddr() + " (larder " + version.Read().String() + ")\n"
+	if !strings.Contains(stdout, want) || !strings.Contains(want, runtime.Version()) {
+		t.Errorf("whoami printed:\n%s\nwant %q", stdout, want)
+	}
+}
