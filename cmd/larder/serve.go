@@ -117,7 +117,7 @@ func ignoreSIGPIPEFor(sink string) {
 	}
 }
 
-func runServe(ctx context.Context, env *Env, args []string) error {
+func runServe(ctx context.Context, env *Env, args []string) (err error) {
 	// SIGHUP never stops a server: an operator sends it to reload, a
 	// closed terminal sends it too. Taken before anything else, so that
 	// one arriving while the server starts does not kill it either.
@@ -188,6 +188,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	defer func() { err = logFailure(logger, cfg.LogFormat, "larder serve failed", err) }()
 	ignoreSIGPIPEFor(cfg.Audit.Sink)
 
 	if cfg.CPUProfile != "" {
@@ -205,12 +206,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "larder: %s (accounts in %s, pepper %s, audit trail to %s)\n",
-		m.courseLine(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
-	fmt.Fprintf(env.Stderr, "larder: %s\n", m.lnpLine())
-	if m.metricsLn != nil {
-		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
-	}
+	m.announce(env.Stderr)
 
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
@@ -256,21 +252,6 @@ func bucketFlag(n *int, every *time.Duration) func(string) error {
 		*n, *every = v, d
 		return nil
 	}
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
 }
 
 // Main is the server program with every adapter built explicitly, so that
