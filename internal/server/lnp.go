@@ -98,6 +98,7 @@ type session struct {
 	device    [16]byte     // the device credential that logged in; zero for the password
 	status    lnp.Status   // how the request being served ended, for Stats
 	last      larder.Event // the event it recorded, for its log line
+	lastErr   error        // the cause of its failure, for its log line
 	listing   *listCursor  // the listing in progress, if any
 }
 
@@ -331,6 +332,7 @@ func (ss *session) loop() string {
 		c.rwc.SetReadDeadline(time.Now().Add(idle))
 		t, body, err := ss.r.Next()
 		c.state.Store(stateReplying)
+		ss.status, ss.last, ss.lastErr = 0, larder.Event{}, nil
 		switch {
 		case err == io.EOF:
 			return ""
@@ -344,33 +346,44 @@ func (ss *session) loop() string {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return "idle for " + idle.String()
 		case err != nil:
-			ss.reply(lnp.StatusMalformed, err.Error(), nil)
+			// Not a request: no op to name.
+			ss.refuseRequest("", lnp.StatusMalformed, err.Error())
 			return "malformed frame: " + err.Error()
 		}
+		start := time.Now()
+		op := strings.ToLower(t.String())
 		m, err := lnp.ParseRequest(t, body)
 		if err != nil {
-			ss.reply(lnp.StatusMalformed, err.Error(), nil)
+			ss.refuseRequest(op, lnp.StatusMalformed, err.Error())
 			return "malformed request: " + err.Error()
 		}
 		c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
 		ctx, cancel := context.WithCancel(s.ctx)
 		if err := ss.checkAccount(ctx); err != nil {
 			cancel()
-			return ss.endSession(s.ctx, err)
+			reason := ss.endSession(s.ctx, err)
+			ss.logRequest(op, &larder.Event{User: ss.user.Name, Status: int(statusOf(err)), Reason: larder.ErrorMessage(err)}, time.Since(start))
+			return reason
 		}
-		start := time.Now()
-		ss.status, ss.last = 0, larder.Event{}
 		release := ss.borrowBuffers(t)
 		goOn := ss.handle(ctx, m)
 		release()
 		cancel()
 		d := time.Since(start)
 		s.lnp.counters.count(t, ss.status, d)
-		ss.logRequest(strings.ToLower(t.String()), &ss.last, d)
+		ss.logRequest(op, &ss.last, d)
 		if !goOn {
 			return "ended in a transfer"
 		}
 	}
+}
+
+// refuseRequest answers a request that cannot be served with status and
+// msg, and logs it; op names the request, "" if it could not be read.
+func (ss *session) refuseRequest(op string, status lnp.Status, msg string) {
+	start := time.Now()
+	ss.reply(status, msg, nil)
+	ss.logRequest(op, &larder.Event{User: ss.user.Name, Status: int(status), Reason: msg}, time.Since(start))
 }
 
 // reply writes a REPLY and flushes it. It reports whether that worked.
