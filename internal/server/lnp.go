@@ -88,6 +88,7 @@ type session struct {
 	c         *conn
 	s         *Server
 	user      *larder.User
+	tried     string // the name the HELLO gave, for a login refused on the way
 	space     *files.Space
 	r         *lnp.Reader
 	w         *lnp.Writer
@@ -202,6 +203,7 @@ func (ss *session) hello() bool {
 		ss.refuse(lnp.StatusMalformed, "malformed HELLO: "+err.Error(), err)
 		return false
 	}
+	ss.tried = h.User
 	ss.c.state.Store(stateReplying)
 	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
 	defer cancel()
@@ -312,7 +314,7 @@ func (ss *session) welcome(m lnp.Welcome) bool {
 
 // refuse answers a session that cannot start, and records why.
 func (ss *session) refuse(status lnp.Status, msg string, cause error) {
-	ev := larder.Event{Kind: larder.EventRefused, Remote: ss.c.remote, Status: int(status), Reason: msg}
+	ev := larder.Event{Kind: larder.EventRefused, User: ss.tried, Remote: ss.c.remote, Status: int(status), Reason: msg}
 	ss.s.record(ss.s.ctx, ev)
 	ss.logRequest("login", &ev, time.Since(ss.c.accepted))
 	if !errors.Is(cause, os.ErrDeadlineExceeded) && !errors.Is(cause, io.EOF) && !errors.Is(cause, net.ErrClosed) {

@@ -224,3 +224,33 @@ func TestRequestLogCourse(t *testing.T) {
 		t.Logf("log:\n%s", log)
 	}
 }
+
+// TestRequestLogLoginRefusedOnTheWay: a login refused after its HELLO
+// named the account (here a PROOF that is not one) is logged, and
+// recorded, with that name.
+func TestRequestLogLoginRefusedOnTheWay(t *testing.T) {
+	log := &syncBuffer{}
+	h := newLNPHarness(t, func(s *server.Server) { s.Logger = jsonLogger(log) })
+	h.register(t, "alice", "pw")
+	conn := h.tlsConn(t)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
+	must(t, w.Write(lnp.Hello2{User: "alice", Method: lnp.MethodPassword, MaxBlock: lnp.DefaultBlockSize}))
+	must(t, w.Flush())
+	if typ, _, err := r.Next(); err != nil || typ != lnp.TypeChallenge {
+		t.Fatalf("got %v %v, want a CHALLENGE", typ, err)
+	}
+	must(t, w.WriteFrame(lnp.TypeStat, nil)) // where the PROOF is due
+	must(t, w.Flush())
+	if typ, _, err := r.Next(); err != nil || typ != lnp.TypeWelcome {
+		t.Fatalf("got %v %v, want a WELCOME MALFORMED", typ, err)
+	}
+	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+	lines := requestLines(t, log.String())
+	if !slices.ContainsFunc(lines, func(r map[string]any) bool {
+		return r["op"] == "login" && r["user"] == "alice" && r["status"] == float64(lnp.StatusMalformed)
+	}) {
+		t.Errorf("no login line of alice with status MALFORMED in:\n%s", log)
+	}
+}
