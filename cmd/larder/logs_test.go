@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -133,6 +134,9 @@ func TestServeJSONLogsFailure(t *testing.T) {
 		t.Errorf("serve on a taken address: %v, exit %d, want %d", err, code, exitNetwork)
 	}
 	recs := jsonRecords(t, stderr.String())
+	if len(recs) == 0 {
+		t.Fatal("serve logged nothing")
+	}
 	last := recs[len(recs)-1]
 	if e, _ := last["error"].(string); last["level"] != "ERROR" || !strings.Contains(e, "address already in use") {
 		t.Errorf("last record %v, want an error saying the address is in use", last)
@@ -153,5 +157,23 @@ func TestLoggerDurations(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("%s: %q, want it to hold %q", format, b.String(), want)
 		}
+	}
+}
+
+// TestAuditWriterJSONLogsFailure: "larder audit-writer --log-format json"
+// that cannot start says why in a JSON record, which main does not print
+// again in plain text.
+func TestAuditWriterJSONLogsFailure(t *testing.T) {
+	_, stderr, err := runLarder(t, "", "audit-writer", "--log-format", "json", "--progress", "0",
+		"--db", "postgres://nobody@127.0.0.1:1/none?sslmode=disable")
+	if err == nil || ExitCode(err) != exitNetwork || !errors.As(err, new(*loggedError)) {
+		t.Fatalf("audit-writer with no database: %v (exit %d), want a logged network error", err, ExitCode(err))
+	}
+	recs := jsonRecords(t, stderr)
+	if len(recs) == 0 {
+		t.Fatal("audit-writer logged nothing")
+	}
+	if last := recs[len(recs)-1]; last["level"] != "ERROR" || last["msg"] != "larder audit-writer failed" || !strings.Contains(last["error"].(string), "connection refused") {
+		t.Errorf("last record %v, want the failure", last)
 	}
 }
