@@ -12,28 +12,9 @@ import (
 	"github.com/larderfs/larder/internal/version"
 )
 
-// newLogger returns the logger of "larder serve" and "larder
-// audit-writer", writing to w at level and above, in format text or json.
-//
-// Every duration is written as a Go duration string ("1.5ms", "30s"),
-// in both formats: slog's JSON handler would write a bare count of
-// nanoseconds, which no one reads at a glance.
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: durationString}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
-}
-
-// durationString writes a duration attribute as a Go duration string.
+// durationString writes a duration attribute as a Go duration string
+// ("1.5ms", "30s"), in both log formats: slog's JSON handler would write a
+// bare count of nanoseconds, which no one reads at a glance.
 func durationString(_ []string, a slog.Attr) slog.Attr {
 	if a.Value.Kind() == slog.KindDuration {
 		a.Value = slog.StringValue(a.Value.Duration().String())

@@ -254,6 +254,21 @@ func bucketFlag(n *int, every *time.Duration) func(string) error {
 	}
 }
 
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: durationString}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}
+
 // Main is the server program with every adapter built explicitly, so that
 // tests run the real thing on port 0 and a temporary folder.
 type Main struct {
