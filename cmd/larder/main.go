@@ -10,6 +10,7 @@
 //	larder admin ...             administer accounts and password hashing
 //	larder audit                 read the audit trail
 //	larder audit-writer          move the audit trail from NATS JetStream into PostgreSQL
+//	larder version, --version    print the version, commit and Go release
 //
 // main only wires signals and exit codes; Run dispatches to one file per
 // subcommand. Run "larder help" for the list of subcommands and
@@ -24,7 +25,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -38,7 +38,7 @@ func main() {
 	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, SystemConfig: SystemConfigFile}
 	err := Run(ctx, env, os.Args[1:])
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, new(*loggedError)) {
 		fmt.Fprintf(os.Stderr, "larder: %s\n", strings.TrimPrefix(err.Error(), "larder: "))
 	}
 	os.Exit(ExitCode(err))
@@ -87,11 +87,15 @@ func commands() []command {
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},
+		{"version", "print larder's version, commit and Go release (also --version)", runVersion},
 	}
 }
 
 // Run runs the subcommand named by args[0].
 func Run(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return runVersion(ctx, env, args[1:])
+	}
 	return dispatch(ctx, env, "larder", commands(), args)
 }
 
@@ -174,20 +178,4 @@ func applyConfig(fs *flag.FlagSet) error {
 		}
 	}
 	return nil
-}
-
-// version returns the module's version and, for a build from a checkout,
-// its commit.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
 }

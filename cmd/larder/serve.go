@@ -27,6 +27,7 @@ import (
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/internal/version"
 )
 
 // ServeConfig is everything "larder serve" can be told.
@@ -198,7 +199,7 @@ func ignoreSIGPIPEFor(sink string) {
 	}
 }
 
-func runServe(ctx context.Context, env *Env, args []string) error {
+func runServe(ctx context.Context, env *Env, args []string) (err error) {
 	// SIGHUP never stops a server: an operator sends it to reload, a
 	// closed terminal sends it too. Taken before anything else, so that
 	// one arriving while the server starts does not kill it either.
@@ -215,6 +216,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	defer func() { err = logFailure(logger, cfg.LogFormat, "larder serve failed", err) }()
 	ignoreSIGPIPEFor(cfg.Audit.Sink)
 
 	if cfg.CPUProfile != "" {
@@ -232,12 +234,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "larder: %s (accounts in %s, pepper %s, audit trail to %s)\n",
-		m.courseLine(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
-	fmt.Fprintf(env.Stderr, "larder: %s\n", m.lnpLine())
-	if m.metricsLn != nil {
-		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
-	}
+	m.announce(env.Stderr)
 
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
@@ -301,7 +298,7 @@ func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logg
 		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
 	}
 	lv.Set(l)
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationString}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -404,7 +401,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ShuffleBlocks:        cfg.ShuffleBlocks,
 		MaxTransfersPerUser:  cfg.MaxTransfersPerUser,
 		IdleTimeout:          cfg.LNPIdleTimeout,
-		Name:                 "larder " + version(),
+		Name:                 serverVersion(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
 	// read and write deadlines, so the probes would find nothing the
@@ -440,7 +437,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsListen); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
+		build := version.Read()
 		mc := metrics.Config{
+			Build:     &build,
 			Server:    m.srv.Stats,
 			Auth:      authn.Stats,
 			Logger:    m.Logger,
@@ -508,8 +507,8 @@ func (m *Main) Reload() {
 // startReason sums up the settings an auditor would want to know.
 func (m *Main) startReason() string {
 	c := &m.Config
-	return fmt.Sprintf("larder %s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
-		version(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
+	return fmt.Sprintf("%s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
+		serverVersion(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
 }
 
 // auditWhere says where the audit trail goes.
