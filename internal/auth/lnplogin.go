@@ -198,7 +198,7 @@ func (a *Authenticator) reseal(ctx context.Context, u *larder.User, c *LNPChalle
 	from0, _ := a.hasher.DescribeLNP(u.LNPCredential)
 	v, err := a.hasher.SealLNP(u.Name, c.Salt, c.KDF, c.keys)
 	if err == nil {
-		err = a.store.SetLNPCredential(ctx, u.Name, u.CredentialGen, u.LNPCredential, v)
+		err = a.store.SetLNPCredential(ctx, u.Name, u.ID, u.CredentialGen, u.LNPCredential, v)
 	}
 	if err != nil {
 		a.log(slog.LevelWarn, "LNP/1 credential not sealed again", "user", u.Name, "from", from0, "error", err)
@@ -219,7 +219,7 @@ func (a *Authenticator) EnrollLNP(ctx context.Context, u *larder.User, salt []by
 	if err != nil {
 		return err
 	}
-	if err := a.store.SetLNPCredential(ctx, u.Name, u.CredentialGen, u.LNPCredential, v); err != nil {
+	if err := a.store.SetLNPCredential(ctx, u.Name, u.ID, u.CredentialGen, u.LNPCredential, v); err != nil {
 		return err
 	}
 	what := "LNP/1 credential enrolled: "

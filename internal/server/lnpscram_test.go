@@ -508,7 +508,9 @@ func TestLNPRenewAtPolicy(t *testing.T) {
 	keys := lnp.DeriveKeys(lnp.SaltedKey("pw", salt, lnp.KDF{Memory: 32, Time: 1, Threads: 1}))
 	v, err := auth.NewHasher(cheapHash, nil, 1).SealLNP("alice", salt, weak, auth.LNPKeys{StoredKey: keys.StoredKey, ServerKey: keys.ServerKey})
 	must(t, err)
-	must(t, h.users.SetLNPCredential(ctx, "alice", 0, "", v))
+	u, err := h.users.UserByName(ctx, "alice")
+	must(t, err)
+	must(t, h.users.SetLNPCredential(ctx, "alice", u.ID, 0, "", v))
 	before, _ := h.users.UserByName(ctx, "alice")
 
 	s, err := h.loginPassword(t, "alice", "pw")
@@ -519,7 +521,7 @@ func TestLNPRenewAtPolicy(t *testing.T) {
 		t.Fatalf("whoami after the renewal: %v", err)
 	}
 	s.Close()
-	u, _ := h.users.UserByName(ctx, "alice")
+	u, _ = h.users.UserByName(ctx, "alice")
 	if !strings.HasPrefix(u.LNPCredential, "$lnp-scram$v=1$m=64,t=1,p=1$") || u.CredentialGen != before.CredentialGen {
 		t.Fatalf("after the login: credential %q, generation %d; want one at m=64, generation %d", u.LNPCredential, u.CredentialGen, before.CredentialGen)
 	}
@@ -638,4 +640,53 @@ func TestLNPEnrollAcrossPasswordChange(t *testing.T) {
 	}
 	_, err = h.loginPassword(t, "alice", "old")
 	wantBadLogin(t, "the old password after the reset", err)
+}
+
+// TestLNPEnrollAcrossReregistration: an enrollment begun by an account
+// whose ENROLL arrives after the account was deleted and its name
+// registered again stores nothing on the new account: the new one starts
+// at the same credential generation, with no credential either, and must
+// not get the old password's (which would open it to the old owner, and
+// lock its own owner out of LNP/1).
+func TestLNPEnrollAcrossReregistration(t *testing.T) {
+	h := newLNPHarness(t)
+	ctx := context.Background()
+	sig := h.register(t, "alice", "old")
+	conn := h.tlsConn(t)
+	defer conn.Close()
+	w, r := lnp.NewWriter(conn, 4096), lnp.NewReader(conn)
+	must(t, w.Write(lnp.Hello2{User: "alice", Method: lnp.MethodSignature, Nonce: sig, MaxBlock: lnp.DefaultBlockSize}))
+	must(t, w.Flush())
+	typ, body, err := r.Next()
+	must(t, err)
+	v, err := lnp.ParseVerified(body)
+	if typ != lnp.TypeVerified || err != nil || !v.Renew {
+		t.Fatalf("HELLO with the signature: got %v %+v (%v), want VERIFIED with renew", typ, v, err)
+	}
+
+	users, _ := h.otherStore(t)
+	old, err := users.UserByName(ctx, "alice")
+	must(t, err)
+	must(t, users.DeleteUser(ctx, "alice"))
+	must(t, users.CreateUser(ctx, &larder.User{Name: "alice", Verifier: "someone else's"}))
+
+	salt := []byte("0123456789abcdef")
+	keys := lnp.DeriveKeys(lnp.SaltedKey("old", salt, v.KDF))
+	must(t, w.Write(lnp.Enroll{Salt: salt, KDF: v.KDF, StoredKey: keys.StoredKey, ServerKey: keys.ServerKey}))
+	must(t, w.Flush())
+	typ, body, err = r.Next()
+	must(t, err)
+	if wel, err := lnp.ParseWelcome(body); typ != lnp.TypeWelcome || err != nil || wel.Status == lnp.StatusOK {
+		t.Errorf("ENROLL after the account was made again: got %v %+v (%v), want a refusal", typ, wel, err)
+	}
+	u, err := users.UserByName(ctx, "alice")
+	must(t, err)
+	if u.ID == old.ID {
+		t.Fatalf("the new alice has the old one's id %d", u.ID)
+	}
+	if u.LNPCredential != "" {
+		t.Errorf("the new alice got the old one's LNP/1 credential %q", u.LNPCredential)
+	}
+	_, err = h.loginPassword(t, "alice", "old")
+	wantBadLogin(t, "the old alice's password on the new alice", err)
 }
