@@ -109,6 +109,13 @@ func (h *Hasher) OpenDevice(name string, id [16]byte, stored string) (LNPKeys, b
 		string(keyID) != string(h.currentKeyID()), nil
 }
 
+// dummyDevice returns a device credential sealed with the current pepper,
+// for StartDevice to open where there is none.
+func (h *Hasher) dummyDevice(name string, id [16]byte) string {
+	s, _ := h.SealDevice(name, id, LNPKeys{})
+	return s
+}
+
 // devicePepper returns the ID of the pepper that seals a stored device
 // credential; "" for none or an unreadable one.
 func devicePepper(stored string) string {
@@ -194,22 +201,34 @@ func (a *Authenticator) StartDevice(ctx context.Context, name string, id [16]byt
 	if err != nil {
 		return nil, err
 	}
+	// Every name does the same work, as in StartLNP, so that the time of
+	// the challenge does not tell which names exist: two account lookups
+	// (one a miss) for a name found, a device lookup (under no account's
+	// id, 0, for a name not found), and a device credential opened (a
+	// dummy where there is none).
+	var uid int64
 	u, err := a.store.UserByName(ctx, name)
 	switch {
 	case larder.ErrorCode(err) == larder.ENOTFOUND:
-		return c, nil
 	case err != nil:
 		return nil, err
+	default:
+		c.user, uid = u, u.ID
+		a.store.UserByName(ctx, name+"\x00")
 	}
-	c.user = u
-	d, err := ds.Device(ctx, u.ID, id)
+	stored := a.hasher.dummyDevice(name, id)
+	d, err := ds.Device(ctx, uid, id)
 	switch {
 	case larder.ErrorCode(err) == larder.ENOTFOUND:
-		return c, nil
 	case err != nil:
 		return nil, err
+	case c.user != nil:
+		stored = d.Credential
 	}
-	keys, reseal, err := a.hasher.OpenDevice(name, id, d.Credential)
+	keys, reseal, err := a.hasher.OpenDevice(name, id, stored)
+	if c.user == nil || d == nil {
+		return c, nil
+	}
 	if err != nil {
 		// Sealed with a pepper retired since, or altered: the device
 		// logs in no more, and its owner logs in again with the

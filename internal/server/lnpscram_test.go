@@ -393,12 +393,19 @@ func TestLNPFakeServerFirstUse(t *testing.T) {
 // and the WELCOME that a bogus proof gets, with the time each took.
 func (h *lnpHarness) challenge(t testing.TB, user string) (lnp.Challenge, lnp.Welcome, time.Duration, time.Duration) {
 	t.Helper()
+	return h.challengeHello(t, lnp.Hello2{User: user, Method: lnp.MethodPassword, MaxBlock: lnp.DefaultBlockSize})
+}
+
+// challengeHello is challenge for the HELLO hello.
+func (h *lnpHarness) challengeHello(t testing.TB, hello lnp.Hello2) (lnp.Challenge, lnp.Welcome, time.Duration, time.Duration) {
+	t.Helper()
+	user := hello.User
 	conn := h.tlsConn(t)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
 	start := time.Now()
-	must(t, w.Write(lnp.Hello2{User: user, Method: lnp.MethodPassword, MaxBlock: lnp.DefaultBlockSize}))
+	must(t, w.Write(hello))
 	must(t, w.Flush())
 	typ, body, err := r.Next()
 	if err != nil || typ != lnp.TypeChallenge {
