@@ -174,3 +174,22 @@ func TestAdminPasswdAcrossReregistration(t *testing.T) {
 	reset, _, _ := withVars(stranger, "LARDER_PASSWORD", "reset")
 	wantExit(t, reset, exitDenied, []string{"INVALID_LOGIN"}, "whoami")
 }
+
+// TestPepperRetireNativeOnlyDevice: after a rotation, an account that logs
+// in over the native protocol only, with a device credential (no password
+// typed since 'larder login'), moves to the new pepper at its next login
+// too, its credential and its device's, so the old pepper can be retired.
+func TestPepperRetireNativeOnlyDevice(t *testing.T) {
+	l := startLarder(t)
+	env := nativeOnly(t, l)
+	runOK(t, env, "login")
+	adminOK(t, l, "", "pepper", "rotate")
+	bare := noPassword(env)
+	runOK(t, bare, "whoami") // by the device credential
+	if _, _, err := l.admin(t, "", "pepper", "retire", "p1"); err != nil {
+		t.Fatalf("pepper retire p1 after alice's device login: %v", err)
+	}
+	runOK(t, bare, "whoami")
+	reset, _, _ := withVars(env, "LARDER_PASSWORD", "pw")
+	runOK(t, reset, "whoami") // and by the password
+}

@@ -279,6 +279,12 @@ func (a *Authenticator) FinishDevice(ctx context.Context, c *LNPChallenge, authM
 		return nil, err
 	}
 	a.audit(ctx, u.Name, from, "device login: "+id)
+	// The account's own credential moves to the current pepper too, or a
+	// user who logs in only with devices would hold the old pepper back
+	// from retirement.
+	if u.LNPCredential != "" && a.hasher.LNPNeedsReseal(u.LNPCredential) {
+		a.resealUnopened(ctx, u, from)
+	}
 	return &LNPResult{User: u, Device: c.device.ID, ServerSignature: lnp.ServerSignature(c.keys.ServerKey, authMessage)}, nil
 }
 

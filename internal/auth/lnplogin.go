@@ -209,6 +209,17 @@ func (a *Authenticator) reseal(ctx context.Context, u *larder.User, c *LNPChalle
 	a.audit(ctx, u.Name, from, "LNP/1 credential resealed: "+from0+" -> "+to)
 }
 
+// resealUnopened is reseal after a login that did not open u's
+// credential (a device's): it opens it first.
+func (a *Authenticator) resealUnopened(ctx context.Context, u *larder.User, from netip.Addr) {
+	salt, kdf, keys, err := a.hasher.OpenLNP(u.Name, u.LNPCredential)
+	if err != nil {
+		a.log(slog.LevelWarn, "LNP/1 credential not sealed again", "user", u.Name, "error", err)
+		return
+	}
+	a.reseal(ctx, u, &LNPChallenge{Salt: salt, KDF: kdf, keys: keys}, from)
+}
+
 // EnrollLNP stores a credential for u, which has just logged in with its
 // course signature (LoginSignature) or with a credential below the policy
 // (LNPResult.Renew): the client's salt and argon2id cost, which must be at
