@@ -296,3 +296,45 @@ func TestLNPDeviceNoEnumeration(t *testing.T) {
 		t.Errorf("HELLO to CHALLENGE: lower quartiles alice %v, bob %v, dora %v, nobody %v differ by %v", qs[0], qs[1], qs[2], qs[3], hi-lo)
 	}
 }
+
+// TestLNPDeviceAccountDisabledMeanwhile: a device login whose account is
+// disabled between the HELLO and the PROOF logs in to the account as it
+// is at the PROOF, as a password's does: it is told that the account is
+// disabled, and gets no session.
+func TestLNPDeviceAccountDisabledMeanwhile(t *testing.T) {
+	h, audit, id, secret := deviceHarness(t)
+	conn := h.tlsConn(t)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
+	hello := lnp.Hello2{User: "alice", Method: lnp.MethodDevice, MaxBlock: lnp.DefaultBlockSize, Device: id}
+	helloBody := hello.AppendBody(nil)
+	must(t, w.WriteFrame(lnp.TypeHello, helloBody))
+	must(t, w.Flush())
+	typ, body, err := r.Next()
+	if err != nil || typ != lnp.TypeChallenge {
+		t.Fatalf("HELLO: %v %v, want a CHALLENGE", typ, err)
+	}
+	chBody := append([]byte(nil), body...)
+
+	must(t, h.users.SetDisabled(context.Background(), "alice", true))
+
+	state := conn.ConnectionState()
+	binding, err := state.ExportKeyingMaterial(lnp.ChannelBindingLabel, nil, 32)
+	must(t, err)
+	keys := lnp.DeriveKeys(secret)
+	must(t, w.Write(lnp.Proof{Proof: keys.ClientProof(lnp.AuthMessage(helloBody, chBody, binding))}))
+	must(t, w.Flush())
+	typ, body, err = r.Next()
+	must(t, err)
+	if typ != lnp.TypeWelcome {
+		t.Fatalf("PROOF of a device of an account disabled meanwhile: got %v, want WELCOME", typ)
+	}
+	wl, err := lnp.ParseWelcome(body)
+	if err != nil || wl.Status != lnp.StatusInvalidLogin || wl.Message != `account "alice" is disabled` {
+		t.Errorf("PROOF of a device of an account disabled meanwhile: WELCOME %+v (%v), want INVALID_LOGIN saying it is disabled", wl, err)
+	}
+	if audit.has("device login: ") {
+		t.Error("the refused login was recorded as a device login")
+	}
+}
