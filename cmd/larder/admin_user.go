@@ -228,7 +228,10 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if add {
 		err = a.store.CreateUser(ctx, &larder.User{Name: user, Verifier: v, LNPCredential: cred})
 	} else {
-		err = a.store.ReplaceCredentials(ctx, user, u.CredentialGen, v, cred)
+		err = a.store.ReplaceCredentials(ctx, user, u.ID, u.CredentialGen, v, cred)
+		if larder.ErrorCode(err) == larder.ECONFLICT {
+			err = replacedAccount(ctx, a.store, u, err)
+		}
 	}
 	if err != nil {
 		return err
@@ -263,6 +266,16 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 		return a.recordChange(ctx, user, fmt.Sprintf("%d devices revoked by an administrator", n))
 	}
 	return nil
+}
+
+// replacedAccount returns the error of a reset of u refused with err
+// (ECONFLICT), saying so if the name is now another account's: run
+// again, the command would reset the new account's password.
+func replacedAccount(ctx context.Context, store larder.UserStore, u *larder.User, err error) error {
+	if now, nerr := store.UserByName(ctx, u.Name); nerr == nil && now.ID != u.ID {
+		return fmt.Errorf("user %q was deleted while its new password was typed, and the name is now another account's (id %d, not %d): nothing changed", u.Name, now.ID, u.ID)
+	}
+	return err
 }
 
 func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) error {

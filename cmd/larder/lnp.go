@@ -179,14 +179,22 @@ func (f *lnpFlags) connect(ctx context.Context, env *Env) (context.Context, *lnp
 	if err != nil {
 		return nil, nil, err
 	}
-	if ctx, s, ok, err := f.deviceLogin(ctx, env, t); ok || err != nil {
-		return ctx, s, err
+	dctx, s, ok, refused, err := f.deviceLogin(ctx, env, t)
+	if ok || err != nil {
+		return dctx, s, err
 	}
 	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	return f.login(ctx, env, t, password, func() (string, error) { return f.saltFor(env, t) })
+	ctx, s, err = f.login(ctx, env, t, password, func() (string, error) { return f.saltFor(env, t) })
+	if err == nil && refused {
+		// The account takes the password: the device was revoked or
+		// has expired.
+		fmt.Fprintf(env.Stderr, "larder: the refused device credential of %s on %s is forgotten; 'larder login' saves a new one\n", t.user, t.server)
+		forgetDevice(env, t)
+	}
+	return ctx, s, err
 }
 
 // login connects to t within the connect timeout, sets up TLS as t trusts
