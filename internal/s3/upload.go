@@ -1,0 +1,626 @@
+package s3
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"hash"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/files"
+)
+
+// checkpoint is what an unfinished upload keeps beside its multipart
+// upload, rewritten after each part: what the store cannot say (the
+// announced size, the SHA-256 state of the bytes sent) and what it says
+// (each part's ETag and SHA-256) to check against ListParts on a resume.
+// Its key is the space's uploads/ and partID (the upload ID's hash and
+// the size), so that one LIST gives every announced size of a space.
+type checkpoint struct {
+	Upload   string     `json:"upload"`
+	Target   string     `json:"target"`
+	Size     int64      `json:"size"`
+	PartSize int64      `json:"part_size"`
+	Parts    []partDone `json:"parts"`
+	State    []byte     `json:"state"` // of a SHA-256 over the parts' bytes
+}
+
+type partDone struct {
+	N      int32  `json:"n"`
+	Size   int64  `json:"size"`
+	ETag   string `json:"etag"`
+	SHA256 string `json:"sha256"` // base64, as S3 says it
+}
+
+// completed is a part for CompleteMultipartUpload.
+type completed struct {
+	n      int32
+	etag   *string
+	sha256 *string
+}
+
+// partID returns the ID of the upload uploadID of size bytes: the name of
+// its checkpoint.
+func partID(uploadID string, size int64) string {
+	return hashID(uploadID) + "-" + strconv.FormatInt(size, 10)
+}
+
+func hashID(uploadID string) string {
+	sum := sha256.Sum256([]byte(uploadID))
+	return hex.EncodeToString(sum[:16])
+}
+
+// partSizeFor returns the part size of a file of size bytes: the
+// configured one, raised so that no file needs more than maxParts.
+func (b *Backend) partSizeFor(size int64) int64 {
+	ps := b.partSize
+	if need := (size + maxParts - 1) / maxParts; need > ps {
+		ps = (need + 1<<20 - 1) &^ (1<<20 - 1)
+	}
+	return ps
+}
+
+// part is an upload being written.
+type part struct {
+	a      *area
+	key    string
+	cp     checkpoint
+	id     string
+	sent   int64     // the bytes of the parts sent
+	sum    hash.Hash // over the parts sent
+	buf    []byte    // received, not sent yet
+	placed bool
+}
+
+func (a *area) StartUpload(p string, size int64, resume bool) (files.Part, error) {
+	if a.shared {
+		return nil, errReadOnly
+	}
+	if p == "" {
+		return nil, larder.Errorf(larder.ECONFLICT, "the top of your space is a folder")
+	}
+	if size < 0 {
+		return nil, larder.Errorf(larder.EINVALID, "a negative size")
+	}
+	k, err := a.key(p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.Stat(p); larder.ErrorCode(err) == larder.ENOTFOUND {
+		if err := larder.ValidateNewName("name", path.Base(p)); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	if resume {
+		pt, err := a.resume(p, k, size)
+		if pt != nil || err != nil {
+			return pt, err
+		}
+	}
+	ctx, cancel := a.b.ctx()
+	defer cancel()
+	out, err := a.b.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{
+		Bucket: &a.b.bucket, Key: &k, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	})
+	if err != nil {
+		return nil, a.b.fail(err, "cannot start the upload")
+	}
+	pt := &part{a: a, key: k, sum: sha256.New()}
+	pt.cp = checkpoint{Upload: aws.ToString(out.UploadId), Target: p, Size: size, PartSize: a.b.partSizeFor(size)}
+	pt.id = partID(pt.cp.Upload, size)
+	a.b.active.add(pt.cp.Upload)
+	if err := pt.checkpoint(); err != nil {
+		pt.Discard()
+		return nil, err
+	}
+	return pt, nil
+}
+
+// resume returns the unfinished upload of p (key k) of size bytes whose
+// checkpoint the store confirms, or nil if there is none. One that
+// another session of this process writes is a conflict; one whose parts
+// do not match its checkpoint is removed.
+func (a *area) resume(p, k string, size int64) (*part, error) {
+	ups, err := a.multipartUploads(k)
+	if err != nil {
+		return nil, err
+	}
+	for _, up := range ups {
+		if aws.ToString(up.Key) != k {
+			continue
+		}
+		uid := aws.ToString(up.UploadId)
+		body, err := a.b.get(a.uploads + partID(uid, size))
+		if isNotFound(err) {
+			continue // another size, or not begun
+		}
+		if err != nil {
+			return nil, a.b.fail(err, "cannot resume the upload")
+		}
+		var cp checkpoint
+		if json.Unmarshal(body, &cp) != nil || cp.Upload != uid || cp.Size != size || cp.Target != p {
+			continue
+		}
+		if !a.b.active.add(uid) {
+			return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(p))
+		}
+		pt := &part{a: a, key: k, cp: cp, id: partID(uid, size), sum: sha256.New()}
+		ok, err := pt.confirm()
+		if err != nil {
+			a.b.active.remove(uid)
+			return nil, err
+		}
+		if !ok {
+			pt.Discard()
+			continue
+		}
+		return pt, nil
+	}
+	return nil, nil
+}
+
+// confirm checks the checkpoint's parts against the store's and restores
+// the hash of their bytes; false if they do not match.
+func (pt *part) confirm() (bool, error) {
+	b := pt.a.b
+	have := map[int32]types.Part{}
+	pg := awss3.NewListPartsPaginator(b.client, &awss3.ListPartsInput{Bucket: &b.bucket, Key: &pt.key, UploadId: &pt.cp.Upload})
+	for pg.HasMorePages() {
+		ctx, cancel := b.ctx()
+		out, err := pg.NextPage(ctx)
+		cancel()
+		if isNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, b.fail(err, "cannot resume the upload")
+		}
+		for _, p := range out.Parts {
+			have[aws.ToInt32(p.PartNumber)] = p
+		}
+	}
+	for i, d := range pt.cp.Parts {
+		p, ok := have[d.N]
+		if !ok || d.N != int32(i+1) || aws.ToInt64(p.Size) != d.Size || strings.Trim(aws.ToString(p.ETag), `"`) != strings.Trim(d.ETag, `"`) ||
+			p.ChecksumSHA256 != nil && *p.ChecksumSHA256 != d.SHA256 {
+			return false, nil
+		}
+		pt.sent += d.Size
+	}
+	if err := pt.sum.(encoding.BinaryUnmarshaler).UnmarshalBinary(pt.cp.State); err != nil || pt.sent > pt.cp.Size {
+		return false, nil
+	}
+	return true, nil
+}
+
+// multipartUploads returns the unfinished multipart uploads of keys
+// beginning with prefix.
+func (a *area) multipartUploads(prefix string) ([]types.MultipartUpload, error) {
+	return a.b.multipartUploads(prefix)
+}
+
+func (b *Backend) multipartUploads(prefix string) ([]types.MultipartUpload, error) {
+	var ups []types.MultipartUpload
+	pg := awss3.NewListMultipartUploadsPaginator(b.client, &awss3.ListMultipartUploadsInput{Bucket: &b.bucket, Prefix: &prefix})
+	for pg.HasMorePages() {
+		ctx, cancel := b.ctx()
+		out, err := pg.NextPage(ctx)
+		cancel()
+		if err != nil {
+			return nil, b.fail(err, "cannot list the unfinished uploads")
+		}
+		ups = append(ups, out.Uploads...)
+	}
+	return ups, nil
+}
+
+func (pt *part) ID() string    { return pt.id }
+func (pt *part) Offset() int64 { return pt.sent + int64(len(pt.buf)) }
+
+// HashPrefix gives h the state kept with the parts: the store cannot give
+// back their bytes.
+func (pt *part) HashPrefix(h hash.Hash) error {
+	st, err := pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
+	if err == nil {
+		u, ok := h.(encoding.BinaryUnmarshaler)
+		if !ok {
+			return larder.Errorf(larder.EINTERNAL, "s3: a resumed upload's state is a SHA-256")
+		}
+		err = u.UnmarshalBinary(st)
+	}
+	if err != nil {
+		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot resume the upload", Err: err}
+	}
+	return nil
+}
+
+// Write takes verified bytes, sending each part as it fills.
+func (pt *part) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		room := int(pt.cp.PartSize) - len(pt.buf)
+		k := min(room, len(p))
+		if pt.buf == nil {
+			pt.buf = make([]byte, 0, min(pt.cp.PartSize, pt.cp.Size-pt.sent))
+		}
+		pt.buf = append(pt.buf, p[:k]...)
+		p, n = p[k:], n+k
+		if int64(len(pt.buf)) == pt.cp.PartSize {
+			if err := pt.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush sends what was received as the next part, with its SHA-256 for
+// the store to check, and checkpoints.
+func (pt *part) flush() error {
+	b := pt.a.b
+	n := int32(len(pt.cp.Parts) + 1)
+	sum := sha256.Sum256(pt.buf)
+	s64 := base64.StdEncoding.EncodeToString(sum[:])
+	ctx, cancel := b.ctx()
+	out, err := b.client.UploadPart(ctx, &awss3.UploadPartInput{
+		Bucket: &b.bucket, Key: &pt.key, UploadId: &pt.cp.Upload, PartNumber: aws.Int32(n),
+		Body: bytes.NewReader(pt.buf), ContentLength: aws.Int64(int64(len(pt.buf))),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &s64,
+	})
+	cancel()
+	if err != nil {
+		return b.fail(err, "cannot store the upload")
+	}
+	pt.sum.Write(pt.buf)
+	pt.sent += int64(len(pt.buf))
+	pt.cp.Parts = append(pt.cp.Parts, partDone{N: n, Size: int64(len(pt.buf)), ETag: aws.ToString(out.ETag), SHA256: s64})
+	pt.buf = pt.buf[:0]
+	return pt.checkpoint()
+}
+
+// checkpoint writes the checkpoint of the parts sent.
+func (pt *part) checkpoint() error {
+	st, err := pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot store the upload", Err: err}
+	}
+	pt.cp.State = st
+	body, _ := json.Marshal(pt.cp)
+	return pt.a.b.fail(pt.a.b.put(pt.a.uploads+pt.id, body, false), "cannot store the upload")
+}
+
+// Sync sends the last part. A file of no bytes is one empty part.
+func (pt *part) Sync() (files.Info, error) {
+	if len(pt.buf) > 0 || len(pt.cp.Parts) == 0 {
+		if err := pt.flush(); err != nil {
+			return files.Info{}, err
+		}
+	}
+	return files.Info{Name: path.Base(pt.cp.Target), Size: pt.sent, ModTime: time.Now().Truncate(time.Second)}, nil
+}
+
+// Place completes the multipart upload: the object appears whole, and,
+// without overwrite, only if there is none (If-None-Match: *), so that of
+// two servers placing one path, one wins and the other gets a conflict.
+func (pt *part) Place(overwrite bool) (files.Info, error) {
+	a, p := pt.a, pt.cp.Target
+	if pt.sent != pt.cp.Size || len(pt.buf) > 0 {
+		return files.Info{}, larder.Errorf(larder.EINTERNAL, "s3: placing an upload of %d bytes with %d sent", pt.cp.Size, pt.sent)
+	}
+	dir, err := a.isDir(pt.key)
+	if err != nil {
+		return files.Info{}, a.b.fail(err, "cannot store "+quote(p))
+	}
+	if dir {
+		return files.Info{}, larder.Errorf(larder.ECONFLICT, "%s is a folder", quote(p))
+	}
+	if parent := path.Dir(p); parent != "." {
+		if in, err := a.Stat(parent); larder.ErrorCode(err) == larder.ENOTFOUND || err == nil && !in.Dir {
+			return files.Info{}, larder.Errorf(larder.ENOTFOUND, "the folder %s does not exist any more (moved or removed during the upload); the upload is kept: make the folder and put again to resume", quote(parent))
+		} else if err != nil {
+			return files.Info{}, err
+		}
+	}
+	done := make([]completed, len(pt.cp.Parts))
+	for i, d := range pt.cp.Parts {
+		done[i] = completed{n: d.N, etag: aws.String(d.ETag), sha256: aws.String(d.SHA256)}
+	}
+	if err := a.b.complete(pt.key, pt.cp.Upload, done, !overwrite); err != nil {
+		if isPrecondition(err) {
+			return files.Info{}, larder.Errorf(larder.ECONFLICT, "%s exists", quote(p))
+		}
+		return files.Info{}, a.b.fail(err, "cannot store "+quote(p))
+	}
+	pt.placed = true
+	a.b.remove(a.uploads + pt.id)
+	return a.Stat(p)
+}
+
+// complete completes the multipart upload uploadID of key with parts;
+// with exclusive, only if there is no object at key.
+func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bool) error {
+	in := &awss3.CompleteMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID, MultipartUpload: &types.CompletedMultipartUpload{}}
+	for _, p := range parts {
+		in.MultipartUpload.Parts = append(in.MultipartUpload.Parts, types.CompletedPart{PartNumber: aws.Int32(p.n), ETag: p.etag, ChecksumSHA256: p.sha256})
+	}
+	if exclusive {
+		in.IfNoneMatch = aws.String("*")
+	}
+	ctx, cancel := b.ctx()
+	defer cancel()
+	_, err := b.client.CompleteMultipartUpload(ctx, in)
+	return err
+}
+
+// Discard aborts the multipart upload and removes its checkpoint.
+func (pt *part) Discard() error {
+	defer pt.Close()
+	return pt.a.b.abort(pt.key, pt.cp.Upload, pt.a.uploads+pt.id)
+}
+
+// abort aborts the multipart upload uploadID of key and removes its
+// checkpoint cp.
+func (b *Backend) abort(key, uploadID, cp string) error {
+	ctx, cancel := b.ctx()
+	_, err := b.client.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID})
+	cancel()
+	if err != nil && !isNotFound(err) {
+		return b.fail(err, "cannot remove the upload")
+	}
+	return b.fail(b.remove(cp), "cannot remove the upload")
+}
+
+// Close lets go of the upload; its parts sent stay for a resume, the
+// bytes received after them are dropped.
+func (pt *part) Close() error {
+	pt.a.b.active.remove(pt.cp.Upload)
+	pt.buf = nil
+	return nil
+}
+
+// upload is an unfinished upload as a listing finds it.
+type upload struct {
+	key, uploadID string
+	space         string // the space's number
+	info          files.PartInfo
+	checkpoint    string // its key; "" if it has none
+}
+
+// checkpointInfo is a checkpoint as a listing finds it.
+type checkpointInfo struct {
+	name     string // below the prefix listed: [SPACE/]HASH-SIZE
+	size     int64
+	modified time.Time
+}
+
+// checkpoints returns the checkpoints below prefix, by their names but
+// the size ([SPACE/]HASH).
+func (b *Backend) checkpoints(prefix string) (map[string]checkpointInfo, error) {
+	cps := map[string]checkpointInfo{}
+	pg := awss3.NewListObjectsV2Paginator(b.client, &awss3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &prefix})
+	for pg.HasMorePages() {
+		ctx, cancel := b.ctx()
+		out, err := pg.NextPage(ctx)
+		cancel()
+		if err != nil {
+			return nil, b.fail(err, "cannot list the unfinished uploads")
+		}
+		for _, o := range out.Contents {
+			name := strings.TrimPrefix(aws.ToString(o.Key), prefix)
+			i := strings.LastIndexByte(name, '-')
+			if i < 0 {
+				continue
+			}
+			size, err := strconv.ParseInt(name[i+1:], 10, 64)
+			if err != nil {
+				continue
+			}
+			cps[name[:i]] = checkpointInfo{name: name, size: size, modified: aws.ToTime(o.LastModified)}
+		}
+	}
+	return cps, nil
+}
+
+// uploads returns the unfinished uploads of the spaces below base
+// ("spaces/" for all, "spaces/N/" for one), with their checkpoints below
+// cps; with received, the bytes each holds (one request each).
+func (b *Backend) uploads(base, cps string, received bool) ([]upload, error) {
+	ups, err := b.multipartUploads(base)
+	if err != nil {
+		return nil, err
+	}
+	checkpoints, err := b.checkpoints(cps)
+	if err != nil {
+		return nil, err
+	}
+	var out []upload
+	for _, up := range ups {
+		k, uid := aws.ToString(up.Key), aws.ToString(up.UploadId)
+		rest := strings.TrimPrefix(k, base)
+		space := ""
+		if base == b.root+"spaces/" {
+			i := strings.IndexByte(rest, '/')
+			if i < 0 {
+				continue
+			}
+			space, rest = rest[:i], rest[i+1:]
+		}
+		u := upload{key: k, uploadID: uid, space: space}
+		u.info = files.PartInfo{ID: hashID(uid), Target: rest, Modified: aws.ToTime(up.Initiated), Active: b.active.has(uid)}
+		name := u.info.ID
+		if space != "" {
+			name = space + "/" + name
+		}
+		if c, ok := checkpoints[name]; ok {
+			u.info.ID, u.info.Size, u.info.Modified, u.checkpoint = u.info.ID+"-"+strconv.FormatInt(c.size, 10), c.size, c.modified, cps+c.name
+		}
+		if received {
+			if u.info.Received, err = b.received(k, uid); err != nil {
+				return nil, err
+			}
+			u.info.Size = max(u.info.Size, u.info.Received)
+		}
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(x, y upload) int { return strings.Compare(x.info.ID, y.info.ID) })
+	return out, nil
+}
+
+// received returns the bytes the parts of an upload hold.
+func (b *Backend) received(key, uploadID string) (int64, error) {
+	var n int64
+	pg := awss3.NewListPartsPaginator(b.client, &awss3.ListPartsInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID})
+	for pg.HasMorePages() {
+		ctx, cancel := b.ctx()
+		out, err := pg.NextPage(ctx)
+		cancel()
+		if isNotFound(err) {
+			return n, nil // completed or aborted meanwhile
+		}
+		if err != nil {
+			return 0, b.fail(err, "cannot list the unfinished uploads")
+		}
+		for _, p := range out.Parts {
+			n += aws.ToInt64(p.Size)
+		}
+	}
+	return n, nil
+}
+
+func (a *area) Parts() ([]files.PartInfo, error) {
+	if a.shared {
+		return nil, nil
+	}
+	ups, err := a.b.uploads(a.base, a.uploads, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]files.PartInfo, len(ups))
+	for i, u := range ups {
+		out[i] = u.info
+	}
+	return out, nil
+}
+
+// PartUsage counts each unfinished upload as one file of its announced
+// size; one with no checkpoint yet (its start cut short) holds nothing.
+func (a *area) PartUsage(except string) (larder.Usage, error) {
+	var u larder.Usage
+	if a.shared {
+		return u, nil
+	}
+	ups, err := a.b.uploads(a.base, a.uploads, false)
+	for _, up := range ups {
+		if up.info.ID != except {
+			u.Bytes += up.info.Size
+			u.Files++
+		}
+	}
+	return u, err
+}
+
+func (a *area) CancelUploads(target string) (n int, bytes int64, err error) {
+	if a.shared {
+		return 0, 0, errReadOnly
+	}
+	ups, err := a.b.uploads(a.base, a.uploads, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	busy := 0
+	for _, u := range ups {
+		if target != "" && u.info.Target != target {
+			continue
+		}
+		if u.info.Active {
+			busy++
+			continue
+		}
+		if err := a.b.abort(u.key, u.uploadID, u.checkpoint); err != nil {
+			return n, bytes, err
+		}
+		n++
+		bytes += u.info.Received
+	}
+	switch {
+	case target == "" || n > 0:
+		return n, bytes, nil
+	case busy > 0:
+		return 0, 0, larder.Errorf(larder.ECONFLICT, "the upload of %s is being written now", quote(target))
+	}
+	return 0, 0, larder.Errorf(larder.ENOTFOUND, "no unfinished upload of %s", quote(target))
+}
+
+// RemoveStaleUploads aborts the multipart uploads of every space last
+// written before before (by their checkpoints, or their start), but those
+// this process writes now, and removes checkpoints left without an
+// upload. An upload another server writes is written again within the
+// time its checkpoint says.
+func (b *Backend) RemoveStaleUploads(before time.Time) (int, error) {
+	ups, err := b.uploads(b.root+"spaces/", b.root+"uploads/", false)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	kept := map[string]bool{}
+	for _, u := range ups {
+		if u.info.Active || !u.info.Modified.Before(before) {
+			kept[u.checkpoint] = true
+			continue
+		}
+		cp := u.checkpoint
+		if cp == "" {
+			cp = b.root + "uploads/" + u.space + "/" + u.info.ID + "-none"
+		}
+		if err := b.abort(u.key, u.uploadID, cp); err != nil {
+			return n, err
+		}
+		n++
+	}
+	cps, err := b.checkpoints(b.root + "uploads/")
+	if err != nil {
+		return n, err
+	}
+	for _, c := range cps {
+		k := b.root + "uploads/" + c.name
+		if kept[k] || !c.modified.Before(before) {
+			continue
+		}
+		if !slices.ContainsFunc(ups, func(u upload) bool { return u.checkpoint == k }) {
+			b.remove(k)
+		}
+	}
+	return n, nil
+}
+
+// urlPathEscape escapes every byte of s but the unreserved ones of RFC
+// 3986, as S3 wants a copy source's key.
+func urlPathEscape(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			sb.WriteByte(c)
+			continue
+		}
+		sb.WriteByte('%')
+		sb.WriteByte(hexDigits[c>>4])
+		sb.WriteByte(hexDigits[c&15])
+	}
+	return sb.String()
+}
