@@ -176,6 +176,23 @@ var _ files.Backend = (*Backend)(nil)
 // environment. It checks that there are credentials, and that the bucket
 // answers, with a time-out.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
+	b, err := newBackend(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	if _, err := b.client.Options().Credentials.Retrieve(cctx); err != nil {
+		return nil, fmt.Errorf("s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or a shared credentials file): %w", err)
+	}
+	if _, err := b.ID(); err != nil {
+		return nil, fmt.Errorf("s3: bucket %q: %w", cfg.Bucket, err)
+	}
+	return b, nil
+}
+
+// newBackend returns the Backend of cfg without a request to the store.
+func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3: no bucket")
 	}
@@ -219,14 +236,6 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		// checksum of the whole to check; the SDK would log each.
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	cctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	if _, err := ac.Credentials.Retrieve(cctx); err != nil {
-		return nil, fmt.Errorf("s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or a shared credentials file): %w", err)
-	}
-	if _, err := b.ID(); err != nil {
-		return nil, fmt.Errorf("s3: bucket %q: %w", cfg.Bucket, err)
-	}
 	return b, nil
 }
 
