@@ -24,6 +24,7 @@ import (
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/metrics"
+	"github.com/larderfs/larder/internal/s3"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
 )
@@ -33,8 +34,12 @@ type ServeConfig struct {
 	AccountConfig // where accounts live and how passwords are hashed
 	Audit         AuditConfig
 
-	Listen         string
-	FilesDir       string // the served folder; "" means DataDir/files
+	Listen   string
+	FilesDir string // the served folder; "" means DataDir/files
+	// Storage is where the shared area and the private spaces live: ""
+	// or "local" for the served folder and DataDir/spaces, or an
+	// s3:// URL (see s3.ParseURL) for a bucket several servers share.
+	Storage        string
 	MaxConns       int
 	RequestTimeout time.Duration
 	WriteTimeout   time.Duration
@@ -131,6 +136,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	cfg.AccountConfig.define(fs)
 	fs.BoolVar(&cfg.LowerHashPolicy, "hash-lower-policy", false, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
 	fs.StringVar(&cfg.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
+	fs.StringVar(&cfg.Storage, "storage", "local", "where the shared area and the users' files live: local (--files and DATA/spaces), or an S3-compatible bucket,\n"+
+		"`s3://BUCKET/PREFIX?endpoint=URL&region=REGION&path-style=true`, shared by servers on one --db (credentials from\n"+
+		"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials, never this flag; docs/OPERATIONS.md)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "connections served at once; more are told the server is busy")
 	fs.IntVar(&cfg.MaxConnsPerAddress, "max-conns-per-address", cfg.MaxConnsPerAddress, "connections of both protocols served at once for one client address (IPv6: one /64), loopback included; more are told the server is busy; 0 for no limit")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "time a client has to send its whole request")
@@ -205,7 +213,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "larder: serving %s on %s (accounts in %s, pepper %s, audit trail to %s)\n",
-		m.FilesDir(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
+		m.serving(), m.Addr(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
 	fmt.Fprintf(env.Stderr, "larder: %s\n", m.lnpLine())
 	if m.metricsLn != nil {
 		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
@@ -282,6 +290,7 @@ type Main struct {
 	accounts *accounts
 	audit    *auditTrail // nil with --audit-sink off
 	spaces   *disk.Spaces
+	bucket   *s3.Backend       // with --storage s3://…; then spaces and files are nil
 	lnpLn    net.Listener      // nil with --native-listen off
 	identity *tlsconf.Identity // nil in plaintext
 	stopOnce sync.Once         // records server.stop and closes the audit trail
@@ -328,17 +337,32 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}()
 
+	var bucket s3.Config
+	if cfg.Storage != "" && cfg.Storage != "local" {
+		if bucket, err = s3.ParseURL(cfg.Storage); err != nil {
+			return usageError("bad --storage: %v", err)
+		}
+		if cfg.FilesDir != "" {
+			return usageError("--files names a folder of this machine; with --storage s3://… the shared area is the bucket's PREFIX/shared/: put its files there")
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
-	if cfg.FilesDir == "" {
-		cfg.FilesDir = filepath.Join(cfg.DataDir, "files")
-		if err := os.MkdirAll(cfg.FilesDir, 0o750); err != nil {
+	if bucket.Bucket != "" {
+		if m.bucket, err = s3.New(ctx, bucket); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	} else {
+		if cfg.FilesDir == "" {
+			cfg.FilesDir = filepath.Join(cfg.DataDir, "files")
+			if err := os.MkdirAll(cfg.FilesDir, 0o750); err != nil {
+				return fmt.Errorf("served folder: %w", err)
+			}
+		}
+		if m.files, err = disk.Open(cfg.FilesDir); err != nil {
 			return fmt.Errorf("served folder: %w", err)
 		}
-	}
-	if m.files, err = disk.Open(cfg.FilesDir); err != nil {
-		return fmt.Errorf("served folder: %w", err)
 	}
 	if m.accounts, err = openServerAccounts(ctx, &cfg.AccountConfig, m.Logger); err != nil {
 		return err
@@ -388,7 +412,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.srv.Files == nil {
 		// Without LNP/1 the files service has the served folder alone:
 		// no spaces and no records, so nothing to write or to recover.
-		if m.srv.Files, err = files.New(files.Config{Backend: files.NewLocal(m.files, nil), Logger: m.Logger}); err != nil {
+		var b files.Backend = files.NewLocal(m.files, nil)
+		if m.bucket != nil {
+			b = m.bucket
+		}
+		if m.srv.Files, err = files.New(files.Config{Backend: b, Logger: m.Logger}); err != nil {
 			return fmt.Errorf("served folder: %w", err)
 		}
 	}
@@ -519,8 +547,16 @@ func (m *Main) MetricsAddr() net.Addr {
 	return m.metricsLn.Addr()
 }
 
-// FilesDir returns the served folder.
+// FilesDir returns the served folder ("" with --storage s3://…).
 func (m *Main) FilesDir() string { return m.Config.FilesDir }
+
+// serving names what is served: the served folder, or the bucket.
+func (m *Main) serving() string {
+	if m.bucket != nil {
+		return m.Config.Storage
+	}
+	return m.Config.FilesDir
+}
 
 // Serve serves until Shutdown or Close; it then returns nil.
 func (m *Main) Serve() error {
@@ -625,19 +661,24 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 	if cfg.Quota.Files < 0 || cfg.MaxTransfersPerUser < 1 || cfg.LNPIdleTimeout <= 0 {
 		return usageError("--quota-files may not be negative, --max-transfers-per-user and --native-idle-timeout must be positive")
 	}
-	if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
-		return fmt.Errorf("users' spaces: %w", err)
-	}
-	if err := m.adoptSpaces(ctx); err != nil {
-		return fmt.Errorf("users' spaces: %w", err)
-	}
-	svc, err := files.New(files.Config{
-		Backend: files.NewLocal(m.files, m.spaces),
+	fc := files.Config{
+		Backend: m.bucket,
 		Records: m.accounts.db.files(),
 		Quota:   cfg.Quota,
-		Reserve: disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...),
 		Logger:  m.Logger,
-	})
+	}
+	if m.bucket == nil {
+		if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
+			return fmt.Errorf("users' spaces: %w", err)
+		}
+		if err := m.adoptSpaces(ctx); err != nil {
+			return fmt.Errorf("users' spaces: %w", err)
+		}
+		fc.Backend = files.NewLocal(m.files, m.spaces)
+		// Uploads on a bucket take no space of this machine's disks.
+		fc.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
+	}
+	svc, err := files.New(fc)
 	if err != nil {
 		return fmt.Errorf("users' files: %w", err)
 	}
