@@ -42,8 +42,15 @@ func (a *area) key(p string) (string, error) {
 	if clean, err := disk.CleanPath(p); err != nil || clean != p {
 		return "", larder.Errorf(larder.EINVALID, "path %s is not a clean path", quote(p))
 	}
+	// A folder's marker takes one byte more than its path.
+	if len(a.base)+len(p)+1 > maxKey {
+		return "", larder.Errorf(larder.EINVALID, "path %s is %d bytes long; this server's storage takes paths of at most %d", quote(p), len(p), maxKey-len(a.base)-1)
+	}
 	return a.base + p, nil
 }
+
+// maxKey is the longest key S3 takes, in bytes.
+const maxKey = 1024
 
 // versionOf is the Version of an object: its ETag and size. The ETag
 // changes with the content (an MD5 of it, or of its parts, on most

@@ -371,3 +371,19 @@ func mustID(t *testing.T, b *Backend) string {
 	must(t, err)
 	return id
 }
+
+// TestLongPath: a path whose key would be longer than S3 takes is refused
+// as invalid, saying how long a path may be, not sent to fail in the
+// store.
+func TestLongPath(t *testing.T) {
+	b := testBackend(t, testConfig(t))
+	a, _ := b.Area("#1")
+	long := strings.Repeat(strings.Repeat("n", 200)+"/", 5) + "file"
+	_, err := a.StartUpload(long, 1, false)
+	if larder.ErrorCode(err) != larder.EINVALID || !strings.Contains(larder.ErrorMessage(err), "at most") {
+		t.Errorf("StartUpload of a path of %d bytes: %v; want it refused as invalid, saying how long a path may be", len(long), err)
+	}
+	if err := a.Mkdir(long); larder.ErrorCode(err) != larder.EINVALID {
+		t.Errorf("Mkdir of a path of %d bytes: %v; want it refused as invalid", len(long), err)
+	}
+}

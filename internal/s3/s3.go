@@ -59,6 +59,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/files"
@@ -66,7 +67,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultTimeout   = 30 * time.Second
+	// DefaultTimeout is well below the half minute a client waits for a
+	// reply, so that a store that does not answer is reported to it.
+	DefaultTimeout   = 10 * time.Second
 	DefaultPartSize  = 8 << 20
 	DefaultReadAhead = 4 << 20
 	// MinPartSize is the least part size S3 accepts but for the last.
@@ -207,6 +210,9 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	if ac.Region == "" {
 		ac.Region = "us-east-1"
 	}
+	// The SDK's own warnings (an instance metadata service that does
+	// not answer, ...) go nowhere: the errors returned say what failed.
+	ac.Logger = logging.Nop{}
 	b := &Backend{
 		bucket:    cfg.Bucket,
 		root:      cfg.Prefix,
