@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,4 +136,129 @@ func TestStorageFlag(t *testing.T) {
 func startStorageServer(t *testing.T, args ...string) (*crashServer, error) {
 	return startServerArgs(t, append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--insecure-plaintext-native",
 		"--data", t.TempDir(), "--hash-memory", "64", "--hash-passes", "1", "--shutdown-grace", "30s"}, args...))
+}
+
+// TestStoreDownAndBack: with the store unreachable (a proxy before it
+// stops forwarding and holds connections unanswered), a request fails
+// with BUSY within the storage's time-out, not a hang, and the log says
+// why; once the store is back, the same request works and what was
+// stored is intact.
+func TestStoreDownAndBack(t *testing.T) {
+	storage := testStorage(t)
+	u, err := url.Parse(storage)
+	must(t, err)
+	q := u.Query()
+	up, err := url.Parse(q.Get("endpoint"))
+	must(t, err)
+	proxy := startHoldingProxy(t, up.Host)
+	q.Set("endpoint", "http://"+proxy.addr())
+	q.Set("timeout", "1s")
+	u.RawQuery = q.Encode()
+	p, err := startStorageServer(t, "--storage", u.String())
+	must(t, err)
+	sig := larder.NewSignature("alice's password", "salt")
+	if r := rawExchange(t, p.course, "alice", sig, ""); r.status != course.StatusOK {
+		t.Fatalf("register alice: %v %s", r.status, r.payload)
+	}
+	conn, err := net.DialTimeout("tcp", p.lnp, 30*time.Second)
+	must(t, err)
+	s, err := client.NewSession(t.Context(), conn, "alice", sig, client.SessionOptions{})
+	must(t, err)
+	defer s.Close()
+	ctx := t.Context()
+	data := randomData(100<<10, 3)
+	_, err = s.Put(ctx, "/kept.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
+	must(t, err)
+
+	proxy.setDown(true)
+	start := time.Now()
+	_, err = s.Stat(ctx, "/kept.bin")
+	if st, _ := lnpStatus(err); st != lnp.StatusBusy || time.Since(start) > 10*time.Second {
+		t.Errorf("stat with the store down: %v after %v; want BUSY within the 1 s time-out (and its retries)", err, time.Since(start))
+	}
+	if !strings.Contains(err.Error(), "the file store does not answer") {
+		t.Errorf("stat with the store down: %q; want it to say the file store does not answer", err)
+	}
+	if log := p.stderr.String(); !strings.Contains(log, "native request failed") || !strings.Contains(log, "deadline exceeded") {
+		t.Errorf("the server's log does not say why the store failed:\n%s", tail(log, 2000))
+	}
+
+	proxy.setDown(false)
+	var got bytes.Buffer
+	if _, err := s.Get(ctx, "/kept.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Errorf("get once the store is back: %v, %d bytes; want the file as stored", err, got.Len())
+	}
+	must(t, p.stop())
+}
+
+// holdingProxy forwards TCP connections to an address, or, while down,
+// holds new ones unanswered (and has cut the ones it forwarded): a store
+// that stopped answering.
+type holdingProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func startHoldingProxy(t *testing.T, target string) *holdingProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	p := &holdingProxy{ln: ln, target: target}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			down := p.down
+			p.mu.Unlock()
+			if down {
+				continue // held until the cleanup
+			}
+			wg.Go(func() {
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					c.Close()
+					return
+				}
+				p.mu.Lock()
+				p.conns = append(p.conns, up)
+				p.mu.Unlock()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+				c.Close()
+				up.Close()
+			})
+		}
+	})
+	return p
+}
+
+func (p *holdingProxy) addr() string { return p.ln.Addr().String() }
+
+// setDown stops forwarding (cutting what it forwards) or starts again.
+func (p *holdingProxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
 }

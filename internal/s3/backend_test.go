@@ -387,3 +387,21 @@ func TestLongPath(t *testing.T) {
 		t.Errorf("Mkdir of a path of %d bytes: %v; want it refused as invalid", len(long), err)
 	}
 }
+
+// TestUploadCancelledElsewhere: an upload another server cancels while
+// this one writes it (it cannot know) fails as a conflict that says so.
+func TestUploadCancelledElsewhere(t *testing.T) {
+	cfg := testConfig(t)
+	a1, _ := testBackend(t, cfg).Area("#1")
+	a2, _ := testBackend(t, cfg).Area("#1")
+	pt, err := a1.StartUpload("f", 2*MinPartSize, false)
+	must(t, err)
+	defer pt.Close()
+	if n, _, err := a2.CancelUploads("f"); n != 1 || err != nil {
+		t.Fatalf("CancelUploads on another server: %d, %v; want 1", n, err)
+	}
+	_, err = pt.Write(fill(MinPartSize, 'x'))
+	if larder.ErrorCode(err) != larder.ECONFLICT || !strings.Contains(larder.ErrorMessage(err), "cancelled") {
+		t.Errorf("a write to an upload cancelled elsewhere: %v; want a conflict saying it was cancelled", err)
+	}
+}

@@ -283,13 +283,23 @@ func (pt *part) flush() error {
 	})
 	cancel()
 	if err != nil {
-		return b.fail(err, "cannot store the upload")
+		return pt.failed(err)
 	}
 	pt.sum.Write(pt.buf)
 	pt.sent += int64(len(pt.buf))
 	pt.cp.Parts = append(pt.cp.Parts, partDone{N: n, Size: int64(len(pt.buf)), ETag: aws.ToString(out.ETag), SHA256: s64})
 	pt.buf = pt.buf[:0]
 	return pt.checkpoint()
+}
+
+// failed is the error of a request about the multipart upload: one the
+// store does not know any more was cancelled, or removed as stale, by
+// another server (which cannot know that this one writes it).
+func (pt *part) failed(err error) error {
+	if code(err) == "NoSuchUpload" {
+		return &larder.Error{Code: larder.ECONFLICT, Message: "the upload of " + quote(pt.cp.Target) + " was cancelled meanwhile (on another server?); put it again", Err: err}
+	}
+	return pt.a.b.fail(err, "cannot store "+quote(pt.cp.Target))
 }
 
 // checkpoint writes the checkpoint of the parts sent.
@@ -343,7 +353,7 @@ func (pt *part) Place(overwrite bool) (files.Info, error) {
 		if isPrecondition(err) {
 			return files.Info{}, larder.Errorf(larder.ECONFLICT, "%s exists", quote(p))
 		}
-		return files.Info{}, a.b.fail(err, "cannot store "+quote(p))
+		return files.Info{}, pt.failed(err)
 	}
 	pt.placed = true
 	a.b.remove(a.uploads + pt.id)

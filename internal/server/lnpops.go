@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"path"
 	"strings"
@@ -106,7 +107,9 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 		if ev.Reason == "" {
 			ev.Reason = msg
 		}
-		if larder.ErrorCode(err) == larder.EINTERNAL {
+		// A failure of the server's own, or of a store it depends on
+		// (its cause is kept), is an operator's to see, cause included.
+		if c := larder.ErrorCode(err); c == larder.EINTERNAL || c == larder.EUNAVAILABLE && errors.Unwrap(err) != nil {
 			ss.s.logger().Warn("native request failed", "remote", ss.c.remote, "user", ss.user.Name,
 				"op", ev.Kind, "path", ev.Path, "error", err)
 		}
