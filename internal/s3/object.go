@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,7 +15,7 @@ import (
 )
 
 // object is a file open for reading: ranged GETs of a window of
-// ReadAhead bytes, the next window fetched while the last is read. Each
+// ReadAhead bytes, the next ones fetched while the last is read. Each
 // GET asks for the ETag the file had when opened, so a file replaced
 // meanwhile gives an error, never a mix of two contents.
 type object struct {
@@ -25,9 +26,13 @@ type object struct {
 	info  files.Info
 
 	mu   sync.Mutex
-	cur  *window // the window last read
-	next *window // the one after it, being fetched
+	wins []*window // the window last read, then those after it, being fetched
 }
+
+// ahead is how many windows are fetched ahead of the one being read: two,
+// so that the store's latency of one is hidden behind the reading of the
+// other.
+const ahead = 2
 
 // window is the bytes of [off, off+n), or an error, once done is
 // closed.
@@ -73,39 +78,43 @@ func (o *object) get(ctx context.Context, off, n int64) ([]byte, error) {
 }
 
 // window returns the bytes of the window that holds off and where they
-// start, fetching it if need be, and starts fetching the one after it.
+// start, fetching it if need be, and starts fetching the ones after it.
 func (o *object) window(off int64) ([]byte, int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	size, ra := o.info.Size, o.b.readAhead
-	in := func(w *window) bool { return w != nil && off >= w.off && off < w.off+w.n }
-	switch {
-	case in(o.cur):
-	case in(o.next):
-		o.cur, o.next = o.next, nil
-	default:
+	i := slices.IndexFunc(o.wins, func(w *window) bool { return off >= w.off && off < w.off+w.n })
+	if i < 0 {
 		o.drop()
-		o.cur = o.fetch(off, min(ra, size-off))
+		o.wins = []*window{o.fetch(off, min(ra, size-off))}
+	} else {
+		for _, w := range o.wins[:i] {
+			w.cancel()
+		}
+		o.wins = o.wins[i:]
 	}
-	w := o.cur
-	if end := w.off + w.n; o.next == nil && end < size {
-		o.next = o.fetch(end, min(ra, size-end))
+	for len(o.wins) <= ahead {
+		last := o.wins[len(o.wins)-1]
+		end := last.off + last.n
+		if end >= size {
+			break
+		}
+		o.wins = append(o.wins, o.fetch(end, min(ra, size-end)))
 	}
+	w := o.wins[0]
 	<-w.done
 	if w.err != nil {
-		o.cur = nil
+		o.drop()
 	}
 	return w.data, w.off, w.err
 }
 
 // drop lets go of the windows, stopping a fetch in flight.
 func (o *object) drop() {
-	for _, w := range []*window{o.cur, o.next} {
-		if w != nil {
-			w.cancel()
-		}
+	for _, w := range o.wins {
+		w.cancel()
 	}
-	o.cur, o.next = nil, nil
+	o.wins = nil
 }
 
 func (o *object) ReadAt(p []byte, off int64) (int, error) {

@@ -72,15 +72,20 @@ func (b *Backend) partSizeFor(size int64) int64 {
 	return ps
 }
 
-// part is an upload being written.
+// part is an upload being written. One part is sent while the next is
+// received: a part in flight owns cp, sent and sum until its result is
+// taken from flight.
 type part struct {
 	a      *area
 	key    string
 	cp     checkpoint
 	id     string
-	sent   int64     // the bytes of the parts sent
-	sum    hash.Hash // over the parts sent
-	buf    []byte    // received, not sent yet
+	sent   int64      // the bytes of the parts sent
+	sum    hash.Hash  // over the parts sent
+	queued int64      // the bytes of the parts sent or in flight
+	buf    []byte     // received, not sent yet
+	spare  []byte     // the buffer of the part last sent, for the next
+	flight chan error // the result of the part in flight; nil if none
 	placed bool
 }
 
@@ -201,6 +206,7 @@ func (pt *part) confirm() (bool, error) {
 		}
 		pt.sent += d.Size
 	}
+	pt.queued = pt.sent
 	if err := pt.sum.(encoding.BinaryUnmarshaler).UnmarshalBinary(pt.cp.State); err != nil || pt.sent > pt.cp.Size {
 		return false, nil
 	}
@@ -229,7 +235,7 @@ func (b *Backend) multipartUploads(prefix string) ([]types.MultipartUpload, erro
 }
 
 func (pt *part) ID() string    { return pt.id }
-func (pt *part) Offset() int64 { return pt.sent + int64(len(pt.buf)) }
+func (pt *part) Offset() int64 { return pt.queued + int64(len(pt.buf)) }
 
 // HashPrefix gives h the state kept with the parts: the store cannot give
 // back their bytes.
@@ -255,12 +261,12 @@ func (pt *part) Write(p []byte) (int, error) {
 		room := int(pt.cp.PartSize) - len(pt.buf)
 		k := min(room, len(p))
 		if pt.buf == nil {
-			pt.buf = make([]byte, 0, min(pt.cp.PartSize, pt.cp.Size-pt.sent))
+			pt.buf = make([]byte, 0, min(pt.cp.PartSize, pt.cp.Size-pt.queued))
 		}
 		pt.buf = append(pt.buf, p[:k]...)
 		p, n = p[k:], n+k
 		if int64(len(pt.buf)) == pt.cp.PartSize {
-			if err := pt.flush(); err != nil {
+			if err := pt.send(); err != nil {
 				return n, err
 			}
 		}
@@ -268,27 +274,52 @@ func (pt *part) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// flush sends what was received as the next part, with its SHA-256 for
-// the store to check, and checkpoints.
-func (pt *part) flush() error {
+// send starts sending what was received as the next part, once the part
+// in flight, if any, is sent.
+func (pt *part) send() error {
+	if err := pt.wait(); err != nil {
+		return err
+	}
+	buf := pt.buf
+	pt.queued += int64(len(buf))
+	pt.buf, pt.spare = pt.spare[:0], nil
+	done := make(chan error, 1)
+	pt.flight = done
+	go func() { done <- pt.flush(buf) }()
+	return nil
+}
+
+// wait waits for the part in flight, if any, and returns its error.
+func (pt *part) wait() error {
+	if pt.flight == nil {
+		return nil
+	}
+	err := <-pt.flight
+	pt.flight = nil
+	return err
+}
+
+// flush sends buf as the next part, with its SHA-256 for the store to
+// check, and checkpoints.
+func (pt *part) flush(buf []byte) error {
 	b := pt.a.b
 	n := int32(len(pt.cp.Parts) + 1)
-	sum := sha256.Sum256(pt.buf)
+	sum := sha256.Sum256(buf)
 	s64 := base64.StdEncoding.EncodeToString(sum[:])
 	ctx, cancel := b.ctx()
 	out, err := b.client.UploadPart(ctx, &awss3.UploadPartInput{
 		Bucket: &b.bucket, Key: &pt.key, UploadId: &pt.cp.Upload, PartNumber: aws.Int32(n),
-		Body: bytes.NewReader(pt.buf), ContentLength: aws.Int64(int64(len(pt.buf))),
+		Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &s64,
 	})
 	cancel()
 	if err != nil {
 		return pt.failed(err)
 	}
-	pt.sum.Write(pt.buf)
-	pt.sent += int64(len(pt.buf))
-	pt.cp.Parts = append(pt.cp.Parts, partDone{N: n, Size: int64(len(pt.buf)), ETag: aws.ToString(out.ETag), SHA256: s64})
-	pt.buf = pt.buf[:0]
+	pt.sum.Write(buf)
+	pt.sent += int64(len(buf))
+	pt.cp.Parts = append(pt.cp.Parts, partDone{N: n, Size: int64(len(buf)), ETag: aws.ToString(out.ETag), SHA256: s64})
+	pt.spare = buf
 	return pt.checkpoint()
 }
 
@@ -315,10 +346,13 @@ func (pt *part) checkpoint() error {
 
 // Sync sends the last part. A file of no bytes is one empty part.
 func (pt *part) Sync() (files.Info, error) {
-	if len(pt.buf) > 0 || len(pt.cp.Parts) == 0 {
-		if err := pt.flush(); err != nil {
+	if len(pt.buf) > 0 || pt.queued == 0 && len(pt.cp.Parts) == 0 {
+		if err := pt.send(); err != nil {
 			return files.Info{}, err
 		}
+	}
+	if err := pt.wait(); err != nil {
+		return files.Info{}, err
 	}
 	return files.Info{Name: path.Base(pt.cp.Target), Size: pt.sent, ModTime: time.Now().Truncate(time.Second)}, nil
 }
@@ -328,6 +362,9 @@ func (pt *part) Sync() (files.Info, error) {
 // two servers placing one path, one wins and the other gets a conflict.
 func (pt *part) Place(overwrite bool) (files.Info, error) {
 	a, p := pt.a, pt.cp.Target
+	if err := pt.wait(); err != nil {
+		return files.Info{}, err
+	}
 	if pt.sent != pt.cp.Size || len(pt.buf) > 0 {
 		return files.Info{}, larder.Errorf(larder.EINTERNAL, "s3: placing an upload of %d bytes with %d sent", pt.cp.Size, pt.sent)
 	}
@@ -378,6 +415,7 @@ func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bo
 
 // Discard aborts the multipart upload and removes its checkpoint.
 func (pt *part) Discard() error {
+	pt.wait()
 	defer pt.Close()
 	return pt.a.b.abort(pt.key, pt.cp.Upload, pt.a.uploads+pt.id)
 }
@@ -394,12 +432,13 @@ func (b *Backend) abort(key, uploadID, cp string) error {
 	return b.fail(b.remove(cp), "cannot remove the upload")
 }
 
-// Close lets go of the upload; its parts sent stay for a resume, the
-// bytes received after them are dropped.
+// Close lets go of the upload, once the part in flight is sent; the parts
+// sent stay for a resume, the bytes received after them are dropped.
 func (pt *part) Close() error {
+	err := pt.wait() // the part in flight is kept, and checkpointed
 	pt.a.b.active.remove(pt.cp.Upload)
-	pt.buf = nil
-	return nil
+	pt.buf, pt.spare = nil, nil
+	return err
 }
 
 // upload is an unfinished upload as a listing finds it.
