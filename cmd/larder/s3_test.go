@@ -42,14 +42,15 @@ func testStorage(t *testing.T) string {
 
 // TestTwoServersOneBucket: two larder processes on one PostgreSQL and one
 // bucket. A file uploaded through one is listed, downloaded and deleted
-// through the other; a folder made on one is there on the other.
+// through the other; a folder made on one is there on the other; the
+// quota counts what was put through either.
 func TestTwoServersOneBucket(t *testing.T) {
 	storage := testStorage(t)
 	db := pgtest.URL(t)
 	pepper := filepath.Join(t.TempDir(), "pepper")
 	start := func() *crashServer {
 		t.Helper()
-		p, err := startStorageServer(t, "--storage", storage, "--db", db, "--pepper-file", pepper)
+		p, err := startStorageServer(t, "--storage", storage, "--db", db, "--pepper-file", pepper, "--quota-bytes", "4MiB")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,13 +96,48 @@ func TestTwoServersOneBucket(t *testing.T) {
 	if st, _ := lnpStatus(err); st != lnp.StatusConflict {
 		t.Errorf("put over it through B without overwrite: %v; want a conflict", err)
 	}
+	more := randomData(2<<20, 8)
+	_, err = sb.Put(ctx, "/more.bin", bytes.NewReader(more), int64(len(more)), client.PutOptions{})
+	if st, _ := lnpStatus(err); st != lnp.StatusQuotaExceeded {
+		t.Errorf("put through B of 2 MiB with 3 MiB put through A, quota 4 MiB: %v; want QUOTA_EXCEEDED", err)
+	}
 	must(t, sb.Delete(ctx, "/docs/report.bin"))
+	if _, err := sa.Put(ctx, "/more.bin", bytes.NewReader(more), int64(len(more)), client.PutOptions{}); err != nil {
+		t.Errorf("put through A of 2 MiB once B deleted the 3 MiB: %v", err)
+	}
 	_, err = sa.Stat(ctx, "/docs/report.bin")
 	if st, _ := lnpStatus(err); st != lnp.StatusNotFound {
 		t.Errorf("stat through A after a delete through B: %v; want not found", err)
 	}
-	if entries, err := sa.ListAll(ctx, "/docs"); err != nil || len(entries) != 0 {
+	if entries, err := sb.ListAll(ctx, "/docs"); err != nil || len(entries) != 0 {
 		t.Errorf("list through A after the delete: %+v, %v; want nothing", entries, err)
+	}
+	// One path put through both at once: one wins, the other is told
+	// CONFLICT (at its start, or when it completes after the winner).
+	same := [][]byte{randomData(1<<20, 9), randomData(1<<20, 10)}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, s := range []*client.Session{sa, sb} {
+		wg.Go(func() {
+			_, errs[i] = s.Put(ctx, "/same.bin", bytes.NewReader(same[i]), int64(len(same[i])), client.PutOptions{})
+		})
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		if err == nil {
+			won = i
+		} else if st, _ := lnpStatus(err); st != lnp.StatusConflict {
+			t.Errorf("put of one path through both servers at once, server %d: %v; want success or CONFLICT", i, err)
+		}
+	}
+	if won < 0 || errs[1-won] == nil {
+		t.Errorf("put of one path through both servers at once: %v; want one winner and one CONFLICT", errs)
+	} else {
+		got.Reset()
+		if _, err := sb.Get(ctx, "/same.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), same[won]) {
+			t.Errorf("get of the path put through both: %v; want the winner's bytes", err)
+		}
 	}
 	for _, p := range []*crashServer{a, b} {
 		if err := p.stop(); err != nil {

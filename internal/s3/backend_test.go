@@ -148,8 +148,9 @@ func TestSameID(t *testing.T) {
 }
 
 // TestResumeOnAnotherServer: an upload cut on one server (no Close: the
-// process died) goes on from another, which hashes the prefix from the
-// checkpoint and completes it.
+// process died) goes on from another once the first's lease on it runs
+// out (before, it is a conflict, and not cancelled), hashing the prefix
+// from the checkpoint and completing it.
 func TestResumeOnAnotherServer(t *testing.T) {
 	cfg := testConfig(t)
 	one, two := testBackend(t, cfg), testBackend(t, cfg)
@@ -163,6 +164,17 @@ func TestResumeOnAnotherServer(t *testing.T) {
 	must(t, err)
 
 	a2, _ := two.Area("#3")
+	_, err = a2.StartUpload("f", int64(len(data)), true)
+	if larder.ErrorCode(err) != larder.ECONFLICT || !strings.Contains(larder.ErrorMessage(err), "on another server") {
+		t.Errorf("a resume on another server of an upload being written: %v; want a conflict saying so", err)
+	}
+	if n, _, err := a2.CancelUploads("f"); n != 0 || larder.ErrorCode(err) != larder.ECONFLICT {
+		t.Errorf("CancelUploads on another server of an upload being written: %d, %v; want a conflict", n, err)
+	}
+	// The first server dies (its checkpoint stops being rewritten): once
+	// its lease runs out, the second goes on.
+	two.activeWindow = 300 * time.Millisecond
+	time.Sleep(time.Second)
 	pt2, err := a2.StartUpload("f", int64(len(data)), true)
 	must(t, err)
 	off := pt2.Offset()
@@ -393,7 +405,8 @@ func TestLongPath(t *testing.T) {
 }
 
 // TestUploadCancelledElsewhere: an upload another server cancels while
-// this one writes it (it cannot know) fails as a conflict that says so.
+// this one writes it (taking this one for dead) fails as a conflict that
+// says so.
 func TestUploadCancelledElsewhere(t *testing.T) {
 	cfg := testConfig(t)
 	a1, _ := testBackend(t, cfg).Area("#1")
@@ -401,6 +414,9 @@ func TestUploadCancelledElsewhere(t *testing.T) {
 	pt, err := a1.StartUpload("f", 2*MinPartSize, false)
 	must(t, err)
 	defer pt.Close()
+	// The second server takes the first for dead: its lease ran out (a
+	// part that took longer than the window to come).
+	a2.(*area).b.activeWindow = 0
 	if n, _, err := a2.CancelUploads("f"); n != 1 || err != nil {
 		t.Fatalf("CancelUploads on another server: %d, %v; want 1", n, err)
 	}
@@ -412,5 +428,24 @@ func TestUploadCancelledElsewhere(t *testing.T) {
 	}
 	if larder.ErrorCode(err) != larder.ECONFLICT || !strings.Contains(larder.ErrorMessage(err), "cancelled") {
 		t.Errorf("a write to an upload cancelled elsewhere: %v; want a conflict saying it was cancelled", err)
+	}
+}
+
+// TestResumeAfterCleanClose: an upload whose session ended on one server
+// (the client went away) is resumed on another at once.
+func TestResumeAfterCleanClose(t *testing.T) {
+	cfg := testConfig(t)
+	a1, _ := testBackend(t, cfg).Area("#1")
+	a2, _ := testBackend(t, cfg).Area("#1")
+	pt, err := a1.StartUpload("f", 2*MinPartSize, false)
+	must(t, err)
+	_, err = pt.Write(fill(MinPartSize+1, 'x'))
+	must(t, err)
+	must(t, pt.Close())
+	pt2, err := a2.StartUpload("f", 2*MinPartSize, true)
+	must(t, err)
+	defer pt2.Close()
+	if pt2.Offset() != MinPartSize {
+		t.Errorf("a resume on another server after a clean close starts at %d, want %d", pt2.Offset(), MinPartSize)
 	}
 }

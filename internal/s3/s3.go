@@ -166,7 +166,10 @@ type Backend struct {
 	id     string
 	idErr  error
 
-	active activeSet // the uploads this process writes now
+	active   activeSet // the uploads this process writes now
+	instance string    // this Backend's name in the checkpoints it writes
+	// activeWindow is activeWindow but in tests.
+	activeWindow time.Duration
 
 	// failpoint, if set, is called after each object a rename moves;
 	// an error stops the rename there, as a crash would. For tests.
@@ -213,12 +216,16 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	// The SDK's own warnings (an instance metadata service that does
 	// not answer, ...) go nowhere: the errors returned say what failed.
 	ac.Logger = logging.Nop{}
+	inst := make([]byte, 8)
+	rand.Read(inst)
 	b := &Backend{
-		bucket:    cfg.Bucket,
-		root:      cfg.Prefix,
-		timeout:   cfg.Timeout,
-		partSize:  cfg.PartSize,
-		readAhead: cfg.ReadAhead,
+		instance:     hex.EncodeToString(inst),
+		activeWindow: activeWindow,
+		bucket:       cfg.Bucket,
+		root:         cfg.Prefix,
+		timeout:      cfg.Timeout,
+		partSize:     cfg.PartSize,
+		readAhead:    cfg.ReadAhead,
 	}
 	if b.root != "" && !strings.HasSuffix(b.root, "/") {
 		b.root += "/"

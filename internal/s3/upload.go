@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash"
+	"io"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,6 +37,28 @@ type checkpoint struct {
 	PartSize int64      `json:"part_size"`
 	Parts    []partDone `json:"parts"`
 	State    []byte     `json:"state"` // of a SHA-256 over the parts' bytes
+	// Writer is the instance of the server whose session writes the
+	// upload now, "" once it let go. It rewrites the checkpoint at least
+	// every heartbeat while it writes; a checkpoint older than
+	// activeWindow is of a server that died.
+	Writer string `json:"writer,omitempty"`
+}
+
+// How another server tells an upload being written from one abandoned:
+// the writer rewrites its checkpoint every heartbeat, and one not
+// rewritten for activeWindow is abandoned (its server died): it may then
+// be resumed, cancelled or swept. One let go of cleanly (a session that
+// ended) may be at once.
+const (
+	heartbeat    = 20 * time.Second
+	activeWindow = 90 * time.Second
+)
+
+// writing reports whether another server's session writes the upload
+// whose checkpoint cp was last written at modified (by the store's
+// clock, which the servers' may differ from by a little).
+func (b *Backend) writing(cp *checkpoint, modified time.Time) bool {
+	return cp.Writer != "" && cp.Writer != b.instance && time.Since(modified) < b.activeWindow
 }
 
 type partDone struct {
@@ -76,6 +100,9 @@ func (b *Backend) partSizeFor(size int64) int64 {
 // received: a part in flight owns cp, sent and sum until its result is
 // taken from flight.
 type part struct {
+	mu     sync.Mutex // over cp and sum, which the heartbeat writes out too
+	stop   chan struct{}
+	beat   sync.WaitGroup
 	a      *area
 	key    string
 	cp     checkpoint
@@ -86,7 +113,7 @@ type part struct {
 	buf    []byte     // received, not sent yet
 	spare  []byte     // the buffer of the part last sent, for the next
 	flight chan error // the result of the part in flight; nil if none
-	placed bool
+	done   bool       // placed or discarded: nothing left to let go of
 }
 
 func (a *area) StartUpload(p string, size int64, resume bool) (files.Part, error) {
@@ -128,11 +155,50 @@ func (a *area) StartUpload(p string, size int64, resume bool) (files.Part, error
 	pt.cp = checkpoint{Upload: aws.ToString(out.UploadId), Target: p, Size: size, PartSize: a.b.partSizeFor(size)}
 	pt.id = partID(pt.cp.Upload, size)
 	a.b.active.add(pt.cp.Upload)
-	if err := pt.checkpoint(); err != nil {
+	if err := pt.begin(); err != nil {
 		pt.Discard()
 		return nil, err
 	}
 	return pt, nil
+}
+
+// begin marks the checkpoint as written by this server, and keeps it so
+// until the part is let go of.
+func (pt *part) begin() error {
+	pt.cp.Writer = pt.a.b.instance
+	if err := pt.checkpoint(); err != nil {
+		return err
+	}
+	pt.stop = make(chan struct{})
+	pt.beat.Go(func() {
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				pt.checkpoint() // best effort: one missed is made up by the next
+			case <-pt.stop:
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// end stops the heartbeat; with release, the checkpoint says that no one
+// writes the upload any more, for another server to go on at once.
+func (pt *part) end(release bool) {
+	if pt.stop != nil {
+		close(pt.stop)
+		pt.beat.Wait()
+		pt.stop = nil
+	}
+	if release && pt.cp.Writer != "" {
+		pt.mu.Lock()
+		pt.cp.Writer = ""
+		pt.mu.Unlock()
+		pt.checkpoint()
+	}
 }
 
 // resume returns the unfinished upload of p (key k) of size bytes whose
@@ -149,7 +215,7 @@ func (a *area) resume(p, k string, size int64) (*part, error) {
 			continue
 		}
 		uid := aws.ToString(up.UploadId)
-		body, err := a.b.get(a.uploads + partID(uid, size))
+		body, modified, err := a.b.getModified(a.uploads + partID(uid, size))
 		if isNotFound(err) {
 			continue // another size, or not begun
 		}
@@ -159,6 +225,9 @@ func (a *area) resume(p, k string, size int64) (*part, error) {
 		var cp checkpoint
 		if json.Unmarshal(body, &cp) != nil || cp.Upload != uid || cp.Size != size || cp.Target != p {
 			continue
+		}
+		if a.b.writing(&cp, modified) {
+			return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress on another server (or was, until %s ago: then retry in a minute)", quote(p), time.Since(modified).Round(time.Second))
 		}
 		if !a.b.active.add(uid) {
 			return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(p))
@@ -172,6 +241,10 @@ func (a *area) resume(p, k string, size int64) (*part, error) {
 		if !ok {
 			pt.Discard()
 			continue
+		}
+		if err := pt.begin(); err != nil {
+			pt.Close()
+			return nil, err
 		}
 		return pt, nil
 	}
@@ -316,9 +389,11 @@ func (pt *part) flush(buf []byte) error {
 	if err != nil {
 		return pt.failed(err)
 	}
+	pt.mu.Lock()
 	pt.sum.Write(buf)
 	pt.sent += int64(len(buf))
 	pt.cp.Parts = append(pt.cp.Parts, partDone{N: n, Size: int64(len(buf)), ETag: aws.ToString(out.ETag), SHA256: s64})
+	pt.mu.Unlock()
 	pt.spare = buf
 	return pt.checkpoint()
 }
@@ -333,8 +408,11 @@ func (pt *part) failed(err error) error {
 	return pt.a.b.fail(err, "cannot store "+quote(pt.cp.Target))
 }
 
-// checkpoint writes the checkpoint of the parts sent.
+// checkpoint writes the checkpoint of the parts sent. Holding mu through
+// the write keeps an older checkpoint from landing after a newer one.
 func (pt *part) checkpoint() error {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
 	st, err := pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot store the upload", Err: err}
@@ -382,6 +460,7 @@ func (pt *part) Place(overwrite bool) (files.Info, error) {
 			return files.Info{}, err
 		}
 	}
+	pt.end(false)
 	done := make([]completed, len(pt.cp.Parts))
 	for i, d := range pt.cp.Parts {
 		done[i] = completed{n: d.N, etag: aws.String(d.ETag), sha256: aws.String(d.SHA256)}
@@ -392,7 +471,7 @@ func (pt *part) Place(overwrite bool) (files.Info, error) {
 		}
 		return files.Info{}, pt.failed(err)
 	}
-	pt.placed = true
+	pt.done = true
 	a.b.remove(a.uploads + pt.id)
 	return a.Stat(p)
 }
@@ -416,6 +495,8 @@ func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bo
 // Discard aborts the multipart upload and removes its checkpoint.
 func (pt *part) Discard() error {
 	pt.wait()
+	pt.end(false)
+	pt.done = true
 	defer pt.Close()
 	return pt.a.b.abort(pt.key, pt.cp.Upload, pt.a.uploads+pt.id)
 }
@@ -436,6 +517,7 @@ func (b *Backend) abort(key, uploadID, cp string) error {
 // sent stay for a resume, the bytes received after them are dropped.
 func (pt *part) Close() error {
 	err := pt.wait() // the part in flight is kept, and checkpointed
+	pt.end(!pt.done)
 	pt.a.b.active.remove(pt.cp.Upload)
 	pt.buf, pt.spare = nil, nil
 	return err
@@ -514,8 +596,22 @@ func (b *Backend) uploads(base, cps string, received bool) ([]upload, error) {
 		if space != "" {
 			name = space + "/" + name
 		}
-		if c, ok := checkpoints[name]; ok {
+		c, ok := checkpoints[name]
+		if ok {
 			u.info.ID, u.info.Size, u.info.Modified, u.checkpoint = u.info.ID+"-"+strconv.FormatInt(c.size, 10), c.size, c.modified, cps+c.name
+		}
+		// Not ours: is another server writing it? One just started has
+		// no checkpoint yet.
+		if !u.info.Active {
+			if !ok {
+				u.info.Active = time.Since(u.info.Modified) < b.activeWindow
+			} else if received {
+				body, err := b.get(u.checkpoint)
+				var cp checkpoint
+				if err == nil && json.Unmarshal(body, &cp) == nil {
+					u.info.Active = b.writing(&cp, c.modified)
+				}
+			}
 		}
 		if received {
 			if u.info.Received, err = b.received(k, uid); err != nil {
@@ -527,6 +623,19 @@ func (b *Backend) uploads(base, cps string, received bool) ([]upload, error) {
 	}
 	slices.SortFunc(out, func(x, y upload) int { return strings.Compare(x.info.ID, y.info.ID) })
 	return out, nil
+}
+
+// getModified is get, with when the object was last written.
+func (b *Backend) getModified(key string) ([]byte, time.Time, error) {
+	ctx, cancel := b.ctx()
+	defer cancel()
+	out, err := b.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &b.bucket, Key: &key})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(out.Body, 1<<20))
+	return body, aws.ToTime(out.LastModified), err
 }
 
 // received returns the bytes the parts of an upload hold.
