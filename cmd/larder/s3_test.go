@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -190,8 +191,20 @@ func TestStoreDownAndBack(t *testing.T) {
 	q.Set("endpoint", "http://"+proxy.addr())
 	q.Set("timeout", "1s")
 	u.RawQuery = q.Encode()
-	p, err := startStorageServer(t, "--storage", u.String())
+	metricsAddr := freeAddr(t)
+	p, err := startStorageServer(t, "--storage", u.String(), "--metrics-listen", metricsAddr)
 	must(t, err)
+	health := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + metricsAddr + "/healthz")
+		must(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := health(); code != http.StatusOK || !strings.Contains(body, "file store: ok") {
+		t.Errorf("/healthz with the store up: %d %q; want 200 and \"file store: ok\"", code, body)
+	}
 	sig := larder.NewSignature("alice's password", "salt")
 	if r := rawExchange(t, p.course, "alice", sig, ""); r.status != course.StatusOK {
 		t.Fatalf("register alice: %v %s", r.status, r.payload)
@@ -219,12 +232,27 @@ func TestStoreDownAndBack(t *testing.T) {
 		t.Errorf("the server's log does not say why the store failed:\n%s", tail(log, 2000))
 	}
 
+	if code, body := health(); code != http.StatusServiceUnavailable || !strings.Contains(body, "file store: does not answer") {
+		t.Errorf("/healthz with the store down: %d %q; want 503 and \"file store: does not answer\"", code, body)
+	}
+
 	proxy.setDown(false)
 	var got bytes.Buffer
 	if _, err := s.Get(ctx, "/kept.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
 		t.Errorf("get once the store is back: %v, %d bytes; want the file as stored", err, got.Len())
 	}
+	if code, body := health(); code != http.StatusOK {
+		t.Errorf("/healthz once the store is back: %d %q; want 200", code, body)
+	}
 	must(t, p.stop())
+}
+
+// freeAddr returns a loopback address with a port free now.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // holdingProxy forwards TCP connections to an address, or, while down,

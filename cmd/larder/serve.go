@@ -444,6 +444,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.audit != nil {
 			mc.Audit = m.audit.stats
 		}
+		if m.bucket != nil {
+			// Without its store the server can serve no file: a load
+			// balancer should send its clients elsewhere.
+			mc.Checks = append(mc.Checks, metrics.Check{Name: "file store", Func: m.bucket.Check})
+		}
 		h := metrics.NewHandler(mc)
 		// Served from now on: /healthz says "not listening" until Serve.
 		m.metrics = metrics.NewHTTPServer(h, m.Logger)

@@ -288,6 +288,22 @@ func (b *Backend) loadID() (string, error) {
 	return "", larder.Errorf(larder.EINTERNAL, "s3: the storage's ID cannot be read back")
 }
 
+// Check asks the store for the storage's ID object, and returns nil if it
+// answers, or an error that says what failed, for /healthz.
+func (b *Backend) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	key := b.root + "id"
+	_, err := b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &b.bucket, Key: &key})
+	switch {
+	case err == nil:
+		return nil
+	case unavailable(err):
+		return fmt.Errorf("does not answer (requests fail with BUSY): %v", err)
+	}
+	return fmt.Errorf("answers with an error: %v", err)
+}
+
 // Area opens the shared area for "", and a private space for "#id".
 func (b *Backend) Area(space string) (files.Area, error) {
 	if space == "" {
