@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"path"
 	"strconv"
@@ -52,21 +53,25 @@ func (a *area) key(p string) (string, error) {
 // maxKey is the longest key S3 takes, in bytes.
 const maxKey = 1024
 
-// versionOf is the Version of an object: its ETag and size. The ETag
-// changes with the content (an MD5 of it, or of its parts, on most
-// stores), and is kept by a copy of a file of one part.
-func versionOf(etag *string, size int64) string {
+// versionOf is the Version of the object at key: its ETag, size and
+// time, and its key's hash. The ETag changes with the content, but is an
+// MD5 (of the content, or of its parts) on most stores, which a user can
+// make collide; the time (to the second, as a HEAD gives it) changes with
+// every write but within a second, and the key keeps two files of one
+// ETag apart (hashes are remembered by version).
+func versionOf(key string, etag *string, size int64, modified time.Time) string {
 	e := strings.Trim(aws.ToString(etag), `"`)
 	if e == "" {
 		return ""
 	}
-	return "etag:" + e + "/" + strconv.FormatInt(size, 10)
+	k := sha256.Sum256([]byte(key))
+	return fmt.Sprintf("etag:%s/%d/%d/%x", e, size, modified.Unix(), k[:8])
 }
 
-// fileInfo is the Info of the object at p.
-func fileInfo(p string, size int64, modified *time.Time, etag *string) files.Info {
+// fileInfo is the Info of the object at key, p in its area.
+func fileInfo(key, p string, size int64, modified *time.Time, etag *string) files.Info {
 	t := aws.ToTime(modified).Truncate(time.Second) // a HEAD says seconds, a LIST more
-	return files.Info{Name: path.Base(p), Size: size, ModTime: t, Version: versionOf(etag, size), Changed: t}
+	return files.Info{Name: path.Base(p), Size: size, ModTime: t, Version: versionOf(key, etag, size, t), Changed: t}
 }
 
 func (a *area) Stat(p string) (files.Info, error) {
@@ -81,7 +86,7 @@ func (a *area) Stat(p string) (files.Info, error) {
 	defer cancel()
 	h, err := a.b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &a.b.bucket, Key: &k})
 	if err == nil {
-		return fileInfo(p, aws.ToInt64(h.ContentLength), h.LastModified, h.ETag), nil
+		return fileInfo(k, p, aws.ToInt64(h.ContentLength), h.LastModified, h.ETag), nil
 	}
 	if !isNotFound(err) {
 		return files.Info{}, a.b.fail(err, "cannot look at "+quote(p))
@@ -144,7 +149,7 @@ func (a *area) Open(p string) (files.Object, error) {
 	if err != nil {
 		return nil, a.b.fail(err, "cannot open "+quote(p))
 	}
-	in := fileInfo(p, aws.ToInt64(h.ContentLength), h.LastModified, h.ETag)
+	in := fileInfo(k, p, aws.ToInt64(h.ContentLength), h.LastModified, h.ETag)
 	return &object{b: a.b, key: k, shown: p, etag: aws.ToString(h.ETag), info: in}, nil
 }
 
@@ -206,7 +211,7 @@ func (l *lister) page() error {
 		if !listable(name) {
 			continue // the folder's marker, or a key no path names
 		}
-		l.pending = append(l.pending, fileInfo(name, aws.ToInt64(o.Size), o.LastModified, o.ETag))
+		l.pending = append(l.pending, fileInfo(aws.ToString(o.Key), name, aws.ToInt64(o.Size), o.LastModified, o.ETag))
 	}
 	for _, cp := range out.CommonPrefixes {
 		name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/")

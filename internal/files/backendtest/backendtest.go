@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 		{"ResumeOtherSize", testResumeOtherSize},
 		{"ActiveUploads", testActiveUploads},
 		{"StaleUploads", testStaleUploads},
+		{"VersionsApart", testVersionsApart},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, h) })
@@ -578,6 +579,34 @@ func testStaleUploads(t *testing.T, h Harness) {
 	for _, id := range []string{"#1", "#2"} {
 		if ps, _ := space(t, b, id).Parts(); len(ps) != 0 {
 			t.Errorf("Parts of %s after RemoveStaleUploads: %+v", id, ps)
+		}
+	}
+}
+
+// testVersionsApart: two files of one content at two paths have two
+// versions (hashes are remembered by version: one path's must not stand
+// for another's), and a version read by Stat is the one List gives.
+func testVersionsApart(t *testing.T, h Harness) {
+	b, _ := h.New(t)
+	a := space(t, b, "#1")
+	data := content(5000, 11)
+	one, err := put(t, a, "one", data, false)
+	must(t, err)
+	two, err := put(t, a, "two", data, false)
+	must(t, err)
+	if one.Version == two.Version {
+		t.Errorf("two files of one content have one version %q", one.Version)
+	}
+	l, err := a.List("")
+	must(t, err)
+	defer l.Close()
+	ins, err := l.Next(10)
+	must(t, err)
+	for _, in := range ins {
+		st, err := a.Stat(in.Name)
+		must(t, err)
+		if st.Version != in.Version || st.Size != in.Size || !st.ModTime.Equal(in.ModTime) {
+			t.Errorf("%s: List says %+v, Stat %+v; want one version, size and time", in.Name, in, st)
 		}
 	}
 }
