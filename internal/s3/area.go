@@ -427,20 +427,18 @@ func (a *area) finish(from, to, mk string) error {
 		return fail(err)
 	default:
 		// A folder (or a file moved already): every object below it.
-		p := awss3.NewListObjectsV2Paginator(a.b.client, &awss3.ListObjectsV2Input{Bucket: &a.b.bucket, Prefix: aws.String(fk + "/")})
-		for p.HasMorePages() {
-			ctx, cancel := a.b.ctx()
-			out, err := p.NextPage(ctx)
-			cancel()
-			if err != nil {
-				return fail(err)
-			}
+		pg := awss3.NewListObjectsV2Paginator(a.b.client, &awss3.ListObjectsV2Input{Bucket: &a.b.bucket, Prefix: aws.String(fk + "/")})
+		err := eachPage(a.b, pg, func(out *awss3.ListObjectsV2Output) error {
 			for _, o := range out.Contents {
 				src := aws.ToString(o.Key)
 				if err := a.moveObject(src, tk+strings.TrimPrefix(src, fk), aws.ToInt64(o.Size), o.ETag); err != nil {
-					return fail(err)
+					return err
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return fail(err)
 		}
 	}
 	return fail(a.b.remove(mk))

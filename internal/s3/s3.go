@@ -365,6 +365,29 @@ func (b *Backend) step(name string) error {
 	return b.failpoint(name)
 }
 
+// paginator is one of the SDK's paginators.
+type paginator[T any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*awss3.Options)) (T, error)
+}
+
+// eachPage calls f with every page of pg, each asked for with one
+// request's deadline, until the first error of either.
+func eachPage[T any](b *Backend, pg paginator[T], f func(T) error) error {
+	for pg.HasMorePages() {
+		ctx, cancel := b.ctx()
+		out, err := pg.NextPage(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if err := f(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // activeSet is the set of uploads this process writes now, by upload ID.
 type activeSet struct {
 	mu  sync.Mutex

@@ -55,17 +55,12 @@ func (b *Backend) clear() {
 		cancel()
 	}
 	pg := awss3.NewListObjectsV2Paginator(b.client, &awss3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &b.root})
-	for pg.HasMorePages() {
-		ctx, cancel := b.ctx()
-		out, err := pg.NextPage(ctx)
-		cancel()
-		if err != nil {
-			return
-		}
+	eachPage(b, pg, func(out *awss3.ListObjectsV2Output) error {
 		for _, o := range out.Contents {
 			b.remove(aws.ToString(o.Key))
 		}
-	}
+		return nil
+	})
 }
 
 // TestConformance runs the conformance suite of backends on the store.

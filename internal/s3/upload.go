@@ -255,21 +255,16 @@ func (a *area) resume(p, k string, size int64) (*part, error) {
 // the hash of their bytes; false if they do not match.
 func (pt *part) confirm() (bool, error) {
 	b := pt.a.b
+	parts, err := b.listParts(pt.key, pt.cp.Upload)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, b.fail(err, "cannot resume the upload")
+	}
 	have := map[int32]types.Part{}
-	pg := awss3.NewListPartsPaginator(b.client, &awss3.ListPartsInput{Bucket: &b.bucket, Key: &pt.key, UploadId: &pt.cp.Upload})
-	for pg.HasMorePages() {
-		ctx, cancel := b.ctx()
-		out, err := pg.NextPage(ctx)
-		cancel()
-		if isNotFound(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, b.fail(err, "cannot resume the upload")
-		}
-		for _, p := range out.Parts {
-			have[aws.ToInt32(p.PartNumber)] = p
-		}
+	for _, p := range parts {
+		have[aws.ToInt32(p.PartNumber)] = p
 	}
 	for i, d := range pt.cp.Parts {
 		p, ok := have[d.N]
@@ -295,16 +290,23 @@ func (a *area) multipartUploads(prefix string) ([]types.MultipartUpload, error) 
 func (b *Backend) multipartUploads(prefix string) ([]types.MultipartUpload, error) {
 	var ups []types.MultipartUpload
 	pg := awss3.NewListMultipartUploadsPaginator(b.client, &awss3.ListMultipartUploadsInput{Bucket: &b.bucket, Prefix: &prefix})
-	for pg.HasMorePages() {
-		ctx, cancel := b.ctx()
-		out, err := pg.NextPage(ctx)
-		cancel()
-		if err != nil {
-			return nil, b.fail(err, "cannot list the unfinished uploads")
-		}
+	err := eachPage(b, pg, func(out *awss3.ListMultipartUploadsOutput) error {
 		ups = append(ups, out.Uploads...)
-	}
-	return ups, nil
+		return nil
+	})
+	return ups, b.fail(err, "cannot list the unfinished uploads")
+}
+
+// listParts returns the parts the store has of the multipart upload
+// uploadID of key.
+func (b *Backend) listParts(key, uploadID string) ([]types.Part, error) {
+	var parts []types.Part
+	pg := awss3.NewListPartsPaginator(b.client, &awss3.ListPartsInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID})
+	err := eachPage(b, pg, func(out *awss3.ListPartsOutput) error {
+		parts = append(parts, out.Parts...)
+		return nil
+	})
+	return parts, err
 }
 
 func (pt *part) ID() string    { return pt.id }
@@ -402,6 +404,16 @@ func (pt *part) flush(buf []byte) error {
 // store does not know any more was cancelled, or removed as stale, by
 // another server (which cannot know that this one writes it).
 func (pt *part) failed(err error) error {
+	if unavailable(err) {
+		// A store may answer NoSuchUpload before it has read a part, and
+		// reset the connection on the rest: ask it again.
+		ctx, cancel := pt.a.b.ctx()
+		_, lerr := pt.a.b.client.ListParts(ctx, &awss3.ListPartsInput{Bucket: &pt.a.b.bucket, Key: &pt.key, UploadId: &pt.cp.Upload, MaxParts: aws.Int32(1)})
+		cancel()
+		if isNotFound(lerr) {
+			err = lerr
+		}
+	}
 	if code(err) == "NoSuchUpload" {
 		return &larder.Error{Code: larder.ECONFLICT, Message: "the upload of " + quote(pt.cp.Target) + " was cancelled meanwhile (on another server?); put it again", Err: err}
 	}
@@ -543,13 +555,7 @@ type checkpointInfo struct {
 func (b *Backend) checkpoints(prefix string) (map[string]checkpointInfo, error) {
 	cps := map[string]checkpointInfo{}
 	pg := awss3.NewListObjectsV2Paginator(b.client, &awss3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &prefix})
-	for pg.HasMorePages() {
-		ctx, cancel := b.ctx()
-		out, err := pg.NextPage(ctx)
-		cancel()
-		if err != nil {
-			return nil, b.fail(err, "cannot list the unfinished uploads")
-		}
+	err := eachPage(b, pg, func(out *awss3.ListObjectsV2Output) error {
 		for _, o := range out.Contents {
 			name := strings.TrimPrefix(aws.ToString(o.Key), prefix)
 			i := strings.LastIndexByte(name, '-')
@@ -562,6 +568,10 @@ func (b *Backend) checkpoints(prefix string) (map[string]checkpointInfo, error) 
 			}
 			cps[name[:i]] = checkpointInfo{name: name, size: size, modified: aws.ToTime(o.LastModified)}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.fail(err, "cannot list the unfinished uploads")
 	}
 	return cps, nil
 }
@@ -640,21 +650,16 @@ func (b *Backend) getModified(key string) ([]byte, time.Time, error) {
 
 // received returns the bytes the parts of an upload hold.
 func (b *Backend) received(key, uploadID string) (int64, error) {
+	parts, err := b.listParts(key, uploadID)
+	if isNotFound(err) {
+		return 0, nil // completed or aborted meanwhile
+	}
+	if err != nil {
+		return 0, b.fail(err, "cannot list the unfinished uploads")
+	}
 	var n int64
-	pg := awss3.NewListPartsPaginator(b.client, &awss3.ListPartsInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID})
-	for pg.HasMorePages() {
-		ctx, cancel := b.ctx()
-		out, err := pg.NextPage(ctx)
-		cancel()
-		if isNotFound(err) {
-			return n, nil // completed or aborted meanwhile
-		}
-		if err != nil {
-			return 0, b.fail(err, "cannot list the unfinished uploads")
-		}
-		for _, p := range out.Parts {
-			n += aws.ToInt64(p.Size)
-		}
+	for _, p := range parts {
+		n += aws.ToInt64(p.Size)
 	}
 	return n, nil
 }
