@@ -169,7 +169,8 @@ func (pt *part) begin() error {
 	if err := pt.checkpoint(); err != nil {
 		return err
 	}
-	pt.stop = make(chan struct{})
+	stop := make(chan struct{})
+	pt.stop = stop
 	pt.beat.Go(func() {
 		t := time.NewTicker(heartbeat)
 		defer t.Stop()
@@ -177,7 +178,7 @@ func (pt *part) begin() error {
 			select {
 			case <-t.C:
 				pt.checkpoint() // best effort: one missed is made up by the next
-			case <-pt.stop:
+			case <-stop:
 				return
 			}
 		}
