@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,16 +11,22 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/postgres/pgtest"
+	"github.com/larderfs/larder/internal/s3"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -59,6 +66,10 @@ func TestTwoServersOneBucket(t *testing.T) {
 	}
 	a := start()
 	b := start()
+	// The shared area is the bucket's PREFIX/shared/, filled by an
+	// operator's S3 tool: served by both, over both protocols.
+	hello := []byte("hello from the bucket\n")
+	putObject(t, storage, "shared/hello.txt", hello)
 	sig := larder.NewSignature("alice's password", "salt")
 	if r := rawExchange(t, a.course, "alice", sig, ""); r.status != course.StatusOK {
 		t.Fatalf("register alice on A: %v %s", r.status, r.payload)
@@ -74,6 +85,13 @@ func TestTwoServersOneBucket(t *testing.T) {
 	}
 	sa, sb := session(a), session(b)
 	ctx := t.Context()
+	if r := rawExchange(t, b.course, "alice", sig, "hello.txt"); r.status != course.StatusOK || !bytes.Equal(r.payload, hello) {
+		t.Errorf("course retrieval of a shared file in the bucket through B: %v %q; want %q", r.status, r.payload, hello)
+	}
+	var shared bytes.Buffer
+	if _, err := sa.Get(ctx, "/shared/hello.txt", 0, &shared, nil); err != nil || !bytes.Equal(shared.Bytes(), hello) {
+		t.Errorf("native get of a shared file in the bucket through A: %v, %q; want %q", err, shared.Bytes(), hello)
+	}
 	data := randomData(3<<20+123, 7)
 	must(t, sa.Mkdir(ctx, "/docs"))
 	if _, err := sa.Put(ctx, "/docs/report.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{Resume: true}); err != nil {
@@ -148,6 +166,21 @@ func TestTwoServersOneBucket(t *testing.T) {
 			t.Errorf("the server's output shows the store's secret key")
 		}
 	}
+}
+
+// putObject puts data at key below the prefix of the --storage URL
+// storage, as an operator's S3 tool would.
+func putObject(t *testing.T, storage, key string, data []byte) {
+	t.Helper()
+	cfg, err := s3.ParseURL(storage)
+	must(t, err)
+	ac, err := awsconfig.LoadDefaultConfig(t.Context(), awsconfig.WithRegion(cmp.Or(cfg.Region, "us-east-1")))
+	must(t, err)
+	c := awss3.NewFromConfig(ac, func(o *awss3.Options) {
+		o.BaseEndpoint, o.UsePathStyle = aws.String(cfg.Endpoint), cfg.PathStyle
+	})
+	_, err = c.PutObject(t.Context(), &awss3.PutObjectInput{Bucket: &cfg.Bucket, Key: aws.String(path.Join(cfg.Prefix, key)), Body: bytes.NewReader(data)})
+	must(t, err)
 }
 
 // TestStorageFlag: --storage refuses what it cannot use before anything
