@@ -174,13 +174,19 @@ func putObject(t *testing.T, storage, key string, data []byte) {
 	t.Helper()
 	cfg, err := s3.ParseURL(storage)
 	must(t, err)
-	ac, err := awsconfig.LoadDefaultConfig(t.Context(), awsconfig.WithRegion(cmp.Or(cfg.Region, "us-east-1")))
-	must(t, err)
-	c := awss3.NewFromConfig(ac, func(o *awss3.Options) {
-		o.BaseEndpoint, o.UsePathStyle = aws.String(cfg.Endpoint), cfg.PathStyle
-	})
+	c := testS3Client(t, cfg)
 	_, err = c.PutObject(t.Context(), &awss3.PutObjectInput{Bucket: &cfg.Bucket, Key: aws.String(path.Join(cfg.Prefix, key)), Body: bytes.NewReader(data)})
 	must(t, err)
+}
+
+// testS3Client is a plain S3 client of the store of cfg, as an operator's
+// tool.
+func testS3Client(t *testing.T, cfg s3.Config) *awss3.Client {
+	ac, err := awsconfig.LoadDefaultConfig(t.Context(), awsconfig.WithRegion(cmp.Or(cfg.Region, "us-east-1")))
+	must(t, err)
+	return awss3.NewFromConfig(ac, func(o *awss3.Options) {
+		o.BaseEndpoint, o.UsePathStyle = aws.String(cfg.Endpoint), cfg.PathStyle
+	})
 }
 
 // TestStorageFlag: --storage refuses what it cannot use before anything
@@ -366,4 +372,73 @@ func (p *holdingProxy) setDown(down bool) {
 		}
 		p.conns = nil
 	}
+}
+
+// TestAdminDeleteInBucket: "admin user delete --storage" removes the
+// account's space from the bucket (or, with --keep-files, copies it below
+// deleted/ first), beside a running server; a --storage it cannot use
+// leaves the account as it was.
+func TestAdminDeleteInBucket(t *testing.T) {
+	storage := testStorage(t)
+	data := t.TempDir()
+	p, err := startStorageServer(t, "--storage", storage, "--data", data)
+	must(t, err)
+	for _, name := range []string{"alice", "bob"} {
+		sig := larder.NewSignature(name+"'s password", "salt")
+		if r := rawExchange(t, p.course, name, sig, ""); r.status != course.StatusOK {
+			t.Fatalf("register %s: %v %s", name, r.status, r.payload)
+		}
+		conn, err := net.DialTimeout("tcp", p.lnp, 30*time.Second)
+		must(t, err)
+		s, err := client.NewSession(t.Context(), conn, name, sig, client.SessionOptions{})
+		must(t, err)
+		must(t, s.Mkdir(t.Context(), "/d"))
+		content := []byte(name + "'s file")
+		_, err = s.Put(t.Context(), "/d/f.txt", bytes.NewReader(content), int64(len(content)), client.PutOptions{})
+		must(t, err)
+		s.Close()
+	}
+	if len(listKeys(t, storage, "spaces/")) != 4 {
+		t.Fatalf("keys of two spaces of a folder and a file each: %q", listKeys(t, storage, "spaces/"))
+	}
+
+	_, stderr, err := runLarder(t, "", "admin", "user", "delete", "alice", "--data", data, "--storage", "s3://bkt?endpoint=http://127.0.0.1:1&timeout=1s")
+	if err == nil || !strings.Contains(stderr+err.Error(), "storage") {
+		t.Errorf("admin user delete with a store it cannot reach: %v %s; want it refused", err, stderr)
+	}
+	if out, _, _ := runLarder(t, "", "admin", "user", "list", "--data", data); !strings.Contains(out, "alice") {
+		t.Errorf("alice after a refused delete: not listed (%q); want her account untouched", out)
+	}
+
+	out, stderr, err := runLarder(t, "", "admin", "user", "delete", "alice", "--data", data, "--storage", storage)
+	if err != nil || !strings.Contains(out, "removed from the bucket") {
+		t.Errorf("admin user delete --storage: %q, %v\n%s", out, err, stderr)
+	}
+	out, stderr, err = runLarder(t, "", "admin", "user", "delete", "bob", "--keep-files", "--data", data, "--storage", storage)
+	if err != nil || !strings.Contains(out, "kept in the bucket below deleted/") {
+		t.Errorf("admin user delete --keep-files --storage: %q, %v\n%s", out, err, stderr)
+	}
+	if keys := listKeys(t, storage, "spaces/"); len(keys) != 0 {
+		t.Errorf("keys of the spaces after both accounts were deleted: %q; want none", keys)
+	}
+	if keys := listKeys(t, storage, "deleted/"); len(keys) != 2 || !strings.HasSuffix(keys[1], "/d/f.txt") {
+		t.Errorf("keys set aside for bob: %q; want his folder and file", keys)
+	}
+	must(t, p.stop())
+}
+
+// listKeys lists the keys below prefix of the --storage URL storage,
+// relative to its prefix.
+func listKeys(t *testing.T, storage, prefix string) []string {
+	t.Helper()
+	cfg, err := s3.ParseURL(storage)
+	must(t, err)
+	c := testS3Client(t, cfg)
+	out, err := c.ListObjectsV2(t.Context(), &awss3.ListObjectsV2Input{Bucket: &cfg.Bucket, Prefix: aws.String(path.Join(cfg.Prefix, prefix) + "/")})
+	must(t, err)
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, strings.TrimPrefix(aws.ToString(o.Key), cfg.Prefix+"/"))
+	}
+	return keys
 }

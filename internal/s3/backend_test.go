@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -447,5 +448,59 @@ func TestResumeAfterCleanClose(t *testing.T) {
 	defer pt2.Close()
 	if pt2.Offset() != MinPartSize {
 		t.Errorf("a resume on another server after a clean close starts at %d, want %d", pt2.Offset(), MinPartSize)
+	}
+}
+
+// TestDeleteSpace: a deleted account's space goes whole (files, folders,
+// unfinished uploads and their checkpoints), optionally copied aside
+// first; another space is untouched.
+func TestDeleteSpace(t *testing.T) {
+	b := testBackend(t, testConfig(t))
+	a5, _ := b.Area("#5")
+	a6, _ := b.Area("#6")
+	put := func(a files.Area, p string, data []byte) {
+		t.Helper()
+		pt, err := a.StartUpload(p, int64(len(data)), false)
+		must(t, err)
+		defer pt.Close()
+		_, err = pt.Write(data)
+		must(t, err)
+		_, err = pt.Sync()
+		must(t, err)
+		_, err = pt.Place(false)
+		must(t, err)
+	}
+	must(t, a5.Mkdir("d"))
+	put(a5, "d/f", []byte("five's file"))
+	put(a6, "g", []byte("six's file"))
+	pt, err := a5.StartUpload("unfinished", 2*MinPartSize, false)
+	must(t, err)
+	_, err = pt.Write(fill(MinPartSize, 'u'))
+	must(t, err)
+	must(t, pt.Close())
+
+	found, err := b.DeleteSpace(5, "five-5-aside")
+	if err != nil || !found {
+		t.Fatalf("DeleteSpace: %v, %v; want found", found, err)
+	}
+	if l, err := a5.List(""); err == nil {
+		if ins, err := l.Next(10); err != io.EOF {
+			t.Errorf("the deleted space lists %+v, %v; want nothing", ins, err)
+		}
+	}
+	if ps, err := a5.Parts(); err != nil || len(ps) != 0 {
+		t.Errorf("the deleted space's unfinished uploads: %+v, %v; want none", ps, err)
+	}
+	if ups, _ := b.multipartUploads(b.root + "spaces/5/"); len(ups) != 0 {
+		t.Errorf("multipart uploads left in the deleted space: %d", len(ups))
+	}
+	if body, err := b.get(b.root + "deleted/five-5-aside/d/f"); err != nil || string(body) != "five's file" {
+		t.Errorf("the file set aside: %q, %v", body, err)
+	}
+	if _, err := a6.Stat("g"); err != nil {
+		t.Errorf("another space's file after DeleteSpace: %v", err)
+	}
+	if found, err := b.DeleteSpace(7, ""); found || err != nil {
+		t.Errorf("DeleteSpace of a space never used: %v, %v; want nothing found", found, err)
 	}
 }

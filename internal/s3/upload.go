@@ -515,13 +515,16 @@ func (pt *part) Discard() error {
 }
 
 // abort aborts the multipart upload uploadID of key and removes its
-// checkpoint cp.
+// checkpoint cp, if it has one ("" if not).
 func (b *Backend) abort(key, uploadID, cp string) error {
 	ctx, cancel := b.ctx()
 	_, err := b.client.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID})
 	cancel()
 	if err != nil && !isNotFound(err) {
 		return b.fail(err, "cannot remove the upload")
+	}
+	if cp == "" {
+		return nil
 	}
 	return b.fail(b.remove(cp), "cannot remove the upload")
 }
@@ -746,11 +749,7 @@ func (b *Backend) RemoveStaleUploads(before time.Time) (int, error) {
 			kept[u.checkpoint] = true
 			continue
 		}
-		cp := u.checkpoint
-		if cp == "" {
-			cp = b.root + "uploads/" + u.space + "/" + u.info.ID + "-none"
-		}
-		if err := b.abort(u.key, u.uploadID, cp); err != nil {
+		if err := b.abort(u.key, u.uploadID, u.checkpoint); err != nil {
 			return n, err
 		}
 		n++
