@@ -31,16 +31,16 @@
 // so after each part a checkpoint object keeps the parts sent, their
 // checksums and the SHA-256 state of the bytes so far: a resume, on any
 // server, continues from the checkpoint once ListParts confirms its
-// parts. Parts are buffered in memory (PartSize bytes per upload being
-// written); bytes received after the last full part are sent again on a
-// resume.
+// parts. Parts are buffered in memory, one sent while the next is
+// received (twice PartSize per upload being written); bytes received
+// after the last full part are sent again on a resume.
 //
 // # Time-outs
 //
 // Every request to the store has a deadline (Config.Timeout): a store that
 // is down or does not answer gives an error with code EUNAVAILABLE, never
 // a hang. Reads go by windows of Config.ReadAhead bytes, each a ranged GET
-// with its own deadline, the next fetched while the last is used.
+// with its own deadline, the next two fetched while one is used.
 package s3
 
 import (
