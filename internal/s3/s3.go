@@ -31,9 +31,12 @@
 // so after each part a checkpoint object keeps the parts sent, their
 // checksums and the SHA-256 state of the bytes so far: a resume, on any
 // server, continues from the checkpoint once ListParts confirms its
-// parts. Parts are buffered in memory, one sent while the next is
-// received (twice PartSize per upload being written); bytes received
-// after the last full part are sent again on a resume.
+// parts. The checkpoint names the server writing the upload, and is
+// rewritten every heartbeat, so that another server neither cancels nor
+// resumes it meanwhile (see writing). Parts are buffered in memory, one
+// sent while the next is received (twice PartSize per upload being
+// written); bytes received after the last full part are sent again on a
+// resume.
 //
 // # Time-outs
 //
