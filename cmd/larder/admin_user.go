@@ -15,6 +15,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
+	"github.com/larderfs/larder/internal/s3"
 )
 
 func userCommands() []command {
@@ -308,14 +309,29 @@ func runUserDelete(ctx context.Context, env *Env, args []string) error {
 			"within a second, its password hash goes, and with it the records of its files.\n"+
 			"Its private space (DATA/spaces/id-N, the files and interrupted uploads) is\n"+
 			"removed; with --keep-files it is moved to DATA/deleted/NAME-ID-TIME/ for an\n"+
-			"administrator to hand over. The name can then be registered again: the new\n"+
-			"account is a new id and starts empty.", &cfg)
-	keep := fs.Bool("keep-files", false, "move the account's files to DATA/deleted/ instead of removing them")
+			"administrator to hand over. With --storage s3://…, as the servers have it, the\n"+
+			"space in the bucket goes instead (or is copied to PREFIX/deleted/NAME-ID-TIME/).\n"+
+			"The name can then be registered again: the new account is a new id and starts\n"+
+			"empty.", &cfg)
+	keep := fs.Bool("keep-files", false, "move the account's files to DATA/deleted/ (PREFIX/deleted/ in a bucket) instead of removing them")
+	storage := fs.String("storage", "local", "where the servers keep the users' files, as their --storage says: local (DATA/spaces) or `s3://BUCKET/PREFIX?…`")
 	a, name, err := openAuditedOneArg(ctx, env, fs, &cfg, args, "account name")
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	// The bucket is reached before the account goes: a storage that
+	// cannot be used must not leave an account deleted and its files.
+	var bucket *s3.Backend
+	if *storage != "" && *storage != "local" {
+		bc, err := s3.ParseURL(*storage)
+		if err != nil {
+			return usageError("bad --storage: %v", err)
+		}
+		if bucket, err = s3.New(ctx, bc); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
 	u, err := a.store.UserByName(ctx, name)
 	if err != nil {
 		return err
@@ -324,7 +340,7 @@ func runUserDelete(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "user %s deleted (account id %d); its sessions end within a second\n", name, u.ID)
-	what, err := deleteSpace(ctx, env, a, &cfg, u, *keep)
+	what, err := deleteSpace(ctx, env, a, &cfg, bucket, u, *keep)
 	if rerr := a.recordChange(ctx, name, "deleted by an administrator; "+what); err == nil {
 		err = rerr
 	}

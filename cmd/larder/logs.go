@@ -58,7 +58,7 @@ func (m *Main) announce(w io.Writer) {
 	}
 	attrs := []slog.Attr{
 		slog.String("version", build),
-		slog.String("files", m.FilesDir()),
+		slog.String("files", m.serving()),
 		slog.String("course", addrOrOff(m.Addr())),
 		slog.String("native", addrOrOff(m.LNPAddr())),
 	}
