@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"path"
 	"strings"
 	"time"
 )
@@ -129,6 +130,28 @@ func ParseEventID(s string) (EventID, error) {
 		return EventID{}, errors.New("larder: event id is not hexadecimal")
 	}
 	return id, nil
+}
+
+// EventPath returns p, a path as an LNP/1 client names it (the user's own
+// files at the top, the served folder under "/shared"), in the one form
+// that events record: absolute, with repeated slashes, "." elements and a
+// trailing slash cleaned away; "" is "/". A path that cannot name a file
+// without leaving its area, one with a ".." element or a NUL byte, is kept
+// as the client sent it, as evidence of what was tried, only made
+// absolute: "../x" is "/../x", and a course-protocol request for "../x"
+// is "/shared/../x".
+func EventPath(p string) string {
+	raw := strings.IndexByte(p, 0) >= 0
+	for elem := range strings.SplitSeq(p, "/") {
+		raw = raw || elem == ".."
+	}
+	switch {
+	case !raw:
+		return path.Clean("/" + p)
+	case strings.HasPrefix(p, "/"):
+		return p
+	}
+	return "/" + p
 }
 
 // EventFilter selects events to read back from a store. Zero fields match

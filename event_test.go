@@ -139,3 +139,23 @@ func TestEventFilterMatch(t *testing.T) {
 		t.Errorf("RemoteRange of 2001:db8::1: got [%q, %q), %v", lo, hi, ok)
 	}
 }
+
+func TestEventPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"d1/x.txt", "/d1/x.txt"},
+		{"//d1/./x.txt/", "/d1/x.txt"},
+		{"shared", "/shared"},
+		{"/shared/f.txt", "/shared/f.txt"},
+		{"../x", "/../x"},
+		{"/d1/../../etc/passwd", "/d1/../../etc/passwd"},
+		{"d1/..", "/d1/.."},
+		{"a\x00b", "/a\x00b"},
+		{"/a..b/c", "/a..b/c"},
+	} {
+		if got := larder.EventPath(tc.in); got != tc.want {
+			t.Errorf("EventPath(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
