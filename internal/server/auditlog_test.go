@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,14 @@ func TestAuditPathsCanonical(t *testing.T) {
 		c.Retrieve(ctx, "alice", sig, p, io.Discard)
 		c.Close()
 	}
+	// Refused for its user name before the path is looked at: the event
+	// still names the file asked for, not the served folder.
+	raw, err := net.Dial("tcp", h.courseAddr)
+	must(t, err)
+	_, err = raw.Write(request("bad\x01name", sig, "hello.txt"))
+	must(t, err)
+	io.Copy(io.Discard, raw)
+	raw.Close()
 	s.Close()
 	closeTrail()
 
@@ -151,6 +160,7 @@ func TestAuditPathsCanonical(t *testing.T) {
 		{larder.EventRefused, "../secret.txt"}:         0,
 		{larder.EventStat, "../secret.txt"}:            0,
 		{larder.EventRefused, "/shared"}:               1, // the served folder itself
+		{larder.EventRefused, "/shared/hello.txt"}:     1, // the bad user name
 		{larder.EventStat, "/"}:                        1,
 		{larder.EventStat, ""}:                         0,
 		{larder.EventRegister, ""}:                     1, // a registration names no path
