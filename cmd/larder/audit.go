@@ -127,7 +127,7 @@ func eventFilterHelp() string {
 		"A path selects events on it and below it, in the form events record\n" +
 		"(/shared/f.txt for the served folder, /d1 for a user's own folder and its files).\n" +
 		"An address is an IP address (any port) or IP:port. Statuses are the protocol's\n" +
-		"numbers or names (1 or OK, 4 or INVALID_LOGIN, 9 or DENIED; see docs/PROTOCOL.md).\n" +
+		"numbers or names (1 or OK, 5 or BAD_REQUEST, 9 or DENIED; see docs/PROTOCOL.md).\n" +
 		"Kinds: " + kindList() + "."
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
+	"github.com/larderfs/larder/internal/postgres/pgtest"
 	"github.com/larderfs/larder/internal/sqlite"
 )
 
@@ -56,9 +57,9 @@ func TestParseWhen(t *testing.T) {
 // filteredServer is auditedServer with more behind it: from 127.0.0.2, a
 // download of another file, a request for a missing one and one for a
 // path out of the served folder.
-func filteredServer(t *testing.T) *testLarder {
+func filteredServer(t *testing.T, configure ...func(*ServeConfig)) *testLarder {
 	t.Helper()
-	l := auditedServer(t)
+	l := auditedServer(t, configure...)
 	l.put(t, "g.txt", []byte("another"))
 	sig := larder.NewSignature("pw", course.CourseSalt)
 	wantStatus(t, "get g", rawExchangeFrom(t, "127.0.0.2", l.addr(), "alice", sig, "g.txt"), course.StatusOK)
@@ -82,6 +83,18 @@ func summary(events []larder.Event) string {
 
 func TestAuditQueryFilters(t *testing.T) {
 	l := filteredServer(t)
+	testAuditQueryFilters(t, "--data", l.data)
+}
+
+// TestAuditQueryFiltersPostgres runs the same queries on a trail in
+// PostgreSQL, read with --audit-db.
+func TestAuditQueryFiltersPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	filteredServer(t, func(c *ServeConfig) { c.Audit.Sink = url })
+	testAuditQueryFilters(t, "--audit-db", url)
+}
+
+func testAuditQueryFilters(t *testing.T, from, where string) {
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -99,7 +112,7 @@ func TestAuditQueryFilters(t *testing.T) {
 		{[]string{"--since", "7d", "--until", "0d", "--kind", "download"}, "download:/shared/f.txt:1 download:/shared/g.txt:1"},
 		{[]string{"--since", "0s", "--kind", "download"}, ""},
 	} {
-		out, stderr, err := runLarder(t, "", append([]string{"audit", "query", "--data", l.data, "--json"}, tc.args...)...)
+		out, stderr, err := runLarder(t, "", append([]string{"audit", "query", from, where, "--json"}, tc.args...)...)
 		if err != nil {
 			t.Errorf("audit query %q: %v\n%s", tc.args, err, stderr)
 			continue
@@ -114,7 +127,7 @@ func TestAuditQueryFilters(t *testing.T) {
 		{[]string{"--since", "-1h"}},
 		{[]string{"--after", "-1"}},
 	} {
-		_, _, err := runLarder(t, "", append([]string{"audit", "query", "--data", l.data}, tc.args...)...)
+		_, _, err := runLarder(t, "", append([]string{"audit", "query", from, where}, tc.args...)...)
 		if ExitCode(err) != exitUsage || !strings.Contains(err.Error(), tc.args[0]) {
 			t.Errorf("audit query %q: got %v (exit %d), want a usage error naming %s", tc.args, err, ExitCode(err), tc.args[0])
 		}
