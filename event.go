@@ -34,6 +34,10 @@ const (
 	EventAccount     EventKind = "account"      // an account changed; Reason: added, password, disabled, enabled, deleted, imported, rehashed, wrapped
 	EventServerStart EventKind = "server.start" // a server started; Reason holds its version and settings
 	EventServerStop  EventKind = "server.stop"  // a server stopped
+	// EventServerReload is a reload of the configuration (SIGHUP): Reason
+	// says what changed, or, with Status 1, why the reload failed and the
+	// running configuration was kept.
+	EventServerReload EventKind = "server.reload"
 )
 
 // EventKinds lists every kind above, in that order.
@@ -42,7 +46,7 @@ var EventKinds = []EventKind{
 	EventThrottled, EventDownload, EventUpload, EventList, EventDelete,
 	EventMkdir, EventRename, EventStat,
 	EventRefused, EventAccount, EventServerStart, EventServerStop,
-	EventSuppressed,
+	EventServerReload, EventSuppressed,
 }
 
 // EventSuppressed sums up the events that connections which never logged

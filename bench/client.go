@@ -19,14 +19,16 @@ import (
 
 // account is a user of the systems under test.
 type account struct {
-	name string
-	sig  larder.Signature
+	name     string
+	sig      larder.Signature
+	password string // the password sig is made of
 }
 
 func newAccount(i int) account {
 	return account{
-		name: fmt.Sprintf("bench%04d", i),
-		sig:  larder.NewSignature(fmt.Sprintf("bench-password-%d", i), course.CourseSalt),
+		name:     fmt.Sprintf("bench%04d", i),
+		sig:      larder.NewSignature(fmt.Sprintf("bench-password-%d", i), course.CourseSalt),
+		password: fmt.Sprintf("bench-password-%d", i),
 	}
 }
 

@@ -38,6 +38,10 @@ type Env struct {
 }
 
 func newEnv(ctx context.Context, out, log io.Writer, opts commonOptions) (*Env, error) {
+	if opts.ports.lo != 0 {
+		p := opts.ports
+		listenPorts = &p
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding this program to re-execute as the baseline: %w", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/larderfs/larder/bench/report"
 	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/clientconf"
 )
 
 // The flood scenario: many clients guessing passwords at once, and a user
@@ -46,6 +47,7 @@ type floodConfig struct {
 	ramp      time.Duration
 	duration  time.Duration
 	rounds    int
+	protocols choiceList
 	throttle  choiceList
 	marginMiB int
 	hashConc  int
@@ -57,7 +59,8 @@ func newFloodConfig() scenarioConfig {
 	return &floodConfig{
 		conns: 500, accounts: 50, addrs: 256,
 		quiet: 3 * time.Second, ramp: time.Second, duration: 8 * time.Second,
-		rounds: 3, throttle: choiceList{values: []string{"off", "on"}, allowed: []string{"off", "on"}}, marginMiB: 16, timeout: 10 * time.Second,
+		rounds: 3, protocols: choiceList{values: []string{protoCourse}, allowed: []string{protoCourse, protoLNP}},
+		throttle: choiceList{values: []string{"off", "on"}, allowed: []string{"off", "on"}}, marginMiB: 16, timeout: 10 * time.Second,
 	}
 }
 
@@ -68,7 +71,8 @@ func (c *floodConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.quiet, "quiet", c.quiet, "the user's measurement with no flood")
 	fs.DurationVar(&c.ramp, "ramp", c.ramp, "flood before the user's measurement starts")
 	fs.DurationVar(&c.duration, "duration", c.duration, "the user's measurement during the flood")
-	fs.IntVar(&c.rounds, "rounds", c.rounds, "rounds, each measuring every throttle setting")
+	fs.IntVar(&c.rounds, "rounds", c.rounds, "rounds, each measuring every protocol and throttle setting")
+	fs.Var(&c.protocols, "protocol", "comma-separated `protocols` of the flood and the user: course (the course protocol) and lnp (LNP/1 over TLS, wrong channel-bound logins; the user on one LNP/1 session)")
 	fs.Var(&c.throttle, "throttle", "comma-separated throttle `settings`: off (every limit off) and on (larder's defaults)")
 	fs.IntVar(&c.marginMiB, "margin", c.marginMiB, "`MiB` allowed above the resting RSS plus the hashing pool's memory")
 	fs.IntVar(&c.hashConc, "hash-concurrency", c.hashConc, "larder's --hash-concurrency; 0 leaves larder's default, one per core")
@@ -103,7 +107,35 @@ func throttleFlags(setting string) []string {
 	return nil // larder's defaults
 }
 
-// floodRound is one measurement of one throttle setting.
+// floodSetting is what one row of the flood's tables measures: the
+// protocol of the flood and the user, and larder's throttle.
+type floodSetting struct{ proto, throttle string }
+
+// label names the setting in the tables: the throttle alone when the
+// course protocol is the only one, as before LNP/1 had its flood.
+func (s floodSetting) label(c *floodConfig) string {
+	if len(c.protocols.values) == 1 && s.proto == protoCourse {
+		return s.throttle
+	}
+	name := "course"
+	if s.proto == protoLNP {
+		name = "LNP/1"
+	}
+	return name + ", throttle " + s.throttle
+}
+
+// settings returns the settings of a round, in the order measured.
+func (c *floodConfig) settings() []floodSetting {
+	var out []floodSetting
+	for _, p := range c.protocols.values {
+		for _, t := range c.throttle.values {
+			out = append(out, floodSetting{p, t})
+		}
+	}
+	return out
+}
+
+// floodRound is one measurement of one setting.
 type floodRound struct {
 	quiet, loaded loadResult // the user's requests
 	rest          int64      // VmRSS at rest, the user logged in
@@ -128,8 +160,8 @@ type floodResults struct {
 func (r *floodResults) tables() []*report.Table { return r.c.tables(r.rounds, r.logLevel) }
 
 func (c *floodConfig) run(env *Env) (results, error) {
-	if c.rounds < 1 || c.conns < 1 || c.accounts < 1 || c.addrs < 1 || c.addrs > 254*256 || len(c.throttle.values) == 0 {
-		return nil, fmt.Errorf("need at least one round, connection, account, flood address (at most %d) and throttle setting", 254*256)
+	if c.rounds < 1 || c.conns < 1 || c.accounts < 1 || c.addrs < 1 || c.addrs > 254*256 || len(c.throttle.values) == 0 || len(c.protocols.values) == 0 {
+		return nil, fmt.Errorf("need at least one round, connection, account, flood address (at most %d), protocol and throttle setting", 254*256)
 	}
 	dir, specs, err := env.makeFiles(1024)
 	if err != nil {
@@ -145,20 +177,26 @@ func (c *floodConfig) run(env *Env) (results, error) {
 	if err := registerOnce(env, dir, data, append(accts, user), c.timeout); err != nil {
 		return nil, err
 	}
+	if slices.Contains(c.protocols.values, protoLNP) {
+		if err := enrollAll(env, dir, data, append(accts, user), c.timeout); err != nil {
+			return nil, err
+		}
+	}
 	environ := append([]string{"GODEBUG=gctrace=1"}, strings.Fields(c.serverEnv)...)
 
 	results := make(map[string][]floodRound)
 	var runErr error
 rounds:
 	for r := range c.rounds {
-		for _, setting := range c.throttle.values {
-			fr, err := c.measure(env, environ, dir, data, setting, accts, user, f)
+		for _, st := range c.settings() {
+			setting := st.label(c)
+			fr, err := c.measure(env, environ, dir, data, st, accts, user, f)
 			if err != nil {
-				runErr = fmt.Errorf("throttle %s, round %d: %w", setting, r+1, err)
+				runErr = fmt.Errorf("%s, round %d: %w", setting, r+1, err)
 				break rounds
 			}
 			results[setting] = append(results[setting], fr)
-			env.progress("round %d/%d throttle %-3s user p99 %s → %s ms; RSS rest %.1f peak %.1f MiB; heap peak %.0f MiB; %d attempts: %d hashed, %d refused, %d pool timeouts",
+			env.progress("round %d/%d %-20s user p99 %s → %s ms; RSS rest %.1f peak %.1f MiB; heap peak %.0f MiB; %d attempts: %d hashed, %d refused, %d pool timeouts",
 				r+1, c.rounds, setting, ms(fr.quiet.lat.p99), ms(fr.loaded.lat.p99), mib(fr.rest), mib(fr.floodPeak.rss), mib(fr.gc.maxHeap),
 				fr.tally.answered(), fr.tally.n[outcomeWrong], fr.tally.n[outcomeThrottled], fr.tally.n[outcomePoolBusy])
 		}
@@ -183,28 +221,58 @@ func registerOnce(env *Env, dir, data string, accts []account, timeout time.Dura
 	return nil
 }
 
-// measure starts a fresh larder with the throttle setting, logs the user
-// in, measures the user's requests with no flood and then during one, and
-// stops larder.
-func (c *floodConfig) measure(env *Env, environ []string, dir, data, setting string, accts []account, user account, f fileSpec) (floodRound, error) {
+// measure starts a fresh larder with the setting's throttle, logs the
+// user in, measures the user's requests with no flood and then during
+// one, and stops larder.
+func (c *floodConfig) measure(env *Env, environ []string, dir, data string, st floodSetting, accts []account, user account, f fileSpec) (floodRound, error) {
 	var fr floodRound
-	p, err := env.startLarderEnv(environ, dir, data, c.larderFlags(setting)...)
-	if err != nil {
+	var p *Process
+	var ln *lnpLarder
+	var err error
+	if st.proto == protoLNP {
+		if ln, err = env.startLNPLarderEnv(environ, dir, data, true, c.timeout, c.larderFlags(st.throttle)...); err != nil {
+			return fr, err
+		}
+		p = ln.proc
+	} else if p, err = env.startLarderEnv(environ, dir, data, c.larderFlags(st.throttle)...); err != nil {
 		return fr, err
 	}
 	defer env.stop(p)
-	ut := target{"larder", p, clientFrom(p.Addr, userIP, c.timeout)}
-	userReq := user.request(f.Path)
-	// The user's first request pays the hash; the rest hit the cache.
-	if _, err := sequential(env.ctx, ut, userReq, f, 1); err != nil {
-		return fr, fmt.Errorf("the user's first login: %w", err)
+	if ln != nil {
+		known, err := env.mkdir("client")
+		if err != nil {
+			return fr, err
+		}
+		ln.known = clientconf.Open(known).KnownServers()
+	}
+	// The user: on the course protocol, one retrieve per connection, the
+	// first paying the hash, the rest answered by the cache; on LNP/1,
+	// one session, logged in once with the password.
+	var userLoad func(d time.Duration) loadResult
+	if st.proto == protoLNP {
+		u := &lnpUser{ln: ln, acct: user}
+		ctx, cancel := context.WithTimeout(env.ctx, time.Minute)
+		err := u.login(ctx)
+		cancel()
+		if err != nil {
+			return fr, fmt.Errorf("the user's login: %w", err)
+		}
+		defer u.s.Close()
+		userLoad = func(d time.Duration) loadResult { return u.runLoad(env.ctx, p, f, d, c.timeout) }
+	} else {
+		ut := target{"larder", p, clientFrom(p.Addr, userIP, c.timeout)}
+		userReq := user.request(f.Path)
+		if _, err := sequential(env.ctx, ut, userReq, f, 1); err != nil {
+			return fr, fmt.Errorf("the user's first login: %w", err)
+		}
+		userLoad = func(d time.Duration) loadResult { return runLoad(env.ctx, ut, [][]byte{userReq}, f, 1, d) }
 	}
 	if fr.rest, _, _, err = settledRSS(env.ctx, p, 5*time.Second); err != nil {
 		return fr, err
 	}
 
 	s := sampleRSS(p.PID, 100*time.Millisecond)
-	fr.quiet = runLoad(env.ctx, ut, [][]byte{userReq}, f, 1, c.quiet)
+	fr.quiet = userLoad(c.quiet)
 	if fr.quietPeak, err = s.stop(); err != nil {
 		return fr, err
 	}
@@ -219,13 +287,17 @@ func (c *floodConfig) measure(env *Env, environ []string, dir, data, setting str
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tally = runFlood(fctx, p.Addr, accts, f.Path, c.conns, c.addrs)
+		if ln != nil {
+			tally = runLNPFlood(fctx, ln, accts, c.conns, c.addrs)
+		} else {
+			tally = runFlood(fctx, p.Addr, accts, f.Path, c.conns, c.addrs)
+		}
 	}()
 	select {
 	case <-time.After(c.ramp):
 	case <-env.ctx.Done():
 	}
-	fr.loaded = runLoad(env.ctx, ut, [][]byte{userReq}, f, 1, c.duration)
+	fr.loaded = userLoad(c.duration)
 	<-done
 	fr.floodTime = time.Since(start)
 	fr.cpu = meter.stop()

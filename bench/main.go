@@ -14,6 +14,7 @@
 //	go run . idle-memory    resident memory per idle connection, 10,000 open
 //	go run . hashcost       time and memory of one password verification
 //	go run . flood          a logged-in user and larder's memory during a login flood
+//	go run . logins         server CPU per login: LNP/1's login against the course's
 //	go run . enumeration    login time, unknown user against wrong password
 //	go run . audit          requests per second with the audit sink off, up and down
 //	go run . native         MB/s of a 1 GiB upload and download over LNP/1, against scp
@@ -123,6 +124,7 @@ func scenarios() []scenario {
 		{"idle-memory", "resident memory per idle connection", newIdleMemoryConfig},
 		{"hashcost", "time and memory of one password verification, against the course server's SHA-256", newHashCostConfig},
 		{"flood", "a logged-in user's latency and larder's memory during a flood of wrong-password logins", newFloodConfig},
+		{"logins", "server CPU per successful login and logins per second: LNP/1's channel-bound login against the course signature", newLoginsConfig},
 		{"enumeration", "login time for an unknown user against a known user with a wrong password", newEnumerationConfig},
 		{"audit", "authenticated small-file requests per second with the audit trail off, its sink up, and its sink down", newAuditConfig},
 		{"native", "MB/s of one large file up and down over LNP/1, with TLS and in plaintext, against nginx and scp to a local sshd", newLNPConfig},
@@ -292,6 +294,7 @@ type commonOptions struct {
 	cpuProfile     string // prefix of the baseline server's CPU profiles
 	charts         string // folder of the tables' PNG charts; "" draws none
 	profiles       string // folder of larder's CPU profiles; "" writes none
+	ports          portRange
 }
 
 func (o *commonOptions) register(fs *flag.FlagSet) {
@@ -302,5 +305,6 @@ func (o *commonOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.serverLogLevel, "server-log-level", o.serverLogLevel, "--log-level of larder serve (info logs one line per request)")
 	fs.StringVar(&o.cpuProfile, "baseline-cpuprofile", o.cpuProfile, "write the baseline server's CPU profile to `prefix`-N.pprof")
 	fs.StringVar(&o.profiles, "profiles", o.profiles, "write a CPU profile of each larder server the scenario starts, from its start to its stop, into `folder` as SCENARIO-N.pprof (larder serve --cpuprofile)")
+	fs.Var(&o.ports, "ports", "take the ports of the servers the bench starts from `LO-HI` on 127.0.0.1 (default: ports the kernel picks)")
 	fs.StringVar(&o.charts, "charts", o.charts, "draw the tables' charts as PNG files in `folder`, referenced from the markdown as FOLDER-NAME/FILE.png (docs/bench beside docs/BENCHMARKS.md)")
 }

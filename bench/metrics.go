@@ -29,25 +29,34 @@ type auditCounters struct {
 
 // scrapeAudit reads http://addr/metrics.
 func scrapeAudit(ctx context.Context, addr string) (auditCounters, error) {
+	sums, err := scrapeMetrics(ctx, addr)
+	if err != nil {
+		return auditCounters{}, err
+	}
+	return auditCountersOf(sums), nil
+}
+
+// scrapeMetrics reads http://addr/metrics into parsePromText's sums.
+func scrapeMetrics(ctx context.Context, addr string) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return auditCounters{}, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return auditCounters{}, fmt.Errorf("reading metrics: %w", err)
+		return nil, fmt.Errorf("reading metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return auditCounters{}, fmt.Errorf("reading metrics: %s", resp.Status)
+		return nil, fmt.Errorf("reading metrics: %s", resp.Status)
 	}
 	sums, err := parsePromText(resp.Body)
 	if err != nil {
-		return auditCounters{}, fmt.Errorf("reading metrics: %w", err)
+		return nil, fmt.Errorf("reading metrics: %w", err)
 	}
-	return auditCountersOf(sums), nil
+	return sums, nil
 }
 
 // auditCountersOf picks the figures the audit scenario needs from the sums

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -445,6 +446,10 @@ type lnpLarder struct {
 	tls   bool
 	acct  account
 	known *clientconf.KnownServers
+
+	cfgOnce sync.Once // makes cfg: see tlsConfig
+	cfg     *tls.Config
+	cfgErr  error
 }
 
 // startLNPLarder starts larder with its native listener on a free
@@ -455,6 +460,12 @@ func (e *Env) startLNPLarder(filesDir string, useTLS bool, timeout time.Duration
 	if err != nil {
 		return nil, err
 	}
+	return e.startLNPLarderEnv(nil, filesDir, data, useTLS, timeout, more...)
+}
+
+// startLNPLarderEnv is startLNPLarder on the data folder data, with
+// variables added to larder's environment.
+func (e *Env) startLNPLarderEnv(environ []string, filesDir, data string, useTLS bool, timeout time.Duration, more ...string) (*lnpLarder, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -464,7 +475,7 @@ func (e *Env) startLNPLarder(filesDir string, useTLS bool, timeout time.Duration
 	if !useTLS {
 		extra = append(extra, "--insecure-plaintext-native")
 	}
-	p, err := e.startLarder(filesDir, data, append(extra, more...)...)
+	p, err := e.startLarderEnv(environ, filesDir, data, append(extra, more...)...)
 	if err != nil {
 		return nil, err
 	}

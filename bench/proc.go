@@ -316,8 +316,11 @@ func parseMachineCPU(line string) machineCPU {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
-// ago.
+// ago: one the kernel picks, or one of --ports.
 func freeAddr() (string, error) {
+	if listenPorts != nil {
+		return listenPorts.next()
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err

@@ -25,6 +25,14 @@ type LoginOptions struct {
 	// MaxKDF is the most the client computes; zero means DefaultMaxKDF.
 	// A hostile server could otherwise ask for all of the memory.
 	MaxKDF lnp.KDF
+	// SaltedKey, if set, derives the salted key from the password and the
+	// salt and cost of the server's challenge, in place of lnp.SaltedKey
+	// (argon2id). A client that logs in often as one account can keep
+	// the key it derived and so pay argon2id once: the server sends the
+	// same salt and cost until the credential changes. Such a key opens
+	// the account as the password does. The cost is checked (MinKDF,
+	// MaxKDF) before it is called.
+	SaltedKey func(password string, salt []byte, k lnp.KDF) [32]byte
 }
 
 // DefaultMinKDF is OWASP's minimum for argon2id, 19 MiB and 2 passes, or
@@ -181,7 +189,11 @@ func (s *Session) login(ctx context.Context, user, password string, opts *LoginO
 	if err != nil {
 		return err
 	}
-	keys := lnp.DeriveKeys(lnp.SaltedKey(password, ch.Salt, ch.KDF))
+	derive := lnp.SaltedKey
+	if opts.SaltedKey != nil {
+		derive = opts.SaltedKey
+	}
+	keys := lnp.DeriveKeys(derive(password, ch.Salt, ch.KDF))
 	am := lnp.AuthMessage(helloBody, chBody, binding)
 	if err := s.sendLogin(lnp.Proof{Proof: keys.ClientProof(am)}); err != nil {
 		return err

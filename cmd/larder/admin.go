@@ -36,6 +36,7 @@ func adminFlagSet(env *Env, name, synopsis, help string, cfg *AccountConfig) *fl
 	fs := flag.NewFlagSet("admin "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	cfg.define(fs)
+	defineConfig(fs, env)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: larder admin %s\n\n%s\n\nFlags:\n", synopsis, help)
 		fs.PrintDefaults()

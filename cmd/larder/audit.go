@@ -46,6 +46,7 @@ func newAuditFlagSet(env *Env, name, synopsis, help string, f *auditReadFlags) *
 	fs := flag.NewFlagSet("audit "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	f.define(fs)
+	defineConfig(fs, env)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: larder audit %s\n\n%s\n\nFlags:\n", synopsis, help)
 		fs.PrintDefaults()

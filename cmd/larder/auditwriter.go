@@ -17,7 +17,7 @@ import (
 // runAuditWriter is "larder audit-writer": it moves the audit trail that
 // servers publish to NATS JetStream into PostgreSQL, until SIGINT or
 // SIGTERM.
-func runAuditWriter(ctx context.Context, env *Env, args []string) error {
+func runAuditWriter(ctx context.Context, env *Env, args []string) (err error) {
 	// As for serve: SIGHUP (a closed terminal, an operator's reload) never
 	// stops the writer. It has nothing to reload; it says so.
 	hup := make(chan os.Signal, 1)
@@ -57,11 +57,12 @@ func runAuditWriter(ctx context.Context, env *Env, args []string) error {
 	case cfg.MaxWait <= 0 || cfg.AckWait <= 0:
 		return usageError("--max-wait and --ack-wait must be positive")
 	}
-	logger, err := newLogger(env.Stderr, *logLevel, *logFormat)
+	logger, err := newLogger(env.Stderr, new(slog.LevelVar), *logLevel, *logFormat)
 	if err != nil {
 		return usageError("%v", err)
 	}
 	cfg.Logger = logger
+	defer func() { err = logFailure(logger, *logFormat, "larder audit-writer failed", err) }()
 
 	// PostgreSQL first: a wrong URL or password fails here, at once. NATS
 	// may come later; the Writer waits for it.

@@ -274,11 +274,18 @@ func startProcess(t *testing.T, args ...string) *larderProcess {
 // output going to stdout (nil: the null device).
 func startProcessWithStdout(t *testing.T, stdout *os.File, args ...string) *larderProcess {
 	t.Helper()
+	return startProcessEnv(t, stdout, nil, args...)
+}
+
+// startProcessEnv is startProcessWithStdout with env added to the
+// process's environment.
+func startProcessEnv(t *testing.T, stdout *os.File, env []string, args ...string) *larderProcess {
+	t.Helper()
 	p := &larderProcess{files: t.TempDir(), stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", p.files,
 		"--hash-memory", "64", "--hash-passes", "1"}, args...)
 	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(os.Environ(), "LARDER_TEST_RUN_MAIN=1")
+	p.cmd.Env = append(append(os.Environ(), "LARDER_TEST_RUN_MAIN=1"), env...)
 	if stdout != nil {
 		p.cmd.Stdout = stdout
 	}
@@ -417,7 +424,7 @@ func TestServeProcessSIGHUP(t *testing.T) {
 	}
 	// Each SIGHUP is sent once the one before has been handled (logged):
 	// signals sent together may arrive as one.
-	const handled = "restart the server to change it"
+	const handled = "SIGHUP: configuration reloaded"
 	for i := range 3 {
 		must(t, p.cmd.Process.Signal(syscall.SIGHUP))
 		waitUntil(t, fmt.Sprintf("SIGHUP %d handled", i+1), func() bool {

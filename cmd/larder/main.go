@@ -10,6 +10,7 @@
 //	larder admin ...             administer accounts and password hashing
 //	larder audit                 read the audit trail
 //	larder audit-writer          move the audit trail from NATS JetStream into PostgreSQL
+//	larder version, --version    print the version, commit and Go release
 //
 // main only wires signals and exit codes; Run dispatches to one file per
 // subcommand. Run "larder help" for the list of subcommands and
@@ -24,7 +25,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -35,10 +35,10 @@ func main() {
 	// one kills the process even while a graceful shutdown is under way.
 	go func() { <-ctx.Done(); stop() }()
 
-	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, SystemConfig: SystemConfigFile}
 	err := Run(ctx, env, os.Args[1:])
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, new(*loggedError)) {
 		fmt.Fprintf(os.Stderr, "larder: %s\n", strings.TrimPrefix(err.Error(), "larder: "))
 	}
 	os.Exit(ExitCode(err))
@@ -52,6 +52,10 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// SystemConfig is the configuration file read when no other is
+	// named and the user has none: SystemConfigFile for the program,
+	// "" in tests, so that a machine's file never changes their outcome.
+	SystemConfig string
 }
 
 // A command is one subcommand of larder.
@@ -79,14 +83,19 @@ func commands() []command {
 		{"logout", "revoke this machine's device credential (native)", runLogout},
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"parts", "list or cancel your unfinished uploads (native)", runParts},
+		{"config", "check or show the server's configuration file", runConfig},
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},
+		{"version", "print larder's version, commit and Go release (also --version)", runVersion},
 	}
 }
 
 // Run runs the subcommand named by args[0].
 func Run(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return runVersion(ctx, env, args[1:])
+	}
 	return dispatch(ctx, env, "larder", commands(), args)
 }
 
@@ -148,30 +157,25 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return positional, nil
+			return positional, applyConfig(fs)
 		}
 		// Parse stops at the first non-flag, or just after a "--", which
 		// it consumes; after "--" every argument is positional.
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(positional, rest...), nil
+			return append(positional, rest...), applyConfig(fs)
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
 }
 
-// version returns the module's version and, for a build from a checkout,
-// its commit.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
+// applyConfig sets the flags of fs that the command line left from the
+// environment and the configuration file, if fs has --config.
+func applyConfig(fs *flag.FlagSet) error {
+	if f := fs.Lookup("config"); f != nil {
+		if c, ok := f.Value.(*configFlag); ok {
+			return c.apply(fs)
 		}
 	}
-	return v
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/internal/version"
 )
 
 // ServeConfig is everything "larder serve" can be told.
@@ -105,6 +107,87 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 	}
 }
 
+// validate checks what can be checked of c without opening anything:
+// what Open refuses before it creates a file, and what 'larder config
+// check' reports.
+func (c *ServeConfig) validate() error {
+	switch {
+	// The cache takes zero for its defaults: from the command line, zero
+	// would keep it on while the operator meant it off.
+	case c.AuthCacheTTL <= 0:
+		return usageError("--auth-cache-ttl must be more than 0, got %v: the verification cache cannot be turned off, but with --auth-cache-ttl 1ns every login runs the hash", c.AuthCacheTTL)
+	case c.AuthCacheEntries < 1:
+		return usageError("--auth-cache-entries must be at least 1, got %d: the verification cache cannot be turned off, but with --auth-cache-ttl 1ns every login runs the hash", c.AuthCacheEntries)
+	case c.Registration != "open" && c.Registration != "closed":
+		return usageError("bad --registration %q: want open or closed", c.Registration)
+	case c.SignatureLogins != "open" && c.SignatureLogins != "closed":
+		return usageError("bad --native-signature-logins %q: want open or closed", c.SignatureLogins)
+	case c.MaxConnsPerAddress < 0 || c.MaxSessionsPerUser < 0:
+		return usageError("--max-conns-per-address and --max-sessions-per-user may not be negative (0 is no limit)")
+	case c.Profiling && c.MetricsListen == "":
+		return usageError("--pprof serves the profiles on the --metrics-listen address: give one")
+	case c.Listen == "off" && c.LNPListen == "off":
+		return usageError("--listen and --native-listen are both off: there is nothing to serve")
+	case c.LNPListen != "off" && (c.TLSCert == "") != (c.TLSKey == ""):
+		return usageError("--tls-cert and --tls-key go together")
+	case c.LNPListen != "off" && (c.Quota.Files < 0 || c.MaxTransfersPerUser < 1 || c.LNPIdleTimeout <= 0):
+		return usageError("--quota-files may not be negative, --max-transfers-per-user and --native-idle-timeout must be positive")
+	}
+	if _, err := newLogger(io.Discard, new(slog.LevelVar), c.LogLevel, c.LogFormat); err != nil {
+		return usageError("%v", err)
+	}
+	return c.checkPaths()
+}
+
+// define declares the flags of larder serve on fs, with c's values as
+// defaults; they are also the keys of the configuration file
+// (configfile.go).
+func (c *ServeConfig) define(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "`address` of the course protocol (the course's port by default), or off to serve the native protocol only")
+	c.AccountConfig.define(fs)
+	fs.BoolVar(&c.LowerHashPolicy, "hash-lower-policy", false, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
+	fs.StringVar(&c.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "connections served at once; more are told the server is busy")
+	fs.IntVar(&c.MaxConnsPerAddress, "max-conns-per-address", c.MaxConnsPerAddress, "connections of both protocols served at once for one client address (IPv6: one /64), loopback included; more are told the server is busy; 0 for no limit")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time a client has to send its whole request")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time a client has to take each batch of reply blocks")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
+	fs.StringVar(&c.Registration, "registration", c.Registration, "registration `policy`: open (as the course server) or closed")
+	fs.BoolVar(&c.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
+	c.Audit.define(fs)
+	fs.StringVar(&c.LNPListen, "native-listen", c.LNPListen, "`address` of the native protocol (LNP/1, TLS 1.3), or off")
+	fs.BoolVar(&c.InsecurePlaintextLNP, "insecure-plaintext-native", false, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` (PEM, chain) from a CA for the native protocol (default: a self-signed one made in DATA/tls)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the key `file` of --tls-cert, mode 0600")
+	fs.Func("quota-bytes", "most `bytes` in each user's private space (suffixes KiB, MiB, GiB, TiB; default none)", sizeFlag(&c.Quota.Bytes))
+	fs.Int64Var(&c.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
+	fs.IntVar(&c.MaxTransfersPerUser, "max-transfers-per-user", c.MaxTransfersPerUser, "uploads and downloads one user may run at once")
+	fs.IntVar(&c.MaxSessionsPerUser, "max-sessions-per-user", c.MaxSessionsPerUser, "native sessions one account may hold at once; one more login is told BUSY; 0 for no limit")
+	fs.DurationVar(&c.LNPIdleTimeout, "native-idle-timeout", c.LNPIdleTimeout, "how long a native session may wait between requests")
+	fs.StringVar(&c.SignatureLogins, "native-signature-logins", c.SignatureLogins, "`open`: an account not yet enrolled for the native protocol's channel-bound login\n"+
+		"may log in once with its course signature, and enrolls; closed: the course signature never\n"+
+		"opens the native protocol (docs/SECURITY.md)")
+	fs.DurationVar(&c.DeviceLifetime, "device-lifetime", auth.DefaultDeviceLifetime, "how long a device credential made by 'larder login' logs in without the password")
+	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&c.MinFree))
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
+	fs.BoolVar(&c.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
+	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", c.AuthCacheTTL, "how long a successful password check is remembered; more than 0 (1ns: every login runs the hash)")
+	fs.IntVar(&c.AuthCacheEntries, "auth-cache-entries", c.AuthCacheEntries, "most password checks remembered at once; at least 1")
+	th := &c.Throttle
+	fs.Func("throttle-pair", "failed logins per account and address before that address is refused for that account, then one per interval: `N/INTERVAL` or off (default 5/30s)",
+		bucketFlag(&th.PairFailures, &th.PairRefill))
+	fs.Func("throttle-address", "failed logins per address, over all accounts, before it is refused: `N/INTERVAL` or off (default 30/10s)",
+		bucketFlag(&th.AddrFailures, &th.AddrRefill))
+	fs.Func("throttle-account", "failed logins per account, from all addresses, before its logins are delayed (never refused): `N/INTERVAL` or off (default 20/30s)",
+		bucketFlag(&th.AccountFailures, &th.AccountRefill))
+	fs.DurationVar(&th.AccountDelay, "throttle-delay", th.AccountDelay, "the delay of --throttle-account")
+	fs.Func("audit-unauthenticated", "audit events that connections which never log in (and refusals at a limit) may leave per address: `N/INTERVAL`, N at once then one more per interval, or off to record every one; the rest are counted and summed up in one audit.suppressed event per address each minute (default 100/100ms)",
+		bucketFlag(&c.AuditUnauthBurst, &c.AuditUnauthEvery))
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "least `level` logged: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format`: text or json")
+}
+
 // ignoreSIGPIPEFor sets SIGPIPE aside when the audit sink is standard
 // output: a reader that goes away must make the sink's writes fail, for
 // the spool to keep the events until it is back, not kill the process
@@ -116,7 +199,7 @@ func ignoreSIGPIPEFor(sink string) {
 	}
 }
 
-func runServe(ctx context.Context, env *Env, args []string) error {
+func runServe(ctx context.Context, env *Env, args []string) (err error) {
 	// SIGHUP never stops a server: an operator sends it to reload, a
 	// closed terminal sends it too. Taken before anything else, so that
 	// one arriving while the server starts does not kill it either.
@@ -124,69 +207,16 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	cfg := defaultServeConfig(env.Getenv)
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` of the course protocol (the course's port by default), or off to serve the native protocol only")
-	cfg.AccountConfig.define(fs)
-	fs.BoolVar(&cfg.LowerHashPolicy, "hash-lower-policy", false, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
-	fs.StringVar(&cfg.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
-	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "connections served at once; more are told the server is busy")
-	fs.IntVar(&cfg.MaxConnsPerAddress, "max-conns-per-address", cfg.MaxConnsPerAddress, "connections of both protocols served at once for one client address (IPv6: one /64), loopback included; more are told the server is busy; 0 for no limit")
-	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "time a client has to send its whole request")
-	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "time a client has to take each batch of reply blocks")
-	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
-	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "registration `policy`: open (as the course server) or closed")
-	fs.BoolVar(&cfg.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
-	cfg.Audit.define(fs)
-	fs.StringVar(&cfg.LNPListen, "native-listen", cfg.LNPListen, "`address` of the native protocol (LNP/1, TLS 1.3), or off")
-	fs.BoolVar(&cfg.InsecurePlaintextLNP, "insecure-plaintext-native", false, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate `file` (PEM, chain) from a CA for the native protocol (default: a self-signed one made in DATA/tls)")
-	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the key `file` of --tls-cert, mode 0600")
-	fs.Func("quota-bytes", "most `bytes` in each user's private space (suffixes KiB, MiB, GiB, TiB; default none)", sizeFlag(&cfg.Quota.Bytes))
-	fs.Int64Var(&cfg.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
-	fs.IntVar(&cfg.MaxTransfersPerUser, "max-transfers-per-user", cfg.MaxTransfersPerUser, "uploads and downloads one user may run at once")
-	fs.IntVar(&cfg.MaxSessionsPerUser, "max-sessions-per-user", cfg.MaxSessionsPerUser, "native sessions one account may hold at once; one more login is told BUSY; 0 for no limit")
-	fs.DurationVar(&cfg.LNPIdleTimeout, "native-idle-timeout", cfg.LNPIdleTimeout, "how long a native session may wait between requests")
-	fs.StringVar(&cfg.SignatureLogins, "native-signature-logins", cfg.SignatureLogins, "`open`: an account not yet enrolled for the native protocol's channel-bound login\n"+
-		"may log in once with its course signature, and enrolls; closed: the course signature never\n"+
-		"opens the native protocol (docs/SECURITY.md)")
-	fs.DurationVar(&cfg.DeviceLifetime, "device-lifetime", auth.DefaultDeviceLifetime, "how long a device credential made by 'larder login' logs in without the password")
-	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&cfg.MinFree))
-	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
-	fs.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
-	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
-	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", cfg.AuthCacheTTL, "how long a successful password check is remembered")
-	fs.IntVar(&cfg.AuthCacheEntries, "auth-cache-entries", cfg.AuthCacheEntries, "most password checks remembered at once")
-	th := &cfg.Throttle
-	fs.Func("throttle-pair", "failed logins per account and address before that address is refused for that account, then one per interval: `N/INTERVAL` or off (default 5/30s)",
-		bucketFlag(&th.PairFailures, &th.PairRefill))
-	fs.Func("throttle-address", "failed logins per address, over all accounts, before it is refused: `N/INTERVAL` or off (default 30/10s)",
-		bucketFlag(&th.AddrFailures, &th.AddrRefill))
-	fs.Func("throttle-account", "failed logins per account, from all addresses, before its logins are delayed (never refused): `N/INTERVAL` or off (default 20/30s)",
-		bucketFlag(&th.AccountFailures, &th.AccountRefill))
-	fs.DurationVar(&th.AccountDelay, "throttle-delay", th.AccountDelay, "the delay of --throttle-account")
-	fs.Func("audit-unauthenticated", "audit events that connections which never log in (and refusals at a limit) may leave per address: `N/INTERVAL`, N at once then one more per interval, or off to record every one; the rest are counted and summed up in one audit.suppressed event per address each minute (default 100/100ms)",
-		bucketFlag(&cfg.AuditUnauthBurst, &cfg.AuditUnauthEvery))
-	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` logged: debug, info, warn or error")
-	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: larder serve [flags]\n\n"+
-			"Serves the files of a folder over the course protocol, to registered users.\n"+
-			"SIGINT or SIGTERM stops it gracefully; a second one stops it at once.\n"+
-			"SIGHUP reloads the pepper file and reopens a jsonl: audit file; it never stops the server.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if _, err := parseFlags(fs, args); err != nil {
+	cfg, _, err := loadServeConfig(env, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError("serve takes no arguments, got %q", fs.Args())
-	}
-	logger, err := newLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat)
+	level := new(slog.LevelVar)
+	logger, err := newLogger(env.Stderr, level, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return usageError("%v", err)
 	}
+	defer func() { err = logFailure(logger, cfg.LogFormat, "larder serve failed", err) }()
 	ignoreSIGPIPEFor(cfg.Audit.Sink)
 
 	if cfg.CPUProfile != "" {
@@ -200,19 +230,18 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 		defer stop()
 	}
-	m := &Main{Config: cfg, Logger: logger, Stdout: env.Stdout}
+	m := &Main{Config: cfg, Logger: logger, Level: level, Stdout: env.Stdout}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "larder: %s (accounts in %s, pepper %s, audit trail to %s)\n",
-		m.courseLine(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
-	fmt.Fprintf(env.Stderr, "larder: %s\n", m.lnpLine())
-	if m.metricsLn != nil {
-		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
-	}
+	m.announce(env.Stderr)
 
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
+	stopWatchdog := make(chan struct{})
+	defer close(stopWatchdog)
+	go watchdog(logger, func() bool { return m.srv.Stats().Listening > 0 }, stopWatchdog)
+	notifyReady(logger, m.courseLine())
 wait:
 	for {
 		select {
@@ -220,11 +249,15 @@ wait:
 			m.Close()
 			return err
 		case <-hup:
-			m.Reload()
+			notifyReloading(logger)
+			next, _, err := loadServeConfig(env, args)
+			m.ReloadConfig(next, err)
+			notifyReady(logger, m.courseLine())
 		case <-ctx.Done():
 			break wait
 		}
 	}
+	notifyStopping(logger)
 	logger.Info("shutting down", "grace", cfg.ShutdownGrace, "connections", m.srv.Conns())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
@@ -257,12 +290,15 @@ func bucketFlag(n *int, every *time.Duration) func(string) error {
 	}
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+// newLogger returns the server's logger, writing to w at level, which it
+// sets to the level named (a reload may change it).
+func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	lv.Set(l)
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationString}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -277,14 +313,17 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 type Main struct {
 	Config ServeConfig
 	Logger *slog.Logger
-	Stdout io.Writer // where --audit-sink stdout writes; nil means os.Stdout
+	Level  *slog.LevelVar // the Logger's level, which a reload sets; nil: fixed
+	Stdout io.Writer      // where --audit-sink stdout writes; nil means os.Stdout
 
 	accounts *accounts
 	audit    *auditTrail // nil with --audit-sink off
 	spaces   *disk.Spaces
-	lnpLn    net.Listener      // nil with --native-listen off
-	identity *tlsconf.Identity // nil in plaintext
-	stopOnce sync.Once         // records server.stop and closes the audit trail
+	lnpLn    net.Listener                    // nil with --native-listen off
+	throttle *auth.Throttle                  // the logins', which a reload changes
+	identity *tlsconf.Identity               // nil in plaintext
+	cert     atomic.Pointer[tls.Certificate] // the identity's, served to new connections
+	stopOnce sync.Once                       // records server.stop and closes the audit trail
 	files    *disk.Store
 	srv      *server.Server
 	ln       net.Listener
@@ -306,20 +345,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Logger == nil {
 		m.Logger = slog.Default()
 	}
-	if cfg.Registration != "open" && cfg.Registration != "closed" {
-		return usageError("bad --registration %q: want open or closed", cfg.Registration)
-	}
-	if cfg.SignatureLogins != "open" && cfg.SignatureLogins != "closed" {
-		return usageError("bad --native-signature-logins %q: want open or closed", cfg.SignatureLogins)
-	}
-	if cfg.MaxConnsPerAddress < 0 || cfg.MaxSessionsPerUser < 0 {
-		return usageError("--max-conns-per-address and --max-sessions-per-user may not be negative (0 is no limit)")
-	}
-	if cfg.Profiling && cfg.MetricsListen == "" {
-		return usageError("--pprof serves the profiles on the --metrics-listen address: give one")
-	}
 	// Before anything is created: a refused configuration leaves no trace.
-	if err := cfg.checkPaths(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
 	defer func() {
@@ -349,8 +376,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Logger.Warn("password-hash parameters are below OWASP's minimum: new hashes are weaker than OWASP advises (stored ones are never lowered); for tests only",
 			"params", cfg.Hash.String(), "owasp_minimum", auth.DefaultParams.String())
 	}
+	m.throttle = auth.NewThrottle(cfg.Throttle)
 	authn := auth.New(m.accounts.store, m.accounts.hasher,
-		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), auth.NewThrottle(cfg.Throttle))
+		auth.NewCache(cfg.AuthCacheTTL, cfg.AuthCacheEntries), m.throttle)
 	authn.Logger = m.Logger
 	authn.Devices, authn.DeviceLifetime = m.accounts.db.devices(), cfg.DeviceLifetime
 	mockKey, err := lnpMockKey(ctx, m.accounts.db)
@@ -373,16 +401,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ShuffleBlocks:        cfg.ShuffleBlocks,
 		MaxTransfersPerUser:  cfg.MaxTransfersPerUser,
 		IdleTimeout:          cfg.LNPIdleTimeout,
-		Name:                 "larder " + version(),
+		Name:                 serverVersion(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
 	// read and write deadlines, so the probes would find nothing the
 	// deadlines do not, and setting them costs a syscall per accept.
 	lc := net.ListenConfig{KeepAlive: -1}
-	switch {
-	case cfg.Listen == "off" && cfg.LNPListen == "off":
-		return usageError("--listen and --native-listen are both off: there is nothing to serve")
-	case cfg.Listen != "off":
+	if cfg.Listen != "off" {
 		if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
 			return err
 		}
@@ -412,7 +437,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsListen); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
+		build := version.Read()
 		mc := metrics.Config{
+			Build:     &build,
 			Server:    m.srv.Stats,
 			Auth:      authn.Stats,
 			Logger:    m.Logger,
@@ -461,11 +488,10 @@ func (m *Main) watchPeppers() {
 	}()
 }
 
-// Reload reloads what can change while the server runs, on SIGHUP: the
-// pepper file, so that a rotation takes effect without a restart, and a
-// jsonl: audit file, which log rotation moved away (Reopen). The rest of
-// the configuration is read only at start; a reload says so and never
-// stops the server.
+// Reload reloads, on SIGHUP, the pepper file, so that a rotation takes
+// effect without a restart, and a jsonl: audit file, which log rotation
+// moved away (Reopen); ReloadConfig calls it, then applies what changed
+// in the configuration. It never stops the server.
 func (m *Main) Reload() {
 	m.Reopen()
 	before := m.accounts.hasher.Peppers()
@@ -476,14 +502,13 @@ func (m *Main) Reload() {
 	} else {
 		m.Logger.Info("SIGHUP: pepper file reloaded", "peppers", m.accounts.hasher.Peppers())
 	}
-	m.Logger.Warn("SIGHUP: the rest of the configuration is read only at start (flags); restart the server to change it")
 }
 
 // startReason sums up the settings an auditor would want to know.
 func (m *Main) startReason() string {
 	c := &m.Config
-	return fmt.Sprintf("larder %s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
-		version(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
+	return fmt.Sprintf("%s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
+		serverVersion(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
 }
 
 // auditWhere says where the audit trail goes.
@@ -641,12 +666,6 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 	if cfg.LNPListen == "off" {
 		return nil
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return usageError("--tls-cert and --tls-key go together")
-	}
-	if cfg.Quota.Files < 0 || cfg.MaxTransfersPerUser < 1 || cfg.LNPIdleTimeout <= 0 {
-		return usageError("--quota-files may not be negative, --max-transfers-per-user and --native-idle-timeout must be positive")
-	}
 	if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
 		return fmt.Errorf("users' spaces: %w", err)
 	}
@@ -688,7 +707,7 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 		return fmt.Errorf("native protocol: %w", err)
 	}
 	if m.identity != nil {
-		ln = tls.NewListener(ln, m.identity.ServerConfig())
+		ln = tls.NewListener(ln, m.tlsConfig())
 	}
 	m.lnpLn = ln
 	return nil

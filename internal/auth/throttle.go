@@ -207,6 +207,19 @@ type Throttle struct {
 	good     table[pairKey] // until: expiry of the known-good mark
 }
 
+// SetLimits changes the throttle's limits and delay to cfg's (zero
+// fields take their defaults), as a configuration reload does; the
+// failures counted so far are kept, and the tables' sizes stay.
+func (t *Throttle) SetLimits(cfg ThrottleConfig) {
+	cfg = cfg.withDefaults()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.delay = max(cfg.AccountDelay, 0)
+	t.pairs.setLimit(cfg.PairFailures, cfg.PairRefill)
+	t.addrs.setLimit(cfg.AddrFailures, cfg.AddrRefill)
+	t.accounts.setLimit(cfg.AccountFailures, cfg.AccountRefill)
+}
+
 // NewThrottle returns a Throttle with the limits of cfg, in which zero
 // fields take their defaults.
 func NewThrottle(cfg ThrottleConfig) *Throttle {
@@ -383,8 +396,16 @@ type buckets[K comparable] struct {
 }
 
 func (b *buckets[K]) init(burst int, refill time.Duration, maxEntries int) {
-	if burst < 0 {
-		b.off = true
+	b.setLimit(burst, refill)
+	b.entries.init(maxEntries)
+}
+
+// setLimit sets the buckets' size and refill rate; a negative burst turns
+// them off. The buckets keep what they hold: a bucket is the time it will
+// be full, which the new rate reads as fewer or more tokens.
+func (b *buckets[K]) setLimit(burst int, refill time.Duration) {
+	b.off = burst < 0
+	if b.off {
 		return
 	}
 	refill = min(refill, maxWindow)
@@ -392,7 +413,6 @@ func (b *buckets[K]) init(burst int, refill time.Duration, maxEntries int) {
 	b.interval = int64(refill)
 	b.window = int64(burst) * b.interval
 	b.slack = b.window - b.interval
-	b.entries.init(maxEntries)
 }
 
 // wait returns how long until the bucket of k holds a token, or 0 if it

@@ -64,6 +64,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -99,7 +100,7 @@ type Config struct {
 type Service struct {
 	backend Backend
 	records larder.FileStore
-	quota   larder.Quota
+	quota   atomic.Pointer[larder.Quota] // SetQuota changes it while serving
 	reserve *disk.Reserve
 	racy    time.Duration
 	log     *slog.Logger
@@ -124,13 +125,13 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		backend: cfg.Backend,
 		records: cfg.Records,
-		quota:   cfg.Quota,
 		reserve: cfg.Reserve,
 		racy:    cfg.RacyWindow,
 		log:     cfg.Logger,
 		digests: newDigestCache(cfg.DigestEntries),
 		seed:    maphash.MakeSeed(),
 	}
+	s.SetQuota(cfg.Quota)
 	if s.racy <= 0 {
 		s.racy = DefaultRacyWindow
 	}
@@ -157,7 +158,12 @@ func (s *Service) Close() error {
 }
 
 // Quota returns the quota of each private space.
-func (s *Service) Quota() larder.Quota { return s.quota }
+func (s *Service) Quota() larder.Quota { return *s.quota.Load() }
+
+// SetQuota changes the quota of each private space, as a configuration
+// reload does: uploads checked from then on meet q. What is stored stays,
+// even above a lowered quota.
+func (s *Service) SetQuota(q larder.Quota) { s.quota.Store(&q) }
 
 // HasRecords reports whether the service keeps records (and block sums).
 func (s *Service) HasRecords() bool { return s.records != nil }

@@ -227,7 +227,7 @@ func (sp *Space) checkTarget(p string, overwrite bool) (int64, error) {
 
 // checkQuota is StartUpload's check of the quota.
 func (sp *Space) checkQuota(ctx context.Context, u *Upload, replaced int64) error {
-	q := sp.s.quota
+	q := sp.s.Quota()
 	if sp.s.records == nil || q == (larder.Quota{}) {
 		return nil
 	}
@@ -319,7 +319,7 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		return crashed
 	}
 	if s.records != nil {
-		err = s.records.CommitFile(ctx, rec, s.quota, place)
+		err = s.records.CommitFile(ctx, rec, s.Quota(), place)
 	} else {
 		err = place()
 	}

@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/larderfs/larder/internal/metrics"
+	"github.com/larderfs/larder/internal/version"
 )
 
 var update = flag.Bool("update", false, "rewrite the table of metrics in docs/OPERATIONS.md from the collectors")
@@ -48,12 +49,14 @@ var renamed = map[string]string{
 }
 
 // exported returns every family a Handler with all its sources exports:
-// a real server's, a real authenticator's, and the audit pipeline's
-// numbers.
+// a real server's, a real authenticator's, the audit pipeline's numbers,
+// and the build's.
 func exported(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
 	r := newRig(t)
+	build := version.Read()
 	h := metrics.NewHandler(metrics.Config{
+		Build:  &build,
 		Server: r.srv.Stats,
 		Auth:   r.authn.Stats,
 		Audit:  func() metrics.AuditStats { return metrics.AuditStats{QueueCapacity: 1, SpoolMax: 1 << 30} },

@@ -31,6 +31,7 @@ import (
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
+	"github.com/larderfs/larder/internal/version"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -463,5 +464,25 @@ func TestScrapeLNP(t *testing.T) {
 	h := find(fams, "larder_lnp_request_duration_seconds", "op", "get").GetHistogram()
 	if h.GetSampleCount() != 3 || h.GetSampleSum() != 90 || h.Bucket[0].GetCumulativeCount() != 1 {
 		t.Errorf("duration{op=get}: count %d, sum %v, first bucket %d; want 3, 90, 1", h.GetSampleCount(), h.GetSampleSum(), h.Bucket[0].GetCumulativeCount())
+	}
+}
+
+// TestBuildInfo: larder_build_info is 1, labelled with the build that
+// runs, under Prometheus's usual label names.
+func TestBuildInfo(t *testing.T) {
+	in := version.Info{
+		Version: "v1.2.0", Revision: "c2ee045abcde0123456789abcdef0123456789ab",
+		Time: time.Date(2026, 12, 7, 9, 56, 32, 0, time.UTC), Modified: true,
+		GoVersion: "go1.26.0", OS: "linux", Arch: "amd64",
+	}
+	fams := scrape(t, serveHTTP(t, metrics.NewHandler(metrics.Config{Build: &in})))
+	if got := value(t, fams, "larder_build_info",
+		"goarch", "amd64", "goos", "linux", "goversion", "go1.26.0", "modified", "true",
+		"revision", "c2ee045abcde0123456789abcdef0123456789ab", "revision_time", "2026-12-07T09:56:32Z",
+		"version", "v1.2.0"); got != 1 {
+		t.Errorf("larder_build_info = %v, want 1", got)
+	}
+	if typ := fams["larder_build_info"].GetType(); typ != dto.MetricType_GAUGE {
+		t.Errorf("larder_build_info is a %v, want a gauge", typ)
 	}
 }

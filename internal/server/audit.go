@@ -148,10 +148,10 @@ func (s *Server) recordOutcome(ctx context.Context, ex *exchange, d time.Duratio
 	s.record(ctx, ev)
 }
 
-// logRequest writes the log line of one LNP/1 request, in the course
-// protocol's form (see conn.log): ev is the event the request recorded, op
-// its type, d its duration. A failure of the server's own, or a transfer
-// cut off, is logged at warn level, the rest at info.
+// logRequest writes the log line of one LNP/1 request, with the fields of
+// the course protocol's (see conn.log): ev is the event the request
+// recorded, op its type, d its duration. A failure of the server's own,
+// or a transfer cut off, is logged at warn level, the rest at info.
 func (ss *session) logRequest(op string, ev *larder.Event, d time.Duration) {
 	level := slog.LevelInfo
 	if lnp.Status(ev.Status) == lnp.StatusOther {
@@ -173,6 +173,9 @@ func (ss *session) logRequest(op string, ev *larder.Event, d time.Duration) {
 	}
 	if ev.Reason != "" {
 		attrs = append(attrs, slog.String("reason", ev.Reason))
+	}
+	if err := ss.lastErr; err != nil && err.Error() != ev.Reason {
+		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	l.LogAttrs(context.Background(), level, "request", attrs...)
 }

@@ -24,10 +24,9 @@ import (
 type courseHandler struct {
 	srv *Server
 
-	requestTimeout     time.Duration // RequestTimeout, resolved
-	writeTimeout       time.Duration // WriteTimeout, resolved
-	closedRegistration bool
-	shuffleBlocks      bool
+	requestTimeout time.Duration // RequestTimeout, resolved
+	writeTimeout   time.Duration // WriteTimeout, resolved
+	shuffleBlocks  bool
 
 	downloads downloads      // the replies in flight, for watchAccounts
 	counters  courseCounters // for Stats
@@ -37,11 +36,10 @@ type courseHandler struct {
 // settings init has resolved.
 func newCourseHandler(s *Server) *courseHandler {
 	return &courseHandler{
-		srv:                s,
-		requestTimeout:     s.conf.requestTimeout,
-		writeTimeout:       s.conf.writeTimeout,
-		closedRegistration: s.ClosedRegistration,
-		shuffleBlocks:      s.ShuffleBlocks,
+		srv:            s,
+		requestTimeout: s.conf.requestTimeout,
+		writeTimeout:   s.conf.writeTimeout,
+		shuffleBlocks:  s.ShuffleBlocks,
 	}
 }
 
@@ -110,7 +108,7 @@ func (h *courseHandler) register(ctx context.Context, req *course.Request, ex ex
 		ex.status = course.StatusBadRequest
 		return reply(ex, larder.ErrorMessage(err))
 	}
-	if h.closedRegistration {
+	if h.srv.closedRegistration.Load() {
 		ex.status = course.StatusBadRequest
 		return reply(ex, "registration is closed on this server; ask its administrator for an account")
 	}

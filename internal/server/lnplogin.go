@@ -21,6 +21,7 @@ func (ss *session) hello2(body []byte) bool {
 		ss.refuse(lnp.StatusMalformed, "malformed HELLO: "+err.Error(), err)
 		return false
 	}
+	ss.tried = h.User
 	hello := append([]byte(nil), body...) // the reader reuses body
 	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
 	defer cancel()
@@ -29,7 +30,7 @@ func (ss *session) hello2(body []byte) bool {
 	var u *larder.User
 	switch h.Method {
 	case lnp.MethodSignature:
-		u, err = s.Auth.LoginSignature(ctx, h.User, h.Nonce[:], from, !s.CloseSignatureLogins)
+		u, err = s.Auth.LoginSignature(ctx, h.User, h.Nonce[:], from, !s.closedSignatures.Load())
 		if !ss.loggedIn(ctx, h.User, credSignature, err, start) {
 			return false
 		}
@@ -142,7 +143,7 @@ func (ss *session) register(ctx context.Context, h lnp.Hello2) *larder.User {
 		ss.welcome(lnp.Welcome{Status: status, Message: msg})
 		return nil
 	}
-	if s.ClosedRegistration {
+	if s.closedRegistration.Load() {
 		return fail(lnp.StatusBadRequest, "registration is closed on this server; ask its administrator for an account")
 	}
 	if err := s.Auth.Available(ctx, h.User); err != nil {

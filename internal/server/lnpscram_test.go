@@ -639,3 +639,43 @@ func TestLNPEnrollAcrossPasswordChange(t *testing.T) {
 	_, err = h.loginPassword(t, "alice", "old")
 	wantBadLogin(t, "the old password after the reset", err)
 }
+
+// TestLNPLoginKeptKey logs in with a salted key kept from an earlier
+// login (LoginOptions.SaltedKey), as a client that pays argon2id once
+// does: the hook gets the account's salt and cost, and its key opens the
+// account; a key derived from another password does not.
+func TestLNPLoginKeptKey(t *testing.T) {
+	h := newLNPHarness(t)
+	sig := h.register(t, "alice", "pw")
+	s, err := h.enroll(t, "alice", sig, "pw")
+	if err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	s.Close()
+
+	var calls int
+	var salt []byte
+	var kdf lnp.KDF
+	keep := func(password string) func(string, []byte, lnp.KDF) [32]byte {
+		return func(_ string, st []byte, k lnp.KDF) [32]byte {
+			calls++
+			salt, kdf = append([]byte(nil), st...), k
+			return lnp.SaltedKey(password, st, k)
+		}
+	}
+	opts := cheapLogin()
+	opts.SaltedKey = keep("pw")
+	// The password given to Login is not what logs in: the hook's key is.
+	s, err = client.Login(context.Background(), h.tlsConn(t), "alice", "not the password", opts)
+	if err != nil {
+		t.Fatalf("login with the kept key: %v", err)
+	}
+	s.Close()
+	if calls != 1 || len(salt) < lnp.MinSaltSize || kdf.Memory != cheapHash.Memory || kdf.Time != cheapHash.Time {
+		t.Fatalf("hook called %d times with salt %x, cost %v; want once with the account's salt and cost %v", calls, salt, kdf, cheapHash)
+	}
+
+	opts.SaltedKey = keep("other")
+	_, err = client.Login(context.Background(), h.tlsConn(t), "alice", "pw", opts)
+	wantBadLogin(t, "login with a key of another password", err)
+}

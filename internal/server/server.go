@@ -164,6 +164,9 @@ type Server struct {
 	accepted        atomic.Int64 // connections served, for Stats
 
 	conf settings // the fields above, defaults resolved (init)
+	// closedRegistration and closedSignatures are ClosedRegistration and
+	// CloseSignatureLogins, which SetLoginPolicy changes while serving.
+	closedRegistration, closedSignatures atomic.Bool
 }
 
 // settings are the Server's limits and timeouts with their defaults
@@ -221,6 +224,8 @@ func positiveOr[T int | time.Duration](v, def T) T {
 func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.conf = s.resolve()
+		s.closedRegistration.Store(s.ClosedRegistration)
+		s.closedSignatures.Store(s.CloseSignatureLogins)
 		s.course = newCourseHandler(s)
 		s.downloads = &s.course.downloads
 		s.lnp = newLNPHandler(s)
@@ -232,6 +237,15 @@ func (s *Server) init() {
 		s.perAddr = make(map[netip.Addr]int)
 		s.fsvc = s.Files
 	})
+}
+
+// SetLoginPolicy changes, while serving, what ClosedRegistration and
+// CloseSignatureLogins set at start: from the next registration or login
+// on, on both protocols (a configuration reload).
+func (s *Server) SetLoginPolicy(closedRegistration, closeSignatureLogins bool) {
+	s.init()
+	s.closedRegistration.Store(closedRegistration)
+	s.closedSignatures.Store(closeSignatureLogins)
 }
 
 func (s *Server) logger() *slog.Logger {
