@@ -124,12 +124,14 @@ func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder
 	if f.Path != "" {
 		// The range, not LIKE, whose wildcards a path may hold. Neither
 		// path nor remote has an index, unlike in internal/postgres:
-		// their keys are random, so each index's b-tree takes writes all
-		// over a file larger than SQLite's page cache, and measured over
-		// 150,000 events the two made StoreEvents take three times the
-		// CPU, on the server's own cores. Unindexed, a query reads about
-		// two million events a second, and pages end as soon as they are
-		// full; "--since" uses the index on time.
+		// their keys come in no order, so each index's b-tree takes
+		// writes all over a file larger than SQLite's page cache. Over
+		// 200,000 events of a server's usual mix (three in five without
+		// a path), StoreEvents took 13 µs of CPU per event without them,
+		// 23 with an index on path, 29 with both, on the server's own
+		// cores. Unindexed, a query reads about two million events a
+		// second, and a page ends as soon as it is full; "--since" uses
+		// the index on time.
 		lo, hi := f.PathRange()
 		where = append(where, "(path = ? OR path >= ? AND path < ?)")
 		args = append(args, f.Path, lo, hi)
