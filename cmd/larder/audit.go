@@ -56,10 +56,13 @@ func newAuditFlagSet(env *Env, name, synopsis, help string, f *auditReadFlags) *
 
 func runAuditTail(ctx context.Context, env *Env, args []string) error {
 	f := auditReadFlags{accounts: defaultAccountConfig(env.Getenv)}
-	fs := newAuditFlagSet(env, "tail", "tail [-n N] [-f] [flags]",
-		"Shows the newest events of the audit trail, oldest first; with -f, goes on\n"+
-			"showing events as they arrive (including late ones, delivered after an\n"+
-			"outage of the sink, which arrive with their original times) until interrupted.", &f)
+	var ff eventFilterFlags
+	fs := newAuditFlagSet(env, "tail", "tail [-n N] [-f] "+eventFilterSynopsis+" [flags]",
+		"Shows the newest events of the audit trail that match, oldest first; with -f,\n"+
+			"goes on showing those that arrive (including late ones, delivered after an\n"+
+			"outage of the sink, which arrive with their original times) until interrupted.\n"+
+			eventFilterHelp(), &f)
+	ff.define(fs)
 	n := fs.Int("n", 20, "how many of the newest events to show first")
 	follow := fs.Bool("f", false, "follow: show new events as they arrive")
 	every := fs.Duration("interval", 500*time.Millisecond, "with -f, how often to look for new events")
@@ -69,36 +72,56 @@ func runAuditTail(ctx context.Context, env *Env, args []string) error {
 	if *n < 0 || *n > larder.MaxEventLimit || *every <= 0 {
 		return usageError("bad -n %d or --interval %v: want 0 to %d events, and a positive interval", *n, *every, larder.MaxEventLimit)
 	}
+	filter, err := ff.filter(time.Now())
+	if err != nil {
+		return err
+	}
 	store, closeStore, err := openEventStore(ctx, &f)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 
-	out := newEventPrinter(env.Stdout, f.asJSON)
-	events, err := store.Events(ctx, larder.EventFilter{Limit: max(*n, 1), Newest: true})
+	// Where the trail ends now, matching or not: following starts there,
+	// rather than read again, at every look, what did not match.
+	last, err := newestSeq(ctx, store)
 	if err != nil {
 		return err
 	}
-	var last int64
+	out := newEventPrinter(env.Stdout, f.asJSON)
+	first := filter
+	first.Limit, first.Newest = max(*n, 1), true
+	events, err := store.Events(ctx, first)
+	if err != nil {
+		return err
+	}
 	if *n > 0 {
 		out.print(events...)
 	}
 	if len(events) > 0 {
-		last = events[len(events)-1].Seq
+		last = max(last, events[len(events)-1].Seq)
 	}
 	if !*follow {
 		return nil
 	}
 	t := time.NewTicker(*every)
 	defer t.Stop()
+	const page = 1000
 	for {
 		select {
 		case <-ctx.Done():
 			return nil // interrupted: the normal end of -f
 		case <-t.C:
 		}
-		events, err := store.Events(ctx, larder.EventFilter{AfterSeq: last, Limit: 1000})
+		// The end first: every event up to it is committed (the stores
+		// commit in the order of seq), so the query after it sees every
+		// one of them that matches, and a short page means none is left.
+		end, err := newestSeq(ctx, store)
+		if err == nil {
+			next := filter
+			next.AfterSeq, next.Limit = last, page
+			events, err = store.Events(ctx, next)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -109,7 +132,20 @@ func runAuditTail(ctx context.Context, env *Env, args []string) error {
 		if len(events) > 0 {
 			last = events[len(events)-1].Seq
 		}
+		if len(events) < page {
+			last = max(last, end)
+		}
 	}
+}
+
+// newestSeq returns the Seq of the newest event in store, or 0 if it has
+// none.
+func newestSeq(ctx context.Context, store larder.EventStore) (int64, error) {
+	events, err := store.Events(ctx, larder.EventFilter{Newest: true, Limit: 1})
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	return events[0].Seq, nil
 }
 
 // eventFilterFlags are the flags that select events, shared by query and

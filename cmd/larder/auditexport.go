@@ -61,15 +61,14 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 
 	// The newest event now marks the end: a busy server adds events as
 	// fast as an export could read them, and the export would never end.
-	newest, err := store.Events(ctx, larder.EventFilter{Newest: true, Limit: 1})
+	end, err := newestSeq(ctx, store)
 	if err != nil {
 		return err
 	}
 	if err := w.begin(); err != nil {
 		return fmt.Errorf("audit export: %w", err)
 	}
-	if len(newest) > 0 {
-		end := newest[0].Seq
+	if end > 0 {
 		filter.Limit = exportPage
 	pages:
 		for filter.AfterSeq < end {

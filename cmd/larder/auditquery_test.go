@@ -295,3 +295,43 @@ func TestAuditTableQuotes(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditTailFiltered: tail takes the filters of query, for the events
+// it shows first and for those it follows.
+func TestAuditTailFiltered(t *testing.T) {
+	l := filteredServer(t)
+	out, stderr, err := runLarder(t, "", "audit", "tail", "-n", "5", "--data", l.data, "--json", "--kind", "download,refused", "--remote", "127.0.0.2")
+	if err != nil {
+		t.Fatalf("audit tail: %v\n%s", err, stderr)
+	}
+	if got, want := summary(jsonEvents(t, out)), "download:/shared/g.txt:1 refused:/shared/missing.txt:5 refused:/shared/../secret.txt:5"; got != want {
+		t.Errorf("audit tail --kind download,refused --remote 127.0.0.2:\n got %s\nwant %s", got, want)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout := &lockedBuffer{}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: &lockedBuffer{}, Getenv: func(string) string { return "" }}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, env, []string{"audit", "tail", "-n", "0", "-f", "--interval", "20ms", "--data", l.data, "--json", "--path", "/shared/g.txt"})
+	}()
+	sig := larder.NewSignature("pw", course.CourseSalt)
+	for _, p := range []string{"f.txt", "g.txt", "missing.txt", "/g.txt"} {
+		rawExchange(t, l.addr(), "alice", sig, p)
+		time.Sleep(30 * time.Millisecond) // across several looks
+	}
+	waitUntil(t, "every event delivered", func() bool {
+		st := l.main.audit.log.Stats()
+		return l.main.srv.Conns() == 0 && st.Delivered == st.Taken
+	})
+	waitUntil(t, "tail shows the second download of g.txt", func() bool { return strings.Count(stdout.String(), `"download"`) >= 2 })
+	time.Sleep(100 * time.Millisecond) // and nothing more
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("audit tail -f, interrupted: %v", err)
+	}
+	if got, want := summary(jsonEvents(t, stdout.String())), "login:/shared/g.txt:0 download:/shared/g.txt:1 login:/shared/g.txt:0 download:/shared/g.txt:1"; got != want {
+		t.Errorf("audit tail -f --path /shared/g.txt:\n got %s\nwant %s", got, want)
+	}
+}
