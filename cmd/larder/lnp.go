@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
@@ -356,9 +357,14 @@ func lnpStatus(err error) (lnp.Status, bool) {
 }
 
 // printable returns s as it may be shown on a terminal: quoted, with
-// escapes, if it holds anything but printable characters, so that a name
-// from the server cannot move the cursor or rewrite what the user sees.
+// escapes, if it holds anything but printable characters or bytes that are
+// not UTF-8, so that a name from the server, or one in the audit trail
+// from a client, cannot move the cursor or rewrite what the user sees (a
+// bidirectional override is not printable either).
 func printable(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			return strconv.Quote(s)

@@ -10,8 +10,10 @@
 // Handler's own, never in Prometheus's global one.
 //
 // The metrics, all prefixed larder_, are listed on the collectors in
-// server.go, auth.go, audit.go and build.go; the Go runtime's (go_*), the process's
-// (process_*) and the build's (go_build_info) come with them.
+// server.go, auth.go, audit.go and build.go, and in the table of
+// docs/OPERATIONS.md that TestMetricsDocumented writes and checks; the Go
+// runtime's (go_*), the process's (process_*) and the build's
+// (go_build_info) come with them.
 package metrics
 
 import (
