@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -133,16 +136,114 @@ func ParseEventID(s string) (EventID, error) {
 	return id, nil
 }
 
+// EventPath returns p, a path as an LNP/1 client names it (the user's own
+// files at the top, the served folder under "/shared"), in the one form
+// that events record: absolute, with repeated slashes, "." elements and a
+// trailing slash cleaned away; "" is "/". A path that cannot name a file
+// without leaving its area, one with a ".." element or a NUL byte, is kept
+// as the client sent it, as evidence of what was tried, only made
+// absolute: "../x" is "/../x", and a course-protocol request for "../x"
+// is "/shared/../x".
+func EventPath(p string) string {
+	raw := strings.IndexByte(p, 0) >= 0
+	for elem := range strings.SplitSeq(p, "/") {
+		raw = raw || elem == ".."
+	}
+	switch {
+	case !raw:
+		return path.Clean("/" + p)
+	case strings.HasPrefix(p, "/"):
+		return p
+	}
+	return "/" + p
+}
+
 // EventFilter selects events to read back from a store. Zero fields match
-// everything.
+// everything; the fields set must all match.
 type EventFilter struct {
 	User     string
 	Kinds    []EventKind
+	Path     string    // Path, or a path below it (see MatchPath)
+	Remote   string    // Remote, or its host (see MatchRemote)
+	Statuses []int     // Status is one of these
 	Since    time.Time // Time at or after
 	Until    time.Time // Time before
-	AfterSeq int64     // Seq after: how "audit tail -f" follows new arrivals
+	AfterSeq int64     // Seq after: how "audit tail -f" follows new arrivals, and the cursor of "audit query"
 	Limit    int       // at most this many; 0 means a store's default
 	Newest   bool      // the newest Limit, still returned oldest first
+}
+
+// MatchPath reports whether an event's path p is f.Path or below it:
+// "/d1" matches "/d1" and "/d1/x.txt", not "/d10"; "/" matches every
+// path in the canonical form. An empty f.Path matches every path. Paths
+// compare byte for byte.
+func (f *EventFilter) MatchPath(p string) bool {
+	return f.Path == "" || p == f.Path || strings.HasPrefix(p, f.pathPrefix())
+}
+
+// PathRange returns the range [lo, hi) of the paths below f.Path, in byte
+// order, for a store to select with an index on the path.
+func (f *EventFilter) PathRange() (lo, hi string) {
+	lo = f.pathPrefix()
+	return lo, prefixEnd(lo)
+}
+
+// pathPrefix returns what the paths below f.Path begin with: f.Path and a
+// slash, unless it ends in one.
+func (f *EventFilter) pathPrefix() string {
+	if strings.HasSuffix(f.Path, "/") {
+		return f.Path
+	}
+	return f.Path + "/"
+}
+
+// MatchRemote reports whether an event's remote address r is f.Remote, or
+// has it as its host with any port: "192.0.2.7" matches "192.0.2.7:40000",
+// and "2001:db8::1" (or "[2001:db8::1]") matches "[2001:db8::1]:40000".
+// An empty f.Remote matches every address.
+func (f *EventFilter) MatchRemote(r string) bool {
+	if f.Remote == "" || r == f.Remote {
+		return true
+	}
+	prefix, ok := f.remotePrefix()
+	return ok && strings.HasPrefix(r, prefix)
+}
+
+// RemoteRange returns the range [lo, hi) of the addresses whose host is
+// f.Remote, in byte order, and true; or false if f.Remote is not an IP
+// address, and then only the whole address matches.
+func (f *EventFilter) RemoteRange() (lo, hi string, ok bool) {
+	lo, ok = f.remotePrefix()
+	if !ok {
+		return "", "", false
+	}
+	return lo, prefixEnd(lo), true
+}
+
+// remotePrefix returns what the addresses with f.Remote as their host
+// begin with, in the form net.Conn's RemoteAddr gives them: "192.0.2.7:"
+// or "[2001:db8::1]:".
+func (f *EventFilter) remotePrefix() (string, bool) {
+	host := f.Remote
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", false
+	}
+	if ip = ip.Unmap(); ip.Is4() {
+		return ip.String() + ":", true
+	}
+	return "[" + ip.String() + "]:", true
+}
+
+// prefixEnd returns the least string above every string that begins with
+// prefix, which ends in '/' or ':': prefix with its last byte one higher.
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	b[len(b)-1]++
+	return string(b)
 }
 
 // Limits of EventStore.Events.

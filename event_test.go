@@ -82,3 +82,80 @@ func TestEventJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestEventFilterMatch(t *testing.T) {
+	for _, tc := range []struct {
+		path, p string
+		want    bool
+	}{
+		{"", "/anything", true},
+		{"/d1", "/d1", true},
+		{"/d1", "/d1/x.txt", true},
+		{"/d1", "/d1/sub/y", true},
+		{"/d1", "/d10", false},
+		{"/d1", "/d1.txt", false},
+		{"/d1", "/D1/x", false},
+		{"/d1/", "/d1/x", true},
+		{"/d1/", "/d1", false},
+		{"/", "/x", true},
+		{"/", "x", false},
+		{"/%", "/%", true},
+		{"/%", "/a", false},
+	} {
+		f := larder.EventFilter{Path: tc.path}
+		if got := f.MatchPath(tc.p); got != tc.want {
+			t.Errorf("EventFilter{Path: %q}.MatchPath(%q) = %v, want %v", tc.path, tc.p, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		remote, r string
+		want      bool
+	}{
+		{"", "192.0.2.7:1", true},
+		{"192.0.2.7", "192.0.2.7:40000", true},
+		{"192.0.2.7", "192.0.2.7", true},
+		{"192.0.2.7", "192.0.2.70:40000", false},
+		{"::ffff:192.0.2.7", "192.0.2.7:40000", true},
+		{"192.0.2.7:40000", "192.0.2.7:40000", true},
+		{"192.0.2.7:40000", "192.0.2.7:40001", false},
+		{"2001:db8::1", "[2001:db8::1]:5000", true},
+		{"[2001:db8::1]", "[2001:db8::1]:5000", true},
+		{"2001:DB8:0::1", "[2001:db8::1]:5000", true},
+		{"2001:db8::1", "[2001:db8::10]:5000", false},
+		{"192.0.2", "192.0.2.7:1", false},
+		{"pipe", "pipe", true},
+	} {
+		f := larder.EventFilter{Remote: tc.remote}
+		if got := f.MatchRemote(tc.r); got != tc.want {
+			t.Errorf("EventFilter{Remote: %q}.MatchRemote(%q) = %v, want %v", tc.remote, tc.r, got, tc.want)
+		}
+	}
+	lo, hi := (&larder.EventFilter{Path: "/d1"}).PathRange()
+	if lo != "/d1/" || hi != "/d10" {
+		t.Errorf("PathRange of /d1: got [%q, %q), want [\"/d1/\", \"/d10\")", lo, hi)
+	}
+	lo, hi, ok := (&larder.EventFilter{Remote: "2001:db8::1"}).RemoteRange()
+	if lo != "[2001:db8::1]:" || hi != "[2001:db8::1];" || !ok {
+		t.Errorf("RemoteRange of 2001:db8::1: got [%q, %q), %v", lo, hi, ok)
+	}
+}
+
+func TestEventPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"d1/x.txt", "/d1/x.txt"},
+		{"//d1/./x.txt/", "/d1/x.txt"},
+		{"shared", "/shared"},
+		{"/shared/f.txt", "/shared/f.txt"},
+		{"../x", "/../x"},
+		{"/d1/../../etc/passwd", "/d1/../../etc/passwd"},
+		{"d1/..", "/d1/.."},
+		{"a\x00b", "/a\x00b"},
+		{"/a..b/c", "/a..b/c"},
+	} {
+		if got := larder.EventPath(tc.in); got != tc.want {
+			t.Errorf("EventPath(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

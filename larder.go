@@ -88,22 +88,26 @@ type UserStore interface {
 	RehashVerifier(ctx context.Context, name, old, new string) error
 
 	// SetLNPCredential sets the LNPCredential of account name to new if it
-	// is still old ("" for an account not enrolled yet) and its
-	// CredentialGen still gen, atomically, and updates UpdatedAt;
-	// CredentialGen stays, as the password is the same. The generation
-	// keeps an enrollment begun before a password change (when the
-	// credential was "" and is "" again) from storing the old password's
-	// credential. If either has changed meanwhile it fails with code
-	// ECONFLICT and changes nothing.
-	SetLNPCredential(ctx context.Context, name string, gen int64, old, new string) error
+	// is still the account id, its LNPCredential still old ("" for an
+	// account not enrolled yet) and its CredentialGen still gen,
+	// atomically, and updates UpdatedAt; CredentialGen stays, as the
+	// password is the same. The generation keeps an enrollment begun
+	// before a password change (when the credential was "" and is "" again)
+	// from storing the old password's credential, and the id one begun
+	// before the account was deleted and its name registered again (the
+	// new account starts at generation 0 with no credential too). If any
+	// has changed meanwhile it fails with code ECONFLICT and changes
+	// nothing.
+	SetLNPCredential(ctx context.Context, name string, id, gen int64, old, new string) error
 
 	// ReplaceCredentials sets both credentials of account name at once,
-	// for a new password, if its CredentialGen is still gen, and adds one
-	// to CredentialGen: verifier ("" for none: the account logs in over
-	// LNP/1 only) and lnpCredential, of which at least one is set. If the
-	// generation has changed meanwhile it fails with code ECONFLICT and
-	// changes nothing.
-	ReplaceCredentials(ctx context.Context, name string, gen int64, verifier, lnpCredential string) error
+	// for a new password, if it is still the account id and its
+	// CredentialGen still gen, and adds one to CredentialGen: verifier (""
+	// for none: the account logs in over LNP/1 only) and lnpCredential, of
+	// which at least one is set. If the generation or the account has
+	// changed meanwhile (deleted, and its name registered again) it fails
+	// with code ECONFLICT and changes nothing.
+	ReplaceCredentials(ctx context.Context, name string, id, gen int64, verifier, lnpCredential string) error
 
 	// SetDisabled disables or enables account name.
 	SetDisabled(ctx context.Context, name string, disabled bool) error

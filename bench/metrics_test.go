@@ -15,7 +15,7 @@ larder_audit_events_not_taken_total{reason="queue_full"} 2
 larder_audit_events_not_taken_total{reason="spool_full"} 3
 larder_audit_events_taken_total 1.234567e+06
 larder_audit_spool_bytes 4096 1700000000000
-larder_requests_total{op="retrieve",status="a } b"} 7
+larder_course_requests_total{op="retrieve",status="a } b"} 7
 
 larder_connections_open 1
 `
@@ -27,7 +27,7 @@ larder_connections_open 1
 		"larder_audit_events_not_taken_total": 5,
 		"larder_audit_events_taken_total":     1234567,
 		"larder_audit_spool_bytes":            4096,
-		"larder_requests_total":               7,
+		"larder_course_requests_total":        7,
 		"larder_connections_open":             1,
 	} {
 		if got := sums[name]; got != want {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/course"
+	"github.com/larderfs/larder/internal/s3"
 )
 
 func userCommands() []command {
@@ -228,7 +229,10 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if add {
 		err = a.store.CreateUser(ctx, &larder.User{Name: user, Verifier: v, LNPCredential: cred})
 	} else {
-		err = a.store.ReplaceCredentials(ctx, user, u.CredentialGen, v, cred)
+		err = a.store.ReplaceCredentials(ctx, user, u.ID, u.CredentialGen, v, cred)
+		if larder.ErrorCode(err) == larder.ECONFLICT {
+			err = replacedAccount(ctx, a.store, u, err)
+		}
 	}
 	if err != nil {
 		return err
@@ -265,6 +269,16 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	return nil
 }
 
+// replacedAccount returns the error of a reset of u refused with err
+// (ECONFLICT), saying so if the name is now another account's: run
+// again, the command would reset the new account's password.
+func replacedAccount(ctx context.Context, store larder.UserStore, u *larder.User, err error) error {
+	if now, nerr := store.UserByName(ctx, u.Name); nerr == nil && now.ID != u.ID {
+		return fmt.Errorf("user %q was deleted while its new password was typed, and the name is now another account's (id %d, not %d): nothing changed", u.Name, now.ID, u.ID)
+	}
+	return err
+}
+
 func runUserSetDisabled(disabled bool) func(context.Context, *Env, []string) error {
 	verb, help := "enable", "Allows a disabled account's logins again."
 	if disabled {
@@ -295,14 +309,29 @@ func runUserDelete(ctx context.Context, env *Env, args []string) error {
 			"within a second, its password hash goes, and with it the records of its files.\n"+
 			"Its private space (DATA/spaces/id-N, the files and interrupted uploads) is\n"+
 			"removed; with --keep-files it is moved to DATA/deleted/NAME-ID-TIME/ for an\n"+
-			"administrator to hand over. The name can then be registered again: the new\n"+
-			"account is a new id and starts empty.", &cfg)
-	keep := fs.Bool("keep-files", false, "move the account's files to DATA/deleted/ instead of removing them")
+			"administrator to hand over. With --storage s3://…, as the servers have it, the\n"+
+			"space in the bucket goes instead (or is copied to PREFIX/deleted/NAME-ID-TIME/).\n"+
+			"The name can then be registered again: the new account is a new id and starts\n"+
+			"empty.", &cfg)
+	keep := fs.Bool("keep-files", false, "move the account's files to DATA/deleted/ (PREFIX/deleted/ in a bucket) instead of removing them")
+	storage := fs.String("storage", "local", "where the servers keep the users' files, as their --storage says: local (DATA/spaces) or `s3://BUCKET/PREFIX?…`")
 	a, name, err := openAuditedOneArg(ctx, env, fs, &cfg, args, "account name")
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	// The bucket is reached before the account goes: a storage that
+	// cannot be used must not leave an account deleted and its files.
+	var bucket *s3.Backend
+	if *storage != "" && *storage != "local" {
+		bc, err := s3.ParseURL(*storage)
+		if err != nil {
+			return usageError("bad --storage: %v", err)
+		}
+		if bucket, err = s3.New(ctx, bc); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
 	u, err := a.store.UserByName(ctx, name)
 	if err != nil {
 		return err
@@ -311,7 +340,7 @@ func runUserDelete(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "user %s deleted (account id %d); its sessions end within a second\n", name, u.ID)
-	what, err := deleteSpace(ctx, env, a, &cfg, u, *keep)
+	what, err := deleteSpace(ctx, env, a, &cfg, bucket, u, *keep)
 	if rerr := a.recordChange(ctx, name, "deleted by an administrator; "+what); err == nil {
 		err = rerr
 	}

@@ -14,9 +14,9 @@ import (
 
 // auditedServer starts a server recording into its data folder, with
 // alice registered, one download and one failed login of hers behind it.
-func auditedServer(t *testing.T) *testLarder {
+func auditedServer(t *testing.T, configure ...func(*ServeConfig)) *testLarder {
 	t.Helper()
-	l := startLarder(t)
+	l := startLarder(t, configure...)
 	l.put(t, "f.txt", []byte("a file"))
 	sig := larder.NewSignature("pw", course.CourseSalt)
 	wantStatus(t, "register", rawExchange(t, l.addr(), "alice", sig, ""), course.StatusOK)

@@ -17,7 +17,7 @@ import (
 // runAuditWriter is "larder audit-writer": it moves the audit trail that
 // servers publish to NATS JetStream into PostgreSQL, until SIGINT or
 // SIGTERM.
-func runAuditWriter(ctx context.Context, env *Env, args []string) error {
+func runAuditWriter(ctx context.Context, env *Env, args []string) (err error) {
 	// As for serve: SIGHUP (a closed terminal, an operator's reload) never
 	// stops the writer. It has nothing to reload; it says so.
 	hup := make(chan os.Signal, 1)
@@ -62,6 +62,7 @@ func runAuditWriter(ctx context.Context, env *Env, args []string) error {
 		return usageError("%v", err)
 	}
 	cfg.Logger = logger
+	defer func() { err = logFailure(logger, *logFormat, "larder audit-writer failed", err) }()
 
 	// PostgreSQL first: a wrong URL or password fails here, at once. NATS
 	// may come later; the Writer waits for it.

@@ -54,6 +54,7 @@ func defineConfig(fs *flag.FlagSet, env *Env) {
 // setting is one value the file or the environment gives a key.
 type setting struct {
 	key   string
+	table string // the [table] the key stands under in the file, if any
 	value string
 	kind  unstable.Kind // String, Integer or Bool; String for the environment
 	where string        // "FILE:LINE:COL", or "env NAME"
@@ -206,7 +207,13 @@ func kindName(k unstable.Kind) string {
 // unknownKey says that s names no setting, and which it may have meant.
 func unknownKey(s setting) error {
 	msg := fmt.Sprintf("%s: unknown key %q", s.where, s.key)
-	if near := nearestKey(s.key); near != "" {
+	bare := strings.TrimPrefix(s.key, strings.ReplaceAll(s.table, ".", "-")+"-")
+	near := nearestKey(s.key)
+	switch bareNear := nearestKey(bare); {
+	case s.table != "" && bareNear != "" && (near == "" || editDistance(bare, bareNear) < editDistance(s.key, near)):
+		// A key meant for the top, written after a table's header.
+		msg += fmt.Sprintf(" (under [%s]; did you mean %q, before the first [table]?)", s.table, bareNear)
+	case near != "":
 		msg += fmt.Sprintf(" (did you mean %q?)", near)
 	}
 	return usageError("%s; the keys are the flags of larder serve (larder serve -h), and a key under a table [t] is t-key", msg)
@@ -287,7 +294,7 @@ func readConfigFile(path string) ([]setting, error) {
 			it.Next()
 			first := it.Node()
 			key := strings.Join(keyParts(e.Key(), slices.Clone(table)), "-")
-			s := setting{key: key, where: at(first.Raw)}
+			s := setting{key: key, table: strings.Join(table, "."), where: at(first.Raw)}
 			if prev, ok := seen[key]; ok {
 				return nil, usageError("%s: %s is set twice (first at %s)", s.where, key, prev)
 			}

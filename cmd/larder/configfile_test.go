@@ -39,6 +39,8 @@ func TestConfigFileErrors(t *testing.T) {
 			[]string{":2:1: unknown key \"lisen\"", `did you mean "listen"?`, "flags of larder serve"}},
 		{"unknown key in a table", "[native]\nlisen = \"x\"\n",
 			[]string{":2:1: unknown key \"native-lisen\"", `did you mean "native-listen"?`}},
+		{"a top key after a table", "[log]\nlevel = \"info\"\nregistraton = \"closed\"\n",
+			[]string{":3:1: unknown key \"log-registraton\"", `under [log]; did you mean "registration", before the first [table]?`}},
 		{"string for a number", "max-conns = \"many\"\n", []string{":1:1: max-conns: want a whole number, got a string"}},
 		{"number for a string", "[native]\nlisten = 23457\n", []string{":2:1: native-listen: want a string", "got a whole number"}},
 		{"string for a switch", "pprof = \"yes\"\n", []string{":1:1: pprof: want true or false, got a string"}},

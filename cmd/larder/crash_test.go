@@ -884,10 +884,15 @@ var lnpPlainLine = regexp.MustCompile(`native protocol on (127\.0\.0\.1:\d+) IN 
 // startCrashServer starts larder serve and waits for it to say where it
 // serves both protocols.
 func startCrashServer(t *testing.T, data, files string, args ...string) (*crashServer, error) {
-	p := &crashServer{stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--insecure-plaintext-native",
+	return startServerArgs(t, append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--insecure-plaintext-native",
 		"--data", data, "--files", files, "--hash-memory", "64", "--hash-passes", "1",
-		"--min-free", "0", "--shutdown-grace", "30s"}, args...)
+		"--min-free", "0", "--shutdown-grace", "30s"}, args...))
+}
+
+// startServerArgs starts larder with args (serve, and a plaintext native
+// protocol) and waits for it to say where it serves both protocols.
+func startServerArgs(t *testing.T, args []string) (*crashServer, error) {
+	p := &crashServer{stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(os.Environ(), "LARDER_TEST_RUN_MAIN=1")
 	if os.Getenv("GORACE") == "" {

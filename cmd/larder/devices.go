@@ -52,20 +52,20 @@ func forgetDevice(env *Env, t lnpTarget) {
 // deviceLogin logs in to t with the device credential 'larder login'
 // stored, unless a password was given (--password-stdin,
 // LARDER_PASSWORD), which then wins. It reports false when there is no
-// credential to use, or the server refused it (revoked, expired): that
-// one is forgotten, and the caller asks for the password.
-func (f *lnpFlags) deviceLogin(ctx context.Context, env *Env, t lnpTarget) (context.Context, *lnpSession, bool, error) {
+// credential to use, or the server refused it (refused is then true), and
+// the caller asks for the password.
+func (f *lnpFlags) deviceLogin(ctx context.Context, env *Env, t lnpTarget) (_ context.Context, _ *lnpSession, ok, refused bool, _ error) {
 	if f.passwordStdin || env.Getenv("LARDER_PASSWORD") != "" {
-		return nil, nil, false, nil
+		return nil, nil, false, false, nil
 	}
 	d, ok := storedDevice(env, t)
 	if !ok {
-		return nil, nil, false, nil
+		return nil, nil, false, false, nil
 	}
 	if !time.Now().Before(d.Expires) {
 		fmt.Fprintf(env.Stderr, "larder: the device credential of %s on %s expired at %s: forgotten; 'larder login' saves a new one\n", t.user, t.server, d.Expires.Format(time.RFC3339))
 		forgetDevice(env, t)
-		return nil, nil, false, nil
+		return nil, nil, false, false, nil
 	}
 	cancel := context.CancelFunc(func() {})
 	if f.timeout > 0 {
@@ -74,26 +74,29 @@ func (f *lnpFlags) deviceLogin(ctx context.Context, env *Env, t lnpTarget) (cont
 	opts, err := loginOptions(env, f.idleTimeout)
 	if err != nil {
 		cancel()
-		return nil, nil, false, err
+		return nil, nil, false, false, err
 	}
 	conn, err := f.dialLNP(ctx, env, t)
 	if err != nil {
 		cancel()
-		return nil, nil, false, err
+		return nil, nil, false, false, err
 	}
 	s := &lnpSession{target: t, cancel: cancel, fingerprint: fingerprintOf(conn), device: d.ID}
 	s.Session, err = client.LoginDevice(ctx, conn, t.user, d.ID, d.Secret, opts.SessionOptions)
 	if st, ok := lnpStatus(err); ok && st == lnp.StatusInvalidLogin {
 		cancel()
-		fmt.Fprintf(env.Stderr, "larder: the server refused the device credential of %s on %s (revoked or expired): forgotten; 'larder login' saves a new one\n", t.user, t.server)
-		forgetDevice(env, t)
-		return nil, nil, false, nil
+		// Revoked, expired, or its account disabled: the answer does not
+		// say which. The caller forgets it once the password logs in,
+		// which a disabled account's does not: its device, still valid on
+		// the server, is kept for when the account is enabled again.
+		fmt.Fprintf(env.Stderr, "larder: the server refused the device credential of %s on %s (revoked or expired, or the account is disabled)\n", t.user, t.server)
+		return nil, nil, false, true, nil
 	}
 	if err != nil {
 		cancel()
-		return nil, nil, false, sessionError(err)
+		return nil, nil, false, false, sessionError(err)
 	}
-	return ctx, s, true, nil
+	return ctx, s, true, false, nil
 }
 
 // addDevice gives the server a new device credential for this machine,

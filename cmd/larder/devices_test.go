@@ -50,7 +50,7 @@ func TestLoginOnce(t *testing.T) {
 	}
 	wantExit(t, bare, exitFailure, []string{"no password"}, "whoami") // asks for the password: no terminal
 
-	// The stolen copy of the file is refused, and forgotten.
+	// The stolen copy of the file is refused.
 	must(t, os.WriteFile(path, stolen, 0o600))
 	e, _, stderr := withVars(env, "LARDER_PASSWORD", "")
 	if err := run(e, "whoami"); err == nil {
@@ -132,4 +132,24 @@ func TestPepperRetireCountsDevices(t *testing.T) {
 	wantErrorSaying(t, "pepper retire p1 while alice's device uses it", err, "still used by 1 accounts (alice)")
 	adminOK(t, l, "", "user", "devices", "alice", "--revoke-all")
 	adminOK(t, l, "", "pepper", "retire", "p1")
+}
+
+// TestDeviceKeptWhileAccountDisabled: a device refused because its
+// account is disabled (the server's answer does not say why) is kept, and
+// logs in again once the account is enabled.
+func TestDeviceKeptWhileAccountDisabled(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	bare := noPassword(env)
+	runOK(t, bare, "whoami")
+	adminOK(t, l, "", "user", "disable", "alice")
+	e, _, stderr := withVars(bare)
+	if err := run(e, "whoami"); err == nil {
+		t.Fatal("whoami of a disabled account succeeded")
+	}
+	if !strings.Contains(stderr.String(), "refused the device credential") {
+		t.Errorf("stderr %q: want it to say the device credential was refused", stderr)
+	}
+	adminOK(t, l, "", "user", "enable", "alice")
+	runOK(t, bare, "whoami") // by the same device credential
 }

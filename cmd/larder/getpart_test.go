@@ -205,9 +205,9 @@ func TestCourseToHTTPServer(t *testing.T) {
 }
 
 // TestRegisterOnLNPPort: register against larder's native (TLS) port
-// says what it met, with get's exit code.
+// says what it met, with get's exit code, and how to register there.
 func TestRegisterOnLNPPort(t *testing.T) {
 	l := startLarder(t)
 	env, _, _ := testEnv(t, l.addr())
-	wantExit(t, env, exitNetwork, []string{"not a course-protocol server", "native"}, "register", "--server", l.lnpAddr())
+	wantExit(t, env, exitNetwork, []string{"not a course-protocol server", "larder register --native --server " + l.lnpAddr()}, "register", "--server", l.lnpAddr())
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
@@ -179,14 +180,22 @@ func (f *lnpFlags) connect(ctx context.Context, env *Env) (context.Context, *lnp
 	if err != nil {
 		return nil, nil, err
 	}
-	if ctx, s, ok, err := f.deviceLogin(ctx, env, t); ok || err != nil {
-		return ctx, s, err
+	dctx, s, ok, refused, err := f.deviceLogin(ctx, env, t)
+	if ok || err != nil {
+		return dctx, s, err
 	}
 	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	return f.login(ctx, env, t, password, func() (string, error) { return f.saltFor(env, t) })
+	ctx, s, err = f.login(ctx, env, t, password, func() (string, error) { return f.saltFor(env, t) })
+	if err == nil && refused {
+		// The account takes the password: the device was revoked or
+		// has expired.
+		fmt.Fprintf(env.Stderr, "larder: the refused device credential of %s on %s is forgotten; 'larder login' saves a new one\n", t.user, t.server)
+		forgetDevice(env, t)
+	}
+	return ctx, s, err
 }
 
 // login connects to t within the connect timeout, sets up TLS as t trusts
@@ -348,9 +357,14 @@ func lnpStatus(err error) (lnp.Status, bool) {
 }
 
 // printable returns s as it may be shown on a terminal: quoted, with
-// escapes, if it holds anything but printable characters, so that a name
-// from the server cannot move the cursor or rewrite what the user sees.
+// escapes, if it holds anything but printable characters or bytes that are
+// not UTF-8, so that a name from the server, or one in the audit trail
+// from a client, cannot move the cursor or rewrite what the user sees (a
+// bidirectional override is not printable either).
 func printable(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			return strconv.Quote(s)

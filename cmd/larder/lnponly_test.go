@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -132,4 +134,62 @@ func TestPepperRetireNativeOnly(t *testing.T) {
 	runOK(t, env, "whoami")
 	adminOK(t, l, "", "pepper", "retire", "p1")
 	runOK(t, env, "whoami")
+}
+
+// readFunc is an io.Reader that runs a function at its first read.
+type readFunc struct {
+	first func()
+	r     io.Reader
+}
+
+func (f *readFunc) Read(p []byte) (int, error) {
+	if f.first != nil {
+		f.first()
+		f.first = nil
+	}
+	return f.r.Read(p)
+}
+
+// TestAdminPasswdAcrossReregistration: an administrator resets alice's
+// password; while the new password is being typed, alice is deleted and
+// someone else registers the name. The reset must not land on the new
+// account (which starts at the same credential generation): it would
+// hand the stranger's account to alice's owner. It is refused, saying so.
+func TestAdminPasswdAcrossReregistration(t *testing.T) {
+	l := startLarder(t)
+	nativeOnly(t, l)
+	stranger, _, _ := testEnv(t, "127.0.0.1:1", "LARDER_NATIVE_SERVER", l.lnpAddr(), "LARDER_PASSWORD", "theirs")
+	var out, errOut bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	env.Stdin = &readFunc{r: strings.NewReader("reset\n"), first: func() {
+		adminOK(t, l, "", "user", "delete", "alice")
+		runOK(t, stranger, "register", "--native")
+	}}
+	args := append([]string{"admin", "user", "passwd", "alice", "--password-stdin"}, accountFlags(l.cfg.AccountConfig)...)
+	err := Run(t.Context(), env, args)
+	if err == nil || !strings.Contains(err.Error(), "deleted") {
+		t.Errorf("the reset of an account deleted and made again meanwhile: %v (%s), want a refusal saying so", err, out.String())
+	}
+	runOK(t, stranger, "whoami") // the stranger's password still opens the new account
+	reset, _, _ := withVars(stranger, "LARDER_PASSWORD", "reset")
+	wantExit(t, reset, exitDenied, []string{"INVALID_LOGIN"}, "whoami")
+}
+
+// TestPepperRetireNativeOnlyDevice: after a rotation, an account that logs
+// in over the native protocol only, with a device credential (no password
+// typed since 'larder login'), moves to the new pepper at its next login
+// too, its credential and its device's, so the old pepper can be retired.
+func TestPepperRetireNativeOnlyDevice(t *testing.T) {
+	l := startLarder(t)
+	env := nativeOnly(t, l)
+	runOK(t, env, "login")
+	adminOK(t, l, "", "pepper", "rotate")
+	bare := noPassword(env)
+	runOK(t, bare, "whoami") // by the device credential
+	if _, _, err := l.admin(t, "", "pepper", "retire", "p1"); err != nil {
+		t.Fatalf("pepper retire p1 after alice's device login: %v", err)
+	}
+	runOK(t, bare, "whoami")
+	reset, _, _ := withVars(env, "LARDER_PASSWORD", "pw")
+	runOK(t, reset, "whoami") // and by the password
 }

@@ -10,7 +10,9 @@
 //	larder admin ...             administer accounts and password hashing
 //	larder audit                 read the audit trail
 //	larder audit-writer          move the audit trail from NATS JetStream into PostgreSQL
+//	larder version, --version    print the version, commit and Go release
 //	larder check server ADDR     check a course-protocol server against the protocol
+//	larder check client -- CMD   check a course-protocol client against an adversarial server
 //
 // main only wires signals and exit codes; Run dispatches to one file per
 // subcommand. Run "larder help" for the list of subcommands and
@@ -25,7 +27,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -39,7 +40,7 @@ func main() {
 	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, SystemConfig: SystemConfigFile}
 	err := Run(ctx, env, os.Args[1:])
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, new(*loggedError)) {
 		fmt.Fprintf(os.Stderr, "larder: %s\n", strings.TrimPrefix(err.Error(), "larder: "))
 	}
 	os.Exit(ExitCode(err))
@@ -88,12 +89,16 @@ func commands() []command {
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},
-		{"check", "check another course-protocol server against the protocol", runCheck},
+		{"version", "print larder's version, commit and Go release (also --version)", runVersion},
+		{"check", "check another course-protocol server or client against the protocol", runCheck},
 	}
 }
 
 // Run runs the subcommand named by args[0].
 func Run(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return runVersion(ctx, env, args[1:])
+	}
 	return dispatch(ctx, env, "larder", commands(), args)
 }
 
@@ -176,20 +181,4 @@ func applyConfig(fs *flag.FlagSet) error {
 		}
 	}
 	return nil
-}
-
-// version returns the module's version and, for a build from a checkout,
-// its commit.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func TestMetricsListener(t *testing.T) {
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "\nlarder_connections_total 0\n") || !strings.Contains(body, "larder_password_checks_total{") ||
 		!strings.Contains(body, "\nlarder_audit_sink_up 1\n") || !strings.Contains(body, "\nlarder_audit_events_not_taken_total{reason=\"queue_full\"} 0\n") {
 		t.Errorf("/metrics: %d %q", code, body)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, `larder_build_info{goarch="`+runtime.GOARCH+`",goos="`+runtime.GOOS+`",goversion="`+runtime.Version()+`",modified="false",revision="",revision_time="",version="(devel)"} 1`) {
+		t.Errorf("/metrics has no larder_build_info of this test binary:\n%s", body)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -151,7 +151,7 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 	if errors.Is(err, client.ErrNoReply) {
 		// errServerClosed: the network exit code, as get's.
 		return fmt.Errorf("%w with no reply to the registration: it is not a course-protocol server "+
-			"(larder's native port, perhaps: register on its course port, then 'larder login' to the native one)", errServerClosed)
+			"(larder's native port, perhaps: 'larder register --native --server %s' registers there)", errServerClosed, f.server)
 	}
 	if err != nil {
 		return err

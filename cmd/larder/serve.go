@@ -25,8 +25,10 @@ import (
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/metrics"
+	"github.com/larderfs/larder/internal/s3"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/internal/version"
 )
 
 // ServeConfig is everything "larder serve" can be told.
@@ -34,8 +36,12 @@ type ServeConfig struct {
 	AccountConfig // where accounts live and how passwords are hashed
 	Audit         AuditConfig
 
-	Listen         string
-	FilesDir       string // the served folder; "" means DataDir/files
+	Listen   string
+	FilesDir string // the served folder; "" means DataDir/files
+	// Storage is where the shared area and the private spaces live: ""
+	// or "local" for the served folder and DataDir/spaces, or an
+	// s3:// URL (see s3.ParseURL) for a bucket several servers share.
+	Storage        string
 	MaxConns       int
 	RequestTimeout time.Duration
 	WriteTimeout   time.Duration
@@ -135,7 +141,27 @@ func (c *ServeConfig) validate() error {
 	if _, err := newLogger(io.Discard, new(slog.LevelVar), c.LogLevel, c.LogFormat); err != nil {
 		return usageError("%v", err)
 	}
+	if _, err := c.bucket(); err != nil {
+		return err
+	}
 	return c.checkPaths()
+}
+
+// bucket returns the bucket of --storage, or a zero Config for the local
+// disk.
+func (c *ServeConfig) bucket() (s3.Config, error) {
+	var b s3.Config
+	if c.Storage == "" || c.Storage == "local" {
+		return b, nil
+	}
+	b, err := s3.ParseURL(c.Storage)
+	if err != nil {
+		return b, usageError("bad --storage: %v", err)
+	}
+	if c.FilesDir != "" {
+		return b, usageError("--files names a folder of this machine; with --storage s3://… the shared area is the bucket's PREFIX/shared/: put its files there")
+	}
+	return b, nil
 }
 
 // define declares the flags of larder serve on fs, with c's values as
@@ -146,6 +172,9 @@ func (c *ServeConfig) define(fs *flag.FlagSet) {
 	c.AccountConfig.define(fs)
 	fs.BoolVar(&c.LowerHashPolicy, "hash-lower-policy", false, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
 	fs.StringVar(&c.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
+	fs.StringVar(&c.Storage, "storage", "local", "where the shared area and the users' files live: local (--files and DATA/spaces), or an S3-compatible bucket,\n"+
+		"`s3://BUCKET/PREFIX?endpoint=URL&region=REGION&path-style=true`, shared by servers on one --db (credentials from\n"+
+		"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials, never this flag; docs/OPERATIONS.md)")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "connections served at once; more are told the server is busy")
 	fs.IntVar(&c.MaxConnsPerAddress, "max-conns-per-address", c.MaxConnsPerAddress, "connections of both protocols served at once for one client address (IPv6: one /64), loopback included; more are told the server is busy; 0 for no limit")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time a client has to send its whole request")
@@ -198,7 +227,7 @@ func ignoreSIGPIPEFor(sink string) {
 	}
 }
 
-func runServe(ctx context.Context, env *Env, args []string) error {
+func runServe(ctx context.Context, env *Env, args []string) (err error) {
 	// SIGHUP never stops a server: an operator sends it to reload, a
 	// closed terminal sends it too. Taken before anything else, so that
 	// one arriving while the server starts does not kill it either.
@@ -215,6 +244,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	defer func() { err = logFailure(logger, cfg.LogFormat, "larder serve failed", err) }()
 	ignoreSIGPIPEFor(cfg.Audit.Sink)
 
 	if cfg.CPUProfile != "" {
@@ -232,12 +262,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "larder: %s (accounts in %s, pepper %s, audit trail to %s)\n",
-		m.courseLine(), m.accounts.where, m.accounts.peppers.Current().ID, m.auditWhere())
-	fmt.Fprintf(env.Stderr, "larder: %s\n", m.lnpLine())
-	if m.metricsLn != nil {
-		fmt.Fprintf(env.Stderr, "larder: metrics at http://%s/metrics, health at /healthz\n", m.MetricsAddr())
-	}
+	m.announce(env.Stderr)
 
 	served := make(chan error, 1)
 	go func() { served <- m.Serve() }()
@@ -301,7 +326,7 @@ func newLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logg
 		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
 	}
 	lv.Set(l)
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationString}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -322,6 +347,7 @@ type Main struct {
 	accounts *accounts
 	audit    *auditTrail // nil with --audit-sink off
 	spaces   *disk.Spaces
+	bucket   *s3.Backend                     // with --storage s3://…; then spaces and files are nil
 	lnpLn    net.Listener                    // nil with --native-listen off
 	throttle *auth.Throttle                  // the logins', which a reload changes
 	identity *tlsconf.Identity               // nil in plaintext
@@ -358,17 +384,24 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}()
 
+	bucket, _ := cfg.bucket() // validate checked it
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
-	if cfg.FilesDir == "" {
-		cfg.FilesDir = filepath.Join(cfg.DataDir, "files")
-		if err := os.MkdirAll(cfg.FilesDir, 0o750); err != nil {
+	if bucket.Bucket != "" {
+		if m.bucket, err = s3.New(ctx, bucket); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	} else {
+		if cfg.FilesDir == "" {
+			cfg.FilesDir = filepath.Join(cfg.DataDir, "files")
+			if err := os.MkdirAll(cfg.FilesDir, 0o750); err != nil {
+				return fmt.Errorf("served folder: %w", err)
+			}
+		}
+		if m.files, err = disk.Open(cfg.FilesDir); err != nil {
 			return fmt.Errorf("served folder: %w", err)
 		}
-	}
-	if m.files, err = disk.Open(cfg.FilesDir); err != nil {
-		return fmt.Errorf("served folder: %w", err)
 	}
 	if m.accounts, err = openServerAccounts(ctx, &cfg.AccountConfig, m.Logger); err != nil {
 		return err
@@ -404,7 +437,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ShuffleBlocks:        cfg.ShuffleBlocks,
 		MaxTransfersPerUser:  cfg.MaxTransfersPerUser,
 		IdleTimeout:          cfg.LNPIdleTimeout,
-		Name:                 "larder " + version(),
+		Name:                 serverVersion(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
 	// read and write deadlines, so the probes would find nothing the
@@ -421,7 +454,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.srv.Files == nil {
 		// Without LNP/1 the files service has the served folder alone:
 		// no spaces and no records, so nothing to write or to recover.
-		if m.srv.Files, err = files.New(files.Config{Backend: files.NewLocal(m.files, nil), Logger: m.Logger}); err != nil {
+		var b files.Backend = files.NewLocal(m.files, nil)
+		if m.bucket != nil {
+			b = m.bucket
+		}
+		if m.srv.Files, err = files.New(files.Config{Backend: b, Logger: m.Logger}); err != nil {
 			return fmt.Errorf("served folder: %w", err)
 		}
 	}
@@ -440,7 +477,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsListen); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
+		build := version.Read()
 		mc := metrics.Config{
+			Build:     &build,
 			Server:    m.srv.Stats,
 			Auth:      authn.Stats,
 			Logger:    m.Logger,
@@ -448,6 +487,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		if m.audit != nil {
 			mc.Audit = m.audit.stats
+		}
+		if m.bucket != nil {
+			// Without its store the server can serve no file: a load
+			// balancer should send its clients elsewhere.
+			mc.Checks = append(mc.Checks, metrics.Check{Name: "file store", Func: m.bucket.Check})
 		}
 		h := metrics.NewHandler(mc)
 		// Served from now on: /healthz says "not listening" until Serve.
@@ -508,8 +552,8 @@ func (m *Main) Reload() {
 // startReason sums up the settings an auditor would want to know.
 func (m *Main) startReason() string {
 	c := &m.Config
-	return fmt.Sprintf("larder %s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
-		version(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
+	return fmt.Sprintf("%s; registration %s; max-conns %d; hash %s; pepper %s; audit sync %s, full %s",
+		serverVersion(), c.Registration, c.MaxConns, c.Hash.String(), m.accounts.peppers.Current().ID, c.Audit.Sync, c.Audit.Full)
 }
 
 // auditWhere says where the audit trail goes.
@@ -564,8 +608,16 @@ func (m *Main) MetricsAddr() net.Addr {
 	return m.metricsLn.Addr()
 }
 
-// FilesDir returns the served folder.
+// FilesDir returns the served folder ("" with --storage s3://…).
 func (m *Main) FilesDir() string { return m.Config.FilesDir }
+
+// serving names what is served: the served folder, or the bucket.
+func (m *Main) serving() string {
+	if m.bucket != nil {
+		return m.Config.Storage
+	}
+	return m.Config.FilesDir
+}
 
 // Serve serves until Shutdown or Close; it then returns nil.
 func (m *Main) Serve() error {
@@ -667,19 +719,24 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 	if cfg.LNPListen == "off" {
 		return nil
 	}
-	if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
-		return fmt.Errorf("users' spaces: %w", err)
-	}
-	if err := m.adoptSpaces(ctx); err != nil {
-		return fmt.Errorf("users' spaces: %w", err)
-	}
-	svc, err := files.New(files.Config{
-		Backend: files.NewLocal(m.files, m.spaces),
+	fc := files.Config{
+		Backend: m.bucket,
 		Records: m.accounts.db.files(),
 		Quota:   cfg.Quota,
-		Reserve: disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...),
 		Logger:  m.Logger,
-	})
+	}
+	if m.bucket == nil {
+		if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {
+			return fmt.Errorf("users' spaces: %w", err)
+		}
+		if err := m.adoptSpaces(ctx); err != nil {
+			return fmt.Errorf("users' spaces: %w", err)
+		}
+		fc.Backend = files.NewLocal(m.files, m.spaces)
+		// Uploads on a bucket take no space of this machine's disks.
+		fc.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
+	}
+	svc, err := files.New(fc)
 	if err != nil {
 		return fmt.Errorf("users' files: %w", err)
 	}
@@ -725,9 +782,9 @@ func (m *Main) LNPAddr() net.Addr {
 // courseLine says where the course protocol is served, and what.
 func (m *Main) courseLine() string {
 	if m.ln == nil {
-		return fmt.Sprintf("serving %s over the native protocol only (--listen off)", m.FilesDir())
+		return fmt.Sprintf("serving %s over the native protocol only (--listen off)", m.serving())
 	}
-	return fmt.Sprintf("serving %s on %s", m.FilesDir(), m.Addr())
+	return fmt.Sprintf("serving %s on %s", m.serving(), m.Addr())
 }
 
 // lnpLine says where and how the native protocol is served.

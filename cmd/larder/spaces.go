@@ -11,6 +11,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/s3"
 )
 
 // adoptSpaces gives the spaces of older versions, named after the user's
@@ -40,8 +41,9 @@ func (m *Main) adoptSpaces(ctx context.Context) error {
 
 // deleteSpace deals with the files of the deleted account u: it removes
 // their records, and removes its space, or with keep moves it to
-// DATA/deleted. It says what it did, for the audit trail, and prints it.
-func deleteSpace(ctx context.Context, env *Env, a *accounts, cfg *AccountConfig, u *larder.User, keep bool) (string, error) {
+// DATA/deleted; in bucket, if not nil, rather than DATA/spaces. It says
+// what it did, for the audit trail, and prints it.
+func deleteSpace(ctx context.Context, env *Env, a *accounts, cfg *AccountConfig, bucket *s3.Backend, u *larder.User, keep bool) (string, error) {
 	usage, err := a.db.files().DeleteSpace(ctx, larder.SpaceOf(u.ID))
 	if err != nil {
 		return "its file records could not be removed", err
@@ -49,6 +51,26 @@ func deleteSpace(ctx context.Context, env *Env, a *accounts, cfg *AccountConfig,
 	// The block sums of contents no file has any more; a server's hourly
 	// sweep would remove them too.
 	a.db.files().PruneBlockSums(ctx)
+
+	if bucket != nil {
+		aside := ""
+		if keep {
+			aside = disk.AsideName(u.Name, u.ID, time.Now())
+		}
+		found, err := bucket.DeleteSpace(u.ID, aside)
+		switch {
+		case err != nil:
+			return "its files could not be removed from the bucket", fmt.Errorf("the account is deleted, but its files stay in the bucket below spaces/%d/: %w", u.ID, err)
+		case !found:
+			fmt.Fprintf(env.Stdout, "%s had no files in the bucket\n", u.Name)
+			return "it had no files", nil
+		case keep:
+			fmt.Fprintf(env.Stdout, "its files (%d recorded, %d bytes) are kept in the bucket below deleted/%s/\n", usage.Files, usage.Bytes, aside)
+			return "files kept in the bucket below deleted/" + aside + "/", nil
+		}
+		fmt.Fprintf(env.Stdout, "its files (%d recorded, %d bytes) are removed from the bucket\n", usage.Files, usage.Bytes)
+		return "files removed", nil
+	}
 
 	dir := filepath.Join(cfg.DataDir, "spaces")
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {

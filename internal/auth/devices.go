@@ -109,6 +109,13 @@ func (h *Hasher) OpenDevice(name string, id [16]byte, stored string) (LNPKeys, b
 		string(keyID) != string(h.currentKeyID()), nil
 }
 
+// dummyDevice returns a device credential sealed with the current pepper,
+// for StartDevice to open where there is none.
+func (h *Hasher) dummyDevice(name string, id [16]byte) string {
+	s, _ := h.SealDevice(name, id, LNPKeys{})
+	return s
+}
+
 // devicePepper returns the ID of the pepper that seals a stored device
 // credential; "" for none or an unreadable one.
 func devicePepper(stored string) string {
@@ -194,22 +201,34 @@ func (a *Authenticator) StartDevice(ctx context.Context, name string, id [16]byt
 	if err != nil {
 		return nil, err
 	}
+	// Every name does the same work, as in StartLNP, so that the time of
+	// the challenge does not tell which names exist: two account lookups
+	// (one a miss) for a name found, a device lookup (under no account's
+	// id, 0, for a name not found), and a device credential opened (a
+	// dummy where there is none).
+	var uid int64
 	u, err := a.store.UserByName(ctx, name)
 	switch {
 	case larder.ErrorCode(err) == larder.ENOTFOUND:
-		return c, nil
 	case err != nil:
 		return nil, err
+	default:
+		c.user, uid = u, u.ID
+		a.store.UserByName(ctx, name+"\x00")
 	}
-	c.user = u
-	d, err := ds.Device(ctx, u.ID, id)
+	stored := a.hasher.dummyDevice(name, id)
+	d, err := ds.Device(ctx, uid, id)
 	switch {
 	case larder.ErrorCode(err) == larder.ENOTFOUND:
-		return c, nil
 	case err != nil:
 		return nil, err
+	case c.user != nil:
+		stored = d.Credential
 	}
-	keys, reseal, err := a.hasher.OpenDevice(name, id, d.Credential)
+	keys, reseal, err := a.hasher.OpenDevice(name, id, stored)
+	if c.user == nil || d == nil {
+		return c, nil
+	}
 	if err != nil {
 		// Sealed with a pepper retired since, or altered: the device
 		// logs in no more, and its owner logs in again with the
@@ -240,8 +259,20 @@ func (a *Authenticator) FinishDevice(ctx context.Context, c *LNPChallenge, authM
 		a.audit(ctx, c.name, from, "device login refused: "+id+" expired at "+c.device.ExpiresAt.UTC().Format(time.RFC3339))
 		return nil, larder.Errorf(larder.EUNAUTHORIZED, "device %s of user %q has expired", id, c.name)
 	}
+	// The account as it is now, as in FinishLNP: it may have been
+	// disabled or deleted since the HELLO. Its password may have changed
+	// too; a device kept across the change (--keep-devices) still logs
+	// in, to the account at its new generation.
+	now, err := a.store.UserByName(ctx, c.name)
+	switch {
+	case larder.ErrorCode(err) == larder.ENOTFOUND || err == nil && now.ID != c.user.ID:
+		return nil, larder.Errorf(larder.EUNAUTHORIZED, "the account %q was deleted since its challenge", c.name)
+	case err != nil:
+		a.throttle.Abandoned(c.name, from) // the server's trouble, not a guess
+		return nil, err
+	}
 	a.throttle.Succeeded(c.name, from)
-	u, err := admit(c.user)
+	u, err := admit(now)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +291,12 @@ func (a *Authenticator) FinishDevice(ctx context.Context, c *LNPChallenge, authM
 		return nil, err
 	}
 	a.audit(ctx, u.Name, from, "device login: "+id)
+	// The account's own credential moves to the current pepper too, or a
+	// user who logs in only with devices would hold the old pepper back
+	// from retirement.
+	if u.LNPCredential != "" && a.hasher.LNPNeedsReseal(u.LNPCredential) {
+		a.resealUnopened(ctx, u, from)
+	}
 	return &LNPResult{User: u, Device: c.device.ID, ServerSignature: lnp.ServerSignature(c.keys.ServerKey, authMessage)}, nil
 }
 

@@ -198,7 +198,7 @@ func (a *Authenticator) reseal(ctx context.Context, u *larder.User, c *LNPChalle
 	from0, _ := a.hasher.DescribeLNP(u.LNPCredential)
 	v, err := a.hasher.SealLNP(u.Name, c.Salt, c.KDF, c.keys)
 	if err == nil {
-		err = a.store.SetLNPCredential(ctx, u.Name, u.CredentialGen, u.LNPCredential, v)
+		err = a.store.SetLNPCredential(ctx, u.Name, u.ID, u.CredentialGen, u.LNPCredential, v)
 	}
 	if err != nil {
 		a.log(slog.LevelWarn, "LNP/1 credential not sealed again", "user", u.Name, "from", from0, "error", err)
@@ -207,6 +207,17 @@ func (a *Authenticator) reseal(ctx context.Context, u *larder.User, c *LNPChalle
 	u.LNPCredential = v
 	to, _ := a.hasher.DescribeLNP(v)
 	a.audit(ctx, u.Name, from, "LNP/1 credential resealed: "+from0+" -> "+to)
+}
+
+// resealUnopened is reseal after a login that did not open u's
+// credential (a device's): it opens it first.
+func (a *Authenticator) resealUnopened(ctx context.Context, u *larder.User, from netip.Addr) {
+	salt, kdf, keys, err := a.hasher.OpenLNP(u.Name, u.LNPCredential)
+	if err != nil {
+		a.log(slog.LevelWarn, "LNP/1 credential not sealed again", "user", u.Name, "error", err)
+		return
+	}
+	a.reseal(ctx, u, &LNPChallenge{Salt: salt, KDF: kdf, keys: keys}, from)
 }
 
 // EnrollLNP stores a credential for u, which has just logged in with its
@@ -219,7 +230,7 @@ func (a *Authenticator) EnrollLNP(ctx context.Context, u *larder.User, salt []by
 	if err != nil {
 		return err
 	}
-	if err := a.store.SetLNPCredential(ctx, u.Name, u.CredentialGen, u.LNPCredential, v); err != nil {
+	if err := a.store.SetLNPCredential(ctx, u.Name, u.ID, u.CredentialGen, u.LNPCredential, v); err != nil {
 		return err
 	}
 	what := "LNP/1 credential enrolled: "

@@ -26,7 +26,7 @@ func (a *Authenticator) ChangePassword(ctx context.Context, name string, oldSig,
 	}
 	// ReplaceVerifier dropped the old password's credential.
 	u.LNPCredential = ""
-	if err := a.store.SetLNPCredential(ctx, name, u.CredentialGen, "", cred); err != nil {
+	if err := a.store.SetLNPCredential(ctx, name, u.ID, u.CredentialGen, "", cred); err != nil {
 		return u, err
 	}
 	u.LNPCredential = cred
@@ -45,7 +45,7 @@ func (a *Authenticator) ChangeLNPPassword(ctx context.Context, u *larder.User, s
 	if err != nil {
 		return nil, err
 	}
-	err = a.store.ReplaceCredentials(ctx, u.Name, u.CredentialGen, "", cred)
+	err = a.store.ReplaceCredentials(ctx, u.Name, u.ID, u.CredentialGen, "", cred)
 	if larder.ErrorCode(err) == larder.ECONFLICT {
 		return nil, larder.Errorf(larder.EUNAUTHORIZED, "the password of %q changed meanwhile: log in again", u.Name)
 	}

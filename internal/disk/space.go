@@ -480,6 +480,3 @@ func (s *Spaces) RemoveStaleUploads(before time.Time) (int, error) {
 	}
 	return removed, nil
 }
-
-// ReadAt reads the bytes written: a resumed upload hashes what it had.
-func (u *Upload) ReadAt(p []byte, off int64) (int, error) { return u.f.ReadAt(p, off) }

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"hash"
 	"io"
 	"time"
 
@@ -44,9 +45,15 @@ type Area interface {
 	Remove(p string) error
 	// Rename moves from, a file or a folder, to to; without overwrite
 	// an existing to is a conflict. On a disk it is one step; a store
-	// that moves a folder object by object must be able to finish a move
-	// cut in the middle when it is called again, as Recover would.
+	// that moves object by object refuses what it would refuse before it
+	// changes anything, and can finish a move cut in the middle (see
+	// FinishRename).
 	Rename(from, to string, overwrite bool) error
+	// FinishRename finishes a Rename of from to to that stopped in the
+	// middle (a crash, a store that stopped answering), if one did: the
+	// replay of a rename's intent calls it before it looks at from and
+	// to. A backend whose renames are one step has nothing to finish.
+	FinishRename(from, to string) error
 
 	// StartUpload opens the part of an upload of size bytes to p,
 	// resuming an earlier one of the same path and size if resume.
@@ -100,8 +107,12 @@ type Part interface {
 	ID() string
 	// Offset is the bytes written so far (where a resume starts).
 	Offset() int64
-	// ReadAt reads what was written, to hash a resumed upload's prefix.
-	io.ReaderAt
+	// HashPrefix brings h, a new SHA-256, to the state of having hashed
+	// the bytes a resumed part holds (Offset before any Write): by
+	// reading them back from a disk, or, from a store that cannot read
+	// back the parts of an unfinished upload, from the state it kept
+	// with them.
+	HashPrefix(h hash.Hash) error
 	// Sync makes what was written durable, and returns the part's Info
 	// (its modification time is the file's once placed).
 	Sync() (Info, error)

@@ -7,8 +7,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,18 +29,47 @@ type crashWorld struct {
 	spaces string
 	shared string
 	open   func() (larder.FileStore, func()) // a new connection to the one database
+	// backend, if not nil, opens a new instance of another backend
+	// than the disk at spaces and shared, over one storage.
+	backend func() (Backend, func())
+}
+
+// worlds returns the crashWorlds of each backend, on the database open
+// opens: the disk's below a new folder, and each of TestBackends.
+func worlds(open func(t *testing.T) func() (larder.FileStore, func())) map[string]func(t *testing.T) *crashWorld {
+	ws := map[string]func(t *testing.T) *crashWorld{
+		"disk": func(t *testing.T) *crashWorld {
+			top := t.TempDir()
+			w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: open(t)}
+			must(t, os.Mkdir(w.shared, 0o755))
+			return w
+		},
+	}
+	for name, backend := range TestBackends {
+		ws[name] = func(t *testing.T) *crashWorld { return &crashWorld{t: t, open: open(t), backend: backend(t)} }
+	}
+	return ws
+}
+
+// newBackend opens a new instance of the world's backend.
+func (w *crashWorld) newBackend() (Backend, func()) {
+	if w.backend != nil {
+		return w.backend()
+	}
+	spaces, err := disk.OpenSpaces(w.spaces)
+	must(w.t, err)
+	shared, err := disk.Open(w.shared)
+	must(w.t, err)
+	return NewLocal(shared, spaces), func() { shared.Close(); spaces.Close() }
 }
 
 // service opens a new Service over the world, stopping at the step named
 // stop (none if ""), with the racy window off.
 func (w *crashWorld) service(stop string) (*Service, *Space) {
 	t := w.t
-	spaces, err := disk.OpenSpaces(w.spaces)
-	must(t, err)
-	shared, err := disk.Open(w.shared)
-	must(t, err)
+	backend, closeBackend := w.newBackend()
 	records, closeDB := w.open()
-	s, err := New(Config{Backend: NewLocal(shared, spaces), Records: records, Quota: larder.Quota{Bytes: 1 << 20}})
+	s, err := New(Config{Backend: backend, Records: records, Quota: larder.Quota{Bytes: 1 << 20}})
 	must(t, err)
 	s.racy = 0
 	if stop != "" {
@@ -56,8 +86,7 @@ func (w *crashWorld) service(stop string) (*Service, *Space) {
 		sp.Close()
 		s.Close()
 		closeDB()
-		shared.Close()
-		spaces.Close()
+		closeBackend()
 	})
 	return s, sp
 }
@@ -78,45 +107,74 @@ func put(ctx context.Context, sp *Space, p string, data []byte, overwrite bool) 
 }
 
 // disagreement returns how the records of space #1 differ from its files
-// on the disk, "" if they agree: every file has a record of its size and
-// SHA-256, and the records hold as many files and bytes as the disk (so
-// none is of a file that is not there), which is the usage the quota
-// counts.
+// on the backend, "" if they agree: every file has a record of its size
+// and SHA-256, and the records hold as many files and bytes as the
+// backend (so none is of a file that is not there), which is the usage
+// the quota counts.
 func (w *crashWorld) disagreement(records larder.FileStore) string {
 	ctx := context.Background()
-	top := filepath.Join(w.spaces, "id-1", "files")
-	var disk larder.Usage
+	b, closeBackend := w.newBackend()
+	defer closeBackend()
+	a, err := b.Area("#1")
+	if err != nil {
+		return err.Error()
+	}
+	defer a.Close()
+	var stored larder.Usage
 	var diffs []string
-	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		l, err := a.List(dir)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(top, p)
-		rel = filepath.ToSlash(rel)
-		disk.Bytes += int64(len(data))
-		disk.Files++
-		rec, err := records.FileByPath(ctx, "#1", rel)
-		switch {
-		case err != nil:
-			diffs = append(diffs, fmt.Sprintf("%s: on the disk, no record (%v)", rel, larder.ErrorMessage(err)))
-		case rec.Size != int64(len(data)) || rec.SHA256 != sha256.Sum256(data):
-			diffs = append(diffs, fmt.Sprintf("%s: the record says %d bytes %x, the disk has %d bytes %x", rel, rec.Size, rec.SHA256[:4], len(data), sha256.Sum256(data)))
+		defer l.Close()
+		for {
+			ins, err := l.Next(100)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			for _, in := range ins {
+				rel := path.Join(dir, in.Name)
+				if in.Dir {
+					if err := walk(rel); err != nil {
+						return err
+					}
+					continue
+				}
+				o, err := a.Open(rel)
+				if err != nil {
+					return err
+				}
+				data, err := io.ReadAll(io.NewSectionReader(o, 0, o.Info().Size))
+				o.Close()
+				if err != nil {
+					return err
+				}
+				stored.Bytes += int64(len(data))
+				stored.Files++
+				rec, err := records.FileByPath(ctx, "#1", rel)
+				switch {
+				case err != nil:
+					diffs = append(diffs, fmt.Sprintf("%s: stored, no record (%v)", rel, larder.ErrorMessage(err)))
+				case rec.Size != int64(len(data)) || rec.SHA256 != sha256.Sum256(data):
+					diffs = append(diffs, fmt.Sprintf("%s: the record says %d bytes %x, the backend has %d bytes %x", rel, rec.Size, rec.SHA256[:4], len(data), sha256.Sum256(data)))
+				}
+			}
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	if err := walk(""); err != nil {
 		return err.Error()
 	}
 	u, err := records.SpaceUsage(ctx, "#1")
 	if err != nil {
 		return err.Error()
 	}
-	if u != disk {
-		diffs = append(diffs, fmt.Sprintf("the records hold %+v, the disk %+v", u, disk))
+	if u != stored {
+		diffs = append(diffs, fmt.Sprintf("the records hold %+v, the backend %+v", u, stored))
 	}
 	return strings.Join(diffs, "; ")
 }
@@ -178,46 +236,46 @@ func TestCrashConsistency(t *testing.T) {
 			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "dir", "elsewhere", false) }},
 	}
 	for store, open := range stores {
-		t.Run(store, func(t *testing.T) {
-			for _, o := range ops {
-				for _, stop := range o.steps {
-					t.Run(o.name+" stopped after "+stop, func(t *testing.T) {
-						ctx := context.Background()
-						top := t.TempDir()
-						w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: open(t)}
-						must(t, os.Mkdir(w.shared, 0o755))
-						_, sp := w.service("")
-						must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
-						must(t, put(ctx, sp, "c.txt", []byte("file c, to be replaced"), false))
-						must(t, sp.Mkdir("dir"))
-						must(t, put(ctx, sp, "dir/b.txt", []byte("file b, in a folder"), false))
-						must(t, put(ctx, sp, "dir/d.txt", []byte("file d"), false))
+		for backend, world := range worlds(open) {
+			t.Run(store+"/"+backend, func(t *testing.T) {
+				for _, o := range ops {
+					for _, stop := range o.steps {
+						t.Run(o.name+" stopped after "+stop, func(t *testing.T) {
+							ctx := context.Background()
+							w := world(t)
+							_, sp := w.service("")
+							must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
+							must(t, put(ctx, sp, "c.txt", []byte("file c, to be replaced"), false))
+							must(t, sp.Mkdir("dir"))
+							must(t, put(ctx, sp, "dir/b.txt", []byte("file b, in a folder"), false))
+							must(t, put(ctx, sp, "dir/d.txt", []byte("file d"), false))
 
-						_, sp = w.service(stop)
-						if err := o.do(ctx, sp); !errors.Is(err, errCrash) {
-							t.Fatalf("%s: got %v, want it stopped after %s", o.name, err, stop)
-						}
-						// The restart: a new service over the same folder
-						// and database.
-						s2, _ := w.service("")
-						before := w.disagreement(s2.records)
-						if middle := contains(o.middle, stop); middle != (before != "") {
-							t.Errorf("before Recover: disagreement %q; want one: %v", before, middle)
-						}
-						n, err := s2.Recover(ctx)
-						if err != nil || n != 1 {
-							t.Fatalf("Recover: got %d, %v; want 1 intent replayed", n, err)
-						}
-						if d := w.disagreement(s2.records); d != "" {
-							t.Errorf("after Recover: %s", d)
-						}
-						if ins, err := s2.records.Intents(ctx, s2.id); err != nil || len(ins) != 0 {
-							t.Errorf("intents after Recover: got %v, %v; want none", ins, err)
-						}
-					})
+							_, sp = w.service(stop)
+							if err := o.do(ctx, sp); !errors.Is(err, errCrash) {
+								t.Fatalf("%s: got %v, want it stopped after %s", o.name, err, stop)
+							}
+							// The restart: a new service over the same folder
+							// and database.
+							s2, _ := w.service("")
+							before := w.disagreement(s2.records)
+							if middle := contains(o.middle, stop); middle != (before != "") {
+								t.Errorf("before Recover: disagreement %q; want one: %v", before, middle)
+							}
+							n, err := s2.Recover(ctx)
+							if err != nil || n != 1 {
+								t.Fatalf("Recover: got %d, %v; want 1 intent replayed", n, err)
+							}
+							if d := w.disagreement(s2.records); d != "" {
+								t.Errorf("after Recover: %s", d)
+							}
+							if ins, err := s2.records.Intents(ctx, s2.id); err != nil || len(ins) != 0 {
+								t.Errorf("intents after Recover: got %v, %v; want none", ins, err)
+							}
+						})
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

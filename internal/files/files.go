@@ -8,8 +8,9 @@
 // # Who owns what
 //
 // A Backend holds the bytes (Local: the served folder and the spaces
-// folder on this machine's disk; its seam is object-like so that a bucket
-// of an S3-compatible store can sit behind it). The FileStore holds what
+// folder on this machine's disk; internal/s3: a bucket of an
+// S3-compatible store that several servers share; backendtest is the
+// suite both pass). The FileStore holds what
 // larder knows of each file without reading it: size, time, SHA-256, and
 // the Version of the content that SHA-256 was taken of. Usage and quotas
 // are the records' sums plus the parts on the backend, each counted at its

@@ -116,6 +116,9 @@ func (s *Service) replay(ctx context.Context, in *larder.FileIntent, a Area) err
 	case opPut, opDelete:
 		return s.reconcile(ctx, a, in.Space, in.Path)
 	case opRename:
+		if err := a.FinishRename(in.Path, in.To); err != nil {
+			return err
+		}
 		// The backend moved and the records did not: they follow. With
 		// from gone, any record at or below it is one of those moved.
 		_, ferr := a.Stat(in.Path)

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"hash"
 	"io"
 	"io/fs"
 	"strconv"
@@ -104,6 +105,9 @@ func (a spaceArea) Rename(from, to string, overwrite bool) error {
 }
 func (a spaceArea) Close() error { return a.sp.Close() }
 
+// FinishRename has nothing to finish: a rename on a disk is one step.
+func (spaceArea) FinishRename(string, string) error { return nil }
+
 func (a spaceArea) StartUpload(p string, size int64, resume bool) (Part, error) {
 	u, err := a.sp.StartUpload(p, size, resume)
 	if err != nil {
@@ -159,6 +163,7 @@ func (a sharedArea) List(p string) (Lister, error) {
 func (sharedArea) Mkdir(string) error                { return errReadOnly }
 func (sharedArea) Remove(string) error               { return errReadOnly }
 func (sharedArea) Rename(string, string, bool) error { return errReadOnly }
+func (sharedArea) FinishRename(string, string) error { return nil }
 func (sharedArea) StartUpload(string, int64, bool) (Part, error) {
 	return nil, errReadOnly
 }
@@ -206,12 +211,12 @@ type localPart struct {
 	sp *disk.Space
 }
 
-func (p *localPart) Write(b []byte) (int, error)             { return p.u.Write(b) }
-func (p *localPart) ReadAt(b []byte, off int64) (int, error) { return p.u.ReadAt(b, off) }
-func (p *localPart) ID() string                              { return p.u.ID }
-func (p *localPart) Offset() int64                           { return p.u.Offset }
-func (p *localPart) Discard() error                          { return p.u.Discard() }
-func (p *localPart) Close() error                            { return p.u.Close() }
+func (p *localPart) Write(b []byte) (int, error)  { return p.u.Write(b) }
+func (p *localPart) ID() string                   { return p.u.ID }
+func (p *localPart) Offset() int64                { return p.u.Offset }
+func (p *localPart) Discard() error               { return p.u.Discard() }
+func (p *localPart) Close() error                 { return p.u.Close() }
+func (p *localPart) HashPrefix(h hash.Hash) error { return p.u.HashPrefix(h, p.u.Offset) }
 
 func (p *localPart) Sync() (Info, error) {
 	fi, err := p.u.Sync()

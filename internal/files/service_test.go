@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/larderfs/larder"
 )
 
 // TestRenameKeepsTheHashTrusted: a file moved keeps a record trusted for
@@ -99,29 +101,31 @@ func TestRacyHashShownNotReliedOn(t *testing.T) {
 // files it names when their records are not trusted (as records from
 // before versions are not).
 func TestRefusalReadsNothing(t *testing.T) {
-	ctx := context.Background()
-	top := t.TempDir()
-	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, filepath.Join(top, "larder.db"))}
-	must(t, os.Mkdir(w.shared, 0o755))
-	s, sp := w.service("")
-	must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
-	must(t, put(ctx, sp, "b.txt", []byte("file b"), false))
-	for _, p := range []string{"a.txt", "b.txt"} {
-		rec, err := s.records.FileByPath(ctx, "#1", p)
-		must(t, err)
-		rec.Version = "" // as an older version recorded it
-		must(t, s.records.PutFile(ctx, rec))
-	}
-	if err := sp.Rename(ctx, "a.txt", "b.txt", false); err == nil {
-		t.Fatal("a rename onto an existing file without overwrite succeeded")
-	}
-	for _, p := range []string{"a.txt", "b.txt"} {
-		if rec, err := s.records.FileByPath(ctx, "#1", p); err != nil || rec.Version != "" {
-			t.Errorf("%s after a refused rename: %+v, %v; want its record untouched (not hashed again)", p, rec, err)
-		}
-	}
-	if ins, err := s.records.Intents(ctx, s.id); err != nil || len(ins) != 0 {
-		t.Errorf("intents after a refused rename: %v, %v; want none", ins, err)
+	for backend, world := range worlds(sqliteDB) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			w := world(t)
+			s, sp := w.service("")
+			must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
+			must(t, put(ctx, sp, "b.txt", []byte("file b"), false))
+			for _, p := range []string{"a.txt", "b.txt"} {
+				rec, err := s.records.FileByPath(ctx, "#1", p)
+				must(t, err)
+				rec.Version = "" // as an older version recorded it
+				must(t, s.records.PutFile(ctx, rec))
+			}
+			if err := sp.Rename(ctx, "a.txt", "b.txt", false); err == nil {
+				t.Fatal("a rename onto an existing file without overwrite succeeded")
+			}
+			for _, p := range []string{"a.txt", "b.txt"} {
+				if rec, err := s.records.FileByPath(ctx, "#1", p); err != nil || rec.Version != "" {
+					t.Errorf("%s after a refused rename: %+v, %v; want its record untouched (not hashed again)", p, rec, err)
+				}
+			}
+			if ins, err := s.records.Intents(ctx, s.id); err != nil || len(ins) != 0 {
+				t.Errorf("intents after a refused rename: %v, %v; want none", ins, err)
+			}
+		})
 	}
 }
 
@@ -129,29 +133,36 @@ func TestRefusalReadsNothing(t *testing.T) {
 // no record when the hash is done: a record of a file that is not there
 // would count against the quota for good.
 func TestDeleteWhileHashing(t *testing.T) {
-	ctx := context.Background()
-	top := t.TempDir()
-	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, filepath.Join(top, "larder.db"))}
-	must(t, os.Mkdir(w.shared, 0o755))
-	s, sp := w.service("")
-	must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
-	// A record no longer trusted, as after a change behind the
-	// service's back: the next read hashes the file again.
-	rec, err := s.records.FileByPath(ctx, "#1", "a.txt")
-	must(t, err)
-	rec.Version = ""
-	must(t, s.records.PutFile(ctx, rec))
-	s.failpoint = func(step string) error {
-		if step == "hash:hashed" {
-			s.failpoint = nil
-			must(t, sp.Delete(ctx, "a.txt")) // by another session, meanwhile
-		}
-		return nil
+	for backend, world := range worlds(sqliteDB) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			w := world(t)
+			s, sp := w.service("")
+			must(t, put(ctx, sp, "a.txt", []byte("file a"), false))
+			// A record no longer trusted, as after a change behind the
+			// service's back: the next read hashes the file again.
+			rec, err := s.records.FileByPath(ctx, "#1", "a.txt")
+			must(t, err)
+			rec.Version = ""
+			must(t, s.records.PutFile(ctx, rec))
+			s.failpoint = func(step string) error {
+				if step == "hash:hashed" {
+					s.failpoint = nil
+					must(t, sp.Delete(ctx, "a.txt")) // by another session, meanwhile
+				}
+				return nil
+			}
+			f, err := sp.Open(ctx, Loc{Path: "a.txt"})
+			must(t, err)
+			f.Close()
+			if d := w.disagreement(s.records); d != "" {
+				t.Errorf("after a delete during a hash: %s", d)
+			}
+		})
 	}
-	f, err := sp.Open(ctx, Loc{Path: "a.txt"})
-	must(t, err)
-	f.Close()
-	if d := w.disagreement(s.records); d != "" {
-		t.Errorf("after a delete during a hash: %s", d)
-	}
+}
+
+// sqliteDB returns the open of a crashWorld on a new SQLite database.
+func sqliteDB(t *testing.T) func() (larder.FileStore, func()) {
+	return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
-	"io"
 	"path"
 	"time"
 
@@ -61,7 +60,14 @@ func (sp *Space) Rename(ctx context.Context, from, to string, overwrite bool) er
 		return err
 	}
 	if err := sp.area.Rename(from, to, overwrite); err != nil {
-		s.unchanged(ctx, in, sp.area, from)
+		if refused(err) {
+			s.unchanged(ctx, in, sp.area, from)
+		} else {
+			// A store that moves object by object may have stopped in
+			// the middle, with from still there: the replay finishes
+			// the move, or the next start does.
+			s.settle(ctx, in, sp.area)
+		}
 		return err
 	}
 	if err := s.step("rename:moved"); err != nil {
@@ -95,6 +101,16 @@ func (s *Service) unchanged(ctx context.Context, in *larder.FileIntent, a Area, 
 		return
 	}
 	s.settle(ctx, in, a)
+}
+
+// refused reports whether err is a backend's refusal, made before it
+// changed anything.
+func refused(err error) bool {
+	switch larder.ErrorCode(err) {
+	case larder.ECONFLICT, larder.EINVALID, larder.ENOTFOUND, larder.EFORBIDDEN:
+		return true
+	}
+	return false
 }
 
 // restamp gives the record of the file just moved to p the version the
@@ -186,9 +202,9 @@ func (sp *Space) StartUpload(ctx context.Context, p string, size int64, resume, 
 		return nil, err
 	}
 	if u.Start > 0 {
-		if _, err := io.Copy(u.Hash, io.NewSectionReader(part, 0, u.Start)); err != nil {
+		if err := part.HashPrefix(u.Hash); err != nil {
 			u.Close()
-			return nil, &larder.Error{Code: larder.EINTERNAL, Message: "cannot read the upload", Err: err}
+			return nil, err
 		}
 	}
 	return u, nil

@@ -10,8 +10,10 @@
 // Handler's own, never in Prometheus's global one.
 //
 // The metrics, all prefixed larder_, are listed on the collectors in
-// server.go, auth.go and audit.go; the Go runtime's (go_*), the process's
-// (process_*) and the build's (go_build_info) come with them.
+// server.go, auth.go, audit.go and build.go, and in the table of
+// docs/OPERATIONS.md that TestMetricsDocumented writes and checks; the Go
+// runtime's (go_*), the process's (process_*) and the build's
+// (go_build_info) come with them.
 package metrics
 
 import (
@@ -27,6 +29,7 @@ import (
 
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/internal/version"
 )
 
 // Config says what a Handler exposes. Every source is optional: a nil one
@@ -49,6 +52,11 @@ type Config struct {
 	// spool at its bound (AuditStats.SpoolMax) does: new events are refused
 	// then, and /healthz answers 503 "degraded".
 	Audit func() AuditStats
+
+	// Build is the build of larder that runs, exported as
+	// larder_build_info (build.go); version.Read gives the running
+	// program's.
+	Build *version.Info
 
 	// Checks are further health checks for /healthz.
 	Checks []Check
@@ -94,6 +102,9 @@ func NewHandler(cfg Config) *Handler {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
 	)
+	if cfg.Build != nil {
+		h.reg.MustRegister(newBuildInfo(*cfg.Build))
+	}
 	if cfg.Server != nil {
 		h.reg.MustRegister(newServerCollector(cfg.Server))
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/larderfs/larder/internal/metrics"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
+	"github.com/larderfs/larder/internal/version"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -292,7 +293,7 @@ func TestScrape(t *testing.T) {
 		{"larder_connections_open", nil, 0},
 		{"larder_connections_max", nil, server.DefaultMaxConns},
 		{"larder_connections_rejected_total", nil, 0},
-		{"larder_payload_bytes_sent_total", nil, float64(3 * len(fileData))},
+		{"larder_course_payload_bytes_sent_total", nil, float64(3 * len(fileData))},
 
 		{"larder_password_checks_total", []string{"result", "ok"}, 0},
 		{"larder_password_checks_total", []string{"result", "mismatch"}, 2},
@@ -343,8 +344,8 @@ func TestScrape(t *testing.T) {
 		{"retrieve", "OTHER"}:         1,
 		{"none", "MALFORMED"}:         1,
 	}
-	if n := len(fams["larder_requests_total"].GetMetric()); n != server.NumOps*server.NumStatuses {
-		t.Errorf("larder_requests_total has %d series, want %d", n, server.NumOps*server.NumStatuses)
+	if n := len(fams["larder_course_requests_total"].GetMetric()); n != server.NumOps*server.NumStatuses {
+		t.Errorf("larder_course_requests_total has %d series, want %d", n, server.NumOps*server.NumStatuses)
 	}
 	for op := range server.Op(server.NumOps) {
 		for st := range course.Status(server.NumStatuses) {
@@ -353,17 +354,17 @@ func TestScrape(t *testing.T) {
 				status = "none"
 			}
 			want := requests[[2]string{op.String(), status}]
-			if got := value(t, fams, "larder_requests_total", "op", op.String(), "status", status); got != want {
-				t.Errorf("larder_requests_total{op=%q,status=%q} = %v, want %v", op, status, got, want)
+			if got := value(t, fams, "larder_course_requests_total", "op", op.String(), "status", status); got != want {
+				t.Errorf("larder_course_requests_total{op=%q,status=%q} = %v, want %v", op, status, got, want)
 			}
 		}
 	}
 
 	bounds := server.DurationBuckets()
 	for op, count := range map[string]uint64{"none": 1, "register": 1, "retrieve": 8} {
-		m := find(fams, "larder_request_duration_seconds", "op", op)
+		m := find(fams, "larder_course_request_duration_seconds", "op", op)
 		if m == nil || m.Histogram == nil {
-			t.Errorf("no histogram larder_request_duration_seconds{op=%q}", op)
+			t.Errorf("no histogram larder_course_request_duration_seconds{op=%q}", op)
 			continue
 		}
 		h := m.Histogram
@@ -441,8 +442,8 @@ func TestScrapeLNP(t *testing.T) {
 			known++
 		}
 	}
-	if n := len(fams["larder_native_requests_total"].GetMetric()); n != server.NumLNPOps*known {
-		t.Errorf("larder_native_requests_total has %d series, want %d", n, server.NumLNPOps*known)
+	if n := len(fams["larder_lnp_requests_total"].GetMetric()); n != server.NumLNPOps*known {
+		t.Errorf("larder_lnp_requests_total has %d series, want %d", n, server.NumLNPOps*known)
 	}
 	for _, c := range []struct {
 		op, status string
@@ -450,18 +451,38 @@ func TestScrapeLNP(t *testing.T) {
 	}{
 		{"get", "OK", 3}, {"put", "QUOTA_EXCEEDED", 2}, {"put", "OK", 0}, {"whoami", "HASH_MISMATCH", 0},
 	} {
-		if got := value(t, fams, "larder_native_requests_total", "op", c.op, "status", c.status); got != c.want {
-			t.Errorf("larder_native_requests_total{op=%q,status=%q} = %v, want %v", c.op, c.status, got, c.want)
+		if got := value(t, fams, "larder_lnp_requests_total", "op", c.op, "status", c.status); got != c.want {
+			t.Errorf("larder_lnp_requests_total{op=%q,status=%q} = %v, want %v", c.op, c.status, got, c.want)
 		}
 	}
-	if got := value(t, fams, "larder_native_bytes_total", "direction", "sent"); got != 1<<30 {
+	if got := value(t, fams, "larder_lnp_bytes_total", "direction", "sent"); got != 1<<30 {
 		t.Errorf("bytes sent = %v, want %v", got, 1<<30)
 	}
-	if got := value(t, fams, "larder_native_bytes_total", "direction", "received"); got != 5 {
+	if got := value(t, fams, "larder_lnp_bytes_total", "direction", "received"); got != 5 {
 		t.Errorf("bytes received = %v, want 5", got)
 	}
-	h := find(fams, "larder_native_request_duration_seconds", "op", "get").GetHistogram()
+	h := find(fams, "larder_lnp_request_duration_seconds", "op", "get").GetHistogram()
 	if h.GetSampleCount() != 3 || h.GetSampleSum() != 90 || h.Bucket[0].GetCumulativeCount() != 1 {
 		t.Errorf("duration{op=get}: count %d, sum %v, first bucket %d; want 3, 90, 1", h.GetSampleCount(), h.GetSampleSum(), h.Bucket[0].GetCumulativeCount())
+	}
+}
+
+// TestBuildInfo: larder_build_info is 1, labelled with the build that
+// runs, under Prometheus's usual label names.
+func TestBuildInfo(t *testing.T) {
+	in := version.Info{
+		Version: "v1.2.0", Revision: "c2ee045abcde0123456789abcdef0123456789ab",
+		Time: time.Date(2026, 12, 7, 9, 56, 32, 0, time.UTC), Modified: true,
+		GoVersion: "go1.26.0", OS: "linux", Arch: "amd64",
+	}
+	fams := scrape(t, serveHTTP(t, metrics.NewHandler(metrics.Config{Build: &in})))
+	if got := value(t, fams, "larder_build_info",
+		"goarch", "amd64", "goos", "linux", "goversion", "go1.26.0", "modified", "true",
+		"revision", "c2ee045abcde0123456789abcdef0123456789ab", "revision_time", "2026-12-07T09:56:32Z",
+		"version", "v1.2.0"); got != 1 {
+		t.Errorf("larder_build_info = %v, want 1", got)
+	}
+	if typ := fams["larder_build_info"].GetType(); typ != dto.MetricType_GAUGE {
+		t.Errorf("larder_build_info is a %v, want a gauge", typ)
 	}
 }

@@ -8,30 +8,36 @@ import (
 	"github.com/larderfs/larder/lnp"
 )
 
-// serverCollector exports server.Stats:
+// serverCollector exports server.Stats: the connections of both
+// protocols, then each protocol's requests under its own prefix,
+// larder_course_ and larder_lnp_:
 //
-//	larder_connections_total                      counter
-//	larder_connections_open                       gauge
-//	larder_connections_max                        gauge
-//	larder_connections_rejected_total             counter
-//	larder_limit_refusals_total{limit}            counter
-//	larder_audit_events_suppressed_total          counter
-//	larder_requests_total{op,status}              counter
-//	larder_request_duration_seconds{op}           histogram
-//	larder_payload_bytes_sent_total               counter
-//	larder_native_requests_total{op,status}       counter
-//	larder_native_request_duration_seconds{op}    histogram
-//	larder_native_bytes_total{direction}          counter
+//	larder_connections_total                        counter
+//	larder_connections_open                         gauge
+//	larder_connections_max                          gauge
+//	larder_connections_rejected_total               counter
+//	larder_limit_refusals_total{limit}              counter
+//	larder_audit_events_suppressed_total            counter
+//	larder_course_requests_total{op,status}         counter
+//	larder_course_request_duration_seconds{op}      histogram
+//	larder_course_payload_bytes_sent_total          counter
+//	larder_lnp_requests_total{op,status}            counter
+//	larder_lnp_request_duration_seconds{op}         histogram
+//	larder_lnp_bytes_total{direction}               counter
 //
-// op is none, register or retrieve; status is the reply's status as the
-// protocol names it (OK, USER_EXISTS, USER_MISSING, INVALID_LOGIN,
-// BAD_REQUEST, OTHER, MALFORMED), or none for an exchange that sent no
-// reply. Every (op, status) pair is exported, zero or not, so that rates
-// over them need no special case for a series that appears late.
+// For the course protocol, op is none, register or retrieve; status is the
+// reply's status as the protocol names it (OK, USER_EXISTS, USER_MISSING,
+// INVALID_LOGIN, BAD_REQUEST, OTHER, MALFORMED), or none for an exchange
+// that sent no reply. Every (op, status) pair is exported, zero or not, so
+// that rates over them need no special case for a series that appears
+// late.
 //
-// The native metrics are LNP/1's: op is the request (whoami, stat, list,
-// mkdir, delete, rename, passwd, sums, get, put), status one LNP/1
-// defines; direction is sent (downloads) or received (uploads).
+// For LNP/1, op is the request (whoami, stat, list, mkdir, delete, rename,
+// passwd, sums, get, put, parts, cancel), status one LNP/1 defines;
+// direction is sent (downloads) or received (uploads).
+//
+// docs/OPERATIONS.md lists every metric in a table that a test keeps in
+// step with the collectors.
 type serverCollector struct {
 	stats func() server.Stats
 
@@ -48,7 +54,7 @@ func newServerCollector(stats func() server.Stats) *serverCollector {
 	c := &serverCollector{
 		stats: stats,
 		accepted: newDesc("larder_connections_total",
-			"Connections accepted and served; those turned away at the limit are counted in larder_connections_rejected_total."),
+			"Connections of both protocols accepted and served; those turned away at the limit are counted in larder_connections_rejected_total."),
 		open: newDesc("larder_connections_open",
 			"Connections being served."),
 		max: newDesc("larder_connections_max",
@@ -60,21 +66,21 @@ func newServerCollector(stats func() server.Stats) *serverCollector {
 			"limit"),
 		suppressed: newDesc("larder_audit_events_suppressed_total",
 			"Audit events of connections that never logged in (and refusals at a limit) held back beyond their address's allowance, and summed up in audit.suppressed events instead."),
-		requests: newDesc("larder_requests_total",
-			"Requests answered, by op (register, retrieve, or none if the request could not be read) and by the status of the reply (none if no reply was sent).",
+		requests: newDesc("larder_course_requests_total",
+			"Course-protocol requests answered, by op (register, retrieve, or none if the request could not be read) and by the status of the reply (none if no reply was sent).",
 			"op", "status"),
-		duration: newDesc("larder_request_duration_seconds",
-			"Time from accepting a connection to the last byte of its reply, by op.",
+		duration: newDesc("larder_course_request_duration_seconds",
+			"Time from accepting a course-protocol connection to the last byte of its reply, by op.",
 			"op"),
-		payload: newDesc("larder_payload_bytes_sent_total",
-			"File bytes sent in replies, without block headers."),
-		lnpRequests: newDesc("larder_native_requests_total",
+		payload: newDesc("larder_course_payload_bytes_sent_total",
+			"File bytes sent in course-protocol replies, without block headers."),
+		lnpRequests: newDesc("larder_lnp_requests_total",
 			"LNP/1 requests answered, by op and by the status they ended with (a transfer cut off by the client counts as OTHER).",
 			"op", "status"),
-		lnpDuration: newDesc("larder_native_request_duration_seconds",
+		lnpDuration: newDesc("larder_lnp_request_duration_seconds",
 			"Time from reading an LNP/1 request to the end of its reply (for a transfer, its END), by op.",
 			"op"),
-		lnpBytes: newDesc("larder_native_bytes_total",
+		lnpBytes: newDesc("larder_lnp_bytes_total",
 			"File bytes of LNP/1 transfers, without frame headers: sent in downloads, received in uploads.",
 			"direction"),
 	}

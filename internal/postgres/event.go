@@ -123,9 +123,29 @@ func text(s string) string {
 // set. A Limit of 0 means larder.DefaultEventLimit; a negative one, or one
 // above larder.MaxEventLimit, is an error with code EINVALID.
 func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder.Event, error) {
-	limit, err := f.EffectiveLimit()
+	q, args, err := eventsQuery(f)
 	if err != nil {
 		return nil, err
+	}
+	rows, err := s.db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: events: %w", err)
+	}
+	if events == nil {
+		events = []larder.Event{}
+	}
+	return events, nil
+}
+
+// eventsQuery returns the query of Events for f, and its arguments.
+func eventsQuery(f larder.EventFilter) (string, []any, error) {
+	limit, err := f.EffectiveLimit()
+	if err != nil {
+		return "", nil, err
 	}
 	var (
 		where []string
@@ -145,6 +165,26 @@ func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder
 		}
 		where = append(where, "kind = ANY("+arg(kinds)+"::text[])")
 	}
+	if f.Path != "" {
+		// A range in byte order (path is COLLATE "C"), not LIKE, whose
+		// wildcards a path may hold.
+		lo, hi := f.PathRange()
+		where = append(where, "(path = "+arg(text(f.Path))+" OR path >= "+arg(text(lo))+" AND path < "+arg(text(hi))+")")
+	}
+	if f.Remote != "" {
+		if lo, hi, ok := f.RemoteRange(); ok {
+			where = append(where, "(remote = "+arg(text(f.Remote))+" OR remote >= "+arg(lo)+" AND remote < "+arg(hi)+")")
+		} else {
+			where = append(where, "remote = "+arg(text(f.Remote)))
+		}
+	}
+	if len(f.Statuses) > 0 {
+		statuses := make([]int64, len(f.Statuses))
+		for i, st := range f.Statuses {
+			statuses[i] = int64(st)
+		}
+		where = append(where, "status = ANY("+arg(statuses)+"::bigint[])")
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "time >= "+arg(f.Since))
 	}
@@ -163,18 +203,7 @@ func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder
 	} else {
 		q += ` ORDER BY seq LIMIT ` + arg(limit)
 	}
-	rows, err := s.db.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: events: %w", err)
-	}
-	events, err := pgx.CollectRows(rows, scanEvent)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: events: %w", err)
-	}
-	if events == nil {
-		events = []larder.Event{}
-	}
-	return events, nil
+	return q, args, nil
 }
 
 // scanEvent reads the eventColumns of one row.

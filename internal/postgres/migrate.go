@@ -148,6 +148,17 @@ var migrations = []string{
 		last_used  timestamptz
 	);
 	CREATE INDEX devices_user_id ON devices (user_id)`,
+
+	// 11: indexes for "larder audit query --path" and "--remote", whose
+	// filters select a value and what begins with it as a range of the
+	// column in byte order: the columns become COLLATE "C" (a change of
+	// collation rewrites no row, as the bytes stay the same), so that
+	// the range is the same as in SQLite whatever the database's
+	// locale, and its index serves it. Statuses have no index: a few
+	// values cover most events.
+	`ALTER TABLE events ALTER COLUMN path TYPE text COLLATE "C", ALTER COLUMN remote TYPE text COLLATE "C";
+	CREATE INDEX events_path ON events (path);
+	CREATE INDEX events_remote ON events (remote)`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -53,18 +53,19 @@ const (
 		SELECT EXISTS (SELECT 1 FROM updated), (SELECT verifier FROM users WHERE name = $1)`
 	setLNPCredentialSQL = `WITH updated AS (
 			UPDATE users SET lnp_credential = $3, updated_at = GREATEST(now(), updated_at)
-			WHERE name = $1 AND lnp_credential = $2 AND credential_gen = $4
+			WHERE name = $1 AND lnp_credential = $2 AND credential_gen = $4 AND id = $5
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM updated), (SELECT lnp_credential FROM users WHERE name = $1),
-			(SELECT credential_gen FROM users WHERE name = $1)`
+			(SELECT credential_gen FROM users WHERE name = $1), (SELECT id FROM users WHERE name = $1)`
 	replaceCredentialsSQL = `WITH updated AS (
 			UPDATE users SET verifier = $2, lnp_credential = $3, credential_gen = credential_gen + 1,
 				updated_at = GREATEST(now(), updated_at)
-			WHERE name = $1 AND credential_gen = $4
+			WHERE name = $1 AND credential_gen = $4 AND id = $5
 			RETURNING 1
 		)
-		SELECT EXISTS (SELECT 1 FROM updated), (SELECT credential_gen FROM users WHERE name = $1)`
+		SELECT EXISTS (SELECT 1 FROM updated), (SELECT credential_gen FROM users WHERE name = $1),
+			(SELECT id FROM users WHERE name = $1)`
 	setDisabledSQL = `UPDATE users SET disabled = $2, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
 	deleteUserSQL  = `DELETE FROM users WHERE name = $1`
 )
@@ -165,11 +166,11 @@ func (s *UserStore) replaceVerifier(ctx context.Context, name, old, new string, 
 }
 
 // SetLNPCredential sets the LNP/1 credential of account name to new if it
-// is still old and its credential generation still gen, and updates
-// UpdatedAt. If either has changed, the error has code ECONFLICT and
-// nothing changes; if there is no such account, it has code ENOTFOUND. It
-// retries as replaceVerifier does.
-func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64, old, new string) error {
+// is still the account id, its credential still old and its credential
+// generation still gen, and updates UpdatedAt. If any has changed, the
+// error has code ECONFLICT and nothing changes; if there is no such
+// account, it has code ENOTFOUND. It retries as replaceVerifier does.
+func (s *UserStore) SetLNPCredential(ctx context.Context, name string, id, gen int64, old, new string) error {
 	if !canExist(name) {
 		return larder.UserNotFound(name)
 	}
@@ -179,8 +180,9 @@ func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64
 			swapped    bool
 			current    *string
 			currentGen *int64
+			currentID  *int64
 		)
-		if err := s.db.pool.QueryRow(ctx, setLNPCredentialSQL, name, old, new, gen).Scan(&swapped, &current, &currentGen); err != nil {
+		if err := s.db.pool.QueryRow(ctx, setLNPCredentialSQL, name, old, new, gen, id).Scan(&swapped, &current, &currentGen, &currentID); err != nil {
 			return fmt.Errorf("postgres: set LNP/1 credential of %q: %w", name, err)
 		}
 		switch {
@@ -188,7 +190,7 @@ func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64
 			return nil
 		case current == nil:
 			return larder.UserNotFound(name)
-		case *current != old, currentGen != nil && *currentGen != gen:
+		case *current != old, currentGen != nil && *currentGen != gen, currentID != nil && *currentID != id:
 			return changed
 		}
 	}
@@ -196,12 +198,12 @@ func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64
 }
 
 // ReplaceCredentials sets the verifier and the LNP/1 credential of account
-// name, for a new password, if its credential generation is still gen;
-// it adds one to the generation and updates UpdatedAt. If the generation
-// has changed, the error has code ECONFLICT and nothing changes; if there
-// is no such account, it has code ENOTFOUND. It retries as
-// replaceVerifier does.
-func (s *UserStore) ReplaceCredentials(ctx context.Context, name string, gen int64, verifier, lnpCredential string) error {
+// name, for a new password, if it is still the account id and its
+// credential generation still gen; it adds one to the generation and
+// updates UpdatedAt. If either has changed, the error has code ECONFLICT
+// and nothing changes; if there is no such account, it has code
+// ENOTFOUND. It retries as replaceVerifier does.
+func (s *UserStore) ReplaceCredentials(ctx context.Context, name string, id, gen int64, verifier, lnpCredential string) error {
 	if err := larder.CheckCredentials(name, verifier, lnpCredential); err != nil {
 		return fmt.Errorf("postgres: replace credentials: %w", err)
 	}
@@ -210,10 +212,11 @@ func (s *UserStore) ReplaceCredentials(ctx context.Context, name string, gen int
 	}
 	for range 3 {
 		var (
-			swapped bool
-			current *int64
+			swapped   bool
+			current   *int64
+			currentID *int64
 		)
-		if err := s.db.pool.QueryRow(ctx, replaceCredentialsSQL, name, verifier, lnpCredential, gen).Scan(&swapped, &current); err != nil {
+		if err := s.db.pool.QueryRow(ctx, replaceCredentialsSQL, name, verifier, lnpCredential, gen, id).Scan(&swapped, &current, &currentID); err != nil {
 			return fmt.Errorf("postgres: replace credentials of %q: %w", name, err)
 		}
 		switch {
@@ -221,7 +224,7 @@ func (s *UserStore) ReplaceCredentials(ctx context.Context, name string, gen int
 			return nil
 		case current == nil:
 			return larder.UserNotFound(name)
-		case *current != gen:
+		case *current != gen, currentID != nil && *currentID != id:
 			return larder.CredentialsChanged(name)
 		}
 	}

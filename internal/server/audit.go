@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -77,48 +75,17 @@ func (ex *exchange) shownPath() string {
 }
 
 // Paths in events and in the log have one form, whichever protocol the
-// request came by and however the client spelled it: absolute, in the
-// namespace LNP/1 shows a user, that is "/d1/x.txt" for a file of the
-// user's own space and "/shared/hello.txt" for one of the served folder
-// (the only folder the course protocol reaches). Slashes that repeat and
-// "." elements are cleaned away. A path that cannot name a file without
-// leaving its area (one with a ".." element or a NUL byte) is kept as the
-// client sent it, as evidence of what was tried. An empty path names the
-// top of its area; a request that names no path (a registration, a login,
-// WHOAMI) records none.
-
-// canonicalPath returns "/" and p cleaned, and true; or p unchanged, and
-// false, if p has a ".." element or a NUL byte.
-func canonicalPath(p string) (string, bool) {
-	if strings.IndexByte(p, 0) >= 0 {
-		return p, false
-	}
-	for elem := range strings.SplitSeq(p, "/") {
-		if elem == ".." {
-			return p, false
-		}
-	}
-	return path.Clean("/" + p), true
-}
+// request came by and however the client spelled it: larder.EventPath's,
+// absolute in the namespace LNP/1 shows a user, that is "/d1/x.txt" for a
+// file of the user's own space and "/shared/hello.txt" for one of the
+// served folder (the only folder the course protocol reaches).
 
 // lnpPath returns the canonical form of p, a path of an LNP/1 request.
-func lnpPath(p string) string {
-	c, _ := canonicalPath(p)
-	return c
-}
+func lnpPath(p string) string { return larder.EventPath(p) }
 
 // coursePath returns the canonical form of p, a path of a course-protocol
 // request (relative to the served folder, its leading "/" removed).
-func coursePath(p string) string {
-	c, ok := canonicalPath(p)
-	switch {
-	case !ok:
-		return p
-	case c == "/":
-		return "/" + sharedName
-	}
-	return "/" + sharedName + c
-}
+func coursePath(p string) string { return larder.EventPath("/" + sharedName + "/" + p) }
 
 // recordLogin records the outcome of a check of a credential that took d
 // and ended in err; ev is the login event of the request (its user and
@@ -181,10 +148,10 @@ func (s *Server) recordOutcome(ctx context.Context, ex *exchange, d time.Duratio
 	s.record(ctx, ev)
 }
 
-// logRequest writes the log line of one LNP/1 request, in the course
-// protocol's form (see conn.log): ev is the event the request recorded, op
-// its type, d its duration. A failure of the server's own, or a transfer
-// cut off, is logged at warn level, the rest at info.
+// logRequest writes the log line of one LNP/1 request, with the fields of
+// the course protocol's (see conn.log): ev is the event the request
+// recorded, op its type, d its duration. A failure of the server's own,
+// or a transfer cut off, is logged at warn level, the rest at info.
 func (ss *session) logRequest(op string, ev *larder.Event, d time.Duration) {
 	level := slog.LevelInfo
 	if lnp.Status(ev.Status) == lnp.StatusOther {
@@ -206,6 +173,9 @@ func (ss *session) logRequest(op string, ev *larder.Event, d time.Duration) {
 	}
 	if ev.Reason != "" {
 		attrs = append(attrs, slog.String("reason", ev.Reason))
+	}
+	if err := ss.lastErr; err != nil && err.Error() != ev.Reason {
+		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	l.LogAttrs(context.Background(), level, "request", attrs...)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,7 +102,10 @@ func TestAuditLNPInterruptedDownload(t *testing.T) {
 // the protocol and however the client spelled them: absolute in the
 // namespace LNP/1 shows, the user's own files under "/", the served
 // folder (all the course protocol reaches) under "/shared". A path that
-// cannot name a file is kept as the client sent it, as evidence.
+// cannot name a file is kept as the client sent it, as evidence, but
+// placed in that namespace too, so that a course request and an LNP/1
+// request for "../x" (one leaving the served folder, the other the
+// user's space) are told apart, and every path begins with "/".
 func TestAuditPathsCanonical(t *testing.T) {
 	h, out, closeTrail := auditedLNPHarness(t)
 	ctx := context.Background()
@@ -121,6 +125,7 @@ func TestAuditPathsCanonical(t *testing.T) {
 	}
 	must(t, s.Rename(ctx, "d1/x.txt", "/d1/y.txt", false))
 	s.Stat(ctx, "/d1/../../etc/passwd")
+	s.Stat(ctx, "../secret.txt")
 	s.Stat(ctx, "") // the top of the space
 	for _, p := range []string{"hello.txt", "/hello.txt", "../secret.txt", "/"} {
 		c, err := client.Dial(ctx, h.courseAddr)
@@ -128,6 +133,14 @@ func TestAuditPathsCanonical(t *testing.T) {
 		c.Retrieve(ctx, "alice", sig, p, io.Discard)
 		c.Close()
 	}
+	// Refused for its user name before the path is looked at: the event
+	// still names the file asked for, not the served folder.
+	raw, err := net.Dial("tcp", h.courseAddr)
+	must(t, err)
+	_, err = raw.Write(request("bad\x01name", sig, "hello.txt"))
+	must(t, err)
+	io.Copy(io.Discard, raw)
+	raw.Close()
 	s.Close()
 	closeTrail()
 
@@ -136,28 +149,36 @@ func TestAuditPathsCanonical(t *testing.T) {
 		path string
 	}
 	want := map[key]int{
-		{larder.EventMkdir, "/d1"}:                  1,
-		{larder.EventUpload, "/d1/x.txt"}:           1,
-		{larder.EventDownload, "/d1/x.txt"}:         1,
-		{larder.EventDownload, "/shared/hello.txt"}: 3, // one LNP/1, two course
-		{larder.EventRename, "/d1/x.txt"}:           1,
-		{larder.EventStat, "/d1/../../etc/passwd"}:  1,
-		{larder.EventRefused, "../secret.txt"}:      1,
-		{larder.EventRefused, "/shared"}:            1, // the served folder itself
-		{larder.EventStat, "/"}:                     1,
-		{larder.EventStat, ""}:                      0,
-		{larder.EventRegister, ""}:                  1, // a registration names no path
-		{larder.EventLogin, "/shared/hello.txt"}:    2,
-		{larder.EventLogin, "../secret.txt"}:        1,
-		{larder.EventDownload, "hello.txt"}:         0,
-		{larder.EventDownload, "d1/x.txt"}:          0,
-		{larder.EventDownload, "/hello.txt"}:        0,
-		{larder.EventUpload, "d1/x.txt"}:            0,
-		{larder.EventLogin, "hello.txt"}:            0,
+		{larder.EventMkdir, "/d1"}:                     1,
+		{larder.EventUpload, "/d1/x.txt"}:              1,
+		{larder.EventDownload, "/d1/x.txt"}:            1,
+		{larder.EventDownload, "/shared/hello.txt"}:    3, // one LNP/1, two course
+		{larder.EventRename, "/d1/x.txt"}:              1,
+		{larder.EventStat, "/d1/../../etc/passwd"}:     1,
+		{larder.EventStat, "/../secret.txt"}:           1,
+		{larder.EventRefused, "/shared/../secret.txt"}: 1,
+		{larder.EventRefused, "../secret.txt"}:         0,
+		{larder.EventStat, "../secret.txt"}:            0,
+		{larder.EventRefused, "/shared"}:               1, // the served folder itself
+		{larder.EventRefused, "/shared/hello.txt"}:     1, // the bad user name
+		{larder.EventStat, "/"}:                        1,
+		{larder.EventStat, ""}:                         0,
+		{larder.EventRegister, ""}:                     1, // a registration names no path
+		{larder.EventLogin, "/shared/hello.txt"}:       2,
+		{larder.EventLogin, "/shared/../secret.txt"}:   1,
+		{larder.EventLogin, "../secret.txt"}:           0,
+		{larder.EventDownload, "hello.txt"}:            0,
+		{larder.EventDownload, "d1/x.txt"}:             0,
+		{larder.EventDownload, "/hello.txt"}:           0,
+		{larder.EventUpload, "d1/x.txt"}:               0,
+		{larder.EventLogin, "hello.txt"}:               0,
 	}
 	got := map[key]int{}
 	for _, e := range trailEvents(t, out) {
 		got[key{e.Kind, e.Path}]++
+		if e.Path != "" && !strings.HasPrefix(e.Path, "/") {
+			t.Errorf("%s event with path %q, which does not begin with /", e.Kind, e.Path)
+		}
 		if e.Kind == larder.EventRename && e.Reason != "to /d1/y.txt" {
 			t.Errorf("rename recorded with reason %q, want %q", e.Reason, "to /d1/y.txt")
 		}

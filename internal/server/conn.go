@@ -293,6 +293,10 @@ func (c *conn) log(ex exchange) {
 		slog.Int64("bytes", ex.bytes),
 		slog.Duration("duration", time.Since(c.accepted)),
 	}
+	if ex.status != course.StatusOK && ex.msg != "" {
+		// What the client was told, as LNP/1's lines say it.
+		attrs = append(attrs, slog.String("reason", ex.msg))
+	}
 	if ex.file != nil && ex.sendPath != sendAligned {
 		// Slower than the aligned path: say why a transfer was.
 		attrs = append(attrs, slog.String("send", ex.sendPath.String()))

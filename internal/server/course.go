@@ -93,6 +93,9 @@ func (h *courseHandler) handle(ctx context.Context, req *course.Request, from ne
 		h.srv.record(ctx, ev)
 		return ex
 	}
+	// As in the reference server, a leading "/" means the served folder.
+	// Taken before any refusal, so that its event names the file asked for.
+	ex.path = strings.TrimPrefix(string(req.Body), "/")
 	if err := larder.ValidateUsername(req.Username); err != nil {
 		ex.status, ex.refused = course.StatusBadRequest, true
 		return reply(ex, larder.ErrorMessage(err))
@@ -124,9 +127,6 @@ func (h *courseHandler) register(ctx context.Context, req *course.Request, ex ex
 
 func (h *courseHandler) retrieve(ctx context.Context, req *course.Request, from netip.Addr, ex exchange) exchange {
 	s := h.srv
-	// As in the reference server, a leading "/" means the served folder.
-	ex.path = strings.TrimPrefix(string(req.Body), "/")
-
 	start := time.Now()
 	u, err := s.Auth.Login(ctx, req.Username, req.Signature[:], from)
 	s.recordLogin(ctx, ex.event(larder.EventLogin), credSignature, err, time.Since(start))

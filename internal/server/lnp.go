@@ -88,6 +88,7 @@ type session struct {
 	c         *conn
 	s         *Server
 	user      *larder.User
+	tried     string // the name the HELLO gave, for a login refused on the way
 	space     *files.Space
 	r         *lnp.Reader
 	w         *lnp.Writer
@@ -98,6 +99,7 @@ type session struct {
 	device    [16]byte     // the device credential that logged in; zero for the password
 	status    lnp.Status   // how the request being served ended, for Stats
 	last      larder.Event // the event it recorded, for its log line
+	lastErr   error        // the cause of its failure, for its log line
 	listing   *listCursor  // the listing in progress, if any
 }
 
@@ -201,6 +203,7 @@ func (ss *session) hello() bool {
 		ss.refuse(lnp.StatusMalformed, "malformed HELLO: "+err.Error(), err)
 		return false
 	}
+	ss.tried = h.User
 	ss.c.state.Store(stateReplying)
 	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
 	defer cancel()
@@ -311,7 +314,7 @@ func (ss *session) welcome(m lnp.Welcome) bool {
 
 // refuse answers a session that cannot start, and records why.
 func (ss *session) refuse(status lnp.Status, msg string, cause error) {
-	ev := larder.Event{Kind: larder.EventRefused, Remote: ss.c.remote, Status: int(status), Reason: msg}
+	ev := larder.Event{Kind: larder.EventRefused, User: ss.tried, Remote: ss.c.remote, Status: int(status), Reason: msg}
 	ss.s.record(ss.s.ctx, ev)
 	ss.logRequest("login", &ev, time.Since(ss.c.accepted))
 	if !errors.Is(cause, os.ErrDeadlineExceeded) && !errors.Is(cause, io.EOF) && !errors.Is(cause, net.ErrClosed) {
@@ -331,6 +334,7 @@ func (ss *session) loop() string {
 		c.rwc.SetReadDeadline(time.Now().Add(idle))
 		t, body, err := ss.r.Next()
 		c.state.Store(stateReplying)
+		ss.status, ss.last, ss.lastErr = 0, larder.Event{}, nil
 		switch {
 		case err == io.EOF:
 			return ""
@@ -344,33 +348,44 @@ func (ss *session) loop() string {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return "idle for " + idle.String()
 		case err != nil:
-			ss.reply(lnp.StatusMalformed, err.Error(), nil)
+			// Not a request: no op to name.
+			ss.refuseRequest("", lnp.StatusMalformed, err.Error())
 			return "malformed frame: " + err.Error()
 		}
+		start := time.Now()
+		op := strings.ToLower(t.String())
 		m, err := lnp.ParseRequest(t, body)
 		if err != nil {
-			ss.reply(lnp.StatusMalformed, err.Error(), nil)
+			ss.refuseRequest(op, lnp.StatusMalformed, err.Error())
 			return "malformed request: " + err.Error()
 		}
 		c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
 		ctx, cancel := context.WithCancel(s.ctx)
 		if err := ss.checkAccount(ctx); err != nil {
 			cancel()
-			return ss.endSession(s.ctx, err)
+			reason := ss.endSession(s.ctx, err)
+			ss.logRequest(op, &larder.Event{User: ss.user.Name, Status: int(statusOf(err)), Reason: larder.ErrorMessage(err)}, time.Since(start))
+			return reason
 		}
-		start := time.Now()
-		ss.status, ss.last = 0, larder.Event{}
 		release := ss.borrowBuffers(t)
 		goOn := ss.handle(ctx, m)
 		release()
 		cancel()
 		d := time.Since(start)
 		s.lnp.counters.count(t, ss.status, d)
-		ss.logRequest(strings.ToLower(t.String()), &ss.last, d)
+		ss.logRequest(op, &ss.last, d)
 		if !goOn {
 			return "ended in a transfer"
 		}
 	}
+}
+
+// refuseRequest answers a request that cannot be served with status and
+// msg, and logs it; op names the request, "" if it could not be read.
+func (ss *session) refuseRequest(op string, status lnp.Status, msg string) {
+	start := time.Now()
+	ss.reply(status, msg, nil)
+	ss.logRequest(op, &larder.Event{User: ss.user.Name, Status: int(status), Reason: msg}, time.Since(start))
 }
 
 // reply writes a REPLY and flushes it. It reports whether that worked.

@@ -1,8 +1,12 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	mrand "math/rand/v2"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,7 +14,9 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/server"
+	"github.com/larderfs/larder/internal/sqlite"
 	"github.com/larderfs/larder/lnp"
 )
 
@@ -228,5 +234,107 @@ func TestLNPDeviceExpiry(t *testing.T) {
 	var ne *client.LNPError
 	if _, err := live.Whoami(ctx); !errors.As(err, &ne) || ne.Status != lnp.StatusDenied || !strings.Contains(ne.Message, "expired") {
 		t.Fatalf("the expired device's session: got %v, want DENIED \"device credential expired\"", err)
+	}
+}
+
+// TestLNPDeviceNoEnumeration: a device login (HELLO v2 method 4, any
+// device ID) as a name without an account is answered as one with an
+// account: the same challenge shape, the same answer to a wrong proof,
+// and in the same time, whatever the account (with devices or none, LNP/1
+// only, disabled). Before, only a name found had its device looked up,
+// and its challenge came about 45 µs later: an enumeration oracle for
+// anyone.
+func TestLNPDeviceNoEnumeration(t *testing.T) {
+	// No throttle: the test makes hundreds of wrong logins on purpose.
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "unthrottled.db"))
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	users := sqlite.NewUserStore(db)
+	h := newLNPHarness(t, func(s *server.Server) {
+		s.Auth = auth.New(users, auth.NewHasher(cheapHash, nil, 0), auth.NewCache(0, 0), nil)
+		s.Auth.Devices = sqlite.NewDeviceStore(db)
+	})
+	ctx := context.Background()
+	h.registerLNPOnly(t, "alice", "pw")
+	s, err := h.loginPassword(t, "alice", "pw")
+	must(t, err)
+	_, err = s.AddDevice(ctx, "laptop", client.NewDeviceSecret())
+	must(t, err)
+	s.Close()
+	h.register(t, "bob", "pw")
+	h.registerLNPOnly(t, "dora", "pw")
+	must(t, users.SetDisabled(ctx, "dora", true))
+
+	names := []string{"alice", "bob", "dora", "nobody"}
+	id := [16]byte{1, 2, 3} // nobody's device
+	const rounds = 200
+	times := map[string][]time.Duration{}
+	order := slices.Clone(names)
+	for range rounds {
+		mrand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, name := range order {
+			ch, wl, dc, _ := h.challengeHello(t, lnp.Hello2{User: name, Method: lnp.MethodDevice, MaxBlock: lnp.DefaultBlockSize, Device: id})
+			if !bytes.Equal(ch.Salt, id[:]) || ch.KDF != (lnp.KDF{}) {
+				t.Fatalf("%s: challenge with salt %x at %v, want the device ID at no cost", name, ch.Salt, ch.KDF)
+			}
+			if wl.Status != lnp.StatusInvalidLogin || wl.Message != "unknown user or wrong password" {
+				t.Fatalf("%s: a wrong proof is answered %v %q", name, wl.Status, wl.Message)
+			}
+			times[name] = append(times[name], dc)
+		}
+	}
+	var qs []time.Duration
+	for _, name := range names {
+		qs = append(qs, quartile(times[name]))
+	}
+	// The lower quartiles must agree within an eighth: apart, they
+	// differed by a quarter or more (twice that under the race detector);
+	// together, by under a twelfth.
+	lo, hi := slices.Min(qs), slices.Max(qs)
+	t.Logf("HELLO to CHALLENGE: lower quartiles alice %v, bob %v, dora %v, nobody %v", qs[0], qs[1], qs[2], qs[3])
+	if hi-lo > lo/8 {
+		t.Errorf("HELLO to CHALLENGE: lower quartiles alice %v, bob %v, dora %v, nobody %v differ by %v", qs[0], qs[1], qs[2], qs[3], hi-lo)
+	}
+}
+
+// TestLNPDeviceAccountDisabledMeanwhile: a device login whose account is
+// disabled between the HELLO and the PROOF logs in to the account as it
+// is at the PROOF, as a password's does: it is told that the account is
+// disabled, and gets no session.
+func TestLNPDeviceAccountDisabledMeanwhile(t *testing.T) {
+	h, audit, id, secret := deviceHarness(t)
+	conn := h.tlsConn(t)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
+	hello := lnp.Hello2{User: "alice", Method: lnp.MethodDevice, MaxBlock: lnp.DefaultBlockSize, Device: id}
+	helloBody := hello.AppendBody(nil)
+	must(t, w.WriteFrame(lnp.TypeHello, helloBody))
+	must(t, w.Flush())
+	typ, body, err := r.Next()
+	if err != nil || typ != lnp.TypeChallenge {
+		t.Fatalf("HELLO: %v %v, want a CHALLENGE", typ, err)
+	}
+	chBody := append([]byte(nil), body...)
+
+	must(t, h.users.SetDisabled(context.Background(), "alice", true))
+
+	state := conn.ConnectionState()
+	binding, err := state.ExportKeyingMaterial(lnp.ChannelBindingLabel, nil, 32)
+	must(t, err)
+	keys := lnp.DeriveKeys(secret)
+	must(t, w.Write(lnp.Proof{Proof: keys.ClientProof(lnp.AuthMessage(helloBody, chBody, binding))}))
+	must(t, w.Flush())
+	typ, body, err = r.Next()
+	must(t, err)
+	if typ != lnp.TypeWelcome {
+		t.Fatalf("PROOF of a device of an account disabled meanwhile: got %v, want WELCOME", typ)
+	}
+	wl, err := lnp.ParseWelcome(body)
+	if err != nil || wl.Status != lnp.StatusInvalidLogin || wl.Message != `account "alice" is disabled` {
+		t.Errorf("PROOF of a device of an account disabled meanwhile: WELCOME %+v (%v), want INVALID_LOGIN saying it is disabled", wl, err)
+	}
+	if audit.has("device login: ") {
+		t.Error("the refused login was recorded as a device login")
 	}
 }

@@ -21,6 +21,7 @@ func (ss *session) hello2(body []byte) bool {
 		ss.refuse(lnp.StatusMalformed, "malformed HELLO: "+err.Error(), err)
 		return false
 	}
+	ss.tried = h.User
 	hello := append([]byte(nil), body...) // the reader reuses body
 	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
 	defer cancel()

@@ -106,10 +106,8 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 		if ev.Reason == "" {
 			ev.Reason = msg
 		}
-		if larder.ErrorCode(err) == larder.EINTERNAL {
-			ss.s.logger().Warn("native request failed", "remote", ss.c.remote, "user", ss.user.Name,
-				"op", ev.Kind, "path", ev.Path, "error", err)
-		}
+		// The cause, which the client is not told, goes to the log line.
+		ss.lastErr = err
 	}
 	ev.User, ev.Remote, ev.Status = ss.user.Name, ss.c.remote, int(status)
 	ss.record(ctx, ev)

@@ -393,12 +393,19 @@ func TestLNPFakeServerFirstUse(t *testing.T) {
 // and the WELCOME that a bogus proof gets, with the time each took.
 func (h *lnpHarness) challenge(t testing.TB, user string) (lnp.Challenge, lnp.Welcome, time.Duration, time.Duration) {
 	t.Helper()
+	return h.challengeHello(t, lnp.Hello2{User: user, Method: lnp.MethodPassword, MaxBlock: lnp.DefaultBlockSize})
+}
+
+// challengeHello is challenge for the HELLO hello.
+func (h *lnpHarness) challengeHello(t testing.TB, hello lnp.Hello2) (lnp.Challenge, lnp.Welcome, time.Duration, time.Duration) {
+	t.Helper()
+	user := hello.User
 	conn := h.tlsConn(t)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	w, r := lnp.NewWriter(conn, 0), lnp.NewReader(conn)
 	start := time.Now()
-	must(t, w.Write(lnp.Hello2{User: user, Method: lnp.MethodPassword, MaxBlock: lnp.DefaultBlockSize}))
+	must(t, w.Write(hello))
 	must(t, w.Flush())
 	typ, body, err := r.Next()
 	if err != nil || typ != lnp.TypeChallenge {
@@ -508,7 +515,9 @@ func TestLNPRenewAtPolicy(t *testing.T) {
 	keys := lnp.DeriveKeys(lnp.SaltedKey("pw", salt, lnp.KDF{Memory: 32, Time: 1, Threads: 1}))
 	v, err := auth.NewHasher(cheapHash, nil, 1).SealLNP("alice", salt, weak, auth.LNPKeys{StoredKey: keys.StoredKey, ServerKey: keys.ServerKey})
 	must(t, err)
-	must(t, h.users.SetLNPCredential(ctx, "alice", 0, "", v))
+	u, err := h.users.UserByName(ctx, "alice")
+	must(t, err)
+	must(t, h.users.SetLNPCredential(ctx, "alice", u.ID, 0, "", v))
 	before, _ := h.users.UserByName(ctx, "alice")
 
 	s, err := h.loginPassword(t, "alice", "pw")
@@ -519,7 +528,7 @@ func TestLNPRenewAtPolicy(t *testing.T) {
 		t.Fatalf("whoami after the renewal: %v", err)
 	}
 	s.Close()
-	u, _ := h.users.UserByName(ctx, "alice")
+	u, _ = h.users.UserByName(ctx, "alice")
 	if !strings.HasPrefix(u.LNPCredential, "$lnp-scram$v=1$m=64,t=1,p=1$") || u.CredentialGen != before.CredentialGen {
 		t.Fatalf("after the login: credential %q, generation %d; want one at m=64, generation %d", u.LNPCredential, u.CredentialGen, before.CredentialGen)
 	}
@@ -599,13 +608,12 @@ func TestLNPRegister(t *testing.T) {
 	}
 }
 
-// TestLNPEnrollAcrossPasswordChange: an enrollment begun with the old
-// signature whose ENROLL arrives after an administrator reset the
-// password stores nothing: the old password must not go on opening LNP/1
-// (nor lock the new one out of it by making the account enrolled).
-func TestLNPEnrollAcrossPasswordChange(t *testing.T) {
-	h := newLNPHarness(t)
-	ctx := context.Background()
+// enrollAcross begins an enrollment of alice, registered with the
+// password "old", with her course signature; runs change on another
+// handle of the store once the server has answered VERIFIED; then sends
+// the ENROLL of the old password and returns the WELCOME it gets.
+func (h *lnpHarness) enrollAcross(t *testing.T, change func(users *sqlite.UserStore)) lnp.Welcome {
+	t.Helper()
 	sig := h.register(t, "alice", "old")
 	conn := h.tlsConn(t)
 	defer conn.Close()
@@ -620,9 +628,7 @@ func TestLNPEnrollAcrossPasswordChange(t *testing.T) {
 	}
 
 	users, _ := h.otherStore(t)
-	u, err := users.UserByName(ctx, "alice")
-	must(t, err)
-	must(t, users.ReplaceVerifier(ctx, "alice", u.Verifier, "an administrator's reset"))
+	change(users)
 
 	salt := []byte("0123456789abcdef")
 	keys := lnp.DeriveKeys(lnp.SaltedKey("old", salt, v.KDF))
@@ -630,13 +636,32 @@ func TestLNPEnrollAcrossPasswordChange(t *testing.T) {
 	must(t, w.Flush())
 	typ, body, err = r.Next()
 	must(t, err)
-	if wel, err := lnp.ParseWelcome(body); typ != lnp.TypeWelcome || err != nil || wel.Status != lnp.StatusConflict {
-		t.Fatalf("ENROLL after the reset: got %v %+v (%v), want WELCOME CONFLICT", typ, wel, err)
+	wel, err := lnp.ParseWelcome(body)
+	if typ != lnp.TypeWelcome || err != nil {
+		t.Fatalf("ENROLL: got %v %+v (%v), want WELCOME", typ, wel, err)
 	}
-	if u, err := users.UserByName(ctx, "alice"); err != nil || u.LNPCredential != "" {
+	return wel
+}
+
+// TestLNPEnrollAcrossPasswordChange: an enrollment begun with the old
+// signature whose ENROLL arrives after an administrator reset the
+// password stores nothing: the old password must not go on opening LNP/1
+// (nor lock the new one out of it by making the account enrolled).
+func TestLNPEnrollAcrossPasswordChange(t *testing.T) {
+	h := newLNPHarness(t)
+	ctx := context.Background()
+	wel := h.enrollAcross(t, func(users *sqlite.UserStore) {
+		u, err := users.UserByName(ctx, "alice")
+		must(t, err)
+		must(t, users.ReplaceVerifier(ctx, "alice", u.Verifier, "an administrator's reset"))
+	})
+	if wel.Status != lnp.StatusConflict {
+		t.Fatalf("ENROLL after the reset: got WELCOME %+v, want CONFLICT", wel)
+	}
+	if u, err := h.users.UserByName(ctx, "alice"); err != nil || u.LNPCredential != "" {
 		t.Fatalf("after the refused ENROLL: credential %q (%v), want none", u.LNPCredential, err)
 	}
-	_, err = h.loginPassword(t, "alice", "old")
+	_, err := h.loginPassword(t, "alice", "old")
 	wantBadLogin(t, "the old password after the reset", err)
 }
 
@@ -678,4 +703,36 @@ func TestLNPLoginKeptKey(t *testing.T) {
 	opts.SaltedKey = keep("other")
 	_, err = client.Login(context.Background(), h.tlsConn(t), "alice", "pw", opts)
 	wantBadLogin(t, "login with a key of another password", err)
+}
+
+// TestLNPEnrollAcrossReregistration: an enrollment begun by an account
+// whose ENROLL arrives after the account was deleted and its name
+// registered again stores nothing on the new account: the new one starts
+// at the same credential generation, with no credential either, and must
+// not get the old password's (which would open it to the old owner, and
+// lock its own owner out of LNP/1).
+func TestLNPEnrollAcrossReregistration(t *testing.T) {
+	h := newLNPHarness(t)
+	ctx := context.Background()
+	var old *larder.User
+	wel := h.enrollAcross(t, func(users *sqlite.UserStore) {
+		var err error
+		old, err = users.UserByName(ctx, "alice")
+		must(t, err)
+		must(t, users.DeleteUser(ctx, "alice"))
+		must(t, users.CreateUser(ctx, &larder.User{Name: "alice", Verifier: "someone else's"}))
+	})
+	if wel.Status == lnp.StatusOK {
+		t.Errorf("ENROLL after the account was made again: got WELCOME %+v, want a refusal", wel)
+	}
+	u, err := h.users.UserByName(ctx, "alice")
+	must(t, err)
+	if u.ID == old.ID {
+		t.Fatalf("the new alice has the old one's id %d", u.ID)
+	}
+	if u.LNPCredential != "" {
+		t.Errorf("the new alice got the old one's LNP/1 credential %q", u.LNPCredential)
+	}
+	_, err = h.loginPassword(t, "alice", "old")
+	wantBadLogin(t, "the old alice's password on the new alice", err)
 }

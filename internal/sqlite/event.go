@@ -121,6 +121,37 @@ func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder
 		where = append(where, "kind IN (SELECT CAST(unhex(value) AS TEXT) FROM json_each(?))")
 		args = append(args, string(kinds))
 	}
+	if f.Path != "" {
+		// The range, not LIKE, whose wildcards a path may hold. Neither
+		// path nor remote has an index, unlike in internal/postgres:
+		// their keys come in no order, so each index's b-tree takes
+		// writes all over a file larger than SQLite's page cache. Over
+		// 200,000 events of a server's usual mix (three in five without
+		// a path), StoreEvents took 13 µs of CPU per event without them,
+		// 23 with an index on path, 29 with both, on the server's own
+		// cores. Unindexed, a query reads about two million events a
+		// second, and a page ends as soon as it is full; "--since" uses
+		// the index on time.
+		lo, hi := f.PathRange()
+		where = append(where, "(path = ? OR path >= ? AND path < ?)")
+		args = append(args, f.Path, lo, hi)
+	}
+	if f.Remote != "" {
+		if lo, hi, ok := f.RemoteRange(); ok {
+			where = append(where, "(remote = ? OR remote >= ? AND remote < ?)")
+			args = append(args, f.Remote, lo, hi)
+		} else {
+			where, args = append(where, "remote = ?"), append(args, f.Remote)
+		}
+	}
+	if len(f.Statuses) > 0 {
+		statuses, err := json.Marshal(f.Statuses)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: events: %w", err)
+		}
+		where = append(where, "status IN (SELECT value FROM json_each(?))")
+		args = append(args, string(statuses))
+	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "time >= ?"), append(args, formatTime(f.Since))
 	}

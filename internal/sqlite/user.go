@@ -41,9 +41,9 @@ const (
 	// password change also drops the LNP/1 credential of the old one.
 	replaceVerifierSQL = `UPDATE users SET verifier = ?, credential_gen = credential_gen + ?,
 		lnp_credential = CASE WHEN ? = 1 THEN '' ELSE lnp_credential END, updated_at = max(?, updated_at) WHERE name = ? AND verifier = ?`
-	setLNPCredentialSQL   = `UPDATE users SET lnp_credential = ?, updated_at = max(?, updated_at) WHERE name = ? AND credential_gen = ? AND lnp_credential = ?`
+	setLNPCredentialSQL   = `UPDATE users SET lnp_credential = ?, updated_at = max(?, updated_at) WHERE name = ? AND id = ? AND credential_gen = ? AND lnp_credential = ?`
 	replaceCredentialsSQL = `UPDATE users SET verifier = ?, lnp_credential = ?, credential_gen = credential_gen + 1,
-		updated_at = max(?, updated_at) WHERE name = ? AND credential_gen = ?`
+		updated_at = max(?, updated_at) WHERE name = ? AND id = ? AND credential_gen = ?`
 	setDisabledSQL = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
 	deleteUserSQL  = `DELETE FROM users WHERE name = ?`
 )
@@ -182,28 +182,30 @@ func (s *UserStore) swap(ctx context.Context, what, name, update string, args []
 }
 
 // SetLNPCredential sets the LNP/1 credential of account name to new if it
-// is still old and its credential generation still gen, and updates
-// UpdatedAt. If either has changed, the error has code ECONFLICT and
-// nothing changes; if there is no such account, it has code ENOTFOUND.
-func (s *UserStore) SetLNPCredential(ctx context.Context, name string, gen int64, old, new string) error {
+// is still the account id, its credential still old and its credential
+// generation still gen, and updates UpdatedAt. If any has changed, the
+// error has code ECONFLICT and nothing changes; if there is no such
+// account, it has code ENOTFOUND.
+func (s *UserStore) SetLNPCredential(ctx context.Context, name string, id, gen int64, old, new string) error {
 	defer s.db.accounts.changed()
 	return s.swap(ctx, "set LNP/1 credential", name, setLNPCredentialSQL,
-		[]any{new, formatTime(time.Now()), name, gen, old},
+		[]any{new, formatTime(time.Now()), name, id, gen, old},
 		larder.Errorf(larder.ECONFLICT, "the LNP/1 credential of user %q has changed", name))
 }
 
 // ReplaceCredentials sets the verifier and the LNP/1 credential of account
-// name, for a new password, if its credential generation is still gen;
-// it adds one to the generation and updates UpdatedAt. If the generation
-// has changed, the error has code ECONFLICT and nothing changes; if there
-// is no such account, it has code ENOTFOUND.
-func (s *UserStore) ReplaceCredentials(ctx context.Context, name string, gen int64, verifier, lnpCredential string) error {
+// name, for a new password, if it is still the account id and its
+// credential generation still gen; it adds one to the generation and
+// updates UpdatedAt. If either has changed, the error has code ECONFLICT
+// and nothing changes; if there is no such account, it has code
+// ENOTFOUND.
+func (s *UserStore) ReplaceCredentials(ctx context.Context, name string, id, gen int64, verifier, lnpCredential string) error {
 	if err := larder.CheckCredentials(name, verifier, lnpCredential); err != nil {
 		return fmt.Errorf("sqlite: replace credentials: %w", err)
 	}
 	defer s.db.accounts.changed()
 	return s.swap(ctx, "replace credentials", name, replaceCredentialsSQL,
-		[]any{verifier, lnpCredential, formatTime(time.Now()), name, gen}, larder.CredentialsChanged(name))
+		[]any{verifier, lnpCredential, formatTime(time.Now()), name, id, gen}, larder.CredentialsChanged(name))
 }
 
 // SetDisabled disables or enables account name, and updates UpdatedAt. If

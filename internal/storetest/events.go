@@ -33,6 +33,8 @@ func RunEvents(t *testing.T, precision time.Duration, open func(t *testing.T) la
 		{"Overlapping", testEventsOverlapping},
 		{"Concurrent", testEventsConcurrent},
 		{"Filters", testEventsFilters},
+		{"FilterPathRemoteStatus", testEventsFilterPathRemoteStatus},
+		{"Pages", testEventsPages},
 		{"Follow", testEventsFollow},
 		{"FollowWhileWriting", testEventsFollowWhileWriting},
 		{"Newest", testEventsNewest},
@@ -353,6 +355,108 @@ func testEventsFilters(t *testing.T, s larder.EventStore, precision time.Duratio
 	}
 }
 
+// testEventsFilterPathRemoteStatus selects by path (a path and what is
+// below it), by remote address (the whole address, or its host with any
+// port) and by status, alone and with the other filters. The paths and
+// addresses are chosen so that a match on a text prefix, a LIKE pattern,
+// or a comparison in a collation other than byte order (one that ignores
+// punctuation or case) gives other answers.
+func testEventsFilterPathRemoteStatus(t *testing.T, s larder.EventStore, precision time.Duration) {
+	paths := []string{
+		"/d1", "/d1/x.txt", "/d1/sub/y.txt", "/d10", "/d10/x.txt", "/d1.txt", "/d1-x", "/d1 x",
+		"/D1/x.txt", "/d1x", "/d", "/shared/f.txt", "/shared", "/%", "/_1/x", "/d1/", "",
+		"../secret", "/d1/\u00e9", "/d1\u00ff/z", "/\u65e5\u672c/\u8a9e.txt",
+	}
+	remotes := []string{
+		"192.0.2.7:40000", "192.0.2.7:40001", "192.0.2.70:40000", "192.0.2.7", "192.0.2.77:1",
+		"[2001:db8::1]:5000", "[2001:db8::10]:5000", "2001:db8::/64", "", "pipe",
+	}
+	statuses := []int{0, 1, 4, 5, 9, 12, 1, 1}
+	base := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	all := newEvents(len(paths)*len(remotes), base)
+	for i := range all {
+		all[i].Path = paths[i%len(paths)]
+		all[i].Remote = remotes[(i/len(paths)+i)%len(remotes)]
+		all[i].Status = statuses[i%len(statuses)]
+		all[i].User = []string{"alice", "bob"}[i%2]
+	}
+	mustStore(t, s, all[:len(all)/2])
+	mustStore(t, s, all[len(all)/2:])
+	stored := allEvents(t, s)
+	checkEvents(t, "Events", stored, all, precision)
+	mid := stored[len(stored)/3].Seq
+	at := func(sec int) time.Time { return base.Add(time.Duration(sec) * time.Second) }
+	for _, f := range []larder.EventFilter{
+		{Path: "/d1"},
+		{Path: "/d1/"},
+		{Path: "/d10"},
+		{Path: "/d1/x.txt"},
+		{Path: "/d"},
+		{Path: "/D1"},
+		{Path: "/"},
+		{Path: "/%"},
+		{Path: "/_1"},
+		{Path: "../secret"},
+		{Path: "/shared"},
+		{Path: "/nothing"},
+		{Path: "/\u65e5\u672c"},
+		{Remote: "192.0.2.7"},
+		{Remote: "192.0.2.7:40000"},
+		{Remote: "192.0.2.70"},
+		{Remote: "::ffff:192.0.2.7"},
+		{Remote: "2001:db8::1"},
+		{Remote: "[2001:db8::1]"},
+		{Remote: "2001:0db8:0::1"},
+		{Remote: "[2001:db8::1]:5000"},
+		{Remote: "2001:db8::/64"},
+		{Remote: "pipe"},
+		{Remote: "192.0.2"},
+		{Statuses: []int{1}},
+		{Statuses: []int{4, 9, 12}},
+		{Statuses: []int{0}},
+		{Statuses: []int{404}},
+		{Path: "/d1", Remote: "192.0.2.7", Statuses: []int{1, 4}},
+		{Path: "/d1", User: "bob", Kinds: []larder.EventKind{larder.EventLogin, larder.EventDownload, larder.EventUpload}},
+		{Path: "/d1", Since: at(0), Until: at(1), Statuses: []int{1}},
+		{Path: "/d1", AfterSeq: mid, Limit: 5},
+		{Path: "/d1", AfterSeq: mid, Limit: 5, Newest: true},
+		{Remote: "2001:db8::1", Statuses: []int{1}, Limit: 3, Newest: true},
+	} {
+		got := mustEvents(t, s, f)
+		want := filterEvents(stored, f)
+		checkIDs(t, fmt.Sprintf("Events(%s)", describe(f, base)), got, want)
+		if len(want) == 0 && f.Path != "/nothing" && f.Path != "/D1" && f.Remote != "192.0.2" &&
+			!slices.Equal(f.Statuses, []int{404}) && f.Since.IsZero() {
+			t.Errorf("Events(%s): the reference selects nothing; the test's data should give it something", describe(f, base))
+		}
+	}
+}
+
+// testEventsPages reads a filtered trail a page at a time, each page
+// after the last Seq of the one before, as "larder audit query --after"
+// and "larder audit export" do: every matching event once, in order.
+func testEventsPages(t *testing.T, s larder.EventStore, precision time.Duration) {
+	all := newEvents(230, eventBase)
+	for i := range all {
+		all[i].Path = fmt.Sprintf("/d%d/f%d", i%3, i)
+	}
+	mustStore(t, s, all)
+	stored := allEvents(t, s)
+	for _, f := range []larder.EventFilter{{Limit: 7}, {Path: "/d1", Limit: 10}, {Path: "/d2", Kinds: []larder.EventKind{larder.EventLogin}, Limit: 1}} {
+		want := filterEvents(stored, larder.EventFilter{Path: f.Path, Kinds: f.Kinds, Limit: larder.MaxEventLimit})
+		var got []larder.Event
+		for {
+			page := mustEvents(t, s, f)
+			got = append(got, page...)
+			if len(page) < f.Limit {
+				break
+			}
+			f.AfterSeq = page[len(page)-1].Seq
+		}
+		checkIDs(t, fmt.Sprintf("pages of Events(%s)", describe(f, eventBase)), got, want)
+	}
+}
+
 // filterEvents is the reference semantics of EventFilter over events
 // ordered by Seq, with the stores' default limit.
 func filterEvents(events []larder.Event, f larder.EventFilter) []larder.Event {
@@ -361,6 +465,9 @@ func filterEvents(events []larder.Event, f larder.EventFilter) []larder.Event {
 		switch {
 		case f.User != "" && e.User != f.User,
 			len(f.Kinds) > 0 && !slices.Contains(f.Kinds, e.Kind),
+			!f.MatchPath(e.Path),
+			!f.MatchRemote(e.Remote),
+			len(f.Statuses) > 0 && !slices.Contains(f.Statuses, e.Status),
 			!f.Since.IsZero() && e.Time.Before(f.Since),
 			!f.Until.IsZero() && !e.Time.Before(f.Until),
 			e.Seq <= f.AfterSeq:
@@ -389,6 +496,15 @@ func describe(f larder.EventFilter, base time.Time) string {
 	}
 	if f.Kinds != nil {
 		parts = append(parts, fmt.Sprintf("Kinds %q", f.Kinds))
+	}
+	if f.Path != "" {
+		parts = append(parts, fmt.Sprintf("Path %q", f.Path))
+	}
+	if f.Remote != "" {
+		parts = append(parts, fmt.Sprintf("Remote %q", f.Remote))
+	}
+	if f.Statuses != nil {
+		parts = append(parts, fmt.Sprintf("Statuses %v", f.Statuses))
 	}
 	if !f.Since.IsZero() {
 		parts = append(parts, fmt.Sprintf("Since base+%v", f.Since.Sub(base)))

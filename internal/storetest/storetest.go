@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) larder.UserStore) {
 		{"LNPCredential", testLNPCredential},
 		{"LNPOnly", testLNPOnly},
 		{"ReplaceCredentials", testReplaceCredentials},
+		{"CredentialsOfAnotherAccount", testCredentialsOfAnotherAccount},
 		{"SetDisabled", testSetDisabled},
 		{"DeleteUser", testDeleteUser},
 		{"ListUsersEmpty", testListUsersEmpty},
@@ -267,7 +268,7 @@ func testLNPCredential(t *testing.T, s larder.UserStore) {
 		t.Errorf("LNPCredential of a new account: got %q, want none", u.LNPCredential)
 	}
 	pause()
-	if err := s.SetLNPCredential(ctx, "lena", 0, "", "c1"); err != nil {
+	if err := s.SetLNPCredential(ctx, "lena", u.ID, 0, "", "c1"); err != nil {
 		t.Fatalf("SetLNPCredential(lena, \"\", c1): got %v, want nil", err)
 	}
 	got := mustGet(t, s, "lena")
@@ -276,10 +277,10 @@ func testLNPCredential(t *testing.T, s larder.UserStore) {
 	checkUser(t, "UserByName(lena) after SetLNPCredential", got, &want)
 	checkLater(t, "UpdatedAt after SetLNPCredential", got.UpdatedAt, u.UpdatedAt)
 
-	err := s.SetLNPCredential(ctx, "lena", 0, "", "c-late")
+	err := s.SetLNPCredential(ctx, "lena", u.ID, 0, "", "c-late")
 	checkError(t, "SetLNPCredential(lena) from a stale credential", err, larder.ECONFLICT, `the LNP/1 credential of user "lena" has changed`)
-	checkCode(t, "SetLNPCredential(nobody)", s.SetLNPCredential(ctx, "nobody", 0, "", "c"), larder.ENOTFOUND)
-	if err := s.SetLNPCredential(ctx, "lena", 0, "c1", "c2"); err != nil {
+	checkCode(t, "SetLNPCredential(nobody)", s.SetLNPCredential(ctx, "nobody", u.ID, 0, "", "c"), larder.ENOTFOUND)
+	if err := s.SetLNPCredential(ctx, "lena", u.ID, 0, "c1", "c2"); err != nil {
 		t.Fatalf("SetLNPCredential(lena, c1, c2): got %v, want nil", err)
 	}
 	if err := s.RehashVerifier(ctx, "lena", "v1", "v1-rehashed"); err != nil {
@@ -296,12 +297,12 @@ func testLNPCredential(t *testing.T, s larder.UserStore) {
 	}
 	// An enrollment begun before the change found the credential "" too:
 	// the generation tells it that the password it was made from is gone.
-	err = s.SetLNPCredential(ctx, "lena", 0, "", "c-old-password")
+	err = s.SetLNPCredential(ctx, "lena", u.ID, 0, "", "c-old-password")
 	checkError(t, "SetLNPCredential(lena) of the generation before a password change", err, larder.ECONFLICT, `the LNP/1 credential of user "lena" has changed`)
 	if got := mustGet(t, s, "lena"); got.LNPCredential != "" {
 		t.Errorf("after an enrollment of the old password: LNPCredential %q, want none", got.LNPCredential)
 	}
-	if err := s.SetLNPCredential(ctx, "lena", 1, "", "c3"); err != nil {
+	if err := s.SetLNPCredential(ctx, "lena", u.ID, 1, "", "c3"); err != nil {
 		t.Fatalf("SetLNPCredential(lena, 1, \"\", c3) after the password change: got %v, want nil", err)
 	}
 
@@ -337,7 +338,7 @@ func testReplaceCredentials(t *testing.T, s larder.UserStore) {
 	ctx := context.Background()
 	u := mustCreate(t, s, "rita", "v1")
 	pause()
-	if err := s.ReplaceCredentials(ctx, "rita", 0, "", "c1"); err != nil {
+	if err := s.ReplaceCredentials(ctx, "rita", u.ID, 0, "", "c1"); err != nil {
 		t.Fatalf("ReplaceCredentials(rita, 0, \"\", c1): got %v, want nil", err)
 	}
 	got := mustGet(t, s, "rita")
@@ -346,13 +347,13 @@ func testReplaceCredentials(t *testing.T, s larder.UserStore) {
 	checkUser(t, "UserByName(rita) after ReplaceCredentials", got, &want)
 	checkLater(t, "UpdatedAt after ReplaceCredentials", got.UpdatedAt, u.UpdatedAt)
 
-	err := s.ReplaceCredentials(ctx, "rita", 0, "v-late", "c-late")
+	err := s.ReplaceCredentials(ctx, "rita", u.ID, 0, "v-late", "c-late")
 	checkError(t, "ReplaceCredentials(rita) of a stale generation", err, larder.ECONFLICT, `the password of user "rita" has changed meanwhile`)
-	checkCode(t, "ReplaceCredentials(nobody)", s.ReplaceCredentials(ctx, "nobody", 0, "v", "c"), larder.ENOTFOUND)
-	if err := s.ReplaceCredentials(ctx, "rita", 1, "", ""); err == nil {
+	checkCode(t, "ReplaceCredentials(nobody)", s.ReplaceCredentials(ctx, "nobody", u.ID, 0, "v", "c"), larder.ENOTFOUND)
+	if err := s.ReplaceCredentials(ctx, "rita", u.ID, 1, "", ""); err == nil {
 		t.Errorf("ReplaceCredentials(rita) to no credential at all: got nil, want an error")
 	}
-	if err := s.ReplaceCredentials(ctx, "rita", 1, "v2", "c2"); err != nil {
+	if err := s.ReplaceCredentials(ctx, "rita", u.ID, 1, "v2", "c2"); err != nil {
 		t.Fatalf("ReplaceCredentials(rita, 1, v2, c2): got %v, want nil", err)
 	}
 	if got := mustGet(t, s, "rita"); got.Verifier != "v2" || got.LNPCredential != "c2" || got.CredentialGen != 2 {
@@ -360,13 +361,37 @@ func testReplaceCredentials(t *testing.T, s larder.UserStore) {
 	}
 
 	// Of concurrent changes from one generation, exactly one wins.
-	mustCreate(t, s, "rex", "v")
+	rex := mustCreate(t, s, "rex", "v")
 	winner := race(t, "ReplaceCredentials(rex)", func(i int) error {
-		return s.ReplaceCredentials(ctx, "rex", 0, "", fmt.Sprint("c", i))
+		return s.ReplaceCredentials(ctx, "rex", rex.ID, 0, "", fmt.Sprint("c", i))
 	})
 	if got := mustGet(t, s, "rex"); got.LNPCredential != fmt.Sprint("c", winner) || got.CredentialGen != 1 {
 		t.Errorf("after the race: LNP/1 credential %q, CredentialGen %d; want c%d, 1", got.LNPCredential, got.CredentialGen, winner)
 	}
+}
+
+// testCredentialsOfAnotherAccount: an account deleted and its name
+// registered again is another account, though it starts at the same
+// credential generation with no LNP/1 credential either: neither
+// SetLNPCredential nor ReplaceCredentials meant for the old one changes
+// the new one (an enrollment or a password reset begun before the
+// deletion would otherwise give the old owner's password to the new
+// account).
+func testCredentialsOfAnotherAccount(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	old := mustCreate(t, s, "olga", "v-old")
+	if err := s.DeleteUser(ctx, "olga"); err != nil {
+		t.Fatal(err)
+	}
+	u := mustCreate(t, s, "olga", "v-new")
+	if u.ID == old.ID || u.CredentialGen != old.CredentialGen {
+		t.Fatalf("the new olga: id %d, generation %d; the old one: id %d, generation %d", u.ID, u.CredentialGen, old.ID, old.CredentialGen)
+	}
+	err := s.SetLNPCredential(ctx, "olga", old.ID, old.CredentialGen, "", "c-old")
+	checkCode(t, "SetLNPCredential(olga) of the deleted account", err, larder.ECONFLICT)
+	err = s.ReplaceCredentials(ctx, "olga", old.ID, old.CredentialGen, "", "c-old")
+	checkCode(t, "ReplaceCredentials(olga) of the deleted account", err, larder.ECONFLICT)
+	checkUser(t, "UserByName(olga) after the refused changes", mustGet(t, s, "olga"), u)
 }
 
 // testCredentialGen: a password change (ReplaceVerifier) raises the

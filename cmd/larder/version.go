@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/larderfs/larder/internal/version"
+)
+
+// runVersion prints the build of larder: "larder version" and "larder
+// --version" print the same.
+func runVersion(_ context.Context, env *Env, args []string) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: larder version\n\n"+
+			"Prints larder's version, the commit it was built from, that commit's time,\n"+
+			"whether the checkout had uncommitted changes, and the Go release that built it.\n")
+	}
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	printVersion(env.Stdout, version.Read())
+	return nil
+}
+
+// printVersion writes in for a person: the version on the first line, as
+// other programs' --version, then one line per detail.
+func printVersion(w io.Writer, in version.Info) {
+	fmt.Fprintf(w, "larder %s\n", in.Version)
+	if in.Revision == "" {
+		fmt.Fprintf(w, "revision  unknown (not built from a checkout)\n")
+	} else {
+		fmt.Fprintf(w, "revision  %s\n", in.Revision)
+		if !in.Time.IsZero() {
+			fmt.Fprintf(w, "time      %s\n", in.Time.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintf(w, "modified  %t\n", in.Modified)
+	}
+	fmt.Fprintf(w, "go        %s %s/%s\n", in.GoVersion, in.OS, in.Arch)
+}
+
+// serverVersion is the name and version the server gives in LNP/1's WELCOME
+// and in its server.start event.
+func serverVersion() string { return "larder " + version.Read().String() }
