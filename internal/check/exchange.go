@@ -26,12 +26,14 @@ type sendMode struct {
 // is in the reply.
 func exchange(ctx context.Context, addr string, req []byte, mode sendMode, timeout time.Duration) (*reply, error) {
 	d := net.Dialer{Timeout: timeout}
+	dialed := time.Now()
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("check: connecting to %s: %w", addr, err)
 	}
 	defer conn.Close()
 	start := time.Now()
+	connect := start.Sub(dialed)
 	deadline := start.Add(timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
@@ -67,7 +69,7 @@ func exchange(ctx context.Context, addr string, req []byte, mode sendMode, timeo
 	}
 	raw, readErr := readAll(conn)
 	r := parseReply(raw)
-	r.elapsed = time.Since(start)
+	r.elapsed, r.connect = time.Since(start), connect
 	r.sendErr = sendErr
 	if readErr == nil {
 		r.closed = true

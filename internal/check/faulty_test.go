@@ -40,9 +40,14 @@ type faultyServer struct {
 // none) until the test ends.
 func startFaulty(t *testing.T, root, fault string) *faultyServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ln net.Listener
+	if fault == "backlog-1" {
+		ln = listenBacklog(t, 1)
+	} else {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s := &faultyServer{ln: ln, root: root, fault: fault, users: map[string][32]byte{}}
 	s.wg.Add(1)
@@ -61,6 +66,9 @@ func (s *faultyServer) serve() {
 		c, err := s.ln.Accept()
 		if err != nil {
 			return
+		}
+		if s.has("backlog-1") {
+			time.Sleep(100 * time.Millisecond) // slow to accept: the backlog fills
 		}
 		if s.has("single-threaded") {
 			s.handle(c)

@@ -38,6 +38,7 @@ type reply struct {
 	readErr  error         // a read error other than EOF: a reset, the deadline
 	sendErr  error         // the request could not be sent whole
 	elapsed  time.Duration // from the first byte sent to the end of reading
+	connect  time.Duration // how long the connection took to open
 	blocks   []block       // in arrival order
 	status   course.Status // the first block's status
 	payload  []byte        // the blocks reassembled by number; nil unless complete

@@ -14,9 +14,15 @@ import (
 // runSuite runs the checks named by only (all if empty) against addr.
 func runSuite(t *testing.T, addr, files string, only ...string) *Report {
 	t.Helper()
+	return runSuiteTimeout(t, addr, files, time.Second, only...)
+}
+
+// runSuiteTimeout is runSuite with each exchange given timeout.
+func runSuiteTimeout(t *testing.T, addr, files string, timeout time.Duration, only ...string) *Report {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg := ServerConfig{Addr: addr, Files: files, Timeout: time.Second, Clients: 8}
+	cfg := ServerConfig{Addr: addr, Files: files, Timeout: timeout, Clients: 8}
 	if len(only) > 0 {
 		cfg.Only = func(id string) bool { return slices.Contains(only, id) }
 	}
@@ -108,6 +114,7 @@ var serverFaults = []struct {
 	{"exit-on-empty", []string{"conn.no-request"}},
 	{"single-threaded", []string{"conn.slow-client"}},
 	{"cap-4", []string{"conn.many-clients"}},
+	{"backlog-1", []string{"conn.many-clients"}},
 	{"exit-on-malformed", []string{"conn.still-serving"}},
 }
 
@@ -124,7 +131,13 @@ func TestChecksFailOnFaults(t *testing.T) {
 				// Garbage kills it; the server is then gone for the last check.
 				only = []string{"malformed.garbage", "conn.still-serving"}
 			}
-			rep := runSuite(t, s.addr(), root, only...)
+			timeout := time.Second
+			if c.fault == "backlog-1" {
+				// Long enough for the dropped connections to be retried
+				// and open, late: the lateness must fail the check.
+				timeout = 3 * time.Second
+			}
+			rep := runSuiteTimeout(t, s.addr(), root, timeout, only...)
 			for _, id := range c.fails {
 				if r := result(t, rep, id); r.Outcome != Fail {
 					t.Errorf("%s: %s, want fail (got %s)", id, r.Outcome, r.Got)

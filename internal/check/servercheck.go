@@ -246,8 +246,9 @@ func (s *serverRun) checks() []serverCheck {
 			why: "one client that sends half a header and waits must not keep the server from answering everyone else",
 			run: (*serverRun).slowClient},
 		serverCheck{id: "conn.many-clients", title: fmt.Sprintf("%d clients at once", s.cfg.Clients), required: true,
-			why: "a class of students fetches at the same time; every one of them must get the whole file",
-			run: (*serverRun).manyClients},
+			why:       "a class of students fetches at the same time; every one of them must get the whole file, and connect at once: a connection that takes a second or more was dropped by a full listen backlog and retried",
+			reference: "has a listen backlog of 5: when more clients connect at once than it accepts in time, some wait 1 s or more for a retried connection (it depends on timing; with a short --timeout they time out)",
+			run:       (*serverRun).manyClients},
 		serverCheck{id: "conn.still-serving", title: "the server still serves after all the above", required: true,
 			why: "no earlier request may have crashed or wedged the server",
 			run: func(s *serverRun, ctx context.Context) verdict {
@@ -423,6 +424,12 @@ func (s *serverRun) slowClient(ctx context.Context) verdict {
 	return v
 }
 
+// retriedConnect is how long a connection takes to open when its first
+// SYN was dropped: Linux retries after one second. On loopback a
+// connection the kernel takes at once opens in well under a millisecond,
+// however busy the server is, so this is a full backlog, not a slow one.
+const retriedConnect = 900 * time.Millisecond
+
 func (s *serverRun) manyClients(ctx context.Context) verdict {
 	f := s.medium
 	if _, ok := s.needFile(f); !ok {
@@ -434,10 +441,11 @@ func (s *serverRun) manyClients(ctx context.Context) verdict {
 	n := s.cfg.Clients
 	req := request(s.user, s.sig, f.path)
 	v := verdict{sent: fmt.Sprintf("%d connections at once, each: %s", n, describeRequest(req)),
-		expected: fmt.Sprintf("every one: status 1 OK, %d bytes with sha256 %s", len(f.data), shortHash(f.data))}
+		expected: fmt.Sprintf("every one connected at once, then status 1 OK, %d bytes with sha256 %s", len(f.data), shortHash(f.data))}
 	type outcome struct {
 		ok      bool
 		elapsed time.Duration
+		connect time.Duration
 		kind    string // what went wrong, the same words for the same fault
 	}
 	results := make([]outcome, n)
@@ -451,7 +459,7 @@ func (s *serverRun) manyClients(ctx context.Context) verdict {
 			r, got := s.do(ctx, req, sendMode{})
 			results[i] = outcome{kind: got}
 			if r != nil {
-				results[i].elapsed = r.elapsed
+				results[i].elapsed, results[i].connect = r.elapsed, r.connect
 				results[i].ok = r.complete() && len(r.afterProblems()) == 0 && r.status == course.StatusOK && bytes.Equal(r.payload, f.data)
 				results[i].kind = r.fault()
 			}
@@ -459,7 +467,7 @@ func (s *serverRun) manyClients(ctx context.Context) verdict {
 	}
 	close(start)
 	wg.Wait()
-	good, slowest := 0, time.Duration(0)
+	good, slowest, slowConnects, slowestConnect := 0, time.Duration(0), 0, time.Duration(0)
 	kinds := map[string]int{} // what went wrong, and how often
 	var order []string
 	for _, o := range results {
@@ -472,8 +480,15 @@ func (s *serverRun) manyClients(ctx context.Context) verdict {
 			kinds[o.kind]++
 		}
 		slowest = max(slowest, o.elapsed)
+		slowestConnect = max(slowestConnect, o.connect)
+		if o.connect >= retriedConnect {
+			slowConnects++
+		}
 	}
-	v.got = fmt.Sprintf("%d of %d whole and correct; slowest %v", good, n, slowest.Round(time.Millisecond))
+	v.got = fmt.Sprintf("%d of %d whole and correct; slowest reply %v, slowest connection %v", good, n, slowest.Round(time.Millisecond), slowestConnect.Round(time.Millisecond))
+	if slowConnects > 0 {
+		v.got += fmt.Sprintf("; %d connections took %v or more to open: the listen backlog overflowed and they were retried", slowConnects, retriedConnect)
+	}
 	for i, k := range order {
 		if i == 3 {
 			v.got += fmt.Sprintf("; %d more kinds of failure", len(order)-i)
@@ -482,7 +497,7 @@ func (s *serverRun) manyClients(ctx context.Context) verdict {
 		v.got += fmt.Sprintf("; %d: %s", kinds[k], k)
 	}
 	v.outcome = Fail
-	if good == n {
+	if good == n && slowConnects == 0 {
 		v.outcome = Pass
 	}
 	return v
