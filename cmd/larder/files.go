@@ -30,6 +30,17 @@ type hintError struct {
 func (e *hintError) Error() string { return e.err.Error() + " (" + e.hint + ")" }
 func (e *hintError) Unwrap() error { return e.err }
 
+// restated is an error said in other words: what the server's message
+// would say wrongly (the path it names is not the one missing), with the
+// server's error kept for its kind.
+type restated struct {
+	msg string
+	err error
+}
+
+func (e *restated) Error() string { return e.msg }
+func (e *restated) Unwrap() error { return e.err }
+
 // withHint adds hints[status] to err if err is a *client.LNPError of
 // that status.
 func withHint(err error, hints map[lnp.Status]string) error {
@@ -92,7 +103,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			}
 			var err error
 			if src, err = os.Open(pos[0]); err != nil {
-				return err
+				return &localError{what: "put: cannot read the local file", err: err}
 			}
 			fi, err := src.Stat()
 			if err != nil {
@@ -461,7 +472,13 @@ func runMkdir(ctx context.Context, env *Env, args []string) error {
 // folder that exists is no conflict.
 func mkdir(ctx context.Context, s *lnpSession, p string, parents bool) error {
 	if !parents {
-		return s.Mkdir(ctx, p)
+		err := s.Mkdir(ctx, p)
+		if st, ok := lnpStatus(err); ok && st == lnp.StatusNotFound {
+			parent := path.Dir(strings.TrimRight(p, "/"))
+			return &hintError{err: &restated{msg: fmt.Sprintf("mkdir: cannot make %s: its parent folder %s does not exist", printable(p), printable(parent)), err: err},
+				hint: "-p makes the missing parents too"}
+		}
+		return err
 	}
 	elems := strings.Split(strings.Trim(p, "/"), "/")
 	for i := range elems {

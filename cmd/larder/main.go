@@ -39,7 +39,7 @@ func main() {
 	err := Run(ctx, env, os.Args[1:])
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(os.Stderr, "larder: %s\n", strings.TrimPrefix(err.Error(), "larder: "))
+		fmt.Fprintf(os.Stderr, "larder: %s\n", Message(err))
 	}
 	os.Exit(ExitCode(err))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/clientconf"
 )
 
@@ -152,6 +153,9 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 		// errServerClosed: the network exit code, as get's.
 		return fmt.Errorf("%w with no reply to the registration: it is not a course-protocol server "+
 			"(larder's native port, perhaps: register on its course port, then 'larder login' to the native one)", errServerClosed)
+	}
+	if se, ok := errors.AsType[*client.StatusError](err); ok && se.Status == course.StatusBadRequest {
+		return &registrationRefused{err: err}
 	}
 	if err != nil {
 		return err
