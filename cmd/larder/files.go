@@ -74,9 +74,9 @@ func intoFolder(ctx context.Context, s *lnpSession, to, name string) (string, er
 
 func runPut(ctx context.Context, env *Env, args []string) error {
 	var (
-		overwrite, noResume bool
-		src                 *os.File
-		size                int64
+		overwrite, noResume, asJSON bool
+		src                         *os.File
+		size                        int64
 	)
 	defer func() {
 		if src != nil {
@@ -96,6 +96,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			fs.BoolVar(&overwrite, "overwrite", false, "replace REMOTE if it exists")
 			fs.BoolVar(&overwrite, "f", false, "short for --overwrite")
 			fs.BoolVar(&noResume, "no-resume", false, "start over rather than go on with an interrupted upload")
+			fs.BoolVar(&asJSON, "json", false, "when done, print a JSON object: path, name, type, size, modified, sha256")
 		},
 		args: func(pos []string) error {
 			if err := wantArgs("put", 1, 2, "LOCAL and an optional REMOTE")(pos); err != nil {
@@ -132,7 +133,12 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 				defer bar.done()
 				opts.Progress = (&transferMeter{bar: bar, total: size}).add
 			}
-			_, err := s.Put(ctx, remote, src, size, opts)
+			e, err := s.Put(ctx, remote, src, size, opts)
+			if err == nil && asJSON {
+				j := toJSON(e)
+				j.Path = remote
+				return writeJSON(env.Stdout, j)
+			}
 			hints := map[lnp.Status]string{
 				lnp.StatusQuotaExceeded: quotaHint,
 				lnp.StatusHashMismatch:  "if LOCAL changed since an interrupted upload, start over with --no-resume",
@@ -151,7 +157,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 // getLNP fetches remote through the native protocol into out: a file
 // ("" for remote's base name in the current folder, a folder for that
 // name in it) or "-" for stdout.
-func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts client.DownloadOptions) error {
+func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts client.DownloadOptions, asJSON bool) error {
 	local := out
 	if out != "-" {
 		base := path.Base(strings.TrimRight(remote, "/"))
@@ -197,13 +203,19 @@ func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts
 		defer f.Close()
 		return sessionError(getStream(ctx, s, remote, f, int64(e.Size), bar))
 	}
-	return sessionError(getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar))
+	res, err := getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar)
+	if err != nil || !asJSON {
+		return sessionError(err)
+	}
+	mod := res.Modified.UTC()
+	return writeJSON(env.Stdout, getJSON{Path: remote, Local: local, Size: int64(res.Size), SHA256: hex.EncodeToString(res.SHA256[:]),
+		Modified: &mod, Kept: res.Kept, UpToDate: res.UpToDate})
 }
 
 // getFile fetches remote into local with Session.Download: into
 // LOCAL.larder-part, which goes on from an earlier download, and replaces
 // local only once it is complete and verified.
-func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar) error {
+func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar) (client.DownloadResult, error) {
 	part := local + client.PartSuffix
 	var meter *transferMeter
 	if bar != nil {
@@ -222,16 +234,16 @@ func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string,
 	}
 	switch {
 	case errors.Is(err, client.ErrLocalDiffers):
-		return &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
+		return res, &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
 	case errors.Is(err, client.ErrDownloadRunning):
-		return err
+		return res, err
 	case errors.As(err, new(*client.PartError)):
 		var pe *client.PartError
 		errors.As(err, &pe)
 		if pe.NotRegular {
-			return &hintError{err: err, hint: "move it away, or name another FILE with -o"}
+			return res, &hintError{err: err, hint: "move it away, or name another FILE with -o"}
 		}
-		return &hintError{err: err, hint: "remove it, or pass -f (or --no-resume) to start over"}
+		return res, &hintError{err: err, hint: "remove it, or pass -f (or --no-resume) to start over"}
 	}
 	if err != nil {
 		untouched := "not changed"
@@ -249,17 +261,17 @@ func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string,
 		default:
 			fmt.Fprintf(env.Stderr, "larder: %s was %s\n", local, untouched)
 		}
-		return err
+		return res, err
 	}
 	if res.UpToDate {
 		fmt.Fprintf(env.Stderr, "larder: %s is the server's file already (%d bytes, checked by its SHA-256): left as it was\n", local, res.Size)
-		return nil
+		return res, nil
 	}
 	if res.Kept > 0 {
 		fmt.Fprintf(env.Stderr, "larder: resumed: kept the first %d bytes of %s, which match the server's, and fetched the other %d\n",
 			res.Kept, res.From, int64(res.Size)-res.Kept)
 	}
-	return nil
+	return res, nil
 }
 
 // getStream writes remote to w, checking every block and, at the end, the
