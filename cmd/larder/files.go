@@ -78,28 +78,52 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 		src                         *os.File
 		size                        int64
 	)
+	var (
+		stdin         bool // LOCAL is "-": src is a spool of stdin
+		passwordStdin *flag.Flag
+	)
 	defer func() {
 		if src != nil {
 			src.Close()
+			if stdin {
+				os.Remove(src.Name())
+			}
 		}
 	}()
 	c := lnpCommand{
-		name: "put", synopsis: "put LOCAL [REMOTE] [flags]",
+		name: "put", synopsis: "put LOCAL [REMOTE] [flags]\n       larder put - REMOTE [flags]",
 		help: "Uploads the file LOCAL to REMOTE: by default LOCAL's name at the top of your\n" +
 			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
 			"The server checks every block and the whole file, and REMOTE appears whole,\n" +
 			"at once, only when it matches. An interrupted upload of the same REMOTE and\n" +
 			"size goes on from where it stopped, unless --no-resume. Until it completes,\n" +
 			"an interrupted upload holds its file's size against your quota: 'larder parts'\n" +
-			"lists them, 'larder parts rm' cancels them.",
+			"lists them, 'larder parts rm' cancels them.\n" +
+			"\n" +
+			"LOCAL \"-\" is standard input, up to its end, to the file REMOTE: it is first\n" +
+			"copied to a temporary file (in $TMPDIR), as the protocol announces the size\n" +
+			"before the data, and such an upload does not resume.",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&overwrite, "overwrite", false, "replace REMOTE if it exists")
 			fs.BoolVar(&overwrite, "f", false, "short for --overwrite")
 			fs.BoolVar(&noResume, "no-resume", false, "start over rather than go on with an interrupted upload")
 			fs.BoolVar(&asJSON, "json", false, "when done, print a JSON object: path, name, type, size, modified, sha256")
+			passwordStdin = fs.Lookup("password-stdin")
 		},
 		args: func(pos []string) error {
 			if err := wantArgs("put", 1, 2, "LOCAL and an optional REMOTE")(pos); err != nil {
+				return err
+			}
+			if pos[0] == "-" {
+				if len(pos) != 2 || strings.HasSuffix(pos[1], "/") {
+					return usageError("put - takes the name of the file to make: put - REMOTE")
+				}
+				if passwordStdin.Value.String() == "true" {
+					return usageError("put - reads the file from stdin, where --password-stdin reads the password: set LARDER_PASSWORD, or log in first ('larder login')")
+				}
+				stdin = true
+				var err error
+				src, size, err = spool(env.Stdin)
 				return err
 			}
 			var err error
@@ -121,13 +145,18 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			// them decomposed.
 			name := norm.NFC.String(filepath.Base(pos[0]))
 			remote := "/" + name
-			if len(pos) == 2 {
+			if stdin {
+				remote = pos[1]
+				if e, err := s.Stat(ctx, remote); err == nil && e.Dir {
+					return usageError("put -: %s is a folder; name the file to make in it", printable(remote))
+				}
+			} else if len(pos) == 2 {
 				var err error
 				if remote, err = intoFolder(ctx, s, pos[1], name); err != nil {
 					return err
 				}
 			}
-			opts := client.PutOptions{Overwrite: overwrite, Resume: !noResume}
+			opts := client.PutOptions{Overwrite: overwrite, Resume: !noResume && !stdin}
 			if showProgress(env, false) {
 				bar := newProgressBar(env.Stderr, time.Now)
 				defer bar.done()
@@ -154,10 +183,29 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 	return c.main(ctx, env, args)
 }
 
+// spool copies r to a new temporary file, which the caller closes and
+// removes, and returns it with its size.
+func spool(r io.Reader) (*os.File, int64, error) {
+	f, err := os.CreateTemp("", "larder-put-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("put -: a temporary file for stdin: %w", err)
+	}
+	n, err := io.Copy(f, r)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, fmt.Errorf("put -: copying stdin to %s: %w", f.Name(), err)
+	}
+	return f, n, nil
+}
+
 // getLNP fetches remote through the native protocol into out: a file
 // ("" for remote's base name in the current folder, a folder for that
 // name in it) or "-" for stdout.
-func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts client.DownloadOptions, asJSON bool) error {
+func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts client.DownloadOptions, o getOutput) error {
 	local := out
 	if out != "-" {
 		base := path.Base(strings.TrimRight(remote, "/"))
@@ -204,8 +252,20 @@ func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts
 		return sessionError(getStream(ctx, s, remote, f, int64(e.Size), bar))
 	}
 	res, err := getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar)
-	if err != nil || !asJSON {
+	if err != nil {
 		return sessionError(err)
+	}
+	if res.Modified.IsZero() {
+		res.Modified = e.Modified
+	}
+	// As scp -p and rsync -t do; the access time is left as it is.
+	if o.keepMtime && !res.Modified.IsZero() {
+		if err := os.Chtimes(local, time.Time{}, res.Modified); err != nil {
+			fmt.Fprintf(env.Stderr, "larder: warning: %s is complete, but its modification time could not be set: %v\n", local, err)
+		}
+	}
+	if !o.asJSON {
+		return nil
 	}
 	mod := res.Modified.UTC()
 	return writeJSON(env.Stdout, getJSON{Path: remote, Local: local, Size: int64(res.Size), SHA256: hex.EncodeToString(res.SHA256[:]),

@@ -53,11 +53,14 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	var (
 		out                                    string
 		useLNP, useCourse, noResume, overwrite bool
+		noMtime                                bool
 	)
 	flags.StringVar(&out, "o", "", "write to `FILE` (\"-\": stdout); see above for the default")
 	flags.BoolVar(&useLNP, "native", false, "speak the native protocol, with or without a profile")
 	flags.BoolVar(&useCourse, "course", false, "speak the course protocol, even with a profile")
 	flags.BoolVar(&noResume, "no-resume", false, "native protocol: start over rather than go on from an earlier download")
+	flags.BoolVar(&noMtime, "no-mtime", false, "native protocol: leave FILE's modification time at the time of the download\n"+
+		"(by default it is set to the server's file's)")
 	flags.BoolVar(&overwrite, "overwrite", false, "replace FILE even if it is not an earlier, partial copy of PATH")
 	flags.BoolVar(&overwrite, "f", false, "short for --overwrite")
 	asJSON := flags.Bool("json", false, "when done, print a JSON object on stdout: path, local, size, sha256 (and for\n"+
@@ -86,9 +89,9 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 		if pos[0] == "" || len(pos[0]) > lnp.MaxPathSize {
 			return usageError("PATH must be 1 to %d bytes long", lnp.MaxPathSize)
 		}
-		return getLNP(ctx, env, &f, pos[0], out, client.DownloadOptions{Overwrite: overwrite, NoResume: noResume}, *asJSON)
+		return getLNP(ctx, env, &f, pos[0], out, client.DownloadOptions{Overwrite: overwrite, NoResume: noResume}, getOutput{asJSON: *asJSON, keepMtime: !noMtime})
 	}
-	for _, name := range []string{"ca-file", "system-roots", "insecure-plaintext", "no-resume"} {
+	for _, name := range []string{"ca-file", "system-roots", "insecure-plaintext", "no-resume", "no-mtime"} {
 		if f.set[name] {
 			return usageError("--%s is for the native protocol: log in first ('larder login'), or pass --native", name)
 		}
@@ -209,6 +212,12 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, 
 		return writeJSON(env.Stdout, getJSON{Path: path, Local: out, Size: res.Size, SHA256: hex.EncodeToString(res.Total[:])})
 	}
 	return nil
+}
+
+// getOutput says what getLNP does besides writing the file.
+type getOutput struct {
+	asJSON    bool // print a getJSON
+	keepMtime bool // give the local file the server's modification time
 }
 
 // getJSON is what get --json prints.
