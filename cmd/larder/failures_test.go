@@ -131,3 +131,16 @@ func TestMkdirMissingParent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnknownUserLNP: an unknown user on LNP/1, which the client then
+// tries to enroll and has no salt for, is a refused login (4), as on the
+// course protocol, not a missing salt (1).
+func TestUnknownUserLNP(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	env, _, _ = withVars(env, "LARDER_PASSWORD", "x")
+	err := run(env, "ls", "--user", "bob")
+	if ExitCode(err) != exitDenied || !strings.Contains(Message(err), "unknown user or wrong password") {
+		t.Errorf("ls as an unknown user: exit %d, %q; want %d", ExitCode(err), Message(err), exitDenied)
+	}
+}

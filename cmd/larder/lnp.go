@@ -279,7 +279,7 @@ func (f *lnpFlags) enroll(ctx context.Context, env *Env, t lnpTarget, password s
 	if err != nil {
 		// Which of the two is wrong, the password or the missing salt,
 		// cannot be told; the salt is the one the user can act on.
-		return nil, fmt.Errorf("%v; an account that has not logged in to the native protocol since its server began to use channel-bound logins "+
+		return nil, fmt.Errorf("%w; an account that has not logged in to the native protocol since its server began to use channel-bound logins "+
 			"enrolls once with its course signature, for which larder needs the salt: %w", loginErr, err)
 	}
 	conn, err := f.dialLNP(ctx, env, t)
