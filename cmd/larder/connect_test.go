@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // closedAddr returns a loopback address on which nothing listens.
@@ -58,5 +60,31 @@ func TestServerAddr(t *testing.T) {
 		if got, err := serverAddr(bad, defaultServer); ExitCode(err) != exitUsage {
 			t.Errorf("serverAddr(%q) = %q, %v; want a usage error", bad, got, err)
 		}
+	}
+}
+
+// TestEarlyConnStale: a connection made before a prompt that took longer
+// than freshFor is replaced by a new one, which the server then serves.
+func TestEarlyConnStale(t *testing.T) {
+	l := startLarder(t)
+	l.put(t, "f", []byte("hello"))
+	env, stdout, stderr := testEnv(t, l.addr())
+	must(t, run(env, "register"))
+	f := clientFlags{server: l.addr(), connectTimeout: 5 * time.Second}
+	e, err := f.dialFirst(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	first := e.c
+	e.at = e.at.Add(-freshFor)
+	_, c, err := e.get(context.Background())
+	if err != nil || c == first {
+		t.Fatalf("get after freshFor: %v, same client %v; want a new connection", err, c == first)
+	}
+	// And a get through the command works as ever.
+	stdout.Reset()
+	if err := run(env, "get", "f"); err != nil || stdout.String() != "hello" {
+		t.Errorf("get: %v, %q\n%s", err, stdout, stderr)
 	}
 }

@@ -434,7 +434,7 @@ func TestLoginPlaintext(t *testing.T) {
 	l := startLarder(t, func(c *ServeConfig) { c.InsecurePlaintextLNP = true })
 	env, stdout, _ := testEnv(t, l.addr())
 	must(t, run(env, "register"))
-	wantExit(t, env, exitFailure, []string{"does not speak TLS", "--insecure-plaintext"}, "login", "--server", l.lnpAddr())
+	wantExit(t, env, exitNetwork, []string{"does not speak TLS", "--insecure-plaintext"}, "login", "--server", l.lnpAddr())
 	must(t, run(env, "login", "--server", l.lnpAddr(), "--insecure-plaintext"))
 	if !strings.Contains(stdout.String(), "No TLS") {
 		t.Errorf("login printed %q", stdout)
