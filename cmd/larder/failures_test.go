@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,5 +143,32 @@ func TestUnknownUserLNP(t *testing.T) {
 	err := run(env, "ls", "--user", "bob")
 	if ExitCode(err) != exitDenied || !strings.Contains(Message(err), "unknown user or wrong password") {
 		t.Errorf("ls as an unknown user: exit %d, %q; want %d", ExitCode(err), Message(err), exitDenied)
+	}
+}
+
+// TestREADMECommands: the README's layout row for cmd/larder names every
+// command of the program, and no other.
+func TestREADMECommands(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, row, ok := strings.Cut(string(b), "| `cmd/larder/` | the one binary: ")
+	row, _, _ = strings.Cut(row, "\n")
+	if !ok {
+		t.Fatal("README.md has no layout row for cmd/larder/")
+	}
+	var listed []string
+	for _, f := range strings.Split(strings.TrimSuffix(strings.TrimSpace(row), "|"), ",") {
+		listed = append(listed, strings.Trim(strings.TrimSpace(f), "`"))
+	}
+	want := []string{"help"}
+	for _, c := range commands() {
+		want = append(want, c.name)
+	}
+	slices.Sort(listed)
+	slices.Sort(want)
+	if !slices.Equal(listed, want) {
+		t.Errorf("README.md lists the commands %q, the program has %q", listed, want)
 	}
 }
