@@ -363,7 +363,7 @@ func TestLNPFileCommands(t *testing.T) {
 	wrong, _, _ := withVars(env, "LARDER_PASSWORD", "wrong")
 	wantExit(t, wrong, exitDenied, []string{"INVALID_LOGIN"}, "ls")
 	nobody, _, _ := withVars(env, "LARDER_USER", "nobody")
-	wantExit(t, nobody, exitFailure, []string{"no salt", "login"}, "ls")
+	wantExit(t, nobody, exitDenied, []string{"no salt", "login"}, "ls")
 	wantExit(t, nobody, exitDenied, []string{"INVALID_LOGIN"}, "ls", "--salt", testSalt)
 }
 
