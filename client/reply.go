@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -195,6 +196,10 @@ type notCourseError struct {
 }
 
 func (e *notCourseError) Error() string {
+	if bytes.HasPrefix(e.head, []byte("HTTP/")) {
+		return fmt.Sprintf("client: an HTTP server answered, not a course-protocol server: its reply is not the course protocol (it starts with %s): is this the right port?",
+			quoteHead(e.head))
+	}
 	return fmt.Sprintf("client: the server's reply is not the course protocol (it starts with %s: %s): is this the right port?",
 		quoteHead(e.head), e.why)
 }

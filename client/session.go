@@ -20,6 +20,8 @@ import (
 )
 
 // LNPError is a status other than OK from a server speaking LNP/1.
+// Message is the server's text, with control and bidirectional characters
+// replaced, as StatusError's is, so that it is safe to print on a terminal.
 type LNPError struct {
 	Status  lnp.Status
 	Message string
@@ -106,7 +108,7 @@ func (s *Session) welcome(body []byte, opts SessionOptions) error {
 		return err
 	}
 	if w.Status != lnp.StatusOK {
-		return &LNPError{Status: w.Status, Message: w.Message}
+		return &LNPError{Status: w.Status, Message: cleanText([]byte(w.Message))}
 	}
 	if w.BlockSize < lnp.MinBlockSize || int(w.BlockSize) > opts.MaxBlock {
 		return &lnp.ProtocolError{Msg: fmt.Sprintf("the server chose a block size of %d bytes", w.BlockSize)}
@@ -166,7 +168,7 @@ func (s *Session) readReply(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if r.Status != lnp.StatusOK {
-		return nil, &LNPError{Status: r.Status, Message: r.Message}
+		return nil, &LNPError{Status: r.Status, Message: cleanText([]byte(r.Message))}
 	}
 	return r.Body, nil
 }
@@ -334,7 +336,7 @@ func (s *Session) receive(ctx context.Context, head lnp.GetReply, at uint64, wr 
 				return err
 			}
 			if e.Status != lnp.StatusOK {
-				return &LNPError{Status: e.Status, Message: e.Message}
+				return &LNPError{Status: e.Status, Message: cleanText([]byte(e.Message))}
 			}
 			if at != head.Size {
 				return &IntegrityError{Block: -1, Reason: fmt.Sprintf("END after %d of %d bytes", at, head.Size)}

@@ -75,6 +75,8 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 			"by 'larder admin upgrade --wrap'); above policy in some parameter (replaced by\n"+
 			"the policy's hash at the next login, never wrapped); or on an older pepper\n"+
 			"(moved to the current one at the next login).", &cfg)
+	asJSON := fs.Bool("json", false, "print a JSON object: accounts, policy, pepper, and hashes, a list of\n"+
+		"{accounts, state, hash}")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -121,6 +123,23 @@ func runAdminHashes(ctx context.Context, env *Env, args []string) error {
 		}
 		return sorted[i].label < sorted[j].label
 	})
+	if *asJSON {
+		type groupJSON struct {
+			Accounts int    `json:"accounts"`
+			State    string `json:"state"`
+			Hash     string `json:"hash"`
+		}
+		out := struct {
+			Accounts int         `json:"accounts"`
+			Policy   string      `json:"policy"`
+			Pepper   string      `json:"pepper"`
+			Hashes   []groupJSON `json:"hashes"`
+		}{Accounts: total, Policy: fmt.Sprint(cfg.Hash), Pepper: a.peppers.Current().ID, Hashes: []groupJSON{}}
+		for _, g := range sorted {
+			out.Hashes = append(out.Hashes, groupJSON{Accounts: g.count, State: g.state, Hash: g.label})
+		}
+		return writeJSON(env.Stdout, out)
+	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ACCOUNTS\tPOLICY\tHASH\n")
 	for _, g := range sorted {

@@ -24,7 +24,7 @@ func TestExitCode(t *testing.T) {
 		{nil, exitOK},
 		{flag.ErrHelp, exitOK},
 		{usageError("bad"), exitUsage},
-		{&client.StatusError{Status: course.StatusUserMissing}, exitNotFound},
+		{&client.StatusError{Status: course.StatusUserMissing}, exitDenied},
 		{&client.StatusError{Status: course.StatusBadRequest}, exitNotFound},
 		{&client.StatusError{Status: course.StatusInvalidLogin}, exitDenied},
 		{&client.StatusError{Status: course.StatusUserExists}, exitDenied},

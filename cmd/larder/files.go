@@ -30,6 +30,17 @@ type hintError struct {
 func (e *hintError) Error() string { return e.err.Error() + " (" + e.hint + ")" }
 func (e *hintError) Unwrap() error { return e.err }
 
+// restated is an error said in other words: what the server's message
+// would say wrongly (the path it names is not the one missing), with the
+// server's error kept for its kind.
+type restated struct {
+	msg string
+	err error
+}
+
+func (e *restated) Error() string { return e.msg }
+func (e *restated) Unwrap() error { return e.err }
+
 // withHint adds hints[status] to err if err is a *client.LNPError of
 // that status.
 func withHint(err error, hints map[lnp.Status]string) error {
@@ -63,36 +74,61 @@ func intoFolder(ctx context.Context, s *lnpSession, to, name string) (string, er
 
 func runPut(ctx context.Context, env *Env, args []string) error {
 	var (
-		overwrite, noResume bool
-		src                 *os.File
-		size                int64
+		overwrite, noResume, asJSON bool
+		src                         *os.File
+		size                        int64
+	)
+	var (
+		stdin         bool // LOCAL is "-": src is a spool of stdin
+		passwordStdin *flag.Flag
 	)
 	defer func() {
 		if src != nil {
 			src.Close()
+			if stdin {
+				os.Remove(src.Name())
+			}
 		}
 	}()
 	c := lnpCommand{
-		name: "put", synopsis: "put LOCAL [REMOTE] [flags]",
+		name: "put", synopsis: "put LOCAL [REMOTE] [flags]\n       larder put - REMOTE [flags]",
 		help: "Uploads the file LOCAL to REMOTE: by default LOCAL's name at the top of your\n" +
 			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
 			"The server checks every block and the whole file, and REMOTE appears whole,\n" +
 			"at once, only when it matches. An interrupted upload of the same REMOTE and\n" +
 			"size goes on from where it stopped, unless --no-resume. Until it completes,\n" +
 			"an interrupted upload holds its file's size against your quota: 'larder parts'\n" +
-			"lists them, 'larder parts rm' cancels them.",
+			"lists them, 'larder parts rm' cancels them.\n" +
+			"\n" +
+			"LOCAL \"-\" is standard input, up to its end, to the file REMOTE: it is first\n" +
+			"copied to a temporary file (in $TMPDIR), as the protocol announces the size\n" +
+			"before the data, and such an upload does not resume.",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&overwrite, "overwrite", false, "replace REMOTE if it exists")
 			fs.BoolVar(&overwrite, "f", false, "short for --overwrite")
 			fs.BoolVar(&noResume, "no-resume", false, "start over rather than go on with an interrupted upload")
+			fs.BoolVar(&asJSON, "json", false, "when done, print a JSON object: path, name, type, size, modified, sha256")
+			passwordStdin = fs.Lookup("password-stdin")
 		},
 		args: func(pos []string) error {
 			if err := wantArgs("put", 1, 2, "LOCAL and an optional REMOTE")(pos); err != nil {
 				return err
 			}
+			if pos[0] == "-" {
+				if len(pos) != 2 || strings.HasSuffix(pos[1], "/") {
+					return usageError("put - takes the name of the file to make: put - REMOTE")
+				}
+				if passwordStdin.Value.String() == "true" {
+					return usageError("put - reads the file from stdin, where --password-stdin reads the password: set LARDER_PASSWORD, or log in first ('larder login')")
+				}
+				stdin = true
+				var err error
+				src, size, err = spool(env.Stdin)
+				return err
+			}
 			var err error
 			if src, err = os.Open(pos[0]); err != nil {
-				return err
+				return &localError{what: "put: cannot read the local file", err: err}
 			}
 			fi, err := src.Stat()
 			if err != nil {
@@ -109,19 +145,29 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			// them decomposed.
 			name := norm.NFC.String(filepath.Base(pos[0]))
 			remote := "/" + name
-			if len(pos) == 2 {
+			if stdin {
+				remote = pos[1]
+				if e, err := s.Stat(ctx, remote); err == nil && e.Dir {
+					return usageError("put -: %s is a folder; name the file to make in it", printable(remote))
+				}
+			} else if len(pos) == 2 {
 				var err error
 				if remote, err = intoFolder(ctx, s, pos[1], name); err != nil {
 					return err
 				}
 			}
-			opts := client.PutOptions{Overwrite: overwrite, Resume: !noResume}
+			opts := client.PutOptions{Overwrite: overwrite, Resume: !noResume && !stdin}
 			if showProgress(env, false) {
 				bar := newProgressBar(env.Stderr, time.Now)
 				defer bar.done()
 				opts.Progress = (&transferMeter{bar: bar, total: size}).add
 			}
-			_, err := s.Put(ctx, remote, src, size, opts)
+			e, err := s.Put(ctx, remote, src, size, opts)
+			if err == nil && asJSON {
+				j := toJSON(e)
+				j.Path = remote
+				return writeJSON(env.Stdout, j)
+			}
 			hints := map[lnp.Status]string{
 				lnp.StatusQuotaExceeded: quotaHint,
 				lnp.StatusHashMismatch:  "if LOCAL changed since an interrupted upload, start over with --no-resume",
@@ -137,10 +183,29 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 	return c.main(ctx, env, args)
 }
 
+// spool copies r to a new temporary file, which the caller closes and
+// removes, and returns it with its size.
+func spool(r io.Reader) (*os.File, int64, error) {
+	f, err := os.CreateTemp("", "larder-put-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("put -: a temporary file for stdin: %w", err)
+	}
+	n, err := io.Copy(f, r)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, fmt.Errorf("put -: copying stdin to %s: %w", f.Name(), err)
+	}
+	return f, n, nil
+}
+
 // getLNP fetches remote through the native protocol into out: a file
 // ("" for remote's base name in the current folder, a folder for that
 // name in it) or "-" for stdout.
-func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts client.DownloadOptions) error {
+func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts client.DownloadOptions, o getOutput) error {
 	local := out
 	if out != "-" {
 		base := path.Base(strings.TrimRight(remote, "/"))
@@ -186,13 +251,31 @@ func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts
 		defer f.Close()
 		return sessionError(getStream(ctx, s, remote, f, int64(e.Size), bar))
 	}
-	return sessionError(getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar))
+	res, err := getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar)
+	if err != nil {
+		return sessionError(err)
+	}
+	if res.Modified.IsZero() {
+		res.Modified = e.Modified
+	}
+	// As scp -p and rsync -t do; the access time is left as it is.
+	if o.keepMtime && !res.Modified.IsZero() {
+		if err := os.Chtimes(local, time.Time{}, res.Modified); err != nil {
+			fmt.Fprintf(env.Stderr, "larder: warning: %s is complete, but its modification time could not be set: %v\n", local, err)
+		}
+	}
+	if !o.asJSON {
+		return nil
+	}
+	mod := res.Modified.UTC()
+	return writeJSON(env.Stdout, getJSON{Path: remote, Local: local, Size: int64(res.Size), SHA256: hex.EncodeToString(res.SHA256[:]),
+		Modified: &mod, Kept: res.Kept, UpToDate: res.UpToDate})
 }
 
 // getFile fetches remote into local with Session.Download: into
 // LOCAL.larder-part, which goes on from an earlier download, and replaces
 // local only once it is complete and verified.
-func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar) error {
+func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar) (client.DownloadResult, error) {
 	part := local + client.PartSuffix
 	var meter *transferMeter
 	if bar != nil {
@@ -211,16 +294,16 @@ func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string,
 	}
 	switch {
 	case errors.Is(err, client.ErrLocalDiffers):
-		return &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
+		return res, &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
 	case errors.Is(err, client.ErrDownloadRunning):
-		return err
+		return res, err
 	case errors.As(err, new(*client.PartError)):
 		var pe *client.PartError
 		errors.As(err, &pe)
 		if pe.NotRegular {
-			return &hintError{err: err, hint: "move it away, or name another FILE with -o"}
+			return res, &hintError{err: err, hint: "move it away, or name another FILE with -o"}
 		}
-		return &hintError{err: err, hint: "remove it, or pass -f (or --no-resume) to start over"}
+		return res, &hintError{err: err, hint: "remove it, or pass -f (or --no-resume) to start over"}
 	}
 	if err != nil {
 		untouched := "not changed"
@@ -238,17 +321,17 @@ func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string,
 		default:
 			fmt.Fprintf(env.Stderr, "larder: %s was %s\n", local, untouched)
 		}
-		return err
+		return res, err
 	}
 	if res.UpToDate {
 		fmt.Fprintf(env.Stderr, "larder: %s is the server's file already (%d bytes, checked by its SHA-256): left as it was\n", local, res.Size)
-		return nil
+		return res, nil
 	}
 	if res.Kept > 0 {
 		fmt.Fprintf(env.Stderr, "larder: resumed: kept the first %d bytes of %s, which match the server's, and fetched the other %d\n",
 			res.Kept, res.From, int64(res.Size)-res.Kept)
 	}
-	return nil
+	return res, nil
 }
 
 // getStream writes remote to w, checking every block and, at the end, the
@@ -461,7 +544,13 @@ func runMkdir(ctx context.Context, env *Env, args []string) error {
 // folder that exists is no conflict.
 func mkdir(ctx context.Context, s *lnpSession, p string, parents bool) error {
 	if !parents {
-		return s.Mkdir(ctx, p)
+		err := s.Mkdir(ctx, p)
+		if st, ok := lnpStatus(err); ok && st == lnp.StatusNotFound {
+			parent := path.Dir(strings.TrimRight(p, "/"))
+			return &hintError{err: &restated{msg: fmt.Sprintf("mkdir: cannot make %s: its parent folder %s does not exist", printable(p), printable(parent)), err: err},
+				hint: "-p makes the missing parents too"}
+		}
+		return err
 	}
 	elems := strings.Split(strings.Trim(p, "/"), "/")
 	for i := range elems {

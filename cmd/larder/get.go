@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -52,16 +53,24 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	var (
 		out                                    string
 		useLNP, useCourse, noResume, overwrite bool
+		noMtime                                bool
 	)
 	flags.StringVar(&out, "o", "", "write to `FILE` (\"-\": stdout); see above for the default")
 	flags.BoolVar(&useLNP, "native", false, "speak the native protocol, with or without a profile")
 	flags.BoolVar(&useCourse, "course", false, "speak the course protocol, even with a profile")
 	flags.BoolVar(&noResume, "no-resume", false, "native protocol: start over rather than go on from an earlier download")
+	flags.BoolVar(&noMtime, "no-mtime", false, "native protocol: leave FILE's modification time at the time of the download\n"+
+		"(by default it is set to the server's file's)")
 	flags.BoolVar(&overwrite, "overwrite", false, "replace FILE even if it is not an earlier, partial copy of PATH")
 	flags.BoolVar(&overwrite, "f", false, "short for --overwrite")
+	asJSON := flags.Bool("json", false, "when done, print a JSON object on stdout: path, local, size, sha256 (and for\n"+
+		"the native protocol modified, kept: the bytes a resumed download kept, up_to_date)")
 	pos, err := f.parse(flags, args)
 	if err != nil {
 		return err
+	}
+	if *asJSON && out == "-" {
+		return usageError("--json prints on stdout, where -o - writes the file: name a FILE")
 	}
 	if len(pos) != 1 {
 		return usageError("get takes one PATH, got %d arguments", len(pos))
@@ -80,37 +89,31 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 		if pos[0] == "" || len(pos[0]) > lnp.MaxPathSize {
 			return usageError("PATH must be 1 to %d bytes long", lnp.MaxPathSize)
 		}
-		return getLNP(ctx, env, &f, pos[0], out, client.DownloadOptions{Overwrite: overwrite, NoResume: noResume})
+		return getLNP(ctx, env, &f, pos[0], out, client.DownloadOptions{Overwrite: overwrite, NoResume: noResume}, getOutput{asJSON: *asJSON, keepMtime: !noMtime})
 	}
-	for _, name := range []string{"ca-file", "system-roots", "insecure-plaintext", "no-resume"} {
+	for _, name := range []string{"ca-file", "system-roots", "insecure-plaintext", "no-resume", "no-mtime"} {
 		if f.set[name] {
 			return usageError("--%s is for the native protocol: log in first ('larder login'), or pass --native", name)
 		}
 	}
-	return getCourse(ctx, env, &f.clientFlags, pos[0], out, overwrite)
+	if *asJSON && out == "" {
+		return usageError("--json prints on stdout, where the course protocol's get writes the file without -o: name a FILE")
+	}
+	return getCourse(ctx, env, &f.clientFlags, pos[0], out, overwrite, *asJSON)
 }
 
 // getCourse fetches path through the course protocol into out, or to
 // stdout.
-func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, overwrite bool) error {
+func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, overwrite, asJSON bool) error {
 	if path == "" || len(path) > course.MaxBodySize {
 		return usageError("PATH must be 1 to %d bytes long", course.MaxBodySize)
 	}
 	if err := f.resolveUser(); err != nil {
 		return err
 	}
-	s := f.salt
-	if s == "" {
-		store, err := saltStore(env)
-		if err != nil {
-			return err
-		}
-		var ok bool
-		if s, ok, err = store.Lookup(f.server, f.user); err != nil {
-			return err
-		} else if !ok {
-			return noSalt(store, f.server, f.user)
-		}
+	var err error
+	if f.server, err = serverAddr(f.server, defaultServer); err != nil {
+		return err
 	}
 	if out == "-" {
 		out = ""
@@ -139,17 +142,34 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, 
 			defer dev.Close()
 		}
 	}
+	// Connected first: a server that cannot be reached, or a typo in
+	// --server, is said before a missing salt or a password prompt.
+	conn, err := f.dialFirst(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.close()
+	s := f.salt
+	if s == "" {
+		store, err := saltStore(env)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if s, ok, err = store.Lookup(f.server, f.user); err != nil {
+			return err
+		} else if !ok {
+			return noSalt(store, f.server, f.user)
+		}
+	}
 	password, err := readPassword(ctx, env, f.passwordStdin, fmt.Sprintf("%s@%s", f.user, f.server), false)
 	if err != nil {
 		return err
 	}
-
-	ctx, cancel, c, err := f.dial(ctx)
+	ctx, c, err := conn.get(ctx)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
 	var w io.Writer = plainWriter{env.Stdout}
 	switch {
 	case dst != nil:
@@ -184,9 +204,31 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, 
 		if errors.Is(err, client.ErrLocalDiffers) {
 			return &hintError{err: err, hint: "pass -f to replace it, or -o to name another file"}
 		}
-		return err
+		if err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return writeJSON(env.Stdout, getJSON{Path: path, Local: out, Size: res.Size, SHA256: hex.EncodeToString(res.Total[:])})
 	}
 	return nil
+}
+
+// getOutput says what getLNP does besides writing the file.
+type getOutput struct {
+	asJSON    bool // print a getJSON
+	keepMtime bool // give the local file the server's modification time
+}
+
+// getJSON is what get --json prints.
+type getJSON struct {
+	Path     string     `json:"path"`
+	Local    string     `json:"local"`
+	Size     int64      `json:"size"`
+	SHA256   string     `json:"sha256"`
+	Modified *time.Time `json:"modified,omitempty"` // native protocol only
+	Kept     int64      `json:"kept"`               // bytes a resumed download kept
+	UpToDate bool       `json:"up_to_date"`         // LOCAL was the file already
 }
 
 // plainWriter hides every method of an io.Writer but Write. Stdout is an

@@ -164,7 +164,7 @@ func TestGetFailures(t *testing.T) {
 		msg  string
 	}{
 		{"no such file", nil, []string{"get", "--salt", testSalt, "nope"}, exitNotFound, "does not exist"},
-		{"no such user", []string{"LARDER_USER", "bob"}, []string{"get", "--salt", testSalt, "f"}, exitNotFound, "non-registered"},
+		{"no such user", []string{"LARDER_USER", "bob"}, []string{"get", "--salt", testSalt, "f"}, exitDenied, "non-registered"},
 		{"wrong password", []string{"LARDER_PASSWORD", "wrong"}, []string{"get", "--salt", testSalt, "f"}, exitDenied, "do not match"},
 		{"no stored salt", nil, []string{"get", "f"}, exitFailure, "register from this machine"},
 		{"no path", nil, []string{"get", "--salt", testSalt}, exitUsage, "one PATH"},

@@ -390,7 +390,7 @@ func TestInteropCLICourseServer(t *testing.T) {
 	}{
 		{"missing-file", "carol", "s3cret", "nope.txt", course.StatusBadRequest, exitNotFound},
 		{"wrong-password", "carol", "S3cret", "big.txt", course.StatusInvalidLogin, exitDenied},
-		{"unknown-user", "mallory", "s3cret", "big.txt", course.StatusUserMissing, exitNotFound},
+		{"unknown-user", "mallory", "s3cret", "big.txt", course.StatusUserMissing, exitDenied},
 		// The reference server's text-mode defect.
 		{"binary-file", "carol", "s3cret", "binary.bin", course.StatusOther, exitFailure},
 	} {

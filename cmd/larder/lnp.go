@@ -44,6 +44,38 @@ type lnpFlags struct {
 	enrollAlways bool
 
 	set map[string]bool // the flags given on the command line
+
+	// early is a connection made before the password was asked for, so
+	// that a server that cannot be reached, or whose certificate changed,
+	// is said first; dialLNP hands it out once, if it is fresh.
+	early   net.Conn
+	earlyAt time.Time
+}
+
+// freshFor is how long a connection made before a password prompt is
+// used after it: the server gives a new connection its request timeout
+// (10 s by default) to send its first request, and a user who took longer
+// to type gets a new connection.
+const freshFor = 5 * time.Second
+
+// dialFirst connects to t before anything is asked for, so that a server
+// that cannot be reached says so first; the login uses the connection if
+// it is still fresh. closeEarly closes it if it was not used.
+func (f *lnpFlags) dialFirst(ctx context.Context, env *Env, t lnpTarget) error {
+	conn, err := f.dialLNP(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	f.early, f.earlyAt = conn, time.Now()
+	return nil
+}
+
+// closeEarly closes the connection of dialFirst if dialLNP did not use it.
+func (f *lnpFlags) closeEarly() {
+	if f.early != nil {
+		f.early.Close()
+		f.early = nil
+	}
 }
 
 // newFlagSet returns the flag set of a native command, as
@@ -111,8 +143,9 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 	default:
 		t.server = defaultLNPServer
 	}
-	if _, _, err := net.SplitHostPort(t.server); err != nil {
-		return t, usageError("bad --server %q: want HOST:PORT", t.server)
+	var err2 error
+	if t.server, err2 = serverAddr(t.server, defaultLNPServer); err2 != nil {
+		return t, err2
 	}
 	if f.user == "" && prof != nil {
 		f.user = prof.User
@@ -184,6 +217,10 @@ func (f *lnpFlags) connect(ctx context.Context, env *Env) (context.Context, *lnp
 	if ok || err != nil {
 		return dctx, s, err
 	}
+	if err := f.dialFirst(ctx, env, t); err != nil {
+		return nil, nil, err
+	}
+	defer f.closeEarly()
 	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
 	if err != nil {
 		return nil, nil, err
@@ -251,7 +288,7 @@ func (f *lnpFlags) enroll(ctx context.Context, env *Env, t lnpTarget, password s
 	if err != nil {
 		// Which of the two is wrong, the password or the missing salt,
 		// cannot be told; the salt is the one the user can act on.
-		return nil, fmt.Errorf("%v; an account that has not logged in to the native protocol since its server began to use channel-bound logins "+
+		return nil, fmt.Errorf("%w; an account that has not logged in to the native protocol since its server began to use channel-bound logins "+
 			"enrolls once with its course signature, for which larder needs the salt: %w", loginErr, err)
 	}
 	conn, err := f.dialLNP(ctx, env, t)
@@ -307,6 +344,13 @@ func fingerprintOf(conn net.Conn) string {
 
 // dialLNP opens the connection, with its TLS handshake done.
 func (f *lnpFlags) dialLNP(ctx context.Context, env *Env, t lnpTarget) (net.Conn, error) {
+	if conn := f.early; conn != nil {
+		f.early = nil
+		if time.Since(f.earlyAt) < freshFor {
+			return conn, nil
+		}
+		conn.Close()
+	}
 	if f.connectTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.connectTimeout)
@@ -334,10 +378,14 @@ func (f *lnpFlags) dialLNP(ctx context.Context, env *Env, t lnpTarget) (net.Conn
 	}
 	conn, err := (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", t.server)
 	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
-		return nil, fmt.Errorf("the server at %s does not speak TLS; if it runs with --insecure-plaintext-native, pass --insecure-plaintext: %w", t.server, err)
+		return nil, fmt.Errorf("%w: the server at %s does not speak TLS; if it runs with --insecure-plaintext-native, pass --insecure-plaintext: %w", errNotTLS, t.server, err)
 	}
 	return conn, err
 }
+
+// errNotTLS marks a native command's connection to something that does
+// not speak TLS: the course port, or a server without TLS.
+var errNotTLS = errors.New("not the native protocol's TLS")
 
 // isLoopback reports whether host is a loopback address or localhost.
 func isLoopback(host string) bool {

@@ -363,7 +363,7 @@ func TestLNPFileCommands(t *testing.T) {
 	wrong, _, _ := withVars(env, "LARDER_PASSWORD", "wrong")
 	wantExit(t, wrong, exitDenied, []string{"INVALID_LOGIN"}, "ls")
 	nobody, _, _ := withVars(env, "LARDER_USER", "nobody")
-	wantExit(t, nobody, exitFailure, []string{"no salt", "login"}, "ls")
+	wantExit(t, nobody, exitDenied, []string{"no salt", "login"}, "ls")
 	wantExit(t, nobody, exitDenied, []string{"INVALID_LOGIN"}, "ls", "--salt", testSalt)
 }
 
@@ -434,7 +434,7 @@ func TestLoginPlaintext(t *testing.T) {
 	l := startLarder(t, func(c *ServeConfig) { c.InsecurePlaintextLNP = true })
 	env, stdout, _ := testEnv(t, l.addr())
 	must(t, run(env, "register"))
-	wantExit(t, env, exitFailure, []string{"does not speak TLS", "--insecure-plaintext"}, "login", "--server", l.lnpAddr())
+	wantExit(t, env, exitNetwork, []string{"does not speak TLS", "--insecure-plaintext"}, "login", "--server", l.lnpAddr())
 	must(t, run(env, "login", "--server", l.lnpAddr(), "--insecure-plaintext"))
 	if !strings.Contains(stdout.String(), "No TLS") {
 		t.Errorf("login printed %q", stdout)

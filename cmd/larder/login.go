@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -52,6 +53,10 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := f.dialFirst(ctx, env, t); err != nil {
+		return err
+	}
+	defer f.closeEarly()
 	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, false)
 	if err != nil {
 		return err
@@ -139,15 +144,52 @@ func loginSalt(env *Env, store *clientconf.Salts, given string, t lnpTarget, cou
 		t.user, t.server, courseServer, store.Path())
 }
 
+// whoamiJSON is what whoami --json prints. A quota of null is none.
+type whoamiJSON struct {
+	User       string  `json:"user"`
+	Server     string  `json:"server"`
+	ServerName string  `json:"server_name"`
+	BytesUsed  uint64  `json:"bytes_used"`
+	BytesQuota *uint64 `json:"bytes_quota"`
+	FilesUsed  uint64  `json:"files_used"`
+	FilesQuota *uint64 `json:"files_quota"`
+	Parts      int     `json:"parts"`       // unfinished uploads
+	PartsBytes uint64  `json:"parts_bytes"` // the size they hold against the quota
+}
+
 func runWhoami(ctx context.Context, env *Env, args []string) error {
+	var asJSON bool
 	c := lnpCommand{
-		name: "whoami", synopsis: "whoami [flags]",
+		name: "whoami", synopsis: "whoami [--json] [flags]",
 		help: "Prints the account, the server, and the account's usage and quotas.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print a JSON object: user, server, server_name, bytes_used, bytes_quota,\n"+
+				"files_used, files_quota (null: no quota), parts, parts_bytes")
+		},
 		args: wantArgs("whoami", 0, 0, "no arguments"),
 		run: func(ctx context.Context, s *lnpSession, _ []string) error {
 			w, err := s.Whoami(ctx)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				j := whoamiJSON{User: w.User, Server: s.target.server, ServerName: s.Server(),
+					BytesUsed: w.BytesUsed, FilesUsed: w.FilesUsed}
+				if w.BytesQuota != 0 {
+					j.BytesQuota = &w.BytesQuota
+				}
+				if w.FilesQuota != 0 {
+					j.FilesQuota = &w.FilesQuota
+				}
+				parts, err := s.Parts(ctx)
+				if err != nil {
+					return err
+				}
+				for _, p := range parts {
+					j.Parts++
+					j.PartsBytes += p.Size
+				}
+				return writeJSON(env.Stdout, j)
 			}
 			quota := func(q uint64, unit func(uint64) string) string {
 				if q == 0 {
@@ -210,6 +252,10 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 		old.stdin = bufio.NewReader(io.LimitReader(env.Stdin, 2*(maxPassword+2)))
 		next.stdin = old.stdin
 	}
+	if err := f.dialFirst(ctx, env, t); err != nil {
+		return err
+	}
+	defer f.closeEarly()
 	oldPw, err := old.read(ctx, env)
 	if err != nil {
 		return err

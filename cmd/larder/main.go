@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -41,7 +42,7 @@ func main() {
 	err := Run(ctx, env, os.Args[1:])
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, new(*loggedError)) {
-		fmt.Fprintf(os.Stderr, "larder: %s\n", strings.TrimPrefix(err.Error(), "larder: "))
+		fmt.Fprintf(os.Stderr, "larder: %s\n", Message(err))
 	}
 	os.Exit(ExitCode(err))
 }
@@ -85,6 +86,7 @@ func commands() []command {
 		{"logout", "revoke this machine's device credential (native)", runLogout},
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"parts", "list or cancel your unfinished uploads (native)", runParts},
+		{"known-servers", "list or forget the certificates pinned for servers", runKnownServers},
 		{"config", "check or show the server's configuration file", runConfig},
 		{"admin", "administer accounts and password hashing", runAdmin},
 		{"audit", "read the audit trail", runAudit},
@@ -115,7 +117,13 @@ func dispatch(ctx context.Context, env *Env, prog string, cmds []command, args [
 		return usageError("%sno command given", where)
 	}
 	switch args[0] {
-	case "help", "-h", "-help", "--help":
+	case "help":
+		if len(args) > 1 {
+			return help(ctx, env, prog, cmds, args[1:])
+		}
+		usage(env.Stdout, prog, cmds)
+		return nil
+	case "-h", "-help", "--help":
 		usage(env.Stdout, prog, cmds)
 		return nil
 	}
@@ -128,12 +136,34 @@ func dispatch(ctx context.Context, env *Env, prog string, cmds []command, args [
 	return usageError("%sunknown command %q", where, args[0])
 }
 
+// help prints the help of the command that args name ("get", "admin
+// user add"), on stdout: what "CMD -h" prints.
+func help(ctx context.Context, env *Env, prog string, cmds []command, args []string) error {
+	for _, c := range cmds {
+		if c.name == args[0] {
+			e := *env
+			e.Stderr = env.Stdout
+			err := c.run(ctx, &e, append(slices.Clone(args[1:]), "-h"))
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+	}
+	usage(env.Stderr, prog, cmds)
+	return usageError("help: unknown command %q", args[0])
+}
+
 func usage(w io.Writer, prog string, cmds []command) {
 	fmt.Fprintf(w, "Usage: %s <command> [flags] [args]\n\nCommands:\n", prog)
+	width := 10
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
 	}
-	fmt.Fprintf(w, "\nRun '%s <command> -h' for the flags of a command.\n", prog)
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun '%s help <command>' or '%s <command> -h' for the help of a command.\n", prog, prog)
 }
 
 // UsageError reports a command line that could not be understood.

@@ -5,17 +5,47 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/clientconf"
 )
 
 // defaultServer is the course's port on this machine.
 const defaultServer = "127.0.0.1:23456"
+
+// serverAddr returns the address --server (or its variable) gave,
+// with the port of def added to a host given alone ("example.org",
+// "::1"), or a usage error that says what is wrong.
+func serverAddr(addr, def string) (string, error) {
+	_, defPort, _ := net.SplitHostPort(def)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+		if h, ok := strings.CutPrefix(addr, "["); ok {
+			if host, ok = strings.CutSuffix(h, "]"); !ok {
+				return "", usageError("bad --server %q: want HOST:PORT", addr)
+			}
+		}
+		if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			return "", usageError("bad --server %q: want HOST:PORT", addr)
+		}
+		port = defPort
+	}
+	if host == "" || strings.ContainsAny(host, " /[]") {
+		return "", usageError("bad --server %q: want HOST:PORT (the host is missing or not a name)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return "", usageError("bad --server %q: the port must be a number from 1 to 65535", addr)
+	}
+	return net.JoinHostPort(host, port), nil
+}
 
 // clientFlags are the flags that register and get share.
 type clientFlags struct {
@@ -106,6 +136,48 @@ func (f *clientFlags) dial(ctx context.Context) (context.Context, context.Cancel
 	return ctx, cancel, c, nil
 }
 
+// earlyConn is a course-protocol connection made before the password
+// is asked for, so that a server that cannot be reached says so first.
+type earlyConn struct {
+	f      *clientFlags
+	at     time.Time
+	ctx    context.Context
+	cancel context.CancelFunc
+	c      *client.Client
+}
+
+// dialFirst connects to f's server before anything is asked for.
+func (f *clientFlags) dialFirst(ctx context.Context) (*earlyConn, error) {
+	rctx, cancel, c, err := f.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &earlyConn{f: f, at: time.Now(), ctx: rctx, cancel: cancel, c: c}, nil
+}
+
+// get returns the connection and its context; a new one if the early one
+// is no longer fresh (see freshFor): the course server gives a
+// connection its request timeout to send the whole request.
+func (e *earlyConn) get(ctx context.Context) (context.Context, *client.Client, error) {
+	if time.Since(e.at) >= freshFor {
+		e.close()
+		rctx, cancel, c, err := e.f.dial(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		e.ctx, e.cancel, e.c = rctx, cancel, c
+	}
+	return e.ctx, e.c, nil
+}
+
+func (e *earlyConn) close() {
+	if e.c != nil {
+		e.c.Close()
+		e.cancel()
+		e.c = nil
+	}
+}
+
 func runRegister(ctx context.Context, env *Env, args []string) error {
 	for i, a := range args {
 		if a == "--native" || a == "-native" {
@@ -131,27 +203,35 @@ func runRegister(ctx context.Context, env *Env, args []string) error {
 	if err := f.resolveUser(); err != nil {
 		return err
 	}
+	if f.server, err = serverAddr(f.server, defaultServer); err != nil {
+		return err
+	}
 
 	s, store, err := registrationSalt(env, f.salt)
 	if err != nil {
 		return err
 	}
+	conn, err := f.dialFirst(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.close()
 	password, err := readPassword(ctx, env, f.passwordStdin, fmt.Sprintf("%s@%s", f.user, f.server), true)
 	if err != nil {
 		return err
 	}
-
-	ctx, cancel, c, err := f.dial(ctx)
+	ctx, c, err := conn.get(ctx)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
 	msg, err := c.Register(ctx, f.user, larder.NewSignature(password, s))
 	if errors.Is(err, client.ErrNoReply) {
 		// errServerClosed: the network exit code, as get's.
 		return fmt.Errorf("%w with no reply to the registration: it is not a course-protocol server "+
 			"(larder's native port, perhaps: 'larder register --native --server %s' registers there)", errServerClosed, f.server)
+	}
+	if se, ok := errors.AsType[*client.StatusError](err); ok && se.Status == course.StatusBadRequest {
+		return &registrationRefused{err: err}
 	}
 	if err != nil {
 		return err
@@ -228,6 +308,10 @@ func runRegisterNative(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := f.dialFirst(ctx, env, t); err != nil {
+		return err
+	}
+	defer f.closeEarly()
 	password, err := readPassword(ctx, env, f.passwordStdin, t.user+"@"+t.server, true)
 	if err != nil {
 		return err

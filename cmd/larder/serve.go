@@ -138,6 +138,16 @@ func (c *ServeConfig) validate() error {
 	case c.LNPListen != "off" && (c.Quota.Files < 0 || c.MaxTransfersPerUser < 1 || c.LNPIdleTimeout <= 0):
 		return usageError("--quota-files may not be negative, --max-transfers-per-user and --native-idle-timeout must be positive")
 	}
+	for _, l := range []struct{ flag, addr string }{
+		{"--listen", c.Listen}, {"--native-listen", c.LNPListen}, {"--metrics-listen", c.MetricsListen},
+	} {
+		if l.addr == "" || l.addr == "off" && l.flag != "--metrics-listen" {
+			continue
+		}
+		if err := checkListen(l.addr); err != nil {
+			return usageError("bad %s %q: %v", l.flag, l.addr, err)
+		}
+	}
 	if _, err := newLogger(io.Discard, new(slog.LevelVar), c.LogLevel, c.LogFormat); err != nil {
 		return usageError("%v", err)
 	}
@@ -162,6 +172,23 @@ func (c *ServeConfig) bucket() (s3.Config, error) {
 		return b, usageError("--files names a folder of this machine; with --storage s3://… the shared area is the bucket's PREFIX/shared/: put its files there")
 	}
 	return b, nil
+}
+
+// checkListen checks that addr is an address to listen on, HOST:PORT,
+// before anything is opened: a mistyped address is the operator's mistake,
+// which the listener would report as a network failure.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want HOST:PORT, e.g. 127.0.0.1:23456 (an empty HOST listens on every address)")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("port %q is not a port number", port)
+	}
+	if strings.ContainsAny(host, " /\\") {
+		return fmt.Errorf("host %q is not a host name or an IP address", host)
+	}
+	return nil
 }
 
 // define declares the flags of larder serve on fs, with c's values as

@@ -25,9 +25,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/larderfs/larder/internal/flock"
@@ -99,19 +102,80 @@ func (d *Dir) Profile() *Profile {
 	return &Profile{path: filepath.Join(d.path, profileName)}
 }
 
-// ServerKey returns the key under which the stores file a server: the
-// address the user typed, with the host part in lower case.
-// "Example.org:23456" and "example.org:23456" are one key, but
-// "localhost:23456" and "127.0.0.1:23456" are two, as are a name and its
-// IP address, and two ports of one host. The stores cannot know that two
-// addresses reach one server, and guessing wrong would sign with a salt
-// the server never saw, or trust a certificate pinned for another server.
+// ServerKey returns a server's identity: the stores take two addresses
+// with one ServerKey for one server, so that two spellings of an address
+// find the same salt, pin and credentials. The host is in lower case without a trailing dot; an IP address
+// is in its shortest form (an IPv4 address mapped into IPv6 as IPv4); the
+// port is a number without leading zeros; and this machine's usual names,
+// "localhost", 127.0.0.1 and ::1, are all "localhost".
+//
+// Other names are not resolved: a name and its IP address stay two keys,
+// as do two ports of one host. Which address a name leads to changes, and
+// guessing wrong would sign with a salt the server never saw. The three
+// loopback spellings are merged because they are what users type for the
+// same local server; if two servers do listen on 127.0.0.1 and ::1 at one
+// port, the worst is a pinned certificate that does not match, which is
+// refused, or a signature sent to a process of this machine.
 func ServerKey(server string) string {
 	host, port, err := net.SplitHostPort(server)
 	if err != nil {
 		return strings.ToLower(server)
 	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		host = ip.String()
+		if ip == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || ip == netip.IPv6Loopback() {
+			host = "localhost"
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// fileKey is the key under which the stores write a server: the address
+// as typed, with the host in lower case, as every version has written it,
+// so that the files stay readable by earlier versions. Lookups compare
+// ServerKey of the keys (see pick), so that any spelling finds them.
+func fileKey(server string) string {
+	host, port, err := net.SplitHostPort(server)
+	if err != nil {
+		return strings.ToLower(server)
+	}
 	return net.JoinHostPort(strings.ToLower(host), port)
+}
+
+// pick returns the value that byKey (values by the key they are filed
+// under) holds for server: the one under the address as typed
+// (fileKey); else the one under any other key that names the same server
+// (ServerKey), if they all agree. Keys that name the server but hold
+// different values, as files written before ServerKey merged spellings
+// may, are returned as conflict, for an error that says which to remove.
+func pick[V comparable](byKey map[string]V, server string) (v V, ok bool, conflict []string) {
+	if v, ok := byKey[fileKey(server)]; ok {
+		return v, true, nil
+	}
+	key := ServerKey(server)
+	var keys []string
+	differ := false
+	for k, val := range byKey {
+		if ServerKey(k) != key {
+			continue
+		}
+		if len(keys) > 0 && val != v {
+			differ = true
+		}
+		keys = append(keys, k)
+		v, ok = val, true
+	}
+	if differ {
+		slices.Sort(keys)
+		var zero V
+		return zero, false, keys
+	}
+	return v, ok, nil
 }
 
 // openPrivate opens the file at path for reading. A missing file is no

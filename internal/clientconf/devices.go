@@ -45,17 +45,32 @@ func (s *Devices) Lookup(server, user string) (Device, bool, error) {
 	if err != nil {
 		return Device{}, false, err
 	}
-	key := ServerKey(server) + "\t" + user + "\t"
+	rest, ok, conflict := pick(forUser(lines, user), server)
+	switch {
+	case conflict != nil:
+		return Device{}, false, fmt.Errorf("devices: %s holds several credentials of %s, under %s, which name one server; remove them with 'larder logout'",
+			s.Path(), user, strings.Join(conflict, " and "))
+	case !ok:
+		return Device{}, false, nil
+	}
+	d, err := parseDevice(rest)
+	if err != nil {
+		return Device{}, false, fmt.Errorf("devices: %s: the line of %s on %s: %w; remove it with 'larder logout'", s.Path(), user, server, err)
+	}
+	return d, true, nil
+}
+
+// forUser returns the rest of the lines of user, by their server.
+func forUser(lines []string, user string) map[string]string {
+	m := make(map[string]string)
 	for _, l := range lines {
-		if rest, ok := strings.CutPrefix(l, key); ok {
-			d, err := parseDevice(rest)
-			if err != nil {
-				return Device{}, false, fmt.Errorf("devices: %s: the line of %s on %s: %w; remove it with 'larder logout'", s.Path(), user, server, err)
-			}
-			return d, true, nil
+		srv, after, ok1 := strings.Cut(l, "\t")
+		u, rest, ok2 := strings.Cut(after, "\t")
+		if ok1 && ok2 && u == user {
+			m[srv] = rest
 		}
 	}
-	return Device{}, false, nil
+	return m
 }
 
 func parseDevice(s string) (Device, error) {
@@ -98,10 +113,12 @@ func (s *Devices) update(server, user, rest string) error {
 	if err != nil {
 		return err
 	}
-	key := ServerKey(server) + "\t" + user + "\t"
+	key := fileKey(server) + "\t" + user + "\t"
 	var out []string
 	for _, l := range lines {
-		if !strings.HasPrefix(l, key) {
+		// Every line of user on this server, under any spelling.
+		srv, after, _ := strings.Cut(l, "\t")
+		if u, _, _ := strings.Cut(after, "\t"); u != user || ServerKey(srv) != ServerKey(server) {
 			out = append(out, l)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/larderfs/larder/internal/flock"
@@ -36,7 +35,19 @@ func (e *Enrolled) Lookup(server, user string) (ok bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return slices.Contains(lines, ServerKey(server)+"\t"+user), nil
+	return enrolledIn(lines, server, user), nil
+}
+
+// enrolledIn reports whether lines hold user on server, under any
+// spelling of the server (see ServerKey).
+func enrolledIn(lines []string, server, user string) bool {
+	key := ServerKey(server)
+	for _, l := range lines {
+		if srv, u, ok := strings.Cut(l, "\t"); ok && u == user && ServerKey(srv) == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Record adds user on server to the list.
@@ -54,8 +65,8 @@ func (e *Enrolled) Record(server, user string) error {
 	if err != nil {
 		return err
 	}
-	line := ServerKey(server) + "\t" + user
-	if slices.Contains(lines, line) {
+	line := fileKey(server) + "\t" + user
+	if enrolledIn(lines, server, user) {
 		return nil
 	}
 	lines = append(lines, line, "")

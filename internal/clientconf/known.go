@@ -42,7 +42,8 @@ const knownHeader = `# larder known servers: the certificate fingerprint pinned 
 // lines and lines starting with '#' are ignored and kept, and so is the
 // rest of a file that a user edited by hand.
 //
-// Servers are keyed by ServerKey; an IPv6 address is written in brackets,
+// Servers are written as typed (fileKey) and found by any spelling of
+// them (ServerKey, pick); an IPv6 address is written in brackets,
 // "[::1]:23456". A pin never changes but by hand: Record refuses another
 // fingerprint for a server that has one.
 //
@@ -67,8 +68,53 @@ func (k *KnownServers) Lookup(addr string) (fingerprint string, ok bool, err err
 	if err != nil {
 		return "", false, err
 	}
-	fingerprint, ok = pins[ServerKey(addr)]
+	fingerprint, ok, conflict := pick(pins, addr)
+	if conflict != nil {
+		return "", false, fmt.Errorf(knownPrefix+"%s pins different certificates under %s, which name one server: remove the wrong line ('larder known-servers rm' removes them all)",
+			k.path, strings.Join(conflict, " and "))
+	}
 	return fingerprint, ok, nil
+}
+
+// Pins returns every pin of the file, by the server as its line names it.
+func (k *KnownServers) Pins() (map[string]string, error) {
+	pins, _, err := k.read(true)
+	return pins, err
+}
+
+// Remove removes the lines of every pin for the server at addr, under
+// ServerKey(addr) or any other spelling of it, keeping every other line as
+// it was. It returns the servers, as their lines named them, whose pins it
+// removed; none is no error.
+func (k *KnownServers) Remove(addr string) ([]string, error) {
+	lockPath := k.path + ".lock"
+	unlock, err := flock.LockPath(lockPath)
+	if err != nil {
+		return nil, fmt.Errorf(knownPrefix+"locking %s: %w", lockPath, err)
+	}
+	defer unlock()
+	_, data, err := k.read(false)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	key := ServerKey(addr)
+	var removed []string
+	var out [][]byte
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		fields := strings.Fields(string(line))
+		if len(fields) > 0 && !strings.HasPrefix(fields[0], "#") && ServerKey(fields[0]) == key {
+			removed = append(removed, fields[0])
+			continue
+		}
+		out = append(out, line)
+	}
+	if removed == nil {
+		return nil, nil
+	}
+	if err := replace(k.path, bytes.Join(out, nil)); err != nil {
+		return nil, fmt.Errorf(knownPrefix+"writing %s: %w", k.path, err)
+	}
+	return removed, nil
 }
 
 // Record pins fingerprint, "SHA256:" and 64 hex digits, for the server at
@@ -77,7 +123,7 @@ func (k *KnownServers) Lookup(addr string) (fingerprint string, ok bool, err err
 // nothing; if another one is, as when a second client pinned the server a
 // moment before, Record changes nothing and returns a *PinConflictError.
 func (k *KnownServers) Record(addr, fingerprint string) error {
-	key := ServerKey(addr)
+	key := fileKey(addr)
 	if _, _, err := net.SplitHostPort(key); err != nil || strings.ContainsAny(key, " \t\r\n#") {
 		return fmt.Errorf(knownPrefix+"cannot pin a server at %q: want HOST:PORT, without spaces", addr)
 	}
@@ -96,7 +142,7 @@ func (k *KnownServers) Record(addr, fingerprint string) error {
 	if err != nil {
 		return err
 	}
-	if pinned, ok := pins[key]; ok {
+	if pinned, ok, _ := pick(pins, addr); ok {
 		if pinned == fingerprint {
 			return nil
 		}
@@ -117,7 +163,7 @@ func (k *KnownServers) Record(addr, fingerprint string) error {
 // A PinConflictError reports a Record of a fingerprint for a server that
 // has another one pinned.
 type PinConflictError struct {
-	Addr   string // the server, as ServerKey keys it
+	Addr   string // the server, as the file names it
 	Pinned string // the fingerprint pinned for Addr
 	Got    string // the fingerprint that Record was asked to pin
 	File   string // the known-servers file that holds the pin
@@ -168,7 +214,10 @@ func (k *KnownServers) read(checkMode bool) (map[string]string, []byte, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
-		key := ServerKey(fields[0])
+		// The line's own spelling: files written before spellings
+		// were merged may pin one server under two, which pick
+		// reconciles.
+		key := fileKey(fields[0])
 		if prev, dup := lineOf[key]; dup && pins[key] != fp {
 			return nil, nil, fmt.Errorf("%s: %s is pinned already, to another certificate, on line %d: remove the wrong line", where, key, prev+1)
 		}

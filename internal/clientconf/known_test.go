@@ -35,7 +35,8 @@ func TestKnownServersPin(t *testing.T) {
 		{"EXAMPLE.org:23456", fpA},
 		{"[::1]:23456", fpB},
 		{"example.org:23457", ""},
-		{"localhost:23456", ""},
+		{"localhost:23456", fpB}, // [::1] is localhost
+		{"[0:0:0:0:0:0:0:1]:023456", fpB},
 	}
 	for _, tt := range tests {
 		got, ok, err := k.Lookup(tt.addr)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"github.com/larderfs/larder/internal/flock"
 )
@@ -33,7 +34,9 @@ type saltsFile struct {
 // other, and it must outlive the process. A salt is a secret: the file is
 // refused if its group or others may even read it.
 //
-// Servers are keyed by ServerKey.
+// Servers are filed under the address as typed (fileKey) and found by
+// any spelling of it (ServerKey, pick); recording a salt removes the
+// user's salt under other spellings of the server.
 type Salts struct {
 	dir string
 }
@@ -54,8 +57,23 @@ func (s *Salts) Lookup(server, user string) (salt string, ok bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	salt, ok = f.Salts[ServerKey(server)][user]
+	salt, ok, conflict := pick(f.forUser(user), server)
+	if conflict != nil {
+		return "", false, fmt.Errorf("salt: %s holds different salts for %q under %s, which name one server: remove the wrong one, or pass --salt",
+			s.Path(), user, strings.Join(conflict, " and "))
+	}
 	return salt, ok, nil
+}
+
+// forUser returns the salts of user, by server key.
+func (f *saltsFile) forUser(user string) map[string]string {
+	m := make(map[string]string)
+	for k, users := range f.Salts {
+		if s, ok := users[user]; ok {
+			m[k] = s
+		}
+	}
+	return m
 }
 
 // Record records salt as the salt of user on server, replacing any
@@ -75,7 +93,17 @@ func (s *Salts) Record(server, user, salt string) error {
 	if err != nil {
 		return err
 	}
-	key := ServerKey(server)
+	key := fileKey(server)
+	// A salt under another spelling of the server is replaced, not left
+	// to be found by that spelling.
+	for k, users := range f.Salts {
+		if k != key && ServerKey(k) == ServerKey(server) {
+			delete(users, user)
+			if len(users) == 0 {
+				delete(f.Salts, k)
+			}
+		}
+	}
 	if f.Salts[key] == nil {
 		f.Salts[key] = make(map[string]string)
 	}

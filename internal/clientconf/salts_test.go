@@ -42,7 +42,9 @@ func TestSaltsLookupRecord(t *testing.T) {
 		{"example.org:23456", "alice", "salt-a"},
 		{"EXAMPLE.org:23456", "bob", "salt-b"},
 		{"127.0.0.1:23456", "alice", testSalt},
-		{"localhost:23456", "alice", ""}, // a different key, on purpose
+		{"localhost:23456", "alice", testSalt}, // one server, however spelled
+		{"[::ffff:127.0.0.1]:23456", "alice", testSalt},
+		{"127.0.0.2:23456", "alice", ""}, // another address
 		{"example.org:23457", "alice", ""},
 		{"example.org:23456", "Alice", ""}, // usernames are case-sensitive
 	}
@@ -67,10 +69,16 @@ func TestSaltsLookupRecord(t *testing.T) {
 
 func TestServerKey(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"127.0.0.1:23456", "127.0.0.1:23456"},
+		{"127.0.0.1:23456", "localhost:23456"},
 		{"LocalHost:23456", "localhost:23456"},
-		{"[::1]:23456", "[::1]:23456"},
+		{"localhost.:023456", "localhost:23456"},
+		{"[::1]:23456", "localhost:23456"},
+		{"[::ffff:127.0.0.1]:23456", "localhost:23456"},
+		{"127.0.0.2:23456", "127.0.0.2:23456"},
+		{"[::ffff:10.0.0.1]:80", "10.0.0.1:80"},
 		{"[FE80::1]:80", "[fe80::1]:80"},
+		{"[2001:DB8:0:0:0:0:0:1]:80", "[2001:db8::1]:80"},
+		{"Example.ORG.:443", "example.org:443"},
 		{"NoPort", "noport"},
 	}
 	for _, tt := range tests {
@@ -267,5 +275,44 @@ func runHelper(t *testing.T, spec string) {
 		if err := s.Record("h:1", fmt.Sprintf("p%d-%d", p, i), strconv.Itoa(p*each+i)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestSaltsSpellings: a file that an earlier version wrote with one
+// server under two spellings still works: the spelling typed wins, one
+// that agrees is found by any spelling, two that disagree are named; and
+// recording the salt again leaves one entry.
+func TestSaltsSpellings(t *testing.T) {
+	s := newStore(t)
+	b := `{"version":1,"salts":{"localhost:23456":{"alice":"a1","bob":"b"},"127.0.0.1:23456":{"alice":"a2","bob":"b"}}}`
+	if err := os.MkdirAll(filepath.Dir(s.Path()), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.Path(), []byte(b), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ server, user, want string }{
+		{"localhost:23456", "alice", "a1"},
+		{"127.0.0.1:23456", "alice", "a2"},
+		{"[::1]:23456", "bob", "b"},
+	} {
+		if got, _, err := s.Lookup(tt.server, tt.user); err != nil || got != tt.want {
+			t.Errorf("Lookup(%q, %q) = %q, %v; want %q", tt.server, tt.user, got, err, tt.want)
+		}
+	}
+	_, _, err := s.Lookup("[::1]:23456", "alice")
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:23456 and localhost:23456") {
+		t.Errorf("Lookup of alice under a third spelling: got %v, want an error naming both entries", err)
+	}
+	if err := s.Record("[::1]:23456", "alice", "a3"); err != nil {
+		t.Fatal(err)
+	}
+	for _, server := range []string{"localhost:23456", "127.0.0.1:23456", "[::1]:23456"} {
+		if got, _, err := s.Lookup(server, "alice"); err != nil || got != "a3" {
+			t.Errorf("after Record, Lookup(%q) = %q, %v; want a3", server, got, err)
+		}
+	}
+	if got, _, err := s.Lookup("localhost:23456", "bob"); err != nil || got != "b" {
+		t.Errorf("bob's salt: %q, %v", got, err)
 	}
 }

@@ -134,7 +134,7 @@ func (s *Store) openError(name string, err error) error {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return &larder.Error{Code: larder.ENOTFOUND, Message: "requested content " + quote(name) + " does not exist", Err: err}
 	case errors.Is(err, fs.ErrPermission):
-		return &larder.Error{Code: larder.EINVALID, Message: "permission denied reading " + quote(name), Err: err}
+		return &larder.Error{Code: larder.EFORBIDDEN, Message: "permission denied reading " + quote(name), Err: err}
 	case errors.Is(err, syscall.ELOOP):
 		return &larder.Error{Code: larder.EINVALID, Message: "too many symbolic links in " + quote(name), Err: err}
 	case errors.Is(err, syscall.ENAMETOOLONG):

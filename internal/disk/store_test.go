@@ -5,8 +5,10 @@ package disk
 import (
 	"bytes"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -142,5 +144,18 @@ func TestOpenBinaryExact(t *testing.T) {
 	got, _ := io.ReadAll(io.NewSectionReader(f, 0, f.Size))
 	if !bytes.Equal(got, all) {
 		t.Fatal("binary content changed")
+	}
+}
+
+// TestOpenErrorPermission: a file the server may not read is not the
+// client's mistake in the path but a refusal: EFORBIDDEN, which LNP/1
+// answers DENIED, not EINVALID (BAD_REQUEST, "not found" to the client).
+func TestOpenErrorPermission(t *testing.T) {
+	err := (&Store{}).openError("secret", &fs.PathError{Op: "openat", Path: "secret", Err: syscall.EACCES})
+	if code := larder.ErrorCode(err); code != larder.EFORBIDDEN {
+		t.Errorf("permission denied: got code %q (%v), want %q", code, err, larder.EFORBIDDEN)
+	}
+	if msg := larder.ErrorMessage(err); !strings.Contains(msg, "permission denied") {
+		t.Errorf("message %q does not say permission denied", msg)
 	}
 }

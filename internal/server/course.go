@@ -174,7 +174,7 @@ func (h *courseHandler) retrieve(ctx context.Context, req *course.Request, from 
 func failed(ex exchange, err error) exchange {
 	ex.err = err
 	switch larder.ErrorCode(err) {
-	case larder.EINVALID, larder.ENOTFOUND, larder.ECONFLICT:
+	case larder.EINVALID, larder.ENOTFOUND, larder.ECONFLICT, larder.EFORBIDDEN:
 		ex.status = course.StatusBadRequest
 	case larder.EUNAUTHORIZED, larder.EDISABLED:
 		ex.status = course.StatusInvalidLogin

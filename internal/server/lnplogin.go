@@ -144,7 +144,7 @@ func (ss *session) register(ctx context.Context, h lnp.Hello2) *larder.User {
 		return nil
 	}
 	if s.closedRegistration.Load() {
-		return fail(lnp.StatusBadRequest, "registration is closed on this server; ask its administrator for an account")
+		return fail(lnp.StatusDenied, "registration is closed on this server; ask its administrator for an account")
 	}
 	if err := s.Auth.Available(ctx, h.User); err != nil {
 		return fail(statusOf(err), larder.ErrorMessage(err))

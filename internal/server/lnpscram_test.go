@@ -600,8 +600,8 @@ func TestLNPRegister(t *testing.T) {
 	closed := newLNPHarness(t, func(s *server.Server) { s.ClosedRegistration = true })
 	_, err = client.Register(ctx, closed.tlsConn(t), "dave", sig, "pw", cheapLogin())
 	var ne *client.LNPError
-	if !errors.As(err, &ne) || ne.Status != lnp.StatusBadRequest || !strings.Contains(ne.Message, "registration is closed") {
-		t.Fatalf("registering with registration closed: got %v, want BAD_REQUEST saying it is closed", err)
+	if !errors.As(err, &ne) || ne.Status != lnp.StatusDenied || !strings.Contains(ne.Message, "registration is closed") {
+		t.Fatalf("registering with registration closed: got %v, want DENIED saying it is closed", err)
 	}
 	if _, err := closed.users.UserByName(ctx, "dave"); larder.ErrorCode(err) != larder.ENOTFOUND {
 		t.Fatalf("registration closed, yet dave: %v", err)

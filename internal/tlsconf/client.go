@@ -63,7 +63,6 @@ func ClientConfig(addr string, known *clientconf.KnownServers, opts ClientOption
 	if warn == nil {
 		warn = os.Stderr
 	}
-	key := clientconf.ServerKey(addr)
 	// The pin replaces the usual verification, which a self-signed
 	// certificate cannot pass.
 	cfg.InsecureSkipVerify = true
@@ -79,20 +78,20 @@ func ClientConfig(addr string, known *clientconf.KnownServers, opts ClientOption
 			return errors.New("tlsconf: the server sent no certificate")
 		}
 		got := Fingerprint(cs.PeerCertificates[0].Raw)
-		pinned, ok, err := known.Lookup(key)
+		pinned, ok, err := known.Lookup(addr)
 		switch {
 		case err != nil:
 			return err
 		case ok && pinned == got:
 			return nil
 		case ok:
-			return &CertChangedError{Addr: key, Pinned: pinned, Got: got, File: known.Path()}
+			return &CertChangedError{Addr: addr, Pinned: pinned, Got: got, File: known.Path()}
 		}
-		if err := known.Record(key, got); err != nil {
-			return certChanged(err)
+		if err := known.Record(addr, got); err != nil {
+			return certChanged(addr, err)
 		}
 		fmt.Fprintf(warn, "larder: first connection to %s: pinned its certificate %s in %s; check that the server printed the same fingerprint\n",
-			key, got, known.Path())
+			addr, got, known.Path())
 		return nil
 	}
 	return cfg, nil
@@ -101,9 +100,9 @@ func ClientConfig(addr string, known *clientconf.KnownServers, opts ClientOption
 // certChanged returns err, an error of recording a pin, as a
 // *CertChangedError if another client pinned another certificate for the
 // server between the lookup and the record.
-func certChanged(err error) error {
+func certChanged(addr string, err error) error {
 	if c, ok := errors.AsType[*clientconf.PinConflictError](err); ok {
-		return &CertChangedError{Addr: c.Addr, Pinned: c.Pinned, Got: c.Got, File: c.File}
+		return &CertChangedError{Addr: addr, Pinned: c.Pinned, Got: c.Got, File: c.File}
 	}
 	return err
 }
@@ -149,6 +148,7 @@ Someone could be intercepting the connection (a man-in-the-middle attack), or
 the server could have a new key, if its data folder's key was lost or
 replaced. Refusing to connect. Ask the server's administrator for the
 fingerprint it printed at start-up; if you are sure the change is expected,
-remove the line for %s from %s and connect again.`,
-		e.Addr, e.Pinned, e.Got, e.Addr, e.File)
+remove the line for %s from %s ('larder known-servers rm %s' does) and
+connect again.`,
+		e.Addr, e.Pinned, e.Got, e.Addr, e.File, e.Addr)
 }

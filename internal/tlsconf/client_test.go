@@ -108,10 +108,9 @@ func TestPinning(t *testing.T) {
 	}
 }
 
-// TestPinPerAddress checks that a pin is for a host and port: the same
-// server reached by another name is a first use, and a pin for one port
-// does not hold for another.
-func TestPinPerAddress(t *testing.T) {
+// TestPinPerServer checks that a pin is for a server however its address
+// is spelled (localhost and 127.0.0.1 are one), and for its port only.
+func TestPinPerServer(t *testing.T) {
 	id := newIdentity(t)
 	srv := startServer(t, "tcp4", id.ServerConfig())
 	known := newKnown(t)
@@ -127,13 +126,21 @@ func TestPinPerAddress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = dial(t, addr, cfg)
-		if addr == srv.Addr && err != nil {
-			t.Errorf("%s: %v", addr, err)
-		}
-		if addr != srv.Addr && !isCertChanged(err) {
+		if _, err = dial(t, addr, cfg); !isCertChanged(err) {
 			t.Errorf("%s: got %v, want a *CertChangedError", addr, err)
 		}
+	}
+	// A pin for another port of the host does not hold for this one.
+	known = newKnown(t)
+	if err := known.Record("127.0.0.1:1", other); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := tlsconf.ClientConfig(srv.Addr, known, tlsconf.ClientOptions{Warn: &warn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(t, srv.Addr, cfg); err != nil {
+		t.Errorf("%s with a pin for port 1 only: %v", srv.Addr, err)
 	}
 }
 
