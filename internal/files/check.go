@@ -104,15 +104,8 @@ func (s *Service) Check(ctx context.Context, space string, repair bool) (*SpaceC
 		c.Objects++
 		rec := recs[p]
 		delete(recs, p)
-		d := Difference{Path: p, StoredSize: in.Size, StoredVersion: in.Version}
-		switch {
-		case rec == nil:
-			d.Kind = NoRecord
-		case rec.Size != in.Size:
-			d.Kind = SizeDiffers
-		case !matches(rec, in, false):
-			d.Kind = VersionDiffers
-		default:
+		d := Difference{Kind: differs(rec, in), Path: p, StoredSize: in.Size, StoredVersion: in.Version}
+		if d.Kind == "" {
 			return nil
 		}
 		if rec != nil {
@@ -160,8 +153,56 @@ func (s *Service) Check(ctx context.Context, space string, repair bool) (*SpaceC
 	return c, nil
 }
 
-// repair makes the records of d's path follow what a holds there now.
+// differs returns the kind of difference between rec, the record of a
+// file (nil if none), and in, what the backend says of it, or "" if the
+// record is as good as it can be. A file whose content the backend does
+// not identify (no Version: an object put without an ETag) is never
+// trusted by any record, so a record of its size is all there can be.
+func differs(rec *larder.File, in Info) string {
+	switch {
+	case rec == nil:
+		return NoRecord
+	case rec.Size != in.Size:
+		return SizeDiffers
+	case in.Version != "" && !matches(rec, in, false):
+		return VersionDiffers
+	}
+	return ""
+}
+
+// repair makes the records of d's path follow what a holds there now, and
+// checks that they do: a store may list a file by a name that does not
+// reach it.
 func (s *Service) repair(ctx context.Context, a Area, space string, d *Difference) error {
+	if err := s.follow(ctx, a, space, d); err != nil {
+		return err
+	}
+	in, err := a.Stat(d.Path)
+	rec, rerr := s.records.FileByPath(ctx, space, d.Path)
+	switch {
+	case larder.ErrorCode(err) == larder.ENOTFOUND:
+		if d.Kind != NoObject {
+			return larder.Errorf(larder.EINTERNAL, "the storage lists this file but finds none by its name (a name it does not list as stored?); rename or remove it there")
+		}
+		if larder.ErrorCode(rerr) != larder.ENOTFOUND {
+			return larder.Errorf(larder.EINTERNAL, "the record is still there (%v)", rerr)
+		}
+		return nil
+	case err != nil:
+		return err
+	case in.Dir:
+		return nil
+	case rerr != nil:
+		return rerr
+	}
+	if k := differs(rec, in); k != "" {
+		return larder.Errorf(larder.EINTERNAL, "the record still differs (%s); the file may be changing: check again", k)
+	}
+	return nil
+}
+
+// follow makes the records of d's path follow what a holds there now.
+func (s *Service) follow(ctx context.Context, a Area, space string, d *Difference) error {
 	if d.Kind == NoObject {
 		// A folder where the record says a file: reconcile keeps the
 		// records below a folder, which are its files', and so this one
