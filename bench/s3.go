@@ -14,12 +14,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/larderfs/larder/bench/report"
@@ -207,7 +209,8 @@ func (c *s3Config) run(env *Env) (results, error) {
 		xfers = append(xfers, &s3Xfer{name: name, x: up}, &s3Xfer{name: name, x: down})
 	}
 	up, down := plainXfers(cl, gw, f, src, work)
-	xfers = append(xfers, &s3Xfer{name: "plain S3 client (aws-sdk-go-v2)", x: up}, &s3Xfer{name: "plain S3 client (aws-sdk-go-v2)", x: down})
+	xfers = append(xfers, &s3Xfer{name: plainName, x: up}, &s3Xfer{name: plainName, x: down})
+	xfers = append(xfers, &s3Xfer{name: plainMultipart, x: multipartXfer(cl, gw, f, src)})
 
 	// One untimed pass: the first transfer of a fresh process runs
 	// slower.
@@ -393,6 +396,73 @@ func plainXfers(cl *awss3.Client, gw *Process, f fileSpec, src, work string) (up
 	return up, down
 }
 
+// The plain client's transfers, by name.
+const (
+	plainName      = "plain S3 client (aws-sdk-go-v2)"
+	plainMultipart = "plain S3 client, multipart"
+)
+
+// multipartXfer returns a plain client's upload of the file at src as
+// larder sends one to a bucket: a multipart upload of 8 MiB parts, two
+// in flight, each read from the file, then completed. The store pays for
+// a multipart upload what it does not for one PUT (versitygw joins the
+// parts into the object when it completes).
+func multipartXfer(cl *awss3.Client, gw *Process, f fileSpec, src string) *xfer {
+	const partSize = 8 << 20
+	key := aws.String("plain/multipart.bin")
+	return &xfer{system: "S3", transport: "HTTP/1.1, plaintext", direction: "upload", server: gw,
+		run: func(ctx context.Context) error {
+			in, err := os.Open(src)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			mp, err := cl.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String(s3Bucket), Key: key})
+			if err != nil {
+				return err
+			}
+			n := (f.Size + partSize - 1) / partSize
+			parts := make([]types.CompletedPart, n)
+			errs := make([]error, n)
+			sem := make(chan struct{}, 2)
+			var wg sync.WaitGroup
+			for i := range n {
+				sem <- struct{}{}
+				wg.Go(func() {
+					defer func() { <-sem }()
+					off := int64(i) * partSize
+					size := min(int64(partSize), int64(f.Size)-off)
+					out, err := cl.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String(s3Bucket), Key: key, UploadId: mp.UploadId,
+						PartNumber: aws.Int32(int32(i + 1)), Body: io.NewSectionReader(in, off, size), ContentLength: aws.Int64(size)})
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))}
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			_, err = cl.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String(s3Bucket), Key: key, UploadId: mp.UploadId,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+			return err
+		},
+		check: func(ctx context.Context) error {
+			out, err := cl.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(s3Bucket), Key: key})
+			if err != nil {
+				return err
+			}
+			if aws.ToInt64(out.ContentLength) != int64(f.Size) {
+				return fmt.Errorf("the object has %d bytes, want %d", aws.ToInt64(out.ContentLength), f.Size)
+			}
+			_, err = cl.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(s3Bucket), Key: key})
+			return err
+		},
+	}
+}
+
 // s3Results is what the s3 scenario measured.
 type s3Results struct {
 	c       *s3Config
@@ -406,7 +476,7 @@ type s3Results struct {
 func (r *s3Results) tables() []*report.Table {
 	tbl := &report.Table{
 		Title: fmt.Sprintf("Files on S3: one %d MiB file up and down, MB/s of file content (1 MB = 10^6 bytes)", r.f.Size>>20),
-		Header: []string{"system", "direction", "MB/s: median (min–max)", "per round", "÷ larder, local disk", "÷ plain S3 client",
+		Header: []string{"system", "direction", "MB/s: median (min–max)", "per round", "÷ larder, local disk", "÷ plain S3 client", "÷ plain multipart",
 			"server CPU", "client CPU", "store CPU", "other CPU"},
 	}
 	// The per-round ratio of system x against system base, same direction.
@@ -431,15 +501,18 @@ func (r *s3Results) tables() []*report.Table {
 		}
 		return fmt.Sprintf("%s (%s)", fmtFactor(median(rs)), list(rs, fmtFactor)), rs
 	}
-	plainName := "plain S3 client (aws-sdk-go-v2)"
 	for _, x := range r.xfers {
 		mb := rounds(x)
 		vsLocal, _ := against(x, find("larder, local disk", x.x.direction))
 		vsPlain, _ := against(x, find(plainName, x.x.direction))
+		vsMultipart := "–"
+		if x.x.direction == "upload" && x.name != plainMultipart {
+			vsMultipart, _ = against(x, find(plainMultipart, "upload"))
+		}
 		if x.x.system != "larder" {
 			vsLocal = "–"
 		}
-		tbl.Add(x.name, x.x.direction, medRange(mb), list(mb, report.Num), vsLocal, vsPlain,
+		tbl.Add(x.name, x.x.direction, medRange(mb), list(mb, report.Num), vsLocal, vsPlain, vsMultipart,
 			pct(median(perRound(x.samples, func(s s3Sample) float64 { return s.server }))),
 			pct(median(perRound(x.samples, func(s s3Sample) float64 { return s.client }))),
 			pct(median(perRound(x.samples, func(s s3Sample) float64 { return s.store }))),
@@ -447,7 +520,7 @@ func (r *s3Results) tables() []*report.Table {
 	}
 	tbl.Note("After one untimed pass over every transfer, %d rounds, each running every transfer in the order of the table (each download reads what the upload before it wrote), then the small requests below; medians across rounds; a ratio is the median of the per-round ratios (per round in brackets).", r.c.rounds)
 	tbl.Note("larder: plaintext LNP/1 (`--insecure-plaintext-native`) on both, so that what differs is where the files live; the client is client.Session in the bench's process (its CPU is the bench's). Upload: Put of upload.bin to the user's space, every 1 MiB block's SHA-256 and the whole file's checked by the server, which answers once the file is in place (local disk: written, fsync'd, renamed; S3: a multipart upload of 8 MiB parts with their SHA-256, completed). Download: GetFile of that file, every block checked by the client, written and fsync'd (S3: ranged GETs of 4 MiB, two ahead). After each download the bench checks its SHA-256 and deletes the file through larder.")
-	tbl.Note("Plain S3 client: aws-sdk-go-v2 in the bench, the lightest requests it makes (no checksum, UNSIGNED-PAYLOAD), one PutObject of the whole file from disk, and one GetObject written to a file and fsync'd; nothing checked in the transfer; the bench checks the download's SHA-256 after, untimed. This is the store's own speed: the ceiling of larder on it.")
+	tbl.Note("Plain S3 client: aws-sdk-go-v2 in the bench, the lightest requests it makes (no checksum, UNSIGNED-PAYLOAD), one PutObject of the whole file from disk (and, in the row “multipart”, a multipart upload of 8 MiB parts, two in flight, checked by its size), and one GetObject written to a file and fsync'd; nothing checked in the transfer; the bench checks the download's SHA-256 after, untimed. This is the store's own speed: the ceiling of larder on it.")
 	tbl.Note("versitygw %s, posix backend on this machine's disk, on 127.0.0.1 (HTTP, path-style). store CPU: versitygw's user+system time (/proc/PID/stat); for the plain client it is the server's. Client, server, store and the other processes of this shared machine share its 2 cores: larder on S3 runs three busy processes where the plain client runs two.", versitygwVersion(r.c.versitygw))
 	for _, dir := range []string{"upload", "download"} {
 		x, base := find("larder, S3 (versitygw)", dir), find(plainName, dir)
@@ -460,6 +533,14 @@ func (r *s3Results) tables() []*report.Table {
 			verdict = "NOT met"
 		}
 		tbl.Note("Aim ≥ 0.8× the plain client's rate, larder on S3, %s: %s (%s).", dir, verdict, s)
+	}
+	if x, base := find("larder, S3 (versitygw)", "upload"), find(plainMultipart, "upload"); x != nil && base != nil && len(x.samples) > 0 {
+		s, rs := against(x, base)
+		verdict := "met"
+		if median(rs) < 0.8 {
+			verdict = "NOT met"
+		}
+		tbl.Note("The same aim against the plain client's multipart upload (8 MiB parts, two in flight, as larder sends them): %s (%s).", verdict, s)
 	}
 
 	rps := &report.Table{
@@ -489,7 +570,7 @@ func (r *s3Results) tables() []*report.Table {
 			report.Num(median(perRound(ls, func(l loadResult) float64 { return l.perRequest(l.cpu.server) }))))
 	}
 	rps.Note("Each client loops: dial, send the request, read to EOF, close; only complete replies count, each checked whole (status, length, every block hash, the file's SHA-256). %d accounts, client w as account w mod %d; %v per round and system, alternating, after an untimed second each (the accounts' first logins pay the password hash, the file's first read its SHA-256). The file, of 1024 bytes, is in the shared area: the served folder on the disk, PREFIX/shared/ in the bucket, put there by the plain client.", r.c.users, r.c.users, r.c.rpsDuration)
-	rps.Note("On S3 each request costs larder a HEAD of the object (its size and ETag, the version its recorded hash is trusted for) and a GET; on the disk a stat and a read.")
+	rps.Note("server µs/req: larder's CPU time per completed request (/proc/PID/stat), not versitygw's: on S3 each request is HTTP requests to the store, signed, where on the disk it is system calls.")
 	for _, l := range r.logs {
 		tbl.Note("%s.", l)
 	}
