@@ -111,7 +111,6 @@ type part struct {
 	sum    hash.Hash  // over the parts sent
 	queued int64      // the bytes of the parts sent or in flight
 	buf    []byte     // received, not sent yet
-	bufSum hash.Hash  // SHA-256 of buf, taken as it is received
 	spare  []byte     // the buffer of the part last sent, for the next
 	flight chan error // the result of the part in flight; nil if none
 	done   bool       // placed or discarded: nothing left to let go of
@@ -341,12 +340,6 @@ func (pt *part) Write(p []byte) (int, error) {
 			pt.buf = make([]byte, 0, min(pt.cp.PartSize, pt.cp.Size-pt.queued))
 		}
 		pt.buf = append(pt.buf, p[:k]...)
-		// Hashed here, while the part before is in flight, rather than
-		// in that flight, which is the upload's bottleneck.
-		if pt.bufSum == nil {
-			pt.bufSum = sha256.New()
-		}
-		pt.bufSum.Write(p[:k])
 		p, n = p[k:], n+k
 		if int64(len(pt.buf)) == pt.cp.PartSize {
 			if err := pt.send(); err != nil {
@@ -364,18 +357,11 @@ func (pt *part) send() error {
 		return err
 	}
 	buf := pt.buf
-	var sum [sha256.Size]byte
-	if pt.bufSum == nil { // an empty part: nothing was written
-		sum = sha256.Sum256(buf)
-	} else {
-		pt.bufSum.Sum(sum[:0])
-		pt.bufSum.Reset()
-	}
 	pt.queued += int64(len(buf))
 	pt.buf, pt.spare = pt.spare[:0], nil
 	done := make(chan error, 1)
 	pt.flight = done
-	go func() { done <- pt.flush(buf, sum) }()
+	go func() { done <- pt.flush(buf) }()
 	return nil
 }
 
@@ -389,11 +375,12 @@ func (pt *part) wait() error {
 	return err
 }
 
-// flush sends buf as the next part, with sum, its SHA-256, for the store
-// to check, and checkpoints.
-func (pt *part) flush(buf []byte, sum [sha256.Size]byte) error {
+// flush sends buf as the next part, with its SHA-256 for the store to
+// check, and checkpoints.
+func (pt *part) flush(buf []byte) error {
 	b := pt.a.b
 	n := int32(len(pt.cp.Parts) + 1)
+	sum := sha256.Sum256(buf)
 	s64 := base64.StdEncoding.EncodeToString(sum[:])
 	ctx, cancel := b.ctx()
 	out, err := b.client.UploadPart(ctx, &awss3.UploadPartInput{
@@ -548,7 +535,7 @@ func (pt *part) Close() error {
 	err := pt.wait() // the part in flight is kept, and checkpointed
 	pt.end(!pt.done)
 	pt.a.b.active.remove(pt.cp.Upload)
-	pt.buf, pt.spare, pt.bufSum = nil, nil, nil
+	pt.buf, pt.spare = nil, nil
 	return err
 }
 
