@@ -146,6 +146,11 @@ type FileStore interface {
 	// every file below it) to to, replacing the records at the new paths.
 	RenameFiles(ctx context.Context, space, from, to string) error
 
+	// ListFiles returns up to n records of space whose paths come after
+	// after in byte order, in that order: a space's records a page at a
+	// time ("" starts at the first). n must be positive (EINVALID).
+	ListFiles(ctx context.Context, space, after string, n int) ([]*File, error)
+
 	// SpaceUsage returns the bytes and files recorded in space.
 	SpaceUsage(ctx context.Context, space string) (Usage, error)
 
@@ -223,6 +228,18 @@ func FileRecord(space, path string, size, modified int64, sum []byte, version st
 	}
 	copy(f.SHA256[:], sum)
 	return f, nil
+}
+
+// CheckListFiles refuses, with code EINVALID, a page of ListFiles that
+// no store can give: n not positive, or after not text (see IsText).
+func CheckListFiles(after string, n int) error {
+	switch {
+	case n <= 0:
+		return Errorf(EINVALID, "list files: page of %d records; ask for at least one", n)
+	case !IsText(after):
+		return Errorf(EINVALID, "list files: the path to start after, %q, is not UTF-8 text without NUL bytes", after)
+	}
+	return nil
 }
 
 // BlockSumsNotFound is a FileStore's error when no block sums of

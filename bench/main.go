@@ -128,6 +128,7 @@ func scenarios() []scenario {
 		{"enumeration", "login time for an unknown user against a known user with a wrong password", newEnumerationConfig},
 		{"audit", "authenticated small-file requests per second with the audit trail off, its sink up, and its sink down", newAuditConfig},
 		{"native", "MB/s of one large file up and down over LNP/1, with TLS and in plaintext, against nginx and scp to a local sshd", newLNPConfig},
+		{"s3", "files on an S3-compatible store (a private versitygw): one large file up and down over LNP/1 and small requests per second, against the local disk and a plain S3 client", newS3Config},
 		{"mixed", "small requests' latency alone and beside a few large downloads: large transfers must not starve small requests", newMixedConfig},
 	}
 }

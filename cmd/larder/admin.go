@@ -23,6 +23,7 @@ func adminCommands() []command {
 		{"upgrade", "rewrap weak password hashes without the passwords (--wrap)", runAdminUpgrade},
 		{"calibrate", "measure this machine and propose argon2id parameters", runAdminCalibrate},
 		{"pepper", "list, rotate or retire the password peppers", runAdminPepper},
+		{"storage", "check the records of files against the stored files, and repair them", runAdminStorage},
 	}
 }
 

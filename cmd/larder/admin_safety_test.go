@@ -103,6 +103,7 @@ func TestAdminRefusesMissingDatabase(t *testing.T) {
 		{"admin", "pepper", "list"},
 		{"admin", "pepper", "rotate"},
 		{"admin", "pepper", "retire", "p1"},
+		{"admin", "storage", "check"},
 		{"audit", "tail"},
 		{"audit", "query", "--user", "carol"},
 	}

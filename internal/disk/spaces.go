@@ -29,6 +29,19 @@ func spaceDir(id int64) string { return spacePrefix + strconv.FormatInt(id, 10) 
 // user called name.
 func legacyDir(name string) string { return legacyPrefix + hex.EncodeToString([]byte(name)) }
 
+// Has reports whether the account id has a space: Space makes one on
+// first use, which a command that only looks must not.
+func (s *Spaces) Has(id int64) (bool, error) {
+	_, err := s.root.Stat(spaceDir(id))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("disk: %w", err)
+}
+
 // Delete removes the space of the account id, called name, and reports
 // whether there was one. The folder is first renamed out of the way, in
 // one step, and then removed, so that a crash leaves either the whole

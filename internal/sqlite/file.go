@@ -221,6 +221,53 @@ func (s *FileStore) RenameFiles(ctx context.Context, space, from, to string) err
 	return nil
 }
 
+// listFilesSQL pages through a space's records in the primary key's
+// order, which is byte order.
+const listFilesSQL = `SELECT path, size, modified, sha256, version FROM files WHERE space = ? AND path > ? ORDER BY path LIMIT ?`
+
+// ListFiles returns up to n records of space whose paths come after after,
+// in byte order. A space that no record can have holds none; an n that is
+// not positive, or an after that is not text, is an error with code
+// EINVALID.
+func (s *FileStore) ListFiles(ctx context.Context, space, after string, n int) ([]*larder.File, error) {
+	if err := larder.CheckListFiles(after, n); err != nil {
+		return nil, err
+	}
+	if !larder.IsText(space) {
+		return nil, nil // none can be recorded
+	}
+	stmt, err := s.db.stmt(ctx, true, listFilesSQL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list files of space %q: %w", space, err)
+	}
+	rows, err := stmt.QueryContext(ctx, space, after, n)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list files of space %q: %w", space, err)
+	}
+	defer rows.Close()
+	var fs []*larder.File
+	for rows.Next() {
+		var (
+			path           string
+			size, modified int64
+			sum            []byte
+			version        string
+		)
+		if err := rows.Scan(&path, &size, &modified, &sum, &version); err != nil {
+			return nil, fmt.Errorf("sqlite: list files of space %q: %w", space, err)
+		}
+		f, err := larder.FileRecord(space, path, size, modified, sum, version)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+		fs = append(fs, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list files of space %q: %w", space, err)
+	}
+	return fs, nil
+}
+
 // SpaceUsage returns the bytes and files recorded in space.
 func (s *FileStore) SpaceUsage(ctx context.Context, space string) (larder.Usage, error) {
 	var u larder.Usage

@@ -55,6 +55,7 @@ func RunFiles(t *testing.T, open func(t *testing.T) larder.FileStore) {
 		{"Versions", testFilesVersions},
 		{"Intents", testFileIntents},
 		{"CountFiles", testCountFiles},
+		{"ListFiles", testListFiles},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1118,5 +1119,67 @@ func testCountFiles(t *testing.T, s larder.FileStore) {
 	}
 	if _, err := s.CountFiles(ctx, "#1", ""); larder.ErrorCode(err) != larder.EINVALID {
 		t.Errorf("CountFiles with an empty path: got %v, want EINVALID", err)
+	}
+}
+
+// testListFiles pages through a space's records: in byte order (which
+// puts "A" before "a", "a/b" before "a0" and "é" last), each record whole,
+// none of another space, and bad pages refused.
+func testListFiles(t *testing.T, s larder.FileStore) {
+	ctx := context.Background()
+	want := []string{"A", "a", "a b", "a/b", "a/b/c", "a0", "z", "é"}
+	shuffled := slices.Clone(want)
+	rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	put := map[string]*larder.File{}
+	for i, p := range shuffled {
+		f := newFile("#1", p, int64(i+1))
+		f.Version = "v" + p
+		mustPut(t, s, f)
+		put[p] = f
+	}
+	putAll(t, s, "#2", []string{"a/b", "b"})
+
+	for _, page := range []int{1, 3, 100} {
+		var got []string
+		after := ""
+		for {
+			fs, err := s.ListFiles(ctx, "#1", after, page)
+			if err != nil {
+				t.Fatalf("ListFiles(#1, %q, %d): %v", after, page, err)
+			}
+			if len(fs) > page {
+				t.Fatalf("ListFiles(#1, %q, %d): got %d records, want at most %d", after, page, len(fs), page)
+			}
+			for _, f := range fs {
+				if put[f.Path] == nil {
+					t.Fatalf("ListFiles(#1, %q, %d): listed %q, which was never put", after, page, f.Path)
+				}
+				checkFile(t, "listed "+f.Path, f, put[f.Path])
+				got = append(got, f.Path)
+			}
+			if len(fs) < page {
+				break
+			}
+			after = fs[len(fs)-1].Path
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("pages of %d: got %q, want %q", page, got, want)
+		}
+	}
+	if fs, err := s.ListFiles(ctx, "#1", "a/b", 2); err != nil || len(fs) != 2 || fs[0].Path != "a/b/c" || fs[1].Path != "a0" {
+		t.Errorf("ListFiles(#1, \"a/b\", 2): got %v, %v; want a/b/c, a0", fs, err)
+	}
+	for _, space := range []string{"#3", "", "bad\xff"} {
+		if fs, err := s.ListFiles(ctx, space, "", 10); err != nil || len(fs) != 0 {
+			t.Errorf("ListFiles(%q): got %d records, %v; want none", space, len(fs), err)
+		}
+	}
+	for _, bad := range []struct {
+		after string
+		n     int
+	}{{"", 0}, {"", -1}, {"bad\xff", 10}, {"nul\x00", 10}} {
+		if _, err := s.ListFiles(ctx, "#1", bad.after, bad.n); larder.ErrorCode(err) != larder.EINVALID {
+			t.Errorf("ListFiles(#1, %q, %d): got %v, want code EINVALID", bad.after, bad.n, err)
+		}
 	}
 }

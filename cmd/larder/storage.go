@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/internal/files"
+	"github.com/larderfs/larder/internal/s3"
+)
+
+func runAdminStorage(ctx context.Context, env *Env, args []string) error {
+	return dispatch(ctx, env, "larder admin storage", []command{
+		{"check", "compare the records of files with the files on the disk or in the bucket, and repair the records (--repair)", runStorageCheck},
+	}, args)
+}
+
+// errDifferences is the error of a check that found differences: exit
+// status 1, after the report.
+var errDifferences = errors.New("the records of files and the files differ")
+
+func runStorageCheck(ctx context.Context, env *Env, args []string) error {
+	cfg := defaultAccountConfig(env.Getenv)
+	flags := adminFlagSet(env, "storage check", "storage check [NAME...] [--repair] [--json] [flags]",
+		"Compares, for each account (or those named), the records of its files in the\n"+
+			"account database with the files in its private space, where the servers keep\n"+
+			"them (--storage, as they have it: DATA/spaces, or a bucket), and lists the\n"+
+			"differences: a record with no file (no object), a file with no record (no\n"+
+			"record: counted in no quota), a record of another size (size) or of other\n"+
+			"content (version: the file is hashed again at its next read). Unfinished\n"+
+			"uploads and changes in flight (or cut by a crash, replayed at a server's next\n"+
+			"start) are listed too, but are not differences. With --repair the records\n"+
+			"follow the files, as a server's start does after a crash: a record with no\n"+
+			"file goes, a file is hashed and recorded; no file is changed. It can run beside\n"+
+			"the servers: a change they make meanwhile can show as a difference, and its\n"+
+			"repair only records what is stored. Exit status 1 if it found differences,\n"+
+			"repaired or not: a second run says whether any are left.", &cfg)
+	repair := flags.Bool("repair", false, "make the records follow the files where they differ")
+	asJSON := flags.Bool("json", false, "one JSON object per space, a line each, for scripts")
+	storage := flags.String("storage", "local", "where the servers keep the users' files, as their --storage says: local (DATA/spaces) or `s3://BUCKET/PREFIX?…`")
+	names, err := parseFlags(flags, args)
+	if err != nil {
+		return err
+	}
+	a, err := openAccounts(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	var (
+		backend files.Backend
+		spaces  *disk.Spaces // local only
+		where   string
+	)
+	if *storage == "" || *storage == "local" {
+		dir := filepath.Join(cfg.DataDir, "spaces")
+		// Opening would make the folder; a check must not.
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no private spaces in %s: is --data the servers' data folder, or do they keep files in a bucket (--storage s3://…)?", dir)
+		}
+		if spaces, err = disk.OpenSpaces(dir); err != nil {
+			return err
+		}
+		defer spaces.Close()
+		backend, where = files.NewLocal(nil, spaces), dir
+	} else {
+		bc, err := s3.ParseURL(*storage)
+		if err != nil {
+			return usageError("bad --storage: %v", err)
+		}
+		b, err := s3.New(ctx, bc)
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		backend, where = b, "the bucket "+bc.Bucket
+	}
+	svc, err := files.New(files.Config{Backend: backend, Records: a.db.files()})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	var users []*larder.User
+	if len(names) == 0 {
+		err = eachUser(ctx, a.store, func(u *larder.User) error { users = append(users, u); return nil })
+	} else {
+		for _, name := range names {
+			u, err := a.store.UserByName(ctx, name)
+			if err != nil {
+				return err
+			}
+			users = append(users, u)
+		}
+	}
+	if err != nil {
+		return err
+	}
+
+	enc := json.NewEncoder(env.Stdout)
+	var total, repaired, failed int
+	for _, u := range users {
+		space := larder.SpaceOf(u.ID)
+		if spaces != nil {
+			has, err := spaces.Has(u.ID)
+			if err != nil {
+				return err
+			}
+			if !has {
+				// No space, so no file: any record is one with no object,
+				// which the check reports, making the space as it opens it.
+				n, err := a.db.files().SpaceUsage(ctx, space)
+				if err != nil {
+					return err
+				}
+				if n.Files == 0 {
+					continue
+				}
+			}
+		}
+		c, err := svc.Check(ctx, space, *repair)
+		if err != nil {
+			return fmt.Errorf("space of %s (%s): %w", u.Name, space, err)
+		}
+		total += len(c.Differences)
+		for _, d := range c.Differences {
+			if d.Repaired {
+				repaired++
+			} else if d.RepairError != "" {
+				failed++
+			}
+		}
+		if *asJSON {
+			if err := enc.Encode(struct {
+				User string `json:"user"`
+				*files.SpaceCheck
+			}{u.Name, c}); err != nil {
+				return err
+			}
+			continue
+		}
+		printCheck(env, u.Name, c)
+	}
+	if !*asJSON {
+		fmt.Fprintf(env.Stdout, "%d differences in %d accounts' spaces in %s", total, len(users), where)
+		if *repair {
+			fmt.Fprintf(env.Stdout, "; %d repaired, %d not", repaired, failed)
+		}
+		fmt.Fprintln(env.Stdout)
+	}
+	if total > 0 {
+		return errDifferences
+	}
+	return nil
+}
+
+// printCheck prints what the check of name's space found, if anything.
+func printCheck(env *Env, name string, c *files.SpaceCheck) {
+	if len(c.Differences) == 0 && len(c.Uploads) == 0 && len(c.Pending) == 0 {
+		return
+	}
+	fmt.Fprintf(env.Stdout, "%s (space %s): %d records, %d files, %d differences\n", name, c.Space, c.Records, c.Objects, len(c.Differences))
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	for _, d := range c.Differences {
+		var what string
+		switch d.Kind {
+		case files.NoObject:
+			what = fmt.Sprintf("recorded %d bytes, not stored", d.RecordSize)
+		case files.NoRecord:
+			what = fmt.Sprintf("stored %d bytes, not recorded", d.StoredSize)
+		case files.SizeDiffers:
+			what = fmt.Sprintf("recorded %d bytes, stored %d", d.RecordSize, d.StoredSize)
+		case files.VersionDiffers:
+			what = fmt.Sprintf("recorded of other content (version %q, stored %q)", d.RecordVersion, d.StoredVersion)
+		}
+		switch {
+		case d.Repaired:
+			what += "; repaired"
+		case d.RepairError != "":
+			what += "; not repaired: " + d.RepairError
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", d.Kind, d.Path, what)
+	}
+	for _, p := range c.Uploads {
+		fmt.Fprintf(tw, "  unfinished upload\t%s\t%d of %d bytes, last written %s\n", p.Target, p.Received, p.Size, p.Modified.UTC().Format(time.RFC3339))
+	}
+	for _, in := range c.Pending {
+		to := ""
+		if in.To != "" {
+			to = " to " + in.To
+		}
+		fmt.Fprintf(tw, "  change in flight\t%s\t%s%s (or cut short: a server's next start finishes it)\n", in.Path, in.Op, to)
+	}
+	tw.Flush()
+}
