@@ -241,7 +241,16 @@ func TestStoreDownAndBack(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	if code, body := health(); code != http.StatusOK || !strings.Contains(body, "file store: ok") {
+	// The start-up lines come just before the listeners are served, and
+	// /healthz says "not listening" until they are.
+	var code int
+	var body string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if code, body = health(); code == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+	}
+	if code != http.StatusOK || !strings.Contains(body, "file store: ok") {
 		t.Errorf("/healthz with the store up: %d %q; want 200 and \"file store: ok\"", code, body)
 	}
 	sig := larder.NewSignature("alice's password", "salt")
