@@ -72,11 +72,7 @@ func runAuditTail(ctx context.Context, env *Env, args []string) error {
 	if *n < 0 || *n > larder.MaxEventLimit || *every <= 0 {
 		return usageError("bad -n %d or --interval %v: want 0 to %d events, and a positive interval", *n, *every, larder.MaxEventLimit)
 	}
-	filter, err := ff.filter(time.Now())
-	if err != nil {
-		return err
-	}
-	store, closeStore, err := openEventStore(ctx, &f)
+	filter, store, closeStore, err := openFiltered(ctx, &f, &ff)
 	if err != nil {
 		return err
 	}
@@ -221,16 +217,12 @@ func runAuditQuery(ctx context.Context, env *Env, args []string) error {
 	if *limit < 1 || *limit > larder.MaxEventLimit {
 		return usageError("bad --limit %d: want 1 to %d", *limit, larder.MaxEventLimit)
 	}
-	filter, err := ff.filter(time.Now())
-	if err != nil {
-		return err
-	}
-	filter.Limit = *limit
-	store, closeStore, err := openEventStore(ctx, &f)
+	filter, store, closeStore, err := openFiltered(ctx, &f, &ff)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	filter.Limit = *limit
 	events, err := store.Events(ctx, filter)
 	if err != nil {
 		return err
@@ -254,6 +246,17 @@ func runAuditQuery(ctx context.Context, env *Env, args []string) error {
 
 // openEventStore opens the store the trail is read from: PostgreSQL if
 // --audit-db names one, else the SQLite database in the data folder.
+// openFiltered makes the filter of ff, as of now, and opens the trail of
+// f: the opening of every command that reads the trail.
+func openFiltered(ctx context.Context, f *auditReadFlags, ff *eventFilterFlags) (larder.EventFilter, larder.EventStore, func(), error) {
+	filter, err := ff.filter(time.Now())
+	if err != nil {
+		return filter, nil, nil, err
+	}
+	store, closeStore, err := openEventStore(ctx, f)
+	return filter, store, closeStore, err
+}
+
 func openEventStore(ctx context.Context, f *auditReadFlags) (larder.EventStore, func(), error) {
 	if f.auditDB != "" {
 		f.accounts.DB = f.auditDB

@@ -49,11 +49,7 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 	if f.asJSON {
 		return usageError("--json is for query and tail; export writes --format jsonl or csv")
 	}
-	filter, err := ff.filter(time.Now())
-	if err != nil {
-		return err
-	}
-	store, closeStore, err := openEventStore(ctx, &f)
+	filter, store, closeStore, err := openFiltered(ctx, &f, &ff)
 	if err != nil {
 		return err
 	}

@@ -263,16 +263,7 @@ func (a *Authenticator) FinishDevice(ctx context.Context, c *LNPChallenge, authM
 	// disabled or deleted since the HELLO. Its password may have changed
 	// too; a device kept across the change (--keep-devices) still logs
 	// in, to the account at its new generation.
-	now, err := a.store.UserByName(ctx, c.name)
-	switch {
-	case larder.ErrorCode(err) == larder.ENOTFOUND || err == nil && now.ID != c.user.ID:
-		return nil, larder.Errorf(larder.EUNAUTHORIZED, "the account %q was deleted since its challenge", c.name)
-	case err != nil:
-		a.throttle.Abandoned(c.name, from) // the server's trouble, not a guess
-		return nil, err
-	}
-	a.throttle.Succeeded(c.name, from)
-	u, err := admit(now)
+	u, err := a.admitNow(ctx, c, from, false)
 	if err != nil {
 		return nil, err
 	}

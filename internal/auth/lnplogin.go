@@ -167,16 +167,7 @@ func (a *Authenticator) FinishLNP(ctx context.Context, c *LNPChallenge, authMess
 	// in after a password change or a deletion, nor to an account
 	// disabled meanwhile. Only a right proof pays for this lookup, so a
 	// wrong one takes as long as before.
-	now, err := a.store.UserByName(ctx, c.name)
-	switch {
-	case larder.ErrorCode(err) == larder.ENOTFOUND || err == nil && (now.ID != c.user.ID || now.CredentialGen != c.user.CredentialGen):
-		return nil, larder.Errorf(larder.EUNAUTHORIZED, "the password of user %q changed since its challenge", c.name)
-	case err != nil:
-		a.throttle.Abandoned(c.name, from) // the server's trouble, not a guess
-		return nil, err
-	}
-	a.throttle.Succeeded(c.name, from)
-	u, err := admit(now)
+	u, err := a.admitNow(ctx, c, from, true)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +181,26 @@ func (a *Authenticator) FinishLNP(ctx context.Context, c *LNPChallenge, authMess
 		ServerSignature: lnp.ServerSignature(c.keys.ServerKey, authMessage),
 		Renew:           a.hasher.LNPWeakerThanPolicy(c.KDF),
 	}, nil
+}
+
+// admitNow reads the account of c, whose proof was right, as it is now,
+// and admits it as Login does: one deleted, or replaced by another of the
+// same name, since the challenge (or, if samePassword, whose password
+// changed since) is refused as a wrong proof; the throttle counts the
+// login as a success.
+func (a *Authenticator) admitNow(ctx context.Context, c *LNPChallenge, from netip.Addr, samePassword bool) (*larder.User, error) {
+	now, err := a.store.UserByName(ctx, c.name)
+	switch {
+	case larder.ErrorCode(err) == larder.ENOTFOUND || err == nil && now.ID != c.user.ID:
+		return nil, larder.Errorf(larder.EUNAUTHORIZED, "the account %q was deleted since its challenge", c.name)
+	case err == nil && samePassword && now.CredentialGen != c.user.CredentialGen:
+		return nil, larder.Errorf(larder.EUNAUTHORIZED, "the password of user %q changed since its challenge", c.name)
+	case err != nil:
+		a.throttle.Abandoned(c.name, from) // the server's trouble, not a guess
+		return nil, err
+	}
+	a.throttle.Succeeded(c.name, from)
+	return admit(now)
 }
 
 // reseal seals u's credential again with the current pepper: best effort,
