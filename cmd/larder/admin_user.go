@@ -229,6 +229,11 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if add {
 		err = a.store.CreateUser(ctx, &larder.User{Name: user, Verifier: v, LNPCredential: cred})
 	} else {
+		if !*keepDevices {
+			if err := a.revokeDevices(ctx, env, u); err != nil {
+				return err
+			}
+		}
 		err = a.store.ReplaceCredentials(ctx, user, u.ID, u.CredentialGen, v, cred)
 		if larder.ErrorCode(err) == larder.ECONFLICT {
 			err = replacedAccount(ctx, a.store, u, err)
@@ -254,19 +259,24 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if err := a.recordChange(ctx, user, what); err != nil {
 		return err
 	}
-	if add || *keepDevices {
-		return nil
-	}
-	// Whoever learned the old password may have made a device credential.
+	return nil
+}
+
+// revokeDevices revokes every device credential of u before a password
+// reset: whoever learned the old password may have made one. It comes
+// first so that no failure or kill between the two steps leaves a new
+// password beside the devices of the old one; the reverse (devices
+// revoked, password unchanged) is undone by running the reset again.
+func (a *accounts) revokeDevices(ctx context.Context, env *Env, u *larder.User) error {
 	n, err := a.db.devices().RevokeDevices(ctx, u.ID, [16]byte{})
 	if err != nil {
-		return fmt.Errorf("the password changed, but the account's devices could not be revoked: %w; run 'larder admin user devices %s --revoke-all'", err, user)
+		return fmt.Errorf("the account's devices could not be revoked, so its password is unchanged: %w", err)
 	}
-	if n > 0 {
-		fmt.Fprintf(env.Stdout, "%d devices of %s revoked\n", n, user)
-		return a.recordChange(ctx, user, fmt.Sprintf("%d devices revoked by an administrator", n))
+	if n == 0 {
+		return nil
 	}
-	return nil
+	fmt.Fprintf(env.Stdout, "%d devices of %s revoked\n", n, u.Name)
+	return a.recordChange(ctx, u.Name, fmt.Sprintf("%d devices revoked by an administrator", n))
 }
 
 // replacedAccount returns the error of a reset of u refused with err

@@ -238,7 +238,7 @@ func revokeOtherDevices(ctx context.Context, env *Env, s *lnpSession) error {
 	mine, _ := storedDevice(env, s.target)
 	n, err := s.RevokeOtherDevices(ctx, mine.ID)
 	if err != nil {
-		return fmt.Errorf("password changed, but the other devices not revoked ('larder logout --all' revokes them): %w", sessionError(err))
+		return fmt.Errorf("the other machines' devices could not be revoked, so the password is unchanged: %w", sessionError(err))
 	}
 	if n > 0 {
 		fmt.Fprintf(env.Stdout, "Revoked %d device credentials of other machines (--keep-devices keeps them).\n", n)

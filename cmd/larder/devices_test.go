@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,4 +153,45 @@ func TestDeviceKeptWhileAccountDisabled(t *testing.T) {
 	}
 	adminOK(t, l, "", "user", "enable", "alice")
 	runOK(t, bare, "whoami") // by the same device credential
+}
+
+// refuseRevocations makes the store refuse to delete device credentials,
+// as a store failing between two steps would.
+func refuseRevocations(t *testing.T, l *testLarder) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(l.data, "larder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER refuse_revocations BEFORE DELETE ON devices
+		BEGIN SELECT RAISE(ABORT, 'revocations refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPasswordChangeRevokesDevicesFirst: 'larder passwd' and an
+// administrator's reset revoke the devices before they change the
+// password, so that a failure (or a kill) between the two steps never
+// leaves a new password beside the devices made with the old one: the
+// password is unchanged, and the command says so.
+func TestPasswordChangeRevokesDevicesFirst(t *testing.T) {
+	l := startLarder(t)
+	env := nativeOnly(t, l)
+	runOK(t, env, "login")
+	other, _, _ := withVars(env, "LARDER_CONFIG_DIR", t.TempDir())
+	runOK(t, other, "login") // a device on another machine
+	refuseRevocations(t, l)
+
+	in, _, _ := withVars(env)
+	in.Stdin = strings.NewReader("pw\nnew pw\n")
+	err := run(in, "passwd", "--password-stdin")
+	if err == nil || !strings.Contains(Message(err), "password is unchanged") {
+		t.Errorf("passwd with revocations refused: %v, want an error saying the password is unchanged", err)
+	}
+	if _, stderr, err := l.admin(t, "reset\n", "user", "passwd", "alice", "--password-stdin"); err == nil || !strings.Contains(Message(err), "password is unchanged") {
+		t.Errorf("admin user passwd with revocations refused: %v\n%s\nwant an error saying the password is unchanged", err, stderr)
+	}
+	fresh, _, _ := withVars(env, "LARDER_CONFIG_DIR", t.TempDir()) // no device: the password logs in
+	runOK(t, fresh, "whoami")                                      // LARDER_PASSWORD=pw: the old one still works
 }

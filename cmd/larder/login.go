@@ -276,17 +276,20 @@ func runPasswd(ctx context.Context, env *Env, args []string) error {
 	if saltErr == nil {
 		oldSig, newSig = larder.NewSignature(oldPw, s), larder.NewSignature(newPw, s)
 	}
-	if err := sess.ChangePassword(ctx, oldSig, newSig, newPw); err != nil {
-		if saltErr != nil {
-			err = withHint(err, map[lnp.Status]string{lnp.StatusBadRequest: saltErr.Error()})
-		}
-		return sessionError(err)
-	}
-	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)
+	// The other devices go first, so that no failure or interruption
+	// between the two requests leaves a new password beside devices that
+	// whoever knew the old one may have made.
 	if !*keepDevices {
 		if err := revokeOtherDevices(ctx, env, sess); err != nil {
 			return err
 		}
 	}
+	if err := sess.ChangePassword(ctx, oldSig, newSig, newPw); err != nil {
+		if saltErr != nil {
+			err = withHint(err, map[lnp.Status]string{lnp.StatusBadRequest: saltErr.Error()})
+		}
+		return fmt.Errorf("the password is unchanged: %w", sessionError(err))
+	}
+	fmt.Fprintf(env.Stdout, "Password changed for %s on %s.\n", t.user, t.server)
 	return nil
 }
