@@ -45,6 +45,7 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 			"the course protocol, or it is the course's reference server and PATH is an\n"+
 			"empty file, for which that server sends nothing.")
 	f.defineTrust(flags)
+	f.defineRemote(flags)
 	// Its default depends on the protocol, which the usage says.
 	server := flags.Lookup("server")
 	server.Usage = "server `address` (course protocol: env LARDER_SERVER, else " + defaultServer + ";\n" +
@@ -77,6 +78,19 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	}
 	if useLNP && useCourse {
 		return usageError("--native and --course exclude each other")
+	}
+	if pos, err = f.addressed(env, "get", pos, 0); err != nil {
+		return err
+	}
+	if f.addr != nil && useCourse {
+		// The remote's course port, as its account.
+		f.server = f.addr.courseServer()
+		if f.addr.remote.User != "" && !f.set["user"] {
+			f.user = f.addr.remote.User
+		}
+	}
+	if f.addr != nil {
+		useLNP = !useCourse
 	}
 	if !useLNP && !useCourse {
 		prof, err := loadProfile(env)

@@ -45,6 +45,11 @@ type lnpFlags struct {
 
 	set map[string]bool // the flags given on the command line
 
+	// remoteName is --remote; addr is the server it or the arguments
+	// named (see addressed), nil for none.
+	remoteName string
+	addr       *address
+
 	// early is a connection made before the password was asked for, so
 	// that a server that cannot be reached, or whose certificate changed,
 	// is said first; dialLNP hands it out once, if it is fresh.
@@ -91,7 +96,13 @@ func (f *lnpFlags) newFlagSet(env *Env, name, synopsis, help string) *flag.FlagS
 		"else the profile's, else "+defaultLNPServer+")")
 	f.defineAccount(fs, env)
 	f.defineTrust(fs)
+	f.defineRemote(fs)
 	return fs
+}
+
+// defineRemote declares --remote.
+func (f *lnpFlags) defineRemote(fs *flag.FlagSet) {
+	fs.StringVar(&f.remoteName, "remote", "", "connect to the remote `NAME` ('larder remote list'), as NAME:PATH does")
 }
 
 // defineTrust declares the flags that choose how the server is trusted.
@@ -123,17 +134,24 @@ type lnpTarget struct {
 	clientconf.Trust
 }
 
-// target resolves the server, the user and the trust from the flags, the
-// environment and the profile, in that order. Only the profile's own
+// target resolves the server, the user and the trust from a remote that
+// the arguments or --remote named, the flags, the environment and the
+// profile, in that order (the flags --user and the trust flags override
+// a remote's). Only the profile's own
 // server is trusted as the profile says: a plaintext or CA setting made
 // for one server never carries over to another, which is pinned.
 func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
+	if err := f.checkAddress(env); err != nil {
+		return lnpTarget{}, err
+	}
 	prof, err := loadProfile(env)
 	if err != nil {
 		return lnpTarget{}, err
 	}
 	var t lnpTarget
 	switch {
+	case f.addr != nil:
+		t.server = f.addr.remote.Server
 	case f.set["server"]:
 		t.server = f.server
 	case env.Getenv("LARDER_NATIVE_SERVER") != "":
@@ -146,6 +164,9 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 	var err2 error
 	if t.server, err2 = serverAddr(t.server, defaultLNPServer); err2 != nil {
 		return t, err2
+	}
+	if f.addr != nil && f.addr.remote.User != "" && !f.set["user"] {
+		f.user = f.addr.remote.User
 	}
 	if f.user == "" && prof != nil {
 		f.user = prof.User
@@ -167,6 +188,8 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 				return t, err
 			}
 		}
+	case f.addr != nil && f.addr.remote.Mode != "":
+		t.Trust = f.addr.remote.Trust
 	case prof != nil && clientconf.ServerKey(prof.Server) == clientconf.ServerKey(t.server):
 		t.Trust = prof.Trust
 	default:
@@ -444,6 +467,10 @@ type lnpCommand struct {
 	name, synopsis, help string
 	// flags declares the command's own flags; it may be nil.
 	flags func(fs *flag.FlagSet)
+	// local is the number of leading positional arguments that are local
+	// files; the others are paths on the server, which may name it
+	// (NAME:PATH, see addressed).
+	local int
 	// args checks the positional arguments, and anything local that can
 	// fail before the password is asked for.
 	args func(pos []string) error
@@ -460,6 +487,9 @@ func (c *lnpCommand) main(ctx context.Context, env *Env, args []string) error {
 	}
 	pos, err := f.parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if pos, err = f.addressed(env, c.name, pos, c.local); err != nil {
 		return err
 	}
 	if err := c.args(pos); err != nil {

@@ -86,6 +86,7 @@ func commands() []command {
 		{"logout", "revoke this machine's device credential (native)", runLogout},
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"parts", "list or cancel your unfinished uploads (native)", runParts},
+		{"remote", "name servers for NAME:PATH: add, list or forget remotes", runRemote},
 		{"known-servers", "list or forget the certificates pinned for servers", runKnownServers},
 		{"config", "check or show the server's configuration file", runConfig},
 		{"admin", "administer accounts and password hashing", runAdmin},
