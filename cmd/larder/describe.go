@@ -146,3 +146,19 @@ func writeLines(w io.Writer, lines ...string) error {
 	}
 	return nil
 }
+
+// commandTable returns the README's command reference, a Markdown table
+// of every command, what it does and its flags, made from specs so that
+// a test can hold the README to the program.
+func commandTable(specs []*cmdSpec) string {
+	var b strings.Builder
+	b.WriteString("| command | what | flags |\n|---|---|---|\n")
+	walkSpecs(specs, func(s *cmdSpec) {
+		var flags []string
+		for _, f := range s.flags {
+			flags = append(flags, "`"+flagSpelling(f)+"`")
+		}
+		fmt.Fprintf(&b, "| `larder %s` | %s | %s |\n", s.name(), strings.ReplaceAll(s.summary, "|", `\|`), strings.Join(flags, " "))
+	})
+	return b.String()
+}

@@ -38,6 +38,11 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 			"is private (mode 0600). The server, user and trust come from the flags, else\n"+
 			"LARDER_NATIVE_SERVER and LARDER_USER, else the profile.\n"+
 			"\n"+
+			"PATH may name a remote ('larder remote'): NAME:PATH, or USER@HOST[:PORT]:PATH;\n"+
+			"get then speaks the native protocol to it, or with --course the course protocol\n"+
+			"to its course server. A ':' before any '/' names a remote: write /a:b for such\n"+
+			"a path on the server.\n"+
+			"\n"+
 			"Otherwise, or with --course, get speaks the course protocol: the payload\n"+
 			"goes to stdout, or with -o to FILE, through a hidden .FILE.larder-*.tmp beside\n"+
 			"it; one left by a killed get is removed by the next get of FILE. A server\n"+

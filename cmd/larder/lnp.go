@@ -29,8 +29,10 @@ const defaultLNPServer = "127.0.0.1:23457"
 // lnpHelp ends the help of every native command.
 const lnpHelp = "\n\nThe server, the account and how the server's certificate is trusted come\n" +
 	"from the flags, else LARDER_NATIVE_SERVER and LARDER_USER, else the profile\n" +
-	"that 'larder login' saved. The password comes from --password-stdin, else\n" +
-	"LARDER_PASSWORD, else a prompt."
+	"that 'larder login' saved; or from a remote ('larder remote'): a path on the\n" +
+	"server NAME:PATH, or --remote NAME (a ':' before any '/' names a remote; write\n" +
+	"/a:b for such a path on the server). The password comes from --password-stdin,\n" +
+	"else LARDER_PASSWORD, else a prompt."
 
 // lnpFlags are the flags of the commands of the native protocol.
 type lnpFlags struct {
