@@ -210,8 +210,17 @@ func (f *lnpFlags) saltFor(env *Env, t lnpTarget) (string, error) {
 		return "", err
 	}
 	s, ok, err := store.Lookup(t.server, t.user)
+	if err == nil && !ok && f.addr != nil {
+		// A remote pairs its server with a course server, on which the
+		// account was likely registered, as login's --course-server.
+		s, ok, err = store.Lookup(f.addr.courseServer(), t.user)
+	}
 	if err == nil && !ok {
-		return "", fmt.Errorf("%w; or run 'larder login' first", noSalt(store, t.server, t.user))
+		login := "'larder login'"
+		if f.addr != nil && f.addr.name != "" {
+			login = "'larder login --remote " + f.addr.name + "'"
+		}
+		return "", fmt.Errorf("%w; or run %s first", noSalt(store, t.server, t.user), login)
 	}
 	return s, err
 }

@@ -167,3 +167,21 @@ func TestRemoteCommand(t *testing.T) {
 	must(t, os.Chmod(path, 0o666))
 	wantExit(t, env, exitFailure, []string{"chmod 600"}, "ls", "home:")
 }
+
+// TestRemoteCourseSalt: an account registered on the course port logs in
+// to the native protocol through a remote, with no 'larder login' first:
+// its first native login enrolls it with the course signature, signed
+// with the salt stored for the remote's course server.
+func TestRemoteCourseSalt(t *testing.T) {
+	l := startLarder(t)
+	env, _, _ := testEnv(t, l.addr())
+	runOK(t, env, "register")
+	runOK(t, env, "remote", "add", "work", l.lnpAddr(), "--course-server", l.addr())
+	if out, _ := runOK(t, env, "ls", "work:"); !strings.Contains(out, "shared/") {
+		t.Errorf("ls work: printed %q", out)
+	}
+	// Without a course server that holds a salt, the error says how to
+	// log in to the remote.
+	runOK(t, env, "remote", "add", "other", l.lnpAddr(), "--user", "bob", "--course-server", "127.0.0.1:1")
+	wantExit(t, env, exitDenied, []string{"larder login --remote other"}, "ls", "other:")
+}
