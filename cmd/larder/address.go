@@ -28,10 +28,10 @@ type address struct {
 	remote clientconf.Remote
 }
 
-// same reports whether a and b name one server and account.
+// same reports whether a and b name one server and account, however
+// spelled: a remote and its server typed out are one.
 func (a *address) same(b *address) bool {
-	return a.name == b.name && a.remote.User == b.remote.User &&
-		clientconf.ServerKey(a.remote.Server) == clientconf.ServerKey(b.remote.Server)
+	return a.remote.User == b.remote.User && clientconf.ServerKey(a.remote.Server) == clientconf.ServerKey(b.remote.Server)
 }
 
 // courseServer returns the address of the course protocol of a: the

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -85,7 +86,7 @@ func runRemoteAdd(ctx context.Context, env *Env, args []string) error {
 	var rem clientconf.Remote
 	if len(pos) == 2 {
 		if rem.Server, err = serverAddr(pos[1], defaultLNPServer); err != nil {
-			return err
+			return usageError("remote add: bad address %q: want HOST:PORT, a host name or IP address and a port from 1 to 65535 (default 23457)", pos[1])
 		}
 		rem.Trust = clientconf.Trust{Mode: clientconf.TrustPin}
 	} else {
@@ -108,7 +109,7 @@ func runRemoteAdd(ctx context.Context, env *Env, args []string) error {
 	}
 	if *course != "" {
 		if rem.CourseServer, err = serverAddr(*course, defaultServer); err != nil {
-			return err
+			return usageError("remote add: bad --course-server %q: want HOST:PORT, a host name or IP address and a port from 1 to 65535 (default %s)", *course, defaultCoursePort)
 		}
 	}
 	switch {
@@ -119,6 +120,11 @@ func runRemoteAdd(ctx context.Context, env *Env, args []string) error {
 	case f.caFile != "" || f.systemRoots:
 		rem.Trust = clientconf.Trust{Mode: clientconf.TrustCA, SystemRoots: f.systemRoots}
 		if f.caFile != "" {
+			// Checked now, not at the first connection, which may be
+			// much later and far from this typo.
+			if _, err := os.Stat(f.caFile); err != nil {
+				return &localError{what: "remote add: cannot read the --ca-file", err: err}
+			}
 			if rem.CAFile, err = filepath.Abs(f.caFile); err != nil {
 				return err
 			}

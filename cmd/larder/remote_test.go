@@ -95,6 +95,10 @@ func TestRemoteAddressing(t *testing.T) {
 	wantExit(t, env, exitUsage, []string{`unknown remote "wrok"`, "work"}, "ls", "wrok:docs")
 	wantExit(t, env, exitUsage, []string{"unknown remote", "work"}, "whoami", "--remote", "nope")
 	wantExit(t, env, exitUsage, []string{"two servers"}, "mv", "work:a", "bob@example.com:23457:/b")
+	// The remote and its server typed out, under another spelling, are one.
+	runOK(t, env, "mkdir", "work:same")
+	runOK(t, env, "mv", "work:same", "alice@127.0.0.1:"+port+":/same2")
+	runOK(t, env, "rm", "alice@localhost:"+port+":same2")
 	wantExit(t, env, exitUsage, []string{"--server", "work"}, "ls", "work:", "--server", l.lnpAddr())
 	wantExit(t, env, exitUsage, []string{"leading '/'"}, "stat", ":x")
 	wantExit(t, env, exitUsage, []string{"on the remote work", "./work:n.txt"}, "put", "work:n.txt")
@@ -135,7 +139,9 @@ func TestRemoteCommand(t *testing.T) {
 		wantExit(t, env, exitUsage, []string{"bad NAME"}, "remote", "add", bad, "example.com:1")
 	}
 	wantExit(t, env, exitUsage, []string{"bad --user"}, "remote", "add", "x", "example.com:1", "--user", "bad\x01name")
-	wantExit(t, env, exitUsage, []string{"want HOST:PORT"}, "remote", "add", "x", "a b:1")
+	wantExit(t, env, exitUsage, []string{"remote add: bad address", "want HOST:PORT"}, "remote", "add", "x", "a b:1")
+	wantExit(t, env, exitUsage, []string{"bad --course-server"}, "remote", "add", "x", "a:1", "--course-server", "a:99999")
+	wantExit(t, env, exitNotFound, []string{"--ca-file"}, "remote", "add", "x", "a:1", "--ca-file", filepath.Join(t.TempDir(), "nope.pem"))
 
 	out, _ := runOK(t, env, "remote", "list", "--json")
 	var list []remoteJSON
