@@ -150,6 +150,7 @@ func bashCompletion(w io.Writer, specs []*cmdSpec) {
 	# bash cuts "work:docs" at the ':' (COMP_WORDBREAKS): a path on the
 	# server, which is not completed.
 	if [[ $cur == : || $prev == : ]]; then
+		compopt +o default 2>/dev/null # not this machine's files either
 		return
 	fi
 	COMPREPLY=($(compgen -f -- "$cur"))
