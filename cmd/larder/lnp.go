@@ -178,18 +178,12 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 	}
 	t.user = f.user
 
+	given, err := f.flagTrust()
 	switch {
-	case f.insecurePlaintext && (f.caFile != "" || f.systemRoots):
-		return t, usageError("--insecure-plaintext goes with neither --ca-file nor --system-roots")
-	case f.insecurePlaintext:
-		t.Trust = clientconf.Trust{Mode: clientconf.TrustPlaintext}
-	case f.caFile != "" || f.systemRoots:
-		t.Trust = clientconf.Trust{Mode: clientconf.TrustCA, SystemRoots: f.systemRoots}
-		if f.caFile != "" {
-			if t.CAFile, err = filepath.Abs(f.caFile); err != nil {
-				return t, err
-			}
-		}
+	case err != nil:
+		return t, err
+	case given.Mode != "":
+		t.Trust = given
 	case f.addr != nil && f.addr.remote.Mode != "":
 		t.Trust = f.addr.remote.Trust
 	case prof != nil && clientconf.ServerKey(prof.Server) == clientconf.ServerKey(t.server):
@@ -198,6 +192,27 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 		t.Trust = clientconf.Trust{Mode: clientconf.TrustPin}
 	}
 	return t, nil
+}
+
+// flagTrust returns the trust that the flags choose: a Mode of "" if
+// they choose none.
+func (f *lnpFlags) flagTrust() (clientconf.Trust, error) {
+	switch {
+	case f.insecurePlaintext && (f.caFile != "" || f.systemRoots):
+		return clientconf.Trust{}, usageError("--insecure-plaintext goes with neither --ca-file nor --system-roots")
+	case f.insecurePlaintext:
+		return clientconf.Trust{Mode: clientconf.TrustPlaintext}, nil
+	case f.caFile != "" || f.systemRoots:
+		t := clientconf.Trust{Mode: clientconf.TrustCA, SystemRoots: f.systemRoots}
+		if f.caFile != "" {
+			var err error
+			if t.CAFile, err = filepath.Abs(f.caFile); err != nil {
+				return clientconf.Trust{}, err
+			}
+		}
+		return t, nil
+	}
+	return clientconf.Trust{}, nil
 }
 
 // saltFor returns --salt, or the salt stored for t's server and user.

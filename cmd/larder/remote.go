@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/larderfs/larder/internal/clientconf"
@@ -112,23 +111,17 @@ func runRemoteAdd(ctx context.Context, env *Env, args []string) error {
 			return usageError("remote add: bad --course-server %q: want HOST:PORT, a host name or IP address and a port from 1 to 65535 (default %s)", *course, defaultCoursePort)
 		}
 	}
-	switch {
-	case f.insecurePlaintext && (f.caFile != "" || f.systemRoots):
-		return usageError("--insecure-plaintext goes with neither --ca-file nor --system-roots")
-	case f.insecurePlaintext:
-		rem.Trust = clientconf.Trust{Mode: clientconf.TrustPlaintext}
-	case f.caFile != "" || f.systemRoots:
-		rem.Trust = clientconf.Trust{Mode: clientconf.TrustCA, SystemRoots: f.systemRoots}
-		if f.caFile != "" {
-			// Checked now, not at the first connection, which may be
-			// much later and far from this typo.
-			if _, err := os.Stat(f.caFile); err != nil {
-				return &localError{what: "remote add: cannot read the --ca-file", err: err}
-			}
-			if rem.CAFile, err = filepath.Abs(f.caFile); err != nil {
-				return err
-			}
+	if f.caFile != "" {
+		// Checked now, not at the first connection, which may be much
+		// later and far from this typo.
+		if _, err := os.Stat(f.caFile); err != nil {
+			return &localError{what: "remote add: cannot read the --ca-file", err: err}
 		}
+	}
+	if given, err := f.flagTrust(); err != nil {
+		return err
+	} else if given.Mode != "" {
+		rem.Trust = given
 	}
 	conf, err := config(env)
 	if err != nil {
