@@ -189,5 +189,6 @@ func TestRemoteCourseSalt(t *testing.T) {
 	// Without a course server that holds a salt, the error says how to
 	// log in to the remote.
 	runOK(t, env, "remote", "add", "other", l.lnpAddr(), "--user", "bob", "--course-server", "127.0.0.1:1")
-	wantExit(t, env, exitDenied, []string{"larder login --remote other"}, "ls", "other:")
+	// The remote's user wins over LARDER_USER (alice here).
+	wantExit(t, env, exitDenied, []string{"larder login --remote other", `user "bob"`}, "ls", "other:")
 }
