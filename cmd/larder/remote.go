@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"text/tabwriter"
 
 	"github.com/larderfs/larder/internal/clientconf"
 )
@@ -220,11 +221,13 @@ func runRemoteList(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "larder: no remotes; 'larder remote add NAME HOST:PORT' saves one")
 		return nil
 	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSERVER\tACCOUNT\tTRUST")
 	for _, name := range names {
 		r := all[name]
-		fmt.Fprintf(env.Stdout, "%s\t%s\t%s\t%s\n", name, r.Server, remoteUser(r), trustWords(r.Trust))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, printable(r.Server), printable(remoteUser(r)), printable(trustWords(r.Trust)))
 	}
-	return nil
+	return tw.Flush()
 }
 
 func runRemoteRm(ctx context.Context, env *Env, args []string) error {

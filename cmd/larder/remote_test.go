@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -160,7 +161,7 @@ func TestRemoteCommand(t *testing.T) {
 	if out, _ := runOK(t, env, "remote", "list", "--names"); out != "home\nlab\n" {
 		t.Errorf("remote list --names printed %q", out)
 	}
-	if out, _ := runOK(t, env, "remote", "list"); !strings.Contains(out, "home\texample.org:1\tbob") || !strings.Contains(out, "no TLS") {
+	if out, _ := runOK(t, env, "remote", "list"); !regexp.MustCompile(`(?m)^home +example\.org:1 +bob +certificate pinned`).MatchString(out) || !strings.Contains(out, "no TLS") {
 		t.Errorf("remote list printed %q", out)
 	}
 	runOK(t, env, "remote", "rm", "lab")
