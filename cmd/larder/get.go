@@ -84,9 +84,12 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	if useLNP && useCourse {
 		return usageError("--native and --course exclude each other")
 	}
-	if pos, err = f.addressed(env, "get", pos, 0); err != nil {
+	// Only PATH is on the server; any later argument is local.
+	remote, err := f.addressed(env, "get", pos[:1], 0)
+	if err != nil {
 		return err
 	}
+	pos[0] = remote[0]
 	if f.addr != nil && useCourse {
 		// The remote's course port, as its account.
 		f.server = f.addr.courseServer()
