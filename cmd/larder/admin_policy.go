@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -258,6 +259,8 @@ var errEnough = errors.New("enough")
 func runPepperList(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
 	fs := adminFlagSet(env, "pepper list", "pepper list [flags]", "Lists the peppers of the pepper file (ids only, never the keys).", &cfg)
+	asJSON := fs.Bool("json", false, "print a JSON array: id, current, accounts, in_file (false: accounts use a pepper\n"+
+		"the file lacks, and cannot log in)")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -269,6 +272,17 @@ func runPepperList(ctx context.Context, env *Env, args []string) error {
 	use, err := pepperUse(ctx, a)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		list := []pepperJSON{}
+		for _, id := range a.peppers.IDs() {
+			list = append(list, pepperJSON{ID: id, Current: id == a.peppers.Current().ID, Accounts: use[id], InFile: true})
+			delete(use, id)
+		}
+		for _, id := range slices.Sorted(maps.Keys(use)) {
+			list = append(list, pepperJSON{ID: id, Accounts: use[id]})
+		}
+		return writeJSON(env.Stdout, list)
 	}
 	for _, id := range a.peppers.IDs() {
 		mark := ""
@@ -344,4 +358,12 @@ func runPepperRetire(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "pepper %s removed from %s\n", id, cfg.pepperFile())
 	return a.recordChange(ctx, "", "pepper "+id+" retired")
+}
+
+// pepperJSON is a pepper as admin pepper list --json prints it.
+type pepperJSON struct {
+	ID       string `json:"id"`
+	Current  bool   `json:"current"`
+	Accounts int    `json:"accounts"`
+	InFile   bool   `json:"in_file"`
 }

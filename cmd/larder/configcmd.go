@@ -24,12 +24,24 @@ func runConfig(ctx context.Context, env *Env, args []string) error {
 // serveConfigFlags parses args as larder serve would, configuration file
 // and environment included, and returns the configuration, the flags,
 // and where each flag's value came from.
-func serveConfigFlags(env *Env, name, help string, args []string) (*ServeConfig, *flag.FlagSet, map[string]given, error) {
+func serveConfigFlags(env *Env, name, help string, args []string, own ...func(*flag.FlagSet)) (*ServeConfig, *flag.FlagSet, map[string]given, error) {
 	cfg := defaultServeConfig(env.Getenv)
 	fs := flag.NewFlagSet("config "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	cfg.define(fs)
 	defineConfig(fs, env)
+	// The command's own flags, which are no settings of serve.
+	ownFlags := map[string]bool{"config": true}
+	for _, define := range own {
+		before := map[string]bool{}
+		fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
+		define(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !before[f.Name] {
+				ownFlags[f.Name] = true
+			}
+		})
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: larder config %s [--config FILE] [serve's flags]\n\n%s\n\nFlags:\n", name, help)
 		fs.PrintDefaults()
@@ -38,7 +50,7 @@ func serveConfigFlags(env *Env, name, help string, args []string) (*ServeConfig,
 	from := map[string]given{}
 	source := "command line"
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "config" {
+		if !ownFlags[f.Name] {
 			f.Value = &sourced{Value: f.Value, set: func(text string) { from[f.Name] = given{source, text} }}
 		}
 	})
@@ -104,25 +116,33 @@ func runConfigCheck(ctx context.Context, env *Env, args []string) error {
 }
 
 func runConfigShow(ctx context.Context, env *Env, args []string) error {
+	var asJSON bool
 	_, fs, from, err := serveConfigFlags(env, "show",
 		"Prints the configuration 'larder serve' would run with, as a configuration file:\n"+
 			"every key, its value, and where it came from (default, the file's line, the\n"+
-			"environment, the command line). Passwords in URLs are masked.", args)
+			"environment, the command line). Passwords in URLs are masked.", args,
+		func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print a JSON object: file, and settings, a list of key, value (a string,\n"+
+				"number or boolean, as in the file), from, and known (false: the default its help states)")
+		})
 	if err != nil {
 		return err
 	}
-	if p := fs.Lookup("config").Value.String(); p != "" {
+	switch p := fs.Lookup("config").Value.String(); {
+	case asJSON:
+	case p != "":
 		fmt.Fprintf(env.Stdout, "# larder serve's configuration, from %s\n", p)
-	} else {
+	default:
 		fmt.Fprintf(env.Stdout, "# larder serve's configuration: no file; defaults, environment and flags\n")
 	}
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "config" {
+		if _, ok := f.Value.(*sourced); ok {
 			names = append(names, f.Name)
 		}
 	})
 	slices.Sort(names)
+	j := configJSON{File: fs.Lookup("config").Value.String(), Settings: []settingJSON{}}
 	for _, n := range names {
 		f := fs.Lookup(n)
 		v, known := showValue(f, from[n].text)
@@ -130,11 +150,18 @@ func runConfigShow(ctx context.Context, env *Env, args []string) error {
 		if where == "" {
 			where = "default"
 		}
+		if asJSON {
+			j.Settings = append(j.Settings, settingJSON{Key: n, Value: tomlValue(v), From: where, Known: known})
+			continue
+		}
 		if !known {
 			fmt.Fprintf(env.Stdout, "# %s = %s  # %s\n", n, v, where)
 			continue
 		}
 		fmt.Fprintf(env.Stdout, "%s = %s  # %s\n", n, v, where)
+	}
+	if asJSON {
+		return writeJSON(env.Stdout, j)
 	}
 	return nil
 }
@@ -175,4 +202,37 @@ func showValue(f *flag.Flag, text string) (string, bool) {
 	default:
 		return strconv.Quote(f.Value.String()), true
 	}
+}
+
+// configJSON is what config show --json prints: the file ("" for none)
+// and every setting, by key.
+type configJSON struct {
+	File     string        `json:"file"`
+	Settings []settingJSON `json:"settings"`
+}
+
+// settingJSON is one setting of config show --json: its value as the
+// file would hold it, where it came from ("default", the file's line, the
+// environment, the command line), and whether the value is known or the
+// default its help states.
+type settingJSON struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+	From  string `json:"from"`
+	Known bool   `json:"known"`
+}
+
+// tomlValue returns the value of v, a value as showValue writes it in
+// TOML: a quoted string, a boolean or an integer; other text as it is.
+func tomlValue(v string) any {
+	if s, err := strconv.Unquote(v); err == nil {
+		return s
+	}
+	if b, err := strconv.ParseBool(v); err == nil {
+		return b
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n
+	}
+	return v
 }

@@ -133,12 +133,42 @@ func defaultDeviceLabel() string {
 	return "larder"
 }
 
+// deviceJSON is a device credential as devices --json and admin user
+// devices --json print it: last_used is null for never.
+type deviceJSON struct {
+	ID       string     `json:"id"`
+	Label    string     `json:"label"`
+	Created  time.Time  `json:"created"`
+	LastUsed *time.Time `json:"last_used"`
+	Expires  time.Time  `json:"expires"`
+}
+
+func newDeviceJSON(id [16]byte, label string, created, lastUsed, expires time.Time) deviceJSON {
+	d := deviceJSON{ID: auth.DeviceID(id), Label: label, Created: created.UTC(), Expires: expires.UTC()}
+	if !lastUsed.IsZero() {
+		t := lastUsed.UTC()
+		d.LastUsed = &t
+	}
+	return d
+}
+
+// myDeviceJSON is a device as devices --json prints it: this_machine
+// marks the one this machine logs in with.
+type myDeviceJSON struct {
+	deviceJSON
+	ThisMachine bool `json:"this_machine"`
+}
+
 func runDevices(ctx context.Context, env *Env, args []string) error {
+	var asJSON bool
 	c := lnpCommand{
 		name: "devices", synopsis: "devices [flags]",
 		help: "Lists the account's device credentials: the machines on which 'larder login'\n" +
 			"saved one, which log in without the password until they expire or are revoked\n" +
 			"('larder logout'). The one marked * is this machine's.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print a JSON array: id, label, created, last_used, expires, this_machine")
+		},
 		args: wantArgs("devices", 0, 0, "no arguments"),
 		run: func(ctx context.Context, s *lnpSession, _ []string) error {
 			ds, err := s.Devices(ctx)
@@ -146,6 +176,13 @@ func runDevices(ctx context.Context, env *Env, args []string) error {
 				return err
 			}
 			mine, _ := storedDevice(env, s.target)
+			if asJSON {
+				list := make([]myDeviceJSON, 0, len(ds))
+				for _, d := range ds {
+					list = append(list, myDeviceJSON{newDeviceJSON(d.ID, d.Label, d.Created, d.LastUsed, d.Expires), d.Current || d.ID == mine.ID})
+				}
+				return writeJSON(env.Stdout, list)
+			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "\tID\tLABEL\tCREATED\tLAST USED\tEXPIRES")
 			when := func(t time.Time) string {
@@ -254,6 +291,7 @@ func runUserDevices(ctx context.Context, env *Env, args []string) error {
 			"no more, and its sessions end within a second, on every server.", &cfg)
 	revoke := fs.String("revoke", "", "revoke the device of this `ID`")
 	revokeAll := fs.Bool("revoke-all", false, "revoke every device of the account")
+	asJSON := fs.Bool("json", false, "list as a JSON array: id, label, created, last_used, expires")
 	a, name, err := openAuditedOneArg(ctx, env, fs, &cfg, args, "account name")
 	if err != nil {
 		return err
@@ -289,6 +327,13 @@ func runUserDevices(ctx context.Context, env *Env, args []string) error {
 	list, err := ds.Devices(ctx, u.ID)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		out := make([]deviceJSON, 0, len(list))
+		for _, d := range list {
+			out = append(out, newDeviceJSON(d.ID, d.Label, d.CreatedAt, d.LastUsed, d.ExpiresAt))
+		}
+		return writeJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tLABEL\tCREATED\tLAST USED\tEXPIRES")

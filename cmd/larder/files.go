@@ -91,7 +91,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 		}
 	}()
 	c := lnpCommand{
-		name: "put", synopsis: "put LOCAL [REMOTE] [flags]\n       larder put - REMOTE [flags]",
+		name: "put", synopsis: "put LOCAL [REMOTE] [flags]\n       larder put - REMOTE [flags]", local: 1,
 		help: "Uploads the file LOCAL to REMOTE: by default LOCAL's name at the top of your\n" +
 			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
 			"The server checks every block and the whole file, and REMOTE appears whole,\n" +

@@ -38,6 +38,11 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 			"is private (mode 0600). The server, user and trust come from the flags, else\n"+
 			"LARDER_NATIVE_SERVER and LARDER_USER, else the profile.\n"+
 			"\n"+
+			"PATH may name a remote ('larder remote'): NAME:PATH, or USER@HOST[:PORT]:PATH;\n"+
+			"get then speaks the native protocol to it, or with --course the course protocol\n"+
+			"to its course server. A ':' before any '/' names a remote: write /a:b for such\n"+
+			"a path on the server.\n"+
+			"\n"+
 			"Otherwise, or with --course, get speaks the course protocol: the payload\n"+
 			"goes to stdout, or with -o to FILE, through a hidden .FILE.larder-*.tmp beside\n"+
 			"it; one left by a killed get is removed by the next get of FILE. A server\n"+
@@ -45,6 +50,7 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 			"the course protocol, or it is the course's reference server and PATH is an\n"+
 			"empty file, for which that server sends nothing.")
 	f.defineTrust(flags)
+	f.defineRemote(flags)
 	// Its default depends on the protocol, which the usage says.
 	server := flags.Lookup("server")
 	server.Usage = "server `address` (course protocol: env LARDER_SERVER, else " + defaultServer + ";\n" +
@@ -77,6 +83,22 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	}
 	if useLNP && useCourse {
 		return usageError("--native and --course exclude each other")
+	}
+	// Only PATH is on the server; any later argument is local.
+	remote, err := f.addressed(env, "get", pos[:1], 0)
+	if err != nil {
+		return err
+	}
+	pos[0] = remote[0]
+	if f.addr != nil && useCourse {
+		// The remote's course port, as its account.
+		f.server = f.addr.courseServer()
+		if f.addr.remote.User != "" && !f.set["user"] {
+			f.user = f.addr.remote.User
+		}
+	}
+	if f.addr != nil {
+		useLNP = !useCourse
 	}
 	if !useLNP && !useCourse {
 		prof, err := loadProfile(env)

@@ -15,7 +15,7 @@ func runKnownServers(ctx context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("known-servers", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: larder known-servers [list]\n       larder known-servers rm HOST:PORT...\n\n"+
+		fmt.Fprint(fs.Output(), "Usage: larder known-servers [list] [--json]\n       larder known-servers rm HOST:PORT...\n\n"+
 			"Lists the servers whose certificate the client pinned on first use\n"+
 			"(known_servers in your configuration folder), or forgets the pin of each\n"+
 			"HOST:PORT, under any spelling of it (localhost, 127.0.0.1 and ::1 are one),\n"+
@@ -23,6 +23,7 @@ func runKnownServers(ctx context.Context, env *Env, args []string) error {
 			"a pin only when you know why the certificate changed: the refusal may be the\n"+
 			"only sign of someone intercepting the connection.\n")
 	}
+	asJSON := fs.Bool("json", false, "list as a JSON array: server, fingerprint")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -40,10 +41,20 @@ func runKnownServers(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *asJSON {
+			list := make([]pinJSON, 0, len(pins))
+			for _, addr := range slices.Sorted(maps.Keys(pins)) {
+				list = append(list, pinJSON{Server: addr, Fingerprint: pins[addr]})
+			}
+			return writeJSON(env.Stdout, list)
+		}
 		for _, addr := range slices.Sorted(maps.Keys(pins)) {
 			fmt.Fprintf(env.Stdout, "%s %s\n", addr, pins[addr])
 		}
 		return nil
+	}
+	if *asJSON {
+		return usageError("known-servers: --json goes with list")
 	}
 	if pos[0] != "rm" {
 		return usageError("known-servers: unknown subcommand %q: want list or rm", pos[0])
@@ -70,4 +81,10 @@ func runKnownServers(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// pinJSON is a pinned certificate as known-servers --json prints it.
+type pinJSON struct {
+	Server      string `json:"server"`
+	Fingerprint string `json:"fingerprint"`
 }

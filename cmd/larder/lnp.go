@@ -29,8 +29,10 @@ const defaultLNPServer = "127.0.0.1:23457"
 // lnpHelp ends the help of every native command.
 const lnpHelp = "\n\nThe server, the account and how the server's certificate is trusted come\n" +
 	"from the flags, else LARDER_NATIVE_SERVER and LARDER_USER, else the profile\n" +
-	"that 'larder login' saved. The password comes from --password-stdin, else\n" +
-	"LARDER_PASSWORD, else a prompt."
+	"that 'larder login' saved; or from a remote ('larder remote'): a path on the\n" +
+	"server NAME:PATH, or --remote NAME (a ':' before any '/' names a remote; write\n" +
+	"/a:b for such a path on the server). The password comes from --password-stdin,\n" +
+	"else LARDER_PASSWORD, else a prompt."
 
 // lnpFlags are the flags of the commands of the native protocol.
 type lnpFlags struct {
@@ -44,6 +46,11 @@ type lnpFlags struct {
 	enrollAlways bool
 
 	set map[string]bool // the flags given on the command line
+
+	// remoteName is --remote; addr is the server it or the arguments
+	// named (see addressed), nil for none.
+	remoteName string
+	addr       *address
 
 	// early is a connection made before the password was asked for, so
 	// that a server that cannot be reached, or whose certificate changed,
@@ -91,7 +98,13 @@ func (f *lnpFlags) newFlagSet(env *Env, name, synopsis, help string) *flag.FlagS
 		"else the profile's, else "+defaultLNPServer+")")
 	f.defineAccount(fs, env)
 	f.defineTrust(fs)
+	f.defineRemote(fs)
 	return fs
+}
+
+// defineRemote declares --remote.
+func (f *lnpFlags) defineRemote(fs *flag.FlagSet) {
+	fs.StringVar(&f.remoteName, "remote", "", "connect to the remote `NAME` ('larder remote list'), as NAME:PATH does")
 }
 
 // defineTrust declares the flags that choose how the server is trusted.
@@ -123,17 +136,24 @@ type lnpTarget struct {
 	clientconf.Trust
 }
 
-// target resolves the server, the user and the trust from the flags, the
-// environment and the profile, in that order. Only the profile's own
+// target resolves the server, the user and the trust from a remote that
+// the arguments or --remote named, the flags, the environment and the
+// profile, in that order (the flags --user and the trust flags override
+// a remote's). Only the profile's own
 // server is trusted as the profile says: a plaintext or CA setting made
 // for one server never carries over to another, which is pinned.
 func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
+	if err := f.checkAddress(env); err != nil {
+		return lnpTarget{}, err
+	}
 	prof, err := loadProfile(env)
 	if err != nil {
 		return lnpTarget{}, err
 	}
 	var t lnpTarget
 	switch {
+	case f.addr != nil:
+		t.server = f.addr.remote.Server
 	case f.set["server"]:
 		t.server = f.server
 	case env.Getenv("LARDER_NATIVE_SERVER") != "":
@@ -147,6 +167,9 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 	if t.server, err2 = serverAddr(t.server, defaultLNPServer); err2 != nil {
 		return t, err2
 	}
+	if f.addr != nil && f.addr.remote.User != "" && !f.set["user"] {
+		f.user = f.addr.remote.User
+	}
 	if f.user == "" && prof != nil {
 		f.user = prof.User
 	}
@@ -155,24 +178,41 @@ func (f *lnpFlags) target(env *Env) (lnpTarget, error) {
 	}
 	t.user = f.user
 
+	given, err := f.flagTrust()
 	switch {
-	case f.insecurePlaintext && (f.caFile != "" || f.systemRoots):
-		return t, usageError("--insecure-plaintext goes with neither --ca-file nor --system-roots")
-	case f.insecurePlaintext:
-		t.Trust = clientconf.Trust{Mode: clientconf.TrustPlaintext}
-	case f.caFile != "" || f.systemRoots:
-		t.Trust = clientconf.Trust{Mode: clientconf.TrustCA, SystemRoots: f.systemRoots}
-		if f.caFile != "" {
-			if t.CAFile, err = filepath.Abs(f.caFile); err != nil {
-				return t, err
-			}
-		}
+	case err != nil:
+		return t, err
+	case given.Mode != "":
+		t.Trust = given
+	case f.addr != nil && f.addr.remote.Mode != "":
+		t.Trust = f.addr.remote.Trust
 	case prof != nil && clientconf.ServerKey(prof.Server) == clientconf.ServerKey(t.server):
 		t.Trust = prof.Trust
 	default:
 		t.Trust = clientconf.Trust{Mode: clientconf.TrustPin}
 	}
 	return t, nil
+}
+
+// flagTrust returns the trust that the flags choose: a Mode of "" if
+// they choose none.
+func (f *lnpFlags) flagTrust() (clientconf.Trust, error) {
+	switch {
+	case f.insecurePlaintext && (f.caFile != "" || f.systemRoots):
+		return clientconf.Trust{}, usageError("--insecure-plaintext goes with neither --ca-file nor --system-roots")
+	case f.insecurePlaintext:
+		return clientconf.Trust{Mode: clientconf.TrustPlaintext}, nil
+	case f.caFile != "" || f.systemRoots:
+		t := clientconf.Trust{Mode: clientconf.TrustCA, SystemRoots: f.systemRoots}
+		if f.caFile != "" {
+			var err error
+			if t.CAFile, err = filepath.Abs(f.caFile); err != nil {
+				return clientconf.Trust{}, err
+			}
+		}
+		return t, nil
+	}
+	return clientconf.Trust{}, nil
 }
 
 // saltFor returns --salt, or the salt stored for t's server and user.
@@ -185,8 +225,17 @@ func (f *lnpFlags) saltFor(env *Env, t lnpTarget) (string, error) {
 		return "", err
 	}
 	s, ok, err := store.Lookup(t.server, t.user)
+	if err == nil && !ok && f.addr != nil {
+		// A remote pairs its server with a course server, on which the
+		// account was likely registered, as login's --course-server.
+		s, ok, err = store.Lookup(f.addr.courseServer(), t.user)
+	}
 	if err == nil && !ok {
-		return "", fmt.Errorf("%w; or run 'larder login' first", noSalt(store, t.server, t.user))
+		login := "'larder login'"
+		if f.addr != nil && f.addr.name != "" {
+			login = "'larder login --remote " + f.addr.name + "'"
+		}
+		return "", fmt.Errorf("%w; or run %s first", noSalt(store, t.server, t.user), login)
 	}
 	return s, err
 }
@@ -444,6 +493,10 @@ type lnpCommand struct {
 	name, synopsis, help string
 	// flags declares the command's own flags; it may be nil.
 	flags func(fs *flag.FlagSet)
+	// local is the number of leading positional arguments that are local
+	// files; the others are paths on the server, which may name it
+	// (NAME:PATH, see addressed).
+	local int
 	// args checks the positional arguments, and anything local that can
 	// fail before the password is asked for.
 	args func(pos []string) error
@@ -460,6 +513,9 @@ func (c *lnpCommand) main(ctx context.Context, env *Env, args []string) error {
 	}
 	pos, err := f.parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if pos, err = f.addressed(env, c.name, pos, c.local); err != nil {
 		return err
 	}
 	if err := c.args(pos); err != nil {

@@ -30,7 +30,10 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 			"\n"+
 			"The salt is --salt's, else the one stored for this server and user, else the\n"+
 			"one 'larder register' stored for the course server (--course-server); it is\n"+
-			"then stored for this server.")
+			"then stored for this server.\n"+
+			"\n"+
+			"With --remote NAME, logs in to that remote ('larder remote add') and saves\n"+
+			"its salt, pin and device credential, but leaves the profile as it is.")
 	fs.Lookup("salt").Usage = "sign with this `salt`, and store it for this server and user"
 	noDevice := fs.Bool("no-device", false, "save no device credential: later commands ask for the password")
 	label := fs.String("device-label", defaultDeviceLabel(), "what 'larder devices' calls this machine")
@@ -48,6 +51,9 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	t, err := f.target(env)
 	if err != nil {
 		return err
+	}
+	if f.addr != nil && courseServer == "" {
+		courseServer = f.addr.courseServer()
 	}
 	store, err := saltStore(env)
 	if err != nil {
@@ -86,9 +92,14 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stderr, "larder: salt for %s on %s saved in %s\n", t.user, t.server, store.Path())
 	}
-	path, err := saveProfile(env, clientconf.Settings{Server: t.server, User: t.user, Trust: t.Trust})
-	if err != nil {
-		return fmt.Errorf("saving the profile: %w", err)
+	// A remote is its own profile: logging in to one leaves the default
+	// server as it was.
+	path := ""
+	if f.addr == nil {
+		path, err = saveProfile(env, clientconf.Settings{Server: t.server, User: t.user, Trust: t.Trust})
+		if err != nil {
+			return fmt.Errorf("saving the profile: %w", err)
+		}
 	}
 	fmt.Fprintf(env.Stdout, "Logged in to %s as %s (%s).\n", t.server, t.user, printable(sess.Server()))
 	switch t.Mode {
@@ -102,7 +113,11 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	case clientconf.TrustPlaintext:
 		fmt.Fprintln(env.Stdout, "No TLS (--insecure-plaintext): the login is bound to no channel, and files travel in the clear.")
 	}
-	fmt.Fprintf(env.Stdout, "Profile saved in %s.\n", path)
+	if path != "" {
+		fmt.Fprintf(env.Stdout, "Profile saved in %s.\n", path)
+	} else {
+		fmt.Fprintf(env.Stdout, "Remote %s is ready (NAME:PATH, --remote %s); the profile is unchanged.\n", f.addr.spelled, f.addr.spelled)
+	}
 	if *noDevice {
 		return nil
 	}

@@ -86,6 +86,7 @@ func commands() []command {
 		{"logout", "revoke this machine's device credential (native)", runLogout},
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"parts", "list or cancel your unfinished uploads (native)", runParts},
+		{"remote", "name servers for NAME:PATH: add, list or forget remotes", runRemote},
 		{"known-servers", "list or forget the certificates pinned for servers", runKnownServers},
 		{"config", "check or show the server's configuration file", runConfig},
 		{"admin", "administer accounts and password hashing", runAdmin},
@@ -93,6 +94,8 @@ func commands() []command {
 		{"audit-writer", "move the audit trail from NATS JetStream into PostgreSQL", runAuditWriter},
 		{"version", "print larder's version, commit and Go release (also --version)", runVersion},
 		{"check", "check another course-protocol server or client against the protocol", runCheck},
+		{"completion", "print the shell completion script for bash, zsh or fish", runCompletion},
+		{"man", "write the manual pages, larder(1) and larder-CMD(1)", runMan},
 	}
 }
 
@@ -125,7 +128,7 @@ func dispatch(ctx context.Context, env *Env, prog string, cmds []command, args [
 		return nil
 	case "-h", "-help", "--help":
 		usage(env.Stdout, prog, cmds)
-		return nil
+		return &helpRequest{cmds: cmds}
 	}
 	for _, c := range cmds {
 		if c.name == args[0] {
@@ -166,6 +169,18 @@ func usage(w io.Writer, prog string, cmds []command) {
 	fmt.Fprintf(w, "\nRun '%s help <command>' or '%s <command> -h' for the help of a command.\n", prog, prog)
 }
 
+// helpRequest is the error of a command line that asked for help (-h),
+// which is flag.ErrHelp: it carries what printed the help, the command's
+// flag set or the commands of a group, from which the shell completion
+// and the man pages are made (see describe).
+type helpRequest struct {
+	fs   *flag.FlagSet
+	cmds []command
+}
+
+func (h *helpRequest) Error() string        { return flag.ErrHelp.Error() }
+func (h *helpRequest) Is(target error) bool { return target == flag.ErrHelp }
+
 // UsageError reports a command line that could not be understood.
 type UsageError struct{ msg string }
 
@@ -184,7 +199,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, &helpRequest{fs: fs}
 			}
 			return nil, usageError("%v", err)
 		}

@@ -16,15 +16,37 @@ func runVersion(_ context.Context, env *Env, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: larder version\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: larder version [--json]\n\n"+
 			"Prints larder's version, the commit it was built from, that commit's time,\n"+
 			"whether the checkout had uncommitted changes, and the Go release that built it.\n")
 	}
+	asJSON := fs.Bool("json", false, "print a JSON object: version, revision, time, modified, go, os, arch")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
+	if *asJSON {
+		in := version.Read()
+		j := versionJSON{Version: in.Version, Revision: in.Revision, Modified: in.Modified, Go: in.GoVersion, OS: in.OS, Arch: in.Arch}
+		if !in.Time.IsZero() {
+			t := in.Time.UTC()
+			j.Time = &t
+		}
+		return writeJSON(env.Stdout, j)
+	}
 	printVersion(env.Stdout, version.Read())
 	return nil
+}
+
+// versionJSON is what version --json prints; revision is "" and time null
+// for a build made outside a checkout.
+type versionJSON struct {
+	Version  string     `json:"version"`
+	Revision string     `json:"revision"`
+	Time     *time.Time `json:"time"`
+	Modified bool       `json:"modified"`
+	Go       string     `json:"go"`
+	OS       string     `json:"os"`
+	Arch     string     `json:"arch"`
 }
 
 // printVersion writes in for a person: the version on the first line, as
