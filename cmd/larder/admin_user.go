@@ -23,6 +23,7 @@ func userCommands() []command {
 		{"list", "list the accounts", runUserList},
 		{"add", "add an account with a password typed at the prompt", runUserAdd},
 		{"passwd", "reset an account's password, typed at the prompt", runUserPasswd},
+		{"quota", "set or show an account's own quota over the servers' default", runUserQuota},
 		{"disable", "refuse an account's logins, at once", runUserSetDisabled(true)},
 		{"enable", "allow a disabled account's logins again", runUserSetDisabled(false)},
 		{"delete", "delete an account, at once", runUserDelete},
@@ -37,7 +38,12 @@ func runAdminUser(ctx context.Context, env *Env, args []string) error {
 
 func runUserList(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
-	fs := adminFlagSet(env, "user list", "user list [--json] [flags]", "Lists the accounts in byte order of their names.", &cfg)
+	fs := adminFlagSet(env, "user list", "user list [--json] [flags]",
+		"Lists the accounts in byte order of their names, with their own quotas\n"+
+			"(\"default\": the servers' --quota-bytes and --quota-files), what their\n"+
+			"stored files take (unfinished uploads, which also count against a quota, are\n"+
+			"not shown: 'larder whoami' counts them), and their last login, recorded to\n"+
+			"within a minute.", &cfg)
 	asJSON := fs.Bool("json", false, "one JSON object per line, for scripts")
 	if err := noArgs(fs, args); err != nil {
 		return err
@@ -51,9 +57,14 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(env.Stdout)
 	if !*asJSON {
-		fmt.Fprintf(tw, "NAME\tSTATE\tCREATED\tCHANGED\tNATIVE\tHASH\n")
+		fmt.Fprintf(tw, "NAME\tSTATE\tQUOTA (BYTES / FILES)\tUSED\tLAST LOGIN\tCREATED\tCHANGED\tNATIVE\tHASH\n")
 	}
+	records := a.db.files()
 	err = eachUser(ctx, a.store, func(u *larder.User) error {
+		used, err := records.SpaceUsage(ctx, larder.SpaceOf(u.ID))
+		if err != nil {
+			return err
+		}
 		label, err := a.hasher.Describe(u.Verifier)
 		if err != nil {
 			label = "unreadable"
@@ -74,18 +85,23 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 		if u.LNPCredential == "" {
 			enrolled = "no"
 		}
-		if *asJSON {
-			return enc.Encode(struct {
-				Name     string    `json:"name"`
-				Disabled bool      `json:"disabled"`
-				Created  time.Time `json:"created"`
-				Changed  time.Time `json:"changed"`
-				Hash     string    `json:"hash"`
-				Current  *bool     `json:"hash_current"` // null: no policy known
-				Native   string    `json:"native"`
-			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, a.hashCurrent(u.Verifier), native})
+		lastLogin := "never"
+		if !u.LastLogin.IsZero() {
+			lastLogin = u.LastLogin.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, state,
+		if *asJSON {
+			var j userJSON
+			j.Name, j.Disabled, j.Created, j.Changed = u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt
+			j.Hash, j.Current, j.Native = label, a.hashCurrent(u.Verifier), native
+			j.QuotaBytes, j.QuotaFiles = boundJSON(u.Quota.Bytes, u.Quota.SetBytes), boundJSON(u.Quota.Files, u.Quota.SetFiles)
+			j.BytesUsed, j.FilesUsed = used.Bytes, used.Files
+			if !u.LastLogin.IsZero() {
+				j.LastLogin = &u.LastLogin
+			}
+			return enc.Encode(j)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, state, quotaText(u.Quota),
+			fmt.Sprintf("%s / %d files", formatBytes(used.Bytes), used.Files), lastLogin,
 			u.CreatedAt.Format(time.DateTime), u.UpdatedAt.Format(time.DateTime), enrolled, label)
 		return nil
 	})
@@ -93,6 +109,33 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 		tw.Flush()
 	}
 	return err
+}
+
+// userJSON is a line of 'admin user list --json'. A bound of the quota
+// is null for the servers' default, 0 for none; last_login is null for
+// none recorded.
+type userJSON struct {
+	Name       string     `json:"name"`
+	Disabled   bool       `json:"disabled"`
+	Created    time.Time  `json:"created"`
+	Changed    time.Time  `json:"changed"`
+	Hash       string     `json:"hash"`
+	Current    *bool      `json:"hash_current"` // null: no policy known
+	Native     string     `json:"native"`
+	QuotaBytes *int64     `json:"quota_bytes"`
+	QuotaFiles *int64     `json:"quota_files"`
+	BytesUsed  int64      `json:"bytes_used"`
+	FilesUsed  int64      `json:"files_used"`
+	LastLogin  *time.Time `json:"last_login"`
+}
+
+// boundJSON is a bound of an account's own quota in JSON: null where
+// not set.
+func boundJSON(n int64, set bool) *int64 {
+	if !set {
+		return nil
+	}
+	return &n
 }
 
 // passwordFlags are the flags of the commands that set a password.

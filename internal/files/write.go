@@ -243,9 +243,12 @@ func (sp *Space) checkTarget(p string, overwrite bool) (int64, error) {
 
 // checkQuota is StartUpload's check of the quota.
 func (sp *Space) checkQuota(ctx context.Context, u *Upload, replaced int64) error {
-	q := sp.s.Quota()
-	if sp.s.records == nil || q == (larder.Quota{}) {
+	if sp.s.records == nil {
 		return nil
+	}
+	q, err := sp.Quota(ctx)
+	if err != nil || q == (larder.Quota{}) {
+		return err
 	}
 	usage, parts, err := sp.Usage(ctx, u.ID)
 	if err != nil {
@@ -311,6 +314,14 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 	if err != nil {
 		return Info{}, err
 	}
+	// Read before the space is locked: the account's own quota may be a
+	// query to a database shared with other servers.
+	var quota larder.Quota
+	if s.records != nil {
+		if quota, err = sp.Quota(ctx); err != nil {
+			return Info{}, err
+		}
+	}
 	defer s.lock(sp.key)()
 	in, err := s.begin(ctx, "put", sp.key, u.Target, "")
 	if err != nil {
@@ -335,7 +346,7 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		return crashed
 	}
 	if s.records != nil {
-		err = s.records.CommitFile(ctx, rec, s.Quota(), place)
+		err = s.records.CommitFile(ctx, rec, quota, place)
 	} else {
 		err = place()
 	}

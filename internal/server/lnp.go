@@ -232,7 +232,7 @@ func (ss *session) loggedIn(ctx context.Context, user string, cred credential, e
 // reports whether the session goes on.
 func (ss *session) start(ctx context.Context, u *larder.User, maxBlock uint32, start time.Time) bool {
 	s, c := ss.s, ss.c
-	space, err := s.fsvc.Space(u.ID)
+	space, err := s.fsvc.AccountSpace(u)
 	if err != nil {
 		ss.refuse(lnp.StatusOther, larder.ErrorMessage(err), err)
 		return false
@@ -250,6 +250,7 @@ func (ss *session) start(ctx context.Context, u *larder.User, maxBlock uint32, s
 	}
 	ss.blockSize = min(max(int(maxBlock), lnp.MinBlockSize), s.lnp.blockSize)
 	ss.r.SetBlockSize(ss.blockSize)
+	s.Auth.RecordLogin(ctx, u)
 	ss.logRequest("login", &larder.Event{User: u.Name, Status: int(lnp.StatusOK)}, time.Since(start))
 	if !ss.welcome(lnp.Welcome{Status: lnp.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name}) {
 		s.lnp.removeSession(ss)

@@ -115,10 +115,13 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 }
 
 func (ss *session) whoami(ctx context.Context) bool {
-	q := ss.s.fsvc.Quota()
+	q, err := ss.space.Quota(ctx)
 	r := lnp.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(q.Bytes), FilesQuota: uint64(q.Files)}
-	u, _, err := ss.space.Usage(ctx, "")
-	r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
+	if err == nil {
+		var u larder.Usage
+		u, _, err = ss.space.Usage(ctx, "")
+		r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
+	}
 	return ss.done(ctx, larder.Event{Kind: larder.EventStat, Reason: "whoami"}, err, r.AppendBody(nil))
 }
 
