@@ -141,21 +141,29 @@ func boundJSON(n int64, set bool) *int64 {
 // passwordFlags are the flags of the commands that set a password.
 type passwordFlags struct {
 	salt          string
+	newSalt       bool // passwd: a new random salt for an account that has one
 	course        bool // also a password for the course protocol
 	nativeOnly    bool // no password for the course protocol
 	passwordStdin bool
+	address       string // the course protocol's, for the command printed for the user
 }
 
-func (p *passwordFlags) define(fs *flag.FlagSet, add bool) {
-	fs.StringVar(&p.salt, "salt", "", "the client `salt` the user will sign with on the course protocol; \"course\" for the course client's fixed salt\n"+
-		"(implies --course; default: a new random salt, printed)")
+func (p *passwordFlags) define(fs *flag.FlagSet, env *Env, add bool) {
 	if add {
+		fs.StringVar(&p.salt, "salt", "", "the client `salt` the user will sign with on the course protocol; \"course\" for the course client's fixed salt\n"+
+			"(implies --course; default: a new random salt, printed)")
 		fs.BoolVar(&p.course, "course", false, "also give the account a password for the course protocol (by default it logs in over the native protocol only)")
 	} else {
+		fs.StringVar(&p.salt, "salt", "", "the client `salt` the user signs with on the course protocol: the one they have\n"+
+			"('larder salt show' prints it), to keep it; \"course\" for the course client's fixed salt (implies --course)")
+		fs.BoolVar(&p.newSalt, "new-salt", false, "give the account a new random salt for the course protocol, printed with the command\n"+
+			"the user stores it with (implies --course)")
 		fs.BoolVar(&p.course, "course", false, "also give the account a password for the course protocol, if it has none")
 		fs.BoolVar(&p.nativeOnly, "native-only", false, "take away the account's password for the course protocol: it logs in over the native protocol only")
 	}
 	fs.BoolVar(&p.passwordStdin, "password-stdin", false, "read the password from the first line of stdin (else LARDER_PASSWORD, else a prompt)")
+	fs.StringVar(&p.address, "server-address", env.Getenv("LARDER_SERVER"), "the course protocol's `address` as users reach it, for the 'larder salt set'\n"+
+		"command printed for them (env LARDER_SERVER; default: SERVER, to fill in)")
 }
 
 // courseSalt returns the salt of the account's course-protocol password:
@@ -170,16 +178,39 @@ func (p *passwordFlags) courseSalt() (string, error) {
 	return p.salt, nil
 }
 
-// tellSalt tells the administrator which salt the user must sign with.
-// The salt is no secret from the server's administrator: it only makes the
-// signature differ between servers and users.
-func tellSalt(env *Env, name, s string) {
+// tellSalt tells the administrator which salt the user must sign with,
+// and the command that stores it on the user's machine (with --replace
+// over an older one when the account had a salt). The salt is no secret
+// from the server's administrator: it only makes the signature differ
+// between servers and users.
+func tellSalt(env *Env, name, s, address string, replace bool) {
 	if s == course.CourseSalt {
 		fmt.Fprintf(env.Stdout, "%s signs with the course client's fixed salt (larder get --salt %s).\n", name, s)
 		return
 	}
+	if address == "" {
+		address = "SERVER"
+	}
+	flags := ""
+	if replace {
+		flags = " --replace"
+	}
 	fmt.Fprintf(env.Stdout, "%s's client salt, to hand over with the password: %s\n"+
-		"(larder get --salt %s …, or keep it in the larder client's salt store)\n", name, s, s)
+		"%s stores it on their machine with:\n\n    larder salt set --server %s --user %s%s %s\n\n",
+		name, s, name, shellQuote(address), shellQuote(name), flags, s)
+	if address == "SERVER" {
+		fmt.Fprintln(env.Stdout, "(SERVER: the course protocol's address as users reach it, such as files.example.org:23456;\n"+
+			"--server-address puts it in)")
+	}
+}
+
+// shellQuote returns s as a POSIX shell reads it back: as is if it is
+// made of characters no shell treats specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:@/+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func runUserAdd(ctx context.Context, env *Env, args []string) error {
@@ -212,7 +243,7 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 				"protocol, signed with the client salt."
 	}
 	fs := adminFlagSet(env, name, synopsis, help, &cfg)
-	pf.define(fs, add)
+	pf.define(fs, env, add)
 	var keepDevices *bool
 	if !add {
 		keepDevices = fs.Bool("keep-devices", false, "keep the account's device credentials")
@@ -222,8 +253,11 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if err != nil {
 		return err
 	}
-	if pf.course && pf.nativeOnly || pf.salt != "" && pf.nativeOnly {
-		return usageError("--native-only goes with neither --course nor --salt")
+	if pf.nativeOnly && (pf.course || pf.salt != "" || pf.newSalt) {
+		return usageError("--native-only goes with none of --course, --salt and --new-salt")
+	}
+	if pf.newSalt && pf.salt != "" {
+		return usageError("--new-salt and --salt exclude each other")
 	}
 	validate := larder.ValidateUsername
 	if add {
@@ -247,11 +281,26 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	case !add && err != nil:
 		return err
 	}
-	withCourse := pf.course || pf.salt != "" || !add && u.Verifier != "" && !pf.nativeOnly
+	withCourse := pf.course || pf.salt != "" || pf.newSalt || !add && u.Verifier != "" && !pf.nativeOnly
+	// The server keeps only a hash of the signature, never the salt: a
+	// new password for an account that has a course password needs the
+	// salt its user signs with, or a new one on purpose, which the user
+	// must then store.
+	hadSalt := !add && u.Verifier != ""
+	if withCourse && hadSalt && pf.salt == "" && !pf.newSalt {
+		return usageError("%s signs on the course protocol with a salt of their own, which the server does not know "+
+			"(it keeps only a hash of the signature): pass --salt SALT to keep it (the user prints it with 'larder salt show'), "+
+			"--new-salt to give a new one (the user then stores it with 'larder salt set'), or --native-only", user)
+	}
 	var s string
 	if withCourse {
 		if s, err = pf.courseSalt(); err != nil {
 			return err
+		}
+		if pf.salt != "" && pf.salt != "course" {
+			if err := checkSalt(s); err != nil {
+				return err
+			}
 		}
 	}
 	pw, err := readPassword(ctx, env, pf.passwordStdin, user+" (new)", true)
@@ -289,7 +338,11 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	}
 	if withCourse {
 		what += ", with a password for the course protocol"
-		tellSalt(env, user, s)
+		if hadSalt && pf.salt != "" && s != course.CourseSalt {
+			fmt.Fprintf(env.Stdout, "%s keeps the salt given with --salt: hand over the new password only\n", user)
+		} else {
+			tellSalt(env, user, s, pf.address, hadSalt)
+		}
 	} else {
 		what += ", native protocol only"
 		fmt.Fprintf(env.Stdout, "%s logs in over the native protocol only (larder login)\n", user)

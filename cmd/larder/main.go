@@ -86,6 +86,7 @@ func commands() []command {
 		{"logout", "revoke this machine's device credential (native)", runLogout},
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"parts", "list or cancel your unfinished uploads (native)", runParts},
+		{"salt", "store or show the salt you sign with on the course protocol", runSalt},
 		{"known-servers", "list or forget the certificates pinned for servers", runKnownServers},
 		{"config", "check or show the server's configuration file", runConfig},
 		{"admin", "administer accounts and password hashing", runAdmin},
