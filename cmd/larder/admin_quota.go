@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -31,9 +32,11 @@ func (b *quotaBound) Set(s string) error {
 	}
 	b.n = true
 	if b.isBytes {
-		if err := sizeFlag(&b.value)(s); err != nil {
-			return fmt.Errorf("want a size such as 500MiB or 10GiB, \"none\" for no limit, or \"default\" for the server's")
+		v, err := parseQuotaSize(s)
+		if err != nil {
+			return err
 		}
+		b.value = v
 		return nil
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
@@ -42,6 +45,41 @@ func (b *quotaBound) Set(s string) error {
 	}
 	b.value = v
 	return nil
+}
+
+// parseQuotaSize parses a size as an administrator types it: a number of
+// bytes, or of KiB, MiB, GiB or TiB (in any case, "G" and "GiB" alike,
+// fractions allowed: 1.5GiB). The decimal units (GB) are refused rather
+// than guessed at.
+func parseQuotaSize(s string) (int64, error) {
+	const want = "want a size such as 500MiB, 1.5GiB or 10G, \"none\" for no limit, or \"default\" for the server's"
+	num, mult := s, 1.0
+	lower := strings.ToLower(s)
+	for _, u := range []struct {
+		suffix string
+		mult   float64
+	}{{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}} {
+		for _, form := range []string{u.suffix + "ib", u.suffix} {
+			if n, ok := strings.CutSuffix(lower, form); ok {
+				num, mult = n, u.mult
+				goto parse
+			}
+		}
+		if strings.HasSuffix(lower, u.suffix+"b") {
+			return 0, fmt.Errorf("%q: larder counts in binary units; write %siB (2^%d bytes) or a number of bytes",
+				s, strings.ToUpper(u.suffix), map[string]int{"k": 10, "m": 20, "g": 30, "t": 40}[u.suffix])
+		}
+	}
+parse:
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || math.IsNaN(v) || v <= 0 || v*mult > 1<<62 {
+		return 0, fmt.Errorf("%s", want)
+	}
+	n := int64(math.Round(v * mult))
+	if n < 1 {
+		return 0, fmt.Errorf("%s", want)
+	}
+	return n, nil
 }
 
 // describeBound says one bound of an account's own quota, with unit

@@ -60,7 +60,7 @@ func TestAdminUserQuota(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"alice", "--bytes", "10GB"}, exitUsage, "500MiB"},
+		{[]string{"alice", "--bytes", "10GB"}, exitUsage, "binary units"},
 		{[]string{"alice", "--bytes", "-5"}, exitUsage, "500MiB"},
 		{[]string{"alice", "--bytes", "0"}, exitUsage, `"none" for no limit`},
 		{[]string{"alice", "--files", "0"}, exitUsage, `"none" for no limit`},
@@ -76,5 +76,38 @@ func TestAdminUserQuota(t *testing.T) {
 	}
 	if out := adminOK(t, l, "", "user", "quota", "alice"); out != "quota of alice: default / default (bytes / files)\n" {
 		t.Errorf("after refused changes, user quota alice printed %q", out)
+	}
+}
+
+func TestParseQuotaSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"1024", 1024, ""},
+		{"10GiB", 10 << 30, ""},
+		{"10gib", 10 << 30, ""},
+		{"10G", 10 << 30, ""},
+		{"1.5GiB", 3 << 29, ""},
+		{"512k", 512 << 10, ""},
+		{"2TiB", 2 << 40, ""},
+		{"10GB", 0, "binary units; write GiB"},
+		{"10 MB", 0, "binary units; write MiB"},
+		{"0", 0, "want a size"},
+		{"-5", 0, "want a size"},
+		{"0.1", 0, "want a size"},
+		{"lots", 0, "want a size"},
+		{"NaNGiB", 0, "want a size"},
+		{"1e30", 0, "want a size"},
+		{"", 0, "want a size"},
+	} {
+		got, err := parseQuotaSize(c.in)
+		switch {
+		case c.err == "" && (err != nil || got != c.want):
+			t.Errorf("parseQuotaSize(%q): got %d, %v; want %d", c.in, got, err, c.want)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("parseQuotaSize(%q): got %d, %v; want an error saying %q", c.in, got, err, c.err)
+		}
 	}
 }

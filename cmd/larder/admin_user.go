@@ -163,7 +163,7 @@ func (p *passwordFlags) define(fs *flag.FlagSet, env *Env, add bool) {
 	}
 	fs.BoolVar(&p.passwordStdin, "password-stdin", false, "read the password from the first line of stdin (else LARDER_PASSWORD, else a prompt)")
 	fs.StringVar(&p.address, "server-address", env.Getenv("LARDER_SERVER"), "the course protocol's `address` as users reach it, for the 'larder salt set'\n"+
-		"command printed for them (env LARDER_SERVER; default: SERVER, to fill in)")
+		"command printed for them (env LARDER_SERVER; default: HOST:PORT, to fill in)")
 }
 
 // courseSalt returns the salt of the account's course-protocol password:
@@ -189,7 +189,8 @@ func tellSalt(env *Env, name, s, address string, replace bool) {
 		return
 	}
 	if address == "" {
-		address = "SERVER"
+		// Not a usable address: pasted as it is, the command is refused.
+		address = "HOST:PORT"
 	}
 	flags := ""
 	if replace {
@@ -198,8 +199,8 @@ func tellSalt(env *Env, name, s, address string, replace bool) {
 	fmt.Fprintf(env.Stdout, "%s's client salt, to hand over with the password: %s\n"+
 		"%s stores it on their machine with:\n\n    larder salt set --server %s --user %s%s %s\n\n",
 		name, s, name, shellQuote(address), shellQuote(name), flags, s)
-	if address == "SERVER" {
-		fmt.Fprintln(env.Stdout, "(SERVER: the course protocol's address as users reach it, such as files.example.org:23456;\n"+
+	if address == "HOST:PORT" {
+		fmt.Fprintln(env.Stdout, "(HOST:PORT: the course protocol's address as users reach it, such as files.example.org:23456;\n"+
 			"--server-address puts it in)")
 	}
 }

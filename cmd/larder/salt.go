@@ -58,16 +58,20 @@ func (s *saltFlags) resolve() error {
 	return nil
 }
 
-// checkSalt refuses a salt that cannot be what an administrator handed
-// over: empty, or with spaces or control characters, which a copy from a
-// terminal or a mail adds or cuts (larder's salts are letters and digits).
+// checkSalt refuses a salt that a copy from a terminal or a mail has most
+// likely cut or padded: empty, with a control character (a line break, a
+// tab), or with spaces at either end. A space inside is a salt someone
+// chose (larder's own salts are letters and digits).
 func checkSalt(s string) error {
-	if s == "" {
+	switch {
+	case s == "":
 		return usageError("the salt is empty")
+	case strings.TrimSpace(s) != s:
+		return usageError("the salt %q begins or ends with a space: copy it again, whole", s)
 	}
 	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return usageError("the salt holds a space or a control character (%q): copy it again, whole, from what the administrator sent", r)
+		if unicode.IsControl(r) {
+			return usageError("the salt holds the control character %q: copy it again, whole, on one line", r)
 		}
 	}
 	return nil

@@ -88,8 +88,9 @@ func TestSaltSetMistakes(t *testing.T) {
 		{[]string{"salt", "set"}, "one SALT"},
 		{[]string{"salt", "set", "abc", "def"}, "one SALT, got 2"},
 		{[]string{"salt", "set", ""}, "the salt is empty"},
-		{[]string{"salt", "set", "abc def"}, "space or a control character"},
-		{[]string{"salt", "set", "abc\t"}, "space or a control character"},
+		{[]string{"salt", "set", " abc"}, "begins or ends with a space"},
+		{[]string{"salt", "set", "abc\tdef"}, "control character"},
+		{[]string{"salt", "set", "abc\n"}, "begins or ends with a space"},
 		{[]string{"salt", "set", "--server", "host:0", "abc"}, "port"},
 		{[]string{"salt", "show", "extra"}, "no arguments"},
 	} {
@@ -125,4 +126,18 @@ func TestAdminPasswdKeepsSalt(t *testing.T) {
 		t.Errorf("user passwd without --salt or --new-salt: got %v (exit %d), want a usage error", err, ExitCode(err))
 	}
 	runOK(t, dave, "get", "f.txt", "--salt", salt)
+}
+
+// TestAdminSaltPlaceholder: without --server-address the printed command
+// holds a placeholder that 'larder salt set' refuses as it is, rather
+// than store the salt for a server of that name.
+func TestAdminSaltPlaceholder(t *testing.T) {
+	l := startLarder(t)
+	out := adminOK(t, l, "pw\n", "user", "add", "dave", "--course", "--password-stdin")
+	m := regexp.MustCompile(`(?m)^    larder (salt set .*)$`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(m[1], "--server HOST:PORT ") || !strings.Contains(out, "--server-address puts it in") {
+		t.Fatalf("user add --course without --server-address printed %q, want a HOST:PORT placeholder, explained", out)
+	}
+	dave, _, _ := testEnv(t, l.addr(), "LARDER_USER", "dave")
+	wantExit(t, dave, exitUsage, []string{`bad --server "HOST:PORT"`}, strings.Fields(m[1])...)
 }
