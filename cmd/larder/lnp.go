@@ -305,6 +305,11 @@ func (f *lnpFlags) enroll(ctx context.Context, env *Env, t lnpTarget, password s
 	return sess, err
 }
 
+// clientFeatures are the LNP/1 features the client offers: what the
+// server grants is used, and nothing else changes with a server that
+// grants none.
+const clientFeatures = lnp.FeaturePutTime
+
 // loginOptions returns the options of a channel-bound login: the idle
 // timeout (0 means never), and LARDER_MIN_KDF, the least argon2id cost to
 // accept from a server, for servers run with a policy below OWASP's
@@ -314,7 +319,7 @@ func loginOptions(env *Env, idle time.Duration) (client.LoginOptions, error) {
 	if idle == 0 {
 		idle = -1
 	}
-	opts := client.LoginOptions{SessionOptions: client.SessionOptions{Idle: idle}}
+	opts := client.LoginOptions{SessionOptions: client.SessionOptions{Idle: idle, Features: clientFeatures}}
 	if v := env.Getenv("LARDER_MIN_KDF"); v != "" {
 		p, err := auth.ParseParams(v)
 		if err != nil {

@@ -121,6 +121,9 @@ type Service struct {
 	digests  *digestCache
 	shared   Area   // nil: no shared area
 	id       string // the backend's, for the journal; "" without records
+	// keepsTimes: the backend keeps the modification time an upload
+	// gives its file, so the records need not be asked for it.
+	keepsTimes bool
 
 	seed  maphash.Seed
 	locks [64]sync.Mutex // the mutations of a space, by its hash
@@ -153,6 +156,7 @@ func New(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	_, s.keepsTimes = cfg.Backend.(interface{ KeepsModTimes() })
 	if a, err := cfg.Backend.Area(""); err == nil {
 		s.shared = a
 	}

@@ -128,7 +128,7 @@ func (ss *session) whoami(ctx context.Context) bool {
 // entry describes in, found at w, with its hash if it is known without
 // reading the file.
 func (ss *session) entry(ctx context.Context, w where, in files.Info) lnp.Entry {
-	e := lnp.Entry{Name: path.Base("/" + w.Path), Dir: in.Dir, Modified: in.ModTime}
+	e := lnp.Entry{Name: path.Base("/" + w.Path), Dir: in.Dir, Modified: ss.space.ModTime(ctx, w, in)}
 	if w.Shared && w.Path == "" {
 		e.Name = sharedName
 	}
