@@ -52,9 +52,49 @@ type User struct {
 	// not.
 	CredentialGen int64
 
+	// Quota is the account's own quota, set by an administrator over the
+	// server's default; the zero value keeps the default for both bounds.
+	Quota AccountQuota
+
+	// LastLogin is when the account last logged in, to within
+	// LastLoginResolution; zero if it never has since it was recorded.
+	LastLogin time.Time
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// AccountQuota is the quota an administrator set for one account, bound by
+// bound: where SetBytes (SetFiles) is false the server's default bound
+// applies, else Bytes (Files), of which 0 is no limit.
+type AccountQuota struct {
+	Bytes, Files       int64
+	SetBytes, SetFiles bool
+}
+
+// Over returns the quota of an account whose server's default is def.
+func (q AccountQuota) Over(def Quota) Quota {
+	if q.SetBytes {
+		def.Bytes = q.Bytes
+	}
+	if q.SetFiles {
+		def.Files = q.Files
+	}
+	return def
+}
+
+// Validate checks that no bound is negative; the error has code EINVALID.
+func (q AccountQuota) Validate() error {
+	if q.Bytes < 0 || q.Files < 0 || !q.SetBytes && q.Bytes != 0 || !q.SetFiles && q.Files != 0 {
+		return Errorf(EINVALID, "a quota's bounds are 0 (none) or positive, and only where set")
+	}
+	return nil
+}
+
+// LastLoginResolution is how exactly User.LastLogin is kept: a login within
+// it of the one recorded writes nothing, so that logins in a burst (the
+// course protocol logs in for every request) cost no write each.
+const LastLoginResolution = time.Minute
 
 // UserStore keeps accounts. internal/sqlite (the embedded default) and
 // internal/postgres (for several servers sharing accounts) implement it,
@@ -114,6 +154,18 @@ type UserStore interface {
 
 	// DeleteUser removes account name.
 	DeleteUser(ctx context.Context, name string) error
+
+	// SetQuota sets the account's own quota (User.Quota) and updates
+	// UpdatedAt. A quota that Validate refuses fails with code EINVALID.
+	SetQuota(ctx context.Context, name string, q AccountQuota) error
+
+	// RecordLogin sets LastLogin of the account id, called name, to the
+	// store's time now, unless the one recorded is less than
+	// LastLoginResolution older; UpdatedAt stays (a login changes nothing
+	// of the account). An account that is gone, or no longer id, is left
+	// alone, with no error: a login that raced a deletion has nothing to
+	// record.
+	RecordLogin(ctx context.Context, name string, id int64) error
 
 	// ListUsers returns up to limit accounts whose names sort after after,
 	// in byte order of their names; after "" starts at the beginning.

@@ -75,7 +75,7 @@ func LoginDevice(ctx context.Context, conn net.Conn, user string, id [16]byte, s
 }
 
 func (s *Session) loginDevice(user string, id [16]byte, secret [lnp.DeviceSecretSize]byte, opts SessionOptions) error {
-	hello := lnp.Hello2{User: user, Method: lnp.MethodDevice, MaxBlock: uint32(opts.MaxBlock), Device: id}
+	hello := lnp.Hello2{User: user, Method: lnp.MethodDevice, MaxBlock: uint32(opts.MaxBlock), Device: id, Features: opts.Features}
 	rand.Read(hello.Nonce[:])
 	helloBody := hello.AppendBody(nil)
 	if err := s.w.WriteFrame(lnp.TypeHello, helloBody); err != nil {

@@ -112,7 +112,7 @@ func RegisterLNP(ctx context.Context, conn net.Conn, user, password string, opts
 
 func enrollWith(ctx context.Context, conn net.Conn, method lnp.Method, user string, sig larder.Signature, password string, opts LoginOptions) (*Session, error) {
 	s := newSession(ctx, conn, &opts.SessionOptions)
-	err := s.sendLogin(lnp.Hello2{User: user, Method: method, Nonce: sig, MaxBlock: uint32(opts.MaxBlock)})
+	err := s.sendLogin(lnp.Hello2{User: user, Method: method, Nonce: sig, MaxBlock: uint32(opts.MaxBlock), Features: opts.Features})
 	var v lnp.Verified
 	if err == nil {
 		v, err = s.verified(opts.SessionOptions)
@@ -164,7 +164,7 @@ func (s *Session) verified(opts SessionOptions) (lnp.Verified, error) {
 }
 
 func (s *Session) login(ctx context.Context, user, password string, opts *LoginOptions) error {
-	hello := lnp.Hello2{User: user, Method: lnp.MethodPassword, MaxBlock: uint32(opts.MaxBlock)}
+	hello := lnp.Hello2{User: user, Method: lnp.MethodPassword, MaxBlock: uint32(opts.MaxBlock), Features: opts.Features}
 	rand.Read(hello.Nonce[:])
 	helloBody := hello.AppendBody(nil)
 	if err := s.w.WriteFrame(lnp.TypeHello, helloBody); err != nil {

@@ -46,6 +46,7 @@ type Session struct {
 	server    string
 	buf       []byte
 	policy    lnp.KDF // the server's argon2id policy, from a password login's VERIFIED
+	features  lnp.Features
 }
 
 // SessionOptions tunes a session.
@@ -55,6 +56,10 @@ type SessionOptions struct {
 	MaxBlock int
 	// Idle bounds each wait for the server; 0 means one minute.
 	Idle time.Duration
+	// Features are the optional parts of LNP/1 to offer the server (see
+	// lnp.Features); 0 offers none, and sends the HELLO of a client
+	// from before features, which every server takes.
+	Features lnp.Features
 }
 
 // NewSession logs in over conn, which it owns from then on, with a HELLO
@@ -63,7 +68,7 @@ type SessionOptions struct {
 // signatures is open (docs/SECURITY.md). Login is the channel-bound login.
 func NewSession(ctx context.Context, conn net.Conn, user string, sig larder.Signature, opts SessionOptions) (*Session, error) {
 	s := newSession(ctx, conn, &opts)
-	if err := s.w.Write(lnp.Hello{User: user, Signature: sig, MaxBlock: uint32(opts.MaxBlock)}); err != nil {
+	if err := s.w.Write(lnp.Hello{User: user, Signature: sig, MaxBlock: uint32(opts.MaxBlock), Features: opts.Features}); err != nil {
 		conn.Close()
 		return nil, s.ioError(ctx, err)
 	}
@@ -113,7 +118,8 @@ func (s *Session) welcome(body []byte, opts SessionOptions) error {
 	if w.BlockSize < lnp.MinBlockSize || int(w.BlockSize) > opts.MaxBlock {
 		return &lnp.ProtocolError{Msg: fmt.Sprintf("the server chose a block size of %d bytes", w.BlockSize)}
 	}
-	s.blockSize, s.server = int(w.BlockSize), w.Server
+	// A bit not offered is not taken, whatever the server says.
+	s.blockSize, s.server, s.features = int(w.BlockSize), w.Server, w.Features&opts.Features
 	s.r.SetBlockSize(s.blockSize)
 	s.buf = make([]byte, s.blockSize)
 	return nil
@@ -121,6 +127,9 @@ func (s *Session) welcome(body []byte, opts SessionOptions) error {
 
 // BlockSize returns the session's block size.
 func (s *Session) BlockSize() int { return s.blockSize }
+
+// Features returns the features the server granted of those offered.
+func (s *Session) Features() lnp.Features { return s.features }
 
 // Server returns the name the server gave in WELCOME.
 func (s *Session) Server() string { return s.server }
@@ -582,13 +591,21 @@ type PutOptions struct {
 	Overwrite bool
 	Resume    bool      // continue an interrupted upload of the same path and size
 	Progress  func(int) // told of each block sent (and of the bytes skipped by a resume)
+	// Modified is the file's modification time, for the server to keep;
+	// sent only if the session was granted lnp.FeaturePutTime (else the
+	// file takes the time of its commit, which the entry returned says).
+	Modified time.Time
 }
 
 // Put uploads size bytes of src to path. The server verifies every block
 // and the whole file, and the file appears atomically once it matches.
 func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size int64, opts PutOptions) (lnp.Entry, error) {
 	defer s.begin(ctx)()
-	body, err := s.call(ctx, lnp.Put{Path: path, Size: uint64(size), Overwrite: opts.Overwrite, Resume: opts.Resume})
+	put := lnp.Put{Path: path, Size: uint64(size), Overwrite: opts.Overwrite, Resume: opts.Resume}
+	if s.features&lnp.FeaturePutTime != 0 {
+		put.Modified = opts.Modified
+	}
+	body, err := s.call(ctx, put)
 	if err != nil {
 		return lnp.Entry{}, err
 	}

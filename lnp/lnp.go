@@ -23,7 +23,7 @@ const Magic = "LNP1"
 const (
 	HeaderSize       = 5        // type and body length
 	MaxControlBody   = 64 << 10 // the largest body of a frame other than DATA
-	MaxHelloBody     = 1 << 10  // the largest body of any frame before the login (a HELLO is at most 123, an ENROLL 138)
+	MaxHelloBody     = 1 << 10  // the largest body of any frame before the login (a HELLO is at most 127, an ENROLL 138)
 	MinBlockSize     = 4 << 10
 	MaxBlockSize     = 4 << 20
 	DefaultBlockSize = 1 << 20

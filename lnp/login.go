@@ -80,6 +80,8 @@ type Hello2 struct {
 	MaxBlock uint32
 	// Device is the device's ID, with MethodDevice only.
 	Device [16]byte
+	// Features are those the client offers (see Hello).
+	Features Features
 }
 
 // Challenge answers a Hello2 of MethodPassword: the server's nonce, and
@@ -127,7 +129,7 @@ func (m Hello2) AppendBody(b []byte) []byte {
 	if m.Method == MethodDevice {
 		b = append(b, m.Device[:]...)
 	}
-	return b
+	return appendFeatures(b, m.Features)
 }
 
 func appendKDF(b []byte, k KDF) []byte {
@@ -183,6 +185,7 @@ func ParseHello2(body []byte) (Hello2, error) {
 	if m.Method == MethodDevice {
 		m.Device = d.id()
 	}
+	m.Features = d.features()
 	return m, d.done(TypeHello)
 }
 

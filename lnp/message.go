@@ -20,6 +20,9 @@ type Hello struct {
 	User      string
 	Signature larder.Signature
 	MaxBlock  uint32
+	// Features are those the client offers; 0 sends none, as a client
+	// from before features did.
+	Features Features
 }
 
 // Welcome answers a Hello.
@@ -28,6 +31,39 @@ type Welcome struct {
 	Message   string
 	BlockSize uint32
 	Server    string
+	// Features are those of the client's offer the server grants; 0
+	// sends none, and a server answers none to a HELLO that offered
+	// none, as a server from before features did.
+	Features Features
+}
+
+// Features are optional parts of LNP/1 that a session uses: the client
+// offers them in its HELLO, as a trailing `features u32`, and the server
+// grants, in WELCOME, those of them it supports. A bit neither side knows
+// is never granted, so a new bit never changes what an older peer sees.
+type Features uint32
+
+// The features.
+const (
+	// FeaturePutTime: a PUT carries the file's modification time, which
+	// the server keeps.
+	FeaturePutTime Features = 1 << 0
+)
+
+// appendFeatures appends f as a trailing field, or nothing for none.
+func appendFeatures(b []byte, f Features) []byte {
+	if f == 0 {
+		return b
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(f))
+}
+
+// features reads a trailing features field, if the body has one.
+func (d *decoder) features() Features {
+	if d.err != nil || len(d.b) == 0 {
+		return 0
+	}
+	return Features(d.u32())
 }
 
 // Whoami asks who the session is, and the account's usage.
@@ -82,6 +118,10 @@ type Put struct {
 	Path              string
 	Size              uint64
 	Overwrite, Resume bool
+	// Modified is the file's modification time, which the server keeps;
+	// the zero Time sends none (the server then takes the time of the
+	// commit). Only a session granted FeaturePutTime may send one.
+	Modified time.Time
 }
 
 // Reply answers a request: Status, Message, and for StatusOK the fields of
@@ -132,14 +172,14 @@ func (m Hello) AppendBody(b []byte) []byte {
 	b = append(b, Magic...)
 	b = appendStr(b, m.User)
 	b = append(b, m.Signature[:]...)
-	return binary.BigEndian.AppendUint32(b, m.MaxBlock)
+	return appendFeatures(binary.BigEndian.AppendUint32(b, m.MaxBlock), m.Features)
 }
 
 func (m Welcome) AppendBody(b []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(m.Status))
 	b = appendStr(b, m.Message)
 	b = binary.BigEndian.AppendUint32(b, m.BlockSize)
-	return appendStr(b, m.Server)
+	return appendFeatures(appendStr(b, m.Server), m.Features)
 }
 
 func (Whoami) AppendBody(b []byte) []byte   { return b }
@@ -175,7 +215,11 @@ func (m Get) AppendBody(b []byte) []byte {
 
 func (m Put) AppendBody(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(appendStr(b, m.Path), m.Size)
-	return appendBool(appendBool(b, m.Overwrite), m.Resume)
+	b = appendBool(appendBool(b, m.Overwrite), m.Resume)
+	if !m.Modified.IsZero() {
+		b = binary.BigEndian.AppendUint64(b, uint64(m.Modified.UnixNano()))
+	}
+	return b
 }
 
 func (m Reply) AppendBody(b []byte) []byte {
@@ -224,7 +268,13 @@ func ParseRequest(t Type, body []byte) (Message, error) {
 	case TypeGet:
 		m = Get{Path: d.path(), Offset: d.u64()}
 	case TypePut:
-		m = Put{Path: d.path(), Size: d.u64(), Overwrite: d.bool(), Resume: d.bool()}
+		p := Put{Path: d.path(), Size: d.u64(), Overwrite: d.bool(), Resume: d.bool()}
+		if d.err == nil && len(d.b) > 0 {
+			// Any time, 0 and before 1970 included, is the client's:
+			// the server judges it.
+			p.Modified = time.Unix(0, int64(d.u64())).UTC()
+		}
+		m = p
 	case TypeParts:
 		m = Parts{After: d.str(MaxNameSize)}
 	case TypeCancel:
@@ -247,6 +297,7 @@ func ParseHello(body []byte) (Hello, error) {
 		return Hello{}, &ProtocolError{Msg: "not LNP/1: the HELLO does not start with " + Magic}
 	}
 	m := Hello{User: d.str(64), Signature: d.hash(), MaxBlock: d.u32()}
+	m.Features = d.features()
 	return m, d.done(TypeHello)
 }
 
@@ -254,6 +305,7 @@ func ParseHello(body []byte) (Hello, error) {
 func ParseWelcome(body []byte) (Welcome, error) {
 	d := decoder{b: body}
 	m := Welcome{Status: Status(d.u16()), Message: d.str(MaxControlBody), BlockSize: d.u32(), Server: d.str(MaxControlBody)}
+	m.Features = d.features()
 	return m, d.done(TypeWelcome)
 }
 

@@ -101,16 +101,18 @@ func TestAdminUserListJSON(t *testing.T) {
 	// The table is for people: a header, then one row per account.
 	out := adminOK(t, l, "", "user", "list")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "NAME STATE CREATED CHANGED NATIVE HASH" {
+	// Columns are two spaces or more apart; a cell may hold one.
+	cells := func(line string) []string { return regexp.MustCompile(`  +`).Split(strings.TrimSpace(line), -1) }
+	if len(lines) != 4 || strings.Join(cells(lines[0]), "|") != "NAME|STATE|QUOTA (BYTES / FILES)|USED|LAST LOGIN|CREATED|CHANGED|NATIVE|HASH" {
 		t.Fatalf("user list: got\n%s\nwant a header and 3 rows", out)
 	}
 	// An administrator's account has its native credential from the
 	// start; those registered on the course port enroll at their first
 	// native login.
-	if f := strings.Fields(lines[2]); f[0] != "carol" || f[1] != "disabled" || f[6] != "enrolled" {
-		t.Errorf("user list: got row %q, want carol, disabled, enrolled for native logins", lines[2])
+	if f := cells(lines[2]); f[0] != "carol" || f[1] != "disabled" || f[2] != "default / default" || f[3] != "0 B / 0 files" || f[4] != "never" || f[7] != "enrolled" {
+		t.Errorf("user list: got row %q, want carol, disabled, the default quota, nothing used, never logged in, enrolled for native logins", lines[2])
 	}
-	if f := strings.Fields(lines[3]); f[0] != "zoe" || f[6] != "no" {
+	if f := cells(lines[3]); f[0] != "zoe" || f[7] != "no" {
 		t.Errorf("user list: got row %q, want zoe, not enrolled for native logins", lines[3])
 	}
 	for _, u := range users {

@@ -23,6 +23,7 @@ func userCommands() []command {
 		{"list", "list the accounts", runUserList},
 		{"add", "add an account with a password typed at the prompt", runUserAdd},
 		{"passwd", "reset an account's password, typed at the prompt", runUserPasswd},
+		{"quota", "set or show an account's own quota over the servers' default", runUserQuota},
 		{"disable", "refuse an account's logins, at once", runUserSetDisabled(true)},
 		{"enable", "allow a disabled account's logins again", runUserSetDisabled(false)},
 		{"delete", "delete an account, at once", runUserDelete},
@@ -37,7 +38,12 @@ func runAdminUser(ctx context.Context, env *Env, args []string) error {
 
 func runUserList(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
-	fs := adminFlagSet(env, "user list", "user list [--json] [flags]", "Lists the accounts in byte order of their names.", &cfg)
+	fs := adminFlagSet(env, "user list", "user list [--json] [flags]",
+		"Lists the accounts in byte order of their names, with their own quotas\n"+
+			"(\"default\": the servers' --quota-bytes and --quota-files), what their\n"+
+			"stored files take (unfinished uploads, which also count against a quota, are\n"+
+			"not shown: 'larder whoami' counts them), and their last login, recorded to\n"+
+			"within a minute.", &cfg)
 	asJSON := fs.Bool("json", false, "one JSON object per line, for scripts")
 	if err := noArgs(fs, args); err != nil {
 		return err
@@ -51,9 +57,14 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(env.Stdout)
 	if !*asJSON {
-		fmt.Fprintf(tw, "NAME\tSTATE\tCREATED\tCHANGED\tNATIVE\tHASH\n")
+		fmt.Fprintf(tw, "NAME\tSTATE\tQUOTA (BYTES / FILES)\tUSED\tLAST LOGIN\tCREATED\tCHANGED\tNATIVE\tHASH\n")
 	}
+	records := a.db.files()
 	err = eachUser(ctx, a.store, func(u *larder.User) error {
+		used, err := records.SpaceUsage(ctx, larder.SpaceOf(u.ID))
+		if err != nil {
+			return err
+		}
 		label, err := a.hasher.Describe(u.Verifier)
 		if err != nil {
 			label = "unreadable"
@@ -74,18 +85,23 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 		if u.LNPCredential == "" {
 			enrolled = "no"
 		}
-		if *asJSON {
-			return enc.Encode(struct {
-				Name     string    `json:"name"`
-				Disabled bool      `json:"disabled"`
-				Created  time.Time `json:"created"`
-				Changed  time.Time `json:"changed"`
-				Hash     string    `json:"hash"`
-				Current  *bool     `json:"hash_current"` // null: no policy known
-				Native   string    `json:"native"`
-			}{u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, label, a.hashCurrent(u.Verifier), native})
+		lastLogin := "never"
+		if !u.LastLogin.IsZero() {
+			lastLogin = u.LastLogin.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, state,
+		if *asJSON {
+			var j userJSON
+			j.Name, j.Disabled, j.Created, j.Changed = u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt
+			j.Hash, j.Current, j.Native = label, a.hashCurrent(u.Verifier), native
+			j.QuotaBytes, j.QuotaFiles = boundJSON(u.Quota.Bytes, u.Quota.SetBytes), boundJSON(u.Quota.Files, u.Quota.SetFiles)
+			j.BytesUsed, j.FilesUsed = used.Bytes, used.Files
+			if !u.LastLogin.IsZero() {
+				j.LastLogin = &u.LastLogin
+			}
+			return enc.Encode(j)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, state, quotaText(u.Quota),
+			fmt.Sprintf("%s / %d files", formatBytes(used.Bytes), used.Files), lastLogin,
 			u.CreatedAt.Format(time.DateTime), u.UpdatedAt.Format(time.DateTime), enrolled, label)
 		return nil
 	})
@@ -95,24 +111,59 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 	return err
 }
 
+// userJSON is a line of 'admin user list --json'. A bound of the quota
+// is null for the servers' default, 0 for none; last_login is null for
+// none recorded.
+type userJSON struct {
+	Name       string     `json:"name"`
+	Disabled   bool       `json:"disabled"`
+	Created    time.Time  `json:"created"`
+	Changed    time.Time  `json:"changed"`
+	Hash       string     `json:"hash"`
+	Current    *bool      `json:"hash_current"` // null: no policy known
+	Native     string     `json:"native"`
+	QuotaBytes *int64     `json:"quota_bytes"`
+	QuotaFiles *int64     `json:"quota_files"`
+	BytesUsed  int64      `json:"bytes_used"`
+	FilesUsed  int64      `json:"files_used"`
+	LastLogin  *time.Time `json:"last_login"`
+}
+
+// boundJSON is a bound of an account's own quota in JSON: null where
+// not set.
+func boundJSON(n int64, set bool) *int64 {
+	if !set {
+		return nil
+	}
+	return &n
+}
+
 // passwordFlags are the flags of the commands that set a password.
 type passwordFlags struct {
 	salt          string
+	newSalt       bool // passwd: a new random salt for an account that has one
 	course        bool // also a password for the course protocol
 	nativeOnly    bool // no password for the course protocol
 	passwordStdin bool
+	address       string // the course protocol's, for the command printed for the user
 }
 
-func (p *passwordFlags) define(fs *flag.FlagSet, add bool) {
-	fs.StringVar(&p.salt, "salt", "", "the client `salt` the user will sign with on the course protocol; \"course\" for the course client's fixed salt\n"+
-		"(implies --course; default: a new random salt, printed)")
+func (p *passwordFlags) define(fs *flag.FlagSet, env *Env, add bool) {
 	if add {
+		fs.StringVar(&p.salt, "salt", "", "the client `salt` the user will sign with on the course protocol; \"course\" for the course client's fixed salt\n"+
+			"(implies --course; default: a new random salt, printed)")
 		fs.BoolVar(&p.course, "course", false, "also give the account a password for the course protocol (by default it logs in over the native protocol only)")
 	} else {
+		fs.StringVar(&p.salt, "salt", "", "the client `salt` the user signs with on the course protocol: the one they have\n"+
+			"('larder salt show' prints it), to keep it; \"course\" for the course client's fixed salt (implies --course)")
+		fs.BoolVar(&p.newSalt, "new-salt", false, "give the account a new random salt for the course protocol, printed with the command\n"+
+			"the user stores it with (implies --course)")
 		fs.BoolVar(&p.course, "course", false, "also give the account a password for the course protocol, if it has none")
 		fs.BoolVar(&p.nativeOnly, "native-only", false, "take away the account's password for the course protocol: it logs in over the native protocol only")
 	}
 	fs.BoolVar(&p.passwordStdin, "password-stdin", false, "read the password from the first line of stdin (else LARDER_PASSWORD, else a prompt)")
+	fs.StringVar(&p.address, "server-address", env.Getenv("LARDER_SERVER"), "the course protocol's `address` as users reach it, for the 'larder salt set'\n"+
+		"command printed for them (env LARDER_SERVER; default: HOST:PORT, to fill in)")
 }
 
 // courseSalt returns the salt of the account's course-protocol password:
@@ -127,16 +178,40 @@ func (p *passwordFlags) courseSalt() (string, error) {
 	return p.salt, nil
 }
 
-// tellSalt tells the administrator which salt the user must sign with.
-// The salt is no secret from the server's administrator: it only makes the
-// signature differ between servers and users.
-func tellSalt(env *Env, name, s string) {
+// tellSalt tells the administrator which salt the user must sign with,
+// and the command that stores it on the user's machine (with --replace
+// over an older one when the account had a salt). The salt is no secret
+// from the server's administrator: it only makes the signature differ
+// between servers and users.
+func tellSalt(env *Env, name, s, address string, replace bool) {
 	if s == course.CourseSalt {
 		fmt.Fprintf(env.Stdout, "%s signs with the course client's fixed salt (larder get --salt %s).\n", name, s)
 		return
 	}
+	if address == "" {
+		// Not a usable address: pasted as it is, the command is refused.
+		address = "HOST:PORT"
+	}
+	flags := ""
+	if replace {
+		flags = " --replace"
+	}
 	fmt.Fprintf(env.Stdout, "%s's client salt, to hand over with the password: %s\n"+
-		"(larder get --salt %s …, or keep it in the larder client's salt store)\n", name, s, s)
+		"%s stores it on their machine with:\n\n    larder salt set --server %s --user %s%s %s\n\n",
+		name, s, name, shellQuote(address), shellQuote(name), flags, s)
+	if address == "HOST:PORT" {
+		fmt.Fprintln(env.Stdout, "(HOST:PORT: the course protocol's address as users reach it, such as files.example.org:23456;\n"+
+			"--server-address puts it in)")
+	}
+}
+
+// shellQuote returns s as a POSIX shell reads it back: as is if it is
+// made of characters no shell treats specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:@/+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func runUserAdd(ctx context.Context, env *Env, args []string) error {
@@ -169,7 +244,7 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 				"protocol, signed with the client salt."
 	}
 	fs := adminFlagSet(env, name, synopsis, help, &cfg)
-	pf.define(fs, add)
+	pf.define(fs, env, add)
 	var keepDevices *bool
 	if !add {
 		keepDevices = fs.Bool("keep-devices", false, "keep the account's device credentials")
@@ -179,8 +254,11 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	if err != nil {
 		return err
 	}
-	if pf.course && pf.nativeOnly || pf.salt != "" && pf.nativeOnly {
-		return usageError("--native-only goes with neither --course nor --salt")
+	if pf.nativeOnly && (pf.course || pf.salt != "" || pf.newSalt) {
+		return usageError("--native-only goes with none of --course, --salt and --new-salt")
+	}
+	if pf.newSalt && pf.salt != "" {
+		return usageError("--new-salt and --salt exclude each other")
 	}
 	validate := larder.ValidateUsername
 	if add {
@@ -204,11 +282,26 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	case !add && err != nil:
 		return err
 	}
-	withCourse := pf.course || pf.salt != "" || !add && u.Verifier != "" && !pf.nativeOnly
+	withCourse := pf.course || pf.salt != "" || pf.newSalt || !add && u.Verifier != "" && !pf.nativeOnly
+	// The server keeps only a hash of the signature, never the salt: a
+	// new password for an account that has a course password needs the
+	// salt its user signs with, or a new one on purpose, which the user
+	// must then store.
+	hadSalt := !add && u.Verifier != ""
+	if withCourse && hadSalt && pf.salt == "" && !pf.newSalt {
+		return usageError("%s signs on the course protocol with a salt of their own, which the server does not know "+
+			"(it keeps only a hash of the signature): pass --salt SALT to keep it (the user prints it with 'larder salt show'), "+
+			"--new-salt to give a new one (the user then stores it with 'larder salt set'), or --native-only", user)
+	}
 	var s string
 	if withCourse {
 		if s, err = pf.courseSalt(); err != nil {
 			return err
+		}
+		if pf.salt != "" && pf.salt != "course" {
+			if err := checkSalt(s); err != nil {
+				return err
+			}
 		}
 	}
 	pw, err := readPassword(ctx, env, pf.passwordStdin, user+" (new)", true)
@@ -251,7 +344,11 @@ func setPassword(ctx context.Context, env *Env, args []string, add bool) error {
 	}
 	if withCourse {
 		what += ", with a password for the course protocol"
-		tellSalt(env, user, s)
+		if hadSalt && pf.salt != "" && s != course.CourseSalt {
+			fmt.Fprintf(env.Stdout, "%s keeps the salt given with --salt: hand over the new password only\n", user)
+		} else {
+			tellSalt(env, user, s, pf.address, hadSalt)
+		}
 	} else {
 		what += ", native protocol only"
 		fmt.Fprintf(env.Stdout, "%s logs in over the native protocol only (larder login)\n", user)

@@ -30,8 +30,9 @@ func saltStore(env *Env) (*clientconf.Salts, error) {
 // noSalt is the error for a salt that salts lacks for user on server. It
 // carries no error code: a missing salt is not a missing file.
 func noSalt(salts *clientconf.Salts, server, user string) error {
-	return fmt.Errorf("no salt for user %q on server %s in %s: register from this machine, or pass the salt the account was registered with (--salt)",
-		user, server, salts.Path())
+	return fmt.Errorf("no salt for user %q on server %s in %s: register from this machine, store the salt an administrator "+
+		"handed over with the account ('larder salt set --server %s --user %s SALT'), or pass the salt the account was registered with (--salt)",
+		user, server, salts.Path(), server, user)
 }
 
 // loadProfile returns the profile that "larder login" saved, or nil if

@@ -83,6 +83,12 @@ func (f *lnpFlags) deviceLogin(ctx context.Context, env *Env, t lnpTarget) (_ co
 	}
 	s := &lnpSession{target: t, cancel: cancel, fingerprint: fingerprintOf(conn), device: d.ID}
 	s.Session, err = client.LoginDevice(ctx, conn, t.user, d.ID, d.Secret, opts.SessionOptions)
+	if refusedFeatures(err, opts.Features) {
+		opts.Features = 0
+		if conn, err = f.dialLNP(ctx, env, t); err == nil {
+			s.Session, err = client.LoginDevice(ctx, conn, t.user, d.ID, d.Secret, opts.SessionOptions)
+		}
+	}
 	if st, ok := lnpStatus(err); ok && st == lnp.StatusInvalidLogin {
 		cancel()
 		// Revoked, expired, or its account disabled: the answer does not

@@ -16,7 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/lnp"
 	"golang.org/x/text/unicode/norm"
 )
@@ -81,6 +83,8 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 	var (
 		stdin         bool // LOCAL is "-": src is a spool of stdin
 		passwordStdin *flag.Flag
+		noMtime       bool
+		modified      time.Time // LOCAL's
 	)
 	defer func() {
 		if src != nil {
@@ -102,11 +106,16 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			"\n" +
 			"LOCAL \"-\" is standard input, up to its end, to the file REMOTE: it is first\n" +
 			"copied to a temporary file (in $TMPDIR), as the protocol announces the size\n" +
-			"before the data, and such an upload does not resume.",
+			"before the data, and such an upload does not resume.\n" +
+			"\n" +
+			"REMOTE keeps LOCAL's modification time (as 'scp -p' and 'rsync -t' do), if\n" +
+			"the server takes one (larder's LNP/1 servers do); with --no-mtime, or from\n" +
+			"stdin, REMOTE's time is when the server committed it.",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&overwrite, "overwrite", false, "replace REMOTE if it exists")
 			fs.BoolVar(&overwrite, "f", false, "short for --overwrite")
 			fs.BoolVar(&noResume, "no-resume", false, "start over rather than go on with an interrupted upload")
+			fs.BoolVar(&noMtime, "no-mtime", false, "leave REMOTE's modification time at the time of the upload (by default it is LOCAL's)")
 			fs.BoolVar(&asJSON, "json", false, "when done, print a JSON object: path, name, type, size, modified, sha256")
 			passwordStdin = fs.Lookup("password-stdin")
 		},
@@ -137,7 +146,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			if !fi.Mode().IsRegular() {
 				return usageError("put: %s is not a regular file", pos[0])
 			}
-			size = fi.Size()
+			size, modified = fi.Size(), fi.ModTime()
 			return nil
 		},
 		run: func(ctx context.Context, s *lnpSession, pos []string) error {
@@ -157,6 +166,13 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 				}
 			}
 			opts := client.PutOptions{Overwrite: overwrite, Resume: !noResume && !stdin}
+			if !noMtime && !stdin {
+				if err := files.CheckModTime(modified); err != nil {
+					fmt.Fprintf(env.Stderr, "larder: %s: %s; REMOTE gets the time of the upload\n", pos[0], larder.ErrorMessage(err))
+				} else {
+					opts.Modified = modified
+				}
+			}
 			if showProgress(env, false) {
 				bar := newProgressBar(env.Stderr, time.Now)
 				defer bar.done()

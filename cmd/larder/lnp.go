@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -311,6 +312,12 @@ func (f *lnpFlags) login(ctx context.Context, env *Env, t lnpTarget, password st
 	}
 	s.fingerprint = fingerprintOf(conn)
 	s.Session, err = client.Login(ctx, conn, t.user, password, opts)
+	if refusedFeatures(err, opts.Features) {
+		opts.Features = 0
+		if conn, err = f.dialLNP(ctx, env, t); err == nil {
+			s.Session, err = client.Login(ctx, conn, t.user, password, opts)
+		}
+	}
 	if st, ok := lnpStatus(err); ok && st == lnp.StatusInvalidLogin {
 		if f.enrollAlways || !knownEnrolled(env, t.server, t.user) {
 			s.Session, err = f.enroll(ctx, env, t, password, salt, opts, err)
@@ -354,6 +361,20 @@ func (f *lnpFlags) enroll(ctx context.Context, env *Env, t lnpTarget, password s
 	return sess, err
 }
 
+// clientFeatures are the LNP/1 features the client offers: what the
+// server grants is used, and nothing else changes with a server that
+// grants none.
+const clientFeatures = lnp.FeaturePutTime
+
+// refusedFeatures reports whether err is the refusal, by a server from
+// before LNP/1's features, of a HELLO that offered some (WELCOME
+// MALFORMED "malformed HELLO: … bytes left over"): such a server is
+// logged in to again, offering none, and serves as it always did.
+func refusedFeatures(err error, offered lnp.Features) bool {
+	ne, ok := errors.AsType[*client.LNPError](err)
+	return ok && offered != 0 && ne.Status == lnp.StatusMalformed && strings.Contains(ne.Message, "left over")
+}
+
 // loginOptions returns the options of a channel-bound login: the idle
 // timeout (0 means never), and LARDER_MIN_KDF, the least argon2id cost to
 // accept from a server, for servers run with a policy below OWASP's
@@ -363,7 +384,7 @@ func loginOptions(env *Env, idle time.Duration) (client.LoginOptions, error) {
 	if idle == 0 {
 		idle = -1
 	}
-	opts := client.LoginOptions{SessionOptions: client.SessionOptions{Idle: idle}}
+	opts := client.LoginOptions{SessionOptions: client.SessionOptions{Idle: idle, Features: clientFeatures}}
 	if v := env.Getenv("LARDER_MIN_KDF"); v != "" {
 		p, err := auth.ParseParams(v)
 		if err != nil {

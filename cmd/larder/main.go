@@ -87,6 +87,7 @@ func commands() []command {
 		{"whoami", "show your account, usage and quotas (native)", runWhoami},
 		{"parts", "list or cancel your unfinished uploads (native)", runParts},
 		{"remote", "name servers for NAME:PATH: add, list or forget remotes", runRemote},
+		{"salt", "store or show the salt you sign with on the course protocol", runSalt},
 		{"known-servers", "list or forget the certificates pinned for servers", runKnownServers},
 		{"config", "check or show the server's configuration file", runConfig},
 		{"admin", "administer accounts and password hashing", runAdmin},

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/lnp"
 )
 
 // TestGetKeepsMtime: a native get gives the local file the server's
@@ -49,4 +54,67 @@ func TestPutStdin(t *testing.T) {
 	wantExit(t, env, exitUsage, []string{"--password-stdin"}, "put", "-", "x", "--password-stdin")
 	runOK(t, env, "mkdir", "d")
 	wantExit(t, env, exitUsage, []string{"is a folder"}, "put", "-", "d")
+}
+
+// TestPutKeepsMtime: put gives REMOTE LOCAL's modification time, and a
+// get of it gives it back; with --no-mtime, or a time no file can have
+// (said on stderr), REMOTE takes the time of the upload.
+func TestPutKeepsMtime(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	dir := t.TempDir()
+	old := time.Date(2003, 4, 5, 6, 7, 8, 9000, time.UTC)
+	local := writeLocal(t, dir, "old.txt", []byte("kept time"))
+	must(t, os.Chtimes(local, old, old))
+	runOK(t, env, "put", local)
+	stat := func(p string) entryJSON {
+		t.Helper()
+		out, _ := runOK(t, env, "stat", p, "--json")
+		var e entryJSON
+		must(t, json.Unmarshal([]byte(out), &e))
+		return e
+	}
+	if e := stat("old.txt"); !e.Modified.Equal(old) {
+		t.Errorf("stat after put: modified %v, want LOCAL's %v", e.Modified, old)
+	}
+	back := filepath.Join(dir, "back.txt")
+	runOK(t, env, "get", "old.txt", "-o", back)
+	if fi, err := os.Stat(back); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("get of it: modified %v (%v), want %v", fi.ModTime(), err, old)
+	}
+
+	start := time.Now().Add(-time.Minute)
+	runOK(t, env, "put", local, "now.txt", "--no-mtime")
+	if e := stat("now.txt"); e.Modified.Before(start) {
+		t.Errorf("put --no-mtime: modified %v, want the time of the upload", e.Modified)
+	}
+	must(t, os.Chtimes(local, old, time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC)))
+	if _, errOut := runOK(t, env, "put", local, "moon.txt"); !strings.Contains(errOut, "before 1970") {
+		t.Errorf("put of a file from 1969 said %q on stderr, want why its time is not kept", errOut)
+	}
+	if e := stat("moon.txt"); e.Modified.Before(start) {
+		t.Errorf("put of a file from 1969: modified %v, want the time of the upload", e.Modified)
+	}
+}
+
+// TestRefusedFeatures: the refusal of a HELLO with features by a server
+// from before them, as such a server words it, is told from other
+// refusals.
+func TestRefusedFeatures(t *testing.T) {
+	old := &client.LNPError{Status: lnp.StatusMalformed, Message: "malformed HELLO: lnp: HELLO body with 4 bytes left over"}
+	if !refusedFeatures(old, lnp.FeaturePutTime) {
+		t.Error("an old server's refusal of features not recognized")
+	}
+	if refusedFeatures(old, 0) {
+		t.Error("a refusal of a HELLO that offered nothing taken for one of features")
+	}
+	for _, err := range []error{
+		&client.LNPError{Status: lnp.StatusInvalidLogin, Message: "unknown user or wrong password"},
+		&client.LNPError{Status: lnp.StatusMalformed, Message: "malformed HELLO: a HELLO of unknown method 9"},
+		errors.New("left over"),
+	} {
+		if refusedFeatures(err, lnp.FeaturePutTime) {
+			t.Errorf("%v taken for a refusal of features", err)
+		}
+	}
 }

@@ -326,6 +326,9 @@ func runRegisterNative(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var sess *client.Session
+	// The session only registers: it needs no feature, and a server from
+	// before features would refuse an offer.
+	opts.Features = 0
 	if s != "" {
 		sess, err = client.Register(ctx, conn, t.user, larder.NewSignature(password, s), password, opts)
 	} else {

@@ -723,6 +723,12 @@ type listedUser struct {
 	Hash     string    `json:"hash"`
 	Current  bool      `json:"hash_current"`
 	Native   string    `json:"native"`
+
+	QuotaBytes *int64     `json:"quota_bytes"`
+	QuotaFiles *int64     `json:"quota_files"`
+	BytesUsed  int64      `json:"bytes_used"`
+	FilesUsed  int64      `json:"files_used"`
+	LastLogin  *time.Time `json:"last_login"`
 }
 
 // listUsers returns the accounts of l as "larder admin user list --json"

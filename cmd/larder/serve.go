@@ -747,10 +747,11 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 		return nil
 	}
 	fc := files.Config{
-		Backend: m.bucket,
-		Records: m.accounts.db.files(),
-		Quota:   cfg.Quota,
-		Logger:  m.Logger,
+		Backend:  m.bucket,
+		Records:  m.accounts.db.files(),
+		Accounts: m.accounts.store,
+		Quota:    cfg.Quota,
+		Logger:   m.Logger,
 	}
 	if m.bucket == nil {
 		if m.spaces, err = disk.OpenSpaces(filepath.Join(cfg.DataDir, "spaces")); err != nil {

@@ -225,6 +225,20 @@ func (a *Authenticator) log(level slog.Level, msg string, args ...any) {
 	}
 }
 
+// RecordLogin records that u, just logged in, did so now
+// (larder.User.LastLogin). u as the login read it says when the last
+// login recorded was: one within larder.LastLoginResolution costs no
+// write, so that a burst of logins (the course protocol logs in for each
+// file) writes once. A failure is logged: the login stands.
+func (a *Authenticator) RecordLogin(ctx context.Context, u *larder.User) {
+	if time.Since(u.LastLogin) < larder.LastLoginResolution {
+		return
+	}
+	if err := a.store.RecordLogin(ctx, u.Name, u.ID); err != nil {
+		a.log(slog.LevelWarn, "auth: last login not recorded", "user", u.Name, "err", err)
+	}
+}
+
 // admit returns u, or an error with code EDISABLED if the account is
 // disabled.
 func admit(u *larder.User) (*larder.User, error) {

@@ -376,6 +376,15 @@ func (u *Upload) Sync() (fs.FileInfo, error) {
 	return fi, nil
 }
 
+// SetModTime sets the part file's modification time to t (its access
+// time stays): the file's, once placed, as the client had it.
+func (u *Upload) SetModTime(t time.Time) error {
+	if err := u.sp.root.Chtimes(u.name, time.Time{}, t); err != nil {
+		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot set the upload's modification time", Err: err}
+	}
+	return nil
+}
+
 // Place moves the synced upload to its target in one rename, replacing
 // any file there, and syncs the target's folder. Without overwrite an
 // existing target is a conflict.

@@ -61,6 +61,7 @@
 package files
 
 import (
+	"context"
 	"errors"
 	"hash/maphash"
 	"log/slog"
@@ -81,8 +82,14 @@ type Config struct {
 	// none (a server of the course protocol only): hashes are then
 	// remembered in memory only, and nothing can be written.
 	Records larder.FileStore
-	// Quota bounds each private space; zero is none.
+	// Quota bounds each private space; zero is none. An account's own
+	// quota (larder.User.Quota) overrides it, bound by bound, for the
+	// spaces opened with AccountSpace.
 	Quota larder.Quota
+	// Accounts is asked for an account's own quota at every check of it,
+	// so that a change made on any server sharing the store holds at
+	// once; nil keeps Quota for every space.
+	Accounts Accounts
 	// Reserve keeps free disk space that uploads may not take; nil keeps
 	// none.
 	Reserve *disk.Reserve
@@ -97,17 +104,26 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Accounts finds accounts by name: a larder.UserStore.
+type Accounts interface {
+	UserByName(ctx context.Context, name string) (*larder.User, error)
+}
+
 // Service is the files service. It is safe for concurrent use.
 type Service struct {
-	backend Backend
-	records larder.FileStore
-	quota   atomic.Pointer[larder.Quota] // SetQuota changes it while serving
-	reserve *disk.Reserve
-	racy    time.Duration
-	log     *slog.Logger
-	digests *digestCache
-	shared  Area   // nil: no shared area
-	id      string // the backend's, for the journal; "" without records
+	backend  Backend
+	records  larder.FileStore
+	quota    atomic.Pointer[larder.Quota] // SetQuota changes it while serving
+	accounts Accounts
+	reserve  *disk.Reserve
+	racy     time.Duration
+	log      *slog.Logger
+	digests  *digestCache
+	shared   Area   // nil: no shared area
+	id       string // the backend's, for the journal; "" without records
+	// keepsTimes: the backend keeps the modification time an upload
+	// gives its file, so the records need not be asked for it.
+	keepsTimes bool
 
 	seed  maphash.Seed
 	locks [64]sync.Mutex // the mutations of a space, by its hash
@@ -124,13 +140,14 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("files: no backend")
 	}
 	s := &Service{
-		backend: cfg.Backend,
-		records: cfg.Records,
-		reserve: cfg.Reserve,
-		racy:    cfg.RacyWindow,
-		log:     cfg.Logger,
-		digests: newDigestCache(cfg.DigestEntries),
-		seed:    maphash.MakeSeed(),
+		backend:  cfg.Backend,
+		records:  cfg.Records,
+		accounts: cfg.Accounts,
+		reserve:  cfg.Reserve,
+		racy:     cfg.RacyWindow,
+		log:      cfg.Logger,
+		digests:  newDigestCache(cfg.DigestEntries),
+		seed:     maphash.MakeSeed(),
 	}
 	s.SetQuota(cfg.Quota)
 	if s.racy <= 0 {
@@ -139,6 +156,7 @@ func New(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	_, s.keepsTimes = cfg.Backend.(interface{ KeepsModTimes() })
 	if a, err := cfg.Backend.Area(""); err == nil {
 		s.shared = a
 	}
@@ -158,7 +176,7 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Quota returns the quota of each private space.
+// Quota returns the default quota of each private space.
 func (s *Service) Quota() larder.Quota { return *s.quota.Load() }
 
 // SetQuota changes the quota of each private space, as a configuration
@@ -223,9 +241,11 @@ type Loc struct {
 // Space is a user's handle on the service: their private space and the
 // shared area. A session holds one; Close it after use.
 type Space struct {
-	s    *Service
-	key  string // larder.SpaceOf the account's id
-	area Area
+	s     *Service
+	key   string // larder.SpaceOf the account's id
+	area  Area
+	id    int64
+	owner string // the account's name, for its own quota; "" for none
 }
 
 // Space opens the space of the account with the given id, making it on
@@ -236,7 +256,36 @@ func (s *Service) Space(id int64) (*Space, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Space{s: s, key: key, area: a}, nil
+	return &Space{s: s, key: key, area: a, id: id}, nil
+}
+
+// AccountSpace opens the space of account u, making it on first use. Its
+// quota is the account's own (Quota).
+func (s *Service) AccountSpace(u *larder.User) (*Space, error) {
+	sp, err := s.Space(u.ID)
+	if err == nil {
+		sp.owner = u.Name
+	}
+	return sp, err
+}
+
+// Quota returns the quota of the space: the service's default, under the
+// account's own quota as the store has it now, for a space opened with
+// AccountSpace. An account deleted meanwhile, or whose name is now
+// another's, fails with code ENOTFOUND: it has nothing more to store.
+func (sp *Space) Quota(ctx context.Context) (larder.Quota, error) {
+	q := sp.s.Quota()
+	if sp.owner == "" || sp.s.accounts == nil {
+		return q, nil
+	}
+	u, err := sp.s.accounts.UserByName(ctx, sp.owner)
+	switch {
+	case err != nil:
+		return q, err
+	case u.ID != sp.id:
+		return q, larder.UserNotFound(sp.owner)
+	}
+	return u.Quota.Over(q), nil
 }
 
 // Close lets go of the space.

@@ -42,6 +42,10 @@ func (l *Local) RemoveStaleUploads(before time.Time) (int, error) {
 	return l.spaces.RemoveStaleUploads(before)
 }
 
+// KeepsModTimes says that a file's modification time is the one its
+// upload set (see timeSetter).
+func (l *Local) KeepsModTimes() {}
+
 // Area opens the shared area for "", and a private space for "#id".
 func (l *Local) Area(space string) (Area, error) {
 	if space == "" {
@@ -225,6 +229,10 @@ func (p *localPart) Sync() (Info, error) {
 	}
 	return infoOf(fi), nil
 }
+
+// SetModTime sets the part file's modification time, which its rename
+// into place keeps.
+func (p *localPart) SetModTime(t time.Time) error { return p.u.SetModTime(t) }
 
 func (p *localPart) Place(overwrite bool) (Info, error) {
 	if err := p.u.Place(overwrite); err != nil {

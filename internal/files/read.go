@@ -53,6 +53,29 @@ func (sp *Space) Known(ctx context.Context, l Loc, in Info) ([32]byte, bool) {
 	return sp.s.recorded(ctx, key, l.Path, in, false)
 }
 
+// ModTime returns the modification time of the file at l, whose Info is
+// in: its backend's, or, on a backend that cannot set a file's time (a
+// bucket), the one its record keeps from the upload, if the record is of
+// in's content.
+func (sp *Space) ModTime(ctx context.Context, l Loc, in Info) time.Time {
+	_, key, err := sp.at(l)
+	if err != nil {
+		return in.ModTime
+	}
+	return sp.s.modTime(ctx, key, l.Path, in)
+}
+
+func (s *Service) modTime(ctx context.Context, space, path string, in Info) time.Time {
+	if in.Dir || s.keepsTimes || s.records == nil || path == "" {
+		return in.ModTime
+	}
+	rec, err := s.records.FileByPath(ctx, space, path)
+	if err != nil || rec.Modified.IsZero() || !matches(rec, in, false) {
+		return in.ModTime
+	}
+	return rec.Modified
+}
+
 // recorded returns the recorded SHA-256 of path in space if its record
 // matches in (see matches).
 func (s *Service) recorded(ctx context.Context, space, path string, in Info, strict bool) ([32]byte, bool) {
@@ -98,6 +121,7 @@ func (sp *Space) OpenKnown(ctx context.Context, l Loc) (f *File, known bool, err
 	}
 	f = newFile(o, a, key, l.Path)
 	f.SHA256, known = sp.Known(ctx, l, f.info)
+	f.ModTime = sp.s.modTime(ctx, key, l.Path, f.info)
 	return f, known, nil
 }
 
@@ -129,6 +153,7 @@ func (s *Service) open(ctx context.Context, a Area, space, p string, blockSize i
 		f.Close()
 		return nil, err
 	}
+	f.ModTime = s.modTime(ctx, space, p, f.info)
 	return f, nil
 }
 

@@ -172,6 +172,34 @@ type Upload struct {
 	// Hash is the SHA-256 state of the whole content, the bytes before
 	// Start included: the receiver writes each verified byte to it too.
 	Hash hash.Hash
+	// Modified, if set before Commit, is the file's modification time as
+	// the client gives it (CheckModTime), kept instead of the commit's.
+	Modified time.Time
+}
+
+// CheckModTime refuses a modification time given for an upload that
+// cannot be a file's: before 1970, or more than MaxModTimeAhead ahead of
+// the server's clock. The error has code EINVALID.
+func CheckModTime(t time.Time) error {
+	switch {
+	case t.Before(time.Unix(0, 1)):
+		return larder.Errorf(larder.EINVALID, "the file's modification time, %s, is before 1970: larder keeps times from 1970 on (upload it without its time)", t.UTC().Format(time.RFC3339Nano))
+	case t.After(time.Now().Add(MaxModTimeAhead)):
+		return larder.Errorf(larder.EINVALID, "the file's modification time, %s, is more than a day ahead of the server's clock (upload it without its time, or set the clock right)", t.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// MaxModTimeAhead is how far ahead of the server's clock an upload's
+// modification time may be: clocks of clients differ, a time a year
+// ahead is a mistake.
+const MaxModTimeAhead = 24 * time.Hour
+
+// timeSetter is a Part that can set the modification time of the file
+// it becomes (a disk's); a backend whose parts cannot (a bucket's, whose
+// objects take the store's time) keeps the time in the record only.
+type timeSetter interface {
+	SetModTime(t time.Time) error
 }
 
 // StartUpload starts the upload of a file of size bytes to p, refusing,
@@ -243,9 +271,12 @@ func (sp *Space) checkTarget(p string, overwrite bool) (int64, error) {
 
 // checkQuota is StartUpload's check of the quota.
 func (sp *Space) checkQuota(ctx context.Context, u *Upload, replaced int64) error {
-	q := sp.s.Quota()
-	if sp.s.records == nil || q == (larder.Quota{}) {
+	if sp.s.records == nil {
 		return nil
+	}
+	q, err := sp.Quota(ctx)
+	if err != nil || q == (larder.Quota{}) {
+		return err
 	}
 	usage, parts, err := sp.Usage(ctx, u.ID)
 	if err != nil {
@@ -299,6 +330,11 @@ func (u *Upload) Close() error {
 // is discarded. It returns what is at the target now.
 func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSize int, check func(context.Context) error) (Info, error) {
 	sp, s := u.sp, u.sp.s
+	if !u.Modified.IsZero() {
+		if err := CheckModTime(u.Modified); err != nil {
+			return Info{}, err
+		}
+	}
 	if got := [32]byte(u.Hash.Sum(nil)); got != sum {
 		u.Discard() // what was received is not that file: nothing to resume
 		return Info{}, larder.Errorf(larder.EINTEGRITY,
@@ -311,6 +347,14 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 	if err != nil {
 		return Info{}, err
 	}
+	// Read before the space is locked: the account's own quota may be a
+	// query to a database shared with other servers.
+	var quota larder.Quota
+	if s.records != nil {
+		if quota, err = sp.Quota(ctx); err != nil {
+			return Info{}, err
+		}
+	}
 	defer s.lock(sp.key)()
 	in, err := s.begin(ctx, "put", sp.key, u.Target, "")
 	if err != nil {
@@ -322,10 +366,23 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		crashed error
 	)
 	rec := &larder.File{Space: sp.key, Path: u.Target, Size: u.Size, Modified: part.ModTime, SHA256: sum}
+	if !u.Modified.IsZero() {
+		rec.Modified = u.Modified
+	}
 	place := func() error {
 		var err error
+		if ts, ok := u.part.(timeSetter); ok && !u.Modified.IsZero() {
+			// Before the move: the version the record takes is the
+			// file's as placed, time included.
+			if err := ts.SetModTime(u.Modified); err != nil {
+				return err
+			}
+		}
 		if placed, err = u.part.Place(u.overwrite); err != nil {
 			return err
+		}
+		if !u.Modified.IsZero() {
+			placed.ModTime = u.Modified
 		}
 		moved = true
 		// The service wrote these bytes and hashed them as it did: the
@@ -335,7 +392,7 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		return crashed
 	}
 	if s.records != nil {
-		err = s.records.CommitFile(ctx, rec, s.Quota(), place)
+		err = s.records.CommitFile(ctx, rec, quota, place)
 	} else {
 		err = place()
 	}

@@ -159,6 +159,14 @@ var migrations = []string{
 	`ALTER TABLE events ALTER COLUMN path TYPE text COLLATE "C", ALTER COLUMN remote TYPE text COLLATE "C";
 	CREATE INDEX events_path ON events (path);
 	CREATE INDEX events_remote ON events (remote)`,
+
+	// 12: an account's own quota (larder.User.Quota), each bound NULL for
+	// the server's default and 0 for none, and its last login
+	// (larder.User.LastLogin), NULL for none recorded. Rows from before
+	// keep the default and have none.
+	`ALTER TABLE users ADD COLUMN quota_bytes bigint CHECK (quota_bytes >= 0),
+		ADD COLUMN quota_files bigint CHECK (quota_files >= 0),
+		ADD COLUMN last_login timestamptz`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -119,3 +119,7 @@ func TestString(t *testing.T) {
 func BenchmarkUserByName(b *testing.B) {
 	storetest.BenchmarkUserByName(b, postgres.NewUserStore(open(b, pgtest.URL(b))))
 }
+
+func BenchmarkRecordLogin(b *testing.B) {
+	storetest.BenchmarkRecordLogin(b, postgres.NewUserStore(open(b, pgtest.URL(b))))
+}

@@ -26,7 +26,7 @@ func NewUserStore(db *DB) *UserStore {
 
 // userColumns is what every query that returns accounts selects, in the
 // order scanUser reads.
-const userColumns = `id, name, verifier, disabled, credential_gen, lnp_credential, created_at, updated_at`
+const userColumns = `id, name, verifier, disabled, credential_gen, lnp_credential, quota_bytes, quota_files, last_login, created_at, updated_at`
 
 // Times come from the server's clock, now(), not from the clients': the
 // servers that share a database may disagree about the time, and the one
@@ -68,6 +68,11 @@ const (
 			(SELECT id FROM users WHERE name = $1)`
 	setDisabledSQL = `UPDATE users SET disabled = $2, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
 	deleteUserSQL  = `DELETE FROM users WHERE name = $1`
+	setQuotaSQL    = `UPDATE users SET quota_bytes = $2, quota_files = $3, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
+	// An older login, or none, is replaced; one newer than
+	// LastLoginResolution ($3) stays, and nothing is written.
+	recordLoginSQL = `UPDATE users SET last_login = now()
+		WHERE name = $1 AND id = $2 AND (last_login IS NULL OR last_login < now() - make_interval(secs => $3))`
 )
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
@@ -247,6 +252,47 @@ func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool)
 	return nil
 }
 
+// SetQuota sets the account's own quota and updates UpdatedAt. If there
+// is no such account, the error has code ENOTFOUND. Every server on the
+// database sees it at its next look at the account.
+func (s *UserStore) SetQuota(ctx context.Context, name string, q larder.AccountQuota) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	if !canExist(name) {
+		return larder.UserNotFound(name)
+	}
+	tag, err := s.db.pool.Exec(ctx, setQuotaSQL, name, nullBound(q.Bytes, q.SetBytes), nullBound(q.Files, q.SetFiles))
+	if err != nil {
+		return fmt.Errorf("postgres: set quota of %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return larder.UserNotFound(name)
+	}
+	return nil
+}
+
+// nullBound is a bound of an AccountQuota as stored: NULL where not set.
+func nullBound(n int64, set bool) *int64 {
+	if !set {
+		return nil
+	}
+	return &n
+}
+
+// RecordLogin sets the last login of account id, called name, to the
+// database's time now, unless the one recorded is less than
+// larder.LastLoginResolution older.
+func (s *UserStore) RecordLogin(ctx context.Context, name string, id int64) error {
+	if !canExist(name) {
+		return nil
+	}
+	if _, err := s.db.pool.Exec(ctx, recordLoginSQL, name, id, larder.LastLoginResolution.Seconds()); err != nil {
+		return fmt.Errorf("postgres: record login of %q: %w", name, err)
+	}
+	return nil
+}
+
 // DeleteUser removes account name. If there is no such account, the error
 // has code ENOTFOUND. Its id is never given to another account.
 func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
@@ -291,9 +337,21 @@ func scanUser(row pgx.Row) (*larder.User, error) {
 	var (
 		u                larder.User
 		created, updated time.Time
+		qBytes, qFiles   *int64
+		lastLogin        *time.Time
 	)
-	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &u.LNPCredential, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &u.LNPCredential,
+		&qBytes, &qFiles, &lastLogin, &created, &updated); err != nil {
 		return nil, err
+	}
+	if qBytes != nil {
+		u.Quota.Bytes, u.Quota.SetBytes = *qBytes, true
+	}
+	if qFiles != nil {
+		u.Quota.Files, u.Quota.SetFiles = *qFiles, true
+	}
+	if lastLogin != nil {
+		u.LastLogin = lastLogin.UTC()
 	}
 	// pgx gives times in the local zone; UTC as internal/sqlite does.
 	u.CreatedAt, u.UpdatedAt = created.UTC(), updated.UTC()

@@ -132,6 +132,7 @@ func (h *courseHandler) retrieve(ctx context.Context, req *course.Request, from 
 	s.recordLogin(ctx, ex.event(larder.EventLogin), credSignature, err, time.Since(start))
 	switch code := larder.ErrorCode(err); {
 	case code == "":
+		s.Auth.RecordLogin(ctx, u)
 	case errors.Is(err, auth.ErrLNPOnly):
 		ex.status = course.StatusInvalidLogin
 		return reply(ex, larder.ErrorMessage(err))

@@ -109,13 +109,14 @@ func startHarness(t *testing.T, ln net.Listener, dial func() (net.Conn, error), 
 // fileParts are what the tests' files services are made of; the zero
 // value of each optional part is files.Config's.
 type fileParts struct {
-	shared  *disk.Store  // the served folder
-	spaces  *disk.Spaces // nil: none (a course-protocol server)
-	records larder.FileStore
-	quota   larder.Quota
-	reserve *disk.Reserve
-	racy    time.Duration
-	logger  *slog.Logger
+	shared   *disk.Store  // the served folder
+	spaces   *disk.Spaces // nil: none (a course-protocol server)
+	records  larder.FileStore
+	accounts files.Accounts // for the accounts' own quotas; nil: none
+	quota    larder.Quota
+	reserve  *disk.Reserve
+	racy     time.Duration
+	logger   *slog.Logger
 }
 
 // newFiles returns the files service of p, as larder serve makes it; with
@@ -125,6 +126,7 @@ func newFiles(t testing.TB, p fileParts) *files.Service {
 	svc, err := files.New(files.Config{
 		Backend:    files.NewLocal(p.shared, p.spaces),
 		Records:    p.records,
+		Accounts:   p.accounts,
 		Quota:      p.quota,
 		Reserve:    p.reserve,
 		RacyWindow: p.racy,

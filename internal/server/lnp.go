@@ -101,7 +101,12 @@ type session struct {
 	last      larder.Event // the event it recorded, for its log line
 	lastErr   error        // the cause of its failure, for its log line
 	listing   *listCursor  // the listing in progress, if any
+	features  lnp.Features // granted in WELCOME
 }
+
+// serverFeatures are the LNP/1 features this server grants to a client
+// that offers them.
+const serverFeatures = lnp.FeaturePutTime
 
 // serveLNP serves one LNP/1 connection. Until the client has sent
 // something, the goroutine runs nothing deep, so that its stack, which a
@@ -212,6 +217,7 @@ func (ss *session) hello() bool {
 	if !ss.loggedIn(ctx, h.User, credSignature, err, start) {
 		return false
 	}
+	ss.features = h.Features & serverFeatures
 	return ss.start(ctx, u, h.MaxBlock, start)
 }
 
@@ -232,7 +238,7 @@ func (ss *session) loggedIn(ctx context.Context, user string, cred credential, e
 // reports whether the session goes on.
 func (ss *session) start(ctx context.Context, u *larder.User, maxBlock uint32, start time.Time) bool {
 	s, c := ss.s, ss.c
-	space, err := s.fsvc.Space(u.ID)
+	space, err := s.fsvc.AccountSpace(u)
 	if err != nil {
 		ss.refuse(lnp.StatusOther, larder.ErrorMessage(err), err)
 		return false
@@ -250,8 +256,9 @@ func (ss *session) start(ctx context.Context, u *larder.User, maxBlock uint32, s
 	}
 	ss.blockSize = min(max(int(maxBlock), lnp.MinBlockSize), s.lnp.blockSize)
 	ss.r.SetBlockSize(ss.blockSize)
+	s.Auth.RecordLogin(ctx, u)
 	ss.logRequest("login", &larder.Event{User: u.Name, Status: int(lnp.StatusOK)}, time.Since(start))
-	if !ss.welcome(lnp.Welcome{Status: lnp.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name}) {
+	if !ss.welcome(lnp.Welcome{Status: lnp.StatusOK, BlockSize: uint32(ss.blockSize), Server: s.Name, Features: ss.features}) {
 		s.lnp.removeSession(ss)
 		space.Close()
 		return false

@@ -92,7 +92,7 @@ func startLNPHarnessFiles(t *testing.T, plaintext bool, change func(*fileParts),
 	h.known = clientconf.Open(filepath.Join(top, "client")).KnownServers()
 	h.users, h.devices = sqlite.NewUserStore(db), sqlite.NewDeviceStore(db)
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.parts = fileParts{shared: files, spaces: spaces, records: sqlite.NewFileStore(db), logger: logger}
+	h.parts = fileParts{shared: files, spaces: spaces, records: sqlite.NewFileStore(db), accounts: h.users, logger: logger}
 	if change != nil {
 		change(&h.parts)
 	}

@@ -52,6 +52,7 @@ func (ss *session) hello2(body []byte) bool {
 			return false
 		}
 	}
+	ss.features = h.Features & serverFeatures
 	return ss.start(ctx, u, h.MaxBlock, start)
 }
 

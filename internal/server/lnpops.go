@@ -115,17 +115,20 @@ func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []
 }
 
 func (ss *session) whoami(ctx context.Context) bool {
-	q := ss.s.fsvc.Quota()
+	q, err := ss.space.Quota(ctx)
 	r := lnp.WhoamiReply{User: ss.user.Name, BytesQuota: uint64(q.Bytes), FilesQuota: uint64(q.Files)}
-	u, _, err := ss.space.Usage(ctx, "")
-	r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
+	if err == nil {
+		var u larder.Usage
+		u, _, err = ss.space.Usage(ctx, "")
+		r.BytesUsed, r.FilesUsed = uint64(u.Bytes), uint64(u.Files)
+	}
 	return ss.done(ctx, larder.Event{Kind: larder.EventStat, Reason: "whoami"}, err, r.AppendBody(nil))
 }
 
 // entry describes in, found at w, with its hash if it is known without
 // reading the file.
 func (ss *session) entry(ctx context.Context, w where, in files.Info) lnp.Entry {
-	e := lnp.Entry{Name: path.Base("/" + w.Path), Dir: in.Dir, Modified: in.ModTime}
+	e := lnp.Entry{Name: path.Base("/" + w.Path), Dir: in.Dir, Modified: ss.space.ModTime(ctx, w, in)}
 	if w.Shared && w.Path == "" {
 		e.Name = sharedName
 	}

@@ -85,6 +85,13 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 	if err == nil && m.Size > 1<<62 {
 		err = larder.Errorf(larder.EINVALID, "a size of %d bytes is too large", m.Size)
 	}
+	if err == nil && !m.Modified.IsZero() {
+		if ss.features&lnp.FeaturePutTime == 0 {
+			err = larder.Errorf(larder.EINVALID, "this PUT carries a modification time, which the session's HELLO did not offer to send (feature bit 0)")
+		} else {
+			err = files.CheckModTime(m.Modified)
+		}
+	}
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}
@@ -97,6 +104,7 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer up.Close()
+	up.Modified = m.Modified
 	r := lnp.PutReply{Offset: uint64(up.Start)}
 	if !ss.reply(lnp.StatusOK, "", r.AppendBody(nil)) {
 		return false

@@ -147,6 +147,18 @@ func (c *accountCache) put(u *larder.User, stamp uint64) {
 	c.entries[u.Name] = e
 }
 
+// loggedIn brings the LastLogin of the entry of account id, called name,
+// if there is one, up to at: RecordLogin's change, which needs no new
+// stamp.
+func (c *accountCache) loggedIn(name string, id int64, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[name]; ok && e.user.ID == id {
+		e.user.LastLogin = at
+		c.entries[name] = e
+	}
+}
+
 // changed records that an account changed, after the change committed
 // (or failed: a failure may come after the commit). This process forgets
 // every entry at once; the others see a new stamp. Should writing the

@@ -150,6 +150,14 @@ var migrations = []string{
 		last_used  TEXT NOT NULL
 	) STRICT;
 	CREATE INDEX devices_user_id ON devices (user_id)`,
+
+	// 12: an account's own quota (larder.User.Quota), each bound NULL for
+	// the server's default and 0 for none, and its last login
+	// (larder.User.LastLogin), NULL for none recorded. Rows from before
+	// keep the default and have none.
+	`ALTER TABLE users ADD COLUMN quota_bytes INTEGER CHECK (quota_bytes >= 0);
+	ALTER TABLE users ADD COLUMN quota_files INTEGER CHECK (quota_files >= 0);
+	ALTER TABLE users ADD COLUMN last_login TEXT`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.

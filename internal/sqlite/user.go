@@ -27,7 +27,7 @@ func NewUserStore(db *DB) *UserStore {
 
 // userColumns is what every query that returns accounts selects, in the
 // order scanUser reads.
-const userColumns = `id, name, verifier, disabled, credential_gen, lnp_credential, created_at, updated_at`
+const userColumns = `id, name, verifier, disabled, credential_gen, lnp_credential, quota_bytes, quota_files, last_login, created_at, updated_at`
 
 const (
 	insertUserSQL = `INSERT INTO users (name, verifier, disabled, lnp_credential, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
@@ -45,6 +45,10 @@ const (
 	replaceCredentialsSQL = `UPDATE users SET verifier = ?, lnp_credential = ?, credential_gen = credential_gen + 1,
 		updated_at = max(?, updated_at) WHERE name = ? AND id = ? AND credential_gen = ?`
 	setDisabledSQL = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
+	setQuotaSQL    = `UPDATE users SET quota_bytes = ?, quota_files = ?, updated_at = max(?, updated_at) WHERE name = ?`
+	// The second time is now less LastLoginResolution: an older login,
+	// or none, is replaced; a newer one stays, and nothing is written.
+	recordLoginSQL = `UPDATE users SET last_login = ? WHERE name = ? AND id = ? AND (last_login IS NULL OR last_login < ?)`
 	deleteUserSQL  = `DELETE FROM users WHERE name = ?`
 )
 
@@ -222,6 +226,44 @@ func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool)
 	return nil
 }
 
+// SetQuota sets the account's own quota and updates UpdatedAt. If there
+// is no such account, the error has code ENOTFOUND.
+func (s *UserStore) SetQuota(ctx context.Context, name string, q larder.AccountQuota) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	defer s.db.accounts.changed()
+	n, err := s.exec(ctx, setQuotaSQL, nullBound(q.Bytes, q.SetBytes), nullBound(q.Files, q.SetFiles), formatTime(time.Now()), name)
+	if err != nil {
+		return fmt.Errorf("sqlite: set quota of %q: %w", name, err)
+	}
+	if n == 0 {
+		return larder.UserNotFound(name)
+	}
+	return nil
+}
+
+// nullBound is a bound of an AccountQuota as stored: NULL where not set.
+func nullBound(n int64, set bool) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: set} }
+
+// RecordLogin sets the last login of account id, called name, to now,
+// unless the one recorded is less than larder.LastLoginResolution older.
+// The write changes no stamp of the account cache, which would make every
+// process read every account again: this process's entry is brought up
+// to date instead, and another process's shows the older login until it
+// expires (its next RecordLogin of the account then writes nothing).
+func (s *UserStore) RecordLogin(ctx context.Context, name string, id int64) error {
+	now := time.Now()
+	n, err := s.exec(ctx, recordLoginSQL, formatTime(now), name, id, formatTime(now.Add(-larder.LastLoginResolution)))
+	if err != nil {
+		return fmt.Errorf("sqlite: record login of %q: %w", name, err)
+	}
+	if n > 0 {
+		s.db.accounts.loggedIn(name, id, now.UTC())
+	}
+	return nil
+}
+
 // DeleteUser removes account name. If there is no such account, the error
 // has code ENOTFOUND. Its id is never given to another account.
 func (s *UserStore) DeleteUser(ctx context.Context, name string) error {
@@ -280,11 +322,20 @@ func scanUser(row scanner) (*larder.User, error) {
 	var (
 		u                larder.User
 		created, updated string
+		qBytes, qFiles   sql.NullInt64
+		lastLogin        sql.NullString
 	)
-	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &u.LNPCredential, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &u.Verifier, &u.Disabled, &u.CredentialGen, &u.LNPCredential,
+		&qBytes, &qFiles, &lastLogin, &created, &updated); err != nil {
 		return nil, err
 	}
+	u.Quota = larder.AccountQuota{Bytes: qBytes.Int64, SetBytes: qBytes.Valid, Files: qFiles.Int64, SetFiles: qFiles.Valid}
 	var err error
+	if lastLogin.Valid {
+		if u.LastLogin, err = parseTime(lastLogin.String); err != nil {
+			return nil, err
+		}
+	}
 	if u.CreatedAt, err = parseTime(created); err != nil {
 		return nil, err
 	}

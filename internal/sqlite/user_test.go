@@ -118,3 +118,8 @@ func BenchmarkUserByName(b *testing.B) {
 	s, _ := newStore(b)
 	storetest.BenchmarkUserByName(b, s)
 }
+
+func BenchmarkRecordLogin(b *testing.B) {
+	s, _ := newStore(b)
+	storetest.BenchmarkRecordLogin(b, s)
+}

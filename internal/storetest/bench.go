@@ -114,3 +114,46 @@ func benchLookups(b *testing.B, n int, lookup func(i int) error) {
 		})
 	})
 }
+
+// BenchmarkRecordLogin measures s.RecordLogin, which a login calls at most
+// once per larder.LastLoginResolution for each account: "write" records
+// the first login of an account, "kept" one within the resolution of the
+// last, which the store must find and leave (a server skips the call then,
+// unless its copy of the account is older). s must be empty.
+func BenchmarkRecordLogin(b *testing.B, s larder.UserStore) {
+	ctx := context.Background()
+	var accounts []*larder.User
+	account := func(i int) *larder.User {
+		for len(accounts) <= i {
+			u := &larder.User{Name: fmt.Sprint("login", len(accounts)), Verifier: verifier}
+			if err := s.CreateUser(ctx, u); err != nil {
+				b.Fatal(err)
+			}
+			accounts = append(accounts, u)
+		}
+		return accounts[i]
+	}
+	b.Run("write", func(b *testing.B) {
+		b.StopTimer()
+		first := len(accounts)
+		account(first + b.N)
+		b.StartTimer()
+		for i := range b.N {
+			u := accounts[first+i]
+			if err := s.RecordLogin(ctx, u.Name, u.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kept", func(b *testing.B) {
+		u := account(0)
+		if err := s.RecordLogin(ctx, u.Name, u.ID); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if err := s.RecordLogin(ctx, u.Name, u.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

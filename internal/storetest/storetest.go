@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) larder.UserStore) {
 		{"CredentialsOfAnotherAccount", testCredentialsOfAnotherAccount},
 		{"SetDisabled", testSetDisabled},
 		{"DeleteUser", testDeleteUser},
+		{"SetQuota", testSetQuota},
+		{"RecordLogin", testRecordLogin},
 		{"ListUsersEmpty", testListUsersEmpty},
 		{"ListUsersPaging", testListUsersPaging},
 		{"ListUsersInvalid", testListUsersInvalid},
@@ -467,6 +469,92 @@ func testSetDisabled(t *testing.T, s larder.UserStore) {
 	}
 }
 
+func testSetQuota(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "quinn", "v")
+	other := mustCreate(t, s, "Quinn", "v")
+	if u.Quota != (larder.AccountQuota{}) {
+		t.Fatalf("a new account's Quota: got %+v, want the server's default (the zero value)", u.Quota)
+	}
+	prev := u
+	for _, q := range []larder.AccountQuota{
+		{Bytes: 10 << 30, SetBytes: true},
+		{Bytes: 10 << 30, SetBytes: true, Files: 0, SetFiles: true}, // no limit on files, over a default
+		{Files: 7, SetFiles: true},
+		{Bytes: 1<<62 + 1, SetBytes: true, Files: 1 << 40, SetFiles: true},
+		{},
+	} {
+		pause()
+		if err := s.SetQuota(ctx, "quinn", q); err != nil {
+			t.Fatalf("SetQuota(quinn, %+v): got %v, want nil", q, err)
+		}
+		got := mustGet(t, s, "quinn")
+		want := *u
+		want.Quota, want.UpdatedAt = q, got.UpdatedAt
+		checkUser(t, fmt.Sprintf("UserByName(quinn) after SetQuota(%+v)", q), got, &want)
+		checkLater(t, fmt.Sprintf("UpdatedAt after SetQuota(%+v)", q), got.UpdatedAt, prev.UpdatedAt)
+		prev = got
+		page, err := s.ListUsers(ctx, "Quinn", 1)
+		if err != nil || len(page) != 1 {
+			t.Fatalf("ListUsers(after Quinn, 1): got %v, %v; want quinn", page, err)
+		}
+		checkUser(t, "ListUsers' quinn", page[0], got)
+	}
+	checkUser(t, "UserByName(Quinn), untouched", mustGet(t, s, "Quinn"), other)
+	for _, bad := range []larder.AccountQuota{{Bytes: -1, SetBytes: true}, {Files: -5, SetFiles: true}, {Bytes: 5}} {
+		checkCode(t, fmt.Sprintf("SetQuota(quinn, %+v)", bad), s.SetQuota(ctx, "quinn", bad), larder.EINVALID)
+	}
+	checkUser(t, "UserByName(quinn) after refused quotas", mustGet(t, s, "quinn"), prev)
+	for _, name := range []string{"nobody", "QUINN", ""} {
+		err := s.SetQuota(ctx, name, larder.AccountQuota{Files: 1, SetFiles: true})
+		checkError(t, fmt.Sprintf("SetQuota(%q)", name), err, larder.ENOTFOUND, fmt.Sprintf("no such user %q", name))
+	}
+}
+
+func testRecordLogin(t *testing.T, s larder.UserStore) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "lou", "v")
+	other := mustCreate(t, s, "Lou", "v")
+	if !u.LastLogin.IsZero() {
+		t.Fatalf("a new account's LastLogin: got %v, want none", u.LastLogin)
+	}
+	before := time.Now()
+	if err := s.RecordLogin(ctx, "lou", u.ID); err != nil {
+		t.Fatalf("RecordLogin(lou): got %v, want nil", err)
+	}
+	first := mustGet(t, s, "lou")
+	// The store's clock, PostgreSQL's, may differ a little from this one.
+	if first.LastLogin.IsZero() || first.LastLogin.Before(before.Add(-time.Minute)) || first.LastLogin.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("LastLogin after RecordLogin at %v: got %v", before, first.LastLogin)
+	}
+	want := *u
+	want.LastLogin = first.LastLogin
+	checkUser(t, "UserByName(lou) after RecordLogin (UpdatedAt stays)", first, &want)
+
+	// Within LastLoginResolution, a login writes nothing.
+	pause()
+	if err := s.RecordLogin(ctx, "lou", u.ID); err != nil {
+		t.Fatalf("second RecordLogin(lou): got %v, want nil", err)
+	}
+	checkUser(t, "UserByName(lou) after a second RecordLogin within a minute", mustGet(t, s, "lou"), first)
+
+	// Another account's id, a missing name: nothing recorded, no error.
+	if err := s.RecordLogin(ctx, "Lou", u.ID); err != nil {
+		t.Fatalf("RecordLogin(Lou, lou's id): got %v, want nil", err)
+	}
+	checkUser(t, "UserByName(Lou) after RecordLogin with lou's id", mustGet(t, s, "Lou"), other)
+	for _, name := range []string{"nobody", ""} {
+		if err := s.RecordLogin(ctx, name, u.ID); err != nil {
+			t.Errorf("RecordLogin(%q): got %v, want nil", name, err)
+		}
+	}
+	page, err := s.ListUsers(ctx, "", 10)
+	if err != nil || len(page) != 2 {
+		t.Fatalf("ListUsers: got %v, %v; want Lou and lou", page, err)
+	}
+	checkUser(t, "ListUsers' lou", page[1], first)
+}
+
 func testDeleteUser(t *testing.T, s larder.UserStore) {
 	ctx := context.Background()
 	u := mustCreate(t, s, "judy", "v1")
@@ -718,6 +806,12 @@ func checkUser(t *testing.T, what string, got, want *larder.User) {
 	}
 	if got.LNPCredential != want.LNPCredential {
 		diffs = append(diffs, fmt.Sprintf("LNPCredential: got %q, want %q", got.LNPCredential, want.LNPCredential))
+	}
+	if got.Quota != want.Quota {
+		diffs = append(diffs, fmt.Sprintf("Quota: got %+v, want %+v", got.Quota, want.Quota))
+	}
+	if !micro(got.LastLogin).Equal(micro(want.LastLogin)) {
+		diffs = append(diffs, fmt.Sprintf("LastLogin: got %v, want %v", got.LastLogin, want.LastLogin))
 	}
 	if !micro(got.CreatedAt).Equal(micro(want.CreatedAt)) {
 		diffs = append(diffs, fmt.Sprintf("CreatedAt: got %v, want %v", got.CreatedAt, want.CreatedAt))

@@ -1,0 +1,85 @@
+package lnp
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// TestFeatures: a HELLO of either version and a WELCOME carry features
+// as a trailing field, and only when there are some, so that a peer from
+// before features reads what it always did; one without reads as none.
+func TestFeatures(t *testing.T) {
+	h := Hello{User: "alice", Signature: sha256.Sum256([]byte("pw")), MaxBlock: 1 << 20}
+	old := h.AppendBody(nil)
+	h.Features = FeaturePutTime | 1<<7
+	body := h.AppendBody(nil)
+	if len(body) != len(old)+4 || string(body[:len(old)]) != string(old) || binary.BigEndian.Uint32(body[len(old):]) != 0x81 {
+		t.Errorf("HELLO with features: %x, want the HELLO of before %x and then 00000081", body, old)
+	}
+	if got, err := ParseHello(body); err != nil || got != h {
+		t.Errorf("HELLO with features: got %+v, %v; want %+v", got, err, h)
+	}
+	if got, err := ParseHello(old); err != nil || got.Features != 0 {
+		t.Errorf("HELLO of before: got %+v, %v; want no features", got, err)
+	}
+	for n := 1; n < 4; n++ {
+		if _, err := ParseHello(body[:len(old)+n]); !isProtocolError(err) {
+			t.Errorf("HELLO with %d bytes of features: %v, want a protocol error", n, err)
+		}
+	}
+	if _, err := ParseHello(append(body, 0)); !isProtocolError(err) {
+		t.Errorf("HELLO with a byte after the features: %v", err)
+	}
+
+	for _, h2 := range []Hello2{
+		{User: "bob", Method: MethodPassword, MaxBlock: 1 << 16, Features: FeaturePutTime},
+		{User: "bob", Method: MethodDevice, MaxBlock: 1 << 16, Device: [16]byte{1, 2}, Features: FeaturePutTime},
+		{User: "bob", Method: MethodDevice, MaxBlock: 1 << 16, Device: [16]byte{1, 2}},
+	} {
+		if got, err := ParseHello2(h2.AppendBody(nil)); err != nil || got != h2 {
+			t.Errorf("HELLO v2: got %+v, %v; want %+v", got, err, h2)
+		}
+	}
+
+	w := Welcome{Status: StatusOK, BlockSize: 1 << 20, Server: "larder"}
+	old = w.AppendBody(nil)
+	w.Features = FeaturePutTime
+	if got, err := ParseWelcome(w.AppendBody(nil)); err != nil || got != w {
+		t.Errorf("WELCOME with features: got %+v, %v", got, err)
+	}
+	if got, err := ParseWelcome(old); err != nil || got.Features != 0 {
+		t.Errorf("WELCOME of before: got %+v, %v; want none granted", got, err)
+	}
+}
+
+// TestPutModified: a PUT carries the time to the nanosecond when it has
+// one, and is the PUT of before when it has none.
+func TestPutModified(t *testing.T) {
+	p := Put{Path: "a.txt", Size: 5, Overwrite: true}
+	old := p.AppendBody(nil)
+	p.Modified = time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)
+	body := p.AppendBody(nil)
+	if len(body) != len(old)+8 {
+		t.Fatalf("PUT with a time: %d bytes, want %d", len(body), len(old)+8)
+	}
+	got, err := ParseRequest(TypePut, body)
+	if err != nil || !reflect.DeepEqual(got, p) {
+		t.Errorf("PUT with a time: got %+v, %v; want %+v", got, err, p)
+	}
+	if got, err := ParseRequest(TypePut, old); err != nil || !got.(Put).Modified.IsZero() {
+		t.Errorf("PUT of before: got %+v, %v; want no time", got, err)
+	}
+	for n := 1; n < 8; n++ {
+		if _, err := ParseRequest(TypePut, body[:len(old)+n]); !isProtocolError(err) {
+			t.Errorf("PUT with %d bytes of time: %v, want a protocol error", n, err)
+		}
+	}
+	// A time before 1970 is carried as it is: the server judges it.
+	p.Modified = time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got, err := ParseRequest(TypePut, p.AppendBody(nil)); err != nil || !got.(Put).Modified.Equal(p.Modified) {
+		t.Errorf("PUT with a time in 1960: got %+v, %v", got, err)
+	}
+}
