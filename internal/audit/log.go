@@ -103,12 +103,14 @@ type Config struct {
 	FullWait time.Duration
 
 	// CommitInterval is the longest an event of an asynchronous kind
-	// waits for its group commit; default 2ms. It is also the writer's
-	// tick: while events keep coming, the writer looks for them that
-	// often rather than being woken by each (see queue.go); after a quiet
-	// second it parks and the next event wakes it. A batch is committed
-	// as soon as the queue runs empty; events of sync kinds wake the
-	// writer at once.
+	// waits for its group commit; default 2ms. A batch of such events is
+	// committed once the interval since its first event has passed (or it
+	// is full), so that the events of that interval share one fdatasync;
+	// a batch with an event of a sync kind is committed as soon as the
+	// queue runs empty. It is also the writer's tick: while events keep
+	// coming, the writer looks for them that often rather than being woken
+	// by each (see queue.go); after a quiet second it parks and the next
+	// event wakes it. Events of sync kinds wake the writer at once.
 	CommitInterval time.Duration
 
 	// SyncKinds lists the kinds whose Record returns only once the event
