@@ -670,15 +670,43 @@ func (sd *sshdServer) xfers(f fileSpec, src, work, recv, cipher, name string) []
 	up.direction, down.direction = "upload", "download"
 	up.run = func(ctx context.Context) error {
 		_, err := sd.scp(ctx, cipher, false, src, sd.remote(onDisk))
-		return err
+		return sd.diagnose(ctx, err, cipher, work, recv)
 	}
 	up.check = func(context.Context) error { return checkUpload(src, onDisk) }
 	down.run = func(ctx context.Context) error {
 		_, err := sd.scp(ctx, cipher, false, sd.remote(src), local)
-		return err
+		return sd.diagnose(ctx, err, cipher, work, recv)
 	}
 	down.check = func(context.Context) error { return checkDownload(local, f) }
 	return []*xfer{&up, &down}
+}
+
+// diagnose adds to err, a timed scp's failure, what ssh -v says of the
+// same connection with a small file: the timed copies run quiet (-q), so
+// their own message is often scp's bare "Connection closed".
+func (sd *sshdServer) diagnose(ctx context.Context, err error, cipher, work, recv string) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	probe := filepath.Join(work, "diagnose-probe")
+	if werr := os.WriteFile(probe, []byte("diagnose\n"), 0o600); werr != nil {
+		return err
+	}
+	defer os.Remove(probe)
+	debug, verr := sd.scp(ctx, cipher, true, probe, sd.remote(filepath.Join(recv, "diagnose-probe")))
+	if verr == nil {
+		return fmt.Errorf("%w (a small copy right after worked)", err)
+	}
+	var lines []string
+	for _, l := range strings.Split(debug, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "debug") {
+			lines = append(lines, l) // ssh's errors, not its trace
+		}
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("%w; ssh -v: %s", err, lastLines(debug, 3))
+	}
+	return fmt.Errorf("%w; ssh -v: %s", err, strings.Join(lines, " / "))
 }
 
 // checkUpload checks an uploaded file on the server's disk against its

@@ -381,12 +381,21 @@ func TestSSHDRunsNoLoginShell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range sd.xfers(f, filepath.Join(dir, f.Path), work, recv, "", "default") {
+	xs := sd.xfers(f, filepath.Join(dir, f.Path), work, recv, "", "default")
+	for _, x := range xs {
 		// runXfer checks the result: the upload byte for byte, the
 		// download by its SHA-256.
 		if err := runXfer(env, x, int64(f.Size), 30*time.Second, 0, nil); err != nil {
 			t.Errorf("scp %s: %v; sshd logged:\n%s", x.direction, err, sd.proc.LogTail(10))
 		}
+	}
+
+	// A copy that fails says why, as ssh -v tells it: the timed copies
+	// run quiet, and scp alone says only "Connection closed".
+	env.stop(sd.proc)
+	err = runXfer(env, xs[0], int64(f.Size), 30*time.Second, 0, nil)
+	if err == nil || !strings.Contains(err.Error(), "ssh -v") || !strings.Contains(err.Error(), "Connection refused") {
+		t.Errorf("scp to a stopped sshd: got %v, want ssh's reason", err)
 	}
 }
 
