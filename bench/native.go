@@ -168,8 +168,10 @@ func (c *lnpConfig) run(env *Env) (results, error) {
 	}
 
 	// scp to a private sshd, if OpenSSH is here.
+	var ssh, ng peerNotes
 	scpXfers, sshNotes, scpSkipped := c.scpXfers(env, f, src, work)
 	xfers = append(xfers, scpXfers...)
+	ssh = peerNotes{sshNotes, scpSkipped}
 	if scpSkipped != "" {
 		env.progress("scp SKIPPED: %s", scpSkipped)
 	}
@@ -177,6 +179,7 @@ func (c *lnpConfig) run(env *Env) (results, error) {
 	// nginx over HTTP, if it is here.
 	ngXfers, ngNotes, ngSkipped := c.nginxXfers(env, f, dir, src, work)
 	xfers = append(xfers, ngXfers...)
+	ng = peerNotes{ngNotes, ngSkipped}
 	if ngSkipped != "" {
 		env.progress("nginx: %s", ngSkipped)
 	}
@@ -186,12 +189,68 @@ func (c *lnpConfig) run(env *Env) (results, error) {
 		return nil, err
 	}
 
+	m := c.measure(env, xfers, limits, int64(f.Size), map[string]*peerNotes{"scp": &ssh, "nginx": &ng})
+	xfers, samples, limitNames, limitMBps, runErr := m.xfers, m.samples, m.limitNames, m.limitMBps, m.err
+	if m.err != nil && m.samples == nil {
+		return nil, m.err
+	}
+
+	var profile *perfProfile
+	if c.perf != "" && runErr == nil {
+		profile, runErr = c.profile(env, xfers, int64(f.Size))
+	}
+	res := &lnpResults{c: c, xfers: xfers, samples: samples, f: f, suites: suites,
+		ssh: ssh, ng: ng,
+		limitNames: limitNames, limitMBps: limitMBps, profile: profile}
+	for _, x := range xfers {
+		if x.system == "larder" && x.direction == "upload" {
+			res.logs = append(res.logs, serverLogNote(x.server))
+		}
+	}
+	return res, runErr
+}
+
+// measured is what measure returns: the transfers still in the tables
+// (peers that failed are left out), their samples by round, the limits'.
+type measured struct {
+	xfers      []*xfer
+	samples    [][]xferSample
+	limitNames []string
+	limitMBps  [][]float64
+	err        error // what ended the rounds early; with no samples, the warm-up
+}
+
+// measure runs one untimed pass over the transfers, then the rounds. A
+// peer (a system in peers) that fails is reported in its notes and left
+// out, and the others are still measured; larder failing ends it.
+func (c *lnpConfig) measure(env *Env, xfers []*xfer, limits []limit, size int64, peers map[string]*peerNotes) measured {
+	// A peer that fails is reported and left out, and the scenario goes
+	// on with the others; larder failing ends it.
+	failed := func(x *xfer, when string, err error) error {
+		p := peers[x.system]
+		if p == nil || env.ctx.Err() != nil {
+			return fmt.Errorf("%s, %s %s: %w", when, x.label(), x.direction, err)
+		}
+		p.skipped = peerFailure(x, when, err)
+		env.progress("%s SKIPPED: %s", x.system, p.skipped)
+		return nil
+	}
+	skip := func(x *xfer) bool {
+		p := peers[x.system]
+		return p != nil && p.skipped != ""
+	}
+
 	// One untimed pass over every transfer: the first of a fresh process
 	// runs slower, and larder's first download of the file reads it whole
 	// for its SHA-256, which it then records.
 	for _, x := range xfers {
-		if err := runXfer(env, x, int64(f.Size), c.timeout, 0, nil); err != nil {
-			return nil, fmt.Errorf("warm-up, %s %s: %w", x.label(), x.direction, err)
+		if skip(x) {
+			continue
+		}
+		if err := runXfer(env, x, size, c.timeout, 0, nil); err != nil {
+			if err := failed(x, "the warm-up", err); err != nil {
+				return measured{err: err}
+			}
 		}
 	}
 
@@ -205,10 +264,16 @@ func (c *lnpConfig) run(env *Env) (results, error) {
 measure:
 	for r := range c.rounds {
 		for i, x := range xfers {
+			if skip(x) {
+				continue
+			}
 			var s xferSample
-			if err := runXfer(env, x, int64(f.Size), c.timeout, c.settle, &s); err != nil {
-				runErr = fmt.Errorf("round %d, %s %s: %w", r+1, x.label(), x.direction, err)
-				break measure
+			if err := runXfer(env, x, size, c.timeout, c.settle, &s); err != nil {
+				if err := failed(x, fmt.Sprintf("round %d", r+1), err); err != nil {
+					runErr = err
+					break measure
+				}
+				continue
 			}
 			samples[i] = append(samples[i], s)
 			env.progress("round %d/%d %-40s %-8s %6.0f MB/s  cpu server %s client %s other %s",
@@ -236,20 +301,16 @@ measure:
 			}
 		}
 	}
-
-	var profile *perfProfile
-	if c.perf != "" && runErr == nil {
-		profile, runErr = c.profile(env, xfers, int64(f.Size))
-	}
-	res := &lnpResults{c: c, xfers: xfers, samples: samples, f: f, suites: suites,
-		ssh: peerNotes{sshNotes, scpSkipped}, ng: peerNotes{ngNotes, ngSkipped},
-		limitNames: limitNames, limitMBps: limitMBps, profile: profile}
-	for _, x := range xfers {
-		if x.system == "larder" && x.direction == "upload" {
-			res.logs = append(res.logs, serverLogNote(x.server))
+	// A peer that failed is left out of the tables whole, its rounds
+	// before the failure too: its ratios would stand on fewer rounds.
+	kept, keptSamples := xfers[:0:0], samples[:0:0]
+	for i, x := range xfers {
+		if !skip(x) {
+			kept, keptSamples = append(kept, x), append(keptSamples, samples[i])
 		}
 	}
-	return res, runErr
+	return measured{xfers: kept, samples: keptSamples, limitNames: limitNames, limitMBps: limitMBps, err: runErr}
+
 }
 
 // lnpResults is what the native scenario measured: each transfer's
@@ -326,12 +387,12 @@ func (c *lnpConfig) scpXfers(env *Env, f fileSpec, src, work string) (xfers []*x
 	if err != nil {
 		return nil, nil, err.Error()
 	}
-	sd, err := env.startSSHD(tools)
+	sd, err := env.startSSHD(tools, "")
 	if err != nil {
 		return nil, nil, err.Error()
 	}
-	notes = append(notes, fmt.Sprintf("OpenSSH: %s; sshd (pid %d) runs as %s on 127.0.0.1:%s with a configuration of its own (loopback only, keys only, `UsePAM no`, sftp subsystem %s); scp runs with `-F /dev/null`, so its defaults are OpenSSH's, not this machine's ssh_config.",
-		tools.version, sd.proc.PID, sd.user, sd.port, tools.sftpServer))
+	notes = append(notes, fmt.Sprintf("OpenSSH: %s; sshd (pid %d) runs as %s on 127.0.0.1:%s with a configuration of its own (loopback only, keys only, `UsePAM no`, sftp subsystem internal-sftp, so that no login shell and none of the user's startup files run per copy); scp runs with `-F /dev/null`, so its defaults are OpenSSH's, not this machine's ssh_config.",
+		tools.version, sd.proc.PID, sd.user, sd.port))
 	probe := filepath.Join(work, "cipher-probe")
 	recv, err := env.mkdir("sshd-received")
 	if err == nil {
@@ -609,15 +670,43 @@ func (sd *sshdServer) xfers(f fileSpec, src, work, recv, cipher, name string) []
 	up.direction, down.direction = "upload", "download"
 	up.run = func(ctx context.Context) error {
 		_, err := sd.scp(ctx, cipher, false, src, sd.remote(onDisk))
-		return err
+		return sd.diagnose(ctx, err, cipher, work, recv)
 	}
 	up.check = func(context.Context) error { return checkUpload(src, onDisk) }
 	down.run = func(ctx context.Context) error {
 		_, err := sd.scp(ctx, cipher, false, sd.remote(src), local)
-		return err
+		return sd.diagnose(ctx, err, cipher, work, recv)
 	}
 	down.check = func(context.Context) error { return checkDownload(local, f) }
 	return []*xfer{&up, &down}
+}
+
+// diagnose adds to err, a timed scp's failure, what ssh -v says of the
+// same connection with a small file: the timed copies run quiet (-q), so
+// their own message is often scp's bare "Connection closed".
+func (sd *sshdServer) diagnose(ctx context.Context, err error, cipher, work, recv string) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	probe := filepath.Join(work, "diagnose-probe")
+	if werr := os.WriteFile(probe, []byte("diagnose\n"), 0o600); werr != nil {
+		return err
+	}
+	defer os.Remove(probe)
+	debug, verr := sd.scp(ctx, cipher, true, probe, sd.remote(filepath.Join(recv, "diagnose-probe")))
+	if verr == nil {
+		return fmt.Errorf("%w (a small copy right after worked)", err)
+	}
+	var lines []string
+	for _, l := range strings.Split(debug, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "debug") {
+			lines = append(lines, l) // ssh's errors, not its trace
+		}
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("%w; ssh -v: %s", err, lastLines(debug, 3))
+	}
+	return fmt.Errorf("%w; ssh -v: %s", err, strings.Join(lines, " / "))
 }
 
 // checkUpload checks an uploaded file on the server's disk against its
@@ -741,6 +830,18 @@ func medRange(xs []float64) string {
 	return fmt.Sprintf("%s (%s–%s)", report.Num(median(xs)), report.Num(slices.Min(xs)), report.Num(slices.Max(xs)))
 }
 
+// peerFailure says why a peer is left out: what failed, when, and the
+// last lines its server logged, where the reason usually is.
+func peerFailure(x *xfer, when string, err error) string {
+	msg := fmt.Sprintf("its %s failed in %s: %v", x.direction, when, err)
+	if x.server != nil && x.server.logPath != "" {
+		if tail := strings.TrimSpace(x.server.LogTail(5)); tail != "" {
+			msg += "; " + x.server.Name + " logged: " + strings.ReplaceAll(tail, "\n", " / ")
+		}
+	}
+	return msg
+}
+
 // peerNotes is what the transfer table says of a system larder is
 // compared with: notes on how it ran, or why it was skipped.
 type peerNotes struct {
@@ -829,15 +930,19 @@ func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec,
 	if ssh.skipped == "" {
 		tbl.Note("scp verifies nothing of the file itself: each SSH packet carries a MAC (with ChaCha20-Poly1305 or AES-GCM, the AEAD's tag) against corruption on the way, but no hash of the file or of its blocks is compared end to end, and the received file is not fsync'd. larder checks the SHA-256 of every block and of the whole file, and fsyncs before it answers.")
 	} else {
-		tbl.Note("scp skipped: %s. The bench installs nothing; on Debian, `apt-get install openssh-server openssh-client` (as root, sshd also needs its privilege separation folder, /run/sshd, which the package's service creates).", ssh.skipped)
+		tbl.Note("scp skipped: %s.%s", ssh.skipped, sshAdvice(ssh.skipped))
 	}
 	for _, n := range ng.notes {
 		tbl.Note("%s", n)
 	}
 	if ng.skipped != "" {
-		tbl.Note("nginx skipped: %s. The bench installs nothing; Debian's nginx-light has the WebDAV module the uploads need.", ng.skipped)
+		advice := ""
+		if ng.skipped == nginxNotFound {
+			advice = " The bench installs nothing; Debian's nginx-light has the WebDAV module the uploads need."
+		}
+		tbl.Note("nginx skipped: %s.%s", ng.skipped, advice)
 	}
-	tbl.Note("CPU, in percent of one core over the transfer's wall time, medians across rounds: server, its user+system time (/proc/PID/stat; for sshd with its per-connection processes, sshd and sftp-server, counted once they end; for nginx, its master and its workers, read while they run); client, the bench's own (larder's and nginx's clients run in the bench) or scp's with its ssh (getrusage of children); other, the rest of the machine's busy time (/proc/stat): the kernel's writeback threads, interrupts, and the other processes of this shared machine.")
+	tbl.Note("CPU, in percent of one core over the transfer's wall time, medians across rounds: server, its user+system time (/proc/PID/stat; for sshd with its per-connection processes, which serve SFTP themselves (internal-sftp), counted once they end; for nginx, its master and its workers, read while they run); client, the bench's own (larder's and nginx's clients run in the bench) or scp's with its ssh (getrusage of children); other, the rest of the machine's busy time (/proc/stat): the kernel's writeback threads, interrupts, and the other processes of this shared machine.")
 	tbl.Note("Client and server share the machine's %d cores.", runtime.NumCPU())
 	verdict := func(name string, aim float64) {
 		for _, dir := range []string{"upload", "download"} {
@@ -900,7 +1005,7 @@ func limitTable(names []string, mbps [][]float64, size int) *report.Table {
 	for i, name := range names {
 		tbl.Add(name, medRange(mbps[i]), list(mbps[i], report.Num))
 	}
-	tbl.Note("The copies move the same %d-byte file between two goroutines of the bench: the ceiling of the transport alone, with and without TLS, before any hashing or disk. Hashing and sealing run over %s of a 64 MiB buffer. The disk limits are what storing a received file costs at least: durably, with fsync, as a larder upload does on the server and a GetFile download on the client, or only into the page cache, as scp does; the file is read 1 MiB at a time, as larder's blocks come; sync(2) and the pause run before, untimed, and the file is removed after. The second write, at once after the first, goes into memory the kernel has just freed: on a virtual machine that hands free memory back to its host, the first write pays for getting it back, as every transfer here does after its pause. The 256 KiB rows write the same blocks in four pieces each (sftp-server writes 32 KiB at a time).",
+	tbl.Note("The copies move the same %d-byte file between two goroutines of the bench: the ceiling of the transport alone, with and without TLS, before any hashing or disk. Hashing and sealing run over %s of a 64 MiB buffer. The disk limits are what storing a received file costs at least: durably, with fsync, as a larder upload does on the server and a GetFile download on the client, or only into the page cache, as scp does; the file is read 1 MiB at a time, as larder's blocks come; sync(2) and the pause run before, untimed, and the file is removed after. The second write, at once after the first, goes into memory the kernel has just freed: on a virtual machine that hands free memory back to its host, the first write pays for getting it back, as every transfer here does after its pause. The 256 KiB rows write the same blocks in four pieces each (the SFTP server writes 32 KiB at a time).",
 		size, bytesStr(float64(min(max(size/(64<<20), 1), 16))*(64<<20)))
 	return tbl
 }

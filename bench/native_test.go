@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -39,7 +40,7 @@ debug1: kex: client->server cipher: chacha20-poly1305@openssh.com MAC: <implicit
 }
 
 func TestSSHDConfig(t *testing.T) {
-	cfg := sshdConfig("/tmp/b/sshd-1", "2222", "internal-sftp")
+	cfg := sshdConfig("/tmp/b/sshd-1", "2222")
 	for _, want := range []string{"Port 2222\n", "ListenAddress 127.0.0.1\n", "HostKey /tmp/b/sshd-1/ssh_host_ed25519_key\n",
 		"AuthorizedKeysFile /tmp/b/sshd-1/authorized_keys\n", "PidFile /tmp/b/sshd-1/sshd.pid\n", "UsePAM no\n",
 		"StrictModes no\n", "PasswordAuthentication no\n", "Subsystem sftp internal-sftp\n"} {
@@ -310,5 +311,139 @@ func TestXferTableRatios(t *testing.T) {
 	}
 	if notes := strings.Join(tbl.Notes, "\n"); strings.Contains(notes, "Aim ≥ 1.0× nginx") || !strings.Contains(notes, "nginx skipped: "+nginxNotFound) {
 		t.Errorf("without nginx, notes:\n%s", notes)
+	}
+}
+
+// loginShell returns the login shell of the user running the test, from
+// /etc/passwd.
+func loginShell(t *testing.T, name string) string {
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Skipf("no /etc/passwd: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 7 && f[0] == name {
+			return f[6]
+		}
+	}
+	t.Skipf("user %s is not in /etc/passwd", name)
+	return ""
+}
+
+// TestSSHDRunsNoLoginShell copies a file both ways through the private
+// sshd while the user's shell startup ends every session it starts, as a
+// ~/.bashrc that execs another shell or exits does: scp must not depend
+// on it (it used to fail with "Connection closed", exit 255).
+func TestSSHDRunsNoLoginShell(t *testing.T) {
+	tools, err := findSSHTools()
+	if err != nil {
+		t.Skipf("OpenSSH: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env, err := newEnv(ctx, testLog{t}, testLog{t}, commonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	// sshd's SetEnv gives the session another HOME, whose .bashrc bash
+	// reads when sshd starts it to run a command.
+	sd0, err := env.startSSHD(tools, "")
+	if err != nil {
+		t.Skipf("the private sshd does not start here: %v", err)
+	}
+	env.stop(sd0.proc)
+	if sh := loginShell(t, sd0.user); filepath.Base(sh) != "bash" {
+		t.Skipf("%s's login shell is %s, not bash, which reads ~/.bashrc under sshd", sd0.user, sh)
+	}
+	home, err := env.mkdir("home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".bashrc"), []byte("echo this startup file ends the session >&2\nexit 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := env.startSSHD(tools, "SetEnv HOME="+home+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, specs, err := env.makeFiles(1<<20 + 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := specs[0]
+	work, err := env.mkdir("transfers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, err := env.mkdir("received")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := sd.xfers(f, filepath.Join(dir, f.Path), work, recv, "", "default")
+	for _, x := range xs {
+		// runXfer checks the result: the upload byte for byte, the
+		// download by its SHA-256.
+		if err := runXfer(env, x, int64(f.Size), 30*time.Second, 0, nil); err != nil {
+			t.Errorf("scp %s: %v; sshd logged:\n%s", x.direction, err, sd.proc.LogTail(10))
+		}
+	}
+
+	// A copy that fails says why, as ssh -v tells it: the timed copies
+	// run quiet, and scp alone says only "Connection closed".
+	env.stop(sd.proc)
+	err = runXfer(env, xs[0], int64(f.Size), 30*time.Second, 0, nil)
+	if err == nil || !strings.Contains(err.Error(), "ssh -v") || !strings.Contains(err.Error(), "Connection refused") {
+		t.Errorf("scp to a stopped sshd: got %v, want ssh's reason", err)
+	}
+}
+
+// TestFailingPeerSkipped has a peer fail in the warm-up and another in a
+// round: each is reported with its reason and left out, and larder is
+// still measured in every round.
+func TestFailingPeerSkipped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env, err := newEnv(ctx, testLog{t}, testLog{t}, commonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	ok := func(context.Context) error { return nil }
+	self := &Process{Name: "bench", PID: os.Getpid()} // whose CPU the samples read
+	var ngRuns int
+	xfers := []*xfer{
+		{system: "larder", transport: "LNP/1, plaintext", direction: "download", server: self, run: ok, check: ok},
+		{system: "scp", direction: "upload", cipher: "c", server: self, run: func(context.Context) error {
+			return errors.New("scp: exit status 255: Connection closed")
+		}, check: ok},
+		{system: "nginx", direction: "download", server: self, run: func(context.Context) error {
+			if ngRuns++; ngRuns > 2 { // the warm-up and round 1 pass
+				return errors.New("connection refused")
+			}
+			return nil
+		}, check: ok},
+	}
+	var ssh, ng peerNotes
+	c := &lnpConfig{rounds: 3, timeout: 10 * time.Second}
+	m := c.measure(env, xfers, nil, 1, map[string]*peerNotes{"scp": &ssh, "nginx": &ng})
+	if m.err != nil {
+		t.Fatalf("got %v, want the scenario to go on without its failing peers", m.err)
+	}
+	if len(m.xfers) != 1 || m.xfers[0].system != "larder" || len(m.samples[0]) != 3 {
+		t.Errorf("got %d transfers, want larder's alone with 3 rounds", len(m.xfers))
+	}
+	if !strings.Contains(ssh.skipped, "in the warm-up") || !strings.Contains(ssh.skipped, "Connection closed") {
+		t.Errorf("scp's reason: got %q, want the warm-up's failure", ssh.skipped)
+	}
+	if !strings.Contains(ng.skipped, "in round 2") || !strings.Contains(ng.skipped, "connection refused") {
+		t.Errorf("nginx's reason: got %q, want round 2's failure", ng.skipped)
+	}
+
+	// larder failing ends the scenario.
+	xfers[0].run = func(context.Context) error { return errors.New("larder broke") }
+	if m := c.measure(env, xfers[:1], nil, 1, map[string]*peerNotes{}); m.err == nil || !strings.Contains(m.err.Error(), "larder broke") {
+		t.Errorf("larder failing: got %v, want its error", m.err)
 	}
 }

@@ -25,7 +25,6 @@ import (
 // sshTools are the OpenSSH programs the comparison runs.
 type sshTools struct {
 	sshd, scp, keygen string // absolute paths
-	sftpServer        string // the sftp subsystem: Debian's sftp-server, or internal-sftp
 	version           string // "OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19 …"
 }
 
@@ -56,13 +55,6 @@ func findSSHTools() (sshTools, error) {
 	if len(missing) > 0 {
 		return t, fmt.Errorf("not installed: %s", strings.Join(missing, ", "))
 	}
-	t.sftpServer = "internal-sftp"
-	for _, p := range []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server", "/usr/libexec/openssh/sftp-server"} {
-		if _, err := os.Stat(p); err == nil {
-			t.sftpServer = p // what a stock installation runs
-			break
-		}
-	}
 	// "ssh -V" prints its version on stderr and exits 0.
 	out, _ := exec.Command(filepath.Join(filepath.Dir(t.scp), "ssh"), "-V").CombinedOutput()
 	t.version = strings.TrimSpace(string(out))
@@ -80,7 +72,16 @@ type sshdServer struct {
 
 // sshdConfig returns the configuration of the private sshd: loopback only,
 // public-key logins with the bench's key only, everything in dir.
-func sshdConfig(dir, port, sftpServer string) string {
+//
+// The sftp subsystem, which scp uses since OpenSSH 9.0, is internal-sftp:
+// the same server as sftp-server, run in sshd's session process. An
+// external sftp-server is started through the user's login shell, which
+// reads the user's startup files first (bash reads ~/.bashrc under sshd):
+// one that prints something breaks the SFTP stream, one that exits or
+// execs another shell ends the session before the server starts (scp:
+// "Connection closed", exit 255), and a slow one (pyenv init) adds its
+// time to every copy measured. internal-sftp runs no shell.
+func sshdConfig(dir, port string) string {
 	return fmt.Sprintf(`# larder bench: a private sshd, removed with the bench's temporary folder
 Port %s
 ListenAddress 127.0.0.1
@@ -96,16 +97,19 @@ KbdInteractiveAuthentication no
 X11Forwarding no
 PrintMotd no
 UseDNS no
-LogLevel ERROR
-Subsystem sftp %s
+LogLevel INFO
+Subsystem sftp internal-sftp
 `, port, filepath.Join(dir, "ssh_host_ed25519_key"), filepath.Join(dir, "sshd.pid"),
-		filepath.Join(dir, "authorized_keys"), sftpServer)
+		filepath.Join(dir, "authorized_keys"))
 }
 
 // startSSHD makes keys and a configuration in a fresh folder and starts
 // sshd on a free loopback port. An error is a reason to skip the
 // comparison: it says what is missing.
-func (e *Env) startSSHD(tools sshTools) (*sshdServer, error) {
+//
+// extra is appended to the configuration (tests use it to set what a
+// user's environment may hold).
+func (e *Env) startSSHD(tools sshTools, extra string) (*sshdServer, error) {
 	u, err := user.Current()
 	if err != nil {
 		return nil, fmt.Errorf("who is running the bench: %w", err)
@@ -133,7 +137,7 @@ func (e *Env) startSSHD(tools sshTools) (*sshdServer, error) {
 	}
 	_, port, _ := strings.Cut(addr, ":")
 	cfg := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfg, []byte(sshdConfig(dir, port, tools.sftpServer)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(sshdConfig(dir, port)+extra), 0o600); err != nil {
 		return nil, err
 	}
 	// "sshd -t" checks the configuration and what sshd needs to run, such
@@ -148,6 +152,18 @@ func (e *Env) startSSHD(tools sshTools) (*sshdServer, error) {
 	}
 	e.progress("sshd started: pid %d on %s: %s -f %s -D -e", p.PID, addr, tools.sshd, cfg)
 	return &sshdServer{tools: tools, proc: p, port: port, user: u.Username, key: filepath.Join(dir, "client_ed25519_key")}, nil
+}
+
+// sshAdvice returns what to do about a reason to skip scp, with a
+// leading space, or "" if there is nothing to add to the reason.
+func sshAdvice(skipped string) string {
+	switch {
+	case strings.HasPrefix(skipped, "not installed"):
+		return " The bench installs nothing; on Debian, `apt-get install openssh-server openssh-client`."
+	case strings.Contains(skipped, "/run/sshd"):
+		return " Run as root, sshd needs its privilege separation folder, which the package's service makes at boot: `mkdir -p -m 755 /run/sshd`."
+	}
+	return ""
 }
 
 // remote returns the scp name of path on the server.

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/larderfs/larder/bench/report"
@@ -85,6 +87,8 @@ func (c *throughputConfig) run(env *Env) (results, error) {
 	variants := []transferVariant{
 		{"larder", "course protocol: checks every block hash, the total hash and the file's SHA-256", "every hash checked", larder,
 			func(ctx context.Context) (int64, error) { return larder.cl.fetchFramed(ctx, req, f) }},
+		{"larder", "course protocol: the same checks, with the total hash taken by a second goroutine beside the block hashes", "every hash checked, two cores", larder,
+			func(ctx context.Context) (int64, error) { return larder.cl.fetchFramedTwoCores(ctx, req, f) }},
 		{"larder", "counts the bytes of the framed reply, checks nothing", "nothing checked", larder,
 			func(ctx context.Context) (int64, error) {
 				n, err := larder.cl.fetchRaw(ctx, req, framed, false, buf)
@@ -197,6 +201,27 @@ func (r *throughputResults) tables() []*report.Table {
 	tbl.Note("The first retrieval from larder, not counted, took %v: it pays the password hash and larder's SHA-256 of the file, which it then caches.", r.first.Round(time.Millisecond))
 	tbl.Note(cpuNote)
 	tbl.Note("Client and server share the machine's %d cores: a client that hashes every byte twice (block hash, total hash) competes with the server that hashes every block once.", r.cores)
+	// The aim of the performance issue: a verified retrieval at 0.8 times
+	// the bare copy that hashes the stream once, round by round.
+	if base := slices.IndexFunc(variants, func(v transferVariant) bool { return v.short == "bare copy + SHA-256" }); base >= 0 {
+		for vi, v := range variants {
+			if v.name != "larder" || !strings.HasPrefix(v.short, "every hash checked") {
+				continue
+			}
+			var rr []float64
+			for i := range min(len(results[vi]), len(results[base])) {
+				rr = append(rr, results[vi][i].mbps/results[base][i].mbps)
+			}
+			if len(rr) == 0 {
+				continue
+			}
+			verdict := "met"
+			if median(rr) < 0.8 {
+				verdict = "NOT met"
+			}
+			tbl.Note("Aim ≥ 0.8× the bare copy with SHA-256 of the stream, larder %s: %s (%s, per round %s).", v.short, verdict, fmtFactor(median(rr)), list(rr, fmtFactor))
+		}
+	}
 	if len(results[0]) > 0 {
 		verdict := "met"
 		if larderMed < 300 {

@@ -103,12 +103,14 @@ type Config struct {
 	FullWait time.Duration
 
 	// CommitInterval is the longest an event of an asynchronous kind
-	// waits for its group commit; default 2ms. It is also the writer's
-	// tick: while events keep coming, the writer looks for them that
-	// often rather than being woken by each (see queue.go); after a quiet
-	// second it parks and the next event wakes it. A batch is committed
-	// as soon as the queue runs empty; events of sync kinds wake the
-	// writer at once.
+	// waits for its group commit; default 2ms. A batch of such events is
+	// committed once the interval since its first event has passed (or it
+	// is full), so that the events of that interval share one fdatasync;
+	// a batch with an event of a sync kind is committed as soon as the
+	// queue runs empty. It is also the writer's tick: while events keep
+	// coming, the writer looks for them that often rather than being woken
+	// by each (see queue.go); after a quiet second it parks and the next
+	// event wakes it. Events of sync kinds wake the writer at once.
 	CommitInterval time.Duration
 
 	// SyncKinds lists the kinds whose Record returns only once the event
@@ -139,11 +141,13 @@ type Config struct {
 	DeliverTimeout time.Duration
 
 	// DeliverLinger is how long the deliverer waits for more events after
-	// handing the sink a batch smaller than DeliverBatch; default 25ms, a
+	// handing the sink a batch smaller than DeliverBatch; default 100ms, a
 	// negative value none. The events wait durable in the spool; without
 	// the wait, a busy server hands the sink a few events per spool
 	// commit, and the sink's per-transaction cost (a database commit and
-	// its fsync) is paid hundreds of times a second.
+	// its fsync) is paid hundreds of times a second. In SQLite that cost
+	// is about 40 rows' worth: at 4,000 events a second, batches of 400
+	// cost 0.77 times the CPU per event of batches of 100 (25 ms).
 	DeliverLinger time.Duration
 
 	// NoAdopt leaves other Logs' folders alone: for a short-lived process
@@ -295,7 +299,7 @@ const (
 	defaultMaxSpool       = 1 << 30
 	defaultDeliverBatch   = 1000
 	defaultDeliverTimeout = 30 * time.Second
-	defaultDeliverLinger  = 25 * time.Millisecond
+	defaultDeliverLinger  = 100 * time.Millisecond
 	defaultRetryMin       = 100 * time.Millisecond
 	defaultRetryMax       = 30 * time.Second
 	minSegmentSize        = 4 << 10

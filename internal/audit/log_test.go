@@ -563,3 +563,48 @@ func TestDeliverLinger(t *testing.T) {
 		t.Errorf("without a linger, %d events 2ms apart took %d calls of the sink, want about one each", n, eager)
 	}
 }
+
+// TestGroupCommitGathers records events of an asynchronous kind a few
+// milliseconds apart, well within CommitInterval: they share an fdatasync
+// rather than each taking one as the queue runs empty between them. An
+// event of a sync kind does not wait out the interval, and neither does
+// Close.
+func TestGroupCommitGathers(t *testing.T) {
+	l := openTest(t, Config{Dir: t.TempDir(), CommitInterval: time.Hour,
+		SyncKinds: []larder.EventKind{larder.EventAccount}}, hooks{})
+	ctx := context.Background()
+	const n = 10
+	for range n {
+		if err := l.Record(ctx, larder.Event{Kind: larder.EventList}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Millisecond) // time enough for the writer to find the queue empty
+	}
+	if st := l.Stats(); st.Durable != 0 || st.Commits != 0 {
+		t.Errorf("before the interval: got %d events durable in %d commits, want none", st.Durable, st.Commits)
+	}
+	start := time.Now()
+	if err := l.Record(ctx, larder.Event{Kind: larder.EventAccount}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("a sync Record waited %v, the commit interval's share", d)
+	}
+	if st := l.Stats(); st.Durable != n+1 || st.Commits != 1 {
+		t.Errorf("after a sync event: got %d events durable in %d commits, want %d in 1", st.Durable, st.Commits, n+1)
+	}
+	l.Record(ctx, larder.Event{Kind: larder.EventList})
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close(ctx) }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits out the commit interval")
+	}
+	if st := l.Stats(); st.Durable != n+2 || st.Commits != 2 {
+		t.Errorf("after Close: got %d events durable in %d commits, want %d in 2", st.Durable, st.Commits, n+2)
+	}
+}

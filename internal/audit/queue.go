@@ -169,6 +169,35 @@ func (q *queue) take(dst []item, block bool) []item {
 	return items
 }
 
+// takeBy is take for a writer gathering a batch: it waits until deadline
+// for items, or until a Record that must not wait for the deadline (a
+// sync kind, a full queue) or close wakes it, and returns what is queued
+// then, perhaps nothing.
+func (q *queue) takeBy(dst []item, deadline time.Time) []item {
+	q.mu.Lock()
+	if d := time.Until(deadline); len(q.items) == 0 && !q.closed && d > 0 {
+		q.state = ticking
+		q.timer.Reset(d)
+		q.mu.Unlock()
+		select {
+		case <-q.wake:
+			q.timer.Stop()
+		case <-q.timer.C:
+		}
+		q.mu.Lock()
+		q.state = writing
+	}
+	q.mu.Unlock()
+	return q.take(dst, false)
+}
+
+// isClosed reports whether close was called.
+func (q *queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
 // close stops the queue from letting in new Records.
 func (q *queue) close() {
 	q.mu.Lock()
