@@ -131,7 +131,7 @@ func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	w := &wrapped{inner: inner, outer: h.newPHC()}
+	w := &wrapped{inner: inner, outer: h.newPHCWith(h.Params())}
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
@@ -172,14 +172,14 @@ func (h *Hasher) wrappable(stored string) (innerHash, error) {
 		}
 	}
 	if isArgon {
-		if p := h.params; a.params.Memory > p.Memory || a.params.Time > p.Time || a.params.Threads > p.Threads {
+		if p := h.Params(); a.params.Memory > p.Memory || a.params.Time > p.Time || a.params.Threads > p.Threads {
 			return nil, ErrStronger
 		}
 	}
 	if err := inner.usable(h); err != nil {
 		return nil, unusable(err)
 	}
-	if isArgon && a.params == h.params && a.keyID != nil {
+	if isArgon && a.params == h.Params() && a.keyID != nil {
 		return nil, ErrOtherPepper
 	}
 	return inner, nil
