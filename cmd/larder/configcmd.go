@@ -123,7 +123,24 @@ func runConfigShow(ctx context.Context, env *Env, args []string) error {
 		}
 	})
 	slices.Sort(names)
+	// Reloadable first, so that an operator sees what a SIGHUP changes.
+	slices.SortStableFunc(names, func(a, b string) int {
+		ra, rb := reloadable(a), reloadable(b)
+		switch {
+		case ra == rb:
+			return 0
+		case ra:
+			return -1
+		}
+		return 1
+	})
+	fmt.Fprintf(env.Stdout, "\n# Applied to a running server by SIGHUP (systemctl reload larder):\n")
+	header := false
 	for _, n := range names {
+		if !reloadable(n) && !header {
+			fmt.Fprintf(env.Stdout, "\n# Applied at the next restart only:\n")
+			header = true
+		}
 		f := fs.Lookup(n)
 		v, known := showValue(f, from[n].text)
 		where := from[n].where

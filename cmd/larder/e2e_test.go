@@ -281,9 +281,17 @@ func startProcessWithStdout(t *testing.T, stdout *os.File, args ...string) *lard
 // process's environment.
 func startProcessEnv(t *testing.T, stdout *os.File, env []string, args ...string) *larderProcess {
 	t.Helper()
-	p := &larderProcess{files: t.TempDir(), stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", p.files,
+	files := t.TempDir()
+	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", files,
 		"--hash-memory", "64", "--hash-passes", "1"}, args...)
+	return startProcessArgs(t, stdout, env, files, args...)
+}
+
+// startProcessArgs runs larder with args, all of them, serving files, and
+// waits until it says where it serves the course protocol.
+func startProcessArgs(t *testing.T, stdout *os.File, env []string, files string, args ...string) *larderProcess {
+	t.Helper()
+	p := &larderProcess{files: files, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(append(os.Environ(), "LARDER_TEST_RUN_MAIN=1"), env...)
 	if stdout != nil {

@@ -102,6 +102,8 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		LNPListen:           "127.0.0.1:23457",
 		MaxTransfersPerUser: server.DefaultMaxTransfersPerUser,
 		LNPIdleTimeout:      server.DefaultIdleTimeout,
+		DeviceLifetime:      auth.DefaultDeviceLifetime,
+		Storage:             "local",
 		SignatureLogins:     "open",
 		MinFree:             disk.DefaultMinFree,
 		AuthCacheTTL:        auth.DefaultCacheTTL,
@@ -192,14 +194,15 @@ func checkListen(addr string) error {
 }
 
 // define declares the flags of larder serve on fs, with c's values as
-// defaults; they are also the keys of the configuration file
-// (configfile.go).
+// defaults (every one: a flag sets its variable to its default, and a
+// reload compares configurations through their flags, flagValues); they
+// are also the keys of the configuration file (configfile.go).
 func (c *ServeConfig) define(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "`address` of the course protocol (the course's port by default), or off to serve the native protocol only")
 	c.AccountConfig.define(fs)
-	fs.BoolVar(&c.LowerHashPolicy, "hash-lower-policy", false, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
-	fs.StringVar(&c.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
-	fs.StringVar(&c.Storage, "storage", "local", "where the shared area and the users' files live: local (--files and DATA/spaces), or an S3-compatible bucket,\n"+
+	fs.BoolVar(&c.LowerHashPolicy, "hash-lower-policy", c.LowerHashPolicy, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
+	fs.StringVar(&c.FilesDir, "files", c.FilesDir, "`folder` to serve (default: the data folder's files/)")
+	fs.StringVar(&c.Storage, "storage", c.Storage, "where the shared area and the users' files live: local (--files and DATA/spaces), or an S3-compatible bucket,\n"+
 		"`s3://BUCKET/PREFIX?endpoint=URL&region=REGION&path-style=true`, shared by servers on one --db (credentials from\n"+
 		"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials, never this flag; docs/OPERATIONS.md)")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "connections served at once; more are told the server is busy")
@@ -208,25 +211,25 @@ func (c *ServeConfig) define(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time a client has to take each batch of reply blocks")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
 	fs.StringVar(&c.Registration, "registration", c.Registration, "registration `policy`: open (as the course server) or closed")
-	fs.BoolVar(&c.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
+	fs.BoolVar(&c.ShuffleBlocks, "shuffle-blocks", c.ShuffleBlocks, "send reply blocks in random order, as the course server does")
 	c.Audit.define(fs)
 	fs.StringVar(&c.LNPListen, "native-listen", c.LNPListen, "`address` of the native protocol (LNP/1, TLS 1.3), or off")
-	fs.BoolVar(&c.InsecurePlaintextLNP, "insecure-plaintext-native", false, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
-	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` (PEM, chain) from a CA for the native protocol (default: a self-signed one made in DATA/tls)")
-	fs.StringVar(&c.TLSKey, "tls-key", "", "the key `file` of --tls-cert, mode 0600")
+	fs.BoolVar(&c.InsecurePlaintextLNP, "insecure-plaintext-native", c.InsecurePlaintextLNP, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate `file` (PEM, chain) from a CA for the native protocol (default: a self-signed one made in DATA/tls)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "the key `file` of --tls-cert, mode 0600")
 	fs.Func("quota-bytes", "most `bytes` in each user's private space (suffixes KiB, MiB, GiB, TiB; default none)", sizeFlag(&c.Quota.Bytes))
-	fs.Int64Var(&c.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
+	fs.Int64Var(&c.Quota.Files, "quota-files", c.Quota.Files, "most files in each user's private space (default none)")
 	fs.IntVar(&c.MaxTransfersPerUser, "max-transfers-per-user", c.MaxTransfersPerUser, "uploads and downloads one user may run at once")
 	fs.IntVar(&c.MaxSessionsPerUser, "max-sessions-per-user", c.MaxSessionsPerUser, "native sessions one account may hold at once; one more login is told BUSY; 0 for no limit")
 	fs.DurationVar(&c.LNPIdleTimeout, "native-idle-timeout", c.LNPIdleTimeout, "how long a native session may wait between requests")
 	fs.StringVar(&c.SignatureLogins, "native-signature-logins", c.SignatureLogins, "`open`: an account not yet enrolled for the native protocol's channel-bound login\n"+
 		"may log in once with its course signature, and enrolls; closed: the course signature never\n"+
 		"opens the native protocol (docs/SECURITY.md)")
-	fs.DurationVar(&c.DeviceLifetime, "device-lifetime", auth.DefaultDeviceLifetime, "how long a device credential made by 'larder login' logs in without the password")
+	fs.DurationVar(&c.DeviceLifetime, "device-lifetime", c.DeviceLifetime, "how long a device credential made by 'larder login' logs in without the password")
 	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&c.MinFree))
-	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
-	fs.BoolVar(&c.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
+	fs.BoolVar(&c.Profiling, "pprof", c.Profiling, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
 	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", c.AuthCacheTTL, "how long a successful password check is remembered; more than 0 (1ns: every login runs the hash)")
 	fs.IntVar(&c.AuthCacheEntries, "auth-cache-entries", c.AuthCacheEntries, "most password checks remembered at once; at least 1")
 	th := &c.Throttle
@@ -313,15 +316,16 @@ wait:
 		}
 	}
 	notifyStopping(logger)
-	logger.Info("shutting down", "grace", cfg.ShutdownGrace, "connections", m.srv.Conns())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	grace := m.Config.ShutdownGrace // as the last reload left it
+	logger.Info("shutting down", "grace", grace, "connections", m.srv.Conns())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err = m.Shutdown(sctx)
 	if cerr := m.Close(); err == nil {
 		err = cerr
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("transfers still running after the %v grace period were cut off", cfg.ShutdownGrace)
+		return fmt.Errorf("transfers still running after the %v grace period were cut off", grace)
 	}
 	return err
 }
@@ -381,6 +385,7 @@ type Main struct {
 	cert     atomic.Pointer[tls.Certificate] // the identity's, served to new connections
 	stopOnce sync.Once                       // records server.stop and closes the audit trail
 	files    *disk.Store
+	filesDir string // the served folder, "" with --storage s3://…
 	srv      *server.Server
 	ln       net.Listener
 
@@ -420,13 +425,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("storage: %w", err)
 		}
 	} else {
-		if cfg.FilesDir == "" {
-			cfg.FilesDir = filepath.Join(cfg.DataDir, "files")
-			if err := os.MkdirAll(cfg.FilesDir, 0o750); err != nil {
+		// The configuration keeps "" for the default, as the file does,
+		// so that a reload sees no change in it.
+		m.filesDir = cfg.FilesDir
+		if m.filesDir == "" {
+			m.filesDir = filepath.Join(cfg.DataDir, "files")
+			if err := os.MkdirAll(m.filesDir, 0o750); err != nil {
 				return fmt.Errorf("served folder: %w", err)
 			}
 		}
-		if m.files, err = disk.Open(cfg.FilesDir); err != nil {
+		if m.files, err = disk.Open(m.filesDir); err != nil {
 			return fmt.Errorf("served folder: %w", err)
 		}
 	}
@@ -449,21 +457,22 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	authn.SetMockKey(mockKey)
+	lim := cfg.limits() // as a reload sets them
 	m.srv = &server.Server{
 		Auth:                 authn,
 		Logger:               m.Logger,
-		MaxConns:             cfg.MaxConns,
-		MaxConnsPerAddress:   noLimit(cfg.MaxConnsPerAddress),
-		MaxSessionsPerUser:   noLimit(cfg.MaxSessionsPerUser),
-		AuditUnauthBurst:     cfg.AuditUnauthBurst,
-		AuditUnauthEvery:     cfg.AuditUnauthEvery,
-		RequestTimeout:       cfg.RequestTimeout,
-		WriteTimeout:         cfg.WriteTimeout,
+		MaxConns:             lim.MaxConns,
+		MaxConnsPerAddress:   lim.MaxConnsPerAddress,
+		MaxSessionsPerUser:   lim.MaxSessionsPerUser,
+		AuditUnauthBurst:     lim.AuditUnauthBurst,
+		AuditUnauthEvery:     lim.AuditUnauthEvery,
+		RequestTimeout:       lim.RequestTimeout,
+		WriteTimeout:         lim.WriteTimeout,
 		ClosedRegistration:   cfg.Registration == "closed",
 		CloseSignatureLogins: cfg.SignatureLogins == "closed",
 		ShuffleBlocks:        cfg.ShuffleBlocks,
-		MaxTransfersPerUser:  cfg.MaxTransfersPerUser,
-		IdleTimeout:          cfg.LNPIdleTimeout,
+		MaxTransfersPerUser:  lim.MaxTransfersPerUser,
+		IdleTimeout:          lim.IdleTimeout,
 		Name:                 serverVersion(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
@@ -636,14 +645,14 @@ func (m *Main) MetricsAddr() net.Addr {
 }
 
 // FilesDir returns the served folder ("" with --storage s3://…).
-func (m *Main) FilesDir() string { return m.Config.FilesDir }
+func (m *Main) FilesDir() string { return m.filesDir }
 
 // serving names what is served: the served folder, or the bucket.
 func (m *Main) serving() string {
 	if m.bucket != nil {
 		return m.Config.Storage
 	}
-	return m.Config.FilesDir
+	return m.filesDir
 }
 
 // Serve serves until Shutdown or Close; it then returns nil.
