@@ -291,12 +291,19 @@ func startProcessEnv(t *testing.T, stdout *os.File, env []string, args ...string
 // waits until it says where it serves the course protocol.
 func startProcessArgs(t *testing.T, stdout *os.File, env []string, files string, args ...string) *larderProcess {
 	t.Helper()
-	p := &larderProcess{files: files, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(append(os.Environ(), "LARDER_TEST_RUN_MAIN=1"), env...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "LARDER_TEST_RUN_MAIN=1"), env...)
 	if stdout != nil {
-		p.cmd.Stdout = stdout
+		cmd.Stdout = stdout
 	}
+	return startProcessCmd(t, cmd, files)
+}
+
+// startProcessCmd starts cmd, larder serve serving files, and waits until
+// it says where it serves the course protocol.
+func startProcessCmd(t *testing.T, cmd *exec.Cmd, files string) *larderProcess {
+	t.Helper()
+	p := &larderProcess{cmd: cmd, files: files, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	p.cmd.Stderr = io.MultiWriter(p.stderr, pw)
 	must(t, p.cmd.Start())

@@ -288,7 +288,20 @@ func runServe(ctx context.Context, env *Env, args []string) (err error) {
 		}
 		defer stop()
 	}
-	m := &Main{Config: cfg, Logger: logger, Level: level, Stdout: env.Stdout}
+	inherited, err := inheritedListeners(&cfg, logger)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if len(inherited) > 0 {
+		var names []string
+		for _, s := range socketNames {
+			if ln := inherited[s.name]; ln != nil {
+				names = append(names, s.name+" "+ln.Addr().String())
+			}
+		}
+		logger.Info("socket activation: serving on the sockets the service manager passed", "sockets", names)
+	}
+	m := &Main{Config: cfg, Logger: logger, Level: level, Stdout: env.Stdout, Listeners: inherited}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -374,6 +387,11 @@ type Main struct {
 	Logger *slog.Logger
 	Level  *slog.LevelVar // the Logger's level, which a reload sets; nil: fixed
 	Stdout io.Writer      // where --audit-sink stdout writes; nil means os.Stdout
+	// Listeners are the sockets the service manager passed (socket
+	// activation), by name: course, native, metrics. Open serves each
+	// protocol on its socket if there is one, else listens on its
+	// configured address; Close closes them.
+	Listeners map[string]net.Listener
 
 	accounts *accounts
 	audit    *auditTrail // nil with --audit-sink off
@@ -480,7 +498,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// deadlines do not, and setting them costs a syscall per accept.
 	lc := net.ListenConfig{KeepAlive: -1}
 	if cfg.Listen != "off" {
-		if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
+		if m.ln, err = m.listen(ctx, lc, "course", cfg.Listen); err != nil {
 			return err
 		}
 	}
@@ -509,8 +527,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.srv.Audit, authn.Audit = m.audit.recorder(), m.audit.recorder()
 	m.audit.Record(ctx, larder.Event{Kind: larder.EventServerStart, Reason: m.startReason()})
-	if cfg.MetricsListen != "" {
-		if m.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsListen); err != nil {
+	if cfg.MetricsListen != "" || m.Listeners["metrics"] != nil {
+		if m.metricsLn, err = m.listen(ctx, lc, "metrics", cfg.MetricsListen); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		build := version.Read()
@@ -725,6 +743,9 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	for _, ln := range m.Listeners {
+		ln.Close() // those Open did not get to; the others are closed
+	}
 	if m.spaces != nil {
 		errs = append(errs, m.spaces.Close())
 	}
@@ -796,7 +817,7 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 			return err
 		}
 	}
-	ln, err := lc.Listen(ctx, "tcp", cfg.LNPListen)
+	ln, err := m.listen(ctx, lc, "native", cfg.LNPListen)
 	if err != nil {
 		return fmt.Errorf("native protocol: %w", err)
 	}
