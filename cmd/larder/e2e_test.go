@@ -330,6 +330,8 @@ func startProcessCmd(t *testing.T, cmd *exec.Cmd, files string) *larderProcess {
 	}()
 	select {
 	case p.addr = <-found:
+	case <-p.exited:
+		t.Fatalf("larder exited (%v) before it said where it serves:\n%s", p.err, p.stderr)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("larder did not say where it serves:\n%s", p.stderr)
 	}

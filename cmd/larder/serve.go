@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -446,13 +448,20 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		// The configuration keeps "" for the default, as the file does,
 		// so that a reload sees no change in it.
 		m.filesDir = cfg.FilesDir
-		if m.filesDir == "" {
-			m.filesDir = filepath.Join(cfg.DataDir, "files")
+		def := filepath.Join(cfg.DataDir, "files")
+		if m.filesDir == "" || filepath.Clean(m.filesDir) == def {
+			// The default is made at the first start, given or not
+			// (dist/larder.toml names it); another folder must exist, so
+			// that a mistyped path is not served empty.
+			m.filesDir = cmp.Or(m.filesDir, def)
 			if err := os.MkdirAll(m.filesDir, 0o750); err != nil {
 				return fmt.Errorf("served folder: %w", err)
 			}
 		}
 		if m.files, err = disk.Open(m.filesDir); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("the served folder %s does not exist: create it, or leave files unset to serve %s, which larder makes", m.filesDir, def)
+			}
 			return fmt.Errorf("served folder: %w", err)
 		}
 	}
