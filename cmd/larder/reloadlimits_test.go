@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -313,4 +316,113 @@ func TestReloadEveryReloadableKey(t *testing.T) {
 			t.Errorf("%s is reloadable: a running server cannot change it", key)
 		}
 	}
+}
+
+// TestConfigLimitsChecked: a limit or timeout that the server would read
+// as its default, or as nothing, is refused by config check, and so by
+// serve and by a reload.
+func TestConfigLimitsChecked(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"max-conns = 0\n", "--max-conns must be at least 1, got 0"},
+		{"max-conns = -5\n", "--max-conns must be at least 1, got -5"},
+		{"request-timeout = \"0s\"\n", "--request-timeout and --write-timeout must be more than 0"},
+		{"write-timeout = \"-1s\"\n", "--request-timeout and --write-timeout must be more than 0"},
+		{"shutdown-grace = \"-1s\"\n", "--shutdown-grace may not be negative"},
+	} {
+		env, _ := configEnv(t)
+		err := Run(t.Context(), env, []string{"config", "check", "--config", writeConfig(t, tc.file)})
+		if err == nil || ExitCode(err) != exitUsage || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config check of %q: %v, want a usage error saying %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+// TestReloadUnderLoad: reloads that change the limits, timeouts, hash
+// policy and throttles, one after another while clients of both
+// protocols keep asking, drop no request: each is answered, with the
+// file or, at a lowered connection limit, busy. Run with -race, it also
+// finds reads of a setting the reload writes.
+func TestReloadUnderLoad(t *testing.T) {
+	l := startLarder(t, func(c *ServeConfig) { c.InsecurePlaintextLNP = true })
+	putFile(t, l.files, "f.txt", []byte("served"))
+	sig := larder.NewSignature("pw", "salt")
+	if _, err := l.main.srv.Auth.Register(t.Context(), "alice", sig[:]); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var served, busy atomic.Int64
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := client.Dial(t.Context(), l.addr())
+				if err != nil {
+					t.Errorf("dial: %v", err)
+					return
+				}
+				var b bytes.Buffer
+				_, err = c.Retrieve(t.Context(), "alice", sig, "f.txt", &b)
+				c.Close()
+				var se *client.StatusError
+				switch {
+				case err == nil && b.String() == "served":
+					served.Add(1)
+				case errors.As(err, &se) && strings.Contains(se.Message, "too many connections"):
+					busy.Add(1)
+				default:
+					t.Errorf("a request during the reloads: %v, %q", err, b.String())
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		conn, err := net.Dial("tcp", l.lnpAddr())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		sess, err := client.NewSession(t.Context(), conn, "alice", sig, client.SessionOptions{})
+		if err != nil {
+			t.Errorf("native session: %v", err)
+			return
+		}
+		defer sess.Close()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := sess.Whoami(t.Context()); err != nil {
+				t.Errorf("the native session during the reloads: %v", err)
+				return
+			}
+		}
+	})
+	base := l.main.Config
+	for i := range 20 {
+		next := base
+		next.LowerHashPolicy = true
+		if i%2 == 1 {
+			next.MaxConns = 2
+			next.RequestTimeout, next.WriteTimeout, next.LNPIdleTimeout = 4*time.Second, 4*time.Second, 30*time.Second
+			next.Hash.Memory = 128
+			next.Throttle.PairFailures = 3
+			next.MaxConnsPerAddress, next.MaxSessionsPerUser, next.MaxTransfersPerUser = 50, 5, 2
+		}
+		l.main.ReloadConfig(next, nil)
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if served.Load() == 0 {
+		t.Errorf("no request served during the reloads (%d busy)", busy.Load())
+	}
+	t.Logf("%d requests served, %d turned away busy, across 20 reloads", served.Load(), busy.Load())
 }

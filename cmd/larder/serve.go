@@ -131,6 +131,14 @@ func (c *ServeConfig) validate() error {
 		return usageError("bad --registration %q: want open or closed", c.Registration)
 	case c.SignatureLogins != "open" && c.SignatureLogins != "closed":
 		return usageError("bad --native-signature-logins %q: want open or closed", c.SignatureLogins)
+	case c.MaxConns < 1:
+		// The server would read 0 as its default, 4096: an operator who
+		// meant to let no one in would let everyone in.
+		return usageError("--max-conns must be at least 1, got %d", c.MaxConns)
+	case c.RequestTimeout <= 0 || c.WriteTimeout <= 0:
+		return usageError("--request-timeout and --write-timeout must be more than 0, got %v and %v", c.RequestTimeout, c.WriteTimeout)
+	case c.ShutdownGrace < 0:
+		return usageError("--shutdown-grace may not be negative, got %v (0 cuts transfers off at once)", c.ShutdownGrace)
 	case c.MaxConnsPerAddress < 0 || c.MaxSessionsPerUser < 0:
 		return usageError("--max-conns-per-address and --max-sessions-per-user may not be negative (0 is no limit)")
 	case c.Profiling && c.MetricsListen == "":
