@@ -19,7 +19,8 @@ import (
 
 // What a SIGHUP reloads without a restart: the settings of reloaders
 // (the log level, registration and signature logins, the throttles, the
-// quotas, the limits and timeouts, the hash policy, the shutdown grace),
+// quotas, the limits and timeouts, the hash policy and concurrency, the
+// device lifetime, shuffled replies, the shutdown grace),
 // the TLS certificate and the pepper file, and a jsonl: audit file
 // (reopened, as logrotate wants). A change to any other setting is
 // reported as needing a restart and left as it runs; a configuration that
@@ -134,6 +135,21 @@ var reloaders = []reloader{
 		return nil
 	}},
 	{[]string{"hash-memory", "hash-passes", "hash-lanes", "hash-lower-policy"}, (*Main).reloadHashPolicy},
+	{[]string{"hash-concurrency"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.HashConcurrency = next.HashConcurrency
+		m.accounts.hasher.SetConcurrency(next.HashConcurrency)
+		return nil
+	}},
+	{[]string{"device-lifetime"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.DeviceLifetime = next.DeviceLifetime
+		m.srv.Auth.SetDeviceLifetime(next.DeviceLifetime)
+		return nil
+	}},
+	{[]string{"shuffle-blocks"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.ShuffleBlocks = next.ShuffleBlocks
+		m.srv.SetShuffleBlocks(next.ShuffleBlocks)
+		return nil
+	}},
 	{[]string{"shutdown-grace"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		m.Config.ShutdownGrace = next.ShutdownGrace
 		return nil

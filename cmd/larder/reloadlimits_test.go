@@ -253,7 +253,8 @@ var reloadValues = map[string]string{
 	"max-conns": "9", "max-conns-per-address": "9", "max-sessions-per-user": "9", "max-transfers-per-user": "9",
 	"request-timeout": "9s", "write-timeout": "9s", "native-idle-timeout": "9s", "audit-unauthenticated": "9/1s",
 	"hash-memory": "128", "hash-passes": "2", "hash-lanes": "2", "hash-lower-policy": "true",
-	"shutdown-grace": "9s", "audit-drain-timeout": "9s",
+	"shutdown-grace": "9s", "audit-drain-timeout": "9s", "device-lifetime": "9h", "shuffle-blocks": "true",
+	"hash-concurrency": "3",
 }
 
 // TestReloadEveryReloadableKey: each setting that larder config show
@@ -310,6 +311,21 @@ func TestReloadEveryReloadableKey(t *testing.T) {
 	}
 	if got, want := l.main.accounts.hasher.Params(), (auth.Params{Memory: 128, Time: 2, Threads: 2}); got != want {
 		t.Errorf("hash policy in force after the reloads: %v, want %v", got, want)
+	}
+	if got := l.main.srv.Auth.Stats().HashSlots; got != 3 {
+		t.Errorf("hash slots after hash-concurrency = 3: %d", got)
+	}
+	sig := larder.NewSignature("pw", "salt")
+	u, err := l.main.srv.Auth.Register(t.Context(), "alice", sig[:])
+	must(t, err)
+	d, err := l.main.srv.Auth.AddDevice(t.Context(), u, "laptop", auth.LNPKeys{})
+	must(t, err)
+	if left := time.Until(d.ExpiresAt); left > 9*time.Hour || left < 8*time.Hour {
+		t.Errorf("a device added after device-lifetime = 9h expires in %v", left)
+	}
+	putFile(t, l.files, "big.bin", bytes.Repeat([]byte("0123456789abcdef"), 64<<10)) // 1 MiB: many blocks
+	if r := rawExchange(t, l.addr(), "alice", sig, "big.bin"); r.status != course.StatusOK || r.inOrder {
+		t.Errorf("a reply after shuffle-blocks = true: %v, in order %v; want its blocks shuffled", r.status, r.inOrder)
 	}
 	for _, key := range []string{"listen", "data", "db", "storage", "audit-sink", "log-format"} {
 		if reloadable(key) {
@@ -425,4 +441,31 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("no request served during the reloads (%d busy)", busy.Load())
 	}
 	t.Logf("%d requests served, %d turned away busy, across 20 reloads", served.Load(), busy.Load())
+}
+
+// TestReloadDocumented: OPERATIONS.md's account of SIGHUP names every key
+// of the configuration file, those a reload applies before "Every other
+// setting needs a restart", the others after it.
+func TestReloadDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "OPERATIONS.md"))
+	must(t, err)
+	_, section, ok := strings.Cut(string(b), "- **SIGHUP**:")
+	if !ok {
+		t.Fatal("OPERATIONS.md has no SIGHUP entry")
+	}
+	section, _, _ = strings.Cut(section, "`larder audit-writer`")
+	applied, restart, ok := strings.Cut(section, "Every other setting needs a restart")
+	if !ok {
+		t.Fatal("OPERATIONS.md's SIGHUP entry does not say which settings need a restart")
+	}
+	for key := range serveKeys() {
+		inApplied := strings.Contains(applied, "`"+key+"`")
+		inRestart := strings.Contains(restart, "`"+key+"`")
+		switch {
+		case reloadable(key) && (!inApplied || inRestart):
+			t.Errorf("%s is applied by SIGHUP, but OPERATIONS.md does not list it so", key)
+		case !reloadable(key) && (!inRestart || inApplied):
+			t.Errorf("%s needs a restart, but OPERATIONS.md does not list it so", key)
+		}
+	}
 }

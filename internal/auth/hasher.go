@@ -38,7 +38,9 @@ type Hasher struct {
 	policy  atomic.Pointer[policy]
 	peppers atomic.Pointer[Peppers] // nil: new hashes have no pepper
 	reload  pepperReload            // see ReloadPeppers
-	sem     chan struct{}           // one token per hash in progress
+	// sem holds one token per hash in progress; SetConcurrency replaces
+	// it, and a hash gives its token back to the pool it took it from.
+	sem atomic.Pointer[chan struct{}]
 
 	// key computes an argon2id key. It is argon2.IDKey, wrapped by the
 	// package's tests to observe how many run at once.
@@ -74,10 +76,8 @@ func NewHasher(p Params, peppers *Peppers, concurrency int) *Hasher {
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency()
 	}
-	h := &Hasher{
-		sem: make(chan struct{}, concurrency),
-		key: argon2Key,
-	}
+	h := &Hasher{key: argon2Key}
+	h.SetConcurrency(concurrency)
 	h.peppers.Store(peppers)
 	h.policy.Store(newPolicy(p))
 	return h
@@ -256,10 +256,11 @@ func (h *Hasher) Hash(ctx context.Context, sig []byte) (string, error) {
 // hashWith is Hash with the parameters p.
 func (h *Hasher) hashWith(ctx context.Context, sig []byte, p Params) (string, error) {
 	v := h.newPHCWith(p)
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer release()
 	d, err := v.digest(h, sig)
 	if err != nil {
 		return "", err // cannot happen: the current pepper is h's
@@ -289,10 +290,11 @@ func (h *Hasher) Verify(ctx context.Context, encoded string, sig []byte) (bool, 
 // verify checks sig against v, which is usable, in the pool if v is slow.
 func (h *Hasher) verify(ctx context.Context, v storedHash, sig []byte) (bool, error) {
 	if v.slow() {
-		if err := h.acquire(ctx); err != nil {
+		release, err := h.acquire(ctx)
+		if err != nil {
 			return false, err
 		}
-		defer h.release()
+		defer release()
 	}
 	ok, err := v.verify(h, sig)
 	if err != nil {
@@ -344,22 +346,34 @@ func (h *Hasher) NeedsRehash(encoded string) bool {
 	return !ok || !h.keptAtLogin(a, string(h.currentKeyID()))
 }
 
-// acquire takes a slot of the pool, waiting for one until ctx ends.
-func (h *Hasher) acquire(ctx context.Context) error {
+// acquire takes a slot of the pool, waiting for one until ctx ends, and
+// returns the function that gives it back.
+func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	// Do not spend a slot on a caller that has already gone.
 	if err := ctx.Err(); err != nil {
-		return busy(err)
+		return nil, busy(err)
 	}
+	sem := *h.sem.Load()
 	select {
-	case h.sem <- struct{}{}:
-		return nil
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
 	case <-ctx.Done():
-		return busy(ctx.Err())
+		return nil, busy(ctx.Err())
 	}
 }
 
-// release gives back the slot that acquire took.
-func (h *Hasher) release() { <-h.sem }
+// SetConcurrency sets how many slow hashes h computes at once, n ≤ 0
+// meaning DefaultConcurrency(), while h is in use (a server's reload): the
+// hashes that start from then on share n slots; those in progress, and
+// those already waiting for a slot, finish under the bound they began
+// with, so that for a while both bounds may run at once.
+func (h *Hasher) SetConcurrency(n int) {
+	if n <= 0 {
+		n = DefaultConcurrency()
+	}
+	sem := make(chan struct{}, n)
+	h.sem.Store(&sem)
+}
 
 func busy(err error) error {
 	return &larder.Error{

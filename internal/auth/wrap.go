@@ -132,10 +132,11 @@ func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
 		return "", err
 	}
 	w := &wrapped{inner: inner, outer: h.newPHCWith(h.Params())}
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer release()
 	if w.outer.hash, err = w.outer.digest(h, inner.storedDigest()); err != nil {
 		return "", unusable(err) // cannot happen: the current pepper is h's
 	}

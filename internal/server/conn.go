@@ -190,7 +190,7 @@ func (h *courseHandler) send(c *conn, ex *exchange) {
 			w.SetBlocksPerWrite(1)
 		}
 		var order func(uint32) uint32
-		if h.shuffleBlocks {
+		if h.shuffleBlocks.Load() {
 			count, _ := course.BlockCount(ex.file.Size)
 			// A short last block sent in the middle would shift every
 			// later block off the segment boundaries of the aligned

@@ -24,7 +24,7 @@ import (
 type courseHandler struct {
 	srv *Server
 
-	shuffleBlocks bool
+	shuffleBlocks atomic.Bool // ShuffleBlocks, which SetShuffleBlocks changes
 
 	downloads downloads      // the replies in flight, for watchAccounts
 	counters  courseCounters // for Stats
@@ -32,7 +32,16 @@ type courseHandler struct {
 
 // newCourseHandler returns the course protocol's handler of s.
 func newCourseHandler(s *Server) *courseHandler {
-	return &courseHandler{srv: s, shuffleBlocks: s.ShuffleBlocks}
+	h := &courseHandler{srv: s}
+	h.shuffleBlocks.Store(s.ShuffleBlocks)
+	return h
+}
+
+// SetShuffleBlocks changes, while serving, what ShuffleBlocks set at
+// start, from the next reply on (a configuration reload).
+func (s *Server) SetShuffleBlocks(on bool) {
+	s.init()
+	s.course.shuffleBlocks.Store(on)
 }
 
 // courseCounters are the course protocol's statistics. Counting an
