@@ -140,17 +140,25 @@ func TestSystemdSockets(t *testing.T) {
 	}
 }
 
+// operationsPart returns the part of docs/OPERATIONS.md after from and
+// before the first until that follows.
+func operationsPart(t *testing.T, from, until string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "OPERATIONS.md"))
+	must(t, err)
+	_, part, ok := strings.Cut(string(b), from)
+	if !ok {
+		t.Fatalf("OPERATIONS.md has no %q", from)
+	}
+	part, _, _ = strings.Cut(part, until)
+	return part
+}
+
 // installSteps returns the commands of OPERATIONS.md's installation
 // steps, "sudo " dropped, comments cut.
 func installSteps(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "OPERATIONS.md"))
-	must(t, err)
-	_, section, ok := strings.Cut(string(b), "# Operations: running as a service\n")
-	if !ok {
-		t.Fatal("OPERATIONS.md has no section \"Operations: running as a service\"")
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := operationsPart(t, "# Operations: running as a service\n", "\n## ")
 	var steps []string
 	for _, line := range strings.Split(section, "\n") {
 		cmd, ok := strings.CutPrefix(line, "    ")

@@ -447,13 +447,7 @@ func TestReloadUnderLoad(t *testing.T) {
 // of the configuration file, those a reload applies before "Every other
 // setting needs a restart", the others after it.
 func TestReloadDocumented(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "OPERATIONS.md"))
-	must(t, err)
-	_, section, ok := strings.Cut(string(b), "- **SIGHUP**:")
-	if !ok {
-		t.Fatal("OPERATIONS.md has no SIGHUP entry")
-	}
-	section, _, _ = strings.Cut(section, "`larder audit-writer`")
+	section := operationsPart(t, "- **SIGHUP**:", "`larder audit-writer`")
 	applied, restart, ok := strings.Cut(section, "Every other setting needs a restart")
 	if !ok {
 		t.Fatal("OPERATIONS.md's SIGHUP entry does not say which settings need a restart")

@@ -43,7 +43,9 @@ const (
 var ErrServerClosed = errors.New("server: closed")
 
 // Server serves the course protocol (Serve) and LNP/1 (ServeLNP). Set its
-// fields before calling either and do not change them afterwards.
+// fields before calling either and do not change them afterwards: what
+// may change while serving changes through SetLimits, SetLoginPolicy and
+// SetShuffleBlocks.
 type Server struct {
 	Auth *auth.Authenticator // accounts; required
 
