@@ -46,7 +46,9 @@ func loadServeConfig(env *Env, args []string) (ServeConfig, *flag.FlagSet, error
 			"SIGHUP reloads the configuration file (the log level, the TLS certificate,\n"+
 			"the pepper file, the hash policy, registration, throttles, quotas, limits and\n"+
 			"timeouts; 'larder config show' marks the settings that need a restart) and\n"+
-			"reopens a jsonl: audit file; it never stops the server or a connection.\n\nFlags:\n")
+			"reopens a jsonl: audit file; it never stops the server or a connection.\n"+
+			"Under systemd socket activation, the sockets named course, native and metrics\n"+
+			"(FileDescriptorName=) replace --listen, --native-listen and --metrics-listen.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if _, err := parseFlags(fs, args); err != nil {
