@@ -123,7 +123,8 @@ func runConfigShow(ctx context.Context, env *Env, args []string) error {
 			"environment, the command line). Passwords in URLs are masked.", args,
 		func(fs *flag.FlagSet) {
 			fs.BoolVar(&asJSON, "json", false, "print a JSON object: file, and settings, a list of key, value (a string,\n"+
-				"number or boolean, as in the file), from, and known (false: the default its help states)")
+				"number or boolean, as in the file), from, known (false: the default its help states), and\n"+
+				"reload (true: a SIGHUP applies it to a running server)")
 		})
 	if err != nil {
 		return err
@@ -142,8 +143,27 @@ func runConfigShow(ctx context.Context, env *Env, args []string) error {
 		}
 	})
 	slices.Sort(names)
+	// Reloadable first, so that an operator sees what a SIGHUP changes.
+	slices.SortStableFunc(names, func(a, b string) int {
+		ra, rb := reloadable(a), reloadable(b)
+		switch {
+		case ra == rb:
+			return 0
+		case ra:
+			return -1
+		}
+		return 1
+	})
+	if !asJSON {
+		fmt.Fprintf(env.Stdout, "\n# Applied to a running server by SIGHUP (systemctl reload larder):\n")
+	}
+	header := false
 	j := configJSON{File: fs.Lookup("config").Value.String(), Settings: []settingJSON{}}
 	for _, n := range names {
+		if !reloadable(n) && !header && !asJSON {
+			fmt.Fprintf(env.Stdout, "\n# Applied at the next restart only:\n")
+			header = true
+		}
 		f := fs.Lookup(n)
 		v, known := showValue(f, from[n].text)
 		where := from[n].where
@@ -151,7 +171,7 @@ func runConfigShow(ctx context.Context, env *Env, args []string) error {
 			where = "default"
 		}
 		if asJSON {
-			j.Settings = append(j.Settings, settingJSON{Key: n, Value: tomlValue(v), From: where, Known: known})
+			j.Settings = append(j.Settings, settingJSON{Key: n, Value: tomlValue(v), From: where, Known: known, Reload: reloadable(n)})
 			continue
 		}
 		if !known {
@@ -220,6 +240,8 @@ type settingJSON struct {
 	Value any    `json:"value"`
 	From  string `json:"from"`
 	Known bool   `json:"known"`
+	// Reload: a SIGHUP applies it to a running server.
+	Reload bool `json:"reload"`
 }
 
 // tomlValue returns the value of v, a value as showValue writes it in

@@ -281,14 +281,29 @@ func startProcessWithStdout(t *testing.T, stdout *os.File, args ...string) *lard
 // process's environment.
 func startProcessEnv(t *testing.T, stdout *os.File, env []string, args ...string) *larderProcess {
 	t.Helper()
-	p := &larderProcess{files: t.TempDir(), stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", p.files,
+	files := t.TempDir()
+	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--native-listen", "127.0.0.1:0", "--data", t.TempDir(), "--files", files,
 		"--hash-memory", "64", "--hash-passes", "1"}, args...)
-	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(append(os.Environ(), "LARDER_TEST_RUN_MAIN=1"), env...)
+	return startProcessArgs(t, stdout, env, files, args...)
+}
+
+// startProcessArgs runs larder with args, all of them, serving files, and
+// waits until it says where it serves the course protocol.
+func startProcessArgs(t *testing.T, stdout *os.File, env []string, files string, args ...string) *larderProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "LARDER_TEST_RUN_MAIN=1"), env...)
 	if stdout != nil {
-		p.cmd.Stdout = stdout
+		cmd.Stdout = stdout
 	}
+	return startProcessCmd(t, cmd, files)
+}
+
+// startProcessCmd starts cmd, larder serve serving files, and waits until
+// it says where it serves the course protocol.
+func startProcessCmd(t *testing.T, cmd *exec.Cmd, files string) *larderProcess {
+	t.Helper()
+	p := &larderProcess{cmd: cmd, files: files, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	p.cmd.Stderr = io.MultiWriter(p.stderr, pw)
 	must(t, p.cmd.Start())
@@ -315,6 +330,8 @@ func startProcessEnv(t *testing.T, stdout *os.File, env []string, args ...string
 	}()
 	select {
 	case p.addr = <-found:
+	case <-p.exited:
+		t.Fatalf("larder exited (%v) before it said where it serves:\n%s", p.err, p.stderr)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("larder did not say where it serves:\n%s", p.stderr)
 	}

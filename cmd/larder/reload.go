@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,16 +12,21 @@ import (
 	"strings"
 
 	"github.com/larderfs/larder"
+	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
 )
 
-// What a SIGHUP reloads without a restart: the log level, the TLS
-// certificate, the pepper file, the throttles, the quotas, whether
-// registration and course-signature logins are open, and a jsonl: audit
-// file (reopened, as logrotate wants). A change to any other setting is
-// reported as needing a restart and left as it runs; a configuration that does not load or
-// validate is refused whole, and the running one kept. Either way the
-// log and the audit trail (server.reload) say what happened.
+// What a SIGHUP reloads without a restart: the settings of reloaders
+// (the log level, registration and signature logins, the throttles, the
+// quotas, the limits and timeouts, the hash policy and concurrency, the
+// device lifetime, shuffled replies, the shutdown grace),
+// the TLS certificate and the pepper file, and a jsonl: audit file
+// (reopened, as logrotate wants). A change to any other setting is
+// reported as needing a restart and left as it runs; a configuration that
+// does not load or validate is refused whole, and the running one kept.
+// Either way the log and the audit trail (server.reload) say what
+// happened.
 
 // loadServeConfig reads larder serve's configuration as at start: the
 // defaults, the configuration file, the environment, and args, the
@@ -38,8 +44,11 @@ func loadServeConfig(env *Env, args []string) (ServeConfig, *flag.FlagSet, error
 			"configuration file (--config; 'larder config check' checks one).\n"+
 			"SIGINT or SIGTERM stops it gracefully; a second one stops it at once.\n"+
 			"SIGHUP reloads the configuration file (the log level, the TLS certificate,\n"+
-			"registration, throttles, quotas, the pepper file; other changes need a\n"+
-			"restart) and reopens a jsonl: audit file; it never stops the server.\n\nFlags:\n")
+			"the pepper file, the hash policy, registration, throttles, quotas, limits and\n"+
+			"timeouts; 'larder config show' marks the settings that need a restart) and\n"+
+			"reopens a jsonl: audit file; it never stops the server or a connection.\n"+
+			"Under systemd socket activation, the sockets named course, native and metrics\n"+
+			"(FileDescriptorName=) replace --listen, --native-listen and --metrics-listen.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if _, err := parseFlags(fs, args); err != nil {
@@ -61,14 +70,7 @@ func (m *Main) ReloadConfig(next ServeConfig, err error) {
 		m.recordReload(ctx, 1, "refused: "+err.Error())
 		return
 	}
-	var done, failed, restart []string
-	for _, key := range m.Config.differences(next) {
-		if applied := m.apply(key, next); applied != "" {
-			done = append(done, applied)
-		} else {
-			restart = append(restart, key)
-		}
-	}
+	done, failed, restart := m.applyChanges(ctx, next)
 	if m.identity != nil && m.Config.LNPListen == next.LNPListen {
 		switch changed, err := m.reloadCertificate(next); {
 		case err != nil:
@@ -93,31 +95,166 @@ func (m *Main) ReloadConfig(next ServeConfig, err error) {
 	m.recordReload(ctx, status, reason)
 }
 
-// apply applies the setting key of next to the running server, if it can
-// change while serving, and returns what it did ("" if it cannot).
-func (m *Main) apply(key string, next ServeConfig) string {
-	c := &m.Config
-	switch key {
-	case "log-level":
-		var l slog.Level
-		if m.Level == nil || l.UnmarshalText([]byte(next.LogLevel)) != nil {
-			return ""
-		}
-		m.Level.Set(l)
-		c.LogLevel = next.LogLevel
-	case "registration", "native-signature-logins":
+// reloader applies, while serving, the settings named by keys, which
+// change together: apply takes them from next into the running server
+// and m.Config, or returns why it could not (and changes nothing).
+type reloader struct {
+	keys  []string
+	apply func(m *Main, ctx context.Context, next *ServeConfig) error
+}
+
+// limitKeys are the settings of server.Limits.
+var limitKeys = []string{"max-conns", "max-conns-per-address", "max-sessions-per-user", "max-transfers-per-user",
+	"request-timeout", "write-timeout", "native-idle-timeout", "audit-unauthenticated"}
+
+// reloaders are the settings a SIGHUP applies; every other one (see
+// reloadable) waits for a restart.
+var reloaders = []reloader{
+	{[]string{"log-level"}, (*Main).reloadLogLevel},
+	{[]string{"registration", "native-signature-logins"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		c := &m.Config
 		c.Registration, c.SignatureLogins = next.Registration, next.SignatureLogins
 		m.srv.SetLoginPolicy(c.Registration == "closed", c.SignatureLogins == "closed")
-	case "throttle-pair", "throttle-address", "throttle-account", "throttle-delay":
-		c.Throttle = next.Throttle
-		m.throttle.SetLimits(c.Throttle)
-	case "quota-bytes", "quota-files":
-		c.Quota = next.Quota
-		m.srv.Files.SetQuota(c.Quota)
-	default:
-		return ""
+		return nil
+	}},
+	{[]string{"throttle-pair", "throttle-address", "throttle-account", "throttle-delay"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.Throttle = next.Throttle
+		m.throttle.SetLimits(next.Throttle)
+		return nil
+	}},
+	{[]string{"quota-bytes", "quota-files"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.Quota = next.Quota
+		m.srv.Files.SetQuota(next.Quota)
+		return nil
+	}},
+	{limitKeys, func(m *Main, _ context.Context, next *ServeConfig) error {
+		c := &m.Config
+		c.MaxConns, c.MaxConnsPerAddress, c.MaxSessionsPerUser, c.MaxTransfersPerUser =
+			next.MaxConns, next.MaxConnsPerAddress, next.MaxSessionsPerUser, next.MaxTransfersPerUser
+		c.RequestTimeout, c.WriteTimeout, c.LNPIdleTimeout = next.RequestTimeout, next.WriteTimeout, next.LNPIdleTimeout
+		c.AuditUnauthBurst, c.AuditUnauthEvery = next.AuditUnauthBurst, next.AuditUnauthEvery
+		m.srv.SetLimits(c.limits())
+		return nil
+	}},
+	{[]string{"hash-memory", "hash-passes", "hash-lanes", "hash-lower-policy"}, (*Main).reloadHashPolicy},
+	{[]string{"hash-concurrency"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.HashConcurrency = next.HashConcurrency
+		m.accounts.hasher.SetConcurrency(next.HashConcurrency)
+		return nil
+	}},
+	{[]string{"device-lifetime"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.DeviceLifetime = next.DeviceLifetime
+		m.srv.Auth.SetDeviceLifetime(next.DeviceLifetime)
+		return nil
+	}},
+	{[]string{"shuffle-blocks"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.ShuffleBlocks = next.ShuffleBlocks
+		m.srv.SetShuffleBlocks(next.ShuffleBlocks)
+		return nil
+	}},
+	{[]string{"shutdown-grace"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.ShutdownGrace = next.ShutdownGrace
+		return nil
+	}},
+	{[]string{"audit-drain-timeout"}, func(m *Main, _ context.Context, next *ServeConfig) error {
+		m.Config.Audit.DrainTimeout = next.Audit.DrainTimeout
+		return nil
+	}},
+}
+
+// reloadable reports whether a SIGHUP applies the setting key (a key of
+// the configuration file) to the running server; the TLS files are read
+// again at every SIGHUP.
+func reloadable(key string) bool {
+	if key == "tls-cert" || key == "tls-key" {
+		return true
 	}
-	return key
+	for _, r := range reloaders {
+		if slices.Contains(r.keys, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyChanges applies the settings of next that differ from the running
+// ones and a SIGHUP can change, and returns the keys applied, what failed
+// and why, and the keys that need a restart.
+func (m *Main) applyChanges(ctx context.Context, next ServeConfig) (done, failed, restart []string) {
+	changed := m.Config.differences(next)
+	for _, r := range reloaders {
+		var keys []string
+		for _, k := range changed {
+			if slices.Contains(r.keys, k) {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		if err := r.apply(m, ctx, &next); err != nil {
+			failed = append(failed, strings.Join(keys, ", ")+": "+err.Error())
+			continue
+		}
+		done = append(done, keys...)
+	}
+	for _, k := range changed {
+		if !reloadable(k) {
+			restart = append(restart, k)
+		}
+	}
+	return done, failed, restart
+}
+
+func (m *Main) reloadLogLevel(_ context.Context, next *ServeConfig) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(next.LogLevel)); err != nil {
+		return err // validate refused it already
+	}
+	if m.Level == nil {
+		return errors.New("this logger's level is fixed")
+	}
+	m.Level.Set(l)
+	m.Config.LogLevel = next.LogLevel
+	return nil
+}
+
+// reloadHashPolicy makes next's hash policy the one new hashes use,
+// recording it for the admin commands as a start does, and refusing, as a
+// start does, one weaker than the recorded policy without
+// hash-lower-policy.
+func (m *Main) reloadHashPolicy(ctx context.Context, next *ServeConfig) error {
+	p := next.Hash
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("bad password-hash parameters: %w", err)
+	}
+	if err := recordPolicy(ctx, m.accounts.db, p, next.LowerHashPolicy, m.Logger); err != nil {
+		return err
+	}
+	if err := m.accounts.hasher.SetParams(p); err != nil {
+		return err
+	}
+	m.Config.Hash, m.Config.LowerHashPolicy = p, next.LowerHashPolicy
+	if !p.MeetsOWASPMinimum() {
+		m.Logger.Warn("password-hash parameters are below OWASP's minimum: new hashes are weaker than OWASP advises (stored ones are never lowered); for tests only",
+			"params", p.String(), "owasp_minimum", auth.DefaultParams.String())
+	}
+	return nil
+}
+
+// limits returns c's limits and timeouts for the server.
+func (c *ServeConfig) limits() server.Limits {
+	return server.Limits{
+		MaxConns:            c.MaxConns,
+		MaxConnsPerAddress:  noLimit(c.MaxConnsPerAddress),
+		MaxSessionsPerUser:  noLimit(c.MaxSessionsPerUser),
+		MaxTransfersPerUser: c.MaxTransfersPerUser,
+		RequestTimeout:      c.RequestTimeout,
+		WriteTimeout:        c.WriteTimeout,
+		IdleTimeout:         c.LNPIdleTimeout,
+		AuditUnauthBurst:    c.AuditUnauthBurst,
+		AuditUnauthEvery:    c.AuditUnauthEvery,
+	}
 }
 
 func listOrNone(s []string) string {
@@ -187,9 +324,12 @@ func (c ServeConfig) differences(next ServeConfig) []string {
 // flag's variable, read from the field it points into.
 func flagValues(c ServeConfig) map[string]string {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	c.define(fs) // the flags' defaults are c's values, and print as such
+	c.define(fs)
 	vals := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) { vals[f.Name] = f.DefValue })
+	// Each flag's value, not its default: define gives some flags a
+	// default of their own (quota-files 0, hash-lower-policy false), not
+	// c's value, and a change of theirs went unseen.
+	fs.VisitAll(func(f *flag.Flag) { vals[f.Name] = f.Value.String() })
 	// Flags parsed by functions print no default: compare their fields.
 	th := c.Throttle
 	for name, v := range map[string]any{

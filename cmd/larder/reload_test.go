@@ -56,7 +56,7 @@ func (n *notifySocket) next(t *testing.T) string {
 func TestServeProcessSystemdAndReload(t *testing.T) {
 	ns := newNotifySocket(t)
 	conf := filepath.Join(t.TempDir(), "larder.toml")
-	must(t, os.WriteFile(conf, []byte("log-level = \"warn\"\nmax-conns = 100\n"), 0o600))
+	must(t, os.WriteFile(conf, []byte("log-level = \"warn\"\naudit-queue = 100\n"), 0o600))
 	p := startProcessEnv(t, nil, []string{"NOTIFY_SOCKET=" + ns.path, "LARDER_CONFIG=" + conf})
 	if msg := ns.next(t); !strings.Contains(msg, "READY=1") || !strings.Contains(msg, "STATUS=serving") {
 		t.Fatalf("first notification %q, want READY=1 with a status", msg)
@@ -77,7 +77,7 @@ func TestServeProcessSystemdAndReload(t *testing.T) {
 	_, err = c.Write(req[:10])
 	must(t, err)
 
-	must(t, os.WriteFile(conf, []byte("log-level = \"debug\"\nmax-conns = 200\n"), 0o600))
+	must(t, os.WriteFile(conf, []byte("log-level = \"debug\"\naudit-queue = 200\n"), 0o600))
 	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
 	if msg := ns.next(t); !strings.Contains(msg, "RELOADING=1") || !strings.Contains(msg, "MONOTONIC_USEC=") {
 		t.Errorf("notification at SIGHUP %q, want RELOADING=1 with MONOTONIC_USEC", msg)
@@ -87,11 +87,11 @@ func TestServeProcessSystemdAndReload(t *testing.T) {
 	}
 	waitUntil(t, "the reload logged", func() bool { return strings.Contains(p.stderr.String(), "SIGHUP: configuration reloaded") })
 	log := p.stderr.String()
-	if !strings.Contains(log, "applied=[log-level]") || !strings.Contains(log, "needs_restart=[max-conns]") {
-		t.Errorf("the reload's log line: want log-level debug applied and max-conns needing a restart:\n%s", log)
+	if !strings.Contains(log, "applied=[log-level]") || !strings.Contains(log, "needs_restart=[audit-queue]") {
+		t.Errorf("the reload's log line: want log-level debug applied and audit-queue needing a restart:\n%s", log)
 	}
 
-	must(t, os.WriteFile(conf, []byte("log-level = \"debug\"\nmax-conns = \n"), 0o600))
+	must(t, os.WriteFile(conf, []byte("log-level = \"debug\"\naudit-queue = \n"), 0o600))
 	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
 	ns.next(t) // RELOADING
 	ns.next(t) // READY: the server goes on
@@ -125,7 +125,7 @@ func TestReloadRecordsEvent(t *testing.T) {
 	l.main.Level, l.main.Logger = lv, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: lv}))
 	next := l.cfg
 	next.LogLevel = "debug"
-	next.MaxConns = 7
+	next.Audit.QueueSize = 7
 	l.main.ReloadConfig(next, nil)
 	if !l.main.Logger.Enabled(t.Context(), slog.LevelDebug) {
 		t.Error("the reloaded log level debug is not in force")
@@ -143,7 +143,7 @@ func TestReloadRecordsEvent(t *testing.T) {
 	if len(events) != 2 {
 		t.Fatalf("server.reload events: %+v, want 2", events)
 	}
-	if ev := events[0]; ev.Status != 0 || ev.Reason != "applied: log-level; needs a restart: max-conns" {
+	if ev := events[0]; ev.Status != 0 || ev.Reason != "applied: log-level; needs a restart: audit-queue" {
 		t.Errorf("the reload's event: %+v", ev)
 	}
 	if ev := events[1]; ev.Status != 1 || !strings.Contains(ev.Reason, `refused: larder.toml:2:1: unknown key "x"`) {
@@ -195,12 +195,15 @@ func TestReloadDifferences(t *testing.T) {
 	changes := map[string]string{
 		"throttle-pair": "3/10s", "quota-bytes": "1GiB", "hash-memory": "40000", "audit-retention": "30d",
 		"min-free": "5%", "max-conns": "7", "registration": "closed", "log-level": "debug",
+		// Flags whose default is not the configuration's value.
+		"quota-files": "9", "hash-lower-policy": "true", "storage": "s3://b?endpoint=http://127.0.0.1:1&region=r",
+		"device-lifetime": "1h", "shuffle-blocks": "true", "metrics-listen": "127.0.0.1:0", "files": "/srv",
 	}
 	for k, v := range changes {
 		must(t, fs.Set(k, v))
 	}
 	got := strings.Join(cur.differences(next), " ")
-	if want := "audit-retention hash-memory log-level max-conns min-free quota-bytes registration throttle-pair"; got != want {
+	if want := "audit-retention device-lifetime files hash-lower-policy hash-memory log-level max-conns metrics-listen min-free quota-bytes quota-files registration shuffle-blocks storage throttle-pair"; got != want {
 		t.Errorf("differences: %q, want %q", got, want)
 	}
 	if d := cur.differences(cur); len(d) != 0 {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -102,6 +104,8 @@ func defaultServeConfig(getenv func(string) string) ServeConfig {
 		LNPListen:           "127.0.0.1:23457",
 		MaxTransfersPerUser: server.DefaultMaxTransfersPerUser,
 		LNPIdleTimeout:      server.DefaultIdleTimeout,
+		DeviceLifetime:      auth.DefaultDeviceLifetime,
+		Storage:             "local",
 		SignatureLogins:     "open",
 		MinFree:             disk.DefaultMinFree,
 		AuthCacheTTL:        auth.DefaultCacheTTL,
@@ -127,6 +131,14 @@ func (c *ServeConfig) validate() error {
 		return usageError("bad --registration %q: want open or closed", c.Registration)
 	case c.SignatureLogins != "open" && c.SignatureLogins != "closed":
 		return usageError("bad --native-signature-logins %q: want open or closed", c.SignatureLogins)
+	case c.MaxConns < 1:
+		// The server would read 0 as its default, 4096: an operator who
+		// meant to let no one in would let everyone in.
+		return usageError("--max-conns must be at least 1, got %d", c.MaxConns)
+	case c.RequestTimeout <= 0 || c.WriteTimeout <= 0:
+		return usageError("--request-timeout and --write-timeout must be more than 0, got %v and %v", c.RequestTimeout, c.WriteTimeout)
+	case c.ShutdownGrace < 0:
+		return usageError("--shutdown-grace may not be negative, got %v (0 cuts transfers off at once)", c.ShutdownGrace)
 	case c.MaxConnsPerAddress < 0 || c.MaxSessionsPerUser < 0:
 		return usageError("--max-conns-per-address and --max-sessions-per-user may not be negative (0 is no limit)")
 	case c.Profiling && c.MetricsListen == "":
@@ -192,14 +204,15 @@ func checkListen(addr string) error {
 }
 
 // define declares the flags of larder serve on fs, with c's values as
-// defaults; they are also the keys of the configuration file
-// (configfile.go).
+// defaults (every one: a flag sets its variable to its default, and a
+// reload compares configurations through their flags, flagValues); they
+// are also the keys of the configuration file (configfile.go).
 func (c *ServeConfig) define(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "`address` of the course protocol (the course's port by default), or off to serve the native protocol only")
 	c.AccountConfig.define(fs)
-	fs.BoolVar(&c.LowerHashPolicy, "hash-lower-policy", false, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
-	fs.StringVar(&c.FilesDir, "files", "", "`folder` to serve (default: the data folder's files/)")
-	fs.StringVar(&c.Storage, "storage", "local", "where the shared area and the users' files live: local (--files and DATA/spaces), or an S3-compatible bucket,\n"+
+	fs.BoolVar(&c.LowerHashPolicy, "hash-lower-policy", c.LowerHashPolicy, "accept --hash-… parameters weaker than the policy the servers recorded (new hashes become weaker; stored ones are never lowered)")
+	fs.StringVar(&c.FilesDir, "files", c.FilesDir, "`folder` to serve (default: the data folder's files/)")
+	fs.StringVar(&c.Storage, "storage", c.Storage, "where the shared area and the users' files live: local (--files and DATA/spaces), or an S3-compatible bucket,\n"+
 		"`s3://BUCKET/PREFIX?endpoint=URL&region=REGION&path-style=true`, shared by servers on one --db (credentials from\n"+
 		"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials, never this flag; docs/OPERATIONS.md)")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "connections served at once; more are told the server is busy")
@@ -208,25 +221,25 @@ func (c *ServeConfig) define(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time a client has to take each batch of reply blocks")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGINT/SIGTERM, time given to transfers in flight")
 	fs.StringVar(&c.Registration, "registration", c.Registration, "registration `policy`: open (as the course server) or closed")
-	fs.BoolVar(&c.ShuffleBlocks, "shuffle-blocks", false, "send reply blocks in random order, as the course server does")
+	fs.BoolVar(&c.ShuffleBlocks, "shuffle-blocks", c.ShuffleBlocks, "send reply blocks in random order, as the course server does")
 	c.Audit.define(fs)
 	fs.StringVar(&c.LNPListen, "native-listen", c.LNPListen, "`address` of the native protocol (LNP/1, TLS 1.3), or off")
-	fs.BoolVar(&c.InsecurePlaintextLNP, "insecure-plaintext-native", false, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
-	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` (PEM, chain) from a CA for the native protocol (default: a self-signed one made in DATA/tls)")
-	fs.StringVar(&c.TLSKey, "tls-key", "", "the key `file` of --tls-cert, mode 0600")
+	fs.BoolVar(&c.InsecurePlaintextLNP, "insecure-plaintext-native", c.InsecurePlaintextLNP, "serve the native protocol without TLS: passwords' signatures and files in the clear (tests on loopback only)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate `file` (PEM, chain) from a CA for the native protocol (default: a self-signed one made in DATA/tls)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "the key `file` of --tls-cert, mode 0600")
 	fs.Func("quota-bytes", "most `bytes` in each user's private space (suffixes KiB, MiB, GiB, TiB; default none)", sizeFlag(&c.Quota.Bytes))
-	fs.Int64Var(&c.Quota.Files, "quota-files", 0, "most files in each user's private space (default none)")
+	fs.Int64Var(&c.Quota.Files, "quota-files", c.Quota.Files, "most files in each user's private space (default none)")
 	fs.IntVar(&c.MaxTransfersPerUser, "max-transfers-per-user", c.MaxTransfersPerUser, "uploads and downloads one user may run at once")
 	fs.IntVar(&c.MaxSessionsPerUser, "max-sessions-per-user", c.MaxSessionsPerUser, "native sessions one account may hold at once; one more login is told BUSY; 0 for no limit")
 	fs.DurationVar(&c.LNPIdleTimeout, "native-idle-timeout", c.LNPIdleTimeout, "how long a native session may wait between requests")
 	fs.StringVar(&c.SignatureLogins, "native-signature-logins", c.SignatureLogins, "`open`: an account not yet enrolled for the native protocol's channel-bound login\n"+
 		"may log in once with its course signature, and enrolls; closed: the course signature never\n"+
 		"opens the native protocol (docs/SECURITY.md)")
-	fs.DurationVar(&c.DeviceLifetime, "device-lifetime", auth.DefaultDeviceLifetime, "how long a device credential made by 'larder login' logs in without the password")
+	fs.DurationVar(&c.DeviceLifetime, "device-lifetime", c.DeviceLifetime, "how long a device credential made by 'larder login' logs in without the password")
 	fs.Func("min-free", "free disk space kept on each file system the server writes, which uploads may not take: a `size` (512MiB), a percentage of the file system (2%), 0 for none, or auto (default: the smaller of 1% and 256MiB)", minFreeFlag(&c.MinFree))
-	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
-	fs.BoolVar(&c.Profiling, "pprof", false, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "`address` of an HTTP listener serving Prometheus metrics at /metrics and health at /healthz (default: none)")
+	fs.BoolVar(&c.Profiling, "pprof", c.Profiling, "also serve Go's runtime profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the --metrics-listen address; unauthenticated, like /metrics")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the whole run, from start to shutdown, to `file` (for go tool pprof)")
 	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", c.AuthCacheTTL, "how long a successful password check is remembered; more than 0 (1ns: every login runs the hash)")
 	fs.IntVar(&c.AuthCacheEntries, "auth-cache-entries", c.AuthCacheEntries, "most password checks remembered at once; at least 1")
 	th := &c.Throttle
@@ -285,7 +298,20 @@ func runServe(ctx context.Context, env *Env, args []string) (err error) {
 		}
 		defer stop()
 	}
-	m := &Main{Config: cfg, Logger: logger, Level: level, Stdout: env.Stdout}
+	inherited, err := inheritedListeners(&cfg, logger)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if len(inherited) > 0 {
+		var names []string
+		for _, s := range socketNames {
+			if ln := inherited[s.name]; ln != nil {
+				names = append(names, s.name+" "+ln.Addr().String())
+			}
+		}
+		logger.Info("socket activation: serving on the sockets the service manager passed", "sockets", names)
+	}
+	m := &Main{Config: cfg, Logger: logger, Level: level, Stdout: env.Stdout, Listeners: inherited}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -313,15 +339,16 @@ wait:
 		}
 	}
 	notifyStopping(logger)
-	logger.Info("shutting down", "grace", cfg.ShutdownGrace, "connections", m.srv.Conns())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	grace := m.Config.ShutdownGrace // as the last reload left it
+	logger.Info("shutting down", "grace", grace, "connections", m.srv.Conns())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err = m.Shutdown(sctx)
 	if cerr := m.Close(); err == nil {
 		err = cerr
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("transfers still running after the %v grace period were cut off", cfg.ShutdownGrace)
+		return fmt.Errorf("transfers still running after the %v grace period were cut off", grace)
 	}
 	return err
 }
@@ -370,6 +397,11 @@ type Main struct {
 	Logger *slog.Logger
 	Level  *slog.LevelVar // the Logger's level, which a reload sets; nil: fixed
 	Stdout io.Writer      // where --audit-sink stdout writes; nil means os.Stdout
+	// Listeners are the sockets the service manager passed (socket
+	// activation), by name: course, native, metrics. Open serves each
+	// protocol on its socket if there is one, else listens on its
+	// configured address; Close closes them.
+	Listeners map[string]net.Listener
 
 	accounts *accounts
 	audit    *auditTrail // nil with --audit-sink off
@@ -381,6 +413,7 @@ type Main struct {
 	cert     atomic.Pointer[tls.Certificate] // the identity's, served to new connections
 	stopOnce sync.Once                       // records server.stop and closes the audit trail
 	files    *disk.Store
+	filesDir string // the served folder, "" with --storage s3://…
 	srv      *server.Server
 	ln       net.Listener
 
@@ -420,13 +453,23 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("storage: %w", err)
 		}
 	} else {
-		if cfg.FilesDir == "" {
-			cfg.FilesDir = filepath.Join(cfg.DataDir, "files")
-			if err := os.MkdirAll(cfg.FilesDir, 0o750); err != nil {
+		// The configuration keeps "" for the default, as the file does,
+		// so that a reload sees no change in it.
+		m.filesDir = cfg.FilesDir
+		def := filepath.Join(cfg.DataDir, "files")
+		if m.filesDir == "" || filepath.Clean(m.filesDir) == def {
+			// The default is made at the first start, given or not
+			// (dist/larder.toml names it); another folder must exist, so
+			// that a mistyped path is not served empty.
+			m.filesDir = cmp.Or(m.filesDir, def)
+			if err := os.MkdirAll(m.filesDir, 0o750); err != nil {
 				return fmt.Errorf("served folder: %w", err)
 			}
 		}
-		if m.files, err = disk.Open(cfg.FilesDir); err != nil {
+		if m.files, err = disk.Open(m.filesDir); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("the served folder %s does not exist: create it, or leave files unset to serve %s, which larder makes", m.filesDir, def)
+			}
 			return fmt.Errorf("served folder: %w", err)
 		}
 	}
@@ -449,21 +492,22 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	authn.SetMockKey(mockKey)
+	lim := cfg.limits() // as a reload sets them
 	m.srv = &server.Server{
 		Auth:                 authn,
 		Logger:               m.Logger,
-		MaxConns:             cfg.MaxConns,
-		MaxConnsPerAddress:   noLimit(cfg.MaxConnsPerAddress),
-		MaxSessionsPerUser:   noLimit(cfg.MaxSessionsPerUser),
-		AuditUnauthBurst:     cfg.AuditUnauthBurst,
-		AuditUnauthEvery:     cfg.AuditUnauthEvery,
-		RequestTimeout:       cfg.RequestTimeout,
-		WriteTimeout:         cfg.WriteTimeout,
+		MaxConns:             lim.MaxConns,
+		MaxConnsPerAddress:   lim.MaxConnsPerAddress,
+		MaxSessionsPerUser:   lim.MaxSessionsPerUser,
+		AuditUnauthBurst:     lim.AuditUnauthBurst,
+		AuditUnauthEvery:     lim.AuditUnauthEvery,
+		RequestTimeout:       lim.RequestTimeout,
+		WriteTimeout:         lim.WriteTimeout,
 		ClosedRegistration:   cfg.Registration == "closed",
 		CloseSignatureLogins: cfg.SignatureLogins == "closed",
 		ShuffleBlocks:        cfg.ShuffleBlocks,
-		MaxTransfersPerUser:  cfg.MaxTransfersPerUser,
-		IdleTimeout:          cfg.LNPIdleTimeout,
+		MaxTransfersPerUser:  lim.MaxTransfersPerUser,
+		IdleTimeout:          lim.IdleTimeout,
 		Name:                 serverVersion(),
 	}
 	// No TCP keepalive probes: every connection carries one request under
@@ -471,7 +515,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// deadlines do not, and setting them costs a syscall per accept.
 	lc := net.ListenConfig{KeepAlive: -1}
 	if cfg.Listen != "off" {
-		if m.ln, err = lc.Listen(ctx, "tcp", cfg.Listen); err != nil {
+		if m.ln, err = m.listen(ctx, lc, "course", cfg.Listen); err != nil {
 			return err
 		}
 	}
@@ -500,8 +544,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.srv.Audit, authn.Audit = m.audit.recorder(), m.audit.recorder()
 	m.audit.Record(ctx, larder.Event{Kind: larder.EventServerStart, Reason: m.startReason()})
-	if cfg.MetricsListen != "" {
-		if m.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsListen); err != nil {
+	if cfg.MetricsListen != "" || m.Listeners["metrics"] != nil {
+		if m.metricsLn, err = m.listen(ctx, lc, "metrics", cfg.MetricsListen); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		build := version.Read()
@@ -636,14 +680,14 @@ func (m *Main) MetricsAddr() net.Addr {
 }
 
 // FilesDir returns the served folder ("" with --storage s3://…).
-func (m *Main) FilesDir() string { return m.Config.FilesDir }
+func (m *Main) FilesDir() string { return m.filesDir }
 
 // serving names what is served: the served folder, or the bucket.
 func (m *Main) serving() string {
 	if m.bucket != nil {
 		return m.Config.Storage
 	}
-	return m.Config.FilesDir
+	return m.filesDir
 }
 
 // Serve serves until Shutdown or Close; it then returns nil.
@@ -715,6 +759,9 @@ func (m *Main) Close() error {
 		if err := m.lnpLn.Close(); !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
+	}
+	for _, ln := range m.Listeners {
+		ln.Close() // those Open did not get to; the others are closed
 	}
 	if m.spaces != nil {
 		errs = append(errs, m.spaces.Close())
@@ -788,7 +835,7 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 			return err
 		}
 	}
-	ln, err := lc.Listen(ctx, "tcp", cfg.LNPListen)
+	ln, err := m.listen(ctx, lc, "native", cfg.LNPListen)
 	if err != nil {
 		return fmt.Errorf("native protocol: %w", err)
 	}

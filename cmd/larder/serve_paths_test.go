@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,5 +182,38 @@ func TestServedFolderRefusalSaysWhatToDo(t *testing.T) {
 	err := openMain(t, cfg)
 	if err == nil || !strings.Contains(err.Error(), "--files") {
 		t.Errorf("got %v, want it to name --files", err)
+	}
+}
+
+// TestServeFilesFolderMade: the served folder DATA/files is made at the
+// first start whether the configuration names it (as dist/larder.toml
+// does) or not; another folder that does not exist is refused, saying so.
+func TestServeFilesFolderMade(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files func(data string) string
+		want  string // "" to start
+	}{
+		{"default", func(string) string { return "" }, ""},
+		{"named", func(data string) string { return filepath.Join(data, "files") }, ""},
+		{"named with a slash", func(data string) string { return filepath.Join(data, "files") + "/" }, ""},
+		{"missing", func(data string) string { return filepath.Join(filepath.Dir(data), "nonexistent") }, "does not exist: create it, or leave files unset"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testServeConfig(t)
+			cfg.DataDir = filepath.Join(t.TempDir(), "data") // not made yet: a first start
+			cfg.FilesDir = tc.files(cfg.DataDir)
+			m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			err := m.Open(t.Context())
+			if err == nil {
+				defer m.Close()
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Open: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Open: %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -40,8 +41,10 @@ type Authenticator struct {
 	// and refuses to add one.
 	Devices larder.DeviceStore
 	// DeviceLifetime is how long a new device credential logs in; zero
-	// means DefaultDeviceLifetime.
+	// means DefaultDeviceLifetime. SetDeviceLifetime changes it while a
+	// is in use.
 	DeviceLifetime time.Duration
+	lifetime       atomic.Pointer[time.Duration] // SetDeviceLifetime's, once called
 }
 
 // New returns an Authenticator over store that hashes with hasher,

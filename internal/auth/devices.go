@@ -168,7 +168,7 @@ func (a *Authenticator) AddDevice(ctx context.Context, u *larder.User, label str
 	if err := larder.ValidateNewName("device label", label); err != nil {
 		return nil, err
 	}
-	d := &larder.Device{UserID: u.ID, Label: label, ExpiresAt: time.Now().Add(cmpDuration(a.DeviceLifetime, DefaultDeviceLifetime)).UTC()}
+	d := &larder.Device{UserID: u.ID, Label: label, ExpiresAt: time.Now().Add(a.deviceLifetime()).UTC()}
 	rand.Read(d.ID[:])
 	if d.Credential, err = a.hasher.SealDevice(u.Name, d.ID, k); err != nil {
 		return nil, err
@@ -177,6 +177,20 @@ func (a *Authenticator) AddDevice(ctx context.Context, u *larder.User, label str
 		return nil, err
 	}
 	return d, nil
+}
+
+// SetDeviceLifetime sets DeviceLifetime while a is in use (a server's
+// reload), for the device credentials made from then on; those made
+// before keep their expiry.
+func (a *Authenticator) SetDeviceLifetime(d time.Duration) { a.lifetime.Store(&d) }
+
+// deviceLifetime is how long a device credential made now logs in.
+func (a *Authenticator) deviceLifetime() time.Duration {
+	d := a.DeviceLifetime
+	if p := a.lifetime.Load(); p != nil {
+		d = *p
+	}
+	return cmpDuration(d, DefaultDeviceLifetime)
 }
 
 func cmpDuration(d, def time.Duration) time.Duration {

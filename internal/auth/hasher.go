@@ -32,17 +32,15 @@ const (
 //
 // Its policy is its Params and the current pepper of its Peppers: Hash makes
 // hashes by that policy, Verify accepts every supported scheme (doc.go), and
-// NeedsRehash tells which stored hashes differ from the policy.
+// NeedsRehash tells which stored hashes differ from the policy. SetParams
+// changes the policy while it is in use.
 type Hasher struct {
-	params    Params
-	peppers   atomic.Pointer[Peppers] // nil: new hashes have no pepper
-	reload    pepperReload            // see ReloadPeppers
-	sem       chan struct{}           // one token per hash in progress
-	maxMemory uint32                  // KiB; see verifyMemoryCap
-	maxTime   uint32
-
-	// dummy is a hash by the policy of nothing at all, for VerifyDummy.
-	dummy *phc
+	policy  atomic.Pointer[policy]
+	peppers atomic.Pointer[Peppers] // nil: new hashes have no pepper
+	reload  pepperReload            // see ReloadPeppers
+	// sem holds one token per hash in progress; SetConcurrency replaces
+	// it, and a hash gives its token back to the pool it took it from.
+	sem atomic.Pointer[chan struct{}]
 
 	// key computes an argon2id key. It is argon2.IDKey, wrapped by the
 	// package's tests to observe how many run at once.
@@ -78,19 +76,48 @@ func NewHasher(p Params, peppers *Peppers, concurrency int) *Hasher {
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency()
 	}
-	h := &Hasher{
+	h := &Hasher{key: argon2Key}
+	h.SetConcurrency(concurrency)
+	h.peppers.Store(peppers)
+	h.policy.Store(newPolicy(p))
+	return h
+}
+
+// policy is what a Hasher derives from its Params; it is replaced whole
+// by SetParams, never changed, so that one operation reads one policy.
+type policy struct {
+	params    Params
+	maxMemory uint32 // KiB; see verifyMemoryCap
+	maxTime   uint32
+
+	// dummy is a hash by the policy of nothing at all, for VerifyDummy:
+	// a random "hash" costs as much to check as a real one, and matches
+	// nothing. Its keyid is set at each use.
+	dummy *phc
+}
+
+func newPolicy(p Params) *policy {
+	d := &phc{params: p, salt: make([]byte, saltLen), hash: make([]byte, keyLen)}
+	rand.Read(d.salt)
+	rand.Read(d.hash)
+	return &policy{
 		params:    p,
-		sem:       make(chan struct{}, concurrency),
 		maxMemory: max(verifyMemoryCap, p.Memory),
 		maxTime:   max(verifyTimeCap, p.Time),
-		key:       argon2Key,
+		dummy:     d,
 	}
-	h.peppers.Store(peppers)
-	// A random "hash" costs as much to check as a real one, and matches
-	// nothing.
-	h.dummy = h.newPHC()
-	rand.Read(h.dummy.hash)
-	return h
+}
+
+// SetParams makes p h's parameters, for every hash made from now on (new
+// hashes, rehashes at login, and the dummy hash of unknown names, which
+// costs what p costs); a hash being computed keeps the parameters it began
+// with. It returns an error, and changes nothing, if p is invalid.
+func (h *Hasher) SetParams(p Params) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	h.policy.Store(newPolicy(p))
+	return nil
 }
 
 func argon2Key(secret, salt []byte, p Params, keyLen uint32) []byte {
@@ -98,13 +125,11 @@ func argon2Key(secret, salt []byte, p Params, keyLen uint32) []byte {
 }
 
 // Params returns the parameters with which h makes new hashes.
-func (h *Hasher) Params() Params { return h.params }
+func (h *Hasher) Params() Params { return h.policy.Load().params }
 
-// newPHC returns an argon2id hash by h's policy with a fresh random salt,
-// and a zero hash of the standard length for the caller to fill in.
-func (h *Hasher) newPHC() *phc { return h.newPHCWith(h.params) }
-
-// newPHCWith is newPHC with the parameters p instead of h's.
+// newPHCWith returns an argon2id hash with the parameters p, a fresh
+// random salt and the current pepper, and a zero hash of the standard
+// length for the caller to fill in.
 func (h *Hasher) newPHCWith(p Params) *phc {
 	salt := make([]byte, saltLen)
 	rand.Read(salt) // never fails: since Go 1.24 it crashes the program instead
@@ -131,7 +156,7 @@ func (h *Hasher) isCurrent(v *phc) bool {
 // matchesPolicy reports whether v has h's parameters, the pepper pepperID
 // (none if "") and the lengths that Hash uses.
 func (h *Hasher) matchesPolicy(v *phc, pepperID string) bool {
-	return v.params == h.params && string(v.keyID) == pepperID &&
+	return v.params == h.Params() && string(v.keyID) == pepperID &&
 		len(v.salt) == saltLen && len(v.hash) == keyLen
 }
 
@@ -141,7 +166,7 @@ func (h *Hasher) matchesPolicy(v *phc, pepperID string) bool {
 // lanes). A hash stronger than the policy in some parameter is kept, so
 // that a login under a lowered policy never weakens a hash.
 func (h *Hasher) keptAtLogin(v *phc, pepperID string) bool {
-	p := h.params
+	p := h.Params()
 	return v.params.Memory >= p.Memory && v.params.Time >= p.Time && v.params.Threads >= p.Threads &&
 		string(v.keyID) == pepperID && len(v.salt) == saltLen && len(v.hash) == keyLen
 }
@@ -152,7 +177,8 @@ func (h *Hasher) keptAtLogin(v *phc, pepperID string) bool {
 // one's, if argon2id), so that the new hash is never weaker than the old
 // in any parameter. They are h's for every other scheme.
 func (h *Hasher) rehashParams(encoded string) Params {
-	p := h.params
+	policy := h.Params()
+	p := policy
 	raise := func(a *phc) {
 		p.Memory = max(p.Memory, a.params.Memory)
 		p.Time = max(p.Time, a.params.Time)
@@ -172,7 +198,7 @@ func (h *Hasher) rehashParams(encoded string) Params {
 		}
 	}
 	if p.Validate() != nil {
-		return h.params // cannot happen: each of the two was valid
+		return policy // cannot happen: each of the two was valid
 	}
 	return p
 }
@@ -224,16 +250,17 @@ func (h *Hasher) peppered(keyID, secret []byte) ([]byte, error) {
 // ends while it waits for a slot in the pool, the error has code
 // EUNAVAILABLE.
 func (h *Hasher) Hash(ctx context.Context, sig []byte) (string, error) {
-	return h.hashWith(ctx, sig, h.params)
+	return h.hashWith(ctx, sig, h.Params())
 }
 
 // hashWith is Hash with the parameters p.
 func (h *Hasher) hashWith(ctx context.Context, sig []byte, p Params) (string, error) {
 	v := h.newPHCWith(p)
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer release()
 	d, err := v.digest(h, sig)
 	if err != nil {
 		return "", err // cannot happen: the current pepper is h's
@@ -263,10 +290,11 @@ func (h *Hasher) Verify(ctx context.Context, encoded string, sig []byte) (bool, 
 // verify checks sig against v, which is usable, in the pool if v is slow.
 func (h *Hasher) verify(ctx context.Context, v storedHash, sig []byte) (bool, error) {
 	if v.slow() {
-		if err := h.acquire(ctx); err != nil {
+		release, err := h.acquire(ctx)
+		if err != nil {
 			return false, err
 		}
-		defer h.release()
+		defer release()
 	}
 	ok, err := v.verify(h, sig)
 	if err != nil {
@@ -281,14 +309,19 @@ func (h *Hasher) verify(ctx context.Context, v storedHash, sig []byte) (bool, er
 // unknown user calls it, so that it costs as much as one with a wrong
 // signature and the time taken does not tell which names exist.
 func (h *Hasher) VerifyDummy(ctx context.Context, sig []byte) (bool, error) {
-	// Under the current pepper, which may have changed since h was made
-	// (and the dummy's may have been retired).
-	d := *h.dummy
-	d.keyID = h.currentKeyID()
-	if _, err := h.verify(ctx, &d, sig); err != nil {
+	if _, err := h.verify(ctx, h.dummyHash(), sig); err != nil {
 		return false, err
 	}
 	return false, nil
+}
+
+// dummyHash returns the policy's dummy hash under the current pepper,
+// which may have changed since the policy was set (and the dummy's may
+// have been retired).
+func (h *Hasher) dummyHash() *phc {
+	d := *h.policy.Load().dummy
+	d.keyID = h.currentKeyID()
+	return &d
 }
 
 // NeedsRehash reports whether the stored hash encoded is weaker than h's
@@ -313,22 +346,34 @@ func (h *Hasher) NeedsRehash(encoded string) bool {
 	return !ok || !h.keptAtLogin(a, string(h.currentKeyID()))
 }
 
-// acquire takes a slot of the pool, waiting for one until ctx ends.
-func (h *Hasher) acquire(ctx context.Context) error {
+// acquire takes a slot of the pool, waiting for one until ctx ends, and
+// returns the function that gives it back.
+func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	// Do not spend a slot on a caller that has already gone.
 	if err := ctx.Err(); err != nil {
-		return busy(err)
+		return nil, busy(err)
 	}
+	sem := *h.sem.Load()
 	select {
-	case h.sem <- struct{}{}:
-		return nil
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
 	case <-ctx.Done():
-		return busy(ctx.Err())
+		return nil, busy(ctx.Err())
 	}
 }
 
-// release gives back the slot that acquire took.
-func (h *Hasher) release() { <-h.sem }
+// SetConcurrency sets how many slow hashes h computes at once, n ≤ 0
+// meaning DefaultConcurrency(), while h is in use (a server's reload): the
+// hashes that start from then on share n slots; those in progress, and
+// those already waiting for a slot, finish under the bound they began
+// with, so that for a while both bounds may run at once.
+func (h *Hasher) SetConcurrency(n int) {
+	if n <= 0 {
+		n = DefaultConcurrency()
+	}
+	sem := make(chan struct{}, n)
+	h.sem.Store(&sem)
+}
 
 func busy(err error) error {
 	return &larder.Error{

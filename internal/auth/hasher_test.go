@@ -238,12 +238,12 @@ func TestDefaultConcurrency(t *testing.T) {
 		t.Errorf("DefaultConcurrency() = %d on %d cores, want %d", n, cpus, want)
 	}
 	for _, c := range []int{0, -1} {
-		if h := NewHasher(cheap, nil, c); cap(h.sem) != n {
-			t.Errorf("NewHasher with concurrency %d: pool of %d, want DefaultConcurrency() = %d", c, cap(h.sem), n)
+		if h := NewHasher(cheap, nil, c); cap(*h.sem.Load()) != n {
+			t.Errorf("NewHasher with concurrency %d: pool of %d, want DefaultConcurrency() = %d", c, cap(*h.sem.Load()), n)
 		}
 	}
-	if h := NewHasher(cheap, nil, 3); cap(h.sem) != 3 {
-		t.Errorf("NewHasher with concurrency 3: pool of %d, want 3", cap(h.sem))
+	if h := NewHasher(cheap, nil, 3); cap(*h.sem.Load()) != 3 {
+		t.Errorf("NewHasher with concurrency 3: pool of %d, want 3", cap(*h.sem.Load()))
 	}
 }
 
@@ -309,4 +309,48 @@ func BenchmarkVerifyDefault(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/op")
+}
+
+// TestSetConcurrency: the pool's bound changed while the hasher is in
+// use (a server's reload) holds for the hashes that start after it, both
+// lowered and raised.
+func TestSetConcurrency(t *testing.T) {
+	h := NewHasher(cheap, nil, 3)
+	var running, peak atomic.Int32
+	h.key = func(secret, salt []byte, p Params, n uint32) []byte {
+		r := running.Add(1)
+		defer running.Add(-1)
+		for {
+			old := peak.Load()
+			if r <= old || peak.CompareAndSwap(old, r) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		return argon2Key(secret, salt, p, n)
+	}
+	run := func(callers int) int32 {
+		peak.Store(0)
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				if _, err := h.Hash(context.Background(), []byte("secret")); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		return peak.Load()
+	}
+	h.SetConcurrency(1)
+	if p := run(8); p != 1 {
+		t.Errorf("after SetConcurrency(1), %d hashes ran at once, want 1", p)
+	}
+	h.SetConcurrency(4)
+	if p := run(16); p > 4 || p < 2 {
+		t.Errorf("after SetConcurrency(4), %d hashes ran at once, want 2 to 4", p)
+	}
+	if st := cap(*h.sem.Load()); st != 4 {
+		t.Errorf("pool of %d after SetConcurrency(4)", st)
+	}
 }

@@ -180,7 +180,8 @@ func (h *Hasher) LNPNeedsReseal(stored string) bool {
 // parameter: a login at p then asks the client for a fresh credential at
 // the policy, as rehash-on-login does for the course protocol's hashes.
 func (h *Hasher) LNPWeakerThanPolicy(p Params) bool {
-	return p.Memory < h.params.Memory || p.Time < h.params.Time || p.Threads < h.params.Threads
+	policy := h.Params()
+	return p.Memory < policy.Memory || p.Time < policy.Time || p.Threads < policy.Threads
 }
 
 // DescribeLNP labels a stored LNP/1 credential as Describe does a hash:

@@ -113,7 +113,7 @@ func (a *Authenticator) Params() Params { return a.hasher.Params() }
 // dummyLNP returns a credential sealed with the current pepper, for
 // StartLNP to open for a name without one.
 func (h *Hasher) dummyLNP(name string) string {
-	s, _ := h.SealLNP(name, make([]byte, LNPSaltLen), h.params, LNPKeys{})
+	s, _ := h.SealLNP(name, make([]byte, LNPSaltLen), h.Params(), LNPKeys{})
 	return s
 }
 
@@ -262,8 +262,8 @@ func (a *Authenticator) sealNew(name string, salt []byte, p Params, k LNPKeys) (
 		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is below the server's policy %v", p, a.hasher.Params())
 	}
 	lanes := max(lnpLanesCap, a.hasher.Params().Threads)
-	if p.Memory > a.hasher.maxMemory || p.Time > a.hasher.maxTime || p.Threads > lanes {
-		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is above what this server allows (m=%d,t=%d,p=%d)", p, a.hasher.maxMemory, a.hasher.maxTime, lanes)
+	if pol := a.hasher.policy.Load(); p.Memory > pol.maxMemory || p.Time > pol.maxTime || p.Threads > lanes {
+		return "", larder.Errorf(larder.EINVALID, "an LNP/1 credential at %v is above what this server allows (m=%d,t=%d,p=%d)", p, pol.maxMemory, pol.maxTime, lanes)
 	}
 	return a.hasher.SealLNP(name, salt, p, k)
 }

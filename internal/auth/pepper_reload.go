@@ -58,9 +58,11 @@ func (h *Hasher) ReloadPeppers() error {
 	return nil
 }
 
-// currentPrefix is the start of every hash that Hash makes under peppers.
+// currentPrefix is the start of every hash that Hash makes under peppers
+// and policy.
 type currentPrefix struct {
 	peppers *Peppers
+	policy  *policy
 	prefix  string // "$argon2id$v=19$m=…,t=…,p=…[,keyid=…]$"
 }
 
@@ -75,14 +77,15 @@ var currentLen = b64.EncodedLen(saltLen) + 1 + b64.EncodedLen(keyLen)
 func (h *Hasher) needsRehashLazily(encoded string) bool {
 	r := &h.reload
 	ps := h.peppers.Load()
+	pol := h.policy.Load()
 	cp := r.prefix.Load()
-	if cp == nil || cp.peppers != ps {
-		v := &phc{params: h.params}
+	if cp == nil || cp.peppers != ps || cp.policy != pol {
+		v := &phc{params: pol.params}
 		if ps != nil {
 			v.keyID = []byte(ps.Current().ID)
 		}
 		stub := v.stub() // ends with "$" and the empty salt
-		cp = &currentPrefix{peppers: ps, prefix: stub}
+		cp = &currentPrefix{peppers: ps, policy: pol, prefix: stub}
 		r.prefix.Store(cp)
 	}
 	if len(encoded) == len(cp.prefix)+currentLen && strings.HasPrefix(encoded, cp.prefix) {

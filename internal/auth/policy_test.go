@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -230,7 +231,84 @@ func TestVerifyDummy(t *testing.T) {
 		t.Errorf("3 VerifyDummy calls ran argon2id %d times, want 3", n)
 	}
 	// Its dummy hash is a current hash that nothing matches.
-	if h.NeedsRehash(h.dummy.encode()) {
+	if h.NeedsRehash(h.dummyHash().encode()) {
 		t.Error("the dummy hash does not follow the policy")
 	}
+}
+
+// TestSetParams: a policy changed while the hasher is in use (a server's
+// reload) makes new hashes, rehashes and the dummy check of unknown names
+// at the new parameters, on the cache's fast path too; an invalid one is
+// refused and changes nothing. Run with -race, logins and changes race.
+func TestSetParams(t *testing.T) {
+	ps := vectorPeppers(t)
+	p, stronger := Params{Memory: 128, Time: 2, Threads: 1}, Params{Memory: 256, Time: 3, Threads: 1}
+	h := NewHasher(p, ps, 2)
+	sig := courseSignature("hunter2")
+	old, err := h.Hash(t.Context(), sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.NeedsRehash(old) || h.needsRehashLazily(old) {
+		t.Fatal("a hash by the policy needs a rehash")
+	}
+	if err := h.SetParams(Params{Memory: 1, Time: 0, Threads: 1}); err == nil || h.Params() != p {
+		t.Errorf("SetParams of an invalid policy: %v, policy now %v; want an error and %v kept", err, h.Params(), p)
+	}
+	if err := h.SetParams(stronger); err != nil {
+		t.Fatal(err)
+	}
+	if h.Params() != stronger {
+		t.Fatalf("Params() = %v after SetParams(%v)", h.Params(), stronger)
+	}
+	if !h.NeedsRehash(old) || !h.needsRehashLazily(old) {
+		t.Error("a hash by the old, weaker policy does not need a rehash under the new one (NeedsRehash, needsRehashLazily)")
+	}
+	for _, f := range []func() (string, error){
+		func() (string, error) { return h.Hash(t.Context(), sig) },
+		func() (string, error) { return h.Rehash(t.Context(), old, sig) },
+	} {
+		s, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.NeedsRehash(s) || h.needsRehashLazily(s) || !strings.Contains(s, "m=256,t=3,p=1") {
+			t.Errorf("a hash made after SetParams(%v): %s", stronger, s)
+		}
+		if ok, err := h.Verify(t.Context(), s, sig); !ok || err != nil {
+			t.Errorf("Verify of a hash made after SetParams: %v, %v", ok, err)
+		}
+	}
+	var ran atomic.Value
+	h.key = func(secret, salt []byte, got Params, n uint32) []byte {
+		ran.Store(got)
+		return argon2Key(secret, salt, got, n)
+	}
+	h.VerifyDummy(t.Context(), sig)
+	if got := ran.Load(); got != stronger {
+		t.Errorf("the dummy check ran argon2id %v after SetParams(%v)", got, stronger)
+	}
+	h.key = argon2Key
+
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := range 5 {
+				if i == 0 {
+					h.SetParams([]Params{p, stronger}[j%2])
+					continue
+				}
+				s, err := h.Hash(t.Context(), sig)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok, err := h.Verify(t.Context(), s, sig); !ok || err != nil {
+					t.Errorf("Verify of a hash made while the policy changed: %v, %v", ok, err)
+				}
+				h.needsRehashLazily(s)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -176,8 +176,8 @@ func (h *phc) label() string {
 }
 
 func (h *phc) usable(hs *Hasher) error {
-	if p := h.params; p.Memory > hs.maxMemory || p.Time > hs.maxTime {
-		return fmt.Errorf("auth: stored hash asks for argon2id %v; this server computes at most m=%d,t=%d", p, hs.maxMemory, hs.maxTime)
+	if p, pol := h.params, hs.policy.Load(); p.Memory > pol.maxMemory || p.Time > pol.maxTime {
+		return fmt.Errorf("auth: stored hash asks for argon2id %v; this server computes at most m=%d,t=%d", p, pol.maxMemory, pol.maxTime)
 	}
 	_, err := hs.pepper(h.keyID)
 	return err

@@ -53,8 +53,8 @@ func (a *Authenticator) Stats() Stats {
 		Delayed:               c.delayed.Load(),
 		Rehashes:              c.rehashes.Load(),
 		RehashFailures:        c.rehashFailures.Load(),
-		HashSlots:             cap(a.hasher.sem),
-		HashSlotsBusy:         len(a.hasher.sem),
+		HashSlots:             cap(*a.hasher.sem.Load()),
+		HashSlotsBusy:         len(*a.hasher.sem.Load()),
 	}
 	if a.cache != nil {
 		s.CacheHits, s.CacheMisses = a.cache.hits.Load(), a.cache.misses.Load()

@@ -131,11 +131,12 @@ func (h *Hasher) Wrap(ctx context.Context, stored string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	w := &wrapped{inner: inner, outer: h.newPHC()}
-	if err := h.acquire(ctx); err != nil {
+	w := &wrapped{inner: inner, outer: h.newPHCWith(h.Params())}
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer release()
 	if w.outer.hash, err = w.outer.digest(h, inner.storedDigest()); err != nil {
 		return "", unusable(err) // cannot happen: the current pepper is h's
 	}
@@ -172,14 +173,14 @@ func (h *Hasher) wrappable(stored string) (innerHash, error) {
 		}
 	}
 	if isArgon {
-		if p := h.params; a.params.Memory > p.Memory || a.params.Time > p.Time || a.params.Threads > p.Threads {
+		if p := h.Params(); a.params.Memory > p.Memory || a.params.Time > p.Time || a.params.Threads > p.Threads {
 			return nil, ErrStronger
 		}
 	}
 	if err := inner.usable(h); err != nil {
 		return nil, unusable(err)
 	}
-	if isArgon && a.params == h.params && a.keyID != nil {
+	if isArgon && a.params == h.Params() && a.keyID != nil {
 		return nil, ErrOtherPepper
 	}
 	return inner, nil

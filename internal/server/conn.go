@@ -40,8 +40,12 @@ type conn struct {
 	rwc      net.Conn
 	remote   string // the client's address, host:port
 	accepted time.Time
-	state    atomic.Int32
-	cut      cut // set when the account served ends during a reply
+	// lim is the settings the connection is served by: those at its
+	// accept, and on LNP/1 those at the start of its latest request.
+	// Only the connection's goroutine reads or changes it.
+	lim   *settings
+	state atomic.Int32
+	cut   cut // set when the account served ends during a reply
 }
 
 // exchange is what one request-reply turn did, for the log line.
@@ -104,10 +108,10 @@ func (h *courseHandler) serve(c *conn) {
 				Status: int(ex.status), Bytes: ex.bytes, Duration: time.Since(c.accepted), Reason: closeReason})
 		}
 		s.trackConn(c, false)
-		<-s.slots
+		s.active.Add(-1)
 	}()
 
-	deadline := c.accepted.Add(h.requestTimeout)
+	deadline := c.accepted.Add(c.lim.requestTimeout)
 	c.rwc.SetReadDeadline(deadline)
 	req, readErr := course.ReadRequest(c.rwc)
 	c.state.Store(stateReplying)
@@ -120,7 +124,7 @@ func (h *courseHandler) serve(c *conn) {
 	// Handling gets its own allowance from the moment the request is in:
 	// the password check may queue for the hash pool, and a registration
 	// waits for the database's fsync.
-	ctx, cancel := context.WithTimeout(s.ctx, h.requestTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, c.lim.requestTimeout)
 	defer cancel()
 	if readErr != nil {
 		ex = h.refuseUnreadable(c, readErr)
@@ -180,13 +184,13 @@ func (h *courseHandler) send(c *conn, ex *exchange) {
 		defer ex.file.Close()
 		path, raw := chooseSendPath(c.rwc)
 		ex.sendPath = path
-		w := c.newWriter(sendWriter(path, c.rwc, raw), h.writeTimeout)
+		w := c.newWriter(sendWriter(path, c.rwc, raw), c.lim.writeTimeout)
 		defer w.release()
 		if path == sendPerBlock {
 			w.SetBlocksPerWrite(1)
 		}
 		var order func(uint32) uint32
-		if h.shuffleBlocks {
+		if h.shuffleBlocks.Load() {
 			count, _ := course.BlockCount(ex.file.Size)
 			// A short last block sent in the middle would shift every
 			// later block off the segment boundaries of the aligned
@@ -204,7 +208,7 @@ func (h *courseHandler) send(c *conn, ex *exchange) {
 		var buf [course.BlockHeaderSize + course.MaxBlockPayload]byte
 		b, aerr := course.AppendMessage(buf[:0], ex.status, ex.msg)
 		if err = aerr; err == nil {
-			c.setWriteDeadline(time.Now().Add(h.writeTimeout))
+			c.setWriteDeadline(time.Now().Add(c.lim.writeTimeout))
 			_, err = c.rwc.Write(b)
 		}
 	}
@@ -226,7 +230,7 @@ func (h *courseHandler) recordDownload(c *conn, ex *exchange) error {
 	ev.Bytes, ev.SHA256, ev.Duration = ex.file.Size, ex.sum, time.Since(c.accepted)
 	// The request's context may have run out during a long transfer;
 	// the event gets the time a write has.
-	ctx, cancel := context.WithTimeout(h.srv.ctx, h.writeTimeout)
+	ctx, cancel := context.WithTimeout(h.srv.ctx, c.lim.writeTimeout)
 	defer cancel()
 	ex.recorded = true
 	if err := h.srv.record(ctx, ev); err != nil {
@@ -258,7 +262,7 @@ func (h *courseHandler) refuseUnreadable(c *conn, err error) exchange {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ex.status = course.StatusMalformed
 		return reply(ex, "malformed request: not complete within "+
-			h.requestTimeout.String()+": "+pe.Msg)
+			c.lim.requestTimeout.String()+": "+pe.Msg)
 	default:
 		ex.status = course.StatusMalformed
 		return reply(ex, "malformed request: "+pe.Msg)

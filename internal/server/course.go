@@ -17,30 +17,31 @@ import (
 
 // courseHandler serves the course protocol on the connections its Server
 // accepts (Serve): one request per connection, answered with a status and
-// a message or with a file. It holds the protocol's own settings, resolved
-// once from the Server's fields, the replies in flight and its counters;
+// a message or with a file. It holds the replies in flight and its
+// counters (its timeouts are the connection's settings, conn.lim);
 // the Server runs the lifecycle (listeners, connection slots, Shutdown,
 // Close) and the audit trail.
 type courseHandler struct {
 	srv *Server
 
-	requestTimeout time.Duration // RequestTimeout, resolved
-	writeTimeout   time.Duration // WriteTimeout, resolved
-	shuffleBlocks  bool
+	shuffleBlocks atomic.Bool // ShuffleBlocks, which SetShuffleBlocks changes
 
 	downloads downloads      // the replies in flight, for watchAccounts
 	counters  courseCounters // for Stats
 }
 
-// newCourseHandler returns the course protocol's handler of s, whose
-// settings init has resolved.
+// newCourseHandler returns the course protocol's handler of s.
 func newCourseHandler(s *Server) *courseHandler {
-	return &courseHandler{
-		srv:            s,
-		requestTimeout: s.conf.requestTimeout,
-		writeTimeout:   s.conf.writeTimeout,
-		shuffleBlocks:  s.ShuffleBlocks,
-	}
+	h := &courseHandler{srv: s}
+	h.shuffleBlocks.Store(s.ShuffleBlocks)
+	return h
+}
+
+// SetShuffleBlocks changes, while serving, what ShuffleBlocks set at
+// start, from the next reply on (a configuration reload).
+func (s *Server) SetShuffleBlocks(on bool) {
+	s.init()
+	s.course.shuffleBlocks.Store(on)
 }
 
 // courseCounters are the course protocol's statistics. Counting an

@@ -452,3 +452,42 @@ func TestRefusalsNotHeldBySilentClients(t *testing.T) {
 	_, err := h.dial("alice", sig, 0)
 	wantLNPStatus(t, "a client over the limit after 80 silent ones", err, lnp.StatusBusy)
 }
+
+// TestSetLimitsWhileServing: limits lowered while serving turn away new
+// sessions and connections, never those already held, which keep being
+// served; raised again, they let new ones in. A session takes a new idle
+// timeout from its next request.
+func TestSetLimitsWhileServing(t *testing.T) {
+	h := newPlaintextLNPHarness(t)
+	alice := h.register(t, "alice", "pw")
+	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+	var held []*client.Session
+	for range 3 {
+		held = append(held, h.login(t, "alice", alice))
+	}
+	h.srv.SetLimits(server.Limits{MaxConns: 2, MaxSessionsPerUser: 1, MaxConnsPerAddress: 2, IdleTimeout: 300 * time.Millisecond})
+	if st := h.srv.Stats(); st.MaxConns != 2 {
+		t.Errorf("Stats().MaxConns = %d after SetLimits, want 2", st.MaxConns)
+	}
+	_, err := h.dial("alice", alice, 0)
+	wantLNPStatus(t, "a session over the lowered limits", err, lnp.StatusBusy)
+	for i, s := range held {
+		if _, err := s.Whoami(t.Context()); err != nil {
+			t.Errorf("session %d held across the lowered limits: %v", i, err)
+		}
+	}
+	// Each held session waits at most the new idle timeout after its
+	// request: all three end.
+	waitFor(t, func() bool { return h.srv.Conns() == 0 })
+	for i, s := range held {
+		if _, err := s.Whoami(t.Context()); err == nil {
+			t.Errorf("session %d idle past the new idle timeout still answers", i)
+		}
+	}
+	h.srv.SetLimits(server.Limits{MaxConns: 10, MaxSessionsPerUser: 2})
+	s, err := h.dial("alice", alice, 0)
+	if err != nil {
+		t.Fatalf("a session under the raised limits: %v", err)
+	}
+	s.Close()
+}

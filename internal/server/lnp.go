@@ -119,7 +119,7 @@ func (c *conn) serveLNP() {
 	aside(c.openLNP)
 	// The TLS handshake and the HELLO must come within the request
 	// timeout, counted from the accept.
-	deadline := c.accepted.Add(c.srv.lnp.requestTimeout)
+	deadline := c.accepted.Add(c.lim.requestTimeout)
 	c.rwc.SetReadDeadline(deadline)
 	early := c.awaitClient(deadline)
 	c.sessionLNP(early, &end)
@@ -154,7 +154,7 @@ func (c *conn) endLNP(end *lnpEnd) {
 	s.record(s.ctx, larder.Event{Kind: larder.EventConnClose, User: end.user, Remote: c.remote,
 		Duration: time.Since(c.accepted), Reason: end.reason})
 	s.trackConn(c, false)
-	<-s.slots
+	s.active.Add(-1)
 }
 
 // sessionLNP runs the session once the client has sent something: its
@@ -171,7 +171,7 @@ func (c *conn) sessionLNP(early []byte, end *lnpEnd) {
 	// or a stranger's flood costs a few KiB (see buffers.go).
 	ss := &session{c: c, s: s, r: lnp.NewReaderSize(src, sessionBuffer)}
 	ss.r.Limit(lnp.MaxHelloBody)
-	ss.dw = deadlineWriter{c: c, timeout: s.lnp.writeTimeout}
+	ss.dw = deadlineWriter{c: c, timeout: c.lim.writeTimeout}
 	if !ss.hello() {
 		end.reason = "no login"
 		return
@@ -210,7 +210,7 @@ func (ss *session) hello() bool {
 	}
 	ss.tried = h.User
 	ss.c.state.Store(stateReplying)
-	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, c.lim.requestTimeout)
 	defer cancel()
 	start := time.Now()
 	u, err := s.Auth.LoginSignature(ctx, h.User, h.Signature[:], remoteIP(c.rwc), !s.closedSignatures.Load())
@@ -332,12 +332,16 @@ func (ss *session) refuse(status lnp.Status, msg string, cause error) {
 // loop serves requests until the session ends, and says why it ended.
 func (ss *session) loop() string {
 	s, c := ss.s, ss.c
-	idle := s.lnp.idleTimeout
 	for {
 		c.state.Store(stateReading)
 		if s.inShutdown.Load() {
 			return "server shutting down"
 		}
+		// Each request is served by the settings in force when it is
+		// awaited, so that a reload's timeouts reach every session.
+		c.lim = s.current()
+		ss.dw.timeout = c.lim.writeTimeout
+		idle := c.lim.idleTimeout
 		c.rwc.SetReadDeadline(time.Now().Add(idle))
 		t, body, err := ss.r.Next()
 		c.state.Store(stateReplying)
@@ -366,7 +370,7 @@ func (ss *session) loop() string {
 			ss.refuseRequest(op, lnp.StatusMalformed, err.Error())
 			return "malformed request: " + err.Error()
 		}
-		c.rwc.SetReadDeadline(time.Now().Add(s.lnp.requestTimeout))
+		c.rwc.SetReadDeadline(time.Now().Add(c.lim.requestTimeout))
 		ctx, cancel := context.WithCancel(s.ctx)
 		if err := ss.checkAccount(ctx); err != nil {
 			cancel()
@@ -404,19 +408,15 @@ func (ss *session) reply(status lnp.Status, msg string, body []byte) bool {
 }
 
 // lnpHandler serves LNP/1 on the connections its Server accepts
-// (ServeLNP). It holds the protocol's settings, resolved once from the
-// Server's fields, its live sessions with each user's transfer slots, and
-// its counters; the Server runs the lifecycle (listeners, connection
+// (ServeLNP). It holds the protocol's settings that never change while
+// serving, its live sessions with each user's transfer slots, and its
+// counters (the limits and timeouts are the Server's settings, which
+// SetLimits changes); the Server runs the lifecycle (listeners, connection
 // slots, Shutdown, Close), the audit trail and the account watch.
 type lnpHandler struct {
 	srv *Server
 
-	requestTimeout  time.Duration // RequestTimeout, resolved
-	writeTimeout    time.Duration // WriteTimeout, resolved
-	idleTimeout     time.Duration
 	blockSize       int // the largest block a session agrees to
-	maxSessions     int // per user; negative: no limit
-	maxTransfers    int // per user
 	uploadRetention time.Duration
 
 	// sessions is embedded: the account watch (watchAccounts) reads the
@@ -430,13 +430,8 @@ type lnpHandler struct {
 func newLNPHandler(s *Server) *lnpHandler {
 	return &lnpHandler{
 		srv:             s,
-		requestTimeout:  s.conf.requestTimeout,
-		writeTimeout:    s.conf.writeTimeout,
-		idleTimeout:     s.conf.idleTimeout,
 		blockSize:       positiveOr(s.BlockSize, lnp.DefaultBlockSize),
-		maxSessions:     s.conf.maxSessionsPerUser,
-		maxTransfers:    s.conf.maxTransfers,
-		uploadRetention: s.conf.uploadRetention,
+		uploadRetention: s.current().uploadRetention,
 		sessions: sessions{
 			byUser:    map[string]map[*session]struct{}{},
 			transfers: map[string]int{},
@@ -465,7 +460,7 @@ type sessions struct {
 // addSession adds ss to its user's sessions, unless the user has
 // MaxSessionsPerUser already; it returns that limit and whether it added.
 func (h *lnpHandler) addSession(ss *session) (int, bool) {
-	limit := h.maxSessions
+	limit := h.srv.current().maxSessionsPerUser
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := h.byUser[ss.user.Name]
@@ -511,7 +506,7 @@ func (h *lnpHandler) endOtherSessions(user string, except *session) {
 func (h *lnpHandler) startTransfer(user string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.transfers[user] >= h.maxTransfers {
+	if h.transfers[user] >= h.srv.current().maxTransfers {
 		return false
 	}
 	h.transfers[user]++

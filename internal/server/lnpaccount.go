@@ -52,7 +52,7 @@ func (ss *session) endSession(ctx context.Context, err error) string {
 		ss.s.record(ctx, larder.Event{Kind: larder.EventRefused, User: ss.user.Name, Remote: ss.c.remote,
 			Status: int(lnp.StatusDenied), Reason: larder.ErrorMessage(err)})
 	}
-	ss.c.setWriteDeadline(time.Now().Add(ss.s.lnp.writeTimeout))
+	ss.c.setWriteDeadline(time.Now().Add(ss.c.lim.writeTimeout))
 	ss.reply(statusOf(err), larder.ErrorMessage(err), nil)
 	return "account changed: " + larder.ErrorMessage(err)
 }

@@ -23,7 +23,7 @@ func (ss *session) hello2(body []byte) bool {
 	}
 	ss.tried = h.User
 	hello := append([]byte(nil), body...) // the reader reuses body
-	ctx, cancel := context.WithTimeout(s.ctx, s.lnp.requestTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, ss.c.lim.requestTimeout)
 	defer cancel()
 	start := time.Now()
 	from := remoteIP(c.rwc)
@@ -113,7 +113,7 @@ func (ss *session) enroll(ctx context.Context, u *larder.User, from netip.Addr) 
 // session.
 func (ss *session) readEnroll() (lnp.Enroll, bool) {
 	// The client runs argon2id first.
-	ss.c.rwc.SetReadDeadline(time.Now().Add(ss.s.lnp.requestTimeout))
+	ss.c.rwc.SetReadDeadline(time.Now().Add(ss.c.lim.requestTimeout))
 	t, body, err := ss.r.Next()
 	if err == nil && t != lnp.TypeEnroll {
 		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where an ENROLL was due"}
@@ -193,7 +193,7 @@ func kdfOf(p auth.Params) lnp.KDF {
 // malformed PROOF, or a connection without a binding, is answered and
 // ok is false.
 func (ss *session) readProof() (p lnp.Proof, binding []byte, ok bool) {
-	ss.c.rwc.SetReadDeadline(time.Now().Add(ss.s.lnp.requestTimeout))
+	ss.c.rwc.SetReadDeadline(time.Now().Add(ss.c.lim.requestTimeout))
 	t, body, err := ss.r.Next()
 	if err == nil && t != lnp.TypeProof {
 		err = &lnp.ProtocolError{Msg: "a " + t.String() + " frame where a PROOF was due"}

@@ -114,7 +114,7 @@ func (ss *session) knownBlocks(ctx context.Context, f *files.File, off int64) *l
 // frame's head through the session's writer and its payload straight from
 // the store to the socket (with sendfile(2) from a disk).
 func (ss *session) sendFile(tcp *net.TCPConn, f *files.File, off int64, known *larder.BlockSums) (int64, lnp.EndStatus, error) {
-	timeout := ss.s.lnp.writeTimeout
+	timeout := ss.c.lim.writeTimeout
 	var hd [lnp.DataOverhead]byte
 	watch := ss.watchAccount()
 	for off < f.Size {

@@ -199,7 +199,7 @@ func (ss *session) receive(up *files.Upload) ([32]byte, []byte, error) {
 // while the blocks have the session's size, and sets it to nil if one
 // does not (the last may be shorter).
 func (ss *session) receiveBlocks(up *files.Upload, wr *xfer.Writer, sums *[]byte) ([32]byte, error) {
-	timeout := ss.s.lnp.requestTimeout
+	timeout := ss.c.lim.requestTimeout
 	at := up.Start // the writer moves up.Offset behind us
 	checked := at
 	watch := ss.watchAccount()

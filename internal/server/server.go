@@ -43,7 +43,9 @@ const (
 var ErrServerClosed = errors.New("server: closed")
 
 // Server serves the course protocol (Serve) and LNP/1 (ServeLNP). Set its
-// fields before calling either and do not change them afterwards.
+// fields before calling either and do not change them afterwards: what
+// may change while serving changes through SetLimits, SetLoginPolicy and
+// SetShuffleBlocks.
 type Server struct {
 	Auth *auth.Authenticator // accounts; required
 
@@ -135,7 +137,6 @@ type Server struct {
 
 	initOnce sync.Once
 	fsvc     *files.Service // Files, as init found it
-	slots    chan struct{}  // one per connection being served
 	rejects  chan struct{}  // bounds goroutines telling clients we are busy
 	ctx      context.Context
 	cancel   context.CancelFunc // cancels ctx on Close
@@ -163,15 +164,37 @@ type Server struct {
 	lastWarning     atomic.Int64 // unix nanoseconds of the last "busy" log line
 	accepted        atomic.Int64 // connections served, for Stats
 
-	conf settings // the fields above, defaults resolved (init)
+	live   atomic.Pointer[settings] // the fields above, defaults resolved (init, SetLimits)
+	active atomic.Int64             // connections being served, against maxConns
 	// closedRegistration and closedSignatures are ClosedRegistration and
 	// CloseSignatureLogins, which SetLoginPolicy changes while serving.
 	closedRegistration, closedSignatures atomic.Bool
 }
 
+// Limits are the limits and timeouts of a Server that SetLimits changes
+// while it serves. Each field means what the Server's field of the same
+// name means, its zero value included.
+type Limits struct {
+	MaxConns            int
+	MaxConnsPerAddress  int
+	MaxSessionsPerUser  int
+	MaxTransfersPerUser int
+
+	RequestTimeout time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+
+	AuditUnauthBurst int
+	AuditUnauthEvery time.Duration
+}
+
 // settings are the Server's limits and timeouts with their defaults
-// resolved, once, by init: the code reads these, never the fields.
+// resolved: the code reads these, never the fields. init makes the first
+// from the fields, SetLimits the next ones; each is never changed once
+// stored, so that a connection or a request reads one snapshot
+// (Server.current) and sees its values agree.
 type settings struct {
+	maxConns                     int
 	requestTimeout, writeTimeout time.Duration
 
 	maxConnsPerAddress int // negative: no limit
@@ -190,17 +213,34 @@ type settings struct {
 // default.
 func (s *Server) resolve() settings {
 	c := settings{
-		requestTimeout:       positiveOr(s.RequestTimeout, DefaultRequestTimeout),
-		writeTimeout:         positiveOr(s.WriteTimeout, DefaultWriteTimeout),
-		maxConnsPerAddress:   s.MaxConnsPerAddress,
-		maxSessionsPerUser:   s.MaxSessionsPerUser,
-		maxTransfers:         positiveOr(s.MaxTransfersPerUser, DefaultMaxTransfersPerUser),
-		idleTimeout:          positiveOr(s.IdleTimeout, DefaultIdleTimeout),
 		uploadRetention:      positiveOr(s.UploadRetention, DefaultUploadRetention),
-		auditUnauthBurst:     s.AuditUnauthBurst,
-		auditUnauthEvery:     positiveOr(s.AuditUnauthEvery, DefaultAuditUnauthEvery),
 		auditSummaryInterval: positiveOr(s.AuditSummaryInterval, DefaultAuditSummaryInterval),
 	}
+	c.setLimits(Limits{
+		MaxConns:            s.MaxConns,
+		MaxConnsPerAddress:  s.MaxConnsPerAddress,
+		MaxSessionsPerUser:  s.MaxSessionsPerUser,
+		MaxTransfersPerUser: s.MaxTransfersPerUser,
+		RequestTimeout:      s.RequestTimeout,
+		WriteTimeout:        s.WriteTimeout,
+		IdleTimeout:         s.IdleTimeout,
+		AuditUnauthBurst:    s.AuditUnauthBurst,
+		AuditUnauthEvery:    s.AuditUnauthEvery,
+	})
+	return c
+}
+
+// setLimits sets c's limits to l's, defaults resolved.
+func (c *settings) setLimits(l Limits) {
+	c.maxConns = positiveOr(l.MaxConns, DefaultMaxConns)
+	c.requestTimeout = positiveOr(l.RequestTimeout, DefaultRequestTimeout)
+	c.writeTimeout = positiveOr(l.WriteTimeout, DefaultWriteTimeout)
+	c.maxConnsPerAddress = l.MaxConnsPerAddress
+	c.maxSessionsPerUser = l.MaxSessionsPerUser
+	c.maxTransfers = positiveOr(l.MaxTransfersPerUser, DefaultMaxTransfersPerUser)
+	c.idleTimeout = positiveOr(l.IdleTimeout, DefaultIdleTimeout)
+	c.auditUnauthBurst = l.AuditUnauthBurst
+	c.auditUnauthEvery = positiveOr(l.AuditUnauthEvery, DefaultAuditUnauthEvery)
 	if c.maxConnsPerAddress == 0 {
 		c.maxConnsPerAddress = DefaultMaxConnsPerAddress
 	}
@@ -210,8 +250,25 @@ func (s *Server) resolve() settings {
 	if c.auditUnauthBurst == 0 {
 		c.auditUnauthBurst = DefaultAuditUnauthBurst
 	}
-	return c
 }
+
+// SetLimits changes, while serving, the limits and timeouts that the
+// Server's fields set at start (a configuration reload). They apply from
+// the next connection accepted, and on LNP/1 from each session's next
+// request: a deadline already set is kept, and connections and sessions
+// already served are never cut for a lower limit; they only count
+// against it, so that new ones wait until enough have ended.
+func (s *Server) SetLimits(l Limits) {
+	s.init()
+	s.mu.Lock() // one writer at a time: the copy must not lose another's
+	defer s.mu.Unlock()
+	c := *s.current()
+	c.setLimits(l)
+	s.live.Store(&c)
+}
+
+// current returns the settings in force.
+func (s *Server) current() *settings { return s.live.Load() }
 
 // positiveOr returns v if it is positive, else def.
 func positiveOr[T int | time.Duration](v, def T) T {
@@ -223,13 +280,13 @@ func positiveOr[T int | time.Duration](v, def T) T {
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
-		s.conf = s.resolve()
+		conf := s.resolve()
+		s.live.Store(&conf)
 		s.closedRegistration.Store(s.ClosedRegistration)
 		s.closedSignatures.Store(s.CloseSignatureLogins)
 		s.course = newCourseHandler(s)
 		s.downloads = &s.course.downloads
 		s.lnp = newLNPHandler(s)
-		s.slots = make(chan struct{}, positiveOr(s.MaxConns, DefaultMaxConns))
 		s.rejects = make(chan struct{}, 64)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[*net.Listener]struct{})
@@ -313,21 +370,24 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string
 			return err
 		}
 		backoff = 0
-		select {
-		case s.slots <- struct{}{}:
-		default:
+		// The settings of this accept: a limit lowered by SetLimits
+		// turns away new connections until enough have ended, and
+		// never cuts one being served.
+		lim := s.current()
+		if s.active.Add(1) > int64(lim.maxConns) {
+			s.active.Add(-1)
 			s.reject(rwc, busy(tooManyConns), "connection limit reached")
 			continue
 		}
-		c := &conn{srv: s, rwc: rwc, accepted: time.Now()}
+		c := &conn{srv: s, rwc: rwc, accepted: time.Now(), lim: lim}
 		switch s.admit(c) {
 		case admitClosed:
-			<-s.slots
+			s.active.Add(-1)
 			rwc.Close()
 			return ErrServerClosed
 		case admitAddressFull:
-			<-s.slots
-			n := s.conf.maxConnsPerAddress
+			s.active.Add(-1)
+			n := lim.maxConnsPerAddress
 			s.rejectedAddr.Add(1)
 			s.reject(rwc, busy(fmt.Sprintf("server busy: too many connections from your address (the limit is %d per address), retry later", n)),
 				fmt.Sprintf("connection limit per address reached (%d)", n))
@@ -459,7 +519,7 @@ func (s *Server) admit(c *conn) int {
 	if s.ctx.Err() != nil { // closed hard
 		return admitClosed
 	}
-	if n := s.conf.maxConnsPerAddress; n >= 0 && s.perAddr[key] >= n {
+	if n := c.lim.maxConnsPerAddress; n >= 0 && s.perAddr[key] >= n {
 		return admitAddressFull
 	}
 	s.conns[c] = key
@@ -506,7 +566,7 @@ func (s *Server) reject(rwc net.Conn, busy []byte, reason string) {
 		Status: int(busyStatus), Reason: reason}
 	if now, last := time.Now().UnixNano(), s.lastWarning.Load(); now-last > int64(time.Second) && s.lastWarning.CompareAndSwap(last, now) {
 		s.logger().Warn(reason+"; turning clients away", "remote", ev.Remote,
-			"max_conns", cap(s.slots), "rejected_total", s.rejected.Load(), "rejected_per_address_total", s.rejectedAddr.Load())
+			"max_conns", s.current().maxConns, "rejected_total", s.rejected.Load(), "rejected_per_address_total", s.rejectedAddr.Load())
 	}
 	select {
 	case s.rejects <- struct{}{}:

@@ -238,7 +238,7 @@ func (s *Server) Stats() Stats {
 	s.init()
 	st := Stats{
 		ShuttingDown: s.inShutdown.Load(),
-		MaxConns:     cap(s.slots),
+		MaxConns:     s.current().maxConns,
 		Accepted:     s.accepted.Load(),
 		Rejected:     s.rejected.Load(),
 

@@ -72,7 +72,8 @@ type allowance struct {
 // allow takes one event of ev's address's allowance, or counts ev as held
 // back and reports false.
 func (l *unauthLimiter) allow(s *Server, ev *larder.Event) bool {
-	burst, every := s.conf.auditUnauthBurst, s.conf.auditUnauthEvery
+	lim := s.current()
+	burst, every := lim.auditUnauthBurst, lim.auditUnauthEvery
 	if burst < 0 {
 		return true
 	}
@@ -113,7 +114,8 @@ func (l *unauthLimiter) allow(s *Server, ev *larder.Event) bool {
 // events held back, and forgets those and the addresses whose allowance
 // is whole again.
 func (l *unauthLimiter) summaries(s *Server) []larder.Event {
-	burst, every := float64(s.conf.auditUnauthBurst), s.conf.auditUnauthEvery
+	lim := s.current()
+	burst, every := float64(lim.auditUnauthBurst), lim.auditUnauthEvery
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -169,7 +171,7 @@ func remoteKey(remote string) netip.Addr {
 // summarize records the audit.suppressed events due, every
 // AuditSummaryInterval until the server is closed, and then once more.
 func (s *Server) summarize() {
-	t := time.NewTicker(s.conf.auditSummaryInterval)
+	t := time.NewTicker(s.current().auditSummaryInterval)
 	defer t.Stop()
 	for {
 		select {
