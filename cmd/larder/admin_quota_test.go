@@ -37,7 +37,7 @@ func TestAdminUserQuota(t *testing.T) {
 		t.Errorf("user list --json: got %+v, want quota_bytes 10 MiB, quota_files null, 2 MiB in 1 file used, a last login", u)
 	}
 	out = adminOK(t, l, "", "user", "list")
-	if !strings.Contains(out, "10.0 MiB / default") || !strings.Contains(out, "2.0 MiB / 1 files") || strings.Contains(out, "never") {
+	if !strings.Contains(out, "10.0 MiB / default") || !strings.Contains(out, "2.0 MiB / 1 file ") || strings.Contains(out, "never") {
 		t.Errorf("user list printed\n%s\nwant alice's quota, usage and last login", out)
 	}
 

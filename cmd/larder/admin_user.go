@@ -100,8 +100,12 @@ func runUserList(ctx context.Context, env *Env, args []string) error {
 			}
 			return enc.Encode(j)
 		}
+		files := "files"
+		if used.Files == 1 {
+			files = "file"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, state, quotaText(u.Quota),
-			fmt.Sprintf("%s / %d files", formatBytes(used.Bytes), used.Files), lastLogin,
+			fmt.Sprintf("%s / %d %s", formatBytes(used.Bytes), used.Files, files), lastLogin,
 			u.CreatedAt.Format(time.DateTime), u.UpdatedAt.Format(time.DateTime), enrolled, label)
 		return nil
 	})
