@@ -582,6 +582,9 @@ type PutOptions struct {
 	Overwrite bool
 	Resume    bool      // continue an interrupted upload of the same path and size
 	Progress  func(int) // told of each block sent (and of the bytes skipped by a resume)
+	// Resumed, if set, is told of the bytes the server has already, from
+	// an interrupted upload, before any block is sent.
+	Resumed func(offset int64)
 }
 
 // Put uploads size bytes of src to path. The server verifies every block
@@ -603,6 +606,9 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 	// The bytes the server already has count in the whole file's hash.
 	if _, err := io.Copy(h, io.NewSectionReader(src, 0, int64(r.Offset))); err != nil {
 		return lnp.Entry{}, err
+	}
+	if opts.Resumed != nil && r.Offset > 0 {
+		opts.Resumed(int64(r.Offset))
 	}
 	if opts.Progress != nil && r.Offset > 0 {
 		opts.Progress(int(r.Offset))
