@@ -183,7 +183,11 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 					return err
 				}
 			}
-			e, err := putSingle(ctx, env, s, tf, remote, src, size, client.PutOptions{Overwrite: overwrite, Resume: !noResume && !stdin})
+			label := filepath.Base(pos[0])
+			if stdin {
+				label = path.Base(remote)
+			}
+			e, err := putSingle(ctx, env, s, tf, label, remote, src, size, client.PutOptions{Overwrite: overwrite, Resume: !noResume && !stdin})
 			if err == nil && asJSON {
 				j := toJSON(e)
 				j.Path = remote

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"path"
 	"time"
 
 	"github.com/larderfs/larder/client"
@@ -122,9 +121,10 @@ func downloadOne(ctx context.Context, r *retrier, w *sessionSlot, remote, local 
 	return res, err
 }
 
-// putSingle uploads one file, with a progress bar on a terminal, a word
-// when it resumes an interrupted upload, and tf's retries.
-func putSingle(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, remote string, src io.ReaderAt, size int64, opts client.PutOptions) (lnp.Entry, error) {
+// putSingle uploads one file, with a progress bar on a terminal that
+// shows label, a word when it resumes an interrupted upload, and tf's
+// retries.
+func putSingle(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, label, remote string, src io.ReaderAt, size int64, opts client.PutOptions) (lnp.Entry, error) {
 	var bar *progressBar
 	note := func(msg string) {
 		if bar != nil {
@@ -139,7 +139,7 @@ func putSingle(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, r
 	}
 	if showProgress(env, false) {
 		bar = newProgressBar(env.Stderr, time.Now)
-		bar.name = path.Base(remote)
+		bar.name = label
 		defer bar.done()
 		m := &transferMeter{bar: bar, total: size}
 		u.progress = m.add
