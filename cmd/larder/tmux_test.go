@@ -196,4 +196,3 @@ func TestProgressInTmux(t *testing.T) {
 		})
 	}
 }
-
