@@ -642,6 +642,8 @@ func rmTree(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, p st
 	clean := strings.Trim(p, "/")
 	first, _, _ := strings.Cut(clean, "/")
 	switch {
+	case p == "":
+		return usageError("rm -r: an empty PATH (a variable that was not set?); the top of your space is \"/\"")
 	case clean == "" && !wholeSpace:
 		return usageError("rm -r %s would remove every file and folder of your space: pass --whole-space as well to mean it", p)
 	case first == "shared":

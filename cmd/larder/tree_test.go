@@ -279,6 +279,7 @@ func TestRmTree(t *testing.T) {
 
 	wantExit(t, env, exitUsage, []string{"--whole-space"}, "rm", "-r", "/")
 	wantExit(t, env, exitUsage, []string{"--whole-space"}, "rm", "-r", "//")
+	wantExit(t, env, exitUsage, []string{"an empty PATH"}, "rm", "-r", "--whole-space", "")
 	wantExit(t, env, exitUsage, []string{"shared area"}, "rm", "-r", "/shared")
 	wantExit(t, env, exitUsage, []string{"shared area"}, "rm", "-r", "shared/")
 	wantExit(t, env, exitUsage, []string{"goes with -r"}, "rm", "--whole-space", "/one")
