@@ -40,6 +40,9 @@ type progressBar struct {
 	columns func() int
 	// received and expected are as of the last update.
 	received, expected int64
+	// lastCols and lastWidth are the terminal's width when the line
+	// was drawn, and the line's.
+	lastCols, lastWidth int
 }
 
 func newProgressBar(w io.Writer, now func() time.Time) *progressBar {
@@ -63,17 +66,40 @@ func terminalColumns(w io.Writer) func() int {
 	}
 }
 
-// width returns the columns a line may take: one less than the terminal's,
-// since a character in the last column makes some terminals wrap.
-func (p *progressBar) width() int {
-	cols := 0
-	if p.columns != nil {
-		cols = p.columns()
+// terminalWidth returns columns(), or defaultColumns if that is unknown.
+func terminalWidth(columns func() int) int {
+	if columns != nil {
+		if cols := columns(); cols > 0 {
+			return cols
+		}
 	}
-	if cols <= 0 {
-		cols = defaultColumns
+	return defaultColumns
+}
+
+// reflowUp returns what takes the cursor back to the first row of a line
+// of width columns, drawn when the terminal had was columns, now that it
+// has cols, and clears the rows below: a terminal made narrower than such
+// a line (tmux, VTE, iTerm2, kitty and most others) wraps it again over
+// several rows, the cursor on the last, where a carriage return alone
+// would leave the first rows behind. It is "" if the terminal did not
+// shrink below the line.
+func reflowUp(width, was, cols int) string {
+	if was <= cols || width <= cols {
+		return ""
 	}
-	return max(cols-1, 1)
+	return fmt.Sprintf("\r\x1b[%dA\x1b[J", (width-1)/cols)
+}
+
+// begin returns what starts a redraw of the line at the terminal's
+// width now, cols, and notes the width of the line drawn, which the
+// caller writes after it.
+func (p *progressBar) begin(cols int, line string) string {
+	up := ""
+	if p.drawn {
+		up = reflowUp(p.lastWidth, p.lastCols, cols)
+	}
+	p.lastCols, p.lastWidth = cols, displayWidth(line)
+	return up + "\r"
 }
 
 // rebase restarts the rate's clock now, at received bytes: those of a
@@ -109,14 +135,16 @@ func (p *progressBar) update(received, expected int64) {
 	}
 	pct := fmt.Sprintf("%3d%%", int(frac*100))
 	sizes := formatBytes(received) + " / " + formatBytes(expected)
-	line := fitLine(p.width(), p.name, []lineLayout{
+	// A character in the last column makes some terminals wrap.
+	cols := terminalWidth(p.columns)
+	line := fitLine(max(cols-1, 1), p.name, []lineLayout{
 		{pct + " [" + bar + "] " + sizes, rate, left},
 		{pct + " " + sizes, rate},
 		{pct + " " + formatBytes(received)},
 		{pct},
 	})
 	// \x1b[K clears what a longer previous line left behind.
-	fmt.Fprintf(p.w, "\r%s\x1b[K", line)
+	fmt.Fprintf(p.w, "%s%s\x1b[K", p.begin(cols, line), line)
 	p.drawn = true
 }
 
@@ -129,9 +157,10 @@ func (p *progressBar) done() {
 	if !p.drawn {
 		return
 	}
-	p.drawn = false
+	cols := terminalWidth(p.columns)
 	if p.received < p.expected || p.expected < 0 {
-		fmt.Fprint(p.w, "\r\x1b[K")
+		fmt.Fprint(p.w, p.begin(cols, "")+"\x1b[K")
+		p.drawn = false
 		return
 	}
 	d := p.now().Sub(p.start)
@@ -139,11 +168,12 @@ func (p *progressBar) done() {
 	if s := d.Seconds(); s > 0 && p.received > p.base {
 		rate = formatBytes(int64(float64(p.received-p.base)/s)) + "/s"
 	}
-	line := fitLine(p.width(), p.name, []lineLayout{
+	line := fitLine(max(cols-1, 1), p.name, []lineLayout{
 		{formatBytes(p.received), "in " + formatLeft(d), rate},
 		{formatBytes(p.received)},
 	})
-	fmt.Fprintf(p.w, "\r%s\x1b[K\n", line)
+	fmt.Fprintf(p.w, "%s%s\x1b[K\n", p.begin(cols, line), line)
+	p.drawn = false
 }
 
 // clear removes the bar's line, if one is drawn, so that a message can be
@@ -152,7 +182,7 @@ func (p *progressBar) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
+		fmt.Fprint(p.w, p.begin(terminalWidth(p.columns), "")+"\x1b[K")
 		p.drawn = false
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -125,11 +126,25 @@ func TestProgressFits(t *testing.T) {
 	p := newProgressBar(&b, func() time.Time { return now })
 	p.name, p.columns = "a-rather-long-file-name-for-narrow-terminals.bin", func() int { return cols }
 	p.update(1, 10)
+	wide := displayWidth(strings.TrimSuffix(strings.TrimPrefix(b.String(), "\r"), "\x1b[K"))
 	cols = 30
 	b.Reset()
 	p.update(2, 10)
-	if w := displayWidth(strings.TrimSuffix(strings.TrimPrefix(b.String(), "\r"), "\x1b[K")); w > 29 {
-		t.Errorf("after the window shrank to 30 columns, a line of %d: %q", w, b.String())
+	out := b.String()
+	if w := displayWidth(strings.TrimSuffix(out[strings.LastIndex(out, "\r")+1:], "\x1b[K")); w > 29 {
+		t.Errorf("after the window shrank to 30 columns, a line of %d: %q", w, out)
+	}
+	// The wide line, wrapped again over rows by the terminal, is cleared
+	// from its first row.
+	if want := fmt.Sprintf("\r\x1b[%dA\x1b[J\r", (wide-1)/30); !strings.HasPrefix(out, want) {
+		t.Errorf("after the window shrank from 120 to 30 columns: %q, want it to start with %q to clear the %d columns drawn before", out, want, wide)
+	}
+	// Wider again, or as wide: a carriage return is enough.
+	cols = 100
+	b.Reset()
+	p.update(3, 10)
+	if out := b.String(); strings.Contains(out, "\x1b[J") {
+		t.Errorf("after the window grew: %q", out)
 	}
 }
 

@@ -89,7 +89,7 @@ func (p *pane) capture(joined bool) []string {
 // run types line and Enter, after clearing the screen, and returns the
 // joined lines seen while it ran that hold a progress display, and the
 // rows once it ended (rc written by the wrapper).
-func (p *pane) run(line, rcFile string) (during []string, after []string) {
+func (p *pane) run(line, rcFile string, onFirst func()) (during []string, after []string) {
 	p.t.Helper()
 	os.Remove(rcFile)
 	p.cmd("send-keys", "-t", p.name, "clear", "Enter")
@@ -99,6 +99,9 @@ func (p *pane) run(line, rcFile string) (during []string, after []string) {
 	for time.Now().Before(deadline) {
 		for _, l := range p.capture(true) {
 			if strings.Contains(l, "%") && (len(during) == 0 || during[len(during)-1] != l) {
+				if len(during) == 0 && onFirst != nil {
+					onFirst()
+				}
 				during = append(during, l)
 			}
 		}
@@ -150,16 +153,28 @@ func TestProgressInTmux(t *testing.T) {
 			remote := fmt.Sprintf("/f%d.bin", i)
 			tree := fmt.Sprintf("/t%d", i)
 			for _, c := range []struct {
-				line  string
-				shows string // in the progress line
-				final string // on the screen after
+				line   string
+				shows  string // in the progress line
+				final  string // on the screen after
+				shrink bool   // the pane is made narrower during the transfer
 			}{
-				{"./l put " + name + " " + remote, "a-rather", "a-rather"},
-				{fmt.Sprintf("./l get %s -o back%d.bin", remote, i), fmt.Sprintf("f%d.bin", i), fmt.Sprintf("f%d.bin", i)},
-				{"./l put -r tree " + tree, "the-tree.bin", "larder: put: 3 files"},
-				{fmt.Sprintf("./l get -r %s back%d", tree, i), "the-tree.bin", "larder: get: 3 files"},
+				{"./l put " + name + " " + remote, "a-rather", "a-rather", false},
+				{fmt.Sprintf("./l get %s -o back%d.bin", remote, i), fmt.Sprintf("f%d.bin", i), fmt.Sprintf("f%d.bin", i), false},
+				{"./l put -r --transfers 1 tree " + tree, "tree.bin", "larder: put: 3 files", false},
+				{fmt.Sprintf("./l get -r %s back%d", tree, i), "tree.bin", "larder: get: 3 files", false},
+				{fmt.Sprintf("./l put -r --transfers 1 tree %s-again", tree), "tree.bin", "larder: put: 3 files", cols > 40},
 			} {
-				during, after := p.run(c.line, rcFile)
+				var shrink func()
+				if c.shrink {
+					shrink = func() {
+						time.Sleep(300 * time.Millisecond)
+						p.cmd("resize-window", "-t", p.name, "-x", "30")
+					}
+				}
+				during, after := p.run(c.line, rcFile, shrink)
+				if c.shrink {
+					p.cmd("resize-window", "-t", p.name, "-x", fmt.Sprint(cols))
+				}
 				if rc, _ := os.ReadFile(rcFile); strings.TrimSpace(string(rc)) != "0" {
 					t.Fatalf("%q exited %s; the pane shows:\n%s", c.line, rc, strings.Join(after, "\n"))
 				}
@@ -168,7 +183,7 @@ func TestProgressInTmux(t *testing.T) {
 				}
 				named := false
 				for _, l := range during {
-					if w := displayWidth(l); w > cols {
+					if w := displayWidth(l); w > cols && !c.shrink {
 						t.Errorf("%q: a progress line of %d columns in a pane of %d wrapped: %q", c.line, w, cols, l)
 					}
 					named = named || strings.Contains(l, c.shows)

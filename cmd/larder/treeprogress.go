@@ -27,6 +27,9 @@ type treeDisplay struct {
 	files, done int   // files to move, and moved or settled
 	total, got  int64 // bytes to move, and moved
 	current     string
+	// lastCols and lastWidth are the terminal's width when the line
+	// was drawn, and the line's: see reflowUp.
+	lastCols, lastWidth int
 }
 
 func newTreeDisplay(env *Env, now func() time.Time) *treeDisplay {
@@ -92,7 +95,7 @@ func (d *treeDisplay) close() {
 
 func (d *treeDisplay) erase() {
 	if d.drawn {
-		fmt.Fprint(d.w, "\r\x1b[K")
+		fmt.Fprint(d.w, reflowUp(d.lastWidth, d.lastCols, terminalWidth(d.columns))+"\r\x1b[K")
 		d.drawn = false
 	}
 }
@@ -107,12 +110,7 @@ func (d *treeDisplay) redraw(force bool) {
 		return
 	}
 	d.last = now
-	cols := defaultColumns
-	if d.columns != nil {
-		if c := d.columns(); c > 0 {
-			cols = c
-		}
-	}
+	cols := terminalWidth(d.columns)
 	frac := 1.0
 	switch {
 	case d.total > 0:
@@ -147,7 +145,12 @@ func (d *treeDisplay) redraw(force bool) {
 		{count, pct},
 		{pct},
 	})
-	fmt.Fprintf(d.w, "\r%s\x1b[K", line)
+	up := ""
+	if d.drawn {
+		up = reflowUp(d.lastWidth, d.lastCols, cols)
+	}
+	d.lastCols, d.lastWidth = cols, displayWidth(line)
+	fmt.Fprintf(d.w, "%s\r%s\x1b[K", up, line)
 	d.drawn = true
 }
 
