@@ -66,6 +66,11 @@ type retrier struct {
 	note func(string)
 	// sleep pauses for d, or until ctx ends; nil means a timer.
 	sleep func(ctx context.Context, d time.Duration) error
+	// yield, if set, is called at a BUSY; it reports whether it waited
+	// for another transfer of the command's own to end, in which case
+	// the BUSY was the command's own doing and is tried again at once,
+	// not counted as a retry.
+	yield func(ctx context.Context) bool
 }
 
 func newRetrier(retries int, note func(string)) *retrier {
@@ -179,20 +184,24 @@ func (w *sessionSlot) close() {
 // what names the file in the notes of retries. A connection that failed
 // is replaced by a new session.
 func (r *retrier) do(ctx context.Context, w *sessionSlot, what string, fn func(s *client.Session, attempt int) error) error {
-	for attempt := 0; ; attempt++ {
+	for attempt, tries := 0, 0; ; tries++ {
 		s, err := w.get(ctx)
 		if err == nil {
-			err = fn(s, attempt)
+			err = fn(s, tries)
+		}
+		if busy(err) && r.yield != nil && ctx.Err() == nil && r.yield(ctx) {
+			continue
 		}
 		if err == nil || !retryable(err) || attempt >= r.retries || ctx.Err() != nil {
 			return err
 		}
+		attempt++
 		if !busy(err) {
 			w.drop()
 		}
-		d := r.delay(attempt)
+		d := r.delay(attempt - 1)
 		if r.note != nil {
-			r.note(fmt.Sprintf("%s: %s; retry %d of %d in %.1fs", what, Message(sessionError(err)), attempt+1, r.retries, d.Seconds()))
+			r.note(fmt.Sprintf("%s: %s; retry %d of %d in %.1fs", what, Message(sessionError(err)), attempt, r.retries, d.Seconds()))
 		}
 		if err := r.pause(ctx, d); err != nil {
 			return err

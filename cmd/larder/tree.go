@@ -29,8 +29,14 @@ type treeRun struct {
 	retrier   *retrier
 	transfers int
 
-	mu        sync.Mutex
-	moved     int   // files transferred (or removed)
+	mu sync.Mutex
+	// active is how many files are being moved now, limit how many may
+	// be: --transfers, lowered when the server says BUSY to one of them
+	// (see yield). changed is signalled when either changes.
+	active, limit int
+	changed       *sync.Cond
+	limited       bool  // the lower limit was said
+	moved         int   // files transferred (or removed)
 	folders   int   // folders removed (rm)
 	bytes     int64 // bytes sent or received by this run
 	unchanged int   // files that were there already, the same
@@ -48,8 +54,61 @@ type treeNote struct {
 
 func newTreeRun(env *Env, verb string, tf transferFlags) *treeRun {
 	t := &treeRun{verb: verb, env: env, disp: newTreeDisplay(env, time.Now), transfers: max(tf.transfers, 1)}
+	t.limit = t.transfers
+	t.changed = sync.NewCond(&t.mu)
 	t.retrier = newRetrier(tf.retries, func(msg string) { t.disp.note("%s %s", verb, msg) })
+	t.retrier.yield = t.yield
 	return t
+}
+
+// acquire waits until one more file may be moved, and counts it; it
+// reports false if ctx ended first.
+func (t *treeRun) acquire(ctx context.Context) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.active >= t.limit && ctx.Err() == nil {
+		t.changed.Wait()
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	t.active++
+	return true
+}
+
+func (t *treeRun) release() {
+	t.mu.Lock()
+	t.active--
+	t.mu.Unlock()
+	t.changed.Broadcast()
+}
+
+// yield is the retrier's at a BUSY: with other files of this command
+// under way, the server's limit of transfers (or sessions) per account is
+// below --transfers, and the command itself is what made it busy. The
+// limit is lowered to what the server took, once said, and the file
+// waits for its turn instead of using up its retries.
+func (t *treeRun) yield(ctx context.Context) bool {
+	t.mu.Lock()
+	if t.active <= 1 {
+		t.mu.Unlock()
+		return false // someone else's transfers: a BUSY to retry later
+	}
+	t.active--
+	if t.limit > t.active {
+		t.limit = max(t.active, 1)
+		if !t.limited {
+			t.limited = true
+			defer t.disp.note("%s: the server takes fewer transfers at once for this account than --transfers %d: the other files wait for their turn", t.verb, t.transfers)
+		}
+	}
+	for t.active >= t.limit && ctx.Err() == nil {
+		t.changed.Wait()
+	}
+	t.active++
+	t.mu.Unlock()
+	t.changed.Broadcast()
+	return ctx.Err() == nil
 }
 
 // skip notes a file left alone, and why.
@@ -92,10 +151,17 @@ func (t *treeRun) work(ctx context.Context, s *lnpSession, jobs []treeJob) {
 		wg.Go(func() {
 			defer w.close()
 			for j := range ch {
+				if !t.acquire(ctx) {
+					continue
+				}
 				j.do(ctx, w)
+				t.release()
 			}
 		})
 	}
+	// Waiters in acquire and yield wake up to an interruption.
+	stop := context.AfterFunc(ctx, t.changed.Broadcast)
+	defer stop()
 feed:
 	for _, j := range jobs {
 		select {

@@ -190,12 +190,20 @@ func TestTreeParallelSessions(t *testing.T) {
 	if !strings.Contains(stderr, "put: 6 files") {
 		t.Errorf("put -r said %q", stderr)
 	}
-	if !strings.Contains(stderr, "too many transfers at once") || !strings.Contains(stderr, "retry 1 of 20") {
-		t.Errorf("put -r said %q: no BUSY was retried, so the test did not test it", stderr)
+	if !strings.Contains(stderr, "wait for their turn") {
+		t.Errorf("put -r said %q: no BUSY came, so the test did not test it", stderr)
 	}
 	dst := t.TempDir()
 	runOK(t, env, "get", "-r", "--transfers", "4", "--retries", "20", "/p", dst)
 	sameTree(t, dst, files)
+
+	// Far more than the server takes, and no retries: the files wait for
+	// their turn rather than fail, as the BUSY answers are the command's
+	// own doing.
+	_, stderr = runOK(t, env, "put", "-r", "--transfers", "16", "--retries", "0", src, "/q")
+	if !strings.Contains(stderr, "put: 6 files") || !strings.Contains(stderr, "wait for their turn") {
+		t.Errorf("put -r --transfers 16 said %q", stderr)
+	}
 }
 
 // TestTreeFailureExitCode: files that fail do not stop the others; the
@@ -413,5 +421,41 @@ func TestRetryable(t *testing.T) {
 		if got := retryable(tt.err); got != tt.want {
 			t.Errorf("retryable(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestPutRetriesBusy: a put told BUSY, as another transfer of the
+// account holds the server's only slot, waits and tries again, and
+// succeeds once that transfer ends.
+func TestPutRetriesBusy(t *testing.T) {
+	l := startLarder(t, func(c *ServeConfig) { c.MaxTransfersPerUser = 1 })
+	env := loggedIn(t, l)
+	ctx := context.Background()
+	_, s, err := lnpFlagsFor(t, env).connect(ctx, env)
+	must(t, err)
+	defer s.Close()
+	data := randomData(2<<20, 9)
+	b := &blockAt{data: data, at: 1 << 20, release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Put(ctx, "/held.bin", b, int64(len(data)), client.PutOptions{})
+	}()
+	for i := 0; ; i++ {
+		if out, _ := runOK(t, env, "parts"); strings.Contains(out, "/held.bin  ") && !strings.Contains(out, "0 B of") {
+			break
+		}
+		if i == 100 {
+			t.Fatal("the upload never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	local := writeLocal(t, t.TempDir(), "other.bin", data)
+	wantExit(t, env, exitFailure, []string{"BUSY"}, "put", "--retries", "0", local, "/other.bin")
+	time.AfterFunc(1500*time.Millisecond, func() { close(b.release) })
+	defer func() { <-done }()
+	_, stderr := runOK(t, env, "put", "--retries", "6", local, "/other.bin")
+	if !strings.Contains(stderr, "too many transfers at once") || !strings.Contains(stderr, "retry 1 of 6") {
+		t.Errorf("put said %q, want BUSY retried", stderr)
 	}
 }
