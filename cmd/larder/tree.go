@@ -37,12 +37,12 @@ type treeRun struct {
 	changed       *sync.Cond
 	limited       bool  // the lower limit was said
 	moved         int   // files transferred (or removed)
-	folders   int   // folders removed (rm)
-	bytes     int64 // bytes sent or received by this run
-	unchanged int   // files that were there already, the same
-	resumed   int   // files that went on from an interrupted transfer
-	skipped   []treeNote
-	failed    []treeNote
+	folders       int   // folders removed (rm)
+	bytes         int64 // bytes sent or received by this run
+	unchanged     int   // files that were there already, the same
+	resumed       int   // files that went on from an interrupted transfer
+	skipped       []treeNote
+	failed        []treeNote
 }
 
 // A treeNote is a file skipped or failed, and why.
