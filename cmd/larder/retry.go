@@ -23,6 +23,7 @@ type transferFlags struct {
 	recursive bool
 	transfers int
 	retries   int
+	copying   bool // --transfers is defined
 }
 
 // Defaults of --transfers, as rclone's, and of --retries.
@@ -38,6 +39,7 @@ func (t *transferFlags) define(fs *flag.FlagSet, copying bool) {
 	fs.BoolVar(&t.recursive, "r", false, "recursive: the whole tree of a folder (see above)")
 	fs.IntVar(&t.retries, "retries", defaultRetries, "retry a file this many times after the server said BUSY or the connection\n"+
 		"failed, waiting 0.5 s, 1 s, 2 s, … (at most 30 s, with jitter) in between; 0 never retries")
+	t.copying = copying
 	if copying {
 		fs.IntVar(&t.transfers, "transfers", defaultTransfers, fmt.Sprintf("with -r, move this many files at once, each on a session of its own (1 to %d);\n"+
 			"the server allows a few at once per account (--max-transfers-per-user), and\n"+
@@ -50,7 +52,7 @@ func (t *transferFlags) check() error {
 	if t.retries < 0 {
 		return usageError("--retries may not be negative")
 	}
-	if t.transfers != 0 && (t.transfers < 1 || t.transfers > maxTransfers) {
+	if t.copying && (t.transfers < 1 || t.transfers > maxTransfers) {
 		return usageError("--transfers takes 1 to %d", maxTransfers)
 	}
 	return nil
