@@ -366,6 +366,9 @@ type DownloadOptions struct {
 	NoResume bool
 	// Progress, if set, is told of each block received.
 	Progress func(n int)
+	// Resumed, if set, is told of the bytes kept from an earlier
+	// download, before the rest is asked for.
+	Resumed func(kept int64)
 }
 
 // DownloadResult is what Download did.
@@ -482,6 +485,9 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 		return res, err
 	}
 	res.Kept = have
+	if have > 0 && opts.Resumed != nil {
+		opts.Resumed(have)
+	}
 	var dst io.Writer = xfer.NewFile(lf.Part, have)
 	if tail != nil {
 		tail.w = dst

@@ -309,22 +309,22 @@ func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string,
 		}
 		fmt.Fprintf(env.Stderr, "larder: get %s\n", msg)
 	}
-	var reset func()
+	var (
+		reset func()
+		kept  int64 // by the try under way, from an earlier download
+		said  bool  // that it resumed
+	)
+	opts.Resumed = func(n int64) { kept = n }
 	if bar != nil {
-		first := func(n int) int64 {
-			// The part file holds what Download kept, and about this block.
-			if fi, err := os.Stat(part); err == nil {
-				if kept := max(fi.Size()-int64(n), 0); kept > 0 {
-					note(fmt.Sprintf("%s: resuming at %s of %s (%d%%), where an interrupted download stopped",
-						printable(remote), formatBytes(kept), formatBytes(size), kept*100/max(size, 1)))
-					return kept
-				}
-			}
-			return 0
+		opts.Resumed = func(n int64) {
+			kept, said = n, true
+			note(fmt.Sprintf("%s: resuming at %s of %s (%d%%), where an interrupted download stopped",
+				printable(remote), formatBytes(n), formatBytes(size), n*100/max(size, 1)))
 		}
+		first := func(int) int64 { return kept }
 		meter := &transferMeter{bar: bar, total: size, first: first}
 		opts.Progress = meter.add
-		reset = func() { *meter = transferMeter{bar: bar, total: size, first: first} }
+		reset = func() { *meter, kept = transferMeter{bar: bar, total: size, first: first}, 0 }
 	}
 	w := &sessionSlot{s: s.Session, open: s.reopen}
 	res, err := downloadOne(ctx, newRetrier(retries, note), w, remote, local, opts, reset)
@@ -367,7 +367,7 @@ func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string,
 		fmt.Fprintf(env.Stderr, "larder: %s is the server's file already (%d bytes, checked by its SHA-256): left as it was\n", local, res.Size)
 		return res, nil
 	}
-	if res.Kept > 0 {
+	if res.Kept > 0 && !said {
 		fmt.Fprintf(env.Stderr, "larder: resumed: kept the first %d bytes of %s, which match the server's, and fetched the other %d\n",
 			res.Kept, res.From, int64(res.Size)-res.Kept)
 	}

@@ -66,6 +66,12 @@ func terminalColumns(w io.Writer) func() int {
 	}
 }
 
+// lineRoom returns the columns a progress line may take in a terminal of
+// cols: a character in the last column makes some terminals wrap, and the
+// terminal's own echo of Ctrl-C ("^C") takes two more after the line; a
+// line wrapped by either could not be cleared from its first row.
+func lineRoom(cols int) int { return max(cols-3, 1) }
+
 // terminalWidth returns columns(), or defaultColumns if that is unknown.
 func terminalWidth(columns func() int) int {
 	if columns != nil {
@@ -135,9 +141,8 @@ func (p *progressBar) update(received, expected int64) {
 	}
 	pct := fmt.Sprintf("%3d%%", int(frac*100))
 	sizes := formatBytes(received) + " / " + formatBytes(expected)
-	// A character in the last column makes some terminals wrap.
 	cols := terminalWidth(p.columns)
-	line := fitLine(max(cols-1, 1), p.name, []lineLayout{
+	line := fitLine(lineRoom(cols), p.name, []lineLayout{
 		{pct + " [" + bar + "] " + sizes, rate, left},
 		{pct + " " + sizes, rate},
 		{pct + " " + formatBytes(received)},
@@ -168,7 +173,7 @@ func (p *progressBar) done() {
 	if s := d.Seconds(); s > 0 && p.received > p.base {
 		rate = formatBytes(int64(float64(p.received-p.base)/s)) + "/s"
 	}
-	line := fitLine(max(cols-1, 1), p.name, []lineLayout{
+	line := fitLine(lineRoom(cols), p.name, []lineLayout{
 		{formatBytes(p.received), "in " + formatLeft(d), rate},
 		{formatBytes(p.received)},
 	})

@@ -140,7 +140,8 @@ func TestProgressInTmux(t *testing.T) {
 		writeLocal(t, filepath.Join(dir, "tree", "sub"), fmt.Sprintf("part-%d-of-the-tree.bin", i), randomData(2<<20, byte(i)))
 	}
 	rcFile := filepath.Join(dir, "rc")
-	script := fmt.Sprintf("#!/bin/sh\nexport LARDER_TEST_RUN_MAIN=1 LARDER_CONFIG_DIR=%q LARDER_USER=alice LARDER_PASSWORD=pw LARDER_MIN_KDF=%q LARDER_NATIVE_SERVER=%q\n%q \"$@\"\necho $? > %q\n",
+	// The script outlives a Ctrl-C to say how larder exited.
+	script := fmt.Sprintf("#!/bin/sh\ntrap true INT\nexport LARDER_TEST_RUN_MAIN=1 LARDER_CONFIG_DIR=%q LARDER_USER=alice LARDER_PASSWORD=pw LARDER_MIN_KDF=%q LARDER_NATIVE_SERVER=%q\n%q \"$@\"\necho $? > %q\n",
 		env.Getenv("LARDER_CONFIG_DIR"), env.Getenv("LARDER_MIN_KDF"), addr, os.Args[0], rcFile)
 	must(t, os.WriteFile(filepath.Join(dir, "l"), []byte(script), 0o755))
 
@@ -206,6 +207,25 @@ func TestProgressInTmux(t *testing.T) {
 				}
 				if !strings.Contains(strings.Join(p.capture(true), "\n"), c.final) {
 					t.Errorf("%q: the screen after does not show %q:\n%s", c.line, c.final, screen)
+				}
+			}
+			// Interrupted with Ctrl-C once its progress shows, then run
+			// again: it says where it resumes, and ends clean.
+			for _, line := range []string{
+				fmt.Sprintf("./l put %s /r%d.bin", name, i),
+				fmt.Sprintf("./l get /r%d.bin -o again%d.bin", i, i),
+			} {
+				p.run(line, rcFile, func() { p.cmd("send-keys", "-t", p.name, "C-c") })
+				if rc, _ := os.ReadFile(rcFile); strings.TrimSpace(string(rc)) != "130" {
+					t.Errorf("%q interrupted: exit %s, want 130", line, rc)
+				}
+				_, after := p.run(line, rcFile, nil)
+				joined := strings.Join(p.capture(true), "\n")
+				if !strings.Contains(joined, "resuming at ") {
+					t.Errorf("%q after an interruption: the screen does not say where it resumes:\n%s", line, strings.Join(after, "\n"))
+				}
+				if screen := strings.Join(after, "\n"); strings.Contains(screen, "%") && !strings.Contains(joined, "%),") {
+					t.Errorf("%q: a progress line was left on the screen:\n%s", line, screen)
 				}
 			}
 		})

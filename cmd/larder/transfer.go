@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"path"
 	"time"
 
 	"github.com/larderfs/larder/client"
@@ -62,12 +63,21 @@ func putOne(ctx context.Context, r *retrier, w *sessionSlot, u upload) (lnp.Entr
 			}
 			var err error
 			e, err = s.Put(ctx, u.remote, u.src, u.size, opts)
-			if st, ok := lnpStatus(err); ok && st == lnp.StatusConflict && netFailed {
-				if same, serr := sameRemote(ctx, s, u); serr == nil && same {
-					e, err = s.Stat(ctx, u.remote)
-					return err
+			if st, ok := lnpStatus(err); ok && st == lnp.StatusConflict {
+				if netFailed {
+					if same, serr := sameRemote(ctx, s, u); serr == nil && same {
+						e, err = s.Stat(ctx, u.remote)
+						return err
+					}
+					return &retryLater{err: err}
 				}
-				return &retryLater{err: err}
+				if writing(ctx, s, u.remote) {
+					// An upload of the path is being written: one
+					// interrupted a moment ago whose end the server
+					// has not seen yet (its connection still drains),
+					// or another client's, which may end.
+					return &retryLater{err: err}
+				}
 			}
 			if st, ok := lnpStatus(err); ok && st == lnp.StatusHashMismatch && u.restart && resumedAt > 0 && !restarted {
 				// The session ends after a refused upload.
@@ -148,4 +158,20 @@ func putSingle(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, l
 	w := &sessionSlot{s: s.Session, open: s.reopen}
 	defer w.close()
 	return putOne(ctx, newRetrier(tf.retries, note), w, u)
+}
+
+// writing reports whether the server says an upload of remote is being
+// written now (PARTS, active).
+func writing(ctx context.Context, s *client.Session, remote string) bool {
+	parts, err := s.Parts(ctx)
+	if err != nil {
+		return false
+	}
+	want := path.Join("/", remote)
+	for _, p := range parts {
+		if p.Active && path.Join("/", p.Path) == want {
+			return true
+		}
+	}
+	return false
 }

@@ -139,7 +139,7 @@ func (d *treeDisplay) redraw(force bool) {
 	if d.total == 0 {
 		sizes = ""
 	}
-	line := fitLine(max(cols-1, 1), d.current, []lineLayout{
+	line := fitLine(lineRoom(cols), d.current, []lineLayout{
 		{count, strings.TrimSpace(pct + " [" + bar + "] " + sizes), rate, left},
 		{count, pct + " " + sizes, rate},
 		{count, pct},
