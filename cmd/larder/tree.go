@@ -294,6 +294,12 @@ func putTree(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, loc
 		return err
 	}
 	jobs, total, err := t.planPut(ctx, s, local, root, overwrite, noResume)
+	return t.run(ctx, s, jobs, total, err, asJSON)
+}
+
+// run moves the files of jobs, total bytes, that planning found, unless
+// it failed with err, and sums up.
+func (t *treeRun) run(ctx context.Context, s *lnpSession, jobs []treeJob, total int64, err error, asJSON bool) error {
 	if err != nil {
 		t.disp.close()
 		return err
@@ -366,7 +372,7 @@ func (t *treeRun) planPut(ctx context.Context, s *lnpSession, local, root string
 			listings[rpath] = nil
 			return nil
 		case !d.Type().IsRegular():
-			t.skip(p, fileKind(d.Type())+": not a regular file")
+			t.skip(p, client.KindOf(d.Type())+": not a regular file")
 			return nil
 		case exists && e.Dir:
 			t.fail(ctx, p, fmt.Errorf("put: %s is a folder on the server, where the file would go", printable(rpath)))
@@ -388,19 +394,6 @@ func (t *treeRun) planPut(ctx context.Context, s *lnpSession, local, root string
 		return nil
 	})
 	return jobs, total, err
-}
-
-// fileKind names the kind of a file that is not a regular file.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "a special file"
 }
 
 // putFile uploads the local file p, as the walk found it (fi), to rpath,
@@ -503,13 +496,7 @@ func getTree(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, rem
 	}
 	t := newTreeRun(env, "get", tf)
 	jobs, total, err := t.planGet(ctx, s, remote, root, opts, keepMtime)
-	if err != nil {
-		t.disp.close()
-		return err
-	}
-	t.disp.plan(len(jobs), total)
-	t.work(ctx, s, jobs)
-	return t.finish(ctx, len(jobs), asJSON)
+	return t.run(ctx, s, jobs, total, err, asJSON)
 }
 
 // planGet lists the remote tree, makes its folders in root, and returns a
@@ -696,7 +683,7 @@ func safeTarget(root, crel string) (string, error) {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return "", fmt.Errorf("%s is a symbolic link here: neither followed nor replaced", local)
 	case !fi.Mode().IsRegular():
-		return "", fmt.Errorf("%s is %s here, not a regular file: not written", local, fileKind(fi.Mode()))
+		return "", fmt.Errorf("%s is %s here, not a regular file: not written", local, client.KindOf(fi.Mode()))
 	}
 	return local, nil
 }
