@@ -334,7 +334,14 @@ func (t *treeRun) planPut(ctx context.Context, s *lnpSession, local, root string
 		jobs  []treeJob
 		total int64
 	)
-	err := filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+	// LOCALDIR itself is followed if it is a link, as the user named it
+	// (a trailing separator makes the walk's Lstat follow it); the
+	// links in it are not.
+	walkRoot := local
+	if !strings.HasSuffix(walkRoot, string(filepath.Separator)) {
+		walkRoot += string(filepath.Separator)
+	}
+	err := filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -115,6 +115,14 @@ func TestPutGetTree(t *testing.T) {
 	}
 	want["a/x.txt"] = changed
 
+	// LOCALDIR named through a link is followed, as the user named it.
+	link := filepath.Join(t.TempDir(), "link")
+	must(t, os.Symlink(src, link))
+	_, stderr = runOK(t, env, "put", "-r", link, "/src")
+	if !strings.Contains(stderr, "6 unchanged") {
+		t.Errorf("put -r through a link to the same tree said %q", stderr)
+	}
+
 	// REMOTE is the copy of the tree, again and again; REMOTE/ gets it
 	// under its name.
 	runOK(t, env, "put", "-r", src, "/dest")
