@@ -130,8 +130,9 @@ func (e *PartError) Error() string {
 
 func (e *PartError) Is(target error) bool { return target == ErrForeignPart }
 
-// kindOf names the kind of a file that is not a regular file.
-func kindOf(m fs.FileMode) string {
+// KindOf names the kind of a file that is not a regular file: "a FIFO",
+// "a device", and so on, as messages about it say.
+func KindOf(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a folder"
@@ -153,7 +154,7 @@ func partKind(name string, fi fs.FileInfo) error {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return &PartError{Path: name, Reason: "is a symbolic link", NotRegular: true}
 	case !fi.Mode().IsRegular():
-		return &PartError{Path: name, Reason: "is " + kindOf(fi.Mode()) + ", not a regular file", NotRegular: true}
+		return &PartError{Path: name, Reason: "is " + KindOf(fi.Mode()) + ", not a regular file", NotRegular: true}
 	case links(fi) > 1:
 		return &PartError{Path: name, Reason: fmt.Sprintf("has other names (%d hard links), which a download would change", links(fi)), NotRegular: true}
 	}

@@ -375,6 +375,9 @@ type DownloadOptions struct {
 	NoResume bool
 	// Progress, if set, is told of each block received.
 	Progress func(n int)
+	// Resumed, if set, is told of the bytes kept from an earlier
+	// download, before the rest is asked for.
+	Resumed func(kept int64)
 }
 
 // DownloadResult is what Download did.
@@ -491,6 +494,9 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 		return res, err
 	}
 	res.Kept = have
+	if have > 0 && opts.Resumed != nil {
+		opts.Resumed(have)
+	}
 	var dst io.Writer = xfer.NewFile(lf.Part, have)
 	if tail != nil {
 		tail.w = dst
@@ -595,6 +601,9 @@ type PutOptions struct {
 	// sent only if the session was granted lnp.FeaturePutTime (else the
 	// file takes the time of its commit, which the entry returned says).
 	Modified time.Time
+	// Resumed, if set, is told of the bytes the server has already, from
+	// an interrupted upload, before any block is sent.
+	Resumed func(offset int64)
 }
 
 // Put uploads size bytes of src to path. The server verifies every block
@@ -620,6 +629,9 @@ func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size in
 	// The bytes the server already has count in the whole file's hash.
 	if _, err := io.Copy(h, io.NewSectionReader(src, 0, int64(r.Offset))); err != nil {
 		return lnp.Entry{}, err
+	}
+	if opts.Resumed != nil && r.Offset > 0 {
+		opts.Resumed(int64(r.Offset))
 	}
 	if opts.Progress != nil && r.Offset > 0 {
 		opts.Progress(int(r.Offset))

@@ -81,7 +81,7 @@ func (f *lnpFlags) deviceLogin(ctx context.Context, env *Env, t lnpTarget) (_ co
 		cancel()
 		return nil, nil, false, false, err
 	}
-	s := &lnpSession{target: t, cancel: cancel, fingerprint: fingerprintOf(conn), device: d.ID}
+	s := &lnpSession{target: t, cancel: cancel, fingerprint: fingerprintOf(conn), device: d.ID, reopen: f.deviceReopener(env, t, d)}
 	s.Session, err = client.LoginDevice(ctx, conn, t.user, d.ID, d.Secret, opts.SessionOptions)
 	if refusedFeatures(err, opts.Features) {
 		opts.Features = 0

@@ -85,6 +85,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 		passwordStdin *flag.Flag
 		noMtime       bool
 		modified      time.Time // LOCAL's
+		tf            transferFlags
 	)
 	defer func() {
 		if src != nil {
@@ -95,7 +96,7 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 		}
 	}()
 	c := lnpCommand{
-		name: "put", synopsis: "put LOCAL [REMOTE] [flags]\n       larder put - REMOTE [flags]", local: 1,
+		name: "put", synopsis: "put LOCAL [REMOTE] [flags]\n       larder put - REMOTE [flags]\n       larder put -r LOCALDIR [REMOTE] [flags]", local: 1,
 		help: "Uploads the file LOCAL to REMOTE: by default LOCAL's name at the top of your\n" +
 			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
 			"The server checks every block and the whole file, and REMOTE appears whole,\n" +
@@ -110,18 +111,37 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			"\n" +
 			"REMOTE keeps LOCAL's modification time (as 'scp -p' and 'rsync -t' do), if\n" +
 			"the server takes one (larder's LNP/1 servers do); with --no-mtime, or from\n" +
-			"stdin, REMOTE's time is when the server committed it.",
+			"stdin, REMOTE's time is when the server committed it.\n" +
+			"\n" +
+			"With -r, LOCALDIR's whole tree goes to REMOTE, which becomes its copy (made\n" +
+			"if need be, as sftp's put -r and rclone copy do: running the command again\n" +
+			"puts the files in the same place); a REMOTE that ends in a slash gets\n" +
+			"LOCALDIR's name in it; without REMOTE, LOCALDIR's name at the top of your\n" +
+			"space. Up to --transfers files move at once. A file the server has already,\n" +
+			"the same size and SHA-256, is not sent again; one that differs is skipped\n" +
+			"unless -f; one whose upload was interrupted goes on from where it stopped.\n" +
+			"Symbolic links are not followed (they are skipped, and said so). At the end,\n" +
+			"a summary: files, bytes, time, rate, and those unchanged, resumed, skipped\n" +
+			"and failed; the exit code is the first failure's.",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&overwrite, "overwrite", false, "replace REMOTE if it exists")
 			fs.BoolVar(&overwrite, "f", false, "short for --overwrite")
 			fs.BoolVar(&noResume, "no-resume", false, "start over rather than go on with an interrupted upload")
 			fs.BoolVar(&noMtime, "no-mtime", false, "leave REMOTE's modification time at the time of the upload (by default it is LOCAL's)")
-			fs.BoolVar(&asJSON, "json", false, "when done, print a JSON object: path, name, type, size, modified, sha256")
+			fs.BoolVar(&asJSON, "json", false, "when done, print a JSON object: path, name, type, size, modified, sha256\n"+
+				"(with -r: files, bytes, seconds, unchanged, resumed, skipped, failed)")
+			tf.define(fs, true)
 			passwordStdin = fs.Lookup("password-stdin")
 		},
 		args: func(pos []string) error {
 			if err := wantArgs("put", 1, 2, "LOCAL and an optional REMOTE")(pos); err != nil {
 				return err
+			}
+			if err := tf.check(); err != nil {
+				return err
+			}
+			if tf.recursive {
+				return putTreeArgs(pos)
 			}
 			if pos[0] == "-" {
 				if len(pos) != 2 || strings.HasSuffix(pos[1], "/") {
@@ -150,6 +170,13 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			return nil
 		},
 		run: func(ctx context.Context, s *lnpSession, pos []string) error {
+			if tf.recursive {
+				root, err := putTreeRoot(pos[0], pos)
+				if err != nil {
+					return err
+				}
+				return putTree(ctx, env, s, tf, pos[0], root, putTreeOptions{overwrite: overwrite, noResume: noResume, noMtime: noMtime, asJSON: asJSON})
+			}
 			// Composed, as the server wants new names: macOS writes
 			// them decomposed.
 			name := norm.NFC.String(filepath.Base(pos[0]))
@@ -165,20 +192,18 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 					return err
 				}
 			}
+			label := filepath.Base(pos[0])
+			if stdin {
+				label = path.Base(remote)
+			}
 			opts := client.PutOptions{Overwrite: overwrite, Resume: !noResume && !stdin}
 			if !noMtime && !stdin {
-				if err := files.CheckModTime(modified); err != nil {
-					fmt.Fprintf(env.Stderr, "larder: %s: %s; REMOTE gets the time of the upload\n", pos[0], larder.ErrorMessage(err))
-				} else {
-					opts.Modified = modified
+				var note string
+				if opts.Modified, note = keptModTime(modified); note != "" {
+					fmt.Fprintf(env.Stderr, "larder: %s: %s\n", printable(pos[0]), note)
 				}
 			}
-			if showProgress(env, false) {
-				bar := newProgressBar(env.Stderr, time.Now)
-				defer bar.done()
-				opts.Progress = (&transferMeter{bar: bar, total: size}).add
-			}
-			e, err := s.Put(ctx, remote, src, size, opts)
+			e, err := putSingle(ctx, env, s, tf, label, remote, src, size, opts)
 			if err == nil && asJSON {
 				j := toJSON(e)
 				j.Path = remote
@@ -197,6 +222,16 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 		},
 	}
 	return c.main(ctx, env, args)
+}
+
+// keptModTime returns t, a local file's modification time, for the server
+// to keep; or, if the server would refuse it, no time (the file gets that
+// of its upload) and a note that says so.
+func keptModTime(t time.Time) (time.Time, string) {
+	if err := files.CheckModTime(t); err != nil {
+		return time.Time{}, larder.ErrorMessage(err) + "; on the server it gets the time of the upload"
+	}
+	return t, ""
 }
 
 // spool copies r to a new temporary file, which the caller closes and
@@ -252,6 +287,7 @@ func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts
 	var bar *progressBar
 	if showProgress(env, local == "-") {
 		bar = newProgressBar(env.Stderr, time.Now)
+		bar.name = path.Base(remote)
 		defer bar.done()
 	}
 	switch fi, err := os.Stat(local); {
@@ -267,7 +303,7 @@ func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts
 		defer f.Close()
 		return sessionError(getStream(ctx, s, remote, f, int64(e.Size), bar))
 	}
-	res, err := getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar)
+	res, err := getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar, o.retries)
 	if err != nil {
 		return sessionError(err)
 	}
@@ -291,20 +327,34 @@ func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts
 // getFile fetches remote into local with Session.Download: into
 // LOCAL.larder-part, which goes on from an earlier download, and replaces
 // local only once it is complete and verified.
-func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar) (client.DownloadResult, error) {
+func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string, size int64, opts client.DownloadOptions, bar *progressBar, retries int) (client.DownloadResult, error) {
 	part := local + client.PartSuffix
-	var meter *transferMeter
-	if bar != nil {
-		meter = &transferMeter{bar: bar, total: size, first: func(n int) int64 {
-			// The part file holds what Download kept, and about this block.
-			if fi, err := os.Stat(part); err == nil {
-				return max(fi.Size()-int64(n), 0)
-			}
-			return 0
-		}}
-		opts.Progress = meter.add
+	note := func(msg string) {
+		if bar != nil {
+			bar.clear()
+		}
+		fmt.Fprintf(env.Stderr, "larder: get %s\n", msg)
 	}
-	res, err := s.Download(ctx, remote, local, opts)
+	var (
+		reset func()
+		kept  int64 // by the try under way, from an earlier download
+		said  bool  // that it resumed
+	)
+	opts.Resumed = func(n int64) { kept = n }
+	if bar != nil {
+		opts.Resumed = func(n int64) {
+			kept, said = n, true
+			note(fmt.Sprintf("%s: resuming at %s of %s (%d%%), where an interrupted download stopped",
+				printable(remote), formatBytes(n), formatBytes(size), n*100/max(size, 1)))
+		}
+		first := func(int) int64 { return kept }
+		meter := &transferMeter{bar: bar, total: size, first: first}
+		opts.Progress = meter.add
+		reset = func() { *meter, kept = transferMeter{bar: bar, total: size, first: first}, 0 }
+	}
+	w := &sessionSlot{s: s.Session, open: s.reopen}
+	res, err := downloadOne(ctx, newRetrier(retries, note), w, remote, local, opts, reset)
+	w.close()
 	if bar != nil {
 		bar.done()
 	}
@@ -343,7 +393,7 @@ func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string,
 		fmt.Fprintf(env.Stderr, "larder: %s is the server's file already (%d bytes, checked by its SHA-256): left as it was\n", local, res.Size)
 		return res, nil
 	}
-	if res.Kept > 0 {
+	if res.Kept > 0 && !said {
 		fmt.Fprintf(env.Stderr, "larder: resumed: kept the first %d bytes of %s, which match the server's, and fetched the other %d\n",
 			res.Kept, res.From, int64(res.Size)-res.Kept)
 	}
@@ -496,14 +546,46 @@ func runStat(ctx context.Context, env *Env, args []string) error {
 }
 
 func runRm(ctx context.Context, env *Env, args []string) error {
+	var (
+		tf                 transferFlags
+		wholeSpace, asJSON bool
+	)
 	c := lnpCommand{
-		name: "rm", synopsis: "rm PATH...",
-		help: "Removes each file or empty folder PATH from your space.",
-		args: wantArgs("rm", 1, 1<<20, "one PATH or more"),
+		name: "rm", synopsis: "rm [-r] PATH...",
+		help: "Removes each file or empty folder PATH from your space.\n" +
+			"\n" +
+			"With -r, a folder PATH goes with everything in it, at once and without a\n" +
+			"question, as rm -r does; a summary says what was removed. The top of your\n" +
+			"space (\"/\") is removed only with --whole-space as well (its files and\n" +
+			"folders; the shared area stays), and nothing in the shared area can be: it\n" +
+			"is the course protocol's, read-only.",
+		flags: func(fs *flag.FlagSet) {
+			tf.define(fs, false)
+			fs.BoolVar(&wholeSpace, "whole-space", false, "with -r, allow PATH \"/\": every file and folder of your space")
+			fs.BoolVar(&asJSON, "json", false, "with -r, print a JSON summary: files, folders, seconds, skipped, failed")
+		},
+		args: func(pos []string) error {
+			if err := wantArgs("rm", 1, 1<<20, "one PATH or more")(pos); err != nil {
+				return err
+			}
+			if wholeSpace && !tf.recursive {
+				return usageError("--whole-space goes with -r")
+			}
+			return tf.check()
+		},
 		run: func(ctx context.Context, s *lnpSession, pos []string) error {
+			if tf.recursive {
+				tf.transfers = defaultTransfers
+				for _, p := range pos {
+					if err := rmTree(ctx, env, s, tf, p, wholeSpace, asJSON); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			for _, p := range pos {
 				if err := s.Delete(ctx, p); err != nil {
-					return withHint(err, map[lnp.Status]string{lnp.StatusConflict: "a folder must be empty to be removed"})
+					return withHint(err, map[lnp.Status]string{lnp.StatusConflict: "a folder must be empty to be removed (-r removes it with everything in it)"})
 				}
 			}
 			return nil

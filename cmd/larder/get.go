@@ -17,7 +17,7 @@ import (
 
 func runGet(ctx context.Context, env *Env, args []string) error {
 	var f lnpFlags
-	flags := f.clientFlags.newFlagSet(env, "get", "get PATH [-o FILE] [flags]",
+	flags := f.clientFlags.newFlagSet(env, "get", "get PATH [-o FILE] [flags]\n       larder get -r REMOTE [LOCALDIR] [flags]",
 		"Fetches the file at PATH and checks it against the server's hashes.\n"+
 			"\n"+
 			"FILE (-o) changes only once the whole file has arrived and been checked: the\n"+
@@ -48,7 +48,20 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 			"it; one left by a killed get is removed by the next get of FILE. A server\n"+
 			"that closes the connection without a reply is an error: it does not speak\n"+
 			"the course protocol, or it is the course's reference server and PATH is an\n"+
-			"empty file, for which that server sends nothing.")
+			"empty file, for which that server sends nothing.\n"+
+			"\n"+
+			"With -r (native protocol), the whole tree of the folder REMOTE goes to\n"+
+			"LOCALDIR, which becomes its copy (made if need be, so that running the\n"+
+			"command again puts the files in the same place); a LOCALDIR that ends in a\n"+
+			"slash gets REMOTE's name in it; without LOCALDIR, REMOTE's name in the\n"+
+			"current folder. Each file is fetched as above: an existing file is replaced\n"+
+			"only if it is an earlier, partial copy, or with -f, and is otherwise skipped\n"+
+			"and said so; one that is the server's already is left as it is. No name from\n"+
+			"the server is written outside LOCALDIR: names with a separator, \"..\", or\n"+
+			"characters that are not printable are skipped, and so is a symbolic link, a\n"+
+			"device or a FIFO found in LOCALDIR where a file or folder would go. Up to\n"+
+			"--transfers files move at once; the summary and exit code are put -r's.\n"+
+			"'larder get -r /' fetches your space without the shared area.")
 	f.defineTrust(flags)
 	f.defineRemote(flags)
 	// Its default depends on the protocol, which the usage says.
@@ -69,6 +82,8 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 		"(by default it is set to the server's file's)")
 	flags.BoolVar(&overwrite, "overwrite", false, "replace FILE even if it is not an earlier, partial copy of PATH")
 	flags.BoolVar(&overwrite, "f", false, "short for --overwrite")
+	var tf transferFlags
+	tf.define(flags, true)
 	asJSON := flags.Bool("json", false, "when done, print a JSON object on stdout: path, local, size, sha256 (and for\n"+
 		"the native protocol modified, kept: the bytes a resumed download kept, up_to_date)")
 	pos, err := f.parse(flags, args)
@@ -78,7 +93,17 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	if *asJSON && out == "-" {
 		return usageError("--json prints on stdout, where -o - writes the file: name a FILE")
 	}
-	if len(pos) != 1 {
+	if err := tf.check(); err != nil {
+		return err
+	}
+	switch {
+	case tf.recursive && (len(pos) < 1 || len(pos) > 2):
+		return usageError("get -r takes REMOTE and an optional LOCALDIR, got %d arguments", len(pos))
+	case tf.recursive && len(pos) == 2 && out != "":
+		return usageError("get -r takes LOCALDIR or -o LOCALDIR, not both")
+	case tf.recursive && out == "-":
+		return usageError("get -r writes a tree of files, not to stdout")
+	case !tf.recursive && len(pos) != 1:
 		return usageError("get takes one PATH, got %d arguments", len(pos))
 	}
 	if useLNP && useCourse {
@@ -111,7 +136,17 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 		if pos[0] == "" || len(pos[0]) > lnp.MaxPathSize {
 			return usageError("PATH must be 1 to %d bytes long", lnp.MaxPathSize)
 		}
-		return getLNP(ctx, env, &f, pos[0], out, client.DownloadOptions{Overwrite: overwrite, NoResume: noResume}, getOutput{asJSON: *asJSON, keepMtime: !noMtime})
+		dl := client.DownloadOptions{Overwrite: overwrite, NoResume: noResume}
+		if tf.recursive {
+			if len(pos) == 2 {
+				out = pos[1]
+			}
+			return getTreeCommand(ctx, env, &f, tf, pos[0], out, dl, !noMtime, *asJSON)
+		}
+		return getLNP(ctx, env, &f, pos[0], out, dl, getOutput{asJSON: *asJSON, keepMtime: !noMtime, retries: tf.retries})
+	}
+	if tf.recursive {
+		return usageError("get -r is for the native protocol: log in first ('larder login'), or pass --native")
 	}
 	for _, name := range []string{"ca-file", "system-roots", "insecure-plaintext", "no-resume", "no-mtime"} {
 		if f.set[name] {
@@ -240,6 +275,7 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, 
 type getOutput struct {
 	asJSON    bool // print a getJSON
 	keepMtime bool // give the local file the server's modification time
+	retries   int  // --retries
 }
 
 // getJSON is what get --json prints.

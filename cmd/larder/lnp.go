@@ -58,6 +58,10 @@ type lnpFlags struct {
 	// is said first; dialLNP hands it out once, if it is fresh.
 	early   net.Conn
 	earlyAt time.Time
+
+	// keys are the argon2id keys derived from the password, for the
+	// command's further sessions.
+	keys saltedKeys
 }
 
 // freshFor is how long a connection made before a password prompt is
@@ -248,6 +252,11 @@ type lnpSession struct {
 	fingerprint string   // of the server's certificate; "" in plaintext
 	device      [16]byte // the device credential it logged in with; zero for the password
 	cancel      context.CancelFunc
+	// reopen opens another session of the account with the credential
+	// this one logged in with: for parallel transfers, and to retry
+	// after the connection failed. It may be nil (a fresh login, for
+	// which it is not needed).
+	reopen func(context.Context) (*client.Session, error)
 }
 
 // Close ends the session and its context.
@@ -282,6 +291,9 @@ func (f *lnpFlags) connect(ctx context.Context, env *Env) (context.Context, *lnp
 		fmt.Fprintf(env.Stderr, "larder: the refused device credential of %s on %s is forgotten; 'larder login' saves a new one\n", t.user, t.server)
 		forgetDevice(env, t)
 	}
+	if err == nil {
+		s.reopen = f.passwordReopener(env, t, password)
+	}
 	return ctx, s, err
 }
 
@@ -304,6 +316,7 @@ func (f *lnpFlags) login(ctx context.Context, env *Env, t lnpTarget, password st
 		cancel()
 		return nil, nil, err
 	}
+	opts.SaltedKey = f.keys.derive
 	s := &lnpSession{target: t, cancel: cancel}
 	conn, err := f.dialLNP(ctx, env, t)
 	if err != nil {

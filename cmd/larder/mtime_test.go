@@ -118,3 +118,39 @@ func TestRefusedFeatures(t *testing.T) {
 		}
 	}
 }
+
+// TestPutTreeKeepsMtime: put -r gives each file its local modification
+// time, as put does, and get -r gives it back; --no-mtime leaves the time
+// of the upload.
+func TestPutTreeKeepsMtime(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	dir := t.TempDir()
+	old := time.Date(2011, 2, 3, 4, 5, 6, 0, time.UTC)
+	for _, p := range []string{"a.txt", "sub/b.txt"} {
+		must(t, os.MkdirAll(filepath.Join(dir, "tree", filepath.Dir(p)), 0o755))
+		local := writeLocal(t, filepath.Join(dir, "tree", filepath.Dir(p)), filepath.Base(p), []byte("tree "+p))
+		must(t, os.Chtimes(local, old, old))
+	}
+	runOK(t, env, "put", "-r", filepath.Join(dir, "tree"), "kept")
+	start := time.Now().Add(-time.Minute)
+	runOK(t, env, "put", "-r", "--no-mtime", filepath.Join(dir, "tree"), "now")
+	for _, p := range []string{"a.txt", "sub/b.txt"} {
+		var e entryJSON
+		out, _ := runOK(t, env, "stat", "kept/"+p, "--json")
+		must(t, json.Unmarshal([]byte(out), &e))
+		if !e.Modified.Equal(old) {
+			t.Errorf("stat kept/%s after put -r: modified %v, want LOCAL's %v", p, e.Modified, old)
+		}
+		out, _ = runOK(t, env, "stat", "now/"+p, "--json")
+		must(t, json.Unmarshal([]byte(out), &e))
+		if e.Modified.Before(start) {
+			t.Errorf("stat now/%s after put -r --no-mtime: modified %v, want the time of the upload", p, e.Modified)
+		}
+	}
+	back := filepath.Join(dir, "back")
+	runOK(t, env, "get", "-r", "kept", back)
+	if fi, err := os.Stat(filepath.Join(back, "sub", "b.txt")); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("get -r of it: sub/b.txt %v (%v), want modified %v", fi, err, old)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -24,7 +25,8 @@ func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 	if !ss.s.lnp.startTransfer(ss.user.Name) {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
-	defer ss.s.lnp.endTransfer(ss.user.Name)
+	release := ss.transferSlot()
+	defer release()
 	_, f, err := ss.open(ctx, m.Path)
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
@@ -68,10 +70,21 @@ func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 		end = lnp.EndStatus{Status: lnp.StatusOther, Message: "the audit trail could not record the download: retry later"}
 		ss.status, ss.last.Status, ss.last.Reason = end.Status, int(end.Status), end.Message
 	}
+	release()
 	if ss.w.Write(end) != nil || ss.w.Flush() != nil {
 		return false
 	}
 	return end.Status == lnp.StatusOK
+}
+
+// transferSlot returns the function that frees the account's transfer
+// slot this session took, once. A transfer frees it before its last
+// answer: a client that starts its next transfer on another session as
+// soon as it has that answer must find the slot free, not be told BUSY
+// by a transfer that has ended.
+func (ss *session) transferSlot() func() {
+	user := ss.user.Name
+	return sync.OnceFunc(func() { ss.s.lnp.endTransfer(user) })
 }
 
 // put receives an upload: REPLY with the offset to start from, then the
@@ -98,7 +111,8 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 	if !ss.s.lnp.startTransfer(ss.user.Name) {
 		return ss.done(ctx, ev, errBusyTransfers, nil)
 	}
-	defer ss.s.lnp.endTransfer(ss.user.Name)
+	release := ss.transferSlot()
+	defer release()
 	up, err := ss.space.StartUpload(ctx, w.Path, int64(m.Size), m.Resume, m.Overwrite)
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
@@ -130,6 +144,7 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 	// The account is checked again at the last moment: one disabled or
 	// deleted during the upload commits nothing.
 	in, err := up.Commit(ctx, total, sums, ss.blockSize, ss.checkAccount)
+	release()
 	if err != nil {
 		return ss.done(ctx, ev, err, nil)
 	}

@@ -1,0 +1,469 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder/client"
+)
+
+// makeTree writes files (slash-separated name → content) under a new
+// folder and returns it.
+func makeTree(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "src")
+	must(t, os.MkdirAll(root, 0o755))
+	for name, data := range files {
+		putFile(t, root, name, data)
+	}
+	return root
+}
+
+// sameTree checks that every file of want is in dir with the same bytes.
+func sameTree(t *testing.T, dir string, want map[string][]byte) {
+	t.Helper()
+	for name, data := range want {
+		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !bytes.Equal(got, data) {
+			t.Errorf("%s: %d bytes, not the %d put", name, len(got), len(data))
+		}
+	}
+}
+
+// runErr runs larder in env and returns its error and what it printed.
+func runErr(env *Env, args ...string) (stdout, stderr string, err error) {
+	env, out, errOut := withVars(env)
+	err = run(env, args...)
+	return out.String(), errOut.String(), err
+}
+
+var treeFiles = map[string][]byte{
+	"top.bin":        randomData(300_000, 1),
+	"empty":          {},
+	"a/b/c.txt":      []byte("deep\n"),
+	"a/b/big.bin":    randomData(2<<20+17, 2),
+	"a/x.txt":        []byte("x\n"),
+	"naïve café.txt": []byte("composed\n"),
+}
+
+// TestPutGetTree: put -r and get -r copy a tree both ways, to the same
+// place when run again, where files already there the same are not sent
+// again, files that differ are skipped without -f and replaced with it,
+// and symbolic links are not followed.
+func TestPutGetTree(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	src := makeTree(t, treeFiles)
+	must(t, os.Mkdir(filepath.Join(src, "emptydir"), 0o755))
+	outside := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600))
+	must(t, os.Symlink(filepath.Join(outside, "secret"), filepath.Join(src, "link")))
+	must(t, os.Symlink(outside, filepath.Join(src, "a", "dirlink")))
+
+	_, stderr := runOK(t, env, "put", "-r", src)
+	for _, want := range []string{"link: skipped: a symbolic link", "dirlink: skipped: a symbolic link", "put: 6 files", "0 unchanged", "2 skipped, 0 failed"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("put -r said %q, want it to say %q", stderr, want)
+		}
+	}
+	if out, _ := runOK(t, env, "ls", "/src"); out != "a/\nempty\nemptydir/\nnaïve café.txt\ntop.bin\n" {
+		t.Errorf("ls /src: %q", out)
+	}
+	if out, _ := runOK(t, env, "ls", "/src/a"); out != "b/\nx.txt\n" {
+		t.Errorf("ls /src/a: %q (a link was followed?)", out)
+	}
+
+	// Again: nothing is sent, and nothing lands elsewhere.
+	_, stderr = runOK(t, env, "put", "-r", src)
+	if !strings.Contains(stderr, "put: 0 files (0 B)") || !strings.Contains(stderr, "6 unchanged") {
+		t.Errorf("put -r again said %q, want 0 files and 6 unchanged", stderr)
+	}
+	if out, _ := runOK(t, env, "ls", "/"); strings.Contains(out, "src/src") {
+		t.Errorf("ls /: %q", out)
+	}
+
+	// A file changed locally: skipped without -f, said so; sent with it.
+	changed := []byte("changed\n")
+	must(t, os.WriteFile(filepath.Join(src, "a", "x.txt"), changed, 0o644))
+	_, stderr = runOK(t, env, "put", "-r", src)
+	if !strings.Contains(stderr, "x.txt: skipped: /src/a/x.txt exists on the server and differs (-f replaces it)") {
+		t.Errorf("put -r of a changed file said %q", stderr)
+	}
+	_, stderr = runOK(t, env, "put", "-r", "-f", src)
+	if !strings.Contains(stderr, "put: 1 file ") {
+		t.Errorf("put -r -f said %q, want 1 file sent", stderr)
+	}
+	want := make(map[string][]byte)
+	for k, v := range treeFiles {
+		want[k] = v
+	}
+	want["a/x.txt"] = changed
+
+	// LOCALDIR named through a link is followed, as the user named it.
+	link := filepath.Join(t.TempDir(), "link")
+	must(t, os.Symlink(src, link))
+	_, stderr = runOK(t, env, "put", "-r", link, "/src")
+	if !strings.Contains(stderr, "6 unchanged") {
+		t.Errorf("put -r through a link to the same tree said %q", stderr)
+	}
+
+	// REMOTE is the copy of the tree, again and again; REMOTE/ gets it
+	// under its name.
+	runOK(t, env, "put", "-r", src, "/dest")
+	runOK(t, env, "put", "-r", src, "/dest")
+	if out, _ := runOK(t, env, "ls", "/dest"); out != "a/\nempty\nemptydir/\nnaïve café.txt\ntop.bin\n" {
+		t.Errorf("ls /dest after two put -r: %q", out)
+	}
+	runOK(t, env, "put", "-r", src, "/into/")
+	if out, _ := runOK(t, env, "ls", "/into"); out != "src/\n" {
+		t.Errorf("ls /into: %q", out)
+	}
+
+	// get -r: the tree, with the server's modification times.
+	dst := filepath.Join(t.TempDir(), "copy")
+	_, stderr = runOK(t, env, "get", "-r", "/src", dst)
+	if !strings.Contains(stderr, "get: 6 files") {
+		t.Errorf("get -r said %q", stderr)
+	}
+	sameTree(t, dst, want)
+	if fi, err := os.Stat(filepath.Join(dst, "emptydir")); err != nil || !fi.IsDir() {
+		t.Errorf("the empty folder was not made: %v", err)
+	}
+	out, _ := runOK(t, env, "stat", "--json", "/src/a/b/big.bin")
+	var st entryJSON
+	must(t, json.Unmarshal([]byte(out), &st))
+	if fi, err := os.Stat(filepath.Join(dst, "a", "b", "big.bin")); err != nil || !fi.ModTime().Equal(st.Modified) {
+		t.Errorf("big.bin's time is %v, want the server's %v", fi.ModTime(), st.Modified)
+	}
+	_, stderr = runOK(t, env, "get", "-r", "/src", dst)
+	if !strings.Contains(stderr, "get: 0 files (0 B)") || !strings.Contains(stderr, "6 unchanged") {
+		t.Errorf("get -r again said %q, want 0 files and 6 unchanged", stderr)
+	}
+	// A local file that differs is skipped, and kept; -f replaces it.
+	mine := filepath.Join(dst, "top.bin")
+	must(t, os.WriteFile(mine, []byte("mine"), 0o644))
+	_, stderr = runOK(t, env, "get", "-r", "/src", dst)
+	if !strings.Contains(stderr, "top.bin: skipped: "+mine+" exists here and differs (-f replaces it)") {
+		t.Errorf("get -r over a different file said %q", stderr)
+	}
+	if b, _ := os.ReadFile(mine); string(b) != "mine" {
+		t.Errorf("the local file was changed without -f: %q", b)
+	}
+	runOK(t, env, "get", "-r", "-f", "/src", dst)
+	sameTree(t, dst, want)
+
+	// Without LOCALDIR, REMOTE's name here; LOCALDIR/ gets it in it.
+	parent := t.TempDir()
+	runOK(t, env, "get", "-r", "/src/a", parent+"/")
+	sameTree(t, filepath.Join(parent, "a"), map[string][]byte{"b/c.txt": []byte("deep\n")})
+
+	// --json, one summary.
+	out, _ = runOK(t, env, "get", "-r", "--json", "/src", dst)
+	var sum treeJSON
+	must(t, json.Unmarshal([]byte(out), &sum))
+	if sum.Unchanged != 6 || sum.Files != 0 || len(sum.Skipped) != 0 || len(sum.Failed) != 0 {
+		t.Errorf("get -r --json: %+v", sum)
+	}
+}
+
+// TestTreeParallelSessions: with --transfers above the server's limit of
+// transfers per account, the BUSY answers are retried and every file
+// arrives; the device credential opens the further sessions.
+func TestTreeParallelSessions(t *testing.T) {
+	l := startLarder(t, func(c *ServeConfig) { c.MaxTransfersPerUser = 1 })
+	env := loggedIn(t, l)
+	env, _, _ = withVars(env, "LARDER_PASSWORD", "") // the device credential
+	files := make(map[string][]byte)
+	for i := range 6 {
+		files[string(rune('a'+i))+".bin"] = randomData(4<<20, byte(i))
+	}
+	src := makeTree(t, files)
+	_, stderr := runOK(t, env, "put", "-r", "--transfers", "4", "--retries", "20", src, "/p")
+	if !strings.Contains(stderr, "put: 6 files") {
+		t.Errorf("put -r said %q", stderr)
+	}
+	if !strings.Contains(stderr, "wait for their turn") {
+		t.Errorf("put -r said %q: no BUSY came, so the test did not test it", stderr)
+	}
+	dst := t.TempDir()
+	runOK(t, env, "get", "-r", "--transfers", "4", "--retries", "20", "/p", dst)
+	sameTree(t, dst, files)
+
+	// Far more than the server takes, and no retries: the files wait for
+	// their turn rather than fail, as the BUSY answers are the command's
+	// own doing.
+	_, stderr = runOK(t, env, "put", "-r", "--transfers", "16", "--retries", "0", src, "/q")
+	if !strings.Contains(stderr, "put: 6 files") || !strings.Contains(stderr, "wait for their turn") {
+		t.Errorf("put -r --transfers 16 said %q", stderr)
+	}
+}
+
+// TestTreeFailureExitCode: files that fail do not stop the others; the
+// summary counts them, and the exit code is the first failure's.
+func TestTreeFailureExitCode(t *testing.T) {
+	l := startLarder(t, func(c *ServeConfig) { c.Quota.Files = 2 })
+	env := loggedIn(t, l)
+	src := makeTree(t, map[string][]byte{"1": []byte("1"), "2": []byte("2"), "3": []byte("3"), "4": []byte("4")})
+	_, stderr, err := runErr(env, "put", "-r", "--transfers", "1", src, "/q")
+	if got := ExitCode(err); got != exitQuota {
+		t.Errorf("put -r over the quota: exit %d (%v), want %d", got, err, exitQuota)
+	}
+	if !strings.Contains(stderr, "put: 2 files") || !strings.Contains(stderr, "2 failed") || !strings.Contains(stderr, "3: failed: ") {
+		t.Errorf("put -r over the quota said %q", stderr)
+	}
+	if err == nil || !strings.Contains(Message(err), "2 of 4 files failed") {
+		t.Errorf("the error says %q", Message(err))
+	}
+}
+
+// TestGetTreeStaysInside: get -r writes nothing outside LOCALDIR: names
+// the server sends that are not printable or that larder keeps for its
+// part files are skipped, and a symbolic link planted in LOCALDIR, to a
+// folder or to a file, is neither followed nor replaced.
+func TestGetTreeStaysInside(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	// The shared area is the server's disk: names no upload could make.
+	l.put(t, "ok.txt", []byte("ok"))
+	l.put(t, "sub/in.txt", []byte("in"))
+	l.put(t, "file.txt", []byte("file"))
+	l.put(t, "bell\x07\x1b[2J.txt", []byte("escape"))
+	l.put(t, "x.txt"+client.PartSuffix, []byte("part"))
+	dst := t.TempDir()
+	outside := t.TempDir()
+	must(t, os.Symlink(outside, filepath.Join(dst, "sub")))
+	must(t, os.WriteFile(filepath.Join(outside, "target"), []byte("keep"), 0o600))
+	must(t, os.Symlink(filepath.Join(outside, "target"), filepath.Join(dst, "file.txt")))
+
+	_, stderr := runOK(t, env, "get", "-r", "/shared", dst)
+	for _, want := range []string{"is a symbolic link here: not followed", "is a symbolic link here: neither followed nor replaced",
+		"characters that are not printable", "which larder keeps for its partial downloads", "get: 1 file "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("get -r said %q, want it to say %q", stderr, want)
+		}
+	}
+	if strings.Contains(stderr, "\x07") || strings.Contains(stderr, "\x1b[2J") {
+		t.Errorf("get -r printed the server's control characters: %q", stderr)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("something was written outside LOCALDIR: %v", entries)
+	}
+	if b, _ := os.ReadFile(filepath.Join(outside, "target")); string(b) != "keep" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	sameTree(t, dst, map[string][]byte{"ok.txt": []byte("ok")})
+}
+
+func TestSafeName(t *testing.T) {
+	for _, bad := range []string{"", ".", "..", "a/b", "/etc", `..\x`, "a\x00b", "\x1b[31m", "tab\there", "\u202eevil", "\xff", "f" + client.PartSuffix} {
+		if safeName(bad) == nil {
+			t.Errorf("safeName(%q) took it", bad)
+		}
+	}
+	for _, good := range []string{"a", "naïve café.txt", "..a", "a..", "日本語", ".hidden"} {
+		if err := safeName(good); err != nil {
+			t.Errorf("safeName(%q): %v", good, err)
+		}
+	}
+}
+
+// TestRmTree: rm -r removes a folder and everything in it; the top of
+// the space only with --whole-space, the shared area never.
+func TestRmTree(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	l.put(t, "course.txt", []byte("course"))
+	src := makeTree(t, treeFiles)
+	runOK(t, env, "put", "-r", src, "/one")
+	runOK(t, env, "put", "-r", src, "/two")
+
+	wantExit(t, env, exitUsage, []string{"--whole-space"}, "rm", "-r", "/")
+	wantExit(t, env, exitUsage, []string{"--whole-space"}, "rm", "-r", "//")
+	wantExit(t, env, exitUsage, []string{"an empty PATH"}, "rm", "-r", "--whole-space", "")
+	wantExit(t, env, exitUsage, []string{"shared area"}, "rm", "-r", "/shared")
+	wantExit(t, env, exitUsage, []string{"shared area"}, "rm", "-r", "shared/")
+	wantExit(t, env, exitUsage, []string{"goes with -r"}, "rm", "--whole-space", "/one")
+	wantExit(t, env, exitFailure, []string{"(-r removes it with everything in it)"}, "rm", "/one")
+
+	_, stderr := runOK(t, env, "rm", "-r", "/one")
+	if !strings.Contains(stderr, "rm: removed 6 files and 3 folders") {
+		t.Errorf("rm -r said %q", stderr)
+	}
+	if out, _ := runOK(t, env, "ls", "/"); out != "shared/\ntwo/\n" {
+		t.Errorf("ls / after rm -r /one: %q", out)
+	}
+	runOK(t, env, "rm", "-r", "/two/a/b/c.txt")
+	runOK(t, env, "rm", "-r", "--whole-space", "/")
+	if out, _ := runOK(t, env, "ls", "/"); out != "shared/\n" {
+		t.Errorf("ls / after rm -r --whole-space /: %q", out)
+	}
+	if out, _ := runOK(t, env, "ls", "/shared"); out != "course.txt\n" {
+		t.Errorf("ls /shared after rm -r --whole-space /: %q", out)
+	}
+}
+
+// cutProxy forwards connections to a server, but cuts the first one
+// after it has carried limit bytes from the client: a network failure in
+// the middle of an upload.
+type cutProxy struct {
+	ln    net.Listener
+	to    string
+	limit int64
+	conns atomic.Int32
+	wg    sync.WaitGroup
+}
+
+func startCutProxy(t *testing.T, to string, limit int64) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	p := &cutProxy{ln: ln, to: to, limit: limit}
+	p.wg.Go(p.serve)
+	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		n := p.conns.Add(1)
+		p.wg.Go(func() {
+			defer c.Close()
+			s, err := net.Dial("tcp", p.to)
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			done := make(chan struct{})
+			go func() { io.Copy(c, s); c.Close(); close(done) }()
+			if n == 1 {
+				io.CopyN(s, c, p.limit)
+				s.Close()
+				c.Close()
+			} else {
+				io.Copy(s, c)
+				s.Close()
+			}
+			<-done
+		})
+	}
+}
+
+// TestPutRetriesResume: an upload whose connection fails in the middle is
+// retried on a new session, and goes on from what the server had, saying
+// so.
+func TestPutRetriesResume(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	data := randomData(8<<20, 5)
+	local := writeLocal(t, t.TempDir(), "big.bin", data)
+	proxy := startCutProxy(t, l.lnpAddr(), 3<<20)
+	_, stderr := runOK(t, env, "put", "--server", proxy.ln.Addr().String(), local, "/big.bin")
+	if !strings.Contains(stderr, "retry 1 of 3") || !strings.Contains(stderr, "resuming at ") {
+		t.Errorf("put through a cut connection said %q, want a retry that resumes", stderr)
+	}
+	dst := filepath.Join(t.TempDir(), "back")
+	runOK(t, env, "get", "/big.bin", "-o", dst)
+	if b, _ := os.ReadFile(dst); !bytes.Equal(b, data) {
+		t.Errorf("the file came back with %d bytes, not the %d put", len(b), len(data))
+	}
+
+	// --retries 0: the failure is the command's.
+	proxy = startCutProxy(t, l.lnpAddr(), 3<<20)
+	_, _, err := runErr(env, "put", "--retries", "0", "--server", proxy.ln.Addr().String(), local, "/other.bin")
+	if got := ExitCode(err); got != exitNetwork {
+		t.Errorf("put --retries 0 through a cut connection: exit %d (%v), want %d", got, err, exitNetwork)
+	}
+}
+
+// TestRetryDelay: the pauses grow twice at each retry, within a half of
+// jitter, up to the most.
+func TestRetryDelay(t *testing.T) {
+	r := newRetrier(10, nil)
+	for attempt, want := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second} {
+		for range 50 {
+			if d := r.delay(attempt); d > want || d < want/2 {
+				t.Fatalf("delay(%d) = %v, want %v to %v", attempt, d, want/2, want)
+			}
+		}
+	}
+	if d := r.delay(200); d > 30*time.Second || d < 15*time.Second {
+		t.Errorf("delay(200) = %v", d)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{&client.LNPError{Status: 14}, true},  // BUSY
+		{&client.LNPError{Status: 8}, false},  // NOT_FOUND
+		{&client.LNPError{Status: 11}, false}, // QUOTA_EXCEEDED
+		{io.ErrUnexpectedEOF, true},
+		{errServerClosed, true},
+		{&net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}, true},
+		{context.Canceled, false},
+		{&client.IntegrityError{Block: 1}, false},
+		{errNotTLS, false},
+		{&retryLater{err: &client.LNPError{Status: 10}}, true},
+	} {
+		if got := retryable(tt.err); got != tt.want {
+			t.Errorf("retryable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestPutRetriesBusy: a put told BUSY, as another transfer of the
+// account holds the server's only slot, waits and tries again, and
+// succeeds once that transfer ends.
+func TestPutRetriesBusy(t *testing.T) {
+	l := startLarder(t, func(c *ServeConfig) { c.MaxTransfersPerUser = 1 })
+	env := loggedIn(t, l)
+	ctx := context.Background()
+	_, s, err := lnpFlagsFor(t, env).connect(ctx, env)
+	must(t, err)
+	defer s.Close()
+	data := randomData(2<<20, 9)
+	b := &blockAt{data: data, at: 1 << 20, release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Put(ctx, "/held.bin", b, int64(len(data)), client.PutOptions{})
+	}()
+	for i := 0; ; i++ {
+		if out, _ := runOK(t, env, "parts"); strings.Contains(out, "/held.bin  ") && !strings.Contains(out, "0 B of") {
+			break
+		}
+		if i == 100 {
+			t.Fatal("the upload never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	local := writeLocal(t, t.TempDir(), "other.bin", data)
+	wantExit(t, env, exitFailure, []string{"BUSY"}, "put", "--retries", "0", local, "/other.bin")
+	time.AfterFunc(1500*time.Millisecond, func() { close(b.release) })
+	defer func() { <-done }()
+	_, stderr := runOK(t, env, "put", "--retries", "6", local, "/other.bin")
+	if !strings.Contains(stderr, "too many transfers at once") || !strings.Contains(stderr, "retry 1 of 6") {
+		t.Errorf("put said %q, want BUSY retried", stderr)
+	}
+}
