@@ -166,3 +166,43 @@ func TestDeleteWhileHashing(t *testing.T) {
 func sqliteDB(t *testing.T) func() (larder.FileStore, func()) {
 	return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
 }
+
+// TestRenameKeepsARacyHashShown: a file whose hash was taken just after
+// it changed (its record marked racy) and then moved still shows its
+// hash, the record marked racy still; before, the move left the record at
+// the old version, and after a restart STAT and LIST showed the hash as
+// not known until the file was read again.
+func TestRenameKeepsARacyHashShown(t *testing.T) {
+	ctx := context.Background()
+	top := t.TempDir()
+	w := &crashWorld{t: t, spaces: filepath.Join(top, "spaces"), shared: filepath.Join(top, "shared"), open: sqliteWorld(t, filepath.Join(top, "larder.db"))}
+	must(t, os.Mkdir(w.shared, 0o755))
+	s, sp := w.service("")
+	s.racy = DefaultRacyWindow
+	data := []byte("hashed as it changed")
+	must(t, put(ctx, sp, "a.txt", data, false))
+	// Rewritten behind the server's back, then read: the new hash is
+	// taken within the racy window.
+	in, err := sp.Stat(Loc{Path: "a.txt"})
+	must(t, err)
+	data = []byte("rewritten by another tool")
+	must(t, os.WriteFile(filepath.Join(w.spaces, "id-1", "files", "a.txt"), data, 0o644))
+	f, err := sp.Open(ctx, Loc{Path: "a.txt"})
+	must(t, err)
+	f.Close()
+	if rec, err := s.records.FileByPath(ctx, sp.Key(), "a.txt"); err != nil || rec.Version == in.Version || rec.Version[:len(racyMark)] != racyMark {
+		t.Fatalf("record after a read just after a change: %+v, %v; want its version marked racy", rec, err)
+	}
+
+	must(t, sp.Rename(ctx, "a.txt", "moved.txt", false))
+	// A restarted server, which remembers no hash: the record alone.
+	_, sp = w.service("")
+	moved, err := sp.Stat(Loc{Path: "moved.txt"})
+	must(t, err)
+	if sum, ok := sp.Known(ctx, Loc{Path: "moved.txt"}, moved); !ok || sum != sha256.Sum256(data) {
+		t.Error("a file with a racy hash, moved: hash not shown after a restart")
+	}
+	if rec, err := s.records.FileByPath(ctx, sp.Key(), "moved.txt"); err != nil || rec.Version != racyMark+moved.Version {
+		t.Errorf("record of the moved file: %+v, %v; want the new version, still marked racy", rec, err)
+	}
+}

@@ -116,17 +116,26 @@ func refused(err error) bool {
 // restamp gives the record of the file just moved to p the version the
 // move gave it (on a disk the change time moves), if the record was
 // trusted for the version it had before: the bytes did not change, and
-// no one else writes a private space.
+// no one else writes a private space. A record marked racy stays so: the
+// move does not make its hash any more settled.
 func (s *Service) restamp(ctx context.Context, a Area, space, p, was string) {
 	rec, err := s.records.FileByPath(ctx, space, p)
-	if err != nil || was == "" || rec.Version != was {
+	if err != nil || was == "" {
+		return
+	}
+	mark := ""
+	switch rec.Version {
+	case was:
+	case racyMark + was:
+		mark = racyMark
+	default:
 		return
 	}
 	now, err := a.Stat(p)
-	if err != nil || now.Dir || now.Size != rec.Size {
+	if err != nil || now.Dir || now.Size != rec.Size || now.Version == "" {
 		return
 	}
-	rec.Version = now.Version
+	rec.Version = mark + now.Version
 	if err := s.records.PutFile(ctx, rec); err != nil {
 		s.log.Warn("cannot record a moved file's version", "path", p, "error", err)
 	}
