@@ -1,0 +1,139 @@
+package s3
+
+import (
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder"
+)
+
+// proxy forwards connections from a port of its own to addr until
+// stopped; started again, on the same port, it forwards again: a store
+// that goes away and comes back.
+type proxy struct {
+	t    *testing.T
+	addr string // forwarded to
+	port string // its own, 127.0.0.1:N
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+func startProxy(t *testing.T, addr string) *proxy {
+	p := &proxy{t: t, addr: addr, port: "127.0.0.1:0"}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *proxy) start() {
+	ln, err := net.Listen("tcp", p.port)
+	must(p.t, err)
+	p.port = ln.Addr().String()
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+// stop closes its port and every connection through it.
+func (p *proxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func opStats(s Stats, op string) OpStats {
+	for _, o := range s.Ops {
+		if o.Op == op {
+			return o
+		}
+	}
+	return OpStats{}
+}
+
+// TestStats: the counters of requests to the store by operation and
+// result, and Up, which goes false when the store stops answering and
+// true again when it comes back.
+func TestStats(t *testing.T) {
+	cfg := testConfig(t)
+	u, err := url.Parse(cfg.Endpoint)
+	must(t, err)
+	p := startProxy(t, u.Host)
+	cfg.Endpoint = "http://" + p.port
+	b := testBackend(t, cfg)
+	a, _ := b.Area("#1")
+	if !b.Stats().Up {
+		t.Errorf("Up is false after New, which read the storage's ID")
+	}
+	before := b.Stats()
+	if _, err := a.Stat("missing"); larder.ErrorCode(err) != larder.ENOTFOUND {
+		t.Fatalf("Stat of a missing file: %v", err)
+	}
+	s := b.Stats()
+	head, list := opStats(s, "HeadObject"), opStats(s, "ListObjectsV2")
+	if d := head.Results[resultRefused] - opStats(before, "HeadObject").Results[resultRefused]; d != 1 {
+		t.Errorf("HeadObject of a missing key: %d more refused, want 1", d)
+	}
+	if d := list.Results[resultOK] - opStats(before, "ListObjectsV2").Results[resultOK]; d != 1 {
+		t.Errorf("ListObjectsV2: %d more ok, want 1", d)
+	}
+	var n uint64
+	for _, c := range head.Counts {
+		n += c
+	}
+	if sum := head.Results[resultOK] + head.Results[resultRefused]; n != sum || head.Sum <= 0 {
+		t.Errorf("HeadObject's durations: %d counted in %v, want %d and a positive sum", n, head.Sum, sum)
+	}
+	if !s.Up {
+		t.Errorf("Up is false after a refusal: a key not found is an answer")
+	}
+
+	p.stop()
+	b.timeout = 300 * time.Millisecond
+	if _, err := a.Stat("f"); larder.ErrorCode(err) != larder.EUNAVAILABLE {
+		t.Fatalf("Stat with the store gone: %v, want %s", err, larder.EUNAVAILABLE)
+	}
+	s = b.Stats()
+	if s.Up || opStats(s, "HeadObject").Results[resultUnavailable] == 0 {
+		t.Errorf("with the store gone: Up %v, HeadObject unavailable %d; want false and at least 1", s.Up, opStats(s, "HeadObject").Results[resultUnavailable])
+	}
+
+	p.start()
+	b.timeout = DefaultTimeout
+	if _, err := a.Stat("missing"); larder.ErrorCode(err) != larder.ENOTFOUND {
+		t.Fatalf("Stat with the store back: %v", err)
+	}
+	if !b.Stats().Up {
+		t.Errorf("Up is false once the store answers again")
+	}
+}
