@@ -519,6 +519,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			// Without its store the server can serve no file: a load
 			// balancer should send its clients elsewhere.
 			mc.Checks = append(mc.Checks, metrics.Check{Name: "file store", Func: m.bucket.Check})
+			mc.Storage = m.bucket.Stats
 		}
 		h := metrics.NewHandler(mc)
 		// Served from now on: /healthz says "not listening" until Serve.
