@@ -270,7 +270,7 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 		// A ranged GET, and a GET of a multipart object, have no
 		// checksum of the whole to check; the SDK would log each.
 		o.DisableLogOutputChecksumValidationSkipped = true
-	}, b.counters.countRequests)
+	}, b.counters.countRequests, encodeListings)
 	return b, nil
 }
 

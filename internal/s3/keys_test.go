@@ -1,0 +1,93 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/larderfs/larder/internal/files"
+)
+
+// names lists the folder p of a, whole.
+func names(t *testing.T, a files.Area, p string) []string {
+	t.Helper()
+	l, err := a.List(p)
+	must(t, err)
+	defer l.Close()
+	var out []string
+	for {
+		ins, err := l.Next(100)
+		if err != nil {
+			break
+		}
+		for _, in := range ins {
+			out = append(out, in.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestEncodedListing: a store that encodes the keys of a listing (as AWS
+// S3 does when asked, the only way for its XML to name a key with a
+// control character) has them decoded: the listing names the key itself.
+// The answers are AWS S3's, recorded: versitygw does not encode.
+func TestEncodedListing(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+	asked := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- r.URL.Query().Get("encoding-type")
+		w.Header().Set("Content-Type", "application/xml")
+		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p%2Fspaces%2F1%2F</Prefix><KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys><Delimiter>%2F</Delimiter><IsTruncated>false</IsTruncated><EncodingType>url</EncodingType>` +
+			`<Contents><Key>p/spaces/1/a%01b</Key><LastModified>2026-12-07T12:00:00.000Z</LastModified><ETag>&quot;9dd4e461268c8034f5c8564e155c67a6&quot;</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass></Contents>` +
+			`<Contents><Key>p/spaces/1/one+two%2Bthree%25</Key><LastModified>2026-12-07T12:00:00.000Z</LastModified><ETag>&quot;9dd4e461268c8034f5c8564e155c67a6&quot;</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass></Contents>` +
+			`<CommonPrefixes><Prefix>p/spaces/1/tab%09dir/</Prefix></CommonPrefixes></ListBucketResult>`))
+	}))
+	defer srv.Close()
+	b, err := newBackend(context.Background(), Config{Bucket: "b", Prefix: "p", Endpoint: srv.URL, PathStyle: true})
+	must(t, err)
+	a, _ := b.Area("#1")
+	got := names(t, a, "")
+	if want := []string{"a\x01b", "one two+three%", "tab\tdir"}; !slices.Equal(got, want) {
+		t.Errorf("the listing names %q; want %q", got, want)
+	}
+	if enc := <-asked; enc != "url" {
+		t.Errorf("the listing asked for encoding-type %q; want url", enc)
+	}
+}
+
+// TestKeysListedAsTheyAre: a store that does not encode (versitygw)
+// gives keys as they are: a key holding "%", "+", a space, a tab or a
+// newline is listed and moved under its own name, none decoded as if it
+// were encoded.
+func TestKeysListedAsTheyAre(t *testing.T) {
+	b := testBackend(t, testConfig(t))
+	a, _ := b.Area("#1")
+	must(t, a.Mkdir("d"))
+	keys := []string{"pc%41", "pl+us", "sp ace", "tab\tx", "nl\nx"}
+	for _, k := range keys {
+		ctx, cancel := b.ctx()
+		_, err := b.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: &b.bucket, Key: aws.String(b.root + "spaces/1/d/" + k), Body: bytes.NewReader([]byte(k))})
+		cancel()
+		must(t, err)
+	}
+	want := slices.Sorted(slices.Values(keys))
+	if got := names(t, a, "d"); !slices.Equal(got, want) {
+		t.Errorf("the listing names %q; want %q", got, want)
+	}
+	must(t, a.Rename("d", "e", false))
+	if got := names(t, a, "e"); !slices.Equal(got, want) {
+		t.Errorf("after the folder's rename, it holds %q; want %q", got, want)
+	}
+	if _, err := a.Stat("d"); err == nil {
+		t.Errorf("after the folder's rename, d is still there")
+	}
+}
