@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -253,7 +254,11 @@ func printCheck(env *Env, name string, c *files.SpaceCheck) {
 		if in.To != "" {
 			to = " to " + in.To
 		}
-		fmt.Fprintf(tw, "  change in flight\t%s\t%s%s (or cut short: a server's next start finishes it)\n", in.Path, in.Op, to)
+		by := "a server's"
+		if id, owner, ok := strings.Cut(in.Backend, "/"); ok && strings.HasPrefix(id, "s3:") {
+			by = "server " + owner + "'s" // its DATA/server-id
+		}
+		fmt.Fprintf(tw, "  change in flight\t%s\t%s%s (or cut short: %s next start finishes it)\n", in.Path, in.Op, to, by)
 	}
 	tw.Flush()
 }
