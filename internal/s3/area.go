@@ -444,8 +444,12 @@ func (a *area) finish(from, to, mk string) error {
 	return fail(a.b.remove(mk))
 }
 
-// maxCopy is the largest object one CopyObject copies.
-const maxCopy = 5 << 30
+// The copy of an object: S3 copies at most 5 GiB in one CopyObject, and
+// a larger object in parts of UploadPartCopy (at most 5 GiB each too).
+const (
+	maxCopy      = 5 << 30
+	copyPartSize = 1 << 30
+)
 
 // moveObject copies the object src, of size bytes and ETag etag, to dst
 // and removes src. A src gone meanwhile was moved by a call before.
@@ -487,7 +491,7 @@ func (b *Backend) copySource(key string) string {
 func (a *area) copyObject(src, dst string, size int64, etag *string) error {
 	b := a.b
 	cs := b.copySource(src)
-	if size <= maxCopy {
+	if size <= b.maxCopy {
 		ctx, cancel := b.ctx()
 		defer cancel()
 		_, err := b.client.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: &b.bucket, Key: &dst, CopySource: &cs, CopySourceIfMatch: etag})
@@ -505,7 +509,7 @@ func (a *area) copyObject(src, dst string, size int64, etag *string) error {
 		b.client.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: &dst, UploadId: up.UploadId})
 	}
 	var done []completed
-	const chunk = 1 << 30
+	chunk := b.copyPartSize
 	for off, n := int64(0), int32(1); off < size; off, n = off+chunk, n+1 {
 		end := min(off+chunk, size) - 1
 		ctx, cancel := b.ctx()

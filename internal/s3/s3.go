@@ -174,7 +174,11 @@ type Backend struct {
 	partSize  int64
 	readAhead int64
 	inFlight  int // parts of one upload sent at once
-	counters  counters
+	// maxCopy is the largest object copied in one request, and
+	// copyPartSize the parts of a larger one: maxCopy and copyPartSize
+	// but in tests.
+	maxCopy, copyPartSize int64
+	counters              counters
 
 	idOnce sync.Once
 	id     string
@@ -248,6 +252,8 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 		partSize:     cfg.PartSize,
 		readAhead:    cfg.ReadAhead,
 		inFlight:     partsInFlight,
+		maxCopy:      maxCopy,
+		copyPartSize: copyPartSize,
 	}
 	if b.root != "" && !strings.HasSuffix(b.root, "/") {
 		b.root += "/"
