@@ -137,3 +137,49 @@ func TestStats(t *testing.T) {
 		t.Errorf("Up is false once the store answers again")
 	}
 }
+
+// requests returns how many requests of op b made, whatever their result.
+func requests(b *Backend, op string) uint64 {
+	var n uint64
+	for _, r := range opStats(b.Stats(), op).Results {
+		n += r
+	}
+	return n
+}
+
+// TestOpenSmallFileOneRequest: opening and reading a file no larger than
+// a window takes one GET, no HEAD (a small request of the course
+// protocol's shared area made two); a file of no bytes, which has no
+// range, is opened by a HEAD.
+func TestOpenSmallFileOneRequest(t *testing.T) {
+	b := testBackend(t, testConfig(t))
+	a, _ := b.Area("#1")
+	for _, data := range [][]byte{[]byte("a small file"), nil} {
+		pt, err := a.StartUpload("f", int64(len(data)), false)
+		must(t, err)
+		_, err = pt.Write(data)
+		must(t, err)
+		_, err = pt.Sync()
+		must(t, err)
+		_, err = pt.Place(true)
+		must(t, err)
+		must(t, pt.Close())
+
+		heads, gets := requests(b, "HeadObject"), requests(b, "GetObject")
+		o, err := a.Open("f")
+		must(t, err)
+		got := make([]byte, len(data))
+		n, err := o.ReadAt(got, 0)
+		if n != len(data) || string(got) != string(data) || (err != nil && err != io.EOF) || o.Info().Size != int64(len(data)) {
+			t.Errorf("read %d of %q: %q, %v, size %d", n, data, got[:n], err, o.Info().Size)
+		}
+		o.Close()
+		heads, gets = requests(b, "HeadObject")-heads, requests(b, "GetObject")-gets
+		if len(data) > 0 && (heads != 0 || gets != 1) {
+			t.Errorf("open and read of %d bytes: %d HEAD and %d GET, want 0 and 1", len(data), heads, gets)
+		}
+		if len(data) == 0 && heads != 1 {
+			t.Errorf("open of an empty file: %d HEAD, want 1", heads)
+		}
+	}
+}
