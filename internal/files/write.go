@@ -374,9 +374,14 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		u.Discard() // it can never commit
 	}
 	if err != nil {
-		if moved {
+		switch {
+		case moved:
 			s.settle(ctx, in, sp.area)
-		} else {
+		case larder.ErrorCode(err) == larder.EUNAVAILABLE:
+			// The backend did not answer: it may place the file yet (a
+			// store completing an upload after the request's deadline),
+			// so the intent stays, for the next start to replay.
+		default:
 			s.done(ctx, in) // nothing changed
 		}
 		return Info{}, err

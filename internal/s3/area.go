@@ -565,7 +565,7 @@ func (a *area) copyObject(src, dst string, size int64, etag *string) error {
 		}
 		done = append(done, completed{n: n, etag: out.CopyPartResult.ETag})
 	}
-	if err := b.complete(dst, aws.ToString(up.UploadId), done, false); err != nil {
+	if err := b.complete(dst, aws.ToString(up.UploadId), done, false, time.Now().Add(b.completeTimeout(size))); err != nil {
 		abort()
 		return err
 	}

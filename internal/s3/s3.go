@@ -189,8 +189,9 @@ type Backend struct {
 	// activeWindow is activeWindow but in tests.
 	activeWindow time.Duration
 
-	// failpoint, if set, is called after each object a rename moves;
-	// an error stops the rename there, as a crash would. For tests.
+	// failpoint, if set, is called after each object a rename moves,
+	// and before an upload is completed; an error stops the rename or
+	// the upload there, as a crash would. For tests.
 	failpoint func(step string) error
 }
 

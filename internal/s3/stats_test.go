@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,27 @@ type proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns []net.Conn
+	hold  atomic.Int64 // delays the next answer from the store by this many ns
+}
+
+// answer copies the store's answers on s to c, delaying one by hold if set.
+func (p *proxy) answer(c, s net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			if d := p.hold.Swap(0); d > 0 {
+				time.Sleep(time.Duration(d))
+			}
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func startProxy(t *testing.T, addr string) *proxy {
@@ -53,7 +75,7 @@ func (p *proxy) start() {
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
 			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
+			go p.answer(c, s)
 		}
 	}()
 }
@@ -181,5 +203,42 @@ func TestOpenSmallFileOneRequest(t *testing.T) {
 		if len(data) == 0 && heads != 1 {
 			t.Errorf("open of an empty file: %d HEAD, want 1", heads)
 		}
+	}
+}
+
+// TestCompleteAfterDeadline: a store that completes an upload but answers
+// after the request's deadline (versitygw puts a large file's parts
+// together in the request) has the upload placed, not reported as
+// cancelled (ListParts then says NoSuchUpload: the parts are gone into
+// the object).
+func TestCompleteAfterDeadline(t *testing.T) {
+	cfg := testConfig(t)
+	u, err := url.Parse(cfg.Endpoint)
+	must(t, err)
+	p := startProxy(t, u.Host)
+	cfg.Endpoint = "http://" + p.port
+	cfg.Timeout = time.Second
+	b := testBackend(t, cfg)
+	a, _ := b.Area("#1")
+	data := fill(MinPartSize+10, 'x')
+	pt, err := a.StartUpload("f", int64(len(data)), false)
+	must(t, err)
+	defer pt.Close()
+	_, err = pt.Write(data)
+	must(t, err)
+	_, err = pt.Sync()
+	must(t, err)
+	b.failpoint = func(step string) error {
+		if step == "upload:complete" {
+			p.hold.Store(int64(2 * time.Second))
+		}
+		return nil
+	}
+	in, err := pt.Place(false)
+	if err != nil || in.Size != int64(len(data)) {
+		t.Fatalf("Place with the completion's answer late: %+v, %v; want the file placed", in, err)
+	}
+	if n := opStats(b.Stats(), "CompleteMultipartUpload").Results[resultUnavailable]; n != 1 {
+		t.Errorf("the completion's request: %d unavailable, want 1 (its answer held past its deadline)", n)
 	}
 }

@@ -3,11 +3,13 @@ package s3
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"io"
 	"path"
@@ -557,9 +559,26 @@ func (pt *part) Place(overwrite bool) (files.Info, error) {
 	for i, d := range pt.cp.Parts {
 		done[i] = completed{n: d.N, etag: aws.String(d.ETag), sha256: aws.String(d.SHA256)}
 	}
-	if err := a.b.complete(pt.key, pt.cp.Upload, done, !overwrite); err != nil {
+	deadline := time.Now().Add(a.b.completeTimeout(pt.sent))
+	if err := a.b.step("upload:complete"); err != nil {
+		return files.Info{}, err
+	}
+	err = a.b.complete(pt.key, pt.cp.Upload, done, !overwrite, deadline)
+	if unavailable(err) {
+		// The store may complete it all the same, after the deadline
+		// of the request (versitygw puts the parts together, reading
+		// them all): it is done if the object has the parts' ETag.
+		err = a.b.awaitCompleted(pt.key, multipartETag(pt.cp.Parts), deadline, err)
+	}
+	if err != nil {
 		if isPrecondition(err) {
 			return files.Info{}, larder.Errorf(larder.ECONFLICT, "%s exists", quote(p))
+		}
+		if unavailable(err) {
+			// Neither done nor refused, as far as is known: not
+			// "cancelled", which ListParts would say of an upload the
+			// store is completing.
+			return files.Info{}, a.b.fail(err, "cannot store "+quote(p)+"; the store may still complete it")
 		}
 		return files.Info{}, pt.failed(err)
 	}
@@ -568,9 +587,56 @@ func (pt *part) Place(overwrite bool) (files.Info, error) {
 	return a.Stat(p)
 }
 
-// complete completes the multipart upload uploadID of key with parts;
-// with exclusive, only if there is no object at key.
-func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bool) error {
+// completeRate is the least rate at which a store is expected to put an
+// upload's parts together: a store that copies them (versitygw) reads
+// and writes the whole file in the one request that completes it.
+const completeRate = 32 << 20 // bytes per second
+
+// completeTimeout is the deadline of completing an upload of size
+// bytes: Config.Timeout, and the time the store may take to put its
+// parts together.
+func (b *Backend) completeTimeout(size int64) time.Duration {
+	return b.timeout + time.Duration(size/completeRate)*time.Second
+}
+
+// multipartETag returns the ETag S3 (and versitygw, Ceph, MinIO, ...)
+// gives the object a multipart upload of parts makes: the MD5 of their
+// MD5s, and their number; "" if a part's ETag is not an MD5.
+func multipartETag(parts []partDone) string {
+	h := md5.New()
+	for _, p := range parts {
+		sum, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil || len(sum) != md5.Size {
+			return ""
+		}
+		h.Write(sum)
+	}
+	return fmt.Sprintf("%x-%d", h.Sum(nil), len(parts))
+}
+
+// awaitCompleted waits until the object at key has the ETag etag (the
+// completion whose request failed with err took place after all), or
+// deadline: then it returns err. Without an etag to look for, it returns
+// err at once.
+func (b *Backend) awaitCompleted(key, etag string, deadline time.Time, err error) error {
+	for etag != "" {
+		ctx, cancel := b.ctx()
+		h, herr := b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &b.bucket, Key: &key})
+		cancel()
+		if herr == nil && strings.Trim(aws.ToString(h.ETag), `"`) == etag {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	return err
+}
+
+// complete completes the multipart upload uploadID of key with parts, by
+// deadline; with exclusive, only if there is no object at key.
+func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bool, deadline time.Time) error {
 	in := &awss3.CompleteMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID, MultipartUpload: &types.CompletedMultipartUpload{}}
 	for _, p := range parts {
 		in.MultipartUpload.Parts = append(in.MultipartUpload.Parts, types.CompletedPart{PartNumber: aws.Int32(p.n), ETag: p.etag, ChecksumSHA256: p.sha256})
@@ -578,7 +644,7 @@ func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bo
 	if exclusive {
 		in.IfNoneMatch = aws.String("*")
 	}
-	ctx, cancel := b.ctx()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	_, err := b.client.CompleteMultipartUpload(ctx, in)
 	return err

@@ -80,3 +80,63 @@ func TestRecoverOwnIntents(t *testing.T) {
 		})
 	}
 }
+
+// lostAnswer is a backend whose uploads are placed, but whose Place then
+// says the store did not answer: a store that completed an upload after
+// the request's deadline.
+type lostAnswer struct{ Backend }
+type lostAnswerArea struct{ Area }
+type lostAnswerPart struct{ Part }
+
+func (b lostAnswer) Area(space string) (Area, error) {
+	a, err := b.Backend.Area(space)
+	return lostAnswerArea{a}, err
+}
+
+func (a lostAnswerArea) StartUpload(p string, size int64, resume bool) (Part, error) {
+	pt, err := a.Area.StartUpload(p, size, resume)
+	return lostAnswerPart{pt}, err
+}
+
+func (pt lostAnswerPart) Place(overwrite bool) (Info, error) {
+	if _, err := pt.Part.Place(overwrite); err != nil {
+		return Info{}, err
+	}
+	return Info{}, larder.Errorf(larder.EUNAVAILABLE, "the file store does not answer")
+}
+
+// TestPlaceUnanswered: an upload whose placing got no answer from the
+// backend (which placed it all the same) keeps its intent, so that the
+// next start records the file; removing the intent as if nothing had
+// changed would leave the file with no record.
+func TestPlaceUnanswered(t *testing.T) {
+	for backend, world := range worlds(func(t *testing.T) func() (larder.FileStore, func()) {
+		return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
+	}) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			w := world(t)
+			b, closeBackend := w.newBackend()
+			records, closeDB := w.open()
+			s, err := New(Config{Backend: lostAnswer{b}, Records: records})
+			must(t, err)
+			sp, err := s.Space(1)
+			must(t, err)
+			if err := put(ctx, sp, "f.txt", []byte("placed, unanswered"), false); larder.ErrorCode(err) != larder.EUNAVAILABLE {
+				t.Fatalf("put: %v, want %s", err, larder.EUNAVAILABLE)
+			}
+			sp.Close()
+			s.Close()
+			closeDB()
+			closeBackend()
+
+			s2, _ := w.service("")
+			if n, err := s2.Recover(ctx); n != 1 || err != nil {
+				t.Errorf("the next start: replayed %d, %v; want the put's intent", n, err)
+			}
+			if d := w.disagreement(s2.records); d != "" {
+				t.Errorf("after the next start, records and files disagree: %s", d)
+			}
+		})
+	}
+}
