@@ -3,10 +3,15 @@ package s3
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -89,5 +94,38 @@ func TestKeysListedAsTheyAre(t *testing.T) {
 	}
 	if _, err := a.Stat("d"); err == nil {
 		t.Errorf("after the folder's rename, d is still there")
+	}
+}
+
+// TestNoCredentialsQuiet: a server started without credentials stops
+// with larder's error, and the SDK writes nothing of its own to standard
+// error (it warned of falling back to IMDSv1 when the instance metadata
+// service refused a token, as this one does).
+func TestNoCredentialsQuiet(t *testing.T) {
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+	}))
+	defer imds.Close()
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_EC2_METADATA_DISABLED"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+
+	r, w, err := os.Pipe()
+	must(t, err)
+	stderr := os.Stderr
+	os.Stderr = w
+	_, err = New(context.Background(), Config{Bucket: "b", Endpoint: "http://127.0.0.1:1", PathStyle: true, Timeout: 2 * time.Second})
+	os.Stderr = stderr
+	w.Close()
+	written, _ := io.ReadAll(r)
+	if err == nil || !strings.Contains(err.Error(), "no credentials: set AWS_ACCESS_KEY_ID") {
+		t.Errorf("New without credentials: %v; want larder's error naming what to set", err)
+	}
+	if len(written) > 0 {
+		t.Errorf("New without credentials wrote to standard error: %q", written)
 	}
 }

@@ -228,7 +228,9 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns, t.MaxIdleConnsPerHost = maxIdleConns, maxIdleConns
 	})
-	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(hc)}
+	// The SDK's own warnings (an instance metadata service that does
+	// not answer, ...) go nowhere: the errors returned say what failed.
+	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(hc), config.WithLogger(logging.Nop{})}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
 	}
@@ -239,9 +241,6 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	if ac.Region == "" {
 		ac.Region = "us-east-1"
 	}
-	// The SDK's own warnings (an instance metadata service that does
-	// not answer, ...) go nowhere: the errors returned say what failed.
-	ac.Logger = logging.Nop{}
 	inst := make([]byte, 8)
 	rand.Read(inst)
 	b := &Backend{
