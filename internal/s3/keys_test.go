@@ -6,10 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +131,79 @@ func TestNoCredentialsQuiet(t *testing.T) {
 	}
 	if len(written) > 0 {
 		t.Errorf("New without credentials wrote to standard error: %q", written)
+	}
+}
+
+// flipBody flips the first byte of the body it reads.
+type flipBody struct {
+	io.ReadCloser
+	done bool
+}
+
+func (f *flipBody) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if n > 0 && !f.done {
+		p[0] ^= 1
+		f.done = true
+	}
+	return n, err
+}
+
+// TestPartUnsignedButChecked: a part is sent with UNSIGNED-PAYLOAD (the
+// store need not hash it a second time) and its SHA-256 in a signed
+// header, which the store checks: a part changed on the way is refused,
+// and the upload fails rather than store it.
+func TestPartUnsignedButChecked(t *testing.T) {
+	cfg := testConfig(t)
+	target, err := url.Parse(cfg.Endpoint)
+	must(t, err)
+	var mu sync.Mutex
+	var payloads []string
+	var flip atomic.Bool
+	rp := httputil.NewSingleHostReverseProxy(target)
+	direct := rp.Director
+	rp.Director = func(r *http.Request) {
+		direct(r)
+		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") != "" {
+			mu.Lock()
+			payloads = append(payloads, r.Header.Get("X-Amz-Content-Sha256")+" "+r.Header.Get("X-Amz-Checksum-Sha256"))
+			mu.Unlock()
+			if flip.Load() {
+				r.Body = &flipBody{ReadCloser: r.Body}
+			}
+		}
+	}
+	srv := httptest.NewServer(rp)
+	defer srv.Close()
+	cfg.Endpoint = srv.URL
+	b := testBackend(t, cfg)
+	a, _ := b.Area("#1")
+	data := fill(MinPartSize+10, 'p')
+	upload := func() error {
+		pt, err := a.StartUpload("f", int64(len(data)), false)
+		if err != nil {
+			return err
+		}
+		defer pt.Close()
+		if _, err := pt.Write(data); err != nil {
+			return err
+		}
+		if _, err := pt.Sync(); err != nil {
+			return err
+		}
+		_, err = pt.Place(true)
+		return err
+	}
+	must(t, upload())
+	mu.Lock()
+	for _, p := range payloads {
+		if h, sum, _ := strings.Cut(p, " "); h != "UNSIGNED-PAYLOAD" || sum == "" {
+			t.Errorf("a part's X-Amz-Content-Sha256 and checksum: %q, %q; want UNSIGNED-PAYLOAD and its SHA-256", h, sum)
+		}
+	}
+	mu.Unlock()
+	flip.Store(true)
+	if err := upload(); err == nil {
+		t.Errorf("an upload whose parts were changed on the way: no error")
 	}
 }

@@ -23,7 +23,6 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/files"
@@ -425,8 +424,7 @@ func (pt *part) wait() error {
 	return first
 }
 
-// flush sends buf as part n, with its SHA-256 for the store to check
-// (and to sign the request with: the SDK would hash the body again),
+// flush sends buf as part n, with its SHA-256 for the store to check,
 // then, once prev, the part before it, is recorded, records it and
 // checkpoints. A part sent whose predecessor failed is not recorded:
 // the store holds it, and a resume sends it again.
@@ -439,7 +437,7 @@ func (pt *part) flush(n int32, buf []byte, prev *flight) error {
 		Bucket: &b.bucket, Key: &pt.key, UploadId: &pt.cp.Upload, PartNumber: aws.Int32(n),
 		Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &s64,
-	}, withPayloadHash(sum[:]))
+	}, unsignedPayload)
 	cancel()
 	if prev != nil {
 		<-prev.done
@@ -467,19 +465,13 @@ func (pt *part) flush(n int32, buf []byte, prev *flight) error {
 	return pt.writeCheckpoint()
 }
 
-// withPayloadHash signs a request with sum, the SHA-256 of its body
-// taken already, where the SDK would hash the body again (over http://;
-// over https:// it signs UNSIGNED-PAYLOAD).
-func withPayloadHash(sum []byte) func(*awss3.Options) {
-	h := hex.EncodeToString(sum)
-	return func(o *awss3.Options) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			return st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("larderPayloadHash",
-				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-					return next.HandleFinalize(v4.SetPayloadHash(ctx, h), in)
-				}), "ComputePayloadHash", middleware.Before)
-		})
-	}
+// unsignedPayload signs a part's request without the SHA-256 of its
+// body (UNSIGNED-PAYLOAD), which the store would hash again to check the
+// signature (over http://; over https:// the SDK does so already): the
+// part's x-amz-checksum-sha256 is signed, and the store checks the body
+// against it, so the body is as protected, at one hash less on each side.
+func unsignedPayload(o *awss3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
 // failed is the error of a request about the multipart upload: one the
