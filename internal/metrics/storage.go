@@ -56,13 +56,6 @@ func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
 		for r, n := range o.Results {
 			emit(ch, c.requests, prometheus.CounterValue, float64(n), o.Op, s3.Results[r])
 		}
-		cumulative := make(map[float64]uint64, len(c.buckets))
-		var n uint64
-		for i, le := range c.buckets {
-			n += o.Counts[i]
-			cumulative[le] = n
-		}
-		n += o.Counts[len(c.buckets)]
-		ch <- prometheus.MustNewConstHistogram(c.duration, n, o.Sum.Seconds(), cumulative, o.Op)
+		ch <- constHistogram(c.duration, c.buckets, o.Counts[:], o.Sum, o.Op)
 	}
 }
