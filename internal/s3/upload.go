@@ -666,10 +666,10 @@ func (b *Backend) abort(key, uploadID, cp string) error {
 	return b.fail(b.remove(cp), "cannot remove the upload")
 }
 
-// Close lets go of the upload, once the part in flight is sent; the parts
+// Close lets go of the upload, once the parts in flight are sent; the parts
 // sent stay for a resume, the bytes received after them are dropped.
 func (pt *part) Close() error {
-	err := pt.wait() // the part in flight is kept, and checkpointed
+	err := pt.wait() // the parts in flight are kept, and checkpointed
 	pt.end(!pt.done)
 	pt.a.b.active.remove(pt.cp.Upload)
 	pt.buf = nil
