@@ -182,7 +182,9 @@ type FileStore interface {
 	// CheckFilePaths checks them (To may be empty).
 	AddIntent(ctx context.Context, in *FileIntent) error
 
-	// Intents returns the intents of backend not yet done, oldest first.
+	// Intents returns the intents not yet done of backend and of each
+	// journal below it (a Backend of backend, "/" and a name: the
+	// journal of one server of several sharing a storage), oldest first.
 	Intents(ctx context.Context, backend string) ([]FileIntent, error)
 
 	// DoneIntent removes the intent with the given id. It is not an error

@@ -563,6 +563,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			// Without its store the server can serve no file: a load
 			// balancer should send its clients elsewhere.
 			mc.Checks = append(mc.Checks, metrics.Check{Name: "file store", Func: m.bucket.Check})
+			mc.Storage = m.bucket.Stats
 		}
 		h := metrics.NewHandler(mc)
 		// Served from now on: /healthz says "not listening" until Serve.
@@ -810,6 +811,9 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 		fc.Backend = files.NewLocal(m.files, m.spaces)
 		// Uploads on a bucket take no space of this machine's disks.
 		fc.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
+	} else if fc.Owner, err = serverID(cfg.DataDir); err != nil {
+		// Servers sharing a bucket each replay their own changes.
+		return fmt.Errorf("users' files: this server's name: %w", err)
 	}
 	svc, err := files.New(fc)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,7 +31,7 @@ var errDifferences = errors.New("the records of files and the files differ")
 
 func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 	cfg := defaultAccountConfig(env.Getenv)
-	flags := adminFlagSet(env, "storage check", "storage check [NAME...] [--repair] [--json] [flags]",
+	flags := adminFlagSet(env, "storage check", "storage check [NAME...|--shared] [--repair] [--json] [flags]",
 		"Compares, for each account (or those named), the records of its files in the\n"+
 			"account database with the files in its private space, where the servers keep\n"+
 			"them (--storage, as they have it: DATA/spaces, or a bucket), and lists the\n"+
@@ -37,7 +39,10 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 			"record: counted in no quota), a record of another size (size) or of other\n"+
 			"content (version: the file is hashed again at its next read). Unfinished\n"+
 			"uploads and changes in flight (or cut by a crash, replayed at a server's next\n"+
-			"start) are listed too, but are not differences. With --repair the records\n"+
+			"start) are listed too, but are not differences. Without NAME it checks the\n"+
+			"shared area too (--files, or the bucket's shared/), whose records are the\n"+
+			"hashes of files taken at their first read: a file there with no record is not\n"+
+			"a difference, a record of a file gone or changed is. With --repair the records\n"+
 			"follow the files, as a server's start does after a crash: a record with no\n"+
 			"file goes, a file is hashed and recorded; no file is changed. It can run beside\n"+
 			"the servers: a change they make meanwhile can show as a difference, and its\n"+
@@ -46,9 +51,14 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 	repair := flags.Bool("repair", false, "make the records follow the files where they differ")
 	asJSON := flags.Bool("json", false, "one JSON object per space, a line each, for scripts")
 	storage := flags.String("storage", "local", "where the servers keep the users' files, as their --storage says: local (DATA/spaces) or `s3://BUCKET/PREFIX?…`")
+	filesDir := flags.String("files", "", "the `folder` the servers serve as the shared area, as their --files says (default: the data folder's files/); with --storage local")
+	sharedOnly := flags.Bool("shared", false, "check the shared area only")
 	names, err := parseFlags(flags, args)
 	if err != nil {
 		return err
+	}
+	if *sharedOnly && len(names) > 0 {
+		return usageError("--shared checks the shared area only: name no account with it")
 	}
 	a, err := openAccounts(ctx, &cfg)
 	if err != nil {
@@ -60,6 +70,7 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 		backend files.Backend
 		spaces  *disk.Spaces // local only
 		where   string
+		shared  = len(names) == 0 // the shared area is checked
 	)
 	if *storage == "" || *storage == "local" {
 		dir := filepath.Join(cfg.DataDir, "spaces")
@@ -71,7 +82,22 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		defer spaces.Close()
-		backend, where = files.NewLocal(nil, spaces), dir
+		var served *disk.Store
+		if shared {
+			sdir := cmp.Or(*filesDir, filepath.Join(cfg.DataDir, "files"))
+			if _, err := os.Stat(sdir); errors.Is(err, fs.ErrNotExist) {
+				if *sharedOnly {
+					return fmt.Errorf("no shared area in %s: name the servers' --files", sdir)
+				}
+				fmt.Fprintf(env.Stderr, "larder: no shared area in %s, not checked: name the servers' --files to check it\n", sdir)
+				shared = false
+			} else if served, err = disk.Open(sdir); err != nil {
+				return err
+			} else {
+				defer served.Close()
+			}
+		}
+		backend, where = files.NewLocal(served, spaces), dir
 	} else {
 		bc, err := s3.ParseURL(*storage)
 		if err != nil {
@@ -90,7 +116,9 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 	defer svc.Close()
 
 	var users []*larder.User
-	if len(names) == 0 {
+	if *sharedOnly {
+		// None.
+	} else if len(names) == 0 {
 		err = eachUser(ctx, a.store, func(u *larder.User) error { users = append(users, u); return nil })
 	} else {
 		for _, name := range names {
@@ -107,6 +135,16 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 
 	enc := json.NewEncoder(env.Stdout)
 	var total, repaired, failed int
+	count := func(c *files.SpaceCheck) {
+		total += len(c.Differences)
+		for _, d := range c.Differences {
+			if d.Repaired {
+				repaired++
+			} else if d.RepairError != "" {
+				failed++
+			}
+		}
+	}
 	for _, u := range users {
 		space := larder.SpaceOf(u.ID)
 		if spaces != nil {
@@ -130,14 +168,7 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("space of %s (%s): %w", u.Name, space, err)
 		}
-		total += len(c.Differences)
-		for _, d := range c.Differences {
-			if d.Repaired {
-				repaired++
-			} else if d.RepairError != "" {
-				failed++
-			}
-		}
+		count(c)
 		if *asJSON {
 			if err := enc.Encode(struct {
 				User string `json:"user"`
@@ -149,8 +180,29 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 		}
 		printCheck(env, u.Name, c)
 	}
+	if shared {
+		c, err := svc.Check(ctx, "", *repair)
+		if err != nil {
+			return fmt.Errorf("the shared area: %w", err)
+		}
+		count(c)
+		if *asJSON {
+			if err := enc.Encode(struct {
+				User string `json:"user"`
+				*files.SpaceCheck
+			}{"", c}); err != nil {
+				return err
+			}
+		} else {
+			printCheck(env, "", c)
+		}
+	}
 	if !*asJSON {
-		fmt.Fprintf(env.Stdout, "%d differences in %d accounts' spaces in %s", total, len(users), where)
+		fmt.Fprintf(env.Stdout, "%d differences in %d accounts' spaces", total, len(users))
+		if shared {
+			fmt.Fprintf(env.Stdout, " and the shared area")
+		}
+		fmt.Fprintf(env.Stdout, " in %s", where)
 		if *repair {
 			fmt.Fprintf(env.Stdout, "; %d repaired, %d not", repaired, failed)
 		}
@@ -162,12 +214,17 @@ func runStorageCheck(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// printCheck prints what the check of name's space found, if anything.
+// printCheck prints what the check of name's space (the shared area's,
+// for ""), found, if anything.
 func printCheck(env *Env, name string, c *files.SpaceCheck) {
 	if len(c.Differences) == 0 && len(c.Uploads) == 0 && len(c.Pending) == 0 {
 		return
 	}
-	fmt.Fprintf(env.Stdout, "%s (space %s): %d records, %d files, %d differences\n", name, c.Space, c.Records, c.Objects, len(c.Differences))
+	if name == "" {
+		fmt.Fprintf(env.Stdout, "the shared area: %d records, %d files (%d not hashed yet), %d differences\n", c.Records, c.Objects, c.Unrecorded, len(c.Differences))
+	} else {
+		fmt.Fprintf(env.Stdout, "%s (space %s): %d records, %d files, %d differences\n", name, c.Space, c.Records, c.Objects, len(c.Differences))
+	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	for _, d := range c.Differences {
 		var what string
@@ -197,7 +254,11 @@ func printCheck(env *Env, name string, c *files.SpaceCheck) {
 		if in.To != "" {
 			to = " to " + in.To
 		}
-		fmt.Fprintf(tw, "  change in flight\t%s\t%s%s (or cut short: a server's next start finishes it)\n", in.Path, in.Op, to)
+		by := "a server's"
+		if id, owner, ok := strings.Cut(in.Backend, "/"); ok && strings.HasPrefix(id, "s3:") {
+			by = "server " + owner + "'s" // its DATA/server-id
+		}
+		fmt.Fprintf(tw, "  change in flight\t%s\t%s%s (or cut short: %s next start finishes it)\n", in.Path, in.Op, to, by)
 	}
 	tw.Flush()
 }

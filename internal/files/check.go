@@ -44,11 +44,15 @@ type Difference struct {
 	RepairError string `json:"repair_error,omitempty"`
 }
 
-// SpaceCheck is what Check found in one space.
+// SpaceCheck is what Check found in one space, or in the shared area.
 type SpaceCheck struct {
-	Space       string       `json:"space"`
-	Records     int64        `json:"records"` // files recorded
-	Objects     int64        `json:"objects"` // files the backend holds
+	Space   string `json:"space"`   // "" for the shared area
+	Records int64  `json:"records"` // files recorded
+	Objects int64  `json:"objects"` // files the backend holds
+	// Unrecorded counts the shared area's files with no record: not a
+	// difference there (they are put in place by other tools, and
+	// hashed and recorded at their first read).
+	Unrecorded  int64        `json:"unrecorded,omitempty"`
 	Differences []Difference `json:"differences"`
 	// Uploads are the unfinished uploads: not a difference (a client
 	// may resume one, and the stale ones are removed by the servers'
@@ -69,18 +73,28 @@ type SpaceCheck struct {
 // repair of its path only records what the backend holds (a record is
 // trusted only for the version it was taken of), but the journal is left
 // to them. It holds the space's paths and record sizes in memory.
+//
+// The space "" is the shared area, whose records are hashes taken at a
+// file's first read: a file there with no record is not a difference
+// (SpaceCheck.Unrecorded counts them), but a record of a file gone or
+// changed is, and a repair removes it or hashes the file again.
 func (s *Service) Check(ctx context.Context, space string, repair bool) (*SpaceCheck, error) {
 	if s.records == nil {
 		return nil, errors.New("files: a check needs the records of files")
 	}
+	var a Area
 	if space == "" {
-		return nil, larder.Errorf(larder.EINVALID, "files: check: the shared area's records are hashes taken at first read, not a space's contents; name a private space")
+		if s.shared == nil {
+			return nil, larder.Errorf(larder.ENOTFOUND, "files: check: this storage has no shared area")
+		}
+		a = s.shared
+	} else {
+		var err error
+		if a, err = s.backend.Area(space); err != nil {
+			return nil, err
+		}
+		defer a.Close()
 	}
-	a, err := s.backend.Area(space)
-	if err != nil {
-		return nil, err
-	}
-	defer a.Close()
 	c := &SpaceCheck{Space: space, Differences: []Difference{}}
 
 	recs := map[string]*larder.File{}
@@ -100,11 +114,15 @@ func (s *Service) Check(ctx context.Context, space string, repair bool) (*SpaceC
 	}
 	c.Records = int64(len(recs))
 
-	err = walk(a, "", func(p string, in Info) error {
+	err := walk(a, "", func(p string, in Info) error {
 		c.Objects++
 		rec := recs[p]
 		delete(recs, p)
 		d := Difference{Kind: differs(rec, in), Path: p, StoredSize: in.Size, StoredVersion: in.Version}
+		if d.Kind == NoRecord && space == "" {
+			c.Unrecorded++
+			return nil
+		}
 		if d.Kind == "" {
 			return nil
 		}
@@ -125,6 +143,9 @@ func (s *Service) Check(ctx context.Context, space string, repair bool) (*SpaceC
 
 	if c.Uploads, err = a.Parts(); err != nil {
 		return nil, err
+	}
+	if c.Uploads == nil {
+		c.Uploads = []PartInfo{}
 	}
 	if s.id != "" {
 		ins, err := s.records.Intents(ctx, s.id)

@@ -57,7 +57,11 @@
 // journal touches only the paths that were changing. It costs two more
 // database commits per change (the intent and its removal); an intent is
 // kept per backend (Backend.ID), so servers that share a database but not
-// a disk each replay only their own.
+// a disk each replay only their own, and, on a backend several servers
+// share (a bucket), per server (Config.Owner), so that a server starting
+// never replays a change another is making: the replay would remove the
+// other's intent, and a crash of the other after that would leave its
+// change unjournaled.
 package files
 
 import (
@@ -102,6 +106,12 @@ type Config struct {
 	// Logger takes the failures of best-effort steps; nil is
 	// slog.Default().
 	Logger *slog.Logger
+	// Owner names this server, for good, among those that share the
+	// Backend (a bucket): its intents are journaled under the backend's
+	// ID and this name, and Recover replays only those, never another
+	// server's change in flight. "" is one server alone on its backend
+	// (a disk): intents under the backend's ID.
+	Owner string
 }
 
 // Accounts finds accounts by name: a larder.UserStore.
@@ -120,7 +130,8 @@ type Service struct {
 	log      *slog.Logger
 	digests  *digestCache
 	shared   Area   // nil: no shared area
-	id       string // the backend's, for the journal; "" without records
+	id       string // the backend's; "" without records
+	journal  string // the intents' Backend: id, or id/Owner
 	// keepsTimes: the backend keeps the modification time an upload
 	// gives its file, so the records need not be asked for it.
 	keepsTimes bool
@@ -164,6 +175,10 @@ func New(cfg Config) (*Service, error) {
 		// Without an ID (no private spaces), nothing can be written, so
 		// nothing is journaled.
 		s.id, _ = cfg.Backend.ID()
+		s.journal = s.id
+		if cfg.Owner != "" && s.id != "" {
+			s.journal = s.id + "/" + cfg.Owner
+		}
 	}
 	return s, nil
 }

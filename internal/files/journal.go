@@ -25,7 +25,7 @@ func (s *Service) begin(ctx context.Context, op, space, path, to string) (*larde
 	if s.id == "" {
 		return nil, larder.Errorf(larder.EINTERNAL, "files: the storage has no ID for the journal")
 	}
-	in := &larder.FileIntent{Backend: s.id, Op: op, Space: space, Path: path, To: to}
+	in := &larder.FileIntent{Backend: s.journal, Op: op, Space: space, Path: path, To: to}
 	if err := s.records.AddIntent(ctx, in); err != nil {
 		return nil, err
 	}
@@ -73,8 +73,11 @@ func (s *Service) step(name string) error {
 	return nil
 }
 
-// Recover replays every intent of this backend left by a process that
-// stopped in the middle of a change, and returns how many it replayed.
+// Recover replays every intent of this server's journal on this backend
+// left by a process that stopped in the middle of a change, and those of
+// the backend's own journal (from a version that kept one per backend,
+// or a server with no Owner), and returns how many it replayed; another
+// server's are its own to replay.
 // Run it at start, before anything is served: it expects no change in
 // flight. An intent that cannot be replayed (a file that cannot be read)
 // is logged and kept for the next start, so that one bad file does not
@@ -91,6 +94,9 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 	n := 0
 	for i := range ins {
 		in := &ins[i]
+		if in.Backend != s.journal && in.Backend != s.id {
+			continue
+		}
 		a, err := s.backend.Area(in.Space)
 		if err == nil {
 			err = s.replay(ctx, in, a)

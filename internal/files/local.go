@@ -104,6 +104,8 @@ func (a spaceArea) List(p string) (Lister, error) {
 
 func (a spaceArea) Mkdir(p string) error  { return a.sp.Mkdir(p) }
 func (a spaceArea) Remove(p string) error { return a.sp.Remove(p) }
+func (spaceArea) renameKeepsVersions()    {}
+
 func (a spaceArea) Rename(from, to string, overwrite bool) error {
 	return a.sp.Rename(from, to, overwrite)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/larderfs/larder"
@@ -55,6 +56,10 @@ func (sp *Space) Rename(ctx context.Context, from, to string, overwrite bool) er
 	s := sp.s
 	defer s.lock(sp.key)()
 	before, _ := sp.area.Stat(from)
+	var versions map[string]string // of the files below a folder moved
+	if _, keeps := sp.area.(keepsVersions); before.Dir && !keeps && s.records != nil {
+		versions = versionsBelow(sp.area, from)
+	}
 	in, err := s.begin(ctx, "rename", sp.key, from, to)
 	if err != nil {
 		return err
@@ -80,6 +85,9 @@ func (sp *Space) Rename(ctx context.Context, from, to string, overwrite bool) er
 		}
 		if !before.Dir {
 			s.restamp(ctx, sp.area, sp.key, to, before.Version)
+		}
+		for p, was := range versions {
+			s.restamp(ctx, sp.area, sp.key, path.Join(to, p), was)
 		}
 	}
 	if err := s.step("rename:recorded"); err != nil {
@@ -111,6 +119,26 @@ func refused(err error) bool {
 		return true
 	}
 	return false
+}
+
+// keepsVersions is implemented by an Area whose renames keep the
+// versions of the files below a folder moved (a disk's: the files'
+// inodes do not change), so that there is nothing to restamp.
+type keepsVersions interface{ renameKeepsVersions() }
+
+// versionsBelow returns the versions of the files below the folder dir
+// of a, by their paths below it, for restamp after the folder moves (a
+// store copies each object, which gives it another version). Best
+// effort: a file it cannot list is hashed again at its next read.
+func versionsBelow(a Area, dir string) map[string]string {
+	vs := map[string]string{}
+	walk(a, dir, func(p string, in Info) error {
+		if in.Version != "" {
+			vs[strings.TrimPrefix(p, dir+"/")] = in.Version
+		}
+		return nil
+	})
+	return vs
 }
 
 // restamp gives the record of the file just moved to p the version the
@@ -412,9 +440,14 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		u.Discard() // it can never commit
 	}
 	if err != nil {
-		if moved {
+		switch {
+		case moved:
 			s.settle(ctx, in, sp.area)
-		} else {
+		case larder.ErrorCode(err) == larder.EUNAVAILABLE:
+			// The backend did not answer: it may place the file yet (a
+			// store completing an upload after the request's deadline),
+			// so the intent stays, for the next start to replay.
+		default:
 			s.done(ctx, in) // nothing changed
 		}
 		return Info{}, err

@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/larderfs/larder/internal/metrics"
+	"github.com/larderfs/larder/internal/s3"
 	"github.com/larderfs/larder/internal/version"
 )
 
@@ -60,6 +61,13 @@ func exported(t *testing.T) map[string]*dto.MetricFamily {
 		Server: r.srv.Stats,
 		Auth:   r.authn.Stats,
 		Audit:  func() metrics.AuditStats { return metrics.AuditStats{QueueCapacity: 1, SpoolMax: 1 << 30} },
+		Storage: func() s3.Stats {
+			s := s3.Stats{Up: true}
+			for _, op := range s3.Ops {
+				s.Ops = append(s.Ops, s3.OpStats{Op: op})
+			}
+			return s
+		},
 	})
 	fams, err := h.Registry().Gather()
 	must(t, err)

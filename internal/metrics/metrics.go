@@ -3,14 +3,15 @@
 //
 // The packages that do the work keep their own counters, a few atomic adds
 // per request, and know nothing of Prometheus: server.Server.Stats,
-// auth.Authenticator.Stats and, through AuditStats, the audit log's. A
+// auth.Authenticator.Stats, s3.Backend.Stats and, through AuditStats, the
+// audit log's. A
 // Handler reads each source once per scrape and emits constant metrics
 // from that one snapshot, so the numbers of a scrape agree with each other
 // and cost nothing between scrapes. They live in a registry of the
 // Handler's own, never in Prometheus's global one.
 //
 // The metrics, all prefixed larder_, are listed on the collectors in
-// server.go, auth.go, audit.go and build.go, and in the table of
+// server.go, auth.go, audit.go, storage.go and build.go, and in the table of
 // docs/OPERATIONS.md that TestMetricsDocumented writes and checks; the Go
 // runtime's (go_*), the process's (process_*) and the build's
 // (go_build_info) come with them.
@@ -28,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/larderfs/larder/internal/auth"
+	"github.com/larderfs/larder/internal/s3"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/version"
 )
@@ -52,6 +54,11 @@ type Config struct {
 	// spool at its bound (AuditStats.SpoolMax) does: new events are refused
 	// then, and /healthz answers 503 "degraded".
 	Audit func() AuditStats
+
+	// Storage is the file store's Stats method, for a server whose
+	// files are in a bucket: its requests by operation and result, and
+	// whether it answers.
+	Storage func() s3.Stats
 
 	// Build is the build of larder that runs, exported as
 	// larder_build_info (build.go); version.Read gives the running
@@ -113,6 +120,9 @@ func NewHandler(cfg Config) *Handler {
 	}
 	if cfg.Audit != nil {
 		h.reg.MustRegister(newAuditCollector(cfg.Audit))
+	}
+	if cfg.Storage != nil {
+		h.reg.MustRegister(newStorageCollector(cfg.Storage))
 	}
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError),

@@ -29,6 +29,7 @@ import (
 	"github.com/larderfs/larder/internal/disk"
 	"github.com/larderfs/larder/internal/files"
 	"github.com/larderfs/larder/internal/metrics"
+	"github.com/larderfs/larder/internal/s3"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/sqlite"
 	"github.com/larderfs/larder/internal/version"
@@ -484,5 +485,32 @@ func TestBuildInfo(t *testing.T) {
 	}
 	if typ := fams["larder_build_info"].GetType(); typ != dto.MetricType_GAUGE {
 		t.Errorf("larder_build_info is a %v, want a gauge", typ)
+	}
+}
+
+// TestStorage: the file store's numbers as the Backend gives them: its
+// state, its requests by operation and result, their durations.
+func TestStorage(t *testing.T) {
+	s := s3.Stats{Up: false}
+	for _, op := range s3.Ops {
+		s.Ops = append(s.Ops, s3.OpStats{Op: op})
+	}
+	head := &s.Ops[slices.Index(s3.Ops[:], "HeadObject")]
+	head.Results = [len(s3.Results)]uint64{3, 2, 1, 0}
+	head.Counts[0], head.Counts[len(head.Counts)-1] = 5, 1
+	head.Sum = 12 * time.Second
+	fams := scrape(t, serveHTTP(t, metrics.NewHandler(metrics.Config{Storage: func() s3.Stats { return s }})))
+	if got := value(t, fams, "larder_storage_up"); got != 0 {
+		t.Errorf("larder_storage_up = %v, want 0", got)
+	}
+	for i, r := range s3.Results {
+		if got, want := value(t, fams, "larder_storage_requests_total", "op", "HeadObject", "result", r), float64(head.Results[i]); got != want {
+			t.Errorf("larder_storage_requests_total{HeadObject,%s} = %v, want %v", r, got, want)
+		}
+	}
+	h := find(fams, "larder_storage_request_duration_seconds", "op", "HeadObject").GetHistogram()
+	if h.GetSampleCount() != 6 || h.GetSampleSum() != 12 || h.GetBucket()[0].GetCumulativeCount() != 5 {
+		t.Errorf("larder_storage_request_duration_seconds{HeadObject}: %d samples, sum %v, first bucket %d; want 6, 12, 5",
+			h.GetSampleCount(), h.GetSampleSum(), h.GetBucket()[0].GetCumulativeCount())
 	}
 }

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/larderfs/larder/course"
@@ -126,14 +128,20 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 // histogram converts h, whose buckets are c.buckets and +Inf, to a
 // Prometheus histogram.
 func (c *serverCollector) histogram(d *prometheus.Desc, h *server.Histogram, label string) prometheus.Metric {
-	cumulative := make(map[float64]uint64, len(c.buckets))
+	return constHistogram(d, c.buckets, h.Counts[:], h.Sum, label)
+}
+
+// constHistogram is the Prometheus histogram of counts, per bucket (not
+// cumulative) of the upper bounds buckets and then +Inf, and of sum.
+func constHistogram(d *prometheus.Desc, buckets []float64, counts []uint64, sum time.Duration, labels ...string) prometheus.Metric {
+	cumulative := make(map[float64]uint64, len(buckets))
 	var n uint64
-	for i, le := range c.buckets {
-		n += h.Counts[i]
+	for i, le := range buckets {
+		n += counts[i]
 		cumulative[le] = n
 	}
-	n += h.Counts[len(c.buckets)] // the +Inf bucket, which Prometheus adds itself
-	return prometheus.MustNewConstHistogram(d, n, h.Sum.Seconds(), cumulative, label)
+	n += counts[len(buckets)] // the +Inf bucket, which Prometheus adds itself
+	return prometheus.MustNewConstHistogram(d, n, sum.Seconds(), cumulative, labels...)
 }
 
 // statusLabel returns the protocol's name of s, or "none" for no reply.

@@ -392,7 +392,7 @@ const (
 	setVersionSQL = `UPDATE files SET version = $1 WHERE space = $2 AND path = $3`
 	countFilesSQL = `SELECT COALESCE(SUM(size), 0)::bigint, COUNT(*) FROM files WHERE space = $1 AND (path = $2 OR (path >= $3 AND path < $4))`
 	addIntentSQL  = `INSERT INTO file_intents (backend, op, space, path, dest) VALUES ($1, $2, $3, $4, $5) RETURNING id`
-	intentsSQL    = `SELECT id, op, space, path, dest FROM file_intents WHERE backend = $1 ORDER BY id`
+	intentsSQL    = `SELECT id, backend, op, space, path, dest FROM file_intents WHERE backend = $1 OR starts_with(backend, $1 || '/') ORDER BY id`
 	doneIntentSQL = `DELETE FROM file_intents WHERE id = $1`
 )
 
@@ -425,7 +425,8 @@ func (s *FileStore) AddIntent(ctx context.Context, in *larder.FileIntent) error 
 	return nil
 }
 
-// Intents returns the intents of backend not yet done, oldest first.
+// Intents returns the intents not yet done of backend and of the journals
+// below it, oldest first.
 func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileIntent, error) {
 	rows, err := s.db.pool.Query(ctx, intentsSQL, backend)
 	if err != nil {
@@ -434,8 +435,8 @@ func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileI
 	defer rows.Close()
 	var ins []larder.FileIntent
 	for rows.Next() {
-		in := larder.FileIntent{Backend: backend}
-		if err := rows.Scan(&in.ID, &in.Op, &in.Space, &in.Path, &in.To); err != nil {
+		var in larder.FileIntent
+		if err := rows.Scan(&in.ID, &in.Backend, &in.Op, &in.Space, &in.Path, &in.To); err != nil {
 			return nil, fmt.Errorf("postgres: intents: %w", err)
 		}
 		ins = append(ins, in)

@@ -137,6 +137,11 @@ func (a *area) Open(p string) (files.Object, error) {
 	if p == "" {
 		return nil, larder.Errorf(larder.EINVALID, "%s is a directory", quote(p))
 	}
+	// The first window comes with what a HEAD would say: one request
+	// where a small file took two.
+	if o, err := a.openFirst(k, p); o != nil || err != nil {
+		return o, err
+	}
 	ctx, cancel := a.b.ctx()
 	defer cancel()
 	h, err := a.b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &a.b.bucket, Key: &k})
@@ -151,6 +156,42 @@ func (a *area) Open(p string) (files.Object, error) {
 	}
 	in := fileInfo(k, p, aws.ToInt64(h.ContentLength), h.LastModified, h.ETag)
 	return &object{b: a.b, key: k, shown: p, etag: aws.ToString(h.ETag), info: in}, nil
+}
+
+// openFirst opens the file at key k, p in the area, by a GET of its first
+// window, which it keeps for the first read; nil and no error if it
+// cannot tell (a file of no bytes, which has no range to get; a key not
+// found, which may be a folder), for Open to ask with a HEAD.
+func (a *area) openFirst(k, p string) (*object, error) {
+	ctx, cancel := a.b.ctx()
+	defer cancel()
+	out, err := a.b.client.GetObject(ctx, &awss3.GetObjectInput{
+		Bucket: &a.b.bucket, Key: &k, Range: aws.String(fmt.Sprintf("bytes=0-%d", a.b.readAhead-1)),
+	})
+	if isNotFound(err) || status(err) == 416 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, a.b.fail(err, "cannot open "+quote(p))
+	}
+	defer out.Body.Close()
+	// Content-Range: bytes 0-N/SIZE.
+	cr := aws.ToString(out.ContentRange)
+	i := strings.LastIndexByte(cr, '/')
+	size, perr := strconv.ParseInt(cr[i+1:], 10, 64)
+	n := aws.ToInt64(out.ContentLength)
+	if i < 0 || perr != nil || n < 0 || n > a.b.readAhead || n > size {
+		return nil, nil // a store that ignored the range, or said no size: ask again
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(out.Body, buf); err != nil {
+		return nil, a.b.fail(err, "cannot read "+quote(p))
+	}
+	o := &object{b: a.b, key: k, shown: p, etag: aws.ToString(out.ETag), info: fileInfo(k, p, size, out.LastModified, out.ETag)}
+	w := &window{off: 0, n: n, done: make(chan struct{}), cancel: func() {}, data: buf}
+	close(w.done)
+	o.wins = []*window{w}
+	return o, nil
 }
 
 func (a *area) List(p string) (files.Lister, error) {
@@ -444,8 +485,12 @@ func (a *area) finish(from, to, mk string) error {
 	return fail(a.b.remove(mk))
 }
 
-// maxCopy is the largest object one CopyObject copies.
-const maxCopy = 5 << 30
+// The copy of an object: S3 copies at most 5 GiB in one CopyObject, and
+// a larger object in parts of UploadPartCopy (at most 5 GiB each too).
+const (
+	maxCopy      = 5 << 30
+	copyPartSize = 1 << 30
+)
 
 // moveObject copies the object src, of size bytes and ETag etag, to dst
 // and removes src. A src gone meanwhile was moved by a call before.
@@ -487,7 +532,7 @@ func (b *Backend) copySource(key string) string {
 func (a *area) copyObject(src, dst string, size int64, etag *string) error {
 	b := a.b
 	cs := b.copySource(src)
-	if size <= maxCopy {
+	if size <= b.maxCopy {
 		ctx, cancel := b.ctx()
 		defer cancel()
 		_, err := b.client.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: &b.bucket, Key: &dst, CopySource: &cs, CopySourceIfMatch: etag})
@@ -505,7 +550,7 @@ func (a *area) copyObject(src, dst string, size int64, etag *string) error {
 		b.client.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: &dst, UploadId: up.UploadId})
 	}
 	var done []completed
-	const chunk = 1 << 30
+	chunk := b.copyPartSize
 	for off, n := int64(0), int32(1); off < size; off, n = off+chunk, n+1 {
 		end := min(off+chunk, size) - 1
 		ctx, cancel := b.ctx()
@@ -520,7 +565,7 @@ func (a *area) copyObject(src, dst string, size int64, etag *string) error {
 		}
 		done = append(done, completed{n: n, etag: out.CopyPartResult.ETag})
 	}
-	if err := b.complete(dst, aws.ToString(up.UploadId), done, false); err != nil {
+	if err := b.complete(dst, aws.ToString(up.UploadId), done, false, time.Now().Add(b.completeTimeout(size))); err != nil {
 		abort()
 		return err
 	}

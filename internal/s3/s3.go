@@ -33,10 +33,11 @@
 // server, continues from the checkpoint once ListParts confirms its
 // parts. The checkpoint names the server writing the upload, and is
 // rewritten every heartbeat, so that another server neither cancels nor
-// resumes it meanwhile (see writing). Parts are buffered in memory, one
-// sent while the next is received (twice PartSize per upload being
-// written); bytes received after the last full part are sent again on a
-// resume.
+// resumes it meanwhile (see writing). Parts are buffered in memory, two
+// sent while the next is received (three times PartSize per upload being
+// written); each is recorded in the checkpoint once it and those before
+// it are sent, while the next ones are. Bytes received after the last
+// part recorded are sent again on a resume.
 //
 // # Time-outs
 //
@@ -53,6 +54,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -60,6 +62,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/logging"
@@ -79,6 +82,12 @@ const (
 	MinPartSize = 5 << 20
 	// maxParts is the most parts of one multipart upload.
 	maxParts = 10000
+	// partsInFlight is how many parts of one upload are sent at once: a
+	// part's flight is mostly waiting (the store reading and checking
+	// it, the checkpoint after it), which a second one fills.
+	partsInFlight = 2
+	// maxIdleConns is the most connections to the store kept open idle.
+	maxIdleConns = 256
 )
 
 // Config says where the files are. The zero value of each optional field
@@ -164,6 +173,12 @@ type Backend struct {
 	timeout   time.Duration
 	partSize  int64
 	readAhead int64
+	inFlight  int // parts of one upload sent at once
+	// maxCopy is the largest object copied in one request, and
+	// copyPartSize the parts of a larger one: maxCopy and copyPartSize
+	// but in tests.
+	maxCopy, copyPartSize int64
+	counters              counters
 
 	idOnce sync.Once
 	id     string
@@ -174,8 +189,9 @@ type Backend struct {
 	// activeWindow is activeWindow but in tests.
 	activeWindow time.Duration
 
-	// failpoint, if set, is called after each object a rename moves;
-	// an error stops the rename there, as a crash would. For tests.
+	// failpoint, if set, is called after each object a rename moves,
+	// and before an upload is completed; an error stops the rename or
+	// the upload there, as a crash would. For tests.
 	failpoint func(step string) error
 }
 
@@ -205,7 +221,16 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3: no bucket")
 	}
-	opts := []func(*config.LoadOptions) error{}
+	// Every request goes to one host: the SDK's default of 10 idle
+	// connections per host would close, and dial again, a connection of
+	// every request beyond ten at once (sessions' small reads, windows
+	// read ahead, parts in flight).
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = maxIdleConns, maxIdleConns
+	})
+	// The SDK's own warnings (an instance metadata service that does
+	// not answer, ...) go nowhere: the errors returned say what failed.
+	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(hc), config.WithLogger(logging.Nop{})}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
 	}
@@ -216,9 +241,6 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	if ac.Region == "" {
 		ac.Region = "us-east-1"
 	}
-	// The SDK's own warnings (an instance metadata service that does
-	// not answer, ...) go nowhere: the errors returned say what failed.
-	ac.Logger = logging.Nop{}
 	inst := make([]byte, 8)
 	rand.Read(inst)
 	b := &Backend{
@@ -229,6 +251,9 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 		timeout:      cfg.Timeout,
 		partSize:     cfg.PartSize,
 		readAhead:    cfg.ReadAhead,
+		inFlight:     partsInFlight,
+		maxCopy:      maxCopy,
+		copyPartSize: copyPartSize,
 	}
 	if b.root != "" && !strings.HasSuffix(b.root, "/") {
 		b.root += "/"
@@ -251,7 +276,7 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 		// A ranged GET, and a GET of a multipart object, have no
 		// checksum of the whole to check; the SDK would log each.
 		o.DisableLogOutputChecksumValidationSkipped = true
-	})
+	}, b.counters.countRequests, encodeListings)
 	return b, nil
 }
 

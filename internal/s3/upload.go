@@ -2,11 +2,14 @@ package s3
 
 import (
 	"bytes"
+	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"io"
 	"path"
@@ -17,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -96,24 +100,36 @@ func (b *Backend) partSizeFor(size int64) int64 {
 	return ps
 }
 
-// part is an upload being written. One part is sent while the next is
-// received: a part in flight owns cp, sent and sum until its result is
-// taken from flight.
+// part is an upload being written. Up to Backend.inFlight parts are
+// sent at once while the next is received. Parts are recorded in the
+// checkpoint in order, each once it and every part before it are sent
+// (a flight waits for the one before it), so that a checkpoint names only
+// parts the store holds, with the hash state after the last of them; the
+// checkpoint of one part is written while the next ones are sent.
 type part struct {
-	mu     sync.Mutex // over cp and sum, which the heartbeat writes out too
-	stop   chan struct{}
-	beat   sync.WaitGroup
-	a      *area
-	key    string
-	cp     checkpoint
-	id     string
-	sent   int64      // the bytes of the parts sent
-	sum    hash.Hash  // over the parts sent
-	queued int64      // the bytes of the parts sent or in flight
-	buf    []byte     // received, not sent yet
-	spare  []byte     // the buffer of the part last sent, for the next
-	flight chan error // the result of the part in flight; nil if none
-	done   bool       // placed or discarded: nothing left to let go of
+	mu   sync.Mutex // over cp, sent and sum, which flights and the heartbeat write
+	stop chan struct{}
+	beat sync.WaitGroup
+	a    *area
+	key  string
+	cp   checkpoint
+	id   string
+	sent int64     // the bytes of the parts recorded in cp
+	sum  hash.Hash // over the parts recorded in cp
+
+	// The receiver's, the session's goroutine's, alone.
+	queued  int64       // the bytes of the parts sent or in flight
+	next    int32       // the number of the next part
+	buf     []byte      // received, not sent yet
+	flights []*flight   // the parts in flight, oldest first
+	spares  chan []byte // buffers of parts sent, for the next
+	done    bool        // placed or discarded: nothing left to let go of
+}
+
+// flight is a part being sent; err is its result once done is closed.
+type flight struct {
+	done chan struct{}
+	err  error
 }
 
 func (a *area) StartUpload(p string, size int64, resume bool) (files.Part, error) {
@@ -151,8 +167,9 @@ func (a *area) StartUpload(p string, size int64, resume bool) (files.Part, error
 	if err != nil {
 		return nil, a.b.fail(err, "cannot start the upload")
 	}
-	pt := &part{a: a, key: k, sum: sha256.New()}
+	pt := a.newPart(k)
 	pt.cp = checkpoint{Upload: aws.ToString(out.UploadId), Target: p, Size: size, PartSize: a.b.partSizeFor(size)}
+	pt.cp.State, _ = pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
 	pt.id = partID(pt.cp.Upload, size)
 	a.b.active.add(pt.cp.Upload)
 	if err := pt.begin(); err != nil {
@@ -160,6 +177,11 @@ func (a *area) StartUpload(p string, size int64, resume bool) (files.Part, error
 		return nil, err
 	}
 	return pt, nil
+}
+
+// newPart returns the part of an upload to k, with nothing sent.
+func (a *area) newPart(k string) *part {
+	return &part{a: a, key: k, sum: sha256.New(), next: 1, spares: make(chan []byte, a.b.inFlight+1)}
 }
 
 // begin marks the checkpoint as written by this server, and keeps it so
@@ -233,7 +255,8 @@ func (a *area) resume(p, k string, size int64) (*part, error) {
 		if !a.b.active.add(uid) {
 			return nil, larder.Errorf(larder.ECONFLICT, "an upload of %s is in progress", quote(p))
 		}
-		pt := &part{a: a, key: k, cp: cp, id: partID(uid, size), sum: sha256.New()}
+		pt := a.newPart(k)
+		pt.cp, pt.id = cp, partID(uid, size)
 		ok, err := pt.confirm()
 		if err != nil {
 			a.b.active.remove(uid)
@@ -275,7 +298,7 @@ func (pt *part) confirm() (bool, error) {
 		}
 		pt.sent += d.Size
 	}
-	pt.queued = pt.sent
+	pt.queued, pt.next = pt.sent, int32(len(pt.cp.Parts)+1)
 	if err := pt.sum.(encoding.BinaryUnmarshaler).UnmarshalBinary(pt.cp.State); err != nil || pt.sent > pt.cp.Size {
 		return false, nil
 	}
@@ -316,7 +339,9 @@ func (pt *part) Offset() int64 { return pt.queued + int64(len(pt.buf)) }
 // HashPrefix gives h the state kept with the parts: the store cannot give
 // back their bytes.
 func (pt *part) HashPrefix(h hash.Hash) error {
+	pt.mu.Lock()
 	st, err := pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
+	pt.mu.Unlock()
 	if err == nil {
 		u, ok := h.(encoding.BinaryUnmarshaler)
 		if !ok {
@@ -334,11 +359,16 @@ func (pt *part) HashPrefix(h hash.Hash) error {
 func (pt *part) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
+		if pt.buf == nil {
+			select {
+			case b := <-pt.spares:
+				pt.buf = b[:0]
+			default:
+				pt.buf = make([]byte, 0, min(pt.cp.PartSize, pt.cp.Size-pt.queued))
+			}
+		}
 		room := int(pt.cp.PartSize) - len(pt.buf)
 		k := min(room, len(p))
-		if pt.buf == nil {
-			pt.buf = make([]byte, 0, min(pt.cp.PartSize, pt.cp.Size-pt.queued))
-		}
 		pt.buf = append(pt.buf, p[:k]...)
 		p, n = p[k:], n+k
 		if int64(len(pt.buf)) == pt.cp.PartSize {
@@ -350,36 +380,56 @@ func (pt *part) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// send starts sending what was received as the next part, once the part
-// in flight, if any, is sent.
+// send starts sending what was received as the next part, once there is
+// room in flight.
 func (pt *part) send() error {
-	if err := pt.wait(); err != nil {
-		return err
+	if len(pt.flights) >= pt.a.b.inFlight {
+		if err := pt.waitOldest(); err != nil {
+			return err
+		}
 	}
-	buf := pt.buf
+	var prev *flight
+	if len(pt.flights) > 0 {
+		prev = pt.flights[len(pt.flights)-1]
+	}
+	buf, n := pt.buf, pt.next
 	pt.queued += int64(len(buf))
-	pt.buf, pt.spare = pt.spare[:0], nil
-	done := make(chan error, 1)
-	pt.flight = done
-	go func() { done <- pt.flush(buf) }()
+	pt.next++
+	pt.buf = nil
+	f := &flight{done: make(chan struct{})}
+	pt.flights = append(pt.flights, f)
+	go func() {
+		defer close(f.done)
+		f.err = pt.flush(n, buf, prev)
+	}()
 	return nil
 }
 
-// wait waits for the part in flight, if any, and returns its error.
-func (pt *part) wait() error {
-	if pt.flight == nil {
-		return nil
-	}
-	err := <-pt.flight
-	pt.flight = nil
-	return err
+// waitOldest waits for the oldest part in flight and returns its error.
+func (pt *part) waitOldest() error {
+	f := pt.flights[0]
+	<-f.done
+	pt.flights = pt.flights[1:]
+	return f.err
 }
 
-// flush sends buf as the next part, with its SHA-256 for the store to
-// check, and checkpoints.
-func (pt *part) flush(buf []byte) error {
+// wait waits for every part in flight and returns the first error.
+func (pt *part) wait() error {
+	var first error
+	for len(pt.flights) > 0 {
+		if err := pt.waitOldest(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// flush sends buf as part n, with its SHA-256 for the store to check,
+// then, once prev, the part before it, is recorded, records it and
+// checkpoints. A part sent whose predecessor failed is not recorded:
+// the store holds it, and a resume sends it again.
+func (pt *part) flush(n int32, buf []byte, prev *flight) error {
 	b := pt.a.b
-	n := int32(len(pt.cp.Parts) + 1)
 	sum := sha256.Sum256(buf)
 	s64 := base64.StdEncoding.EncodeToString(sum[:])
 	ctx, cancel := b.ctx()
@@ -387,18 +437,41 @@ func (pt *part) flush(buf []byte) error {
 		Bucket: &b.bucket, Key: &pt.key, UploadId: &pt.cp.Upload, PartNumber: aws.Int32(n),
 		Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &s64,
-	})
+	}, unsignedPayload)
 	cancel()
+	if prev != nil {
+		<-prev.done
+		if prev.err != nil {
+			return prev.err
+		}
+	}
 	if err != nil {
 		return pt.failed(err)
 	}
 	pt.mu.Lock()
+	defer pt.mu.Unlock()
 	pt.sum.Write(buf)
 	pt.sent += int64(len(buf))
 	pt.cp.Parts = append(pt.cp.Parts, partDone{N: n, Size: int64(len(buf)), ETag: aws.ToString(out.ETag), SHA256: s64})
-	pt.mu.Unlock()
-	pt.spare = buf
-	return pt.checkpoint()
+	st, err := pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot store the upload", Err: err}
+	}
+	pt.cp.State = st
+	select {
+	case pt.spares <- buf:
+	default:
+	}
+	return pt.writeCheckpoint()
+}
+
+// unsignedPayload signs a part's request without the SHA-256 of its
+// body (UNSIGNED-PAYLOAD), which the store would hash again to check the
+// signature (over http://; over https:// the SDK does so already): the
+// part's x-amz-checksum-sha256 is signed, and the store checks the body
+// against it, so the body is as protected, at one hash less on each side.
+func unsignedPayload(o *awss3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
 // failed is the error of a request about the multipart upload: one the
@@ -421,16 +494,16 @@ func (pt *part) failed(err error) error {
 	return pt.a.b.fail(err, "cannot store "+quote(pt.cp.Target))
 }
 
-// checkpoint writes the checkpoint of the parts sent. Holding mu through
-// the write keeps an older checkpoint from landing after a newer one.
+// checkpoint writes the checkpoint of the parts recorded.
 func (pt *part) checkpoint() error {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	st, err := pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot store the upload", Err: err}
-	}
-	pt.cp.State = st
+	return pt.writeCheckpoint()
+}
+
+// writeCheckpoint is checkpoint with mu held: holding it through the
+// write keeps an older checkpoint from landing after a newer one.
+func (pt *part) writeCheckpoint() error {
 	body, _ := json.Marshal(pt.cp)
 	return pt.a.b.fail(pt.a.b.put(pt.a.uploads+pt.id, body, false), "cannot store the upload")
 }
@@ -478,9 +551,26 @@ func (pt *part) Place(overwrite bool) (files.Info, error) {
 	for i, d := range pt.cp.Parts {
 		done[i] = completed{n: d.N, etag: aws.String(d.ETag), sha256: aws.String(d.SHA256)}
 	}
-	if err := a.b.complete(pt.key, pt.cp.Upload, done, !overwrite); err != nil {
+	deadline := time.Now().Add(a.b.completeTimeout(pt.sent))
+	if err := a.b.step("upload:complete"); err != nil {
+		return files.Info{}, err
+	}
+	err = a.b.complete(pt.key, pt.cp.Upload, done, !overwrite, deadline)
+	if unavailable(err) {
+		// The store may complete it all the same, after the deadline
+		// of the request (versitygw puts the parts together, reading
+		// them all): it is done if the object has the parts' ETag.
+		err = a.b.awaitCompleted(pt.key, multipartETag(pt.cp.Parts), deadline, err)
+	}
+	if err != nil {
 		if isPrecondition(err) {
 			return files.Info{}, larder.Errorf(larder.ECONFLICT, "%s exists", quote(p))
+		}
+		if unavailable(err) {
+			// Neither done nor refused, as far as is known: not
+			// "cancelled", which ListParts would say of an upload the
+			// store is completing.
+			return files.Info{}, a.b.fail(err, "cannot store "+quote(p)+"; the store may still complete it")
 		}
 		return files.Info{}, pt.failed(err)
 	}
@@ -489,9 +579,56 @@ func (pt *part) Place(overwrite bool) (files.Info, error) {
 	return a.Stat(p)
 }
 
-// complete completes the multipart upload uploadID of key with parts;
-// with exclusive, only if there is no object at key.
-func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bool) error {
+// completeRate is the least rate at which a store is expected to put an
+// upload's parts together: a store that copies them (versitygw) reads
+// and writes the whole file in the one request that completes it.
+const completeRate = 32 << 20 // bytes per second
+
+// completeTimeout is the deadline of completing an upload of size
+// bytes: Config.Timeout, and the time the store may take to put its
+// parts together.
+func (b *Backend) completeTimeout(size int64) time.Duration {
+	return b.timeout + time.Duration(size/completeRate)*time.Second
+}
+
+// multipartETag returns the ETag S3 (and versitygw, Ceph, MinIO, ...)
+// gives the object a multipart upload of parts makes: the MD5 of their
+// MD5s, and their number; "" if a part's ETag is not an MD5.
+func multipartETag(parts []partDone) string {
+	h := md5.New()
+	for _, p := range parts {
+		sum, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil || len(sum) != md5.Size {
+			return ""
+		}
+		h.Write(sum)
+	}
+	return fmt.Sprintf("%x-%d", h.Sum(nil), len(parts))
+}
+
+// awaitCompleted waits until the object at key has the ETag etag (the
+// completion whose request failed with err took place after all), or
+// deadline: then it returns err. Without an etag to look for, it returns
+// err at once.
+func (b *Backend) awaitCompleted(key, etag string, deadline time.Time, err error) error {
+	for etag != "" {
+		ctx, cancel := b.ctx()
+		h, herr := b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &b.bucket, Key: &key})
+		cancel()
+		if herr == nil && strings.Trim(aws.ToString(h.ETag), `"`) == etag {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	return err
+}
+
+// complete completes the multipart upload uploadID of key with parts, by
+// deadline; with exclusive, only if there is no object at key.
+func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bool, deadline time.Time) error {
 	in := &awss3.CompleteMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID, MultipartUpload: &types.CompletedMultipartUpload{}}
 	for _, p := range parts {
 		in.MultipartUpload.Parts = append(in.MultipartUpload.Parts, types.CompletedPart{PartNumber: aws.Int32(p.n), ETag: p.etag, ChecksumSHA256: p.sha256})
@@ -499,7 +636,7 @@ func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bo
 	if exclusive {
 		in.IfNoneMatch = aws.String("*")
 	}
-	ctx, cancel := b.ctx()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	_, err := b.client.CompleteMultipartUpload(ctx, in)
 	return err
@@ -529,13 +666,13 @@ func (b *Backend) abort(key, uploadID, cp string) error {
 	return b.fail(b.remove(cp), "cannot remove the upload")
 }
 
-// Close lets go of the upload, once the part in flight is sent; the parts
+// Close lets go of the upload, once the parts in flight are sent; the parts
 // sent stay for a resume, the bytes received after them are dropped.
 func (pt *part) Close() error {
-	err := pt.wait() // the part in flight is kept, and checkpointed
+	err := pt.wait() // the parts in flight are kept, and checkpointed
 	pt.end(!pt.done)
 	pt.a.b.active.remove(pt.cp.Upload)
-	pt.buf, pt.spare = nil, nil
+	pt.buf = nil
 	return err
 }
 

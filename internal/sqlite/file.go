@@ -410,7 +410,7 @@ const (
 	setVersionSQL = `UPDATE files SET version = ? WHERE space = ? AND path = ?`
 	countFilesSQL = `SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE space = ? AND (path = ? OR (path >= ? AND path < ?))`
 	addIntentSQL  = `INSERT INTO file_intents (backend, op, space, path, dest) VALUES (?, ?, ?, ?, ?) RETURNING id`
-	intentsSQL    = `SELECT id, op, space, path, dest FROM file_intents WHERE backend = ? ORDER BY id`
+	intentsSQL    = `SELECT id, backend, op, space, path, dest FROM file_intents WHERE backend = ?1 OR substr(backend, 1, length(?1) + 1) = ?1 || '/' ORDER BY id`
 	doneIntentSQL = `DELETE FROM file_intents WHERE id = ?`
 )
 
@@ -451,7 +451,8 @@ func (s *FileStore) AddIntent(ctx context.Context, in *larder.FileIntent) error 
 	return nil
 }
 
-// Intents returns the intents of backend not yet done, oldest first.
+// Intents returns the intents not yet done of backend and of the journals
+// below it, oldest first.
 func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileIntent, error) {
 	stmt, err := s.db.stmt(ctx, true, intentsSQL)
 	if err != nil {
@@ -462,8 +463,8 @@ func (s *FileStore) Intents(ctx context.Context, backend string) ([]larder.FileI
 		return nil, fmt.Errorf("sqlite: intents: %w", err)
 	}
 	ins, err := collect(rows, func(row scanner) (larder.FileIntent, error) {
-		in := larder.FileIntent{Backend: backend}
-		err := row.Scan(&in.ID, &in.Op, &in.Space, &in.Path, &in.To)
+		var in larder.FileIntent
+		err := row.Scan(&in.ID, &in.Backend, &in.Op, &in.Space, &in.Path, &in.To)
 		return in, err
 	})
 	if err != nil {

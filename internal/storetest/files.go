@@ -1039,13 +1039,19 @@ func testFilesVersions(t *testing.T, s larder.FileStore) {
 }
 
 // testFileIntents: intents are kept per backend, oldest first, with ids
-// that grow, until done; done twice is no error.
+// that grow, until done; done twice is no error. A backend's intents
+// include those of the journals below it (BACKEND/NAME), not those of a
+// backend whose name only begins with its.
 func testFileIntents(t *testing.T, s larder.FileStore) {
 	ctx := context.Background()
 	ins := []*larder.FileIntent{
 		{Backend: "disk:a", Op: "put", Space: "#1", Path: "x/y.txt"},
 		{Backend: "disk:b", Op: "delete", Space: "#2", Path: "z"},
 		{Backend: "disk:a", Op: "rename", Space: "#1", Path: "a", To: "日本/b"},
+		{Backend: "s3:x/server-1", Op: "put", Space: "#1", Path: "p"},
+		{Backend: "s3:xy/server-1", Op: "put", Space: "#1", Path: "q"},
+		{Backend: "s3:x/server-2", Op: "delete", Space: "#1", Path: "r"},
+		{Backend: "s3:x_", Op: "delete", Space: "#1", Path: "s"},
 	}
 	var last int64
 	for _, in := range ins {
@@ -1063,6 +1069,17 @@ func testFileIntents(t *testing.T, s larder.FileStore) {
 	}
 	if want := []larder.FileIntent{*ins[0], *ins[2]}; !slices.Equal(got, want) {
 		t.Fatalf("Intents(disk:a): got %+v, want %+v", got, want)
+	}
+	for backend, want := range map[string][]larder.FileIntent{
+		"s3:x":          {*ins[3], *ins[5]},
+		"s3:x/server-1": {*ins[3]},
+		"s3:x/server":   nil,
+		"s3:xy":         {*ins[4]},
+	} {
+		got, err := s.Intents(ctx, backend)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("Intents(%s): got %+v, %v; want %+v", backend, got, err, want)
+		}
 	}
 	if err := s.DoneIntent(ctx, ins[0].ID); err != nil {
 		t.Fatalf("DoneIntent: got %v, want nil", err)

@@ -1,0 +1,72 @@
+package s3
+
+import (
+	"bytes"
+	"crypto/rand"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// benchSize is the file each iteration uploads.
+const benchSize = 128 << 20
+
+// BenchmarkUpload times an upload through the backend (its parts, their
+// checksums and the checkpoints), with the default part size, against
+// BenchmarkPutObject, the plain client's single PUT of the same bytes to
+// the same store: the ceiling.
+func BenchmarkUpload(b *testing.B) {
+	cfg := testConfig(b)
+	cfg.PartSize = 0
+	be := testBackend(b, cfg)
+	a, _ := be.Area("#1")
+	data := make([]byte, benchSize)
+	rand.Read(data)
+	b.SetBytes(benchSize)
+	defer reportCPU(b)()
+	for b.Loop() {
+		pt, err := a.StartUpload("f", benchSize, false)
+		must(b, err)
+		for off := 0; off < len(data); off += 1 << 20 {
+			_, err = pt.Write(data[off : off+1<<20])
+			must(b, err)
+		}
+		_, err = pt.Sync()
+		must(b, err)
+		_, err = pt.Place(true)
+		must(b, err)
+		must(b, pt.Close())
+	}
+}
+
+func BenchmarkPutObject(b *testing.B) {
+	be := testBackend(b, testConfig(b))
+	data := make([]byte, benchSize)
+	rand.Read(data)
+	b.SetBytes(benchSize)
+	defer reportCPU(b)()
+	for b.Loop() {
+		ctx, cancel := be.ctx()
+		_, err := be.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: &be.bucket, Key: aws.String(be.root + "f"), Body: bytes.NewReader(data), ContentLength: aws.Int64(benchSize)})
+		cancel()
+		must(b, err)
+	}
+}
+
+// reportCPU reports the CPU time the process took per operation (the
+// store's is not counted), from now to the call of the function it
+// returns: on a machine shared with other work, a steadier figure than
+// the time.
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() { b.ReportMetric(float64((cpuTime()-start).Milliseconds())/float64(b.N), "cpu-ms/op") }
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
