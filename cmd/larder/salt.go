@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
-
-	"github.com/larderfs/larder/internal/clientconf"
 )
 
 func saltCommands() []command {
@@ -122,12 +120,12 @@ func runSaltSet(ctx context.Context, env *Env, args []string) error {
 	}
 	switch {
 	case ok && old == salt:
-		fmt.Fprintf(env.Stdout, "salt for %s on %s already stored in %s\n", sf.user, clientconf.ServerKey(sf.server), store.Path())
+		fmt.Fprintf(env.Stdout, "salt for %s on %s already stored in %s\n", sf.user, sf.server, store.Path())
 		return nil
 	case ok && !*replace:
 		return fmt.Errorf("a different salt is stored for %s on %s in %s: pass --replace to replace it "+
 			"(only if the account's password was reset with this salt; 'larder salt show' prints the one stored)",
-			sf.user, clientconf.ServerKey(sf.server), store.Path())
+			sf.user, sf.server, store.Path())
 	}
 	if err := store.Record(sf.server, sf.user, salt); err != nil {
 		return err
@@ -135,7 +133,7 @@ func runSaltSet(ctx context.Context, env *Env, args []string) error {
 	if ok {
 		fmt.Fprintf(env.Stderr, "larder: the salt it replaces was: %s\n", old)
 	}
-	fmt.Fprintf(env.Stdout, "salt for %s on %s stored in %s\n", sf.user, clientconf.ServerKey(sf.server), store.Path())
+	fmt.Fprintf(env.Stdout, "salt for %s on %s stored in %s\n", sf.user, sf.server, store.Path())
 	return nil
 }
 

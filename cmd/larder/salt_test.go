@@ -141,3 +141,13 @@ func TestAdminSaltPlaceholder(t *testing.T) {
 	dave, _, _ := testEnv(t, l.addr(), "LARDER_USER", "dave")
 	wantExit(t, dave, exitUsage, []string{`bad --server "HOST:PORT"`}, strings.Fields(m[1])...)
 }
+
+// TestSaltSetNamesTheServerAsTyped: salt set says it stored the salt for
+// the server as the user typed it, not under another spelling of it.
+func TestSaltSetNamesTheServerAsTyped(t *testing.T) {
+	env, _, _ := testEnv(t, "127.0.0.1:23456", "LARDER_USER", "erin")
+	out, _ := runOK(t, env, "salt", "set", "--server", "127.0.0.1:23456", "abc")
+	if !strings.Contains(out, "on 127.0.0.1:23456 stored") {
+		t.Errorf("salt set printed %q, want the server as typed, 127.0.0.1:23456", out)
+	}
+}
