@@ -539,7 +539,9 @@ func TestDeliverLinger(t *testing.T) {
 	const n = 60
 	calls := func(linger time.Duration) (int, time.Duration) {
 		sink := newMemSink()
-		l := openTest(t, Config{Dir: t.TempDir(), Sink: sink, DeliverLinger: linger}, hooks{})
+		// A commit interval short enough that each event is its own
+		// spool commit: the linger alone gathers them for the sink.
+		l := openTest(t, Config{Dir: t.TempDir(), Sink: sink, DeliverLinger: linger, CommitInterval: time.Microsecond}, hooks{})
 		start := time.Now()
 		for i := range n {
 			l.Record(context.Background(), fullEvent(larder.EventDownload, i))
@@ -559,8 +561,9 @@ func TestDeliverLinger(t *testing.T) {
 	if most := int(took/linger) + 2; lingering > most {
 		t.Errorf("with a linger of %v, %d events over %v took %d calls of the sink, want at most %d", linger, n, took, lingering, most)
 	}
-	if eager, _ := calls(-1); eager < n/3 {
-		t.Errorf("without a linger, %d events 2ms apart took %d calls of the sink, want about one each", n, eager)
+	// Without, many more (about one each; fewer on a loaded machine).
+	if eager, _ := calls(-1); eager < 3*lingering || eager < n/6 {
+		t.Errorf("without a linger, %d events 2ms apart took %d calls of the sink (%d with it), want about one each", n, eager, lingering)
 	}
 }
 
