@@ -3,6 +3,7 @@ package lnp
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -81,5 +82,29 @@ func TestPutModified(t *testing.T) {
 	p.Modified = time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)
 	if got, err := ParseRequest(TypePut, p.AppendBody(nil)); err != nil || !got.(Put).Modified.Equal(p.Modified) {
 		t.Errorf("PUT with a time in 1960: got %+v, %v", got, err)
+	}
+}
+
+// TestPutModifiedOutOfRange: a time an int64 of nanoseconds cannot hold
+// goes as the nearest it can, which no server keeps, never wrapped round
+// to a time in range (2600 was sent as a day in 2015).
+func TestPutModifiedOutOfRange(t *testing.T) {
+	for _, c := range []struct {
+		when time.Time
+		want int64
+	}{
+		{time.Date(2600, 1, 1, 0, 0, 0, 0, time.UTC), math.MaxInt64},
+		{time.Date(2555, 1, 1, 0, 0, 0, 0, time.UTC), math.MaxInt64},
+		{time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), math.MinInt64},
+		{time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), math.MinInt64},
+	} {
+		got, err := ParseRequest(TypePut, Put{Path: "a", Size: 1, Modified: c.when}.AppendBody(nil))
+		if err != nil || !got.(Put).Modified.Equal(time.Unix(0, c.want)) {
+			t.Errorf("PUT modified %v: got %+v, %v; want %v", c.when, got, err, time.Unix(0, c.want).UTC())
+		}
+		e := Entry{Name: "a", Modified: c.when}
+		if got, err := ParseEntry(AppendEntry(nil, &e)); err != nil || !got.Modified.Equal(time.Unix(0, c.want)) {
+			t.Errorf("entry modified %v: got %v, %v", c.when, got.Modified, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package lnp
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -217,9 +218,23 @@ func (m Put) AppendBody(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(appendStr(b, m.Path), m.Size)
 	b = appendBool(appendBool(b, m.Overwrite), m.Resume)
 	if !m.Modified.IsZero() {
-		b = binary.BigEndian.AppendUint64(b, uint64(m.Modified.UnixNano()))
+		b = binary.BigEndian.AppendUint64(b, uint64(unixNano(m.Modified)))
 	}
 	return b
+}
+
+// unixNano returns t in nanoseconds since 1970, the times before 1678 and
+// after 2262, which an int64 cannot hold, as its least and greatest:
+// UnixNano wraps them round to another time, which a server would keep
+// as if the client had sent it.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 func (m Reply) AppendBody(b []byte) []byte {
@@ -521,7 +536,7 @@ func appendBool(b []byte, v bool) []byte {
 func appendTime(b []byte, t time.Time) []byte {
 	var ns int64
 	if !t.IsZero() {
-		ns = t.UnixNano()
+		ns = unixNano(t)
 	}
 	return binary.BigEndian.AppendUint64(b, uint64(ns))
 }

@@ -47,10 +47,20 @@ func inheritedListeners(cfg *ServeConfig, logger *slog.Logger) (map[string]net.L
 		activation.Files(true) // clears the environment
 		return nil, nil
 	}
-	named := os.Getenv("LISTEN_FDNAMES") != ""
+	fdNames := os.Getenv("LISTEN_FDNAMES")
+	named := fdNames != ""
 	files := activation.Files(true)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("socket activation: bad LISTEN_FDS %q: want the number of sockets passed", fds)
+	}
+	if n := strings.Count(fdNames, ":") + 1; named && n != len(files) {
+		// As sd_listen_fds_with_names(3) does: which name goes with
+		// which socket is not known.
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, fmt.Errorf("socket activation: LISTEN_FDS says %d socket(s) were passed, but LISTEN_FDNAMES %q names %d: "+
+			"the service manager's environment does not add up", len(files), fdNames, n)
 	}
 	lns := map[string]net.Listener{}
 	var err error

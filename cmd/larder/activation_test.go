@@ -116,6 +116,8 @@ func TestServeSocketActivationRefused(t *testing.T) {
 		{"no names", "", 2, nil, []string{"LISTEN_FDNAMES is not set", "FileDescriptorName=course, native or metrics"}},
 		{"unknown name", "course:lnp", 2, nil, []string{`file descriptor 4 is named "lnp"`, "course (listen), native (native-listen), metrics (metrics-listen)"}},
 		{"twice", "course:course", 2, nil, []string{`two sockets are named "course"`}},
+		{"names short", "course", 2, nil, []string{`LISTEN_FDS says 2 socket(s) were passed, but LISTEN_FDNAMES "course" names 1`}},
+		{"names long", "course:native:metrics", 2, nil, []string{`LISTEN_FDS says 2 socket(s) were passed, but LISTEN_FDNAMES "course:native:metrics" names 3`}},
 		{"protocol off", "course:native", 2, []string{"--native-listen", "off"}, []string{`a socket named "native" was passed, but native-listen is off`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,29 @@ func TestUploadModTime(t *testing.T) {
 			checkCode(t, "a commit with a time before 1970", err, larder.EINVALID)
 			u.Discard()
 		})
+	}
+}
+
+// TestCheckModTimeEdges: each refused time says why it is, truly: the
+// time 0 is not "before 1970".
+func TestCheckModTimeEdges(t *testing.T) {
+	for _, c := range []struct {
+		t    time.Time
+		want string // "" for kept
+	}{
+		{time.Unix(0, 0), "the time 0"},
+		{time.Unix(0, -1), "before 1970"},
+		{time.Unix(0, 1), ""},
+		{time.Now(), ""},
+		{time.Now().Add(MaxModTimeAhead + time.Minute), "more than a day ahead"},
+	} {
+		err := CheckModTime(c.t)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v, want kept", c.t, err)
+		case c.want != "" && (larder.ErrorCode(err) != larder.EINVALID || !strings.Contains(err.Error(), c.want) ||
+			c.want != "before 1970" && strings.Contains(err.Error(), "before 1970")):
+			t.Errorf("%v: %v, want EINVALID saying %q", c.t, err, c.want)
+		}
 	}
 }

@@ -215,10 +215,13 @@ type Upload struct {
 }
 
 // CheckModTime refuses a modification time given for an upload that
-// cannot be a file's: before 1970, or more than MaxModTimeAhead ahead of
-// the server's clock. The error has code EINVALID.
+// cannot be a file's: 1970-01-01T00:00:00Z or before (the time 0 is what
+// LNP/1 sends for none), or more than MaxModTimeAhead ahead of the
+// server's clock. The error has code EINVALID.
 func CheckModTime(t time.Time) error {
 	switch {
+	case t.Equal(time.Unix(0, 0)):
+		return larder.Errorf(larder.EINVALID, "the file's modification time is 1970-01-01T00:00:00Z, the time 0, which stands for no time: larder keeps times after it (upload it without its time)")
 	case t.Before(time.Unix(0, 1)):
 		return larder.Errorf(larder.EINVALID, "the file's modification time, %s, is before 1970: larder keeps times from 1970 on (upload it without its time)", t.UTC().Format(time.RFC3339Nano))
 	case t.After(time.Now().Add(MaxModTimeAhead)):

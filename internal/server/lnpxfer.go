@@ -29,10 +29,12 @@ func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 	defer release()
 	_, f, err := ss.open(ctx, m.Path)
 	if err != nil {
+		release()
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer f.Close()
 	if m.Offset > uint64(f.Size) {
+		release()
 		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "offset %d is past the end of the file (%d bytes)", m.Offset, f.Size), nil)
 	}
 	sum := f.SHA256
@@ -79,9 +81,9 @@ func (ss *session) get(ctx context.Context, m lnp.Get) bool {
 
 // transferSlot returns the function that frees the account's transfer
 // slot this session took, once. A transfer frees it before its last
-// answer: a client that starts its next transfer on another session as
-// soon as it has that answer must find the slot free, not be told BUSY
-// by a transfer that has ended.
+// answer, a refusal included: a client that starts its next transfer on
+// another session as soon as it has that answer must find the slot
+// free, not be told BUSY by a transfer that has ended.
 func (ss *session) transferSlot() func() {
 	user := ss.user.Name
 	return sync.OnceFunc(func() { ss.s.lnp.endTransfer(user) })
@@ -115,6 +117,7 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 	defer release()
 	up, err := ss.space.StartUpload(ctx, w.Path, int64(m.Size), m.Resume, m.Overwrite)
 	if err != nil {
+		release()
 		return ss.done(ctx, ev, err, nil)
 	}
 	defer up.Close()
@@ -136,6 +139,7 @@ func (ss *session) put(ctx context.Context, m lnp.Put) bool {
 			// Its space goes back at once to the server's other writers.
 			up.Discard()
 		}
+		release()
 		if ss.done(ctx, ev, err, nil) {
 			ss.drain()
 		}
