@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -94,11 +95,11 @@ func (o *object) produce(ctx context.Context, ch chan<- chunk, off int64) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil && next > off && larder.ErrorCode(err) == larder.EUNAVAILABLE {
+		if err != nil && next > off && (larder.ErrorCode(err) == larder.EUNAVAILABLE || errors.Is(err, io.ErrUnexpectedEOF)) {
 			// The answer broke off after some chunks: while the reader
 			// was slow, the store may have closed a connection it took
-			// for idle. A GET from there again; one that brings nothing
-			// ends the stream.
+			// for idle, or stalled. A GET from there again; one that
+			// brings nothing ends the stream.
 			off = next
 			continue
 		}

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"crypto/rand"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/larderfs/larder"
 )
 
 // seed puts data at path p of b's space #1, by the plain client.
@@ -113,4 +116,105 @@ func busyConns() int {
 		}
 	}
 	return n
+}
+
+// TestReadSlowReader: a reader that takes longer than the timeout between
+// two reads gets the file whole: the store's time is bounded, not the
+// reader's.
+func TestReadSlowReader(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Timeout = 500 * time.Millisecond
+	b := testBackend(t, cfg)
+	a, _ := b.Area("#1")
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	seed(t, b, "f", data)
+	o, err := a.Open("f")
+	must(t, err)
+	defer o.Close()
+	got := make([]byte, len(data))
+	for off := 0; off < len(data); off += 6 << 20 {
+		if off > 0 {
+			time.Sleep(3 * cfg.Timeout)
+		}
+		_, err := o.ReadAt(got[off:min(off+6<<20, len(data))], int64(off))
+		must(t, err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Error("the bytes read slowly are not the file's")
+	}
+}
+
+// TestReadStoreStalls: a store that does not answer a download's GET
+// fails the read with BUSY within about the timeout, not a hang, and
+// reads work again when it answers again.
+func TestReadStoreStalls(t *testing.T) {
+	cfg := testConfig(t)
+	u, err := url.Parse(cfg.Endpoint)
+	must(t, err)
+	p := startProxy(t, u.Host)
+	cfg.Endpoint = "http://" + p.port
+	cfg.Timeout = time.Second
+	b := testBackend(t, cfg)
+	a, _ := b.Area("#1")
+	data := make([]byte, 64<<20)
+	rand.Read(data)
+	seed(t, b, "f", data)
+	o, err := a.Open("f")
+	must(t, err)
+	defer o.Close()
+	// The GET of the rest, sent at the first read, is answered late.
+	p.hold.Store(int64(4 * cfg.Timeout))
+	buf := make([]byte, 1<<20)
+	start := time.Now()
+	var off int64
+	for off = 0; off < int64(len(data)); off += 1 << 20 {
+		if _, err = o.ReadAt(buf, off); err != nil {
+			break
+		}
+	}
+	if took := time.Since(start); larder.ErrorCode(err) != larder.EUNAVAILABLE || took > 3*cfg.Timeout {
+		t.Fatalf("reading on from a store that stopped sending: %v after %v (at %d); want BUSY within about %v", err, took, off, cfg.Timeout)
+	}
+	time.Sleep(4 * cfg.Timeout) // the store sends again
+	_, err = o.ReadAt(buf, off)
+	must(t, err)
+	if !bytes.Equal(buf, data[off:off+1<<20]) {
+		t.Error("the bytes read once the store sends again are not the file's")
+	}
+}
+
+// TestReadResumesCutAnswer: an answer cut in the middle (the store closed
+// the connection) is asked for again from where it stopped, and the
+// reader gets the file whole.
+func TestReadResumesCutAnswer(t *testing.T) {
+	cfg := testConfig(t)
+	u, err := url.Parse(cfg.Endpoint)
+	must(t, err)
+	p := startProxy(t, u.Host)
+	cfg.Endpoint = "http://" + p.port
+	b := testBackend(t, cfg)
+	a, _ := b.Area("#1")
+	data := make([]byte, 64<<20)
+	rand.Read(data)
+	seed(t, b, "f", data)
+	gets := requests(b, "GetObject")
+	o, err := a.Open("f")
+	must(t, err)
+	defer o.Close()
+	got := make([]byte, len(data))
+	for off := 0; off < len(data); off += 1 << 20 {
+		if off == 8<<20 {
+			p.stop()
+			p.start()
+		}
+		_, err := o.ReadAt(got[off:off+1<<20], int64(off))
+		must(t, err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Error("the bytes read across a cut answer are not the file's")
+	}
+	if n := requests(b, "GetObject") - gets; n != 3 {
+		t.Errorf("%d GETs, want 3: the first bytes, the rest, the rest again from where it was cut", n)
+	}
 }
