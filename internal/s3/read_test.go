@@ -61,6 +61,7 @@ func TestCloseStopsRead(t *testing.T) {
 	data := make([]byte, 64<<20)
 	rand.Read(data)
 	seed(t, b, "f", data)
+	seen := 0 // reads during which a connection was seen in use
 	for range 5 {
 		o, err := a.Open("f")
 		must(t, err)
@@ -69,13 +70,16 @@ func TestCloseStopsRead(t *testing.T) {
 		must(t, err)
 		_, err = o.ReadAt(buf, 5<<20) // within the read-ahead's reach
 		must(t, err)
-		if busyConns() == 0 {
-			t.Fatal("no connection in use while a file is read: the test cannot see one left")
+		if busyConns() > 0 {
+			seen++
 		}
 		must(t, o.Close())
 		if g := readers(); g != "" {
 			t.Fatalf("after Close, a goroutine of the read is left:\n%s", g)
 		}
+	}
+	if seen == 0 {
+		t.Fatal("no connection was in use while a file was read: the test cannot see one left")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -90,13 +94,15 @@ func TestCloseStopsRead(t *testing.T) {
 	}
 }
 
-// readers returns the stacks of the goroutines reading an object, if any.
+// readers returns the stacks of the goroutines reading an object, if any:
+// those in a request to the store or reading its answer (not one that has
+// said it is done and is returning).
 func readers() string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "internal/s3.(*object)") {
+		if strings.Contains(g, "internal/s3.(*object).produce(") || strings.Contains(g, "internal/s3.(*object).get(") {
 			out = append(out, g)
 		}
 	}
@@ -104,14 +110,17 @@ func readers() string {
 }
 
 // busyConns returns how many connections of the process's HTTP clients
-// are in use: their read loops wait for the body of an answer to be read,
-// where an idle one's waits for bytes from the server.
+// are in use: a request waits for its answer, or a read loop for the body
+// of an answer to be read (an idle one's waits for bytes from the server).
 func busyConns() int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "net/http.(*persistConn).readLoop(") && !strings.Contains(g, "bufio.(*Reader).Peek(") {
+		switch {
+		case strings.Contains(g, "net/http.(*persistConn).roundTrip("): // waiting for an answer
+			n++
+		case strings.Contains(g, "net/http.(*persistConn).readLoop(") && !strings.Contains(g, "bufio.(*Reader).Peek("):
 			n++
 		}
 	}
