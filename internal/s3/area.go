@@ -188,9 +188,7 @@ func (a *area) openFirst(k, p string) (*object, error) {
 		return nil, a.b.fail(err, "cannot read "+quote(p))
 	}
 	o := &object{b: a.b, key: k, shown: p, etag: aws.ToString(out.ETag), info: fileInfo(k, p, size, out.LastModified, out.ETag)}
-	w := &window{off: 0, n: n, done: make(chan struct{}), cancel: func() {}, data: buf}
-	close(w.done)
-	o.wins = []*window{w}
+	o.first = buf
 	return o, nil
 }
 

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"crypto/rand"
+	"io"
 	"syscall"
 	"testing"
 	"time"
@@ -69,4 +70,52 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// seedBench puts benchSize random bytes at key f of b's area #1, by the
+// plain client.
+func seedBench(b testing.TB, be *Backend) {
+	data := make([]byte, benchSize)
+	rand.Read(data)
+	ctx, cancel := be.ctx()
+	defer cancel()
+	_, err := be.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: &be.bucket, Key: aws.String(be.root + "spaces/1/f"), Body: bytes.NewReader(data), ContentLength: aws.Int64(benchSize)})
+	must(b, err)
+}
+
+// BenchmarkDownload times a download through the backend as a session
+// sends one (WriteRangeTo of each 1 MiB block, the windows read ahead),
+// against BenchmarkGetObject, the plain client's single GET of the same
+// bytes from the same store: the ceiling.
+func BenchmarkDownload(b *testing.B) {
+	be := testBackend(b, testConfig(b))
+	seedBench(b, be)
+	a, _ := be.Area("#1")
+	b.SetBytes(benchSize)
+	defer reportCPU(b)()
+	for b.Loop() {
+		o, err := a.Open("f")
+		must(b, err)
+		for off := int64(0); off < benchSize; off += 1 << 20 {
+			_, err := o.WriteRangeTo(io.Discard, off, 1<<20)
+			must(b, err)
+		}
+		must(b, o.Close())
+	}
+}
+
+func BenchmarkGetObject(b *testing.B) {
+	be := testBackend(b, testConfig(b))
+	seedBench(b, be)
+	b.SetBytes(benchSize)
+	defer reportCPU(b)()
+	for b.Loop() {
+		ctx, cancel := be.ctx()
+		out, err := be.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &be.bucket, Key: aws.String(be.root + "spaces/1/f")})
+		must(b, err)
+		_, err = io.Copy(io.Discard, out.Body)
+		out.Body.Close()
+		cancel()
+		must(b, err)
+	}
 }

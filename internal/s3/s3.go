@@ -43,8 +43,9 @@
 //
 // Every request to the store has a deadline (Config.Timeout): a store that
 // is down or does not answer gives an error with code EUNAVAILABLE, never
-// a hang. Reads go by windows of Config.ReadAhead bytes, each a ranged GET
-// with its own deadline, the next two fetched while one is used.
+// a hang. A file read in order is streamed, one ranged GET per 256 MiB,
+// Config.ReadAhead bytes of the answer read ahead of the reader; the store
+// must send each 1 MiB of it within Config.Timeout.
 package s3
 
 import (
@@ -115,8 +116,11 @@ type Config struct {
 	// DefaultPartSize. It is at least MinPartSize, and is raised for a
 	// file that would need more than 10000 parts.
 	PartSize int64
-	// ReadAhead is the bytes read from the store at once; 0 means
-	// DefaultReadAhead.
+	// ReadAhead is the bytes a file open for reading gets with its first
+	// GET, and those of a stream read from the store ahead of the
+	// reader, in chunks of 1 MiB; 0 means DefaultReadAhead. A file read
+	// holds its first bytes until read past, and ReadAhead rounded
+	// down to whole MiB (at least 1 MiB), and 1 MiB more, of chunks.
 	ReadAhead int64
 }
 
