@@ -58,6 +58,9 @@ var failures = []failure{
 		advice: "try again; if it fails again, the server's copy or the path to it is damaged",
 		match:  func(err error) bool { return errors.Is(err, client.ErrIntegrity) }},
 
+	{what: "a path on the server, or a local name put makes one of, that is not UTF-8 text (LNP/1 paths are)", exit: exitNotFound,
+		match: func(err error) bool { return errors.Is(err, client.ErrPathNotUTF8) }},
+
 	lnpFailure(lnp.StatusNotFound, "no such file or folder", exitNotFound, "", "check the path; 'larder ls' lists your files, 'larder ls /shared' the course protocol's"),
 	lnpFailure(lnp.StatusBadRequest, "a path that can never name a file, or a request the server refuses as bad", exitNotFound, "", ""),
 	lnpFailure(lnp.StatusInvalidLogin, "unknown user or wrong password (LNP/1 does not tell which)", exitDenied, "", "check --user and the password"),

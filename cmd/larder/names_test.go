@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // TestPutComposesLocalName: a local file whose name is decomposed (as
 // macOS writes names) is uploaded under the composed (NFC) form of its
@@ -13,4 +17,31 @@ func TestPutComposesLocalName(t *testing.T) {
 	runOK(t, env, "put", local)
 	runOK(t, env, "stat", "/caf\u00e9.txt")
 	wantExit(t, env, exitNotFound, []string{"NFC", `\u00e9.txt`}, "put", local, "/e\u0301.txt")
+}
+
+// TestPathNotUTF8: a path that is not UTF-8, typed or made from a local
+// file's name, is refused before it is sent, saying so, with exit 3 (the
+// server could only answer MALFORMED, which blamed the protocol and told
+// the user to update the client).
+func TestPathNotUTF8(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	runOK(t, env, "mkdir", "/d")
+	local := writeLocal(t, t.TempDir(), "bad\xff.txt", []byte("x"))
+	for _, args := range [][]string{
+		{"put", local},
+		{"put", local, "/d/"},
+		{"ls", "/bad\xff"},
+		{"stat", "/bad\xff"},
+		{"mkdir", "/d/bad\xff"},
+		{"mv", "/d", "/bad\xff"},
+		{"rm", "/bad\xff"},
+		{"get", "/bad\xff", "-o", filepath.Join(t.TempDir(), "x")},
+	} {
+		wantExit(t, env, exitNotFound, []string{"is not UTF-8 text"}, args...)
+	}
+	_, stderr, err := runErr(env, "put", "-r", filepath.Dir(local), "/tree")
+	if ExitCode(err) != exitNotFound || !strings.Contains(stderr, "is not UTF-8 text") || strings.Contains(stderr, "update the client") {
+		t.Errorf("put -r of a tree with a name that is not UTF-8: exit %d, %q", ExitCode(err), stderr)
+	}
 }
