@@ -399,6 +399,11 @@ type DownloadOptions struct {
 	// Resumed, if set, is told of the bytes kept from an earlier
 	// download, before the rest is asked for.
 	Resumed func(kept int64)
+	// Root, if set, is the folder local is in (local is relative to it):
+	// nothing outside it is read or written, even if one of its folders
+	// is replaced by a symbolic link during the download, and a link at
+	// local is refused (OpenLocalIn).
+	Root *os.Root
 }
 
 // DownloadResult is what Download did.
@@ -432,7 +437,13 @@ type DownloadResult struct {
 // otherwise Download returns a *LocalDiffersError, before it downloads
 // anything when the blocks already tell.
 func (s *Session) Download(ctx context.Context, path, local string, opts DownloadOptions) (DownloadResult, error) {
-	lf, err := OpenLocal(local, true)
+	var lf *LocalFile
+	var err error
+	if opts.Root != nil {
+		lf, err = OpenLocalIn(opts.Root, local, true)
+	} else {
+		lf, err = OpenLocal(local, true)
+	}
 	if err != nil {
 		return DownloadResult{}, err
 	}
@@ -477,7 +488,7 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 	// What local holds: whole blocks that match are known to be a copy.
 	var verified int64
 	if lf.Existing != nil && lf.Existing.Size() > 0 {
-		f, err := os.Open(lf.Path)
+		f, err := lf.Open()
 		if err != nil {
 			return res, err
 		}
@@ -488,7 +499,7 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 			same, res.GetReply, err = s.sameFile(ctx, path, f, verified, lf.Existing.Size(), lh)
 			if err == nil && same {
 				f.Close()
-				res.Kept, res.From, res.UpToDate = int64(res.Size), lf.Path, true
+				res.Kept, res.From, res.UpToDate = int64(res.Size), lf.Shown(), true
 				return res, nil
 			}
 		}
@@ -497,13 +508,13 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 			return res, err
 		}
 		if blocks := lf.Existing.Size() / int64(s.blockSize) * int64(s.blockSize); verified < blocks && !opts.Overwrite {
-			return res, &LocalDiffersError{Path: lf.Path, Reason: fmt.Sprintf("its block %d is not the server's", verified/int64(s.blockSize))}
+			return res, &LocalDiffersError{Path: lf.Shown(), Reason: fmt.Sprintf("its block %d is not the server's", verified/int64(s.blockSize))}
 		}
 		if !opts.NoResume && verified > have && tail == nil {
 			if err := lf.copyPrefix(verified); err != nil {
 				return res, err
 			}
-			have, whole, res.From = verified, lh, lf.Path
+			have, whole, res.From = verified, lh, lf.Shown()
 		}
 	}
 	if tail == nil {

@@ -467,3 +467,55 @@ func TestPutRetriesBusy(t *testing.T) {
 		t.Errorf("put said %q, want BUSY retried", stderr)
 	}
 }
+
+// TestGetTreeFolderSwapped: a folder of LOCALDIR, or a file, replaced by
+// a symbolic link after get -r checked it (another program racing the
+// get) leads nothing out of LOCALDIR: nothing is written through the
+// link, nor is its target replaced, and the file is said to have failed.
+func TestGetTreeFolderSwapped(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	l.put(t, "sub/in.txt", []byte("in"))
+	l.put(t, "top.txt", []byte("top"))
+	l.put(t, "file.txt", []byte("file"))
+	dst := t.TempDir()
+	outside := t.TempDir()
+	target := filepath.Join(t.TempDir(), "target")
+	must(t, os.WriteFile(target, []byte("keep"), 0o600))
+	var once, onceFile sync.Once
+	testHookTreeGet = func(local string) {
+		switch filepath.Base(local) {
+		case "in.txt":
+			once.Do(func() {
+				sub := filepath.Dir(local)
+				must(t, os.Rename(sub, sub+".moved"))
+				must(t, os.Symlink(outside, sub))
+			})
+		case "file.txt":
+			onceFile.Do(func() { must(t, os.Symlink(target, local)) })
+		}
+	}
+	t.Cleanup(func() { testHookTreeGet = nil })
+
+	_, stderr, err := runErr(env, "get", "-r", "-f", "/shared", dst, "--retries", "0")
+	if err == nil {
+		t.Errorf("get -r succeeded through a folder swapped for a link; it said %q", stderr)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("get -r wrote outside LOCALDIR, through the link: %v", entries)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("get -r replaced the target of a link planted at a file's place: %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dst, "file.txt")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link planted at file.txt was replaced: %v, %v", fi, err)
+	}
+	for _, want := range []string{"in.txt: failed", "file.txt: failed", "symbolic link"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("get -r said %q, want it to say %q", stderr, want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "top.txt")); err != nil || string(b) != "top" {
+		t.Errorf("top.txt: %q, %v", b, err)
+	}
+}
