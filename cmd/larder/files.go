@@ -137,6 +137,9 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			if err := wantArgs("put", 1, 2, "LOCAL and an optional REMOTE")(pos); err != nil {
 				return err
 			}
+			if len(pos) == 2 && pos[1] == "" {
+				return usageError("put: an empty REMOTE (a variable that was not set?); leave it out for the top of your space, or write \"/\"")
+			}
 			if err := tf.check(); err != nil {
 				return err
 			}

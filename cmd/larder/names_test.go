@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,5 +44,30 @@ func TestPathNotUTF8(t *testing.T) {
 	_, stderr, err := runErr(env, "put", "-r", filepath.Dir(local), "/tree")
 	if ExitCode(err) != exitNotFound || !strings.Contains(stderr, "is not UTF-8 text") || strings.Contains(stderr, "update the client") {
 		t.Errorf("put -r of a tree with a name that is not UTF-8: exit %d, %q", ExitCode(err), stderr)
+	}
+}
+
+// TestEmptyLocalOrRemote: an empty LOCAL or REMOTE, most often a
+// variable that was not set ('-o "$DEST"'), is refused, as rm -r's empty
+// PATH is, rather than taken for one not given: the file or tree went
+// into the current folder, or to the top of the space.
+func TestEmptyLocalOrRemote(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	dir := t.TempDir()
+	local := writeLocal(t, dir, "a.txt", []byte("a"))
+	runOK(t, env, "put", local, "/a.txt")
+	t.Chdir(dir)
+	for _, args := range [][]string{
+		{"get", "/a.txt", "-o", ""},
+		{"get", "-r", "/", ""},
+		{"get", "-r", "/", "-o", ""},
+	} {
+		wantExit(t, env, exitUsage, []string{"empty LOCAL"}, args...)
+	}
+	wantExit(t, env, exitUsage, []string{"empty REMOTE"}, "put", local, "")
+	wantExit(t, env, exitUsage, []string{"empty REMOTE"}, "put", "-r", dir, "")
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the current folder holds %d files, want only a.txt", len(entries))
 	}
 }
