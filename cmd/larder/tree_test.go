@@ -519,3 +519,35 @@ func TestGetTreeFolderSwapped(t *testing.T) {
 		t.Errorf("top.txt: %q, %v", b, err)
 	}
 }
+
+// TestPutTreeFolderSwapped: a folder of LOCALDIR replaced by a symbolic
+// link to a folder outside after put -r found it, and before it read it
+// (another program racing the put), sends nothing from outside LOCALDIR.
+func TestPutTreeFolderSwapped(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	src := makeTree(t, map[string][]byte{"a.txt": []byte("a"), "sub/in.txt": []byte("in")})
+	outside := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600))
+	var once sync.Once
+	testHookPutWalk = func(p string) {
+		if filepath.Base(p) == "sub" {
+			once.Do(func() {
+				must(t, os.Rename(p, p+".moved"))
+				must(t, os.Symlink(outside, p))
+			})
+		}
+	}
+	t.Cleanup(func() { testHookPutWalk = nil })
+
+	_, stderr, _ := runErr(env, "put", "-r", src, "/tree", "--retries", "0")
+	if _, err := run2(env, "stat", "/tree/sub/secret"); err == nil {
+		t.Errorf("put -r sent a file from outside LOCALDIR, through a folder swapped for a link; it said %q", stderr)
+	}
+	runOK(t, env, "stat", "/tree/a.txt")
+}
+
+func run2(env *Env, args ...string) (string, error) {
+	stdout, _, err := runErr(env, args...)
+	return stdout, err
+}
