@@ -41,9 +41,9 @@ func TestPathNotUTF8(t *testing.T) {
 	} {
 		wantExit(t, env, exitNotFound, []string{"is not UTF-8 text"}, args...)
 	}
-	_, stderr, err := runErr(env, "put", "-r", filepath.Dir(local), "/tree")
-	if ExitCode(err) != exitNotFound || !strings.Contains(stderr, "is not UTF-8 text") || strings.Contains(stderr, "update the client") {
-		t.Errorf("put -r of a tree with a name that is not UTF-8: exit %d, %q", ExitCode(err), stderr)
+	err := run(env, "put", "-r", filepath.Dir(local), "/tree")
+	if msg := Message(err); ExitCode(err) != exitNotFound || !strings.Contains(msg, "is not UTF-8 text") || strings.Contains(msg, "update the client") {
+		t.Errorf("put -r of a tree with a name that is not UTF-8: exit %d, %q", ExitCode(err), msg)
 	}
 }
 
