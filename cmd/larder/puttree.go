@@ -169,7 +169,7 @@ func (t *treeRun) putFile(ctx context.Context, w *sessionSlot, p, rel string, fi
 	t.disp.started(p)
 	settled := fi.Size()
 	defer func() { t.disp.settled(settled) }()
-	f, err := o.root.Open(rel)
+	f, err := o.root.OpenFile(rel, os.O_RDONLY|openNonBlock, 0)
 	if err != nil {
 		t.fail(ctx, p, &localError{what: "put: cannot read", err: err})
 		return

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -550,4 +551,37 @@ func TestPutTreeFolderSwapped(t *testing.T) {
 func run2(env *Env, args ...string) (string, error) {
 	stdout, _, err := runErr(env, args...)
 	return stdout, err
+}
+
+// TestPutTreeFileSwappedForFIFO: a file of LOCALDIR replaced by a FIFO
+// after put -r found it (another program racing the put) is skipped: put
+// -r does not wait forever to open it.
+func TestPutTreeFileSwappedForFIFO(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	src := makeTree(t, map[string][]byte{"a.txt": []byte("a"), "b.txt": []byte("b")})
+	var once sync.Once
+	testHookPutWalk = func(p string) {
+		if filepath.Base(p) == "a.txt" {
+			once.Do(func() {
+				must(t, os.Remove(p))
+				must(t, syscall.Mkfifo(p, 0o644))
+			})
+		}
+	}
+	t.Cleanup(func() { testHookPutWalk = nil })
+	done := make(chan string, 1)
+	go func() {
+		_, stderr, _ := runErr(env, "put", "-r", src, "/tree", "--retries", "0")
+		done <- stderr
+	}()
+	select {
+	case stderr := <-done:
+		if !strings.Contains(stderr, "a.txt: skipped") {
+			t.Errorf("put -r said %q, want a.txt skipped", stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("put -r still waits to open a FIFO swapped in for a file")
+	}
+	runOK(t, env, "stat", "/tree/b.txt")
 }
