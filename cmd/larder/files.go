@@ -159,7 +159,8 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 				return err
 			}
 			var err error
-			if src, err = os.Open(pos[0]); err != nil {
+			// Without waiting for a writer if it is a FIFO, which is refused.
+			if src, err = os.OpenFile(pos[0], os.O_RDONLY|openNonBlock, 0); err != nil {
 				return &localError{what: "put: cannot read the local file", err: err}
 			}
 			fi, err := src.Stat()

@@ -585,3 +585,22 @@ func TestPutTreeFileSwappedForFIFO(t *testing.T) {
 	}
 	runOK(t, env, "stat", "/tree/b.txt")
 }
+
+// TestPutFIFORefusedAtOnce: put of a FIFO is refused as not a regular
+// file at once; it waited for a writer first, and Ctrl-C did not end it.
+func TestPutFIFORefusedAtOnce(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	must(t, syscall.Mkfifo(fifo, 0o644))
+	done := make(chan error, 1)
+	go func() { done <- run(env, "put", fifo, "/fifo") }()
+	select {
+	case err := <-done:
+		if ExitCode(err) != exitUsage || !strings.Contains(Message(err), "not a regular file") {
+			t.Errorf("put of a FIFO: exit %d, %v", ExitCode(err), err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("put of a FIFO still waits for a writer")
+	}
+}
