@@ -116,3 +116,27 @@ var ErrNotCourse = errors.New("client: the server's reply is not the course prot
 // ErrNoReply matches a registration to which the server sent nothing
 // before it closed the connection.
 var ErrNoReply = errors.New("the server closed the connection without a reply")
+
+// ErrPathNotUTF8 matches every *PathNotUTF8Error with errors.Is.
+var ErrPathNotUTF8 = errors.New("client: a path that is not UTF-8 text")
+
+// PathNotUTF8Error is a path refused before it is sent: LNP/1 paths are
+// UTF-8 text, and a server can only answer one that is not with
+// MALFORMED, which would blame the protocol rather than the name.
+type PathNotUTF8Error struct{ Path string }
+
+func (e *PathNotUTF8Error) Error() string {
+	return fmt.Sprintf("client: the path %q is not UTF-8 text, which every path on an LNP/1 server is: rename the file, or write its name on the server in UTF-8", e.Path)
+}
+
+func (e *PathNotUTF8Error) Is(target error) bool { return target == ErrPathNotUTF8 }
+
+// checkPaths refuses a path that is not UTF-8 text.
+func checkPaths(paths ...string) error {
+	for _, p := range paths {
+		if !utf8.ValidString(p) {
+			return &PathNotUTF8Error{Path: p}
+		}
+	}
+	return nil
+}

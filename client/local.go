@@ -58,7 +58,37 @@ type LocalFile struct {
 	resumable bool
 	created   bool // the part file is this download's: made by OpenLocal
 	done      bool
+	// fs is where Path and the part file are: the file system, or a
+	// folder (an *os.Root) out of which nothing is followed.
+	fs    localFS
+	inDir bool   // fs is a folder: a link at Path is refused, not followed
+	dir   string // the folder's name, for messages
+	part  string // the part file's name in fs
 }
+
+// localFS is what a download does to local files: the os package's
+// functions, or an *os.Root's, which stay inside its folder however
+// its subfolders are changed meanwhile.
+type localFS interface {
+	Lstat(name string) (fs.FileInfo, error)
+	Stat(name string) (fs.FileInfo, error)
+	Open(name string) (*os.File, error)
+	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
+	Rename(oldname, newname string) error
+	Remove(name string) error
+}
+
+// osFS is the file system, through the os package.
+type osFS struct{}
+
+func (osFS) Lstat(name string) (fs.FileInfo, error) { return os.Lstat(name) }
+func (osFS) Stat(name string) (fs.FileInfo, error)  { return os.Stat(name) }
+func (osFS) Open(name string) (*os.File, error)     { return os.Open(name) }
+func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+func (osFS) Remove(name string) error             { return os.Remove(name) }
 
 // OpenLocal opens the part file of a download into dst. A resumable part
 // file is dst's name with PartSuffix, kept after a failure and locked
@@ -66,18 +96,34 @@ type LocalFile struct {
 // name and is removed by Abort. dst may not be a folder, nor anything else
 // that is not a regular file (errors.Is(err, ErrNotRegular)).
 func OpenLocal(dst string, resumable bool) (*LocalFile, error) {
+	return openLocal(osFS{}, "", dst, resumable)
+}
+
+// OpenLocalIn is OpenLocal of dst inside the folder root: nothing outside
+// it is read or written, even if a subfolder is replaced meanwhile by a
+// symbolic link, and dst may not be a symbolic link (ErrNotRegular).
+func OpenLocalIn(root *os.Root, dst string, resumable bool) (*LocalFile, error) {
+	return openLocal(root, root.Name(), dst, resumable)
+}
+
+// openLocal is OpenLocal in fsys, the folder dir unless dir is "".
+func openLocal(fsys localFS, dir string, dst string, resumable bool) (*LocalFile, error) {
+	inDir := dir != ""
 	path := dst
-	if fi, err := os.Lstat(dst); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+	if fi, err := fsys.Lstat(dst); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if inDir {
+			return nil, fmt.Errorf("client: %s is a symbolic link, which is neither followed nor replaced here: %w", filepath.Join(dir, dst), ErrNotRegular)
+		}
 		if path, err = filepath.EvalSymlinks(dst); err != nil {
 			return nil, fmt.Errorf("client: %s is a symbolic link that leads nowhere: %w", dst, err)
 		}
 	}
-	l := &LocalFile{Path: path, resumable: resumable}
-	switch fi, err := os.Stat(path); {
+	l := &LocalFile{Path: path, resumable: resumable, fs: fsys, inDir: inDir, dir: dir}
+	switch fi, err := l.statDest(); {
 	case err == nil && fi.IsDir():
-		return nil, fmt.Errorf("client: %s is a folder; name a file", dst)
+		return nil, fmt.Errorf("client: %s is a folder; name a file", l.Shown())
 	case err == nil && !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("client: %s: %w", dst, ErrNotRegular)
+		return nil, fmt.Errorf("client: %s: %w", l.Shown(), ErrNotRegular)
 	case err == nil:
 		l.Existing = fi
 	case !errors.Is(err, fs.ErrNotExist):
@@ -85,7 +131,7 @@ func OpenLocal(dst string, resumable bool) (*LocalFile, error) {
 	}
 	// Leftovers of a course get of this target that was killed.
 	if dir, base := filepath.Split(path); base != "" {
-		removeStaleTemps(cmp.Or(dir, "."), base)
+		removeStaleTemps(fsys, cmp.Or(dir, "."), base)
 	}
 	var err error
 	if resumable {
@@ -167,31 +213,31 @@ func partKind(name string, fi fs.FileInfo) error {
 // to check.
 func (l *LocalFile) openPart() error {
 	name := l.Path + PartSuffix
-	fi, err := os.Lstat(name)
+	fi, err := l.fs.Lstat(name)
 	if err == nil {
-		if err := partKind(name, fi); err != nil {
+		if err := partKind(l.shown(name), fi); err != nil {
 			return err
 		}
 	}
 	// A new file is private: it may be a copy of a private file, and its
 	// mode becomes the destination's only if that existed.
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|openNoFollow, 0o600)
+	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|openNoFollow, 0o600)
 	if err == nil {
 		l.created = true
 	} else if errors.Is(err, fs.ErrExist) {
-		f, err = os.OpenFile(name, os.O_RDWR|openNoFollow, 0)
+		f, err = l.fs.OpenFile(name, os.O_RDWR|openNoFollow, 0)
 	}
 	if errors.Is(err, syscall.ELOOP) {
-		return &PartError{Path: name, Reason: "is a symbolic link", NotRegular: true}
+		return &PartError{Path: l.shown(name), Reason: "is a symbolic link", NotRegular: true}
 	}
 	if err != nil {
-		return fmt.Errorf("client: cannot write beside %s: %w", l.Path, err)
+		return fmt.Errorf("client: cannot write beside %s: %w", l.Shown(), err)
 	}
 	// What was opened, not what was looked at: the name may have changed.
 	ofi, err := f.Stat()
 	if err == nil {
-		if err = partKind(name, ofi); err == nil && fi != nil && !l.created && !os.SameFile(fi, ofi) {
-			err = &PartError{Path: name, Reason: "changed while it was opened", NotRegular: true}
+		if err = partKind(l.shown(name), ofi); err == nil && fi != nil && !l.created && !os.SameFile(fi, ofi) {
+			err = &PartError{Path: l.shown(name), Reason: "changed while it was opened", NotRegular: true}
 		}
 	}
 	if err != nil {
@@ -201,11 +247,11 @@ func (l *LocalFile) openPart() error {
 	if ok, err := flock.TryLock(f); !ok {
 		f.Close()
 		if err == nil {
-			return fmt.Errorf("client: %w into %s (it holds %s)", ErrDownloadRunning, l.Path, name)
+			return fmt.Errorf("client: %w into %s (it holds %s)", ErrDownloadRunning, l.Shown(), l.shown(name))
 		}
 		return fmt.Errorf("client: %w", err)
 	}
-	l.Part = f
+	l.Part, l.part = f, name
 	return nil
 }
 
@@ -231,27 +277,27 @@ func (l *LocalFile) openTemp() error {
 	}
 	for range 10 {
 		name := tempName(dir, base, rand.Text()[:tempRandom])
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("client: cannot write beside %s: %w", l.Path, err)
+			return fmt.Errorf("client: cannot write beside %s: %w", l.Shown(), err)
 		}
 		// Another get's removeStaleTemps may have found it before the
 		// lock: then it is locked by that get, or gone, and another name
 		// is tried.
 		ok, _ := flock.TryLock(f)
 		fi, ferr := f.Stat()
-		now, nerr := os.Lstat(name)
+		now, nerr := l.fs.Lstat(name)
 		if !ok || ferr != nil || nerr != nil || !os.SameFile(fi, now) {
 			f.Close()
 			continue
 		}
-		l.Part = f
+		l.Part, l.part = f, name
 		return nil
 	}
-	return fmt.Errorf("client: cannot create a temporary file beside %s", l.Path)
+	return fmt.Errorf("client: cannot create a temporary file beside %s", l.Shown())
 }
 
 // removeStaleTemps removes the temporary files of earlier course gets
@@ -260,8 +306,13 @@ func (l *LocalFile) openTemp() error {
 // characters of A to Z and 2 to 7), only regular files of one name, and
 // only those no running get holds locked. Best effort: what cannot be
 // checked is left.
-func removeStaleTemps(dir, base string) {
-	entries, err := os.ReadDir(dir)
+func removeStaleTemps(fsys localFS, dir, base string) {
+	d, err := fsys.Open(dir)
+	if err != nil {
+		return
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
 	if err != nil {
 		return
 	}
@@ -272,18 +323,18 @@ func removeStaleTemps(dir, base string) {
 			!isRandText(n[len(prefix):len(prefix)+tempRandom]) || !e.Type().IsRegular() {
 			continue
 		}
-		removeIfStale(filepath.Join(dir, n))
+		removeIfStale(fsys, filepath.Join(dir, n))
 	}
 }
 
 // removeIfStale removes the temporary file name if it is a regular file
 // of one name that no one holds locked.
-func removeIfStale(name string) {
-	fi, err := os.Lstat(name)
+func removeIfStale(fsys localFS, name string) {
+	fi, err := fsys.Lstat(name)
 	if err != nil || !fi.Mode().IsRegular() || links(fi) > 1 {
 		return
 	}
-	f, err := os.OpenFile(name, os.O_RDWR|openNoFollow, 0)
+	f, err := fsys.OpenFile(name, os.O_RDWR|openNoFollow, 0)
 	if err != nil {
 		return
 	}
@@ -293,7 +344,7 @@ func removeIfStale(name string) {
 		return
 	}
 	if ok, _ := flock.TryLock(f); ok {
-		os.Remove(name)
+		fsys.Remove(name)
 	}
 }
 
@@ -320,14 +371,16 @@ func (l *LocalFile) Commit(overwrite bool, verified int64) error {
 		return fmt.Errorf("client: writing %s: %w", l.Part.Name(), err)
 	}
 	if l.Existing != nil {
-		now, err := os.Stat(l.Path)
+		now, err := l.statDest()
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			// Removed meanwhile: nothing to lose.
 		case err != nil:
 			return err
+		case now.Mode()&fs.ModeSymlink != 0 || !now.Mode().IsRegular():
+			return &LocalDiffersError{Path: l.Shown(), Reason: "it was replaced during the download by " + KindOf(now.Mode())}
 		case !overwrite && (!os.SameFile(now, l.Existing) || now.Size() != l.Existing.Size() || !now.ModTime().Equal(l.Existing.ModTime())):
-			return &LocalDiffersError{Path: l.Path, Reason: "it changed during the download"}
+			return &LocalDiffersError{Path: l.Shown(), Reason: "it changed during the download"}
 		case !overwrite:
 			if err := l.comparePrefix(verified); err != nil {
 				return err
@@ -342,13 +395,16 @@ func (l *LocalFile) Commit(overwrite bool, verified int64) error {
 	if err := l.Part.Close(); err != nil {
 		return fmt.Errorf("client: writing %s: %w", l.Part.Name(), err)
 	}
-	if err := os.Rename(l.Part.Name(), l.Path); err != nil {
+	if err := l.fs.Rename(l.part, l.Path); err != nil {
 		return err
 	}
 	l.done = true
 	// The rename survives a crash once the folder is synced. Best effort:
 	// some systems cannot sync a folder, and the data is safe already.
-	flock.SyncDir(filepath.Dir(l.Path))
+	if d, err := l.fs.Open(filepath.Dir(l.Path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
 	return nil
 }
 
@@ -361,9 +417,9 @@ func (l *LocalFile) comparePrefix(verified int64) error {
 		return err
 	}
 	if size > fi.Size() {
-		return &LocalDiffersError{Path: l.Path, Reason: fmt.Sprintf("it is %d bytes long, the download %d", size, fi.Size())}
+		return &LocalDiffersError{Path: l.Shown(), Reason: fmt.Sprintf("it is %d bytes long, the download %d", size, fi.Size())}
 	}
-	f, err := os.Open(l.Path)
+	f, err := l.fs.Open(l.Path)
 	if err != nil {
 		return err
 	}
@@ -372,13 +428,13 @@ func (l *LocalFile) comparePrefix(verified int64) error {
 	for off := min(verified, size); off < size; {
 		n := int(min(int64(len(a)), size-off))
 		if _, err := f.ReadAt(a[:n], off); err != nil {
-			return fmt.Errorf("client: reading %s: %w", l.Path, err)
+			return fmt.Errorf("client: reading %s: %w", l.Shown(), err)
 		}
 		if _, err := l.Part.ReadAt(b[:n], off); err != nil {
 			return fmt.Errorf("client: reading %s: %w", l.Part.Name(), err)
 		}
 		if !bytes.Equal(a[:n], b[:n]) {
-			return &LocalDiffersError{Path: l.Path, Reason: fmt.Sprintf("its bytes from %d on differ", off)}
+			return &LocalDiffersError{Path: l.Shown(), Reason: fmt.Sprintf("its bytes from %d on differ", off)}
 		}
 		off += int64(n)
 	}
@@ -397,7 +453,7 @@ func (l *LocalFile) Abort() {
 	fi, err := l.Part.Stat()
 	l.Part.Close()
 	if !l.resumable || l.created && err == nil && fi.Size() == 0 {
-		os.Remove(l.Part.Name())
+		l.fs.Remove(l.part)
 	}
 }
 
@@ -412,7 +468,7 @@ func (l *LocalFile) partSize() (int64, error) {
 
 // copyPrefix makes the part file the first n bytes of the destination.
 func (l *LocalFile) copyPrefix(n int64) error {
-	src, err := os.Open(l.Path)
+	src, err := l.fs.Open(l.Path)
 	if err != nil {
 		return err
 	}
@@ -426,7 +482,7 @@ func (l *LocalFile) copyPrefix(n int64) error {
 	// io.Copy between files uses copy_file_range on Linux, which may share
 	// the blocks rather than copy them.
 	if _, err := io.CopyN(l.Part, src, n); err != nil {
-		return fmt.Errorf("client: copying the first %d bytes of %s to %s: %w", n, l.Path, l.Part.Name(), err)
+		return fmt.Errorf("client: copying the first %d bytes of %s to %s: %w", n, l.Shown(), l.Part.Name(), err)
 	}
 	return nil
 }
@@ -469,11 +525,11 @@ func (l *LocalFile) checkedWriter(w io.Writer, off int64) (io.Writer, func(), er
 	if l.Existing == nil || off >= l.Existing.Size() {
 		return w, func() {}, nil
 	}
-	f, err := os.Open(l.Path)
+	f, err := l.fs.Open(l.Path)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &prefixChecker{w: w, local: f, path: l.Path, off: off, end: l.Existing.Size()}
+	c := &prefixChecker{w: w, local: f, path: l.Shown(), off: off, end: l.Existing.Size()}
 	return c, func() { f.Close() }, nil
 }
 
@@ -501,4 +557,28 @@ func (c *tailChecker) Write(p []byte) (int, error) {
 		c.want = c.want[n:]
 	}
 	return c.w.Write(p)
+}
+
+// statDest describes the destination: in a folder (OpenLocalIn) the name
+// itself, a link included, which is never followed there.
+func (l *LocalFile) statDest() (fs.FileInfo, error) {
+	if l.inDir {
+		return l.fs.Lstat(l.Path)
+	}
+	return l.fs.Stat(l.Path)
+}
+
+// Open opens the destination for reading, where OpenLocal or OpenLocalIn
+// found it.
+func (l *LocalFile) Open() (*os.File, error) { return l.fs.Open(l.Path) }
+
+// Shown is the destination's name as the user knows it: Path, or Path in
+// the folder of OpenLocalIn.
+func (l *LocalFile) Shown() string { return l.shown(l.Path) }
+
+func (l *LocalFile) shown(name string) string {
+	if l.inDir {
+		return filepath.Join(l.dir, name)
+	}
+	return name
 }

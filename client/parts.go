@@ -35,6 +35,9 @@ func (s *Session) Parts(ctx context.Context) ([]lnp.Part, error) {
 // one not being written now, and returns how many it removed and the
 // bytes they held on the server.
 func (s *Session) Cancel(ctx context.Context, path string) (lnp.CancelReply, error) {
+	if err := checkPaths(path); err != nil {
+		return lnp.CancelReply{}, err
+	}
 	defer s.begin(ctx)()
 	body, err := s.call(ctx, lnp.Cancel{Path: path})
 	if err != nil {

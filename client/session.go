@@ -194,6 +194,9 @@ func (s *Session) Whoami(ctx context.Context) (lnp.WhoamiReply, error) {
 
 // Stat returns the entry at path.
 func (s *Session) Stat(ctx context.Context, path string) (lnp.Entry, error) {
+	if err := checkPaths(path); err != nil {
+		return lnp.Entry{}, err
+	}
 	defer s.begin(ctx)()
 	body, err := s.call(ctx, lnp.Stat{Path: path})
 	if err != nil {
@@ -209,6 +212,9 @@ func (s *Session) Stat(ctx context.Context, path string) (lnp.Entry, error) {
 // before, it goes on. The server keeps one listing per session in
 // progress: see docs/PROTOCOL.md.
 func (s *Session) List(ctx context.Context, path, after string, limit int) ([]lnp.Entry, bool, error) {
+	if err := checkPaths(path, after); err != nil {
+		return nil, false, err
+	}
 	defer s.begin(ctx)()
 	body, err := s.call(ctx, lnp.List{Path: path, After: after, Limit: uint32(limit)})
 	if err != nil {
@@ -242,6 +248,9 @@ func (s *Session) ListAll(ctx context.Context, path string) ([]lnp.Entry, error)
 
 // Mkdir makes a folder.
 func (s *Session) Mkdir(ctx context.Context, path string) error {
+	if err := checkPaths(path); err != nil {
+		return err
+	}
 	defer s.begin(ctx)()
 	_, err := s.call(ctx, lnp.Mkdir{Path: path})
 	return err
@@ -249,6 +258,9 @@ func (s *Session) Mkdir(ctx context.Context, path string) error {
 
 // Delete removes a file or an empty folder.
 func (s *Session) Delete(ctx context.Context, path string) error {
+	if err := checkPaths(path); err != nil {
+		return err
+	}
 	defer s.begin(ctx)()
 	_, err := s.call(ctx, lnp.Delete{Path: path})
 	return err
@@ -256,6 +268,9 @@ func (s *Session) Delete(ctx context.Context, path string) error {
 
 // Rename moves from to to, replacing to if overwrite.
 func (s *Session) Rename(ctx context.Context, from, to string, overwrite bool) error {
+	if err := checkPaths(from, to); err != nil {
+		return err
+	}
 	defer s.begin(ctx)()
 	_, err := s.call(ctx, lnp.Rename{From: from, To: to, Overwrite: overwrite})
 	return err
@@ -272,6 +287,9 @@ func (s *Session) Passwd(ctx context.Context, old, new larder.Signature) error {
 // Sums returns the SHA-256 of up to count blocks of the session's block
 // size, from block first.
 func (s *Session) Sums(ctx context.Context, path string, first uint64, count int) ([][32]byte, error) {
+	if err := checkPaths(path); err != nil {
+		return nil, err
+	}
 	defer s.begin(ctx)()
 	body, err := s.call(ctx, lnp.Sums{Path: path, First: first, Count: uint32(count)})
 	if err != nil {
@@ -293,6 +311,9 @@ func (s *Session) Get(ctx context.Context, path string, offset int64, dst io.Wri
 // receiving, in a pipeline, so that the blocks' hashes and the whole
 // file's are computed at once.
 func (s *Session) get(ctx context.Context, path string, offset int64, dst io.Writer, whole hash.Hash, progress func(n int)) (lnp.GetReply, error) {
+	if err := checkPaths(path); err != nil {
+		return lnp.GetReply{}, err
+	}
 	defer s.begin(ctx)()
 	body, err := s.call(ctx, lnp.Get{Path: path, Offset: uint64(offset)})
 	if err != nil {
@@ -378,6 +399,11 @@ type DownloadOptions struct {
 	// Resumed, if set, is told of the bytes kept from an earlier
 	// download, before the rest is asked for.
 	Resumed func(kept int64)
+	// Root, if set, is the folder local is in (local is relative to it):
+	// nothing outside it is read or written, even if one of its folders
+	// is replaced by a symbolic link during the download, and a link at
+	// local is refused (OpenLocalIn).
+	Root *os.Root
 }
 
 // DownloadResult is what Download did.
@@ -411,7 +437,13 @@ type DownloadResult struct {
 // otherwise Download returns a *LocalDiffersError, before it downloads
 // anything when the blocks already tell.
 func (s *Session) Download(ctx context.Context, path, local string, opts DownloadOptions) (DownloadResult, error) {
-	lf, err := OpenLocal(local, true)
+	var lf *LocalFile
+	var err error
+	if opts.Root != nil {
+		lf, err = OpenLocalIn(opts.Root, local, true)
+	} else {
+		lf, err = OpenLocal(local, true)
+	}
 	if err != nil {
 		return DownloadResult{}, err
 	}
@@ -456,7 +488,7 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 	// What local holds: whole blocks that match are known to be a copy.
 	var verified int64
 	if lf.Existing != nil && lf.Existing.Size() > 0 {
-		f, err := os.Open(lf.Path)
+		f, err := lf.Open()
 		if err != nil {
 			return res, err
 		}
@@ -467,7 +499,7 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 			same, res.GetReply, err = s.sameFile(ctx, path, f, verified, lf.Existing.Size(), lh)
 			if err == nil && same {
 				f.Close()
-				res.Kept, res.From, res.UpToDate = int64(res.Size), lf.Path, true
+				res.Kept, res.From, res.UpToDate = int64(res.Size), lf.Shown(), true
 				return res, nil
 			}
 		}
@@ -476,13 +508,13 @@ func (s *Session) Download(ctx context.Context, path, local string, opts Downloa
 			return res, err
 		}
 		if blocks := lf.Existing.Size() / int64(s.blockSize) * int64(s.blockSize); verified < blocks && !opts.Overwrite {
-			return res, &LocalDiffersError{Path: lf.Path, Reason: fmt.Sprintf("its block %d is not the server's", verified/int64(s.blockSize))}
+			return res, &LocalDiffersError{Path: lf.Shown(), Reason: fmt.Sprintf("its block %d is not the server's", verified/int64(s.blockSize))}
 		}
 		if !opts.NoResume && verified > have && tail == nil {
 			if err := lf.copyPrefix(verified); err != nil {
 				return res, err
 			}
-			have, whole, res.From = verified, lh, lf.Path
+			have, whole, res.From = verified, lh, lf.Shown()
 		}
 	}
 	if tail == nil {
@@ -609,6 +641,9 @@ type PutOptions struct {
 // Put uploads size bytes of src to path. The server verifies every block
 // and the whole file, and the file appears atomically once it matches.
 func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size int64, opts PutOptions) (lnp.Entry, error) {
+	if err := checkPaths(path); err != nil {
+		return lnp.Entry{}, err
+	}
 	defer s.begin(ctx)()
 	put := lnp.Put{Path: path, Size: uint64(size), Overwrite: opts.Overwrite, Resume: opts.Resume}
 	if s.features&lnp.FeaturePutTime != 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -197,5 +198,33 @@ func TestManPages(t *testing.T) {
 		if err != nil || len(out) > 0 {
 			t.Errorf("groff -man -ww %s: %v\n%s", filepath.Base(p), err, out)
 		}
+	}
+}
+
+// TestManPagesLinkNotFollowed: a symbolic link where a page goes (planted
+// in a shared folder, or left by hand) is neither written through nor
+// replaced; a page there already is replaced whole, and no temporary
+// file is left.
+func TestManPagesLinkNotFollowed(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "keep")
+	must(t, os.WriteFile(target, []byte("keep"), 0o600))
+	must(t, os.Symlink(target, filepath.Join(dir, "larder-get.1")))
+	must(t, os.WriteFile(filepath.Join(dir, "larder.1"), []byte("old"), 0o644))
+	env, _, _ := testEnv(t, "127.0.0.1:1")
+	err := run(env, "man", dir)
+	if err == nil || !strings.Contains(Message(err), "symbolic link") {
+		t.Errorf("larder man into a folder with a link where a page goes: %v", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("larder man wrote through the link: the target holds %q", b)
+	}
+	must(t, os.Remove(filepath.Join(dir, "larder-get.1")))
+	runOK(t, env, "man", dir)
+	if b, _ := os.ReadFile(filepath.Join(dir, "larder.1")); !bytes.HasPrefix(b, []byte(".")) {
+		t.Errorf("larder.1 was not replaced: %q", b)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(dir, ".*")); len(tmp) != 0 {
+		t.Errorf("larder man left %v", tmp)
 	}
 }

@@ -9,8 +9,11 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/course"
@@ -57,6 +60,9 @@ var failures = []failure{
 	{what: "integrity: the server's reply failed a check; nothing that failed was kept", exit: exitIntegrity,
 		advice: "try again; if it fails again, the server's copy or the path to it is damaged",
 		match:  func(err error) bool { return errors.Is(err, client.ErrIntegrity) }},
+
+	{what: "a path on the server, or a local name put makes one of, that is not UTF-8 text (LNP/1 paths are)", exit: exitNotFound,
+		match: func(err error) bool { return errors.Is(err, client.ErrPathNotUTF8) }},
 
 	lnpFailure(lnp.StatusNotFound, "no such file or folder", exitNotFound, "", "check the path; 'larder ls' lists your files, 'larder ls /shared' the course protocol's"),
 	lnpFailure(lnp.StatusBadRequest, "a path that can never name a file, or a request the server refuses as bad", exitNotFound, "", ""),
@@ -155,8 +161,11 @@ func ExitCode(err error) int {
 }
 
 // Message returns err as main prints it: the server's statuses in plain
-// words, without the client package's prefixes, and what to do.
-func Message(err error) string {
+// words, without the client package's prefixes, and what to do; with
+// whatever a terminal would act on rather than show escaped.
+func Message(err error) string { return terminalSafe(message(err)) }
+
+func message(err error) string {
 	msg := err.Error()
 	f := failureOf(err)
 	if f == nil {
@@ -233,6 +242,32 @@ func exitCodeTable() string {
 	b.WriteString("| exit | when |\n|---|---|\n")
 	for _, c := range codes {
 		fmt.Fprintf(&b, "| %d | %s |\n", c, strings.Join(byCode[c], "<br>"))
+	}
+	return b.String()
+}
+
+// terminalSafe escapes, as Go would quote them, the characters of s
+// that a terminal acts on (escape sequences, other controls but newline
+// and tab, bidirectional overrides, line separators) and bytes that are
+// not UTF-8. Most names in messages are quoted where they are made; this
+// catches those that are not, such as a path read from a tampered
+// configuration file inside an error of the os package.
+func terminalSafe(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029':
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
 	}
 	return b.String()
 }

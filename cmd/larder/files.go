@@ -137,6 +137,9 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			if err := wantArgs("put", 1, 2, "LOCAL and an optional REMOTE")(pos); err != nil {
 				return err
 			}
+			if len(pos) == 2 && pos[1] == "" {
+				return usageError("put: an empty REMOTE (a variable that was not set?); leave it out for the top of your space, or write \"/\"")
+			}
 			if err := tf.check(); err != nil {
 				return err
 			}
@@ -156,7 +159,8 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 				return err
 			}
 			var err error
-			if src, err = os.Open(pos[0]); err != nil {
+			// Without waiting for a writer if it is a FIFO, which is refused.
+			if src, err = os.OpenFile(pos[0], os.O_RDONLY|openNonBlock, 0); err != nil {
 				return &localError{what: "put: cannot read the local file", err: err}
 			}
 			fi, err := src.Stat()

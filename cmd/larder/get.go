@@ -90,6 +90,11 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// An empty name is most often a variable that was not set: taken for
+	// "not given", it would write into the current folder.
+	if f.set["o"] && out == "" || tf.recursive && len(pos) == 2 && pos[1] == "" {
+		return usageError("get: an empty LOCAL (a variable that was not set?); leave it out to write into the current folder")
+	}
 	if *asJSON && out == "-" {
 		return usageError("--json prints on stdout, where -o - writes the file: name a FILE")
 	}

@@ -54,6 +54,14 @@ func getTree(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, rem
 	case !fi.IsDir():
 		return usageError("get -r: %s is not a folder; name a LOCALDIR", root)
 	}
+	// Every file and folder of the tree is made through r, so that none
+	// is made outside root even if a folder in it is replaced meanwhile.
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return &localError{what: "get -r: cannot use the folder", err: err}
+	}
+	defer r.Close()
+	opts.Root = r
 	t := newTreeRun(env, "get", tf)
 	jobs, total, err := t.planGet(ctx, s, remote, root, opts, keepMtime)
 	return t.run(ctx, s, jobs, total, err, asJSON)
@@ -96,7 +104,7 @@ func (t *treeRun) planGet(ctx context.Context, s *lnpSession, remote, root strin
 			}
 			crel := path.Join(rel, e.Name)
 			if e.Dir {
-				if err := safeDir(root, crel); err != nil {
+				if err := safeDir(opts.Root, crel); err != nil {
 					t.skip(rpath, err.Error())
 					continue
 				}
@@ -113,17 +121,26 @@ func (t *treeRun) planGet(ctx context.Context, s *lnpSession, remote, root strin
 	return jobs, total, nil
 }
 
+// testHookTreeGet, if set, is called by getFile between its checks of
+// where the file goes and the download: tests change the folder there,
+// as another program could.
+var testHookTreeGet func(local string)
+
 // getFile downloads the file rpath, which e describes, to crel in root.
 func (t *treeRun) getFile(ctx context.Context, w *sessionSlot, rpath, root, crel string, e lnp.Entry, opts client.DownloadOptions, keepMtime bool) {
 	t.disp.started(rpath)
 	var counted int64
 	defer func() { t.disp.settled(int64(e.Size) - counted) }()
-	local, err := safeTarget(root, crel)
+	rel, err := safeTarget(opts.Root, crel)
 	if err != nil {
 		t.skip(rpath, err.Error())
 		return
 	}
-	if fi, err := os.Lstat(local); err == nil && e.Size == 0 && fi.Mode().IsRegular() && fi.Size() == 0 {
+	local := filepath.Join(root, rel)
+	if testHookTreeGet != nil {
+		testHookTreeGet(local)
+	}
+	if fi, err := opts.Root.Lstat(rel); err == nil && e.Size == 0 && fi.Mode().IsRegular() && fi.Size() == 0 {
 		// Download has no block to compare an empty file by.
 		t.mu.Lock()
 		t.unchanged++
@@ -131,7 +148,7 @@ func (t *treeRun) getFile(ctx context.Context, w *sessionSlot, rpath, root, crel
 		return
 	}
 	opts.Progress = func(n int) { counted += int64(n); t.disp.add(int64(n)) }
-	res, err := downloadOne(ctx, t.retrier, w, rpath, local, opts, func() { t.disp.add(-counted); counted = 0 })
+	res, err := downloadOne(ctx, t.retrier, w, rpath, rel, opts, func() { t.disp.add(-counted); counted = 0 })
 	switch {
 	case errors.Is(err, client.ErrLocalDiffers):
 		t.skip(rpath, fmt.Sprintf("%s exists here and differs (-f replaces it)", local))
@@ -149,7 +166,7 @@ func (t *treeRun) getFile(ctx context.Context, w *sessionSlot, rpath, root, crel
 			mod = e.Modified
 		}
 		if !mod.IsZero() {
-			if err := os.Chtimes(local, time.Time{}, mod); err != nil {
+			if err := opts.Root.Chtimes(rel, time.Time{}, mod); err != nil {
 				t.disp.note("get %s: warning: its modification time could not be set: %v", local, err)
 			}
 		}
@@ -191,53 +208,58 @@ func safeName(name string) error {
 // safeDir makes the folder rel (slash-separated, of names safeName
 // took) inside root, and its parents, none of which may be a symbolic
 // link or anything but a folder: a link planted in the tree would lead
-// the files below it out of root.
-func safeDir(root, rel string) error {
-	p := root
+// the files below it out of root (root itself stops that, but the
+// files would land elsewhere than their place in the tree).
+func safeDir(root *os.Root, rel string) error {
+	p := ""
 	for _, name := range strings.Split(rel, "/") {
 		p = filepath.Join(p, name)
-		fi, err := os.Lstat(p)
+		fi, err := root.Lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			if err = os.Mkdir(p, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
-				fi, err = os.Lstat(p)
+			if err = root.Mkdir(p, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
+				fi, err = root.Lstat(p)
 			}
 		}
+		shown := filepath.Join(root.Name(), p)
 		switch {
 		case err != nil:
 			return err
 		case fi.Mode()&fs.ModeSymlink != 0:
-			return fmt.Errorf("%s is a symbolic link here: not followed", p)
+			return fmt.Errorf("%s is a symbolic link here: not followed", shown)
 		case !fi.IsDir():
-			return fmt.Errorf("%s is a file here, where a folder would go", p)
+			return fmt.Errorf("%s is a file here, where a folder would go", shown)
 		}
 	}
 	return nil
 }
 
-// safeTarget returns the local file of crel inside root, after checking
-// that none of its folders is a symbolic link, and that it is not one,
-// nor a device or FIFO: those are written into by a get of one file, but
-// a tree's files are files.
-func safeTarget(root, crel string) (string, error) {
+// safeTarget returns the local file of crel inside root, relative to
+// it, after checking that none of its folders is a symbolic link, and
+// that it is not one, nor a device or FIFO: those are written into by a
+// get of one file, but a tree's files are files.
+func safeTarget(root *os.Root, crel string) (string, error) {
 	if dir := path.Dir(crel); dir != "." {
-		for i, name := range strings.Split(dir, "/") {
-			p := filepath.Join(append([]string{root}, strings.Split(dir, "/")[:i+1]...)...)
-			fi, err := os.Lstat(p)
+		p := ""
+		for _, name := range strings.Split(dir, "/") {
+			p = filepath.Join(p, name)
+			fi, err := root.Lstat(p)
+			shown := filepath.Join(root.Name(), p)
 			switch {
 			case err != nil:
 				return "", err
 			case fi.Mode()&fs.ModeSymlink != 0:
-				return "", fmt.Errorf("%s is a symbolic link here: not followed", p)
+				return "", fmt.Errorf("%s is a symbolic link here: not followed", shown)
 			case !fi.IsDir():
-				return "", fmt.Errorf("%s is no longer a folder (%s)", p, name)
+				return "", fmt.Errorf("%s is no longer a folder (%s)", shown, name)
 			}
 		}
 	}
-	local := filepath.Join(root, filepath.FromSlash(crel))
-	fi, err := os.Lstat(local)
+	rel := filepath.FromSlash(crel)
+	local := filepath.Join(root.Name(), rel)
+	fi, err := root.Lstat(rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return local, nil
+		return rel, nil
 	case err != nil:
 		return "", err
 	case fi.Mode()&fs.ModeSymlink != 0:
@@ -245,7 +267,7 @@ func safeTarget(root, crel string) (string, error) {
 	case !fi.Mode().IsRegular():
 		return "", fmt.Errorf("%s is %s here, not a regular file: not written", local, client.KindOf(fi.Mode()))
 	}
-	return local, nil
+	return rel, nil
 }
 
 // getTreeCommand is get -r: it checks where the tree goes before it

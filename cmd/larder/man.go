@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/version"
 )
 
@@ -46,12 +49,44 @@ func runMan(ctx context.Context, env *Env, args []string) error {
 		return &localError{what: "man: cannot make the folder", err: err}
 	}
 	for name, page := range pages {
-		if err := os.WriteFile(filepath.Join(dir, name), page, 0o644); err != nil {
+		if err := writePage(filepath.Join(dir, name), page); err != nil {
 			return &localError{what: "man: cannot write a page", err: err}
 		}
 	}
 	fmt.Fprintf(env.Stderr, "larder: wrote %d manual pages in %s\n", len(pages), dir)
 	return nil
+}
+
+// writePage replaces the page name with page: written beside it and
+// renamed over it, so that a symbolic link or a device in its place is
+// never written through; such a thing is refused, and left as it was.
+func writePage(name string, page []byte) error {
+	if fi, err := os.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+		kind := "a symbolic link"
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			kind = client.KindOf(fi.Mode())
+		}
+		return fmt.Errorf("%s is %s, not a page: neither followed nor replaced (remove it, or name another DIR)", name, kind)
+	}
+	dir, base := filepath.Split(name)
+	f, err := os.CreateTemp(cmp.Or(dir, "."), "."+base+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(page)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // manPages returns the pages, by file name: larder.1 and one per command

@@ -70,7 +70,7 @@ type partJSON struct {
 func partLine(p lnp.Part) string {
 	name := printable("/" + p.Path)
 	if p.Path == "" {
-		name = "(unknown path) " + p.ID
+		name = "(unknown path) " + printable(p.ID)
 	}
 	pct := 100.0
 	if p.Size > 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/disk"
+	"github.com/larderfs/larder/lnp"
 )
 
 // cutAt serves data but fails reads at or past at: a client killed midway.
@@ -200,5 +201,15 @@ func TestLNPPartsRmEmptyPath(t *testing.T) {
 	wantExit(t, env, exitUsage, []string{"empty"}, "parts", "rm", "/other.bin", "")
 	if out, _ := runOK(t, env, "parts"); !strings.Contains(out, "/big.bin  ") {
 		t.Errorf("parts after a refused rm printed %q, want the upload kept", out)
+	}
+}
+
+// TestPartLineNoEscapes: the ID of a part whose path the server does not
+// know is the server's text: a hostile server's escape sequences in it
+// are printed escaped, never sent to the terminal.
+func TestPartLineNoEscapes(t *testing.T) {
+	line := partLine(lnp.Part{ID: "\x1b]0;pwned\a\x1b[2J", Size: 1})
+	if strings.ContainsAny(line, "\x1b\a") {
+		t.Errorf("partLine printed the server's escape sequences: %q", line)
 	}
 }

@@ -41,6 +41,10 @@ func putTreeRoot(local string, pos []string) (string, error) {
 // putTreeOptions are put -r's flags that shape each file's upload.
 type putTreeOptions struct {
 	overwrite, noResume, noMtime, asJSON bool
+	// root is LOCALDIR, through which the tree is read: nothing outside
+	// it is listed or sent, even if a folder in it is replaced meanwhile
+	// by a symbolic link.
+	root *os.Root
 }
 
 func putTree(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, local, root string, o putTreeOptions) error {
@@ -51,9 +55,20 @@ func putTree(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, loc
 		}
 		return err
 	}
+	r, err := os.OpenRoot(local)
+	if err != nil {
+		return &localError{what: "put -r: cannot read the folder", err: err}
+	}
+	defer r.Close()
+	o.root = r
 	jobs, total, err := t.planPut(ctx, s, local, root, o)
 	return t.run(ctx, s, jobs, total, err, o.asJSON)
 }
+
+// testHookPutWalk, if set, is called by planPut on each file and folder
+// of the tree before it is read: tests change the tree there, as another
+// program could.
+var testHookPutWalk func(p string)
 
 // planPut walks the local tree, makes the folders it lacks on the server,
 // and returns a job for each regular file, with the bytes they hold.
@@ -81,15 +96,14 @@ func (t *treeRun) planPut(ctx context.Context, s *lnpSession, local, root string
 		total int64
 	)
 	// LOCALDIR itself is followed if it is a link, as the user named it
-	// (a trailing separator makes the walk's Lstat follow it); the
-	// links in it are not.
-	walkRoot := local
-	if !strings.HasSuffix(walkRoot, string(filepath.Separator)) {
-		walkRoot += string(filepath.Separator)
-	}
-	err := filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
+	// (o.root was opened through it); the links in it are not.
+	err := fs.WalkDir(o.root.FS(), ".", func(slashRel string, d fs.DirEntry, err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		p := filepath.Join(local, filepath.FromSlash(slashRel))
+		if testHookPutWalk != nil {
+			testHookPutWalk(p)
 		}
 		if err != nil {
 			t.fail(ctx, p, &localError{what: "put: cannot read", err: err})
@@ -98,9 +112,9 @@ func (t *treeRun) planPut(ctx context.Context, s *lnpSession, local, root string
 			}
 			return nil
 		}
-		rel, err := filepath.Rel(local, p)
-		if err != nil || rel == "." {
-			return err
+		rel := filepath.FromSlash(slashRel)
+		if rel == "." {
+			return nil
 		}
 		rdir := path.Join(root, norm.NFC.String(filepath.ToSlash(filepath.Dir(rel))))
 		rpath := path.Join(rdir, norm.NFC.String(d.Name()))
@@ -142,20 +156,20 @@ func (t *treeRun) planPut(ctx context.Context, s *lnpSession, local, root string
 		}
 		total += fi.Size()
 		jobs = append(jobs, treeJob{do: func(ctx context.Context, w *sessionSlot) {
-			t.putFile(ctx, w, p, fi, rpath, existing, o)
+			t.putFile(ctx, w, p, rel, fi, rpath, existing, o)
 		}})
 		return nil
 	})
 	return jobs, total, err
 }
 
-// putFile uploads the local file p, as the walk found it (fi), to rpath,
-// which existing describes if the server has it.
-func (t *treeRun) putFile(ctx context.Context, w *sessionSlot, p string, fi fs.FileInfo, rpath string, existing *lnp.Entry, o putTreeOptions) {
+// putFile uploads the local file p (rel in o.root), as the walk found it
+// (fi), to rpath, which existing describes if the server has it.
+func (t *treeRun) putFile(ctx context.Context, w *sessionSlot, p, rel string, fi fs.FileInfo, rpath string, existing *lnp.Entry, o putTreeOptions) {
 	t.disp.started(p)
 	settled := fi.Size()
 	defer func() { t.disp.settled(settled) }()
-	f, err := os.Open(p)
+	f, err := o.root.OpenFile(rel, os.O_RDONLY|openNonBlock, 0)
 	if err != nil {
 		t.fail(ctx, p, &localError{what: "put: cannot read", err: err})
 		return

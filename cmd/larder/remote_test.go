@@ -193,3 +193,36 @@ func TestRemoteCourseSalt(t *testing.T) {
 	// The remote's user wins over LARDER_USER (alice here).
 	wantExit(t, env, exitDenied, []string{"larder login --remote other", `user "bob"`}, "ls", "other:")
 }
+
+// TestTamperedRemoteNoEscapes: a remotes.json changed by hand, or by
+// another program, whose ca_file holds escape sequences, makes an error
+// that names the file; the message printed escapes them rather than
+// sending them to the terminal.
+func TestTamperedRemoteNoEscapes(t *testing.T) {
+	env, _, _ := testEnv(t, "127.0.0.1:1")
+	path := filepath.Join(env.Getenv("LARDER_CONFIG_DIR"), "remotes.json")
+	must(t, os.MkdirAll(filepath.Dir(path), 0o700))
+	must(t, os.WriteFile(path, []byte(`{"version":1,"remotes":{"y":{"server":"127.0.0.1:1","user":"alice","trust":"ca","ca_file":"\u001b]0;pwned\u0007\u202ex.pem"}}}`), 0o600))
+	err := run(env, "ls", "y:")
+	if err == nil {
+		t.Fatal("ls y: with a ca_file that does not exist succeeded")
+	}
+	msg := Message(err)
+	if strings.ContainsAny(msg, "\x1b\x07\u202e") || !strings.Contains(msg, `\x1b]0;pwned\a\u202ex.pem`) {
+		t.Errorf("the message printed is %q, want the ca_file's escapes escaped", msg)
+	}
+}
+
+func TestTerminalSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain é 日本":          "plain é 日本",
+		"two\nlines\tand tab": "two\nlines\tand tab",
+		"\x1b[2J\r\x7f\u009b": `\x1b[2J\r\x7f\u009b`,
+		"rtl\u202eoverride":   `rtl\u202eoverride`,
+		"bad\xffutf8\u2028":   `bad\xffutf8\u2028`,
+	} {
+		if got := terminalSafe(in); got != want {
+			t.Errorf("terminalSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -465,5 +466,141 @@ func TestPutRetriesBusy(t *testing.T) {
 	_, stderr := runOK(t, env, "put", "--retries", "6", local, "/other.bin")
 	if !strings.Contains(stderr, "too many transfers at once") || !strings.Contains(stderr, "retry 1 of 6") {
 		t.Errorf("put said %q, want BUSY retried", stderr)
+	}
+}
+
+// TestGetTreeFolderSwapped: a folder of LOCALDIR, or a file, replaced by
+// a symbolic link after get -r checked it (another program racing the
+// get) leads nothing out of LOCALDIR: nothing is written through the
+// link, nor is its target replaced, and the file is said to have failed.
+func TestGetTreeFolderSwapped(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	l.put(t, "sub/in.txt", []byte("in"))
+	l.put(t, "top.txt", []byte("top"))
+	l.put(t, "file.txt", []byte("file"))
+	dst := t.TempDir()
+	outside := t.TempDir()
+	target := filepath.Join(t.TempDir(), "target")
+	must(t, os.WriteFile(target, []byte("keep"), 0o600))
+	var once, onceFile sync.Once
+	testHookTreeGet = func(local string) {
+		switch filepath.Base(local) {
+		case "in.txt":
+			once.Do(func() {
+				sub := filepath.Dir(local)
+				must(t, os.Rename(sub, sub+".moved"))
+				must(t, os.Symlink(outside, sub))
+			})
+		case "file.txt":
+			onceFile.Do(func() { must(t, os.Symlink(target, local)) })
+		}
+	}
+	t.Cleanup(func() { testHookTreeGet = nil })
+
+	_, stderr, err := runErr(env, "get", "-r", "-f", "/shared", dst, "--retries", "0")
+	if err == nil {
+		t.Errorf("get -r succeeded through a folder swapped for a link; it said %q", stderr)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("get -r wrote outside LOCALDIR, through the link: %v", entries)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("get -r replaced the target of a link planted at a file's place: %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dst, "file.txt")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link planted at file.txt was replaced: %v, %v", fi, err)
+	}
+	for _, want := range []string{"in.txt: failed", "file.txt: failed", "symbolic link"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("get -r said %q, want it to say %q", stderr, want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "top.txt")); err != nil || string(b) != "top" {
+		t.Errorf("top.txt: %q, %v", b, err)
+	}
+}
+
+// TestPutTreeFolderSwapped: a folder of LOCALDIR replaced by a symbolic
+// link to a folder outside after put -r found it, and before it read it
+// (another program racing the put), sends nothing from outside LOCALDIR.
+func TestPutTreeFolderSwapped(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	src := makeTree(t, map[string][]byte{"a.txt": []byte("a"), "sub/in.txt": []byte("in")})
+	outside := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600))
+	var once sync.Once
+	testHookPutWalk = func(p string) {
+		if filepath.Base(p) == "sub" {
+			once.Do(func() {
+				must(t, os.Rename(p, p+".moved"))
+				must(t, os.Symlink(outside, p))
+			})
+		}
+	}
+	t.Cleanup(func() { testHookPutWalk = nil })
+
+	_, stderr, _ := runErr(env, "put", "-r", src, "/tree", "--retries", "0")
+	if _, err := run2(env, "stat", "/tree/sub/secret"); err == nil {
+		t.Errorf("put -r sent a file from outside LOCALDIR, through a folder swapped for a link; it said %q", stderr)
+	}
+	runOK(t, env, "stat", "/tree/a.txt")
+}
+
+func run2(env *Env, args ...string) (string, error) {
+	stdout, _, err := runErr(env, args...)
+	return stdout, err
+}
+
+// TestPutTreeFileSwappedForFIFO: a file of LOCALDIR replaced by a FIFO
+// after put -r found it (another program racing the put) is skipped: put
+// -r does not wait forever to open it.
+func TestPutTreeFileSwappedForFIFO(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	src := makeTree(t, map[string][]byte{"a.txt": []byte("a"), "b.txt": []byte("b")})
+	var once sync.Once
+	testHookPutWalk = func(p string) {
+		if filepath.Base(p) == "a.txt" {
+			once.Do(func() {
+				must(t, os.Remove(p))
+				must(t, syscall.Mkfifo(p, 0o644))
+			})
+		}
+	}
+	t.Cleanup(func() { testHookPutWalk = nil })
+	done := make(chan string, 1)
+	go func() {
+		_, stderr, _ := runErr(env, "put", "-r", src, "/tree", "--retries", "0")
+		done <- stderr
+	}()
+	select {
+	case stderr := <-done:
+		if !strings.Contains(stderr, "a.txt: skipped") {
+			t.Errorf("put -r said %q, want a.txt skipped", stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("put -r still waits to open a FIFO swapped in for a file")
+	}
+	runOK(t, env, "stat", "/tree/b.txt")
+}
+
+// TestPutFIFORefusedAtOnce: put of a FIFO is refused as not a regular
+// file at once; it waited for a writer first, and Ctrl-C did not end it.
+func TestPutFIFORefusedAtOnce(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	must(t, syscall.Mkfifo(fifo, 0o644))
+	done := make(chan error, 1)
+	go func() { done <- run(env, "put", fifo, "/fifo") }()
+	select {
+	case err := <-done:
+		if ExitCode(err) != exitUsage || !strings.Contains(Message(err), "not a regular file") {
+			t.Errorf("put of a FIFO: exit %d, %v", ExitCode(err), err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("put of a FIFO still waits for a writer")
 	}
 }
