@@ -198,7 +198,9 @@ func TestServeProcessReloadsLimits(t *testing.T) {
 	})
 
 	// New hashes follow the reloaded policy, as the admin commands
-	// reading the same file see.
+	// reading the same file see. The server counts a connection until
+	// it has closed it, after its reply: under max-conns 1, wait for it.
+	rp.waitOpen(t, 0)
 	if r := rawExchange(t, rp.addr, "bob", sig, ""); r.status != course.StatusOK {
 		t.Fatalf("registration after the reload: %v %q", r.status, r.payload)
 	}
