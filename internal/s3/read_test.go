@@ -162,13 +162,15 @@ func TestReadStoreStalls(t *testing.T) {
 	u, err := url.Parse(cfg.Endpoint)
 	must(t, err)
 	p := startProxy(t, u.Host)
+	data := make([]byte, 64<<20)
+	rand.Read(data)
+	// Stored with the usual timeout: a loaded machine may take more
+	// than the short one below to upload 64 MiB.
+	seed(t, testBackend(t, cfg), "f", data)
 	cfg.Endpoint = "http://" + p.port
 	cfg.Timeout = time.Second
 	b := testBackend(t, cfg)
 	a, _ := b.Area("#1")
-	data := make([]byte, 64<<20)
-	rand.Read(data)
-	seed(t, b, "f", data)
 	o, err := a.Open("f")
 	must(t, err)
 	defer o.Close()
