@@ -47,12 +47,19 @@ func (a *address) courseServer() string {
 // splitRemote cuts arg into the server part and the path, as scp does: a
 // ':' before any '/' ends the server part, so that "work:notes.txt" is on
 // the remote work, while "/a:b" and "./a:b" are plain paths. The ':'s
-// of an IPv6 address in brackets (alice@[::1]:23457:/x) do not count.
+// of an IPv6 address in brackets (alice@[::1]:23457:/x, and [::1]:… typed
+// without its user, which parseAddress then refuses) do not count.
 func splitRemote(arg string) (prefix, path string, ok bool) {
 	i := 0
-	if at := strings.Index(arg, "@["); at >= 0 {
-		if end := strings.IndexByte(arg[at:], ']'); end >= 0 {
-			i = at + end
+	open := strings.Index(arg, "@[")
+	if open >= 0 {
+		open++
+	} else if strings.HasPrefix(arg, "[") {
+		open = 0
+	}
+	if open >= 0 {
+		if end := strings.IndexByte(arg[open:], ']'); end >= 0 {
+			i = open + end
 		}
 	}
 	colon := strings.IndexByte(arg[i:], ':')
@@ -86,7 +93,22 @@ func parseAddress(env *Env, prefix, rest, arg string) (*address, string, error) 
 		return &address{spelled: user + "@" + server, remote: clientconf.Remote{Server: server, User: user}}, path, nil
 	}
 	a, err := lookupRemote(env, prefix, arg)
+	if err != nil && looksTypedOut(prefix, rest) {
+		return nil, "", usageError("bad address %q: a server typed out needs the user too: USER@%s:%s (or save it with 'larder remote add NAME %s:PORT' and write NAME:PATH)",
+			arg, prefix, rest, prefix)
+	}
 	return a, rest, err
+}
+
+// looksTypedOut reports whether prefix:rest, not a remote's name, is a
+// server typed out without its user: a host in brackets, or a name
+// followed by a port (HOST:PORT:PATH).
+func looksTypedOut(prefix, rest string) bool {
+	if strings.HasPrefix(prefix, "[") {
+		return true
+	}
+	port, _, ok := strings.Cut(rest, ":")
+	return ok && port != "" && strings.Trim(port, "0123456789") == ""
 }
 
 // lookupRemote returns the remote called name; arg is the argument that

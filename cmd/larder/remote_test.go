@@ -27,6 +27,8 @@ func TestSplitRemote(t *testing.T) {
 		{"alice@host:23457:/x", "alice@host", "23457:/x", true},
 		{"alice@[::1]:23457:/x", "alice@[::1]", "23457:/x", true},
 		{"alice@[::1]", "", "alice@[::1]", false},
+		{"[::1]:23457:/x", "[::1]", "23457:/x", true},
+		{"[::1]", "", "[::1]", false},
 	} {
 		prefix, path, ok := splitRemote(c.arg)
 		if prefix != c.prefix || path != c.path || ok != c.ok {
@@ -105,6 +107,9 @@ func TestRemoteAddressing(t *testing.T) {
 	wantExit(t, env, exitUsage, []string{"on the remote work", "./work:n.txt"}, "put", "work:n.txt")
 	wantExit(t, env, exitUsage, []string{"on the remote work"}, "put", "work:n.txt", "/x")
 	wantExit(t, env, exitUsage, []string{"USER@HOST:PORT:PATH"}, "ls", "@host:1:/x")
+	// A server typed out without its user is not a remote called "[".
+	wantExit(t, env, exitUsage, []string{"needs the user", "USER@[::1]:" + port + ":/docs"}, "ls", "[::1]:"+port+":/docs")
+	wantExit(t, env, exitUsage, []string{"needs the user", "USER@127.0.0.1:" + port + ":/docs"}, "ls", "127.0.0.1:"+port+":/docs")
 
 	// A local file whose name has a ':' is still a local file.
 	colon := writeLocal(t, dir, "work:c.txt", []byte("c"))
