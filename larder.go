@@ -83,6 +83,15 @@ func (q AccountQuota) Over(def Quota) Quota {
 	return def
 }
 
+// QuotaBounds names bounds of an AccountQuota.
+type QuotaBounds uint8
+
+const (
+	QuotaBytes QuotaBounds = 1 << iota
+	QuotaFiles
+	QuotaBoth = QuotaBytes | QuotaFiles
+)
+
 // Validate checks that no bound is negative; the error has code EINVALID.
 func (q AccountQuota) Validate() error {
 	if q.Bytes < 0 || q.Files < 0 || !q.SetBytes && q.Bytes != 0 || !q.SetFiles && q.Files != 0 {
@@ -155,9 +164,12 @@ type UserStore interface {
 	// DeleteUser removes account name.
 	DeleteUser(ctx context.Context, name string) error
 
-	// SetQuota sets the account's own quota (User.Quota) and updates
-	// UpdatedAt. A quota that Validate refuses fails with code EINVALID.
-	SetQuota(ctx context.Context, name string, q AccountQuota) error
+	// SetQuota sets the bounds of the account's own quota (User.Quota)
+	// that which names to q's, keeps the others as stored, updates
+	// UpdatedAt, and returns the quota now stored, in one step: two
+	// administrators changing one bound each both have their way. A
+	// quota that Validate refuses fails with code EINVALID.
+	SetQuota(ctx context.Context, name string, q AccountQuota, which QuotaBounds) (AccountQuota, error)
 
 	// RecordLogin sets LastLogin of the account id, called name, to the
 	// store's time now, unless the one recorded is less than

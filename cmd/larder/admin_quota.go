@@ -123,25 +123,30 @@ func runUserQuota(ctx context.Context, env *Env, args []string) error {
 	if *reset && (bytesFlag.set || filesFlag.set) {
 		return usageError("--default goes with neither --bytes nor --files")
 	}
-	u, err := a.store.UserByName(ctx, name)
-	if err != nil {
-		return err
-	}
 	if !*reset && !bytesFlag.set && !filesFlag.set {
+		u, err := a.store.UserByName(ctx, name)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(env.Stdout, "quota of %s: %s (bytes / files)\n", name, quotaText(u.Quota))
 		return nil
 	}
-	q := u.Quota
-	if *reset {
-		q = larder.AccountQuota{}
+	// Only the bounds named are written: another administrator's change
+	// of the other bound meanwhile stays.
+	var q larder.AccountQuota
+	which := larder.QuotaBoth
+	if !*reset {
+		which = 0
+		if bytesFlag.set {
+			q.Bytes, q.SetBytes = bytesFlag.value, bytesFlag.n
+			which |= larder.QuotaBytes
+		}
+		if filesFlag.set {
+			q.Files, q.SetFiles = filesFlag.value, filesFlag.n
+			which |= larder.QuotaFiles
+		}
 	}
-	if bytesFlag.set {
-		q.Bytes, q.SetBytes = bytesFlag.value, bytesFlag.n
-	}
-	if filesFlag.set {
-		q.Files, q.SetFiles = filesFlag.value, filesFlag.n
-	}
-	if err := a.store.SetQuota(ctx, name, q); err != nil {
+	if q, err = a.store.SetQuota(ctx, name, q, which); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "quota of %s: %s (bytes / files), on every server from its next upload\n", name, quotaText(q))

@@ -68,7 +68,10 @@ const (
 			(SELECT id FROM users WHERE name = $1)`
 	setDisabledSQL = `UPDATE users SET disabled = $2, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
 	deleteUserSQL  = `DELETE FROM users WHERE name = $1`
-	setQuotaSQL    = `UPDATE users SET quota_bytes = $2, quota_files = $3, updated_at = GREATEST(now(), updated_at) WHERE name = $1`
+	// A bound not named keeps its stored value ($2 and $4 say which are).
+	setQuotaSQL = `UPDATE users SET quota_bytes = CASE WHEN $2 THEN $3::bigint ELSE quota_bytes END,
+		quota_files = CASE WHEN $4 THEN $5::bigint ELSE quota_files END, updated_at = GREATEST(now(), updated_at)
+		WHERE name = $1 RETURNING quota_bytes, quota_files`
 	// An older login, or none, is replaced; one newer than
 	// LastLoginResolution ($3) stays, and nothing is written.
 	recordLoginSQL = `UPDATE users SET last_login = now()
@@ -252,24 +255,34 @@ func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool)
 	return nil
 }
 
-// SetQuota sets the account's own quota and updates UpdatedAt. If there
-// is no such account, the error has code ENOTFOUND. Every server on the
+// SetQuota sets the bounds of the account's own quota that which names,
+// keeps the others, and updates UpdatedAt, in one statement. If there is
+// no such account, the error has code ENOTFOUND. Every server on the
 // database sees it at its next look at the account.
-func (s *UserStore) SetQuota(ctx context.Context, name string, q larder.AccountQuota) error {
+func (s *UserStore) SetQuota(ctx context.Context, name string, q larder.AccountQuota, which larder.QuotaBounds) (larder.AccountQuota, error) {
 	if err := q.Validate(); err != nil {
-		return err
+		return larder.AccountQuota{}, err
 	}
 	if !canExist(name) {
-		return larder.UserNotFound(name)
+		return larder.AccountQuota{}, larder.UserNotFound(name)
 	}
-	tag, err := s.db.pool.Exec(ctx, setQuotaSQL, name, nullBound(q.Bytes, q.SetBytes), nullBound(q.Files, q.SetFiles))
+	var bytes, files *int64
+	err := s.db.pool.QueryRow(ctx, setQuotaSQL, name, which&larder.QuotaBytes != 0, nullBound(q.Bytes, q.SetBytes),
+		which&larder.QuotaFiles != 0, nullBound(q.Files, q.SetFiles)).Scan(&bytes, &files)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return larder.AccountQuota{}, larder.UserNotFound(name)
+	}
 	if err != nil {
-		return fmt.Errorf("postgres: set quota of %q: %w", name, err)
+		return larder.AccountQuota{}, fmt.Errorf("postgres: set quota of %q: %w", name, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return larder.UserNotFound(name)
+	var got larder.AccountQuota
+	if bytes != nil {
+		got.Bytes, got.SetBytes = *bytes, true
 	}
-	return nil
+	if files != nil {
+		got.Files, got.SetFiles = *files, true
+	}
+	return got, nil
 }
 
 // nullBound is a bound of an AccountQuota as stored: NULL where not set.

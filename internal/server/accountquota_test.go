@@ -36,7 +36,7 @@ func TestLNPAccountQuota(t *testing.T) {
 	_, err := alice.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
 	wantLNPStatus(t, "2 MiB under the default quota of 1 MiB", err, lnp.StatusQuotaExceeded)
 
-	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{Bytes: 10 * mib, SetBytes: true, SetFiles: true}))
+	mustSetQuota(t, admin, "alice", larder.AccountQuota{Bytes: 10 * mib, SetBytes: true, SetFiles: true})
 	alice = h.login(t, "alice", larder.NewSignature("pw", course.CourseSalt))
 	whoami(alice, 10*mib, 0)
 	whoami(bob, mib, 10)
@@ -46,7 +46,7 @@ func TestLNPAccountQuota(t *testing.T) {
 	_, err = bob.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
 	wantLNPStatus(t, "bob's 2 MiB under the default quota", err, lnp.StatusQuotaExceeded)
 
-	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{}))
+	mustSetQuota(t, admin, "alice", larder.AccountQuota{})
 	bob = h.login(t, "bob", larder.NewSignature("pw", course.CourseSalt))
 	whoami(alice, mib, 10)
 }
@@ -92,5 +92,13 @@ func TestLastLoginRecorded(t *testing.T) {
 	c.Retrieve(ctx, "bob", bob, "nothing.txt", new(bytes.Buffer))
 	if u, err := account("bob"); err != nil || u.LastLogin.IsZero() {
 		t.Fatalf("after a course-protocol login: got %+v, %v; want a last login", u, err)
+	}
+}
+
+// mustSetQuota gives account name the quota q, both bounds.
+func mustSetQuota(t *testing.T, admin larder.UserStore, name string, q larder.AccountQuota) {
+	t.Helper()
+	if _, err := admin.SetQuota(context.Background(), name, q, larder.QuotaBoth); err != nil {
+		t.Fatal(err)
 	}
 }

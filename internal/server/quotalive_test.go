@@ -25,7 +25,7 @@ func TestLNPAccountQuotaOpenSessions(t *testing.T) {
 	}
 	admin, _ := h.otherStore(t)
 	data := randomBytes(1000, 7)
-	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{Bytes: 2500, SetBytes: true}))
+	mustSetQuota(t, admin, "alice", larder.AccountQuota{Bytes: 2500, SetBytes: true})
 	_, err := sessions[0].Put(ctx, "big", bytes.NewReader(randomBytes(3000, 1)), 3000, client.PutOptions{})
 	wantLNPStatus(t, "3000 bytes over a quota of 2500 set after the login", err, lnp.StatusQuotaExceeded)
 	for round := range 5 {
@@ -54,7 +54,7 @@ func TestLNPAccountQuotaOpenSessions(t *testing.T) {
 			sessions[0].Delete(ctx, fmt.Sprintf("r%d-%d", round, i))
 		}
 	}
-	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{Bytes: 500, SetBytes: true}))
+	mustSetQuota(t, admin, "alice", larder.AccountQuota{Bytes: 500, SetBytes: true})
 	_, err = sessions[1].Put(ctx, "x", bytes.NewReader(data), int64(len(data)), client.PutOptions{})
 	wantLNPStatus(t, "1000 bytes over a quota lowered to 500", err, lnp.StatusQuotaExceeded)
 }

@@ -45,7 +45,10 @@ const (
 	replaceCredentialsSQL = `UPDATE users SET verifier = ?, lnp_credential = ?, credential_gen = credential_gen + 1,
 		updated_at = max(?, updated_at) WHERE name = ? AND id = ? AND credential_gen = ?`
 	setDisabledSQL = `UPDATE users SET disabled = ?, updated_at = max(?, updated_at) WHERE name = ?`
-	setQuotaSQL    = `UPDATE users SET quota_bytes = ?, quota_files = ?, updated_at = max(?, updated_at) WHERE name = ?`
+	// A bound not named keeps its stored value (?1 and ?3 say which are).
+	setQuotaSQL = `UPDATE users SET quota_bytes = CASE WHEN ?1 THEN ?2 ELSE quota_bytes END,
+		quota_files = CASE WHEN ?3 THEN ?4 ELSE quota_files END, updated_at = max(?5, updated_at)
+		WHERE name = ?6 RETURNING quota_bytes, quota_files`
 	// The second time is now less LastLoginResolution: an older login,
 	// or none, is replaced; a newer one stays, and nothing is written.
 	recordLoginSQL = `UPDATE users SET last_login = ? WHERE name = ? AND id = ? AND (last_login IS NULL OR last_login < ?)`
@@ -226,21 +229,28 @@ func (s *UserStore) SetDisabled(ctx context.Context, name string, disabled bool)
 	return nil
 }
 
-// SetQuota sets the account's own quota and updates UpdatedAt. If there
-// is no such account, the error has code ENOTFOUND.
-func (s *UserStore) SetQuota(ctx context.Context, name string, q larder.AccountQuota) error {
+// SetQuota sets the bounds of the account's own quota that which names,
+// keeps the others, and updates UpdatedAt, in one statement. If there is
+// no such account, the error has code ENOTFOUND.
+func (s *UserStore) SetQuota(ctx context.Context, name string, q larder.AccountQuota, which larder.QuotaBounds) (larder.AccountQuota, error) {
 	if err := q.Validate(); err != nil {
-		return err
+		return larder.AccountQuota{}, err
 	}
 	defer s.db.accounts.changed()
-	n, err := s.exec(ctx, setQuotaSQL, nullBound(q.Bytes, q.SetBytes), nullBound(q.Files, q.SetFiles), formatTime(time.Now()), name)
+	stmt, err := s.db.stmt(ctx, false, setQuotaSQL)
 	if err != nil {
-		return fmt.Errorf("sqlite: set quota of %q: %w", name, err)
+		return larder.AccountQuota{}, fmt.Errorf("sqlite: set quota of %q: %w", name, err)
 	}
-	if n == 0 {
-		return larder.UserNotFound(name)
+	var bytes, files sql.NullInt64
+	err = stmt.QueryRowContext(ctx, which&larder.QuotaBytes != 0, nullBound(q.Bytes, q.SetBytes),
+		which&larder.QuotaFiles != 0, nullBound(q.Files, q.SetFiles), formatTime(time.Now()), name).Scan(&bytes, &files)
+	if errors.Is(err, sql.ErrNoRows) {
+		return larder.AccountQuota{}, larder.UserNotFound(name)
 	}
-	return nil
+	if err != nil {
+		return larder.AccountQuota{}, fmt.Errorf("sqlite: set quota of %q: %w", name, err)
+	}
+	return larder.AccountQuota{Bytes: bytes.Int64, SetBytes: bytes.Valid, Files: files.Int64, SetFiles: files.Valid}, nil
 }
 
 // nullBound is a bound of an AccountQuota as stored: NULL where not set.

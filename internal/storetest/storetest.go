@@ -485,8 +485,9 @@ func testSetQuota(t *testing.T, s larder.UserStore) {
 		{},
 	} {
 		pause()
-		if err := s.SetQuota(ctx, "quinn", q); err != nil {
-			t.Fatalf("SetQuota(quinn, %+v): got %v, want nil", q, err)
+		stored, err := s.SetQuota(ctx, "quinn", q, larder.QuotaBoth)
+		if err != nil || stored != q {
+			t.Fatalf("SetQuota(quinn, %+v): got %+v, %v; want it, nil", q, stored, err)
 		}
 		got := mustGet(t, s, "quinn")
 		want := *u
@@ -502,11 +503,37 @@ func testSetQuota(t *testing.T, s larder.UserStore) {
 	}
 	checkUser(t, "UserByName(Quinn), untouched", mustGet(t, s, "Quinn"), other)
 	for _, bad := range []larder.AccountQuota{{Bytes: -1, SetBytes: true}, {Files: -5, SetFiles: true}, {Bytes: 5}} {
-		checkCode(t, fmt.Sprintf("SetQuota(quinn, %+v)", bad), s.SetQuota(ctx, "quinn", bad), larder.EINVALID)
+		_, err := s.SetQuota(ctx, "quinn", bad, larder.QuotaBoth)
+		checkCode(t, fmt.Sprintf("SetQuota(quinn, %+v)", bad), err, larder.EINVALID)
 	}
 	checkUser(t, "UserByName(quinn) after refused quotas", mustGet(t, s, "quinn"), prev)
+
+	// One bound at a time: the other stays as stored, whatever q holds
+	// of it, so that two administrators each changing one bound of an
+	// account both have their way.
+	if _, err := s.SetQuota(ctx, "quinn", larder.AccountQuota{Bytes: 100, SetBytes: true, Files: 3, SetFiles: true}, larder.QuotaBoth); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q     larder.AccountQuota
+		which larder.QuotaBounds
+		want  larder.AccountQuota
+	}{
+		{larder.AccountQuota{Bytes: 200, SetBytes: true}, larder.QuotaBytes, larder.AccountQuota{Bytes: 200, SetBytes: true, Files: 3, SetFiles: true}},
+		{larder.AccountQuota{Files: 9, SetFiles: true}, larder.QuotaFiles, larder.AccountQuota{Bytes: 200, SetBytes: true, Files: 9, SetFiles: true}},
+		{larder.AccountQuota{}, larder.QuotaBytes, larder.AccountQuota{Files: 9, SetFiles: true}},
+		{larder.AccountQuota{Bytes: 5, SetBytes: true}, larder.QuotaFiles, larder.AccountQuota{}},
+	} {
+		got, err := s.SetQuota(ctx, "quinn", c.q, c.which)
+		if err != nil || got != c.want {
+			t.Errorf("SetQuota(quinn, %+v, bounds %b): got %+v, %v; want %+v", c.q, c.which, got, err, c.want)
+		}
+		if u := mustGet(t, s, "quinn"); u.Quota != c.want {
+			t.Errorf("UserByName(quinn) after SetQuota(%+v, bounds %b): quota %+v, want %+v", c.q, c.which, u.Quota, c.want)
+		}
+	}
 	for _, name := range []string{"nobody", "QUINN", ""} {
-		err := s.SetQuota(ctx, name, larder.AccountQuota{Files: 1, SetFiles: true})
+		_, err := s.SetQuota(ctx, name, larder.AccountQuota{Files: 1, SetFiles: true}, larder.QuotaFiles)
 		checkError(t, fmt.Sprintf("SetQuota(%q)", name), err, larder.ENOTFOUND, fmt.Sprintf("no such user %q", name))
 	}
 }
