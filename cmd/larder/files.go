@@ -118,7 +118,8 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 			"puts the files in the same place); a REMOTE that ends in a slash gets\n" +
 			"LOCALDIR's name in it; without REMOTE, LOCALDIR's name at the top of your\n" +
 			"space. Up to --transfers files move at once. A file the server has already,\n" +
-			"the same size and SHA-256, is not sent again; one that differs is skipped\n" +
+			"the same size and modification time (as rsync's quick check), or with\n" +
+			"--checksum the same size and SHA-256, is not sent again; one that differs is skipped\n" +
 			"unless -f; one whose upload was interrupted goes on from where it stopped.\n" +
 			"Symbolic links are not followed (they are skipped, and said so). At the end,\n" +
 			"a summary: files, bytes, time, rate, and those unchanged, resumed, skipped\n" +

@@ -56,7 +56,9 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 			"slash gets REMOTE's name in it; without LOCALDIR, REMOTE's name in the\n"+
 			"current folder. Each file is fetched as above: an existing file is replaced\n"+
 			"only if it is an earlier, partial copy, or with -f, and is otherwise skipped\n"+
-			"and said so; one that is the server's already is left as it is. No name from\n"+
+			"and said so; one that is the server's already is left as it is: one of the\n"+
+			"server's size and modification time without reading it (as rsync's quick\n"+
+			"check; --checksum compares it whole). No name from\n"+
 			"the server is written outside LOCALDIR: names with a separator, \"..\", or\n"+
 			"characters that are not printable are skipped, and so is a symbolic link, a\n"+
 			"device or a FIFO found in LOCALDIR where a file or folder would go. Up to\n"+

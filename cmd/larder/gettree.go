@@ -140,8 +140,9 @@ func (t *treeRun) getFile(ctx context.Context, w *sessionSlot, rpath, root, crel
 	if testHookTreeGet != nil {
 		testHookTreeGet(local)
 	}
-	if fi, err := opts.Root.Lstat(rel); err == nil && e.Size == 0 && fi.Mode().IsRegular() && fi.Size() == 0 {
-		// Download has no block to compare an empty file by.
+	if fi, err := opts.Root.Lstat(rel); err == nil && fi.Mode().IsRegular() && (e.Size == 0 && fi.Size() == 0 || keepMtime && t.quickSame(&e, fi.Size(), fi.ModTime())) {
+		// Download has no block to compare an empty file by; a file of
+		// the server's size and time is taken as unchanged unread.
 		t.mu.Lock()
 		t.unchanged++
 		t.mu.Unlock()

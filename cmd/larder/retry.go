@@ -21,6 +21,7 @@ import (
 // and rm.
 type transferFlags struct {
 	recursive bool
+	checksum  bool // -r compares files by SHA-256 alone
 	transfers int
 	retries   int
 	copying   bool // --transfers is defined
@@ -44,6 +45,11 @@ func (t *transferFlags) define(fs *flag.FlagSet, copying bool) {
 		fs.IntVar(&t.transfers, "transfers", defaultTransfers, fmt.Sprintf("with -r, move this many files at once, each on a session of its own (1 to %d);\n"+
 			"the server allows a few at once per account (--max-transfers-per-user), and\n"+
 			"refuses more with BUSY, which is retried", maxTransfers))
+		usage := "with -r, compare a file on both sides by its SHA-256 even when their sizes and\n" +
+			"modification times agree (by default such a file is taken as unchanged without\n" +
+			"reading it, as rsync does)"
+		fs.BoolVar(&t.checksum, "checksum", false, usage)
+		fs.BoolVar(&t.checksum, "c", false, "short for --checksum")
 	}
 }
 
@@ -54,6 +60,9 @@ func (t *transferFlags) check() error {
 	}
 	if t.copying && (t.transfers < 1 || t.transfers > maxTransfers) {
 		return usageError("--transfers takes 1 to %d", maxTransfers)
+	}
+	if t.checksum && !t.recursive {
+		return usageError("--checksum goes with -r: a single file is always compared whole")
 	}
 	return nil
 }

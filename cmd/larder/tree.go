@@ -16,6 +16,7 @@ type treeRun struct {
 	disp      *treeDisplay
 	retrier   *retrier
 	transfers int
+	checksum  bool // --checksum: no quick check by size and time
 
 	mu sync.Mutex
 	// active is how many files are being moved now, limit how many may
@@ -41,7 +42,7 @@ type treeNote struct {
 }
 
 func newTreeRun(env *Env, verb string, tf transferFlags) *treeRun {
-	t := &treeRun{verb: verb, env: env, disp: newTreeDisplay(env, time.Now), transfers: max(tf.transfers, 1)}
+	t := &treeRun{verb: verb, env: env, disp: newTreeDisplay(env, time.Now), transfers: max(tf.transfers, 1), checksum: tf.checksum}
 	t.limit = t.transfers
 	t.changed = sync.NewCond(&t.mu)
 	t.retrier = newRetrier(tf.retries, func(msg string) { t.disp.note("%s %s", verb, msg) })

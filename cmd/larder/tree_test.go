@@ -604,3 +604,46 @@ func TestPutFIFORefusedAtOnce(t *testing.T) {
 		t.Fatal("put of a FIFO still waits for a writer")
 	}
 }
+
+// TestTreeQuickCheck: a rerun of put -r or get -r takes a file of the
+// same size and modification time on both sides for unchanged without
+// reading it, as rsync does; --checksum compares its SHA-256 instead.
+func TestTreeQuickCheck(t *testing.T) {
+	l := startLarder(t)
+	env := loggedIn(t, l)
+	src := makeTree(t, treeFiles)
+	runOK(t, env, "put", "-r", src)
+
+	// The same size and time, other bytes: only --checksum sees it.
+	x := filepath.Join(src, "a", "x.txt")
+	fi, err := os.Stat(x)
+	must(t, err)
+	must(t, os.WriteFile(x, bytes.Repeat([]byte("y"), int(fi.Size())), 0o644))
+	must(t, os.Chtimes(x, fi.ModTime(), fi.ModTime()))
+	if _, stderr := runOK(t, env, "put", "-r", src); !strings.Contains(stderr, "6 unchanged") {
+		t.Errorf("put -r over the same sizes and times said %q, want 6 unchanged (by the quick check)", stderr)
+	}
+	if _, stderr := runOK(t, env, "put", "-r", "--checksum", src); !strings.Contains(stderr, "x.txt: skipped: /src/a/x.txt exists on the server and differs") || !strings.Contains(stderr, "5 unchanged") {
+		t.Errorf("put -r --checksum said %q, want x.txt to differ", stderr)
+	}
+	// Another time: the file is read and compared, and found to differ.
+	must(t, os.Chtimes(x, fi.ModTime(), fi.ModTime().Add(time.Second)))
+	if _, stderr := runOK(t, env, "put", "-r", src); !strings.Contains(stderr, "x.txt: skipped") {
+		t.Errorf("put -r after a change of time said %q, want x.txt compared and found to differ", stderr)
+	}
+
+	dst := filepath.Join(t.TempDir(), "copy")
+	runOK(t, env, "get", "-r", "/src", dst)
+	top := filepath.Join(dst, "top.bin")
+	fi, err = os.Stat(top)
+	must(t, err)
+	must(t, os.WriteFile(top, bytes.Repeat([]byte("z"), int(fi.Size())), 0o644))
+	must(t, os.Chtimes(top, fi.ModTime(), fi.ModTime()))
+	if _, stderr := runOK(t, env, "get", "-r", "/src", dst); !strings.Contains(stderr, "6 unchanged") {
+		t.Errorf("get -r over the same sizes and times said %q, want 6 unchanged (by the quick check)", stderr)
+	}
+	if _, stderr := runOK(t, env, "get", "-r", "-c", "/src", dst); !strings.Contains(stderr, "top.bin: skipped: "+top+" exists here and differs") {
+		t.Errorf("get -r -c said %q, want top.bin to differ", stderr)
+	}
+	wantExit(t, env, exitUsage, []string{"--checksum", "-r"}, "put", "--checksum", x, "/one.txt")
+}
