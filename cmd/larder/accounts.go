@@ -348,22 +348,11 @@ func checkPeppers(ctx context.Context, db *database, ps *auth.Peppers, file stri
 // new hash (registrations, password changes) weaker. Stored hashes are
 // never lowered either way (auth.Hasher.NeedsRehash).
 func recordPolicy(ctx context.Context, db *database, p auth.Params, lower bool, logger *slog.Logger) error {
-	settings := db.settings()
-	prev, err := settings.Setting(ctx, larder.SettingHashPolicy)
-	if err != nil && larder.ErrorCode(err) != larder.ENOTFOUND {
-		return fmt.Errorf("reading the recorded hash policy: %w", err)
+	prev, weaker, err := checkPolicy(ctx, db, p, lower)
+	if err != nil || prev == p.String() {
+		return err
 	}
-	if prev == p.String() {
-		return nil
-	}
-	old, oldErr := auth.ParseParams(prev)
-	weaker := prev != "" && oldErr == nil && (p.Memory < old.Memory || p.Time < old.Time || p.Threads < old.Threads)
-	if weaker && !lower {
-		return usageError("the password-hash policy argon2id %v is weaker than argon2id %v, the one the servers on %s recorded: "+
-			"give the --hash-… flags of that policy (or stronger), or add --hash-lower-policy to make new hashes weaker on purpose "+
-			"(stored hashes are never lowered)", p, old, db.where)
-	}
-	if err := settings.SetSetting(ctx, larder.SettingHashPolicy, p.String()); err != nil {
+	if err := db.settings().SetSetting(ctx, larder.SettingHashPolicy, p.String()); err != nil {
 		return fmt.Errorf("recording the hash policy: %w", err)
 	}
 	switch {
@@ -377,6 +366,26 @@ func recordPolicy(ctx context.Context, db *database, p auth.Params, lower bool, 
 			"was", prev, "now", p.String())
 	}
 	return nil
+}
+
+// checkPolicy returns the policy recorded in db and whether p is weaker
+// than it, and refuses a weaker p without lower. It changes nothing.
+func checkPolicy(ctx context.Context, db *database, p auth.Params, lower bool) (prev string, weaker bool, err error) {
+	prev, err = db.settings().Setting(ctx, larder.SettingHashPolicy)
+	if err != nil && larder.ErrorCode(err) != larder.ENOTFOUND {
+		return "", false, fmt.Errorf("reading the recorded hash policy: %w", err)
+	}
+	if prev == p.String() {
+		return prev, false, nil
+	}
+	old, oldErr := auth.ParseParams(prev)
+	weaker = prev != "" && oldErr == nil && (p.Memory < old.Memory || p.Time < old.Time || p.Threads < old.Threads)
+	if weaker && !lower {
+		return prev, weaker, usageError("the password-hash policy argon2id %v is weaker than argon2id %v, the one the servers on %s recorded: "+
+			"give the --hash-… flags of that policy (or stronger), or add --hash-lower-policy to make new hashes weaker on purpose "+
+			"(stored hashes are never lowered)", p, old, db.where)
+	}
+	return prev, weaker, nil
 }
 
 // serversPolicy sets c.Hash to the policy the servers recorded in db. It

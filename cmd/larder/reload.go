@@ -23,8 +23,11 @@ import (
 // device lifetime, shuffled replies, the shutdown grace),
 // the TLS certificate and the pepper file, and a jsonl: audit file
 // (reopened, as logrotate wants). A change to any other setting is
-// reported as needing a restart and left as it runs; a configuration that
-// does not load or validate is refused whole, and the running one kept.
+// reported as needing a restart and left as it runs. A configuration that
+// does not load or validate, or any of whose changes cannot apply (a
+// weaker hash policy without hash-lower-policy, a certificate that does
+// not load), is refused whole, and the running one kept: an edit is
+// applied all or nothing, never half.
 // Either way the log and the audit trail (server.reload) say what
 // happened.
 
@@ -70,14 +73,23 @@ func (m *Main) ReloadConfig(next ServeConfig, err error) {
 		m.recordReload(ctx, 1, "refused: "+err.Error())
 		return
 	}
-	done, failed, restart := m.applyChanges(ctx, next)
+	var id *tlsconf.Identity
 	if m.identity != nil && m.Config.LNPListen == next.LNPListen {
-		switch changed, err := m.reloadCertificate(next); {
-		case err != nil:
-			failed = append(failed, "TLS certificate: "+err.Error())
-		case changed:
-			done = append(done, "TLS certificate "+m.identity.Fingerprint)
+		if id, err = m.loadCertificate(next); err != nil {
+			err = fmt.Errorf("TLS certificate: %w", err)
 		}
+	}
+	if err == nil {
+		err = m.checkChanges(ctx, next)
+	}
+	if err != nil {
+		m.Logger.Error("SIGHUP: the configuration was not applied, none of it; the server goes on with the running one", "error", err)
+		m.recordReload(ctx, 1, "refused, nothing applied: "+err.Error())
+		return
+	}
+	done, failed, restart := m.applyChanges(ctx, next)
+	if id != nil && m.useCertificate(id, next) {
+		done = append(done, "TLS certificate "+id.Fingerprint)
 	}
 	if len(restart) > 0 {
 		m.Logger.Warn("SIGHUP: these settings changed, and take effect at the next restart", "settings", restart)
@@ -96,11 +108,14 @@ func (m *Main) ReloadConfig(next ServeConfig, err error) {
 }
 
 // reloader applies, while serving, the settings named by keys, which
-// change together: apply takes them from next into the running server
-// and m.Config, or returns why it could not (and changes nothing).
+// change together: check, if not nil, says whether next's values can
+// apply, changing nothing; apply takes them from next into the running
+// server and m.Config, or returns why it could not (and changes
+// nothing): a failure check could not foresee, as of a database.
 type reloader struct {
 	keys  []string
 	apply func(m *Main, ctx context.Context, next *ServeConfig) error
+	check func(m *Main, ctx context.Context, next *ServeConfig) error
 }
 
 // limitKeys are the settings of server.Limits.
@@ -110,23 +125,23 @@ var limitKeys = []string{"max-conns", "max-conns-per-address", "max-sessions-per
 // reloaders are the settings a SIGHUP applies; every other one (see
 // reloadable) waits for a restart.
 var reloaders = []reloader{
-	{[]string{"log-level"}, (*Main).reloadLogLevel},
+	{[]string{"log-level"}, (*Main).reloadLogLevel, (*Main).checkLogLevel},
 	{[]string{"registration", "native-signature-logins"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		c := &m.Config
 		c.Registration, c.SignatureLogins = next.Registration, next.SignatureLogins
 		m.srv.SetLoginPolicy(c.Registration == "closed", c.SignatureLogins == "closed")
 		return nil
-	}},
+	}, nil},
 	{[]string{"throttle-pair", "throttle-address", "throttle-account", "throttle-delay"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		m.Config.Throttle = next.Throttle
 		m.throttle.SetLimits(next.Throttle)
 		return nil
-	}},
+	}, nil},
 	{[]string{"quota-bytes", "quota-files"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		m.Config.Quota = next.Quota
 		m.srv.Files.SetQuota(next.Quota)
 		return nil
-	}},
+	}, nil},
 	{limitKeys, func(m *Main, _ context.Context, next *ServeConfig) error {
 		c := &m.Config
 		c.MaxConns, c.MaxConnsPerAddress, c.MaxSessionsPerUser, c.MaxTransfersPerUser =
@@ -135,31 +150,31 @@ var reloaders = []reloader{
 		c.AuditUnauthBurst, c.AuditUnauthEvery = next.AuditUnauthBurst, next.AuditUnauthEvery
 		m.srv.SetLimits(c.limits())
 		return nil
-	}},
-	{[]string{"hash-memory", "hash-passes", "hash-lanes", "hash-lower-policy"}, (*Main).reloadHashPolicy},
+	}, nil},
+	{[]string{"hash-memory", "hash-passes", "hash-lanes", "hash-lower-policy"}, (*Main).reloadHashPolicy, (*Main).checkHashPolicy},
 	{[]string{"hash-concurrency"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		m.Config.HashConcurrency = next.HashConcurrency
 		m.accounts.hasher.SetConcurrency(next.HashConcurrency)
 		return nil
-	}},
+	}, nil},
 	{[]string{"device-lifetime"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		m.Config.DeviceLifetime = next.DeviceLifetime
 		m.srv.Auth.SetDeviceLifetime(next.DeviceLifetime)
 		return nil
-	}},
+	}, nil},
 	{[]string{"shuffle-blocks"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		m.Config.ShuffleBlocks = next.ShuffleBlocks
 		m.srv.SetShuffleBlocks(next.ShuffleBlocks)
 		return nil
-	}},
+	}, nil},
 	{[]string{"shutdown-grace"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		m.Config.ShutdownGrace = next.ShutdownGrace
 		return nil
-	}},
+	}, nil},
 	{[]string{"audit-drain-timeout"}, func(m *Main, _ context.Context, next *ServeConfig) error {
 		m.Config.Audit.DrainTimeout = next.Audit.DrainTimeout
 		return nil
-	}},
+	}, nil},
 }
 
 // reloadable reports whether a SIGHUP applies the setting key (a key of
@@ -177,18 +192,41 @@ func reloadable(key string) bool {
 	return false
 }
 
+// changedKeys returns the keys of r that changed.
+func (r reloader) changedKeys(changed []string) []string {
+	var keys []string
+	for _, k := range changed {
+		if slices.Contains(r.keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// checkChanges says why a setting of next that differs from the running
+// one and a SIGHUP can change cannot apply, for each such setting, or
+// returns nil if every one can.
+func (m *Main) checkChanges(ctx context.Context, next ServeConfig) error {
+	changed := m.Config.differences(next)
+	var errs []error
+	for _, r := range reloaders {
+		if keys := r.changedKeys(changed); len(keys) > 0 && r.check != nil {
+			if err := r.check(m, ctx, &next); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", strings.Join(keys, ", "), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // applyChanges applies the settings of next that differ from the running
-// ones and a SIGHUP can change, and returns the keys applied, what failed
-// and why, and the keys that need a restart.
+// ones and a SIGHUP can change (checkChanges found that they can), and
+// returns the keys applied, what failed and why, and the keys that need
+// a restart.
 func (m *Main) applyChanges(ctx context.Context, next ServeConfig) (done, failed, restart []string) {
 	changed := m.Config.differences(next)
 	for _, r := range reloaders {
-		var keys []string
-		for _, k := range changed {
-			if slices.Contains(r.keys, k) {
-				keys = append(keys, k)
-			}
-		}
+		keys := r.changedKeys(changed)
 		if len(keys) == 0 {
 			continue
 		}
@@ -206,7 +244,7 @@ func (m *Main) applyChanges(ctx context.Context, next ServeConfig) (done, failed
 	return done, failed, restart
 }
 
-func (m *Main) reloadLogLevel(_ context.Context, next *ServeConfig) error {
+func (m *Main) checkLogLevel(_ context.Context, next *ServeConfig) error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(next.LogLevel)); err != nil {
 		return err // validate refused it already
@@ -214,9 +252,27 @@ func (m *Main) reloadLogLevel(_ context.Context, next *ServeConfig) error {
 	if m.Level == nil {
 		return errors.New("this logger's level is fixed")
 	}
+	return nil
+}
+
+func (m *Main) reloadLogLevel(ctx context.Context, next *ServeConfig) error {
+	if err := m.checkLogLevel(ctx, next); err != nil {
+		return err
+	}
+	var l slog.Level
+	l.UnmarshalText([]byte(next.LogLevel))
 	m.Level.Set(l)
 	m.Config.LogLevel = next.LogLevel
 	return nil
+}
+
+// checkHashPolicy refuses what reloadHashPolicy would, changing nothing.
+func (m *Main) checkHashPolicy(ctx context.Context, next *ServeConfig) error {
+	if err := next.Hash.Validate(); err != nil {
+		return fmt.Errorf("bad password-hash parameters: %w", err)
+	}
+	_, _, err := checkPolicy(ctx, m.accounts.db, next.Hash, next.LowerHashPolicy)
+	return err
 }
 
 // reloadHashPolicy makes next's hash policy the one new hashes use,
@@ -270,28 +326,26 @@ func (m *Main) recordReload(ctx context.Context, status int, reason string) {
 	}
 }
 
-// reloadCertificate reads the TLS certificate and key again (--tls-cert
-// and --tls-key, or the self-signed pair in the data folder) and serves
-// them to the next handshakes; sessions already open keep theirs. It
-// reports whether the certificate changed.
-func (m *Main) reloadCertificate(next ServeConfig) (bool, error) {
-	var id *tlsconf.Identity
-	var err error
+// loadCertificate reads the TLS certificate and key again (--tls-cert
+// and --tls-key, or the self-signed pair in the data folder).
+func (m *Main) loadCertificate(next ServeConfig) (*tlsconf.Identity, error) {
 	if next.TLSCert != "" {
-		id, err = tlsconf.LoadFiles(next.TLSCert, next.TLSKey)
-	} else {
-		id, err = tlsconf.LoadOrCreate(filepath.Join(m.Config.DataDir, "tls"))
+		return tlsconf.LoadFiles(next.TLSCert, next.TLSKey)
 	}
-	if err != nil {
-		return false, err
-	}
+	return tlsconf.LoadOrCreate(filepath.Join(m.Config.DataDir, "tls"))
+}
+
+// useCertificate serves id, loaded by loadCertificate, to the next
+// handshakes; sessions already open keep theirs. It reports whether the
+// certificate changed.
+func (m *Main) useCertificate(id *tlsconf.Identity, next ServeConfig) bool {
 	if id.Fingerprint == m.identity.Fingerprint {
-		return false, nil
+		return false
 	}
 	m.cert.Store(&id.Certificate)
 	m.identity = id
 	m.Config.TLSCert, m.Config.TLSKey = next.TLSCert, next.TLSKey
-	return true, nil
+	return true
 }
 
 // tlsConfig is the native protocol's TLS configuration: the identity's,

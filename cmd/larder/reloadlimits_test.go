@@ -38,6 +38,7 @@ type reloadProcess struct {
 	*larderProcess
 	conf, data string
 	reloads    int // SIGHUPs whose reload has been logged
+	refusals   int // SIGHUPs whose refusal has been logged
 }
 
 func startReloadProcess(t *testing.T, settings string) *reloadProcess {
@@ -55,16 +56,31 @@ func startReloadProcess(t *testing.T, settings string) *reloadProcess {
 // reload's log line, which it returns.
 func (rp *reloadProcess) reload(t *testing.T, settings string) string {
 	t.Helper()
+	rp.reloads++
+	return rp.hangUp(t, settings, `SIGHUP: configuration reloaded`, rp.reloads)
+}
+
+// refuse is reload of settings that the server refuses: it returns the
+// refusal's log line.
+func (rp *reloadProcess) refuse(t *testing.T, settings string) string {
+	t.Helper()
+	rp.refusals++
+	return rp.hangUp(t, settings, `SIGHUP: the configuration was not applied`, rp.refusals)
+}
+
+// hangUp writes settings, sends SIGHUP and waits for the n-th log line
+// that holds logged.
+func (rp *reloadProcess) hangUp(t *testing.T, settings, logged string, n int) string {
+	t.Helper()
 	rp.write(t, settings)
 	must(t, rp.cmd.Process.Signal(syscall.SIGHUP))
-	rp.reloads++
-	logged := regexp.MustCompile(`(?m)^.*SIGHUP: configuration reloaded.*$`)
+	line := regexp.MustCompile(`(?m)^.*` + regexp.QuoteMeta(logged) + `.*$`)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if lines := logged.FindAllString(rp.stderr.String(), -1); len(lines) >= rp.reloads {
-			return lines[rp.reloads-1]
+		if lines := line.FindAllString(rp.stderr.String(), -1); len(lines) >= n {
+			return lines[n-1]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("reload %d not logged in ten seconds:\n%s", rp.reloads, rp.stderr)
+			t.Fatalf("%q not logged a %d. time in ten seconds:\n%s", logged, n, rp.stderr)
 		}
 	}
 }
@@ -137,7 +153,7 @@ func reloadConfig(top string, memory int) string {
 // session already open takes the new idle timeout from its next request;
 // new hashes follow the new policy, which the admin commands reading the
 // same file see; a policy lowered without hash-lower-policy is refused
-// and the running one kept.
+// with every other change of that edit, and the running ones kept.
 func TestServeProcessReloadsLimits(t *testing.T) {
 	rp := startReloadProcess(t, reloadConfig("log-level = \"info\"\n", 64))
 	rp.put(t, "f.txt", []byte("served"))
@@ -222,19 +238,29 @@ func TestServeProcessReloadsLimits(t *testing.T) {
 		t.Errorf("no account hashed by the reloaded policy m=128: %s", b)
 	}
 
-	// A lower policy without hash-lower-policy is refused; the running
-	// one stays, and a request timeout changed beside it applies.
-	line = rp.reload(t, reloadConfig("request-timeout = \"1s\"\n", 64))
-	if !strings.Contains(line, "request-timeout") {
-		t.Errorf("the reload's log line does not say request-timeout was applied:\n%s", line)
-	}
-	if !strings.Contains(rp.stderr.String(), "is weaker than argon2id m=128") {
-		t.Errorf("the lowered policy's refusal is not logged:\n%s", rp.stderr)
+	// A lower policy without hash-lower-policy is refused, and with it
+	// the whole edit: a request timeout changed beside it waits too.
+	line = rp.refuse(t, reloadConfig("request-timeout = \"1s\"\n", 64))
+	if !strings.Contains(line, "is weaker than argon2id m=128") {
+		t.Errorf("the refusal's log line does not say why:\n%s", line)
 	}
 	if h := hashes("--hash-memory", "128"); h["policy"] != "m=128,t=1,p=1" {
 		t.Errorf("policy after a refused lowering: %v, want m=128,t=1,p=1 kept", h["policy"])
 	}
-	c, _ := halfRequest(t, rp.addr, "alice", sig, "f.txt")
+	c, rest := halfRequest(t, rp.addr, "alice", sig, "f.txt")
+	time.Sleep(1500 * time.Millisecond)
+	_, err = c.Write(rest)
+	must(t, err)
+	if r := readReply(t, c); r.status != course.StatusOK {
+		t.Errorf("a request finished 1.5 s after it began: %v %q; the refused reload's request-timeout 1s applied?", r.status, r.payload)
+	}
+	c.Close()
+	// The edit set right, all of it applies.
+	line = rp.reload(t, reloadConfig("request-timeout = \"1s\"\n", 128))
+	if !strings.Contains(line, "request-timeout") {
+		t.Errorf("the reload's log line does not say request-timeout was applied:\n%s", line)
+	}
+	c, _ = halfRequest(t, rp.addr, "alice", sig, "f.txt")
 	if r := readReply(t, c); r.status != course.StatusMalformed || !strings.Contains(string(r.payload), "within 1s") {
 		t.Errorf("a request not sent whole under the reloaded request-timeout 1s: %v %q", r.status, r.payload)
 	}
