@@ -333,6 +333,8 @@ func (b *Backend) listParts(key, uploadID string) ([]types.Part, error) {
 	return parts, err
 }
 
+var _ files.PartHasher = (*part)(nil)
+
 func (pt *part) ID() string    { return pt.id }
 func (pt *part) Offset() int64 { return pt.queued + int64(len(pt.buf)) }
 
@@ -353,6 +355,17 @@ func (pt *part) HashPrefix(h hash.Hash) error {
 		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot resume the upload", Err: err}
 	}
 	return nil
+}
+
+// SHA256 returns the SHA-256 of the parts sent, kept for the checkpoint
+// at the end of each: after Sync, the whole content's.
+func (pt *part) SHA256() ([32]byte, error) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.sent != pt.Offset() {
+		return [32]byte{}, larder.Errorf(larder.EINTERNAL, "s3: the SHA-256 of an upload of %d bytes asked for with %d sent", pt.Offset(), pt.sent)
+	}
+	return [32]byte(pt.sum.Sum(nil)), nil
 }
 
 // Write takes verified bytes, sending each part as it fills.
