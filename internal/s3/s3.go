@@ -13,6 +13,7 @@
 //	PREFIX spaces/ID/PATH/            a folder (an empty marker object)
 //	PREFIX uploads/ID/HASH-SIZE       the checkpoint of an unfinished upload
 //	PREFIX moves/ID/HASH              a rename in progress
+//	PREFIX servers/NAME               the running server called NAME (Claim)
 //
 // A user's path is checked (no empty, "." or ".." element) before it is
 // appended to its area's prefix, and an account's ID is a number followed
@@ -23,13 +24,14 @@
 // # Uploads
 //
 // An upload is an S3 multipart upload at its target's key, created with
-// SHA-256 checksums: each part is sent with its SHA-256, which the store
-// checks, and the object appears only when CompleteMultipartUpload puts
+// CRC32C or SHA-256 checksums (see Checksum): each part is sent with its
+// checksum, which the store checks, and the object appears only when CompleteMultipartUpload puts
 // the parts together (with If-None-Match: * unless it may replace a file,
 // so of two servers writing one path, one wins and the other gets a
 // conflict). The store cannot give back the parts of an unfinished upload,
 // so after each part a checkpoint object keeps the parts sent, their
-// checksums and the SHA-256 state of the bytes so far: a resume, on any
+// checksums and the SHA-256 state of the bytes so far (which is also the
+// file's SHA-256 the service checks: files.PartHasher): a resume, on any
 // server, continues from the checkpoint once ListParts confirms its
 // parts. The checkpoint names the server writing the upload, and is
 // rewritten every heartbeat, so that another server neither cancels nor
