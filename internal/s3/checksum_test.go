@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -118,11 +119,16 @@ func listed(c Checksum, p types.Part) *string {
 // TestResumeOtherChecksum: an upload keeps the checksum it was started
 // with (the store fixes it when the multipart upload is created): a
 // server that would choose another resumes it with the upload's, and it
-// completes, with the bytes.
+// completes, with the bytes. A checkpoint of a server before CRC32C,
+// which names no checksum, is of SHA-256 parts.
 func TestResumeOtherChecksum(t *testing.T) {
-	for _, tc := range []struct{ first, then Checksum }{
-		{ChecksumCRC32C, ChecksumSHA256},
-		{ChecksumSHA256, ChecksumCRC32C},
+	for _, tc := range []struct {
+		first, then Checksum
+		old         bool // the checkpoint names no checksum
+	}{
+		{ChecksumCRC32C, ChecksumSHA256, false},
+		{ChecksumSHA256, ChecksumCRC32C, false},
+		{ChecksumSHA256, ChecksumCRC32C, true},
 	} {
 		cfg := testConfig(t)
 		cfg.Checksum = tc.first
@@ -136,6 +142,19 @@ func TestResumeOtherChecksum(t *testing.T) {
 		_, err = pt.Write(data[:MinPartSize+1])
 		must(t, err)
 		must(t, pt.Close())
+		if tc.old {
+			key := a1.(*area).uploads + pt.ID()
+			body, err := one.get(key)
+			must(t, err)
+			var cp map[string]any
+			must(t, json.Unmarshal(body, &cp))
+			if cp["checksum"] != string(tc.first) {
+				t.Fatalf("the checkpoint names the checksum %v, want %s", cp["checksum"], tc.first)
+			}
+			delete(cp, "checksum")
+			body, _ = json.Marshal(cp)
+			must(t, one.put(key, body, false))
+		}
 		a2, _ := two.Area("#1")
 		pt, err = a2.StartUpload("f", int64(len(data)), true)
 		must(t, err)
