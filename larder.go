@@ -227,11 +227,17 @@ func ValidateNewUsername(name string) error {
 // points, and separators other than U+0020: each makes a name read as something
 // else, on a screen or in a log. what names it in the message ("username",
 // "file name"). The error has code EINVALID; its message quotes name with
-// such characters escaped. name must be valid UTF-8.
+// such characters escaped. A name that is not valid UTF-8 is refused, and
+// so is U+FFFD, which stands for bytes that are not.
 func ValidateNewName(what, name string) error {
+	if !utf8.ValidString(name) {
+		return Errorf(EINVALID, "%s %+q is not valid UTF-8: new names must be text", what, name)
+	}
 	for _, r := range name {
 		ignorable := unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
-		if !ignorable && (r == ' ' || unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)) {
+		// U+FFFD is a symbol, but stands for bytes that were not text
+		// (a store lists a key that is not UTF-8 with it).
+		if !ignorable && r != utf8.RuneError && (r == ' ' || unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)) {
 			continue
 		}
 		var kind string
@@ -245,7 +251,7 @@ func ValidateNewName(what, name string) error {
 		case unicode.Is(unicode.Co, r):
 			kind = "a private-use character"
 		case unicode.Is(unicode.Cs, r), r == utf8.RuneError:
-			kind = "not a character"
+			kind = "not a character (U+FFFD stands for bytes that are not text)"
 		case unicode.Is(unicode.Zs, r):
 			kind = "a space other than U+0020"
 		case unicode.In(r, unicode.Zl, unicode.Zp):

@@ -103,6 +103,10 @@ func TestValidateNewName(t *testing.T) {
 		{"a\u034fb", "U+034F"},             // combining grapheme joiner
 		{"\u2764\ufe0f.png", ""},           // a variation selector, as emoji use it
 		{"\U0001f600\u200d.png", "U+200D"}, // zero-width joiner
+		{"a\xffb", "not valid UTF-8"},
+		{"\xc3", "not valid UTF-8"},
+		{"\xed\xa0\x80", "not valid UTF-8"}, // a surrogate, encoded
+		{"a\ufffdb", "U+FFFD"},              // what a store lists a key that is not UTF-8 as
 	}
 	for _, tt := range tests {
 		err := larder.ValidateNewName("name", tt.name)

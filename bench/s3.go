@@ -41,11 +41,12 @@ type s3Config struct {
 	rpsClients  int
 	rpsDuration time.Duration
 	users       int
+	sha256      bool // also larder on S3 with checksum=sha256
 }
 
 func newS3Config() scenarioConfig {
 	return &s3Config{size: 1 << 30, rounds: 3, timeout: 5 * time.Minute, settle: 2 * time.Second,
-		rpsClients: 16, rpsDuration: 5 * time.Second, users: 16}
+		rpsClients: 16, rpsDuration: 5 * time.Second, users: 16, sha256: true}
 }
 
 func (c *s3Config) register(fs *flag.FlagSet) {
@@ -57,6 +58,7 @@ func (c *s3Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.rpsClients, "rps-clients", c.rpsClients, "concurrent clients of the small requests")
 	fs.DurationVar(&c.rpsDuration, "rps-duration", c.rpsDuration, "duration of each measurement of small requests")
 	fs.IntVar(&c.users, "users", c.users, "accounts of the small requests; client i sends as account i mod users")
+	fs.BoolVar(&c.sha256, "sha256", c.sha256, "also run larder on S3 with checksum=sha256, the parts' checksum over http:// to another host (the loopback's default is CRC32C)")
 }
 
 func (c *s3Config) quick() {
@@ -186,13 +188,26 @@ func (c *s3Config) run(env *Env) (results, error) {
 	if err != nil {
 		return nil, err
 	}
+	larders := []*lnpLarder{local, onS3}
+	var sha *lnpLarder // larder on S3 with checksum=sha256, if asked for
+	if c.sha256 {
+		data, err := env.mkdir("larder-data-sha256")
+		if err != nil {
+			return nil, err
+		}
+		storage := fmt.Sprintf("s3://%s/larder-sha256?endpoint=http://%s&region=us-east-1&path-style=true&checksum=sha256", s3Bucket, gw.Addr)
+		if sha, err = env.startLNPLarderEnv(creds, "", data, false, c.timeout, "--storage", storage); err != nil {
+			return nil, err
+		}
+		larders = append(larders, sha)
+	}
 	acct := newAccount(0)
 	accts := newAccounts(c.users)
 	jobs := make([]loadJob, len(accts))
 	for i, a := range accts {
 		jobs[i] = loadJob{req: a.request(sf.Path), f: sf}
 	}
-	for _, ln := range []*lnpLarder{local, onS3} {
+	for _, ln := range larders {
 		if err := newClient(ln.proc.Addr, c.timeout).registerAll(env.ctx, accts); err != nil {
 			return nil, err
 		}
@@ -200,10 +215,13 @@ func (c *s3Config) run(env *Env) (results, error) {
 	}
 
 	xfers := []*s3Xfer{}
-	for _, ln := range []*lnpLarder{local, onS3} {
+	for _, ln := range larders {
 		name := "larder, local disk"
-		if ln == onS3 {
+		switch ln {
+		case onS3:
 			name = "larder, S3 (versitygw)"
+		case sha:
+			name = s3SHA256Name
 		}
 		up, down := ln.spaceXfers(f, src, work)
 		xfers = append(xfers, &s3Xfer{name: name, x: up}, &s3Xfer{name: name, x: down})
@@ -267,7 +285,9 @@ func (c *s3Config) run(env *Env) (results, error) {
 			env.progress("round %d/%d %-32s %7.0f req/s  p99 %s ms  failed %d", r+1, c.rounds, t.name, lr.rate(), ms(lr.lat.p99), lr.failed)
 		}
 	}
-	res.logs = []string{serverLogNote(local.proc), serverLogNote(onS3.proc)}
+	for _, ln := range larders {
+		res.logs = append(res.logs, serverLogNote(ln.proc))
+	}
 	return res, nil
 }
 
@@ -396,8 +416,10 @@ func plainXfers(cl *awss3.Client, gw *Process, f fileSpec, src, work string) (up
 	return up, down
 }
 
-// The plain client's transfers, by name.
+// The plain client's transfers, and larder's on S3 with SHA-256 parts, by
+// name.
 const (
+	s3SHA256Name   = "larder, S3, checksum=sha256"
 	plainName      = "plain S3 client (aws-sdk-go-v2)"
 	plainMultipart = "plain S3 client, multipart"
 )
@@ -519,7 +541,7 @@ func (r *s3Results) tables() []*report.Table {
 			pct(median(perRound(x.samples, func(s s3Sample) float64 { return s.other }))))
 	}
 	tbl.Note("After one untimed pass over every transfer, %d rounds, each running every transfer in the order of the table (each download reads what the upload before it wrote), then the small requests below; medians across rounds; a ratio is the median of the per-round ratios (per round in brackets).", r.c.rounds)
-	tbl.Note("larder: plaintext LNP/1 (`--insecure-plaintext-native`) on both, so that what differs is where the files live; the client is client.Session in the bench's process (its CPU is the bench's). Upload: Put of upload.bin to the user's space, every 1 MiB block's SHA-256 and the whole file's checked by the server, which answers once the file is in place (local disk: written, fsync'd, renamed; S3: a multipart upload of 8 MiB parts with their SHA-256, two in flight, completed). Download: GetFile of that file, every block checked by the client, written and fsync'd (S3: a GET of the first 4 MiB, then the rest streamed by one ranged GET per 256 MiB, 4 MiB read ahead). After each download the bench checks its SHA-256 and deletes the file through larder.")
+	tbl.Note("larder: plaintext LNP/1 (`--insecure-plaintext-native`) on both, so that what differs is where the files live; the client is client.Session in the bench's process (its CPU is the bench's). Upload: Put of upload.bin to the user's space, every 1 MiB block's SHA-256 and the whole file's checked by the server, which answers once the file is in place (local disk: written, fsync'd, renamed; S3: a multipart upload of 8 MiB parts with their checksum, CRC32C, the default to a store on the loopback, or, in the row “checksum=sha256”, SHA-256, two in flight, completed). Download: GetFile of that file, every block checked by the client, written and fsync'd (S3: a GET of the first 4 MiB, then the rest streamed by one ranged GET per 256 MiB, 4 MiB read ahead). After each download the bench checks its SHA-256 and deletes the file through larder.")
 	tbl.Note("Plain S3 client: aws-sdk-go-v2 in the bench, the lightest requests it makes (no checksum, UNSIGNED-PAYLOAD), one PutObject of the whole file from disk (and, in the row “multipart”, a multipart upload of 8 MiB parts, two in flight, checked by its size), and one GetObject written to a file and fsync'd; nothing checked in the transfer; the bench checks the download's SHA-256 after, untimed. This is the store's own speed: the ceiling of larder on it.")
 	tbl.Note("versitygw %s, posix backend on this machine's disk, on 127.0.0.1 (HTTP, path-style). store CPU: versitygw's user+system time (/proc/PID/stat); for the plain client it is the server's. Client, server, store and the other processes of this shared machine share its 2 cores: larder on S3 runs three busy processes where the plain client runs two.", versitygwVersion(r.c.versitygw))
 	for _, dir := range []string{"upload", "download"} {

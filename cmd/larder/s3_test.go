@@ -451,3 +451,35 @@ func listKeys(t *testing.T, storage, prefix string) []string {
 	}
 	return keys
 }
+
+// TestCopiedDataFolder: a second server whose data folder is a copy of a
+// running one's (the same server-id) is refused at start, saying why and
+// what to do, rather than replay the first one's changes as its own;
+// once the first has stopped, the copy starts (it takes over the name),
+// and a server killed starts again at once.
+func TestCopiedDataFolder(t *testing.T) {
+	storage := testStorage(t)
+	db := pgtest.URL(t)
+	pepper := filepath.Join(t.TempDir(), "pepper")
+	data, copied := t.TempDir(), t.TempDir()
+	a, err := startStorageServer(t, "--storage", storage, "--db", db, "--pepper-file", pepper, "--data", data)
+	must(t, err)
+	id, err := os.ReadFile(filepath.Join(data, serverIDFile))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(copied, serverIDFile), id, 0o600))
+	_, err = startStorageServer(t, "--storage", storage, "--db", db, "--pepper-file", pepper, "--data", copied)
+	if err == nil || !strings.Contains(err.Error(), "another server runs under this server's name") || !strings.Contains(err.Error(), "a data folder of its own") {
+		t.Fatalf("a second server on a copy of a running one's data folder: %v; want it refused, saying the folder was copied", err)
+	}
+	must(t, a.stop())
+	b, err := startStorageServer(t, "--storage", storage, "--db", db, "--pepper-file", pepper, "--data", copied)
+	if err != nil {
+		t.Fatalf("the copy, once the first server stopped: %v", err)
+	}
+	// Killed, and started again at once on its folder: its claim is of
+	// a process of this host that is gone.
+	b.kill()
+	if _, err := startStorageServer(t, "--storage", storage, "--db", db, "--pepper-file", pepper, "--data", copied); err != nil {
+		t.Errorf("a server started again after it was killed: %v", err)
+	}
+}

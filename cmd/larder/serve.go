@@ -407,6 +407,7 @@ type Main struct {
 	audit    *auditTrail // nil with --audit-sink off
 	spaces   *disk.Spaces
 	bucket   *s3.Backend                     // with --storage s3://…; then spaces and files are nil
+	unclaim  func()                          // lets go of this server's name on the bucket
 	lnpLn    net.Listener                    // nil with --native-listen off
 	throttle *auth.Throttle                  // the logins', which a reload changes
 	identity *tlsconf.Identity               // nil in plaintext
@@ -767,6 +768,9 @@ func (m *Main) Close() error {
 	if m.spaces != nil {
 		errs = append(errs, m.spaces.Close())
 	}
+	if m.unclaim != nil {
+		m.unclaim()
+	}
 	if m.stopPeppers != nil {
 		close(m.stopPeppers)
 		<-m.peppersDone
@@ -811,9 +815,15 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 		fc.Backend = files.NewLocal(m.files, m.spaces)
 		// Uploads on a bucket take no space of this machine's disks.
 		fc.Reserve = disk.NewReserve(cfg.MinFree, filepath.Join(cfg.DataDir, "spaces"), cfg.reservedDirs()...)
-	} else if fc.Owner, err = serverID(cfg.DataDir); err != nil {
-		// Servers sharing a bucket each replay their own changes.
-		return fmt.Errorf("users' files: this server's name: %w", err)
+	} else {
+		// Servers sharing a bucket each replay their own changes: a
+		// name is one server's only while it runs.
+		if fc.Owner, err = serverID(cfg.DataDir); err != nil {
+			return fmt.Errorf("users' files: this server's name: %w", err)
+		}
+		if m.unclaim, err = m.bucket.Claim(fc.Owner); err != nil {
+			return fmt.Errorf("users' files: %w", err)
+		}
 	}
 	svc, err := files.New(fc)
 	if err != nil {

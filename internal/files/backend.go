@@ -125,6 +125,19 @@ type Part interface {
 	Close() error
 }
 
+// PartHasher is a Part that hashes what it holds itself, as a store's
+// part does to keep, at the end of each of its parts, the state a resume
+// on another server takes up: the upload takes the content's SHA-256 from
+// it rather than hash every byte a second time. A disk's part is read
+// back for a resume (HashPrefix), so the upload hashes the bytes as they
+// come, beside the writes.
+type PartHasher interface {
+	Part
+	// SHA256 returns the SHA-256 of the content, the bytes a resumed
+	// part held included. It is known once Sync has succeeded.
+	SHA256() ([32]byte, error)
+}
+
 // PartInfo is an unfinished upload.
 type PartInfo struct {
 	ID       string

@@ -98,12 +98,23 @@ func put(ctx context.Context, sp *Space, p string, data []byte, overwrite bool) 
 		return err
 	}
 	defer u.Close()
+	if err := write(u, data); err != nil {
+		return err
+	}
+	_, err = u.Commit(ctx, sha256.Sum256(data), nil, 0, nil)
+	return err
+}
+
+// write writes data to u as the receiver does: to the part, and to the
+// upload's hash unless the part hashes it.
+func write(u *Upload, data []byte) error {
 	if _, err := u.Write(data); err != nil {
 		return err
 	}
-	u.Hash.Write(data)
-	_, err = u.Commit(ctx, sha256.Sum256(data), nil, 0, nil)
-	return err
+	if u.Hash != nil {
+		u.Hash.Write(data)
+	}
+	return nil
 }
 
 // disagreement returns how the records of space #1 differ from its files

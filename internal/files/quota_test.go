@@ -98,10 +98,9 @@ func testAccountQuota(t *testing.T, w *crashWorld, open accountStores) {
 	must(t, err)
 	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{Bytes: 400, SetBytes: true}))
 	b := data(500)
-	if _, err := u.Write(b); err != nil {
+	if err := write(u, b); err != nil {
 		t.Fatal(err)
 	}
-	u.Hash.Write(b)
 	_, err = u.Commit(ctx, sha256.Sum256(b), nil, 0, nil)
 	checkCode(t, "a commit after the quota was lowered below it", err, larder.EQUOTA)
 	u.Close()

@@ -207,7 +207,9 @@ type Upload struct {
 	Size   int64 // announced
 	Start  int64 // where this session started: what an earlier one left
 	// Hash is the SHA-256 state of the whole content, the bytes before
-	// Start included: the receiver writes each verified byte to it too.
+	// Start included: the receiver writes each verified byte to it too,
+	// in order. It is nil when the backend's part hashes the content
+	// itself (PartHasher): then there is nothing to write it to.
 	Hash hash.Hash
 	// Modified, if set before Commit, is the file's modification time as
 	// the client gives it (CheckModTime), kept instead of the commit's.
@@ -260,7 +262,10 @@ func (sp *Space) StartUpload(ctx context.Context, p string, size int64, resume, 
 		return nil, err
 	}
 	sp.area.CancelUploads(p)
-	u := &Upload{sp: sp, part: part, overwrite: overwrite, ID: part.ID(), Target: p, Size: size, Start: part.Offset(), Hash: sha256.New()}
+	u := &Upload{sp: sp, part: part, overwrite: overwrite, ID: part.ID(), Target: p, Size: size, Start: part.Offset()}
+	if _, ok := part.(PartHasher); !ok {
+		u.Hash = sha256.New()
+	}
 	if err := sp.checkQuota(ctx, u, replaced); err != nil {
 		u.abandon()
 		return nil, err
@@ -269,7 +274,7 @@ func (sp *Space) StartUpload(ctx context.Context, p string, size int64, resume, 
 		u.abandon()
 		return nil, err
 	}
-	if u.Start > 0 {
+	if u.Start > 0 && u.Hash != nil {
 		if err := part.HashPrefix(u.Hash); err != nil {
 			u.Close()
 			return nil, err
@@ -375,12 +380,21 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 			return Info{}, err
 		}
 	}
-	if got := [32]byte(u.Hash.Sum(nil)); got != sum {
-		u.Discard() // what was received is not that file: nothing to resume
-		return Info{}, larder.Errorf(larder.EINTEGRITY,
-			"the file's SHA-256 does not match: %d bytes received (%d before this session), nothing kept", u.Size, u.Start)
+	hp, hashes := u.part.(PartHasher)
+	if !hashes {
+		if got := [32]byte(u.Hash.Sum(nil)); got != sum {
+			return Info{}, u.mismatch()
+		}
 	}
 	part, err := u.part.Sync()
+	if err == nil && hashes {
+		// Known once the part holds every byte; a Sync that failed
+		// keeps the part for a resume, as the disk's does.
+		var got [32]byte
+		if got, err = hp.SHA256(); err == nil && got != sum {
+			return Info{}, u.mismatch()
+		}
+	}
 	if err == nil && check != nil {
 		err = check(ctx)
 	}
@@ -463,6 +477,14 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		s.PutBlockSums(ctx, &larder.BlockSums{SHA256: sum, Size: u.Size, BlockSize: blockSize, Sums: sums})
 	}
 	return placed, nil
+}
+
+// mismatch discards an upload whose content is not the file the client
+// announced, and returns the error that says so.
+func (u *Upload) mismatch() error {
+	u.Discard() // what was received is not that file: nothing to resume
+	return larder.Errorf(larder.EINTEGRITY,
+		"the file's SHA-256 does not match: %d bytes received (%d before this session), nothing kept", u.Size, u.Start)
 }
 
 // RemoveStaleUploads removes the parts of uploads last written before

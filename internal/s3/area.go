@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/disk"
@@ -547,7 +548,7 @@ func (a *area) copyObject(src, dst string, size int64, etag *string) error {
 		defer cancel()
 		b.client.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: &dst, UploadId: up.UploadId})
 	}
-	var done []completed
+	var done []types.CompletedPart
 	chunk := b.copyPartSize
 	for off, n := int64(0), int32(1); off < size; off, n = off+chunk, n+1 {
 		end := min(off+chunk, size) - 1
@@ -561,7 +562,7 @@ func (a *area) copyObject(src, dst string, size int64, etag *string) error {
 			abort()
 			return err
 		}
-		done = append(done, completed{n: n, etag: out.CopyPartResult.ETag})
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.CopyPartResult.ETag})
 	}
 	if err := b.complete(dst, aws.ToString(up.UploadId), done, false, time.Now().Add(b.completeTimeout(size))); err != nil {
 		abort()

@@ -16,30 +16,34 @@ import (
 const benchSize = 128 << 20
 
 // BenchmarkUpload times an upload through the backend (its parts, their
-// checksums and the checkpoints), with the default part size, against
-// BenchmarkPutObject, the plain client's single PUT of the same bytes to
-// the same store: the ceiling.
+// checksums and the checkpoints), with the default part size and each
+// checksum, against BenchmarkPutObject, the plain client's single PUT of
+// the same bytes to the same store: the ceiling.
 func BenchmarkUpload(b *testing.B) {
-	cfg := testConfig(b)
-	cfg.PartSize = 0
-	be := testBackend(b, cfg)
-	a, _ := be.Area("#1")
-	data := make([]byte, benchSize)
-	rand.Read(data)
-	b.SetBytes(benchSize)
-	defer reportCPU(b)()
-	for b.Loop() {
-		pt, err := a.StartUpload("f", benchSize, false)
-		must(b, err)
-		for off := 0; off < len(data); off += 1 << 20 {
-			_, err = pt.Write(data[off : off+1<<20])
-			must(b, err)
-		}
-		_, err = pt.Sync()
-		must(b, err)
-		_, err = pt.Place(true)
-		must(b, err)
-		must(b, pt.Close())
+	for _, c := range []Checksum{ChecksumSHA256, ChecksumCRC32C} {
+		b.Run("checksum="+string(c), func(b *testing.B) {
+			cfg := testConfig(b)
+			cfg.PartSize, cfg.Checksum = 0, c
+			be := testBackend(b, cfg)
+			a, _ := be.Area("#1")
+			data := make([]byte, benchSize)
+			rand.Read(data)
+			b.SetBytes(benchSize)
+			defer reportCPU(b)()
+			for b.Loop() {
+				pt, err := a.StartUpload("f", benchSize, false)
+				must(b, err)
+				for off := 0; off < len(data); off += 1 << 20 {
+					_, err = pt.Write(data[off : off+1<<20])
+					must(b, err)
+				}
+				_, err = pt.Sync()
+				must(b, err)
+				_, err = pt.Place(true)
+				must(b, err)
+				must(b, pt.Close())
+			}
+		})
 	}
 }
 

@@ -150,11 +150,18 @@ func (f *flipBody) Read(p []byte) (int, error) {
 }
 
 // TestPartUnsignedButChecked: a part is sent with UNSIGNED-PAYLOAD (the
-// store need not hash it a second time) and its SHA-256 in a signed
-// header, which the store checks: a part changed on the way is refused,
-// and the upload fails rather than store it.
+// store need not hash it a second time) and its checksum, of either
+// kind, in a signed header, which the store checks: a part changed on
+// the way is refused, and the upload fails rather than store it.
 func TestPartUnsignedButChecked(t *testing.T) {
+	for _, c := range []Checksum{ChecksumSHA256, ChecksumCRC32C} {
+		t.Run(string(c), func(t *testing.T) { testPartUnsignedButChecked(t, c) })
+	}
+}
+
+func testPartUnsignedButChecked(t *testing.T, c Checksum) {
 	cfg := testConfig(t)
+	cfg.Checksum = c
 	target, err := url.Parse(cfg.Endpoint)
 	must(t, err)
 	var mu sync.Mutex
@@ -166,7 +173,7 @@ func TestPartUnsignedButChecked(t *testing.T) {
 		direct(r)
 		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") != "" {
 			mu.Lock()
-			payloads = append(payloads, r.Header.Get("X-Amz-Content-Sha256")+" "+r.Header.Get("X-Amz-Checksum-Sha256"))
+			payloads = append(payloads, r.Header.Get("X-Amz-Content-Sha256")+" "+r.Header.Get("X-Amz-Checksum-"+string(c))+" "+r.Header.Get("Authorization"))
 			mu.Unlock()
 			if flip.Load() {
 				r.Body = &flipBody{ReadCloser: r.Body}
@@ -197,8 +204,10 @@ func TestPartUnsignedButChecked(t *testing.T) {
 	must(t, upload())
 	mu.Lock()
 	for _, p := range payloads {
-		if h, sum, _ := strings.Cut(p, " "); h != "UNSIGNED-PAYLOAD" || sum == "" {
-			t.Errorf("a part's X-Amz-Content-Sha256 and checksum: %q, %q; want UNSIGNED-PAYLOAD and its SHA-256", h, sum)
+		h, rest, _ := strings.Cut(p, " ")
+		sum, auth, _ := strings.Cut(rest, " ")
+		if h != "UNSIGNED-PAYLOAD" || sum == "" || !strings.Contains(auth, "x-amz-checksum-"+string(c)) {
+			t.Errorf("a part's X-Amz-Content-Sha256, checksum and signature: %q, %q, %q; want UNSIGNED-PAYLOAD, its %s, signed", h, sum, auth, c)
 		}
 	}
 	mu.Unlock()

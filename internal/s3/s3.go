@@ -13,6 +13,7 @@
 //	PREFIX spaces/ID/PATH/            a folder (an empty marker object)
 //	PREFIX uploads/ID/HASH-SIZE       the checkpoint of an unfinished upload
 //	PREFIX moves/ID/HASH              a rename in progress
+//	PREFIX servers/NAME               the running server called NAME (Claim)
 //
 // A user's path is checked (no empty, "." or ".." element) before it is
 // appended to its area's prefix, and an account's ID is a number followed
@@ -23,13 +24,14 @@
 // # Uploads
 //
 // An upload is an S3 multipart upload at its target's key, created with
-// SHA-256 checksums: each part is sent with its SHA-256, which the store
-// checks, and the object appears only when CompleteMultipartUpload puts
+// CRC32C or SHA-256 checksums (see Checksum): each part is sent with its
+// checksum, which the store checks, and the object appears only when CompleteMultipartUpload puts
 // the parts together (with If-None-Match: * unless it may replace a file,
 // so of two servers writing one path, one wins and the other gets a
 // conflict). The store cannot give back the parts of an unfinished upload,
 // so after each part a checkpoint object keeps the parts sent, their
-// checksums and the SHA-256 state of the bytes so far: a resume, on any
+// checksums and the SHA-256 state of the bytes so far (which is also the
+// file's SHA-256 the service checks: files.PartHasher): a resume, on any
 // server, continues from the checkpoint once ListParts confirms its
 // parts. The checkpoint names the server writing the upload, and is
 // rewritten every heartbeat, so that another server neither cancels nor
@@ -122,11 +124,16 @@ type Config struct {
 	// holds its first bytes until read past, and ReadAhead rounded
 	// down to whole MiB (at least 1 MiB), and 1 MiB more, of chunks.
 	ReadAhead int64
+	// Checksum is how the store checks each part of an upload;
+	// ChecksumAuto (the zero value) is CRC32C over https:// or to the
+	// loopback, SHA-256 otherwise. CRC32C over http:// to another host
+	// is refused.
+	Checksum Checksum
 }
 
 // ParseURL reads a Config from s3://BUCKET/PREFIX?endpoint=URL&region=R&
-// path-style=true&timeout=30s. Credentials in it are refused: they would
-// show in ps.
+// path-style=true&timeout=30s&checksum=sha256. Credentials in it are
+// refused: they would show in ps.
 func ParseURL(s string) (Config, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -161,9 +168,14 @@ func ParseURL(s string) (Config, error) {
 			if cfg.Timeout, err = time.ParseDuration(v); err != nil || cfg.Timeout <= 0 {
 				return Config{}, fmt.Errorf("s3: timeout=%q: want a positive duration such as 30s", v)
 			}
+		case "checksum":
+			cfg.Checksum = Checksum(v)
 		default:
-			return Config{}, fmt.Errorf("s3: unknown parameter %q in the storage URL (known: endpoint, region, path-style, timeout)", k)
+			return Config{}, fmt.Errorf("s3: unknown parameter %q in the storage URL (known: endpoint, region, path-style, timeout, checksum)", k)
 		}
+	}
+	if _, err := cfg.Checksum.resolve(cfg.Endpoint); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -177,7 +189,8 @@ type Backend struct {
 	timeout   time.Duration
 	partSize  int64
 	readAhead int64
-	inFlight  int // parts of one upload sent at once
+	checksum  Checksum // of the uploads it starts: SHA-256 or CRC32C
+	inFlight  int      // parts of one upload sent at once
 	// maxCopy is the largest object copied in one request, and
 	// copyPartSize the parts of a larger one: maxCopy and copyPartSize
 	// but in tests.
@@ -225,6 +238,10 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3: no bucket")
 	}
+	sum, err := cfg.Checksum.resolve(cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
 	// Every request goes to one host: the SDK's default of 10 idle
 	// connections per host would close, and dial again, a connection of
 	// every request beyond ten at once (sessions' small reads, windows
@@ -255,6 +272,7 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 		timeout:      cfg.Timeout,
 		partSize:     cfg.PartSize,
 		readAhead:    cfg.ReadAhead,
+		checksum:     sum,
 		inFlight:     partsInFlight,
 		maxCopy:      maxCopy,
 		copyPartSize: copyPartSize,

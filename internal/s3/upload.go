@@ -1,12 +1,10 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -41,6 +39,9 @@ type checkpoint struct {
 	PartSize int64      `json:"part_size"`
 	Parts    []partDone `json:"parts"`
 	State    []byte     `json:"state"` // of a SHA-256 over the parts' bytes
+	// Checksum is the parts' (the multipart upload's, chosen when it
+	// was created); "" is ChecksumSHA256.
+	Checksum Checksum `json:"checksum,omitempty"`
 	// Writer is the instance of the server whose session writes the
 	// upload now, "" once it let go. It rewrites the checkpoint at least
 	// every heartbeat while it writes; a checkpoint older than
@@ -66,17 +67,13 @@ func (b *Backend) writing(cp *checkpoint, modified time.Time) bool {
 }
 
 type partDone struct {
-	N      int32  `json:"n"`
-	Size   int64  `json:"size"`
-	ETag   string `json:"etag"`
-	SHA256 string `json:"sha256"` // base64, as S3 says it
-}
-
-// completed is a part for CompleteMultipartUpload.
-type completed struct {
-	n      int32
-	etag   *string
-	sha256 *string
+	N    int32  `json:"n"`
+	Size int64  `json:"size"`
+	ETag string `json:"etag"`
+	// The part's checksum, the checkpoint's Checksum, base64 as S3
+	// says it.
+	SHA256 string `json:"sha256,omitempty"`
+	CRC32C string `json:"crc32c,omitempty"`
 }
 
 // partID returns the ID of the upload uploadID of size bytes: the name of
@@ -162,13 +159,13 @@ func (a *area) StartUpload(p string, size int64, resume bool) (files.Part, error
 	ctx, cancel := a.b.ctx()
 	defer cancel()
 	out, err := a.b.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{
-		Bucket: &a.b.bucket, Key: &k, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		Bucket: &a.b.bucket, Key: &k, ChecksumAlgorithm: algorithm(a.b.checksum),
 	})
 	if err != nil {
 		return nil, a.b.fail(err, "cannot start the upload")
 	}
 	pt := a.newPart(k)
-	pt.cp = checkpoint{Upload: aws.ToString(out.UploadId), Target: p, Size: size, PartSize: a.b.partSizeFor(size)}
+	pt.cp = checkpoint{Upload: aws.ToString(out.UploadId), Target: p, Size: size, PartSize: a.b.partSizeFor(size), Checksum: a.b.checksum}
 	pt.cp.State, _ = pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
 	pt.id = partID(pt.cp.Upload, size)
 	a.b.active.add(pt.cp.Upload)
@@ -293,7 +290,7 @@ func (pt *part) confirm() (bool, error) {
 	for i, d := range pt.cp.Parts {
 		p, ok := have[d.N]
 		if !ok || d.N != int32(i+1) || aws.ToInt64(p.Size) != d.Size || strings.Trim(aws.ToString(p.ETag), `"`) != strings.Trim(d.ETag, `"`) ||
-			p.ChecksumSHA256 != nil && *p.ChecksumSHA256 != d.SHA256 {
+			!d.confirms(pt.cp.Checksum, p) {
 			return false, nil
 		}
 		pt.sent += d.Size
@@ -333,6 +330,8 @@ func (b *Backend) listParts(key, uploadID string) ([]types.Part, error) {
 	return parts, err
 }
 
+var _ files.PartHasher = (*part)(nil)
+
 func (pt *part) ID() string    { return pt.id }
 func (pt *part) Offset() int64 { return pt.queued + int64(len(pt.buf)) }
 
@@ -353,6 +352,17 @@ func (pt *part) HashPrefix(h hash.Hash) error {
 		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot resume the upload", Err: err}
 	}
 	return nil
+}
+
+// SHA256 returns the SHA-256 of the parts sent, kept for the checkpoint
+// at the end of each: after Sync, the whole content's.
+func (pt *part) SHA256() ([32]byte, error) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.sent != pt.Offset() {
+		return [32]byte{}, larder.Errorf(larder.EINTERNAL, "s3: the SHA-256 of an upload of %d bytes asked for with %d sent", pt.Offset(), pt.sent)
+	}
+	return [32]byte(pt.sum.Sum(nil)), nil
 }
 
 // Write takes verified bytes, sending each part as it fills.
@@ -424,20 +434,15 @@ func (pt *part) wait() error {
 	return first
 }
 
-// flush sends buf as part n, with its SHA-256 for the store to check,
+// flush sends buf as part n, with its checksum for the store to check,
 // then, once prev, the part before it, is recorded, records it and
 // checkpoints. A part sent whose predecessor failed is not recorded:
 // the store holds it, and a resume sends it again.
 func (pt *part) flush(n int32, buf []byte, prev *flight) error {
 	b := pt.a.b
-	sum := sha256.Sum256(buf)
-	s64 := base64.StdEncoding.EncodeToString(sum[:])
+	in, d := b.partRequest(pt.key, pt.cp.Upload, pt.cp.Checksum, n, buf)
 	ctx, cancel := b.ctx()
-	out, err := b.client.UploadPart(ctx, &awss3.UploadPartInput{
-		Bucket: &b.bucket, Key: &pt.key, UploadId: &pt.cp.Upload, PartNumber: aws.Int32(n),
-		Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &s64,
-	}, unsignedPayload)
+	out, err := b.client.UploadPart(ctx, in, unsignedPayload)
 	cancel()
 	if prev != nil {
 		<-prev.done
@@ -452,7 +457,8 @@ func (pt *part) flush(n int32, buf []byte, prev *flight) error {
 	defer pt.mu.Unlock()
 	pt.sum.Write(buf)
 	pt.sent += int64(len(buf))
-	pt.cp.Parts = append(pt.cp.Parts, partDone{N: n, Size: int64(len(buf)), ETag: aws.ToString(out.ETag), SHA256: s64})
+	d.ETag = aws.ToString(out.ETag)
+	pt.cp.Parts = append(pt.cp.Parts, d)
 	st, err := pt.sum.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		return &larder.Error{Code: larder.EINTERNAL, Message: "cannot store the upload", Err: err}
@@ -468,8 +474,9 @@ func (pt *part) flush(n int32, buf []byte, prev *flight) error {
 // unsignedPayload signs a part's request without the SHA-256 of its
 // body (UNSIGNED-PAYLOAD), which the store would hash again to check the
 // signature (over http://; over https:// the SDK does so already): the
-// part's x-amz-checksum-sha256 is signed, and the store checks the body
-// against it, so the body is as protected, at one hash less on each side.
+// part's checksum header is signed, and the store checks the body
+// against it (see Checksum for what each protects from), at one hash
+// less on each side.
 func unsignedPayload(o *awss3.Options) {
 	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
@@ -547,9 +554,9 @@ func (pt *part) Place(overwrite bool) (files.Info, error) {
 		}
 	}
 	pt.end(false)
-	done := make([]completed, len(pt.cp.Parts))
+	done := make([]types.CompletedPart, len(pt.cp.Parts))
 	for i, d := range pt.cp.Parts {
-		done[i] = completed{n: d.N, etag: aws.String(d.ETag), sha256: aws.String(d.SHA256)}
+		done[i] = completedPart(pt.cp.Checksum, d)
 	}
 	deadline := time.Now().Add(a.b.completeTimeout(pt.sent))
 	if err := a.b.step("upload:complete"); err != nil {
@@ -628,11 +635,8 @@ func (b *Backend) awaitCompleted(key, etag string, deadline time.Time, err error
 
 // complete completes the multipart upload uploadID of key with parts, by
 // deadline; with exclusive, only if there is no object at key.
-func (b *Backend) complete(key, uploadID string, parts []completed, exclusive bool, deadline time.Time) error {
-	in := &awss3.CompleteMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID, MultipartUpload: &types.CompletedMultipartUpload{}}
-	for _, p := range parts {
-		in.MultipartUpload.Parts = append(in.MultipartUpload.Parts, types.CompletedPart{PartNumber: aws.Int32(p.n), ETag: p.etag, ChecksumSHA256: p.sha256})
-	}
+func (b *Backend) complete(key, uploadID string, parts []types.CompletedPart, exclusive bool, deadline time.Time) error {
+	in := &awss3.CompleteMultipartUploadInput{Bucket: &b.bucket, Key: &key, UploadId: &uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}
 	if exclusive {
 		in.IfNoneMatch = aws.String("*")
 	}

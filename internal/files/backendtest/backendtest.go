@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 		{"ActiveUploads", testActiveUploads},
 		{"StaleUploads", testStaleUploads},
 		{"VersionsApart", testVersionsApart},
+		{"NamesNotUTF8", testNamesNotUTF8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.f(t, h) })
@@ -608,5 +609,52 @@ func testVersionsApart(t *testing.T, h Harness) {
 		if st.Version != in.Version || st.Size != in.Size || !st.ModTime.Equal(in.ModTime) {
 			t.Errorf("%s: List says %+v, Stat %+v; want one version, size and time", in.Name, in, st)
 		}
+	}
+}
+
+// testNamesNotUTF8: no name that is not valid UTF-8 is ever made (a
+// store may list such a key with U+FFFD in its place, another key): an
+// upload, a folder and a rename to one are refused, and nothing is left.
+func testNamesNotUTF8(t *testing.T, h Harness) {
+	b, _ := h.New(t)
+	a := space(t, b, "#1")
+	must(t, a.Mkdir("d"))
+	pt, err := a.StartUpload("f", 1, false)
+	must(t, err)
+	_, err = pt.Write([]byte("x"))
+	must(t, err)
+	_, err = pt.Sync()
+	must(t, err)
+	_, err = pt.Place(false)
+	must(t, err)
+	for _, bad := range []string{"a\xffb", "d/\xc3", "\xed\xa0\x80"} {
+		if pt, err := a.StartUpload(bad, 1, false); err == nil {
+			pt.Discard()
+			t.Errorf("StartUpload(%q): no error", bad)
+		} else {
+			wantCode(t, "StartUpload of a name not UTF-8", err, larder.EINVALID)
+		}
+		wantCode(t, "Mkdir of a name not UTF-8", a.Mkdir(bad), larder.EINVALID)
+		wantCode(t, "Rename to a name not UTF-8", a.Rename("f", bad, false), larder.EINVALID)
+	}
+	l, err := a.List("")
+	must(t, err)
+	defer l.Close()
+	var names []string
+	for {
+		ins, err := l.Next(100)
+		for _, in := range ins {
+			names = append(names, in.Name)
+		}
+		if err != nil {
+			break
+		}
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"d", "f"}) {
+		t.Errorf("the space after names not UTF-8 were refused: %q; want d, f", names)
+	}
+	if ps, err := a.Parts(); err != nil || len(ps) != 0 {
+		t.Errorf("Parts after names not UTF-8 were refused: %+v, %v; want none", ps, err)
 	}
 }

@@ -1,0 +1,103 @@
+package s3
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/larderfs/larder"
+)
+
+// claim is what PREFIX/servers/NAME holds while a server of that name
+// runs: who it is, for the message that refuses another.
+type claim struct {
+	Instance string    `json:"instance"`
+	Host     string    `json:"host"`
+	PID      int       `json:"pid"`
+	Started  time.Time `json:"started"`
+}
+
+// Claim makes this process the one server called name on the bucket
+// while it runs, and returns the function that lets go of the name (at
+// shutdown). Servers sharing a bucket each replay their own journal, by
+// their names; two of one name (a data folder copied to a second
+// machine, with its server-id) would replay each other's changes while
+// they are made. So a name another process holds is refused: one whose
+// claim was rewritten within the last activeWindow (every heartbeat
+// while it runs), but for a process of this host that is gone (a server
+// restarted after a crash takes its name back at once). A claim not
+// rewritten for activeWindow is of a server that died, and is taken.
+func (b *Backend) Claim(name string) (release func(), err error) {
+	key := b.root + "servers/" + name
+	host, _ := os.Hostname()
+	me := claim{Instance: b.instance, Host: host, PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
+	body, _ := json.Marshal(me)
+	for try := 0; ; try++ {
+		err := b.put(key, body, true)
+		if err == nil {
+			break
+		}
+		if !isPrecondition(err) || try == 2 {
+			return nil, b.fail(err, "cannot claim this server's name on the bucket")
+		}
+		old, modified, err := b.getModified(key)
+		if isNotFound(err) {
+			continue // let go of meanwhile
+		}
+		if err != nil {
+			return nil, b.fail(err, "cannot read the claim on this server's name")
+		}
+		var c claim
+		if json.Unmarshal(old, &c) == nil && c.Instance != me.Instance {
+			age := time.Since(modified)
+			gone := c.Host == host && c.PID != me.PID && !alive(c.PID)
+			if age < b.activeWindow && !gone {
+				return nil, larder.Errorf(larder.ECONFLICT,
+					"another server runs under this server's name, %s (DATA/server-id), on this bucket: on host %s, pid %d, started %s, seen %s ago. Its data folder and this one are copies, and the two would replay each other's changes to files: give each server a data folder of its own (copy the pepper file, never the folder). If that server is gone, start this one again in %s",
+					name, c.Host, c.PID, c.Started.Format(time.RFC3339), age.Round(time.Second), (b.activeWindow - age).Round(time.Second))
+			}
+		}
+		// Of a server that died: taken.
+		if err := b.remove(key); err != nil {
+			return nil, b.fail(err, "cannot claim this server's name on the bucket")
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				b.put(key, body, false) // best effort: one missed is made up by the next
+			case <-stop:
+				return
+			}
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			wg.Wait()
+			b.remove(key)
+		})
+	}, nil
+}
+
+// alive reports whether the process pid of this host runs.
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || !errors.Is(err, os.ErrProcessDone)
+}

@@ -1,0 +1,69 @@
+package s3
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder"
+)
+
+// TestClaim: a server's name on a bucket is one process's while it runs:
+// another process claiming it (a copied data folder) is refused with a
+// message that says why and what to do, until the first lets go of it;
+// a claim of a process of this host that is gone is taken at once, and
+// one of another host once it is not rewritten for the active window.
+func TestClaim(t *testing.T) {
+	cfg := testConfig(t)
+	one, two := testBackend(t, cfg), testBackend(t, cfg)
+	release, err := one.Claim("0123456789abcdef")
+	must(t, err)
+	_, err = two.Claim("0123456789abcdef")
+	if larder.ErrorCode(err) != larder.ECONFLICT || !strings.Contains(larder.ErrorMessage(err), "another server runs under this server's name") ||
+		!strings.Contains(larder.ErrorMessage(err), "a data folder of its own") {
+		t.Errorf("a second claim of a name held: %v; want a conflict saying a data folder was copied", err)
+	}
+	other, err := two.Claim("fedcba9876543210")
+	must(t, err)
+	other()
+	release()
+	release() // twice is no harm
+	release2, err := two.Claim("0123456789abcdef")
+	if err != nil {
+		t.Fatalf("a claim of a name let go of: %v", err)
+	}
+	release2()
+
+	// Written by a process that ended: of this host, taken at once.
+	key := one.root + "servers/0123456789abcdef"
+	host, _ := os.Hostname()
+	cmd := exec.Command("true")
+	must(t, cmd.Run())
+	write := func(host string, pid int) {
+		t.Helper()
+		body, _ := json.Marshal(claim{Instance: "gone", Host: host, PID: pid, Started: time.Now()})
+		must(t, one.put(key, body, false))
+	}
+	write(host, cmd.Process.Pid)
+	release, err = two.Claim("0123456789abcdef")
+	if err != nil {
+		t.Fatalf("a claim of a name whose process of this host is gone: %v", err)
+	}
+	release()
+
+	// Of another host: refused until it is older than the window.
+	write("elsewhere.example", 1)
+	if _, err := two.Claim("0123456789abcdef"); larder.ErrorCode(err) != larder.ECONFLICT || !strings.Contains(larder.ErrorMessage(err), "elsewhere.example") {
+		t.Errorf("a claim of a name another host holds: %v; want a conflict naming the host", err)
+	}
+	two.activeWindow = 2 * time.Second
+	time.Sleep(3 * time.Second)
+	release, err = two.Claim("0123456789abcdef")
+	if err != nil {
+		t.Fatalf("a claim of a name whose holder stopped rewriting it: %v", err)
+	}
+	release()
+}
