@@ -83,20 +83,20 @@ func testAccountQuota(t *testing.T, w *crashWorld, open accountStores) {
 	quota(larder.Quota{Bytes: 100, Files: 2})
 	checkCode(t, "a 150-byte file under the default quota of 100 bytes", put(ctx, sp, "a", data(150), false), larder.EQUOTA)
 
-	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{Bytes: 1000, SetBytes: true}))
+	setQuota(t, admin, "alice", larder.AccountQuota{Bytes: 1000, SetBytes: true})
 	quota(larder.Quota{Bytes: 1000, Files: 2})
 	must(t, put(ctx, sp, "a", data(150), false))
 	must(t, put(ctx, sp, "b", data(150), false))
 	checkCode(t, "a third file under the default 2 files", put(ctx, sp, "c", data(1), false), larder.EQUOTA)
 
-	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{Bytes: 1000, SetBytes: true, SetFiles: true}))
+	setQuota(t, admin, "alice", larder.AccountQuota{Bytes: 1000, SetBytes: true, SetFiles: true})
 	quota(larder.Quota{Bytes: 1000})
 	must(t, put(ctx, sp, "c", data(1), false))
 
 	// Lowered while an upload is under way: refused at its commit.
 	u, err := sp.StartUpload(ctx, "d", 500, false, false)
 	must(t, err)
-	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{Bytes: 400, SetBytes: true}))
+	setQuota(t, admin, "alice", larder.AccountQuota{Bytes: 400, SetBytes: true})
 	b := data(500)
 	if err := write(u, b); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func testAccountQuota(t *testing.T, w *crashWorld, open accountStores) {
 	checkCode(t, "a commit after the quota was lowered below it", err, larder.EQUOTA)
 	u.Close()
 
-	must(t, admin.SetQuota(ctx, "alice", larder.AccountQuota{}))
+	setQuota(t, admin, "alice", larder.AccountQuota{})
 	quota(larder.Quota{Bytes: 100, Files: 2})
 	checkCode(t, "a file once the account's quota is reset", put(ctx, sp, "e", data(1), false), larder.EQUOTA)
 
@@ -118,5 +118,13 @@ func checkCode(t *testing.T, what string, err error, code string) {
 	t.Helper()
 	if got := larder.ErrorCode(err); got != code {
 		t.Errorf("%s: got %v (code %q), want code %q", what, err, got, code)
+	}
+}
+
+// setQuota gives account name the quota q, both bounds.
+func setQuota(t *testing.T, users larder.UserStore, name string, q larder.AccountQuota) {
+	t.Helper()
+	if _, err := users.SetQuota(context.Background(), name, q, larder.QuotaBoth); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -31,7 +31,7 @@ func TestAccountQuotaTwoServers(t *testing.T) {
 		if i == 0 {
 			alice = &larder.User{Name: "alice", Verifier: "v"}
 			must(t, users.CreateUser(ctx, alice))
-			must(t, users.SetQuota(ctx, "alice", larder.AccountQuota{Bytes: 1000, SetBytes: true, Files: 7, SetFiles: true}))
+			setQuota(t, users, "alice", larder.AccountQuota{Bytes: 1000, SetBytes: true, Files: 7, SetFiles: true})
 		}
 		backend, closeBackend := w.newBackend()
 		t.Cleanup(closeBackend)
