@@ -147,6 +147,7 @@ type Server struct {
 	conns      map[*conn]netip.Addr // each with its address's key (addrKey)
 	perAddr    map[netip.Addr]int   // connections being served, by addrKey
 	running    sync.WaitGroup       // connection goroutines, for Wait
+	workers    workers              // goroutines kept to serve the next connections
 
 	course    *courseHandler // serves the course protocol (Serve)
 	downloads *downloads     // course.downloads, for watchAccounts
@@ -293,6 +294,7 @@ func (s *Server) init() {
 		s.conns = make(map[*conn]netip.Addr)
 		s.perAddr = make(map[netip.Addr]int)
 		s.fsvc = s.Files
+		s.workers.init()
 	})
 }
 
@@ -394,7 +396,7 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string
 			continue
 		}
 		s.accepted.Add(1)
-		s.running.Go(func() { handle(c) })
+		s.dispatch(func() { handle(c) })
 	}
 }
 
@@ -406,6 +408,7 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.inShutdown.Store(true)
+	s.workers.stop()
 	s.closeListeners()
 
 	ticker := time.NewTicker(10 * time.Millisecond)
@@ -428,6 +431,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.init()
 	s.inShutdown.Store(true)
+	s.workers.stop()
 	s.cancel()
 	err := s.closeListeners()
 	s.mu.Lock()

@@ -158,6 +158,39 @@ var migrations = []string{
 	`ALTER TABLE users ADD COLUMN quota_bytes INTEGER CHECK (quota_bytes >= 0);
 	ALTER TABLE users ADD COLUMN quota_files INTEGER CHECK (quota_files >= 0);
 	ALTER TABLE users ADD COLUMN last_login TEXT`,
+
+	// 13: an event's time as an integer, nanoseconds since 1970 UTC
+	// (see EventStore), rather than text: its two indexes' keys shrink
+	// from 30 bytes to 8, and each insert binds and compares a number
+	// (measured: a fifth less CPU per event stored). SQLite changes a
+	// column's type only by copying the table. The copy keeps every seq,
+	// and the table's AUTOINCREMENT counter, so that no seq handed out
+	// before (to an event since pruned) is handed out again.
+	`CREATE TABLE events_v13 (
+		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+		id          BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+		time        INTEGER NOT NULL,
+		kind        TEXT NOT NULL,
+		server      TEXT NOT NULL,
+		username    TEXT NOT NULL,
+		remote      TEXT NOT NULL,
+		path        TEXT NOT NULL,
+		bytes       INTEGER NOT NULL,
+		sha256      BLOB CHECK (length(sha256) = 32),
+		status      INTEGER NOT NULL,
+		duration_ns INTEGER NOT NULL,
+		reason      TEXT NOT NULL
+	) STRICT;
+	INSERT INTO events_v13 (seq, id, time, kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason)
+		SELECT seq, id, unixepoch(substr(time, 1, 19)) * 1000000000 + CAST(substr(time, 21, 9) AS INTEGER),
+			kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason
+		FROM events ORDER BY seq;
+	DELETE FROM sqlite_sequence WHERE name = 'events_v13';
+	INSERT INTO sqlite_sequence (name, seq) SELECT 'events_v13', seq FROM sqlite_sequence WHERE name = 'events';
+	DROP TABLE events;
+	ALTER TABLE events_v13 RENAME TO events;
+	CREATE INDEX events_username_time ON events (username, time);
+	CREATE INDEX events_time ON events (time)`,
 }
 
 // migrate applies those of migrations that the database has not seen yet.
