@@ -27,6 +27,7 @@ type auditConfig struct {
 	settleMax time.Duration
 	bare      bool
 	vs        string // another larder binary, measured as "vs"
+	altSink   string // another --audit-sink, measured as "alt"
 }
 
 func newAuditConfig() scenarioConfig {
@@ -57,6 +58,7 @@ func (c *auditConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.spoolMax, "spool-max", c.spoolMax, "--audit-spool-max of the servers: room for every round's events with the sink down")
 	fs.DurationVar(&c.settleMax, "settle-max", c.settleMax, "after each measurement, the longest wait for the audit pipeline to settle (every event spooled, and delivered if the sink is up)")
 	fs.StringVar(&c.vs, "vs", c.vs, "another larder `binary` (another build), measured in the same rounds with the default sink as \"vs\", for an A/B of two builds")
+	fs.StringVar(&c.altSink, "alt-sink", c.altSink, "another --audit-sink `URL` that takes events (postgres://…, nats://…), measured in the same rounds as \"alt\": what larder pays for a sink whose work is done by another process")
 	fs.BoolVar(&c.bare, "bare", c.bare, "measure the bare server too, in the same rounds, so that the ratios show what each part of larder costs against it")
 }
 
@@ -72,7 +74,7 @@ type auditSetup struct {
 
 // role is what s's events must do: vs's, as up's.
 func (s auditSetup) role() string {
-	if s.name == auditVs {
+	if s.name == auditVs || s.name == auditAlt {
 		return auditUp
 	}
 	return s.name
@@ -85,6 +87,7 @@ const (
 	auditDown = "down" // every event spooled, none delivered
 	auditBare = "bare" // not larder: the bench's bare server
 	auditVs   = "vs"   // as up, another larder binary (--vs)
+	auditAlt  = "alt"  // as up, another sink (--alt-sink)
 )
 
 func (c *auditConfig) setups() []auditSetup {
@@ -97,6 +100,10 @@ func (c *auditConfig) setups() []auditSetup {
 		// (10s) for nothing, and the bench kills a server after 5s.
 		{name: auditDown, flags: append([]string{"--audit-sink", c.downSink, "--audit-drain-timeout", "1s"}, spool...),
 			what: "`--audit-sink " + c.downSink + "`: nothing listens, every event stays in the spool"},
+	}
+	if c.altSink != "" {
+		setups = append(setups, auditSetup{name: auditAlt, flags: append([]string{"--audit-sink", c.altSink}, spool...),
+			what: "`--audit-sink " + c.altSink + "`: delivered to another process"})
 	}
 	if c.vs != "" {
 		setups = append(setups, auditSetup{name: auditVs, flags: setups[1].flags,

@@ -33,7 +33,7 @@ func (c *auditConfig) tables(setups []auditSetup, logs []string, results [][]aud
 	idx := func(name string) int {
 		return slices.IndexFunc(setups, func(s auditSetup) bool { return s.name == name })
 	}
-	off, up, down, bare, vs := idx(auditOff), idx(auditUp), idx(auditDown), idx(auditBare), idx(auditVs)
+	off, up, down, bare, vs, alt := idx(auditOff), idx(auditUp), idx(auditDown), idx(auditBare), idx(auditVs), idx(auditAlt)
 
 	load := &report.Table{
 		Title: fmt.Sprintf("Requests per second by audit configuration: %d-byte file, %d clients, one request per connection", c.size, c.clients),
@@ -61,7 +61,11 @@ func (c *auditConfig) tables(setups []auditSetup, logs []string, results [][]aud
 			cpu[i] = r.load.cpu
 			failed += r.load.failed
 		}
-		load.Add(append([]string{s.name, "`" + strings.Join(s.flags, " ") + "`", spread(rates, report.Num), list(rates, report.Num),
+		flags := "–" // the bare server
+		if s.name != auditBare {
+			flags = "`" + strings.Join(s.flags, " ") + "`"
+		}
+		load.Add(append([]string{s.name, flags, spread(rates, report.Num), list(rates, report.Num),
 			spread(p99s, msf), fmt.Sprint(failed), spread(full, report.Num), spread(window, report.Num)}, cpuCells(cpu)...)...)
 		for _, r := range rs {
 			if r.load.firstErr != nil {
@@ -140,6 +144,8 @@ func (c *auditConfig) tables(setups []auditSetup, logs []string, results [][]aud
 	pair(up, bare, "up ÷ bare: larder as by default against the bare server", "≥ 0.9×", 0.9, false)
 	pair(down, bare, "down ÷ bare: the spool alone", "", 0, false)
 	pair(off, bare, "off ÷ bare: larder with no audit trail", "", 0, false)
+	pair(alt, bare, "alt ÷ bare: the sink's work in another process", "", 0, false)
+	pair(alt, up, "alt ÷ up", "", 0, false)
 	pair(up, vs, "up ÷ vs: this build against the other (--vs), both as by default", "", 0, false)
 	pair(vs, bare, "vs ÷ bare", "", 0, false)
 

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +151,41 @@ func TestEventTimesBeyondNanoseconds(t *testing.T) {
 	}
 	if !got[0].Time.Equal(minEventTime) || !got[1].Time.Equal(maxEventTime) {
 		t.Errorf("times read back: %v and %v; want %v and %v", got[0].Time, got[1].Time, minEventTime, maxEventTime)
+	}
+}
+
+// TestUpgradeEventTimesRefusesOtherText: an event whose time is not the
+// text larder writes stops the upgrade with an error that says how to find
+// it, and the database is left as it was.
+func TestUpgradeEventTimesRefusesOtherText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	ctx := context.Background()
+	old, err := open(ctx, path, migrations[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range []string{formatTime(time.Now()), "2026-12-07T15:04:05Z"} {
+		id := larder.NewEventID(time.Now())
+		if _, err := old.write.ExecContext(ctx, `INSERT INTO events (id, time, kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason)
+			VALUES (?, ?, 'login', '', '', '', '', ?, NULL, 0, 0, '')`, id[:], text, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, old.Close())
+
+	if db, err := open(ctx, path, migrations); err == nil || !strings.Contains(err.Error(), "is not the text larder writes") {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("opening with the upgrade: %v; want an error that names the event's time", err)
+	}
+	old, err = open(ctx, path, migrations[:12])
+	if err != nil {
+		t.Fatalf("the database after the refused upgrade: %v", err)
+	}
+	defer old.Close()
+	var n int
+	if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("events after the refused upgrade: %d, %v; want 2", n, err)
 	}
 }
