@@ -3,8 +3,9 @@
 // one lifecycle, modelled on net/http's Server: configure the exported
 // fields, call Serve and ServeLNP on their listeners, stop with Shutdown or
 // Close, then Wait. The accept loop takes a connection slot (MaxConns, and
-// MaxConnsPerAddress) before it starts the connection's goroutine, which
-// owns its deadlines; every connection, login, transfer and refusal is
+// MaxConnsPerAddress) before it hands the connection to a goroutine of its
+// own (one kept from an earlier connection, or a new one: workers.go),
+// which owns its deadlines; every connection, login, transfer and refusal is
 // logged and recorded on the audit trail (Audit). Each protocol has a
 // handler of its own (courseHandler, lnpHandler) holding its settings,
 // its state and its counters; the Server holds what they share: the
