@@ -25,6 +25,9 @@ type auditConfig struct {
 	downSink  string
 	spoolMax  string
 	settleMax time.Duration
+	bare      bool
+	vs        string // another larder binary, measured as "vs"
+	altSink   string // another --audit-sink, measured as "alt"
 }
 
 func newAuditConfig() scenarioConfig {
@@ -40,6 +43,7 @@ func newAuditConfig() scenarioConfig {
 		downSink:  "postgres://larder@127.0.0.1:1/none?sslmode=disable&connect_timeout=1",
 		spoolMax:  "4GiB",
 		settleMax: time.Minute,
+		bare:      true,
 	}
 }
 
@@ -53,15 +57,27 @@ func (c *auditConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.downSink, "down-sink", c.downSink, "--audit-sink of the server whose sink is down: a `URL` where nothing answers")
 	fs.StringVar(&c.spoolMax, "spool-max", c.spoolMax, "--audit-spool-max of the servers: room for every round's events with the sink down")
 	fs.DurationVar(&c.settleMax, "settle-max", c.settleMax, "after each measurement, the longest wait for the audit pipeline to settle (every event spooled, and delivered if the sink is up)")
+	fs.StringVar(&c.vs, "vs", c.vs, "another larder `binary` (another build), measured in the same rounds with the default sink as \"vs\", for an A/B of two builds")
+	fs.StringVar(&c.altSink, "alt-sink", c.altSink, "another --audit-sink `URL` that takes events (postgres://…, nats://…), measured in the same rounds as \"alt\": what larder pays for a sink whose work is done by another process")
+	fs.BoolVar(&c.bare, "bare", c.bare, "measure the bare server too, in the same rounds, so that the ratios show what each part of larder costs against it")
 }
 
 func (c *auditConfig) quick() { c.duration, c.rounds = 2*time.Second, 2 }
 
 // auditSetup is one configuration of larder's audit trail.
 type auditSetup struct {
-	name  string   // off, up, down
+	name  string   // off, up, down, vs, bare
 	flags []string // added to larder serve
 	what  string   // for the table
+	bin   string   // the larder binary; "" is the scenario's
+}
+
+// role is what s's events must do: vs's, as up's.
+func (s auditSetup) role() string {
+	if s.name == auditVs || s.name == auditAlt {
+		return auditUp
+	}
+	return s.name
 }
 
 // Where the events of a round must end up once it has settled.
@@ -69,19 +85,35 @@ const (
 	auditOff  = "off"  // nothing recorded, no audit metrics
 	auditUp   = "up"   // every event delivered
 	auditDown = "down" // every event spooled, none delivered
+	auditBare = "bare" // not larder: the bench's bare server
+	auditVs   = "vs"   // as up, another larder binary (--vs)
+	auditAlt  = "alt"  // as up, another sink (--alt-sink)
 )
 
 func (c *auditConfig) setups() []auditSetup {
 	spool := []string{"--audit-spool-max", c.spoolMax}
-	return []auditSetup{
-		{auditOff, []string{"--audit-sink", "off"}, "`--audit-sink off`: nothing recorded"},
-		{auditUp, append([]string{"--audit-sink", "db"}, spool...),
-			"`--audit-sink db` (the default): delivered to the SQLite account database"},
+	setups := []auditSetup{
+		{name: auditOff, flags: []string{"--audit-sink", "off"}, what: "`--audit-sink off`: nothing recorded"},
+		{name: auditUp, flags: append([]string{"--audit-sink", "db"}, spool...),
+			what: "`--audit-sink db` (the default): delivered to the SQLite account database"},
 		// With the sink down, a stop would wait --audit-drain-timeout
 		// (10s) for nothing, and the bench kills a server after 5s.
-		{auditDown, append([]string{"--audit-sink", c.downSink, "--audit-drain-timeout", "1s"}, spool...),
-			"`--audit-sink " + c.downSink + "`: nothing listens, every event stays in the spool"},
+		{name: auditDown, flags: append([]string{"--audit-sink", c.downSink, "--audit-drain-timeout", "1s"}, spool...),
+			what: "`--audit-sink " + c.downSink + "`: nothing listens, every event stays in the spool"},
 	}
+	if c.altSink != "" {
+		setups = append(setups, auditSetup{name: auditAlt, flags: append([]string{"--audit-sink", c.altSink}, spool...),
+			what: "`--audit-sink " + c.altSink + "`: delivered to another process"})
+	}
+	if c.vs != "" {
+		setups = append(setups, auditSetup{name: auditVs, flags: setups[1].flags,
+			what: "as up, with the larder binary " + c.vs, bin: c.vs})
+	}
+	if c.bare {
+		setups = append(setups, auditSetup{name: auditBare,
+			what: "the bench's bare server (no authentication, no audit trail, a precomputed reply; the same bytes)"})
+	}
+	return setups
 }
 
 // fsType names the file system that holds path, as far as the bench knows
@@ -152,7 +184,7 @@ func (r auditRound) check(setup string) error {
 	switch {
 	case setup == auditOff && a.exported:
 		return fmt.Errorf("off: the server exports audit metrics, %v events taken", a.taken)
-	case setup == auditOff:
+	case setup == auditOff, setup == auditBare:
 		return nil
 	case !a.exported:
 		return fmt.Errorf("%s: the server exports no audit metrics", setup)
@@ -225,18 +257,31 @@ func (c *auditConfig) run(env *Env) (results, error) {
 	servers := make([]*auditServer, len(setups))
 	spoolFS := ""
 	for i, s := range setups {
+		if s.name == auditBare {
+			p, err := env.startBaseline(dir)
+			if err != nil {
+				return nil, err
+			}
+			servers[i] = &auditServer{target{s.name, p, newClient(p.Addr, c.timeout)}, s, ""}
+			continue
+		}
 		data, err := env.mkdir("larder-data-" + s.name)
 		if err != nil {
 			return nil, err
 		}
-		if err := registerOnce(env, dir, data, accts, c.timeout); err != nil {
+		if err := registerOnceBin(env, s.bin, dir, data, accts, c.timeout); err != nil {
 			return nil, err
 		}
 		maddr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		p, err := env.startLarder(dir, data, append(s.flags, "--metrics-listen", maddr)...)
+		var p *Process
+		if s.bin != "" {
+			p, err = env.startLarderBin(s.bin, nil, dir, data, append(s.flags, "--metrics-listen", maddr)...)
+		} else {
+			p, err = env.startLarder(dir, data, append(s.flags, "--metrics-listen", maddr)...)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -281,7 +326,7 @@ measure:
 				report.Num(ar.cpuPerRequest()), report.Num(ar.load.perRequest(ar.load.cpu.server)),
 				ar.recorded(), ar.recorded()/float64(ar.served()), ar.delivered(), bytesStr(ar.after.spoolBytes),
 				ar.notTaken(), ar.settle.Round(time.Millisecond))
-			if err := ar.check(s.name); err != nil {
+			if err := ar.check(s.setup.role()); err != nil {
 				problems = append(problems, fmt.Sprintf("round %d: %v", r+1, err))
 				env.progress("round %d/%d: %v", r+1, c.rounds, err)
 			}
@@ -306,6 +351,19 @@ measure:
 func (c *auditConfig) measure(ctx context.Context, s *auditServer, reqs [][]byte, f fileSpec) (auditRound, error) {
 	var r auditRound
 	var err error
+	if s.name == auditBare {
+		// No audit trail: only the load and the CPU it took.
+		cpu0, err := s.proc.CPU()
+		if err != nil {
+			return r, err
+		}
+		if r.load = runLoad(ctx, s.target, reqs, f, c.clients, c.duration); r.load.ok == 0 {
+			return r, fmt.Errorf("no request completed; the first failure: %v", r.load.firstErr)
+		}
+		cpu1, err := s.proc.CPU()
+		r.serverCPU = cpu1 - cpu0
+		return r, err
+	}
 	if r.before, err = scrapeAudit(ctx, s.metrics); err != nil {
 		return r, err
 	}
@@ -334,7 +392,7 @@ func (c *auditConfig) measure(ctx context.Context, s *auditServer, reqs [][]byte
 		if err != nil {
 			return r, err
 		}
-		if settled(s.name, cur, prev) {
+		if settled(s.setup.role(), cur, prev) {
 			r.after, r.settle = cur, time.Since(end)
 			break
 		}

@@ -208,7 +208,19 @@ rounds:
 // each round then starts a fresh larder on the same data folder, with an
 // empty throttle and cache.
 func registerOnce(env *Env, dir, data string, accts []account, timeout time.Duration) error {
-	p, err := env.startLarder(dir, data)
+	return registerOnceBin(env, "", dir, data, accts, timeout)
+}
+
+// registerOnceBin is registerOnce with the larder binary bin ("" for the
+// scenario's): a database is made by the binary that serves it.
+func registerOnceBin(env *Env, bin, dir, data string, accts []account, timeout time.Duration) error {
+	var p *Process
+	var err error
+	if bin != "" {
+		p, err = env.startLarderBin(bin, nil, dir, data)
+	} else {
+		p, err = env.startLarder(dir, data)
+	}
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,12 @@ func (e *Env) startLarderEnv(environ []string, filesDir, dataDir string, extra .
 	if err != nil {
 		return nil, err
 	}
+	return e.startLarderBin(bin, environ, filesDir, dataDir, extra...)
+}
+
+// startLarderBin is startLarderEnv with the larder binary bin.
+func (e *Env) startLarderBin(bin string, environ []string, filesDir, dataDir string, extra ...string) (*Process, error) {
+	var err error
 	data := dataDir
 	if data == "" {
 		if data, err = e.mkdir("larder-data"); err != nil {

@@ -260,6 +260,10 @@ func TestInteropSingleRecvClient(t *testing.T) {
 		{"one-byte", 1, "20"},
 		{"one-block", course.MaxBlockPayload, "20"},
 		{"one-block-and-a-byte", course.MaxBlockPayload + 1, "20"},
+		// Four blocks or fewer go one per write (whatever the MSS), more
+		// in corked writes of up to 64.
+		{"four-blocks", 4 * course.MaxBlockPayload, "20"},
+		{"four-blocks-and-a-byte", 4*course.MaxBlockPayload + 1, "20"},
 		{"hamlet-size", 196_746, "20"},
 		{"5MiB", 5 << 20, "3"},
 	}

@@ -182,16 +182,16 @@ func (h *courseHandler) send(c *conn, ex *exchange) {
 	switch {
 	case ex.file != nil:
 		defer ex.file.Close()
-		path, raw := chooseSendPath(c.rwc)
+		count, _ := course.BlockCount(ex.file.Size) // checked by retrieve
+		path, raw := chooseSendPath(c.rwc, count)
 		ex.sendPath = path
 		w := c.newWriter(sendWriter(path, c.rwc, raw), c.lim.writeTimeout)
 		defer w.release()
-		if path == sendPerBlock {
+		if path == sendPerBlock || path == sendFew {
 			w.SetBlocksPerWrite(1)
 		}
 		var order func(uint32) uint32
 		if h.shuffleBlocks.Load() {
-			count, _ := course.BlockCount(ex.file.Size)
 			// A short last block sent in the middle would shift every
 			// later block off the segment boundaries of the aligned
 			// path: it goes last, the others in any order.
@@ -301,7 +301,7 @@ func (c *conn) log(ex exchange) {
 		// What the client was told, as LNP/1's lines say it.
 		attrs = append(attrs, slog.String("reason", ex.msg))
 	}
-	if ex.file != nil && ex.sendPath != sendAligned {
+	if ex.file != nil && ex.sendPath != sendAligned && ex.sendPath != sendFew {
 		// Slower than the aligned path: say why a transfer was.
 		attrs = append(attrs, slog.String("send", ex.sendPath.String()))
 	}

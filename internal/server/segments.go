@@ -16,7 +16,17 @@ const (
 	// path's MSS is smaller. This is what the course's reference server
 	// does (one sendall per block), at 1,024 bytes per system call.
 	sendPerBlock
+	// sendFew: a reply of at most fewBlocks blocks, one block per write
+	// with MSG_EOR, as sendPerBlock, whatever the MSS: it then takes
+	// fewer system calls than asking the MSS, corking and uncorking.
+	sendFew
 )
+
+// fewBlocks is the most blocks a reply sent on the sendFew path has: its
+// writes, one per block, are then no more than the aligned path's system
+// calls for it (TCP_INFO, cork, the write before the last block, the last
+// block's, uncork).
+const fewBlocks = 4
 
 func (p sendPath) String() string {
 	switch p {
@@ -24,6 +34,8 @@ func (p sendPath) String() string {
 		return "aligned"
 	case sendPerBlock:
 		return "per-block"
+	case sendFew:
+		return "few"
 	}
 	return "batched"
 }

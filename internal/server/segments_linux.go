@@ -49,10 +49,11 @@ func alignSegments(ln net.Listener) error {
 	return serr
 }
 
-// chooseSendPath looks at rwc's MSS and, for the aligned path, corks it;
-// the caller uncorks with finishSend. raw is nil for a connection that is
-// not a socket.
-func chooseSendPath(rwc net.Conn) (sendPath, syscall.RawConn) {
+// chooseSendPath chooses how a reply of blocks blocks goes to rwc: a
+// few blocks one per write, more by rwc's MSS, and, for the aligned
+// path, corks it; the caller uncorks with finishSend. raw is nil for a
+// connection that is not a socket.
+func chooseSendPath(rwc net.Conn, blocks uint32) (sendPath, syscall.RawConn) {
 	tc, ok := rwc.(*net.TCPConn)
 	if !ok {
 		return sendBatched, nil
@@ -60,6 +61,9 @@ func chooseSendPath(rwc net.Conn) (sendPath, syscall.RawConn) {
 	raw, err := tc.SyscallConn()
 	if err != nil {
 		return sendPerBlock, nil
+	}
+	if blocks <= fewBlocks {
+		return sendFew, raw
 	}
 	var mss uint32
 	var serr error
@@ -94,9 +98,9 @@ func finishSend(path sendPath, raw syscall.RawConn) error {
 }
 
 // sendWriter returns what a reply on path writes to: rwc itself, or for
-// the per-block path an eorWriter on it.
+// the per-block and few paths an eorWriter on it.
 func sendWriter(path sendPath, rwc net.Conn, raw syscall.RawConn) io.Writer {
-	if path == sendPerBlock && raw != nil {
+	if (path == sendPerBlock || path == sendFew) && raw != nil {
 		return eorWriter{raw}
 	}
 	return rwc

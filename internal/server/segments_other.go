@@ -14,7 +14,7 @@ import (
 
 func alignSegments(net.Listener) error { return nil }
 
-func chooseSendPath(rwc net.Conn) (sendPath, syscall.RawConn) {
+func chooseSendPath(rwc net.Conn, _ uint32) (sendPath, syscall.RawConn) {
 	if _, ok := rwc.(*net.TCPConn); ok {
 		return sendPerBlock, nil
 	}

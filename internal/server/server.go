@@ -3,8 +3,9 @@
 // one lifecycle, modelled on net/http's Server: configure the exported
 // fields, call Serve and ServeLNP on their listeners, stop with Shutdown or
 // Close, then Wait. The accept loop takes a connection slot (MaxConns, and
-// MaxConnsPerAddress) before it starts the connection's goroutine, which
-// owns its deadlines; every connection, login, transfer and refusal is
+// MaxConnsPerAddress) before it hands the connection to a goroutine of its
+// own (one kept from an earlier connection, or a new one: workers.go),
+// which owns its deadlines; every connection, login, transfer and refusal is
 // logged and recorded on the audit trail (Audit). Each protocol has a
 // handler of its own (courseHandler, lnpHandler) holding its settings,
 // its state and its counters; the Server holds what they share: the
@@ -147,6 +148,7 @@ type Server struct {
 	conns      map[*conn]netip.Addr // each with its address's key (addrKey)
 	perAddr    map[netip.Addr]int   // connections being served, by addrKey
 	running    sync.WaitGroup       // connection goroutines, for Wait
+	workers    workers              // goroutines kept to serve the next connections
 
 	course    *courseHandler // serves the course protocol (Serve)
 	downloads *downloads     // course.downloads, for watchAccounts
@@ -293,6 +295,7 @@ func (s *Server) init() {
 		s.conns = make(map[*conn]netip.Addr)
 		s.perAddr = make(map[netip.Addr]int)
 		s.fsvc = s.Files
+		s.workers.init()
 	})
 }
 
@@ -394,7 +397,7 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string
 			continue
 		}
 		s.accepted.Add(1)
-		s.running.Go(func() { handle(c) })
+		s.dispatch(func() { handle(c) })
 	}
 }
 
@@ -406,6 +409,7 @@ func (s *Server) serve(ln net.Listener, handle func(*conn), busy func(msg string
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.inShutdown.Store(true)
+	s.workers.stop()
 	s.closeListeners()
 
 	ticker := time.NewTicker(10 * time.Millisecond)
@@ -428,6 +432,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.init()
 	s.inShutdown.Store(true)
+	s.workers.stop()
 	s.cancel()
 	err := s.closeListeners()
 	s.mu.Lock()

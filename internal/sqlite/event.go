@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 // file as the accounts: the default sink of the audit pipeline, and what
 // "larder audit" reads. It is safe for concurrent use.
 //
-// Times are stored to the nanosecond, so events read back exactly as they
-// were stored. Seq is SQLite's AUTOINCREMENT rowid: it grows with every
+// Times are stored to the nanosecond, as an integer (nanoseconds since
+// 1970 UTC), so events read back exactly as they were stored; a time
+// outside what that holds (before 1678 or after 2262, which no server's
+// clock gives) is stored as the nearest one it holds. Seq is SQLite's AUTOINCREMENT rowid: it grows with every
 // event stored, in the order of arrival, and the single writer of a
 // database file commits in that order, so a reader that pages by AfterSeq
 // never skips an event that commits later with a smaller Seq.
@@ -86,7 +89,7 @@ func appendEventArgs(args []any, e *larder.Event) []any {
 	if e.HasSHA256() {
 		sum = e.SHA256[:]
 	}
-	return append(args, e.ID[:], formatTime(e.Time), string(e.Kind), e.Server, e.User,
+	return append(args, e.ID[:], eventTime(e.Time), string(e.Kind), e.Server, e.User,
 		e.Remote, e.Path, e.Bytes, sum, e.Status, int64(e.Duration), e.Reason)
 }
 
@@ -153,10 +156,10 @@ func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder
 		args = append(args, string(statuses))
 	}
 	if !f.Since.IsZero() {
-		where, args = append(where, "time >= ?"), append(args, formatTime(f.Since))
+		where, args = append(where, "time >= ?"), append(args, eventTime(f.Since))
 	}
 	if !f.Until.IsZero() {
-		where, args = append(where, "time < ?"), append(args, formatTime(f.Until))
+		where, args = append(where, "time < ?"), append(args, eventTime(f.Until))
 	}
 	if f.AfterSeq > 0 {
 		where, args = append(where, "seq > ?"), append(args, f.AfterSeq)
@@ -193,10 +196,10 @@ func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder
 // scanEvent reads the eventColumns of one row.
 func scanEvent(rows scanner) (larder.Event, error) {
 	var (
-		e        larder.Event
-		id, sum  []byte
-		t, kind  string
-		duration int64
+		e           larder.Event
+		id, sum     []byte
+		kind        string
+		t, duration int64
 	)
 	if err := rows.Scan(&e.Seq, &id, &t, &kind, &e.Server, &e.User, &e.Remote, &e.Path,
 		&e.Bytes, &sum, &e.Status, &duration, &e.Reason); err != nil {
@@ -208,9 +211,27 @@ func scanEvent(rows scanner) (larder.Event, error) {
 	copy(e.ID[:], id)
 	copy(e.SHA256[:], sum)
 	e.Kind, e.Duration = larder.EventKind(kind), time.Duration(duration)
-	var err error
-	e.Time, err = parseTime(t)
-	return e, err
+	e.Time = time.Unix(0, t).UTC()
+	return e, nil
+}
+
+// Bounds of the times the events table holds: int64 nanoseconds.
+var (
+	minEventTime = time.Unix(0, math.MinInt64)
+	maxEventTime = time.Unix(0, math.MaxInt64)
+)
+
+// eventTime is t as the events table stores it: nanoseconds since 1970
+// UTC, the nearest bound for a time beyond them (t.UnixNano's result is
+// undefined there).
+func eventTime(t time.Time) int64 {
+	switch {
+	case t.Before(minEventTime):
+		return math.MinInt64
+	case t.After(maxEventTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // checkEventIDs refuses a batch with an event that has no ID: it could not
@@ -240,7 +261,7 @@ func (s *EventStore) PruneEvents(ctx context.Context, before time.Time, limit in
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune events: %w", err)
 	}
-	res, err := stmt.ExecContext(ctx, formatTime(before), limit)
+	res, err := stmt.ExecContext(ctx, eventTime(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune events: %w", err)
 	}

@@ -158,6 +158,50 @@ var migrations = []string{
 	`ALTER TABLE users ADD COLUMN quota_bytes INTEGER CHECK (quota_bytes >= 0);
 	ALTER TABLE users ADD COLUMN quota_files INTEGER CHECK (quota_files >= 0);
 	ALTER TABLE users ADD COLUMN last_login TEXT`,
+
+	// 13: an event's time as an integer, nanoseconds since 1970 UTC
+	// (see EventStore), rather than text: its two indexes' keys shrink
+	// from 30 bytes to 8, and each insert binds and compares a number
+	// (measured: a fifth less CPU per event stored). SQLite changes a
+	// column's type only by copying the table. The copy keeps every seq,
+	// and the table's AUTOINCREMENT counter, so that no seq handed out
+	// before (to an event since pruned) is handed out again. A time that
+	// is not formatTime's text becomes NULL, which fails the copy: it is
+	// not guessed at (migrationHints says what to do).
+	`CREATE TABLE events_v13 (
+		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+		id          BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+		time        INTEGER NOT NULL,
+		kind        TEXT NOT NULL,
+		server      TEXT NOT NULL,
+		username    TEXT NOT NULL,
+		remote      TEXT NOT NULL,
+		path        TEXT NOT NULL,
+		bytes       INTEGER NOT NULL,
+		sha256      BLOB CHECK (length(sha256) = 32),
+		status      INTEGER NOT NULL,
+		duration_ns INTEGER NOT NULL,
+		reason      TEXT NOT NULL
+	) STRICT;
+	INSERT INTO events_v13 (seq, id, time, kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason)
+		SELECT seq, id, CASE WHEN length(time) = 30 AND substr(time, 20, 1) = '.' AND substr(time, 30, 1) = 'Z'
+				THEN unixepoch(substr(time, 1, 19)) * 1000000000 + CAST(substr(time, 21, 9) AS INTEGER) END,
+			kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason
+		FROM events ORDER BY seq;
+	DELETE FROM sqlite_sequence WHERE name = 'events_v13';
+	INSERT INTO sqlite_sequence (name, seq) SELECT 'events_v13', seq FROM sqlite_sequence WHERE name = 'events';
+	DROP TABLE events;
+	ALTER TABLE events_v13 RENAME TO events;
+	CREATE INDEX events_username_time ON events (username, time);
+	CREATE INDEX events_time ON events (time)`,
+}
+
+// migrationHints say what to do when a migration fails on the data it
+// finds, by version.
+var migrationHints = map[int]string{
+	13: "an event's time is not the text larder writes (2006-01-02T15:04:05.000000000Z); nothing was changed. " +
+		"List such events with: sqlite3 DATABASE \"SELECT seq, time FROM events WHERE unixepoch(substr(time, 1, 19)) IS NULL " +
+		"OR length(time) <> 30\", correct or delete them, and start again",
 }
 
 // migrate applies those of migrations that the database has not seen yet.
@@ -186,6 +230,9 @@ func (db *DB) migrate(ctx context.Context, migrations []string) error {
 	// Migrations apply in order, so every version up to newest is done.
 	for v := newest + 1; v <= len(migrations); v++ {
 		if err := db.applyMigration(ctx, v, migrations[v-1]); err != nil {
+			if hint := migrationHints[v]; hint != "" {
+				return fmt.Errorf("migration %d: %w; %s", v, err, hint)
+			}
 			return fmt.Errorf("migration %d: %w", v, err)
 		}
 	}

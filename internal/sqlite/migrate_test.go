@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +70,122 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUpgradeEventTimes opens a database whose events hold their time as
+// text, as before it was an integer, and checks that the upgrade keeps
+// every event's time to the nanosecond (before 1970 too) and its seq, that
+// the filters on time still select by it, and that a seq handed out
+// before, to an event since pruned, is not handed out again.
+func TestUpgradeEventTimes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	ctx := context.Background()
+	old, err := open(ctx, path, migrations[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	times := []time.Time{
+		time.Date(2026, 12, 7, 15, 4, 5, 123456789, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 500000000, time.UTC),
+		time.Date(2026, 12, 7, 15, 4, 5, 123456790, time.UTC),
+		time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC),
+	}
+	for i, tm := range times {
+		id := larder.NewEventID(tm)
+		if _, err := old.write.ExecContext(ctx, `INSERT INTO events (id, time, kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason)
+			VALUES (?, ?, 'login', 's', 'alice', 'r', 'p', ?, NULL, 0, 0, '')`, id[:], formatTime(tm), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The last event pruned: its seq, 4, must not come back.
+	if _, err := old.write.ExecContext(ctx, `DELETE FROM events WHERE seq = 4`); err != nil {
+		t.Fatal(err)
+	}
+	must(t, old.Close())
+
+	db := openTest(t, path)
+	defer db.Close()
+	s := NewEventStore(db)
+	got, err := s.Events(ctx, larder.EventFilter{})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Events after the upgrade: %d events, %v; want 3", len(got), err)
+	}
+	for i, e := range got {
+		if e.Seq != int64(i+1) || !e.Time.Equal(times[i]) || e.Bytes != int64(i) {
+			t.Errorf("event %d after the upgrade: seq %d, time %v, bytes %d; want %d, %v, %d", i, e.Seq, e.Time, e.Bytes, i+1, times[i], i)
+		}
+	}
+	// Since and Until compare to the nanosecond.
+	sel, err := s.Events(ctx, larder.EventFilter{Since: times[0], Until: times[2]})
+	if err != nil || len(sel) != 1 || sel[0].Seq != 1 {
+		t.Errorf("Events from %v until %v: %+v, %v; want only seq 1", times[0], times[2], sel, err)
+	}
+	now := time.Now()
+	if err := s.StoreEvents(ctx, []larder.Event{{ID: larder.NewEventID(now), Time: now, Kind: larder.EventLogin}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Events(ctx, larder.EventFilter{Newest: true, Limit: 1})
+	if err != nil || len(all) != 1 || all[0].Seq != 5 {
+		t.Errorf("the event stored after the upgrade: %+v, %v; want seq 5 (4 was handed out before)", all, err)
+	}
+}
+
+// TestEventTimesBeyondNanoseconds: a time that int64 nanoseconds cannot
+// hold is stored as the nearest one they hold, not as whatever UnixNano
+// gives for it.
+func TestEventTimesBeyondNanoseconds(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "larder.db"))
+	defer db.Close()
+	s := NewEventStore(db)
+	ctx := context.Background()
+	early, late := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	events := []larder.Event{
+		{ID: larder.NewEventID(time.Now()), Time: early, Kind: larder.EventLogin},
+		{ID: larder.NewEventID(time.Now()), Time: late, Kind: larder.EventLogin},
+	}
+	must(t, s.StoreEvents(ctx, events))
+	got, err := s.Events(ctx, larder.EventFilter{})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Events: %d, %v; want 2", len(got), err)
+	}
+	if !got[0].Time.Equal(minEventTime) || !got[1].Time.Equal(maxEventTime) {
+		t.Errorf("times read back: %v and %v; want %v and %v", got[0].Time, got[1].Time, minEventTime, maxEventTime)
+	}
+}
+
+// TestUpgradeEventTimesRefusesOtherText: an event whose time is not the
+// text larder writes stops the upgrade with an error that says how to find
+// it, and the database is left as it was.
+func TestUpgradeEventTimesRefusesOtherText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	ctx := context.Background()
+	old, err := open(ctx, path, migrations[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range []string{formatTime(time.Now()), "2026-12-07T15:04:05Z"} {
+		id := larder.NewEventID(time.Now())
+		if _, err := old.write.ExecContext(ctx, `INSERT INTO events (id, time, kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason)
+			VALUES (?, ?, 'login', '', '', '', '', ?, NULL, 0, 0, '')`, id[:], text, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, old.Close())
+
+	if db, err := open(ctx, path, migrations); err == nil || !strings.Contains(err.Error(), "is not the text larder writes") {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("opening with the upgrade: %v; want an error that names the event's time", err)
+	}
+	old, err = open(ctx, path, migrations[:12])
+	if err != nil {
+		t.Fatalf("the database after the refused upgrade: %v", err)
+	}
+	defer old.Close()
+	var n int
+	if err := old.read.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("events after the refused upgrade: %d, %v; want 2", n, err)
 	}
 }
