@@ -49,6 +49,11 @@ const (
 	// FeaturePutTime: a PUT carries the file's modification time, which
 	// the server keeps.
 	FeaturePutTime Features = 1 << 0
+	// FeatureNoBlockHashes: DATA frames carry no block hash (the field
+	// is all zeros and not checked), in both directions; a transfer is
+	// verified by the whole file's SHA-256 at its end, so that each side
+	// hashes each byte once instead of twice.
+	FeatureNoBlockHashes Features = 1 << 1
 )
 
 // appendFeatures appends f as a trailing field, or nothing for none.
