@@ -98,8 +98,9 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 		name: "put", synopsis: "put LOCAL [REMOTE] [flags]\n       larder put - REMOTE [flags]\n       larder put -r LOCALDIR [REMOTE] [flags]", local: 1,
 		help: "Uploads the file LOCAL to REMOTE: by default LOCAL's name at the top of your\n" +
 			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
-			"The server checks every block and the whole file, and REMOTE appears whole,\n" +
-			"at once, only when it matches. An interrupted upload of the same REMOTE and\n" +
+			"The server checks the whole file's SHA-256 (and each block's, if it is from\n" +
+			"before LNP/1's feature 1), and REMOTE appears whole, at once, only when it\n" +
+			"matches. An interrupted upload of the same REMOTE and\n" +
 			"size goes on from where it stopped, unless --no-resume. Until it completes,\n" +
 			"an interrupted upload holds its file's size against your quota: 'larder parts'\n" +
 			"lists them, 'larder parts rm' cancels them.\n" +
