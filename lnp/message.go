@@ -153,7 +153,9 @@ type EndHash struct{ SHA256 [32]byte }
 // Data is a DATA frame's body. Payload points into the frame it was
 // parsed from.
 type Data struct {
-	Offset  uint64
+	Offset uint64
+	// SHA256 is the payload's, or zeros in a session granted
+	// FeatureNoBlockHashes.
 	SHA256  [32]byte
 	Payload []byte
 }
