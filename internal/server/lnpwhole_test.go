@@ -203,27 +203,11 @@ func TestLNPNoBlockHashesDownload(t *testing.T) {
 				}
 			}
 
-			// A byte corrupted on disk, with the record still saying the
-			// file is the one uploaded (as bit rot would leave it).
-			onDisk := filepath.Join(h.spaces, "id-1", "files", "f.bin")
-			fi, err := os.Stat(onDisk)
-			must(t, err)
-			corrupt := bytes.Clone(data)
-			corrupt[40*bs+7] ^= 0x80
-			must(t, os.WriteFile(onDisk, corrupt, 0o600))
-			must(t, os.Chtimes(onDisk, fi.ModTime(), fi.ModTime()))
-			fi, err = os.Stat(onDisk)
-			must(t, err)
-			rec, err := h.parts.records.FileByPath(ctx, "#1", "f.bin")
-			must(t, err)
-			if rec.Version, _ = disk.VersionOf(fi); rec.Version == "" {
-				t.Skip("no file versions on this system (disk.VersionOf): records are never trusted, so no corruption goes unseen")
-			}
-			must(t, h.parts.records.PutFile(ctx, rec))
+			h.corruptUnseen(t, "f.bin", data, 40*bs+7)
 
 			local := filepath.Join(t.TempDir(), "f.bin")
 			must(t, os.WriteFile(local, []byte("the user's own file"), 0o600))
-			_, err = s.Download(ctx, "f.bin", local, client.DownloadOptions{Overwrite: true})
+			_, err := s.Download(ctx, "f.bin", local, client.DownloadOptions{Overwrite: true})
 			var ie *client.IntegrityError
 			if !errors.As(err, &ie) || ie.Block != -1 {
 				t.Fatalf("a download of a file corrupted on disk: got %v, want an IntegrityError on the whole file", err)
@@ -345,4 +329,28 @@ func TestLNPNoBlockHashesResumes(t *testing.T) {
 	if back, _ := os.ReadFile(local); !bytes.Equal(back, data) {
 		t.Fatal("the resumed download is not the file")
 	}
+}
+
+// corruptUnseen flips a bit of the byte at of alice's file name, whose
+// content is data, on the server's disk, in a way the server cannot see:
+// its record still says the file is the one uploaded, as bit rot would
+// leave it.
+func (h *lnpHarness) corruptUnseen(t *testing.T, name string, data []byte, at int) {
+	t.Helper()
+	ctx := context.Background()
+	onDisk := filepath.Join(h.spaces, "id-1", "files", name)
+	fi, err := os.Stat(onDisk)
+	must(t, err)
+	corrupt := bytes.Clone(data)
+	corrupt[at] ^= 0x80
+	must(t, os.WriteFile(onDisk, corrupt, 0o600))
+	must(t, os.Chtimes(onDisk, fi.ModTime(), fi.ModTime()))
+	fi, err = os.Stat(onDisk)
+	must(t, err)
+	rec, err := h.parts.records.FileByPath(ctx, "#1", name)
+	must(t, err)
+	if rec.Version, _ = disk.VersionOf(fi); rec.Version == "" {
+		t.Skip("no file versions on this system (disk.VersionOf): records are never trusted, so no corruption goes unseen")
+	}
+	must(t, h.parts.records.PutFile(ctx, rec))
 }
