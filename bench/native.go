@@ -26,6 +26,7 @@ import (
 	larderclient "github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/clientconf"
 	"github.com/larderfs/larder/internal/tlsconf"
+	"github.com/larderfs/larder/lnp"
 )
 
 // lnpConfig configures the native scenario: the throughput of one large
@@ -37,9 +38,10 @@ type lnpConfig struct {
 	rounds  int
 	timeout time.Duration
 	settle  time.Duration
-	ciphers cipherList // scp's ciphers; "default" is OpenSSH's choice
-	nginx   onOff      // compare with nginx
-	perf    string     // a folder for perf profiles of one more transfer each, or ""
+	ciphers cipherList  // scp's ciphers; "default" is OpenSSH's choice
+	nginx   onOff       // compare with nginx
+	perf    string      // a folder for perf profiles of one more transfer each, or ""
+	hashes  blockHashes // which exchanges of larder's to measure
 }
 
 func newLNPConfig() scenarioConfig {
@@ -55,6 +57,38 @@ func (c *lnpConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.ciphers, "scp-ciphers", "comma-separated `ciphers` for scp: \"default\" (OpenSSH's choice) or names as for scp -c; \"off\" skips scp")
 	fs.Var(&c.nginx, "nginx", "\"on\": compare with nginx over HTTP, its downloads checked by the client's SHA-256; \"off\" skips nginx")
 	fs.StringVar(&c.perf, "perf", c.perf, "after the rounds, run each transfer once more under \"perf record -a\" and keep the profiles in `folder`")
+	fs.Var(&c.hashes, "block-hashes", "larder's exchange: \"off\" offers LNP/1's feature 1, no block hashes, as larder's client does (a server from before it does not grant it); \"on\" offers none, the exchange with a block hash in every DATA frame, as a client from before it has; \"both\" measures each, side by side in every round")
+}
+
+// blockHashes is the --block-hashes flag: "off", "on" or "both".
+type blockHashes string
+
+func (b *blockHashes) String() string {
+	if b == nil || *b == "" {
+		return "off"
+	}
+	return string(*b)
+}
+
+func (b *blockHashes) Set(s string) error {
+	switch s {
+	case "off", "on", "both":
+		*b = blockHashes(s)
+		return nil
+	}
+	return fmt.Errorf("want off, on or both, got %q", s)
+}
+
+// features returns the features offered by each of larder's exchanges
+// to measure.
+func (b blockHashes) features() []lnp.Features {
+	switch b {
+	case "on":
+		return []lnp.Features{0}
+	case "both":
+		return []lnp.Features{lnp.FeatureNoBlockHashes, 0}
+	}
+	return []lnp.Features{lnp.FeatureNoBlockHashes}
 }
 
 func (c *lnpConfig) quick() {
@@ -164,7 +198,9 @@ func (c *lnpConfig) run(env *Env) (results, error) {
 				return nil, err
 			}
 		}
-		xfers = append(xfers, ln.xfers(f, src, work)...)
+		for _, features := range c.hashes.features() {
+			xfers = append(xfers, ln.xfers(f, src, work, features)...)
+		}
 	}
 
 	// scp to a private sshd, if OpenSSH is here.
@@ -557,8 +593,18 @@ func (e *Env) startLNPLarderEnv(environ []string, filesDir, data string, useTLS 
 }
 
 // session dials and logs in: over TLS with the certificate pinned in the
-// bench's known-servers file on first use, as larder's client does.
+// bench's known-servers file on first use, as larder's client does. It
+// offers no features.
 func (ln *lnpLarder) session(ctx context.Context) (*larderclient.Session, net.Conn, error) {
+	return ln.sessionFeatures(ctx, 0)
+}
+
+// sessionFeatures is session offering features: with
+// lnp.FeatureNoBlockHashes, as larder's client, the exchange without
+// block hashes if the server grants it.
+// A server that does not grant it is an error: the transfer would not be
+// the one its row names.
+func (ln *lnpLarder) sessionFeatures(ctx context.Context, features lnp.Features) (*larderclient.Session, net.Conn, error) {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	var conn net.Conn
 	var err error
@@ -574,9 +620,13 @@ func (ln *lnpLarder) session(ctx context.Context) (*larderclient.Session, net.Co
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := larderclient.NewSession(ctx, conn, ln.acct.name, ln.acct.sig, larderclient.SessionOptions{})
+	s, err := larderclient.NewSession(ctx, conn, ln.acct.name, ln.acct.sig, larderclient.SessionOptions{Features: features})
 	if err != nil {
 		return nil, nil, err
+	}
+	if s.Features() != features {
+		s.Close()
+		return nil, nil, fmt.Errorf("the server granted LNP/1 features %b of %b: one from before feature 1 (no block hashes) is measured with --block-hashes on", s.Features(), features)
 	}
 	return s, conn, nil
 }
@@ -597,24 +647,31 @@ func (ln *lnpLarder) cipherSuite(ctx context.Context) ([]string, error) {
 // served folder, so also /shared/NAME to larder). The upload lands in the
 // user's space, checked on the server's disk; the download, a fresh local
 // file each time, is checked by GetFile and again by the bench.
-func (ln *lnpLarder) xfers(f fileSpec, src, work string) []*xfer {
+func (ln *lnpLarder) xfers(f fileSpec, src, work string, features lnp.Features) []*xfer {
 	transport := "LNP/1, plaintext"
 	if ln.tls {
 		transport = "LNP/1 over TLS 1.3"
 	}
+	upVerifies := "SHA-256 of the whole file (server, at the END; the DATA frames carry no block hashes: LNP/1's feature 1); written, fsync'd and renamed into place"
+	downVerifies := "SHA-256 of the whole file, as it arrives (client, at the END; no block hashes); written and fsync'd"
+	if features&lnp.FeatureNoBlockHashes == 0 {
+		transport += ", block hashes"
+		upVerifies = "SHA-256 of every 1 MiB block and of the whole file (server); written, fsync'd and renamed into place"
+		downVerifies = "SHA-256 of every 1 MiB block and of the whole file, as they arrive (client); written and fsync'd"
+	}
 	// The space of the server's only account: a fresh data folder's
 	// first account has id 1.
 	onDisk := filepath.Join(ln.data, "spaces", "id-1", "files", "upload.bin")
-	local := filepath.Join(work, fmt.Sprintf("download-larder-tls-%t.bin", ln.tls))
+	local := filepath.Join(work, fmt.Sprintf("download-larder-tls-%t-features-%d.bin", ln.tls, features))
 	up := &xfer{system: "larder", transport: transport, direction: "upload", server: ln.proc,
-		verifies: "SHA-256 of every 1 MiB block and of the whole file (server); written, fsync'd and renamed into place",
+		verifies: upVerifies,
 		run: func(ctx context.Context) error {
 			in, err := os.Open(src)
 			if err != nil {
 				return err
 			}
 			defer in.Close()
-			s, _, err := ln.session(ctx)
+			s, _, err := ln.sessionFeatures(ctx, features)
 			if err != nil {
 				return err
 			}
@@ -632,7 +689,7 @@ func (ln *lnpLarder) xfers(f fileSpec, src, work string) []*xfer {
 			if err := sameFiles(src, onDisk); err != nil {
 				return fmt.Errorf("the file on the server's disk: %w", err)
 			}
-			s, _, err := ln.session(ctx)
+			s, _, err := ln.sessionFeatures(ctx, features)
 			if err != nil {
 				return err
 			}
@@ -641,9 +698,9 @@ func (ln *lnpLarder) xfers(f fileSpec, src, work string) []*xfer {
 		},
 	}
 	down := &xfer{system: "larder", transport: transport, direction: "download", server: ln.proc,
-		verifies: "SHA-256 of every 1 MiB block and of the whole file, as they arrive (client); written and fsync'd",
+		verifies: downVerifies,
 		run: func(ctx context.Context) error {
-			s, _, err := ln.session(ctx)
+			s, _, err := ln.sessionFeatures(ctx, features)
 			if err != nil {
 				return err
 			}
@@ -859,7 +916,7 @@ func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec,
 		Title:  fmt.Sprintf("A %s MiB file up and down, verified", report.Num(float64(f.Size)/(1<<20))),
 		YLabel: "MB/s",
 		Groups: []string{"upload", "download"},
-		Note:   fmt.Sprintf("median of %d rounds, min–max whiskers; larder checks every block's SHA-256 and the whole file's and fsyncs; nginx's client hashes the download", c.rounds),
+		Note:   fmt.Sprintf("median of %d rounds, min–max whiskers; larder checks the whole file's SHA-256 (and, in rows \"block hashes\", every block's) and fsyncs; nginx's client hashes the download", c.rounds),
 	}
 	tbl.Charts = []*report.Chart{chart}
 	// The first row of scp and of nginx in each direction is the
@@ -928,7 +985,7 @@ func (c *lnpConfig) xferTable(xfers []*xfer, samples [][]xferSample, f fileSpec,
 		tbl.Note("%s", n)
 	}
 	if ssh.skipped == "" {
-		tbl.Note("scp verifies nothing of the file itself: each SSH packet carries a MAC (with ChaCha20-Poly1305 or AES-GCM, the AEAD's tag) against corruption on the way, but no hash of the file or of its blocks is compared end to end, and the received file is not fsync'd. larder checks the SHA-256 of every block and of the whole file, and fsyncs before it answers.")
+		tbl.Note("scp verifies nothing of the file itself: each SSH packet carries a MAC (with ChaCha20-Poly1305 or AES-GCM, the AEAD's tag) against corruption on the way, but no hash of the file or of its blocks is compared end to end, and the received file is not fsync'd. larder checks the SHA-256 of the whole file (and, in its rows \"block hashes\", of every block), and fsyncs before it answers.")
 	} else {
 		tbl.Note("scp skipped: %s.%s", ssh.skipped, sshAdvice(ssh.skipped))
 	}

@@ -299,17 +299,34 @@ func (s *Session) Sums(ctx context.Context, path string, first uint64, count int
 	return r.Sums, err
 }
 
-// Get writes the file at path, from offset, to dst, checking every
-// block's hash, and returns what the server announced. The whole file's
-// hash is the caller's to check (GetFile does), since only the caller has
-// the bytes before offset. progress, if set, is told of each block.
+// Get writes the file at path, from offset, to dst, and returns what the
+// server announced. It checks every block's hash, in a session that has
+// them; from offset 0 it also checks the whole file's SHA-256 against the
+// announced one, after the last byte is written to dst: an *IntegrityError
+// then says that what was written is not the file. In a session granted
+// lnp.FeatureNoBlockHashes that check is the only one, so a Get from an
+// offset past 0, which only a caller with the bytes before it could
+// check, is refused (Download resumes, checking the whole file).
+// progress, if set, is told of each block.
 func (s *Session) Get(ctx context.Context, path string, offset int64, dst io.Writer, progress func(n int)) (lnp.GetReply, error) {
-	return s.get(ctx, path, offset, dst, nil, progress)
+	if offset != 0 && s.features&lnp.FeatureNoBlockHashes != 0 {
+		return lnp.GetReply{}, fmt.Errorf("client: get from offset %d: the session's blocks carry no hashes (lnp.FeatureNoBlockHashes), so only a whole file can be checked: use Download, or a session that does not offer the feature", offset)
+	}
+	var whole hash.Hash
+	if offset == 0 {
+		whole = sha256.New()
+	}
+	head, err := s.get(ctx, path, offset, dst, whole, progress)
+	if err == nil && whole != nil && [32]byte(whole.Sum(nil)) != head.SHA256 {
+		err = &IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced: what was written is not the file"}
+	}
+	return head, err
 }
 
 // get is Get, writing each block to dst (and to whole, if set) behind the
 // receiving, in a pipeline, so that the blocks' hashes and the whole
-// file's are computed at once.
+// file's are computed at once. The whole file's hash is the caller's to
+// check: in a session without block hashes, nothing else checks the bytes.
 func (s *Session) get(ctx context.Context, path string, offset int64, dst io.Writer, whole hash.Hash, progress func(n int)) (lnp.GetReply, error) {
 	if err := checkPaths(path); err != nil {
 		return lnp.GetReply{}, err
@@ -323,7 +340,7 @@ func (s *Session) get(ctx context.Context, path string, offset int64, dst io.Wri
 	if err != nil {
 		return head, err
 	}
-	wr := xfer.NewWriter(dst, xfer.WriteOptions{Whole: whole, Verify: true})
+	wr := xfer.NewWriter(dst, xfer.WriteOptions{Whole: whole, Verify: s.features&lnp.FeatureNoBlockHashes == 0})
 	err = s.receive(ctx, head, uint64(offset), wr, progress)
 	if werr := wr.Close(); err == nil || errors.Is(err, werr) {
 		err = werr
@@ -639,7 +656,8 @@ type PutOptions struct {
 }
 
 // Put uploads size bytes of src to path. The server verifies every block
-// and the whole file, and the file appears atomically once it matches.
+// (in a session that has block hashes: see lnp.FeatureNoBlockHashes) and
+// the whole file, and the file appears atomically once it matches.
 func (s *Session) Put(ctx context.Context, path string, src io.ReaderAt, size int64, opts PutOptions) (lnp.Entry, error) {
 	if err := checkPaths(path); err != nil {
 		return lnp.Entry{}, err
@@ -716,9 +734,10 @@ func (s *Session) send(ctx context.Context, src io.ReaderAt, size, offset int64,
 			return nil
 		}
 	}
-	// The source is read, and hashed whole and by block, ahead of the
-	// sending by a pipeline.
-	rd := xfer.NewReader(src, offset, size, xfer.ReadOptions{BlockSize: s.blockSize, Whole: h})
+	// The source is read, and hashed whole and by block (unless the
+	// session's blocks carry no hashes), ahead of the sending by a
+	// pipeline.
+	rd := xfer.NewReader(src, offset, size, xfer.ReadOptions{BlockSize: s.blockSize, Whole: h, Unhashed: s.features&lnp.FeatureNoBlockHashes != 0})
 	defer rd.Close()
 	var hd [lnp.DataOverhead]byte
 	for {

@@ -49,6 +49,11 @@ const (
 	// FeaturePutTime: a PUT carries the file's modification time, which
 	// the server keeps.
 	FeaturePutTime Features = 1 << 0
+	// FeatureNoBlockHashes: DATA frames carry no block hash (the field
+	// is all zeros and not checked), in both directions; a transfer is
+	// verified by the whole file's SHA-256 at its end, so that each side
+	// hashes each byte once instead of twice.
+	FeatureNoBlockHashes Features = 1 << 1
 )
 
 // appendFeatures appends f as a trailing field, or nothing for none.
@@ -148,7 +153,9 @@ type EndHash struct{ SHA256 [32]byte }
 // Data is a DATA frame's body. Payload points into the frame it was
 // parsed from.
 type Data struct {
-	Offset  uint64
+	Offset uint64
+	// SHA256 is the payload's, or zeros in a session granted
+	// FeatureNoBlockHashes.
 	SHA256  [32]byte
 	Payload []byte
 }

@@ -24,7 +24,7 @@ type Part struct {
 	ID       string    // the server's name for it, the key of PARTS' paging
 	Path     string    // where the file goes; "" if the server does not know
 	Size     uint64    // the file's announced size, which the part holds against the quota
-	Received uint64    // the bytes received and verified so far
+	Received uint64    // the bytes received so far (verified, unless sent without block hashes)
 	Modified time.Time // its last write
 	Active   bool      // a session is writing it now
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -99,8 +98,9 @@ func runPut(ctx context.Context, env *Env, args []string) error {
 		name: "put", synopsis: "put LOCAL [REMOTE] [flags]\n       larder put - REMOTE [flags]\n       larder put -r LOCALDIR [REMOTE] [flags]", local: 1,
 		help: "Uploads the file LOCAL to REMOTE: by default LOCAL's name at the top of your\n" +
 			"space; a REMOTE that is a folder, or ends in a slash, gets LOCAL's name in it.\n" +
-			"The server checks every block and the whole file, and REMOTE appears whole,\n" +
-			"at once, only when it matches. An interrupted upload of the same REMOTE and\n" +
+			"The server checks the whole file's SHA-256 (and each block's, if it is from\n" +
+			"before LNP/1's feature 1), and REMOTE appears whole, at once, only when it\n" +
+			"matches. An interrupted upload of the same REMOTE and\n" +
 			"size goes on from where it stopped, unless --no-resume. Until it completes,\n" +
 			"an interrupted upload holds its file's size against your quota: 'larder parts'\n" +
 			"lists them, 'larder parts rm' cancels them.\n" +
@@ -405,22 +405,16 @@ func getFile(ctx context.Context, env *Env, s *lnpSession, remote, local string,
 	return res, nil
 }
 
-// getStream writes remote to w, checking every block and, at the end, the
-// whole file; what was written before a failure stays written.
+// getStream writes remote to w, checking every block (where the session
+// has block hashes) and, at the end, the whole file; what was written
+// before a failure stays written.
 func getStream(ctx context.Context, s *lnpSession, remote string, w io.Writer, size int64, bar *progressBar) error {
-	h := sha256.New()
 	var progress func(int)
 	if bar != nil {
 		progress = (&transferMeter{bar: bar, total: size}).add
 	}
-	head, err := s.Get(ctx, remote, 0, io.MultiWriter(w, h), progress)
-	if err != nil {
-		return err
-	}
-	if [32]byte(h.Sum(nil)) != head.SHA256 {
-		return &client.IntegrityError{Block: -1, Reason: "the whole file does not match the SHA-256 the server announced; what was written is corrupt"}
-	}
-	return nil
+	_, err := s.Get(ctx, remote, 0, w, progress)
+	return err
 }
 
 // entryJSON is an entry as ls --json and stat --json print it.

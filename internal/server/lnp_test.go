@@ -48,6 +48,7 @@ type lnpHarness struct {
 	parts      fileParts // of the files service served
 	logs       *syncBuffer
 	plaintext  bool
+	features   lnp.Features // offered by the sessions of dial and login
 }
 
 func newLNPHarness(t *testing.T, configure ...func(*server.Server)) *lnpHarness {
@@ -168,7 +169,7 @@ func (h *lnpHarness) dial(user string, sig larder.Signature, maxBlock int) (*cli
 		if err != nil {
 			return nil, err
 		}
-		return client.NewSession(context.Background(), conn, user, sig, client.SessionOptions{MaxBlock: maxBlock})
+		return client.NewSession(context.Background(), conn, user, sig, client.SessionOptions{MaxBlock: maxBlock, Features: h.features})
 	}
 	cfg, err := tlsconf.ClientConfig(h.addr, h.known, tlsconf.ClientOptions{Warn: new(bytes.Buffer)})
 	if err != nil {
@@ -178,7 +179,7 @@ func (h *lnpHarness) dial(user string, sig larder.Signature, maxBlock int) (*cli
 	if err != nil {
 		return nil, err
 	}
-	return client.NewSession(context.Background(), conn, user, sig, client.SessionOptions{MaxBlock: maxBlock})
+	return client.NewSession(context.Background(), conn, user, sig, client.SessionOptions{MaxBlock: maxBlock, Features: h.features})
 }
 
 func wantLNPStatus(t *testing.T, what string, err error, want lnp.Status) {

@@ -25,15 +25,24 @@ const minKnownSums = 256 << 10
 // whole pass for the next download. It returns where it stopped, the END
 // to send, and the error writing to the client, if any: then no END can
 // reach it.
+//
+// A session granted FeatureNoBlockHashes gets blocks without hashes: the
+// file is neither hashed by block nor looked up, only sent (with
+// sendfile(2) on a plaintext connection); the client checks the whole
+// file against the SHA-256 the REPLY announced.
 func (ss *session) send(ctx context.Context, f *files.File, off int64) (int64, lnp.EndStatus, error) {
 	sum := f.SHA256
-	known := ss.knownBlocks(ctx, f, off)
-	if tcp, ok := ss.c.rwc.(*net.TCPConn); ok && known != nil {
+	blockHashes := ss.features&lnp.FeatureNoBlockHashes == 0
+	var known *larder.BlockSums
+	if blockHashes {
+		known = ss.knownBlocks(ctx, f, off)
+	}
+	if tcp, ok := ss.c.rwc.(*net.TCPConn); ok && (known != nil || !blockHashes) {
 		return ss.sendFile(tcp, f, off, known)
 	}
-	o := xfer.ReadOptions{BlockSize: ss.blockSize, Unhashed: known != nil}
+	o := xfer.ReadOptions{BlockSize: ss.blockSize, Unhashed: !blockHashes || known != nil}
 	var rec *larder.BlockSums
-	if known == nil && off == 0 && ss.s.fsvc.HasRecords() && ss.keepsSums(f.Size) {
+	if blockHashes && known == nil && off == 0 && ss.s.fsvc.HasRecords() && ss.keepsSums(f.Size) {
 		// The sums of this pass are recorded if the bytes read are the
 		// content whose hash was announced: the file may change meanwhile.
 		rec = &larder.BlockSums{SHA256: sum, Size: f.Size, BlockSize: ss.blockSize}
@@ -110,9 +119,10 @@ func (ss *session) knownBlocks(ctx context.Context, f *files.File, off int64) *l
 	return ss.s.fsvc.BlockSums(ctx, f, ss.blockSize)
 }
 
-// sendFile writes the DATA frames of f from off with the known sums, each
-// frame's head through the session's writer and its payload straight from
-// the store to the socket (with sendfile(2) from a disk).
+// sendFile writes the DATA frames of f from off with the known sums (or
+// none, zeros, if known is nil), each frame's head through the session's
+// writer and its payload straight from the store to the socket (with
+// sendfile(2) from a disk).
 func (ss *session) sendFile(tcp *net.TCPConn, f *files.File, off int64, known *larder.BlockSums) (int64, lnp.EndStatus, error) {
 	timeout := ss.c.lim.writeTimeout
 	var hd [lnp.DataOverhead]byte
@@ -122,7 +132,10 @@ func (ss *session) sendFile(tcp *net.TCPConn, f *files.File, off int64, known *l
 			return off, accountEnd(err), nil
 		}
 		n := min(int64(ss.blockSize), f.Size-off)
-		d := lnp.Data{Offset: uint64(off), SHA256: known.Sum(off / int64(ss.blockSize))}
+		d := lnp.Data{Offset: uint64(off)}
+		if known != nil {
+			d.SHA256 = known.Sum(off / int64(ss.blockSize))
+		}
 		if err := ss.w.WriteFrameHead(lnp.TypeData, d.AppendHead(hd[:0]), int(n)); err != nil {
 			return off, lnp.EndStatus{}, err
 		}

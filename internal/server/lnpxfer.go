@@ -194,11 +194,16 @@ var errClientGone = errors.New("the client went away")
 //
 // It also returns the blocks' sums, to be recorded with the file, if the
 // whole file came in this session in blocks of the session's size.
+//
+// A session granted FeatureNoBlockHashes has blocks without hashes: they
+// are written unchecked, and Commit's check of the whole file's SHA-256
+// is the only one; there are no sums to record.
 func (ss *session) receive(up *files.Upload) ([32]byte, []byte, error) {
-	wr := xfer.NewWriter(up, xfer.WriteOptions{Whole: up.Hash, Verify: true})
+	blockHashes := ss.features&lnp.FeatureNoBlockHashes == 0
+	wr := xfer.NewWriter(up, xfer.WriteOptions{Whole: up.Hash, Verify: blockHashes})
 	var sums []byte
 	keep := &sums
-	if up.Start > 0 || !ss.keepsSums(up.Size) {
+	if up.Start > 0 || !ss.keepsSums(up.Size) || !blockHashes {
 		keep = nil
 	}
 	sum, err := ss.receiveBlocks(up, wr, keep)
