@@ -26,6 +26,7 @@ import (
 
 	"github.com/larderfs/larder/bench/report"
 	larderclient "github.com/larderfs/larder/client"
+	"github.com/larderfs/larder/lnp"
 )
 
 // s3Config configures the s3 scenario: larder with --storage s3://… on a
@@ -306,7 +307,9 @@ type s3Sample struct {
 
 // spaceXfers returns larder's upload of the file at src to the user's
 // space as upload.bin, and its download from there into a fresh local
-// file: the same path for both, on whatever storage the server has.
+// file: the same path for both, on whatever storage the server has. Both
+// sessions offer LNP/1's feature 1 (no block hashes), as larder's client
+// does.
 func (ln *lnpLarder) spaceXfers(f fileSpec, src, work string) (up, down *xfer) {
 	local := filepath.Join(work, "download-"+filepath.Base(ln.data)+".bin")
 	uploaded := false
@@ -317,7 +320,7 @@ func (ln *lnpLarder) spaceXfers(f fileSpec, src, work string) (up, down *xfer) {
 				return err
 			}
 			defer in.Close()
-			s, _, err := ln.session(ctx)
+			s, _, err := ln.sessionFeatures(ctx, lnp.FeatureNoBlockHashes)
 			if err != nil {
 				return err
 			}
@@ -342,7 +345,7 @@ func (ln *lnpLarder) spaceXfers(f fileSpec, src, work string) (up, down *xfer) {
 	}
 	down = &xfer{system: "larder", transport: "LNP/1, plaintext", direction: "download", server: ln.proc,
 		run: func(ctx context.Context) error {
-			s, _, err := ln.session(ctx)
+			s, _, err := ln.sessionFeatures(ctx, lnp.FeatureNoBlockHashes)
 			if err != nil {
 				return err
 			}
@@ -541,7 +544,7 @@ func (r *s3Results) tables() []*report.Table {
 			pct(median(perRound(x.samples, func(s s3Sample) float64 { return s.other }))))
 	}
 	tbl.Note("After one untimed pass over every transfer, %d rounds, each running every transfer in the order of the table (each download reads what the upload before it wrote), then the small requests below; medians across rounds; a ratio is the median of the per-round ratios (per round in brackets).", r.c.rounds)
-	tbl.Note("larder: plaintext LNP/1 (`--insecure-plaintext-native`) on both, so that what differs is where the files live; the client is client.Session in the bench's process (its CPU is the bench's). Upload: Put of upload.bin to the user's space, every 1 MiB block's SHA-256 and the whole file's checked by the server, which answers once the file is in place (local disk: written, fsync'd, renamed; S3: a multipart upload of 8 MiB parts with their checksum, CRC32C, the default to a store on the loopback, or, in the row “checksum=sha256”, SHA-256, two in flight, completed). Download: GetFile of that file, every block checked by the client, written and fsync'd (S3: a GET of the first 4 MiB, then the rest streamed by one ranged GET per 256 MiB, 4 MiB read ahead). After each download the bench checks its SHA-256 and deletes the file through larder.")
+	tbl.Note("larder: plaintext LNP/1 (`--insecure-plaintext-native`) on both, so that what differs is where the files live; the client is client.Session in the bench's process (its CPU is the bench's). Both sessions offer LNP/1's feature 1, as larder's client does: no block hashes, the whole file's SHA-256 checked at the end by the receiver. Upload: Put of upload.bin to the user's space, the whole file's SHA-256 checked by the server, which answers once the file is in place (local disk: written, fsync'd, renamed; S3: a multipart upload of 8 MiB parts with their checksum, CRC32C, the default to a store on the loopback, or, in the row “checksum=sha256”, SHA-256, two in flight, completed). Download: GetFile of that file, the whole file's SHA-256 checked by the client, written and fsync'd (S3: a GET of the first 4 MiB, then the rest streamed by one ranged GET per 256 MiB, 4 MiB read ahead). After each download the bench checks its SHA-256 and deletes the file through larder.")
 	tbl.Note("Plain S3 client: aws-sdk-go-v2 in the bench, the lightest requests it makes (no checksum, UNSIGNED-PAYLOAD), one PutObject of the whole file from disk (and, in the row “multipart”, a multipart upload of 8 MiB parts, two in flight, checked by its size), and one GetObject written to a file and fsync'd; nothing checked in the transfer; the bench checks the download's SHA-256 after, untimed. This is the store's own speed: the ceiling of larder on it.")
 	tbl.Note("versitygw %s, posix backend on this machine's disk, on 127.0.0.1 (HTTP, path-style). store CPU: versitygw's user+system time (/proc/PID/stat); for the plain client it is the server's. Client, server, store and the other processes of this shared machine share its 2 cores: larder on S3 runs three busy processes where the plain client runs two.", versitygwVersion(r.c.versitygw))
 	for _, dir := range []string{"upload", "download"} {
