@@ -188,9 +188,10 @@ var errClientGone = errors.New("the client went away")
 
 // receive takes DATA frames up to the upload's size, verifying each, and
 // the END that follows; it returns the SHA-256 the client says the file
-// has, and whole holds the hash of what was received. Verified blocks are
-// written, and hashed into whole, behind the receiving by a pipeline. A
-// bad block keeps the verified bytes before it for a resume.
+// has. Verified blocks are written, and hashed into up.Hash, behind the
+// receiving by a pipeline (up.Hash is nil where the storage's part
+// hashes what it is given itself: Commit asks the part). A bad block
+// keeps the verified bytes before it for a resume.
 //
 // It also returns the blocks' sums, to be recorded with the file, if the
 // whole file came in this session in blocks of the session's size.
