@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	mrand "math/rand/v2"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -267,12 +265,11 @@ func TestLNPDeviceNoEnumeration(t *testing.T) {
 
 	names := []string{"alice", "bob", "dora", "nobody"}
 	id := [16]byte{1, 2, 3} // nobody's device
-	const rounds = 200
-	times := map[string][]time.Duration{}
-	order := slices.Clone(names)
-	for range rounds {
-		mrand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, name := range order {
+	// The lower quartiles must agree within an eighth: apart, they
+	// differed by a quarter or more (twice that under the race detector);
+	// together, by under a twelfth.
+	timedAlike(t, names, []string{"HELLO to CHALLENGE"}, func(lo time.Duration) time.Duration { return lo / 8 },
+		func(name string) []time.Duration {
 			ch, wl, dc, _ := h.challengeHello(t, lnp.Hello2{User: name, Method: lnp.MethodDevice, MaxBlock: lnp.DefaultBlockSize, Device: id})
 			if !bytes.Equal(ch.Salt, id[:]) || ch.KDF != (lnp.KDF{}) {
 				t.Fatalf("%s: challenge with salt %x at %v, want the device ID at no cost", name, ch.Salt, ch.KDF)
@@ -280,21 +277,8 @@ func TestLNPDeviceNoEnumeration(t *testing.T) {
 			if wl.Status != lnp.StatusInvalidLogin || wl.Message != "unknown user or wrong password" {
 				t.Fatalf("%s: a wrong proof is answered %v %q", name, wl.Status, wl.Message)
 			}
-			times[name] = append(times[name], dc)
-		}
-	}
-	var qs []time.Duration
-	for _, name := range names {
-		qs = append(qs, quartile(times[name]))
-	}
-	// The lower quartiles must agree within an eighth: apart, they
-	// differed by a quarter or more (twice that under the race detector);
-	// together, by under a twelfth.
-	lo, hi := slices.Min(qs), slices.Max(qs)
-	t.Logf("HELLO to CHALLENGE: lower quartiles alice %v, bob %v, dora %v, nobody %v", qs[0], qs[1], qs[2], qs[3])
-	if hi-lo > lo/8 {
-		t.Errorf("HELLO to CHALLENGE: lower quartiles alice %v, bob %v, dora %v, nobody %v differ by %v", qs[0], qs[1], qs[2], qs[3], hi-lo)
-	}
+			return []time.Duration{dc}
+		})
 }
 
 // TestLNPDeviceAccountDisabledMeanwhile: a device login whose account is

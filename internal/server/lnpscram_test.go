@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net"
@@ -465,33 +466,62 @@ func TestLNPNoEnumeration(t *testing.T) {
 		t.Error("two names without a credential get the same salt")
 	}
 
-	// Timing: rounds of one exchange per name, in an order shuffled each
-	// round, so that the machine's load falls on each alike. The lower
-	// quartiles, which an attacker would compare (the noise of a loaded
-	// machine only adds), must agree within 60 µs: without the server's
-	// care a name that does not exist was answered 160 µs later than one
-	// that does.
-	const rounds = 200
-	times := map[string][2][]time.Duration{}
-	order := slices.Clone(names)
-	for range rounds {
-		mrand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, name := range order {
+	// Timing: the lower quartiles, which an attacker would compare (the
+	// noise of a loaded machine only adds), must agree within 60 µs:
+	// without the server's care a name that does not exist was answered
+	// 160 µs later than one that does.
+	steps := []string{"HELLO to CHALLENGE", "PROOF to WELCOME"}
+	timedAlike(t, names, steps, func(lo time.Duration) time.Duration { return 60 * time.Microsecond },
+		func(name string) []time.Duration {
 			_, _, dc, dp := h.challenge(t, name)
-			d := times[name]
-			d[0], d[1] = append(d[0], dc), append(d[1], dp)
-			times[name] = d
+			return []time.Duration{dc, dp}
+		})
+}
+
+// timedAlike times exchange, which returns the time of each of its steps,
+// for each name in rounds, in an order shuffled each round so that the
+// machine's load falls on each alike, and fails t if the names' lower
+// quartiles of a step differ by more than within(the lowest). Other work
+// on a shared machine can part them for a while, so a difference is
+// measured again, up to three times in all: one the server makes is
+// there every time.
+func timedAlike(t *testing.T, names, steps []string, within func(lo time.Duration) time.Duration, exchange func(name string) []time.Duration) {
+	t.Helper()
+	const rounds, tries = 200, 3
+	for try := 1; ; try++ {
+		times := make(map[string][][]time.Duration)
+		order := slices.Clone(names)
+		for range rounds {
+			mrand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for _, name := range order {
+				d := exchange(name)
+				if times[name] == nil {
+					times[name] = make([][]time.Duration, len(steps))
+				}
+				for i := range steps {
+					times[name][i] = append(times[name][i], d[i])
+				}
+			}
 		}
-	}
-	for step, what := range []string{"HELLO to CHALLENGE", "PROOF to WELCOME"} {
-		var qs []time.Duration
-		for _, name := range names {
-			qs = append(qs, quartile(times[name][step]))
+		var apart []string
+		for i, step := range steps {
+			var qs []time.Duration
+			for _, name := range names {
+				qs = append(qs, quartile(times[name][i]))
+			}
+			lo, hi := slices.Min(qs), slices.Max(qs)
+			line := fmt.Sprintf("%s: lower quartiles %v of %v", step, qs, names)
+			t.Logf("try %d: %s", try, line)
+			if hi-lo > within(lo) {
+				apart = append(apart, fmt.Sprintf("%s differ by %v", line, hi-lo))
+			}
 		}
-		lo, hi := slices.Min(qs), slices.Max(qs)
-		t.Logf("%s: lower quartiles alice %v, bob %v, nobody %v", what, qs[0], qs[1], qs[2])
-		if hi-lo > 60*time.Microsecond {
-			t.Errorf("%s: lower quartiles alice %v, bob %v, nobody %v differ by %v", what, qs[0], qs[1], qs[2], hi-lo)
+		if len(apart) == 0 {
+			return
+		}
+		if try == tries {
+			t.Errorf("in each of %d tries the names were told apart; the last: %s", tries, strings.Join(apart, "; "))
+			return
 		}
 	}
 }
