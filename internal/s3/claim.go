@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -14,10 +15,15 @@ import (
 // claim is what PREFIX/servers/NAME holds while a server of that name
 // runs: who it is, for the message that refuses another.
 type claim struct {
-	Instance string    `json:"instance"`
-	Host     string    `json:"host"`
-	PID      int       `json:"pid"`
-	Started  time.Time `json:"started"`
+	Instance string `json:"instance"`
+	Host     string `json:"host"`
+	// Boot is the boot of Host's kernel the process runs in, where the
+	// system says ("" elsewhere): two machines of one host name (their
+	// distribution's default, such as raspberrypi) have different boots,
+	// and PID names a process of Host only in the boot that wrote it.
+	Boot    string    `json:"boot,omitempty"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
 }
 
 // Claim makes this process the one server called name on the bucket
@@ -33,7 +39,7 @@ type claim struct {
 func (b *Backend) Claim(name string) (release func(), err error) {
 	key := b.root + "servers/" + name
 	host, _ := os.Hostname()
-	me := claim{Instance: b.instance, Host: host, PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
+	me := claim{Instance: b.instance, Host: host, Boot: bootID(), PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
 	body, _ := json.Marshal(me)
 	for try := 0; ; try++ {
 		err := b.put(key, body, true)
@@ -53,7 +59,7 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 		var c claim
 		if json.Unmarshal(old, &c) == nil && c.Instance != me.Instance {
 			age := time.Since(modified)
-			gone := c.Host == host && c.PID != me.PID && !alive(c.PID)
+			gone := c.Host == host && c.Boot == me.Boot && c.PID != me.PID && !alive(c.PID)
 			if age < b.activeWindow && !gone {
 				return nil, larder.Errorf(larder.ECONFLICT,
 					"another server runs under this server's name, %s (DATA/server-id), on this bucket: on host %s, pid %d, started %s, seen %s ago. Its data folder and this one are copies, and the two would replay each other's changes to files: give each server a data folder of its own (copy the pepper file, never the folder). If that server is gone, start this one again in %s",
@@ -87,6 +93,16 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 			b.remove(key)
 		})
 	}, nil
+}
+
+// bootID returns what tells this boot of this machine's kernel from any
+// other (Linux's random boot_id), or "" where the system does not say.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // alive reports whether the process pid of this host runs.

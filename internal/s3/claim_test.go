@@ -44,7 +44,7 @@ func TestClaim(t *testing.T) {
 	must(t, cmd.Run())
 	write := func(host string, pid int) {
 		t.Helper()
-		body, _ := json.Marshal(claim{Instance: "gone", Host: host, PID: pid, Started: time.Now()})
+		body, _ := json.Marshal(claim{Instance: "gone", Host: host, Boot: bootID(), PID: pid, Started: time.Now()})
 		must(t, one.put(key, body, false))
 	}
 	write(host, cmd.Process.Pid)
@@ -66,4 +66,30 @@ func TestClaim(t *testing.T) {
 		t.Fatalf("a claim of a name whose holder stopped rewriting it: %v", err)
 	}
 	release()
+}
+
+// TestClaimSameHostNameOtherMachine: a fresh claim written by a server of
+// another machine that bears this one's host name (a distribution's
+// default, such as raspberrypi), whose pid runs nothing here, is refused:
+// its process is not among this machine's, and may well run.
+func TestClaimSameHostNameOtherMachine(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/kernel/random/boot_id"); err != nil {
+		t.Skip("this system does not say which boot of its kernel runs (no /proc/sys/kernel/random/boot_id): a host name is all a claim can tell it by")
+	}
+	cfg := testConfig(t)
+	b := testBackend(t, cfg)
+	host, _ := os.Hostname()
+	cmd := exec.Command("true")
+	must(t, cmd.Run())
+	body, _ := json.Marshal(map[string]any{"instance": "elsewhere", "host": host, "boot": "7a3f0c52-0000-4000-8000-000000000000",
+		"pid": cmd.Process.Pid, "started": time.Now().UTC()})
+	key := b.root + "servers/0123456789abcdef"
+	must(t, b.put(key, body, false))
+	release, err := b.Claim("0123456789abcdef")
+	if err == nil {
+		release()
+	}
+	if larder.ErrorCode(err) != larder.ECONFLICT {
+		t.Errorf("a fresh claim of another machine of this host name, %s: %v; want a conflict", host, err)
+	}
 }
