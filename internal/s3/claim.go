@@ -1,6 +1,9 @@
 package s3
 
 import (
+	"bytes"
+	"io"
+
 	"encoding/json"
 	"errors"
 	"os"
@@ -8,6 +11,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/larderfs/larder"
 )
@@ -41,15 +47,16 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 	host, _ := os.Hostname()
 	me := claim{Instance: b.instance, Host: host, Boot: bootID(), PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
 	body, _ := json.Marshal(me)
+	var tag string // of the claim as this process last wrote it
 	for try := 0; ; try++ {
-		err := b.put(key, body, true)
-		if err == nil {
+		var err error
+		if tag, err = b.putIf(key, body, "*", ""); err == nil {
 			break
 		}
 		if !isPrecondition(err) || try == 2 {
 			return nil, b.fail(err, "cannot claim this server's name on the bucket")
 		}
-		old, modified, err := b.getModified(key)
+		old, modified, oldTag, err := b.getTagged(key)
 		if isNotFound(err) {
 			continue // let go of meanwhile
 		}
@@ -66,20 +73,41 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 					name, c.Host, c.PID, c.Started.Format(time.RFC3339), age.Round(time.Second), (b.activeWindow - age).Round(time.Second))
 			}
 		}
-		// Of a server that died: taken.
-		if err := b.remove(key); err != nil {
+		// Of a server that died: taken, if it is still the claim just
+		// read. Another process taking it meanwhile has put its own,
+		// which only it may remove.
+		if err := b.removeIf(key, oldTag); err != nil && !isPrecondition(err) {
 			return nil, b.fail(err, "cannot claim this server's name on the bucket")
 		}
 	}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex // over tag, which the heartbeat writes
+	)
 	wg.Go(func() {
-		t := time.NewTicker(heartbeat)
+		t := time.NewTicker(b.claimBeat)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				b.put(key, body, false) // best effort: one missed is made up by the next
+				// Rewritten only while it is this process's: once
+				// another has taken it (this one was stopped, or cut off
+				// from the store, for the active window), it is theirs.
+				nt, err := b.putIf(key, body, "", tag)
+				switch {
+				case err == nil:
+					mu.Lock()
+					tag = nt
+					mu.Unlock()
+				case isPrecondition(err) || isNotFound(err):
+					mu.Lock()
+					tag = ""
+					mu.Unlock()
+					return
+				}
+				// Another error: best effort, one missed is made up by
+				// the next.
 			case <-stop:
 				return
 			}
@@ -90,9 +118,61 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 		once.Do(func() {
 			close(stop)
 			wg.Wait()
-			b.remove(key)
+			if tag != "" {
+				b.removeIf(key, tag)
+			}
 		})
 	}, nil
+}
+
+// putIf writes body at key if the object there has the ETag ifMatch, or,
+// with ifNoneMatch "*", if there is none; it returns the new object's
+// ETag.
+func (b *Backend) putIf(key string, body []byte, ifNoneMatch, ifMatch string) (string, error) {
+	ctx, cancel := b.ctx()
+	defer cancel()
+	in := &awss3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}
+	if ifNoneMatch != "" {
+		in.IfNoneMatch = &ifNoneMatch
+	}
+	if ifMatch != "" {
+		in.IfMatch = &ifMatch
+	}
+	out, err := b.client.PutObject(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// getTagged is getModified, with the object's ETag.
+func (b *Backend) getTagged(key string) ([]byte, time.Time, string, error) {
+	ctx, cancel := b.ctx()
+	defer cancel()
+	out, err := b.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &b.bucket, Key: &key})
+	if err != nil {
+		return nil, time.Time{}, "", err
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(out.Body, 1<<20))
+	return body, aws.ToTime(out.LastModified), aws.ToString(out.ETag), err
+}
+
+// removeIf deletes the object key if its ETag is tag; one that is not
+// there is no error, one of another ETag a precondition error. A store
+// that takes no condition on a delete (an error of another kind) has it
+// deleted whatever it holds, as before conditions were sent.
+func (b *Backend) removeIf(key, tag string) error {
+	ctx, cancel := b.ctx()
+	defer cancel()
+	_, err := b.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &b.bucket, Key: &key, IfMatch: &tag})
+	switch {
+	case err == nil || isNotFound(err):
+		return nil
+	case isPrecondition(err):
+		return err
+	}
+	return b.remove(key)
 }
 
 // bootID returns what tells this boot of this machine's kernel from any

@@ -93,3 +93,39 @@ func TestClaimSameHostNameOtherMachine(t *testing.T) {
 		t.Errorf("a fresh claim of another machine of this host name, %s: %v; want a conflict", host, err)
 	}
 }
+
+// TestClaimTakenOver: a server whose claim another took (it had not
+// rewritten it for the active window: stopped, or cut off from the store)
+// neither writes its claim over the other's at its next heartbeat nor
+// removes the other's when it lets go of the name: either would let a
+// third copy of the data folder start beside the one that holds it.
+func TestClaimTakenOver(t *testing.T) {
+	cfg := testConfig(t)
+	one, two, three := testBackend(t, cfg), testBackend(t, cfg), testBackend(t, cfg)
+	one.claimBeat = 100 * time.Millisecond
+	release, err := one.Claim("0123456789abcdef")
+	must(t, err)
+	defer release()
+	// two takes the name as it takes a claim not rewritten in time.
+	key := one.root + "servers/0123456789abcdef"
+	body, _ := json.Marshal(claim{Instance: two.instance, Host: "elsewhere.example", PID: 1, Started: time.Now().UTC()})
+	must(t, two.put(key, body, false))
+	time.Sleep(5 * one.claimBeat)
+	held := func(when string) {
+		t.Helper()
+		got, _, err := two.getModified(key)
+		var c claim
+		if err != nil || json.Unmarshal(got, &c) != nil || c.Instance != two.instance {
+			t.Errorf("the claim %s: %q, %v; want two's", when, got, err)
+		}
+		if release3, err := three.Claim("0123456789abcdef"); larder.ErrorCode(err) != larder.ECONFLICT {
+			if err == nil {
+				release3()
+			}
+			t.Errorf("a third claim %s: %v; want a conflict", when, err)
+		}
+	}
+	held("after the heartbeats of the server it was taken from")
+	release()
+	held("after the server it was taken from let go of the name")
+}

@@ -205,6 +205,9 @@ type Backend struct {
 	instance string    // this Backend's name in the checkpoints it writes
 	// activeWindow is activeWindow but in tests.
 	activeWindow time.Duration
+	// claimBeat is how often a claim of a server's name is rewritten:
+	// heartbeat but in tests.
+	claimBeat time.Duration
 
 	// failpoint, if set, is called after each object a rename moves,
 	// and before an upload is completed; an error stops the rename or
@@ -267,6 +270,7 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	b := &Backend{
 		instance:     hex.EncodeToString(inst),
 		activeWindow: activeWindow,
+		claimBeat:    heartbeat,
 		bucket:       cfg.Bucket,
 		root:         cfg.Prefix,
 		timeout:      cfg.Timeout,
