@@ -83,7 +83,9 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 	stop := make(chan struct{})
 	var (
 		wg sync.WaitGroup
-		mu sync.Mutex // over tag, which the heartbeat writes
+		// lost says that another process took the claim. It and tag are
+		// the heartbeat's until it ends.
+		lost bool
 	)
 	wg.Go(func() {
 		t := time.NewTicker(b.claimBeat)
@@ -95,15 +97,16 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 				// another has taken it (this one was stopped, or cut off
 				// from the store, for the active window), it is theirs.
 				nt, err := b.putIf(key, body, "", tag)
+				if code(err) == "NotImplemented" {
+					// A store that takes no condition on a write: as
+					// before conditions were sent.
+					nt, err = b.putIf(key, body, "", "")
+				}
 				switch {
 				case err == nil:
-					mu.Lock()
 					tag = nt
-					mu.Unlock()
 				case isPrecondition(err) || isNotFound(err):
-					mu.Lock()
-					tag = ""
-					mu.Unlock()
+					lost = true
 					return
 				}
 				// Another error: best effort, one missed is made up by
@@ -118,7 +121,11 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 		once.Do(func() {
 			close(stop)
 			wg.Wait()
-			if tag != "" {
+			switch {
+			case lost:
+			case tag == "": // a store that names no ETag
+				b.remove(key)
+			default:
 				b.removeIf(key, tag)
 			}
 		})
