@@ -121,11 +121,7 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 		once.Do(func() {
 			close(stop)
 			wg.Wait()
-			switch {
-			case lost:
-			case tag == "": // a store that names no ETag
-				b.remove(key)
-			default:
+			if !lost {
 				b.removeIf(key, tag)
 			}
 		})
@@ -170,6 +166,9 @@ func (b *Backend) getTagged(key string) ([]byte, time.Time, string, error) {
 // that takes no condition on a delete (an error of another kind) has it
 // deleted whatever it holds, as before conditions were sent.
 func (b *Backend) removeIf(key, tag string) error {
+	if tag == "" { // a store that names no ETag
+		return b.remove(key)
+	}
 	ctx, cancel := b.ctx()
 	defer cancel()
 	_, err := b.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &b.bucket, Key: &key, IfMatch: &tag})
