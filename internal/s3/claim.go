@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"io"
+	"strconv"
 
 	"encoding/json"
 	"errors"
@@ -191,7 +192,8 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// alive reports whether the process pid of this host runs.
+// alive reports whether the process pid of this host runs: it exists,
+// and has not ended unreaped.
 func alive(pid int) bool {
 	if pid <= 0 {
 		return false
@@ -201,5 +203,19 @@ func alive(pid int) bool {
 		return false
 	}
 	err = p.Signal(syscall.Signal(0))
-	return err == nil || !errors.Is(err, os.ErrProcessDone)
+	// A zombie takes signals, but runs no more.
+	return (err == nil || !errors.Is(err, os.ErrProcessDone)) && !zombie(pid)
+}
+
+// zombie reports whether the process pid of this host has ended but not
+// been waited for, where the system says (Linux's /proc/PID/stat).
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command, in parentheses that may hold any
+	// character: after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
 }

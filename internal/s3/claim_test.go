@@ -129,3 +129,33 @@ func TestClaimTakenOver(t *testing.T) {
 	release()
 	held("after the server it was taken from let go of the name")
 }
+
+// TestClaimOfZombie: a claim of a process of this host that has ended but
+// not been reaped yet (a zombie: its parent, or a container's first
+// process that reaps none, has not waited for it) is of a process that
+// is gone, and is taken at once, as the restart after a crash wants.
+func TestClaimOfZombie(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc/PID/stat on this system: a zombie cannot be told from a running process")
+	}
+	cfg := testConfig(t)
+	b := testBackend(t, cfg)
+	cmd := exec.Command("sleep", "60")
+	must(t, cmd.Start())
+	must(t, cmd.Process.Kill())
+	defer cmd.Wait()
+	// Not waited for yet: a zombie once the kill is through.
+	waitFor := time.Now().Add(5 * time.Second)
+	for !zombie(cmd.Process.Pid) && time.Now().Before(waitFor) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	host, _ := os.Hostname()
+	body, _ := json.Marshal(claim{Instance: "killed", Host: host, Boot: bootID(), PID: cmd.Process.Pid, Started: time.Now().UTC()})
+	key := b.root + "servers/0123456789abcdef"
+	must(t, b.put(key, body, false))
+	release, err := b.Claim("0123456789abcdef")
+	if err != nil {
+		t.Fatalf("a claim of a process of this host killed but not yet reaped: %v", err)
+	}
+	release()
+}
