@@ -57,7 +57,7 @@ var failures = []failure{
 	{what: "what answered does not speak TLS (the course port, or a server run with --insecure-plaintext-native)", exit: exitNetwork,
 		advice: "check the port: larder serves LNP/1 on 23457 and the course protocol on 23456 unless told otherwise",
 		match:  func(err error) bool { return errors.Is(err, errNotTLS) }},
-	{what: "integrity: the server's reply failed a check; nothing that failed was kept", exit: exitIntegrity,
+	{what: "integrity: the server's reply failed a check; nothing that failed was kept in a file (to stdout, a device or a FIFO, get writes as it receives: what was written is not the file)", exit: exitIntegrity,
 		advice: "try again; if it fails again, the server's copy or the path to it is damaged",
 		match:  func(err error) bool { return errors.Is(err, client.ErrIntegrity) }},
 

@@ -297,7 +297,7 @@ func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts
 	}
 	switch fi, err := os.Stat(local); {
 	case local == "-":
-		return sessionError(getStream(ctx, s, remote, env.Stdout, int64(e.Size), bar))
+		return sessionError(streamed(getStream(ctx, s, remote, env.Stdout, int64(e.Size), bar), local))
 	case err == nil && !fi.Mode().IsRegular():
 		// A device or a named pipe: written into, never replaced, and
 		// not resumed into.
@@ -306,7 +306,7 @@ func getLNP(ctx context.Context, env *Env, f *lnpFlags, remote, out string, opts
 			return err
 		}
 		defer f.Close()
-		return sessionError(getStream(ctx, s, remote, f, int64(e.Size), bar))
+		return sessionError(streamed(getStream(ctx, s, remote, f, int64(e.Size), bar), local))
 	}
 	res, err := getFile(ctx, env, s, remote, local, int64(e.Size), opts, bar, o.retries)
 	if err != nil {

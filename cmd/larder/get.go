@@ -25,7 +25,9 @@ func runGet(ctx context.Context, env *Env, args []string) error {
 			"failed or interrupted get leaves FILE as it was. A FILE that exists is\n"+
 			"replaced only if it is an earlier, partial copy of PATH (its bytes are PATH's\n"+
 			"first bytes), or with -f. A FILE that is not a regular file (a device such as\n"+
-			"/dev/null, a FIFO) is written into, never replaced; \"-\" is stdout.\n"+
+			"/dev/null, a FIFO) is written into, never replaced; \"-\" is stdout. Both are\n"+
+			"written as the bytes arrive, before the whole file is checked: a check that\n"+
+			"fails (exit code 6) says that what a pipeline read is not the file.\n"+
 			"\n"+
 			"After 'larder login' (a profile exists), or with --native, get speaks the\n"+
 			"native protocol (LNP/1, over TLS): FILE is by default PATH's name in the\n"+
@@ -247,6 +249,9 @@ func getCourse(ctx context.Context, env *Env, f *clientFlags, path, out string, 
 		defer bar.done()
 	}
 	res, err := c.Retrieve(ctx, f.user, larder.NewSignature(password, s), path, w)
+	if dst == nil {
+		err = streamed(err, out)
+	}
 	if errors.Is(err, client.ErrBufferLimit) {
 		return fmt.Errorf("%w: use -o FILE", err)
 	}
@@ -294,6 +299,21 @@ type getJSON struct {
 	Modified *time.Time `json:"modified,omitempty"` // native protocol only
 	Kept     int64      `json:"kept"`               // bytes a resumed download kept
 	UpToDate bool       `json:"up_to_date"`         // LOCAL was the file already
+}
+
+// streamed is err of a download written to out as it came ("" or "-":
+// stdout; else a device or FIFO), where the bytes before a failed check
+// are out already: a pipeline may have read them. An integrity error
+// then says so, where a file's would say that nothing was kept.
+func streamed(err error, out string) error {
+	if !errors.Is(err, client.ErrIntegrity) {
+		return err
+	}
+	where := out
+	if out == "" || out == "-" {
+		where = "stdout"
+	}
+	return &hintError{err: err, hint: "what was written to " + where + " is not the file: discard it; with -o FILE, FILE changes only once the file is checked"}
 }
 
 // plainWriter hides every method of an io.Writer but Write. Stdout is an

@@ -32,19 +32,25 @@ type Checksum string
 
 const (
 	// ChecksumAuto is CRC32C over https:// and to a store on the
-	// loopback, SHA-256 over http:// to any other host.
+	// loopback (an address of it, or localhost with path-style
+	// addressing), SHA-256 over http:// to any other host.
 	ChecksumAuto   Checksum = ""
 	ChecksumSHA256 Checksum = "sha256"
 	ChecksumCRC32C Checksum = "crc32c"
 )
 
-// resolve returns the checksum c stands for to endpoint, refusing a CRC
-// over plain http:// to another host.
-func (c Checksum) resolve(endpoint string) (Checksum, error) {
+// resolve returns the checksum c stands for to endpoint, addressed in
+// the path or not (pathStyle), refusing a CRC over plain http:// to
+// another host.
+func (c Checksum) resolve(endpoint string, pathStyle bool) (Checksum, error) {
 	// "" is AWS's endpoint, over https://.
 	safe := endpoint == ""
+	hint := "use an https:// endpoint, or checksum=sha256"
 	if u, err := url.Parse(endpoint); err == nil && endpoint != "" {
-		safe = strings.EqualFold(u.Scheme, "https") || loopback(u.Hostname())
+		safe = strings.EqualFold(u.Scheme, "https") || loopback(u.Hostname(), pathStyle)
+		if !safe && loopback(u.Hostname(), true) {
+			hint = "add path-style=true (the requests then go to " + u.Hostname() + " itself, not to BUCKET." + u.Hostname() + ", which may resolve elsewhere and which HTTP_PROXY would take), use an https:// endpoint, or checksum=sha256"
+		}
 	}
 	switch c {
 	case ChecksumAuto:
@@ -56,19 +62,25 @@ func (c Checksum) resolve(endpoint string) (Checksum, error) {
 		return c, nil
 	case ChecksumCRC32C:
 		if !safe {
-			return "", fmt.Errorf("s3: checksum=crc32c over plain http:// to %s: anyone on the path could change a part and its CRC to match; use an https:// endpoint, or checksum=sha256", endpoint)
+			return "", fmt.Errorf("s3: checksum=crc32c over plain http:// to %s: anyone on the path could change a part and its CRC to match; %s", endpoint, hint)
 		}
 		return c, nil
 	}
 	return "", fmt.Errorf("s3: checksum=%q: want sha256 or crc32c", string(c))
 }
 
-// loopback reports whether host names this machine.
-func loopback(host string) bool {
+// loopback reports whether the requests to the endpoint host, addressed
+// in the path or not (pathStyle), go to this machine and to nothing
+// between: a loopback address, or localhost in the path's style. Go's
+// HTTP client never sends either through a proxy (HTTP_PROXY). In the
+// bucket's name's style the requests go to BUCKET.localhost, which the
+// resolver may send anywhere, and a proxy takes: not loopback. (The SDK
+// addresses an IP in the path's style whatever it is told.)
+func loopback(host string, pathStyle bool) bool {
 	if ip := net.ParseIP(host); ip != nil {
 		return ip.IsLoopback()
 	}
-	return strings.EqualFold(host, "localhost")
+	return pathStyle && strings.EqualFold(host, "localhost")
 }
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)

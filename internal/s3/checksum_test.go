@@ -29,7 +29,17 @@ func TestChecksumChoice(t *testing.T) {
 		{"s3://b?endpoint=http://10.0.0.7:9000", ChecksumSHA256, ""},
 		{"s3://b?endpoint=http://127.0.0.1:9000", ChecksumCRC32C, ""},
 		{"s3://b?endpoint=http://[::1]:9000", ChecksumCRC32C, ""},
-		{"s3://b?endpoint=http://localhost:9000", ChecksumCRC32C, ""},
+		// A host name in the bucket's name's style: the requests go to
+		// b.localhost, which may resolve anywhere, and which a proxy
+		// (HTTP_PROXY) takes, where it never takes localhost.
+		{"s3://b?endpoint=http://localhost:9000", ChecksumSHA256, ""},
+		{"s3://b?endpoint=http://localhost:9000&path-style=true", ChecksumCRC32C, ""},
+		{"s3://b?endpoint=http://LOCALHOST:9000&path-style=true", ChecksumCRC32C, ""},
+		{"s3://b?endpoint=http://localhost.:9000&path-style=true", ChecksumSHA256, ""},
+		{"s3://b?endpoint=http://127.0.0.2:9000", ChecksumCRC32C, ""},
+		{"s3://b?endpoint=http://0.0.0.0:9000", ChecksumSHA256, ""},
+		{"s3://b?endpoint=http://localhost.evil.example:9000&path-style=true", ChecksumSHA256, ""},
+		{"s3://b?checksum=crc32c&endpoint=http://localhost:9000", "", "path-style=true"},
 		{"s3://b?endpoint=https://s3.example.com&checksum=sha256", ChecksumSHA256, ""},
 		{"s3://b?endpoint=http://127.0.0.1:9000&checksum=sha256", ChecksumSHA256, ""},
 		{"s3://b?checksum=crc32c&endpoint=http://127.0.0.1:9000", ChecksumCRC32C, ""},

@@ -44,7 +44,7 @@ func TestClaim(t *testing.T) {
 	must(t, cmd.Run())
 	write := func(host string, pid int) {
 		t.Helper()
-		body, _ := json.Marshal(claim{Instance: "gone", Host: host, PID: pid, Started: time.Now()})
+		body, _ := json.Marshal(claim{Instance: "gone", Host: host, Boot: bootID(), PID: pid, Started: time.Now()})
 		must(t, one.put(key, body, false))
 	}
 	write(host, cmd.Process.Pid)
@@ -64,6 +64,98 @@ func TestClaim(t *testing.T) {
 	release, err = two.Claim("0123456789abcdef")
 	if err != nil {
 		t.Fatalf("a claim of a name whose holder stopped rewriting it: %v", err)
+	}
+	release()
+}
+
+// TestClaimSameHostNameOtherMachine: a fresh claim written by a server of
+// another machine that bears this one's host name (a distribution's
+// default, such as raspberrypi), whose pid runs nothing here, is refused:
+// its process is not among this machine's, and may well run.
+func TestClaimSameHostNameOtherMachine(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/kernel/random/boot_id"); err != nil {
+		t.Skip("this system does not say which boot of its kernel runs (no /proc/sys/kernel/random/boot_id): a host name is all a claim can tell it by")
+	}
+	cfg := testConfig(t)
+	b := testBackend(t, cfg)
+	host, _ := os.Hostname()
+	cmd := exec.Command("true")
+	must(t, cmd.Run())
+	body, _ := json.Marshal(map[string]any{"instance": "elsewhere", "host": host, "boot": "7a3f0c52-0000-4000-8000-000000000000",
+		"pid": cmd.Process.Pid, "started": time.Now().UTC()})
+	key := b.root + "servers/0123456789abcdef"
+	must(t, b.put(key, body, false))
+	release, err := b.Claim("0123456789abcdef")
+	if err == nil {
+		release()
+	}
+	if larder.ErrorCode(err) != larder.ECONFLICT {
+		t.Errorf("a fresh claim of another machine of this host name, %s: %v; want a conflict", host, err)
+	}
+}
+
+// TestClaimTakenOver: a server whose claim another took (it had not
+// rewritten it for the active window: stopped, or cut off from the store)
+// neither writes its claim over the other's at its next heartbeat nor
+// removes the other's when it lets go of the name: either would let a
+// third copy of the data folder start beside the one that holds it.
+func TestClaimTakenOver(t *testing.T) {
+	cfg := testConfig(t)
+	one, two, three := testBackend(t, cfg), testBackend(t, cfg), testBackend(t, cfg)
+	one.claimBeat = 100 * time.Millisecond
+	release, err := one.Claim("0123456789abcdef")
+	must(t, err)
+	defer release()
+	// two takes the name as it takes a claim not rewritten in time.
+	key := one.root + "servers/0123456789abcdef"
+	body, _ := json.Marshal(claim{Instance: two.instance, Host: "elsewhere.example", PID: 1, Started: time.Now().UTC()})
+	must(t, two.put(key, body, false))
+	time.Sleep(5 * one.claimBeat)
+	held := func(when string) {
+		t.Helper()
+		got, _, err := two.getModified(key)
+		var c claim
+		if err != nil || json.Unmarshal(got, &c) != nil || c.Instance != two.instance {
+			t.Errorf("the claim %s: %q, %v; want two's", when, got, err)
+		}
+		if release3, err := three.Claim("0123456789abcdef"); larder.ErrorCode(err) != larder.ECONFLICT {
+			if err == nil {
+				release3()
+			}
+			t.Errorf("a third claim %s: %v; want a conflict", when, err)
+		}
+	}
+	held("after the heartbeats of the server it was taken from")
+	release()
+	held("after the server it was taken from let go of the name")
+}
+
+// TestClaimOfZombie: a claim of a process of this host that has ended but
+// not been reaped yet (a zombie: its parent, or a container's first
+// process that reaps none, has not waited for it) is of a process that
+// is gone, and is taken at once, as the restart after a crash wants.
+func TestClaimOfZombie(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc/PID/stat on this system: a zombie cannot be told from a running process")
+	}
+	cfg := testConfig(t)
+	b := testBackend(t, cfg)
+	cmd := exec.Command("sleep", "60")
+	must(t, cmd.Start())
+	must(t, cmd.Process.Kill())
+	defer cmd.Wait()
+	// Not waited for yet: a zombie once the kill is through.
+	waitFor := time.Now().Add(5 * time.Second)
+	for !zombie(cmd.Process.Pid) && time.Now().Before(waitFor) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	host, _ := os.Hostname()
+	body, _ := json.Marshal(claim{Instance: "killed", Host: host, Boot: bootID(), PID: cmd.Process.Pid, Started: time.Now().UTC()})
+	key := b.root + "servers/0123456789abcdef"
+	must(t, b.put(key, body, false))
+	release, err := b.Claim("0123456789abcdef")
+	if err != nil {
+		t.Fatalf("a claim of a process of this host killed but not yet reaped: %v", err)
 	}
 	release()
 }

@@ -126,7 +126,8 @@ type Config struct {
 	ReadAhead int64
 	// Checksum is how the store checks each part of an upload;
 	// ChecksumAuto (the zero value) is CRC32C over https:// or to the
-	// loopback, SHA-256 otherwise. CRC32C over http:// to another host
+	// loopback (an address of it, or localhost with PathStyle), SHA-256
+	// otherwise. CRC32C over http:// to another host
 	// is refused.
 	Checksum Checksum
 }
@@ -174,7 +175,7 @@ func ParseURL(s string) (Config, error) {
 			return Config{}, fmt.Errorf("s3: unknown parameter %q in the storage URL (known: endpoint, region, path-style, timeout, checksum)", k)
 		}
 	}
-	if _, err := cfg.Checksum.resolve(cfg.Endpoint); err != nil {
+	if _, err := cfg.Checksum.resolve(cfg.Endpoint, cfg.PathStyle); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
@@ -205,6 +206,9 @@ type Backend struct {
 	instance string    // this Backend's name in the checkpoints it writes
 	// activeWindow is activeWindow but in tests.
 	activeWindow time.Duration
+	// claimBeat is how often a claim of a server's name is rewritten:
+	// heartbeat but in tests.
+	claimBeat time.Duration
 
 	// failpoint, if set, is called after each object a rename moves,
 	// and before an upload is completed; an error stops the rename or
@@ -238,7 +242,7 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3: no bucket")
 	}
-	sum, err := cfg.Checksum.resolve(cfg.Endpoint)
+	sum, err := cfg.Checksum.resolve(cfg.Endpoint, cfg.PathStyle)
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +271,7 @@ func newBackend(ctx context.Context, cfg Config) (*Backend, error) {
 	b := &Backend{
 		instance:     hex.EncodeToString(inst),
 		activeWindow: activeWindow,
+		claimBeat:    heartbeat,
 		bucket:       cfg.Bucket,
 		root:         cfg.Prefix,
 		timeout:      cfg.Timeout,

@@ -167,7 +167,10 @@ var migrations = []string{
 	// and the table's AUTOINCREMENT counter, so that no seq handed out
 	// before (to an event since pruned) is handed out again. A time that
 	// is not formatTime's text becomes NULL, which fails the copy: it is
-	// not guessed at (migrationHints says what to do).
+	// not guessed at (migrationHints says what to do). A time beyond what
+	// int64 nanoseconds hold (before 1677-09-21 or after 2262-04-11)
+	// becomes the nearest bound, as eventTime stores it; computed without
+	// overflow, which SQLite would turn into a REAL the table refuses.
 	`CREATE TABLE events_v13 (
 		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
 		id          BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
@@ -184,10 +187,15 @@ var migrations = []string{
 		reason      TEXT NOT NULL
 	) STRICT;
 	INSERT INTO events_v13 (seq, id, time, kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason)
-		SELECT seq, id, CASE WHEN length(time) = 30 AND substr(time, 20, 1) = '.' AND substr(time, 30, 1) = 'Z'
-				THEN unixepoch(substr(time, 1, 19)) * 1000000000 + CAST(substr(time, 21, 9) AS INTEGER) END,
+		SELECT seq, id, CASE WHEN s IS NULL THEN NULL
+				WHEN s > 9223372036 OR s = 9223372036 AND ns > 854775807 THEN 9223372036854775807
+				WHEN s < -9223372037 OR s = -9223372037 AND ns < 145224192 THEN -9223372036854775808
+				WHEN s >= 0 THEN s * 1000000000 + ns
+				ELSE (s + 1) * 1000000000 + (ns - 1000000000) END,
 			kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason
-		FROM events ORDER BY seq;
+		FROM (SELECT *, CASE WHEN length(time) = 30 AND substr(time, 20, 1) = '.' AND substr(time, 30, 1) = 'Z'
+				THEN unixepoch(substr(time, 1, 19)) END AS s, CAST(substr(time, 21, 9) AS INTEGER) AS ns FROM events)
+		ORDER BY seq;
 	DELETE FROM sqlite_sequence WHERE name = 'events_v13';
 	INSERT INTO sqlite_sequence (name, seq) SELECT 'events_v13', seq FROM sqlite_sequence WHERE name = 'events';
 	DROP TABLE events;

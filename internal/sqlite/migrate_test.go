@@ -189,3 +189,51 @@ func TestUpgradeEventTimesRefusesOtherText(t *testing.T) {
 		t.Errorf("events after the refused upgrade: %d, %v; want 2", n, err)
 	}
 }
+
+// TestUpgradeEventTimesBeyondNanoseconds: an event of the previous release
+// whose time int64 nanoseconds cannot hold (that release stored any time
+// as text) is upgraded to the nearest time they hold, as StoreEvents
+// stores such a time now, rather than failing the upgrade with a hint
+// whose query finds no such event.
+func TestUpgradeEventTimesBeyondNanoseconds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "larder.db")
+	ctx := context.Background()
+	old, err := open(ctx, path, migrations[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	times := []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		minEventTime.Add(-1),
+		minEventTime,
+		minEventTime.Add(1),
+		maxEventTime.Add(-1),
+		maxEventTime,
+		maxEventTime.Add(1),
+		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+	}
+	for i, tm := range times {
+		id := larder.NewEventID(time.Now())
+		if _, err := old.write.ExecContext(ctx, `INSERT INTO events (id, time, kind, server, username, remote, path, bytes, sha256, status, duration_ns, reason)
+			VALUES (?, ?, 'login', 's', 'alice', 'r', 'p', ?, NULL, 0, 0, '')`, id[:], formatTime(tm), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, old.Close())
+
+	db, err := open(ctx, path, migrations)
+	if err != nil {
+		t.Fatalf("the upgrade of events at the bounds of int64 nanoseconds and beyond: %v", err)
+	}
+	defer db.Close()
+	got, err := NewEventStore(db).Events(ctx, larder.EventFilter{})
+	if err != nil || len(got) != len(times) {
+		t.Fatalf("Events after the upgrade: %d events, %v; want %d", len(got), err, len(times))
+	}
+	for i, e := range got {
+		if want := time.Unix(0, eventTime(times[i])).UTC(); !e.Time.Equal(want) || e.Bytes != int64(i) {
+			t.Errorf("event %d (stored as %s) after the upgrade: time %v, bytes %d; want %v, %d", i, formatTime(times[i]), e.Time, e.Bytes, want, i)
+		}
+	}
+}
