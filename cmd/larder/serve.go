@@ -323,6 +323,7 @@ func runServe(ctx context.Context, env *Env, args []string) (err error) {
 	defer close(stopWatchdog)
 	go watchdog(logger, func() bool { return m.srv.Stats().Listening > 0 }, stopWatchdog)
 	notifyReady(logger, m.courseLine())
+	var lostErr error
 wait:
 	for {
 		select {
@@ -334,6 +335,12 @@ wait:
 			next, _, err := loadServeConfig(env, args)
 			m.ReloadConfig(next, err)
 			notifyReady(logger, m.courseLine())
+		case <-m.nameLost:
+			// Two servers of one name would replay each other's
+			// changes: this one, which lost it, stops.
+			lostErr = errors.New("another server took this server's name on the bucket (it could not rewrite its claim within 90 s: stopped, or cut off from the store), and serves in its place: this one stops; see docs/OPERATIONS.md, \"Two servers on one bucket\"")
+			logger.Error("stopping: this server's name on the bucket was taken", "error", lostErr)
+			break wait
 		case <-ctx.Done():
 			break wait
 		}
@@ -348,7 +355,10 @@ wait:
 		err = cerr
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("transfers still running after the %v grace period were cut off", grace)
+		err = fmt.Errorf("transfers still running after the %v grace period were cut off", grace)
+	}
+	if lostErr != nil {
+		return lostErr
 	}
 	return err
 }
@@ -408,6 +418,7 @@ type Main struct {
 	spaces   *disk.Spaces
 	bucket   *s3.Backend                     // with --storage s3://…; then spaces and files are nil
 	unclaim  func()                          // lets go of this server's name on the bucket
+	nameLost chan struct{}                   // closed if another process took that name
 	lnpLn    net.Listener                    // nil with --native-listen off
 	throttle *auth.Throttle                  // the logins', which a reload changes
 	identity *tlsconf.Identity               // nil in plaintext
@@ -821,7 +832,9 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 		if fc.Owner, err = serverID(cfg.DataDir); err != nil {
 			return fmt.Errorf("users' files: this server's name: %w", err)
 		}
-		if m.unclaim, err = m.bucket.Claim(fc.Owner); err != nil {
+		lost := make(chan struct{})
+		m.nameLost = lost
+		if m.unclaim, err = m.bucket.Claim(fc.Owner, func() { close(lost) }); err != nil {
 			return fmt.Errorf("users' files: %w", err)
 		}
 	}

@@ -43,7 +43,10 @@ type claim struct {
 // while it runs), but for a process of this host that is gone (a server
 // restarted after a crash takes its name back at once). A claim not
 // rewritten for activeWindow is of a server that died, and is taken.
-func (b *Backend) Claim(name string) (release func(), err error) {
+// lost, if not nil, is called once, by the heartbeat, if another process
+// takes the name meanwhile (this one was stopped, or cut off from the
+// store, for the active window): the caller should then stop serving.
+func (b *Backend) Claim(name string, lost func()) (release func(), err error) {
 	key := b.root + "servers/" + name
 	host, _ := os.Hostname()
 	me := claim{Instance: b.instance, Host: host, Boot: bootID(), PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
@@ -84,9 +87,9 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 	stop := make(chan struct{})
 	var (
 		wg sync.WaitGroup
-		// lost says that another process took the claim. It and tag are
-		// the heartbeat's until it ends.
-		lost bool
+		// taken says that another process took the claim. It and tag
+		// are the heartbeat's until it ends.
+		taken bool
 	)
 	wg.Go(func() {
 		t := time.NewTicker(b.claimBeat)
@@ -107,7 +110,10 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 				case err == nil:
 					tag = nt
 				case isPrecondition(err) || isNotFound(err):
-					lost = true
+					taken = true
+					if lost != nil {
+						lost()
+					}
 					return
 				}
 				// Another error: best effort, one missed is made up by
@@ -122,7 +128,7 @@ func (b *Backend) Claim(name string) (release func(), err error) {
 		once.Do(func() {
 			close(stop)
 			wg.Wait()
-			if !lost {
+			if !taken {
 				b.removeIf(key, tag)
 			}
 		})

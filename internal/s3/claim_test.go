@@ -19,19 +19,19 @@ import (
 func TestClaim(t *testing.T) {
 	cfg := testConfig(t)
 	one, two := testBackend(t, cfg), testBackend(t, cfg)
-	release, err := one.Claim("0123456789abcdef")
+	release, err := one.Claim("0123456789abcdef", nil)
 	must(t, err)
-	_, err = two.Claim("0123456789abcdef")
+	_, err = two.Claim("0123456789abcdef", nil)
 	if larder.ErrorCode(err) != larder.ECONFLICT || !strings.Contains(larder.ErrorMessage(err), "another server runs under this server's name") ||
 		!strings.Contains(larder.ErrorMessage(err), "a data folder of its own") {
 		t.Errorf("a second claim of a name held: %v; want a conflict saying a data folder was copied", err)
 	}
-	other, err := two.Claim("fedcba9876543210")
+	other, err := two.Claim("fedcba9876543210", nil)
 	must(t, err)
 	other()
 	release()
 	release() // twice is no harm
-	release2, err := two.Claim("0123456789abcdef")
+	release2, err := two.Claim("0123456789abcdef", nil)
 	if err != nil {
 		t.Fatalf("a claim of a name let go of: %v", err)
 	}
@@ -48,7 +48,7 @@ func TestClaim(t *testing.T) {
 		must(t, one.put(key, body, false))
 	}
 	write(host, cmd.Process.Pid)
-	release, err = two.Claim("0123456789abcdef")
+	release, err = two.Claim("0123456789abcdef", nil)
 	if err != nil {
 		t.Fatalf("a claim of a name whose process of this host is gone: %v", err)
 	}
@@ -56,12 +56,12 @@ func TestClaim(t *testing.T) {
 
 	// Of another host: refused until it is older than the window.
 	write("elsewhere.example", 1)
-	if _, err := two.Claim("0123456789abcdef"); larder.ErrorCode(err) != larder.ECONFLICT || !strings.Contains(larder.ErrorMessage(err), "elsewhere.example") {
+	if _, err := two.Claim("0123456789abcdef", nil); larder.ErrorCode(err) != larder.ECONFLICT || !strings.Contains(larder.ErrorMessage(err), "elsewhere.example") {
 		t.Errorf("a claim of a name another host holds: %v; want a conflict naming the host", err)
 	}
 	two.activeWindow = 2 * time.Second
 	time.Sleep(3 * time.Second)
-	release, err = two.Claim("0123456789abcdef")
+	release, err = two.Claim("0123456789abcdef", nil)
 	if err != nil {
 		t.Fatalf("a claim of a name whose holder stopped rewriting it: %v", err)
 	}
@@ -85,7 +85,7 @@ func TestClaimSameHostNameOtherMachine(t *testing.T) {
 		"pid": cmd.Process.Pid, "started": time.Now().UTC()})
 	key := b.root + "servers/0123456789abcdef"
 	must(t, b.put(key, body, false))
-	release, err := b.Claim("0123456789abcdef")
+	release, err := b.Claim("0123456789abcdef", nil)
 	if err == nil {
 		release()
 	}
@@ -98,12 +98,14 @@ func TestClaimSameHostNameOtherMachine(t *testing.T) {
 // rewritten it for the active window: stopped, or cut off from the store)
 // neither writes its claim over the other's at its next heartbeat nor
 // removes the other's when it lets go of the name: either would let a
-// third copy of the data folder start beside the one that holds it.
+// third copy of the data folder start beside the one that holds it. It
+// is told that it lost the name, to stop serving.
 func TestClaimTakenOver(t *testing.T) {
 	cfg := testConfig(t)
 	one, two, three := testBackend(t, cfg), testBackend(t, cfg), testBackend(t, cfg)
 	one.claimBeat = 100 * time.Millisecond
-	release, err := one.Claim("0123456789abcdef")
+	lost := make(chan struct{})
+	release, err := one.Claim("0123456789abcdef", func() { close(lost) })
 	must(t, err)
 	defer release()
 	// two takes the name as it takes a claim not rewritten in time.
@@ -118,7 +120,7 @@ func TestClaimTakenOver(t *testing.T) {
 		if err != nil || json.Unmarshal(got, &c) != nil || c.Instance != two.instance {
 			t.Errorf("the claim %s: %q, %v; want two's", when, got, err)
 		}
-		if release3, err := three.Claim("0123456789abcdef"); larder.ErrorCode(err) != larder.ECONFLICT {
+		if release3, err := three.Claim("0123456789abcdef", nil); larder.ErrorCode(err) != larder.ECONFLICT {
 			if err == nil {
 				release3()
 			}
@@ -126,6 +128,11 @@ func TestClaimTakenOver(t *testing.T) {
 		}
 	}
 	held("after the heartbeats of the server it was taken from")
+	select {
+	case <-lost:
+	default:
+		t.Error("the server whose name was taken was not told")
+	}
 	release()
 	held("after the server it was taken from let go of the name")
 }
@@ -153,7 +160,7 @@ func TestClaimOfZombie(t *testing.T) {
 	body, _ := json.Marshal(claim{Instance: "killed", Host: host, Boot: bootID(), PID: cmd.Process.Pid, Started: time.Now().UTC()})
 	key := b.root + "servers/0123456789abcdef"
 	must(t, b.put(key, body, false))
-	release, err := b.Claim("0123456789abcdef")
+	release, err := b.Claim("0123456789abcdef", nil)
 	if err != nil {
 		t.Fatalf("a claim of a process of this host killed but not yet reaped: %v", err)
 	}
