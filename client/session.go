@@ -266,6 +266,29 @@ func (s *Session) Delete(ctx context.Context, path string) error {
 	return err
 }
 
+// ErrNotGranted is DeleteTree's error on a session the server did not
+// grant lnp.FeatureTreeDelete: remove the files and folders one by one.
+var ErrNotGranted = errors.New("client: the server did not grant this session recursive DELETE (LNP/1 feature bit 2)")
+
+// DeleteTree removes the folder path and everything below it (or the file
+// path) in one request, and returns what the server removed. It needs a
+// session granted lnp.FeatureTreeDelete (ErrNotGranted otherwise, with
+// nothing sent).
+func (s *Session) DeleteTree(ctx context.Context, path string) (lnp.DeleteReply, error) {
+	if err := checkPaths(path); err != nil {
+		return lnp.DeleteReply{}, err
+	}
+	if s.features&lnp.FeatureTreeDelete == 0 {
+		return lnp.DeleteReply{}, ErrNotGranted
+	}
+	defer s.begin(ctx)()
+	body, err := s.call(ctx, lnp.Delete{Path: path, Recursive: true})
+	if err != nil {
+		return lnp.DeleteReply{}, err
+	}
+	return lnp.ParseDeleteReply(body)
+}
+
 // Rename moves from to to, replacing to if overwrite.
 func (s *Session) Rename(ctx context.Context, from, to string, overwrite bool) error {
 	if err := checkPaths(from, to); err != nil {

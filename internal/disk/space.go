@@ -217,6 +217,72 @@ func (sp *Space) Remove(p string) error {
 	return syncParent(sp.root, tree(p))
 }
 
+// Removed is what RemoveTree removed: regular files and their bytes,
+// and folders, the top one among them.
+type Removed struct{ Files, Folders, Bytes int64 }
+
+// RemoveTree removes p, a file or a folder with everything below it, and
+// makes that durable with one sync of p's parent: what a crash keeps of
+// the folders below is removed by RemoveTree called again. Nothing at p
+// is no error, so that a replay can call it again.
+func (sp *Space) RemoveTree(p string) (Removed, error) {
+	var r Removed
+	if p == "" {
+		return r, larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
+	}
+	fi, err := sp.root.Lstat(tree(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, nil
+	}
+	if err == nil {
+		err = sp.removeAll(tree(p), fi, &r)
+	}
+	if err != nil {
+		return r, sp.pathError(p, err)
+	}
+	return r, syncParent(sp.root, tree(p))
+}
+
+// removeAll removes name, whose Lstat is fi, and everything below it,
+// counting in r. A folder's names are read whole before any is removed:
+// removing entries while reading a folder may skip others.
+func (sp *Space) removeAll(name string, fi fs.FileInfo, r *Removed) error {
+	if fi.IsDir() {
+		d, err := sp.root.Open(name)
+		if err != nil {
+			return err
+		}
+		entries, err := d.ReadDir(-1)
+		d.Close()
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err == nil {
+				err = sp.removeAll(name+"/"+e.Name(), info, r)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := sp.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	switch {
+	case fi.IsDir():
+		r.Folders++
+	case fi.Mode().IsRegular():
+		r.Files++
+		r.Bytes += fi.Size()
+	}
+	return nil
+}
+
 // Rename moves from to to. Without overwrite an existing to is a conflict.
 func (sp *Space) Rename(from, to string, overwrite bool) error {
 	if from == "" || to == "" {

@@ -43,6 +43,11 @@ type Area interface {
 	Mkdir(p string) error
 	// Remove removes the file or empty folder p.
 	Remove(p string) error
+	// RemoveTree removes p, a file or a folder with everything below
+	// it, and says what it removed. Nothing at p is no error: a replay
+	// calls it again to finish a removal cut in the middle, which may
+	// leave part of the tree.
+	RemoveTree(p string) (Removed, error)
 	// Rename moves from, a file or a folder, to to; without overwrite
 	// an existing to is a conflict. On a disk it is one step; a store
 	// that moves object by object refuses what it would refuse before it
@@ -82,6 +87,10 @@ type Info struct {
 	Version string
 	Changed time.Time
 }
+
+// Removed is what a removal of a tree took away: files and their bytes,
+// and folders, the top one among them.
+type Removed struct{ Files, Folders, Bytes int64 }
 
 // Object is a stored file open for reading.
 type Object interface {

@@ -50,6 +50,53 @@ func (sp *Space) Delete(ctx context.Context, p string) error {
 	return nil
 }
 
+// DeleteTree removes p, a file or a folder with everything below it, and
+// their records, in one change: one intent, the tree removed from the
+// backend, the records below p removed at once, the intent done. A crash
+// at any step is replayed at the next start by finishing the removal.
+// The space's mutations wait meanwhile, so that an upload committing into
+// the tree lands either before (and goes with it, record and all) or
+// after (and finds its folder gone: its part is kept, as for any upload
+// whose folder was removed). Unfinished uploads to paths below p are
+// not touched: CANCEL removes them, and they expire as any other.
+func (sp *Space) DeleteTree(ctx context.Context, p string) (Removed, error) {
+	s := sp.s
+	defer s.lock(sp.key)()
+	if _, err := sp.area.Stat(p); err != nil {
+		return Removed{}, err
+	}
+	in, err := s.begin(ctx, opDeleteTree, sp.key, p, "")
+	if err != nil {
+		return Removed{}, err
+	}
+	r, err := sp.area.RemoveTree(p)
+	if err != nil {
+		if r == (Removed{}) {
+			s.unchanged(ctx, in, sp.area, p)
+		} else {
+			// Part removed: the records of what went cannot be told
+			// from the others' without a look at each, so the replay
+			// finishes the removal, now or at the next start.
+			s.settle(ctx, in, sp.area)
+		}
+		return r, err
+	}
+	if err := s.step(opDeleteTree + ":removed"); err != nil {
+		return r, err
+	}
+	if s.records != nil {
+		if err := s.records.DeleteFiles(ctx, sp.key, p); err != nil {
+			s.settle(ctx, in, sp.area)
+			return r, err
+		}
+	}
+	if err := s.step(opDeleteTree + ":recorded"); err != nil {
+		return r, err
+	}
+	s.done(ctx, in)
+	return r, nil
+}
+
 // Rename moves the file or folder from of the space to to, and its
 // records; without overwrite an existing to is a conflict.
 func (sp *Space) Rename(ctx context.Context, from, to string, overwrite bool) error {

@@ -347,6 +347,66 @@ func (a *area) Remove(p string) error {
 	return a.b.fail(a.b.remove(k), "cannot remove "+quote(p))
 }
 
+// maxDeleteBatch is the most keys one DeleteObjects takes.
+const maxDeleteBatch = 1000
+
+// RemoveTree removes p: its object, or every object below it, a page of
+// the listing (up to 1,000 keys) at a time with one DeleteObjects each.
+// A store cannot remove a prefix in one step: cut in the middle, it
+// leaves part of the tree, which RemoveTree called again removes.
+func (a *area) RemoveTree(p string) (files.Removed, error) {
+	var r files.Removed
+	if a.shared {
+		return r, errReadOnly
+	}
+	if p == "" {
+		return r, larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
+	}
+	k, err := a.key(p)
+	if err != nil {
+		return r, err
+	}
+	fail := func(err error) error {
+		return a.b.fail(err, "cannot remove "+quote(p)+"; removing it again finishes the removal")
+	}
+	ctx, cancel := a.b.ctx()
+	h, err := a.b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &a.b.bucket, Key: &k})
+	cancel()
+	switch {
+	case err == nil:
+		if err := a.b.remove(k); err != nil {
+			return r, fail(err)
+		}
+		r.Files, r.Bytes = 1, aws.ToInt64(h.ContentLength)
+		return r, nil
+	case !isNotFound(err):
+		return r, fail(err)
+	}
+	pg := awss3.NewListObjectsV2Paginator(a.b.client, &awss3.ListObjectsV2Input{Bucket: &a.b.bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(maxDeleteBatch)})
+	err = eachPage(a.b, pg, func(out *awss3.ListObjectsV2Output) error {
+		ids := make([]types.ObjectIdentifier, 0, len(out.Contents))
+		for _, o := range out.Contents {
+			ids = append(ids, types.ObjectIdentifier{Key: o.Key})
+		}
+		if err := a.b.removeKeys(ids); err != nil {
+			return err
+		}
+		for _, o := range out.Contents {
+			if strings.HasSuffix(aws.ToString(o.Key), "/") {
+				r.Folders++
+			} else {
+				r.Files++
+				r.Bytes += aws.ToInt64(o.Size)
+			}
+		}
+		return a.b.step("deletetree:batch")
+	})
+	if err != nil {
+		return r, fail(err)
+	}
+	return r, nil
+}
+
 // move is the record of a rename in progress, kept in the space's moves/
 // until every object is moved, so that a rename cut in the middle can be
 // finished (FinishRename), and one called again goes on where it was.
