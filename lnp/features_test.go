@@ -140,9 +140,10 @@ func TestDeleteRecursive(t *testing.T) {
 			t.Errorf("DELETE %x: %v, want a protocol error", bad, err)
 		}
 	}
-	r := DeleteReply{Files: 4817, Folders: 12, Bytes: 1 << 40}
-	if got, err := ParseDeleteReply(r.AppendBody(nil)); err != nil || got != r {
-		t.Errorf("DELETE reply: got %+v, %v; want %+v", got, err, r)
+	for _, r := range []DeleteReply{{Files: 4817, Folders: 12, Bytes: 1 << 40}, {Files: 1, More: true}} {
+		if got, err := ParseDeleteReply(r.AppendBody(nil)); err != nil || got != r {
+			t.Errorf("DELETE reply: got %+v, %v; want %+v", got, err, r)
+		}
 	}
 	if _, err := ParseDeleteReply(nil); !isProtocolError(err) {
 		t.Errorf("an empty DELETE reply: %v, want a protocol error", err)

@@ -672,18 +672,23 @@ func (d *decoder) done(t Type) error {
 }
 
 // DeleteReply is the body of an OK reply to a recursive DELETE: what the
-// server removed, the folder itself among the folders. A DELETE that is
-// not recursive has an empty reply.
-type DeleteReply struct{ Files, Folders, Bytes uint64 }
+// server removed, the folder itself among the folders, and More: the
+// server stopped before the end, so as not to hold the account's other
+// changes long, and the same DELETE again goes on. A DELETE that is not
+// recursive has an empty reply.
+type DeleteReply struct {
+	Files, Folders, Bytes uint64
+	More                  bool
+}
 
 func (m *DeleteReply) AppendBody(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(b, m.Files), m.Folders)
-	return binary.BigEndian.AppendUint64(b, m.Bytes)
+	return appendBool(binary.BigEndian.AppendUint64(b, m.Bytes), m.More)
 }
 
 // ParseDeleteReply parses the body of an OK reply to a recursive DELETE.
 func ParseDeleteReply(body []byte) (DeleteReply, error) {
 	d := decoder{b: body}
-	m := DeleteReply{Files: d.u64(), Folders: d.u64(), Bytes: d.u64()}
+	m := DeleteReply{Files: d.u64(), Folders: d.u64(), Bytes: d.u64(), More: d.bool()}
 	return m, d.done(TypeReply)
 }

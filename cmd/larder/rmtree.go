@@ -139,8 +139,9 @@ func rmAtOnce(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, cl
 		}
 		var r lnp.DeleteReply
 		err := t.retrier.do(ctx, w, target, func(s *client.Session, attempt int) error {
-			var err error
-			r, err = s.DeleteTree(ctx, target)
+			part, err := s.DeleteTree(ctx, target)
+			// A try cut after a part counts the part: the next goes on.
+			r.Files, r.Folders, r.Bytes = r.Files+part.Files, r.Folders+part.Folders, r.Bytes+part.Bytes
 			if st, ok := lnpStatus(err); ok && st == lnp.StatusNotFound && attempt > 0 {
 				return nil // removed by the try whose reply was lost
 			}

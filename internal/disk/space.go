@@ -221,58 +221,76 @@ func (sp *Space) Remove(p string) error {
 // and folders, the top one among them.
 type Removed struct{ Files, Folders, Bytes int64 }
 
-// RemoveTree removes p, a file or a folder with everything below it, and
-// makes that durable with one sync of p's parent: what a crash keeps of
-// the folders below is removed by RemoveTree called again. Nothing at p
-// is no error, so that a replay can call it again.
-func (sp *Space) RemoveTree(p string) (Removed, error) {
+// RemoveTree removes p, a file or a folder with everything below it, or,
+// if that is more than max entries, max of them (the deepest first), and
+// reports whether p is gone: call it again for the rest. What it removed
+// is made durable with one sync of p's parent once p is gone; what a
+// crash keeps of the folders below is removed by RemoveTree called
+// again. Nothing at p is no error, and gone.
+func (sp *Space) RemoveTree(p string, max int) (Removed, bool, error) {
 	var r Removed
 	if p == "" {
-		return r, larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
+		return r, false, larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
 	}
 	fi, err := sp.root.Lstat(tree(p))
 	if errors.Is(err, fs.ErrNotExist) {
-		return r, nil
+		return r, true, nil
 	}
+	gone := false
 	if err == nil {
-		err = sp.removeAll(tree(p), fi, &r)
+		gone, err = sp.removeSome(tree(p), fi, &r, &max)
 	}
 	if err != nil {
-		return r, sp.pathError(p, err)
+		return r, false, sp.pathError(p, err)
 	}
-	return r, syncParent(sp.root, tree(p))
+	if !gone {
+		return r, false, nil
+	}
+	return r, true, syncParent(sp.root, tree(p))
 }
 
-// removeAll removes name, whose Lstat is fi, and everything below it,
-// counting in r. A folder's names are read whole before any is removed:
-// removing entries while reading a folder may skip others.
-func (sp *Space) removeAll(name string, fi fs.FileInfo, r *Removed) error {
+// removeSome removes name, whose Lstat is fi, and everything below it,
+// counting in r, up to *budget entries, and reports whether name is gone.
+// Entries are removed as the folder is read: one removed after it was
+// read does not make readdir(3) skip another.
+func (sp *Space) removeSome(name string, fi fs.FileInfo, r *Removed, budget *int) (bool, error) {
 	if fi.IsDir() {
 		d, err := sp.root.Open(name)
 		if err != nil {
-			return err
+			return false, err
 		}
-		entries, err := d.ReadDir(-1)
-		d.Close()
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			info, err := e.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
+		defer d.Close()
+		for {
+			entries, err := d.ReadDir(256)
+			for _, e := range entries {
+				info, err := e.Info()
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					return false, err
+				}
+				if gone, err := sp.removeSome(name+"/"+e.Name(), info, r, budget); !gone || err != nil {
+					return false, err
+				}
 			}
-			if err == nil {
-				err = sp.removeAll(name+"/"+e.Name(), info, r)
+			if err == io.EOF {
+				break
 			}
 			if err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
-	if err := sp.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	if *budget <= 0 {
+		return false, nil
 	}
+	if err := sp.root.Remove(name); errors.Is(err, syscall.ENOTEMPTY) {
+		return false, nil // written to meanwhile: the next call goes on
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	*budget--
 	switch {
 	case fi.IsDir():
 		r.Folders++
@@ -280,7 +298,7 @@ func (sp *Space) removeAll(name string, fi fs.FileInfo, r *Removed) error {
 		r.Files++
 		r.Bytes += fi.Size()
 	}
-	return nil
+	return true, nil
 }
 
 // Rename moves from to to. Without overwrite an existing to is a conflict.

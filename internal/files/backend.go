@@ -44,10 +44,11 @@ type Area interface {
 	// Remove removes the file or empty folder p.
 	Remove(p string) error
 	// RemoveTree removes p, a file or a folder with everything below
-	// it, and says what it removed. Nothing at p is no error: a replay
-	// calls it again to finish a removal cut in the middle, which may
-	// leave part of the tree.
-	RemoveTree(p string) (Removed, error)
+	// it, or about max entries of it (a backend may remove a few more,
+	// or fewer, but never none while it reports p there), says what it
+	// removed, and reports whether p is gone: call it again for the
+	// rest. Nothing at p is no error, and gone.
+	RemoveTree(p string, max int) (r Removed, gone bool, err error)
 	// Rename moves from, a file or a folder, to to; without overwrite
 	// an existing to is a conflict. On a disk it is one step; a store
 	// that moves object by object refuses what it would refuse before it

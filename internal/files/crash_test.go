@@ -247,7 +247,7 @@ func TestCrashConsistency(t *testing.T) {
 			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "dir", "elsewhere", false) }},
 		{"delete tree", []string{"deletetree:intent", "deletetree:removed", "deletetree:recorded"}, []string{"deletetree:removed"},
 			func(ctx context.Context, sp *Space) error {
-				_, err := sp.DeleteTree(ctx, "dir")
+				_, _, err := sp.DeleteTree(ctx, "dir")
 				return err
 			}},
 	}

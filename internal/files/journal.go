@@ -125,10 +125,17 @@ func (s *Service) replay(ctx context.Context, in *larder.FileIntent, a Area) err
 	case opPut, opDelete:
 		return s.reconcile(ctx, a, in.Space, in.Path)
 	case opDeleteTree:
-		if _, err := a.RemoveTree(in.Path); err != nil {
-			return err
+		for {
+			r, gone, err := a.RemoveTree(in.Path, treeBatch)
+			switch {
+			case err != nil:
+				return err
+			case gone:
+				return s.records.DeleteFiles(ctx, in.Space, in.Path)
+			case r == (Removed{}):
+				return fmt.Errorf("files: %q is being written to as it is removed", in.Path)
+			}
 		}
-		return s.records.DeleteFiles(ctx, in.Space, in.Path)
 	case opRename:
 		if err := a.FinishRename(in.Path, in.To); err != nil {
 			return err

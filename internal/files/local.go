@@ -104,9 +104,9 @@ func (a spaceArea) List(p string) (Lister, error) {
 
 func (a spaceArea) Mkdir(p string) error  { return a.sp.Mkdir(p) }
 func (a spaceArea) Remove(p string) error { return a.sp.Remove(p) }
-func (a spaceArea) RemoveTree(p string) (Removed, error) {
-	r, err := a.sp.RemoveTree(p)
-	return Removed(r), err
+func (a spaceArea) RemoveTree(p string, max int) (Removed, bool, error) {
+	r, gone, err := a.sp.RemoveTree(p, max)
+	return Removed(r), gone, err
 }
 func (spaceArea) renameKeepsVersions() {}
 
@@ -170,11 +170,13 @@ func (a sharedArea) List(p string) (Lister, error) {
 	return localLister{l}, nil
 }
 
-func (sharedArea) Mkdir(string) error                 { return errReadOnly }
-func (sharedArea) Remove(string) error                { return errReadOnly }
-func (sharedArea) RemoveTree(string) (Removed, error) { return Removed{}, errReadOnly }
-func (sharedArea) Rename(string, string, bool) error  { return errReadOnly }
-func (sharedArea) FinishRename(string, string) error  { return nil }
+func (sharedArea) Mkdir(string) error  { return errReadOnly }
+func (sharedArea) Remove(string) error { return errReadOnly }
+func (sharedArea) RemoveTree(string, int) (Removed, bool, error) {
+	return Removed{}, false, errReadOnly
+}
+func (sharedArea) Rename(string, string, bool) error { return errReadOnly }
+func (sharedArea) FinishRename(string, string) error { return nil }
 func (sharedArea) StartUpload(string, int64, bool) (Part, error) {
 	return nil, errReadOnly
 }

@@ -350,21 +350,21 @@ func (a *area) Remove(p string) error {
 // maxDeleteBatch is the most keys one DeleteObjects takes.
 const maxDeleteBatch = 1000
 
-// RemoveTree removes p: its object, or every object below it, a page of
-// the listing (up to 1,000 keys) at a time with one DeleteObjects each.
-// A store cannot remove a prefix in one step: cut in the middle, it
-// leaves part of the tree, which RemoveTree called again removes.
-func (a *area) RemoveTree(p string) (files.Removed, error) {
+// RemoveTree removes p: its object, or the objects below it, one page of
+// the listing (up to n, at most 1,000 keys) with one DeleteObjects. A
+// store cannot remove a prefix in one step: cut in the middle, it leaves
+// part of the tree, which RemoveTree called again removes.
+func (a *area) RemoveTree(p string, n int) (files.Removed, bool, error) {
 	var r files.Removed
 	if a.shared {
-		return r, errReadOnly
+		return r, false, errReadOnly
 	}
 	if p == "" {
-		return r, larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
+		return r, false, larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
 	}
 	k, err := a.key(p)
 	if err != nil {
-		return r, err
+		return r, false, err
 	}
 	fail := func(err error) error {
 		return a.b.fail(err, "cannot remove "+quote(p)+"; removing it again finishes the removal")
@@ -375,36 +375,35 @@ func (a *area) RemoveTree(p string) (files.Removed, error) {
 	switch {
 	case err == nil:
 		if err := a.b.remove(k); err != nil {
-			return r, fail(err)
+			return r, false, fail(err)
 		}
 		r.Files, r.Bytes = 1, aws.ToInt64(h.ContentLength)
-		return r, nil
+		return r, true, nil
 	case !isNotFound(err):
-		return r, fail(err)
+		return r, false, fail(err)
 	}
-	pg := awss3.NewListObjectsV2Paginator(a.b.client, &awss3.ListObjectsV2Input{Bucket: &a.b.bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(maxDeleteBatch)})
-	err = eachPage(a.b, pg, func(out *awss3.ListObjectsV2Output) error {
-		ids := make([]types.ObjectIdentifier, 0, len(out.Contents))
-		for _, o := range out.Contents {
-			ids = append(ids, types.ObjectIdentifier{Key: o.Key})
-		}
-		if err := a.b.removeKeys(ids); err != nil {
-			return err
-		}
-		for _, o := range out.Contents {
-			if strings.HasSuffix(aws.ToString(o.Key), "/") {
-				r.Folders++
-			} else {
-				r.Files++
-				r.Bytes += aws.ToInt64(o.Size)
-			}
-		}
-		return a.b.step("deletetree:batch")
-	})
+	ctx, cancel = a.b.ctx()
+	out, err := a.b.client.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: &a.b.bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(int32(min(max(n, 1), maxDeleteBatch)))})
+	cancel()
 	if err != nil {
-		return r, fail(err)
+		return r, false, fail(err)
 	}
-	return r, nil
+	ids := make([]types.ObjectIdentifier, 0, len(out.Contents))
+	for _, o := range out.Contents {
+		ids = append(ids, types.ObjectIdentifier{Key: o.Key})
+	}
+	if err := a.b.removeKeys(ids); err != nil {
+		return r, false, fail(err)
+	}
+	for _, o := range out.Contents {
+		if strings.HasSuffix(aws.ToString(o.Key), "/") {
+			r.Folders++
+		} else {
+			r.Files++
+			r.Bytes += aws.ToInt64(o.Size)
+		}
+	}
+	return r, !aws.ToBool(out.IsTruncated), nil
 }
 
 // move is the record of a rename in progress, kept in the space's moves/

@@ -306,15 +306,18 @@ func (ss *session) deleteTree(ctx context.Context, ev larder.Event, w where) boo
 	if ss.features&lnp.FeatureTreeDelete == 0 {
 		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "this DELETE is recursive, which the session's HELLO did not offer to send (feature bit 2)"), nil)
 	}
-	r, err := ss.space.DeleteTree(ctx, w.Path)
+	r, more, err := ss.space.DeleteTree(ctx, w.Path)
 	ev.Bytes = r.Bytes
+	counts := fmt.Sprintf("recursive: %d files, %d folders removed", r.Files, r.Folders)
 	switch {
+	case err == nil && more:
+		ev.Reason = counts + ", more to remove"
 	case err == nil:
-		ev.Reason = fmt.Sprintf("recursive: %d files, %d folders removed", r.Files, r.Folders)
+		ev.Reason = counts
 	case r != (files.Removed{}):
-		ev.Reason = fmt.Sprintf("%s (recursive: %d files, %d folders removed before)", larder.ErrorMessage(err), r.Files, r.Folders)
+		ev.Reason = fmt.Sprintf("%s (%s before)", larder.ErrorMessage(err), counts)
 	}
-	reply := lnp.DeleteReply{Files: uint64(r.Files), Folders: uint64(r.Folders), Bytes: uint64(r.Bytes)}
+	reply := lnp.DeleteReply{Files: uint64(r.Files), Folders: uint64(r.Folders), Bytes: uint64(r.Bytes), More: more}
 	return ss.done(ctx, ev, err, reply.AppendBody(nil))
 }
 
