@@ -245,7 +245,7 @@ func TestCrashConsistency(t *testing.T) {
 			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "a.txt", "c.txt", true) }},
 		{"rename folder", []string{"rename:intent", "rename:moved", "rename:recorded"}, []string{"rename:moved"},
 			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "dir", "elsewhere", false) }},
-		{"delete tree", []string{"deletetree:intent", "deletetree:removed", "deletetree:recorded"}, []string{"deletetree:removed"},
+		{"delete tree", []string{"deletetree:intent", "deletetree:batch", "deletetree:removed", "deletetree:recorded"}, []string{"deletetree:batch", "deletetree:removed"},
 			func(ctx context.Context, sp *Space) error {
 				_, _, err := sp.DeleteTree(ctx, "dir")
 				return err

@@ -4,6 +4,7 @@ package files
 
 import (
 	"context"
+	"crypto/sha256"
 	"path/filepath"
 	"testing"
 
@@ -90,3 +91,38 @@ func TestDeleteTreeInParts(t *testing.T) {
 }
 
 func deleteTreeErr(_ Removed, _ bool, err error) error { return err }
+
+// TestDeleteTreeUploadInFlight: an upload into the tree that started
+// before the removal and commits after it finds its folder gone and
+// records nothing (its part is kept, for a resume once the folder is made
+// again); one that committed before went with the tree, record and all.
+func TestDeleteTreeUploadInFlight(t *testing.T) {
+	for backend, world := range worlds(func(t *testing.T) func() (larder.FileStore, func()) {
+		return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
+	}) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			w := world(t)
+			s, sp := w.service("")
+			must(t, sp.Mkdir("dir"))
+			must(t, put(ctx, sp, "dir/before.txt", []byte("committed before"), false))
+			data := []byte("committed after the removal")
+			u, err := sp.StartUpload(ctx, "dir/late.txt", int64(len(data)), false, false)
+			must(t, err)
+			defer u.Close()
+			must(t, write(u, data))
+			if r, more, err := sp.DeleteTree(ctx, "dir"); err != nil || more || r.Files != 1 {
+				t.Fatalf("DeleteTree: %+v, %v, %v; want the one file committed", r, more, err)
+			}
+			if _, err := u.Commit(ctx, sha256.Sum256(data), nil, 0, nil); larder.ErrorCode(err) != larder.ENOTFOUND {
+				t.Errorf("commit into the removed folder: %v, want not found", err)
+			}
+			if d := w.disagreement(s.records); d != "" {
+				t.Errorf("after: %s", d)
+			}
+			if parts, err := sp.Parts(); err != nil || len(parts) != 1 {
+				t.Errorf("parts after: %+v, %v; want the late upload's, kept", parts, err)
+			}
+		})
+	}
+}
