@@ -300,19 +300,13 @@ func TestCrashConsistency(t *testing.T) {
 // folders still there, every record still there) is finished by the
 // replay at the next start, whatever the backend.
 func TestDeleteTreeCutInTheMiddle(t *testing.T) {
-	for backend, world := range worlds(func(t *testing.T) func() (larder.FileStore, func()) {
-		return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
-	}) {
+	for backend, world := range sqliteWorlds() {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
 			w := world(t)
 			s, sp := w.service("")
 			must(t, put(ctx, sp, "keep.txt", []byte("stays"), false))
-			must(t, sp.Mkdir("dir"))
-			must(t, sp.Mkdir("dir/sub"))
-			for _, p := range []string{"dir/a.txt", "dir/b.txt", "dir/sub/c.txt", "dir/sub/d.txt"} {
-				must(t, put(ctx, sp, p, []byte("file "+p), false))
-			}
+			makeTree(ctx, t, sp)
 			must(t, s.records.AddIntent(ctx, &larder.FileIntent{Backend: s.journal, Op: opDeleteTree, Space: "#1", Path: "dir"}))
 			b, closeBackend := w.newBackend()
 			a, err := b.Area("#1")

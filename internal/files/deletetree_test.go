@@ -18,20 +18,14 @@ import (
 // yet all gone, and a crash between calls is finished by the next start.
 // The same call again finishes it, the records and usage with it.
 func TestDeleteTreeInParts(t *testing.T) {
-	for backend, world := range worlds(func(t *testing.T) func() (larder.FileStore, func()) {
-		return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
-	}) {
+	for backend, world := range sqliteWorlds() {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
 			w := world(t)
 			s, sp := w.service("")
 			s.treeBudget, s.treeBatch = 1, 2 // one batch of 2 a call
 			must(t, put(ctx, sp, "keep.txt", []byte("stays"), false))
-			must(t, sp.Mkdir("dir"))
-			must(t, sp.Mkdir("dir/sub"))
-			for _, p := range []string{"dir/a.txt", "dir/b.txt", "dir/sub/c.txt", "dir/sub/d.txt"} {
-				must(t, put(ctx, sp, p, []byte("file "+p), false))
-			}
+			makeTree(ctx, t, sp)
 			r, more, err := sp.DeleteTree(ctx, "dir")
 			if err != nil || !more || r.Files+r.Folders == 0 {
 				t.Fatalf("first call: %+v, more %v, %v; want a part removed and more", r, more, err)
@@ -97,9 +91,7 @@ func deleteTreeErr(_ Removed, _ bool, err error) error { return err }
 // records nothing (its part is kept, for a resume once the folder is made
 // again); one that committed before went with the tree, record and all.
 func TestDeleteTreeUploadInFlight(t *testing.T) {
-	for backend, world := range worlds(func(t *testing.T) func() (larder.FileStore, func()) {
-		return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
-	}) {
+	for backend, world := range sqliteWorlds() {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
 			w := world(t)
@@ -124,5 +116,25 @@ func TestDeleteTreeUploadInFlight(t *testing.T) {
 				t.Errorf("parts after: %+v, %v; want the late upload's, kept", parts, err)
 			}
 		})
+	}
+}
+
+// sqliteWorlds are the crashWorlds of each backend, on a new SQLite
+// database each.
+func sqliteWorlds() map[string]func(t *testing.T) *crashWorld {
+	return worlds(func(t *testing.T) func() (larder.FileStore, func()) {
+		return sqliteWorld(t, filepath.Join(t.TempDir(), "larder.db"))
+	})
+}
+
+// makeTree makes the folder dir of sp, with two files and a subfolder
+// sub of two files: dir/a.txt, dir/b.txt, dir/sub/c.txt, dir/sub/d.txt,
+// each holding "file " and its path.
+func makeTree(ctx context.Context, t *testing.T, sp *Space) {
+	t.Helper()
+	must(t, sp.Mkdir("dir"))
+	must(t, sp.Mkdir("dir/sub"))
+	for _, p := range []string{"dir/a.txt", "dir/b.txt", "dir/sub/c.txt", "dir/sub/d.txt"} {
+		must(t, put(ctx, sp, p, []byte("file "+p), false))
 	}
 }
