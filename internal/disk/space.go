@@ -238,7 +238,11 @@ func (sp *Space) RemoveTree(p string, max int) (Removed, bool, error) {
 	}
 	gone := false
 	if err == nil {
-		gone, err = sp.removeSome(tree(p), fi, &r, &max)
+		var parent *os.Root
+		if parent, err = sp.root.OpenRoot(path.Dir(tree(p))); err == nil {
+			gone, err = removeSome(parent, path.Base(tree(p)), fi, &r, &max)
+			parent.Close()
+		}
 	}
 	if err != nil {
 		return r, false, sp.pathError(p, err)
@@ -249,43 +253,28 @@ func (sp *Space) RemoveTree(p string, max int) (Removed, bool, error) {
 	return r, true, syncParent(sp.root, tree(p))
 }
 
-// removeSome removes name, whose Lstat is fi, and everything below it,
-// counting in r, up to *budget entries, and reports whether name is gone.
-// Entries are removed as the folder is read: one removed after it was
-// read does not make readdir(3) skip another.
-func (sp *Space) removeSome(name string, fi fs.FileInfo, r *Removed, budget *int) (bool, error) {
+// removeSome removes name of parent, whose Lstat is fi, and everything
+// below it, counting in r, up to *budget entries, and reports whether
+// name is gone. Each folder is worked on through a Root of its own, so
+// that each step is one system call whatever the depth (a path from the
+// top would be resolved anew, a component at a time, at every step); a
+// symbolic link is removed, never followed.
+func removeSome(parent *os.Root, name string, fi fs.FileInfo, r *Removed, budget *int) (bool, error) {
 	if fi.IsDir() {
-		d, err := sp.root.Open(name)
+		dir, err := parent.OpenRoot(name)
 		if err != nil {
 			return false, err
 		}
-		defer d.Close()
-		for {
-			entries, err := d.ReadDir(256)
-			for _, e := range entries {
-				info, err := e.Info()
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				if err != nil {
-					return false, err
-				}
-				if gone, err := sp.removeSome(name+"/"+e.Name(), info, r, budget); !gone || err != nil {
-					return false, err
-				}
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return false, err
-			}
+		gone, err := emptyFolder(dir, r, budget)
+		dir.Close()
+		if !gone || err != nil {
+			return false, err
 		}
 	}
 	if *budget <= 0 {
 		return false, nil
 	}
-	if err := sp.root.Remove(name); errors.Is(err, syscall.ENOTEMPTY) {
+	if err := parent.Remove(name); errors.Is(err, syscall.ENOTEMPTY) {
 		return false, nil // written to meanwhile: the next call goes on
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
@@ -299,6 +288,39 @@ func (sp *Space) removeSome(name string, fi fs.FileInfo, r *Removed, budget *int
 		r.Bytes += fi.Size()
 	}
 	return true, nil
+}
+
+// emptyFolder removes what dir holds, up to *budget entries, and reports
+// whether it is empty. It reads a batch of names at a time, closing the
+// folder before it removes them, and reads again from the names still
+// there.
+func emptyFolder(dir *os.Root, r *Removed, budget *int) (bool, error) {
+	for {
+		d, err := dir.Open(".")
+		if err != nil {
+			return false, err
+		}
+		entries, err := d.ReadDir(256)
+		d.Close()
+		if err == io.EOF || err == nil && len(entries) == 0 {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return false, err
+			}
+			if gone, err := removeSome(dir, e.Name(), info, r, budget); !gone || err != nil {
+				return false, err
+			}
+		}
+	}
 }
 
 // Rename moves from to to. Without overwrite an existing to is a conflict.
