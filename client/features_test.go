@@ -250,3 +250,55 @@ func TestNoBlockHashesGet(t *testing.T) {
 		t.Fatalf("zero block hashes from a server not granting bit 1: got %v, want an IntegrityError on block 0", err)
 	}
 }
+
+// TestDeleteTreeGoesOn: DeleteTree sends recursive DELETEs while the
+// server answers that there is more, and sums what each removed.
+func TestDeleteTreeGoesOn(t *testing.T) {
+	cc, sc := net.Pipe()
+	defer cc.Close()
+	done := make(chan []lnp.Delete, 1)
+	go func() {
+		defer sc.Close()
+		var got []lnp.Delete
+		defer func() { done <- got }()
+		r, w := lnp.NewReader(sc), lnp.NewWriter(sc, 0)
+		if _, _, err := r.Next(); err != nil {
+			return
+		}
+		w.Write(lnp.Welcome{Status: lnp.StatusOK, BlockSize: lnp.DefaultBlockSize, Server: "new", Features: lnp.FeatureTreeDelete})
+		w.Flush()
+		for _, more := range []bool{true, true, false} {
+			typ, body, err := r.Next()
+			if err != nil {
+				return
+			}
+			m, err := lnp.ParseRequest(typ, body)
+			d, _ := m.(lnp.Delete)
+			if err != nil || typ != lnp.TypeDelete {
+				return
+			}
+			got = append(got, d)
+			w.Write(lnp.Reply{Status: lnp.StatusOK, Body: (&lnp.DeleteReply{Files: 10, Folders: 1, Bytes: 100, More: more}).AppendBody(nil)})
+			w.Flush()
+		}
+	}()
+	ctx := context.Background()
+	s, err := client.NewSession(ctx, cc, "alice", [32]byte{}, client.SessionOptions{Features: lnp.FeatureTreeDelete})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.DeleteTree(ctx, "big")
+	if want := (lnp.DeleteReply{Files: 30, Folders: 3, Bytes: 300}); err != nil || r != want {
+		t.Errorf("DeleteTree: got %+v, %v; want %+v", r, err, want)
+	}
+	cc.Close()
+	got := <-done
+	if len(got) != 3 {
+		t.Fatalf("the server got %d DELETEs, want 3: %+v", len(got), got)
+	}
+	for _, d := range got {
+		if d != (lnp.Delete{Path: "big", Recursive: true}) {
+			t.Errorf("a DELETE sent: %+v, want a recursive one of big", d)
+		}
+	}
+}

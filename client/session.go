@@ -266,6 +266,40 @@ func (s *Session) Delete(ctx context.Context, path string) error {
 	return err
 }
 
+// ErrNotGranted is DeleteTree's error on a session the server did not
+// grant lnp.FeatureTreeDelete: remove the files and folders one by one.
+var ErrNotGranted = errors.New("client: the server did not grant this session recursive DELETE (LNP/1 feature bit 2)")
+
+// DeleteTree removes the folder path and everything below it (or the file
+// path) with recursive DELETEs: one, or, for a tree the server removes a
+// part at a time (More), one for each part. It returns what the server
+// removed, also when it fails after a part. It needs a session granted
+// lnp.FeatureTreeDelete (ErrNotGranted otherwise, with nothing sent).
+func (s *Session) DeleteTree(ctx context.Context, path string) (lnp.DeleteReply, error) {
+	var sum lnp.DeleteReply
+	if err := checkPaths(path); err != nil {
+		return sum, err
+	}
+	if s.features&lnp.FeatureTreeDelete == 0 {
+		return sum, ErrNotGranted
+	}
+	defer s.begin(ctx)()
+	for {
+		body, err := s.call(ctx, lnp.Delete{Path: path, Recursive: true})
+		if err != nil {
+			return sum, err
+		}
+		r, err := lnp.ParseDeleteReply(body)
+		if err != nil {
+			return sum, err
+		}
+		sum.Files, sum.Folders, sum.Bytes = sum.Files+r.Files, sum.Folders+r.Folders, sum.Bytes+r.Bytes
+		if !r.More {
+			return sum, nil
+		}
+	}
+}
+
 // Rename moves from to to, replacing to if overwrite.
 func (s *Session) Rename(ctx context.Context, from, to string, overwrite bool) error {
 	if err := checkPaths(from, to); err != nil {

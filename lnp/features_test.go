@@ -108,3 +108,44 @@ func TestPutModifiedOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteRecursive: a recursive DELETE ends with `recursive u8` 1; one
+// that is not is the DELETE of before, with no field, which a server from
+// before features reads; a flag other than 1 (0 is sent as no field), or
+// more bytes, is a protocol error. Its reply carries the counts.
+func TestDeleteRecursive(t *testing.T) {
+	d := Delete{Path: "a/b"}
+	old := d.AppendBody(nil)
+	if want := appendStr(nil, "a/b"); string(old) != string(want) {
+		t.Errorf("DELETE: %x, want %x as before", old, want)
+	}
+	d.Recursive = true
+	body := d.AppendBody(nil)
+	if len(body) != len(old)+1 || body[len(old)] != 1 {
+		t.Fatalf("recursive DELETE: %x, want the DELETE of before and then 01", body)
+	}
+	for _, c := range []struct {
+		body []byte
+		want Delete
+	}{
+		{old, Delete{Path: "a/b"}},
+		{body, Delete{Path: "a/b", Recursive: true}},
+	} {
+		if got, err := ParseRequest(TypeDelete, c.body); err != nil || got != c.want {
+			t.Errorf("DELETE %x: got %+v, %v; want %+v", c.body, got, err, c.want)
+		}
+	}
+	for _, bad := range [][]byte{append(old, 0), append(old, 2), append(body, 0)} {
+		if _, err := ParseRequest(TypeDelete, bad); !isProtocolError(err) {
+			t.Errorf("DELETE %x: %v, want a protocol error", bad, err)
+		}
+	}
+	for _, r := range []DeleteReply{{Files: 4817, Folders: 12, Bytes: 1 << 40}, {Files: 1, More: true}} {
+		if got, err := ParseDeleteReply(r.AppendBody(nil)); err != nil || got != r {
+			t.Errorf("DELETE reply: got %+v, %v; want %+v", got, err, r)
+		}
+	}
+	if _, err := ParseDeleteReply(nil); !isProtocolError(err) {
+		t.Errorf("an empty DELETE reply: %v, want a protocol error", err)
+	}
+}

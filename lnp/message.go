@@ -54,6 +54,9 @@ const (
 	// verified by the whole file's SHA-256 at its end, so that each side
 	// hashes each byte once instead of twice.
 	FeatureNoBlockHashes Features = 1 << 1
+	// FeatureTreeDelete: a DELETE may carry `recursive u8`; 1 removes a
+	// folder and everything below it in one request.
+	FeatureTreeDelete Features = 1 << 2
 )
 
 // appendFeatures appends f as a trailing field, or nothing for none.
@@ -89,8 +92,14 @@ type List struct {
 // Mkdir makes a folder.
 type Mkdir struct{ Path string }
 
-// Delete removes a file or an empty folder.
-type Delete struct{ Path string }
+// Delete removes a file or an empty folder; with Recursive, a folder and
+// everything below it. Only a session granted FeatureTreeDelete may send
+// Recursive: the field is sent only when it is set, so that a DELETE
+// without it is the DELETE of before.
+type Delete struct {
+	Path      string
+	Recursive bool
+}
 
 // Rename moves From to To.
 type Rename struct {
@@ -190,10 +199,17 @@ func (m Welcome) AppendBody(b []byte) []byte {
 	return appendFeatures(appendStr(b, m.Server), m.Features)
 }
 
-func (Whoami) AppendBody(b []byte) []byte   { return b }
-func (m Stat) AppendBody(b []byte) []byte   { return appendStr(b, m.Path) }
-func (m Mkdir) AppendBody(b []byte) []byte  { return appendStr(b, m.Path) }
-func (m Delete) AppendBody(b []byte) []byte { return appendStr(b, m.Path) }
+func (Whoami) AppendBody(b []byte) []byte  { return b }
+func (m Stat) AppendBody(b []byte) []byte  { return appendStr(b, m.Path) }
+func (m Mkdir) AppendBody(b []byte) []byte { return appendStr(b, m.Path) }
+
+func (m Delete) AppendBody(b []byte) []byte {
+	b = appendStr(b, m.Path)
+	if m.Recursive {
+		b = appendBool(b, true)
+	}
+	return b
+}
 
 func (m List) AppendBody(b []byte) []byte {
 	b = appendStr(appendStr(b, m.Path), m.After)
@@ -276,7 +292,15 @@ func ParseRequest(t Type, body []byte) (Message, error) {
 	case TypeMkdir:
 		m = Mkdir{Path: d.path()}
 	case TypeDelete:
-		m = Delete{Path: d.path()}
+		del := Delete{Path: d.path()}
+		if d.err == nil && len(d.b) > 0 {
+			// One encoding of each DELETE: not recursive is no field.
+			if d.u8() != 1 {
+				d.fail("a recursive flag that is not 1 (a DELETE that is not recursive has no such field)")
+			}
+			del.Recursive = true
+		}
+		m = del
 	case TypeRename:
 		m = Rename{From: d.path(), To: d.path(), Overwrite: d.bool()}
 	case TypePasswd:
@@ -652,4 +676,26 @@ func (d *decoder) done(t Type) error {
 		d.err = malformed("%v body with %d bytes left over", t, len(d.b))
 	}
 	return d.err
+}
+
+// DeleteReply is the body of an OK reply to a recursive DELETE: what the
+// server removed, the folder itself among the folders, and More: the
+// server stopped before the end, so as not to hold the account's other
+// changes long, and the same DELETE again goes on. A DELETE that is not
+// recursive has an empty reply.
+type DeleteReply struct {
+	Files, Folders, Bytes uint64
+	More                  bool
+}
+
+func (m *DeleteReply) AppendBody(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(b, m.Files), m.Folders)
+	return appendBool(binary.BigEndian.AppendUint64(b, m.Bytes), m.More)
+}
+
+// ParseDeleteReply parses the body of an OK reply to a recursive DELETE.
+func ParseDeleteReply(body []byte) (DeleteReply, error) {
+	d := decoder{b: body}
+	m := DeleteReply{Files: d.u64(), Folders: d.u64(), Bytes: d.u64(), More: d.bool()}
+	return m, d.done(TypeReply)
 }

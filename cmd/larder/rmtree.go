@@ -24,6 +24,9 @@ func rmTree(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, p st
 	case first == "shared":
 		return usageError("rm -r %s: the shared area is the course protocol's, read-only over LNP/1; nothing in it can be removed", p)
 	}
+	if s.Features()&lnp.FeatureTreeDelete != 0 {
+		return rmAtOnce(ctx, env, s, tf, clean, asJSON)
+	}
 	t := newTreeRun(env, "rm", tf)
 	var (
 		jobs    []treeJob
@@ -107,4 +110,58 @@ func (t *treeRun) rmJob(rpath string) treeJob {
 		t.moved++
 		t.mu.Unlock()
 	}}
+}
+
+// rmAtOnce removes clean, a file or a folder with everything in it, with
+// one recursive DELETE, on a session granted it; the top of the space
+// ("", which the server refuses to remove whole) goes as each of its
+// entries does, the shared area aside.
+func rmAtOnce(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, clean string, asJSON bool) error {
+	t := newTreeRun(env, "rm", tf)
+	targets := []string{path.Join("/", clean)}
+	if clean == "" {
+		entries, err := s.ListAll(ctx, "/")
+		if err != nil {
+			return err
+		}
+		targets = targets[:0]
+		for _, e := range entries {
+			if e.Name != "shared" {
+				targets = append(targets, path.Join("/", e.Name))
+			}
+		}
+	}
+	w := &sessionSlot{s: s.Session, open: s.reopen}
+	defer w.close()
+	for _, target := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		var r lnp.DeleteReply
+		err := t.retrier.do(ctx, w, target, func(s *client.Session, attempt int) error {
+			part, err := s.DeleteTree(ctx, target)
+			// A try cut after a part counts the part: the next goes on.
+			r.Files, r.Folders, r.Bytes = r.Files+part.Files, r.Folders+part.Folders, r.Bytes+part.Bytes
+			if st, ok := lnpStatus(err); ok && st == lnp.StatusNotFound && attempt > 0 {
+				return nil // removed by the try whose reply was lost
+			}
+			return err
+		})
+		if err != nil {
+			if clean != "" {
+				// One target: its error is the command's, as a
+				// missing PATH is on the walk.
+				t.disp.close()
+				return err
+			}
+			t.fail(ctx, target, err)
+			continue
+		}
+		t.mu.Lock()
+		t.moved += int(r.Files)
+		t.folders += int(r.Folders)
+		t.bytes += int64(r.Bytes)
+		t.mu.Unlock()
+	}
+	return t.finish(ctx, 0, asJSON)
 }

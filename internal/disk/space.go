@@ -217,6 +217,112 @@ func (sp *Space) Remove(p string) error {
 	return syncParent(sp.root, tree(p))
 }
 
+// Removed is what RemoveTree removed: regular files and their bytes,
+// and folders, the top one among them.
+type Removed struct{ Files, Folders, Bytes int64 }
+
+// RemoveTree removes p, a file or a folder with everything below it, or,
+// if that is more than max entries, max of them (the deepest first), and
+// reports whether p is gone: call it again for the rest. What it removed
+// is made durable with one sync of p's parent once p is gone; what a
+// crash keeps of the folders below is removed by RemoveTree called
+// again. Nothing at p is no error, and gone.
+func (sp *Space) RemoveTree(p string, max int) (Removed, bool, error) {
+	var r Removed
+	if p == "" {
+		return r, false, larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
+	}
+	fi, err := sp.root.Lstat(tree(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, true, nil
+	}
+	gone := false
+	if err == nil {
+		var parent *os.Root
+		if parent, err = sp.root.OpenRoot(path.Dir(tree(p))); err == nil {
+			gone, err = removeSome(parent, path.Base(tree(p)), fi, &r, &max)
+			parent.Close()
+		}
+	}
+	if err != nil {
+		return r, false, sp.pathError(p, err)
+	}
+	if !gone {
+		return r, false, nil
+	}
+	return r, true, syncParent(sp.root, tree(p))
+}
+
+// removeSome removes name of parent, whose Lstat is fi, and everything
+// below it, counting in r, up to *budget entries, and reports whether
+// name is gone. Each folder is worked on through a Root of its own, so
+// that each step is one system call whatever the depth (a path from the
+// top would be resolved anew, a component at a time, at every step); a
+// symbolic link is removed, never followed.
+func removeSome(parent *os.Root, name string, fi fs.FileInfo, r *Removed, budget *int) (bool, error) {
+	if fi.IsDir() {
+		dir, err := parent.OpenRoot(name)
+		if err != nil {
+			return false, err
+		}
+		gone, err := emptyFolder(dir, r, budget)
+		dir.Close()
+		if !gone || err != nil {
+			return false, err
+		}
+	}
+	if *budget <= 0 {
+		return false, nil
+	}
+	if err := parent.Remove(name); errors.Is(err, syscall.ENOTEMPTY) {
+		return false, nil // written to meanwhile: the next call goes on
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	*budget--
+	switch {
+	case fi.IsDir():
+		r.Folders++
+	case fi.Mode().IsRegular():
+		r.Files++
+		r.Bytes += fi.Size()
+	}
+	return true, nil
+}
+
+// emptyFolder removes what dir holds, up to *budget entries, and reports
+// whether it is empty. It reads a batch of names at a time, closing the
+// folder before it removes them, and reads again from the names still
+// there.
+func emptyFolder(dir *os.Root, r *Removed, budget *int) (bool, error) {
+	for {
+		d, err := dir.Open(".")
+		if err != nil {
+			return false, err
+		}
+		entries, err := d.ReadDir(256)
+		d.Close()
+		if err == io.EOF || err == nil && len(entries) == 0 {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return false, err
+			}
+			if gone, err := removeSome(dir, e.Name(), info, r, budget); !gone || err != nil {
+				return false, err
+			}
+		}
+	}
+}
+
 // Rename moves from to to. Without overwrite an existing to is a conflict.
 func (sp *Space) Rename(from, to string, overwrite bool) error {
 	if from == "" || to == "" {

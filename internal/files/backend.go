@@ -43,6 +43,12 @@ type Area interface {
 	Mkdir(p string) error
 	// Remove removes the file or empty folder p.
 	Remove(p string) error
+	// RemoveTree removes p, a file or a folder with everything below
+	// it, or about max entries of it (a backend may remove a few more,
+	// or fewer, but never none while it reports p there), says what it
+	// removed, and reports whether p is gone: call it again for the
+	// rest. Nothing at p is no error, and gone.
+	RemoveTree(p string, max int) (r Removed, gone bool, err error)
 	// Rename moves from, a file or a folder, to to; without overwrite
 	// an existing to is a conflict. On a disk it is one step; a store
 	// that moves object by object refuses what it would refuse before it
@@ -82,6 +88,10 @@ type Info struct {
 	Version string
 	Changed time.Time
 }
+
+// Removed is what a removal of a tree took away: files and their bytes,
+// and folders, the top one among them.
+type Removed struct{ Files, Folders, Bytes int64 }
 
 // Object is a stored file open for reading.
 type Object interface {

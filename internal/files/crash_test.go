@@ -245,6 +245,11 @@ func TestCrashConsistency(t *testing.T) {
 			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "a.txt", "c.txt", true) }},
 		{"rename folder", []string{"rename:intent", "rename:moved", "rename:recorded"}, []string{"rename:moved"},
 			func(ctx context.Context, sp *Space) error { return sp.Rename(ctx, "dir", "elsewhere", false) }},
+		{"delete tree", []string{"deletetree:intent", "deletetree:batch", "deletetree:removed", "deletetree:recorded"}, []string{"deletetree:batch", "deletetree:removed"},
+			func(ctx context.Context, sp *Space) error {
+				_, _, err := sp.DeleteTree(ctx, "dir")
+				return err
+			}},
 	}
 	for store, open := range stores {
 		for backend, world := range worlds(open) {
@@ -287,6 +292,47 @@ func TestCrashConsistency(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDeleteTreeCutInTheMiddle: a removal of a tree that a crash cut in
+// the middle of the backend's work (some files gone, others and the
+// folders still there, every record still there) is finished by the
+// replay at the next start, whatever the backend.
+func TestDeleteTreeCutInTheMiddle(t *testing.T) {
+	for backend, world := range sqliteWorlds() {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			w := world(t)
+			s, sp := w.service("")
+			must(t, put(ctx, sp, "keep.txt", []byte("stays"), false))
+			makeTree(ctx, t, sp)
+			must(t, s.records.AddIntent(ctx, &larder.FileIntent{Backend: s.journal, Op: opDeleteTree, Space: "#1", Path: "dir"}))
+			b, closeBackend := w.newBackend()
+			a, err := b.Area("#1")
+			must(t, err)
+			must(t, a.Remove("dir/sub/c.txt"))
+			must(t, a.Remove("dir/a.txt"))
+			a.Close()
+			closeBackend()
+
+			s2, sp2 := w.service("")
+			if d := w.disagreement(s2.records); d == "" {
+				t.Fatal("before Recover: the records agree with a tree cut in the middle")
+			}
+			if n, err := s2.Recover(ctx); err != nil || n != 1 {
+				t.Fatalf("Recover: got %d, %v; want 1", n, err)
+			}
+			if d := w.disagreement(s2.records); d != "" {
+				t.Errorf("after Recover: %s", d)
+			}
+			if _, err := sp2.Stat(Loc{Path: "dir"}); larder.ErrorCode(err) != larder.ENOTFOUND {
+				t.Errorf("dir after Recover: %v, want it gone", err)
+			}
+			if u, err := s2.records.SpaceUsage(ctx, "#1"); err != nil || u.Files != 1 {
+				t.Errorf("usage after Recover: %+v, %v; want keep.txt alone", u, err)
+			}
+		})
 	}
 }
 

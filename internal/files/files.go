@@ -106,6 +106,10 @@ type Config struct {
 	// Logger takes the failures of best-effort steps; nil is
 	// slog.Default().
 	Logger *slog.Logger
+	// TreeBudget is about how long one DeleteTree call works, holding
+	// the space's mutations, before it answers that there is more to
+	// remove; 0 means DefaultTreeBudget.
+	TreeBudget time.Duration
 	// Owner names this server, for good, among those that share the
 	// Backend (a bucket): its intents are journaled under the backend's
 	// ID and this name, and Recover replays only those, never another
@@ -139,6 +143,10 @@ type Service struct {
 	seed  maphash.Seed
 	locks [64]sync.Mutex // the mutations of a space, by its hash
 
+	removals   removals      // the trees whose removal is under way
+	treeBudget time.Duration // how long one DeleteTree call works
+	treeBatch  int           // entries removed between looks at the clock
+
 	// failpoint, if set, is called after each step of a put, delete and
 	// rename, with the step's name; an error stops the operation there,
 	// as a crash would (see errCrash). For tests.
@@ -161,6 +169,10 @@ func New(cfg Config) (*Service, error) {
 		seed:     maphash.MakeSeed(),
 	}
 	s.SetQuota(cfg.Quota)
+	s.treeBudget, s.treeBatch = cfg.TreeBudget, treeBatch
+	if s.treeBudget <= 0 {
+		s.treeBudget = DefaultTreeBudget
+	}
 	if s.racy <= 0 {
 		s.racy = DefaultRacyWindow
 	}

@@ -13,6 +13,9 @@ const (
 	opPut    = "put"
 	opDelete = "delete"
 	opRename = "rename"
+	// opDeleteTree removes a folder and everything below it; its replay
+	// finishes the removal (a tree cannot be removed in one step).
+	opDeleteTree = "deletetree"
 )
 
 // begin journals the intent to change path (and, for a rename, to) of
@@ -121,6 +124,18 @@ func (s *Service) replay(ctx context.Context, in *larder.FileIntent, a Area) err
 	switch in.Op {
 	case opPut, opDelete:
 		return s.reconcile(ctx, a, in.Space, in.Path)
+	case opDeleteTree:
+		for {
+			r, gone, err := a.RemoveTree(in.Path, treeBatch)
+			switch {
+			case err != nil:
+				return err
+			case gone:
+				return s.records.DeleteFiles(ctx, in.Space, in.Path)
+			case r == (Removed{}):
+				return fmt.Errorf("files: %q is being written to as it is removed", in.Path)
+			}
+		}
 	case opRename:
 		if err := a.FinishRename(in.Path, in.To); err != nil {
 			return err

@@ -104,7 +104,11 @@ func (a spaceArea) List(p string) (Lister, error) {
 
 func (a spaceArea) Mkdir(p string) error  { return a.sp.Mkdir(p) }
 func (a spaceArea) Remove(p string) error { return a.sp.Remove(p) }
-func (spaceArea) renameKeepsVersions()    {}
+func (a spaceArea) RemoveTree(p string, max int) (Removed, bool, error) {
+	r, gone, err := a.sp.RemoveTree(p, max)
+	return Removed(r), gone, err
+}
+func (spaceArea) renameKeepsVersions() {}
 
 func (a spaceArea) Rename(from, to string, overwrite bool) error {
 	return a.sp.Rename(from, to, overwrite)
@@ -166,8 +170,11 @@ func (a sharedArea) List(p string) (Lister, error) {
 	return localLister{l}, nil
 }
 
-func (sharedArea) Mkdir(string) error                { return errReadOnly }
-func (sharedArea) Remove(string) error               { return errReadOnly }
+func (sharedArea) Mkdir(string) error  { return errReadOnly }
+func (sharedArea) Remove(string) error { return errReadOnly }
+func (sharedArea) RemoveTree(string, int) (Removed, bool, error) {
+	return Removed{}, false, errReadOnly
+}
 func (sharedArea) Rename(string, string, bool) error { return errReadOnly }
 func (sharedArea) FinishRename(string, string) error { return nil }
 func (sharedArea) StartUpload(string, int64, bool) (Part, error) {

@@ -15,13 +15,21 @@ import (
 
 // Mkdir makes the folder p of the space; its parent must exist. A folder
 // has no record, so there is nothing to journal.
-func (sp *Space) Mkdir(p string) error { return sp.area.Mkdir(p) }
+func (sp *Space) Mkdir(p string) error {
+	if err := sp.s.removals.check(sp.key, p); err != nil {
+		return err
+	}
+	return sp.area.Mkdir(p)
+}
 
 // Delete removes the file or empty folder p of the space, and its
 // records.
 func (sp *Space) Delete(ctx context.Context, p string) error {
 	s := sp.s
 	defer s.lock(sp.key)()
+	if err := s.removals.check(sp.key, p); err != nil {
+		return err
+	}
 	// Nothing there is refused before anything is journaled.
 	if _, err := sp.area.Stat(p); larder.ErrorCode(err) == larder.ENOTFOUND {
 		return err
@@ -50,11 +58,91 @@ func (sp *Space) Delete(ctx context.Context, p string) error {
 	return nil
 }
 
+// DeleteTree removes p, a file or a folder with everything below it, and
+// their records, as one change: one intent, the tree removed from the
+// backend, the records below p removed at once (one DeleteFiles), the
+// intent done. A crash at any step is replayed at the next start by
+// finishing the removal.
+//
+// The space's mutations wait while it works, so that an upload committing
+// into the tree lands either before (and goes with it, record and all) or
+// after (and finds its folder gone: its part is kept, as for any upload
+// whose folder was removed). So that they do not wait long, it works for
+// about TreeBudget at most: if p is not gone by then, it reports more,
+// and the same call again goes on (the intent stays meanwhile, and
+// changes in or to the tree are refused with a conflict until it is
+// gone; a start finishes it). Until then the records of the files removed
+// stay, and usage still counts them. A backend that fails in the middle
+// leaves the removal so too. Unfinished uploads to paths below p are not
+// touched: CANCEL removes them, and they expire as any other.
+func (sp *Space) DeleteTree(ctx context.Context, p string) (r Removed, more bool, err error) {
+	s := sp.s
+	defer s.lock(sp.key)()
+	in, going := s.removals.get(sp.key, p)
+	if !going {
+		if _, err := sp.area.Stat(p); err != nil {
+			return r, false, err
+		}
+		if err := s.removals.check(sp.key, p); err != nil {
+			return r, false, err
+		}
+		if in, err = s.begin(ctx, opDeleteTree, sp.key, p, ""); err != nil {
+			return r, false, err
+		}
+		s.removals.add(sp.key, p, in)
+	}
+	start := time.Now()
+	for {
+		got, gone, err := sp.area.RemoveTree(p, s.treeBatch)
+		r.add(got)
+		if err != nil {
+			return r, false, err
+		}
+		if err := s.step(opDeleteTree + ":batch"); err != nil {
+			return r, false, err
+		}
+		if gone {
+			break
+		}
+		if got == (Removed{}) || time.Since(start) >= s.treeBudget {
+			return r, true, nil
+		}
+	}
+	if err := s.step(opDeleteTree + ":removed"); err != nil {
+		return r, false, err
+	}
+	if s.records != nil {
+		if err := s.records.DeleteFiles(ctx, sp.key, p); err != nil {
+			return r, false, err
+		}
+	}
+	if err := s.step(opDeleteTree + ":recorded"); err != nil {
+		return r, false, err
+	}
+	for _, in := range s.removals.end(sp.key, p) {
+		s.done(ctx, in)
+	}
+	return r, false, nil
+}
+
+// treeBatch is how many entries DeleteTree asks a backend to remove at a
+// time, between its looks at the clock: a store's page of DeleteObjects.
+const treeBatch = 1000
+
+func (r *Removed) add(o Removed) {
+	r.Files += o.Files
+	r.Folders += o.Folders
+	r.Bytes += o.Bytes
+}
+
 // Rename moves the file or folder from of the space to to, and its
 // records; without overwrite an existing to is a conflict.
 func (sp *Space) Rename(ctx context.Context, from, to string, overwrite bool) error {
 	s := sp.s
 	defer s.lock(sp.key)()
+	if err := s.removals.checkMove(sp.key, from, to); err != nil {
+		return err
+	}
 	before, _ := sp.area.Stat(from)
 	var versions map[string]string // of the files below a folder moved
 	if _, keeps := sp.area.(keepsVersions); before.Dir && !keeps && s.records != nil {
@@ -410,6 +498,9 @@ func (u *Upload) Commit(ctx context.Context, sum [32]byte, sums []byte, blockSiz
 		}
 	}
 	defer s.lock(sp.key)()
+	if err := s.removals.check(sp.key, u.Target); err != nil {
+		return Info{}, err
+	}
 	in, err := s.begin(ctx, "put", sp.key, u.Target, "")
 	if err != nil {
 		return Info{}, err

@@ -347,6 +347,65 @@ func (a *area) Remove(p string) error {
 	return a.b.fail(a.b.remove(k), "cannot remove "+quote(p))
 }
 
+// maxDeleteBatch is the most keys one DeleteObjects takes.
+const maxDeleteBatch = 1000
+
+// RemoveTree removes p: its object, or the objects below it, one page of
+// the listing (up to n, at most 1,000 keys) with one DeleteObjects. A
+// store cannot remove a prefix in one step: cut in the middle, it leaves
+// part of the tree, which RemoveTree called again removes.
+func (a *area) RemoveTree(p string, n int) (files.Removed, bool, error) {
+	var r files.Removed
+	if a.shared {
+		return r, false, errReadOnly
+	}
+	if p == "" {
+		return r, false, larder.Errorf(larder.EINVALID, "the top of your space cannot be removed")
+	}
+	k, err := a.key(p)
+	if err != nil {
+		return r, false, err
+	}
+	fail := func(err error) error {
+		return a.b.fail(err, "cannot remove "+quote(p)+"; removing it again finishes the removal")
+	}
+	ctx, cancel := a.b.ctx()
+	h, err := a.b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &a.b.bucket, Key: &k})
+	cancel()
+	switch {
+	case err == nil:
+		if err := a.b.remove(k); err != nil {
+			return r, false, fail(err)
+		}
+		r.Files, r.Bytes = 1, aws.ToInt64(h.ContentLength)
+		return r, true, nil
+	case !isNotFound(err):
+		return r, false, fail(err)
+	}
+	ctx, cancel = a.b.ctx()
+	out, err := a.b.client.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: &a.b.bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(int32(min(max(n, 1), maxDeleteBatch)))})
+	cancel()
+	if err != nil {
+		return r, false, fail(err)
+	}
+	ids := make([]types.ObjectIdentifier, 0, len(out.Contents))
+	for _, o := range out.Contents {
+		ids = append(ids, types.ObjectIdentifier{Key: o.Key})
+	}
+	if err := a.b.removeKeys(ids); err != nil {
+		return r, false, fail(err)
+	}
+	for _, o := range out.Contents {
+		if strings.HasSuffix(aws.ToString(o.Key), "/") {
+			r.Folders++
+		} else {
+			r.Files++
+			r.Bytes += aws.ToInt64(o.Size)
+		}
+	}
+	return r, !aws.ToBool(out.IsTruncated), nil
+}
+
 // move is the record of a rename in progress, kept in the space's moves/
 // until every object is moved, so that a rename cut in the middle can be
 // finished (FinishRename), and one called again goes on where it was.

@@ -59,6 +59,11 @@ func isNotFound(err error) bool {
 	return status(err) == 404
 }
 
+// isNotImplemented reports a request the store does not implement.
+func isNotImplemented(err error) bool {
+	return code(err) == "NotImplemented" || status(err) == 501
+}
+
 // isPrecondition reports a conditional request refused: If-None-Match: *
 // with an object there, If-Match with another.
 func isPrecondition(err error) bool {

@@ -62,12 +62,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/larderfs/larder"
@@ -210,8 +212,13 @@ type Backend struct {
 	// heartbeat but in tests.
 	claimBeat time.Duration
 
+	// noDeleteObjects: the store refused a DeleteObjects as not
+	// implemented, so removals go one DeleteObject at a time.
+	noDeleteObjects atomic.Bool
+
 	// failpoint, if set, is called after each object a rename moves,
-	// and before an upload is completed; an error stops the rename or
+	// after each batch a removal of a tree deletes, and before an
+	// upload is completed; an error stops the rename or
 	// the upload there, as a crash would. For tests.
 	failpoint func(step string) error
 }
@@ -410,6 +417,39 @@ func (b *Backend) remove(key string) error {
 		return nil
 	}
 	return err
+}
+
+// removeKeys deletes the objects ids, at most 1,000, with one
+// DeleteObjects; a store that does not take DeleteObjects gets one
+// DeleteObject each. A key that is not there is no error.
+func (b *Backend) removeKeys(ids []types.ObjectIdentifier) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if !b.noDeleteObjects.Load() {
+		ctx, cancel := b.ctx()
+		out, err := b.client.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: &b.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		cancel()
+		switch {
+		case err == nil && len(out.Errors) == 0:
+			return nil
+		case err == nil:
+			e := out.Errors[0]
+			if aws.ToString(e.Code) != "NoSuchKey" {
+				return fmt.Errorf("s3: cannot delete %s: %s: %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+			}
+		case isNotImplemented(err):
+			b.noDeleteObjects.Store(true)
+		default:
+			return err
+		}
+	}
+	for _, id := range ids {
+		if err := b.remove(aws.ToString(id.Key)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // step calls the failpoint of the step just done, if any.

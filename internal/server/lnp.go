@@ -106,7 +106,7 @@ type session struct {
 
 // serverFeatures are the LNP/1 features this server grants to a client
 // that offers them.
-const serverFeatures = lnp.FeaturePutTime | lnp.FeatureNoBlockHashes
+const serverFeatures = lnp.FeaturePutTime | lnp.FeatureNoBlockHashes | lnp.FeatureTreeDelete
 
 // serveLNP serves one LNP/1 connection. Until the client has sent
 // something, the goroutine runs nothing deep, so that its stack, which a

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"path"
 	"strings"
@@ -288,10 +289,36 @@ func (ss *session) openListing(w where) (*listCursor, error) {
 func (ss *session) delete(ctx context.Context, m lnp.Delete) bool {
 	ev := larder.Event{Kind: larder.EventDelete, Path: lnpPath(m.Path)}
 	w, err := writable(m.Path)
+	if err == nil && m.Recursive {
+		return ss.deleteTree(ctx, ev, w)
+	}
 	if err == nil {
 		err = ss.space.Delete(ctx, w.Path)
 	}
 	return ss.done(ctx, ev, err, nil)
+}
+
+// deleteTree serves a recursive DELETE: the folder w and everything below
+// it, in one change of the files service, recorded as one event that
+// says what went. The top of the space and the shared area never get
+// here (writable refuses them).
+func (ss *session) deleteTree(ctx context.Context, ev larder.Event, w where) bool {
+	if ss.features&lnp.FeatureTreeDelete == 0 {
+		return ss.done(ctx, ev, larder.Errorf(larder.EINVALID, "this DELETE is recursive, which the session's HELLO did not offer to send (feature bit 2)"), nil)
+	}
+	r, more, err := ss.space.DeleteTree(ctx, w.Path)
+	ev.Bytes = r.Bytes
+	counts := fmt.Sprintf("recursive: %d files, %d folders removed", r.Files, r.Folders)
+	switch {
+	case err == nil && more:
+		ev.Reason = counts + ", more to remove"
+	case err == nil:
+		ev.Reason = counts
+	case r != (files.Removed{}):
+		ev.Reason = fmt.Sprintf("%s (%s before)", larder.ErrorMessage(err), counts)
+	}
+	reply := lnp.DeleteReply{Files: uint64(r.Files), Folders: uint64(r.Folders), Bytes: uint64(r.Bytes), More: more}
+	return ss.done(ctx, ev, err, reply.AppendBody(nil))
 }
 
 func (ss *session) rename(ctx context.Context, m lnp.Rename) bool {

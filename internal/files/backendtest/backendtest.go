@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 		{"Overwrite", testOverwrite},
 		{"OneWinner", testOneWinner},
 		{"Folders", testFolders},
+		{"RemoveTree", testRemoveTree},
 		{"RenameFile", testRenameFile},
 		{"RenameFolder", testRenameFolder},
 		{"SpacesApart", testSpacesApart},
@@ -329,6 +330,55 @@ func testFolders(t *testing.T, h Harness) {
 	wantCode(t, "Remove of the top", a.Remove(""), larder.EINVALID)
 }
 
+// testRemoveTree: a folder and everything below it is removed a part at
+// a time when it holds more than the most asked for, the deepest first,
+// counting what went; the rest of the space stays; a file is removed as
+// a tree of one; nothing there is gone; the top is refused.
+func testRemoveTree(t *testing.T, h Harness) {
+	b, _ := h.New(t)
+	a := space(t, b, "#1")
+	must(t, a.Mkdir("d"))
+	must(t, a.Mkdir("d/e"))
+	must(t, a.Mkdir("d/e/f"))
+	var bytes int64
+	for i, p := range []string{"d/1", "d/2", "d/e/3", "d/e/f/4", "d/e/f/5", "keep"} {
+		data := content(i+1, uint64(i))
+		if p != "keep" {
+			bytes += int64(len(data))
+		}
+		_, err := put(t, a, p, data, false)
+		must(t, err)
+	}
+	var total files.Removed
+	for calls := 1; ; calls++ {
+		r, gone, err := a.RemoveTree("d", 2)
+		must(t, err)
+		total.Files, total.Folders, total.Bytes = total.Files+r.Files, total.Folders+r.Folders, total.Bytes+r.Bytes
+		if gone {
+			break
+		}
+		if r == (files.Removed{}) || calls > 20 {
+			t.Fatalf("RemoveTree call %d: removed %+v and not gone", calls, r)
+		}
+	}
+	if want := (files.Removed{Files: 5, Folders: 3, Bytes: bytes}); total != want {
+		t.Errorf("RemoveTree removed %+v, want %+v", total, want)
+	}
+	_, err := a.Stat("d")
+	wantCode(t, "Stat of a tree removed", err, larder.ENOTFOUND)
+	if got := names(t, a, ""); !slices.Equal(got, []string{"keep"}) {
+		t.Errorf("the top after: %q, want [keep]", got)
+	}
+	if r, gone, err := a.RemoveTree("d", 2); err != nil || !gone || r != (files.Removed{}) {
+		t.Errorf("RemoveTree of nothing: %+v, %v, %v; want gone", r, gone, err)
+	}
+	if r, gone, err := a.RemoveTree("keep", 2); err != nil || !gone || r != (files.Removed{Files: 1, Bytes: 6}) {
+		t.Errorf("RemoveTree of a file: %+v, %v, %v", r, gone, err)
+	}
+	_, _, err = a.RemoveTree("", 2)
+	wantCode(t, "RemoveTree of the top", err, larder.EINVALID)
+}
+
 func testRenameFile(t *testing.T, h Harness) {
 	b, _ := h.New(t)
 	a := space(t, b, "#1")
@@ -443,6 +493,8 @@ func testSharedReadOnly(t *testing.T, h Harness) {
 	wantCode(t, "Mkdir in the shared area", a.Mkdir("new"), larder.EFORBIDDEN)
 	wantCode(t, "Remove in the shared area", a.Remove("top.txt"), larder.EFORBIDDEN)
 	wantCode(t, "Rename in the shared area", a.Rename("top.txt", "x", false), larder.EFORBIDDEN)
+	_, _, err = a.RemoveTree("docs", 10)
+	wantCode(t, "RemoveTree in the shared area", err, larder.EFORBIDDEN)
 	_, err = a.StartUpload("new", 1, false)
 	wantCode(t, "StartUpload in the shared area", err, larder.EFORBIDDEN)
 	for _, p := range []string{"../top.txt", "docs/../../x", "/../x"} {
