@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -157,6 +158,46 @@ func TestTwoServersOneBucket(t *testing.T) {
 		if _, err := sb.Get(ctx, "/same.bin", 0, &got, nil); err != nil || !bytes.Equal(got.Bytes(), same[won]) {
 			t.Errorf("get of the path put through both: %v; want the winner's bytes", err)
 		}
+	}
+	// A tree's removal in one request could not be fenced from the other
+	// server's uploads into it: neither grants it, and rm -r removes a
+	// tree file by file.
+	for _, p := range []*crashServer{a, b} {
+		conn, err := net.DialTimeout("tcp", p.lnp, 30*time.Second)
+		must(t, err)
+		offer := lnp.FeaturePutTime | lnp.FeatureTreeDelete
+		s, err := client.NewSession(ctx, conn, "alice", sig, client.SessionOptions{Features: offer})
+		must(t, err)
+		if s.Features() != lnp.FeaturePutTime {
+			t.Errorf("a server sharing a bucket granted %b of %b; want all but recursive DELETE", s.Features(), offer)
+		}
+		if _, err := s.DeleteTree(ctx, "/docs"); !errors.Is(err, client.ErrNotGranted) {
+			t.Errorf("DeleteTree: %v; want ErrNotGranted", err)
+		}
+		s.Close()
+	}
+	env, _, _ := testEnv(t, b.course, "LARDER_USER", "carol")
+	if err := run(env, "register"); err != nil {
+		t.Fatalf("register carol: %v", err)
+	}
+	runOK(t, env, "login", "--server", b.lnp, "--insecure-plaintext")
+	carol := func(args ...string) string {
+		t.Helper()
+		_, stderr := runOK(t, env, append(args, "--server", b.lnp, "--insecure-plaintext")...)
+		return stderr
+	}
+	carol("mkdir", "/tree")
+	carol("mkdir", "/tree/sub")
+	for _, p := range []string{"/tree/one", "/tree/sub/two"} {
+		local := filepath.Join(t.TempDir(), "f")
+		must(t, os.WriteFile(local, []byte(p), 0o600))
+		carol("put", local, p)
+	}
+	if out := carol("rm", "-r", "/tree"); !strings.Contains(out, "removed 2 files and 2 folders") {
+		t.Errorf("rm -r through B, which walks the tree: %q", out)
+	}
+	if out, _ := runOK(t, env, "ls", "/", "--server", a.lnp, "--insecure-plaintext"); strings.Contains(out, "tree") {
+		t.Errorf("ls through A after rm -r through B: %q", out)
 	}
 	for _, p := range []*crashServer{a, b} {
 		if err := p.stop(); err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/internal/tlsconf"
 	"github.com/larderfs/larder/internal/version"
+	"github.com/larderfs/larder/lnp"
 )
 
 // ServeConfig is everything "larder serve" can be told.
@@ -852,6 +853,11 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 		m.Logger.Info("finished the changes to files interrupted at the last stop", "count", n)
 	}
 	m.srv.Files = svc
+	if m.bucket != nil && m.accounts.db.pg != nil {
+		// Other servers may share the bucket: a tree's removal in one
+		// request is fenced from this server's own uploads only.
+		m.srv.WithheldFeatures = lnp.FeatureTreeDelete
+	}
 	if !cfg.InsecurePlaintextLNP {
 		if cfg.TLSCert != "" {
 			m.identity, err = tlsconf.LoadFiles(cfg.TLSCert, cfg.TLSKey)

@@ -217,7 +217,7 @@ func (ss *session) hello() bool {
 	if !ss.loggedIn(ctx, h.User, credSignature, err, start) {
 		return false
 	}
-	ss.features = h.Features & serverFeatures
+	ss.features = h.Features & serverFeatures &^ s.WithheldFeatures
 	return ss.start(ctx, u, h.MaxBlock, start)
 }
 

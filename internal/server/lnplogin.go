@@ -52,7 +52,7 @@ func (ss *session) hello2(body []byte) bool {
 			return false
 		}
 	}
-	ss.features = h.Features & serverFeatures
+	ss.features = h.Features & serverFeatures &^ s.WithheldFeatures
 	return ss.start(ctx, u, h.MaxBlock, start)
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/larderfs/larder/course"
 	"github.com/larderfs/larder/internal/auth"
 	"github.com/larderfs/larder/internal/files"
+	"github.com/larderfs/larder/lnp"
 )
 
 // Defaults for the Server fields whose zero value means "default".
@@ -85,6 +86,12 @@ type Server struct {
 	// ClosedRegistration refuses registrations; the course server accepts
 	// anyone, which is the default.
 	ClosedRegistration bool
+
+	// WithheldFeatures are LNP/1 features this server has but does not
+	// grant: FeatureTreeDelete on a bucket that other servers share,
+	// whose removal of a tree this server cannot fence from their
+	// uploads into it (their clients then remove trees file by file).
+	WithheldFeatures lnp.Features
 
 	// ShuffleBlocks sends the blocks of a reply in random order, as the
 	// course's reference server does, so that client authors can test
