@@ -293,7 +293,7 @@ func (s *Session) DeleteTree(ctx context.Context, path string) (lnp.DeleteReply,
 		if err != nil {
 			return sum, err
 		}
-		sum.Files, sum.Folders, sum.Bytes = sum.Files+r.Files, sum.Folders+r.Folders, sum.Bytes+r.Bytes
+		sum.Add(r)
 		if !r.More {
 			return sum, nil
 		}

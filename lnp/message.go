@@ -688,6 +688,11 @@ type DeleteReply struct {
 	More                  bool
 }
 
+// Add counts in m what o removed; More is left as it is.
+func (m *DeleteReply) Add(o DeleteReply) {
+	m.Files, m.Folders, m.Bytes = m.Files+o.Files, m.Folders+o.Folders, m.Bytes+o.Bytes
+}
+
 func (m *DeleteReply) AppendBody(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(b, m.Files), m.Folders)
 	return appendBool(binary.BigEndian.AppendUint64(b, m.Bytes), m.More)

@@ -141,7 +141,7 @@ func rmAtOnce(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, cl
 		err := t.retrier.do(ctx, w, target, func(s *client.Session, attempt int) error {
 			part, err := s.DeleteTree(ctx, target)
 			// A try cut after a part counts the part: the next goes on.
-			r.Files, r.Folders, r.Bytes = r.Files+part.Files, r.Folders+part.Folders, r.Bytes+part.Bytes
+			r.Add(part)
 			if st, ok := lnpStatus(err); ok && st == lnp.StatusNotFound && attempt > 0 {
 				return nil // removed by the try whose reply was lost
 			}

@@ -187,7 +187,7 @@ func (h *courseHandler) send(c *conn, ex *exchange) {
 		ex.sendPath = path
 		w := c.newWriter(sendWriter(path, c.rwc, raw), c.lim.writeTimeout)
 		defer w.release()
-		if path == sendPerBlock || path == sendFew {
+		if path.blockPerWrite() {
 			w.SetBlocksPerWrite(1)
 		}
 		var order func(uint32) uint32

@@ -28,6 +28,10 @@ const (
 // block's, uncork).
 const fewBlocks = 4
 
+// blockPerWrite reports whether a reply on p goes one block per write,
+// each ending with MSG_EOR.
+func (p sendPath) blockPerWrite() bool { return p == sendPerBlock || p == sendFew }
+
 func (p sendPath) String() string {
 	switch p {
 	case sendAligned:

@@ -100,7 +100,7 @@ func finishSend(path sendPath, raw syscall.RawConn) error {
 // sendWriter returns what a reply on path writes to: rwc itself, or for
 // the per-block and few paths an eorWriter on it.
 func sendWriter(path sendPath, rwc net.Conn, raw syscall.RawConn) io.Writer {
-	if (path == sendPerBlock || path == sendFew) && raw != nil {
+	if path.blockPerWrite() && raw != nil {
 		return eorWriter{raw}
 	}
 	return rwc
