@@ -398,13 +398,11 @@ func (b *Backend) get(key string) ([]byte, error) {
 
 // put writes the small object key; with exclusive, only if there is none.
 func (b *Backend) put(key string, body []byte, exclusive bool) error {
-	ctx, cancel := b.ctx()
-	defer cancel()
-	in := &awss3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: strings.NewReader(string(body)), ContentLength: aws.Int64(int64(len(body)))}
+	ifNoneMatch := ""
 	if exclusive {
-		in.IfNoneMatch = aws.String("*")
+		ifNoneMatch = "*"
 	}
-	_, err := b.client.PutObject(ctx, in)
+	_, err := b.putIf(key, body, ifNoneMatch, "")
 	return err
 }
 

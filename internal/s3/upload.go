@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
-	"io"
 	"path"
 	"slices"
 	"strconv"
@@ -782,15 +781,8 @@ func (b *Backend) uploads(base, cps string, received bool) ([]upload, error) {
 
 // getModified is get, with when the object was last written.
 func (b *Backend) getModified(key string) ([]byte, time.Time, error) {
-	ctx, cancel := b.ctx()
-	defer cancel()
-	out, err := b.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &b.bucket, Key: &key})
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer out.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(out.Body, 1<<20))
-	return body, aws.ToTime(out.LastModified), err
+	body, modified, _, err := b.getTagged(key)
+	return body, modified, err
 }
 
 // received returns the bytes the parts of an upload hold.
