@@ -613,7 +613,7 @@ func (ln *lnpLarder) sessionFeatures(ctx context.Context, features lnp.Features)
 		if cfg, err = tlsconf.ClientConfig(ln.addr, ln.known, tlsconf.ClientOptions{Warn: io.Discard}); err != nil {
 			return nil, nil, err
 		}
-		conn, err = (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", ln.addr)
+		conn, err = tlsconf.Dial(ctx, d, ln.addr, cfg)
 	} else {
 		conn, err = d.DialContext(ctx, "tcp", ln.addr)
 	}
@@ -639,7 +639,7 @@ func (ln *lnpLarder) cipherSuite(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer s.Close()
-	cs := conn.(*tls.Conn).ConnectionState()
+	cs := conn.(interface{ ConnectionState() tls.ConnectionState }).ConnectionState()
 	return []string{tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), cs.CurveID.String()}, nil
 }
 

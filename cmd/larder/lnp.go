@@ -417,7 +417,7 @@ func mustLoginOptions(env *Env, idle time.Duration) client.LoginOptions {
 // fingerprintOf returns the fingerprint of the certificate of conn's
 // server; "" in plaintext.
 func fingerprintOf(conn net.Conn) string {
-	if tc, ok := conn.(*tls.Conn); ok {
+	if tc, ok := conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
 			return tlsconf.Fingerprint(certs[0].Raw)
 		}
@@ -459,11 +459,14 @@ func (f *lnpFlags) dialLNP(ctx context.Context, env *Env, t lnpTarget) (net.Conn
 	if err != nil {
 		return nil, err
 	}
-	conn, err := (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", t.server)
+	conn, err := tlsconf.Dial(ctx, d, t.server, cfg)
 	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
 		return nil, fmt.Errorf("%w: the server at %s does not speak TLS; if it runs with --insecure-plaintext-native, pass --insecure-plaintext: %w", errNotTLS, t.server, err)
 	}
-	return conn, err
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
 }
 
 // errNotTLS marks a native command's connection to something that does

@@ -873,7 +873,7 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 		return fmt.Errorf("native protocol: %w", err)
 	}
 	if m.identity != nil {
-		ln = tls.NewListener(ln, m.tlsConfig())
+		ln = tlsconf.NewListener(ln, m.tlsConfig())
 	}
 	m.lnpLn = ln
 	return nil

@@ -117,7 +117,7 @@ func startLNPHarnessFiles(t *testing.T, plaintext bool, change func(*fileParts),
 	done := make(chan error, 2)
 	nln := ln
 	if !plaintext {
-		nln = tls.NewListener(ln, id.ServerConfig())
+		nln = tlsconf.NewListener(ln, id.ServerConfig())
 	}
 	go func() { done <- h.srv.ServeLNP(nln) }()
 	go func() { done <- h.srv.Serve(cln) }()

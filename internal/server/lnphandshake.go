@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime/debug"
 	"time"
@@ -22,6 +23,15 @@ import (
 // shrinks a stack only when under a quarter of it is in use, which a
 // 4 KiB stack never is while its goroutine waits in the poller.
 
+// tlsConn is what the server asks of a TLS connection: a *tls.Conn, or
+// a tlsconf.Conn, whose NetConn is the socket.
+type tlsConn interface {
+	net.Conn
+	Handshake() error
+	ConnectionState() tls.ConnectionState
+	NetConn() net.Conn
+}
+
 // awaitClient waits until the client behind c has sent something, hung up,
 // or the read deadline (deadline, set by the caller) passed. Over TLS it
 // runs the handshake when the ClientHello arrives, then waits again for
@@ -30,7 +40,7 @@ import (
 // the socket: they are to be read first. A failed handshake is left for
 // the first read to report.
 func (c *conn) awaitClient(deadline time.Time) (early []byte) {
-	tc, isTLS := c.rwc.(*tls.Conn)
+	tc, isTLS := c.rwc.(tlsConn)
 	if !isTLS {
 		waitReadable(c.rwc)
 		return nil
@@ -48,7 +58,7 @@ func (c *conn) awaitClient(deadline time.Time) (early []byte) {
 // sent after its Finished that TLS read along with it, without waiting
 // for more. wait says that TLS holds none of it: it is to be waited for
 // on the socket.
-func handshake(tc *tls.Conn, deadline time.Time) (early []byte, wait bool) {
+func handshake(tc tlsConn, deadline time.Time) (early []byte, wait bool) {
 	if tc.Handshake() != nil {
 		return nil, false
 	}

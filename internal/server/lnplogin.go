@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"net/netip"
 	"time"
 
@@ -176,7 +175,7 @@ func (ss *session) register(ctx context.Context, h lnp.Hello2) *larder.User {
 // plaintext connection (--insecure-plaintext-native), which has nothing
 // to bind to. TLS 1.3, which the listener requires, always has one.
 func channelBinding(c *conn) ([]byte, error) {
-	tc, ok := c.rwc.(*tls.Conn)
+	tc, ok := c.rwc.(tlsConn)
 	if !ok {
 		return nil, nil
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/larderfs/larder/internal/tlsconf"
 )
 
-func newIdentity(t *testing.T) *tlsconf.Identity {
+func newIdentity(t testing.TB) *tlsconf.Identity {
 	t.Helper()
 	id, err := tlsconf.LoadOrCreate(t.TempDir())
 	if err != nil {

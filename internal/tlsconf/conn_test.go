@@ -1,0 +1,269 @@
+package tlsconf_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/larderfs/larder/internal/tlsconf"
+)
+
+// countingConn counts the writes to its connection, and their bytes.
+type countingConn struct {
+	net.Conn
+	writes, bytes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	n, err := c.Conn.Write(p)
+	c.bytes.Add(int64(n))
+	return n, err
+}
+
+// connPair returns the two ends of a TLS connection over loopback, the
+// server's socket counted, without having run the handshake.
+func connPair(t *testing.T) (server *tlsconf.Conn, counted *countingConn, client *tlsconf.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := <-accepted
+	if nc == nil {
+		t.Fatal("accept failed")
+	}
+	counted = &countingConn{Conn: nc}
+	server = tlsconf.Server(counted, newIdentity(t).ServerConfig())
+	client = tlsconf.Client(cc, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, counted, client
+}
+
+func pattern(n int, seed byte) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = seed + byte(i*7)
+	}
+	return p
+}
+
+// TestConnGathersRecords checks that a large Write reaches the socket in
+// writes of several records, and arrives whole: the first Write also runs
+// the handshake, whose flights must not be held back.
+func TestConnGathersRecords(t *testing.T) {
+	server, counted, client := connPair(t)
+	want := pattern(4<<20, 1)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	server.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := server.Write(want); err != nil { // the handshake's first
+		t.Fatal(err)
+	}
+	afterHandshake := counted.writes.Load()
+	if _, err := server.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	writes := counted.writes.Load() - afterHandshake
+	if err := server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := <-got
+	if !bytes.Equal(b, append(want, want...)) {
+		t.Fatalf("received %d bytes, not the %d written", len(b), 2*len(want))
+	}
+	// 4 MiB in 16 KiB records is 256 writes, one a record; gathered
+	// into 64 KiB, 64 and a few.
+	if writes > 72 {
+		t.Errorf("a 4 MiB Write took %d writes of the socket; gathered, it takes about 64", writes)
+	}
+}
+
+// TestConnConcurrentWrites checks that Writes from several goroutines
+// each arrive whole, as crypto/tls's do.
+func TestConnConcurrentWrites(t *testing.T) {
+	server, _, client := connPair(t)
+	const size, each = 200 << 10, 20
+	server.SetDeadline(time.Now().Add(20 * time.Second))
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Go(func() {
+			p := bytes.Repeat([]byte{byte('a' + g)}, size)
+			for range each {
+				if _, err := server.Write(p); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); server.Close() }()
+	b, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 3*each*size {
+		t.Fatalf("received %d bytes, want %d", len(b), 3*each*size)
+	}
+	for i := 0; i < len(b); i += size {
+		if w := b[i : i+size]; bytes.Count(w, w[:1]) != size {
+			t.Fatalf("the Write at %d arrived mixed with another", i)
+		}
+	}
+}
+
+// TestConnWriteFails checks that a write the socket refuses is an error
+// of the Write, not lost in what was gathered, and that every Write after
+// it fails too.
+func TestConnWriteFails(t *testing.T) {
+	server, counted, client := connPair(t)
+	go io.Copy(io.Discard, client)
+	if err := server.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	counted.Conn.Close() // the socket, under the TLS
+	if _, err := server.Write(make([]byte, 1<<20)); err == nil {
+		t.Fatal("a Write to a closed socket succeeded")
+	}
+	if _, err := server.Write(make([]byte, 1<<20)); err == nil {
+		t.Fatal("a Write after a failed one succeeded")
+	}
+}
+
+// TestConnWriteDeadline checks that a Write the peer does not read stops
+// at the deadline, gathered records and all.
+func TestConnWriteDeadline(t *testing.T) {
+	server, _, client := connPair(t)
+	go client.Handshake() // and then reads nothing
+	if err := server.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	server.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	var err error
+	for range 1000 { // far more than the sockets' buffers hold
+		if _, err = server.Write(make([]byte, 1<<20)); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write: %v, want the deadline's error", err)
+	}
+}
+
+// TestDial checks Dial against a NewListener: the handshake done, the
+// server's name taken from the address, and a dial to nothing refused.
+func TestDial(t *testing.T) {
+	id := newIdentity(t)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := tlsconf.NewListener(raw, id.ServerConfig())
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	var name string
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error { name = cs.ServerName; return nil }}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	c, err := tlsconf.Dial(context.Background(), &net.Dialer{Timeout: 5 * time.Second}, net.JoinHostPort("localhost", port), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.ConnectionState().HandshakeComplete || name != "localhost" {
+		t.Fatalf("handshake complete %v, server name %q; want true, localhost", c.ConnectionState().HandshakeComplete, name)
+	}
+	want := pattern(300<<10, 3)
+	go c.Write(want)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("echo: %v, equal %v", err, bytes.Equal(got, want))
+	}
+	raw2, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := raw2.Addr().String()
+	raw2.Close()
+	if _, err := tlsconf.Dial(context.Background(), &net.Dialer{}, addr, cfg); err == nil {
+		t.Fatal("Dial to a closed port succeeded")
+	}
+}
+
+// BenchmarkCopy copies over loopback, in 1 MiB writes, with crypto/tls's
+// connections and with Conns at both ends.
+func BenchmarkCopy(b *testing.B) {
+	id := newIdentity(b)
+	client := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
+	for _, bc := range []struct {
+		name           string
+		server, client func(net.Conn) net.Conn
+	}{
+		{"crypto-tls",
+			func(c net.Conn) net.Conn { return tls.Server(c, id.ServerConfig()) },
+			func(c net.Conn) net.Conn { return tls.Client(c, client) }},
+		{"tlsconf",
+			func(c net.Conn) net.Conn { return tlsconf.Server(c, id.ServerConfig()) },
+			func(c net.Conn) net.Conn { return tlsconf.Client(c, client) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			block := make([]byte, 1<<20)
+			go func() {
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c := bc.server(nc)
+				defer c.Close()
+				for range b.N {
+					if _, err := c.Write(block); err != nil {
+						return
+					}
+				}
+			}()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := bc.client(nc)
+			defer c.Close()
+			b.SetBytes(int64(len(block)))
+			b.ResetTimer()
+			n, err := io.CopyBuffer(io.Discard, c, make([]byte, 1<<20))
+			if err != nil || n != int64(b.N)*int64(len(block)) {
+				b.Fatalf("copied %d bytes of %d: %v", n, b.N*len(block), err)
+			}
+		})
+	}
+}
