@@ -27,10 +27,11 @@ type WriteOptions struct {
 
 // Writer writes blocks to a destination in the background, in order, in
 // writes of at most ChunkSize bytes, on goroutines of its own: one checks
-// each block's SHA-256 (with Verify), one writes it while another adds
-// it to the whole file's hash (with Whole). On a machine with a core to
-// spare, each of those takes about as long as receiving the block, so
-// none need wait for the others. A Writer is for one goroutine's use.
+// each block's SHA-256 (with Verify), one writes it, and one then adds it
+// to the whole file's hash (with Whole), each on its own block. On a
+// machine with a core to spare, each of those takes about as long as
+// receiving the block, so none need wait for the others. A Writer is for
+// one goroutine's use.
 type Writer struct {
 	work  chan job
 	free  chan []byte
@@ -82,15 +83,18 @@ func (w *Writer) verify(out chan<- job) {
 
 func (w *Writer) run(dst io.Writer, whole hash.Hash, work <-chan job) {
 	defer close(w.done)
-	var hashing chan []byte
+	// The whole file's hash runs behind the writing, a block or more
+	// apart, each at its own pace: in step, each block would take as
+	// long as the slower of the two on it.
+	var hashing chan job
 	hashed := make(chan struct{})
 	if whole != nil {
-		hashing = make(chan []byte)
+		hashing = make(chan job, w.depth)
 		go func() {
 			defer close(hashed)
-			for p := range hashing {
-				whole.Write(p)
-				hashed <- struct{}{}
+			for j := range hashing {
+				whole.Write(j.data)
+				w.release(j.buf)
 			}
 		}()
 		defer func() {
@@ -103,15 +107,11 @@ func (w *Writer) run(dst io.Writer, whole hash.Hash, work <-chan job) {
 	var werr error
 	for j := range work {
 		if werr == nil {
-			if hashing != nil {
-				hashing <- j.data
-			}
-			werr = writeChunks(dst, j.data)
-			if hashing != nil {
-				<-hashed
-			}
-			if werr != nil {
+			if werr = writeChunks(dst, j.data); werr != nil {
 				w.fail(werr)
+			} else if hashing != nil {
+				hashing <- j
+				continue
 			}
 		}
 		w.release(j.buf)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 func randomBytes(n int) []byte {
@@ -238,5 +240,67 @@ func TestWriterVerify(t *testing.T) {
 	}
 	if !bytes.Equal(dst.Bytes(), data[:400]) {
 		t.Errorf("written: %d bytes, want the 400 before the bad block", dst.Len())
+	}
+}
+
+// gateHash is a SHA-256 whose first Write waits until gate is closed.
+type gateHash struct {
+	hash.Hash
+	gate   chan struct{}
+	waited bool
+}
+
+func (h *gateHash) Write(p []byte) (int, error) {
+	if !h.waited {
+		h.waited = true
+		<-h.gate
+	}
+	return h.Hash.Write(p)
+}
+
+// signalWriter tells of each Write on wrote.
+type signalWriter struct {
+	bytes.Buffer
+	wrote chan int
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	n, _ := w.Buffer.Write(p)
+	w.wrote <- n
+	return n, nil
+}
+
+// TestWriterHashBehind checks that the whole file's hash does not hold up
+// the writing: while the first block's hash waits, the next block is
+// written.
+func TestWriterHashBehind(t *testing.T) {
+	const block = 1000
+	data := randomBytes(2 * block)
+	whole := &gateHash{Hash: sha256.New(), gate: make(chan struct{})}
+	dst := &signalWriter{wrote: make(chan int, 16)}
+	w := NewWriter(dst, WriteOptions{Whole: whole, Depth: 3})
+	for i := range 2 {
+		buf, err := w.Buffer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf = append(buf[:0], data[i*block:(i+1)*block]...)
+		w.Write(buf, int64(i*block), buf, [32]byte{})
+	}
+	for i := range 2 {
+		select {
+		case <-dst.wrote:
+		case <-time.After(5 * time.Second):
+			close(whole.gate)
+			w.Close()
+			t.Fatalf("block %d was not written while the first block's hash waited", i)
+		}
+	}
+	close(whole.gate)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if [32]byte(whole.Sum(nil)) != sha256.Sum256(data[:2*block]) || !bytes.Equal(dst.Bytes(), data[:2*block]) {
+		t.Fatal("the bytes written, or the whole hash, are not the blocks'")
 	}
 }
