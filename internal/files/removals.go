@@ -1,6 +1,7 @@
 package files
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -89,7 +90,8 @@ func (rs *removals) checkMove(space, from, to string) error {
 }
 
 func busyTree(p string) error {
-	return larder.Errorf(larder.ECONFLICT, "%q is being removed with everything in it, which is not finished: remove it again (rm -r) to finish", "/"+p)
+	return &larder.Error{Code: larder.ECONFLICT, Err: larder.ErrTreeBeingRemoved,
+		Message: fmt.Sprintf("%q is being removed with everything in it, which is not finished: remove it again (rm -r) to finish", "/"+p)}
 }
 
 // within reports whether p is dir or below it.
