@@ -46,7 +46,9 @@ func (a failingRemovalsArea) RemoveTree(p string, max int) (files.Removed, bool,
 // refuses writes, moves and removals in it with a CONFLICT whose message
 // says to finish the removal; the CLI's hint agrees with it, for put, mv
 // and rm with or without -f, rather than advising -f, which cannot help.
-// rm -r again finishes the removal, and the folder can be used again.
+// rm -r again finishes the removal, and the folder can be used again. The
+// rm -r that failed says that the tree stays so, and what finishes it; a
+// restart whose replay of the removal fails keeps it so.
 func TestTreeBeingRemovedHints(t *testing.T) {
 	var failing atomic.Bool
 	l := startLarder(t, func(c *ServeConfig) {
@@ -60,7 +62,13 @@ func TestTreeBeingRemovedHints(t *testing.T) {
 	runOK(t, env, "put", local, "/d/f.txt")
 
 	failing.Store(true)
-	wantExit(t, env, exitFailure, nil, "rm", "-r", "/d")
+	wantExit(t, env, exitFailure, []string{`the removal of "/d" stopped before its end: nothing in it can change until it is removed again (rm -r), or the server's next start finishes it`}, "rm", "-r", "/d")
+
+	// A start whose replay of the removal fails too keeps the tree
+	// refused: that replay, once it succeeds, removes what is in it.
+	addr := l.lnpAddr()
+	l = l.restart(t, func(c *ServeConfig) { c.LNPListen = addr })
+	wantExit(t, env, exitFailure, []string{"is being removed", "-f does not help"}, "put", local, "/d/new.txt")
 	failing.Store(false)
 
 	const being = `"/d" is being removed with everything in it, which is not finished: remove it again (rm -r) to finish`
