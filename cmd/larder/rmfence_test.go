@@ -3,44 +3,11 @@ package main
 import (
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
-	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/internal/files"
+	"github.com/larderfs/larder/internal/files/backendtest"
 )
-
-// failingRemovals is a files.Backend whose removals of trees fail, while
-// failing is set, after one entry: a disk that gives an I/O error in the
-// middle of rm -r.
-type failingRemovals struct {
-	files.Backend
-	failing *atomic.Bool
-}
-
-type failingRemovalsArea struct {
-	files.Area
-	failing *atomic.Bool
-}
-
-func (b failingRemovals) Area(space string) (files.Area, error) {
-	a, err := b.Backend.Area(space)
-	if err != nil {
-		return nil, err
-	}
-	return failingRemovalsArea{a, b.failing}, nil
-}
-
-func (a failingRemovalsArea) RemoveTree(p string, max int) (files.Removed, bool, error) {
-	if !a.failing.Load() {
-		return a.Area.RemoveTree(p, max)
-	}
-	r, _, err := a.Area.RemoveTree(p, 1)
-	if err == nil {
-		err = &larder.Error{Code: larder.EINTERNAL, Message: "internal error", Err: syscall.EIO}
-	}
-	return r, false, err
-}
 
 // TestTreeBeingRemovedHints: a tree whose rm -r stopped in the middle
 // refuses writes, moves and removals in it with a CONFLICT whose message
@@ -52,7 +19,7 @@ func (a failingRemovalsArea) RemoveTree(p string, max int) (files.Removed, bool,
 func TestTreeBeingRemovedHints(t *testing.T) {
 	var failing atomic.Bool
 	l := startLarder(t, func(c *ServeConfig) {
-		c.wrapBackend = func(b files.Backend) files.Backend { return failingRemovals{b, &failing} }
+		c.wrapBackend = func(b files.Backend) files.Backend { return backendtest.FailingRemovals{Backend: b, Failing: &failing} }
 	})
 	env := loggedIn(t, l)
 	local := writeLocal(t, t.TempDir(), "f.txt", []byte("a file"))

@@ -145,7 +145,8 @@ func makeTree(ctx context.Context, t *testing.T, sp *Space) {
 
 // failingRemovals is a Backend whose removals of trees fail, while
 // failing is set, after one entry: a store that gives an I/O error in the
-// middle of a removal.
+// middle of a removal. It is backendtest.FailingRemovals, which this
+// package's own tests cannot import (backendtest imports the package).
 type failingRemovals struct {
 	Backend
 	failing *atomic.Bool

@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/audit"
 	"github.com/larderfs/larder/internal/files"
+	"github.com/larderfs/larder/internal/files/backendtest"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/lnp"
 )
@@ -113,38 +113,6 @@ func TestLNPDeleteTree(t *testing.T) {
 	}
 }
 
-// failingRemovals is a files.Backend whose removals of trees fail, while
-// failing is set, after one entry: a disk that gives an I/O error in the
-// middle of a recursive DELETE.
-type failingRemovals struct {
-	files.Backend
-	failing *atomic.Bool
-}
-
-type failingRemovalsArea struct {
-	files.Area
-	failing *atomic.Bool
-}
-
-func (b failingRemovals) Area(space string) (files.Area, error) {
-	a, err := b.Backend.Area(space)
-	if err != nil {
-		return nil, err
-	}
-	return failingRemovalsArea{a, b.failing}, nil
-}
-
-func (a failingRemovalsArea) RemoveTree(p string, max int) (files.Removed, bool, error) {
-	if !a.failing.Load() {
-		return a.Area.RemoveTree(p, max)
-	}
-	r, _, err := a.Area.RemoveTree(p, 1)
-	if err == nil {
-		err = &larder.Error{Code: larder.EINTERNAL, Message: "internal error", Err: syscall.EIO}
-	}
-	return r, false, err
-}
-
 // TestLNPTreeBeingRemovedReason: a change refused because its tree's
 // removal is not finished is CONFLICT with ReasonBeingRemoved to a session
 // granted FeatureReasons, and the CONFLICT of before, with no reason
@@ -153,7 +121,7 @@ func (a failingRemovalsArea) RemoveTree(p string, max int) (files.Removed, bool,
 func TestLNPTreeBeingRemovedReason(t *testing.T) {
 	var failing atomic.Bool
 	h := newLNPHarnessFiles(t, func(p *fileParts) {
-		p.wrap = func(b files.Backend) files.Backend { return failingRemovals{b, &failing} }
+		p.wrap = func(b files.Backend) files.Backend { return backendtest.FailingRemovals{Backend: b, Failing: &failing} }
 	})
 	ctx := context.Background()
 	sig := h.register(t, "alice", "pw")
