@@ -267,3 +267,44 @@ func BenchmarkCopy(b *testing.B) {
 		})
 	}
 }
+
+// TestConnCloseUnblocksWrite checks that Close, from another goroutine,
+// ends a Write blocked on a peer that reads nothing, as a tls.Conn's Close
+// does (it closes the socket under a Write in flight): Server.Close and
+// the cut of a stalled client rely on it.
+func TestConnCloseUnblocksWrite(t *testing.T) {
+	for _, size := range []int{8 << 10, 1 << 20} { // one record; gathered
+		server, _, client := connPair(t)
+		go client.Handshake() // and then reads nothing
+		if err := server.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		wrote := make(chan error, 1)
+		go func() {
+			p := make([]byte, size)
+			for {
+				if _, err := server.Write(p); err != nil {
+					wrote <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(500 * time.Millisecond) // the sockets' buffers full
+		closed := make(chan error, 1)
+		go func() { closed <- server.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			server.SetWriteDeadline(time.Now()) // let the test end
+			t.Fatalf("%d-byte Writes: Close did not return while a Write was blocked", size)
+		}
+		select {
+		case err := <-wrote:
+			if err == nil {
+				t.Fatalf("%d-byte Writes: the blocked Write returned no error", size)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d-byte Writes: the blocked Write did not return after Close", size)
+		}
+	}
+}
