@@ -181,11 +181,11 @@ func (g *gatherer) write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close writes what is held, such as an alert that crypto/tls wrote
-// while another goroutine's Write gathered, then closes the socket.
+// Close closes the socket at once, without waiting for mu: a Write
+// blocked on a peer that reads nothing holds it, and crypto/tls's Close
+// of a connection with a Write in flight is what ends that Write. Records
+// still held belong to a Write running alongside the Close, which then
+// fails; nothing is held between Writes.
 func (g *gatherer) Close() error {
-	g.mu.Lock()
-	g.flushLocked()
-	g.mu.Unlock()
 	return g.Conn.Close()
 }
