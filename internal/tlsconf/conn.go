@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // gatherSize is the most bytes of records a Conn sends with one write:
@@ -22,8 +23,9 @@ const (
 // is the embedded *tls.Conn's.
 type Conn struct {
 	*tls.Conn
-	raw *gatherer
-	wmu sync.Mutex // one Write gathers at a time
+	raw     *gatherer
+	wmu     sync.Mutex   // one Write gathers at a time
+	writing atomic.Int32 // Writes in flight, for Close
 }
 
 // Server returns the server side of a TLS connection over nc, as
@@ -92,6 +94,8 @@ func (l *listener) Accept() (net.Conn, error) {
 // says nothing of how much of p reached the peer: the connection is
 // then of no further use, as crypto/tls's is after a write fails.
 func (c *Conn) Write(p []byte) (int, error) {
+	c.writing.Add(1)
+	defer c.writing.Add(-1)
 	if len(p) <= 16<<10 {
 		return c.Conn.Write(p) // one record: nothing to gather
 	}
@@ -108,6 +112,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 		n, err = 0, ferr
 	}
 	return n, err
+}
+
+// Close closes the connection as tls.Conn.Close does: with a
+// close_notify alert, unless a Write is in flight. Then, as crypto/tls
+// does for its own Writes, it only closes the socket, which ends the
+// Write. crypto/tls cannot tell by itself once its Write has returned
+// and this Write still writes what it gathered, and would wait for that
+// to send its alert, up to 5 seconds on a peer that reads nothing.
+func (c *Conn) Close() error {
+	if c.writing.Load() == 0 {
+		return c.Conn.Close()
+	}
+	err := c.raw.Conn.Close()
+	c.Conn.Close() // marks it closed; its alert, if any, fails at once
+	return err
 }
 
 // NetConn returns the socket under the TLS. Reading or writing it
