@@ -24,7 +24,7 @@ const (
 type Conn struct {
 	*tls.Conn
 	raw     *gatherer
-	wmu     sync.Mutex   // one Write gathers at a time
+	wmu     sync.Mutex   // one Write at a time
 	writing atomic.Int32 // Writes in flight, for Close
 }
 
@@ -96,16 +96,22 @@ func (l *listener) Accept() (net.Conn, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	c.writing.Add(1)
 	defer c.writing.Add(-1)
-	if len(p) <= 16<<10 {
-		return c.Conn.Write(p) // one record: nothing to gather
+	gather := len(p) > 16<<10 // more than one record
+	if gather {
+		// The handshake first: its flights must go out as they are
+		// written, since each waits for the peer's answer.
+		if err := c.Conn.Handshake(); err != nil {
+			return 0, err
+		}
 	}
-	// The handshake first: its flights must go out as they are written,
-	// since each waits for the peer's answer.
-	if err := c.Conn.Handshake(); err != nil {
-		return 0, err
-	}
+	// A Write of one record waits too: written while another gathers,
+	// it would wait among that Write's records, and that Write's failure
+	// to write them would not be its own.
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if !gather {
+		return c.Conn.Write(p)
+	}
 	c.raw.gather(true)
 	n, err := c.Conn.Write(p)
 	if ferr := c.raw.gather(false); err == nil && ferr != nil {
