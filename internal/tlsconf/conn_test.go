@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,5 +310,92 @@ func TestConnCloseUnblocksWrite(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%d-byte Writes: the blocked Write did not return after Close", size)
 		}
+	}
+}
+
+// TestConnWriteSizes checks that Writes of sizes about the record and
+// the gathering boundaries arrive whole and in order, from the first
+// Write of a connection on (whose records crypto/tls keeps small at
+// first) to the full-sized ones after.
+func TestConnWriteSizes(t *testing.T) {
+	server, _, client := connPair(t)
+	const rec = 16 << 10
+	sizes := []int{1, rec - 1, rec, rec + 1, 2 * rec, 4*rec - 1, 4 * rec, 4*rec + 1,
+		4*(rec+256) - 1, 4 * (rec + 256), 4*(rec+256) + 1, 8 * rec, 8*rec + 1, 1<<20 + 7, 3, rec + 1}
+	var want []byte
+	for i, n := range sizes {
+		want = append(want, pattern(n, byte(i))...)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	server.SetDeadline(time.Now().Add(20 * time.Second))
+	for i, n := range sizes {
+		if m, err := server.Write(pattern(n, byte(i))); m != n || err != nil {
+			t.Fatalf("Write of %d bytes: %d, %v", n, m, err)
+		}
+	}
+	if err := server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("received %d bytes, not the %d written, in order", len(b), len(want))
+	}
+}
+
+// TestConnConcurrentUse runs Reads, Writes of every size, deadline
+// changes and a Close at once (under -race, for its reports): every call
+// returns once the connection is closed, and no goroutine is left.
+func TestConnConcurrentUse(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		server, _, client := connPair(t)
+		defer client.Close()
+		go io.Copy(io.Discard, client)
+		go func() {
+			for range 50 {
+				if _, err := client.Write([]byte("ping")); err != nil {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		var wg sync.WaitGroup
+		wg.Go(func() { io.Copy(io.Discard, server) })
+		for w := range 2 {
+			wg.Go(func() {
+				sizes := []int{100, 16<<10 + 1, 70 << 10, 1 << 20}
+				for i := 0; ; i++ {
+					if _, err := server.Write(make([]byte, sizes[(i+w)%len(sizes)])); err != nil {
+						return
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			for range 100 {
+				server.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				server.SetDeadline(time.Now().Add(10 * time.Second))
+				time.Sleep(time.Millisecond)
+			}
+		})
+		time.Sleep(300 * time.Millisecond)
+		server.Close()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("calls still running 10 s after Close")
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after the connection closed, %d before", n, before)
 	}
 }
