@@ -399,3 +399,59 @@ func TestConnConcurrentUse(t *testing.T) {
 		t.Fatalf("%d goroutines after the connection closed, %d before", n, before)
 	}
 }
+
+// TestDialDeadline checks that the Dialer's Deadline bounds the handshake,
+// as it does tls.Dialer's, against a server that accepts and never
+// answers.
+func TestDialDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc // and say nothing
+	}()
+	dialed := make(chan error, 1)
+	go func() {
+		d := &net.Dialer{Deadline: time.Now().Add(300 * time.Millisecond)}
+		c, err := tlsconf.Dial(context.Background(), d, ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	defer func() {
+		if nc := <-accepted; nc != nil {
+			nc.Close()
+		}
+	}()
+	select {
+	case err := <-dialed:
+		if err == nil {
+			t.Fatal("Dial to a server that never answers succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Dial still in its handshake 5 s after the Dialer's 300 ms deadline")
+	}
+}
+
+// TestDialNilConfig checks that Dial takes a nil config as tls.Dialer
+// does, for the zero one, rather than panicking.
+func TestDialNilConfig(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if nc, err := ln.Accept(); err == nil {
+			nc.Close() // no TLS here: the handshake fails
+		}
+	}()
+	if _, err := tlsconf.Dial(context.Background(), &net.Dialer{Timeout: 5 * time.Second}, ln.Addr().String(), nil); err == nil {
+		t.Fatal("Dial to a server that hangs up succeeded")
+	}
+}
