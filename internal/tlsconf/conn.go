@@ -43,13 +43,22 @@ func Client(nc net.Conn, cfg *tls.Config) *Conn {
 }
 
 // Dial connects to addr with d and runs the TLS handshake of cfg within
-// ctx, as tls.Dialer does: d's Timeout bounds both, and if cfg names no
-// server, the host of addr is the name.
+// ctx, as tls.Dialer does: d's Timeout and Deadline bound both, a nil cfg
+// is the zero one, and if cfg names no server, the host of addr is the
+// name.
 func Dial(ctx context.Context, d *net.Dialer, addr string, cfg *tls.Config) (*Conn, error) {
 	if d.Timeout != 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
 		defer cancel()
+	}
+	if !d.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Deadline)
+		defer cancel()
+	}
+	if cfg == nil {
+		cfg = &tls.Config{}
 	}
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
