@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -453,5 +454,71 @@ func TestDialNilConfig(t *testing.T) {
 	}()
 	if _, err := tlsconf.Dial(context.Background(), &net.Dialer{Timeout: 5 * time.Second}, ln.Addr().String(), nil); err == nil {
 		t.Fatal("Dial to a server that hangs up succeeded")
+	}
+}
+
+// BenchmarkExchange runs request and reply over loopback, a 100-byte
+// request and replies of sizes about one record and four, with crypto/tls's
+// connections and with Conns at both ends: gathering must not slow the
+// small exchanges of logins and listings.
+func BenchmarkExchange(b *testing.B) {
+	id := newIdentity(b)
+	client := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
+	kinds := []struct {
+		name           string
+		server, client func(net.Conn) net.Conn
+	}{
+		{"crypto-tls",
+			func(c net.Conn) net.Conn { return tls.Server(c, id.ServerConfig()) },
+			func(c net.Conn) net.Conn { return tls.Client(c, client) }},
+		{"tlsconf",
+			func(c net.Conn) net.Conn { return tlsconf.Server(c, id.ServerConfig()) },
+			func(c net.Conn) net.Conn { return tlsconf.Client(c, client) }},
+	}
+	for _, size := range []int{100, 16 << 10, 16<<10 + 1, 64 << 10} {
+		for _, k := range kinds {
+			b.Run(fmt.Sprintf("%s/%d", k.name, size), func(b *testing.B) {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ln.Close()
+				go func() {
+					nc, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c := k.server(nc)
+					defer c.Close()
+					req, reply := make([]byte, 100), make([]byte, size)
+					for {
+						if _, err := io.ReadFull(c, req); err != nil {
+							return
+						}
+						if _, err := c.Write(reply); err != nil {
+							return
+						}
+					}
+				}()
+				nc, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				c := k.client(nc)
+				defer c.Close()
+				req, reply := make([]byte, 100), make([]byte, size)
+				for i := range b.N + 1 { // the first runs the handshake
+					if i == 1 {
+						b.ResetTimer()
+					}
+					if _, err := c.Write(req); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(c, reply); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
