@@ -154,22 +154,25 @@ func TestConnWriteFails(t *testing.T) {
 }
 
 // TestConnWriteDeadline checks that a Write the peer does not read stops
-// at the deadline, gathered records and all.
+// at the deadline, gathered records and all: of one record, of a few
+// (written all at the Write's end) and of many.
 func TestConnWriteDeadline(t *testing.T) {
-	server, _, client := connPair(t)
-	go client.Handshake() // and then reads nothing
-	if err := server.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	server.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-	var err error
-	for range 1000 { // far more than the sockets' buffers hold
-		if _, err = server.Write(make([]byte, 1<<20)); err != nil {
-			break
+	for _, size := range []int{8 << 10, 32 << 10, 1 << 20} {
+		server, _, client := connPair(t)
+		go client.Handshake() // and then reads nothing
+		if err := server.Handshake(); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Write: %v, want the deadline's error", err)
+		server.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		var err error
+		for range 1000 << 20 / size { // far more than the sockets' buffers hold
+			if _, err = server.Write(make([]byte, size)); err != nil {
+				break
+			}
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%d-byte Writes: %v, want the deadline's error", size, err)
+		}
 	}
 }
 
