@@ -159,7 +159,10 @@ func EventPath(p string) string {
 }
 
 // EventFilter selects events to read back from a store. Zero fields match
-// everything; the fields set must all match.
+// everything; the fields set must all match. A zero Since or Until is no
+// bound, so a bound taken from a user goes through CheckEventBound first:
+// the zero time is one a user can write (0001-01-01), and must not read as
+// "every event".
 type EventFilter struct {
 	User     string
 	Kinds    []EventKind
@@ -246,6 +249,44 @@ func prefixEnd(prefix string) string {
 	return string(b)
 }
 
+// The times Since and Until may name: the range that every EventStore
+// holds (internal/sqlite keeps int64 nanoseconds since 1970, 1677 to 2262),
+// rounded in to whole years so that a message can say it simply.
+var (
+	EarliestEventBound = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+	LatestEventBound   = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// CheckEventBound returns nil if t is a time Since or Until may name, from
+// EarliestEventBound to LatestEventBound, and otherwise an error with code
+// EINVALID that says which times are. The zero time is outside the range:
+// as a bound it would mean none.
+func CheckEventBound(t time.Time) error {
+	if t.Before(EarliestEventBound) || t.After(LatestEventBound) {
+		return Errorf(EINVALID, "%s is outside the times the audit trail holds: give a time from %s to %s (UTC)",
+			t.Format(time.RFC3339Nano), EarliestEventBound.Format(time.DateOnly), LatestEventBound.Format(time.DateOnly))
+	}
+	return nil
+}
+
+// CheckBounds returns an error with code EINVALID if f's Since or Until is
+// set (not zero) outside the times CheckEventBound accepts, so that every
+// store answers the same filters the same way, whatever times it could
+// hold itself.
+func (f *EventFilter) CheckBounds() error {
+	for _, b := range []struct {
+		name string
+		t    time.Time
+	}{{"since", f.Since}, {"until", f.Until}} {
+		if !b.t.IsZero() {
+			if err := CheckEventBound(b.t); err != nil {
+				return Errorf(EINVALID, "events: %s %s", b.name, ErrorMessage(err))
+			}
+		}
+	}
+	return nil
+}
+
 // Limits of EventStore.Events.
 const (
 	DefaultEventLimit = 1000    // events returned when the filter's Limit is 0
@@ -275,7 +316,9 @@ type EventStore interface {
 	// stored once. It returns nil only when every event is stored.
 	StoreEvents(ctx context.Context, events []Event) error
 
-	// Events returns the stored events that match f, ordered by Seq.
+	// Events returns the stored events that match f, ordered by Seq. A
+	// Since or Until that CheckEventBound refuses is an error with code
+	// EINVALID.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
 }
 

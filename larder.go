@@ -325,6 +325,12 @@ const (
 	ENOSPACE      = "no_space"     // the server keeps its last free disk space: retry later
 )
 
+// ErrTreeBeingRemoved is the cause (Error.Err) of the ECONFLICT that
+// refuses a change in a tree whose removal is not finished: a client told
+// of it can advise finishing the removal, which alone helps, where other
+// conflicts call for overwriting or waiting.
+var ErrTreeBeingRemoved = errors.New("tree removal unfinished")
+
 // Error is larder's error type. Message is safe to show to a client; Err,
 // when set, carries the internal cause for logs and is never sent.
 type Error struct {

@@ -25,6 +25,9 @@ import (
 type LNPError struct {
 	Status  lnp.Status
 	Message string
+	// Reason tells apart refusals of one status, from a server that
+	// granted lnp.FeatureReasons; lnp.ReasonNone otherwise.
+	Reason lnp.Reason
 }
 
 func (e *LNPError) Error() string {
@@ -177,7 +180,7 @@ func (s *Session) readReply(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if r.Status != lnp.StatusOK {
-		return nil, &LNPError{Status: r.Status, Message: cleanText([]byte(r.Message))}
+		return nil, &LNPError{Status: r.Status, Message: cleanText([]byte(r.Message)), Reason: r.Reason}
 	}
 	return r.Body, nil
 }

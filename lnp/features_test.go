@@ -1,6 +1,7 @@
 package lnp
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"math"
@@ -147,5 +148,37 @@ func TestDeleteRecursive(t *testing.T) {
 	}
 	if _, err := ParseDeleteReply(nil); !isProtocolError(err) {
 		t.Errorf("an empty DELETE reply: %v, want a protocol error", err)
+	}
+}
+
+// TestReplyReason: a REPLY that is not OK carries its reason as one
+// trailing byte, and none at all for ReasonNone, which is the REPLY of
+// before FeatureReasons, byte for byte; a reply without the byte (an
+// older server's) reads as ReasonNone, and more bytes after a refusal's
+// message are malformed. An OK reply's body is its own, never a reason.
+func TestReplyReason(t *testing.T) {
+	plain := Reply{Status: StatusConflict, Message: "it exists"}
+	before := binary.BigEndian.AppendUint16(nil, uint16(StatusConflict))
+	before = appendStr(before, "it exists")
+	if got := plain.AppendBody(nil); !bytes.Equal(got, before) {
+		t.Errorf("a REPLY with no reason: % x, want the REPLY of before, % x", got, before)
+	}
+	with := Reply{Status: StatusConflict, Message: "it is being removed", Reason: ReasonBeingRemoved}
+	b := with.AppendBody(nil)
+	if b[len(b)-1] != byte(ReasonBeingRemoved) {
+		t.Errorf("a REPLY with a reason ends in % x, want the reason's byte", b[len(b)-2:])
+	}
+	for _, want := range []Reply{plain, with, {Status: StatusDenied, Reason: Reason(200)}} {
+		got, err := ParseReply(want.AppendBody(nil))
+		if err != nil || got.Status != want.Status || got.Message != want.Message || got.Reason != want.Reason || len(got.Body) != 0 {
+			t.Errorf("ParseReply of %+v: got %+v, %v", want, got, err)
+		}
+	}
+	if r, err := ParseReply(append(with.AppendBody(nil), 0)); err == nil {
+		t.Errorf("a refusal with two bytes after its message: got %+v, want MALFORMED", r)
+	}
+	ok := Reply{Status: StatusOK, Body: []byte{1, 2, 3}, Reason: ReasonBeingRemoved}
+	if got, err := ParseReply(ok.AppendBody(nil)); err != nil || !bytes.Equal(got.Body, ok.Body) || got.Reason != ReasonNone {
+		t.Errorf("an OK reply: got %+v, %v; want its body alone", got, err)
 	}
 }

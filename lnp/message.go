@@ -57,6 +57,26 @@ const (
 	// FeatureTreeDelete: a DELETE may carry `recursive u8`; 1 removes a
 	// folder and everything below it in one request.
 	FeatureTreeDelete Features = 1 << 2
+	// FeatureReasons: a REPLY that is not OK may end with `reason u8`
+	// (see Reason), which tells apart refusals of one status that a
+	// client answers differently.
+	FeatureReasons Features = 1 << 3
+)
+
+// Reason tells apart, in a REPLY of a session granted FeatureReasons,
+// refusals of one status that call for different remedies, so that a
+// client need not read the message's text to choose its advice.
+type Reason uint8
+
+// The reasons. A client takes one it does not know as ReasonNone.
+const (
+	// ReasonNone: the status says all there is (the REPLY has no
+	// reason field).
+	ReasonNone Reason = 0
+	// ReasonBeingRemoved: CONFLICT, because the path is in a tree, or
+	// is one, whose removal (a recursive DELETE) is not finished. The
+	// DELETE again finishes it; overwriting does not help.
+	ReasonBeingRemoved Reason = 1
 )
 
 // appendFeatures appends f as a trailing field, or nothing for none.
@@ -146,6 +166,9 @@ type Reply struct {
 	Status  Status
 	Message string
 	Body    []byte
+	// Reason, for a status other than OK, in a session granted
+	// FeatureReasons; ReasonNone sends no field.
+	Reason Reason
 }
 
 // EndStatus ends a GET's DATA frames: the server says whether every byte
@@ -262,7 +285,11 @@ func unixNano(t time.Time) int64 {
 
 func (m Reply) AppendBody(b []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(m.Status))
-	return append(appendStr(b, m.Message), m.Body...)
+	b = append(appendStr(b, m.Message), m.Body...)
+	if m.Status != StatusOK && m.Reason != ReasonNone {
+		b = append(b, byte(m.Reason))
+	}
+	return b
 }
 
 func (m EndStatus) AppendBody(b []byte) []byte {
@@ -355,12 +382,19 @@ func ParseWelcome(body []byte) (Welcome, error) {
 	return m, d.done(TypeWelcome)
 }
 
-// ParseReply parses a REPLY body; Body points into body.
+// ParseReply parses a REPLY body; Body points into body. A REPLY that is
+// not OK has no body, only its optional reason.
 func ParseReply(body []byte) (Reply, error) {
 	d := decoder{b: body}
 	m := Reply{Status: Status(d.u16()), Message: d.str(MaxControlBody)}
-	m.Body = d.b
-	return m, d.err
+	if d.err != nil || m.Status == StatusOK {
+		m.Body = d.b
+		return m, d.err
+	}
+	if len(d.b) > 0 {
+		m.Reason = Reason(d.u8())
+	}
+	return m, d.done(TypeReply)
 }
 
 // ParseEndStatus parses the END of a GET.

@@ -156,7 +156,8 @@ const eventFilterSynopsis = "[--user NAME] [--kind K,…] [--path P] [--remote A
 // eventFilterHelp explains the flags of eventFilterFlags.
 func eventFilterHelp() string {
 	return "Times are RFC 3339 (2026-11-22T18:00:00Z), a date (2026-11-22, UTC), or an age:\n" +
-		"a duration back from now in days, hours, minutes or seconds (7d, 12h, 30m, 1d12h).\n" +
+		"a duration back from now in days, hours, minutes or seconds (7d, 12h, 30m, 1d12h),\n" +
+		"from " + larder.EarliestEventBound.Format(time.DateOnly) + " to " + larder.LatestEventBound.Format(time.DateOnly) + " (UTC), the times the audit trail holds.\n" +
 		"A path selects events on it and below it, in the form events record\n" +
 		"(/shared/f.txt for the served folder, /d1 for a user's own folder and its files).\n" +
 		"An address is an IP address (any port) or IP:port. Statuses are the protocol's\n" +
@@ -343,7 +344,10 @@ func statusNames() string {
 }
 
 // parseWhen parses a time as RFC 3339, a date, or an age: a duration
-// before now, which may begin with a number of days ("7d", "1d12h").
+// before now, which may begin with a number of days ("7d", "1d12h"). An
+// empty s is no bound, the zero time; a time the audit trail cannot hold
+// is refused, the zero time (0001-01-01) first of all, which would read as
+// no bound.
 func parseWhen(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -356,6 +360,9 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", time.DateOnly} {
 		if t, err := time.Parse(layout, s); err == nil {
+			if err := larder.CheckEventBound(t); err != nil {
+				return time.Time{}, fmt.Errorf("%q: %s", s, larder.ErrorMessage(err))
+			}
 			return t, nil
 		}
 	}

@@ -111,6 +111,8 @@ func testAuditQueryFilters(t *testing.T, from, where string) {
 		{[]string{"--status", "1", "--remote", "127.0.0.1", "--kind", "download"}, "download:/shared/f.txt:1"},
 		{[]string{"--since", "7d", "--until", "0d", "--kind", "download"}, "download:/shared/f.txt:1 download:/shared/g.txt:1"},
 		{[]string{"--since", "0s", "--kind", "download"}, ""},
+		{[]string{"--since", "1678-01-01", "--until", "2262-01-01", "--kind", "download"}, "download:/shared/f.txt:1 download:/shared/g.txt:1"},
+		{[]string{"--until", "1678-01-01"}, ""},
 	} {
 		out, stderr, err := runLarder(t, "", append([]string{"audit", "query", from, where, "--json"}, tc.args...)...)
 		if err != nil {
@@ -130,6 +132,24 @@ func testAuditQueryFilters(t *testing.T, from, where string) {
 		_, _, err := runLarder(t, "", append([]string{"audit", "query", from, where}, tc.args...)...)
 		if ExitCode(err) != exitUsage || !strings.Contains(err.Error(), tc.args[0]) {
 			t.Errorf("audit query %q: got %v (exit %d), want a usage error naming %s", tc.args, err, ExitCode(err), tc.args[0])
+		}
+	}
+	// The zero time, and any other the trail cannot hold, is refused with
+	// the times that are accepted, never taken for no bound (every event).
+	for _, args := range [][]string{
+		{"--until", "0001-01-01"},
+		{"--until", "0001-01-01T00:00:00Z"},
+		{"--since", "0001-01-01"},
+		{"--until", "0000-12-31"},
+		{"--until", "1677-12-31"},
+		{"--since", "2262-01-02"},
+		{"--since", "9999-12-31T23:59:59Z"},
+	} {
+		for _, cmd := range [][]string{{"audit", "query"}, {"audit", "tail"}, {"audit", "export"}} {
+			out, _, err := runLarder(t, "", append(append(cmd, from, where), args...)...)
+			if ExitCode(err) != exitUsage || !strings.Contains(err.Error(), args[0]) || !strings.Contains(err.Error(), "from 1678-01-01 to 2262-01-01") || out != "" {
+				t.Errorf("%s %q: got %v (exit %d), printed %q; want a usage error naming %s and the times accepted", cmd, args, err, ExitCode(err), out, args[0])
+			}
 		}
 	}
 }

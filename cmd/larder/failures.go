@@ -72,7 +72,7 @@ var failures = []failure{
 	lnpFailure(lnp.StatusHashMismatch, "the server found an upload's block or whole file wrong", exitIntegrity, "", ""),
 	lnpFailure(lnp.StatusQuotaExceeded, "the account's byte or file quota would be exceeded; unfinished uploads count", exitQuota, "", quotaHint),
 	lnpFailure(lnp.StatusNoSpace, "the server keeps its last free disk space", exitNoSpace, "", "retry later, or ask the server's administrator"),
-	lnpFailure(lnp.StatusConflict, "the target exists, a folder is not empty, or an upload of that path is in progress", exitFailure, "", ""),
+	lnpFailure(lnp.StatusConflict, "the target exists, a folder is not empty, an upload of that path is in progress, or its folder's removal is not finished", exitFailure, "", ""),
 	lnpFailure(lnp.StatusBusy, "the server is busy", exitFailure, "", "retry in a moment"),
 	lnpFailure(lnp.StatusOther, "the server failed", exitFailure, "", "retry later; if it persists, tell the server's administrator"),
 	lnpFailure(lnp.StatusMalformed, "the server could not parse the request", exitFailure, "", "client and server disagree on LNP/1: update the client or tell the server's administrator"),

@@ -42,13 +42,27 @@ type restated struct {
 func (e *restated) Error() string { return e.msg }
 func (e *restated) Unwrap() error { return e.err }
 
-// withHint adds hints[status] to err if err is a *client.LNPError of
-// that status.
+// withHint adds a hint to err if err is a *client.LNPError: the hint of
+// its reason, which a server that gives reasons (lnp.FeatureReasons) sets
+// where one status covers cases with different remedies, or else
+// hints[status].
 func withHint(err error, hints map[lnp.Status]string) error {
-	if st, ok := lnpStatus(err); ok && hints[st] != "" {
-		return &hintError{err: err, hint: hints[st]}
+	ne, ok := errors.AsType[*client.LNPError](err)
+	switch {
+	case !ok:
+		return err
+	case reasonHints[ne.Reason] != "":
+		return &hintError{err: err, hint: reasonHints[ne.Reason]}
+	case hints[ne.Status] != "":
+		return &hintError{err: err, hint: hints[ne.Status]}
 	}
 	return err
+}
+
+// reasonHints are the hints of the reasons of refusals: what fits the
+// case better than the hint of its status.
+var reasonHints = map[lnp.Reason]string{
+	lnp.ReasonBeingRemoved: "-f does not help: 'larder rm -r' on that folder finishes its removal; one that another session is making ends by itself",
 }
 
 // quotaHint is the hint of QUOTA_EXCEEDED.
@@ -608,7 +622,7 @@ func runMv(ctx context.Context, env *Env, args []string) error {
 			}
 			err = s.Rename(ctx, pos[0], to, overwrite)
 			if overwrite {
-				return err // a conflict despite -f: a folder not empty
+				return withHint(err, nil) // a conflict despite -f: a folder not empty, or being removed
 			}
 			return withHint(err, map[lnp.Status]string{lnp.StatusConflict: "-f replaces it"})
 		},

@@ -377,7 +377,7 @@ func (f *lnpFlags) enroll(ctx context.Context, env *Env, t lnpTarget, password s
 // clientFeatures are the LNP/1 features the client offers: what the
 // server grants is used, and nothing else changes with a server that
 // grants none.
-const clientFeatures = lnp.FeaturePutTime | lnp.FeatureNoBlockHashes | lnp.FeatureTreeDelete
+const clientFeatures = lnp.FeaturePutTime | lnp.FeatureNoBlockHashes | lnp.FeatureTreeDelete | lnp.FeatureReasons
 
 // refusedFeatures reports whether err is the refusal, by a server from
 // before LNP/1's features, of a HELLO that offered some (WELCOME

@@ -51,10 +51,7 @@ type putTreeOptions struct {
 func putTree(ctx context.Context, env *Env, s *lnpSession, tf transferFlags, local, root string, o putTreeOptions) error {
 	t := newTreeRun(env, "put", tf)
 	if err := mkdir(ctx, s, root, true); err != nil {
-		if st, ok := lnpStatus(err); ok && st == lnp.StatusConflict {
-			return &hintError{err: err, hint: fmt.Sprintf("%s is a file on the server; name another REMOTE", printable(root))}
-		}
-		return err
+		return withHint(err, map[lnp.Status]string{lnp.StatusConflict: fmt.Sprintf("%s is a file on the server; name another REMOTE", printable(root))})
 	}
 	r, err := os.OpenRoot(local)
 	if err != nil {

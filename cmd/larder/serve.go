@@ -84,6 +84,10 @@ type ServeConfig struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// wrapBackend, for tests, wraps the users' files' backend: a fault
+	// of the storage, injected over the real one.
+	wrapBackend func(files.Backend) files.Backend
 }
 
 // defaultServeConfig returns the embedded defaults: the course's port on
@@ -838,6 +842,9 @@ func (m *Main) openLNP(ctx context.Context, lc net.ListenConfig) (err error) {
 		if m.unclaim, err = m.bucket.Claim(fc.Owner, func() { close(lost) }); err != nil {
 			return fmt.Errorf("users' files: %w", err)
 		}
+	}
+	if cfg.wrapBackend != nil {
+		fc.Backend = cfg.wrapBackend(fc.Backend)
 	}
 	svc, err := files.New(fc)
 	if err != nil {

@@ -5,7 +5,11 @@ package files
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/larderfs/larder"
@@ -136,5 +140,108 @@ func makeTree(ctx context.Context, t *testing.T, sp *Space) {
 	must(t, sp.Mkdir("dir/sub"))
 	for _, p := range []string{"dir/a.txt", "dir/b.txt", "dir/sub/c.txt", "dir/sub/d.txt"} {
 		must(t, put(ctx, sp, p, []byte("file "+p), false))
+	}
+}
+
+// failingRemovals is a Backend whose removals of trees fail, while
+// failing is set, after one entry: a store that gives an I/O error in the
+// middle of a removal. It is backendtest.FailingRemovals, which this
+// package's own tests cannot import (backendtest imports the package).
+type failingRemovals struct {
+	Backend
+	failing *atomic.Bool
+}
+
+type failingRemovalsArea struct {
+	Area
+	failing *atomic.Bool
+}
+
+func (b failingRemovals) Area(space string) (Area, error) {
+	a, err := b.Backend.Area(space)
+	if err != nil {
+		return nil, err
+	}
+	return failingRemovalsArea{a, b.failing}, nil
+}
+
+func (a failingRemovalsArea) RemoveTree(p string, max int) (Removed, bool, error) {
+	if !a.failing.Load() {
+		return a.Area.RemoveTree(p, max)
+	}
+	r, _, err := a.Area.RemoveTree(p, 1)
+	if err == nil {
+		err = &larder.Error{Code: larder.EINTERNAL, Message: "internal error", Err: syscall.EIO}
+	}
+	return r, false, err
+}
+
+// TestDeleteTreeFailedFenced: a removal that fails in the middle keeps
+// its tree refused to changes, and its error says so and what to do; a
+// start whose replay of it fails too keeps it refused, rather than take
+// uploads into the tree that a later start's replay would remove with
+// it. Removing it again finishes it, intent and all.
+func TestDeleteTreeFailedFenced(t *testing.T) {
+	for backend, world := range sqliteWorlds() {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			w := world(t)
+			var failing atomic.Bool
+			start := func() (*Service, *Space) {
+				b, closeBackend := w.newBackend()
+				records, closeDB := w.open()
+				s, err := New(Config{Backend: failingRemovals{b, &failing}, Records: records})
+				must(t, err)
+				s.racy = 0
+				sp, err := s.Space(1)
+				must(t, err)
+				t.Cleanup(func() { sp.Close(); s.Close(); closeDB(); closeBackend() })
+				return s, sp
+			}
+			s, sp := start()
+			makeTree(ctx, t, sp)
+			failing.Store(true)
+			_, _, err := sp.DeleteTree(ctx, "dir")
+			if larder.ErrorCode(err) != larder.EINTERNAL || !errors.Is(err, syscall.EIO) ||
+				!strings.Contains(larder.ErrorMessage(err), `the removal of "/dir" stopped before its end: nothing in it can change until it is removed again (rm -r), or the server's next start finishes it`) {
+				t.Fatalf("DeleteTree with the store failing: %v (%q); want the failure, saying the removal is unfinished and what finishes it", err, larder.ErrorMessage(err))
+			}
+			wantFenced := func(when string, sp *Space) {
+				t.Helper()
+				err := put(ctx, sp, "dir/new.txt", []byte("new"), false)
+				if larder.ErrorCode(err) != larder.ECONFLICT || !errors.Is(err, larder.ErrTreeBeingRemoved) {
+					t.Errorf("a put into the tree %s: %v; want a conflict, the tree being removed", when, err)
+				}
+			}
+			wantFenced("after the failure", sp)
+
+			// Started again, with the store failing still.
+			sp.Close()
+			s.Close()
+			s2, sp2 := start()
+			if n, err := s2.Recover(ctx); err != nil || n != 0 {
+				t.Fatalf("Recover with the store failing: %d, %v; want 0 replayed", n, err)
+			}
+			wantFenced("after a start whose replay failed", sp2)
+			if ins, err := s2.records.Intents(ctx, s2.id); err != nil || len(ins) != 1 {
+				t.Fatalf("intents after the failed replay: %+v, %v; want the removal's", ins, err)
+			}
+
+			failing.Store(false)
+			if _, more, err := sp2.DeleteTree(ctx, "dir"); err != nil || more {
+				t.Fatalf("DeleteTree again: more %v, %v", more, err)
+			}
+			if _, err := sp2.Stat(Loc{Path: "dir"}); larder.ErrorCode(err) != larder.ENOTFOUND {
+				t.Errorf("dir after the removal finished: %v, want it gone", err)
+			}
+			if ins, err := s2.records.Intents(ctx, s2.id); err != nil || len(ins) != 0 {
+				t.Errorf("intents after the removal finished: %+v, %v; want none", ins, err)
+			}
+			must(t, sp2.Mkdir("dir"))
+			must(t, put(ctx, sp2, "dir/new.txt", []byte("new"), false))
+			if d := w.disagreement(s2.records); d != "" {
+				t.Errorf("after: %s", d)
+			}
+		})
 	}
 }

@@ -84,8 +84,9 @@ func (s *Service) step(name string) error {
 // Run it at start, before anything is served: it expects no change in
 // flight. An intent that cannot be replayed (a file that cannot be read)
 // is logged and kept for the next start, so that one bad file does not
-// keep the server from starting; only a journal that cannot be read at
-// all is an error.
+// keep the server from starting (a tree's removal kept so keeps the tree
+// refused to changes, as DeleteTree does); only a journal that cannot be
+// read at all is an error.
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	if s.records == nil || s.id == "" {
 		return 0, nil
@@ -111,6 +112,15 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		if err != nil {
 			s.log.Warn("cannot finish a change to files interrupted at the last stop; the next start tries again",
 				"op", in.Op, "space", in.Space, "path", in.Path, "to", in.To, "error", err)
+			if in.Op == opDeleteTree {
+				// Refused to changes, as before the stop: a replay that
+				// succeeds later removes the whole tree, with anything
+				// written into it meanwhile. A DeleteTree of the path
+				// goes on with this intent, and ends it.
+				s.removals.add(in.Space, in.Path, in)
+				s.log.Warn("the folder stays refused to changes until it is removed again (rm -r) or a start finishes its removal",
+					"space", in.Space, "path", in.Path)
+			}
 			continue
 		}
 		n++

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +19,11 @@ const DefaultTreeBudget = 2 * time.Second
 // space and path, with their intents: one that needs more than one call
 // stays here between them, so that the next call goes on with the same
 // intent, and so that nothing is written into the tree meanwhile (its
-// records are removed at the end, at once, with DeleteFiles).
+// records are removed at the end, at once, with DeleteFiles). One that
+// failed in the middle (an I/O error) stays too, until a DeleteTree of it
+// ends: its intent is journaled, and the replay at a start removes the
+// whole tree, so anything let in meanwhile would go with it; for the same
+// reason Recover puts back one whose replay fails.
 type removals struct {
 	mu    sync.Mutex
 	trees map[removal]*larder.FileIntent
@@ -89,7 +94,8 @@ func (rs *removals) checkMove(space, from, to string) error {
 }
 
 func busyTree(p string) error {
-	return larder.Errorf(larder.ECONFLICT, "%q is being removed with everything in it, which is not finished: remove it again (rm -r) to finish", "/"+p)
+	return &larder.Error{Code: larder.ECONFLICT, Err: larder.ErrTreeBeingRemoved,
+		Message: fmt.Sprintf("%q is being removed with everything in it, which is not finished: remove it again (rm -r) to finish", "/"+p)}
 }
 
 // within reports whether p is dir or below it.

@@ -73,7 +73,7 @@ func (sp *Space) Delete(ctx context.Context, p string) error {
 // changes in or to the tree are refused with a conflict until it is
 // gone; a start finishes it). Until then the records of the files removed
 // stay, and usage still counts them. A backend that fails in the middle
-// leaves the removal so too. Unfinished uploads to paths below p are not
+// leaves the removal so too, and its error says so. Unfinished uploads to paths below p are not
 // touched: CANCEL removes them, and they expire as any other.
 func (sp *Space) DeleteTree(ctx context.Context, p string) (r Removed, more bool, err error) {
 	s := sp.s
@@ -96,10 +96,10 @@ func (sp *Space) DeleteTree(ctx context.Context, p string) (r Removed, more bool
 		got, gone, err := sp.area.RemoveTree(p, s.treeBatch)
 		r.add(got)
 		if err != nil {
-			return r, false, err
+			return r, false, unfinished(p, in, err)
 		}
 		if err := s.step(opDeleteTree + ":batch"); err != nil {
-			return r, false, err
+			return r, false, unfinished(p, in, err)
 		}
 		if gone {
 			break
@@ -109,20 +109,34 @@ func (sp *Space) DeleteTree(ctx context.Context, p string) (r Removed, more bool
 		}
 	}
 	if err := s.step(opDeleteTree + ":removed"); err != nil {
-		return r, false, err
+		return r, false, unfinished(p, in, err)
 	}
 	if s.records != nil {
 		if err := s.records.DeleteFiles(ctx, sp.key, p); err != nil {
-			return r, false, err
+			return r, false, unfinished(p, in, err)
 		}
 	}
 	if err := s.step(opDeleteTree + ":recorded"); err != nil {
-		return r, false, err
+		return r, false, unfinished(p, in, err)
 	}
 	for _, in := range s.removals.end(sp.key, p) {
 		s.done(ctx, in)
 	}
 	return r, false, nil
+}
+
+// unfinished is err, of a removal of p that stopped after it began, with
+// what the user needs to know: the tree stays refused to changes (see
+// removals.check), and what finishes the removal. in is its intent, which
+// a start replays; nil without records.
+func unfinished(p string, in *larder.FileIntent, err error) error {
+	then := ""
+	if in != nil {
+		then = ", or the server's next start finishes it"
+	}
+	return &larder.Error{Code: larder.ErrorCode(err), Err: err,
+		Message: fmt.Sprintf("%s; the removal of %q stopped before its end: nothing in it can change until it is removed again (rm -r)%s",
+			larder.ErrorMessage(err), "/"+p, then)}
 }
 
 // treeBatch is how many entries DeleteTree asks a backend to remove at a

@@ -121,7 +121,8 @@ func text(s string) string {
 
 // Events returns the stored events that match f, ordered by Seq, with Seq
 // set. A Limit of 0 means larder.DefaultEventLimit; a negative one, or one
-// above larder.MaxEventLimit, is an error with code EINVALID.
+// above larder.MaxEventLimit, is an error with code EINVALID, as is a Since
+// or Until outside the times larder.CheckEventBound accepts.
 func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder.Event, error) {
 	q, args, err := eventsQuery(f)
 	if err != nil {
@@ -145,6 +146,9 @@ func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder
 func eventsQuery(f larder.EventFilter) (string, []any, error) {
 	limit, err := f.EffectiveLimit()
 	if err != nil {
+		return "", nil, err
+	}
+	if err := f.CheckBounds(); err != nil {
 		return "", nil, err
 	}
 	var (

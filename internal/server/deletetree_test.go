@@ -7,11 +7,14 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/larderfs/larder"
 	"github.com/larderfs/larder/client"
 	"github.com/larderfs/larder/internal/audit"
+	"github.com/larderfs/larder/internal/files"
+	"github.com/larderfs/larder/internal/files/backendtest"
 	"github.com/larderfs/larder/internal/server"
 	"github.com/larderfs/larder/lnp"
 )
@@ -108,4 +111,71 @@ func TestLNPDeleteTree(t *testing.T) {
 	if !found {
 		t.Errorf("no delete event of /d with its counts in:\n%s", out.String())
 	}
+}
+
+// TestLNPTreeBeingRemovedReason: a change refused because its tree's
+// removal is not finished is CONFLICT with ReasonBeingRemoved to a session
+// granted FeatureReasons, and the CONFLICT of before, with no reason
+// field, to one that did not offer it; another CONFLICT (a file there)
+// has no reason.
+func TestLNPTreeBeingRemovedReason(t *testing.T) {
+	var failing atomic.Bool
+	h := newLNPHarnessFiles(t, func(p *fileParts) {
+		p.wrap = func(b files.Backend) files.Backend { return backendtest.FailingRemovals{Backend: b, Failing: &failing} }
+	})
+	ctx := context.Background()
+	sig := h.register(t, "alice", "pw")
+	s := h.dialFeatures(t, "alice", sig, lnp.FeatureTreeDelete|lnp.FeatureReasons)
+	if s.Features() != lnp.FeatureTreeDelete|lnp.FeatureReasons {
+		t.Fatalf("features granted: %b, want bits 2 and 3", s.Features())
+	}
+	old := h.dialFeatures(t, "alice", sig, lnp.FeatureTreeDelete)
+	must(t, s.Mkdir(ctx, "d"))
+	for _, p := range []string{"d/a.txt", "d/b.txt", "top.txt"} {
+		if _, err := s.Put(ctx, p, strings.NewReader("x"), 1, client.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Put(ctx, "top.txt", strings.NewReader("y"), 1, client.PutOptions{}); conflictReason(t, "a put over a file", err) != lnp.ReasonNone {
+		t.Errorf("a put over a file: %v, want no reason", err)
+	}
+	failing.Store(true)
+	if _, err := s.DeleteTree(ctx, "d"); err == nil {
+		t.Fatal("DeleteTree with the disk failing: no error")
+	}
+	failing.Store(false)
+	for name, sess := range map[string]*client.Session{"granted": s, "not offered": old} {
+		want := lnp.ReasonBeingRemoved
+		if sess == old {
+			want = lnp.ReasonNone
+		}
+		for what, err := range map[string]error{
+			"put into it": func() error {
+				_, err := sess.Put(ctx, "d/new.txt", strings.NewReader("n"), 1, client.PutOptions{})
+				return err
+			}(),
+			"rename into it": sess.Rename(ctx, "top.txt", "d/top.txt", true),
+			"delete in it":   sess.Delete(ctx, "d/a.txt"),
+			"mkdir in it":    sess.Mkdir(ctx, "d/e"),
+		} {
+			if got := conflictReason(t, name+": "+what, err); got != want {
+				t.Errorf("%s: %s: reason %d, want %d", name, what, got, want)
+			}
+		}
+	}
+	if _, err := s.DeleteTree(ctx, "d"); err != nil {
+		t.Fatalf("DeleteTree again: %v", err)
+	}
+	must(t, s.Mkdir(ctx, "d"))
+}
+
+// conflictReason returns the reason of err, which must be a CONFLICT.
+func conflictReason(t *testing.T, what string, err error) lnp.Reason {
+	t.Helper()
+	var ne *client.LNPError
+	if !errors.As(err, &ne) || ne.Status != lnp.StatusConflict {
+		t.Errorf("%s: %v, want CONFLICT", what, err)
+		return lnp.ReasonNone
+	}
+	return ne.Reason
 }

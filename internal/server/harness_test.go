@@ -117,14 +117,19 @@ type fileParts struct {
 	reserve  *disk.Reserve
 	racy     time.Duration
 	logger   *slog.Logger
+	wrap     func(files.Backend) files.Backend // a fault injected over the disks; nil: none
 }
 
 // newFiles returns the files service of p, as larder serve makes it; with
 // fresh folders and records there is nothing for Recover to finish.
 func newFiles(t testing.TB, p fileParts) *files.Service {
 	t.Helper()
+	var backend files.Backend = files.NewLocal(p.shared, p.spaces)
+	if p.wrap != nil {
+		backend = p.wrap(backend)
+	}
 	svc, err := files.New(files.Config{
-		Backend:    files.NewLocal(p.shared, p.spaces),
+		Backend:    backend,
 		Records:    p.records,
 		Accounts:   p.accounts,
 		Quota:      p.quota,

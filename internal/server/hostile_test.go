@@ -45,7 +45,7 @@ func TestLNPHostileHello(t *testing.T) {
 	for _, f := range []uint32{0, 1, 2, 3, 1 << 31, math.MaxUint32} {
 		body := binary.BigEndian.AppendUint32(append([]byte(nil), base...), f)
 		wel, _, _, err := h.rawHello(t, body)
-		want := lnp.Features(f) & (lnp.FeaturePutTime | lnp.FeatureNoBlockHashes | lnp.FeatureTreeDelete)
+		want := lnp.Features(f) & (lnp.FeaturePutTime | lnp.FeatureNoBlockHashes | lnp.FeatureTreeDelete | lnp.FeatureReasons)
 		if err != nil || wel.Status != lnp.StatusOK || wel.Features != want {
 			t.Errorf("features %#x: got %+v, %v; want OK granting %b", f, wel, err, want)
 		}

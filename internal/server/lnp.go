@@ -106,7 +106,7 @@ type session struct {
 
 // serverFeatures are the LNP/1 features this server grants to a client
 // that offers them.
-const serverFeatures = lnp.FeaturePutTime | lnp.FeatureNoBlockHashes | lnp.FeatureTreeDelete
+const serverFeatures = lnp.FeaturePutTime | lnp.FeatureNoBlockHashes | lnp.FeatureTreeDelete | lnp.FeatureReasons
 
 // serveLNP serves one LNP/1 connection. Until the client has sent
 // something, the goroutine runs nothing deep, so that its stack, which a
@@ -312,6 +312,15 @@ func statusOf(err error) lnp.Status {
 	return lnp.StatusOther
 }
 
+// reasonOf returns the LNP/1 reason of err, a refusal, for a session
+// granted lnp.FeatureReasons.
+func reasonOf(err error) lnp.Reason {
+	if errors.Is(err, larder.ErrTreeBeingRemoved) {
+		return lnp.ReasonBeingRemoved
+	}
+	return lnp.ReasonNone
+}
+
 func (ss *session) welcome(m lnp.Welcome) bool {
 	if err := ss.w.Write(m); err != nil {
 		return false
@@ -401,7 +410,12 @@ func (ss *session) refuseRequest(op string, status lnp.Status, msg string) {
 
 // reply writes a REPLY and flushes it. It reports whether that worked.
 func (ss *session) reply(status lnp.Status, msg string, body []byte) bool {
-	if err := ss.w.Write(lnp.Reply{Status: status, Message: msg, Body: body}); err != nil {
+	return ss.writeReply(lnp.Reply{Status: status, Message: msg, Body: body})
+}
+
+// writeReply writes m and flushes it. It reports whether that worked.
+func (ss *session) writeReply(m lnp.Reply) bool {
+	if err := ss.w.Write(m); err != nil {
 		return false
 	}
 	return ss.w.Flush() == nil

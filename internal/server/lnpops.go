@@ -98,21 +98,25 @@ func (ss *session) record(ctx context.Context, ev larder.Event) error {
 	return ss.s.record(ctx, ev)
 }
 
-// done answers a request with err's status and message (OK and body if
-// err is nil), and records ev with them.
+// done answers a request with err's status and message, and its reason
+// if the session was granted them (OK and body if err is nil), and
+// records ev with them.
 func (ss *session) done(ctx context.Context, ev larder.Event, err error, body []byte) bool {
-	status, msg := statusOf(err), ""
+	m := lnp.Reply{Status: statusOf(err), Body: body}
 	if err != nil {
-		msg, body = larder.ErrorMessage(err), nil
+		m.Message, m.Body = larder.ErrorMessage(err), nil
+		if ss.features&lnp.FeatureReasons != 0 {
+			m.Reason = reasonOf(err)
+		}
 		if ev.Reason == "" {
-			ev.Reason = msg
+			ev.Reason = m.Message
 		}
 		// The cause, which the client is not told, goes to the log line.
 		ss.lastErr = err
 	}
-	ev.User, ev.Remote, ev.Status = ss.user.Name, ss.c.remote, int(status)
+	ev.User, ev.Remote, ev.Status = ss.user.Name, ss.c.remote, int(m.Status)
 	ss.record(ctx, ev)
-	return ss.reply(status, msg, body)
+	return ss.writeReply(m)
 }
 
 func (ss *session) whoami(ctx context.Context) bool {

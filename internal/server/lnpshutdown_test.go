@@ -93,3 +93,33 @@ func TestLNPShutdownClosesIdleSessionsAndFinishesTransfers(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// Close cuts a TLS download whose client stopped reading, at once: the
+// server's Write is blocked on the client, and Close holds the server's
+// lock while it closes each connection, so a Close that waited for the
+// Write would hold up the whole server until the write timeout.
+func TestLNPCloseCutsStalledTLSDownload(t *testing.T) {
+	h := newLNPHarness(t, func(s *server.Server) {
+		s.RequestTimeout = time.Minute
+		s.WriteTimeout = time.Minute
+	})
+	ctx := context.Background()
+	s := h.login(t, "alice", h.register(t, "alice", "pw"))
+	data := randomBytes(16<<20, 9) // far more than the socket buffers hold
+	if _, err := s.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data)), client.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dst := &gatedWriter{started: make(chan struct{}), open: make(chan struct{})}
+	defer close(dst.open)
+	started := dst.started
+	go s.Get(ctx, "big.bin", 0, dst, nil)
+	<-started               // the client reads no more
+	time.Sleep(time.Second) // and the server's writes fill the sockets
+	closed := make(chan error, 1)
+	go func() { closed <- h.srv.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return while a TLS download was stalled on its client")
+	}
+}

@@ -95,10 +95,14 @@ func appendEventArgs(args []any, e *larder.Event) []any {
 
 // Events returns the stored events that match f, ordered by Seq, with Seq
 // set. A Limit of 0 means larder.DefaultEventLimit; a negative one, or one
-// above larder.MaxEventLimit, is an error with code EINVALID.
+// above larder.MaxEventLimit, is an error with code EINVALID, as is a Since
+// or Until outside the times larder.CheckEventBound accepts.
 func (s *EventStore) Events(ctx context.Context, f larder.EventFilter) ([]larder.Event, error) {
 	limit, err := f.EffectiveLimit()
 	if err != nil {
+		return nil, err
+	}
+	if err := f.CheckBounds(); err != nil {
 		return nil, err
 	}
 	var (

@@ -39,6 +39,7 @@ func RunEvents(t *testing.T, precision time.Duration, open func(t *testing.T) la
 		{"FollowWhileWriting", testEventsFollowWhileWriting},
 		{"Newest", testEventsNewest},
 		{"Limits", testEventsLimits},
+		{"TimeBounds", testEventsTimeBounds},
 		{"LargeBatch", testEventsLargeBatch},
 		{"ZeroID", testEventsZeroID},
 		{"ContextCanceled", testEventsContextCanceled},
@@ -664,6 +665,33 @@ func testEventsLimits(t *testing.T, s larder.EventStore, precision time.Duration
 	} {
 		_, err := s.Events(context.Background(), larder.EventFilter{Limit: tc.limit})
 		checkError(t, fmt.Sprintf("Events(Limit %d)", tc.limit), err, larder.EINVALID, tc.msg)
+	}
+}
+
+// testEventsTimeBounds: Since and Until name times from
+// larder.EarliestEventBound to larder.LatestEventBound, and are exact up to
+// them; a time beyond them, which one store could hold and another not, is
+// refused the same way by every store, never taken for no bound.
+func testEventsTimeBounds(t *testing.T, s larder.EventStore, precision time.Duration) {
+	all := newEvents(3, eventBase)
+	mustStore(t, s, all)
+	earliest, latest := larder.EarliestEventBound, larder.LatestEventBound
+	checkEvents(t, "Events since the earliest bound", mustEvents(t, s, larder.EventFilter{Since: earliest, Until: latest}), all, precision)
+	checkEvents(t, "Events until the earliest bound", mustEvents(t, s, larder.EventFilter{Until: earliest}), nil, precision)
+	checkEvents(t, "Events since the latest bound", mustEvents(t, s, larder.EventFilter{Since: latest}), nil, precision)
+	year1 := time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC) // a nanosecond after the zero time, which is no bound
+	for _, tc := range []struct {
+		f   larder.EventFilter
+		msg string
+	}{
+		{larder.EventFilter{Until: year1}, "events: until 0001-01-01T00:00:00.000000001Z is outside the times the audit trail holds: give a time from 1678-01-01 to 2262-01-01 (UTC)"},
+		{larder.EventFilter{Since: year1}, "events: since 0001-01-01T00:00:00.000000001Z is outside the times the audit trail holds: give a time from 1678-01-01 to 2262-01-01 (UTC)"},
+		{larder.EventFilter{Until: earliest.Add(-time.Nanosecond)}, "events: until 1677-12-31T23:59:59.999999999Z is outside the times the audit trail holds: give a time from 1678-01-01 to 2262-01-01 (UTC)"},
+		{larder.EventFilter{Since: latest.Add(time.Nanosecond), Limit: 5}, "events: since 2262-01-01T00:00:00.000000001Z is outside the times the audit trail holds: give a time from 1678-01-01 to 2262-01-01 (UTC)"},
+		{larder.EventFilter{Since: eventBase, Until: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), Newest: true}, "events: until 9999-12-31T00:00:00Z is outside the times the audit trail holds: give a time from 1678-01-01 to 2262-01-01 (UTC)"},
+	} {
+		_, err := s.Events(context.Background(), tc.f)
+		checkError(t, fmt.Sprintf("Events(Since %v, Until %v)", tc.f.Since, tc.f.Until), err, larder.EINVALID, tc.msg)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // gatherSize is the most bytes of records a Conn sends with one write:
@@ -22,8 +23,9 @@ const (
 // is the embedded *tls.Conn's.
 type Conn struct {
 	*tls.Conn
-	raw *gatherer
-	wmu sync.Mutex // one Write gathers at a time
+	raw     *gatherer
+	wmu     sync.Mutex   // one Write at a time
+	writing atomic.Int32 // Writes in flight, for Close
 }
 
 // Server returns the server side of a TLS connection over nc, as
@@ -41,13 +43,22 @@ func Client(nc net.Conn, cfg *tls.Config) *Conn {
 }
 
 // Dial connects to addr with d and runs the TLS handshake of cfg within
-// ctx, as tls.Dialer does: d's Timeout bounds both, and if cfg names no
-// server, the host of addr is the name.
+// ctx, as tls.Dialer does: d's Timeout and Deadline bound both, a nil cfg
+// is the zero one, and if cfg names no server, the host of addr is the
+// name.
 func Dial(ctx context.Context, d *net.Dialer, addr string, cfg *tls.Config) (*Conn, error) {
 	if d.Timeout != 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
 		defer cancel()
+	}
+	if !d.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Deadline)
+		defer cancel()
+	}
+	if cfg == nil {
+		cfg = &tls.Config{}
 	}
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
@@ -92,22 +103,45 @@ func (l *listener) Accept() (net.Conn, error) {
 // says nothing of how much of p reached the peer: the connection is
 // then of no further use, as crypto/tls's is after a write fails.
 func (c *Conn) Write(p []byte) (int, error) {
-	if len(p) <= 16<<10 {
-		return c.Conn.Write(p) // one record: nothing to gather
+	c.writing.Add(1)
+	defer c.writing.Add(-1)
+	gather := len(p) > 16<<10 // more than one record
+	if gather {
+		// The handshake first: its flights must go out as they are
+		// written, since each waits for the peer's answer.
+		if err := c.Conn.Handshake(); err != nil {
+			return 0, err
+		}
 	}
-	// The handshake first: its flights must go out as they are written,
-	// since each waits for the peer's answer.
-	if err := c.Conn.Handshake(); err != nil {
-		return 0, err
-	}
+	// A Write of one record waits too: written while another gathers,
+	// it would wait among that Write's records, and that Write's failure
+	// to write them would not be its own.
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if !gather {
+		return c.Conn.Write(p)
+	}
 	c.raw.gather(true)
 	n, err := c.Conn.Write(p)
 	if ferr := c.raw.gather(false); err == nil && ferr != nil {
 		n, err = 0, ferr
 	}
 	return n, err
+}
+
+// Close closes the connection as tls.Conn.Close does: with a
+// close_notify alert, unless a Write is in flight. Then, as crypto/tls
+// does for its own Writes, it only closes the socket, which ends the
+// Write. crypto/tls cannot tell by itself once its Write has returned
+// and this Write still writes what it gathered, and would wait for that
+// to send its alert, up to 5 seconds on a peer that reads nothing.
+func (c *Conn) Close() error {
+	if c.writing.Load() == 0 {
+		return c.Conn.Close()
+	}
+	err := c.raw.Conn.Close()
+	c.Conn.Close() // marks it closed; its alert, if any, fails at once
+	return err
 }
 
 // NetConn returns the socket under the TLS. Reading or writing it
@@ -181,11 +215,11 @@ func (g *gatherer) write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close writes what is held, such as an alert that crypto/tls wrote
-// while another goroutine's Write gathered, then closes the socket.
+// Close closes the socket at once, without waiting for mu: a Write
+// blocked on a peer that reads nothing holds it, and crypto/tls's Close
+// of a connection with a Write in flight is what ends that Write. Records
+// still held belong to a Write running alongside the Close, which then
+// fails; nothing is held between Writes.
 func (g *gatherer) Close() error {
-	g.mu.Lock()
-	g.flushLocked()
-	g.mu.Unlock()
 	return g.Conn.Close()
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -152,22 +154,25 @@ func TestConnWriteFails(t *testing.T) {
 }
 
 // TestConnWriteDeadline checks that a Write the peer does not read stops
-// at the deadline, gathered records and all.
+// at the deadline, gathered records and all: of one record, of a few
+// (written all at the Write's end) and of many.
 func TestConnWriteDeadline(t *testing.T) {
-	server, _, client := connPair(t)
-	go client.Handshake() // and then reads nothing
-	if err := server.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	server.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-	var err error
-	for range 1000 { // far more than the sockets' buffers hold
-		if _, err = server.Write(make([]byte, 1<<20)); err != nil {
-			break
+	for _, size := range []int{8 << 10, 32 << 10, 1 << 20} {
+		server, _, client := connPair(t)
+		go client.Handshake() // and then reads nothing
+		if err := server.Handshake(); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Write: %v, want the deadline's error", err)
+		server.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		var err error
+		for range 1000 << 20 / size { // far more than the sockets' buffers hold
+			if _, err = server.Write(make([]byte, size)); err != nil {
+				break
+			}
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%d-byte Writes: %v, want the deadline's error", size, err)
+		}
 	}
 }
 
@@ -265,5 +270,258 @@ func BenchmarkCopy(b *testing.B) {
 				b.Fatalf("copied %d bytes of %d: %v", n, b.N*len(block), err)
 			}
 		})
+	}
+}
+
+// TestConnCloseUnblocksWrite checks that Close, from another goroutine,
+// ends a Write blocked on a peer that reads nothing, as a tls.Conn's Close
+// does (it closes the socket under a Write in flight): Server.Close and
+// the cut of a stalled client rely on it. A Write of a few records blocks
+// writing them all at its end, after crypto/tls's Write has returned,
+// where Close's close_notify would wait for it, and for the 5 seconds
+// crypto/tls allows that alert.
+func TestConnCloseUnblocksWrite(t *testing.T) {
+	for _, size := range []int{8 << 10, 32 << 10, 1 << 20} { // one record; gathered at the end; gathered
+		server, _, client := connPair(t)
+		go client.Handshake() // and then reads nothing
+		if err := server.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		wrote := make(chan error, 1)
+		go func() {
+			p := make([]byte, size)
+			for {
+				if _, err := server.Write(p); err != nil {
+					wrote <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(500 * time.Millisecond) // the sockets' buffers full
+		closed := make(chan error, 1)
+		go func() { closed <- server.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(2 * time.Second):
+			server.SetWriteDeadline(time.Now()) // let the test end
+			t.Fatalf("%d-byte Writes: Close did not return while a Write was blocked", size)
+		}
+		select {
+		case err := <-wrote:
+			if err == nil {
+				t.Fatalf("%d-byte Writes: the blocked Write returned no error", size)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d-byte Writes: the blocked Write did not return after Close", size)
+		}
+	}
+}
+
+// TestConnWriteSizes checks that Writes of sizes about the record and
+// the gathering boundaries arrive whole and in order, from the first
+// Write of a connection on (whose records crypto/tls keeps small at
+// first) to the full-sized ones after.
+func TestConnWriteSizes(t *testing.T) {
+	server, _, client := connPair(t)
+	const rec = 16 << 10
+	sizes := []int{1, rec - 1, rec, rec + 1, 2 * rec, 4*rec - 1, 4 * rec, 4*rec + 1,
+		4*(rec+256) - 1, 4 * (rec + 256), 4*(rec+256) + 1, 8 * rec, 8*rec + 1, 1<<20 + 7, 3, rec + 1}
+	var want []byte
+	for i, n := range sizes {
+		want = append(want, pattern(n, byte(i))...)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	server.SetDeadline(time.Now().Add(20 * time.Second))
+	for i, n := range sizes {
+		if m, err := server.Write(pattern(n, byte(i))); m != n || err != nil {
+			t.Fatalf("Write of %d bytes: %d, %v", n, m, err)
+		}
+	}
+	if err := server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("received %d bytes, not the %d written, in order", len(b), len(want))
+	}
+}
+
+// TestConnConcurrentUse runs Reads, Writes of every size, deadline
+// changes and a Close at once (under -race, for its reports): every call
+// returns once the connection is closed, and no goroutine is left.
+func TestConnConcurrentUse(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		server, _, client := connPair(t)
+		defer client.Close()
+		go io.Copy(io.Discard, client)
+		go func() {
+			for range 50 {
+				if _, err := client.Write([]byte("ping")); err != nil {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		var wg sync.WaitGroup
+		wg.Go(func() { io.Copy(io.Discard, server) })
+		for w := range 2 {
+			wg.Go(func() {
+				sizes := []int{100, 16<<10 + 1, 70 << 10, 1 << 20}
+				for i := 0; ; i++ {
+					if _, err := server.Write(make([]byte, sizes[(i+w)%len(sizes)])); err != nil {
+						return
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			for range 100 {
+				server.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				server.SetDeadline(time.Now().Add(10 * time.Second))
+				time.Sleep(time.Millisecond)
+			}
+		})
+		time.Sleep(300 * time.Millisecond)
+		server.Close()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("calls still running 10 s after Close")
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after the connection closed, %d before", n, before)
+	}
+}
+
+// TestDialDeadline checks that the Dialer's Deadline bounds the handshake,
+// as it does tls.Dialer's, against a server that accepts and never
+// answers.
+func TestDialDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc // and say nothing
+	}()
+	dialed := make(chan error, 1)
+	go func() {
+		d := &net.Dialer{Deadline: time.Now().Add(300 * time.Millisecond)}
+		c, err := tlsconf.Dial(context.Background(), d, ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	defer func() {
+		if nc := <-accepted; nc != nil {
+			nc.Close()
+		}
+	}()
+	select {
+	case err := <-dialed:
+		if err == nil {
+			t.Fatal("Dial to a server that never answers succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Dial still in its handshake 5 s after the Dialer's 300 ms deadline")
+	}
+}
+
+// TestDialNilConfig checks that Dial takes a nil config as tls.Dialer
+// does, for the zero one, rather than panicking.
+func TestDialNilConfig(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if nc, err := ln.Accept(); err == nil {
+			nc.Close() // no TLS here: the handshake fails
+		}
+	}()
+	if _, err := tlsconf.Dial(context.Background(), &net.Dialer{Timeout: 5 * time.Second}, ln.Addr().String(), nil); err == nil {
+		t.Fatal("Dial to a server that hangs up succeeded")
+	}
+}
+
+// BenchmarkExchange runs request and reply over loopback, a 100-byte
+// request and replies of sizes about one record and four, with crypto/tls's
+// connections and with Conns at both ends: gathering must not slow the
+// small exchanges of logins and listings.
+func BenchmarkExchange(b *testing.B) {
+	id := newIdentity(b)
+	client := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
+	kinds := []struct {
+		name           string
+		server, client func(net.Conn) net.Conn
+	}{
+		{"crypto-tls",
+			func(c net.Conn) net.Conn { return tls.Server(c, id.ServerConfig()) },
+			func(c net.Conn) net.Conn { return tls.Client(c, client) }},
+		{"tlsconf",
+			func(c net.Conn) net.Conn { return tlsconf.Server(c, id.ServerConfig()) },
+			func(c net.Conn) net.Conn { return tlsconf.Client(c, client) }},
+	}
+	for _, size := range []int{100, 16 << 10, 16<<10 + 1, 64 << 10} {
+		for _, k := range kinds {
+			b.Run(fmt.Sprintf("%s/%d", k.name, size), func(b *testing.B) {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ln.Close()
+				go func() {
+					nc, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c := k.server(nc)
+					defer c.Close()
+					req, reply := make([]byte, 100), make([]byte, size)
+					for {
+						if _, err := io.ReadFull(c, req); err != nil {
+							return
+						}
+						if _, err := c.Write(reply); err != nil {
+							return
+						}
+					}
+				}()
+				nc, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				c := k.client(nc)
+				defer c.Close()
+				req, reply := make([]byte, 100), make([]byte, size)
+				for i := range b.N + 1 { // the first runs the handshake
+					if i == 1 {
+						b.ResetTimer()
+					}
+					if _, err := c.Write(req); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(c, reply); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
