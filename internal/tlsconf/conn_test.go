@@ -221,48 +221,65 @@ func TestDial(t *testing.T) {
 	}
 }
 
-// BenchmarkCopy copies over loopback, in 1 MiB writes, with crypto/tls's
-// connections and with Conns at both ends.
-func BenchmarkCopy(b *testing.B) {
+// benchKind is one kind of TLS connection the benchmarks compare.
+type benchKind struct {
+	name           string
+	server, client func(net.Conn) net.Conn
+}
+
+// benchKinds are crypto/tls's connections and Conns, at both ends.
+func benchKinds(b *testing.B) []benchKind {
 	id := newIdentity(b)
 	client := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
-	for _, bc := range []struct {
-		name           string
-		server, client func(net.Conn) net.Conn
-	}{
+	return []benchKind{
 		{"crypto-tls",
 			func(c net.Conn) net.Conn { return tls.Server(c, id.ServerConfig()) },
 			func(c net.Conn) net.Conn { return tls.Client(c, client) }},
 		{"tlsconf",
 			func(c net.Conn) net.Conn { return tlsconf.Server(c, id.ServerConfig()) },
 			func(c net.Conn) net.Conn { return tlsconf.Client(c, client) }},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
+	}
+}
+
+// benchConn returns the client end of a connection of kind k over
+// loopback, whose server end serve runs on (and then closes).
+func benchConn(b *testing.B, k benchKind, serve func(net.Conn)) net.Conn {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c := k.server(nc)
+		defer c.Close()
+		serve(c)
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := k.client(nc)
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// BenchmarkCopy copies over loopback, in 1 MiB writes, with crypto/tls's
+// connections and with Conns at both ends.
+func BenchmarkCopy(b *testing.B) {
+	for _, k := range benchKinds(b) {
+		b.Run(k.name, func(b *testing.B) {
 			block := make([]byte, 1<<20)
-			go func() {
-				nc, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c := bc.server(nc)
-				defer c.Close()
+			c := benchConn(b, k, func(c net.Conn) {
 				for range b.N {
 					if _, err := c.Write(block); err != nil {
 						return
 					}
 				}
-			}()
-			nc, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			c := bc.client(nc)
-			defer c.Close()
+			})
 			b.SetBytes(int64(len(block)))
 			b.ResetTimer()
 			n, err := io.CopyBuffer(io.Discard, c, make([]byte, 1<<20))
@@ -465,34 +482,11 @@ func TestDialNilConfig(t *testing.T) {
 // connections and with Conns at both ends: gathering must not slow the
 // small exchanges of logins and listings.
 func BenchmarkExchange(b *testing.B) {
-	id := newIdentity(b)
-	client := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
-	kinds := []struct {
-		name           string
-		server, client func(net.Conn) net.Conn
-	}{
-		{"crypto-tls",
-			func(c net.Conn) net.Conn { return tls.Server(c, id.ServerConfig()) },
-			func(c net.Conn) net.Conn { return tls.Client(c, client) }},
-		{"tlsconf",
-			func(c net.Conn) net.Conn { return tlsconf.Server(c, id.ServerConfig()) },
-			func(c net.Conn) net.Conn { return tlsconf.Client(c, client) }},
-	}
+	kinds := benchKinds(b)
 	for _, size := range []int{100, 16 << 10, 16<<10 + 1, 64 << 10} {
 		for _, k := range kinds {
 			b.Run(fmt.Sprintf("%s/%d", k.name, size), func(b *testing.B) {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer ln.Close()
-				go func() {
-					nc, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					c := k.server(nc)
-					defer c.Close()
+				c := benchConn(b, k, func(c net.Conn) {
 					req, reply := make([]byte, 100), make([]byte, size)
 					for {
 						if _, err := io.ReadFull(c, req); err != nil {
@@ -502,13 +496,7 @@ func BenchmarkExchange(b *testing.B) {
 							return
 						}
 					}
-				}()
-				nc, err := net.Dial("tcp", ln.Addr().String())
-				if err != nil {
-					b.Fatal(err)
-				}
-				c := k.client(nc)
-				defer c.Close()
+				})
 				req, reply := make([]byte, 100), make([]byte, size)
 				for i := range b.N + 1 { // the first runs the handshake
 					if i == 1 {
