@@ -208,7 +208,15 @@ func TestDeleteTreeFailedFenced(t *testing.T) {
 			}
 			wantFenced := func(when string, sp *Space) {
 				t.Helper()
-				err := put(ctx, sp, "dir/new.txt", []byte("new"), false)
+				// Refused at its start, before a byte is sent.
+				u, err := sp.StartUpload(ctx, "dir/big.bin", 1<<30, false, false)
+				if err == nil {
+					u.Close()
+				}
+				if larder.ErrorCode(err) != larder.ECONFLICT || !errors.Is(err, larder.ErrTreeBeingRemoved) {
+					t.Errorf("an upload into the tree %s started: %v; want it refused at its start, the tree being removed", when, err)
+				}
+				err = put(ctx, sp, "dir/new.txt", []byte("new"), false)
 				if larder.ErrorCode(err) != larder.ECONFLICT || !errors.Is(err, larder.ErrTreeBeingRemoved) {
 					t.Errorf("a put into the tree %s: %v; want a conflict, the tree being removed", when, err)
 				}

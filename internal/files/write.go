@@ -347,14 +347,19 @@ type timeSetter interface {
 }
 
 // StartUpload starts the upload of a file of size bytes to p, refusing,
-// before any byte is sent, one that cannot commit: a target that is a
-// folder, or exists without overwrite; a missing parent folder; a file
+// before any byte is sent, one that cannot commit: a target in a tree
+// being removed (checked again at commit, as a removal may begin
+// meanwhile); a target that is a folder, or exists without overwrite; a
+// missing parent folder; a file
 // that would take the space beyond its quota (counting every unfinished
 // upload at its announced size, so two started together see each other;
 // the quota is checked again, exactly, at commit); or the disk below its
 // reserve. With resume an earlier part of the same path and size goes on;
 // the path's parts of other sizes, which it could never resume, go.
 func (sp *Space) StartUpload(ctx context.Context, p string, size int64, resume, overwrite bool) (*Upload, error) {
+	if err := sp.s.removals.check(sp.key, p); err != nil {
+		return nil, err
+	}
 	replaced, err := sp.checkTarget(p, overwrite)
 	if err != nil {
 		return nil, err
