@@ -90,10 +90,16 @@ func (r *running) stop(t *testing.T) {
 // waitFor polls cond until it holds, for up to 30s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	waitWithin(t, 30*time.Second, what, cond)
+}
+
+// waitWithin is waitFor with a bound of d.
+func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("still waiting after 30s for %s", what)
+			t.Fatalf("still waiting after %v for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -370,7 +376,10 @@ func TestWritersShareConsumer(t *testing.T) {
 		wg.Go(func() { store(t, s, events[i*500:(i+1)*500]) })
 	}
 	wg.Wait()
-	waitFor(t, "an empty stream", func() bool { return stream(t, ts.url, ts.name).State.Msgs == 0 })
+	// Three Writers pulling at once on a loaded machine: a message the
+	// server sends to a pull whose client has just given up on it comes
+	// back only after AckWait (writer.go, fetch), so the wait covers one.
+	waitWithin(t, jetstream.DefaultAckWait+30*time.Second, "an empty stream", func() bool { return stream(t, ts.url, ts.name).State.Msgs == 0 })
 	var moved int64
 	for _, r := range rs {
 		r.stop(t)
