@@ -64,11 +64,14 @@ func pair(t *testing.T, n int) (*Conn, <-chan []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	// Closed only once accepted: closing a listener resets the
+	// connections still in its queue.
+	t.Cleanup(func() { ln.Close() })
 	got := make(chan []byte, 1)
 	ctx := t.Context()
 	go func() {
 		nc, err := ln.Accept()
+		ln.Close()
 		if err != nil {
 			got <- nil
 			return

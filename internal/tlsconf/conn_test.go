@@ -248,9 +248,10 @@ func benchConn(b *testing.B, k benchKind, serve func(net.Conn)) net.Conn {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
+	b.Cleanup(func() { ln.Close() })
 	go func() {
 		nc, err := ln.Accept()
+		ln.Close() // only now: closing it resets the connections in its queue
 		if err != nil {
 			return
 		}
