@@ -129,6 +129,16 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite sends close_notify as tls.Conn.CloseWrite does, after the
+// Write in flight, if any, as crypto/tls's waits for its own Write. Else
+// the alert would sit among that Write's gathered records, and the write
+// deadline crypto/tls sets once it is sent would cut them off.
+func (c *Conn) CloseWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.Conn.CloseWrite()
+}
+
 // Close closes the connection as tls.Conn.Close does: with a
 // close_notify alert, unless a Write is in flight. Then, as crypto/tls
 // does for its own Writes, it only closes the socket, which ends the

@@ -144,3 +144,39 @@ func TestIdleHoldsNoBuffer(t *testing.T) {
 		t.Error("a buffer held after a Write that Close ended")
 	}
 }
+
+// TestCloseWriteAfterGathered checks that CloseWrite waits for a Write's
+// gathered records, as crypto/tls's CloseWrite waits for its Write: its
+// close_notify must follow them, and its write deadline must not cut
+// them off. The Write is caught where crypto/tls's Write has returned and
+// ours has not yet written what it gathered.
+func TestCloseWriteAfterGathered(t *testing.T) {
+	c, got := pair(t, len("gathered")+1)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.wmu.Lock()
+	c.raw.gather(true)
+	if _, err := c.Conn.Write([]byte("gathered")); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.CloseWrite() }()
+	select {
+	case err := <-closed:
+		t.Errorf("CloseWrite returned (%v) while a Write's gathered records were not yet written", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	err := c.raw.gather(false)
+	c.wmu.Unlock()
+	if err != nil {
+		t.Fatalf("the gathered records were not written: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; string(b) != "gathered" {
+		t.Fatalf("the peer read %q before the end, want %q", b, "gathered")
+	}
+}
