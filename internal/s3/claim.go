@@ -28,7 +28,12 @@ type claim struct {
 	// system says ("" elsewhere): two machines of one host name (their
 	// distribution's default, such as raspberrypi) have different boots,
 	// and PID names a process of Host only in the boot that wrote it.
-	Boot    string    `json:"boot,omitempty"`
+	Boot string `json:"boot,omitempty"`
+	// PIDNS is the PID namespace the process runs in, where the system
+	// says: containers on one machine share its boot and often a host
+	// name, and each numbers its processes apart, so PID names a process
+	// only in the namespace that wrote it.
+	PIDNS   string    `json:"pidns,omitempty"`
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`
 }
@@ -49,7 +54,7 @@ type claim struct {
 func (b *Backend) Claim(name string, lost func()) (release func(), err error) {
 	key := b.root + "servers/" + name
 	host, _ := os.Hostname()
-	me := claim{Instance: b.instance, Host: host, Boot: bootID(), PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
+	me := claim{Instance: b.instance, Host: host, Boot: bootID(), PIDNS: pidNamespace(), PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
 	body, _ := json.Marshal(me)
 	var tag string // of the claim as this process last wrote it
 	for try := 0; ; try++ {
@@ -70,7 +75,7 @@ func (b *Backend) Claim(name string, lost func()) (release func(), err error) {
 		var c claim
 		if json.Unmarshal(old, &c) == nil && c.Instance != me.Instance {
 			age := time.Since(modified)
-			gone := c.Host == host && c.Boot == me.Boot && c.PID != me.PID && !alive(c.PID)
+			gone := c.Host == host && c.Boot == me.Boot && c.PIDNS == me.PIDNS && c.PID != me.PID && !alive(c.PID)
 			if age < b.activeWindow && !gone {
 				return nil, larder.Errorf(larder.ECONFLICT,
 					"another server runs under this server's name, %s (DATA/server-id), on this bucket: on host %s, pid %d, started %s, seen %s ago. Its data folder and this one are copies, and the two would replay each other's changes to files: give each server a data folder of its own (copy the pepper file, never the folder). If that server is gone, start this one again in %s",
@@ -196,6 +201,17 @@ func bootID() string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// pidNamespace returns what tells the PID namespace this process runs in
+// from the others of its machine (Linux's /proc/self/ns/pid, such as
+// "pid:[4026531836]"), or "" where the system does not say.
+func pidNamespace() string {
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return ns
 }
 
 // alive reports whether the process pid of this host runs: it exists,

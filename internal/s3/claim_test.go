@@ -44,7 +44,7 @@ func TestClaim(t *testing.T) {
 	must(t, cmd.Run())
 	write := func(host string, pid int) {
 		t.Helper()
-		body, _ := json.Marshal(claim{Instance: "gone", Host: host, Boot: bootID(), PID: pid, Started: time.Now()})
+		body, _ := json.Marshal(claim{Instance: "gone", Host: host, Boot: bootID(), PIDNS: pidNamespace(), PID: pid, Started: time.Now()})
 		must(t, one.put(key, body, false))
 	}
 	write(host, cmd.Process.Pid)
@@ -91,6 +91,32 @@ func TestClaimSameHostNameOtherMachine(t *testing.T) {
 	}
 	if larder.ErrorCode(err) != larder.ECONFLICT {
 		t.Errorf("a fresh claim of another machine of this host name, %s: %v; want a conflict", host, err)
+	}
+}
+
+// TestClaimSameHostNameOtherContainer: a container on this machine, of
+// this host name and so of this boot, has its own process numbers. A
+// fresh claim of a pid that is not running here may be of a server
+// running in that container: refused, not taken for a local crash.
+func TestClaimSameHostNameOtherContainer(t *testing.T) {
+	if bootID() == "" || pidNamespace() == "" {
+		t.Skip("this system does not say which boot of its kernel or which PID namespace runs (no /proc/sys/kernel/random/boot_id or /proc/self/ns/pid): a host name is all a claim can tell it by")
+	}
+	cfg := testConfig(t)
+	b := testBackend(t, cfg)
+	host, _ := os.Hostname()
+	cmd := exec.Command("true")
+	must(t, cmd.Run())
+	body, _ := json.Marshal(map[string]any{"instance": "container", "host": host, "boot": bootID(), "pidns": "pid:[1]",
+		"pid": cmd.Process.Pid, "started": time.Now().UTC()})
+	key := b.root + "servers/0123456789abcdef"
+	must(t, b.put(key, body, false))
+	release, err := b.Claim("0123456789abcdef", nil)
+	if err == nil {
+		release()
+	}
+	if larder.ErrorCode(err) != larder.ECONFLICT {
+		t.Errorf("a fresh claim of a process in another PID namespace of this host, %s: %v; want a conflict", host, err)
 	}
 }
 
@@ -157,7 +183,7 @@ func TestClaimOfZombie(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	host, _ := os.Hostname()
-	body, _ := json.Marshal(claim{Instance: "killed", Host: host, Boot: bootID(), PID: cmd.Process.Pid, Started: time.Now().UTC()})
+	body, _ := json.Marshal(claim{Instance: "killed", Host: host, Boot: bootID(), PIDNS: pidNamespace(), PID: cmd.Process.Pid, Started: time.Now().UTC()})
 	key := b.root + "servers/0123456789abcdef"
 	must(t, b.put(key, body, false))
 	release, err := b.Claim("0123456789abcdef", nil)
