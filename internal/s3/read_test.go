@@ -132,12 +132,14 @@ func busyConns() int {
 // reader's.
 func TestReadSlowReader(t *testing.T) {
 	cfg := testConfig(t)
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	// Stored with the usual timeout: a loaded machine may take more
+	// than the short one below to upload 16 MiB.
+	seed(t, testBackend(t, cfg), "f", data)
 	cfg.Timeout = 500 * time.Millisecond
 	b := testBackend(t, cfg)
 	a, _ := b.Area("#1")
-	data := make([]byte, 16<<20)
-	rand.Read(data)
-	seed(t, b, "f", data)
 	o, err := a.Open("f")
 	must(t, err)
 	defer o.Close()
