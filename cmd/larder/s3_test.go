@@ -271,9 +271,18 @@ func TestStoreDownAndBack(t *testing.T) {
 	q.Set("endpoint", "http://"+proxy.addr())
 	q.Set("timeout", "1s")
 	u.RawQuery = q.Encode()
-	metricsAddr := freeAddr(t)
-	p, err := startStorageServer(t, "--storage", u.String(), "--metrics-listen", metricsAddr)
+	// Port 0, and the address from the start-up line: a port found free
+	// here could be taken by another test before larder serve binds it.
+	p, err := startStorageServer(t, "--storage", u.String(), "--metrics-listen", "127.0.0.1:0")
 	must(t, err)
+	var metricsAddr string
+	waitUntil(t, "the metrics listener's start-up line", func() bool {
+		m := metricsLine.FindStringSubmatch(p.stderr.String())
+		if m != nil {
+			metricsAddr = m[1]
+		}
+		return m != nil
+	})
 	health := func() (int, string) {
 		t.Helper()
 		resp, err := http.Get("http://" + metricsAddr + "/healthz")
@@ -342,14 +351,6 @@ func TestStoreDownAndBack(t *testing.T) {
 		t.Errorf("/healthz once the store is back: %d %q; want 200", code, body)
 	}
 	must(t, p.stop())
-}
-
-// freeAddr returns a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // holdingProxy forwards TCP connections to an address, or, while down,

@@ -94,6 +94,9 @@ func (p *pane) run(line, rcFile string, onFirst func()) (during []string, after 
 	os.Remove(rcFile)
 	p.cmd("send-keys", "-t", p.name, "clear", "Enter")
 	time.Sleep(200 * time.Millisecond)
+	// Cleared once the screen shows the prompt alone: lines seen before
+	// would be the last command's.
+	p.waitScreen(func(rows []string) bool { return len(nonEmpty(rows)) == 1 && atPrompt(rows) })
 	p.cmd("send-keys", "-t", p.name, line, "Enter")
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -106,13 +109,48 @@ func (p *pane) run(line, rcFile string, onFirst func()) (during []string, after 
 			}
 		}
 		if _, err := os.Stat(rcFile); err == nil {
+			// The shell shows its prompt once the script has exited,
+			// after rc is written, and tmux shows it after that: a
+			// loaded machine can take longer than the pause.
 			time.Sleep(200 * time.Millisecond)
-			return during, p.capture(false)
+			return during, p.waitScreen(atPrompt)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	p.t.Fatalf("%q did not end within a minute; the pane shows:\n%s", line, strings.Join(p.capture(false), "\n"))
 	return nil, nil
+}
+
+// waitScreen returns the pane's rows once cond holds for them, or, after
+// 10 s, as they are then: the caller's checks say what is wrong.
+func (p *pane) waitScreen(cond func(rows []string) bool) []string {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows := p.capture(false)
+		if cond(rows) || time.Now().After(deadline) {
+			return rows
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// nonEmpty returns the rows that hold more than spaces.
+func nonEmpty(rows []string) []string {
+	var out []string
+	for _, r := range rows {
+		if strings.TrimSpace(r) != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// atPrompt reports whether the last row that holds anything is the
+// shell's prompt alone.
+func atPrompt(rows []string) bool {
+	rows = nonEmpty(rows)
+	return len(rows) > 0 && slices.Contains([]string{"$", "#"}, strings.TrimSpace(rows[len(rows)-1]))
 }
 
 // TestProgressInTmux runs put and get, of a file and of a tree, in tmux
@@ -193,13 +231,7 @@ func TestProgressInTmux(t *testing.T) {
 					t.Errorf("%q: the progress lines %q do not name the file (%q)", c.line, during, c.shows)
 				}
 				screen := strings.Join(after, "\n")
-				var rows []string
-				for _, r := range after {
-					if strings.TrimSpace(r) != "" {
-						rows = append(rows, r)
-					}
-				}
-				if len(rows) == 0 || !slices.Contains([]string{"$", "#"}, strings.TrimSpace(rows[len(rows)-1])) {
+				if !atPrompt(after) {
 					t.Errorf("%q: the screen after does not end with the prompt:\n%s", c.line, screen)
 				}
 				if strings.Contains(screen, "%") || strings.Contains(screen, "[=") {

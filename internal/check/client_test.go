@@ -169,6 +169,12 @@ done:
 	return 0
 }
 
+// clientTimeout bounds each run of the test client, a race-detector
+// binary started anew: under load its start, and the reply written a byte
+// every 200 µs (slept far longer on a loaded machine), took more than
+// 4 s. The faults the cases must find fail them whatever the bound.
+const clientTimeout = 20 * time.Second
+
 // runClientSuite runs the client cases named by only (all if empty)
 // against the test client with fault.
 func runClientSuite(t *testing.T, fault string, only ...string) *Report {
@@ -178,7 +184,7 @@ func runClientSuite(t *testing.T, fault string, only ...string) *Report {
 	cfg := ClientConfig{
 		Command: []string{"env", "LARDER_CHECK_TEST_CLIENT=" + fault, os.Args[0], "{addr}", "{file}"},
 		Output:  OutputStdout,
-		Timeout: 4 * time.Second,
+		Timeout: clientTimeout,
 	}
 	if len(only) > 0 {
 		cfg.Only = func(id string) bool { return slices.Contains(only, id) }
@@ -275,7 +281,7 @@ func TestClientOutputStaysInItsFolder(t *testing.T) {
 		rep, err := Client(ctx, ClientConfig{
 			Command: []string{"env", "LARDER_CHECK_TEST_CLIENT=ok", "LARDER_CHECK_TEST_OUT=file", os.Args[0], "{addr}", "{file}"},
 			File:    file,
-			Timeout: 4 * time.Second,
+			Timeout: clientTimeout,
 			Only:    func(id string) bool { return id == "client.in-order" },
 		})
 		if err != nil {

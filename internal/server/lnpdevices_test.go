@@ -216,14 +216,20 @@ func TestLNPDeviceRevokeOthers(t *testing.T) {
 // TestLNPDeviceExpiry: a device past its lifetime logs in no more, and
 // the session it opened ends.
 func TestLNPDeviceExpiry(t *testing.T) {
-	h, audit, id, secret := deviceHarness(t, func(s *server.Server) { s.Auth.DeviceLifetime = 1500 * time.Millisecond })
+	// Long enough for the setup and the first login to come before the
+	// expiry on a loaded machine: the lifetime runs from AddDevice.
+	h, audit, id, secret := deviceHarness(t, func(s *server.Server) { s.Auth.DeviceLifetime = 5 * time.Second })
 	ctx := context.Background()
 	live, err := h.loginDevice(t, "alice", id, secret)
 	if err != nil {
 		t.Fatalf("device login before expiry: %v", err)
 	}
 	defer live.Close()
-	time.Sleep(1600 * time.Millisecond)
+	list, err := live.Devices(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("devices: %v, %v; want the one", list, err)
+	}
+	time.Sleep(time.Until(list[0].Expires) + 100*time.Millisecond)
 	_, err = h.loginDevice(t, "alice", id, secret)
 	wantBadLogin(t, "an expired device", err)
 	if !audit.has("device login refused: ") {

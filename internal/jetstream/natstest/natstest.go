@@ -163,14 +163,41 @@ func (s *Server) Stop() {
 // directory: its streams and their messages are back.
 func (s *Server) Restart() {
 	s.t.Helper()
-	if err := s.start(); err != nil {
+	if err := s.restart(); err != nil {
 		s.t.Fatalf("natstest: restart nats-server: %v", err)
 	}
 }
 
-// start runs nats-server and waits until it accepts connections.
+// restart is Restart's work. While the server was stopped its port was
+// free for anyone to take (a listener on port 0, a connection's own
+// port, in any process): it waits up to timeout for the port to be free
+// again.
+func (s *Server) restart() error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := s.start()
+		if err == nil || !errors.Is(err, errPortTaken) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// errPortTaken is start's error when nats-server could not bind its port.
+var errPortTaken = errors.New("the port is taken")
+
+// start runs nats-server and waits until it says it is ready. A
+// connection accepted on the port is not enough: a port found free may
+// have been taken before nats-server binds it, and then another's
+// listener accepts while nats-server exits.
 func (s *Server) start() error {
 	log := filepath.Join(s.dir, "server.log")
+	// nats-server appends to its log: a restart's lines come after what
+	// the log holds now.
+	var from int64
+	if fi, err := os.Stat(log); err == nil {
+		from = fi.Size()
+	}
 	cmd := exec.Command("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(s.port),
 		"-js", "-sd", filepath.Join(s.dir, "store"), "-l", log)
 	if err := cmd.Start(); err != nil {
@@ -178,23 +205,30 @@ func (s *Server) start() error {
 	}
 	exit := make(chan struct{})
 	go func() { cmd.Wait(); close(exit) }()
+	since := func() string {
+		b, _ := os.ReadFile(log)
+		return string(b[min(from, int64(len(b))):])
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		select {
 		case <-exit:
-			b, _ := os.ReadFile(log)
-			return fmt.Errorf("nats-server exited at once: %s", lastLines(string(b), 5))
+			out := since()
+			err := fmt.Errorf("nats-server on port %d exited at once: %s", s.port, lastLines(out, 5))
+			if strings.Contains(out, "address already in use") {
+				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
+			return err
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), time.Second); err == nil {
-			c.Close()
+		if strings.Contains(since(), "Server is ready") {
 			s.cmd, s.exit = cmd, exit
 			return nil
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			<-exit
-			return fmt.Errorf("nats-server does not accept connections after %v", timeout)
+			return fmt.Errorf("nats-server on port %d is not ready after %v: %s", s.port, timeout, lastLines(since(), 5))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
