@@ -68,55 +68,36 @@ func TestClaim(t *testing.T) {
 	release()
 }
 
-// TestClaimSameHostNameOtherMachine: a fresh claim written by a server of
-// another machine that bears this one's host name (a distribution's
-// default, such as raspberrypi), whose pid runs nothing here, is refused:
-// its process is not among this machine's, and may well run.
-func TestClaimSameHostNameOtherMachine(t *testing.T) {
-	if _, err := os.Stat("/proc/sys/kernel/random/boot_id"); err != nil {
-		t.Skip("this system does not say which boot of its kernel runs (no /proc/sys/kernel/random/boot_id): a host name is all a claim can tell it by")
-	}
-	cfg := testConfig(t)
-	b := testBackend(t, cfg)
-	host, _ := os.Hostname()
-	cmd := exec.Command("true")
-	must(t, cmd.Run())
-	body, _ := json.Marshal(map[string]any{"instance": "elsewhere", "host": host, "boot": "7a3f0c52-0000-4000-8000-000000000000",
-		"pid": cmd.Process.Pid, "started": time.Now().UTC()})
-	key := b.root + "servers/0123456789abcdef"
-	must(t, b.put(key, body, false))
-	release, err := b.Claim("0123456789abcdef", nil)
-	if err == nil {
-		release()
-	}
-	if larder.ErrorCode(err) != larder.ECONFLICT {
-		t.Errorf("a fresh claim of another machine of this host name, %s: %v; want a conflict", host, err)
-	}
-}
-
-// TestClaimSameHostNameOtherContainer: a container on this machine, of
-// this host name and so of this boot, has its own process numbers. A
-// fresh claim of a pid that is not running here may be of a server
-// running in that container: refused, not taken for a local crash.
-func TestClaimSameHostNameOtherContainer(t *testing.T) {
+// TestClaimSameHostNameElsewhere: a fresh claim of this host name whose
+// pid runs nothing here is refused when it was written elsewhere: by a
+// server of another machine that bears this one's host name (a
+// distribution's default, such as raspberrypi; another boot), or of a
+// container of this machine with its host name (this boot, another PID
+// namespace, which numbers its processes apart). Its process is not among
+// ours, and may well run.
+func TestClaimSameHostNameElsewhere(t *testing.T) {
 	if bootID() == "" || pidNamespace() == "" {
 		t.Skip("this system does not say which boot of its kernel or which PID namespace runs (no /proc/sys/kernel/random/boot_id or /proc/self/ns/pid): a host name is all a claim can tell it by")
 	}
-	cfg := testConfig(t)
-	b := testBackend(t, cfg)
 	host, _ := os.Hostname()
-	cmd := exec.Command("true")
-	must(t, cmd.Run())
-	body, _ := json.Marshal(map[string]any{"instance": "container", "host": host, "boot": bootID(), "pidns": "pid:[1]",
-		"pid": cmd.Process.Pid, "started": time.Now().UTC()})
-	key := b.root + "servers/0123456789abcdef"
-	must(t, b.put(key, body, false))
-	release, err := b.Claim("0123456789abcdef", nil)
-	if err == nil {
-		release()
-	}
-	if larder.ErrorCode(err) != larder.ECONFLICT {
-		t.Errorf("a fresh claim of a process in another PID namespace of this host, %s: %v; want a conflict", host, err)
+	for _, tc := range []struct{ name, boot, pidns string }{
+		{"another machine", "7a3f0c52-0000-4000-8000-000000000000", pidNamespace()},
+		{"another container", bootID(), "pid:[1]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := testBackend(t, testConfig(t))
+			cmd := exec.Command("true")
+			must(t, cmd.Run())
+			body, _ := json.Marshal(claim{Instance: "elsewhere", Host: host, Boot: tc.boot, PIDNS: tc.pidns, PID: cmd.Process.Pid, Started: time.Now().UTC()})
+			must(t, b.put(b.root+"servers/0123456789abcdef", body, false))
+			release, err := b.Claim("0123456789abcdef", nil)
+			if err == nil {
+				release()
+			}
+			if larder.ErrorCode(err) != larder.ECONFLICT {
+				t.Errorf("a fresh claim of %s of this host name, %s: %v; want a conflict", tc.name, host, err)
+			}
+		})
 	}
 }
 

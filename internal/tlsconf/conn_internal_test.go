@@ -16,21 +16,7 @@ import (
 // moment a concurrent Write can slip in.
 func TestWriteNotHeldByAnother(t *testing.T) {
 	c, got := pair(t, len("gatheredx"))
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := c.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.wmu.Lock()
-	c.raw.gather(true)
-	if _, err := c.Conn.Write([]byte("gathered")); err != nil {
-		t.Fatal(err)
-	}
-	c.raw.mu.Lock()
-	held := len(c.raw.buf)
-	c.raw.mu.Unlock()
-	if held == 0 {
-		t.Fatal("the gatherer held nothing while gathering: the test sets up nothing")
-	}
+	end := catchGathered(t, c, "gathered")
 	small := make(chan error, 1)
 	go func() {
 		_, err := c.Write([]byte("x"))
@@ -41,13 +27,39 @@ func TestWriteNotHeldByAnother(t *testing.T) {
 		t.Fatalf("a small Write returned (%v) while another Write's gathered records were not yet written", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	c.raw.gather(false)
-	c.wmu.Unlock()
+	end()
 	if err := <-small; err != nil {
 		t.Fatal(err)
 	}
 	if b := <-got; string(b) != "gatheredx" {
 		t.Fatalf("the peer read %q, want %q", b, "gatheredx")
+	}
+}
+
+// catchGathered writes data on c, after its handshake, and catches that
+// Write where crypto/tls's Write has returned and ours has not yet
+// written what it gathered, the moment another call may slip in. end
+// finishes the Write as ours would, and returns its error.
+func catchGathered(t *testing.T, c *Conn, data string) (end func() error) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.wmu.Lock()
+	c.raw.gather(true)
+	if _, err := c.Conn.Write([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	c.raw.mu.Lock()
+	held := len(c.raw.buf)
+	c.raw.mu.Unlock()
+	if held == 0 {
+		t.Fatal("the gatherer held nothing while gathering: the test sets up nothing")
+	}
+	return func() error {
+		defer c.wmu.Unlock()
+		return c.raw.gather(false)
 	}
 }
 
@@ -152,15 +164,7 @@ func TestIdleHoldsNoBuffer(t *testing.T) {
 // ours has not yet written what it gathered.
 func TestCloseWriteAfterGathered(t *testing.T) {
 	c, got := pair(t, len("gathered")+1)
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := c.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.wmu.Lock()
-	c.raw.gather(true)
-	if _, err := c.Conn.Write([]byte("gathered")); err != nil {
-		t.Fatal(err)
-	}
+	end := catchGathered(t, c, "gathered")
 	closed := make(chan error, 1)
 	go func() { closed <- c.CloseWrite() }()
 	select {
@@ -168,9 +172,7 @@ func TestCloseWriteAfterGathered(t *testing.T) {
 		t.Errorf("CloseWrite returned (%v) while a Write's gathered records were not yet written", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	err := c.raw.gather(false)
-	c.wmu.Unlock()
-	if err != nil {
+	if err := end(); err != nil {
 		t.Fatalf("the gathered records were not written: %v", err)
 	}
 	if err := <-closed; err != nil {
