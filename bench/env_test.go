@@ -3,6 +3,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,5 +56,42 @@ func TestRepoRoot(t *testing.T) {
 	t.Chdir(t.TempDir())
 	if got, err := repoRoot(); err == nil || !strings.Contains(err.Error(), "run the bench inside a larder checkout") {
 		t.Errorf("outside a checkout: repoRoot() = %q, %v; want an error saying to run it inside one", got, err)
+	}
+}
+
+// TestWaitReadyOwnListener: a server whose port another process took
+// before it bound it (it then exits, unable to bind) is not taken for
+// ready because the other's listener accepts a connection.
+func TestWaitReadyOwnListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	e, err := newEnv(t.Context(), testLog{t}, testLog{t}, commonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	// A child that binds nothing and exits, as a server that cannot bind.
+	p, err := e.startProcess("taken", ln.Addr().String(), "/bin/sh", nil, "-c", "sleep 0.5; echo 'bind: address already in use'; exit 1")
+	if err == nil {
+		p.Stop()
+		t.Fatal("a process that never listened was taken for ready, another's listener answering on its port")
+	}
+	if !strings.Contains(err.Error(), "exited before accepting connections") || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("got %v; want it to say the process exited, with its log", err)
+	}
+	if !listens(os.Getpid(), ln.Addr().String()) {
+		t.Error("listens: this process's own listener not found")
 	}
 }

@@ -83,14 +83,19 @@ func (e *Env) startProcess(name, addr, path string, environ []string, args ...st
 	return p, nil
 }
 
-// waitReady polls until p accepts a connection.
+// waitReady polls until p accepts a connection on a socket of its own. A
+// connection accepted is not enough: the port was found free before p
+// started, and another process may have taken it meanwhile; p then exits,
+// unable to bind, while the other's listener answers.
 func (p *Process) waitReady(e *Env) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		c, err := net.DialTimeout("tcp", p.Addr, time.Second)
 		if err == nil {
 			c.Close()
-			return nil
+			if listens(p.PID, p.Addr) {
+				return nil
+			}
 		}
 		select {
 		case <-p.done:
@@ -103,6 +108,56 @@ func (p *Process) waitReady(e *Env) error {
 			return fmt.Errorf("%s does not accept connections on %s after %v; its log:\n%s", p.Name, p.Addr, readyTimeout, p.LogTail(20))
 		}
 	}
+}
+
+// listens reports whether process pid holds a socket listening on addr's
+// port, where the system says (Linux's /proc/net/tcp and /proc/PID/fd);
+// elsewhere it reports true, and an accepted connection is all there is
+// to go by.
+func listens(pid int, addr string) bool {
+	_, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return true
+	}
+	sockets := map[string]bool{} // "socket:[INODE]", as /proc/PID/fd links read
+	read := false
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		read = true
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" { // TCP_LISTEN
+				continue
+			}
+			i := strings.LastIndexByte(f[1], ':')
+			if p, err := strconv.ParseUint(f[1][i+1:], 16, 16); err == nil && p == port {
+				sockets["socket:["+f[9]+"]"] = true
+			}
+		}
+	}
+	if !read {
+		return true
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		// Not ours to look at: as where the system does not say. Else
+		// it has exited, which the caller sees.
+		return errors.Is(err, os.ErrPermission)
+	}
+	for _, fd := range fds {
+		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && sockets[link] {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop sends SIGTERM, and SIGKILL to the process group after stopGrace. It
