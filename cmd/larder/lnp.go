@@ -464,7 +464,7 @@ func (f *lnpFlags) dialLNP(ctx context.Context, env *Env, t lnpTarget) (net.Conn
 		return nil, fmt.Errorf("%w: the server at %s does not speak TLS; if it runs with --insecure-plaintext-native, pass --insecure-plaintext: %w", errNotTLS, t.server, err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, err // not conn: a nil *tlsconf.Conn is not a nil net.Conn
 	}
 	return conn, nil
 }

@@ -35,17 +35,8 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // server's socket counted, without having run the handshake.
 func connPair(t *testing.T) (server *tlsconf.Conn, counted *countingConn, client *tlsconf.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	cc, err := net.Dial("tcp", ln.Addr().String())
+	addr, accepted := acceptOne(t)
+	cc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +49,28 @@ func connPair(t *testing.T) (server *tlsconf.Conn, counted *countingConn, client
 	client = tlsconf.Client(cc, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
 	t.Cleanup(func() { server.Close(); client.Close() })
 	return server, counted, client
+}
+
+// acceptOne listens on loopback and accepts one connection, which it
+// sends on accepted (nil if Accept failed); only then does it close the
+// listener, as closing it resets a connection still in its queue.
+func acceptOne(tb testing.TB) (addr string, accepted <-chan net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	ch := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			nc = nil
+		}
+		ch <- nc
+	}()
+	return ln.Addr().String(), ch
 }
 
 func pattern(n int, seed byte) []byte {
@@ -244,22 +257,17 @@ func benchKinds(b *testing.B) []benchKind {
 // benchConn returns the client end of a connection of kind k over
 // loopback, whose server end serve runs on (and then closes).
 func benchConn(b *testing.B, k benchKind, serve func(net.Conn)) net.Conn {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
+	addr, accepted := acceptOne(b)
 	go func() {
-		nc, err := ln.Accept()
-		ln.Close() // only now: closing it resets the connections in its queue
-		if err != nil {
+		nc := <-accepted
+		if nc == nil {
 			return
 		}
 		c := k.server(nc)
 		defer c.Close()
 		serve(c)
 	}()
-	nc, err := net.Dial("tcp", ln.Addr().String())
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -426,20 +434,11 @@ func TestConnConcurrentUse(t *testing.T) {
 // as it does tls.Dialer's, against a server that accepts and never
 // answers.
 func TestDialDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc // and say nothing
-	}()
+	addr, accepted := acceptOne(t) // and says nothing
 	dialed := make(chan error, 1)
 	go func() {
 		d := &net.Dialer{Deadline: time.Now().Add(300 * time.Millisecond)}
-		c, err := tlsconf.Dial(context.Background(), d, ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		c, err := tlsconf.Dial(context.Background(), d, addr, &tls.Config{InsecureSkipVerify: true})
 		if err == nil {
 			c.Close()
 		}
@@ -463,17 +462,13 @@ func TestDialDeadline(t *testing.T) {
 // TestDialNilConfig checks that Dial takes a nil config as tls.Dialer
 // does, for the zero one, rather than panicking.
 func TestDialNilConfig(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	addr, accepted := acceptOne(t)
 	go func() {
-		if nc, err := ln.Accept(); err == nil {
+		if nc := <-accepted; nc != nil {
 			nc.Close() // no TLS here: the handshake fails
 		}
 	}()
-	if _, err := tlsconf.Dial(context.Background(), &net.Dialer{Timeout: 5 * time.Second}, ln.Addr().String(), nil); err == nil {
+	if _, err := tlsconf.Dial(context.Background(), &net.Dialer{Timeout: 5 * time.Second}, addr, nil); err == nil {
 		t.Fatal("Dial to a server that hangs up succeeded")
 	}
 }
